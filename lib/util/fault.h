@@ -1,0 +1,22 @@
+/* Fault injection for "never harm the target" tests.
+ *
+ * CRYO_FAULT=<stage>[,<stage>...] makes fault_inject("<stage>") return true,
+ * so the caller fails at that point as if a real error happened.  Stages are
+ * named "dump:<step>" and "restore:<step>"; `CRYO_FAULT=list` prints every
+ * stage reached (to stderr) so tests can iterate over them.
+ */
+#ifndef CRYO_UTIL_FAULT_H
+#define CRYO_UTIL_FAULT_H
+#include <stdbool.h>
+
+bool fault_inject(const char *stage);
+
+/* Use at a stage boundary: logs and returns -EIO from the caller on fault. */
+#define FAULT_POINT(stage)                                                     \
+	do {                                                                   \
+		if (fault_inject(stage)) {                                     \
+			pr_err("fault injected at %s (CRYO_FAULT)", stage);    \
+			return -EIO;                                           \
+		}                                                              \
+	} while (0)
+#endif

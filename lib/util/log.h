@@ -1,0 +1,63 @@
+/* Logging and the project-wide error idiom.
+ *
+ * Functions return 0 (or a count) on success and a negative errno-style code
+ * on failure.  An error is logged exactly once, by the function that knows
+ * the context (which call failed, on what object); callers just propagate the
+ * code.  Messages say what was found, why it blocks, and what helps.
+ *
+ * Verbosity follows criu: -v0 silent except pr_msg, 1 errors, 2 warnings
+ * (default), 3 info, 4 debug.
+ */
+#ifndef CRYO_UTIL_LOG_H
+#define CRYO_UTIL_LOG_H
+
+#include <errno.h>
+#include <stdarg.h>
+
+enum log_level {
+	LOG_MSG = 0,	/* user-facing output, always printed */
+	LOG_ERROR = 1,
+	LOG_WARN = 2,
+	LOG_INFO = 3,
+	LOG_DEBUG = 4,
+};
+
+#define DEFAULT_LOGLEVEL LOG_WARN
+
+/* Send log output to @path (NULL or "-" = stderr).  Returns 0 or -errno. */
+int log_init(const char *path, int level);
+void log_set_level(int level);
+int log_get_level(void);
+void log_fini(void);
+/* Remember the last error message so RPC replies can carry it. */
+const char *log_last_error(void);
+
+void cr_log(int level, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#define pr_msg(fmt, ...)   cr_log(LOG_MSG, __FILE__, __LINE__, fmt, ##__VA_ARGS__)
+#define pr_err(fmt, ...)   cr_log(LOG_ERROR, __FILE__, __LINE__, fmt, ##__VA_ARGS__)
+#define pr_warn(fmt, ...)  cr_log(LOG_WARN, __FILE__, __LINE__, fmt, ##__VA_ARGS__)
+#define pr_info(fmt, ...)  cr_log(LOG_INFO, __FILE__, __LINE__, fmt, ##__VA_ARGS__)
+#define pr_debug(fmt, ...) cr_log(LOG_DEBUG, __FILE__, __LINE__, fmt, ##__VA_ARGS__)
+
+/* pr_err with ": strerror(errno)" appended; errno is preserved. */
+#define pr_perror(fmt, ...)                                                    \
+	do {                                                                   \
+		int __e = errno;                                               \
+		cr_log(LOG_ERROR, __FILE__, __LINE__, fmt ": %s", ##__VA_ARGS__, \
+		       strerror(__e));                                         \
+		errno = __e;                                                   \
+	} while (0)
+
+/* Log with errno and return -errno from the enclosing function. */
+#define return_perror(fmt, ...)                                                \
+	do {                                                                   \
+		int __e2 = errno ? errno : EIO;                                \
+		pr_perror(fmt, ##__VA_ARGS__);                                 \
+		return -__e2;                                                  \
+	} while (0)
+
+#include <string.h>
+
+#endif
