@@ -1,0 +1,91 @@
+/* Parsers for /proc/PID files.  Pure text parsing is split from file
+ * reading so the parsers are unit-tested without a live process. */
+#ifndef CRYO_PROC_H
+#define CRYO_PROC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* One line of /proc/PID/maps, plus VmFlags from smaps. */
+struct proc_vma {
+	uint64_t start, end;
+	uint64_t pgoff;		/* file offset in bytes */
+	int prot;		/* PROT_* */
+	bool shared;		/* 's' in perms */
+	unsigned dev_major, dev_minor;
+	uint64_t ino;
+	char *path;		/* NULL for anonymous; "[heap]", "[stack]", ... */
+	bool deleted;		/* path ended with " (deleted)" (stripped) */
+	/* VmFlags (smaps) */
+	bool vm_growsdown, vm_locked, vm_dontfork, vm_dontdump, vm_wipeonfork;
+	bool vm_hugepage, vm_nohugepage, vm_mergeable, vm_io, vm_pfnmap, vm_shadow_stack;
+	bool vm_softdirty, vm_uffd_wp, vm_uffd_missing;
+	bool has_vmflags;
+};
+
+struct proc_maps {
+	struct proc_vma *v;
+	int n;
+};
+
+/* Parse maps or smaps text.  Returns 0 or -EINVAL (logs the bad line). */
+int proc_parse_maps_text(const char *text, struct proc_maps *out);
+int proc_read_maps(pid_t pid, struct proc_maps *out);	/* uses smaps */
+void proc_maps_free(struct proc_maps *m);
+
+/* /proc/PID/stat fields cryo needs. */
+struct proc_stat {
+	pid_t pid;
+	char comm[64];
+	char state;
+	pid_t ppid, pgid, sid;
+	unsigned long flags;
+	long nice, priority;
+	long num_threads;
+	uint64_t start_time;
+	uint64_t start_code, end_code, start_stack;
+	uint64_t start_data, end_data, start_brk;
+	uint64_t arg_start, arg_end, env_start, env_end;
+	int exit_code;
+	unsigned rt_priority, policy;
+	int processor;
+};
+int proc_parse_stat_text(const char *text, struct proc_stat *st);
+int proc_read_stat(pid_t pid, pid_t tid, struct proc_stat *st);
+
+/* /proc/PID/status fields. */
+struct proc_status {
+	char state;
+	pid_t tgid, ppid, tracer_pid;
+	uint32_t uid[4], gid[4];	/* real, effective, saved, fs */
+	uint32_t *groups;
+	int ngroups;
+	uint64_t sig_pnd, shd_pnd, sig_blk, sig_ign, sig_cgt;
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	int no_new_privs;
+	int seccomp;
+	pid_t nspid[32];
+	int nspid_levels;
+	unsigned umask;
+	bool has_umask;
+};
+int proc_parse_status_text(const char *text, struct proc_status *st);
+int proc_read_status(pid_t pid, pid_t tid, struct proc_status *st);
+void proc_status_free(struct proc_status *st);
+
+/* Numeric entries of a /proc directory (tasks, fds), sorted ascending. */
+int proc_list_dir_pids(const char *path, pid_t **out, int *n);
+/* Children of every thread of @pid (from task/TID/children), deduplicated. */
+int proc_list_children(pid_t pid, pid_t **out, int *n);
+
+/* /proc/PID/fdinfo/FD */
+struct proc_fdinfo {
+	uint64_t pos;
+	unsigned flags;		/* octal in the file */
+	int mnt_id;
+	uint64_t ino;
+};
+int proc_parse_fdinfo_text(const char *text, struct proc_fdinfo *fi);
+
+#endif

@@ -1,0 +1,381 @@
+#include "seize/seize.h"
+#include "proc/proc.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef PTRACE_O_SUSPEND_SECCOMP
+#define PTRACE_O_SUSPEND_SECCOMP (1 << 21)
+#endif
+
+int ptrace_wait_stop(pid_t tid, int *status, unsigned timeout_ms)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	unsigned spins = 0;
+	for (;;) {
+		pid_t r = waitpid(tid, status, __WALL | WNOHANG);
+		if (r == tid)
+			return 0;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return_perror("waitpid(%d) failed", tid);
+		}
+		if (now_ns() > deadline) {
+			pr_err("task %d did not stop within %u ms (is it in uninterruptible "
+			       "sleep, state D? try a larger --timeout)", tid, timeout_ms);
+			return -ETIMEDOUT;
+		}
+		/* Most stops arrive within microseconds: spin briefly, then back off. */
+		if (spins++ < 200)
+			sched_yield();
+		else
+			usleep(spins < 1000 ? 50 : 1000);
+	}
+}
+
+static struct seized_proc *tree_find(struct seized_tree *t, pid_t pid)
+{
+	for (int i = 0; i < t->nr_procs; i++)
+		if (t->procs[i]->pid == pid)
+			return t->procs[i];
+	return NULL;
+}
+
+static bool proc_has_thread(struct seized_proc *p, pid_t tid)
+{
+	for (int i = 0; i < p->nr_threads; i++)
+		if (p->threads[i].tid == tid)
+			return true;
+	return false;
+}
+
+/* Seize one thread and bring it to an interrupt (or group) stop.
+ * Returns 1 if seized, 0 if the thread vanished, <0 on error. */
+static int seize_thread(struct seized_proc *p, pid_t tid, unsigned timeout_ms, bool *stopped_out)
+{
+	long opts = PTRACE_O_TRACESYSGOOD;
+	if (p->seccomp)
+		opts |= PTRACE_O_SUSPEND_SECCOMP;
+	if (ptrace(PTRACE_SEIZE, tid, 0, opts)) {
+		if (errno == ESRCH)
+			return 0;
+		int e = errno;
+		struct proc_status st;
+		int tracer = 0;
+		if (!proc_read_status(p->pid, tid, &st)) {
+			tracer = st.tracer_pid;
+			proc_status_free(&st);
+		}
+		if (e == EPERM && tracer)
+			pr_err("can't seize task %d (%s): it is already traced by pid %d; "
+			       "detach the debugger/tracer first", tid, p->comm, tracer);
+		else if (e == EPERM)
+			pr_err("can't seize task %d (%s): permission denied; cryo needs "
+			       "CAP_SYS_PTRACE (run as root) and a ptrace scope that allows it "
+			       "(kernel.yama.ptrace_scope)", tid, p->comm);
+		else
+			pr_err("PTRACE_SEIZE of task %d (%s) failed: %s", tid, p->comm, strerror(e));
+		return -e;
+	}
+	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0)) {
+		int e = errno;
+		pr_perror("PTRACE_INTERRUPT of task %d failed", tid);
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+		return e == ESRCH ? 0 : -e;
+	}
+	for (int tries = 0; tries < 64; tries++) {
+		int status;
+		int ret = ptrace_wait_stop(tid, &status, timeout_ms);
+		if (ret) {
+			ptrace(PTRACE_DETACH, tid, 0, 0);
+			return ret;
+		}
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			return 0;
+		if (!WIFSTOPPED(status))
+			continue;
+		int event = status >> 16;
+		int sig = WSTOPSIG(status);
+		if (event == PTRACE_EVENT_STOP) {
+			*stopped_out = (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN ||
+					sig == SIGTTOU);
+			return 1;
+		}
+		/* A signal was about to be delivered: let it be delivered as it
+		 * would have been; the pending interrupt stops the task right after. */
+		if (ptrace(PTRACE_CONT, tid, 0, event ? 0 : sig)) {
+			if (errno == ESRCH)
+				return 0;
+			return_perror("PTRACE_CONT of task %d failed", tid);
+		}
+	}
+	pr_err("task %d keeps receiving signals; can't bring it to a stop", tid);
+	ptrace(PTRACE_DETACH, tid, 0, 0);
+	return -EAGAIN;
+}
+
+static int add_thread(struct seized_proc *p, pid_t tid)
+{
+	struct seized_thread *nt = xrealloc(p->threads, (p->nr_threads + 1) * sizeof(*nt));
+	if (!nt)
+		return -ENOMEM;
+	p->threads = nt;
+	memset(&p->threads[p->nr_threads], 0, sizeof(*nt));
+	p->threads[p->nr_threads].tid = tid;
+	p->nr_threads++;
+	return 0;
+}
+
+static int seize_proc_threads(struct seized_proc *p, unsigned timeout_ms)
+{
+	bool any_stopped = false;
+	for (int round = 0; round < 100; round++) {
+		char path[64];
+		pid_t *tids;
+		int n, added = 0;
+		snprintf(path, sizeof(path), "/proc/%d/task", p->pid);
+		int ret = proc_list_dir_pids(path, &tids, &n);
+		if (ret)
+			return ret;
+		for (int i = 0; i < n; i++) {
+			if (proc_has_thread(p, tids[i]))
+				continue;
+			bool stopped = false;
+			ret = seize_thread(p, tids[i], timeout_ms, &stopped);
+			if (ret < 0) {
+				free(tids);
+				return ret;
+			}
+			if (ret == 0)
+				continue;
+			ret = add_thread(p, tids[i]);
+			if (ret) {
+				ptrace(PTRACE_DETACH, tids[i], 0, 0);
+				free(tids);
+				return ret;
+			}
+			p->threads[p->nr_threads - 1].seized = true;
+			any_stopped |= stopped;
+			added++;
+		}
+		free(tids);
+		if (!added)
+			break;
+	}
+	/* The leader first, as CRIU orders threads. */
+	for (int i = 1; i < p->nr_threads; i++)
+		if (p->threads[i].tid == p->pid) {
+			struct seized_thread t = p->threads[0];
+			p->threads[0] = p->threads[i];
+			p->threads[i] = t;
+		}
+	if (!p->nr_threads) {
+		pr_err("process %d exited while being seized", p->pid);
+		return -ESRCH;
+	}
+	if (any_stopped && p->state == TASK_ALIVE)
+		p->state = TASK_STOPPED;
+	return 0;
+}
+
+static int add_proc(struct seized_tree *t, pid_t pid, struct seized_proc *parent,
+		    struct seized_proc **out)
+{
+	struct seized_proc *p = xzalloc(sizeof(*p));
+	struct seized_proc **np = xrealloc(t->procs, (t->nr_procs + 1) * sizeof(*np));
+	if (!p || !np) {
+		free(p);
+		if (np)
+			t->procs = np;
+		return -ENOMEM;
+	}
+	t->procs = np;
+	t->procs[t->nr_procs++] = p;
+	p->pid = pid;
+	p->parent = parent;
+	if (parent) {
+		struct seized_proc **nc = xrealloc(parent->children,
+						   (parent->nr_children + 1) * sizeof(*nc));
+		if (!nc)
+			return -ENOMEM;
+		parent->children = nc;
+		parent->children[parent->nr_children++] = p;
+	}
+	*out = p;
+	return 0;
+}
+
+static int seize_one_proc(struct seized_proc *p, unsigned timeout_ms)
+{
+	struct proc_stat st;
+	struct proc_status sts;
+	int ret = proc_read_stat(p->pid, 0, &st);
+	if (ret)
+		return ret == -ENOENT ? -ESRCH : ret;
+	snprintf(p->comm, sizeof(p->comm), "%s", st.comm);
+	p->ppid = st.ppid;
+	p->pgid = st.pgid;
+	p->sid = st.sid;
+	if (st.state == 'Z' || st.state == 'X') {
+		p->state = TASK_DEAD;
+		p->exit_code = st.exit_code;
+		return 0;
+	}
+	p->state = st.state == 'T' ? TASK_STOPPED : TASK_ALIVE;
+	ret = proc_read_status(p->pid, 0, &sts);
+	if (ret)
+		return ret;
+	p->seccomp = sts.seccomp > 0;
+	proc_status_free(&sts);
+	return seize_proc_threads(p, timeout_ms);
+}
+
+int seize_tree(pid_t pid, unsigned timeout_s, struct seized_tree *tree)
+{
+	unsigned timeout_ms = (timeout_s ? timeout_s : 10) * 1000;
+	struct seized_proc *root;
+	int ret;
+
+	memset(tree, 0, sizeof(*tree));
+	if (pid <= 0) {
+		pr_err("no process to dump: give its PID with -t/--tree");
+		return -EINVAL;
+	}
+	if (pid == getpid()) {
+		pr_err("cryo can't dump itself (pid %d)", pid);
+		return -EINVAL;
+	}
+	if (kill(pid, 0) && errno == ESRCH) {
+		pr_err("process %d does not exist", pid);
+		return -ESRCH;
+	}
+	ret = add_proc(tree, pid, NULL, &root);
+	if (ret)
+		goto fail;
+	tree->root = root;
+	ret = seize_one_proc(root, timeout_ms);
+	if (ret == -ESRCH)
+		pr_err("process %d exited before it could be seized", pid);
+	if (ret)
+		goto fail;
+	if (root->state == TASK_DEAD) {
+		pr_err("process %d is a zombie: there is nothing left to dump", pid);
+		ret = -ESRCH;
+		goto fail;
+	}
+
+	/* Walk children until no new process shows up: a task may fork while
+	 * we are seizing its siblings; once its parent is stopped it can't. */
+	for (bool changed = true; changed;) {
+		changed = false;
+		for (int i = 0; i < tree->nr_procs; i++) {
+			struct seized_proc *p = tree->procs[i];
+			pid_t *kids;
+			int nk;
+			if (p->state == TASK_DEAD)
+				continue;
+			ret = proc_list_children(p->pid, &kids, &nk);
+			if (ret)
+				goto fail;
+			for (int k = 0; k < nk; k++) {
+				struct seized_proc *c;
+				if (tree_find(tree, kids[k]))
+					continue;
+				ret = add_proc(tree, kids[k], p, &c);
+				if (!ret)
+					ret = seize_one_proc(c, timeout_ms);
+				if (ret == -ESRCH) {
+					/* exited and reaped meanwhile: drop it */
+					tree->nr_procs--;
+					p->nr_children--;
+					free(c->threads);
+					free(c);
+					ret = 0;
+					continue;
+				}
+				if (ret) {
+					free(kids);
+					goto fail;
+				}
+				changed = true;
+			}
+			free(kids);
+		}
+	}
+	tree->frozen_at_ns = now_ns();
+	pr_info("seized %d process(es) in the tree of %d", tree->nr_procs, pid);
+	return 0;
+fail:
+	release_tree(tree, RELEASE_RESUME);
+	free_tree(tree);
+	return ret;
+}
+
+static int release_thread(struct seized_proc *p, struct seized_thread *t, enum release_mode mode)
+{
+	int ret = 0;
+	if (!t->seized)
+		return 0;
+	if (t->regs_dirty && ptrace(PTRACE_SETREGS, t->tid, 0, &t->regs)) {
+		ret = -errno;
+		pr_perror("can't restore the registers of task %d", t->tid);
+	}
+	if (t->mask_dirty && ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(t->sigmask), &t->sigmask)) {
+		ret = -errno;
+		pr_perror("can't restore the signal mask of task %d", t->tid);
+	}
+	if (mode == RELEASE_KILL) {
+		/* Collect the ptrace exit report so the real parent sees the exit now. */
+		int st;
+		waitpid(t->tid, &st, __WALL);
+		t->seized = false;
+		return ret;
+	}
+	/* A task that was stopped stays stopped: queue a SIGSTOP before detaching. */
+	if ((mode == RELEASE_STOPPED || p->state == TASK_STOPPED) && t->tid == p->pid)
+		kill(p->pid, SIGSTOP);
+	if (ptrace(PTRACE_DETACH, t->tid, 0, t->pending_signal) && errno != ESRCH) {
+		ret = -errno;
+		pr_perror("can't detach from task %d", t->tid);
+	}
+	t->seized = false;
+	return ret;
+}
+
+int release_tree(struct seized_tree *tree, enum release_mode mode)
+{
+	int ret = 0;
+	for (int i = tree->nr_procs - 1; i >= 0; i--) {
+		struct seized_proc *p = tree->procs[i];
+		if (mode == RELEASE_KILL && p->state != TASK_DEAD)
+			kill(p->pid, SIGKILL);
+		for (int j = 0; j < p->nr_threads; j++) {
+			int r = release_thread(p, &p->threads[j], mode);
+			if (r && !ret)
+				ret = r;
+		}
+	}
+	return ret;
+}
+
+void free_tree(struct seized_tree *tree)
+{
+	for (int i = 0; i < tree->nr_procs; i++) {
+		free(tree->procs[i]->threads);
+		free(tree->procs[i]->children);
+		free(tree->procs[i]);
+	}
+	free(tree->procs);
+	memset(tree, 0, sizeof(*tree));
+}

@@ -1,0 +1,65 @@
+/* Freezing a process tree with ptrace (PTRACE_SEIZE + PTRACE_INTERRUPT), and
+ * letting it go again.  Nothing is written into the target. */
+#ifndef CRYO_SEIZE_H
+#define CRYO_SEIZE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+/* Task states, as in CRIU's pstree/core images. */
+#define TASK_ALIVE   0x1
+#define TASK_DEAD    0x2	/* zombie */
+#define TASK_STOPPED 0x3
+#define TASK_HELPER  0x4
+
+struct seized_thread {
+	pid_t tid;
+	bool seized;
+	bool regs_saved;
+	bool regs_dirty;		/* registers changed by injection: restore on release */
+	bool mask_dirty;
+	int pending_signal;		/* signal caught while interrupting: re-delivered on release */
+	struct user_regs_struct regs;	/* as found */
+	uint64_t sigmask;		/* as found (PTRACE_GETSIGMASK) */
+};
+
+struct seized_proc {
+	pid_t pid, ppid, pgid, sid;
+	int state;			/* TASK_* */
+	int exit_code;			/* zombies */
+	char comm[64];
+	struct seized_thread *threads;	/* threads[0] is the leader */
+	int nr_threads;
+	struct seized_proc *parent;
+	struct seized_proc **children;
+	int nr_children;
+	bool seccomp;			/* had seccomp: PTRACE_O_SUSPEND_SECCOMP used */
+};
+
+struct seized_tree {
+	struct seized_proc *root;
+	struct seized_proc **procs;	/* every process, parents before children */
+	int nr_procs;
+	uint64_t frozen_at_ns;
+};
+
+/* Seize and stop every thread of every process in the tree rooted at @pid,
+ * repeating until the tree is stable.  On failure nothing stays seized. */
+int seize_tree(pid_t pid, unsigned timeout_s, struct seized_tree *tree);
+
+enum release_mode {
+	RELEASE_RESUME,		/* leave running (or stopped, if it was) */
+	RELEASE_STOPPED,	/* leave every task stopped (--leave-stopped) */
+	RELEASE_KILL,		/* dump done: kill the tree */
+};
+/* Restore any register/mask changes, then detach (or kill) every task. */
+int release_tree(struct seized_tree *tree, enum release_mode mode);
+void free_tree(struct seized_tree *tree);
+
+/* Wait for a ptrace stop of @tid, with a timeout; returns 0 and the status,
+ * or a negative code (logged).  Used by seize and the remote-syscall layer. */
+int ptrace_wait_stop(pid_t tid, int *status, unsigned timeout_ms);
+
+#endif
