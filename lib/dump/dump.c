@@ -1,4 +1,316 @@
+/* The dump pipeline: freeze the tree, collect every process's state from
+ * outside, write the images, commit the completion marker, and then leave
+ * the tree running, stopped or killed.  Any failure before the commit lets
+ * the tree go exactly as it was. */
 #include "cryo.h"
+#include "dump/dump.h"
+#include "images/image.h"
+#include "proc/proc.h"
+#include "util/fault.h"
 #include "util/log.h"
-int cryo_dump(struct cryo_opts *o) { pr_err("dump: not implemented yet"); return -ENOSYS; }
-int cryo_pre_dump(struct cryo_opts *o) { pr_err("pre-dump: not implemented yet"); return -ENOSYS; }
+#include "util/util.h"
+
+#include "inventory.pb-c.h"
+#include "pstree.pb-c.h"
+#include "stats.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CRIU_IMAGES_V1_1 2
+
+int open_images_dir(const char *dir, bool create)
+{
+	const char *d = dir && *dir ? dir : ".";
+	if (create && mkdir(d, 0700) && errno != EEXIST)
+		return_perror("can't create the images directory %s", d);
+	int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return_perror("can't open the images directory %s", d);
+	return fd;
+}
+
+static int read_auxv(pid_t pid, MmEntry *mm)
+{
+	char path[64], *buf;
+	snprintf(path, sizeof(path), "/proc/%d/auxv", pid);
+	ssize_t n = read_file(AT_FDCWD, path, &buf, false);
+	if (n < 0)
+		return n;
+	size_t words = n / 8;
+	mm->mm_saved_auxv = xmalloc(words * 8 + 8);
+	if (!mm->mm_saved_auxv) {
+		free(buf);
+		return -ENOMEM;
+	}
+	memcpy(mm->mm_saved_auxv, buf, words * 8);
+	mm->n_mm_saved_auxv = words;
+	free(buf);
+	return 0;
+}
+
+static int dump_proc(struct dump_ctx *ctx, struct seized_proc *p)
+{
+	struct proc_maps maps = { 0 };
+	struct proc_stat st;
+	struct proc_status sts;
+	MmEntry mm = MM_ENTRY__INIT;
+	uint64_t vdso_start = 0, vdso_end = 0;
+	int ret;
+
+	if (p->state == TASK_DEAD)
+		return dump_task_cores(ctx, p, NULL, 0, 0);
+
+	ret = proc_read_maps(p->pid, &maps);
+	if (ret)
+		return ret;
+	for (int i = 0; i < maps.n; i++)
+		if (maps.v[i].path && !strcmp(maps.v[i].path, "[vdso]")) {
+			vdso_start = maps.v[i].start;
+			vdso_end = maps.v[i].end;
+		}
+	ret = proc_read_stat(p->pid, 0, &st);
+	if (ret)
+		goto out;
+	ret = proc_read_status(p->pid, 0, &sts);
+	if (ret)
+		goto out;
+	unsigned umask_val = sts.has_umask ? sts.umask : 022;
+	proc_status_free(&sts);
+
+	mm.has_mm_start_code = mm.has_mm_end_code = mm.has_mm_start_data = 1;
+	mm.has_mm_end_data = mm.has_mm_start_stack = mm.has_mm_start_brk = 1;
+	mm.has_mm_brk = mm.has_mm_arg_start = mm.has_mm_arg_end = 1;
+	mm.has_mm_env_start = mm.has_mm_env_end = mm.has_exe_file_id = 1;
+	mm.mm_start_code = st.start_code;
+	mm.mm_end_code = st.end_code;
+	mm.mm_start_data = st.start_data;
+	mm.mm_end_data = st.end_data;
+	mm.mm_start_stack = st.start_stack;
+	mm.mm_start_brk = st.start_brk;
+	mm.mm_arg_start = st.arg_start;
+	mm.mm_arg_end = st.arg_end;
+	mm.mm_env_start = st.env_start;
+	mm.mm_env_end = st.env_end;
+
+	char link[64];
+	snprintf(link, sizeof(link), "/proc/%d/exe", p->pid);
+	ret = files_dump_link(&ctx->files, p->pid, link, "the executable", &mm.exe_file_id);
+	if (ret)
+		goto out;
+	ret = read_auxv(p->pid, &mm);
+	if (ret)
+		goto out;
+	ret = mem_dump_vmas(p->pid, &maps, &ctx->files, &mm);
+	if (ret)
+		goto out;
+
+	ret = dump_task_cores(ctx, p, &mm, vdso_start, vdso_end);
+	if (ret)
+		goto out;
+
+	/* files_id of this process is the second kobj id (see dump_task.c) */
+	uint32_t files_id = 0;
+	{
+		struct cr_img *img;
+		CoreEntry *core;
+		ret = img_open(&img, ctx->dirfd, IMG_CORE, IMG_READ, p->pid);
+		if (ret)
+			goto out;
+		ret = img_read_one(img, &core_entry__descriptor, (ProtobufCMessage **)&core);
+		img_close(img);
+		if (ret < 0)
+			goto out;
+		files_id = core->ids ? core->ids->files_id : 0;
+		if (!files_id && ctx->root_ids && p == ctx->tree.root)
+			files_id = ctx->root_ids->files_id;
+		protobuf_c_message_free_unpacked(&core->base, NULL);
+		ret = 0;
+	}
+	ret = files_dump_fds(&ctx->files, p->pid, files_id);
+	if (ret)
+		goto out;
+	ret = files_dump_fs(&ctx->files, p->pid, umask_val);
+	if (ret)
+		goto out;
+
+	FAULT_POINT_RET(ret, "dump:memory");
+	if (ret)
+		goto out;
+	ret = mem_dump_pages(ctx->dirfd, p->pid, &mm, ctx->next_pages_id++, &ctx->mem);
+	if (ret)
+		goto out;
+
+	struct cr_img *img;
+	ret = img_open(&img, ctx->dirfd, IMG_MM, IMG_WRITE, p->pid);
+	if (ret)
+		goto out;
+	ret = img_write_msg(img, &mm.base);
+	int r2 = img_close(img);
+	ret = ret ? ret : r2;
+out:
+	for (size_t i = 0; i < mm.n_vmas; i++)
+		free(mm.vmas[i]);
+	free(mm.vmas);
+	free(mm.mm_saved_auxv);
+	proc_maps_free(&maps);
+	return ret;
+}
+
+static int write_pstree(struct dump_ctx *ctx)
+{
+	struct cr_img *img;
+	int ret = img_open(&img, ctx->dirfd, IMG_PSTREE, IMG_WRITE, 0);
+	if (ret)
+		return ret;
+	for (int i = 0; i < ctx->tree.nr_procs && !ret; i++) {
+		struct seized_proc *p = ctx->tree.procs[i];
+		PstreeEntry pe = PSTREE_ENTRY__INIT;
+		uint32_t tids[p->nr_threads + 1];
+		pe.has_pid = pe.has_ppid = pe.has_pgid = pe.has_sid = 1;
+		pe.pid = p->pid;
+		pe.ppid = p->parent ? p->parent->pid : 0;
+		pe.pgid = p->pgid;
+		pe.sid = p->sid;
+		for (int j = 0; j < p->nr_threads; j++)
+			tids[j] = p->threads[j].tid;
+		if (!p->nr_threads)
+			tids[0] = p->pid;
+		pe.n_threads = p->nr_threads ? p->nr_threads : 1;
+		pe.threads = tids;
+		ret = img_write_msg(img, &pe.base);
+	}
+	int r2 = img_close(img);
+	return ret ? ret : r2;
+}
+
+static int write_stats(struct dump_ctx *ctx, uint64_t t_start, uint64_t t_frozen, uint64_t t_end)
+{
+	StatsEntry se = STATS_ENTRY__INIT;
+	DumpStatsEntry ds = DUMP_STATS_ENTRY__INIT;
+	struct cr_img *img;
+	ds.has_freezing_time = ds.has_frozen_time = ds.has_memdump_time = 1;
+	ds.has_memwrite_time = ds.has_pages_scanned = ds.has_pages_skipped_parent = 1;
+	ds.has_pages_written = ds.has_pages_lazy = 1;
+	ds.freezing_time = (t_frozen - t_start) / 1000;
+	ds.frozen_time = (t_end - t_frozen) / 1000;
+	ds.memdump_time = ctx->mem.memdump_ns / 1000;
+	ds.memwrite_time = 0;
+	ds.pages_scanned = ctx->mem.pages_scanned;
+	ds.pages_written = ctx->mem.pages_written;
+	se.dump = &ds;
+	if (ctx->opts->display_stats) {
+		pr_msg("Displaying dump stats:");
+		pr_msg("Freezing time: %u us", ds.freezing_time);
+		pr_msg("Frozen time: %u us", ds.frozen_time);
+		pr_msg("Memory dump time: %u us", ds.memdump_time);
+		pr_msg("Pages scanned: %llu (0x%llx)", (unsigned long long)ds.pages_scanned,
+		       (unsigned long long)ds.pages_scanned);
+		pr_msg("Pages written: %llu (0x%llx)", (unsigned long long)ds.pages_written,
+		       (unsigned long long)ds.pages_written);
+	}
+	int ret = img_open(&img, ctx->dirfd, IMG_STATS_DUMP, IMG_WRITE, 0);
+	if (ret)
+		return ret;
+	ret = img_write_msg(img, &se.base);
+	int r2 = img_close(img);
+	return ret ? ret : r2;
+}
+
+static int write_inventory(struct dump_ctx *ctx)
+{
+	InventoryEntry inv = INVENTORY_ENTRY__INIT;
+	struct timespec up;
+	inv.has_img_version = 1;
+	inv.img_version = CRIU_IMAGES_V1_1;
+	inv.has_fdinfo_per_id = 1;
+	inv.fdinfo_per_id = true;
+	inv.has_ns_per_id = 1;
+	inv.ns_per_id = true;
+	inv.has_lsmtype = 1;
+	inv.lsmtype = LSMTYPE__NO_LSM;
+	inv.root_ids = ctx->root_ids;
+	clock_gettime(CLOCK_BOOTTIME, &up);
+	inv.has_dump_uptime = 1;
+	inv.dump_uptime = up.tv_sec * 1000000ULL + up.tv_nsec / 1000;
+	inv.has_tcp_close = ctx->opts->tcp_close;
+	inv.tcp_close = ctx->opts->tcp_close;
+	return img_dir_commit(ctx->dirfd, &inv.base);
+}
+
+int cryo_dump(struct cryo_opts *o)
+{
+	struct dump_ctx ctx = { .opts = o, .next_pages_id = 1, .next_kobj_id = 1 };
+	uint64_t t_start = now_ns();
+	int ret;
+
+	if (o->leave_running && o->leave_stopped) {
+		pr_err("--leave-running and --leave-stopped contradict each other: choose one");
+		return -EINVAL;
+	}
+	ctx.dirfd = open_images_dir(o->images_dir, false);
+	if (ctx.dirfd < 0)
+		return ctx.dirfd;
+	ret = img_dir_begin_dump(ctx.dirfd);
+	if (ret)
+		goto out_dir;
+
+	ret = seize_tree(o->pid, o->timeout, &ctx.tree);
+	if (ret)
+		goto out_dir;
+	uint64_t t_frozen = now_ns();
+	pr_info("tree of %d frozen in %llu us", o->pid,
+		(unsigned long long)(t_frozen - t_start) / 1000);
+
+	FAULT_POINT_RET(ret, "dump:frozen");
+	if (!ret)
+		ret = files_dump_begin(&ctx.files, ctx.dirfd);
+	for (int i = 0; !ret && i < ctx.tree.nr_procs; i++)
+		ret = dump_proc(&ctx, ctx.tree.procs[i]);
+	if (ctx.files.files_img) {
+		int r2 = files_dump_end(&ctx.files);
+		ret = ret ? ret : r2;
+	}
+	if (!ret)
+		ret = write_pstree(&ctx);
+	uint64_t t_end = now_ns();
+	if (!ret)
+		ret = write_stats(&ctx, t_start, t_frozen, t_end);
+	if (!ret)
+		FAULT_POINT_RET(ret, "dump:before-commit");
+	if (!ret)
+		ret = write_inventory(&ctx);
+
+	if (ret) {
+		/* Nothing was committed: let the tree go on exactly as before. */
+		pr_err("dump of process %d failed; the process tree was left running as before",
+		       o->pid);
+		release_tree(&ctx.tree, RELEASE_RESUME);
+	} else {
+		enum release_mode m = o->leave_running ? RELEASE_RESUME :
+				      o->leave_stopped ? RELEASE_STOPPED : RELEASE_KILL;
+		ret = release_tree(&ctx.tree, m);
+		pr_info("dump of %d finished in %llu us (frozen %llu us)", o->pid,
+			(unsigned long long)(now_ns() - t_start) / 1000,
+			(unsigned long long)(now_ns() - t_frozen) / 1000);
+	}
+	free_tree(&ctx.tree);
+	if (ctx.root_ids)
+		protobuf_c_message_free_unpacked(&ctx.root_ids->base, NULL);
+out_dir:
+	close(ctx.dirfd);
+	return ret;
+}
+
+int cryo_pre_dump(struct cryo_opts *o)
+{
+	pr_err("pre-dump is not implemented yet: it needs dirty-page tracking "
+	       "(userfaultfd write-protect + PAGEMAP_SCAN), planned with incremental dumps");
+	return -ENOSYS;
+}

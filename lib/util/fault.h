@@ -20,3 +20,14 @@ bool fault_inject(const char *stage);
 		}                                                              \
 	} while (0)
 #endif
+
+#ifndef FAULT_POINT_RET
+/* Variant for functions with cleanup: sets @ret to -EIO on fault. */
+#define FAULT_POINT_RET(ret, stage)                                            \
+	do {                                                                   \
+		if (fault_inject(stage)) {                                     \
+			pr_err("fault injected at %s (CRYO_FAULT)", stage);    \
+			(ret) = -EIO;                                          \
+		}                                                              \
+	} while (0)
+#endif

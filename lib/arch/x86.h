@@ -1,0 +1,39 @@
+/* x86_64 CPU state: registers and the XSAVE area, and their image form
+ * (CRIU's thread_info_x86 / user_x86_fpregs_entry / user_x86_xsave_entry). */
+#ifndef CRYO_ARCH_X86_H
+#define CRYO_ARCH_X86_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include "core-x86.pb-c.h"
+
+struct cpu_state {
+	struct user_regs_struct regs;
+	unsigned char *xsave;	/* PTRACE_GETREGSET NT_X86_XSTATE buffer */
+	size_t xsave_len;
+};
+
+/* Read registers and extended state of a stopped tracee.  Returns 0/-errno. */
+int arch_get_cpu_state(pid_t tid, struct cpu_state *cs);
+void arch_free_cpu_state(struct cpu_state *cs);
+/* Write extended state (SETREGSET NT_X86_XSTATE) and then general registers. */
+int arch_set_cpu_state(pid_t tid, const struct cpu_state *cs);
+
+/* Registers as a task stopped inside an interrupted system call would
+ * continue: the restart the kernel would have done is applied now, so that
+ * the registers are valid wherever the task is resumed from. */
+void arch_fixup_syscall_restart(struct user_regs_struct *regs);
+/* True if the task runs 64-bit code (cs == __USER_CS). */
+int arch_task_is_compat(const struct user_regs_struct *regs);
+
+/* Build the image form (malloc'ed; free with protobuf_c_message_free_unpacked). */
+int arch_cpu_state_to_image(const struct cpu_state *cs, uint64_t clear_tid_addr,
+			    ThreadInfoX86 **out);
+/* Image -> registers, and XSAVE area into @cs->xsave (which must hold the
+ * restoring task's own XSAVE area as a template, for its size and header). */
+int arch_image_to_cpu_state(const ThreadInfoX86 *ti, struct cpu_state *cs);
+
+#endif

@@ -1,0 +1,27 @@
+/* Internal to the dump pipeline. */
+#ifndef CRYO_DUMP_H
+#define CRYO_DUMP_H
+
+#include "files/files.h"
+#include "mem/mem.h"
+#include "options/options.h"
+#include "seize/seize.h"
+#include "core.pb-c.h"
+
+struct dump_ctx {
+	struct cryo_opts *opts;
+	int dirfd;
+	struct seized_tree tree;
+	struct files_dump files;
+	uint32_t next_pages_id;
+	uint32_t next_kobj_id;
+	struct mem_dump_stats mem;
+	TaskKobjIdsEntry *root_ids;
+};
+
+/* Per-thread and per-process task state into core-TID.img; also fills
+ * @mm's brk/dumpable/thp fields that need injected syscalls. */
+int dump_task_cores(struct dump_ctx *ctx, struct seized_proc *p, MmEntry *mm,
+		    uint64_t vdso_start, uint64_t vdso_end);
+
+#endif

@@ -1,0 +1,352 @@
+/* Task state of a seized process: registers and FPU state read with ptrace,
+ * and the few values only the task itself can report (signal actions,
+ * clear_child_tid, sigaltstack, brk...) through system calls run in it. */
+#include "dump/dump.h"
+#include "arch/x86.h"
+#include "images/image.h"
+#include "proc/proc.h"
+#include "seize/remote.h"
+#include "util/fault.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include "rseq.pb-c.h"
+#include "sa.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define SIGMAX 64
+
+struct kernel_sigaction {
+	uint64_t handler, flags, restorer, mask;
+};
+
+/* Block every signal while we run syscalls in the thread, so none is
+ * delivered (and lost to us) meanwhile; the mask is put back on release. */
+static int block_signals(struct seized_thread *t)
+{
+	uint64_t all = ~0ULL;
+	if (ptrace(PTRACE_GETSIGMASK, t->tid, sizeof(uint64_t), &t->sigmask))
+		return_perror("PTRACE_GETSIGMASK of task %d failed", t->tid);
+	if (ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(uint64_t), &all))
+		return_perror("PTRACE_SETSIGMASK of task %d failed", t->tid);
+	t->mask_dirty = true;
+	return 0;
+}
+
+static long rcall(struct remote *r, const char *what, long nr, uint64_t a1, uint64_t a2,
+		  uint64_t a3, uint64_t a4)
+{
+	long ret = remote_syscall(r, nr, a1, a2, a3, a4, 0, 0);
+	if (ret < 0 && ret >= -4095)
+		pr_err("%s in task %d failed: %s", what, r->tid, strerror(-ret));
+	return ret;
+}
+
+static int dump_sigactions(struct remote *r, TaskCoreEntry *tc)
+{
+	uint64_t buf = remote_scratch_alloc(r, sizeof(struct kernel_sigaction));
+	if (!buf)
+		return -ENOSPC;
+	tc->sigactions = xzalloc((SIGMAX - 2) * sizeof(SaEntry *));
+	if (!tc->sigactions)
+		return -ENOMEM;
+	for (int sig = 1; sig <= SIGMAX; sig++) {
+		struct kernel_sigaction ka;
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		long ret = rcall(r, "rt_sigaction", __NR_rt_sigaction, sig, 0, buf, 8);
+		if (ret)
+			return ret < 0 ? ret : -EIO;
+		ret = remote_read(r, buf, &ka, sizeof(ka));
+		if (ret)
+			return ret;
+		SaEntry *sa = xmalloc(sizeof(*sa));
+		if (!sa)
+			return -ENOMEM;
+		sa_entry__init(sa);
+		sa->has_sigaction = sa->has_flags = sa->has_restorer = sa->has_mask = 1;
+		sa->sigaction = ka.handler;
+		sa->flags = ka.flags;
+		sa->restorer = ka.restorer;
+		sa->mask = ka.mask;
+		tc->sigactions[tc->n_sigactions++] = sa;
+	}
+	return 0;
+}
+
+static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seized_thread *t,
+		       uint64_t vdso_start, uint64_t vdso_end, MmEntry *mm)
+{
+	struct cpu_state cs;
+	struct remote r;
+	CoreEntry core = CORE_ENTRY__INIT;
+	ThreadCoreEntry *tce = NULL;
+	TaskCoreEntry *tc = NULL;
+	char scratch_save[1024];
+	bool scratch_saved = false;
+	int ret;
+
+	ret = arch_get_cpu_state(t->tid, &cs);
+	if (ret)
+		return ret;
+	if (arch_task_is_compat(&cs.regs)) {
+		pr_err("task %d runs 32-bit code: cryo does not dump compat tasks yet", t->tid);
+		arch_free_cpu_state(&cs);
+		return -EOPNOTSUPP;
+	}
+	/* Registers as they must be wherever the task resumes: here after
+	 * release, or in the restored task. */
+	t->regs = cs.regs;
+	arch_fixup_syscall_restart(&t->regs);
+	cs.regs = t->regs;
+	t->regs_dirty = true;
+
+	ret = block_signals(t);
+	if (ret)
+		goto out_cs;
+	ret = remote_init_dump(&r, t->tid, &t->regs, vdso_start, vdso_end);
+	if (ret)
+		goto out_cs;
+	/* Keep the bytes below the red zone exactly as they were. */
+	r.scratch_size = sizeof(scratch_save);
+	r.scratch = (t->regs.rsp - 128 - sizeof(scratch_save)) & ~63ULL;
+	if (!remote_read(&r, r.scratch, scratch_save, sizeof(scratch_save)))
+		scratch_saved = true;
+
+	uint64_t slot = remote_scratch_alloc(&r, 64);
+	uint64_t tid_addr = 0;
+	long lr = rcall(&r, "prctl(PR_GET_TID_ADDRESS)", __NR_prctl, PR_GET_TID_ADDRESS, slot, 0, 0);
+	if (lr || (ret = remote_read(&r, slot, &tid_addr, 8))) {
+		ret = ret ? ret : (lr < 0 ? lr : -EIO);
+		goto out;
+	}
+
+	tce = xzalloc(sizeof(*tce));
+	if (!tce) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	thread_core_entry__init(tce);
+	core.thread_core = tce;
+
+	/* robust futex list: readable from outside */
+	uint64_t head = 0;
+	size_t len = 0;
+	if (syscall(SYS_get_robust_list, t->tid, &head, &len)) {
+		ret = -errno;
+		pr_perror("get_robust_list of task %d failed", t->tid);
+		goto out;
+	}
+	tce->has_futex_rla = tce->has_futex_rla_len = 1;
+	tce->futex_rla = head;
+	tce->futex_rla_len = len;
+
+	tce->has_blk_sigset = 1;
+	tce->blk_sigset = t->sigmask;
+
+	/* sigaltstack */
+	struct {
+		uint64_t sp;
+		int32_t flags, pad;
+		uint64_t size;
+	} ss;
+	lr = rcall(&r, "sigaltstack", __NR_sigaltstack, 0, slot, 0, 0);
+	if (lr || (ret = remote_read(&r, slot, &ss, sizeof(ss)))) {
+		ret = ret ? ret : (lr < 0 ? lr : -EIO);
+		goto out;
+	}
+	tce->sas = xmalloc(sizeof(*tce->sas));
+	if (!tce->sas) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	thread_sas_entry__init(tce->sas);
+	tce->sas->has_ss_sp = tce->sas->has_ss_size = tce->sas->has_ss_flags = 1;
+	tce->sas->ss_sp = ss.sp;
+	tce->sas->ss_size = ss.size;
+	tce->sas->ss_flags = ss.flags;
+
+	/* scheduling */
+	errno = 0;
+	int nice = getpriority(PRIO_PROCESS, t->tid);
+	int policy = sched_getscheduler(t->tid);
+	struct sched_param sp = { 0 };
+	if ((nice == -1 && errno) || policy < 0 || sched_getparam(t->tid, &sp)) {
+		ret = -errno;
+		pr_perror("can't read the scheduling parameters of task %d", t->tid);
+		goto out;
+	}
+	tce->has_sched_nice = tce->has_sched_policy = tce->has_sched_prio = 1;
+	tce->sched_nice = nice;
+	tce->sched_policy = policy;
+	tce->sched_prio = sp.sched_priority;
+
+	/* rseq registration */
+	struct __ptrace_rseq_configuration rc;
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, t->tid, sizeof(rc), &rc) == sizeof(rc) &&
+	    rc.rseq_abi_pointer) {
+		tce->rseq_entry = xmalloc(sizeof(RseqEntry));
+		if (!tce->rseq_entry) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		rseq_entry__init(tce->rseq_entry);
+		tce->rseq_entry->has_rseq_abi_pointer = tce->rseq_entry->has_rseq_abi_size = 1;
+		tce->rseq_entry->has_signature = 1;
+		tce->rseq_entry->rseq_abi_pointer = rc.rseq_abi_pointer;
+		tce->rseq_entry->rseq_abi_size = rc.rseq_abi_size;
+		tce->rseq_entry->signature = rc.signature;
+	}
+
+	/* thread name */
+	char path[64], *comm;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", p->pid, t->tid);
+	if (read_file(AT_FDCWD, path, &comm, false) >= 0) {
+		comm[strcspn(comm, "\n")] = '\0';
+		tce->comm = comm;
+	}
+
+	if (t->tid == p->pid) {
+		/* Process-wide state, from the leader. */
+		tc = xzalloc(sizeof(*tc));
+		if (!tc) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		task_core_entry__init(tc);
+		core.tc = tc;
+		tc->has_task_state = tc->has_exit_code = tc->has_personality = 1;
+		tc->has_flags = tc->has_blk_sigset = 1;
+		tc->task_state = p->state;
+		tc->blk_sigset = t->sigmask;
+		tc->comm = xstrdup(p->comm);
+		lr = rcall(&r, "personality", __NR_personality, 0xffffffff, 0, 0, 0);
+		if (lr < 0) {
+			ret = lr;
+			goto out;
+		}
+		tc->personality = lr;
+		ret = dump_sigactions(&r, tc);
+		if (ret)
+			goto out;
+		lr = rcall(&r, "brk", __NR_brk, 0, 0, 0, 0);
+		if (lr < 0) {
+			ret = lr;
+			goto out;
+		}
+		mm->has_mm_brk = 1;
+		mm->mm_brk = lr;
+		lr = rcall(&r, "prctl(PR_GET_DUMPABLE)", __NR_prctl, PR_GET_DUMPABLE, 0, 0, 0);
+		if (lr < 0) {
+			ret = lr;
+			goto out;
+		}
+		mm->has_dumpable = 1;
+		mm->dumpable = lr;
+		lr = rcall(&r, "prctl(PR_GET_THP_DISABLE)", __NR_prctl, PR_GET_THP_DISABLE, 0, 0, 0);
+		if (lr < 0) {
+			ret = lr;
+			goto out;
+		}
+		mm->has_thp_disabled = 1;
+		mm->thp_disabled = lr;
+
+		TaskKobjIdsEntry *ids = xmalloc(sizeof(*ids));
+		if (!ids) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		task_kobj_ids_entry__init(ids);
+		core.ids = ids;
+		ids->has_vm_id = ids->has_files_id = ids->has_fs_id = ids->has_sighand_id = 1;
+		ids->vm_id = ctx->next_kobj_id++;
+		ids->files_id = ctx->next_kobj_id++;
+		ids->fs_id = ctx->next_kobj_id++;
+		ids->sighand_id = ctx->next_kobj_id++;
+	}
+
+	FAULT_POINT_RET(ret, "dump:task-state");
+	if (ret)
+		goto out;
+
+	core.has_mtype = 1;
+	core.mtype = CORE_ENTRY__MARCH__X86_64;
+	ret = arch_cpu_state_to_image(&cs, tid_addr, &core.thread_info);
+	if (ret)
+		goto out;
+
+	struct cr_img *img;
+	ret = img_open(&img, ctx->dirfd, IMG_CORE, IMG_WRITE, t->tid);
+	if (!ret) {
+		ret = img_write_msg(img, &core.base);
+		int r2 = img_close(img);
+		ret = ret ? ret : r2;
+	}
+	if (!ret && core.ids && t->tid == p->pid && p == ctx->tree.root) {
+		ctx->root_ids = core.ids;
+		core.ids = NULL;	/* kept for the inventory */
+	}
+out:
+	if (scratch_saved)
+		remote_write(&r, r.scratch, scratch_save, sizeof(scratch_save));
+	remote_fini(&r);
+	/* Free what we built (all malloc'ed): the stack-allocated core itself
+	 * is not freed, its members are. */
+	if (core.thread_info)
+		protobuf_c_message_free_unpacked(&core.thread_info->base, NULL);
+	if (core.tc)
+		protobuf_c_message_free_unpacked(&core.tc->base, NULL);
+	if (core.ids)
+		protobuf_c_message_free_unpacked(&core.ids->base, NULL);
+	if (core.thread_core)
+		protobuf_c_message_free_unpacked(&core.thread_core->base, NULL);
+out_cs:
+	arch_free_cpu_state(&cs);
+	return ret;
+}
+
+static int dump_zombie(struct dump_ctx *ctx, struct seized_proc *p)
+{
+	CoreEntry core = CORE_ENTRY__INIT;
+	TaskCoreEntry tc = TASK_CORE_ENTRY__INIT;
+	struct cr_img *img;
+	core.has_mtype = 1;
+	core.mtype = CORE_ENTRY__MARCH__X86_64;
+	core.tc = &tc;
+	tc.has_task_state = tc.has_exit_code = tc.has_personality = tc.has_flags = 1;
+	tc.has_blk_sigset = 1;
+	tc.task_state = TASK_DEAD;
+	tc.exit_code = p->exit_code;
+	tc.comm = p->comm;
+	int ret = img_open(&img, ctx->dirfd, IMG_CORE, IMG_WRITE, p->pid);
+	if (ret)
+		return ret;
+	ret = img_write_msg(img, &core.base);
+	int r2 = img_close(img);
+	return ret ? ret : r2;
+}
+
+int dump_task_cores(struct dump_ctx *ctx, struct seized_proc *p, MmEntry *mm,
+		    uint64_t vdso_start, uint64_t vdso_end)
+{
+	if (p->state == TASK_DEAD)
+		return dump_zombie(ctx, p);
+	for (int i = 0; i < p->nr_threads; i++) {
+		int ret = dump_thread(ctx, p, &p->threads[i], vdso_start, vdso_end, mm);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
