@@ -54,3 +54,23 @@ bool vma_has_private_pages(const VmaEntry *v);
 bool vma_is_special(const VmaEntry *v);	/* vdso, vvar, vsyscall */
 
 #endif
+
+/* ---- restore side ---- */
+struct remote;
+struct files_restore;
+
+struct mem_image {
+	MmEntry *mm;
+	PagemapEntry **pe;
+	int n_pe;
+	uint32_t pages_id;
+};
+int mem_image_load(int dirfd, pid_t pid, struct mem_image *mi);
+void mem_image_free(struct mem_image *mi);
+
+/* In the task driven by @r (everything but the trampoline and the vDSO
+ * already unmapped): map every VMA of the image, fill private pages from
+ * the pages image open in the task as @pages_fd, set protections and
+ * madvise flags. */
+int mem_restore_vmas(struct remote *r, const struct mem_image *mi,
+		     const struct files_restore *fr, int pages_fd);

@@ -1,0 +1,248 @@
+#include "mem/mem.h"
+#include "files/files.h"
+#include "images/image.h"
+#include "seize/remote.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include "regfile.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+int mem_image_load(int dirfd, pid_t pid, struct mem_image *mi)
+{
+	struct cr_img *img;
+	int ret, cap = 0;
+	memset(mi, 0, sizeof(*mi));
+
+	ret = img_open(&img, dirfd, IMG_MM, IMG_READ, pid);
+	if (ret)
+		return ret;
+	ret = img_read_one(img, &mm_entry__descriptor, (ProtobufCMessage **)&mi->mm);
+	img_close(img);
+	if (ret < 0)
+		return ret;
+
+	ret = img_open(&img, dirfd, IMG_PAGEMAP, IMG_READ, pid);
+	if (ret)
+		return ret;
+	PagemapHead *ph;
+	ret = img_read_one(img, &pagemap_head__descriptor, (ProtobufCMessage **)&ph);
+	if (ret < 0)
+		goto out;
+	mi->pages_id = ph->pages_id;
+	protobuf_c_message_free_unpacked(&ph->base, NULL);
+	for (;;) {
+		PagemapEntry *pe;
+		ret = img_read_msg(img, &pagemap_entry__descriptor, (ProtobufCMessage **)&pe);
+		if (ret <= 0)
+			break;
+		if (mi->n_pe == cap) {
+			cap = cap ? cap * 2 : 64;
+			PagemapEntry **n = xrealloc(mi->pe, cap * sizeof(*n));
+			if (!n) {
+				protobuf_c_message_free_unpacked(&pe->base, NULL);
+				ret = -ENOMEM;
+				break;
+			}
+			mi->pe = n;
+		}
+		mi->pe[mi->n_pe++] = pe;
+	}
+out:
+	img_close(img);
+	return ret;
+}
+
+void mem_image_free(struct mem_image *mi)
+{
+	if (mi->mm)
+		protobuf_c_message_free_unpacked(&mi->mm->base, NULL);
+	for (int i = 0; i < mi->n_pe; i++)
+		protobuf_c_message_free_unpacked(&mi->pe[i]->base, NULL);
+	free(mi->pe);
+	memset(mi, 0, sizeof(*mi));
+}
+
+/* Checks that keep a hostile image from making us map nonsense. */
+static int check_vma(const VmaEntry *v)
+{
+	if (v->start >= v->end || (v->start | v->end) & (PAGE_SIZE - 1) ||
+	    v->end > 0x800000000000ULL || (v->prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))) {
+		pr_err("mm image: invalid VMA 0x%llx-0x%llx prot 0x%x",
+		       (unsigned long long)v->start, (unsigned long long)v->end, v->prot);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int run_batch(struct remote *r, struct remote_batch *b, const char *what)
+{
+	int done = remote_batch_run(r, b);
+	if (done < 0)
+		return done;
+	if (done < b->n) {
+		struct remote_call *c = &b->calls[done];
+		pr_err("%s: system call %llu (0x%llx, 0x%llx, ...) in task %d failed: %s", what,
+		       (unsigned long long)c->nr, (unsigned long long)c->a[0],
+		       (unsigned long long)c->a[1], r->tid, strerror((int)-c->ret));
+		return (int)c->ret;
+	}
+	b->n = 0;
+	return 0;
+}
+
+static int batch_add(struct remote *r, struct remote_batch *b, const char *what, long nr,
+		     uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	if (b->n == REMOTE_BATCH_MAX) {
+		int ret = run_batch(r, b, what);
+		if (ret)
+			return ret;
+	}
+	b->calls[b->n++] = (struct remote_call){ nr, { a0, a1, a2, a3, a4, a5 }, 0 };
+	return 0;
+}
+
+/* Open a mapped file in the task; returns the remote fd or -errno. */
+static long open_remote(struct remote *r, const struct files_restore *fr, uint32_t id,
+			unsigned flags)
+{
+	const FileEntry *fe = files_find(fr, id);
+	if (!fe || !fe->reg || !fe->reg->name) {
+		pr_err("mm image refers to file id %u, which files.img does not have", id);
+		return -EINVAL;
+	}
+	const char *name = fe->reg->name;
+	uint64_t a = remote_scratch_put(r, name, strlen(name) + 1);
+	if (!a)
+		return -ENOSPC;
+	long fd = remote_syscall(r, __NR_openat, AT_FDCWD, a, flags | O_CLOEXEC, 0, 0, 0);
+	r->scratch_used -= 0;	/* path no longer needed after the call */
+	if (fd < 0)
+		pr_err("can't open %s (mapped by the restored process): %s", name, strerror(-fd));
+	return fd;
+}
+
+/* Run a batch of preads and check each one read everything. */
+static int flush_fill(struct remote *r, struct remote_batch *b, uint32_t pages_id)
+{
+	int done = remote_batch_run(r, b);
+	if (done < 0)
+		return done;
+	for (int i = 0; i < b->n; i++) {
+		const struct remote_call *c = &b->calls[i];
+		if (i < done && (uint64_t)c->ret == c->a[2])
+			continue;
+		pr_err("filling memory at 0x%llx from pages-%u.img failed: %s",
+		       (unsigned long long)c->a[1], pages_id,
+		       i < done || c->ret < 0 ? (c->ret < 0 ? strerror((int)-c->ret) : "the image is truncated")
+					      : "the image is truncated");
+		return c->ret < 0 ? (int)c->ret : -EIO;
+	}
+	b->n = 0;
+	return 0;
+}
+
+int mem_restore_vmas(struct remote *r, const struct mem_image *mi,
+		     const struct files_restore *fr, int pages_fd)
+{
+	const MmEntry *mm = mi->mm;
+	struct remote_batch *b = xzalloc(sizeof(*b));
+	int ret = 0;
+	if (!b)
+		return -ENOMEM;
+
+	/* 1. mmap every VMA, writable while being filled. */
+	for (size_t i = 0; i < mm->n_vmas && !ret; i++) {
+		const VmaEntry *v = mm->vmas[i];
+		if (!(v->status & VMA_AREA_REGULAR) || vma_is_special(v))
+			continue;
+		ret = check_vma(v);
+		if (ret)
+			break;
+		unsigned prot = v->prot | (vma_has_private_pages(v) ? PROT_WRITE : 0);
+		unsigned flags = (v->flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN)) |
+				 MAP_FIXED_NOREPLACE;
+		long fd = -1;
+		if (v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
+			ret = run_batch(r, b, "mapping memory");
+			if (ret)
+				break;
+			remote_scratch_reset(r);
+			fd = open_remote(r, fr, v->shmid, v->has_fdflags ? v->fdflags : O_RDONLY);
+			if (fd < 0) {
+				ret = fd;
+				break;
+			}
+			flags &= ~MAP_ANONYMOUS;
+		} else if (v->status & VMA_ANON_PRIVATE) {
+			flags |= MAP_ANONYMOUS | MAP_PRIVATE;
+		} else {
+			pr_err("mm image: VMA 0x%llx-0x%llx has an unsupported kind (status 0x%x)",
+			       (unsigned long long)v->start, (unsigned long long)v->end, v->status);
+			ret = -EOPNOTSUPP;
+			break;
+		}
+		ret = batch_add(r, b, "mapping memory", __NR_mmap, v->start, v->end - v->start, prot,
+				flags, fd, v->pgoff);
+		if (!ret && fd >= 0) {
+			ret = batch_add(r, b, "mapping memory", __NR_close, fd, 0, 0, 0, 0, 0);
+			if (!ret)
+				ret = run_batch(r, b, "mapping memory");
+		}
+		/* Huge-page advice before the fill, so the fill faults in huge pages. */
+		if (!ret && v->has_madv && v->madv) {
+			for (int adv = 0; adv < 64 && !ret; adv++)
+				if (v->madv & (1ULL << adv))
+					ret = batch_add(r, b, "madvise", __NR_madvise, v->start,
+							v->end - v->start, adv, 0, 0, 0);
+		}
+	}
+	if (!ret)
+		ret = run_batch(r, b, "mapping memory");
+
+	/* 2. Fill private pages straight from the pages image: one pread per
+	 * run of pages, batched; a short read means a truncated image. */
+	uint64_t off = 0;
+	for (int i = 0; i < mi->n_pe && !ret; i++) {
+		const PagemapEntry *pe = mi->pe[i];
+		uint64_t len = (uint64_t)pe->nr_pages * PAGE_SIZE;
+		if (pe->has_flags && (pe->flags & (PE_PARENT | PE_LAZY))) {
+			pr_err("pagemap entry at 0x%llx needs a parent image or lazy pages: not "
+			       "supported yet", (unsigned long long)pe->vaddr);
+			ret = -EOPNOTSUPP;
+			break;
+		}
+		if ((pe->vaddr & (PAGE_SIZE - 1)) || !pe->nr_pages || pe->vaddr + len < pe->vaddr) {
+			pr_err("pagemap image: invalid entry 0x%llx (%u pages)",
+			       (unsigned long long)pe->vaddr, pe->nr_pages);
+			ret = -EINVAL;
+			break;
+		}
+		b->calls[b->n++] = (struct remote_call){ __NR_pread64,
+							 { pages_fd, pe->vaddr, len, off, 0, 0 }, 0 };
+		off += len;
+		if (b->n == REMOTE_BATCH_MAX || i == mi->n_pe - 1)
+			ret = flush_fill(r, b, mi->pages_id);
+	}
+
+	/* 3. Final protections. */
+	for (size_t i = 0; i < mm->n_vmas && !ret; i++) {
+		const VmaEntry *v = mm->vmas[i];
+		if (!vma_has_private_pages(v) || (v->prot & PROT_WRITE))
+			continue;
+		ret = batch_add(r, b, "setting protections", __NR_mprotect, v->start,
+				v->end - v->start, v->prot, 0, 0, 0);
+	}
+	if (!ret)
+		ret = run_batch(r, b, "setting protections");
+	free(b);
+	return ret;
+}

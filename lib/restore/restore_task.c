@@ -1,0 +1,502 @@
+/* Driving one new task (a stopped fork of cryo) into its dumped state with
+ * system calls run inside it.  Order matters (see docs/ARCHITECTURE.md):
+ * trampoline, drop cryo's fds and rseq, unmap cryo, move the vDSO, map and
+ * fill memory, mm fields, files, signal actions, per-thread state, and last
+ * the registers. */
+#include "restore/restore.h"
+#include "arch/x86.h"
+#include "proc/proc.h"
+#include "seize/remote.h"
+#include "util/fault.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include "regfile.pb-c.h"
+#include "rseq.pb-c.h"
+#include "sa.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/prctl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define TASK_SIZE_MAX 0x7ffffffff000ULL
+#define VDSO_TEMP_BASE 0x100000000ULL
+#define RSEQ_FLAG_UNREGISTER 1
+
+static long call(struct remote *r, const char *what, long nr, uint64_t a1, uint64_t a2,
+		 uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
+{
+	long ret = remote_syscall(r, nr, a1, a2, a3, a4, a5, a6);
+	if (ret < 0 && ret >= -4095)
+		pr_err("%s in restored task %d failed: %s", what, r->tid, strerror(-ret));
+	return ret;
+}
+#define CALL(r, what, nr, ...) call(r, what, nr, ##__VA_ARGS__)
+#define A6(a, b, c, d, e, f) a, b, c, d, e, f
+
+static bool overlaps(uint64_t s1, uint64_t e1, uint64_t s2, uint64_t e2)
+{
+	return s1 < e2 && s2 < e1;
+}
+
+/* An address for the trampoline, free both in our own layout (the new task
+ * is our fork) and in the image's. */
+static int pick_trampoline(const struct mem_image *mi, uint64_t *out)
+{
+	struct proc_maps own;
+	int ret = proc_read_maps(getpid(), &own);
+	if (ret)
+		return ret;
+	uint64_t a = 0x10000;	/* at or above vm.mmap_min_addr's usual value */
+	for (bool moved = true; moved && a < TASK_SIZE_MAX;) {
+		moved = false;
+		for (int i = 0; i < own.n; i++)
+			if (overlaps(a, a + TRAMPOLINE_SIZE, own.v[i].start, own.v[i].end)) {
+				a = own.v[i].end;
+				moved = true;
+			}
+		for (size_t i = 0; i < mi->mm->n_vmas; i++) {
+			const VmaEntry *v = mi->mm->vmas[i];
+			if (overlaps(a, a + TRAMPOLINE_SIZE, v->start, v->end)) {
+				a = ROUND_UP(v->end, PAGE_SIZE);
+				moved = true;
+			}
+		}
+	}
+	proc_maps_free(&own);
+	if (a >= TASK_SIZE_MAX) {
+		pr_err("no room for the restore trampoline in the address space");
+		return -ENOMEM;
+	}
+	*out = a;
+	return 0;
+}
+
+static bool is_vdso_name(const char *p)
+{
+	return p && (!strcmp(p, "[vdso]") || !strcmp(p, "[vvar]") || !strcmp(p, "[vvar_vclock]"));
+}
+
+/* Unmap everything of cryo in the task but the trampoline and the vDSO. */
+static int unmap_cryo(struct remote *r, uint64_t tramp, struct proc_maps *cur)
+{
+	uint64_t keep_s[8], keep_e[8];
+	int nk = 0;
+	keep_s[nk] = tramp;
+	keep_e[nk++] = tramp + TRAMPOLINE_SIZE;
+	for (int i = 0; i < cur->n && nk < 8; i++)
+		if (is_vdso_name(cur->v[i].path)) {
+			keep_s[nk] = cur->v[i].start;
+			keep_e[nk++] = cur->v[i].end;
+		}
+	/* sort kept ranges */
+	for (int i = 0; i < nk; i++)
+		for (int j = i + 1; j < nk; j++)
+			if (keep_s[j] < keep_s[i]) {
+				uint64_t t = keep_s[i];
+				keep_s[i] = keep_s[j];
+				keep_s[j] = t;
+				t = keep_e[i];
+				keep_e[i] = keep_e[j];
+				keep_e[j] = t;
+			}
+	uint64_t from = 0;
+	for (int i = 0; i <= nk; i++) {
+		uint64_t to = i < nk ? keep_s[i] : TASK_SIZE_MAX;
+		if (to > from) {
+			long ret = CALL(r, "munmap", __NR_munmap, from, to - from, 0, 0, 0, 0);
+			if (ret)
+				return ret;
+		}
+		if (i < nk)
+			from = keep_e[i];
+	}
+	return 0;
+}
+
+/* Move [vvar], [vvar_vclock] and [vdso] to where the dumped task had them.
+ * Each must move whole (a partial mremap of these fails), through a free
+ * spot in case old and new places overlap. */
+static int move_vdso(struct remote *r, const struct mem_image *mi, struct proc_maps *cur)
+{
+	uint64_t img_s[4], img_e[4], cur_s[4], cur_e[4];
+	int ni = 0, nc = 0;
+	for (size_t i = 0; i < mi->mm->n_vmas && ni < 4; i++) {
+		const VmaEntry *v = mi->mm->vmas[i];
+		if (v->status & (VMA_AREA_VDSO | VMA_AREA_VVAR)) {
+			img_s[ni] = v->start;
+			img_e[ni++] = v->end;
+		}
+	}
+	for (int i = 0; i < cur->n && nc < 4; i++)
+		if (is_vdso_name(cur->v[i].path)) {
+			cur_s[nc] = cur->v[i].start;
+			cur_e[nc++] = cur->v[i].end;
+		}
+	if (!ni)
+		return 0;	/* the task had unmapped its vDSO: ours goes away */
+	bool same = ni == nc;
+	for (int i = 0; same && i < ni; i++)
+		same = img_e[i] - img_s[i] == cur_e[i] - cur_s[i];
+	if (!same) {
+		pr_err("the vDSO of this kernel (%d areas) is laid out differently from the "
+		       "dumped one (%d areas): restoring on a different kernel is not supported yet",
+		       nc, ni);
+		return -EOPNOTSUPP;
+	}
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < ni; i++) {
+			uint64_t len = cur_e[i] - cur_s[i];
+			uint64_t dst = pass == 0 ? VDSO_TEMP_BASE + (cur_s[i] - cur_s[0]) : img_s[i];
+			if (pass == 0 && cur_s[0] == img_s[0])
+				continue;
+			long ret = CALL(r, "mremap of the vDSO", __NR_mremap, cur_s[i], len, len,
+					MREMAP_MAYMOVE | MREMAP_FIXED, dst, 0);
+			if (ret < 0)
+				return ret;
+			cur_s[i] = dst;
+			cur_e[i] = dst + len;
+		}
+	return 0;
+}
+
+static int restore_mm_fields(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
+{
+	const MmEntry *mm = p->mem.mm;
+	const FileEntry *exe = files_find(&ctx->files, mm->exe_file_id);
+	if (!exe || !exe->reg || !exe->reg->name) {
+		pr_err("mm-%d.img: executable file id %u is not in files.img", p->pid, mm->exe_file_id);
+		return -EINVAL;
+	}
+	remote_scratch_reset(r);
+	uint64_t path = remote_scratch_put(r, exe->reg->name, strlen(exe->reg->name) + 1);
+	if (!path)
+		return -ENOSPC;
+	long exe_fd = CALL(r, "open of the executable", __NR_openat, AT_FDCWD, path,
+			   O_RDONLY | O_CLOEXEC, 0, 0, 0);
+	if (exe_fd < 0) {
+		pr_err("can't open the executable %s of process %d", exe->reg->name, p->pid);
+		return exe_fd;
+	}
+	struct prctl_mm_map map = {
+		.start_code = mm->mm_start_code,
+		.end_code = mm->mm_end_code,
+		.start_data = mm->mm_start_data,
+		.end_data = mm->mm_end_data,
+		.start_brk = mm->mm_start_brk,
+		.brk = mm->mm_brk,
+		.start_stack = mm->mm_start_stack,
+		.arg_start = mm->mm_arg_start,
+		.arg_end = mm->mm_arg_end,
+		.env_start = mm->mm_env_start,
+		.env_end = mm->mm_env_end,
+		.exe_fd = exe_fd,
+	};
+	if (mm->n_mm_saved_auxv) {
+		if (mm->n_mm_saved_auxv > 256) {
+			pr_err("mm-%d.img: auxv is too long", p->pid);
+			return -EINVAL;
+		}
+		map.auxv_size = mm->n_mm_saved_auxv * 8;
+		map.auxv = (__u64 *)(uintptr_t)remote_scratch_put(r, mm->mm_saved_auxv, map.auxv_size);
+		if (!map.auxv)
+			return -ENOSPC;
+	}
+	uint64_t m = remote_scratch_put(r, &map, sizeof(map));
+	if (!m)
+		return -ENOSPC;
+	long ret = remote_syscall(r, __NR_prctl, PR_SET_MM, PR_SET_MM_MAP, m, sizeof(map), 0, 0);
+	if (ret) {
+		pr_err("prctl(PR_SET_MM_MAP) in restored task %d failed: %s (cryo needs "
+		       "CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN to set the executable)", p->pid,
+		       strerror(-ret));
+		return ret;
+	}
+	CALL(r, "close", __NR_close, exe_fd, 0, 0, 0, 0, 0);
+	if (mm->has_dumpable && mm->dumpable != 1) {
+		ret = CALL(r, "prctl(PR_SET_DUMPABLE)", __NR_prctl, PR_SET_DUMPABLE, mm->dumpable,
+			   0, 0, 0, 0);
+		if (ret)
+			return ret;
+	}
+	if (mm->has_thp_disabled && mm->thp_disabled) {
+		ret = CALL(r, "prctl(PR_SET_THP_DISABLE)", __NR_prctl, PR_SET_THP_DISABLE, 1, 0, 0,
+			   0, 0);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int restore_fds(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
+{
+	/* increasing fd order: the lowest free fd is then never a later target */
+	for (int i = 0; i < p->nr_fds; i++)
+		for (int j = i + 1; j < p->nr_fds; j++)
+			if (p->fds[j]->fd < p->fds[i]->fd) {
+				FdinfoEntry *t = p->fds[i];
+				p->fds[i] = p->fds[j];
+				p->fds[j] = t;
+			}
+	for (int i = 0; i < p->nr_fds; i++) {
+		const FdinfoEntry *fi = p->fds[i];
+		bool cloexec = fi->flags & FD_CLOEXEC;
+		long fd = -1;
+		/* same open file as an fd restored before? */
+		for (int j = 0; j < i; j++)
+			if (p->fds[j]->id == fi->id) {
+				fd = CALL(r, "dup3", __NR_dup3, p->fds[j]->fd, fi->fd,
+					  cloexec ? O_CLOEXEC : 0, 0, 0, 0);
+				if (fd < 0)
+					return fd;
+				break;
+			}
+		if (fd >= 0)
+			continue;
+		const FileEntry *fe = files_find(&ctx->files, fi->id);
+		if (!fe || fe->type != FD_TYPES__REG || !fe->reg || !fe->reg->name) {
+			pr_err("fd %u of process %d: file id %u is missing from files.img or of a "
+			       "kind cryo can't restore yet", fi->fd, p->pid, fi->id);
+			return -EINVAL;
+		}
+		const RegFileEntry *rf = fe->reg;
+		remote_scratch_reset(r);
+		uint64_t path = remote_scratch_put(r, rf->name, strlen(rf->name) + 1);
+		if (!path)
+			return -ENOSPC;
+		unsigned flags = (rf->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_NOCTTY |
+				 (cloexec ? O_CLOEXEC : 0);
+		long tmp = remote_syscall(r, __NR_openat, AT_FDCWD, path, flags, 0, 0, 0);
+		if (tmp < 0) {
+			pr_err("can't reopen %s as fd %u of process %d: %s", rf->name, fi->fd, p->pid,
+			       strerror(-tmp));
+			return tmp;
+		}
+		if (tmp != fi->fd) {
+			long ret = CALL(r, "dup3", __NR_dup3, tmp, fi->fd, cloexec ? O_CLOEXEC : 0, 0, 0, 0);
+			if (ret < 0)
+				return ret;
+			CALL(r, "close", __NR_close, tmp, 0, 0, 0, 0, 0);
+		}
+		if (rf->pos) {
+			long ret = remote_syscall(r, __NR_lseek, fi->fd, rf->pos, SEEK_SET, 0, 0, 0);
+			if (ret != (long)rf->pos) {
+				pr_err("can't seek fd %u (%s) of process %d to %llu: %s", fi->fd, rf->name,
+				       p->pid, (unsigned long long)rf->pos,
+				       ret < 0 ? strerror(-ret) : "file is shorter now");
+				return ret < 0 ? ret : -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+static int restore_fs(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
+{
+	const FileEntry *cwd = files_find(&ctx->files, p->fs->cwd_id);
+	const FileEntry *root = files_find(&ctx->files, p->fs->root_id);
+	if (root && root->reg && root->reg->name && strcmp(root->reg->name, "/")) {
+		pr_err("process %d had its root at %s: restoring a changed root is not supported yet",
+		       p->pid, root->reg->name);
+		return -EOPNOTSUPP;
+	}
+	if (cwd && cwd->reg && cwd->reg->name) {
+		remote_scratch_reset(r);
+		uint64_t path = remote_scratch_put(r, cwd->reg->name, strlen(cwd->reg->name) + 1);
+		if (!path)
+			return -ENOSPC;
+		long ret = remote_syscall(r, __NR_chdir, path, 0, 0, 0, 0, 0);
+		if (ret) {
+			pr_err("can't change the working directory of process %d to %s: %s", p->pid,
+			       cwd->reg->name, strerror(-ret));
+			return ret;
+		}
+	}
+	if (p->fs->has_umask)
+		remote_syscall(r, __NR_umask, p->fs->umask & 0777, 0, 0, 0, 0, 0);
+	return 0;
+}
+
+static int restore_sigactions(struct remote *r, struct rst_proc *p)
+{
+	const TaskCoreEntry *tc = p->core->tc;
+	struct remote_batch *b = xzalloc(sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	remote_scratch_reset(r);
+	size_t k = 0;
+	int ret = 0;
+	for (int sig = 1; sig <= 64 && k < tc->n_sigactions; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		const SaEntry *sa = tc->sigactions[k++];
+		uint64_t ka[4] = { sa->sigaction, sa->flags, sa->restorer, sa->mask };
+		uint64_t a = remote_scratch_put(r, ka, sizeof(ka));
+		if (!a) {
+			ret = -ENOSPC;
+			break;
+		}
+		b->calls[b->n++] = (struct remote_call){ __NR_rt_sigaction, { sig, a, 0, 8, 0, 0 }, 0 };
+	}
+	if (!ret) {
+		int done = remote_batch_run(r, b);
+		if (done < 0)
+			ret = done;
+		else if (done < b->n) {
+			pr_err("rt_sigaction(%llu) in restored task %d failed: %s",
+			       (unsigned long long)b->calls[done].a[0], r->tid,
+			       strerror((int)-b->calls[done].ret));
+			ret = (int)b->calls[done].ret;
+		}
+	}
+	free(b);
+	return ret;
+}
+
+static int restore_thread_state(struct remote *r, struct rst_proc *p)
+{
+	const ThreadCoreEntry *tc = p->core->thread_core;
+	const ThreadInfoX86 *ti = p->core->thread_info;
+	long ret;
+
+	ret = CALL(r, "set_robust_list", __NR_set_robust_list, tc->futex_rla,
+		   tc->futex_rla_len ? tc->futex_rla_len : 24, 0, 0, 0, 0);
+	if (ret)
+		return ret;
+	ret = remote_syscall(r, __NR_set_tid_address, ti->clear_tid_addr, 0, 0, 0, 0, 0);
+	if (ret < 0)
+		return ret;
+	if (tc->rseq_entry && tc->rseq_entry->rseq_abi_pointer) {
+		ret = CALL(r, "rseq registration", __NR_rseq, tc->rseq_entry->rseq_abi_pointer,
+			   tc->rseq_entry->rseq_abi_size, 0, tc->rseq_entry->signature, 0, 0);
+		if (ret)
+			return ret;
+	}
+	remote_scratch_reset(r);
+	if (tc->sas && !(tc->sas->ss_flags & SS_DISABLE)) {
+		struct {
+			uint64_t sp;
+			int32_t flags, pad;
+			uint64_t size;
+		} ss = { tc->sas->ss_sp, 0, 0, tc->sas->ss_size };
+		uint64_t a = remote_scratch_put(r, &ss, sizeof(ss));
+		if (!a)
+			return -ENOSPC;
+		ret = CALL(r, "sigaltstack", __NR_sigaltstack, a, 0, 0, 0, 0, 0);
+		if (ret)
+			return ret;
+	}
+	const char *comm = tc->comm ? tc->comm : p->core->tc->comm;
+	if (comm) {
+		char name[16] = { 0 };
+		snprintf(name, sizeof(name), "%s", comm);
+		uint64_t a = remote_scratch_put(r, name, sizeof(name));
+		if (!a)
+			return -ENOSPC;
+		ret = CALL(r, "prctl(PR_SET_NAME)", __NR_prctl, PR_SET_NAME, a, 0, 0, 0, 0);
+		if (ret)
+			return ret;
+	}
+	if (p->core->tc->personality) {
+		ret = remote_syscall(r, __NR_personality, p->core->tc->personality, 0, 0, 0, 0, 0);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
+{
+	struct remote r;
+	struct proc_maps cur = { 0 };
+	struct cpu_state cs = { 0 };
+	uint64_t tramp;
+	long ret;
+
+	ret = remote_init_gadget(&r, p->pid);
+	if (ret)
+		return ret;
+	ret = pick_trampoline(&p->mem, &tramp);
+	if (ret)
+		goto out;
+	ret = remote_setup_trampoline(&r, tramp);
+	if (ret)
+		goto out;
+
+	/* cryo's descriptors: all but the pages image go */
+	if (p->pages_fd > 0)
+		CALL(&r, "close_range", __NR_close_range, 0, p->pages_fd - 1, 0, 0, 0, 0);
+	CALL(&r, "close_range", __NR_close_range, p->pages_fd + 1, ~0U, 0, 0, 0, 0);
+
+	/* glibc's rseq area of cryo would be written by the kernel after we
+	 * unmap it: unregister it first */
+	struct __ptrace_rseq_configuration rc;
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, p->pid, sizeof(rc), &rc) == sizeof(rc) &&
+	    rc.rseq_abi_pointer) {
+		ret = CALL(&r, "rseq unregistration", __NR_rseq, rc.rseq_abi_pointer, rc.rseq_abi_size,
+			   RSEQ_FLAG_UNREGISTER, rc.signature, 0, 0);
+		if (ret)
+			goto out;
+	}
+
+	ret = proc_read_maps(p->pid, &cur);
+	if (ret)
+		goto out;
+	ret = unmap_cryo(&r, tramp, &cur);
+	if (!ret)
+		ret = move_vdso(&r, &p->mem, &cur);
+	if (ret)
+		goto out;
+	FAULT_POINT_RET(ret, "restore:memory");
+	if (!ret)
+		ret = mem_restore_vmas(&r, &p->mem, &ctx->files, p->pages_fd);
+	if (ret)
+		goto out;
+	CALL(&r, "close", __NR_close, p->pages_fd, 0, 0, 0, 0, 0);
+
+	ret = restore_mm_fields(&r, ctx, p);
+	if (!ret)
+		ret = restore_fds(&r, ctx, p);
+	if (!ret)
+		ret = restore_fs(&r, ctx, p);
+	if (!ret)
+		ret = restore_sigactions(&r, p);
+	if (!ret)
+		ret = restore_thread_state(&r, p);
+	if (!ret)
+		FAULT_POINT_RET(ret, "restore:task-state");
+	if (ret)
+		goto out;
+
+	/* Registers last: XSAVE template from the task itself, then the image. */
+	ret = arch_get_cpu_state(p->pid, &cs);
+	if (!ret)
+		ret = arch_image_to_cpu_state(p->core->thread_info, &cs);
+	if (ret)
+		goto out;
+	arch_fixup_syscall_restart(&cs.regs);
+	ret = remote_unmap_trampoline(&r, tramp, TRAMPOLINE_SIZE);
+	if (!ret)
+		ret = arch_set_cpu_state(p->pid, &cs);
+	if (ret)
+		goto out;
+	uint64_t mask = p->core->thread_core->has_blk_sigset ? p->core->thread_core->blk_sigset
+							      : p->core->tc->blk_sigset;
+	if (ptrace(PTRACE_SETSIGMASK, p->pid, sizeof(mask), &mask)) {
+		ret = -errno;
+		pr_perror("PTRACE_SETSIGMASK of restored task %d failed", p->pid);
+	}
+out:
+	arch_free_cpu_state(&cs);
+	proc_maps_free(&cur);
+	remote_fini(&r);
+	return ret;
+}
