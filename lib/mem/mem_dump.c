@@ -65,12 +65,6 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 		v->madv = madv;
 	}
 
-	if (pv->vm_io || pv->vm_pfnmap) {
-		pr_err("process %d maps a device at 0x%llx-0x%llx (%s): I/O mappings can't be "
-		       "saved", pid, (unsigned long long)pv->start, (unsigned long long)pv->end,
-		       path ? path : "anonymous");
-		return -EOPNOTSUPP;
-	}
 	if (path && !strcmp(path, "[vsyscall]")) {
 		v->status = VMA_AREA_VSYSCALL;
 		v->flags = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -86,7 +80,13 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 		v->flags = MAP_PRIVATE | MAP_ANONYMOUS;
 		return 0;
 	}
-	bool anon = !path || (path[0] == '[') ;
+	if (pv->vm_io || pv->vm_pfnmap) {
+		pr_err("process %d maps a device at 0x%llx-0x%llx (%s): I/O mappings can't be "
+		       "saved", pid, (unsigned long long)pv->start, (unsigned long long)pv->end,
+		       path ? path : "anonymous");
+		return -EOPNOTSUPP;
+	}
+	bool anon = !path || path[0] == '[';
 	if (anon && path && strcmp(path, "[heap]") && strcmp(path, "[stack]") &&
 	    strncmp(path, "[anon:", 6)) {
 		pr_err("process %d has a mapping of an unknown kind %s at 0x%llx-0x%llx: cryo "

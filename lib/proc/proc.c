@@ -194,7 +194,7 @@ int proc_parse_stat_text(const char *text, struct proc_stat *st)
 		while (*p == ' ')
 			p++;
 	}
-	if (nf < 49)
+	if (nf < 46)	/* up to arg_end (field 49) */
 		return -EINVAL;
 	/* f[0] is field 4 (ppid) */
 #define F(n) f[(n) - 4]
@@ -217,11 +217,11 @@ int proc_parse_stat_text(const char *text, struct proc_stat *st)
 	st->start_brk = F(47);
 	st->arg_start = F(48);
 	st->arg_end = F(49);
-	if (nf >= 51) {
+	if (nf >= 48) {
 		st->env_start = F(50);
 		st->env_end = F(51);
 	}
-	if (nf >= 52)
+	if (nf >= 49)
 		st->exit_code = F(52);
 #undef F
 	return 0;

@@ -152,16 +152,22 @@ static int move_vdso(struct remote *r, const struct mem_image *mi, struct proc_m
 		       nc, ni);
 		return -EOPNOTSUPP;
 	}
+	uint64_t base0 = cur_s[0];
 	for (int pass = 0; pass < 2; pass++)
 		for (int i = 0; i < ni; i++) {
 			uint64_t len = cur_e[i] - cur_s[i];
-			uint64_t dst = pass == 0 ? VDSO_TEMP_BASE + (cur_s[i] - cur_s[0]) : img_s[i];
-			if (pass == 0 && cur_s[0] == img_s[0])
+			uint64_t dst = pass == 0 ? VDSO_TEMP_BASE + (cur_s[i] - base0) : img_s[i];
+			if (dst == cur_s[i])
 				continue;
-			long ret = CALL(r, "mremap of the vDSO", __NR_mremap, cur_s[i], len, len,
-					MREMAP_MAYMOVE | MREMAP_FIXED, dst, 0);
-			if (ret < 0)
+			long ret = remote_syscall(r, __NR_mremap, cur_s[i], len, len,
+						  MREMAP_MAYMOVE | MREMAP_FIXED, dst, 0);
+			if (ret < 0) {
+				pr_err("mremap of vDSO area %d (0x%llx, %llu bytes) to 0x%llx in "
+				       "restored task %d failed: %s", i, (unsigned long long)cur_s[i],
+				       (unsigned long long)len, (unsigned long long)dst, r->tid,
+				       strerror(-ret));
 				return ret;
+			}
 			cur_s[i] = dst;
 			cur_e[i] = dst + len;
 		}

@@ -327,6 +327,13 @@ static int release_thread(struct seized_proc *p, struct seized_thread *t, enum r
 	int ret = 0;
 	if (!t->seized)
 		return 0;
+	if (mode == RELEASE_KILL) {
+		/* Collect the ptrace exit report so the real parent sees the exit now. */
+		int st;
+		waitpid(t->tid, &st, __WALL);
+		t->seized = false;
+		return 0;
+	}
 	if (t->regs_dirty && ptrace(PTRACE_SETREGS, t->tid, 0, &t->regs)) {
 		ret = -errno;
 		pr_perror("can't restore the registers of task %d", t->tid);
@@ -334,13 +341,6 @@ static int release_thread(struct seized_proc *p, struct seized_thread *t, enum r
 	if (t->mask_dirty && ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(t->sigmask), &t->sigmask)) {
 		ret = -errno;
 		pr_perror("can't restore the signal mask of task %d", t->tid);
-	}
-	if (mode == RELEASE_KILL) {
-		/* Collect the ptrace exit report so the real parent sees the exit now. */
-		int st;
-		waitpid(t->tid, &st, __WALL);
-		t->seized = false;
-		return ret;
 	}
 	/* A task that was stopped stays stopped: queue a SIGSTOP before detaching. */
 	if ((mode == RELEASE_STOPPED || p->state == TASK_STOPPED) && t->tid == p->pid)
