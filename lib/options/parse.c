@@ -558,6 +558,7 @@ int opts_parse(struct cryo_opts *o, int argc, char **argv, const struct opts_sou
 	/* Pre-scan, as criu does, so --help, --version, --config and
 	 * --no-default-config are known before any file is read. */
 	walk_argv(o, argc, argv, false, &sc);
+	last_error[0] = '\0';	/* the pre-scan is quiet; the real pass reports */
 	if (sc.help || (sc.npos && !strcmp(sc.pos[0], "help"))) {
 		const char *about = NULL;
 		if (sc.npos && !strcmp(sc.pos[0], "help"))
