@@ -6,6 +6,8 @@
 #define CRYO_OPTIONS_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -23,6 +25,9 @@ enum cryo_command {
 	CMD_CPUINFO_CHECK,
 	CMD_SHOW,	/* cryo extension: decode images to JSON */
 	CMD_EXEC,	/* criu's removed "exec": refused with an explanation */
+	CMD_DEDUP,	/* criu's "dedup" (not implemented yet) */
+	CMD_HELP,	/* "cryo help [COMMAND]" */
+	CMD__MAX,
 };
 
 /* A growable list of strings (for repeatable options such as --external). */
@@ -96,7 +101,21 @@ struct cryo_opts {
 	int swrk_fd;			/* swrk FD */
 
 	/* cpuinfo */
-	char *cpu_cap;			/* --cpu-cap */
+	char *cpu_cap;			/* --cpu-cap, criu syntax ("fpu,ins", "^cpu"); NULL = criu default (fpu,ins) */
+
+	/* --- fields added with the option table (lib/options/options.c) --- */
+	bool check_extra;		/* --extra (also sets check_all, see above) */
+	bool check_experimental;	/* --experimental (also sets check_all) */
+	struct str_list skip_mnts;	/* --skip-mnt PATH (skip_mnt is true when non-empty) */
+	char *pre_dump_mode;		/* --pre-dump-mode splice|read, NULL = splice */
+	struct str_list close_fds;	/* --close FD: decimal fds the CLI closes first */
+
+	/* Internal to lib/options: options that cryo accepts but does not
+	 * implement (or ignores), and where each was set ("command line",
+	 * "FILE:LINE", "RPC").  opts_validate() refuses/warns about them once
+	 * the command is known. */
+	struct str_list unsupported_opts;
+	struct str_list unsupported_srcs;
 };
 
 extern struct cryo_opts opts;
@@ -109,5 +128,124 @@ void opts_free(struct cryo_opts *o);
  * Returns 0, 1 if the run should stop successfully (--help, --version), or
  * a negative code after printing the problem. */
 int opts_parse_cmdline(struct cryo_opts *o, int argc, char **argv);
+
+/* ---- The option table ------------------------------------------------- */
+
+enum opt_arg {
+	OPT_ARG_NONE,		/* a flag */
+	OPT_ARG_REQUIRED,	/* --name VALUE, --name=VALUE, -xVALUE, -x VALUE */
+	OPT_ARG_OPTIONAL,	/* only attached: --name=VALUE, -xVALUE (getopt rules) */
+};
+
+/* flags of struct cryo_option */
+#define OPTF_NEGATABLE	0x01	/* also accepted as --no-NAME */
+#define OPTF_NOT_YET	0x02	/* accepted but refused by opts_validate() */
+#define OPTF_IGNORED	0x04	/* accepted, has no effect in cryo (warned) */
+#define OPTF_CMDLINE	0x08	/* meaningful on the command line only */
+#define OPTF_HIDDEN	0x10	/* not listed in help (still accepted) */
+
+#define OPT_CMD(c)	(1u << (c))
+#define OPT_CMDS_ALL	(~0u)
+
+struct cryo_option {
+	const char *name;		/* long name, without "--" */
+	char short_name;		/* 0 if none */
+	enum opt_arg arg;
+	const char *metavar;		/* argument placeholder in help ("PID") */
+	unsigned commands;		/* OPT_CMD() mask where it has an effect */
+	unsigned flags;			/* OPTF_* */
+	/* Store the value; @val is NULL for flags and absent optional
+	 * arguments, @neg is true for --no-NAME.  Returns 0, or -EINVAL with
+	 * what was expected written to @err (no option name, no newline). */
+	int (*set)(struct cryo_opts *o, const struct cryo_option *opt,
+		   const char *val, bool neg, char *err, size_t errlen);
+	const char *help;		/* one or more sentences */
+	const char *note;		/* why not supported / ignored, or NULL */
+};
+
+/* The whole table (*n entries), in help order. */
+const struct cryo_option *opts_table(size_t *n);
+/* Look an option up by long name: exact, "no-NAME" for negatable ones,
+ * or an unambiguous prefix (as getopt_long does).  Returns NULL if unknown
+ * or ambiguous (then *ambiguous is set when non-NULL). */
+const struct cryo_option *opts_find(const char *name, size_t len, bool *neg, bool *ambiguous);
+const struct cryo_option *opts_find_short(char c);
+/* The closest long option name to @name ("no-" forms included), or NULL
+ * when nothing is close enough to suggest. */
+const char *opts_suggest(const char *name, size_t len);
+
+/* Set one option by long name and string value, as RPC requests and
+ * configuration files do (value NULL for flags; "no-NAME" negates).
+ * @source says where it came from, for messages ("RPC").  Errors are
+ * logged with pr_err.  Returns 0, -ENOENT (unknown), -EINVAL (bad value). */
+int opts_set(struct cryo_opts *o, const char *name, const char *value, const char *source);
+
+/* ---- Commands --------------------------------------------------------- */
+
+struct cryo_command_desc {
+	const char *name;		/* "dump" */
+	enum cryo_command cmd;		/* for cpuinfo: CMD_CPUINFO_DUMP */
+	const char *args;		/* usage of the arguments after it, "" if none */
+	int min_args, max_args;		/* positional arguments after the name */
+	const char *summary;		/* one line */
+	const char *description;	/* a paragraph for help and the man page */
+	const char *unavailable;	/* NULL, or why it is refused */
+};
+
+const struct cryo_command_desc *opts_commands(size_t *n);
+const struct cryo_command_desc *opts_command_find(const char *name);
+const struct cryo_command_desc *opts_command_desc(enum cryo_command cmd);
+const char *opts_command_name(enum cryo_command cmd);
+
+/* ---- Parsing ---------------------------------------------------------- */
+
+/* Where configuration files are looked for.  opts_parse_cmdline() uses
+ * opts_default_sources(); tests pass their own paths. */
+struct opts_sources {
+	const char *global_conf;	/* /etc/criu/default.conf, NULL = none */
+	const char *user_conf;		/* $HOME/.criu/default.conf, NULL = none */
+	const char *env_conf;		/* $CRIU_CONFIG_FILE, NULL = unset */
+};
+
+#define OPTS_GLOBAL_CONFIG "/etc/criu/default.conf"
+#define OPTS_USER_CONFIG ".criu/default.conf"	/* under $HOME */
+#define OPTS_CONFIG_ENV "CRIU_CONFIG_FILE"
+
+/* Fill @s from the environment ($HOME, $CRIU_CONFIG_FILE); @buf holds the
+ * user path.  Returns @s. */
+struct opts_sources *opts_default_sources(struct opts_sources *s, char *buf, size_t len);
+
+/* The full criu sequence: default configs (unless --no-default-config or
+ * --config), $CRIU_CONFIG_FILE, --config FILE, then argv; then the command
+ * and its arguments; then opts_validate().  --help/-h, "help" and
+ * --version/-V are found before any configuration file is read, so a bad
+ * file cannot hide them; they print and return 1.  Errors are printed to
+ * stderr ("FILE:LINE: what" for configuration files) and give -EINVAL. */
+int opts_parse(struct cryo_opts *o, int argc, char **argv, const struct opts_sources *src);
+
+/* Apply one configuration file.  A missing file is fine (returns 0) unless
+ * @must_exist.  Every bad line is reported as "FILE:LINE: what is wrong";
+ * returns -EINVAL if there was one. */
+int opts_apply_config_file(struct cryo_opts *o, const char *path, bool must_exist);
+
+/* Checks that need the final set of options and the command: refuses
+ * options that cryo does not support yet for this command, warns about
+ * ignored ones, criu's consistency rules (--restore-sibling needs
+ * --restore-detached, dump needs -t).  Returns 0 or -EINVAL (printed). */
+int opts_validate(struct cryo_opts *o);
+
+/* The last error message produced by the parser (without newline), or NULL. */
+const char *opts_last_error(void);
+
+/* ---- Help --------------------------------------------------------------- */
+
+/* "cryo help" (cmd == CMD_NONE) or "cryo help COMMAND". */
+void opts_print_help(FILE *f, enum cryo_command cmd);
+/* "Version: X.Y" (criu compatible, parsed by tools) then "cryo X.Y.Z". */
+void opts_print_version(FILE *f);
+
+/* str_list helpers */
+int str_list_add(struct str_list *l, const char *s);
+void str_list_free(struct str_list *l);
 
 #endif

@@ -1,0 +1,288 @@
+/* cryo-docgen: write the command reference from the option table, so the
+ * documentation cannot drift from what the parser accepts.
+ *
+ *   cryo-docgen man        cryo.8 (troff, installed by meson)
+ *   cryo-docgen markdown   docs/commands.md (committed; a unit test checks
+ *                          that it matches)
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "options/options.h"
+#include "options/internal.h"
+
+enum fmt { MAN, MD };
+static enum fmt fmt;
+static bool in_list;	/* markdown: a list item was the last thing written */
+
+/* Option groups, by the first option of each group in table order. */
+static const struct { const char *first, *title; } groups[] = {
+	{ "verbosity", "Common options" },
+	{ "tree", "Process tree" },
+	{ "file-locks", "Files, sockets and mounts" },
+	{ "prev-images-dir", "Memory, incremental and remote dumps" },
+	{ "all", "check options" },
+	{ "cpu-cap", "CPU" },
+	{ "libdir", "Accepted without effect" },
+	{ "action-script", "Accepted but not supported yet" },
+};
+
+static void text(const char *s)
+{
+	if (fmt == MD) {
+		for (; *s; s++)
+			fputs(*s == '\\' ? "\\\\" : (char[2]){ *s, 0 }, stdout);
+		return;
+	}
+	if (*s == '.' || *s == '\'')
+		fputs("\\&", stdout);
+	for (; *s; s++) {
+		if (*s == '\\')
+			fputs("\\e", stdout);
+		else if (*s == '-')
+			fputs("\\-", stdout);
+		else
+			putchar(*s);
+	}
+}
+
+static void end_list(void)
+{
+	if (in_list)
+		putchar('\n');
+	in_list = false;
+}
+
+static void para(const char *s)
+{
+	end_list();
+	if (fmt == MAN)
+		puts(".PP");
+	text(s);
+	puts(fmt == MD ? "\n" : "");
+}
+
+static void section(const char *title)
+{
+	if (fmt == MAN) {
+		fputs(".SH ", stdout);
+		for (const char *p = title; *p; p++)
+			putchar(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+		putchar('\n');
+	} else {
+		end_list();
+		printf("## %s\n\n", title);
+	}
+}
+
+static void subsection(const char *title)
+{
+	if (fmt == MAN) {
+		fputs(".SS ", stdout);
+		text(title);
+		putchar('\n');
+	} else {
+		end_list();
+		printf("### %s\n\n", title);
+	}
+}
+
+/* a term (bold in man, code in markdown) followed by its description */
+static void item(const char *term, const char *desc, const char *extra)
+{
+	if (fmt == MAN) {
+		puts(".TP");
+		fputs("\\fB", stdout);
+		text(term);
+		puts("\\fR");
+		text(desc);
+		putchar('\n');
+		if (extra) {
+			puts(".br");
+			text(extra);
+			putchar('\n');
+		}
+	} else {
+		printf("- `%s`: %s", term, desc);
+		if (extra)
+			printf(" %s", extra);
+		putchar('\n');
+		in_list = true;
+	}
+}
+
+static void command_list(unsigned commands, char *buf, size_t len)
+{
+	size_t n, used = 0;
+	const struct cryo_command_desc *c = opts_commands(&n);
+	int count = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (c[i].cmd == CMD_HELP || c[i].cmd == CMD_EXEC || c[i].cmd == CMD_SHOW)
+			continue;
+		if (!(commands & OPT_CMD(c[i].cmd)))
+			continue;
+		used += snprintf(buf + used, len - used, "%s%s", count ? ", " : "", c[i].name);
+		count++;
+		if (used >= len)
+			break;
+	}
+	if (commands == OPT_CMDS_ALL)
+		snprintf(buf, len, "all");
+}
+
+static void options_reference(void)
+{
+	size_t n;
+	const struct cryo_option *t = opts_table(&n);
+
+	section("Options");
+	para("Every long option can be abbreviated to an unambiguous prefix. Options shown "
+	     "as --[no-]NAME are flags that --no-NAME switches off again (useful to override "
+	     "a configuration file). An optional argument (shown as [=ARG]) must be attached: "
+	     "--manage-cgroups=full, -v4. A required argument may follow as the next word or "
+	     "be attached with = (long) or directly (short: -t123).");
+	for (size_t i = 0; i < n; i++) {
+		char syn[200], extra[512], cmds[256];
+
+		for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
+			if (!strcmp(groups[g].first, t[i].name))
+				subsection(groups[g].title);
+		if (t[i].flags & OPTF_HIDDEN)
+			continue;
+		opts_format_synopsis(&t[i], syn, sizeof(syn));
+		command_list(t[i].commands, cmds, sizeof(cmds));
+		if (t[i].flags & OPTF_NOT_YET)
+			snprintf(extra, sizeof(extra), "Commands: %s. Refused: %s.", cmds, t[i].note);
+		else if (t[i].flags & OPTF_IGNORED)
+			snprintf(extra, sizeof(extra), "Commands: %s. Accepted, but %s.", cmds, t[i].note);
+		else
+			snprintf(extra, sizeof(extra), "Commands: %s.", cmds);
+		item(syn, t[i].help, extra);
+	}
+}
+
+static void commands_reference(void)
+{
+	size_t n;
+	const struct cryo_command_desc *c = opts_commands(&n);
+
+	section("Commands");
+	for (size_t i = 0; i < n; i++) {
+		char term[128], extra[600];
+		snprintf(term, sizeof(term), "%s%s%s", c[i].name, *c[i].args ? " " : "", c[i].args);
+		if (c[i].unavailable)
+			snprintf(extra, sizeof(extra), "Not available: %s.", c[i].unavailable);
+		item(term, c[i].description, c[i].unavailable ? extra : NULL);
+	}
+}
+
+static void config_files(void)
+{
+	section("Configuration files");
+	para("Options are read, in this order, later settings winning: "
+	     "/etc/criu/default.conf; $HOME/.criu/default.conf; the file named by "
+	     "$CRIU_CONFIG_FILE; the file given with --config FILE; then the command line. "
+	     "--no-default-config skips the first two, and so does --config; "
+	     "$CRIU_CONFIG_FILE is read in every case. Missing default files are skipped "
+	     "silently; a missing --config or $CRIU_CONFIG_FILE file is an error. --help, "
+	     "--version, --config and --no-default-config are looked for on the command line "
+	     "before any file is read, so a broken file cannot hide the help.");
+	para("One option per line, written without the leading dashes, its argument after "
+	     "whitespace (or attached with =). Double quotes around an argument keep its "
+	     "spaces; inside them \\\" is a literal quote and any other backslash is literal; "
+	     "\"\" is an empty argument. A word that starts with # starts a comment, so "
+	     "comments may follow an option, while a # inside a word (/a#b) is kept. Blank "
+	     "lines are ignored. Commands (dump, restore, ...) are refused in a file, and so "
+	     "are help and version; config and no-default-config are ignored there with a "
+	     "warning, as criu ignores them. Every bad line is reported as FILE:LINE: followed "
+	     "by what is wrong, and the command fails.");
+	para("Differences from criu, all on input criu would silently misread: an optional "
+	     "argument after whitespace (verbosity 4) is taken as the argument, where criu "
+	     "increments the verbosity and drops the 4; extra words after an option are an "
+	     "error, where criu ignores them; an unterminated quote is an error, where criu "
+	     "keeps the quote character.");
+	para("An option that cryo accepts but does not support yet is refused only when the "
+	     "command is one it affects, so a file shared by dump and restore can carry "
+	     "restore-only settings. Example, so that every dump and restore handles TCP "
+	     "connections and shell jobs without saying so each time:");
+	end_list();
+	if (fmt == MAN)
+		puts(".PP\n.nf\n.RS\n# /etc/criu/default.conf\ntcp\\-established\nshell\\-job\n"
+		     "work\\-dir \"/var/lib/cryo/my \\e\"work\\e\" dir\"   # quoted\n.RE\n.fi");
+	else
+		puts("```\n# /etc/criu/default.conf\ntcp-established\nshell-job\n"
+		     "work-dir \"/var/lib/cryo/my \\\"work\\\" dir\"   # quoted\n```\n");
+}
+
+static void tail_sections(void)
+{
+	section("Environment");
+	item("CRIU_CONFIG_FILE", "A configuration file read after the default ones and before "
+	     "--config (also with --no-default-config).", NULL);
+	item("HOME", "Locates the per-user configuration file $HOME/.criu/default.conf.", NULL);
+
+	section("Exit status");
+	para("0 on success, 1 on any failure, as criu. check exits 0 when the kernel has what "
+	     "cryo needs. restore without -d waits until the restored tree exits and then exits "
+	     "0, whatever the restored root's own exit code (criu does the same); the root's "
+	     "status is logged at -v3.");
+
+	section("Compatibility");
+	para("cryo accepts criu's commands, option names (long and short), argument styles, "
+	     "configuration files and image format, so runc, crun, podman and scripts can run "
+	     "it as criu (meson -Dinstall_as_criu=true installs a criu symlink). --version "
+	     "prints \"Version: X.Y\" with the criu release whose interface cryo implements, "
+	     "then cryo's own version. Commands and options cryo does not implement yet are "
+	     "accepted by the parser and then refused with an explanation, never silently "
+	     "ignored; options without any effect in cryo are accepted with a warning.");
+
+	section("Examples");
+	end_list();
+	if (fmt == MAN)
+		puts(".PP\n.nf\n.RS\ncryo dump \\-t 1234 \\-D /tmp/ckpt \\-j \\-o dump.log \\-v4\n"
+		     "cryo restore \\-D /tmp/ckpt \\-j \\-d\ncryo check \\-\\-all\n"
+		     "cryo show /tmp/ckpt/pstree.img\ncryo help restore\n.RE\n.fi");
+	else
+		puts("```\ncryo dump -t 1234 -D /tmp/ckpt -j -o dump.log -v4\n"
+		     "cryo restore -D /tmp/ckpt -j -d\ncryo check --all\n"
+		     "cryo show /tmp/ckpt/pstree.img\ncryo help restore\n```\n");
+	section("See also");
+	para("criu(8), crit(1), runc(8)");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2 || (strcmp(argv[1], "man") && strcmp(argv[1], "markdown"))) {
+		fprintf(stderr, "usage: cryo-docgen man|markdown\n");
+		return 1;
+	}
+	fmt = strcmp(argv[1], "man") ? MD : MAN;
+
+	if (fmt == MAN) {
+		printf(".\\\" Generated by cryo-docgen from lib/options; do not edit.\n");
+		printf(".TH CRYO 8 \"\" \"cryo %s\" \"cryo manual\"\n", CRYO_VERSION);
+		puts(".SH NAME\ncryo \\- checkpoint and restore Linux process trees (criu compatible)");
+		puts(".SH SYNOPSIS\n.B cryo\n.I command\n[\\fIoption\\fR ...]\n.br\n.B cryo help\n[\\fIcommand\\fR]");
+	} else {
+		puts("<!-- Generated by cryo-docgen from lib/options (build/cli/cryo-docgen markdown > "
+		     "docs/commands.md); do not edit by hand. -->\n");
+		puts("# cryo(8) command reference\n");
+		puts("## Synopsis\n\n```\ncryo COMMAND [OPTION...]\ncryo help [COMMAND]\n```\n");
+	}
+	section("Description");
+	para("cryo checkpoints a running process tree into a directory of image files and "
+	     "restores it later, on the same or another machine. It is a drop-in replacement "
+	     "for criu: the same commands, options, configuration files and image format. "
+	     "Options may come before or after the command; \"--\" ends the options.");
+	para("Paths: -D and -W are relative to the directory cryo was started in; the work "
+	     "directory defaults to the images directory; -o and --pidfile are relative to "
+	     "the work directory.");
+	commands_reference();
+	options_reference();
+	config_files();
+	tail_sections();
+	return 0;
+}

@@ -1,0 +1,1039 @@
+/* The option table: every cryo/criu option defined once.  The command line,
+ * configuration files (parse.c), help and docs (help.c, cli/docgen.c) and
+ * RPC requests (opts_set) all read it.
+ */
+#include "options/options.h"
+#include "options/internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/util.h"
+
+struct cryo_opts opts;
+
+#define DEFAULT_GHOST_LIMIT (1ULL << 20)	/* criu: 1M */
+
+/* ---- small helpers ---------------------------------------------------- */
+
+int str_list_add(struct str_list *l, const char *s)
+{
+	char **v = realloc(l->v, (l->n + 2) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	v[l->n] = strdup(s);
+	if (!v[l->n])
+		return -ENOMEM;
+	v[++l->n] = NULL;
+	return 0;
+}
+
+void str_list_free(struct str_list *l)
+{
+	for (int i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static void str_list_remove(struct str_list *l, int i)
+{
+	free(l->v[i]);
+	memmove(&l->v[i], &l->v[i + 1], (l->n - i) * sizeof(char *));
+	l->n--;
+}
+
+static int set_str(char **dst, const char *val)
+{
+	char *s = strdup(val);
+	if (!s)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+static int errf(char *err, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int errf(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* Parse a decimal integer in [min, max]; the whole string must be used. */
+static int parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (!s || !*s || isspace((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int opts_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v, mult = 1;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case '\0': break;
+	case 'K': case 'k': mult = 1ULL << 10; end++; break;
+	case 'M': case 'm': mult = 1ULL << 20; end++; break;
+	case 'G': case 'g': mult = 1ULL << 30; end++; break;
+	default: return -EINVAL;
+	}
+	if (*end || v > UINT64_MAX / mult)
+		return -EINVAL;
+	*out = v * mult;
+	return 0;
+}
+
+static bool one_of(const char *val, const char *const *words)
+{
+	for (; *words; words++)
+		if (!strcmp(val, *words))
+			return true;
+	return false;
+}
+
+#define FIELD(o, T, off) ((T *)((char *)(o) + (off)))
+
+/* ---- setters ---------------------------------------------------------- */
+
+#define SETTER(name)                                                           \
+	static int name(struct cryo_opts *o, const struct cryo_option *opt,    \
+			const char *val, bool neg, char *err, size_t errlen)
+
+/* Flags whose field is found by name in this switch keep the table simple
+ * and make every flag's storage visible in one place. */
+static bool *flag_field(struct cryo_opts *o, const char *name)
+{
+	static const struct { const char *name; size_t off; } map[] = {
+		{ "restore-detached", offsetof(struct cryo_opts, restore_detached) },
+		{ "restore-sibling", offsetof(struct cryo_opts, restore_sibling) },
+		{ "shell-job", offsetof(struct cryo_opts, shell_job) },
+		{ "file-locks", offsetof(struct cryo_opts, file_locks) },
+		{ "tcp-established", offsetof(struct cryo_opts, tcp_established) },
+		{ "tcp-close", offsetof(struct cryo_opts, tcp_close) },
+		{ "skip-in-flight", offsetof(struct cryo_opts, skip_in_flight) },
+		{ "link-remap", offsetof(struct cryo_opts, link_remap) },
+		{ "evasive-devices", offsetof(struct cryo_opts, evasive_devices) },
+		{ "log-pid", offsetof(struct cryo_opts, log_pid) },
+		{ "display-stats", offsetof(struct cryo_opts, display_stats) },
+		{ "track-mem", offsetof(struct cryo_opts, track_mem) },
+		{ "auto-dedup", offsetof(struct cryo_opts, auto_dedup) },
+		{ "page-server", offsetof(struct cryo_opts, page_server) },
+		{ "lazy-pages", offsetof(struct cryo_opts, lazy_pages) },
+		{ "pid-ns", offsetof(struct cryo_opts, pid_ns) },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+		if (!strcmp(map[i].name, name))
+			return FIELD(o, bool, map[i].off);
+	return NULL;
+}
+
+SETTER(set_flag)
+{
+	bool *f = flag_field(o, opt->name);
+	if (!f)
+		return errf(err, errlen, "internal error: no field for this flag");
+	*f = !neg;
+	return 0;
+}
+
+SETTER(set_leave_running)
+{
+	o->leave_running = !neg;
+	if (!neg)
+		o->leave_stopped = false;	/* criu: the last of -R/-s wins */
+	return 0;
+}
+
+SETTER(set_leave_stopped)
+{
+	o->leave_stopped = !neg;
+	if (!neg)
+		o->leave_running = false;
+	return 0;
+}
+
+SETTER(set_daemon)
+{
+	/* criu stores --daemon in the same place as --restore-detached */
+	o->daemon = !neg;
+	o->restore_detached = !neg;
+	return 0;
+}
+
+SETTER(set_verbosity)
+{
+	long v;
+
+	if (!val) {
+		o->verbosity++;
+	} else if (val[0] == 'v') {
+		/* -vvv arrives as -v with argument "vv" */
+		for (const char *p = val; *p; p++)
+			if (*p != 'v')
+				return errf(err, errlen, "expected a level 0-4 (-v4) or repeated v's (-vvv)");
+		o->verbosity += strlen(val) + 1;
+	} else {
+		if (parse_long(val, 0, INT_MAX, &v))
+			return errf(err, errlen, "expected a level 0-4 (-v4) or repeated v's (-vvv)");
+		o->verbosity = v;
+	}
+	if (o->verbosity > LOG_DEBUG)
+		o->verbosity = LOG_DEBUG;
+	return 0;
+}
+
+#define STR_SETTER(fn, field)                                                  \
+	SETTER(fn)                                                             \
+	{                                                                      \
+		return set_str(&o->field, val);                                \
+	}
+
+STR_SETTER(set_images_dir, images_dir)
+STR_SETTER(set_work_dir, work_dir)
+STR_SETTER(set_log_file, log_file)
+STR_SETTER(set_pidfile, pidfile)
+STR_SETTER(set_root, root)
+STR_SETTER(set_freeze_cgroup, freeze_cgroup)
+STR_SETTER(set_prev_images_dir, prev_images_dir)
+STR_SETTER(set_address, address)
+STR_SETTER(set_config, config_file)
+
+SETTER(set_feature)
+{
+	if (!*val)
+		return errf(err, errlen, "expected a feature name (\"list\" lists them)");
+	return set_str(&o->check_feature, val);
+}
+
+SETTER(set_no_default_config)
+{
+	o->no_default_config = true;
+	return 0;
+}
+
+SETTER(set_nothing)
+{
+	return 0;
+}
+
+SETTER(set_tree)
+{
+	long v;
+	if (parse_long(val, 1, INT_MAX, &v))
+		return errf(err, errlen, "expected a process ID (a positive number)");
+	o->pid = v;
+	return 0;
+}
+
+SETTER(set_port)
+{
+	long v;
+	if (parse_long(val, 1, 65535, &v))
+		return errf(err, errlen, "expected a TCP port number 1-65535");
+	o->port = v;
+	return 0;
+}
+
+SETTER(set_status_fd)
+{
+	long v;
+	if (parse_long(val, 0, INT_MAX, &v))
+		return errf(err, errlen, "expected a file descriptor number");
+	o->status_fd = v;
+	return 0;
+}
+
+SETTER(set_close)
+{
+	long v;
+	if (parse_long(val, 0, INT_MAX, &v))
+		return errf(err, errlen, "expected a file descriptor number");
+	return str_list_add(&o->close_fds, val);
+}
+
+SETTER(set_timeout)
+{
+	long v;
+	if (parse_long(val, 0, UINT_MAX, &v))
+		return errf(err, errlen, "expected a number of seconds");
+	o->timeout = v;
+	return 0;
+}
+
+SETTER(set_ghost_limit)
+{
+	uint64_t v;
+	if (opts_parse_size(val, &v))
+		return errf(err, errlen, "expected a size in bytes, optionally with a K, M or G suffix (e.g. 16M)");
+	o->ghost_limit = v;
+	return 0;
+}
+
+SETTER(set_file_validation)
+{
+	static const char *const ok[] = { "filesize", "buildid", NULL };
+	if (!one_of(val, ok))
+		return errf(err, errlen, "expected \"filesize\" or \"buildid\"");
+	return set_str(&o->file_validation, val);
+}
+
+SETTER(set_network_lock)
+{
+	static const char *const ok[] = { "iptables", "nftables", "skip", NULL };
+	if (!one_of(val, ok))
+		return errf(err, errlen, "expected \"iptables\", \"nftables\" or \"skip\"");
+	return set_str(&o->network_lock, val);
+}
+
+SETTER(set_pre_dump_mode)
+{
+	static const char *const ok[] = { "splice", "read", NULL };
+	if (!one_of(val, ok))
+		return errf(err, errlen, "expected \"splice\" or \"read\"");
+	return set_str(&o->pre_dump_mode, val);
+}
+
+SETTER(set_manage_cgroups)
+{
+	static const char *const ok[] = { "none", "props", "soft", "full", "strict", "ignore", NULL };
+	if (!val)
+		val = "soft";	/* criu: --manage-cgroups alone means soft */
+	if (!one_of(val, ok))
+		return errf(err, errlen, "expected a mode: none, props, soft, full, strict or ignore");
+	return set_str(&o->manage_cgroups, val);
+}
+
+/* criu's cpu-cap syntax: words fpu, cpu, ins, all, none; '^' inverts the
+ * next word, ',' separates.  Several --cpu-cap accumulate in criu, which
+ * is what joining them with ',' gives. */
+SETTER(set_cpu_cap)
+{
+	static const char *const words[] = { "fpu", "cpu", "ins", "all", "none" };
+	const char *p;
+	char *joined;
+
+	if (!val)
+		val = "all";
+	for (p = val; *p;) {
+		size_t i;
+		if (*p == '^' || *p == ',') {
+			p++;
+			continue;
+		}
+		for (i = 0; i < ARRAY_SIZE(words); i++)
+			if (!strncmp(p, words[i], strlen(words[i])))
+				break;
+		if (i == ARRAY_SIZE(words))
+			return errf(err, errlen, "expected a list of fpu, cpu, ins, all, none (\"^\" inverts one), e.g. fpu,^ins");
+		p += strlen(words[i]);
+	}
+	if (!o->cpu_cap)
+		return set_str(&o->cpu_cap, val);
+	if (asprintf(&joined, "%s,%s", o->cpu_cap, val) < 0)
+		return -ENOMEM;
+	free(o->cpu_cap);
+	o->cpu_cap = joined;
+	return 0;
+}
+
+SETTER(set_external)
+{
+	if (!*val || !strchr(val, '['))
+		return errf(err, errlen, "expected TYPE[ID] or TYPE[ID]:VALUE, e.g. mnt[/data]:data or unix[12345]");
+	return str_list_add(&o->external, val);
+}
+
+SETTER(set_inherit_fd)
+{
+	const char *p = val;
+	if (strncmp(p, "fd[", 3))
+		goto bad;
+	p += 3;
+	if (!isdigit((unsigned char)*p))
+		goto bad;
+	while (isdigit((unsigned char)*p))
+		p++;
+	if (strncmp(p, "]:", 2) || !p[2])
+		goto bad;
+	return str_list_add(&o->inherit_fd, val);
+bad:
+	return errf(err, errlen, "expected fd[N]:RESOURCE, e.g. fd[3]:pipe[12345] or fd[0]:tty[8800:5]");
+}
+
+SETTER(set_ext_mount_map)
+{
+	const char *colon;
+	if (!strcmp(val, "auto")) {
+		o->ext_mount_map_auto = true;
+		return 0;
+	}
+	colon = strchr(val, ':');
+	if (!colon || colon == val || !colon[1])
+		return errf(err, errlen, "expected KEY:VALUE (the mount point and its name) or \"auto\"");
+	return str_list_add(&o->ext_mount_map, val);
+}
+
+SETTER(set_ext_unix_sk)
+{
+	o->ext_unix_sk = !neg;
+	if (neg || !val)
+		return 0;
+	/* criu's old --ext-unix-sk=ID[,ID...]: same as --external unix[ID] */
+	const char *p = val;
+	while (*p) {
+		char buf[64];
+		size_t n = strcspn(p, ",");
+		long v;
+		if (n == 0 || n >= 20)
+			goto bad;
+		char id[24];
+		memcpy(id, p, n);
+		id[n] = '\0';
+		if (parse_long(id, 1, LONG_MAX, &v))
+			goto bad;
+		snprintf(buf, sizeof(buf), "unix[%s]", id);
+		if (str_list_add(&o->external, buf))
+			return -ENOMEM;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+bad:
+	return errf(err, errlen, "expected socket inode numbers separated by commas");
+}
+
+SETTER(set_skip_mnt)
+{
+	if (!*val)
+		return errf(err, errlen, "expected a mount point path");
+	o->skip_mnt = true;
+	return str_list_add(&o->skip_mnts, val);
+}
+
+SETTER(set_check_all)
+{
+	o->check_all = o->check_extra = o->check_experimental = !neg;
+	return 0;
+}
+
+SETTER(set_check_extra)
+{
+	o->check_extra = !neg;
+	if (!neg)
+		o->check_all = true;	/* the check code keys on check_all */
+	return 0;
+}
+
+SETTER(set_check_experimental)
+{
+	o->check_experimental = !neg;
+	if (!neg)
+		o->check_all = true;
+	return 0;
+}
+
+SETTER(set_ms)
+{
+	return errf(err, errlen, "--ms was removed from criu; use \"check\" with --extra, --experimental or --all");
+}
+
+/* Options cryo accepts but does not implement (OPTF_NOT_YET) or ignores
+ * (OPTF_IGNORED): remember them; opts_validate() decides once the command
+ * is known, so a configuration file shared with restore does not break
+ * "check".  The source is filled in by opts_note_source(). */
+SETTER(set_unsupported)
+{
+	for (int i = 0; i < o->unsupported_opts.n; i++)
+		if (!strcmp(o->unsupported_opts.v[i], opt->name)) {
+			str_list_remove(&o->unsupported_opts, i);
+			str_list_remove(&o->unsupported_srcs, i);
+			break;
+		}
+	if (neg)
+		return 0;
+	if (str_list_add(&o->unsupported_opts, opt->name) ||
+	    str_list_add(&o->unsupported_srcs, opts_current_source()))
+		return -ENOMEM;
+	return 0;
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+#define C(x) OPT_CMD(CMD_##x)
+#define DUMPS (C(DUMP) | C(PRE_DUMP))
+#define DR (C(DUMP) | C(RESTORE))
+#define CPUINFO (C(CPUINFO_DUMP) | C(CPUINFO_CHECK))
+#define ALL OPT_CMDS_ALL
+#define NEG OPTF_NEGATABLE
+#define NOARG OPT_ARG_NONE
+#define REQ OPT_ARG_REQUIRED
+#define OPTARG OPT_ARG_OPTIONAL
+
+#define NOT_YET(feature) (OPTF_NOT_YET), set_unsupported
+#define NOTE_NOT_YET(what) what " is not supported by cryo yet"
+
+static const struct cryo_option table[] = {
+	/* ---- common ---- */
+	{ "verbosity", 'v', OPTARG, "N", ALL, 0, set_verbosity,
+	  "Logging level: -v0 nothing but results, -v1 errors, -v2 warnings (default), "
+	  "-v3 information, -v4 debug. -v alone or repeated (-vv, -vvv) raises the level "
+	  "by one per v; --verbosity=N sets it.", NULL },
+	{ "log-file", 'o', REQ, "FILE", ALL, 0, set_log_file,
+	  "Write the log to FILE, relative to the work directory (-W). Default: standard error.", NULL },
+	{ "log-pid", 0, NOARG, NULL, C(RESTORE), NEG, set_flag,
+	  "Write a separate log file per restored process (FILE.PID).", NULL },
+	{ "images-dir", 'D', REQ, "DIR", ALL & ~(C(SERVICE) | C(SWRK) | C(SHOW) | C(HELP)), 0, set_images_dir,
+	  "Directory holding the image files. Default: the current directory.", NULL },
+	{ "work-dir", 'W', REQ, "DIR", ALL & ~(C(SHOW) | C(HELP)), 0, set_work_dir,
+	  "Directory for the log file, pidfile and statistics; relative -o and --pidfile "
+	  "paths are taken from here. Default: the images directory.", NULL },
+	{ "pidfile", 0, REQ, "FILE", C(RESTORE) | C(PAGE_SERVER) | C(SERVICE) | C(LAZY_PAGES), 0, set_pidfile,
+	  "Write the PID of the restored root task (or of the service / page server) to FILE.", NULL },
+	{ "display-stats", 0, NOARG, NULL, DUMPS | C(RESTORE), NEG, set_flag,
+	  "Print dump or restore statistics (times, page counts) at the end.", NULL },
+	{ "config", 0, REQ, "FILE", ALL, OPTF_CMDLINE, set_config,
+	  "Read options from FILE after $CRIU_CONFIG_FILE and before the command line; "
+	  "the default configuration files are then not read.", NULL },
+	{ "no-default-config", 0, NOARG, NULL, ALL, OPTF_CMDLINE, set_no_default_config,
+	  "Do not read /etc/criu/default.conf and $HOME/.criu/default.conf "
+	  "($CRIU_CONFIG_FILE and --config are still read).", NULL },
+	{ "close", 0, REQ, "FD", ALL, 0, set_close,
+	  "Close file descriptor FD before doing anything else (repeatable).", NULL },
+	{ "timeout", 0, REQ, "SECONDS", DUMPS, 0, set_timeout,
+	  "Give up freezing or seizing the tree after SECONDS (criu default: 10).", NULL },
+	{ "status-fd", 0, REQ, "FD", C(PAGE_SERVER) | C(LAZY_PAGES) | C(SERVICE), 0, set_status_fd,
+	  "Write a zero byte to FD and close it once ready to serve requests.", NULL },
+	{ "version", 'V', NOARG, NULL, ALL, OPTF_CMDLINE, set_nothing,
+	  "Print \"Version: X.Y\" (the criu release whose interface cryo implements) and cryo's "
+	  "own version, then exit.", NULL },
+	{ "help", 'h', NOARG, NULL, ALL, OPTF_CMDLINE, set_nothing,
+	  "Print help (for the command, if one is given) and exit.", NULL },
+
+	/* ---- process tree ---- */
+	{ "tree", 't', REQ, "PID", DUMPS, 0, set_tree,
+	  "Checkpoint the whole process tree rooted at PID. Required for dump and pre-dump.", NULL },
+	{ "leave-running", 'R', NOARG, NULL, DUMPS, NEG, set_leave_running,
+	  "Leave the tasks running after the checkpoint instead of killing them. "
+	  "Dangerous: they may change files and connections the images refer to.", NULL },
+	{ "leave-stopped", 's', NOARG, NULL, DUMPS | C(RESTORE), NEG, set_leave_stopped,
+	  "Leave the tasks stopped (SIGSTOP) after dump or restore instead of killing/resuming them.", NULL },
+	{ "freeze-cgroup", 0, REQ, "PATH", DUMPS, 0, set_freeze_cgroup,
+	  "Freeze the tree with this freezer cgroup instead of seizing tasks one by one.", NULL },
+	{ "restore-detached", 'd', NOARG, NULL, C(RESTORE), NEG, set_flag,
+	  "Detach from the restored tree once restore is complete; without it cryo waits until "
+	  "the restored tree exits.", NULL },
+	{ "restore-sibling", 'S', NOARG, NULL, C(RESTORE), NEG, set_flag,
+	  "Restore the root task as a sibling of cryo instead of a child (needs --restore-detached).", NULL },
+	{ "daemon", 0, NOARG, NULL, C(RESTORE) | C(PAGE_SERVER) | C(LAZY_PAGES), NEG, set_daemon,
+	  "Run in the background (page server, lazy-pages); for restore, the same as --restore-detached.", NULL },
+	{ "shell-job", 'j', NOARG, NULL, DR, NEG, set_flag,
+	  "Allow a shell job: the tree's session and process group belong to the shell, and its "
+	  "terminal is external. On restore the tasks join cryo's session. Needed for both dump "
+	  "and restore.", NULL },
+	{ "root", 'r', REQ, "PATH", C(RESTORE), 0, set_root,
+	  "Restore with PATH as the root file system (when a mount namespace is restored).", NULL },
+	{ "pid-ns", 0, NOARG, NULL, C(RESTORE), NEG, set_flag,
+	  "cryo extension: restore into a new PID namespace so the original PIDs can be reused "
+	  "even when they are taken on this host.", NULL },
+	{ "evasive-devices", 0, NOARG, NULL, C(DUMP), NEG, set_flag,
+	  "Use any path to a device file if the original one is inaccessible.", NULL },
+
+	/* ---- files, sockets, mounts ---- */
+	{ "file-locks", 'l', NOARG, NULL, DR, NEG, set_flag,
+	  "Dump and restore file locks. Only safe when no process outside the tree holds locks "
+	  "on the same files.", NULL },
+	{ "link-remap", 0, NOARG, NULL, DR, NEG, set_flag,
+	  "Allow linking open-but-unlinked files back into the file system (changes the file "
+	  "system during restore).", NULL },
+	{ "ghost-limit", 0, REQ, "SIZE", C(DUMP), 0, set_ghost_limit,
+	  "Largest deleted-but-open file to store in the images; SIZE may end in K, M or G. "
+	  "Default: 1M.", NULL },
+	{ "file-validation", 0, REQ, "METHOD", DR, 0, set_file_validation,
+	  "How restore checks that a file is the one that was dumped: \"filesize\" or "
+	  "\"buildid\" (ELF build-id, falling back to size).", NULL },
+	{ "tcp-established", 0, NOARG, NULL, DR, NEG, set_flag,
+	  "Checkpoint and restore established TCP connections (the network must stay locked "
+	  "between dump and restore).", NULL },
+	{ "tcp-close", 0, NOARG, NULL, DR, NEG, set_flag,
+	  "Restore connected TCP sockets in the closed state.", NULL },
+	{ "skip-in-flight", 0, NOARG, NULL, C(DUMP), NEG, set_flag,
+	  "Ignore TCP connections that are not fully established instead of failing.", NULL },
+	{ "ext-unix-sk", 'x', OPTARG, "ID,...", DR, NEG, set_ext_unix_sk,
+	  "Allow UNIX sockets connected to peers outside the tree. With IDs (criu's old form), "
+	  "the same as --external unix[ID] for each.", NULL },
+	{ "external", 0, REQ, "TYPE[ID]:VALUE", DUMPS | C(RESTORE), 0, set_external,
+	  "Declare an external resource (repeatable): mnt[MOUNTPOINT]:NAME, mnt[], "
+	  "dev[MAJOR/MINOR]:NAME, file[MNTID:INODE], tty[RDEV:DEV], unix[ID] on dump; "
+	  "mnt[NAME]:PATH, dev[NAME]:/dev/PATH, veth[IN]:OUT[@BRIDGE], macvlan[IN]:OUT on restore.", NULL },
+	{ "inherit-fd", 0, REQ, "fd[N]:RESOURCE", C(RESTORE), 0, set_inherit_fd,
+	  "Use the already open descriptor N for the file identified by RESOURCE (repeatable): "
+	  "tty[RDEV:DEV], pipe[INODE], socket[INODE], file[MNTID:INODE] or a path.", NULL },
+	{ "ext-mount-map", 'M', REQ, "KEY:VALUE", DR, 0, set_ext_mount_map,
+	  "Map an external mount: on dump MOUNTPOINT:NAME, on restore NAME:PATH; \"auto\" "
+	  "detects external mounts (repeatable).", NULL },
+	{ "network-lock", 0, REQ, "METHOD", DR, 0, set_network_lock,
+	  "How the network is locked during dump/restore: \"iptables\" (default), "
+	  "\"nftables\" or \"skip\".", NULL },
+	{ "manage-cgroups", 0, OPTARG, "MODE", DR, 0, set_manage_cgroups,
+	  "Dump cgroups and restore them in MODE: none, props, soft (default when given "
+	  "without MODE), full, strict or ignore.", NULL },
+	{ "skip-mnt", 0, REQ, "PATH", C(DUMP), 0, set_skip_mnt,
+	  "Ignore the mount at PATH (repeatable).", NULL },
+
+	/* ---- memory, iterative and remote ---- */
+	{ "prev-images-dir", 0, REQ, "DIR", DUMPS, 0, set_prev_images_dir,
+	  "Images of the previous (pre-)dump, relative to the images directory; only memory "
+	  "changed since then is written.", NULL },
+	{ "track-mem", 0, NOARG, NULL, DUMPS, NEG, set_flag,
+	  "Turn on the kernel's memory change tracking (soft-dirty) so a later dump can be "
+	  "incremental.", NULL },
+	{ "auto-dedup", 0, NOARG, NULL, DUMPS | C(RESTORE), NEG, set_flag,
+	  "Remove data from parent images once it is in the new images (dump), or punch "
+	  "restored pages out of the images (restore).", NULL },
+	{ "pre-dump-mode", 0, REQ, "MODE", C(PRE_DUMP), 0, set_pre_dump_mode,
+	  "How pre-dump reads memory: \"splice\" (default) or \"read\".", NULL },
+	{ "page-server", 0, NOARG, NULL, DUMPS, NEG, set_flag,
+	  "Send memory pages to a page server (--address, --port) instead of writing them.", NULL },
+	{ "address", 0, REQ, "ADDR", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES) | C(SERVICE), 0, set_address,
+	  "Page server address (host name or IP); for service, the path of its socket.", NULL },
+	{ "port", 0, REQ, "PORT", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), 0, set_port,
+	  "Page server TCP port.", NULL },
+	{ "lazy-pages", 0, NOARG, NULL, DR | C(PAGE_SERVER), NEG, set_flag,
+	  "Post-copy migration: dump without writing memory and serve it on demand; restore "
+	  "with memory filled in by a lazy-pages daemon.", NULL },
+
+	/* ---- check ---- */
+	{ "all", 0, NOARG, NULL, C(CHECK), NEG, set_check_all,
+	  "Check every kernel feature, including the extra and experimental ones.", NULL },
+	{ "extra", 0, NOARG, NULL, C(CHECK), NEG, set_check_extra,
+	  "Also check features needed only in some cases (category 2).", NULL },
+	{ "experimental", 0, NOARG, NULL, C(CHECK), NEG, set_check_experimental,
+	  "Also check experimental features (category 3).", NULL },
+	{ "feature", 0, REQ, "NAME", C(CHECK), 0, set_feature,
+	  "Check only the kernel feature NAME; \"list\" lists the names.", NULL },
+	{ "ms", 0, NOARG, NULL, C(CHECK), OPTF_HIDDEN, set_ms,
+	  "Removed from criu.", NULL },
+
+	/* ---- cpu ---- */
+	{ "cpu-cap", 0, OPTARG, "CAP,...", DR | CPUINFO, 0, set_cpu_cap,
+	  "CPU capabilities to record (dump) or require (restore): fpu, cpu, ins, all, none; "
+	  "\"^\" before a word inverts it. Default fpu,ins; without a value, all.", NULL },
+
+	/* ---- accepted, ignored ---- */
+	{ "libdir", 'L', REQ, "PATH", ALL, OPTF_IGNORED, set_unsupported,
+	  "Plugin directory.", "cryo has no plugins; the option has no effect" },
+	{ "deprecated", 0, NOARG, NULL, ALL, NEG | OPTF_IGNORED, set_unsupported,
+	  "Allow deprecated functionality.", "cryo has no deprecated functionality; no effect" },
+	{ "weak-sysctls", 0, NOARG, NULL, C(RESTORE), NEG | OPTF_IGNORED, set_unsupported,
+	  "Skip sysctls that do not exist on this kernel.", "no effect in cryo" },
+	{ "ghost-fiemap", 0, NOARG, NULL, C(DUMP), NEG | OPTF_IGNORED, set_unsupported,
+	  "Store sparse deleted files compactly.", "no effect in cryo (ghost files are stored whole)" },
+
+	/* ---- accepted, refused: not supported yet ---- */
+	{ "action-script", 0, REQ, "SCRIPT", DUMPS | C(RESTORE), NOT_YET(),
+	  "Run SCRIPT at each stage (pre-dump, post-dump, pre-restore, network-lock, ...).",
+	  "action scripts are not supported by cryo yet" },
+	{ "join-ns", 'J', REQ, "NS:PATH", C(RESTORE), NOT_YET(),
+	  "Restore into an existing namespace.", "joining existing namespaces is not supported by cryo yet" },
+	{ "veth-pair", 0, REQ, "IN=OUT", C(RESTORE), NOT_YET(),
+	  "Name the outer end of a restored veth pair.", "network namespaces are not supported by cryo yet" },
+	{ "empty-ns", 0, REQ, "net", DR, NOT_YET(),
+	  "Do not dump/restore the network namespace contents.", "network namespaces are not supported by cryo yet" },
+	{ "cgroup-root", 0, REQ, "[CTRL:]PATH", DR, NOT_YET(),
+	  "Change the root cgroup of a controller.", "cgroup management is not supported by cryo yet" },
+	{ "cgroup-props", 0, REQ, "SPEC", C(DUMP), NOT_YET(),
+	  "Cgroup properties to save.", "cgroup management is not supported by cryo yet" },
+	{ "cgroup-props-file", 0, REQ, "FILE", C(DUMP), NOT_YET(),
+	  "Cgroup properties to save, from FILE.", "cgroup management is not supported by cryo yet" },
+	{ "cgroup-dump-controller", 0, REQ, "NAME", C(DUMP), NOT_YET(),
+	  "Dump only this cgroup controller.", "cgroup management is not supported by cryo yet" },
+	{ "cgroup-yard", 0, REQ, "PATH", DR, NOT_YET(),
+	  "Use pre-mounted cgroup hierarchies.", "cgroup management is not supported by cryo yet" },
+	{ "force-irmap", 0, NOARG, NULL, DUMPS, NEG | OPTF_NOT_YET, set_unsupported,
+	  "Resolve paths of inotify/fanotify watches.", "inotify/fanotify are not supported by cryo yet" },
+	{ "irmap-scan-path", 0, REQ, "PATH", DUMPS, NOT_YET(),
+	  "Where to look for inotify watch targets.", "inotify/fanotify are not supported by cryo yet" },
+	{ "enable-fs", 0, REQ, "FS[,FS]", C(DUMP), NOT_YET(),
+	  "Dump mounts of these file systems.", "mount namespaces are not supported by cryo yet" },
+	{ "enable-external-sharing", 0, NOARG, NULL, C(DUMP), OPTF_NOT_YET, set_unsupported,
+	  "Allow external shared mounts.", "mount namespaces are not supported by cryo yet" },
+	{ "enable-external-masters", 0, NOARG, NULL, C(DUMP), OPTF_NOT_YET, set_unsupported,
+	  "Allow external slave mounts.", "mount namespaces are not supported by cryo yet" },
+	{ "mntns-compat-mode", 0, NOARG, NULL, C(RESTORE), NEG | OPTF_NOT_YET, set_unsupported,
+	  "Use the old mount namespace restore engine.", "mount namespaces are not supported by cryo yet" },
+	{ "lsm-profile", 0, REQ, "TYPE:NAME", C(RESTORE), NOT_YET(),
+	  "Restore with this AppArmor/SELinux profile.", "LSM profiles are not supported by cryo yet" },
+	{ "lsm-mount-context", 0, REQ, "CONTEXT", C(RESTORE), NOT_YET(),
+	  "SELinux mount context for restored mounts.", "LSM profiles are not supported by cryo yet" },
+	{ "stream", 0, NOARG, NULL, DUMPS | C(RESTORE), NEG | OPTF_NOT_YET, set_unsupported,
+	  "Stream images through criu-image-streamer.", "image streaming is not supported by cryo yet" },
+	{ "ps-socket", 0, REQ, "FD", DUMPS | C(PAGE_SERVER), NOT_YET(),
+	  "Page server connection on an open socket.", "page server transfer is not supported by cryo yet" },
+	{ "tls", 0, NOARG, NULL, DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NEG | OPTF_NOT_YET, set_unsupported,
+	  "Use TLS for page server connections.", "TLS page server connections are not supported by cryo yet" },
+	{ "tls-cacert", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NOT_YET(),
+	  "TLS CA certificate.", "TLS page server connections are not supported by cryo yet" },
+	{ "tls-cacrl", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NOT_YET(),
+	  "TLS certificate revocation list.", "TLS page server connections are not supported by cryo yet" },
+	{ "tls-cert", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NOT_YET(),
+	  "TLS certificate.", "TLS page server connections are not supported by cryo yet" },
+	{ "tls-key", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NOT_YET(),
+	  "TLS private key.", "TLS page server connections are not supported by cryo yet" },
+	{ "tls-no-cn-verify", 0, NOARG, NULL, DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), OPTF_NOT_YET, set_unsupported,
+	  "Do not check the certificate's common name.", "TLS page server connections are not supported by cryo yet" },
+	{ "skip-file-rwx-check", 0, NOARG, NULL, C(RESTORE), NEG | OPTF_NOT_YET, set_unsupported,
+	  "Do not check file permissions on restore.", "skipping the file permission check is not supported by cryo yet" },
+	{ "unprivileged", 0, NOARG, NULL, DR | C(CHECK), NEG | OPTF_NOT_YET, set_unsupported,
+	  "Run without root, with CAP_CHECKPOINT_RESTORE.", "unprivileged mode is not supported by cryo yet" },
+	{ "allow-uprobes", 0, NOARG, NULL, C(DUMP), NEG | OPTF_NOT_YET, set_unsupported,
+	  "Allow dumping tasks with uprobes.", "uprobes are not supported by cryo yet" },
+	{ "exec-cmd", 0, NOARG, NULL, C(RESTORE), OPTF_NOT_YET, set_unsupported,
+	  "After restore, run the command given after the options.", "--exec-cmd is not supported by cryo yet" },
+};
+
+const struct cryo_option *opts_table(size_t *n)
+{
+	*n = ARRAY_SIZE(table);
+	return table;
+}
+
+/* ---- lookup ---------------------------------------------------------- */
+
+/* Each negatable option also answers to "no-NAME": candidate k of option i
+ * is the name itself (k = 0) or the negated form (k = 1). */
+static bool cand_name(const struct cryo_option *opt, int k, char *buf, size_t len)
+{
+	if (k == 0) {
+		snprintf(buf, len, "%s", opt->name);
+		return true;
+	}
+	if (!(opt->flags & OPTF_NEGATABLE))
+		return false;
+	snprintf(buf, len, "no-%s", opt->name);
+	return true;
+}
+
+const struct cryo_option *opts_find(const char *name, size_t len, bool *neg, bool *ambiguous)
+{
+	const struct cryo_option *found = NULL;
+	bool found_neg = false;
+	int matches = 0;
+	char buf[128];
+
+	if (ambiguous)
+		*ambiguous = false;
+	/* exact */
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++)
+		for (int k = 0; k < 2; k++)
+			if (cand_name(&table[i], k, buf, sizeof(buf)) &&
+			    strlen(buf) == len && !strncmp(buf, name, len)) {
+				*neg = k;
+				return &table[i];
+			}
+	/* unambiguous prefix, as getopt_long allows */
+	if (len == 0)
+		return NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++)
+		for (int k = 0; k < 2; k++)
+			if (cand_name(&table[i], k, buf, sizeof(buf)) &&
+			    strlen(buf) > len && !strncmp(buf, name, len)) {
+				if (found == &table[i] && found_neg == (bool)k)
+					continue;
+				found = &table[i];
+				found_neg = k;
+				matches++;
+			}
+	if (matches == 1) {
+		*neg = found_neg;
+		return found;
+	}
+	if (matches > 1 && ambiguous)
+		*ambiguous = true;
+	return NULL;
+}
+
+int opts_prefix_matches(const char *name, size_t len, char *out, size_t outlen)
+{
+	char buf[128];
+	size_t used = 0;
+	int n = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++)
+		for (int k = 0; k < 2; k++)
+			if (cand_name(&table[i], k, buf, sizeof(buf)) &&
+			    strlen(buf) > len && !strncmp(buf, name, len)) {
+				int w = snprintf(out + used, outlen - used, "%s--%s", n ? ", " : "", buf);
+				if (w > 0 && used + w < outlen)
+					used += w;
+				n++;
+			}
+	return n;
+}
+
+const struct cryo_option *opts_find_short(char c)
+{
+	if (!c)
+		return NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++)
+		if (table[i].short_name == c)
+			return &table[i];
+	return NULL;
+}
+
+/* Levenshtein distance with adjacent transpositions, for suggestions. */
+size_t opts_edit_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+	size_t d[64][64];
+
+	if (la >= 63 || lb >= 63)
+		return SIZE_MAX;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = a[i - 1] != b[j - 1];
+			size_t v = MIN(d[i - 1][j] + 1, d[i][j - 1] + 1);
+			v = MIN(v, d[i - 1][j - 1] + cost);
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+				v = MIN(v, d[i - 2][j - 2] + 1);
+			d[i][j] = v;
+		}
+	return d[la][lb];
+}
+
+const char *opts_suggest(const char *name, size_t len)
+{
+	static char best[128];
+	size_t best_d = SIZE_MAX;
+	char buf[128];
+
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
+		if (table[i].flags & OPTF_HIDDEN)
+			continue;
+		for (int k = 0; k < 2; k++) {
+			if (!cand_name(&table[i], k, buf, sizeof(buf)))
+				continue;
+			size_t d = opts_edit_distance(name, len, buf, strlen(buf));
+			if (d < best_d) {
+				best_d = d;
+				snprintf(best, sizeof(best), "%s", buf);
+			}
+		}
+	}
+	/* close enough to be a typo: a third of the name, at least 2 edits */
+	if (best_d == SIZE_MAX || best_d > MAX((size_t)2, len / 3))
+		return NULL;
+	return best;
+}
+
+/* ---- commands ----------------------------------------------------------- */
+
+static const struct cryo_command_desc commands[] = {
+	{ "dump", CMD_DUMP, "", 0, 0,
+	  "checkpoint a process tree into image files",
+	  "Checkpoint the process tree rooted at -t PID: freeze it, save its state into image "
+	  "files in the images directory (-D), then kill it (unless -R or -s).", NULL },
+	{ "pre-dump", CMD_PRE_DUMP, "", 0, 0,
+	  "save memory ahead of a dump, leaving the tree running",
+	  "Save the memory of the tree rooted at -t PID while it keeps running, and start tracking "
+	  "changes, so that a later dump with --prev-images-dir writes only what changed.", NULL },
+	{ "restore", CMD_RESTORE, "", 0, 0,
+	  "restore processes from image files",
+	  "Recreate the processes saved in the images directory. Without -d, cryo waits until "
+	  "the restored tree exits.", NULL },
+	{ "check", CMD_CHECK, "", 0, 0,
+	  "check that the kernel supports checkpoint/restore",
+	  "Check the kernel features cryo needs. Prints \"Looks good.\" and exits 0 when the "
+	  "required ones are present.", NULL },
+	{ "page-server", CMD_PAGE_SERVER, "", 0, 0,
+	  "receive memory pages from a remote dump",
+	  "Serve as the receiving end of dump --page-server.",
+	  "the page-server command is not implemented yet (remote page transfer, the "
+	  "\"page server\" feature); dump into a shared or copied images directory instead" },
+	{ "lazy-pages", CMD_LAZY_PAGES, "", 0, 0,
+	  "serve memory to a lazily restored tree",
+	  "Fill in the memory of a tree restored with --lazy-pages on demand.",
+	  "the lazy-pages command is not implemented yet (post-copy migration with "
+	  "userfaultfd, the \"lazy pages\" feature); restore without --lazy-pages" },
+	{ "service", CMD_SERVICE, "", 0, 0,
+	  "serve RPC requests on a UNIX socket",
+	  "Listen on a UNIX socket (--address) for criu RPC requests.",
+	  "the service command is not implemented yet (criu's RPC interface, used by "
+	  "libcriu, go-criu, runc and crun, the \"RPC service\" feature); use the command line" },
+	{ "swrk", CMD_SWRK, "FD", 1, 1,
+	  "serve RPC requests on an inherited socket (for libcriu)",
+	  "Serve criu RPC requests on the already connected socket FD; started by libcriu and go-criu.",
+	  "the swrk command is not implemented yet (criu's RPC interface over an inherited "
+	  "socket, used by runc, crun and podman, the \"RPC service\" feature); use the command line" },
+	{ "cpuinfo", CMD_CPUINFO_DUMP, "dump|check", 1, 1,
+	  "save or check the CPU features",
+	  "\"cpuinfo dump\" writes this CPU's features to cpuinfo.img; \"cpuinfo check\" checks "
+	  "that this CPU can run images dumped on the CPU described there.",
+	  "the cpuinfo command is not implemented yet (CPU feature images, the \"cpuinfo\" "
+	  "feature); restore checks the CPU itself" },
+	{ "dedup", CMD_DEDUP, "", 0, 0,
+	  "remove duplicate pages from parent images",
+	  "Deduplicate the memory of the images against their parent images.",
+	  "the dedup command is not implemented yet (image deduplication); use dump --auto-dedup "
+	  "once available" },
+	{ "exec", CMD_EXEC, "", 0, 0,
+	  "removed from criu",
+	  "criu's exec command (run a system call in another task) was removed in favour of the "
+	  "Compel library.",
+	  "the exec command was removed from criu (its job is done by the Compel library), "
+	  "and cryo does not provide it" },
+	{ "show", CMD_SHOW, "FILE|DIR", 1, 1,
+	  "decode image files to JSON",
+	  "cryo extension: decode an image file, or every image in a directory, and print it as "
+	  "JSON on standard output (criu's show moved to crit).", NULL },
+	{ "help", CMD_HELP, "[COMMAND]", 0, 1,
+	  "explain the commands and their options",
+	  "Print the list of commands, or what COMMAND does and every option that applies to it.", NULL },
+};
+
+const struct cryo_command_desc *opts_commands(size_t *n)
+{
+	*n = ARRAY_SIZE(commands);
+	return commands;
+}
+
+const struct cryo_command_desc *opts_command_find(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+const struct cryo_command_desc *opts_command_desc(enum cryo_command cmd)
+{
+	if (cmd == CMD_CPUINFO_CHECK)
+		cmd = CMD_CPUINFO_DUMP;
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (commands[i].cmd == cmd)
+			return &commands[i];
+	return NULL;
+}
+
+const char *opts_command_name(enum cryo_command cmd)
+{
+	switch (cmd) {
+	case CMD_CPUINFO_DUMP: return "cpuinfo dump";
+	case CMD_CPUINFO_CHECK: return "cpuinfo check";
+	default: break;
+	}
+	const struct cryo_command_desc *d = opts_command_desc(cmd);
+	return d ? d->name : "(none)";
+}
+
+/* ---- defaults ----------------------------------------------------------- */
+
+void opts_init(struct cryo_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->verbosity = DEFAULT_LOGLEVEL;
+	o->images_dir = strdup(".");
+	o->status_fd = -1;
+	o->swrk_fd = -1;
+	o->ghost_limit = DEFAULT_GHOST_LIMIT;
+}
+
+void opts_free(struct cryo_opts *o)
+{
+	char **strs[] = {
+		&o->command_arg, &o->log_file, &o->images_dir, &o->work_dir,
+		&o->pidfile, &o->config_file, &o->root, &o->freeze_cgroup,
+		&o->file_validation, &o->network_lock, &o->manage_cgroups,
+		&o->prev_images_dir, &o->address, &o->check_feature,
+		&o->address_socket, &o->cpu_cap, &o->pre_dump_mode,
+	};
+	struct str_list *lists[] = {
+		&o->external, &o->inherit_fd, &o->ext_mount_map, &o->skip_mnts,
+		&o->close_fds, &o->unsupported_opts, &o->unsupported_srcs,
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
+		free(*strs[i]);
+		*strs[i] = NULL;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
+		str_list_free(lists[i]);
+}
+
+/* ---- setting one option ------------------------------------------------- */
+
+int opts_apply(struct cryo_opts *o, const struct cryo_option *opt, const char *val,
+	       bool neg, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	if (neg && !(opt->flags & OPTF_NEGATABLE))
+		return errf(err, errlen, "cannot be negated");
+	if (opt->arg == OPT_ARG_NONE && val)
+		return errf(err, errlen, "takes no argument");
+	if (opt->arg == OPT_ARG_REQUIRED && !val)
+		return errf(err, errlen, "requires an argument (%s)", opt->metavar);
+	int ret = opt->set(o, opt, val, neg, err, errlen);
+	if (ret == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	return ret;
+}
+
+int opts_set(struct cryo_opts *o, const char *name, const char *value, const char *source)
+{
+	const struct cryo_option *opt;
+	char err[256];
+	bool neg;
+
+	char full[160];
+
+	opt = opts_find(name, strlen(name), &neg, NULL);
+	/* RPC and programmatic callers must use full names, not prefixes */
+	if (opt)
+		snprintf(full, sizeof(full), "%s%s", neg ? "no-" : "", opt->name);
+	if (!opt || strcmp(full, name)) {
+		const char *s = opts_suggest(name, strlen(name));
+		opts_error(false, "%s: unknown option \"%s\"%s%s%s", source ? source : "cryo", name,
+			   s ? "; did you mean \"" : "", s ? s : "", s ? "\"?" : "");
+		pr_err("%s", opts_last_error());
+		return -ENOENT;
+	}
+	opts_set_source(source ? source : "RPC");
+	if (opts_apply(o, opt, value, neg, err, sizeof(err))) {
+		opts_error(false, "%s: invalid value \"%s\" for %s: %s", source ? source : "cryo",
+			   value ? value : "", opt->name, err);
+		pr_err("%s", opts_last_error());
+		return -EINVAL;
+	}
+	return 0;
+}

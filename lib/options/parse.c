@@ -1,0 +1,625 @@
+/* Command line and configuration files, with criu's rules:
+ *
+ *   /etc/criu/default.conf, $HOME/.criu/default.conf   (skipped with
+ *        --no-default-config or --config)
+ *   $CRIU_CONFIG_FILE                                   (always read if set)
+ *   --config FILE
+ *   the command line
+ *
+ * applied in this order, later settings winning.  Options may come before or
+ * after the command (getopt_long permutes argv for criu); long options may be
+ * abbreviated to an unambiguous prefix; optional arguments must be attached
+ * (--manage-cgroups=full, -v4); "--" ends the options.
+ */
+#include "options/options.h"
+#include "options/internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/util.h"
+
+/* ---- errors and sources -------------------------------------------------- */
+
+static char last_error[1024];
+static char cur_source[512] = "command line";
+
+void opts_error(bool quiet, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+	if (!quiet)
+		fprintf(stderr, "%s\n", last_error);
+}
+
+const char *opts_last_error(void)
+{
+	return last_error[0] ? last_error : NULL;
+}
+
+void opts_set_source(const char *src)
+{
+	snprintf(cur_source, sizeof(cur_source), "%s", src);
+}
+
+const char *opts_current_source(void)
+{
+	return cur_source;
+}
+
+/* ---- the command line ---------------------------------------------------- */
+
+struct argv_scan {
+	bool help, version, no_default_config;
+	const char *config;
+	int npos;
+	char **pos;		/* positional arguments (command and its args) */
+	const struct cryo_command_desc *cmd;	/* from the pre-scan, may be NULL */
+};
+
+static void opt_display(const struct cryo_option *opt, bool neg, char *buf, size_t len)
+{
+	if (opt->short_name)
+		snprintf(buf, len, "-%c/--%s", opt->short_name, opt->name);
+	else
+		snprintf(buf, len, "--%s%s", neg ? "no-" : "", opt->name);
+}
+
+static void warn_not_applicable(const struct argv_scan *sc, const struct cryo_option *opt, bool neg)
+{
+	char name[160];
+
+	if (!sc->cmd || (opt->flags & OPTF_CMDLINE))
+		return;
+	if (opt->commands & OPT_CMD(sc->cmd->cmd))
+		return;
+	if (sc->cmd->cmd == CMD_CPUINFO_DUMP && (opt->commands & OPT_CMD(CMD_CPUINFO_CHECK)))
+		return;
+	opt_display(opt, neg, name, sizeof(name));
+	pr_warn("option %s has no effect on the %s command", name, sc->cmd->name);
+}
+
+/* Handle one recognized option.  In the pre-scan (!apply) only note what
+ * must be known before configuration files are read. */
+static int take_option(struct cryo_opts *o, struct argv_scan *sc, bool apply,
+		       const struct cryo_option *opt, bool neg, const char *val)
+{
+	char err[256], name[160];
+
+	if (!apply) {
+		if (!strcmp(opt->name, "help"))
+			sc->help = true;
+		else if (!strcmp(opt->name, "version"))
+			sc->version = true;
+		else if (!strcmp(opt->name, "config"))
+			sc->config = val;
+		else if (!strcmp(opt->name, "no-default-config"))
+			sc->no_default_config = true;
+		return 0;
+	}
+	if (opts_apply(o, opt, val, neg, err, sizeof(err))) {
+		opt_display(opt, neg, name, sizeof(name));
+		if (val)
+			opts_error(false, "Error: invalid argument \"%s\" for %s: %s", val, name, err);
+		else
+			opts_error(false, "Error: option %s %s", name, err);
+		return -EINVAL;
+	}
+	warn_not_applicable(sc, opt, neg);
+	return 0;
+}
+
+static int walk_argv(struct cryo_opts *o, int argc, char **argv, bool apply, struct argv_scan *sc)
+{
+	bool only_positional = false;
+	bool quiet = !apply;
+
+	sc->npos = 0;
+	opts_set_source("command line");
+	for (int i = 1; i < argc; i++) {
+		char *a = argv[i];
+
+		if (only_positional || a[0] != '-' || a[1] == '\0') {
+			sc->pos[sc->npos++] = a;
+			continue;
+		}
+		if (!strcmp(a, "--")) {
+			only_positional = true;
+			continue;
+		}
+		if (a[1] == '-') {
+			/* --name, --name=value, --name value */
+			const char *name = a + 2, *eq = strchr(name, '=');
+			size_t len = eq ? (size_t)(eq - name) : strlen(name);
+			const char *val = eq ? eq + 1 : NULL;
+			bool neg, ambiguous;
+			const struct cryo_option *opt = opts_find(name, len, &neg, &ambiguous);
+
+			if (!opt) {
+				if (ambiguous) {
+					char list[512];
+					opts_prefix_matches(name, len, list, sizeof(list));
+					opts_error(quiet, "Error: option \"--%.*s\" is ambiguous; it could be %s",
+						   (int)len, name, list);
+				} else {
+					const char *s = opts_suggest(name, len);
+					if (s)
+						opts_error(quiet, "Error: unknown option \"--%.*s\"; did you mean \"--%s\"?",
+							   (int)len, name, s);
+					else
+						opts_error(quiet, "Error: unknown option \"--%.*s\"; run \"cryo help\" "
+							   "for the list of options", (int)len, name);
+				}
+				if (apply)
+					return -EINVAL;
+				continue;
+			}
+			if (opt->arg == OPT_ARG_NONE && val) {
+				opts_error(quiet, "Error: option --%s%s takes no argument (got \"%s\")",
+					   neg ? "no-" : "", opt->name, val);
+				if (apply)
+					return -EINVAL;
+				continue;
+			}
+			if (opt->arg == OPT_ARG_REQUIRED && !val) {
+				if (i + 1 >= argc) {
+					opts_error(quiet, "Error: option --%s requires an argument (%s)",
+						   opt->name, opt->metavar);
+					if (apply)
+						return -EINVAL;
+					continue;
+				}
+				val = argv[++i];
+			}
+			if (take_option(o, sc, apply, opt, neg, val))
+				return -EINVAL;
+			continue;
+		}
+		/* a cluster of short options: -dj, -t123, -t 123, -v4, -vvv */
+		for (int j = 1; a[j]; j++) {
+			const struct cryo_option *opt = opts_find_short(a[j]);
+			const char *val = NULL;
+
+			if (!opt) {
+				opts_error(quiet, "Error: unknown option \"-%c\"%s%s; run \"cryo help\" for the list of options",
+					   a[j], j > 1 ? " in " : "", j > 1 ? a : "");
+				if (apply)
+					return -EINVAL;
+				break;
+			}
+			if (opt->arg != OPT_ARG_NONE) {
+				if (a[j + 1])
+					val = a + j + 1;
+				else if (opt->arg == OPT_ARG_REQUIRED) {
+					if (i + 1 >= argc) {
+						opts_error(quiet, "Error: option -%c (--%s) requires an argument (%s)",
+							   a[j], opt->name, opt->metavar);
+						if (apply)
+							return -EINVAL;
+						break;
+					}
+					val = argv[++i];
+				}
+			}
+			if (take_option(o, sc, apply, opt, false, val))
+				return -EINVAL;
+			if (opt->arg != OPT_ARG_NONE)
+				break;	/* the rest of the word was its argument */
+		}
+	}
+	return 0;
+}
+
+/* ---- configuration files ------------------------------------------------- */
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+#define MAX_WORDS 16
+
+/* Split a line into words in place, as criu does: blanks separate words; a
+ * word that starts with '"' runs to the next '"' that is not escaped as \"
+ * (other backslashes are literal), "" is an empty word; a word that starts
+ * with '#' starts a comment.  Returns the word count or -1 (*why set). */
+static int split_line(char *line, char **words, const char **why)
+{
+	char *p = line;
+	int n = 0;
+
+	for (;;) {
+		while (is_blank(*p))
+			p++;
+		if (!*p || *p == '#')
+			return n;
+		if (n == MAX_WORDS) {
+			*why = "too many words (one option and its argument per line)";
+			return -1;
+		}
+		if (*p == '"') {
+			char *out = p, *in = p + 1;
+			words[n++] = out;
+			for (;;) {
+				if (!*in || *in == '\n') {
+					*why = "unterminated quoted string (a closing \" is missing)";
+					return -1;
+				}
+				if (in[0] == '\\' && in[1] == '"') {
+					*out++ = '"';
+					in += 2;
+					continue;
+				}
+				if (*in == '"')
+					break;
+				*out++ = *in++;
+			}
+			*out = '\0';
+			p = in + 1;	/* a new word may start right after the quote */
+			continue;
+		}
+		words[n++] = p;
+		while (*p && !is_blank(*p))
+			p++;
+		if (*p)
+			*p++ = '\0';
+	}
+}
+
+static int config_line(struct cryo_opts *o, const char *path, int lineno, char *line)
+{
+	char *words[MAX_WORDS], err[256];
+	const char *why = NULL, *val = NULL;
+	int n = split_line(line, words, &why);
+	bool neg, ambiguous;
+
+	if (n < 0) {
+		opts_error(false, "%s:%d: %s", path, lineno, why);
+		return -EINVAL;
+	}
+	if (n == 0)
+		return 0;
+
+	char *name = words[0];
+	char *eq = strchr(name, '=');
+	int nextra = n - 1;
+	if (eq) {
+		*eq = '\0';
+		val = eq + 1;
+	}
+	if (name[0] == '-') {
+		const char *bare = name + strspn(name, "-");
+		opts_error(false, "%s:%d: write options without the leading dashes: \"%s\" instead of \"%s\"",
+			   path, lineno, bare, name);
+		return -EINVAL;
+	}
+	if (opts_command_find(name)) {
+		opts_error(false, "%s:%d: \"%s\" is a command; commands are only accepted on the "
+			   "command line, configuration files hold options", path, lineno, name);
+		return -EINVAL;
+	}
+	const struct cryo_option *opt = opts_find(name, strlen(name), &neg, &ambiguous);
+	if (!opt) {
+		if (ambiguous) {
+			char list[512];
+			opts_prefix_matches(name, strlen(name), list, sizeof(list));
+			opts_error(false, "%s:%d: option \"%s\" is ambiguous; it could be %s",
+				   path, lineno, name, list);
+		} else {
+			const char *s = opts_suggest(name, strlen(name));
+			opts_error(false, "%s:%d: unknown option \"%s\"%s%s%s", path, lineno, name,
+				   s ? "; did you mean \"" : "", s ? s : "", s ? "\"?" : "");
+		}
+		return -EINVAL;
+	}
+	if (opt->flags & OPTF_CMDLINE) {
+		if (!strcmp(opt->name, "help") || !strcmp(opt->name, "version")) {
+			opts_error(false, "%s:%d: \"%s\" cannot be used in a configuration file",
+				   path, lineno, opt->name);
+			return -EINVAL;
+		}
+		/* criu ignores these inside files; say so instead of silently */
+		pr_warn("%s:%d: \"%s\" only works on the command line; ignored here",
+			path, lineno, opt->name);
+		return 0;
+	}
+	if (opt->arg == OPT_ARG_NONE) {
+		if (val || nextra) {
+			opts_error(false, "%s:%d: option \"%s\" takes no argument, but \"%s\" follows it "
+				   "(one option per line)", path, lineno, words[0], val ? val : words[1]);
+			return -EINVAL;
+		}
+	} else {
+		if (!val && nextra) {
+			val = words[1];
+			nextra--;
+		}
+		if (nextra) {
+			opts_error(false, "%s:%d: unexpected \"%s\" after the argument of \"%s\" "
+				   "(quote arguments that contain spaces)", path, lineno,
+				   words[n - nextra], opt->name);
+			return -EINVAL;
+		}
+		if (!val && opt->arg == OPT_ARG_REQUIRED) {
+			opts_error(false, "%s:%d: option \"%s\" requires an argument (%s)",
+				   path, lineno, opt->name, opt->metavar);
+			return -EINVAL;
+		}
+	}
+
+	char src[512];
+	snprintf(src, sizeof(src), "%s:%d", path, lineno);
+	opts_set_source(src);
+	if (opts_apply(o, opt, val, neg, err, sizeof(err))) {
+		if (val)
+			opts_error(false, "%s:%d: invalid argument \"%s\" for \"%s\": %s",
+				   path, lineno, val, opt->name, err);
+		else
+			opts_error(false, "%s:%d: option \"%s\" %s", path, lineno, opt->name, err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int opts_apply_config_file(struct cryo_opts *o, const char *path, bool must_exist)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int lineno = 0, ret = 0;
+
+	if (!f) {
+		int e = errno;
+		if (!must_exist && e == ENOENT)
+			return 0;
+		if (!must_exist) {
+			/* criu skips unreadable default files silently */
+			pr_warn("can't read configuration file %s: %s; skipping it", path, strerror(e));
+			return 0;
+		}
+		opts_error(false, "Error: can't read configuration file %s: %s", path, strerror(e));
+		return -e;
+	}
+	pr_debug("Parsing configuration file %s", path);
+	while (getline(&line, &cap, f) >= 0) {
+		lineno++;
+		if (config_line(o, path, lineno, line))
+			ret = -EINVAL;	/* report every bad line, then fail */
+	}
+	free(line);
+	fclose(f);
+	opts_set_source("command line");
+	return ret;
+}
+
+/* ---- the whole sequence -------------------------------------------------- */
+
+struct opts_sources *opts_default_sources(struct opts_sources *s, char *buf, size_t len)
+{
+	const char *home = getenv("HOME");
+
+	s->global_conf = OPTS_GLOBAL_CONFIG;
+	s->user_conf = NULL;
+	if (home && *home) {
+		snprintf(buf, len, "%s/%s", home, OPTS_USER_CONFIG);
+		s->user_conf = buf;
+	}
+	s->env_conf = getenv(OPTS_CONFIG_ENV);
+	return s;
+}
+
+static const struct cryo_command_desc *command_or_complain(const char *name)
+{
+	const struct cryo_command_desc *d = opts_command_find(name);
+	size_t n, best_d = SIZE_MAX;
+	const char *best = NULL;
+
+	if (d)
+		return d;
+	const struct cryo_command_desc *all = opts_commands(&n);
+	for (size_t i = 0; i < n; i++) {
+		size_t dist = opts_edit_distance(name, strlen(name), all[i].name, strlen(all[i].name));
+		if (dist < best_d) {
+			best_d = dist;
+			best = all[i].name;
+		}
+	}
+	if (best && best_d <= MAX((size_t)2, strlen(name) / 3))
+		opts_error(false, "Error: unknown command \"%s\"; did you mean \"%s\"?", name, best);
+	else
+		opts_error(false, "Error: unknown command \"%s\"; run \"cryo help\" for the list of commands", name);
+	return NULL;
+}
+
+static int set_command(struct cryo_opts *o, struct argv_scan *sc)
+{
+	const struct cryo_command_desc *d;
+	int nargs = sc->npos - 1;
+
+	if (sc->npos == 0) {
+		opts_error(false, "Error: no command given; usage: cryo COMMAND [OPTIONS] "
+			   "(\"cryo help\" lists the commands)");
+		return -EINVAL;
+	}
+	d = command_or_complain(sc->pos[0]);
+	if (!d)
+		return -EINVAL;
+	if (nargs > d->max_args) {
+		char extra[512] = "";
+		size_t used = 0;
+		for (int i = 1 + d->max_args; i < sc->npos && used < sizeof(extra) - 1; i++)
+			used += snprintf(extra + used, sizeof(extra) - used, " \"%s\"", sc->pos[i]);
+		opts_error(false, "Error: excessive parameter%s for command %s:%s (usage: cryo %s%s%s [OPTIONS])",
+			   nargs - d->max_args > 1 ? "s" : "", d->name, extra, d->name,
+			   *d->args ? " " : "", d->args);
+		return -EINVAL;
+	}
+	if (nargs < d->min_args) {
+		opts_error(false, "Error: command %s needs an argument: cryo %s %s", d->name, d->name, d->args);
+		return -EINVAL;
+	}
+	o->command = d->cmd;
+	free(o->command_arg);
+	o->command_arg = nargs ? strdup(sc->pos[1]) : NULL;
+	if (nargs && !o->command_arg)
+		return -ENOMEM;
+
+	if (d->cmd == CMD_CPUINFO_DUMP) {
+		if (!strcmp(o->command_arg, "dump"))
+			o->command = CMD_CPUINFO_DUMP;
+		else if (!strcmp(o->command_arg, "check"))
+			o->command = CMD_CPUINFO_CHECK;
+		else {
+			opts_error(false, "Error: cpuinfo needs \"dump\" or \"check\", not \"%s\"", o->command_arg);
+			return -EINVAL;
+		}
+	} else if (d->cmd == CMD_SWRK) {
+		char *end;
+		long fd = strtol(o->command_arg, &end, 10);
+		if (*end || end == o->command_arg || fd < 0 || fd > 1 << 20) {
+			opts_error(false, "Error: swrk needs a file descriptor number, not \"%s\"", o->command_arg);
+			return -EINVAL;
+		}
+		o->swrk_fd = fd;
+	} else if (d->cmd == CMD_SERVICE && o->address) {
+		free(o->address_socket);
+		o->address_socket = strdup(o->address);
+	}
+	return 0;
+}
+
+int opts_validate(struct cryo_opts *o)
+{
+	size_t n;
+	const struct cryo_option *table = opts_table(&n);
+	const char *cmd = opts_command_name(o->command);
+	int ret = 0;
+
+	for (int i = 0; i < o->unsupported_opts.n; i++) {
+		const struct cryo_option *opt = NULL;
+		for (size_t j = 0; j < n; j++)
+			if (!strcmp(table[j].name, o->unsupported_opts.v[i]))
+				opt = &table[j];
+		if (!opt || !(opt->commands & OPT_CMD(o->command)))
+			continue;
+		const char *src = o->unsupported_srcs.v[i];
+		bool cmdline = !strcmp(src, "command line");
+		if (opt->flags & OPTF_NOT_YET) {
+			opts_error(false, "Error: %s%s--%s: %s; %s %s without it",
+				   cmdline ? "" : src, cmdline ? "" : ": ", opt->name, opt->note,
+				   cmdline ? "run" : "remove it there, or run", cmd);
+			ret = -EINVAL;
+		} else {
+			pr_warn("%s%s--%s: %s", cmdline ? "" : src, cmdline ? "" : ": ", opt->name, opt->note);
+		}
+	}
+	if (ret)
+		return ret;
+
+	switch (o->command) {
+	case CMD_DUMP:
+	case CMD_PRE_DUMP:
+		if (!o->pid) {
+			opts_error(false, "Error: %s needs the root of the process tree: -t PID", cmd);
+			return -EINVAL;
+		}
+		break;
+	case CMD_RESTORE:
+		if (o->restore_sibling && !o->restore_detached) {
+			opts_error(false, "Error: --restore-sibling only makes sense with --restore-detached (-d)");
+			return -EINVAL;
+		}
+		if (o->pid)
+			pr_warn("-t/--tree is ignored by restore (the tree comes from the images)");
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+int opts_parse(struct cryo_opts *o, int argc, char **argv, const struct opts_sources *src)
+{
+	struct argv_scan sc = { 0 };
+	int ret;
+
+	last_error[0] = '\0';
+	sc.pos = calloc(argc + 1, sizeof(char *));
+	if (!sc.pos)
+		return -ENOMEM;
+
+	/* Pre-scan, as criu does, so --help, --version, --config and
+	 * --no-default-config are known before any file is read. */
+	walk_argv(o, argc, argv, false, &sc);
+	last_error[0] = '\0';	/* the pre-scan is quiet; the real pass reports */
+	if (sc.help || (sc.npos && !strcmp(sc.pos[0], "help"))) {
+		const char *about = NULL;
+		if (sc.npos && !strcmp(sc.pos[0], "help"))
+			about = sc.npos > 1 ? sc.pos[1] : NULL;
+		else if (sc.npos)
+			about = sc.pos[0];
+		if (sc.npos > 2 && !strcmp(sc.pos[0], "help")) {
+			opts_error(false, "Error: excessive parameters for command help (usage: cryo help [COMMAND])");
+			ret = -EINVAL;
+			goto out;
+		}
+		if (about) {
+			const struct cryo_command_desc *d = command_or_complain(about);
+			if (!d) {
+				ret = -EINVAL;
+				goto out;
+			}
+			opts_print_help(stdout, d->cmd);
+		} else {
+			opts_print_help(stdout, CMD_NONE);
+		}
+		ret = 1;
+		goto out;
+	}
+	if (sc.version) {
+		opts_print_version(stdout);
+		ret = 1;
+		goto out;
+	}
+	if (sc.npos)
+		sc.cmd = opts_command_find(sc.pos[0]);
+
+	if (!sc.no_default_config && !sc.config) {
+		if (src->global_conf && (ret = opts_apply_config_file(o, src->global_conf, false)))
+			goto out;
+		if (src->user_conf && (ret = opts_apply_config_file(o, src->user_conf, false)))
+			goto out;
+	}
+	if (src->env_conf && (ret = opts_apply_config_file(o, src->env_conf, true)))
+		goto out;
+	if (sc.config && (ret = opts_apply_config_file(o, sc.config, true)))
+		goto out;
+
+	ret = walk_argv(o, argc, argv, true, &sc);
+	if (ret)
+		goto out;
+	ret = set_command(o, &sc);
+	if (ret)
+		goto out;
+	ret = opts_validate(o);
+out:
+	free(sc.pos);
+	if (ret < 0)
+		ret = -EINVAL;
+	return ret;
+}
+
+int opts_parse_cmdline(struct cryo_opts *o, int argc, char **argv)
+{
+	struct opts_sources s;
+	char buf[4096];
+
+	return opts_parse(o, argc, argv, opts_default_sources(&s, buf, sizeof(buf)));
+}

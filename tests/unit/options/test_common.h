@@ -1,0 +1,53 @@
+/* Helpers shared by the options unit tests. */
+#ifndef CRYO_TEST_OPTIONS_COMMON_H
+#define CRYO_TEST_OPTIONS_COMMON_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../unit.h"
+#include "options/options.h"
+
+static struct cryo_opts O;
+static bool O_ready;
+
+/* Parse "cryo ARGS..." (NULL-terminated) with the given configuration
+ * sources (NULL = none at all) into the fresh options O. */
+static int parse_src(const struct opts_sources *src, ...)
+{
+	static const struct opts_sources none;
+	char *argv[64];
+	int argc = 0;
+	va_list ap;
+
+	argv[argc++] = "cryo";
+	va_start(ap, src);
+	for (char *a; (a = va_arg(ap, char *));)
+		argv[argc++] = a;
+	va_end(ap);
+	argv[argc] = NULL;
+	if (O_ready)
+		opts_free(&O);
+	opts_init(&O);
+	O_ready = true;
+	return opts_parse(&O, argc, argv, src ? src : &none);
+}
+
+#define parse(...) parse_src(NULL, __VA_ARGS__, NULL)
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The last parser error contains @needle. */
+#define CHECK_ERR(needle)                                                      \
+	do {                                                                   \
+		const char *__e = opts_last_error();                           \
+		unit_checks++;                                                 \
+		if (!__e || !strstr(__e, (needle))) {                          \
+			unit_failures++;                                       \
+			fprintf(stderr, "FAIL %s:%d: last error \"%s\" lacks \"%s\"\n", \
+				__FILE__, __LINE__, __e ? __e : "(none)", (needle)); \
+		}                                                              \
+	} while (0)
+
+#endif
