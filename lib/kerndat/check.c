@@ -29,8 +29,8 @@ static void print_missing(enum kdat_feature f)
 	const struct kdat_info *i = kdat_info(f);
 	const char *d = kdat_detail(f);
 
-	pr_msg("Error: %s: %s is missing%s%s%s\n", i->name, i->descr, d[0] ? " (" : "", d, d[0] ? ")" : "");
-	pr_msg("       needed by: %s; what helps: %s\n", i->needed_by, i->hint);
+	pr_msg("Error: %s: %s is missing (%s); needed by: %s; what helps: %s\n",
+	       i->name, i->descr, d[0] ? d : "no details", i->needed_by, i->hint);
 }
 
 static int check_basic(void)
@@ -57,13 +57,13 @@ static int check_all(void)
 		const char *d = kdat_detail(f);
 
 		if (kdat_has(f)) {
-			pr_msg("[yes] %-24s %s%s%s%s%s\n", i->name, i->descr, i->basic ? " [basic]" : "",
-			       d[0] ? " (" : "", d, d[0] ? ")" : "");
+			pr_msg("[yes] %s: %s%s; used for: %s%s%s%s\n", i->name, i->descr,
+			       i->basic ? " [basic]" : "", i->needed_by, d[0] ? " (" : "", d, d[0] ? ")" : "");
 			continue;
 		}
-		pr_msg("[NO ] %-24s %s%s%s -- %s\n", i->name, i->descr, i->basic ? " [basic]" : "",
-		       i->alternative ? " [optional]" : "", d[0] ? d : "missing");
-		pr_msg("      %-24s needed by: %s; what helps: %s\n", "", i->needed_by, i->hint);
+		pr_msg("[NO ] %s: %s%s%s; disables: %s; found: %s; what helps: %s\n", i->name, i->descr,
+		       i->basic ? " [basic]" : "", i->alternative ? " [optional]" : "", i->needed_by,
+		       d[0] ? d : "missing", i->hint);
 		if (i->basic)
 			basic_missing++;
 		else if (!i->alternative)
