@@ -224,7 +224,7 @@ static const struct kdat_entry table[KF__MAX] = {
 		"dump of veth pairs crossing network namespaces", "kernel >= 4.0; CONFIG_VETH for the test", false, false },
 		kdat_probe_netns_links, {0} },
 	[KF_NEWIFINDEX] = { { "newifindex", "IFLA_NEW_IFINDEX (keep ifindex when moving a link to another netns)",
-		"restore of network devices with their ifindex", "kernel >= 5.? (IFLA_NEW_IFINDEX); CONFIG_VETH for the test",
+		"restore of network devices with their ifindex", "kernel >= 5.13; CONFIG_VETH for the test",
 		false, false },
 		kdat_probe_netns_links, {0} },
 	[KF_NFTABLES] = { { "nftables", "nft(8) binary for --network-lock nftables",
