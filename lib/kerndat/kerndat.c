@@ -338,10 +338,18 @@ void kdat_set(enum kdat_feature f, bool present, const char *fmt, ...)
 
 static void probe(enum kdat_feature f)
 {
+	struct sigaction old, dfl = { .sa_handler = SIG_DFL };
+	bool restore_sigchld = false;
+
 	if (results[f].known)
 		return;
+	/* with SIGCHLD ignored, children are auto-reaped and waitpid() fails */
+	if (sigaction(SIGCHLD, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+		restore_sigchld = sigaction(SIGCHLD, &dfl, NULL) == 0;
 	if (table[f].probe)
 		table[f].probe();
+	if (restore_sigchld)
+		sigaction(SIGCHLD, &old, NULL);
 	if (!results[f].known)
 		kdat_set(f, false, "probe gave no answer");
 }
