@@ -305,7 +305,9 @@ int cryo_restore(struct cryo_opts *o, int *exit_status)
 	if (ret)
 		goto out;
 	struct rst_proc *root = &ctx.procs[0];
+	pr_debug("images loaded");
 	ret = create_root(&ctx, root);
+	pr_debug("task %d created", root->pid);
 	if (!ret)
 		ret = restore_task_state(&ctx, root);
 	if (!ret)

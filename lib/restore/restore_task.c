@@ -453,6 +453,7 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 			goto out;
 	}
 
+	pr_debug("task %d: trampoline at 0x%llx", p->pid, (unsigned long long)tramp);
 	ret = proc_read_maps(p->pid, &cur);
 	if (ret)
 		goto out;
@@ -462,10 +463,12 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 	if (ret)
 		goto out;
 	FAULT_POINT_RET(ret, "restore:memory");
+	pr_debug("task %d: cryo unmapped, vDSO in place", p->pid);
 	if (!ret)
 		ret = mem_restore_vmas(&r, &p->mem, &ctx->files, p->pages_fd);
 	if (ret)
 		goto out;
+	pr_debug("task %d: memory restored", p->pid);
 	CALL(&r, "close", __NR_close, p->pages_fd, 0, 0, 0, 0, 0);
 
 	ret = restore_mm_fields(&r, ctx, p);
@@ -482,6 +485,7 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 	if (ret)
 		goto out;
 
+	pr_debug("task %d: mm, files, signals and thread state restored", p->pid);
 	/* Registers last: XSAVE template from the task itself, then the image. */
 	ret = arch_get_cpu_state(p->pid, &cs);
 	if (!ret)
