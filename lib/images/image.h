@@ -45,6 +45,18 @@ enum img_type {
 	IMG_FILE_LOCKS,		/* filelocks.img */
 	IMG_REMAP_FPATH,	/* remap-fpath.img */
 	IMG_CPUINFO,		/* cpuinfo.img */
+	IMG_SHMEM_PAGEMAP,	/* pagemap-shmem-%lu.img */
+	IMG_MEMFD_INODE,	/* memfd.img */
+	IMG_UTSNS,		/* utsns-%u.img */
+	IMG_IPC_VAR,		/* ipcns-var-%u.img */
+	IMG_IPC_SHM,		/* ipcns-shm-%u.img, segment data follows */
+	IMG_IPC_MSG,		/* ipcns-msg-%u.img */
+	IMG_IPC_SEM,		/* ipcns-sem-%u.img */
+	IMG_PIDNS,		/* pidns-%u.img */
+	IMG_TIMENS,		/* timens-%u.img */
+	IMG_USERNS,		/* userns-%u.img */
+	IMG_MNTS,		/* mountpoints-%u.img */
+	IMG_CGROUP,		/* cgroup.img */
 	IMG_TYPE_MAX,
 };
 
@@ -85,6 +97,51 @@ off_t img_offset(const struct cr_img *img);
 
 /* Name and magic of a type (for `show` and error messages). */
 const char *img_type_name(enum img_type type);
+
+/* Largest entry a reader accepts (a larger length prefix is corruption). */
+#define IMG_MAX_ENTRY_SIZE (64u << 20)
+
+/* What follows an entry besides the next entry. */
+enum img_extra {
+	IMG_EXTRA_NONE,
+	IMG_EXTRA_PIPE_DATA,	/* pipe_data_entry.bytes raw bytes */
+	IMG_EXTRA_SK_QUEUE,	/* sk_packet_entry.length raw bytes */
+	IMG_EXTRA_TCP_STREAM,	/* inq_len then outq_len raw bytes */
+	IMG_EXTRA_GHOST,	/* ghost_file_entry then chunks or raw content */
+	IMG_EXTRA_IPC_SHM,	/* size bytes, padded to 4 */
+	IMG_EXTRA_IPC_SEM,	/* nsems u16 values, padded to 8 */
+	IMG_EXTRA_IPC_MSG,	/* qnum x (u32 len, ipc_msg, msize bytes padded to 8) */
+};
+
+/* Everything known about an image type. */
+struct img_type_info {
+	const char *pattern;	/* file name; printf pattern taking the id */
+	const char *magic_name;	/* crit's name for the magic: "CORE" */
+	uint32_t magic;		/* per-image magic; 0 for raw images */
+	uint32_t common;	/* IMG_COMMON_MAGIC, IMG_SERVICE_MAGIC, or 0 */
+	const ProtobufCMessageDescriptor *first;	/* first entry, if special */
+	const ProtobufCMessageDescriptor *entry;	/* entries; NULL = raw */
+	enum img_extra extra;
+};
+const struct img_type_info *img_type_info(enum img_type type);
+
+/* Open an existing image file @name (relative to @dirfd) for reading and
+ * identify its type by its magic, not its name.  A file with no known magic
+ * is taken as raw pages only when named pages-*.img.  Returns 0 or a
+ * negative code (logged, with the file name). */
+int img_open_file(struct cr_img **out, int dirfd, const char *name, enum img_type *type);
+enum img_type img_type_of(const struct cr_img *img);
+/* The identification img_open_file does, on the first @n (<= 8) bytes of a
+ * file: 0 with *type set, or -ENOENT (not logged) if it is no image. */
+int img_identify(const void *head, size_t n, const char *name, enum img_type *type);
+/* Bytes left before end of file (regular files; -1 if unknown). */
+long long img_bytes_left(const struct cr_img *img);
+/* Skip @len bytes of raw data (truncation is reported like img_read_raw). */
+int img_skip_raw(struct cr_img *img, size_t len);
+
+/* Check a decoded message: every enum field holds a known value.  Returns 0,
+ * or -EINVAL with *what describing the first bad field (static storage). */
+int img_check_enums(const ProtobufCMessage *msg, const char **what);
 
 /* The completion marker.  A dump directory is complete only once
  * inventory.img exists; it is written last, atomically (temporary name,
