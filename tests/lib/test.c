@@ -90,11 +90,18 @@ void __fail(const char *file, int line, const char *fmt, ...)
 	va_list ap;
 
 	nr_failures++;
+	while (!strncmp(file, "../", 3))	/* meson builds with relative paths */
+		file += 3;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	snprintf(buf, sizeof(buf), "FAIL: %s:%d: %s\n", file, line, msg);
 	out_line(buf);
+}
+
+const char *test_outfile(void)
+{
+	return opt_outfile;
 }
 
 int test_failures(void)
