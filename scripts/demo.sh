@@ -61,7 +61,15 @@ trap cleanup EXIT
 die() { echo "$*" >&2; exit 1; }
 
 say "starting a counter that prints a number every 100 ms to $OUT"
-"$COUNTER" --pidfile "$DIR/counter.pid" --outfile "$DIR/counter.msgs" </dev/null >"$OUT" 2>&1
+# Only stdin/stdout/stderr: close whatever else this shell inherited (a
+# terminal multiplexer's or CI agent's pipes would be state to checkpoint).
+(
+	for fd in /proc/$BASHPID/fd/*; do
+		fd=${fd##*/}
+		[ "$fd" -gt 2 ] && eval "exec $fd>&-"
+	done
+	exec "$COUNTER" --pidfile "$DIR/counter.pid" --outfile "$DIR/counter.msgs"
+) </dev/null >"$OUT" 2>&1
 PID=$(cat "$DIR/counter.pid")
 sleep 2
 echo "counter is pid $PID; its file ends with: $(tail -n 3 "$OUT" | tr '\n' ' ')"
