@@ -1,0 +1,716 @@
+#!/usr/bin/python3
+"""cryo integration test runner.
+
+Takes each test program of tests/progs through a checkpoint/restore cycle:
+
+  start (daemon, stdio per metadata) -> wait pidfile
+  -> cryo dump -t PID -D DIR -o dump.log -v4
+  -> all processes of the tree gone (waits until /proc/PID disappears)
+  -> cryo restore -D DIR -d -o restore.log -v4 --pidfile F
+  -> same PIDs back, running (not stopped) -> SIGTERM -> verdict from outfile
+
+Tests are tests/progs/NAME.c, built as BUILD/tests/progs/NAME; the optional
+tests/progs/NAME.desc holds their metadata (see METADATA below, or
+`run.py --help-desc`).  Each test runs in one or more variants; a test id is
+NAME or NAME:VARIANT.
+
+Usage:
+  tests/runner/run.py                       # every test, every variant
+  tests/runner/run.py anon_mem              # all variants of one test
+  tests/runner/run.py anon_mem:iter2 'counter*'
+  tests/runner/run.py --list
+  CRYO=/path/to/cryo tests/runner/run.py    # or --cryo PATH
+
+Results (images, logs, outfiles) of failed tests stay in tests/out/ID/
+(--results DIR); --keep keeps those of passed tests too.  The last line is
+"N passed, N failed, N skipped"; the exit status is 1 if any test failed.
+"""
+
+import argparse
+import fnmatch
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC_ROOT = os.path.dirname(os.path.dirname(HERE))
+
+METADATA = """\
+Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
+'#' starts a comment, a trailing backslash continues a line.
+
+  variants     = default static iter2 leave-running ...
+                 Space-separated; each variant is one run, reported as
+                 NAME:VARIANT ("default" is reported as plain NAME).  A
+                 variant is modifiers joined by '+', e.g. static+iter3:
+                   default        dump, restore, check (once)
+                   static         run NAME-static (built with -static)
+                   iterN          dump/restore N times in a row
+                   leave-running  dump --leave-running N times (iterN), no
+                                  restore; the original must go on and pass
+                   stdio-null     stdin/stdout/stderr on /dev/null
+                   stdio-file     stdin from a regular file, stdout and
+                                  stderr to regular files
+                 (default: "default")
+  stdio        = null | file    stdio when no stdio-* modifier (null)
+  args         = extra arguments for the test program
+  dump_opts    = extra cryo dump options (e.g. --shell-job)
+  restore_opts = extra cryo restore options
+  dump_env     = VAR=value ... for cryo dump (e.g. CRYO_FAULT=dump:pages)
+  restore_env  = VAR=value ... for cryo restore
+  refuse       = exact text cryo must print when it refuses (non-zero exit);
+                 the test process must stay running, unharmed, and pass
+  refuse_at    = dump | restore  (default dump).  With restore: the dump
+                 must succeed and the restore fail, leaving no process
+  features     = NAME ...  kernel features (`cryo check --feature NAME`);
+                 SKIP if one is missing
+  probe        = shell command; SKIP unless it exits 0
+  root         = yes | no   needs root (default yes); SKIP otherwise
+  skip         = reason     always SKIP (disabled test)
+  timeout      = seconds for each cryo step and for the verdict (60)
+  settle       = seconds to let the restored test run before SIGTERM (0.5)
+"""
+
+DEFAULTS = {
+    'variants': 'default',
+    'stdio': 'null',
+    'args': '',
+    'dump_opts': '',
+    'restore_opts': '',
+    'dump_env': '',
+    'restore_env': '',
+    'refuse': '',
+    'refuse_at': 'dump',
+    'features': '',
+    'probe': '',
+    'root': 'yes',
+    'skip': '',
+    'timeout': '60',
+    'settle': '0.5',
+}
+
+START_TIMEOUT = 30      # launcher must report "ready" within this
+GONE_TIMEOUT = 20       # pid 1 reaps orphans slowly: wait this long for /proc/PID to go
+TAIL_LINES = 25
+
+
+class MetaError(Exception):
+    pass
+
+
+class TestFailed(Exception):
+    pass
+
+
+class TestSkipped(Exception):
+    pass
+
+
+def parse_desc(path):
+    meta = dict(DEFAULTS)
+    if not os.path.exists(path):
+        return meta
+    with open(path) as f:
+        lines = f.read().split('\n')
+    buf = ''
+    for n, line in enumerate(lines, 1):
+        if not buf and line.lstrip().startswith('#'):
+            continue
+        if line.endswith('\\'):
+            buf += line[:-1] + ' '
+            continue
+        line = buf + line
+        buf = ''
+        # strip a trailing comment (" #" so values may contain '#')
+        line = re.sub(r'(^|\s)#.*$', '', line).strip()
+        if not line:
+            continue
+        if '=' not in line:
+            raise MetaError('%s:%d: expected "key = value"' % (path, n))
+        key, val = (s.strip() for s in line.split('=', 1))
+        if key not in DEFAULTS:
+            raise MetaError('%s:%d: unknown key "%s" (known: %s)' %
+                            (path, n, key, ', '.join(sorted(DEFAULTS))))
+        meta[key] = val
+    return meta
+
+
+def parse_variant(v):
+    """'static+iter2' -> dict of settings."""
+    mods = {'static': False, 'iters': 1, 'leave_running': False, 'stdio': None}
+    for m in v.split('+'):
+        if m == 'default':
+            pass
+        elif m == 'static':
+            mods['static'] = True
+        elif re.fullmatch(r'iter[1-9][0-9]*', m):
+            mods['iters'] = int(m[4:])
+        elif m == 'leave-running':
+            mods['leave_running'] = True
+        elif m in ('stdio-null', 'stdio-file'):
+            mods['stdio'] = m[6:]
+        else:
+            raise MetaError('unknown variant modifier "%s" in "%s"' % (m, v))
+    return mods
+
+
+# ---- processes --------------------------------------------------------------
+
+def proc_stat(pid):
+    """(state, ppid, sid) of pid, or None if it does not exist."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            s = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    except OSError:
+        return None
+    rest = s[s.rindex(')') + 2:].split()
+    return rest[0], int(rest[1]), int(rest[3])
+
+
+def proc_exists(pid):
+    return os.path.exists('/proc/%d' % pid)
+
+
+def proc_exe(pid):
+    try:
+        return os.readlink('/proc/%d/exe' % pid)
+    except OSError:
+        return None
+
+
+def all_stats():
+    res = {}
+    for d in os.listdir('/proc'):
+        if d.isdigit():
+            st = proc_stat(int(d))
+            if st:
+                res[int(d)] = st
+    return res
+
+
+def proc_tree(root):
+    """root and its descendants (live or zombie)."""
+    stats = all_stats()
+    if root not in stats:
+        return []
+    children = {}
+    for pid, (_, ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    tree, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    return sorted(tree)
+
+
+def session_members(sid):
+    return sorted(p for p, (_, _, s) in all_stats().items() if s == sid)
+
+
+def wait_gone(pids, timeout):
+    """Wait until no pid of pids has a /proc entry; return those left."""
+    deadline = time.time() + timeout
+    left = [p for p in pids if proc_exists(p)]
+    while left and time.time() < deadline:
+        time.sleep(0.05)
+        left = [p for p in left if proc_exists(p)]
+    return left
+
+
+def wait_exited(pid, timeout):
+    """Wait until pid exited (gone or zombie); True if it did."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st = proc_stat(pid)
+        if st is None or st[0] in 'ZX':
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def tail(path, n=TAIL_LINES):
+    try:
+        with open(path, errors='replace') as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    return lines[-n:]
+
+
+# ---- the runner --------------------------------------------------------------
+
+class Runner:
+    def __init__(self, args):
+        self.args = args
+        self.cryo = args.cryo
+        self.bindir = args.bindir
+        self.results = args.results
+        self.feature_cache = {}
+        self.owned = {}             # pid -> exe we expect it to run
+        self.counts = {'passed': 0, 'failed': 0, 'skipped': 0}
+        self.report = []
+
+    # -- cleanup: kill only what we started, by PID, checking it is still ours
+
+    def own(self, pid, exe):
+        self.owned[pid] = exe
+
+    def kill_owned(self):
+        """SIGKILL every process we started or restored that is still there:
+        a pid counts as ours only while it runs the test binary (or cryo, as
+        a half-restored task may); with it go its session and descendants."""
+        ok_exes = set(e for e in self.owned.values() if e)
+        ok_exes.add(os.path.realpath(self.cryo))
+        victims = set()
+        for pid in self.owned:
+            st = proc_stat(pid)
+            if st is None or st[0] in 'ZX':
+                continue
+            cur = proc_exe(pid)
+            if cur is None or os.path.realpath(cur) not in ok_exes:
+                continue
+            victims.add(pid)
+            victims.update(proc_tree(pid))
+            if st[2] == pid:
+                victims.update(session_members(pid))
+        for pid in sorted(victims):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        self.owned.clear()
+
+    def run_cmd(self, cmd, logpath, timeout, env=None, cwd=None):
+        """Run a command (cryo), output to logpath; kill its group on timeout.
+        Returns (rc, output) with rc None on timeout."""
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        with open(logpath, 'w') as out:
+            out.write('$ %s\n' % ' '.join(shlex.quote(c) for c in cmd))
+            out.flush()
+            try:
+                p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                     stderr=subprocess.STDOUT, env=full_env,
+                                     cwd=cwd, start_new_session=True)
+            except OSError as e:
+                out.write('cannot run: %s\n' % e)
+                return 127, str(e)
+            try:
+                rc = p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                p.wait()
+                rc = None
+        with open(logpath, errors='replace') as f:
+            return rc, f.read()
+
+    def feature_present(self, name):
+        if name not in self.feature_cache:
+            d = os.path.join(self.results, '.check')
+            os.makedirs(d, exist_ok=True)
+            rc, out = self.run_cmd([self.cryo, 'check', '--feature', name],
+                                   os.path.join(d, name + '.log'), 30)
+            lines = [l for l in out.splitlines()[1:] if l.strip()]
+            self.feature_cache[name] = (rc == 0, lines[-1] if lines else '')
+        return self.feature_cache[name]
+
+    # -- one test --------------------------------------------------------
+
+    def tests(self):
+        """[(test id, name, variant, meta)] for tests/progs/*.c and *.desc"""
+        res = []
+        names = set()
+        for fn in os.listdir(self.args.progs):
+            # a test is NAME.c (+ optional NAME.desc); a NAME.desc alone
+            # describes a prebuilt program (the runner's self-test uses that)
+            if fn.endswith('.c') or fn.endswith('.desc'):
+                names.add(fn.rsplit('.', 1)[0])
+        for name in sorted(names):
+            desc = os.path.join(self.args.progs, name + '.desc')
+            try:
+                meta = parse_desc(desc)
+                variants = meta['variants'].split()
+                for v in variants:
+                    parse_variant(v)
+            except MetaError as e:
+                res.append((name, name, None, str(e)))
+                continue
+            for v in variants:
+                tid = name if v == 'default' else '%s:%s' % (name, v)
+                res.append((tid, name, v, meta))
+        return res
+
+    def run_test(self, tid, name, variant, meta):
+        t0 = time.time()
+        wdir = os.path.join(self.results, tid.replace(':', '.'))
+        shutil.rmtree(wdir, ignore_errors=True)
+        os.makedirs(wdir)
+        ctx = {'wdir': wdir, 'logs': []}
+        try:
+            if variant is None:
+                raise TestFailed('bad metadata: %s' % meta)
+            self.do_test(name, variant, meta, ctx)
+            verdict, reason = 'PASS', ''
+        except MetaError as e:
+            verdict, reason = 'FAIL', 'bad metadata: %s' % e
+        except TestSkipped as e:
+            verdict, reason = 'SKIP', str(e)
+        except TestFailed as e:
+            verdict, reason = 'FAIL', str(e)
+        finally:
+            self.kill_owned()
+        dt = time.time() - t0
+        line = '%-4s %s' % (verdict, tid)
+        if reason:
+            line += ': ' + reason
+        print('%s (%.1fs)' % (line, dt) if verdict != 'SKIP' else line, flush=True)
+        self.report.append({'id': tid, 'result': verdict, 'reason': reason,
+                            'seconds': round(dt, 2)})
+        if verdict == 'FAIL':
+            self.counts['failed'] += 1
+            self.print_tails(ctx)
+            print('     results kept in %s' % wdir, flush=True)
+        else:
+            self.counts['passed' if verdict == 'PASS' else 'skipped'] += 1
+            if not self.args.keep:
+                shutil.rmtree(wdir, ignore_errors=True)
+
+    def print_tails(self, ctx):
+        seen = set()
+        for path in ctx['logs'] + [ctx.get('outfile'), ctx.get('stderr')]:
+            if not path or path in seen:
+                continue
+            seen.add(path)
+            lines = tail(path)
+            if not lines:
+                continue
+            print('     --- tail of %s' % os.path.relpath(path), flush=True)
+            for l in lines:
+                print('     | ' + l)
+        sys.stdout.flush()
+
+    def check_skip(self, meta):
+        if meta['skip']:
+            raise TestSkipped(meta['skip'])
+        if meta['root'] == 'yes' and os.geteuid() != 0:
+            raise TestSkipped('needs root')
+        for feat in meta['features'].split():
+            ok, why = self.feature_present(feat)
+            if not ok:
+                raise TestSkipped('kernel feature "%s" missing (cryo check --feature %s%s)'
+                                  % (feat, feat, ': ' + why if why else ' failed'))
+        if meta['probe']:
+            r = subprocess.run(['sh', '-c', meta['probe']], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if r.returncode != 0:
+                raise TestSkipped('probe failed: %s' % meta['probe'])
+
+    def env_of(self, s):
+        env = {}
+        for item in shlex.split(s):
+            if '=' not in item:
+                raise MetaError('expected VAR=value, got "%s"' % item)
+            k, v = item.split('=', 1)
+            env[k] = v
+        return env
+
+    def start(self, name, mods, meta, ctx):
+        wdir = ctx['wdir']
+        binname = name + ('-static' if mods['static'] else '')
+        binary = os.path.join(self.bindir, binname)
+        if not os.access(binary, os.X_OK):
+            raise TestFailed('%s not built (add "%s" to %s in tests/progs/meson.build '
+                             'and run ninja)' % (binary, name,
+                                                 'static_progs' if mods['static'] else 'test_progs'))
+        binary = os.path.realpath(binary)
+        ctx['binary'] = binary
+        pidfile = os.path.join(wdir, 'test.pid')
+        outfile = os.path.join(wdir, 'test.out')
+        ctx['outfile'] = outfile
+        stdio = mods['stdio'] or meta['stdio']
+        if stdio == 'file':
+            stdin_path = os.path.join(wdir, 'stdin.txt')
+            with open(stdin_path, 'w') as f:
+                f.write('stdin of %s\n' % name)
+            fin = open(stdin_path)
+            fout = open(os.path.join(wdir, 'stdout.txt'), 'w')
+            ferr = open(os.path.join(wdir, 'stderr.txt'), 'w')
+            ctx['stderr'] = ferr.name
+        elif stdio == 'null':
+            fin = open(os.devnull)
+            fout = open(os.devnull, 'w')
+            ferr = open(os.devnull, 'w')
+        else:
+            raise MetaError('stdio must be null or file, not "%s"' % stdio)
+        cmd = [binary, '--pidfile', pidfile, '--outfile', outfile] + shlex.split(meta['args'])
+        with open(os.path.join(wdir, 'start.cmd'), 'w') as f:
+            f.write(' '.join(shlex.quote(c) for c in cmd) + '\n')
+        try:
+            p = subprocess.Popen(cmd, stdin=fin, stdout=fout, stderr=ferr, cwd=wdir,
+                                 start_new_session=True)
+        except OSError as e:
+            raise TestFailed('cannot start %s: %s' % (binary, e))
+        finally:
+            fin.close()
+            fout.close()
+            ferr.close()
+        self.own(p.pid, binary)
+        try:
+            rc = p.wait(timeout=START_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise TestFailed('test did not become ready in %ds' % START_TIMEOUT)
+        if rc == 2:
+            raise TestFailed('test rejected its arguments: %s' % ' '.join(cmd))
+        if rc != 0:
+            raise TestFailed('test setup failed (launcher exit %d)' % rc)
+        try:
+            with open(pidfile) as f:
+                pid = int(f.read().strip())
+        except (OSError, ValueError) as e:
+            raise TestFailed('no valid pidfile %s: %s' % (pidfile, e))
+        self.own(pid, binary)
+        if not proc_exists(pid):
+            raise TestFailed('test process %d died right after setup' % pid)
+        return pid
+
+    def check_running(self, pids, what):
+        """Every pid alive and neither stopped nor traced nor zombie."""
+        for p in pids:
+            st = proc_stat(p)
+            if st is None:
+                raise TestFailed('process %d is gone %s' % (p, what))
+            if st[0] in 'ZX':
+                raise TestFailed('process %d is a zombie %s' % (p, what))
+            if st[0] in 'Tt':
+                # cryo may take a moment to let go: give it one
+                time.sleep(0.5)
+                st = proc_stat(p)
+                if st and st[0] in 'Tt':
+                    raise TestFailed('process %d is stopped (state %s) %s' % (p, st[0], what))
+
+    def refusal_ok(self, step, rc, out, logfile, meta):
+        text = meta['refuse']
+        if rc is None:
+            raise TestFailed('%s hung (timeout %ss) instead of refusing' % (step, meta['timeout']))
+        if rc == 0:
+            raise TestFailed('%s succeeded; expected it to refuse with "%s"' % (step, text))
+        log = ''
+        try:
+            with open(logfile, errors='replace') as f:
+                log = f.read()
+        except OSError:
+            pass
+        if text not in out and text not in log:
+            raise TestFailed('%s failed (exit %d) but without the expected message "%s"'
+                             % (step, rc, text))
+
+    def verdict(self, pid, meta, ctx, what):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError as e:
+            raise TestFailed('cannot send SIGTERM to %d %s: %s' % (pid, what, e))
+        timeout = float(meta['timeout'])
+        if not wait_exited(pid, timeout):
+            raise TestFailed('test %d did not finish within %gs of SIGTERM %s'
+                             % (pid, timeout, what))
+        lines = tail(ctx['outfile'], 100000) or []
+        fails = [l for l in lines if l.startswith('FAIL')]
+        if fails:
+            raise TestFailed('test says: %s' % fails[0])
+        if 'PASS' not in lines:
+            raise TestFailed('test %d exited %s without a verdict' % (pid, what))
+
+    def do_test(self, name, variant, meta, ctx):
+        mods = parse_variant(variant)
+        self.check_skip(meta)
+        if not os.access(self.cryo, os.X_OK):
+            raise TestFailed('cryo binary %s not found (build it, or set CRYO=/--cryo)'
+                             % self.cryo)
+        timeout = float(meta['timeout'])
+        refuse_at = meta['refuse_at'] if meta['refuse'] else None
+        if refuse_at not in (None, 'dump', 'restore'):
+            raise MetaError('refuse_at must be dump or restore')
+        wdir = ctx['wdir']
+
+        pid = self.start(name, mods, meta, ctx)
+        binary = ctx['binary']
+
+        for it in range(1, mods['iters'] + 1):
+            sfx = '' if mods['iters'] == 1 else '-%d' % it
+            tree = proc_tree(pid)
+            self.check_running(tree, 'before dump%s' % sfx)
+            imgdir = os.path.join(wdir, 'images' + sfx)
+            os.makedirs(imgdir, exist_ok=True)
+            cmd = [self.cryo, 'dump', '-t', str(pid), '-D', imgdir, '-o', 'dump.log', '-v4']
+            if mods['leave_running']:
+                cmd.append('--leave-running')
+            cmd += shlex.split(meta['dump_opts'])
+            out_path = os.path.join(wdir, 'dump%s.out' % sfx)
+            log_path = os.path.join(imgdir, 'dump.log')
+            ctx['logs'] += [out_path, log_path]
+            rc, out = self.run_cmd(cmd, out_path, timeout, env=self.env_of(meta['dump_env']))
+
+            if refuse_at == 'dump':
+                self.refusal_ok('dump', rc, out, log_path, meta)
+                self.check_running(tree, 'after the refused dump')
+                if proc_tree(pid) != tree:
+                    raise TestFailed('process tree changed after the refused dump: %s -> %s'
+                                     % (tree, proc_tree(pid)))
+                self.verdict(pid, meta, ctx, 'after the refused dump')
+                return
+            if rc is None:
+                raise TestFailed('dump%s hung (timeout %gs)' % (sfx, timeout))
+            if rc != 0:
+                raise TestFailed('dump%s failed (exit %d)' % (sfx, rc))
+
+            if mods['leave_running']:
+                self.check_running(tree, 'after dump --leave-running%s' % sfx)
+                if proc_tree(pid) != tree:
+                    raise TestFailed('process tree changed after dump --leave-running: %s -> %s'
+                                     % (tree, proc_tree(pid)))
+                continue
+
+            left = wait_gone(tree, self.args.gone_timeout)
+            if left:
+                states = ', '.join('%d (%s)' % (p, (proc_stat(p) or '?')[0]) for p in left)
+                raise TestFailed('processes still present %gs after dump%s: %s'
+                                 % (self.args.gone_timeout, sfx, states))
+
+            rpidfile = os.path.join(imgdir, 'restore.pid')
+            cmd = [self.cryo, 'restore', '-D', imgdir, '-d', '-o', 'restore.log', '-v4',
+                   '--pidfile', rpidfile] + shlex.split(meta['restore_opts'])
+            out_path = os.path.join(wdir, 'restore%s.out' % sfx)
+            log_path = os.path.join(imgdir, 'restore.log')
+            ctx['logs'] += [out_path, log_path]
+            rc, out = self.run_cmd(cmd, out_path, timeout, env=self.env_of(meta['restore_env']))
+            # whatever came back is ours to clean up
+            for p in tree:
+                self.own(p, binary)
+
+            if refuse_at == 'restore':
+                self.refusal_ok('restore', rc, out, log_path, meta)
+                left = wait_gone(tree, self.args.gone_timeout)
+                if left:
+                    raise TestFailed('the failed restore left processes behind: %s' % left)
+                return
+            if rc is None:
+                raise TestFailed('restore%s hung (timeout %gs)' % (sfx, timeout))
+            if rc != 0:
+                raise TestFailed('restore%s failed (exit %d)' % (sfx, rc))
+            try:
+                with open(rpidfile) as f:
+                    rpid = int(f.read().strip())
+            except (OSError, ValueError) as e:
+                raise TestFailed('restore%s: no valid --pidfile %s: %s' % (sfx, rpidfile, e))
+            self.own(rpid, binary)
+            if rpid != pid:
+                raise TestFailed('restore%s: --pidfile says %d, the dumped pid was %d'
+                                 % (sfx, rpid, pid))
+            self.check_running(tree, 'after restore%s' % sfx)
+            exe = proc_exe(pid)
+            if exe and os.path.realpath(exe) != binary:
+                raise TestFailed('restored pid %d runs %s, not %s' % (pid, exe, binary))
+            now = proc_tree(pid)
+            if now != tree:
+                raise TestFailed('restore%s: process tree %s, dumped tree was %s'
+                                 % (sfx, now, tree))
+            time.sleep(float(meta['settle']))
+            self.check_running(tree, 'after restore%s' % sfx)
+
+        self.verdict(pid, meta, ctx, 'after %s' % ('dump --leave-running'
+                                                   if mods['leave_running'] else 'restore'))
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description='cryo integration test runner',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=METADATA)
+    ap.add_argument('tests', nargs='*', help='test ids or globs (NAME, NAME:VARIANT, an*)')
+    ap.add_argument('--build', default=os.environ.get('BUILD', os.path.join(SRC_ROOT, 'build')),
+                    help='meson build dir (default: build, env BUILD)')
+    ap.add_argument('--cryo', default=os.environ.get('CRYO'),
+                    help='cryo binary (default: BUILD/cli/cryo, env CRYO)')
+    ap.add_argument('--progs', default=os.path.join(SRC_ROOT, 'tests', 'progs'),
+                    help='test sources and .desc files (default: tests/progs)')
+    ap.add_argument('--bindir', help='test binaries (default: BUILD/tests/progs)')
+    ap.add_argument('--results', default=os.path.join(SRC_ROOT, 'tests', 'out'),
+                    help='where images and logs go (default: tests/out)')
+    ap.add_argument('--keep', action='store_true', help='keep results of passed tests')
+    ap.add_argument('--gone-timeout', type=float, default=GONE_TIMEOUT,
+                    help='seconds to wait for dumped processes to disappear (%d)' % GONE_TIMEOUT)
+    ap.add_argument('--list', action='store_true', help='list test ids and exit')
+    ap.add_argument('--summary', help='write a JSON summary here')
+    ap.add_argument('--help-desc', action='store_true', help='describe the metadata format')
+    args = ap.parse_args()
+    if args.help_desc:
+        print(METADATA)
+        return 0
+    args.build = os.path.abspath(args.build)
+    if not args.cryo:
+        args.cryo = os.path.join(args.build, 'cli', 'cryo')
+    args.cryo = os.path.abspath(args.cryo)
+    if not args.bindir:
+        args.bindir = os.path.join(args.build, 'tests', 'progs')
+    args.results = os.path.abspath(args.results)
+
+    r = Runner(args)
+    tests = r.tests()
+    if args.tests:
+        sel = []
+        for t in tests:
+            if any(fnmatch.fnmatchcase(t[0], pat) or fnmatch.fnmatchcase(t[1], pat)
+                   for pat in args.tests):
+                sel.append(t)
+        unknown = [pat for pat in args.tests
+                   if not any(fnmatch.fnmatchcase(t[0], pat) or fnmatch.fnmatchcase(t[1], pat)
+                              for t in tests)]
+        if unknown:
+            print('no such test: %s (see --list)' % ', '.join(unknown), file=sys.stderr)
+            return 2
+        tests = sel
+    if args.list:
+        for t in tests:
+            print(t[0])
+        return 0
+
+    def on_signal(sig, frame):
+        r.kill_owned()
+        sys.exit(128 + sig)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    os.makedirs(args.results, exist_ok=True)
+    print('cryo: %s' % args.cryo, flush=True)
+    try:
+        for t in tests:
+            r.run_test(*t)
+    finally:
+        r.kill_owned()
+    c = r.counts
+    if args.summary:
+        with open(args.summary, 'w') as f:
+            json.dump({'counts': c, 'tests': r.report}, f, indent=1)
+    print('%d passed, %d failed, %d skipped' % (c['passed'], c['failed'], c['skipped']))
+    if c['failed']:
+        return 1
+    if not c['passed'] and c['skipped']:
+        return 77       # meson's "skipped"
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
