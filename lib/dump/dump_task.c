@@ -6,6 +6,8 @@
 #include "images/image.h"
 #include "proc/proc.h"
 #include "seize/remote.h"
+#include "signals/signals.h"
+#include "creds/creds.h"
 #include "util/fault.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -210,6 +212,12 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 		tce->rseq_entry->signature = rc.signature;
 	}
 
+	ret = signals_dump_thread(&r, p->pid, t->tid, tce);
+	if (!ret)
+		ret = creds_dump_thread(&r, p->pid, t->tid, tce);
+	if (ret)
+		goto out;
+
 	/* thread name */
 	char path[64], *comm;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", p->pid, t->tid);
@@ -239,6 +247,11 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 		}
 		tc->personality = lr;
 		ret = dump_sigactions(&r, tc);
+		if (ret)
+			goto out;
+		ret = signals_dump_proc(&r, p->pid, tc);
+		if (!ret)
+			ret = creds_dump_proc(&r, p->pid, tc);
 		if (ret)
 			goto out;
 		lr = rcall(&r, "brk", __NR_brk, 0, 0, 0, 0);

@@ -53,7 +53,6 @@ int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
 bool vma_has_private_pages(const VmaEntry *v);
 bool vma_is_special(const VmaEntry *v);	/* vdso, vvar, vsyscall */
 
-#endif
 
 /* ---- restore side ---- */
 struct remote;
@@ -74,3 +73,9 @@ void mem_image_free(struct mem_image *mi);
  * madvise flags. */
 int mem_restore_vmas(struct remote *r, const struct mem_image *mi,
 		     const struct files_restore *fr, int pages_fd);
+
+/* pages_restore.c: fill private memory of the task from the pages image
+ * (open in the task as @pages_fd), after mem_restore_vmas mapped it. */
+int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_fd);
+
+#endif

@@ -7,6 +7,8 @@
 #include "arch/x86.h"
 #include "proc/proc.h"
 #include "seize/remote.h"
+#include "signals/signals.h"
+#include "creds/creds.h"
 #include "util/fault.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -479,7 +481,15 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 	if (!ret)
 		ret = restore_sigactions(&r, p);
 	if (!ret)
+		ret = creds_restore_proc(&r, p->pid, p->core->tc);
+	if (!ret)
 		ret = restore_thread_state(&r, p);
+	if (!ret)
+		ret = signals_restore_proc(&r, p->pid, p->core->tc);
+	if (!ret)
+		ret = signals_restore_thread(&r, p->pid, p->pid, p->core->thread_core);
+	if (!ret)
+		ret = creds_restore_thread(&r, p->pid, p->pid, p->core->thread_core);
 	if (!ret)
 		FAULT_POINT_RET(ret, "restore:task-state");
 	if (ret)
