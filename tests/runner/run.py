@@ -399,6 +399,12 @@ class Runner:
             verdict, reason = 'SKIP', str(e)
         except TestFailed as e:
             verdict, reason = 'FAIL', str(e)
+        except Exception as e:      # a runner bug must not stop the suite
+            import traceback
+            with open(os.path.join(wdir, 'runner-error.txt'), 'w') as f:
+                traceback.print_exc(file=f)
+            ctx['logs'].append(os.path.join(wdir, 'runner-error.txt'))
+            verdict, reason = 'FAIL', 'runner error: %s: %s' % (type(e).__name__, e)
         finally:
             self.kill_owned()
         dt = time.time() - t0
@@ -643,7 +649,11 @@ class Runner:
         fault = mods['fault']
         if fault and (refuse_at or mods['leave_running']):
             raise MetaError('fault= does not combine with refuse or leave-running')
-        timeout = float(meta['timeout'])
+        try:
+            timeout = float(meta['timeout'])
+            float(meta['settle'])
+        except ValueError:
+            raise MetaError('timeout and settle must be numbers')
 
         pid = self.start(meta['prog'] or name, mods, meta, ctx)
 
