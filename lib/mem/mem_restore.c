@@ -213,7 +213,7 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 		if (!(v->status & VMA_AREA_REGULAR) || vma_is_special(v))
 			continue;
 		bool fix = (vma_has_private_pages(v) && !(v->prot & PROT_WRITE)) ||
-			   (v->status & VMA_AREA_SYSVIPC);
+			   vma_is_shmem(v);	/* home mappings and SysV attach are RW */
 		if (fix)
 			ret = batch_add(r, b, "setting protections", __NR_mprotect, v->start,
 					v->end - v->start, v->prot, 0, 0, 0);
