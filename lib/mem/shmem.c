@@ -800,6 +800,8 @@ static int prepare_sysv(struct shmem_registry *reg, struct shmem_obj *o)
 	}
 	o->sysv_created = true;
 	o->sysv_rmid = d->mode & SHM_DEST;
+	pr_info("SysV segment %d (key 0x%x, %llu bytes) was gone: recreated it", id, key,
+		(unsigned long long)e->size);
 
 	/* Contents, from the raw data after the entry in ipcns-shm-0.img. */
 	struct cr_img *img;
