@@ -114,6 +114,12 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 		}
 		return 0;
 	}
+	if (!strcmp(path, "/[aio]")) {
+		pr_err("process %d has an AIO ring (io_setup) at 0x%llx-0x%llx: AIO contexts are "
+		       "not supported yet", pid, (unsigned long long)pv->start,
+		       (unsigned long long)pv->end);
+		return -EOPNOTSUPP;
+	}
 	if (pv->vm_hugetlb || !strcmp(path, "/anon_hugepage")) {
 		pr_err("process %d maps hugetlb memory (%s) at 0x%llx-0x%llx: hugetlb mappings are not "
 		       "supported yet", pid, path, (unsigned long long)pv->start,
