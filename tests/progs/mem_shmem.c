@@ -6,7 +6,9 @@
  *     never touched;
  *   - a second mapping b of pages 2-4 of the same object (mremap with
  *     old_size 0 duplicates a shared mapping), so b[0] aliases a[2];
- *   - object C: 4 pages with a pattern, then made read-only.
+ *   - object C: 4 pages with a pattern, then made read-only;
+ *   - object E: 4 pages with a pattern whose first page is then unmapped, so
+ *     no mapping covers the whole object (offset 1 page).
  * After SIGTERM: contents, zeros, perms, and that A is still one object:
  * a write through b shows in a, and a forked child's write shows in the
  * parent (shared, not private copies).
@@ -20,9 +22,9 @@
 #include "zdtmtst.h"
 #include "memkinds.h"
 
-enum { S_A = 0xa000, S_C = 0xc000, S_NEW = 0xe000 };
+enum { S_A = 0xa000, S_C = 0xc000, S_E = 0xd000, S_NEW = 0xe000 };
 static size_t pg;
-static char *a, *b, *c;
+static char *a, *b, *c, *e;
 
 static void check_area(const char *what, const void *buf, size_t len, uint64_t seed)
 {
@@ -62,6 +64,11 @@ int main(int argc, char **argv)
 	pattern_fill(c, 4 * pg, S_C);
 	if (mprotect(c, 4 * pg, PROT_READ))
 		setup_fail("mprotect: %s", strerror(errno));
+	e = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (e == MAP_FAILED)
+		setup_fail("mmap: %s", strerror(errno));
+	pattern_fill(e, 4 * pg, S_E);
+	munmap(e, pg);
 
 	test_daemon();
 	test_waitsig();
@@ -75,6 +82,11 @@ int main(int argc, char **argv)
 	if (memcmp(b, a + 2 * pg, 3 * pg))
 		fail("alias b differs from pages 2-4 of object A");
 	check_area("read-only object C", c, 4 * pg, S_C);
+	check_map("object E at offset 1 page", e + pg, "rw-s");
+	char *ref = malloc(4 * pg);
+	pattern_fill(ref, 4 * pg, S_E);
+	if (memcmp(e + pg, ref + pg, 3 * pg))
+		fail("object E (mapped from offset 1 page) differs");
 
 	/* Still one object: a write through the alias shows in a. */
 	pattern_fill(b, pg, S_NEW);
