@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include "compat/uapi-extra.h"
 
 #define NSEC_PER_SEC 1000000000ULL
@@ -561,6 +562,40 @@ int timers_restore_create(struct remote *r, pid_t pid, const TaskCoreEntry *tc)
 	return 0;
 }
 
+/* setitimer() adds one scheduler tick to the value of ITIMER_VIRTUAL and
+ * ITIMER_PROF (so that they never fire early), and getitimer() reports it:
+ * restoring the value read at dump as is would make the timer a tick later
+ * with every checkpoint.  Find the tick (1 / CONFIG_HZ) once, on our own
+ * ITIMER_VIRTUAL, and take it off again. */
+static long cpu_itimer_tick_us(void)
+{
+	static long tick = -1;
+	static const long hz_ticks[] = { 1000, 3333, 4000, 10000 };	/* HZ 1000, 300, 250, 100 */
+	struct itimerval old, probe = { { 0, 0 }, { 1000, 0 } }, got;
+
+	if (tick >= 0)
+		return tick;
+	tick = 0;
+	if (setitimer(ITIMER_VIRTUAL, &probe, &old) || getitimer(ITIMER_VIRTUAL, &got)) {
+		pr_warn("can't measure the CPU timer tick (setitimer: %s): restored ITIMER_VIRTUAL/PROF may be late by a tick",
+			strerror(errno));
+		return tick;
+	}
+	setitimer(ITIMER_VIRTUAL, &old, NULL);
+	long extra = (got.it_value.tv_sec - 1000) * 1000000L + got.it_value.tv_usec;
+	long best = 0, dist = 2000;
+	for (size_t i = 0; i < ARRAY_SIZE(hz_ticks); i++) {
+		long d = extra > hz_ticks[i] ? extra - hz_ticks[i] : hz_ticks[i] - extra;
+		if (d < dist) {
+			dist = d;
+			best = hz_ticks[i];
+		}
+	}
+	tick = best;
+	pr_debug("CPU itimer tick: %ld us (measured %ld us)", tick, extra);
+	return tick;
+}
+
 int timers_restore_arm(struct remote *r, pid_t pid)
 {
 	struct pending_arm *p = pending_find(pid);
@@ -602,6 +637,23 @@ int timers_restore_arm(struct remote *r, pid_t pid)
 				if (!ie || (!ie->isec && !ie->iusec && !ie->vsec && !ie->vusec))
 					continue;
 				struct kitimerval tv = { ie->isec, ie->iusec, ie->vsec, ie->vusec };
+				if (which == ITIMER_REAL && !tv.vsec && !tv.vusec) {
+					/* Expired, and waiting for its SIGALRM to be
+					 * dequeued to start the next period: the kernel
+					 * re-arms it then.  setitimer() with value 0 would
+					 * drop the interval; let it expire at once instead
+					 * (its SIGALRM, already queued, absorbs the new
+					 * one) so that the dequeue re-arms it as before. */
+					tv.vusec = 1;
+				} else if (which != ITIMER_REAL) {
+					long tick = cpu_itimer_tick_us();
+					int64_t v = tv.vsec * (int64_t)USEC_PER_SEC + tv.vusec;
+					if (tick && v > tick) {
+						v -= tick;
+						tv.vsec = v / (int64_t)USEC_PER_SEC;
+						tv.vusec = v % (int64_t)USEC_PER_SEC;
+					}
+				}
 				uint64_t a = remote_scratch_put(r, &tv, sizeof(tv));
 				if (!a) {
 					ret = -ENOSPC;
