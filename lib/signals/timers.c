@@ -448,6 +448,14 @@ static int create_in_order(struct remote *r, pid_t pid, PosixTimerEntry **v, siz
 	size_t nr_fillers = 0;
 	int ret = 0;
 
+	/* IDs start at 0 in a new process: the holes below the highest ID
+	 * take that many placeholders. */
+	if (v[n - 1]->it_id - (n - 1) > MAX_FILLERS) {
+		pr_err("POSIX timer %u of task %d can't be restored with its ID: it would take more than %d placeholder timers; "
+		       "kernel 6.17+ restores timer IDs exactly (prctl PR_TIMER_CREATE_RESTORE_IDS)",
+		       v[n - 1]->it_id, pid, MAX_FILLERS);
+		return -EOPNOTSUPP;
+	}
 	remote_scratch_reset(r);
 	uint64_t a = remote_scratch_alloc(r, sizeof(struct ksigevent) + 8);
 	if (!a)
