@@ -10,6 +10,15 @@
 
 struct remote;
 
+/* One timer of /proc/PID/timers. */
+struct proc_timer {
+	int id, clock, signo, notify, tid;
+	uint64_t sival;
+};
+/* Parse the text of /proc/PID/timers (modified in place) into a malloc'ed
+ * array sorted by ID; @what names the file in messages. */
+int timers_parse_proc(char *text, const char *what, struct proc_timer **out, size_t *nr);
+
 /* Dump: interval timers and POSIX timers of process @pid, read through @r
  * (a stopped thread of it), into tc->timers. */
 int timers_dump(struct remote *r, pid_t pid, TaskCoreEntry *tc);

@@ -64,44 +64,27 @@ static const char *itimer_names[] = { "ITIMER_REAL", "ITIMER_VIRTUAL", "ITIMER_P
 
 /* ---- dump ------------------------------------------------------------------ */
 
-struct proc_timer {
-	int id, clock, signo, notify, tid;
-	uint64_t sival;
-};
-
 static int cmp_proc_timer(const void *a, const void *b)
 {
 	const struct proc_timer *x = a, *y = b;
 	return (x->id > y->id) - (x->id < y->id);
 }
 
-/* Parse /proc/PID/timers:
+/* /proc/PID/timers, one block per timer:
  *	ID: 3
  *	signal: 34/00000000deadbeef
  *	notify: signal/tid.1234		(signal|none|thread) / (pid|tid)
  *	ClockID: 1
  */
-static int parse_proc_timers(pid_t pid, struct proc_timer **out, size_t *nr)
+int timers_parse_proc(char *text, const char *what, struct proc_timer **out, size_t *nr)
 {
-	char path[64], *buf, *line, *save = NULL;
 	struct proc_timer *v = NULL, *cur = NULL;
+	char *line, *save = NULL;
 	size_t n = 0;
-	ssize_t len;
 
 	*out = NULL;
 	*nr = 0;
-	snprintf(path, sizeof(path), "/proc/%d/timers", pid);
-	len = read_file(AT_FDCWD, path, &buf, true);
-	if (len < 0) {
-		if (len == -ENOENT) {
-			pr_warn("%s does not exist (kernel without CONFIG_CHECKPOINT_RESTORE?): POSIX timers of task %d, if any, are not saved",
-				path, pid);
-			return 0;
-		}
-		errno = (int)-len;
-		return_perror("can't read %s", path);
-	}
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char how[16], kind[8];
 		int ok = 1;
 
@@ -109,13 +92,13 @@ static int parse_proc_timers(pid_t pid, struct proc_timer **out, size_t *nr)
 			struct proc_timer *nv = xrealloc(v, (n + 1) * sizeof(*v));
 			if (!nv) {
 				free(v);
-				free(buf);
 				return -ENOMEM;
 			}
 			v = nv;
 			cur = &v[n++];
 			memset(cur, 0, sizeof(*cur));
-			ok = sscanf(line, "ID: %d", &cur->id) == 1;
+			cur->id = -1;
+			ok = sscanf(line, "ID: %d", &cur->id) == 1 && cur->id >= 0;
 		} else if (!cur) {
 			ok = 0;
 		} else if (!strncmp(line, "signal:", 7)) {
@@ -133,25 +116,53 @@ static int parse_proc_timers(pid_t pid, struct proc_timer **out, size_t *nr)
 					ok = 0;
 				if (!strcmp(kind, "tid"))
 					cur->notify |= SIGEV_THREAD_ID;
-				else
+				else if (!strcmp(kind, "pid"))
 					cur->tid = 0;
+				else
+					ok = 0;
 			}
 		} else if (!strncmp(line, "ClockID:", 8)) {
 			ok = sscanf(line, "ClockID: %d", &cur->clock) == 1;
 		}
 		if (!ok) {
-			pr_err("%s: unexpected line \"%s\": can't save the POSIX timers of task %d",
-			       path, line, pid);
+			pr_err("%s: unexpected line \"%s\": can't save the POSIX timers", what, line);
 			free(v);
-			free(buf);
 			return -EINVAL;
 		}
 	}
-	free(buf);
 	qsort(v, n, sizeof(*v), cmp_proc_timer);
+	for (size_t i = 1; i < n; i++)
+		if (v[i].id == v[i - 1].id) {
+			pr_err("%s lists timer ID %d twice", what, v[i].id);
+			free(v);
+			return -EINVAL;
+		}
 	*out = v;
 	*nr = n;
 	return 0;
+}
+
+static int parse_proc_timers(pid_t pid, struct proc_timer **out, size_t *nr)
+{
+	char path[64], *buf;
+	ssize_t len;
+
+	*out = NULL;
+	*nr = 0;
+	snprintf(path, sizeof(path), "/proc/%d/timers", pid);
+	len = read_file(AT_FDCWD, path, &buf, true);
+	if (len < 0) {
+		if (len == -ENOENT) {
+			pr_warn("%s does not exist (kernel without CONFIG_CHECKPOINT_RESTORE?): POSIX timers of task %d, if any, are not saved",
+				path, pid);
+			return 0;
+		}
+		errno = (int)-len;
+		return_perror("can't read %s", path);
+	}
+	int ret = timers_parse_proc(buf, path, out, nr);
+	free(buf);
+	return ret;
 }
 
 static ItimerEntry *new_itimer(const struct kitimerval *tv)
