@@ -219,16 +219,18 @@ static int restore_queue(struct remote *r, pid_t pid, pid_t tid, bool shared,
 	}
 	/* Every signal must be blocked while we queue, or the first one we
 	 * queue is delivered at once.  The new task blocks them itself, but it
-	 * may have been stopped before it got that far: make sure.  (SIGKILL
-	 * and SIGSTOP can't be blocked; SIGTRAP is unblocked by every int3 of
-	 * the trampoline, which is why a pending SIGTRAP is refused at dump.) */
-	uint64_t mask, all = ~0ULL;
+	 * may have been stopped before it got that far: make sure.  SIGKILL
+	 * and SIGSTOP can't be blocked.  SIGTRAP stays unblocked: the
+	 * trampoline stops on int3, and the kernel resets the handler of a
+	 * blocked SIGTRAP it forces (the restored handler would be lost); it
+	 * also unblocks it, which is why a pending SIGTRAP is refused. */
+	uint64_t mask, all = ~0ULL, want = ~SIGBIT(SIGTRAP);
 	const uint64_t unblockable = SIGBIT(SIGKILL) | SIGBIT(SIGSTOP) | SIGBIT(SIGTRAP);
 	if (ptrace(PTRACE_GETSIGMASK, tid, sizeof(mask), &mask))
 		return_perror("PTRACE_GETSIGMASK of restored task %d failed", tid);
 	if ((mask | unblockable) != all) {
-		pr_debug("task %d: blocking all signals (mask was %016lx)", tid, mask);
-		if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(all), &all))
+		pr_debug("task %d: blocking all signals but SIGTRAP (mask was %016lx)", tid, mask);
+		if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(want), &want))
 			return_perror("PTRACE_SETSIGMASK of restored task %d failed", tid);
 	}
 	/* Validate everything before queueing anything. */

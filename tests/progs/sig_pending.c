@@ -13,7 +13,8 @@
  * signals, then each signal is dequeued with sigtimedwait() and its siginfo
  * checked (code, pid, uid, value), in the order it was queued (for
  * SIGRTMIN+2, the thread's entry comes first, as the kernel dequeues the
- * private queue first); nothing else may be pending.  Then the blocked
+ * private queue first); nothing else may be pending.  The SIGTRAP handler
+ * is still installed (the restore stops on int3).  Then the blocked
  * SIGUSR1 is queued again and unblocked: its handler must run.
  */
 #include <stdio.h>
@@ -74,6 +75,11 @@ static void on_usr1(int sig)
 	usr1_handled++;
 }
 
+static void on_trap(int sig)
+{
+	(void)sig;
+}
+
 static uint64_t mask_of(bool shared)
 {
 	uint64_t m = 0;
@@ -110,6 +116,10 @@ static void build_state(void)
 		setup_fail("sigprocmask: %s", strerror(errno));
 	struct sigaction sa = { .sa_handler = on_usr1 };
 	if (sigaction(SIGUSR1, &sa, NULL))
+		setup_fail("sigaction: %s", strerror(errno));
+	/* queueing the signals at restore must not cost the SIGTRAP handler */
+	struct sigaction st = { .sa_handler = on_trap, .sa_flags = SA_RESTART };
+	if (sigaction(SIGTRAP, &st, NULL))
 		setup_fail("sigaction: %s", strerror(errno));
 
 	/* shared queue */
@@ -220,6 +230,12 @@ static void check_state(void)
 	for (int sig = 1; sig <= 64; sig++)
 		if (sig != SIGTERM && sigismember(&pend, sig) == 1)
 			fail("signal %d is still pending after everything was dequeued", sig);
+
+	struct sigaction cur;
+	sigaction(SIGTRAP, NULL, &cur);
+	if (cur.sa_handler != on_trap || !(cur.sa_flags & SA_RESTART))
+		fail("SIGTRAP handler is %p flags %#x, expected %p with SA_RESTART",
+		     (void *)cur.sa_handler, cur.sa_flags, (void *)on_trap);
 
 	/* The handler still works. */
 	sigset_t one;
