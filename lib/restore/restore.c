@@ -339,7 +339,9 @@ static int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 	if (ptrace(PTRACE_SEIZE, child, 0, TRACE_OPTS) || ptrace(PTRACE_INTERRUPT, child, 0, 0))
 		return_perror("can't seize the new task %d", child);
 	int ret = wait_new_task(child);
-	uint64_t mask = ~0ULL;
+	/* Everything blocked but SIGTRAP: the trampoline stops on int3, and a
+	 * SIGTRAP forced while blocked would reset the task's SIGTRAP handler. */
+	uint64_t mask = ~(1ULL << (SIGTRAP - 1));
 	if (!ret && ptrace(PTRACE_SETSIGMASK, child, sizeof(mask), &mask))
 		return_perror("PTRACE_SETSIGMASK of new task %d failed", child);
 	if (!ret)
