@@ -554,7 +554,19 @@ static int release_all(struct rst_ctx *ctx)
 	return ret;
 }
 
+int restore_in_new_pidns(struct cryo_opts *o, int *exit_status);
+int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out);
+
 int cryo_restore(struct cryo_opts *o, int *exit_status)
+{
+	if (o->pid_ns)
+		return restore_in_new_pidns(o, exit_status);
+	return cryo_restore_here(o, exit_status, NULL);
+}
+
+/* The restore proper, in cryo's own PID namespace.  @root_out: the root's
+ * PID once restored. */
+int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 {
 	struct rst_ctx ctx = { .opts = o };
 	uint64_t t0 = now_ns();
@@ -614,6 +626,8 @@ int cryo_restore(struct cryo_opts *o, int *exit_status)
 	}
 	pr_info("restored %d process(es) in %llu us", ctx.nr_procs,
 		(unsigned long long)(now_ns() - t0) / 1000);
+	if (root_out)
+		*root_out = root->pid;
 	if (!o->restore_detached && !o->restore_sibling) {
 		int st;
 		while (waitpid(root->pid, &st, 0) < 0) {

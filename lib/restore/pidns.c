@@ -1,0 +1,131 @@
+/* --pid-ns: restore into a new PID namespace (a cryo extension).
+ *
+ * cryo forks itself into a new PID and mount namespace, mounts a /proc of
+ * that namespace, and runs the ordinary restore from inside: there the
+ * dumped PIDs are free whatever runs on the host, so any number of copies
+ * of one checkpoint can run side by side, each keeping its PIDs inside.
+ * The inner cryo then stays as the namespace's init (PID 1), reaping
+ * orphans, and exits with the root's status when the root exits, which
+ * ends the namespace. */
+#include "cryo.h"
+#include "restore/restore.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out);
+
+static __attribute__((noreturn)) void inner(struct cryo_opts *o, int report_fd)
+{
+	int32_t res[2] = { 0, 0 };
+	pid_t root = 0;
+
+	/* Our own /proc, showing this namespace's PIDs; mounts stay private
+	 * to this namespace. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
+		pr_perror("can't mount /proc for the new PID namespace");
+		res[0] = -errno;
+		(void)!write(report_fd, res, sizeof(res));
+		_exit(1);
+	}
+	o->pid_ns = false;
+	o->restore_detached = true;
+	char *pidfile = o->pidfile;
+	o->pidfile = NULL;
+	(void)pidfile;
+	res[0] = cryo_restore_here(o, NULL, &root);
+	res[1] = root;
+	(void)!write(report_fd, res, sizeof(res));
+	close(report_fd);
+	if (res[0])
+		_exit(1);
+	log_fini();
+	/* init of the namespace: reap everything, leave with the root */
+	for (;;) {
+		int st;
+		pid_t p = wait(&st);
+		if (p < 0 && errno == ECHILD)
+			_exit(0);
+		if (p == root)
+			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	}
+}
+
+int restore_in_new_pidns(struct cryo_opts *o, int *exit_status)
+{
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC))
+		return_perror("pipe2 for the PID namespace helper");
+	struct clone_args args = {
+		.flags = CLONE_NEWPID | CLONE_NEWNS,
+		.exit_signal = SIGCHLD,
+	};
+	pid_t init = syscall(SYS_clone3, &args, sizeof(args));
+	if (init < 0) {
+		int e = errno;
+		pr_err("can't create a new PID namespace (clone3 with CLONE_NEWPID|CLONE_NEWNS): %s%s",
+		       strerror(e), e == EPERM ? " (needs CAP_SYS_ADMIN)" : "");
+		close(pfd[0]);
+		close(pfd[1]);
+		return -e;
+	}
+	if (init == 0) {
+		close(pfd[0]);
+		inner(o, pfd[1]);
+	}
+	close(pfd[1]);
+	int32_t res[2] = { -EIO, 0 };
+	ssize_t n = read_all(pfd[0], res, sizeof(res));
+	close(pfd[0]);
+	if (n != sizeof(res) || res[0]) {
+		int st;
+		waitpid(init, &st, 0);
+		if (n != sizeof(res))
+			pr_err("the restore inside the new PID namespace died without a report");
+		return res[0] ? res[0] : -EIO;
+	}
+	/* The root is the namespace init's only child: its host PID. */
+	char path[64], *kids = NULL;
+	pid_t host_root = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", init, init);
+	if (read_file(AT_FDCWD, path, &kids, false) >= 0) {
+		host_root = atoi(kids);
+		free(kids);
+	}
+	pr_info("restored into a new PID namespace: root %d inside is %d on the host (namespace "
+		"init %d)", res[1], host_root, init);
+	if (o->pidfile && host_root) {
+		char buf[32];
+		int fd = open(o->pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return_perror("can't create the pidfile %s", o->pidfile);
+		int len = snprintf(buf, sizeof(buf), "%d", host_root);
+		int ret = write_all(fd, buf, len);
+		close(fd);
+		if (ret)
+			return ret;
+	}
+	if (!o->restore_detached) {
+		int st;
+		while (waitpid(init, &st, 0) < 0)
+			if (errno != EINTR)
+				return_perror("waiting for the PID namespace init %d", init);
+		if (exit_status)
+			*exit_status = st;
+	}
+	return 0;
+}
