@@ -57,6 +57,9 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
                    stdio-null     stdin/stdout/stderr on /dev/null
                    stdio-file     stdin from a regular file, stdout and
                                   stderr to regular files
+                   pidns-copies   dump --leave-running, then restore two
+                                  copies with --pid-ns while the original
+                                  runs; each (and the original) must pass
                  (default: "default")
                    fault=STAGE    CRYO_FAULT=STAGE (dump:... or restore:...)
                                   makes the first dump (or restore) fail; it
@@ -155,7 +158,7 @@ def parse_desc(path):
 def parse_variant(v):
     """'static+iter2' -> dict of settings."""
     mods = {'static': False, 'iters': 1, 'leave_running': False, 'stdio': None,
-            'fault': None}
+            'fault': None, 'pidns': False}
     for m in v.split('+'):
         if m == 'default':
             pass
@@ -165,6 +168,8 @@ def parse_variant(v):
             mods['iters'] = int(m[4:])
         elif m == 'leave-running':
             mods['leave_running'] = True
+        elif m == 'pidns-copies':
+            mods['pidns'] = True
         elif m in ('stdio-null', 'stdio-file'):
             mods['stdio'] = m[6:]
         elif re.fullmatch(r'fault=(dump|restore):[A-Za-z0-9_.-]+', m):
@@ -646,6 +651,54 @@ class Runner:
         if now != tree:
             raise TestFailed('restore%s: process tree %s, dumped tree was %s' % (tag, now, tree))
 
+    def do_pidns_copies(self, pid, meta, ctx, ncopies=2):
+        """restore --pid-ns: copies of one checkpoint run side by side while
+        the original keeps its PID; inside its namespace each copy has the
+        original PID.  Each copy, then the original, must pass its check."""
+        tree = proc_tree(pid)
+        rc, out, log = self.dump(pid, tree, meta, ctx, '', leave_running=True)
+        if rc != 0:
+            raise TestFailed('dump --leave-running failed (exit %s)' % rc)
+        copies = []
+        for k in range(1, ncopies + 1):
+            pf = os.path.join(ctx['wdir'], 'copy%d.pid' % k)
+            cmd = [self.cryo, 'restore', '-D', ctx['imgdir'], '-d', '--pid-ns', '--pidfile', pf,
+                   '-o', 'restore-copy%d.log' % k, '-v4'] + shlex.split(meta['restore_opts'])
+            out_path = os.path.join(ctx['wdir'], 'restore-copy%d.out' % k)
+            ctx['logs'] += [out_path, os.path.join(ctx['imgdir'], 'restore-copy%d.log' % k)]
+            rc, out = self.run_cmd(cmd, out_path, float(meta['timeout']))
+            if rc != 0:
+                raise TestFailed('restore --pid-ns of copy %d failed (exit %s)' % (k, rc))
+            try:
+                with open(pf) as f:
+                    host = int(f.read().strip())
+            except (OSError, ValueError) as e:
+                raise TestFailed('copy %d: no valid --pidfile: %s' % (k, e))
+            self.own(host, ctx['binary'])
+            nspid = None
+            try:
+                with open('/proc/%d/status' % host) as f:
+                    for line in f:
+                        if line.startswith('NSpid:'):
+                            nspid = [int(x) for x in line.split()[1:]]
+            except OSError:
+                pass
+            if not nspid or nspid[-1] != pid or host == pid:
+                raise TestFailed('copy %d (host pid %d) has NSpid %s; expected %d inside its '
+                                 'namespace' % (k, host, nspid, pid))
+            copies.append(host)
+        time.sleep(float(meta['settle']))
+        self.check_running(copies + [pid], 'with %d copies restored' % ncopies)
+        # every process appends its verdict to the same outfile, after the
+        # ready token line that each of them checks: judge them one by one
+        with open(ctx['outfile']) as f:
+            base = f.read()
+        for who, p in [('copy %d' % (i + 1), c) for i, c in enumerate(copies)] + \
+                      [('the original', pid)]:
+            with open(ctx['outfile'], 'w') as f:
+                f.write(base)
+            self.verdict(p, meta, ctx, '(%s)' % who)
+
     def do_test(self, name, variant, meta, ctx):
         mods = parse_variant(variant)
         self.check_skip(meta)
@@ -665,6 +718,8 @@ class Runner:
             raise MetaError('timeout and settle must be numbers')
 
         pid = self.start(meta['prog'] or name, mods, meta, ctx)
+        if mods['pidns']:
+            return self.do_pidns_copies(pid, meta, ctx)
 
         for it in range(1, mods['iters'] + 1):
             tag = '' if mods['iters'] == 1 else '-%d' % it
