@@ -157,4 +157,16 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 		       const struct files_restore *fr, struct shmem_registry *reg);
 bool vma_is_shmem(const VmaEntry *v);
 
+/* mem_inherit.c: memory of a child forked from its restored parent; keeps
+ * what is shared copy-on-write with the parent (see the file's comment).
+ * @pages_fd and @parent_pages_fd are open both in cryo and in the task at
+ * the same numbers. */
+struct mem_cow_stats {
+	uint64_t pages_compared;
+	uint64_t pages_skipped_cow;
+};
+int mem_restore_inherited(struct remote *r, const struct mem_image *cmi, const struct mem_image *pmi,
+			  const struct files_restore *fr, int pages_fd, int parent_pages_fd,
+			  struct shmem_registry *reg, struct mem_cow_stats *st);
+
 #endif

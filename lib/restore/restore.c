@@ -442,13 +442,17 @@ static int make_zombie(struct rst_proc *parent, struct rst_proc *z)
 	return 0;
 }
 
-/* Create @p's children from inside it, depth first (so each child can fork
- * its own before anything else changes). */
-static int create_children(struct rst_ctx *ctx, struct rst_proc *p)
+/* Restore @p's memory, then create its children from inside it, depth
+ * first: each child starts as a fork of its restored parent, so private
+ * memory they shared copy-on-write stays shared. */
+static int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
 {
 	struct remote *r = &rst_leader(p)->r;
 	if (p->sid == p->pid && rcall(r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0)
 		return -EPERM;
+	int err = restore_task_memory(ctx, p);
+	if (err)
+		return err;
 	for (int i = 0; i < ctx->nr_procs; i++) {
 		struct rst_proc *c = &ctx->procs[i];
 		if (c->parent != p)
@@ -463,7 +467,7 @@ static int create_children(struct rst_ctx *ctx, struct rst_proc *p)
 		if (c->state == TASK_DEAD)
 			ret = make_zombie(p, c);
 		else
-			ret = create_children(ctx, c);
+			ret = build_tree(ctx, c);
 		if (ret)
 			return ret;
 	}
@@ -606,7 +610,7 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 	if (!ret)
 		ret = create_root(&ctx, root);
 	if (!ret)
-		ret = create_children(&ctx, root);
+		ret = build_tree(&ctx, root);
 	if (!ret)
 		ret = set_pgids(&ctx);
 	pr_debug("tree created");
@@ -626,6 +630,10 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 	}
 	pr_info("restored %d process(es) in %llu us", ctx.nr_procs,
 		(unsigned long long)(now_ns() - t0) / 1000);
+	if (ctx.cow.pages_compared)
+		pr_info("pages compared with the parent's: %llu, kept shared: %llu",
+			(unsigned long long)ctx.cow.pages_compared,
+			(unsigned long long)ctx.cow.pages_skipped_cow);
 	if (root_out)
 		*root_out = root->pid;
 	if (!o->restore_detached && !o->restore_sibling) {

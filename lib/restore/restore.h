@@ -44,6 +44,7 @@ struct rst_ctx {
 	struct files_restore files;
 	struct shmem_registry shmem;	/* shared memory objects of the whole tree */
 	bool shmem_ready;
+	struct mem_cow_stats cow;	/* pages kept shared with parents */
 	uint64_t trampoline;		/* same address in every task */
 };
 
@@ -54,9 +55,13 @@ void pid_in_use(pid_t pid);
 
 /* restore_task.c */
 int pick_trampoline(struct rst_ctx *ctx, uint64_t *out);
-/* Bring a created process (all its memory still cryo's) into its dumped
- * state, create its other threads, and set every thread's registers; all
- * its threads stay stopped and traced. */
+/* Memory of a created process: the root (a fork of cryo) is emptied and
+ * filled; a child (a fork of its restored parent) keeps what it shares
+ * with its parent and fixes up the rest. */
+int restore_task_memory(struct rst_ctx *ctx, struct rst_proc *p);
+/* The rest of its state, once the whole tree exists: create its other
+ * threads and set every thread's registers; all its threads stay stopped
+ * and traced. */
 int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p);
 
 #endif

@@ -517,44 +517,88 @@ static int create_threads(struct rst_proc *p)
 	return 0;
 }
 
-int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
+/* Close what the new task inherited from cryo, except the pages images of
+ * every process (children forked later still need theirs). */
+static int close_cryo_fds(struct remote *r, struct rst_ctx *ctx)
+{
+	int lo = -1, hi = -1;
+	for (int i = 0; i < ctx->nr_procs; i++) {
+		int fd = ctx->procs[i].pages_fd;
+		if (fd < 0)
+			continue;
+		lo = lo < 0 || fd < lo ? fd : lo;
+		hi = fd > hi ? fd : hi;
+	}
+	if (lo < 0)
+		return CALL(r, "close_range", __NR_close_range, 0, ~0U, 0, 0, 0, 0);
+	if (lo > 0)
+		CALL(r, "close_range", __NR_close_range, 0, lo - 1, 0, 0, 0, 0);
+	CALL(r, "close_range", __NR_close_range, hi + 1, ~0U, 0, 0, 0, 0);
+	for (int fd = lo + 1; fd < hi; fd++) {
+		bool ours = false;
+		for (int i = 0; i < ctx->nr_procs; i++)
+			ours |= ctx->procs[i].pages_fd == fd;
+		if (!ours)
+			remote_syscall(r, __NR_close, fd, 0, 0, 0, 0, 0);
+	}
+	return 0;
+}
+
+int restore_task_memory(struct rst_ctx *ctx, struct rst_proc *p)
 {
 	struct remote *r = &rst_leader(p)->r;
 	struct proc_maps cur = { 0 };
-	long ret;
+	long ret = 0;
 
-	/* cryo's descriptors (and the other processes' pages images) go */
-	if (p->pages_fd > 0)
-		CALL(r, "close_range", __NR_close_range, 0, p->pages_fd - 1, 0, 0, 0, 0);
-	CALL(r, "close_range", __NR_close_range, p->pages_fd + 1, ~0U, 0, 0, 0, 0);
-
-	/* glibc's rseq area of cryo would be written by the kernel after we
-	 * unmap it: unregister it first */
-	struct __ptrace_rseq_configuration rc;
-	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, p->pid, sizeof(rc), &rc) == sizeof(rc) &&
-	    rc.rseq_abi_pointer) {
-		ret = CALL(r, "rseq unregistration", __NR_rseq, rc.rseq_abi_pointer, rc.rseq_abi_size,
-			   RSEQ_FLAG_UNREGISTER, rc.signature, 0, 0);
+	if (!p->parent) {
+		/* A fork of cryo: drop cryo's descriptors, rseq and memory. */
+		close_cryo_fds(r, ctx);
+		/* glibc's rseq area of cryo would be written by the kernel after
+		 * we unmap it: unregister it first */
+		struct __ptrace_rseq_configuration rc;
+		if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, p->pid, sizeof(rc), &rc) == sizeof(rc) &&
+		    rc.rseq_abi_pointer) {
+			ret = CALL(r, "rseq unregistration", __NR_rseq, rc.rseq_abi_pointer,
+				   rc.rseq_abi_size, RSEQ_FLAG_UNREGISTER, rc.signature, 0, 0);
+			if (ret)
+				goto out;
+		}
+		ret = proc_read_maps(p->pid, &cur);
+		if (!ret)
+			ret = unmap_cryo(r, ctx->trampoline, &cur);
+		if (!ret)
+			ret = move_vdso(r, &p->mem, &cur);
 		if (ret)
 			goto out;
+		pr_debug("task %d: cryo unmapped, vDSO in place", p->pid);
+		FAULT_POINT_RET(ret, "restore:memory");
+		if (!ret)
+			ret = mem_restore_vmas_shared(r, &p->mem, &ctx->files, p->pages_fd, &ctx->shmem);
+	} else {
+		/* A fork of its restored parent: keep what is shared with it. */
+		ret = mem_restore_inherited(r, &p->mem, &p->parent->mem, &ctx->files, p->pages_fd,
+					    p->parent->pages_fd, &ctx->shmem, &ctx->cow);
+		if (!ret)
+			ret = proc_read_maps(p->pid, &cur);
+		if (!ret)
+			ret = move_vdso(r, &p->mem, &cur);
 	}
+	if (!ret)
+		pr_debug("task %d: memory restored", p->pid);
+out:
+	proc_maps_free(&cur);
+	return ret;
+}
 
-	ret = proc_read_maps(p->pid, &cur);
-	if (ret)
-		goto out;
-	ret = unmap_cryo(r, ctx->trampoline, &cur);
-	if (!ret)
-		ret = move_vdso(r, &p->mem, &cur);
-	if (ret)
-		goto out;
-	pr_debug("task %d: cryo unmapped, vDSO in place", p->pid);
-	FAULT_POINT_RET(ret, "restore:memory");
-	if (!ret)
-		ret = mem_restore_vmas_shared(r, &p->mem, &ctx->files, p->pages_fd, &ctx->shmem);
-	if (ret)
-		goto out;
-	CALL(r, "close", __NR_close, p->pages_fd, 0, 0, 0, 0, 0);
-	pr_debug("task %d: memory restored", p->pid);
+int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
+{
+	struct remote *r = &rst_leader(p)->r;
+	long ret = 0;
+
+	/* the pages images of the whole tree: all forks are done */
+	for (int i = 0; i < ctx->nr_procs; i++)
+		if (ctx->procs[i].pages_fd >= 0)
+			remote_syscall(r, __NR_close, ctx->procs[i].pages_fd, 0, 0, 0, 0, 0);
 
 	ret = restore_mm_fields(r, ctx, p);
 	if (!ret)
@@ -586,7 +630,5 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 			ret = restore_thread_cpu(ctx, p, t, i == 0);
 	}
 	pr_debug("task %d: restored with %d thread(s)", p->pid, p->nr_threads);
-out:
-	proc_maps_free(&cur);
 	return ret;
 }

@@ -1,0 +1,286 @@
+/* Memory of a child forked from its already-restored parent.
+ *
+ * The child starts with its parent's restored address space, shared
+ * copy-on-write as after the original fork.  VMAs that are the same in
+ * both images are kept, and so is every page of them whose image content
+ * equals the parent's: those stay shared with the parent, as they were
+ * before the dump.  The rest is fixed up: the parent's other VMAs are
+ * unmapped, the child's own are mapped and filled, pages that differ are
+ * read from the child's pages image, and pages the parent has but the
+ * child had not are dropped (MADV_DONTNEED). */
+#include "mem/mem.h"
+#include "seize/remote.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Where each present page of an image lives in its pages file. */
+struct page_index {
+	uint64_t *vaddr;	/* start of each run, sorted */
+	uint64_t *npages;
+	uint64_t *off;		/* byte offset of the run in pages-N.img */
+	int n;
+};
+
+static int index_build(const struct mem_image *mi, struct page_index *ix)
+{
+	ix->n = mi->n_pe;
+	ix->vaddr = xmalloc(sizeof(uint64_t) * (ix->n + 1));
+	ix->npages = xmalloc(sizeof(uint64_t) * (ix->n + 1));
+	ix->off = xmalloc(sizeof(uint64_t) * (ix->n + 1));
+	if (!ix->vaddr || !ix->npages || !ix->off)
+		return -ENOMEM;
+	uint64_t off = 0;
+	for (int i = 0; i < ix->n; i++) {
+		ix->vaddr[i] = mi->pe[i]->vaddr;
+		ix->npages[i] = mi->pe[i]->nr_pages;
+		ix->off[i] = off;
+		off += (uint64_t)mi->pe[i]->nr_pages * PAGE_SIZE;
+		if (i && ix->vaddr[i] < ix->vaddr[i - 1] + ix->npages[i - 1] * PAGE_SIZE) {
+			pr_err("pagemap image: entries are not sorted at 0x%llx",
+			       (unsigned long long)ix->vaddr[i]);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static void index_free(struct page_index *ix)
+{
+	free(ix->vaddr);
+	free(ix->npages);
+	free(ix->off);
+}
+
+/* Offset of the page at @addr in the pages file, or -1 if not present. */
+static int64_t index_find(const struct page_index *ix, uint64_t addr)
+{
+	int lo = 0, hi = ix->n - 1;
+	while (lo <= hi) {
+		int mid = (lo + hi) / 2;
+		uint64_t s = ix->vaddr[mid], e = s + ix->npages[mid] * PAGE_SIZE;
+		if (addr < s)
+			hi = mid - 1;
+		else if (addr >= e)
+			lo = mid + 1;
+		else
+			return ix->off[mid] + (addr - s);
+	}
+	return -1;
+}
+
+static bool same_vma(const VmaEntry *a, const VmaEntry *b)
+{
+	return a->start == b->start && a->end == b->end && a->prot == b->prot &&
+	       a->flags == b->flags && a->status == b->status && a->shmid == b->shmid &&
+	       a->pgoff == b->pgoff;
+}
+
+/* A parent VMA whose contents a fork does not pass on as they are. */
+static bool not_inherited(const VmaEntry *v)
+{
+	uint64_t m = v->has_madv ? v->madv : 0;
+	return (m & (1ULL << MADV_DONTFORK)) || (m & (1ULL << MADV_WIPEONFORK));
+}
+
+struct fixer {
+	struct remote *r;
+	struct remote_batch *b;
+	const char *what;
+};
+
+static int flush(struct fixer *f)
+{
+	int done = remote_batch_run(f->r, f->b);
+	if (done < 0)
+		return done;
+	for (int i = 0; i < f->b->n; i++) {
+		const struct remote_call *c = &f->b->calls[i];
+		bool ok = i < done && (c->nr != __NR_pread64 || (uint64_t)c->ret == c->a[2]);
+		if (ok)
+			continue;
+		pr_err("%s: system call %llu at 0x%llx in task %d failed: %s", f->what,
+		       (unsigned long long)c->nr, (unsigned long long)c->a[c->nr == __NR_pread64],
+		       f->r->tid, c->ret < 0 ? strerror((int)-c->ret) : "short read (truncated image)");
+		return c->ret < 0 ? (int)c->ret : -EIO;
+	}
+	f->b->n = 0;
+	return 0;
+}
+
+static int add(struct fixer *f, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+	if (f->b->n == REMOTE_BATCH_MAX) {
+		int ret = flush(f);
+		if (ret)
+			return ret;
+	}
+	f->b->calls[f->b->n++] = (struct remote_call){ nr, { a0, a1, a2, a3, 0, 0 }, 0 };
+	return 0;
+}
+
+int mem_restore_inherited(struct remote *r, const struct mem_image *cmi, const struct mem_image *pmi,
+			  const struct files_restore *fr, int pages_fd, int parent_pages_fd,
+			  struct shmem_registry *reg, struct mem_cow_stats *st)
+{
+	const MmEntry *cm = cmi->mm, *pm = pmi->mm;
+	bool *kept = xzalloc(sizeof(bool) * (cm->n_vmas + 1));
+	bool *pkept = xzalloc(sizeof(bool) * (pm->n_vmas + 1));
+	struct remote_batch *b = xzalloc(sizeof(*b));
+	struct page_index ci = { 0 }, pi = { 0 };
+	char *cbuf = xmalloc(PAGE_SIZE), *pbuf = xmalloc(PAGE_SIZE);
+	struct fixer f = { r, b, "restoring inherited memory" };
+	VmaEntry **newv = xzalloc(sizeof(VmaEntry *) * (cm->n_vmas + 1));
+	int ret = -ENOMEM;
+
+	if (!kept || !pkept || !b || !cbuf || !pbuf || !newv)
+		goto out;
+	ret = index_build(cmi, &ci);
+	if (!ret)
+		ret = index_build(pmi, &pi);
+	if (ret)
+		goto out;
+
+	/* 1. Which VMAs the child keeps from its parent. */
+	size_t nnew = 0;
+	for (size_t i = 0; i < cm->n_vmas; i++) {
+		const VmaEntry *v = cm->vmas[i];
+		if (!(v->status & VMA_AREA_REGULAR) || vma_is_special(v))
+			continue;
+		for (size_t j = 0; j < pm->n_vmas && !kept[i]; j++)
+			if (!pkept[j] && same_vma(v, pm->vmas[j]) && !not_inherited(pm->vmas[j]))
+				kept[i] = pkept[j] = true;
+		if (!kept[i])
+			newv[nnew++] = cm->vmas[i];
+	}
+	/* 2. Drop the parent's VMAs the child has not. */
+	for (size_t j = 0; j < pm->n_vmas && !ret; j++) {
+		const VmaEntry *v = pm->vmas[j];
+		if (!(v->status & VMA_AREA_REGULAR) || vma_is_special(v) || pkept[j])
+			continue;
+		ret = add(&f, __NR_munmap, v->start, v->end - v->start, 0, 0);
+	}
+	if (!ret)
+		ret = flush(&f);
+	if (ret)
+		goto out;
+
+	/* 3. The child's own VMAs, mapped (and shared objects attached) as for
+	 * a new task; their pages are filled below with the rest. */
+	MmEntry sub = *cm;
+	sub.vmas = newv;
+	sub.n_vmas = nnew;
+	struct mem_image submi = *cmi;
+	submi.mm = &sub;
+	submi.pe = NULL;
+	submi.n_pe = 0;
+	ret = mem_restore_vmas_shared(r, &submi, fr, pages_fd, reg);
+	if (ret)
+		goto out;
+
+	/* 4. Writable while fixing pages. */
+	for (size_t i = 0; i < cm->n_vmas && !ret; i++) {
+		const VmaEntry *v = cm->vmas[i];
+		if (vma_has_private_pages(v) && !(v->prot & PROT_WRITE))
+			ret = add(&f, __NR_mprotect, v->start, v->end - v->start, v->prot | PROT_WRITE, 0);
+	}
+
+	/* 5. Pages: the child's own VMAs take all theirs; kept VMAs take only
+	 * the pages that differ from the parent's. */
+	for (int i = 0; i < ci.n && !ret; i++) {
+		uint64_t run_start = 0, run_len = 0, run_off = 0;
+		for (uint64_t k = 0; k < ci.npages[i] && !ret; k++) {
+			uint64_t addr = ci.vaddr[i] + k * PAGE_SIZE, off = ci.off[i] + k * PAGE_SIZE;
+			bool need = true;
+			int64_t poff = index_find(&pi, addr);
+			bool in_kept = false;
+			for (size_t v = 0; v < cm->n_vmas; v++)
+				if (kept[v] && addr >= cm->vmas[v]->start && addr < cm->vmas[v]->end) {
+					in_kept = vma_has_private_pages(cm->vmas[v]);
+					break;
+				}
+			if (in_kept && poff >= 0) {
+				st->pages_compared++;
+				if (pread(pages_fd, cbuf, PAGE_SIZE, off) != (ssize_t)PAGE_SIZE ||
+				    pread(parent_pages_fd, pbuf, PAGE_SIZE, poff) != (ssize_t)PAGE_SIZE) {
+					pr_err("can't read pages images to compare the page at 0x%llx",
+					       (unsigned long long)addr);
+					ret = -EIO;
+					break;
+				}
+				need = memcmp(cbuf, pbuf, PAGE_SIZE) != 0;
+				if (!need)
+					st->pages_skipped_cow++;
+			}
+			if (need && run_len && run_start + run_len * PAGE_SIZE == addr) {
+				run_len++;
+				continue;
+			}
+			if (run_len)
+				ret = add(&f, __NR_pread64, pages_fd, run_start, run_len * PAGE_SIZE, run_off);
+			run_len = 0;
+			if (need) {
+				run_start = addr;
+				run_off = off;
+				run_len = 1;
+			}
+		}
+		if (!ret && run_len)
+			ret = add(&f, __NR_pread64, pages_fd, run_start, run_len * PAGE_SIZE, run_off);
+	}
+	/* pread's arguments are (fd, buf, count, offset): a0 is the fd */
+
+	/* 6. Pages the parent has in kept VMAs but the child had not. */
+	for (int i = 0; i < pi.n && !ret; i++) {
+		uint64_t run_start = 0, run_len = 0;
+		for (uint64_t k = 0; k <= pi.npages[i] && !ret; k++) {
+			uint64_t addr = pi.vaddr[i] + k * PAGE_SIZE;
+			bool drop = false;
+			if (k < pi.npages[i] && index_find(&ci, addr) < 0)
+				for (size_t v = 0; v < cm->n_vmas; v++)
+					if (kept[v] && addr >= cm->vmas[v]->start &&
+					    addr < cm->vmas[v]->end) {
+						drop = vma_has_private_pages(cm->vmas[v]);
+						break;
+					}
+			if (drop && run_len && run_start + run_len * PAGE_SIZE == addr) {
+				run_len++;
+				continue;
+			}
+			if (run_len)
+				ret = add(&f, __NR_madvise, run_start, run_len * PAGE_SIZE, MADV_DONTNEED, 0);
+			run_len = 0;
+			if (drop) {
+				run_start = addr;
+				run_len = 1;
+			}
+		}
+	}
+
+	/* 7. Final protections and locks of kept VMAs (mlock is not inherited). */
+	for (size_t i = 0; i < cm->n_vmas && !ret; i++) {
+		const VmaEntry *v = cm->vmas[i];
+		if (vma_has_private_pages(v) && !(v->prot & PROT_WRITE))
+			ret = add(&f, __NR_mprotect, v->start, v->end - v->start, v->prot, 0);
+		if (!ret && kept[i] && (v->flags & MAP_LOCKED))
+			ret = add(&f, __NR_mlock, v->start, v->end - v->start, 0, 0);
+	}
+	if (!ret)
+		ret = flush(&f);
+out:
+	index_free(&ci);
+	index_free(&pi);
+	free(kept);
+	free(pkept);
+	free(newv);
+	free(b);
+	free(cbuf);
+	free(pbuf);
+	return ret;
+}
