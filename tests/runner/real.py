@@ -32,8 +32,9 @@ REAL_METADATA = """\
 Real programs: tests/real/NAME.desc, run as test real:NAME (same syntax as
 tests/progs/NAME.desc).  Keys:
 
-  cmd          = the command; {real} is tests/real, {progs} the built test
-                 programs (BUILD/tests/progs); run through no shell
+  cmd          = the command; {real} is tests/real, {build} the build dir
+                 (tests/real/NAME.c are built as {build}/tests/runner/NAME),
+                 {progs} BUILD/tests/progs; run through no shell
   env          = VAR=value ... added to the fixed environment
                  (PATH=/usr/bin:/bin LANG=C LC_ALL=C HOME=/)
   dump_after   = lines N   dump once stdout holds N lines (default lines 1)
@@ -135,7 +136,8 @@ class RealTests:
 
     def real_cmd(self, meta):
         from run import MetaError
-        text = meta['cmd'].replace('{real}', self.args.real).replace('{progs}', self.bindir)
+        text = meta['cmd'].replace('{real}', self.args.real).replace(
+            '{progs}', self.bindir).replace('{build}', self.args.build)
         cmd = shlex.split(text)
         if not cmd:
             raise MetaError('empty cmd')
