@@ -168,7 +168,7 @@ class RealTests:
     # -- the test ----------------------------------------------------------
 
     def do_real(self, name, meta, ctx):
-        from run import TestFailed, MetaError, proc_stat, wait_gone
+        from run import TestFailed, MetaError, wait_gone
         self.check_skip(meta)
         if not os.access(self.cryo, os.X_OK):
             raise TestFailed('cryo binary %s not found' % self.cryo)
