@@ -51,8 +51,13 @@ tests/progs/NAME.desc).  Keys:
   alive_after  = S: no reference run; the restored program must still be
                  running S seconds after the restore, sleeping in the
                  same system call as when dumped, then it is killed
+  leave_running = yes: dump with --leave-running, then the runner kills
+                 the program (SIGKILL) itself -- the images are the same; a
+                 way around a dump that cannot kill the program yet
   unsupported  = text ...: if cryo fails saying this, SKIP (an engine
                  feature not there yet), e.g. "not supported yet"
+  known_bug    = text ...: if cryo fails saying this, SKIP as a known
+                 engine bug (say which in a comment); once fixed, it passes
   dump_opts, restore_opts, skip, probe, features, root: as for tests/progs
   timeout      = seconds for each run and each cryo step (120)
 """
@@ -67,6 +72,8 @@ REAL_DEFAULTS = {
     'tolerance': '1.0',
     'alive_after': '',
     'unsupported': '',
+    'known_bug': '',
+    'leave_running': 'no',
     'dump_opts': '',
     'restore_opts': '',
     'skip': '',
@@ -156,11 +163,12 @@ class RealTests:
 
     def real_unsupported(self, meta, text):
         from run import TestSkipped
-        for u in [meta['unsupported']] if meta['unsupported'] else []:
-            if u in text:
+        for key, what in (('unsupported', 'engine'), ('known_bug', 'known engine bug')):
+            u = meta[key]
+            if u and u in text:
                 line = next((l for l in text.splitlines() if u in l), u)
                 line = re.sub(r'^\(\s*[0-9.]+\)\s*', '', line.strip())
-                raise TestSkipped('engine: %s' % line[:200])
+                raise TestSkipped('%s: %s' % (what, line[:200]))
 
     def real_output_at(self, rundir):
         return read(os.path.join(rundir, 'stdout')).count('\n')
@@ -235,6 +243,8 @@ class RealTests:
         t_dump = time.time()
         dcmd = [self.cryo, 'dump', '-t', str(pid), '-D', imgdir, '-o', 'dump.log', '-v4'] + \
             shlex.split(meta['dump_opts'])
+        if meta['leave_running'] == 'yes':
+            dcmd.append('--leave-running')
         out = os.path.join(wdir, 'dump.out')
         ctx['logs'] += [out, os.path.join(imgdir, 'dump.log')]
         rc, text = self.run_cmd(dcmd, out, timeout)
@@ -243,6 +253,11 @@ class RealTests:
             self.real_unsupported(meta, text)
             raise TestFailed('dump failed (%s)' % ('hung' if rc is None else 'exit %d' % rc))
         lines_at_dump = self.real_output_at(rundir)
+        if meta['leave_running'] == 'yes':
+            if p.poll() is not None:
+                raise TestFailed('the program ended (%s) during dump --leave-running'
+                                 % status_text(p.returncode))
+            p.kill()
         try:
             prc = p.wait(timeout=self.args.gone_timeout)
         except subprocess.TimeoutExpired:
