@@ -147,11 +147,13 @@ def fault_selftest(tmp, env, progs, verbose):
             bad.append('%s: unexpected test' % tid)
     if bad and not verbose:
         print(r.stdout)
-    # the fake's "sleep 60" must have been killed by subreap.py
+    # the fake's "sleep 60" (it inherits SELFTEST_TAG) must have been
+    # killed by subreap.py
+    tag = ('SELFTEST_TAG=%s' % tmp).encode()
     for d in os.listdir('/proc'):
         try:
-            with open('/proc/%s/cmdline' % d, 'rb') as f:
-                if f.read() == b'sleep\x0060\x00':
+            with open('/proc/%s/environ' % d, 'rb') as f:
+                if tag in f.read().split(b'\0'):
                     bad.append('restore:leave: its sleep 60 (pid %s) is still there' % d)
         except OSError:
             pass
@@ -195,6 +197,7 @@ def main():
     env = dict(os.environ, FAKE_CRYO_FEATURES='fake_feature')
     env.pop('FAKE_CRYO', None)
     env.pop('CRYO_FAULT', None)
+    env['SELFTEST_TAG'] = tmp
     nodir = os.path.join(tmp, 'no-real-tests')
     cmd = ['/usr/bin/python3', os.path.join(HERE, 'run.py'),
            '--cryo', os.path.join(HERE, 'fake-cryo'), '--progs', descdir,
