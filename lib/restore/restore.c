@@ -265,7 +265,7 @@ static void describe_pid_owner(pid_t pid, char *buf, size_t size)
 	}
 }
 
-static void pid_in_use(pid_t pid)
+void pid_in_use(pid_t pid)
 {
 	char who[128];
 	describe_pid_owner(pid, who, sizeof(who));
@@ -307,6 +307,10 @@ static int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 	if (ctx->opts->restore_sibling)
 		args.flags |= CLONE_PARENT;
 	pid_t child = -1;
+	sigset_t all, old;
+	/* Born with every signal blocked: nothing may interrupt the driving. */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
 	/* A dumped-and-killed task may still wait to be reaped by its old
 	 * parent (init reaps orphans slowly): retry for a while. */
 	for (int waited = 0;; waited += 10) {
@@ -327,12 +331,17 @@ static int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 			       "or CAP_SYS_ADMIN to choose PIDs", p->pid);
 		else
 			pr_err("clone3 with set_tid=%d failed: %s", p->pid, strerror(e));
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		return -e;
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	p->created = rst_leader(p)->created = true;
 	if (ptrace(PTRACE_SEIZE, child, 0, TRACE_OPTS) || ptrace(PTRACE_INTERRUPT, child, 0, 0))
 		return_perror("can't seize the new task %d", child);
 	int ret = wait_new_task(child);
+	uint64_t mask = ~0ULL;
+	if (!ret && ptrace(PTRACE_SETSIGMASK, child, sizeof(mask), &mask))
+		return_perror("PTRACE_SETSIGMASK of new task %d failed", child);
 	if (!ret)
 		ret = remote_init_gadget(&rst_leader(p)->r, child);
 	if (!ret)
@@ -422,7 +431,12 @@ static int make_zombie(struct rst_proc *parent, struct rst_proc *z)
 	uint64_t t = remote_scratch_put(pr, &zero, sizeof(zero));
 	if (!s || !t)
 		return -ENOSPC;
-	remote_syscall(pr, __NR_rt_sigtimedwait, s, 0, t, 8, 0, 0);
+	long got = remote_syscall(pr, __NR_rt_sigtimedwait, s, 0, t, 8, 0, 0);
+	if (got != SIGCHLD && got != -EAGAIN) {
+		pr_err("can't take back the SIGCHLD of zombie %d in its parent %d: %s", z->pid,
+		       parent->pid, got < 0 ? strerror(-got) : "unexpected signal");
+		return got < 0 ? got : -EIO;
+	}
 	return 0;
 }
 
@@ -490,7 +504,8 @@ static void kill_created(struct rst_ctx *ctx)
 		if (!p->created)
 			continue;
 		kill(p->pid, SIGKILL);
-		for (int t = 0; t < p->nr_threads; t++) {
+		/* threads before the leader: its exit is reported after theirs */
+		for (int t = p->nr_threads - 1; t >= 0; t--) {
 			int st;
 			if (p->thr[t].created)
 				while (waitpid(p->thr[t].tid, &st, __WALL) < 0 && errno == EINTR)

@@ -47,6 +47,9 @@ struct rst_ctx {
 
 #define rst_leader(p) (&(p)->thr[0])
 
+/* restore.c: refusal naming who holds @pid now */
+void pid_in_use(pid_t pid);
+
 /* restore_task.c */
 int pick_trampoline(struct rst_ctx *ctx, uint64_t *out);
 /* Bring a created process (all its memory still cryo's) into its dumped

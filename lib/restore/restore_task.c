@@ -486,11 +486,16 @@ static int create_threads(struct rst_proc *p)
 		uint64_t a = remote_scratch_put(lr, &args, sizeof(args));
 		if (!tid_addr || !a)
 			return -ENOSPC;
-		long ret = remote_syscall(lr, __NR_clone3, a, sizeof(args), 0, 0, 0, 0);
+		long ret = -EEXIST;
+		/* the old thread may not be reaped yet: retry for a while */
+		for (int waited = 0; ret == -EEXIST && waited <= 5000; waited += 10) {
+			ret = remote_syscall(lr, __NR_clone3, a, sizeof(args), 0, 0, 0, 0);
+			if (ret == -EEXIST)
+				usleep(10000);
+		}
 		if (ret != t->tid) {
 			if (ret == -EEXIST)
-				pr_err("thread id %d of process %d is in use by another task", t->tid,
-				       p->pid);
+				pid_in_use(t->tid);
 			else
 				pr_err("clone3 of thread %d in process %d failed: %s", t->tid, p->pid,
 				       ret < 0 ? strerror(-ret) : "unexpected tid");

@@ -213,6 +213,20 @@ static int resume_wait(struct remote *r, int req, int *status)
 	return 0;
 }
 
+/* PTRACE_SYSCALL and wait for a syscall stop, passing over the trap that
+ * reports the end of a group stop (PTRACE_EVENT_STOP after SIGCONT). */
+static int syscall_step(struct remote *r, int *status)
+{
+	for (int i = 0; i < 8; i++) {
+		int ret = resume_wait(r, PTRACE_SYSCALL, status);
+		if (ret)
+			return ret;
+		if (!(WIFSTOPPED(*status) && (*status >> 16) == PTRACE_EVENT_STOP))
+			return 0;
+	}
+	return 0;
+}
+
 static int expect_syscall_stop(struct remote *r, int status, const char *what)
 {
 	if (WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80))
@@ -230,11 +244,11 @@ static int run_regs(struct remote *r, struct user_regs_struct *regs)
 	if (ptrace(PTRACE_SETREGS, r->tid, 0, regs))
 		return_perror("PTRACE_SETREGS of task %d failed", r->tid);
 	if (r->two_stop) {
-		ret = resume_wait(r, PTRACE_SYSCALL, &status);
+		ret = syscall_step(r, &status);
 		if (!ret)
 			ret = expect_syscall_stop(r, status, "entry");
 		if (!ret)
-			ret = resume_wait(r, PTRACE_SYSCALL, &status);
+			ret = syscall_step(r, &status);
 		if (!ret)
 			ret = expect_syscall_stop(r, status, "exit");
 	} else {

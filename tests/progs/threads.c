@@ -40,6 +40,9 @@ static void *work(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1 + (me->idx % 2));	/* masks differ per thread */
 	sigaddset(&set, SIGRTMIN + me->idx);
+	/* SIGTERM is for the main thread (waiting in sigsuspend): a
+	 * process-directed signal may go to any thread that doesn't block it */
+	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
 	setpriority(PRIO_PROCESS, me->tid, me->idx);	/* per-thread nice */
 
@@ -66,6 +69,7 @@ static void *work(void *arg)
 			 me->idx, got, name);
 	pthread_sigmask(SIG_SETMASK, NULL, &cur);
 	if (!sigismember(&cur, SIGUSR1 + (me->idx % 2)) || !sigismember(&cur, SIGRTMIN + me->idx) ||
+	    !sigismember(&cur, SIGTERM) ||
 	    sigismember(&cur, SIGUSR1 + 1 - (me->idx % 2)))
 		snprintf(me->err, sizeof(me->err), "thread %d: signal mask was not kept", me->idx);
 	errno = 0;

@@ -31,7 +31,7 @@ struct self {
 static int check_self(const char *who, struct self *s)
 {
 	int bad = 0;
-	if (getppid() != s->ppid) {
+	if (s->ppid && getppid() != s->ppid) {
 		test_msg("%s: parent is %d, expected %d", who, getppid(), s->ppid);
 		bad = 1;
 	}
@@ -78,6 +78,8 @@ static void __attribute__((noreturn)) child_loop(const char *who, struct self *s
 	_exit(bad);
 }
 
+static int inherited_sync = -1;	/* our parent's sync pipe, not for our kids */
+
 static pid_t spawn(const char *who, uint64_t seed, int mode)
 {
 	int sync[2];
@@ -95,6 +97,10 @@ static pid_t spawn(const char *who, uint64_t seed, int mode)
 		return pid;
 	}
 	close(sync[0]);
+	test_forked_child();
+	if (inherited_sync >= 0)
+		close(inherited_sync);
+	inherited_sync = sync[1];
 	struct self s;
 	pid_t kid = 0;
 	if (mode == 'A') {
@@ -113,6 +119,9 @@ static pid_t spawn(const char *who, uint64_t seed, int mode)
 	if (write(sync[1], "x", 1) != 1)
 		_exit(2);
 	close(sync[1]);
+	inherited_sync = -1;
+	if (mode == 'S')
+		raise(SIGSTOP);		/* stopped with no pipe end left open */
 	child_loop(who, &s, kid);
 }
 
@@ -122,14 +131,16 @@ int main(int argc, char **argv)
 	test_doc = "a process tree: groups, sessions, a zombie and a stopped child";
 	test_init(argc, argv);
 	remember(&me, 1);
+	me.ppid = 0;	/* restored with -d, the root is reparented (as with criu) */
 
 	pid_t a = spawn("A", 100, 'A');
 	pid_t b = spawn("B", 200, 'B');
 	pid_t z = fork();
-	if (z == 0)
+	if (z == 0) {
+		test_forked_child();
 		_exit(42);
+	}
 	pid_t s = spawn("S", 300, 'S');
-	kill(s, SIGSTOP);
 	/* wait until Z is a zombie and S is stopped */
 	for (int i = 0; i < 1000; i++) {
 		siginfo_t si = { 0 };

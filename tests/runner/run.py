@@ -543,12 +543,21 @@ class Runner(fault.FaultTests, real.RealTests):
             raise TestFailed('test process %d died right after setup' % pid)
         return pid
 
-    def check_running(self, pids, what):
-        """Every pid alive and neither stopped nor traced nor zombie."""
+    def check_running(self, pids, what, expect=None):
+        """Every pid alive and neither stopped nor traced nor zombie -- except
+        those that the test made a zombie or stopped on purpose (@expect, the
+        states seen before the dump): they must be exactly that again."""
+        expect = expect or {}
         for p in pids:
             st = proc_stat(p)
             if st is None:
                 raise TestFailed('process %d is gone %s' % (p, what))
+            want = expect.get(p)
+            if want in ('Z', 'T'):
+                if st[0] != want and not (want == 'T' and st[0] == 't'):
+                    raise TestFailed('process %d is in state %s %s; it was %s before the dump'
+                                     % (p, st[0], what, want))
+                continue
             if st[0] in 'ZX':
                 raise TestFailed('process %d is a zombie %s' % (p, what))
             if st[0] in 'Tt':
@@ -624,8 +633,8 @@ class Runner(fault.FaultTests, real.RealTests):
             self.own(p, ctx['binary'])
         return rc, out, log_path, rpidfile
 
-    def check_unharmed(self, pid, tree, what):
-        self.check_running(tree, what)
+    def check_unharmed(self, pid, tree, what, expect=None):
+        self.check_running(tree, what, expect)
         if proc_tree(pid) != tree:
             raise TestFailed('process tree changed %s: %s -> %s' % (what, tree, proc_tree(pid)))
 
@@ -636,7 +645,7 @@ class Runner(fault.FaultTests, real.RealTests):
             raise TestFailed('processes still present %gs %s: %s'
                              % (self.args.gone_timeout, what, states))
 
-    def check_restored(self, pid, tree, rpidfile, ctx, tag):
+    def check_restored(self, pid, tree, rpidfile, ctx, tag, expect=None):
         try:
             with open(rpidfile) as f:
                 rpid = int(f.read().strip())
@@ -646,7 +655,7 @@ class Runner(fault.FaultTests, real.RealTests):
         if rpid != pid:
             raise TestFailed('restore%s: --pidfile says %d, the dumped pid was %d'
                              % (tag, rpid, pid))
-        self.check_running(tree, 'after restore%s' % tag)
+        self.check_running(tree, 'after restore%s' % tag, expect)
         exe = proc_exe(pid)
         if exe and os.path.realpath(exe) != ctx['binary']:
             raise TestFailed('restored pid %d runs %s, not %s' % (pid, exe, ctx['binary']))
@@ -677,7 +686,10 @@ class Runner(fault.FaultTests, real.RealTests):
         for it in range(1, mods['iters'] + 1):
             tag = '' if mods['iters'] == 1 else '-%d' % it
             tree = proc_tree(pid)
-            self.check_running(tree, 'before dump%s' % tag)
+            # zombies and stopped tasks made on purpose by the test (tree test)
+            expect = {p: (proc_stat(p) or '?')[0] for p in tree}
+            expect = {p: st for p, st in expect.items() if st in 'ZT' and p != pid}
+            self.check_running(tree, 'before dump%s' % tag, expect)
 
             if fault and it == 1 and fault.startswith('dump:'):
                 # the faulted dump must fail and leave the tree as it was;
@@ -685,13 +697,13 @@ class Runner(fault.FaultTests, real.RealTests):
                 rc, out, log = self.dump(pid, tree, meta, ctx, tag + '-fault', fault=fault)
                 self.refusal_ok('dump with CRYO_FAULT=%s' % fault, rc, out, log, meta,
                                 'fault injected at %s' % fault)
-                self.check_unharmed(pid, tree, 'after the failed dump (CRYO_FAULT=%s)' % fault)
+                self.check_unharmed(pid, tree, 'after the failed dump (CRYO_FAULT=%s)' % fault, expect)
 
             rc, out, log = self.dump(pid, tree, meta, ctx, tag,
                                      leave_running=mods['leave_running'])
             if refuse_at == 'dump':
                 self.refusal_ok('dump', rc, out, log, meta, meta['refuse'])
-                self.check_unharmed(pid, tree, 'after the refused dump')
+                self.check_unharmed(pid, tree, 'after the refused dump', expect)
                 self.verdict(pid, meta, ctx, 'after the refused dump')
                 return
             if rc is None:
@@ -699,7 +711,7 @@ class Runner(fault.FaultTests, real.RealTests):
             if rc != 0:
                 raise TestFailed('dump%s failed (exit %d)' % (tag, rc))
             if mods['leave_running']:
-                self.check_unharmed(pid, tree, 'after dump --leave-running%s' % tag)
+                self.check_unharmed(pid, tree, 'after dump --leave-running%s' % tag, expect)
                 continue
             self.wait_tree_gone(tree, 'after dump%s' % tag)
 
@@ -720,12 +732,30 @@ class Runner(fault.FaultTests, real.RealTests):
                 raise TestFailed('restore%s hung (timeout %gs)' % (tag, timeout))
             if rc != 0:
                 raise TestFailed('restore%s failed (exit %d)' % (tag, rc))
-            self.check_restored(pid, tree, rpidfile, ctx, tag)
+            self.check_restored(pid, tree, rpidfile, ctx, tag, expect)
             time.sleep(float(meta['settle']))
-            self.check_running(tree, 'after restore%s' % tag)
+            self.check_running(tree, 'after restore%s' % tag, expect)
 
         self.verdict(pid, meta, ctx, 'after %s' % ('dump --leave-running'
                                                    if mods['leave_running'] else 'restore'))
+
+
+def ensure_pid_room():
+    """Restores need the dumped PIDs to be free again.  With the default
+    pid_max (32768) a busy machine wraps around within seconds and hands a
+    just-freed PID to an unrelated process; raise it (as root) so PIDs are
+    not reused during a test run."""
+    path = '/proc/sys/kernel/pid_max'
+    try:
+        with open(path) as f:
+            cur = int(f.read())
+        if cur < 4194304 and os.geteuid() == 0:
+            with open(path, 'w') as f:
+                f.write('4194304')
+            print('note: raised kernel.pid_max from %d to 4194304 so that PIDs are not '
+                  'reused during the run' % cur)
+    except (OSError, ValueError):
+        pass
 
 
 def main():
@@ -755,6 +785,7 @@ def main():
     ap.add_argument('--summary', help='write a JSON summary here')
     ap.add_argument('--help-desc', action='store_true', help='describe the metadata format')
     args = ap.parse_args()
+    ensure_pid_room()
     if args.help_desc:
         print(METADATA)
         print(real.REAL_METADATA)
