@@ -309,6 +309,14 @@ class RealTests:
             self.real_unsupported(meta, log)
             raise TestFailed('restore failed (exit %d)' % crc)
 
+        try:
+            with open(pidfile) as f:
+                rpid = int(f.read().strip())
+        except (OSError, ValueError) as e:
+            raise TestFailed('restore: no valid --pidfile: %s' % e)
+        if rpid != pid:
+            raise TestFailed('restore: --pidfile says %d, the dumped pid was %d' % (rpid, pid))
+
         # 3. compare
         m = re.search(r'Restored root task exited with status (\d+)', log)
         k = re.search(r'Restored root task was killed by signal (\d+)', log)
