@@ -14,6 +14,9 @@ PKGS=(
 	# tests: criu's crit (image cross-checks), networking, tools
 	criu python3 python3-protobuf iproute2 nftables iptables
 	procps util-linux git ca-certificates
+	# tests: real programs (tests/real): interpreters and tools checkpointed
+	# mid-run (python3 above; perl with Digest::MD5, gawk, bash, coreutils)
+	gawk perl bash coreutils
 )
 
 if [ "${1:-}" = "--list" ]; then

@@ -38,6 +38,13 @@ import subprocess
 import sys
 import time
 
+# fault.py and real.py import names from this module as "run"
+if __name__ == '__main__':
+    sys.modules.setdefault('run', sys.modules[__name__])
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fault    # noqa: E402
+import real     # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC_ROOT = os.path.dirname(os.path.dirname(HERE))
 
@@ -126,8 +133,9 @@ class TestSkipped(Exception):
     pass
 
 
-def parse_desc(path):
-    meta = dict(DEFAULTS)
+def parse_desc(path, defaults=None):
+    defaults = defaults or DEFAULTS
+    meta = dict(defaults)
     if not os.path.exists(path):
         return meta
     with open(path) as f:
@@ -148,9 +156,9 @@ def parse_desc(path):
         if '=' not in line:
             raise MetaError('%s:%d: expected "key = value"' % (path, n))
         key, val = (s.strip() for s in line.split('=', 1))
-        if key not in DEFAULTS:
+        if key not in defaults:
             raise MetaError('%s:%d: unknown key "%s" (known: %s)' %
-                            (path, n, key, ', '.join(sorted(DEFAULTS))))
+                            (path, n, key, ', '.join(sorted(defaults))))
         meta[key] = val
     return meta
 
@@ -267,7 +275,7 @@ def tail(path, n=TAIL_LINES):
 
 # ---- the runner --------------------------------------------------------------
 
-class Runner:
+class Runner(fault.FaultTests, real.RealTests):
     def __init__(self, args):
         self.args = args
         self.cryo = args.cryo
@@ -277,6 +285,8 @@ class Runner:
         self.owned = {}             # pid -> exe we expect it to run
         self.counts = {'passed': 0, 'failed': 0, 'skipped': 0}
         self.report = []
+        self.fault_stages = None    # fault:discover fills it
+        self.fault_stale = os.path.join(args.results, '.fault-stale')
 
     # -- cleanup: kill only what we started, by PID, checking it is still ours
 
@@ -396,8 +406,15 @@ class Runner:
         try:
             if variant is None:
                 raise TestFailed('bad metadata: %s' % meta)
-            self.do_test(name, variant, meta, ctx)
-            verdict, reason = 'PASS', ''
+            if isinstance(variant, dict) and variant['kind'] == 'error':
+                raise TestFailed(variant['msg'])
+            if isinstance(variant, dict) and variant['kind'] == 'fault':
+                self.do_fault(variant, ctx)
+            elif isinstance(variant, dict) and variant['kind'] == 'real':
+                self.do_real(name, meta, ctx)
+            else:
+                self.do_test(name, variant, meta, ctx)
+            verdict, reason = 'PASS', ctx.get('note', '')
         except MetaError as e:
             verdict, reason = 'FAIL', 'bad metadata: %s' % e
         except TestSkipped as e:
@@ -815,12 +832,20 @@ def main():
     ap.add_argument('--gone-timeout', type=float, default=GONE_TIMEOUT,
                     help='seconds to wait for dumped processes to disappear (%d)' % GONE_TIMEOUT)
     ap.add_argument('--list', action='store_true', help='list test ids and exit')
+    ap.add_argument('--fault-target', default='fault_target',
+                    help='test program the fault:* tests use (default fault_target; '
+                    '"none" disables them)')
+    ap.add_argument('--real', default=os.path.join(SRC_ROOT, 'tests', 'real'),
+                    help='real-program tests (default: tests/real)')
     ap.add_argument('--summary', help='write a JSON summary here')
     ap.add_argument('--help-desc', action='store_true', help='describe the metadata format')
     args = ap.parse_args()
     ensure_pid_room()
     if args.help_desc:
         print(METADATA)
+        print(real.REAL_METADATA)
+        print('Fault injection (ids fault:*):')
+        print(fault.__doc__)
         return 0
     args.build = os.path.abspath(args.build)
     if not args.cryo:
@@ -831,23 +856,27 @@ def main():
     args.results = os.path.abspath(args.results)
 
     r = Runner(args)
-    tests = r.tests()
-    if args.tests:
-        sel = []
-        for t in tests:
-            if any(fnmatch.fnmatchcase(t[0], pat) or fnmatch.fnmatchcase(t[1], pat)
-                   for pat in args.tests):
-                sel.append(t)
-        unknown = [pat for pat in args.tests
-                   if not any(fnmatch.fnmatchcase(t[0], pat) or fnmatch.fnmatchcase(t[1], pat)
-                              for t in tests)]
-        if unknown:
-            print('no such test: %s (see --list)' % ', '.join(unknown), file=sys.stderr)
-            return 2
-        tests = sel
+    pats = args.tests
+
+    def selected(t):
+        return not pats or any(fnmatch.fnmatchcase(t[0], p) or fnmatch.fnmatchcase(t[1], p)
+                               for p in pats)
+    allt = r.tests() + r.real_entries()
+    tests = [t for t in allt if selected(t)]
+    with_fault = args.fault_target != 'none' and fault.wanted(pats)
+    unknown = [p for p in pats
+               if not any(fnmatch.fnmatchcase(t[0], p) or fnmatch.fnmatchcase(t[1], p)
+                          for t in allt) and not (with_fault and fault.wanted([p]))]
+    if unknown:
+        print('no such test: %s (see --list)' % ', '.join(unknown), file=sys.stderr)
+        return 2
     if args.list:
         for t in tests:
             print(t[0])
+        if with_fault:
+            print('fault:discover')
+            print('fault:dump:*      (one per stage, discovered at run time: CRYO_FAULT=list)')
+            print('fault:restore:*   (one per stage, discovered at run time)')
         return 0
 
     def on_signal(sig, frame):
@@ -860,7 +889,27 @@ def main():
     os.makedirs(args.results, exist_ok=True)
     print('cryo: %s' % args.cryo, flush=True)
     try:
-        for t in tests:
+        progs = [t for t in tests if not isinstance(t[2], dict)]
+        reals = [t for t in tests if isinstance(t[2], dict)]
+        for t in progs:
+            r.run_test(*t)
+        if with_fault:
+            disc = r.fault_entries()[0]
+            r.run_test(*disc)
+            stages = r.fault_entries()[1:]
+            fsel = [t for t in stages if selected(t)]
+            for t in fsel:
+                r.run_test(*t)
+            # an exact stage name that the engine does not have
+            for p in pats:
+                if p.startswith('fault:') and p != 'fault:discover' and \
+                        not any(fnmatch.fnmatchcase(t[0], p) for t in stages) and \
+                        r.fault_stages is not None:
+                    r.run_test(p, 'fault', {'kind': 'error', 'msg': 'no such stage: cryo '
+                                            'reached %s' % ', '.join(t[0][6:] for t in stages)},
+                               None)
+            shutil.rmtree(r.fault_stale, ignore_errors=True)
+        for t in reals:
             r.run_test(*t)
     finally:
         r.kill_owned()

@@ -96,6 +96,69 @@ CASES = [
      {'counter_rerun': ('FAIL', r'stdout line \d+ reads')}),
 ]
 
+# Fault injection (run.py 'fault:*' against fake-cryo, whose stages do the
+# harm they are named for; see fake-cryo).  The fake "restores" by re-running,
+# so every restore ends with the honest target failing.
+FAULT_EXPECTED = {
+    'fault:discover': ('FAIL', r'test says: FAIL'),
+    'fault:dump:clean': ('PASS', ''),
+    'fault:dump:rl-only': ('PASS', ''),
+    'fault:dump:stop': ('FAIL', r'left stopped \(state T\) after the failed dump'),
+    'fault:dump:inventory': ('FAIL', r'left inventory.img in the images dir'),
+    'fault:dump:kill': ('FAIL', r'is (gone|a zombie) after the failed dump'),
+    'fault:dump:nomsg': ('FAIL', r'without "fault injected at dump:nomsg"'),
+    'fault:dump:ignored': ('FAIL', r'CRYO_FAULT=dump:ignored succeeded'),
+    'fault:restore:clean': ('FAIL', r'test says: FAIL'),
+    'fault:restore:leave': ('FAIL', r'left processes behind .*sleep'),
+}
+
+
+def fault_selftest(tmp, env, progs, verbose):
+    """run.py 'fault:*' with fake-cryo; returns a list of problems."""
+    descdir, bindir = os.path.join(tmp, 'fprogs'), os.path.join(tmp, 'fbin')
+    os.makedirs(descdir)
+    os.makedirs(bindir)
+    shutil.copy(os.path.join(SRC_ROOT, 'tests', 'progs', 'fault_target.desc'), descdir)
+    os.symlink(os.path.join(progs, 'fault_target'), os.path.join(bindir, 'fault_target'))
+    summary = os.path.join(tmp, 'fault-summary.json')
+    cmd = ['/usr/bin/python3', os.path.join(HERE, 'run.py'),
+           '--cryo', os.path.join(HERE, 'fake-cryo'), '--progs', descdir,
+           '--bindir', bindir, '--results', os.path.join(tmp, 'fout'),
+           '--summary', summary, '--gone-timeout', '4', 'fault:*']
+    r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True, timeout=600)
+    if verbose:
+        print(r.stdout)
+    bad = []
+    try:
+        with open(summary) as f:
+            results = {t['id']: t for t in json.load(f)['tests']}
+    except (OSError, ValueError) as e:
+        return ['fault run wrote no summary: %s\n%s' % (e, r.stdout)]
+    for tid, (res, rx) in sorted(FAULT_EXPECTED.items()):
+        t = results.get(tid)
+        if not t:
+            bad.append('%s: not run' % tid)
+        elif t['result'] != res or not re.search(rx, t['reason']):
+            bad.append('%s: got %s "%s", expected %s matching /%s/'
+                       % (tid, t['result'], t['reason'], res, rx))
+    for tid in results:
+        if tid not in FAULT_EXPECTED:
+            bad.append('%s: unexpected test' % tid)
+    if bad and not verbose:
+        print(r.stdout)
+    # the fake's "sleep 60" (it inherits SELFTEST_TAG) must have been
+    # killed by subreap.py
+    tag = ('SELFTEST_TAG=%s' % tmp).encode()
+    for d in os.listdir('/proc'):
+        try:
+            with open('/proc/%s/environ' % d, 'rb') as f:
+                if tag in f.read().split(b'\0'):
+                    bad.append('restore:leave: its sleep 60 (pid %s) is still there' % d)
+        except OSError:
+            pass
+    return bad
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -133,16 +196,22 @@ def main():
     summary = os.path.join(tmp, 'summary.json')
     env = dict(os.environ, FAKE_CRYO_FEATURES='fake_feature')
     env.pop('FAKE_CRYO', None)
+    env.pop('CRYO_FAULT', None)
+    env['SELFTEST_TAG'] = tmp
+    nodir = os.path.join(tmp, 'no-real-tests')
     cmd = ['/usr/bin/python3', os.path.join(HERE, 'run.py'),
            '--cryo', os.path.join(HERE, 'fake-cryo'), '--progs', descdir,
            '--bindir', bindir, '--results', os.path.join(tmp, 'out'),
-           '--summary', summary, '--gone-timeout', '4']
+           '--summary', summary, '--gone-timeout', '4', '--fault-target', 'none',
+           '--real', nodir]
     r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        universal_newlines=True, timeout=1200)
     if args.verbose:
         print(r.stdout)
 
     bad = []
+    if not args.cases or 'fault' in args.cases:
+        bad += fault_selftest(tmp, env, progs, args.verbose)
     try:
         with open(summary) as f:
             got = json.load(f)
@@ -192,7 +261,8 @@ def main():
         print('results in %s' % tmp)
         return 1
     shutil.rmtree(tmp, ignore_errors=True)
-    print('runner self-test: %d cases OK (%s)' % (len(expected), want_line))
+    print('runner self-test: %d cases + %d fault cases OK (%s)'
+          % (len(expected), len(FAULT_EXPECTED), want_line))
     return 0
 
 
