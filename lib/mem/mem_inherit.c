@@ -114,7 +114,7 @@ static int flush(struct fixer *f)
 	return 0;
 }
 
-static int add(struct fixer *f, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
+static int add1(struct fixer *f, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
 {
 	if (f->b->n == REMOTE_BATCH_MAX) {
 		int ret = flush(f);
@@ -122,6 +122,20 @@ static int add(struct fixer *f, long nr, uint64_t a0, uint64_t a1, uint64_t a2, 
 			return ret;
 	}
 	f->b->calls[f->b->n++] = (struct remote_call){ nr, { a0, a1, a2, a3, 0, 0 }, 0 };
+	return 0;
+}
+
+/* One read returns at most 2 GiB - 4 KiB: long preads go in 1 GiB chunks. */
+static int add(struct fixer *f, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+	const uint64_t chunk = 1ULL << 30;
+	if (nr != __NR_pread64)
+		return add1(f, nr, a0, a1, a2, a3);
+	for (uint64_t done = 0; done < a2; done += chunk) {
+		int ret = add1(f, nr, a0, a1 + done, MIN(chunk, a2 - done), a3 + done);
+		if (ret)
+			return ret;
+	}
 	return 0;
 }
 

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/syscall.h>
 
+#define FILL_CHUNK (1ULL << 30)
+
 /* Run a batch of preads and check each one read everything. */
 static int flush_fill(struct remote *r, struct remote_batch *b, uint32_t pages_id)
 {
@@ -51,10 +53,16 @@ int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_f
 			ret = -EINVAL;
 			break;
 		}
-		b->calls[b->n++] = (struct remote_call){ __NR_pread64,
-							 { pages_fd, pe->vaddr, len, off, 0, 0 }, 0 };
+		/* one read returns at most 2 GiB - 4 KiB: chunk long runs */
+		for (uint64_t done = 0; done < len && !ret; done += FILL_CHUNK) {
+			uint64_t n = MIN(FILL_CHUNK, len - done);
+			b->calls[b->n++] = (struct remote_call){
+				__NR_pread64, { pages_fd, pe->vaddr + done, n, off + done, 0, 0 }, 0 };
+			if (b->n == REMOTE_BATCH_MAX)
+				ret = flush_fill(r, b, mi->pages_id);
+		}
 		off += len;
-		if (b->n == REMOTE_BATCH_MAX || i == mi->n_pe - 1)
+		if (!ret && b->n && i == mi->n_pe - 1)
 			ret = flush_fill(r, b, mi->pages_id);
 	}
 

@@ -18,6 +18,7 @@
 extern char cryo_gadget[], cryo_tramp_start[], cryo_tramp_end[];
 
 #define REMOTE_STOP_TIMEOUT_MS 10000
+#define RESTORE_STOP_TIMEOUT_MS 600000
 #define BATCH_OFFSET 16		/* batch loop offset in trampoline.S */
 #define RED_ZONE 128
 #define DUMP_SCRATCH 8192
@@ -114,6 +115,9 @@ int remote_init_gadget(struct remote *r, pid_t tid)
 		return -e;
 	}
 	r->syscall_ip = (uint64_t)cryo_gadget;
+	/* Our own new task: a batch may fill gigabytes, limited by memory
+	 * bandwidth, not by anything that could hang. */
+	r->timeout_ms = RESTORE_STOP_TIMEOUT_MS;
 	return 0;
 }
 
@@ -201,7 +205,7 @@ static int resume_wait(struct remote *r, int req, int *status)
 {
 	if (ptrace(req, r->tid, 0, 0))
 		return_perror("can't resume task %d", r->tid);
-	int ret = ptrace_wait_stop(r->tid, status, REMOTE_STOP_TIMEOUT_MS);
+	int ret = ptrace_wait_stop(r->tid, status, r->timeout_ms ? r->timeout_ms : REMOTE_STOP_TIMEOUT_MS);
 	if (ret)
 		return ret;
 	if (WIFEXITED(*status) || WIFSIGNALED(*status)) {

@@ -29,6 +29,7 @@ struct remote {
 	size_t scratch_size;
 	size_t scratch_used;
 	struct user_regs_struct base;	/* registers used as the template */
+	unsigned timeout_ms;		/* longest a call may take (0: default) */
 	pid_t new_child;		/* pid reported by a fork/clone event during the
 					 * last call (PTRACE_O_TRACEFORK/TRACECLONE), or 0 */
 };
