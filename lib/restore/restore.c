@@ -4,6 +4,7 @@
 #include "cryo.h"
 #include "images/image.h"
 #include "restore/restore.h"
+#include "creds/creds.h"
 #include "seize/seize.h"
 #include "util/fault.h"
 #include "util/log.h"
@@ -231,7 +232,7 @@ static int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 		return -e;
 	}
 	p->created = true;
-	long popts = PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL;
+	long popts = RESTORE_PTRACE_OPTIONS;
 	if (ptrace(PTRACE_SEIZE, child, 0, popts) || ptrace(PTRACE_INTERRUPT, child, 0, 0))
 		return_perror("can't seize the new task %d", child);
 	int status;
@@ -294,6 +295,8 @@ int cryo_restore(struct cryo_opts *o, int *exit_status)
 		goto out;
 	}
 	ret = files_restore_load(&ctx.files, ctx.dirfd);
+	if (!ret)
+		ret = creds_restore_prepare(ctx.dirfd);
 	if (ret)
 		goto out;
 	for (int i = 0; i < ctx.nr_procs && !ret; i++)
@@ -351,6 +354,7 @@ int cryo_restore(struct cryo_opts *o, int *exit_status)
 out:
 	free_procs(&ctx);
 	files_restore_free(&ctx.files);
+	creds_restore_finish();
 	close(ctx.dirfd);
 	return ret;
 }

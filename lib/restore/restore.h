@@ -3,6 +3,7 @@
 #define CRYO_RESTORE_H
 
 #include <stdint.h>
+#include <sys/ptrace.h>
 #include <sys/types.h>
 
 #include "files/files.h"
@@ -10,6 +11,10 @@
 #include "options/options.h"
 #include "core.pb-c.h"
 #include "fs.pb-c.h"
+
+/* ptrace options of every restored task (PTRACE_SEIZE in create_root);
+ * lib/creds adds PTRACE_O_SUSPEND_SECCOMP to these with PTRACE_SETOPTIONS. */
+#define RESTORE_PTRACE_OPTIONS (PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)
 
 struct rst_proc {
 	pid_t pid, ppid, pgid, sid;
