@@ -116,6 +116,19 @@ static int get_filter(pid_t tid, int idx, uint8_t **out, size_t *len, uint32_t *
 		free(buf);
 		return -EIO;
 	}
+	/* SECCOMP_RET_USER_NOTIF hands syscalls to a supervisor holding the
+	 * filter's listener fd; that link can't be recreated. */
+	const struct sock_filter *insn = (const struct sock_filter *)buf;
+	for (long i = 0; i < n; i++)
+		if (insn[i].code == (BPF_RET | BPF_K) &&
+		    (insn[i].k & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_USER_NOTIF) {
+			pr_err("seccomp filter %d of thread %d passes syscalls to a user-space "
+			       "supervisor (SECCOMP_RET_USER_NOTIF): cryo can't restore the link "
+			       "to the supervisor's listener, so it can't dump this thread", idx,
+			       tid);
+			free(buf);
+			return -EOPNOTSUPP;
+		}
 	*out = buf;
 	*len = n * sizeof(struct sock_filter);
 	*flags = md.flags & KEEP_FLAGS;

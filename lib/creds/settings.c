@@ -90,7 +90,23 @@ static char *fmt_lim(uint64_t v, char *buf, size_t size)
 
 /* ---- dump --------------------------------------------------------------- */
 
-static int dump_rlimits(pid_t pid, TaskCoreEntry *tc)
+/* prlimit64 from outside needs CAP_SYS_RESOURCE for a task of another
+ * uid, even to read; the task itself may always read its own. */
+static int get_rlimit(struct remote *r, pid_t pid, int res, struct rlimit *rl, uint64_t *slot)
+{
+	if (!prlimit(pid, res, NULL, rl))
+		return 0;
+	if (errno != EPERM)
+		return_perror("prlimit(%d, %s) failed", pid, rlimit_name(res));
+	if (!*slot && !(*slot = remote_scratch_alloc(r, sizeof(*rl))))
+		return -ENOSPC;
+	long ret = creds_rcall(r, "prlimit64", __NR_prlimit64, 0, res, 0, *slot);
+	if (ret)
+		return ret < 0 ? ret : -EIO;
+	return remote_read(r, *slot, rl, sizeof(*rl));
+}
+
+static int dump_rlimits(struct remote *r, pid_t pid, TaskCoreEntry *tc)
 {
 	TaskRlimitsEntry *re = xmalloc(sizeof(*re));
 	if (!re)
@@ -100,10 +116,12 @@ static int dump_rlimits(pid_t pid, TaskCoreEntry *tc)
 	re->rlimits = xzalloc(NR_RLIMITS * sizeof(RlimitEntry *));
 	if (!re->rlimits)
 		return -ENOMEM;
+	uint64_t slot = 0;
 	for (int res = 0; res < NR_RLIMITS; res++) {
 		struct rlimit rl;
-		if (prlimit(pid, res, NULL, &rl))
-			return_perror("prlimit(%d, %s) failed", pid, rlimit_name(res));
+		int ret = get_rlimit(r, pid, res, &rl, &slot);
+		if (ret)
+			return ret;
 		RlimitEntry *e = xmalloc(sizeof(*e));
 		if (!e)
 			return -ENOMEM;
@@ -118,7 +136,7 @@ static int dump_rlimits(pid_t pid, TaskCoreEntry *tc)
 
 int settings_dump_proc(struct remote *r, pid_t pid, TaskCoreEntry *tc)
 {
-	int ret = dump_rlimits(pid, tc);
+	int ret = dump_rlimits(r, pid, tc);
 	if (ret)
 		return ret;
 	long long v;
