@@ -1,7 +1,7 @@
 /* seccomp: strict mode and BPF filters, per thread.
  *
  * Dump: the mode comes from /proc/PID/task/TID/status; the filters from
- * PTRACE_SECCOMP_GET_FILTER (index 0 is the newest) and their flags from
+ * PTRACE_SECCOMP_GET_FILTER (index 0 is the oldest) and their flags from
  * PTRACE_SECCOMP_GET_METADATA, all from outside.  Every filter of the dump
  * goes once into seccomp.img (seccomp_entry.seccomp_filters); each names
  * the filter installed before it (prev), and a thread's core names its
@@ -74,7 +74,7 @@ static int add_filter(const uint8_t *bpf, size_t len, uint32_t flags, int prev)
 	return dumped.n++;
 }
 
-/* Filter @idx (0 = newest) of @tid into a malloc'ed buffer. */
+/* Filter @idx (0 = the oldest) of @tid into a malloc'ed buffer. */
 static int get_filter(pid_t tid, int idx, uint8_t **out, size_t *len, uint32_t *flags)
 {
 	long n = ptrace(PTRACE_SECCOMP_GET_FILTER, tid, (void *)(long)idx, NULL);
@@ -154,7 +154,7 @@ int seccomp_dump_thread(pid_t pid, pid_t tid, ThreadCoreEntry *tce)
 	if (mode != SECCOMP_MODE_FILTER)
 		return 0;
 
-	/* newest first from the kernel; stored oldest first */
+	/* oldest first, as the kernel numbers them */
 	struct { uint8_t *bpf; size_t len; uint32_t flags; } chain[MAX_CHAIN];
 	int n = 0;
 	for (;; n++) {
@@ -176,7 +176,7 @@ int seccomp_dump_thread(pid_t pid, pid_t tid, ThreadCoreEntry *tce)
 		ret = -EIO;
 	}
 	int prev = -1;
-	for (int i = n - 1; !ret && i >= 0; i--) {
+	for (int i = 0; !ret && i < n; i++) {
 		int idx = add_filter(chain[i].bpf, chain[i].len, chain[i].flags, prev);
 		if (idx < 0)
 			ret = idx;
@@ -260,6 +260,7 @@ int seccomp_restore_prepare(int dirfd)
 		loaded = NULL;
 		return ret;
 	}
+	ret = 0;
 	for (size_t i = 0; i < loaded->n_seccomp_filters; i++) {
 		const SeccompFilter *f = loaded->seccomp_filters[i];
 		size_t insns = f->filter.len / sizeof(struct sock_filter);
@@ -339,8 +340,7 @@ static int installed_prefix(pid_t tid, const int *chain, int n)
 		uint8_t *bpf;
 		size_t len;
 		uint32_t flags;
-		/* kernel index have-1-i is the i-th oldest */
-		int ret = get_filter(tid, have - 1 - i, &bpf, &len, &flags);
+		int ret = get_filter(tid, i, &bpf, &len, &flags);
 		if (ret)
 			return ret;
 		const SeccompFilter *f = loaded->seccomp_filters[chain[i]];
