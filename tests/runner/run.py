@@ -64,6 +64,8 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
   restore_opts = extra cryo restore options
   dump_env     = VAR=value ... for cryo dump (e.g. CRYO_FAULT=dump:pages)
   restore_env  = VAR=value ... for cryo restore
+  restore_wrap = command prefix for cryo restore, e.g. "prlimit --nofile=512:1024 --"
+                 (restore under tighter limits than the dumped process had)
   refuse       = exact text cryo must print when it refuses (non-zero exit);
                  the test process must stay running, unharmed, and pass
   refuse_at    = dump | restore  (default dump).  With restore: the dump
@@ -85,6 +87,7 @@ DEFAULTS = {
     'restore_opts': '',
     'dump_env': '',
     'restore_env': '',
+    'restore_wrap': '',
     'refuse': '',
     'refuse_at': 'dump',
     'features': '',
@@ -589,8 +592,9 @@ class Runner:
                                  % (self.args.gone_timeout, sfx, states))
 
             rpidfile = os.path.join(imgdir, 'restore.pid')
-            cmd = [self.cryo, 'restore', '-D', imgdir, '-d', '-o', 'restore.log', '-v4',
-                   '--pidfile', rpidfile] + shlex.split(meta['restore_opts'])
+            cmd = shlex.split(meta['restore_wrap']) + [
+                self.cryo, 'restore', '-D', imgdir, '-d', '-o', 'restore.log', '-v4',
+                '--pidfile', rpidfile] + shlex.split(meta['restore_opts'])
             out_path = os.path.join(wdir, 'restore%s.out' % sfx)
             log_path = os.path.join(imgdir, 'restore.log')
             ctx['logs'] += [out_path, log_path]
