@@ -365,9 +365,10 @@ int settings_restore_thread_late(struct remote *r, pid_t pid, pid_t tid,
 		/* The root of the restored tree is cryo's child until cryo lets it
 		 * go: the signal would fire when cryo exits, a parent death that
 		 * never happened to the dumped process. */
-		pr_warn("thread %d: its parent-death signal %s is not restored: its parent after "
-			"the restore is cryo, whose exit would deliver it", tid,
-			strsignal(tce->pdeath_sig));
+		const char *abbrev = sigabbrev_np(tce->pdeath_sig);
+		pr_warn("thread %d: its parent-death signal %u (SIG%s) is not restored: its parent "
+			"after the restore is cryo, whose exit would deliver it", tid,
+			tce->pdeath_sig, abbrev ? abbrev : "RT");
 		return 0;
 	}
 	long lr = creds_rcall(r, "prctl(PR_SET_PDEATHSIG)", __NR_prctl, PR_SET_PDEATHSIG,
