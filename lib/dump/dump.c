@@ -108,7 +108,7 @@ static int dump_proc(struct dump_ctx *ctx, struct seized_proc *p)
 	ret = read_auxv(p->pid, &mm);
 	if (ret)
 		goto out;
-	ret = mem_dump_vmas(p->pid, &maps, &ctx->files, &mm);
+	ret = mem_dump_vmas(p->pid, &maps, &ctx->files, &ctx->shmem, &mm);
 	if (ret)
 		goto out;
 
@@ -272,8 +272,13 @@ int cryo_dump(struct cryo_opts *o)
 	FAULT_POINT_RET(ret, "dump:frozen");
 	if (!ret)
 		ret = files_dump_begin(&ctx.files, ctx.dirfd);
+	mem_dump_shared_init(&ctx.shmem, ctx.dirfd, &ctx.next_pages_id);
 	for (int i = 0; !ret && i < ctx.tree.nr_procs; i++)
 		ret = dump_proc(&ctx, ctx.tree.procs[i]);
+	{
+		int r2 = mem_dump_shared_fini(&ctx.shmem);
+		ret = ret ? ret : r2;
+	}
 	if (ctx.files.files_img) {
 		int r2 = files_dump_end(&ctx.files);
 		ret = ret ? ret : r2;

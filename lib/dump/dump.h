@@ -16,6 +16,7 @@ struct dump_ctx {
 	uint32_t next_pages_id;
 	uint32_t next_kobj_id;
 	struct mem_dump_stats mem;
+	struct mem_dump_shared shmem;	/* shared memory objects saved so far */
 	TaskKobjIdsEntry *root_ids;
 };
 

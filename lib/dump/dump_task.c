@@ -26,6 +26,7 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SIGMAX 64
@@ -39,6 +40,8 @@ struct kernel_sigaction {
 static int block_signals(struct seized_thread *t)
 {
 	uint64_t all = ~0ULL;
+	if (t->mask_dirty)
+		return 0;	/* already blocked (stopped task), t->sigmask saved */
 	if (ptrace(PTRACE_GETSIGMASK, t->tid, sizeof(uint64_t), &t->sigmask))
 		return_perror("PTRACE_GETSIGMASK of task %d failed", t->tid);
 	if (ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(uint64_t), &all))
@@ -98,6 +101,7 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 	TaskCoreEntry *tc = NULL;
 	char scratch_save[1024];
 	bool scratch_saved = false;
+	long lr;
 	int ret;
 
 	ret = arch_get_cpu_state(t->tid, &cs);
@@ -128,8 +132,24 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 		scratch_saved = true;
 
 	uint64_t slot = remote_scratch_alloc(&r, 64);
+	if (p->woken && !p->sigcont_was_pending && t->tid == p->pid) {
+		/* take back the SIGCONT that ended the group stop (seize.c) */
+		uint64_t set = 1ULL << (SIGCONT - 1);
+		struct timespec zero = { 0, 0 };
+		uint64_t s = remote_scratch_alloc(&r, sizeof(set));
+		uint64_t ts = remote_scratch_alloc(&r, sizeof(zero));
+		if (!s || !ts || remote_write(&r, s, &set, sizeof(set)) ||
+		    remote_write(&r, ts, &zero, sizeof(zero))) {
+			ret = -EIO;
+			goto out;
+		}
+		lr = remote_syscall(&r, __NR_rt_sigtimedwait, s, 0, ts, 8, 0, 0);
+		if (lr != SIGCONT)
+			pr_warn("the SIGCONT sent to stopped process %d was not pending (%ld)",
+				p->pid, lr);
+	}
 	uint64_t tid_addr = 0;
-	long lr = rcall(&r, "prctl(PR_GET_TID_ADDRESS)", __NR_prctl, PR_GET_TID_ADDRESS, slot, 0, 0);
+	lr = rcall(&r, "prctl(PR_GET_TID_ADDRESS)", __NR_prctl, PR_GET_TID_ADDRESS, slot, 0, 0);
 	if (lr || (ret = remote_read(&r, slot, &tid_addr, 8))) {
 		ret = ret ? ret : (lr < 0 ? lr : -EIO);
 		goto out;

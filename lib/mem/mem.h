@@ -11,6 +11,8 @@
 #include "mm.pb-c.h"
 #include "vma.pb-c.h"
 #include "pagemap.pb-c.h"
+#include "memfd.pb-c.h"
+#include "ipc-shm.pb-c.h"
 #include "proc/proc.h"
 
 /* CRIU's vma_entry.status bits (image ABI). */
@@ -35,6 +37,7 @@
 #define PE_PRESENT (1 << 2)
 
 struct files_dump;
+struct cr_img;
 
 struct mem_dump_stats {
 	uint64_t pages_scanned;
@@ -42,9 +45,13 @@ struct mem_dump_stats {
 	uint64_t memdump_ns;
 };
 
+struct mem_dump_shared;
 /* Classify @maps into mm->vmas (allocated), registering mapped files with
- * @files.  Refuses (clearly) what can't be saved. */
-int mem_dump_vmas(pid_t pid, const struct proc_maps *maps, struct files_dump *files, MmEntry *mm);
+ * @files.  Shared memory objects (shared anonymous memory, memfd, SysV
+ * segments) are saved through @sd the first time a VMA of them is seen.
+ * Refuses (clearly) what can't be saved. */
+int mem_dump_vmas(pid_t pid, const struct proc_maps *maps, struct files_dump *files,
+		  struct mem_dump_shared *sd, MmEntry *mm);
 /* Save the pages of every private VMA into pagemap-@pid.img / pages-@pages_id.img. */
 int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
 		   struct mem_dump_stats *stats);
@@ -63,6 +70,7 @@ struct mem_image {
 	PagemapEntry **pe;
 	int n_pe;
 	uint32_t pages_id;
+	int dirfd;		/* the images directory (not owned) */
 };
 int mem_image_load(int dirfd, pid_t pid, struct mem_image *mi);
 void mem_image_free(struct mem_image *mi);
@@ -77,5 +85,76 @@ int mem_restore_vmas(struct remote *r, const struct mem_image *mi,
 /* pages_restore.c: fill private memory of the task from the pages image
  * (open in the task as @pages_fd), after mem_restore_vmas mapped it. */
 int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_fd);
+
+
+/* ---- shared memory objects (lib/mem/shmem.c, memory kinds) ----
+ *
+ * Image form (as CRIU):
+ *   - shared anonymous memory: vma status VMA_ANON_SHARED, shmid = the
+ *     object's inode number; contents in pagemap-shmem-SHMID.img (vaddr =
+ *     offset in the object) + pages-N.img;
+ *   - memfd: vma status VMA_AREA_MEMFD | VMA_FILE_SHARED/PRIVATE, shmid = id
+ *     of a FD_TYPES__MEMFD entry in files.img, whose inode_id names a
+ *     memfd_inode_entry in memfd.img (name, size, seals, shmid = inode
+ *     number); contents in pagemap-shmem-SHMID.img;
+ *   - SysV shared memory: vma status VMA_ANON_SHARED | VMA_AREA_SYSVIPC,
+ *     shmid = the segment id; the segment (key, owner, mode, size) in
+ *     ipcns-shm-0.img (0: the IPC namespace cryo shares, not itself
+ *     dumped) and its contents in pagemap-shmem-SHMID.img.
+ */
+
+struct shmem_seen;
+
+/* Dump side, one per dump (all processes of the tree). */
+struct mem_dump_shared {
+	int dirfd;
+	uint32_t *next_pages_id;	/* pages-N.img numbering shared with mem_dump_pages */
+	struct shmem_seen *seen;
+	int nr_seen;
+	uint32_t next_memfd_inode_id;
+	struct cr_img *memfd_img;	/* memfd.img, opened at the first memfd */
+	struct cr_img *ipc_shm_img;	/* ipcns-shm-0.img, at the first SysV segment */
+	uint64_t pages_written;
+};
+void mem_dump_shared_init(struct mem_dump_shared *sd, int dirfd, uint32_t *next_pages_id);
+/* Close the images written; returns the first write error. */
+int mem_dump_shared_fini(struct mem_dump_shared *sd);
+
+/* Classification helpers used by mem_dump.c (shmem.c). */
+int shmem_dump_vma(struct mem_dump_shared *sd, struct files_dump *files, pid_t pid,
+		   const struct proc_vma *pv, VmaEntry *v);
+
+/* Restore side: which shared objects exist already, and where. One per
+ * restore (all processes).  Tree restore: call shmem_registry_note() for
+ * every process before the first one's memory is restored (objects are
+ * sized from all their mappings), then mem_restore_vmas_shared() for each
+ * process in tree order: the first process that maps an object creates
+ * and fills it, later ones map it through /proc/CREATOR/map_files. */
+struct shmem_obj;
+struct shmem_registry {
+	int dirfd;
+	struct shmem_obj *objs;
+	int nr_objs;
+	MemfdInodeEntry **memfd;
+	int nr_memfd;
+	IpcShmEntry **ipc;
+	int nr_ipc;
+	bool loaded;
+};
+int shmem_registry_init(struct shmem_registry *reg, int dirfd);
+int shmem_registry_note(struct shmem_registry *reg, const struct files_restore *fr,
+			const MmEntry *mm);
+/* @failed: remove the SysV segments this restore created. */
+void shmem_registry_free(struct shmem_registry *reg, bool failed);
+
+/* mem_restore_vmas() with a registry shared by the processes of a tree. */
+int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
+			    const struct files_restore *fr, int pages_fd,
+			    struct shmem_registry *reg);
+
+/* In the task: map the shared VMAs of @mi (creating objects as needed). */
+int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
+		       const struct files_restore *fr, struct shmem_registry *reg);
+bool vma_is_shmem(const VmaEntry *v);
 
 #endif

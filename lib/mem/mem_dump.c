@@ -40,10 +40,15 @@ static uint64_t madv_bits(const struct proc_vma *pv)
 		m |= 1ULL << MADV_WIPEONFORK;
 	if (pv->vm_mergeable)
 		m |= 1ULL << MADV_MERGEABLE;
+	if (pv->vm_seq_read)
+		m |= 1ULL << MADV_SEQUENTIAL;
+	if (pv->vm_rand_read)
+		m |= 1ULL << MADV_RANDOM;
 	return m;
 }
 
-static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *files, VmaEntry *v)
+static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *files,
+		    struct mem_dump_shared *sd, VmaEntry *v)
 {
 	const char *path = pv->path;
 	vma_entry__init(v);
@@ -54,6 +59,8 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 	v->prot = pv->prot;
 	v->fd = -1;
 	v->flags = pv->shared ? MAP_SHARED : MAP_PRIVATE;
+	if (pv->vm_locked)
+		v->flags |= MAP_LOCKED;	/* as CRIU: "lo" is kept in the mmap flags */
 	uint64_t madv = madv_bits(pv);
 	if (madv) {
 		v->has_madv = 1;
@@ -107,11 +114,26 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 		}
 		return 0;
 	}
-	/* File mappings (also "/dev/zero (deleted)" shared anon, SysV shm). */
-	if (pv->deleted || !strncmp(path, "/memfd:", 7) || !strncmp(path, "/SYSV", 5)) {
-		pr_err("process %d maps %s%s at 0x%llx-0x%llx: mappings of deleted files, memfd "
-		       "and shared anonymous memory are not supported yet", pid, path,
-		       pv->deleted ? " (deleted)" : "", (unsigned long long)pv->start,
+	if (!strcmp(path, "/[aio]")) {
+		pr_err("process %d has an AIO ring (io_setup) at 0x%llx-0x%llx: AIO contexts are "
+		       "not supported yet", pid, (unsigned long long)pv->start,
+		       (unsigned long long)pv->end);
+		return -EOPNOTSUPP;
+	}
+	if (pv->vm_hugetlb || !strcmp(path, "/anon_hugepage")) {
+		pr_err("process %d maps hugetlb memory (%s) at 0x%llx-0x%llx: hugetlb mappings are not "
+		       "supported yet", pid, path, (unsigned long long)pv->start,
+		       (unsigned long long)pv->end);
+		return -EOPNOTSUPP;
+	}
+	/* Shared memory objects: shared anonymous ("/dev/zero (deleted)"),
+	 * memfd, SysV (shmem.c saves their contents). */
+	int ret = shmem_dump_vma(sd, files, pid, pv, v);
+	if (ret != -ENOENT)
+		return ret;
+	if (pv->deleted) {
+		pr_err("process %d maps the deleted file %s at 0x%llx-0x%llx: mappings of deleted "
+		       "files are not supported yet", pid, path, (unsigned long long)pv->start,
 		       (unsigned long long)pv->end);
 		return -EOPNOTSUPP;
 	}
@@ -119,7 +141,7 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 	uint32_t id;
 	snprintf(link, sizeof(link), "/proc/%d/map_files/%llx-%llx", pid,
 		 (unsigned long long)pv->start, (unsigned long long)pv->end);
-	int ret = files_dump_link(files, pid, link, "a mapped file", &id);
+	ret = files_dump_link(files, pid, link, "a mapped file", &id);
 	if (ret)
 		return ret;
 	v->shmid = id;
@@ -135,7 +157,8 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 	return 0;
 }
 
-int mem_dump_vmas(pid_t pid, const struct proc_maps *maps, struct files_dump *files, MmEntry *mm)
+int mem_dump_vmas(pid_t pid, const struct proc_maps *maps, struct files_dump *files,
+		  struct mem_dump_shared *sd, MmEntry *mm)
 {
 	mm->vmas = xzalloc(maps->n * sizeof(VmaEntry *));
 	if (!mm->vmas)
@@ -145,7 +168,7 @@ int mem_dump_vmas(pid_t pid, const struct proc_maps *maps, struct files_dump *fi
 		if (!v)
 			return -ENOMEM;
 		mm->vmas[mm->n_vmas++] = v;
-		int ret = classify(pid, &maps->v[i], files, v);
+		int ret = classify(pid, &maps->v[i], files, sd, v);
 		if (ret)
 			return ret;
 	}

@@ -20,6 +20,7 @@ int mem_image_load(int dirfd, pid_t pid, struct mem_image *mi)
 	struct cr_img *img;
 	int ret, cap = 0;
 	memset(mi, 0, sizeof(*mi));
+	mi->dirfd = dirfd;
 
 	ret = img_open(&img, dirfd, IMG_MM, IMG_READ, pid);
 	if (ret)
@@ -130,8 +131,19 @@ static long open_remote(struct remote *r, const struct files_restore *fr, uint32
 	return fd;
 }
 
-int mem_restore_vmas(struct remote *r, const struct mem_image *mi,
-		     const struct files_restore *fr, int pages_fd)
+static int apply_madvise(struct remote *r, struct remote_batch *b, const VmaEntry *v)
+{
+	int ret = 0;
+	for (int adv = 0; v->has_madv && adv < 64 && !ret; adv++)
+		if (v->madv & (1ULL << adv))
+			ret = batch_add(r, b, "madvise", __NR_madvise, v->start, v->end - v->start, adv,
+					0, 0, 0);
+	return ret;
+}
+
+int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
+			    const struct files_restore *fr, int pages_fd,
+			    struct shmem_registry *reg)
 {
 	const MmEntry *mm = mi->mm;
 	struct remote_batch *b = xzalloc(sizeof(*b));
@@ -139,14 +151,17 @@ int mem_restore_vmas(struct remote *r, const struct mem_image *mi,
 	if (!b)
 		return -ENOMEM;
 
-	/* 1. mmap every VMA, writable while being filled. */
 	for (size_t i = 0; i < mm->n_vmas && !ret; i++) {
 		const VmaEntry *v = mm->vmas[i];
-		if (!(v->status & VMA_AREA_REGULAR) || vma_is_special(v))
+		if ((v->status & VMA_AREA_REGULAR) && !vma_is_special(v))
+			ret = check_vma(v);
+	}
+
+	/* 1. mmap every private and file VMA, writable while being filled. */
+	for (size_t i = 0; i < mm->n_vmas && !ret; i++) {
+		const VmaEntry *v = mm->vmas[i];
+		if (!(v->status & VMA_AREA_REGULAR) || vma_is_special(v) || vma_is_shmem(v))
 			continue;
-		ret = check_vma(v);
-		if (ret)
-			break;
 		unsigned prot = v->prot | (vma_has_private_pages(v) ? PROT_WRITE : 0);
 		unsigned flags = (v->flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN)) |
 				 MAP_FIXED_NOREPLACE;
@@ -178,30 +193,48 @@ int mem_restore_vmas(struct remote *r, const struct mem_image *mi,
 				ret = run_batch(r, b, "mapping memory");
 		}
 		/* Huge-page advice before the fill, so the fill faults in huge pages. */
-		if (!ret && v->has_madv && v->madv) {
-			for (int adv = 0; adv < 64 && !ret; adv++)
-				if (v->madv & (1ULL << adv))
-					ret = batch_add(r, b, "madvise", __NR_madvise, v->start,
-							v->end - v->start, adv, 0, 0, 0);
-		}
+		if (!ret)
+			ret = apply_madvise(r, b, v);
 	}
 	if (!ret)
 		ret = run_batch(r, b, "mapping memory");
 
-	/* 2. Fill private pages straight from the pages image. */
+	/* 2. Shared memory objects (created and filled by the first task). */
+	if (!ret)
+		ret = shmem_restore_vmas(r, mi, fr, reg);
+
+	/* 3. Fill private pages straight from the pages image. */
 	if (!ret)
 		ret = pages_restore_fill(r, mi, pages_fd);
 
-	/* 3. Final protections. */
+	/* 4. Final protections, then mlock (which populates what it locks). */
 	for (size_t i = 0; i < mm->n_vmas && !ret; i++) {
 		const VmaEntry *v = mm->vmas[i];
-		if (!vma_has_private_pages(v) || (v->prot & PROT_WRITE))
+		if (!(v->status & VMA_AREA_REGULAR) || vma_is_special(v))
 			continue;
-		ret = batch_add(r, b, "setting protections", __NR_mprotect, v->start,
-				v->end - v->start, v->prot, 0, 0, 0);
+		bool fix = (vma_has_private_pages(v) && !(v->prot & PROT_WRITE)) ||
+			   vma_is_shmem(v);	/* home mappings and SysV attach are RW */
+		if (fix)
+			ret = batch_add(r, b, "setting protections", __NR_mprotect, v->start,
+					v->end - v->start, v->prot, 0, 0, 0);
+		if (!ret && (v->flags & MAP_LOCKED))
+			ret = batch_add(r, b, "mlock", __NR_mlock, v->start, v->end - v->start, 0, 0,
+					0, 0);
 	}
 	if (!ret)
 		ret = run_batch(r, b, "setting protections");
 	free(b);
+	return ret;
+}
+
+/* One process on its own: a registry for this restore alone. */
+int mem_restore_vmas(struct remote *r, const struct mem_image *mi,
+		     const struct files_restore *fr, int pages_fd)
+{
+	struct shmem_registry reg;
+	int ret = shmem_registry_init(&reg, mi->dirfd);
+	if (!ret)
+		ret = mem_restore_vmas_shared(r, mi, fr, pages_fd, &reg);
+	shmem_registry_free(&reg, ret != 0);
 	return ret;
 }

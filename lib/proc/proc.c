@@ -60,6 +60,14 @@ static void parse_vmflags(const char *p, struct proc_vma *v)
 			v->vm_uffd_wp = true;
 		else if (FL('u', 'm'))
 			v->vm_uffd_missing = true;
+		else if (FL('m', 'w'))
+			v->vm_maywrite = true;
+		else if (FL('h', 't'))
+			v->vm_hugetlb = true;
+		else if (FL('s', 'r'))
+			v->vm_seq_read = true;
+		else if (FL('r', 'r'))
+			v->vm_rand_read = true;
 #undef FL
 		p += 2;
 	}

@@ -21,6 +21,7 @@ struct proc_vma {
 	bool vm_growsdown, vm_locked, vm_dontfork, vm_dontdump, vm_wipeonfork;
 	bool vm_hugepage, vm_nohugepage, vm_mergeable, vm_io, vm_pfnmap, vm_shadow_stack;
 	bool vm_softdirty, vm_uffd_wp, vm_uffd_missing;
+	bool vm_maywrite, vm_hugetlb, vm_seq_read, vm_rand_read;	/* mw ht sr rr */
 	bool has_vmflags;
 };
 

@@ -1,6 +1,8 @@
-/* The restore pipeline: read the images, create each task with its old PID
- * (clone3 with set_tid), drive it from outside into its dumped state, then
- * let it go.  Any failure kills what was created: nothing is left behind. */
+/* The restore pipeline: read the images, create every task with its old PID
+ * (clone3 with set_tid: the root from cryo, each child from inside its
+ * parent, each thread from inside its process), drive each into its dumped
+ * state from outside, then let the whole tree go at once.  Any failure kills
+ * what was created: nothing is left behind. */
 #include "cryo.h"
 #include "images/image.h"
 #include "restore/restore.h"
@@ -24,9 +26,23 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 int open_images_dir(const char *dir, bool create);
+
+#define TRACE_OPTS RESTORE_PTRACE_OPTIONS	/* restore.h */
+
+static int read_core(struct rst_ctx *ctx, pid_t tid, CoreEntry **core)
+{
+	struct cr_img *img;
+	int ret = img_open(&img, ctx->dirfd, IMG_CORE, IMG_READ, tid);
+	if (ret)
+		return ret;
+	ret = img_read_one(img, &core_entry__descriptor, (ProtobufCMessage **)core);
+	img_close(img);
+	return ret < 0 ? ret : 0;
+}
 
 static int load_pstree(struct rst_ctx *ctx)
 {
@@ -39,6 +55,7 @@ static int load_pstree(struct rst_ctx *ctx)
 		ret = img_read_msg(img, &pstree_entry__descriptor, (ProtobufCMessage **)&pe);
 		if (ret <= 0)
 			break;
+		ret = 0;
 		struct rst_proc *n = xrealloc(ctx->procs, (ctx->nr_procs + 1) * sizeof(*n));
 		if (!n) {
 			protobuf_c_message_free_unpacked(&pe->base, NULL);
@@ -53,16 +70,30 @@ static int load_pstree(struct rst_ctx *ctx)
 		p->ppid = pe->ppid;
 		p->pgid = pe->pgid;
 		p->sid = pe->sid;
-		p->nr_threads = pe->n_threads;
-		p->threads = xmalloc(sizeof(pid_t) * (pe->n_threads + 1));
-		if (!p->threads) {
+		p->nr_threads = pe->n_threads ? pe->n_threads : 1;
+		p->thr = xzalloc(sizeof(*p->thr) * p->nr_threads);
+		if (!p->thr) {
 			protobuf_c_message_free_unpacked(&pe->base, NULL);
 			ret = -ENOMEM;
 			break;
 		}
-		for (size_t i = 0; i < pe->n_threads; i++)
-			p->threads[i] = pe->threads[i];
+		p->thr[0].tid = p->pid;
+		for (size_t i = 0, k = 1; i < pe->n_threads; i++) {
+			if ((pid_t)pe->threads[i] == p->pid)
+				continue;
+			if (k >= (size_t)p->nr_threads) {
+				pr_err("pstree.img: thread list of %d does not contain the process itself",
+				       p->pid);
+				ret = -EINVAL;
+				break;
+			}
+			p->thr[k++].tid = pe->threads[i];
+		}
+		for (int i = 0; i < p->nr_threads; i++)
+			p->thr[i].r.mem_fd = -1;
 		protobuf_c_message_free_unpacked(&pe->base, NULL);
+		if (ret)
+			break;
 		if (p->pid <= 0) {
 			pr_err("pstree.img: invalid pid %d", p->pid);
 			ret = -EINVAL;
@@ -70,55 +101,37 @@ static int load_pstree(struct rst_ctx *ctx)
 		}
 	}
 	img_close(img);
-	if (!ret && !ctx->nr_procs) {
+	if (ret)
+		return ret;
+	if (!ctx->nr_procs) {
 		pr_err("pstree.img holds no process");
-		ret = -EINVAL;
+		return -EINVAL;
 	}
-	return ret;
+	/* Parents: the image lists parents before their children. */
+	for (int i = 1; i < ctx->nr_procs; i++) {
+		struct rst_proc *p = &ctx->procs[i];
+		for (int j = 0; j < i; j++)
+			if (ctx->procs[j].pid == p->ppid)
+				p->parent = &ctx->procs[j];
+		if (!p->parent) {
+			pr_err("pstree.img: the parent %d of process %d is not listed before it",
+			       p->ppid, p->pid);
+			return -EINVAL;
+		}
+		for (int j = 0; j < i; j++)
+			if (ctx->procs[j].pid == p->pid) {
+				pr_err("pstree.img: process %d is listed twice", p->pid);
+				return -EINVAL;
+			}
+	}
+	return 0;
 }
 
-static int load_proc(struct rst_ctx *ctx, struct rst_proc *p)
+static int load_fdinfo(struct rst_ctx *ctx, struct rst_proc *p)
 {
 	struct cr_img *img;
-	int ret = img_open(&img, ctx->dirfd, IMG_CORE, IMG_READ, p->pid);
-	if (ret)
-		return ret;
-	ret = img_read_one(img, &core_entry__descriptor, (ProtobufCMessage **)&p->core);
-	img_close(img);
-	if (ret < 0)
-		return ret;
-	if (!p->core->tc) {
-		pr_err("core-%d.img has no task state", p->pid);
-		return -EINVAL;
-	}
-	if (p->core->tc->task_state != TASK_ALIVE && p->core->tc->task_state != TASK_STOPPED) {
-		pr_err("process %d was dumped in state %u (zombie or helper): restoring those is "
-		       "not supported yet", p->pid, p->core->tc->task_state);
-		return -EOPNOTSUPP;
-	}
-	if (p->nr_threads > 1) {
-		pr_err("process %d has %d threads: restoring multithreaded processes is not "
-		       "supported yet", p->pid, p->nr_threads);
-		return -EOPNOTSUPP;
-	}
-	if (!p->core->thread_info || !p->core->thread_core) {
-		pr_err("core-%d.img lacks the thread's CPU state", p->pid);
-		return -EINVAL;
-	}
-	ret = mem_image_load(ctx->dirfd, p->pid, &p->mem);
-	if (ret)
-		return ret;
-
-	ret = img_open(&img, ctx->dirfd, IMG_FS, IMG_READ, p->pid);
-	if (ret)
-		return ret;
-	ret = img_read_one(img, &fs_entry__descriptor, (ProtobufCMessage **)&p->fs);
-	img_close(img);
-	if (ret < 0)
-		return ret;
-
 	uint32_t files_id = p->core->ids ? p->core->ids->files_id : 0;
-	ret = img_open(&img, ctx->dirfd, IMG_FDINFO, IMG_READ | IMG_MISSING_OK, files_id);
+	int ret = img_open(&img, ctx->dirfd, IMG_FDINFO, IMG_READ | IMG_MISSING_OK, files_id);
 	if (ret == -ENOENT)
 		return 0;
 	if (ret)
@@ -138,16 +151,59 @@ static int load_proc(struct rst_ctx *ctx, struct rst_proc *p)
 		p->fds[p->nr_fds++] = fe;
 	}
 	img_close(img);
+	return ret < 0 ? ret : 0;
+}
+
+static int load_proc(struct rst_ctx *ctx, struct rst_proc *p)
+{
+	struct cr_img *img;
+	int ret = read_core(ctx, p->pid, &p->thr[0].core);
+	if (ret)
+		return ret;
+	p->core = p->thr[0].core;
+	if (!p->core->tc) {
+		pr_err("core-%d.img has no task state", p->pid);
+		return -EINVAL;
+	}
+	p->state = p->core->tc->task_state;
+	if (p->state == TASK_DEAD)
+		return 0;
+	if (p->state != TASK_ALIVE && p->state != TASK_STOPPED) {
+		pr_err("process %d was dumped in state %u: cryo can't restore that state",
+		       p->pid, p->state);
+		return -EOPNOTSUPP;
+	}
+	for (int i = 0; i < p->nr_threads; i++) {
+		if (i && (ret = read_core(ctx, p->thr[i].tid, &p->thr[i].core)))
+			return ret;
+		if (!p->thr[i].core->thread_info || !p->thr[i].core->thread_core) {
+			pr_err("core-%d.img lacks the thread's CPU state", p->thr[i].tid);
+			return -EINVAL;
+		}
+	}
+	ret = mem_image_load(ctx->dirfd, p->pid, &p->mem);
+	if (ret)
+		return ret;
+	ret = img_open(&img, ctx->dirfd, IMG_FS, IMG_READ, p->pid);
+	if (ret)
+		return ret;
+	ret = img_read_one(img, &fs_entry__descriptor, (ProtobufCMessage **)&p->fs);
+	img_close(img);
 	if (ret < 0)
 		return ret;
-
+	ret = load_fdinfo(ctx, p);
+	if (ret)
+		return ret;
 	ret = img_open(&img, ctx->dirfd, IMG_PAGES, IMG_READ, p->mem.pages_id);
 	if (ret)
 		return ret;
-	p->pages_fd = dup(img_raw_fd(img));
+	/* Above any fd the tasks will need while cryo's fds are still open. */
+	p->pages_fd = fcntl(img_raw_fd(img), F_DUPFD_CLOEXEC, 100);
 	img_close(img);
 	if (p->pages_fd < 0)
-		return_perror("can't dup the pages image descriptor");
+		return_perror("can't duplicate the descriptor of pages-%u.img", p->mem.pages_id);
+	/* The new tasks must inherit it: drop close-on-exec (no exec happens). */
+	fcntl(p->pages_fd, F_SETFD, 0);
 	return 0;
 }
 
@@ -155,9 +211,13 @@ static void free_procs(struct rst_ctx *ctx)
 {
 	for (int i = 0; i < ctx->nr_procs; i++) {
 		struct rst_proc *p = &ctx->procs[i];
-		free(p->threads);
-		if (p->core)
-			protobuf_c_message_free_unpacked(&p->core->base, NULL);
+		for (int t = 0; t < p->nr_threads; t++) {
+			if (p->thr[t].core)
+				protobuf_c_message_free_unpacked(&p->thr[t].core->base, NULL);
+			if (p->thr[t].r.mem_fd >= 0)
+				remote_fini(&p->thr[t].r);
+		}
+		free(p->thr);
 		if (p->fs)
 			protobuf_c_message_free_unpacked(&p->fs->base, NULL);
 		for (int j = 0; j < p->nr_fds; j++)
@@ -172,7 +232,26 @@ static void free_procs(struct rst_ctx *ctx)
 	ctx->nr_procs = 0;
 }
 
-/* Describe who holds @pid now, for the refusal message. */
+/* Sessions can't be joined, only inherited at fork or created by setsid:
+ * each process must lead its session or share its parent's. */
+static int check_sessions(struct rst_ctx *ctx)
+{
+	for (int i = 1; i < ctx->nr_procs; i++) {
+		struct rst_proc *p = &ctx->procs[i];
+		if (p->sid == p->pid || p->sid == p->parent->sid)
+			continue;
+		pr_err("process %d is in session %d, which neither it nor its parent %d leads or "
+		       "shares: restoring sessions whose leader has left the tree is not supported "
+		       "yet", p->pid, p->sid, p->parent->pid);
+		return -EOPNOTSUPP;
+	}
+	struct rst_proc *root = &ctx->procs[0];
+	if (root->sid != root->pid)
+		pr_info("root %d is not a session leader (session %d): it joins cryo's session",
+			root->pid, root->sid);
+	return 0;
+}
+
 static void describe_pid_owner(pid_t pid, char *buf, size_t size)
 {
 	char path[64], *comm = NULL;
@@ -186,6 +265,14 @@ static void describe_pid_owner(pid_t pid, char *buf, size_t size)
 	}
 }
 
+void pid_in_use(pid_t pid)
+{
+	char who[128];
+	describe_pid_owner(pid, who, sizeof(who));
+	pr_err("PID %d is in use by %s (pid %d): the dumped process needs that PID back. Stop "
+	       "that process, or restore into a new PID namespace", pid, who, pid);
+}
+
 /* The child side of clone3: wait, with every signal blocked, to be driven. */
 static __attribute__((noreturn)) void new_task_wait(void)
 {
@@ -196,6 +283,19 @@ static __attribute__((noreturn)) void new_task_wait(void)
 		pause();
 }
 
+static int wait_new_task(pid_t pid)
+{
+	int status;
+	int ret = ptrace_wait_stop(pid, &status, 10000);
+	if (ret)
+		return ret;
+	if (!WIFSTOPPED(status) || (status >> 16) != PTRACE_EVENT_STOP) {
+		pr_err("new task %d did not stop as expected (status 0x%x)", pid, status);
+		return -EIO;
+	}
+	return 0;
+}
+
 static int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 {
 	pid_t set_tid = p->pid;
@@ -204,7 +304,13 @@ static int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 		.set_tid = (uint64_t)(uintptr_t)&set_tid,
 		.set_tid_size = 1,
 	};
+	if (ctx->opts->restore_sibling)
+		args.flags |= CLONE_PARENT;
 	pid_t child = -1;
+	sigset_t all, old;
+	/* Born with every signal blocked: nothing may interrupt the driving. */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
 	/* A dumped-and-killed task may still wait to be reaped by its old
 	 * parent (init reaps orphans slowly): retry for a while. */
 	for (int waited = 0;; waited += 10) {
@@ -218,44 +324,194 @@ static int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 			continue;
 		}
 		int e = errno;
-		if (e == EEXIST) {
-			char who[128];
-			describe_pid_owner(p->pid, who, sizeof(who));
-			pr_err("PID %d is in use by %s: the dumped process needs that PID back. "
-			       "Stop that process, or restore into a new PID namespace", p->pid, who);
-		} else if (e == EPERM) {
+		if (e == EEXIST)
+			pid_in_use(p->pid);
+		else if (e == EPERM)
 			pr_err("clone3 with set_tid=%d was refused: cryo needs CAP_CHECKPOINT_RESTORE "
 			       "or CAP_SYS_ADMIN to choose PIDs", p->pid);
-		} else {
+		else
 			pr_err("clone3 with set_tid=%d failed: %s", p->pid, strerror(e));
-		}
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		return -e;
 	}
-	p->created = true;
-	long popts = RESTORE_PTRACE_OPTIONS;
-	if (ptrace(PTRACE_SEIZE, child, 0, popts) || ptrace(PTRACE_INTERRUPT, child, 0, 0))
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	p->created = rst_leader(p)->created = true;
+	if (ptrace(PTRACE_SEIZE, child, 0, TRACE_OPTS) || ptrace(PTRACE_INTERRUPT, child, 0, 0))
 		return_perror("can't seize the new task %d", child);
-	int status;
-	int ret = ptrace_wait_stop(child, &status, 10000);
-	if (ret)
+	int ret = wait_new_task(child);
+	uint64_t mask = ~0ULL;
+	if (!ret && ptrace(PTRACE_SETSIGMASK, child, sizeof(mask), &mask))
+		return_perror("PTRACE_SETSIGMASK of new task %d failed", child);
+	if (!ret)
+		ret = remote_init_gadget(&rst_leader(p)->r, child);
+	if (!ret)
+		ret = remote_setup_trampoline(&rst_leader(p)->r, ctx->trampoline);
+	return ret;
+}
+
+static long rcall(struct remote *r, const char *what, long nr, uint64_t a1, uint64_t a2,
+		  uint64_t a3, uint64_t a4)
+{
+	long ret = remote_syscall(r, nr, a1, a2, a3, a4, 0, 0);
+	if (ret < 0 && ret >= -4095)
+		pr_err("%s in restored task %d failed: %s", what, r->tid, strerror(-ret));
+	return ret;
+}
+
+/* Run clone3 in @r's task, creating @tid; returns 0 once the new task is
+ * stopped and traced. */
+static int clone_in(struct remote *r, pid_t tid, uint64_t flags, int exit_signal)
+{
+	remote_scratch_reset(r);
+	uint64_t tid64 = tid;
+	uint64_t tid_addr = remote_scratch_put(r, &tid64, sizeof(pid_t));
+	struct clone_args args = {
+		.flags = flags,
+		.exit_signal = exit_signal,
+		.set_tid = tid_addr,
+		.set_tid_size = 1,
+	};
+	uint64_t a = remote_scratch_put(r, &args, sizeof(args));
+	if (!tid_addr || !a)
+		return -ENOSPC;
+	long ret = -EEXIST;
+	for (int waited = 0; ret == -EEXIST && waited <= 5000; waited += 10) {
+		ret = remote_syscall(r, __NR_clone3, a, sizeof(args), 0, 0, 0, 0);
+		if (ret == -EEXIST)
+			usleep(10000);
+	}
+	if (ret == -EEXIST) {
+		pid_in_use(tid);
 		return ret;
-	if (!WIFSTOPPED(status) || (status >> 16) != PTRACE_EVENT_STOP) {
-		pr_err("new task %d did not stop as expected (status 0x%x)", child, status);
+	}
+	if (ret < 0) {
+		pr_err("clone3 creating %d inside task %d failed: %s", tid, r->tid, strerror(-ret));
+		return ret;
+	}
+	if (ret != tid || r->new_child != tid) {
+		pr_err("clone3 inside task %d created %ld instead of %d", r->tid, ret, tid);
 		return -EIO;
 	}
+	return wait_new_task(tid);
+}
+
+/* A zombie: created, then made to exit with its old status right away.
+ * Its SIGCHLD to the parent is consumed: the parent saw it long ago. */
+static int make_zombie(struct rst_proc *parent, struct rst_proc *z)
+{
+	struct remote *r = &rst_leader(z)->r;
+	int status = z->core->tc->exit_code;
+	int ret;
+	if (status & 0x7f) {
+		int sig = status & 0x7f;
+		uint64_t set = 1ULL << (sig - 1);
+		uint64_t sa[4] = { 0 };		/* SIG_DFL */
+		remote_scratch_reset(r);
+		uint64_t a = remote_scratch_put(r, sa, sizeof(sa));
+		uint64_t m = remote_scratch_put(r, &set, sizeof(set));
+		if (!a || !m)
+			return -ENOSPC;
+		if (rcall(r, "rt_sigaction", __NR_rt_sigaction, sig, a, 0, 8) ||
+		    rcall(r, "rt_sigprocmask", __NR_rt_sigprocmask, SIG_UNBLOCK, m, 0, 8))
+			return -EIO;
+		ret = remote_syscall_noreturn(r, __NR_kill, z->pid, sig, 0);
+	} else {
+		ret = remote_syscall_noreturn(r, __NR_exit_group, (status >> 8) & 0xff, 0, 0);
+	}
+	if (ret)
+		return ret;
+	z->exited = true;
+	remote_fini(r);
+	/* consume the SIGCHLD it sent (all signals are blocked in the parent) */
+	struct remote *pr = &rst_leader(parent)->r;
+	uint64_t set = 1ULL << (SIGCHLD - 1);
+	struct timespec zero = { 0, 0 };
+	remote_scratch_reset(pr);
+	uint64_t s = remote_scratch_put(pr, &set, sizeof(set));
+	uint64_t t = remote_scratch_put(pr, &zero, sizeof(zero));
+	if (!s || !t)
+		return -ENOSPC;
+	long got = remote_syscall(pr, __NR_rt_sigtimedwait, s, 0, t, 8, 0, 0);
+	if (got != SIGCHLD && got != -EAGAIN) {
+		pr_err("can't take back the SIGCHLD of zombie %d in its parent %d: %s", z->pid,
+		       parent->pid, got < 0 ? strerror(-got) : "unexpected signal");
+		return got < 0 ? got : -EIO;
+	}
+	return 0;
+}
+
+/* Create @p's children from inside it, depth first (so each child can fork
+ * its own before anything else changes). */
+static int create_children(struct rst_ctx *ctx, struct rst_proc *p)
+{
+	struct remote *r = &rst_leader(p)->r;
+	if (p->sid == p->pid && rcall(r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0)
+		return -EPERM;
+	for (int i = 0; i < ctx->nr_procs; i++) {
+		struct rst_proc *c = &ctx->procs[i];
+		if (c->parent != p)
+			continue;
+		int ret = clone_in(r, c->pid, 0, SIGCHLD);
+		if (ret)
+			return ret;
+		c->created = rst_leader(c)->created = true;
+		ret = remote_init_sibling(&rst_leader(c)->r, r, c->pid);
+		if (ret)
+			return ret;
+		if (c->state == TASK_DEAD)
+			ret = make_zombie(p, c);
+		else
+			ret = create_children(ctx, c);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Process groups: leaders create theirs first, then members join. */
+static int set_pgids(struct rst_ctx *ctx)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < ctx->nr_procs; i++) {
+			struct rst_proc *p = &ctx->procs[i];
+			if (p->state == TASK_DEAD || (pass == 0) != (p->pgid == p->pid))
+				continue;
+			if (i == 0 && p->sid != p->pid && p->pgid != p->pid)
+				continue;	/* root in cryo's session keeps cryo's group */
+			pid_t cur = getpgid(p->pid);
+			if (cur == p->pgid)
+				continue;
+			bool leader_here = false;
+			for (int j = 0; j < ctx->nr_procs; j++)
+				if (ctx->procs[j].pid == p->pgid && ctx->procs[j].state != TASK_DEAD)
+					leader_here = true;
+			if (!leader_here) {
+				pr_err("process %d is in process group %d, whose leader is not in the "
+				       "dumped tree (or is a zombie): not supported yet", p->pid, p->pgid);
+				return -EOPNOTSUPP;
+			}
+			long ret = rcall(&rst_leader(p)->r, "setpgid", __NR_setpgid, 0, p->pgid, 0, 0);
+			if (ret)
+				return ret;
+		}
 	return 0;
 }
 
 static void kill_created(struct rst_ctx *ctx)
 {
-	for (int i = 0; i < ctx->nr_procs; i++) {
+	for (int i = ctx->nr_procs - 1; i >= 0; i--) {
 		struct rst_proc *p = &ctx->procs[i];
 		if (!p->created)
 			continue;
 		kill(p->pid, SIGKILL);
-		int st;
-		while (waitpid(p->pid, &st, __WALL) < 0 && errno == EINTR)
-			;
+		/* threads before the leader: its exit is reported after theirs */
+		for (int t = p->nr_threads - 1; t >= 0; t--) {
+			int st;
+			if (p->thr[t].created)
+				while (waitpid(p->thr[t].tid, &st, __WALL) < 0 && errno == EINTR)
+					;
+			p->thr[t].created = false;
+		}
 		p->created = false;
 	}
 }
@@ -274,72 +530,84 @@ static int write_pidfile(const char *path, pid_t pid)
 	return ret;
 }
 
+/* Let every task go: from here on the tree runs as if it never stopped. */
+static int release_all(struct rst_ctx *ctx)
+{
+	int ret = 0;
+	for (int i = ctx->nr_procs - 1; i >= 0; i--) {
+		struct rst_proc *p = &ctx->procs[i];
+		if (p->state == TASK_DEAD)
+			continue;
+		if (ctx->opts->leave_stopped || p->state == TASK_STOPPED)
+			kill(p->pid, SIGSTOP);
+		for (int t = p->nr_threads - 1; t >= 0; t--) {
+			if (ptrace(PTRACE_DETACH, p->thr[t].tid, 0, 0) && !ret) {
+				ret = -errno;
+				pr_perror("can't detach from restored task %d", p->thr[t].tid);
+			}
+			p->thr[t].created = false;
+		}
+		p->created = false;
+	}
+	return ret;
+}
+
 int cryo_restore(struct cryo_opts *o, int *exit_status)
 {
 	struct rst_ctx ctx = { .opts = o };
+	uint64_t t0 = now_ns();
 	int ret;
 
 	ctx.dirfd = open_images_dir(o->images_dir, false);
 	if (ctx.dirfd < 0)
 		return ctx.dirfd;
 	ret = img_dir_check_complete(ctx.dirfd, o->images_dir ? o->images_dir : ".");
-	if (ret)
-		goto out;
-	ret = load_pstree(&ctx);
-	if (ret)
-		goto out;
-	if (ctx.nr_procs > 1) {
-		pr_err("the images hold a tree of %d processes: restoring process trees is not "
-		       "supported yet", ctx.nr_procs);
-		ret = -EOPNOTSUPP;
-		goto out;
-	}
-	ret = files_restore_load(&ctx.files, ctx.dirfd);
+	if (!ret)
+		ret = load_pstree(&ctx);
+	if (!ret)
+		ret = files_restore_load(&ctx.files, ctx.dirfd);
 	if (!ret)
 		ret = creds_restore_prepare(ctx.dirfd);
-	if (ret)
-		goto out;
 	for (int i = 0; i < ctx.nr_procs && !ret; i++)
 		ret = load_proc(&ctx, &ctx.procs[i]);
+	if (!ret && ctx.procs[0].state == TASK_DEAD) {
+		pr_err("the root process %d was a zombie: there is nothing to restore", ctx.procs[0].pid);
+		ret = -EINVAL;
+	}
+	if (!ret)
+		ret = check_sessions(&ctx);
+	if (!ret)
+		ret = pick_trampoline(&ctx, &ctx.trampoline);
 	if (ret)
 		goto out;
+	pr_debug("images loaded (%d processes)", ctx.nr_procs);
 
 	FAULT_POINT_RET(ret, "restore:before-create");
-	if (ret)
-		goto out;
 	struct rst_proc *root = &ctx.procs[0];
-	pr_debug("images loaded");
-	ret = create_root(&ctx, root);
-	pr_debug("task %d created", root->pid);
 	if (!ret)
-		ret = restore_task_state(&ctx, root);
+		ret = create_root(&ctx, root);
+	if (!ret)
+		ret = create_children(&ctx, root);
+	if (!ret)
+		ret = set_pgids(&ctx);
+	pr_debug("tree created");
+	for (int i = 0; !ret && i < ctx.nr_procs; i++)
+		if (ctx.procs[i].state != TASK_DEAD)
+			ret = restore_task_state(&ctx, &ctx.procs[i]);
 	if (!ret)
 		FAULT_POINT_RET(ret, "restore:before-release");
+	if (!ret && o->pidfile)
+		ret = write_pidfile(o->pidfile, root->pid);
+	if (!ret)
+		ret = release_all(&ctx);
 	if (ret) {
 		kill_created(&ctx);
 		pr_err("restore failed; nothing of it was left running");
 		goto out;
 	}
-
-	if (o->pidfile) {
-		ret = write_pidfile(o->pidfile, root->pid);
-		if (ret) {
-			kill_created(&ctx);
-			goto out;
-		}
-	}
-	/* Let it go: from here on it runs as if it had never stopped. */
-	bool stopped = o->leave_stopped || root->core->tc->task_state == TASK_STOPPED;
-	if (stopped)
-		kill(root->pid, SIGSTOP);
-	if (ptrace(PTRACE_DETACH, root->pid, 0, 0)) {
-		ret = -errno;
-		pr_perror("can't detach from the restored task %d", root->pid);
-		kill_created(&ctx);
-		goto out;
-	}
-	pr_info("restored process %d", root->pid);
-	if (!o->restore_detached) {
+	pr_info("restored %d process(es) in %llu us", ctx.nr_procs,
+		(unsigned long long)(now_ns() - t0) / 1000);
+	if (!o->restore_detached && !o->restore_sibling) {
 		int st;
 		while (waitpid(root->pid, &st, 0) < 0) {
 			if (errno != EINTR) {

@@ -2,6 +2,7 @@
 #ifndef CRYO_RESTORE_H
 #define CRYO_RESTORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/ptrace.h>
 #include <sys/types.h>
@@ -9,37 +10,58 @@
 #include "files/files.h"
 #include "mem/mem.h"
 #include "options/options.h"
+#include "seize/remote.h"
 #include "core.pb-c.h"
 #include "fs.pb-c.h"
 
-/* ptrace options of every restored task (PTRACE_SEIZE in create_root);
- * lib/creds adds PTRACE_O_SUSPEND_SECCOMP to these with PTRACE_SETOPTIONS. */
-#define RESTORE_PTRACE_OPTIONS (PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)
+/* ptrace options of every restored task (PTRACE_SEIZE in create_root; tasks
+ * and threads cloned in them inherit them); lib/creds adds
+ * PTRACE_O_SUSPEND_SECCOMP to these with PTRACE_SETOPTIONS. */
+#define RESTORE_PTRACE_OPTIONS (PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | \
+				PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE)
+
+struct rst_thread {
+	pid_t tid;
+	CoreEntry *core;
+	bool created;
+	struct remote r;		/* valid once created */
+};
 
 struct rst_proc {
 	pid_t pid, ppid, pgid, sid;
-	pid_t *threads;
+	int state;			/* TASK_ALIVE, TASK_STOPPED, TASK_DEAD */
+	struct rst_proc *parent;
+	struct rst_thread *thr;		/* thr[0] is the leader */
 	int nr_threads;
-	CoreEntry *core;		/* leader's core */
+	CoreEntry *core;		/* == thr[0].core */
 	struct mem_image mem;
 	FsEntry *fs;
 	FdinfoEntry **fds;
 	int nr_fds;
-	int pages_fd;			/* in cryo (inherited by the new task) */
+	int pages_fd;			/* opened by cryo, inherited by every new task */
 	bool created;			/* exists: kill it if the restore fails */
+	bool exited;			/* zombie already made to exit */
 };
 
 struct rst_ctx {
 	struct cryo_opts *opts;
 	int dirfd;
-	struct rst_proc *procs;
+	struct rst_proc *procs;		/* pstree order: parents before children */
 	int nr_procs;
 	struct files_restore files;
+	uint64_t trampoline;		/* same address in every task */
 };
 
-/* Bring the freshly created task (a stopped fork of cryo) into its dumped
- * state, up to and including its final registers. It is left stopped and
- * traced. */
+#define rst_leader(p) (&(p)->thr[0])
+
+/* restore.c: refusal naming who holds @pid now */
+void pid_in_use(pid_t pid);
+
+/* restore_task.c */
+int pick_trampoline(struct rst_ctx *ctx, uint64_t *out);
+/* Bring a created process (all its memory still cryo's) into its dumped
+ * state, create its other threads, and set every thread's registers; all
+ * its threads stay stopped and traced. */
 int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p);
 
 #endif

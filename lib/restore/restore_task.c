@@ -28,6 +28,10 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include "seize/seize.h"
 
 #define TASK_SIZE_MAX 0x7ffffffff000ULL
 #define VDSO_TEMP_BASE 0x100000000ULL
@@ -49,9 +53,9 @@ static bool overlaps(uint64_t s1, uint64_t e1, uint64_t s2, uint64_t e2)
 	return s1 < e2 && s2 < e1;
 }
 
-/* An address for the trampoline, free both in our own layout (the new task
- * is our fork) and in the image's. */
-static int pick_trampoline(const struct mem_image *mi, uint64_t *out)
+/* An address for the trampoline, free both in our own layout (every new
+ * task starts as our fork) and in every process's image. */
+int pick_trampoline(struct rst_ctx *ctx, uint64_t *out)
 {
 	struct proc_maps own;
 	int ret = proc_read_maps(getpid(), &own);
@@ -65,11 +69,14 @@ static int pick_trampoline(const struct mem_image *mi, uint64_t *out)
 				a = own.v[i].end;
 				moved = true;
 			}
-		for (size_t i = 0; i < mi->mm->n_vmas; i++) {
-			const VmaEntry *v = mi->mm->vmas[i];
-			if (overlaps(a, a + TRAMPOLINE_SIZE, v->start, v->end)) {
-				a = ROUND_UP(v->end, PAGE_SIZE);
-				moved = true;
+		for (int k = 0; k < ctx->nr_procs; k++) {
+			const MmEntry *mm = ctx->procs[k].mem.mm;
+			for (size_t i = 0; mm && i < mm->n_vmas; i++) {
+				const VmaEntry *v = mm->vmas[i];
+				if (overlaps(a, a + TRAMPOLINE_SIZE, v->start, v->end)) {
+					a = ROUND_UP(v->end, PAGE_SIZE);
+					moved = true;
+				}
 			}
 		}
 	}
@@ -369,10 +376,13 @@ static int restore_sigactions(struct remote *r, struct rst_proc *p)
 	return ret;
 }
 
-static int restore_thread_state(struct remote *r, struct rst_proc *p)
+/* Per-thread state, run in the thread itself (these calls act on the
+ * calling thread), plus scheduling set from outside. */
+static int restore_thread_state(struct rst_proc *p, struct rst_thread *t)
 {
-	const ThreadCoreEntry *tc = p->core->thread_core;
-	const ThreadInfoX86 *ti = p->core->thread_info;
+	struct remote *r = &t->r;
+	const ThreadCoreEntry *tc = t->core->thread_core;
+	const ThreadInfoX86 *ti = t->core->thread_info;
 	long ret;
 
 	ret = CALL(r, "set_robust_list", __NR_set_robust_list, tc->futex_rla,
@@ -402,7 +412,7 @@ static int restore_thread_state(struct remote *r, struct rst_proc *p)
 		if (ret)
 			return ret;
 	}
-	const char *comm = tc->comm ? tc->comm : p->core->tc->comm;
+	const char *comm = tc->comm ? tc->comm : (t->core->tc ? t->core->tc->comm : NULL);
 	if (comm) {
 		char name[16] = { 0 };
 		snprintf(name, sizeof(name), "%s", comm);
@@ -413,9 +423,95 @@ static int restore_thread_state(struct remote *r, struct rst_proc *p)
 		if (ret)
 			return ret;
 	}
-	if (p->core->tc->personality) {
-		ret = remote_syscall(r, __NR_personality, p->core->tc->personality, 0, 0, 0, 0, 0);
-		if (ret < 0)
+	if (tc->has_sched_policy) {
+		struct sched_param sp = { .sched_priority = tc->sched_prio };
+		if (sched_setscheduler(t->tid, tc->sched_policy, &sp))
+			pr_warn("can't restore the scheduling policy %u of thread %d: %s",
+				tc->sched_policy, t->tid, strerror(errno));
+	}
+	if (tc->has_sched_nice && setpriority(PRIO_PROCESS, t->tid, tc->sched_nice))
+		pr_warn("can't restore the nice value %d of thread %d: %s", tc->sched_nice, t->tid,
+			strerror(errno));
+	return 0;
+}
+
+/* The thread's own registers and mask, last.  @unmap: this is the leader,
+ * which also removes the trampoline (stopping at syscall exit). */
+static int restore_thread_cpu(struct rst_ctx *ctx, struct rst_proc *p, struct rst_thread *t,
+			      bool unmap)
+{
+	struct cpu_state cs = { 0 };
+	int ret = arch_get_cpu_state(t->tid, &cs);
+	if (!ret)
+		ret = arch_image_to_cpu_state(t->core->thread_info, &cs);
+	if (ret)
+		goto out;
+	arch_fixup_syscall_restart(&cs.regs);
+	cs.regs.orig_rax = -1;
+	if (unmap)
+		ret = remote_unmap_trampoline(&t->r, ctx->trampoline, TRAMPOLINE_SIZE);
+	if (!ret)
+		ret = arch_set_cpu_state(t->tid, &cs);
+	if (ret)
+		goto out;
+	const ThreadCoreEntry *tc = t->core->thread_core;
+	uint64_t mask = tc->has_blk_sigset ? tc->blk_sigset
+					   : (p->core->tc ? p->core->tc->blk_sigset : 0);
+	if (ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(mask), &mask)) {
+		ret = -errno;
+		pr_perror("PTRACE_SETSIGMASK of restored thread %d failed", t->tid);
+	}
+out:
+	arch_free_cpu_state(&cs);
+	return ret;
+}
+
+/* The other threads, created from inside the leader: each is stopped and
+ * traced from its first instruction (PTRACE_O_TRACECLONE). */
+static int create_threads(struct rst_proc *p)
+{
+	struct remote *lr = &rst_leader(p)->r;
+	const uint64_t flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+			       CLONE_SYSVSEM;
+	for (int i = 1; i < p->nr_threads; i++) {
+		struct rst_thread *t = &p->thr[i];
+		remote_scratch_reset(lr);
+		uint64_t tid64 = t->tid;
+		uint64_t tid_addr = remote_scratch_put(lr, &tid64, sizeof(pid_t));
+		struct clone_args args = {
+			.flags = flags,
+			.set_tid = tid_addr,
+			.set_tid_size = 1,
+		};
+		uint64_t a = remote_scratch_put(lr, &args, sizeof(args));
+		if (!tid_addr || !a)
+			return -ENOSPC;
+		long ret = -EEXIST;
+		/* the old thread may not be reaped yet: retry for a while */
+		for (int waited = 0; ret == -EEXIST && waited <= 5000; waited += 10) {
+			ret = remote_syscall(lr, __NR_clone3, a, sizeof(args), 0, 0, 0, 0);
+			if (ret == -EEXIST)
+				usleep(10000);
+		}
+		if (ret != t->tid) {
+			if (ret == -EEXIST)
+				pid_in_use(t->tid);
+			else
+				pr_err("clone3 of thread %d in process %d failed: %s", t->tid, p->pid,
+				       ret < 0 ? strerror(-ret) : "unexpected tid");
+			return ret < 0 ? ret : -EIO;
+		}
+		t->created = true;
+		int status;
+		ret = ptrace_wait_stop(t->tid, &status, 10000);
+		if (ret)
+			return ret;
+		if (!WIFSTOPPED(status) || (status >> 16) != PTRACE_EVENT_STOP) {
+			pr_err("new thread %d did not stop as expected (status 0x%x)", t->tid, status);
+			return -EIO;
+		}
+		ret = remote_init_sibling(&t->r, lr, t->tid);
+		if (ret)
 			return ret;
 	}
 	return 0;
@@ -423,100 +519,74 @@ static int restore_thread_state(struct remote *r, struct rst_proc *p)
 
 int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 {
-	struct remote r;
+	struct remote *r = &rst_leader(p)->r;
 	struct proc_maps cur = { 0 };
-	struct cpu_state cs = { 0 };
-	uint64_t tramp;
 	long ret;
 
-	ret = remote_init_gadget(&r, p->pid);
-	if (ret)
-		return ret;
-	ret = pick_trampoline(&p->mem, &tramp);
-	if (ret)
-		goto out;
-	ret = remote_setup_trampoline(&r, tramp);
-	if (ret)
-		goto out;
-
-	/* cryo's descriptors: all but the pages image go */
+	/* cryo's descriptors (and the other processes' pages images) go */
 	if (p->pages_fd > 0)
-		CALL(&r, "close_range", __NR_close_range, 0, p->pages_fd - 1, 0, 0, 0, 0);
-	CALL(&r, "close_range", __NR_close_range, p->pages_fd + 1, ~0U, 0, 0, 0, 0);
+		CALL(r, "close_range", __NR_close_range, 0, p->pages_fd - 1, 0, 0, 0, 0);
+	CALL(r, "close_range", __NR_close_range, p->pages_fd + 1, ~0U, 0, 0, 0, 0);
 
 	/* glibc's rseq area of cryo would be written by the kernel after we
 	 * unmap it: unregister it first */
 	struct __ptrace_rseq_configuration rc;
 	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, p->pid, sizeof(rc), &rc) == sizeof(rc) &&
 	    rc.rseq_abi_pointer) {
-		ret = CALL(&r, "rseq unregistration", __NR_rseq, rc.rseq_abi_pointer, rc.rseq_abi_size,
+		ret = CALL(r, "rseq unregistration", __NR_rseq, rc.rseq_abi_pointer, rc.rseq_abi_size,
 			   RSEQ_FLAG_UNREGISTER, rc.signature, 0, 0);
 		if (ret)
 			goto out;
 	}
 
-	pr_debug("task %d: trampoline at 0x%llx", p->pid, (unsigned long long)tramp);
 	ret = proc_read_maps(p->pid, &cur);
 	if (ret)
 		goto out;
-	ret = unmap_cryo(&r, tramp, &cur);
+	ret = unmap_cryo(r, ctx->trampoline, &cur);
 	if (!ret)
-		ret = move_vdso(&r, &p->mem, &cur);
+		ret = move_vdso(r, &p->mem, &cur);
 	if (ret)
 		goto out;
-	FAULT_POINT_RET(ret, "restore:memory");
 	pr_debug("task %d: cryo unmapped, vDSO in place", p->pid);
+	FAULT_POINT_RET(ret, "restore:memory");
 	if (!ret)
-		ret = mem_restore_vmas(&r, &p->mem, &ctx->files, p->pages_fd);
+		ret = mem_restore_vmas(r, &p->mem, &ctx->files, p->pages_fd);
 	if (ret)
 		goto out;
+	CALL(r, "close", __NR_close, p->pages_fd, 0, 0, 0, 0, 0);
 	pr_debug("task %d: memory restored", p->pid);
-	CALL(&r, "close", __NR_close, p->pages_fd, 0, 0, 0, 0, 0);
 
-	ret = restore_mm_fields(&r, ctx, p);
+	ret = restore_mm_fields(r, ctx, p);
 	if (!ret)
-		ret = restore_fds(&r, ctx, p);
+		ret = restore_fds(r, ctx, p);
 	if (!ret)
-		ret = restore_fs(&r, ctx, p);
+		ret = restore_fs(r, ctx, p);
 	if (!ret)
-		ret = restore_sigactions(&r, p);
+		ret = restore_sigactions(r, p);
+	if (!ret && p->core->tc->personality)
+		ret = remote_syscall(r, __NR_personality, p->core->tc->personality, 0, 0, 0, 0, 0) < 0
+			      ? -EINVAL : 0;
 	if (!ret)
-		ret = creds_restore_proc(&r, p->pid, p->core->tc);
+		ret = creds_restore_proc(r, p->pid, p->core->tc);
 	if (!ret)
-		ret = restore_thread_state(&r, p);
+		ret = create_threads(p);
 	if (!ret)
-		ret = signals_restore_proc(&r, p->pid, p->core->tc);
-	if (!ret)
-		ret = signals_restore_thread(&r, p->pid, p->pid, p->core->thread_core);
-	if (!ret)
-		ret = creds_restore_thread(&r, p->pid, p->pid, p->core->thread_core);
+		ret = signals_restore_proc(r, p->pid, p->core->tc);
 	if (!ret)
 		FAULT_POINT_RET(ret, "restore:task-state");
-	if (ret)
-		goto out;
-
-	pr_debug("task %d: mm, files, signals and thread state restored", p->pid);
-	/* Registers last: XSAVE template from the task itself, then the image. */
-	ret = arch_get_cpu_state(p->pid, &cs);
-	if (!ret)
-		ret = arch_image_to_cpu_state(p->core->thread_info, &cs);
-	if (ret)
-		goto out;
-	arch_fixup_syscall_restart(&cs.regs);
-	ret = remote_unmap_trampoline(&r, tramp, TRAMPOLINE_SIZE);
-	if (!ret)
-		ret = arch_set_cpu_state(p->pid, &cs);
-	if (ret)
-		goto out;
-	uint64_t mask = p->core->thread_core->has_blk_sigset ? p->core->thread_core->blk_sigset
-							      : p->core->tc->blk_sigset;
-	if (ptrace(PTRACE_SETSIGMASK, p->pid, sizeof(mask), &mask)) {
-		ret = -errno;
-		pr_perror("PTRACE_SETSIGMASK of restored task %d failed", p->pid);
+	/* Other threads first, the leader last: it removes the trampoline. */
+	for (int i = p->nr_threads - 1; !ret && i >= 0; i--) {
+		struct rst_thread *t = &p->thr[i];
+		ret = restore_thread_state(p, t);
+		if (!ret)
+			ret = signals_restore_thread(&t->r, p->pid, t->tid, t->core->thread_core);
+		if (!ret)
+			ret = creds_restore_thread(&t->r, p->pid, t->tid, t->core->thread_core);
+		if (!ret)
+			ret = restore_thread_cpu(ctx, p, t, i == 0);
 	}
+	pr_debug("task %d: restored with %d thread(s)", p->pid, p->nr_threads);
 out:
-	arch_free_cpu_state(&cs);
 	proc_maps_free(&cur);
-	remote_fini(&r);
 	return ret;
 }

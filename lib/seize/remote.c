@@ -117,6 +117,53 @@ int remote_init_gadget(struct remote *r, pid_t tid)
 	return 0;
 }
 
+int remote_init_sibling(struct remote *r, const struct remote *from, pid_t tid)
+{
+	*r = *from;
+	r->tid = tid;
+	r->new_child = 0;
+	r->mem_fd = open_mem(tid);
+	if (r->mem_fd < 0)
+		return r->mem_fd;
+	if (ptrace(PTRACE_GETREGS, tid, 0, &r->base)) {
+		int e = errno;
+		pr_perror("PTRACE_GETREGS of new task %d failed", tid);
+		close(r->mem_fd);
+		r->mem_fd = -1;
+		return -e;
+	}
+	return 0;
+}
+
+int remote_syscall_noreturn(struct remote *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+	struct user_regs_struct regs = r->base;
+	int status;
+	regs.rip = r->syscall_ip;
+	regs.rax = nr;
+	regs.rdi = a1;
+	regs.rsi = a2;
+	regs.rdx = a3;
+	regs.orig_rax = -1;
+	if (ptrace(PTRACE_SETREGS, r->tid, 0, &regs))
+		return_perror("PTRACE_SETREGS of task %d failed", r->tid);
+	if (ptrace(PTRACE_CONT, r->tid, 0, 0))
+		return_perror("can't resume task %d", r->tid);
+	for (;;) {
+		if (waitpid(r->tid, &status, __WALL) < 0) {
+			if (errno == EINTR)
+				continue;
+			return_perror("waitpid(%d) failed", r->tid);
+		}
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			return 0;
+		/* a signal-delivery stop (kill of oneself) must pass the signal on */
+		int sig = (WIFSTOPPED(status) && !(status >> 16)) ? WSTOPSIG(status) : 0;
+		if (ptrace(PTRACE_CONT, r->tid, 0, sig) && errno != ESRCH)
+			return_perror("can't resume exiting task %d", r->tid);
+	}
+}
+
 void remote_fini(struct remote *r)
 {
 	if (r->mem_fd >= 0)
@@ -166,6 +213,20 @@ static int resume_wait(struct remote *r, int req, int *status)
 	return 0;
 }
 
+/* PTRACE_SYSCALL and wait for a syscall stop, passing over the trap that
+ * reports the end of a group stop (PTRACE_EVENT_STOP after SIGCONT). */
+static int syscall_step(struct remote *r, int *status)
+{
+	for (int i = 0; i < 8; i++) {
+		int ret = resume_wait(r, PTRACE_SYSCALL, status);
+		if (ret)
+			return ret;
+		if (!(WIFSTOPPED(*status) && (*status >> 16) == PTRACE_EVENT_STOP))
+			return 0;
+	}
+	return 0;
+}
+
 static int expect_syscall_stop(struct remote *r, int status, const char *what)
 {
 	if (WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80))
@@ -183,15 +244,27 @@ static int run_regs(struct remote *r, struct user_regs_struct *regs)
 	if (ptrace(PTRACE_SETREGS, r->tid, 0, regs))
 		return_perror("PTRACE_SETREGS of task %d failed", r->tid);
 	if (r->two_stop) {
-		ret = resume_wait(r, PTRACE_SYSCALL, &status);
+		ret = syscall_step(r, &status);
 		if (!ret)
 			ret = expect_syscall_stop(r, status, "entry");
 		if (!ret)
-			ret = resume_wait(r, PTRACE_SYSCALL, &status);
+			ret = syscall_step(r, &status);
 		if (!ret)
 			ret = expect_syscall_stop(r, status, "exit");
 	} else {
+		r->new_child = 0;
 		ret = resume_wait(r, PTRACE_CONT, &status);
+		/* A fork/clone run here stops first at its ptrace event: note the
+		 * new task and go on to the int3. */
+		while (!ret && WIFSTOPPED(status) &&
+		       ((status >> 16) == PTRACE_EVENT_FORK || (status >> 16) == PTRACE_EVENT_CLONE ||
+			(status >> 16) == PTRACE_EVENT_VFORK)) {
+			unsigned long msg = 0;
+			if (ptrace(PTRACE_GETEVENTMSG, r->tid, 0, &msg))
+				return_perror("PTRACE_GETEVENTMSG of task %d failed", r->tid);
+			r->new_child = msg;
+			ret = resume_wait(r, PTRACE_CONT, &status);
+		}
 		if (!ret && !(WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP && !(status >> 16))) {
 			pr_err("task %d: unexpected stop (status 0x%x) after a system call", r->tid,
 			       status);

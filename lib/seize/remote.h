@@ -29,6 +29,8 @@ struct remote {
 	size_t scratch_size;
 	size_t scratch_used;
 	struct user_regs_struct base;	/* registers used as the template */
+	pid_t new_child;		/* pid reported by a fork/clone event during the
+					 * last call (PTRACE_O_TRACEFORK/TRACECLONE), or 0 */
 };
 
 /* Dump side: find a syscall instruction in the vDSO at [vdso_start, vdso_end)
@@ -42,6 +44,11 @@ int remote_init_gadget(struct remote *r, pid_t tid);
 #define TRAMPOLINE_SIZE (64 * 4096UL)
 int remote_setup_trampoline(struct remote *r, uint64_t addr);
 void remote_fini(struct remote *r);
+/* Another thread/process sharing @from's trampoline (its fork or thread). */
+int remote_init_sibling(struct remote *r, const struct remote *from, pid_t tid);
+/* Run a syscall that does not return (exit_group, kill of oneself) and wait
+ * for the task to exit.  Returns 0 once it is gone. */
+int remote_syscall_noreturn(struct remote *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3);
 
 /* Run one syscall; returns its raw result (negative errno on failure), or
  * -ECHILD... style codes for ptrace trouble with *ptrace_err set.  The

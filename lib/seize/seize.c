@@ -216,6 +216,24 @@ static int add_proc(struct seized_tree *t, pid_t pid, struct seized_proc *parent
 	return 0;
 }
 
+/* End the group stop of a seized, stopped process so that syscalls can run
+ * in it; every signal is blocked first, so the SIGCONT stays pending. */
+static int wake_stopped(struct seized_proc *p)
+{
+	uint64_t all = ~0ULL;
+	for (int i = 0; i < p->nr_threads; i++) {
+		struct seized_thread *t = &p->threads[i];
+		if (ptrace(PTRACE_GETSIGMASK, t->tid, sizeof(uint64_t), &t->sigmask) ||
+		    ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(uint64_t), &all))
+			return_perror("can't block the signals of stopped task %d", t->tid);
+		t->mask_dirty = true;
+	}
+	if (kill(p->pid, SIGCONT))
+		return_perror("can't continue stopped process %d for the dump", p->pid);
+	p->woken = true;
+	return 0;
+}
+
 static int seize_one_proc(struct seized_proc *p, unsigned timeout_ms)
 {
 	struct proc_stat st;
@@ -237,8 +255,12 @@ static int seize_one_proc(struct seized_proc *p, unsigned timeout_ms)
 	if (ret)
 		return ret;
 	p->seccomp = sts.seccomp > 0;
+	p->sigcont_was_pending = ((sts.sig_pnd | sts.shd_pnd) >> (SIGCONT - 1)) & 1;
 	proc_status_free(&sts);
-	return seize_proc_threads(p, timeout_ms);
+	ret = seize_proc_threads(p, timeout_ms);
+	if (ret || p->state != TASK_STOPPED)
+		return ret;
+	return wake_stopped(p);
 }
 
 int seize_tree(pid_t pid, unsigned timeout_s, struct seized_tree *tree)
@@ -360,7 +382,9 @@ int release_tree(struct seized_tree *tree, enum release_mode mode)
 		struct seized_proc *p = tree->procs[i];
 		if (mode == RELEASE_KILL && p->state != TASK_DEAD)
 			kill(p->pid, SIGKILL);
-		for (int j = 0; j < p->nr_threads; j++) {
+		/* Last to first: a killed leader is reported only after the other
+		 * threads of its group have been reaped. */
+		for (int j = p->nr_threads - 1; j >= 0; j--) {
 			int r = release_thread(p, &p->threads[j], mode);
 			if (r && !ret)
 				ret = r;

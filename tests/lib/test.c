@@ -386,6 +386,14 @@ static void make_token(void)
 		snprintf(ready_token + 2 * i, 3, "%02x", r[i]);
 }
 
+void test_forked_child(void)
+{
+	if (ready_fd >= 0) {
+		close(ready_fd);
+		ready_fd = -1;
+	}
+}
+
 static int write_pidfile(const char *path)
 {
 	char tmp[PATH_MAX + 8], buf[32];

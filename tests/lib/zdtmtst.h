@@ -79,6 +79,9 @@ extern const char *test_doc;	/* one line, printed by --help */
 void test_init(int argc, char **argv);
 void test_daemon(void);		/* state is built: write pidfile, release parent */
 #define test_ready() test_daemon()
+/* First thing in a child forked before test_daemon(): drops the launcher's
+ * "ready" pipe, which only the test's main process may hold. */
+void test_forked_child(void);
 void test_waitsig(void);	/* wait (sigsuspend) until SIGTERM arrives */
 bool test_go(void);		/* true until SIGTERM arrived (for busy loops) */
 extern volatile sig_atomic_t test_sig_received;

@@ -58,6 +58,15 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
                    stdio-file     stdin from a regular file, stdout and
                                   stderr to regular files
                  (default: "default")
+                   fault=STAGE    CRYO_FAULT=STAGE (dump:... or restore:...)
+                                  makes the first dump (or restore) fail; it
+                                  must report "fault injected at STAGE",
+                                  leave the process running and unharmed (a
+                                  dump) or leave nothing behind (a restore),
+                                  and the normal cycle must then still work
+  faults       = STAGE ...  shorthand: adds a variant fault=STAGE per stage
+  prog         = program to run (default: NAME), to reuse another test's
+                 program with other metadata
   stdio        = null | file    stdio when no stdio-* modifier (null)
   args         = extra arguments for the test program
   dump_opts    = extra cryo dump options (e.g. --shell-job)
@@ -81,6 +90,8 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
 
 DEFAULTS = {
     'variants': 'default',
+    'faults': '',
+    'prog': '',
     'stdio': 'null',
     'args': '',
     'dump_opts': '',
@@ -146,7 +157,8 @@ def parse_desc(path):
 
 def parse_variant(v):
     """'static+iter2' -> dict of settings."""
-    mods = {'static': False, 'iters': 1, 'leave_running': False, 'stdio': None}
+    mods = {'static': False, 'iters': 1, 'leave_running': False, 'stdio': None,
+            'fault': None}
     for m in v.split('+'):
         if m == 'default':
             pass
@@ -158,6 +170,8 @@ def parse_variant(v):
             mods['leave_running'] = True
         elif m in ('stdio-null', 'stdio-file'):
             mods['stdio'] = m[6:]
+        elif re.fullmatch(r'fault=(dump|restore):[A-Za-z0-9_.-]+', m):
+            mods['fault'] = m[6:]
         else:
             raise MetaError('unknown variant modifier "%s" in "%s"' % (m, v))
     return mods
@@ -319,6 +333,21 @@ class Runner:
         with open(logpath, errors='replace') as f:
             return rc, f.read()
 
+    def known_features(self):
+        """Feature names from `cryo check --feature list`, None if unavailable."""
+        if not hasattr(self, '_known'):
+            d = os.path.join(self.results, '.check')
+            os.makedirs(d, exist_ok=True)
+            rc, out = self.run_cmd([self.cryo, 'check', '--feature', 'list'],
+                                   os.path.join(d, 'list.log'), 30)
+            names = set()
+            for l in out.splitlines()[1:]:
+                m = re.match(r'([a-z0-9_]+)\s', l)
+                if m:
+                    names.add(m.group(1))
+            self._known = names if rc == 0 and names else None
+        return self._known
+
     def feature_present(self, name):
         if name not in self.feature_cache:
             d = os.path.join(self.results, '.check')
@@ -345,6 +374,7 @@ class Runner:
             try:
                 meta = parse_desc(desc)
                 variants = meta['variants'].split()
+                variants += ['fault=' + f for f in meta['faults'].split()]
                 for v in variants:
                     parse_variant(v)
             except MetaError as e:
@@ -372,6 +402,12 @@ class Runner:
             verdict, reason = 'SKIP', str(e)
         except TestFailed as e:
             verdict, reason = 'FAIL', str(e)
+        except Exception as e:      # a runner bug must not stop the suite
+            import traceback
+            with open(os.path.join(wdir, 'runner-error.txt'), 'w') as f:
+                traceback.print_exc(file=f)
+            ctx['logs'].append(os.path.join(wdir, 'runner-error.txt'))
+            verdict, reason = 'FAIL', 'runner error: %s: %s' % (type(e).__name__, e)
         finally:
             self.kill_owned()
         dt = time.time() - t0
@@ -399,7 +435,8 @@ class Runner:
             lines = tail(path)
             if not lines:
                 continue
-            print('     --- tail of %s' % os.path.relpath(path), flush=True)
+            rel = os.path.relpath(path)
+            print('     --- tail of %s' % (path if rel.startswith('..') else rel), flush=True)
             for l in lines:
                 print('     | ' + l)
         sys.stdout.flush()
@@ -410,6 +447,10 @@ class Runner:
         if meta['root'] == 'yes' and os.geteuid() != 0:
             raise TestSkipped('needs root')
         for feat in meta['features'].split():
+            known = self.known_features()
+            if known is not None and feat not in known:
+                raise MetaError('features: "%s" is not a feature cryo knows '
+                                '(cryo check --feature list)' % feat)
             ok, why = self.feature_present(feat)
             if not ok:
                 raise TestSkipped('kernel feature "%s" missing (cryo check --feature %s%s)'
@@ -488,12 +529,21 @@ class Runner:
             raise TestFailed('test process %d died right after setup' % pid)
         return pid
 
-    def check_running(self, pids, what):
-        """Every pid alive and neither stopped nor traced nor zombie."""
+    def check_running(self, pids, what, expect=None):
+        """Every pid alive and neither stopped nor traced nor zombie -- except
+        those that the test made a zombie or stopped on purpose (@expect, the
+        states seen before the dump): they must be exactly that again."""
+        expect = expect or {}
         for p in pids:
             st = proc_stat(p)
             if st is None:
                 raise TestFailed('process %d is gone %s' % (p, what))
+            want = expect.get(p)
+            if want in ('Z', 'T'):
+                if st[0] != want and not (want == 'T' and st[0] == 't'):
+                    raise TestFailed('process %d is in state %s %s; it was %s before the dump'
+                                     % (p, st[0], what, want))
+                continue
             if st[0] in 'ZX':
                 raise TestFailed('process %d is a zombie %s' % (p, what))
             if st[0] in 'Tt':
@@ -503,8 +553,7 @@ class Runner:
                 if st and st[0] in 'Tt':
                     raise TestFailed('process %d is stopped (state %s) %s' % (p, st[0], what))
 
-    def refusal_ok(self, step, rc, out, logfile, meta):
-        text = meta['refuse']
+    def refusal_ok(self, step, rc, out, logfile, meta, text):
         if rc is None:
             raise TestFailed('%s hung (timeout %ss) instead of refusing' % (step, meta['timeout']))
         if rc == 0:
@@ -535,106 +584,165 @@ class Runner:
         if 'PASS' not in lines:
             raise TestFailed('test %d exited %s without a verdict' % (pid, what))
 
+    def dump(self, pid, tree, meta, ctx, tag, leave_running=False, fault=None):
+        """cryo dump; returns (rc, output, log path)."""
+        imgdir = os.path.join(ctx['wdir'], 'images' + tag)
+        os.makedirs(imgdir, exist_ok=True)
+        ctx['imgdir'] = imgdir
+        cmd = [self.cryo, 'dump', '-t', str(pid), '-D', imgdir, '-o', 'dump.log', '-v4']
+        if leave_running:
+            cmd.append('--leave-running')
+        cmd += shlex.split(meta['dump_opts'])
+        env = self.env_of(meta['dump_env'])
+        if fault:
+            env['CRYO_FAULT'] = fault
+        out_path = os.path.join(ctx['wdir'], 'dump%s.out' % tag)
+        log_path = os.path.join(imgdir, 'dump.log')
+        ctx['logs'] += [out_path, log_path]
+        rc, out = self.run_cmd(cmd, out_path, float(meta['timeout']), env=env)
+        return rc, out, log_path
+
+    def restore(self, tree, meta, ctx, tag, fault=None):
+        """cryo restore from the last dump; returns (rc, output, log, pidfile)."""
+        imgdir = ctx['imgdir']
+        rpidfile = os.path.join(imgdir, 'restore%s.pid' % tag)
+        cmd = shlex.split(meta['restore_wrap']) + [
+            self.cryo, 'restore', '-D', imgdir, '-d', '-o', 'restore%s.log' % tag, '-v4',
+            '--pidfile', rpidfile] + shlex.split(meta['restore_opts'])
+        env = self.env_of(meta['restore_env'])
+        if fault:
+            env['CRYO_FAULT'] = fault
+        out_path = os.path.join(ctx['wdir'], 'restore%s.out' % tag)
+        log_path = os.path.join(imgdir, 'restore%s.log' % tag)
+        ctx['logs'] += [out_path, log_path]
+        rc, out = self.run_cmd(cmd, out_path, float(meta['timeout']), env=env)
+        for p in tree:          # whatever came back is ours to clean up
+            self.own(p, ctx['binary'])
+        return rc, out, log_path, rpidfile
+
+    def check_unharmed(self, pid, tree, what, expect=None):
+        self.check_running(tree, what, expect)
+        if proc_tree(pid) != tree:
+            raise TestFailed('process tree changed %s: %s -> %s' % (what, tree, proc_tree(pid)))
+
+    def wait_tree_gone(self, tree, what):
+        left = wait_gone(tree, self.args.gone_timeout)
+        if left:
+            states = ', '.join('%d (%s)' % (p, (proc_stat(p) or '?')[0]) for p in left)
+            raise TestFailed('processes still present %gs %s: %s'
+                             % (self.args.gone_timeout, what, states))
+
+    def check_restored(self, pid, tree, rpidfile, ctx, tag, expect=None):
+        try:
+            with open(rpidfile) as f:
+                rpid = int(f.read().strip())
+        except (OSError, ValueError) as e:
+            raise TestFailed('restore%s: no valid --pidfile %s: %s' % (tag, rpidfile, e))
+        self.own(rpid, ctx['binary'])
+        if rpid != pid:
+            raise TestFailed('restore%s: --pidfile says %d, the dumped pid was %d'
+                             % (tag, rpid, pid))
+        self.check_running(tree, 'after restore%s' % tag, expect)
+        exe = proc_exe(pid)
+        if exe and os.path.realpath(exe) != ctx['binary']:
+            raise TestFailed('restored pid %d runs %s, not %s' % (pid, exe, ctx['binary']))
+        now = proc_tree(pid)
+        if now != tree:
+            raise TestFailed('restore%s: process tree %s, dumped tree was %s' % (tag, now, tree))
+
     def do_test(self, name, variant, meta, ctx):
         mods = parse_variant(variant)
         self.check_skip(meta)
         if not os.access(self.cryo, os.X_OK):
             raise TestFailed('cryo binary %s not found (build it, or set CRYO=/--cryo)'
                              % self.cryo)
-        timeout = float(meta['timeout'])
         refuse_at = meta['refuse_at'] if meta['refuse'] else None
         if refuse_at not in (None, 'dump', 'restore'):
             raise MetaError('refuse_at must be dump or restore')
-        wdir = ctx['wdir']
+        fault = mods['fault']
+        if fault and (refuse_at or mods['leave_running']):
+            raise MetaError('fault= does not combine with refuse or leave-running')
+        try:
+            timeout = float(meta['timeout'])
+            float(meta['settle'])
+        except ValueError:
+            raise MetaError('timeout and settle must be numbers')
 
-        pid = self.start(name, mods, meta, ctx)
-        binary = ctx['binary']
+        pid = self.start(meta['prog'] or name, mods, meta, ctx)
 
         for it in range(1, mods['iters'] + 1):
-            sfx = '' if mods['iters'] == 1 else '-%d' % it
+            tag = '' if mods['iters'] == 1 else '-%d' % it
             tree = proc_tree(pid)
-            self.check_running(tree, 'before dump%s' % sfx)
-            imgdir = os.path.join(wdir, 'images' + sfx)
-            os.makedirs(imgdir, exist_ok=True)
-            cmd = [self.cryo, 'dump', '-t', str(pid), '-D', imgdir, '-o', 'dump.log', '-v4']
-            if mods['leave_running']:
-                cmd.append('--leave-running')
-            cmd += shlex.split(meta['dump_opts'])
-            out_path = os.path.join(wdir, 'dump%s.out' % sfx)
-            log_path = os.path.join(imgdir, 'dump.log')
-            ctx['logs'] += [out_path, log_path]
-            rc, out = self.run_cmd(cmd, out_path, timeout, env=self.env_of(meta['dump_env']))
+            # zombies and stopped tasks made on purpose by the test (tree test)
+            expect = {p: (proc_stat(p) or '?')[0] for p in tree}
+            expect = {p: st for p, st in expect.items() if st in 'ZT' and p != pid}
+            self.check_running(tree, 'before dump%s' % tag, expect)
 
+            if fault and it == 1 and fault.startswith('dump:'):
+                # the faulted dump must fail and leave the tree as it was;
+                # then the normal dump below must still work
+                rc, out, log = self.dump(pid, tree, meta, ctx, tag + '-fault', fault=fault)
+                self.refusal_ok('dump with CRYO_FAULT=%s' % fault, rc, out, log, meta,
+                                'fault injected at %s' % fault)
+                self.check_unharmed(pid, tree, 'after the failed dump (CRYO_FAULT=%s)' % fault, expect)
+
+            rc, out, log = self.dump(pid, tree, meta, ctx, tag,
+                                     leave_running=mods['leave_running'])
             if refuse_at == 'dump':
-                self.refusal_ok('dump', rc, out, log_path, meta)
-                self.check_running(tree, 'after the refused dump')
-                if proc_tree(pid) != tree:
-                    raise TestFailed('process tree changed after the refused dump: %s -> %s'
-                                     % (tree, proc_tree(pid)))
+                self.refusal_ok('dump', rc, out, log, meta, meta['refuse'])
+                self.check_unharmed(pid, tree, 'after the refused dump', expect)
                 self.verdict(pid, meta, ctx, 'after the refused dump')
                 return
             if rc is None:
-                raise TestFailed('dump%s hung (timeout %gs)' % (sfx, timeout))
+                raise TestFailed('dump%s hung (timeout %gs)' % (tag, timeout))
             if rc != 0:
-                raise TestFailed('dump%s failed (exit %d)' % (sfx, rc))
-
+                raise TestFailed('dump%s failed (exit %d)' % (tag, rc))
             if mods['leave_running']:
-                self.check_running(tree, 'after dump --leave-running%s' % sfx)
-                if proc_tree(pid) != tree:
-                    raise TestFailed('process tree changed after dump --leave-running: %s -> %s'
-                                     % (tree, proc_tree(pid)))
+                self.check_unharmed(pid, tree, 'after dump --leave-running%s' % tag, expect)
                 continue
+            self.wait_tree_gone(tree, 'after dump%s' % tag)
 
-            left = wait_gone(tree, self.args.gone_timeout)
-            if left:
-                states = ', '.join('%d (%s)' % (p, (proc_stat(p) or '?')[0]) for p in left)
-                raise TestFailed('processes still present %gs after dump%s: %s'
-                                 % (self.args.gone_timeout, sfx, states))
+            if fault and it == 1 and fault.startswith('restore:'):
+                # the faulted restore must fail and leave nothing behind;
+                # the images must still restore afterwards
+                rc, out, log, _ = self.restore(tree, meta, ctx, tag + '-fault', fault=fault)
+                self.refusal_ok('restore with CRYO_FAULT=%s' % fault, rc, out, log, meta,
+                                'fault injected at %s' % fault)
+                self.wait_tree_gone(tree, 'after the failed restore (CRYO_FAULT=%s)' % fault)
 
-            rpidfile = os.path.join(imgdir, 'restore.pid')
-            cmd = shlex.split(meta['restore_wrap']) + [
-                self.cryo, 'restore', '-D', imgdir, '-d', '-o', 'restore.log', '-v4',
-                '--pidfile', rpidfile] + shlex.split(meta['restore_opts'])
-            out_path = os.path.join(wdir, 'restore%s.out' % sfx)
-            log_path = os.path.join(imgdir, 'restore.log')
-            ctx['logs'] += [out_path, log_path]
-            rc, out = self.run_cmd(cmd, out_path, timeout, env=self.env_of(meta['restore_env']))
-            # whatever came back is ours to clean up
-            for p in tree:
-                self.own(p, binary)
-
+            rc, out, log, rpidfile = self.restore(tree, meta, ctx, tag)
             if refuse_at == 'restore':
-                self.refusal_ok('restore', rc, out, log_path, meta)
-                left = wait_gone(tree, self.args.gone_timeout)
-                if left:
-                    raise TestFailed('the failed restore left processes behind: %s' % left)
+                self.refusal_ok('restore', rc, out, log, meta, meta['refuse'])
+                self.wait_tree_gone(tree, 'after the refused restore')
                 return
             if rc is None:
-                raise TestFailed('restore%s hung (timeout %gs)' % (sfx, timeout))
+                raise TestFailed('restore%s hung (timeout %gs)' % (tag, timeout))
             if rc != 0:
-                raise TestFailed('restore%s failed (exit %d)' % (sfx, rc))
-            try:
-                with open(rpidfile) as f:
-                    rpid = int(f.read().strip())
-            except (OSError, ValueError) as e:
-                raise TestFailed('restore%s: no valid --pidfile %s: %s' % (sfx, rpidfile, e))
-            self.own(rpid, binary)
-            if rpid != pid:
-                raise TestFailed('restore%s: --pidfile says %d, the dumped pid was %d'
-                                 % (sfx, rpid, pid))
-            self.check_running(tree, 'after restore%s' % sfx)
-            exe = proc_exe(pid)
-            if exe and os.path.realpath(exe) != binary:
-                raise TestFailed('restored pid %d runs %s, not %s' % (pid, exe, binary))
-            now = proc_tree(pid)
-            if now != tree:
-                raise TestFailed('restore%s: process tree %s, dumped tree was %s'
-                                 % (sfx, now, tree))
+                raise TestFailed('restore%s failed (exit %d)' % (tag, rc))
+            self.check_restored(pid, tree, rpidfile, ctx, tag, expect)
             time.sleep(float(meta['settle']))
-            self.check_running(tree, 'after restore%s' % sfx)
+            self.check_running(tree, 'after restore%s' % tag, expect)
 
         self.verdict(pid, meta, ctx, 'after %s' % ('dump --leave-running'
                                                    if mods['leave_running'] else 'restore'))
+
+
+def ensure_pid_room():
+    """Restores need the dumped PIDs to be free again.  With the default
+    pid_max (32768) a busy machine wraps around within seconds and hands a
+    just-freed PID to an unrelated process; raise it (as root) so PIDs are
+    not reused during a test run."""
+    path = '/proc/sys/kernel/pid_max'
+    try:
+        with open(path) as f:
+            cur = int(f.read())
+        if cur < 4194304 and os.geteuid() == 0:
+            with open(path, 'w') as f:
+                f.write('4194304')
+            print('note: raised kernel.pid_max from %d to 4194304 so that PIDs are not '
+                  'reused during the run' % cur)
+    except (OSError, ValueError):
+        pass
 
 
 def main():
@@ -659,6 +767,7 @@ def main():
     ap.add_argument('--summary', help='write a JSON summary here')
     ap.add_argument('--help-desc', action='store_true', help='describe the metadata format')
     args = ap.parse_args()
+    ensure_pid_room()
     if args.help_desc:
         print(METADATA)
         return 0

@@ -65,6 +65,13 @@ CASES = [
      {'refuse_harms': ('FAIL', r'test says: FAIL')}),
     ('refuse_restore', ST, 'restore_env = FAKE_CRYO=restore-fail\nrefuse_at = restore\n'
      'refuse = restore refused', {'refuse_restore': ('PASS', '')}),
+    ('faults', ST, 'faults = dump:somewhere restore:elsewhere',
+     {'faults': ('PASS', ''), 'faults:fault=dump:somewhere': ('PASS', ''), 'faults:fault=restore:elsewhere': ('PASS', '')}),
+    ('fault_harms', ST, 'args = --mode fail\nvariants = fault=dump:x',
+     {'fault_harms:fault=dump:x': ('FAIL', r'test says: FAIL')}),
+    ('fault_ignored', ST, 'variants = fault=dump:x\ndump_env = FAKE_CRYO=ignore-fault',
+     {'fault_ignored:fault=dump:x': ('FAIL', r'succeeded; expected it to refuse with "fault injected at dump:x"')}),
+    ('reuse_prog', None, 'prog = selftest-prog', {'reuse_prog': ('PASS', '')}),
     ('feature_missing', ST, 'features = no_such_feature',
      {'feature_missing': ('SKIP', r'kernel feature "no_such_feature" missing')}),
     ('feature_present', ST, 'features = fake_feature', {'feature_present': ('PASS', '')}),
@@ -113,6 +120,7 @@ def main():
     descdir, bindir = os.path.join(tmp, 'progs'), os.path.join(tmp, 'bin')
     os.makedirs(descdir)
     os.makedirs(bindir)
+    os.symlink(prog_path[ST], os.path.join(bindir, ST))
     expected = {}
     cases = [c for c in CASES if not args.cases or c[0] in args.cases]
     for name, prog, desc, exp in cases:

@@ -1,0 +1,1048 @@
+/* Shared memory objects: shared anonymous memory, memfd and SysV shared
+ * memory.  The dump saves each object once (the first time one of its VMAs
+ * is seen), reading it through /proc/PID/map_files; the restore creates it
+ * in the first task that maps it, fills it from cryo (which maps the new
+ * object through /proc/TASK/map_files or /proc/TASK/fd) and maps every VMA
+ * of it.  See mem.h for the image form and docs/memory.md for the design. */
+#include "mem/mem.h"
+#include "files/files.h"
+#include "images/image.h"
+#include "seize/remote.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include "fdinfo.pb-c.h"
+#include "fown.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/memfd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef F_ADD_SEALS
+#define F_ADD_SEALS 1033	/* linux/fcntl.h, 3.17 */
+#define F_GET_SEALS 1034
+#endif
+#ifndef F_SEAL_SEAL
+#define F_SEAL_SEAL 0x0001
+#endif
+
+enum shm_kind { SHM_ANON = 1, SHM_MEMFD, SHM_SYSV };
+
+static const char *kind_name(int k)
+{
+	return k == SHM_ANON ? "shared anonymous memory" : k == SHM_MEMFD ? "memfd" : "SysV shared memory";
+}
+
+static int vma_kind(const VmaEntry *v)
+{
+	if (v->status & VMA_AREA_MEMFD)
+		return SHM_MEMFD;
+	if (v->status & VMA_AREA_SYSVIPC)
+		return SHM_SYSV;
+	if (v->status & VMA_ANON_SHARED)
+		return SHM_ANON;
+	return 0;
+}
+
+bool vma_is_shmem(const VmaEntry *v)
+{
+	return (v->status & VMA_AREA_REGULAR) && vma_kind(v);
+}
+
+/* ======================================================================
+ * Dump
+ * ====================================================================== */
+
+struct shmem_seen {
+	int kind;
+	uint64_t ino;
+	uint32_t file_id;	/* memfd: the FD_TYPES__MEMFD entry for mappings */
+};
+
+void mem_dump_shared_init(struct mem_dump_shared *sd, int dirfd, uint32_t *next_pages_id)
+{
+	memset(sd, 0, sizeof(*sd));
+	sd->dirfd = dirfd;
+	sd->next_pages_id = next_pages_id;
+	sd->next_memfd_inode_id = 1;
+}
+
+int mem_dump_shared_fini(struct mem_dump_shared *sd)
+{
+	int ret = img_close(sd->memfd_img);
+	int r2 = img_close(sd->ipc_shm_img);
+	free(sd->seen);
+	sd->seen = NULL;
+	sd->nr_seen = 0;
+	sd->memfd_img = sd->ipc_shm_img = NULL;
+	return ret ? ret : r2;
+}
+
+/* Copy [0, size) of the object open as @fd (only the parts that hold data:
+ * SEEK_DATA/SEEK_HOLE, which count swapped-out pages as data) into
+ * pagemap-shmem-@shmid.img and a new pages image. */
+static int dump_contents(struct mem_dump_shared *sd, int fd, uint64_t shmid, uint64_t size,
+			 const char *what)
+{
+	struct cr_img *pm = NULL, *pages = NULL;
+	uint32_t pages_id = (*sd->next_pages_id)++;
+	size_t bufsz = 1 << 20;
+	char *buf = xmalloc(bufsz);
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	size = ROUND_UP(size, PAGE_SIZE);
+	ret = img_open(&pm, sd->dirfd, IMG_SHMEM_PAGEMAP, IMG_WRITE, shmid);
+	if (!ret)
+		ret = img_open(&pages, sd->dirfd, IMG_PAGES, IMG_WRITE, pages_id);
+	if (ret)
+		goto out;
+	PagemapHead ph = PAGEMAP_HEAD__INIT;
+	ph.has_pages_id = 1;
+	ph.pages_id = pages_id;
+	ret = img_write_msg(pm, &ph.base);
+	int out_fd = img_raw_fd(pages);
+	for (uint64_t off = 0; !ret && off < size;) {
+		off_t d = lseek(fd, off, SEEK_DATA);
+		if (d < 0 && errno == ENXIO)
+			break;
+		off_t h = d < 0 ? -1 : lseek(fd, d, SEEK_HOLE);
+		if (d < 0 || h < 0) {
+			ret = -errno;
+			pr_perror("can't find the data of %s (shmid 0x%llx) with lseek", what,
+				  (unsigned long long)shmid);
+			break;
+		}
+		uint64_t s = (uint64_t)d & PAGE_MASK, e = MIN(ROUND_UP((uint64_t)h, PAGE_SIZE), size);
+		if (s >= size)
+			break;
+		PagemapEntry pe = PAGEMAP_ENTRY__INIT;
+		pe.has_vaddr = pe.has_nr_pages = pe.has_flags = 1;
+		pe.vaddr = s;
+		pe.nr_pages = (e - s) / PAGE_SIZE;
+		pe.flags = PE_PRESENT;
+		ret = img_write_msg(pm, &pe.base);
+		for (uint64_t p = s; !ret && p < e;) {
+			size_t n = MIN(bufsz, e - p);
+			ssize_t got = pread(fd, buf, n, p);
+			if (got < (ssize_t)n) {
+				/* past EOF of a shrunk file: zeros, as the mapping would
+				 * raise SIGBUS there anyway */
+				if (got < 0) {
+					ret = -errno;
+					pr_perror("can't read %s (shmid 0x%llx) at offset %llu", what,
+						  (unsigned long long)shmid, (unsigned long long)p);
+					break;
+				}
+				memset(buf + got, 0, n - got);
+			}
+			ret = write_all(out_fd, buf, n);
+			if (ret)
+				pr_err("can't write the contents of %s to pages-%u.img: %s", what,
+				       pages_id, strerror(-ret));
+			sd->pages_written += n / PAGE_SIZE;
+			p += n;
+		}
+		off = e;
+	}
+out:
+	if (pages) {
+		int r = img_close(pages);
+		ret = ret ? ret : r;
+	}
+	if (pm) {
+		int r = img_close(pm);
+		ret = ret ? ret : r;
+	}
+	free(buf);
+	return ret;
+}
+
+static struct shmem_seen *seen_find(struct mem_dump_shared *sd, uint64_t ino, int kind)
+{
+	for (int i = 0; i < sd->nr_seen; i++)
+		if (sd->seen[i].ino == ino && (sd->seen[i].kind == kind ||
+		    (kind != SHM_MEMFD && sd->seen[i].kind != SHM_MEMFD)))
+			return &sd->seen[i];
+	return NULL;
+}
+
+static struct shmem_seen *seen_add(struct mem_dump_shared *sd, int kind, uint64_t ino)
+{
+	struct shmem_seen *n = xrealloc(sd->seen, (sd->nr_seen + 1) * sizeof(*n));
+	if (!n)
+		return NULL;
+	sd->seen = n;
+	n = &sd->seen[sd->nr_seen++];
+	*n = (struct shmem_seen){ kind, ino, 0 };
+	return n;
+}
+
+static int same_ipc_ns(pid_t pid)
+{
+	char path[64];
+	struct stat a, b;
+	snprintf(path, sizeof(path), "/proc/%d/ns/ipc", pid);
+	if (stat(path, &a) || stat("/proc/self/ns/ipc", &b))
+		return_perror("can't compare the IPC namespace of process %d with cryo's", pid);
+	return a.st_ino == b.st_ino ? 1 : 0;
+}
+
+static int dump_sysv(struct mem_dump_shared *sd, int fd, pid_t pid, uint64_t id)
+{
+	struct shmid_ds ds;
+	int ret = same_ipc_ns(pid);
+	if (ret < 0)
+		return ret;
+	if (!ret) {
+		pr_err("process %d attached SysV shared memory segment %llu of another IPC namespace: "
+		       "cryo saves only segments of its own IPC namespace (IPC namespaces are not "
+		       "supported yet)", pid, (unsigned long long)id);
+		return -EOPNOTSUPP;
+	}
+	if (shmctl((int)id, IPC_STAT, &ds) < 0)
+		return_perror("shmctl(%llu, IPC_STAT) for the segment process %d attached failed",
+			      (unsigned long long)id, pid);
+	if (!sd->ipc_shm_img) {
+		ret = img_open(&sd->ipc_shm_img, sd->dirfd, IMG_IPC_SHM, IMG_WRITE, 0);
+		if (ret)
+			return ret;
+	}
+	IpcDescEntry de = IPC_DESC_ENTRY__INIT;
+	IpcShmEntry se = IPC_SHM_ENTRY__INIT;
+	de.has_key = de.has_uid = de.has_gid = de.has_cuid = de.has_cgid = 1;
+	de.has_mode = de.has_id = 1;
+	de.key = ds.shm_perm.__key;
+	de.uid = ds.shm_perm.uid;
+	de.gid = ds.shm_perm.gid;
+	de.cuid = ds.shm_perm.cuid;
+	de.cgid = ds.shm_perm.cgid;
+	de.mode = ds.shm_perm.mode;
+	de.id = id;
+	se.desc = &de;
+	se.has_size = 1;
+	se.size = ds.shm_segsz;
+	/* Contents follow the entry (in_pagemaps = false): the form crit reads. */
+	se.has_in_pagemaps = 1;
+	se.in_pagemaps = false;
+	ret = img_write_msg(sd->ipc_shm_img, &se.base);
+	if (ret)
+		return ret;
+	size_t bufsz = 1 << 20;
+	char *buf = xmalloc(bufsz);
+	if (!buf)
+		return -ENOMEM;
+	for (uint64_t off = 0; !ret && off < ds.shm_segsz;) {
+		size_t n = MIN(bufsz, ds.shm_segsz - off);
+		ssize_t got = pread(fd, buf, n, off);
+		if (got != (ssize_t)n) {
+			ret = got < 0 ? -errno : -EIO;
+			pr_err("can't read SysV shared memory segment %llu at offset %llu: %s",
+			       (unsigned long long)id, (unsigned long long)off, strerror(-ret));
+			break;
+		}
+		ret = img_write_raw(sd->ipc_shm_img, buf, n);
+		off += n;
+	}
+	static const char zero[4];
+	size_t pad = ROUND_UP(ds.shm_segsz, 4) - ds.shm_segsz;
+	if (!ret && pad)
+		ret = img_write_raw(sd->ipc_shm_img, zero, pad);
+	free(buf);
+	return ret;
+}
+
+static int dump_memfd(struct mem_dump_shared *sd, struct files_dump *files, int fd,
+		      const struct stat *st, const char *name, struct shmem_seen *s)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0)
+		return_perror("fcntl(F_GET_SEALS) on memfd:%s failed", name);
+	if (!sd->memfd_img) {
+		int ret = img_open(&sd->memfd_img, sd->dirfd, IMG_MEMFD_INODE, IMG_WRITE, 0);
+		if (ret)
+			return ret;
+	}
+	MemfdInodeEntry mie = MEMFD_INODE_ENTRY__INIT;
+	mie.name = (char *)name;
+	mie.has_uid = mie.has_gid = mie.has_size = mie.has_shmid = 1;
+	mie.has_seals = mie.has_inode_id = 1;
+	mie.uid = st->st_uid;
+	mie.gid = st->st_gid;
+	mie.size = st->st_size;
+	mie.shmid = st->st_ino;
+	mie.seals = seals;
+	mie.inode_id = sd->next_memfd_inode_id++;
+	int ret = dump_contents(sd, fd, st->st_ino, st->st_size, "a memfd");
+	if (!ret)
+		ret = img_write_msg(sd->memfd_img, &mie.base);
+	if (ret)
+		return ret;
+
+	FownEntry fown = FOWN_ENTRY__INIT;
+	fown.has_uid = fown.has_euid = fown.has_signum = fown.has_pid_type = fown.has_pid = 1;
+	MemfdFileEntry mfe = MEMFD_FILE_ENTRY__INIT;
+	mfe.has_id = mfe.has_flags = mfe.has_pos = mfe.has_inode_id = 1;
+	mfe.id = files->next_id++;
+	mfe.flags = O_RDWR;
+	mfe.pos = 0;
+	mfe.fown = &fown;
+	mfe.inode_id = mie.inode_id;
+	FileEntry fe = FILE_ENTRY__INIT;
+	fe.has_type = fe.has_id = 1;
+	fe.type = FD_TYPES__MEMFD;
+	fe.id = mfe.id;
+	fe.memfd = &mfe;
+	s->file_id = mfe.id;
+	return img_write_msg(files->files_img, &fe.base);
+}
+
+int shmem_dump_vma(struct mem_dump_shared *sd, struct files_dump *files, pid_t pid,
+		   const struct proc_vma *pv, VmaEntry *v)
+{
+	const char *path = pv->path;
+	int kind;
+	if (!strncmp(path, "/memfd:", 7))
+		kind = SHM_MEMFD;
+	else if (!strncmp(path, "/SYSV", 5) && pv->shared)
+		kind = SHM_SYSV;
+	else if (!strcmp(path, "/dev/zero") && pv->deleted && pv->shared)
+		kind = SHM_ANON;
+	else
+		return -ENOENT;
+
+	char link[128];
+	snprintf(link, sizeof(link), "/proc/%d/map_files/%llx-%llx", pid,
+		 (unsigned long long)pv->start, (unsigned long long)pv->end);
+	int fd = open(link, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st)) {
+		int e = errno;
+		pr_err("can't open %s (%s of process %d at 0x%llx): %s", link, kind_name(kind), pid,
+		       (unsigned long long)pv->start, strerror(e));
+		if (fd >= 0)
+			close(fd);
+		return -e;
+	}
+	int ret = 0;
+	struct shmem_seen *s = seen_find(sd, st.st_ino, kind);
+	if (s && s->kind != kind) {
+		pr_err("process %d maps %s and %s with the same id 0x%llx: the images can't tell "
+		       "them apart", pid, kind_name(kind), kind_name(s->kind),
+		       (unsigned long long)st.st_ino);
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+	if (!s) {
+		s = seen_add(sd, kind, st.st_ino);
+		if (!s) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		if (kind == SHM_ANON)
+			ret = dump_contents(sd, fd, st.st_ino, st.st_size, "shared anonymous memory");
+		else if (kind == SHM_SYSV)
+			ret = dump_sysv(sd, fd, pid, st.st_ino);
+		else
+			ret = dump_memfd(sd, files, fd, &st, path + 7, s);
+		if (ret)
+			goto out;
+	}
+
+	v->pgoff = pv->pgoff;
+	v->fd = -1;
+	v->has_fdflags = 1;
+	v->fdflags = pv->shared && (pv->prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
+	if (kind == SHM_MEMFD) {
+		v->status = VMA_AREA_REGULAR | VMA_AREA_MEMFD |
+			    (pv->shared ? VMA_FILE_SHARED : VMA_FILE_PRIVATE);
+		v->shmid = s->file_id;
+	} else {
+		v->flags |= MAP_ANONYMOUS;
+		v->status = VMA_AREA_REGULAR | VMA_ANON_SHARED |
+			    (kind == SHM_SYSV ? VMA_AREA_SYSVIPC : 0);
+		v->shmid = st.st_ino;
+		if (kind == SHM_SYSV && pv->vm_maywrite)
+			v->fdflags = O_RDWR;
+	}
+out:
+	close(fd);
+	return ret;
+}
+
+/* ======================================================================
+ * Restore
+ * ====================================================================== */
+
+struct shmem_obj {
+	int kind;
+	uint64_t key;			/* anon, sysv: shmid; memfd: inode_id */
+	uint64_t size;
+	const MemfdInodeEntry *mie;
+	const IpcShmEntry *ipc;
+	off_t ipc_data_off;		/* offset of the segment data in ipcns-shm-0.img */
+	pid_t creator;			/* 0: not created yet */
+	uint64_t ref_start, ref_end;	/* a mapping of it in the creator */
+	bool sysv_created;		/* this restore created the segment */
+	bool sysv_rmid;			/* mark it destroyed once attached */
+};
+
+int shmem_registry_init(struct shmem_registry *reg, int dirfd)
+{
+	memset(reg, 0, sizeof(*reg));
+	reg->dirfd = dirfd;
+	return 0;
+}
+
+static int registry_load(struct shmem_registry *reg)
+{
+	struct cr_img *img;
+	int ret;
+	if (reg->loaded)
+		return 0;
+	reg->loaded = true;
+	ret = img_open(&img, reg->dirfd, IMG_MEMFD_INODE, IMG_READ | IMG_MISSING_OK, 0);
+	if (!ret) {
+		for (;;) {
+			MemfdInodeEntry *m;
+			ret = img_read_msg(img, &memfd_inode_entry__descriptor, (ProtobufCMessage **)&m);
+			if (ret <= 0)
+				break;
+			MemfdInodeEntry **n = xrealloc(reg->memfd, (reg->nr_memfd + 1) * sizeof(*n));
+			if (!n) {
+				protobuf_c_message_free_unpacked(&m->base, NULL);
+				ret = -ENOMEM;
+				break;
+			}
+			reg->memfd = n;
+			reg->memfd[reg->nr_memfd++] = m;
+		}
+		img_close(img);
+	}
+	if (ret && ret != -ENOENT)
+		return ret;
+	ret = img_open(&img, reg->dirfd, IMG_IPC_SHM, IMG_READ | IMG_MISSING_OK, 0);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		return ret;
+	for (;;) {
+		IpcShmEntry *e;
+		ret = img_read_msg(img, &ipc_shm_entry__descriptor, (ProtobufCMessage **)&e);
+		if (ret <= 0)
+			break;
+		if (!e->desc || (e->has_in_pagemaps && e->in_pagemaps)) {
+			pr_err("ipcns-shm-0.img: a segment without a description, or with its contents "
+			       "in pagemaps: not supported");
+			protobuf_c_message_free_unpacked(&e->base, NULL);
+			ret = -EINVAL;
+			break;
+		}
+		IpcShmEntry **n = xrealloc(reg->ipc, (reg->nr_ipc + 1) * sizeof(*n));
+		if (!n) {
+			protobuf_c_message_free_unpacked(&e->base, NULL);
+			ret = -ENOMEM;
+			break;
+		}
+		reg->ipc = n;
+		reg->ipc[reg->nr_ipc++] = e;
+		/* the data offset is recomputed when needed (see sysv_data_off) */
+		ret = img_skip_raw(img, ROUND_UP(e->size, 4));
+		if (ret)
+			break;
+	}
+	img_close(img);
+	return ret;
+}
+
+static struct shmem_obj *obj_find(struct shmem_registry *reg, int kind, uint64_t key)
+{
+	for (int i = 0; i < reg->nr_objs; i++)
+		if (reg->objs[i].kind == kind && reg->objs[i].key == key)
+			return &reg->objs[i];
+	return NULL;
+}
+
+static const MemfdInodeEntry *memfd_inode(struct shmem_registry *reg, const struct files_restore *fr,
+					  const VmaEntry *v)
+{
+	const FileEntry *fe = files_find(fr, v->shmid);
+	if (!fe || fe->type != FD_TYPES__MEMFD || !fe->memfd) {
+		pr_err("mm image: memfd mapping at 0x%llx refers to file id %llu, which files.img "
+		       "lacks or has as another kind", (unsigned long long)v->start,
+		       (unsigned long long)v->shmid);
+		return NULL;
+	}
+	for (int i = 0; i < reg->nr_memfd; i++)
+		if (reg->memfd[i]->inode_id == fe->memfd->inode_id)
+			return reg->memfd[i];
+	pr_err("memfd.img lacks memfd inode %u (mapped at 0x%llx)", fe->memfd->inode_id,
+	       (unsigned long long)v->start);
+	return NULL;
+}
+
+static int note_vma(struct shmem_registry *reg, const struct files_restore *fr, const VmaEntry *v)
+{
+	int kind = vma_kind(v);
+	uint64_t key = v->shmid;
+	const MemfdInodeEntry *mie = NULL;
+	const IpcShmEntry *ipc = NULL;
+	if (kind == SHM_MEMFD) {
+		mie = memfd_inode(reg, fr, v);
+		if (!mie)
+			return -EINVAL;
+		key = mie->inode_id;
+	} else if (kind == SHM_SYSV) {
+		for (int i = 0; i < reg->nr_ipc && !ipc; i++)
+			if (reg->ipc[i]->desc->id == v->shmid)
+				ipc = reg->ipc[i];
+		if (!ipc) {
+			pr_err("SysV shared memory segment %llu (attached at 0x%llx) is missing from "
+			       "ipcns-shm-0.img", (unsigned long long)v->shmid,
+			       (unsigned long long)v->start);
+			return -EINVAL;
+		}
+	}
+	uint64_t need = v->pgoff + (v->end - v->start);
+	struct shmem_obj *o = obj_find(reg, kind, key);
+	if (!o) {
+		o = xrealloc(reg->objs, (reg->nr_objs + 1) * sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+		reg->objs = o;
+		o = &reg->objs[reg->nr_objs++];
+		memset(o, 0, sizeof(*o));
+		o->kind = kind;
+		o->key = key;
+		o->mie = mie;
+		o->ipc = ipc;
+		o->size = mie ? mie->size : ipc ? ipc->size : 0;
+	}
+	if (kind == SHM_ANON && need > o->size)
+		o->size = need;
+	return 0;
+}
+
+int shmem_registry_note(struct shmem_registry *reg, const struct files_restore *fr,
+			const MmEntry *mm)
+{
+	int ret = registry_load(reg);
+	for (size_t i = 0; !ret && i < mm->n_vmas; i++)
+		if (vma_is_shmem(mm->vmas[i]))
+			ret = note_vma(reg, fr, mm->vmas[i]);
+	return ret;
+}
+
+void shmem_registry_free(struct shmem_registry *reg, bool failed)
+{
+	for (int i = 0; i < reg->nr_objs; i++) {
+		struct shmem_obj *o = &reg->objs[i];
+		if (failed && o->sysv_created && shmctl((int)o->key, IPC_RMID, NULL) < 0)
+			pr_warn("can't remove SysV segment %llu created by the failed restore: %s",
+				(unsigned long long)o->key, strerror(errno));
+	}
+	for (int i = 0; i < reg->nr_memfd; i++)
+		protobuf_c_message_free_unpacked(&reg->memfd[i]->base, NULL);
+	for (int i = 0; i < reg->nr_ipc; i++)
+		protobuf_c_message_free_unpacked(&reg->ipc[i]->base, NULL);
+	free(reg->memfd);
+	free(reg->ipc);
+	free(reg->objs);
+	memset(reg, 0, sizeof(*reg));
+}
+
+/* Fill the object cryo sees as @path (in the task) from
+ * pagemap-shmem-@shmid.img. */
+static int fill_object(struct shmem_registry *reg, const char *path, uint64_t shmid, uint64_t size,
+		       const char *what)
+{
+	struct cr_img *pm = NULL, *pages = NULL;
+	PagemapHead *ph = NULL;
+	char *map = MAP_FAILED;
+	int fd = -1, ret;
+
+	ret = img_open(&pm, reg->dirfd, IMG_SHMEM_PAGEMAP, IMG_READ, shmid);
+	if (ret)
+		return ret;
+	ret = img_read_one(pm, &pagemap_head__descriptor, (ProtobufCMessage **)&ph);
+	if (ret < 0)
+		goto out;
+	ret = img_open(&pages, reg->dirfd, IMG_PAGES, IMG_READ, ph->pages_id);
+	if (ret)
+		goto out;
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		pr_perror("can't open %s to fill %s (shmid 0x%llx)", path, what,
+			  (unsigned long long)shmid);
+		goto out;
+	}
+	map = size ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : NULL;
+	if (map == MAP_FAILED) {
+		ret = -errno;
+		pr_perror("can't map %s (%llu bytes) to fill it", what, (unsigned long long)size);
+		goto out;
+	}
+	uint64_t off = 0;
+	for (;;) {
+		PagemapEntry *pe;
+		ret = img_read_msg(pm, &pagemap_entry__descriptor, (ProtobufCMessage **)&pe);
+		if (ret <= 0)
+			break;
+		uint64_t len = (uint64_t)pe->nr_pages * PAGE_SIZE;
+		uint64_t at = pe->vaddr;
+		protobuf_c_message_free_unpacked(&pe->base, NULL);
+		if ((at & (PAGE_SIZE - 1)) || at + len < at || at + len > ROUND_UP(size, PAGE_SIZE)) {
+			pr_err("pagemap-shmem-%llu.img: entry at offset 0x%llx (%llu bytes) lies outside "
+			       "the object (%llu bytes)", (unsigned long long)shmid,
+			       (unsigned long long)at, (unsigned long long)len,
+			       (unsigned long long)size);
+			ret = -EINVAL;
+			break;
+		}
+		ssize_t got = pread(img_raw_fd(pages), map + at, len, off);
+		if (got != (ssize_t)len) {
+			ret = got < 0 ? -errno : -EIO;
+			pr_err("filling %s from pages-%u.img at offset %llu failed: %s", what,
+			       ph->pages_id, (unsigned long long)off,
+			       got < 0 ? strerror(errno) : "the image is truncated");
+			break;
+		}
+		off += len;
+	}
+out:
+	if (map != MAP_FAILED && map)
+		munmap(map, size);
+	if (fd >= 0)
+		close(fd);
+	if (ph)
+		protobuf_c_message_free_unpacked(&ph->base, NULL);
+	img_close(pages);
+	img_close(pm);
+	return ret;
+}
+
+static long rcall(struct remote *r, const char *what, long nr, uint64_t a1, uint64_t a2,
+		  uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
+{
+	long ret = remote_syscall(r, nr, a1, a2, a3, a4, a5, a6);
+	if (ret < 0 && ret >= -4095)
+		pr_err("%s in restored task %d failed: %s", what, r->tid, strerror(-ret));
+	return ret;
+}
+
+static bool overlaps(uint64_t s1, uint64_t e1, uint64_t s2, uint64_t e2)
+{
+	return s1 < e2 && s2 < e1;
+}
+
+/* A free place for a temporary mapping of @size: not used in the task now
+ * and not by any VMA of the image. */
+static int pick_scratch(struct remote *r, const MmEntry *mm, uint64_t size, uint64_t *out)
+{
+	struct proc_maps cur;
+	int ret = proc_read_maps(r->tid, &cur);
+	if (ret)
+		return ret;
+	uint64_t a = 1ULL << 40;
+	for (bool moved = true; moved && a + size < 0x7ff000000000ULL;) {
+		moved = false;
+		for (int i = 0; i < cur.n; i++)
+			if (overlaps(a, a + size, cur.v[i].start, cur.v[i].end)) {
+				a = cur.v[i].end;
+				moved = true;
+			}
+		for (size_t i = 0; i < mm->n_vmas; i++)
+			if (overlaps(a, a + size, mm->vmas[i]->start, mm->vmas[i]->end)) {
+				a = ROUND_UP(mm->vmas[i]->end, PAGE_SIZE);
+				moved = true;
+			}
+	}
+	proc_maps_free(&cur);
+	if (a + size >= 0x7ff000000000ULL) {
+		pr_err("no room for a temporary %llu-byte mapping of shared memory",
+		       (unsigned long long)size);
+		return -ENOMEM;
+	}
+	*out = a;
+	return 0;
+}
+
+/* Anonymous shared memory: a home mapping of the whole object in the task,
+ * filled from cryo through map_files. */
+static int create_anon(struct remote *r, const MmEntry *mm, struct shmem_registry *reg,
+		       struct shmem_obj *o, uint64_t *home, bool *scratch)
+{
+	uint64_t at = 0;
+	*scratch = true;
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const VmaEntry *v = mm->vmas[i];
+		if (vma_kind(v) == SHM_ANON && v->shmid == o->key && v->pgoff == 0 &&
+		    v->end - v->start == o->size) {
+			at = v->start;
+			*scratch = false;
+			break;
+		}
+	}
+	if (*scratch) {
+		int ret = pick_scratch(r, mm, o->size, &at);
+		if (ret)
+			return ret;
+	}
+	long ret = rcall(r, "mmap of shared anonymous memory", __NR_mmap, at, o->size,
+			 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (ret < 0)
+		return ret;
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", r->tid, (unsigned long long)at,
+		 (unsigned long long)(at + o->size));
+	*home = at;
+	o->creator = r->tid;
+	o->ref_start = at;
+	o->ref_end = at + o->size;
+	return fill_object(reg, path, o->key, o->size, "shared anonymous memory");
+}
+
+/* memfd: created in the task (its name, size, owner), filled from cryo
+ * through /proc/TASK/fd; returns the fd in the task. */
+static long create_memfd(struct remote *r, struct shmem_registry *reg, struct shmem_obj *o)
+{
+	const MemfdInodeEntry *m = o->mie;
+	const char *name = m->name ? m->name : "";
+	remote_scratch_reset(r);
+	uint64_t a = remote_scratch_put(r, name, strlen(name) + 1);
+	if (!a)
+		return -ENOSPC;
+	unsigned flags = MFD_CLOEXEC | (m->seals == F_SEAL_SEAL ? 0 : MFD_ALLOW_SEALING);
+	if (m->has_hugetlb_flag && m->hugetlb_flag) {
+		pr_err("memfd:%s uses huge pages (hugetlbfs): not supported yet", name);
+		return -EOPNOTSUPP;
+	}
+	long fd = rcall(r, "memfd_create", __NR_memfd_create, a, flags, 0, 0, 0, 0);
+	if (fd < 0)
+		return fd;
+	long ret = rcall(r, "ftruncate of a memfd", __NR_ftruncate, fd, m->size, 0, 0, 0, 0);
+	if (!ret)
+		ret = rcall(r, "fchown of a memfd", __NR_fchown, fd, m->uid, m->gid, 0, 0, 0);
+	if (ret)
+		return ret;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd/%ld", r->tid, fd);
+	ret = fill_object(reg, path, m->shmid, m->size, "a memfd");
+	if (ret)
+		return ret;
+	o->creator = r->tid;
+	return fd;
+}
+
+/* SysV: the segment must exist in cryo's IPC namespace with its old id. */
+static int prepare_sysv(struct shmem_registry *reg, struct shmem_obj *o)
+{
+	const IpcShmEntry *e = o->ipc;
+	const IpcDescEntry *d = e->desc;
+	int id = d->id;
+	struct shmid_ds ds;
+
+	if (shmctl(id, IPC_STAT, &ds) == 0) {
+		if (ds.shm_segsz == e->size && (ds.shm_perm.__key == (key_t)d->key ||
+						 (ds.shm_perm.mode & SHM_DEST))) {
+			pr_info("SysV segment %d still exists: attaching it as it is", id);
+			return 0;
+		}
+		pr_err("SysV shared memory id %d now names another segment (key 0x%x, %zu bytes; the "
+		       "dumped one had key 0x%x, %llu bytes): remove it, or restore into a new IPC "
+		       "namespace", id, ds.shm_perm.__key, (size_t)ds.shm_segsz, d->key,
+		       (unsigned long long)e->size);
+		return -EEXIST;
+	}
+	key_t key = (d->mode & SHM_DEST) ? IPC_PRIVATE : (key_t)d->key;
+	if (key != IPC_PRIVATE) {
+		int other = shmget(key, 0, 0);
+		if (other >= 0) {
+			pr_err("SysV shared memory key 0x%x is used by segment %d now, but the dumped "
+			       "segment with that key had id %d: remove segment %d first", key, other,
+			       id, other);
+			return -EEXIST;
+		}
+	}
+	/* Ask for the old id: kernel.shm_next_id is used (and reset) by the
+	 * next shmget. */
+	int nfd = open("/proc/sys/kernel/shm_next_id", O_WRONLY | O_CLOEXEC);
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d", id);
+	if (nfd < 0 || write(nfd, buf, n) != n) {
+		int err = errno;
+		if (nfd >= 0)
+			close(nfd);
+		pr_err("can't set kernel.shm_next_id to recreate SysV segment %d: %s", id,
+		       strerror(err));
+		return -err;
+	}
+	close(nfd);
+	int got = shmget(key, e->size, IPC_CREAT | IPC_EXCL | (d->mode & 0777));
+	if (got < 0)
+		return_perror("shmget to recreate SysV segment %d (key 0x%x, %llu bytes) failed", id,
+			      key, (unsigned long long)e->size);
+	if (got != id) {
+		shmctl(got, IPC_RMID, NULL);
+		pr_err("recreating SysV segment %d gave id %d: the id can't be chosen here", id, got);
+		return -EEXIST;
+	}
+	o->sysv_created = true;
+	o->sysv_rmid = d->mode & SHM_DEST;
+	pr_info("SysV segment %d (key 0x%x, %llu bytes) was gone: recreated it", id, key,
+		(unsigned long long)e->size);
+
+	/* Contents, from the raw data after the entry in ipcns-shm-0.img. */
+	struct cr_img *img;
+	int ret = img_open(&img, reg->dirfd, IMG_IPC_SHM, IMG_READ, 0);
+	if (ret)
+		return ret;
+	char *addr = shmat(id, NULL, 0);
+	if (addr == (void *)-1) {
+		ret = -errno;
+		pr_perror("can't attach the recreated SysV segment %d to fill it", id);
+		img_close(img);
+		return ret;
+	}
+	for (;;) {
+		IpcShmEntry *x;
+		ret = img_read_msg(img, &ipc_shm_entry__descriptor, (ProtobufCMessage **)&x);
+		if (ret <= 0) {
+			if (!ret) {
+				pr_err("ipcns-shm-0.img: segment %d vanished from the image", id);
+				ret = -EINVAL;
+			}
+			break;
+		}
+		bool mine = x->desc && x->desc->id == (uint32_t)id;
+		uint64_t sz = x->size;
+		protobuf_c_message_free_unpacked(&x->base, NULL);
+		if (mine) {
+			ret = img_read_raw(img, addr, sz);
+			break;
+		}
+		ret = img_skip_raw(img, ROUND_UP(sz, 4));
+		if (ret)
+			break;
+	}
+	shmdt(addr);
+	img_close(img);
+	if (ret)
+		return ret;
+	struct shmid_ds set = { 0 };
+	set.shm_perm.uid = d->uid;
+	set.shm_perm.gid = d->gid;
+	set.shm_perm.mode = d->mode & 0777;
+	if (shmctl(id, IPC_SET, &set) < 0)
+		return_perror("can't set owner and mode of the recreated SysV segment %d", id);
+	return 0;
+}
+
+/* Map one VMA of an existing object through /proc/PID/map_files in the task. */
+static int map_via_link(struct remote *r, const VmaEntry *v, const char *link, unsigned prot,
+			unsigned flags)
+{
+	remote_scratch_reset(r);
+	uint64_t a = remote_scratch_put(r, link, strlen(link) + 1);
+	if (!a)
+		return -ENOSPC;
+	long fd = remote_syscall(r, __NR_openat, AT_FDCWD, a, O_RDWR | O_CLOEXEC, 0, 0, 0);
+	if (fd < 0) {
+		pr_err("can't open %s in restored task %d (to map 0x%llx-0x%llx): %s", link, r->tid,
+		       (unsigned long long)v->start, (unsigned long long)v->end, strerror(-fd));
+		return fd;
+	}
+	long ret = rcall(r, "mmap of shared memory", __NR_mmap, v->start, v->end - v->start, prot,
+			 flags | MAP_FIXED_NOREPLACE, fd, v->pgoff);
+	remote_syscall(r, __NR_close, fd, 0, 0, 0, 0, 0);
+	return ret < 0 ? ret : 0;
+}
+
+static int apply_madv(struct remote *r, const VmaEntry *v)
+{
+	for (int adv = 0; v->has_madv && adv < 64; adv++)
+		if (v->madv & (1ULL << adv)) {
+			long ret = rcall(r, "madvise", __NR_madvise, v->start, v->end - v->start, adv, 0,
+					 0, 0);
+			if (ret)
+				return ret;
+		}
+	return 0;
+}
+
+/* SysV: one shmat per attachment (the VMA with pgoff 0 and those that
+ * continue it, split by mprotect), which must cover the whole segment. */
+static int attach_sysv(struct remote *r, const MmEntry *mm, size_t i, struct shmem_obj *o)
+{
+	const VmaEntry *first = mm->vmas[i];
+	uint64_t want_end = first->start + ROUND_UP(o->size, PAGE_SIZE), end = first->end;
+	bool rw = first->fdflags == O_RDWR;
+	for (size_t j = i + 1; j < mm->n_vmas && end < want_end; j++) {
+		const VmaEntry *v = mm->vmas[j];
+		if (vma_kind(v) != SHM_SYSV || v->shmid != first->shmid || v->start != end ||
+		    v->pgoff != end - first->start)
+			break;
+		rw |= v->fdflags == O_RDWR;
+		end = v->end;
+	}
+	if (end != want_end) {
+		pr_err("SysV segment %llu is attached at 0x%llx but only partly mapped there "
+		       "(0x%llx-0x%llx of %llu bytes): restoring a partly unmapped attachment is not "
+		       "supported", (unsigned long long)first->shmid, (unsigned long long)first->start,
+		       (unsigned long long)first->start, (unsigned long long)end,
+		       (unsigned long long)o->size);
+		return -EOPNOTSUPP;
+	}
+	long ret = remote_syscall(r, __NR_shmat, first->shmid, first->start, rw ? 0 : SHM_RDONLY, 0,
+				  0, 0);
+	if (ret < 0 && ret >= -4095) {
+		pr_err("shmat of SysV segment %llu at 0x%llx in restored task %d failed: %s",
+		       (unsigned long long)first->shmid, (unsigned long long)first->start, r->tid,
+		       strerror(-ret));
+		return ret;
+	}
+	if ((uint64_t)ret != first->start) {
+		pr_err("shmat of SysV segment %llu put it at 0x%lx, not 0x%llx",
+		       (unsigned long long)first->shmid, ret, (unsigned long long)first->start);
+		return -EINVAL;
+	}
+	if (o->sysv_rmid && shmctl((int)o->key, IPC_RMID, NULL) < 0)
+		return_perror("can't mark recreated SysV segment %llu destroyed",
+			      (unsigned long long)o->key);
+	o->sysv_rmid = false;
+	if (!o->creator) {
+		o->creator = r->tid;
+		o->ref_start = first->start;
+		o->ref_end = end;
+	}
+	return 0;
+}
+
+int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
+		       const struct files_restore *fr, struct shmem_registry *reg)
+{
+	const MmEntry *mm = mi->mm;
+	int ret = shmem_registry_note(reg, fr, mm);
+	if (ret)
+		return ret;
+
+	/* Objects this task creates: where their home mapping or fd is. */
+	struct local {
+		struct shmem_obj *o;
+		uint64_t home;
+		bool scratch;
+		long fd;
+	} *loc = xzalloc((mm->n_vmas + 1) * sizeof(*loc));
+	int nloc = 0;
+	if (!loc)
+		return -ENOMEM;
+
+	for (size_t i = 0; i < mm->n_vmas && !ret; i++) {
+		const VmaEntry *v = mm->vmas[i];
+		if (!vma_is_shmem(v))
+			continue;
+		int kind = vma_kind(v);
+		uint64_t key = v->shmid;
+		if (kind == SHM_MEMFD) {
+			const MemfdInodeEntry *m = memfd_inode(reg, fr, v);
+			if (!m) {
+				ret = -EINVAL;
+				break;
+			}
+			key = m->inode_id;
+		}
+		struct shmem_obj *o = obj_find(reg, kind, key);
+		struct local *l = NULL;
+		for (int k = 0; k < nloc; k++)
+			if (loc[k].o == o)
+				l = &loc[k];
+
+		if (kind == SHM_SYSV) {
+			if (v->pgoff)
+				continue;	/* mapped with its attachment's first VMA */
+			if (!o->creator && !o->sysv_created)
+				ret = prepare_sysv(reg, o);
+			if (!ret)
+				ret = attach_sysv(r, mm, i, o);
+			continue;
+		}
+		if (!o->creator) {
+			l = &loc[nloc++];
+			l->o = o;
+			l->fd = -1;
+			if (kind == SHM_ANON) {
+				ret = create_anon(r, mm, reg, o, &l->home, &l->scratch);
+			} else {
+				l->fd = create_memfd(r, reg, o);
+				ret = l->fd < 0 ? (int)l->fd : 0;
+			}
+			if (ret)
+				break;
+		}
+		bool priv = v->status & VMA_FILE_PRIVATE;
+		unsigned prot = v->prot | (priv ? PROT_WRITE : 0);
+		unsigned flags = priv ? MAP_PRIVATE : MAP_SHARED;
+		if (l && kind == SHM_ANON && !l->scratch && l->home == v->start) {
+			/* the home mapping is this VMA */
+		} else if (l && kind == SHM_MEMFD) {
+			long m = rcall(r, "mmap of a memfd", __NR_mmap, v->start, v->end - v->start, prot,
+				       flags | MAP_FIXED_NOREPLACE, l->fd, v->pgoff);
+			ret = m < 0 ? (int)m : 0;
+		} else {
+			char link[96];
+			uint64_t rs = l ? l->home : o->ref_start;
+			uint64_t re = l ? l->home + o->size : o->ref_end;
+			snprintf(link, sizeof(link), "/proc/%d/map_files/%llx-%llx",
+				 l ? r->tid : o->creator, (unsigned long long)rs, (unsigned long long)re);
+			ret = map_via_link(r, v, link, prot, flags);
+		}
+		if (!ret)
+			ret = apply_madv(r, v);
+		if (!ret && o->creator == r->tid && kind == SHM_MEMFD && !o->ref_start) {
+			o->ref_start = v->start;
+			o->ref_end = v->end;
+		}
+	}
+
+	/* Drop the temporary mappings and fds; seal memfds now that every
+	 * mapping of this task exists. */
+	for (int k = 0; k < nloc; k++) {
+		struct local *l = &loc[k];
+		if (l->o->kind == SHM_ANON && l->scratch && l->home) {
+			rcall(r, "munmap", __NR_munmap, l->home, l->o->size, 0, 0, 0, 0);
+			/* later processes map it through this task's first VMA of it */
+			l->o->ref_start = l->o->ref_end = 0;
+			for (size_t i = 0; i < mm->n_vmas; i++) {
+				const VmaEntry *v = mm->vmas[i];
+				if (vma_kind(v) == SHM_ANON && v->shmid == l->o->key) {
+					l->o->ref_start = v->start;
+					l->o->ref_end = v->end;
+					break;
+				}
+			}
+		}
+		if (l->fd >= 0) {
+			uint32_t seals = l->o->mie->seals;
+			if (!ret && seals && seals != F_SEAL_SEAL) {
+				long s = rcall(r, "fcntl(F_ADD_SEALS) on a memfd", __NR_fcntl, l->fd,
+					       F_ADD_SEALS, seals, 0, 0, 0);
+				if (s < 0)
+					ret = s;
+			}
+			remote_syscall(r, __NR_close, l->fd, 0, 0, 0, 0, 0);
+		}
+	}
+	free(loc);
+	return ret;
+}
