@@ -120,6 +120,36 @@ void arch_fixup_syscall_restart(struct user_regs_struct *regs)
 	regs->orig_rax = -1;
 }
 
+#define NR_nanosleep 35
+#define NR_clock_nanosleep 230
+#define TIMER_ABSTIME_FLAG 1
+
+void arch_fixup_restart_for_image(struct user_regs_struct *regs)
+{
+	if ((long)regs->orig_rax >= 0 && (long)regs->rax == -ERESTART_RESTARTBLOCK) {
+		/* The kernel wrote the time left to *rem when the sleep was
+		 * interrupted: sleep that long again.  Absolute sleeps are
+		 * simply re-issued. */
+		if (regs->orig_rax == NR_nanosleep && regs->rsi) {
+			regs->rax = NR_nanosleep;
+			regs->rdi = regs->rsi;
+			regs->rip -= 2;
+			regs->orig_rax = -1;
+			return;
+		}
+		if (regs->orig_rax == NR_clock_nanosleep &&
+		    ((regs->rsi & TIMER_ABSTIME_FLAG) || regs->r10)) {
+			if (!(regs->rsi & TIMER_ABSTIME_FLAG))
+				regs->rdx = regs->r10;
+			regs->rax = NR_clock_nanosleep;
+			regs->rip -= 2;
+			regs->orig_rax = -1;
+			return;
+		}
+	}
+	arch_fixup_syscall_restart(regs);
+}
+
 int arch_task_is_compat(const struct user_regs_struct *regs)
 {
 	return regs->cs != USER_CS_64;

@@ -26,6 +26,11 @@ int arch_set_cpu_state(pid_t tid, const struct cpu_state *cs);
  * continue: the restart the kernel would have done is applied now, so that
  * the registers are valid wherever the task is resumed from. */
 void arch_fixup_syscall_restart(struct user_regs_struct *regs);
+/* The same for registers saved in an image: a restored task has no kernel
+ * restart block, so an interrupted nanosleep/clock_nanosleep is re-issued
+ * with the time that was left (written by the kernel to its rem argument)
+ * instead of restart_syscall (which would return EINTR there). */
+void arch_fixup_restart_for_image(struct user_regs_struct *regs);
 /* True if the task runs 64-bit code (cs == __USER_CS). */
 int arch_task_is_compat(const struct user_regs_struct *regs);
 

@@ -116,7 +116,7 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 	 * release, or in the restored task. */
 	t->regs = cs.regs;
 	arch_fixup_syscall_restart(&t->regs);
-	cs.regs = t->regs;
+	arch_fixup_restart_for_image(&cs.regs);
 	t->regs_dirty = true;
 
 	ret = block_signals(t);

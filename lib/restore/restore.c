@@ -574,6 +574,13 @@ int cryo_restore(struct cryo_opts *o, int *exit_status)
 		pr_err("the root process %d was a zombie: there is nothing to restore", ctx.procs[0].pid);
 		ret = -EINVAL;
 	}
+	if (!ret) {
+		ret = shmem_registry_init(&ctx.shmem, ctx.dirfd);
+		ctx.shmem_ready = !ret;
+	}
+	for (int i = 0; i < ctx.nr_procs && !ret; i++)
+		if (ctx.procs[i].state != TASK_DEAD)
+			ret = shmem_registry_note(&ctx.shmem, &ctx.files, ctx.procs[i].mem.mm);
 	if (!ret)
 		ret = check_sessions(&ctx);
 	if (!ret)
@@ -620,6 +627,8 @@ int cryo_restore(struct cryo_opts *o, int *exit_status)
 			*exit_status = st;
 	}
 out:
+	if (ctx.shmem_ready)
+		shmem_registry_free(&ctx.shmem, ret != 0);
 	free_procs(&ctx);
 	files_restore_free(&ctx.files);
 	creds_restore_finish();

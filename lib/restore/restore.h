@@ -49,6 +49,8 @@ struct rst_ctx {
 	struct rst_proc *procs;		/* pstree order: parents before children */
 	int nr_procs;
 	struct files_restore files;
+	struct shmem_registry shmem;	/* shared memory objects of the whole tree */
+	bool shmem_ready;
 	uint64_t trampoline;		/* same address in every task */
 };
 

@@ -550,7 +550,7 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 	pr_debug("task %d: cryo unmapped, vDSO in place", p->pid);
 	FAULT_POINT_RET(ret, "restore:memory");
 	if (!ret)
-		ret = mem_restore_vmas(r, &p->mem, &ctx->files, p->pages_fd);
+		ret = mem_restore_vmas_shared(r, &p->mem, &ctx->files, p->pages_fd, &ctx->shmem);
 	if (ret)
 		goto out;
 	CALL(r, "close", __NR_close, p->pages_fd, 0, 0, 0, 0, 0);
