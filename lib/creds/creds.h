@@ -1,11 +1,13 @@
 /* Credentials, limits and per-task settings: uid/gid sets, groups,
  * capabilities, securebits, no_new_privs, seccomp, rlimits, prctl values,
- * oom_score_adj, ioprio...
+ * oom_score_adj, ioprio...  (docs/creds.md)
  *
  * Hooks as in signals.h.  creds_restore_proc runs before the per-thread
  * state; creds_restore_thread runs last for each thread, just before its
  * registers are set, since dropping privileges or installing a seccomp
- * filter restricts every later step. */
+ * filter restricts every later step.  With several threads, every thread
+ * must exist before creds_restore_thread runs for any of them: a thread
+ * cloned afterwards would inherit the already reduced credentials. */
 #ifndef CRYO_CREDS_H
 #define CRYO_CREDS_H
 
@@ -18,5 +20,14 @@ int creds_dump_proc(struct remote *r, pid_t pid, TaskCoreEntry *tc);
 int creds_dump_thread(struct remote *r, pid_t pid, pid_t tid, ThreadCoreEntry *tce);
 int creds_restore_proc(struct remote *r, pid_t pid, const TaskCoreEntry *tc);
 int creds_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce);
+
+/* Dump: once every process is dumped, write seccomp.img (the filters
+ * creds_dump_thread collected, shared ones once) if there are any, and
+ * forget them.  With @dirfd < 0 (the dump failed) only forget them. */
+int creds_dump_finish(int dirfd);
+/* Restore: read seccomp.img, if the dump has one, before any task is
+ * driven; creds_restore_finish() frees it. */
+int creds_restore_prepare(int dirfd);
+void creds_restore_finish(void);
 
 #endif

@@ -4,6 +4,7 @@
  * the tree go exactly as it was. */
 #include "cryo.h"
 #include "dump/dump.h"
+#include "creds/creds.h"
 #include "images/image.h"
 #include "proc/proc.h"
 #include "util/fault.h"
@@ -280,6 +281,10 @@ int cryo_dump(struct cryo_opts *o)
 	}
 	if (ctx.files.files_img) {
 		int r2 = files_dump_end(&ctx.files);
+		ret = ret ? ret : r2;
+	}
+	{
+		int r2 = creds_dump_finish(ret ? -1 : ctx.dirfd);	/* seccomp.img */
 		ret = ret ? ret : r2;
 	}
 	if (!ret)

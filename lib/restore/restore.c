@@ -6,6 +6,7 @@
 #include "cryo.h"
 #include "images/image.h"
 #include "restore/restore.h"
+#include "creds/creds.h"
 #include "seize/seize.h"
 #include "util/fault.h"
 #include "util/log.h"
@@ -30,8 +31,7 @@
 
 int open_images_dir(const char *dir, bool create);
 
-#define TRACE_OPTS (PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK | \
-		    PTRACE_O_TRACECLONE)
+#define TRACE_OPTS RESTORE_PTRACE_OPTIONS	/* restore.h */
 
 static int read_core(struct rst_ctx *ctx, pid_t tid, CoreEntry **core)
 {
@@ -584,6 +584,8 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 		ret = load_pstree(&ctx);
 	if (!ret)
 		ret = files_restore_load(&ctx.files, ctx.dirfd);
+	if (!ret)
+		ret = creds_restore_prepare(ctx.dirfd);
 	for (int i = 0; i < ctx.nr_procs && !ret; i++)
 		ret = load_proc(&ctx, &ctx.procs[i]);
 	if (!ret && ctx.procs[0].state == TASK_DEAD) {
@@ -653,6 +655,7 @@ out:
 		shmem_registry_free(&ctx.shmem, ret != 0);
 	free_procs(&ctx);
 	files_restore_free(&ctx.files);
+	creds_restore_finish();
 	close(ctx.dirfd);
 	return ret;
 }

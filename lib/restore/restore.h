@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/ptrace.h>
 #include <sys/types.h>
 
 #include "files/files.h"
@@ -12,6 +13,12 @@
 #include "seize/remote.h"
 #include "core.pb-c.h"
 #include "fs.pb-c.h"
+
+/* ptrace options of every restored task (PTRACE_SEIZE in create_root; tasks
+ * and threads cloned in them inherit them); lib/creds adds
+ * PTRACE_O_SUSPEND_SECCOMP to these with PTRACE_SETOPTIONS. */
+#define RESTORE_PTRACE_OPTIONS (PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | \
+				PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE)
 
 struct rst_thread {
 	pid_t tid;

@@ -83,6 +83,8 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
   restore_opts = extra cryo restore options
   dump_env     = VAR=value ... for cryo dump (e.g. CRYO_FAULT=dump:pages)
   restore_env  = VAR=value ... for cryo restore
+  restore_wrap = command prefix for cryo restore, e.g. "prlimit --nofile=512:1024 --"
+                 (restore under tighter limits than the dumped process had)
   refuse       = exact text cryo must print when it refuses (non-zero exit);
                  the test process must stay running, unharmed, and pass
   refuse_at    = dump | restore  (default dump).  With restore: the dump
@@ -106,6 +108,7 @@ DEFAULTS = {
     'restore_opts': '',
     'dump_env': '',
     'restore_env': '',
+    'restore_wrap': '',
     'refuse': '',
     'refuse_at': 'dump',
     'features': '',
@@ -625,8 +628,9 @@ class Runner(fault.FaultTests, real.RealTests):
         """cryo restore from the last dump; returns (rc, output, log, pidfile)."""
         imgdir = ctx['imgdir']
         rpidfile = os.path.join(imgdir, 'restore%s.pid' % tag)
-        cmd = [self.cryo, 'restore', '-D', imgdir, '-d', '-o', 'restore%s.log' % tag, '-v4',
-               '--pidfile', rpidfile] + shlex.split(meta['restore_opts'])
+        cmd = shlex.split(meta['restore_wrap']) + [
+            self.cryo, 'restore', '-D', imgdir, '-d', '-o', 'restore%s.log' % tag, '-v4',
+            '--pidfile', rpidfile] + shlex.split(meta['restore_opts'])
         env = self.env_of(meta['restore_env'])
         if fault:
             env['CRYO_FAULT'] = fault
