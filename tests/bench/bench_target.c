@@ -18,6 +18,13 @@
  *       pread PATH into it (the restore floor: page faults + one copy).
  *       --populate: MAP_POPULATE the memory first (no faults in the copy).
  *
+ *   bench_target spawn OUT CMD [ARGS...]
+ *       Runs CMD with stdout and stderr to the file OUT and prints
+ *       "WALL_NS MAXRSS_KIB EXIT_STATUS": the command's wall time from
+ *       fork to exit and its peak RSS (wait4's ru_maxrss).  A small forking
+ *       parent, so the peak RSS is the command's own (a child forked from a
+ *       big process such as Python carries that process's peak across exec).
+ *
  * Only fds 0-2 stay open while waiting; output of floors goes to stdout.
  */
 #include <errno.h>
@@ -28,6 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -203,8 +212,34 @@ static int floor_read(size_t mib, const char *path, int thp, int populate)
 	return 0;
 }
 
+static int spawn(const char *out, char **argv)
+{
+	uint64_t t0 = now_ns();
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(127);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	int st;
+	struct rusage ru;
+	if (wait4(pid, &st, 0, &ru) < 0)
+		die("wait4");
+	uint64_t wall = now_ns() - t0;
+	printf("%llu %ld %d\n", (unsigned long long)wall, ru.ru_maxrss,
+	       WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 4 && !strcmp(argv[1], "spawn"))
+		return spawn(argv[2], argv + 3);
+
 	const char *pidfile = NULL;
 	int thp = 0, populate = 0;
 	char *pos[4];
@@ -219,6 +254,8 @@ int main(int argc, char **argv)
 		else if (npos < 4)
 			pos[npos++] = argv[i];
 	}
+	/* Nothing but stdio may stay open in a process to dump. */
+	syscall(SYS_close_range, 3, ~0U, 0);
 	if (npos >= 2 && !strcmp(pos[0], "mem") && pidfile)
 		return run_mem(1, strtoul(pos[1], NULL, 0), thp, pidfile);
 	if (npos >= 3 && !strcmp(pos[0], "tree") && pidfile) {
