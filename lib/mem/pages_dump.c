@@ -7,13 +7,14 @@
  * 8-byte entry per page.  Without it, /proc/PID/pagemap is read.
  *
  * Copying (see docs/performance.md for the measurements behind this): runs
- * are gathered into 4 MiB chunks, each read with one process_vm_readv of up
+ * are gathered into 1 MiB chunks, each read with one process_vm_readv of up
  * to IOV_MAX runs (/proc/PID/mem for unreadable mappings), and a writer
  * thread writes full chunks to the image while the next one is read, so the
  * read from the target overlaps the tmpfs write.  Mapping the image and
  * reading straight into it (one copy) was measured several times slower here:
  * every page of a shared file mapping costs a fault or a populate.  Peak
- * memory is NR_CHUNKS chunks whatever the image size.
+ * memory is NR_CHUNKS chunks whatever the image size; they are kept from
+ * one process to the next.
  */
 #include "mem/mem.h"
 #include "images/image.h"
@@ -41,8 +42,8 @@
 #define PM_FILE (1ULL << 61)
 #define PM_PFN_MASK ((1ULL << 55) - 1)
 
-#define CHUNK_SIZE (4UL << 20)
-#define NR_CHUNKS 3
+#define CHUNK_SIZE (1UL << 20)
+#define NR_CHUNKS 4
 #define MAX_IOVS 1024		/* UIO_MAXIOV */
 #define SCAN_REGIONS 512
 
@@ -74,6 +75,11 @@ struct chunk {
 	char *data;
 	size_t len;
 };
+
+/* Copy buffers, kept for the next process of the tree: populating them
+ * again for each of a hundred small processes would cost more than their
+ * copy. */
+static char *chunk_cache[NR_CHUNKS];
 
 struct page_writer {
 	pid_t pid;
@@ -134,12 +140,17 @@ static int chunk_alloc(struct page_writer *w, struct chunk *c)
 {
 	if (c->data)
 		return 0;
+	if (chunk_cache[c - w->chunks]) {
+		c->data = chunk_cache[c - w->chunks];
+		return 0;
+	}
 	c->data = mmap(NULL, CHUNK_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (c->data == MAP_FAILED) {
 		c->data = NULL;
 		return_perror("can't allocate a %lu-byte copy buffer", CHUNK_SIZE);
 	}
+	chunk_cache[c - w->chunks] = c->data;
 	return 0;
 }
 
@@ -159,7 +170,7 @@ static int chunk_submit(struct page_writer *w, bool last)
 		return 0;
 	w->written += c->len;
 	if (!w->thread_on) {
-		if (!last && pthread_create(&w->thread, NULL, writer_main, w) == 0) {
+		if (!last && !getenv("CRYO_NO_THREAD") && pthread_create(&w->thread, NULL, writer_main, w) == 0) {
 			w->thread_on = true;
 		} else {
 			ret = write_chunk(w, c);
@@ -401,9 +412,6 @@ static int writer_finish(struct page_writer *w, int ret)
 		if (!ret)
 			ret = w->werr;
 	}
-	for (int i = 0; i < NR_CHUNKS; i++)
-		if (w->chunks[i].data)
-			munmap(w->chunks[i].data, CHUNK_SIZE);
 	return ret;
 }
 

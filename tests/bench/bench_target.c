@@ -20,8 +20,9 @@
  *
  *   bench_target spawn OUT CMD [ARGS...]
  *       Runs CMD with stdout and stderr to the file OUT and prints
- *       "WALL_NS MAXRSS_KIB EXIT_STATUS": the command's wall time from
- *       fork to exit and its peak RSS (wait4's ru_maxrss).  A small forking
+ *       "WALL_NS MAXRSS_KIB EXIT_STATUS CPU_US": the command's wall time
+ *       from fork to exit, its peak RSS (wait4's ru_maxrss) and its CPU
+ *       time (user + system).  A small forking
  *       parent, so the peak RSS is the command's own (a child forked from a
  *       big process such as Python carries that process's peak across exec).
  *
@@ -230,8 +231,10 @@ static int spawn(const char *out, char **argv)
 	if (wait4(pid, &st, 0, &ru) < 0)
 		die("wait4");
 	uint64_t wall = now_ns() - t0;
-	printf("%llu %ld %d\n", (unsigned long long)wall, ru.ru_maxrss,
-	       WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	printf("%llu %ld %d %llu\n", (unsigned long long)wall, ru.ru_maxrss,
+	       WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
+	       (unsigned long long)((ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000ULL +
+				    ru.ru_utime.tv_usec + ru.ru_stime.tv_usec));
 	return 0;
 }
 
