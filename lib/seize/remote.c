@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,60 @@ int remote_write(struct remote *r, uint64_t addr, const void *buf, size_t len)
 	return 0;
 }
 
+/* Each injected call is a ptrace stop or two.  When cryo and the task sit
+ * on different CPUs every stop is a cross-CPU wake-up, several times dearer
+ * (docs/performance.md), so while a task is driven cryo runs on the CPU the
+ * task last ran on.  Only cryo's calling thread is pinned, never the task;
+ * the first pin saves cryo's mask and the last remote_fini puts it back. */
+static cpu_set_t pin_saved;
+static int pin_depth;
+
+static int task_cpu(pid_t tid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	/* after the comm: field 3 (state) ... field 39 (processor) */
+	for (int field = 2; p && field < 39; field++)
+		p = strchr(p + 1, ' ');
+	return p ? atoi(p + 1) : -1;
+}
+
+static void pin_to_task(struct remote *r)
+{
+	int cpu = task_cpu(r->tid);
+	if (cpu < 0 || cpu >= CPU_SETSIZE)
+		return;
+	if (!pin_depth && sched_getaffinity(0, sizeof(pin_saved), &pin_saved))
+		return;
+	if (!CPU_ISSET(cpu, &pin_saved))
+		return;
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	if (sched_setaffinity(0, sizeof(one), &one) == 0) {
+		r->pinned = true;
+		pin_depth++;
+	}
+}
+
+static void unpin(struct remote *r)
+{
+	if (!r->pinned)
+		return;
+	r->pinned = false;
+	if (--pin_depth == 0 && sched_setaffinity(0, sizeof(pin_saved), &pin_saved))
+		pr_warn("can't restore cryo's CPU affinity: %s", strerror(errno));
+}
+
 int remote_init_dump(struct remote *r, pid_t tid, const struct user_regs_struct *regs,
 		     uint64_t vdso_start, uint64_t vdso_end)
 {
@@ -93,6 +148,7 @@ int remote_init_dump(struct remote *r, pid_t tid, const struct user_regs_struct 
 	 * are saved by the caller's user (dump) where it matters. */
 	r->scratch_size = DUMP_SCRATCH;
 	r->scratch = ((regs->rsp - RED_ZONE - DUMP_SCRATCH) & ~63ULL);
+	pin_to_task(r);
 	return 0;
 err:
 	close(r->mem_fd);
@@ -114,11 +170,13 @@ int remote_init_gadget(struct remote *r, pid_t tid)
 		return -e;
 	}
 	r->syscall_ip = (uint64_t)cryo_gadget;
+	pin_to_task(r);
 	return 0;
 }
 
 void remote_fini(struct remote *r)
 {
+	unpin(r);
 	if (r->mem_fd >= 0)
 		close(r->mem_fd);
 	r->mem_fd = -1;

@@ -29,6 +29,7 @@ struct remote {
 	size_t scratch_size;
 	size_t scratch_used;
 	struct user_regs_struct base;	/* registers used as the template */
+	bool pinned;			/* cryo runs on the task's CPU (see remote.c) */
 };
 
 /* Dump side: find a syscall instruction in the vDSO at [vdso_start, vdso_end)
