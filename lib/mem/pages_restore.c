@@ -76,6 +76,8 @@ int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_f
 	bool populate = have_populate_write();
 	if (!b)
 		return -ENOMEM;
+	pr_debug("task %d: filling %d runs of pages%s", r->tid, mi->n_pe,
+		 populate ? " (populated first)" : "");
 	for (int i = 0; i < mi->n_pe && !ret; i++) {
 		const PagemapEntry *pe = mi->pe[i];
 		uint64_t len = (uint64_t)pe->nr_pages * PAGE_SIZE;
@@ -110,6 +112,8 @@ int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_f
 			ret = flush_fill(r, b, mi->pages_id);
 	}
 
+	if (!ret)
+		pr_debug("task %d: %llu bytes filled", r->tid, (unsigned long long)off);
 	free(b);
 	return ret;
 }
