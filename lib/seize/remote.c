@@ -59,9 +59,9 @@ int remote_write(struct remote *r, uint64_t addr, const void *buf, size_t len)
 
 /* Each injected call is a ptrace stop or two.  When cryo and the task sit
  * on different CPUs every stop is a cross-CPU wake-up, several times dearer
- * (docs/performance.md), so while a task is driven cryo runs on the CPU the
- * task last ran on.  Only cryo's calling thread is pinned, never the task;
- * the first pin saves cryo's mask and the last remote_fini puts it back. */
+ * (docs/performance.md), so while a task is driven both run on the CPU the
+ * task last ran on.  cryo's calling thread gets its mask back at the last
+ * remote_fini, the task its own at its remote_fini. */
 static cpu_set_t pin_saved;
 static int pin_depth;
 
@@ -91,19 +91,25 @@ static void pin_to_task(struct remote *r)
 		return;
 	if (!pin_depth && sched_getaffinity(0, sizeof(pin_saved), &pin_saved))
 		return;
-	if (!CPU_ISSET(cpu, &pin_saved))
+	if (!CPU_ISSET(cpu, &pin_saved) ||
+	    sched_getaffinity(r->tid, sizeof(r->task_mask), &r->task_mask))
 		return;
 	cpu_set_t one;
 	CPU_ZERO(&one);
 	CPU_SET(cpu, &one);
-	if (sched_setaffinity(0, sizeof(one), &one) == 0) {
-		r->pinned = true;
-		pin_depth++;
-	}
+	if (sched_setaffinity(0, sizeof(one), &one))
+		return;
+	r->pinned = true;
+	pin_depth++;
+	r->task_pinned = !sched_setaffinity(r->tid, sizeof(one), &one);
 }
 
 static void unpin(struct remote *r)
 {
+	if (r->task_pinned && sched_setaffinity(r->tid, sizeof(r->task_mask), &r->task_mask) &&
+	    errno != ESRCH)
+		pr_warn("can't restore the CPU affinity of task %d: %s", r->tid, strerror(errno));
+	r->task_pinned = false;
 	if (!r->pinned)
 		return;
 	r->pinned = false;
@@ -171,6 +177,9 @@ int remote_init_gadget(struct remote *r, pid_t tid)
 	}
 	r->syscall_ip = (uint64_t)cryo_gadget;
 	pin_to_task(r);
+	/* A fork of cryo (or of a task cryo had pinned) gets cryo's own mask. */
+	if (r->task_pinned)
+		r->task_mask = pin_saved;
 	return 0;
 }
 

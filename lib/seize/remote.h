@@ -14,6 +14,7 @@
 #ifndef CRYO_SEIZE_REMOTE_H
 #define CRYO_SEIZE_REMOTE_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -29,7 +30,9 @@ struct remote {
 	size_t scratch_size;
 	size_t scratch_used;
 	struct user_regs_struct base;	/* registers used as the template */
-	bool pinned;			/* cryo runs on the task's CPU (see remote.c) */
+	bool pinned;			/* cryo and the task share a CPU (see remote.c) */
+	bool task_pinned;
+	cpu_set_t task_mask;		/* the task's own affinity, put back at remote_fini */
 };
 
 /* Dump side: find a syscall instruction in the vDSO at [vdso_start, vdso_end)
