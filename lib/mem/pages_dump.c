@@ -170,7 +170,7 @@ static int chunk_submit(struct page_writer *w, bool last)
 		return 0;
 	w->written += c->len;
 	if (!w->thread_on) {
-		if (!last && !getenv("CRYO_NO_THREAD") && pthread_create(&w->thread, NULL, writer_main, w) == 0) {
+		if (!last && pthread_create(&w->thread, NULL, writer_main, w) == 0) {
 			w->thread_on = true;
 		} else {
 			ret = write_chunk(w, c);
