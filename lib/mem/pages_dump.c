@@ -423,6 +423,7 @@ int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
 	char path[64];
 	int pm_fd = -1, ret;
 	uint64_t t0 = now_ns();
+	pr_debug("process %d: saving pages", pid);
 	bool scan = kdat_has(KF_PAGEMAP_SCAN);
 
 	pthread_mutex_init(&w.lock, NULL);
