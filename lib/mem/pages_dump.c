@@ -1,15 +1,38 @@
-/* Saving page contents: which pages exist (pagemap) and copying them into
- * pages-N.img, indexed by pagemap-PID.img. */
+/* Saving page contents: which pages exist, and copying them into
+ * pages-N.img, indexed by pagemap-PID.img.
+ *
+ * Which pages: the PAGEMAP_SCAN ioctl on /proc/PID/pagemap returns the runs
+ * of present or swapped pages that are neither the zero page nor (in private
+ * file mappings) unmodified file pages, a few regions per VMA instead of one
+ * 8-byte entry per page.  Without it, /proc/PID/pagemap is read.
+ *
+ * Copying (see docs/performance.md for the measurements behind this): runs
+ * are gathered into 1 MiB chunks, each read with one process_vm_readv of up
+ * to IOV_MAX runs (/proc/PID/mem for unreadable mappings), and a writer
+ * thread writes full chunks to the image while the next one is read, so the
+ * read from the target overlaps the tmpfs write.  Mapping the image and
+ * reading straight into it (one copy) was measured several times slower here:
+ * every page of a shared file mapping costs a fault or a populate.  Peak
+ * memory is NR_CHUNKS chunks whatever the image size; they are kept from
+ * one process to the next.
+ */
 #include "mem/mem.h"
 #include "images/image.h"
+#include "kerndat/kerndat.h"
 #include "util/log.h"
 #include "util/util.h"
 
+#include <linux/fs.h>
+#include "compat/uapi-extra.h"
+
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -18,6 +41,11 @@
 #define PM_SWAPPED (1ULL << 62)
 #define PM_FILE (1ULL << 61)
 #define PM_PFN_MASK ((1ULL << 55) - 1)
+
+#define CHUNK_SIZE (1UL << 20)
+#define NR_CHUNKS 4
+#define MAX_IOVS 1024		/* UIO_MAXIOV */
+#define SCAN_REGIONS 512
 
 /* PFN of the shared zero page, to skip never-written pages that were only
  * read.  0 if unknown (then such pages are saved: correct, just larger). */
@@ -41,50 +69,203 @@ static uint64_t zero_pfn(void)
 	return pfn;
 }
 
+/* ---- the image writer: chunks handed to a thread in order ---- */
+
+struct chunk {
+	char *data;
+	size_t len;
+};
+
+/* Copy buffers, kept for the next process of the tree: populating them
+ * again for each of a hundred small processes would cost more than their
+ * copy. */
+static char *chunk_cache[NR_CHUNKS];
+
 struct page_writer {
 	pid_t pid;
 	int mem_fd;		/* /proc/PID/mem, for unreadable mappings */
 	int out_fd;
 	struct cr_img *pagemap;
-	char *buf;
-	size_t buf_size;
-	uint64_t written;
+	uint64_t written;	/* bytes handed to the image */
+
+	struct chunk chunks[NR_CHUNKS];
+	unsigned filling;	/* chunks handed over so far; filling % NR_CHUNKS is being filled */
+	struct iovec local[MAX_IOVS], remote[MAX_IOVS];
+	int nr_iov;		/* process_vm_readv runs pending in the current chunk */
+	size_t iov_at;		/* offset in the chunk of the first pending run */
+
+	/* writer thread */
+	bool thread_on;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned done;		/* chunks written */
+	bool closing;		/* no more chunks: the writer exits when done */
+	int werr;		/* first write error (-errno) */
 };
 
-#define COPY_BUF (1 << 20)
-
-/* Copy [addr, addr+len) of the target into the pages image. */
-static int copy_run(struct page_writer *w, uint64_t addr, size_t len, bool readable)
+static int write_chunk(struct page_writer *w, struct chunk *c)
 {
-	while (len) {
-		size_t n = MIN(len, w->buf_size);
-		ssize_t got;
-		if (readable) {
-			struct iovec l = { w->buf, n }, r = { (void *)addr, n };
-			got = process_vm_readv(w->pid, &l, 1, &r, 1, 0);
+	int ret = write_all(w->out_fd, c->data, c->len);
+	if (ret)
+		pr_err("can't write pages of process %d to the image: %s", w->pid, strerror(-ret));
+	return ret;
+}
+
+static void *writer_main(void *arg)
+{
+	struct page_writer *w = arg;
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (w->done == w->filling && !w->closing)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (w->done == w->filling)
+			break;
+		struct chunk *c = &w->chunks[w->done % NR_CHUNKS];
+		pthread_mutex_unlock(&w->lock);
+		int ret = w->werr ? 0 : write_chunk(w, c);
+		pthread_mutex_lock(&w->lock);
+		if (ret && !w->werr)
+			w->werr = ret;
+		w->done++;
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Buffers are populated up front: on this kind of machine a page fault
+ * costs several times what populating does. */
+static int chunk_alloc(struct page_writer *w, struct chunk *c)
+{
+	if (c->data)
+		return 0;
+	if (chunk_cache[c - w->chunks]) {
+		c->data = chunk_cache[c - w->chunks];
+		return 0;
+	}
+	c->data = mmap(NULL, CHUNK_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (c->data == MAP_FAILED) {
+		c->data = NULL;
+		return_perror("can't allocate a %lu-byte copy buffer", CHUNK_SIZE);
+	}
+	chunk_cache[c - w->chunks] = c->data;
+	return 0;
+}
+
+static struct chunk *cur_chunk(struct page_writer *w)
+{
+	return &w->chunks[w->filling % NR_CHUNKS];
+}
+
+/* Hand the current chunk to the writer and wait for a free one.  The first
+ * chunk of a dump that fits in one is written inline: small dumps start no
+ * thread. */
+static int chunk_submit(struct page_writer *w, bool last)
+{
+	struct chunk *c = cur_chunk(w);
+	int ret;
+	if (!c->len)
+		return 0;
+	w->written += c->len;
+	if (!w->thread_on) {
+		if (!last && pthread_create(&w->thread, NULL, writer_main, w) == 0) {
+			w->thread_on = true;
 		} else {
-			got = pread(w->mem_fd, w->buf, n, addr);
-		}
-		if (got != (ssize_t)n) {
-			int e = got < 0 ? errno : EFAULT;
-			pr_err("can't read memory 0x%llx-0x%llx of process %d: %s",
-			       (unsigned long long)addr, (unsigned long long)(addr + n), w->pid,
-			       strerror(e));
-			return -e;
-		}
-		int ret = write_all(w->out_fd, w->buf, n);
-		if (ret) {
-			pr_err("can't write pages of process %d to the image: %s", w->pid,
-			       strerror(-ret));
+			ret = write_chunk(w, c);
+			c->len = 0;
 			return ret;
 		}
-		w->written += n;
-		addr += n;
-		len -= n;
+	}
+	pthread_mutex_lock(&w->lock);
+	w->filling++;
+	pthread_cond_broadcast(&w->cond);
+	while (w->filling - w->done >= NR_CHUNKS && !w->werr)
+		pthread_cond_wait(&w->cond, &w->lock);
+	ret = w->werr;
+	pthread_mutex_unlock(&w->lock);
+	if (ret || last)
+		return ret;
+	c = cur_chunk(w);
+	c->len = 0;
+	return chunk_alloc(w, c);
+}
+
+static int read_error(struct page_writer *w, uint64_t addr, size_t len, int e)
+{
+	pr_err("can't read memory 0x%llx-0x%llx of process %d: %s", (unsigned long long)addr,
+	       (unsigned long long)(addr + len), w->pid, strerror(e));
+	return -e;
+}
+
+/* Read the pending runs of the current chunk with one process_vm_readv.
+ * Whatever it can't read (it stops at the first failing page) is retried
+ * run by run through /proc/PID/mem before giving up. */
+static int flush_reads(struct page_writer *w)
+{
+	int n = w->nr_iov;
+	if (!n)
+		return 0;
+	w->nr_iov = 0;
+	ssize_t got = process_vm_readv(w->pid, w->local, n, w->remote, n, 0);
+	if (got < 0)
+		got = 0;
+	for (int i = 0; i < n; i++) {
+		size_t len = w->remote[i].iov_len;
+		if ((size_t)got >= len) {
+			got -= len;
+			continue;
+		}
+		/* From here on, the slow way. */
+		uint64_t addr = (uint64_t)w->remote[i].iov_base + got;
+		char *dst = (char *)w->local[i].iov_base + got;
+		len -= got;
+		got = 0;
+		ssize_t r = pread(w->mem_fd, dst, len, addr);
+		if (r != (ssize_t)len)
+			return read_error(w, addr, len, r < 0 ? errno : EFAULT);
 	}
 	return 0;
 }
 
+/* Queue [addr, addr+len) of the target for the image. */
+static int copy_run(struct page_writer *w, uint64_t addr, size_t len, bool readable)
+{
+	int ret;
+	while (len) {
+		struct chunk *c = cur_chunk(w);
+		size_t n = MIN(len, CHUNK_SIZE - c->len);
+		if (readable) {
+			w->local[w->nr_iov] = (struct iovec){ c->data + c->len, n };
+			w->remote[w->nr_iov] = (struct iovec){ (void *)addr, n };
+			w->nr_iov++;
+		} else {
+			ret = flush_reads(w);
+			if (ret)
+				return ret;
+			ssize_t got = pread(w->mem_fd, c->data + c->len, n, addr);
+			if (got != (ssize_t)n)
+				return read_error(w, addr, n, got < 0 ? errno : EFAULT);
+		}
+		c->len += n;
+		addr += n;
+		len -= n;
+		if (c->len == CHUNK_SIZE || w->nr_iov == MAX_IOVS) {
+			ret = flush_reads(w);
+			if (ret)
+				return ret;
+		}
+		if (c->len == CHUNK_SIZE) {
+			ret = chunk_submit(w, false);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+/* Pagemap entries are written as the runs are found; one entry per run. */
 static int emit_run(struct page_writer *w, uint64_t start, uint64_t npages, bool readable)
 {
 	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
@@ -98,11 +279,77 @@ static int emit_run(struct page_writer *w, uint64_t start, uint64_t npages, bool
 	return copy_run(w, start, npages * PAGE_SIZE, readable);
 }
 
-static int dump_vma_pages(struct page_writer *w, int pm_fd, const VmaEntry *v,
+/* ---- which pages: PAGEMAP_SCAN ---- */
+
+/* Returns 0, -ENOTTY/-EINVAL if the ioctl can't be used (not logged: the
+ * caller falls back to reading pagemap), or another error (logged). */
+static int scan_vma_pages(struct page_writer *w, int pm_fd, const VmaEntry *v,
+			  struct mem_dump_stats *st)
+{
+	static struct page_region vec[SCAN_REGIONS];
+	bool readable = v->prot & PROT_READ;
+	uint64_t run_start = 0, run_end = 0;
+	struct pm_scan_arg a = {
+		.size = sizeof(a),
+		.start = v->start,
+		.end = v->end,
+		.vec = (uintptr_t)vec,
+		.vec_len = SCAN_REGIONS,
+		/* not the zero page, and in private file mappings not a page
+		 * of the file itself (only the private copies) */
+		.category_inverted = PAGE_IS_PFNZERO | PAGE_IS_FILE,
+		.category_mask = PAGE_IS_PFNZERO |
+				 (v->status & VMA_ANON_PRIVATE ? 0 : PAGE_IS_FILE),
+		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+	};
+
+	while (a.start < v->end) {
+		long n = ioctl(pm_fd, PAGEMAP_SCAN, &a);
+		if (n < 0) {
+			int e = errno;
+			if ((e == ENOTTY || e == EINVAL) && a.start == v->start)
+				return -e;
+			pr_err("PAGEMAP_SCAN of process %d at 0x%llx failed: %s", w->pid,
+			       (unsigned long long)a.start, strerror(e));
+			return -e;
+		}
+		for (long i = 0; i < n; i++) {
+			/* present and swapped runs come apart: join them */
+			if (run_end && vec[i].start == run_end) {
+				run_end = vec[i].end;
+				continue;
+			}
+			if (run_end) {
+				int ret = emit_run(w, run_start, (run_end - run_start) / PAGE_SIZE,
+						   readable);
+				if (ret)
+					return ret;
+			}
+			run_start = vec[i].start;
+			run_end = vec[i].end;
+		}
+		if (a.walk_end <= a.start || a.walk_end > v->end) {
+			pr_err("PAGEMAP_SCAN of process %d stopped at 0x%llx, outside 0x%llx-0x%llx",
+			       w->pid, (unsigned long long)a.walk_end, (unsigned long long)a.start,
+			       (unsigned long long)v->end);
+			return -EIO;
+		}
+		a.start = a.walk_end;
+	}
+	st->pages_scanned += (v->end - v->start) / PAGE_SIZE;
+	if (run_end)
+		return emit_run(w, run_start, (run_end - run_start) / PAGE_SIZE, readable);
+	return 0;
+}
+
+/* ---- which pages: reading pagemap ---- */
+
+static int read_vma_pages(struct page_writer *w, int pm_fd, const VmaEntry *v,
 			  struct mem_dump_stats *st)
 {
 	const size_t batch = 4096;	/* pagemap entries per read */
-	uint64_t ents[4096];
+	static uint64_t ents[4096];
 	uint64_t zpfn = zero_pfn();
 	bool anon = v->status & VMA_ANON_PRIVATE;
 	bool readable = v->prot & PROT_READ;
@@ -148,6 +395,26 @@ static int dump_vma_pages(struct page_writer *w, int pm_fd, const VmaEntry *v,
 	return 0;
 }
 
+/* Finish the image: the last chunk, then wait for the writer. */
+static int writer_finish(struct page_writer *w, int ret)
+{
+	if (!ret)
+		ret = flush_reads(w);
+	if (!ret)
+		ret = chunk_submit(w, true);
+	if (w->thread_on) {
+		pthread_mutex_lock(&w->lock);
+		w->closing = true;
+		pthread_cond_broadcast(&w->cond);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->thread, NULL);
+		w->thread_on = false;
+		if (!ret)
+			ret = w->werr;
+	}
+	return ret;
+}
+
 int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
 		   struct mem_dump_stats *stats)
 {
@@ -156,7 +423,11 @@ int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
 	char path[64];
 	int pm_fd = -1, ret;
 	uint64_t t0 = now_ns();
+	pr_debug("process %d: saving pages", pid);
+	bool scan = kdat_has(KF_PAGEMAP_SCAN);
 
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
 	pm_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (pm_fd < 0)
@@ -168,10 +439,8 @@ int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
 		pr_perror("can't open %s", path);
 		goto out;
 	}
-	w.buf_size = COPY_BUF;
-	w.buf = xmalloc(w.buf_size);
-	ret = -ENOMEM;
-	if (!w.buf)
+	ret = chunk_alloc(&w, &w.chunks[0]);
+	if (ret)
 		goto out;
 	ret = img_open(&w.pagemap, dirfd, IMG_PAGEMAP, IMG_WRITE, pid);
 	if (ret)
@@ -185,9 +454,21 @@ int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
 	ph.has_pages_id = 1;
 	ph.pages_id = pages_id;
 	ret = img_write_msg(w.pagemap, &ph.base);
-	for (size_t i = 0; !ret && i < mm->n_vmas; i++)
-		if (vma_has_private_pages(mm->vmas[i]))
-			ret = dump_vma_pages(&w, pm_fd, mm->vmas[i], stats);
+	for (size_t i = 0; !ret && i < mm->n_vmas; i++) {
+		const VmaEntry *v = mm->vmas[i];
+		if (!vma_has_private_pages(v))
+			continue;
+		if (scan) {
+			ret = scan_vma_pages(&w, pm_fd, v, stats);
+			if (ret != -ENOTTY && ret != -EINVAL)
+				continue;
+			pr_warn("PAGEMAP_SCAN doesn't work on process %d (%s): reading its pagemap",
+				pid, strerror(-ret));
+			scan = false;
+		}
+		ret = read_vma_pages(&w, pm_fd, v, stats);
+	}
+	ret = writer_finish(&w, ret);
 out:
 	if (pages) {
 		int r = img_close(pages);
@@ -201,9 +482,10 @@ out:
 	}
 	stats->pages_written += w.written / PAGE_SIZE;
 	stats->memdump_ns += now_ns() - t0;
-	free(w.buf);
 	if (w.mem_fd >= 0)
 		close(w.mem_fd);
 	close(pm_fd);
+	pthread_mutex_destroy(&w.lock);
+	pthread_cond_destroy(&w.cond);
 	return ret;
 }

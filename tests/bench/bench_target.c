@@ -1,0 +1,277 @@
+/* bench_target: the process the benchmark (scripts/bench) dumps and
+ * restores, and the machine's own floors measured the same way.
+ *
+ *   bench_target mem MIB [--thp] --pidfile F
+ *       MIB MiB of private anonymous memory, every page written with a
+ *       pattern (--thp: MADV_HUGEPAGE first, so it is made of huge pages).
+ *       Writes its PID to F when ready, then waits.  On SIGTERM it checks
+ *       two words of every page and exits 0 if all are right, 3 if not.
+ *   bench_target tree N MIB --pidfile F
+ *       The same with N processes: the root and N-1 children, each with MIB
+ *       MiB.  On SIGTERM the root checks itself, then terminates and reaps
+ *       its children; it exits 0 only if every process was right.
+ *   bench_target floor-write MIB PATH
+ *       Prints the nanoseconds to create PATH and write MIB MiB to it from a
+ *       1 MiB buffer (the dump floor: tmpfs page allocation + one copy).
+ *   bench_target floor-read MIB PATH [--thp]
+ *       Prints the nanoseconds to mmap MIB MiB of fresh anonymous memory and
+ *       pread PATH into it (the restore floor: page faults + one copy).
+ *       --populate: MAP_POPULATE the memory first (no faults in the copy).
+ *
+ *   bench_target spawn OUT CMD [ARGS...]
+ *       Runs CMD with stdout and stderr to the file OUT and prints
+ *       "WALL_NS MAXRSS_KIB EXIT_STATUS CPU_US": the command's wall time
+ *       from fork to exit, its peak RSS (wait4's ru_maxrss) and its CPU
+ *       time (user + system).  A small forking
+ *       parent, so the peak RSS is the command's own (a child forked from a
+ *       big process such as Python carries that process's peak across exec).
+ *
+ * Only fds 0-2 stay open while waiting; output of floors goes to stdout.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PG 4096UL
+#define MAGIC 0x5eed0fbe7c40c0deULL
+
+static char *mem;
+static size_t mem_size;
+static volatile sig_atomic_t got_term;
+static pid_t kids[4096];
+static int nr_kids;
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000ULL + t.tv_nsec;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "bench_target: %s: %s\n", what, strerror(errno));
+	exit(2);
+}
+
+static uint64_t word(size_t page, size_t i)
+{
+	return (page * 512 + i) ^ MAGIC;
+}
+
+static void alloc_mem(size_t mib, int thp)
+{
+	mem_size = mib << 20;
+	mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		die("mmap");
+	if (thp && madvise(mem, mem_size, MADV_HUGEPAGE))
+		die("madvise(MADV_HUGEPAGE)");
+	for (size_t p = 0; p < mem_size / PG; p++) {
+		uint64_t *w = (uint64_t *)(mem + p * PG);
+		for (size_t i = 0; i < PG / 8; i++)
+			w[i] = word(p, i);
+	}
+}
+
+static int check_mem(void)
+{
+	for (size_t p = 0; p < mem_size / PG; p++) {
+		uint64_t *w = (uint64_t *)(mem + p * PG);
+		if (w[0] != word(p, 0) || w[511] != word(p, 511) || w[p % 512] != word(p, p % 512))
+			return 3;
+	}
+	return 0;
+}
+
+static void on_term(int sig)
+{
+	got_term = 1;
+}
+
+static void wait_term(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	while (!got_term)
+		sigsuspend(&none);
+}
+
+static void write_pidfile(const char *path)
+{
+	char tmp[4096], buf[32];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die("pidfile");
+	int n = snprintf(buf, sizeof(buf), "%d\n", getpid());
+	if (write(fd, buf, n) != n)
+		die("pidfile write");
+	close(fd);
+	if (rename(tmp, path))
+		die("pidfile rename");
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_term };
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+static int run_mem(int nprocs, size_t mib, int thp, const char *pidfile)
+{
+	int ready[2];
+	setup_signals();
+	if (pipe(ready))
+		die("pipe");
+	for (int i = 1; i < nprocs; i++) {
+		pid_t pid = fork();
+		if (pid < 0)
+			die("fork");
+		if (pid == 0) {
+			close(ready[0]);
+			alloc_mem(mib, thp);
+			if (write(ready[1], "k", 1) != 1)
+				die("ready pipe");
+			close(ready[1]);
+			wait_term();
+			_exit(check_mem());
+		}
+		kids[nr_kids++] = pid;
+	}
+	close(ready[1]);
+	alloc_mem(mib, thp);
+	for (int i = 1; i < nprocs; i++) {
+		char c;
+		if (read(ready[0], &c, 1) != 1)
+			die("a child failed to start");
+	}
+	close(ready[0]);
+	write_pidfile(pidfile);
+	wait_term();
+	int ret = check_mem();
+	for (int i = 0; i < nr_kids; i++)
+		kill(kids[i], SIGTERM);
+	for (int i = 0; i < nr_kids; i++) {
+		int st;
+		if (waitpid(kids[i], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
+			ret = ret ? ret : 4;
+	}
+	return ret;
+}
+
+static int floor_write(size_t mib, const char *path)
+{
+	size_t chunk = 1 << 20;
+	char *buf = malloc(chunk);
+	memset(buf, 0x5a, chunk);
+	uint64_t t0 = now_ns();
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		die(path);
+	for (size_t done = 0; done < (mib << 20); done += chunk)
+		if (write(fd, buf, chunk) != (ssize_t)chunk)
+			die("write");
+	close(fd);
+	printf("%llu\n", (unsigned long long)(now_ns() - t0));
+	return 0;
+}
+
+static int floor_read(size_t mib, const char *path, int thp, int populate)
+{
+	size_t size = mib << 20;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die(path);
+	uint64_t t0 = now_ns();
+	char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0), -1, 0);
+	if (p == MAP_FAILED)
+		die("mmap");
+	if (thp && madvise(p, size, MADV_HUGEPAGE))
+		die("madvise");
+	for (size_t done = 0; done < size;) {
+		ssize_t n = pread(fd, p + done, (size - done > (1UL << 30) ? (1UL << 30) : size - done), done);
+		if (n <= 0)
+			die("pread");
+		done += n;
+	}
+	printf("%llu\n", (unsigned long long)(now_ns() - t0));
+	return 0;
+}
+
+static int spawn(const char *out, char **argv)
+{
+	uint64_t t0 = now_ns();
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(127);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	int st;
+	struct rusage ru;
+	if (wait4(pid, &st, 0, &ru) < 0)
+		die("wait4");
+	uint64_t wall = now_ns() - t0;
+	printf("%llu %ld %d %llu\n", (unsigned long long)wall, ru.ru_maxrss,
+	       WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
+	       (unsigned long long)((ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000ULL +
+				    ru.ru_utime.tv_usec + ru.ru_stime.tv_usec));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 4 && !strcmp(argv[1], "spawn"))
+		return spawn(argv[2], argv + 3);
+
+	const char *pidfile = NULL;
+	int thp = 0, populate = 0;
+	char *pos[4];
+	int npos = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--thp"))
+			thp = 1;
+		else if (!strcmp(argv[i], "--populate"))
+			populate = 1;
+		else if (!strcmp(argv[i], "--pidfile") && i + 1 < argc)
+			pidfile = argv[++i];
+		else if (npos < 4)
+			pos[npos++] = argv[i];
+	}
+	/* Nothing but stdio may stay open in a process to dump. */
+	syscall(SYS_close_range, 3, ~0U, 0);
+	if (npos >= 2 && !strcmp(pos[0], "mem") && pidfile)
+		return run_mem(1, strtoul(pos[1], NULL, 0), thp, pidfile);
+	if (npos >= 3 && !strcmp(pos[0], "tree") && pidfile) {
+		int n = atoi(pos[1]);
+		if (n < 1 || n > 4096)
+			n = 1;
+		return run_mem(n, strtoul(pos[2], NULL, 0), thp, pidfile);
+	}
+	if (npos >= 3 && !strcmp(pos[0], "floor-write"))
+		return floor_write(strtoul(pos[1], NULL, 0), pos[2]);
+	if (npos >= 3 && !strcmp(pos[0], "floor-read"))
+		return floor_read(strtoul(pos[1], NULL, 0), pos[2], thp, populate);
+	fprintf(stderr, "usage: bench_target mem MIB [--thp] --pidfile F | tree N MIB --pidfile F |\n"
+			"       floor-write MIB PATH | floor-read MIB PATH [--thp|--populate]\n");
+	return 2;
+}
