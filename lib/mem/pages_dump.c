@@ -40,6 +40,7 @@
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAPPED (1ULL << 62)
 #define PM_FILE (1ULL << 61)
+#define PM_EXCLUSIVE (1ULL << 56)
 #define PM_PFN_MASK ((1ULL << 55) - 1)
 
 #define CHUNK_SIZE (1UL << 20)
@@ -84,6 +85,7 @@ static char *chunk_cache[NR_CHUNKS];
 struct page_writer {
 	pid_t pid;
 	int mem_fd;		/* /proc/PID/mem, for unreadable mappings */
+	int pm_fd;		/* /proc/PID/pagemap */
 	int out_fd;
 	struct cr_img *pagemap;
 	uint64_t written;	/* bytes handed to the image */
@@ -230,7 +232,7 @@ static int flush_reads(struct page_writer *w)
 }
 
 /* Queue [addr, addr+len) of the target for the image. */
-static int copy_run(struct page_writer *w, uint64_t addr, size_t len, bool readable)
+static int copy_span(struct page_writer *w, uint64_t addr, size_t len, bool readable)
 {
 	int ret;
 	while (len) {
@@ -261,6 +263,36 @@ static int copy_run(struct page_writer *w, uint64_t addr, size_t len, bool reada
 			if (ret)
 				return ret;
 		}
+	}
+	return 0;
+}
+
+/* process_vm_readv pins the pages it reads, and a read-only pin of an
+ * anonymous page that may be shared copy-on-write (with a parent or child)
+ * makes the kernel give this process its own copy: the dump would silently
+ * double the memory of a forked tree.  Pages not mapped exclusively are
+ * read through /proc/PID/mem instead, which does not pin. */
+static int copy_run(struct page_writer *w, uint64_t addr, size_t len, bool readable)
+{
+	uint64_t ents[512];
+	if (!readable)
+		return copy_span(w, addr, len, false);
+	for (uint64_t pos = addr, end = addr + len; pos < end;) {
+		size_t n = MIN(ARRAY_SIZE(ents), (end - pos) / PAGE_SIZE);
+		ssize_t got = pread(w->pm_fd, ents, n * 8, (pos / PAGE_SIZE) * 8);
+		if (got != (ssize_t)(n * 8))
+			return read_error(w, pos, n * PAGE_SIZE, got < 0 ? errno : EIO);
+		for (size_t i = 0; i < n;) {
+			bool excl = ents[i] & PM_EXCLUSIVE;
+			size_t j = i + 1;
+			while (j < n && !!(ents[j] & PM_EXCLUSIVE) == excl)
+				j++;
+			int ret = copy_span(w, pos + i * PAGE_SIZE, (j - i) * PAGE_SIZE, excl);
+			if (ret)
+				return ret;
+			i = j;
+		}
+		pos += n * PAGE_SIZE;
 	}
 	return 0;
 }
@@ -432,6 +464,7 @@ int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
 	pm_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (pm_fd < 0)
 		return_perror("can't open %s", path);
+	w.pm_fd = pm_fd;
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
 	w.mem_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (w.mem_fd < 0) {
