@@ -245,6 +245,72 @@ static int write_inventory(struct dump_ctx *ctx)
 	return img_dir_commit(ctx->dirfd, &inv.base);
 }
 
+/* --freeze-cgroup: freeze the whole cgroup so nothing in it can fork or
+ * exit while the tree is seized; the tasks stay stopped by ptrace once it
+ * is thawed.  cgroup v2 (cgroup.freeze) or the v1 freezer (freezer.state). */
+static int cgroup_write(const char *dir, const char *file, const char *val)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int ret = write_all(fd, val, strlen(val));
+	close(fd);
+	if (ret)
+		pr_err("can't write %s to %s: %s", val, path, strerror(-ret));
+	return ret;
+}
+
+static bool cgroup_v2(const char *dir)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/cgroup.freeze", dir);
+	return !access(path, W_OK);
+}
+
+static int cgroup_freeze(const char *dir, bool freeze, unsigned timeout_s)
+{
+	bool v2 = cgroup_v2(dir);
+	char probe[PATH_MAX];
+	snprintf(probe, sizeof(probe), "%s/freezer.state", dir);
+	if (!v2 && !access(probe, F_OK)) {
+		/* v1 frozen tasks sit in the refrigerator and answer no ptrace
+		 * interrupt until thawed */
+		pr_err("%s is a cgroup v1 freezer: not supported yet (tasks it freezes can't be "
+		       "seized until thawed); use a cgroup v2 directory with --freeze-cgroup", dir);
+		return -EOPNOTSUPP;
+	}
+	int ret = v2 ? cgroup_write(dir, "cgroup.freeze", freeze ? "1" : "0")
+		     : cgroup_write(dir, "freezer.state", freeze ? "FROZEN" : "THAWED");
+	if (ret == -ENOENT || ret == -EACCES) {
+		pr_err("%s is not a freezer cgroup: --freeze-cgroup needs a cgroup v2 directory "
+		       "(with cgroup.freeze) or a v1 freezer one (with freezer.state)", dir);
+		return ret;
+	}
+	if (ret || !freeze)
+		return ret;
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s", dir, v2 ? "cgroup.events" : "freezer.state");
+	uint64_t deadline = now_ns() + (uint64_t)(timeout_s ? timeout_s : 10) * 1000000000ULL;
+	for (;;) {
+		char *st;
+		if (read_file(AT_FDCWD, path, &st, false) < 0)
+			return -EIO;
+		bool frozen = v2 ? strstr(st, "frozen 1") != NULL : !strncmp(st, "FROZEN", 6);
+		free(st);
+		if (frozen)
+			return 0;
+		if (now_ns() > deadline) {
+			pr_err("cgroup %s did not freeze within %u s (try a larger --timeout)", dir,
+			       timeout_s ? timeout_s : 10);
+			cgroup_freeze(dir, false, 0);
+			return -ETIMEDOUT;
+		}
+		usleep(1000);
+	}
+}
+
 int cryo_dump(struct cryo_opts *o)
 {
 	struct dump_ctx ctx = { .opts = o, .next_pages_id = 1, .next_kobj_id = 1 };
@@ -262,7 +328,20 @@ int cryo_dump(struct cryo_opts *o)
 	if (ret)
 		goto out_dir;
 
+	if (o->freeze_cgroup) {
+		ret = cgroup_freeze(o->freeze_cgroup, true, o->timeout);
+		if (ret)
+			goto out_dir;
+	}
 	ret = seize_tree(o->pid, o->timeout, &ctx.tree);
+	if (o->freeze_cgroup) {
+		int r2 = cgroup_freeze(o->freeze_cgroup, false, 0);
+		if (r2 && !ret) {
+			release_tree(&ctx.tree, RELEASE_RESUME);
+			free_tree(&ctx.tree);
+			ret = r2;
+		}
+	}
 	if (ret)
 		goto out_dir;
 	uint64_t t_frozen = now_ns();
