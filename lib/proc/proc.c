@@ -404,7 +404,8 @@ int proc_list_dir_pids(const char *path, pid_t **out, int *n)
 		v[cnt++] = atoi(de->d_name);
 	}
 	closedir(d);
-	qsort(v, cnt, sizeof(*v), cmp_pid);
+	if (cnt)
+		qsort(v, cnt, sizeof(*v), cmp_pid);
 	*out = v;
 	*n = cnt;
 	return 0;
@@ -456,7 +457,8 @@ int proc_list_children(pid_t pid, pid_t **out, int *n)
 		free(text);
 	}
 	free(tids);
-	qsort(kids, nk, sizeof(*kids), cmp_pid);
+	if (nk)
+		qsort(kids, nk, sizeof(*kids), cmp_pid);
 	int u = 0;
 	for (int i = 0; i < nk; i++)
 		if (!u || kids[u - 1] != kids[i])

@@ -130,7 +130,8 @@ int timers_parse_proc(char *text, const char *what, struct proc_timer **out, siz
 			return -EINVAL;
 		}
 	}
-	qsort(v, n, sizeof(*v), cmp_proc_timer);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_proc_timer);
 	for (size_t i = 1; i < n; i++)
 		if (v[i].id == v[i - 1].id) {
 			pr_err("%s lists timer ID %d twice", what, v[i].id);
