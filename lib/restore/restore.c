@@ -555,6 +555,14 @@ static int release_all(struct rst_ctx *ctx)
 		}
 		p->created = false;
 	}
+	/* Return only once the stopped ones really are stopped: the SIGSTOP is
+	 * acted on when each task runs again after the detach. */
+	for (int i = 0; i < ctx->nr_procs; i++) {
+		struct rst_proc *p = &ctx->procs[i];
+		if (p->state != TASK_DEAD && (ctx->opts->leave_stopped || p->state == TASK_STOPPED) &&
+		    wait_pid_stopped(p->pid, 2000))
+			pr_warn("restored process %d has not stopped yet", p->pid);
+	}
 	return ret;
 }
 

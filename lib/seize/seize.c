@@ -390,6 +390,14 @@ int release_tree(struct seized_tree *tree, enum release_mode mode)
 				ret = r;
 		}
 	}
+	if (mode != RELEASE_KILL)
+		for (int i = 0; i < tree->nr_procs; i++) {
+			struct seized_proc *p = tree->procs[i];
+			if (p->state != TASK_DEAD && p->nr_threads &&
+			    (mode == RELEASE_STOPPED || p->state == TASK_STOPPED) &&
+			    wait_pid_stopped(p->pid, 2000))
+				pr_warn("process %d has not stopped again yet", p->pid);
+		}
 	return ret;
 }
 

@@ -143,3 +143,22 @@ int wait_pid_gone(pid_t pid, int timeout_ms)
 		usleep(5000);
 	}
 }
+
+int wait_pid_stopped(pid_t pid, int timeout_ms)
+{
+	char path[32];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	for (int waited = 0;; waited++) {
+		char *st;
+		if (read_file(AT_FDCWD, path, &st, true) < 0)
+			return -ESRCH;
+		char *rp = strrchr(st, ')');
+		bool stopped = rp && rp[1] == ' ' && rp[2] == 'T';
+		free(st);
+		if (stopped)
+			return 0;
+		if (waited >= timeout_ms)
+			return -ETIMEDOUT;
+		usleep(1000);
+	}
+}

@@ -35,6 +35,10 @@ ssize_t read_all(int fd, void *buf, size_t len);
 /* Monotonic time in nanoseconds. */
 uint64_t now_ns(void);
 
+/* Wait (up to timeout_ms) until PID is in group stop (state T in
+ * /proc/PID/stat).  Returns 0, or -ETIMEDOUT (not logged). */
+int wait_pid_stopped(pid_t pid, int timeout_ms);
+
 /* Wait (up to timeout_ms) until /proc/PID disappears. Returns 0 or -ETIMEDOUT. */
 int wait_pid_gone(pid_t pid, int timeout_ms);
 
