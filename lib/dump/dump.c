@@ -66,7 +66,7 @@ static int dump_proc(struct dump_ctx *ctx, struct seized_proc *p)
 	int ret;
 
 	if (p->state == TASK_DEAD)
-		return dump_task_cores(ctx, p, NULL, 0, 0);
+		return dump_task_cores(ctx, p, NULL, 0, 0, NULL);
 
 	ret = proc_read_maps(p->pid, &maps);
 	if (ret)
@@ -112,28 +112,11 @@ static int dump_proc(struct dump_ctx *ctx, struct seized_proc *p)
 	if (ret)
 		goto out;
 
-	ret = dump_task_cores(ctx, p, &mm, vdso_start, vdso_end);
+	uint32_t files_id = 0;
+	ret = dump_task_cores(ctx, p, &mm, vdso_start, vdso_end, &files_id);
 	if (ret)
 		goto out;
 
-	/* files_id of this process is the second kobj id (see dump_task.c) */
-	uint32_t files_id = 0;
-	{
-		struct cr_img *img;
-		CoreEntry *core;
-		ret = img_open(&img, ctx->dirfd, IMG_CORE, IMG_READ, p->pid);
-		if (ret)
-			goto out;
-		ret = img_read_one(img, &core_entry__descriptor, (ProtobufCMessage **)&core);
-		img_close(img);
-		if (ret < 0)
-			goto out;
-		files_id = core->ids ? core->ids->files_id : 0;
-		if (!files_id && ctx->root_ids && p == ctx->tree.root)
-			files_id = ctx->root_ids->files_id;
-		protobuf_c_message_free_unpacked(&core->base, NULL);
-		ret = 0;
-	}
 	ret = files_dump_fds(&ctx->files, p->pid, files_id);
 	if (ret)
 		goto out;

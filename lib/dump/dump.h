@@ -21,8 +21,9 @@ struct dump_ctx {
 };
 
 /* Per-thread and per-process task state into core-TID.img; also fills
- * @mm's brk/dumpable/thp fields that need injected syscalls. */
+ * @mm's brk/dumpable/thp fields that need injected syscalls, and
+ * *@files_id with the id of the process's fd table (fdinfo-N.img). */
 int dump_task_cores(struct dump_ctx *ctx, struct seized_proc *p, MmEntry *mm,
-		    uint64_t vdso_start, uint64_t vdso_end);
+		    uint64_t vdso_start, uint64_t vdso_end, uint32_t *files_id);
 
 #endif

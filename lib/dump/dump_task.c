@@ -92,7 +92,7 @@ static int dump_sigactions(struct remote *r, TaskCoreEntry *tc)
 }
 
 static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seized_thread *t,
-		       uint64_t vdso_start, uint64_t vdso_end, MmEntry *mm)
+		       uint64_t vdso_start, uint64_t vdso_end, MmEntry *mm, uint32_t *files_id)
 {
 	struct cpu_state cs;
 	struct remote r;
@@ -306,6 +306,7 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 		ids->has_vm_id = ids->has_files_id = ids->has_fs_id = ids->has_sighand_id = 1;
 		ids->vm_id = ctx->next_kobj_id++;
 		ids->files_id = ctx->next_kobj_id++;
+		*files_id = ids->files_id;
 		ids->fs_id = ctx->next_kobj_id++;
 		ids->sighand_id = ctx->next_kobj_id++;
 	}
@@ -372,12 +373,12 @@ static int dump_zombie(struct dump_ctx *ctx, struct seized_proc *p)
 }
 
 int dump_task_cores(struct dump_ctx *ctx, struct seized_proc *p, MmEntry *mm,
-		    uint64_t vdso_start, uint64_t vdso_end)
+		    uint64_t vdso_start, uint64_t vdso_end, uint32_t *files_id)
 {
 	if (p->state == TASK_DEAD)
 		return dump_zombie(ctx, p);
 	for (int i = 0; i < p->nr_threads; i++) {
-		int ret = dump_thread(ctx, p, &p->threads[i], vdso_start, vdso_end, mm);
+		int ret = dump_thread(ctx, p, &p->threads[i], vdso_start, vdso_end, mm, files_id);
 		if (ret)
 			return ret;
 	}
