@@ -97,21 +97,7 @@ struct fixer {
 
 static int flush(struct fixer *f)
 {
-	int done = remote_batch_run(f->r, f->b);
-	if (done < 0)
-		return done;
-	for (int i = 0; i < f->b->n; i++) {
-		const struct remote_call *c = &f->b->calls[i];
-		bool ok = i < done && (c->nr != __NR_pread64 || (uint64_t)c->ret == c->a[2]);
-		if (ok)
-			continue;
-		pr_err("%s: system call %llu at 0x%llx in task %d failed: %s", f->what,
-		       (unsigned long long)c->nr, (unsigned long long)c->a[c->nr == __NR_pread64],
-		       f->r->tid, c->ret < 0 ? strerror((int)-c->ret) : "short read (truncated image)");
-		return c->ret < 0 ? (int)c->ret : -EIO;
-	}
-	f->b->n = 0;
-	return 0;
+	return remote_batch_exec(f->r, f->b, f->what);
 }
 
 static int add1(struct fixer *f, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)

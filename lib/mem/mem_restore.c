@@ -83,27 +83,11 @@ static int check_vma(const VmaEntry *v)
 	return 0;
 }
 
-static int run_batch(struct remote *r, struct remote_batch *b, const char *what)
-{
-	int done = remote_batch_run(r, b);
-	if (done < 0)
-		return done;
-	if (done < b->n) {
-		struct remote_call *c = &b->calls[done];
-		pr_err("%s: system call %llu (0x%llx, 0x%llx, ...) in task %d failed: %s", what,
-		       (unsigned long long)c->nr, (unsigned long long)c->a[0],
-		       (unsigned long long)c->a[1], r->tid, strerror((int)-c->ret));
-		return (int)c->ret;
-	}
-	b->n = 0;
-	return 0;
-}
-
 static int batch_add(struct remote *r, struct remote_batch *b, const char *what, long nr,
 		     uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
 {
 	if (b->n == REMOTE_BATCH_MAX) {
-		int ret = run_batch(r, b, what);
+		int ret = remote_batch_exec(r, b, what);
 		if (ret)
 			return ret;
 	}
@@ -167,7 +151,7 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 				 MAP_FIXED_NOREPLACE;
 		long fd = -1;
 		if (v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
-			ret = run_batch(r, b, "mapping memory");
+			ret = remote_batch_exec(r, b, "mapping memory");
 			if (ret)
 				break;
 			remote_scratch_reset(r);
@@ -190,14 +174,14 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 		if (!ret && fd >= 0) {
 			ret = batch_add(r, b, "mapping memory", __NR_close, fd, 0, 0, 0, 0, 0);
 			if (!ret)
-				ret = run_batch(r, b, "mapping memory");
+				ret = remote_batch_exec(r, b, "mapping memory");
 		}
 		/* Huge-page advice before the fill, so the fill faults in huge pages. */
 		if (!ret)
 			ret = apply_madvise(r, b, v);
 	}
 	if (!ret)
-		ret = run_batch(r, b, "mapping memory");
+		ret = remote_batch_exec(r, b, "mapping memory");
 
 	/* 2. Shared memory objects (created and filled by the first task). */
 	if (!ret)
@@ -222,7 +206,7 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 					0, 0);
 	}
 	if (!ret)
-		ret = run_batch(r, b, "setting protections");
+		ret = remote_batch_exec(r, b, "setting protections");
 	free(b);
 	return ret;
 }

@@ -13,6 +13,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -41,38 +42,13 @@ static bool have_populate_write(void)
 	return known;
 }
 
-/* Run a batch of preads and check each one read everything. */
-static int flush_fill(struct remote *r, struct remote_batch *b, uint32_t pages_id)
-{
-	int done = remote_batch_run(r, b);
-	if (done < 0)
-		return done;
-	for (int i = 0; i < b->n; i++) {
-		const struct remote_call *c = &b->calls[i];
-		if (c->nr == __NR_madvise) {
-			if (i < done)
-				continue;
-			pr_err("can't populate memory 0x%llx-0x%llx of task %d: %s",
-			       (unsigned long long)c->a[0], (unsigned long long)(c->a[0] + c->a[1]),
-			       r->tid, strerror((int)-c->ret));
-			return c->ret < 0 ? (int)c->ret : -EIO;
-		}
-		if (i < done && (uint64_t)c->ret == c->a[2])
-			continue;
-		pr_err("filling memory at 0x%llx from pages-%u.img failed: %s",
-		       (unsigned long long)c->a[1], pages_id,
-		       c->ret < 0 ? strerror((int)-c->ret) : "the image is truncated");
-		return c->ret < 0 ? (int)c->ret : -EIO;
-	}
-	b->n = 0;
-	return 0;
-}
-
 int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_fd)
 {
 	struct remote_batch *b = xzalloc(sizeof(*b));
 	uint64_t off = 0, batch_bytes = 0;
 	int ret = 0;
+	char what[64];
+	snprintf(what, sizeof(what), "filling memory from pages-%u.img", mi->pages_id);
 	bool populate = have_populate_write();
 	if (!b)
 		return -ENOMEM;
@@ -104,12 +80,12 @@ int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_f
 			done += n;
 			batch_bytes += n;
 			if (b->n >= REMOTE_BATCH_MAX - 1 || batch_bytes >= FILL_MAX) {
-				ret = flush_fill(r, b, mi->pages_id);
+				ret = remote_batch_exec(r, b, what);
 				batch_bytes = 0;
 			}
 		}
 		if (!ret && b->n && i == mi->n_pe - 1)
-			ret = flush_fill(r, b, mi->pages_id);
+			ret = remote_batch_exec(r, b, what);
 	}
 
 	if (!ret)

@@ -361,17 +361,8 @@ static int restore_sigactions(struct remote *r, struct rst_proc *p)
 		}
 		b->calls[b->n++] = (struct remote_call){ __NR_rt_sigaction, { sig, a, 0, 8, 0, 0 }, 0 };
 	}
-	if (!ret) {
-		int done = remote_batch_run(r, b);
-		if (done < 0)
-			ret = done;
-		else if (done < b->n) {
-			pr_err("rt_sigaction(%llu) in restored task %d failed: %s",
-			       (unsigned long long)b->calls[done].a[0], r->tid,
-			       strerror((int)-b->calls[done].ret));
-			ret = (int)b->calls[done].ret;
-		}
-	}
+	if (!ret)
+		ret = remote_batch_exec(r, b, "restoring signal actions");
 	free(b);
 	return ret;
 }

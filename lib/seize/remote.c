@@ -339,6 +339,27 @@ int remote_batch_run(struct remote *r, struct remote_batch *b)
 	return done;
 }
 
+int remote_batch_exec(struct remote *r, struct remote_batch *b, const char *what)
+{
+	int done = remote_batch_run(r, b);
+	if (done < 0)
+		return done;
+	for (int i = 0; i < b->n; i++) {
+		const struct remote_call *c = &b->calls[i];
+		bool pread = c->nr == __NR_pread64;
+		if (i < done && (!pread || (uint64_t)c->ret == c->a[2]))
+			continue;
+		/* for pread the address is the 2nd argument, else the 1st */
+		pr_err("%s: system call %llu at 0x%llx (%llu bytes) in task %d failed: %s", what,
+		       (unsigned long long)c->nr, (unsigned long long)c->a[pread],
+		       (unsigned long long)c->a[pread + 1], r->tid,
+		       c->ret < 0 ? strerror((int)-c->ret) : "short read: the image is truncated");
+		return c->ret < 0 ? (int)c->ret : -EIO;
+	}
+	b->n = 0;
+	return 0;
+}
+
 int remote_setup_trampoline(struct remote *r, uint64_t addr)
 {
 	long ret = remote_syscall(r, __NR_mmap, addr, TRAMPOLINE_SIZE, PROT_READ | PROT_WRITE,

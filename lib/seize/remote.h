@@ -82,6 +82,12 @@ struct remote_batch {
  * Each call's result is in calls[i].ret. */
 int remote_batch_run(struct remote *r, struct remote_batch *b);
 
+/* remote_batch_run, and every call must have succeeded (a pread64 must
+ * also have read its whole count: a short read means a truncated image).
+ * Logs the first call that did not, prefixed with @what; on success the
+ * batch is emptied for reuse.  Returns 0 or a negative code. */
+int remote_batch_exec(struct remote *r, struct remote_batch *b, const char *what);
+
 /* The fully-resumable end of a restore: unmap the trampoline with a final
  * syscall run from it, stopping at syscall exit. */
 int remote_unmap_trampoline(struct remote *r, uint64_t addr, size_t len);
