@@ -333,7 +333,7 @@ int cryo_dump(struct cryo_opts *o)
 
 	FAULT_POINT_RET(ret, "dump:frozen");
 	if (!ret)
-		ret = files_dump_begin(&ctx.files, ctx.dirfd);
+		ret = files_dump_begin(&ctx.files, ctx.dirfd, o);
 	mem_dump_shared_init(&ctx.shmem, ctx.dirfd, &ctx.next_pages_id);
 	for (int i = 0; !ret && i < ctx.tree.nr_procs; i++)
 		ret = dump_proc(&ctx, ctx.tree.procs[i]);
@@ -361,12 +361,14 @@ int cryo_dump(struct cryo_opts *o)
 
 	if (ret) {
 		/* Nothing was committed: let the tree go on exactly as before. */
+		files_dump_finish(&ctx.files, false, false);
 		pr_err("dump of process %d failed; the process tree was left running as before",
 		       o->pid);
 		release_tree(&ctx.tree, RELEASE_RESUME);
 	} else {
 		enum release_mode m = o->leave_running ? RELEASE_RESUME :
 				      o->leave_stopped ? RELEASE_STOPPED : RELEASE_KILL;
+		files_dump_finish(&ctx.files, true, m == RELEASE_KILL);
 		ret = release_tree(&ctx.tree, m);
 		pr_info("dump of %d finished in %llu us (frozen %llu us)", o->pid,
 			(unsigned long long)(now_ns() - t_start) / 1000,

@@ -1,7 +1,8 @@
 /* Open files: dumped into files.img (one file_entry per open file
- * description, shared ones deduplicated with kcmp) and fdinfo-N.img (the fd
- * table of each process).  Regular files, directories and character devices
- * such as /dev/null are supported; other kinds are refused by name. */
+ * description, shared ones found with kcmp) and fdinfo-N.img (the fd table
+ * of each process), plus per-kind images (pipe data, socket queues...).
+ * At restore, cryo opens every description itself and passes it to the
+ * tasks (see files-int.h for how the kinds plug in). */
 #ifndef CRYO_FILES_H
 #define CRYO_FILES_H
 
@@ -12,6 +13,10 @@
 #include "fdinfo.pb-c.h"
 
 struct cr_img;
+struct cryo_opts;
+struct remote;
+struct fd_bucket;
+struct rst_file;
 
 struct file_seen {
 	uint32_t id;
@@ -23,14 +28,28 @@ struct file_seen {
 
 struct files_dump {
 	int dirfd;
+	const struct cryo_opts *opts;
 	struct cr_img *files_img;
 	uint32_t next_id;
-	struct file_seen *seen;
+	struct file_seen *seen;	/* path-only files */
 	int nr_seen;
+	struct fd_bucket *buckets;	/* descriptors by (dev, ino), kcmp-sorted */
+	int nr_buckets, cap_buckets;
+	struct cr_img *extra[32];	/* per-kind images kept open (files_dump_img) */
+	int extra_type[32];
+	int nr_extra;
+	void *kind_state[16];		/* each kind's own, by enum fd_kind_id */
+	int pidfd;			/* of the process being dumped */
+	pid_t pidfd_pid;
 };
 
-int files_dump_begin(struct files_dump *fd, int dirfd);
-int files_dump_end(struct files_dump *fd);	/* closes files.img */
+int files_dump_begin(struct files_dump *fdm, int dirfd, const struct cryo_opts *opts);
+/* Closes files.img and the kinds' images; returns the first error. */
+int files_dump_end(struct files_dump *fdm);
+/* Once the dump is over (@ok) and before the tree is let go: kinds undo
+ * what the dump changed in the files (e.g. TCP repair mode) unless the tree
+ * is to be killed (@killed). */
+void files_dump_finish(struct files_dump *fdm, bool ok, bool killed);
 
 /* A file reached through a /proc link (exe, cwd, root, map_files/...) that
  * is not an open descriptor: one entry per distinct inode.  @what names it
@@ -40,15 +59,36 @@ int files_dump_link(struct files_dump *fd, pid_t pid, const char *proc_link, con
 /* The fd table of @pid into fdinfo-@files_id.img. */
 int files_dump_fds(struct files_dump *fd, pid_t pid, uint32_t files_id);
 /* cwd, root and umask into fs-@pid.img. */
-int files_dump_fs(struct files_dump *fd, pid_t pid, unsigned umask);
+int files_dump_fs(struct files_dump *fd, pid_t pid, unsigned umask_val);
 
-/* Restore side: the images read back. */
+/* Restore side. */
 struct files_restore {
-	FileEntry **files;
+	int dirfd;
+	const struct cryo_opts *opts;
+	FileEntry **files;		/* sorted by id */
+	struct rst_file *rf;		/* one per entry of files[] */
 	int nr_files;
+	int transport[2];		/* [0] cryo's end, [1] the end every task inherits */
+	struct cr_img *extra[32];	/* images read by the kinds (files_restore_img) */
+	int extra_type[32];
+	int nr_extra;
+	void *kind_state[16];
 };
-int files_restore_load(struct files_restore *fr, int dirfd);
+/* Load files.img and make the transport socket (its task end is inherited
+ * by every task created from now on). */
+int files_restore_load(struct files_restore *fr, int dirfd, const struct cryo_opts *opts);
+/* Put the fds @fds[0..@nr) into task @pid (driven through @r), then run the
+ * kinds' post steps there, and close the transport end in the task. */
+int files_restore_fds(struct files_restore *fr, struct remote *r, pid_t pid, FdinfoEntry **fds,
+		      int nr);
+/* Once every task has its fds (@ok) or the restore failed. */
+void files_restore_finish(struct files_restore *fr, bool ok);
 void files_restore_free(struct files_restore *fr);
 const FileEntry *files_find(const struct files_restore *fr, uint32_t id);
+/* The fd number every new task has the transport at (keep it open). */
+static inline int files_transport_fd(const struct files_restore *fr)
+{
+	return fr->transport[1];
+}
 
 #endif

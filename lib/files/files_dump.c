@@ -1,80 +1,97 @@
-#include "files/files.h"
-#include "images/image.h"
-#include "proc/proc.h"
+/* Walking a task's fd table: classify each descriptor, find the open file
+ * descriptions it shares with descriptors seen before, and let the kind
+ * write each description once. */
+#include "files/files-int.h"
 #include "util/log.h"
 #include "util/util.h"
 
 #include "fs.pb-c.h"
-#include "regfile.pb-c.h"
-#include "fown.pb-c.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
-int files_dump_begin(struct files_dump *fdm, int dirfd)
+/* Descriptors seen so far with one (dev, ino), sorted in kcmp's order of
+ * their open file descriptions: anonymous inodes (every eventfd...) share
+ * one inode, so a linear scan would make 10,000 eventfds quadratic. */
+struct fd_ref {
+	pid_t pid;
+	int fd;
+	uint32_t id;
+};
+struct fd_bucket {
+	dev_t dev;
+	ino_t ino;
+	struct fd_ref *refs;
+	int nr, cap;
+	bool used;
+};
+
+int files_dump_begin(struct files_dump *fdm, int dirfd, const struct cryo_opts *o)
 {
 	memset(fdm, 0, sizeof(*fdm));
 	fdm->dirfd = dirfd;
+	fdm->opts = o;
 	fdm->next_id = 1;
+	fdm->pidfd = -1;
 	return img_open(&fdm->files_img, dirfd, IMG_FILES, IMG_WRITE, 0);
+}
+
+int files_dump_img(struct files_dump *fdm, int type, struct cr_img **img)
+{
+	for (int i = 0; i < fdm->nr_extra; i++)
+		if (fdm->extra_type[i] == type) {
+			*img = fdm->extra[i];
+			return 0;
+		}
+	if (fdm->nr_extra == (int)ARRAY_SIZE(fdm->extra))
+		return -ENOSPC;
+	int ret = img_open(img, fdm->dirfd, type, IMG_WRITE, 0);
+	if (ret)
+		return ret;
+	fdm->extra_type[fdm->nr_extra] = type;
+	fdm->extra[fdm->nr_extra++] = *img;
+	return 0;
 }
 
 int files_dump_end(struct files_dump *fdm)
 {
 	int ret = img_close(fdm->files_img);
 	fdm->files_img = NULL;
+	for (int i = 0; i < fdm->nr_extra; i++) {
+		int r2 = img_close(fdm->extra[i]);
+		ret = ret ? ret : r2;
+	}
+	fdm->nr_extra = 0;
 	free(fdm->seen);
 	fdm->seen = NULL;
+	for (int i = 0; i < fdm->cap_buckets; i++)
+		free(fdm->buckets[i].refs);
+	free(fdm->buckets);
+	fdm->buckets = NULL;
+	fdm->cap_buckets = fdm->nr_buckets = 0;
+	if (fdm->pidfd >= 0)
+		close(fdm->pidfd);
+	fdm->pidfd = -1;
 	return ret;
 }
 
-static int remember(struct files_dump *fdm, uint32_t id, pid_t pid, int fd, const struct stat *st)
+void files_dump_finish(struct files_dump *fdm, bool ok, bool killed)
 {
-	struct file_seen *n = xrealloc(fdm->seen, (fdm->nr_seen + 1) * sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	fdm->seen = n;
-	n[fdm->nr_seen++] = (struct file_seen){ id, pid, fd, st->st_dev, st->st_ino };
-	return 0;
+	for (int k = 0; k < FDK_MAX; k++)
+		if (fd_kinds[k]->dump_finish)
+			fd_kinds[k]->dump_finish(fdm, ok, killed);
 }
 
-static int write_reg(struct files_dump *fdm, uint32_t id, const char *path, unsigned flags,
-		     uint64_t pos, int mnt_id, const struct stat *st)
-{
-	FileEntry fe = FILE_ENTRY__INIT;
-	RegFileEntry rfe = REG_FILE_ENTRY__INIT;
-	FownEntry fown = FOWN_ENTRY__INIT;
+/* --- path-only files (exe, cwd, root, mapped files) --- */
 
-	fown.has_uid = fown.has_euid = fown.has_signum = fown.has_pid_type = fown.has_pid = 1;
-	rfe.has_id = rfe.has_flags = rfe.has_pos = 1;
-	rfe.id = id;
-	rfe.flags = flags & ~O_CLOEXEC;
-	rfe.pos = pos;
-	rfe.fown = &fown;
-	rfe.name = (char *)path;
-	rfe.has_mnt_id = 1;
-	rfe.mnt_id = mnt_id;
-	rfe.has_size = 1;
-	rfe.size = st->st_size;
-	rfe.has_mode = 1;
-	rfe.mode = st->st_mode;
-	fe.has_type = fe.has_id = 1;
-	fe.type = FD_TYPES__REG;
-	fe.id = id;
-	fe.reg = &rfe;
-	return img_write_msg(fdm->files_img, &fe.base);
-}
-
-/* Read a /proc symlink; refuse what cannot be reopened by path. */
 static int read_link(pid_t pid, const char *link, const char *what, char *buf, size_t size)
 {
 	ssize_t n = readlink(link, buf, size - 1);
@@ -84,77 +101,346 @@ static int read_link(pid_t pid, const char *link, const char *what, char *buf, s
 	return 0;
 }
 
-static int check_path_kind(pid_t pid, const char *what, const char *path, const struct stat *st)
-{
-	if (S_ISREG(st->st_mode) || S_ISDIR(st->st_mode) || S_ISCHR(st->st_mode)) {
-		size_t l = strlen(path);
-		if (path[0] != '/' || (l > 10 && !strcmp(path + l - 10, " (deleted)"))) {
-			pr_err("%s of process %d is %s, a file that was deleted or is not reachable "
-			       "by path: cryo can't save such files yet", what, pid, path);
-			return -EOPNOTSUPP;
-		}
-		return 0;
-	}
-	const char *kind = S_ISFIFO(st->st_mode) ? "a pipe or FIFO" :
-			   S_ISSOCK(st->st_mode) ? "a socket" :
-			   S_ISBLK(st->st_mode) ? "a block device" : "an unsupported kind of file";
-	pr_err("%s of process %d is %s (%s): cryo can't dump it yet", what, pid, kind, path);
-	return -EOPNOTSUPP;
-}
-
 int files_dump_link(struct files_dump *fdm, pid_t pid, const char *proc_link, const char *what,
 		    uint32_t *id)
 {
-	char path[PATH_MAX];
-	struct stat st;
-	int ret = read_link(pid, proc_link, what, path, sizeof(path));
+	struct fd_dump d = { .fdm = fdm, .pid = pid, .fd = -1, .lfd = -1, .kind = FDK_REG };
+	int ret = read_link(pid, proc_link, what, d.path, sizeof(d.path));
 	if (ret)
 		return ret;
-	if (stat(proc_link, &st))
+	if (stat(proc_link, &d.st))
 		return_perror("can't stat %s (%s of process %d)", proc_link, what, pid);
-	ret = check_path_kind(pid, what, path, &st);
-	if (ret)
-		return ret;
 	for (int i = 0; i < fdm->nr_seen; i++) {
 		struct file_seen *s = &fdm->seen[i];
-		if (s->fd < 0 && s->dev == st.st_dev && s->ino == st.st_ino) {
+		if (s->dev == d.st.st_dev && s->ino == d.st.st_ino) {
 			*id = s->id;
 			return 0;
 		}
 	}
-	*id = fdm->next_id++;
-	ret = write_reg(fdm, *id, path, S_ISDIR(st.st_mode) ? O_RDONLY | O_DIRECTORY : O_RDONLY,
-			0, -1, &st);
-	if (!ret)
-		ret = remember(fdm, *id, pid, -1, &st);
-	return ret;
+	ret = regfile_check_path(&d, what);
+	if (ret)
+		return ret;
+	d.id = fdm->next_id++;
+	d.fi.flags = S_ISDIR(d.st.st_mode) ? O_RDONLY | O_DIRECTORY : O_RDONLY;
+	d.fi.mnt_id = -1;
+	ret = fdk_reg.dump(&d);
+	if (ret)
+		return ret;
+	struct file_seen *n = xrealloc(fdm->seen, (fdm->nr_seen + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	fdm->seen = n;
+	n[fdm->nr_seen++] = (struct file_seen){ d.id, pid, -1, d.st.st_dev, d.st.st_ino };
+	*id = d.id;
+	return 0;
 }
 
-static int read_fdinfo(pid_t pid, int fd, struct proc_fdinfo *fi)
+/* --- descriptors --- */
+
+int fd_dump_lfd(struct fd_dump *d)
 {
-	char path[64], *text;
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
-	ssize_t n = read_file(AT_FDCWD, path, &text, false);
+	if (d->lfd >= 0)
+		return d->lfd;
+	struct files_dump *fdm = d->fdm;
+	if (fdm->pidfd < 0 || fdm->pidfd_pid != d->pid) {
+		if (fdm->pidfd >= 0)
+			close(fdm->pidfd);
+		fdm->pidfd = syscall(SYS_pidfd_open, d->pid, 0);
+		if (fdm->pidfd < 0) {
+			int e = errno;
+			pr_err("pidfd_open of process %d failed: %s (cryo needs pidfd_open and "
+			       "pidfd_getfd, Linux 5.6+)", d->pid, strerror(e));
+			return -e;
+		}
+		fdm->pidfd_pid = d->pid;
+	}
+	d->lfd = syscall(SYS_pidfd_getfd, fdm->pidfd, d->fd, 0);
+	if (d->lfd < 0) {
+		int e = errno;
+		pr_err("pidfd_getfd of " FD_FMT " failed: %s", FD_ARGS(d), strerror(e));
+		return -e;
+	}
+	return d->lfd;
+}
+
+int files_emit(struct fd_dump *d, FileEntry *fe)
+{
+	fe->has_id = fe->has_type = 1;
+	fe->id = d->id;
+	fe->type = fd_kinds[d->kind]->fd_type;
+	return img_write_msg(d->fdm->files_img, &fe->base);
+}
+
+int fd_dump_fown(struct fd_dump *d, FownEntry *fown)
+{
+	struct f_owner_ex owner = { 0 };
+	fown->has_uid = fown->has_euid = fown->has_signum = fown->has_pid_type = fown->has_pid = 1;
+	fown->uid = fown->euid = 0;
+	fown->signum = fown->pid_type = fown->pid = 0;
+	int lfd = fd_dump_lfd(d);
+	if (lfd < 0)
+		return lfd;
+	if (fcntl(lfd, F_GETOWN_EX, &owner))
+		return_perror("fcntl(F_GETOWN_EX) on " FD_FMT, FD_ARGS(d));
+	int sig = fcntl(lfd, F_GETSIG);
+	if (sig < 0)
+		return_perror("fcntl(F_GETSIG) on " FD_FMT, FD_ARGS(d));
+	fown->signum = sig;
+	fown->pid_type = owner.type;
+	fown->pid = owner.pid;
+	if (owner.pid) {
+		/* the owner's credentials are those of whoever set it; the
+		 * task's own are the best guess visible from outside */
+		struct stat st;
+		char p[64];
+		snprintf(p, sizeof(p), "/proc/%d", d->pid);
+		if (!stat(p, &st))
+			fown->uid = fown->euid = st.st_uid;
+	}
+	return 0;
+}
+
+static int read_fdinfo(struct fd_dump *d)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", d->pid, d->fd);
+	ssize_t n = read_file(AT_FDCWD, path, &d->fdinfo, false);
 	if (n < 0)
 		return n;
-	int ret = proc_parse_fdinfo_text(text, fi);
-	free(text);
+	int ret = proc_parse_fdinfo_text(d->fdinfo, &d->fi);
 	if (ret)
 		pr_err("can't parse %s", path);
 	return ret;
 }
 
-/* The same open file description seen before (dup'd fds, inherited fds)? */
-static uint32_t find_shared(struct files_dump *fdm, pid_t pid, int fd, const struct stat *st)
+static bool is_tty_major(unsigned maj)
 {
-	for (int i = 0; i < fdm->nr_seen; i++) {
-		struct file_seen *s = &fdm->seen[i];
-		if (s->fd < 0 || s->dev != st->st_dev || s->ino != st->st_ino)
-			continue;
-		if (syscall(SYS_kcmp, s->pid, pid, KCMP_FILE, s->fd, fd) == 0)
-			return s->id;
+	return maj == 4 || maj == 5 || (maj >= 136 && maj <= 143);
+}
+
+static int refuse(struct fd_dump *d, const char *what, const char *why)
+{
+	pr_err(FD_FMT " is %s (%s): %s", FD_ARGS(d), what, d->path, why);
+	return -EOPNOTSUPP;
+}
+
+static const struct {
+	const char *link;
+	enum fd_kind_id kind;
+} anon_kinds[] = {
+	{ "anon_inode:[eventfd]", FDK_EVENTFD },
+	{ "anon_inode:[eventpoll]", FDK_EPOLL },
+	{ "anon_inode:[signalfd]", FDK_SIGNALFD },
+	{ "anon_inode:[timerfd]", FDK_TIMERFD },
+	{ "anon_inode:inotify", FDK_INOTIFY },
+	{ "anon_inode:[fanotify]", FDK_FANOTIFY },
+};
+
+/* Which kind is this descriptor?  Refuses (logged) what cryo can't dump. */
+static int classify(struct fd_dump *d)
+{
+	if (d->fi.flags & O_PATH) {
+		d->kind = FDK_REG;	/* reopened by path with O_PATH, whatever it is */
+		return 0;
 	}
+	if (!strncmp(d->path, "anon_inode:", 11)) {
+		for (size_t i = 0; i < ARRAY_SIZE(anon_kinds); i++)
+			if (!strcmp(d->path, anon_kinds[i].link)) {
+				d->kind = anon_kinds[i].kind;
+				return 0;
+			}
+		if (!strcmp(d->path, "anon_inode:[io_uring]"))
+			return refuse(d, "an io_uring instance", "io_uring can't be checkpointed "
+				      "(neither criu nor cryo supports it yet)");
+		if (!strcmp(d->path, "anon_inode:[pidfd]"))
+			return refuse(d, "a pidfd", "cryo can't dump pidfds yet");
+		if (!strcmp(d->path, "anon_inode:[userfaultfd]"))
+			return refuse(d, "a userfaultfd", "cryo can't dump userfaultfds");
+		return refuse(d, "an anonymous-inode descriptor", "cryo can't dump this kind");
+	}
+	mode_t m = d->st.st_mode;
+	if (S_ISFIFO(m)) {
+		d->kind = !strncmp(d->path, "pipe:[", 6) ? FDK_PIPE : FDK_FIFO;
+		return 0;
+	}
+	if (S_ISSOCK(m)) {
+		int lfd = fd_dump_lfd(d);
+		if (lfd < 0)
+			return lfd;
+		socklen_t l = sizeof(int);
+		if (getsockopt(lfd, SOL_SOCKET, SO_DOMAIN, &d->sk_family, &l) ||
+		    getsockopt(lfd, SOL_SOCKET, SO_TYPE, &d->sk_type, &l) ||
+		    getsockopt(lfd, SOL_SOCKET, SO_PROTOCOL, &d->sk_proto, &l))
+			return_perror("getsockopt(SO_DOMAIN/SO_TYPE/SO_PROTOCOL) on " FD_FMT,
+				      FD_ARGS(d));
+		switch (d->sk_family) {
+		case AF_UNIX: d->kind = FDK_UNIX; return 0;
+		case AF_INET:
+		case AF_INET6: d->kind = FDK_INET; return 0;
+		case AF_NETLINK: d->kind = FDK_NETLINK; return 0;
+		case AF_PACKET: d->kind = FDK_PACKET; return 0;
+		}
+		char what[64];
+		snprintf(what, sizeof(what), "a socket of address family %d", d->sk_family);
+		return refuse(d, what, "cryo can dump unix, inet, netlink and packet sockets only");
+	}
+	if (S_ISCHR(m) && is_tty_major(major(d->st.st_rdev))) {
+		d->kind = FDK_TTY;
+		return 0;
+	}
+	if (S_ISBLK(m))
+		return refuse(d, "a block device", "cryo can't dump open block devices");
+	if (S_ISREG(m) && !strncmp(d->path, "/memfd:", 7)) {
+		d->kind = FDK_MEMFD;
+		return 0;
+	}
+	if (S_ISREG(m) || S_ISDIR(m) || S_ISCHR(m)) {
+		d->kind = FDK_REG;
+		return 0;
+	}
+	return refuse(d, "an unknown kind of file", "cryo can't dump it");
+}
+
+static struct fd_bucket *find_bucket(struct files_dump *fdm, dev_t dev, ino_t ino, bool create)
+{
+	if (create && (fdm->nr_buckets + 1) * 2 > fdm->cap_buckets) {
+		int ncap = fdm->cap_buckets ? fdm->cap_buckets * 2 : 256;
+		struct fd_bucket *nb = xzalloc(ncap * sizeof(*nb));
+		if (!nb)
+			return NULL;
+		for (int i = 0; i < fdm->cap_buckets; i++) {
+			struct fd_bucket *b = &fdm->buckets[i];
+			if (!b->used)
+				continue;
+			size_t h = ((uint64_t)b->ino * 0x9E3779B97F4A7C15ull ^ b->dev) & (ncap - 1);
+			while (nb[h].used)
+				h = (h + 1) & (ncap - 1);
+			nb[h] = *b;
+		}
+		free(fdm->buckets);
+		fdm->buckets = nb;
+		fdm->cap_buckets = ncap;
+	}
+	if (!fdm->cap_buckets)
+		return NULL;
+	size_t h = ((uint64_t)ino * 0x9E3779B97F4A7C15ull ^ dev) & (fdm->cap_buckets - 1);
+	while (fdm->buckets[h].used) {
+		struct fd_bucket *b = &fdm->buckets[h];
+		if (b->dev == dev && b->ino == ino)
+			return b;
+		h = (h + 1) & (fdm->cap_buckets - 1);
+	}
+	if (!create)
+		return NULL;
+	struct fd_bucket *b = &fdm->buckets[h];
+	*b = (struct fd_bucket){ .dev = dev, .ino = ino, .used = true };
+	fdm->nr_buckets++;
+	return b;
+}
+
+/* kcmp of two descriptors' open file descriptions: <0, 0, >0, or -2 when
+ * the kernel gives no order (logged by the caller's fallback). */
+static int cmp_file(pid_t p1, int fd1, pid_t p2, int fd2)
+{
+	long r = syscall(SYS_kcmp, p1, p2, KCMP_FILE, fd1, fd2);
+	return r == 0 ? 0 : r == 1 ? -1 : r == 2 ? 1 : -2;
+}
+
+/* The id of the description @d shares with a descriptor seen before, or 0
+ * (then *pos is where it goes in @b). */
+static uint32_t lookup_shared(struct fd_bucket *b, struct fd_dump *d, int *pos)
+{
+	int lo = 0, hi = b->nr;
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		int c = cmp_file(d->pid, d->fd, b->refs[mid].pid, b->refs[mid].fd);
+		if (c == -2) {
+			/* no ordering: compare with each */
+			for (int i = 0; i < b->nr; i++)
+				if (!cmp_file(d->pid, d->fd, b->refs[i].pid, b->refs[i].fd))
+					return b->refs[i].id;
+			*pos = b->nr;
+			return 0;
+		}
+		if (c == 0)
+			return b->refs[mid].id;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*pos = lo;
 	return 0;
+}
+
+static int bucket_insert(struct fd_bucket *b, int pos, struct fd_dump *d)
+{
+	if (b->nr == b->cap) {
+		int ncap = b->cap ? b->cap * 2 : 2;
+		struct fd_ref *n = xrealloc(b->refs, ncap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		b->refs = n;
+		b->cap = ncap;
+	}
+	memmove(&b->refs[pos + 1], &b->refs[pos], (b->nr - pos) * sizeof(b->refs[0]));
+	b->refs[pos] = (struct fd_ref){ d->pid, d->fd, d->id };
+	b->nr++;
+	return 0;
+}
+
+static int dump_one_fd(struct files_dump *fdm, struct fd_dump *d, struct cr_img *img)
+{
+	char link[96];
+	snprintf(link, sizeof(link), "/proc/%d/fd/%d", d->pid, d->fd);
+	char what[32];
+	snprintf(what, sizeof(what), "fd %d", d->fd);
+	int ret = read_link(d->pid, link, what, d->path, sizeof(d->path));
+	if (ret)
+		return ret;
+	if (stat(link, &d->st)) {
+		/* a socket or anon inode can't be stat'ed by path only when it
+		 * is gone; fall back to the descriptor itself */
+		int lfd = fd_dump_lfd(d);
+		if (lfd < 0)
+			return lfd;
+		if (fstat(lfd, &d->st))
+			return_perror("can't stat " FD_FMT " (%s)", FD_ARGS(d), d->path);
+	}
+	ret = read_fdinfo(d);
+	if (ret)
+		return ret;
+	ret = classify(d);
+	if (ret)
+		return ret;
+	const struct fd_kind *k = fd_kinds[d->kind];
+
+	struct fd_bucket *b = find_bucket(fdm, d->st.st_dev, d->st.st_ino, true);
+	if (!b)
+		return -ENOMEM;
+	int pos = 0;
+	uint32_t id = lookup_shared(b, d, &pos);
+	if (!id) {
+		if (!k->dump) {
+			pr_err(FD_FMT " is a %s (%s): cryo can't dump this kind yet", FD_ARGS(d),
+			       k->name, d->path);
+			return -EOPNOTSUPP;
+		}
+		d->id = id = fdm->next_id++;
+		ret = k->dump(d);
+		if (ret)
+			return ret;
+		ret = bucket_insert(b, pos, d);
+		if (ret)
+			return ret;
+	}
+	FdinfoEntry fe = FDINFO_ENTRY__INIT;
+	fe.has_id = fe.has_flags = fe.has_type = fe.has_fd = 1;
+	fe.id = id;
+	fe.flags = (d->fi.flags & O_CLOEXEC) ? FD_CLOEXEC : 0;
+	fe.type = k->fd_type;
+	fe.fd = d->fd;
+	return img_write_msg(img, &fe.base);
 }
 
 int files_dump_fds(struct files_dump *fdm, pid_t pid, uint32_t files_id)
@@ -174,57 +460,11 @@ int files_dump_fds(struct files_dump *fdm, pid_t pid, uint32_t files_id)
 		return ret;
 	}
 	for (int i = 0; i < nfds && !ret; i++) {
-		int fd = fds[i];
-		char link[96], path[PATH_MAX], what[64];
-		struct stat st;
-		struct proc_fdinfo fi;
-
-		snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
-		snprintf(what, sizeof(what), "fd %d", fd);
-		ret = read_link(pid, link, what, path, sizeof(path));
-		if (ret)
-			break;
-		if (stat(link, &st)) {
-			ret = -errno;
-			pr_perror("can't stat %s (fd %d of process %d)", link, fd, pid);
-			break;
-		}
-		if (S_ISCHR(st.st_mode) && (major(st.st_rdev) == 136 || major(st.st_rdev) == 4 ||
-					    major(st.st_rdev) == 5)) {
-			pr_err("fd %d of process %d is the terminal %s: cryo can't dump terminals "
-			       "yet (criu's --shell-job is not supported yet either); start the "
-			       "program with its input and output redirected", fd, pid, path);
-			ret = -EOPNOTSUPP;
-			break;
-		}
-		if (!strncmp(path, "anon_inode:", 11)) {
-			pr_err("fd %d of process %d is %s: cryo can't dump this kind of descriptor yet",
-			       fd, pid, path);
-			ret = -EOPNOTSUPP;
-			break;
-		}
-		ret = check_path_kind(pid, what, path, &st);
-		if (ret)
-			break;
-		ret = read_fdinfo(pid, fd, &fi);
-		if (ret)
-			break;
-		uint32_t id = find_shared(fdm, pid, fd, &st);
-		if (!id) {
-			id = fdm->next_id++;
-			ret = write_reg(fdm, id, path, fi.flags, fi.pos, fi.mnt_id, &st);
-			if (!ret)
-				ret = remember(fdm, id, pid, fd, &st);
-			if (ret)
-				break;
-		}
-		FdinfoEntry fe = FDINFO_ENTRY__INIT;
-		fe.has_id = fe.has_flags = fe.has_type = fe.has_fd = 1;
-		fe.id = id;
-		fe.flags = (fi.flags & O_CLOEXEC) ? FD_CLOEXEC : 0;
-		fe.type = FD_TYPES__REG;
-		fe.fd = fd;
-		ret = img_write_msg(img, &fe.base);
+		struct fd_dump d = { .fdm = fdm, .pid = pid, .fd = fds[i], .lfd = -1 };
+		ret = dump_one_fd(fdm, &d, img);
+		if (d.lfd >= 0)
+			close(d.lfd);
+		free(d.fdinfo);
 	}
 	free(fds);
 	int r2 = img_close(img);

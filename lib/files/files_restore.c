@@ -1,27 +1,45 @@
-#include "files/files.h"
-#include "images/image.h"
+/* Restoring fd tables: cryo opens each open file description once (the
+ * kind's ->open) and passes it to the tasks that hold it. */
+#include "files/files-int.h"
+#include "seize/remote.h"
 #include "util/log.h"
 #include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-int files_restore_load(struct files_restore *fr, int dirfd)
+/* At most this many descriptors per SCM_RIGHTS message (the kernel's
+ * SCM_MAX_FD). */
+#define FDS_PER_MSG 253
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const FileEntry *x = *(FileEntry *const *)a, *y = *(FileEntry *const *)b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int files_restore_load(struct files_restore *fr, int dirfd, const struct cryo_opts *o)
 {
 	struct cr_img *img;
 	int ret, cap = 0;
-	fr->files = NULL;
-	fr->nr_files = 0;
+	memset(fr, 0, sizeof(*fr));
+	fr->dirfd = dirfd;
+	fr->opts = o;
+	fr->transport[0] = fr->transport[1] = -1;
 	ret = img_open(&img, dirfd, IMG_FILES, IMG_READ | IMG_MISSING_OK, 0);
-	if (ret == -ENOENT)
-		return 0;
-	if (ret)
+	if (ret && ret != -ENOENT)
 		return ret;
-	for (;;) {
+	while (!ret) {
 		FileEntry *fe;
 		ret = img_read_msg(img, &file_entry__descriptor, (ProtobufCMessage **)&fe);
 		if (ret <= 0)
 			break;
+		ret = 0;
 		if (fr->nr_files == cap) {
 			cap = cap ? cap * 2 : 32;
 			FileEntry **n = xrealloc(fr->files, cap * sizeof(*n));
@@ -34,23 +52,413 @@ int files_restore_load(struct files_restore *fr, int dirfd)
 		}
 		fr->files[fr->nr_files++] = fe;
 	}
-	img_close(img);
-	return ret;
-}
+	if (ret == -ENOENT)
+		ret = 0;
+	else
+		img_close(img);
+	if (ret < 0)
+		return ret;
+	qsort(fr->files, fr->nr_files, sizeof(fr->files[0]), cmp_entry);
+	for (int i = 1; i < fr->nr_files; i++)
+		if (fr->files[i]->id == fr->files[i - 1]->id) {
+			pr_err("files.img: file id %u appears twice", fr->files[i]->id);
+			return -EINVAL;
+		}
+	fr->rf = xzalloc((fr->nr_files + 1) * sizeof(*fr->rf));
+	if (!fr->rf)
+		return -ENOMEM;
+	for (int i = 0; i < fr->nr_files; i++) {
+		fr->rf[i].fe = fr->files[i];
+		fr->rf[i].lfd = -1;
+	}
 
-void files_restore_free(struct files_restore *fr)
-{
-	for (int i = 0; i < fr->nr_files; i++)
-		protobuf_c_message_free_unpacked(&fr->files[i]->base, NULL);
-	free(fr->files);
-	fr->files = NULL;
-	fr->nr_files = 0;
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp))
+		return_perror("can't create the socket pair that passes descriptors to the "
+			      "restored tasks");
+	fr->transport[0] = sp[0];
+	/* the tasks' end: inherited (no exec happens), kept out of the way of
+	 * low numbers while cryo's descriptors are still open in new tasks */
+	fr->transport[1] = fcntl(sp[1], F_DUPFD, 100);
+	close(sp[1]);
+	if (fr->transport[1] < 0)
+		return_perror("can't duplicate the descriptor-passing socket");
+	return 0;
 }
 
 const FileEntry *files_find(const struct files_restore *fr, uint32_t id)
 {
-	for (int i = 0; i < fr->nr_files; i++)
-		if (fr->files[i]->id == id)
-			return fr->files[i];
+	struct rst_file *f = files_rst_find((struct files_restore *)fr, id);
+	return f ? f->fe : NULL;
+}
+
+struct rst_file *files_rst_find(struct files_restore *fr, uint32_t id)
+{
+	int lo = 0, hi = fr->nr_files;
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		uint32_t m = fr->files[mid]->id;
+		if (m == id)
+			return &fr->rf[mid];
+		if (m < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
+}
+
+static const struct fd_kind *kind_of_type(int type)
+{
+	for (int k = 0; k < FDK_MAX; k++)
+		if (fd_kinds[k]->fd_type == type)
+			return fd_kinds[k];
+	return NULL;
+}
+
+int files_rst_open(struct files_restore *fr, struct rst_file *f)
+{
+	if (f->lfd >= 0)
+		return f->lfd;
+	const struct fd_kind *k = kind_of_type(f->fe->type);
+	if (!k || !k->open) {
+		pr_err("files.img: file %u is of type %d, which cryo can't restore%s", f->fe->id,
+		       f->fe->type, k ? " yet" : "");
+		return -EOPNOTSUPP;
+	}
+	int ret = k->open(fr, f);
+	if (ret)
+		return ret;
+	if (f->lfd < 0) {
+		pr_err("restoring %s %u opened nothing", k->name, f->fe->id);
+		return -EINVAL;
+	}
+	return f->lfd;
+}
+
+int files_restore_img(struct files_restore *fr, int type, struct cr_img **img)
+{
+	for (int i = 0; i < fr->nr_extra; i++)
+		if (fr->extra_type[i] == type) {
+			*img = fr->extra[i];
+			return 0;
+		}
+	if (fr->nr_extra == (int)ARRAY_SIZE(fr->extra))
+		return -ENOSPC;
+	int ret = img_open(img, fr->dirfd, type, IMG_READ, 0);
+	if (ret)
+		return ret;
+	fr->extra_type[fr->nr_extra] = type;
+	fr->extra[fr->nr_extra++] = *img;
+	return 0;
+}
+
+int files_apply_fown(int lfd, const FownEntry *fown, const char *what)
+{
+	if (!fown)
+		return 0;
+	if (fown->signum && fcntl(lfd, F_SETSIG, fown->signum))
+		return_perror("fcntl(F_SETSIG, %u) on %s", fown->signum, what);
+	if (fown->pid) {
+		struct f_owner_ex o = { .type = fown->pid_type, .pid = fown->pid };
+		if (fcntl(lfd, F_SETOWN_EX, &o))
+			return_perror("fcntl(F_SETOWN_EX, %u) on %s", fown->pid, what);
+	}
+	return 0;
+}
+
+int files_apply_flags(int lfd, unsigned flags, const char *what)
+{
+	unsigned settable = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME;
+	int cur = fcntl(lfd, F_GETFL);
+	if (cur < 0)
+		return_perror("fcntl(F_GETFL) on %s", what);
+	unsigned want = (cur & ~settable) | (flags & settable);
+	if ((unsigned)cur != want && fcntl(lfd, F_SETFL, want))
+		return_perror("fcntl(F_SETFL, 0%o) on %s", want, what);
+	return 0;
+}
+
+/* --- putting descriptors into a task --- */
+
+struct placing {
+	struct files_restore *fr;
+	struct remote *r;
+	pid_t pid;
+	struct remote_batch *b;
+	int spare;			/* next free number above every target */
+	uint64_t msg_addr;		/* msghdr + iovec + byte + cmsg in the task */
+};
+
+static int batch_add(struct placing *pl, long nr, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+	if (pl->b->n == REMOTE_BATCH_MAX) {
+		int ret = remote_batch_exec(pl->r, pl->b, "placing descriptors");
+		if (ret)
+			return ret;
+	}
+	pl->b->calls[pl->b->n++] = (struct remote_call){ .nr = nr, .a = { a1, a2, a3 } };
+	return 0;
+}
+
+struct remote_msg {
+	struct msghdr mh;
+	struct iovec iov;
+	char byte[8];
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(FDS_PER_MSG * sizeof(int))];
+	} c;
+};
+
+/* Send @n descriptors to the task and receive them there; @got gets the
+ * numbers they landed at, in order. */
+static int pass_fds(struct placing *pl, const int *lfds, int n, int *got)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(FDS_PER_MSG * sizeof(int))];
+	} c;
+	char byte = 0;
+	struct iovec iov = { &byte, 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf,
+			     .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
+	struct cmsghdr *ch = CMSG_FIRSTHDR(&mh);
+	ch->cmsg_level = SOL_SOCKET;
+	ch->cmsg_type = SCM_RIGHTS;
+	ch->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(ch), lfds, n * sizeof(int));
+	if (sendmsg(pl->fr->transport[0], &mh, 0) != 1)
+		return_perror("can't pass %d descriptor(s) to restored process %d", n, pl->pid);
+
+	/* the task's side */
+	struct remote_msg rm = { 0 };
+	uint64_t base = pl->msg_addr;
+	rm.iov.iov_base = (void *)(base + offsetof(struct remote_msg, byte));
+	rm.iov.iov_len = 1;
+	rm.mh.msg_iov = (void *)(base + offsetof(struct remote_msg, iov));
+	rm.mh.msg_iovlen = 1;
+	rm.mh.msg_control = (void *)(base + offsetof(struct remote_msg, c));
+	rm.mh.msg_controllen = sizeof(rm.c.buf);
+	int ret = remote_write(pl->r, base, &rm, sizeof(rm));
+	if (ret)
+		return ret;
+	long got_n = remote_syscall(pl->r, __NR_recvmsg, pl->fr->transport[1], base,
+				    MSG_CMSG_CLOEXEC | MSG_DONTWAIT, 0, 0, 0);
+	if (got_n != 1) {
+		pr_err("restored process %d could not receive its descriptors: recvmsg %s", pl->pid,
+		       got_n < 0 ? strerror(-got_n) : "returned no data");
+		return got_n < 0 ? got_n : -EIO;
+	}
+	ret = remote_read(pl->r, base, &rm, sizeof(rm));
+	if (ret)
+		return ret;
+	if (rm.mh.msg_flags & MSG_CTRUNC || rm.c.h.cmsg_type != SCM_RIGHTS ||
+	    rm.c.h.cmsg_len != CMSG_LEN(n * sizeof(int))) {
+		pr_err("restored process %d received %zu descriptor(s) instead of %d "
+		       "(its RLIMIT_NOFILE may be too low)", pl->pid,
+		       rm.c.h.cmsg_len > CMSG_LEN(0) ? (rm.c.h.cmsg_len - CMSG_LEN(0)) / sizeof(int) : 0,
+		       n);
+		return -EMFILE;
+	}
+	memcpy(got, CMSG_DATA(&rm.c.h), n * sizeof(int));
+	return 0;
+}
+
+struct slot {
+	int target;
+	bool cloexec;
+	struct rst_file *f;
+	int src;		/* index of the first slot with the same file, or -1 */
+};
+
+static int cmp_slot(const void *a, const void *b)
+{
+	const struct slot *x = a, *y = b;
+	return x->target - y->target;
+}
+
+/* Place slots [from, to): the first ones of their files were received at
+ * recv[] (chunk-relative, for slots whose src is -1). */
+static int place_chunk(struct placing *pl, struct slot *s, int from, int to, int *first_idx,
+		       int *recv, int nrecv)
+{
+	/* recv[k] holds the k-th received fd; owner[k] is the slot it is for */
+	int owner[FDS_PER_MSG];
+	for (int i = from, k = 0; i < to; i++)
+		if (s[i].src < 0)
+			owner[k++] = i;
+	for (int i = from, k = 0; i < to; i++) {
+		int t = s[i].target;
+		/* whatever received descriptor sits on t moves out of the way */
+		for (int j = 0; j < nrecv; j++)
+			if (recv[j] == t && owner[j] != i) {
+				int ret = batch_add(pl, __NR_dup3, t, pl->spare, O_CLOEXEC);
+				if (!ret)
+					ret = batch_add(pl, __NR_close, t, 0, 0);
+				if (ret)
+					return ret;
+				recv[j] = pl->spare++;
+			}
+		int ret;
+		if (s[i].src >= 0) {
+			ret = batch_add(pl, __NR_dup3, s[s[i].src].target, t,
+					s[i].cloexec ? O_CLOEXEC : 0);
+		} else {
+			int at = recv[k];
+			recv[k] = -1;
+			k++;
+			if (at == t)
+				ret = s[i].cloexec ? 0 : batch_add(pl, __NR_fcntl, t, F_SETFD, 0);
+			else {
+				ret = batch_add(pl, __NR_dup3, at, t, s[i].cloexec ? O_CLOEXEC : 0);
+				if (!ret)
+					ret = batch_add(pl, __NR_close, at, 0, 0);
+			}
+		}
+		if (ret)
+			return ret;
+	}
+	(void)first_idx;
+	return remote_batch_exec(pl->r, pl->b, "placing descriptors");
+}
+
+int files_restore_fds(struct files_restore *fr, struct remote *r, pid_t pid, FdinfoEntry **fds,
+		      int nr)
+{
+	struct slot *s = xzalloc((nr + 1) * sizeof(*s));
+	struct remote_batch *b = xmalloc(sizeof(*b));
+	int ret = 0, maxfd = -1;
+	if (!s || !b) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	b->n = 0;
+	for (int i = 0; i < nr; i++) {
+		s[i].target = fds[i]->fd;
+		s[i].cloexec = fds[i]->flags & FD_CLOEXEC;
+		s[i].f = files_rst_find(fr, fds[i]->id);
+		if (!s[i].f) {
+			pr_err("fd %u of process %d: file id %u is missing from files.img",
+			       fds[i]->fd, pid, fds[i]->id);
+			ret = -EINVAL;
+			goto out;
+		}
+		if (fds[i]->fd > INT_MAX - 4096) {
+			pr_err("fd %u of process %d is out of range", fds[i]->fd, pid);
+			ret = -EINVAL;
+			goto out;
+		}
+	}
+	qsort(s, nr, sizeof(*s), cmp_slot);
+	for (int i = 0; i < nr; i++) {
+		if (i && s[i].target == s[i - 1].target) {
+			pr_err("fdinfo of process %d lists fd %d twice", pid, s[i].target);
+			ret = -EINVAL;
+			goto out;
+		}
+		s[i].src = -1;
+		for (int j = i - 1; j >= 0 && s[i].src < 0; j--)
+			if (s[j].f == s[i].f)
+				s[i].src = s[j].src >= 0 ? s[j].src : j;
+		maxfd = s[i].target;
+	}
+
+	struct placing pl = { .fr = fr, .r = r, .pid = pid, .b = b, .spare = maxfd + 2 };
+	remote_scratch_reset(r);
+	pl.msg_addr = remote_scratch_alloc(r, sizeof(struct remote_msg));
+	if (!pl.msg_addr) {
+		ret = -ENOSPC;
+		goto out;
+	}
+	int transport = fr->transport[1];
+	if (transport <= maxfd) {
+		ret = batch_add(&pl, __NR_dup3, transport, maxfd + 1, O_CLOEXEC);
+		if (!ret)
+			ret = batch_add(&pl, __NR_close, transport, 0, 0);
+		if (!ret)
+			ret = remote_batch_exec(r, b, "moving the descriptor-passing socket");
+		if (ret)
+			goto out;
+		transport = maxfd + 1;
+	}
+	int saved_transport = fr->transport[1];
+	fr->transport[1] = transport;	/* pass_fds receives on it */
+
+	for (int from = 0; from < nr && !ret;) {
+		int lfds[FDS_PER_MSG], recv[FDS_PER_MSG], n = 0, to = from;
+		while (to < nr && (s[to].src >= 0 || n < FDS_PER_MSG)) {
+			if (s[to].src < 0) {
+				int lfd = files_rst_open(fr, s[to].f);
+				if (lfd < 0) {
+					ret = lfd;
+					break;
+				}
+				lfds[n++] = lfd;
+			}
+			to++;
+		}
+		if (!ret && n)
+			ret = pass_fds(&pl, lfds, n, recv);
+		if (!ret)
+			ret = place_chunk(&pl, s, from, to, NULL, recv, n);
+		from = to;
+	}
+	fr->transport[1] = saved_transport;
+
+	/* what only the task can do, once all its fds are there */
+	for (int i = 0; i < nr && !ret; i++) {
+		if (s[i].src >= 0)
+			continue;
+		const struct fd_kind *k = kind_of_type(s[i].f->fe->type);
+		if (k && k->post)
+			ret = k->post(fr, r, pid, s[i].f, s[i].target);
+	}
+	if (!ret) {
+		long c = remote_syscall(r, __NR_close, transport, 0, 0, 0, 0, 0);
+		if (c) {
+			pr_err("can't close the descriptor-passing socket in process %d: %s", pid,
+			       strerror(-c));
+			ret = c;
+		}
+	}
+	if (!ret)
+		pr_debug("task %d: %d fds restored", pid, nr);
+out:
+	free(s);
+	free(b);
+	return ret;
+}
+
+void files_restore_finish(struct files_restore *fr, bool ok)
+{
+	for (int k = 0; k < FDK_MAX; k++)
+		if (fd_kinds[k]->restore_finish)
+			fd_kinds[k]->restore_finish(fr, ok);
+	for (int i = 0; i < fr->nr_files; i++)
+		if (fr->rf && fr->rf[i].lfd >= 0) {
+			close(fr->rf[i].lfd);
+			fr->rf[i].lfd = -1;
+		}
+}
+
+void files_restore_free(struct files_restore *fr)
+{
+	for (int i = 0; i < fr->nr_files; i++) {
+		if (fr->rf && fr->rf[i].lfd >= 0)
+			close(fr->rf[i].lfd);
+		protobuf_c_message_free_unpacked(&fr->files[i]->base, NULL);
+	}
+	free(fr->files);
+	free(fr->rf);
+	fr->files = NULL;
+	fr->rf = NULL;
+	fr->nr_files = 0;
+	for (int i = 0; i < fr->nr_extra; i++)
+		img_close(fr->extra[i]);
+	fr->nr_extra = 0;
+	for (int i = 0; i < 2; i++)
+		if (fr->transport[i] >= 0)
+			close(fr->transport[i]);
+	fr->transport[0] = fr->transport[1] = -1;
 }

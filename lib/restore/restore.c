@@ -591,7 +591,7 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 	if (!ret)
 		ret = load_pstree(&ctx);
 	if (!ret)
-		ret = files_restore_load(&ctx.files, ctx.dirfd);
+		ret = files_restore_load(&ctx.files, ctx.dirfd, o);
 	if (!ret)
 		ret = creds_restore_prepare(ctx.dirfd);
 	for (int i = 0; i < ctx.nr_procs && !ret; i++)
@@ -627,6 +627,9 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 	for (int i = 0; !ret && i < ctx.nr_procs; i++)
 		if (ctx.procs[i].state != TASK_DEAD)
 			ret = restore_task_state(&ctx, &ctx.procs[i]);
+	/* cryo's copies of the files go before the tasks run (a pipe's write
+	 * end held here would keep its reader from seeing EOF) */
+	files_restore_finish(&ctx.files, !ret);
 	if (!ret)
 		FAULT_POINT_RET(ret, "restore:before-release");
 	if (!ret && o->pidfile)

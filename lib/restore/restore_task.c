@@ -251,69 +251,6 @@ static int restore_mm_fields(struct remote *r, struct rst_ctx *ctx, struct rst_p
 	return 0;
 }
 
-static int restore_fds(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
-{
-	/* increasing fd order: the lowest free fd is then never a later target */
-	for (int i = 0; i < p->nr_fds; i++)
-		for (int j = i + 1; j < p->nr_fds; j++)
-			if (p->fds[j]->fd < p->fds[i]->fd) {
-				FdinfoEntry *t = p->fds[i];
-				p->fds[i] = p->fds[j];
-				p->fds[j] = t;
-			}
-	for (int i = 0; i < p->nr_fds; i++) {
-		const FdinfoEntry *fi = p->fds[i];
-		bool cloexec = fi->flags & FD_CLOEXEC;
-		long fd = -1;
-		/* same open file as an fd restored before? */
-		for (int j = 0; j < i; j++)
-			if (p->fds[j]->id == fi->id) {
-				fd = CALL(r, "dup3", __NR_dup3, p->fds[j]->fd, fi->fd,
-					  cloexec ? O_CLOEXEC : 0, 0, 0, 0);
-				if (fd < 0)
-					return fd;
-				break;
-			}
-		if (fd >= 0)
-			continue;
-		const FileEntry *fe = files_find(&ctx->files, fi->id);
-		if (!fe || fe->type != FD_TYPES__REG || !fe->reg || !fe->reg->name) {
-			pr_err("fd %u of process %d: file id %u is missing from files.img or of a "
-			       "kind cryo can't restore yet", fi->fd, p->pid, fi->id);
-			return -EINVAL;
-		}
-		const RegFileEntry *rf = fe->reg;
-		remote_scratch_reset(r);
-		uint64_t path = remote_scratch_put(r, rf->name, strlen(rf->name) + 1);
-		if (!path)
-			return -ENOSPC;
-		unsigned flags = (rf->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_NOCTTY |
-				 (cloexec ? O_CLOEXEC : 0);
-		long tmp = remote_syscall(r, __NR_openat, AT_FDCWD, path, flags, 0, 0, 0);
-		if (tmp < 0) {
-			pr_err("can't reopen %s as fd %u of process %d: %s", rf->name, fi->fd, p->pid,
-			       strerror(-tmp));
-			return tmp;
-		}
-		if (tmp != fi->fd) {
-			long ret = CALL(r, "dup3", __NR_dup3, tmp, fi->fd, cloexec ? O_CLOEXEC : 0, 0, 0, 0);
-			if (ret < 0)
-				return ret;
-			CALL(r, "close", __NR_close, tmp, 0, 0, 0, 0, 0);
-		}
-		if (rf->pos) {
-			long ret = remote_syscall(r, __NR_lseek, fi->fd, rf->pos, SEEK_SET, 0, 0, 0);
-			if (ret != (long)rf->pos) {
-				pr_err("can't seek fd %u (%s) of process %d to %llu: %s", fi->fd, rf->name,
-				       p->pid, (unsigned long long)rf->pos,
-				       ret < 0 ? strerror(-ret) : "file is shorter now");
-				return ret < 0 ? ret : -EINVAL;
-			}
-		}
-	}
-	return 0;
-}
-
 static int restore_fs(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
 {
 	const FileEntry *cwd = files_find(&ctx->files, p->fs->cwd_id);
@@ -509,30 +446,29 @@ static int create_threads(struct rst_proc *p)
 }
 
 /* Close what the new task inherited from cryo, except the pages images of
- * every process (children forked later still need theirs). */
+ * every process (children forked later still need theirs) and the socket
+ * that will pass each task its descriptors. */
 static int close_cryo_fds(struct remote *r, struct rst_ctx *ctx)
 {
-	int lo = -1, hi = -1;
-	for (int i = 0; i < ctx->nr_procs; i++) {
-		int fd = ctx->procs[i].pages_fd;
-		if (fd < 0)
-			continue;
-		lo = lo < 0 || fd < lo ? fd : lo;
-		hi = fd > hi ? fd : hi;
+	int keep[ctx->nr_procs + 1], n = 0;
+	for (int i = 0; i < ctx->nr_procs; i++)
+		if (ctx->procs[i].pages_fd >= 0)
+			keep[n++] = ctx->procs[i].pages_fd;
+	keep[n++] = files_transport_fd(&ctx->files);
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			if (keep[j] < keep[i]) {
+				int t = keep[i];
+				keep[i] = keep[j];
+				keep[j] = t;
+			}
+	int from = 0;
+	for (int i = 0; i < n; i++) {
+		if (keep[i] > from)
+			CALL(r, "close_range", __NR_close_range, from, keep[i] - 1, 0, 0, 0, 0);
+		from = keep[i] + 1;
 	}
-	if (lo < 0)
-		return CALL(r, "close_range", __NR_close_range, 0, ~0U, 0, 0, 0, 0);
-	if (lo > 0)
-		CALL(r, "close_range", __NR_close_range, 0, lo - 1, 0, 0, 0, 0);
-	CALL(r, "close_range", __NR_close_range, hi + 1, ~0U, 0, 0, 0, 0);
-	for (int fd = lo + 1; fd < hi; fd++) {
-		bool ours = false;
-		for (int i = 0; i < ctx->nr_procs; i++)
-			ours |= ctx->procs[i].pages_fd == fd;
-		if (!ours)
-			remote_syscall(r, __NR_close, fd, 0, 0, 0, 0, 0);
-	}
-	return 0;
+	return CALL(r, "close_range", __NR_close_range, from, ~0U, 0, 0, 0, 0);
 }
 
 int restore_task_memory(struct rst_ctx *ctx, struct rst_proc *p)
@@ -593,7 +529,7 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 
 	ret = restore_mm_fields(r, ctx, p);
 	if (!ret)
-		ret = restore_fds(r, ctx, p);
+		ret = files_restore_fds(&ctx->files, r, p->pid, p->fds, p->nr_fds);
 	if (!ret)
 		ret = restore_fs(r, ctx, p);
 	if (!ret)

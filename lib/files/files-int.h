@@ -1,0 +1,138 @@
+/* Inside lib/files (and lib/sockets): one "kind" per sort of open file.
+ *
+ * Dump: files_dump.c walks a task's fd table, classifies each descriptor
+ * (fd_classify), gives every distinct open file description one id (shared
+ * descriptions are found with kcmp), and calls the kind's ->dump once per
+ * description.  The kind writes the file_entry for that id (files_emit) and
+ * whatever extra images it needs (pipe data, socket queues...).
+ *
+ * Restore: cryo itself opens or creates every open file description (the
+ * kind's ->open, run in cryo's own process with ordinary syscalls) and hands
+ * the descriptors to the restored tasks over a socket every task inherited
+ * from cryo (SCM_RIGHTS), where injected dup3 calls put them at their
+ * numbers.  One description shared by several fds or processes is thus one
+ * description after restore.  Whatever only the task itself can do (epoll
+ * registrations by fd number, POSIX locks, the controlling terminal) is the
+ * kind's ->post, run in the task by injected syscalls once all its fds are
+ * in place.
+ */
+#ifndef CRYO_FILES_INT_H
+#define CRYO_FILES_INT_H
+
+#include "files/files.h"
+#include "images/image.h"
+#include "options/options.h"
+#include "proc/proc.h"
+
+#include "fdinfo.pb-c.h"
+#include "fown.pb-c.h"
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+struct remote;
+
+enum fd_kind_id {
+	FDK_REG,		/* regular files, directories, devices that reopen by path */
+	FDK_MEMFD,
+	FDK_PIPE,
+	FDK_FIFO,
+	FDK_UNIX,
+	FDK_INET,		/* TCP, UDP, raw; IPv4 and IPv6 */
+	FDK_NETLINK,
+	FDK_PACKET,
+	FDK_EVENTFD,
+	FDK_EPOLL,
+	FDK_SIGNALFD,
+	FDK_TIMERFD,
+	FDK_INOTIFY,
+	FDK_FANOTIFY,
+	FDK_TTY,
+	FDK_MAX,
+};
+
+/* One descriptor being dumped. */
+struct fd_dump {
+	struct files_dump *fdm;
+	pid_t pid;
+	int fd;
+	int lfd;			/* cryo's copy (fd_dump_lfd), -1 until asked */
+	char path[PATH_MAX];		/* readlink of /proc/PID/fd/FD */
+	struct stat st;			/* stat (follows the link) */
+	struct proc_fdinfo fi;		/* pos, flags, mnt_id */
+	char *fdinfo;			/* the raw /proc/PID/fdinfo/FD text */
+	int sk_family, sk_type, sk_proto;	/* sockets */
+	uint32_t id;			/* id of this open file description */
+	enum fd_kind_id kind;
+};
+
+/* One open file description at restore time. */
+struct rst_file {
+	FileEntry *fe;
+	int lfd;			/* cryo's descriptor once opened; -1 before */
+	void *priv;			/* the kind's own */
+};
+
+struct fd_kind {
+	const char *name;		/* "pipe", "unix socket"... in messages */
+	int fd_type;			/* FD_TYPES__* in fdinfo entries */
+	/* Write the file_entry of d->id (and extra images). */
+	int (*dump)(struct fd_dump *d);
+	/* Open or create it in cryo, setting f->lfd (and possibly the lfd of
+	 * other entries created together, such as a pipe's other end). */
+	int (*open)(struct files_restore *fr, struct rst_file *f);
+	/* Optional: in task @pid once all its fds are in place (@fd is where
+	 * this file sits). */
+	int (*post)(struct files_restore *fr, struct remote *r, pid_t pid, struct rst_file *f,
+		    int fd);
+	/* Optional, dump side: once the tree's dump is over (@ok), before it
+	 * is let go (@killed: it will be killed). */
+	void (*dump_finish)(struct files_dump *fdm, bool ok, bool killed);
+	/* Optional, restore side: once every task has its fds. */
+	void (*restore_finish)(struct files_restore *fr, bool ok);
+};
+
+extern const struct fd_kind *const fd_kinds[FDK_MAX];
+/* the kinds, each in its own file */
+extern const struct fd_kind fdk_reg, fdk_memfd, fdk_pipe, fdk_fifo, fdk_unix, fdk_inet,
+	fdk_netlink, fdk_packet, fdk_eventfd, fdk_epoll, fdk_signalfd, fdk_timerfd,
+	fdk_inotify, fdk_fanotify, fdk_tty;
+
+/* --- dump helpers (files_dump.c) --- */
+
+/* cryo's own duplicate of the descriptor (pidfd_getfd; the task is stopped).
+ * Closed by the framework after ->dump.  Returns it or a negative code
+ * (logged). */
+int fd_dump_lfd(struct fd_dump *d);
+/* Write file_entry @fe; its id and type are filled in from @d. */
+int files_emit(struct fd_dump *d, FileEntry *fe);
+/* Fill @fown from the fdinfo/fcntl state of @d's file. */
+int fd_dump_fown(struct fd_dump *d, FownEntry *fown);
+/* An extra image kept open for the whole dump (pipes-data.img...), opened
+ * on first use; closed by files_dump_end. */
+int files_dump_img(struct files_dump *fdm, int type, struct cr_img **img);
+/* "fd 5 of process 123" */
+#define FD_FMT "fd %d of process %d"
+#define FD_ARGS(d) (d)->fd, (d)->pid
+
+/* regfile.c: refuse (logged) a path-only file (exe, cwd, mapping) that
+ * can't be reopened by its path; @what names it. */
+int regfile_check_path(struct fd_dump *d, const char *what);
+
+/* --- restore helpers (files_restore.c) --- */
+
+/* The entry with id @id, or NULL. */
+struct rst_file *files_rst_find(struct files_restore *fr, uint32_t id);
+/* Open @f if not yet opened; returns its lfd or a negative code (logged). */
+int files_rst_open(struct files_restore *fr, struct rst_file *f);
+/* An image read back whole at restore time (pipes-data.img...). */
+int files_restore_img(struct files_restore *fr, int type, struct cr_img **img);
+/* F_SETOWN_EX / F_SETSIG as dumped. */
+int files_apply_fown(int lfd, const FownEntry *fown, const char *what);
+/* F_SETFL with the file-status flags that can be changed (O_APPEND,
+ * O_NONBLOCK, O_ASYNC, O_DIRECT, O_NOATIME). */
+int files_apply_flags(int lfd, unsigned flags, const char *what);
+
+#endif

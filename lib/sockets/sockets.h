@@ -1,0 +1,18 @@
+/* Sockets: the fd kinds for unix, inet (TCP, UDP, raw), netlink and packet
+ * sockets (sk_*.c), plus what they share: sock_diag queries and the
+ * network lock held around TCP repair. */
+#ifndef CRYO_SOCKETS_H
+#define CRYO_SOCKETS_H
+
+#include <linux/netlink.h>
+#include <stddef.h>
+
+/* Send one sock_diag request (@req, @len bytes, starting with its
+ * nlmsghdr) on a NETLINK_SOCK_DIAG socket and call @cb for every reply
+ * message until NLMSG_DONE (or after the single reply of a non-dump
+ * request).  @cb returns 0 to go on, or a negative code that stops the
+ * walk and is returned.  A netlink error reply is returned as its negative
+ * errno (not logged: an absent socket gives -ENOENT). */
+int sock_diag_query(void *req, size_t len, int (*cb)(struct nlmsghdr *h, void *arg), void *arg);
+
+#endif
