@@ -10,6 +10,15 @@
  *       The same with N processes: the root and N-1 children, each with MIB
  *       MiB.  On SIGTERM the root checks itself, then terminates and reaps
  *       its children; it exits 0 only if every process was right.
+ *   bench_target fds N KINDS DIR --pidfile F
+ *       N open descriptors of the kinds in the comma-separated KINDS (reg,
+ *       dup, pipe, unix, eventfd, timerfd, epoll), in turn: reg opens one of
+ *       100 files in DIR at its own offset, dup duplicates the previous
+ *       regular file, pipe and unix hold a pipe or socket pair with one
+ *       byte queued (both ends count), eventfd has counter 7, timerfd is
+ *       armed an hour ahead, epoll watches the previous eventfd.  On SIGTERM
+ *       it checks every descriptor (kind, offset, queued byte, counter) and
+ *       exits 0 if all are right, 3 if not.
  *   bench_target floor-write MIB PATH
  *       Prints the nanoseconds to create PATH and write MIB MiB to it from a
  *       1 MiB buffer (the dump floor: tmpfs page allocation + one copy).
@@ -35,7 +44,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -174,6 +187,132 @@ static int run_mem(int nprocs, size_t mib, int thp, const char *pidfile)
 	return ret;
 }
 
+enum { K_REG, K_DUP, K_PIPE, K_UNIX, K_EVENTFD, K_TIMERFD, K_EPOLL, K_MAX };
+static const char *const kind_names[K_MAX] = { "reg", "dup", "pipe", "unix", "eventfd",
+					       "timerfd", "epoll" };
+struct fd_rec {
+	int fd, peer, kind;
+	off_t off;
+};
+
+static int run_fds(int n, const char *kinds, const char *dir, const char *pidfile)
+{
+	int use[K_MAX], nuse = 0;
+	for (int k = 0; k < K_MAX; k++) {
+		const char *p = strstr(kinds, kind_names[k]);
+		size_t l = strlen(kind_names[k]);
+		if (p && (p == kinds || p[-1] == ',') && (p[l] == ',' || !p[l]))
+			use[nuse++] = k;
+	}
+	if (!nuse) {
+		fprintf(stderr, "bench_target: no known kind in %s\n", kinds);
+		return 2;
+	}
+	struct fd_rec *recs = calloc(n + 2, sizeof(*recs));
+	int nrec = 0, opened = 0, last_reg = -1, last_efd = -1;
+	setup_signals();
+	for (int i = 0; opened < n; i++) {
+		struct fd_rec *r = &recs[nrec];
+		int k = use[i % nuse], two[2];
+		r->kind = k;
+		r->peer = -1;
+		switch (k) {
+		case K_DUP:
+			if (last_reg >= 0) {
+				r->fd = dup(last_reg);
+				r->off = recs[nrec - 1].off;
+				for (int j = nrec - 1; j >= 0; j--)
+					if (recs[j].fd == last_reg)
+						r->off = recs[j].off;
+				break;
+			}
+			r->kind = k = K_REG;
+			/* fall through */
+		case K_REG: {
+			char path[4096];
+			snprintf(path, sizeof(path), "%s/f%d", dir, i % 100);
+			r->fd = open(path, O_RDWR | O_CREAT, 0600);
+			if (r->fd >= 0 && ftruncate(r->fd, 8192))
+				die("ftruncate");
+			r->off = i % 4096;
+			if (r->fd >= 0)
+				lseek(r->fd, r->off, SEEK_SET);
+			last_reg = r->fd;
+			break;
+		}
+		case K_PIPE:
+		case K_UNIX:
+			if (k == K_PIPE ? pipe(two) : socketpair(AF_UNIX, SOCK_STREAM, 0, two))
+				die("pipe/socketpair");
+			if (write(two[1], "x", 1) != 1)
+				die("write");
+			r->fd = two[0];
+			r->peer = two[1];
+			opened++;
+			break;
+		case K_EVENTFD:
+			r->fd = eventfd(7, 0);
+			last_efd = r->fd;
+			break;
+		case K_TIMERFD: {
+			struct itimerspec its = { .it_value = { 3600, 0 } };
+			r->fd = timerfd_create(CLOCK_MONOTONIC, 0);
+			if (r->fd >= 0 && timerfd_settime(r->fd, 0, &its, NULL))
+				die("timerfd_settime");
+			break;
+		}
+		case K_EPOLL: {
+			r->fd = epoll_create1(0);
+			struct epoll_event ev = { .events = EPOLLIN, .data.u64 = i };
+			if (last_efd >= 0 && r->fd >= 0 && epoll_ctl(r->fd, EPOLL_CTL_ADD, last_efd, &ev))
+				die("epoll_ctl");
+			r->peer = last_efd;
+			break;
+		}
+		}
+		if (r->fd < 0)
+			die(kind_names[k]);
+		opened++;
+		nrec++;
+	}
+	write_pidfile(pidfile);
+	wait_term();
+	int bad = 0;
+	for (int i = 0; i < nrec && !bad; i++) {
+		struct fd_rec *r = &recs[i];
+		char c;
+		uint64_t v;
+		switch (r->kind) {
+		case K_REG:
+		case K_DUP:
+			bad = lseek(r->fd, 0, SEEK_CUR) != r->off;
+			break;
+		case K_PIPE:
+		case K_UNIX:
+			bad = read(r->fd, &c, 1) != 1 || c != 'x';
+			break;
+		case K_EVENTFD:
+			bad = read(r->fd, &v, 8) != 8 || v != 7;
+			break;
+		case K_TIMERFD: {
+			struct itimerspec its;
+			bad = timerfd_gettime(r->fd, &its) || its.it_value.tv_sec < 3000;
+			break;
+		}
+		case K_EPOLL: {
+			struct epoll_event ev;
+			/* the eventfd was read above only if it came first */
+			bad = epoll_wait(r->fd, &ev, 1, 0) < 0;
+			break;
+		}
+		}
+		if (bad)
+			fprintf(stderr, "bench_target: fd %d (%s) is wrong after restore\n", r->fd,
+				kind_names[r->kind]);
+	}
+	return bad ? 3 : 0;
+}
+
 static int floor_write(size_t mib, const char *path)
 {
 	size_t chunk = 1 << 20;
@@ -267,11 +406,14 @@ int main(int argc, char **argv)
 			n = 1;
 		return run_mem(n, strtoul(pos[2], NULL, 0), thp, pidfile);
 	}
+	if (npos >= 4 && !strcmp(pos[0], "fds") && pidfile)
+		return run_fds(atoi(pos[1]), pos[2], pos[3], pidfile);
 	if (npos >= 3 && !strcmp(pos[0], "floor-write"))
 		return floor_write(strtoul(pos[1], NULL, 0), pos[2]);
 	if (npos >= 3 && !strcmp(pos[0], "floor-read"))
 		return floor_read(strtoul(pos[1], NULL, 0), pos[2], thp, populate);
 	fprintf(stderr, "usage: bench_target mem MIB [--thp] --pidfile F | tree N MIB --pidfile F |\n"
+			"       fds N KINDS DIR --pidfile F |\n"
 			"       floor-write MIB PATH | floor-read MIB PATH [--thp|--populate]\n");
 	return 2;
 }
