@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -232,18 +233,55 @@ static void free_procs(struct rst_ctx *ctx)
 	ctx->nr_procs = 0;
 }
 
+static struct rst_proc *find_proc(struct rst_ctx *ctx, pid_t pid)
+{
+	for (int i = 0; i < ctx->nr_procs; i++)
+		if (ctx->procs[i].pid == pid)
+			return &ctx->procs[i];
+	return NULL;
+}
+
 /* Sessions can't be joined, only inherited at fork or created by setsid:
- * each process must lead its session or share its parent's. */
+ * each process must lead its session, share its parent's, or be in a
+ * session whose leader left the tree.  Such a session is recreated by a
+ * helper task with the leader's PID, forked by the parent, that calls
+ * setsid and forks the members; when it exits they are reparented to the
+ * parent, which therefore must be a child subreaper (as it was: that is how
+ * it got them). */
 static int check_sessions(struct rst_ctx *ctx)
 {
 	for (int i = 1; i < ctx->nr_procs; i++) {
 		struct rst_proc *p = &ctx->procs[i];
 		if (p->sid == p->pid || p->sid == p->parent->sid)
 			continue;
-		pr_err("process %d is in session %d, which neither it nor its parent %d leads or "
-		       "shares: restoring sessions whose leader has left the tree is not supported "
-		       "yet", p->pid, p->sid, p->parent->pid);
-		return -EOPNOTSUPP;
+		struct rst_proc *leader = find_proc(ctx, p->sid);
+		if (leader) {
+			pr_err("process %d is in session %d, whose leader is in the tree (%s) but is "
+			       "not its ancestor: cryo can't recreate that", p->pid, p->sid,
+			       leader->state == TASK_DEAD ? "a zombie" : "alive");
+			return -EOPNOTSUPP;
+		}
+		const TaskCoreEntry *ptc = p->parent->core->tc;
+		if (!ptc->has_child_subreaper || !ptc->child_subreaper) {
+			pr_err("process %d is in session %d, whose leader left the tree, but its "
+			       "parent %d is not a child subreaper: cryo can't recreate that",
+			       p->pid, p->sid, p->parent->pid);
+			return -EOPNOTSUPP;
+		}
+		if (p->state == TASK_DEAD) {
+			pr_err("zombie %d is in session %d, whose leader left the tree: cryo can't "
+			       "restore such zombies yet", p->pid, p->sid);
+			return -EOPNOTSUPP;
+		}
+		for (int j = 1; j < ctx->nr_procs; j++) {
+			struct rst_proc *o = &ctx->procs[j];
+			if (o->sid == p->sid && o->parent != p->parent && o->parent->sid != p->sid) {
+				pr_err("session %d (leader gone) has members with different parents "
+				       "(%d under %d, %d under %d): cryo can't recreate that", p->sid,
+				       p->pid, p->parent->pid, o->pid, o->parent->pid);
+				return -EOPNOTSUPP;
+			}
+		}
 	}
 	struct rst_proc *root = &ctx->procs[0];
 	if (root->sid != root->pid)
@@ -397,6 +435,27 @@ static int clone_in(struct remote *r, pid_t tid, uint64_t flags, int exit_signal
 	return wait_new_task(tid);
 }
 
+/* Take back, in @parent (all signals blocked), the SIGCHLD that the exit of
+ * @pid (a zombie made for the restore, or a helper) sent it. */
+static int take_back_sigchld(struct rst_proc *parent, pid_t pid)
+{
+	struct remote *pr = &rst_leader(parent)->r;
+	uint64_t set = 1ULL << (SIGCHLD - 1);
+	struct timespec zero = { 0, 0 };
+	remote_scratch_reset(pr);
+	uint64_t s = remote_scratch_put(pr, &set, sizeof(set));
+	uint64_t t = remote_scratch_put(pr, &zero, sizeof(zero));
+	if (!s || !t)
+		return -ENOSPC;
+	long got = remote_syscall(pr, __NR_rt_sigtimedwait, s, 0, t, 8, 0, 0);
+	if (got != SIGCHLD && got != -EAGAIN) {
+		pr_err("can't take back the SIGCHLD of %d in its parent %d: %s", pid, parent->pid,
+		       got < 0 ? strerror(-got) : "unexpected signal");
+		return got < 0 ? got : -EIO;
+	}
+	return 0;
+}
+
 /* A zombie: created, then made to exit with its old status right away.
  * Its SIGCHLD to the parent is consumed: the parent saw it long ago. */
 static int make_zombie(struct rst_proc *parent, struct rst_proc *z)
@@ -404,6 +463,9 @@ static int make_zombie(struct rst_proc *parent, struct rst_proc *z)
 	struct remote *r = &rst_leader(z)->r;
 	int status = z->core->tc->exit_code;
 	int ret;
+	/* a zombie still holds its group: members join it later */
+	if (z->pgid == z->pid && rcall(r, "setpgid", __NR_setpgid, 0, 0, 0, 0) < 0)
+		return -EPERM;
 	if (status & 0x7f) {
 		int sig = status & 0x7f;
 		uint64_t set = 1ULL << (sig - 1);
@@ -424,22 +486,67 @@ static int make_zombie(struct rst_proc *parent, struct rst_proc *z)
 		return ret;
 	z->exited = true;
 	remote_fini(r);
-	/* consume the SIGCHLD it sent (all signals are blocked in the parent) */
-	struct remote *pr = &rst_leader(parent)->r;
-	uint64_t set = 1ULL << (SIGCHLD - 1);
-	struct timespec zero = { 0, 0 };
-	remote_scratch_reset(pr);
-	uint64_t s = remote_scratch_put(pr, &set, sizeof(set));
-	uint64_t t = remote_scratch_put(pr, &zero, sizeof(zero));
-	if (!s || !t)
-		return -ENOSPC;
-	long got = remote_syscall(pr, __NR_rt_sigtimedwait, s, 0, t, 8, 0, 0);
-	if (got != SIGCHLD && got != -EAGAIN) {
-		pr_err("can't take back the SIGCHLD of zombie %d in its parent %d: %s", z->pid,
-		       parent->pid, got < 0 ? strerror(-got) : "unexpected signal");
-		return got < 0 ? got : -EIO;
+	return take_back_sigchld(parent, z->pid);
+}
+
+/* Helper tasks stand in for a session or group leader that left the tree:
+ * forked by @parent with the leader's PID, they exist only while members
+ * are created or join, then exit and are reaped by @parent. */
+static int helper_create(struct rst_ctx *ctx, struct rst_proc *parent, pid_t pid,
+			 struct rst_helper **out)
+{
+	if (ctx->nr_helpers == (int)ARRAY_SIZE(ctx->helpers)) {
+		pr_err("too many sessions and groups whose leader left the tree (more than %zu)",
+		       ARRAY_SIZE(ctx->helpers));
+		return -EOPNOTSUPP;
 	}
+	struct rst_helper *h = &ctx->helpers[ctx->nr_helpers];
+	int ret = clone_in(&rst_leader(parent)->r, pid, 0, SIGCHLD);
+	if (ret)
+		return ret;
+	ctx->nr_helpers++;
+	*h = (struct rst_helper){ .pid = pid, .parent = parent, .alive = true };
+	ret = remote_init_sibling(&h->r, &rst_leader(parent)->r, pid);
+	if (ret)
+		return ret;
+	pr_debug("helper task %d created in %d", pid, parent->pid);
+	*out = h;
 	return 0;
+}
+
+static int helper_end(struct rst_helper *h)
+{
+	if (!h->alive)
+		return 0;
+	int ret = remote_syscall_noreturn(&h->r, __NR_exit_group, 0, 0, 0);
+	h->alive = false;
+	remote_fini(&h->r);
+	if (ret)
+		return ret;
+	long got = rcall(&rst_leader(h->parent)->r, "wait4 of a helper task", __NR_wait4, h->pid,
+			 0, __WALL, 0);
+	if (got != h->pid)
+		return got < 0 ? got : -EIO;
+	return take_back_sigchld(h->parent, h->pid);
+}
+
+/* The helper that recreates session @sid for @parent's children. */
+static int session_helper(struct rst_ctx *ctx, struct rst_proc *parent, pid_t sid,
+			  struct rst_helper **out)
+{
+	for (int i = 0; i < ctx->nr_helpers; i++)
+		if (ctx->helpers[i].alive && ctx->helpers[i].pid == sid) {
+			*out = &ctx->helpers[i];
+			return 0;
+		}
+	/* the members are reparented to @parent when the helper exits */
+	if (rcall(&rst_leader(parent)->r, "prctl(PR_SET_CHILD_SUBREAPER)", __NR_prctl,
+		  PR_SET_CHILD_SUBREAPER, 1, 0, 0) < 0)
+		return -EPERM;
+	int ret = helper_create(ctx, parent, sid, out);
+	if (!ret && rcall(&(*out)->r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0)
+		ret = -EPERM;
+	return ret;
 }
 
 /* Restore @p's memory, then create its children from inside it, depth
@@ -457,11 +564,19 @@ static int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
 		struct rst_proc *c = &ctx->procs[i];
 		if (c->parent != p)
 			continue;
-		int ret = clone_in(r, c->pid, 0, SIGCHLD);
+		struct remote *cr = r;	/* who forks it */
+		if (c->sid != c->pid && c->sid != p->sid) {
+			struct rst_helper *h;
+			int ret = session_helper(ctx, p, c->sid, &h);
+			if (ret)
+				return ret;
+			cr = &h->r;
+		}
+		int ret = clone_in(cr, c->pid, 0, SIGCHLD);
 		if (ret)
 			return ret;
 		c->created = rst_leader(c)->created = true;
-		ret = remote_init_sibling(&rst_leader(c)->r, r, c->pid);
+		ret = remote_init_sibling(&rst_leader(c)->r, cr, c->pid);
 		if (ret)
 			return ret;
 		if (c->state == TASK_DEAD)
@@ -471,6 +586,13 @@ static int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
 		if (ret)
 			return ret;
 	}
+	/* session helpers of @p's children: their members become @p's */
+	for (int i = 0; i < ctx->nr_helpers; i++)
+		if (ctx->helpers[i].parent == p) {
+			int ret = helper_end(&ctx->helpers[i]);
+			if (ret)
+				return ret;
+		}
 	return 0;
 }
 
@@ -487,16 +609,19 @@ static int set_pgids(struct rst_ctx *ctx)
 			pid_t cur = getpgid(p->pid);
 			if (cur == p->pgid)
 				continue;
-			bool leader_here = false;
-			for (int j = 0; j < ctx->nr_procs; j++)
-				if (ctx->procs[j].pid == p->pgid && ctx->procs[j].state != TASK_DEAD)
-					leader_here = true;
-			if (!leader_here) {
-				pr_err("process %d is in process group %d, whose leader is not in the "
-				       "dumped tree (or is a zombie): not supported yet", p->pid, p->pgid);
-				return -EOPNOTSUPP;
+			struct rst_helper *h = NULL;
+			if (!find_proc(ctx, p->pgid)) {
+				/* the leader left the tree: a helper of that PID
+				 * makes the group, in @p's session */
+				int ret = helper_create(ctx, p, p->pgid, &h);
+				if (!ret && rcall(&h->r, "setpgid", __NR_setpgid, 0, 0, 0, 0) < 0)
+					ret = -EPERM;
+				if (ret)
+					return ret;
 			}
 			long ret = rcall(&rst_leader(p)->r, "setpgid", __NR_setpgid, 0, p->pgid, 0, 0);
+			if (!ret && h)
+				ret = helper_end(h);
 			if (ret)
 				return ret;
 		}
@@ -505,6 +630,16 @@ static int set_pgids(struct rst_ctx *ctx)
 
 static void kill_created(struct rst_ctx *ctx)
 {
+	for (int i = 0; i < ctx->nr_helpers; i++) {
+		struct rst_helper *h = &ctx->helpers[i];
+		if (!h->alive)
+			continue;
+		kill(h->pid, SIGKILL);
+		int st;
+		while (waitpid(h->pid, &st, __WALL) < 0 && errno == EINTR)
+			;
+		h->alive = false;
+	}
 	for (int i = ctx->nr_procs - 1; i >= 0; i--) {
 		struct rst_proc *p = &ctx->procs[i];
 		if (!p->created)

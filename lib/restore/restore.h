@@ -43,6 +43,14 @@ struct rst_proc {
 	bool exited;			/* zombie already made to exit */
 };
 
+/* A stand-in for a session or group leader that left the tree. */
+struct rst_helper {
+	pid_t pid;
+	struct rst_proc *parent;	/* forked it; reaps it */
+	struct remote r;
+	bool alive;
+};
+
 struct rst_ctx {
 	struct cryo_opts *opts;
 	int dirfd;
@@ -53,6 +61,8 @@ struct rst_ctx {
 	bool shmem_ready;
 	struct mem_cow_stats cow;	/* pages kept shared with parents */
 	uint64_t trampoline;		/* same address in every task */
+	struct rst_helper helpers[16];
+	int nr_helpers;
 };
 
 #define rst_leader(p) (&(p)->thr[0])
