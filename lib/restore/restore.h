@@ -41,6 +41,8 @@ struct rst_proc {
 	int pages_fd;			/* opened by cryo, inherited by every new task */
 	bool created;			/* exists: kill it if the restore fails */
 	bool exited;			/* zombie already made to exit */
+	bool sigtrap_ignored;		/* SIGTRAP's SIG_IGN is set last */
+	const struct SaEntry *sigtrap_sa;
 };
 
 /* A stand-in for a session or group leader that left the tree. */

@@ -290,6 +290,13 @@ static int restore_sigactions(struct remote *r, struct rst_proc *p)
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
 		const SaEntry *sa = tc->sigactions[k++];
+		if (sig == SIGTRAP && sa->sigaction == (uint64_t)(uintptr_t)SIG_IGN) {
+			/* set last (restore_thread_cpu): each int3 stop from
+			 * here on would reset an ignored SIGTRAP to SIG_DFL */
+			p->sigtrap_ignored = true;
+			p->sigtrap_sa = sa;
+			continue;
+		}
 		uint64_t ka[4] = { sa->sigaction, sa->flags, sa->restorer, sa->mask };
 		uint64_t a = remote_scratch_put(r, ka, sizeof(ka));
 		if (!a) {
@@ -376,6 +383,20 @@ static int restore_thread_cpu(struct rst_ctx *ctx, struct rst_proc *p, struct rs
 		goto out;
 	arch_fixup_syscall_restart(&cs.regs);
 	cs.regs.orig_rax = -1;
+	if (unmap && p->sigtrap_ignored) {
+		const SaEntry *sa = p->sigtrap_sa;
+		uint64_t ka[4] = { sa->sigaction, sa->flags, sa->restorer, sa->mask };
+		remote_scratch_reset(&t->r);
+		uint64_t a = remote_scratch_put(&t->r, ka, sizeof(ka));
+		long r2 = a ? remote_syscall_noint3(&t->r, __NR_rt_sigaction, SIGTRAP, a, 0, 8, 0, 0)
+			    : -ENOSPC;
+		if (r2) {
+			pr_err("can't restore SIGTRAP's action (ignored) in process %d: %s", p->pid,
+			       strerror(-r2));
+			ret = r2;
+			goto out;
+		}
+	}
 	if (unmap)
 		ret = remote_unmap_trampoline(&t->r, ctx->trampoline, TRAMPOLINE_SIZE);
 	if (!ret)

@@ -386,6 +386,16 @@ int remote_setup_trampoline(struct remote *r, uint64_t addr)
 	return 0;
 }
 
+long remote_syscall_noint3(struct remote *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
+			   uint64_t a4, uint64_t a5, uint64_t a6)
+{
+	bool saved = r->two_stop;
+	r->two_stop = true;
+	long ret = remote_syscall(r, nr, a1, a2, a3, a4, a5, a6);
+	r->two_stop = saved;
+	return ret;
+}
+
 int remote_unmap_trampoline(struct remote *r, uint64_t addr, size_t len)
 {
 	struct user_regs_struct regs = r->base;

@@ -57,6 +57,12 @@ int remote_syscall_noreturn(struct remote *r, long nr, uint64_t a1, uint64_t a2,
 long remote_syscall(struct remote *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
 		    uint64_t a4, uint64_t a5, uint64_t a6);
 
+/* The same, stopping at syscall entry and exit (PTRACE_SYSCALL) instead of
+ * on the int3 after it: for calls that must not be followed by a forced
+ * SIGTRAP (which resets an ignored SIGTRAP to SIG_DFL). */
+long remote_syscall_noint3(struct remote *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
+			   uint64_t a4, uint64_t a5, uint64_t a6);
+
 /* Copy data into the task's scratch area; returns its remote address or 0
  * (logged) if the scratch is full.  remote_scratch_reset() frees it all. */
 uint64_t remote_scratch_put(struct remote *r, const void *data, size_t len);
