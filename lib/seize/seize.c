@@ -65,7 +65,15 @@ static bool proc_has_thread(struct seized_proc *p, pid_t tid)
 static int seize_thread(struct seized_proc *p, pid_t tid, unsigned timeout_ms, bool *stopped_out)
 {
 	long opts = PTRACE_O_TRACESYSGOOD;
-	if (p->seccomp)
+	/* seccomp is per thread: one that is not the leader may have a filter
+	 * that would block the syscalls injected in it */
+	bool seccomp = p->seccomp;
+	struct proc_status ts;
+	if (!seccomp && tid != p->pid && !proc_read_status(p->pid, tid, &ts)) {
+		seccomp = ts.seccomp > 0;
+		proc_status_free(&ts);
+	}
+	if (seccomp)
 		opts |= PTRACE_O_SUSPEND_SECCOMP;
 	if (ptrace(PTRACE_SEIZE, tid, 0, opts)) {
 		if (errno == ESRCH)
