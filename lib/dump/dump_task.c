@@ -91,6 +91,58 @@ static int dump_sigactions(struct remote *r, TaskCoreEntry *tc)
 	return 0;
 }
 
+static int read_mem(pid_t tid, uint64_t addr, void *buf, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = pread(fd, buf, len, addr);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -EIO;
+}
+
+/* A thread stopped inside an rseq critical section is aborted by the
+ * kernel on its next return to user space (the preemption that stopped it
+ * flagged it) -- but the syscalls the dump runs in it return to user space
+ * outside the section first, and that clears rseq_cs without an abort: the
+ * thread would then go on inside a section that is no longer guarded, in
+ * the image and, with --leave-running, live.  So do what the kernel would
+ * have done: resume at the abort handler (after checking the signature
+ * before it, as the kernel does).  Must run before anything is injected.
+ * *@cs_ptr gets the rseq_cs pointer found. */
+static int rseq_abort(pid_t tid, uint64_t *cs_ptr, struct user_regs_struct *live,
+		      struct user_regs_struct *image)
+{
+	struct __ptrace_rseq_configuration rc;
+	struct {
+		uint32_t version, flags;
+		uint64_t start_ip, post_commit_offset, abort_ip;
+	} cs;
+	*cs_ptr = 0;
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof(rc), &rc) != sizeof(rc) ||
+	    !rc.rseq_abi_pointer || rc.rseq_abi_size < 16 ||
+	    read_mem(tid, rc.rseq_abi_pointer + 8, cs_ptr, sizeof(*cs_ptr)) || !*cs_ptr)
+		return 0;
+	if (read_mem(tid, *cs_ptr, &cs, sizeof(cs)))
+		return 0;	/* the kernel would kill it at its next resume, not us */
+	if (live->rip < cs.start_ip || live->rip - cs.start_ip >= cs.post_commit_offset)
+		return 0;
+	uint32_t sig;
+	if (read_mem(tid, cs.abort_ip - 4, &sig, sizeof(sig)) || sig != rc.signature) {
+		pr_err("thread %d is inside an rseq critical section whose abort handler at %#llx "
+		       "lacks the registered signature: the kernel will kill it; not dumped",
+		       tid, (unsigned long long)cs.abort_ip);
+		return -EINVAL;
+	}
+	pr_debug("thread %d: inside an rseq critical section at %#llx, resumes at its abort "
+		 "handler %#llx", tid, (unsigned long long)live->rip,
+		 (unsigned long long)cs.abort_ip);
+	live->rip = image->rip = cs.abort_ip;
+	return 0;
+}
+
 static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seized_thread *t,
 		       uint64_t vdso_start, uint64_t vdso_end, MmEntry *mm, uint32_t *files_id)
 {
@@ -117,6 +169,10 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 	t->regs = cs.regs;
 	arch_fixup_syscall_restart(&t->regs);
 	arch_fixup_restart_for_image(&cs.regs);
+	uint64_t rseq_cs;
+	ret = rseq_abort(t->tid, &rseq_cs, &t->regs, &cs.regs);
+	if (ret)
+		goto out_cs;
 	t->regs_dirty = true;
 
 	ret = block_signals(t);
@@ -230,6 +286,10 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 		tce->rseq_entry->rseq_abi_pointer = rc.rseq_abi_pointer;
 		tce->rseq_entry->rseq_abi_size = rc.rseq_abi_size;
 		tce->rseq_entry->signature = rc.signature;
+		if (rseq_cs) {
+			tce->rseq_entry->has_rseq_cs_pointer = 1;
+			tce->rseq_entry->rseq_cs_pointer = rseq_cs;
+		}
 	}
 
 	ret = signals_dump_thread(&r, p->pid, t->tid, tce);
