@@ -135,4 +135,8 @@ int files_apply_fown(int lfd, const FownEntry *fown, const char *what);
  * O_NONBLOCK, O_ASYNC, O_DIRECT, O_NOATIME). */
 int files_apply_flags(int lfd, unsigned flags, const char *what);
 
+/* external.c: cryo's own descriptor given with --inherit-fd fd[N]:@key,
+ * -1 if none names @key, or -EBADF (logged) if cryo has no such fd. */
+int files_inherited_fd(struct files_restore *fr, const char *key);
+
 #endif

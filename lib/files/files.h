@@ -90,5 +90,10 @@ static inline int files_transport_fd(const struct files_restore *fr)
 {
 	return fr->transport[1];
 }
+/* The path to open the regular file @id by at restore (mappings, exe): its
+ * name, or where a deleted file was recreated for the restore (removed
+ * once the restore is over).  NULL if @id is no regular file or its ghost
+ * can't be recreated (logged). */
+const char *files_reg_open_path(const struct files_restore *fr, uint32_t id);
 
 #endif

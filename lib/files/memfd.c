@@ -1,6 +1,85 @@
-#include "files/files-int.h"
+/* memfd descriptors.  The memfd itself (name, size, owner, seals,
+ * contents) is one memfd.img entry shared with its mappings (lib/mem/shmem.c
+ * writes and recreates it); the descriptor is a memfd file entry naming
+ * that inode, with its own flags, offset and owner. */
+#include "files/reg-int.h"
+#include "mem/mem.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include "memfd.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static int memfd_dump(struct fd_dump *d)
+{
+	char name[PATH_MAX];
+	/* "/memfd:NAME (deleted)" */
+	snprintf(name, sizeof(name), "%s", d->path + 7);
+	size_t l = strlen(name);
+	if (l > 10 && !strcmp(name + l - 10, " (deleted)"))
+		name[l - 10] = '\0';
+	int lfd = fd_dump_lfd(d);
+	if (lfd < 0)
+		return lfd;
+	struct stat st;
+	if (fstat(lfd, &st))
+		return_perror("can't stat " FD_FMT " (%s)", FD_ARGS(d), d->path);
+	uint32_t inode_id;
+	int ret = shmem_memfd_dump_inode(lfd, &st, name, &inode_id);
+	if (ret)
+		return ret;
+	FownEntry fown = FOWN_ENTRY__INIT;
+	ret = fd_dump_fown(d, &fown);
+	if (!ret)
+		ret = locks_dump(d);
+	if (ret)
+		return ret;
+	MemfdFileEntry mfe = MEMFD_FILE_ENTRY__INIT;
+	mfe.has_id = mfe.has_flags = mfe.has_pos = mfe.has_inode_id = 1;
+	mfe.id = d->id;
+	mfe.flags = d->fi.flags & ~O_CLOEXEC;
+	mfe.pos = d->fi.pos;
+	mfe.fown = &fown;
+	mfe.inode_id = inode_id;
+	FileEntry fe = FILE_ENTRY__INIT;
+	fe.memfd = &mfe;
+	return files_emit(d, &fe);
+}
+
+static int memfd_open(struct files_restore *fr, struct rst_file *f)
+{
+	(void)fr;
+	const MemfdFileEntry *m = f->fe->memfd;
+	if (!m) {
+		pr_err("files.img: memfd file %u has no memfd entry", f->fe->id);
+		return -EINVAL;
+	}
+	int fd = shmem_memfd_open(m->inode_id, m->flags);
+	if (fd < 0)
+		return fd;
+	int ret = 0;
+	if (m->pos && lseek(fd, m->pos, SEEK_SET) != (off_t)m->pos)
+		{ ret = -errno; pr_perror("can't seek memfd file %u to %llu", f->fe->id,
+					(unsigned long long)m->pos); }
+	if (!ret)
+		ret = files_apply_fown(fd, m->fown, "a memfd");
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	f->lfd = fd;
+	return 0;
+}
 
 const struct fd_kind fdk_memfd = {
 	.name = "memfd",
 	.fd_type = FD_TYPES__MEMFD,
+	.dump = memfd_dump,
+	.open = memfd_open,
+	.post = locks_post,
 };

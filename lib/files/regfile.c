@@ -1,24 +1,43 @@
-/* Regular files, directories and devices reopened by path (/dev/null...). */
-#include "files/files-int.h"
+/* Regular files, directories, O_PATH descriptors and character devices
+ * reopened by path (/dev/null...).  Deleted files go through ghost.c,
+ * locks through locks.c, --external/--inherit-fd through external.c. */
+#include "files/reg-int.h"
 #include "util/log.h"
 #include "util/util.h"
 
-#include "regfile.pb-c.h"
-
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
+
+/* O_TMPFILE without the O_DIRECTORY glibc folds into it */
+#define TMPFILE_BIT (O_TMPFILE & ~O_DIRECTORY)
+
+static bool has_deleted_suffix(const char *p)
+{
+	size_t l = strlen(p);
+	return l > 10 && !strcmp(p + l - 10, " (deleted)");
+}
 
 int regfile_check_path(struct fd_dump *d, const char *what)
 {
 	mode_t m = d->st.st_mode;
 	if (S_ISREG(m) || S_ISDIR(m) || S_ISCHR(m)) {
-		size_t l = strlen(d->path);
-		if (d->path[0] != '/' || (l > 10 && !strcmp(d->path + l - 10, " (deleted)"))) {
-			pr_err("%s of process %d is %s, a file that was deleted or is not reachable "
-			       "by path: cryo can't save such files yet", what, d->pid, d->path);
+		if (d->path[0] != '/') {
+			pr_err("%s of process %d is %s, which is not reachable by path: cryo can't "
+			       "save it", what, d->pid, d->path);
+			return -EOPNOTSUPP;
+		}
+		/* deleted regular files become ghosts (ghost.c) */
+		if (has_deleted_suffix(d->path) && !S_ISREG(m)) {
+			pr_err("%s of process %d is %s, a %s that was deleted: cryo can only save "
+			       "deleted regular files", what, d->pid, d->path,
+			       S_ISDIR(m) ? "directory" : "device node");
 			return -EOPNOTSUPP;
 		}
 		return 0;
@@ -29,12 +48,78 @@ int regfile_check_path(struct fd_dump *d, const char *what)
 	return -EOPNOTSUPP;
 }
 
+/* Character devices whose numbers the kernel fixes (devices.txt): at
+ * restore the path must name the same device. */
+static const struct {
+	const char *path;
+	unsigned maj, min;
+} fixed_devs[] = {
+	{ "/dev/null", 1, 3 }, { "/dev/zero", 1, 5 }, { "/dev/full", 1, 7 },
+	{ "/dev/random", 1, 8 }, { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
+};
+
+static int fixed_dev(const char *path)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(fixed_devs); i++)
+		if (!strcmp(path, fixed_devs[i].path))
+			return i;
+	return -1;
+}
+
+/* The ELF build-id of the file open as @fd (the first 1 MiB is searched):
+ * its length, 0 if none, or a negative code. */
+static int elf_build_id(int fd, uint8_t *out, size_t outsz)
+{
+	struct stat st;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(Elf64_Ehdr))
+		return 0;
+	size_t len = MIN((size_t)st.st_size, (size_t)1 << 20);
+	uint8_t *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (m == MAP_FAILED)
+		return 0;
+	int ret = 0;
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)m;
+	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh->e_phoff > len || eh->e_phnum > (len - eh->e_phoff) / sizeof(Elf64_Phdr))
+		goto out;
+	const Elf64_Phdr *ph = (const Elf64_Phdr *)(m + eh->e_phoff);
+	for (int i = 0; i < eh->e_phnum && !ret; i++) {
+		if (ph[i].p_type != PT_NOTE || ph[i].p_offset > len || ph[i].p_filesz > len - ph[i].p_offset)
+			continue;
+		size_t off = ph[i].p_offset, end = off + ph[i].p_filesz;
+		while (off + sizeof(Elf64_Nhdr) <= end) {
+			const Elf64_Nhdr *n = (const Elf64_Nhdr *)(m + off);
+			size_t nsz = ROUND_UP(n->n_namesz, 4), dsz = ROUND_UP(n->n_descsz, 4);
+			size_t desc = off + sizeof(*n) + nsz;
+			if (desc > end || dsz > end - desc)
+				break;
+			if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 &&
+			    !memcmp(m + off + sizeof(*n), "GNU", 4) && n->n_descsz <= outsz) {
+				memcpy(out, m + desc, n->n_descsz);
+				ret = n->n_descsz;
+				break;
+			}
+			off = desc + dsz;
+		}
+	}
+out:
+	munmap(m, len);
+	return ret;
+}
+
+static bool want_buildid(const struct cryo_opts *o)
+{
+	return o->file_validation && !strcmp(o->file_validation, "buildid");
+}
+
 static int reg_dump(struct fd_dump *d)
 {
 	FileEntry fe = FILE_ENTRY__INIT;
 	RegFileEntry rfe = REG_FILE_ENTRY__INIT;
 	FownEntry fown = FOWN_ENTRY__INIT;
-	char what[32];
+	char what[32], name[PATH_MAX], proc_link[96];
+	uint32_t bid32[64];
+	uint8_t bid[64];
 	int ret;
 
 	snprintf(what, sizeof(what), "fd %d", d->fd);
@@ -42,7 +127,15 @@ static int reg_dump(struct fd_dump *d)
 		ret = regfile_check_path(d, what);
 		if (ret)
 			return ret;
+		snprintf(proc_link, sizeof(proc_link), "/proc/%d/fd/%d", d->pid, d->fd);
+	} else {
+		proc_link[0] = '\0';	/* found by ghost_dump if needed */
 	}
+	snprintf(name, sizeof(name), "%s", d->path);
+	bool deleted = has_deleted_suffix(name) && S_ISREG(d->st.st_mode);
+	if (deleted)
+		name[strlen(name) - 10] = '\0';
+
 	fown.has_uid = fown.has_euid = fown.has_signum = fown.has_pid_type = fown.has_pid = 1;
 	if (d->fd >= 0 && !(d->fi.flags & O_PATH)) {
 		ret = fd_dump_fown(d, &fown);
@@ -54,30 +147,166 @@ static int reg_dump(struct fd_dump *d)
 	rfe.flags = d->fi.flags & ~O_CLOEXEC;
 	rfe.pos = d->fi.pos;
 	rfe.fown = &fown;
-	rfe.name = d->path;
+	rfe.name = name;
 	rfe.has_mnt_id = 1;
 	rfe.mnt_id = d->fi.mnt_id;
-	rfe.has_size = 1;
-	rfe.size = d->st.st_size;
 	rfe.has_mode = 1;
 	rfe.mode = d->st.st_mode;
+
+	const char *ext = d->fd >= 0 ? external_file_key(d) : NULL;
+	if (ext) {
+		/* the restore gets it from --inherit-fd */
+		rfe.name = (char *)ext;
+		rfe.has_ext = rfe.ext = 1;
+		rfe.has_mode = 0;
+		goto emit;
+	}
+	if (S_ISCHR(d->st.st_mode) && !deleted) {
+		int k = fixed_dev(name);
+		struct stat ps;
+		if ((k >= 0 && d->st.st_rdev != makedev(fixed_devs[k].maj, fixed_devs[k].min)) ||
+		    (k < 0 && (stat(name, &ps) || ps.st_rdev != d->st.st_rdev))) {
+			pr_err("%s of process %d is the character device %u:%u, but %s names "
+			       "another device now: cryo reopens devices by path and can't save it",
+			       d->fd >= 0 ? what : "a mapped device", d->pid, major(d->st.st_rdev),
+			       minor(d->st.st_rdev), name);
+			return -EOPNOTSUPP;
+		}
+	}
+	if (deleted) {
+		ret = ghost_dump(d, name, proc_link);
+		if (ret)
+			return ret;
+	} else if (d->path[0] == '/' && S_ISREG(d->st.st_mode)) {
+		/* the name must still lead to this very file */
+		struct stat ps;
+		if (stat(name, &ps) || ps.st_dev != d->st.st_dev || ps.st_ino != d->st.st_ino) {
+			ret = ghost_dump(d, name, proc_link);
+			if (ret)
+				return ret;
+		}
+	}
+	/* criu's rule: an O_WRONLY|O_APPEND file (a log) may grow in between */
+	if (S_ISREG(d->st.st_mode) &&
+	    !((rfe.flags & O_ACCMODE) == O_WRONLY && (rfe.flags & O_APPEND))) {
+		rfe.has_size = 1;
+		rfe.size = d->st.st_size;
+	}
+	if (S_ISREG(d->st.st_mode) && !deleted && want_buildid(d->fdm->opts)) {
+		int fd = open(proc_link[0] ? proc_link : name, O_RDONLY | O_CLOEXEC);
+		int n = fd >= 0 ? elf_build_id(fd, bid, sizeof(bid)) : 0;
+		if (fd >= 0)
+			close(fd);
+		for (int i = 0; i < n; i++)
+			bid32[i] = bid[i];
+		rfe.n_build_id = n > 0 ? n : 0;
+		rfe.build_id = bid32;
+	}
+	if (d->fd >= 0) {
+		ret = locks_dump(d);
+		if (ret)
+			return ret;
+	}
+emit:
 	fe.reg = &rfe;
 	return files_emit(d, &fe);
 }
 
+/* --file-validation: is the file open as @fd the one that was dumped? */
+static int validate(struct files_restore *fr, const RegFileEntry *rf, int fd, const char *path)
+{
+	struct stat st;
+	if (fstat(fd, &st))
+		return_perror("can't stat %s after reopening it", path);
+	if (rf->has_mode && (st.st_mode & S_IFMT) != (rf->mode & S_IFMT)) {
+		pr_err("%s is not the file that was dumped: it was of type 0%o, it is 0%o now", path,
+		       rf->mode & S_IFMT, st.st_mode & S_IFMT);
+		return -ESTALE;
+	}
+	if (S_ISCHR(st.st_mode)) {
+		int k = fixed_dev(rf->name);
+		if (k >= 0 && st.st_rdev != makedev(fixed_devs[k].maj, fixed_devs[k].min)) {
+			pr_err("%s is the device %u:%u, not %u:%u as when dumped", path,
+			       major(st.st_rdev), minor(st.st_rdev), fixed_devs[k].maj,
+			       fixed_devs[k].min);
+			return -ESTALE;
+		}
+	}
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	if (want_buildid(fr->opts) && rf->n_build_id) {
+		uint8_t bid[64];
+		int n = elf_build_id(fd, bid, sizeof(bid));
+		bool same = n == (int)rf->n_build_id;
+		for (int i = 0; same && i < n; i++)
+			same = bid[i] == rf->build_id[i];
+		if (!same) {
+			pr_err("%s changed since the dump: its ELF build-id differs "
+			       "(--file-validation=buildid)", path);
+			return -ESTALE;
+		}
+		return 0;
+	}
+	if (rf->has_size && (uint64_t)st.st_size != rf->size) {
+		pr_err("%s changed since the dump: its size is %llu bytes, it was %llu "
+		       "(--file-validation=filesize)", path, (unsigned long long)st.st_size,
+		       (unsigned long long)rf->size);
+		return -ESTALE;
+	}
+	return 0;
+}
+
 static int reg_open(struct files_restore *fr, struct rst_file *f)
 {
-	(void)fr;
 	const RegFileEntry *rf = f->fe->reg;
 	if (!rf || !rf->name) {
 		pr_err("files.img: regular file %u has no name", f->fe->id);
 		return -EINVAL;
 	}
-	unsigned flags = (rf->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_NOCTTY |
-			 O_CLOEXEC;
-	int fd = open(rf->name, flags);
-	if (fd < 0)
-		return_perror("can't reopen %s (file %u)", rf->name, f->fe->id);
+	/* --inherit-fd: the description given to cryo is the file */
+	int inh = files_inherited_fd(fr, rf->name);
+	if (inh == -1 && rf->name[0] == '/')
+		inh = files_inherited_fd(fr, rf->name + 1);
+	if (inh < -1)
+		return inh;
+	if (inh >= 0) {
+		f->lfd = fcntl(inh, F_DUPFD_CLOEXEC, 0);
+		if (f->lfd < 0)
+			return_perror("can't duplicate inherited fd %d (for %s)", inh, rf->name);
+		return 0;
+	}
+	if (rf->has_ext && rf->ext) {
+		pr_err("file %u was dumped as external (%s): give it with --inherit-fd fd[N]:%s",
+		       f->fe->id, rf->name, rf->name);
+		return -ENOENT;
+	}
+
+	const char *path = NULL;
+	int ret = ghost_rst_path(fr, f->fe->id, &path);
+	if (ret)
+		return ret;
+	if (!path)
+		path = rf->name;
+	unsigned flags = rf->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC | TMPFILE_BIT);
+	if (rf->has_mode && !S_ISDIR(rf->mode))
+		flags &= ~O_DIRECTORY;
+	int fd = open(path, flags | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		pr_err("can't reopen %s (file %u): %s%s", rf->name, f->fe->id, strerror(e),
+		       e == ENOENT ? ": it was removed since the dump" :
+		       e == EACCES || e == EPERM ? ": its permissions changed since the dump" :
+		       e == EINVAL && (flags & O_DIRECT) ? ": its file system does not support "
+		       "O_DIRECT" : "");
+		return -e;
+	}
+	if (!(rf->flags & O_PATH) || S_ISREG(rf->mode)) {
+		ret = validate(fr, rf, fd, rf->name);
+		if (ret) {
+			close(fd);
+			return ret;
+		}
+	}
 	if (rf->pos && !(rf->flags & O_PATH)) {
 		off_t o = lseek(fd, rf->pos, SEEK_SET);
 		if (o != (off_t)rf->pos) {
@@ -89,7 +318,7 @@ static int reg_open(struct files_restore *fr, struct rst_file *f)
 		}
 	}
 	if (rf->fown && !(rf->flags & O_PATH)) {
-		int ret = files_apply_fown(fd, rf->fown, rf->name);
+		ret = files_apply_fown(fd, rf->fown, rf->name);
 		if (ret) {
 			close(fd);
 			return ret;
@@ -99,9 +328,45 @@ static int reg_open(struct files_restore *fr, struct rst_file *f)
 	return 0;
 }
 
+struct reg_rst *reg_rst_state(struct files_restore *fr)
+{
+	if (!fr->kind_state[FDK_REG])
+		fr->kind_state[FDK_REG] = xzalloc(sizeof(struct reg_rst));
+	return fr->kind_state[FDK_REG];
+}
+
+const char *files_reg_open_path(const struct files_restore *cfr, uint32_t id)
+{
+	struct files_restore *fr = (struct files_restore *)cfr;
+	struct rst_file *f = files_rst_find(fr, id);
+	if (!f || !f->fe->reg || !f->fe->reg->name)
+		return NULL;
+	const char *path = NULL;
+	if (ghost_rst_path(fr, id, &path))
+		return NULL;
+	return path ? path : f->fe->reg->name;
+}
+
+static void reg_dump_finish(struct files_dump *fdm, bool ok, bool killed)
+{
+	(void)killed;
+	ghost_dump_finish(fdm, ok);
+}
+
+static void reg_restore_finish(struct files_restore *fr, bool ok)
+{
+	ghost_restore_finish(fr, ok);
+	locks_restore_finish(fr);
+	free(fr->kind_state[FDK_REG]);
+	fr->kind_state[FDK_REG] = NULL;
+}
+
 const struct fd_kind fdk_reg = {
 	.name = "regular file",
 	.fd_type = FD_TYPES__REG,
 	.dump = reg_dump,
 	.open = reg_open,
+	.post = locks_post,
+	.dump_finish = reg_dump_finish,
+	.restore_finish = reg_restore_finish,
 };

@@ -157,6 +157,15 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 		       const struct files_restore *fr, struct shmem_registry *reg);
 bool vma_is_shmem(const VmaEntry *v);
 
+/* memfd descriptors (lib/files/memfd.c), sharing memfd.img with mappings:
+ * dump: the inode_id of the memfd open as @fd (its memfd.img entry and
+ * contents written the first time it is seen, mapped or open); restore: a
+ * new descriptor of that memfd in cryo, opened with @flags (the memfd is
+ * created when no restored task maps it). */
+struct stat;
+int shmem_memfd_dump_inode(int fd, const struct stat *st, const char *name, uint32_t *inode_id);
+int shmem_memfd_open(uint32_t inode_id, unsigned flags);
+
 /* mem_inherit.c: memory of a child forked from its restored parent; keeps
  * what is shared copy-on-write with the parent (see the file's comment).
  * @pages_fd and @parent_pages_fd are open both in cryo and in the task at

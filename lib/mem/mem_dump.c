@@ -131,12 +131,7 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 	int ret = shmem_dump_vma(sd, files, pid, pv, v);
 	if (ret != -ENOENT)
 		return ret;
-	if (pv->deleted) {
-		pr_err("process %d maps the deleted file %s at 0x%llx-0x%llx: mappings of deleted "
-		       "files are not supported yet", pid, path, (unsigned long long)pv->start,
-		       (unsigned long long)pv->end);
-		return -EOPNOTSUPP;
-	}
+	/* deleted files are saved as ghosts (lib/files/ghost.c) */
 	char link[128];
 	uint32_t id;
 	snprintf(link, sizeof(link), "/proc/%d/map_files/%llx-%llx", pid,

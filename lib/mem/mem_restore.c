@@ -104,7 +104,10 @@ static long open_remote(struct remote *r, const struct files_restore *fr, uint32
 		pr_err("mm image refers to file id %u, which files.img does not have", id);
 		return -EINVAL;
 	}
-	const char *name = fe->reg->name;
+	/* a deleted file is recreated for the restore (lib/files/ghost.c) */
+	const char *name = files_reg_open_path(fr, id);
+	if (!name)
+		return -ENOENT;
 	uint64_t a = remote_scratch_put(r, name, strlen(name) + 1);
 	if (!a)
 		return -ENOSPC;

@@ -66,10 +66,18 @@ struct shmem_seen {
 	int kind;
 	uint64_t ino;
 	uint32_t file_id;	/* memfd: the FD_TYPES__MEMFD entry for mappings */
+	uint32_t inode_id;	/* memfd: its memfd.img entry, once written */
 };
+
+/* The dump and the restore in progress, for memfd descriptors
+ * (shmem_memfd_dump_inode, shmem_memfd_open): one memfd inode is one entry
+ * of memfd.img whether it is mapped, open, or both. */
+static struct mem_dump_shared *cur_sd;
+static struct shmem_registry *cur_reg;
 
 void mem_dump_shared_init(struct mem_dump_shared *sd, int dirfd, uint32_t *next_pages_id)
 {
+	cur_sd = sd;
 	memset(sd, 0, sizeof(*sd));
 	sd->dirfd = dirfd;
 	sd->next_pages_id = next_pages_id;
@@ -78,6 +86,8 @@ void mem_dump_shared_init(struct mem_dump_shared *sd, int dirfd, uint32_t *next_
 
 int mem_dump_shared_fini(struct mem_dump_shared *sd)
 {
+	if (cur_sd == sd)
+		cur_sd = NULL;
 	int ret = img_close(sd->memfd_img);
 	int r2 = img_close(sd->ipc_shm_img);
 	free(sd->seen);
@@ -184,7 +194,7 @@ static struct shmem_seen *seen_add(struct mem_dump_shared *sd, int kind, uint64_
 		return NULL;
 	sd->seen = n;
 	n = &sd->seen[sd->nr_seen++];
-	*n = (struct shmem_seen){ kind, ino, 0 };
+	*n = (struct shmem_seen){ kind, ino, 0, 0 };
 	return n;
 }
 
@@ -262,8 +272,8 @@ static int dump_sysv(struct mem_dump_shared *sd, int fd, pid_t pid, uint64_t id)
 	return ret;
 }
 
-static int dump_memfd(struct mem_dump_shared *sd, struct files_dump *files, int fd,
-		      const struct stat *st, const char *name, struct shmem_seen *s)
+static int dump_memfd_inode(struct mem_dump_shared *sd, int fd, const struct stat *st,
+			    const char *name, struct shmem_seen *s)
 {
 	int seals = fcntl(fd, F_GET_SEALS);
 	if (seals < 0)
@@ -286,9 +296,19 @@ static int dump_memfd(struct mem_dump_shared *sd, struct files_dump *files, int 
 	int ret = dump_contents(sd, fd, st->st_ino, st->st_size, "a memfd");
 	if (!ret)
 		ret = img_write_msg(sd->memfd_img, &mie.base);
-	if (ret)
-		return ret;
+	if (!ret)
+		s->inode_id = mie.inode_id;
+	return ret;
+}
 
+/* The memfd.img entry of a mapped memfd and the file entry its mappings
+ * name (shmid). */
+static int dump_memfd(struct mem_dump_shared *sd, struct files_dump *files, int fd,
+		      const struct stat *st, const char *name, struct shmem_seen *s)
+{
+	int ret = s->inode_id ? 0 : dump_memfd_inode(sd, fd, st, name, s);
+	if (ret || s->file_id)
+		return ret;
 	FownEntry fown = FOWN_ENTRY__INIT;
 	fown.has_uid = fown.has_euid = fown.has_signum = fown.has_pid_type = fown.has_pid = 1;
 	MemfdFileEntry mfe = MEMFD_FILE_ENTRY__INIT;
@@ -297,7 +317,7 @@ static int dump_memfd(struct mem_dump_shared *sd, struct files_dump *files, int 
 	mfe.flags = O_RDWR;
 	mfe.pos = 0;
 	mfe.fown = &fown;
-	mfe.inode_id = mie.inode_id;
+	mfe.inode_id = s->inode_id;
 	FileEntry fe = FILE_ENTRY__INIT;
 	fe.has_type = fe.has_id = 1;
 	fe.type = FD_TYPES__MEMFD;
@@ -342,6 +362,12 @@ int shmem_dump_vma(struct mem_dump_shared *sd, struct files_dump *files, pid_t p
 		       (unsigned long long)st.st_ino);
 		ret = -EOPNOTSUPP;
 		goto out;
+	}
+	if (s && kind == SHM_MEMFD && !s->file_id) {
+		/* seen as a descriptor so far */
+		ret = dump_memfd(sd, files, fd, &st, path + 7, s);
+		if (ret)
+			goto out;
 	}
 	if (!s) {
 		s = seen_add(sd, kind, st.st_ino);
@@ -395,10 +421,12 @@ struct shmem_obj {
 	uint64_t ref_start, ref_end;	/* a mapping of it in the creator */
 	bool sysv_created;		/* this restore created the segment */
 	bool sysv_rmid;			/* mark it destroyed once attached */
+	int cryo_fd;			/* memfd only open as descriptors: cryo's, if > 0 */
 };
 
 int shmem_registry_init(struct shmem_registry *reg, int dirfd)
 {
+	cur_reg = reg;
 	memset(reg, 0, sizeof(*reg));
 	reg->dirfd = dirfd;
 	return 0;
@@ -545,8 +573,12 @@ int shmem_registry_note(struct shmem_registry *reg, const struct files_restore *
 
 void shmem_registry_free(struct shmem_registry *reg, bool failed)
 {
+	if (cur_reg == reg)
+		cur_reg = NULL;
 	for (int i = 0; i < reg->nr_objs; i++) {
 		struct shmem_obj *o = &reg->objs[i];
+		if (o->cryo_fd > 0)
+			close(o->cryo_fd);
 		if (failed && o->sysv_created && shmctl((int)o->key, IPC_RMID, NULL) < 0)
 			pr_warn("can't remove SysV segment %llu created by the failed restore: %s",
 				(unsigned long long)o->key, strerror(errno));
@@ -1045,4 +1077,105 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 	}
 	free(loc);
 	return ret;
+}
+
+/* ======================================================================
+ * memfd descriptors (lib/files/memfd.c)
+ * ====================================================================== */
+
+int shmem_memfd_dump_inode(int fd, const struct stat *st, const char *name, uint32_t *inode_id)
+{
+	struct mem_dump_shared *sd = cur_sd;
+	if (!sd) {
+		pr_err("memfd:%s: no dump of shared memory in progress", name);
+		return -EINVAL;
+	}
+	struct shmem_seen *s = seen_find(sd, st->st_ino, SHM_MEMFD);
+	if (s && s->kind != SHM_MEMFD) {
+		pr_err("memfd:%s has the inode number 0x%llx of another shared memory object: the "
+		       "images can't tell them apart", name, (unsigned long long)st->st_ino);
+		return -EOPNOTSUPP;
+	}
+	if (!s && !(s = seen_add(sd, SHM_MEMFD, st->st_ino)))
+		return -ENOMEM;
+	int ret = s->inode_id ? 0 : dump_memfd_inode(sd, fd, st, name, s);
+	*inode_id = s->inode_id;
+	return ret;
+}
+
+/* A memfd only open as descriptors: created by cryo, filled and sealed. */
+static int create_memfd_here(struct shmem_registry *reg, const MemfdInodeEntry *m,
+			     struct shmem_obj *o)
+{
+	const char *name = m->name ? m->name : "";
+	if (m->has_hugetlb_flag && m->hugetlb_flag) {
+		pr_err("memfd:%s uses huge pages (hugetlbfs): not supported yet", name);
+		return -EOPNOTSUPP;
+	}
+	int fd = memfd_create(name, MFD_CLOEXEC | (m->seals == F_SEAL_SEAL ? 0 : MFD_ALLOW_SEALING));
+	if (fd < 0)
+		return_perror("memfd_create(%s) failed", name);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	int ret = 0;
+	if (ftruncate(fd, m->size) || fchown(fd, m->uid, m->gid))
+		{ ret = -errno; pr_perror("can't size or chown the recreated memfd:%s", name); }
+	if (!ret)
+		ret = fill_object(reg, path, m->shmid, m->size, "a memfd");
+	if (!ret && m->seals && m->seals != F_SEAL_SEAL && fcntl(fd, F_ADD_SEALS, m->seals))
+		{ ret = -errno; pr_perror("can't seal the recreated memfd:%s (0x%x)", name, m->seals); }
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	o->cryo_fd = fd;
+	return 0;
+}
+
+int shmem_memfd_open(uint32_t inode_id, unsigned flags)
+{
+	struct shmem_registry *reg = cur_reg;
+	if (!reg) {
+		pr_err("memfd inode %u: no restore of shared memory in progress", inode_id);
+		return -EINVAL;
+	}
+	int ret = registry_load(reg);
+	if (ret)
+		return ret;
+	const MemfdInodeEntry *m = NULL;
+	for (int i = 0; i < reg->nr_memfd && !m; i++)
+		if (reg->memfd[i]->inode_id == inode_id)
+			m = reg->memfd[i];
+	if (!m) {
+		pr_err("memfd.img lacks memfd inode %u (open as a descriptor)", inode_id);
+		return -EINVAL;
+	}
+	struct shmem_obj *o = obj_find(reg, SHM_MEMFD, inode_id);
+	if (!o) {
+		o = xrealloc(reg->objs, (reg->nr_objs + 1) * sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+		reg->objs = o;
+		o = &reg->objs[reg->nr_objs++];
+		memset(o, 0, sizeof(*o));
+		o->kind = SHM_MEMFD;
+		o->key = inode_id;
+		o->mie = m;
+		o->size = m->size;
+	}
+	char path[96];
+	if (o->creator && o->ref_start) {
+		/* mapped by a restored task: the same inode through its mapping */
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", o->creator,
+			 (unsigned long long)o->ref_start, (unsigned long long)o->ref_end);
+	} else {
+		if (o->cryo_fd <= 0 && (ret = create_memfd_here(reg, m, o)))
+			return ret;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", o->cryo_fd);
+	}
+	/* a description of its own, with the dumped flags */
+	int fd = open(path, (flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC);
+	if (fd < 0)
+		return_perror("can't reopen memfd:%s through %s", m->name ? m->name : "", path);
+	return fd;
 }

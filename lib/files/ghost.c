@@ -1,0 +1,583 @@
+/* Deleted files that are still open or mapped (criu's "remaps").
+ *
+ * Dump (as criu):
+ *   - no link left (nlink 0): a "ghost": mode, owner, times and contents go
+ *     to ghost-file-ID.img (up to --ghost-limit bytes), and remap-fpath.img
+ *     maps the file's id to the ghost (remap_type GHOST);
+ *   - links left elsewhere (nlink > 0, the name gone): with --link-remap, a
+ *     hard link "link_remap.ID" is made next to the old name from
+ *     /proc/PID/fd/N, described by a file entry of its own, and the remap
+ *     entry (LINKED) points at it.  Without --link-remap it is refused.
+ * Restore: the ghost is recreated as NAME.cryo.ID.ghost in its old
+ * directory and linked under its old name (a link remap is linked there
+ * too) for as long as the restore opens it, so the restored process sees
+ * "NAME (deleted)" as before; the names go once the restore is over (a link
+ * remap's own link only after a successful restore).  An O_TMPFILE file
+ * ("DIR/#INODE") is recreated with O_TMPFILE in DIR instead.
+ */
+#include "files/reg-int.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include "ghost-file.pb-c.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* criu writes small ghosts raw and larger ones as chunks (holes kept) */
+#define GHOST_CHUNKS_MIN (3 * 4096)
+/* criu's REMAP_GHOST bit in remap_id, for images without remap_type */
+#define OLD_REMAP_GHOST (1u << 31)
+
+struct ghost_seen {
+	dev_t dev;
+	ino_t ino;
+	uint32_t remap_id;
+	int type;
+};
+
+struct ghost_dump_state {
+	struct ghost_seen *seen;
+	int nr_seen;
+	uint32_t next_ghost_id;
+	char **links;		/* link remaps made by this dump */
+	int nr_links;
+};
+
+static struct ghost_dump_state *dump_state(struct files_dump *fdm)
+{
+	if (!fdm->kind_state[FDK_REG]) {
+		struct ghost_dump_state *s = xzalloc(sizeof(*s));
+		if (s)
+			s->next_ghost_id = 1;
+		fdm->kind_state[FDK_REG] = s;
+	}
+	return fdm->kind_state[FDK_REG];
+}
+
+/* A /proc link that opens the path-only file of @d (exe or a mapping). */
+static int find_proc_link(struct fd_dump *d, char *out, size_t size)
+{
+	struct stat st;
+	snprintf(out, size, "/proc/%d/exe", d->pid);
+	if (!stat(out, &st) && st.st_dev == d->st.st_dev && st.st_ino == d->st.st_ino)
+		return 0;
+	char dir[64];
+	snprintf(dir, sizeof(dir), "/proc/%d/map_files", d->pid);
+	DIR *dd = opendir(dir);
+	if (!dd)
+		return_perror("can't list %s", dir);
+	struct dirent *e;
+	int ret = -ENOENT;
+	while ((e = readdir(dd)) && ret) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(out, size, "%s/%s", dir, e->d_name);
+		if (!stat(out, &st) && st.st_dev == d->st.st_dev && st.st_ino == d->st.st_ino)
+			ret = 0;
+	}
+	closedir(dd);
+	if (ret)
+		pr_err("can't find how process %d reaches the deleted file %s", d->pid, d->path);
+	return ret;
+}
+
+static int copy_out(int fd, struct cr_img *img, off_t off, size_t len, const char *name)
+{
+	char buf[65536];
+	while (len) {
+		ssize_t n = pread(fd, buf, MIN(len, sizeof(buf)), off);
+		if (n <= 0) {
+			if (n < 0)
+				return_perror("can't read the deleted file %s", name);
+			/* shrunk meanwhile: the task is stopped, so this is a bug */
+			pr_err("the deleted file %s ended early while being saved", name);
+			return -EIO;
+		}
+		int ret = img_write_raw(img, buf, n);
+		if (ret)
+			return ret;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int write_ghost(struct fd_dump *d, uint32_t gid, const char *name, const char *link)
+{
+	GhostFileEntry gfe = GHOST_FILE_ENTRY__INIT;
+	Timeval at = TIMEVAL__INIT, mt = TIMEVAL__INIT;
+	const struct stat *st = &d->st;
+	struct cr_img *img;
+
+	gfe.has_uid = gfe.has_gid = gfe.has_mode = gfe.has_dev = gfe.has_ino = 1;
+	gfe.uid = st->st_uid;
+	gfe.gid = st->st_gid;
+	gfe.mode = st->st_mode;
+	gfe.dev = st->st_dev;
+	gfe.ino = st->st_ino;
+	at.has_tv_sec = at.has_tv_usec = mt.has_tv_sec = mt.has_tv_usec = 1;
+	at.tv_sec = st->st_atim.tv_sec;
+	at.tv_usec = st->st_atim.tv_nsec / 1000;
+	mt.tv_sec = st->st_mtim.tv_sec;
+	mt.tv_usec = st->st_mtim.tv_nsec / 1000;
+	gfe.atim = &at;
+	gfe.mtim = &mt;
+	if (st->st_size >= GHOST_CHUNKS_MIN) {
+		gfe.has_chunks = gfe.chunks = 1;
+		gfe.has_size = 1;
+		gfe.size = st->st_size;
+	}
+	/* reopened read-only: the task's own descriptor may be write-only */
+	int fd = open(link, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return_perror("can't open the deleted file %s through %s", name, link);
+	int ret = img_open(&img, d->fdm->dirfd, IMG_GHOST_FILE, IMG_WRITE, gid);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	ret = img_write_msg(img, &gfe.base);
+	if (!ret && !gfe.chunks)
+		ret = copy_out(fd, img, 0, st->st_size, name);
+	for (off_t pos = 0; !ret && gfe.chunks && pos < st->st_size;) {
+		off_t data = lseek(fd, pos, SEEK_DATA), hole;
+		if (data < 0 && errno == ENXIO)
+			break;
+		if (data < 0) {
+			/* no SEEK_DATA here: all of it is data */
+			data = pos;
+			hole = st->st_size;
+		} else {
+			hole = lseek(fd, data, SEEK_HOLE);
+			if (hole < 0 || hole > st->st_size)
+				hole = st->st_size;
+		}
+		GhostChunkEntry ce = GHOST_CHUNK_ENTRY__INIT;
+		ce.has_len = ce.has_off = 1;
+		ce.off = data;
+		ce.len = hole - data;
+		ret = img_write_msg(img, &ce.base);
+		if (!ret)
+			ret = copy_out(fd, img, data, ce.len, name);
+		pos = hole;
+	}
+	close(fd);
+	int r2 = img_close(img);
+	return ret ? ret : r2;
+}
+
+static int write_remap(struct fd_dump *d, uint32_t remap_id, int type)
+{
+	struct cr_img *img;
+	int ret = files_dump_img(d->fdm, IMG_REMAP_FPATH, &img);
+	if (ret)
+		return ret;
+	RemapFilePathEntry rpe = REMAP_FILE_PATH_ENTRY__INIT;
+	rpe.has_orig_id = rpe.has_remap_id = rpe.has_remap_type = 1;
+	rpe.orig_id = d->id;
+	rpe.remap_id = remap_id;
+	rpe.remap_type = type;
+	return img_write_msg(img, &rpe.base);
+}
+
+/* nlink > 0: a hard link next to the old name, with a file entry of its own */
+static int link_remap(struct fd_dump *d, struct ghost_dump_state *s, const char *name,
+		      const char *link, uint32_t *remap_id)
+{
+	if (!d->fdm->opts->link_remap) {
+		pr_err("%s of process %d is %s, removed from its directory but still linked "
+		       "elsewhere (%lu links): dump with --link-remap to save it through a temporary "
+		       "hard link", d->fd >= 0 ? "an fd" : "a mapping", d->pid, name,
+		       (unsigned long)d->st.st_nlink);
+		return -EOPNOTSUPP;
+	}
+	uint32_t id = d->fdm->next_id++;
+	char lname[PATH_MAX], tmp[PATH_MAX];
+	snprintf(tmp, sizeof(tmp), "%s", name);
+	snprintf(lname, sizeof(lname), "%s/link_remap.%u", dirname(tmp), id);
+	if (linkat(AT_FDCWD, link, AT_FDCWD, lname, AT_SYMLINK_FOLLOW))
+		return_perror("can't link %s (the deleted %s) as %s for --link-remap", link, name,
+			      lname);
+	char **n = xrealloc(s->links, (s->nr_links + 1) * sizeof(*n));
+	if (!n || !(lname[0] && (n[s->nr_links] = xstrdup(lname)))) {
+		unlink(lname);
+		if (n)
+			s->links = n;
+		return -ENOMEM;
+	}
+	s->links = n;
+	s->nr_links++;
+
+	FileEntry fe = FILE_ENTRY__INIT;
+	RegFileEntry rfe = REG_FILE_ENTRY__INIT;
+	FownEntry fown = FOWN_ENTRY__INIT;
+	fown.has_uid = fown.has_euid = fown.has_signum = fown.has_pid_type = fown.has_pid = 1;
+	rfe.has_id = rfe.has_flags = rfe.has_pos = 1;
+	rfe.id = id;
+	rfe.fown = &fown;
+	rfe.name = lname;
+	fe.has_id = fe.has_type = 1;
+	fe.id = id;
+	fe.type = FD_TYPES__REG;
+	fe.reg = &rfe;
+	*remap_id = id;
+	pr_info("deleted file %s linked as %s for the restore (--link-remap)", name, lname);
+	return img_write_msg(d->fdm->files_img, &fe.base);
+}
+
+int ghost_dump(struct fd_dump *d, const char *name, const char *proc_link)
+{
+	struct ghost_dump_state *s = dump_state(d->fdm);
+	char link[PATH_MAX];
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	if (d->st.st_nlink) {
+		struct stat ps;
+		if (!stat(name, &ps)) {
+			pr_err("%s of process %d is open on a file once named %s, but that name leads "
+			       "to another file now: cryo can't save it", d->fd >= 0 ? "an fd" :
+			       "a mapping", d->pid, name);
+			return -EOPNOTSUPP;
+		}
+	} else if ((uint64_t)d->st.st_size > d->fdm->opts->ghost_limit) {
+		pr_err("%s of process %d is the deleted file %s of %llu bytes, larger than "
+		       "--ghost-limit (%llu bytes): raise --ghost-limit to save it",
+		       d->fd >= 0 ? "an fd" : "a mapping", d->pid, name,
+		       (unsigned long long)d->st.st_size,
+		       (unsigned long long)d->fdm->opts->ghost_limit);
+		return -EFBIG;
+	}
+	int type = d->st.st_nlink ? REMAP_TYPE__LINKED : REMAP_TYPE__GHOST;
+	for (int i = 0; i < s->nr_seen; i++)
+		if (s->seen[i].dev == d->st.st_dev && s->seen[i].ino == d->st.st_ino &&
+		    s->seen[i].type == type)
+			return write_remap(d, s->seen[i].remap_id, type);
+
+	if (proc_link && proc_link[0])
+		snprintf(link, sizeof(link), "%s", proc_link);
+	else if ((ret = find_proc_link(d, link, sizeof(link))))
+		return ret;
+	uint32_t remap_id;
+	if (type == REMAP_TYPE__GHOST) {
+		remap_id = s->next_ghost_id++;
+		ret = write_ghost(d, remap_id, name, link);
+		if (!ret)
+			pr_info("deleted file %s (%llu bytes) saved as ghost-file-%x.img", name,
+				(unsigned long long)d->st.st_size, remap_id);
+	} else {
+		ret = link_remap(d, s, name, link, &remap_id);
+	}
+	if (ret)
+		return ret;
+	struct ghost_seen *n = xrealloc(s->seen, (s->nr_seen + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	s->seen = n;
+	n[s->nr_seen++] = (struct ghost_seen){ d->st.st_dev, d->st.st_ino, remap_id, type };
+	return write_remap(d, remap_id, type);
+}
+
+void ghost_dump_finish(struct files_dump *fdm, bool ok)
+{
+	struct ghost_dump_state *s = fdm->kind_state[FDK_REG];
+	if (!s)
+		return;
+	for (int i = 0; i < s->nr_links; i++) {
+		/* a failed dump leaves the file system as it found it */
+		if (!ok && unlink(s->links[i]))
+			pr_warn("can't remove the link remap %s: %s", s->links[i], strerror(errno));
+		free(s->links[i]);
+	}
+	free(s->links);
+	free(s->seen);
+	free(s);
+	fdm->kind_state[FDK_REG] = NULL;
+}
+
+/* ---------------- restore ---------------- */
+
+struct ghost_rst {
+	uint32_t orig_id;	/* linked remaps: per file; ghosts: per ghost id */
+	uint32_t remap_id;
+	int type;
+	char *path;		/* what to open */
+	char *rm;		/* a name this restore made (removed at the end) */
+	char *rm_ok;		/* removed only after a successful restore (link remaps) */
+	int keep_fd;		/* O_TMPFILE ghosts: held open by cryo */
+};
+
+static int load_remaps(struct files_restore *fr, struct reg_rst *st)
+{
+	struct cr_img *img;
+	if (st->remaps_loaded)
+		return 0;
+	st->remaps_loaded = true;
+	int ret = img_open(&img, fr->dirfd, IMG_REMAP_FPATH, IMG_READ | IMG_MISSING_OK, 0);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		return ret;
+	for (;;) {
+		RemapFilePathEntry *e;
+		ret = img_read_msg(img, &remap_file_path_entry__descriptor, (ProtobufCMessage **)&e);
+		if (ret <= 0)
+			break;
+		if (!e->has_remap_type) {
+			e->remap_type = e->remap_id & OLD_REMAP_GHOST ? REMAP_TYPE__GHOST :
+				        REMAP_TYPE__LINKED;
+			e->remap_id &= ~OLD_REMAP_GHOST;
+		}
+		RemapFilePathEntry **n = xrealloc(st->remaps, (st->nr_remaps + 1) * sizeof(*n));
+		if (!n) {
+			protobuf_c_message_free_unpacked(&e->base, NULL);
+			ret = -ENOMEM;
+			break;
+		}
+		st->remaps = n;
+		n[st->nr_remaps++] = e;
+	}
+	img_close(img);
+	return ret;
+}
+
+static int fill_ghost(struct cr_img *img, const GhostFileEntry *g, int fd, const char *name)
+{
+	char buf[65536];
+	if (!g->chunks) {
+		long long left = img_bytes_left(img);
+		off_t off = 0;
+		while (left > 0) {
+			size_t n = MIN((size_t)left, sizeof(buf));
+			int ret = img_read_raw(img, buf, n);
+			if (ret)
+				return ret;
+			if (pwrite(fd, buf, n, off) != (ssize_t)n)
+				return_perror("can't write the contents of the deleted file %s", name);
+			off += n;
+			left -= n;
+		}
+		return 0;
+	}
+	if (!g->has_size)
+		return pr_err("%s: a chunked ghost without a size", img_name(img)), -EINVAL;
+	if (ftruncate(fd, g->size))
+		return_perror("can't size the recreated deleted file %s", name);
+	for (;;) {
+		GhostChunkEntry *ce;
+		int ret = img_read_msg(img, &ghost_chunk_entry__descriptor, (ProtobufCMessage **)&ce);
+		if (ret <= 0)
+			return ret;
+		uint64_t off = ce->off, len = ce->len;
+		protobuf_c_message_free_unpacked(&ce->base, NULL);
+		if (off + len < off || off + len > g->size) {
+			pr_err("%s: a chunk lies outside the file", img_name(img));
+			return -EINVAL;
+		}
+		while (len) {
+			size_t n = MIN(len, sizeof(buf));
+			ret = img_read_raw(img, buf, n);
+			if (ret)
+				return ret;
+			if (pwrite(fd, buf, n, off) != (ssize_t)n)
+				return_perror("can't write the contents of the deleted file %s", name);
+			off += n;
+			len -= n;
+		}
+	}
+}
+
+/* "DIR/#INODE": a file made with O_TMPFILE (never had a name) */
+static bool is_tmpfile_name(const char *name, uint64_t ino)
+{
+	const char *b = strrchr(name, '/');
+	char want[32];
+	snprintf(want, sizeof(want), "#%llu", (unsigned long long)ino);
+	return b && !strcmp(b + 1, want);
+}
+
+static int make_ghost(struct files_restore *fr, struct ghost_rst *g, const char *name)
+{
+	struct cr_img *img;
+	GhostFileEntry *e = NULL;
+	char path[PATH_MAX];
+	int fd = -1;
+	int ret = img_open(&img, fr->dirfd, IMG_GHOST_FILE, IMG_READ, g->remap_id);
+	if (ret)
+		return ret;
+	ret = img_read_one(img, &ghost_file_entry__descriptor, (ProtobufCMessage **)&e);
+	if (ret < 0)
+		goto out;
+	ret = 0;
+	if (!S_ISREG(e->mode)) {
+		pr_err("ghost-file-%x.img is not a regular file (mode 0%o): not supported",
+		       g->remap_id, e->mode);
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+	bool tmpfile = e->has_ino && is_tmpfile_name(name, e->ino);
+	if (tmpfile) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", name);
+		*strrchr(dir, '/') = '\0';
+		fd = open(dir[0] ? dir : "/", O_TMPFILE | O_RDWR | O_CLOEXEC, e->mode & 07777);
+		snprintf(path, sizeof(path), "%s", dir);
+	} else {
+		snprintf(path, sizeof(path), "%s.cryo.%x.ghost", name, g->remap_id);
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 && errno == EEXIST && !unlink(path))	/* left by a killed restore */
+			fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	}
+	if (fd < 0) {
+		ret = -errno;
+		pr_perror("can't recreate the deleted file %s (as %s%s)", name, path,
+			  tmpfile ? " with O_TMPFILE" : "");
+		goto out;
+	}
+	if (!tmpfile)
+		g->rm = xstrdup(path);
+	ret = fill_ghost(img, e, fd, name);
+	if (!ret && fchown(fd, e->uid, e->gid))
+		{ ret = -errno; pr_perror("can't give the recreated %s its owner", name); }
+	if (!ret && fchmod(fd, e->mode & 07777))
+		{ ret = -errno; pr_perror("can't give the recreated %s its mode", name); }
+	if (!ret && e->atim && e->mtim) {
+		struct timespec ts[2] = { { e->atim->tv_sec, e->atim->tv_usec * 1000 },
+					  { e->mtim->tv_sec, e->mtim->tv_usec * 1000 } };
+		if (futimens(fd, ts))
+			pr_warn("can't set the times of the recreated %s: %s", name, strerror(errno));
+	}
+	if (ret)
+		goto out;
+	if (tmpfile) {
+		/* reopened through cryo's descriptor (also from the tasks) */
+		g->keep_fd = fd;
+		fd = -1;
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", getpid(), g->keep_fd);
+		g->path = xstrdup(path);
+	} else if (!link(path, name)) {
+		/* opened under its old name, so it shows as "NAME (deleted)" */
+		unlink(path);
+		free(g->rm);
+		g->rm = xstrdup(name);
+		g->path = xstrdup(name);
+	} else {
+		g->path = xstrdup(path);
+	}
+	if (!g->path)
+		ret = -ENOMEM;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (e)
+		protobuf_c_message_free_unpacked(&e->base, NULL);
+	img_close(img);
+	return ret;
+}
+
+static int make_linked(struct files_restore *fr, struct ghost_rst *g, const char *name)
+{
+	struct rst_file *t = files_rst_find(fr, g->remap_id);
+	if (!t || !t->fe->reg || !t->fe->reg->name) {
+		pr_err("remap-fpath.img: link remap %u of %s is missing from files.img", g->remap_id,
+		       name);
+		return -EINVAL;
+	}
+	const char *lname = t->fe->reg->name;
+	g->rm_ok = xstrdup(lname);
+	if (!link(lname, name)) {
+		g->rm = xstrdup(name);
+		g->path = xstrdup(name);
+	} else if (errno == ENOENT && access(lname, F_OK)) {
+		return_perror("the link remap %s of the deleted file %s is gone", lname, name);
+	} else {
+		g->path = xstrdup(lname);
+	}
+	return g->path ? 0 : -ENOMEM;
+}
+
+int ghost_rst_path(struct files_restore *fr, uint32_t id, const char **path)
+{
+	struct reg_rst *st = reg_rst_state(fr);
+	*path = NULL;
+	if (!st)
+		return -ENOMEM;
+	int ret = load_remaps(fr, st);
+	if (ret)
+		return ret;
+	const RemapFilePathEntry *e = NULL;
+	for (int i = 0; i < st->nr_remaps && !e; i++)
+		if (st->remaps[i]->orig_id == id)
+			e = st->remaps[i];
+	if (!e)
+		return 0;
+	struct rst_file *f = files_rst_find(fr, id);
+	if (!f || !f->fe->reg || !f->fe->reg->name) {
+		pr_err("remap-fpath.img: file %u is no regular file of files.img", id);
+		return -EINVAL;
+	}
+	const char *name = f->fe->reg->name;
+	if (e->remap_type != REMAP_TYPE__GHOST && e->remap_type != REMAP_TYPE__LINKED) {
+		pr_err("file %u (%s) is remapped through /proc of a dead process: not supported", id,
+		       name);
+		return -EOPNOTSUPP;
+	}
+	/* ghosts are shared by every file of the inode; link remaps per file */
+	for (int i = 0; i < st->nr_ghosts; i++) {
+		struct ghost_rst *g = &st->ghosts[i];
+		if (g->type == (int)e->remap_type && g->remap_id == e->remap_id &&
+		    (g->type == REMAP_TYPE__GHOST || g->orig_id == id)) {
+			*path = g->path;
+			return 0;
+		}
+	}
+	struct ghost_rst *n = xrealloc(st->ghosts, (st->nr_ghosts + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	st->ghosts = n;
+	struct ghost_rst *g = &n[st->nr_ghosts++];
+	*g = (struct ghost_rst){ .orig_id = id, .remap_id = e->remap_id, .type = e->remap_type,
+				 .keep_fd = -1 };
+	ret = e->remap_type == REMAP_TYPE__GHOST ? make_ghost(fr, g, name) : make_linked(fr, g, name);
+	if (ret)
+		return ret;
+	pr_debug("file %u (%s) is opened as %s", id, name, g->path);
+	*path = g->path;
+	return 0;
+}
+
+void ghost_restore_finish(struct files_restore *fr, bool ok)
+{
+	struct reg_rst *st = fr->kind_state[FDK_REG];
+	if (!st)
+		return;
+	for (int i = 0; i < st->nr_ghosts; i++) {
+		struct ghost_rst *g = &st->ghosts[i];
+		if (g->rm && unlink(g->rm) && errno != ENOENT)
+			pr_warn("can't remove %s: %s", g->rm, strerror(errno));
+		if (ok && g->rm_ok && unlink(g->rm_ok) && errno != ENOENT)
+			pr_warn("can't remove the link remap %s: %s", g->rm_ok, strerror(errno));
+		if (g->keep_fd >= 0)
+			close(g->keep_fd);
+		free(g->rm);
+		free(g->rm_ok);
+		free(g->path);
+	}
+	free(st->ghosts);
+	st->ghosts = NULL;
+	st->nr_ghosts = 0;
+	for (int i = 0; i < st->nr_remaps; i++)
+		protobuf_c_message_free_unpacked(&st->remaps[i]->base, NULL);
+	free(st->remaps);
+	st->remaps = NULL;
+	st->nr_remaps = 0;
+}

@@ -1,0 +1,57 @@
+/* Regular files, their remaps (ghost files, link remaps), file locks and
+ * external files: what regfile.c, ghost.c, locks.c, external.c and memfd.c
+ * share. */
+#ifndef CRYO_FILES_REG_INT_H
+#define CRYO_FILES_REG_INT_H
+
+#include "files/files-int.h"
+
+#include "file-lock.pb-c.h"
+#include "regfile.pb-c.h"
+#include "remap-file-path.pb-c.h"
+
+/* --- ghost.c: deleted files --- */
+
+/* @d is open on a deleted file (@name, without " (deleted)"), readable
+ * through @proc_link.  With no link left (nlink 0) its contents go to a
+ * ghost-file image; with links elsewhere (nlink > 0) and --link-remap, a
+ * temporary hard link is made next to it.  Writes the remap-fpath entry;
+ * refuses (logged) otherwise. */
+int ghost_dump(struct fd_dump *d, const char *name, const char *proc_link);
+void ghost_dump_finish(struct files_dump *fdm, bool ok);
+/* Restore: the path to open for file @id instead of its name (a recreated
+ * ghost, a link remap), or NULL if it has no remap; error codes are
+ * logged.  Created names go away in ghost_restore_finish. */
+int ghost_rst_path(struct files_restore *fr, uint32_t id, const char **path);
+void ghost_restore_finish(struct files_restore *fr, bool ok);
+
+/* --- locks.c: flock, POSIX and OFD locks --- */
+
+/* Save the locks held through @d's open file description (refused without
+ * --file-locks). */
+int locks_dump(struct fd_dump *d);
+/* Restore: retake the locks of @f held by task @pid (its fd @fd). */
+int locks_post(struct files_restore *fr, struct remote *r, pid_t pid, struct rst_file *f,
+	       int fd);
+void locks_restore_finish(struct files_restore *fr);
+
+/* --- external.c --- */
+
+/* Dump: if @d's file was declared with --external file[MNTID:INODE], its
+ * key (static storage), else NULL. */
+const char *external_file_key(struct fd_dump *d);
+
+/* restore state of the regular-file kinds (fr->kind_state[FDK_REG]) */
+struct reg_rst {
+	RemapFilePathEntry **remaps;
+	int nr_remaps;
+	bool remaps_loaded;
+	struct ghost_rst *ghosts;
+	int nr_ghosts;
+	FileLockEntry **locks;
+	int nr_locks;
+	bool locks_loaded;
+};
+struct reg_rst *reg_rst_state(struct files_restore *fr);
+
+#endif
