@@ -163,9 +163,11 @@ int tty_pty_refill(int master, int slave, const void *in, size_t in_len, const v
 	/* raw: the bytes were processed (echoed, translated) when they first
 	 * came in; they must not be processed again */
 	raw = old;
-	raw.c_iflag = 0;
+	/* flow control and EXTPROC stay: changing them sends a packet-mode
+	 * master a status report */
+	raw.c_iflag &= IXON | IXOFF | IXANY;
 	raw.c_oflag &= ~OPOST;
-	raw.c_lflag = 0;
+	raw.c_lflag &= EXTPROC;
 	raw.c_cc[VMIN] = 1;
 	raw.c_cc[VTIME] = 0;
 	int ret = 0;
