@@ -38,7 +38,12 @@ int tty_dump_tree(struct files_dump *fdm, const struct seized_tree *tree);
 int tty_restore_task(struct files_restore *fr, struct remote *r, pid_t pid, pid_t sid,
 		     FdinfoEntry **fds, int nr);
 
-/* --- shared by tty.c and tty_restore.c --- */
+/* --- shared by tty.c, tty_common.c and tty_restore.c --- */
+
+struct rst_file;
+/* tty_restore.c: the kind's ->open and ->restore_finish */
+int tty_open(struct files_restore *fr, struct rst_file *f);
+void tty_restore_finish(struct files_restore *fr, bool ok);
 
 #define TTY_NCC 19			/* the kernel's NCCS (termios c_cc) */
 #define TTY_MAX_PTY_INDEX 1000		/* criu numbers pty ends below 2002 */
