@@ -4,6 +4,7 @@
  * the tree go exactly as it was. */
 #include "cryo.h"
 #include "dump/dump.h"
+#include "files/tty.h"
 #include "creds/creds.h"
 #include "images/image.h"
 #include "proc/proc.h"
@@ -341,6 +342,8 @@ int cryo_dump(struct cryo_opts *o)
 		int r2 = mem_dump_shared_fini(&ctx.shmem);
 		ret = ret ? ret : r2;
 	}
+	if (!ret && ctx.files.files_img)
+		ret = tty_dump_tree(&ctx.files, &ctx.tree);	/* terminals: whole-tree checks */
 	if (ctx.files.files_img) {
 		int r2 = files_dump_end(&ctx.files);
 		ret = ret ? ret : r2;

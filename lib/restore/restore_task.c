@@ -4,6 +4,7 @@
  * fill memory, mm fields, files, signal actions, per-thread state, and last
  * the registers. */
 #include "restore/restore.h"
+#include "files/tty.h"
 #include "arch/x86.h"
 #include "proc/proc.h"
 #include "seize/remote.h"
@@ -549,6 +550,8 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 			remote_syscall(r, __NR_close, ctx->procs[i].pages_fd, 0, 0, 0, 0, 0);
 
 	ret = restore_mm_fields(r, ctx, p);
+	if (!ret)	/* controlling terminal and /dev/tty, before the fds go in */
+		ret = tty_restore_task(&ctx->files, r, p->pid, p->sid, p->fds, p->nr_fds);
 	if (!ret)
 		ret = files_restore_fds(&ctx->files, r, p->pid, p->fds, p->nr_fds);
 	if (!ret)

@@ -43,6 +43,7 @@ if __name__ == '__main__':
     sys.modules.setdefault('run', sys.modules[__name__])
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fault    # noqa: E402
+import ptyjob   # noqa: E402
 import real     # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -96,6 +97,13 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
   skip         = reason     always SKIP (disabled test)
   timeout      = seconds for each cryo step and for the verdict (60)
   settle       = seconds to let the restored test run before SIGTERM (0.5)
+  tty          = yes: a shell job on a terminal (tests/runner/ptyjob.py):
+                 the test starts in a new session whose controlling
+                 terminal is a new pty, with it as stdin/stdout/stderr
+                 (stdio is ignored; the program must not setsid, see
+                 TEST_NO_SETSID); cryo restore runs in another such session
+                 (a new pty as its stdin), so --shell-job (in dump_opts and
+                 restore_opts) hands the restored tree that terminal
 """
 
 DEFAULTS = {
@@ -117,6 +125,7 @@ DEFAULTS = {
     'skip': '',
     'timeout': '60',
     'settle': '0.5',
+    'tty': 'no',
 }
 
 START_TIMEOUT = 30      # launcher must report "ready" within this
@@ -290,6 +299,7 @@ class Runner(fault.FaultTests, real.RealTests):
         self.report = []
         self.fault_stages = None    # fault:discover fills it
         self.fault_stale = os.path.join(args.results, '.fault-stale')
+        self.pty_sessions = []      # tty = yes: ptyjob.TerminalSession
 
     # -- cleanup: kill only what we started, by PID, checking it is still ours
 
@@ -320,6 +330,7 @@ class Runner(fault.FaultTests, real.RealTests):
             except OSError:
                 pass
         self.owned.clear()
+        ptyjob.close_all(self.pty_sessions)
 
     def run_cmd(self, cmd, logpath, timeout, env=None, cwd=None):
         """Run a command (cryo), output to logpath; kill its group on timeout.
@@ -492,6 +503,26 @@ class Runner(fault.FaultTests, real.RealTests):
             env[k] = v
         return env
 
+    def run_in_terminal(self, ctx, tag, cmd, out_path, timeout, env=None, stdio_all=False):
+        """tty = yes: run @cmd in a new terminal session (ptyjob.py); output
+        to @out_path unless @stdio_all.  Returns (rc, output), rc None on
+        timeout."""
+        s = ptyjob.TerminalSession(os.path.join(ctx['wdir'], 'pty-%s.log' % tag))
+        self.pty_sessions.append(s)
+        ctx['logs'].append(s.logpath)
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        if out_path:
+            with open(out_path, 'w') as out:
+                out.write('$ %s  (in a terminal session, %s)\n'
+                          % (' '.join(shlex.quote(c) for c in cmd), s.name))
+        rc = s.run(cmd, ctx['wdir'], full_env, out_path, timeout, stdio_all)
+        out = ''
+        if out_path:
+            with open(out_path, errors='replace') as f:
+                out = f.read()
+        return rc, out
+
     def start(self, name, mods, meta, ctx):
         wdir = ctx['wdir']
         binname = name + ('-static' if mods['static'] else '')
@@ -523,20 +554,28 @@ class Runner(fault.FaultTests, real.RealTests):
         cmd = [binary, '--pidfile', pidfile, '--outfile', outfile] + shlex.split(meta['args'])
         with open(os.path.join(wdir, 'start.cmd'), 'w') as f:
             f.write(' '.join(shlex.quote(c) for c in cmd) + '\n')
-        try:
-            p = subprocess.Popen(cmd, stdin=fin, stdout=fout, stderr=ferr, cwd=wdir,
-                                 start_new_session=True)
-        except OSError as e:
-            raise TestFailed('cannot start %s: %s' % (binary, e))
-        finally:
+        if meta['tty'] == 'yes':
             fin.close()
             fout.close()
             ferr.close()
-        self.own(p.pid, binary)
-        try:
-            rc = p.wait(timeout=START_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise TestFailed('test did not become ready in %ds' % START_TIMEOUT)
+            rc, _ = self.run_in_terminal(ctx, 'test', cmd, None, START_TIMEOUT, stdio_all=True)
+            if rc is None:
+                raise TestFailed('test did not become ready in %ds' % START_TIMEOUT)
+        else:
+            try:
+                p = subprocess.Popen(cmd, stdin=fin, stdout=fout, stderr=ferr, cwd=wdir,
+                                     start_new_session=True)
+            except OSError as e:
+                raise TestFailed('cannot start %s: %s' % (binary, e))
+            finally:
+                fin.close()
+                fout.close()
+                ferr.close()
+            self.own(p.pid, binary)
+            try:
+                rc = p.wait(timeout=START_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                raise TestFailed('test did not become ready in %ds' % START_TIMEOUT)
         if rc == 2:
             raise TestFailed('test rejected its arguments: %s' % ' '.join(cmd))
         if rc != 0:
@@ -637,7 +676,11 @@ class Runner(fault.FaultTests, real.RealTests):
         out_path = os.path.join(ctx['wdir'], 'restore%s.out' % tag)
         log_path = os.path.join(imgdir, 'restore%s.log' % tag)
         ctx['logs'] += [out_path, log_path]
-        rc, out = self.run_cmd(cmd, out_path, float(meta['timeout']), env=env)
+        if meta['tty'] == 'yes':
+            rc, out = self.run_in_terminal(ctx, 'restore%s' % tag, cmd, out_path,
+                                           float(meta['timeout']), env=env)
+        else:
+            rc, out = self.run_cmd(cmd, out_path, float(meta['timeout']), env=env)
         for p in tree:          # whatever came back is ours to clean up
             self.own(p, ctx['binary'])
         return rc, out, log_path, rpidfile
