@@ -71,6 +71,9 @@ struct mem_image {
 	int n_pe;
 	uint32_t pages_id;
 	int dirfd;		/* the images directory (not owned) */
+	uint64_t vdso_start, vdso_end;	/* the dumped [vdso], 0 if none */
+	bool vdso_proxy;	/* map the dumped vDSO back as a proxy (vdso.c) */
+	uint64_t vdso_new;	/* then: where this kernel's [vdso] is */
 };
 int mem_image_load(int dirfd, pid_t pid, struct mem_image *mi);
 void mem_image_free(struct mem_image *mi);
@@ -81,6 +84,11 @@ void mem_image_free(struct mem_image *mi);
  * madvise flags. */
 int mem_restore_vmas(struct remote *r, const struct mem_image *mi,
 		     const struct files_restore *fr, int pages_fd);
+
+/* vdso.c: in the task driven by @r, where the dumped vDSO was mapped back
+ * at [@old_start, @old_end) and this kernel's vDSO sits at @new_start,
+ * make each function of the old one jump to the new one. */
+int vdso_proxy_patch(struct remote *r, uint64_t old_start, uint64_t old_end, uint64_t new_start);
 
 /* pages_restore.c: fill private memory of the task from the pages image
  * (open in the task as @pages_fd), after mem_restore_vmas mapped it. */

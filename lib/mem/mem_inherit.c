@@ -205,7 +205,9 @@ int mem_restore_inherited(struct remote *r, const struct mem_image *cmi, const s
 					in_kept = vma_has_private_pages(cm->vmas[v]);
 					break;
 				}
-			if (in_kept && poff >= 0) {
+			if (addr >= cmi->vdso_start && addr < cmi->vdso_end)
+				need = false;	/* this kernel's vDSO, or the parent's proxy */
+			else if (in_kept && poff >= 0) {
 				st->pages_compared++;
 				if (pread(pages_fd, cbuf, PAGE_SIZE, off) != (ssize_t)PAGE_SIZE ||
 				    pread(parent_pages_fd, pbuf, PAGE_SIZE, poff) != (ssize_t)PAGE_SIZE) {

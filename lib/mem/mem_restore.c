@@ -30,6 +30,11 @@ int mem_image_load(int dirfd, pid_t pid, struct mem_image *mi)
 	if (ret < 0)
 		return ret;
 
+	for (size_t i = 0; i < mi->mm->n_vmas; i++)
+		if (mi->mm->vmas[i]->status & VMA_AREA_VDSO) {
+			mi->vdso_start = mi->mm->vmas[i]->start;
+			mi->vdso_end = mi->mm->vmas[i]->end;
+		}
 	ret = img_open(&img, dirfd, IMG_PAGEMAP, IMG_READ, pid);
 	if (ret)
 		return ret;
@@ -147,9 +152,11 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 	/* 1. mmap every private and file VMA, writable while being filled. */
 	for (size_t i = 0; i < mm->n_vmas && !ret; i++) {
 		const VmaEntry *v = mm->vmas[i];
-		if (!(v->status & VMA_AREA_REGULAR) || vma_is_special(v) || vma_is_shmem(v))
+		bool proxy = mi->vdso_proxy && (v->status & VMA_AREA_VDSO);
+		if (!(v->status & VMA_AREA_REGULAR) || (vma_is_special(v) && !proxy) ||
+		    vma_is_shmem(v))
 			continue;
-		unsigned prot = v->prot | (vma_has_private_pages(v) ? PROT_WRITE : 0);
+		unsigned prot = v->prot | (vma_has_private_pages(v) || proxy ? PROT_WRITE : 0);
 		unsigned flags = (v->flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN)) |
 				 MAP_FIXED_NOREPLACE;
 		long fd = -1;
@@ -164,7 +171,7 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 				break;
 			}
 			flags &= ~MAP_ANONYMOUS;
-		} else if (v->status & VMA_ANON_PRIVATE) {
+		} else if ((v->status & VMA_ANON_PRIVATE) || proxy) {
 			flags |= MAP_ANONYMOUS | MAP_PRIVATE;
 		} else {
 			pr_err("mm image: VMA 0x%llx-0x%llx has an unsupported kind (status 0x%x)",
@@ -197,10 +204,12 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 	/* 4. Final protections, then mlock (which populates what it locks). */
 	for (size_t i = 0; i < mm->n_vmas && !ret; i++) {
 		const VmaEntry *v = mm->vmas[i];
-		if (!(v->status & VMA_AREA_REGULAR) || vma_is_special(v))
+		bool proxy = mi->vdso_proxy && (v->status & VMA_AREA_VDSO);
+		if (!(v->status & VMA_AREA_REGULAR) || (vma_is_special(v) && !proxy))
 			continue;
 		bool fix = (vma_has_private_pages(v) && !(v->prot & PROT_WRITE)) ||
-			   vma_is_shmem(v);	/* home mappings and SysV attach are RW */
+			   vma_is_shmem(v) ||	/* home mappings and SysV attach are RW */
+			   proxy;
 		if (fix)
 			ret = batch_add(r, b, "setting protections", __NR_mprotect, v->start,
 					v->end - v->start, v->prot, 0, 0, 0);

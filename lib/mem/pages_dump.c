@@ -331,7 +331,7 @@ static int scan_vma_pages(struct page_writer *w, int pm_fd, const VmaEntry *v,
 		 * of the file itself (only the private copies) */
 		.category_inverted = PAGE_IS_PFNZERO | PAGE_IS_FILE,
 		.category_mask = PAGE_IS_PFNZERO |
-				 (v->status & VMA_ANON_PRIVATE ? 0 : PAGE_IS_FILE),
+				 (v->status & (VMA_ANON_PRIVATE | VMA_AREA_VDSO) ? 0 : PAGE_IS_FILE),
 		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 	};
@@ -383,7 +383,7 @@ static int read_vma_pages(struct page_writer *w, int pm_fd, const VmaEntry *v,
 	const size_t batch = 4096;	/* pagemap entries per read */
 	static uint64_t ents[4096];
 	uint64_t zpfn = zero_pfn();
-	bool anon = v->status & VMA_ANON_PRIVATE;
+	bool anon = v->status & (VMA_ANON_PRIVATE | VMA_AREA_VDSO);	/* vDSO: all its pages */
 	bool readable = v->prot & PROT_READ;
 	uint64_t run_start = 0, run_len = 0;
 
@@ -489,7 +489,9 @@ int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
 	ret = img_write_msg(w.pagemap, &ph.base);
 	for (size_t i = 0; !ret && i < mm->n_vmas; i++) {
 		const VmaEntry *v = mm->vmas[i];
-		if (!vma_has_private_pages(v))
+		/* the vDSO is saved too (as CRIU does): restoring on another
+		 * kernel maps it back as a proxy (vdso.c) */
+		if (!vma_has_private_pages(v) && !(v->status & VMA_AREA_VDSO))
 			continue;
 		if (scan) {
 			ret = scan_vma_pages(&w, pm_fd, v, stats);

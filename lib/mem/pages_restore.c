@@ -70,12 +70,24 @@ int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_f
 			break;
 		}
 		for (uint64_t done = 0; done < len && !ret;) {
-			uint64_t n = MIN(len - done, FILL_MAX);
+			uint64_t n = MIN(len - done, FILL_MAX), at = pe->vaddr + done;
+			/* the dumped vDSO's pages: this kernel's vDSO is there
+			 * instead, unless the dumped one comes back as a proxy */
+			if (mi->vdso_end && !mi->vdso_proxy) {
+				if (at >= mi->vdso_start && at < mi->vdso_end) {
+					n = MIN(n, mi->vdso_end - at);
+					off += n;
+					done += n;
+					continue;
+				}
+				if (at < mi->vdso_start && at + n > mi->vdso_start)
+					n = mi->vdso_start - at;
+			}
 			if (populate)
 				b->calls[b->n++] = (struct remote_call){ __NR_madvise,
-					{ pe->vaddr + done, n, MADV_POPULATE_WRITE, 0, 0, 0 }, 0 };
+					{ at, n, MADV_POPULATE_WRITE, 0, 0, 0 }, 0 };
 			b->calls[b->n++] = (struct remote_call){ __NR_pread64,
-				{ pages_fd, pe->vaddr + done, n, off, 0, 0 }, 0 };
+				{ pages_fd, at, n, off, 0, 0 }, 0 };
 			off += n;
 			done += n;
 			batch_bytes += n;

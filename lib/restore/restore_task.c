@@ -135,9 +135,49 @@ static int unmap_cryo(struct remote *r, uint64_t tramp, struct proc_maps *cur)
 /* Move [vvar], [vvar_vclock] and [vdso] to where the dumped task had them.
  * Each must move whole (a partial mremap of these fails), through a free
  * spot in case old and new places overlap. */
-static int move_vdso(struct remote *r, const struct mem_image *mi, struct proc_maps *cur)
+/* A free range of @len bytes for this kernel's vDSO block, near the dumped
+ * vDSO (a 5-byte jump reaches it), clear of the image's VMAs and the
+ * trampoline.  0 if none. */
+static uint64_t vdso_hole(const struct mem_image *mi, uint64_t tramp, uint64_t len)
 {
-	uint64_t img_s[4], img_e[4], cur_s[4], cur_e[4];
+	const MmEntry *mm = mi->mm;
+	for (int dir = 0; dir < 2; dir++) {
+		uint64_t a = dir == 0 ? ROUND_UP(mi->vdso_end, PAGE_SIZE) + (1 << 20)
+				      : (mi->vdso_start - len - (1 << 20)) & PAGE_MASK;
+		for (int tries = 0; tries < 4096 && a > 0x10000 && a + len < TASK_SIZE_MAX;
+		     tries++) {
+			uint64_t hit = 0, hit_start = 0;
+			if (overlaps(a, a + len, tramp, tramp + TRAMPOLINE_SIZE)) {
+				hit = tramp + TRAMPOLINE_SIZE;
+				hit_start = tramp;
+			}
+			for (size_t i = 0; !hit && i < mm->n_vmas; i++)
+				if (overlaps(a, a + len, mm->vmas[i]->start, mm->vmas[i]->end)) {
+					hit = ROUND_UP(mm->vmas[i]->end, PAGE_SIZE);
+					hit_start = mm->vmas[i]->start;
+				}
+			if (!hit)
+				return a;
+			a = dir == 0 ? hit : (hit_start - len) & PAGE_MASK;
+		}
+	}
+	return 0;
+}
+
+static bool vdso_proxy_forced(void)
+{
+	const char *e = getenv("CRYO_VDSO_PROXY");
+	return e && *e && strcmp(e, "0");
+}
+
+/* Put this kernel's [vvar]/[vvar_vclock]/[vdso] where the image had them.
+ * If their layout differs (another kernel), or CRYO_VDSO_PROXY=1 asks for
+ * it (tests), they go to a free spot instead and the dumped vDSO comes back
+ * at its old address as a proxy (mem/vdso.c). */
+static int move_vdso(struct remote *r, struct mem_image *mi, struct proc_maps *cur,
+		     uint64_t tramp, bool may_proxy)
+{
+	uint64_t img_s[4], img_e[4], cur_s[4], cur_e[4], dst[4];
 	int ni = 0, nc = 0;
 	for (size_t i = 0; i < mi->mm->n_vmas && ni < 4; i++) {
 		const VmaEntry *v = mi->mm->vmas[i];
@@ -156,31 +196,52 @@ static int move_vdso(struct remote *r, const struct mem_image *mi, struct proc_m
 	bool same = ni == nc;
 	for (int i = 0; same && i < ni; i++)
 		same = img_e[i] - img_s[i] == cur_e[i] - cur_s[i];
-	if (!same) {
-		pr_err("the vDSO of this kernel (%d areas) is laid out differently from the "
-		       "dumped one (%d areas): restoring on a different kernel is not supported yet",
-		       nc, ni);
-		return -EOPNOTSUPP;
+	if (!same || (may_proxy && vdso_proxy_forced())) {
+		if (!may_proxy || !mi->vdso_end || !nc) {
+			pr_err("the vDSO of this kernel (%d areas) is laid out differently from the "
+			       "dumped one (%d areas)%s", nc, ni,
+			       !mi->vdso_end ? " and the image has no [vdso] to redirect"
+					     : ": cryo can't redirect it in a process forked "
+					       "this way");
+			return -EOPNOTSUPP;
+		}
+		uint64_t span = cur_e[nc - 1] - cur_s[0];
+		uint64_t hole = vdso_hole(mi, tramp, span);
+		if (!hole) {
+			pr_err("no free room near the dumped vDSO for this kernel's vDSO");
+			return -ENOMEM;
+		}
+		for (int i = 0; i < nc; i++)
+			dst[i] = hole + (cur_s[i] - cur_s[0]);
+		mi->vdso_proxy = true;
+		ni = nc;
+		pr_info("task %d: vDSO %s: the dumped one comes back as a proxy", r->tid,
+			same ? "proxy forced (CRYO_VDSO_PROXY)" : "of another layout");
+	} else {
+		for (int i = 0; i < ni; i++)
+			dst[i] = img_s[i];
 	}
 	uint64_t base0 = cur_s[0];
 	for (int pass = 0; pass < 2; pass++)
 		for (int i = 0; i < ni; i++) {
 			uint64_t len = cur_e[i] - cur_s[i];
-			uint64_t dst = pass == 0 ? VDSO_TEMP_BASE + (cur_s[i] - base0) : img_s[i];
-			if (dst == cur_s[i])
+			uint64_t to = pass == 0 ? VDSO_TEMP_BASE + (cur_s[i] - base0) : dst[i];
+			if (to == cur_s[i])
 				continue;
 			long ret = remote_syscall(r, __NR_mremap, cur_s[i], len, len,
-						  MREMAP_MAYMOVE | MREMAP_FIXED, dst, 0);
+						  MREMAP_MAYMOVE | MREMAP_FIXED, to, 0);
 			if (ret < 0) {
 				pr_err("mremap of vDSO area %d (0x%llx, %llu bytes) to 0x%llx in "
 				       "restored task %d failed: %s", i, (unsigned long long)cur_s[i],
-				       (unsigned long long)len, (unsigned long long)dst, r->tid,
+				       (unsigned long long)len, (unsigned long long)to, r->tid,
 				       strerror(-ret));
 				return ret;
 			}
-			cur_s[i] = dst;
-			cur_e[i] = dst + len;
+			cur_s[i] = to;
+			cur_e[i] = to + len;
 		}
+	if (mi->vdso_proxy)
+		mi->vdso_new = cur_s[nc - 1];	/* [vdso] is the last area */
 	return 0;
 }
 
@@ -516,21 +577,35 @@ int restore_task_memory(struct rst_ctx *ctx, struct rst_proc *p)
 		if (!ret)
 			ret = unmap_cryo(r, ctx->trampoline, &cur);
 		if (!ret)
-			ret = move_vdso(r, &p->mem, &cur);
+			ret = move_vdso(r, &p->mem, &cur, ctx->trampoline, true);
 		if (ret)
 			goto out;
 		pr_debug("task %d: cryo unmapped, vDSO in place", p->pid);
 		FAULT_POINT_RET(ret, "restore:memory");
 		if (!ret)
 			ret = mem_restore_vmas_shared(r, &p->mem, &ctx->files, p->pages_fd, &ctx->shmem);
+		if (!ret && p->mem.vdso_proxy)
+			ret = vdso_proxy_patch(r, p->mem.vdso_start, p->mem.vdso_end, p->mem.vdso_new);
 	} else {
 		/* A fork of its restored parent: keep what is shared with it. */
 		ret = mem_restore_inherited(r, &p->mem, &p->parent->mem, &ctx->files, p->pages_fd,
 					    p->parent->pages_fd, &ctx->shmem, &ctx->cow);
 		if (!ret)
 			ret = proc_read_maps(p->pid, &cur);
-		if (!ret)
-			ret = move_vdso(r, &p->mem, &cur);
+		if (!ret && p->parent->mem.vdso_proxy) {
+			/* the parent's proxy and vDSO came with the fork */
+			if (p->mem.vdso_start != p->parent->mem.vdso_start ||
+			    p->mem.vdso_end != p->parent->mem.vdso_end) {
+				pr_err("process %d had its vDSO elsewhere than its parent %d, and the "
+				       "vDSO must be redirected on this kernel: not supported", p->pid,
+				       p->parent->pid);
+				ret = -EOPNOTSUPP;
+			}
+			p->mem.vdso_proxy = true;
+			p->mem.vdso_new = p->parent->mem.vdso_new;
+		} else if (!ret) {
+			ret = move_vdso(r, &p->mem, &cur, ctx->trampoline, false);
+		}
 	}
 	if (!ret)
 		pr_debug("task %d: memory restored", p->pid);
