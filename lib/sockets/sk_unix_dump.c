@@ -241,9 +241,9 @@ static int emit_external(struct files_dump *fdm, struct usk_diag *p, uint32_t **
 	FownEntry fown = FOWN_ENTRY__INIT;
 	SkOptsEntry o = SK_OPTS_ENTRY__INIT;
 	fown.has_uid = fown.has_euid = fown.has_signum = fown.has_pid_type = fown.has_pid = 1;
-	o.has_so_sndbuf = opts.has_so_rcvbuf = 1;
-	o.has_so_snd_tmo_sec = opts.has_so_snd_tmo_usec = 1;
-	o.has_so_rcv_tmo_sec = opts.has_so_rcv_tmo_usec = 1;
+	o.has_so_sndbuf = o.has_so_rcvbuf = 1;
+	o.has_so_snd_tmo_sec = o.has_so_snd_tmo_usec = 1;
+	o.has_so_rcv_tmo_sec = o.has_so_rcv_tmo_usec = 1;
 	e.has_id = e.has_ino = e.has_type = e.has_state = e.has_flags = e.has_uflags = 1;
 	e.has_backlog = e.has_peer = e.has_name = 1;
 	e.id = fdm->next_id++;
