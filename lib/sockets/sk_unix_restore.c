@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,38 @@ struct usk_rst {
 	int nr;
 	struct usk_list live;	/* sockets alive before the restore (stale files) */
 	bool live_listed;
+	struct bound {
+		char *path;	/* absolute */
+		bool deleted;	/* unlinked once every peer has connected */
+		dev_t dev;
+		ino_t ino;
+	} *bound;		/* files cryo created by binding */
+	int nr_bound;
 };
+
+/* Remember the file a bind created: a deleted socket's is unlinked at the
+ * end (its peers connect by that name first), any on failure. */
+static int note_bound(struct usk_rst *s, const char *path, const char *dir, bool deleted,
+		      const char *w)
+{
+	struct stat st;
+	if (lstat(path, &st))
+		return_perror("%s: can't stat %s after binding", w, path);
+	struct bound *n = xrealloc(s->bound, (s->nr_bound + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	s->bound = n;
+	char full[PATH_MAX];
+	if (path[0] != '/' && dir)
+		snprintf(full, sizeof(full), "%s/%s", dir, path);
+	else
+		snprintf(full, sizeof(full), "%s", path);
+	n[s->nr_bound] = (struct bound){ strdup(full), deleted, st.st_dev, st.st_ino };
+	if (!n[s->nr_bound].path)
+		return -ENOMEM;
+	s->nr_bound++;
+	return 0;
+}
 
 static struct usk_rst *rst_state(struct files_restore *fr)
 {
@@ -172,12 +204,12 @@ static int bind_path(struct usk_rst *s, int sk, const UnixSkEntry *e, const char
 		pr_perror("%s: bind to %s", w, path);
 		goto out;
 	}
-	if (e->deleted) {
+	if (e->deleted && aside[0]) {
 		if (unlink(path)) {
 			ret = -errno;
 			pr_perror("%s: can't unlink %s (the socket's file was deleted)", w, path);
 		}
-	} else if (e->file_perms) {
+	} else if (!e->deleted && e->file_perms) {
 		const FilePermsEntry *p = e->file_perms;
 		if (lchown(path, p->uid, p->gid) || chmod(path, p->mode & 07777)) {
 			ret = -errno;
@@ -185,6 +217,8 @@ static int bind_path(struct usk_rst *s, int sk, const UnixSkEntry *e, const char
 				  p->gid, p->mode & 07777);
 		}
 	}
+	if (!ret && !aside[0])
+		ret = note_bound(s, path, e->name_dir, e->deleted, w);
 out:
 	if (aside[0] && rename(aside, path)) {
 		pr_perror("%s: can't move %s back to %s", w, aside, path);
@@ -511,11 +545,19 @@ int usk_open(struct files_restore *fr, struct rst_file *f)
 
 void usk_restore_finish(struct files_restore *fr, bool ok)
 {
-	(void)ok;
 	struct usk_rst *s = fr->kind_state[FDK_UNIX];
 	sk_queue_release();
 	if (!s)
 		return;
+	for (int i = 0; i < s->nr_bound; i++) {
+		struct bound *b = &s->bound[i];
+		struct stat st;
+		if ((b->deleted || !ok) && !lstat(b->path, &st) && st.st_dev == b->dev &&
+		    st.st_ino == b->ino && unlink(b->path))
+			pr_perror("can't unlink %s", b->path);
+		free(b->path);
+	}
+	free(s->bound);
 	usk_list_free(&s->live);
 	free(s->v);
 	free(s);
