@@ -1,7 +1,7 @@
 /* sk_unix_ext: unix sockets whose peer is outside the dumped tree, and
  * what must be refused.  A helper process Y, forked and then orphaned (so
  * it is no part of the tree), holds the outside ends and echoes what it
- * gets; it quits on "quit" or after a minute of silence.
+ * gets; it quits on "quit", once its sockets are closed, or after 20 s idle.
  *
  * --mode ext:     the tree has a datagram socket T (abstract name)
  *                 connected to Y's datagram socket, with a message from Y
@@ -40,7 +40,7 @@ static socklen_t abs_addr(struct sockaddr_un *a, const char *tag)
 }
 
 /* Y: echo on datagram socket @dg (to the sender), accept on @ls, echo on
- * streams; quit on "quit" or a minute without traffic. */
+ * streams; quit on "quit", when all are closed, or after 20 s idle. */
 static void helper(int dg, int ls, int st)
 {
 	struct pollfd p[16];
