@@ -200,7 +200,9 @@ int usk_dump(struct fd_dump *d)
 		if (ret)
 			return ret;
 	}
-	if (dg->state != TCP_LISTEN) {
+	/* a stream or seqpacket socket has a queue only once connected (peeking
+	 * at an unconnected one fails) */
+	if (dg->state != TCP_LISTEN && (dg->type == SOCK_DGRAM || dg->state == TCP_ESTABLISHED)) {
 		ret = sk_queue_dump(d->fdm, lfd, d->id, dg->type, dg->shutdown & 1, u->what);
 		if (ret)
 			return ret;

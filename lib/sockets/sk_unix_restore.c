@@ -410,15 +410,18 @@ static int open_listener(struct files_restore *fr, struct usk_rst *s, struct rst
 	return ret;
 }
 
-/* A stream whose peer is gone: what it still has to read, then EOF. */
-static int open_orphan(struct files_restore *fr, struct rst_file *f)
+/* A socket whose peer is gone: what it still has to read, then EOF (a
+ * stream) or ECONNREFUSED on send (a datagram socket). */
+static int open_orphan(struct files_restore *fr, struct usk_rst *s, struct rst_file *f)
 {
 	const UnixSkEntry *e = f->fe->usk;
 	int sv[2];
 	if (socketpair(AF_UNIX, e->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
 		return_perror("%s: socketpair", WHAT(e));
 	set_lfd(f, sv[0]);
-	int ret = queue_from(fr, f, sv[1]);
+	int ret = e->type == SOCK_DGRAM ? do_bind(s, sv[0], e) : 0;
+	if (!ret)
+		ret = queue_from(fr, f, sv[1]);
 	close(sv[1]);
 	if (!ret)
 		ret = finish(f);
@@ -531,7 +534,7 @@ int usk_open(struct files_restore *fr, struct rst_file *f)
 			return open_pair(fr, s, f, p);
 		}
 		if (!p)
-			return open_orphan(fr, f);
+			return open_orphan(fr, s, f);
 		if (!(p->fe->usk->uflags & USK_EXTERN)) {
 			pr_err("%s: its peer %s is connected elsewhere", WHAT(e), WHAT(p->fe->usk));
 			return -EINVAL;
@@ -540,6 +543,10 @@ int usk_open(struct files_restore *fr, struct rst_file *f)
 	}
 	if (mutual)
 		return open_pair(fr, s, f, p);
+	/* connected to a datagram socket that was closed since: a send gets
+	 * ECONNREFUSED, what was queued is still there */
+	if (!p && e->state == TCP_ESTABLISHED)
+		return open_orphan(fr, s, f);
 	return open_single(fr, s, f, p);
 }
 

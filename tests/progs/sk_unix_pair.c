@@ -13,7 +13,10 @@
  *   - a datagram pair whose end X1 lives in a child process (both ends
  *     anywhere in the tree): the child echoes what it reads, doubled;
  *   - a stream socket whose peer was closed with 100 bytes still unread
- *     (reads them, then EOF).
+ *     (reads them, then EOF), and a datagram socket likewise (reads its
+ *     two messages, then sending fails with ECONNREFUSED);
+ *   - sockets never connected: stream, seqpacket, and a stream socket bound
+ *     to an abstract name but not listening.
  * After SIGTERM: every queue reads back exactly, new data crosses every
  * pair both ways, options and flags are as set, SO_PEERCRED's uid/gid are
  * the process's.
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -105,10 +109,11 @@ int main(int argc, char **argv)
 	test_init(argc, argv);
 	pattern_fill(big, sizeof(big), 42);
 
-	int s[2], d[2], q[2], w[2], x[2], o[2];
+	int s[2], d[2], q[2], w[2], x[2], o[2], od[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, s) || socketpair(AF_UNIX, SOCK_DGRAM, 0, d) ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, q) || socketpair(AF_UNIX, SOCK_STREAM, 0, w) ||
-	    socketpair(AF_UNIX, SOCK_DGRAM, 0, x) || socketpair(AF_UNIX, SOCK_STREAM, 0, o))
+	    socketpair(AF_UNIX, SOCK_DGRAM, 0, x) || socketpair(AF_UNIX, SOCK_STREAM, 0, o) ||
+	    socketpair(AF_UNIX, SOCK_DGRAM, 0, od))
 		setup_fail("socketpair: %s", strerror(errno));
 
 	/* stream: 3000 to s1, 1000 of them read; 500 to s0 */
@@ -150,6 +155,16 @@ int main(int argc, char **argv)
 	/* orphan: peer closed with data unread */
 	xsend(o[0], big + 3000, 100, "o0");
 	close(o[0]);
+	xsend(od[0], big + 10, 10, "od0");
+	xsend(od[0], big + 20, 20, "od0");
+	close(od[0]);
+	int us = socket(AF_UNIX, SOCK_STREAM, 0), uq = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	int bs = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un ba = { .sun_family = AF_UNIX };
+	snprintf(ba.sun_path + 1, sizeof(ba.sun_path) - 1, "cryo-skpair-%d", getpid());
+	socklen_t bl = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(ba.sun_path + 1);
+	if (us < 0 || uq < 0 || bind(bs, (struct sockaddr *)&ba, bl))
+		setup_fail("unconnected sockets: %s", strerror(errno));
 
 	pid_t child = fork();
 	if (child < 0)
@@ -201,6 +216,23 @@ int main(int argc, char **argv)
 		fail("w0 can still write after shutdown(SHUT_WR)");
 	expect_stream(o[1], 3000, 100, "o1 (peer closed)");
 	expect_eof(o[1], "o1 after its data");
+	expect_msg(od[1], 10, 10, "od1 (peer closed)");
+	expect_msg(od[1], 20, 20, "od1 (peer closed)");
+	if (send(od[1], "x", 1, 0) != -1 || errno != ECONNREFUSED)
+		fail("od1: sending to its closed peer did not fail with ECONNREFUSED (%s)",
+		     strerror(errno));
+
+	/* the unconnected ones: a listener and a client now */
+	if (listen(bs, 1) || connect(us, (struct sockaddr *)&ba, bl))
+		fail_errno("listen/connect on the unconnected sockets");
+	else {
+		int acc = accept(bs, NULL, NULL);
+		roundtrip(us, acc, "late connection");
+		close(acc);
+	}
+	int getint_type = getint(uq, SO_TYPE);
+	if (getint_type != SOCK_SEQPACKET)
+		fail("the unconnected seqpacket socket is of type %d", getint_type);
 
 	if (getint(s[1], SO_PASSCRED) != 1)
 		fail("SO_PASSCRED of s1 is lost");
