@@ -309,25 +309,101 @@ static int queue_from_temp(struct files_restore *fr, struct rst_file *f)
 }
 
 /* Two sockets of the tree connected to each other. */
+/* An accepted connection whose listener is no more: a short-lived
+ * listener on the same name makes the pair, so that the accepted end has
+ * its name and the client its peer name.  Only where the name is free (an
+ * abstract name nobody holds, a path with nothing or a stale socket file
+ * there, moved aside meanwhile).  Returns 1 if it could not be done. */
+static int pair_by_name(struct usk_rst *s, int type, const UnixSkEntry *name, int sv[2])
+{
+	struct sockaddr_un a;
+	socklen_t len = make_addr(name, &a);
+	char path[sizeof(a.sun_path) + 1] = { 0 }, aside[sizeof(path) + 32] = "";
+	bool is_path = a.sun_path[0];
+	int ret = 1, cli = -1, l = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	if (l < 0)
+		return_perror("%s: socket", WHAT(name));
+	if (is_path) {
+		struct stat st;
+		memcpy(path, a.sun_path, len - offsetof(struct sockaddr_un, sun_path));
+		if (path[0] != '/')
+			goto out;	/* relative to a directory not known here */
+		if (!lstat(path, &st)) {
+			bool busy = true;
+			if (!S_ISSOCK(st.st_mode) || path_in_use(s, &st, &busy) || busy)
+				goto out;
+			snprintf(aside, sizeof(aside), "%s.cryo-aside-%d", path, getpid());
+			if (rename(path, aside)) {
+				aside[0] = '\0';
+				goto out;
+			}
+		}
+	}
+	if (bind(l, (struct sockaddr *)&a, len))
+		goto out;	/* taken: a plain socket pair then */
+	ret = -1;
+	if (listen(l, 1) == 0 && (cli = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) >= 0 &&
+	    connect(cli, (struct sockaddr *)&a, len) == 0) {
+		int acc = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (acc >= 0) {
+			sv[0] = acc;
+			sv[1] = cli;
+			cli = -1;
+			ret = 0;
+		}
+	}
+	if (ret)
+		pr_perror("%s: making its connection through a temporary listener", WHAT(name));
+	if (is_path && unlink(path)) {
+		pr_perror("can't remove the temporary listener's file %s", path);
+		ret = ret ? ret : -EIO;
+	}
+out:
+	if (aside[0] && rename(aside, path)) {
+		pr_perror("can't move %s back to %s", aside, path);
+		ret = ret > 0 || !ret ? -EIO : ret;
+	}
+	if (cli >= 0)
+		close(cli);
+	close(l);
+	return ret;
+}
+
+/* Two sockets of the tree connected to each other. */
 static int open_pair(struct files_restore *fr, struct usk_rst *s, struct rst_file *f,
 		     struct rst_file *p)
 {
 	const UnixSkEntry *e = f->fe->usk, *pe = p->fe->usk;
-	int sv[2];
-	if (socketpair(AF_UNIX, e->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
-		return_perror("%s: socketpair", WHAT(e));
+	int sv[2] = { -1, -1 }, ret = 1;
+	if (e->type != SOCK_DGRAM && has_name(e) != has_name(pe)) {
+		/* an accepted connection (the named end) whose listener is gone */
+		bool acc_is_f = has_name(e);
+		ret = pair_by_name(s, e->type, acc_is_f ? e : pe, sv);
+		if (ret < 0)
+			return ret;
+		if (!ret && !acc_is_f) {
+			int t = sv[0];
+			sv[0] = sv[1];
+			sv[1] = t;
+		}
+	}
+	if (ret > 0) {
+		if (socketpair(AF_UNIX, e->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
+			return_perror("%s: socketpair", WHAT(e));
+		if (e->type != SOCK_DGRAM && (has_name(e) || has_name(pe)))
+			pr_warn("%s: connected to %s; restored as a socket pair, without the "
+				"names", WHAT(e), WHAT(pe));
+	}
 	set_lfd(f, sv[0]);
 	set_lfd(p, sv[1]);
-	int ret = 0;
-	/* a stream keeps no name of its own here (an accepted socket's name is
-	 * its listener's: see open_listener); datagram sockets bind theirs */
+	ret = 0;
+	/* datagram sockets bind their names (a stream's name is its
+	 * listener's: see open_listener and pair_by_name) */
 	if (e->type == SOCK_DGRAM) {
 		ret = do_bind(s, sv[0], e);
 		if (!ret)
 			ret = do_bind(s, sv[1], pe);
-	} else if (has_name(e) || has_name(pe))
-		pr_warn("%s: connected to %s; restored as a socket pair, without the names",
-			WHAT(e), WHAT(pe));
+	}
 	if (!ret)
 		ret = queue_from(fr, f, sv[1]);
 	if (!ret)
@@ -543,9 +619,12 @@ int usk_open(struct files_restore *fr, struct rst_file *f)
 	}
 	if (mutual)
 		return open_pair(fr, s, f, p);
-	/* connected to a datagram socket that was closed since: a send gets
-	 * ECONNREFUSED, what was queued is still there */
-	if (!p && e->state == TCP_ESTABLISHED)
+	/* An unnamed datagram socket with queued messages got them through a
+	 * connection to a socket closed since (the image can't say so: a
+	 * datagram socket others connected to is "established" too): its
+	 * queue comes from a socket pair's other end, closed then, so that
+	 * sending gets ECONNREFUSED as before. */
+	if (!p && !has_name(e) && sk_queue_has(fr, e->id))
 		return open_orphan(fr, s, f);
 	return open_single(fr, s, f, p);
 }

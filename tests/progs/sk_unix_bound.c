@@ -12,7 +12,9 @@
  *   - datagram socket R bound to dgr.sock, K2 connected to it, one message;
  *   - datagram socket Z bound to the relative name "rel.sock" (cwd);
  *   - datagram socket D bound to del.sock, whose file was then deleted; E
- *     connected to it.
+ *     connected to it;
+ *   - accepted connections whose listeners were closed since: A5/C5 on an
+ *     abstract name, A6/C6 on a path (old.sock, its file left there).
  * After SIGTERM: names (getsockname/getpeername), queues, pending
  * connections (accepted now), new traffic everywhere, the file's mode,
  * the deleted file still absent.  The restore must remove the stale
@@ -160,6 +162,20 @@ int main(int argc, char **argv)
 
 	int Z = mk(SOCK_DGRAM, "rel.sock", false);
 
+	char old[256], abs_o[64];
+	snprintf(old, sizeof(old), "%s/old.sock", dir);
+	snprintf(abs_o, sizeof(abs_o), "cryo-skub-o-%d", getpid());
+	int L5 = mk(SOCK_STREAM, abs_o, true), L6 = mk(SOCK_STREAM, old, false);
+	listen(L5, 1);
+	listen(L6, 1);
+	int C5 = mk(SOCK_STREAM, NULL, false), C6 = mk(SOCK_STREAM, NULL, false);
+	conn(C5, abs_o, true);
+	conn(C6, old, false);
+	int A5 = accept(L5, NULL, NULL), A6 = accept(L6, NULL, NULL);
+	close(L5);
+	close(L6);
+	xsend(C6, "to-a6");
+
 	int D = mk(SOCK_DGRAM, del, false);
 	int E = mk(SOCK_DGRAM, NULL, false);
 	conn(E, del, false);
@@ -246,6 +262,16 @@ int main(int argc, char **argv)
 		fail("%s exists again", del);
 	xsend(E, "to-d");
 	expect(D, "to-d", "deleted socket");
+	check_name(A5, false, abs_o, true, "accepted, listener closed (abstract)");
+	check_name(C5, true, abs_o, true, "its client (peer name)");
+	check_name(A6, false, old, false, "accepted, listener closed (path)");
+	check_name(C6, true, old, false, "its client (peer name)");
+	if (access(old, F_OK))
+		fail("%s, left by the closed listener, is gone", old);
+	expect(A6, "to-a6", "accepted socket of a closed listener");
+	xsend(A5, "to-c5");
+	expect(C5, "to-c5", "client of a closed listener");
+	unlink(old);
 	unlink(srv);
 	unlink(dgr);
 	unlink("rel.sock");
