@@ -342,6 +342,7 @@ int cryo_dump(struct cryo_opts *o)
 		ret = ret ? ret : r2;
 	}
 	if (ctx.files.files_img) {
+		ctx.files.failed = ret != 0;	/* kinds' dump_end: no checks on half a tree */
 		int r2 = files_dump_end(&ctx.files);
 		ret = ret ? ret : r2;
 	}

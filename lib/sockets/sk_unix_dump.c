@@ -335,7 +335,7 @@ int usk_dump_end(struct files_dump *fdm)
 	if (!s)
 		return 0;
 	uint32_t *ext = NULL;
-	int nr_ext = 0, ret = 0;
+	int nr_ext = 0, ret = fdm->failed ? -ECANCELED : 0;
 	/* listeners first: they fix their pending clients' peers */
 	for (int pass = 0; pass < 2 && !ret; pass++)
 		for (int i = 0; i < s->nr && !ret; i++)
@@ -345,6 +345,8 @@ int usk_dump_end(struct files_dump *fdm)
 		ret = emit(fdm, s->v[i]->id, &s->v[i]->e);
 	if (!ret)
 		pr_info("%d unix sockets dumped, %d external peers", s->nr, nr_ext);
+	if (ret == -ECANCELED)
+		ret = 0;	/* the dump failed already */
 	free(ext);
 	for (int i = 0; i < s->nr; i++) {
 		free(s->v[i]->filter);
