@@ -368,6 +368,11 @@ int skopt_dump(int lfd, SkOptsEntry *o, uint64_t **filter, const char *what)
 		else
 			*(uint32_t *)((char *)o + flags[i].val_off) = v;
 	}
+	/* peeking at an offset (unix, UDP...): -1 when disabled */
+	if (!get_int(lfd, SOL_SOCKET, SO_PEEK_OFF, &v) && v >= 0) {
+		o->has_so_peek_off = 1;
+		o->so_peek_off = v;
+	}
 	/* a classic BPF filter attached with SO_ATTACH_FILTER */
 	l = 0;
 	if (!getsockopt(lfd, SOL_SOCKET, SO_GET_FILTER, NULL, &l) && l) {
@@ -433,6 +438,8 @@ int skopt_restore(int lfd, const SkOptsEntry *o, const char *what)
 	S(has_so_broadcast, so_broadcast, SO_BROADCAST);
 	S(has_so_keepalive, so_keepalive, SO_KEEPALIVE);
 #undef S
+	if (!ret && o->has_so_peek_off)
+		ret = set_int(lfd, SO_PEEK_OFF, o->so_peek_off, "SO_PEEK_OFF", what);
 	if (!ret && o->n_so_filter) {
 		struct sock_filter *f = xmalloc(o->n_so_filter * sizeof(*f));
 		if (!f)
