@@ -169,7 +169,16 @@ struct skq_packet {
 	uint32_t id;
 	uint32_t len;
 	char *data;
+	int seq;		/* order in the image */
 };
+
+static int cmp_packet(const void *a, const void *b)
+{
+	const struct skq_packet *x = a, *y = b;
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->seq - y->seq;
+}
 
 static struct skq_packet *packets;
 static int nr_packets;
@@ -193,7 +202,7 @@ static int load_queues(struct files_restore *fr)
 		ret = img_read_msg(img, &sk_packet_entry__descriptor, (ProtobufCMessage **)&pe);
 		if (ret <= 0)
 			break;
-		struct skq_packet p = { pe->id_for, pe->length, NULL };
+		struct skq_packet p = { pe->id_for, pe->length, NULL, nr_packets };
 		bool scm = pe->n_scm;
 		protobuf_c_message_free_unpacked(&pe->base, NULL);
 		if (scm) {
@@ -227,18 +236,30 @@ static int load_queues(struct files_restore *fr)
 	img_close(img);
 	if (ret < 0)
 		return ret;
+	/* by socket, each socket's in image order */
+	if (nr_packets)
+		qsort(packets, nr_packets, sizeof(packets[0]), cmp_packet);
 	loaded = true;
 	return 0;
 }
 
+/* Index of the first packet for @id, or -1. */
+static int first_packet(uint32_t id)
+{
+	int lo = 0, hi = nr_packets;
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		if (packets[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < nr_packets && packets[lo].id == id ? lo : -1;
+}
+
 bool sk_queue_has(struct files_restore *fr, uint32_t id)
 {
-	if (load_queues(fr))
-		return false;
-	for (int i = 0; i < nr_packets; i++)
-		if (packets[i].id == id)
-			return true;
-	return false;
+	return !load_queues(fr) && first_packet(id) >= 0;
 }
 
 int sk_queue_restore(struct files_restore *fr, uint32_t id, int sender, const struct sockaddr *to,
@@ -247,10 +268,8 @@ int sk_queue_restore(struct files_restore *fr, uint32_t id, int sender, const st
 	int ret = load_queues(fr);
 	if (ret)
 		return ret;
-	bool any = false;
-	for (int i = 0; i < nr_packets; i++)
-		any |= packets[i].id == id;
-	if (!any)
+	int first = first_packet(id);
+	if (first < 0)
 		return 0;
 	/* the queued bytes are charged to the sender's send buffer until read:
 	 * make room for them, then put its size back */
@@ -263,10 +282,8 @@ int sk_queue_restore(struct files_restore *fr, uint32_t id, int sender, const st
 			      "CAP_NET_ADMIN to refill socket queues)", what);
 	size_t total = 0;
 	int count = 0;
-	for (int i = 0; i < nr_packets && !ret; i++) {
+	for (int i = first; i < nr_packets && packets[i].id == id && !ret; i++) {
 		struct skq_packet *p = &packets[i];
-		if (p->id != id)
-			continue;
 		size_t off = 0;
 		do {
 			ssize_t n = sendto(sender, p->data + off, p->len - off,

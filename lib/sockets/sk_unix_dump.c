@@ -211,12 +211,27 @@ int usk_dump(struct fd_dump *d)
 	return 0;
 }
 
+static int cmp_dumped(const void *a, const void *b)
+{
+	uint32_t x = (*(struct usk_dumped *const *)a)->e.ino;
+	uint32_t y = (*(struct usk_dumped *const *)b)->e.ino;
+	return x < y ? -1 : x > y;
+}
+
+/* (s->v is sorted by inode at dump_end) */
 static struct usk_dumped *find_dumped(struct usk_dump_state *s, uint32_t ino)
 {
-	/* few sockets per tree: a scan is fine */
-	for (int i = 0; i < s->nr; i++)
-		if (s->v[i]->e.ino == ino)
-			return s->v[i];
+	int lo = 0, hi = s->nr;
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		uint32_t m = s->v[mid]->e.ino;
+		if (m == ino)
+			return s->v[mid];
+		if (m < ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
@@ -336,6 +351,8 @@ int usk_dump_end(struct files_dump *fdm)
 		return 0;
 	uint32_t *ext = NULL;
 	int nr_ext = 0, ret = fdm->failed ? -ECANCELED : 0;
+	if (s->nr)
+		qsort(s->v, s->nr, sizeof(s->v[0]), cmp_dumped);
 	/* listeners first: they fix their pending clients' peers */
 	for (int pass = 0; pass < 2 && !ret; pass++)
 		for (int i = 0; i < s->nr && !ret; i++)

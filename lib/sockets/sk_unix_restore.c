@@ -33,8 +33,10 @@
 #include <unistd.h>
 
 struct usk_rst {
-	struct rst_file **v;	/* the unix entries */
+	struct rst_file **v;	/* the unix entries, by inode */
 	int nr;
+	struct rst_file **listeners;	/* those listening (not external) */
+	int nr_listeners;
 	struct usk_list live;	/* sockets alive before the restore (stale files) */
 	bool live_listed;
 	struct bound {
@@ -70,6 +72,13 @@ static int note_bound(struct usk_rst *s, const char *path, const char *dir, bool
 	return 0;
 }
 
+static int cmp_rf_ino(const void *a, const void *b)
+{
+	uint32_t x = (*(struct rst_file *const *)a)->fe->usk->ino;
+	uint32_t y = (*(struct rst_file *const *)b)->fe->usk->ino;
+	return x < y ? -1 : x > y;
+}
+
 static struct usk_rst *rst_state(struct files_restore *fr)
 {
 	struct usk_rst *s = fr->kind_state[FDK_UNIX];
@@ -83,18 +92,37 @@ static struct usk_rst *rst_state(struct files_restore *fr)
 		free(s);
 		return NULL;
 	}
+	s->listeners = xzalloc((fr->nr_files + 1) * sizeof(*s->listeners));
+	if (!s->listeners) {
+		free(s->v);
+		free(s);
+		return NULL;
+	}
 	for (int i = 0; i < fr->nr_files; i++)
-		if (fr->rf[i].fe->type == FD_TYPES__UNIXSK && fr->rf[i].fe->usk)
+		if (fr->rf[i].fe->type == FD_TYPES__UNIXSK && fr->rf[i].fe->usk) {
 			s->v[s->nr++] = &fr->rf[i];
+			const UnixSkEntry *e = fr->rf[i].fe->usk;
+			if (e->state == TCP_LISTEN && !(e->uflags & USK_EXTERN))
+				s->listeners[s->nr_listeners++] = &fr->rf[i];
+		}
+	qsort(s->v, s->nr, sizeof(s->v[0]), cmp_rf_ino);
 	fr->kind_state[FDK_UNIX] = s;
 	return s;
 }
 
 static struct rst_file *by_ino(struct usk_rst *s, uint32_t ino)
 {
-	for (int i = 0; ino && i < s->nr; i++)
-		if (s->v[i]->fe->usk->ino == ino)
-			return s->v[i];
+	int lo = 0, hi = s->nr;
+	while (ino && lo < hi) {
+		int mid = (lo + hi) / 2;
+		uint32_t m = s->v[mid]->fe->usk->ino;
+		if (m == ino)
+			return s->v[mid];
+		if (m < ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
@@ -594,11 +622,10 @@ int usk_open(struct files_restore *fr, struct rst_file *f)
 	if (e->type != SOCK_DGRAM && e->state == TCP_ESTABLISHED) {
 		if (mutual) {
 			/* an accepted connection of a listener of the tree? */
-			for (int i = 0; i < s->nr; i++) {
-				struct rst_file *l = s->v[i];
+			for (int i = 0; i < s->nr_listeners; i++) {
+				struct rst_file *l = s->listeners[i];
 				const UnixSkEntry *le = l->fe->usk;
-				if (le->state != TCP_LISTEN || le->uflags & USK_EXTERN ||
-				    le->type != e->type ||
+				if (le->type != e->type ||
 				    !(same_name(le, e) || same_name(le, p->fe->usk)))
 					continue;
 				int ret = files_rst_open(fr, l);
@@ -646,6 +673,7 @@ void usk_restore_finish(struct files_restore *fr, bool ok)
 	free(s->bound);
 	usk_list_free(&s->live);
 	free(s->v);
+	free(s->listeners);
 	free(s);
 	fr->kind_state[FDK_UNIX] = NULL;
 }
