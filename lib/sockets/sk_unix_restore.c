@@ -443,8 +443,8 @@ static int open_pair(struct files_restore *fr, struct usk_rst *s, struct rst_fil
 	return ret;
 }
 
-/* A connection to listener @l: connect (nonblocking: never waits), and
- * optionally accept it as @acc. */
+/* Create @c (with its own name, if any) and connect it to @target's name
+ * (nonblocking: never waits for a full backlog). */
 static int connect_to(struct usk_rst *s, struct rst_file *c, const UnixSkEntry *target)
 {
 	const UnixSkEntry *ce = c->fe->usk;
