@@ -345,6 +345,7 @@ int cryo_dump(struct cryo_opts *o)
 	if (!ret && ctx.files.files_img)
 		ret = tty_dump_tree(&ctx.files, &ctx.tree);	/* terminals: whole-tree checks */
 	if (ctx.files.files_img) {
+		ctx.files.failed = ret != 0;	/* kinds' dump_end: no checks on half a tree */
 		int r2 = files_dump_end(&ctx.files);
 		ret = ret ? ret : r2;
 	}

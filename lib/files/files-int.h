@@ -90,6 +90,12 @@ struct fd_kind {
 	/* Optional, dump side: once the tree's dump is over (@ok), before it
 	 * is let go (@killed: it will be killed). */
 	void (*dump_finish)(struct files_dump *fdm, bool ok, bool killed);
+	/* Optional, dump side: once every process's fds were walked, before
+	 * the images are closed (files.img still writable): entries that need
+	 * the whole tree (a socket's peer) are written here.  An error fails
+	 * the dump.  Also called after a failed dump (fdm->failed): then it
+	 * only frees its state. */
+	int (*dump_end)(struct files_dump *fdm);
 	/* Optional, restore side: once every task has its fds. */
 	void (*restore_finish)(struct files_restore *fr, bool ok);
 };

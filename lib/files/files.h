@@ -41,6 +41,7 @@ struct files_dump {
 	void *kind_state[16];		/* each kind's own, by enum fd_kind_id */
 	int pidfd;			/* of the process being dumped */
 	pid_t pidfd_pid;
+	bool failed;			/* set before files_dump_end when the dump failed */
 };
 
 int files_dump_begin(struct files_dump *fdm, int dirfd, const struct cryo_opts *opts);

@@ -63,7 +63,14 @@ int files_dump_img(struct files_dump *fdm, int type, struct cr_img **img)
 
 int files_dump_end(struct files_dump *fdm)
 {
-	int ret = img_close(fdm->files_img);
+	int ret = 0;
+	for (int k = 0; k < FDK_MAX; k++)
+		if (fd_kinds[k]->dump_end) {
+			int r1 = fd_kinds[k]->dump_end(fdm);
+			ret = ret ? ret : r1;
+		}
+	int r0 = img_close(fdm->files_img);
+	ret = ret ? ret : r0;
 	fdm->files_img = NULL;
 	for (int i = 0; i < fdm->nr_extra; i++) {
 		int r2 = img_close(fdm->extra[i]);

@@ -1,6 +1,250 @@
+/* Packet sockets (AF_PACKET): type, protocol, the interface bound to,
+ * PACKET_* options, multicast memberships and fanout, read with
+ * packet_diag; restored by socket + options + bind.  Ring buffers
+ * (PACKET_RX_RING/TX_RING, mapped by the task) are refused; queued frames
+ * are not kept.  Interfaces are found by index in cryo's network namespace.
+ * See docs/unix-sockets.md. */
 #include "files/files-int.h"
+#include "sockets/sockets.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include "packet-sock.pb-c.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_packet.h>
+#include <linux/packet_diag.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct pk_diag {
+	uint32_t ino;
+	bool found, rx_ring, tx_ring, has_fanout;
+	uint32_t fanout;
+	uint16_t num;
+	struct packet_diag_info info;
+	struct packet_diag_mclist mc[16];
+	int nr_mc;
+};
+
+static int pk_collect(struct nlmsghdr *h, void *arg)
+{
+	struct pk_diag *p = arg;
+	struct packet_diag_msg *m = NLMSG_DATA(h);
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) || m->pdiag_ino != p->ino)
+		return 0;
+	p->found = true;
+	p->num = m->pdiag_num;
+	int len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+	for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		size_t plen = RTA_PAYLOAD(a);
+		switch (a->rta_type) {
+		case PACKET_DIAG_INFO:
+			memcpy(&p->info, RTA_DATA(a), plen < sizeof(p->info) ? plen : sizeof(p->info));
+			break;
+		case PACKET_DIAG_MCLIST:
+			p->nr_mc = plen / sizeof(p->mc[0]);
+			if (p->nr_mc > (int)ARRAY_SIZE(p->mc))
+				return -E2BIG;
+			memcpy(p->mc, RTA_DATA(a), p->nr_mc * sizeof(p->mc[0]));
+			break;
+		case PACKET_DIAG_RX_RING:
+			p->rx_ring = true;
+			break;
+		case PACKET_DIAG_TX_RING:
+			p->tx_ring = true;
+			break;
+		case PACKET_DIAG_FANOUT:
+			if (plen >= 4) {
+				p->has_fanout = true;
+				memcpy(&p->fanout, RTA_DATA(a), 4);
+			}
+			break;
+		}
+	}
+	return 0;
+}
+
+static int pk_dump(struct fd_dump *d)
+{
+	char what[96];
+	snprintf(what, sizeof(what), "packet socket (" FD_FMT ")", FD_ARGS(d));
+	struct {
+		struct nlmsghdr h;
+		struct packet_diag_req r;
+	} req = {
+		.h = { .nlmsg_flags = NLM_F_DUMP },
+		.r = { .sdiag_family = AF_PACKET,
+		       .pdiag_show = PACKET_SHOW_INFO | PACKET_SHOW_MCLIST | PACKET_SHOW_RING_CFG |
+				     PACKET_SHOW_FANOUT },
+	};
+	struct pk_diag p = { .ino = d->st.st_ino };
+	int ret = sock_diag_query(&req, sizeof(req), pk_collect, &p);
+	if (ret == -E2BIG) {
+		pr_err("%s has more than %zu multicast memberships", what, ARRAY_SIZE(p.mc));
+		return -EOPNOTSUPP;
+	}
+	if (ret) {
+		pr_err("%s: packet_diag query failed: %s (cryo needs CONFIG_PACKET_DIAG)", what,
+		       strerror(-ret));
+		return ret;
+	}
+	if (!p.found) {
+		pr_err("%s: packet_diag does not list it: is the process in another network "
+		       "namespace?", what);
+		return -EOPNOTSUPP;
+	}
+	if (p.rx_ring || p.tx_ring) {
+		pr_err("%s has a %s ring buffer (PACKET_%s_RING) mapped: cryo can't dump packet "
+		       "rings", what, p.rx_ring ? "receive" : "transmit", p.rx_ring ? "RX" : "TX");
+		return -EOPNOTSUPP;
+	}
+	int lfd = fd_dump_lfd(d);
+	if (lfd < 0)
+		return lfd;
+	PacketSockEntry e = PACKET_SOCK_ENTRY__INIT;
+	FownEntry fown = FOWN_ENTRY__INIT;
+	SkOptsEntry sko = SK_OPTS_ENTRY__INIT;
+	uint64_t *filter = NULL;
+	ret = fd_dump_fown(d, &fown);
+	if (!ret)
+		ret = skopt_dump(lfd, &sko, &filter, what);
+	PacketMclist mcl[ARRAY_SIZE(p.mc)], *mclp[ARRAY_SIZE(p.mc)];
+	for (int i = 0; i < p.nr_mc; i++) {
+		packet_mclist__init(&mcl[i]);
+		mcl[i].has_index = mcl[i].has_type = mcl[i].has_addr = 1;
+		mcl[i].index = p.mc[i].pdmc_index;
+		mcl[i].type = p.mc[i].pdmc_type;
+		mcl[i].addr.data = p.mc[i].pdmc_addr;
+		mcl[i].addr.len = p.mc[i].pdmc_alen;
+		mclp[i] = &mcl[i];
+		if (p.mc[i].pdmc_count != 1) {
+			pr_err("%s joined multicast list entry %d %u times: cryo keeps one", what, i,
+			       p.mc[i].pdmc_count);
+			ret = -EOPNOTSUPP;
+		}
+	}
+	e.has_id = e.has_type = e.has_protocol = e.has_flags = e.has_ifindex = 1;
+	e.has_version = e.has_reserve = e.has_aux_data = e.has_orig_dev = e.has_vnet_hdr = 1;
+	e.has_loss = e.has_timestamp = e.has_copy_thresh = 1;
+	e.id = d->id;
+	e.type = d->sk_type;
+	e.protocol = p.num;
+	e.flags = d->fi.flags & ~O_CLOEXEC;
+	e.ifindex = p.info.pdi_index;
+	e.fown = &fown;
+	e.opts = &sko;
+	e.version = p.info.pdi_version;
+	e.reserve = p.info.pdi_reserve;
+	e.aux_data = !!(p.info.pdi_flags & PDI_AUXDATA);
+	e.orig_dev = !!(p.info.pdi_flags & PDI_ORIGDEV);
+	e.vnet_hdr = !!(p.info.pdi_flags & PDI_VNETHDR);
+	e.loss = !!(p.info.pdi_flags & PDI_LOSS);
+	e.timestamp = p.info.pdi_tstamp;
+	e.copy_thresh = p.info.pdi_copy_thresh;
+	e.mclist = mclp;
+	e.n_mclist = p.nr_mc;
+	if (p.has_fanout) {
+		e.has_fanout = 1;
+		e.fanout = p.fanout;
+	}
+	FileEntry fe = FILE_ENTRY__INIT;
+	fe.psk = &e;
+	if (!ret)
+		ret = files_emit(d, &fe);
+	free(filter);
+	return ret;
+}
+
+static int set_opt(int sk, int opt, unsigned v, const char *name, const char *what)
+{
+	int i = v;
+	if (setsockopt(sk, SOL_PACKET, opt, &i, sizeof(i)))
+		return_perror("%s: setsockopt(%s, %u)", what, name, v);
+	return 0;
+}
+
+static int pk_open(struct files_restore *fr, struct rst_file *f)
+{
+	(void)fr;
+	const PacketSockEntry *e = f->fe->psk;
+	if (!e) {
+		pr_err("files.img: packet socket file %u has no packet_sock_entry", f->fe->id);
+		return -EINVAL;
+	}
+	char what[96];
+	snprintf(what, sizeof(what), "packet socket %u (protocol %#x, interface %u)", f->fe->id,
+		 e->protocol, e->ifindex);
+	if (e->rx_ring || e->tx_ring) {
+		pr_err("%s has a ring buffer: cryo can't restore packet rings", what);
+		return -EOPNOTSUPP;
+	}
+	int sk = socket(AF_PACKET, e->type | SOCK_CLOEXEC, htons(e->protocol));
+	if (sk < 0)
+		return_perror("%s: socket(AF_PACKET, %u) (needs CAP_NET_RAW)", what, e->type);
+	f->lfd = sk;
+	int ret = 0;
+	if (e->version)
+		ret = set_opt(sk, PACKET_VERSION, e->version, "PACKET_VERSION", what);
+	if (!ret && e->reserve)
+		ret = set_opt(sk, PACKET_RESERVE, e->reserve, "PACKET_RESERVE", what);
+	if (!ret && e->aux_data)
+		ret = set_opt(sk, PACKET_AUXDATA, 1, "PACKET_AUXDATA", what);
+	if (!ret && e->orig_dev)
+		ret = set_opt(sk, PACKET_ORIGDEV, 1, "PACKET_ORIGDEV", what);
+	if (!ret && e->vnet_hdr)
+		ret = set_opt(sk, PACKET_VNET_HDR, 1, "PACKET_VNET_HDR", what);
+	if (!ret && e->loss)
+		ret = set_opt(sk, PACKET_LOSS, 1, "PACKET_LOSS", what);
+	if (!ret && e->timestamp)
+		ret = set_opt(sk, PACKET_TIMESTAMP, e->timestamp, "PACKET_TIMESTAMP", what);
+	if (!ret && e->copy_thresh)
+		ret = set_opt(sk, PACKET_COPY_THRESH, e->copy_thresh, "PACKET_COPY_THRESH", what);
+	if (ret)
+		return ret;
+	if (e->ifindex) {
+		struct sockaddr_ll a = { .sll_family = AF_PACKET, .sll_protocol = htons(e->protocol),
+					 .sll_ifindex = e->ifindex };
+		if (bind(sk, (struct sockaddr *)&a, sizeof(a)))
+			return_perror("%s: bind to interface index %u (the interface must exist "
+				      "in cryo's network namespace)", what, e->ifindex);
+	}
+	for (size_t i = 0; i < e->n_mclist; i++) {
+		const PacketMclist *m = e->mclist[i];
+		struct packet_mreq mr = { .mr_ifindex = m->index, .mr_type = m->type,
+					  .mr_alen = m->addr.len };
+		if (m->addr.len > sizeof(mr.mr_address)) {
+			pr_err("%s: multicast address of %zu bytes", what, m->addr.len);
+			return -EINVAL;
+		}
+		memcpy(mr.mr_address, m->addr.data, m->addr.len);
+		if (setsockopt(sk, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)))
+			return_perror("%s: PACKET_ADD_MEMBERSHIP (interface %u type %u)", what,
+				      m->index, m->type);
+	}
+	if (e->has_fanout && e->fanout != 0xffffffff) {
+		ret = set_opt(sk, PACKET_FANOUT, e->fanout, "PACKET_FANOUT", what);
+		if (ret)
+			return ret;
+	}
+	ret = skopt_restore(sk, e->opts, what);
+	if (!ret)
+		ret = files_apply_flags(sk, e->flags, what);
+	if (!ret)
+		ret = files_apply_fown(sk, e->fown, what);
+	return ret;
+}
 
 const struct fd_kind fdk_packet = {
 	.name = "packet socket",
 	.fd_type = FD_TYPES__PACKETSK,
+	.dump = pk_dump,
+	.open = pk_open,
 };

@@ -15,4 +15,36 @@
  * errno (not logged: an absent socket gives -ENOENT). */
 int sock_diag_query(void *req, size_t len, int (*cb)(struct nlmsghdr *h, void *arg), void *arg);
 
+/* --- sk_queue.c: queued data (sk-queues.img) and common socket options --- */
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct files_dump;
+struct files_restore;
+struct SkOptsEntry;
+
+/* Read the receive queue of socket @lfd (cryo's duplicate) without
+ * consuming it and write it to sk-queues.img for file id @id: one entry
+ * per datagram (@type SOCK_DGRAM/SOCK_SEQPACKET) or per chunk (stream).
+ * @rcv_shut: the socket is shut down for reading.  The socket's SO_PEEK_OFF
+ * is put back.  Messages carrying descriptors (SCM_RIGHTS) are refused.
+ * @what names the socket in messages. */
+int sk_queue_dump(struct files_dump *fdm, int lfd, uint32_t id, int type, bool rcv_shut,
+		  const char *what);
+/* Whether sk-queues.img holds data for file id @id. */
+bool sk_queue_has(struct files_restore *fr, uint32_t id);
+/* Send the data queued for file id @id from @sender (to @to if given), in
+ * order; the sender's send buffer is enlarged meanwhile and put back. */
+int sk_queue_restore(struct files_restore *fr, uint32_t id, int sender, const struct sockaddr *to,
+		     socklen_t tolen, const char *what);
+/* Free what sk_queue_restore loaded (once the restore is over). */
+void sk_queue_release(void);
+
+/* SO_SNDBUF/RCVBUF, timeouts, SO_PASSCRED... into @o (required fields set;
+ * other options only when not at their default); an attached classic BPF
+ * filter goes to o->so_filter, allocated in *@filter (free it). */
+int skopt_dump(int lfd, struct SkOptsEntry *o, uint64_t **filter, const char *what);
+int skopt_restore(int lfd, const struct SkOptsEntry *o, const char *what);
+
 #endif

@@ -1,0 +1,378 @@
+/* Dumping unix sockets.
+ *
+ * sock_diag lists every unix socket of the network namespace once (name,
+ * bound file, peer, pending connections, queue lengths, shutdown).  Each
+ * socket of the tree gets its unix_sk_entry built at ->dump (its receive
+ * queue goes to sk-queues.img right away, while cryo holds a duplicate),
+ * but the entries are written only at ->dump_end, once the whole tree is
+ * known: only then can a peer be told "in the tree", "a pending connection
+ * of a listener of the tree" (criu's convention: the client's peer is the
+ * listener) or "external" (--ext-unix-sk: written as an entry of its own
+ * with uflags EXTERN, that the restore reconnects to by name).
+ */
+#include "sockets/sk_unix.h"
+#include "sockets/sockets.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+struct usk_dumped {
+	UnixSkEntry e;
+	FownEntry fown;
+	SkOptsEntry opts;
+	FilePermsEntry perms;
+	uint64_t *filter;
+	char *name_dir;
+	struct usk_diag *dg;
+	pid_t pid;
+	int fd;
+	uint32_t id;
+	char what[160];
+};
+
+struct usk_dump_state {
+	struct usk_list all;
+	struct usk_dumped **v;
+	int nr, cap;
+};
+
+static struct usk_dump_state *state(struct files_dump *fdm, bool create)
+{
+	struct usk_dump_state *s = fdm->kind_state[FDK_UNIX];
+	if (s || !create)
+		return s;
+	s = xzalloc(sizeof(*s));
+	if (!s)
+		return NULL;
+	if (usk_list_all(&s->all)) {
+		free(s);
+		return NULL;
+	}
+	fdm->kind_state[FDK_UNIX] = s;
+	return s;
+}
+
+/* Does the file at @path (relative to @dirfd) hold the socket's bound
+ * inode?  Fills @st. */
+static bool same_vfs(int dirfd, const char *path, const struct usk_diag *dg, struct stat *st)
+{
+	if (fstatat(dirfd, path, st, AT_SYMLINK_NOFOLLOW))
+		return false;
+	/* sock_diag gives the kernel's dev_t: major << 20 | minor */
+	return S_ISSOCK(st->st_mode) && st->st_ino == dg->vfs_ino &&
+	       major(st->st_dev) == dg->vfs_dev >> 20 && minor(st->st_dev) == (dg->vfs_dev & 0xfffff);
+}
+
+/* A name bound to a path: the file's permissions, whether it was deleted,
+ * and for a relative name the directory it is relative to. */
+static int dump_path_name(struct fd_dump *d, struct usk_dumped *u)
+{
+	struct usk_diag *dg = u->dg;
+	char path[sizeof(dg->name) + 1];
+	memcpy(path, dg->name, dg->namelen);
+	path[dg->namelen] = '\0';
+	struct stat st;
+	bool found;
+	if (path[0] == '/') {
+		found = same_vfs(AT_FDCWD, path, dg, &st);
+	} else {
+		/* relative to where the process was when it bound: criu takes its
+		 * working directory; so does cryo */
+		char cwd[64], dir[PATH_MAX];
+		snprintf(cwd, sizeof(cwd), "/proc/%d/cwd", d->pid);
+		int dfd = open(cwd, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		found = dfd >= 0 && same_vfs(dfd, path, dg, &st);
+		if (dfd >= 0)
+			close(dfd);
+		ssize_t n = found ? readlink(cwd, dir, sizeof(dir) - 1) : -1;
+		if (n <= 0) {
+			pr_err("%s is bound to the relative path \"%s\", which is not in the "
+			       "working directory of process %d: cryo can't tell where it is",
+			       u->what, path, d->pid);
+			return -EOPNOTSUPP;
+		}
+		dir[n] = '\0';
+		u->name_dir = strdup(dir);
+		if (!u->name_dir)
+			return -ENOMEM;
+		u->e.name_dir = u->name_dir;
+	}
+	if (!found) {
+		/* unlinked (or replaced): bound again at restore, then unlinked */
+		u->e.has_deleted = 1;
+		u->e.deleted = 1;
+		pr_info("%s: its file %s was deleted", u->what, path);
+		return 0;
+	}
+	u->perms.has_mode = u->perms.has_uid = u->perms.has_gid = 1;
+	u->perms.mode = st.st_mode;
+	u->perms.uid = st.st_uid;
+	u->perms.gid = st.st_gid;
+	u->e.file_perms = &u->perms;
+	return 0;
+}
+
+static const char *type_name(int t)
+{
+	return t == SOCK_STREAM ? "stream" : t == SOCK_DGRAM ? "datagram" :
+	       t == SOCK_SEQPACKET ? "seqpacket" : "?";
+}
+
+int usk_dump(struct fd_dump *d)
+{
+	struct usk_dump_state *s = state(d->fdm, true);
+	if (!s)
+		return -ENOMEM;
+	uint32_t ino = d->st.st_ino;
+	struct usk_diag *dg = usk_list_find(&s->all, ino);
+	if (!dg) {
+		pr_err(FD_FMT " is unix socket %u, which sock_diag does not list: is the process "
+		       "in another network namespace? (cryo dumps sockets of its own network "
+		       "namespace)", FD_ARGS(d), ino);
+		return -EOPNOTSUPP;
+	}
+	struct usk_dumped *u = xzalloc(sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	if (s->nr == s->cap) {
+		int ncap = s->cap ? s->cap * 2 : 16;
+		struct usk_dumped **n = xrealloc(s->v, ncap * sizeof(*n));
+		if (!n) {
+			free(u);
+			return -ENOMEM;
+		}
+		s->v = n;
+		s->cap = ncap;
+	}
+	s->v[s->nr++] = u;
+	char nm[400];
+	snprintf(u->what, sizeof(u->what), "unix %s socket %s (" FD_FMT ")", type_name(dg->type),
+		 usk_name_str(dg->name, dg->namelen, nm, sizeof(nm)), FD_ARGS(d));
+	u->dg = dg;
+	u->pid = d->pid;
+	u->fd = d->fd;
+	u->id = d->id;
+
+	UnixSkEntry *e = &u->e;
+	unix_sk_entry__init(e);
+	fown_entry__init(&u->fown);
+	sk_opts_entry__init(&u->opts);
+	file_perms_entry__init(&u->perms);
+	e->has_id = e->has_ino = e->has_type = e->has_state = e->has_flags = e->has_uflags = 1;
+	e->has_backlog = e->has_peer = 1;
+	e->id = d->id;
+	e->ino = ino;
+	e->type = dg->type;
+	e->state = dg->state;
+	e->flags = d->fi.flags & ~O_CLOEXEC;
+	e->backlog = dg->state == TCP_LISTEN ? dg->wq : 0;
+	e->peer = dg->peer;
+	e->fown = &u->fown;
+	e->opts = &u->opts;
+	e->has_name = 1;
+	e->name.data = (uint8_t *)dg->name;
+	e->name.len = dg->namelen;
+	if (dg->shutdown) {
+		e->has_shutdown = 1;
+		e->shutdown = dg->shutdown & 3;
+	}
+	int ret = fd_dump_fown(d, &u->fown);
+	if (ret)
+		return ret;
+	int lfd = fd_dump_lfd(d);
+	if (lfd < 0)
+		return lfd;
+	ret = skopt_dump(lfd, &u->opts, &u->filter, u->what);
+	if (ret)
+		return ret;
+	if (dg->namelen && dg->name[0]) {
+		ret = dump_path_name(d, u);
+		if (ret)
+			return ret;
+	}
+	/* a stream or seqpacket socket has a queue only once connected (peeking
+	 * at an unconnected one fails) */
+	if (dg->state != TCP_LISTEN && (dg->type == SOCK_DGRAM || dg->state == TCP_ESTABLISHED)) {
+		ret = sk_queue_dump(d->fdm, lfd, d->id, dg->type, dg->shutdown & 1, u->what);
+		if (ret)
+			return ret;
+	}
+	pr_debug("%s: ino %u peer %u state %u", u->what, ino, dg->peer, dg->state);
+	return 0;
+}
+
+static int cmp_dumped(const void *a, const void *b)
+{
+	uint32_t x = (*(struct usk_dumped *const *)a)->e.ino;
+	uint32_t y = (*(struct usk_dumped *const *)b)->e.ino;
+	return x < y ? -1 : x > y;
+}
+
+/* (s->v is sorted by inode at dump_end) */
+static struct usk_dumped *find_dumped(struct usk_dump_state *s, uint32_t ino)
+{
+	int lo = 0, hi = s->nr;
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		uint32_t m = s->v[mid]->e.ino;
+		if (m == ino)
+			return s->v[mid];
+		if (m < ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int emit(struct files_dump *fdm, uint32_t id, UnixSkEntry *e)
+{
+	struct fd_dump d = { .fdm = fdm, .id = id, .kind = FDK_UNIX, .lfd = -1 };
+	FileEntry fe = FILE_ENTRY__INIT;
+	fe.usk = e;
+	return files_emit(&d, &fe);
+}
+
+/* The entry for a peer outside the tree (--ext-unix-sk), once per peer. */
+static int emit_external(struct files_dump *fdm, struct usk_diag *p, uint32_t **done, int *nr_done)
+{
+	for (int i = 0; i < *nr_done; i++)
+		if ((*done)[i] == p->ino)
+			return 0;
+	uint32_t *n = xrealloc(*done, (*nr_done + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	*done = n;
+	n[(*nr_done)++] = p->ino;
+	UnixSkEntry e = UNIX_SK_ENTRY__INIT;
+	FownEntry fown = FOWN_ENTRY__INIT;
+	SkOptsEntry o = SK_OPTS_ENTRY__INIT;
+	fown.has_uid = fown.has_euid = fown.has_signum = fown.has_pid_type = fown.has_pid = 1;
+	o.has_so_sndbuf = o.has_so_rcvbuf = 1;
+	o.has_so_snd_tmo_sec = o.has_so_snd_tmo_usec = 1;
+	o.has_so_rcv_tmo_sec = o.has_so_rcv_tmo_usec = 1;
+	e.has_id = e.has_ino = e.has_type = e.has_state = e.has_flags = e.has_uflags = 1;
+	e.has_backlog = e.has_peer = e.has_name = 1;
+	e.id = fdm->next_id++;
+	e.ino = p->ino;
+	e.type = p->type;
+	e.state = p->state;
+	e.uflags = USK_EXTERN;
+	e.name.data = (uint8_t *)p->name;
+	e.name.len = p->namelen;
+	e.fown = &fown;
+	e.opts = &o;
+	return emit(fdm, e.id, &e);
+}
+
+/* Where @u's peer is; sets u->e.peer; refuses (logged) what can't be
+ * restored. */
+static int resolve_peer(struct files_dump *fdm, struct usk_dump_state *s, struct usk_dumped *u,
+			uint32_t **ext, int *nr_ext)
+{
+	struct usk_diag *dg = u->dg;
+	char nm[400];
+	if (dg->state == TCP_LISTEN) {
+		for (int i = 0; i < dg->nr_icons; i++) {
+			struct usk_dumped *c = find_dumped(s, dg->icons[i]);
+			if (!c) {
+				pr_err("%s has a pending connection (not accepted yet) from socket %u, "
+				       "which is outside the dumped tree: cryo can't recreate it",
+				       u->what, dg->icons[i]);
+				return -EOPNOTSUPP;
+			}
+			if (c->dg->wq) {
+				pr_err("%s has a pending connection (not accepted yet) from %s, which "
+				       "already sent %u bytes: cryo can't read data of a connection "
+				       "that is not accepted", u->what, c->what, c->dg->wq);
+				return -EOPNOTSUPP;
+			}
+			/* criu's convention: a pending client's peer is the listener */
+			c->e.peer = u->e.ino;
+		}
+		u->e.peer = 0;
+		return 0;
+	}
+	if (!dg->peer || find_dumped(s, dg->peer))
+		return 0;
+	/* the embryo of a pending connection: resolved by its listener */
+	for (int i = 0; i < s->nr; i++) {
+		struct usk_diag *l = s->v[i]->dg;
+		for (int j = 0; l->state == TCP_LISTEN && j < l->nr_icons; j++)
+			if (l->icons[j] == u->e.ino)
+				return 0;
+	}
+	struct usk_diag *p = usk_list_find(&s->all, dg->peer);
+	const char *pname = p ? usk_name_str(p->name, p->namelen, nm, sizeof(nm)) : "(gone)";
+	if (!fdm->opts->ext_unix_sk) {
+		pr_err("%s is connected to unix socket %u %s outside the dumped tree: External "
+		       "socket is used. Consider using --ext-unix-sk option (to reconnect it "
+		       "to the peer's name at restore)", u->what, dg->peer, pname);
+		return -EOPNOTSUPP;
+	}
+	if (!p || !p->namelen) {
+		pr_err("%s is connected to unix socket %u outside the dumped tree, which has no "
+		       "name: Can't dump name-less external socket (--ext-unix-sk reconnects by "
+		       "name)", u->what, dg->peer);
+		return -EOPNOTSUPP;
+	}
+	if (dg->type != SOCK_DGRAM) {
+		if (dg->rq || dg->wq) {
+			pr_err("%s is connected to %s outside the dumped tree and has data in "
+			       "flight (%u bytes received, %u sent and unread): with --ext-unix-sk "
+			       "a stream is reconnected as a new connection, which would lose it",
+			       u->what, pname, dg->rq, dg->wq);
+			return -EOPNOTSUPP;
+		}
+		pr_warn("%s is connected to %s outside the dumped tree: --ext-unix-sk: it will "
+			"be a new connection to that name after restore", u->what, pname);
+	} else if (dg->rq && !dg->namelen) {
+		pr_err("%s has queued messages from %s outside the dumped tree but no name of "
+		       "its own: cryo can't put them back", u->what, pname);
+		return -EOPNOTSUPP;
+	}
+	return emit_external(fdm, p, ext, nr_ext);
+}
+
+int usk_dump_end(struct files_dump *fdm)
+{
+	struct usk_dump_state *s = state(fdm, false);
+	if (!s)
+		return 0;
+	uint32_t *ext = NULL;
+	int nr_ext = 0, ret = fdm->failed ? -ECANCELED : 0;
+	if (s->nr)
+		qsort(s->v, s->nr, sizeof(s->v[0]), cmp_dumped);
+	/* listeners first: they fix their pending clients' peers */
+	for (int pass = 0; pass < 2 && !ret; pass++)
+		for (int i = 0; i < s->nr && !ret; i++)
+			if ((s->v[i]->dg->state == TCP_LISTEN) == !pass)
+				ret = resolve_peer(fdm, s, s->v[i], &ext, &nr_ext);
+	for (int i = 0; i < s->nr && !ret; i++)
+		ret = emit(fdm, s->v[i]->id, &s->v[i]->e);
+	if (!ret)
+		pr_info("%d unix sockets dumped, %d external peers", s->nr, nr_ext);
+	if (ret == -ECANCELED)
+		ret = 0;	/* the dump failed already */
+	free(ext);
+	for (int i = 0; i < s->nr; i++) {
+		free(s->v[i]->filter);
+		free(s->v[i]->name_dir);
+		free(s->v[i]);
+	}
+	free(s->v);
+	usk_list_free(&s->all);
+	free(s);
+	fdm->kind_state[FDK_UNIX] = NULL;
+	return ret;
+}

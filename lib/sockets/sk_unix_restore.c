@@ -1,0 +1,679 @@
+/* Restoring unix sockets, in cryo's own process (the framework hands them
+ * to the tasks).
+ *
+ *   - two sockets of the tree connected to each other: socketpair(), except
+ *     an accepted stream whose listener is in the tree: connect to the
+ *     restored listener and accept, so names and peer names are right;
+ *   - a listener: bind, listen, then its pending connections are made again
+ *     by connecting their clients (entries whose peer is the listener);
+ *   - a datagram socket connected to another one (not back): bind, put its
+ *     queue back from a temporary socket, then connect (in that order: a
+ *     datagram socket that changes peers loses its queue);
+ *   - a stream whose peer was closed: socketpair, queue, then the other end
+ *     is closed (the reader sees the data then EOF);
+ *   - a peer outside the tree (--ext-unix-sk): connect to its name.
+ * Queued data is written by the socket's peer before the task gets it;
+ * options, shutdown and file flags come last.
+ */
+#include "sockets/sk_unix.h"
+#include "sockets/sockets.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+struct usk_rst {
+	struct rst_file **v;	/* the unix entries, by inode */
+	int nr;
+	struct rst_file **listeners;	/* those listening (not external) */
+	int nr_listeners;
+	struct usk_list live;	/* sockets alive before the restore (stale files) */
+	bool live_listed;
+	struct bound {
+		char *path;	/* absolute */
+		bool deleted;	/* unlinked once every peer has connected */
+		dev_t dev;
+		ino_t ino;
+	} *bound;		/* files cryo created by binding */
+	int nr_bound;
+};
+
+/* Remember the file a bind created: a deleted socket's is unlinked at the
+ * end (its peers connect by that name first), any on failure. */
+static int note_bound(struct usk_rst *s, const char *path, const char *dir, bool deleted,
+		      const char *w)
+{
+	struct stat st;
+	if (lstat(path, &st))
+		return_perror("%s: can't stat %s after binding", w, path);
+	struct bound *n = xrealloc(s->bound, (s->nr_bound + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	s->bound = n;
+	char full[PATH_MAX];
+	if (path[0] != '/' && dir)
+		snprintf(full, sizeof(full), "%s/%s", dir, path);
+	else
+		snprintf(full, sizeof(full), "%s", path);
+	n[s->nr_bound] = (struct bound){ strdup(full), deleted, st.st_dev, st.st_ino };
+	if (!n[s->nr_bound].path)
+		return -ENOMEM;
+	s->nr_bound++;
+	return 0;
+}
+
+static int cmp_rf_ino(const void *a, const void *b)
+{
+	uint32_t x = (*(struct rst_file *const *)a)->fe->usk->ino;
+	uint32_t y = (*(struct rst_file *const *)b)->fe->usk->ino;
+	return x < y ? -1 : x > y;
+}
+
+static struct usk_rst *rst_state(struct files_restore *fr)
+{
+	struct usk_rst *s = fr->kind_state[FDK_UNIX];
+	if (s)
+		return s;
+	s = xzalloc(sizeof(*s));
+	if (!s)
+		return NULL;
+	s->v = xzalloc((fr->nr_files + 1) * sizeof(*s->v));
+	if (!s->v) {
+		free(s);
+		return NULL;
+	}
+	s->listeners = xzalloc((fr->nr_files + 1) * sizeof(*s->listeners));
+	if (!s->listeners) {
+		free(s->v);
+		free(s);
+		return NULL;
+	}
+	for (int i = 0; i < fr->nr_files; i++)
+		if (fr->rf[i].fe->type == FD_TYPES__UNIXSK && fr->rf[i].fe->usk) {
+			s->v[s->nr++] = &fr->rf[i];
+			const UnixSkEntry *e = fr->rf[i].fe->usk;
+			if (e->state == TCP_LISTEN && !(e->uflags & USK_EXTERN))
+				s->listeners[s->nr_listeners++] = &fr->rf[i];
+		}
+	qsort(s->v, s->nr, sizeof(s->v[0]), cmp_rf_ino);
+	fr->kind_state[FDK_UNIX] = s;
+	return s;
+}
+
+static struct rst_file *by_ino(struct usk_rst *s, uint32_t ino)
+{
+	int lo = 0, hi = s->nr;
+	while (ino && lo < hi) {
+		int mid = (lo + hi) / 2;
+		uint32_t m = s->v[mid]->fe->usk->ino;
+		if (m == ino)
+			return s->v[mid];
+		if (m < ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static const char *what(const UnixSkEntry *e, char *buf, size_t size)
+{
+	char nm[400];
+	snprintf(buf, size, "unix socket %u %s (file %u)", e->ino,
+		 usk_name_str(e->name.data, e->name.len, nm, sizeof(nm)), e->id);
+	return buf;
+}
+#define WHAT(e) what((e), (char[480]){ 0 }, 480)
+
+static socklen_t make_addr(const UnixSkEntry *e, struct sockaddr_un *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	size_t n = e->name.len < sizeof(a->sun_path) ? e->name.len : sizeof(a->sun_path);
+	memcpy(a->sun_path, e->name.data, n);
+	return offsetof(struct sockaddr_un, sun_path) + n;
+}
+
+static bool has_name(const UnixSkEntry *e)
+{
+	return e->name.len > 0;
+}
+
+static bool same_name(const UnixSkEntry *a, const UnixSkEntry *b)
+{
+	return a->name.len && a->name.len == b->name.len &&
+	       !memcmp(a->name.data, b->name.data, a->name.len);
+}
+
+/* Is a socket of this namespace, alive before cryo created any, bound to
+ * the file @st?  Then the path is not stale but in use. */
+static int path_in_use(struct usk_rst *s, const struct stat *st, bool *busy)
+{
+	if (!s->live_listed) {
+		int ret = usk_list_all(&s->live);
+		if (ret)
+			return ret;
+		s->live_listed = true;
+	}
+	*busy = false;
+	for (int i = 0; i < s->live.nr; i++) {
+		struct usk_diag *d = &s->live.v[i];
+		if (d->has_vfs && d->vfs_ino == st->st_ino &&
+		    d->vfs_dev >> 20 == major(st->st_dev) && (d->vfs_dev & 0xfffff) == minor(st->st_dev))
+			*busy = true;
+	}
+	return 0;
+}
+
+/* bind() to a path: a socket file left there by the dumped socket (nobody
+ * bound to it any more) is removed first, as criu does; anything else at
+ * the path is an error.  A deleted socket is bound, then unlinked (a file
+ * that took its path meanwhile is moved aside for that moment). */
+static int bind_path(struct usk_rst *s, int sk, const UnixSkEntry *e, const char *w)
+{
+	struct sockaddr_un a;
+	socklen_t len = make_addr(e, &a);
+	char path[sizeof(a.sun_path) + 1] = { 0 };
+	memcpy(path, a.sun_path, len - offsetof(struct sockaddr_un, sun_path));
+	int ret = 0, cwd = -1;
+	if (e->name_dir && path[0] != '/') {
+		cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (cwd < 0)
+			return_perror("%s: can't open cryo's working directory", w);
+		if (chdir(e->name_dir)) {
+			ret = -errno;
+			pr_perror("%s: can't enter %s, the directory its relative name is in", w,
+				  e->name_dir);
+			close(cwd);
+			return ret;
+		}
+	}
+	char aside[sizeof(path) + 32] = "";
+	struct stat st;
+	if (!lstat(path, &st)) {
+		bool busy = false;
+		if (S_ISSOCK(st.st_mode))
+			ret = path_in_use(s, &st, &busy);
+		if (ret)
+			goto out;
+		if (e->deleted) {
+			snprintf(aside, sizeof(aside), "%s.cryo-aside-%d", path, getpid());
+			if (rename(path, aside)) {
+				ret = -errno;
+				pr_perror("%s: can't move %s aside to bind the deleted socket", w, path);
+				aside[0] = '\0';
+				goto out;
+			}
+		} else if (!S_ISSOCK(st.st_mode) || busy) {
+			pr_err("%s: can't bind to %s: %s", w, path,
+			       busy ? "a live socket is bound there (is the dumped tree still "
+			       "running?)" : "a file that is not a socket is there");
+			ret = -EADDRINUSE;
+			goto out;
+		} else if (unlink(path)) {
+			ret = -errno;
+			pr_perror("%s: can't remove the stale socket file %s", w, path);
+			goto out;
+		} else
+			pr_debug("%s: removed the stale socket file %s", w, path);
+	}
+	if (bind(sk, (struct sockaddr *)&a, len)) {
+		ret = -errno;
+		pr_perror("%s: bind to %s", w, path);
+		goto out;
+	}
+	if (e->deleted && aside[0]) {
+		if (unlink(path)) {
+			ret = -errno;
+			pr_perror("%s: can't unlink %s (the socket's file was deleted)", w, path);
+		}
+	} else if (!e->deleted && e->file_perms) {
+		const FilePermsEntry *p = e->file_perms;
+		if (lchown(path, p->uid, p->gid) || chmod(path, p->mode & 07777)) {
+			ret = -errno;
+			pr_perror("%s: can't give %s its owner %u:%u and mode %o", w, path, p->uid,
+				  p->gid, p->mode & 07777);
+		}
+	}
+	if (!ret && !aside[0])
+		ret = note_bound(s, path, e->name_dir, e->deleted, w);
+out:
+	if (aside[0] && rename(aside, path)) {
+		pr_perror("%s: can't move %s back to %s", w, aside, path);
+		ret = ret ? ret : -EIO;
+	}
+	if (cwd >= 0) {
+		if (fchdir(cwd)) {
+			pr_perror("can't go back to cryo's working directory");
+			ret = ret ? ret : -EIO;
+		}
+		close(cwd);
+	}
+	return ret;
+}
+
+static int do_bind(struct usk_rst *s, int sk, const UnixSkEntry *e)
+{
+	if (!has_name(e))
+		return 0;
+	if (e->name.data[0])
+		return bind_path(s, sk, e, WHAT(e));
+	struct sockaddr_un a;
+	socklen_t len = make_addr(e, &a);
+	if (bind(sk, (struct sockaddr *)&a, len))
+		return_perror("%s: bind to its abstract name", WHAT(e));
+	return 0;
+}
+
+static int new_socket(const UnixSkEntry *e)
+{
+	int sk = socket(AF_UNIX, e->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (sk < 0)
+		return_perror("%s: socket(AF_UNIX, %u)", WHAT(e), e->type);
+	return sk;
+}
+
+/* Options, shutdown, file flags, owner: last, once the queues are in. */
+static int finish(struct rst_file *f)
+{
+	const UnixSkEntry *e = f->fe->usk;
+	const char *w = WHAT(e);
+	int ret = skopt_restore(f->lfd, e->opts, w);
+	if (!ret && e->has_shutdown && e->shutdown) {
+		int how = e->shutdown == 1 ? SHUT_RD : e->shutdown == 2 ? SHUT_WR : SHUT_RDWR;
+		/* a stream's peer may have set it already (as it did originally);
+		 * ENOTCONN: the peer is gone, nothing to shut */
+		if (shutdown(f->lfd, how) && errno != ENOTCONN)
+			return_perror("%s: shutdown(%d)", w, how);
+	}
+	if (!ret)
+		ret = files_apply_flags(f->lfd, e->flags, w);
+	if (!ret)
+		ret = files_apply_fown(f->lfd, e->fown, w);
+	return ret;
+}
+
+static int set_lfd(struct rst_file *f, int sk)
+{
+	f->lfd = sk;
+	return 0;
+}
+
+/* Put @f's queue back, sent from @sender (connected to it). */
+static int queue_from(struct files_restore *fr, struct rst_file *f, int sender)
+{
+	return sk_queue_restore(fr, f->fe->id, sender, NULL, 0, WHAT(f->fe->usk));
+}
+
+/* Put @f's queue back from a temporary datagram socket, to its name. */
+static int queue_from_temp(struct files_restore *fr, struct rst_file *f)
+{
+	const UnixSkEntry *e = f->fe->usk;
+	if (!sk_queue_has(fr, e->id))
+		return 0;
+	if (!has_name(e)) {
+		pr_err("%s has queued messages but no name: cryo can't send them back to it",
+		       WHAT(e));
+		return -EOPNOTSUPP;
+	}
+	int t = socket(AF_UNIX, e->type | SOCK_CLOEXEC, 0);
+	if (t < 0)
+		return_perror("can't create a socket to refill %s", WHAT(e));
+	struct sockaddr_un a;
+	socklen_t len = make_addr(e, &a);
+	int ret = sk_queue_restore(fr, e->id, t, (struct sockaddr *)&a, len, WHAT(e));
+	close(t);
+	return ret;
+}
+
+/* Two sockets of the tree connected to each other. */
+/* An accepted connection whose listener is no more: a short-lived
+ * listener on the same name makes the pair, so that the accepted end has
+ * its name and the client its peer name.  Only where the name is free (an
+ * abstract name nobody holds, a path with nothing or a stale socket file
+ * there, moved aside meanwhile).  Returns 1 if it could not be done. */
+static int pair_by_name(struct usk_rst *s, int type, const UnixSkEntry *name, int sv[2])
+{
+	struct sockaddr_un a;
+	socklen_t len = make_addr(name, &a);
+	char path[sizeof(a.sun_path) + 1] = { 0 }, aside[sizeof(path) + 32] = "";
+	bool is_path = a.sun_path[0];
+	int ret = 1, cli = -1, l = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	if (l < 0)
+		return_perror("%s: socket", WHAT(name));
+	if (is_path) {
+		struct stat st;
+		memcpy(path, a.sun_path, len - offsetof(struct sockaddr_un, sun_path));
+		if (path[0] != '/')
+			goto out;	/* relative to a directory not known here */
+		if (!lstat(path, &st)) {
+			bool busy = true;
+			if (!S_ISSOCK(st.st_mode) || path_in_use(s, &st, &busy) || busy)
+				goto out;
+			snprintf(aside, sizeof(aside), "%s.cryo-aside-%d", path, getpid());
+			if (rename(path, aside)) {
+				aside[0] = '\0';
+				goto out;
+			}
+		}
+	}
+	if (bind(l, (struct sockaddr *)&a, len))
+		goto out;	/* taken: a plain socket pair then */
+	ret = -1;
+	if (listen(l, 1) == 0 && (cli = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) >= 0 &&
+	    connect(cli, (struct sockaddr *)&a, len) == 0) {
+		int acc = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (acc >= 0) {
+			sv[0] = acc;
+			sv[1] = cli;
+			cli = -1;
+			ret = 0;
+		}
+	}
+	if (ret)
+		pr_perror("%s: making its connection through a temporary listener", WHAT(name));
+	if (is_path && unlink(path)) {
+		pr_perror("can't remove the temporary listener's file %s", path);
+		ret = ret ? ret : -EIO;
+	}
+out:
+	if (aside[0] && rename(aside, path)) {
+		pr_perror("can't move %s back to %s", aside, path);
+		ret = ret > 0 || !ret ? -EIO : ret;
+	}
+	if (cli >= 0)
+		close(cli);
+	close(l);
+	return ret;
+}
+
+/* Two sockets of the tree connected to each other. */
+static int open_pair(struct files_restore *fr, struct usk_rst *s, struct rst_file *f,
+		     struct rst_file *p)
+{
+	const UnixSkEntry *e = f->fe->usk, *pe = p->fe->usk;
+	int sv[2] = { -1, -1 }, ret = 1;
+	if (e->type != SOCK_DGRAM && has_name(e) != has_name(pe)) {
+		/* an accepted connection (the named end) whose listener is gone */
+		bool acc_is_f = has_name(e);
+		ret = pair_by_name(s, e->type, acc_is_f ? e : pe, sv);
+		if (ret < 0)
+			return ret;
+		if (!ret && !acc_is_f) {
+			int t = sv[0];
+			sv[0] = sv[1];
+			sv[1] = t;
+		}
+	}
+	if (ret > 0) {
+		if (socketpair(AF_UNIX, e->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
+			return_perror("%s: socketpair", WHAT(e));
+		if (e->type != SOCK_DGRAM && (has_name(e) || has_name(pe)))
+			pr_warn("%s: connected to %s; restored as a socket pair, without the "
+				"names", WHAT(e), WHAT(pe));
+	}
+	set_lfd(f, sv[0]);
+	set_lfd(p, sv[1]);
+	ret = 0;
+	/* datagram sockets bind their names (a stream's name is its
+	 * listener's: see open_listener and pair_by_name) */
+	if (e->type == SOCK_DGRAM) {
+		ret = do_bind(s, sv[0], e);
+		if (!ret)
+			ret = do_bind(s, sv[1], pe);
+	}
+	if (!ret)
+		ret = queue_from(fr, f, sv[1]);
+	if (!ret)
+		ret = queue_from(fr, p, sv[0]);
+	if (!ret)
+		ret = finish(f);
+	if (!ret)
+		ret = finish(p);
+	return ret;
+}
+
+/* Create @c (with its own name, if any) and connect it to @target's name
+ * (nonblocking: never waits for a full backlog). */
+static int connect_to(struct usk_rst *s, struct rst_file *c, const UnixSkEntry *target)
+{
+	const UnixSkEntry *ce = c->fe->usk;
+	int sk = new_socket(ce);
+	if (sk < 0)
+		return sk;
+	set_lfd(c, sk);
+	int ret = do_bind(s, sk, ce);
+	if (ret)
+		return ret;
+	struct sockaddr_un a;
+	socklen_t len = make_addr(target, &a);
+	if (connect(sk, (struct sockaddr *)&a, len))
+		return_perror("%s: connect to %s", WHAT(ce), WHAT(target));
+	return 0;
+}
+
+static int open_listener(struct files_restore *fr, struct usk_rst *s, struct rst_file *l)
+{
+	const UnixSkEntry *le = l->fe->usk;
+	int sk = new_socket(le);
+	if (sk < 0)
+		return sk;
+	set_lfd(l, sk);
+	int ret = do_bind(s, sk, le);
+	if (ret)
+		return ret;
+	if (listen(sk, le->backlog))
+		return_perror("%s: listen(%u)", WHAT(le), le->backlog);
+	/* accepted connections of this listener, made again through it one at
+	 * a time (connect, accept) */
+	for (int i = 0; i < s->nr && !ret; i++) {
+		struct rst_file *a = s->v[i];
+		const UnixSkEntry *ae = a->fe->usk;
+		if (a == l || a->lfd >= 0 || ae->uflags & USK_EXTERN || ae->type != le->type ||
+		    ae->state != TCP_ESTABLISHED || !same_name(ae, le))
+			continue;
+		struct rst_file *c = by_ino(s, ae->peer);
+		if (!c || c->lfd >= 0 || c->fe->usk->peer != ae->ino)
+			continue;
+		ret = connect_to(s, c, le);
+		if (ret)
+			break;
+		int as = accept4(sk, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (as < 0)
+			return_perror("%s: accept", WHAT(le));
+		set_lfd(a, as);
+		ret = queue_from(fr, a, c->lfd);
+		if (!ret)
+			ret = queue_from(fr, c, as);
+		if (!ret)
+			ret = finish(a);
+		if (!ret)
+			ret = finish(c);
+	}
+	/* pending connections: clients whose peer is this listener */
+	for (int i = 0; i < s->nr && !ret; i++) {
+		struct rst_file *c = s->v[i];
+		if (c->fe->usk->peer != le->ino || c->lfd >= 0 || c == l)
+			continue;
+		ret = connect_to(s, c, le);
+		if (!ret)
+			ret = finish(c);
+	}
+	if (!ret)
+		ret = finish(l);
+	return ret;
+}
+
+/* A socket whose peer is gone: what it still has to read, then EOF (a
+ * stream) or ECONNREFUSED on send (a datagram socket). */
+static int open_orphan(struct files_restore *fr, struct usk_rst *s, struct rst_file *f)
+{
+	const UnixSkEntry *e = f->fe->usk;
+	int sv[2];
+	if (socketpair(AF_UNIX, e->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
+		return_perror("%s: socketpair", WHAT(e));
+	set_lfd(f, sv[0]);
+	int ret = e->type == SOCK_DGRAM ? do_bind(s, sv[0], e) : 0;
+	if (!ret)
+		ret = queue_from(fr, f, sv[1]);
+	close(sv[1]);
+	if (!ret)
+		ret = finish(f);
+	return ret;
+}
+
+/* A socket connected one way (datagram), to a socket of the tree or, with
+ * --ext-unix-sk, outside it; or not connected at all (@p NULL). */
+static int open_single(struct files_restore *fr, struct usk_rst *s, struct rst_file *f,
+		       struct rst_file *p)
+{
+	const UnixSkEntry *e = f->fe->usk;
+	int sk = new_socket(e);
+	if (sk < 0)
+		return sk;
+	set_lfd(f, sk);
+	int ret = do_bind(s, sk, e);
+	if (!ret && e->type == SOCK_DGRAM)
+		ret = queue_from_temp(fr, f);
+	else if (!ret && sk_queue_has(fr, e->id)) {
+		pr_err("%s: has queued data but no peer to send it", WHAT(e));
+		ret = -EOPNOTSUPP;
+	}
+	if (!ret && p) {
+		const UnixSkEntry *pe = p->fe->usk;
+		if (!(pe->uflags & USK_EXTERN)) {
+			int pl = files_rst_open(fr, p);
+			if (pl < 0)
+				return pl;
+		}
+		if (!has_name(pe)) {
+			pr_err("%s: its peer %s has no name to connect to", WHAT(e), WHAT(pe));
+			return -EOPNOTSUPP;
+		}
+		struct sockaddr_un a;
+		socklen_t len = make_addr(pe, &a);
+		if (connect(sk, (struct sockaddr *)&a, len))
+			return_perror("%s: connect to %s", WHAT(e), WHAT(pe));
+	}
+	if (!ret)
+		ret = finish(f);
+	return ret;
+}
+
+int usk_open(struct files_restore *fr, struct rst_file *f)
+{
+	const UnixSkEntry *e = f->fe->usk;
+	if (!e) {
+		pr_err("files.img: unix socket file %u has no unix_sk_entry", f->fe->id);
+		return -EINVAL;
+	}
+	struct usk_rst *s = rst_state(fr);
+	if (!s)
+		return -ENOMEM;
+	if (e->uflags & USK_EXTERN) {
+		pr_err("%s is the entry of a socket outside the dumped tree, not a descriptor",
+		       WHAT(e));
+		return -EINVAL;
+	}
+	if (e->type != SOCK_STREAM && e->type != SOCK_DGRAM && e->type != SOCK_SEQPACKET) {
+		pr_err("%s is of socket type %u, which cryo can't restore", WHAT(e), e->type);
+		return -EOPNOTSUPP;
+	}
+	if (e->uflags & ~USK_EXTERN) {
+		pr_err("%s has uflags %#x (criu's service/callback/inherited sockets), which cryo "
+		       "does not restore", WHAT(e), e->uflags);
+		return -EOPNOTSUPP;
+	}
+	if (e->state == TCP_LISTEN)
+		return open_listener(fr, s, f);
+	struct rst_file *p = by_ino(s, e->peer);
+	if (e->peer && !p) {
+		pr_err("%s: its peer, socket %u, is not in the images", WHAT(e), e->peer);
+		return -EINVAL;
+	}
+	if (p && p->fe->usk->uflags & USK_EXTERN && !fr->opts->ext_unix_sk) {
+		pr_err("%s was connected to %s outside the dumped tree: restore with "
+		       "--ext-unix-sk to connect it to that name again", WHAT(e), WHAT(p->fe->usk));
+		return -EOPNOTSUPP;
+	}
+	if (p && p->fe->usk->state == TCP_LISTEN && !(p->fe->usk->uflags & USK_EXTERN)) {
+		/* a pending connection: made by the listener */
+		int ret = files_rst_open(fr, p);
+		if (ret < 0)
+			return ret;
+		if (f->lfd < 0) {
+			pr_err("%s: the pending connection to %s was not made", WHAT(e),
+			       WHAT(p->fe->usk));
+			return -EINVAL;
+		}
+		return 0;
+	}
+	bool mutual = p && !(p->fe->usk->uflags & USK_EXTERN) && p->fe->usk->peer == e->ino;
+	if (e->type != SOCK_DGRAM && e->state == TCP_ESTABLISHED) {
+		if (mutual) {
+			/* an accepted connection of a listener of the tree? */
+			for (int i = 0; i < s->nr_listeners; i++) {
+				struct rst_file *l = s->listeners[i];
+				const UnixSkEntry *le = l->fe->usk;
+				if (le->type != e->type ||
+				    !(same_name(le, e) || same_name(le, p->fe->usk)))
+					continue;
+				int ret = files_rst_open(fr, l);
+				if (ret < 0)
+					return ret;
+				if (f->lfd >= 0)
+					return 0;
+			}
+			return open_pair(fr, s, f, p);
+		}
+		if (!p)
+			return open_orphan(fr, s, f);
+		if (!(p->fe->usk->uflags & USK_EXTERN)) {
+			pr_err("%s: its peer %s is connected elsewhere", WHAT(e), WHAT(p->fe->usk));
+			return -EINVAL;
+		}
+		return open_single(fr, s, f, p);
+	}
+	if (mutual)
+		return open_pair(fr, s, f, p);
+	/* An unnamed datagram socket with queued messages got them through a
+	 * connection to a socket closed since (the image can't say so: a
+	 * datagram socket others connected to is "established" too): its
+	 * queue comes from a socket pair's other end, closed then, so that
+	 * sending gets ECONNREFUSED as before. */
+	if (!p && !has_name(e) && sk_queue_has(fr, e->id))
+		return open_orphan(fr, s, f);
+	return open_single(fr, s, f, p);
+}
+
+void usk_restore_finish(struct files_restore *fr, bool ok)
+{
+	struct usk_rst *s = fr->kind_state[FDK_UNIX];
+	sk_queue_release();
+	if (!s)
+		return;
+	for (int i = 0; i < s->nr_bound; i++) {
+		struct bound *b = &s->bound[i];
+		struct stat st;
+		if ((b->deleted || !ok) && !lstat(b->path, &st) && st.st_dev == b->dev &&
+		    st.st_ino == b->ino && unlink(b->path))
+			pr_perror("can't unlink %s", b->path);
+		free(b->path);
+	}
+	free(s->bound);
+	usk_list_free(&s->live);
+	free(s->v);
+	free(s->listeners);
+	free(s);
+	fr->kind_state[FDK_UNIX] = NULL;
+}

@@ -1,0 +1,110 @@
+/* sk_packet: AF_PACKET sockets (needs CAP_NET_RAW).
+ *
+ * Before the checkpoint: a SOCK_RAW socket for ETH_P_ALL bound to the
+ * loopback interface with TPACKET_V2, PACKET_AUXDATA and a promiscuous
+ * membership on lo; a SOCK_DGRAM socket for ETH_P_IP, not bound.
+ * (--mode ring: a receive ring is set up instead, which must be refused.)
+ * After SIGTERM: protocol and interface (getsockname), options and
+ * membership are the same, and the raw socket sees a UDP datagram sent to
+ * 127.0.0.1.
+ */
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "zdtmtst.h"
+
+static char *mode = "plain";
+TEST_OPTION(mode, string, "plain or ring", 0);
+
+static int getopt_int(int s, int opt)
+{
+	int v = -1;
+	socklen_t l = sizeof(v);
+	getsockopt(s, SOL_PACKET, opt, &v, &l);
+	return v;
+}
+
+static void check_name(int s, int proto, int ifindex, const char *what)
+{
+	struct sockaddr_ll a = { 0 };
+	socklen_t l = sizeof(a);
+	if (getsockname(s, (struct sockaddr *)&a, &l))
+		fail_errno("%s: getsockname", what);
+	else if (a.sll_protocol != htons(proto) || a.sll_ifindex != ifindex)
+		fail("%s: protocol %#x interface %d, expected %#x %d", what, ntohs(a.sll_protocol),
+		     a.sll_ifindex, proto, ifindex);
+}
+
+int main(int argc, char **argv)
+{
+	test_doc = "packet sockets bound to loopback";
+	test_init(argc, argv);
+	int lo = if_nametoindex("lo");
+	int r = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+	int d = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_IP));
+	if (r < 0 || d < 0 || !lo)
+		setup_fail("socket(AF_PACKET): %s", strerror(errno));
+	if (!strcmp(mode, "ring")) {
+		int v = TPACKET_V2;
+		setsockopt(r, SOL_PACKET, PACKET_VERSION, &v, sizeof(v));
+		struct tpacket_req req = { .tp_block_size = 4096, .tp_block_nr = 4,
+					   .tp_frame_size = 2048, .tp_frame_nr = 8 };
+		if (setsockopt(r, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)))
+			setup_fail("PACKET_RX_RING: %s", strerror(errno));
+	} else {
+		int v = TPACKET_V2, one = 1;
+		if (setsockopt(r, SOL_PACKET, PACKET_VERSION, &v, sizeof(v)) ||
+		    setsockopt(r, SOL_PACKET, PACKET_AUXDATA, &one, sizeof(one)))
+			setup_fail("packet options: %s", strerror(errno));
+		struct packet_mreq mr = { .mr_ifindex = lo, .mr_type = PACKET_MR_PROMISC };
+		if (setsockopt(r, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)))
+			setup_fail("PACKET_ADD_MEMBERSHIP: %s", strerror(errno));
+	}
+	struct sockaddr_ll a = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
+				 .sll_ifindex = lo };
+	if (bind(r, (struct sockaddr *)&a, sizeof(a)))
+		setup_fail("bind to lo: %s", strerror(errno));
+
+	test_daemon();
+	test_waitsig();
+
+	if (!strcmp(mode, "ring")) {
+		/* the refused dump left it as it was */
+		check_name(r, ETH_P_ALL, lo, "packet socket with a ring");
+		return test_verdict();
+	}
+	check_name(r, ETH_P_ALL, lo, "raw packet socket");
+	check_name(d, ETH_P_IP, 0, "datagram packet socket");
+	if (getopt_int(r, PACKET_VERSION) != TPACKET_V2)
+		fail("PACKET_VERSION is %d", getopt_int(r, PACKET_VERSION));
+	if (getopt_int(r, PACKET_AUXDATA) != 1)
+		fail("PACKET_AUXDATA is lost");
+	/* frames queued before the checkpoint are not kept: drain, then send */
+	char buf[2048];
+	while (recv(r, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+	int u = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(9),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	const char marker[] = "cryo-sk-packet-marker";
+	bool seen = false;
+	for (int tries = 0; tries < 5 && !seen; tries++) {
+		sendto(u, marker, sizeof(marker), 0, (struct sockaddr *)&to, sizeof(to));
+		struct pollfd p = { r, POLLIN, 0 };
+		while (!seen && poll(&p, 1, 500) == 1) {
+			ssize_t n = recv(r, buf, sizeof(buf), 0);
+			seen = n > 0 && memmem(buf, n, marker, sizeof(marker));
+		}
+	}
+	if (!seen)
+		fail("the raw packet socket does not see loopback traffic");
+	return test_verdict();
+}
