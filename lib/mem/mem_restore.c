@@ -100,27 +100,113 @@ static int batch_add(struct remote *r, struct remote_batch *b, const char *what,
 	return 0;
 }
 
-/* Open a mapped file in the task; returns the remote fd or -errno. */
-static long open_remote(struct remote *r, const struct files_restore *fr, uint32_t id,
-			unsigned flags)
+/* The files the VMAs map, opened in the task in batches (one ptrace stop
+ * per batch instead of three per mapped file): one fd per (file, flags). */
+struct mapped_file {
+	uint32_t id;
+	unsigned flags;
+	long fd;
+};
+
+static bool vma_maps_file(const struct mem_image *mi, const VmaEntry *v)
 {
-	const FileEntry *fe = files_find(fr, id);
-	if (!fe || !fe->reg || !fe->reg->name) {
-		pr_err("mm image refers to file id %u, which files.img does not have", id);
-		return -EINVAL;
+	bool proxy = mi->vdso_proxy && (v->status & VMA_AREA_VDSO);
+	return (v->status & VMA_AREA_REGULAR) && !vma_is_special(v) && !proxy &&
+	       !vma_is_shmem(v) && (v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED));
+}
+
+static int open_mapped_files(struct remote *r, const struct mem_image *mi,
+			     const struct files_restore *fr, struct remote_batch *b,
+			     struct mapped_file **out, int *nout)
+{
+	const MmEntry *mm = mi->mm;
+	struct mapped_file *mf = xzalloc((mm->n_vmas + 1) * sizeof(*mf));
+	int n = 0, ret = 0;
+	if (!mf)
+		return -ENOMEM;
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const VmaEntry *v = mm->vmas[i];
+		if (!vma_maps_file(mi, v))
+			continue;
+		unsigned flags = v->has_fdflags ? v->fdflags : O_RDONLY;
+		bool seen = false;
+		for (int k = 0; k < n && !seen; k++)
+			seen = mf[k].id == v->shmid && mf[k].flags == flags;
+		if (!seen)
+			mf[n++] = (struct mapped_file){ v->shmid, flags, -1 };
 	}
-	/* a deleted file is recreated for the restore (lib/files/ghost.c) */
-	const char *name = files_reg_open_path(fr, id);
-	if (!name)
-		return -ENOENT;
-	uint64_t a = remote_scratch_put(r, name, strlen(name) + 1);
-	if (!a)
-		return -ENOSPC;
-	long fd = remote_syscall(r, __NR_openat, AT_FDCWD, a, flags | O_CLOEXEC, 0, 0, 0);
-	r->scratch_used -= 0;	/* path no longer needed after the call */
-	if (fd < 0)
-		pr_err("can't open %s (mapped by the restored process): %s", name, strerror(-fd));
-	return fd;
+	for (int from = 0; from < n && !ret;) {
+		remote_scratch_reset(r);
+		b->n = 0;
+		int to = from;
+		for (; to < n && b->n < REMOTE_BATCH_MAX; to++) {
+			const FileEntry *fe = files_find(fr, mf[to].id);
+			if (!fe || !fe->reg || !fe->reg->name) {
+				pr_err("mm image refers to file id %u, which files.img does not have",
+				       mf[to].id);
+				ret = -EINVAL;
+				break;
+			}
+			/* a deleted file is recreated for the restore (lib/files/ghost.c) */
+			const char *name = files_reg_open_path(fr, mf[to].id);
+			if (!name) {
+				ret = -ENOENT;
+				break;
+			}
+			if (r->scratch_used + strlen(name) + 1 > r->scratch_size)
+				break;	/* the rest in the next batch */
+			uint64_t a = remote_scratch_put(r, name, strlen(name) + 1);
+			if (!a) {
+				ret = -ENOSPC;
+				break;
+			}
+			b->calls[b->n++] = (struct remote_call){ __NR_openat,
+				{ AT_FDCWD, a, mf[to].flags | O_CLOEXEC, 0, 0, 0 }, 0 };
+		}
+		if (ret)
+			break;
+		int done = remote_batch_run(r, b);
+		if (done < 0) {
+			ret = done;
+			break;
+		}
+		for (int k = 0; k < done; k++)
+			mf[from + k].fd = b->calls[k].ret;
+		if (done < b->n) {
+			long e = b->calls[done].ret;
+			pr_err("can't open %s (mapped by the restored process %d): %s",
+			       files_reg_open_path(fr, mf[from + done].id), r->tid, strerror(-e));
+			ret = e < 0 ? e : -EIO;
+		}
+		b->n = 0;
+		from = to;
+	}
+	remote_scratch_reset(r);
+	*out = mf;
+	*nout = n;
+	return ret;
+}
+
+static long mapped_fd(const struct mapped_file *mf, int n, const VmaEntry *v)
+{
+	unsigned flags = v->has_fdflags ? v->fdflags : O_RDONLY;
+	for (int k = 0; k < n; k++)
+		if (mf[k].id == v->shmid && mf[k].flags == flags)
+			return mf[k].fd;
+	return -1;
+}
+
+static int close_mapped_files(struct remote *r, struct remote_batch *b, struct mapped_file *mf,
+			      int n)
+{
+	int ret = 0;
+	for (int k = 0; k < n && !ret; k++)
+		if (mf[k].fd >= 0)
+			ret = batch_add(r, b, "closing mapped files", __NR_close, mf[k].fd, 0, 0, 0, 0,
+					0);
+	if (!ret)
+		ret = remote_batch_exec(r, b, "closing mapped files");
+	return ret;
 }
 
 static int apply_madvise(struct remote *r, struct remote_batch *b, const VmaEntry *v)
@@ -150,6 +236,10 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 	}
 
 	/* 1. mmap every private and file VMA, writable while being filled. */
+	struct mapped_file *mf = NULL;
+	int nmf = 0;
+	if (!ret)
+		ret = open_mapped_files(r, mi, fr, b, &mf, &nmf);
 	for (size_t i = 0; i < mm->n_vmas && !ret; i++) {
 		const VmaEntry *v = mm->vmas[i];
 		bool proxy = mi->vdso_proxy && (v->status & VMA_AREA_VDSO);
@@ -161,13 +251,9 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 				 MAP_FIXED_NOREPLACE;
 		long fd = -1;
 		if (v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
-			ret = remote_batch_exec(r, b, "mapping memory");
-			if (ret)
-				break;
-			remote_scratch_reset(r);
-			fd = open_remote(r, fr, v->shmid, v->has_fdflags ? v->fdflags : O_RDONLY);
+			fd = mapped_fd(mf, nmf, v);
 			if (fd < 0) {
-				ret = fd;
+				ret = -EINVAL;	/* open_mapped_files opened them all */
 				break;
 			}
 			flags &= ~MAP_ANONYMOUS;
@@ -181,17 +267,18 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 		}
 		ret = batch_add(r, b, "mapping memory", __NR_mmap, v->start, v->end - v->start, prot,
 				flags, fd, v->pgoff);
-		if (!ret && fd >= 0) {
-			ret = batch_add(r, b, "mapping memory", __NR_close, fd, 0, 0, 0, 0, 0);
-			if (!ret)
-				ret = remote_batch_exec(r, b, "mapping memory");
-		}
 		/* Huge-page advice before the fill, so the fill faults in huge pages. */
 		if (!ret)
 			ret = apply_madvise(r, b, v);
 	}
 	if (!ret)
 		ret = remote_batch_exec(r, b, "mapping memory");
+	if (mf) {
+		b->n = 0;
+		int r2 = close_mapped_files(r, b, mf, nmf);
+		ret = ret ? ret : r2;
+		free(mf);
+	}
 
 	/* 2. Shared memory objects (created and filled by the first task). */
 	if (!ret)
