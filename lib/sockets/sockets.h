@@ -5,6 +5,7 @@
 #define CRYO_SOCKETS_H
 
 #include <linux/netlink.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Send one sock_diag request (@req, @len bytes, starting with its
@@ -14,5 +15,10 @@
  * walk and is returned.  A netlink error reply is returned as its negative
  * errno (not logged: an absent socket gives -ENOENT). */
 int sock_diag_query(void *req, size_t len, int (*cb)(struct nlmsghdr *h, void *arg), void *arg);
+
+/* Restore, once the restored tasks run (@ok) or the restore failed: the
+ * network lock of restored TCP connections goes (it stays after a failure,
+ * for another try, as criu does). */
+void sk_inet_restore_released(bool ok);
 
 #endif
