@@ -130,6 +130,18 @@ static int get_int(int lfd, int level, int opt, int *val)
 		dst = __v;                                                     \
 	} while (0)
 
+/* An option some socket kinds lack (newer kernels refuse SO_PASSCRED on
+ * inet sockets): 0 then. */
+#define GET_OPT(level, opt, dst)                                               \
+	do {                                                                   \
+		int __v, __r = get_int(lfd, level, opt, &__v);                 \
+		if (__r == -EOPNOTSUPP || __r == -ENOPROTOOPT)                 \
+			__v = 0;                                               \
+		else if (__r)                                                  \
+			return_perror("getsockopt(" #opt ") on " FD_FMT, FD_ARGS(d)); \
+		dst = __v;                                                     \
+	} while (0)
+
 /* The options every socket has (sk-opts.proto). */
 static int dump_sk_opts(struct fd_dump *d, int lfd, SkOptsEntry *so, bool tcp)
 {
@@ -158,13 +170,13 @@ static int dump_sk_opts(struct fd_dump *d, int lfd, SkOptsEntry *so, bool tcp)
 	GET(SOL_SOCKET, SO_PRIORITY, so->so_priority);
 	GET(SOL_SOCKET, SO_RCVLOWAT, so->so_rcvlowat);
 	GET(SOL_SOCKET, SO_MARK, so->so_mark);
-	GET(SOL_SOCKET, SO_PASSCRED, so->so_passcred);
-	GET(SOL_SOCKET, SO_PASSSEC, so->so_passsec);
-	GET(SOL_SOCKET, SO_DONTROUTE, so->so_dontroute);
-	GET(SOL_SOCKET, SO_NO_CHECK, so->so_no_check);
-	GET(SOL_SOCKET, SO_BROADCAST, so->so_broadcast);
+	GET_OPT(SOL_SOCKET, SO_PASSCRED, so->so_passcred);
+	GET_OPT(SOL_SOCKET, SO_PASSSEC, so->so_passsec);
+	GET_OPT(SOL_SOCKET, SO_DONTROUTE, so->so_dontroute);
+	GET_OPT(SOL_SOCKET, SO_NO_CHECK, so->so_no_check);
+	GET_OPT(SOL_SOCKET, SO_BROADCAST, so->so_broadcast);
 	GET(SOL_SOCKET, SO_KEEPALIVE, so->so_keepalive);
-	GET(SOL_SOCKET, SO_OOBINLINE, so->so_oobinline);
+	GET_OPT(SOL_SOCKET, SO_OOBINLINE, so->so_oobinline);
 	so->has_reuseaddr = so->has_so_reuseport = so->has_so_priority = so->has_so_rcvlowat = 1;
 	so->has_so_mark = so->has_so_passcred = so->has_so_passsec = so->has_so_dontroute = 1;
 	so->has_so_no_check = so->has_so_broadcast = so->has_so_keepalive = 1;

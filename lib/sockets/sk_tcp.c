@@ -406,7 +406,10 @@ int tcp_restore_conn(struct files_restore *fr, struct rst_file *f, int sk, const
 	inet_conn_of(ie, &c);
 	ret = note_conn(fr, ie);
 	ret = ret ?: netlock_lock(fr->opts, &c, 1);
-	ret = ret ?: img_read_one(img, &tcp_stream_entry__descriptor, (ProtobufCMessage **)&t);
+	if (!ret) {
+		ret = img_read_one(img, &tcp_stream_entry__descriptor, (ProtobufCMessage **)&t);
+		ret = ret > 0 ? 0 : ret ? ret : -EINVAL;	/* 1: read */
+	}
 	if (ret)
 		goto out;
 	if (t->outq_len > 256u << 20 || t->inq_len > 256u << 20) {
