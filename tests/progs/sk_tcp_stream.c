@@ -89,14 +89,14 @@ static void got_bytes(struct end *e, const uint8_t *b, size_t n)
 
 /* One round: read a burst if there is one, write what the socket takes.
  * Returns -1 on a socket error (logged in e->first_err). */
-static int pump(struct end *e, int timeout_ms)
+static int pump(struct end *e, int timeout_ms, bool reading)
 {
-	struct pollfd p = { .fd = e->fd, .events = POLLIN };
+	struct pollfd p = { .fd = e->fd, .events = reading ? POLLIN : 0 };
 	if (!e->done_sending)
 		p.events |= POLLOUT;
 	if (poll(&p, 1, timeout_ms) < 0)
 		return errno == EINTR ? 0 : -1;
-	if ((p.revents & (POLLIN | POLLHUP | POLLERR)) && !e->eof) {
+	if (reading && (p.revents & (POLLIN | POLLHUP | POLLERR)) && !e->eof) {
 		uint8_t b[READ_BURST];
 		ssize_t n = read(e->fd, b, sizeof(b));
 		if (n == 0)
@@ -108,7 +108,8 @@ static int pump(struct end *e, int timeout_ms)
 			return -1;
 		}
 	}
-	if ((p.revents & POLLOUT) && !e->done_sending) {
+	/* writes faster than the other side reads: the send queue fills */
+	for (int round = 0; (p.revents & POLLOUT) && !e->done_sending && round < 16; round++) {
 		if (e->ooff == e->olen) {
 			if (e->stop_sending) {
 				e->done_sending = true;
@@ -125,7 +126,8 @@ static int pump(struct end *e, int timeout_ms)
 		else if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			snprintf(e->first_err, sizeof(e->first_err), "write: %s", strerror(errno));
 			return -1;
-		}
+		} else
+			break;
 	}
 	return 0;
 }
@@ -138,7 +140,10 @@ static void run_peer(int fd)
 	uint64_t last = test_now_ns();
 	uint32_t seen_in = 0, seen_out = 0;
 	for (;;) {
-		if (pump(&e, 5) < 0)
+		/* reads in bursts, 100 ms out of 400 (always once the test
+		 * ends its stream): the dumped side's send queue fills up */
+		bool reading = e.eof || e.stop_sending || (test_now_ns() / 1000000) % 400 < 100;
+		if (pump(&e, 5, reading) < 0)
 			break;
 		if (e.eof && !e.stop_sending)
 			e.stop_sending = true;	/* finish the numbers in the buffer */
@@ -258,7 +263,7 @@ int main(int argc, char **argv)
 	struct end e = { .fd = mine };
 	test_daemon();
 	while (test_go()) {
-		if (pump(&e, 5) < 0)
+		if (pump(&e, 5, true) < 0)
 			break;
 		if (e.eof)
 			break;
@@ -271,7 +276,7 @@ int main(int argc, char **argv)
 	bool shut = false;
 	uint64_t t0 = test_now_ns();
 	while (e.ntrailer < 4 && !e.eof && test_now_ns() - t0 < 60ull * 1000000000) {
-		if (pump(&e, 5) < 0)
+		if (pump(&e, 5, true) < 0)
 			break;
 		if (e.done_sending && !shut) {
 			shutdown(mine, SHUT_WR);
