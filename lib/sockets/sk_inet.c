@@ -9,8 +9,9 @@
  *
  * Restore creates the socket in cryo: options, bind, listen or connect
  * (TCP connections in repair mode, sk_tcp.c).  Sockets that shared a port
- * all get SO_REUSEADDR/SO_REUSEPORT while they are bound; the dumped values
- * are put back once every socket exists (->restore_finish).
+ * (a listener and its accepted connections) all get SO_REUSEADDR while they
+ * are bound; the dumped value is put back once every socket exists
+ * (->restore_finish).
  */
 #include "sockets/sk_inet.h"
 #include "sockets/sockets.h"
@@ -696,7 +697,8 @@ static int inet_open(struct files_restore *fr, struct rst_file *f)
 		ret = SET(SOL_IPV6, IPV6_V6ONLY, 1);
 	/* sockets that shared a port: the dumped values once all are bound */
 	ret = ret ?: SET(SOL_SOCKET, SO_REUSEADDR, 1);
-	ret = ret ?: SET(SOL_SOCKET, SO_REUSEPORT, 1);
+	if (ie->opts->so_reuseport)
+		ret = ret ?: SET(SOL_SOCKET, SO_REUSEPORT, 1);
 	ret = ret ?: restore_sk_opts(sk, ie);
 	ret = ret ?: restore_ip_opts(sk, ie);
 	if (ret)
@@ -768,8 +770,6 @@ static void inet_restore_finish(struct files_restore *fr, bool ok)
 		/* (repair-off already set SO_REUSEADDR of connections) */
 		if (!rst_socks[i].repair && !ie->opts->reuseaddr)
 			SET(SOL_SOCKET, SO_REUSEADDR, 0);
-		if (!ie->opts->so_reuseport)
-			SET(SOL_SOCKET, SO_REUSEPORT, 0);
 	}
 	free(rst_socks);
 	rst_socks = NULL;
