@@ -710,9 +710,15 @@ static int inet_open(struct files_restore *fr, struct rst_file *f)
 			shutdown(sk, SHUT_RDWR);
 			ret = tcp_restore_closed(fr, ie);
 		} else if (!fr->opts->tcp_established) {
-			pr_err("inet socket %u (ino %u) is a connected TCP socket: restore it with "
-			       "--tcp-established (or --tcp-close to restore it closed)", ie->id,
-			       ie->ino);
+			char name[64];
+			snprintf(name, sizeof(name), "tcp-stream-%x.img", ie->ino);
+			if (faccessat(fr->dirfd, name, F_OK, 0))
+				pr_err("inet socket %u (ino %u) is a TCP connection dumped with "
+				       "--tcp-close: restore it with --tcp-close", ie->id, ie->ino);
+			else
+				pr_err("inet socket %u (ino %u) is a connected TCP socket: restore it "
+				       "with --tcp-established (or --tcp-close to restore it closed)",
+				       ie->id, ie->ino);
 			ret = -EINVAL;
 		} else {
 			ret = tcp_restore_conn(fr, f, sk, ie);
