@@ -332,6 +332,7 @@ static int udp_shutdown(struct fd_dump *d, int *how)
 		q.shutdown = 0;
 	}
 	*how = q.shutdown;
+	pr_debug(FD_FMT ": sock_diag shutdown %d (query %d)", FD_ARGS(d), q.shutdown, ret);
 	return 0;
 }
 

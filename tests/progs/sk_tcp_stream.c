@@ -14,7 +14,9 @@
  * number is out); the peer, at that end of stream, stops too and sends a
  * trailer: a marker, the number of errors it saw, how many numbers it got
  * and how many it sent.  The test checks that every number arrived exactly
- * once and in order on both sides, then kills the peer by its PID.
+ * once and in order on both sides and that no network lock (nftables table
+ * "inet cryo", iptables chain CRYO) still names the connection, then kills
+ * the peer by its PID.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -204,6 +206,36 @@ static int make_pair(int *lst, int *cli, int *acc)
 	return *acc < 0 ? -1 : 0;
 }
 
+/* Is the connection (both ports on one line) still in a network lock? */
+static bool still_locked(int fd)
+{
+	struct sockaddr_storage a, b;
+	socklen_t al = sizeof(a), bl = sizeof(b);
+	if (getsockname(fd, (struct sockaddr *)&a, &al) || getpeername(fd, (struct sockaddr *)&b, &bl))
+		return false;
+	unsigned pa = ntohs(((struct sockaddr_in *)&a)->sin_port);
+	unsigned pb = ntohs(((struct sockaddr_in *)&b)->sin_port);
+	FILE *f = popen("nft list table inet cryo 2>/dev/null; iptables -w -S CRYO 2>/dev/null; "
+			"ip6tables -w -S CRYO 2>/dev/null", "r");
+	if (!f)
+		return false;
+	char line[512], sa[16], sb[16];
+	bool found = false;
+	snprintf(sa, sizeof(sa), " %u ", pa);
+	snprintf(sb, sizeof(sb), " %u ", pb);
+	while (fgets(line, sizeof(line), f)) {
+		for (char *c = line; *c; c++)
+			if (*c == '\n' || *c == ',')
+				*c = ' ';
+		if (strstr(line, sa) && strstr(line, sb)) {
+			test_msg("still locked: %s", line);
+			found = true;
+		}
+	}
+	pclose(f);
+	return found;
+}
+
 int main(int argc, char **argv)
 {
 	test_doc = "loopback TCP stream checkpointed mid-flight, the peer outside the tree";
@@ -302,6 +334,10 @@ int main(int argc, char **argv)
 	}
 	if (e.in_next < 10000 || e.out_next < 10000)
 		fail("too little traffic: %u in, %u out", e.in_next, e.out_next);
+	/* after a restore, a refused or failed dump, or --leave-running, the
+	 * network lock of the connection is gone */
+	if (still_locked(mine))
+		fail("the connection is still in the network lock");
 	kill(peer, SIGKILL);
 	close(mine);
 	return test_verdict();
