@@ -246,9 +246,8 @@ static bool same_conn(const struct inet_conn *a, const struct inet_conn *b)
 	       a->dport == b->sport;
 }
 
-static int netlock_apply(const struct cryo_opts *o, const struct inet_conn *c, int n, bool lock)
+static int netlock_apply(enum netlock_method m, const struct inet_conn *c, int n, bool lock)
 {
-	enum netlock_method m = netlock_method(o);
 	if (m == NETLOCK_SKIP || n == 0)
 		return 0;
 	char buf[128];
@@ -305,12 +304,17 @@ static int netlock_apply(const struct cryo_opts *o, const struct inet_conn *c, i
 	return ret;
 }
 
-int netlock_lock(const struct cryo_opts *o, const struct inet_conn *c, int n)
+int netlock_lock(enum netlock_method m, const struct inet_conn *c, int n)
 {
-	return netlock_apply(o, c, n, true);
+	return netlock_apply(m, c, n, true);
 }
 
-int netlock_unlock(const struct cryo_opts *o, const struct inet_conn *c, int n)
+int netlock_unlock(enum netlock_method m, const struct inet_conn *c, int n)
 {
-	return netlock_apply(o, c, n, false);
+	return netlock_apply(m, c, n, false);
+}
+
+unsigned sk_network_lock_method(const struct cryo_opts *o)
+{
+	return netlock_method(o);
 }

@@ -29,13 +29,15 @@ int inet_sockaddr(const InetSkEntry *ie, bool src, struct sockaddr_storage *ss, 
 
 /* --- netlock.c --- */
 
-enum netlock_method { NETLOCK_IPTABLES, NETLOCK_NFTABLES, NETLOCK_SKIP };
+/* criu's values, as in inventory.img's network_lock_method */
+enum netlock_method { NETLOCK_IPTABLES = 0, NETLOCK_NFTABLES = 1, NETLOCK_SKIP = 2 };
+/* --network-lock (iptables when not given, as criu) */
 enum netlock_method netlock_method(const struct cryo_opts *o);
 /* Drop every packet of these connections (both directions), or stop
  * dropping them.  Locking an already locked connection is fine.  0 or a
  * negative code (logged, naming the connection and the tool). */
-int netlock_lock(const struct cryo_opts *o, const struct inet_conn *c, int n);
-int netlock_unlock(const struct cryo_opts *o, const struct inet_conn *c, int n);
+int netlock_lock(enum netlock_method m, const struct inet_conn *c, int n);
+int netlock_unlock(enum netlock_method m, const struct inet_conn *c, int n);
 
 /* --- sk_tcp.c --- */
 

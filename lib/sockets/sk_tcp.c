@@ -30,6 +30,7 @@
 #include "util/log.h"
 #include "util/util.h"
 
+#include "inventory.pb-c.h"
 #include "tcp-stream.pb-c.h"
 
 #include <errno.h>
@@ -54,7 +55,8 @@ static struct tcp_held *held;
 static int nr_held;
 static struct inet_conn *rst_conns;
 static int nr_rst_conns;
-static const struct cryo_opts *rst_opts;
+static enum netlock_method rst_method;
+static bool rst_method_known;
 
 static int repair(int fd, int val)
 {
@@ -198,7 +200,7 @@ int tcp_dump_conn(struct fd_dump *d, int lfd, const InetSkEntry *ie, bool reusea
 	if (h->fd < 0)
 		return_perror("can't keep a duplicate of " FD_FMT, FD_ARGS(d));
 	nr_held++;
-	int ret = netlock_lock(d->fdm->opts, &h->conn, 1);
+	int ret = netlock_lock(netlock_method(d->fdm->opts), &h->conn, 1);
 	if (ret)
 		return ret;
 	h->locked = true;
@@ -237,7 +239,7 @@ void tcp_dump_finish(struct files_dump *fdm, bool ok, bool killed)
 			unlock[nu++] = h->conn;
 		close(h->fd);
 	}
-	if (nu && netlock_unlock(fdm->opts, unlock, nu))
+	if (nu && netlock_unlock(netlock_method(fdm->opts), unlock, nu))
 		pr_err("the network lock of %d TCP connection(s) could not be removed: see "
 		       "docs/tcp.md to remove it by hand", nu);
 	else if (nr_held && ok && killed)
@@ -250,6 +252,32 @@ void tcp_dump_finish(struct files_dump *fdm, bool ok, bool killed)
 
 /* --- restore --- */
 
+/* The dump's lock method, from inventory.img (criu does the same); images
+ * without it: --network-lock. */
+static enum netlock_method restore_method(struct files_restore *fr)
+{
+	if (rst_method_known)
+		return rst_method;
+	rst_method = netlock_method(fr->opts);
+	rst_method_known = true;
+	struct cr_img *img;
+	InventoryEntry *inv = NULL;
+	if (img_open(&img, fr->dirfd, IMG_INVENTORY, IMG_READ, 0))
+		return rst_method;
+	if (img_read_one(img, &inventory_entry__descriptor, (ProtobufCMessage **)&inv) > 0 && inv) {
+		if (inv->has_network_lock_method && inv->network_lock_method <= NETLOCK_SKIP) {
+			if (fr->opts->network_lock && inv->network_lock_method != rst_method)
+				pr_warn("--network-lock %s ignored: the dump locked connections with "
+					"method %u, which the restore uses", fr->opts->network_lock,
+					inv->network_lock_method);
+			rst_method = inv->network_lock_method;
+		}
+		protobuf_c_message_free_unpacked(&inv->base, NULL);
+	}
+	img_close(img);
+	return rst_method;
+}
+
 static int note_conn(struct files_restore *fr, const InetSkEntry *ie)
 {
 	struct inet_conn *n = xrealloc(rst_conns, (nr_rst_conns + 1) * sizeof(*n));
@@ -257,7 +285,7 @@ static int note_conn(struct files_restore *fr, const InetSkEntry *ie)
 		return -ENOMEM;
 	rst_conns = n;
 	inet_conn_of(ie, &rst_conns[nr_rst_conns++]);
-	rst_opts = fr->opts;
+	restore_method(fr);
 	return 0;
 }
 
@@ -405,7 +433,7 @@ int tcp_restore_conn(struct files_restore *fr, struct rst_file *f, int sk, const
 	struct inet_conn c;
 	inet_conn_of(ie, &c);
 	ret = note_conn(fr, ie);
-	ret = ret ?: netlock_lock(fr->opts, &c, 1);
+	ret = ret ?: netlock_lock(restore_method(fr), &c, 1);
 	if (!ret) {
 		ret = img_read_one(img, &tcp_stream_entry__descriptor, (ProtobufCMessage **)&t);
 		ret = ret > 0 ? 0 : ret ? ret : -EINVAL;	/* 1: read */
@@ -461,7 +489,7 @@ void tcp_restore_finish(struct files_restore *fr, bool ok)
 void sk_inet_restore_released(bool ok)
 {
 	if (nr_rst_conns && ok) {
-		if (netlock_unlock(rst_opts, rst_conns, nr_rst_conns))
+		if (netlock_unlock(rst_method, rst_conns, nr_rst_conns))
 			pr_err("the network lock of %d restored TCP connection(s) could not be "
 			       "removed: see docs/tcp.md to remove it by hand", nr_rst_conns);
 	} else if (nr_rst_conns) {
@@ -471,4 +499,5 @@ void sk_inet_restore_released(bool ok)
 	free(rst_conns);
 	rst_conns = NULL;
 	nr_rst_conns = 0;
+	rst_method_known = false;
 }

@@ -16,6 +16,11 @@
  * errno (not logged: an absent socket gives -ENOENT). */
 int sock_diag_query(void *req, size_t len, int (*cb)(struct nlmsghdr *h, void *arg), void *arg);
 
+struct cryo_opts;
+/* inventory.img's network_lock_method for --network-lock (criu's values):
+ * the restore locks and unlocks with the method the dump used. */
+unsigned sk_network_lock_method(const struct cryo_opts *o);
+
 /* Restore, once the restored tasks run (@ok) or the restore failed: the
  * network lock of restored TCP connections goes (it stays after a failure,
  * for another try, as criu does). */
