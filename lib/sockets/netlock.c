@@ -142,6 +142,8 @@ static int nft_run(const char *script, const char *what)
 	return 0;
 }
 
+static bool nft_ready;	/* the table, sets and chains exist (checked once) */
+
 static int nft_has_chains(void)
 {
 	char *argv[] = { "nft", "list", "chain", "inet", "cryo", "input", NULL };
@@ -285,7 +287,7 @@ static int netlock_apply(enum netlock_method m, const struct inet_conn *c, int n
 		return -ENOMEM;
 	}
 	if (lock) {
-		bool chains = nft_has_chains();
+		bool chains = nft_ready || nft_has_chains();
 		size_t len = strlen(nft_setup) + strlen(nft_chains) + strlen(el) + 1;
 		char *s = xmalloc(len);
 		if (!s) {
@@ -293,8 +295,9 @@ static int netlock_apply(enum netlock_method m, const struct inet_conn *c, int n
 			free(u);
 			return -ENOMEM;
 		}
-		snprintf(s, len, "%s%s%s", nft_setup, chains ? "" : nft_chains, el);
+		snprintf(s, len, "%s%s%s", nft_ready ? "" : nft_setup, chains ? "" : nft_chains, el);
 		ret = nft_run(s, "locking connections");
+		nft_ready = !ret;
 		free(s);
 	} else {
 		ret = nft_run(el, "unlocking connections");
