@@ -15,7 +15,8 @@
  *             dropping matching packets.  Remove leftovers with
  *             `nft delete table inet cryo`.
  *   iptables: chain CRYO in the filter table of iptables and ip6tables,
- *             jumped to from INPUT and OUTPUT, one DROP rule per direction.
+ *             jumped to from INPUT and OUTPUT, one DROP rule per direction,
+ *             added and removed in batches by iptables-restore --noflush.
  *             Remove leftovers with `iptables -F CRYO` (and ip6tables).
  */
 #include "sockets/sk_inet.h"
@@ -207,33 +208,79 @@ static int ipt_setup(const char *tool, int idx)
 	return 0;
 }
 
-static int ipt_conn(const struct inet_conn *c, bool lock)
+/* The rule for one direction, exactly as `iptables -S` prints it (so the
+ * rules already there can be recognised). */
+static void ipt_rule(char *buf, size_t size, const struct inet_conn *c, int dir)
 {
-	const char *tool = c->family == AF_INET6 ? "ip6tables" : "iptables";
-	int ret = lock ? ipt_setup(tool, c->family == AF_INET6) : 0;
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	const char *mask = c->family == AF_INET6 ? "128" : "32";
+	inet_ntop(c->family, dir ? c->dst : c->src, a, sizeof(a));
+	inet_ntop(c->family, dir ? c->src : c->dst, b, sizeof(b));
+	snprintf(buf, size, "CRYO -s %s/%s -d %s/%s -p tcp -m tcp --sport %u --dport %u -j DROP", a,
+		 mask, b, mask, dir ? c->dport : c->sport, dir ? c->sport : c->dport);
+}
+
+/* All connections of one family in one iptables-restore run: locking adds
+ * the rules not there yet (a restore locks again what the dump left),
+ * unlocking deletes those that are there. */
+static int ipt_batch(int family, const struct inet_conn *c, int n, bool lock)
+{
+	bool v6 = family == AF_INET6;
+	const char *tool = v6 ? "ip6tables" : "iptables";
+	int ret = lock ? ipt_setup(tool, v6) : 0;
 	if (ret)
 		return ret;
-	for (int dir = 0; dir < 2; dir++) {
-		char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN], pa[8], pb[8];
-		inet_ntop(c->family, dir ? c->dst : c->src, a, sizeof(a));
-		inet_ntop(c->family, dir ? c->src : c->dst, b, sizeof(b));
-		snprintf(pa, sizeof(pa), "%u", dir ? c->dport : c->sport);
-		snprintf(pb, sizeof(pb), "%u", dir ? c->sport : c->dport);
-#define RULE "CRYO", "-p", "tcp", "-s", a, "--sport", pa, "-d", b, "--dport", pb, "-j", "DROP"
-		/* locking is idempotent: a restore locks again what the dump left */
-		if (lock && !ipt(tool, "checking a DROP rule", true, "-C", RULE, NULL))
-			continue;
-		int r = ipt(tool, lock ? "adding a DROP rule" : "removing a DROP rule", false,
-			    lock ? "-A" : "-D", RULE, NULL);
-#undef RULE
-		ret = ret ? ret : r;
-		if (r && lock)
-			return r;
+	char *argv_s[] = { (char *)tool, "-w", "-S", "CRYO", NULL };
+	size_t cap = 64 * 1024 + (size_t)n * 2 * 160;
+	char *cur = xmalloc(cap), *script = xmalloc(cap);
+	if (!cur || !script) {
+		free(cur);
+		free(script);
+		return -ENOMEM;
 	}
+	int st = run_tool(argv_s, NULL, cur, cap - 2);
+	if (st)
+		cur[0] = '\0';	/* no chain: nothing to remove */
+	strcat(cur, "\n");	/* run_tool cut the last line's end */
+	size_t len = snprintf(script, cap, "*filter\n");
+	int nr = 0;
+	for (int i = 0; i < n; i++) {
+		if (c[i].family != family)
+			continue;
+		for (int dir = 0; dir < 2; dir++) {
+			char rule[256], line[300];
+			ipt_rule(rule, sizeof(rule), &c[i], dir);
+			snprintf(line, sizeof(line), "-A %s\n", rule);
+			bool there = strstr(cur, line) != NULL;
+			if (there == lock)
+				continue;
+			len += snprintf(script + len, cap - len, "%s %s\n", lock ? "-A" : "-D", rule);
+			nr++;
+		}
+	}
+	snprintf(script + len, cap - len, "COMMIT\n");
+	if (nr) {
+		char tool_r[32];
+		snprintf(tool_r, sizeof(tool_r), "%s-restore", tool);
+		char *argv_r[] = { tool_r, "-w", "--noflush", NULL };
+		st = run_tool(argv_r, script, cur, cap < 1024 ? cap : 1024);
+		if (st > 0)
+			pr_err("network lock (iptables): %s %d rule(s) failed: %s exited with %d: %s%s",
+			       lock ? "adding" : "removing", nr, tool_r, st, cur,
+			       st == 127 ? " (install iptables, or choose --network-lock nftables)" : "");
+		ret = st < 0 ? st : st ? -EIO : 0;
+	}
+	free(cur);
+	free(script);
 	return ret;
 }
 
 /* --- the interface --- */
+
+static bool mapped(const uint32_t *a)
+{
+	return !a[0] && !a[1] && a[2] == htonl(0xffff);
+}
 
 static bool same_conn(const struct inet_conn *a, const struct inet_conn *b)
 {
@@ -259,11 +306,19 @@ static int netlock_apply(enum netlock_method m, const struct inet_conn *c, int n
 		return -ENOMEM;
 	int nu = 0;
 	for (int i = 0; i < n; i++) {
+		struct inet_conn x = c[i];
+		/* an IPv6 socket talking IPv4 (::ffff:a.b.c.d): IPv4 packets */
+		if (x.family == AF_INET6 && mapped(x.src) && mapped(x.dst)) {
+			x.family = AF_INET;
+			x.src[0] = x.src[3];
+			x.dst[0] = x.dst[3];
+			x.src[1] = x.src[2] = x.src[3] = x.dst[1] = x.dst[2] = x.dst[3] = 0;
+		}
 		int j = 0;
-		while (j < nu && !same_conn(&c[i], &u[j]))
+		while (j < nu && !same_conn(&x, &u[j]))
 			j++;
 		if (j == nu)
-			u[nu++] = c[i];
+			u[nu++] = x;
 	}
 	c = u;
 	n = nu;
@@ -272,11 +327,10 @@ static int netlock_apply(enum netlock_method m, const struct inet_conn *c, int n
 		pr_info("network lock (%s): %s %s", m == NETLOCK_NFTABLES ? "nftables" : "iptables",
 			lock ? "locking" : "unlocking", inet_conn_str(&c[i], buf, sizeof(buf)));
 	if (m == NETLOCK_IPTABLES) {
-		for (int i = 0; i < n; i++) {
-			int r = ipt_conn(&c[i], lock);
+		ret = ipt_batch(AF_INET, c, n, lock);
+		if (!ret || !lock) {
+			int r = ipt_batch(AF_INET6, c, n, lock);
 			ret = ret ? ret : r;
-			if (r && lock)
-				break;
 		}
 		free(u);
 		return ret;
@@ -300,7 +354,18 @@ static int netlock_apply(enum netlock_method m, const struct inet_conn *c, int n
 		nft_ready = !ret;
 		free(s);
 	} else {
-		ret = nft_run(el, "unlocking connections");
+		char *argv[] = { "nft", "-f", "-", NULL };
+		char out[512];
+		ret = run_tool(argv, el, out, sizeof(out)) ? -EIO : 0;
+		/* one element already gone (removed by hand) fails the whole
+		 * batch: then each on its own, a missing one being fine */
+		for (int i = 0; ret && i < n; i++) {
+			char *one = nft_elements("delete", &c[i], 1);
+			if (one)
+				run_tool(argv, one, out, sizeof(out));
+			free(one);
+		}
+		ret = 0;
 	}
 	free(el);
 	free(u);

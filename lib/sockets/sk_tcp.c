@@ -35,19 +35,22 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 struct tcp_held {
 	int fd;			/* cryo's duplicate, in repair mode */
 	struct inet_conn conn;
 	bool reuseaddr;
-	bool locked, repair;
+	bool repair;
 };
 
 /* dump side: connections put in repair; restore side: connections locked */
@@ -185,6 +188,111 @@ out:
 	return ret;
 }
 
+static bool conn_eq(const struct inet_conn *a, const struct inet_conn *b)
+{
+	return a->family == b->family && !memcmp(a->src, b->src, 16) &&
+	       !memcmp(a->dst, b->dst, 16) && a->sport == b->sport && a->dport == b->dport;
+}
+
+static int add_conns(struct inet_conn **arr, int *nr, const struct inet_conn *c, int n)
+{
+	struct inet_conn *x = xrealloc(*arr, (*nr + n + 1) * sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	*arr = x;
+	memcpy(x + *nr, c, n * sizeof(*c));
+	*nr += n;
+	return 0;
+}
+
+/* Dump side: every connection locked so far (unlocked by ->dump_finish
+ * unless the tree is killed), and the process whose connections were all
+ * locked at once. */
+static struct inet_conn *locked;
+static int nr_locked;
+static pid_t prelocked_pid;
+
+struct prelock {
+	ino_t *inos;
+	int nr;
+	struct inet_conn *conns;
+	int nc;
+};
+
+static int cmp_ino(const void *a, const void *b)
+{
+	ino_t x = *(const ino_t *)a, y = *(const ino_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int prelock_cb(struct nlmsghdr *h, void *arg)
+{
+	struct prelock *p = arg;
+	struct inet_diag_msg *m = NLMSG_DATA(h);
+	ino_t ino = m->idiag_inode;
+	if (!bsearch(&ino, p->inos, p->nr, sizeof(ino_t), cmp_ino))
+		return 0;
+	struct inet_conn c = { .family = m->idiag_family, .sport = ntohs(m->id.idiag_sport),
+			       .dport = ntohs(m->id.idiag_dport) };
+	memcpy(c.src, m->id.idiag_src, 16);
+	memcpy(c.dst, m->id.idiag_dst, 16);
+	if (c.family == AF_INET) {
+		c.src[1] = c.src[2] = c.src[3] = 0;
+		c.dst[1] = c.dst[2] = c.dst[3] = 0;
+	}
+	return add_conns(&p->conns, &p->nc, &c, 1);
+}
+
+/* Lock every established TCP connection of process @pid at once (one
+ * sock_diag walk, one run of the lock tool) rather than one at a time:
+ * with many connections that is most of the frozen time. */
+static int prelock_process(struct fd_dump *d)
+{
+	if (prelocked_pid == d->pid)
+		return 0;
+	prelocked_pid = d->pid;
+	struct prelock p = { 0 };
+	char dir[64];
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", d->pid);
+	int *fds, nfds;
+	if (proc_list_dir_pids(dir, &fds, &nfds))
+		return 0;	/* the per-connection lock does it */
+	p.inos = xmalloc((nfds + 1) * sizeof(ino_t));
+	for (int i = 0; p.inos && i < nfds; i++) {
+		char link[96], target[64];
+		snprintf(link, sizeof(link), "%s/%d", dir, fds[i]);
+		ssize_t n = readlink(link, target, sizeof(target) - 1);
+		unsigned long ino;
+		if (n > 0 && (target[n] = '\0', sscanf(target, "socket:[%lu]", &ino) == 1))
+			p.inos[p.nr++] = ino;
+	}
+	free(fds);
+	if (!p.inos)
+		return -ENOMEM;
+	qsort(p.inos, p.nr, sizeof(ino_t), cmp_ino);
+	int ret = 0;
+	for (int fam = 0; fam < 2 && !ret; fam++) {
+		struct {
+			struct nlmsghdr h;
+			struct inet_diag_req_v2 r;
+		} req = { .h = { .nlmsg_flags = NLM_F_DUMP },
+			  .r = { .sdiag_family = fam ? AF_INET6 : AF_INET, .sdiag_protocol = IPPROTO_TCP,
+				 .idiag_states = 1u << TCP_ESTABLISHED } };
+		ret = sock_diag_query(&req, sizeof(req), prelock_cb, &p);
+	}
+	if (ret < 0)
+		pr_warn("sock_diag can't list the TCP connections of process %d (%s): locking them "
+			"one at a time", d->pid, strerror(-ret));
+	else if (p.nc) {
+		ret = netlock_lock(netlock_method(d->fdm->opts), p.conns, p.nc);
+		if (!ret)
+			ret = add_conns(&locked, &nr_locked, p.conns, p.nc);
+	}
+	free(p.inos);
+	free(p.conns);
+	return ret < 0 ? ret : 0;
+}
+
 int tcp_dump_conn(struct fd_dump *d, int lfd, const InetSkEntry *ie, bool reuseaddr)
 {
 	struct tcp_held *n = xrealloc(held, (nr_held + 1) * sizeof(*n));
@@ -200,10 +308,18 @@ int tcp_dump_conn(struct fd_dump *d, int lfd, const InetSkEntry *ie, bool reusea
 	if (h->fd < 0)
 		return_perror("can't keep a duplicate of " FD_FMT, FD_ARGS(d));
 	nr_held++;
-	int ret = netlock_lock(netlock_method(d->fdm->opts), &h->conn, 1);
+	int ret = prelock_process(d);
 	if (ret)
 		return ret;
-	h->locked = true;
+	int i = 0;
+	while (i < nr_locked && !conn_eq(&locked[i], &h->conn))
+		i++;
+	if (i == nr_locked) {
+		ret = netlock_lock(netlock_method(d->fdm->opts), &h->conn, 1);
+		ret = ret ?: add_conns(&locked, &nr_locked, &h->conn, 1);
+		if (ret)
+			return ret;
+	}
 	ret = repair(h->fd, TCP_REPAIR_ON);
 	if (ret) {
 		pr_err("can't turn TCP repair mode on for " FD_FMT ": %s (it needs CAP_NET_ADMIN)",
@@ -216,17 +332,11 @@ int tcp_dump_conn(struct fd_dump *d, int lfd, const InetSkEntry *ie, bool reusea
 
 void tcp_dump_finish(struct files_dump *fdm, bool ok, bool killed)
 {
-	struct inet_conn *unlock = xmalloc((nr_held + 1) * sizeof(*unlock));
-	int nu = 0;
 	for (int i = 0; i < nr_held; i++) {
 		struct tcp_held *h = &held[i];
 		/* dumped and about to be killed: repair mode and the lock stay
 		 * (the socket dies silently; the restore unlocks) */
-		if (ok && killed) {
-			close(h->fd);
-			continue;
-		}
-		if (h->repair) {
+		if (!(ok && killed) && h->repair) {
 			int r = repair(h->fd, TCP_REPAIR_OFF);
 			if (r)
 				pr_err("can't turn TCP repair mode off again: %s", strerror(-r));
@@ -235,19 +345,20 @@ void tcp_dump_finish(struct files_dump *fdm, bool ok, bool killed)
 			if (v && setsockopt(h->fd, SOL_SOCKET, SO_REUSEADDR, &v, sizeof(v)))
 				pr_perror("can't set SO_REUSEADDR again after TCP repair");
 		}
-		if (h->locked && unlock)
-			unlock[nu++] = h->conn;
 		close(h->fd);
 	}
-	if (nu && netlock_unlock(netlock_method(fdm->opts), unlock, nu))
+	if (nr_locked && ok && killed)
+		pr_info("%d TCP connection(s) stay locked until they are restored", nr_locked);
+	else if (nr_locked && netlock_unlock(netlock_method(fdm->opts), locked, nr_locked))
 		pr_err("the network lock of %d TCP connection(s) could not be removed: see "
-		       "docs/tcp.md to remove it by hand", nu);
-	else if (nr_held && ok && killed)
-		pr_info("%d TCP connection(s) stay locked until they are restored", nr_held);
-	free(unlock);
+		       "docs/tcp.md to remove it by hand", nr_locked);
 	free(held);
 	held = NULL;
 	nr_held = 0;
+	free(locked);
+	locked = NULL;
+	nr_locked = 0;
+	prelocked_pid = 0;
 }
 
 /* --- restore --- */
@@ -287,6 +398,29 @@ static int note_conn(struct files_restore *fr, const InetSkEntry *ie)
 	inet_conn_of(ie, &rst_conns[nr_rst_conns++]);
 	restore_method(fr);
 	return 0;
+}
+
+static bool rst_prelocked;
+
+/* Every connection of the images locked again, at once, before the first
+ * is recreated (a no-op where the dump's lock is still there): nothing must
+ * reach a new socket before its tasks run. */
+static int prelock_restore(struct files_restore *fr)
+{
+	if (rst_prelocked)
+		return 0;
+	rst_prelocked = true;
+	int first = nr_rst_conns;
+	for (int i = 0; i < fr->nr_files; i++) {
+		const InetSkEntry *ie = fr->files[i]->isk;
+		if (fr->files[i]->type != FD_TYPES__INETSK || !ie || ie->type != SOCK_STREAM ||
+		    !ie->dst_port || ie->state == TCP_LISTEN || ie->state == TCP_CLOSE)
+			continue;
+		int ret = note_conn(fr, ie);
+		if (ret)
+			return ret;
+	}
+	return netlock_lock(restore_method(fr), rst_conns + first, nr_rst_conns - first);
 }
 
 int tcp_restore_closed(struct files_restore *fr, const InetSkEntry *ie)
@@ -428,12 +562,7 @@ int tcp_restore_conn(struct files_restore *fr, struct rst_file *f, int sk, const
 	}
 	if (ret)
 		return ret;
-	/* locked again (a no-op if the dump's lock is still there): nothing
-	 * must reach the new socket before its tasks run */
-	struct inet_conn c;
-	inet_conn_of(ie, &c);
-	ret = note_conn(fr, ie);
-	ret = ret ?: netlock_lock(restore_method(fr), &c, 1);
+	ret = prelock_restore(fr);
 	if (!ret) {
 		ret = img_read_one(img, &tcp_stream_entry__descriptor, (ProtobufCMessage **)&t);
 		ret = ret > 0 ? 0 : ret ? ret : -EINVAL;	/* 1: read */
@@ -500,4 +629,5 @@ void sk_inet_restore_released(bool ok)
 	rst_conns = NULL;
 	nr_rst_conns = 0;
 	rst_method_known = false;
+	rst_prelocked = false;
 }
