@@ -34,6 +34,9 @@
 static bool server, v6;
 TEST_OPTION(server, bool, "the dumped side is the server (accepted socket + listener)", 0);
 TEST_OPTION(v6, bool, "IPv6 (::1) instead of 127.0.0.1", 0);
+static bool mapped;
+TEST_OPTION(mapped, bool, "a dual-stack IPv6 listener, an IPv4 client: the accepted socket "
+	    "is IPv6 with IPv4-mapped addresses", 0);
 
 #define MARK 0xffffffffu
 #define READ_BURST 4096		/* bytes read per round */
@@ -193,12 +196,24 @@ static int make_pair(int *lst, int *cli, int *acc)
 		s->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		l = sizeof(*s);
 	}
-	*lst = socket(fam, SOCK_STREAM, 0);
-	int one = 1;
-	setsockopt(*lst, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (*lst < 0 || bind(*lst, (struct sockaddr *)&ss, l) || listen(*lst, 16) ||
-	    getsockname(*lst, (struct sockaddr *)&ss, &l))
-		return -1;
+	if (mapped) {
+		struct sockaddr_in6 any = { .sin6_family = AF_INET6, .sin6_addr = in6addr_any };
+		int zero = 0;
+		*lst = socket(AF_INET6, SOCK_STREAM, 0);
+		socklen_t al = sizeof(any);
+		if (*lst < 0 || setsockopt(*lst, SOL_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) ||
+		    bind(*lst, (struct sockaddr *)&any, al) || listen(*lst, 16) ||
+		    getsockname(*lst, (struct sockaddr *)&any, &al))
+			return -1;
+		((struct sockaddr_in *)&ss)->sin_port = any.sin6_port;
+	} else {
+		*lst = socket(fam, SOCK_STREAM, 0);
+		int one = 1;
+		setsockopt(*lst, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (*lst < 0 || bind(*lst, (struct sockaddr *)&ss, l) || listen(*lst, 16) ||
+		    getsockname(*lst, (struct sockaddr *)&ss, &l))
+			return -1;
+	}
 	*cli = socket(fam, SOCK_STREAM, 0);
 	if (*cli < 0 || connect(*cli, (struct sockaddr *)&ss, l))
 		return -1;
