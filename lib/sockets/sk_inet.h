@@ -27,6 +27,28 @@ void inet_conn_of(const InetSkEntry *ie, struct inet_conn *c);
 /* An image address into a sockaddr (@src: the local one). */
 int inet_sockaddr(const InetSkEntry *ie, bool src, struct sockaddr_storage *ss, socklen_t *len);
 
+/* --- sk_inet_opts.c --- */
+
+/* getsockopt of an int: 0 or -errno (not logged) */
+int inet_get_int(int fd, int level, int opt, int *val);
+/* setsockopt of an int, logged naming the socket */
+int inet_set_int(int sk, int level, int opt, int val, const char *name, const InetSkEntry *ie);
+/* GET in a function with a struct fd_dump *d and its duplicate lfd;
+ * SET in one with the new socket sk and its entry ie */
+#define GET(level, opt, dst)                                                   \
+	do {                                                                   \
+		int __v;                                                       \
+		if (inet_get_int(lfd, level, opt, &__v))                       \
+			return_perror("getsockopt(" #opt ") on " FD_FMT, FD_ARGS(d)); \
+		dst = __v;                                                     \
+	} while (0)
+#define SET(level, opt, val) inet_set_int(sk, level, opt, val, #opt, ie)
+
+int inet_dump_sk_opts(struct fd_dump *d, int lfd, SkOptsEntry *so, bool tcp);
+int inet_dump_ip_opts(struct fd_dump *d, int lfd, IpOptsEntry *io, IpOptsRawEntry *raw);
+int inet_restore_sk_opts(int sk, const InetSkEntry *ie);
+int inet_restore_ip_opts(int sk, const InetSkEntry *ie);
+
 /* --- netlock.c --- */
 
 /* criu's values, as in inventory.img's network_lock_method */
