@@ -4,13 +4,16 @@
  *   u1  IPv4, bound to 127.0.0.1, SO_RCVBUF 64 KiB, SO_BROADCAST, SO_MARK 7;
  *   u2  IPv4, bound, connected to u1; one datagram sent to u1 and left
  *       queued there (criu drops queued datagrams at restore: it may be gone);
- *   u3  IPv6, bound to ::1, IPV6_V6ONLY;
- *   u4  IPv4, unbound, SO_RCVTIMEO about 1.25 s (the kernel rounds to jiffies);
+ *   u3  IPv6, bound to ::1, IPV6_V6ONLY, a classic BPF filter (accept all,
+ *       three instructions);
+ *   u4  IPv4, unbound, SO_RCVTIMEO about 1.25 s (the kernel rounds to
+ *       jiffies), SO_BINDTODEVICE lo;
  *   u5  IPv4, connected to u1, shut down for writing.
  * After SIGTERM: names, peers and options as set; u2 -> u1 and u3 -> u3
  * carry datagrams with the right source; u5 can't send (EPIPE).
  */
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <signal.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -65,6 +68,15 @@ int main(int argc, char **argv)
 	setsockopt(u4, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	socklen_t tl = sizeof(tv);
 	getsockopt(u4, SOL_SOCKET, SO_RCVTIMEO, &tv, &tl);	/* in jiffies: rounded */
+	struct sock_filter prog[3] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0, 0, 0),
+		BPF_STMT(BPF_RET | BPF_K, 0xffff),
+	};
+	struct sock_fprog fp = { 3, prog };
+	if (setsockopt(u3, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) ||
+	    setsockopt(u4, SOL_SOCKET, SO_BINDTODEVICE, "lo", 2))
+		setup_fail("filter, bindtodevice: %s", strerror(errno));
 	if (connect(u2, (struct sockaddr *)&n1, l1) || connect(u5, (struct sockaddr *)&n1, l1))
 		setup_fail("connect: %s", strerror(errno));
 	if (shutdown(u5, SHUT_WR))
@@ -97,6 +109,16 @@ int main(int argc, char **argv)
 	    tv2.tv_usec != tv.tv_usec)
 		fail("u4: SO_RCVTIMEO is %ld.%06ld, was %ld.%06ld", (long)tv2.tv_sec,
 		     (long)tv2.tv_usec, (long)tv.tv_sec, (long)tv.tv_usec);
+
+	struct sock_filter got[8];
+	socklen_t gl = 8;	/* in instructions */
+	if (getsockopt(u3, SOL_SOCKET, SO_GET_FILTER, got, &gl) || gl != 3 ||
+	    memcmp(got, prog, sizeof(prog)))
+		fail("u3: the BPF filter differs (%u instructions)", gl);
+	char dev[16] = "";
+	socklen_t dl = sizeof(dev);
+	if (getsockopt(u4, SOL_SOCKET, SO_BINDTODEVICE, dev, &dl) || strcmp(dev, "lo"))
+		fail("u4: SO_BINDTODEVICE is \"%s\", not lo", dev);
 
 	char b[32];
 	/* the queued datagram: kept (no restore) or dropped (as criu does) */
