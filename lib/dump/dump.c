@@ -8,6 +8,7 @@
 #include "creds/creds.h"
 #include "images/image.h"
 #include "proc/proc.h"
+#include "sockets/sockets.h"
 #include "util/fault.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -226,6 +227,8 @@ static int write_inventory(struct dump_ctx *ctx)
 	inv.dump_uptime = up.tv_sec * 1000000ULL + up.tv_nsec / 1000;
 	inv.has_tcp_close = ctx->opts->tcp_close;
 	inv.tcp_close = ctx->opts->tcp_close;
+	inv.has_network_lock_method = 1;	/* the restore unlocks the same way */
+	inv.network_lock_method = sk_network_lock_method(ctx->opts);
 	return img_dir_commit(ctx->dirfd, &inv.base);
 }
 

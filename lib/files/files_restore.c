@@ -293,6 +293,9 @@ static int place_chunk(struct placing *pl, struct slot *s, int from, int to, int
 		/* whatever received descriptor sits on t moves out of the way */
 		for (int j = 0; j < nrecv; j++)
 			if (recv[j] == t && owner[j] != i) {
+				/* never onto the descriptor-passing socket */
+				if (pl->spare == pl->fr->transport[1])
+					pl->spare++;
 				int ret = batch_add(pl, __NR_dup3, t, pl->spare, O_CLOEXEC);
 				if (!ret)
 					ret = batch_add(pl, __NR_close, t, 0, 0);

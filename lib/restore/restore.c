@@ -8,6 +8,7 @@
 #include "restore/restore.h"
 #include "creds/creds.h"
 #include "seize/seize.h"
+#include "sockets/sockets.h"
 #include "util/fault.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -771,6 +772,7 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 		ret = write_pidfile(o->pidfile, root->pid);
 	if (!ret)
 		ret = release_all(&ctx);
+	sk_inet_restore_released(!ret);	/* TCP connections: the network lock */
 	if (ret) {
 		kill_created(&ctx);
 		pr_err("restore failed; nothing of it was left running");

@@ -1,2 +1,388 @@
-/* The network lock around TCP repair (--network-lock): owned by sk_inet.c. */
+/* The network lock (--network-lock iptables|nftables|skip).
+ *
+ * While a TCP connection is in repair mode, or has no socket at all
+ * (between a dump that killed the tree and the restore), a packet from the
+ * peer must not reach the stack: it would be answered with a reset (no
+ * socket) or acked and then lost (a socket being read out).  So every
+ * packet of the connection is dropped, in both directions, from just before
+ * its socket goes into repair mode at dump until the restored tasks run.
+ * The peer only sees silence and retransmits.
+ *
+ * Locks are per connection (the 4-tuple), as criu does when the network
+ * namespace is not dumped:
+ *   nftables: table "inet cryo", sets conn4/conn6 of
+ *             saddr . sport . daddr . dport, chains on input and output
+ *             dropping matching packets.  Remove leftovers with
+ *             `nft delete table inet cryo`.
+ *   iptables: chain CRYO in the filter table of iptables and ip6tables,
+ *             jumped to from INPUT and OUTPUT, one DROP rule per direction,
+ *             added and removed in batches by iptables-restore --noflush.
+ *             Remove leftovers with `iptables -F CRYO` (and ip6tables).
+ */
+#include "sockets/sk_inet.h"
 #include "sockets/sockets.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum netlock_method netlock_method(const struct cryo_opts *o)
+{
+	const char *m = o ? o->network_lock : NULL;
+	if (m && !strcmp(m, "nftables"))
+		return NETLOCK_NFTABLES;
+	if (m && !strcmp(m, "skip"))
+		return NETLOCK_SKIP;
+	return NETLOCK_IPTABLES;	/* criu's default */
+}
+
+const char *inet_conn_str(const struct inet_conn *c, char *buf, size_t size)
+{
+	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+	inet_ntop(c->family, c->src, s, sizeof(s));
+	inet_ntop(c->family, c->dst, d, sizeof(d));
+	if (c->family == AF_INET6)
+		snprintf(buf, size, "[%s]:%u -> [%s]:%u", s, c->sport, d, c->dport);
+	else
+		snprintf(buf, size, "%s:%u -> %s:%u", s, c->sport, d, c->dport);
+	return buf;
+}
+
+/* Run @argv with @input on its stdin; its output goes to @out (cut).
+ * Returns its exit status, or a negative code if it could not run. */
+static int run_tool(char *const argv[], const char *input, char *out, size_t outsz)
+{
+	int in[2], op[2];
+	if (pipe2(in, O_CLOEXEC))
+		return_perror("can't create a pipe for %s", argv[0]);
+	if (pipe2(op, O_CLOEXEC)) {
+		close(in[0]);
+		close(in[1]);
+		return_perror("can't create a pipe for %s", argv[0]);
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(in[0]); close(in[1]); close(op[0]); close(op[1]);
+		errno = e;
+		return_perror("can't fork to run %s", argv[0]);
+	}
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(op[1], 1);
+		dup2(op[1], 2);
+		execvp(argv[0], argv);
+		dprintf(2, "can't run %s: %s", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(in[0]);
+	close(op[1]);
+	if (input)
+		write_all(in[1], input, strlen(input));
+	close(in[1]);
+	size_t n = 0;
+	for (;;) {
+		char tmp[512];
+		ssize_t r = read(op[0], tmp, sizeof(tmp));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		size_t k = (size_t)r < outsz - 1 - n ? (size_t)r : outsz - 1 - n;
+		memcpy(out + n, tmp, k);
+		n += k;
+	}
+	out[n] = '\0';
+	while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
+		out[--n] = '\0';
+	close(op[0]);
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return_perror("waiting for %s failed", argv[0]);
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+/* --- nftables --- */
+
+static const char nft_setup[] =
+	"add table inet cryo\n"
+	"add set inet cryo conn4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; }\n"
+	"add set inet cryo conn6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; }\n";
+/* the chains and rules only once (a second "add rule" would duplicate it) */
+static const char nft_chains[] =
+	"add chain inet cryo input { type filter hook input priority -300; }\n"
+	"add chain inet cryo output { type filter hook output priority -300; }\n"
+	"add rule inet cryo input ip saddr . tcp sport . ip daddr . tcp dport @conn4 drop\n"
+	"add rule inet cryo input ip6 saddr . tcp sport . ip6 daddr . tcp dport @conn6 drop\n"
+	"add rule inet cryo output ip saddr . tcp sport . ip daddr . tcp dport @conn4 drop\n"
+	"add rule inet cryo output ip6 saddr . tcp sport . ip6 daddr . tcp dport @conn6 drop\n";
+
+static int nft_run(const char *script, const char *what)
+{
+	char *argv[] = { "nft", "-f", "-", NULL };
+	char out[1024];
+	int st = run_tool(argv, script, out, sizeof(out));
+	if (st < 0)
+		return st;
+	if (st) {
+		pr_err("network lock (nftables): %s failed: nft exited with %d: %s%s", what, st, out,
+		       st == 127 ? " (install nftables, or choose --network-lock iptables)" : "");
+		return -EIO;
+	}
+	return 0;
+}
+
+static bool nft_ready;	/* the table, sets and chains exist (checked once) */
+
+static int nft_has_chains(void)
+{
+	char *argv[] = { "nft", "list", "chain", "inet", "cryo", "input", NULL };
+	char out[64];
+	return run_tool(argv, NULL, out, sizeof(out)) == 0;
+}
+
+/* One element per direction of each connection. */
+static char *nft_elements(const char *verb, const struct inet_conn *c, int n)
+{
+	size_t cap = 256 + n * 2 * 200;
+	char *s = xmalloc(cap), *p = s;
+	if (!s)
+		return NULL;
+	for (int i = 0; i < n; i++) {
+		char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+		inet_ntop(c[i].family, c[i].src, a, sizeof(a));
+		inet_ntop(c[i].family, c[i].dst, b, sizeof(b));
+		const char *set = c[i].family == AF_INET6 ? "conn6" : "conn4";
+		p += snprintf(p, cap - (p - s), "%s element inet cryo %s { %s . %u . %s . %u, %s . %u . %s . %u }\n",
+			      verb, set, a, c[i].sport, b, c[i].dport, b, c[i].dport, a, c[i].sport);
+	}
+	return s;
+}
+
+/* --- iptables --- */
+
+static int ipt(const char *tool, const char *what, bool quiet, ...)
+{
+	char *argv[24] = { (char *)tool, "-w" };
+	int argc = 2;
+	va_list ap;
+	va_start(ap, quiet);
+	for (char *a; (a = va_arg(ap, char *)) && argc < 23;)
+		argv[argc++] = a;
+	va_end(ap);
+	argv[argc] = NULL;
+	char out[1024];
+	int st = run_tool(argv, NULL, out, sizeof(out));
+	if (st > 0 && !quiet)
+		pr_err("network lock (iptables): %s failed: %s exited with %d: %s%s", what, tool, st,
+		       out, st == 127 ? " (install iptables, or choose --network-lock nftables)" : "");
+	return st < 0 ? st : st ? -EIO : 0;
+}
+
+static bool ipt_ready[2];
+
+static int ipt_setup(const char *tool, int idx)
+{
+	if (ipt_ready[idx])
+		return 0;
+	/* exists already: fine */
+	ipt(tool, "creating chain CRYO", true, "-N", "CRYO", NULL);
+	for (int i = 0; i < 2; i++) {
+		const char *ch = i ? "OUTPUT" : "INPUT";
+		if (ipt(tool, "checking the jump to CRYO", true, "-C", ch, "-j", "CRYO", NULL) &&
+		    ipt(tool, "adding the jump to CRYO", false, "-I", ch, "-j", "CRYO", NULL))
+			return -EIO;
+	}
+	ipt_ready[idx] = true;
+	return 0;
+}
+
+/* The rule for one direction, exactly as `iptables -S` prints it (so the
+ * rules already there can be recognised). */
+static void ipt_rule(char *buf, size_t size, const struct inet_conn *c, int dir)
+{
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	const char *mask = c->family == AF_INET6 ? "128" : "32";
+	inet_ntop(c->family, dir ? c->dst : c->src, a, sizeof(a));
+	inet_ntop(c->family, dir ? c->src : c->dst, b, sizeof(b));
+	snprintf(buf, size, "CRYO -s %s/%s -d %s/%s -p tcp -m tcp --sport %u --dport %u -j DROP", a,
+		 mask, b, mask, dir ? c->dport : c->sport, dir ? c->sport : c->dport);
+}
+
+/* All connections of one family in one iptables-restore run: locking adds
+ * the rules not there yet (a restore locks again what the dump left),
+ * unlocking deletes those that are there. */
+static int ipt_batch(int family, const struct inet_conn *c, int n, bool lock)
+{
+	bool v6 = family == AF_INET6;
+	const char *tool = v6 ? "ip6tables" : "iptables";
+	int ret = lock ? ipt_setup(tool, v6) : 0;
+	if (ret)
+		return ret;
+	char *argv_s[] = { (char *)tool, "-w", "-S", "CRYO", NULL };
+	size_t cap = 64 * 1024 + (size_t)n * 2 * 160;
+	char *cur = xmalloc(cap), *script = xmalloc(cap);
+	if (!cur || !script) {
+		free(cur);
+		free(script);
+		return -ENOMEM;
+	}
+	int st = run_tool(argv_s, NULL, cur, cap - 2);
+	if (st)
+		cur[0] = '\0';	/* no chain: nothing to remove */
+	strcat(cur, "\n");	/* run_tool cut the last line's end */
+	size_t len = snprintf(script, cap, "*filter\n");
+	int nr = 0;
+	for (int i = 0; i < n; i++) {
+		if (c[i].family != family)
+			continue;
+		for (int dir = 0; dir < 2; dir++) {
+			char rule[256], line[300];
+			ipt_rule(rule, sizeof(rule), &c[i], dir);
+			snprintf(line, sizeof(line), "-A %s\n", rule);
+			bool there = strstr(cur, line) != NULL;
+			if (there == lock)
+				continue;
+			len += snprintf(script + len, cap - len, "%s %s\n", lock ? "-A" : "-D", rule);
+			nr++;
+		}
+	}
+	snprintf(script + len, cap - len, "COMMIT\n");
+	if (nr) {
+		char tool_r[32];
+		snprintf(tool_r, sizeof(tool_r), "%s-restore", tool);
+		char *argv_r[] = { tool_r, "-w", "--noflush", NULL };
+		st = run_tool(argv_r, script, cur, cap < 1024 ? cap : 1024);
+		if (st > 0)
+			pr_err("network lock (iptables): %s %d rule(s) failed: %s exited with %d: %s%s",
+			       lock ? "adding" : "removing", nr, tool_r, st, cur,
+			       st == 127 ? " (install iptables, or choose --network-lock nftables)" : "");
+		ret = st < 0 ? st : st ? -EIO : 0;
+	}
+	free(cur);
+	free(script);
+	return ret;
+}
+
+/* --- the interface --- */
+
+static bool mapped(const uint32_t *a)
+{
+	return !a[0] && !a[1] && a[2] == htonl(0xffff);
+}
+
+static bool same_conn(const struct inet_conn *a, const struct inet_conn *b)
+{
+	size_t al = a->family == AF_INET6 ? 16 : 4;
+	if (a->family != b->family)
+		return false;
+	if (!memcmp(a->src, b->src, al) && !memcmp(a->dst, b->dst, al) && a->sport == b->sport &&
+	    a->dport == b->dport)
+		return true;
+	/* both ends of one loopback connection lock the same packets */
+	return !memcmp(a->src, b->dst, al) && !memcmp(a->dst, b->src, al) && a->sport == b->dport &&
+	       a->dport == b->sport;
+}
+
+static int netlock_apply(enum netlock_method m, const struct inet_conn *c, int n, bool lock)
+{
+	if (m == NETLOCK_SKIP || n == 0)
+		return 0;
+	char buf[128];
+	/* each connection once */
+	struct inet_conn *u = xmalloc(n * sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	int nu = 0;
+	for (int i = 0; i < n; i++) {
+		struct inet_conn x = c[i];
+		/* an IPv6 socket talking IPv4 (::ffff:a.b.c.d): IPv4 packets */
+		if (x.family == AF_INET6 && mapped(x.src) && mapped(x.dst)) {
+			x.family = AF_INET;
+			x.src[0] = x.src[3];
+			x.dst[0] = x.dst[3];
+			x.src[1] = x.src[2] = x.src[3] = x.dst[1] = x.dst[2] = x.dst[3] = 0;
+		}
+		int j = 0;
+		while (j < nu && !same_conn(&x, &u[j]))
+			j++;
+		if (j == nu)
+			u[nu++] = x;
+	}
+	c = u;
+	n = nu;
+	int ret = 0;
+	for (int i = 0; i < n; i++)
+		pr_info("network lock (%s): %s %s", m == NETLOCK_NFTABLES ? "nftables" : "iptables",
+			lock ? "locking" : "unlocking", inet_conn_str(&c[i], buf, sizeof(buf)));
+	if (m == NETLOCK_IPTABLES) {
+		ret = ipt_batch(AF_INET, c, n, lock);
+		if (!ret || !lock) {
+			int r = ipt_batch(AF_INET6, c, n, lock);
+			ret = ret ? ret : r;
+		}
+		free(u);
+		return ret;
+	}
+	char *el = nft_elements(lock ? "add" : "delete", c, n);
+	if (!el) {
+		free(u);
+		return -ENOMEM;
+	}
+	if (lock) {
+		bool chains = nft_ready || nft_has_chains();
+		size_t len = strlen(nft_setup) + strlen(nft_chains) + strlen(el) + 1;
+		char *s = xmalloc(len);
+		if (!s) {
+			free(el);
+			free(u);
+			return -ENOMEM;
+		}
+		snprintf(s, len, "%s%s%s", nft_ready ? "" : nft_setup, chains ? "" : nft_chains, el);
+		ret = nft_run(s, "locking connections");
+		nft_ready = !ret;
+		free(s);
+	} else {
+		char *argv[] = { "nft", "-f", "-", NULL };
+		char out[512];
+		ret = run_tool(argv, el, out, sizeof(out)) ? -EIO : 0;
+		/* one element already gone (removed by hand) fails the whole
+		 * batch: then each on its own, a missing one being fine */
+		for (int i = 0; ret && i < n; i++) {
+			char *one = nft_elements("delete", &c[i], 1);
+			if (one)
+				run_tool(argv, one, out, sizeof(out));
+			free(one);
+		}
+		ret = 0;
+	}
+	free(el);
+	free(u);
+	return ret;
+}
+
+int netlock_lock(enum netlock_method m, const struct inet_conn *c, int n)
+{
+	return netlock_apply(m, c, n, true);
+}
+
+int netlock_unlock(enum netlock_method m, const struct inet_conn *c, int n)
+{
+	return netlock_apply(m, c, n, false);
+}
+
+unsigned sk_network_lock_method(const struct cryo_opts *o)
+{
+	return netlock_method(o);
+}

@@ -5,6 +5,7 @@
 #define CRYO_SOCKETS_H
 
 #include <linux/netlink.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Send one sock_diag request (@req, @len bytes, starting with its
@@ -46,5 +47,15 @@ void sk_queue_release(void);
  * filter goes to o->so_filter, allocated in *@filter (free it). */
 int skopt_dump(int lfd, struct SkOptsEntry *o, uint64_t **filter, const char *what);
 int skopt_restore(int lfd, const struct SkOptsEntry *o, const char *what);
+
+struct cryo_opts;
+/* inventory.img's network_lock_method for --network-lock (criu's values):
+ * the restore locks and unlocks with the method the dump used. */
+unsigned sk_network_lock_method(const struct cryo_opts *o);
+
+/* Restore, once the restored tasks run (@ok) or the restore failed: the
+ * network lock of restored TCP connections goes (it stays after a failure,
+ * for another try, as criu does). */
+void sk_inet_restore_released(bool ok);
 
 #endif

@@ -1,0 +1,79 @@
+/* Inside lib/sockets: what sk_inet.c (every inet socket), sk_tcp.c (TCP
+ * connections through TCP_REPAIR) and netlock.c (the network lock held
+ * around repair) share. */
+#ifndef CRYO_SOCKETS_SK_INET_H
+#define CRYO_SOCKETS_SK_INET_H
+
+#include "files/files-int.h"
+
+#include "sk-inet.pb-c.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* One TCP connection as the network lock sees it: addresses in network
+ * byte order (IPv4 in src[0]/dst[0]), ports in host order. */
+struct inet_conn {
+	int family;
+	uint32_t src[4], dst[4];
+	uint16_t sport, dport;
+};
+
+/* "127.0.0.1:40000 -> 127.0.0.1:5000" into @buf (for messages). */
+const char *inet_conn_str(const struct inet_conn *c, char *buf, size_t size);
+/* The connection of an image entry. */
+void inet_conn_of(const InetSkEntry *ie, struct inet_conn *c);
+/* An image address into a sockaddr (@src: the local one). */
+int inet_sockaddr(const InetSkEntry *ie, bool src, struct sockaddr_storage *ss, socklen_t *len);
+
+/* --- sk_inet_opts.c --- */
+
+/* getsockopt of an int: 0 or -errno (not logged) */
+int inet_get_int(int fd, int level, int opt, int *val);
+/* setsockopt of an int, logged naming the socket */
+int inet_set_int(int sk, int level, int opt, int val, const char *name, const InetSkEntry *ie);
+/* GET in a function with a struct fd_dump *d and its duplicate lfd;
+ * SET in one with the new socket sk and its entry ie */
+#define GET(level, opt, dst)                                                   \
+	do {                                                                   \
+		int __v;                                                       \
+		if (inet_get_int(lfd, level, opt, &__v))                       \
+			return_perror("getsockopt(" #opt ") on " FD_FMT, FD_ARGS(d)); \
+		dst = __v;                                                     \
+	} while (0)
+#define SET(level, opt, val) inet_set_int(sk, level, opt, val, #opt, ie)
+
+int inet_dump_sk_opts(struct fd_dump *d, int lfd, SkOptsEntry *so, bool tcp);
+int inet_dump_ip_opts(struct fd_dump *d, int lfd, IpOptsEntry *io, IpOptsRawEntry *raw);
+int inet_restore_sk_opts(int sk, const InetSkEntry *ie);
+int inet_restore_ip_opts(int sk, const InetSkEntry *ie);
+
+/* --- netlock.c --- */
+
+/* criu's values, as in inventory.img's network_lock_method */
+enum netlock_method { NETLOCK_IPTABLES = 0, NETLOCK_NFTABLES = 1, NETLOCK_SKIP = 2 };
+/* --network-lock (iptables when not given, as criu) */
+enum netlock_method netlock_method(const struct cryo_opts *o);
+/* Drop every packet of these connections (both directions), or stop
+ * dropping them.  Locking an already locked connection is fine.  0 or a
+ * negative code (logged, naming the connection and the tool). */
+int netlock_lock(enum netlock_method m, const struct inet_conn *c, int n);
+int netlock_unlock(enum netlock_method m, const struct inet_conn *c, int n);
+
+/* --- sk_tcp.c --- */
+
+/* An established connection at dump time: lock it, put it in repair mode
+ * (on a duplicate cryo keeps until ->dump_finish) and write
+ * tcp-stream-INO.img.  @reuseaddr: its SO_REUSEADDR (repair-off resets it). */
+int tcp_dump_conn(struct fd_dump *d, int lfd, const InetSkEntry *ie, bool reuseaddr);
+void tcp_dump_finish(struct files_dump *fdm, bool ok, bool killed);
+/* Restore an established connection on the new socket @sk (left in repair
+ * mode until tcp_restore_finish). */
+int tcp_restore_conn(struct files_restore *fr, struct rst_file *f, int sk, const InetSkEntry *ie);
+/* A connection restored closed (--tcp-close): its lock still goes away
+ * once the restore is over. */
+int tcp_restore_closed(struct files_restore *fr, const InetSkEntry *ie);
+void tcp_restore_finish(struct files_restore *fr, bool ok);
+
+#endif

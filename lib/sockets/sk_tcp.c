@@ -1,0 +1,633 @@
+/* Established TCP connections, through TCP_REPAIR (--tcp-established).
+ *
+ * Dump: the connection is locked (netlock.c), then its socket goes into
+ * repair mode through a duplicate cryo keeps: in repair mode the socket
+ * sends nothing, its queues can be peeked and its sequence numbers read.
+ * tcp-stream-INO.img gets the sequence numbers, the options negotiated at
+ * the handshake, the windows, then the receive queue bytes and the send
+ * queue bytes (criu's layout).  If the tree is killed afterwards, the
+ * socket is closed in repair mode, which sends nothing: the peer sees only
+ * silence (its packets are dropped by the lock) until the restore.  If the
+ * dump fails or the tree goes on, ->dump_finish turns repair off (which
+ * resets SO_REUSEADDR: put back) and unlocks.
+ *
+ *   sequence numbers                      send queue
+ *     outq_seq = write_seq   (snd_una .. write_seq: outq_len bytes, the
+ *                            last unsq_len of them never sent)
+ *     inq_seq  = rcv_nxt     receive queue: copied_seq .. rcv_nxt, inq_len
+ *
+ * Restore, in cryo: a new socket in repair mode gets its sequence numbers
+ * (each queue's start, as the kernel advances them while we refill the
+ * queues), binds, connects (no SYN in repair mode), gets the options, the
+ * receive queue and the sent part of the send queue; the never-sent part is
+ * sent with repair briefly off (the window is still zero: nothing leaves);
+ * then the windows.  Repair stays on until every task has its descriptors
+ * (->restore_finish), and the lock stays until the tasks run
+ * (sk_inet_restore_released).
+ */
+#include "sockets/sk_inet.h"
+#include "sockets/sockets.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include "inventory.pb-c.h"
+#include "tcp-stream.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+struct tcp_held {
+	int fd;			/* cryo's duplicate, in repair mode */
+	struct inet_conn conn;
+	bool reuseaddr;
+	bool repair;
+};
+
+/* dump side: connections put in repair; restore side: connections locked */
+static struct tcp_held *held;
+static int nr_held;
+static struct inet_conn *rst_conns;
+static int nr_rst_conns;
+static enum netlock_method rst_method;
+static bool rst_method_known;
+
+static int repair(int fd, int val)
+{
+	return setsockopt(fd, SOL_TCP, TCP_REPAIR, &val, sizeof(val)) ? -errno : 0;
+}
+
+/* --- dump --- */
+
+static int peek_queue(struct fd_dump *d, int fd, int q, uint32_t *seq, uint32_t len, char **buf)
+{
+	socklen_t l = sizeof(*seq);
+	*buf = NULL;
+	if (setsockopt(fd, SOL_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)))
+		return_perror("setsockopt(TCP_REPAIR_QUEUE, %d) on " FD_FMT, q, FD_ARGS(d));
+	if (getsockopt(fd, SOL_TCP, TCP_QUEUE_SEQ, seq, &l))
+		return_perror("getsockopt(TCP_QUEUE_SEQ) on " FD_FMT, FD_ARGS(d));
+	if (!len)
+		return 0;
+	/* one byte more than expected, to be sure there is no more */
+	*buf = xmalloc(len + 1);
+	if (!*buf)
+		return -ENOMEM;
+	ssize_t n = recv(fd, *buf, len + 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n != (ssize_t)len) {
+		int e = n < 0 ? errno : EIO;
+		pr_err("reading the %s queue of " FD_FMT " in repair mode: got %zd of %u bytes%s%s",
+		       q == TCP_RECV_QUEUE ? "receive" : "send", FD_ARGS(d), n, len,
+		       n < 0 ? ": " : "", n < 0 ? strerror(e) : "");
+		free(*buf);
+		*buf = NULL;
+		return -e;
+	}
+	return 0;
+}
+
+static int dump_state(struct fd_dump *d, int fd, const InetSkEntry *ie)
+{
+	TcpStreamEntry tse = TCP_STREAM_ENTRY__INIT;
+	struct tcp_info ti;
+	socklen_t l = sizeof(ti);
+	char *in = NULL, *out = NULL;
+	int inq, outq, unsq, v, ret;
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, SOL_TCP, TCP_INFO, &ti, &l))
+		return_perror("getsockopt(TCP_INFO) on " FD_FMT, FD_ARGS(d));
+	if (ti.tcpi_state != TCP_ESTABLISHED) {
+		pr_err(FD_FMT ": the TCP connection left ESTABLISHED (state %u) while being dumped",
+		       FD_ARGS(d), ti.tcpi_state);
+		return -EAGAIN;
+	}
+	if (ioctl(fd, SIOCINQ, &inq) || ioctl(fd, SIOCOUTQ, &outq) || ioctl(fd, SIOCOUTQNSD, &unsq))
+		return_perror("ioctl(SIOCINQ/SIOCOUTQ/SIOCOUTQNSD) on " FD_FMT, FD_ARGS(d));
+	tse.has_inq_len = tse.has_inq_seq = tse.has_outq_len = tse.has_outq_seq = 1;
+	tse.has_opt_mask = tse.has_snd_wscale = tse.has_mss_clamp = tse.has_unsq_len = 1;
+	tse.inq_len = inq;
+	tse.outq_len = outq;
+	tse.unsq_len = unsq;
+	ret = peek_queue(d, fd, TCP_RECV_QUEUE, &tse.inq_seq, inq, &in);
+	ret = ret ?: peek_queue(d, fd, TCP_SEND_QUEUE, &tse.outq_seq, outq, &out);
+	if (ret)
+		goto out;
+
+	/* in repair mode TCP_MAXSEG gives the mss clamp */
+	l = sizeof(v);
+	if (getsockopt(fd, SOL_TCP, TCP_MAXSEG, &v, &l)) {
+		ret = -errno;
+		pr_perror("getsockopt(TCP_MAXSEG) on " FD_FMT, FD_ARGS(d));
+		goto out;
+	}
+	tse.mss_clamp = v;
+	tse.opt_mask = ti.tcpi_options;
+	if (ti.tcpi_options & TCPI_OPT_WSCALE) {
+		tse.snd_wscale = ti.tcpi_snd_wscale;
+		tse.has_rcv_wscale = 1;
+		tse.rcv_wscale = ti.tcpi_rcv_wscale;
+	}
+	if (ti.tcpi_options & TCPI_OPT_TIMESTAMPS) {
+		l = sizeof(v);
+		if (getsockopt(fd, SOL_TCP, TCP_TIMESTAMP, &v, &l)) {
+			ret = -errno;
+			pr_perror("getsockopt(TCP_TIMESTAMP) on " FD_FMT, FD_ARGS(d));
+			goto out;
+		}
+		tse.has_timestamp = 1;
+		tse.timestamp = v;
+	}
+	struct tcp_repair_window w;
+	l = sizeof(w);
+	if (getsockopt(fd, SOL_TCP, TCP_REPAIR_WINDOW, &w, &l)) {
+		ret = -errno;
+		pr_perror("getsockopt(TCP_REPAIR_WINDOW) on " FD_FMT, FD_ARGS(d));
+		goto out;
+	}
+	tse.has_snd_wl1 = tse.has_snd_wnd = tse.has_max_window = tse.has_rcv_wnd = 1;
+	tse.has_rcv_wup = 1;
+	tse.snd_wl1 = w.snd_wl1;
+	tse.snd_wnd = w.snd_wnd;
+	tse.max_window = w.max_window;
+	tse.rcv_wnd = w.rcv_wnd;
+	tse.rcv_wup = w.rcv_wup;
+	l = sizeof(v);
+	if (!getsockopt(fd, SOL_TCP, TCP_NODELAY, &v, &l) && v)
+		tse.has_nodelay = tse.nodelay = 1;
+	l = sizeof(v);
+	if (!getsockopt(fd, SOL_TCP, TCP_CORK, &v, &l) && v)
+		tse.has_cork = tse.cork = 1;
+	pr_info(FD_FMT ": TCP connection: inq %u bytes (seq %u), outq %u bytes (seq %u, %u unsent), "
+		"mss %u, options %#x", FD_ARGS(d), tse.inq_len, tse.inq_seq, tse.outq_len,
+		tse.outq_seq, tse.unsq_len, tse.mss_clamp, tse.opt_mask);
+
+	struct cr_img *img;
+	ret = img_open(&img, d->fdm->dirfd, IMG_TCP_STREAM, IMG_WRITE, ie->ino);
+	if (ret)
+		goto out;
+	ret = img_write_msg(img, &tse.base);
+	if (!ret && inq)
+		ret = img_write_raw(img, in, inq);
+	if (!ret && outq)
+		ret = img_write_raw(img, out, outq);
+	int r2 = img_close(img);
+	ret = ret ?: r2;
+out:
+	free(in);
+	free(out);
+	return ret;
+}
+
+static bool conn_eq(const struct inet_conn *a, const struct inet_conn *b)
+{
+	return a->family == b->family && !memcmp(a->src, b->src, 16) &&
+	       !memcmp(a->dst, b->dst, 16) && a->sport == b->sport && a->dport == b->dport;
+}
+
+static int add_conns(struct inet_conn **arr, int *nr, const struct inet_conn *c, int n)
+{
+	struct inet_conn *x = xrealloc(*arr, (*nr + n + 1) * sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	*arr = x;
+	memcpy(x + *nr, c, n * sizeof(*c));
+	*nr += n;
+	return 0;
+}
+
+/* Dump side: every connection locked so far (unlocked by ->dump_finish
+ * unless the tree is killed), and the process whose connections were all
+ * locked at once. */
+static struct inet_conn *locked;
+static int nr_locked;
+static pid_t prelocked_pid;
+
+struct prelock {
+	ino_t *inos;
+	int nr;
+	struct inet_conn *conns;
+	int nc;
+};
+
+static int cmp_ino(const void *a, const void *b)
+{
+	ino_t x = *(const ino_t *)a, y = *(const ino_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int prelock_cb(struct nlmsghdr *h, void *arg)
+{
+	struct prelock *p = arg;
+	struct inet_diag_msg *m = NLMSG_DATA(h);
+	ino_t ino = m->idiag_inode;
+	if (!bsearch(&ino, p->inos, p->nr, sizeof(ino_t), cmp_ino))
+		return 0;
+	struct inet_conn c = { .family = m->idiag_family, .sport = ntohs(m->id.idiag_sport),
+			       .dport = ntohs(m->id.idiag_dport) };
+	memcpy(c.src, m->id.idiag_src, 16);
+	memcpy(c.dst, m->id.idiag_dst, 16);
+	if (c.family == AF_INET) {
+		c.src[1] = c.src[2] = c.src[3] = 0;
+		c.dst[1] = c.dst[2] = c.dst[3] = 0;
+	}
+	return add_conns(&p->conns, &p->nc, &c, 1);
+}
+
+/* Lock every established TCP connection of process @pid at once (one
+ * sock_diag walk, one run of the lock tool) rather than one at a time:
+ * with many connections that is most of the frozen time. */
+static int prelock_process(struct fd_dump *d)
+{
+	if (prelocked_pid == d->pid)
+		return 0;
+	prelocked_pid = d->pid;
+	struct prelock p = { 0 };
+	char dir[64];
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", d->pid);
+	int *fds, nfds;
+	if (proc_list_dir_pids(dir, &fds, &nfds))
+		return 0;	/* the per-connection lock does it */
+	p.inos = xmalloc((nfds + 1) * sizeof(ino_t));
+	for (int i = 0; p.inos && i < nfds; i++) {
+		char link[96], target[64];
+		snprintf(link, sizeof(link), "%s/%d", dir, fds[i]);
+		ssize_t n = readlink(link, target, sizeof(target) - 1);
+		unsigned long ino;
+		if (n > 0 && (target[n] = '\0', sscanf(target, "socket:[%lu]", &ino) == 1))
+			p.inos[p.nr++] = ino;
+	}
+	free(fds);
+	if (!p.inos)
+		return -ENOMEM;
+	qsort(p.inos, p.nr, sizeof(ino_t), cmp_ino);
+	int ret = 0;
+	for (int fam = 0; fam < 2 && !ret; fam++) {
+		struct {
+			struct nlmsghdr h;
+			struct inet_diag_req_v2 r;
+		} req = { .h = { .nlmsg_flags = NLM_F_DUMP },
+			  .r = { .sdiag_family = fam ? AF_INET6 : AF_INET, .sdiag_protocol = IPPROTO_TCP,
+				 .idiag_states = 1u << TCP_ESTABLISHED } };
+		ret = sock_diag_query(&req, sizeof(req), prelock_cb, &p);
+	}
+	if (ret < 0)
+		pr_warn("sock_diag can't list the TCP connections of process %d (%s): locking them "
+			"one at a time", d->pid, strerror(-ret));
+	else if (p.nc) {
+		ret = netlock_lock(netlock_method(d->fdm->opts), p.conns, p.nc);
+		if (!ret)
+			ret = add_conns(&locked, &nr_locked, p.conns, p.nc);
+	}
+	free(p.inos);
+	free(p.conns);
+	return ret < 0 ? ret : 0;
+}
+
+int tcp_dump_conn(struct fd_dump *d, int lfd, const InetSkEntry *ie, bool reuseaddr)
+{
+	struct tcp_held *n = xrealloc(held, (nr_held + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	held = n;
+	struct tcp_held *h = &held[nr_held];
+	*h = (struct tcp_held){ .reuseaddr = reuseaddr };
+	inet_conn_of(ie, &h->conn);
+	/* kept until ->dump_finish: repair mode must be undone if the dump
+	 * fails after this descriptor was dumped */
+	h->fd = fcntl(lfd, F_DUPFD_CLOEXEC, 0);
+	if (h->fd < 0)
+		return_perror("can't keep a duplicate of " FD_FMT, FD_ARGS(d));
+	nr_held++;
+	int ret = prelock_process(d);
+	if (ret)
+		return ret;
+	int i = 0;
+	while (i < nr_locked && !conn_eq(&locked[i], &h->conn))
+		i++;
+	if (i == nr_locked) {
+		ret = netlock_lock(netlock_method(d->fdm->opts), &h->conn, 1);
+		ret = ret ?: add_conns(&locked, &nr_locked, &h->conn, 1);
+		if (ret)
+			return ret;
+	}
+	ret = repair(h->fd, TCP_REPAIR_ON);
+	if (ret) {
+		pr_err("can't turn TCP repair mode on for " FD_FMT ": %s (it needs CAP_NET_ADMIN)",
+		       FD_ARGS(d), strerror(-ret));
+		return ret;
+	}
+	h->repair = true;
+	return dump_state(d, h->fd, ie);
+}
+
+void tcp_dump_finish(struct files_dump *fdm, bool ok, bool killed)
+{
+	for (int i = 0; i < nr_held; i++) {
+		struct tcp_held *h = &held[i];
+		/* dumped and about to be killed: repair mode and the lock stay
+		 * (the socket dies silently; the restore unlocks) */
+		if (!(ok && killed) && h->repair) {
+			int r = repair(h->fd, TCP_REPAIR_OFF);
+			if (r)
+				pr_err("can't turn TCP repair mode off again: %s", strerror(-r));
+			/* repair-off cleared SO_REUSEADDR */
+			int v = h->reuseaddr;
+			if (v && setsockopt(h->fd, SOL_SOCKET, SO_REUSEADDR, &v, sizeof(v)))
+				pr_perror("can't set SO_REUSEADDR again after TCP repair");
+		}
+		close(h->fd);
+	}
+	if (nr_locked && ok && killed)
+		pr_info("%d TCP connection(s) stay locked until they are restored", nr_locked);
+	else if (nr_locked && netlock_unlock(netlock_method(fdm->opts), locked, nr_locked))
+		pr_err("the network lock of %d TCP connection(s) could not be removed: see "
+		       "docs/tcp.md to remove it by hand", nr_locked);
+	free(held);
+	held = NULL;
+	nr_held = 0;
+	free(locked);
+	locked = NULL;
+	nr_locked = 0;
+	prelocked_pid = 0;
+}
+
+/* --- restore --- */
+
+/* The dump's lock method, from inventory.img (criu does the same); images
+ * without it: --network-lock. */
+static enum netlock_method restore_method(struct files_restore *fr)
+{
+	if (rst_method_known)
+		return rst_method;
+	rst_method = netlock_method(fr->opts);
+	rst_method_known = true;
+	struct cr_img *img;
+	InventoryEntry *inv = NULL;
+	if (img_open(&img, fr->dirfd, IMG_INVENTORY, IMG_READ, 0))
+		return rst_method;
+	if (img_read_one(img, &inventory_entry__descriptor, (ProtobufCMessage **)&inv) > 0 && inv) {
+		if (inv->has_network_lock_method && inv->network_lock_method <= NETLOCK_SKIP) {
+			if (fr->opts->network_lock && inv->network_lock_method != rst_method)
+				pr_warn("--network-lock %s ignored: the dump locked connections with "
+					"method %u, which the restore uses", fr->opts->network_lock,
+					inv->network_lock_method);
+			rst_method = inv->network_lock_method;
+		}
+		protobuf_c_message_free_unpacked(&inv->base, NULL);
+	}
+	img_close(img);
+	return rst_method;
+}
+
+static int note_conn(struct files_restore *fr, const InetSkEntry *ie)
+{
+	struct inet_conn *n = xrealloc(rst_conns, (nr_rst_conns + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	rst_conns = n;
+	inet_conn_of(ie, &rst_conns[nr_rst_conns++]);
+	restore_method(fr);
+	return 0;
+}
+
+static bool rst_prelocked;
+
+/* Every connection of the images locked again, at once, before the first
+ * is recreated (a no-op where the dump's lock is still there): nothing must
+ * reach a new socket before its tasks run. */
+static int prelock_restore(struct files_restore *fr)
+{
+	if (rst_prelocked)
+		return 0;
+	rst_prelocked = true;
+	int first = nr_rst_conns;
+	for (int i = 0; i < fr->nr_files; i++) {
+		const InetSkEntry *ie = fr->files[i]->isk;
+		if (fr->files[i]->type != FD_TYPES__INETSK || !ie || ie->type != SOCK_STREAM ||
+		    !ie->dst_port || ie->state == TCP_LISTEN || ie->state == TCP_CLOSE)
+			continue;
+		int ret = note_conn(fr, ie);
+		if (ret)
+			return ret;
+	}
+	return netlock_lock(restore_method(fr), rst_conns + first, nr_rst_conns - first);
+}
+
+int tcp_restore_closed(struct files_restore *fr, const InetSkEntry *ie)
+{
+	return note_conn(fr, ie);
+}
+
+static int set_queue_seq(int sk, int q, uint32_t seq, const InetSkEntry *ie)
+{
+	if (setsockopt(sk, SOL_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) ||
+	    setsockopt(sk, SOL_TCP, TCP_QUEUE_SEQ, &seq, sizeof(seq)))
+		return_perror("can't set the %s sequence of TCP connection %u",
+			      q == TCP_RECV_QUEUE ? "receive" : "send", ie->id);
+	return 0;
+}
+
+/* Send @len bytes of @buf into the socket's current repair queue. */
+static int fill_queue(int sk, const char *buf, uint32_t len, const char *what, const InetSkEntry *ie)
+{
+	/* the kernel makes one linear buffer of a repair-mode receive queue
+	 * write: halve the chunks when it can't */
+	size_t chunk = len;
+	while (len) {
+		size_t n = chunk < len ? chunk : len;
+		ssize_t r = send(sk, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r <= 0) {
+			if (chunk > 1024 && (r == 0 || errno == ENOMEM || errno == EAGAIN)) {
+				chunk /= 2;
+				continue;
+			}
+			return_perror("can't put %u bytes back in the %s of TCP connection %u", len,
+				      what, ie->id);
+		}
+		buf += r;
+		len -= r;
+	}
+	return 0;
+}
+
+static int restore_state(int sk, const InetSkEntry *ie, TcpStreamEntry *t, const char *in,
+			 const char *out)
+{
+	int ret;
+	if ((ret = repair(sk, TCP_REPAIR_ON))) {
+		pr_err("can't turn TCP repair mode on for connection %u: %s (it needs "
+		       "CAP_NET_ADMIN)", ie->id, strerror(-ret));
+		return ret;
+	}
+	ret = set_queue_seq(sk, TCP_RECV_QUEUE, t->inq_seq - t->inq_len, ie);
+	ret = ret ?: set_queue_seq(sk, TCP_SEND_QUEUE, t->outq_seq - t->outq_len, ie);
+	if (ret)
+		return ret;
+	struct sockaddr_storage ss;
+	socklen_t l;
+	char cs[128];
+	struct inet_conn c;
+	inet_conn_of(ie, &c);
+	inet_conn_str(&c, cs, sizeof(cs));
+	if ((ret = inet_sockaddr(ie, true, &ss, &l)))
+		return ret;
+	if (bind(sk, (struct sockaddr *)&ss, l))
+		return_perror("can't bind TCP connection %u (%s)", ie->id, cs);
+	if ((ret = inet_sockaddr(ie, false, &ss, &l)))
+		return ret;
+	if (connect(sk, (struct sockaddr *)&ss, l))
+		return_perror("can't connect TCP connection %u (%s) in repair mode", ie->id, cs);
+
+	struct tcp_repair_opt ro[4];
+	int n = 0;
+	if (t->opt_mask & TCPI_OPT_SACK)
+		ro[n++] = (struct tcp_repair_opt){ TCPOPT_SACK_PERMITTED, 0 };
+	if (t->opt_mask & TCPI_OPT_WSCALE)
+		ro[n++] = (struct tcp_repair_opt){ TCPOPT_WINDOW,
+						     t->snd_wscale | (t->rcv_wscale << 16) };
+	if (t->opt_mask & TCPI_OPT_TIMESTAMPS)
+		ro[n++] = (struct tcp_repair_opt){ TCPOPT_TIMESTAMP, 0 };
+	ro[n++] = (struct tcp_repair_opt){ TCPOPT_MAXSEG, t->mss_clamp };
+	if (setsockopt(sk, SOL_TCP, TCP_REPAIR_OPTIONS, ro, n * sizeof(ro[0])))
+		return_perror("setsockopt(TCP_REPAIR_OPTIONS) on TCP connection %u (%s)", ie->id, cs);
+	if (t->has_timestamp &&
+	    setsockopt(sk, SOL_TCP, TCP_TIMESTAMP, &t->timestamp, sizeof(t->timestamp)))
+		return_perror("setsockopt(TCP_TIMESTAMP) on TCP connection %u (%s)", ie->id, cs);
+
+	int q = TCP_RECV_QUEUE;
+	if (t->inq_len) {
+		if (setsockopt(sk, SOL_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)))
+			return_perror("setsockopt(TCP_REPAIR_QUEUE) on TCP connection %u", ie->id);
+		if ((ret = fill_queue(sk, in, t->inq_len, "receive queue", ie)))
+			return ret;
+	}
+	uint32_t unsent = t->has_unsq_len && t->unsq_len <= t->outq_len ? t->unsq_len : 0;
+	uint32_t sent = t->outq_len - unsent;
+	q = TCP_SEND_QUEUE;
+	if (sent) {
+		if (setsockopt(sk, SOL_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)))
+			return_perror("setsockopt(TCP_REPAIR_QUEUE) on TCP connection %u", ie->id);
+		if ((ret = fill_queue(sk, out, sent, "send queue", ie)))
+			return ret;
+	}
+	if (unsent) {
+		/* never sent: an ordinary write, queued behind the rest */
+		ret = repair(sk, TCP_REPAIR_OFF_NO_WP);
+		ret = ret ?: fill_queue(sk, out + sent, unsent, "send queue (unsent part)", ie);
+		int r2 = repair(sk, TCP_REPAIR_ON);
+		if (ret || r2)
+			return ret ?: r2;
+	}
+	if (t->has_snd_wnd) {
+		struct tcp_repair_window w = {
+			.snd_wl1 = t->snd_wl1, .snd_wnd = t->snd_wnd, .max_window = t->max_window,
+			.rcv_wnd = t->rcv_wnd, .rcv_wup = t->rcv_wup,
+		};
+		if (setsockopt(sk, SOL_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)))
+			return_perror("setsockopt(TCP_REPAIR_WINDOW) on TCP connection %u (%s)",
+				      ie->id, cs);
+	}
+	int one = 1;
+	if (t->nodelay && setsockopt(sk, SOL_TCP, TCP_NODELAY, &one, sizeof(one)))
+		return_perror("setsockopt(TCP_NODELAY) on TCP connection %u", ie->id);
+	if (t->cork && setsockopt(sk, SOL_TCP, TCP_CORK, &one, sizeof(one)))
+		return_perror("setsockopt(TCP_CORK) on TCP connection %u", ie->id);
+	pr_info("TCP connection %u (%s) restored in repair mode: inq %u, outq %u (%u unsent)",
+		ie->id, cs, t->inq_len, t->outq_len, unsent);
+	return 0;
+}
+
+int tcp_restore_conn(struct files_restore *fr, struct rst_file *f, int sk, const InetSkEntry *ie)
+{
+	(void)f;
+	struct cr_img *img;
+	TcpStreamEntry *t = NULL;
+	char *in = NULL, *out = NULL;
+	int ret = img_open(&img, fr->dirfd, IMG_TCP_STREAM, IMG_READ | IMG_MISSING_OK, ie->ino);
+	if (ret == -ENOENT) {
+		pr_err("inet socket %u (ino %u) is a TCP connection without tcp-stream-%x.img: it "
+		       "was dumped with --tcp-close; restore it with --tcp-close", ie->id, ie->ino,
+		       ie->ino);
+		return -EINVAL;
+	}
+	if (ret)
+		return ret;
+	ret = prelock_restore(fr);
+	if (!ret) {
+		ret = img_read_one(img, &tcp_stream_entry__descriptor, (ProtobufCMessage **)&t);
+		ret = ret > 0 ? 0 : ret ? ret : -EINVAL;	/* 1: read */
+	}
+	if (ret)
+		goto out;
+	if (t->outq_len > 256u << 20 || t->inq_len > 256u << 20) {
+		pr_err("%s: queue lengths %u/%u are absurd", img_name(img), t->inq_len, t->outq_len);
+		ret = -EINVAL;
+		goto out;
+	}
+	in = xmalloc(t->inq_len + 1);
+	out = xmalloc(t->outq_len + 1);
+	if (!in || !out) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = img_read_raw(img, in, t->inq_len);
+	ret = ret ?: img_read_raw(img, out, t->outq_len);
+	ret = ret ?: restore_state(sk, ie, t, in, out);
+out:
+	if (t)
+		protobuf_c_message_free_unpacked(&t->base, NULL);
+	free(in);
+	free(out);
+	img_close(img);
+	return ret;
+}
+
+void tcp_restore_finish(struct files_restore *fr, bool ok)
+{
+	(void)fr;
+	/* ok: the tasks are about to run; repair off now (the window probe it
+	 * sends is dropped by the lock, the retransmissions after the unlock
+	 * get through).  Otherwise the sockets close in repair mode: silently. */
+	for (int i = 0; ok && i < fr->nr_files; i++) {
+		struct rst_file *f = &fr->rf[i];
+		const InetSkEntry *ie = f->fe->isk;
+		if (f->fe->type != FD_TYPES__INETSK || f->lfd < 0 || !ie || ie->type != SOCK_STREAM ||
+		    !ie->dst_port || ie->state == TCP_LISTEN || ie->state == TCP_CLOSE ||
+		    fr->opts->tcp_close)
+			continue;
+		int r = repair(f->lfd, TCP_REPAIR_OFF);
+		if (r)
+			pr_err("can't turn TCP repair mode off on connection %u: %s", ie->id,
+			       strerror(-r));
+		int v = ie->opts->reuseaddr;
+		if (v && setsockopt(f->lfd, SOL_SOCKET, SO_REUSEADDR, &v, sizeof(v)))
+			pr_perror("can't set SO_REUSEADDR on TCP connection %u", ie->id);
+	}
+}
+
+void sk_inet_restore_released(bool ok)
+{
+	if (nr_rst_conns && ok) {
+		if (netlock_unlock(rst_method, rst_conns, nr_rst_conns))
+			pr_err("the network lock of %d restored TCP connection(s) could not be "
+			       "removed: see docs/tcp.md to remove it by hand", nr_rst_conns);
+	} else if (nr_rst_conns) {
+		pr_warn("restore failed: %d TCP connection(s) stay locked for another restore "
+			"(docs/tcp.md says how to remove the lock)", nr_rst_conns);
+	}
+	free(rst_conns);
+	rst_conns = NULL;
+	nr_rst_conns = 0;
+	rst_method_known = false;
+	rst_prelocked = false;
+}
