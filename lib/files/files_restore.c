@@ -127,6 +127,11 @@ int files_rst_open(struct files_restore *fr, struct rst_file *f)
 		return -EOPNOTSUPP;
 	}
 	int ret = k->open(fr, f);
+	if (ret > 0) {
+		pr_err("restoring %s %u: its open step returned %d (a bug: it must return 0 "
+		       "or a negative error)", k->name, f->fe->id, ret);
+		ret = -EINVAL;
+	}
 	if (ret)
 		return ret;
 	if (f->lfd < 0) {
@@ -187,6 +192,7 @@ struct placing {
 	pid_t pid;
 	struct remote_batch *b;
 	int spare;			/* next free number above every target */
+	int spare_base;
 	uint64_t msg_addr;		/* msghdr + iovec + byte + cmsg in the task */
 };
 
@@ -285,6 +291,7 @@ static int place_chunk(struct placing *pl, struct slot *s, int from, int to, int
 {
 	/* recv[k] holds the k-th received fd; owner[k] is the slot it is for */
 	int owner[FDS_PER_MSG];
+	pl->spare = pl->spare_base;	/* those of the last chunk were closed */
 	for (int i = from, k = 0; i < to; i++)
 		if (s[i].src < 0)
 			owner[k++] = i;
@@ -293,9 +300,15 @@ static int place_chunk(struct placing *pl, struct slot *s, int from, int to, int
 		/* whatever received descriptor sits on t moves out of the way */
 		for (int j = 0; j < nrecv; j++)
 			if (recv[j] == t && owner[j] != i) {
-				/* never onto the descriptor-passing socket */
-				if (pl->spare == pl->fr->transport[1])
-					pl->spare++;
+				/* a free number: not the descriptor-passing socket,
+				 * nor where another received one sits */
+				for (bool busy = true; busy;) {
+					busy = pl->spare == pl->fr->transport[1];
+					for (int q = 0; q < nrecv && !busy; q++)
+						busy = recv[q] == pl->spare;
+					if (busy)
+						pl->spare++;
+				}
 				int ret = batch_add(pl, __NR_dup3, t, pl->spare, O_CLOEXEC);
 				if (!ret)
 					ret = batch_add(pl, __NR_close, t, 0, 0);
@@ -367,7 +380,8 @@ int files_restore_fds(struct files_restore *fr, struct remote *r, pid_t pid, Fdi
 		maxfd = s[i].target;
 	}
 
-	struct placing pl = { .fr = fr, .r = r, .pid = pid, .b = b, .spare = maxfd + 2 };
+	struct placing pl = { .fr = fr, .r = r, .pid = pid, .b = b, .spare = maxfd + 2,
+			   .spare_base = maxfd + 2 };
 	remote_scratch_reset(r);
 	pl.msg_addr = remote_scratch_alloc(r, sizeof(struct remote_msg));
 	if (!pl.msg_addr) {
