@@ -94,7 +94,7 @@ int main(int argc, char **argv)
 	int l = mk(CLOCK_MONOTONIC, 0, 30, 0, 0);
 	int p = mk(CLOCK_MONOTONIC, TFD_NONBLOCK, 1.5, 0.4, 0);
 	int a = mk(CLOCK_REALTIME, 0, ts(&rt) + 2, 0, TFD_TIMER_ABSTIME);
-	int e = mk(CLOCK_BOOTTIME, 0, 0.001, 0, 0);
+	int e = mk(CLOCK_BOOTTIME, TFD_NONBLOCK, 0.001, 0, 0);
 	int r = mk(CLOCK_MONOTONIC, 0, 0.001, 0.5, 0);
 	int d = mk(CLOCK_MONOTONIC, 0, 0, 0, 0);
 	test_sleep_ms(20);
