@@ -1,8 +1,345 @@
-#include "files/files-int.h"
+/* inotify and fanotify instances.
+ *
+ * inotify: fdinfo lists each watch as "inotify wd:W ino:I sdev:D mask:M
+ * ignored_mask:0 fhandle-bytes:B fhandle-type:T f_handle:HEX" (wd in hex).
+ * The watched inode is found again from its file handle: open_by_handle_at
+ * on a mount of its filesystem (sdev) gives a descriptor, whose /proc link
+ * is a path; the path is checked to lead to the same inode and saved in the
+ * fh_entry (criu's "path" field) along with the handle.
+ *
+ * Restore: inotify_init1, then inotify_add_watch by path, in wd order.  The
+ * kernel hands out wds cyclically (the next is one more than the last
+ * given), so to give a watch its number, dummy watches on a scratch
+ * directory are added and removed until the counter reaches it; the
+ * IN_IGNORED events this queues are drained before the instance is handed
+ * over.  Events queued and not read at dump time are not saved (a warning
+ * says how many bytes).
+ */
+#include "files/events.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include "fsnotify.pb-c.h"
+#include "fh.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#define FH_WORDS 16	/* criu's fh_entry: MAX_HANDLE_SZ bytes as u64 words */
+
+/* A mount (by its mountinfo "maj:min") of the filesystem with kernel dev
+ * @sdev in process @pid's view: a descriptor of its root directory, or a negative code;
+ * *mnt_id gets its id. */
+static int mount_of_dev(pid_t pid, unsigned sdev, int *mnt_id)
+{
+	char path[64], *mi = NULL;
+	unsigned maj = sdev >> 20, min = sdev & 0xfffff;
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", pid);
+	if (read_file(AT_FDCWD, path, &mi, false) < 0)
+		return -EIO;
+	int fd = -ENOENT;
+	for (char *l = strtok(mi, "\n"); l && fd == -ENOENT; l = strtok(NULL, "\n")) {
+		int id, parent;
+		unsigned a, b;
+		char root[PATH_MAX], mp[PATH_MAX];
+		if (sscanf(l, "%d %d %u:%u %4095s %4095s", &id, &parent, &a, &b, root, mp) != 6 ||
+		    a != maj || b != min)
+			continue;
+		char full[PATH_MAX + 64];
+		snprintf(full, sizeof(full), "/proc/%d/root%s", pid, mp);
+		/* not O_PATH: open_by_handle_at wants a real descriptor */
+		int m = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (m >= 0) {
+			fd = m;
+			*mnt_id = id;
+		}
+	}
+	free(mi);
+	return fd;
+}
+
+static int hexbytes(const char *hex, unsigned char *out, int n)
+{
+	for (int i = 0; i < n; i++) {
+		unsigned v;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return -1;
+		out[i] = v;
+	}
+	return 0;
+}
+
+/* Find a path to the inode (@ino on @sdev) that @fh names; fills fh->path
+ * (allocated) and fh->mnt_id.  Refuses (logged) when there is none. */
+static int handle_to_path(struct fd_dump *d, unsigned sdev, unsigned long long ino,
+			  struct file_handle *h, FhEntry *fh, const char *what)
+{
+	int mnt_id = 0;
+	int m = mount_of_dev(d->pid, sdev, &mnt_id);
+	if (m < 0) {
+		pr_err("%s of " FD_FMT ": no mount of its filesystem (device %u:%u) is visible "
+		       "to the process", what, FD_ARGS(d), sdev >> 20, sdev & 0xfffff);
+		return -EOPNOTSUPP;
+	}
+	int fd = open_by_handle_at(m, h, O_PATH | O_CLOEXEC);
+	close(m);
+	if (fd < 0) {
+		int e = errno;
+		pr_err("%s of " FD_FMT ": can't open inode %llu by its file handle "
+		       "(open_by_handle_at: %s)%s", what, FD_ARGS(d), ino, strerror(e),
+		       e == ESTALE ? ": it was deleted; cryo can't restore such watches" : "");
+		return -EOPNOTSUPP;
+	}
+	char link[64], path[PATH_MAX];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof(path) - 1);
+	struct stat st;
+	bool ok = n > 0 && !fstat(fd, &st);
+	close(fd);
+	if (ok) {
+		path[n] = 0;
+		struct stat ps;
+		ok = path[0] == '/' && !lstat(path, &ps) && ps.st_ino == st.st_ino &&
+		     ps.st_dev == st.st_dev && st.st_ino == ino;
+	}
+	if (!ok) {
+		pr_err("%s of " FD_FMT ": inode %llu has no path that leads to it (deleted, or "
+		       "not reachable from its mount): cryo can't restore the watch", what,
+		       FD_ARGS(d), ino);
+		return -EOPNOTSUPP;
+	}
+	fh->path = xstrdup(path);
+	fh->has_mnt_id = 1;
+	fh->mnt_id = mnt_id;
+	return fh->path ? 0 : -ENOMEM;
+}
+
+struct wd_parsed {
+	InotifyWdEntry w;
+	FhEntry fh;
+	uint64_t words[FH_WORDS];
+};
+
+static int inotify_dump(struct fd_dump *d)
+{
+	FileEntry fe = FILE_ENTRY__INIT;
+	InotifyFileEntry e = INOTIFY_FILE_ENTRY__INIT;
+	FownEntry fown = FOWN_ENTRY__INIT;
+	struct wd_parsed *wds = NULL;
+	InotifyWdEntry **ptrs = NULL;
+	int n = 0, cap = 0, ret = 0;
+
+	for (const char *p = d->fdinfo; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, "inotify ", 8))
+			continue;
+		unsigned wd, sdev, mask, ign, hbytes;
+		int htype, off = 0;
+		unsigned long long ino;
+		if (sscanf(p, "inotify wd:%x ino:%llx sdev:%x mask:%x ignored_mask:%x "
+			   "fhandle-bytes:%x fhandle-type:%x f_handle:%n", &wd, &ino, &sdev, &mask,
+			   &ign, &hbytes, &htype, &off) != 7 || !off || hbytes > FH_WORDS * 8) {
+			pr_err(FD_FMT ": can't parse an inotify watch in its fdinfo: %.100s",
+			       FD_ARGS(d), p);
+			ret = -EINVAL;
+			goto out;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			struct wd_parsed *nw = xrealloc(wds, cap * sizeof(*nw));
+			if (!nw) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			wds = nw;
+		}
+		struct wd_parsed *w = &wds[n++];
+		memset(w, 0, sizeof(*w));
+		union {
+			struct file_handle h;
+			char buf[sizeof(struct file_handle) + FH_WORDS * 8];
+		} fh;
+		fh.h.handle_bytes = hbytes;
+		fh.h.handle_type = htype;
+		if (hexbytes(p + off, fh.h.f_handle, hbytes)) {
+			pr_err(FD_FMT ": bad file handle in its fdinfo: %.100s", FD_ARGS(d), p);
+			ret = -EINVAL;
+			goto out;
+		}
+		memcpy(w->words, fh.h.f_handle, hbytes);
+		w->fh = (FhEntry)FH_ENTRY__INIT;
+		w->fh.has_bytes = w->fh.has_type = 1;
+		w->fh.bytes = hbytes;
+		w->fh.type = htype;
+		w->fh.n_handle = FH_WORDS;
+		char what[64];
+		snprintf(what, sizeof(what), "inotify watch %u", wd);
+		ret = handle_to_path(d, sdev, ino, &fh.h, &w->fh, what);
+		if (ret)
+			goto out;
+		w->w = (InotifyWdEntry)INOTIFY_WD_ENTRY__INIT;
+		w->w.has_id = w->w.has_i_ino = w->w.has_mask = w->w.has_ignored_mask = 1;
+		w->w.has_s_dev = w->w.has_wd = 1;
+		w->w.id = d->id;
+		w->w.i_ino = ino;
+		w->w.mask = mask;
+		w->w.ignored_mask = ign;
+		w->w.s_dev = sdev;
+		w->w.wd = wd;
+	}
+	int lfd = fd_dump_lfd(d), queued = 0;
+	if (lfd < 0) {
+		ret = lfd;
+		goto out;
+	}
+	if (!ioctl(lfd, FIONREAD, &queued) && queued > 0)
+		pr_warn("inotify " FD_FMT " has %d bytes of events not read yet: they are not "
+			"saved", FD_ARGS(d), queued);
+	ptrs = xmalloc((n + 1) * sizeof(*ptrs));
+	if (!ptrs) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		/* pointers into wds[] only now that it no longer moves */
+		wds[i].fh.handle = wds[i].words;
+		wds[i].w.f_handle = &wds[i].fh;
+		ptrs[i] = &wds[i].w;
+	}
+	ret = fd_dump_fown(d, &fown);
+	if (ret)
+		goto out;
+	e.has_id = e.has_flags = 1;
+	e.id = d->id;
+	e.flags = d->fi.flags & ~O_CLOEXEC;
+	e.fown = &fown;
+	e.n_wd = n;
+	e.wd = ptrs;
+	fe.ify = &e;
+	ret = files_emit(d, &fe);
+out:
+	for (int i = 0; i < n; i++)
+		free(wds[i].fh.path);
+	free(wds);
+	free(ptrs);
+	return ret;
+}
+
+static int cmp_wd(const void *a, const void *b)
+{
+	const InotifyWdEntry *x = *(InotifyWdEntry *const *)a, *y = *(InotifyWdEntry *const *)b;
+	return x->wd < y->wd ? -1 : x->wd > y->wd;
+}
+
+/* Largest wd cryo walks the counter up to with dummy watches. */
+#define WD_WALK_MAX (1 << 20)
+
+static int inotify_open(struct files_restore *fr, struct rst_file *f)
+{
+	(void)fr;
+	const InotifyFileEntry *e = f->fe->ify;
+	if (!e) {
+		pr_err("files.img: inotify %u has no inotify entry", f->fe->id);
+		return -EINVAL;
+	}
+	char what[32];
+	snprintf(what, sizeof(what), "inotify %u", f->fe->id);
+	InotifyWdEntry **w = xmalloc((e->n_wd + 1) * sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	memcpy(w, e->wd, e->n_wd * sizeof(*w));
+	qsort(w, e->n_wd, sizeof(*w), cmp_wd);
+	int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), ret = 0;
+	char scratch[] = "/tmp/cryo-inotify-XXXXXX";
+	bool have_scratch = false;
+	int next = 1;	/* the wd the kernel gives next */
+	if (fd < 0) {
+		ret = -errno;
+		pr_perror("inotify_init1 for %s", what);
+		goto out;
+	}
+	for (size_t i = 0; i < e->n_wd && !ret; i++) {
+		const InotifyWdEntry *x = w[i];
+		const char *path = x->f_handle ? x->f_handle->path : NULL;
+		if (!path) {
+			pr_err("files.img: watch %u of %s has no path", x->wd, what);
+			ret = -EINVAL;
+			break;
+		}
+		if ((int)x->wd < next || x->wd > WD_WALK_MAX) {
+			pr_err("files.img: watch %u of %s is out of order or too large", x->wd,
+			       what);
+			ret = -EINVAL;
+			break;
+		}
+		while (next < (int)x->wd) {
+			if (!have_scratch) {
+				if (!mkdtemp(scratch)) {
+					ret = -errno;
+					pr_perror("can't make a scratch directory for %s", what);
+					break;
+				}
+				have_scratch = true;
+			}
+			int d = inotify_add_watch(fd, scratch, IN_ATTRIB);
+			if (d < 0 || inotify_rm_watch(fd, d)) {
+				ret = -errno;
+				pr_perror("dummy watch for %s", what);
+				break;
+			}
+			next = d + 1;
+		}
+		if (ret)
+			break;
+		int got = inotify_add_watch(fd, path, x->mask | IN_DONT_FOLLOW);
+		if (got < 0) {
+			ret = -errno;
+			pr_perror("inotify_add_watch(%s, %#x) for watch %u of %s", path, x->mask,
+				  x->wd, what);
+			break;
+		}
+		if (got != (int)x->wd) {
+			pr_err("%s: watch on %s got wd %d instead of %u (another watch on the same "
+			       "inode?)", what, path, got, x->wd);
+			ret = -EINVAL;
+			break;
+		}
+		next = got + 1;
+	}
+	if (have_scratch)
+		rmdir(scratch);
+	/* drop the IN_IGNORED events of the dummy watches */
+	char buf[4096];
+	while (!ret && read(fd, buf, sizeof(buf)) > 0)
+		;
+	if (!ret)
+		ret = files_apply_flags(fd, e->flags, what);
+	if (!ret)
+		ret = files_apply_fown(fd, e->fown, what);
+out:
+	free(w);
+	if (ret) {
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	f->lfd = fd;
+	return 0;
+}
 
 const struct fd_kind fdk_inotify = {
 	.name = "inotify instance",
 	.fd_type = FD_TYPES__INOTIFY,
+	.dump = inotify_dump,
+	.open = inotify_open,
 };
 
 const struct fd_kind fdk_fanotify = {
