@@ -14,6 +14,12 @@
  * IN_IGNORED events this queues are drained before the instance is handed
  * over.  Events queued and not read at dump time are not saved (a warning
  * says how many bytes).
+ *
+ * fanotify: fdinfo gives the init flags ("fanotify flags:F event-flags:E")
+ * and each mark: inode marks (with a file handle, resolved to a path as
+ * for inotify), mount marks (mnt_id: the mount point is saved as the
+ * path).  Filesystem marks have no place in criu's format and are refused.
+ * Restore: fanotify_init with the same flags, fanotify_mark for each.
  */
 #include "files/events.h"
 #include "util/log.h"
@@ -28,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fanotify.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -342,7 +349,242 @@ const struct fd_kind fdk_inotify = {
 	.open = inotify_open,
 };
 
+/* --- fanotify --- */
+
+/* The mount point (in @pid's view, as a path from its root) of mount
+ * @mnt_id, or NULL (allocated). */
+static char *mount_path(pid_t pid, int mnt_id)
+{
+	char path[64], *mi = NULL, *ret = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", pid);
+	if (read_file(AT_FDCWD, path, &mi, false) < 0)
+		return NULL;
+	for (char *l = strtok(mi, "\n"); l && !ret; l = strtok(NULL, "\n")) {
+		int id;
+		char mp[PATH_MAX];
+		if (sscanf(l, "%d %*d %*u:%*u %*s %4095s", &id, mp) == 2 && id == mnt_id)
+			ret = xstrdup(mp);
+	}
+	free(mi);
+	return ret;
+}
+
+struct mark_parsed {
+	FanotifyMarkEntry m;
+	FanotifyInodeMarkEntry ie;
+	FanotifyMountMarkEntry me;
+	FhEntry fh;
+	uint64_t words[FH_WORDS];
+};
+
+static int fanotify_parse_mark(struct fd_dump *d, const char *p, struct mark_parsed *m)
+{
+	unsigned sdev = 0, mflags, mask, ign, hbytes;
+	int htype, off = 0, mnt_id;
+	unsigned long long ino;
+	memset(m, 0, sizeof(*m));
+	m->m = (FanotifyMarkEntry)FANOTIFY_MARK_ENTRY__INIT;
+	m->m.has_id = m->m.has_type = m->m.has_mflags = m->m.has_mask = 1;
+	m->m.has_ignored_mask = m->m.has_s_dev = 1;
+	m->m.id = d->id;
+	if (sscanf(p, "fanotify ino:%llx sdev:%x mflags:%x mask:%x ignored_mask:%x "
+		   "fhandle-bytes:%x fhandle-type:%x f_handle:%n", &ino, &sdev, &mflags, &mask,
+		   &ign, &hbytes, &htype, &off) == 7 && off && hbytes <= FH_WORDS * 8) {
+		union {
+			struct file_handle h;
+			char buf[sizeof(struct file_handle) + FH_WORDS * 8];
+		} fh;
+		fh.h.handle_bytes = hbytes;
+		fh.h.handle_type = htype;
+		if (hexbytes(p + off, fh.h.f_handle, hbytes))
+			goto bad;
+		memcpy(m->words, fh.h.f_handle, hbytes);
+		m->fh = (FhEntry)FH_ENTRY__INIT;
+		m->fh.has_bytes = m->fh.has_type = 1;
+		m->fh.bytes = hbytes;
+		m->fh.type = htype;
+		m->fh.n_handle = FH_WORDS;
+		int ret = handle_to_path(d, sdev, ino, &fh.h, &m->fh, "a fanotify inode mark");
+		if (ret)
+			return ret;
+		m->ie = (FanotifyInodeMarkEntry)FANOTIFY_INODE_MARK_ENTRY__INIT;
+		m->ie.has_i_ino = 1;
+		m->ie.i_ino = ino;
+		m->m.type = MARK_TYPE__INODE;
+	} else if (sscanf(p, "fanotify mnt_id:%x mflags:%x mask:%x ignored_mask:%x", &mnt_id,
+			  &mflags, &mask, &ign) == 4) {
+		m->me = (FanotifyMountMarkEntry)FANOTIFY_MOUNT_MARK_ENTRY__INIT;
+		m->me.has_mnt_id = 1;
+		m->me.mnt_id = mnt_id;
+		m->me.path = mount_path(d->pid, mnt_id);
+		if (!m->me.path) {
+			pr_err("fanotify " FD_FMT ": mount %d of its mount mark is not in the "
+			       "process's mountinfo", FD_ARGS(d), mnt_id);
+			return -EOPNOTSUPP;
+		}
+		m->m.type = MARK_TYPE__MOUNT;
+	} else if (sscanf(p, "fanotify sdev:%x", &sdev) == 1) {
+		pr_err("fanotify " FD_FMT " has a filesystem mark (FAN_MARK_FILESYSTEM, device "
+		       "%u:%u): criu's image format has no place for it, cryo can't dump it",
+		       FD_ARGS(d), sdev >> 20, sdev & 0xfffff);
+		return -EOPNOTSUPP;
+	} else {
+		goto bad;
+	}
+	m->m.mflags = mflags;
+	m->m.mask = mask;
+	m->m.ignored_mask = ign;
+	m->m.s_dev = sdev;
+	return 0;
+bad:
+	pr_err(FD_FMT ": can't parse a fanotify mark in its fdinfo: %.100s", FD_ARGS(d), p);
+	return -EINVAL;
+}
+
+static int fanotify_dump(struct fd_dump *d)
+{
+	FileEntry fe = FILE_ENTRY__INIT;
+	FanotifyFileEntry e = FANOTIFY_FILE_ENTRY__INIT;
+	FownEntry fown = FOWN_ENTRY__INIT;
+	struct mark_parsed *ms = NULL;
+	FanotifyMarkEntry **ptrs = NULL;
+	int n = 0, cap = 0, ret = 0;
+	unsigned faflags, evflags;
+	const char *h = fdinfo_field(d->fdinfo, "fanotify flags:");
+	if (!h || sscanf(h, "%x event-flags:%x", &faflags, &evflags) != 2) {
+		pr_err(FD_FMT ": no fanotify flags in its fdinfo", FD_ARGS(d));
+		return -EINVAL;
+	}
+	for (const char *p = d->fdinfo; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, "fanotify ", 9) || !strncmp(p, "fanotify flags:", 15))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			struct mark_parsed *nm = xrealloc(ms, cap * sizeof(*nm));
+			if (!nm) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			ms = nm;
+		}
+		ret = fanotify_parse_mark(d, p, &ms[n]);
+		n++;
+		if (ret)
+			goto out;
+	}
+	int lfd = fd_dump_lfd(d), queued = 0;
+	if (lfd < 0) {
+		ret = lfd;
+		goto out;
+	}
+	if (!ioctl(lfd, FIONREAD, &queued) && queued > 0)
+		pr_warn("fanotify " FD_FMT " has %d bytes of events not read yet: they are not "
+			"saved", FD_ARGS(d), queued);
+	ptrs = xmalloc((n + 1) * sizeof(*ptrs));
+	if (!ptrs) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		struct mark_parsed *m = &ms[i];
+		if (m->m.type == MARK_TYPE__INODE) {
+			m->fh.handle = m->words;
+			m->ie.f_handle = &m->fh;
+			m->m.ie = &m->ie;
+		} else {
+			m->m.me = &m->me;
+		}
+		ptrs[i] = &m->m;
+	}
+	ret = fd_dump_fown(d, &fown);
+	if (ret)
+		goto out;
+	e.has_id = e.has_flags = e.has_faflags = e.has_evflags = 1;
+	e.id = d->id;
+	e.flags = d->fi.flags & ~O_CLOEXEC;
+	e.fown = &fown;
+	e.faflags = faflags;
+	e.evflags = evflags;
+	e.n_mark = n;
+	e.mark = ptrs;
+	fe.ffy = &e;
+	ret = files_emit(d, &fe);
+out:
+	for (int i = 0; i < n; i++) {
+		free(ms[i].fh.path);
+		free(ms[i].me.path);
+	}
+	free(ms);
+	free(ptrs);
+	return ret;
+}
+
+static int fanotify_open(struct files_restore *fr, struct rst_file *f)
+{
+	(void)fr;
+	const FanotifyFileEntry *e = f->fe->ffy;
+	if (!e) {
+		pr_err("files.img: fanotify %u has no fanotify entry", f->fe->id);
+		return -EINVAL;
+	}
+	char what[32];
+	snprintf(what, sizeof(what), "fanotify %u", f->fe->id);
+	/* the same flags (FAN_CLOEXEC and FAN_NONBLOCK show in fdinfo too) */
+	unsigned init = e->faflags;
+	int fd = fanotify_init(init, e->evflags);
+	if (fd < 0)
+		return_perror("fanotify_init(%#x, %#x) for %s", init, e->evflags, what);
+	int ret = 0;
+	if (!(init & FAN_CLOEXEC) && fcntl(fd, F_SETFD, FD_CLOEXEC)) {
+		ret = -errno;
+		pr_perror("fcntl(F_SETFD) on %s", what);
+	}
+	for (size_t i = 0; i < e->n_mark && !ret; i++) {
+		const FanotifyMarkEntry *m = e->mark[i];
+		const char *path = NULL;
+		unsigned flags = FAN_MARK_ADD | m->mflags;
+		if (m->type == MARK_TYPE__INODE && m->ie && m->ie->f_handle)
+			path = m->ie->f_handle->path;
+		else if (m->type == MARK_TYPE__MOUNT && m->me) {
+			path = m->me->path;
+			flags |= FAN_MARK_MOUNT;
+		}
+		if (!path) {
+			pr_err("files.img: mark %zu of %s has no path", i, what);
+			ret = -EINVAL;
+			break;
+		}
+		/* the events, then what is ignored (the new-style FAN_MARK_IGNORE
+		 * or the old ignored mask) */
+		unsigned ign_flag = (m->mflags & FAN_MARK_IGNORE) ? 0 : FAN_MARK_IGNORED_MASK;
+		if (m->mask && fanotify_mark(fd, flags & ~FAN_MARK_IGNORE, m->mask, AT_FDCWD,
+					     path)) {
+			ret = -errno;
+			pr_perror("fanotify_mark(%s, flags %#x, mask %#x) for %s", path, flags,
+				  m->mask, what);
+		}
+		if (!ret && m->ignored_mask &&
+		    fanotify_mark(fd, flags | ign_flag, m->ignored_mask, AT_FDCWD, path)) {
+			ret = -errno;
+			pr_perror("fanotify_mark(%s, flags %#x, ignored mask %#x) for %s", path,
+				  flags | ign_flag, m->ignored_mask, what);
+		}
+	}
+	if (!ret)
+		ret = files_apply_flags(fd, e->flags, what);
+	if (!ret)
+		ret = files_apply_fown(fd, e->fown, what);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	f->lfd = fd;
+	return 0;
+}
+
 const struct fd_kind fdk_fanotify = {
 	.name = "fanotify instance",
 	.fd_type = FD_TYPES__FANOTIFY,
+	.dump = fanotify_dump,
+	.open = fanotify_open,
 };
