@@ -92,21 +92,21 @@ static int pipe_data_dump(struct fd_dump *d, int img_type, const char *what)
 		return lfd;
 	int rfd = lfd, ret = 0, steal[2] = { -1, -1 };
 	char *buf = NULL;
-	if ((d->fi.flags & O_ACCMODE) == O_WRONLY) {
-		/* a read end of the same pipe, without waiting for a writer */
+	/* FIONREAD and F_GETPIPE_SZ work on either end */
+	int size = fcntl(lfd, F_GETPIPE_SZ);
+	int queued = 0;
+	if (size < 0 || ioctl(lfd, FIONREAD, &queued))
+		return_perror("can't get the size or fill of %s (" FD_FMT ")", what, FD_ARGS(d));
+	if (queued > 0 && (d->fi.flags & O_ACCMODE) == O_WRONLY) {
+		/* a read end of the same pipe, without waiting for a writer
+		 * (only when there is data: for a FIFO, a new reader could
+		 * let a writer blocked in open() go on) */
 		char p[64];
 		snprintf(p, sizeof(p), "/proc/self/fd/%d", lfd);
 		rfd = open(p, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 		if (rfd < 0)
 			return_perror("can't open a read end of %s (" FD_FMT ") to copy its data",
 				      what, FD_ARGS(d));
-	}
-	int size = fcntl(rfd, F_GETPIPE_SZ);
-	int queued = 0;
-	if (size < 0 || ioctl(rfd, FIONREAD, &queued)) {
-		ret = -errno;
-		pr_perror("can't get the size or fill of %s (" FD_FMT ")", what, FD_ARGS(d));
-		goto out;
 	}
 	PipeDataEntry pde = PIPE_DATA_ENTRY__INIT;
 	pde.has_pipe_id = pde.has_bytes = pde.has_size = 1;
