@@ -1,7 +1,7 @@
 /* eventfd: the counter, EFD_SEMAPHORE and the file flags.
  *
  * fdinfo gives "eventfd-count:" (hex) and, since Linux 6.6,
- * "eventfd-semaphore:".  The semaphore flag is kept in eventfd_file_entry's
+ * "eventfd-semaphore:" (without it, a warning: restored as a plain counter).  The semaphore flag is kept in eventfd_file_entry's
  * flags as EFD_SEMAPHORE (bit 0, which no file-status flag of an eventfd
  * uses: it is always O_RDWR), criu's field with criu's meaning otherwise. */
 #include "files/events.h"
@@ -30,17 +30,16 @@ static int eventfd_dump(struct fd_dump *d)
 		return -EINVAL;
 	}
 	const char *s = fdinfo_field(d->fdinfo, "eventfd-semaphore:");
-	if (!s) {
-		pr_err(FD_FMT " is an eventfd, but this kernel does not show whether it is a "
-		       "semaphore (eventfd-semaphore in fdinfo, Linux 6.6+)", FD_ARGS(d));
-		return -EOPNOTSUPP;
-	}
+	if (!s)
+		pr_warn(FD_FMT " is an eventfd, but this kernel does not show whether it is a "
+			"semaphore (eventfd-semaphore in fdinfo, Linux 6.6+): it is restored as a "
+			"plain counter, as criu does", FD_ARGS(d));
 	int ret = fd_dump_fown(d, &fown);
 	if (ret)
 		return ret;
 	e.has_id = e.has_flags = e.has_counter = 1;
 	e.id = d->id;
-	e.flags = (d->fi.flags & ~O_CLOEXEC & ~EFD_SEMAPHORE) | (atoi(s) ? EFD_SEMAPHORE : 0);
+	e.flags = (d->fi.flags & ~O_CLOEXEC & ~EFD_SEMAPHORE) | (s && atoi(s) ? EFD_SEMAPHORE : 0);
 	e.counter = count;
 	e.fown = &fown;
 	fe.efd = &e;

@@ -75,7 +75,9 @@ static int epoll_dump(struct fd_dump *d)
 			}
 			pr_err("epoll " FD_FMT " has a registration made with fd %d, which is now "
 			       "%s: the registered file can't be reached by that number, so the "
-			       "registration can't be made again (cryo can't dump it)", FD_ARGS(d),
+			       "registration can't be made again (cryo can't dump it; or the "
+			       "registration was made by another process sharing this epoll, "
+			       "which cryo can't restore either)", FD_ARGS(d),
 			       tfd, k < 0 ? "closed" : "another file");
 			ret = -EOPNOTSUPP;
 			goto out;
