@@ -439,6 +439,18 @@ static int pipe_open(struct files_restore *fr, struct rst_file *f)
 		if (ret)
 			close(fd);
 	}
+	if (ret) {
+		/* undo: no entry keeps a descriptor closed here */
+		for (int i = 0; i < fr->nr_files; i++) {
+			struct rst_file *o = &fr->rf[i];
+			if (o->fe->type != FD_TYPES__PIPE || !o->fe->pipe ||
+			    o->fe->pipe->pipe_id != pe->pipe_id || o->lfd < 0)
+				continue;
+			if (o->lfd != p[0] && o->lfd != p[1])
+				close(o->lfd);
+			o->lfd = -1;
+		}
+	}
 	for (int e = 0; e < 2; e++)
 		if (!taken[e] || ret)
 			close(p[e]);

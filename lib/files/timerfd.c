@@ -101,7 +101,7 @@ static int timerfd_open(struct files_restore *fr, struct rst_file *f)
 		armed = true;
 	}
 	if (armed && (e->settime_flags & TFD_TIMER_ABSTIME)) {
-		struct timespec now;
+		struct timespec now = { 0, 0 };
 		if (clock_gettime(e->clockid, &now)) {
 			ret = -errno;
 			pr_perror("clock_gettime(%u) for %s", e->clockid, what);
