@@ -1,9 +1,10 @@
 /* eventfd: the counter, EFD_SEMAPHORE and the file flags.
  *
  * fdinfo gives "eventfd-count:" (hex) and, since Linux 6.6,
- * "eventfd-semaphore:" (without it, a warning: restored as a plain counter).  The semaphore flag is kept in eventfd_file_entry's
- * flags as EFD_SEMAPHORE (bit 0, which no file-status flag of an eventfd
- * uses: it is always O_RDWR), criu's field with criu's meaning otherwise. */
+ * "eventfd-semaphore:" (without it, a warning: restored as a plain
+ * counter).  The semaphore flag is kept in eventfd_file_entry's flags as
+ * EFD_SEMAPHORE (bit 0, which no file-status flag of an eventfd uses: it is
+ * always O_RDWR), criu's field with criu's meaning otherwise. */
 #include "files/events.h"
 #include "util/log.h"
 

@@ -258,9 +258,10 @@ static int restore_disarmed(struct remote *r, struct remote_batch *b, struct epo
 			if (b->n < EP_CHUNK) {
 				ev[b->n].events = t->events;
 				ev[b->n].data.u64 = t->data;
+				uint64_t at = addr + b->n * sizeof(*ev);
 				b->calls[b->n] = (struct remote_call){
 					.nr = __NR_epoll_ctl,
-					.a = { fd, EPOLL_CTL_MOD, t->tfd, addr + b->n * sizeof(*ev) } };
+					.a = { fd, EPOLL_CTL_MOD, t->tfd, at } };
 				b->n++;
 			}
 			break;

@@ -431,7 +431,8 @@ static int pipe_open(struct files_restore *fr, struct rst_file *f)
 			fd = open(path, acc | O_NONBLOCK | O_CLOEXEC);
 			if (fd < 0) {
 				ret = -errno;
-				pr_perror("can't reopen pipe %u for file %u", pe->pipe_id, o->fe->id);
+				pr_perror("can't reopen pipe %u for file %u", pe->pipe_id,
+					  o->fe->id);
 				break;
 			}
 		}
@@ -487,8 +488,8 @@ static int fifo_open(struct files_restore *fr, struct rst_file *f)
 		ret = pipe_data_fill(fake, pd, "FIFO");
 	int fd = -1;
 	if (!ret) {
-		unsigned flags = (rf->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_NOCTTY |
-				 O_NONBLOCK | O_CLOEXEC;
+		unsigned flags = (rf->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) |
+				 O_NOCTTY | O_NONBLOCK | O_CLOEXEC;
 		fd = open(rf->name, flags);
 		if (fd < 0) {
 			ret = -errno;

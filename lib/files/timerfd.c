@@ -115,18 +115,18 @@ static int timerfd_open(struct files_restore *fr, struct rst_file *f)
 	}
 	if (!ret && armed && timerfd_settime(fd, e->settime_flags, &its, NULL)) {
 		ret = -errno;
-		pr_perror("timerfd_settime(flags %#x, %" PRIu64 ".%09" PRIu64 " s, interval %" PRIu64
-			  ".%09" PRIu64 " s) for %s", e->settime_flags, e->vsec, e->vnsec, e->isec,
-			  e->insec, what);
+		pr_perror("timerfd_settime(flags %#x, %" PRIu64 ".%09" PRIu64 " s, interval "
+			  "%" PRIu64 ".%09" PRIu64 " s) for %s", e->settime_flags, e->vsec,
+			  e->vnsec, e->isec, e->insec, what);
 	}
 	if (!ret && e->ticks) {
 		uint64_t ticks = e->ticks;
 		if (ioctl(fd, TFD_IOC_SET_TICKS, &ticks)) {
 			ret = -errno;
 			if (errno == ENOTTY)
-				pr_err("%s has %" PRIu64 " expirations not yet read, which this kernel "
-				       "can't restore (TFD_IOC_SET_TICKS needs a kernel built with "
-				       "CONFIG_CHECKPOINT_RESTORE)", what, ticks);
+				pr_err("%s has %" PRIu64 " expirations not yet read, which this "
+				       "kernel can't restore (TFD_IOC_SET_TICKS needs a kernel "
+				       "built with CONFIG_CHECKPOINT_RESTORE)", what, ticks);
 			else
 				pr_perror("TFD_IOC_SET_TICKS(%" PRIu64 ") for %s", ticks, what);
 		}
