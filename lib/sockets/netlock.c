@@ -275,6 +275,40 @@ static int ipt_batch(int family, const struct inet_conn *c, int n, bool lock)
 	return ret;
 }
 
+/* Once no connection is locked any more, what the lock set up goes too, so
+ * that no empty table or chain is left on the host.  (Another cryo locking
+ * at this very moment re-creates them.) */
+static void ipt_cleanup(int family)
+{
+	bool v6 = family == AF_INET6;
+	const char *tool = v6 ? "ip6tables" : "iptables";
+	char *argv[] = { (char *)tool, "-w", "-S", "CRYO", NULL };
+	char out[256];
+	if (run_tool(argv, NULL, out, sizeof(out)))
+		return;		/* no chain */
+	if (strstr(out, "-A CRYO"))
+		return;		/* still locking something */
+	ipt(tool, "removing the jump to CRYO", true, "-D", "INPUT", "-j", "CRYO", NULL);
+	ipt(tool, "removing the jump to CRYO", true, "-D", "OUTPUT", "-j", "CRYO", NULL);
+	ipt(tool, "removing chain CRYO", true, "-X", "CRYO", NULL);
+	ipt_ready[v6] = false;
+}
+
+static void nft_cleanup(void)
+{
+	char out[512];
+	for (int i = 0; i < 2; i++) {
+		char *argv[] = { "nft", "list", "set", "inet", "cryo", i ? "conn6" : "conn4", NULL };
+		if (run_tool(argv, NULL, out, sizeof(out)))
+			return;		/* no table */
+		if (strstr(out, "elements"))
+			return;		/* still locking something */
+	}
+	char *argv[] = { "nft", "delete", "table", "inet", "cryo", NULL };
+	run_tool(argv, NULL, out, sizeof(out));
+	nft_ready = false;
+}
+
 /* --- the interface --- */
 
 static bool mapped(const uint32_t *a)
@@ -332,6 +366,10 @@ static int netlock_apply(enum netlock_method m, const struct inet_conn *c, int n
 			int r = ipt_batch(AF_INET6, c, n, lock);
 			ret = ret ? ret : r;
 		}
+		if (!lock) {
+			ipt_cleanup(AF_INET);
+			ipt_cleanup(AF_INET6);
+		}
 		free(u);
 		return ret;
 	}
@@ -366,6 +404,7 @@ static int netlock_apply(enum netlock_method m, const struct inet_conn *c, int n
 			free(one);
 		}
 		ret = 0;
+		nft_cleanup();
 	}
 	free(el);
 	free(u);
