@@ -224,7 +224,8 @@ static int pk_open(struct files_restore *fr, struct rst_file *f)
 			pr_err("%s: multicast address of %zu bytes", what, m->addr.len);
 			return -EINVAL;
 		}
-		memcpy(mr.mr_address, m->addr.data, m->addr.len);
+		if (m->addr.len)
+			memcpy(mr.mr_address, m->addr.data, m->addr.len);
 		if (setsockopt(sk, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)))
 			return_perror("%s: PACKET_ADD_MEMBERSHIP (interface %u type %u)", what,
 				      m->index, m->type);

@@ -140,7 +140,8 @@ static socklen_t make_addr(const UnixSkEntry *e, struct sockaddr_un *a)
 	memset(a, 0, sizeof(*a));
 	a->sun_family = AF_UNIX;
 	size_t n = e->name.len < sizeof(a->sun_path) ? e->name.len : sizeof(a->sun_path);
-	memcpy(a->sun_path, e->name.data, n);
+	if (n)
+		memcpy(a->sun_path, e->name.data, n);
 	return offsetof(struct sockaddr_un, sun_path) + n;
 }
 
