@@ -285,9 +285,16 @@ static int inet_dump(struct fd_dump *d)
 			       d->sk_proto == IPPROTO_UDP ? "UDP" : "datagram", cs, q);
 			return -EOPNOTSUPP;
 		}
-		if (!ioctl(lfd, SIOCINQ, &q) && q)
+		if (d->sk_type == SOCK_DGRAM && d->sk_proto == IPPROTO_UDP) {
+			char what[192];
+			snprintf(what, sizeof(what), FD_FMT " (UDP %s)", FD_ARGS(d), cs);
+			ret = sk_udp_queue_dump(d->fdm, lfd, d->id, what);
+			if (ret)
+				goto out;
+		} else if (!ioctl(lfd, SIOCINQ, &q) && q) {
 			pr_warn(FD_FMT ": the datagrams queued on %s are dropped (as criu does)",
 				FD_ARGS(d), cs);
+		}
 		if (d->sk_proto == IPPROTO_UDP || d->sk_proto == IPPROTO_UDPLITE) {
 			int how;
 			udp_shutdown(d, &how);
@@ -448,6 +455,11 @@ static int inet_open(struct files_restore *fr, struct rst_file *f)
 		if (!ret && tcp && ie->state == TCP_LISTEN && listen(sk, ie->backlog)) {
 			ret = -errno;
 			pr_perror("can't listen on inet socket %u (port %u)", ie->id, ie->src_port);
+		}
+		if (!ret && ie->type == SOCK_DGRAM && ie->proto == IPPROTO_UDP) {
+			char what[64];
+			snprintf(what, sizeof(what), "UDP socket %u (ino %u)", ie->id, ie->ino);
+			ret = sk_udp_queue_restore(fr, f->fe->id, sk, what);
 		}
 		if (!ret && !tcp && ie->dst_port) {
 			struct sockaddr_storage ss;

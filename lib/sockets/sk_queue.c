@@ -22,6 +22,7 @@
 #include <linux/filter.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -170,6 +171,8 @@ struct skq_packet {
 	uint32_t len;
 	char *data;
 	int seq;		/* order in the image */
+	uint8_t addr[sizeof(struct sockaddr_in6)];	/* sender, if saved */
+	uint8_t addr_len;
 };
 
 static int cmp_packet(const void *a, const void *b)
@@ -202,7 +205,11 @@ static int load_queues(struct files_restore *fr)
 		ret = img_read_msg(img, &sk_packet_entry__descriptor, (ProtobufCMessage **)&pe);
 		if (ret <= 0)
 			break;
-		struct skq_packet p = { pe->id_for, pe->length, NULL, nr_packets };
+		struct skq_packet p = { pe->id_for, pe->length, NULL, nr_packets, { 0 }, 0 };
+		if (pe->has_addr && pe->addr.len && pe->addr.len <= sizeof(p.addr)) {
+			memcpy(p.addr, pe->addr.data, pe->addr.len);
+			p.addr_len = pe->addr.len;
+		}
 		bool scm = pe->n_scm;
 		protobuf_c_message_free_unpacked(&pe->base, NULL);
 		if (scm) {
@@ -308,6 +315,18 @@ int sk_queue_restore(struct files_restore *fr, uint32_t id, int sender, const st
 		return_perror("%s: can't put SO_SNDBUF of the sending end back", what);
 	if (!ret)
 		pr_debug("%s: %d queued messages/chunks, %zu bytes put back", what, count, total);
+	return ret;
+}
+
+int sk_queue_foreach(struct files_restore *fr, uint32_t id,
+		     int (*fn)(const void *data, size_t len, const void *addr, size_t addr_len,
+			       void *arg), void *arg)
+{
+	int ret = load_queues(fr);
+	int first = ret ? -1 : first_packet(id);
+	for (int i = first; i >= 0 && i < nr_packets && packets[i].id == id && !ret; i++)
+		ret = fn(packets[i].data, packets[i].len, packets[i].addr_len ? packets[i].addr : NULL,
+			 packets[i].addr_len, arg);
 	return ret;
 }
 

@@ -39,6 +39,11 @@ bool sk_queue_has(struct files_restore *fr, uint32_t id);
  * order; the sender's send buffer is enlarged meanwhile and put back. */
 int sk_queue_restore(struct files_restore *fr, uint32_t id, int sender, const struct sockaddr *to,
 		     socklen_t tolen, const char *what);
+/* Call @fn for each message queued for file id @id, in order, with its
+ * sender's address when the image has it; stops at the first non-zero. */
+int sk_queue_foreach(struct files_restore *fr, uint32_t id,
+		     int (*fn)(const void *data, size_t len, const void *addr, size_t addr_len,
+			       void *arg), void *arg);
 /* Free what sk_queue_restore loaded (once the restore is over). */
 void sk_queue_release(void);
 
@@ -57,5 +62,13 @@ unsigned sk_network_lock_method(const struct cryo_opts *o);
  * network lock of restored TCP connections goes (it stays after a failure,
  * for another try, as criu does). */
 void sk_inet_restore_released(bool ok);
+
+/* sk_udp_queue.c: datagrams queued on a UDP socket, with their senders.
+ * Dump: read without consuming them into sk-queues.img (address in each
+ * entry).  Restore: sent again to the restored socket @sk (bound, not yet
+ * connected) from their original sender addresses (crafted with a raw
+ * socket, so recvfrom() sees the same source). */
+int sk_udp_queue_dump(struct files_dump *fdm, int lfd, uint32_t id, const char *what);
+int sk_udp_queue_restore(struct files_restore *fr, uint32_t id, int sk, const char *what);
 
 #endif
