@@ -50,6 +50,7 @@ enum fd_kind_id {
 	FDK_INOTIFY,
 	FDK_FANOTIFY,
 	FDK_TTY,
+	FDK_PIDFD,
 	FDK_MAX,
 };
 
@@ -104,7 +105,7 @@ extern const struct fd_kind *const fd_kinds[FDK_MAX];
 /* the kinds, each in its own file */
 extern const struct fd_kind fdk_reg, fdk_memfd, fdk_pipe, fdk_fifo, fdk_unix, fdk_inet,
 	fdk_netlink, fdk_packet, fdk_eventfd, fdk_epoll, fdk_signalfd, fdk_timerfd,
-	fdk_inotify, fdk_fanotify, fdk_tty;
+	fdk_inotify, fdk_fanotify, fdk_tty, fdk_pidfd;
 
 /* --- dump helpers (files_dump.c) --- */
 

@@ -259,8 +259,10 @@ static int classify(struct fd_dump *d)
 		if (!strcmp(d->path, "anon_inode:[io_uring]"))
 			return refuse(d, "an io_uring instance", "io_uring can't be checkpointed "
 				      "(neither criu nor cryo supports it yet)");
-		if (!strcmp(d->path, "anon_inode:[pidfd]"))
-			return refuse(d, "a pidfd", "cryo can't dump pidfds yet");
+		if (!strcmp(d->path, "anon_inode:[pidfd]")) {
+			d->kind = FDK_PIDFD;
+			return 0;
+		}
 		if (!strcmp(d->path, "anon_inode:[userfaultfd]"))
 			return refuse(d, "a userfaultfd", "cryo can't dump userfaultfds");
 		return refuse(d, "an anonymous-inode descriptor", "cryo can't dump this kind");

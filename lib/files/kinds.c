@@ -17,4 +17,5 @@ const struct fd_kind *const fd_kinds[FDK_MAX] = {
 	[FDK_INOTIFY] = &fdk_inotify,
 	[FDK_FANOTIFY] = &fdk_fanotify,
 	[FDK_TTY] = &fdk_tty,
+	[FDK_PIDFD] = &fdk_pidfd,
 };

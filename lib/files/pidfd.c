@@ -1,0 +1,116 @@
+/* pidfds (pidfd_open, clone's CLONE_PIDFD): a descriptor for a process.
+ *
+ * Only a pidfd of a process in the dumped tree (alive, or a zombie not yet
+ * reaped) is saved: that process comes back with its PID, so pidfd_open at
+ * restore, once the whole tree exists, refers to the same process.  A pidfd
+ * of a process outside the tree is refused (its PID may belong to another
+ * process by the time of the restore), and so is one of a reaped process
+ * (nothing to open). */
+#include "files/files-int.h"
+#include "options/options.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include "pidfd.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL	/* linux/pidfd.h, Linux 6.9 */
+#endif
+
+static int fdinfo_int(const char *text, const char *key, long *v)
+{
+	const char *p = strstr(text, key);
+	if (!p || (p != text && p[-1] != '\n'))
+		return -ENOENT;
+	*v = strtol(p + strlen(key), NULL, 10);
+	return 0;
+}
+
+/* Is @pid (a process or thread) @root or below it?  Through /proc/PID/stat
+ * parents: a thread's parent is its process's. */
+static bool in_tree(pid_t pid, pid_t root)
+{
+	for (int depth = 0; pid > 1 && depth < 4096; depth++) {
+		if (pid == root)
+			return true;
+		char path[64], *text;
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		if (read_file(AT_FDCWD, path, &text, true) < 0)
+			return false;
+		const char *close = strrchr(text, ')');
+		int ppid = 0;
+		if (!close || sscanf(close + 1, " %*c %d", &ppid) != 1)
+			ppid = 0;
+		free(text);
+		pid = ppid;
+	}
+	return false;
+}
+
+static int pidfd_dump(struct fd_dump *d)
+{
+	long pid;
+	if (fdinfo_int(d->fdinfo, "Pid:", &pid)) {
+		pr_err(FD_FMT " is a pidfd whose fdinfo shows no Pid: (kernel too old?)", FD_ARGS(d));
+		return -EOPNOTSUPP;
+	}
+	if (pid <= 0) {
+		pr_err(FD_FMT " is a pidfd of a process that has exited and been reaped: cryo "
+		       "can't restore such a pidfd", FD_ARGS(d));
+		return -EOPNOTSUPP;
+	}
+	if (!in_tree(pid, d->fdm->opts->pid)) {
+		pr_err(FD_FMT " is a pidfd of process %ld, which is not in the dumped tree: cryo "
+		       "can't make sure it would be the same process at restore", FD_ARGS(d), pid);
+		return -EOPNOTSUPP;
+	}
+	FileEntry fe = FILE_ENTRY__INIT;
+	PidfdEntry pe = PIDFD_ENTRY__INIT;
+	FownEntry fown = FOWN_ENTRY__INIT;
+	fown.has_uid = fown.has_euid = fown.has_signum = fown.has_pid_type = fown.has_pid = 1;
+	pe.has_id = pe.has_ino = pe.has_flags = pe.has_nspid = 1;
+	pe.id = d->id;
+	pe.ino = d->st.st_ino;
+	pe.flags = d->fi.flags & ~O_CLOEXEC;
+	pe.nspid = pid;
+	pe.fown = &fown;
+	fe.pidfd = &pe;
+	return files_emit(d, &fe);
+}
+
+static int pidfd_open_kind(struct files_restore *fr, struct rst_file *f)
+{
+	(void)fr;
+	const PidfdEntry *pe = f->fe->pidfd;
+	if (!pe || !pe->has_nspid) {
+		pr_err("files.img: pidfd %u has no pidfd_entry", f->fe->id);
+		return -EINVAL;
+	}
+	if (pe->nspid <= 0) {
+		pr_err("pidfd %u refers to a process that was reaped before the dump: cryo can't "
+		       "restore it", f->fe->id);
+		return -EOPNOTSUPP;
+	}
+	unsigned flags = pe->flags & (O_NONBLOCK | PIDFD_THREAD);
+	int fd = syscall(SYS_pidfd_open, pe->nspid, flags);
+	if (fd < 0)
+		return_perror("pidfd_open(%d, %#x) for pidfd %u (the restored process %d should "
+			      "exist by now)", pe->nspid, flags, f->fe->id, pe->nspid);
+	f->lfd = fd;
+	return 0;
+}
+
+const struct fd_kind fdk_pidfd = {
+	.name = "pidfd",
+	.fd_type = FD_TYPES__PIDFD,
+	.dump = pidfd_dump,
+	.open = pidfd_open_kind,
+};
