@@ -69,16 +69,7 @@ static int eventfd_open(struct files_restore *fr, struct rst_file *f)
 			pr_perror("can't set the counter of %s to %" PRIu64, what, v);
 		}
 	}
-	if (!ret)
-		ret = files_apply_flags(fd, e->flags & ~EFD_SEMAPHORE, what);
-	if (!ret)
-		ret = files_apply_fown(fd, e->fown, what);
-	if (ret) {
-		close(fd);
-		return ret;
-	}
-	f->lfd = fd;
-	return 0;
+	return files_rst_adopt(f, fd, ret, e->flags & ~EFD_SEMAPHORE, e->fown, what);
 }
 
 const struct fd_kind fdk_eventfd = {

@@ -142,16 +142,8 @@ static int epoll_open(struct files_restore *fr, struct rst_file *f)
 	int fd = epoll_create1(EPOLL_CLOEXEC);
 	if (fd < 0)
 		return_perror("epoll_create1 for %s", what);
-	int ret = files_apply_flags(fd, e->flags, what);
-	if (!ret)
-		ret = files_apply_fown(fd, e->fown, what);
-	if (ret) {
-		close(fd);
-		return ret;
-	}
-	f->lfd = fd;
 	f->priv = NULL;		/* set once registered */
-	return 0;
+	return files_rst_adopt(f, fd, 0, e->flags, e->fown, what);
 }
 
 #define EP_CHUNK 256

@@ -136,6 +136,12 @@ struct rst_file *files_rst_find(struct files_restore *fr, uint32_t id);
 int files_rst_open(struct files_restore *fr, struct rst_file *f);
 /* An image read back whole at restore time (pipes-data.img...). */
 int files_restore_img(struct files_restore *fr, int type, struct cr_img **img);
+/* The end of most ->open steps: unless @ret (the steps before) failed, give
+ * @fd, just made in cryo, its status flags and owner (files_apply_flags,
+ * files_apply_fown); then it becomes @f's, or is closed on any failure.
+ * Returns 0 or the first error. */
+int files_rst_adopt(struct rst_file *f, int fd, int ret, unsigned flags, const FownEntry *fown,
+		    const char *what);
 /* F_SETOWN_EX / F_SETSIG as dumped. */
 int files_apply_fown(int lfd, const FownEntry *fown, const char *what);
 /* F_SETFL with the file-status flags that can be changed (O_APPEND,

@@ -172,6 +172,21 @@ int files_apply_fown(int lfd, const FownEntry *fown, const char *what)
 	return 0;
 }
 
+int files_rst_adopt(struct rst_file *f, int fd, int ret, unsigned flags, const FownEntry *fown,
+		    const char *what)
+{
+	if (!ret)
+		ret = files_apply_flags(fd, flags, what);
+	if (!ret)
+		ret = files_apply_fown(fd, fown, what);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	f->lfd = fd;
+	return 0;
+}
+
 int files_apply_flags(int lfd, unsigned flags, const char *what)
 {
 	unsigned settable = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME;

@@ -570,16 +570,7 @@ static int fanotify_open(struct files_restore *fr, struct rst_file *f)
 				  flags | ign_flag, m->ignored_mask, what);
 		}
 	}
-	if (!ret)
-		ret = files_apply_flags(fd, e->flags, what);
-	if (!ret)
-		ret = files_apply_fown(fd, e->fown, what);
-	if (ret) {
-		close(fd);
-		return ret;
-	}
-	f->lfd = fd;
-	return 0;
+	return files_rst_adopt(f, fd, ret, e->flags, e->fown, what);
 }
 
 const struct fd_kind fdk_fanotify = {

@@ -52,15 +52,7 @@ static int signalfd_open(struct files_restore *fr, struct rst_file *f)
 	int fd = syscall(SYS_signalfd4, -1, &mask, sizeof(mask), O_CLOEXEC);
 	if (fd < 0)
 		return_perror("signalfd() for %s (mask %#llx)", what, (unsigned long long)mask);
-	int ret = files_apply_flags(fd, e->flags, what);
-	if (!ret)
-		ret = files_apply_fown(fd, e->fown, what);
-	if (ret) {
-		close(fd);
-		return ret;
-	}
-	f->lfd = fd;
-	return 0;
+	return files_rst_adopt(f, fd, 0, e->flags, e->fown, what);
 }
 
 const struct fd_kind fdk_signalfd = {

@@ -131,16 +131,7 @@ static int timerfd_open(struct files_restore *fr, struct rst_file *f)
 				pr_perror("TFD_IOC_SET_TICKS(%" PRIu64 ") for %s", ticks, what);
 		}
 	}
-	if (!ret)
-		ret = files_apply_flags(fd, e->flags, what);
-	if (!ret)
-		ret = files_apply_fown(fd, e->fown, what);
-	if (ret) {
-		close(fd);
-		return ret;
-	}
-	f->lfd = fd;
-	return 0;
+	return files_rst_adopt(f, fd, ret, e->flags, e->fown, what);
 }
 
 const struct fd_kind fdk_timerfd = {

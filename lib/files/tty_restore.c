@@ -377,15 +377,7 @@ int tty_open(struct files_restore *fr, struct rst_file *f)
 	}
 	if (fd < 0)
 		return fd;
-	ret = files_apply_flags(fd, tfe->flags, what);
-	if (!ret)
-		ret = files_apply_fown(fd, tfe->fown, what);
-	if (ret) {
-		close(fd);
-		return ret;
-	}
-	f->lfd = fd;
-	return 0;
+	return files_rst_adopt(f, fd, 0, tfe->flags, tfe->fown, what);
 }
 
 /* --- in the restored task --- */
