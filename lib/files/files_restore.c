@@ -301,8 +301,8 @@ static int cmp_slot(const void *a, const void *b)
 
 /* Place slots [from, to): the first ones of their files were received at
  * recv[] (chunk-relative, for slots whose src is -1). */
-static int place_chunk(struct placing *pl, struct slot *s, int from, int to, int *first_idx,
-		       int *recv, int nrecv)
+static int place_chunk(struct placing *pl, struct slot *s, int from, int to, int *recv,
+		       int nrecv)
 {
 	/* recv[k] holds the k-th received fd; owner[k] is the slot it is for */
 	int owner[FDS_PER_MSG];
@@ -350,7 +350,6 @@ static int place_chunk(struct placing *pl, struct slot *s, int from, int to, int
 		if (ret)
 			return ret;
 	}
-	(void)first_idx;
 	return remote_batch_exec(pl->r, pl->b, "placing descriptors");
 }
 
@@ -433,7 +432,7 @@ int files_restore_fds(struct files_restore *fr, struct remote *r, pid_t pid, Fdi
 		if (!ret && n)
 			ret = pass_fds(&pl, lfds, n, recv);
 		if (!ret)
-			ret = place_chunk(&pl, s, from, to, NULL, recv, n);
+			ret = place_chunk(&pl, s, from, to, recv, n);
 		from = to;
 	}
 	fr->transport[1] = saved_transport;
