@@ -4,6 +4,9 @@
  *   cryo-docgen man        cryo.8 (troff, installed by meson)
  *   cryo-docgen markdown   docs/commands.md (committed; a unit test checks
  *                          that it matches)
+ *   cryo-docgen table      one line per option, tab-separated: name, short
+ *                          name (or -), flags (words or -), commands (for
+ *                          tests/unit/options/option_readers.py)
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -253,10 +256,43 @@ static void tail_sections(void)
 	para("criu(8), crit(1), runc(8)");
 }
 
+static void table_lines(void)
+{
+	static const struct { unsigned flag; const char *word; } fl[] = {
+		{ OPTF_NEGATABLE, "negatable" }, { OPTF_NOT_YET, "not_yet" },
+		{ OPTF_IGNORED, "ignored" }, { OPTF_CMDLINE, "cmdline" }, { OPTF_HIDDEN, "hidden" },
+	};
+	size_t n, nc;
+	const struct cryo_option *t = opts_table(&n);
+	const struct cryo_command_desc *c = opts_commands(&nc);
+
+	for (size_t i = 0; i < n; i++) {
+		bool any = false;
+		printf("%s\t%c\t", t[i].name, t[i].short_name ? t[i].short_name : '-');
+		for (size_t k = 0; k < sizeof(fl) / sizeof(fl[0]); k++)
+			if (t[i].flags & fl[k].flag) {
+				printf("%s%s", any ? "," : "", fl[k].word);
+				any = true;
+			}
+		printf("%s\t", any ? "" : "-");
+		any = false;
+		for (size_t k = 0; k < nc; k++)
+			if (t[i].commands & OPT_CMD(c[k].cmd)) {
+				printf("%s%s", any ? "," : "", c[k].name);
+				any = true;
+			}
+		printf("\n");
+	}
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], "table")) {
+		table_lines();
+		return 0;
+	}
 	if (argc != 2 || (strcmp(argv[1], "man") && strcmp(argv[1], "markdown"))) {
-		fprintf(stderr, "usage: cryo-docgen man|markdown\n");
+		fprintf(stderr, "usage: cryo-docgen man|markdown|table\n");
 		return 1;
 	}
 	fmt = strcmp(argv[1], "man") ? MD : MAN;

@@ -91,16 +91,11 @@ static int restore_exit(int wait_status)
 
 static int run(struct cryo_opts *o)
 {
-	const struct cryo_command_desc *d = opts_command_desc(o->command);
 	int ret, status = 0;
 
 	if (o->command == CMD_HELP) {
 		opts_print_help(stdout, CMD_NONE);
 		return EXIT_OK;
-	}
-	if (d && d->unavailable) {
-		fprintf(stderr, "Error: %s\n", d->unavailable);
-		return EXIT_FAIL;
 	}
 	if (close_requested_fds(o))
 		return EXIT_FAIL;

@@ -403,10 +403,12 @@ SETTER(set_ext_mount_map)
 
 SETTER(set_ext_unix_sk)
 {
-	o->ext_unix_sk = !neg;
-	if (neg || !val)
+	/* criu's old --ext-unix-sk=ID[,ID...]: the same as --external unix[ID]
+	 * for each, allowing those sockets only; without IDs, every socket */
+	if (neg || !val) {
+		o->ext_unix_sk = !neg;
 		return 0;
-	/* criu's old --ext-unix-sk=ID[,ID...]: same as --external unix[ID] */
+	}
 	const char *p = val;
 	while (*p) {
 		char buf[64];
@@ -467,10 +469,11 @@ SETTER(set_ms)
 }
 
 /* Options cryo accepts but does not implement (OPTF_NOT_YET) or ignores
- * (OPTF_IGNORED): remember them; opts_validate() decides once the command
+ * (OPTF_IGNORED): their value is checked and stored like any other, and
+ * the option is remembered here; opts_validate() decides once the command
  * is known, so a configuration file shared with restore does not break
- * "check".  The source is filled in by opts_note_source(). */
-SETTER(set_unsupported)
+ * "check".  The last of --NAME / --no-NAME wins. */
+static int note_unsupported(struct cryo_opts *o, const struct cryo_option *opt, bool neg)
 {
 	for (int i = 0; i < o->unsupported_opts.n; i++)
 		if (!strcmp(o->unsupported_opts.v[i], opt->name)) {
@@ -486,6 +489,18 @@ SETTER(set_unsupported)
 	return 0;
 }
 
+bool opts_external_unix(const struct cryo_opts *o, unsigned long ino)
+{
+	for (int i = 0; i < o->external.n; i++) {
+		unsigned long v;
+		char end;
+		if (sscanf(o->external.v[i], "unix[%lu%c", &v, &end) == 2 && end == ']' &&
+		    (!ino || v == ino))
+			return true;
+	}
+	return false;
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 #define C(x) OPT_CMD(CMD_##x)
@@ -498,8 +513,8 @@ SETTER(set_unsupported)
 #define REQ OPT_ARG_REQUIRED
 #define OPTARG OPT_ARG_OPTIONAL
 
-#define NOT_YET(feature) (OPTF_NOT_YET), set_unsupported
-#define NOTE_NOT_YET(what) what " is not supported by cryo yet"
+/* Refused by opts_validate() for the commands in its mask, with its note. */
+#define NOT_YET() (OPTF_NOT_YET), set_nothing
 
 static const struct cryo_option table[] = {
 	/* ---- common ---- */
@@ -509,8 +524,10 @@ static const struct cryo_option table[] = {
 	  "by one per v; --verbosity=N sets it.", NULL },
 	{ "log-file", 'o', REQ, "FILE", ALL, 0, set_log_file,
 	  "Write the log to FILE, relative to the work directory (-W). Default: standard error.", NULL },
-	{ "log-pid", 0, NOARG, NULL, C(RESTORE), NEG, set_flag,
-	  "Write a separate log file per restored process (FILE.PID).", NULL },
+	{ "log-pid", 0, NOARG, NULL, C(RESTORE), NEG | OPTF_NOT_YET, set_flag,
+	  "Write a separate log file per restored process (FILE.PID).",
+	  "per-process restore logs are not implemented yet (cryo restores every process from one "
+	  "process, and its one log holds them all)" },
 	{ "images-dir", 'D', REQ, "DIR", ALL & ~(C(SERVICE) | C(SWRK) | C(SHOW) | C(HELP)), 0, set_images_dir,
 	  "Directory holding the image files. Default: the current directory.", NULL },
 	{ "work-dir", 'W', REQ, "DIR", ALL & ~(C(SHOW) | C(HELP)), 0, set_work_dir,
@@ -530,8 +547,10 @@ static const struct cryo_option table[] = {
 	  "Close file descriptor FD before doing anything else (repeatable).", NULL },
 	{ "timeout", 0, REQ, "SECONDS", DUMPS, 0, set_timeout,
 	  "Give up freezing or seizing the tree after SECONDS (criu default: 10).", NULL },
-	{ "status-fd", 0, REQ, "FD", C(PAGE_SERVER) | C(LAZY_PAGES) | C(SERVICE), 0, set_status_fd,
-	  "Write a zero byte to FD and close it once ready to serve requests.", NULL },
+	{ "status-fd", 0, REQ, "FD", C(PAGE_SERVER) | C(LAZY_PAGES) | C(SERVICE), OPTF_NOT_YET, set_status_fd,
+	  "Write a zero byte to FD and close it once ready to serve requests.",
+	  "the readiness descriptor of the page-server, lazy-pages and service commands is not "
+	  "implemented yet (nor are those commands)" },
 	{ "version", 'V', NOARG, NULL, ALL, OPTF_CMDLINE, set_nothing,
 	  "Print \"Version: X.Y\" (the criu release whose interface cryo implements) and cryo's "
 	  "own version, then exit.", NULL },
@@ -559,13 +578,15 @@ static const struct cryo_option table[] = {
 	  "Allow a shell job: the tree's session and process group belong to the shell, and its "
 	  "terminal is external. On restore the tasks join cryo's session. Needed for both dump "
 	  "and restore.", NULL },
-	{ "root", 'r', REQ, "PATH", C(RESTORE), 0, set_root,
-	  "Restore with PATH as the root file system (when a mount namespace is restored).", NULL },
+	{ "root", 'r', REQ, "PATH", C(RESTORE), OPTF_NOT_YET, set_root,
+	  "Restore with PATH as the root file system (when a mount namespace is restored).",
+	  "restoring onto another root file system (mount namespaces) is not implemented yet" },
 	{ "pid-ns", 0, NOARG, NULL, C(RESTORE), NEG, set_flag,
 	  "cryo extension: restore into a new PID namespace so the original PIDs can be reused "
 	  "even when they are taken on this host.", NULL },
-	{ "evasive-devices", 0, NOARG, NULL, C(DUMP), NEG, set_flag,
-	  "Use any path to a device file if the original one is inaccessible.", NULL },
+	{ "evasive-devices", 0, NOARG, NULL, C(DUMP), NEG | OPTF_NOT_YET, set_flag,
+	  "Use any path to a device file if the original one is inaccessible.",
+	  "finding another path to an inaccessible device file is not implemented yet" },
 
 	/* ---- files, sockets, mounts ---- */
 	{ "file-locks", 'l', NOARG, NULL, DR, NEG, set_flag,
@@ -597,39 +618,52 @@ static const struct cryo_option table[] = {
 	{ "inherit-fd", 0, REQ, "fd[N]:RESOURCE", C(RESTORE), 0, set_inherit_fd,
 	  "Use the already open descriptor N for the file identified by RESOURCE (repeatable): "
 	  "tty[RDEV:DEV], pipe[INODE], socket[INODE], file[MNTID:INODE] or a path.", NULL },
-	{ "ext-mount-map", 'M', REQ, "KEY:VALUE", DR, 0, set_ext_mount_map,
+	{ "ext-mount-map", 'M', REQ, "KEY:VALUE", DR, OPTF_NOT_YET, set_ext_mount_map,
 	  "Map an external mount: on dump MOUNTPOINT:NAME, on restore NAME:PATH; \"auto\" "
-	  "detects external mounts (repeatable).", NULL },
+	  "detects external mounts (repeatable).",
+	  "external mounts (mount namespaces) are not implemented yet" },
 	{ "network-lock", 0, REQ, "METHOD", DR, 0, set_network_lock,
 	  "How the network is locked during dump/restore: \"iptables\" (default), "
 	  "\"nftables\" or \"skip\".", NULL },
 	{ "manage-cgroups", 0, OPTARG, "MODE", DR, 0, set_manage_cgroups,
 	  "Dump cgroups and restore them in MODE: none, props, soft (default when given "
 	  "without MODE), full, strict or ignore.", NULL },
-	{ "skip-mnt", 0, REQ, "PATH", C(DUMP), 0, set_skip_mnt,
-	  "Ignore the mount at PATH (repeatable).", NULL },
+	{ "skip-mnt", 0, REQ, "PATH", C(DUMP), OPTF_NOT_YET, set_skip_mnt,
+	  "Ignore the mount at PATH (repeatable).",
+	  "skipping mounts (mount namespaces) is not implemented yet" },
 
 	/* ---- memory, iterative and remote ---- */
-	{ "prev-images-dir", 0, REQ, "DIR", DUMPS, 0, set_prev_images_dir,
+	{ "prev-images-dir", 0, REQ, "DIR", DUMPS, OPTF_NOT_YET, set_prev_images_dir,
 	  "Images of the previous (pre-)dump, relative to the images directory; only memory "
-	  "changed since then is written.", NULL },
-	{ "track-mem", 0, NOARG, NULL, DUMPS, NEG, set_flag,
+	  "changed since then is written.",
+	  "incremental dumps against parent images are not implemented yet (every dump "
+	  "writes all memory)" },
+	{ "track-mem", 0, NOARG, NULL, DUMPS, NEG | OPTF_NOT_YET, set_flag,
 	  "Turn on the kernel's memory change tracking (soft-dirty) so a later dump can be "
-	  "incremental.", NULL },
-	{ "auto-dedup", 0, NOARG, NULL, DUMPS | C(RESTORE), NEG, set_flag,
+	  "incremental.",
+	  "memory change tracking for incremental dumps is not implemented yet" },
+	{ "auto-dedup", 0, NOARG, NULL, DUMPS | C(RESTORE), NEG | OPTF_NOT_YET, set_flag,
 	  "Remove data from parent images once it is in the new images (dump), or punch "
-	  "restored pages out of the images (restore).", NULL },
-	{ "pre-dump-mode", 0, REQ, "MODE", C(PRE_DUMP), 0, set_pre_dump_mode,
-	  "How pre-dump reads memory: \"splice\" (default) or \"read\".", NULL },
-	{ "page-server", 0, NOARG, NULL, DUMPS, NEG, set_flag,
-	  "Send memory pages to a page server (--address, --port) instead of writing them.", NULL },
-	{ "address", 0, REQ, "ADDR", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES) | C(SERVICE), 0, set_address,
-	  "Page server address (host name or IP); for service, the path of its socket.", NULL },
-	{ "port", 0, REQ, "PORT", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), 0, set_port,
-	  "Page server TCP port.", NULL },
-	{ "lazy-pages", 0, NOARG, NULL, DR | C(PAGE_SERVER), NEG, set_flag,
+	  "restored pages out of the images (restore).",
+	  "deduplication of parent images is not implemented yet (nor are incremental dumps)" },
+	{ "pre-dump-mode", 0, REQ, "MODE", C(PRE_DUMP), OPTF_NOT_YET, set_pre_dump_mode,
+	  "How pre-dump reads memory: \"splice\" (default) or \"read\".",
+	  "pre-dump is not implemented yet" },
+	{ "page-server", 0, NOARG, NULL, DUMPS, NEG | OPTF_NOT_YET, set_flag,
+	  "Send memory pages to a page server (--address, --port) instead of writing them.",
+	  "sending pages to a page server is not implemented yet (cryo would write them to the "
+	  "images directory instead of sending them); dump into a shared or copied directory" },
+	{ "address", 0, REQ, "ADDR", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES) | C(SERVICE), OPTF_NOT_YET, set_address,
+	  "Page server address (host name or IP); for service, the path of its socket.",
+	  "the page server and the RPC service are not implemented yet, so there is no address to use" },
+	{ "port", 0, REQ, "PORT", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), OPTF_NOT_YET, set_port,
+	  "Page server TCP port.",
+	  "the page server is not implemented yet, so there is no port to use" },
+	{ "lazy-pages", 0, NOARG, NULL, DR | C(PAGE_SERVER), NEG | OPTF_NOT_YET, set_flag,
 	  "Post-copy migration: dump without writing memory and serve it on demand; restore "
-	  "with memory filled in by a lazy-pages daemon.", NULL },
+	  "with memory filled in by a lazy-pages daemon.",
+	  "post-copy migration (lazy pages) is not implemented yet; memory is always dumped and "
+	  "restored whole" },
 
 	/* ---- check ---- */
 	{ "all", 0, NOARG, NULL, C(CHECK), NEG, set_check_all,
@@ -644,80 +678,84 @@ static const struct cryo_option table[] = {
 	  "Removed from criu.", NULL },
 
 	/* ---- cpu ---- */
-	{ "cpu-cap", 0, OPTARG, "CAP,...", DR | CPUINFO, 0, set_cpu_cap,
+	{ "cpu-cap", 0, OPTARG, "CAP,...", DR | CPUINFO, OPTF_NOT_YET, set_cpu_cap,
 	  "CPU capabilities to record (dump) or require (restore): fpu, cpu, ins, all, none; "
-	  "\"^\" before a word inverts it. Default fpu,ins; without a value, all.", NULL },
+	  "\"^\" before a word inverts it. Default fpu,ins; without a value, all.",
+	  "choosing CPU capabilities is not implemented yet (restore always checks that this CPU "
+	  "has every XSAVE feature the images use)" },
 
 	/* ---- accepted, ignored ---- */
-	{ "libdir", 'L', REQ, "PATH", ALL, OPTF_IGNORED, set_unsupported,
+	{ "libdir", 'L', REQ, "PATH", ALL, OPTF_IGNORED, set_nothing,
 	  "Plugin directory.", "cryo has no plugins; the option has no effect" },
-	{ "deprecated", 0, NOARG, NULL, ALL, NEG | OPTF_IGNORED, set_unsupported,
+	{ "deprecated", 0, NOARG, NULL, ALL, NEG | OPTF_IGNORED, set_nothing,
 	  "Allow deprecated functionality.", "cryo has no deprecated functionality; no effect" },
-	{ "weak-sysctls", 0, NOARG, NULL, C(RESTORE), NEG | OPTF_IGNORED, set_unsupported,
+	{ "weak-sysctls", 0, NOARG, NULL, C(RESTORE), NEG | OPTF_IGNORED, set_nothing,
 	  "Skip sysctls that do not exist on this kernel.", "no effect in cryo" },
-	{ "ghost-fiemap", 0, NOARG, NULL, C(DUMP), NEG | OPTF_IGNORED, set_unsupported,
+	{ "ghost-fiemap", 0, NOARG, NULL, C(DUMP), NEG | OPTF_IGNORED, set_nothing,
 	  "Store sparse deleted files compactly.", "no effect in cryo (ghost files are stored whole)" },
 
 	/* ---- accepted, refused: not supported yet ---- */
 	{ "action-script", 0, REQ, "SCRIPT", DUMPS | C(RESTORE), NOT_YET(),
 	  "Run SCRIPT at each stage (pre-dump, post-dump, pre-restore, network-lock, ...).",
-	  "action scripts are not supported by cryo yet" },
+	  "action scripts are not implemented yet" },
 	{ "join-ns", 'J', REQ, "NS:PATH", C(RESTORE), NOT_YET(),
-	  "Restore into an existing namespace.", "joining existing namespaces is not supported by cryo yet" },
+	  "Restore into an existing namespace.", "joining existing namespaces is not implemented yet" },
 	{ "veth-pair", 0, REQ, "IN=OUT", C(RESTORE), NOT_YET(),
-	  "Name the outer end of a restored veth pair.", "network namespaces are not supported by cryo yet" },
+	  "Name the outer end of a restored veth pair.", "network namespaces are not implemented yet" },
 	{ "empty-ns", 0, REQ, "net", DR, NOT_YET(),
-	  "Do not dump/restore the network namespace contents.", "network namespaces are not supported by cryo yet" },
+	  "Do not dump/restore the network namespace contents.", "network namespaces are not implemented yet" },
 	{ "cgroup-root", 0, REQ, "[CTRL:]PATH", DR, NOT_YET(),
-	  "Change the root cgroup of a controller.", "cgroup management is not supported by cryo yet" },
+	  "Change the root cgroup of a controller.", "cgroup management is not implemented yet" },
 	{ "cgroup-props", 0, REQ, "SPEC", C(DUMP), NOT_YET(),
-	  "Cgroup properties to save.", "cgroup management is not supported by cryo yet" },
+	  "Cgroup properties to save.", "cgroup management is not implemented yet" },
 	{ "cgroup-props-file", 0, REQ, "FILE", C(DUMP), NOT_YET(),
-	  "Cgroup properties to save, from FILE.", "cgroup management is not supported by cryo yet" },
+	  "Cgroup properties to save, from FILE.", "cgroup management is not implemented yet" },
 	{ "cgroup-dump-controller", 0, REQ, "NAME", C(DUMP), NOT_YET(),
-	  "Dump only this cgroup controller.", "cgroup management is not supported by cryo yet" },
+	  "Dump only this cgroup controller.", "cgroup management is not implemented yet" },
 	{ "cgroup-yard", 0, REQ, "PATH", DR, NOT_YET(),
-	  "Use pre-mounted cgroup hierarchies.", "cgroup management is not supported by cryo yet" },
-	{ "force-irmap", 0, NOARG, NULL, DUMPS, NEG | OPTF_NOT_YET, set_unsupported,
-	  "Resolve paths of inotify/fanotify watches.", "inotify/fanotify are not supported by cryo yet" },
+	  "Use pre-mounted cgroup hierarchies.", "cgroup management is not implemented yet" },
+	{ "force-irmap", 0, NOARG, NULL, DUMPS, NEG | OPTF_NOT_YET, set_nothing,
+	  "Resolve paths of inotify/fanotify watches.",
+	  "resolving inotify/fanotify watch paths by scanning the file system (irmap) is not implemented yet" },
 	{ "irmap-scan-path", 0, REQ, "PATH", DUMPS, NOT_YET(),
-	  "Where to look for inotify watch targets.", "inotify/fanotify are not supported by cryo yet" },
+	  "Where to look for inotify watch targets.",
+	  "resolving inotify/fanotify watch paths by scanning the file system (irmap) is not implemented yet" },
 	{ "enable-fs", 0, REQ, "FS[,FS]", C(DUMP), NOT_YET(),
-	  "Dump mounts of these file systems.", "mount namespaces are not supported by cryo yet" },
-	{ "enable-external-sharing", 0, NOARG, NULL, C(DUMP), OPTF_NOT_YET, set_unsupported,
-	  "Allow external shared mounts.", "mount namespaces are not supported by cryo yet" },
-	{ "enable-external-masters", 0, NOARG, NULL, C(DUMP), OPTF_NOT_YET, set_unsupported,
-	  "Allow external slave mounts.", "mount namespaces are not supported by cryo yet" },
-	{ "mntns-compat-mode", 0, NOARG, NULL, C(RESTORE), NEG | OPTF_NOT_YET, set_unsupported,
-	  "Use the old mount namespace restore engine.", "mount namespaces are not supported by cryo yet" },
+	  "Dump mounts of these file systems.", "mount namespaces are not implemented yet" },
+	{ "enable-external-sharing", 0, NOARG, NULL, C(DUMP), OPTF_NOT_YET, set_nothing,
+	  "Allow external shared mounts.", "mount namespaces are not implemented yet" },
+	{ "enable-external-masters", 0, NOARG, NULL, C(DUMP), OPTF_NOT_YET, set_nothing,
+	  "Allow external slave mounts.", "mount namespaces are not implemented yet" },
+	{ "mntns-compat-mode", 0, NOARG, NULL, C(RESTORE), NEG | OPTF_NOT_YET, set_nothing,
+	  "Use the old mount namespace restore engine.", "mount namespaces are not implemented yet" },
 	{ "lsm-profile", 0, REQ, "TYPE:NAME", C(RESTORE), NOT_YET(),
-	  "Restore with this AppArmor/SELinux profile.", "LSM profiles are not supported by cryo yet" },
+	  "Restore with this AppArmor/SELinux profile.", "LSM profiles are not implemented yet" },
 	{ "lsm-mount-context", 0, REQ, "CONTEXT", C(RESTORE), NOT_YET(),
-	  "SELinux mount context for restored mounts.", "LSM profiles are not supported by cryo yet" },
-	{ "stream", 0, NOARG, NULL, DUMPS | C(RESTORE), NEG | OPTF_NOT_YET, set_unsupported,
-	  "Stream images through criu-image-streamer.", "image streaming is not supported by cryo yet" },
+	  "SELinux mount context for restored mounts.", "LSM profiles are not implemented yet" },
+	{ "stream", 0, NOARG, NULL, DUMPS | C(RESTORE), NEG | OPTF_NOT_YET, set_nothing,
+	  "Stream images through criu-image-streamer.", "image streaming is not implemented yet" },
 	{ "ps-socket", 0, REQ, "FD", DUMPS | C(PAGE_SERVER), NOT_YET(),
-	  "Page server connection on an open socket.", "page server transfer is not supported by cryo yet" },
-	{ "tls", 0, NOARG, NULL, DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NEG | OPTF_NOT_YET, set_unsupported,
-	  "Use TLS for page server connections.", "TLS page server connections are not supported by cryo yet" },
+	  "Page server connection on an open socket.", "page server transfer is not implemented yet" },
+	{ "tls", 0, NOARG, NULL, DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NEG | OPTF_NOT_YET, set_nothing,
+	  "Use TLS for page server connections.", "TLS page server connections are not implemented yet" },
 	{ "tls-cacert", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NOT_YET(),
-	  "TLS CA certificate.", "TLS page server connections are not supported by cryo yet" },
+	  "TLS CA certificate.", "TLS page server connections are not implemented yet" },
 	{ "tls-cacrl", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NOT_YET(),
-	  "TLS certificate revocation list.", "TLS page server connections are not supported by cryo yet" },
+	  "TLS certificate revocation list.", "TLS page server connections are not implemented yet" },
 	{ "tls-cert", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NOT_YET(),
-	  "TLS certificate.", "TLS page server connections are not supported by cryo yet" },
+	  "TLS certificate.", "TLS page server connections are not implemented yet" },
 	{ "tls-key", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NOT_YET(),
-	  "TLS private key.", "TLS page server connections are not supported by cryo yet" },
-	{ "tls-no-cn-verify", 0, NOARG, NULL, DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), OPTF_NOT_YET, set_unsupported,
-	  "Do not check the certificate's common name.", "TLS page server connections are not supported by cryo yet" },
-	{ "skip-file-rwx-check", 0, NOARG, NULL, C(RESTORE), NEG | OPTF_NOT_YET, set_unsupported,
-	  "Do not check file permissions on restore.", "skipping the file permission check is not supported by cryo yet" },
-	{ "unprivileged", 0, NOARG, NULL, DR | C(CHECK), NEG | OPTF_NOT_YET, set_unsupported,
-	  "Run without root, with CAP_CHECKPOINT_RESTORE.", "unprivileged mode is not supported by cryo yet" },
-	{ "allow-uprobes", 0, NOARG, NULL, C(DUMP), NEG | OPTF_NOT_YET, set_unsupported,
-	  "Allow dumping tasks with uprobes.", "uprobes are not supported by cryo yet" },
-	{ "exec-cmd", 0, NOARG, NULL, C(RESTORE), OPTF_NOT_YET, set_unsupported,
-	  "After restore, run the command given after the options.", "--exec-cmd is not supported by cryo yet" },
+	  "TLS private key.", "TLS page server connections are not implemented yet" },
+	{ "tls-no-cn-verify", 0, NOARG, NULL, DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), OPTF_NOT_YET, set_nothing,
+	  "Do not check the certificate's common name.", "TLS page server connections are not implemented yet" },
+	{ "skip-file-rwx-check", 0, NOARG, NULL, C(RESTORE), NEG | OPTF_NOT_YET, set_nothing,
+	  "Do not check file permissions on restore.", "skipping the file permission check is not implemented yet" },
+	{ "unprivileged", 0, NOARG, NULL, DR | C(CHECK), NEG | OPTF_NOT_YET, set_nothing,
+	  "Run without root, with CAP_CHECKPOINT_RESTORE.", "unprivileged mode is not implemented yet" },
+	{ "allow-uprobes", 0, NOARG, NULL, C(DUMP), NEG | OPTF_NOT_YET, set_nothing,
+	  "Allow dumping tasks with uprobes.", "dumping tasks with uprobes is not implemented yet" },
+	{ "exec-cmd", 0, NOARG, NULL, C(RESTORE), OPTF_NOT_YET, set_nothing,
+	  "After restore, run the command given after the options.", "running a command after the restore is not implemented yet" },
 };
 
 const struct cryo_option *opts_table(size_t *n)
@@ -868,7 +906,9 @@ static const struct cryo_command_desc commands[] = {
 	{ "pre-dump", CMD_PRE_DUMP, "", 0, 0,
 	  "save memory ahead of a dump, leaving the tree running",
 	  "Save the memory of the tree rooted at -t PID while it keeps running, and start tracking "
-	  "changes, so that a later dump with --prev-images-dir writes only what changed.", NULL },
+	  "changes, so that a later dump with --prev-images-dir writes only what changed.",
+	  "the pre-dump command is not implemented yet (saving memory while the tree runs needs "
+	  "dirty-page tracking through userfaultfd write-protect and PAGEMAP_SCAN); use dump" },
 	{ "restore", CMD_RESTORE, "", 0, 0,
 	  "restore processes from image files",
 	  "Recreate the processes saved in the images directory. Without -d, cryo waits until "
@@ -906,8 +946,8 @@ static const struct cryo_command_desc commands[] = {
 	{ "dedup", CMD_DEDUP, "", 0, 0,
 	  "remove duplicate pages from parent images",
 	  "Deduplicate the memory of the images against their parent images.",
-	  "the dedup command is not implemented yet (image deduplication); use dump --auto-dedup "
-	  "once available" },
+	  "the dedup command is not implemented yet (image deduplication), nor are the "
+	  "incremental dumps it would deduplicate" },
 	{ "exec", CMD_EXEC, "", 0, 0,
 	  "removed from criu",
 	  "criu's exec command (run a system call in another task) was removed in favour of the "
@@ -1004,6 +1044,8 @@ int opts_apply(struct cryo_opts *o, const struct cryo_option *opt, const char *v
 	if (opt->arg == OPT_ARG_REQUIRED && !val)
 		return errf(err, errlen, "requires an argument (%s)", opt->metavar);
 	int ret = opt->set(o, opt, val, neg, err, errlen);
+	if (!ret && (opt->flags & (OPTF_NOT_YET | OPTF_IGNORED)))
+		ret = note_unsupported(o, opt, neg);
 	if (ret == -ENOMEM)
 		snprintf(err, errlen, "out of memory");
 	return ret;

@@ -244,6 +244,11 @@ void opts_print_help(FILE *f, enum cryo_command cmd);
 /* "Version: X.Y" (criu compatible, parsed by tools) then "cryo X.Y.Z". */
 void opts_print_version(FILE *f);
 
+/* --external unix[INO] (or criu's old --ext-unix-sk=INO) names the unix
+ * socket @ino as allowed to have a peer outside the tree; @ino 0: whether
+ * any such socket is named. */
+bool opts_external_unix(const struct cryo_opts *o, unsigned long ino);
+
 /* str_list helpers */
 int str_list_add(struct str_list *l, const char *s);
 void str_list_free(struct str_list *l);

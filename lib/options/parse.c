@@ -300,12 +300,15 @@ static int config_line(struct cryo_opts *o, const char *path, int lineno, char *
 			   path, lineno, bare, name);
 		return -EINVAL;
 	}
-	if (opts_command_find(name)) {
+	const struct cryo_option *opt = opts_find(name, strlen(name), &neg, &ambiguous);
+	/* "page-server" and "lazy-pages" name both a command and an option:
+	 * criu reads every line as an option, so the option it is */
+	if (opts_command_find(name) &&
+	    !(opt && !neg && !strcmp(opt->name, name) && !(opt->flags & OPTF_CMDLINE))) {
 		opts_error(false, "%s:%d: \"%s\" is a command; commands are only accepted on the "
 			   "command line, configuration files hold options", path, lineno, name);
 		return -EINVAL;
 	}
-	const struct cryo_option *opt = opts_find(name, strlen(name), &neg, &ambiguous);
 	if (!opt) {
 		if (ambiguous) {
 			char list[512];
@@ -495,13 +498,60 @@ static int set_command(struct cryo_opts *o, struct argv_scan *sc)
 	return 0;
 }
 
+/* --external TYPE[...]: only the types cryo acts on are accepted (file and
+ * unix on dump, unix on restore); criu's others are refused by name. */
+static int validate_external(const struct cryo_opts *o)
+{
+	static const struct { const char *type, *what; } kinds[] = {
+		{ "mnt", "external mounts (mount namespaces) are not implemented yet" },
+		{ "dev", "external devices of mount namespaces are not implemented yet" },
+		{ "net", "external network namespaces are not implemented yet (a tree in cryo's "
+			 "own network namespace needs none)" },
+		{ "veth", "network devices (network namespaces) are not implemented yet" },
+		{ "macvlan", "network devices (network namespaces) are not implemented yet" },
+		{ "tty", "external terminals are not implemented yet (--shell-job hands the "
+			 "restored tree the terminal of cryo)" },
+	};
+	bool dump = o->command == CMD_DUMP || o->command == CMD_PRE_DUMP;
+
+	if (!dump && o->command != CMD_RESTORE)
+		return 0;
+	for (int i = 0; i < o->external.n; i++) {
+		const char *e = o->external.v[i];
+		size_t tl = strcspn(e, "[");
+		const char *what = NULL;
+
+		if (tl == 4 && !strncmp(e, "unix", 4))
+			continue;
+		if (dump && tl == 4 && !strncmp(e, "file", 4))
+			continue;
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+			if (strlen(kinds[k].type) == tl && !strncmp(e, kinds[k].type, tl))
+				what = kinds[k].what;
+		if (!what && tl == 4 && !strncmp(e, "file", 4))
+			what = "external files are named at dump; restore takes them with "
+			       "--inherit-fd fd[N]:file[MNTID:INODE]";
+		opts_error(false, "Error: --external %s: %s; run %s without it", e,
+			   what ? what : "cryo knows no external resource of this type",
+			   opts_command_name(o->command));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int opts_validate(struct cryo_opts *o)
 {
 	size_t n;
 	const struct cryo_option *table = opts_table(&n);
 	const char *cmd = opts_command_name(o->command);
+	const struct cryo_command_desc *d = opts_command_desc(o->command);
 	int ret = 0;
 
+	/* the command first: its options do not matter if it can't run */
+	if (d && d->unavailable) {
+		opts_error(false, "Error: %s", d->unavailable);
+		return -EINVAL;
+	}
 	for (int i = 0; i < o->unsupported_opts.n; i++) {
 		const struct cryo_option *opt = NULL;
 		for (size_t j = 0; j < n; j++)
@@ -520,6 +570,9 @@ int opts_validate(struct cryo_opts *o)
 			pr_warn("%s%s--%s: %s", cmdline ? "" : src, cmdline ? "" : ": ", opt->name, opt->note);
 		}
 	}
+	if (ret)
+		return ret;
+	ret = validate_external(o);
 	if (ret)
 		return ret;
 

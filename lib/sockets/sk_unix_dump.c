@@ -314,7 +314,8 @@ static int resolve_peer(struct files_dump *fdm, struct usk_dump_state *s, struct
 	}
 	struct usk_diag *p = usk_list_find(&s->all, dg->peer);
 	const char *pname = p ? usk_name_str(p->name, p->namelen, nm, sizeof(nm)) : "(gone)";
-	if (!fdm->opts->ext_unix_sk) {
+	if (!fdm->opts->ext_unix_sk && !opts_external_unix(fdm->opts, u->e.ino) &&
+	    !opts_external_unix(fdm->opts, dg->peer)) {
 		pr_err("%s is connected to unix socket %u %s outside the dumped tree: External "
 		       "socket is used. Consider using --ext-unix-sk option (to reconnect it "
 		       "to the peer's name at restore)", u->what, dg->peer, pname);

@@ -602,7 +602,8 @@ int usk_open(struct files_restore *fr, struct rst_file *f)
 		pr_err("%s: its peer, socket %u, is not in the images", WHAT(e), e->peer);
 		return -EINVAL;
 	}
-	if (p && p->fe->usk->uflags & USK_EXTERN && !fr->opts->ext_unix_sk) {
+	if (p && p->fe->usk->uflags & USK_EXTERN && !fr->opts->ext_unix_sk &&
+	    !opts_external_unix(fr->opts, 0)) {
 		pr_err("%s was connected to %s outside the dumped tree: restore with "
 		       "--ext-unix-sk to connect it to that name again", WHAT(e), WHAT(p->fe->usk));
 		return -EOPNOTSUPP;

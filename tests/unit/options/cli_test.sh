@@ -38,7 +38,7 @@ for c in page-server lazy-pages service cpuinfo; do
 done
 expect 1 'swrk command is not implemented yet' --no-default-config swrk 3
 expect 1 'removed from criu' --no-default-config exec
-expect 1 'not supported by cryo yet' --no-default-config restore --action-script /bin/true
+expect 1 'not implemented yet' --no-default-config restore --action-script /bin/true
 expect 1 "can't use images directory" --no-default-config dump -t 1 -D "$tmp/nonexistent"
 
 expect 0 '--tree PID' help dump
@@ -65,6 +65,18 @@ mkdir -p "$tmp/imgs"
 mkdir -p "$tmp/work"
 "$cryo" --no-default-config dump -t 1 -D "$tmp/imgs" -W "$tmp/work" -o w.log >/dev/null 2>&1
 [ -f "$tmp/work/w.log" ] || fail "log file not created in the work dir"
+
+# check: --all, --extra and --experimental list every feature with its state
+# (the plain check prints only what is missing), --feature one of them
+[ "$(id -u)" = 0 ] && expect 0 'Looks good' --no-default-config check
+out=$("$cryo" --no-default-config check 2>&1)
+printf '%s\n' "$out" | grep -q '^\[yes\] ' && fail "plain check lists features: $out"
+for o in --all --extra --experimental; do
+	out=$("$cryo" --no-default-config check $o 2>&1)
+	printf '%s\n' "$out" | grep -q '^\[yes\] ptrace_seize' || fail "check $o: no feature list: $out"
+done
+expect 0 '' --no-default-config check --feature ptrace_seize
+expect 1 '' --no-default-config check --feature compat_cr
 
 if [ $fails -ne 0 ]; then
 	echo "options-cli: $fails failed"

@@ -15,7 +15,7 @@ static bool O_ready;
 
 /* Parse "cryo ARGS..." (NULL-terminated) with the given configuration
  * sources (NULL = none at all) into the fresh options O. */
-static int parse_src(const struct opts_sources *src, ...)
+static __attribute__((unused)) int parse_src(const struct opts_sources *src, ...)
 {
 	static const struct opts_sources none;
 	char *argv[64];
@@ -48,6 +48,20 @@ static int parse_src(const struct opts_sources *src, ...)
 			fprintf(stderr, "FAIL %s:%d: last error \"%s\" lacks \"%s\"\n", \
 				__FILE__, __LINE__, __e ? __e : "(none)", (needle)); \
 		}                                                              \
+	} while (0)
+
+/* Parsed (the values are stored), then refused as not implemented yet. */
+#define CHECK_REFUSED(call)                                                    \
+	do {                                                                   \
+		CHECK((call) < 0);                                             \
+		CHECK_ERR("not implemented yet");                              \
+	} while (0)
+
+/* Parsed, then refused because the command itself is not available. */
+#define CHECK_UNAVAILABLE(call)                                                \
+	do {                                                                   \
+		CHECK((call) < 0);                                             \
+		CHECK_ERR("command ");                                         \
 	} while (0)
 
 #endif
