@@ -222,6 +222,8 @@ static int write_inventory(struct dump_ctx *ctx)
 	inv.has_lsmtype = 1;
 	inv.lsmtype = LSMTYPE__NO_LSM;
 	inv.root_ids = ctx->root_ids;
+	inv.has_root_cg_set = 1;	/* the dumping cryo's cgroups: see check_cgroups() */
+	inv.root_cg_set = 1;
 	clock_gettime(CLOCK_BOOTTIME, &up);
 	inv.has_dump_uptime = 1;
 	inv.dump_uptime = up.tv_sec * 1000000ULL + up.tv_nsec / 1000;
@@ -298,6 +300,112 @@ static int cgroup_freeze(const char *dir, bool freeze, unsigned timeout_s)
 	}
 }
 
+/* Every live task must be in cryo's namespaces (lib/ns): nothing else can
+ * be restored yet.  Checked on the frozen tree, before anything is
+ * written, so a refusal leaves the tree exactly as it was. */
+static int check_namespaces(struct dump_ctx *ctx)
+{
+	int ret = ns_dump_init(&ctx->ns);
+
+	for (int i = 0; !ret && i < ctx->tree.nr_procs; i++) {
+		struct seized_proc *p = ctx->tree.procs[i];
+		if (p->state == TASK_DEAD)
+			continue;	/* a zombie has no namespaces left */
+		for (int t = 0; !ret && t < p->nr_threads; t++)
+			ret = ns_dump_check_task(&ctx->ns, p->pid, p->threads[t].tid, p->comm);
+	}
+	return ret;
+}
+
+/* The cgroup (every hierarchy's line of /proc/PID/cgroup) of @pid. */
+static int read_cgroups(pid_t pid, char **out)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
+	int ret = read_file(AT_FDCWD, path, out, false);
+	return ret < 0 ? log_errno(ret, "can't read %s", path) : 0;
+}
+
+/* Cgroups: cryo restores every task into the restoring cryo's cgroup --
+ * which is what criu does for tasks that were in the dumping criu's own
+ * cgroups (its root cgroup set) -- and cannot recreate others yet.  Each
+ * process gets criu's cg_set: 1 (= inventory root_cg_set) where its
+ * /proc/PID/cgroup equals cryo's, another number per other set.
+ * --manage-cgroups MODE (all but "ignore") asks for the tasks to be put back
+ * where they were: a task anywhere else is refused, not restored elsewhere;
+ * without it, a warning says where it will land. */
+static int check_cgroups(struct dump_ctx *ctx)
+{
+	const char *mode = ctx->opts->manage_cgroups;
+	bool manage = mode && strcmp(mode, "ignore");
+	char *self = NULL, **sets = NULL;
+	int nr_sets = 0, ret;
+
+	ctx->cg_sets = calloc(ctx->tree.nr_procs, sizeof(*ctx->cg_sets));
+	if (!ctx->cg_sets)
+		return -ENOMEM;
+	ret = read_cgroups(getpid(), &self);
+	for (int i = 0; !ret && i < ctx->tree.nr_procs; i++) {
+		struct seized_proc *p = ctx->tree.procs[i];
+		char *cg = NULL;
+		if (p->state == TASK_DEAD)
+			continue;
+		ret = read_cgroups(p->pid, &cg);
+		if (ret)
+			break;
+		if (!strcmp(cg, self)) {
+			ctx->cg_sets[i] = 1;
+			free(cg);
+			continue;
+		}
+		int k;
+		for (k = 0; k < nr_sets && strcmp(sets[k], cg); k++)
+			;
+		ctx->cg_sets[i] = k + 2;
+		char *nl = strchr(cg, '\n'), *snl = strchr(self, '\n');
+		char c1[256], c2[256];
+		snprintf(c1, sizeof(c1), "%.*s", nl ? (int)(nl - cg) : (int)strlen(cg), cg);
+		snprintf(c2, sizeof(c2), "%.*s", snl ? (int)(snl - self) : (int)strlen(self), self);
+		if (manage) {
+			pr_err("--manage-cgroups=%s: process %d (%s) is in cgroup \"%s\", not in cryo's "
+			       "(\"%s\"): recreating cgroups at restore is not implemented yet; dump it "
+			       "with --manage-cgroups=ignore (or without the option) to have it restored "
+			       "into the restoring cryo's cgroup, or run cryo in its cgroup", mode,
+			       p->pid, p->comm, c1, c2);
+			ret = -EOPNOTSUPP;
+		} else if (k == nr_sets) {
+			pr_warn("process %d (%s) is in cgroup \"%s\", not in cryo's (\"%s\"): it will be "
+				"restored into the restoring cryo's cgroup (--manage-cgroups would refuse)",
+				p->pid, p->comm, c1, c2);
+		}
+		if (k == nr_sets) {
+			char **v = realloc(sets, (nr_sets + 1) * sizeof(*v));
+			if (!v) {
+				free(cg);
+				ret = -ENOMEM;
+				break;
+			}
+			sets = v;
+			sets[nr_sets++] = cg;
+		} else {
+			free(cg);
+		}
+	}
+	for (int k = 0; k < nr_sets; k++)
+		free(sets[k]);
+	free(sets);
+	free(self);
+	return ret;
+}
+
+uint32_t dump_cg_set(const struct dump_ctx *ctx, const struct seized_proc *p)
+{
+	for (int i = 0; ctx->cg_sets && i < ctx->tree.nr_procs; i++)
+		if (ctx->tree.procs[i] == p)
+			return ctx->cg_sets[i];
+	return 0;
+}
+
 int cryo_dump(struct cryo_opts *o)
 {
 	struct dump_ctx ctx = { .opts = o, .next_pages_id = 1, .next_kobj_id = 1 };
@@ -336,6 +444,10 @@ int cryo_dump(struct cryo_opts *o)
 		(unsigned long long)(t_frozen - t_start) / 1000);
 
 	FAULT_POINT_RET(ret, "dump:frozen");
+	if (!ret)
+		ret = check_namespaces(&ctx);
+	if (!ret)
+		ret = check_cgroups(&ctx);
 	if (!ret)
 		ret = files_dump_begin(&ctx.files, ctx.dirfd, o);
 	mem_dump_shared_init(&ctx.shmem, ctx.dirfd, &ctx.next_pages_id);
@@ -382,6 +494,8 @@ int cryo_dump(struct cryo_opts *o)
 			(unsigned long long)(now_ns() - t_frozen) / 1000);
 	}
 	free_tree(&ctx.tree);
+	ns_dump_fini(&ctx.ns);
+	free(ctx.cg_sets);
 	if (ctx.root_ids)
 		protobuf_c_message_free_unpacked(&ctx.root_ids->base, NULL);
 out_dir:

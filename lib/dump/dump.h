@@ -4,6 +4,7 @@
 
 #include "files/files.h"
 #include "mem/mem.h"
+#include "ns/ns.h"
 #include "options/options.h"
 #include "seize/seize.h"
 #include "core.pb-c.h"
@@ -18,7 +19,12 @@ struct dump_ctx {
 	struct mem_dump_stats mem;
 	struct mem_dump_shared shmem;	/* shared memory objects saved so far */
 	TaskKobjIdsEntry *root_ids;
+	struct ns_dump ns;		/* cryo's namespaces, ids for the images */
+	uint32_t *cg_sets;		/* criu's cg_set of each tree.procs[i], 0 = none */
 };
+
+/* The cg_set (1: cryo's own cgroups) of @p, 0 if not known. */
+uint32_t dump_cg_set(const struct dump_ctx *ctx, const struct seized_proc *p);
 
 /* Per-thread and per-process task state into core-TID.img; also fills
  * @mm's brk/dumpable/thp fields that need injected syscalls, and

@@ -318,6 +318,8 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 		tc->has_task_state = tc->has_exit_code = tc->has_personality = 1;
 		tc->has_flags = tc->has_blk_sigset = 1;
 		tc->task_state = p->state;
+		tc->cg_set = dump_cg_set(ctx, p);
+		tc->has_cg_set = tc->cg_set != 0;
 		tc->blk_sigset = t->sigmask;
 		tc->comm = xstrdup(p->comm);
 		lr = rcall(&r, "personality", __NR_personality, 0xffffffff, 0, 0, 0);
@@ -369,6 +371,9 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 		*files_id = ids->files_id;
 		ids->fs_id = ctx->next_kobj_id++;
 		ids->sighand_id = ctx->next_kobj_id++;
+		ret = ns_dump_fill_ids(&ctx->ns, p->pid, ids);
+		if (ret)
+			goto out;
 	}
 
 	FAULT_POINT_RET(ret, "dump:task-state");

@@ -1003,6 +1003,16 @@ int img_dir_commit(int dirfd, const ProtobufCMessage *inventory)
 
 int img_dir_check_complete(int dirfd, const char *dirname)
 {
+	ProtobufCMessage *inv;
+	int ret = img_dir_read_inventory(dirfd, dirname, &inv);
+
+	if (!ret)
+		protobuf_c_message_free_unpacked(inv, NULL);
+	return ret;
+}
+
+int img_dir_read_inventory(int dirfd, const char *dirname, ProtobufCMessage **out)
+{
 	struct cr_img *img;
 	ProtobufCMessage *inv;
 	int ret;
@@ -1021,6 +1031,6 @@ int img_dir_check_complete(int dirfd, const char *dirname)
 	img_close(img);
 	if (ret < 0)
 		return ret;
-	protobuf_c_message_free_unpacked(inv, NULL);
+	*out = inv;
 	return 0;
 }

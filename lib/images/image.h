@@ -149,7 +149,10 @@ int img_check_enums(const ProtobufCMessage *msg, const char **what);
  * interrupted dump can never look complete. */
 int img_dir_begin_dump(int dirfd);
 int img_dir_commit(int dirfd, const ProtobufCMessage *inventory);
-/* Restore side: 0 if dirfd holds a complete dump, else a logged error. */
+/* Restore side: 0 if dirfd holds a complete dump, else a logged error.
+ * With @inv, the inventory entry is handed over (free it with
+ * protobuf_c_message_free_unpacked). */
 int img_dir_check_complete(int dirfd, const char *dirname);
+int img_dir_read_inventory(int dirfd, const char *dirname, ProtobufCMessage **inv);
 
 #endif

@@ -6,6 +6,7 @@
 #include "cryo.h"
 #include "images/image.h"
 #include "restore/restore.h"
+#include "ns/ns.h"
 #include "creds/creds.h"
 #include "seize/seize.h"
 #include "sockets/sockets.h"
@@ -702,6 +703,43 @@ static int release_all(struct rst_ctx *ctx)
 	return ret;
 }
 
+/* Before any task exists: the images must not record a namespace cryo
+ * can't create (lib/ns), and with --manage-cgroups (but "ignore") every
+ * process must have been in the dumping tool's own cgroups (criu's root
+ * cgroup set), the only ones cryo can put it back in. */
+static int check_namespaces_cgroups(struct rst_ctx *ctx)
+{
+	const char *mode = ctx->opts->manage_cgroups;
+	const TaskKobjIdsEntry *root_ids = ctx->inv->root_ids;
+	int ret = 0;
+
+	for (int i = 0; !ret && i < ctx->nr_procs; i++)
+		ret = ns_restore_check(root_ids, ctx->procs[i].core->ids, ctx->procs[i].pid);
+	if (ret || !mode || !strcmp(mode, "ignore"))
+		return ret;
+	for (int i = 0; i < ctx->nr_procs; i++) {
+		const TaskCoreEntry *tc = ctx->procs[i].core->tc;
+		if (ctx->procs[i].state == TASK_DEAD)
+			continue;
+		if (!ctx->inv->has_root_cg_set || !tc->has_cg_set) {
+			pr_err("--manage-cgroups=%s: the images do not record the cgroups of process %d "
+			       "(written by an older cryo): restore with --manage-cgroups=ignore or "
+			       "without the option to put it into cryo's cgroup", mode,
+			       ctx->procs[i].pid);
+			return -EOPNOTSUPP;
+		}
+		if (tc->cg_set != ctx->inv->root_cg_set) {
+			pr_err("--manage-cgroups=%s: process %d was dumped in cgroups other than the dumping "
+			       "tool's (cg_set %u, root_cg_set %u): recreating cgroups is not implemented "
+			       "yet; restore with --manage-cgroups=ignore or without the option to put it "
+			       "into cryo's cgroup", mode, ctx->procs[i].pid, tc->cg_set,
+			       ctx->inv->root_cg_set);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
 int restore_in_new_pidns(struct cryo_opts *o, int *exit_status);
 int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out);
 
@@ -723,7 +761,8 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 	ctx.dirfd = open_images_dir(o->images_dir, false);
 	if (ctx.dirfd < 0)
 		return ctx.dirfd;
-	ret = img_dir_check_complete(ctx.dirfd, o->images_dir ? o->images_dir : ".");
+	ret = img_dir_read_inventory(ctx.dirfd, o->images_dir ? o->images_dir : ".",
+				     (ProtobufCMessage **)&ctx.inv);
 	if (!ret)
 		ret = load_pstree(&ctx);
 	if (!ret)
@@ -732,6 +771,8 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 		ret = creds_restore_prepare(ctx.dirfd);
 	for (int i = 0; i < ctx.nr_procs && !ret; i++)
 		ret = load_proc(&ctx, &ctx.procs[i]);
+	if (!ret)
+		ret = check_namespaces_cgroups(&ctx);
 	if (!ret && ctx.procs[0].state == TASK_DEAD) {
 		pr_err("the root process %d was a zombie: there is nothing to restore", ctx.procs[0].pid);
 		ret = -EINVAL;
@@ -802,6 +843,8 @@ out:
 	if (ctx.shmem_ready)
 		shmem_registry_free(&ctx.shmem, ret != 0);
 	free_procs(&ctx);
+	if (ctx.inv)
+		protobuf_c_message_free_unpacked(&ctx.inv->base, NULL);
 	files_restore_free(&ctx.files);
 	creds_restore_finish();
 	close(ctx.dirfd);

@@ -13,6 +13,7 @@
 #include "seize/remote.h"
 #include "core.pb-c.h"
 #include "fs.pb-c.h"
+#include "inventory.pb-c.h"
 
 /* ptrace options of every restored task (PTRACE_SEIZE in create_root; tasks
  * and threads cloned in them inherit them); lib/creds adds
@@ -56,6 +57,7 @@ struct rst_helper {
 struct rst_ctx {
 	struct cryo_opts *opts;
 	int dirfd;
+	InventoryEntry *inv;		/* inventory.img */
 	struct rst_proc *procs;		/* pstree order: parents before children */
 	int nr_procs;
 	struct files_restore files;

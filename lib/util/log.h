@@ -58,6 +58,17 @@ void cr_log(int level, const char *file, int line, const char *fmt, ...)
 		return -__e2;                                                  \
 	} while (0)
 
+/* pr_err with ": strerror(-ret)" appended; evaluates to @ret, so that
+ * "return log_errno(ret, "can't read %s", path);" logs once and passes the
+ * code up (systemd's log_error_errno()). */
+#define log_errno(ret, fmt, ...)                                               \
+	({                                                                     \
+		int __r = (ret);                                               \
+		cr_log(LOG_ERROR, __FILE__, __LINE__, fmt ": %s", ##__VA_ARGS__, \
+		       strerror(__r < 0 ? -__r : __r));                        \
+		__r;                                                           \
+	})
+
 #include <string.h>
 
 #endif

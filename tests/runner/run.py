@@ -85,6 +85,7 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
   dump_env     = VAR=value ... for cryo dump (e.g. CRYO_FAULT=dump:pages)
   restore_env  = VAR=value ... for cryo restore
   restore_wrap = command prefix for cryo restore, e.g. "prlimit --nofile=512:1024 --"
+                 ({runner} is tests/runner, e.g. for forge_ns.py)
                  (restore under tighter limits than the dumped process had)
   refuse       = exact text cryo must print when it refuses (non-zero exit);
                  the test process must stay running, unharmed, and pass
@@ -667,7 +668,7 @@ class Runner(fault.FaultTests, real.RealTests):
         """cryo restore from the last dump; returns (rc, output, log, pidfile)."""
         imgdir = ctx['imgdir']
         rpidfile = os.path.join(imgdir, 'restore%s.pid' % tag)
-        cmd = shlex.split(meta['restore_wrap']) + [
+        cmd = shlex.split(meta['restore_wrap'].replace('{runner}', HERE)) + [
             self.cryo, 'restore', '-D', imgdir, '-d', '-o', 'restore%s.log' % tag, '-v4',
             '--pidfile', rpidfile] + shlex.split(meta['restore_opts'])
         env = self.env_of(meta['restore_env'])

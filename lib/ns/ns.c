@@ -1,0 +1,209 @@
+/* The namespace table and the checks that keep cryo from writing (or
+ * restoring) a tree into namespaces other than the ones it lived in. */
+#include "ns/ns.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080	/* glibc < 2.35; the UAPI value */
+#endif
+
+#define IDS(field) offsetof(TaskKobjIdsEntry, has_##field), offsetof(TaskKobjIdsEntry, field)
+
+#define RUN_INSIDE "to checkpoint it without its namespace, run cryo inside it " \
+	"(nsenter --%s=/proc/%d/ns/%s cryo dump ...) and restore it inside one you provide"
+
+static const struct ns_desc descs[NS__MAX] = {
+	[NS_PID] = { NS_PID, "pid", "PID", CLONE_NEWPID, "pid_for_children", IDS(pid_ns_id), false,
+		     "a tree that runs in a PID namespace of its own is not supported yet (restore "
+		     "--pid-ns makes a new PID namespace for a tree dumped in cryo's)" },
+	[NS_NET] = { NS_NET, "net", "network", CLONE_NEWNET, NULL, IDS(net_ns_id), false,
+		     RUN_INSIDE "; --external net[INODE]:NAME is not implemented yet" },
+	[NS_IPC] = { NS_IPC, "ipc", "IPC", CLONE_NEWIPC, NULL, IDS(ipc_ns_id), false, RUN_INSIDE },
+	[NS_UTS] = { NS_UTS, "uts", "UTS (host name)", CLONE_NEWUTS, NULL, IDS(uts_ns_id), false,
+		     RUN_INSIDE },
+	[NS_MNT] = { NS_MNT, "mnt", "mount", CLONE_NEWNS, NULL, IDS(mnt_ns_id), false, RUN_INSIDE },
+	[NS_USER] = { NS_USER, "user", "user", CLONE_NEWUSER, NULL, IDS(user_ns_id), false,
+		      "user namespaces are not supported yet" },
+	[NS_CGROUP] = { NS_CGROUP, "cgroup", "cgroup", CLONE_NEWCGROUP, NULL, IDS(cgroup_ns_id), false,
+			RUN_INSIDE },
+	[NS_TIME] = { NS_TIME, "time", "time", CLONE_NEWTIME, "time_for_children", IDS(time_ns_id), false,
+		      RUN_INSIDE },
+};
+
+/* nsenter(1)'s option for each kind */
+static const char *const nsenter_opt[NS__MAX] = {
+	[NS_PID] = "pid", [NS_NET] = "net", [NS_IPC] = "ipc", [NS_UTS] = "uts",
+	[NS_MNT] = "mount", [NS_USER] = "user", [NS_CGROUP] = "cgroup", [NS_TIME] = "time",
+};
+
+const struct ns_desc *ns_desc(enum ns_kind kind)
+{
+	return kind < NS__MAX ? &descs[kind] : NULL;
+}
+
+/* Inode of the namespace /proc/.../ns/NAME points to; 0 with -ENOENT when
+ * there is none (a kind this kernel lacks, or see pid_for_children). */
+static int ns_ino(const char *dir, const char *name, uint64_t *ino)
+{
+	char path[96];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	*ino = 0;
+	if (stat(path, &st))
+		return -errno;
+	*ino = st.st_ino;
+	return 0;
+}
+
+int ns_dump_init(struct ns_dump *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->next_id = 1;
+	for (int k = 0; k < NS__MAX; k++) {
+		const struct ns_desc *d = &descs[k];
+		int ret = ns_ino("/proc/self/ns", d->name, &st->self[k]);
+		if (ret && ret != -ENOENT)
+			return log_errno(ret, "can't read cryo's own %s namespace (/proc/self/ns/%s)",
+					 d->what, d->name);
+		if (d->for_children && st->self[k]) {
+			ret = ns_ino("/proc/self/ns", d->for_children, &st->self_children[k]);
+			if (ret && ret != -ENOENT)
+				return log_errno(ret, "can't read /proc/self/ns/%s", d->for_children);
+		}
+	}
+	return 0;
+}
+
+void ns_dump_fini(struct ns_dump *st)
+{
+	free(st->seen);
+	st->seen = NULL;
+	st->nr_seen = 0;
+}
+
+int ns_dump_check_task(struct ns_dump *st, pid_t pid, pid_t tid, const char *comm)
+{
+	char dir[64], who[128];
+
+	snprintf(dir, sizeof(dir), "/proc/%d/task/%d/ns", pid, tid);
+	if (tid == pid)
+		snprintf(who, sizeof(who), "process %d (%s)", pid, comm);
+	else
+		snprintf(who, sizeof(who), "thread %d of process %d (%s)", tid, pid, comm);
+	for (int k = 0; k < NS__MAX; k++) {
+		const struct ns_desc *d = &descs[k];
+		uint64_t ino;
+		int ret;
+
+		if (!st->self[k] || d->restorable)
+			continue;	/* the kernel has no such kind */
+		ret = ns_ino(dir, d->name, &ino);
+		if (ret)
+			return log_errno(ret, "can't read the %s namespace of %s (%s/%s)", d->what,
+					 who, dir, d->name);
+		if (ino != st->self[k]) {
+			char hint[256];
+			snprintf(hint, sizeof(hint), d->hint, nsenter_opt[k], pid, d->name);
+			pr_err("%s is in %s %s namespace other than cryo's (%s:[%llu]; cryo's is "
+			       "%s:[%llu]): cryo can't restore %s namespaces yet, and a restore "
+			       "would put it in the restoring cryo's instead; %s", who,
+			       strchr("AEIO", d->what[0]) ? "an" : "a", d->what,
+			       d->name, (unsigned long long)ino, d->name,
+			       (unsigned long long)st->self[k], d->what, hint);
+			return -EOPNOTSUPP;
+		}
+		if (!d->for_children || !st->self_children[k])
+			continue;
+		/* After unshare(CLONE_NEWPID) and before the first child, the
+		 * new namespace has no init yet and pid_for_children reads as
+		 * ENOENT: that too is a namespace other than cryo's. */
+		ret = ns_ino(dir, d->for_children, &ino);
+		if (ret && ret != -ENOENT)
+			return log_errno(ret, "can't read %s/%s", dir, d->for_children);
+		if (ino != st->self_children[k]) {
+			char now[48];
+			if (ino)
+				snprintf(now, sizeof(now), "%s:[%llu]", d->name, (unsigned long long)ino);
+			else
+				snprintf(now, sizeof(now), "a new one with no process yet");
+			pr_err("%s has unshared its %s namespace: its next children would be born in "
+			       "another (%s is %s; cryo's is %s:[%llu]); cryo can't restore %s "
+			       "namespaces yet", who, d->what, d->for_children, now, d->name,
+			       (unsigned long long)st->self_children[k], d->what);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
+static int ns_id(struct ns_dump *st, enum ns_kind kind, uint64_t ino, uint32_t *id)
+{
+	for (int i = 0; i < st->nr_seen; i++)
+		if (st->seen[i].kind == kind && st->seen[i].ino == ino) {
+			*id = st->seen[i].id;
+			return 0;
+		}
+	struct ns_seen *v = realloc(st->seen, (st->nr_seen + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	st->seen = v;
+	v[st->nr_seen] = (struct ns_seen){ kind, ino, st->next_id++ };
+	*id = v[st->nr_seen++].id;
+	return 0;
+}
+
+int ns_dump_fill_ids(struct ns_dump *st, pid_t pid, TaskKobjIdsEntry *ids)
+{
+	char dir[48];
+
+	snprintf(dir, sizeof(dir), "/proc/%d/ns", pid);
+	for (int k = 0; k < NS__MAX; k++) {
+		const struct ns_desc *d = &descs[k];
+		uint64_t ino;
+		uint32_t id;
+		int ret;
+
+		if (!st->self[k])
+			continue;
+		ret = ns_ino(dir, d->name, &ino);
+		if (!ret)
+			ret = ns_id(st, k, ino, &id);
+		if (ret)
+			return log_errno(ret, "can't identify the %s namespace of process %d", d->what, pid);
+		*(protobuf_c_boolean *)((char *)ids + d->has_off) = 1;
+		*(uint32_t *)((char *)ids + d->id_off) = id;
+	}
+	return 0;
+}
+
+int ns_restore_check(const TaskKobjIdsEntry *root_ids, const TaskKobjIdsEntry *ids, pid_t pid)
+{
+	if (!root_ids || !ids)
+		return 0;
+	for (int k = 0; k < NS__MAX; k++) {
+		const struct ns_desc *d = &descs[k];
+		const char *r = (const char *)root_ids, *t = (const char *)ids;
+
+		if (d->restorable || !*(const protobuf_c_boolean *)(r + d->has_off) ||
+		    !*(const protobuf_c_boolean *)(t + d->has_off))
+			continue;
+		uint32_t rid = *(const uint32_t *)(r + d->id_off), tid = *(const uint32_t *)(t + d->id_off);
+		if (rid == tid)
+			continue;
+		pr_err("process %d was dumped in a %s namespace of its own (%s_ns_id %u in its "
+		       "core image; the dump's root namespace is %u, inventory.img root_ids): cryo "
+		       "can't create %s namespaces yet, and restoring it in cryo's would not be the "
+		       "same program", pid, d->what, d->name, tid, rid, d->what);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
