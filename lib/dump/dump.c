@@ -196,10 +196,13 @@ static int write_stats(struct dump_ctx *ctx, uint64_t t_start, uint64_t t_frozen
 		pr_msg("Freezing time: %u us", ds.freezing_time);
 		pr_msg("Frozen time: %u us", ds.frozen_time);
 		pr_msg("Memory dump time: %u us", ds.memdump_time);
-		pr_msg("Pages scanned: %llu (0x%llx)", (unsigned long long)ds.pages_scanned,
+		/* criu's words, for scripts that read them */
+		pr_msg("Memory pages scanned: %llu (0x%llx)", (unsigned long long)ds.pages_scanned,
 		       (unsigned long long)ds.pages_scanned);
-		pr_msg("Pages written: %llu (0x%llx)", (unsigned long long)ds.pages_written,
+		pr_msg("Memory pages skipped from parent: 0 (0x0)");
+		pr_msg("Memory pages written: %llu (0x%llx)", (unsigned long long)ds.pages_written,
 		       (unsigned long long)ds.pages_written);
+		pr_msg("Lazy memory pages: 0 (0x0)");
 	}
 	int ret = img_open(&img, ctx->dirfd, IMG_STATS_DUMP, IMG_WRITE, 0);
 	if (ret)

@@ -16,6 +16,8 @@
 
 #include "inventory.pb-c.h"
 #include "pstree.pb-c.h"
+#include "stats.pb-c.h"
+#include "pagemap.pb-c.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -344,8 +346,12 @@ static int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 		.set_tid = (uint64_t)(uintptr_t)&set_tid,
 		.set_tid_size = 1,
 	};
-	if (ctx->opts->restore_sibling)
+	if (ctx->opts->restore_sibling) {
+		/* clone3 refuses an exit signal with CLONE_PARENT (EINVAL): the
+		 * child inherits cryo's own, as its new parent expects */
 		args.flags |= CLONE_PARENT;
+		args.exit_signal = 0;
+	}
 	pid_t child = -1;
 	sigset_t all, old;
 	/* Born with every signal blocked: nothing may interrupt the driving. */
@@ -740,6 +746,52 @@ static int check_namespaces_cgroups(struct rst_ctx *ctx)
 	return 0;
 }
 
+/* stats-restore (criu's restore_stats_entry), and with --display-stats the
+ * same figures on the console, in criu's words.  Pages restored: the
+ * present pages of the images; compared / kept: children's pages checked
+ * against (and left shared with) their parent's. */
+static void write_restore_stats(struct rst_ctx *ctx, uint64_t forking_ns, uint64_t total_ns)
+{
+	RestoreStatsEntry rs = RESTORE_STATS_ENTRY__INIT;
+	StatsEntry se = STATS_ENTRY__INIT;
+	struct cr_img *img;
+
+	for (int i = 0; i < ctx->nr_procs; i++) {
+		const struct mem_image *mi = &ctx->procs[i].mem;
+		if (ctx->procs[i].state == TASK_DEAD)
+			continue;
+		for (int k = 0; k < mi->n_pe; k++)
+			if (mi->pe[k]->flags & PE_PRESENT)
+				rs.pages_restored += mi->pe[k]->nr_pages;
+	}
+	rs.has_pages_restored = 1;
+	rs.has_pages_compared = rs.has_pages_skipped_cow = 1;
+	rs.pages_compared = ctx->cow.pages_compared;
+	rs.pages_skipped_cow = ctx->cow.pages_skipped_cow;
+	rs.has_forking_time = rs.has_restore_time = 1;
+	rs.forking_time = forking_ns / 1000;
+	rs.restore_time = total_ns / 1000;
+	se.restore = &rs;
+	if (ctx->opts->display_stats) {
+		pr_msg("Displaying restore stats:");
+		pr_msg("Pages compared: %llu (0x%llx)", (unsigned long long)rs.pages_compared,
+		       (unsigned long long)rs.pages_compared);
+		pr_msg("Pages skipped COW: %llu (0x%llx)", (unsigned long long)rs.pages_skipped_cow,
+		       (unsigned long long)rs.pages_skipped_cow);
+		pr_msg("Pages restored: %llu (0x%llx)", (unsigned long long)rs.pages_restored,
+		       (unsigned long long)rs.pages_restored);
+		pr_msg("Restore time: %u us", rs.restore_time);
+		pr_msg("Forking time: %u us", rs.forking_time);
+	}
+	/* statistics only: a failure to write them does not fail the restore */
+	if (faccessat(ctx->dirfd, ".", W_OK, AT_EACCESS) ||
+	    img_open(&img, ctx->dirfd, IMG_STATS_RESTORE, IMG_WRITE, 0))
+		return;
+	if (img_write_msg(img, &se.base))
+		pr_warn("can't write stats-restore; the restore itself succeeded");
+	img_close(img);
+}
+
 int restore_in_new_pidns(struct cryo_opts *o, int *exit_status);
 int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out);
 
@@ -794,13 +846,16 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 
 	FAULT_POINT_RET(ret, "restore:before-create");
 	struct rst_proc *root = &ctx.procs[0];
+	uint64_t t_forking = now_ns(), t_created;
 	if (!ret)
 		ret = create_root(&ctx, root);
 	if (!ret)
 		ret = build_tree(&ctx, root);
 	if (!ret)
 		ret = set_pgids(&ctx);
-	pr_debug("tree created");
+	t_created = now_ns();
+	if (!ret)
+		pr_debug("tree created");
 	for (int i = 0; !ret && i < ctx.nr_procs; i++)
 		if (ctx.procs[i].state != TASK_DEAD)
 			ret = restore_task_state(&ctx, &ctx.procs[i]);
@@ -821,6 +876,7 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 	}
 	pr_info("restored %d process(es) in %llu us", ctx.nr_procs,
 		(unsigned long long)(now_ns() - t0) / 1000);
+	write_restore_stats(&ctx, t_created - t_forking, now_ns() - t0);
 	if (ctx.cow.pages_compared)
 		pr_info("pages compared with the parent's: %llu, kept shared: %llu",
 			(unsigned long long)ctx.cow.pages_compared,
