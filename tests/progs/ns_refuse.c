@@ -11,7 +11,8 @@
  *   --child     a forked child enters the namespace, the root stays
  *   --cgroup    instead: move into a new child cgroup of the current one
  * On SIGTERM: memory, the namespace (or cgroup) and the child are as
- * before. */
+ * before.  Without --ns and --cgroup (the control): a tree in cryo's own
+ * namespaces is dumped and restored, and is back in the very same ones. */
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -130,8 +131,11 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (!strcmp(kinds[i].name, ns))
 			flag = kinds[i].flag;
-	if (!cgroup && !flag)
+	if (!cgroup && !flag && *ns)
 		setup_fail("--ns: unknown kind \"%s\"", ns);
+	ino_t own[sizeof(kinds) / sizeof(kinds[0])];
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		own[i] = ns_ino(getpid(), kinds[i].name);
 	if (cgroup) {
 		if (join_new_cgroup())
 			setup_fail("can't create and join a child cgroup in any hierarchy");
@@ -192,6 +196,10 @@ int main(int argc, char **argv)
 	test_daemon();
 	test_waitsig();
 
+	if (!flag && !cgroup)
+		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+			if (ns_ino(getpid(), kinds[i].name) != own[i])
+				fail("back in another %s namespace", kinds[i].name);
 	ssize_t bad = pattern_check(mem, sizeof(mem), 77);
 	if (bad >= 0)
 		fail("memory differs at offset %zd", bad);
