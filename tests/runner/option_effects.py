@@ -305,19 +305,24 @@ class Check:
 
 # ---- the checks ---------------------------------------------------------------
 
-def check_leave_stopped(c):
-    pid = c.start_counter()
-    c.dump(pid, 'img', ['-s', '-o', 'dump.log', '-v4'])
-    st = wait_until(lambda: state(pid) == 'T' or state(pid) is None, 2) and state(pid)
-    if st is None:
-        raise CheckFailed('dump -s: process %d is gone after the dump' % pid)
+def check_stopped(c, pid, who):
+    """@pid is stopped (state T) and its count stands still."""
+    st = state(pid)
     if st != 'T':
-        raise CheckFailed('dump -s: process %d is in state %s after the dump, not T (stopped)'
-                          % (pid, st))
+        raise CheckFailed('%s is in state %s, not T (stopped)' % (who, st))
     c0 = c.count()
     time.sleep(0.4)
     if c.count() != c0 or state(pid) != 'T':
-        raise CheckFailed('dump -s: process %d went on counting after the dump' % pid)
+        raise CheckFailed('%s counts on (state %s)' % (who, state(pid)))
+
+
+def check_leave_stopped(c):
+    pid = c.start_counter()
+    c.dump(pid, 'img', ['-s', '-o', 'dump.log', '-v4'])
+    wait_until(lambda: state(pid) in ('T', None), 2)
+    if state(pid) is None:
+        raise CheckFailed('dump -s: process %d is gone after the dump' % pid)
+    check_stopped(c, pid, 'dump -s: process %d' % pid)
     note('leave-stopped: after dump -s, %d is in state T and does not count' % pid)
     os.kill(pid, signal.SIGKILL)
     c.wait_gone(pid)
@@ -326,15 +331,7 @@ def check_leave_stopped(c):
     c.cryo_ok(['restore', '-D', c.path('img'), '-d', '-s', '--pidfile', rpidfile,
                '-o', 'restore.log', '-v4'], 'restore')
     c.restored_pid(rpidfile, pid)
-    st = state(pid)
-    if st != 'T':
-        raise CheckFailed('restore -d -s: the restored root %d is in state %s, not T (stopped)'
-                          % (pid, st))
-    c0 = c.count()
-    time.sleep(0.4)
-    if c.count() != c0 or state(pid) != 'T':
-        raise CheckFailed('restore -d -s: the restored root %d counts on (state %s)'
-                          % (pid, state(pid)))
+    check_stopped(c, pid, 'restore -d -s: the restored root %d' % pid)
     os.kill(pid, signal.SIGCONT)
     c.check_running(pid, 'after restore -d -s and SIGCONT')
     note('leave-stopped: after restore -d -s, %d is in state T; SIGCONT lets it count on' % pid)

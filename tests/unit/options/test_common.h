@@ -13,11 +13,23 @@
 static struct cryo_opts O;
 static bool O_ready;
 
-/* Parse "cryo ARGS..." (NULL-terminated) with the given configuration
+/* Parse @argv (argv[@argc] is set to NULL) with the given configuration
  * sources (NULL = none at all) into the fresh options O. */
-static __attribute__((unused)) int parse_src(const struct opts_sources *src, ...)
+static __attribute__((unused)) int parse_argv(const struct opts_sources *src, int argc, char **argv)
 {
 	static const struct opts_sources none;
+
+	argv[argc] = NULL;
+	if (O_ready)
+		opts_free(&O);
+	opts_init(&O);
+	O_ready = true;
+	return opts_parse(&O, argc, argv, src ? src : &none);
+}
+
+/* Parse "cryo ARGS..." (NULL-terminated), as parse_argv(). */
+static __attribute__((unused)) int parse_src(const struct opts_sources *src, ...)
+{
 	char *argv[64];
 	int argc = 0;
 	va_list ap;
@@ -27,12 +39,7 @@ static __attribute__((unused)) int parse_src(const struct opts_sources *src, ...
 	for (char *a; (a = va_arg(ap, char *));)
 		argv[argc++] = a;
 	va_end(ap);
-	argv[argc] = NULL;
-	if (O_ready)
-		opts_free(&O);
-	opts_init(&O);
-	O_ready = true;
-	return opts_parse(&O, argc, argv, src ? src : &none);
+	return parse_argv(src, argc, argv);
 }
 
 #define parse(...) parse_src(NULL, __VA_ARGS__, NULL)

@@ -43,17 +43,6 @@ static int command_argv(const struct cryo_command_desc *c, char **argv)
 	return n;
 }
 
-static int run(char **argv, int argc, const struct opts_sources *src)
-{
-	static const struct opts_sources none;
-	argv[argc] = NULL;
-	if (O_ready)
-		opts_free(&O);
-	opts_init(&O);
-	O_ready = true;
-	return opts_parse(&O, argc, argv, src ? src : &none);
-}
-
 static void check_refused(const struct cryo_option *opt, const char *where, const char *cmd)
 {
 	char want[256];
@@ -96,7 +85,7 @@ static void walk(void)
 			/* the command line */
 			argc = command_argv(c, argv);
 			argv[argc++] = arg;
-			int ret = run(argv, argc, NULL);
+			int ret = parse_argv(NULL, argc, argv);
 			if (opt->flags & OPTF_IGNORED) {
 				CHECK_INT(ret, 0);
 				continue;
@@ -115,7 +104,7 @@ static void walk(void)
 			fclose(f);
 			struct opts_sources src = { .env_conf = conf };
 			argc = command_argv(c, argv);
-			CHECK(run(argv, argc, &src) < 0);
+			CHECK(parse_argv(&src, argc, argv) < 0);
 			check_refused(opt, "configuration file", c->name);
 			char src_prefix[128];
 			snprintf(src_prefix, sizeof(src_prefix), "%s:1: --%s", conf, opt->name);
@@ -136,7 +125,7 @@ static void walk(void)
 				snprintf(arg, sizeof(arg), "--no-%s", opt->name);
 				argc = command_argv(c, argv);
 				argv[argc++] = arg;
-				CHECK_INT(run(argv, argc, NULL), 0);
+				CHECK_INT(parse_argv(NULL, argc, argv), 0);
 			}
 		}
 	}
