@@ -318,6 +318,10 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 		tc->has_task_state = tc->has_exit_code = tc->has_personality = 1;
 		tc->has_flags = tc->has_blk_sigset = 1;
 		tc->task_state = p->state;
+		if (p->state == TASK_STOPPED) {	/* criu's stop_signo */
+			tc->has_stop_signo = 1;
+			tc->stop_signo = p->stop_signo;
+		}
 		tc->cg_set = dump_cg_set(ctx, p);
 		tc->has_cg_set = tc->cg_set != 0;
 		tc->blk_sigset = t->sigmask;
@@ -421,6 +425,14 @@ static int dump_zombie(struct dump_ctx *ctx, struct seized_proc *p)
 	CoreEntry core = CORE_ENTRY__INIT;
 	TaskCoreEntry tc = TASK_CORE_ENTRY__INIT;
 	struct cr_img *img;
+	if (p->exit_code & 0x80) {
+		/* a status with WCOREDUMP can only come from a core dump */
+		pr_err("zombie %d (%s), a child of %d, was killed by signal %d and dumped core: "
+		       "cryo can't recreate the core-dump flag of its exit status (it would have "
+		       "to dump core again); dump once its parent has reaped it", p->pid, p->comm,
+		       p->ppid, p->exit_code & 0x7f);
+		return -EOPNOTSUPP;
+	}
 	core.has_mtype = 1;
 	core.mtype = CORE_ENTRY__MARCH__X86_64;
 	core.tc = &tc;

@@ -490,3 +490,37 @@ int proc_parse_fdinfo_text(const char *text, struct proc_fdinfo *fi)
 	}
 	return got_pos && got_flags ? 0 : -EINVAL;
 }
+
+static int stat_quiet(pid_t pid, struct proc_stat *st)
+{
+	char path[64], *text;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (read_file(AT_FDCWD, path, &text, true) < 0)
+		return -ESRCH;
+	int ret = proc_parse_stat_text(text, st);
+	free(text);
+	return ret;
+}
+
+/* The kernel's test for an orphaned process group (will_become_orphaned_pgrp):
+ * no live member has a parent in another group of the same session.  A
+ * terminal stop signal (SIGTSTP, SIGTTIN, SIGTTOU) sent to a member of such
+ * a group is dropped. */
+bool proc_pgrp_orphaned(pid_t pgid)
+{
+	pid_t *pids;
+	int n;
+	bool orphaned = true;
+	if (proc_list_dir_pids("/proc", &pids, &n))
+		return false;
+	for (int i = 0; i < n && orphaned; i++) {
+		struct proc_stat st, pst;
+		if (stat_quiet(pids[i], &st) || st.pgid != pgid || st.state == 'Z' ||
+		    st.state == 'X' || st.ppid <= 1 || stat_quiet(st.ppid, &pst))
+			continue;
+		if (pst.pgid != pgid && pst.sid == st.sid)
+			orphaned = false;
+	}
+	free(pids);
+	return orphaned;
+}

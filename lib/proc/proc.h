@@ -77,6 +77,9 @@ void proc_status_free(struct proc_status *st);
 
 /* Numeric entries of a /proc directory (tasks, fds), sorted ascending. */
 int proc_list_dir_pids(const char *path, pid_t **out, int *n);
+/* Whether process group @pgid is orphaned, as the kernel decides before it
+ * acts on a terminal stop signal. */
+bool proc_pgrp_orphaned(pid_t pgid);
 /* Children of every thread of @pid (from task/TID/children), deduplicated. */
 int proc_list_children(pid_t pid, pid_t **out, int *n);
 

@@ -172,7 +172,14 @@ static int load_proc(struct rst_ctx *ctx, struct rst_proc *p)
 	}
 	p->state = p->core->tc->task_state;
 	if (p->state == TASK_DEAD)
-		return 0;
+		return zombie_check_status(p);
+	if (p->state == TASK_STOPPED && p->core->tc->has_stop_signo) {
+		unsigned sig = p->core->tc->stop_signo;
+		if (sig != SIGSTOP && sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU) {
+			pr_err("core-%d.img: stop signal %u is not one that stops a task", p->pid, sig);
+			return -EINVAL;
+		}
+	}
 	if (p->state != TASK_ALIVE && p->state != TASK_STOPPED) {
 		pr_err("process %d was dumped in state %u: cryo can't restore that state",
 		       p->pid, p->state);
@@ -397,8 +404,8 @@ static int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 	return ret;
 }
 
-static long rcall(struct remote *r, const char *what, long nr, uint64_t a1, uint64_t a2,
-		  uint64_t a3, uint64_t a4)
+long rst_call(struct remote *r, const char *what, long nr, uint64_t a1, uint64_t a2,
+	      uint64_t a3, uint64_t a4)
 {
 	long ret = remote_syscall(r, nr, a1, a2, a3, a4, 0, 0);
 	if (ret < 0 && ret >= -4095)
@@ -443,60 +450,6 @@ static int clone_in(struct remote *r, pid_t tid, uint64_t flags, int exit_signal
 	return wait_new_task(tid);
 }
 
-/* Take back, in @parent (all signals blocked), the SIGCHLD that the exit of
- * @pid (a zombie made for the restore, or a helper) sent it. */
-static int take_back_sigchld(struct rst_proc *parent, pid_t pid)
-{
-	struct remote *pr = &rst_leader(parent)->r;
-	uint64_t set = 1ULL << (SIGCHLD - 1);
-	struct timespec zero = { 0, 0 };
-	remote_scratch_reset(pr);
-	uint64_t s = remote_scratch_put(pr, &set, sizeof(set));
-	uint64_t t = remote_scratch_put(pr, &zero, sizeof(zero));
-	if (!s || !t)
-		return -ENOSPC;
-	long got = remote_syscall(pr, __NR_rt_sigtimedwait, s, 0, t, 8, 0, 0);
-	if (got != SIGCHLD && got != -EAGAIN) {
-		pr_err("can't take back the SIGCHLD of %d in its parent %d: %s", pid, parent->pid,
-		       got < 0 ? strerror(-got) : "unexpected signal");
-		return got < 0 ? got : -EIO;
-	}
-	return 0;
-}
-
-/* A zombie: created, then made to exit with its old status right away.
- * Its SIGCHLD to the parent is consumed: the parent saw it long ago. */
-static int make_zombie(struct rst_proc *parent, struct rst_proc *z)
-{
-	struct remote *r = &rst_leader(z)->r;
-	int status = z->core->tc->exit_code;
-	int ret;
-	/* a zombie still holds its group: members join it later */
-	if (z->pgid == z->pid && rcall(r, "setpgid", __NR_setpgid, 0, 0, 0, 0) < 0)
-		return -EPERM;
-	if (status & 0x7f) {
-		int sig = status & 0x7f;
-		uint64_t set = 1ULL << (sig - 1);
-		uint64_t sa[4] = { 0 };		/* SIG_DFL */
-		remote_scratch_reset(r);
-		uint64_t a = remote_scratch_put(r, sa, sizeof(sa));
-		uint64_t m = remote_scratch_put(r, &set, sizeof(set));
-		if (!a || !m)
-			return -ENOSPC;
-		if (rcall(r, "rt_sigaction", __NR_rt_sigaction, sig, a, 0, 8) ||
-		    rcall(r, "rt_sigprocmask", __NR_rt_sigprocmask, SIG_UNBLOCK, m, 0, 8))
-			return -EIO;
-		ret = remote_syscall_noreturn(r, __NR_kill, z->pid, sig, 0);
-	} else {
-		ret = remote_syscall_noreturn(r, __NR_exit_group, (status >> 8) & 0xff, 0, 0);
-	}
-	if (ret)
-		return ret;
-	z->exited = true;
-	remote_fini(r);
-	return take_back_sigchld(parent, z->pid);
-}
-
 /* Helper tasks stand in for a session or group leader that left the tree:
  * forked by @parent with the leader's PID, they exist only while members
  * are created or join, then exit and are reaped by @parent. */
@@ -531,7 +484,7 @@ static int helper_end(struct rst_helper *h)
 	remote_fini(&h->r);
 	if (ret)
 		return ret;
-	long got = rcall(&rst_leader(h->parent)->r, "wait4 of a helper task", __NR_wait4, h->pid,
+	long got = rst_call(&rst_leader(h->parent)->r, "wait4 of a helper task", __NR_wait4, h->pid,
 			 0, __WALL, 0);
 	if (got != h->pid)
 		return got < 0 ? got : -EIO;
@@ -548,11 +501,11 @@ static int session_helper(struct rst_ctx *ctx, struct rst_proc *parent, pid_t si
 			return 0;
 		}
 	/* the members are reparented to @parent when the helper exits */
-	if (rcall(&rst_leader(parent)->r, "prctl(PR_SET_CHILD_SUBREAPER)", __NR_prctl,
+	if (rst_call(&rst_leader(parent)->r, "prctl(PR_SET_CHILD_SUBREAPER)", __NR_prctl,
 		  PR_SET_CHILD_SUBREAPER, 1, 0, 0) < 0)
 		return -EPERM;
 	int ret = helper_create(ctx, parent, sid, out);
-	if (!ret && rcall(&(*out)->r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0)
+	if (!ret && rst_call(&(*out)->r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0)
 		ret = -EPERM;
 	return ret;
 }
@@ -563,7 +516,7 @@ static int session_helper(struct rst_ctx *ctx, struct rst_proc *parent, pid_t si
 static int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
 {
 	struct remote *r = &rst_leader(p)->r;
-	if (p->sid == p->pid && rcall(r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0)
+	if (p->sid == p->pid && rst_call(r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0)
 		return -EPERM;
 	int err = restore_task_memory(ctx, p);
 	if (err)
@@ -587,10 +540,13 @@ static int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
 		ret = remote_init_sibling(&rst_leader(c)->r, cr, c->pid);
 		if (ret)
 			return ret;
-		if (c->state == TASK_DEAD)
-			ret = make_zombie(p, c);
-		else
+		if (c->state != TASK_DEAD)
 			ret = build_tree(ctx, c);
+		else if (c->sid == c->pid)	/* it led a session: make it now */
+			ret = rst_call(&rst_leader(c)->r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0
+				      ? -EPERM : 0;
+		/* a zombie stays a live fork of @p until its group is in
+		 * place (set_pgids), then exits (make_zombies) */
 		if (ret)
 			return ret;
 	}
@@ -610,8 +566,8 @@ static int set_pgids(struct rst_ctx *ctx)
 	for (int pass = 0; pass < 2; pass++)
 		for (int i = 0; i < ctx->nr_procs; i++) {
 			struct rst_proc *p = &ctx->procs[i];
-			if (p->state == TASK_DEAD || (pass == 0) != (p->pgid == p->pid))
-				continue;
+			if ((pass == 0) != (p->pgid == p->pid))
+				continue;	/* zombies too: they are still alive */
 			if (i == 0 && p->sid != p->pid && p->pgid != p->pid)
 				continue;	/* root in cryo's session keeps cryo's group */
 			pid_t cur = getpgid(p->pid);
@@ -622,12 +578,12 @@ static int set_pgids(struct rst_ctx *ctx)
 				/* the leader left the tree: a helper of that PID
 				 * makes the group, in @p's session */
 				int ret = helper_create(ctx, p, p->pgid, &h);
-				if (!ret && rcall(&h->r, "setpgid", __NR_setpgid, 0, 0, 0, 0) < 0)
+				if (!ret && rst_call(&h->r, "setpgid", __NR_setpgid, 0, 0, 0, 0) < 0)
 					ret = -EPERM;
 				if (ret)
 					return ret;
 			}
-			long ret = rcall(&rst_leader(p)->r, "setpgid", __NR_setpgid, 0, p->pgid, 0, 0);
+			long ret = rst_call(&rst_leader(p)->r, "setpgid", __NR_setpgid, 0, p->pgid, 0, 0);
 			if (!ret && h)
 				ret = helper_end(h);
 			if (ret)
@@ -676,36 +632,6 @@ static int write_pidfile(const char *path, pid_t pid)
 	close(fd);
 	if (ret)
 		pr_err("can't write the pidfile %s: %s", path, strerror(-ret));
-	return ret;
-}
-
-/* Let every task go: from here on the tree runs as if it never stopped. */
-static int release_all(struct rst_ctx *ctx)
-{
-	int ret = 0;
-	for (int i = ctx->nr_procs - 1; i >= 0; i--) {
-		struct rst_proc *p = &ctx->procs[i];
-		if (p->state == TASK_DEAD)
-			continue;
-		if (ctx->opts->leave_stopped || p->state == TASK_STOPPED)
-			kill(p->pid, SIGSTOP);
-		for (int t = p->nr_threads - 1; t >= 0; t--) {
-			if (ptrace(PTRACE_DETACH, p->thr[t].tid, 0, 0) && !ret) {
-				ret = -errno;
-				pr_perror("can't detach from restored task %d", p->thr[t].tid);
-			}
-			p->thr[t].created = false;
-		}
-		p->created = false;
-	}
-	/* Return only once the stopped ones really are stopped: the SIGSTOP is
-	 * acted on when each task runs again after the detach. */
-	for (int i = 0; i < ctx->nr_procs; i++) {
-		struct rst_proc *p = &ctx->procs[i];
-		if (p->state != TASK_DEAD && (ctx->opts->leave_stopped || p->state == TASK_STOPPED) &&
-		    wait_pid_stopped(p->pid, 2000))
-			pr_warn("restored process %d has not stopped yet", p->pid);
-	}
 	return ret;
 }
 
@@ -853,6 +779,8 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 		ret = build_tree(&ctx, root);
 	if (!ret)
 		ret = set_pgids(&ctx);
+	if (!ret)
+		ret = make_zombies(&ctx);
 	t_created = now_ns();
 	if (!ret)
 		pr_debug("tree created");

@@ -73,6 +73,18 @@ struct rst_ctx {
 
 /* restore.c: refusal naming who holds @pid now */
 void pid_in_use(pid_t pid);
+/* A syscall in a restored task; a failure is logged naming @what. */
+long rst_call(struct remote *r, const char *what, long nr, uint64_t a1, uint64_t a2,
+	      uint64_t a3, uint64_t a4);
+
+/* finish.c */
+int take_back_sigchld(struct rst_proc *parent, pid_t pid);
+/* The status of zombie @z is one cryo can recreate (logs why not). */
+int zombie_check_status(const struct rst_proc *z);
+/* Every zombie, still a live task so far, exits with its old status. */
+int make_zombies(struct rst_ctx *ctx);
+/* Detach every task; stopped ones are stopped again by their signal. */
+int release_all(struct rst_ctx *ctx);
 
 /* restore_task.c */
 int pick_trampoline(struct rst_ctx *ctx, uint64_t *out);

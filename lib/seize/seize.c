@@ -60,9 +60,10 @@ static bool proc_has_thread(struct seized_proc *p, pid_t tid)
 	return false;
 }
 
-/* Seize one thread and bring it to an interrupt (or group) stop.
+/* Seize one thread and bring it to an interrupt (or group) stop; *@stop_sig
+ * gets the signal of the group stop it was in (0: running).
  * Returns 1 if seized, 0 if the thread vanished, <0 on error. */
-static int seize_thread(struct seized_proc *p, pid_t tid, unsigned timeout_ms, bool *stopped_out)
+static int seize_thread(struct seized_proc *p, pid_t tid, unsigned timeout_ms, int *stop_sig)
 {
 	long opts = PTRACE_O_TRACESYSGOOD;
 	/* seccomp is per thread: one that is not the leader may have a filter
@@ -116,8 +117,10 @@ static int seize_thread(struct seized_proc *p, pid_t tid, unsigned timeout_ms, b
 		int event = status >> 16;
 		int sig = WSTOPSIG(status);
 		if (event == PTRACE_EVENT_STOP) {
-			*stopped_out = (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN ||
-					sig == SIGTTOU);
+			/* a seized task in a group stop reports the signal that
+			 * stopped it; an interrupted running one SIGTRAP */
+			if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+				*stop_sig = sig;
 			return 1;
 		}
 		/* A signal was about to be delivered: let it be delivered as it
@@ -159,8 +162,8 @@ static int seize_proc_threads(struct seized_proc *p, unsigned timeout_ms)
 		for (int i = 0; i < n; i++) {
 			if (proc_has_thread(p, tids[i]))
 				continue;
-			bool stopped = false;
-			ret = seize_thread(p, tids[i], timeout_ms, &stopped);
+			int stop_sig = 0;
+			ret = seize_thread(p, tids[i], timeout_ms, &stop_sig);
 			if (ret < 0) {
 				free(tids);
 				return ret;
@@ -174,7 +177,9 @@ static int seize_proc_threads(struct seized_proc *p, unsigned timeout_ms)
 				return ret;
 			}
 			p->threads[p->nr_threads - 1].seized = true;
-			any_stopped |= stopped;
+			any_stopped |= stop_sig != 0;
+			if (stop_sig && (!p->stop_signo || tids[i] == p->pid))
+				p->stop_signo = stop_sig;	/* the leader's */
 			added++;
 		}
 		free(tids);
@@ -194,6 +199,8 @@ static int seize_proc_threads(struct seized_proc *p, unsigned timeout_ms)
 	}
 	if (any_stopped && p->state == TASK_ALIVE)
 		p->state = TASK_STOPPED;
+	if (p->state == TASK_STOPPED && !p->stop_signo)
+		p->stop_signo = SIGSTOP;	/* 'T' in stat, but no thread reported it */
 	return 0;
 }
 
@@ -253,6 +260,14 @@ static int seize_one_proc(struct seized_proc *p, unsigned timeout_ms)
 	p->ppid = st.ppid;
 	p->pgid = st.pgid;
 	p->sid = st.sid;
+	if ((st.state == 'Z' || st.state == 'X') && st.num_threads > 1) {
+		/* the leader exited alone (pthread_exit in main): the others run */
+		pr_err("process %d (%s): its main thread has exited but %ld other thread(s) still "
+		       "run; cryo can't restore a thread group without its leader (the kernel "
+		       "can't recreate it); dump it once those threads have exited", p->pid,
+		       p->comm, st.num_threads - 1);
+		return -EOPNOTSUPP;
+	}
 	if (st.state == 'Z' || st.state == 'X') {
 		p->state = TASK_DEAD;
 		p->exit_code = st.exit_code;
@@ -372,9 +387,11 @@ static int release_thread(struct seized_proc *p, struct seized_thread *t, enum r
 		ret = -errno;
 		pr_perror("can't restore the signal mask of task %d", t->tid);
 	}
-	/* A task that was stopped stays stopped: queue a SIGSTOP before detaching. */
+	/* A task that was stopped stays stopped: queue its stop signal (the
+	 * one its parent's wait reports) before detaching; --leave-stopped
+	 * stops the others with SIGSTOP. */
 	if ((mode == RELEASE_STOPPED || p->state == TASK_STOPPED) && t->tid == p->pid)
-		kill(p->pid, SIGSTOP);
+		kill(p->pid, p->state == TASK_STOPPED ? p->stop_signo : SIGSTOP);
 	if (ptrace(PTRACE_DETACH, t->tid, 0, t->pending_signal) && errno != ESRCH) {
 		ret = -errno;
 		pr_perror("can't detach from task %d", t->tid);
@@ -403,8 +420,18 @@ int release_tree(struct seized_tree *tree, enum release_mode mode)
 			struct seized_proc *p = tree->procs[i];
 			if (p->state != TASK_DEAD && p->nr_threads &&
 			    (mode == RELEASE_STOPPED || p->state == TASK_STOPPED) &&
-			    wait_pid_stopped(p->pid, 2000))
-				pr_warn("process %d has not stopped again yet", p->pid);
+			    wait_pid_stopped(p->pid, 2000)) {
+				/* a terminal stop signal is dropped if the group
+				 * became orphaned meanwhile: stop it anyway */
+				if (p->state == TASK_STOPPED && p->stop_signo != SIGSTOP) {
+					pr_warn("process %d did not stop again with signal %d (%s); "
+						"stopped with SIGSTOP instead", p->pid, p->stop_signo,
+						strsignal(p->stop_signo));
+					kill(p->pid, SIGSTOP);
+				} else {
+					pr_warn("process %d has not stopped again yet", p->pid);
+				}
+			}
 		}
 	return ret;
 }

@@ -28,6 +28,7 @@ struct seized_thread {
 struct seized_proc {
 	pid_t pid, ppid, pgid, sid;
 	int state;			/* TASK_* */
+	int stop_signo;			/* TASK_STOPPED: the signal of its group stop */
 	int exit_code;			/* zombies */
 	char comm[64];
 	struct seized_thread *threads;	/* threads[0] is the leader */
