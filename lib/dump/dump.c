@@ -119,7 +119,10 @@ static int dump_proc(struct dump_ctx *ctx, struct seized_proc *p)
 	if (ret)
 		goto out;
 
-	ret = files_dump_fds(&ctx->files, p->pid, files_id);
+	/* a table shared with the parent was saved with the parent's */
+	const struct dump_kobj_ids *kids = dump_proc_kobj(ctx, p);
+	if (!(kids->shared_with_parent & (1u << DUMP_KOBJ_FILES)))
+		ret = files_dump_fds(&ctx->files, p->pid, files_id);
 	if (ret)
 		goto out;
 	ret = files_dump_fs(&ctx->files, p->pid, umask_val);
@@ -452,6 +455,8 @@ int cryo_dump(struct cryo_opts *o)
 	if (!ret)
 		ret = check_cgroups(&ctx);
 	if (!ret)
+		ret = dump_share_ids(&ctx);
+	if (!ret)
 		ret = files_dump_begin(&ctx.files, ctx.dirfd, o);
 	mem_dump_shared_init(&ctx.shmem, ctx.dirfd, &ctx.next_pages_id);
 	for (int i = 0; !ret && i < ctx.tree.nr_procs; i++)
@@ -499,6 +504,7 @@ int cryo_dump(struct cryo_opts *o)
 	free_tree(&ctx.tree);
 	ns_dump_fini(&ctx.ns);
 	free(ctx.cg_sets);
+	free(ctx.kobj);
 	if (ctx.root_ids)
 		protobuf_c_message_free_unpacked(&ctx.root_ids->base, NULL);
 out_dir:

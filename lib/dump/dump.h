@@ -9,6 +9,13 @@
 #include "seize/seize.h"
 #include "core.pb-c.h"
 
+/* Objects processes may share (dump/share.c), in criu's TaskKobjIdsEntry. */
+enum { DUMP_KOBJ_VM, DUMP_KOBJ_FILES, DUMP_KOBJ_FS, DUMP_KOBJ_SIGHAND, DUMP_KOBJ_KINDS };
+struct dump_kobj_ids {
+	uint32_t id[DUMP_KOBJ_KINDS];
+	unsigned shared_with_parent;	/* 1 << DUMP_KOBJ_*: made by its parent's clone */
+};
+
 struct dump_ctx {
 	struct cryo_opts *opts;
 	int dirfd;
@@ -21,7 +28,14 @@ struct dump_ctx {
 	TaskKobjIdsEntry *root_ids;
 	struct ns_dump ns;		/* cryo's namespaces, ids for the images */
 	uint32_t *cg_sets;		/* criu's cg_set of each tree.procs[i], 0 = none */
+	struct dump_kobj_ids *kobj;	/* of each tree.procs[i] (zombies: none) */
 };
+
+/* Give every live process its ids of shared objects (kcmp); refuses (logs
+ * and fails) sharing a restore could not recreate. */
+int dump_share_ids(struct dump_ctx *ctx);
+/* The ids of @p, NULL if none. */
+const struct dump_kobj_ids *dump_proc_kobj(const struct dump_ctx *ctx, const struct seized_proc *p);
 
 /* The cg_set (1: cryo's own cgroups) of @p, 0 if not known. */
 uint32_t dump_cg_set(const struct dump_ctx *ctx, const struct seized_proc *p);

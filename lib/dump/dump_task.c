@@ -370,11 +370,16 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 		task_kobj_ids_entry__init(ids);
 		core.ids = ids;
 		ids->has_vm_id = ids->has_files_id = ids->has_fs_id = ids->has_sighand_id = 1;
-		ids->vm_id = ctx->next_kobj_id++;
-		ids->files_id = ctx->next_kobj_id++;
+		const struct dump_kobj_ids *k = dump_proc_kobj(ctx, p);
+		if (!k) {
+			ret = -EINVAL;
+			goto out;
+		}
+		ids->vm_id = k->id[DUMP_KOBJ_VM];
+		ids->files_id = k->id[DUMP_KOBJ_FILES];
 		*files_id = ids->files_id;
-		ids->fs_id = ctx->next_kobj_id++;
-		ids->sighand_id = ctx->next_kobj_id++;
+		ids->fs_id = k->id[DUMP_KOBJ_FS];
+		ids->sighand_id = k->id[DUMP_KOBJ_SIGHAND];
 		ret = ns_dump_fill_ids(&ctx->ns, p->pid, ids);
 		if (ret)
 			goto out;

@@ -301,6 +301,57 @@ static int check_sessions(struct rst_ctx *ctx)
 	return 0;
 }
 
+/* Objects shared between processes (criu's ids: the same files_id, fs_id,
+ * vm_id or sighand_id).  A descriptor table or fs_struct shared with the
+ * parent is recreated by creating the child with CLONE_FILES / CLONE_FS;
+ * other sharing can't be made (the dump refuses it, see dump/share.c). */
+static int check_shared(struct rst_ctx *ctx)
+{
+	for (int i = 0; i < ctx->nr_procs; i++) {
+		struct rst_proc *p = &ctx->procs[i];
+		const TaskKobjIdsEntry *a = p->core->ids;
+		if (p->state == TASK_DEAD || !a)
+			continue;
+		for (int j = 0; j < i; j++) {
+			struct rst_proc *o = &ctx->procs[j];
+			const TaskKobjIdsEntry *b = o->core->ids;
+			if (o->state == TASK_DEAD || !b)
+				continue;
+			const char *what = a->vm_id == b->vm_id ? "memory (vm_id)" :
+					   a->sighand_id == b->sighand_id ? "signal actions (sighand_id)" :
+					   NULL;
+			if (!what && ((a->files_id == b->files_id && o != p->parent &&
+				       (!p->parent->core->ids ||
+					p->parent->core->ids->files_id != a->files_id)) ||
+				      (a->fs_id == b->fs_id && o != p->parent &&
+				       (!p->parent->core->ids ||
+					p->parent->core->ids->fs_id != a->fs_id))))
+				what = a->files_id == b->files_id ? "descriptor table (files_id), "
+								    "not with its parent"
+								  : "cwd and umask (fs_id), not with "
+								    "its parent";
+			if (what) {
+				pr_err("processes %d and %d share their %s: cryo can't restore that",
+				       o->pid, p->pid, what);
+				return -EOPNOTSUPP;
+			}
+			if (o != p->parent)
+				continue;
+			if (a->files_id == b->files_id)
+				p->share_flags |= CLONE_FILES;
+			if (a->fs_id == b->fs_id)
+				p->share_flags |= CLONE_FS;
+		}
+		if (p->share_flags && p->sid != p->pid && p->sid != p->parent->sid) {
+			pr_err("process %d shares its descriptor table or cwd with its parent %d but "
+			       "is in a session whose leader left the tree: cryo can't restore that",
+			       p->pid, p->parent->pid);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
 static void describe_pid_owner(pid_t pid, char *buf, size_t size)
 {
 	char path[64], *comm = NULL;
@@ -533,7 +584,7 @@ static int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
 				return ret;
 			cr = &h->r;
 		}
-		int ret = clone_in(cr, c->pid, 0, SIGCHLD);
+		int ret = clone_in(cr, c->pid, c->share_flags, SIGCHLD);
 		if (ret)
 			return ret;
 		c->created = rst_leader(c)->created = true;
@@ -764,6 +815,8 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 			ret = shmem_registry_note(&ctx.shmem, &ctx.files, ctx.procs[i].mem.mm);
 	if (!ret)
 		ret = check_sessions(&ctx);
+	if (!ret)
+		ret = check_shared(&ctx);
 	if (!ret)
 		ret = pick_trampoline(&ctx, &ctx.trampoline);
 	if (ret)

@@ -42,6 +42,7 @@ struct rst_proc {
 	int pages_fd;			/* opened by cryo, inherited by every new task */
 	bool created;			/* exists: kill it if the restore fails */
 	bool exited;			/* zombie already made to exit */
+	uint64_t share_flags;		/* CLONE_FILES, CLONE_FS: shared with its parent */
 	bool sigtrap_ignored;		/* SIGTRAP's SIG_IGN is set last */
 	const struct SaEntry *sigtrap_sa;
 };

@@ -619,17 +619,23 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 	struct remote *r = &rst_leader(p)->r;
 	long ret = 0;
 
+	/* A descriptor table shared with the parent (CLONE_FILES) got its
+	 * descriptors from the parent, already restored; so did a shared
+	 * cwd and umask (CLONE_FS). */
+	bool own_fds = !(p->share_flags & CLONE_FILES);
+
 	/* the pages images of the whole tree: all forks are done */
-	for (int i = 0; i < ctx->nr_procs; i++)
+	for (int i = 0; own_fds && i < ctx->nr_procs; i++)
 		if (ctx->procs[i].pages_fd >= 0)
 			remote_syscall(r, __NR_close, ctx->procs[i].pages_fd, 0, 0, 0, 0, 0);
 
 	ret = restore_mm_fields(r, ctx, p);
 	if (!ret)	/* controlling terminal and /dev/tty, before the fds go in */
-		ret = tty_restore_task(&ctx->files, r, p->pid, p->sid, p->fds, p->nr_fds);
-	if (!ret)
+		ret = tty_restore_task(&ctx->files, r, p->pid, p->sid, p->fds,
+				       own_fds ? p->nr_fds : 0);
+	if (!ret && own_fds)
 		ret = files_restore_fds(&ctx->files, r, p->pid, p->fds, p->nr_fds);
-	if (!ret)
+	if (!ret && !(p->share_flags & CLONE_FS))
 		ret = restore_fs(r, ctx, p);
 	if (!ret)
 		ret = restore_sigactions(r, p);
