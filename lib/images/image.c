@@ -699,24 +699,27 @@ static int open_read_fd(struct cr_img *img, int dirfd, const char *name, bool mi
 {
 	struct stat st;
 
-	img->fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	img->fd = open_image_file(dirfd, name);
 	if (img->fd < 0) {
-		if (errno == ENOENT && missing_ok)
+		int ret = img->fd;
+		if (ret == -ENOENT && missing_ok)
 			return -ENOENT;
-		return_perror("can't open image %s", name);
+		if (ret == -ELOOP || ret == -EXDEV)
+			pr_err("image %s is a symbolic link or reached through one: images are read "
+			       "only as regular files of the images directory", name);
+		else if (ret == -EBADFD || ret == -EISDIR)
+			pr_err("image %s is a %s, not a regular file: refused", name,
+			       ret == -EISDIR ? "directory" : "FIFO, socket or device");
+		else
+			pr_err("can't open image %s: %s", name, strerror(-ret));
+		return ret;
 	}
 	if (fstat(img->fd, &st))
 		return_perror("can't stat image %s", name);
-	if (S_ISDIR(st.st_mode)) {
-		pr_err("image %s is a directory", name);
-		return -EISDIR;
-	}
 	img->cap = IMG_BUF_SIZE;
-	if (S_ISREG(st.st_mode)) {
-		img->size = st.st_size;
-		if (st.st_size < (off_t)img->cap)
-			img->cap = MAX((size_t)st.st_size, 4096);
-	}
+	img->size = st.st_size;
+	if (st.st_size < (off_t)img->cap)
+		img->cap = MAX((size_t)st.st_size, 4096);
 	img->buf = xmalloc(img->cap);
 	return img->buf ? 0 : -ENOMEM;
 }
@@ -791,9 +794,13 @@ static int write_magics(struct cr_img *img)
 
 static int open_write_fd(struct cr_img *img, int dirfd, const char *name)
 {
-	img->fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (img->fd < 0)
-		return_perror("can't create image %s", name);
+	/* a fresh file: never through a symlink or hard link planted there */
+	img->fd = create_file_at(dirfd, name, 0, 0600);
+	if (img->fd < 0) {
+		int ret = img->fd;
+		pr_err("can't create image %s: %s", name, strerror(-ret));
+		return ret;
+	}
 	img->cap = IMG_BUF_SIZE;
 	img->buf = xmalloc(img->cap);
 	if (!img->buf)

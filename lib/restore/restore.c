@@ -665,20 +665,6 @@ static void kill_created(struct rst_ctx *ctx)
 	}
 }
 
-static int write_pidfile(const char *path, pid_t pid)
-{
-	char buf[32];
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return_perror("can't create the pidfile %s", path);
-	int n = snprintf(buf, sizeof(buf), "%d", pid);
-	int ret = write_all(fd, buf, n);
-	close(fd);
-	if (ret)
-		pr_err("can't write the pidfile %s: %s", path, strerror(-ret));
-	return ret;
-}
-
 /* Let every task go: from here on the tree runs as if it never stopped. */
 static int release_all(struct rst_ctx *ctx)
 {
