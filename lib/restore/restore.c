@@ -811,6 +811,8 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 		ret = load_proc(&ctx, &ctx.procs[i]);
 	if (!ret)
 		ret = check_namespaces_cgroups(&ctx);
+	if (!ret)
+		ret = restore_check_trust(&ctx);
 	if (!ret && ctx.procs[0].state == TASK_DEAD) {
 		pr_err("the root process %d was a zombie: there is nothing to restore", ctx.procs[0].pid);
 		ret = -EINVAL;

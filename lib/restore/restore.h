@@ -74,6 +74,9 @@ struct rst_ctx {
 /* restore.c: refusal naming who holds @pid now */
 void pid_in_use(pid_t pid);
 
+/* trust.c: --images-trust owner (logs what it refuses) */
+int restore_check_trust(struct rst_ctx *ctx);
+
 /* restore_task.c */
 int pick_trampoline(struct rst_ctx *ctx, uint64_t *out);
 /* Memory of a created process: the root (a fork of cryo) is emptied and
