@@ -237,7 +237,7 @@ static int write_inventory(struct dump_ctx *ctx)
 	inv.tcp_close = ctx->opts->tcp_close;
 	inv.has_network_lock_method = 1;	/* the restore unlocks the same way */
 	inv.network_lock_method = sk_network_lock_method(ctx->opts);
-	return img_dir_commit(ctx->dirfd, &inv.base);
+	return img_dir_commit(ctx->dirfd, &inv);
 }
 
 /* --freeze-cgroup: freeze the whole cgroup so nothing in it can fork or

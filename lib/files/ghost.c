@@ -25,6 +25,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,7 +316,53 @@ struct ghost_rst {
 	char *rm;		/* a name this restore made (removed at the end) */
 	char *rm_ok;		/* removed only after a successful restore (link remaps) */
 	int keep_fd;		/* O_TMPFILE ghosts: held open by cryo */
+	int dirfd;		/* the file's directory: rm and rm_ok are names in it */
 };
+
+/* The directory of @name (a path from files.img), opened for making and
+ * removing entries in it; *@base: the last component.  The dump records
+ * canonical absolute paths, as /proc/PID/fd shows them, so a relative path,
+ * a "." or ".." component or a symlink on the way can only come from a
+ * damaged or forged image, and could make a root restore create or remove
+ * files anywhere: refused. */
+static int open_parent_dir(const char *name, const char **base)
+{
+	const char *bad = NULL;
+	if (name[0] != '/')
+		bad = "is not an absolute path";
+	for (const char *c = name; !bad && *c; ) {
+		while (*c == '/')
+			c++;
+		size_t len = strcspn(c, "/");
+		if ((len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+			bad = "has a \".\" or \"..\" component";
+		c += len;
+	}
+	const char *slash = strrchr(name, '/');
+	if (!bad && (!slash || !slash[1]))
+		bad = "names no file";
+	if (bad) {
+		pr_err("files.img: the path %s of a deleted file %s, which a dump never records: "
+		       "refused (damaged or forged images)", name, bad);
+		return -EINVAL;
+	}
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - name), name);
+	int fd = openat_resolve(AT_FDCWD, dir[0] ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
+				RESOLVE_NO_SYMLINKS);
+	if (fd < 0) {
+		if (fd == -ELOOP)
+			pr_err("the directory of the deleted file %s is reached through a symbolic "
+			       "link, which a dump never records: refused (damaged or forged images, "
+			       "or the directory was replaced by a link since the dump)", name);
+		else
+			pr_err("can't open the directory of the deleted file %s: %s", name,
+			       strerror(-fd));
+		return fd;
+	}
+	*base = slash + 1;
+	return fd;
+}
 
 static int load_remaps(struct files_restore *fr, struct reg_rst *st)
 {
@@ -424,18 +472,26 @@ static int make_ghost(struct files_restore *fr, struct ghost_rst *g, const char 
 		ret = -EOPNOTSUPP;
 		goto out;
 	}
+	const char *base;
+	int dfd = open_parent_dir(name, &base);
+	if (dfd < 0) {
+		ret = dfd;
+		goto out;
+	}
+	g->dirfd = dfd;
+	char tmpname[NAME_MAX + 1];
 	bool tmpfile = e->has_ino && is_tmpfile_name(name, e->ino);
 	if (tmpfile) {
-		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s", name);
-		*strrchr(dir, '/') = '\0';
-		fd = open(dir[0] ? dir : "/", O_TMPFILE | O_RDWR | O_CLOEXEC, e->mode & 07777);
-		snprintf(path, sizeof(path), "%s", dir);
+		fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, e->mode & 07777);
+		snprintf(path, sizeof(path), "%.*s", (int)(base - 1 - name), name);
 	} else {
-		snprintf(path, sizeof(path), "%s.cryo.%x.ghost", name, g->remap_id);
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd < 0 && errno == EEXIST && !unlink(path))	/* left by a killed restore */
-			fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		snprintf(tmpname, sizeof(tmpname), ".%.200s.cryo.%x.ghost", base, g->remap_id);
+		snprintf(path, sizeof(path), "%.*s%s", (int)(base - name), name, tmpname);
+		fd = openat(dfd, tmpname, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		/* left by a killed restore */
+		if (fd < 0 && errno == EEXIST && !unlinkat(dfd, tmpname, 0))
+			fd = openat(dfd, tmpname, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+				    0600);
 	}
 	if (fd < 0) {
 		ret = -errno;
@@ -444,7 +500,7 @@ static int make_ghost(struct files_restore *fr, struct ghost_rst *g, const char 
 		goto out;
 	}
 	if (!tmpfile)
-		g->rm = xstrdup(path);
+		g->rm = xstrdup(tmpname);
 	ret = fill_ghost(img, e, fd, name);
 	if (!ret && fchown(fd, e->uid, e->gid))
 		{ ret = -errno; pr_perror("can't give the recreated %s its owner", name); }
@@ -464,11 +520,11 @@ static int make_ghost(struct files_restore *fr, struct ghost_rst *g, const char 
 		fd = -1;
 		snprintf(path, sizeof(path), "/proc/%d/fd/%d", getpid(), g->keep_fd);
 		g->path = xstrdup(path);
-	} else if (!link(path, name)) {
+	} else if (!linkat(dfd, tmpname, dfd, base, 0)) {
 		/* opened under its old name, so it shows as "NAME (deleted)" */
-		unlink(path);
+		unlinkat(dfd, tmpname, 0);
 		free(g->rm);
-		g->rm = xstrdup(name);
+		g->rm = xstrdup(base);
 		g->path = xstrdup(name);
 	} else {
 		g->path = xstrdup(path);
@@ -492,12 +548,28 @@ static int make_linked(struct files_restore *fr, struct ghost_rst *g, const char
 		       name);
 		return -EINVAL;
 	}
-	const char *lname = t->fe->reg->name;
-	g->rm_ok = xstrdup(lname);
-	if (!link(lname, name)) {
-		g->rm = xstrdup(name);
+	const char *lname = t->fe->reg->name, *base;
+	int dfd = open_parent_dir(name, &base);
+	if (dfd < 0)
+		return dfd;
+	g->dirfd = dfd;
+	/* the dump makes it next to the file, under this name; it is removed
+	 * after the restore, so no other name may be taken from the images */
+	char lbase[32];
+	snprintf(lbase, sizeof(lbase), "link_remap.%u", g->remap_id);
+	const char *ls = strrchr(lname, '/');
+	if (!ls || strcmp(ls + 1, lbase) || (size_t)(ls - lname) != (size_t)(base - 1 - name) ||
+	    strncmp(lname, name, ls - lname)) {
+		pr_err("remap-fpath.img: the link remap of %s is %s, not %.*s/%s where a dump "
+		       "makes it: refused (damaged or forged images)", name, lname,
+		       (int)(base - 1 - name), name, lbase);
+		return -EINVAL;
+	}
+	g->rm_ok = xstrdup(lbase);
+	if (!linkat(dfd, lbase, dfd, base, 0)) {
+		g->rm = xstrdup(base);
 		g->path = xstrdup(name);
-	} else if (errno == ENOENT && access(lname, F_OK)) {
+	} else if (errno == ENOENT && faccessat(dfd, lbase, F_OK, AT_SYMLINK_NOFOLLOW)) {
 		return_perror("the link remap %s of the deleted file %s is gone", lname, name);
 	} else {
 		g->path = xstrdup(lname);
@@ -546,7 +618,7 @@ int ghost_rst_path(struct files_restore *fr, uint32_t id, const char **path)
 	st->ghosts = n;
 	struct ghost_rst *g = &n[st->nr_ghosts++];
 	*g = (struct ghost_rst){ .orig_id = id, .remap_id = e->remap_id, .type = e->remap_type,
-				 .keep_fd = -1 };
+				 .keep_fd = -1, .dirfd = -1 };
 	ret = e->remap_type == REMAP_TYPE__GHOST ? make_ghost(fr, g, name) : make_linked(fr, g, name);
 	if (ret)
 		return ret;
@@ -562,12 +634,16 @@ void ghost_restore_finish(struct files_restore *fr, bool ok)
 		return;
 	for (int i = 0; i < st->nr_ghosts; i++) {
 		struct ghost_rst *g = &st->ghosts[i];
-		if (g->rm && unlink(g->rm) && errno != ENOENT)
-			pr_warn("can't remove %s: %s", g->rm, strerror(errno));
-		if (ok && g->rm_ok && unlink(g->rm_ok) && errno != ENOENT)
-			pr_warn("can't remove the link remap %s: %s", g->rm_ok, strerror(errno));
+		/* names in the file's own directory, held open since they were made */
+		if (g->rm && unlinkat(g->dirfd, g->rm, 0) && errno != ENOENT)
+			pr_warn("can't remove %s (next to %s): %s", g->rm, g->path, strerror(errno));
+		if (ok && g->rm_ok && unlinkat(g->dirfd, g->rm_ok, 0) && errno != ENOENT)
+			pr_warn("can't remove the link remap %s (next to %s): %s", g->rm_ok, g->path,
+				strerror(errno));
 		if (g->keep_fd >= 0)
 			close(g->keep_fd);
+		if (g->dirfd >= 0)
+			close(g->dirfd);
 		free(g->rm);
 		free(g->rm_ok);
 		free(g->path);

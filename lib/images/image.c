@@ -5,6 +5,7 @@
 #include "util/util.h"
 
 #include <endian.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -699,24 +700,27 @@ static int open_read_fd(struct cr_img *img, int dirfd, const char *name, bool mi
 {
 	struct stat st;
 
-	img->fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	img->fd = open_image_file(dirfd, name);
 	if (img->fd < 0) {
-		if (errno == ENOENT && missing_ok)
+		int ret = img->fd;
+		if (ret == -ENOENT && missing_ok)
 			return -ENOENT;
-		return_perror("can't open image %s", name);
+		if (ret == -ELOOP || ret == -EXDEV)
+			pr_err("image %s is a symbolic link or reached through one: images are read "
+			       "only as regular files of the images directory", name);
+		else if (ret == -EBADFD || ret == -EISDIR)
+			pr_err("image %s is a %s, not a regular file: refused", name,
+			       ret == -EISDIR ? "directory" : "FIFO, socket or device");
+		else
+			pr_err("can't open image %s: %s", name, strerror(-ret));
+		return ret;
 	}
 	if (fstat(img->fd, &st))
 		return_perror("can't stat image %s", name);
-	if (S_ISDIR(st.st_mode)) {
-		pr_err("image %s is a directory", name);
-		return -EISDIR;
-	}
 	img->cap = IMG_BUF_SIZE;
-	if (S_ISREG(st.st_mode)) {
-		img->size = st.st_size;
-		if (st.st_size < (off_t)img->cap)
-			img->cap = MAX((size_t)st.st_size, 4096);
-	}
+	img->size = st.st_size;
+	if (st.st_size < (off_t)img->cap)
+		img->cap = MAX((size_t)st.st_size, 4096);
 	img->buf = xmalloc(img->cap);
 	return img->buf ? 0 : -ENOMEM;
 }
@@ -791,9 +795,13 @@ static int write_magics(struct cr_img *img)
 
 static int open_write_fd(struct cr_img *img, int dirfd, const char *name)
 {
-	img->fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (img->fd < 0)
-		return_perror("can't create image %s", name);
+	/* a fresh file: never through a symlink or hard link planted there */
+	img->fd = create_file_at(dirfd, name, 0, 0600);
+	if (img->fd < 0) {
+		int ret = img->fd;
+		pr_err("can't create image %s: %s", name, strerror(-ret));
+		return ret;
+	}
 	img->cap = IMG_BUF_SIZE;
 	img->buf = xmalloc(img->cap);
 	if (!img->buf)
@@ -967,7 +975,96 @@ int img_dir_begin_dump(int dirfd)
 	return 0;
 }
 
-int img_dir_commit(int dirfd, const ProtobufCMessage *inventory)
+/* Every image of the directory with its size, into @inv (freed by
+ * free_sizes).  Images of an earlier dump left in the directory are listed
+ * too: harmless, as they are checked against what they are now. */
+static int list_sizes(int dirfd, InventoryEntry *inv)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return_perror("can't list the images directory");
+	}
+	int ret = 0;
+	size_t cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		struct stat st;
+		if (de->d_name[0] == '.' || len < 5 || strcmp(de->d_name + len - 4, ".img") ||
+		    !strcmp(de->d_name, INVENTORY_NAME))
+			continue;
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
+			continue;
+		if (inv->n_cryo_image_sizes == cap) {
+			cap = cap ? cap * 2 : 64;
+			CryoImageSize **n = xrealloc(inv->cryo_image_sizes, cap * sizeof(*n));
+			if (!n) {
+				ret = -ENOMEM;
+				break;
+			}
+			inv->cryo_image_sizes = n;
+		}
+		CryoImageSize *e = xmalloc(sizeof(*e));
+		char *name = xstrdup(de->d_name);
+		if (!e || !name) {
+			free(e);
+			free(name);
+			ret = -ENOMEM;
+			break;
+		}
+		cryo_image_size__init(e);
+		e->name = name;
+		e->has_size = 1;
+		e->size = (uint64_t)st.st_size;
+		inv->cryo_image_sizes[inv->n_cryo_image_sizes++] = e;
+	}
+	closedir(d);
+	return ret;
+}
+
+static void free_sizes(InventoryEntry *inv)
+{
+	for (size_t i = 0; i < inv->n_cryo_image_sizes; i++) {
+		free(inv->cryo_image_sizes[i]->name);
+		free(inv->cryo_image_sizes[i]);
+	}
+	free(inv->cryo_image_sizes);
+	inv->cryo_image_sizes = NULL;
+	inv->n_cryo_image_sizes = 0;
+}
+
+/* Each image the dump recorded must still have the size it was written
+ * with. */
+static int check_sizes(int dirfd, const char *dirname, const InventoryEntry *inv)
+{
+	for (size_t i = 0; i < inv->n_cryo_image_sizes; i++) {
+		const CryoImageSize *e = inv->cryo_image_sizes[i];
+		struct stat st;
+		if (!e->name || !e->name[0] || strchr(e->name, '/') || !e->has_size) {
+			pr_err("%s/" INVENTORY_NAME ": entry %zu of the image sizes is malformed",
+			       dirname, i);
+			return -EINVAL;
+		}
+		if (fstatat(dirfd, e->name, &st, AT_SYMLINK_NOFOLLOW)) {
+			if (errno == ENOENT)
+				continue;	/* left over, since removed; needed ones fail on open */
+			return_perror("can't stat image %s/%s", dirname, e->name);
+		}
+		if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->size) {
+			pr_err("image %s/%s is %lld bytes, but the dump wrote %llu: it was cut short, "
+			       "grown or replaced since the dump; refused (copy the images directory "
+			       "again)", dirname, e->name, (long long)st.st_size,
+			       (unsigned long long)e->size);
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}
+
+int img_dir_commit(int dirfd, InventoryEntry *inventory)
 {
 	struct cr_img *img;
 	int ret;
@@ -975,12 +1072,20 @@ int img_dir_commit(int dirfd, const ProtobufCMessage *inventory)
 	/* Everything the marker vouches for is on disk first. */
 	if (syncfs(dirfd))
 		return_perror("can't sync the images before writing " INVENTORY_NAME);
-	ret = alloc_img(&img, INVENTORY_TMP, IMG_INVENTORY, true);
-	if (ret)
+	ret = list_sizes(dirfd, inventory);
+	if (ret) {
+		free_sizes(inventory);
 		return ret;
+	}
+	ret = alloc_img(&img, INVENTORY_TMP, IMG_INVENTORY, true);
+	if (ret) {
+		free_sizes(inventory);
+		return ret;
+	}
 	ret = open_write_fd(img, dirfd, INVENTORY_TMP);
 	if (!ret)
-		ret = img_write_msg(img, inventory);
+		ret = img_write_msg(img, &inventory->base);
+	free_sizes(inventory);
 	if (!ret)
 		ret = flush(img);
 	if (!ret && fsync(img->fd)) {
@@ -1031,6 +1136,11 @@ int img_dir_read_inventory(int dirfd, const char *dirname, ProtobufCMessage **ou
 	img_close(img);
 	if (ret < 0)
 		return ret;
+	ret = check_sizes(dirfd, dirname, (const InventoryEntry *)inv);
+	if (ret) {
+		protobuf_c_message_free_unpacked(inv, NULL);
+		return ret;
+	}
 	*out = inv;
 	return 0;
 }

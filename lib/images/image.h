@@ -18,6 +18,8 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "inventory.pb-c.h"
+
 #define IMG_COMMON_MAGIC 0x54564319
 #define IMG_SERVICE_MAGIC 0x55105940
 
@@ -148,7 +150,10 @@ int img_check_enums(const ProtobufCMessage *msg, const char **what);
  * fsync, rename).  img_dir_begin_dump() removes a stale inventory.img so an
  * interrupted dump can never look complete. */
 int img_dir_begin_dump(int dirfd);
-int img_dir_commit(int dirfd, const ProtobufCMessage *inventory);
+/* img_dir_commit() records the size of every image in @inventory
+ * (cryo_image_sizes); img_dir_read_inventory() refuses a directory where
+ * one differs. */
+int img_dir_commit(int dirfd, InventoryEntry *inventory);
 /* Restore side: 0 if dirfd holds a complete dump, else a logged error.
  * With @inv, the inventory entry is handed over (free it with
  * protobuf_c_message_free_unpacked). */

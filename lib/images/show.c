@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -961,7 +962,7 @@ static int show_dir(int out_fd, const char *path, const struct show_ctx *c, stru
 		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
 			continue;
 		uint8_t head[8];
-		int fd = openat(dfd, de->d_name, O_RDONLY | O_CLOEXEC);
+		int fd = open_image_file(dfd, de->d_name);
 		if (fd < 0)
 			continue;
 		ssize_t got = read_all(fd, head, sizeof(head));
@@ -1036,7 +1037,18 @@ int img_show(const char *path, int out_fd, unsigned flags)
 	if (S_ISDIR(st.st_mode)) {
 		ret = show_dir(out_fd, path, &c, &j);
 	} else {
-		ret = show_image(&j, AT_FDCWD, path, &c);
+		/* the file, opened as images are: relative to its directory */
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", path);
+		char *slash = strrchr(dir, '/');
+		const char *base = slash ? slash + 1 : path;
+		if (slash)
+			*slash = '\0';
+		int dfd = open(slash ? (dir[0] ? dir : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return_perror("can't open the directory of %s", path);
+		ret = show_image(&j, dfd, base, &c);
+		close(dfd);
 		if (!ret) {
 			jb_puts(&j, "\n");
 			ret = out_write(out_fd, &j);

@@ -313,6 +313,15 @@ SETTER(set_network_lock)
 	return set_str(&o->network_lock, val);
 }
 
+SETTER(set_images_trust)
+{
+	static const char *const ok[] = { "any", "owner", NULL };
+	if (!one_of(val, ok))
+		return errf(err, errlen, "expected \"any\" or \"owner\"");
+	o->images_trust_owner = !strcmp(val, "owner");
+	return 0;
+}
+
 SETTER(set_pre_dump_mode)
 {
 	static const char *const ok[] = { "splice", "read", NULL };
@@ -584,6 +593,12 @@ static const struct cryo_option table[] = {
 	{ "pid-ns", 0, NOARG, NULL, C(RESTORE), NEG, set_flag,
 	  "cryo extension: restore into a new PID namespace so the original PIDs can be reused "
 	  "even when they are taken on this host.", NULL },
+	{ "images-trust", 0, REQ, "MODE", C(RESTORE), 0, set_images_trust,
+	  "cryo extension: how far the images are trusted. \"any\" (default, as criu): they "
+	  "may ask for anything root can do. \"owner\": the images directory and its files "
+	  "must not be writable by others, and the restored tasks get no more than the "
+	  "directory's owner has: its uid and groups, no capabilities, only files it may "
+	  "open (docs/security.md).", NULL },
 	{ "evasive-devices", 0, NOARG, NULL, C(DUMP), NEG | OPTF_NOT_YET, set_flag,
 	  "Use any path to a device file if the original one is inaccessible.",
 	  "finding another path to an inaccessible device file is not implemented yet" },

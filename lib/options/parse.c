@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "util/log.h"
 #include "util/util.h"
@@ -390,11 +391,28 @@ int opts_apply_config_file(struct cryo_opts *o, const char *path, bool must_exis
 		opts_error(false, "Error: can't read configuration file %s: %s", path, strerror(e));
 		return -e;
 	}
+	/* fopen() takes a directory; reading it then fails as if it were empty */
+	struct stat st;
+	if (!fstat(fileno(f), &st) && S_ISDIR(st.st_mode)) {
+		fclose(f);
+		if (!must_exist) {
+			pr_warn("configuration file %s is a directory; skipping it", path);
+			return 0;
+		}
+		opts_error(false, "Error: configuration file %s is a directory: name a file", path);
+		return -EISDIR;
+	}
 	pr_debug("Parsing configuration file %s", path);
+	errno = 0;
 	while (getline(&line, &cap, f) >= 0) {
 		lineno++;
 		if (config_line(o, path, lineno, line))
 			ret = -EINVAL;	/* report every bad line, then fail */
+	}
+	if (ferror(f)) {
+		int e = errno ? errno : EIO;
+		opts_error(false, "Error: can't read configuration file %s: %s", path, strerror(e));
+		ret = -e;
 	}
 	free(line);
 	fclose(f);

@@ -235,16 +235,21 @@ int proc_parse_stat_text(const char *text, struct proc_stat *st)
 	return 0;
 }
 
-int proc_read_stat(pid_t pid, pid_t tid, struct proc_stat *st)
+static int read_stat(pid_t pid, pid_t tid, struct proc_stat *st, bool gone_ok)
 {
 	char path[64], *text;
 	if (tid && tid != pid)
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
 	else
 		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	ssize_t n = read_file(AT_FDCWD, path, &text, false);
-	if (n < 0)
+	ssize_t n = read_file(AT_FDCWD, path, &text, gone_ok);
+	if (n == -ENOENT && gone_ok)
+		return -ESRCH;
+	if (n < 0) {
+		if (gone_ok)
+			pr_err("can't read %s: %s", path, strerror((int)-n));
 		return n;
+	}
 	int ret = proc_parse_stat_text(text, st);
 	if (ret)
 		pr_err("can't parse %s", path);
@@ -354,21 +359,46 @@ next:
 	return 0;
 }
 
-int proc_read_status(pid_t pid, pid_t tid, struct proc_status *st)
+int proc_read_stat(pid_t pid, pid_t tid, struct proc_stat *st)
+{
+	return read_stat(pid, tid, st, false);
+}
+
+int proc_read_stat_live(pid_t pid, pid_t tid, struct proc_stat *st)
+{
+	return read_stat(pid, tid, st, true);
+}
+
+static int read_status(pid_t pid, pid_t tid, struct proc_status *st, bool gone_ok)
 {
 	char path[64], *text;
 	if (tid && tid != pid)
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
 	else
 		snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	ssize_t n = read_file(AT_FDCWD, path, &text, false);
-	if (n < 0)
+	ssize_t n = read_file(AT_FDCWD, path, &text, gone_ok);
+	if (n == -ENOENT && gone_ok)
+		return -ESRCH;
+	if (n < 0) {
+		if (gone_ok)
+			pr_err("can't read %s: %s", path, strerror((int)-n));
 		return n;
+	}
 	int ret = proc_parse_status_text(text, st);
 	if (ret)
 		pr_err("can't parse %s", path);
 	free(text);
 	return ret;
+}
+
+int proc_read_status(pid_t pid, pid_t tid, struct proc_status *st)
+{
+	return read_status(pid, tid, st, false);
+}
+
+int proc_read_status_live(pid_t pid, pid_t tid, struct proc_status *st)
+{
+	return read_status(pid, tid, st, true);
 }
 
 static int cmp_pid(const void *a, const void *b)
@@ -377,11 +407,13 @@ static int cmp_pid(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int proc_list_dir_pids(const char *path, pid_t **out, int *n)
+static int list_dir_pids(const char *path, pid_t **out, int *n, bool gone_ok)
 {
 	DIR *d = opendir(path);
 	if (!d) {
 		int e = errno;
+		if (gone_ok && e == ENOENT)
+			return -ESRCH;
 		pr_perror("can't open %s", path);
 		return -e;
 	}
@@ -409,6 +441,16 @@ int proc_list_dir_pids(const char *path, pid_t **out, int *n)
 	*out = v;
 	*n = cnt;
 	return 0;
+}
+
+int proc_list_dir_pids(const char *path, pid_t **out, int *n)
+{
+	return list_dir_pids(path, out, n, false);
+}
+
+int proc_list_dir_pids_live(const char *path, pid_t **out, int *n)
+{
+	return list_dir_pids(path, out, n, true);
 }
 
 int proc_list_children(pid_t pid, pid_t **out, int *n)

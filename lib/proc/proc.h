@@ -54,6 +54,8 @@ struct proc_stat {
 };
 int proc_parse_stat_text(const char *text, struct proc_stat *st);
 int proc_read_stat(pid_t pid, pid_t tid, struct proc_stat *st);
+/* The same for a task that may be gone (while seizing): -ESRCH, not logged. */
+int proc_read_stat_live(pid_t pid, pid_t tid, struct proc_stat *st);
 
 /* /proc/PID/status fields. */
 struct proc_status {
@@ -73,10 +75,14 @@ struct proc_status {
 };
 int proc_parse_status_text(const char *text, struct proc_status *st);
 int proc_read_status(pid_t pid, pid_t tid, struct proc_status *st);
+/* The same for a task that may be gone (while seizing): -ESRCH, not logged. */
+int proc_read_status_live(pid_t pid, pid_t tid, struct proc_status *st);
 void proc_status_free(struct proc_status *st);
 
 /* Numeric entries of a /proc directory (tasks, fds), sorted ascending. */
 int proc_list_dir_pids(const char *path, pid_t **out, int *n);
+/* The same for a directory of a task that may be gone: -ESRCH, not logged. */
+int proc_list_dir_pids_live(const char *path, pid_t **out, int *n);
 /* Whether process group @pgid is orphaned, as the kernel decides before it
  * acts on a terminal stop signal. */
 bool proc_pgrp_orphaned(pid_t pgid);

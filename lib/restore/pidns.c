@@ -109,13 +109,7 @@ int restore_in_new_pidns(struct cryo_opts *o, int *exit_status)
 	pr_info("restored into a new PID namespace: root %d inside is %d on the host (namespace "
 		"init %d)", res[1], host_root, init);
 	if (o->pidfile && host_root) {
-		char buf[32];
-		int fd = open(o->pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return_perror("can't create the pidfile %s", o->pidfile);
-		int len = snprintf(buf, sizeof(buf), "%d", host_root);
-		int ret = write_all(fd, buf, len);
-		close(fd);
+		int ret = write_pidfile(o->pidfile, host_root);
 		if (ret)
 			return ret;
 	}

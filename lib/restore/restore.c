@@ -672,19 +672,6 @@ static void kill_created(struct rst_ctx *ctx)
 	}
 }
 
-static int write_pidfile(const char *path, pid_t pid)
-{
-	char buf[32];
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return_perror("can't create the pidfile %s", path);
-	int n = snprintf(buf, sizeof(buf), "%d", pid);
-	int ret = write_all(fd, buf, n);
-	close(fd);
-	if (ret)
-		pr_err("can't write the pidfile %s: %s", path, strerror(-ret));
-	return ret;
-}
 
 /* Before any task exists: the images must not record a namespace cryo
  * can't create (lib/ns), and with --manage-cgroups (but "ignore") every
@@ -802,6 +789,8 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 		ret = load_proc(&ctx, &ctx.procs[i]);
 	if (!ret)
 		ret = check_namespaces_cgroups(&ctx);
+	if (!ret)
+		ret = restore_check_trust(&ctx);
 	if (!ret && ctx.procs[0].state == TASK_DEAD) {
 		pr_err("the root process %d was a zombie: there is nothing to restore", ctx.procs[0].pid);
 		ret = -EINVAL;

@@ -87,6 +87,9 @@ int make_zombies(struct rst_ctx *ctx);
 /* Detach every task; stopped ones are stopped again by their signal. */
 int release_all(struct rst_ctx *ctx);
 
+/* trust.c: --images-trust owner (logs what it refuses) */
+int restore_check_trust(struct rst_ctx *ctx);
+
 /* restore_task.c */
 int pick_trampoline(struct rst_ctx *ctx, uint64_t *out);
 /* Memory of a created process: the root (a fork of cryo) is emptied and

@@ -70,7 +70,7 @@ static int seize_thread(struct seized_proc *p, pid_t tid, unsigned timeout_ms, i
 	 * that would block the syscalls injected in it */
 	bool seccomp = p->seccomp;
 	struct proc_status ts;
-	if (!seccomp && tid != p->pid && !proc_read_status(p->pid, tid, &ts)) {
+	if (!seccomp && tid != p->pid && !proc_read_status_live(p->pid, tid, &ts)) {
 		seccomp = ts.seccomp > 0;
 		proc_status_free(&ts);
 	}
@@ -80,9 +80,14 @@ static int seize_thread(struct seized_proc *p, pid_t tid, unsigned timeout_ms, i
 		if (errno == ESRCH)
 			return 0;
 		int e = errno;
+		/* the kernel refuses to attach to a task that is exiting */
+		struct proc_stat tst;
+		int r = proc_read_stat_live(p->pid, tid, &tst);
+		if (e == EPERM && (r == -ESRCH || (!r && (tst.state == 'Z' || tst.state == 'X'))))
+			return 0;
 		struct proc_status st;
 		int tracer = 0;
-		if (!proc_read_status(p->pid, tid, &st)) {
+		if (!proc_read_status_live(p->pid, tid, &st)) {
 			tracer = st.tracer_pid;
 			proc_status_free(&st);
 		}
@@ -156,7 +161,8 @@ static int seize_proc_threads(struct seized_proc *p, unsigned timeout_ms)
 		pid_t *tids;
 		int n, added = 0;
 		snprintf(path, sizeof(path), "/proc/%d/task", p->pid);
-		int ret = proc_list_dir_pids(path, &tids, &n);
+		/* the process may exit meanwhile: -ESRCH drops it */
+		int ret = proc_list_dir_pids_live(path, &tids, &n);
 		if (ret)
 			return ret;
 		for (int i = 0; i < n; i++) {
@@ -194,7 +200,7 @@ static int seize_proc_threads(struct seized_proc *p, unsigned timeout_ms)
 			p->threads[i] = t;
 		}
 	if (!p->nr_threads) {
-		pr_err("process %d exited while being seized", p->pid);
+		pr_debug("process %d exited while being seized", p->pid);
 		return -ESRCH;
 	}
 	if (any_stopped && p->state == TASK_ALIVE)
@@ -249,13 +255,38 @@ static int wake_stopped(struct seized_proc *p)
 	return 0;
 }
 
+/* Its last thread exited while cryo was seizing it.  Its parent is already
+ * stopped, so nobody can have reaped it: it is (or, once the exit is done,
+ * will be) a zombie the parent has yet to collect, and is dumped as one.
+ * -ESRCH only if it is gone all the same. */
+static int exited_while_seized(struct seized_proc *p)
+{
+	for (int i = 0; i < 200; i++) {
+		struct proc_stat st;
+		int ret = proc_read_stat_live(p->pid, 0, &st);
+		if (ret)
+			return ret;
+		if (st.state == 'Z' || st.state == 'X') {
+			p->state = TASK_DEAD;
+			p->exit_code = st.exit_code;
+			p->nr_threads = 0;
+			pr_debug("process %d exited while being seized: dumped as a zombie", p->pid);
+			return 0;
+		}
+		usleep(5000);	/* still in do_exit() */
+	}
+	pr_err("process %d lost its threads while being seized but did not become a zombie",
+	       p->pid);
+	return -EAGAIN;
+}
+
 static int seize_one_proc(struct seized_proc *p, unsigned timeout_ms)
 {
 	struct proc_stat st;
 	struct proc_status sts;
-	int ret = proc_read_stat(p->pid, 0, &st);
+	int ret = proc_read_stat_live(p->pid, 0, &st);
 	if (ret)
-		return ret == -ENOENT ? -ESRCH : ret;
+		return ret;
 	snprintf(p->comm, sizeof(p->comm), "%s", st.comm);
 	p->ppid = st.ppid;
 	p->pgid = st.pgid;
@@ -274,16 +305,45 @@ static int seize_one_proc(struct seized_proc *p, unsigned timeout_ms)
 		return 0;
 	}
 	p->state = st.state == 'T' ? TASK_STOPPED : TASK_ALIVE;
-	ret = proc_read_status(p->pid, 0, &sts);
+	ret = proc_read_status_live(p->pid, 0, &sts);
 	if (ret)
 		return ret;
 	p->seccomp = sts.seccomp > 0;
 	p->sigcont_was_pending = ((sts.sig_pnd | sts.shd_pnd) >> (SIGCONT - 1)) & 1;
 	proc_status_free(&sts);
 	ret = seize_proc_threads(p, timeout_ms);
+	if (ret == -ESRCH)
+		return exited_while_seized(p);
 	if (ret || p->state != TASK_STOPPED)
 		return ret;
 	return wake_stopped(p);
+}
+
+/* A tree that holds cryo itself can't be frozen by it (the kernel won't let
+ * cryo trace itself, and its parent shell waits for it).  Say so, rather
+ * than let the seize fail on cryo's own PID with "permission denied". */
+static int check_not_ancestor(pid_t pid)
+{
+	if (pid == 1) {
+		pr_err("process 1 is the init of cryo's PID namespace: its tree holds every "
+		       "process, cryo included, and can't be dumped from inside; dump a "
+		       "container's init from outside its PID namespace");
+		return -EINVAL;
+	}
+	pid_t me = getpid(), cur = getppid();
+	for (int depth = 0; cur > 1 && depth < 4096; depth++) {
+		if (cur == pid) {
+			pr_err("process %d is an ancestor of cryo (pid %d): its tree holds cryo "
+			       "itself, which can't freeze and dump itself; run cryo from outside the "
+			       "tree (another session, e.g. `setsid`, or `systemd-run`)", pid, me);
+			return -EINVAL;
+		}
+		struct proc_stat st;
+		if (proc_read_stat_live(cur, 0, &st))
+			break;
+		cur = st.ppid;
+	}
+	return 0;
 }
 
 int seize_tree(pid_t pid, unsigned timeout_s, struct seized_tree *tree)
@@ -301,6 +361,9 @@ int seize_tree(pid_t pid, unsigned timeout_s, struct seized_tree *tree)
 		pr_err("cryo can't dump itself (pid %d)", pid);
 		return -EINVAL;
 	}
+	ret = check_not_ancestor(pid);
+	if (ret)
+		return ret;
 	if (kill(pid, 0) && errno == ESRCH) {
 		pr_err("process %d does not exist", pid);
 		return -ESRCH;

@@ -1,4 +1,5 @@
 #include "util/log.h"
+#include "util/util.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,9 +26,10 @@ int log_init(const char *path, int level)
 		log_fd = STDERR_FILENO;
 		return 0;
 	}
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0600);
+	/* relative: in the work directory, never through what was planted there */
+	int fd = create_file_at(AT_FDCWD, path, O_APPEND, 0600);
 	if (fd < 0) {
-		int e = errno;
+		int e = -fd;
 		fprintf(stderr, "Error: can't open log file %s: %s\n", path, strerror(e));
 		return -e;
 	}

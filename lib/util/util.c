@@ -3,6 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,4 +165,99 @@ int wait_pid_stopped(pid_t pid, int timeout_ms)
 			return -ETIMEDOUT;
 		usleep(1000);
 	}
+}
+
+int openat_resolve(int dirfd, const char *path, int flags, mode_t mode, uint64_t resolve)
+{
+	struct open_how how = { .flags = (uint64_t)flags, .resolve = resolve };
+	if (flags & O_CREAT)
+		how.mode = mode;
+	long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	if (fd >= 0)
+		return (int)fd;
+	if (errno != ENOSYS)
+		return -errno;
+	fd = openat(dirfd, path, flags | O_NOFOLLOW, mode);
+	return fd >= 0 ? (int)fd : -errno;
+}
+
+int open_image_file(int dirfd, const char *name)
+{
+	int fd = openat_resolve(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0,
+				RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH);
+	if (fd < 0)
+		return fd;
+	struct stat st;
+	if (fstat(fd, &st)) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EBADFD;
+	}
+	/* a regular file never blocks; later reads may be large and want to wait */
+	if (fcntl(fd, F_SETFL, 0)) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int create_file_at(int dirfd, const char *path, int flags, mode_t mode)
+{
+	if (path[0] == '/') {
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | flags, mode);
+		return fd >= 0 ? fd : -errno;
+	}
+	const char *base = strrchr(path, '/');
+	int pfd = dirfd, fd;
+	if (base) {
+		char dir[PATH_MAX];
+		size_t len = (size_t)(base - path);
+		if (len >= sizeof(dir))
+			return -ENAMETOOLONG;
+		memcpy(dir, path, len);
+		dir[len] = '\0';
+		base++;
+		pfd = openat_resolve(dirfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
+				     RESOLVE_NO_SYMLINKS);
+		if (pfd < 0)
+			return pfd;
+	} else {
+		base = path;
+	}
+	if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
+		fd = -EISDIR;
+		goto out;
+	}
+	if (unlinkat(pfd, base, 0) && errno != ENOENT) {
+		fd = -errno;
+		goto out;
+	}
+	fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | flags, mode);
+	if (fd < 0)
+		fd = -errno;
+out:
+	if (pfd != dirfd)
+		close(pfd);
+	return fd;
+}
+
+int write_pidfile(const char *path, pid_t pid)
+{
+	char buf[32];
+	int fd = create_file_at(AT_FDCWD, path, 0, 0600);
+	if (fd < 0) {
+		pr_err("can't create the pidfile %s: %s", path, strerror(-fd));
+		return fd;
+	}
+	int n = snprintf(buf, sizeof(buf), "%d", pid);
+	int ret = write_all(fd, buf, n);
+	close(fd);
+	if (ret)
+		pr_err("can't write the pidfile %s: %s", path, strerror(-ret));
+	return ret;
 }

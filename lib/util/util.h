@@ -32,6 +32,34 @@ int write_all(int fd, const void *buf, size_t len);
 /* read() exactly len bytes; returns bytes read (short only at EOF) or -errno. */
 ssize_t read_all(int fd, void *buf, size_t len);
 
+/* Files in the images and work directories are input from whoever can
+ * write there: a planted symlink, a hard link to a file elsewhere or a FIFO
+ * must not make cryo read or write outside, nor hang.
+ *
+ * open_image_file(): open @name (relative to @dirfd, no symlink anywhere
+ * on the way, not above @dirfd) for reading without blocking; it must be a
+ * regular file.  Returns the fd, or -ELOOP (a symlink), -EXDEV (escapes
+ * @dirfd), -EISDIR, -EBADFD (a FIFO, socket or device), or -errno; not
+ * logged (the caller names the image).
+ *
+ * create_file_at(): create @path for writing, replacing whatever has the
+ * name.  A relative @path is resolved below @dirfd with no symlink on the
+ * way, the old entry is removed first and the new file is made with
+ * O_EXCL|O_NOFOLLOW, so the write lands in a fresh file right there.  An
+ * absolute @path names what the user chose (a log on /dev/stderr, say) and
+ * is opened as given, truncated.  @flags may add O_APPEND.  Returns the fd
+ * or -errno, not logged. */
+int open_image_file(int dirfd, const char *name);
+/* openat2() with RESOLVE_* flags @resolve; where the kernel lacks openat2
+ * (before 5.6), the last component at least is not followed.  Returns the
+ * fd or -errno (not logged). */
+int openat_resolve(int dirfd, const char *path, int flags, mode_t mode, uint64_t resolve);
+int create_file_at(int dirfd, const char *path, int flags, mode_t mode);
+
+/* --pidfile: @pid in decimal, in a file made by create_file_at() (relative
+ * to the work directory).  Logs failures. */
+int write_pidfile(const char *path, pid_t pid);
+
 /* Monotonic time in nanoseconds. */
 uint64_t now_ns(void);
 

@@ -942,6 +942,6 @@ int samples_write(int dirfd, bool crit_only)
 		if (!crit_only || !s[i].newer_than_crit)
 			ret = sample_write(dirfd, &s[i]);
 	if (!ret)
-		ret = img_dir_commit(dirfd, crit_only ? M(inv) : M(inv_new));
+		ret = img_dir_commit(dirfd, crit_only ? &inv : &inv_new);
 	return ret;
 }

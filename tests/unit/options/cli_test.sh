@@ -66,6 +66,16 @@ mkdir -p "$tmp/work"
 "$cryo" --no-default-config dump -t 1 -D "$tmp/imgs" -W "$tmp/work" -o w.log >/dev/null 2>&1
 [ -f "$tmp/work/w.log" ] || fail "log file not created in the work dir"
 
+# a tree that holds cryo itself: refused with the reason, not "permission denied"
+expect 1 'init of cryo.s PID namespace' --no-default-config dump -t 1 -D "$tmp/imgs"
+expect 1 "process $$ is an ancestor of cryo" --no-default-config dump -t $$ -D "$tmp/imgs"
+[ -f "$tmp/imgs/inventory.img" ] && fail "a refused dump left inventory.img"
+
+# a directory is no configuration file
+expect 1 'is a directory' --no-default-config dump -t 1 --config "$tmp"
+out=$(CRIU_CONFIG_FILE=$tmp "$cryo" dump -t 1 -D "$tmp/imgs" 2>&1)
+printf '%s\n' "$out" | grep -q 'is a directory' || fail "CRIU_CONFIG_FILE=DIR accepted: $out"
+
 # check: --all, --extra and --experimental list every feature with its state
 # (the plain check prints only what is missing), --feature one of them
 [ "$(id -u)" = 0 ] && expect 0 'Looks good' --no-default-config check

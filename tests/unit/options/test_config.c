@@ -240,6 +240,17 @@ static void test_errors(void)
 	/* every bad line is reported; the last one is remembered */
 	expect_bad("bogus1\nshell-job\nbogus2\n", 3, "bogus2");
 
+	/* a directory is no configuration file: refused when named, skipped
+	 * (with a warning) as a default file */
+	reset_files();
+	CHECK(P("dump", "-t", "1", "--config", dir) < 0);
+	src.env_conf = dir;
+	CHECK(P("dump", "-t", "1") < 0);
+	src.env_conf = NULL;
+	src.global_conf = dir;
+	CHECK_INT(P("dump", "-t", "1"), 0);
+	reset_files();
+
 	/* --help works even when a configuration file is broken */
 	reset_files();
 	put(global, "dump\n");
