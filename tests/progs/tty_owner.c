@@ -2,7 +2,8 @@
  *
  * Pty A: the slave is held open, fchown'ed to uid 1000 gid 5 (as grantpt
  * does for a user) and made 0620.  Pty B: only the master is held; its
- * slave was set to uid 1234 gid 4321, mode 0604, and closed.
+ * slave was set to uid 1234 gid 4321, mode 0604, and closed, and the pty
+ * is locked against new opens (TIOCSPTLCK).
  * After restore: fstat of A's slave, stat of /dev/pts/N of both, and a
  * slave of B opened from its master (TIOCGPTPEER, O_PATH) show those
  * owners and modes; the masters still stat as they did. */
@@ -68,8 +69,10 @@ int main(int argc, char **argv)
 		setup_fail("open/fchown/fchmod %s: %s", na, strerror(errno));
 	int mb = open_pair(nb, sizeof(nb));
 	int sb = open(nb, O_RDWR | O_NOCTTY);
-	if (sb < 0 || fchown(sb, wb.uid, wb.gid) || fchmod(sb, wb.mode) || close(sb))
-		setup_fail("open/fchown/fchmod %s: %s", nb, strerror(errno));
+	int one = 1, v = 0;
+	if (sb < 0 || fchown(sb, wb.uid, wb.gid) || fchmod(sb, wb.mode) || close(sb) ||
+	    ioctl(mb, TIOCSPTLCK, &one))
+		setup_fail("open/fchown/fchmod/lock %s: %s", nb, strerror(errno));
 	if (fstat(ma, &ma_st) || fstat(mb, &mb_st))
 		setup_fail("fstat of the masters: %s", strerror(errno));
 
@@ -97,6 +100,8 @@ int main(int argc, char **argv)
 		fail_errno("B's slave from its master");
 	else
 		check("B's slave from its master", &st, &wb);
+	if (ioctl(mb, TIOCGPTLCK, &v) || v != 1)
+		fail("pty B is no longer locked");
 	check_master(na, ma, &ma_st);
 	check_master(nb, mb, &mb_st);
 	return test_verdict();
