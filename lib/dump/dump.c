@@ -458,6 +458,7 @@ int cryo_dump(struct cryo_opts *o)
 		ret = dump_share_ids(&ctx);
 	if (!ret)
 		ret = files_dump_begin(&ctx.files, ctx.dirfd, o);
+	ctx.files.tree = &ctx.tree;
 	mem_dump_shared_init(&ctx.shmem, ctx.dirfd, &ctx.next_pages_id);
 	for (int i = 0; !ret && i < ctx.tree.nr_procs; i++)
 		ret = dump_proc(&ctx, ctx.tree.procs[i]);

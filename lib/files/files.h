@@ -17,6 +17,7 @@ struct cryo_opts;
 struct remote;
 struct fd_bucket;
 struct rst_file;
+struct seized_tree;
 
 struct file_seen {
 	uint32_t id;
@@ -42,6 +43,7 @@ struct files_dump {
 	int pidfd;			/* of the process being dumped */
 	pid_t pidfd_pid;
 	bool failed;			/* set before files_dump_end when the dump failed */
+	const struct seized_tree *tree;	/* the tree being dumped */
 };
 
 int files_dump_begin(struct files_dump *fdm, int dirfd, const struct cryo_opts *opts);

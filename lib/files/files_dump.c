@@ -423,6 +423,15 @@ static int dump_one_fd(struct files_dump *fdm, struct fd_dump *d, struct cr_img 
 	if (ret)
 		return ret;
 	const struct fd_kind *k = fd_kinds[d->kind];
+	/* flock and POSIX locks can be taken on any file (a pipe, a socket):
+	 * the lock would be lost */
+	if (d->kind != FDK_REG && d->kind != FDK_MEMFD &&
+	    (!strncmp(d->fdinfo, "lock:\t", 6) || strstr(d->fdinfo, "\nlock:\t"))) {
+		pr_err(FD_FMT " is a %s (%s) that holds a file lock: cryo saves the locks of "
+		       "regular files and memfds only (let the lock go before the dump)", FD_ARGS(d),
+		       k->name, d->path);
+		return -EOPNOTSUPP;
+	}
 
 	struct fd_bucket *b = find_bucket(fdm, d->st.st_dev, d->st.st_ino, true);
 	if (!b)

@@ -7,12 +7,18 @@
  * saved there, POSIX locks of that process too, and POSIX locks of other
  * processes of the same inode (/proc/locks) are looked up in their fds
  * that share the description.
- * Restore: flock and OFD locks are taken by cryo on its own descriptor of
- * the description (they belong to it); POSIX locks by the task itself
- * (an injected fcntl(F_SETLK)), once its fds are in place.
+ * Each entry names the process of the tree that takes the lock again and
+ * its fd: a POSIX lock's owner; for a flock, the process that took it
+ * (/proc/locks shows it) if it still holds the description, else the
+ * first holder; for an OFD lock (pid -1 whoever took it), the first holder.
+ * Restore: each process takes its locks itself, with an injected flock or
+ * fcntl on its own descriptor once its fds are in place: a POSIX lock is
+ * the process's, a flock or OFD lock the description's (the very one the
+ * task got), with the task as its taker.
  */
 #include "files/reg-int.h"
 #include "seize/remote.h"
+#include "seize/seize.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -78,7 +84,37 @@ static int write_lock(struct fd_dump *d, const struct lock_line *l, pid_t pid, i
 	return img_write_msg(img, &e.base);
 }
 
-/* Each "lock:" line of @text: POSIX ones only if @posix_only. */
+static bool in_tree(const struct files_dump *fdm, pid_t p)
+{
+	if (!fdm->tree)
+		return false;
+	for (int i = 0; i < fdm->tree->nr_procs; i++)
+		if (fdm->tree->procs[i]->pid == p && fdm->tree->procs[i]->state != TASK_DEAD)
+			return true;
+	return false;
+}
+
+/* The lowest fd of process @p that is d's open file description, or -1. */
+static int fd_in(struct fd_dump *d, pid_t p)
+{
+	char dir[64];
+	pid_t *fds;
+	int nfds, found = -1;
+	if (p == d->pid)
+		return d->fd;
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", p);
+	if (proc_list_dir_pids(dir, &fds, &nfds))
+		return -1;	/* gone, or not ours to see */
+	for (int i = 0; i < nfds; i++)
+		if ((found < 0 || fds[i] < found) &&
+		    syscall(SYS_kcmp, d->pid, p, KCMP_FILE, d->fd, fds[i]) == 0)
+			found = fds[i];
+	free(fds);
+	return found;
+}
+
+/* Each "lock:" line of @text (the fdinfo of @fd of process @pid, which is
+ * d's description): POSIX ones only if @posix_only. */
 static int dump_lines(struct fd_dump *d, const char *text, pid_t pid, int fd, bool posix_only)
 {
 	for (const char *s = strstr(text, "lock:\t"); s; s = strstr(s + 1, "\nlock:\t")) {
@@ -104,36 +140,40 @@ static int dump_lines(struct fd_dump *d, const char *text, pid_t pid, int fd, bo
 		/* someone else's POSIX lock on a description we share is theirs */
 		if (l.kind == FL_POSIX && l.pid != pid)
 			continue;
-		int ret = write_lock(d, &l, pid, fd);
+		/* A flock belongs to the description, but /proc/locks names the
+		 * process that took it: if that one is in the tree and holds the
+		 * description, it takes it again at restore.  (An OFD lock shows
+		 * pid -1 whoever took it: the first holder takes it again.) */
+		pid_t owner = pid;
+		int owner_fd = fd;
+		if (l.kind == FL_FLOCK && l.pid > 0 && l.pid != pid && in_tree(d->fdm, l.pid)) {
+			int ofd = fd_in(d, l.pid);
+			if (ofd >= 0) {
+				owner = l.pid;
+				owner_fd = ofd;
+			}
+		}
+		int ret = write_lock(d, &l, owner, owner_fd);
 		if (ret)
 			return ret;
 	}
 	return 0;
 }
 
-/* POSIX locks of process @p (not d->pid) on d's inode, held through a
- * descriptor of d's open file description. */
+/* POSIX locks of process @p (not d->pid) of the tree on d's inode, held
+ * through a descriptor of d's open file description (the fdinfo of each of
+ * p's fds of the description shows the same ones). */
 static int dump_other(struct fd_dump *d, pid_t p)
 {
-	char dir[64];
-	pid_t *fds;
-	int nfds;
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", p);
-	if (proc_list_dir_pids(dir, &fds, &nfds))
-		return 0;	/* gone, or not ours to see */
-	int ret = 0;
-	for (int i = 0; i < nfds && !ret; i++) {
-		if (syscall(SYS_kcmp, d->pid, p, KCMP_FILE, d->fd, fds[i]) != 0)
-			continue;
-		char path[64], *text = NULL;
-		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", p, fds[i]);
-		if (read_file(AT_FDCWD, path, &text, true) < 0)
-			continue;
-		ret = dump_lines(d, text, p, fds[i], true);
-		free(text);
-		break;	/* all of p's fds of the description show the same locks */
-	}
-	free(fds);
+	int fd = fd_in(d, p);
+	if (fd < 0)
+		return 0;
+	char path[64], *text = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", p, fd);
+	if (read_file(AT_FDCWD, path, &text, true) < 0)
+		return 0;
+	int ret = dump_lines(d, text, p, fd, true);
+	free(text);
 	return ret;
 }
 
@@ -146,26 +186,33 @@ int locks_dump(struct fd_dump *d)
 	char *all = NULL;
 	if (read_file(AT_FDCWD, "/proc/locks", &all, true) < 0)
 		return 0;
-	pid_t done[16];
+	pid_t *done = NULL;
 	int nd = 0;
 	for (char *s = all; s && *s && !ret; s = strchr(s, '\n'), s = s ? s + 1 : NULL) {
 		char kind[16];
 		pid_t p;
 		unsigned maj, min;
 		unsigned long ino;
+		/* (a waiter's line, "N: -> POSIX ...", reads "->" as its kind) */
 		if (sscanf(s, "%*d: %15s %*s %*s %d %x:%x:%lu", kind, &p, &maj, &min, &ino) != 5 ||
 		    strcmp(kind, "POSIX") || p == d->pid || ino != d->st.st_ino ||
-		    makedev(maj, min) != d->st.st_dev)
+		    makedev(maj, min) != d->st.st_dev || !in_tree(d->fdm, p))
 			continue;
 		bool seen = false;
-		for (int i = 0; i < nd; i++)
-			seen |= done[i] == p;
+		for (int i = 0; i < nd && !seen; i++)
+			seen = done[i] == p;
 		if (seen)
 			continue;
-		if (nd < (int)ARRAY_SIZE(done))
-			done[nd++] = p;
+		pid_t *n = xrealloc(done, (nd + 1) * sizeof(*n));
+		if (!n) {
+			ret = -ENOMEM;
+			break;
+		}
+		done = n;
+		done[nd++] = p;
 		ret = dump_other(d, p);
 	}
+	free(done);
 	free(all);
 	return ret;
 }
@@ -206,44 +253,45 @@ static int load_locks(struct files_restore *fr, struct reg_rst *st)
 	return ret;
 }
 
-static int take_lock(struct files_restore *fr, struct remote *r, pid_t pid, struct rst_file *f,
-		     int fd, const FileLockEntry *e)
+/* Task @pid takes lock @e again on its own descriptor @fd. */
+static int take_lock(struct remote *r, pid_t pid, struct rst_file *f, int fd,
+		     const FileLockEntry *e)
 {
-	(void)fr;
 	const char *name = f->fe->reg && f->fe->reg->name ? f->fe->reg->name : "a memfd";
 	struct flock fl = { .l_type = e->type, .l_whence = SEEK_SET, .l_start = e->start,
 			    .l_len = e->len };
+	const char *kind;
+	long ret;
 	if (e->type != F_RDLCK && e->type != F_WRLCK) {
 		pr_err("filelocks.img: lock of type %u on fd %d of process %d is not supported",
 		       e->type, e->fd, pid);
 		return -EINVAL;
 	}
 	if (e->flag & FL_FLOCK) {
-		if (flock(f->lfd, (e->type == F_RDLCK ? LOCK_SH : LOCK_EX) | LOCK_NB))
-			return_perror("can't retake the flock lock of fd %d of process %d on %s "
-				      "(held by someone else now?)", e->fd, pid, name);
-	} else if (e->flag & FL_OFD) {
-		if (fcntl(f->lfd, F_OFD_SETLK, &fl))
-			return_perror("can't retake the OFD lock of fd %d of process %d on %s "
-				      "(held by someone else now?)", e->fd, pid, name);
-	} else if (e->flag & FL_POSIX) {
-		/* a POSIX lock belongs to the process: it takes it itself */
+		kind = "flock";
+		ret = remote_syscall(r, __NR_flock, fd, (e->type == F_RDLCK ? LOCK_SH : LOCK_EX) |
+				     LOCK_NB, 0, 0, 0, 0);
+	} else if (e->flag & (FL_OFD | FL_POSIX)) {
+		kind = e->flag & FL_OFD ? "OFD" : "POSIX";
 		remote_scratch_reset(r);
 		uint64_t a = remote_scratch_put(r, &fl, sizeof(fl));
 		if (!a)
 			return -ENOSPC;
-		long ret = remote_syscall(r, __NR_fcntl, fd, F_SETLK, a, 0, 0, 0);
-		if (ret) {
-			pr_err("process %d can't retake its POSIX lock on %s (fd %d, start %lld len "
-			       "%lld): %s (held by someone else now?)", pid, name, e->fd,
-			       (long long)e->start, (long long)e->len, strerror(-ret));
-			return ret < 0 ? ret : -EIO;
-		}
+		ret = remote_syscall(r, __NR_fcntl, fd, e->flag & FL_OFD ? F_OFD_SETLK : F_SETLK, a,
+				     0, 0, 0);
 	} else {
 		pr_err("filelocks.img: lock kind %u is not supported", e->flag);
 		return -EINVAL;
 	}
-	pr_debug("lock retaken: kind %u type %u, process %d fd %d", e->flag, e->type, pid, e->fd);
+	if (ret) {
+		pr_err("process %d can't take its %s %s lock on %s again (fd %d, start %lld len "
+		       "%lld): %s%s", pid, kind, e->type == F_RDLCK ? "read" : "write", name, e->fd,
+		       (long long)e->start, (long long)e->len, strerror(ret < 0 ? -ret : EIO),
+		       ret == -EAGAIN || ret == -EACCES ? " (someone else holds a conflicting "
+		       "lock on the file now: let it go and restore again)" : "");
+		return ret < 0 ? ret : -EIO;
+	}
+	pr_debug("lock retaken: %s type %u, process %d fd %d", kind, e->type, pid, e->fd);
 	return 0;
 }
 
@@ -260,7 +308,7 @@ int locks_post(struct files_restore *fr, struct remote *r, pid_t pid, struct rst
 		/* is the lock's fd this description in that task? */
 		if (e->fd != fd && syscall(SYS_kcmp, pid, pid, KCMP_FILE, e->fd, fd) != 0)
 			continue;
-		ret = take_lock(fr, r, pid, f, fd, e);
+		ret = take_lock(r, pid, f, fd, e);
 	}
 	return ret;
 }

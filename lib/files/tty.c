@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -388,6 +389,35 @@ static int check_one(struct files_dump *fdm, struct tty_dump_state *s,
 	return 0;
 }
 
+/* The owner and mode of pty @index's slave inode (/dev/pts/N), which
+ * chown/chmod (grantpt) may have changed: through a slave descriptor of
+ * the tree, or one opened from the master with O_PATH (which, unlike a
+ * real open, leaves the pair as it is: its last close would hang up the
+ * master). */
+static int slave_stat(struct tty_dump_state *s, struct tty_desc *t, struct stat *st)
+{
+	for (int i = 0; i < s->n; i++)
+		if (s->v[i].cls == TC_PTS && s->v[i].index == t->index) {
+			if (fstat(s->v[i].lfd, st))
+				return_perror("fstat of fd %d of process %d (%s)", s->v[i].fd,
+					      s->v[i].pid, s->v[i].path);
+			return 0;
+		}
+	struct tty_desc *m = master_of(s, t->index);
+	if (!m)
+		return -ENOENT;
+	int fd = ioctl(m->lfd, TIOCGPTPEER, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return_perror("can't reach the slave of /dev/pts/%d through its master (fd %d of "
+			      "process %d) to read its owner (TIOCGPTPEER)", t->index, m->fd,
+			      m->pid);
+	int ret = fstat(fd, st) ? -errno : 0;
+	if (ret)
+		pr_perror("fstat of the slave of /dev/pts/%d", t->index);
+	close(fd);
+	return ret;
+}
+
 static int write_info(struct tty_dump_state *s, struct cr_img *img, struct tty_desc *t)
 {
 	TtyInfoEntry ie = TTY_INFO_ENTRY__INIT;
@@ -434,6 +464,16 @@ static int write_info(struct tty_dump_state *s, struct cr_img *img, struct tty_d
 			ie.locked = v;
 		if (m && !ioctl(m->lfd, TIOCGPKT, &v))
 			ie.packet_mode = v;
+		/* both entries of a pair carry the slave's owner and mode (the
+		 * master's own inode is the system's /dev/ptmx) */
+		struct stat st;
+		int ret = slave_stat(s, t, &st);
+		if (ret)
+			return ret;
+		ie.has_uid = ie.has_gid = ie.has_mode = 1;
+		ie.uid = st.st_uid;
+		ie.gid = st.st_gid;
+		ie.mode = st.st_mode & 07777;
 	}
 	if (!ioctl(t->lfd, TIOCGEXCL, &v))
 		ie.exclusive = v;

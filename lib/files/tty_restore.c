@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -158,6 +159,20 @@ static int set_params(int slave, const TtyInfoEntry *ie, const char *what)
 	return 0;
 }
 
+/* The slave inode's owner and mode as dumped (devpts made it root's, with
+ * the mount's mode). */
+static int set_owner(int slave, const TtyInfoEntry *ie, const char *what)
+{
+	if (!ie || !ie->has_uid || !ie->has_gid)
+		return 0;
+	if (fchown(slave, ie->uid, ie->gid))
+		return_perror("can't give %s its owner back (fchown to uid %u gid %u)", what,
+			      ie->uid, ie->gid);
+	if (ie->has_mode && fchmod(slave, ie->mode & 07777))
+		return_perror("can't give %s its mode %04o back (fchmod)", what, ie->mode & 07777);
+	return 0;
+}
+
 /* ptmx hands out the lowest free index: open it until ours comes up. */
 static int open_ptmx_at(const char *ptmx, int index)
 {
@@ -252,6 +267,8 @@ static int pty_create(struct files_restore *fr, struct tty_rst_state *s, int ind
 		ret = -errno;
 		pr_perror("can't set packet mode on the master of %s", what);
 	}
+	if (!ret)
+		ret = set_owner(sl, si && si->has_uid ? si : mi, what);
 	if (ret)
 		goto err;
 	int dup_m = fcntl(m, F_DUPFD_CLOEXEC, 3);
