@@ -334,12 +334,20 @@ int shmem_dump_vma(struct mem_dump_shared *sd, struct files_dump *files, pid_t p
 	int kind;
 	if (!strncmp(path, "/memfd:", 7))
 		kind = SHM_MEMFD;
-	else if (!strncmp(path, "/SYSV", 5) && pv->shared)
+	else if (!strncmp(path, "/SYSV", 5))
 		kind = SHM_SYSV;
-	else if (!strcmp(path, "/dev/zero") && pv->deleted && pv->shared)
-		kind = SHM_ANON;
+	else if (!strcmp(path, "/dev/zero") && pv->deleted)
+		kind = SHM_ANON;	/* shared anonymous memory, maybe mapped privately */
 	else
 		return -ENOENT;
+	if (kind == SHM_SYSV && !pv->shared) {
+		/* only through mmap of /proc/PID/map_files: shmat always shares */
+		pr_err("process %d maps SysV shared memory (%s) privately at 0x%llx-0x%llx: a "
+		       "private mapping of a SysV segment can't be restored; map it with shmat "
+		       "instead", pid, path, (unsigned long long)pv->start,
+		       (unsigned long long)pv->end);
+		return -EOPNOTSUPP;
+	}
 
 	char link[128];
 	snprintf(link, sizeof(link), "/proc/%d/map_files/%llx-%llx", pid,
@@ -394,9 +402,14 @@ int shmem_dump_vma(struct mem_dump_shared *sd, struct files_dump *files, pid_t p
 			    (pv->shared ? VMA_FILE_SHARED : VMA_FILE_PRIVATE);
 		v->shmid = s->file_id;
 	} else {
+		/* A MAP_PRIVATE mapping of shared anonymous memory (mmap of its
+		 * /proc/PID/map_files link) is VMA_ANON_SHARED | VMA_FILE_PRIVATE
+		 * (criu refuses those): its written pages are the task's own and
+		 * saved with its private memory, the others show the object. */
 		v->flags |= MAP_ANONYMOUS;
 		v->status = VMA_AREA_REGULAR | VMA_ANON_SHARED |
-			    (kind == SHM_SYSV ? VMA_AREA_SYSVIPC : 0);
+			    (kind == SHM_SYSV ? VMA_AREA_SYSVIPC : 0) |
+			    (pv->shared ? 0 : VMA_FILE_PRIVATE);
 		v->shmid = st.st_ino;
 		if (kind == SHM_SYSV && pv->vm_maywrite)
 			v->fdflags = O_RDWR;
@@ -720,7 +733,7 @@ static int create_anon(struct remote *r, const MmEntry *mm, struct shmem_registr
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		const VmaEntry *v = mm->vmas[i];
 		if (vma_kind(v) == SHM_ANON && v->shmid == o->key && v->pgoff == 0 &&
-		    v->end - v->start == o->size) {
+		    v->end - v->start == o->size && !(v->status & VMA_FILE_PRIVATE)) {
 			at = v->start;
 			*scratch = false;
 			break;
