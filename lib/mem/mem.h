@@ -154,6 +154,9 @@ int shmem_registry_note(struct shmem_registry *reg, const struct files_restore *
 			const MmEntry *mm);
 /* @failed: remove the SysV segments this restore created. */
 void shmem_registry_free(struct shmem_registry *reg, bool failed);
+/* Close cryo's own memfd descriptors: once the tasks have theirs, before
+ * they run (a memfd held open for writing here can't be executed). */
+void shmem_registry_close_fds(struct shmem_registry *reg);
 
 /* mem_restore_vmas() with a registry shared by the processes of a tree. */
 int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,

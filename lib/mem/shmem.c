@@ -16,7 +16,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/memfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +25,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <linux/memfd.h>
+#include "compat/uapi-extra.h"
 
 #ifndef F_ADD_SEALS
 #define F_ADD_SEALS 1033	/* linux/fcntl.h, 3.17 */
@@ -286,7 +288,8 @@ static int dump_memfd_inode(struct mem_dump_shared *sd, int fd, const struct sta
 	MemfdInodeEntry mie = MEMFD_INODE_ENTRY__INIT;
 	mie.name = (char *)name;
 	mie.has_uid = mie.has_gid = mie.has_size = mie.has_shmid = 1;
-	mie.has_seals = mie.has_inode_id = 1;
+	mie.has_seals = mie.has_inode_id = mie.has_mode = 1;
+	mie.mode = st->st_mode;
 	mie.uid = st->st_uid;
 	mie.gid = st->st_gid;
 	mie.size = st->st_size;
@@ -434,7 +437,9 @@ struct shmem_obj {
 	uint64_t ref_start, ref_end;	/* a mapping of it in the creator */
 	bool sysv_created;		/* this restore created the segment */
 	bool sysv_rmid;			/* mark it destroyed once attached */
-	int cryo_fd;			/* memfd only open as descriptors: cryo's, if > 0 */
+	int cryo_fd;			/* memfd: cryo's fd of the description memfd_create
+					 * made, if > 0 (shmem_memfd_open) */
+	bool orig_given;		/* memfd: that description went to a task */
 };
 
 int shmem_registry_init(struct shmem_registry *reg, int dirfd)
@@ -584,14 +589,23 @@ int shmem_registry_note(struct shmem_registry *reg, const struct files_restore *
 	return ret;
 }
 
-void shmem_registry_free(struct shmem_registry *reg, bool failed)
+void shmem_registry_close_fds(struct shmem_registry *reg)
 {
-	if (cur_reg == reg)
-		cur_reg = NULL;
 	for (int i = 0; i < reg->nr_objs; i++) {
 		struct shmem_obj *o = &reg->objs[i];
 		if (o->cryo_fd > 0)
 			close(o->cryo_fd);
+		o->cryo_fd = 0;
+	}
+}
+
+void shmem_registry_free(struct shmem_registry *reg, bool failed)
+{
+	shmem_registry_close_fds(reg);
+	if (cur_reg == reg)
+		cur_reg = NULL;
+	for (int i = 0; i < reg->nr_objs; i++) {
+		struct shmem_obj *o = &reg->objs[i];
 		if (failed && o->sysv_created && shmctl((int)o->key, IPC_RMID, NULL) < 0)
 			pr_warn("can't remove SysV segment %llu created by the failed restore: %s",
 				(unsigned long long)o->key, strerror(errno));
@@ -758,8 +772,53 @@ static int create_anon(struct remote *r, const MmEntry *mm, struct shmem_registr
 	return fill_object(reg, path, o->key, o->size, "shared anonymous memory");
 }
 
-/* memfd: created in the task (its name, size, owner), filled from cryo
- * through /proc/TASK/fd; returns the fd in the task. */
+/* memfd_create() flags for the memfd of @m: sealable unless it was not,
+ * and, with @exec (kernel 6.3+), executable or not as it was.  A mode
+ * without exec bits sealed F_SEAL_EXEC is what MFD_NOEXEC_SEAL makes;
+ * anything else is made with MFD_EXEC and then chmod'ed.  Without either
+ * flag the vm.memfd_noexec sysctl decides, and a memfd it made
+ * non-executable and sealed could not get its exec bits back. */
+static unsigned memfd_flags(const MemfdInodeEntry *m, bool exec)
+{
+	unsigned f = MFD_CLOEXEC | (m->seals == F_SEAL_SEAL ? 0 : MFD_ALLOW_SEALING);
+	if (!exec)
+		return f;
+	if (m->has_mode && !(m->mode & 0111) && (m->seals & F_SEAL_EXEC))
+		return f | MFD_NOEXEC_SEAL;
+	return f | MFD_EXEC;
+}
+
+static int memfd_create_failed(const MemfdInodeEntry *m, int err, const char *where)
+{
+	const char *name = m->name ? m->name : "";
+	if (err == EACCES)
+		pr_err("memfd_create(%s) %s: executable memfds are forbidden here (sysctl "
+		       "vm.memfd_noexec = 2), but the dumped one had mode 0%o", name, where,
+		       m->mode & 07777);
+	else
+		pr_err("memfd_create(%s) %s failed: %s", name, where, strerror(err));
+	return -err;
+}
+
+/* cryo's own fd of the description memfd_create made in task @tid as
+ * @fd (see shmem_memfd_open). */
+static int grab_memfd(pid_t tid, long fd, const char *name)
+{
+	int pidfd = syscall(SYS_pidfd_open, tid, 0);
+	int got = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, (int)fd, 0);
+	int err = errno;
+	if (pidfd >= 0)
+		close(pidfd);
+	if (got < 0) {
+		pr_err("can't take memfd:%s (fd %ld of restored task %d) with pidfd_getfd: %s", name,
+		       fd, tid, strerror(err));
+		return -err;
+	}
+	return got;
+}
+
+/* memfd: created in the task (its name, size, owner, mode), filled from
+ * cryo through /proc/TASK/fd; returns the fd in the task. */
 static long create_memfd(struct remote *r, struct shmem_registry *reg, struct shmem_obj *o)
 {
 	const MemfdInodeEntry *m = o->mie;
@@ -768,17 +827,20 @@ static long create_memfd(struct remote *r, struct shmem_registry *reg, struct sh
 	uint64_t a = remote_scratch_put(r, name, strlen(name) + 1);
 	if (!a)
 		return -ENOSPC;
-	unsigned flags = MFD_CLOEXEC | (m->seals == F_SEAL_SEAL ? 0 : MFD_ALLOW_SEALING);
 	if (m->has_hugetlb_flag && m->hugetlb_flag) {
 		pr_err("memfd:%s uses huge pages (hugetlbfs): not supported yet", name);
 		return -EOPNOTSUPP;
 	}
-	long fd = rcall(r, "memfd_create", __NR_memfd_create, a, flags, 0, 0, 0, 0);
-	if (fd < 0)
-		return fd;
+	long fd = remote_syscall(r, __NR_memfd_create, a, memfd_flags(m, true), 0, 0, 0, 0);
+	if (fd == -EINVAL)	/* before 6.3: no MFD_EXEC, MFD_NOEXEC_SEAL */
+		fd = remote_syscall(r, __NR_memfd_create, a, memfd_flags(m, false), 0, 0, 0, 0);
+	if (fd < 0 && fd >= -4095)
+		return memfd_create_failed(m, -fd, "in the restored task");
 	long ret = rcall(r, "ftruncate of a memfd", __NR_ftruncate, fd, m->size, 0, 0, 0, 0);
 	if (!ret)
 		ret = rcall(r, "fchown of a memfd", __NR_fchown, fd, m->uid, m->gid, 0, 0, 0);
+	if (!ret && m->has_mode)	/* after fchown, which may clear set-id bits */
+		ret = rcall(r, "fchmod of a memfd", __NR_fchmod, fd, m->mode & 07777, 0, 0, 0, 0);
 	if (ret)
 		return ret;
 	char path[64];
@@ -786,6 +848,10 @@ static long create_memfd(struct remote *r, struct shmem_registry *reg, struct sh
 	ret = fill_object(reg, path, m->shmid, m->size, "a memfd");
 	if (ret)
 		return ret;
+	int cfd = grab_memfd(r->tid, fd, name);
+	if (cfd < 0)
+		return cfd;
+	o->cryo_fd = cfd;
 	o->creator = r->tid;
 	return fd;
 }
@@ -1125,14 +1191,17 @@ static int create_memfd_here(struct shmem_registry *reg, const MemfdInodeEntry *
 		pr_err("memfd:%s uses huge pages (hugetlbfs): not supported yet", name);
 		return -EOPNOTSUPP;
 	}
-	int fd = memfd_create(name, MFD_CLOEXEC | (m->seals == F_SEAL_SEAL ? 0 : MFD_ALLOW_SEALING));
+	int fd = memfd_create(name, memfd_flags(m, true));
+	if (fd < 0 && errno == EINVAL)	/* before 6.3: no MFD_EXEC, MFD_NOEXEC_SEAL */
+		fd = memfd_create(name, memfd_flags(m, false));
 	if (fd < 0)
-		return_perror("memfd_create(%s) failed", name);
+		return memfd_create_failed(m, errno, "in cryo");
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	int ret = 0;
-	if (ftruncate(fd, m->size) || fchown(fd, m->uid, m->gid))
-		{ ret = -errno; pr_perror("can't size or chown the recreated memfd:%s", name); }
+	if (ftruncate(fd, m->size) || fchown(fd, m->uid, m->gid) ||
+	    (m->has_mode && fchmod(fd, m->mode & 07777)))
+		{ ret = -errno; pr_perror("can't size, chown or chmod the recreated memfd:%s", name); }
 	if (!ret)
 		ret = fill_object(reg, path, m->shmid, m->size, "a memfd");
 	if (!ret && m->seals && m->seals != F_SEAL_SEAL && fcntl(fd, F_ADD_SEALS, m->seals))
@@ -1176,16 +1245,33 @@ int shmem_memfd_open(uint32_t inode_id, unsigned flags)
 		o->mie = m;
 		o->size = m->size;
 	}
+	if (o->cryo_fd <= 0 && !o->creator && (ret = create_memfd_here(reg, m, o)))
+		return ret;
+	if (o->cryo_fd > 0 && !o->orig_given && (flags & O_ACCMODE) == O_RDWR) {
+		/* The description memfd_create made is not counted as a writer
+		 * of the inode (it was not open()ed), so the memfd can be
+		 * executed while it is open; a reopen for writing would make
+		 * every execve of it fail with ETXTBSY.  The first read-write
+		 * descriptor gets it (the dump can't tell which one it was). */
+		int fd = fcntl(o->cryo_fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			return_perror("can't duplicate memfd:%s", m->name ? m->name : "");
+		int fl = flags & (O_APPEND | O_NONBLOCK | O_ASYNC | O_NOATIME);
+		if (fl && fcntl(fd, F_SETFL, fl)) {
+			ret = -errno;
+			pr_perror("can't set flags 0%o on memfd:%s", fl, m->name ? m->name : "");
+			close(fd);
+			return ret;
+		}
+		o->orig_given = true;
+		return fd;
+	}
 	char path[96];
-	if (o->creator && o->ref_start) {
-		/* mapped by a restored task: the same inode through its mapping */
+	if (o->cryo_fd > 0)
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", o->cryo_fd);
+	else	/* mapped by a restored task: the same inode through its mapping */
 		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", o->creator,
 			 (unsigned long long)o->ref_start, (unsigned long long)o->ref_end);
-	} else {
-		if (o->cryo_fd <= 0 && (ret = create_memfd_here(reg, m, o)))
-			return ret;
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", o->cryo_fd);
-	}
 	/* a description of its own, with the dumped flags */
 	int fd = open(path, (flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC);
 	if (fd < 0)
