@@ -960,6 +960,15 @@ static int prepare_sysv(struct shmem_registry *reg, struct shmem_obj *o)
 	return 0;
 }
 
+static int seal_memfd(struct remote *r, long fd, uint32_t seals)
+{
+	if (!seals || seals == F_SEAL_SEAL)
+		return 0;
+	long ret = rcall(r, "fcntl(F_ADD_SEALS) on a memfd", __NR_fcntl, fd, F_ADD_SEALS, seals, 0, 0,
+			 0);
+	return ret < 0 ? (int)ret : 0;
+}
+
 /* Map one VMA of an existing object through /proc/PID/map_files in the task. */
 static int map_via_link(struct remote *r, const VmaEntry *v, const char *link, unsigned prot,
 			unsigned flags)
@@ -1054,6 +1063,7 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 		uint64_t home;
 		bool scratch;
 		long fd;
+		bool sealed;
 	} *loc = xzalloc((mm->n_vmas + 1) * sizeof(*loc));
 	int nloc = 0;
 	if (!loc)
@@ -1097,6 +1107,16 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 			} else {
 				l->fd = create_memfd(r, reg, o);
 				ret = l->fd < 0 ? (int)l->fd : 0;
+				/* Write-sealed: no shared mapping of it was writable,
+				 * and sealed first, a read-only shared mapping can't
+				 * be made writable later (the kernel clears its
+				 * VM_MAYWRITE), as in the dumped task.  Sealed after,
+				 * our mappings (from a read-write fd) would make
+				 * F_SEAL_WRITE fail with EBUSY. */
+				if (!ret && (o->mie->seals & F_SEAL_WRITE)) {
+					ret = seal_memfd(r, l->fd, o->mie->seals);
+					l->sealed = true;
+				}
 			}
 			if (ret)
 				break;
@@ -1144,13 +1164,10 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 			}
 		}
 		if (l->fd >= 0) {
-			uint32_t seals = l->o->mie->seals;
-			if (!ret && seals && seals != F_SEAL_SEAL) {
-				long s = rcall(r, "fcntl(F_ADD_SEALS) on a memfd", __NR_fcntl, l->fd,
-					       F_ADD_SEALS, seals, 0, 0, 0);
-				if (s < 0)
-					ret = s;
-			}
+			/* F_SEAL_FUTURE_WRITE allows the writable mappings made
+			 * before it: sealed last */
+			if (!ret && !l->sealed)
+				ret = seal_memfd(r, l->fd, l->o->mie->seals);
 			remote_syscall(r, __NR_close, l->fd, 0, 0, 0, 0, 0);
 		}
 	}

@@ -5,7 +5,8 @@
  *   fd 70: memfd "exe-plain" (flags 0), plus fd 71, a read-only reopen of
  *          it through /proc/self/fd/70;
  *   fd 72: memfd "exe-sealed" (MFD_ALLOW_SEALING | MFD_EXEC), sealed
- *          F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+ *          F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, then
+ *          mapped MAP_SHARED read-only (possible only once write-sealed);
  *   fd 73: memfd "exe-mapped", also mapped MAP_SHARED read-only (so the
  *          restored task creates it);
  *   fd 74: memfd "noexec" (MFD_NOEXEC_SEAL): mode 0666, sealed F_SEAL_EXEC;
@@ -156,11 +157,12 @@ int main(int argc, char **argv)
 	make("exe-sealed", MFD_ALLOW_SEALING | MFD_EXEC, 72);
 	if (fcntl(72, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL))
 		setup_fail("F_ADD_SEALS: %s", strerror(errno));
-	make("exe-mapped", 0, 73);
 	struct stat st;
-	fstat(73, &st);
+	fstat(72, &st);
+	char *ms = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED, 72, 0);
+	make("exe-mapped", 0, 73);
 	char *m = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED, 73, 0);
-	if (m == MAP_FAILED)
+	if (m == MAP_FAILED || ms == MAP_FAILED)
 		setup_fail("mmap: %s", strerror(errno));
 	make("noexec", MFD_NOEXEC_SEAL, 74);
 	make("exec-locked", MFD_EXEC | MFD_ALLOW_SEALING, 75);
@@ -180,7 +182,7 @@ int main(int argc, char **argv)
 	test_waitsig();
 
 	check("after restore");
-	if (memcmp(m, "\x7f" "ELF", 4))
-		fail("the mapping of exe-mapped lost its contents");
+	if (memcmp(m, "\x7f" "ELF", 4) || memcmp(ms, "\x7f" "ELF", 4))
+		fail("the mappings of exe-mapped or exe-sealed lost their contents");
 	return test_verdict();
 }
