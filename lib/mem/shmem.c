@@ -5,6 +5,7 @@
  * object through /proc/TASK/map_files or /proc/TASK/fd) and maps every VMA
  * of it.  See mem.h for the image form and docs/memory.md for the design. */
 #include "mem/mem.h"
+#include "mem/shmem-int.h"
 #include "files/files.h"
 #include "images/image.h"
 #include "seize/remote.h"
@@ -37,27 +38,14 @@
 #define F_SEAL_SEAL 0x0001
 #endif
 
-enum shm_kind { SHM_ANON = 1, SHM_MEMFD, SHM_SYSV };
-
 static const char *kind_name(int k)
 {
 	return k == SHM_ANON ? "shared anonymous memory" : k == SHM_MEMFD ? "memfd" : "SysV shared memory";
 }
 
-static int vma_kind(const VmaEntry *v)
-{
-	if (v->status & VMA_AREA_MEMFD)
-		return SHM_MEMFD;
-	if (v->status & VMA_AREA_SYSVIPC)
-		return SHM_SYSV;
-	if (v->status & VMA_ANON_SHARED)
-		return SHM_ANON;
-	return 0;
-}
-
 bool vma_is_shmem(const VmaEntry *v)
 {
-	return (v->status & VMA_AREA_REGULAR) && vma_kind(v);
+	return (v->status & VMA_AREA_REGULAR) && shmem_vma_kind(v);
 }
 
 /* ======================================================================
@@ -200,80 +188,6 @@ static struct shmem_seen *seen_add(struct mem_dump_shared *sd, int kind, uint64_
 	return n;
 }
 
-static int same_ipc_ns(pid_t pid)
-{
-	char path[64];
-	struct stat a, b;
-	snprintf(path, sizeof(path), "/proc/%d/ns/ipc", pid);
-	if (stat(path, &a) || stat("/proc/self/ns/ipc", &b))
-		return_perror("can't compare the IPC namespace of process %d with cryo's", pid);
-	return a.st_ino == b.st_ino ? 1 : 0;
-}
-
-static int dump_sysv(struct mem_dump_shared *sd, int fd, pid_t pid, uint64_t id)
-{
-	struct shmid_ds ds;
-	int ret = same_ipc_ns(pid);
-	if (ret < 0)
-		return ret;
-	if (!ret) {
-		pr_err("process %d attached SysV shared memory segment %llu of another IPC namespace: "
-		       "cryo saves only segments of its own IPC namespace (IPC namespaces are not "
-		       "supported yet)", pid, (unsigned long long)id);
-		return -EOPNOTSUPP;
-	}
-	if (shmctl((int)id, IPC_STAT, &ds) < 0)
-		return_perror("shmctl(%llu, IPC_STAT) for the segment process %d attached failed",
-			      (unsigned long long)id, pid);
-	if (!sd->ipc_shm_img) {
-		ret = img_open(&sd->ipc_shm_img, sd->dirfd, IMG_IPC_SHM, IMG_WRITE, 0);
-		if (ret)
-			return ret;
-	}
-	IpcDescEntry de = IPC_DESC_ENTRY__INIT;
-	IpcShmEntry se = IPC_SHM_ENTRY__INIT;
-	de.has_key = de.has_uid = de.has_gid = de.has_cuid = de.has_cgid = 1;
-	de.has_mode = de.has_id = 1;
-	de.key = ds.shm_perm.__key;
-	de.uid = ds.shm_perm.uid;
-	de.gid = ds.shm_perm.gid;
-	de.cuid = ds.shm_perm.cuid;
-	de.cgid = ds.shm_perm.cgid;
-	de.mode = ds.shm_perm.mode;
-	de.id = id;
-	se.desc = &de;
-	se.has_size = 1;
-	se.size = ds.shm_segsz;
-	/* Contents follow the entry (in_pagemaps = false): the form crit reads. */
-	se.has_in_pagemaps = 1;
-	se.in_pagemaps = false;
-	ret = img_write_msg(sd->ipc_shm_img, &se.base);
-	if (ret)
-		return ret;
-	size_t bufsz = 1 << 20;
-	char *buf = xmalloc(bufsz);
-	if (!buf)
-		return -ENOMEM;
-	for (uint64_t off = 0; !ret && off < ds.shm_segsz;) {
-		size_t n = MIN(bufsz, ds.shm_segsz - off);
-		ssize_t got = pread(fd, buf, n, off);
-		if (got != (ssize_t)n) {
-			ret = got < 0 ? -errno : -EIO;
-			pr_err("can't read SysV shared memory segment %llu at offset %llu: %s",
-			       (unsigned long long)id, (unsigned long long)off, strerror(-ret));
-			break;
-		}
-		ret = img_write_raw(sd->ipc_shm_img, buf, n);
-		off += n;
-	}
-	static const char zero[4];
-	size_t pad = ROUND_UP(ds.shm_segsz, 4) - ds.shm_segsz;
-	if (!ret && pad)
-		ret = img_write_raw(sd->ipc_shm_img, zero, pad);
-	free(buf);
-	return ret;
-}
-
 static int dump_memfd_inode(struct mem_dump_shared *sd, int fd, const struct stat *st,
 			    const char *name, struct shmem_seen *s)
 {
@@ -389,7 +303,7 @@ int shmem_dump_vma(struct mem_dump_shared *sd, struct files_dump *files, pid_t p
 		if (kind == SHM_ANON)
 			ret = dump_contents(sd, fd, st.st_ino, st.st_size, "shared anonymous memory");
 		else if (kind == SHM_SYSV)
-			ret = dump_sysv(sd, fd, pid, st.st_ino);
+			ret = shmem_sysv_dump(sd, fd, pid, st.st_ino);
 		else
 			ret = dump_memfd(sd, files, fd, &st, path + 7, s);
 		if (ret)
@@ -425,22 +339,6 @@ out:
 /* ======================================================================
  * Restore
  * ====================================================================== */
-
-struct shmem_obj {
-	int kind;
-	uint64_t key;			/* anon, sysv: shmid; memfd: inode_id */
-	uint64_t size;
-	const MemfdInodeEntry *mie;
-	const IpcShmEntry *ipc;
-	off_t ipc_data_off;		/* offset of the segment data in ipcns-shm-0.img */
-	pid_t creator;			/* 0: not created yet */
-	uint64_t ref_start, ref_end;	/* a mapping of it in the creator */
-	bool sysv_created;		/* this restore created the segment */
-	bool sysv_rmid;			/* mark it destroyed once attached */
-	int cryo_fd;			/* memfd: cryo's fd of the description memfd_create
-					 * made, if > 0 (shmem_memfd_open) */
-	bool orig_given;		/* memfd: that description went to a task */
-};
 
 int shmem_registry_init(struct shmem_registry *reg, int dirfd)
 {
@@ -539,7 +437,7 @@ static const MemfdInodeEntry *memfd_inode(struct shmem_registry *reg, const stru
 
 static int note_vma(struct shmem_registry *reg, const struct files_restore *fr, const VmaEntry *v)
 {
-	int kind = vma_kind(v);
+	int kind = shmem_vma_kind(v);
 	uint64_t key = v->shmid;
 	const MemfdInodeEntry *mie = NULL;
 	const IpcShmEntry *ipc = NULL;
@@ -746,7 +644,7 @@ static int create_anon(struct remote *r, const MmEntry *mm, struct shmem_registr
 	*scratch = true;
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		const VmaEntry *v = mm->vmas[i];
-		if (vma_kind(v) == SHM_ANON && v->shmid == o->key && v->pgoff == 0 &&
+		if (shmem_vma_kind(v) == SHM_ANON && v->shmid == o->key && v->pgoff == 0 &&
 		    v->end - v->start == o->size && !(v->status & VMA_FILE_PRIVATE)) {
 			at = v->start;
 			*scratch = false;
@@ -856,110 +754,6 @@ static long create_memfd(struct remote *r, struct shmem_registry *reg, struct sh
 	return fd;
 }
 
-/* SysV: the segment must exist in cryo's IPC namespace with its old id. */
-static int prepare_sysv(struct shmem_registry *reg, struct shmem_obj *o)
-{
-	const IpcShmEntry *e = o->ipc;
-	const IpcDescEntry *d = e->desc;
-	int id = d->id;
-	struct shmid_ds ds;
-
-	if (shmctl(id, IPC_STAT, &ds) == 0) {
-		if (ds.shm_segsz == e->size && (ds.shm_perm.__key == (key_t)d->key ||
-						 (ds.shm_perm.mode & SHM_DEST))) {
-			pr_info("SysV segment %d still exists: attaching it as it is", id);
-			return 0;
-		}
-		pr_err("SysV shared memory id %d now names another segment (key 0x%x, %zu bytes; the "
-		       "dumped one had key 0x%x, %llu bytes): remove it, or restore into a new IPC "
-		       "namespace", id, ds.shm_perm.__key, (size_t)ds.shm_segsz, d->key,
-		       (unsigned long long)e->size);
-		return -EEXIST;
-	}
-	key_t key = (d->mode & SHM_DEST) ? IPC_PRIVATE : (key_t)d->key;
-	if (key != IPC_PRIVATE) {
-		int other = shmget(key, 0, 0);
-		if (other >= 0) {
-			pr_err("SysV shared memory key 0x%x is used by segment %d now, but the dumped "
-			       "segment with that key had id %d: remove segment %d first", key, other,
-			       id, other);
-			return -EEXIST;
-		}
-	}
-	/* Ask for the old id: kernel.shm_next_id is used (and reset) by the
-	 * next shmget. */
-	int nfd = open("/proc/sys/kernel/shm_next_id", O_WRONLY | O_CLOEXEC);
-	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%d", id);
-	if (nfd < 0 || write(nfd, buf, n) != n) {
-		int err = errno;
-		if (nfd >= 0)
-			close(nfd);
-		pr_err("can't set kernel.shm_next_id to recreate SysV segment %d: %s", id,
-		       strerror(err));
-		return -err;
-	}
-	close(nfd);
-	int got = shmget(key, e->size, IPC_CREAT | IPC_EXCL | (d->mode & 0777));
-	if (got < 0)
-		return_perror("shmget to recreate SysV segment %d (key 0x%x, %llu bytes) failed", id,
-			      key, (unsigned long long)e->size);
-	if (got != id) {
-		shmctl(got, IPC_RMID, NULL);
-		pr_err("recreating SysV segment %d gave id %d: the id can't be chosen here", id, got);
-		return -EEXIST;
-	}
-	o->sysv_created = true;
-	o->sysv_rmid = d->mode & SHM_DEST;
-	pr_info("SysV segment %d (key 0x%x, %llu bytes) was gone: recreated it", id, key,
-		(unsigned long long)e->size);
-
-	/* Contents, from the raw data after the entry in ipcns-shm-0.img. */
-	struct cr_img *img;
-	int ret = img_open(&img, reg->dirfd, IMG_IPC_SHM, IMG_READ, 0);
-	if (ret)
-		return ret;
-	char *addr = shmat(id, NULL, 0);
-	if (addr == (void *)-1) {
-		ret = -errno;
-		pr_perror("can't attach the recreated SysV segment %d to fill it", id);
-		img_close(img);
-		return ret;
-	}
-	for (;;) {
-		IpcShmEntry *x;
-		ret = img_read_msg(img, &ipc_shm_entry__descriptor, (ProtobufCMessage **)&x);
-		if (ret <= 0) {
-			if (!ret) {
-				pr_err("ipcns-shm-0.img: segment %d vanished from the image", id);
-				ret = -EINVAL;
-			}
-			break;
-		}
-		bool mine = x->desc && x->desc->id == (uint32_t)id;
-		uint64_t sz = x->size;
-		protobuf_c_message_free_unpacked(&x->base, NULL);
-		if (mine) {
-			ret = img_read_raw(img, addr, sz);
-			break;
-		}
-		ret = img_skip_raw(img, ROUND_UP(sz, 4));
-		if (ret)
-			break;
-	}
-	shmdt(addr);
-	img_close(img);
-	if (ret)
-		return ret;
-	struct shmid_ds set = { 0 };
-	set.shm_perm.uid = d->uid;
-	set.shm_perm.gid = d->gid;
-	set.shm_perm.mode = d->mode & 0777;
-	if (shmctl(id, IPC_SET, &set) < 0)
-		return_perror("can't set owner and mode of the recreated SysV segment %d", id);
-	return 0;
-}
-
 static int seal_memfd(struct remote *r, long fd, uint32_t seals)
 {
 	if (!seals || seals == F_SEAL_SEAL)
@@ -1001,54 +795,6 @@ static int apply_madv(struct remote *r, const VmaEntry *v)
 	return 0;
 }
 
-/* SysV: one shmat per attachment (the VMA with pgoff 0 and those that
- * continue it, split by mprotect), which must cover the whole segment. */
-static int attach_sysv(struct remote *r, const MmEntry *mm, size_t i, struct shmem_obj *o)
-{
-	const VmaEntry *first = mm->vmas[i];
-	uint64_t want_end = first->start + ROUND_UP(o->size, PAGE_SIZE), end = first->end;
-	bool rw = first->fdflags == O_RDWR;
-	for (size_t j = i + 1; j < mm->n_vmas && end < want_end; j++) {
-		const VmaEntry *v = mm->vmas[j];
-		if (vma_kind(v) != SHM_SYSV || v->shmid != first->shmid || v->start != end ||
-		    v->pgoff != end - first->start)
-			break;
-		rw |= v->fdflags == O_RDWR;
-		end = v->end;
-	}
-	if (end != want_end) {
-		pr_err("SysV segment %llu is attached at 0x%llx but only partly mapped there "
-		       "(0x%llx-0x%llx of %llu bytes): restoring a partly unmapped attachment is not "
-		       "supported", (unsigned long long)first->shmid, (unsigned long long)first->start,
-		       (unsigned long long)first->start, (unsigned long long)end,
-		       (unsigned long long)o->size);
-		return -EOPNOTSUPP;
-	}
-	long ret = remote_syscall(r, __NR_shmat, first->shmid, first->start, rw ? 0 : SHM_RDONLY, 0,
-				  0, 0);
-	if (ret < 0 && ret >= -4095) {
-		pr_err("shmat of SysV segment %llu at 0x%llx in restored task %d failed: %s",
-		       (unsigned long long)first->shmid, (unsigned long long)first->start, r->tid,
-		       strerror(-ret));
-		return ret;
-	}
-	if ((uint64_t)ret != first->start) {
-		pr_err("shmat of SysV segment %llu put it at 0x%lx, not 0x%llx",
-		       (unsigned long long)first->shmid, ret, (unsigned long long)first->start);
-		return -EINVAL;
-	}
-	if (o->sysv_rmid && shmctl((int)o->key, IPC_RMID, NULL) < 0)
-		return_perror("can't mark recreated SysV segment %llu destroyed",
-			      (unsigned long long)o->key);
-	o->sysv_rmid = false;
-	if (!o->creator) {
-		o->creator = r->tid;
-		o->ref_start = first->start;
-		o->ref_end = end;
-	}
-	return 0;
-}
-
 int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 		       const struct files_restore *fr, struct shmem_registry *reg)
 {
@@ -1073,7 +819,7 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 		const VmaEntry *v = mm->vmas[i];
 		if (!vma_is_shmem(v))
 			continue;
-		int kind = vma_kind(v);
+		int kind = shmem_vma_kind(v);
 		uint64_t key = v->shmid;
 		if (kind == SHM_MEMFD) {
 			const MemfdInodeEntry *m = memfd_inode(reg, fr, v);
@@ -1093,9 +839,9 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 			if (v->pgoff)
 				continue;	/* mapped with its attachment's first VMA */
 			if (!o->creator && !o->sysv_created)
-				ret = prepare_sysv(reg, o);
+				ret = shmem_sysv_prepare(reg, o);
 			if (!ret)
-				ret = attach_sysv(r, mm, i, o);
+				ret = shmem_sysv_attach(r, mm, i, o);
 			continue;
 		}
 		if (!o->creator) {
@@ -1156,7 +902,7 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 			l->o->ref_start = l->o->ref_end = 0;
 			for (size_t i = 0; i < mm->n_vmas; i++) {
 				const VmaEntry *v = mm->vmas[i];
-				if (vma_kind(v) == SHM_ANON && v->shmid == l->o->key) {
+				if (shmem_vma_kind(v) == SHM_ANON && v->shmid == l->o->key) {
 					l->o->ref_start = v->start;
 					l->o->ref_end = v->end;
 					break;
