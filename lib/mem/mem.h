@@ -100,11 +100,12 @@ int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_f
  * Image form (as CRIU):
  *   - shared anonymous memory: vma status VMA_ANON_SHARED, shmid = the
  *     object's inode number; contents in pagemap-shmem-SHMID.img (vaddr =
- *     offset in the object) + pages-N.img;
+ *     offset in the object) + pages-N.img; mapped MAP_PRIVATE (through
+ *     map_files) also VMA_FILE_PRIVATE, its written pages in pagemap-PID;
  *   - memfd: vma status VMA_AREA_MEMFD | VMA_FILE_SHARED/PRIVATE, shmid = id
  *     of a FD_TYPES__MEMFD entry in files.img, whose inode_id names a
- *     memfd_inode_entry in memfd.img (name, size, seals, shmid = inode
- *     number); contents in pagemap-shmem-SHMID.img;
+ *     memfd_inode_entry in memfd.img (name, size, owner, mode, seals,
+ *     shmid = inode number); contents in pagemap-shmem-SHMID.img;
  *   - SysV shared memory: vma status VMA_ANON_SHARED | VMA_AREA_SYSVIPC,
  *     shmid = the segment id; the segment (key, owner, mode, size) in
  *     ipcns-shm-0.img (0: the IPC namespace cryo shares, not itself
@@ -154,6 +155,9 @@ int shmem_registry_note(struct shmem_registry *reg, const struct files_restore *
 			const MmEntry *mm);
 /* @failed: remove the SysV segments this restore created. */
 void shmem_registry_free(struct shmem_registry *reg, bool failed);
+/* Close cryo's own memfd descriptors: once the tasks have theirs, before
+ * they run (a memfd held open for writing here can't be executed). */
+void shmem_registry_close_fds(struct shmem_registry *reg);
 
 /* mem_restore_vmas() with a registry shared by the processes of a tree. */
 int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,

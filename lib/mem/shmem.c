@@ -5,6 +5,7 @@
  * object through /proc/TASK/map_files or /proc/TASK/fd) and maps every VMA
  * of it.  See mem.h for the image form and docs/memory.md for the design. */
 #include "mem/mem.h"
+#include "mem/shmem-int.h"
 #include "files/files.h"
 #include "images/image.h"
 #include "seize/remote.h"
@@ -16,7 +17,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/memfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +27,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/memfd.h>
+#include "compat/uapi-extra.h"
+
 #ifndef F_ADD_SEALS
 #define F_ADD_SEALS 1033	/* linux/fcntl.h, 3.17 */
 #define F_GET_SEALS 1034
@@ -35,27 +38,14 @@
 #define F_SEAL_SEAL 0x0001
 #endif
 
-enum shm_kind { SHM_ANON = 1, SHM_MEMFD, SHM_SYSV };
-
 static const char *kind_name(int k)
 {
 	return k == SHM_ANON ? "shared anonymous memory" : k == SHM_MEMFD ? "memfd" : "SysV shared memory";
 }
 
-static int vma_kind(const VmaEntry *v)
-{
-	if (v->status & VMA_AREA_MEMFD)
-		return SHM_MEMFD;
-	if (v->status & VMA_AREA_SYSVIPC)
-		return SHM_SYSV;
-	if (v->status & VMA_ANON_SHARED)
-		return SHM_ANON;
-	return 0;
-}
-
 bool vma_is_shmem(const VmaEntry *v)
 {
-	return (v->status & VMA_AREA_REGULAR) && vma_kind(v);
+	return (v->status & VMA_AREA_REGULAR) && shmem_vma_kind(v);
 }
 
 /* ======================================================================
@@ -198,80 +188,6 @@ static struct shmem_seen *seen_add(struct mem_dump_shared *sd, int kind, uint64_
 	return n;
 }
 
-static int same_ipc_ns(pid_t pid)
-{
-	char path[64];
-	struct stat a, b;
-	snprintf(path, sizeof(path), "/proc/%d/ns/ipc", pid);
-	if (stat(path, &a) || stat("/proc/self/ns/ipc", &b))
-		return_perror("can't compare the IPC namespace of process %d with cryo's", pid);
-	return a.st_ino == b.st_ino ? 1 : 0;
-}
-
-static int dump_sysv(struct mem_dump_shared *sd, int fd, pid_t pid, uint64_t id)
-{
-	struct shmid_ds ds;
-	int ret = same_ipc_ns(pid);
-	if (ret < 0)
-		return ret;
-	if (!ret) {
-		pr_err("process %d attached SysV shared memory segment %llu of another IPC namespace: "
-		       "cryo saves only segments of its own IPC namespace (IPC namespaces are not "
-		       "supported yet)", pid, (unsigned long long)id);
-		return -EOPNOTSUPP;
-	}
-	if (shmctl((int)id, IPC_STAT, &ds) < 0)
-		return_perror("shmctl(%llu, IPC_STAT) for the segment process %d attached failed",
-			      (unsigned long long)id, pid);
-	if (!sd->ipc_shm_img) {
-		ret = img_open(&sd->ipc_shm_img, sd->dirfd, IMG_IPC_SHM, IMG_WRITE, 0);
-		if (ret)
-			return ret;
-	}
-	IpcDescEntry de = IPC_DESC_ENTRY__INIT;
-	IpcShmEntry se = IPC_SHM_ENTRY__INIT;
-	de.has_key = de.has_uid = de.has_gid = de.has_cuid = de.has_cgid = 1;
-	de.has_mode = de.has_id = 1;
-	de.key = ds.shm_perm.__key;
-	de.uid = ds.shm_perm.uid;
-	de.gid = ds.shm_perm.gid;
-	de.cuid = ds.shm_perm.cuid;
-	de.cgid = ds.shm_perm.cgid;
-	de.mode = ds.shm_perm.mode;
-	de.id = id;
-	se.desc = &de;
-	se.has_size = 1;
-	se.size = ds.shm_segsz;
-	/* Contents follow the entry (in_pagemaps = false): the form crit reads. */
-	se.has_in_pagemaps = 1;
-	se.in_pagemaps = false;
-	ret = img_write_msg(sd->ipc_shm_img, &se.base);
-	if (ret)
-		return ret;
-	size_t bufsz = 1 << 20;
-	char *buf = xmalloc(bufsz);
-	if (!buf)
-		return -ENOMEM;
-	for (uint64_t off = 0; !ret && off < ds.shm_segsz;) {
-		size_t n = MIN(bufsz, ds.shm_segsz - off);
-		ssize_t got = pread(fd, buf, n, off);
-		if (got != (ssize_t)n) {
-			ret = got < 0 ? -errno : -EIO;
-			pr_err("can't read SysV shared memory segment %llu at offset %llu: %s",
-			       (unsigned long long)id, (unsigned long long)off, strerror(-ret));
-			break;
-		}
-		ret = img_write_raw(sd->ipc_shm_img, buf, n);
-		off += n;
-	}
-	static const char zero[4];
-	size_t pad = ROUND_UP(ds.shm_segsz, 4) - ds.shm_segsz;
-	if (!ret && pad)
-		ret = img_write_raw(sd->ipc_shm_img, zero, pad);
-	free(buf);
-	return ret;
-}
-
 static int dump_memfd_inode(struct mem_dump_shared *sd, int fd, const struct stat *st,
 			    const char *name, struct shmem_seen *s)
 {
@@ -286,7 +202,8 @@ static int dump_memfd_inode(struct mem_dump_shared *sd, int fd, const struct sta
 	MemfdInodeEntry mie = MEMFD_INODE_ENTRY__INIT;
 	mie.name = (char *)name;
 	mie.has_uid = mie.has_gid = mie.has_size = mie.has_shmid = 1;
-	mie.has_seals = mie.has_inode_id = 1;
+	mie.has_seals = mie.has_inode_id = mie.has_mode = 1;
+	mie.mode = st->st_mode;
 	mie.uid = st->st_uid;
 	mie.gid = st->st_gid;
 	mie.size = st->st_size;
@@ -334,12 +251,20 @@ int shmem_dump_vma(struct mem_dump_shared *sd, struct files_dump *files, pid_t p
 	int kind;
 	if (!strncmp(path, "/memfd:", 7))
 		kind = SHM_MEMFD;
-	else if (!strncmp(path, "/SYSV", 5) && pv->shared)
+	else if (!strncmp(path, "/SYSV", 5))
 		kind = SHM_SYSV;
-	else if (!strcmp(path, "/dev/zero") && pv->deleted && pv->shared)
-		kind = SHM_ANON;
+	else if (!strcmp(path, "/dev/zero") && pv->deleted)
+		kind = SHM_ANON;	/* shared anonymous memory, maybe mapped privately */
 	else
 		return -ENOENT;
+	if (kind == SHM_SYSV && !pv->shared) {
+		/* only through mmap of /proc/PID/map_files: shmat always shares */
+		pr_err("process %d maps SysV shared memory (%s) privately at 0x%llx-0x%llx: a "
+		       "private mapping of a SysV segment can't be restored; map it with shmat "
+		       "instead", pid, path, (unsigned long long)pv->start,
+		       (unsigned long long)pv->end);
+		return -EOPNOTSUPP;
+	}
 
 	char link[128];
 	snprintf(link, sizeof(link), "/proc/%d/map_files/%llx-%llx", pid,
@@ -378,7 +303,7 @@ int shmem_dump_vma(struct mem_dump_shared *sd, struct files_dump *files, pid_t p
 		if (kind == SHM_ANON)
 			ret = dump_contents(sd, fd, st.st_ino, st.st_size, "shared anonymous memory");
 		else if (kind == SHM_SYSV)
-			ret = dump_sysv(sd, fd, pid, st.st_ino);
+			ret = shmem_sysv_dump(sd, fd, pid, st.st_ino);
 		else
 			ret = dump_memfd(sd, files, fd, &st, path + 7, s);
 		if (ret)
@@ -394,9 +319,14 @@ int shmem_dump_vma(struct mem_dump_shared *sd, struct files_dump *files, pid_t p
 			    (pv->shared ? VMA_FILE_SHARED : VMA_FILE_PRIVATE);
 		v->shmid = s->file_id;
 	} else {
+		/* A MAP_PRIVATE mapping of shared anonymous memory (mmap of its
+		 * /proc/PID/map_files link) is VMA_ANON_SHARED | VMA_FILE_PRIVATE
+		 * (criu refuses those): its written pages are the task's own and
+		 * saved with its private memory, the others show the object. */
 		v->flags |= MAP_ANONYMOUS;
 		v->status = VMA_AREA_REGULAR | VMA_ANON_SHARED |
-			    (kind == SHM_SYSV ? VMA_AREA_SYSVIPC : 0);
+			    (kind == SHM_SYSV ? VMA_AREA_SYSVIPC : 0) |
+			    (pv->shared ? 0 : VMA_FILE_PRIVATE);
 		v->shmid = st.st_ino;
 		if (kind == SHM_SYSV && pv->vm_maywrite)
 			v->fdflags = O_RDWR;
@@ -409,20 +339,6 @@ out:
 /* ======================================================================
  * Restore
  * ====================================================================== */
-
-struct shmem_obj {
-	int kind;
-	uint64_t key;			/* anon, sysv: shmid; memfd: inode_id */
-	uint64_t size;
-	const MemfdInodeEntry *mie;
-	const IpcShmEntry *ipc;
-	off_t ipc_data_off;		/* offset of the segment data in ipcns-shm-0.img */
-	pid_t creator;			/* 0: not created yet */
-	uint64_t ref_start, ref_end;	/* a mapping of it in the creator */
-	bool sysv_created;		/* this restore created the segment */
-	bool sysv_rmid;			/* mark it destroyed once attached */
-	int cryo_fd;			/* memfd only open as descriptors: cryo's, if > 0 */
-};
 
 int shmem_registry_init(struct shmem_registry *reg, int dirfd)
 {
@@ -521,7 +437,7 @@ static const MemfdInodeEntry *memfd_inode(struct shmem_registry *reg, const stru
 
 static int note_vma(struct shmem_registry *reg, const struct files_restore *fr, const VmaEntry *v)
 {
-	int kind = vma_kind(v);
+	int kind = shmem_vma_kind(v);
 	uint64_t key = v->shmid;
 	const MemfdInodeEntry *mie = NULL;
 	const IpcShmEntry *ipc = NULL;
@@ -571,14 +487,23 @@ int shmem_registry_note(struct shmem_registry *reg, const struct files_restore *
 	return ret;
 }
 
-void shmem_registry_free(struct shmem_registry *reg, bool failed)
+void shmem_registry_close_fds(struct shmem_registry *reg)
 {
-	if (cur_reg == reg)
-		cur_reg = NULL;
 	for (int i = 0; i < reg->nr_objs; i++) {
 		struct shmem_obj *o = &reg->objs[i];
 		if (o->cryo_fd > 0)
 			close(o->cryo_fd);
+		o->cryo_fd = 0;
+	}
+}
+
+void shmem_registry_free(struct shmem_registry *reg, bool failed)
+{
+	shmem_registry_close_fds(reg);
+	if (cur_reg == reg)
+		cur_reg = NULL;
+	for (int i = 0; i < reg->nr_objs; i++) {
+		struct shmem_obj *o = &reg->objs[i];
 		if (failed && o->sysv_created && shmctl((int)o->key, IPC_RMID, NULL) < 0)
 			pr_warn("can't remove SysV segment %llu created by the failed restore: %s",
 				(unsigned long long)o->key, strerror(errno));
@@ -719,8 +644,8 @@ static int create_anon(struct remote *r, const MmEntry *mm, struct shmem_registr
 	*scratch = true;
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		const VmaEntry *v = mm->vmas[i];
-		if (vma_kind(v) == SHM_ANON && v->shmid == o->key && v->pgoff == 0 &&
-		    v->end - v->start == o->size) {
+		if (shmem_vma_kind(v) == SHM_ANON && v->shmid == o->key && v->pgoff == 0 &&
+		    v->end - v->start == o->size && !(v->status & VMA_FILE_PRIVATE)) {
 			at = v->start;
 			*scratch = false;
 			break;
@@ -745,8 +670,53 @@ static int create_anon(struct remote *r, const MmEntry *mm, struct shmem_registr
 	return fill_object(reg, path, o->key, o->size, "shared anonymous memory");
 }
 
-/* memfd: created in the task (its name, size, owner), filled from cryo
- * through /proc/TASK/fd; returns the fd in the task. */
+/* memfd_create() flags for the memfd of @m: sealable unless it was not,
+ * and, with @exec (kernel 6.3+), executable or not as it was.  A mode
+ * without exec bits sealed F_SEAL_EXEC is what MFD_NOEXEC_SEAL makes;
+ * anything else is made with MFD_EXEC and then chmod'ed.  Without either
+ * flag the vm.memfd_noexec sysctl decides, and a memfd it made
+ * non-executable and sealed could not get its exec bits back. */
+static unsigned memfd_flags(const MemfdInodeEntry *m, bool exec)
+{
+	unsigned f = MFD_CLOEXEC | (m->seals == F_SEAL_SEAL ? 0 : MFD_ALLOW_SEALING);
+	if (!exec)
+		return f;
+	if (m->has_mode && !(m->mode & 0111) && (m->seals & F_SEAL_EXEC))
+		return f | MFD_NOEXEC_SEAL;
+	return f | MFD_EXEC;
+}
+
+static int memfd_create_failed(const MemfdInodeEntry *m, int err, const char *where)
+{
+	const char *name = m->name ? m->name : "";
+	if (err == EACCES)
+		pr_err("memfd_create(%s) %s: executable memfds are forbidden here (sysctl "
+		       "vm.memfd_noexec = 2), but the dumped one had mode 0%o", name, where,
+		       m->mode & 07777);
+	else
+		pr_err("memfd_create(%s) %s failed: %s", name, where, strerror(err));
+	return -err;
+}
+
+/* cryo's own fd of the description memfd_create made in task @tid as
+ * @fd (see shmem_memfd_open). */
+static int grab_memfd(pid_t tid, long fd, const char *name)
+{
+	int pidfd = syscall(SYS_pidfd_open, tid, 0);
+	int got = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, (int)fd, 0);
+	int err = errno;
+	if (pidfd >= 0)
+		close(pidfd);
+	if (got < 0) {
+		pr_err("can't take memfd:%s (fd %ld of restored task %d) with pidfd_getfd: %s", name,
+		       fd, tid, strerror(err));
+		return -err;
+	}
+	return got;
+}
+
+/* memfd: created in the task (its name, size, owner, mode), filled from
+ * cryo through /proc/TASK/fd; returns the fd in the task. */
 static long create_memfd(struct remote *r, struct shmem_registry *reg, struct shmem_obj *o)
 {
 	const MemfdInodeEntry *m = o->mie;
@@ -755,17 +725,20 @@ static long create_memfd(struct remote *r, struct shmem_registry *reg, struct sh
 	uint64_t a = remote_scratch_put(r, name, strlen(name) + 1);
 	if (!a)
 		return -ENOSPC;
-	unsigned flags = MFD_CLOEXEC | (m->seals == F_SEAL_SEAL ? 0 : MFD_ALLOW_SEALING);
 	if (m->has_hugetlb_flag && m->hugetlb_flag) {
 		pr_err("memfd:%s uses huge pages (hugetlbfs): not supported yet", name);
 		return -EOPNOTSUPP;
 	}
-	long fd = rcall(r, "memfd_create", __NR_memfd_create, a, flags, 0, 0, 0, 0);
-	if (fd < 0)
-		return fd;
+	long fd = remote_syscall(r, __NR_memfd_create, a, memfd_flags(m, true), 0, 0, 0, 0);
+	if (fd == -EINVAL)	/* before 6.3: no MFD_EXEC, MFD_NOEXEC_SEAL */
+		fd = remote_syscall(r, __NR_memfd_create, a, memfd_flags(m, false), 0, 0, 0, 0);
+	if (fd < 0 && fd >= -4095)
+		return memfd_create_failed(m, -fd, "in the restored task");
 	long ret = rcall(r, "ftruncate of a memfd", __NR_ftruncate, fd, m->size, 0, 0, 0, 0);
 	if (!ret)
 		ret = rcall(r, "fchown of a memfd", __NR_fchown, fd, m->uid, m->gid, 0, 0, 0);
+	if (!ret && m->has_mode)	/* after fchown, which may clear set-id bits */
+		ret = rcall(r, "fchmod of a memfd", __NR_fchmod, fd, m->mode & 07777, 0, 0, 0, 0);
 	if (ret)
 		return ret;
 	char path[64];
@@ -773,112 +746,21 @@ static long create_memfd(struct remote *r, struct shmem_registry *reg, struct sh
 	ret = fill_object(reg, path, m->shmid, m->size, "a memfd");
 	if (ret)
 		return ret;
+	int cfd = grab_memfd(r->tid, fd, name);
+	if (cfd < 0)
+		return cfd;
+	o->cryo_fd = cfd;
 	o->creator = r->tid;
 	return fd;
 }
 
-/* SysV: the segment must exist in cryo's IPC namespace with its old id. */
-static int prepare_sysv(struct shmem_registry *reg, struct shmem_obj *o)
+static int seal_memfd(struct remote *r, long fd, uint32_t seals)
 {
-	const IpcShmEntry *e = o->ipc;
-	const IpcDescEntry *d = e->desc;
-	int id = d->id;
-	struct shmid_ds ds;
-
-	if (shmctl(id, IPC_STAT, &ds) == 0) {
-		if (ds.shm_segsz == e->size && (ds.shm_perm.__key == (key_t)d->key ||
-						 (ds.shm_perm.mode & SHM_DEST))) {
-			pr_info("SysV segment %d still exists: attaching it as it is", id);
-			return 0;
-		}
-		pr_err("SysV shared memory id %d now names another segment (key 0x%x, %zu bytes; the "
-		       "dumped one had key 0x%x, %llu bytes): remove it, or restore into a new IPC "
-		       "namespace", id, ds.shm_perm.__key, (size_t)ds.shm_segsz, d->key,
-		       (unsigned long long)e->size);
-		return -EEXIST;
-	}
-	key_t key = (d->mode & SHM_DEST) ? IPC_PRIVATE : (key_t)d->key;
-	if (key != IPC_PRIVATE) {
-		int other = shmget(key, 0, 0);
-		if (other >= 0) {
-			pr_err("SysV shared memory key 0x%x is used by segment %d now, but the dumped "
-			       "segment with that key had id %d: remove segment %d first", key, other,
-			       id, other);
-			return -EEXIST;
-		}
-	}
-	/* Ask for the old id: kernel.shm_next_id is used (and reset) by the
-	 * next shmget. */
-	int nfd = open("/proc/sys/kernel/shm_next_id", O_WRONLY | O_CLOEXEC);
-	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%d", id);
-	if (nfd < 0 || write(nfd, buf, n) != n) {
-		int err = errno;
-		if (nfd >= 0)
-			close(nfd);
-		pr_err("can't set kernel.shm_next_id to recreate SysV segment %d: %s", id,
-		       strerror(err));
-		return -err;
-	}
-	close(nfd);
-	int got = shmget(key, e->size, IPC_CREAT | IPC_EXCL | (d->mode & 0777));
-	if (got < 0)
-		return_perror("shmget to recreate SysV segment %d (key 0x%x, %llu bytes) failed", id,
-			      key, (unsigned long long)e->size);
-	if (got != id) {
-		shmctl(got, IPC_RMID, NULL);
-		pr_err("recreating SysV segment %d gave id %d: the id can't be chosen here", id, got);
-		return -EEXIST;
-	}
-	o->sysv_created = true;
-	o->sysv_rmid = d->mode & SHM_DEST;
-	pr_info("SysV segment %d (key 0x%x, %llu bytes) was gone: recreated it", id, key,
-		(unsigned long long)e->size);
-
-	/* Contents, from the raw data after the entry in ipcns-shm-0.img. */
-	struct cr_img *img;
-	int ret = img_open(&img, reg->dirfd, IMG_IPC_SHM, IMG_READ, 0);
-	if (ret)
-		return ret;
-	char *addr = shmat(id, NULL, 0);
-	if (addr == (void *)-1) {
-		ret = -errno;
-		pr_perror("can't attach the recreated SysV segment %d to fill it", id);
-		img_close(img);
-		return ret;
-	}
-	for (;;) {
-		IpcShmEntry *x;
-		ret = img_read_msg(img, &ipc_shm_entry__descriptor, (ProtobufCMessage **)&x);
-		if (ret <= 0) {
-			if (!ret) {
-				pr_err("ipcns-shm-0.img: segment %d vanished from the image", id);
-				ret = -EINVAL;
-			}
-			break;
-		}
-		bool mine = x->desc && x->desc->id == (uint32_t)id;
-		uint64_t sz = x->size;
-		protobuf_c_message_free_unpacked(&x->base, NULL);
-		if (mine) {
-			ret = img_read_raw(img, addr, sz);
-			break;
-		}
-		ret = img_skip_raw(img, ROUND_UP(sz, 4));
-		if (ret)
-			break;
-	}
-	shmdt(addr);
-	img_close(img);
-	if (ret)
-		return ret;
-	struct shmid_ds set = { 0 };
-	set.shm_perm.uid = d->uid;
-	set.shm_perm.gid = d->gid;
-	set.shm_perm.mode = d->mode & 0777;
-	if (shmctl(id, IPC_SET, &set) < 0)
-		return_perror("can't set owner and mode of the recreated SysV segment %d", id);
-	return 0;
+	if (!seals || seals == F_SEAL_SEAL)
+		return 0;
+	long ret = rcall(r, "fcntl(F_ADD_SEALS) on a memfd", __NR_fcntl, fd, F_ADD_SEALS, seals, 0, 0,
+			 0);
+	return ret < 0 ? (int)ret : 0;
 }
 
 /* Map one VMA of an existing object through /proc/PID/map_files in the task. */
@@ -913,54 +795,6 @@ static int apply_madv(struct remote *r, const VmaEntry *v)
 	return 0;
 }
 
-/* SysV: one shmat per attachment (the VMA with pgoff 0 and those that
- * continue it, split by mprotect), which must cover the whole segment. */
-static int attach_sysv(struct remote *r, const MmEntry *mm, size_t i, struct shmem_obj *o)
-{
-	const VmaEntry *first = mm->vmas[i];
-	uint64_t want_end = first->start + ROUND_UP(o->size, PAGE_SIZE), end = first->end;
-	bool rw = first->fdflags == O_RDWR;
-	for (size_t j = i + 1; j < mm->n_vmas && end < want_end; j++) {
-		const VmaEntry *v = mm->vmas[j];
-		if (vma_kind(v) != SHM_SYSV || v->shmid != first->shmid || v->start != end ||
-		    v->pgoff != end - first->start)
-			break;
-		rw |= v->fdflags == O_RDWR;
-		end = v->end;
-	}
-	if (end != want_end) {
-		pr_err("SysV segment %llu is attached at 0x%llx but only partly mapped there "
-		       "(0x%llx-0x%llx of %llu bytes): restoring a partly unmapped attachment is not "
-		       "supported", (unsigned long long)first->shmid, (unsigned long long)first->start,
-		       (unsigned long long)first->start, (unsigned long long)end,
-		       (unsigned long long)o->size);
-		return -EOPNOTSUPP;
-	}
-	long ret = remote_syscall(r, __NR_shmat, first->shmid, first->start, rw ? 0 : SHM_RDONLY, 0,
-				  0, 0);
-	if (ret < 0 && ret >= -4095) {
-		pr_err("shmat of SysV segment %llu at 0x%llx in restored task %d failed: %s",
-		       (unsigned long long)first->shmid, (unsigned long long)first->start, r->tid,
-		       strerror(-ret));
-		return ret;
-	}
-	if ((uint64_t)ret != first->start) {
-		pr_err("shmat of SysV segment %llu put it at 0x%lx, not 0x%llx",
-		       (unsigned long long)first->shmid, ret, (unsigned long long)first->start);
-		return -EINVAL;
-	}
-	if (o->sysv_rmid && shmctl((int)o->key, IPC_RMID, NULL) < 0)
-		return_perror("can't mark recreated SysV segment %llu destroyed",
-			      (unsigned long long)o->key);
-	o->sysv_rmid = false;
-	if (!o->creator) {
-		o->creator = r->tid;
-		o->ref_start = first->start;
-		o->ref_end = end;
-	}
-	return 0;
-}
-
 int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 		       const struct files_restore *fr, struct shmem_registry *reg)
 {
@@ -975,6 +809,7 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 		uint64_t home;
 		bool scratch;
 		long fd;
+		bool sealed;
 	} *loc = xzalloc((mm->n_vmas + 1) * sizeof(*loc));
 	int nloc = 0;
 	if (!loc)
@@ -984,7 +819,7 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 		const VmaEntry *v = mm->vmas[i];
 		if (!vma_is_shmem(v))
 			continue;
-		int kind = vma_kind(v);
+		int kind = shmem_vma_kind(v);
 		uint64_t key = v->shmid;
 		if (kind == SHM_MEMFD) {
 			const MemfdInodeEntry *m = memfd_inode(reg, fr, v);
@@ -1004,9 +839,9 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 			if (v->pgoff)
 				continue;	/* mapped with its attachment's first VMA */
 			if (!o->creator && !o->sysv_created)
-				ret = prepare_sysv(reg, o);
+				ret = shmem_sysv_prepare(reg, o);
 			if (!ret)
-				ret = attach_sysv(r, mm, i, o);
+				ret = shmem_sysv_attach(r, mm, i, o);
 			continue;
 		}
 		if (!o->creator) {
@@ -1018,6 +853,16 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 			} else {
 				l->fd = create_memfd(r, reg, o);
 				ret = l->fd < 0 ? (int)l->fd : 0;
+				/* Write-sealed: no shared mapping of it was writable,
+				 * and sealed first, a read-only shared mapping can't
+				 * be made writable later (the kernel clears its
+				 * VM_MAYWRITE), as in the dumped task.  Sealed after,
+				 * our mappings (from a read-write fd) would make
+				 * F_SEAL_WRITE fail with EBUSY. */
+				if (!ret && (o->mie->seals & F_SEAL_WRITE)) {
+					ret = seal_memfd(r, l->fd, o->mie->seals);
+					l->sealed = true;
+				}
 			}
 			if (ret)
 				break;
@@ -1057,7 +902,7 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 			l->o->ref_start = l->o->ref_end = 0;
 			for (size_t i = 0; i < mm->n_vmas; i++) {
 				const VmaEntry *v = mm->vmas[i];
-				if (vma_kind(v) == SHM_ANON && v->shmid == l->o->key) {
+				if (shmem_vma_kind(v) == SHM_ANON && v->shmid == l->o->key) {
 					l->o->ref_start = v->start;
 					l->o->ref_end = v->end;
 					break;
@@ -1065,13 +910,10 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 			}
 		}
 		if (l->fd >= 0) {
-			uint32_t seals = l->o->mie->seals;
-			if (!ret && seals && seals != F_SEAL_SEAL) {
-				long s = rcall(r, "fcntl(F_ADD_SEALS) on a memfd", __NR_fcntl, l->fd,
-					       F_ADD_SEALS, seals, 0, 0, 0);
-				if (s < 0)
-					ret = s;
-			}
+			/* F_SEAL_FUTURE_WRITE allows the writable mappings made
+			 * before it: sealed last */
+			if (!ret && !l->sealed)
+				ret = seal_memfd(r, l->fd, l->o->mie->seals);
 			remote_syscall(r, __NR_close, l->fd, 0, 0, 0, 0, 0);
 		}
 	}
@@ -1112,14 +954,17 @@ static int create_memfd_here(struct shmem_registry *reg, const MemfdInodeEntry *
 		pr_err("memfd:%s uses huge pages (hugetlbfs): not supported yet", name);
 		return -EOPNOTSUPP;
 	}
-	int fd = memfd_create(name, MFD_CLOEXEC | (m->seals == F_SEAL_SEAL ? 0 : MFD_ALLOW_SEALING));
+	int fd = memfd_create(name, memfd_flags(m, true));
+	if (fd < 0 && errno == EINVAL)	/* before 6.3: no MFD_EXEC, MFD_NOEXEC_SEAL */
+		fd = memfd_create(name, memfd_flags(m, false));
 	if (fd < 0)
-		return_perror("memfd_create(%s) failed", name);
+		return memfd_create_failed(m, errno, "in cryo");
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	int ret = 0;
-	if (ftruncate(fd, m->size) || fchown(fd, m->uid, m->gid))
-		{ ret = -errno; pr_perror("can't size or chown the recreated memfd:%s", name); }
+	if (ftruncate(fd, m->size) || fchown(fd, m->uid, m->gid) ||
+	    (m->has_mode && fchmod(fd, m->mode & 07777)))
+		{ ret = -errno; pr_perror("can't size, chown or chmod the recreated memfd:%s", name); }
 	if (!ret)
 		ret = fill_object(reg, path, m->shmid, m->size, "a memfd");
 	if (!ret && m->seals && m->seals != F_SEAL_SEAL && fcntl(fd, F_ADD_SEALS, m->seals))
@@ -1163,16 +1008,33 @@ int shmem_memfd_open(uint32_t inode_id, unsigned flags)
 		o->mie = m;
 		o->size = m->size;
 	}
+	if (o->cryo_fd <= 0 && !o->creator && (ret = create_memfd_here(reg, m, o)))
+		return ret;
+	if (o->cryo_fd > 0 && !o->orig_given && (flags & O_ACCMODE) == O_RDWR) {
+		/* The description memfd_create made is not counted as a writer
+		 * of the inode (it was not open()ed), so the memfd can be
+		 * executed while it is open; a reopen for writing would make
+		 * every execve of it fail with ETXTBSY.  The first read-write
+		 * descriptor gets it (the dump can't tell which one it was). */
+		int fd = fcntl(o->cryo_fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			return_perror("can't duplicate memfd:%s", m->name ? m->name : "");
+		int fl = flags & (O_APPEND | O_NONBLOCK | O_ASYNC | O_NOATIME);
+		if (fl && fcntl(fd, F_SETFL, fl)) {
+			ret = -errno;
+			pr_perror("can't set flags 0%o on memfd:%s", fl, m->name ? m->name : "");
+			close(fd);
+			return ret;
+		}
+		o->orig_given = true;
+		return fd;
+	}
 	char path[96];
-	if (o->creator && o->ref_start) {
-		/* mapped by a restored task: the same inode through its mapping */
+	if (o->cryo_fd > 0)
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", o->cryo_fd);
+	else	/* mapped by a restored task: the same inode through its mapping */
 		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", o->creator,
 			 (unsigned long long)o->ref_start, (unsigned long long)o->ref_end);
-	} else {
-		if (o->cryo_fd <= 0 && (ret = create_memfd_here(reg, m, o)))
-			return ret;
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", o->cryo_fd);
-	}
 	/* a description of its own, with the dumped flags */
 	int fd = open(path, (flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC);
 	if (fd < 0)

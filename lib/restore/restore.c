@@ -832,6 +832,8 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 	/* cryo's copies of the files go before the tasks run (a pipe's write
 	 * end held here would keep its reader from seeing EOF) */
 	files_restore_finish(&ctx.files, !ret);
+	if (ctx.shmem_ready)
+		shmem_registry_close_fds(&ctx.shmem);
 	if (!ret)
 		FAULT_POINT_RET(ret, "restore:before-release");
 	if (!ret && o->pidfile)

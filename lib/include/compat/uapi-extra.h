@@ -108,4 +108,19 @@ struct pm_scan_arg {
 #define TFD_IOC_SET_TICKS _IOW('T', 0, __u64)
 #endif
 
+/* ---- <linux/memfd.h>, <linux/fcntl.h>: executable memfds, kernel 6.3 ---- */
+
+/* linux/memfd.h, kernel 6.3: memfd_create() flags choosing whether the
+ * memfd may be executed (mode 0777) or not (0666 and sealed F_SEAL_EXEC). */
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+/* linux/fcntl.h, kernel 6.3: the exec bits of the mode can't change. */
+#ifndef F_SEAL_EXEC
+#define F_SEAL_EXEC 0x0020
+#endif
+
 #endif /* CRYO_COMPAT_UAPI_EXTRA_H */
