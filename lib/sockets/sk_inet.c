@@ -184,9 +184,7 @@ static bool proto_ok(int type, int proto, int family)
 static int inet_dump(struct fd_dump *d)
 {
 	InetSkEntry ie = INET_SK_ENTRY__INIT;
-	SkOptsEntry so = SK_OPTS_ENTRY__INIT;
-	IpOptsEntry io = IP_OPTS_ENTRY__INIT;
-	IpOptsRawEntry raw = IP_OPTS_RAW_ENTRY__INIT;
+	struct inet_opts_mem om = { 0 };
 	FownEntry fown = FOWN_ENTRY__INIT;
 	FileEntry fe = FILE_ENTRY__INIT;
 	uint32_t src[4] = { 0 }, dst[4] = { 0 }, sport = 0, dport = 0;
@@ -317,24 +315,20 @@ static int inet_dump(struct fd_dump *d)
 				ie.ifname = xstrdup(dev);
 		}
 	}
-	if ((ret = inet_dump_sk_opts(d, lfd, &so, tcp)) || (ret = inet_dump_ip_opts(d, lfd, &io, &raw)) ||
-	    (ret = fd_dump_fown(d, &fown)))
+	if ((ret = inet_dump_opts(d, lfd, &ie, &om)) || (ret = fd_dump_fown(d, &fown)))
 		goto out;
-	ie.opts = &so;
-	ie.ip_opts = &io;
 	ie.fown = &fown;
 	pr_info(FD_FMT ": inet socket %s, type %d, proto %d, state %s", FD_ARGS(d), cs, ie.type,
 		ie.proto, state_name(ie.state));
 	if (repair) {
-		ret = tcp_dump_conn(d, lfd, &ie, so.reuseaddr);
+		ret = tcp_dump_conn(d, lfd, &ie, om.so.reuseaddr);
 		if (ret)
 			goto out;
 	}
 	fe.isk = &ie;
 	ret = files_emit(d, &fe);
 out:
-	free(so.so_bound_dev);
-	free(so.so_filter);
+	inet_opts_mem_free(&om);
 	free(ie.ifname);
 	return ret;
 }
@@ -422,11 +416,8 @@ static int inet_open(struct files_restore *fr, struct rst_file *f)
 	if (ie->family == AF_INET6 && ie->v6only)
 		ret = SET(SOL_IPV6, IPV6_V6ONLY, 1);
 	/* sockets that shared a port: the dumped values once all are bound */
+	ret = ret ?: inet_restore_opts(sk, ie, conn && !fr->opts->tcp_close);
 	ret = ret ?: SET(SOL_SOCKET, SO_REUSEADDR, 1);
-	if (ie->opts->so_reuseport)
-		ret = ret ?: SET(SOL_SOCKET, SO_REUSEPORT, 1);
-	ret = ret ?: inet_restore_sk_opts(sk, ie);
-	ret = ret ?: inet_restore_ip_opts(sk, ie);
 	if (ret)
 		goto err;
 	if (conn) {

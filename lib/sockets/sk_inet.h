@@ -6,7 +6,11 @@
 
 #include "files/files-int.h"
 
+#include "sockets/sockets.h"
+
 #include "sk-inet.pb-c.h"
+
+#include <net/if.h>
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,10 +48,33 @@ int inet_set_int(int sk, int level, int opt, int val, const char *name, const In
 	} while (0)
 #define SET(level, opt, val) inet_set_int(sk, level, opt, val, #opt, ie)
 
-int inet_dump_sk_opts(struct fd_dump *d, int lfd, SkOptsEntry *so, bool tcp);
-int inet_dump_ip_opts(struct fd_dump *d, int lfd, IpOptsEntry *io, IpOptsRawEntry *raw);
-int inet_restore_sk_opts(int sk, const InetSkEntry *ie);
-int inet_restore_ip_opts(int sk, const InetSkEntry *ie);
+/* What inet_dump_opts fills and allocates for one entry. */
+struct inet_opts_mem {
+	SkOptsEntry so;
+	IpOptsEntry io;
+	IpOptsRawEntry raw;
+	TcpOptsEntry to;
+	struct skopt_mem sm;
+	SkIntOptEntry **ipi, **tcpi;
+	struct inet_mc {
+		uint8_t addr[16];
+		size_t len;
+		int ifindex;
+		char dev[IFNAMSIZ + 1];
+	} *mc;
+	int nr_mc;
+	IpMcEntry *mce, **mcp;
+	char cc[32];		/* TCP_CONGESTION */
+	uint32_t icmp_filter[8];
+};
+/* Every option of the socket (its state in @ie already set) into @ie's
+ * opts, ip_opts and tcp_opts, pointing into @m (inet_opts_mem_free, also
+ * after a failure).  Refuses (logged) what can't be restored. */
+int inet_dump_opts(struct fd_dump *d, int lfd, InetSkEntry *ie, struct inet_opts_mem *m);
+void inet_opts_mem_free(struct inet_opts_mem *m);
+/* Set them on the new socket @sk before bind/connect; @conn: a connection
+ * restored through repair (TCP_NODELAY/CORK are set by sk_tcp.c). */
+int inet_restore_opts(int sk, const InetSkEntry *ie, bool conn);
 
 /* --- netlock.c --- */
 

@@ -1,178 +1,141 @@
-/* Socket options of inet sockets: criu's sk_opts_entry (the SOL_SOCKET
- * options every socket has, plus TCP keepalive) and ip_opts_entry (freebind;
- * raw sockets' IP_HDRINCL, IP_NODEFRAG and ICMP filters).  Read with
- * getsockopt on cryo's duplicate at dump, set on the new socket at restore. */
+/* Socket options of inet sockets: the common SOL_SOCKET ones (sk_opts.c)
+ * with the IP, IPv6 and TCP levels on top.
+ *
+ * criu's fields where criu has them: ip_opts_entry (freebind, pktinfo, tos,
+ * ttl; raw sockets' IP_HDRINCL, IP_NODEFRAG and ICMP filters), sk_opts_entry
+ * (TCP keepalive) and tcp_opts_entry (cork, nodelay, keepalive).  Every
+ * other option a program can set and read back is in the tables below and
+ * is saved in int_opts (cryo extensions) when it differs from what a new
+ * socket of the same family, type and protocol says: defaults that come
+ * from sysctls (IP_TTL, TCP_SYNCNT...) are then never frozen into the image.
+ * Multicast groups are found by asking the socket about every group the
+ * kernel lists in /proc/net/igmp{,6} (MCAST_MSFILTER says whether this
+ * socket joined it).
+ *
+ * Everything is set on the new socket before it is bound or connected (a
+ * connection in repair mode too): IP_FREEBIND, IP_BIND_ADDRESS_NO_PORT and
+ * SO_BINDTODEVICE matter to bind, TCP_FASTOPEN_CONNECT is accepted only
+ * then, TCP_WINDOW_CLAMP and TCP_CONGESTION are taken by the connect.
+ * Not saved (not readable through getsockopt): IP_OPTIONS, IPV6_MTU,
+ * TCP_MD5SIG keys; TCP_QUICKACK is transient.  An upper layer protocol
+ * (TCP_ULP, kTLS) is refused.
+ */
 #include "sockets/sk_inet.h"
 #include "util/log.h"
 #include "util/util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/icmp.h>
 #include <linux/icmpv6.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
+#include <unistd.h>
 
-#ifndef SO_BUF_LOCK
-#define SO_BUF_LOCK 72		/* asm-generic/socket.h, Linux 5.14 */
-#endif
+#include "compat/uapi-extra.h"
+
 #ifndef IP_NODEFRAG
 #define IP_NODEFRAG 22
 #endif
-#ifndef IPV6_FREEBIND
-#define IPV6_FREEBIND 78
-#endif
+
+#define V4_FIELD	0x100	/* in a criu field for IPv4 sockets */
+#define IPV6_ONLY	0x200	/* SOL_IPV6: IPv6 sockets only */
+#define NOT_CONN	0x400	/* read back only before a connection exists */
+#define NOT_TCP		0x800	/* refused on stream sockets (an accepted one reads
+				 * the peer's TTL as its IP_MULTICAST_TTL) */
+
+#define OPT(level, name, flags) { level, name, #name, 0, SKOPT_FRESH | (flags) }
+
+/* SOL_IP (IPv6 sockets have them too, for their IPv4 traffic) and SOL_IPV6.
+ * IP_FREEBIND/IPV6_FREEBIND: ip_opts_entry.freebind; IPV6_V6ONLY:
+ * inet_sk_entry.v6only; IP_HDRINCL, IP_NODEFRAG: the raw entry. */
+static const struct skopt_int ip_tab[] = {
+	OPT(SOL_IP, IP_TOS, V4_FIELD),
+	OPT(SOL_IP, IP_TTL, V4_FIELD),
+	OPT(SOL_IP, IP_PKTINFO, V4_FIELD),
+	OPT(SOL_IP, IP_RECVTTL, 0),
+	OPT(SOL_IP, IP_RECVTOS, 0),
+	OPT(SOL_IP, IP_RECVOPTS, 0),
+	OPT(SOL_IP, IP_RETOPTS, 0),
+	OPT(SOL_IP, IP_RECVERR, 0),
+	OPT(SOL_IP, IP_RECVERR_RFC4884, 0),
+	OPT(SOL_IP, IP_MTU_DISCOVER, 0),
+	OPT(SOL_IP, IP_TRANSPARENT, 0),
+	OPT(SOL_IP, IP_BIND_ADDRESS_NO_PORT, 0),
+	OPT(SOL_IP, IP_MULTICAST_TTL, NOT_TCP),
+	OPT(SOL_IP, IP_MULTICAST_LOOP, NOT_TCP),
+	OPT(SOL_IP, IP_MULTICAST_ALL, NOT_TCP),
+	OPT(SOL_IP, IP_MULTICAST_IF, NOT_TCP),	/* an in_addr: 4 bytes, as an int */
+	OPT(SOL_IP, IP_UNICAST_IF, 0),		/* an ifindex, network order */
+	OPT(SOL_IP, IP_RECVORIGDSTADDR, 0),
+	OPT(SOL_IP, IP_MINTTL, 0),
+	OPT(SOL_IP, IP_RECVFRAGSIZE, 0),
+	OPT(SOL_IP, IP_CHECKSUM, 0),
+	OPT(SOL_IP, IP_PASSSEC, 0),
+	OPT(SOL_IP, IP_ROUTER_ALERT, 0),
+	OPT(SOL_IP, IP_LOCAL_PORT_RANGE, 0),
+	OPT(SOL_IPV6, IPV6_UNICAST_HOPS, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_MULTICAST_HOPS, IPV6_ONLY | NOT_TCP),
+	OPT(SOL_IPV6, IPV6_MULTICAST_LOOP, IPV6_ONLY | NOT_TCP),
+	OPT(SOL_IPV6, IPV6_MULTICAST_IF, IPV6_ONLY | NOT_TCP),
+	OPT(SOL_IPV6, IPV6_MULTICAST_ALL, IPV6_ONLY | NOT_TCP),
+	OPT(SOL_IPV6, IPV6_UNICAST_IF, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_TCLASS, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_RECVHOPLIMIT, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_RECVRTHDR, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_RECVHOPOPTS, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_RECVDSTOPTS, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_RECVTCLASS, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_RECVPATHMTU, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_RECVORIGDSTADDR, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_RECVFRAGSIZE, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_RECVERR, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_RECVERR_RFC4884, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_2292PKTINFO, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_2292HOPOPTS, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_2292DSTOPTS, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_2292RTHDR, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_2292HOPLIMIT, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_MTU_DISCOVER, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_DONTFRAG, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_MINHOPCOUNT, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_TRANSPARENT, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_AUTOFLOWLABEL, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_FLOWINFO_SEND, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_ADDR_PREFERENCES, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_ROUTER_ALERT_ISOLATE, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_CHECKSUM, IPV6_ONLY),
+	OPT(SOL_IPV6, IPV6_HDRINCL, IPV6_ONLY),
+};
+
+/* SOL_TCP; TCP_NODELAY, TCP_CORK and keepalive: criu's fields. */
+static const struct skopt_int tcp_tab[] = {
+	OPT(SOL_TCP, TCP_MAXSEG, NOT_CONN),	/* connected: the mss, from repair */
+	OPT(SOL_TCP, TCP_USER_TIMEOUT, 0),
+	OPT(SOL_TCP, TCP_NOTSENT_LOWAT, 0),
+	OPT(SOL_TCP, TCP_SYNCNT, 0),
+	OPT(SOL_TCP, TCP_LINGER2, 0),
+	OPT(SOL_TCP, TCP_DEFER_ACCEPT, 0),
+	OPT(SOL_TCP, TCP_WINDOW_CLAMP, 0),
+	OPT(SOL_TCP, TCP_THIN_LINEAR_TIMEOUTS, 0),
+	OPT(SOL_TCP, TCP_FASTOPEN, 0),
+	OPT(SOL_TCP, TCP_FASTOPEN_CONNECT, 0),
+	OPT(SOL_TCP, TCP_FASTOPEN_NO_COOKIE, 0),
+	OPT(SOL_TCP, TCP_SAVE_SYN, 0),
+	OPT(SOL_TCP, TCP_INQ, 0),
+	OPT(SOL_TCP, TCP_TX_DELAY, 0),
+};
 
 int inet_get_int(int lfd, int level, int opt, int *val)
 {
 	socklen_t l = sizeof(*val);
 	*val = 0;
 	return getsockopt(lfd, level, opt, val, &l) ? -errno : 0;
-}
-
-/* An option some socket kinds lack (newer kernels refuse SO_PASSCRED on
- * inet sockets): 0 then. */
-#define GET_OPT(level, opt, dst)                                               \
-	do {                                                                   \
-		int __v, __r = inet_get_int(lfd, level, opt, &__v);                 \
-		if (__r == -EOPNOTSUPP || __r == -ENOPROTOOPT)                 \
-			__v = 0;                                               \
-		else if (__r)                                                  \
-			return_perror("getsockopt(" #opt ") on " FD_FMT, FD_ARGS(d)); \
-		dst = __v;                                                     \
-	} while (0)
-
-/* The options every socket has (sk-opts.proto). */
-int inet_dump_sk_opts(struct fd_dump *d, int lfd, SkOptsEntry *so, bool tcp)
-{
-	struct timeval tv;
-	socklen_t l;
-	int v;
-
-	GET(SOL_SOCKET, SO_SNDBUF, so->so_sndbuf);
-	GET(SOL_SOCKET, SO_RCVBUF, so->so_rcvbuf);
-	so->has_so_sndbuf = so->has_so_rcvbuf = 1;
-	l = sizeof(tv);
-	if (getsockopt(lfd, SOL_SOCKET, SO_SNDTIMEO, &tv, &l))
-		return_perror("getsockopt(SO_SNDTIMEO) on " FD_FMT, FD_ARGS(d));
-	so->so_snd_tmo_sec = tv.tv_sec;
-	so->so_snd_tmo_usec = tv.tv_usec;
-	l = sizeof(tv);
-	if (getsockopt(lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, &l))
-		return_perror("getsockopt(SO_RCVTIMEO) on " FD_FMT, FD_ARGS(d));
-	so->so_rcv_tmo_sec = tv.tv_sec;
-	so->so_rcv_tmo_usec = tv.tv_usec;
-	so->has_so_snd_tmo_sec = so->has_so_snd_tmo_usec = 1;
-	so->has_so_rcv_tmo_sec = so->has_so_rcv_tmo_usec = 1;
-
-	GET(SOL_SOCKET, SO_REUSEADDR, so->reuseaddr);
-	GET(SOL_SOCKET, SO_REUSEPORT, so->so_reuseport);
-	GET(SOL_SOCKET, SO_PRIORITY, so->so_priority);
-	GET(SOL_SOCKET, SO_RCVLOWAT, so->so_rcvlowat);
-	GET(SOL_SOCKET, SO_MARK, so->so_mark);
-	GET_OPT(SOL_SOCKET, SO_PASSCRED, so->so_passcred);
-	GET_OPT(SOL_SOCKET, SO_PASSSEC, so->so_passsec);
-	GET_OPT(SOL_SOCKET, SO_DONTROUTE, so->so_dontroute);
-	GET_OPT(SOL_SOCKET, SO_NO_CHECK, so->so_no_check);
-	GET_OPT(SOL_SOCKET, SO_BROADCAST, so->so_broadcast);
-	GET(SOL_SOCKET, SO_KEEPALIVE, so->so_keepalive);
-	GET_OPT(SOL_SOCKET, SO_OOBINLINE, so->so_oobinline);
-	so->has_reuseaddr = so->has_so_reuseport = so->has_so_priority = so->has_so_rcvlowat = 1;
-	so->has_so_mark = so->has_so_passcred = so->has_so_passsec = so->has_so_dontroute = 1;
-	so->has_so_no_check = so->has_so_broadcast = so->has_so_keepalive = 1;
-	so->has_so_oobinline = 1;
-	if (!inet_get_int(lfd, SOL_SOCKET, SO_BUF_LOCK, &v)) {
-		so->has_so_buf_lock = 1;
-		so->so_buf_lock = v;
-	}
-	struct linger lg;
-	l = sizeof(lg);
-	if (getsockopt(lfd, SOL_SOCKET, SO_LINGER, &lg, &l))
-		return_perror("getsockopt(SO_LINGER) on " FD_FMT, FD_ARGS(d));
-	if (lg.l_onoff) {
-		so->has_so_linger = 1;
-		so->so_linger = lg.l_linger;
-	}
-	if (tcp) {
-		GET(SOL_TCP, TCP_KEEPCNT, so->tcp_keepcnt);
-		GET(SOL_TCP, TCP_KEEPIDLE, so->tcp_keepidle);
-		GET(SOL_TCP, TCP_KEEPINTVL, so->tcp_keepintvl);
-		so->has_tcp_keepcnt = so->has_tcp_keepidle = so->has_tcp_keepintvl = 1;
-	}
-	char dev[IFNAMSIZ + 1] = "";
-	l = IFNAMSIZ;
-	if (getsockopt(lfd, SOL_SOCKET, SO_BINDTODEVICE, dev, &l))
-		return_perror("getsockopt(SO_BINDTODEVICE) on " FD_FMT, FD_ARGS(d));
-	if (l > 0 && dev[0]) {
-		dev[l < IFNAMSIZ ? l : IFNAMSIZ] = '\0';
-		so->so_bound_dev = xstrdup(dev);
-		if (!so->so_bound_dev)
-			return -ENOMEM;
-	}
-	/* a classic BPF filter: its length (in instructions) first */
-	l = 0;
-	if (getsockopt(lfd, SOL_SOCKET, SO_GET_FILTER, NULL, &l))
-		return_perror("getsockopt(SO_GET_FILTER) on " FD_FMT, FD_ARGS(d));
-	if (l) {
-		struct sock_filter *f = xmalloc(l * sizeof(*f));
-		if (!f)
-			return -ENOMEM;
-		socklen_t n = l;
-		if (getsockopt(lfd, SOL_SOCKET, SO_GET_FILTER, f, &n)) {
-			free(f);
-			return_perror("getsockopt(SO_GET_FILTER) on " FD_FMT, FD_ARGS(d));
-		}
-		so->so_filter = xmalloc(n * sizeof(uint64_t));
-		if (!so->so_filter) {
-			free(f);
-			return -ENOMEM;
-		}
-		for (socklen_t i = 0; i < n; i++)
-			memcpy(&so->so_filter[i], &f[i], sizeof(uint64_t));
-		so->n_so_filter = n;
-		free(f);
-	}
-	return 0;
-}
-
-int inet_dump_ip_opts(struct fd_dump *d, int lfd, IpOptsEntry *io, IpOptsRawEntry *raw)
-{
-	bool v6 = d->sk_family == AF_INET6;
-	int v;
-	if (v6)
-		GET(SOL_IPV6, IPV6_FREEBIND, v);
-	else
-		GET(SOL_IP, IP_FREEBIND, v);
-	if (v)
-		io->has_freebind = io->freebind = 1;
-	if (d->sk_type != SOCK_RAW)
-		return 0;
-	io->raw = raw;
-	if (!v6) {
-		GET(SOL_IP, IP_HDRINCL, v);
-		raw->has_hdrincl = 1;
-		raw->hdrincl = v;
-		GET(SOL_IP, IP_NODEFRAG, v);
-		raw->has_nodefrag = 1;
-		raw->nodefrag = v;
-	}
-	static uint32_t filter[8];
-	socklen_t l = 0;
-	if (!v6 && d->sk_proto == IPPROTO_ICMP) {
-		l = sizeof(struct icmp_filter);
-		if (getsockopt(lfd, SOL_RAW, ICMP_FILTER, filter, &l))
-			return_perror("getsockopt(ICMP_FILTER) on " FD_FMT, FD_ARGS(d));
-	} else if (v6 && d->sk_proto == IPPROTO_ICMPV6) {
-		l = sizeof(struct icmp6_filter);
-		if (getsockopt(lfd, SOL_ICMPV6, ICMPV6_FILTER, filter, &l))
-			return_perror("getsockopt(ICMPV6_FILTER) on " FD_FMT, FD_ARGS(d));
-	}
-	raw->n_icmpv_filter = l / sizeof(uint32_t);
-	raw->icmpv_filter = raw->n_icmpv_filter ? filter : NULL;
-	return 0;
 }
 
 int inet_set_int(int sk, int level, int opt, int val, const char *name, const InetSkEntry *ie)
@@ -186,89 +149,356 @@ int inet_set_int(int sk, int level, int opt, int val, const char *name, const In
 	return 0;
 }
 
-int inet_restore_sk_opts(int sk, const InetSkEntry *ie)
+void inet_opts_mem_free(struct inet_opts_mem *m)
 {
-	const SkOptsEntry *so = ie->opts;
-	int ret = 0;
-	if (!so)
-		return 0;
-	/* the kernel doubles what it is given: give half of what it showed */
-	if (so->has_so_sndbuf)
-		ret = ret ?: SET(SOL_SOCKET, SO_SNDBUFFORCE, so->so_sndbuf / 2);
-	if (so->has_so_rcvbuf)
-		ret = ret ?: SET(SOL_SOCKET, SO_RCVBUFFORCE, so->so_rcvbuf / 2);
-	/* setting the sizes locked them; an auto-tuned buffer was not locked */
-	if (so->has_so_buf_lock)
-		ret = ret ?: SET(SOL_SOCKET, SO_BUF_LOCK, so->so_buf_lock);
-	struct timeval tv = { .tv_sec = so->so_snd_tmo_sec, .tv_usec = so->so_snd_tmo_usec };
-	if ((tv.tv_sec || tv.tv_usec) && setsockopt(sk, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
-		return_perror("setsockopt(SO_SNDTIMEO) on inet socket %u", ie->id);
-	tv = (struct timeval){ .tv_sec = so->so_rcv_tmo_sec, .tv_usec = so->so_rcv_tmo_usec };
-	if ((tv.tv_sec || tv.tv_usec) && setsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)))
-		return_perror("setsockopt(SO_RCVTIMEO) on inet socket %u", ie->id);
-	if (so->so_priority)
-		ret = ret ?: SET(SOL_SOCKET, SO_PRIORITY, so->so_priority);
-	if (so->has_so_rcvlowat && so->so_rcvlowat != 1)
-		ret = ret ?: SET(SOL_SOCKET, SO_RCVLOWAT, so->so_rcvlowat);
-	if (so->so_mark)
-		ret = ret ?: SET(SOL_SOCKET, SO_MARK, so->so_mark);
-	if (so->so_passcred)
-		ret = ret ?: SET(SOL_SOCKET, SO_PASSCRED, 1);
-	if (so->so_passsec)
-		ret = ret ?: SET(SOL_SOCKET, SO_PASSSEC, 1);
-	if (so->so_dontroute)
-		ret = ret ?: SET(SOL_SOCKET, SO_DONTROUTE, 1);
-	if (so->so_no_check)
-		ret = ret ?: SET(SOL_SOCKET, SO_NO_CHECK, 1);
-	if (so->so_broadcast)
-		ret = ret ?: SET(SOL_SOCKET, SO_BROADCAST, 1);
-	if (so->so_keepalive)
-		ret = ret ?: SET(SOL_SOCKET, SO_KEEPALIVE, 1);
-	if (so->so_oobinline)
-		ret = ret ?: SET(SOL_SOCKET, SO_OOBINLINE, 1);
-	if (ie->proto == IPPROTO_TCP && ie->type == SOCK_STREAM) {
-		if (so->has_tcp_keepcnt)
-			ret = ret ?: SET(SOL_TCP, TCP_KEEPCNT, so->tcp_keepcnt);
-		if (so->has_tcp_keepidle)
-			ret = ret ?: SET(SOL_TCP, TCP_KEEPIDLE, so->tcp_keepidle);
-		if (so->has_tcp_keepintvl)
-			ret = ret ?: SET(SOL_TCP, TCP_KEEPINTVL, so->tcp_keepintvl);
+	skopt_mem_free(&m->sm);
+	free(m->ipi);
+	free(m->tcpi);
+	free(m->mc);
+	free(m->mce);
+}
+
+/* --- multicast groups --- */
+
+static int add_mc(struct inet_opts_mem *m, const void *group, size_t len, int ifindex,
+		  const char *dev)
+{
+	struct inet_mc *n = xrealloc(m->mc, (m->nr_mc + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	m->mc = n;
+	struct inet_mc *c = &n[m->nr_mc++];
+	memset(c, 0, sizeof(*c));
+	memcpy(c->addr, group, len);
+	c->len = len;
+	c->ifindex = ifindex;
+	snprintf(c->dev, sizeof(c->dev), "%s", dev);
+	return 0;
+}
+
+/* Did the socket join @group on @ifindex?  1 yes, 0 no, or -errno (a
+ * membership with source filters: refused, logged). */
+static int probe_mc(struct fd_dump *d, int lfd, int family, const void *group, int ifindex,
+		    const char *dev)
+{
+	struct group_filter gf;
+	memset(&gf, 0, sizeof(gf));
+	gf.gf_interface = ifindex;
+	char gs[INET6_ADDRSTRLEN] = "";
+	if (family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&gf.gf_group;
+		s->sin_family = AF_INET;
+		memcpy(&s->sin_addr, group, 4);
+	} else {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&gf.gf_group;
+		s->sin6_family = AF_INET6;
+		memcpy(&s->sin6_addr, group, 16);
 	}
-	if (ret)
+	inet_ntop(family, group, gs, sizeof(gs));
+	socklen_t l = sizeof(gf);
+	if (getsockopt(lfd, family == AF_INET ? SOL_IP : SOL_IPV6, MCAST_MSFILTER, &gf, &l))
+		return errno == EADDRNOTAVAIL || errno == EINVAL || errno == ENOPROTOOPT ? 0 : -errno;
+	if (gf.gf_fmode != MCAST_EXCLUDE || gf.gf_numsrc) {
+		pr_err(FD_FMT " joined the multicast group %s on %s with a source filter (%s, %u "
+		       "source(s)): cryo restores plain memberships only; leave the group or drop "
+		       "the filter before the dump", FD_ARGS(d), gs, dev,
+		       gf.gf_fmode == MCAST_INCLUDE ? "include" : "exclude", gf.gf_numsrc);
+		return -EOPNOTSUPP;
+	}
+	pr_debug(FD_FMT ": member of %s on %s", FD_ARGS(d), gs, dev);
+	return 1;
+}
+
+/* Every group of /proc/net/igmp (IPv4) or igmp6 this socket joined. */
+static int dump_mc(struct fd_dump *d, int lfd, struct inet_opts_mem *m)
+{
+	int family = d->sk_family;
+	FILE *f = fopen(family == AF_INET ? "/proc/net/igmp" : "/proc/net/igmp6", "re");
+	if (!f)
+		return 0;	/* no multicast support at all */
+	char line[256], dev[IFNAMSIZ + 1] = "";
+	int ifindex = 0, ret = 0;
+	while (!ret && fgets(line, sizeof(line), f)) {
+		uint8_t g[16];
+		if (family == AF_INET) {
+			/* "1\tlo        :     1      V3" then "\t\t\t\t010000E0     1 ..."
+			 * lines, the group as the hex of its in-memory u32 */
+			unsigned idx, h;
+			char name[IFNAMSIZ + 1];
+			if (sscanf(line, "%u %16s", &idx, name) == 2 && line[0] != '\t') {
+				ifindex = idx;
+				snprintf(dev, sizeof(dev), "%s", name);
+				continue;
+			}
+			if (line[0] != '\t' || sscanf(line, " %x", &h) != 1 || !ifindex)
+				continue;
+			memcpy(g, &h, 4);
+		} else {
+			/* "1    lo   ff020000000000000000000000000001     1 ..." */
+			char hex[33], name[IFNAMSIZ + 1];
+			unsigned idx;
+			if (sscanf(line, "%u %16s %32s", &idx, name, hex) != 3 || strlen(hex) != 32)
+				continue;
+			for (int i = 0; i < 16; i++) {
+				unsigned b;
+				sscanf(hex + 2 * i, "%2x", &b);
+				g[i] = b;
+			}
+			ifindex = idx;
+			snprintf(dev, sizeof(dev), "%s", name);
+		}
+		ret = probe_mc(d, lfd, family, g, ifindex, dev);
+		if (ret > 0)
+			ret = add_mc(m, g, family == AF_INET ? 4 : 16, ifindex, dev);
+	}
+	fclose(f);
+	if (ret < 0)
 		return ret;
-	if (so->has_so_linger) {
-		struct linger lg = { .l_onoff = 1, .l_linger = so->so_linger };
-		if (setsockopt(sk, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)))
-			return_perror("setsockopt(SO_LINGER) on inet socket %u", ie->id);
+	if (!m->nr_mc)
+		return 0;
+	m->mce = xmalloc(m->nr_mc * (sizeof(*m->mce) + sizeof(*m->mcp)));
+	if (!m->mce)
+		return -ENOMEM;
+	m->mcp = (IpMcEntry **)(m->mce + m->nr_mc);
+	for (int i = 0; i < m->nr_mc; i++) {
+		IpMcEntry *e = &m->mce[i];
+		ip_mc_entry__init(e);
+		e->has_group = e->has_ifindex = 1;
+		e->group.data = m->mc[i].addr;
+		e->group.len = m->mc[i].len;
+		e->ifindex = m->mc[i].ifindex;
+		e->ifname = m->mc[i].dev;
+		m->mcp[i] = e;
 	}
-	if (so->so_bound_dev && setsockopt(sk, SOL_SOCKET, SO_BINDTODEVICE, so->so_bound_dev,
-					   strlen(so->so_bound_dev)))
-		return_perror("setsockopt(SO_BINDTODEVICE, %s) on inet socket %u (does the "
-			      "interface exist here?)", so->so_bound_dev, ie->id);
-	if (so->n_so_filter) {
-		struct sock_filter *f = xmalloc(so->n_so_filter * sizeof(*f));
-		if (!f)
-			return -ENOMEM;
-		for (size_t i = 0; i < so->n_so_filter; i++)
-			memcpy(&f[i], &so->so_filter[i], sizeof(f[i]));
-		struct sock_fprog p = { .len = so->n_so_filter, .filter = f };
-		int r = setsockopt(sk, SOL_SOCKET, SO_ATTACH_FILTER, &p, sizeof(p));
-		free(f);
+	m->io.mc = m->mcp;
+	m->io.n_mc = m->nr_mc;
+	return 0;
+}
+
+static int restore_mc(int sk, const InetSkEntry *ie)
+{
+	const IpOptsEntry *io = ie->ip_opts;
+	for (size_t i = 0; i < io->n_mc; i++) {
+		const IpMcEntry *e = io->mc[i];
+		size_t want = ie->family == AF_INET ? 4 : 16;
+		char gs[INET6_ADDRSTRLEN] = "?";
+		if (!e->has_group || e->group.len != want) {
+			pr_err("inet socket %u: a multicast entry of %zu bytes, not %zu", ie->id,
+			       e->group.len, want);
+			return -EINVAL;
+		}
+		inet_ntop(ie->family, e->group.data, gs, sizeof(gs));
+		int idx = e->ifname ? (int)if_nametoindex(e->ifname) : 0;
+		if (!idx)
+			idx = e->ifindex;
+		struct group_req gr = { .gr_interface = idx };
+		if (ie->family == AF_INET) {
+			struct sockaddr_in *g = (struct sockaddr_in *)&gr.gr_group;
+			g->sin_family = AF_INET;
+			memcpy(&g->sin_addr, e->group.data, 4);
+		} else {
+			struct sockaddr_in6 *g = (struct sockaddr_in6 *)&gr.gr_group;
+			g->sin6_family = AF_INET6;
+			memcpy(&g->sin6_addr, e->group.data, 16);
+		}
+		int r = setsockopt(sk, ie->family == AF_INET ? SOL_IP : SOL_IPV6, MCAST_JOIN_GROUP,
+				   &gr, sizeof(gr));
 		if (r)
-			return_perror("setsockopt(SO_ATTACH_FILTER) on inet socket %u", ie->id);
+			return_perror("inet socket %u: can't join the multicast group %s on %s "
+				      "(ifindex %d) again", ie->id, gs, e->ifname ? e->ifname : "?",
+				      idx);
 	}
 	return 0;
 }
 
-int inet_restore_ip_opts(int sk, const InetSkEntry *ie)
+/* --- dump --- */
+
+static int dump_tcp(struct fd_dump *d, int lfd, int fresh, int state, struct inet_opts_mem *m)
+{
+	SkOptsEntry *so = &m->so;
+	TcpOptsEntry *to = &m->to;
+	int v;
+	char ulp[32] = "";
+	socklen_t l = sizeof(ulp) - 1;
+	if (!getsockopt(lfd, SOL_TCP, TCP_ULP, ulp, &l) && ulp[0]) {
+		pr_err(FD_FMT " is a TCP socket with the upper layer protocol \"%s\" (TCP_ULP, "
+		       "e.g. kernel TLS): its state can't be read back, so cryo can't dump it",
+		       FD_ARGS(d), ulp);
+		return -EOPNOTSUPP;
+	}
+	GET(SOL_TCP, TCP_KEEPCNT, so->tcp_keepcnt);
+	GET(SOL_TCP, TCP_KEEPIDLE, so->tcp_keepidle);
+	GET(SOL_TCP, TCP_KEEPINTVL, so->tcp_keepintvl);
+	so->has_tcp_keepcnt = so->has_tcp_keepidle = so->has_tcp_keepintvl = 1;
+	to->has_keepcnt = to->has_keepidle = to->has_keepintvl = 1;
+	to->keepcnt = so->tcp_keepcnt;
+	to->keepidle = so->tcp_keepidle;
+	to->keepintvl = so->tcp_keepintvl;
+	GET(SOL_TCP, TCP_NODELAY, v);
+	to->has_nodelay = 1;
+	to->nodelay = v;
+	GET(SOL_TCP, TCP_CORK, v);
+	to->has_cork = 1;
+	to->cork = v;
+	char def[sizeof(m->cc)] = "";
+	l = sizeof(m->cc) - 1;
+	if (!getsockopt(lfd, SOL_TCP, TCP_CONGESTION, m->cc, &l)) {
+		l = sizeof(def) - 1;
+		if (fresh < 0 || getsockopt(fresh, SOL_TCP, TCP_CONGESTION, def, &l) ||
+		    strcmp(def, m->cc))
+			to->congestion = m->cc;
+	}
+	bool conn = state != TCP_CLOSE && state != TCP_LISTEN;
+	int ret = skopt_ints_dump(lfd, fresh, tcp_tab, ARRAY_SIZE(tcp_tab), conn ? NOT_CONN : 0,
+				  &m->tcpi, &to->n_int_opts);
+	to->int_opts = m->tcpi;
+	return ret;
+}
+
+static int dump_ip(struct fd_dump *d, int lfd, int fresh, struct inet_opts_mem *m)
+{
+	IpOptsEntry *io = &m->io;
+	bool v6 = d->sk_family == AF_INET6;
+	int v, ret;
+	if (v6)
+		GET(SOL_IPV6, IPV6_FREEBIND, v);
+	else
+		GET(SOL_IP, IP_FREEBIND, v);
+	io->has_freebind = 1;
+	io->freebind = v;
+	if (v6) {
+		GET(SOL_IPV6, IPV6_RECVPKTINFO, v);
+	} else {
+		GET(SOL_IP, IP_PKTINFO, v);
+		GET(SOL_IP, IP_TOS, io->tos);
+		GET(SOL_IP, IP_TTL, io->ttl);
+		io->has_tos = io->has_ttl = 1;
+	}
+	io->has_pktinfo = 1;
+	io->pktinfo = v;
+	/* an IPv6 socket has both levels (no criu field for its IP_TOS...) */
+	unsigned skip = (v6 ? 0 : IPV6_ONLY | V4_FIELD) | (d->sk_type == SOCK_STREAM ? NOT_TCP : 0);
+	ret = skopt_ints_dump(lfd, fresh, ip_tab, ARRAY_SIZE(ip_tab), skip, &m->ipi,
+			      &io->n_int_opts);
+	io->int_opts = m->ipi;
+	if (ret)
+		return ret;
+	if (d->sk_type != SOCK_STREAM && (ret = dump_mc(d, lfd, m)))
+		return ret;
+	if (d->sk_type != SOCK_RAW)
+		return 0;
+	IpOptsRawEntry *raw = &m->raw;
+	io->raw = raw;
+	if (!v6) {
+		GET(SOL_IP, IP_HDRINCL, v);
+		raw->has_hdrincl = 1;
+		raw->hdrincl = v;
+		GET(SOL_IP, IP_NODEFRAG, v);
+		raw->has_nodefrag = 1;
+		raw->nodefrag = v;
+	}
+	socklen_t l = 0;
+	if (!v6 && d->sk_proto == IPPROTO_ICMP) {
+		l = sizeof(struct icmp_filter);
+		if (getsockopt(lfd, SOL_RAW, ICMP_FILTER, m->icmp_filter, &l))
+			return_perror("getsockopt(ICMP_FILTER) on " FD_FMT, FD_ARGS(d));
+	} else if (v6 && d->sk_proto == IPPROTO_ICMPV6) {
+		l = sizeof(struct icmp6_filter);
+		if (getsockopt(lfd, SOL_ICMPV6, ICMPV6_FILTER, m->icmp_filter, &l))
+			return_perror("getsockopt(ICMPV6_FILTER) on " FD_FMT, FD_ARGS(d));
+	}
+	raw->n_icmpv_filter = l / sizeof(uint32_t);
+	raw->icmpv_filter = raw->n_icmpv_filter ? m->icmp_filter : NULL;
+	return 0;
+}
+
+int inet_dump_opts(struct fd_dump *d, int lfd, InetSkEntry *ie, struct inet_opts_mem *m)
+{
+	char what[96];
+	snprintf(what, sizeof(what), FD_FMT " (inet socket)", FD_ARGS(d));
+	sk_opts_entry__init(&m->so);
+	ip_opts_entry__init(&m->io);
+	ip_opts_raw_entry__init(&m->raw);
+	tcp_opts_entry__init(&m->to);
+	int ret = skopt_dump(lfd, &m->so, &m->sm, what);
+	if (ret)
+		return ret;
+	ie->opts = &m->so;
+	/* the defaults: a new socket of the same kind */
+	int fresh = socket(d->sk_family, d->sk_type | SOCK_CLOEXEC, d->sk_proto);
+	if (fresh < 0)
+		pr_warn("%s: no socket of the same kind to compare its options with (%s): all "
+			"are saved", what, strerror(errno));
+	ret = dump_ip(d, lfd, fresh, m);
+	if (!ret && d->sk_type == SOCK_STREAM) {
+		ret = dump_tcp(d, lfd, fresh, ie->state, m);
+		ie->tcp_opts = &m->to;
+	}
+	if (fresh >= 0)
+		close(fresh);
+	ie->ip_opts = &m->io;
+	return ret;
+}
+
+/* --- restore --- */
+
+static int restore_tcp(int sk, const InetSkEntry *ie, bool conn)
+{
+	const SkOptsEntry *so = ie->opts;
+	const TcpOptsEntry *to = ie->tcp_opts;
+	int ret = 0;
+	uint32_t cnt = so->has_tcp_keepcnt ? so->tcp_keepcnt : to && to->has_keepcnt ? to->keepcnt : 0;
+	uint32_t idle = so->has_tcp_keepidle ? so->tcp_keepidle :
+			to && to->has_keepidle ? to->keepidle : 0;
+	uint32_t intvl = so->has_tcp_keepintvl ? so->tcp_keepintvl :
+			 to && to->has_keepintvl ? to->keepintvl : 0;
+	if (cnt)
+		ret = SET(SOL_TCP, TCP_KEEPCNT, cnt);
+	if (!ret && idle)
+		ret = SET(SOL_TCP, TCP_KEEPIDLE, idle);
+	if (!ret && intvl)
+		ret = SET(SOL_TCP, TCP_KEEPINTVL, intvl);
+	if (ret || !to)
+		return ret;
+	/* a connection gets them once its queues are back (sk_tcp.c) */
+	if (!conn && to->nodelay)
+		ret = SET(SOL_TCP, TCP_NODELAY, 1);
+	if (!ret && !conn && to->cork)
+		ret = SET(SOL_TCP, TCP_CORK, 1);
+	if (ret)
+		return ret;
+	if (to->congestion && setsockopt(sk, SOL_TCP, TCP_CONGESTION, to->congestion,
+					 strlen(to->congestion)))
+		return_perror("setsockopt(TCP_CONGESTION, %s) on inet socket %u (is that congestion "
+			      "control available here?)", to->congestion, ie->id);
+	char what[48];
+	snprintf(what, sizeof(what), "inet socket %u", ie->id);
+	return skopt_ints_restore(sk, to->int_opts, to->n_int_opts, tcp_tab, ARRAY_SIZE(tcp_tab),
+				  what);
+}
+
+static int restore_ip(int sk, const InetSkEntry *ie)
 {
 	const IpOptsEntry *io = ie->ip_opts;
 	bool v6 = ie->family == AF_INET6;
 	int ret = 0;
-	if (!io)
-		return 0;
 	if (io->freebind)
 		ret = v6 ? SET(SOL_IPV6, IPV6_FREEBIND, 1) : SET(SOL_IP, IP_FREEBIND, 1);
+	if (!ret && io->pktinfo)
+		ret = v6 ? SET(SOL_IPV6, IPV6_RECVPKTINFO, 1) : SET(SOL_IP, IP_PKTINFO, 1);
+	if (!ret && !v6 && io->has_tos && io->tos)
+		ret = SET(SOL_IP, IP_TOS, io->tos);
+	if (!ret && !v6 && io->has_ttl) {
+		int cur;
+		/* (the default reads as the sysctl's value: set only if other) */
+		if (inet_get_int(sk, SOL_IP, IP_TTL, &cur) || (unsigned)cur != io->ttl)
+			ret = SET(SOL_IP, IP_TTL, io->ttl);
+	}
+	char what[48];
+	snprintf(what, sizeof(what), "inet socket %u", ie->id);
+	ret = ret ?: skopt_ints_restore(sk, io->int_opts, io->n_int_opts, ip_tab,
+					ARRAY_SIZE(ip_tab), what);
+	ret = ret ?: restore_mc(sk, ie);
 	const IpOptsRawEntry *raw = io->raw;
 	if (ret || !raw || ie->type != SOCK_RAW)
 		return ret;
@@ -285,4 +515,21 @@ int inet_restore_ip_opts(int sk, const InetSkEntry *ie)
 	    setsockopt(sk, SOL_ICMPV6, ICMPV6_FILTER, raw->icmpv_filter, raw->n_icmpv_filter * 4))
 		return_perror("setsockopt(ICMPV6_FILTER) on inet socket %u", ie->id);
 	return 0;
+}
+
+int inet_restore_opts(int sk, const InetSkEntry *ie, bool conn)
+{
+	char what[48];
+	snprintf(what, sizeof(what), "inet socket %u", ie->id);
+	int ret = skopt_restore(sk, ie->opts, what);
+	if (!ret && ie->ip_opts)
+		ret = restore_ip(sk, ie);
+	/* IP_TOS sets the priority too (rt_tos2priority): the dumped one again */
+	int cur;
+	if (!ret && ie->opts->has_so_priority &&
+	    (inet_get_int(sk, SOL_SOCKET, SO_PRIORITY, &cur) || (unsigned)cur != ie->opts->so_priority))
+		ret = SET(SOL_SOCKET, SO_PRIORITY, ie->opts->so_priority);
+	if (!ret && ie->type == SOCK_STREAM && ie->proto == IPPROTO_TCP)
+		ret = restore_tcp(sk, ie, conn);
+	return ret;
 }

@@ -64,13 +64,13 @@ static int nl_dump(struct fd_dump *d)
 	NetlinkSkEntry e = NETLINK_SK_ENTRY__INIT;
 	FownEntry fown = FOWN_ENTRY__INIT;
 	SkOptsEntry sko = SK_OPTS_ENTRY__INIT;
-	uint64_t *filter = NULL;
+	struct skopt_mem som = { 0 };
 	int ret = fd_dump_fown(d, &fown);
 	if (!ret)
-		ret = skopt_dump(lfd, &sko, &filter, what);
+		ret = skopt_dump(lfd, &sko, &som, what);
 	if (ret) {
 		free(groups);
-		free(filter);
+		skopt_mem_free(&som);
 		return ret;
 	}
 	e.has_id = e.has_ino = e.has_protocol = e.has_state = e.has_flags = 1;
@@ -94,7 +94,7 @@ static int nl_dump(struct fd_dump *d)
 		pr_debug("%s: protocol %d port id %u, %zu group words", what, d->sk_proto,
 			 self.nl_pid, ng);
 	free(groups);
-	free(filter);
+	skopt_mem_free(&som);
 	return ret;
 }
 

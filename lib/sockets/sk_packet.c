@@ -112,10 +112,10 @@ static int pk_dump(struct fd_dump *d)
 	PacketSockEntry e = PACKET_SOCK_ENTRY__INIT;
 	FownEntry fown = FOWN_ENTRY__INIT;
 	SkOptsEntry sko = SK_OPTS_ENTRY__INIT;
-	uint64_t *filter = NULL;
+	struct skopt_mem som = { 0 };
 	ret = fd_dump_fown(d, &fown);
 	if (!ret)
-		ret = skopt_dump(lfd, &sko, &filter, what);
+		ret = skopt_dump(lfd, &sko, &som, what);
 	PacketMclist mcl[ARRAY_SIZE(p.mc)], *mclp[ARRAY_SIZE(p.mc)];
 	for (int i = 0; i < p.nr_mc; i++) {
 		packet_mclist__init(&mcl[i]);
@@ -159,7 +159,7 @@ static int pk_dump(struct fd_dump *d)
 	fe.psk = &e;
 	if (!ret)
 		ret = files_emit(d, &fe);
-	free(filter);
+	skopt_mem_free(&som);
 	return ret;
 }
 

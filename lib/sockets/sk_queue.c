@@ -1,5 +1,4 @@
-/* Queued socket data (sk-queues.img) and the socket options every socket
- * kind shares (sk_opts_entry).
+/* Queued socket data (sk-queues.img).
  *
  * Dump: the receive queue is read without consuming it, with MSG_PEEK on
  * cryo's duplicate of the socket and SO_PEEK_OFF so that each peek starts
@@ -16,15 +15,12 @@
 #include "util/util.h"
 
 #include "sk-packet.pb-c.h"
-#include "sk-opts.pb-c.h"
 
 #include <errno.h>
-#include <linux/filter.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #define STREAM_CHUNK (256 * 1024)
@@ -338,157 +334,4 @@ void sk_queue_release(void)
 	packets = NULL;
 	nr_packets = 0;
 	loaded = false;
-}
-
-/* --- socket options --- */
-
-static int get_int(int lfd, int level, int opt, int *v)
-{
-	socklen_t l = sizeof(*v);
-	*v = 0;
-	return getsockopt(lfd, level, opt, v, &l);
-}
-
-int skopt_dump(int lfd, SkOptsEntry *o, uint64_t **filter, const char *what)
-{
-	int v;
-	struct timeval tv;
-	socklen_t l;
-	if (get_int(lfd, SOL_SOCKET, SO_SNDBUF, &v))
-		return_perror("%s: getsockopt(SO_SNDBUF)", what);
-	o->so_sndbuf = v;
-	if (get_int(lfd, SOL_SOCKET, SO_RCVBUF, &v))
-		return_perror("%s: getsockopt(SO_RCVBUF)", what);
-	o->so_rcvbuf = v;
-	o->has_so_sndbuf = o->has_so_rcvbuf = 1;
-	l = sizeof(tv);
-	if (getsockopt(lfd, SOL_SOCKET, SO_SNDTIMEO, &tv, &l))
-		return_perror("%s: getsockopt(SO_SNDTIMEO)", what);
-	o->so_snd_tmo_sec = tv.tv_sec;
-	o->so_snd_tmo_usec = tv.tv_usec;
-	l = sizeof(tv);
-	if (getsockopt(lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, &l))
-		return_perror("%s: getsockopt(SO_RCVTIMEO)", what);
-	o->so_rcv_tmo_sec = tv.tv_sec;
-	o->so_rcv_tmo_usec = tv.tv_usec;
-	o->has_so_snd_tmo_sec = o->has_so_snd_tmo_usec = 1;
-	o->has_so_rcv_tmo_sec = o->has_so_rcv_tmo_usec = 1;
-	static const struct {
-		int opt;
-		size_t has_off, val_off;
-		bool is_bool;
-	} flags[] = {
-#define F(opt, field, b) { opt, offsetof(SkOptsEntry, has_##field), offsetof(SkOptsEntry, field), b }
-		F(SO_REUSEADDR, reuseaddr, true),
-		F(SO_PRIORITY, so_priority, false),
-		F(SO_RCVLOWAT, so_rcvlowat, false),
-		F(SO_MARK, so_mark, false),
-		F(SO_PASSCRED, so_passcred, true),
-		F(SO_PASSSEC, so_passsec, true),
-		F(SO_DONTROUTE, so_dontroute, true),
-		F(SO_NO_CHECK, so_no_check, true),
-		F(SO_BROADCAST, so_broadcast, true),
-		F(SO_KEEPALIVE, so_keepalive, true),
-#undef F
-	};
-	for (size_t i = 0; i < ARRAY_SIZE(flags); i++) {
-		if (get_int(lfd, SOL_SOCKET, flags[i].opt, &v))
-			continue;	/* not this kind's option */
-		if (!v && flags[i].opt != SO_RCVLOWAT)
-			continue;	/* defaults stay out of the image */
-		if (flags[i].opt == SO_RCVLOWAT && v == 1)
-			continue;
-		*(protobuf_c_boolean *)((char *)o + flags[i].has_off) = 1;
-		if (flags[i].is_bool)
-			*(protobuf_c_boolean *)((char *)o + flags[i].val_off) = !!v;
-		else
-			*(uint32_t *)((char *)o + flags[i].val_off) = v;
-	}
-	/* peeking at an offset (unix, UDP...): -1 when disabled */
-	if (!get_int(lfd, SOL_SOCKET, SO_PEEK_OFF, &v) && v >= 0) {
-		o->has_so_peek_off = 1;
-		o->so_peek_off = v;
-	}
-	/* a classic BPF filter attached with SO_ATTACH_FILTER */
-	l = 0;
-	if (!getsockopt(lfd, SOL_SOCKET, SO_GET_FILTER, NULL, &l) && l) {
-		struct sock_filter *f = xmalloc(l * sizeof(*f));
-		uint64_t *out = xmalloc(l * sizeof(*out));
-		if (!f || !out) {
-			free(f);
-			free(out);
-			return -ENOMEM;
-		}
-		if (getsockopt(lfd, SOL_SOCKET, SO_GET_FILTER, f, &l)) {
-			free(f);
-			free(out);
-			return_perror("%s: getsockopt(SO_GET_FILTER)", what);
-		}
-		for (socklen_t i = 0; i < l; i++)
-			memcpy(&out[i], &f[i], sizeof(out[i]));
-		free(f);
-		o->so_filter = out;
-		o->n_so_filter = l;
-		*filter = out;
-	}
-	return 0;
-}
-
-static int set_int(int lfd, int opt, int v, const char *name, const char *what)
-{
-	if (setsockopt(lfd, SOL_SOCKET, opt, &v, sizeof(v)))
-		return_perror("%s: setsockopt(%s, %d)", what, name, v);
-	return 0;
-}
-
-int skopt_restore(int lfd, const SkOptsEntry *o, const char *what)
-{
-	if (!o)
-		return 0;
-	int cur, ret = 0;
-	/* setsockopt doubles the size given: the image holds what getsockopt
-	 * said.  Left alone when equal to the default (keeps it auto-tuned). */
-	if (!get_int(lfd, SOL_SOCKET, SO_SNDBUF, &cur) && (unsigned)cur != o->so_sndbuf)
-		ret = set_int(lfd, SO_SNDBUFFORCE, o->so_sndbuf / 2, "SO_SNDBUFFORCE", what);
-	if (!ret && !get_int(lfd, SOL_SOCKET, SO_RCVBUF, &cur) && (unsigned)cur != o->so_rcvbuf)
-		ret = set_int(lfd, SO_RCVBUFFORCE, o->so_rcvbuf / 2, "SO_RCVBUFFORCE", what);
-	if (ret)
-		return ret;
-	struct timeval tv = { o->so_snd_tmo_sec, o->so_snd_tmo_usec };
-	if ((tv.tv_sec || tv.tv_usec) && setsockopt(lfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
-		return_perror("%s: setsockopt(SO_SNDTIMEO)", what);
-	tv = (struct timeval){ o->so_rcv_tmo_sec, o->so_rcv_tmo_usec };
-	if ((tv.tv_sec || tv.tv_usec) && setsockopt(lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)))
-		return_perror("%s: setsockopt(SO_RCVTIMEO)", what);
-#define S(has, val, opt) \
-	if (!ret && o->has) \
-		ret = set_int(lfd, opt, o->val, #opt, what)
-	S(has_reuseaddr, reuseaddr, SO_REUSEADDR);
-	S(has_so_priority, so_priority, SO_PRIORITY);
-	S(has_so_rcvlowat, so_rcvlowat, SO_RCVLOWAT);
-	S(has_so_mark, so_mark, SO_MARK);
-	S(has_so_passcred, so_passcred, SO_PASSCRED);
-	S(has_so_passsec, so_passsec, SO_PASSSEC);
-	S(has_so_dontroute, so_dontroute, SO_DONTROUTE);
-	S(has_so_no_check, so_no_check, SO_NO_CHECK);
-	S(has_so_broadcast, so_broadcast, SO_BROADCAST);
-	S(has_so_keepalive, so_keepalive, SO_KEEPALIVE);
-#undef S
-	if (!ret && o->has_so_peek_off)
-		ret = set_int(lfd, SO_PEEK_OFF, o->so_peek_off, "SO_PEEK_OFF", what);
-	if (!ret && o->n_so_filter) {
-		struct sock_filter *f = xmalloc(o->n_so_filter * sizeof(*f));
-		if (!f)
-			return -ENOMEM;
-		for (size_t i = 0; i < o->n_so_filter; i++)
-			memcpy(&f[i], &o->so_filter[i], sizeof(f[i]));
-		struct sock_fprog prog = { .len = o->n_so_filter, .filter = f };
-		if (setsockopt(lfd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog))) {
-			ret = -errno;
-			pr_perror("%s: setsockopt(SO_ATTACH_FILTER) with %zu instructions", what,
-				  o->n_so_filter);
-		}
-		free(f);
-	}
-	return ret;
 }

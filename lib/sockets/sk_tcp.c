@@ -537,10 +537,13 @@ static int restore_state(int sk, const InetSkEntry *ie, TcpStreamEntry *t, const
 			return_perror("setsockopt(TCP_REPAIR_WINDOW) on TCP connection %u (%s)",
 				      ie->id, cs);
 	}
+	/* criu writes them in tcp_opts now; older images have them here */
+	bool nodelay = ie->tcp_opts && ie->tcp_opts->has_nodelay ? ie->tcp_opts->nodelay : t->nodelay;
+	bool cork = ie->tcp_opts && ie->tcp_opts->has_cork ? ie->tcp_opts->cork : t->cork;
 	int one = 1;
-	if (t->nodelay && setsockopt(sk, SOL_TCP, TCP_NODELAY, &one, sizeof(one)))
+	if (nodelay && setsockopt(sk, SOL_TCP, TCP_NODELAY, &one, sizeof(one)))
 		return_perror("setsockopt(TCP_NODELAY) on TCP connection %u", ie->id);
-	if (t->cork && setsockopt(sk, SOL_TCP, TCP_CORK, &one, sizeof(one)))
+	if (cork && setsockopt(sk, SOL_TCP, TCP_CORK, &one, sizeof(one)))
 		return_perror("setsockopt(TCP_CORK) on TCP connection %u", ie->id);
 	pr_info("TCP connection %u (%s) restored in repair mode: inq %u, outq %u (%u unsent)",
 		ie->id, cs, t->inq_len, t->outq_len, unsent);

@@ -31,7 +31,7 @@ struct usk_dumped {
 	FownEntry fown;
 	SkOptsEntry opts;
 	FilePermsEntry perms;
-	uint64_t *filter;
+	struct skopt_mem som;
 	char *name_dir;
 	struct usk_diag *dg;
 	pid_t pid;
@@ -192,7 +192,7 @@ int usk_dump(struct fd_dump *d)
 	int lfd = fd_dump_lfd(d);
 	if (lfd < 0)
 		return lfd;
-	ret = skopt_dump(lfd, &u->opts, &u->filter, u->what);
+	ret = skopt_dump(lfd, &u->opts, &u->som, u->what);
 	if (ret)
 		return ret;
 	if (dg->namelen && dg->name[0]) {
@@ -367,7 +367,7 @@ int usk_dump_end(struct files_dump *fdm)
 		ret = 0;	/* the dump failed already */
 	free(ext);
 	for (int i = 0; i < s->nr; i++) {
-		free(s->v[i]->filter);
+		skopt_mem_free(&s->v[i]->som);
 		free(s->v[i]->name_dir);
 		free(s->v[i]);
 	}

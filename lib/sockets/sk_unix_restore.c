@@ -6,6 +6,8 @@
  *     restored listener and accept, so names and peer names are right;
  *   - a listener: bind, listen, then its pending connections are made again
  *     by connecting their clients (entries whose peer is the listener);
+ *   - a datagram socket connected to itself: bind, connect, then it sends
+ *     its own queue (the messages come from its name, as they did);
  *   - a datagram socket connected to another one (not back): bind, put its
  *     queue back from a temporary socket, then connect (in that order: a
  *     datagram socket that changes peers loses its queue);
@@ -571,6 +573,32 @@ static int open_single(struct files_restore *fr, struct usk_rst *s, struct rst_f
 	return ret;
 }
 
+/* A datagram socket connected to its own name: bound, connected to
+ * itself, then its queue is sent by itself, so each message comes from its
+ * own name as it did. */
+static int open_self(struct files_restore *fr, struct usk_rst *s, struct rst_file *f)
+{
+	const UnixSkEntry *e = f->fe->usk;
+	if (e->type != SOCK_DGRAM || !has_name(e)) {
+		pr_err("%s is its own peer but is %s", WHAT(e),
+		       e->type != SOCK_DGRAM ? "not a datagram socket" : "unnamed");
+		return -EINVAL;
+	}
+	int sk = new_socket(e);
+	if (sk < 0)
+		return sk;
+	set_lfd(f, sk);
+	int ret = do_bind(s, sk, e);
+	if (ret)
+		return ret;
+	struct sockaddr_un a;
+	socklen_t len = make_addr(e, &a);
+	if (connect(sk, (struct sockaddr *)&a, len))
+		return_perror("%s: connect to itself", WHAT(e));
+	ret = queue_from(fr, f, sk);
+	return ret ?: finish(f);
+}
+
 int usk_open(struct files_restore *fr, struct rst_file *f)
 {
 	const UnixSkEntry *e = f->fe->usk;
@@ -602,6 +630,8 @@ int usk_open(struct files_restore *fr, struct rst_file *f)
 		pr_err("%s: its peer, socket %u, is not in the images", WHAT(e), e->peer);
 		return -EINVAL;
 	}
+	if (p == f)
+		return open_self(fr, s, f);
 	if (p && p->fe->usk->uflags & USK_EXTERN && !fr->opts->ext_unix_sk &&
 	    !opts_external_unix(fr->opts, 0)) {
 		pr_err("%s was connected to %s outside the dumped tree: restore with "

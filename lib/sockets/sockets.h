@@ -47,10 +47,45 @@ int sk_queue_foreach(struct files_restore *fr, uint32_t id,
 /* Free what sk_queue_restore loaded (once the restore is over). */
 void sk_queue_release(void);
 
-/* SO_SNDBUF/RCVBUF, timeouts, SO_PASSCRED... into @o (required fields set;
- * other options only when not at their default); an attached classic BPF
- * filter goes to o->so_filter, allocated in *@filter (free it). */
-int skopt_dump(int lfd, struct SkOptsEntry *o, uint64_t **filter, const char *what);
+/* --- sk_opts.c: the options every socket kind shares (sk_opts_entry) --- */
+struct SkIntOptEntry;
+
+/* An integer option cryo saves when it is not at its default. */
+struct skopt_int {
+	int level, name;
+	const char *str;
+	int64_t def;		/* its default (unless SKOPT_FRESH) */
+	unsigned flags;
+};
+#define SKOPT_FRESH	0x1	/* the default is what a new socket of the kind says */
+#define SKOPT_U64	0x2	/* a 64-bit value (SO_MAX_PACING_RATE) */
+/* (0x100 and up: for the callers' @skip masks) */
+
+/* Read the options of @tab on @lfd; those that differ from their default
+ * (read on @fresh, a new socket of the same kind, for SKOPT_FRESH ones;
+ * -1: none) go to *@out (one allocation: free() it), *@nout of them.
+ * Options the socket does not have are left out, as are entries whose
+ * flags meet @skip. */
+int skopt_ints_dump(int lfd, int fresh, const struct skopt_int *tab, size_t n, unsigned skip,
+		    struct SkIntOptEntry ***out, size_t *nout);
+/* Set the @n options of @v on @sk; each must be in @tab (refused, logged,
+ * otherwise). */
+int skopt_ints_restore(int sk, struct SkIntOptEntry *const *v, size_t n,
+		       const struct skopt_int *tab, size_t ntab, const char *what);
+
+/* What skopt_dump allocated for the entry. */
+struct skopt_mem {
+	uint64_t *filter;
+	char *dev;
+	struct SkIntOptEntry **ints;
+};
+/* SO_SNDBUF/RCVBUF and their locks, timeouts, SO_REUSEADDR, SO_PASSCRED,
+ * SO_LINGER, SO_BINDTODEVICE, the BPF filter... into @o (criu's required
+ * fields set), the rest of the SOL_SOCKET options in o->int_opts; memory in
+ * @m (skopt_mem_free). */
+int skopt_dump(int lfd, struct SkOptsEntry *o, struct skopt_mem *m, const char *what);
+void skopt_mem_free(struct skopt_mem *m);
+/* Set them on a new socket, before bind/connect (@what names it). */
 int skopt_restore(int lfd, const struct SkOptsEntry *o, const char *what);
 
 struct cryo_opts;

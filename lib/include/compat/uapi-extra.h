@@ -123,4 +123,19 @@ struct pm_scan_arg {
 #define F_SEAL_EXEC 0x0020
 #endif
 
+/* ---- <asm-generic/socket.h>, <linux/in.h> -------------------------------- */
+
+/* asm-generic/socket.h, kernel 6.5: pass a pidfd of the sender (unix) */
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+/* asm-generic/socket.h, kernel 6.16: SCM_RIGHTS accepted (unix; default on) */
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83
+#endif
+/* linux/in.h, kernel 6.3: the local port range of one socket */
+#ifndef IP_LOCAL_PORT_RANGE
+#define IP_LOCAL_PORT_RANGE 51
+#endif
+
 #endif /* CRYO_COMPAT_UAPI_EXTRA_H */
