@@ -7,7 +7,7 @@
  * Dump: PAGEMAP_SCAN reports guard markers as PAGE_IS_GUARD (kernel 6.14;
  * they also count as PAGE_IS_SWAPPED, and /proc/PID/pagemap sets bit 58,
  * PM_GUARD_REGION, next to the swap bit).  The runs of each VMA go into the
- * VMA's `guards` (cryo's field 101 of vma_entry); pages_dump.c leaves them
+ * VMA's `guards` (cryo's field 1001 of vma_entry); pages_dump.c leaves them
  * out of the copy.
  * Restore: mem_restore.c installs them again with MADV_GUARD_INSTALL once
  * the VMA is mapped and filled (installing zaps whatever the page held). */

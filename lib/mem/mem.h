@@ -31,7 +31,7 @@
 #define VMA_AREA_AIORING (1 << 13)
 #define VMA_AREA_MEMFD (1 << 14)
 
-/* vma_entry.cryo_flags (cryo's field 100, see vma.proto): VmFlags that
+/* vma_entry.cryo_flags (cryo extension, field 1000, see vma.proto): VmFlags that
  * criu's image has no field for. */
 #define VMA_CRYO_ACCOUNT (1 << 0)	/* "ac": charged to overcommit accounting */
 #define VMA_CRYO_LOCKONFAULT (1 << 1)	/* "lf": mlock2(MLOCK_ONFAULT) */

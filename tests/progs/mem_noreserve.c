@@ -6,12 +6,14 @@
  *   - 64 GiB PROT_NONE private (not charged: no "ac"), of which the first
  *     16 pages were made read-write and written ("ac"), and 4 pages at
  *     32 GiB made read-write, written and made PROT_READ again (still "ac");
- *   - a PROT_READ private mapping never written (no "ac").
+ *   - a PROT_READ private mapping never written (no "ac"), and one written
+ *     only through /proc/self/mem, as a debugger writes (pages, no "ac").
  * None of this fits in this machine's commit limit if charged (the restore
  * fails with ENOMEM where it maps them with accounting).
  * After SIGTERM: every VMA is there with its protections, contents and its
  * own "nr"/"ac", and the 4 TiB reservation still takes new pages.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -22,7 +24,7 @@
 
 #define GiB (1ULL << 30)
 #define TiB (1ULL << 40)
-enum { S_NR = 0xe100, S_HEAD = 0xe200, S_MID = 0xe300 };
+enum { S_NR = 0xe100, S_HEAD = 0xe200, S_MID = 0xe300, S_FORCED = 0xe400 };
 static size_t pg;
 static const uint64_t nr_off[] = { 0, GiB, 1234 * GiB + 4096 * 7, 4 * TiB - 4096 };
 
@@ -54,8 +56,21 @@ int main(int argc, char **argv)
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	char *none = mmap(NULL, 64 * GiB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *ro = mmap(NULL, 8 * pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (nr == MAP_FAILED || none == MAP_FAILED || ro == MAP_FAILED)
+	char *hole = mmap(NULL, 3 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (nr == MAP_FAILED || none == MAP_FAILED || ro == MAP_FAILED || hole == MAP_FAILED)
 		setup_fail("mmap: %s", strerror(errno));
+	/* one page away from anything: it must not merge with a neighbour */
+	munmap(hole, 3 * pg);
+	char *forced = mmap(hole + pg, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			    -1, 0);
+	char *buf = malloc(pg);
+	int mfd = open("/proc/self/mem", O_RDWR);
+	if (forced == MAP_FAILED || !buf || mfd < 0)
+		setup_fail("mmap/open /proc/self/mem: %s", strerror(errno));
+	pattern_fill(buf, pg, S_FORCED);
+	if (pwrite(mfd, buf, pg, (off_t)(uintptr_t)forced) != (ssize_t)pg)
+		setup_fail("write through /proc/self/mem: %s", strerror(errno));
+	close(mfd);
 	for (size_t i = 0; i < sizeof(nr_off) / sizeof(nr_off[0]); i++)
 		pattern_fill(nr + nr_off[i], pg, S_NR + i);
 	char *mid = none + 32 * GiB;
@@ -82,6 +97,9 @@ int main(int argc, char **argv)
 	want_vma("64 GiB PROT_NONE: tail", mid + 4 * pg, mid + 4 * pg, 32 * GiB - 4 * pg, "---p",
 		 false, false);
 	want_vma("PROT_READ never written", ro, ro, 8 * pg, "r--p", false, false);
+	want_vma("PROT_READ written through /proc/self/mem", forced, forced, pg, "r--p", false, false);
+	if (pattern_check(forced, pg, S_FORCED) >= 0)
+		fail("the page written through /proc/self/mem differs");
 
 	for (size_t i = 0; i < sizeof(nr_off) / sizeof(nr_off[0]); i++)
 		if (pattern_check(nr + nr_off[i], pg, S_NR + i) >= 0)
