@@ -144,8 +144,11 @@ static int dump_proc(struct dump_ctx *ctx, struct seized_proc *p)
 	int r2 = img_close(img);
 	ret = ret ? ret : r2;
 out:
-	for (size_t i = 0; i < mm.n_vmas; i++)
+	for (size_t i = 0; i < mm.n_vmas; i++) {
+		if (mm.vmas[i])
+			vma_guards_free(mm.vmas[i]);
 		free(mm.vmas[i]);
+	}
 	free(mm.vmas);
 	free(mm.mm_saved_auxv);
 	proc_maps_free(&maps);

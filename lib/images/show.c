@@ -336,6 +336,9 @@ static const struct ann anns[] = {
 	{ "vma_entry", "status", ANN_FLAGS, "mmap.status" },
 	{ "vma_entry", "madv", ANN_HEX, NULL },
 	{ "vma_entry", "fdflags", ANN_HEX, NULL },
+	{ "vma_entry", "cryo_flags", ANN_HEX, NULL },
+	{ "vma_guard_run", "start", ANN_HEX, NULL },
+	{ "vma_guard_run", "end", ANN_HEX, NULL },
 };
 
 static const struct ann *find_ann(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f)
@@ -354,8 +357,9 @@ struct bitname {
 static const struct bitname prot_bits[] = {
 	{ "PROT_READ", 0x1 }, { "PROT_WRITE", 0x2 }, { "PROT_EXEC", 0x4 }, { 0 } };
 static const struct bitname mmap_bits[] = {
-	{ "MAP_SHARED", 0x1 }, { "MAP_PRIVATE", 0x2 }, { "MAP_ANON", 0x20 },
-	{ "MAP_GROWSDOWN", 0x100 }, { 0 } };
+	{ "MAP_SHARED", 0x1 }, { "MAP_PRIVATE", 0x2 }, { "MAP_DROPPABLE", 0x8 },
+	{ "MAP_ANON", 0x20 }, { "MAP_GROWSDOWN", 0x100 }, { "MAP_LOCKED", 0x2000 },
+	{ "MAP_NORESERVE", 0x4000 }, { 0 } };
 static const struct bitname status_bits[] = {
 	{ "VMA_AREA_REGULAR", 1 << 0 }, { "VMA_AREA_STACK", 1 << 1 },
 	{ "VMA_AREA_VSYSCALL", 1 << 2 }, { "VMA_AREA_VDSO", 1 << 3 },

@@ -31,6 +31,12 @@
 #define VMA_AREA_AIORING (1 << 13)
 #define VMA_AREA_MEMFD (1 << 14)
 
+/* vma_entry.cryo_flags (cryo extension, field 1000, see vma.proto): VmFlags that
+ * criu's image has no field for. */
+#define VMA_CRYO_ACCOUNT (1 << 0)	/* "ac": charged to overcommit accounting */
+#define VMA_CRYO_LOCKONFAULT (1 << 1)	/* "lf": mlock2(MLOCK_ONFAULT) */
+#define VMA_CRYO_MAYBE_GUARD (1 << 2)	/* "gu": guard regions were installed */
+
 /* pagemap_entry.flags */
 #define PE_PARENT (1 << 0)
 #define PE_LAZY (1 << 1)
@@ -55,6 +61,13 @@ int mem_dump_vmas(pid_t pid, const struct proc_maps *maps, struct files_dump *fi
 /* Save the pages of every private VMA into pagemap-@pid.img / pages-@pages_id.img. */
 int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
 		   struct mem_dump_stats *stats);
+
+/* guard.c: guard regions (MADV_GUARD_INSTALL).  Dump: record in @v->guards
+ * the guard pages of the VMA of process @pid (@pm_fd: its /proc/PID/pagemap).
+ * True if PAGEMAP_SCAN reports guard pages (PAGE_IS_GUARD, kernel 6.14). */
+int mem_dump_guards(pid_t pid, int pm_fd, VmaEntry *v);
+bool pagemap_scan_has_guard(void);
+void vma_guards_free(VmaEntry *v);
 
 /* True if the VMA's pages come from the image (private memory). */
 bool vma_has_private_pages(const VmaEntry *v);
@@ -85,6 +98,14 @@ void mem_image_free(struct mem_image *mi);
 int mem_restore_vmas(struct remote *r, const struct mem_image *mi,
 		     const struct files_restore *fr, int pages_fd);
 
+struct remote_batch;
+/* Batch the guard-region installs of the VMAs of @mm (those with @only[i]
+ * set if @only) and run them. */
+int mem_restore_guards(struct remote *r, struct remote_batch *b, const MmEntry *mm,
+		       const bool *only);
+/* Batch the mlock of a VMA with MAP_LOCKED (mlock2(MLOCK_ONFAULT) for "lf"). */
+int vma_lock(struct remote *r, struct remote_batch *b, const VmaEntry *v);
+
 /* vdso.c: in the task driven by @r, where the dumped vDSO was mapped back
  * at [@old_start, @old_end) and this kernel's vDSO sits at @new_start,
  * make each function of the old one jump to the new one. */
@@ -93,6 +114,13 @@ int vdso_proxy_patch(struct remote *r, uint64_t old_start, uint64_t old_end, uin
 /* pages_restore.c: fill private memory of the task from the pages image
  * (open in the task as @pages_fd), after mem_restore_vmas mapped it. */
 int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_fd);
+/* True if the image holds pages in [@start, @end). */
+bool mem_image_has_pages(const struct mem_image *mi, uint64_t start, uint64_t end);
+/* Is the private VMA @v mapped writable for its fill?  Not when that would
+ * charge it to overcommit accounting where the kernel had not ("ac" not
+ * recorded): a PROT_NONE reservation of 64 GiB must not need 64 GiB of
+ * commit.  Pages of such a VMA are written through /proc/PID/mem. */
+bool vma_map_writable(const struct mem_image *mi, const VmaEntry *v);
 
 
 /* ---- shared memory objects (lib/mem/shmem.c, memory kinds) ----

@@ -12,6 +12,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "compat/uapi-extra.h"
+
 
 bool vma_is_special(const VmaEntry *v)
 {
@@ -47,6 +49,69 @@ static uint64_t madv_bits(const struct proc_vma *pv)
 	return m;
 }
 
+/* What cryo does with each VmFlag of a regular VMA (fs/proc/task_mmu.c
+ * show_smap_vma_flags; the special mappings [vdso], [vvar], [vsyscall] are
+ * taken as they are):
+ *   restored:   rd wr ex (prot), sh ms (shared), mw (a shared file mapping's
+ *               file reopened writable), gd, lo lf, dc wf dd hg nh mg sr rr
+ *               (madvise), ac (accounting: a private VMA never writable is
+ *               mapped without PROT_WRITE), nr (MAP_NORESERVE), dp
+ *               (MAP_DROPPABLE), gu (guard regions);
+ *   irrelevant: mr, me (a file mapping gets them from its mount again), sd
+ *               (soft-dirty tracking state), dw (VM_DENYWRITE, old kernels);
+ *   refused:    the rest, here or by kind in classify() (io pf ht de). */
+struct vmf_refusal {
+	int bit;
+	const char *what;
+};
+static const struct vmf_refusal vmf_refused[] = {
+	{ VMF_DE, "VM_DONTEXPAND, a mapping made by a driver" },
+	{ VMF_SF, "MAP_SYNC on a DAX file, which cryo does not restore" },
+	{ VMF_AR, "an architecture-specific flag (x86 VM_PAT: device memory)" },
+	{ VMF_BT, "arm64 BTI-guarded code" },
+	{ VMF_MM, "VM_MIXEDMAP, device or DAX memory" },
+	{ VMF_UM, "a userfaultfd registration (missing pages)" },
+	{ VMF_UW, "a userfaultfd registration (write-protect)" },
+	{ VMF_UI, "a userfaultfd registration (minor faults)" },
+	{ VMF_MT, "arm64 memory tagging" },
+	{ VMF_SS, "a shadow stack (CET), which cryo does not restore" },
+	{ VMF_SL, "mseal(): a sealed mapping, which cryo does not seal again" },
+	{ VMF_NL, "remap_file_pages() nonlinear mapping" },
+};
+
+static int vmflags_check(pid_t pid, const struct proc_vma *pv)
+{
+	const char *name = pv->path ? pv->path : "anonymous";
+	if (!pv->has_vmflags)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(vmf_refused); i++)
+		if (pv->vmf & (1ULL << vmf_refused[i].bit)) {
+			pr_err("process %d: mapping 0x%llx-0x%llx (%s) has VmFlag \"%s\", %s: "
+			       "cryo can't restore it faithfully and refuses to dump it",
+			       pid, (unsigned long long)pv->start, (unsigned long long)pv->end,
+			       name, proc_vmf_name(vmf_refused[i].bit), vmf_refused[i].what);
+			return -EOPNOTSUPP;
+		}
+	if (pv->vmf & VMF(UNKNOWN)) {
+		pr_err("process %d: mapping 0x%llx-0x%llx (%s) has VmFlag \"%s\", which cryo does "
+		       "not know: refusing rather than restoring it without (a newer cryo may know it)",
+		       pid, (unsigned long long)pv->start, (unsigned long long)pv->end, name,
+		       pv->vmf_unknown);
+		return -EOPNOTSUPP;
+	}
+	/* Every mmap() sets VM_MAYREAD, and VM_MAYEXEC unless the file's mount
+	 * is noexec: without them this is no mapping cryo knows how to make. */
+	bool anon = !pv->path || pv->path[0] == '[';
+	if (!(pv->vmf & VMF(MR)) || (anon && !(pv->vmf & VMF(ME)))) {
+		pr_err("process %d: mapping 0x%llx-0x%llx (%s) lacks VmFlag \"%s\" that every "
+		       "mmap() sets: cryo can't make such a mapping and refuses to dump it", pid,
+		       (unsigned long long)pv->start, (unsigned long long)pv->end, name,
+		       !(pv->vmf & VMF(MR)) ? "mr" : "me");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
 static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *files,
 		    struct mem_dump_shared *sd, VmaEntry *v)
 {
@@ -61,6 +126,15 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 	v->flags = pv->shared ? MAP_SHARED : MAP_PRIVATE;
 	if (pv->vm_locked)
 		v->flags |= MAP_LOCKED;	/* as CRIU: "lo" is kept in the mmap flags */
+	if (pv->vmf & VMF(NR))
+		v->flags |= MAP_NORESERVE;
+	v->has_cryo_flags = 1;
+	if (pv->vmf & VMF(AC))
+		v->cryo_flags |= VMA_CRYO_ACCOUNT;
+	if (pv->vmf & VMF(LF))
+		v->cryo_flags |= VMA_CRYO_LOCKONFAULT;
+	if (pv->vmf & VMF(GU))
+		v->cryo_flags |= VMA_CRYO_MAYBE_GUARD;
 	uint64_t madv = madv_bits(pv);
 	if (madv) {
 		v->has_madv = 1;
@@ -104,6 +178,10 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 			return -EOPNOTSUPP;
 		}
 		v->flags |= MAP_ANONYMOUS;
+		/* MAP_DROPPABLE is a mapping type of its own (VM_DROPPABLE, 6.11);
+		 * its pages are private anonymous ones, saved as such */
+		if (pv->vmf & VMF(DP))
+			v->flags = (v->flags & ~MAP_PRIVATE) | MAP_DROPPABLE;
 		v->status = VMA_AREA_REGULAR | VMA_ANON_PRIVATE;
 		if (path && !strcmp(path, "[heap]"))
 			v->status |= VMA_AREA_HEAP;
@@ -142,30 +220,42 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 	v->shmid = id;
 	v->pgoff = pv->pgoff;
 	v->status = VMA_AREA_REGULAR | (pv->shared ? VMA_FILE_SHARED : VMA_FILE_PRIVATE);
-	if (pv->shared && (pv->prot & PROT_WRITE)) {
-		v->has_fdflags = 1;
-		v->fdflags = O_RDWR;
-	} else {
-		v->has_fdflags = 1;
-		v->fdflags = O_RDONLY;
-	}
+	/* A shared mapping of a file opened for writing has VM_MAYWRITE ("mw")
+	 * even when it is mapped read-only: the task may mprotect() it
+	 * writable later, so the file is reopened read-write (the kernel
+	 * clears "mw" when the file was opened read-only). */
+	bool maywrite = pv->has_vmflags ? (pv->vmf & VMF(MW)) != 0 : (pv->prot & PROT_WRITE) != 0;
+	v->has_fdflags = 1;
+	v->fdflags = pv->shared && maywrite ? O_RDWR : O_RDONLY;
 	return 0;
 }
 
 int mem_dump_vmas(pid_t pid, const struct proc_maps *maps, struct files_dump *files,
 		  struct mem_dump_shared *sd, MmEntry *mm)
 {
+	char path[64];
+	int ret = 0;
 	mm->vmas = xzalloc(maps->n * sizeof(VmaEntry *));
 	if (!mm->vmas)
 		return -ENOMEM;
-	for (int i = 0; i < maps->n; i++) {
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	int pm_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pm_fd < 0)
+		return_perror("can't open %s", path);
+	for (int i = 0; i < maps->n && !ret; i++) {
 		VmaEntry *v = xmalloc(sizeof(*v));
-		if (!v)
-			return -ENOMEM;
+		if (!v) {
+			ret = -ENOMEM;
+			break;
+		}
 		mm->vmas[mm->n_vmas++] = v;
-		int ret = classify(pid, &maps->v[i], files, sd, v);
-		if (ret)
-			return ret;
+		ret = classify(pid, &maps->v[i], files, sd, v);
+		if (ret || !(v->status & VMA_AREA_REGULAR) || vma_is_special(v))
+			continue;
+		ret = vmflags_check(pid, &maps->v[i]);
+		if (!ret)
+			ret = mem_dump_guards(pid, pm_fd, v);
 	}
-	return 0;
+	close(pm_fd);
+	return ret;
 }

@@ -20,6 +20,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "compat/uapi-extra.h"
+
 /* Where each present page of an image lives in its pages file. */
 struct page_index {
 	uint64_t *vaddr;	/* start of each run, sorted */
@@ -184,11 +186,20 @@ int mem_restore_inherited(struct remote *r, const struct mem_image *cmi, const s
 	if (ret)
 		goto out;
 
-	/* 4. Writable while fixing pages. */
+	/* 4. Writable while fixing pages (only where there are pages: making a
+	 * VMA writable charges it to overcommit accounting).  Guard regions
+	 * the kept VMAs inherited go (the child's come back below): a page the
+	 * parent guards may hold data in the child. */
 	for (size_t i = 0; i < cm->n_vmas && !ret; i++) {
 		const VmaEntry *v = cm->vmas[i];
-		if (vma_has_private_pages(v) && !(v->prot & PROT_WRITE))
+		if (vma_has_private_pages(v) && !(v->prot & PROT_WRITE) &&
+		    mem_image_has_pages(cmi, v->start, v->end))
 			ret = add(&f, __NR_mprotect, v->start, v->end - v->start, v->prot | PROT_WRITE, 0);
+	}
+	for (size_t j = 0; j < pm->n_vmas && !ret; j++) {
+		const VmaEntry *v = pm->vmas[j];
+		if (pkept[j] && v->n_guards)
+			ret = add(&f, __NR_madvise, v->start, v->end - v->start, MADV_GUARD_REMOVE, 0);
 	}
 
 	/* 5. Pages: the child's own VMAs take all theirs; kept VMAs take only
@@ -265,13 +276,20 @@ int mem_restore_inherited(struct remote *r, const struct mem_image *cmi, const s
 		}
 	}
 
-	/* 7. Final protections and locks of kept VMAs (mlock is not inherited). */
+	/* 7. The kept VMAs' guard regions, then final protections and locks
+	 * of kept VMAs (mlock is not inherited). */
+	if (!ret)
+		ret = mem_restore_guards(r, b, cm, kept);
 	for (size_t i = 0; i < cm->n_vmas && !ret; i++) {
 		const VmaEntry *v = cm->vmas[i];
 		if (vma_has_private_pages(v) && !(v->prot & PROT_WRITE))
 			ret = add(&f, __NR_mprotect, v->start, v->end - v->start, v->prot, 0);
-		if (!ret && kept[i] && (v->flags & MAP_LOCKED))
-			ret = add(&f, __NR_mlock, v->start, v->end - v->start, 0, 0);
+		if (!ret && kept[i] && (v->flags & MAP_LOCKED)) {
+			if (f.b->n == REMOTE_BATCH_MAX)
+				ret = flush(&f);
+			if (!ret)
+				ret = vma_lock(r, f.b, v);
+		}
 	}
 	if (!ret)
 		ret = flush(&f);

@@ -15,6 +15,8 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
+#include "compat/uapi-extra.h"
+
 int mem_image_load(int dirfd, pid_t pid, struct mem_image *mi)
 {
 	struct cr_img *img;
@@ -84,6 +86,21 @@ static int check_vma(const VmaEntry *v)
 		pr_err("mm image: invalid VMA 0x%llx-0x%llx prot 0x%x",
 		       (unsigned long long)v->start, (unsigned long long)v->end, v->prot);
 		return -EINVAL;
+	}
+	if ((v->flags & MAP_DROPPABLE) && ((v->flags & MAP_SHARED) || !(v->status & VMA_ANON_PRIVATE))) {
+		pr_err("mm image: VMA 0x%llx-0x%llx is droppable but not private anonymous memory",
+		       (unsigned long long)v->start, (unsigned long long)v->end);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < v->n_guards; i++) {
+		const VmaGuardRun *g = v->guards[i];
+		if (g->start >= g->end || g->start < v->start || g->end > v->end ||
+		    (g->start | g->end) & (PAGE_SIZE - 1)) {
+			pr_err("mm image: guard region 0x%llx-0x%llx is not inside VMA 0x%llx-0x%llx",
+			       (unsigned long long)g->start, (unsigned long long)g->end,
+			       (unsigned long long)v->start, (unsigned long long)v->end);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
@@ -219,6 +236,48 @@ static int apply_madvise(struct remote *r, struct remote_batch *b, const VmaEntr
 	return ret;
 }
 
+/* "gu" (VM_MAYBE_GUARD) stays on a VMA once a guard region was installed
+ * in it, even after the guards were removed.  A VMA that had it but no
+ * guard left gets it back by installing and removing a guard on its first
+ * page before the fill (installing zaps that page's contents). */
+static int mark_maybe_guard(struct remote *r, struct remote_batch *b, const VmaEntry *v)
+{
+	if (!v->has_cryo_flags || !(v->cryo_flags & VMA_CRYO_MAYBE_GUARD) || v->n_guards)
+		return 0;
+	int ret = batch_add(r, b, "marking a VMA that had guard regions", __NR_madvise, v->start,
+			    PAGE_SIZE, MADV_GUARD_INSTALL, 0, 0, 0);
+	if (!ret)
+		ret = batch_add(r, b, "marking a VMA that had guard regions", __NR_madvise, v->start,
+				PAGE_SIZE, MADV_GUARD_REMOVE, 0, 0, 0);
+	return ret;
+}
+
+int mem_restore_guards(struct remote *r, struct remote_batch *b, const MmEntry *mm,
+		       const bool *only)
+{
+	int ret = 0;
+	for (size_t i = 0; i < mm->n_vmas && !ret; i++) {
+		const VmaEntry *v = mm->vmas[i];
+		if (only && !only[i])
+			continue;
+		for (size_t k = 0; k < v->n_guards && !ret; k++)
+			ret = batch_add(r, b, "installing guard regions", __NR_madvise,
+					v->guards[k]->start, v->guards[k]->end - v->guards[k]->start,
+					MADV_GUARD_INSTALL, 0, 0, 0);
+	}
+	if (!ret)
+		ret = remote_batch_exec(r, b, "installing guard regions");
+	return ret;
+}
+
+int vma_lock(struct remote *r, struct remote_batch *b, const VmaEntry *v)
+{
+	if (v->has_cryo_flags && (v->cryo_flags & VMA_CRYO_LOCKONFAULT))
+		return batch_add(r, b, "mlock2(MLOCK_ONFAULT)", __NR_mlock2, v->start,
+				 v->end - v->start, MLOCK_ONFAULT, 0, 0, 0);
+	return batch_add(r, b, "mlock", __NR_mlock, v->start, v->end - v->start, 0, 0, 0, 0);
+}
+
 int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 			    const struct files_restore *fr, int pages_fd,
 			    struct shmem_registry *reg)
@@ -246,9 +305,9 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 		if (!(v->status & VMA_AREA_REGULAR) || (vma_is_special(v) && !proxy) ||
 		    vma_is_shmem(v))
 			continue;
-		unsigned prot = v->prot | (vma_has_private_pages(v) || proxy ? PROT_WRITE : 0);
-		unsigned flags = (v->flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN)) |
-				 MAP_FIXED_NOREPLACE;
+		unsigned prot = v->prot | (vma_map_writable(mi, v) || proxy ? PROT_WRITE : 0);
+		unsigned flags = (v->flags & (MAP_SHARED | MAP_PRIVATE | MAP_DROPPABLE | MAP_ANONYMOUS |
+					      MAP_GROWSDOWN | MAP_NORESERVE)) | MAP_FIXED_NOREPLACE;
 		long fd = -1;
 		if (v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
 			fd = mapped_fd(mf, nmf, v);
@@ -258,7 +317,7 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 			}
 			flags &= ~MAP_ANONYMOUS;
 		} else if ((v->status & VMA_ANON_PRIVATE) || proxy) {
-			flags |= MAP_ANONYMOUS | MAP_PRIVATE;
+			flags |= MAP_ANONYMOUS | (flags & MAP_DROPPABLE ? 0 : MAP_PRIVATE);
 		} else {
 			pr_err("mm image: VMA 0x%llx-0x%llx has an unsupported kind (status 0x%x)",
 			       (unsigned long long)v->start, (unsigned long long)v->end, v->status);
@@ -270,6 +329,8 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 		/* Huge-page advice before the fill, so the fill faults in huge pages. */
 		if (!ret)
 			ret = apply_madvise(r, b, v);
+		if (!ret)
+			ret = mark_maybe_guard(r, b, v);
 	}
 	if (!ret)
 		ret = remote_batch_exec(r, b, "mapping memory");
@@ -288,7 +349,11 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 	if (!ret)
 		ret = pages_restore_fill(r, mi, pages_fd);
 
-	/* 4. Final protections, then mlock (which populates what it locks). */
+	/* 4. Guard regions, once the pages around them are filled. */
+	if (!ret)
+		ret = mem_restore_guards(r, b, mm, NULL);
+
+	/* 5. Final protections, then mlock (which populates what it locks). */
 	for (size_t i = 0; i < mm->n_vmas && !ret; i++) {
 		const VmaEntry *v = mm->vmas[i];
 		bool proxy = mi->vdso_proxy && (v->status & VMA_AREA_VDSO);
@@ -301,8 +366,7 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 			ret = batch_add(r, b, "setting protections", __NR_mprotect, v->start,
 					v->end - v->start, v->prot, 0, 0, 0);
 		if (!ret && (v->flags & MAP_LOCKED))
-			ret = batch_add(r, b, "mlock", __NR_mlock, v->start, v->end - v->start, 0, 0,
-					0, 0);
+			ret = vma_lock(r, b, v);
 	}
 	if (!ret)
 		ret = remote_batch_exec(r, b, "setting protections");

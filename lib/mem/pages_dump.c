@@ -321,6 +321,8 @@ static int scan_vma_pages(struct page_writer *w, int pm_fd, const VmaEntry *v,
 	static struct page_region vec[SCAN_REGIONS];
 	bool readable = v->prot & PROT_READ;
 	uint64_t run_start = 0, run_end = 0;
+	/* guard markers count as swapped: leave them out (guard.c records them) */
+	uint64_t guard = pagemap_scan_has_guard() ? PAGE_IS_GUARD : 0;
 	struct pm_scan_arg a = {
 		.size = sizeof(a),
 		.start = v->start,
@@ -329,12 +331,13 @@ static int scan_vma_pages(struct page_writer *w, int pm_fd, const VmaEntry *v,
 		.vec_len = SCAN_REGIONS,
 		/* not the zero page, and in private file mappings not a page
 		 * of the file itself (only the private copies) */
-		.category_inverted = PAGE_IS_PFNZERO | PAGE_IS_FILE,
+		.category_inverted = PAGE_IS_PFNZERO | PAGE_IS_FILE | PAGE_IS_GUARD,
 		.category_mask = PAGE_IS_PFNZERO |
 				 (v->status & (VMA_ANON_PRIVATE | VMA_AREA_VDSO) ? 0 : PAGE_IS_FILE),
 		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 	};
+	a.category_mask |= guard;
 
 	while (a.start < v->end) {
 		long n = ioctl(pm_fd, PAGEMAP_SCAN, &a);
@@ -400,7 +403,9 @@ static int read_vma_pages(struct page_writer *w, int pm_fd, const VmaEntry *v,
 		for (size_t i = 0; i < n; i++, addr += PAGE_SIZE) {
 			uint64_t e = ents[i];
 			bool save;
-			if (e & PM_SWAPPED)
+			if (e & PM_GUARD_REGION)
+				save = false;	/* a guard marker, not a swapped page */
+			else if (e & PM_SWAPPED)
 				save = true;
 			else if (!(e & PM_PRESENT))
 				save = false;

@@ -13,11 +13,13 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 /* Bytes filled per batch at most (a read stops short at 2 GiB anyway): a
  * batch is one ptrace stop, which cryo waits for with a timeout. */
@@ -42,8 +44,91 @@ static bool have_populate_write(void)
 	return known;
 }
 
+bool mem_image_has_pages(const struct mem_image *mi, uint64_t start, uint64_t end)
+{
+	int lo = 0, hi = mi->n_pe - 1;
+	while (lo <= hi) {	/* the first run that ends after @start */
+		int mid = (lo + hi) / 2;
+		const PagemapEntry *pe = mi->pe[mid];
+		if (pe->vaddr + (uint64_t)pe->nr_pages * PAGE_SIZE <= start)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return lo < mi->n_pe && mi->pe[lo]->vaddr < end;
+}
+
+bool vma_map_writable(const struct mem_image *mi, const VmaEntry *v)
+{
+	if (!vma_has_private_pages(v) || (v->prot & PROT_WRITE))
+		return v->prot & PROT_WRITE;
+	bool pages = mem_image_has_pages(mi, v->start, v->end);
+	if (!v->has_cryo_flags)	/* a criu image: as criu does, if there is a fill */
+		return pages;
+	/* MAP_NORESERVE mappings are never charged; the others are when
+	 * mapped or made writable, and stay charged ("ac") until unmapped */
+	if (v->flags & MAP_NORESERVE)
+		return pages;
+	return v->cryo_flags & VMA_CRYO_ACCOUNT;
+}
+
+/* The private VMA holding @addr, or NULL. */
+static const VmaEntry *vma_at(const struct mem_image *mi, uint64_t addr)
+{
+	size_t lo = 0, hi = mi->mm->n_vmas;	/* VMAs are in address order */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const VmaEntry *v = mi->mm->vmas[mid];
+		if (addr < v->start)
+			hi = mid;
+		else if (addr >= v->end)
+			lo = mid + 1;
+		else
+			return vma_has_private_pages(v) ? v : NULL;
+	}
+	return NULL;
+}
+
+/* Pages of a VMA that is not writable and must not become so (it was never
+ * charged): cryo writes them through /proc/TID/mem, which may write where
+ * the task can't, as a debugger's breakpoint does.  The pages image is open
+ * in cryo at the same number as in the task. */
+static int fill_forced(struct remote *r, int *mem_fd, int pages_fd, uint64_t at, uint64_t n,
+		       uint64_t off)
+{
+	static char buf[1 << 20];
+	if (*mem_fd < 0) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/mem", r->tid);
+		*mem_fd = open(path, O_RDWR | O_CLOEXEC);
+		if (*mem_fd < 0)
+			return_perror("can't open %s", path);
+	}
+	for (uint64_t done = 0; done < n;) {
+		size_t len = MIN(n - done, sizeof(buf));
+		ssize_t got = pread(pages_fd, buf, len, off + done);
+		if (got != (ssize_t)len) {
+			int e = got < 0 ? errno : EIO;
+			pr_err("can't read pages-*.img at offset %llu for 0x%llx: %s",
+			       (unsigned long long)(off + done), (unsigned long long)(at + done),
+			       strerror(e));
+			return -e;
+		}
+		if (pwrite(*mem_fd, buf, len, at + done) != (ssize_t)len) {
+			int e = errno ? errno : EIO;
+			pr_err("can't write the restored process %d's memory at 0x%llx through "
+			       "/proc/%d/mem: %s", r->tid, (unsigned long long)(at + done), r->tid,
+			       strerror(e));
+			return -e;
+		}
+		done += len;
+	}
+	return 0;
+}
+
 int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_fd)
 {
+	int mem_fd = -1;
 	struct remote_batch *b = xzalloc(sizeof(*b));
 	uint64_t off = 0, batch_bytes = 0;
 	int ret = 0;
@@ -83,6 +168,14 @@ int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_f
 				if (at < mi->vdso_start && at + n > mi->vdso_start)
 					n = mi->vdso_start - at;
 			}
+			const VmaEntry *v = vma_at(mi, at);
+			if (v && !vma_map_writable(mi, v)) {
+				n = MIN(n, v->end - at);
+				ret = fill_forced(r, &mem_fd, pages_fd, at, n, off);
+				off += n;
+				done += n;
+				continue;
+			}
 			if (populate)
 				b->calls[b->n++] = (struct remote_call){ __NR_madvise,
 					{ at, n, MADV_POPULATE_WRITE, 0, 0, 0 }, 0 };
@@ -100,8 +193,12 @@ int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_f
 			ret = remote_batch_exec(r, b, what);
 	}
 
+	if (!ret && b->n)	/* the last run went through /proc/PID/mem */
+		ret = remote_batch_exec(r, b, what);
 	if (!ret)
 		pr_debug("task %d: %llu bytes filled", r->tid, (unsigned long long)off);
+	if (mem_fd >= 0)
+		close(mem_fd);
 	free(b);
 	return ret;
 }

@@ -641,7 +641,13 @@ static int create_anon(struct remote *r, const MmEntry *mm, struct shmem_registr
 		       struct shmem_obj *o, uint64_t *home, bool *scratch)
 {
 	uint64_t at = 0;
+	unsigned noreserve = 0;
 	*scratch = true;
+	/* MAP_NORESERVE decides, when the object is made, whether its whole
+	 * size is charged to overcommit accounting up front */
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if (shmem_vma_kind(mm->vmas[i]) == SHM_ANON && mm->vmas[i]->shmid == o->key)
+			noreserve |= mm->vmas[i]->flags & MAP_NORESERVE;
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		const VmaEntry *v = mm->vmas[i];
 		if (shmem_vma_kind(v) == SHM_ANON && v->shmid == o->key && v->pgoff == 0 &&
@@ -657,7 +663,8 @@ static int create_anon(struct remote *r, const MmEntry *mm, struct shmem_registr
 			return ret;
 	}
 	long ret = rcall(r, "mmap of shared anonymous memory", __NR_mmap, at, o->size,
-			 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+			 PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | noreserve, -1, 0);
 	if (ret < 0)
 		return ret;
 	char path[96];
@@ -869,7 +876,7 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 		}
 		bool priv = v->status & VMA_FILE_PRIVATE;
 		unsigned prot = v->prot | (priv ? PROT_WRITE : 0);
-		unsigned flags = priv ? MAP_PRIVATE : MAP_SHARED;
+		unsigned flags = (priv ? MAP_PRIVATE : MAP_SHARED) | (v->flags & MAP_NORESERVE);
 		if (l && kind == SHM_ANON && !l->scratch && l->home == v->start) {
 			/* the home mapping is this VMA */
 		} else if (l && kind == SHM_MEMFD) {

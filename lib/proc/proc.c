@@ -22,6 +22,21 @@ void proc_maps_free(struct proc_maps *m)
 	m->n = 0;
 }
 
+/* Indexed by VMF_*.  "dw" (VM_DENYWRITE, gone in 5.15) and "nl"
+ * (VM_NONLINEAR, gone in 4.0) are what older kernels print. */
+static const char vmf_names[VMF__MAX][3] = {
+	"rd", "wr", "ex", "sh", "mr", "mw", "me", "ms", "gd", "pf",
+	"lo", "io", "sr", "rr", "dc", "de", "lf", "ac", "nr", "ht",
+	"sf", "ar", "wf", "dd", "bt", "sd", "mm", "hg", "nh", "mg",
+	"um", "uw", "mt", "ui", "ss", "dp", "sl", "gu", "dw", "nl",
+	"??",
+};
+
+const char *proc_vmf_name(int bit)
+{
+	return bit >= 0 && bit < VMF__MAX ? vmf_names[bit] : "??";
+}
+
 static void parse_vmflags(const char *p, struct proc_vma *v)
 {
 	v->has_vmflags = true;
@@ -30,47 +45,38 @@ static void parse_vmflags(const char *p, struct proc_vma *v)
 			p++;
 		if (!p[0] || !p[1])
 			break;
-		char a = p[0], b = p[1];
-#define FL(x, y) (a == (x) && b == (y))
-		if (FL('g', 'd'))
-			v->vm_growsdown = true;
-		else if (FL('l', 'o'))
-			v->vm_locked = true;
-		else if (FL('d', 'c'))
-			v->vm_dontfork = true;
-		else if (FL('d', 'd'))
-			v->vm_dontdump = true;
-		else if (FL('w', 'f'))
-			v->vm_wipeonfork = true;
-		else if (FL('h', 'g'))
-			v->vm_hugepage = true;
-		else if (FL('n', 'h'))
-			v->vm_nohugepage = true;
-		else if (FL('m', 'g'))
-			v->vm_mergeable = true;
-		else if (FL('i', 'o'))
-			v->vm_io = true;
-		else if (FL('p', 'f'))
-			v->vm_pfnmap = true;
-		else if (FL('s', 'd'))
-			v->vm_softdirty = true;
-		else if (FL('s', 's'))
-			v->vm_shadow_stack = true;
-		else if (FL('u', 'w'))
-			v->vm_uffd_wp = true;
-		else if (FL('u', 'm'))
-			v->vm_uffd_missing = true;
-		else if (FL('m', 'w'))
-			v->vm_maywrite = true;
-		else if (FL('h', 't'))
-			v->vm_hugetlb = true;
-		else if (FL('s', 'r'))
-			v->vm_seq_read = true;
-		else if (FL('r', 'r'))
-			v->vm_rand_read = true;
-#undef FL
+		int bit = VMF_UNKNOWN;
+		for (int i = 0; i < VMF_UNKNOWN; i++)
+			if (p[0] == vmf_names[i][0] && p[1] == vmf_names[i][1]) {
+				bit = i;
+				break;
+			}
+		if (bit == VMF_UNKNOWN && !v->vmf_unknown[0])
+			snprintf(v->vmf_unknown, sizeof(v->vmf_unknown), "%.2s", p);
+		v->vmf |= 1ULL << bit;
 		p += 2;
+		while (*p && *p != ' ')	/* a longer mnemonic of a future kernel */
+			p++;
 	}
+	uint64_t f = v->vmf;
+	v->vm_growsdown = f & VMF(GD);
+	v->vm_locked = f & VMF(LO);
+	v->vm_dontfork = f & VMF(DC);
+	v->vm_dontdump = f & VMF(DD);
+	v->vm_wipeonfork = f & VMF(WF);
+	v->vm_hugepage = f & VMF(HG);
+	v->vm_nohugepage = f & VMF(NH);
+	v->vm_mergeable = f & VMF(MG);
+	v->vm_io = f & VMF(IO);
+	v->vm_pfnmap = f & VMF(PF);
+	v->vm_softdirty = f & VMF(SD);
+	v->vm_shadow_stack = f & VMF(SS);
+	v->vm_uffd_wp = f & VMF(UW);
+	v->vm_uffd_missing = f & VMF(UM);
+	v->vm_maywrite = f & VMF(MW);
+	v->vm_hugetlb = f & VMF(HT);
+	v->vm_seq_read = f & VMF(SR);
+	v->vm_rand_read = f & VMF(RR);
 }
 
 /* A maps line: "start-end perms offset major:minor inode   path" */

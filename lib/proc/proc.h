@@ -23,7 +23,24 @@ struct proc_vma {
 	bool vm_softdirty, vm_uffd_wp, vm_uffd_missing;
 	bool vm_maywrite, vm_hugetlb, vm_seq_read, vm_rand_read;	/* mw ht sr rr */
 	bool has_vmflags;
+	uint64_t vmf;		/* every VmFlag seen, as VMF_* bits */
+	char vmf_unknown[4];	/* the first mnemonic this parser doesn't know, or "" */
 };
+
+/* VmFlags mnemonics (fs/proc/task_mmu.c show_smap_vma_flags), one bit each.
+ * Which of them cryo restores, ignores or refuses is decided in
+ * lib/mem/mem_dump.c (vma_flags_check). */
+enum {
+	VMF_RD, VMF_WR, VMF_EX, VMF_SH, VMF_MR, VMF_MW, VMF_ME, VMF_MS, VMF_GD, VMF_PF,
+	VMF_LO, VMF_IO, VMF_SR, VMF_RR, VMF_DC, VMF_DE, VMF_LF, VMF_AC, VMF_NR, VMF_HT,
+	VMF_SF, VMF_AR, VMF_WF, VMF_DD, VMF_BT, VMF_SD, VMF_MM, VMF_HG, VMF_NH, VMF_MG,
+	VMF_UM, VMF_UW, VMF_MT, VMF_UI, VMF_SS, VMF_DP, VMF_SL, VMF_GU, VMF_DW, VMF_NL,
+	VMF_UNKNOWN,		/* "??" (a bit the kernel has no name for) or one not listed */
+	VMF__MAX
+};
+#define VMF(x) (1ULL << VMF_##x)
+/* The two-letter mnemonic of VMF_* bit @bit. */
+const char *proc_vmf_name(int bit);
 
 struct proc_maps {
 	struct proc_vma *v;

@@ -7,7 +7,8 @@
  *     changing the protections), and a separate PROT_NONE mapping holding
  *     data;
  *   - a MAP_GROWSDOWN area (not [stack]) with data;
- *   - an mlock()ed area ("lo" in VmFlags);
+ *   - an mlock()ed area ("lo" in VmFlags), an mlock2(MLOCK_ONFAULT) one
+ *     ("lo lf");
  *   - areas with MADV_DONTFORK ("dc"), MADV_DONTDUMP ("dd"),
  *     MADV_WIPEONFORK ("wf"), MADV_NOHUGEPAGE ("nh"), MADV_HUGEPAGE ("hg").
  * After SIGTERM: every pattern, protections (maps perms) and VmFlags are
@@ -26,10 +27,10 @@
 
 #define NPG 16
 enum { S_REGION = 0x100, S_NONE = 0x200, S_GROWS = 0x300, S_LOCK = 0x400, S_DFORK = 0x500,
-       S_DDUMP = 0x600, S_WIPE = 0x700, S_NOHUGE = 0x800, S_HUGE = 0x900 };
+       S_DDUMP = 0x600, S_WIPE = 0x700, S_NOHUGE = 0x800, S_HUGE = 0x900, S_LOF = 0xa00 };
 
 static size_t pg;
-static char *region, *none_area, *grows, *locked, *dfork, *ddump, *wipe, *nohuge, *huge;
+static char *region, *none_area, *grows, *locked, *lof, *dfork, *ddump, *wipe, *nohuge, *huge;
 
 static char *map_anon(size_t len, int prot, int extra, const char *what)
 {
@@ -105,6 +106,9 @@ static void build(void)
 	locked = filled(4 * pg, S_LOCK, 0, "locked");
 	if (mlock(locked, 4 * pg))
 		setup_fail("mlock: %s", strerror(errno));
+	lof = filled(4 * pg, S_LOF, 0, "lock on fault");
+	if (mlock2(lof, 4 * pg, MLOCK_ONFAULT))
+		setup_fail("mlock2(MLOCK_ONFAULT): %s", strerror(errno));
 	dfork = filled(2 * pg, S_DFORK, 0, "dontfork");
 	advise(dfork, 2 * pg, MADV_DONTFORK, "MADV_DONTFORK");
 	ddump = filled(2 * pg, S_DDUMP, 0, "dontdump");
@@ -130,6 +134,9 @@ static void check(void)
 	check_flag("plain region", region, "gd", false);
 	check_flag("mlocked area", locked, "lo", true);
 	check_flag("plain region", region, "lo", false);
+	check_flag("mlocked area", locked, "lf", false);
+	check_flag("lock-on-fault area", lof, "lo", true);
+	check_flag("lock-on-fault area", lof, "lf", true);
 	check_flag("DONTFORK area", dfork, "dc", true);
 	check_flag("DONTDUMP area", ddump, "dd", true);
 	check_flag("WIPEONFORK area", wipe, "wf", true);
@@ -146,6 +153,7 @@ static void check(void)
 	check_area("PROT_NONE area", none_area, 3 * pg, S_NONE);
 	check_area("growsdown area", grows, 8 * pg, S_GROWS);
 	check_area("mlocked area", locked, 4 * pg, S_LOCK);
+	check_area("lock-on-fault area", lof, 4 * pg, S_LOF);
 	check_area("DONTFORK area", dfork, 2 * pg, S_DFORK);
 	check_area("DONTDUMP area", ddump, 2 * pg, S_DDUMP);
 	check_area("WIPEONFORK area", wipe, 2 * pg, S_WIPE);

@@ -88,6 +88,29 @@ struct pm_scan_arg {
 #define PAGE_IS_GUARD (1 << 8)
 #endif
 
+/* linux/fs.h does not carry it: bit 58 of a /proc/PID/pagemap entry marks a
+ * guard region page (Documentation/admin-guide/mm/pagemap.rst, kernel 6.14). */
+#ifndef PM_GUARD_REGION
+#define PM_GUARD_REGION (1ULL << 58)
+#endif
+
+/* ---- <linux/mman.h>, <asm-generic/mman-common.h> ----------------------------
+ * (glibc's <sys/mman.h> carries these when it is new enough: include it
+ * first.) */
+
+/* linux/mman.h, kernel 6.11: a mapping type (in place of MAP_PRIVATE) whose
+ * anonymous pages the kernel may drop under memory pressure. */
+#ifndef MAP_DROPPABLE
+#define MAP_DROPPABLE 0x08
+#endif
+
+/* asm-generic/mman-common.h, kernel 6.13: guard regions (a touch raises
+ * SIGSEGV, the VMA is not split). */
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#define MADV_GUARD_REMOVE 103
+#endif
+
 /* ---- <linux/prctl.h> ------------------------------------------------------ */
 
 /* linux/prctl.h, kernel 6.17: timer_create() takes the timer ID from

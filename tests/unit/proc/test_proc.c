@@ -34,6 +34,19 @@ static void test_maps(void)
 	CHECK(m.v[4].vm_growsdown);
 	proc_maps_free(&m);
 
+	/* every mnemonic lands in vmf; an unknown one is kept by name */
+	CHECK_INT(proc_parse_maps_text("1000-2000 rw-p 0 00:00 0\n"
+				       "VmFlags: rd wr mr mw me nr wf dd dp gu lf ac \n"
+				       "3000-4000 rw-p 0 00:00 0\n"
+				       "VmFlags: rd mr ?? zz \n", &m), 0);
+	CHECK(m.v[0].vmf & VMF(DP) && m.v[0].vmf & VMF(NR) && m.v[0].vmf & VMF(GU));
+	CHECK(m.v[0].vmf & VMF(LF) && m.v[0].vmf & VMF(AC) && m.v[0].vm_wipeonfork);
+	CHECK(!(m.v[0].vmf & VMF(UNKNOWN)) && !m.v[0].vmf_unknown[0]);
+	CHECK(m.v[1].vmf & VMF(UNKNOWN));
+	CHECK_STR(m.v[1].vmf_unknown, "??");
+	CHECK_STR(proc_vmf_name(VMF_SL), "sl");
+	proc_maps_free(&m);
+
 	CHECK(proc_parse_maps_text("1000-0500 rw-p 0 00:00 0\n", &m) < 0);
 	CHECK(proc_parse_maps_text("1000-2000 rw 0 00:00 0\n", &m) < 0);
 }
