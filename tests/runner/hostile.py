@@ -260,14 +260,22 @@ class Check:
 
     # -- test programs
 
-    def start(self, name, sub='prog'):
+    def start(self, name, sub='prog', uid=None):
+        """@uid: run it as that user (and group), in a directory it owns."""
         binary = prog_path(name)
         pdir = self.path(sub)
         os.makedirs(pdir)
         pidfile = os.path.join(pdir, 'test.pid')
         cmd = [binary, '--pidfile', pidfile, '--outfile', os.path.join(pdir, 'test.out')]
+        if uid is not None:
+            os.chown(pdir, uid, uid)
+            cmd = ['setpriv', '--reuid', str(uid), '--regid', str(uid), '--clear-groups',
+                   '--'] + cmd
         with open(os.devnull) as fin, open(os.path.join(pdir, 'stdout.txt'), 'w') as fout, \
                 open(os.path.join(pdir, 'stderr.txt'), 'w') as ferr:
+            if uid is not None:     # its own files, as if it had opened them
+                os.fchown(fout.fileno(), uid, uid)
+                os.fchown(ferr.fileno(), uid, uid)
             p = subprocess.Popen(cmd, stdin=fin, stdout=fout, stderr=ferr, cwd=pdir,
                                  start_new_session=True)
         self.own(p.pid, binary)
@@ -840,6 +848,107 @@ def check_forged_remap(c):
     c.check_outside('after the restore of the original images')
 
 
+# ---- images cut short, --images-trust owner -----------------------------------
+
+def check_truncated_pagemap(c):
+    """A pagemap cut at an entry boundary still parses; the sizes the dump
+    recorded in inventory.img make the restore refuse it."""
+    need_crit()
+    prog = c.start('counter')
+    img = c.dump(prog)
+    pm = 'pagemap-%d.img' % prog.pid
+    data = crit_decode(c, os.path.join(img, pm))
+    if len(data['entries']) < 3:
+        raise CheckFailed('%s has too few entries to cut: %d' % (pm, len(data['entries'])))
+    backup(c, img, pm)
+    data['entries'] = data['entries'][:-1]
+    crit_encode(c, data, os.path.join(img, pm))
+    c.mark_outside()
+    c.refused(prog, img, 'restore-cut', ['cut short', pm], what='with %s one entry short' % pm)
+    c.check_outside('after the refused restore')
+    put_back(c, img, pm)
+    c.restore_ok(prog, img, 'restore-orig')
+
+
+NOBODY = 65534
+
+
+def chown_tree(path, uid, gid):
+    for d, _, files in os.walk(path):
+        os.chown(d, uid, gid)
+        for f in files:
+            os.chown(os.path.join(d, f), uid, gid)
+
+
+def check_trust_owner(c):
+    """--images-trust owner: images of root's (root-owned) restore; a
+    directory others may write, or a non-root owner whose images ask for
+    root, is refused."""
+    prog = c.start('counter')
+    img = c.dump(prog)
+    os.chmod(img, 0o770)
+    c.refused(prog, img, 'restore-grpw', ['--images-trust owner', 'writable by its group'],
+              ['--images-trust', 'owner'], what='from a group-writable directory')
+    os.chmod(img, 0o700)
+    chown_tree(img, NOBODY, NOBODY)
+    c.refused(prog, img, 'restore-nobody', ['--images-trust owner', 'asks for uid 0'],
+              ['--images-trust', 'owner'], what='of a root process from nobody\'s directory')
+    # without the option the same images restore (cryo trusts them, as criu)
+    c.restore_ok(prog, img, 'restore-any')
+    prog = c.start('counter', sub='prog2')
+    img = c.dump(prog, 'img2')
+    c.restore_ok(prog, img, 'restore-root', ['--images-trust', 'owner'])
+
+
+def check_trust_unprivileged(c):
+    """An unprivileged user's process: its own images restore under
+    --images-trust owner; forged to open a file it can't read, or to run as
+    root, they are refused."""
+    need_crit()
+    os.chmod(c.top, 0o711)      # mkdtemp's 0700 would keep nobody out
+    prog = c.start('counter', uid=NOBODY)
+    img = c.dump(prog)
+    chown_tree(img, NOBODY, NOBODY)
+    os.chmod(img, 0o700)
+    c.restore_ok(prog, img, 'restore-own', ['--images-trust', 'owner'])
+
+    prog = c.start('counter', sub='prog2', uid=NOBODY)
+    img = c.dump(prog, 'img2')
+    chown_tree(img, NOBODY, NOBODY)
+    os.chmod(img, 0o700)
+    inventory_as_crit_writes_it(c, img)
+    write(c.vpath('secret'), b'root only\n', 0o600)
+    files = crit_decode(c, os.path.join(img, 'files.img'))
+    names = reg_names(files)
+    out = [i for i, n in names.items() if n.endswith('/stdout.txt')]
+    if not out:
+        raise CheckFailed('files.img has no stdout.txt among %s' % sorted(names.values()))
+    backup(c, img, 'files.img')
+    set_reg_name(files, out[0], c.vpath('secret'))
+    crit_encode(c, files, os.path.join(img, 'files.img'))
+    os.chown(os.path.join(img, 'files.img'), NOBODY, NOBODY)
+    c.mark_outside()
+    c.refused(prog, img, 'restore-secret', ['--images-trust owner', 'secret', 'may not'],
+              ['--images-trust', 'owner'], what='with files.img naming a root-only file')
+    c.check_outside('after the refused restore')
+    put_back(c, img, 'files.img')
+    os.chown(os.path.join(img, 'files.img'), NOBODY, NOBODY)
+
+    core = 'core-%d.img' % prog.pid
+    data = crit_decode(c, os.path.join(img, core))
+    backup(c, img, core)
+    cr = data['entries'][0]['thread_core']['creds']
+    for k in ('uid', 'euid', 'suid', 'fsuid'):
+        cr[k] = 0
+    crit_encode(c, data, os.path.join(img, core))
+    os.chown(os.path.join(img, core), NOBODY, NOBODY)
+    c.refused(prog, img, 'restore-root', ['--images-trust owner', 'asks for uid 0'],
+              ['--images-trust', 'owner'], what='with the core forged to uid 0')
+    put_back(c, img, core)
+    os.chown(os.path.join(img, core), NOBODY, NOBODY)
+    c.restore_ok(prog, img, 'restore-orig', ['--images-trust', 'owner'])
+
+
 CHECKS = [
     ('control', check_control),
     ('symlink_image_read', check_symlink_image_read),
@@ -849,6 +958,9 @@ CHECKS = [
     ('ghost_dotdot', check_ghost_dotdot),
     ('ghost_symlink_dir', check_ghost_symlink_dir),
     ('forged_remap', check_forged_remap),
+    ('truncated_pagemap', check_truncated_pagemap),
+    ('trust_owner', check_trust_owner),
+    ('trust_unprivileged', check_trust_unprivileged),
 ]
 
 
