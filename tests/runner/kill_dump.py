@@ -15,7 +15,13 @@ SIGKILL:
                            and inside the injected system calls at random
                            call numbers (kill:dump:inject-entry#N, -exit#N)
 
-After each kill: the target still runs (all its threads, none stopped or
+  kill-restore:STAGE       a complete dump restored with cryo killed at each
+                           restore fault stage (restore:root-created is
+                           between clone3 and PTRACE_SEIZE): no process of
+                           the tree may stay behind (the dumped PIDs gone
+                           or zombies); then a normal restore must pass
+
+After each kill of a dump: the target still runs (all its threads, none stopped or
 traced: State not T/t, TracerPid 0), and the images directory holds no
 inventory.img unless the dump had committed (then every image it names is
 there).  A plain dump that finished may have killed the target: that is
@@ -103,20 +109,23 @@ class Target:
         self.tids = sorted(thread_states(self.pid))
         self.kills = []     # what happened to it, for messages
 
+    def verdicts(self):
+        return [l for l in (read(self.out) or '').splitlines()
+                if l == 'PASS' or l.startswith('FAIL')]
+
     def verdict(self):
         """SIGTERM, then its PASS/FAIL line (or a reason)."""
+        before = len(self.verdicts())
         os.kill(self.pid, signal.SIGTERM)
         deadline = time.time() + VERDICT_TIMEOUT
         while time.time() < deadline:
-            for line in (read(self.out) or '').splitlines():
-                if line == 'PASS' or line.startswith('FAIL'):
-                    return line
+            v = self.verdicts()[before:]
+            if v:
+                return v[0]
             if not alive(self.pid):
                 time.sleep(0.05)
-                for line in (read(self.out) or '').splitlines():
-                    if line == 'PASS' or line.startswith('FAIL'):
-                        return line
-                return 'FAIL: exited without a verdict'
+                v = self.verdicts()[before:]
+                return v[0] if v else 'FAIL: exited without a verdict'
             time.sleep(0.02)
         self.stop()
         return 'FAIL: no verdict within %d s' % VERDICT_TIMEOUT
@@ -261,6 +270,84 @@ def list_stages(run):
     return stages
 
 
+def list_restore_stages(imgdir):
+    env = dict(os.environ, CRYO_FAULT='list')
+    r = subprocess.run([CRYO, 'restore', '-D', imgdir, '-d', '-o', 'restore.log', '-v4'],
+                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    stages = []
+    for line in r.stderr.splitlines():
+        if line.startswith('fault-stage: restore:'):
+            s = line.split()[1]
+            if s not in stages:
+                stages.append(s)
+    return r.returncode, stages
+
+
+def gone(pids, timeout=10):
+    """Have all @pids exited (absent, or zombies waiting for their reaper)?"""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not any(alive(p) for p in pids):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def kill_restores(run):
+    """Dump a target, then kill cryo at each restore stage; returns (name,
+    failure or None) pairs."""
+    run.new_target()
+    t = run.target
+    imgdir = os.path.join(run.work, 'restore-img')
+    os.makedirs(imgdir)
+    if subprocess.call(dump_cmd(t.pid, imgdir, False), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL):
+        return [('kill-restore:setup', 'the dump failed: see %s/dump.log' % imgdir)]
+    run.target = None
+    if not gone([t.pid]):
+        return [('kill-restore:setup', 'the dumped target %d did not go' % t.pid)]
+    # a restore with CRYO_FAULT=list is a real one: note the stages, then
+    # let that copy report its verdict
+    rc, stages = list_restore_stages(imgdir)
+    if rc:
+        return [('kill-restore:setup', 'restore failed (exit %d): see %s/restore.log'
+                 % (rc, imgdir))]
+    v = t.verdict()
+    if v != 'PASS':
+        return [('kill-restore:setup', 'restored target: %s' % v)]
+    if not gone(t.tids):
+        return [('kill-restore:setup', 'restored target %d did not exit' % t.pid)]
+    res = []
+    for st in stages:
+        name = 'kill-restore:%s' % st
+        env = dict(os.environ, CRYO_FAULT='kill:' + st)
+        rc = subprocess.call([CRYO, 'restore', '-D', imgdir, '-d', '-o', 'restore.log', '-v4'],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if rc != -signal.SIGKILL:
+            res.append((name, 'cryo exited %d instead of being killed' % rc))
+            continue
+        left = [p for p in t.tids if alive(p)]
+        if left and not gone(left):
+            res.append((name, 'left behind: %s' % ', '.join(
+                '%d (%s)' % (p, (read('/proc/%d/comm' % p) or '?').strip()) for p in left)))
+            for p in left:
+                try:
+                    os.kill(p, signal.SIGKILL)      # a stray of the restore we ran
+                except OSError:
+                    pass
+            gone(left)
+            continue
+        res.append((name, None))
+    # and the images still restore
+    if subprocess.call([CRYO, 'restore', '-D', imgdir, '-d', '-o', 'restore.log'],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+        res.append(('kill-restore:after', 'a normal restore failed: see %s/restore.log' % imgdir))
+    else:
+        v = t.verdict()
+        res.append(('kill-restore:after', None if v == 'PASS' else 'restored target: ' + v))
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--kills', type=int, default=int(os.environ.get('KILL_DUMP_KILLS', 100)))
@@ -325,6 +412,13 @@ def main():
                     passed += 1
                     print('PASS %s: %d kills (%d dumps finished first), target unharmed' %
                           (name, n, fin), flush=True)
+        for name, why in kill_restores(run):
+            if why:
+                failed += 1
+                print('FAIL %s: %s' % (name, why))
+            else:
+                passed += 1
+                print('PASS %s' % name, flush=True)
     except RuntimeError as e:
         failed += 1
         print('FAIL kill-dump:setup: %s' % e)
