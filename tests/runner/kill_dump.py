@@ -15,6 +15,10 @@ SIGKILL:
                            and inside the injected system calls at random
                            call numbers (kill:dump:inject-entry#N, -exit#N)
 
+  kill-dump:tcp:MODE:STAGE a loopback TCP stream (tests/progs/sk_tcp_stream)
+                           dumped with --tcp-established, cryo killed while
+                           the connection is locked and in repair mode: the
+                           stream must go on and no lock remain
   kill-restore:STAGE       a complete dump restored with cryo killed at each
                            restore fault stage (restore:root-created is
                            between clone3 and PTRACE_SEIZE): no process of
@@ -93,18 +97,19 @@ def alive(pid):
 class Target:
     """One inject_target process, started in its own work dir."""
 
-    def __init__(self, work, n, mem_mb):
+    def __init__(self, work, n, mem_mb, prog=TARGET):
         self.dir = os.path.join(work, 't%d' % n)
         os.makedirs(self.dir)
         self.out = os.path.join(self.dir, 'out')
         pidfile = os.path.join(self.dir, 'pid')
-        rc = subprocess.call([TARGET, '--pidfile', pidfile, '--outfile', self.out,
-                              '--mem_mb', str(mem_mb)], cwd=self.dir,
+        args = ['--mem_mb', str(mem_mb)] if prog == TARGET else []
+        rc = subprocess.call([prog, '--pidfile', pidfile, '--outfile', self.out] + args,
+                             cwd=self.dir,
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
         if rc != 0:
-            raise RuntimeError('inject_target did not start (exit %d): %s' %
-                               (rc, read(self.out)))
+            raise RuntimeError('%s did not start (exit %d): %s' %
+                               (os.path.basename(prog), rc, read(self.out)))
         self.pid = int(read(pidfile))
         self.tids = sorted(thread_states(self.pid))
         self.kills = []     # what happened to it, for messages
@@ -348,6 +353,41 @@ def kill_restores(run):
     return res
 
 
+def kill_tcp(run):
+    """A loopback TCP stream (tests/progs/sk_tcp_stream, which checks after
+    SIGTERM that its stream went on intact and that no network lock names
+    the connection) dumped with cryo killed while its connection is locked
+    and in repair mode: the guard (lib/sockets/guard.c) must undo both."""
+    res = []
+    prog = os.path.join(BUILD, 'tests', 'progs', 'sk_tcp_stream')
+    for lr in (True, False):
+        for stage in ('dump:memory', 'dump:before-commit'):
+            name = 'kill-dump:tcp:%s:%s' % ('leave-running' if lr else 'plain', stage)
+            run.ntargets += 1
+            try:
+                t = Target(run.work, run.ntargets, 0, prog)
+            except RuntimeError as e:
+                res.append((name, str(e)))
+                continue
+            imgdir = os.path.join(run.work, 'tcp%d' % run.ntargets)
+            os.makedirs(imgdir)
+            time.sleep(0.3)     # data queued both ways
+            env = dict(os.environ, CRYO_FAULT='kill:' + stage)
+            rc = subprocess.call(dump_cmd(t.pid, imgdir, lr) + ['--tcp-established'], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            why = None
+            if rc != -signal.SIGKILL:
+                why = 'cryo exited %d instead of being killed' % rc
+            else:
+                time.sleep(1)   # the guard runs iptables
+                v = t.verdict()
+                if v != 'PASS':
+                    why = 'cryo killed at %s: %s (images in %s)' % (stage, v, imgdir)
+            t.stop()
+            res.append((name, why))
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--kills', type=int, default=int(os.environ.get('KILL_DUMP_KILLS', 100)))
@@ -412,7 +452,7 @@ def main():
                     passed += 1
                     print('PASS %s: %d kills (%d dumps finished first), target unharmed' %
                           (name, n, fin), flush=True)
-        for name, why in kill_restores(run):
+        for name, why in kill_tcp(run) + kill_restores(run):
             if why:
                 failed += 1
                 print('FAIL %s: %s' % (name, why))
