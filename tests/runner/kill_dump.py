@@ -139,6 +139,17 @@ class Target:
         if alive(self.pid):
             os.kill(self.pid, signal.SIGKILL)
 
+    def stop_all(self):
+        """The target and what it started (a TCP peer): the processes whose
+        working directory is this target's own."""
+        self.stop()
+        for d in os.listdir('/proc'):
+            try:
+                if d.isdigit() and os.readlink('/proc/%s/cwd' % d) == self.dir:
+                    os.kill(int(d), signal.SIGKILL)
+            except OSError:
+                pass
+
 
 def dump_cmd(pid, imgdir, leave_running):
     cmd = [CRYO, 'dump', '-t', str(pid), '-D', imgdir, '-o', 'dump.log', '-v4']
@@ -383,7 +394,7 @@ def kill_tcp(run):
                 v = t.verdict()
                 if v != 'PASS':
                     why = 'cryo killed at %s: %s (images in %s)' % (stage, v, imgdir)
-            t.stop()
+            t.stop_all()
             res.append((name, why))
     return res
 
