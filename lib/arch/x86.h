@@ -31,6 +31,15 @@ void arch_fixup_syscall_restart(struct user_regs_struct *regs);
  * with the time that was left (written by the kernel to its rem argument)
  * instead of restart_syscall (which would return EINTR there). */
 void arch_fixup_restart_for_image(struct user_regs_struct *regs);
+/* rt_sigreturn frame (sigframe.c) putting back @regs, @sigmask and the
+ * XSAVE area @xsave (PTRACE_GETREGSET form), laid out for task address
+ * @addr (64-byte aligned) in @buf of arch_sigframe_size(xsave_len) bytes.
+ * *@sp gets the stack pointer at which an rt_sigreturn uses the frame.  The
+ * thread's sigaltstack is left as it is. */
+size_t arch_sigframe_size(size_t xsave_len);
+int arch_build_sigframe(void *buf, uint64_t addr, const struct user_regs_struct *regs,
+			uint64_t sigmask, const void *xsave, size_t xsave_len, uint64_t *sp);
+
 /* True if the task runs 64-bit code (cs == __USER_CS). */
 int arch_task_is_compat(const struct user_regs_struct *regs);
 

@@ -349,10 +349,9 @@ int settings_restore_thread_early(struct remote *r, pid_t pid, pid_t tid,
 int settings_restore_thread_late(struct remote *r, pid_t pid, pid_t tid,
 				 const ThreadCoreEntry *tce)
 {
-	if (!tce->has_pdeath_sig || !tce->pdeath_sig)
-		return 0;
-	if (tce->pdeath_sig > 64) {
-		pr_err("core-%d.img: parent-death signal %u is not a signal", tid, tce->pdeath_sig);
+	uint32_t sig = tce->has_pdeath_sig ? tce->pdeath_sig : 0;
+	if (sig > 64) {
+		pr_err("core-%d.img: parent-death signal %u is not a signal", tid, sig);
 		return -EINVAL;
 	}
 	struct proc_status st;
@@ -363,15 +362,20 @@ int settings_restore_thread_late(struct remote *r, pid_t pid, pid_t tid,
 	proc_status_free(&st);
 	if (ppid == getpid()) {
 		/* The root of the restored tree is cryo's child until cryo lets it
-		 * go: the signal would fire when cryo exits, a parent death that
-		 * never happened to the dumped process. */
-		const char *abbrev = sigabbrev_np(tce->pdeath_sig);
-		pr_warn("thread %d: its parent-death signal %u (SIG%s) is not restored: its parent "
-			"after the restore is cryo, whose exit would deliver it", tid,
-			tce->pdeath_sig, abbrev ? abbrev : "RT");
-		return 0;
+		 * go: the image's signal would fire when cryo exits, a parent death
+		 * that never happened to the dumped process.  And the SIGKILL it
+		 * was created with (restore.c new_task_wait) goes. */
+		if (sig) {
+			const char *abbrev = sigabbrev_np(sig);
+			pr_warn("thread %d: its parent-death signal %u (SIG%s) is not restored: its "
+				"parent after the restore is cryo, whose exit would deliver it", tid,
+				sig, abbrev ? abbrev : "RT");
+		}
+		sig = 0;
+	} else if (!sig) {
+		return 0;	/* born without one */
 	}
-	long lr = creds_rcall(r, "prctl(PR_SET_PDEATHSIG)", __NR_prctl, PR_SET_PDEATHSIG,
-			      tce->pdeath_sig, 0, 0);
+	long lr = creds_rcall(r, "prctl(PR_SET_PDEATHSIG)", __NR_prctl, PR_SET_PDEATHSIG, sig, 0,
+			      0);
 	return lr ? (lr < 0 ? lr : -EIO) : 0;
 }

@@ -64,20 +64,24 @@ static int dump_proc(struct dump_ctx *ctx, struct seized_proc *p)
 	struct proc_stat st;
 	struct proc_status sts;
 	MmEntry mm = MM_ENTRY__INIT;
-	uint64_t vdso_start = 0, vdso_end = 0;
+	struct task_code code = { 0 };
 	int ret;
 
 	if (p->state == TASK_DEAD)
-		return dump_task_cores(ctx, p, NULL, 0, 0, NULL);
+		return dump_task_cores(ctx, p, NULL, &code, NULL);
 
 	ret = proc_read_maps(p->pid, &maps);
 	if (ret)
 		return ret;
 	for (int i = 0; i < maps.n; i++)
 		if (maps.v[i].path && !strcmp(maps.v[i].path, "[vdso]")) {
-			vdso_start = maps.v[i].start;
-			vdso_end = maps.v[i].end;
+			code.vdso_start = maps.v[i].start;
+			code.vdso_end = maps.v[i].end;
 		}
+	if (remote_find_sigreturn(p->pid, &maps, &code.sigreturn))
+		pr_warn("process %d (%s): no rt_sigreturn instruction sequence in its code; cryo "
+			"runs its system calls in it unguarded: should cryo be killed during one "
+			"of them, the thread may crash", p->pid, p->comm);
 	ret = proc_read_stat(p->pid, 0, &st);
 	if (ret)
 		goto out;
@@ -115,7 +119,7 @@ static int dump_proc(struct dump_ctx *ctx, struct seized_proc *p)
 		goto out;
 
 	uint32_t files_id = 0;
-	ret = dump_task_cores(ctx, p, &mm, vdso_start, vdso_end, &files_id);
+	ret = dump_task_cores(ctx, p, &mm, &code, &files_id);
 	if (ret)
 		goto out;
 

@@ -6,6 +6,7 @@
 #include "mem/mem.h"
 #include "ns/ns.h"
 #include "options/options.h"
+#include "seize/remote.h"
 #include "seize/seize.h"
 #include "core.pb-c.h"
 
@@ -40,10 +41,16 @@ const struct dump_kobj_ids *dump_proc_kobj(const struct dump_ctx *ctx, const str
 /* The cg_set (1: cryo's own cgroups) of @p, 0 if not known. */
 uint32_t dump_cg_set(const struct dump_ctx *ctx, const struct seized_proc *p);
 
+/* Where a process's injected system calls run from (seize/remote.h). */
+struct task_code {
+	uint64_t vdso_start, vdso_end;
+	struct sigreturn_gadget sigreturn;	/* .ip 0: none found */
+};
+
 /* Per-thread and per-process task state into core-TID.img; also fills
  * @mm's brk/dumpable/thp fields that need injected syscalls, and
  * *@files_id with the id of the process's fd table (fdinfo-N.img). */
 int dump_task_cores(struct dump_ctx *ctx, struct seized_proc *p, MmEntry *mm,
-		    uint64_t vdso_start, uint64_t vdso_end, uint32_t *files_id);
+		    const struct task_code *code, uint32_t *files_id);
 
 #endif

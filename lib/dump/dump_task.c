@@ -35,19 +35,23 @@ struct kernel_sigaction {
 	uint64_t handler, flags, restorer, mask;
 };
 
-/* Block every signal while we run syscalls in the thread, so none is
- * delivered (and lost to us) meanwhile; the mask is put back on release. */
-static int block_signals(struct seized_thread *t)
+/* A shadow stack (CET) makes rt_sigreturn pop a token our frame has no
+ * counterpart for: such a thread is injected into the unguarded way. */
+static bool thread_has_shstk(pid_t pid, pid_t tid)
 {
-	uint64_t all = ~0ULL;
-	if (t->mask_dirty)
-		return 0;	/* already blocked (stopped task), t->sigmask saved */
-	if (ptrace(PTRACE_GETSIGMASK, t->tid, sizeof(uint64_t), &t->sigmask))
-		return_perror("PTRACE_GETSIGMASK of task %d failed", t->tid);
-	if (ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(uint64_t), &all))
-		return_perror("PTRACE_SETSIGMASK of task %d failed", t->tid);
-	t->mask_dirty = true;
-	return 0;
+	char path[64], *st;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+	if (read_file(AT_FDCWD, path, &st, false) < 0)
+		return false;
+	char *f = strstr(st, "\nx86_Thread_features:");
+	bool on = false;
+	if (f) {
+		f += strlen("\nx86_Thread_features:");
+		f[strcspn(f, "\n")] = '\0';
+		on = strstr(f, "shstk") != NULL;
+	}
+	free(st);
+	return on;
 }
 
 static long rcall(struct remote *r, const char *what, long nr, uint64_t a1, uint64_t a2,
@@ -144,15 +148,13 @@ static int rseq_abort(pid_t tid, uint64_t *cs_ptr, struct user_regs_struct *live
 }
 
 static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seized_thread *t,
-		       uint64_t vdso_start, uint64_t vdso_end, MmEntry *mm, uint32_t *files_id)
+		       const struct task_code *code, MmEntry *mm, uint32_t *files_id)
 {
 	struct cpu_state cs;
-	struct remote r;
+	struct remote r = { .mem_fd = -1 };
 	CoreEntry core = CORE_ENTRY__INIT;
 	ThreadCoreEntry *tce = NULL;
 	TaskCoreEntry *tc = NULL;
-	char scratch_save[1024];
-	bool scratch_saved = false;
 	long lr;
 	int ret;
 
@@ -175,17 +177,23 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 		goto out_cs;
 	t->regs_dirty = true;
 
-	ret = block_signals(t);
-	if (ret)
+	/* A stopped process's mask was saved (and all blocked) at seize. */
+	if (!t->mask_dirty && ptrace(PTRACE_GETSIGMASK, t->tid, sizeof(t->sigmask), &t->sigmask)) {
+		ret = -errno;
+		pr_perror("PTRACE_GETSIGMASK of task %d failed", t->tid);
 		goto out_cs;
-	ret = remote_init_dump(&r, t->tid, &t->regs, vdso_start, vdso_end);
+	}
+	t->mask_dirty = true;
+	const struct sigreturn_gadget *guard = code->sigreturn.ip ? &code->sigreturn : NULL;
+	if (guard && thread_has_shstk(p->pid, t->tid)) {
+		pr_warn("thread %d has a shadow stack: cryo runs its system calls unguarded; "
+			"should cryo be killed during one of them, the thread may crash", t->tid);
+		guard = NULL;
+	}
+	ret = remote_dump_begin(&r, t->tid, &t->regs, t->sigmask, cs.xsave, cs.xsave_len, guard,
+				code->vdso_start, code->vdso_end);
 	if (ret)
-		goto out_cs;
-	/* Keep the bytes below the red zone exactly as they were. */
-	r.scratch_size = sizeof(scratch_save);
-	r.scratch = (t->regs.rsp - 128 - sizeof(scratch_save)) & ~63ULL;
-	if (!remote_read(&r, r.scratch, scratch_save, sizeof(scratch_save)))
-		scratch_saved = true;
+		goto out;
 
 	uint64_t slot = remote_scratch_alloc(&r, 64);
 	if (p->woken && !p->sigcont_was_pending && t->tid == p->pid) {
@@ -407,9 +415,14 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 		core.ids = NULL;	/* kept for the inventory */
 	}
 out:
-	if (scratch_saved)
-		remote_write(&r, r.scratch, scratch_save, sizeof(scratch_save));
-	remote_fini(&r);
+	/* Done with the thread as soon as its calls are: mask, registers and
+	 * stack bytes back now, not at the end of the dump. */
+	{
+		int r2 = remote_dump_end(&r);
+		if (!r2)
+			t->regs_dirty = t->mask_dirty = false;
+		ret = ret ? ret : r2;
+	}
 	/* Free what we built (all malloc'ed): the stack-allocated core itself
 	 * is not freed, its members are. */
 	if (core.thread_info)
@@ -455,12 +468,12 @@ static int dump_zombie(struct dump_ctx *ctx, struct seized_proc *p)
 }
 
 int dump_task_cores(struct dump_ctx *ctx, struct seized_proc *p, MmEntry *mm,
-		    uint64_t vdso_start, uint64_t vdso_end, uint32_t *files_id)
+		    const struct task_code *code, uint32_t *files_id)
 {
 	if (p->state == TASK_DEAD)
 		return dump_zombie(ctx, p);
 	for (int i = 0; i < p->nr_threads; i++) {
-		int ret = dump_thread(ctx, p, &p->threads[i], vdso_start, vdso_end, mm, files_id);
+		int ret = dump_thread(ctx, p, &p->threads[i], code, mm, files_id);
 		if (ret)
 			return ret;
 	}

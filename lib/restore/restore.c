@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -373,12 +374,30 @@ void pid_in_use(pid_t pid)
 	       "that process, or restore into a new PID namespace", pid, who, pid);
 }
 
-/* The child side of clone3: wait, with every signal blocked, to be driven. */
-static __attribute__((noreturn)) void new_task_wait(void)
+/* The child side of clone3: wait, with every signal blocked, to be driven.
+ * Should cryo die before it seizes the task (PTRACE_O_EXITKILL covers the
+ * time after), the task must not stay behind holding the dumped PID: as
+ * cryo's child it takes a parent-death SIGKILL -- first thing, then checks
+ * that cryo was not gone already (the signal only fires on a death after
+ * the prctl).  The restore puts the image's value in its place
+ * (settings_restore_thread_late).  With --restore-sibling its parent is
+ * cryo's parent, so it watches a pidfd of cryo instead. */
+static __attribute__((noreturn)) void new_task_wait(pid_t cryo, int cryo_pidfd)
 {
 	sigset_t all;
+	if (cryo_pidfd < 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != cryo)
+			_exit(1);
+	}
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
+	if (cryo_pidfd >= 0) {
+		struct pollfd pfd = { .fd = cryo_pidfd, .events = POLLIN };
+		for (;;)
+			if (poll(&pfd, 1, -1) > 0)
+				_exit(1);	/* cryo has exited */
+	}
 	for (;;)
 		pause();
 }
@@ -410,8 +429,14 @@ static int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 		args.flags |= CLONE_PARENT;
 		args.exit_signal = 0;
 	}
-	pid_t child = -1;
+	pid_t child = -1, cryo = getpid();
+	int cryo_pidfd = -1;
 	sigset_t all, old;
+	if (ctx->opts->restore_sibling) {
+		cryo_pidfd = syscall(SYS_pidfd_open, cryo, 0);
+		if (cryo_pidfd < 0)
+			return_perror("pidfd_open of cryo itself failed");
+	}
 	/* Born with every signal blocked: nothing may interrupt the driving. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
@@ -420,7 +445,7 @@ static int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 	for (int waited = 0;; waited += 10) {
 		child = syscall(SYS_clone3, &args, sizeof(args));
 		if (child == 0)
-			new_task_wait();
+			new_task_wait(cryo, cryo_pidfd);
 		if (child > 0)
 			break;
 		if (errno == EEXIST && waited < 5000) {
@@ -436,10 +461,15 @@ static int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 		else
 			pr_err("clone3 with set_tid=%d failed: %s", p->pid, strerror(e));
 		sigprocmask(SIG_SETMASK, &old, NULL);
+		if (cryo_pidfd >= 0)
+			close(cryo_pidfd);
 		return -e;
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (cryo_pidfd >= 0)
+		close(cryo_pidfd);
 	p->created = rst_leader(p)->created = true;
+	FAULT_POINT("restore:root-created");	/* the window before PTRACE_SEIZE */
 	if (ptrace(PTRACE_SEIZE, child, 0, TRACE_OPTS) || ptrace(PTRACE_INTERRUPT, child, 0, 0))
 		return_perror("can't seize the new task %d", child);
 	int ret = wait_new_task(child);

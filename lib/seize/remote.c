@@ -1,5 +1,6 @@
 #include "seize/remote.h"
 #include "seize/seize.h"
+#include "util/fault.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -20,10 +21,7 @@ extern char cryo_gadget[], cryo_tramp_start[], cryo_tramp_end[];
 #define REMOTE_STOP_TIMEOUT_MS 10000
 #define RESTORE_STOP_TIMEOUT_MS 600000
 #define BATCH_OFFSET 16		/* batch loop offset in trampoline.S */
-#define RED_ZONE 128
-#define DUMP_SCRATCH 8192
-
-static int open_mem(pid_t tid)
+int remote_open_mem(pid_t tid)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/mem", tid);
@@ -57,55 +55,11 @@ int remote_write(struct remote *r, uint64_t addr, const void *buf, size_t len)
 	return 0;
 }
 
-int remote_init_dump(struct remote *r, pid_t tid, const struct user_regs_struct *regs,
-		     uint64_t vdso_start, uint64_t vdso_end)
-{
-	memset(r, 0, sizeof(*r));
-	r->tid = tid;
-	r->two_stop = true;
-	r->base = *regs;
-	r->mem_fd = open_mem(tid);
-	if (r->mem_fd < 0)
-		return r->mem_fd;
-	if (!vdso_start || vdso_end <= vdso_start || vdso_end - vdso_start > (1 << 20)) {
-		pr_err("task %d has no [vdso] mapping: cryo needs a syscall instruction in "
-		       "the vDSO to query the task's state without injecting code", tid);
-		goto err;
-	}
-	size_t len = vdso_end - vdso_start;
-	unsigned char *buf = xmalloc(len);
-	if (!buf)
-		goto err;
-	if (remote_read(r, vdso_start, buf, len)) {
-		free(buf);
-		goto err;
-	}
-	for (size_t i = 0; i + 1 < len; i++)
-		if (buf[i] == 0x0f && buf[i + 1] == 0x05) {
-			r->syscall_ip = vdso_start + i;
-			break;
-		}
-	free(buf);
-	if (!r->syscall_ip) {
-		pr_err("no syscall instruction found in the vDSO of task %d", tid);
-		goto err;
-	}
-	/* Scratch below the red zone of the current stack; its old contents
-	 * are saved by the caller's user (dump) where it matters. */
-	r->scratch_size = DUMP_SCRATCH;
-	r->scratch = ((regs->rsp - RED_ZONE - DUMP_SCRATCH) & ~63ULL);
-	return 0;
-err:
-	close(r->mem_fd);
-	r->mem_fd = -1;
-	return -EINVAL;
-}
-
 int remote_init_gadget(struct remote *r, pid_t tid)
 {
 	memset(r, 0, sizeof(*r));
 	r->tid = tid;
-	r->mem_fd = open_mem(tid);
+	r->mem_fd = remote_open_mem(tid);
 	if (r->mem_fd < 0)
 		return r->mem_fd;
 	if (ptrace(PTRACE_GETREGS, tid, 0, &r->base)) {
@@ -126,7 +80,7 @@ int remote_init_sibling(struct remote *r, const struct remote *from, pid_t tid)
 	*r = *from;
 	r->tid = tid;
 	r->new_child = 0;
-	r->mem_fd = open_mem(tid);
+	r->mem_fd = remote_open_mem(tid);
 	if (r->mem_fd < 0)
 		return r->mem_fd;
 	if (ptrace(PTRACE_GETREGS, tid, 0, &r->base)) {
@@ -240,9 +194,56 @@ static int expect_syscall_stop(struct remote *r, int status, const char *what)
 	return -EIO;
 }
 
+/* One call under the guard (remote.h): the thread sits at the guard's
+ * rt_sigreturn sequence.  Let it enter rt_sigreturn, then swap our call in
+ * at the entry stop, returning to the sequence again. */
+static int run_guarded(struct remote *r, struct user_regs_struct *regs)
+{
+	struct user_regs_struct cur;
+	int status;
+	int ret = syscall_step(r, &status);
+	if (!ret)
+		ret = expect_syscall_stop(r, status, "entry");
+	if (ret)
+		return ret;
+	if (ptrace(PTRACE_GETREGS, r->tid, 0, &cur))
+		return_perror("PTRACE_GETREGS of task %d failed", r->tid);
+	if (cur.orig_rax != __NR_rt_sigreturn || cur.rip != r->sigreturn_end) {
+		pr_err("task %d entered system call %lld at %#llx, not the rt_sigreturn at %#llx "
+		       "cryo set up", r->tid, (long long)cur.orig_rax, (unsigned long long)cur.rip,
+		       (unsigned long long)r->sigreturn_end);
+		return -EIO;
+	}
+	/* The kernel takes the number (orig_rax) and arguments from the
+	 * registers after the entry stop; rip is where the call returns to. */
+	cur.orig_rax = regs->rax;
+	cur.rdi = regs->rdi;
+	cur.rsi = regs->rsi;
+	cur.rdx = regs->rdx;
+	cur.r10 = regs->r10;
+	cur.r8 = regs->r8;
+	cur.r9 = regs->r9;
+	cur.rip = r->sigreturn_ip;
+	cur.rsp = r->guard_sp;
+	if (ptrace(PTRACE_SETREGS, r->tid, 0, &cur))
+		return_perror("PTRACE_SETREGS of task %d failed", r->tid);
+	FAULT_POINT("dump:inject-entry");
+	ret = syscall_step(r, &status);
+	if (!ret)
+		ret = expect_syscall_stop(r, status, "exit");
+	if (ret)
+		return ret;
+	if (ptrace(PTRACE_GETREGS, r->tid, 0, regs))
+		return_perror("PTRACE_GETREGS of task %d failed", r->tid);
+	FAULT_POINT("dump:inject-exit");
+	return 0;
+}
+
 static int run_regs(struct remote *r, struct user_regs_struct *regs)
 {
 	int status, ret;
+	if (r->sigreturn_ip)
+		return run_guarded(r, regs);
 	/* orig_rax = -1: no syscall-restart processing when the task resumes. */
 	regs->orig_rax = -1;
 	if (ptrace(PTRACE_SETREGS, r->tid, 0, regs))

@@ -1,9 +1,22 @@
 /* Running system calls inside a stopped, traced task.
  *
- * Dump side: the target's code is never modified.  We point the thread at a
- * `syscall` instruction found in its vDSO and run it with PTRACE_SYSCALL
- * (stop at entry, stop at exit), using the stack below the red zone as
- * scratch memory; registers are put back afterwards.
+ * Dump side: the target's code is never modified, and a thread is never
+ * left resumable in a state that is not its own, even if cryo dies (when
+ * the tracer dies the kernel detaches the thread, which then runs on from
+ * its current registers).  remote_dump_begin() writes an rt_sigreturn frame
+ * holding the thread's registers, signal mask and XSAVE area below its red
+ * zone and points it at a "mov $15, %eax; syscall" (rt_sigreturn) sequence
+ * found in its own code -- glibc's and musl's __restore_rt, Go's
+ * sigreturn.  Each injected call is swapped in for that rt_sigreturn at its
+ * syscall-entry stop, with the sequence as its return address; so at every
+ * moment, if cryo stops driving the thread, it finishes what it is doing
+ * and executes rt_sigreturn on the frame: back to exactly where it was.
+ * remote_dump_end() puts registers, mask and stack bytes back directly
+ * (the frame's rt_sigreturn is only for a dead cryo: it would also make a
+ * sleep interrupted by the dump return EINTR -- restore_sigcontext() resets
+ * the restart block).  Without such a sequence in the task (or with a
+ * shadow stack, which rt_sigreturn checks), the calls run from a `syscall`
+ * in the vDSO as before, and only the microseconds of one call are exposed.
  *
  * Restore side: the task is our own fork, so our `syscall; int3` gadget is
  * at the same address in it.  Through that we map a small trampoline (one
@@ -32,12 +45,37 @@ struct remote {
 	unsigned timeout_ms;		/* longest a call may take (0: default) */
 	pid_t new_child;		/* pid reported by a fork/clone event during the
 					 * last call (PTRACE_O_TRACEFORK/TRACECLONE), or 0 */
+	/* Dump side, between remote_dump_begin() and remote_dump_end() */
+	uint64_t sigreturn_ip;		/* the guard: rt_sigreturn sequence, or 0 */
+	uint64_t sigreturn_end;		/* just after its syscall instruction */
+	uint64_t guard_sp;		/* rsp for it: the frame */
+	struct user_regs_struct orig_regs;
+	uint64_t orig_mask;
+	uint64_t saved_addr;		/* stack bytes used, and their old contents */
+	void *saved;
+	size_t saved_len;
+	bool regs_changed, mask_changed;
 };
 
-/* Dump side: find a syscall instruction in the vDSO at [vdso_start, vdso_end)
- * and prepare to inject into @tid (stopped, with @regs saved). */
-int remote_init_dump(struct remote *r, pid_t tid, const struct user_regs_struct *regs,
-		     uint64_t vdso_start, uint64_t vdso_end);
+/* "mov $15, %eax|%rax; syscall" (rt_sigreturn) in a task's code. */
+struct sigreturn_gadget {
+	uint64_t ip, end;		/* end: after the syscall instruction */
+};
+struct proc_maps;
+/* Look for the sequence in @pid's executable mappings (libc's first).
+ * Returns 0 and fills @g, or -ENOENT (not logged) if there is none. */
+int remote_find_sigreturn(pid_t pid, const struct proc_maps *maps, struct sigreturn_gadget *g);
+
+/* Dump side: make @tid (stopped, registers @regs and mask @sigmask as found,
+ * XSAVE area @xsave) ready for remote_syscall(), guarded by @g (NULL: the
+ * vDSO way).  Always call remote_dump_end() afterwards, also on failure. */
+int remote_dump_begin(struct remote *r, pid_t tid, const struct user_regs_struct *regs,
+		      uint64_t sigmask, const void *xsave, size_t xsave_len,
+		      const struct sigreturn_gadget *g, uint64_t vdso_start, uint64_t vdso_end);
+/* Put back the thread's signal mask, registers and stack bytes.  Returns 0
+ * or the first error (logged). */
+int remote_dump_end(struct remote *r);
+
 /* Restore side: @tid is a fork of this process stopped under ptrace. */
 int remote_init_gadget(struct remote *r, pid_t tid);
 /* Restore side: map the trampoline at @addr (code page + data pages) and
@@ -45,6 +83,7 @@ int remote_init_gadget(struct remote *r, pid_t tid);
 #define TRAMPOLINE_SIZE (64 * 4096UL)
 int remote_setup_trampoline(struct remote *r, uint64_t addr);
 void remote_fini(struct remote *r);
+int remote_open_mem(pid_t tid);	/* /proc/TID/mem, read-write (logged) */
 /* Another thread/process sharing @from's trampoline (its fork or thread). */
 int remote_init_sibling(struct remote *r, const struct remote *from, pid_t tid);
 /* Run a syscall that does not return (exit_group, kill of oneself) and wait

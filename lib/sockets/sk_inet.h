@@ -88,6 +88,15 @@ enum netlock_method netlock_method(const struct cryo_opts *o);
 int netlock_lock(enum netlock_method m, const struct inet_conn *c, int n);
 int netlock_unlock(enum netlock_method m, const struct inet_conn *c, int n);
 
+/* --- guard.c: undoing the dump's lock and repair mode if cryo dies --- */
+
+/* These connections were locked / this socket (cryo's duplicate) put in
+ * repair mode by the dump.  0 or -errno (logged). */
+int guard_locked(enum netlock_method m, const struct inet_conn *c, int n);
+int guard_repair(int fd, bool reuseaddr);
+/* The dump has undone them, or keeps them for the restore. */
+void guard_done(void);
+
 /* --- sk_tcp.c --- */
 
 /* An established connection at dump time: lock it, put it in repair mode

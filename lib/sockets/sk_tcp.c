@@ -286,6 +286,8 @@ static int prelock_process(struct fd_dump *d)
 	else if (p.nc) {
 		ret = netlock_lock(netlock_method(d->fdm->opts), p.conns, p.nc);
 		if (!ret)
+			ret = guard_locked(netlock_method(d->fdm->opts), p.conns, p.nc);
+		if (!ret)
 			ret = add_conns(&locked, &nr_locked, p.conns, p.nc);
 	}
 	free(p.inos);
@@ -316,10 +318,15 @@ int tcp_dump_conn(struct fd_dump *d, int lfd, const InetSkEntry *ie, bool reusea
 		i++;
 	if (i == nr_locked) {
 		ret = netlock_lock(netlock_method(d->fdm->opts), &h->conn, 1);
+		ret = ret ?: guard_locked(netlock_method(d->fdm->opts), &h->conn, 1);
 		ret = ret ?: add_conns(&locked, &nr_locked, &h->conn, 1);
 		if (ret)
 			return ret;
 	}
+	/* the guard first: a socket in repair mode must not outlive cryo */
+	ret = guard_repair(h->fd, h->reuseaddr);
+	if (ret)
+		return ret;
 	ret = repair(h->fd, TCP_REPAIR_ON);
 	if (ret) {
 		pr_err("can't turn TCP repair mode on for " FD_FMT ": %s (it needs CAP_NET_ADMIN)",
@@ -352,6 +359,7 @@ void tcp_dump_finish(struct files_dump *fdm, bool ok, bool killed)
 	else if (nr_locked && netlock_unlock(netlock_method(fdm->opts), locked, nr_locked))
 		pr_err("the network lock of %d TCP connection(s) could not be removed: see "
 		       "docs/tcp.md to remove it by hand", nr_locked);
+	guard_done();
 	free(held);
 	held = NULL;
 	nr_held = 0;

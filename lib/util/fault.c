@@ -1,16 +1,50 @@
 #include "util/fault.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define MAX_STAGES 64
+
+/* How often each stage was reached (for "list" and "kill:STAGE#N"). */
+static struct {
+	const char *name;
+	unsigned long hits;
+} reached[MAX_STAGES];
+
+static unsigned long count_hit(const char *stage)
+{
+	for (int i = 0; i < MAX_STAGES; i++) {
+		if (!reached[i].name)
+			reached[i].name = stage;
+		if (!strcmp(reached[i].name, stage))
+			return ++reached[i].hits;
+	}
+	return 0;
+}
+
+/* Does "kill:STAGE" or "kill:STAGE#N" (@n chars at @p) name this hit? */
+static bool kill_here(const char *p, size_t n, const char *stage, unsigned long hit)
+{
+	size_t len = strlen(stage);
+	if (n < 5 + len || strncmp(p, "kill:", 5) || strncmp(p + 5, stage, len))
+		return false;
+	if (n == 5 + len)
+		return hit == 1;
+	return p[5 + len] == '#' && strtoul(p + 6 + len, NULL, 10) == hit;
+}
 
 bool fault_inject(const char *stage)
 {
 	const char *spec = getenv("CRYO_FAULT");
 	if (!spec || !*spec)
 		return false;
+	unsigned long hit = count_hit(stage);
 	if (!strcmp(spec, "list")) {
-		fprintf(stderr, "fault-stage: %s\n", stage);
+		if (hit == 1)
+			fprintf(stderr, "fault-stage: %s\n", stage);
 		return false;
 	}
 	size_t len = strlen(stage);
@@ -19,6 +53,11 @@ bool fault_inject(const char *stage)
 		size_t n = end ? (size_t)(end - p) : strlen(p);
 		if (n == len && !strncmp(p, stage, n))
 			return true;
+		if (kill_here(p, n, stage, hit)) {
+			/* cryo dying here, as if killed: nothing may be cleaned up */
+			fprintf(stderr, "fault-kill: %s#%lu\n", stage, hit);
+			kill(getpid(), SIGKILL);
+		}
 		p = end ? end + 1 : NULL;
 	}
 	return false;

@@ -3,7 +3,10 @@
  * CRYO_FAULT=<stage>[,<stage>...] makes fault_inject("<stage>") return true,
  * so the caller fails at that point as if a real error happened.  Stages are
  * named "dump:<step>" and "restore:<step>"; `CRYO_FAULT=list` prints every
- * stage reached (to stderr) so tests can iterate over them.
+ * stage reached (to stderr, once each) so tests can iterate over them.
+ * "kill:<stage>" (or "kill:<stage>#N": its Nth time) instead makes cryo
+ * SIGKILL itself there, as a crash or an impatient user would, to show
+ * that the target survives cryo's death at that point.
  */
 #ifndef CRYO_UTIL_FAULT_H
 #define CRYO_UTIL_FAULT_H
