@@ -1,6 +1,7 @@
 /* Image files: the type table, a buffered reader/writer, validation, and the
  * dump directory's completion marker.  See image.h and docs/images.md. */
 #include "images/image.h"
+#include "images/image-int.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -222,7 +223,7 @@ long long img_bytes_left(const struct cr_img *img)
 	return left < 0 ? 0 : left;
 }
 
-static void img_free(struct cr_img *img)
+void img_free(struct cr_img *img)
 {
 	if (img->fd >= 0)
 		close(img->fd);
@@ -568,7 +569,7 @@ int img_read_one(struct cr_img *img, const ProtobufCMessageDescriptor *d, Protob
 
 /* ---- writing ---- */
 
-static int flush(struct cr_img *img)
+int img_flush(struct cr_img *img)
 {
 	if (img->err)
 		return img->err;
@@ -591,7 +592,7 @@ static int put(struct cr_img *img, const void *data, size_t n)
 	if (img->err)
 		return img->err;
 	if (n > img->cap - img->len) {
-		int ret = flush(img);
+		int ret = img_flush(img);
 		if (ret)
 			return ret;
 	}
@@ -641,7 +642,7 @@ int img_write_msg(struct cr_img *img, const ProtobufCMessage *msg)
 	if (ret)
 		return ret;
 	if (size > img->cap - img->len && size <= img->cap) {
-		ret = flush(img);
+		ret = img_flush(img);
 		if (ret)
 			return ret;
 	}
@@ -667,7 +668,7 @@ int img_write_raw(struct cr_img *img, const void *buf, size_t len)
 int img_raw_fd(struct cr_img *img)
 {
 	if (img->writing) {
-		if (flush(img))
+		if (img_flush(img))
 			return img->err;
 		return img->fd;
 	}
@@ -682,7 +683,7 @@ int img_raw_fd(struct cr_img *img)
 
 /* ---- open / close ---- */
 
-static int alloc_img(struct cr_img **out, const char *name, enum img_type type, bool writing)
+int img_alloc(struct cr_img **out, const char *name, enum img_type type, bool writing)
 {
 	struct cr_img *img = xzalloc(sizeof(*img));
 	if (!img)
@@ -793,7 +794,7 @@ static int write_magics(struct cr_img *img)
 	return put(img, m, n * 4);
 }
 
-static int open_write_fd(struct cr_img *img, int dirfd, const char *name)
+int img_open_write_fd(struct cr_img *img, int dirfd, const char *name)
 {
 	/* a fresh file: never through a symlink or hard link planted there */
 	img->fd = create_file_at(dirfd, name, 0, 0600);
@@ -834,11 +835,11 @@ int img_open(struct cr_img **out, int dirfd, enum img_type type, unsigned flags,
 	ret = format_name(name, sizeof(name), type, id);
 	if (ret)
 		return ret;
-	ret = alloc_img(&img, name, type, writing);
+	ret = img_alloc(&img, name, type, writing);
 	if (ret)
 		return ret;
 	if (writing)
-		ret = open_write_fd(img, dirfd, name);
+		ret = img_open_write_fd(img, dirfd, name);
 	else {
 		ret = open_read_fd(img, dirfd, name, flags & IMG_MISSING_OK);
 		if (!ret)
@@ -890,7 +891,7 @@ int img_open_file(struct cr_img **out, int dirfd, const char *name, enum img_typ
 	int ret;
 
 	*out = NULL;
-	ret = alloc_img(&img, name, IMG_PAGES, false);
+	ret = img_alloc(&img, name, IMG_PAGES, false);
 	if (ret)
 		return ret;
 	ret = open_read_fd(img, dirfd, name, false);
@@ -946,7 +947,7 @@ int img_close(struct cr_img *img)
 	if (!img)
 		return 0;
 	if (img->writing) {
-		ret = flush(img);
+		ret = img_flush(img);
 		if (close(img->fd) && !ret) {
 			ret = -errno;
 			pr_perror("%s: close failed", img->name);
@@ -955,192 +956,4 @@ int img_close(struct cr_img *img)
 	}
 	img_free(img);
 	return ret;
-}
-
-/* ---- completion marker ---- */
-
-#define INVENTORY_NAME "inventory.img"
-#define INVENTORY_TMP ".inventory.img.tmp"
-
-int img_dir_begin_dump(int dirfd)
-{
-	if (unlinkat(dirfd, INVENTORY_NAME, 0) && errno != ENOENT)
-		return_perror("can't remove the stale " INVENTORY_NAME " of an earlier dump");
-	if (unlinkat(dirfd, INVENTORY_TMP, 0) && errno != ENOENT)
-		return_perror("can't remove " INVENTORY_TMP);
-	/* The removal must reach the disk before new images do, or a crash
-	 * could leave the old marker in front of a half-written dump. */
-	if (fsync(dirfd))
-		return_perror("can't fsync the images directory");
-	return 0;
-}
-
-/* Every image of the directory with its size, into @inv (freed by
- * free_sizes).  Images of an earlier dump left in the directory are listed
- * too: harmless, as they are checked against what they are now. */
-static int list_sizes(int dirfd, InventoryEntry *inv)
-{
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return_perror("can't list the images directory");
-	}
-	int ret = 0;
-	size_t cap = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		size_t len = strlen(de->d_name);
-		struct stat st;
-		if (de->d_name[0] == '.' || len < 5 || strcmp(de->d_name + len - 4, ".img") ||
-		    !strcmp(de->d_name, INVENTORY_NAME))
-			continue;
-		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
-			continue;
-		if (inv->n_cryo_image_sizes == cap) {
-			cap = cap ? cap * 2 : 64;
-			CryoImageSize **n = xrealloc(inv->cryo_image_sizes, cap * sizeof(*n));
-			if (!n) {
-				ret = -ENOMEM;
-				break;
-			}
-			inv->cryo_image_sizes = n;
-		}
-		CryoImageSize *e = xmalloc(sizeof(*e));
-		char *name = xstrdup(de->d_name);
-		if (!e || !name) {
-			free(e);
-			free(name);
-			ret = -ENOMEM;
-			break;
-		}
-		cryo_image_size__init(e);
-		e->name = name;
-		e->has_size = 1;
-		e->size = (uint64_t)st.st_size;
-		inv->cryo_image_sizes[inv->n_cryo_image_sizes++] = e;
-	}
-	closedir(d);
-	return ret;
-}
-
-static void free_sizes(InventoryEntry *inv)
-{
-	for (size_t i = 0; i < inv->n_cryo_image_sizes; i++) {
-		free(inv->cryo_image_sizes[i]->name);
-		free(inv->cryo_image_sizes[i]);
-	}
-	free(inv->cryo_image_sizes);
-	inv->cryo_image_sizes = NULL;
-	inv->n_cryo_image_sizes = 0;
-}
-
-/* Each image the dump recorded must still have the size it was written
- * with. */
-static int check_sizes(int dirfd, const char *dirname, const InventoryEntry *inv)
-{
-	for (size_t i = 0; i < inv->n_cryo_image_sizes; i++) {
-		const CryoImageSize *e = inv->cryo_image_sizes[i];
-		struct stat st;
-		if (!e->name || !e->name[0] || strchr(e->name, '/') || !e->has_size) {
-			pr_err("%s/" INVENTORY_NAME ": entry %zu of the image sizes is malformed",
-			       dirname, i);
-			return -EINVAL;
-		}
-		if (fstatat(dirfd, e->name, &st, AT_SYMLINK_NOFOLLOW)) {
-			if (errno == ENOENT)
-				continue;	/* left over, since removed; needed ones fail on open */
-			return_perror("can't stat image %s/%s", dirname, e->name);
-		}
-		if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->size) {
-			pr_err("image %s/%s is %lld bytes, but the dump wrote %llu: it was cut short, "
-			       "grown or replaced since the dump; refused (copy the images directory "
-			       "again)", dirname, e->name, (long long)st.st_size,
-			       (unsigned long long)e->size);
-			return -EBADMSG;
-		}
-	}
-	return 0;
-}
-
-int img_dir_commit(int dirfd, InventoryEntry *inventory)
-{
-	struct cr_img *img;
-	int ret;
-
-	/* Everything the marker vouches for is on disk first. */
-	if (syncfs(dirfd))
-		return_perror("can't sync the images before writing " INVENTORY_NAME);
-	ret = list_sizes(dirfd, inventory);
-	if (ret) {
-		free_sizes(inventory);
-		return ret;
-	}
-	ret = alloc_img(&img, INVENTORY_TMP, IMG_INVENTORY, true);
-	if (ret) {
-		free_sizes(inventory);
-		return ret;
-	}
-	ret = open_write_fd(img, dirfd, INVENTORY_TMP);
-	if (!ret)
-		ret = img_write_msg(img, &inventory->base);
-	free_sizes(inventory);
-	if (!ret)
-		ret = flush(img);
-	if (!ret && fsync(img->fd)) {
-		ret = -errno;
-		pr_perror("can't fsync %s", INVENTORY_TMP);
-	}
-	img_free(img);
-	if (!ret && renameat(dirfd, INVENTORY_TMP, dirfd, INVENTORY_NAME)) {
-		ret = -errno;
-		pr_perror("can't rename %s to %s", INVENTORY_TMP, INVENTORY_NAME);
-	}
-	if (!ret && fsync(dirfd)) {
-		ret = -errno;
-		pr_perror("can't fsync the images directory");
-	}
-	if (ret)
-		unlinkat(dirfd, INVENTORY_TMP, 0);
-	return ret;
-}
-
-int img_dir_check_complete(int dirfd, const char *dirname)
-{
-	ProtobufCMessage *inv;
-	int ret = img_dir_read_inventory(dirfd, dirname, &inv);
-
-	if (!ret)
-		protobuf_c_message_free_unpacked(inv, NULL);
-	return ret;
-}
-
-int img_dir_read_inventory(int dirfd, const char *dirname, ProtobufCMessage **out)
-{
-	struct cr_img *img;
-	ProtobufCMessage *inv;
-	int ret;
-
-	if (!dirname)
-		dirname = ".";
-	ret = img_open(&img, dirfd, IMG_INVENTORY, IMG_READ | IMG_MISSING_OK, 0);
-	if (ret == -ENOENT) {
-		pr_err("%s has no " INVENTORY_NAME ": not a complete dump (an interrupted dump leaves none)",
-		       dirname);
-		return -ENOENT;
-	}
-	if (ret)
-		return ret;
-	ret = img_read_one(img, &inventory_entry__descriptor, &inv);
-	img_close(img);
-	if (ret < 0)
-		return ret;
-	ret = check_sizes(dirfd, dirname, (const InventoryEntry *)inv);
-	if (ret) {
-		protobuf_c_message_free_unpacked(inv, NULL);
-		return ret;
-	}
-	*out = inv;
-	return 0;
 }
