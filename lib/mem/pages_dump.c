@@ -498,6 +498,14 @@ int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
 		 * kernel maps it back as a proxy (vdso.c) */
 		if (!vma_has_private_pages(v) && !(v->status & VMA_AREA_VDSO))
 			continue;
+		/* every page of it, mapped in yet or not: a proxy needs the
+		 * whole ELF image (its section headers sit at the end) */
+		if (v->status & VMA_AREA_VDSO) {
+			stats->pages_scanned += (v->end - v->start) / PAGE_SIZE;
+			ret = emit_run(&w, v->start, (v->end - v->start) / PAGE_SIZE,
+				       v->prot & PROT_READ);
+			continue;
+		}
 		if (scan) {
 			ret = scan_vma_pages(&w, pm_fd, v, stats);
 			if (ret != -ENOTTY && ret != -EINVAL)
