@@ -7,7 +7,9 @@ Rewrites, with crit (CRIU's own decoder, an independent encoder), every
 core image in DIR that carries kernel object ids so that its KIND_ns_id
 (net, ipc, uts, mnt, user, cgroup, time, pid) differs from the dump's root
 namespace (inventory root_ids), as images of a process in a namespace of
-its own would; then execs the command.  Used as restore_wrap by tests
+its own would; inventory.img is re-encoded by crit too, which drops the
+image sizes cryo records there (so the refusal under test, not the size
+check, answers); then execs the command.  Used as restore_wrap by tests
 whose restore must refuse such images before creating any process.
 """
 import glob
@@ -37,6 +39,10 @@ def main():
         forged += 1
     if not forged:
         sys.exit('forge_ns.py: no core image in %s has %s' % (imgdir, field))
+    inv = os.path.join(imgdir, 'inventory.img')
+    img = subprocess.run(CRIT + ['decode', '-i', inv], check=True, capture_output=True,
+                         text=True).stdout
+    subprocess.run(CRIT + ['encode', '-o', inv], input=img, check=True, text=True)
     os.execvp(cmd[0], cmd)
 
 
