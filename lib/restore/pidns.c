@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -28,10 +29,20 @@
 
 int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out);
 
-static __attribute__((noreturn)) void inner(struct cryo_opts *o, int report_fd)
+static __attribute__((noreturn)) void inner(struct cryo_opts *o, int report_fd, int parent_pidfd)
 {
 	int32_t res[2] = { 0, 0 };
 	pid_t root = 0;
+
+	/* Until the outer cryo has the result, its death ends this init and
+	 * with it everything restored in the namespace: a killed restore
+	 * leaves nothing behind.  The parent is outside our PID namespace
+	 * (getppid() says 0): whether it died before the prctl, its pidfd
+	 * tells. */
+	struct pollfd pp = { .fd = parent_pidfd, .events = POLLIN };
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || poll(&pp, 1, 0) != 0)
+		_exit(1);
+	close(parent_pidfd);
 
 	/* Our own /proc, showing this namespace's PIDs; mounts stay private
 	 * to this namespace. */
@@ -49,6 +60,10 @@ static __attribute__((noreturn)) void inner(struct cryo_opts *o, int report_fd)
 	(void)pidfile;
 	res[0] = cryo_restore_here(o, NULL, &root);
 	res[1] = root;
+	/* restored: from now on the namespace lives on its own (cleared
+	 * before the report, which the outer cryo may exit right after) */
+	if (!res[0])
+		prctl(PR_SET_PDEATHSIG, 0);
 	(void)!write(report_fd, res, sizeof(res));
 	close(report_fd);
 	if (res[0])
@@ -68,8 +83,13 @@ static __attribute__((noreturn)) void inner(struct cryo_opts *o, int report_fd)
 int restore_in_new_pidns(struct cryo_opts *o, int *exit_status)
 {
 	int pfd[2];
-	if (pipe2(pfd, O_CLOEXEC))
+	int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (self < 0)
+		return_perror("pidfd_open of cryo itself (for the PID namespace helper)");
+	if (pipe2(pfd, O_CLOEXEC)) {
+		close(self);
 		return_perror("pipe2 for the PID namespace helper");
+	}
 	struct clone_args args = {
 		.flags = CLONE_NEWPID | CLONE_NEWNS,
 		.exit_signal = SIGCHLD,
@@ -81,12 +101,14 @@ int restore_in_new_pidns(struct cryo_opts *o, int *exit_status)
 		       strerror(e), e == EPERM ? " (needs CAP_SYS_ADMIN)" : "");
 		close(pfd[0]);
 		close(pfd[1]);
+		close(self);
 		return -e;
 	}
 	if (init == 0) {
 		close(pfd[0]);
-		inner(o, pfd[1]);
+		inner(o, pfd[1], self);
 	}
+	close(self);
 	close(pfd[1]);
 	int32_t res[2] = { -EIO, 0 };
 	ssize_t n = read_all(pfd[0], res, sizeof(res));
