@@ -30,6 +30,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/sched.h>
+#include <linux/membarrier.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include "seize/seize.h"
@@ -245,6 +246,36 @@ static int move_vdso(struct remote *r, struct mem_image *mi, struct proc_maps *c
 	return 0;
 }
 
+/* Each membarrier registration is its REGISTER_* command issued again in
+ * the task (registrations belong to the mm; issuing one twice is harmless,
+ * so a fork that came with its parent's gets no error). */
+static int restore_membarrier(struct remote *r, pid_t pid, const MmEntry *mm)
+{
+	static const unsigned known = MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED |
+				      MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED |
+				      MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE |
+				      MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ;
+	if (!mm->has_cryo_membarrier || !mm->cryo_membarrier)
+		return 0;
+	if (mm->cryo_membarrier & ~known) {
+		pr_err("process %d was registered for membarrier commands 0x%x that cryo does "
+		       "not know", pid, mm->cryo_membarrier & ~known);
+		return -EOPNOTSUPP;
+	}
+	for (unsigned bit = 1; bit <= known; bit <<= 1) {
+		if (!(mm->cryo_membarrier & bit))
+			continue;
+		long ret = remote_syscall(r, __NR_membarrier, bit, 0, 0, 0, 0, 0);
+		if (ret < 0) {
+			pr_err("membarrier registration 0x%x of restored process %d failed: %s "
+			       "(this kernel or its configuration lacks the command)", bit, pid,
+			       strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
 static int restore_mm_fields(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
 {
 	const MmEntry *mm = p->mem.mm;
@@ -310,7 +341,7 @@ static int restore_mm_fields(struct remote *r, struct rst_ctx *ctx, struct rst_p
 		if (ret)
 			return ret;
 	}
-	return 0;
+	return restore_membarrier(r, p->pid, mm);
 }
 
 static int restore_fs(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
