@@ -155,6 +155,7 @@ out:
 	}
 	free(mm.vmas);
 	free(mm.mm_saved_auxv);
+	aio_dump_free(&mm);
 	proc_maps_free(&maps);
 	return ret;
 }

@@ -6,6 +6,7 @@
 #include "images/image.h"
 #include "proc/proc.h"
 #include "seize/remote.h"
+#include "mem/mem.h"
 #include "signals/signals.h"
 #include "creds/creds.h"
 #include "util/fault.h"
@@ -401,6 +402,8 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 		mm->has_thp_disabled = 1;
 		mm->thp_disabled = lr;
 		ret = dump_membarrier(&r, mm);
+		if (!ret)
+			ret = aio_dump_check(&r, p->pid, mm);
 		if (ret)
 			goto out;
 

@@ -113,7 +113,7 @@ static int vmflags_check(pid_t pid, const struct proc_vma *pv)
 }
 
 static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *files,
-		    struct mem_dump_shared *sd, VmaEntry *v)
+		    struct mem_dump_shared *sd, VmaEntry *v, MmEntry *mm)
 {
 	const char *path = pv->path;
 	vma_entry__init(v);
@@ -192,12 +192,8 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 		}
 		return 0;
 	}
-	if (!strcmp(path, "/[aio]")) {
-		pr_err("process %d has an AIO ring (io_setup) at 0x%llx-0x%llx: AIO contexts are "
-		       "not supported yet", pid, (unsigned long long)pv->start,
-		       (unsigned long long)pv->end);
-		return -EOPNOTSUPP;
-	}
+	if (!strcmp(path, "/[aio]"))
+		return aio_dump_vma(pid, pv, v, mm);	/* aio.c */
 	if (pv->vm_hugetlb || !strcmp(path, "/anon_hugepage")) {
 		pr_err("process %d maps hugetlb memory (%s) at 0x%llx-0x%llx: hugetlb mappings are not "
 		       "supported yet", pid, path, (unsigned long long)pv->start,
@@ -249,8 +245,10 @@ int mem_dump_vmas(pid_t pid, const struct proc_maps *maps, struct files_dump *fi
 			break;
 		}
 		mm->vmas[mm->n_vmas++] = v;
-		ret = classify(pid, &maps->v[i], files, sd, v);
-		if (ret || !(v->status & VMA_AREA_REGULAR) || vma_is_special(v))
+		ret = classify(pid, &maps->v[i], files, sd, v, mm);
+		/* an AIO ring is the kernel's mapping ("de" among its VmFlags) */
+		if (ret || !(v->status & VMA_AREA_REGULAR) || vma_is_special(v) ||
+		    (v->status & VMA_AREA_AIORING))
 			continue;
 		ret = vmflags_check(pid, &maps->v[i]);
 		if (!ret)

@@ -617,6 +617,8 @@ int restore_task_memory(struct rst_ctx *ctx, struct rst_proc *p)
 			ret = mem_restore_vmas_shared(r, &p->mem, &ctx->files, p->pages_fd, &ctx->shmem);
 		if (!ret && p->mem.vdso_proxy)
 			ret = vdso_proxy_patch(r, p->mem.vdso_start, p->mem.vdso_end, p->mem.vdso_new);
+		if (!ret)
+			ret = aio_restore_rings(r, p->mem.mm, p->pages_fd);
 	} else {
 		/* A fork of its restored parent: keep what is shared with it. */
 		ret = mem_restore_inherited(r, &p->mem, &p->parent->mem, &ctx->files, p->pages_fd,
@@ -637,6 +639,8 @@ int restore_task_memory(struct rst_ctx *ctx, struct rst_proc *p)
 		} else if (!ret) {
 			ret = move_vdso(r, &p->mem, &cur, ctx->trampoline, false);
 		}
+		if (!ret)
+			ret = aio_restore_rings(r, p->mem.mm, p->pages_fd);
 	}
 	if (!ret)
 		pr_debug("task %d: memory restored", p->pid);
