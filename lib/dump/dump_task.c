@@ -223,7 +223,7 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 		guard = NULL;
 	}
 	ret = remote_dump_begin(&r, t->tid, &t->regs, t->sigmask, cs.xsave, cs.xsave_len, guard,
-				code->vdso_start, code->vdso_end);
+				code->syscall_ip);
 	if (ret)
 		goto out;
 

@@ -192,8 +192,23 @@ static int move_vdso(struct remote *r, struct mem_image *mi, struct proc_maps *c
 			cur_s[nc] = cur->v[i].start;
 			cur_e[nc++] = cur->v[i].end;
 		}
-	if (!ni)
-		return 0;	/* the task had unmapped its vDSO: ours goes away */
+	if (!ni) {
+		/* The task had unmapped its vDSO: this kernel's goes away too (its
+		 * place may be taken by the task's own mappings, and the task must
+		 * not find a vDSO it had not). */
+		for (int i = 0; i < nc; i++) {
+			long ret = remote_syscall(r, __NR_munmap, cur_s[i], cur_e[i] - cur_s[i], 0, 0,
+						  0, 0);
+			if (ret) {
+				pr_err("munmap of the vDSO area 0x%llx-0x%llx in restored task %d "
+				       "(dumped without a vDSO) failed: %s",
+				       (unsigned long long)cur_s[i], (unsigned long long)cur_e[i], r->tid,
+				       strerror(-ret));
+				return ret;
+			}
+		}
+		return 0;
+	}
 	bool same = ni == nc;
 	for (int i = 0; same && i < ni; i++)
 		same = img_e[i] - img_s[i] == cur_e[i] - cur_s[i];
