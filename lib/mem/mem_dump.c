@@ -231,17 +231,22 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 			v->status = VMA_AREA_REGULAR | VMA_ANON_PRIVATE;
 			return 0;
 		}
-		if (!pv->shared || (strcmp(path, "/anon_hugepage") && strncmp(path, "/memfd:", 7))) {
+		bool hanon = !strcmp(path, "/anon_hugepage"), memfd = !strncmp(path, "/memfd:", 7);
+		if ((hanon || memfd) && pv->shared) {
+			/* a shared memory object (shmem.c), whose kind of pages the
+			 * image keeps (MAP_HUGETLB here, memfd's hugetlb_flag) */
+			v->flags |= MAP_HUGETLB | ((uint64_t)shift << MAP_HUGE_SHIFT);
+		} else if (hanon || memfd || pv->deleted) {
 			pr_err("process %d maps hugetlb memory (%s, %s) at 0x%llx-0x%llx: cryo "
-			       "restores anonymous huge pages and shared mappings of hugetlb memfds, "
-			       "not private mappings of hugetlb files nor files of a hugetlbfs mount",
-			       pid, path, pv->shared ? "shared" : "private",
-			       (unsigned long long)pv->start, (unsigned long long)pv->end);
+			       "restores anonymous huge pages, shared mappings of hugetlb memfds and "
+			       "mappings of files of a hugetlbfs mount, not private mappings of "
+			       "hugetlb memfds nor deleted hugetlbfs files", pid, path,
+			       pv->shared ? "shared" : "private", (unsigned long long)pv->start,
+			       (unsigned long long)pv->end);
 			return -EOPNOTSUPP;
 		}
-		/* shared: a shared memory object (shmem.c), whose kind of pages
-		 * the image keeps (MAP_HUGETLB here, memfd's hugetlb_flag) */
-		v->flags |= MAP_HUGETLB | ((uint64_t)shift << MAP_HUGE_SHIFT);
+		/* else a file of a hugetlbfs mount, mapped again from its path
+		 * (the mapping of a file needs no MAP_HUGETLB) */
 	}
 	/* Shared memory objects: shared anonymous ("/dev/zero (deleted)"),
 	 * memfd, SysV (shmem.c saves their contents). */
