@@ -7,10 +7,14 @@
  * pending events exactly as they were (data, obj, res, res2), and every
  * context still works: new reads complete with the right bytes and the
  * right events, also once the ring has wrapped around, and io_destroy
- * succeeds.
+ * succeeds.  A forked child (which unmapped its copies of the parent's
+ * rings) has a context of its own with two unreaped completions: after the
+ * restore it reaps exactly those and its context works.
  */
 #include <linux/aio_abi.h>
 #include <stdio.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -77,6 +81,35 @@ static void roundtrip(aio_context_t ctx, const char *what, uint64_t data, off_t 
 		}
 }
 
+/* the child: its own context, 2 completions left in it; after the go on
+ * @in, reap and check them, use the context, report on @out */
+static void child(int in, int out, aio_context_t *parents, int n)
+{
+	aio_context_t d = 0;
+	struct io_event ev[4];
+	char x = 1;
+	for (int i = 0; i < n; i++) {
+		unsigned len = ((struct ring_hdr *)parents[i])->nr * sizeof(struct io_event) + 32;
+		munmap((void *)parents[i], (len + 4095) & ~4095u);
+	}
+	if (syscall(SYS_io_setup, 8, &d) || submit_read(d, 20, 0x7001, 100, 5) != 1 ||
+	    submit_read(d, 21, 0x7002, 200, 6) != 1)
+		_exit(2);
+	if (write(out, &x, 1) != 1 || read(in, &x, 1) != 1)
+		_exit(3);
+	x = 0;
+	if (getevents(d, 2, ev) != 2 || ev[0].data != 0x7001 || ev[0].res != 5 ||
+	    ev[1].data != 0x7002 || ev[1].res != 6 || bufs[20][0] != file_byte(100) ||
+	    bufs[21][5] != file_byte(205))
+		x |= 1;
+	roundtrip(d, "child", 0x7003, 300, 7);
+	if (test_failures() || syscall(SYS_io_destroy, d))
+		x |= 2;
+	if (write(out, &x, 1) != 1)
+		_exit(4);
+	_exit(0);
+}
+
 int main(int argc, char **argv)
 {
 	aio_context_t a = 0, b = 0, c = 0;
@@ -118,6 +151,21 @@ int main(int argc, char **argv)
 	if (smaps_lookup((void *)a, NULL, &va) || strncmp(va.path, "/[aio]", 6))
 		setup_fail("no /[aio] mapping at the context");
 
+	int p2c[2], c2p[2];
+	char x;
+	if (pipe(p2c) || pipe(c2p))
+		setup_fail("pipe");
+	aio_context_t parents[] = { a, b, c };
+	pid_t kid = fork();
+	if (kid < 0)
+		setup_fail("fork");
+	if (kid == 0) {
+		test_forked_child();
+		child(p2c[0], c2p[1], parents, 3);
+	}
+	if (read(c2p[0], &x, 1) != 1)
+		setup_fail("the child did not set up its context");
+
 	test_daemon();
 	test_waitsig();
 
@@ -132,8 +180,10 @@ int main(int argc, char **argv)
 			fail("context %s: no AIO ring at 0x%lx any more (%s)", all[i].name,
 			     (unsigned long)all[i].ctx, v.path);
 	}
-	if (test_failures())
+	if (test_failures()) {
+		kill(kid, SIGKILL);
 		return test_verdict();
+	}
 	if (ra->head != ha.head || ra->tail != ha.tail || rb->head != hb.head || rb->tail != hb.tail)
 		fail("ring head/tail: A %u/%u B %u/%u, expected A %u/%u B %u/%u", ra->head, ra->tail,
 		     rb->head, rb->tail, ha.head, ha.tail, hb.head, hb.tail);
@@ -162,5 +212,14 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 3; i++)
 		if (syscall(SYS_io_destroy, all[i].ctx))
 			fail("io_destroy of %s: %s", all[i].name, strerror(errno));
+	int status = 0;
+	x = 0;
+	if (write(p2c[1], "g", 1) != 1 || read(c2p[0], &x, 1) != 1)
+		fail("the child does not answer");
+	else if (x)
+		fail("the child's context: %s%s", x & 1 ? "pending events differ " : "",
+		     x & 2 ? "it does not work" : "");
+	if (waitpid(kid, &status, 0) != kid || !WIFEXITED(status) || WEXITSTATUS(status))
+		fail("the child ended with status 0x%x", status);
 	return test_verdict();
 }
