@@ -21,11 +21,14 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <linux/aio_abi.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 /* The ring header as the kernel lays it out (fs/aio.c struct aio_ring). */
 struct aio_ring_hdr {
@@ -59,6 +62,30 @@ int aio_dump_vma(pid_t pid, const struct proc_vma *pv, VmaEntry *v, MmEntry *mm)
 	if (!nr_req || len > (1ULL << 30)) {
 		pr_err("process %d: AIO ring 0x%llx-0x%llx has a size no io_setup() makes", pid,
 		       (unsigned long long)pv->start, (unsigned long long)pv->end);
+		return -EOPNOTSUPP;
+	}
+	/* the whole ring, as io_setup() made it (not a part of one that was
+	 * partly unmapped): or a restore could not make it again */
+	struct aio_ring_hdr h;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t got = fd < 0 ? -1 : pread(fd, &h, sizeof(h), pv->start);
+	int err = errno;
+	if (fd >= 0)
+		close(fd);
+	if (got != (ssize_t)sizeof(h)) {
+		pr_err("can't read the AIO ring of process %d at 0x%llx: %s", pid,
+		       (unsigned long long)pv->start, got < 0 ? strerror(err) : "short read");
+		return got < 0 ? -err : -EIO;
+	}
+	if (h.magic != AIO_RING_MAGIC || h.header_length != sizeof(h) ||
+	    h.incompat_features != AIO_RING_INCOMPAT_FEATURES ||
+	    h.nr != (len - sizeof(h)) / sizeof(struct io_event) || h.head >= h.nr || h.tail >= h.nr) {
+		pr_err("process %d: the AIO ring at 0x%llx-0x%llx is not one cryo can make again "
+		       "(magic %#x, %u events, head %u, tail %u; partly unmapped?)", pid,
+		       (unsigned long long)pv->start, (unsigned long long)pv->end, h.magic, h.nr,
+		       h.head, h.tail);
 		return -EOPNOTSUPP;
 	}
 	v->status = VMA_AREA_REGULAR | VMA_AREA_AIORING | VMA_ANON_PRIVATE;
