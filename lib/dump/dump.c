@@ -58,6 +58,14 @@ static int read_auxv(pid_t pid, MmEntry *mm)
 	return 0;
 }
 
+/* Tests: CRYO_DUMP_UNGUARDED=1 runs the injected calls the unguarded way,
+ * as in a task without an rt_sigreturn sequence. */
+static bool unguarded_forced(void)
+{
+	const char *e = getenv("CRYO_DUMP_UNGUARDED");
+	return e && *e && strcmp(e, "0");
+}
+
 static int dump_proc(struct dump_ctx *ctx, struct seized_proc *p)
 {
 	struct proc_maps maps = { 0 };
@@ -73,12 +81,11 @@ static int dump_proc(struct dump_ctx *ctx, struct seized_proc *p)
 	ret = proc_read_maps(p->pid, &maps);
 	if (ret)
 		return ret;
-	for (int i = 0; i < maps.n; i++)
-		if (maps.v[i].path && !strcmp(maps.v[i].path, "[vdso]")) {
-			code.vdso_start = maps.v[i].start;
-			code.vdso_end = maps.v[i].end;
-		}
-	if (remote_find_sigreturn(p->pid, &maps, &code.sigreturn))
+	/* a task may have unmapped its vDSO: then any syscall in its code */
+	remote_find_syscall(p->pid, &maps, &code.syscall_ip);
+	if (unguarded_forced())
+		pr_info("process %d: unguarded system calls forced (CRYO_DUMP_UNGUARDED)", p->pid);
+	else if (remote_find_sigreturn(p->pid, &maps, &code.sigreturn))
 		pr_warn("process %d (%s): no rt_sigreturn instruction sequence in its code; cryo "
 			"runs its system calls in it unguarded: should cryo be killed during one "
 			"of them, the thread may crash", p->pid, p->comm);
@@ -155,6 +162,7 @@ out:
 	}
 	free(mm.vmas);
 	free(mm.mm_saved_auxv);
+	aio_dump_free(&mm);
 	proc_maps_free(&maps);
 	return ret;
 }

@@ -43,7 +43,7 @@ uint32_t dump_cg_set(const struct dump_ctx *ctx, const struct seized_proc *p);
 
 /* Where a process's injected system calls run from (seize/remote.h). */
 struct task_code {
-	uint64_t vdso_start, vdso_end;
+	uint64_t syscall_ip;	/* a `syscall` for the unguarded way, 0: none */
 	struct sigreturn_gadget sigreturn;	/* .ip 0: none found */
 };
 

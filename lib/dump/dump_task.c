@@ -6,6 +6,7 @@
 #include "images/image.h"
 #include "proc/proc.h"
 #include "seize/remote.h"
+#include "mem/mem.h"
 #include "signals/signals.h"
 #include "creds/creds.h"
 #include "util/fault.h"
@@ -28,6 +29,9 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/membarrier.h>
+#include "compat/uapi-extra.h"
 
 #define SIGMAX 64
 
@@ -61,6 +65,34 @@ static long rcall(struct remote *r, const char *what, long nr, uint64_t a1, uint
 	if (ret < 0 && ret >= -4095)
 		pr_err("%s in task %d failed: %s", what, r->tid, strerror(-ret));
 	return ret;
+}
+
+/* membarrier registrations belong to the mm and only the task can ask for
+ * them (MEMBARRIER_CMD_GET_REGISTRATIONS, 6.3).  A kernel without membarrier
+ * has none to lose; one without the query can't tell us, so the restored
+ * process might miss a registration: say so. */
+static int dump_membarrier(struct remote *r, MmEntry *mm)
+{
+	long lr = remote_syscall(r, __NR_membarrier, CRYO_MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0,
+				 0, 0, 0);
+	if (lr == -ENOSYS)
+		return 0;
+	if (lr == -EINVAL) {
+		pr_warn("process %d: this kernel can't report membarrier registrations "
+			"(MEMBARRIER_CMD_GET_REGISTRATIONS needs 6.3): the restored process will "
+			"have none", r->tid);
+		return 0;
+	}
+	if (lr < 0) {
+		pr_err("membarrier(MEMBARRIER_CMD_GET_REGISTRATIONS) in task %d failed: %s", r->tid,
+		       strerror(-lr));
+		return lr;
+	}
+	if (lr) {
+		mm->has_cryo_membarrier = 1;
+		mm->cryo_membarrier = lr;
+	}
+	return 0;
 }
 
 static int dump_sigactions(struct remote *r, TaskCoreEntry *tc)
@@ -191,7 +223,7 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 		guard = NULL;
 	}
 	ret = remote_dump_begin(&r, t->tid, &t->regs, t->sigmask, cs.xsave, cs.xsave_len, guard,
-				code->vdso_start, code->vdso_end);
+				code->syscall_ip);
 	if (ret)
 		goto out;
 
@@ -369,6 +401,11 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 		}
 		mm->has_thp_disabled = 1;
 		mm->thp_disabled = lr;
+		ret = dump_membarrier(&r, mm);
+		if (!ret)
+			ret = aio_dump_check(&r, p->pid, mm);
+		if (ret)
+			goto out;
 
 		TaskKobjIdsEntry *ids = xmalloc(sizeof(*ids));
 		if (!ids) {

@@ -69,6 +69,17 @@ int mem_dump_guards(pid_t pid, int pm_fd, VmaEntry *v);
 bool pagemap_scan_has_guard(void);
 void vma_guards_free(VmaEntry *v);
 
+/* aio.c: AIO contexts (io_setup rings).  Dump: classify the ring mapping
+ * @pv as @v and add its aio_ring_entry to @mm; check in the task (driven by
+ * @r) that each ring is a context of its own.  Restore: in the task, once
+ * its memory is in place, make each context again at its old address
+ * (@pages_fd: a regular file open in the task, read for positioning). */
+int aio_dump_vma(pid_t pid, const struct proc_vma *pv, VmaEntry *v, MmEntry *mm);
+void aio_dump_free(MmEntry *mm);
+struct remote;
+int aio_dump_check(struct remote *r, pid_t pid, const MmEntry *mm);
+int aio_restore_rings(struct remote *r, const MmEntry *mm, int pages_fd);
+
 /* True if the VMA's pages come from the image (private memory). */
 bool vma_has_private_pages(const VmaEntry *v);
 bool vma_is_special(const VmaEntry *v);	/* vdso, vvar, vsyscall */

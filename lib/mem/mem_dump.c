@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "compat/uapi-extra.h"
@@ -86,6 +87,9 @@ static int vmflags_check(pid_t pid, const struct proc_vma *pv)
 		return 0;
 	for (size_t i = 0; i < ARRAY_SIZE(vmf_refused); i++)
 		if (pv->vmf & (1ULL << vmf_refused[i].bit)) {
+			/* hugetlbfs sets VM_DONTEXPAND on its mappings */
+			if (vmf_refused[i].bit == VMF_DE && pv->vm_hugetlb)
+				continue;
 			pr_err("process %d: mapping 0x%llx-0x%llx (%s) has VmFlag \"%s\", %s: "
 			       "cryo can't restore it faithfully and refuses to dump it",
 			       pid, (unsigned long long)pv->start, (unsigned long long)pv->end,
@@ -112,8 +116,29 @@ static int vmflags_check(pid_t pid, const struct proc_vma *pv)
 	return 0;
 }
 
+/* log2 of the huge page size of hugetlb mapping @pv: its file's hugetlbfs
+ * block size (an anonymous one too has a file, on the kernel's internal
+ * mount of that size). */
+static int hugetlb_shift(pid_t pid, const struct proc_vma *pv)
+{
+	char link[128];
+	struct statfs sfs;
+	snprintf(link, sizeof(link), "/proc/%d/map_files/%llx-%llx", pid,
+		 (unsigned long long)pv->start, (unsigned long long)pv->end);
+	if (statfs(link, &sfs))
+		return_perror("can't find the huge page size of %s (statfs)", link);
+	uint64_t bs = sfs.f_bsize > 0 ? (uint64_t)sfs.f_bsize : 0;
+	if (bs < PAGE_SIZE || (bs & (bs - 1)) || (pv->start | pv->end) & (bs - 1)) {
+		pr_err("process %d: hugetlb mapping 0x%llx-0x%llx has a page size of %ld bytes "
+		       "that cryo can't use", pid, (unsigned long long)pv->start,
+		       (unsigned long long)pv->end, (long)sfs.f_bsize);
+		return -EOPNOTSUPP;
+	}
+	return __builtin_ctzll(bs);
+}
+
 static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *files,
-		    struct mem_dump_shared *sd, VmaEntry *v)
+		    struct mem_dump_shared *sd, VmaEntry *v, MmEntry *mm)
 {
 	const char *path = pv->path;
 	vma_entry__init(v);
@@ -192,17 +217,36 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 		}
 		return 0;
 	}
-	if (!strcmp(path, "/[aio]")) {
-		pr_err("process %d has an AIO ring (io_setup) at 0x%llx-0x%llx: AIO contexts are "
-		       "not supported yet", pid, (unsigned long long)pv->start,
-		       (unsigned long long)pv->end);
-		return -EOPNOTSUPP;
-	}
+	if (!strcmp(path, "/[aio]"))
+		return aio_dump_vma(pid, pv, v, mm);	/* aio.c */
 	if (pv->vm_hugetlb || !strcmp(path, "/anon_hugepage")) {
-		pr_err("process %d maps hugetlb memory (%s) at 0x%llx-0x%llx: hugetlb mappings are not "
-		       "supported yet", pid, path, (unsigned long long)pv->start,
-		       (unsigned long long)pv->end);
-		return -EOPNOTSUPP;
+		int shift = hugetlb_shift(pid, pv);
+		if (shift < 0)
+			return shift;
+		if (!strcmp(path, "/anon_hugepage") && !pv->shared) {
+			/* private anonymous huge pages: saved as private memory,
+			 * mapped again with MAP_HUGETLB of the same page size
+			 * (in the mmap flags, as criu) */
+			v->flags |= MAP_ANONYMOUS | MAP_HUGETLB | ((uint64_t)shift << MAP_HUGE_SHIFT);
+			v->status = VMA_AREA_REGULAR | VMA_ANON_PRIVATE;
+			return 0;
+		}
+		bool hanon = !strcmp(path, "/anon_hugepage"), memfd = !strncmp(path, "/memfd:", 7);
+		if ((hanon || memfd) && pv->shared) {
+			/* a shared memory object (shmem.c), whose kind of pages the
+			 * image keeps (MAP_HUGETLB here, memfd's hugetlb_flag) */
+			v->flags |= MAP_HUGETLB | ((uint64_t)shift << MAP_HUGE_SHIFT);
+		} else if (hanon || memfd || pv->deleted) {
+			pr_err("process %d maps hugetlb memory (%s, %s) at 0x%llx-0x%llx: cryo "
+			       "restores anonymous huge pages, shared mappings of hugetlb memfds and "
+			       "mappings of files of a hugetlbfs mount, not private mappings of "
+			       "hugetlb memfds nor deleted hugetlbfs files", pid, path,
+			       pv->shared ? "shared" : "private", (unsigned long long)pv->start,
+			       (unsigned long long)pv->end);
+			return -EOPNOTSUPP;
+		}
+		/* else a file of a hugetlbfs mount, mapped again from its path
+		 * (the mapping of a file needs no MAP_HUGETLB) */
 	}
 	/* Shared memory objects: shared anonymous ("/dev/zero (deleted)"),
 	 * memfd, SysV (shmem.c saves their contents). */
@@ -249,8 +293,10 @@ int mem_dump_vmas(pid_t pid, const struct proc_maps *maps, struct files_dump *fi
 			break;
 		}
 		mm->vmas[mm->n_vmas++] = v;
-		ret = classify(pid, &maps->v[i], files, sd, v);
-		if (ret || !(v->status & VMA_AREA_REGULAR) || vma_is_special(v))
+		ret = classify(pid, &maps->v[i], files, sd, v, mm);
+		/* an AIO ring is the kernel's mapping ("de" among its VmFlags) */
+		if (ret || !(v->status & VMA_AREA_REGULAR) || vma_is_special(v) ||
+		    (v->status & VMA_AREA_AIORING))
 			continue;
 		ret = vmflags_check(pid, &maps->v[i]);
 		if (!ret)

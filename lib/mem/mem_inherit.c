@@ -84,11 +84,15 @@ static bool same_vma(const VmaEntry *a, const VmaEntry *b)
 	       a->pgoff == b->pgoff;
 }
 
-/* A parent VMA whose contents a fork does not pass on as they are. */
+/* A parent VMA whose contents a fork does not pass on as they are.  An
+ * AIO ring is the parent's context by now: the child's copy is a shared
+ * mapping of it (writing the child's pages there would change the
+ * parent's ring), and a child's own ring is made anew (aio.c). */
 static bool not_inherited(const VmaEntry *v)
 {
 	uint64_t m = v->has_madv ? v->madv : 0;
-	return (m & (1ULL << MADV_DONTFORK)) || (m & (1ULL << MADV_WIPEONFORK));
+	return (m & (1ULL << MADV_DONTFORK)) || (m & (1ULL << MADV_WIPEONFORK)) ||
+	       (v->status & VMA_AREA_AIORING);
 }
 
 struct fixer {

@@ -92,6 +92,13 @@ static int check_vma(const VmaEntry *v)
 		       (unsigned long long)v->start, (unsigned long long)v->end);
 		return -EINVAL;
 	}
+	if ((v->flags & MAP_HUGETLB) &&
+	    !(v->status & VMA_ANON_PRIVATE && !(v->flags & MAP_SHARED)) &&
+	    !(v->status & (VMA_ANON_SHARED | VMA_AREA_MEMFD) && (v->flags & MAP_SHARED))) {
+		pr_err("mm image: VMA 0x%llx-0x%llx has MAP_HUGETLB but is not anonymous memory or a "
+		       "shared memfd mapping", (unsigned long long)v->start, (unsigned long long)v->end);
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < v->n_guards; i++) {
 		const VmaGuardRun *g = v->guards[i];
 		if (g->start >= g->end || g->start < v->start || g->end > v->end ||
@@ -307,7 +314,9 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 			continue;
 		unsigned prot = v->prot | (vma_map_writable(mi, v) || proxy ? PROT_WRITE : 0);
 		unsigned flags = (v->flags & (MAP_SHARED | MAP_PRIVATE | MAP_DROPPABLE | MAP_ANONYMOUS |
-					      MAP_GROWSDOWN | MAP_NORESERVE)) | MAP_FIXED_NOREPLACE;
+					      MAP_GROWSDOWN | MAP_NORESERVE | MAP_HUGETLB |
+					      (MAP_HUGE_MASK << MAP_HUGE_SHIFT))) |
+				 MAP_FIXED_NOREPLACE;
 		long fd = -1;
 		if (v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
 			fd = mapped_fd(mf, nmf, v);

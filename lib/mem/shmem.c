@@ -25,8 +25,10 @@
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
+#include <linux/magic.h>
 #include <linux/memfd.h>
 #include "compat/uapi-extra.h"
 
@@ -210,6 +212,15 @@ static int dump_memfd_inode(struct mem_dump_shared *sd, int fd, const struct sta
 	mie.shmid = st->st_ino;
 	mie.seals = seals;
 	mie.inode_id = sd->next_memfd_inode_id++;
+	/* MFD_HUGETLB: the memfd lives on hugetlbfs, its block size the page's */
+	struct statfs sfs;
+	if (fstatfs(fd, &sfs))
+		return_perror("fstatfs on memfd:%s failed", name);
+	if (sfs.f_type == HUGETLBFS_MAGIC && sfs.f_bsize > 0) {
+		mie.has_hugetlb_flag = 1;
+		mie.hugetlb_flag = MFD_HUGETLB |
+				   ((uint32_t)__builtin_ctzll((uint64_t)sfs.f_bsize) << MFD_HUGE_SHIFT);
+	}
 	int ret = dump_contents(sd, fd, st->st_ino, st->st_size, "a memfd");
 	if (!ret)
 		ret = img_write_msg(sd->memfd_img, &mie.base);
@@ -255,6 +266,8 @@ int shmem_dump_vma(struct mem_dump_shared *sd, struct files_dump *files, pid_t p
 		kind = SHM_SYSV;
 	else if (!strcmp(path, "/dev/zero") && pv->deleted)
 		kind = SHM_ANON;	/* shared anonymous memory, maybe mapped privately */
+	else if (!strcmp(path, "/anon_hugepage") && pv->deleted && pv->shared && pv->vm_hugetlb)
+		kind = SHM_ANON;	/* the same with MAP_HUGETLB (in v->flags) */
 	else
 		return -ENOENT;
 	if (kind == SHM_SYSV && !pv->shared) {
@@ -647,7 +660,8 @@ static int create_anon(struct remote *r, const MmEntry *mm, struct shmem_registr
 	 * size is charged to overcommit accounting up front */
 	for (size_t i = 0; i < mm->n_vmas; i++)
 		if (shmem_vma_kind(mm->vmas[i]) == SHM_ANON && mm->vmas[i]->shmid == o->key)
-			noreserve |= mm->vmas[i]->flags & MAP_NORESERVE;
+			noreserve |= mm->vmas[i]->flags &
+				     (MAP_NORESERVE | MAP_HUGETLB | (MAP_HUGE_MASK << MAP_HUGE_SHIFT));
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		const VmaEntry *v = mm->vmas[i];
 		if (shmem_vma_kind(v) == SHM_ANON && v->shmid == o->key && v->pgoff == 0 &&
@@ -686,6 +700,9 @@ static int create_anon(struct remote *r, const MmEntry *mm, struct shmem_registr
 static unsigned memfd_flags(const MemfdInodeEntry *m, bool exec)
 {
 	unsigned f = MFD_CLOEXEC | (m->seals == F_SEAL_SEAL ? 0 : MFD_ALLOW_SEALING);
+	/* MFD_HUGETLB and its page size (the kernel checks the size) */
+	if (m->has_hugetlb_flag)
+		f |= m->hugetlb_flag & (MFD_HUGETLB | (MFD_HUGE_MASK << MFD_HUGE_SHIFT));
 	if (!exec)
 		return f;
 	if (m->has_mode && !(m->mode & 0111) && (m->seals & F_SEAL_EXEC))
@@ -732,10 +749,6 @@ static long create_memfd(struct remote *r, struct shmem_registry *reg, struct sh
 	uint64_t a = remote_scratch_put(r, name, strlen(name) + 1);
 	if (!a)
 		return -ENOSPC;
-	if (m->has_hugetlb_flag && m->hugetlb_flag) {
-		pr_err("memfd:%s uses huge pages (hugetlbfs): not supported yet", name);
-		return -EOPNOTSUPP;
-	}
 	long fd = remote_syscall(r, __NR_memfd_create, a, memfd_flags(m, true), 0, 0, 0, 0);
 	if (fd == -EINVAL)	/* before 6.3: no MFD_EXEC, MFD_NOEXEC_SEAL */
 		fd = remote_syscall(r, __NR_memfd_create, a, memfd_flags(m, false), 0, 0, 0, 0);
@@ -957,10 +970,6 @@ static int create_memfd_here(struct shmem_registry *reg, const MemfdInodeEntry *
 			     struct shmem_obj *o)
 {
 	const char *name = m->name ? m->name : "";
-	if (m->has_hugetlb_flag && m->hugetlb_flag) {
-		pr_err("memfd:%s uses huge pages (hugetlbfs): not supported yet", name);
-		return -EOPNOTSUPP;
-	}
 	int fd = memfd_create(name, memfd_flags(m, true));
 	if (fd < 0 && errno == EINVAL)	/* before 6.3: no MFD_EXEC, MFD_NOEXEC_SEAL */
 		fd = memfd_create(name, memfd_flags(m, false));

@@ -30,6 +30,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/sched.h>
+#include <linux/membarrier.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include "seize/seize.h"
@@ -191,8 +192,23 @@ static int move_vdso(struct remote *r, struct mem_image *mi, struct proc_maps *c
 			cur_s[nc] = cur->v[i].start;
 			cur_e[nc++] = cur->v[i].end;
 		}
-	if (!ni)
-		return 0;	/* the task had unmapped its vDSO: ours goes away */
+	if (!ni) {
+		/* The task had unmapped its vDSO: this kernel's goes away too (its
+		 * place may be taken by the task's own mappings, and the task must
+		 * not find a vDSO it had not). */
+		for (int i = 0; i < nc; i++) {
+			long ret = remote_syscall(r, __NR_munmap, cur_s[i], cur_e[i] - cur_s[i], 0, 0,
+						  0, 0);
+			if (ret) {
+				pr_err("munmap of the vDSO area 0x%llx-0x%llx in restored task %d "
+				       "(dumped without a vDSO) failed: %s",
+				       (unsigned long long)cur_s[i], (unsigned long long)cur_e[i], r->tid,
+				       strerror(-ret));
+				return ret;
+			}
+		}
+		return 0;
+	}
 	bool same = ni == nc;
 	for (int i = 0; same && i < ni; i++)
 		same = img_e[i] - img_s[i] == cur_e[i] - cur_s[i];
@@ -242,6 +258,36 @@ static int move_vdso(struct remote *r, struct mem_image *mi, struct proc_maps *c
 		}
 	if (mi->vdso_proxy)
 		mi->vdso_new = cur_s[nc - 1];	/* [vdso] is the last area */
+	return 0;
+}
+
+/* Each membarrier registration is its REGISTER_* command issued again in
+ * the task (registrations belong to the mm; issuing one twice is harmless,
+ * so a fork that came with its parent's gets no error). */
+static int restore_membarrier(struct remote *r, pid_t pid, const MmEntry *mm)
+{
+	static const unsigned known = MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED |
+				      MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED |
+				      MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE |
+				      MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ;
+	if (!mm->has_cryo_membarrier || !mm->cryo_membarrier)
+		return 0;
+	if (mm->cryo_membarrier & ~known) {
+		pr_err("process %d was registered for membarrier commands 0x%x that cryo does "
+		       "not know", pid, mm->cryo_membarrier & ~known);
+		return -EOPNOTSUPP;
+	}
+	for (unsigned bit = 1; bit <= known; bit <<= 1) {
+		if (!(mm->cryo_membarrier & bit))
+			continue;
+		long ret = remote_syscall(r, __NR_membarrier, bit, 0, 0, 0, 0, 0);
+		if (ret < 0) {
+			pr_err("membarrier registration 0x%x of restored process %d failed: %s "
+			       "(this kernel or its configuration lacks the command)", bit, pid,
+			       strerror(-ret));
+			return ret;
+		}
+	}
 	return 0;
 }
 
@@ -310,7 +356,7 @@ static int restore_mm_fields(struct remote *r, struct rst_ctx *ctx, struct rst_p
 		if (ret)
 			return ret;
 	}
-	return 0;
+	return restore_membarrier(r, p->pid, mm);
 }
 
 static int restore_fs(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
@@ -586,6 +632,8 @@ int restore_task_memory(struct rst_ctx *ctx, struct rst_proc *p)
 			ret = mem_restore_vmas_shared(r, &p->mem, &ctx->files, p->pages_fd, &ctx->shmem);
 		if (!ret && p->mem.vdso_proxy)
 			ret = vdso_proxy_patch(r, p->mem.vdso_start, p->mem.vdso_end, p->mem.vdso_new);
+		if (!ret)
+			ret = aio_restore_rings(r, p->mem.mm, p->pages_fd);
 	} else {
 		/* A fork of its restored parent: keep what is shared with it. */
 		ret = mem_restore_inherited(r, &p->mem, &p->parent->mem, &ctx->files, p->pages_fd,
@@ -606,6 +654,8 @@ int restore_task_memory(struct rst_ctx *ctx, struct rst_proc *p)
 		} else if (!ret) {
 			ret = move_vdso(r, &p->mem, &cur, ctx->trampoline, false);
 		}
+		if (!ret)
+			ret = aio_restore_rings(r, p->mem.mm, p->pages_fd);
 	}
 	if (!ret)
 		pr_debug("task %d: memory restored", p->pid);

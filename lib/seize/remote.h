@@ -16,7 +16,8 @@
  * sleep interrupted by the dump return EINTR -- restore_sigcontext() resets
  * the restart block).  Without such a sequence in the task (or with a
  * shadow stack, which rt_sigreturn checks), the calls run from a `syscall`
- * in the vDSO as before, and only the microseconds of one call are exposed.
+ * in the vDSO as before (or elsewhere in the task's code, if it unmapped its
+ * vDSO), and only the microseconds of one call are exposed.
  *
  * Restore side: the task is our own fork, so our `syscall; int3` gadget is
  * at the same address in it.  Through that we map a small trampoline (one
@@ -66,12 +67,17 @@ struct proc_maps;
  * Returns 0 and fills @g, or -ENOENT (not logged) if there is none. */
 int remote_find_sigreturn(pid_t pid, const struct proc_maps *maps, struct sigreturn_gadget *g);
 
+/* A `syscall` instruction for the unguarded way: in @pid's vDSO, or in its
+ * other code when it has none.  0, or -ENOENT (not logged). */
+int remote_find_syscall(pid_t pid, const struct proc_maps *maps, uint64_t *ip);
+
 /* Dump side: make @tid (stopped, registers @regs and mask @sigmask as found,
  * XSAVE area @xsave) ready for remote_syscall(), guarded by @g (NULL: the
- * vDSO way).  Always call remote_dump_end() afterwards, also on failure. */
+ * unguarded way, from the `syscall` at @syscall_ip).  Always call
+ * remote_dump_end() afterwards, also on failure. */
 int remote_dump_begin(struct remote *r, pid_t tid, const struct user_regs_struct *regs,
 		      uint64_t sigmask, const void *xsave, size_t xsave_len,
-		      const struct sigreturn_gadget *g, uint64_t vdso_start, uint64_t vdso_end);
+		      const struct sigreturn_gadget *g, uint64_t syscall_ip);
 /* Put back the thread's signal mask, registers and stack bytes.  Returns 0
  * or the first error (logged). */
 int remote_dump_end(struct remote *r);

@@ -98,35 +98,59 @@ int remote_find_sigreturn(pid_t pid, const struct proc_maps *maps, struct sigret
 	return found ? 0 : -ENOENT;
 }
 
-/* A `syscall` instruction in the vDSO, for the unguarded way. */
-static int find_vdso_syscall(struct remote *r, uint64_t vdso_start, uint64_t vdso_end)
+/* A `syscall` instruction (0f 05) for the unguarded way: the vDSO's, or,
+ * in a task that unmapped its vDSO, the first in its code (libc's first).
+ * Any such byte pair will do, even inside a longer instruction: the thread
+ * is started right on it and stopped at the call's exit. */
+int remote_find_syscall(pid_t pid, const struct proc_maps *maps, uint64_t *ip)
 {
-	if (!vdso_start || vdso_end <= vdso_start || vdso_end - vdso_start > (1 << 20)) {
-		pr_err("task %d has no [vdso] mapping: cryo needs a syscall instruction in "
-		       "the vDSO to query the task's state without injecting code", r->tid);
-		return -EINVAL;
-	}
-	size_t len = vdso_end - vdso_start;
-	unsigned char *buf = xmalloc(len);
-	if (!buf)
+	static const unsigned char insn[] = { 0x0f, 0x05 };
+	char path[64];
+	uint64_t budget = SCAN_LIMIT;
+	*ip = 0;
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	unsigned char *buf = xmalloc(SCAN_CHUNK);
+	if (!buf) {
+		close(fd);
 		return -ENOMEM;
-	int ret = remote_read(r, vdso_start, buf, len);
-	for (size_t i = 0; !ret && i + 1 < len; i++)
-		if (buf[i] == 0x0f && buf[i + 1] == 0x05) {
-			r->syscall_ip = vdso_start + i;
-			break;
+	}
+	for (int pass = 0; pass < 3 && !*ip; pass++)
+		for (int i = 0; i < maps->n && !*ip && budget; i++) {
+			const struct proc_vma *v = &maps->v[i];
+			bool vdso = v->path && !strcmp(v->path, "[vdso]");
+			bool libc = v->path && strstr(v->path, "/libc");
+			if (!vma_is_code(v) || (pass == 0 && !vdso) || (pass == 1 && !libc) ||
+			    (pass == 2 && (vdso || libc)))
+				continue;
+			for (uint64_t a = v->start; a < v->end && budget;) {
+				size_t n = MIN((uint64_t)SCAN_CHUNK, v->end - a);
+				ssize_t got = pread(fd, buf, n, a);
+				if (got <= 0)
+					break;
+				const unsigned char *hit = memmem(buf, got, insn, sizeof(insn));
+				if (hit) {
+					*ip = a + (hit - buf);
+					break;
+				}
+				budget -= MIN(budget, (uint64_t)got);
+				if (got <= 1 || a + got >= v->end)
+					break;
+				a += got - 1;
+			}
 		}
 	free(buf);
-	if (!ret && !r->syscall_ip) {
-		pr_err("no syscall instruction found in the vDSO of task %d", r->tid);
-		ret = -EINVAL;
-	}
-	return ret;
+	close(fd);
+	if (*ip)
+		pr_debug("process %d: syscall instruction at %#llx", pid, (unsigned long long)*ip);
+	return *ip ? 0 : -ENOENT;
 }
 
 int remote_dump_begin(struct remote *r, pid_t tid, const struct user_regs_struct *regs,
 		      uint64_t sigmask, const void *xsave, size_t xsave_len,
-		      const struct sigreturn_gadget *g, uint64_t vdso_start, uint64_t vdso_end)
+		      const struct sigreturn_gadget *g, uint64_t syscall_ip)
 {
 	uint64_t all = ~0ULL;
 	int ret;
@@ -141,9 +165,12 @@ int remote_dump_begin(struct remote *r, pid_t tid, const struct user_regs_struct
 	if (r->mem_fd < 0)
 		return r->mem_fd;
 	if (!g) {
-		ret = find_vdso_syscall(r, vdso_start, vdso_end);
-		if (ret)
-			return ret;
+		if (!syscall_ip) {
+			pr_err("task %d: no syscall instruction in its code (nor a vDSO): cryo needs "
+			       "one to query the task's state without injecting code", tid);
+			return -EOPNOTSUPP;
+		}
+		r->syscall_ip = syscall_ip;
 	}
 
 	/* Stack below the red zone, from the top: the calls' data, then (if

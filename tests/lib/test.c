@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "zdtmtst.h"
@@ -62,7 +63,8 @@ static void vmsg(const char *prefix, const char *fmt, va_list ap)
 	struct timespec ts;
 	int n;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	/* the raw call: a test may have unmapped its vDSO (mem_no_vdso) */
+	syscall(SYS_clock_gettime, CLOCK_REALTIME, &ts);
 	n = snprintf(buf, sizeof(buf), "%s%02ld:%02ld:%02ld.%03ld %d: ", prefix,
 		     (long)(ts.tv_sec / 3600) % 24, (long)(ts.tv_sec / 60) % 60,
 		     (long)ts.tv_sec % 60, ts.tv_nsec / 1000000L, (int)getpid());

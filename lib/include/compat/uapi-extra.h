@@ -161,4 +161,10 @@ struct pm_scan_arg {
 #define IP_LOCAL_PORT_RANGE 51
 #endif
 
+/* ---- <linux/membarrier.h> ---------------------------------------------- */
+
+/* linux/membarrier.h, kernel 6.3: the registrations of the caller's mm (the
+ * REGISTER_* command bits).  An enum constant there, so under our own name. */
+#define CRYO_MEMBARRIER_CMD_GET_REGISTRATIONS (1 << 9)
+
 #endif /* CRYO_COMPAT_UAPI_EXTRA_H */
