@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +38,8 @@ struct peeked {
 	int nr_fds;
 	bool has_cred;
 	struct ucred cred;
+	struct sockaddr_un from;	/* a datagram's sender */
+	socklen_t from_len;
 };
 
 static void peeked_drop(struct peeked *pk)
@@ -79,6 +82,13 @@ static int write_packet(struct files_dump *fdm, struct cr_img *img, uint32_t id,
 		pe.n_scm = 1;
 		pe.scm = scms;
 	}
+	if (pk->from_len > sizeof(sa_family_t)) {
+		/* a named sender: recvfrom shows it, so it is kept (an unnamed
+		 * one reads as no address at all) */
+		pe.has_addr = 1;
+		pe.addr.data = (uint8_t *)&pk->from;
+		pe.addr.len = pk->from_len;
+	}
 	if (pk->has_cred) {
 		uc.has_pid = uc.has_uid = uc.has_gid = 1;
 		uc.pid = pk->cred.pid;
@@ -103,14 +113,16 @@ static ssize_t peek(int lfd, void *buf, size_t len, int flags, struct peeked *pk
 		char b[CMSG_SPACE(SCM_MAX_FD * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred)) + 512];
 	} c;
 	struct iovec iov = { buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.b,
+	struct peeked junk;
+	if (!pk)
+		pk = &junk;
+	struct msghdr mh = { .msg_name = &pk->from, .msg_namelen = sizeof(pk->from),
+			     .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.b,
 			     .msg_controllen = sizeof(c.b) };
 	ssize_t n = recvmsg(lfd, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC | flags);
 	if (n < 0)
 		return -errno;
-	struct peeked junk;
-	if (!pk)
-		pk = &junk;
+	pk->from_len = mh.msg_namelen;
 	pk->nr_fds = 0;
 	pk->has_cred = false;
 	for (struct cmsghdr *ch = CMSG_FIRSTHDR(&mh); ch; ch = CMSG_NXTHDR(&mh, ch)) {
@@ -172,6 +184,7 @@ int sk_queue_dump(struct files_dump *fdm, int lfd, uint32_t id, int type, bool r
 				}
 			}
 			n = peek(lfd, buf, cap, 0, pk, what);
+			pk->from_len = 0;	/* a stream's bytes come from its peer */
 			if (n == 0)
 				break;	/* end of queue on a socket shut down for reading */
 		} else {
@@ -246,7 +259,7 @@ struct skq_packet {
 	uint32_t len;
 	char *data;
 	int seq;		/* order in the image */
-	uint8_t addr[sizeof(struct sockaddr_in6)];	/* sender, if saved */
+	uint8_t addr[sizeof(struct sockaddr_un)];	/* sender, if saved */
 	uint8_t addr_len;
 	uint32_t *rights;	/* file ids of the descriptors in flight */
 	int nr_rights;
@@ -458,7 +471,7 @@ bool sk_queue_has(struct files_restore *fr, uint32_t id)
 }
 
 int sk_queue_restore(struct files_restore *fr, uint32_t id, int sender, const struct sockaddr *to,
-		     socklen_t tolen, const char *what)
+		     socklen_t tolen, const struct skq_sender *as, const char *what)
 {
 	int ret = load_queues(fr);
 	if (ret)
@@ -485,6 +498,15 @@ int sk_queue_restore(struct files_restore *fr, uint32_t id, int sender, const st
 		ret = make_control(fr, p, &ctl, &standin, what);
 		if (ret)
 			break;
+		int from = sender;
+		if (as && p->addr_len > sizeof(sa_family_t)) {
+			from = as->get(as->arg, p->addr, p->addr_len, sender);
+			if (from < 0) {
+				ret = from;
+				standin_done(standin);
+				break;
+			}
+		}
 		do {
 			struct iovec iov = { p->data + off, p->len - off };
 			struct msghdr mh = { .msg_name = (void *)to, .msg_namelen = tolen,
@@ -495,7 +517,7 @@ int sk_queue_restore(struct files_restore *fr, uint32_t id, int sender, const st
 				mh.msg_control = ctl.b;
 				mh.msg_controllen = ctl.len;
 			}
-			ssize_t n = sendmsg(sender, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+			ssize_t n = sendmsg(from, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 			if (n < 0) {
 				int e = errno;
 				pr_err("%s: can't put %u queued bytes back (after %d messages, %zu "
@@ -509,6 +531,8 @@ int sk_queue_restore(struct files_restore *fr, uint32_t id, int sender, const st
 			off += n;
 		} while (off < p->len);
 		standin_done(standin);
+		if (from != sender)
+			as->put(as->arg, from);
 		count++;
 		total += p->len;
 	}

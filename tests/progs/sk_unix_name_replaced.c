@@ -1,0 +1,67 @@
+/* sk_unix_name_replaced: unix sockets whose bound names now hold other
+ * files.
+ *
+ * Before the checkpoint: datagram socket Y is bound to D/y.sock (a message
+ * queued), its file removed and a FIFO made at that name; stream listener
+ * Z is bound to D/z.sock, its file removed and a regular file with
+ * "precious" written there.  After SIGTERM: Y and Z have their names, Y
+ * reads its message, and D/y.sock is the same FIFO (inode) and D/z.sock the
+ * same regular file with its contents: the restore did not clobber them.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sk_unix_util.h"
+
+int main(int argc, char **argv)
+{
+	test_doc = "unix sockets whose names were taken by a FIFO and a file";
+	test_init(argc, argv);
+
+	char dir[64], py[96], pz[96];
+	snprintf(dir, sizeof(dir), "/tmp/cryo-sk-replaced-%d", getpid());
+	snprintf(py, sizeof(py), "%s/y.sock", dir);
+	snprintf(pz, sizeof(pz), "%s/z.sock", dir);
+	if (mkdir(dir, 0755))
+		setup_fail("mkdir %s: %s", dir, strerror(errno));
+	int y = un_socket(SOCK_DGRAM, py);
+	int z = un_socket(SOCK_STREAM, pz);
+	if (listen(z, 2))
+		setup_fail("listen");
+	int t = un_socket(SOCK_DGRAM, NULL);
+	un_connect(t, py);
+	if (send(t, "msg", 3, 0) != 3)
+		setup_fail("send");
+	close(t);
+	struct stat fy, fz;
+	if (unlink(py) || mkfifo(py, 0600) || stat(py, &fy))
+		setup_fail("fifo: %s", strerror(errno));
+	int f = -1;
+	if (unlink(pz) || (f = open(pz, O_CREAT | O_WRONLY, 0644)) < 0 ||
+	    write(f, "precious", 8) != 8 || fstat(f, &fz))
+		setup_fail("file: %s", strerror(errno));
+	close(f);
+
+	test_daemon();
+	test_waitsig();
+
+	un_check_name(y, false, py, "Y");
+	un_check_name(z, false, pz, "Z");
+	un_expect_from(y, "msg", NULL, "Y's message");
+	struct stat st;
+	if (lstat(py, &st) || !S_ISFIFO(st.st_mode) || st.st_ino != fy.st_ino)
+		fail("%s is not the same FIFO any more", py);
+	char b[16] = { 0 };
+	f = open(pz, O_RDONLY);
+	if (f < 0 || fstat(f, &st) || st.st_ino != fz.st_ino || read(f, b, sizeof(b)) != 8 ||
+	    memcmp(b, "precious", 8))
+		fail("%s is not the same file with its contents any more", pz);
+	close(f);
+	unlink(py);
+	unlink(pz);
+	rmdir(dir);
+	pass();
+	return 0;
+}
