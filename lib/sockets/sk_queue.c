@@ -89,7 +89,9 @@ static int write_packet(struct files_dump *fdm, struct cr_img *img, uint32_t id,
 		pe.addr.data = (uint8_t *)&pk->from;
 		pe.addr.len = pk->from_len;
 	}
-	if (pk->has_cred) {
+	/* a message sent while neither end had SO_PASSCRED carries none: it
+	 * reads as pid 0 and the overflow ids, and is sent again without */
+	if (pk->has_cred && pk->cred.pid) {
 		uc.has_pid = uc.has_uid = uc.has_gid = 1;
 		uc.pid = pk->cred.pid;
 		uc.uid = pk->cred.uid;
@@ -311,7 +313,7 @@ static int load_queues(struct files_restore *fr)
 			memcpy(p.addr, pe->addr.data, pe->addr.len);
 			p.addr_len = pe->addr.len;
 		}
-		if (pe->ucred) {
+		if (pe->ucred && pe->ucred->pid) {
 			p.has_cred = true;
 			p.cred.pid = pe->ucred->pid;
 			p.cred.uid = pe->ucred->uid;

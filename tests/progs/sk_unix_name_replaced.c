@@ -7,18 +7,57 @@
  * "precious" written there.  After SIGTERM: Y and Z have their names, Y
  * reads its message, and D/y.sock is the same FIFO (inode) and D/z.sock the
  * same regular file with its contents: the restore did not clobber them.
+ * --overmount (sk_unix_overmount_refuse): only a datagram socket W bound
+ * in D/m, over which a tmpfs is then mounted: the dump must refuse; W
+ * still works afterwards.
  */
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "sk_unix_util.h"
 
+static bool overmount;
+TEST_OPTION(overmount, bool, "a socket whose directory is mounted over (must refuse)", 0);
+
+static int overmount_test(void)
+{
+	char dir[64], m[96], pw[128];
+	snprintf(dir, sizeof(dir), "/tmp/cryo-sk-overmount-%d", getpid());
+	snprintf(m, sizeof(m), "%s/m", dir);
+	snprintf(pw, sizeof(pw), "%s/w.sock", m);
+	if (mkdir(dir, 0755) || mkdir(m, 0755))
+		setup_fail("mkdir %s: %s", m, strerror(errno));
+	int w = un_socket(SOCK_DGRAM, pw);
+	if (mount("cryo-test", m, "tmpfs", 0, "size=64k"))
+		setup_fail("mount tmpfs on %s: %s", m, strerror(errno));
+	test_daemon();
+	test_waitsig();
+	un_check_name(w, false, pw, "W");
+	if (umount2(m, MNT_DETACH))
+		fail("umount %s: %s", m, strerror(errno));
+	int t = un_socket(SOCK_DGRAM, NULL);
+	struct sockaddr_un a;
+	socklen_t al = un_addr(&a, pw);
+	if (sendto(t, "w", 1, 0, (struct sockaddr *)&a, al) != 1)
+		fail("send to W at %s: %s", pw, strerror(errno));
+	else
+		un_expect_from(w, "w", NULL, "W's message");
+	unlink(pw);
+	rmdir(m);
+	rmdir(dir);
+	pass();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	test_doc = "unix sockets whose names were taken by a FIFO and a file";
 	test_init(argc, argv);
+	if (overmount)
+		return overmount_test();
 
 	char dir[64], py[96], pz[96];
 	snprintf(dir, sizeof(dir), "/tmp/cryo-sk-replaced-%d", getpid());

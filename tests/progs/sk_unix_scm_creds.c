@@ -6,7 +6,9 @@
  *   - stream S1 has "p1" sent with the test's own credentials and "p2"
  *     sent with explicit ones (the test's pid, uid 4242, gid 4343): a
  *     stream read does not merge bytes of different senders;
- *   - datagram D1 also has "mine" with the test's own credentials.
+ *   - datagram D1 also has "mine" with the test's own credentials;
+ *   - datagram N1 has "none", sent before it set SO_PASSCRED: a message
+ *     without credentials (reads as pid 0 and the overflow uid/gid).
  * After SIGTERM each message reads back with the pid, uid and gid it had.
  */
 #include <stdio.h>
@@ -74,8 +76,9 @@ int main(int argc, char **argv)
 	test_doc = "SCM_CREDENTIALS of queued unix messages";
 	test_init(argc, argv);
 
-	int d[2], s[2], one = 1;
-	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, d) || socketpair(AF_UNIX, SOCK_STREAM, 0, s))
+	int d[2], s[2], n[2], one = 1;
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, d) || socketpair(AF_UNIX, SOCK_STREAM, 0, s) ||
+	    socketpair(AF_UNIX, SOCK_DGRAM, 0, n))
 		setup_fail("socketpair: %s", strerror(errno));
 	setsockopt(d[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
 	setsockopt(s[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
@@ -96,6 +99,19 @@ int main(int argc, char **argv)
 	send_cred(s[0], "p1", NULL, "p1");
 	struct ucred other = { getpid(), 4242, 4343 };
 	send_cred(s[0], "p2", &other, "p2");
+	send_cred(n[0], "none", NULL, "none");
+	setsockopt(n[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+	unsigned ovuid = 65534, ovgid = 65534;
+	FILE *f = fopen("/proc/sys/kernel/overflowuid", "r");
+	if (f && fscanf(f, "%u", &ovuid) != 1)
+		ovuid = 65534;
+	if (f)
+		fclose(f);
+	f = fopen("/proc/sys/kernel/overflowgid", "r");
+	if (f && fscanf(f, "%u", &ovgid) != 1)
+		ovgid = 65534;
+	if (f)
+		fclose(f);
 
 	test_daemon();
 	test_waitsig();
@@ -104,6 +120,7 @@ int main(int argc, char **argv)
 	expect(d[1], "mine", getpid(), getuid(), getgid(), "message of the test");
 	expect(s[1], "p1", getpid(), getuid(), getgid(), "stream bytes of the test");
 	expect(s[1], "p2", getpid(), 4242, 4343, "stream bytes with other credentials");
+	expect(n[1], "none", 0, ovuid, ovgid, "message without credentials");
 	pass();
 	return 0;
 }
