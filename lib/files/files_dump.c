@@ -4,6 +4,7 @@
 #include "files/files-int.h"
 #include "util/log.h"
 #include "util/util.h"
+#include "seize/seize.h"
 
 #include "fs.pb-c.h"
 
@@ -417,6 +418,42 @@ static bool inflight_ok(enum fd_kind_id k)
 	}
 }
 
+/* A process of the tree that holds the description of cryo's descriptor
+ * @fd (in flight) too, walked or not yet: *@hpid, *@hfd.  False if none. */
+static bool find_holder(struct files_dump *fdm, int fd, const struct stat *st, pid_t *hpid,
+			int *hfd)
+{
+	const struct seized_tree *t = fdm->tree;
+	for (int i = 0; t && i < t->nr_procs; i++) {
+		if (t->procs[i]->state == TASK_DEAD)
+			continue;
+		pid_t pid = t->procs[i]->pid;
+		char dir[64];
+		snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
+		pid_t *fds;
+		int n;
+		if (proc_list_dir_pids(dir, &fds, &n))
+			continue;
+		bool found = false;
+		for (int j = 0; j < n && !found; j++) {
+			char link[96];
+			struct stat fst;
+			snprintf(link, sizeof(link), "%s/%d", dir, fds[j]);
+			if (stat(link, &fst) || fst.st_dev != st->st_dev || fst.st_ino != st->st_ino)
+				continue;
+			if (!cmp_file(getpid(), fd, pid, fds[j])) {
+				*hpid = pid;
+				*hfd = fds[j];
+				found = true;
+			}
+		}
+		free(fds);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
 /* Read, classify and (the first time its description is seen) dump @d;
  * sets d->id.  @what: a descriptor in flight (cryo's own copy), or NULL. */
 static int describe_fd(struct files_dump *fdm, struct fd_dump *d, const char *inflight)
@@ -467,6 +504,21 @@ static int describe_fd(struct files_dump *fdm, struct fd_dump *d, const char *in
 		pr_err(FD_FMT " is a %s (%s): cryo can't dump this kind yet", FD_ARGS(d), k->name,
 		       d->path);
 		return -EOPNOTSUPP;
+	}
+	pid_t hpid;
+	int hfd;
+	if (inflight && (!inflight_ok(d->kind) || d->kind == FDK_EPOLL) &&
+	    find_holder(fdm, d->fd, &d->st, &hpid, &hfd)) {
+		/* a process of the tree holds it too, not walked yet: dumped
+		 * through that process's descriptor (what an epoll's
+		 * registrations or a TCP socket's repair need) */
+		struct fd_dump h = { .fdm = fdm, .pid = hpid, .fd = hfd, .lfd = -1 };
+		ret = describe_fd(fdm, &h, NULL);
+		if (h.lfd >= 0)
+			close(h.lfd);
+		free(h.fdinfo);
+		d->id = h.id;
+		return ret;
 	}
 	if (inflight && !inflight_ok(d->kind)) {
 		pr_err("%s: a queued message carries a %s (%s) that no process of the tree "

@@ -12,7 +12,10 @@
  *   - seqpacket pair Q: a record with an empty epoll and the regular file
  *     again, a record with a socket N1 (only in flight) whose own queue
  *     holds a message carrying an eventfd (count 7): a descriptor in
- *     flight inside a descriptor in flight.
+ *     flight inside a descriptor in flight;
+ *   - datagram pair G: a child sent the parent an epoll with a registration
+ *     (its eventfd, count 1, data 77) and keeps the epoll and the eventfd
+ *     (the parent, walked first, meets it in flight).
  * After SIGTERM each message is received: boundaries, data, counts,
  * offsets, and shared descriptions (kcmp) are checked.
  */
@@ -26,6 +29,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "zdtmtst.h"
@@ -176,6 +180,30 @@ int main(int argc, char **argv)
 	send_fds(q[0], "nested", 6, &n[1], 1, "q2");
 	close(n[1]);
 
+	int g[2], sync[2], quit[2];
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, g) || pipe(sync) || pipe(quit))
+		setup_fail("socketpair/pipe: %s", strerror(errno));
+	pid_t child = fork();
+	if (child < 0)
+		setup_fail("fork");
+	if (child == 0) {
+		test_forked_child();
+		int cev = eventfd(1, 0), cep = epoll_create1(0);
+		struct epoll_event ee = { .events = EPOLLIN, .data.u64 = 77 };
+		if (cev < 0 || cep < 0 || epoll_ctl(cep, EPOLL_CTL_ADD, cev, &ee))
+			_exit(3);
+		send_fds(g[0], "ep", 2, &cep, 1, "child epoll");
+		char c = 'x';
+		if (write(sync[1], &c, 1) != 1)
+			_exit(4);
+		if (read(quit[0], &c, 1) != 1)
+			_exit(5);
+		_exit(0);
+	}
+	char c;
+	if (read(sync[0], &c, 1) != 1)
+		setup_fail("the child did not send its epoll");
+
 	test_daemon();
 	test_waitsig();
 
@@ -239,6 +267,18 @@ int main(int argc, char **argv)
 			expect_eventfd(fds[0], 7, "eventfd in flight in flight");
 		close(n1);
 	}
+	if (expect(g[1], "ep", 1, fds, "the child's epoll")) {
+		struct epoll_event ev = { 0 };
+		if (epoll_wait(fds[0], &ev, 1, 0) != 1 || ev.data.u64 != 77 || !(ev.events & EPOLLIN))
+			fail("the child's epoll lost its registration (data %llu)",
+			     (unsigned long long)ev.data.u64);
+		close(fds[0]);
+	}
+	if (write(quit[1], "q", 1) != 1)
+		fail("can't tell the child to quit");
+	int st;
+	if (waitpid(child, &st, 0) != child || !WIFEXITED(st) || WEXITSTATUS(st))
+		fail("the child failed (status %#x)", st);
 	pass();
 	return 0;
 }
