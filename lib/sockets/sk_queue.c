@@ -146,8 +146,10 @@ static ssize_t peek(int lfd, void *buf, size_t len, int flags, struct peeked *pk
 	}
 	if (mh.msg_flags & MSG_CTRUNC) {
 		peeked_drop(pk);
-		pr_err("%s: the control data of a queued message did not fit in cryo's buffer "
-		       "(more than %d descriptors in flight?)", what, SCM_MAX_FD);
+		pr_err("%s: the control data of a queued message came truncated (MSG_CTRUNC): "
+		       "more than %d descriptors in flight, or cryo ran out of descriptors "
+		       "(raise its RLIMIT_NOFILE: each descriptor in flight is held by cryo "
+		       "until the dump ends)", what, SCM_MAX_FD);
 		return -EOPNOTSUPP;
 	}
 	if (pk == &junk)

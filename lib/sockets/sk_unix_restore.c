@@ -401,6 +401,7 @@ struct as_sender {
 	struct usk_rst *s;
 	const UnixSkEntry *to;
 	char tmp_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+	char aside[sizeof(((struct sockaddr_un *)0)->sun_path) + 32];
 	int tmp;
 };
 
@@ -430,10 +431,31 @@ static int as_get(void *arg, const void *addr, size_t len, int dflt)
 		memcpy(as->tmp_path, a->sun_path, nl);
 		as->tmp_path[nl] = '\0';
 	}
-	if ((path && !lstat(as->tmp_path, &st)) || bind(t, addr, len)) {
+	const char *why = NULL;
+	as->aside[0] = '\0';
+	if (path && !lstat(as->tmp_path, &st)) {
+		/* the sender's socket file left behind (nobody bound to it):
+		 * moved aside for the moment, as a deleted socket's name is */
+		bool busy = true;
+		if (!S_ISSOCK(st.st_mode) || path_in_use(as->s, &st, &busy) || busy)
+			why = "a file is there";
+		else {
+			snprintf(as->aside, sizeof(as->aside), "%s.cryo-aside-%d", as->tmp_path,
+				 getpid());
+			if (rename(as->tmp_path, as->aside)) {
+				as->aside[0] = '\0';
+				why = "a file is there";
+			}
+		}
+	}
+	if (!why && bind(t, addr, len))
+		why = strerror(errno);
+	if (why) {
 		pr_warn("%s: a queued message came from %s, which cryo can't bind for a moment "
-			"(%s): it will read as from an unnamed socket", WHAT(as->to), nm,
-			path && !lstat(as->tmp_path, &st) ? "a file is there" : strerror(errno));
+			"(%s): it will read as from an unnamed socket", WHAT(as->to), nm, why);
+		if (as->aside[0] && rename(as->aside, as->tmp_path))
+			pr_perror("can't move %s back to %s", as->aside, as->tmp_path);
+		as->aside[0] = '\0';
 		close(t);
 		return dflt;
 	}
@@ -455,6 +477,9 @@ static void as_put(void *arg, int fd)
 	as->tmp = -1;
 	if (as->tmp_path[0] && unlink(as->tmp_path))
 		pr_perror("can't remove %s, bound for a moment to send as it", as->tmp_path);
+	if (as->aside[0] && rename(as->aside, as->tmp_path))
+		pr_perror("can't move %s back to %s", as->aside, as->tmp_path);
+	as->aside[0] = '\0';
 	as->tmp_path[0] = '\0';
 }
 
