@@ -31,6 +31,9 @@
 
 #define STREAM_CHUNK (256 * 1024)
 #define SCM_MAX_FD 253	/* descriptors per message: the kernel's limit (net/scm.h) */
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04	/* asm-generic/socket.h, Linux 6.5+ */
+#endif
 
 /* What came with one peeked message. */
 struct peeked {
@@ -138,6 +141,12 @@ static ssize_t peek(int lfd, void *buf, size_t len, int flags, struct peeked *pk
 					pk->fds[pk->nr_fds++] = fds[i];
 				else
 					close(fds[i]);
+		} else if (ch->cmsg_type == SCM_PIDFD && ch->cmsg_len >= CMSG_LEN(sizeof(int))) {
+			/* SO_PASSPIDFD: the peek made a pidfd in cryo too */
+			int pfd;
+			memcpy(&pfd, CMSG_DATA(ch), sizeof(pfd));
+			if (pfd >= 0)
+				close(pfd);
 		} else if (ch->cmsg_type == SCM_CREDENTIALS &&
 			   ch->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
 			memcpy(&pk->cred, CMSG_DATA(ch), sizeof(pk->cred));
