@@ -233,10 +233,13 @@ static int path_in_use(struct usk_rst *s, const struct stat *st, bool *busy)
  * bound to it any more) is removed first, as criu does; anything else at
  * the path is an error.  A deleted socket is bound, then unlinked (a file
  * that took its path meanwhile is moved aside for that moment). */
-static int queue_from_temp(struct files_restore *fr, struct usk_rst *s, struct rst_file *f);
+/* What is done while a socket's name leads to it (a deleted socket's
+ * name is unlinked, or given back to the file that took it, right after):
+ * its queue sent to its name, a listener's connections made by name. */
+typedef int while_named_fn(struct files_restore *fr, struct usk_rst *s, struct rst_file *f);
 
 static int bind_path(struct usk_rst *s, int sk, const UnixSkEntry *e, const char *w,
-		     struct files_restore *fr, struct rst_file *fill)
+		     struct files_restore *fr, struct rst_file *f, while_named_fn *named)
 {
 	struct sockaddr_un a;
 	socklen_t len = make_addr(e, &a);
@@ -296,8 +299,8 @@ static int bind_path(struct usk_rst *s, int sk, const UnixSkEntry *e, const char
 	}
 	/* its queue is sent to its name: while the name is its own (a file
 	 * moved aside comes back just below) */
-	if (fill)
-		ret = queue_from_temp(fr, s, fill);
+	if (named)
+		ret = named(fr, s, f);
 	if (ret)
 		goto out;
 	if (e->deleted && aside[0]) {
@@ -330,25 +333,24 @@ out:
 	return ret;
 }
 
-/* Bind @sk to @e's name; then, with @fill, put @fill's queue back from
- * temporary sockets (sent to that name while it leads to @sk). */
-static int do_bind_fill(struct usk_rst *s, int sk, const UnixSkEntry *e, struct files_restore *fr,
-			struct rst_file *fill)
+/* Bind @sk to @e's name, then run @named for @f (see while_named_fn). */
+static int do_bind_then(struct usk_rst *s, int sk, const UnixSkEntry *e, struct files_restore *fr,
+			struct rst_file *f, while_named_fn *named)
 {
 	if (has_name(e) && e->name.data[0])
-		return bind_path(s, sk, e, WHAT(e), fr, fill);
+		return bind_path(s, sk, e, WHAT(e), fr, f, named);
 	if (has_name(e)) {
 		struct sockaddr_un a;
 		socklen_t len = make_addr(e, &a);
 		if (bind(sk, (struct sockaddr *)&a, len))
 			return_perror("%s: bind to its abstract name", WHAT(e));
 	}
-	return fill ? queue_from_temp(fr, s, fill) : 0;
+	return named ? named(fr, s, f) : 0;
 }
 
 static int do_bind(struct usk_rst *s, int sk, const UnixSkEntry *e)
 {
-	return do_bind_fill(s, sk, e, NULL, NULL);
+	return do_bind_then(s, sk, e, NULL, NULL, NULL);
 }
 
 static int new_socket(const UnixSkEntry *e)
@@ -635,16 +637,11 @@ static int connect_to(struct usk_rst *s, struct rst_file *c, const UnixSkEntry *
 	return 0;
 }
 
-static int open_listener(struct files_restore *fr, struct usk_rst *s, struct rst_file *l)
+/* listen, then the listener's connections, made again by its name */
+static int listener_connections(struct files_restore *fr, struct usk_rst *s, struct rst_file *l)
 {
 	const UnixSkEntry *le = l->fe->usk;
-	int sk = new_socket(le);
-	if (sk < 0)
-		return sk;
-	set_lfd(l, sk);
-	int ret = do_bind(s, sk, le);
-	if (ret)
-		return ret;
+	int sk = l->lfd, ret = 0;
 	if (listen(sk, le->backlog))
 		return_perror("%s: listen(%u)", WHAT(le), le->backlog);
 	/* accepted connections of this listener, made again through it one at
@@ -682,9 +679,18 @@ static int open_listener(struct files_restore *fr, struct usk_rst *s, struct rst
 		if (!ret)
 			ret = finish(c);
 	}
-	if (!ret)
-		ret = finish(l);
 	return ret;
+}
+
+static int open_listener(struct files_restore *fr, struct usk_rst *s, struct rst_file *l)
+{
+	const UnixSkEntry *le = l->fe->usk;
+	int sk = new_socket(le);
+	if (sk < 0)
+		return sk;
+	set_lfd(l, sk);
+	int ret = do_bind_then(s, sk, le, fr, l, listener_connections);
+	return ret ? ret : finish(l);
 }
 
 /* A socket whose peer is gone: what it still has to read, then EOF (a
@@ -715,7 +721,7 @@ static int open_single(struct files_restore *fr, struct usk_rst *s, struct rst_f
 	if (sk < 0)
 		return sk;
 	set_lfd(f, sk);
-	int ret = do_bind_fill(s, sk, e, fr, e->type == SOCK_DGRAM ? f : NULL);
+	int ret = do_bind_then(s, sk, e, fr, f, e->type == SOCK_DGRAM ? queue_from_temp : NULL);
 	if (!ret && e->type != SOCK_DGRAM && sk_queue_has(fr, e->id)) {
 		pr_err("%s: has queued data but no peer to send it", WHAT(e));
 		ret = -EOPNOTSUPP;

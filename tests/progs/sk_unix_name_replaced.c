@@ -3,9 +3,11 @@
  *
  * Before the checkpoint: datagram socket Y is bound to D/y.sock (a message
  * queued), its file removed and a FIFO made at that name; stream listener
- * Z is bound to D/z.sock, its file removed and a regular file with
- * "precious" written there.  After SIGTERM: Y and Z have their names, Y
- * reads its message, and D/y.sock is the same FIFO (inode) and D/z.sock the
+ * Z is bound to D/z.sock with a pending connection from ZC and an accepted
+ * one (ZA/ZB), its file removed and a regular file with "precious"
+ * written there.  After SIGTERM: Y and Z have their names, Y
+ * reads its message, Z accepts ZC's connection and ZA/ZB carry data, and
+ * D/y.sock is the same FIFO (inode) and D/z.sock the
  * same regular file with its contents: the restore did not clobber them.
  * --overmount (sk_unix_overmount_refuse): only a datagram socket W bound
  * in D/m, over which a tmpfs is then mounted: the dump must refuse; W
@@ -69,6 +71,13 @@ int main(int argc, char **argv)
 	int z = un_socket(SOCK_STREAM, pz);
 	if (listen(z, 2))
 		setup_fail("listen");
+	int zb = un_socket(SOCK_STREAM, NULL);
+	un_connect(zb, pz);
+	int za = accept(z, NULL, NULL);
+	int zc = un_socket(SOCK_STREAM, NULL);
+	un_connect(zc, pz);
+	if (za < 0)
+		setup_fail("accept: %s", strerror(errno));
 	int t = un_socket(SOCK_DGRAM, NULL);
 	un_connect(t, py);
 	if (send(t, "msg", 3, 0) != 3)
@@ -89,6 +98,16 @@ int main(int argc, char **argv)
 	un_check_name(y, false, py, "Y");
 	un_check_name(z, false, pz, "Z");
 	un_expect_from(y, "msg", NULL, "Y's message");
+	int zd = accept(z, NULL, NULL);
+	char zbuf[8];
+	if (zd < 0)
+		fail("Z lost its pending connection: %s", strerror(errno));
+	else if (send(zc, "zc", 2, 0) != 2 || recv(zd, zbuf, sizeof(zbuf), MSG_DONTWAIT) != 2)
+		fail("ZC's connection carries no data");
+	if (send(zb, "zb", 2, 0) != 2 || recv(za, zbuf, sizeof(zbuf), MSG_DONTWAIT) != 2)
+		fail("the accepted connection ZA/ZB carries no data");
+	un_check_name(za, false, pz, "ZA");
+	un_check_name(zb, true, pz, "ZB's peer");
 	struct stat st;
 	if (lstat(py, &st) || !S_ISFIFO(st.st_mode) || st.st_ino != fy.st_ino)
 		fail("%s is not the same FIFO any more", py);
