@@ -571,6 +571,9 @@ int files_dump_inflight(struct files_dump *fdm, int fd, const char *what, uint32
 	int ret = describe_fd(fdm, &d, what);
 	if (ret == 0)
 		*id = d.id;
+	else if (ret != -ENOMEM)
+		pr_err("%s: the descriptor above is in flight in this socket's queue (cryo's "
+		       "copy of it is fd %d of process %d, cryo itself)", what, fd, d.pid);
 	close(d.lfd);
 	free(d.fdinfo);
 	return ret;
