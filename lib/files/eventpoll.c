@@ -60,6 +60,15 @@ static int epoll_dump(struct fd_dump *d)
 			ret = -EINVAL;
 			goto out;
 		}
+		if (d->pid == getpid()) {
+			/* in flight: the numbers are another task's */
+			pr_err("a queued message carries an epoll (SCM_RIGHTS) with registrations "
+			       "that no process of the tree holds: its registrations are keyed "
+			       "by fd numbers of a process cryo can't tell, so it can't be "
+			       "restored; let the receiver take it first");
+			ret = -EOPNOTSUPP;
+			goto out;
+		}
 		/* the n-th registration with this fd number (kcmp's toff) */
 		int toff = 0;
 		for (int i = 0; i < n; i++)

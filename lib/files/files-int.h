@@ -120,6 +120,11 @@ int fd_dump_fown(struct fd_dump *d, FownEntry *fown);
 /* An extra image kept open for the whole dump (pipes-data.img...), opened
  * on first use; closed by files_dump_end. */
 int files_dump_img(struct files_dump *fdm, int type, struct cr_img **img);
+/* A descriptor that came with a message peeked from a socket queue
+ * (SCM_RIGHTS): the id of its open file description, dumped as a file
+ * entry the first time it is seen (it may be held by no task at all).
+ * Takes @fd (kept open until the dump ends).  @what names the queue. */
+int files_dump_inflight(struct files_dump *fdm, int fd, const char *what, uint32_t *id);
 /* "fd 5 of process 123" */
 #define FD_FMT "fd %d of process %d"
 #define FD_ARGS(d) (d)->fd, (d)->pid

@@ -42,6 +42,8 @@ struct files_dump {
 	void *kind_state[16];		/* each kind's own, by enum fd_kind_id */
 	int pidfd;			/* of the process being dumped */
 	pid_t pidfd_pid;
+	int *inflight;			/* cryo's copies of descriptors in flight */
+	int nr_inflight, cap_inflight;
 	bool failed;			/* set before files_dump_end when the dump failed */
 	const struct seized_tree *tree;	/* the tree being dumped */
 };

@@ -4,6 +4,7 @@
 #include "files/files-int.h"
 #include "util/log.h"
 #include "util/util.h"
+#include "seize/seize.h"
 
 #include "fs.pb-c.h"
 
@@ -79,6 +80,11 @@ int files_dump_end(struct files_dump *fdm)
 	fdm->nr_extra = 0;
 	free(fdm->seen);
 	fdm->seen = NULL;
+	for (int i = 0; i < fdm->nr_inflight; i++)
+		close(fdm->inflight[i]);
+	free(fdm->inflight);
+	fdm->inflight = NULL;
+	fdm->nr_inflight = fdm->cap_inflight = 0;
 	for (int i = 0; i < fdm->cap_buckets; i++)
 		free(fdm->buckets[i].refs);
 	free(fdm->buckets);
@@ -398,7 +404,59 @@ static int bucket_insert(struct fd_bucket *b, int pos, struct fd_dump *d)
 	return 0;
 }
 
-static int dump_one_fd(struct files_dump *fdm, struct fd_dump *d, struct cr_img *img)
+/* Kinds whose ->dump works on a descriptor that only cryo holds (nothing
+ * in it reads the task's fd table). */
+static bool inflight_ok(enum fd_kind_id k)
+{
+	switch (k) {
+	case FDK_REG: case FDK_MEMFD: case FDK_PIPE: case FDK_FIFO: case FDK_UNIX:
+	case FDK_EVENTFD: case FDK_EPOLL: case FDK_SIGNALFD: case FDK_TIMERFD:
+	case FDK_PIDFD: case FDK_NETLINK:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* A process of the tree that holds the description of cryo's descriptor
+ * @fd (in flight) too, walked or not yet: *@hpid, *@hfd.  False if none. */
+static bool find_holder(struct files_dump *fdm, int fd, const struct stat *st, pid_t *hpid,
+			int *hfd)
+{
+	const struct seized_tree *t = fdm->tree;
+	for (int i = 0; t && i < t->nr_procs; i++) {
+		if (t->procs[i]->state == TASK_DEAD)
+			continue;
+		pid_t pid = t->procs[i]->pid;
+		char dir[64];
+		snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
+		pid_t *fds;
+		int n;
+		if (proc_list_dir_pids(dir, &fds, &n))
+			continue;
+		bool found = false;
+		for (int j = 0; j < n && !found; j++) {
+			char link[96];
+			struct stat fst;
+			snprintf(link, sizeof(link), "%s/%d", dir, fds[j]);
+			if (stat(link, &fst) || fst.st_dev != st->st_dev || fst.st_ino != st->st_ino)
+				continue;
+			if (!cmp_file(getpid(), fd, pid, fds[j])) {
+				*hpid = pid;
+				*hfd = fds[j];
+				found = true;
+			}
+		}
+		free(fds);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
+/* Read, classify and (the first time its description is seen) dump @d;
+ * sets d->id.  @what: a descriptor in flight (cryo's own copy), or NULL. */
+static int describe_fd(struct files_dump *fdm, struct fd_dump *d, const char *inflight)
 {
 	char link[96];
 	snprintf(link, sizeof(link), "/proc/%d/fd/%d", d->pid, d->fd);
@@ -438,20 +496,50 @@ static int dump_one_fd(struct files_dump *fdm, struct fd_dump *d, struct cr_img 
 		return -ENOMEM;
 	int pos = 0;
 	uint32_t id = lookup_shared(b, d, &pos);
-	if (!id) {
-		if (!k->dump) {
-			pr_err(FD_FMT " is a %s (%s): cryo can't dump this kind yet", FD_ARGS(d),
-			       k->name, d->path);
-			return -EOPNOTSUPP;
-		}
-		d->id = id = fdm->next_id++;
-		ret = k->dump(d);
-		if (ret)
-			return ret;
-		ret = bucket_insert(b, pos, d);
-		if (ret)
-			return ret;
+	if (id) {
+		d->id = id;
+		return 0;
 	}
+	if (!k->dump) {
+		pr_err(FD_FMT " is a %s (%s): cryo can't dump this kind yet", FD_ARGS(d), k->name,
+		       d->path);
+		return -EOPNOTSUPP;
+	}
+	pid_t hpid;
+	int hfd;
+	if (inflight && (!inflight_ok(d->kind) || d->kind == FDK_EPOLL) &&
+	    find_holder(fdm, d->fd, &d->st, &hpid, &hfd)) {
+		/* a process of the tree holds it too, not walked yet: dumped
+		 * through that process's descriptor (what an epoll's
+		 * registrations or a TCP socket's repair need) */
+		struct fd_dump h = { .fdm = fdm, .pid = hpid, .fd = hfd, .lfd = -1 };
+		ret = describe_fd(fdm, &h, NULL);
+		if (h.lfd >= 0)
+			close(h.lfd);
+		free(h.fdinfo);
+		d->id = h.id;
+		return ret;
+	}
+	if (inflight && !inflight_ok(d->kind)) {
+		pr_err("%s: a queued message carries a %s (%s) that no process of the tree "
+		       "holds: cryo can't dump this kind of file in flight (SCM_RIGHTS); let the "
+		       "receiver take it first", inflight, k->name, d->path);
+		return -EOPNOTSUPP;
+	}
+	d->id = fdm->next_id++;
+	/* known before its ->dump: a socket's queue may carry the socket
+	 * itself (SCM_RIGHTS), which must then find this id */
+	ret = bucket_insert(b, pos, d);
+	return ret ? ret : k->dump(d);
+}
+
+static int dump_one_fd(struct files_dump *fdm, struct fd_dump *d, struct cr_img *img)
+{
+	int ret = describe_fd(fdm, d, NULL);
+	if (ret)
+		return ret;
+	const struct fd_kind *k = fd_kinds[d->kind];
+	uint32_t id = d->id;
 	FdinfoEntry fe = FDINFO_ENTRY__INIT;
 	fe.has_id = fe.has_flags = fe.has_type = fe.has_fd = 1;
 	fe.id = id;
@@ -459,6 +547,36 @@ static int dump_one_fd(struct files_dump *fdm, struct fd_dump *d, struct cr_img 
 	fe.type = k->fd_type;
 	fe.fd = d->fd;
 	return img_write_msg(img, &fe.base);
+}
+
+int files_dump_inflight(struct files_dump *fdm, int fd, const char *what, uint32_t *id)
+{
+	if (fdm->nr_inflight == fdm->cap_inflight) {
+		int ncap = fdm->cap_inflight ? fdm->cap_inflight * 2 : 16;
+		int *n = xrealloc(fdm->inflight, ncap * sizeof(*n));
+		if (!n) {
+			close(fd);
+			return -ENOMEM;
+		}
+		fdm->inflight = n;
+		fdm->cap_inflight = ncap;
+	}
+	/* kept open until the dump ends: the buckets compare later
+	 * descriptors with it (kcmp) */
+	fdm->inflight[fdm->nr_inflight++] = fd;
+	struct fd_dump d = { .fdm = fdm, .pid = getpid(), .fd = fd, .lfd = -1 };
+	d.lfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (d.lfd < 0)
+		return_perror("%s: dup of a descriptor in flight", what);
+	int ret = describe_fd(fdm, &d, what);
+	if (ret == 0)
+		*id = d.id;
+	else if (ret != -ENOMEM)
+		pr_err("%s: the descriptor above is in flight in this socket's queue (cryo's "
+		       "copy of it is fd %d of process %d, cryo itself)", what, fd, d.pid);
+	close(d.lfd);
+	free(d.fdinfo);
+	return ret;
 }
 
 int files_dump_fds(struct files_dump *fdm, pid_t pid, uint32_t files_id)

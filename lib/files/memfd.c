@@ -29,8 +29,17 @@ static int memfd_dump(struct fd_dump *d)
 	struct stat st;
 	if (fstat(lfd, &st))
 		return_perror("can't stat " FD_FMT " (%s)", FD_ARGS(d), d->path);
+	/* the contents are found with lseek(SEEK_DATA/SEEK_HOLE), which moves
+	 * the offset of the description it is given: read them through a
+	 * description of cryo's own, so the task's offset stays put (it runs
+	 * on after --leave-running) */
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", lfd);
+	int rfd = open(self, O_RDONLY | O_CLOEXEC);
 	uint32_t inode_id;
-	int ret = shmem_memfd_dump_inode(lfd, &st, name, &inode_id);
+	int ret = shmem_memfd_dump_inode(rfd >= 0 ? rfd : lfd, &st, name, &inode_id);
+	if (rfd >= 0)
+		close(rfd);
 	if (ret)
 		return ret;
 	FownEntry fown = FOWN_ENTRY__INIT;

@@ -21,10 +21,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+
+#ifndef SIOCUNIXFILE
+#define SIOCUNIXFILE (SIOCPROTOPRIVATE + 0)	/* linux/un.h, Linux 5.15+ */
+#endif
 
 struct usk_dumped {
 	UnixSkEntry e;
@@ -73,35 +78,95 @@ static bool same_vfs(int dirfd, const char *path, const struct usk_diag *dg, str
 	       major(st->st_dev) == dg->vfs_dev >> 20 && minor(st->st_dev) == (dg->vfs_dev & 0xfffff);
 }
 
+/* The file a bound socket holds, asked of the socket itself
+ * (SIOCUNIXFILE, Linux 5.15+, CAP_NET_ADMIN): its path as the kernel sees
+ * it now (with " (deleted)" once unlinked) and its stat.  False if the
+ * kernel can't say. */
+static bool bound_file(int lfd, char *real, size_t size, struct stat *st)
+{
+	int pfd = ioctl(lfd, SIOCUNIXFILE);
+	if (pfd < 0)
+		return false;
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	ssize_t n = readlink(self, real, size - 1);
+	bool ok = n > 0 && !fstat(pfd, st);
+	close(pfd);
+	if (ok)
+		real[n] = '\0';
+	return ok;
+}
+
+/* Does @real (a path the kernel gave) end with "/" @name? Then *dirlen is
+ * the length of the directory part. */
+static bool ends_with_name(const char *real, const char *name, size_t *dirlen)
+{
+	size_t rl = strlen(real), nl = strlen(name);
+	if (rl <= nl + 1 || real[rl - nl - 1] != '/' || strcmp(real + rl - nl, name))
+		return false;
+	*dirlen = rl - nl - 1;
+	return true;
+}
+
 /* A name bound to a path: the file's permissions, whether it was deleted,
  * and for a relative name the directory it is relative to. */
-static int dump_path_name(struct fd_dump *d, struct usk_dumped *u)
+static int dump_path_name(struct fd_dump *d, struct usk_dumped *u, int lfd)
 {
 	struct usk_diag *dg = u->dg;
 	char path[sizeof(dg->name) + 1];
 	memcpy(path, dg->name, dg->namelen);
 	path[dg->namelen] = '\0';
-	struct stat st;
+	struct stat st, fst;
+	char real[PATH_MAX];
+	bool known = bound_file(lfd, real, sizeof(real), &fst);
 	bool found;
+	if (known && !fst.st_nlink) {
+		/* unlinked: the kernel's path says where it was */
+		size_t rl = strlen(real);
+		if (rl > 10 && !strcmp(real + rl - 10, " (deleted)"))
+			real[rl - 10] = '\0';
+	}
 	if (path[0] == '/') {
 		found = same_vfs(AT_FDCWD, path, dg, &st);
-	} else {
-		/* relative to where the process was when it bound: criu takes its
-		 * working directory; so does cryo */
-		char cwd[64], dir[PATH_MAX];
-		snprintf(cwd, sizeof(cwd), "/proc/%d/cwd", d->pid);
-		int dfd = open(cwd, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		found = dfd >= 0 && same_vfs(dfd, path, dg, &st);
-		if (dfd >= 0)
-			close(dfd);
-		ssize_t n = found ? readlink(cwd, dir, sizeof(dir) - 1) : -1;
-		if (n <= 0) {
-			pr_err("%s is bound to the relative path \"%s\", which is not in the "
-			       "working directory of process %d: cryo can't tell where it is",
-			       u->what, path, d->pid);
-			return -EOPNOTSUPP;
+		if (!found && known && fst.st_nlink) {
+			if (!strcmp(real, path)) {
+				pr_err("%s: its file %s is hidden (a mount was made over its "
+				       "directory since it was bound): cryo can't bind it there "
+				       "again; unmount what covers it before the dump", u->what,
+				       path);
+				return -EOPNOTSUPP;
+			}
+			pr_warn("%s: its file was moved to %s; it is restored bound to %s with "
+				"its file unlinked", u->what, real, path);
 		}
-		dir[n] = '\0';
+	} else {
+		/* relative to the binder's working directory at bind time: the
+		 * kernel's path of the file tells which one it was; without it,
+		 * the working directory now (as criu does) */
+		size_t dl;
+		char dir[PATH_MAX];
+		found = false;
+		if (known && ends_with_name(real, path, &dl)) {
+			memcpy(dir, real, dl);
+			dir[dl] = '\0';
+			found = fst.st_nlink && same_vfs(AT_FDCWD, real, dg, &st);
+		} else {
+			char cwd[64];
+			snprintf(cwd, sizeof(cwd), "/proc/%d/cwd", d->pid);
+			int dfd = open(cwd, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			found = dfd >= 0 && same_vfs(dfd, path, dg, &st);
+			if (dfd >= 0)
+				close(dfd);
+			ssize_t n = found ? readlink(cwd, dir, sizeof(dir) - 1) : -1;
+			if (n <= 0) {
+				pr_err("%s is bound to the relative path \"%s\", which is not in "
+				       "the working directory of process %d%s: cryo can't tell "
+				       "where it is", u->what, path, d->pid, known ? "" :
+				       " (and SIOCUNIXFILE can't name its file)");
+				return -EOPNOTSUPP;
+			}
+			dir[n] = '\0';
+		}
 		u->name_dir = strdup(dir);
 		if (!u->name_dir)
 			return -ENOMEM;
@@ -196,7 +261,7 @@ int usk_dump(struct fd_dump *d)
 	if (ret)
 		return ret;
 	if (dg->namelen && dg->name[0]) {
-		ret = dump_path_name(d, u);
+		ret = dump_path_name(d, u, lfd);
 		if (ret)
 			return ret;
 	}

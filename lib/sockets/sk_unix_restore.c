@@ -48,7 +48,58 @@ struct usk_rst {
 		ino_t ino;
 	} *bound;		/* files cryo created by binding */
 	int nr_bound;
+	char **made_dirs;	/* directories made to bind deleted sockets in */
+	int nr_made_dirs;
 };
+
+/* A deleted socket whose directory was removed too: make the missing
+ * directories of @path (relative to the working directory, which is
+ * @dir when given), noted so that they go again once its file is
+ * unlinked. */
+static int make_parents(struct usk_rst *s, const char *path, const char *dir, const char *w)
+{
+	char p[PATH_MAX];
+	if (path[0] != '/' && dir)
+		snprintf(p, sizeof(p), "%s/%s", dir, path);
+	else
+		snprintf(p, sizeof(p), "%s", path);
+	char *slash = strrchr(p, '/');
+	if (!slash || slash == p)
+		return 0;
+	*slash = '\0';
+	struct stat st;
+	if (!stat(p, &st))
+		return 0;
+	/* from the deepest existing ancestor down */
+	for (char *c = p + 1; ; c++) {
+		bool end = !*c;
+		if (*c != '/' && !end)
+			continue;
+		*c = '\0';
+		if (mkdir(p, 0700) == 0) {
+			char **n = xrealloc(s->made_dirs, (s->nr_made_dirs + 1) * sizeof(*n));
+			char *d = strdup(p);
+			if (!n || !d) {
+				free(d);
+				if (n)
+					s->made_dirs = n;
+				rmdir(p);
+				return -ENOMEM;
+			}
+			s->made_dirs = n;
+			s->made_dirs[s->nr_made_dirs++] = d;
+			pr_debug("%s: made the directory %s (removed since the dump) for a moment",
+				 w, p);
+		} else if (errno != EEXIST) {
+			return_perror("%s: can't make the directory %s to bind the deleted socket in",
+				      w, p);
+		}
+		if (end)
+			break;
+		*c = '/';
+	}
+	return 0;
+}
 
 /* Remember the file a bind created: a deleted socket's is unlinked at the
  * end (its peers connect by that name first), any on failure. */
@@ -182,7 +233,13 @@ static int path_in_use(struct usk_rst *s, const struct stat *st, bool *busy)
  * bound to it any more) is removed first, as criu does; anything else at
  * the path is an error.  A deleted socket is bound, then unlinked (a file
  * that took its path meanwhile is moved aside for that moment). */
-static int bind_path(struct usk_rst *s, int sk, const UnixSkEntry *e, const char *w)
+/* What is done while a socket's name leads to it (a deleted socket's
+ * name is unlinked, or given back to the file that took it, right after):
+ * its queue sent to its name, a listener's connections made by name. */
+typedef int while_named_fn(struct files_restore *fr, struct usk_rst *s, struct rst_file *f);
+
+static int bind_path(struct usk_rst *s, int sk, const UnixSkEntry *e, const char *w,
+		     struct files_restore *fr, struct rst_file *f, while_named_fn *named)
 {
 	struct sockaddr_un a;
 	socklen_t len = make_addr(e, &a);
@@ -230,11 +287,22 @@ static int bind_path(struct usk_rst *s, int sk, const UnixSkEntry *e, const char
 		} else
 			pr_debug("%s: removed the stale socket file %s", w, path);
 	}
+	if (e->deleted && !aside[0]) {
+		ret = make_parents(s, path, e->name_dir, w);
+		if (ret)
+			goto out;
+	}
 	if (bind(sk, (struct sockaddr *)&a, len)) {
 		ret = -errno;
 		pr_perror("%s: bind to %s", w, path);
 		goto out;
 	}
+	/* its queue is sent to its name: while the name is its own (a file
+	 * moved aside comes back just below) */
+	if (named)
+		ret = named(fr, s, f);
+	if (ret)
+		goto out;
 	if (e->deleted && aside[0]) {
 		if (unlink(path)) {
 			ret = -errno;
@@ -265,17 +333,24 @@ out:
 	return ret;
 }
 
+/* Bind @sk to @e's name, then run @named for @f (see while_named_fn). */
+static int do_bind_then(struct usk_rst *s, int sk, const UnixSkEntry *e, struct files_restore *fr,
+			struct rst_file *f, while_named_fn *named)
+{
+	if (has_name(e) && e->name.data[0])
+		return bind_path(s, sk, e, WHAT(e), fr, f, named);
+	if (has_name(e)) {
+		struct sockaddr_un a;
+		socklen_t len = make_addr(e, &a);
+		if (bind(sk, (struct sockaddr *)&a, len))
+			return_perror("%s: bind to its abstract name", WHAT(e));
+	}
+	return named ? named(fr, s, f) : 0;
+}
+
 static int do_bind(struct usk_rst *s, int sk, const UnixSkEntry *e)
 {
-	if (!has_name(e))
-		return 0;
-	if (e->name.data[0])
-		return bind_path(s, sk, e, WHAT(e));
-	struct sockaddr_un a;
-	socklen_t len = make_addr(e, &a);
-	if (bind(sk, (struct sockaddr *)&a, len))
-		return_perror("%s: bind to its abstract name", WHAT(e));
-	return 0;
+	return do_bind_then(s, sk, e, NULL, NULL, NULL);
 }
 
 static int new_socket(const UnixSkEntry *e)
@@ -315,11 +390,103 @@ static int set_lfd(struct rst_file *f, int sk)
 /* Put @f's queue back, sent from @sender (connected to it). */
 static int queue_from(struct files_restore *fr, struct rst_file *f, int sender)
 {
-	return sk_queue_restore(fr, f->fe->id, sender, NULL, 0, WHAT(f->fe->usk));
+	return sk_queue_restore(fr, f->fe->id, sender, NULL, 0, NULL, WHAT(f->fe->usk));
 }
 
-/* Put @f's queue back from a temporary datagram socket, to its name. */
-static int queue_from_temp(struct files_restore *fr, struct rst_file *f)
+/* Sending a queued datagram as its sender did (recvfrom shows the sender's
+ * name): from the tree's socket with that name when it is a datagram
+ * socket free to send there, else from a temporary socket bound to it
+ * (removed again; a path only where nothing is).  Where neither can be,
+ * the message comes from an unnamed socket, with a warning. */
+struct as_sender {
+	struct files_restore *fr;
+	struct usk_rst *s;
+	const UnixSkEntry *to;
+	char tmp_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+	char aside[sizeof(((struct sockaddr_un *)0)->sun_path) + 32];
+	int tmp;
+};
+
+static int as_get(void *arg, const void *addr, size_t len, int dflt)
+{
+	struct as_sender *as = arg;
+	const struct sockaddr_un *a = addr;
+	size_t nl = len - offsetof(struct sockaddr_un, sun_path);
+	char nm[400];
+	usk_name_str(a->sun_path, nl, nm, sizeof(nm));
+	for (int i = 0; i < as->s->nr; i++) {
+		struct rst_file *o = as->s->v[i];
+		const UnixSkEntry *oe = o->fe->usk;
+		if (oe->uflags & USK_EXTERN || oe->type != SOCK_DGRAM || oe->name.len != nl ||
+		    memcmp(oe->name.data, a->sun_path, nl))
+			continue;
+		if (oe->peer && oe->peer != as->to->ino)
+			continue;	/* connected elsewhere: can't send here */
+		return files_rst_open(as->fr, o);
+	}
+	int t = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (t < 0)
+		return_perror("%s: socket for a sender", WHAT(as->to));
+	struct stat st;
+	bool path = a->sun_path[0];
+	if (path) {
+		memcpy(as->tmp_path, a->sun_path, nl);
+		as->tmp_path[nl] = '\0';
+	}
+	const char *why = NULL;
+	as->aside[0] = '\0';
+	if (path && !lstat(as->tmp_path, &st)) {
+		/* the sender's socket file left behind (nobody bound to it):
+		 * moved aside for the moment, as a deleted socket's name is */
+		bool busy = true;
+		if (!S_ISSOCK(st.st_mode) || path_in_use(as->s, &st, &busy) || busy)
+			why = "a file is there";
+		else {
+			snprintf(as->aside, sizeof(as->aside), "%s.cryo-aside-%d", as->tmp_path,
+				 getpid());
+			if (rename(as->tmp_path, as->aside)) {
+				as->aside[0] = '\0';
+				why = "a file is there";
+			}
+		}
+	}
+	if (!why && bind(t, addr, len))
+		why = strerror(errno);
+	if (why) {
+		pr_warn("%s: a queued message came from %s, which cryo can't bind for a moment "
+			"(%s): it will read as from an unnamed socket", WHAT(as->to), nm, why);
+		if (as->aside[0] && rename(as->aside, as->tmp_path))
+			pr_perror("can't move %s back to %s", as->aside, as->tmp_path);
+		as->aside[0] = '\0';
+		close(t);
+		return dflt;
+	}
+	int big = INT_MAX / 2;
+	if (setsockopt(t, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)))
+		pr_debug("%s: SO_SNDBUFFORCE on a sender: %s", WHAT(as->to), strerror(errno));
+	as->tmp = t;
+	if (!path)
+		as->tmp_path[0] = '\0';
+	return t;
+}
+
+static void as_put(void *arg, int fd)
+{
+	struct as_sender *as = arg;
+	if (fd != as->tmp)
+		return;	/* a socket of the tree */
+	close(fd);
+	as->tmp = -1;
+	if (as->tmp_path[0] && unlink(as->tmp_path))
+		pr_perror("can't remove %s, bound for a moment to send as it", as->tmp_path);
+	if (as->aside[0] && rename(as->aside, as->tmp_path))
+		pr_perror("can't move %s back to %s", as->aside, as->tmp_path);
+	as->aside[0] = '\0';
+	as->tmp_path[0] = '\0';
+}
+
+/* Put @f's queue back from temporary datagram sockets, to its name. */
+static int queue_from_temp(struct files_restore *fr, struct usk_rst *s, struct rst_file *f)
 {
 	const UnixSkEntry *e = f->fe->usk;
 	if (!sk_queue_has(fr, e->id))
@@ -334,7 +501,12 @@ static int queue_from_temp(struct files_restore *fr, struct rst_file *f)
 		return_perror("can't create a socket to refill %s", WHAT(e));
 	struct sockaddr_un a;
 	socklen_t len = make_addr(e, &a);
-	int ret = sk_queue_restore(fr, e->id, t, (struct sockaddr *)&a, len, WHAT(e));
+	struct as_sender as = { .fr = fr, .s = s, .to = e, .tmp = -1 };
+	struct skq_sender hook = { as_get, as_put, &as };
+	int ret = sk_queue_restore(fr, e->id, t, (struct sockaddr *)&a, len,
+				   e->type == SOCK_DGRAM ? &hook : NULL, WHAT(e));
+	if (as.tmp >= 0)
+		as_put(&as, as.tmp);
 	close(t);
 	return ret;
 }
@@ -465,16 +637,11 @@ static int connect_to(struct usk_rst *s, struct rst_file *c, const UnixSkEntry *
 	return 0;
 }
 
-static int open_listener(struct files_restore *fr, struct usk_rst *s, struct rst_file *l)
+/* listen, then the listener's connections, made again by its name */
+static int listener_connections(struct files_restore *fr, struct usk_rst *s, struct rst_file *l)
 {
 	const UnixSkEntry *le = l->fe->usk;
-	int sk = new_socket(le);
-	if (sk < 0)
-		return sk;
-	set_lfd(l, sk);
-	int ret = do_bind(s, sk, le);
-	if (ret)
-		return ret;
+	int sk = l->lfd, ret = 0;
 	if (listen(sk, le->backlog))
 		return_perror("%s: listen(%u)", WHAT(le), le->backlog);
 	/* accepted connections of this listener, made again through it one at
@@ -512,9 +679,18 @@ static int open_listener(struct files_restore *fr, struct usk_rst *s, struct rst
 		if (!ret)
 			ret = finish(c);
 	}
-	if (!ret)
-		ret = finish(l);
 	return ret;
+}
+
+static int open_listener(struct files_restore *fr, struct usk_rst *s, struct rst_file *l)
+{
+	const UnixSkEntry *le = l->fe->usk;
+	int sk = new_socket(le);
+	if (sk < 0)
+		return sk;
+	set_lfd(l, sk);
+	int ret = do_bind_then(s, sk, le, fr, l, listener_connections);
+	return ret ? ret : finish(l);
 }
 
 /* A socket whose peer is gone: what it still has to read, then EOF (a
@@ -545,10 +721,8 @@ static int open_single(struct files_restore *fr, struct usk_rst *s, struct rst_f
 	if (sk < 0)
 		return sk;
 	set_lfd(f, sk);
-	int ret = do_bind(s, sk, e);
-	if (!ret && e->type == SOCK_DGRAM)
-		ret = queue_from_temp(fr, f);
-	else if (!ret && sk_queue_has(fr, e->id)) {
+	int ret = do_bind_then(s, sk, e, fr, f, e->type == SOCK_DGRAM ? queue_from_temp : NULL);
+	if (!ret && e->type != SOCK_DGRAM && sk_queue_has(fr, e->id)) {
 		pr_err("%s: has queued data but no peer to send it", WHAT(e));
 		ret = -EOPNOTSUPP;
 	}
@@ -703,6 +877,13 @@ void usk_restore_finish(struct files_restore *fr, bool ok)
 		free(b->path);
 	}
 	free(s->bound);
+	for (int i = s->nr_made_dirs - 1; i >= 0; i--) {
+		if (rmdir(s->made_dirs[i]))
+			pr_perror("can't remove %s, made to bind a deleted socket in",
+				  s->made_dirs[i]);
+		free(s->made_dirs[i]);
+	}
+	free(s->made_dirs);
 	usk_list_free(&s->live);
 	free(s->v);
 	free(s->listeners);

@@ -29,16 +29,29 @@ struct SkOptsEntry;
  * consuming it and write it to sk-queues.img for file id @id: one entry
  * per datagram (@type SOCK_DGRAM/SOCK_SEQPACKET) or per chunk (stream).
  * @rcv_shut: the socket is shut down for reading.  The socket's SO_PEEK_OFF
- * is put back.  Messages carrying descriptors (SCM_RIGHTS) are refused.
+ * is put back.  Descriptors in flight (SCM_RIGHTS) are dumped as files
+ * (files_dump_inflight); credentials (SO_PASSCRED) and a datagram's named
+ * sender are kept.
  * @what names the socket in messages. */
 int sk_queue_dump(struct files_dump *fdm, int lfd, uint32_t id, int type, bool rcv_shut,
 		  const char *what);
 /* Whether sk-queues.img holds data for file id @id. */
 bool sk_queue_has(struct files_restore *fr, uint32_t id);
+/* Who sends a message whose sender's address was saved: @get gives a
+ * socket that has that address (or @dflt, or a negative code, logged);
+ * @put is called with it after the send, unless it was @dflt. */
+struct skq_sender {
+	int (*get)(void *arg, const void *addr, size_t len, int dflt);
+	void (*put)(void *arg, int fd);
+	void *arg;
+};
 /* Send the data queued for file id @id from @sender (to @to if given), in
- * order; the sender's send buffer is enlarged meanwhile and put back. */
+ * order, with the descriptors (SCM_RIGHTS, opened through the file restore)
+ * and credentials they came with; with @as, a message with a saved sender
+ * address is sent by the socket @as gives.  The sender's send buffer is
+ * enlarged meanwhile and put back. */
 int sk_queue_restore(struct files_restore *fr, uint32_t id, int sender, const struct sockaddr *to,
-		     socklen_t tolen, const char *what);
+		     socklen_t tolen, const struct skq_sender *as, const char *what);
 /* Call @fn for each message queued for file id @id, in order, with its
  * sender's address when the image has it; stops at the first non-zero. */
 int sk_queue_foreach(struct files_restore *fr, uint32_t id,

@@ -14,10 +14,13 @@
  * --mode pending: a listener of the tree has a connection from Y that is
  *                 not accepted yet: refused.
  * --mode scm:     a socket pair of the tree has a descriptor in flight
- *                 (SCM_RIGHTS): refused.
+ *                 (SCM_RIGHTS) that can't be restored (an epoll with a
+ *                 registration, held by no process): refused.
  * In every mode the test checks afterwards that its sockets still work.
  */
 #include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -175,7 +178,10 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "scm")) {
 		if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sp))
 			setup_fail("socketpair");
-		int nul = open("/dev/null", O_RDONLY);
+		int nul = epoll_create1(0), ev = eventfd(0, 0);
+		struct epoll_event ee = { .events = EPOLLIN };
+		if (nul < 0 || ev < 0 || epoll_ctl(nul, EPOLL_CTL_ADD, ev, &ee))
+			setup_fail("epoll: %s", strerror(errno));
 		union {
 			struct cmsghdr h;
 			char b[CMSG_SPACE(sizeof(int))];
@@ -191,7 +197,7 @@ int main(int argc, char **argv)
 		memcpy(CMSG_DATA(ch), &nul, sizeof(int));
 		if (sendmsg(sp[0], &mh, 0) != 1)
 			setup_fail("sendmsg: %s", strerror(errno));
-		close(nul);
+		close(nul);	/* the eventfd stays: closing it would end the registration */
 	} else
 		setup_fail("unknown mode %s", mode);
 
