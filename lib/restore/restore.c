@@ -868,8 +868,12 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 		FAULT_POINT_RET(ret, "restore:before-release");
 	if (!ret && o->pidfile)
 		ret = write_pidfile(o->pidfile, root->pid);
+	/* the last step that can fail: if a detach fails, the tasks let go
+	 * before it are taken back and killed with the others */
 	if (!ret)
 		ret = release_all(&ctx);
+	if (!ret)
+		release_done(&ctx);
 	sk_inet_restore_released(!ret);	/* TCP connections: the network lock */
 	if (ret) {
 		kill_created(&ctx);
