@@ -667,13 +667,19 @@ static pid_t root_group(struct rst_ctx *ctx)
 		return 0;
 	if (ctx->opts->shell_job)
 		return cur;
-	if (kill(root->pgid, 0) == 0 || errno != ESRCH) {
-		pr_warn("the root %d was in process group %d, whose leader was outside the tree; "
-			"PID %d is taken now, so the root stays in cryo's group %d", root->pid,
-			root->pgid, root->pgid, cur);
-		return cur;
-	}
-	return 0;
+	bool pid_taken = kill(root->pgid, 0) == 0 || errno != ESRCH;
+	bool group_exists = kill(-root->pgid, 0) == 0 || errno != ESRCH;
+	if (!pid_taken && !group_exists)
+		return 0;	/* a helper task makes it again */
+	/* The group is there (in cryo's session if this works: the root is
+	 * cryo's child and has not exec'd, so cryo may move it) */
+	if (group_exists && setpgid(root->pid, root->pgid) == 0)
+		return 0;
+	pr_warn("the root %d was in process group %d, whose leader was outside the tree; "
+		"%s outside the tree now, so the root stays in cryo's group %d", root->pid,
+		root->pgid, group_exists ? "that group exists in another session" :
+		"its PID is taken", cur);
+	return cur;
 }
 
 /* Process groups: leaders create theirs first, then members join.  A group
