@@ -187,14 +187,24 @@ static int fixup_restart(struct seized_proc *p, struct seized_thread *t,
 			return 0;
 		}
 	}
-	arch_fixup_syscall_restart(&t->regs);
 	const char *call;
 	unsigned long long nr = image->orig_rax;
 	int how = arch_fixup_restart_for_image(image, &call);
+	/* Where the re-issued call is exact, this process re-issues it too
+	 * rather than going through restart_syscall: a later dump of it then
+	 * still sees which call it is in. */
+	if (how == ARCH_RESTART_EXACT && call)
+		t->regs = *image;
+	else
+		arch_fixup_syscall_restart(&t->regs);
 	if (how == ARCH_RESTART_FULL_TIMEOUT)
 		pr_warn("thread %d was in %s with a relative timeout, whose time left the kernel "
 			"does not show: after a restore the call starts again with its whole timeout",
 			t->tid, call);
+	else if (how == ARCH_RESTART_EINTR && nr == __NR_restart_syscall)
+		pr_warn("thread %d was in restart_syscall, going on with a call interrupted "
+			"before (by an earlier dump, a stop or a signal); which call is not known, "
+			"so after a restore it returns EINTR", t->tid);
 	else if (how == ARCH_RESTART_EINTR)
 		pr_warn("thread %d was in system call %llu, which the kernel would resume from a "
 			"restart block that a restored task does not have: after a restore the call "
