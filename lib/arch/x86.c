@@ -120,34 +120,103 @@ void arch_fixup_syscall_restart(struct user_regs_struct *regs)
 	regs->orig_rax = -1;
 }
 
+#define NR_poll 7
 #define NR_nanosleep 35
+#define NR_futex 202
 #define NR_clock_nanosleep 230
+#define NR_epoll_wait 232
+#define NR_epoll_pwait 281
+#define NR_epoll_pwait2 441
 #define TIMER_ABSTIME_FLAG 1
+#define FUTEX_WAIT_OP 0
+#define FUTEX_WAIT_BITSET_OP 9
+#define FUTEX_OP_FLAGS (128 | 256)	/* FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME */
 
-void arch_fixup_restart_for_image(struct user_regs_struct *regs)
+/* Issue the interrupted call again, with the arguments it had (the kernel
+ * keeps rdi..r9 across a system call). */
+static void reissue(struct user_regs_struct *regs, uint64_t nr)
 {
-	if ((long)regs->orig_rax >= 0 && (long)regs->rax == -ERESTART_RESTARTBLOCK) {
-		/* The kernel wrote the time left to *rem when the sleep was
-		 * interrupted: sleep that long again.  Absolute sleeps are
-		 * simply re-issued. */
-		if (regs->orig_rax == NR_nanosleep && regs->rsi) {
-			regs->rax = NR_nanosleep;
-			regs->rdi = regs->rsi;
-			regs->rip -= 2;
-			regs->orig_rax = -1;
-			return;
+	regs->rax = nr;
+	regs->rip -= 2;
+	regs->orig_rax = -1;
+}
+
+int arch_fixup_restart_for_image(struct user_regs_struct *regs, const char **call)
+{
+	*call = NULL;
+	if ((long)regs->orig_rax < 0 || (long)regs->rax != -ERESTART_RESTARTBLOCK) {
+		arch_fixup_syscall_restart(regs);
+		return ARCH_RESTART_EXACT;
+	}
+	/* The kernel keeps what the call needs to go on (its deadline) in the
+	 * task's restart block, which a restored task does not have:
+	 * restart_syscall would return EINTR there.  The call is re-issued
+	 * instead, with the time left where the kernel wrote it to the call's
+	 * rem argument, as is where its timeout is absolute, and with its
+	 * whole (relative) timeout otherwise. */
+	switch (regs->orig_rax) {
+	case NR_nanosleep:
+		*call = "nanosleep";
+		if (regs->rsi) {
+			regs->rdi = regs->rsi;	/* sleep the time left */
+			reissue(regs, NR_nanosleep);
+			return ARCH_RESTART_EXACT;
 		}
-		if (regs->orig_rax == NR_clock_nanosleep &&
-		    ((regs->rsi & TIMER_ABSTIME_FLAG) || regs->r10)) {
-			if (!(regs->rsi & TIMER_ABSTIME_FLAG))
-				regs->rdx = regs->r10;
-			regs->rax = NR_clock_nanosleep;
-			regs->rip -= 2;
-			regs->orig_rax = -1;
-			return;
+		reissue(regs, NR_nanosleep);
+		return ARCH_RESTART_FULL_TIMEOUT;
+	case NR_clock_nanosleep:
+		*call = "clock_nanosleep";
+		if (regs->rsi & TIMER_ABSTIME_FLAG) {
+			reissue(regs, NR_clock_nanosleep);
+			return ARCH_RESTART_EXACT;
 		}
+		if (regs->r10) {
+			regs->rdx = regs->r10;
+			reissue(regs, NR_clock_nanosleep);
+			return ARCH_RESTART_EXACT;
+		}
+		reissue(regs, NR_clock_nanosleep);
+		return ARCH_RESTART_FULL_TIMEOUT;
+	case NR_poll:
+		*call = "poll";	/* only a poll with a timeout gets a restart block */
+		reissue(regs, NR_poll);
+		return ARCH_RESTART_FULL_TIMEOUT;
+	case NR_futex: {
+		unsigned cmd = regs->rsi & ~FUTEX_OP_FLAGS;
+		*call = cmd == FUTEX_WAIT_BITSET_OP ? "futex(FUTEX_WAIT_BITSET)" : "futex(FUTEX_WAIT)";
+		if (cmd == FUTEX_WAIT_BITSET_OP) {	/* an absolute timeout */
+			reissue(regs, NR_futex);
+			return ARCH_RESTART_EXACT;
+		}
+		if (cmd == FUTEX_WAIT_OP) {
+			reissue(regs, NR_futex);
+			return ARCH_RESTART_FULL_TIMEOUT;
+		}
+		break;
+	}
 	}
 	arch_fixup_syscall_restart(regs);
+	return ARCH_RESTART_EINTR;
+}
+
+int arch_restart_epoll_eintr(struct user_regs_struct *regs)
+{
+	if ((long)regs->orig_rax < 0 || (long)regs->rax != -EINTR)
+		return ARCH_RESTART_NONE;
+	bool timed;
+	switch (regs->orig_rax) {
+	case NR_epoll_wait:
+	case NR_epoll_pwait:
+		timed = (int)regs->r10 > 0;
+		break;
+	case NR_epoll_pwait2:
+		timed = regs->r10 != 0;
+		break;
+	default:
+		return ARCH_RESTART_NONE;
+	}
+	reissue(regs, regs->orig_rax);
+	return timed ? ARCH_RESTART_FULL_TIMEOUT : ARCH_RESTART_EXACT;
 }
 
 int arch_task_is_compat(const struct user_regs_struct *regs)

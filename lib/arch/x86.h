@@ -26,11 +26,21 @@ int arch_set_cpu_state(pid_t tid, const struct cpu_state *cs);
  * continue: the restart the kernel would have done is applied now, so that
  * the registers are valid wherever the task is resumed from. */
 void arch_fixup_syscall_restart(struct user_regs_struct *regs);
-/* The same for registers saved in an image: a restored task has no kernel
- * restart block, so an interrupted nanosleep/clock_nanosleep is re-issued
- * with the time that was left (written by the kernel to its rem argument)
- * instead of restart_syscall (which would return EINTR there). */
-void arch_fixup_restart_for_image(struct user_regs_struct *regs);
+/* The same for registers saved in an image.  A restored task has no
+ * kernel restart block, so a call interrupted with ERESTART_RESTARTBLOCK is
+ * re-issued instead of restart_syscall (which would return EINTR there):
+ * nanosleep/clock_nanosleep with the time left (written by the kernel to
+ * their rem argument), absolute waits unchanged, and relative ones without
+ * a rem (poll, FUTEX_WAIT, sleeps with rem NULL) with their whole timeout.
+ * Returns ARCH_RESTART_*; *@call names the call (NULL: no restart block). */
+enum { ARCH_RESTART_NONE, ARCH_RESTART_EXACT, ARCH_RESTART_FULL_TIMEOUT, ARCH_RESTART_EINTR };
+int arch_fixup_restart_for_image(struct user_regs_struct *regs, const char **call);
+/* An epoll wait has no restart code: one stopped by cryo's interrupt has
+ * returned -EINTR.  Makes @regs issue it again (the caller checks that no
+ * signal that would have interrupted it is pending).  Returns
+ * ARCH_RESTART_NONE (not such a call), _EXACT (no timeout) or
+ * _FULL_TIMEOUT. */
+int arch_restart_epoll_eintr(struct user_regs_struct *regs);
 /* rt_sigreturn frame (sigframe.c) putting back @regs, @sigmask and the
  * XSAVE area @xsave (PTRACE_GETREGSET form), laid out for task address
  * @addr (64-byte aligned) in @buf of arch_sigframe_size(xsave_len) bytes.

@@ -179,6 +179,71 @@ static int rseq_abort(pid_t tid, uint64_t *cs_ptr, struct user_regs_struct *live
 	return 0;
 }
 
+/* Would a signal pending for thread @t (one caught while seizing it, or
+ * one queued and not blocked) have interrupted its system call? */
+static int signal_pending_for(struct seized_proc *p, struct seized_thread *t, bool *pending)
+{
+	struct proc_status st = { 0 };
+	int ret = proc_read_status(p->pid, t->tid, &st);
+	if (ret)
+		return ret;
+	uint64_t m = (st.sig_pnd | st.shd_pnd) & ~t->sigmask & ~st.sig_ign;
+	*pending = m || t->pending_signal;
+	proc_status_free(&st);
+	return 0;
+}
+
+/* Registers of @t as it must go on after an interrupted system call: in
+ * this process after its release (t->regs: restart codes applied as the
+ * kernel would) and in a restored copy (@image: without the kernel's
+ * restart block, arch_fixup_restart_for_image).  An epoll wait stopped by
+ * cryo's interrupt has returned EINTR, which no restart code covers: unless
+ * a signal that would have interrupted it anyway is pending, it is issued
+ * again, in both. */
+static int fixup_restart(struct seized_proc *p, struct seized_thread *t,
+			 struct user_regs_struct *image)
+{
+	struct user_regs_struct e = *image;
+	if (arch_restart_epoll_eintr(&e) != ARCH_RESTART_NONE) {
+		bool pending;
+		int ret = signal_pending_for(p, t, &pending);
+		if (ret)
+			return ret;
+		if (!pending) {
+			int how = arch_restart_epoll_eintr(image);
+			arch_restart_epoll_eintr(&t->regs);
+			if (how == ARCH_RESTART_FULL_TIMEOUT)
+				pr_warn("thread %d was in an epoll wait with a timeout, which cryo's "
+					"interrupt ends with EINTR: it is issued again with its whole "
+					"timeout (the time left is not known)", t->tid);
+			return 0;
+		}
+	}
+	const char *call;
+	unsigned long long nr = image->orig_rax;
+	int how = arch_fixup_restart_for_image(image, &call);
+	/* Where the re-issued call is exact, this process re-issues it too
+	 * rather than going through restart_syscall: a later dump of it then
+	 * still sees which call it is in. */
+	if (how == ARCH_RESTART_EXACT && call)
+		t->regs = *image;
+	else
+		arch_fixup_syscall_restart(&t->regs);
+	if (how == ARCH_RESTART_FULL_TIMEOUT)
+		pr_warn("thread %d was in %s with a relative timeout, whose time left the kernel "
+			"does not show: after a restore the call starts again with its whole timeout",
+			t->tid, call);
+	else if (how == ARCH_RESTART_EINTR && nr == __NR_restart_syscall)
+		pr_warn("thread %d was in restart_syscall, going on with a call interrupted "
+			"before (by an earlier dump, a stop or a signal); which call is not known, "
+			"so after a restore it returns EINTR", t->tid);
+	else if (how == ARCH_RESTART_EINTR)
+		pr_warn("thread %d was in system call %llu, which the kernel would resume from a "
+			"restart block that a restored task does not have: after a restore the call "
+			"returns EINTR", t->tid, nr);
+	return 0;
+}
+
 static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seized_thread *t,
 		       const struct task_code *code, MmEntry *mm, uint32_t *files_id)
 {
@@ -201,8 +266,9 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 	/* Registers as they must be wherever the task resumes: here after
 	 * release, or in the restored task. */
 	t->regs = cs.regs;
-	arch_fixup_syscall_restart(&t->regs);
-	arch_fixup_restart_for_image(&cs.regs);
+	ret = fixup_restart(p, t, &cs.regs);
+	if (ret)
+		goto out_cs;
 	uint64_t rseq_cs;
 	ret = rseq_abort(t->tid, &rseq_cs, &t->regs, &cs.regs);
 	if (ret)

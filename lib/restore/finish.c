@@ -4,6 +4,7 @@
 #include "restore/restore.h"
 #include "proc/proc.h"
 #include "seize/seize.h"
+#include "util/fault.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -147,15 +148,40 @@ static int stop_signal(struct rst_proc *p)
 	return sig;
 }
 
+/* Take back the tasks that release_all let go before a later failure, so
+ * that kill_created kills and reaps them as it does the others (as their
+ * tracer again, cryo gets their exit reports). */
+static void reseize_released(struct rst_ctx *ctx)
+{
+	for (int i = 0; i < ctx->nr_procs; i++) {
+		struct rst_proc *p = &ctx->procs[i];
+		for (int t = 0; t < p->nr_threads; t++) {
+			struct rst_thread *th = &p->thr[t];
+			if (!th->released)
+				continue;
+			th->released = false;
+			if (ptrace(PTRACE_SEIZE, th->tid, 0, PTRACE_O_EXITKILL)) {
+				/* not cryo's to wait for any more: killed all the same */
+				pr_perror("can't seize released task %d again; killing it", th->tid);
+				kill(p->pid, SIGKILL);
+				th->created = false;
+			}
+		}
+	}
+}
+
 /* Let every task go: from here on the tree runs as if it never stopped.
  * A task that was stopped gets its stop signal queued before the detach:
  * it enters its group stop as it resumes, and its parent gets a stop
- * report with that signal (as after criu's restore). */
+ * report with that signal (as after criu's restore).  On a failure
+ * (a detach that fails), the tasks let go already are taken back: the
+ * caller kills the whole tree, as after any failure before. */
 int release_all(struct rst_ctx *ctx)
 {
-	int ret = 0;
+	int ret = 0, i;
+	bool released = false;
 	int sigs[ctx->nr_procs];
-	for (int i = 0; i < ctx->nr_procs; i++) {
+	for (i = 0; i < ctx->nr_procs; i++) {
 		struct rst_proc *p = &ctx->procs[i];
 		sigs[i] = 0;
 		if (p->state == TASK_STOPPED)
@@ -163,27 +189,49 @@ int release_all(struct rst_ctx *ctx)
 		else if (p->state != TASK_DEAD && ctx->opts->leave_stopped)
 			sigs[i] = SIGSTOP;
 	}
-	for (int i = ctx->nr_procs - 1; i >= 0; i--) {
+	for (i = ctx->nr_procs - 1; i >= 0 && !ret; i--) {
 		struct rst_proc *p = &ctx->procs[i];
 		if (p->state == TASK_DEAD)
 			continue;
 		if (sigs[i])
 			kill(p->pid, sigs[i]);
 		for (int t = p->nr_threads - 1; t >= 0; t--) {
-			if (ptrace(PTRACE_DETACH, p->thr[t].tid, 0, 0) && !ret) {
+			/* a failure once a first task runs free */
+			if (released && fault_inject_fail_only("restore:releasing")) {
+				pr_err("fault injected at restore:releasing (CRYO_FAULT)");
+				ret = -EIO;
+				break;
+			}
+			released = true;
+			if (ptrace(PTRACE_DETACH, p->thr[t].tid, 0, 0)) {
 				ret = -errno;
 				pr_perror("can't detach from restored task %d", p->thr[t].tid);
+				break;
 			}
-			p->thr[t].created = false;
+			p->thr[t].released = true;
 		}
-		p->created = false;
+	}
+	if (ret) {
+		reseize_released(ctx);
+		return ret;
 	}
 	/* Return only once the stopped ones really are stopped: the signal is
 	 * acted on when each task runs again after the detach. */
-	for (int i = 0; i < ctx->nr_procs; i++) {
+	for (i = 0; i < ctx->nr_procs; i++) {
 		struct rst_proc *p = &ctx->procs[i];
 		if (sigs[i] && wait_pid_stopped(p->pid, 2000))
 			pr_warn("restored process %d has not stopped yet", p->pid);
 	}
-	return ret;
+	return 0;
+}
+
+/* The tree is out of cryo's hands: nothing is to be killed any more. */
+void release_done(struct rst_ctx *ctx)
+{
+	for (int i = 0; i < ctx->nr_procs; i++) {
+		struct rst_proc *p = &ctx->procs[i];
+		for (int t = 0; t < p->nr_threads; t++)
+			p->thr[t].created = false;
+		p->created = false;
+	}
 }

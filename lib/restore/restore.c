@@ -641,30 +641,76 @@ static int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
 	return 0;
 }
 
-/* Process groups: leaders create theirs first, then members join. */
+/* Does process group @pgid exist already, made by an earlier member of the
+ * tree (its leader being outside the tree)? */
+static bool group_made(struct rst_ctx *ctx, pid_t pgid)
+{
+	for (int i = 0; i < ctx->nr_procs; i++)
+		if (ctx->procs[i].created && ctx->procs[i].pid != pgid &&
+		    ctx->procs[i].pgid == pgid && getpgid(ctx->procs[i].pid) == pgid)
+			return true;
+	return false;
+}
+
+/* The root joined cryo's session (it led none): its group is cryo's with
+ * --shell-job (criu's behaviour: a shell job restored as the restorer's
+ * job), or when the group's PID is taken by a process outside the tree
+ * now; otherwise it is recreated like any other.  Returns the group the
+ * root and its fellow members go to (0: their old one). */
+static pid_t root_group(struct rst_ctx *ctx)
+{
+	struct rst_proc *root = &ctx->procs[0];
+	if (root->sid == root->pid || root->pgid == root->pid || find_proc(ctx, root->pgid))
+		return 0;
+	pid_t cur = getpgid(root->pid);
+	if (cur == root->pgid)
+		return 0;
+	if (ctx->opts->shell_job)
+		return cur;
+	bool pid_taken = kill(root->pgid, 0) == 0 || errno != ESRCH;
+	bool group_exists = kill(-root->pgid, 0) == 0 || errno != ESRCH;
+	if (!pid_taken && !group_exists)
+		return 0;	/* a helper task makes it again */
+	/* The group is there (in cryo's session if this works: the root is
+	 * cryo's child and has not exec'd, so cryo may move it) */
+	if (group_exists && setpgid(root->pid, root->pgid) == 0)
+		return 0;
+	pr_warn("the root %d was in process group %d, whose leader was outside the tree; "
+		"%s outside the tree now, so the root stays in cryo's group %d", root->pid,
+		root->pgid, group_exists ? "that group exists in another session" :
+		"its PID is taken", cur);
+	return cur;
+}
+
+/* Process groups: leaders create theirs first, then members join.  A group
+ * whose leader is outside the tree is made by a helper task with the
+ * leader's PID for its first member; the others join the group then. */
 static int set_pgids(struct rst_ctx *ctx)
 {
+	struct rst_proc *root = &ctx->procs[0];
+	pid_t root_pgid = root_group(ctx);
 	for (int pass = 0; pass < 2; pass++)
 		for (int i = 0; i < ctx->nr_procs; i++) {
 			struct rst_proc *p = &ctx->procs[i];
 			if ((pass == 0) != (p->pgid == p->pid))
 				continue;	/* zombies too: they are still alive */
-			if (i == 0 && p->sid != p->pid && p->pgid != p->pid)
-				continue;	/* root in cryo's session keeps cryo's group */
+			pid_t pgid = p->pgid;
+			if (root_pgid && pgid == root->pgid)
+				pgid = root_pgid;	/* the root's group is cryo's */
 			pid_t cur = getpgid(p->pid);
-			if (cur == p->pgid)
+			if (cur == pgid)
 				continue;
 			struct rst_helper *h = NULL;
-			if (!find_proc(ctx, p->pgid)) {
+			if (pgid == p->pgid && !find_proc(ctx, pgid) && !group_made(ctx, pgid)) {
 				/* the leader left the tree: a helper of that PID
 				 * makes the group, in @p's session */
-				int ret = helper_create(ctx, p, p->pgid, &h);
+				int ret = helper_create(ctx, p, pgid, &h);
 				if (!ret && rst_call(&h->r, "setpgid", __NR_setpgid, 0, 0, 0, 0) < 0)
 					ret = -EPERM;
 				if (ret)
 					return ret;
 			}
-			long ret = rst_call(&rst_leader(p)->r, "setpgid", __NR_setpgid, 0, p->pgid, 0, 0);
+			long ret = rst_call(&rst_leader(p)->r, "setpgid", __NR_setpgid, 0, pgid, 0, 0);
 			if (!ret && h)
 				ret = helper_end(h);
 			if (ret)
@@ -868,8 +914,12 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 		FAULT_POINT_RET(ret, "restore:before-release");
 	if (!ret && o->pidfile)
 		ret = write_pidfile(o->pidfile, root->pid);
+	/* the last step that can fail: if a detach fails, the tasks let go
+	 * before it are taken back and killed with the others */
 	if (!ret)
 		ret = release_all(&ctx);
+	if (!ret)
+		release_done(&ctx);
 	sk_inet_restore_released(!ret);	/* TCP connections: the network lock */
 	if (ret) {
 		kill_created(&ctx);

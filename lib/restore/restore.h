@@ -25,6 +25,7 @@ struct rst_thread {
 	pid_t tid;
 	CoreEntry *core;
 	bool created;
+	bool released;			/* detached by release_all */
 	struct remote r;		/* valid once created */
 };
 
@@ -86,6 +87,7 @@ int zombie_check_status(const struct rst_proc *z);
 int make_zombies(struct rst_ctx *ctx);
 /* Detach every task; stopped ones are stopped again by their signal. */
 int release_all(struct rst_ctx *ctx);
+void release_done(struct rst_ctx *ctx);
 
 /* trust.c: --images-trust owner (logs what it refuses) */
 int restore_check_trust(struct rst_ctx *ctx);

@@ -62,3 +62,17 @@ bool fault_inject(const char *stage)
 	}
 	return false;
 }
+
+bool fault_inject_fail_only(const char *stage)
+{
+	const char *spec = getenv("CRYO_FAULT");
+	size_t len = strlen(stage);
+	for (const char *p = spec; p && *p;) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (n == len && !strncmp(p, stage, n))
+			return true;
+		p = end ? end + 1 : NULL;
+	}
+	return false;
+}
