@@ -4,8 +4,13 @@
  * reaped) is saved: that process comes back with its PID, so pidfd_open at
  * restore, once the whole tree exists, refers to the same process.  A pidfd
  * of a process outside the tree is refused (its PID may belong to another
- * process by the time of the restore), and so is one of a reaped process
- * (nothing to open). */
+ * process by the time of the restore).
+ *
+ * A pidfd of a process that has exited and been reaped (fdinfo "Pid: -1")
+ * only reports that exit: it polls readable, pidfd_send_signal gives ESRCH
+ * and waitid(P_PIDFD) ECHILD.  It is restored as a pidfd of a short-lived
+ * child of cryo, taken before that child exits and kept after cryo reaped
+ * it, which behaves the same. */
 #include "files/files-int.h"
 #include "options/options.h"
 #include "util/log.h"
@@ -19,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef PIDFD_THREAD
@@ -62,12 +68,13 @@ static int pidfd_dump(struct fd_dump *d)
 		pr_err(FD_FMT " is a pidfd whose fdinfo shows no Pid: (kernel too old?)", FD_ARGS(d));
 		return -EOPNOTSUPP;
 	}
-	if (pid <= 0) {
-		pr_err(FD_FMT " is a pidfd of a process that has exited and been reaped: cryo "
-		       "can't restore such a pidfd", FD_ARGS(d));
+	/* 0: a process in a pid namespace cryo can't see; -1: reaped. */
+	if (pid == 0) {
+		pr_err(FD_FMT " is a pidfd of a process outside cryo's pid namespace: cryo "
+		       "can't make sure it would be the same process at restore", FD_ARGS(d));
 		return -EOPNOTSUPP;
 	}
-	if (!in_tree(pid, d->fdm->opts->pid)) {
+	if (pid > 0 && !in_tree(pid, d->fdm->opts->pid)) {
 		pr_err(FD_FMT " is a pidfd of process %ld, which is not in the dumped tree: cryo "
 		       "can't make sure it would be the same process at restore", FD_ARGS(d), pid);
 		return -EOPNOTSUPP;
@@ -80,10 +87,31 @@ static int pidfd_dump(struct fd_dump *d)
 	pe.id = d->id;
 	pe.ino = d->st.st_ino;
 	pe.flags = d->fi.flags & ~O_CLOEXEC;
-	pe.nspid = pid;
+	pe.nspid = pid < 0 ? -1 : pid;
 	pe.fown = &fown;
 	fe.pidfd = &pe;
 	return files_emit(d, &fe);
+}
+
+/* A pidfd of a process that has exited and been reaped: fork a child that
+ * exits at once, take its pidfd while it is still there (a zombie at worst)
+ * and reap it. */
+static int pidfd_of_dead(unsigned flags, uint32_t id)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return_perror("fork for the exited process of pidfd %u", id);
+	if (pid == 0)
+		_exit(0);
+	int fd = syscall(SYS_pidfd_open, pid, flags);
+	int err = errno;
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (fd < 0) {
+		errno = err;
+		return_perror("pidfd_open(%d, %#x) of a helper for pidfd %u", pid, flags, id);
+	}
+	return fd;
 }
 
 static int pidfd_open_kind(struct files_restore *fr, struct rst_file *f)
@@ -94,12 +122,18 @@ static int pidfd_open_kind(struct files_restore *fr, struct rst_file *f)
 		pr_err("files.img: pidfd %u has no pidfd_entry", f->fe->id);
 		return -EINVAL;
 	}
-	if (pe->nspid <= 0) {
-		pr_err("pidfd %u refers to a process that was reaped before the dump: cryo can't "
-		       "restore it", f->fe->id);
-		return -EOPNOTSUPP;
-	}
 	unsigned flags = pe->flags & (O_NONBLOCK | PIDFD_THREAD);
+	if (pe->nspid < 0) {
+		int fd = pidfd_of_dead(flags, f->fe->id);
+		if (fd < 0)
+			return fd;
+		f->lfd = fd;
+		return 0;
+	}
+	if (pe->nspid == 0) {
+		pr_err("files.img: pidfd %u refers to pid 0", f->fe->id);
+		return -EINVAL;
+	}
 	int fd = syscall(SYS_pidfd_open, pe->nspid, flags);
 	if (fd < 0)
 		return_perror("pidfd_open(%d, %#x) for pidfd %u (the restored process %d should "
