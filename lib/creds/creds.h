@@ -11,6 +11,7 @@
 #ifndef CRYO_CREDS_H
 #define CRYO_CREDS_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 #include "core.pb-c.h"
 
@@ -19,7 +20,17 @@ struct remote;
 int creds_dump_proc(struct remote *r, pid_t pid, TaskCoreEntry *tc);
 int creds_dump_thread(struct remote *r, pid_t pid, pid_t tid, ThreadCoreEntry *tce);
 int creds_restore_proc(struct remote *r, pid_t pid, const TaskCoreEntry *tc);
-int creds_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce);
+/* How a thread gets its seccomp filters back (seccomp_shared). */
+enum seccomp_share {
+	SECCOMP_OWN,		/* installed in the thread itself */
+	SECCOMP_FROM_LEADER,	/* installed by the leader for all (TSYNC) */
+	SECCOMP_TSYNC,		/* the leader: install with TSYNC for all */
+};
+int creds_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce,
+			 enum seccomp_share share);
+/* Do all @n threads of a process (@tces[0] the leader) share one seccomp
+ * filter chain, so that the leader installs it once with TSYNC? */
+bool seccomp_shared(const ThreadCoreEntry *const *tces, int n);
 
 /* Dump: once every process is dumped, write seccomp.img (the filters
  * creds_dump_thread collected, shared ones once) if there are any, and

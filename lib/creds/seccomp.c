@@ -13,7 +13,16 @@
  * syscalls cryo runs in it afterwards (the credentials batch, the
  * trampoline's final munmap) are not filtered; then the filters are
  * installed oldest first with seccomp(SECCOMP_SET_MODE_FILTER), or strict
- * mode is entered.  They apply once cryo detaches. */
+ * mode is entered.  They apply once cryo detaches.
+ *
+ * A filter installed with SECCOMP_FILTER_FLAG_TSYNC is one kernel object
+ * that every thread points to.  Filters installed per thread would be
+ * equal but distinct, and a later TSYNC by the program would then fail
+ * (seccomp returns the TID of a thread whose filter is not an ancestor of
+ * the caller's).  So when every thread of a process has the same chain,
+ * the other threads are left alone and the leader, restored last, installs
+ * the chain with TSYNC.  (Chains that are shared only in part are still
+ * installed per thread.) */
 #include "creds/creds-int.h"
 #include "images/image.h"
 #include "proc/proc.h"
@@ -367,7 +376,21 @@ static int suspend_seccomp(pid_t tid)
 	return 0;
 }
 
-int seccomp_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce)
+bool seccomp_shared(const ThreadCoreEntry *const *tces, int n)
+{
+	if (n < 2)
+		return false;
+	for (int i = 0; i < n; i++) {
+		const ThreadCoreEntry *t = tces[i];
+		if (!t || !t->has_seccomp_mode || t->seccomp_mode != SECCOMP_MODE_FILTER ||
+		    !t->has_seccomp_filter || t->seccomp_filter != tces[0]->seccomp_filter)
+			return false;
+	}
+	return true;
+}
+
+int seccomp_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce,
+			   enum seccomp_share share)
 {
 	int mode = tce->has_seccomp_mode ? (int)tce->seccomp_mode : SECCOMP_MODE_DISABLED;
 	if (mode == SECCOMP_MODE_DISABLED)
@@ -386,6 +409,10 @@ int seccomp_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadC
 	if (!tce->has_seccomp_filter) {
 		pr_err("core-%d.img: seccomp filter mode without a filter", tid);
 		return -EINVAL;
+	}
+	if (share == SECCOMP_FROM_LEADER) {
+		pr_debug("thread %d: seccomp filters come from the leader (TSYNC)", tid);
+		return 0;
 	}
 	static int chain[MAX_CHAIN];
 	int n;
@@ -407,7 +434,14 @@ int seccomp_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadC
 		if (!fa)
 			return -ENOSPC;
 		uint32_t flags = f->has_flags ? f->flags & KEEP_FLAGS : 0;
+		if (share == SECCOMP_TSYNC)
+			flags |= SECCOMP_FILTER_FLAG_TSYNC;
 		long lr = creds_rcall_quiet(r, __NR_seccomp, SECCOMP_SET_MODE_FILTER, flags, fa, 0);
+		if (lr > 0) {	/* TSYNC: a thread that can't be synchronized */
+			pr_err("seccomp(SECCOMP_SET_MODE_FILTER, TSYNC) of filter %d in restored "
+			       "thread %d failed: thread %ld has other filters", i + 1, tid, lr);
+			return -EINVAL;
+		}
 		if (lr) {
 			pr_err("seccomp(SECCOMP_SET_MODE_FILTER) of filter %d (of %d, %u "
 			       "instructions) in restored thread %d failed: %s", i + 1, n, fprog.len,
@@ -415,6 +449,7 @@ int seccomp_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadC
 			return lr < 0 ? lr : -EIO;
 		}
 	}
-	pr_debug("thread %d: %d seccomp filter(s) installed (%d inherited)", tid, n - have, have);
+	pr_debug("thread %d: %d seccomp filter(s) installed (%d inherited)%s", tid, n - have, have,
+		 share == SECCOMP_TSYNC ? ", with TSYNC for all threads" : "");
 	return 0;
 }

@@ -650,6 +650,12 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 		ret = signals_restore_proc(r, p->pid, p->core->tc);
 	if (!ret)
 		FAULT_POINT_RET(ret, "restore:task-state");
+	/* Threads that all share one seccomp filter (installed with TSYNC)
+	 * get it from the leader, restored last. */
+	const ThreadCoreEntry *tces[p->nr_threads];
+	for (int i = 0; i < p->nr_threads; i++)
+		tces[i] = p->thr[i].core->thread_core;
+	bool shared = seccomp_shared(tces, p->nr_threads);
 	/* Other threads first, the leader last: it removes the trampoline. */
 	for (int i = p->nr_threads - 1; !ret && i >= 0; i--) {
 		struct rst_thread *t = &p->thr[i];
@@ -657,7 +663,9 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 		if (!ret)
 			ret = signals_restore_thread(&t->r, p->pid, t->tid, t->core->thread_core);
 		if (!ret)
-			ret = creds_restore_thread(&t->r, p->pid, t->tid, t->core->thread_core);
+			ret = creds_restore_thread(&t->r, p->pid, t->tid, t->core->thread_core,
+						   !shared ? SECCOMP_OWN
+						   : i ? SECCOMP_FROM_LEADER : SECCOMP_TSYNC);
 		if (!ret)
 			ret = restore_thread_cpu(ctx, p, t, i == 0);
 	}
