@@ -316,12 +316,6 @@ static int restore_mm_fields(struct remote *r, struct rst_ctx *ctx, struct rst_p
 static int restore_fs(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
 {
 	const FileEntry *cwd = files_find(&ctx->files, p->fs->cwd_id);
-	const FileEntry *root = files_find(&ctx->files, p->fs->root_id);
-	if (root && root->reg && root->reg->name && strcmp(root->reg->name, "/")) {
-		pr_err("process %d had its root at %s: restoring a changed root is not supported yet",
-		       p->pid, root->reg->name);
-		return -EOPNOTSUPP;
-	}
 	if (cwd && cwd->reg && cwd->reg->name) {
 		remote_scratch_reset(r);
 		uint64_t path = remote_scratch_put(r, cwd->reg->name, strlen(cwd->reg->name) + 1);
@@ -336,6 +330,31 @@ static int restore_fs(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
 	}
 	if (p->fs->has_umask)
 		remote_syscall(r, __NR_umask, p->fs->umask & 0777, 0, 0, 0, 0, 0);
+	return 0;
+}
+
+/* A root changed with chroot.  The dumped paths (the root's, the cwd's, every
+ * file's and mapping's) were read by cryo, so they are relative to cryo's
+ * root, and everything is opened by them before this: the task changes its
+ * root only after its files, memory, cwd and the settings opened through
+ * /proc/self are in place, and before its credentials may drop
+ * CAP_SYS_CHROOT.  chroot leaves the cwd as it is, as the dumped one. */
+static int restore_root(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
+{
+	const FileEntry *root = files_find(&ctx->files, p->fs->root_id);
+	if (!root || !root->reg || !root->reg->name || !strcmp(root->reg->name, "/"))
+		return 0;
+	remote_scratch_reset(r);
+	uint64_t path = remote_scratch_put(r, root->reg->name, strlen(root->reg->name) + 1);
+	if (!path)
+		return -ENOSPC;
+	long ret = remote_syscall(r, __NR_chroot, path, 0, 0, 0, 0, 0);
+	if (ret) {
+		pr_err("can't change the root of process %d to %s (chroot): %s", p->pid,
+		       root->reg->name, strerror(-ret));
+		return ret;
+	}
+	pr_debug("process %d: root changed to %s", p->pid, root->reg->name);
 	return 0;
 }
 
@@ -644,6 +663,8 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 			      ? -EINVAL : 0;
 	if (!ret)
 		ret = creds_restore_proc(r, p->pid, p->core->tc);
+	if (!ret && !(p->share_flags & CLONE_FS))
+		ret = restore_root(r, ctx, p);
 	if (!ret)
 		ret = create_threads(p);
 	if (!ret)
