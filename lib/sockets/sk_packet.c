@@ -1,6 +1,7 @@
 /* Packet sockets (AF_PACKET): type, protocol, the interface bound to,
  * PACKET_* options, multicast memberships and fanout, read with
- * packet_diag; restored by socket + options + bind.  Ring buffers
+ * packet_diag; restored by socket + options + bind (SOCK_PACKET sockets by
+ * device name).  Ring buffers
  * (PACKET_RX_RING/TX_RING, mapped by the task) are refused; queued frames
  * are not kept.  Interfaces are found by index in cryo's network namespace.
  * See docs/unix-sockets.md. */
@@ -15,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
+#include <net/if.h>
 #include <linux/packet_diag.h>
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
@@ -209,7 +211,19 @@ static int pk_open(struct files_restore *fr, struct rst_file *f)
 		ret = set_opt(sk, PACKET_COPY_THRESH, e->copy_thresh, "PACKET_COPY_THRESH", what);
 	if (ret)
 		return ret;
-	if (e->ifindex) {
+	if (e->ifindex && e->type == SOCK_PACKET) {
+		/* the obsolete SOCK_PACKET binds by device name, in a plain
+		 * struct sockaddr (packet_bind_spkt) */
+		struct sockaddr a = { .sa_family = AF_PACKET };
+		char name[IF_NAMESIZE];
+		if (!if_indextoname(e->ifindex, name))
+			return_perror("%s: no interface with index %u in cryo's network namespace",
+				      what, e->ifindex);
+		size_t len = strlen(name);
+		memcpy(a.sa_data, name, len < sizeof(a.sa_data) ? len : sizeof(a.sa_data));
+		if (bind(sk, &a, sizeof(a)))
+			return_perror("%s: bind of a SOCK_PACKET socket to %s", what, name);
+	} else if (e->ifindex) {
 		struct sockaddr_ll a = { .sll_family = AF_PACKET, .sll_protocol = htons(e->protocol),
 					 .sll_ifindex = e->ifindex };
 		if (bind(sk, (struct sockaddr *)&a, sizeof(a)))
