@@ -31,7 +31,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-enum tty_class { TC_PTM, TC_PTS, TC_CTTY, TC_VT, TC_SERIAL, TC_EXT };
+enum tty_class { TC_PTM, TC_PTS, TC_CTTY, TC_VT, TC_SERIAL, TC_EXT, TC_CONSOLE };
 
 static const char *const class_name[] = {
 	[TC_PTM] = "a pseudo-terminal master",
@@ -40,6 +40,7 @@ static const char *const class_name[] = {
 	[TC_VT] = "a virtual console",
 	[TC_SERIAL] = "a serial port",
 	[TC_EXT] = "an external terminal",
+	[TC_CONSOLE] = "the system console",
 };
 
 /* One dumped open file description of a terminal. */
@@ -165,7 +166,7 @@ static int classify(struct fd_dump *d, int lfd, struct tty_desc *t)
 				      "pseudo-terminal nor a console or serial port: cryo can't "
 				      "restore it");
 	} else if (maj == TTYAUX_MAJOR && min == 1) {
-		return refuse(d, "the system console", "cryo does not checkpoint the console");
+		t->cls = TC_CONSOLE;
 	} else if (maj == TTY_MAJOR) {
 		t->cls = min < 64 ? TC_VT : TC_SERIAL;
 	} else {
@@ -185,6 +186,7 @@ static int classify(struct fd_dump *d, int lfd, struct tty_desc *t)
 	case TC_VT: t->info_id = TTY_INFO_VT; break;
 	case TC_SERIAL: t->info_id = TTY_INFO_SERIAL; break;
 	case TC_EXT: break;	/* set above */
+	case TC_CONSOLE: t->info_id = TTY_INFO_CONSOLE; break;
 	}
 	return 0;
 }
@@ -401,6 +403,10 @@ static int check_one(struct files_dump *fdm, struct tty_dump_state *s,
 			"%s: cryo can't recreate it", real, t->sid,
 			t->index >= 0 ? "its pty master is not in the tree"
 				      : "cryo recreates pseudo-terminals only");
+	/* The system console and a virtual console, held as plain descriptors,
+	 * are devices that stay: they are reopened by path (as criu does). */
+	if (!t->sid && (t->cls == TC_VT || t->cls == TC_CONSOLE))
+		return 0;
 	if (!ext && (t->cls == TC_VT || t->cls == TC_SERIAL || !is_pts(t->real)))
 		TREFUSE(t, "cryo recreates pseudo-terminals only (a console or serial port can "
 			"stand in only for the terminal of the shell the tree was started from, "
@@ -491,6 +497,7 @@ static int write_info(struct tty_dump_state *s, struct cr_img *img, struct tty_d
 	case TC_VT: ie.type = TTY_TYPE__VT; break;
 	case TC_SERIAL: ie.type = TTY_TYPE__SERIAL; break;
 	case TC_EXT: ie.type = TTY_TYPE__EXT_TTY; break;
+	case TC_CONSOLE: ie.type = TTY_TYPE__CONSOLE; break;
 	}
 	if (ie.type == TTY_TYPE__PTY) {
 		pe.has_index = 1;

@@ -380,6 +380,24 @@ int tty_open(struct files_restore *fr, struct rst_file *f)
 		break;
 	}
 	case TTY_TYPE__VT:
+	case TTY_TYPE__CONSOLE:
+		if (!ie->sid) {
+			/* nobody's controlling terminal: the device, reopened */
+			const char *path = regf_path(fr, tfe);
+			snprintf(what, sizeof(what), "%s %s", ie->type == TTY_TYPE__VT ?
+				 "virtual console" : "the system console", path ? path : "?");
+			if (!path) {
+				pr_err("files.img: %s (file %u) has no path", what, f->fe->id);
+				return -EINVAL;
+			}
+			fd = open(path, (tfe->flags & O_ACCMODE) | O_NOCTTY | O_CLOEXEC);
+			if (fd < 0)
+				return_perror("can't reopen %s (file %u): the device must exist "
+					      "where the tree is restored", what, f->fe->id);
+			break;
+		}
+		/* the shell's terminal */
+		__attribute__((fallthrough));
 	case TTY_TYPE__SERIAL:
 		snprintf(what, sizeof(what), "terminal %u", f->fe->id);
 		fd = shell_open(fr, s, ie, f->fe);
