@@ -333,6 +333,42 @@ static int restore_fs(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
 	return 0;
 }
 
+/* The packet rings the task had mapped (VMA_AREA_SOCKET vmas, see
+ * sockets/sk_packet.c): mmap of the restored socket, now at its fd in the
+ * task, at the dumped address.  The address range was left free when the
+ * memory was restored. */
+static int restore_socket_vmas(struct remote *r, struct rst_proc *p)
+{
+	const MmEntry *mm = p->mem.mm;
+	for (size_t i = 0; mm && i < mm->n_vmas; i++) {
+		const VmaEntry *v = mm->vmas[i];
+		if (!(v->status & VMA_AREA_SOCKET))
+			continue;
+		int fd = -1;
+		for (int k = 0; k < p->nr_fds && fd < 0; k++)
+			if (p->fds[k]->id == v->shmid && p->fds[k]->type == FD_TYPES__PACKETSK)
+				fd = p->fds[k]->fd;
+		if (fd < 0) {
+			pr_err("process %d mapped the rings of packet socket file %u at 0x%llx, but "
+			       "has no descriptor of it to map them from", p->pid,
+			       (unsigned)v->shmid, (unsigned long long)v->start);
+			return -EINVAL;
+		}
+		long ret = CALL(r, "mmap of a packet socket's rings", __NR_mmap, v->start,
+				v->end - v->start, v->prot, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+		if (ret < 0 && ret >= -4095)
+			return ret;
+		if ((uint64_t)ret != v->start) {
+			pr_err("the rings of packet socket fd %d of process %d were mapped at %#lx, "
+			       "not 0x%llx", fd, p->pid, ret, (unsigned long long)v->start);
+			return -EINVAL;
+		}
+		pr_debug("process %d: packet rings of fd %d mapped at 0x%llx-0x%llx", p->pid, fd,
+			 (unsigned long long)v->start, (unsigned long long)v->end);
+	}
+	return 0;
+}
+
 /* A root changed with chroot.  The dumped paths (the root's, the cwd's, every
  * file's and mapping's) were read by cryo, so they are relative to cryo's
  * root, and everything is opened by them before this: the task changes its
@@ -654,6 +690,8 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 				       own_fds ? p->nr_fds : 0);
 	if (!ret && own_fds)
 		ret = files_restore_fds(&ctx->files, r, p->pid, p->fds, p->nr_fds);
+	if (!ret)
+		ret = restore_socket_vmas(r, p);
 	if (!ret && !(p->share_flags & CLONE_FS))
 		ret = restore_fs(r, ctx, p);
 	if (!ret)
