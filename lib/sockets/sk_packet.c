@@ -11,8 +11,8 @@
  * dumped); it is mapped again from the restored socket once the task has
  * its fds (packet_vma_restore).  The frames in the rings are not kept, and
  * the kernel's position in each ring starts again at the first frame, as
- * in criu: a program that had used frames must find its frames by their
- * status words, as it must after any loss of sync. */
+ * in criu (see docs/unix-sockets.md for what that means to a program that
+ * was past the first frame). */
 #include "files/files-int.h"
 #include "sockets/sockets.h"
 #include "util/log.h"
