@@ -84,6 +84,19 @@ static int dump_path_name(struct fd_dump *d, struct usk_dumped *u)
 	struct stat st;
 	bool found;
 	if (path[0] == '/') {
+		/* an absolute name is looked up from the binder's root: one
+		 * changed with chroot would need the bind done inside it */
+		char root[64], rdir[PATH_MAX];
+		snprintf(root, sizeof(root), "/proc/%d/root", d->pid);
+		ssize_t n = readlink(root, rdir, sizeof(rdir) - 1);
+		if (n > 0 && !(n == 1 && rdir[0] == '/')) {
+			rdir[n] = '\0';
+			pr_err("%s is bound to \"%s\" while process %d has its root changed to %s "
+			       "(chroot): cryo can't bind a name inside a changed root yet (bind "
+			       "it before the chroot, or by a path relative to the working "
+			       "directory)", u->what, path, d->pid, rdir);
+			return -EOPNOTSUPP;
+		}
 		found = same_vfs(AT_FDCWD, path, dg, &st);
 	} else {
 		/* relative to where the process was when it bound: criu takes its

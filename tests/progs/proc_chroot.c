@@ -5,6 +5,8 @@
  * reach its outfile) forks a child C that does chroot(R) for a new directory
  * R, chdir("/sub"), opens "/data" (at fd 50, offset 3), "/sub" (fd 51) and,
  * relative to its cwd, "file" (fd 52).  C then waits on a pipe.
+ * (--unix: C also binds a unix socket to "/sock" inside its root, fd 53,
+ * which cryo refuses, naming it.)
  * After SIGTERM: the test asks C to check, C answers on a pipe: "/" is R
  * (same device and inode), getcwd() is "/sub", fds 50-52 are the same files
  * (inodes) with fd 50 at offset 3, "/data" and "file" open by those paths
@@ -12,6 +14,8 @@
  * does not exist for C.
  */
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -19,6 +23,9 @@
 #include <unistd.h>
 
 #include "zdtmtst.h"
+
+static bool unix_sk;
+TEST_OPTION(unix_sk, bool, "bind a unix socket inside the root", 0);
 
 static struct stat st_root, st_data, st_sub, st_file;
 
@@ -109,6 +116,11 @@ int main(int argc, char **argv)
 				dup2(open("/sub", O_RDONLY | O_DIRECTORY), 51) != 51 ||
 				dup2(open("file", O_RDONLY), 52) != 52))
 			snprintf(msg, sizeof(msg), "open in the root: %s", strerror(errno));
+		struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/sock" };
+		int sk = unix_sk ? socket(AF_UNIX, SOCK_DGRAM, 0) : -1;
+		if (!msg[0] && unix_sk && (sk < 0 || bind(sk, (struct sockaddr *)&sa, sizeof(sa)) ||
+					   dup2(sk, 53) != 53))
+			snprintf(msg, sizeof(msg), "unix socket in the root: %s", strerror(errno));
 		if (write(ready[1], msg, strlen(msg) + 1) < 0)
 			_exit(2);
 		if (read(ask[0], &b, 1) != 1)
