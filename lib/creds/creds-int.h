@@ -25,8 +25,7 @@ int seccomp_dump_thread(pid_t pid, pid_t tid, ThreadCoreEntry *tce);
 /* Installs the thread's filters (or strict mode).  Sets
  * PTRACE_O_SUSPEND_SECCOMP first, so the syscalls cryo still runs in the
  * task afterwards are not filtered. */
-int seccomp_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce,
-			   enum seccomp_share share);
+int seccomp_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce);
 int seccomp_dump_finish(int dirfd);
 int seccomp_restore_prepare(int dirfd);
 void seccomp_restore_finish(void);

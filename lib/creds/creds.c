@@ -469,8 +469,7 @@ int creds_restore_proc(struct remote *r, pid_t pid, const TaskCoreEntry *tc)
 	return settings_restore_proc(r, pid, tc);
 }
 
-int creds_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce,
-			 enum seccomp_share share)
+int creds_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce)
 {
 	if (!tce)
 		return 0;
@@ -486,7 +485,7 @@ int creds_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCor
 	/* Filters go in while the task still has CAP_SYS_ADMIN (a task without
 	 * no_new_privs needs it to install one); PTRACE_O_SUSPEND_SECCOMP keeps
 	 * them from applying to the syscalls cryo still runs in the task. */
-	ret = seccomp_restore_thread(r, pid, tid, tce, share);
+	ret = seccomp_restore_thread(r, pid, tid, tce);
 	if (!ret && tce->creds)
 		ret = restore_creds(r, pid, tid, tce->creds);
 	if (ret)

@@ -709,12 +709,15 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 		ret = signals_restore_proc(r, p->pid, p->core->tc);
 	if (!ret)
 		FAULT_POINT_RET(ret, "restore:task-state");
-	/* Threads that all share one seccomp filter (installed with TSYNC)
-	 * get it from the leader, restored last. */
+	/* seccomp filters all threads share (TSYNC): once, from the leader */
 	const ThreadCoreEntry *tces[p->nr_threads];
-	for (int i = 0; i < p->nr_threads; i++)
+	pid_t tids[p->nr_threads];
+	for (int i = 0; i < p->nr_threads; i++) {
 		tces[i] = p->thr[i].core->thread_core;
-	bool shared = seccomp_shared(tces, p->nr_threads);
+		tids[i] = p->thr[i].tid;
+	}
+	if (!ret)
+		ret = creds_restore_seccomp_shared(r, p->pid, tids, tces, p->nr_threads);
 	/* Other threads first, the leader last: it removes the trampoline. */
 	for (int i = p->nr_threads - 1; !ret && i >= 0; i--) {
 		struct rst_thread *t = &p->thr[i];
@@ -722,9 +725,7 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 		if (!ret)
 			ret = signals_restore_thread(&t->r, p->pid, t->tid, t->core->thread_core);
 		if (!ret)
-			ret = creds_restore_thread(&t->r, p->pid, t->tid, t->core->thread_core,
-						   !shared ? SECCOMP_OWN
-						   : i ? SECCOMP_FROM_LEADER : SECCOMP_TSYNC);
+			ret = creds_restore_thread(&t->r, p->pid, t->tid, t->core->thread_core);
 		if (!ret)
 			ret = restore_thread_cpu(ctx, p, t, i == 0);
 	}

@@ -10,6 +10,12 @@
  * TSYNC (making getppid fail with EACCES): this succeeds only if every thread
  * still shares the leader's filter (otherwise seccomp returns the TID of a
  * thread that can't be synchronized), and it must reach both workers.
+ * (--extra: worker 1 then adds a filter of its own on top of the shared one
+ * (sched_yield fails with EDOM).  After SIGTERM it has two filters, the
+ * others one; the leader's second TSYNC must fail naming worker 1, the one
+ * thread whose filter is not an ancestor of the leader's, exactly as
+ * before the dump: with the shared filter restored as copies, worker 0
+ * would be named.)
  */
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -26,8 +32,12 @@
 
 #define NR_WORKERS 2
 
+static bool extra;
+TEST_OPTION(extra, bool, "worker 1 adds a filter of its own", 0);
+
 static pthread_barrier_t bar;
 static volatile int done[NR_WORKERS];
+static volatile pid_t tid1;	/* worker 1 */
 
 static int status_field(const char *path, const char *key)
 {
@@ -43,7 +53,7 @@ static int status_field(const char *path, const char *key)
 	return v;
 }
 
-static long install(int nr, int err)
+static long install_flags(int nr, int err, unsigned flags)
 {
 	struct sock_filter f[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
@@ -52,7 +62,12 @@ static long install(int nr, int err)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 	struct sock_fprog prog = { .len = 4, .filter = f };
-	return syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
+	return syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+}
+
+static long install(int nr, int err)
+{
+	return install_flags(nr, err, SECCOMP_FILTER_FLAG_TSYNC);
 }
 
 /* Checks in the calling thread; @filters: how many it should have. */
@@ -69,10 +84,15 @@ static void check_thread(const char *who, int filters)
 	errno = 0;
 	if (uname(&u) != -1 || errno != EPERM)
 		fail("%s: uname did not fail with EPERM (errno %d)", who, errno);
-	if (filters == 2) {
+	if (filters == 2 && !extra) {
 		errno = 0;
 		if (syscall(SYS_getppid) != -1 || errno != EACCES)
 			fail("%s: the second TSYNC filter does not apply (errno %d)", who, errno);
+	}
+	if (filters == 2 && extra) {
+		errno = 0;
+		if (syscall(SYS_sched_yield) != -1 || errno != EDOM)
+			fail("%s: its own filter does not apply (errno %d)", who, errno);
 	}
 }
 
@@ -82,11 +102,19 @@ static void *worker(void *a)
 	char who[32];
 	snprintf(who, sizeof(who), "worker %d", i);
 	pthread_barrier_wait(&bar);	/* created */
+	pthread_barrier_wait(&bar);	/* the shared filter is in place */
+	if (extra && i == 1) {
+		tid1 = syscall(SYS_gettid);
+		if (install_flags(__NR_sched_yield, EDOM, 0))
+			setup_fail("worker 1's own filter: %s", strerror(errno));
+	}
+	pthread_barrier_wait(&bar);	/* ready */
 	pthread_barrier_wait(&bar);	/* after SIGTERM: first check */
-	check_thread(who, 1);
+	int own = extra && i == 1;
+	check_thread(who, 1 + own);
 	pthread_barrier_wait(&bar);	/* all checked */
 	pthread_barrier_wait(&bar);	/* the leader installed the second filter */
-	check_thread(who, 2);
+	check_thread(who, extra ? 1 + own : 2);
 	done[i] = 1;
 	return NULL;
 }
@@ -106,6 +134,10 @@ int main(int argc, char **argv)
 	long r = install(__NR_uname, EPERM);
 	if (r)
 		setup_fail("seccomp(TSYNC): %ld, %s", r, strerror(errno));
+	pthread_barrier_wait(&bar);
+	pthread_barrier_wait(&bar);
+	if (extra && install(__NR_getppid, EACCES) != tid1)
+		setup_fail("a TSYNC after worker 1's own filter does not name worker 1");
 
 	test_daemon();
 	test_waitsig();
@@ -114,13 +146,19 @@ int main(int argc, char **argv)
 	check_thread("leader", 1);
 	pthread_barrier_wait(&bar);
 	r = install(__NR_getppid, EACCES);
-	if (r > 0)
+	if (extra) {
+		if (r != tid1)
+			fail("a second filter with TSYNC returned %ld, expected %d (worker 1, the "
+			     "only thread with a filter of its own)", r, tid1);
+		check_thread("leader", 1);
+	} else if (r > 0) {
 		fail("a second filter with TSYNC: thread %ld does not share the leader's "
 		     "filter", r);
-	else if (r < 0)
+	} else if (r < 0) {
 		fail("a second filter with TSYNC: %s", strerror(errno));
-	else
+	} else {
 		check_thread("leader", 2);
+	}
 	pthread_barrier_wait(&bar);
 	for (int i = 0; i < NR_WORKERS; i++)
 		pthread_join(th[i], NULL);
