@@ -84,20 +84,24 @@ static int dump_path_name(struct fd_dump *d, struct usk_dumped *u)
 	struct stat st;
 	bool found;
 	if (path[0] == '/') {
-		/* an absolute name is looked up from the binder's root: one
-		 * changed with chroot would need the bind done inside it */
+		found = same_vfs(AT_FDCWD, path, dg, &st);
+		/* An absolute name is the binder's, looked up from its root.
+		 * Found from cryo's root it was bound before a chroot, or its
+		 * process never changed root.  Otherwise, in a process with a
+		 * changed root it may have been bound inside that root, where
+		 * cryo, binding in its own root, can't put it back. */
 		char root[64], rdir[PATH_MAX];
 		snprintf(root, sizeof(root), "/proc/%d/root", d->pid);
-		ssize_t n = readlink(root, rdir, sizeof(rdir) - 1);
+		ssize_t n = found ? 0 : readlink(root, rdir, sizeof(rdir) - 1);
 		if (n > 0 && !(n == 1 && rdir[0] == '/')) {
 			rdir[n] = '\0';
-			pr_err("%s is bound to \"%s\" while process %d has its root changed to %s "
-			       "(chroot): cryo can't bind a name inside a changed root yet (bind "
-			       "it before the chroot, or by a path relative to the working "
-			       "directory)", u->what, path, d->pid, rdir);
+			pr_err("%s is bound to \"%s\", which is not there from cryo's root, while "
+			       "process %d has its root changed to %s (chroot): cryo can't bind a "
+			       "name inside a changed root yet (bind it by a path relative to the "
+			       "working directory, or before the chroot)", u->what, path, d->pid,
+			       rdir);
 			return -EOPNOTSUPP;
 		}
-		found = same_vfs(AT_FDCWD, path, dg, &st);
 	} else {
 		/* relative to where the process was when it bound: criu takes its
 		 * working directory; so does cryo */
