@@ -369,15 +369,37 @@ static int restore_socket_vmas(struct remote *r, struct rst_proc *p)
 	return 0;
 }
 
+/* The process whose fs-PID.img a process uses: itself, or the ancestor it
+ * shares its root and cwd with (CLONE_FS). */
+static struct rst_proc *fs_owner(struct rst_proc *p)
+{
+	while ((p->share_flags & CLONE_FS) && p->parent)
+		p = p->parent;
+	return p;
+}
+
+/* Is @p the last live process (in restore order) to share its fs? */
+static bool last_of_fs(struct rst_ctx *ctx, struct rst_proc *p)
+{
+	struct rst_proc *owner = fs_owner(p);
+	for (struct rst_proc *q = p + 1; q < ctx->procs + ctx->nr_procs; q++)
+		if (q->state != TASK_DEAD && fs_owner(q) == owner)
+			return false;
+	return true;
+}
+
 /* A root changed with chroot.  The dumped paths (the root's, the cwd's, every
  * file's and mapping's) were read by cryo, so they are relative to cryo's
- * root, and everything is opened by them before this: the task changes its
- * root only after its files, memory, cwd and the settings opened through
- * /proc/self are in place, and before its credentials may drop
- * CAP_SYS_CHROOT.  chroot leaves the cwd as it is, as the dumped one. */
+ * root, and everything is opened by them before this: the root is changed
+ * only after the files, memory, cwd and the settings opened through
+ * /proc/self are in place, and before the credentials may drop
+ * CAP_SYS_CHROOT; with processes sharing it (CLONE_FS), by the last of
+ * them, once all have opened their executables by path.  chroot leaves the
+ * cwd as it is, as the dumped one. */
 static int restore_root(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
 {
-	const FileEntry *root = files_find(&ctx->files, p->fs->root_id);
+	const FsEntry *fs = fs_owner(p)->fs;
+	const FileEntry *root = fs ? files_find(&ctx->files, fs->root_id) : NULL;
 	if (!root || !root->reg || !root->reg->name || !strcmp(root->reg->name, "/"))
 		return 0;
 	remote_scratch_reset(r);
@@ -701,7 +723,7 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 			      ? -EINVAL : 0;
 	if (!ret)
 		ret = creds_restore_proc(r, p->pid, p->core->tc);
-	if (!ret && !(p->share_flags & CLONE_FS))
+	if (!ret && last_of_fs(ctx, p))
 		ret = restore_root(r, ctx, p);
 	if (!ret)
 		ret = create_threads(p);

@@ -4,16 +4,19 @@
  * State built before the checkpoint: the test (not chrooted, so it can still
  * reach its outfile) forks a child C that does chroot(R) for a new directory
  * R, chdir("/sub"), opens "/data" (at fd 50, offset 3), "/sub" (fd 51) and,
- * relative to its cwd, "file" (fd 52).  C then waits on a pipe.
+ * relative to its cwd, "file" (fd 52); it starts G, a child sharing its
+ * root and cwd (clone with CLONE_FS).  C then waits on a pipe.
  * (--unix: C also binds a unix socket to "/sock" inside its root, fd 53,
  * which cryo refuses, naming it.)
  * After SIGTERM: the test asks C to check, C answers on a pipe: "/" is R
  * (same device and inode), getcwd() is "/sub", fds 50-52 are the same files
  * (inodes) with fd 50 at offset 3, "/data" and "file" open by those paths
- * inside the root and show the expected contents, and "/proc" (outside R)
- * does not exist for C.
+ * inside the root and show the expected contents, "/proc" (outside R)
+ * does not exist for C, and G is alive (C ends it).
  */
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <stdio.h>
@@ -79,6 +82,16 @@ static void check(char *msg, size_t size)
 		snprintf(msg, size, "/proc is reachable: C is no longer confined to its root");
 }
 
+static char g_stack[65536] __attribute__((aligned(16)));
+
+static int g_main(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return 0;
+}
+
 static void put(const char *path, const char *text, struct stat *st)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -121,11 +134,19 @@ int main(int argc, char **argv)
 		if (!msg[0] && unix_sk && (sk < 0 || bind(sk, (struct sockaddr *)&sa, sizeof(sa)) ||
 					   dup2(sk, 53) != 53))
 			snprintf(msg, sizeof(msg), "unix socket in the root: %s", strerror(errno));
+		pid_t g = msg[0] ? -1 : clone(g_main, g_stack + sizeof(g_stack),
+					       CLONE_FS | SIGCHLD, NULL);
+		if (!msg[0] && g < 0)
+			snprintf(msg, sizeof(msg), "clone(CLONE_FS): %s", strerror(errno));
 		if (write(ready[1], msg, strlen(msg) + 1) < 0)
 			_exit(2);
 		if (read(ask[0], &b, 1) != 1)
 			_exit(3);
 		check(msg, sizeof(msg));
+		if (!msg[0] && kill(g, 0))
+			snprintf(msg, sizeof(msg), "G (sharing C's root) is gone");
+		kill(g, SIGKILL);
+		waitpid(g, NULL, 0);
 		_exit(write(answer[1], msg, strlen(msg) + 1) > 0 ? 0 : 4);
 	}
 	char msg[256];
