@@ -7,8 +7,10 @@
  * mapped; socket B (TPACKET_V2, bound to lo) with a receive and a transmit
  * ring (4 blocks of 4 KiB each) in one mapping.  Nothing has been sent
  * through them: both rings are at their first frame.
- * (--close: A's descriptor is closed after the mmap, so only the mapping
- * holds the socket: the dump must refuse.)
+ * (--close_a: A's descriptor is closed after the mmap, so only the mapping
+ * holds the socket: the dump must refuse.  --fork: a child forked after
+ * the mmaps holds both mappings and descriptors too; after SIGTERM it
+ * checks that its mappings are at the same addresses, from its A and B.)
  * After SIGTERM: versions and reserve are the same; both mappings are at
  * the same addresses with the same sizes and are the rings of the restored
  * A and B (/proc/self/maps names their inodes); a frame with a marker put
@@ -25,6 +27,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "zdtmtst.h"
@@ -33,6 +36,8 @@ static int version = 2;
 TEST_OPTION(version, int, "TPACKET version of A (2 or 3)", 0);
 static bool close_a;
 TEST_OPTION(close_a, bool, "close A after mapping its ring", 0);
+static bool fork_child;
+TEST_OPTION(fork_child, bool, "a child shares the rings", 0);
 
 #define A_BLOCK 8192
 #define A_BLOCKS 4
@@ -173,6 +178,24 @@ int main(int argc, char **argv)
 	bind_lo(b, lo);
 	if (close_a)
 		close(a);
+	int go[2] = { -1, -1 };
+	pid_t child = -1;
+	if (fork_child) {
+		if (pipe(go))
+			setup_fail("pipe: %s", strerror(errno));
+		child = fork();
+		if (child < 0)
+			setup_fail("fork: %s", strerror(errno));
+		if (child == 0) {
+			test_forked_child();
+			char c;
+			close(go[1]);
+			if (read(go[0], &c, 1) != 1)
+				_exit(3);
+			_exit(mapped_from(aring, alen, a) && mapped_from(bring, blen, b) ? 0 : 1);
+		}
+		close(go[0]);
+	}
 
 	test_daemon();
 	test_waitsig();
@@ -191,6 +214,12 @@ int main(int argc, char **argv)
 		fail("A's ring is not mapped at %p (%#zx bytes) from A", aring, alen);
 	if (!mapped_from(bring, blen, b))
 		fail("B's rings are not mapped at %p (%#zx bytes) from B", bring, blen);
+	if (fork_child) {
+		int st = -1;
+		if (write(go[1], "x", 1) != 1 || waitpid(child, &st, 0) != child ||
+		    !WIFEXITED(st) || WEXITSTATUS(st))
+			fail("the child's rings are not mapped from its A and B (status %#x)", st);
+	}
 	if (test_failures())
 		return test_verdict();
 
