@@ -20,6 +20,13 @@ int creds_dump_proc(struct remote *r, pid_t pid, TaskCoreEntry *tc);
 int creds_dump_thread(struct remote *r, pid_t pid, pid_t tid, ThreadCoreEntry *tce);
 int creds_restore_proc(struct remote *r, pid_t pid, const TaskCoreEntry *tc);
 int creds_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce);
+/* Before creds_restore_thread runs for any of the @n threads (@tids,
+ * @tces; [0] is the leader, driven through @r) of process @pid: the oldest
+ * seccomp filters that every thread has in common (one kernel object each,
+ * as SECCOMP_FILTER_FLAG_TSYNC leaves them) are installed once, by the
+ * leader with TSYNC; creds_restore_thread then adds each thread's own. */
+int creds_restore_seccomp_shared(struct remote *r, pid_t pid, const pid_t *tids,
+				 const ThreadCoreEntry *const *tces, int n);
 
 /* Dump: once every process is dumped, write seccomp.img (the filters
  * creds_dump_thread collected, shared ones once) if there are any, and

@@ -13,7 +13,16 @@
  * syscalls cryo runs in it afterwards (the credentials batch, the
  * trampoline's final munmap) are not filtered; then the filters are
  * installed oldest first with seccomp(SECCOMP_SET_MODE_FILTER), or strict
- * mode is entered.  They apply once cryo detaches. */
+ * mode is entered.  They apply once cryo detaches.
+ *
+ * A filter installed with SECCOMP_FILTER_FLAG_TSYNC is one kernel object
+ * that every thread points to.  Filters installed per thread would be
+ * equal but distinct, and a later TSYNC by the program would then fail
+ * (seccomp returns the TID of a thread whose filter is not an ancestor of
+ * the caller's).  So the oldest filters that all threads of a process have
+ * in common are installed once, by the leader with TSYNC, before any
+ * thread's own (creds_restore_seccomp_shared); each thread then finds them
+ * in place (installed_prefix) and adds the rest of its chain. */
 #include "creds/creds-int.h"
 #include "images/image.h"
 #include "proc/proc.h"
@@ -367,6 +376,80 @@ static int suspend_seccomp(pid_t tid)
 	return 0;
 }
 
+/* Install filters @chain[@from..@to) in the thread driven by @r (@tid),
+ * with @extra_flags. */
+static int install_chain(struct remote *r, pid_t tid, const int *chain, int from, int to, int n,
+			 uint32_t extra_flags)
+{
+	for (int i = from; i < to; i++) {
+		const SeccompFilter *f = loaded->seccomp_filters[chain[i]];
+		remote_scratch_reset(r);
+		uint64_t prog = remote_scratch_put(r, f->filter.data, f->filter.len);
+		struct {
+			uint16_t len, pad[3];
+			uint64_t filter;
+		} fprog = { (uint16_t)(f->filter.len / sizeof(struct sock_filter)), { 0 }, prog };
+		uint64_t fa = prog ? remote_scratch_put(r, &fprog, sizeof(fprog)) : 0;
+		if (!fa)
+			return -ENOSPC;
+		uint32_t flags = (f->has_flags ? f->flags & KEEP_FLAGS : 0) | extra_flags;
+		long lr = creds_rcall_quiet(r, __NR_seccomp, SECCOMP_SET_MODE_FILTER, flags, fa, 0);
+		if (lr > 0) {	/* TSYNC: a thread that can't be synchronized */
+			pr_err("seccomp(SECCOMP_SET_MODE_FILTER, TSYNC) of filter %d in restored "
+			       "thread %d failed: thread %ld has other filters", i + 1, tid, lr);
+			return -EINVAL;
+		}
+		if (lr) {
+			pr_err("seccomp(SECCOMP_SET_MODE_FILTER) of filter %d (of %d, %u "
+			       "instructions) in restored thread %d failed: %s", i + 1, n, fprog.len,
+			       tid, strerror(lr < 0 ? (int)-lr : EIO));
+			return lr < 0 ? lr : -EIO;
+		}
+	}
+	return 0;
+}
+
+int creds_restore_seccomp_shared(struct remote *r, pid_t pid, const pid_t *tids,
+				 const ThreadCoreEntry *const *tces, int n)
+{
+	if (n < 2 || !loaded)
+		return 0;
+	static int lead[MAX_CHAIN], other[MAX_CHAIN];
+	int nl, shared = -1;
+	for (int t = 0; t < n; t++) {
+		const ThreadCoreEntry *c = tces[t];
+		if (!c || !c->has_seccomp_mode || c->seccomp_mode != SECCOMP_MODE_FILTER ||
+		    !c->has_seccomp_filter)
+			return 0;	/* a thread without filters: nothing is common */
+		int *chain = t ? other : lead, k;
+		int ret = image_chain(tids[t], c->seccomp_filter, chain, t ? &k : &nl);
+		if (ret)
+			return ret;
+		if (!t) {
+			shared = nl;
+			continue;
+		}
+		int common = 0;
+		while (common < k && common < shared && other[common] == lead[common])
+			common++;
+		shared = common;
+	}
+	if (shared <= 0)
+		return 0;
+	/* every thread gets the filters now: cryo's later syscalls in them
+	 * must not be filtered */
+	for (int t = 0; t < n; t++) {
+		int ret = suspend_seccomp(tids[t]);
+		if (ret)
+			return ret;
+	}
+	int ret = install_chain(r, tids[0], lead, 0, shared, nl, SECCOMP_FILTER_FLAG_TSYNC);
+	if (!ret)
+		pr_debug("process %d: %d seccomp filter(s) shared by its %d threads installed "
+			 "with TSYNC", pid, shared, n);
+	return ret;
+}
+
 int seccomp_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce)
 {
 	int mode = tce->has_seccomp_mode ? (int)tce->seccomp_mode : SECCOMP_MODE_DISABLED;
@@ -395,26 +478,10 @@ int seccomp_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadC
 	int have = installed_prefix(tid, chain, n);
 	if (have < 0)
 		return have;
-	for (int i = have; i < n; i++) {
-		const SeccompFilter *f = loaded->seccomp_filters[chain[i]];
-		remote_scratch_reset(r);
-		uint64_t prog = remote_scratch_put(r, f->filter.data, f->filter.len);
-		struct {
-			uint16_t len, pad[3];
-			uint64_t filter;
-		} fprog = { (uint16_t)(f->filter.len / sizeof(struct sock_filter)), { 0 }, prog };
-		uint64_t fa = prog ? remote_scratch_put(r, &fprog, sizeof(fprog)) : 0;
-		if (!fa)
-			return -ENOSPC;
-		uint32_t flags = f->has_flags ? f->flags & KEEP_FLAGS : 0;
-		long lr = creds_rcall_quiet(r, __NR_seccomp, SECCOMP_SET_MODE_FILTER, flags, fa, 0);
-		if (lr) {
-			pr_err("seccomp(SECCOMP_SET_MODE_FILTER) of filter %d (of %d, %u "
-			       "instructions) in restored thread %d failed: %s", i + 1, n, fprog.len,
-			       tid, strerror(lr < 0 ? (int)-lr : EIO));
-			return lr < 0 ? lr : -EIO;
-		}
-	}
-	pr_debug("thread %d: %d seccomp filter(s) installed (%d inherited)", tid, n - have, have);
+	ret = install_chain(r, tid, chain, have, n, n, 0);
+	if (ret)
+		return ret;
+	pr_debug("thread %d: %d seccomp filter(s) installed (%d inherited or shared)", tid,
+		 n - have, have);
 	return 0;
 }

@@ -134,6 +134,9 @@ static int dump_proc(struct dump_ctx *ctx, struct seized_proc *p)
 	const struct dump_kobj_ids *kids = dump_proc_kobj(ctx, p);
 	if (!(kids->shared_with_parent & (1u << DUMP_KOBJ_FILES)))
 		ret = files_dump_fds(&ctx->files, p->pid, files_id);
+	for (size_t i = 0; !ret && i < mm.n_vmas; i++)
+		if (mm.vmas[i]->status & VMA_AREA_SOCKET)
+			ret = packet_vma_fixup(&ctx->files, p->pid, mm.vmas[i]);
 	if (ret)
 		goto out;
 	ret = files_dump_fs(&ctx->files, p->pid, umask_val);

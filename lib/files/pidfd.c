@@ -4,8 +4,14 @@
  * reaped) is saved: that process comes back with its PID, so pidfd_open at
  * restore, once the whole tree exists, refers to the same process.  A pidfd
  * of a process outside the tree is refused (its PID may belong to another
- * process by the time of the restore), and so is one of a reaped process
- * (nothing to open). */
+ * process by the time of the restore).
+ *
+ * A pidfd of a process that has exited and been reaped (fdinfo "Pid: -1")
+ * only reports that exit: it polls readable, pidfd_send_signal gives ESRCH
+ * and waitid(P_PIDFD) ECHILD; since Linux 6.15 PIDFD_GET_INFO also reports
+ * its exit status (PIDFD_INFO_EXIT).  It is restored as a pidfd of a
+ * short-lived child of cryo, taken before that child exits with the same
+ * status and kept after cryo reaped it, which behaves the same. */
 #include "files/files-int.h"
 #include "options/options.h"
 #include "util/log.h"
@@ -18,8 +24,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "compat/uapi-extra.h"
 
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL	/* linux/pidfd.h, Linux 6.9 */
@@ -62,12 +74,13 @@ static int pidfd_dump(struct fd_dump *d)
 		pr_err(FD_FMT " is a pidfd whose fdinfo shows no Pid: (kernel too old?)", FD_ARGS(d));
 		return -EOPNOTSUPP;
 	}
-	if (pid <= 0) {
-		pr_err(FD_FMT " is a pidfd of a process that has exited and been reaped: cryo "
-		       "can't restore such a pidfd", FD_ARGS(d));
+	/* 0: a process in a pid namespace cryo can't see; -1: reaped. */
+	if (pid == 0) {
+		pr_err(FD_FMT " is a pidfd of a process outside cryo's pid namespace: cryo "
+		       "can't make sure it would be the same process at restore", FD_ARGS(d));
 		return -EOPNOTSUPP;
 	}
-	if (!in_tree(pid, d->fdm->opts->pid)) {
+	if (pid > 0 && !in_tree(pid, d->fdm->opts->pid)) {
 		pr_err(FD_FMT " is a pidfd of process %ld, which is not in the dumped tree: cryo "
 		       "can't make sure it would be the same process at restore", FD_ARGS(d), pid);
 		return -EOPNOTSUPP;
@@ -80,10 +93,71 @@ static int pidfd_dump(struct fd_dump *d)
 	pe.id = d->id;
 	pe.ino = d->st.st_ino;
 	pe.flags = d->fi.flags & ~O_CLOEXEC;
-	pe.nspid = pid;
+	pe.nspid = pid < 0 ? -1 : pid;
 	pe.fown = &fown;
+	if (pid < 0) {
+		/* the exit status, where the kernel keeps it for pidfds */
+		int lfd = fd_dump_lfd(d);
+		if (lfd < 0)
+			return lfd;
+		struct pidfd_info info = { .mask = PIDFD_INFO_EXIT };
+		if (!ioctl(lfd, PIDFD_GET_INFO, &info) && (info.mask & PIDFD_INFO_EXIT)) {
+			pe.has_exit_status = 1;
+			pe.exit_status = info.exit_code;
+		}
+	}
 	fe.pidfd = &pe;
 	return files_emit(d, &fe);
+}
+
+/* In the helper: end with wait status @status (a signal's without a core
+ * dump). */
+static void __attribute__((noreturn)) exit_as(int status)
+{
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		sigset_t all;
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);	/* no core file */
+		signal(sig, SIG_DFL);
+		sigemptyset(&all);
+		sigaddset(&all, sig);
+		sigprocmask(SIG_UNBLOCK, &all, NULL);
+		raise(sig);
+	}
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 0);
+}
+
+/* A pidfd of a process that has exited and been reaped: fork a child, take
+ * its pidfd, let it exit with @status and reap it. */
+static int pidfd_of_dead(unsigned flags, int status, uint32_t id)
+{
+	int go[2];
+	if (pipe2(go, O_CLOEXEC))
+		return_perror("pipe for the exited process of pidfd %u", id);
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(go[0]);
+		close(go[1]);
+		return_perror("fork for the exited process of pidfd %u", id);
+	}
+	if (pid == 0) {
+		char c;
+		close(go[1]);
+		while (read(go[0], &c, 1) < 0 && errno == EINTR)
+			;
+		exit_as(status);
+	}
+	close(go[0]);
+	int fd = syscall(SYS_pidfd_open, pid, flags);
+	int err = errno;
+	close(go[1]);	/* now it may exit */
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (fd < 0) {
+		errno = err;
+		return_perror("pidfd_open(%d, %#x) of a helper for pidfd %u", pid, flags, id);
+	}
+	return fd;
 }
 
 static int pidfd_open_kind(struct files_restore *fr, struct rst_file *f)
@@ -94,12 +168,19 @@ static int pidfd_open_kind(struct files_restore *fr, struct rst_file *f)
 		pr_err("files.img: pidfd %u has no pidfd_entry", f->fe->id);
 		return -EINVAL;
 	}
-	if (pe->nspid <= 0) {
-		pr_err("pidfd %u refers to a process that was reaped before the dump: cryo can't "
-		       "restore it", f->fe->id);
-		return -EOPNOTSUPP;
-	}
 	unsigned flags = pe->flags & (O_NONBLOCK | PIDFD_THREAD);
+	if (pe->nspid < 0) {
+		int fd = pidfd_of_dead(flags, pe->has_exit_status ? pe->exit_status : 0,
+				       f->fe->id);
+		if (fd < 0)
+			return fd;
+		f->lfd = fd;
+		return 0;
+	}
+	if (pe->nspid == 0) {
+		pr_err("files.img: pidfd %u refers to pid 0", f->fe->id);
+		return -EINVAL;
+	}
 	int fd = syscall(SYS_pidfd_open, pe->nspid, flags);
 	if (fd < 0)
 		return_perror("pidfd_open(%d, %#x) for pidfd %u (the restored process %d should "

@@ -31,7 +31,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-enum tty_class { TC_PTM, TC_PTS, TC_CTTY, TC_VT, TC_SERIAL };
+enum tty_class { TC_PTM, TC_PTS, TC_CTTY, TC_VT, TC_SERIAL, TC_EXT, TC_CONSOLE };
 
 static const char *const class_name[] = {
 	[TC_PTM] = "a pseudo-terminal master",
@@ -39,6 +39,8 @@ static const char *const class_name[] = {
 	[TC_CTTY] = "/dev/tty",
 	[TC_VT] = "a virtual console",
 	[TC_SERIAL] = "a serial port",
+	[TC_EXT] = "an external terminal",
+	[TC_CONSOLE] = "the system console",
 };
 
 /* One dumped open file description of a terminal. */
@@ -105,11 +107,38 @@ static int refuse(struct fd_dump *d, const char *what, const char *why)
 	return -EOPNOTSUPP;
 }
 
+/* --external tty[RDEV:DEV] (criu's key: the descriptor's st_rdev and
+ * st_dev in hex): a terminal that whoever restores hands back with
+ * --inherit-fd, e.g. a pty slave whose master is outside the tree. */
+static bool is_external(struct fd_dump *d)
+{
+	char key[64];
+	const struct str_list *l = &d->fdm->opts->external;
+	snprintf(key, sizeof(key), "tty[%llx:%llx]", (unsigned long long)d->st.st_rdev,
+		 (unsigned long long)d->st.st_dev);
+	for (int i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i], key)) {
+			pr_info(FD_FMT " (%s) is an external terminal: %s", FD_ARGS(d), d->path,
+				key);
+			return true;
+		}
+	return false;
+}
+
 static int classify(struct fd_dump *d, int lfd, struct tty_desc *t)
 {
 	unsigned maj = major(t->rdev), min = minor(t->rdev);
 	t->index = -1;
 	t->real = t->rdev;
+	if (is_external(d)) {
+		/* tty_info_entry keeps 32 bits of each (the key at restore) */
+		if (t->rdev > UINT32_MAX || t->dev > UINT32_MAX)
+			return refuse(d, "an external terminal", "its device numbers do not fit "
+				      "criu's image format");
+		t->cls = TC_EXT;
+		t->info_id = TTY_INFO_EXT;
+		return 0;
+	}
 	if (maj == TTYAUX_MAJOR && min == 2) {
 		int idx;
 		if (ioctl(lfd, TIOCGPTN, &idx))
@@ -137,7 +166,7 @@ static int classify(struct fd_dump *d, int lfd, struct tty_desc *t)
 				      "pseudo-terminal nor a console or serial port: cryo can't "
 				      "restore it");
 	} else if (maj == TTYAUX_MAJOR && min == 1) {
-		return refuse(d, "the system console", "cryo does not checkpoint the console");
+		t->cls = TC_CONSOLE;
 	} else if (maj == TTY_MAJOR) {
 		t->cls = min < 64 ? TC_VT : TC_SERIAL;
 	} else {
@@ -156,6 +185,8 @@ static int classify(struct fd_dump *d, int lfd, struct tty_desc *t)
 	case TC_CTTY: t->info_id = TTY_INFO_CTTY; break;
 	case TC_VT: t->info_id = TTY_INFO_VT; break;
 	case TC_SERIAL: t->info_id = TTY_INFO_SERIAL; break;
+	case TC_EXT: break;	/* set above */
+	case TC_CONSOLE: t->info_id = TTY_INFO_CONSOLE; break;
 	}
 	return 0;
 }
@@ -352,6 +383,13 @@ static int check_one(struct files_dump *fdm, struct tty_dump_state *s,
 				"controlling terminal", real);
 	}
 	bool ext = t->sid && !in_tree(tree, t->sid);
+	if (t->cls == TC_EXT) {
+		if (t->sid && !ext)
+			TREFUSE(t, "it is the controlling terminal of session %d of the dumped tree: "
+				"cryo restores an external terminal (--external tty[...]) as a plain "
+				"descriptor only", t->sid);
+		return 0;
+	}
 	if (t->index >= 0 && master_of(s, t->index)) {
 		/* a pair made inside the tree */
 		if (ext)
@@ -365,6 +403,10 @@ static int check_one(struct files_dump *fdm, struct tty_dump_state *s,
 			"%s: cryo can't recreate it", real, t->sid,
 			t->index >= 0 ? "its pty master is not in the tree"
 				      : "cryo recreates pseudo-terminals only");
+	/* The system console and a virtual console, held as plain descriptors,
+	 * are devices that stay: they are reopened by path (as criu does). */
+	if (!t->sid && (t->cls == TC_VT || t->cls == TC_CONSOLE))
+		return 0;
 	if (!ext && (t->cls == TC_VT || t->cls == TC_SERIAL || !is_pts(t->real)))
 		TREFUSE(t, "cryo recreates pseudo-terminals only (a console or serial port can "
 			"stand in only for the terminal of the shell the tree was started from, "
@@ -454,6 +496,8 @@ static int write_info(struct tty_dump_state *s, struct cr_img *img, struct tty_d
 	case TC_CTTY: ie.type = TTY_TYPE__CTTY; break;
 	case TC_VT: ie.type = TTY_TYPE__VT; break;
 	case TC_SERIAL: ie.type = TTY_TYPE__SERIAL; break;
+	case TC_EXT: ie.type = TTY_TYPE__EXT_TTY; break;
+	case TC_CONSOLE: ie.type = TTY_TYPE__CONSOLE; break;
 	}
 	if (ie.type == TTY_TYPE__PTY) {
 		pe.has_index = 1;

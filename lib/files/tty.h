@@ -52,6 +52,7 @@ void tty_restore_finish(struct files_restore *fr, bool ok);
 #define TTY_INFO_VT (1004 << 1)
 #define TTY_INFO_CTTY (1006 << 1)
 #define TTY_INFO_SERIAL 0
+#define TTY_INFO_EXT 0		/* criu's too: one external terminal per dump */
 
 static inline unsigned tty_pty_info_id(int index, bool master)
 {

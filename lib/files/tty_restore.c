@@ -348,7 +348,7 @@ int tty_open(struct files_restore *fr, struct rst_file *f)
 		pr_err("tty-info.img has no entry %u (for file %u)", tfe->tty_info_id, f->fe->id);
 		return -EINVAL;
 	}
-	char what[48];
+	char what[80];
 	int fd;
 	switch (ie->type) {
 	case TTY_TYPE__PTY: {
@@ -380,10 +380,47 @@ int tty_open(struct files_restore *fr, struct rst_file *f)
 		break;
 	}
 	case TTY_TYPE__VT:
+	case TTY_TYPE__CONSOLE:
+		if (!ie->sid) {
+			/* nobody's controlling terminal: the device, reopened */
+			const char *path = regf_path(fr, tfe);
+			snprintf(what, sizeof(what), "%s %s", ie->type == TTY_TYPE__VT ?
+				 "virtual console" : "the system console", path ? path : "?");
+			if (!path) {
+				pr_err("files.img: %s (file %u) has no path", what, f->fe->id);
+				return -EINVAL;
+			}
+			fd = open(path, (tfe->flags & O_ACCMODE) | O_NOCTTY | O_CLOEXEC);
+			if (fd < 0)
+				return_perror("can't reopen %s (file %u): the device must exist "
+					      "where the tree is restored", what, f->fe->id);
+			break;
+		}
+		/* the shell's terminal */
+		__attribute__((fallthrough));
 	case TTY_TYPE__SERIAL:
 		snprintf(what, sizeof(what), "terminal %u", f->fe->id);
 		fd = shell_open(fr, s, ie, f->fe);
 		break;
+	case TTY_TYPE__EXT_TTY: {
+		/* given by whoever restores: --inherit-fd fd[N]:tty[RDEV:DEV] */
+		char key[48];
+		snprintf(key, sizeof(key), "tty[%x:%x]", ie->rdev, ie->dev);
+		snprintf(what, sizeof(what), "external terminal %s", key);
+		int n = files_inherited_fd(fr, key);
+		if (n == -1) {
+			pr_err("file %u is an external terminal (dumped with --external %s): "
+			       "restore with --inherit-fd fd[N]:%s, cryo's fd N open on the "
+			       "terminal that takes its place", f->fe->id, key, key);
+			return -EOPNOTSUPP;
+		}
+		if (n < 0)
+			return n;
+		fd = fcntl(n, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			return_perror("can't duplicate fd %d (--inherit-fd for %s)", n, key);
+		break;
+	}
 	case TTY_TYPE__CTTY:
 		/* tty_restore_task opens it in its task first */
 		pr_err("/dev/tty (file %u) was not opened by the process holding it", f->fe->id);

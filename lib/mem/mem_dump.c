@@ -248,6 +248,19 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 		/* else a file of a hugetlbfs mount, mapped again from its path
 		 * (the mapping of a file needs no MAP_HUGETLB) */
 	}
+	/* A packet socket's rings (mmap of the socket): not memory of the
+	 * task's own but the socket's, mapped again from it once the task has
+	 * its fds.  Not VMA_AREA_REGULAR, so nothing else here touches it;
+	 * shmid is the socket's inode until the fds are dumped, then its file
+	 * id (sockets/sk_packet.c). */
+	unsigned long long sk_ino;
+	char tail;
+	if (sscanf(path, "socket:[%llu%c", &sk_ino, &tail) == 2 && tail == ']') {
+		v->status = VMA_AREA_SOCKET;
+		v->shmid = sk_ino;
+		v->pgoff = pv->pgoff;
+		return 0;
+	}
 	/* Shared memory objects: shared anonymous ("/dev/zero (deleted)"),
 	 * memfd, SysV (shmem.c saves their contents). */
 	int ret = shmem_dump_vma(sd, files, pid, pv, v);

@@ -516,8 +516,8 @@ static int set_command(struct cryo_opts *o, struct argv_scan *sc)
 	return 0;
 }
 
-/* --external TYPE[...]: only the types cryo acts on are accepted (file and
- * unix on dump, unix on restore); criu's others are refused by name. */
+/* --external TYPE[...]: only the types cryo acts on are accepted (file, tty
+ * and unix on dump, unix on restore); criu's others are refused by name. */
 static int validate_external(const struct cryo_opts *o)
 {
 	static const struct { const char *type, *what; } kinds[] = {
@@ -527,8 +527,6 @@ static int validate_external(const struct cryo_opts *o)
 			 "own network namespace needs none)" },
 		{ "veth", "network devices (network namespaces) are not implemented yet" },
 		{ "macvlan", "network devices (network namespaces) are not implemented yet" },
-		{ "tty", "external terminals are not implemented yet (--shell-job hands the "
-			 "restored tree the terminal of cryo)" },
 	};
 	bool dump = o->command == CMD_DUMP || o->command == CMD_PRE_DUMP;
 
@@ -543,12 +541,17 @@ static int validate_external(const struct cryo_opts *o)
 			continue;
 		if (dump && tl == 4 && !strncmp(e, "file", 4))
 			continue;
+		if (dump && tl == 3 && !strncmp(e, "tty", 3))
+			continue;
 		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
 			if (strlen(kinds[k].type) == tl && !strncmp(e, kinds[k].type, tl))
 				what = kinds[k].what;
 		if (!what && tl == 4 && !strncmp(e, "file", 4))
 			what = "external files are named at dump; restore takes them with "
 			       "--inherit-fd fd[N]:file[MNTID:INODE]";
+		if (!what && tl == 3 && !strncmp(e, "tty", 3))
+			what = "external terminals are named at dump; restore takes them with "
+			       "--inherit-fd fd[N]:tty[RDEV:DEV]";
 		opts_error(false, "Error: --external %s: %s; run %s without it", e,
 			   what ? what : "cryo knows no external resource of this type",
 			   opts_command_name(o->command));

@@ -362,12 +362,6 @@ static int restore_mm_fields(struct remote *r, struct rst_ctx *ctx, struct rst_p
 static int restore_fs(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
 {
 	const FileEntry *cwd = files_find(&ctx->files, p->fs->cwd_id);
-	const FileEntry *root = files_find(&ctx->files, p->fs->root_id);
-	if (root && root->reg && root->reg->name && strcmp(root->reg->name, "/")) {
-		pr_err("process %d had its root at %s: restoring a changed root is not supported yet",
-		       p->pid, root->reg->name);
-		return -EOPNOTSUPP;
-	}
 	if (cwd && cwd->reg && cwd->reg->name) {
 		remote_scratch_reset(r);
 		uint64_t path = remote_scratch_put(r, cwd->reg->name, strlen(cwd->reg->name) + 1);
@@ -382,6 +376,89 @@ static int restore_fs(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
 	}
 	if (p->fs->has_umask)
 		remote_syscall(r, __NR_umask, p->fs->umask & 0777, 0, 0, 0, 0, 0);
+	return 0;
+}
+
+/* The packet rings the task had mapped (VMA_AREA_SOCKET vmas, see
+ * sockets/sk_packet.c): mmap of the restored socket, now at its fd in the
+ * task, at the dumped address.  The address range was left free when the
+ * memory was restored. */
+static int restore_socket_vmas(struct remote *r, struct rst_proc *p)
+{
+	const MmEntry *mm = p->mem.mm;
+	for (size_t i = 0; mm && i < mm->n_vmas; i++) {
+		const VmaEntry *v = mm->vmas[i];
+		if (!(v->status & VMA_AREA_SOCKET))
+			continue;
+		int fd = -1;
+		for (int k = 0; k < p->nr_fds && fd < 0; k++)
+			if (p->fds[k]->id == v->shmid && p->fds[k]->type == FD_TYPES__PACKETSK)
+				fd = p->fds[k]->fd;
+		if (fd < 0) {
+			pr_err("process %d mapped the rings of packet socket file %u at 0x%llx, but "
+			       "has no descriptor of it to map them from", p->pid,
+			       (unsigned)v->shmid, (unsigned long long)v->start);
+			return -EINVAL;
+		}
+		long ret = CALL(r, "mmap of a packet socket's rings", __NR_mmap, v->start,
+				v->end - v->start, v->prot, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+		if (ret < 0 && ret >= -4095)
+			return ret;
+		if ((uint64_t)ret != v->start) {
+			pr_err("the rings of packet socket fd %d of process %d were mapped at %#lx, "
+			       "not 0x%llx", fd, p->pid, ret, (unsigned long long)v->start);
+			return -EINVAL;
+		}
+		pr_debug("process %d: packet rings of fd %d mapped at 0x%llx-0x%llx", p->pid, fd,
+			 (unsigned long long)v->start, (unsigned long long)v->end);
+	}
+	return 0;
+}
+
+/* The process whose fs-PID.img a process uses: itself, or the ancestor it
+ * shares its root and cwd with (CLONE_FS). */
+static struct rst_proc *fs_owner(struct rst_proc *p)
+{
+	while ((p->share_flags & CLONE_FS) && p->parent)
+		p = p->parent;
+	return p;
+}
+
+/* Is @p the last live process (in restore order) to share its fs? */
+static bool last_of_fs(struct rst_ctx *ctx, struct rst_proc *p)
+{
+	struct rst_proc *owner = fs_owner(p);
+	for (struct rst_proc *q = p + 1; q < ctx->procs + ctx->nr_procs; q++)
+		if (q->state != TASK_DEAD && fs_owner(q) == owner)
+			return false;
+	return true;
+}
+
+/* A root changed with chroot.  The dumped paths (the root's, the cwd's, every
+ * file's and mapping's) were read by cryo, so they are relative to cryo's
+ * root, and everything is opened by them before this: the root is changed
+ * only after the files, memory, cwd and the settings opened through
+ * /proc/self are in place, and before the credentials may drop
+ * CAP_SYS_CHROOT; with processes sharing it (CLONE_FS), by the last of
+ * them, once all have opened their executables by path.  chroot leaves the
+ * cwd as it is, as the dumped one. */
+static int restore_root(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
+{
+	const FsEntry *fs = fs_owner(p)->fs;
+	const FileEntry *root = fs ? files_find(&ctx->files, fs->root_id) : NULL;
+	if (!root || !root->reg || !root->reg->name || !strcmp(root->reg->name, "/"))
+		return 0;
+	remote_scratch_reset(r);
+	uint64_t path = remote_scratch_put(r, root->reg->name, strlen(root->reg->name) + 1);
+	if (!path)
+		return -ENOSPC;
+	long ret = remote_syscall(r, __NR_chroot, path, 0, 0, 0, 0, 0);
+	if (ret) {
+		pr_err("can't change the root of process %d to %s (chroot): %s", p->pid,
+		       root->reg->name, strerror(-ret));
+		return ret;
+	}
+	pr_debug("process %d: root changed to %s", p->pid, root->reg->name);
 	return 0;
 }
 
@@ -685,6 +762,8 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 				       own_fds ? p->nr_fds : 0);
 	if (!ret && own_fds)
 		ret = files_restore_fds(&ctx->files, r, p->pid, p->fds, p->nr_fds);
+	if (!ret)
+		ret = restore_socket_vmas(r, p);
 	if (!ret && !(p->share_flags & CLONE_FS))
 		ret = restore_fs(r, ctx, p);
 	if (!ret)
@@ -694,12 +773,23 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 			      ? -EINVAL : 0;
 	if (!ret)
 		ret = creds_restore_proc(r, p->pid, p->core->tc);
+	if (!ret && last_of_fs(ctx, p))
+		ret = restore_root(r, ctx, p);
 	if (!ret)
 		ret = create_threads(p);
 	if (!ret)
 		ret = signals_restore_proc(r, p->pid, p->core->tc);
 	if (!ret)
 		FAULT_POINT_RET(ret, "restore:task-state");
+	/* seccomp filters all threads share (TSYNC): once, from the leader */
+	const ThreadCoreEntry *tces[p->nr_threads];
+	pid_t tids[p->nr_threads];
+	for (int i = 0; i < p->nr_threads; i++) {
+		tces[i] = p->thr[i].core->thread_core;
+		tids[i] = p->thr[i].tid;
+	}
+	if (!ret)
+		ret = creds_restore_seccomp_shared(r, p->pid, tids, tces, p->nr_threads);
 	/* Other threads first, the leader last: it removes the trampoline. */
 	for (int i = p->nr_threads - 1; !ret && i >= 0; i--) {
 		struct rst_thread *t = &p->thr[i];

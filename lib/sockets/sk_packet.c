@@ -1,20 +1,31 @@
 /* Packet sockets (AF_PACKET): type, protocol, the interface bound to,
  * PACKET_* options, multicast memberships and fanout, read with
- * packet_diag; restored by socket + options + bind.  Ring buffers
- * (PACKET_RX_RING/TX_RING, mapped by the task) are refused; queued frames
- * are not kept.  Interfaces are found by index in cryo's network namespace.
- * See docs/unix-sockets.md. */
+ * packet_diag; restored by socket + options + bind (SOCK_PACKET sockets by
+ * device name).  Queued frames are not kept.  Interfaces are found by index
+ * in cryo's network namespace.  See docs/unix-sockets.md.
+ *
+ * Rings (PACKET_RX_RING/TX_RING): their geometry is saved and set again
+ * before the bind.  The task's mapping of them (one mmap of the socket
+ * covering the RX ring, then the TX ring) is a VMA_AREA_SOCKET vma whose
+ * shmid is the socket's file id (packet_vma_fixup, once the fds are
+ * dumped); it is mapped again from the restored socket once the task has
+ * its fds (packet_vma_restore).  The frames in the rings are not kept, and
+ * the kernel's position in each ring starts again at the first frame, as
+ * in criu (see docs/unix-sockets.md for what that means to a program that
+ * was past the first frame). */
 #include "files/files-int.h"
 #include "sockets/sockets.h"
 #include "util/log.h"
 #include "util/util.h"
 
 #include "packet-sock.pb-c.h"
+#include "vma.pb-c.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
+#include <net/if.h>
 #include <linux/packet_diag.h>
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
@@ -27,6 +38,7 @@
 struct pk_diag {
 	uint32_t ino;
 	bool found, rx_ring, tx_ring, has_fanout;
+	struct packet_diag_ring rx, tx;
 	uint32_t fanout;
 	uint16_t num;
 	struct packet_diag_info info;
@@ -57,9 +69,11 @@ static int pk_collect(struct nlmsghdr *h, void *arg)
 			break;
 		case PACKET_DIAG_RX_RING:
 			p->rx_ring = true;
+			memcpy(&p->rx, RTA_DATA(a), plen < sizeof(p->rx) ? plen : sizeof(p->rx));
 			break;
 		case PACKET_DIAG_TX_RING:
 			p->tx_ring = true;
+			memcpy(&p->tx, RTA_DATA(a), plen < sizeof(p->tx) ? plen : sizeof(p->tx));
 			break;
 		case PACKET_DIAG_FANOUT:
 			if (plen >= 4) {
@@ -70,6 +84,92 @@ static int pk_collect(struct nlmsghdr *h, void *arg)
 		}
 	}
 	return 0;
+}
+
+/* The packet sockets with rings seen so far: (inode, file id, ring size),
+ * for packet_vma_fixup. */
+struct pk_ring_sock {
+	uint64_t ino;
+	uint32_t id;
+	uint64_t size;
+};
+struct pk_dump_state {
+	struct pk_ring_sock *v;
+	int n;
+};
+
+static void ring_entry(PacketRing *r, const struct packet_diag_ring *d)
+{
+	r->has_block_size = r->has_block_nr = r->has_frame_size = r->has_frame_nr = 1;
+	r->has_retire_tmo = r->has_sizeof_priv = r->has_features = 1;
+	r->block_size = d->pdr_block_size;
+	r->block_nr = d->pdr_block_nr;
+	r->frame_size = d->pdr_frame_size;
+	r->frame_nr = d->pdr_frame_nr;
+	r->retire_tmo = d->pdr_retire_tmo;
+	r->sizeof_priv = d->pdr_sizeof_priv;
+	r->features = d->pdr_features;
+}
+
+static int remember_rings(struct fd_dump *d, const struct pk_diag *p)
+{
+	struct pk_dump_state *s = d->fdm->kind_state[FDK_PACKET];
+	if (!s) {
+		s = xzalloc(sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		d->fdm->kind_state[FDK_PACKET] = s;
+	}
+	struct pk_ring_sock *n = xrealloc(s->v, (s->n + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	s->v = n;
+	uint64_t size = 0;
+	if (p->rx_ring)
+		size += (uint64_t)p->rx.pdr_block_size * p->rx.pdr_block_nr;
+	if (p->tx_ring)
+		size += (uint64_t)p->tx.pdr_block_size * p->tx.pdr_block_nr;
+	s->v[s->n++] = (struct pk_ring_sock){ d->st.st_ino, d->id, size };
+	return 0;
+}
+
+int packet_vma_fixup(struct files_dump *fdm, pid_t pid, VmaEntry *v)
+{
+	struct pk_dump_state *s = fdm->kind_state[FDK_PACKET];
+	uint64_t ino = v->shmid;
+	for (int i = 0; s && i < s->n; i++) {
+		if (s->v[i].ino != ino)
+			continue;
+		if (v->pgoff || v->end - v->start != s->v[i].size) {
+			pr_err("process %d maps %#llx bytes at offset %#llx of the rings of packet "
+			       "socket %llu (0x%llx-0x%llx), not the %#llx bytes of both rings: "
+			       "cryo can only map them again whole", pid,
+			       (unsigned long long)(v->end - v->start),
+			       (unsigned long long)v->pgoff, (unsigned long long)ino,
+			       (unsigned long long)v->start, (unsigned long long)v->end,
+			       (unsigned long long)s->v[i].size);
+			return -EOPNOTSUPP;
+		}
+		v->shmid = s->v[i].id;
+		return 0;
+	}
+	pr_err("process %d maps socket:[%llu] at 0x%llx-0x%llx, but no process of the tree has "
+	       "that socket open as a packet socket with rings: cryo can only map a packet "
+	       "ring again from its socket", pid, (unsigned long long)ino,
+	       (unsigned long long)v->start, (unsigned long long)v->end);
+	return -EOPNOTSUPP;
+}
+
+static void pk_dump_finish(struct files_dump *fdm, bool ok, bool killed)
+{
+	(void)ok;
+	(void)killed;
+	struct pk_dump_state *s = fdm->kind_state[FDK_PACKET];
+	if (!s)
+		return;
+	free(s->v);
+	free(s);
+	fdm->kind_state[FDK_PACKET] = NULL;
 }
 
 static int pk_dump(struct fd_dump *d)
@@ -101,10 +201,14 @@ static int pk_dump(struct fd_dump *d)
 		       "namespace?", what);
 		return -EOPNOTSUPP;
 	}
+	if ((p.rx_ring || p.tx_ring) && d->sk_type == SOCK_PACKET) {
+		pr_err("%s is a SOCK_PACKET socket with a ring: the kernel has no such thing", what);
+		return -EINVAL;
+	}
 	if (p.rx_ring || p.tx_ring) {
-		pr_err("%s has a %s ring buffer (PACKET_%s_RING) mapped: cryo can't dump packet "
-		       "rings", what, p.rx_ring ? "receive" : "transmit", p.rx_ring ? "RX" : "TX");
-		return -EOPNOTSUPP;
+		ret = remember_rings(d, &p);
+		if (ret)
+			return ret;
 	}
 	int lfd = fd_dump_lfd(d);
 	if (lfd < 0)
@@ -155,6 +259,15 @@ static int pk_dump(struct fd_dump *d)
 		e.has_fanout = 1;
 		e.fanout = p.fanout;
 	}
+	PacketRing rx = PACKET_RING__INIT, tx = PACKET_RING__INIT;
+	if (p.rx_ring) {
+		ring_entry(&rx, &p.rx);
+		e.rx_ring = &rx;
+	}
+	if (p.tx_ring) {
+		ring_entry(&tx, &p.tx);
+		e.tx_ring = &tx;
+	}
 	FileEntry fe = FILE_ENTRY__INIT;
 	fe.psk = &e;
 	if (!ret)
@@ -171,6 +284,24 @@ static int set_opt(int sk, int opt, unsigned v, const char *name, const char *wh
 	return 0;
 }
 
+static int set_ring(int sk, int opt, const PacketRing *r, unsigned version, const char *what)
+{
+	const char *name = opt == PACKET_RX_RING ? "PACKET_RX_RING" : "PACKET_TX_RING";
+	/* TPACKET_V3 takes the longer tpacket_req3 (block timeout, private
+	 * area, features); V1 and V2 the plain tpacket_req */
+	struct tpacket_req3 req = {
+		.tp_block_size = r->block_size, .tp_block_nr = r->block_nr,
+		.tp_frame_size = r->frame_size, .tp_frame_nr = r->frame_nr,
+		.tp_retire_blk_tov = r->retire_tmo, .tp_sizeof_priv = r->sizeof_priv,
+		.tp_feature_req_word = r->features,
+	};
+	socklen_t len = version == TPACKET_V3 ? sizeof(req) : sizeof(struct tpacket_req);
+	if (setsockopt(sk, SOL_PACKET, opt, &req, len))
+		return_perror("%s: setsockopt(%s) of %u blocks of %u bytes, %u frames of %u bytes",
+			      what, name, r->block_nr, r->block_size, r->frame_nr, r->frame_size);
+	return 0;
+}
+
 static int pk_open(struct files_restore *fr, struct rst_file *f)
 {
 	(void)fr;
@@ -182,10 +313,6 @@ static int pk_open(struct files_restore *fr, struct rst_file *f)
 	char what[96];
 	snprintf(what, sizeof(what), "packet socket %u (protocol %#x, interface %u)", f->fe->id,
 		 e->protocol, e->ifindex);
-	if (e->rx_ring || e->tx_ring) {
-		pr_err("%s has a ring buffer: cryo can't restore packet rings", what);
-		return -EOPNOTSUPP;
-	}
 	int sk = socket(AF_PACKET, e->type | SOCK_CLOEXEC, htons(e->protocol));
 	if (sk < 0)
 		return_perror("%s: socket(AF_PACKET, %u) (needs CAP_NET_RAW)", what, e->type);
@@ -207,9 +334,26 @@ static int pk_open(struct files_restore *fr, struct rst_file *f)
 		ret = set_opt(sk, PACKET_TIMESTAMP, e->timestamp, "PACKET_TIMESTAMP", what);
 	if (!ret && e->copy_thresh)
 		ret = set_opt(sk, PACKET_COPY_THRESH, e->copy_thresh, "PACKET_COPY_THRESH", what);
+	/* after the version and the reserve, which a ring's layout depends on */
+	if (!ret && e->rx_ring)
+		ret = set_ring(sk, PACKET_RX_RING, e->rx_ring, e->version, what);
+	if (!ret && e->tx_ring)
+		ret = set_ring(sk, PACKET_TX_RING, e->tx_ring, e->version, what);
 	if (ret)
 		return ret;
-	if (e->ifindex) {
+	if (e->ifindex && e->type == SOCK_PACKET) {
+		/* the obsolete SOCK_PACKET binds by device name, in a plain
+		 * struct sockaddr (packet_bind_spkt) */
+		struct sockaddr a = { .sa_family = AF_PACKET };
+		char name[IF_NAMESIZE];
+		if (!if_indextoname(e->ifindex, name))
+			return_perror("%s: no interface with index %u in cryo's network namespace",
+				      what, e->ifindex);
+		size_t len = strlen(name);
+		memcpy(a.sa_data, name, len < sizeof(a.sa_data) ? len : sizeof(a.sa_data));
+		if (bind(sk, &a, sizeof(a)))
+			return_perror("%s: bind of a SOCK_PACKET socket to %s", what, name);
+	} else if (e->ifindex) {
 		struct sockaddr_ll a = { .sll_family = AF_PACKET, .sll_protocol = htons(e->protocol),
 					 .sll_ifindex = e->ifindex };
 		if (bind(sk, (struct sockaddr *)&a, sizeof(a)))
@@ -248,4 +392,5 @@ const struct fd_kind fdk_packet = {
 	.fd_type = FD_TYPES__PACKETSK,
 	.dump = pk_dump,
 	.open = pk_open,
+	.dump_finish = pk_dump_finish,
 };

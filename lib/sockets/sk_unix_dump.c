@@ -128,6 +128,23 @@ static int dump_path_name(struct fd_dump *d, struct usk_dumped *u, int lfd)
 	}
 	if (path[0] == '/') {
 		found = same_vfs(AT_FDCWD, path, dg, &st);
+		/* An absolute name is the binder's, looked up from its root.
+		 * Found from cryo's root it was bound before a chroot, or its
+		 * process never changed root.  Otherwise, in a process with a
+		 * changed root it may have been bound inside that root, where
+		 * cryo, binding in its own root, can't put it back. */
+		char root[64], rdir[PATH_MAX];
+		snprintf(root, sizeof(root), "/proc/%d/root", d->pid);
+		ssize_t rn = found ? 0 : readlink(root, rdir, sizeof(rdir) - 1);
+		if (rn > 0 && !(rn == 1 && rdir[0] == '/')) {
+			rdir[rn] = '\0';
+			pr_err("%s is bound to \"%s\", which is not there from cryo's root, while "
+			       "process %d has its root changed to %s (chroot): cryo can't bind a "
+			       "name inside a changed root yet (bind it by a path relative to the "
+			       "working directory, or before the chroot)", u->what, path, d->pid,
+			       rdir);
+			return -EOPNOTSUPP;
+		}
 		if (!found && known && fst.st_nlink) {
 			if (!strcmp(real, path)) {
 				pr_err("%s: its file %s is hidden (a mount was made over its "

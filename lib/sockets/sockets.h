@@ -7,6 +7,7 @@
 #include <linux/netlink.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Send one sock_diag request (@req, @len bytes, starting with its
  * nlmsghdr) on a NETLINK_SOCK_DIAG socket and call @cb for every reply
@@ -15,6 +16,14 @@
  * walk and is returned.  A netlink error reply is returned as its negative
  * errno (not logged: an absent socket gives -ENOENT). */
 int sock_diag_query(void *req, size_t len, int (*cb)(struct nlmsghdr *h, void *arg), void *arg);
+
+/* --- sk_packet.c: packet rings mapped by the task --- */
+struct files_dump;
+struct VmaEntry;
+/* Dump, once @pid's fds are dumped: the VMA_AREA_SOCKET vma @v (shmid: the
+ * socket's inode) gets the file id of its packet socket as shmid; a
+ * mapping of another socket, or of part of the rings, is refused. */
+int packet_vma_fixup(struct files_dump *fdm, pid_t pid, struct VmaEntry *v);
 
 /* --- sk_queue.c: queued data (sk-queues.img) and common socket options --- */
 #include <stdbool.h>

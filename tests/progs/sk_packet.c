@@ -3,7 +3,8 @@
  * Before the checkpoint: a SOCK_RAW socket for ETH_P_ALL bound to the
  * loopback interface with TPACKET_V2, PACKET_AUXDATA and a promiscuous
  * membership on lo; a SOCK_DGRAM socket for ETH_P_IP, not bound.
- * (--mode ring: a receive ring is set up instead, which must be refused.)
+ * (--mode ring: a receive ring, not mapped, is set up instead; sk_packet_ring
+ * has mapped rings.)
  * After SIGTERM: protocol and interface (getsockname), options and
  * membership are the same, and the raw socket sees a UDP datagram sent to
  * 127.0.0.1.

@@ -1,8 +1,9 @@
-/* Holds a terminal opened by path (--dev): a virtual console or serial
- * port (which cryo must refuse, naming it), or /dev/ptmx (a pty pair, with
- * its slave open too: for the refusal of a pty whose index is taken at
- * restore).  After a refused dump or restore it must be unharmed: its
- * descriptors still the same terminals. */
+/* Holds a terminal opened by path (--dev), O_RDWR|O_NONBLOCK: a virtual
+ * console or the system console (reopened by path at restore), a serial
+ * port (refused, naming it), or /dev/ptmx (a pty pair, with its slave open
+ * too: for the refusal of a pty whose index is taken at restore).  After a
+ * restore, or a refused dump or restore, its descriptors are still the same
+ * terminals with the same flags. */
 #include "zdtmtst.h"
 
 #include <fcntl.h>
@@ -40,6 +41,9 @@ int main(int argc, char **argv)
 
 	if (!isatty(fd) || fstat(fd, &after) || after.st_rdev != before.st_rdev)
 		fail("fd %d is no longer %s", fd, dev);
+	int fl = fcntl(fd, F_GETFL);
+	if ((fl & O_ACCMODE) != O_RDWR || !(fl & O_NONBLOCK))
+		fail("fd %d has flags %#x, expected O_RDWR|O_NONBLOCK", fd, fl);
 	if (slave >= 0) {
 		char now[64];
 		if (!isatty(slave) || ptsname_r(fd, now, sizeof(now)) || strcmp(now, name))

@@ -84,6 +84,8 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
   restore_opts = extra cryo restore options
   dump_env     = VAR=value ... for cryo dump (e.g. CRYO_FAULT=dump:pages)
   restore_env  = VAR=value ... for cryo restore
+  dump_wrap    = command prefix for cryo dump ({runner} as in restore_wrap),
+                 e.g. to add options only known once the test runs
   restore_wrap = command prefix for cryo restore, e.g. "prlimit --nofile=512:1024 --"
                  ({runner} is tests/runner, e.g. for forge_ns.py)
                  (restore under tighter limits than the dumped process had)
@@ -121,6 +123,7 @@ DEFAULTS = {
     'dump_env': '',
     'restore_env': '',
     'restore_wrap': '',
+    'dump_wrap': '',
     'refuse': '',
     'refuse_at': 'dump',
     'features': '',
@@ -655,7 +658,8 @@ class Runner(fault.FaultTests, real.RealTests):
         imgdir = os.path.join(ctx['wdir'], 'images' + tag)
         os.makedirs(imgdir, exist_ok=True)
         ctx['imgdir'] = imgdir
-        cmd = [self.cryo, 'dump', '-t', str(pid), '-D', imgdir, '-o', 'dump.log', '-v4']
+        cmd = shlex.split(meta['dump_wrap'].replace('{runner}', HERE)) + [
+            self.cryo, 'dump', '-t', str(pid), '-D', imgdir, '-o', 'dump.log', '-v4']
         if leave_running:
             cmd.append('--leave-running')
         cmd += shlex.split(meta['dump_opts'])

@@ -167,4 +167,24 @@ struct pm_scan_arg {
  * REGISTER_* command bits).  An enum constant there, so under our own name. */
 #define CRYO_MEMBARRIER_CMD_GET_REGISTRATIONS (1 << 9)
 
+/* ---- <linux/pidfd.h> ----------------------------------------------------- */
+
+/* linux/pidfd.h, kernel 6.13: PIDFD_GET_INFO; PIDFD_INFO_EXIT (the exit
+ * status, also of a reaped process) 6.15.  The first version of the
+ * structure (PIDFD_INFO_SIZE_VER0, 64 bytes): the kernel takes its size
+ * from the ioctl number. */
+#ifndef PIDFD_GET_INFO
+struct pidfd_info {
+	__u64 mask;
+	__u64 cgroupid;
+	__u32 pid, tgid, ppid;
+	__u32 ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+	__s32 exit_code;
+};
+#define PIDFD_GET_INFO _IOWR(0xFF, 11, struct pidfd_info)
+#endif
+#ifndef PIDFD_INFO_EXIT
+#define PIDFD_INFO_EXIT (1UL << 3)
+#endif
+
 #endif /* CRYO_COMPAT_UAPI_EXTRA_H */
