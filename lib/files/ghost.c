@@ -176,6 +176,32 @@ static int write_ghost(struct fd_dump *d, uint32_t gid, const char *name, const 
 	return ret ? ret : r2;
 }
 
+/* How many bytes of the file @link reaches are data (not holes), as
+ * write_ghost will save them; its whole @size where SEEK_DATA is missing. */
+static uint64_t ghost_data_size(const char *link, off_t size)
+{
+	int fd = open(link, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return size;	/* write_ghost reports it */
+	uint64_t data = 0;
+	for (off_t pos = 0; pos < size;) {
+		off_t start = lseek(fd, pos, SEEK_DATA), end;
+		if (start < 0 && errno == ENXIO)
+			break;
+		if (start < 0) {
+			data = size;
+			break;
+		}
+		end = lseek(fd, start, SEEK_HOLE);
+		if (end < 0 || end > size)
+			end = size;
+		data += end - start;
+		pos = end;
+	}
+	close(fd);
+	return data;
+}
+
 static int write_remap(struct fd_dump *d, uint32_t remap_id, int type)
 {
 	struct cr_img *img;
@@ -251,13 +277,6 @@ int ghost_dump(struct fd_dump *d, const char *name, const char *proc_link)
 			       "a mapping", d->pid, name);
 			return -EOPNOTSUPP;
 		}
-	} else if ((uint64_t)d->st.st_size > d->fdm->opts->ghost_limit) {
-		pr_err("%s of process %d is the deleted file %s of %llu bytes, larger than "
-		       "--ghost-limit (%llu bytes): raise --ghost-limit to save it",
-		       d->fd >= 0 ? "an fd" : "a mapping", d->pid, name,
-		       (unsigned long long)d->st.st_size,
-		       (unsigned long long)d->fdm->opts->ghost_limit);
-		return -EFBIG;
 	}
 	int type = d->st.st_nlink ? REMAP_TYPE__LINKED : REMAP_TYPE__GHOST;
 	for (int i = 0; i < s->nr_seen; i++)
@@ -269,6 +288,19 @@ int ghost_dump(struct fd_dump *d, const char *name, const char *proc_link)
 		snprintf(link, sizeof(link), "%s", proc_link);
 	else if ((ret = find_proc_link(d, link, sizeof(link))))
 		return ret;
+	if (type == REMAP_TYPE__GHOST) {
+		/* the limit is on what the image holds: holes cost nothing */
+		uint64_t data = ghost_data_size(link, d->st.st_size);
+		if (data > d->fdm->opts->ghost_limit) {
+			pr_err("%s of process %d is the deleted file %s with %llu bytes of data "
+			       "(%llu bytes long), larger than --ghost-limit (%llu bytes): raise "
+			       "--ghost-limit to save it", d->fd >= 0 ? "an fd" : "a mapping",
+			       d->pid, name, (unsigned long long)data,
+			       (unsigned long long)d->st.st_size,
+			       (unsigned long long)d->fdm->opts->ghost_limit);
+			return -EFBIG;
+		}
+	}
 	uint32_t remap_id;
 	if (type == REMAP_TYPE__GHOST) {
 		remap_id = s->next_ghost_id++;
