@@ -2,8 +2,11 @@
  *
  * Dump (as criu):
  *   - no link left (nlink 0): a "ghost": mode, owner, times and contents go
- *     to ghost-file-ID.img (up to --ghost-limit bytes), and remap-fpath.img
- *     maps the file's id to the ghost (remap_type GHOST);
+ *     to ghost-file-ID.img (up to --ghost-limit bytes of data: holes are
+ *     not saved), and remap-fpath.img maps the file's id to the ghost
+ *     (remap_type GHOST).  Directories (an fd or a working directory),
+ *     FIFOs, device nodes (rdev) and symbolic links (an O_PATH fd; their
+ *     target) are ghosts too, without contents;
  *   - links left elsewhere (nlink > 0, the name gone): with --link-remap, a
  *     hard link "link_remap.ID" is made next to the old name from
  *     /proc/PID/fd/N, described by a file entry of its own, and the remap
@@ -13,7 +16,10 @@
  * too) for as long as the restore opens it, so the restored process sees
  * "NAME (deleted)" as before; the names go once the restore is over (a link
  * remap's own link only after a successful restore).  An O_TMPFILE file
- * ("DIR/#INODE") is recreated with O_TMPFILE in DIR instead.
+ * ("DIR/#INODE") is recreated with O_TMPFILE in DIR instead.  A ghost
+ * directory is made and renamed to its old name.  Directories missing on
+ * the way to a ghost (removed after it, as a deleted directory's parent
+ * can be) are made for the restore and removed with it, as criu does.
  */
 #include "files/reg-int.h"
 #include "util/log.h"
@@ -112,6 +118,34 @@ static int copy_out(int fd, struct cr_img *img, off_t off, size_t len, const cha
 	return 0;
 }
 
+/* A ghost without contents: a directory, FIFO, device node or symlink. */
+static int write_ghost_node(struct fd_dump *d, uint32_t gid, const char *name,
+			    GhostFileEntry *gfe)
+{
+	char target[PATH_MAX];
+	struct cr_img *img;
+	if (S_ISCHR(d->st.st_mode) || S_ISBLK(d->st.st_mode)) {
+		gfe->has_rdev = 1;
+		gfe->rdev = d->st.st_rdev;
+	} else if (S_ISLNK(d->st.st_mode)) {
+		/* only an O_PATH|O_NOFOLLOW fd holds a symlink itself */
+		int lfd = d->fd >= 0 ? fd_dump_lfd(d) : -EBADF;
+		if (lfd < 0)
+			return lfd;
+		ssize_t n = readlinkat(lfd, "", target, sizeof(target) - 1);
+		if (n < 0)
+			return_perror("can't read the target of the deleted symlink %s", name);
+		target[n] = '\0';
+		gfe->symlnk_target = target;
+	}
+	int ret = img_open(&img, d->fdm->dirfd, IMG_GHOST_FILE, IMG_WRITE, gid);
+	if (ret)
+		return ret;
+	ret = img_write_msg(img, &gfe->base);
+	int r2 = img_close(img);
+	return ret ? ret : r2;
+}
+
 static int write_ghost(struct fd_dump *d, uint32_t gid, const char *name, const char *link)
 {
 	GhostFileEntry gfe = GHOST_FILE_ENTRY__INIT;
@@ -132,6 +166,8 @@ static int write_ghost(struct fd_dump *d, uint32_t gid, const char *name, const 
 	mt.tv_usec = st->st_mtim.tv_nsec / 1000;
 	gfe.atim = &at;
 	gfe.mtim = &mt;
+	if (!S_ISREG(st->st_mode))
+		return write_ghost_node(d, gid, name, &gfe);
 	if (st->st_size >= GHOST_CHUNKS_MIN) {
 		gfe.has_chunks = gfe.chunks = 1;
 		gfe.has_size = 1;
@@ -286,9 +322,11 @@ int ghost_dump(struct fd_dump *d, const char *name, const char *proc_link)
 
 	if (proc_link && proc_link[0])
 		snprintf(link, sizeof(link), "%s", proc_link);
+	else if (!S_ISREG(d->st.st_mode) && type == REMAP_TYPE__GHOST)
+		link[0] = '\0';	/* a working directory: nothing to read */
 	else if ((ret = find_proc_link(d, link, sizeof(link))))
 		return ret;
-	if (type == REMAP_TYPE__GHOST) {
+	if (type == REMAP_TYPE__GHOST && S_ISREG(d->st.st_mode)) {
 		/* the limit is on what the image holds: holes cost nothing */
 		uint64_t data = ghost_data_size(link, d->st.st_size);
 		if (data > d->fdm->opts->ghost_limit) {
@@ -306,8 +344,8 @@ int ghost_dump(struct fd_dump *d, const char *name, const char *proc_link)
 		remap_id = s->next_ghost_id++;
 		ret = write_ghost(d, remap_id, name, link);
 		if (!ret)
-			pr_info("deleted file %s (%llu bytes) saved as ghost-file-%x.img", name,
-				(unsigned long long)d->st.st_size, remap_id);
+			pr_info("deleted file %s (mode 0%o, %llu bytes) saved as ghost-file-%x.img",
+				name, d->st.st_mode, (unsigned long long)d->st.st_size, remap_id);
 	} else {
 		ret = link_remap(d, s, name, link, &remap_id);
 	}
@@ -349,7 +387,80 @@ struct ghost_rst {
 	char *rm_ok;		/* removed only after a successful restore (link remaps) */
 	int keep_fd;		/* O_TMPFILE ghosts: held open by cryo */
 	int dirfd;		/* the file's directory: rm and rm_ok are names in it */
+	bool rm_dir;		/* rm is a directory */
 };
+
+/* A directory missing on the way to a ghost, made for the restore. */
+struct ghost_made {
+	int dirfd;		/* its parent */
+	char *name;		/* NULL once a ghost directory took it over */
+	char *path;
+};
+
+/* Make the directories missing on the way to @dir (absolute, canonical):
+ * each component is opened from the one before without following
+ * symlinks, and those made are recorded to be removed after the restore.
+ * Returns an O_PATH descriptor of @dir or a negative code. */
+static int make_parents(struct reg_rst *st, const char *dir)
+{
+	int cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), ret = 0;
+	if (cur < 0)
+		return -errno;
+	for (const char *c = dir; !ret;) {
+		while (*c == '/')
+			c++;
+		if (!*c)
+			break;
+		size_t len = strcspn(c, "/");
+		char comp[NAME_MAX + 1];
+		if (len > NAME_MAX) {
+			ret = -ENAMETOOLONG;
+			break;
+		}
+		memcpy(comp, c, len);
+		comp[len] = '\0';
+		c += len;
+		int next = openat_resolve(cur, comp, O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
+					  RESOLVE_NO_SYMLINKS);
+		if (next == -ENOENT) {
+			if (mkdirat(cur, comp, 0755)) {
+				ret = -errno;
+				if (ret != -EEXIST)
+					break;
+				ret = 0;	/* made meanwhile: not ours */
+			} else {
+				struct ghost_made *n = xrealloc(st->made, (st->nr_made + 1) * sizeof(*n));
+				int dfd = fcntl(cur, F_DUPFD_CLOEXEC, 0);
+				if (n)
+					st->made = n;
+				if (!n || dfd < 0) {
+					unlinkat(cur, comp, AT_REMOVEDIR);
+					if (dfd >= 0)
+						close(dfd);
+					ret = -ENOMEM;
+					break;
+				}
+				n[st->nr_made++] = (struct ghost_made){ dfd, xstrdup(comp),
+									strndup(dir, c - dir) };
+				pr_info("directory %.*s, gone since the dump, made for the restore",
+					(int)(c - dir), dir);
+			}
+			next = openat_resolve(cur, comp, O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
+					      RESOLVE_NO_SYMLINKS);
+		}
+		if (next < 0)
+			ret = next;
+		else {
+			close(cur);
+			cur = next;
+		}
+	}
+	if (ret) {
+		close(cur);
+		return ret;
+	}
+	return cur;
+}
 
 /* The directory of @name (a path from files.img), opened for making and
  * removing entries in it; *@base: the last component.  The dump records
@@ -357,7 +468,7 @@ struct ghost_rst {
  * a "." or ".." component or a symlink on the way can only come from a
  * damaged or forged image, and could make a root restore create or remove
  * files anywhere: refused. */
-static int open_parent_dir(const char *name, const char **base)
+static int open_parent_dir(struct reg_rst *st, const char *name, const char **base)
 {
 	const char *bad = NULL;
 	if (name[0] != '/')
@@ -382,6 +493,9 @@ static int open_parent_dir(const char *name, const char **base)
 	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - name), name);
 	int fd = openat_resolve(AT_FDCWD, dir[0] ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
 				RESOLVE_NO_SYMLINKS);
+	/* a deleted directory's parents can be gone too (removed once empty) */
+	if (fd == -ENOENT && st)
+		fd = make_parents(st, dir);
 	if (fd < 0) {
 		if (fd == -ELOOP)
 			pr_err("the directory of the deleted file %s is reached through a symbolic "
@@ -485,6 +599,101 @@ static bool is_tmpfile_name(const char *name, uint64_t ino)
 	return b && !strcmp(b + 1, want);
 }
 
+/* A ghost directory, FIFO, device node or symlink @e, made as a temporary
+ * name in its directory, given its owner, mode and times through a
+ * descriptor of what was made, then put under its old name. */
+static int make_ghost_node(struct reg_rst *st, struct ghost_rst *g, const char *name,
+			   const GhostFileEntry *e)
+{
+	mode_t type = e->mode & S_IFMT;
+	const char *base;
+	char tmpname[NAME_MAX + 1], path[PATH_MAX];
+	if (type != S_IFDIR && type != S_IFIFO && type != S_IFCHR && type != S_IFBLK &&
+	    type != S_IFLNK) {
+		pr_err("ghost-file-%x.img is a file of type 0%o: not supported", g->remap_id, type);
+		return -EOPNOTSUPP;
+	}
+	if (type == S_IFLNK && (!e->symlnk_target || !e->symlnk_target[0])) {
+		pr_err("ghost-file-%x.img: a symlink without a target", g->remap_id);
+		return -EINVAL;
+	}
+	int dfd = open_parent_dir(st, name, &base);
+	if (dfd < 0)
+		return dfd;
+	g->dirfd = dfd;
+	g->rm_dir = type == S_IFDIR;
+	bool adopted = false;
+	for (int i = 0; type == S_IFDIR && i < st->nr_made && !adopted; i++)
+		if (st->made[i].name && st->made[i].path && !strcmp(st->made[i].path, name)) {
+			/* made as a parent of another ghost: it is this one */
+			free(st->made[i].name);
+			st->made[i].name = NULL;
+			adopted = true;
+		}
+	if (adopted) {
+		snprintf(tmpname, sizeof(tmpname), "%s", base);
+	} else {
+		snprintf(tmpname, sizeof(tmpname), ".%.200s.cryo.%x.ghost", base, g->remap_id);
+		for (int tries = 0;; tries++) {
+			int r = type == S_IFDIR ? mkdirat(dfd, tmpname, 0700) :
+				type == S_IFLNK ? symlinkat(e->symlnk_target, dfd, tmpname) :
+				mknodat(dfd, tmpname, type | 0600, type == S_IFIFO ? 0 : e->rdev);
+			if (!r)
+				break;
+			/* one left by a killed restore goes */
+			if (errno != EEXIST || tries ||
+			    unlinkat(dfd, tmpname, type == S_IFDIR ? AT_REMOVEDIR : 0))
+				return_perror("can't recreate the deleted %s %s (as %s)",
+					      type == S_IFDIR ? "directory" : "file", name, tmpname);
+		}
+	}
+	g->rm = xstrdup(tmpname);
+	if (!g->rm)
+		return -ENOMEM;
+	int fd = openat(dfd, tmpname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb) || (sb.st_mode & S_IFMT) != type) {
+		if (fd >= 0)
+			close(fd);
+		pr_err("the recreated deleted file %s (%s) was replaced while being made", name,
+		       tmpname);
+		return -EEXIST;
+	}
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	int ret = 0;
+	if (fchownat(fd, "", e->uid, e->gid, AT_EMPTY_PATH))
+		{ ret = -errno; pr_perror("can't give the recreated %s its owner", name); }
+	/* (a symlink has no mode of its own; the magic link leads to the node) */
+	else if (type != S_IFLNK && chmod(self, e->mode & 07777))
+		{ ret = -errno; pr_perror("can't give the recreated %s its mode", name); }
+	if (!ret && e->atim && e->mtim) {
+		struct timespec ts[2] = { { e->atim->tv_sec, e->atim->tv_usec * 1000 },
+					  { e->mtim->tv_sec, e->mtim->tv_usec * 1000 } };
+		if (type == S_IFLNK ? utimensat(dfd, tmpname, ts, AT_SYMLINK_NOFOLLOW) :
+		    utimensat(AT_FDCWD, self, ts, 0))
+			pr_warn("can't set the times of the recreated %s: %s", name, strerror(errno));
+	}
+	close(fd);
+	if (ret)
+		return ret;
+	/* under its old name, so that it shows as "NAME (deleted)" */
+	if (adopted) {
+		g->path = xstrdup(name);
+	} else if (!(type == S_IFDIR ? renameat2(dfd, tmpname, dfd, base, RENAME_NOREPLACE) :
+		     linkat(dfd, tmpname, dfd, base, 0))) {
+		if (type != S_IFDIR)
+			unlinkat(dfd, tmpname, 0);
+		free(g->rm);
+		g->rm = xstrdup(base);
+		g->path = xstrdup(name);
+	} else {
+		snprintf(path, sizeof(path), "%.*s%s", (int)(base - name), name, tmpname);
+		g->path = xstrdup(path);
+	}
+	return g->path && g->rm ? 0 : -ENOMEM;
+}
+
 static int make_ghost(struct files_restore *fr, struct ghost_rst *g, const char *name)
 {
 	struct cr_img *img;
@@ -499,13 +708,11 @@ static int make_ghost(struct files_restore *fr, struct ghost_rst *g, const char 
 		goto out;
 	ret = 0;
 	if (!S_ISREG(e->mode)) {
-		pr_err("ghost-file-%x.img is not a regular file (mode 0%o): not supported",
-		       g->remap_id, e->mode);
-		ret = -EOPNOTSUPP;
+		ret = make_ghost_node(reg_rst_state(fr), g, name, e);
 		goto out;
 	}
 	const char *base;
-	int dfd = open_parent_dir(name, &base);
+	int dfd = open_parent_dir(reg_rst_state(fr), name, &base);
 	if (dfd < 0) {
 		ret = dfd;
 		goto out;
@@ -581,7 +788,7 @@ static int make_linked(struct files_restore *fr, struct ghost_rst *g, const char
 		return -EINVAL;
 	}
 	const char *lname = t->fe->reg->name, *base;
-	int dfd = open_parent_dir(name, &base);
+	int dfd = open_parent_dir(NULL, name, &base);
 	if (dfd < 0)
 		return dfd;
 	g->dirfd = dfd;
@@ -659,19 +866,49 @@ int ghost_rst_path(struct files_restore *fr, uint32_t id, const char **path)
 	return 0;
 }
 
+/* One name a restore made, to be removed. */
+struct ghost_rm {
+	int dirfd;
+	const char *name, *next_to;
+	int flags;
+	bool done;
+};
+
 void ghost_restore_finish(struct files_restore *fr, bool ok)
 {
 	struct reg_rst *st = fr->kind_state[FDK_REG];
 	if (!st)
 		return;
+	/* names in their own directories, held open since they were made;
+	 * directories go once emptied, whatever order they were made in */
+	struct ghost_rm *rm = xzalloc((2 * st->nr_ghosts + st->nr_made + 1) * sizeof(*rm));
+	int nr = 0;
+	for (int i = 0; rm && i < st->nr_ghosts; i++) {
+		struct ghost_rst *g = &st->ghosts[i];
+		if (g->rm)
+			rm[nr++] = (struct ghost_rm){ g->dirfd, g->rm, g->path,
+						      g->rm_dir ? AT_REMOVEDIR : 0, false };
+		if (ok && g->rm_ok)
+			rm[nr++] = (struct ghost_rm){ g->dirfd, g->rm_ok, g->path, 0, false };
+	}
+	for (int i = 0; rm && i < st->nr_made; i++)
+		if (st->made[i].name)
+			rm[nr++] = (struct ghost_rm){ st->made[i].dirfd, st->made[i].name,
+						      st->made[i].path, AT_REMOVEDIR, false };
+	for (bool progress = true; progress;) {
+		progress = false;
+		for (int i = 0; i < nr; i++)
+			if (!rm[i].done && (!unlinkat(rm[i].dirfd, rm[i].name, rm[i].flags) ||
+					    errno == ENOENT))
+				rm[i].done = progress = true;
+	}
+	for (int i = 0; i < nr; i++)
+		if (!rm[i].done)
+			pr_warn("can't remove %s (next to %s), made for the restore: %s", rm[i].name,
+				rm[i].next_to, strerror(errno));
+	free(rm);
 	for (int i = 0; i < st->nr_ghosts; i++) {
 		struct ghost_rst *g = &st->ghosts[i];
-		/* names in the file's own directory, held open since they were made */
-		if (g->rm && unlinkat(g->dirfd, g->rm, 0) && errno != ENOENT)
-			pr_warn("can't remove %s (next to %s): %s", g->rm, g->path, strerror(errno));
-		if (ok && g->rm_ok && unlinkat(g->dirfd, g->rm_ok, 0) && errno != ENOENT)
-			pr_warn("can't remove the link remap %s (next to %s): %s", g->rm_ok, g->path,
-				strerror(errno));
 		if (g->keep_fd >= 0)
 			close(g->keep_fd);
 		if (g->dirfd >= 0)
@@ -683,6 +920,14 @@ void ghost_restore_finish(struct files_restore *fr, bool ok)
 	free(st->ghosts);
 	st->ghosts = NULL;
 	st->nr_ghosts = 0;
+	for (int i = 0; i < st->nr_made; i++) {
+		close(st->made[i].dirfd);
+		free(st->made[i].name);
+		free(st->made[i].path);
+	}
+	free(st->made);
+	st->made = NULL;
+	st->nr_made = 0;
 	for (int i = 0; i < st->nr_remaps; i++)
 		protobuf_c_message_free_unpacked(&st->remaps[i]->base, NULL);
 	free(st->remaps);

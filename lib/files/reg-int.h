@@ -48,6 +48,8 @@ struct reg_rst {
 	bool remaps_loaded;
 	struct ghost_rst *ghosts;
 	int nr_ghosts;
+	struct ghost_made *made;	/* directories made on the way to ghosts */
+	int nr_made;
 	FileLockEntry **locks;
 	int nr_locks;
 	bool locks_loaded;
