@@ -359,6 +359,34 @@ int ghost_dump(struct fd_dump *d, const char *name, const char *proc_link)
 	return write_remap(d, remap_id, type);
 }
 
+int ghost_dump_inode(struct files_dump *fdm, pid_t pid, int fd, const char *name)
+{
+	struct fd_dump d = { .fdm = fdm, .pid = pid, .fd = -1, .lfd = -1, .kind = FDK_REG };
+	if (fstat(fd, &d.st))
+		return_perror("can't stat the deleted file %s", name);
+	char link[64];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	snprintf(d.path, sizeof(d.path), "%s (deleted)", name);
+	d.id = fdm->next_id++;
+	/* a file entry of its own, that the remap names */
+	FileEntry fe = FILE_ENTRY__INIT;
+	RegFileEntry rfe = REG_FILE_ENTRY__INIT;
+	FownEntry fown = FOWN_ENTRY__INIT;
+	fown.has_uid = fown.has_euid = fown.has_signum = fown.has_pid_type = fown.has_pid = 1;
+	rfe.has_id = rfe.has_flags = rfe.has_pos = rfe.has_mode = 1;
+	rfe.id = d.id;
+	rfe.flags = O_RDONLY;
+	rfe.fown = &fown;
+	rfe.name = (char *)name;
+	rfe.mode = d.st.st_mode;
+	fe.has_id = fe.has_type = 1;
+	fe.id = d.id;
+	fe.type = FD_TYPES__REG;
+	fe.reg = &rfe;
+	int ret = img_write_msg(fdm->files_img, &fe.base);
+	return ret ? ret : ghost_dump(&d, name, link);
+}
+
 void ghost_dump_finish(struct files_dump *fdm, bool ok)
 {
 	struct ghost_dump_state *s = fdm->kind_state[FDK_REG];
@@ -873,6 +901,40 @@ struct ghost_rm {
 	int flags;
 	bool done;
 };
+
+int ghost_rst_path_by_inode(struct files_restore *fr, uint32_t dev, uint64_t ino,
+			    const char **path)
+{
+	struct reg_rst *st = reg_rst_state(fr);
+	*path = NULL;
+	if (!st)
+		return -ENOMEM;
+	int ret = load_remaps(fr, st);
+	for (int i = 0; !ret && !*path && i < st->nr_remaps; i++) {
+		const RemapFilePathEntry *e = st->remaps[i];
+		bool seen = false;
+		for (int j = 0; j < i && !seen; j++)
+			seen = st->remaps[j]->remap_type == REMAP_TYPE__GHOST &&
+			       st->remaps[j]->remap_id == e->remap_id;
+		if (e->remap_type != REMAP_TYPE__GHOST || seen)
+			continue;
+		struct cr_img *img;
+		GhostFileEntry *g = NULL;
+		ret = img_open(&img, fr->dirfd, IMG_GHOST_FILE, IMG_READ, e->remap_id);
+		if (ret)
+			break;
+		ret = img_read_one(img, &ghost_file_entry__descriptor, (ProtobufCMessage **)&g);
+		img_close(img);
+		if (ret < 0)
+			break;
+		ret = 0;
+		bool hit = g->has_dev && g->has_ino && g->dev == dev && g->ino == ino;
+		protobuf_c_message_free_unpacked(&g->base, NULL);
+		if (hit)
+			ret = ghost_rst_path(fr, e->orig_id, path);
+	}
+	return ret;
+}
 
 void ghost_restore_finish(struct files_restore *fr, bool ok)
 {

@@ -19,11 +19,19 @@
  * refuses (logged) otherwise. */
 int ghost_dump(struct fd_dump *d, const char *name, const char *proc_link);
 void ghost_dump_finish(struct files_dump *fdm, bool ok);
+/* A deleted inode that is no fd's (a watched one): @fd, cryo's descriptor
+ * of it (O_PATH will do), is saved as a ghost under @name, through a file
+ * entry of its own. */
+int ghost_dump_inode(struct files_dump *fdm, pid_t pid, int fd, const char *name);
 /* Restore: the path to open for file @id instead of its name (a recreated
  * ghost, a link remap), or NULL if it has no remap; error codes are
  * logged.  Created names go away in ghost_restore_finish. */
 int ghost_rst_path(struct files_restore *fr, uint32_t id, const char **path);
 void ghost_restore_finish(struct files_restore *fr, bool ok);
+/* Restore: the path of the recreated ghost of the inode that was @ino on
+ * @dev (st_dev, as ghost images record it), or NULL if no ghost was. */
+int ghost_rst_path_by_inode(struct files_restore *fr, uint32_t dev, uint64_t ino,
+			    const char **path);
 
 /* --- locks.c: flock, POSIX and OFD locks --- */
 
