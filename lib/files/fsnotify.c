@@ -24,6 +24,7 @@
  * for inotify), mount marks (mnt_id: the mount point is saved as the
  * path).  Filesystem marks have no place in criu's format and are refused.
  * Restore: fanotify_init with the same flags, fanotify_mark for each.
+ * Inode marks on deleted inodes go through ghosts, as inotify watches.
  */
 #include "files/events.h"
 #include "files/reg-int.h"
@@ -182,8 +183,8 @@ static int handle_to_path(struct fd_dump *d, unsigned sdev, unsigned long long i
 	ssize_t n = readlink(link, path, sizeof(path) - 1);
 	struct stat st;
 	bool ok = n > 0 && !fstat(fd, &st);
+	path[n > 0 ? n : 0] = 0;
 	if (ok && path[0] == '/' && n > 10 && !strcmp(path + n - 10, " (deleted)")) {
-		path[n] = 0;
 		int ret = deleted_watch(d, fd, path, fh, what);
 		close(fd);
 		fh->has_mnt_id = 1;
@@ -198,9 +199,9 @@ static int handle_to_path(struct fd_dump *d, unsigned sdev, unsigned long long i
 		     ps.st_dev == st.st_dev && st.st_ino == ino;
 	}
 	if (!ok) {
-		pr_err("%s of " FD_FMT ": inode %llu has no path that leads to it (deleted, or "
-		       "not reachable from its mount): cryo can't restore the watch", what,
-		       FD_ARGS(d), ino);
+		pr_err("%s of " FD_FMT ": inode %llu has no path that leads to it (its handle "
+		       "opens as \"%s\": not reachable from its mount): cryo can't restore the "
+		       "watch", what, FD_ARGS(d), ino, n > 0 ? path : "?");
 		return -EOPNOTSUPP;
 	}
 	fh->path = xstrdup(path);
@@ -686,9 +687,39 @@ static int fanotify_open(struct files_restore *fr, struct rst_file *f)
 	return files_rst_adopt(f, fd, ret, e->flags, e->fown, what);
 }
 
+/* As for inotify: events the restore caused (opening a marked ghost,
+ * removing its temporary name) are dropped before the tasks run; each
+ * carries a descriptor opened in cryo, and a permission event (none is
+ * expected: cryo's opens would have waited for it) is allowed. */
+static void fanotify_restore_finish(struct files_restore *fr, bool ok)
+{
+	char buf[4096] __attribute__((aligned(8)));
+	for (int i = 0; ok && i < fr->nr_files; i++) {
+		int q = 0, lfd = fr->rf[i].lfd;
+		ssize_t len;
+		if (fr->files[i]->type != FD_TYPES__FANOTIFY || lfd < 0)
+			continue;
+		while (!ioctl(lfd, FIONREAD, &q) && q > 0 && (len = read(lfd, buf, sizeof(buf))) > 0) {
+			struct fanotify_event_metadata *m = (void *)buf;
+			for (; FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len)) {
+				if (m->fd < 0)
+					continue;
+				if (m->mask & (FAN_OPEN_PERM | FAN_ACCESS_PERM | FAN_OPEN_EXEC_PERM)) {
+					struct fanotify_response r = { m->fd, FAN_ALLOW };
+					if (write(lfd, &r, sizeof(r)) != sizeof(r))
+						pr_warn("can't answer a permission event of fanotify %u",
+							fr->files[i]->id);
+				}
+				close(m->fd);
+			}
+		}
+	}
+}
+
 const struct fd_kind fdk_fanotify = {
 	.name = "fanotify instance",
 	.fd_type = FD_TYPES__FANOTIFY,
 	.dump = fanotify_dump,
 	.open = fanotify_open,
+	.restore_finish = fanotify_restore_finish,
 };
