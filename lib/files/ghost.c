@@ -37,6 +37,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* criu writes small ghosts raw and larger ones as chunks (holes kept) */
@@ -359,6 +364,34 @@ int ghost_dump(struct fd_dump *d, const char *name, const char *proc_link)
 	return write_remap(d, remap_id, type);
 }
 
+int ghost_dump_procfs(struct fd_dump *d, const char *name)
+{
+	unsigned pid;
+	int n = 0;
+	struct stat self, ps;
+	if (sscanf(name, "/proc/%u%n", &pid, &n) != 1 || !n || (name[n] && name[n] != '/') ||
+	    !pid || pid > INT_MAX || stat("/proc/self", &self) || self.st_dev != d->st.st_dev)
+		return 0;
+	/* the held file pins its dentry: while its process lives, the name
+	 * leads to the very same inode */
+	if (!stat(name, &ps) && ps.st_ino == d->st.st_ino && ps.st_dev == d->st.st_dev)
+		return 0;
+	char dir[32];
+	snprintf(dir, sizeof(dir), "/proc/%u", pid);
+	const char *what = d->fd >= 0 ? "an fd" : "the working directory or a mapping";
+	if (!access(dir, F_OK)) {
+		pr_err("%s of process %d is %s, of process %u that has exited, and PID %u is "
+		       "another process's now: cryo restores such files through a short-lived "
+		       "process with the dead one's PID, which is taken; dump again once the "
+		       "file is closed", what, d->pid, name, pid, pid);
+		return -EOPNOTSUPP;
+	}
+	pr_info("%s of process %d is %s, of process %u that has exited: restored through a "
+		"helper process with that PID", what, d->pid, name, pid);
+	int ret = write_remap(d, pid, REMAP_TYPE__PROCFS);
+	return ret ? ret : 1;
+}
+
 int ghost_dump_inode(struct files_dump *fdm, pid_t pid, int fd, const char *name)
 {
 	struct fd_dump d = { .fdm = fdm, .pid = pid, .fd = -1, .lfd = -1, .kind = FDK_REG };
@@ -416,6 +449,7 @@ struct ghost_rst {
 	int keep_fd;		/* O_TMPFILE ghosts: held open by cryo */
 	int dirfd;		/* the file's directory: rm and rm_ok are names in it */
 	bool rm_dir;		/* rm is a directory */
+	pid_t helper;		/* PROCFS: the process with the dead one's PID */
 };
 
 /* A directory missing on the way to a ghost, made for the restore. */
@@ -844,6 +878,59 @@ static int make_linked(struct files_restore *fr, struct ghost_rst *g, const char
 	return g->path ? 0 : -ENOMEM;
 }
 
+/* A file in /proc/@pid of a process that had exited (criu's PROCFS
+ * remap): opened by its name while a helper process has that PID (a fork
+ * of cryo that only waits), which is killed and reaped before the tasks
+ * run, so that the file is again one of a dead process. */
+static int dead_pid_path(struct reg_rst *st, uint32_t pid, const char *name, const char **path)
+{
+	char want[32];
+	int n = snprintf(want, sizeof(want), "/proc/%u", pid);
+	if (!pid || pid > INT_MAX || strncmp(name, want, n) || (name[n] && name[n] != '/') ||
+	    strstr(name, "/..")) {
+		pr_err("remap-fpath.img: %s is said to be in /proc of dead process %u, which a dump "
+		       "never records: refused (damaged or forged images)", name, pid);
+		return -EINVAL;
+	}
+	*path = name;
+	for (int i = 0; i < st->nr_ghosts; i++)
+		if (st->ghosts[i].type == REMAP_TYPE__PROCFS && st->ghosts[i].remap_id == pid)
+			return 0;
+	struct ghost_rst *g = xrealloc(st->ghosts, (st->nr_ghosts + 1) * sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	st->ghosts = g;
+	pid_t tid = pid;
+	struct clone_args args = { .exit_signal = SIGCHLD, .set_tid = (uint64_t)(uintptr_t)&tid,
+				   .set_tid_size = 1 };
+	pid_t c = -1;
+	/* (the dead process may still wait to be reaped by init) */
+	for (int waited = 0; waited <= 1000; waited += 10) {
+		c = syscall(SYS_clone3, &args, sizeof(args));
+		if (c == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			close_range(0, ~0U, 0);
+			for (;;)
+				pause();
+		}
+		if (c > 0 || errno != EEXIST)
+			break;
+		usleep(10000);
+	}
+	if (c < 0) {
+		int e = errno;
+		pr_err("can't make a helper process with PID %u to reopen %s (of a process that "
+		       "had exited): clone3 with set_tid: %s%s", pid, name, strerror(e),
+		       e == EEXIST ? " (another process has that PID now)" : "");
+		return -e;
+	}
+	g = &st->ghosts[st->nr_ghosts++];
+	*g = (struct ghost_rst){ .remap_id = pid, .type = REMAP_TYPE__PROCFS, .keep_fd = -1,
+				 .dirfd = -1, .helper = c };
+	pr_debug("helper %d stands in for the dead process of %s", c, name);
+	return 0;
+}
+
 int ghost_rst_path(struct files_restore *fr, uint32_t id, const char **path)
 {
 	struct reg_rst *st = reg_rst_state(fr);
@@ -865,10 +952,12 @@ int ghost_rst_path(struct files_restore *fr, uint32_t id, const char **path)
 		return -EINVAL;
 	}
 	const char *name = f->fe->reg->name;
+	if (e->remap_type == REMAP_TYPE__PROCFS)
+		return dead_pid_path(st, e->remap_id, name, path);
 	if (e->remap_type != REMAP_TYPE__GHOST && e->remap_type != REMAP_TYPE__LINKED) {
-		pr_err("file %u (%s) is remapped through /proc of a dead process: not supported", id,
-		       name);
-		return -EOPNOTSUPP;
+		pr_err("remap-fpath.img: file %u (%s) has a remap of unknown type %u", id, name,
+		       e->remap_type);
+		return -EINVAL;
 	}
 	/* ghosts are shared by every file of the inode; link remaps per file */
 	for (int i = 0; i < st->nr_ghosts; i++) {
@@ -971,6 +1060,10 @@ void ghost_restore_finish(struct files_restore *fr, bool ok)
 	free(rm);
 	for (int i = 0; i < st->nr_ghosts; i++) {
 		struct ghost_rst *g = &st->ghosts[i];
+		if (g->helper > 0) {
+			kill(g->helper, SIGKILL);
+			waitpid(g->helper, NULL, 0);
+		}
 		if (g->keep_fd >= 0)
 			close(g->keep_fd);
 		if (g->dirfd >= 0)

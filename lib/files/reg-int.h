@@ -19,6 +19,11 @@
  * refuses (logged) otherwise. */
 int ghost_dump(struct fd_dump *d, const char *name, const char *proc_link);
 void ghost_dump_finish(struct files_dump *fdm, bool ok);
+/* @d is a file in /proc/PID (@name) of a process that has exited: writes
+ * criu's PROCFS remap (the restore opens it through a helper process with
+ * that PID, which then exits) and returns 1; 0 if it is no such file;
+ * refuses (logged) if another process has that PID now. */
+int ghost_dump_procfs(struct fd_dump *d, const char *name);
 /* A deleted inode that is no fd's (a watched one): @fd, cryo's descriptor
  * of it (O_PATH will do), is saved as a ghost under @name, through a file
  * entry of its own. */

@@ -159,6 +159,12 @@ static int reg_dump(struct fd_dump *d)
 		rfe.has_mode = 0;
 		goto emit;
 	}
+	/* /proc/PID of a process that has exited: criu's PROCFS remap */
+	ret = ghost_dump_procfs(d, name);
+	if (ret < 0)
+		return ret;
+	if (ret > 0)
+		goto emit;
 	if (S_ISCHR(d->st.st_mode) && !deleted) {
 		int k = fixed_dev(name);
 		struct stat ps;
