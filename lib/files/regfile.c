@@ -28,8 +28,10 @@ static bool has_deleted_suffix(const char *p)
 int regfile_check_path(struct fd_dump *d, const char *what)
 {
 	mode_t m = d->st.st_mode;
-	/* (only an O_PATH|O_NOFOLLOW descriptor can hold a symlink itself) */
-	if (S_ISREG(m) || S_ISDIR(m) || S_ISCHR(m) || (S_ISLNK(m) && (d->fi.flags & O_PATH))) {
+	/* (only an O_PATH|O_NOFOLLOW descriptor can hold a symlink itself;
+	 * other descriptors of a FIFO are the FIFO kind's) */
+	if (S_ISREG(m) || S_ISDIR(m) || S_ISCHR(m) ||
+	    ((S_ISLNK(m) || S_ISFIFO(m)) && (d->fi.flags & O_PATH))) {
 		/* deleted ones become ghosts (ghost.c) */
 		if (d->path[0] != '/') {
 			pr_err("%s of process %d is %s, which is not reachable by path: cryo can't "
@@ -130,7 +132,7 @@ static int reg_dump(struct fd_dump *d)
 	snprintf(name, sizeof(name), "%s", d->path);
 	mode_t m = d->st.st_mode;
 	bool deleted = has_deleted_suffix(name) &&
-		       (S_ISREG(m) || S_ISDIR(m) || S_ISCHR(m) || S_ISLNK(m));
+		       (S_ISREG(m) || S_ISDIR(m) || S_ISCHR(m) || S_ISLNK(m) || S_ISFIFO(m));
 	if (deleted)
 		name[strlen(name) - 10] = '\0';
 

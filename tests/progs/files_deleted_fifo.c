@@ -2,8 +2,9 @@
  *
  * Before the checkpoint (in the outfile's directory): the FIFO dfifo (mode
  * 0640, owner 1234:5678) open O_RDWR at fd 40 and O_RDONLY|O_NONBLOCK at fd
- * 41, O_WRONLY at fd 42, 5000 pattern bytes written, then unlinked.
- * After SIGTERM: the three fds show "dfifo (deleted)", one FIFO inode with
+ * 41, O_WRONLY at fd 42, O_PATH at fd 43, 5000 pattern bytes written, then
+ * unlinked.
+ * After SIGTERM: the four fds show "dfifo (deleted)", one FIFO inode with
  * nlink 0, mode 0640 and that owner; fd 41 reads the 5000 bytes back and
  * then nothing (EAGAIN); a write on 42 is read on 41; no name is left.
  */
@@ -31,8 +32,10 @@ int main(int argc, char **argv)
 	if (mkfifo(name, 0600) || chown(name, 1234, 5678) || chmod(name, 0640))
 		setup_fail("mkfifo %s: %s", name, strerror(errno));
 	int rw = open(name, O_RDWR), r = open(name, O_RDONLY | O_NONBLOCK), w = open(name, O_WRONLY);
-	if (rw < 0 || r < 0 || w < 0 || dup2(rw, 40) != 40 || dup2(r, 41) != 41 ||
-	    dup2(w, 42) != 42 || close(rw) || close(r) || close(w))
+	int op = open(name, O_PATH);
+	if (rw < 0 || r < 0 || w < 0 || op < 0 || dup2(rw, 40) != 40 || dup2(r, 41) != 41 ||
+	    dup2(w, 42) != 42 || dup2(op, 43) != 43 || close(rw) || close(r) || close(w) ||
+	    close(op))
 		setup_fail("open %s: %s", name, strerror(errno));
 	if (write(42, buf, sizeof(buf)) != sizeof(buf) || unlink(name))
 		setup_fail("write/unlink: %s", strerror(errno));
@@ -40,8 +43,8 @@ int main(int argc, char **argv)
 	test_daemon();
 	test_waitsig();
 
-	struct stat st[3];
-	for (int i = 0; i < 3; i++) {
+	struct stat st[4];
+	for (int i = 0; i < 4; i++) {
 		char p[64], l[4096], want[4200];
 		snprintf(p, sizeof(p), "/proc/self/fd/%d", 40 + i);
 		ssize_t n = readlink(p, l, sizeof(l) - 1);
@@ -59,7 +62,8 @@ int main(int argc, char **argv)
 		fail("FIFO: mode 0%o nlink %lu owner %u:%u", st[0].st_mode,
 		     (unsigned long)st[0].st_nlink, st[0].st_uid, st[0].st_gid);
 	if ((fcntl(40, F_GETFL) & O_ACCMODE) != O_RDWR || (fcntl(41, F_GETFL) & O_ACCMODE) != O_RDONLY ||
-	    !(fcntl(41, F_GETFL) & O_NONBLOCK) || (fcntl(42, F_GETFL) & O_ACCMODE) != O_WRONLY)
+	    !(fcntl(41, F_GETFL) & O_NONBLOCK) || (fcntl(42, F_GETFL) & O_ACCMODE) != O_WRONLY ||
+	    !(fcntl(43, F_GETFL) & O_PATH))
 		fail("the access modes or O_NONBLOCK changed");
 	ssize_t n = read(41, rb, sizeof(rb));
 	if (n != sizeof(buf) || pattern_check(rb, sizeof(buf), 41) >= 0)
