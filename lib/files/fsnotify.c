@@ -357,8 +357,7 @@ static int inotify_open(struct files_restore *fr, struct rst_file *f)
 		const char *path = x->f_handle ? x->f_handle->path : NULL;
 		/* a deleted inode: its ghost, recreated for the restore */
 		const char *gpath = NULL;
-		ret = ghost_rst_path_by_inode(fr, makedev(x->s_dev >> 20, x->s_dev & 0xfffff),
-					      x->i_ino, &gpath);
+		ret = ghost_rst_path_by_inode(fr, x->s_dev, x->i_ino, &gpath);
 		if (ret)
 			break;
 		if (gpath)
@@ -651,9 +650,7 @@ static int fanotify_open(struct files_restore *fr, struct rst_file *f)
 			path = m->ie->f_handle->path;
 			/* a deleted inode: its ghost, recreated for the restore */
 			const char *gpath = NULL;
-			ret = ghost_rst_path_by_inode(fr, makedev(m->s_dev >> 20,
-								  m->s_dev & 0xfffff),
-						      m->ie->i_ino, &gpath);
+			ret = ghost_rst_path_by_inode(fr, m->s_dev, m->ie->i_ino, &gpath);
 			if (ret)
 				break;
 			if (gpath)

@@ -21,6 +21,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -580,9 +581,11 @@ struct ghost_rm {
 	int err;	/* why it could not be removed */
 };
 
-int ghost_rst_path_by_inode(struct files_restore *fr, uint32_t dev, uint64_t ino,
+int ghost_rst_path_by_inode(struct files_restore *fr, uint32_t kdev, uint64_t ino,
 			    const char **path)
 {
+	/* cryo records st_dev, criu the kernel's encoding: either matches */
+	uint32_t udev = makedev(kdev >> 20, kdev & 0xfffff);
 	struct reg_rst *st = reg_rst_state(fr);
 	*path = NULL;
 	if (!st)
@@ -606,7 +609,8 @@ int ghost_rst_path_by_inode(struct files_restore *fr, uint32_t dev, uint64_t ino
 		if (ret < 0)
 			break;
 		ret = 0;
-		bool hit = g->has_dev && g->has_ino && g->dev == dev && g->ino == ino;
+		bool hit = g->has_dev && g->has_ino && (g->dev == udev || g->dev == kdev) &&
+			   g->ino == ino;
 		protobuf_c_message_free_unpacked(&g->base, NULL);
 		if (hit)
 			ret = ghost_rst_path(fr, e->orig_id, path);

@@ -34,8 +34,9 @@ int ghost_dump_inode(struct files_dump *fdm, pid_t pid, int fd, const char *name
 int ghost_rst_path(struct files_restore *fr, uint32_t id, const char **path);
 void ghost_restore_finish(struct files_restore *fr, bool ok);
 /* Restore: the path of the recreated ghost of the inode that was @ino on
- * @dev (st_dev, as ghost images record it), or NULL if no ghost was. */
-int ghost_rst_path_by_inode(struct files_restore *fr, uint32_t dev, uint64_t ino,
+ * the device @kdev (the kernel's encoding, as fdinfo shows it), or NULL if
+ * no ghost was. */
+int ghost_rst_path_by_inode(struct files_restore *fr, uint32_t kdev, uint64_t ino,
 			    const char **path);
 
 /* --- locks.c: flock, POSIX and OFD locks --- */
