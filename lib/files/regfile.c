@@ -1,7 +1,7 @@
-/* Regular files, directories, O_PATH descriptors (symlinks too) and
- * character devices reopened by path (/dev/null...); deleted ones as
- * ghosts.  Deleted files go through ghost.c,
- * locks through locks.c, --external/--inherit-fd through external.c. */
+/* Regular files, directories, O_PATH descriptors (of symlinks and FIFOs
+ * too) and character devices reopened by path (/dev/null...).  Deleted
+ * ones and files of /proc/PID of dead processes go through ghost.c, locks
+ * through locks.c, --external/--inherit-fd through external.c. */
 #include "files/reg-int.h"
 #include "util/log.h"
 #include "util/util.h"
