@@ -8,8 +8,12 @@
  * fdinfo lists "tfd: N events: X data: Y pos: ino: sdev:" per registration.
  * A registration outlives the fd it was made with (it goes only when the
  * file is released), so at dump kcmp(KCMP_EPOLL_TFD) checks that fd N of
- * the dumping process still is the registered file; if it was closed or
- * replaced, the registration can't be made again and the dump is refused.
+ * the dumping process still is the registered file.  If it was closed or
+ * replaced, the registered file is looked for among the process's other
+ * fds (the kernel keeps the file, kcmp compares it with each) and its fd M
+ * saved (cryo_fd): the restore puts the file at N for the epoll_ctl and
+ * then gives N back what it holds (restore_moved).  A registered file the
+ * process no longer holds at all is refused.
  *
  * epoll_ctl always adds EPOLLERR|EPOLLHUP, so a oneshot registration that
  * fired (disarmed: only its flags left) can't be made directly: it is made
@@ -21,6 +25,7 @@
  */
 #include "files/events.h"
 #include "seize/remote.h"
+#include "seize/seize.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -29,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +43,53 @@
 #include <unistd.h>
 
 #include <linux/kcmp.h>
+
+/* flags of a registration, kept when a oneshot one fires (the kernel's
+ * EP_PRIVATE_BITS) */
+#define EP_PRIVATE (EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE)
+
+/* The fd of process @d->pid that is the file of registration @slot of
+ * its epoll, or -ENOENT; @d->pid's fds are tried in order. */
+static int find_registered(struct fd_dump *d, const struct kcmp_epoll_slot *slot)
+{
+	char dir[64];
+	pid_t *fds;
+	int nfds, found = -ENOENT;
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", d->pid);
+	int ret = proc_list_dir_pids(dir, &fds, &nfds);
+	if (ret)
+		return ret;
+	for (int i = 0; i < nfds && found < 0; i++)
+		if (fds[i] != (int)slot->tfd && syscall(SYS_kcmp, d->pid, d->pid, KCMP_EPOLL_TFD,
+							 fds[i], slot) == 0)
+			found = fds[i];
+	free(fds);
+	return found;
+}
+
+/* Is the registered file of @slot an fd of another process of the tree?
+ * Its pid, or 0. */
+static pid_t registered_elsewhere(struct fd_dump *d, const struct kcmp_epoll_slot *slot)
+{
+	for (int p = 0; d->fdm->tree && p < d->fdm->tree->nr_procs; p++) {
+		const struct seized_proc *sp = d->fdm->tree->procs[p];
+		if (sp->pid == d->pid || sp->state == TASK_DEAD)
+			continue;
+		char dir[64];
+		pid_t *fds;
+		int nfds;
+		snprintf(dir, sizeof(dir), "/proc/%d/fd", sp->pid);
+		if (proc_list_dir_pids(dir, &fds, &nfds))
+			continue;
+		bool hit = false;
+		for (int i = 0; i < nfds && !hit; i++)
+			hit = syscall(SYS_kcmp, sp->pid, d->pid, KCMP_EPOLL_TFD, fds[i], slot) == 0;
+		free(fds);
+		if (hit)
+			return sp->pid;
+	}
+	return 0;
+}
 
 static int epoll_dump(struct fd_dump *d)
 {
@@ -75,21 +128,47 @@ static int epoll_dump(struct fd_dump *d)
 			toff += (int)tfds[i].tfd == tfd;
 		struct kcmp_epoll_slot slot = { .efd = d->fd, .tfd = tfd, .toff = toff };
 		long k = syscall(SYS_kcmp, d->pid, d->pid, KCMP_EPOLL_TFD, tfd, &slot);
+		int moved = -1;
+		if (k < 0 && errno != EBADF && errno != ENOENT) {
+			ret = -errno;
+			pr_perror("kcmp(KCMP_EPOLL_TFD) on epoll " FD_FMT ", target fd %d",
+				  FD_ARGS(d), tfd);
+			goto out;
+		}
 		if (k != 0) {
-			if (k < 0 && errno != EBADF && errno != ENOENT) {
-				ret = -errno;
-				pr_perror("kcmp(KCMP_EPOLL_TFD) on epoll " FD_FMT ", target fd %d",
-					  FD_ARGS(d), tfd);
+			const char *now = k < 0 ? "closed" : "another file";
+			moved = find_registered(d, &slot);
+			if (moved == -ENOENT) {
+				pid_t other = registered_elsewhere(d, &slot);
+				if (other)
+					pr_err("epoll " FD_FMT " has a registration made with fd %d, "
+					       "now %s; the registered file is held by process %d "
+					       "only, not by this one: cryo can't make the "
+					       "registration again from here (keep an fd of the file "
+					       "in process %d, or close it everywhere)", FD_ARGS(d),
+					       tfd, now, other, d->pid);
+				else
+					pr_err("epoll " FD_FMT " has a registration made with fd %d, "
+					       "now %s; no fd of the tree holds the registered file "
+					       "any more (it lives on outside the tree, in a mapping "
+					       "or in flight in a socket): cryo can't reach it to "
+					       "make the registration again", FD_ARGS(d), tfd, now);
+				ret = -EOPNOTSUPP;
 				goto out;
 			}
-			pr_err("epoll " FD_FMT " has a registration made with fd %d, which is now "
-			       "%s: the registered file can't be reached by that number, so the "
-			       "registration can't be made again (cryo can't dump it; or the "
-			       "registration was made by another process sharing this epoll, "
-			       "which cryo can't restore either)", FD_ARGS(d),
-			       tfd, k < 0 ? "closed" : "another file");
-			ret = -EOPNOTSUPP;
-			goto out;
+			if (moved < 0) {
+				ret = moved;
+				goto out;
+			}
+			if ((events & EPOLLONESHOT) && !(events & ~EP_PRIVATE)) {
+				pr_err("epoll " FD_FMT " has a fired oneshot registration made with "
+				       "fd %d, now %s: cryo can't make one both disarmed and on "
+				       "another file's number", FD_ARGS(d), tfd, now);
+				ret = -EOPNOTSUPP;
+				goto out;
+			}
+			pr_info("epoll " FD_FMT ": the registration made with fd %d (now %s) is of "
+				"the file at fd %d", FD_ARGS(d), tfd, now, moved);
 		}
 		if (n == cap) {
 			cap = cap ? cap * 2 : 8;
@@ -111,6 +190,10 @@ static int epoll_dump(struct fd_dump *d)
 		t->dev = sdev;
 		t->inode = ino;
 		t->pos = pos;
+		if (moved >= 0) {
+			t->has_cryo_fd = 1;
+			t->cryo_fd = moved;
+		}
 	}
 	ptrs = xmalloc((n + 1) * sizeof(*ptrs));
 	if (!ptrs) {
@@ -156,9 +239,6 @@ static int epoll_open(struct files_restore *fr, struct rst_file *f)
 }
 
 #define EP_CHUNK 256
-/* flags of a registration, kept when a oneshot one fires (the kernel's
- * EP_PRIVATE_BITS) */
-#define EP_PRIVATE (EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE)
 /* every readiness event: a disarmed oneshot registration is re-made with
  * them all, so that it fires at once and is disarmed again */
 #define EP_ANY (EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM | \
@@ -187,7 +267,7 @@ static int ctl_batch(struct remote *r, struct remote_batch *b, struct epoll_even
 		b->n = 0;
 		for (; i < e->n_tfd && b->n < EP_CHUNK; i++) {
 			const EventpollTfdEntry *t = e->tfd[i];
-			if (disarmed(t) != want_disarmed)
+			if (disarmed(t) != want_disarmed || t->has_cryo_fd)
 				continue;
 			ev[b->n].events = t->events | extra;
 			ev[b->n].data.u64 = t->data;
@@ -215,7 +295,7 @@ static int restore_disarmed(struct remote *r, struct remote_batch *b, struct epo
 {
 	size_t n = 0;
 	for (size_t i = 0; i < e->n_tfd; i++)
-		n += disarmed(e->tfd[i]);
+		n += disarmed(e->tfd[i]) && !e->tfd[i]->has_cryo_fd;
 	if (!n)
 		return 0;
 	int ret = ctl_batch(r, b, ev, fd, e, EPOLL_CTL_ADD, true, EP_ANY, what);
@@ -275,6 +355,65 @@ static int restore_disarmed(struct remote *r, struct remote_batch *b, struct epo
 	return ret ? ret : remote_batch_exec(r, b, what);
 }
 
+/* Registrations whose fd N was closed or reused after they were made
+ * (cryo_fd: the registered file is at fd M): the kernel keys a
+ * registration by file and fd number, so the file is put at N for the
+ * epoll_ctl, and whatever N held (or nothing) is given back after. */
+static int restore_moved(struct remote *r, pid_t pid, int fd, const EventpollTfdEntry *t,
+			 const char *what)
+{
+	int n = t->tfd, m = t->cryo_fd, ep = fd;
+	long save = -1, ret;
+	if (n == m || n > INT_MAX - 4096 || m > INT_MAX - 4096) {
+		pr_err("%s: the registration of fd %d is said to be of the file at fd %d: refused "
+		       "(damaged images)", what, n, m);
+		return -EINVAL;
+	}
+	long fdflags = remote_syscall(r, __NR_fcntl, n, F_GETFD, 0, 0, 0, 0);
+	if (fdflags >= 0) {
+		save = remote_syscall(r, __NR_fcntl, n, F_DUPFD_CLOEXEC, 0, 0, 0, 0);
+		if (save < 0) {
+			pr_err("%s: can't move fd %d of process %d aside: %s", what, n, pid,
+			       strerror(-save));
+			return save;
+		}
+		if (n == fd)
+			ep = save;
+	} else if (fdflags != -EBADF) {
+		pr_err("%s: fcntl(F_GETFD) on fd %d of process %d: %s", what, n, pid,
+		       strerror(-fdflags));
+		return fdflags;
+	}
+	struct epoll_event ev = { .events = t->events, .data.u64 = t->data };
+	remote_scratch_reset(r);
+	uint64_t addr = remote_scratch_put(r, &ev, sizeof(ev));
+	if (!addr)
+		return -ENOSPC;
+	ret = remote_syscall(r, __NR_dup3, m, n, 0, 0, 0, 0);
+	if (ret == n)
+		ret = remote_syscall(r, __NR_epoll_ctl, ep, EPOLL_CTL_ADD, n, addr, 0, 0);
+	else if (ret >= 0)
+		ret = -EIO;
+	if (ret) {
+		pr_err("%s: can't register the file at fd %d under its old number %d: %s", what,
+		       m, n, strerror(-ret));
+		return ret;
+	}
+	/* N gets back what it held, with its close-on-exec flag, or is closed */
+	if (save >= 0)
+		ret = remote_syscall(r, __NR_dup3, save, n, fdflags & FD_CLOEXEC ? O_CLOEXEC : 0,
+				     0, 0, 0);
+	if (ret >= 0)
+		ret = remote_syscall(r, __NR_close, save >= 0 ? save : n, 0, 0, 0, 0, 0);
+	if (ret < 0) {
+		pr_err("%s: can't give fd %d back after registering through it: %s", what, n,
+		       strerror(-ret));
+		return ret;
+	}
+	pr_debug("%s: registration of fd %d made with the file at fd %d", what, n, m);
+	return 0;
+}
+
 static int epoll_post(struct files_restore *fr, struct remote *r, pid_t pid, struct rst_file *f,
 		      int fd)
 {
@@ -293,6 +432,9 @@ static int epoll_post(struct files_restore *fr, struct remote *r, pid_t pid, str
 		ret = restore_disarmed(r, b, ev, pid, fd, e, what);
 	if (!ret)
 		ret = ctl_batch(r, b, ev, fd, e, EPOLL_CTL_ADD, false, 0, what);
+	for (size_t i = 0; i < e->n_tfd && !ret; i++)
+		if (e->tfd[i]->has_cryo_fd)
+			ret = restore_moved(r, pid, fd, e->tfd[i], what);
 	if (!ret)
 		pr_debug("%s: %zu registrations", what, e->n_tfd);
 	free(b);

@@ -437,14 +437,18 @@ int files_restore_fds(struct files_restore *fr, struct remote *r, pid_t pid, Fdi
 	}
 	fr->transport[1] = saved_transport;
 
-	/* what only the task can do, once all its fds are there */
-	for (int i = 0; i < nr && !ret; i++) {
-		if (s[i].src >= 0)
-			continue;
-		const struct fd_kind *k = kind_of_type(s[i].f->fe->type);
-		if (k && k->post)
-			ret = k->post(fr, r, pid, s[i].f, s[i].target);
-	}
+	/* What only the task can do, once all its fds are there.  Epoll
+	 * first: a registration made through a since-reused fd number briefly
+	 * closes that number (eventpoll.c), which would drop the POSIX locks
+	 * of the task on the file there, so locks come after. */
+	for (int pass = 0; pass < 2 && !ret; pass++)
+		for (int i = 0; i < nr && !ret; i++) {
+			if (s[i].src >= 0 || (s[i].f->fe->type == FD_TYPES__EVENTPOLL) != !pass)
+				continue;
+			const struct fd_kind *k = kind_of_type(s[i].f->fe->type);
+			if (k && k->post)
+				ret = k->post(fr, r, pid, s[i].f, s[i].target);
+		}
 	if (!ret) {
 		long c = remote_syscall(r, __NR_close, transport, 0, 0, 0, 0, 0);
 		if (c) {

@@ -5,7 +5,11 @@
  * The watched inode is found again from its file handle: open_by_handle_at
  * on a mount of its filesystem (sdev) gives a descriptor, whose /proc link
  * is a path; the path is checked to lead to the same inode and saved in the
- * fh_entry (criu's "path" field) along with the handle.
+ * fh_entry (criu's "path" field) along with the handle.  A watched inode
+ * that was deleted (a watch lives as long as its inode, which something
+ * else must hold open) is saved as a ghost, as criu does: the restore
+ * recreates it, finds it by its device and inode number, and watches it
+ * before it is removed again.
  *
  * Restore: inotify_init1, then inotify_add_watch by path, in wd order.  The
  * kernel hands out wds cyclically (the next is one more than the last
@@ -20,14 +24,18 @@
  * for inotify), mount marks (mnt_id: the mount point is saved as the
  * path).  Filesystem marks have no place in criu's format and are refused.
  * Restore: fanotify_init with the same flags, fanotify_mark for each.
+ * Inode marks on deleted inodes go through ghosts, as inotify watches.
  */
 #include "files/events.h"
+#include "files/reg-int.h"
+#include "seize/seize.h"
 #include "util/log.h"
 #include "util/util.h"
 
 #include "fsnotify.pb-c.h"
 #include "fh.pb-c.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -85,6 +93,70 @@ static int hexbytes(const char *hex, unsigned char *out, int n)
 	return 0;
 }
 
+/* Does a process of the tree hold the inode @st (an fd, its working
+ * directory or a mapping)? */
+static bool inode_in_tree(struct fd_dump *d, const struct stat *st)
+{
+	static const char *const dirs[] = { "fd", "map_files" };
+	for (int p = 0; d->fdm->tree && p < d->fdm->tree->nr_procs; p++) {
+		const struct seized_proc *sp = d->fdm->tree->procs[p];
+		if (sp->state == TASK_DEAD)
+			continue;
+		char path[PATH_MAX];
+		struct stat s;
+		snprintf(path, sizeof(path), "/proc/%d/cwd", sp->pid);
+		if (!stat(path, &s) && s.st_dev == st->st_dev && s.st_ino == st->st_ino)
+			return true;
+		for (size_t k = 0; k < ARRAY_SIZE(dirs); k++) {
+			snprintf(path, sizeof(path), "/proc/%d/%s", sp->pid, dirs[k]);
+			DIR *dd = opendir(path);
+			struct dirent *e;
+			bool hit = false;
+			while (dd && !hit && (e = readdir(dd))) {
+				if (e->d_name[0] == '.')
+					continue;
+				snprintf(path, sizeof(path), "/proc/%d/%s/%s", sp->pid, dirs[k],
+					 e->d_name);
+				hit = !stat(path, &s) && s.st_dev == st->st_dev &&
+				      s.st_ino == st->st_ino;
+			}
+			if (dd)
+				closedir(dd);
+			if (hit)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* The watched inode open as @fd was deleted (/proc shows @path with
+ * " (deleted)"): saved as a ghost if the tree holds it, so that the restore
+ * recreates the same state; fills fh->path with its old name. */
+static int deleted_watch(struct fd_dump *d, int fd, const char *path, FhEntry *fh,
+			 const char *what)
+{
+	struct stat st;
+	size_t l = strlen(path);
+	if (fstat(fd, &st))
+		return_perror("can't stat the inode of %s of " FD_FMT, what, FD_ARGS(d));
+	if (!inode_in_tree(d, &st)) {
+		/* the watch would go with the recreated inode at the restore's end */
+		pr_err("%s of " FD_FMT " is on %s, which no process of the tree holds open "
+		       "(something outside the tree keeps it alive): cryo can't restore the "
+		       "watch", what, FD_ARGS(d), path);
+		return -EOPNOTSUPP;
+	}
+	char name[PATH_MAX];
+	snprintf(name, sizeof(name), "%.*s", (int)(l - 10), path);
+	int ret = ghost_dump_inode(d->fdm, d->pid, fd, name);
+	if (ret)
+		return ret;
+	pr_info("%s of " FD_FMT " is on the deleted %s: saved as a ghost", what, FD_ARGS(d),
+		path);
+	fh->path = xstrdup(name);
+	return fh->path ? 0 : -ENOMEM;
+}
+
 /* Find a path to the inode (@ino on @sdev) that @fh names; fills fh->path
  * (allocated) and fh->mnt_id.  Refuses (logged) when there is none. */
 static int handle_to_path(struct fd_dump *d, unsigned sdev, unsigned long long ino,
@@ -103,7 +175,7 @@ static int handle_to_path(struct fd_dump *d, unsigned sdev, unsigned long long i
 		int e = errno;
 		pr_err("%s of " FD_FMT ": can't open inode %llu by its file handle "
 		       "(open_by_handle_at: %s)%s", what, FD_ARGS(d), ino, strerror(e),
-		       e == ESTALE ? ": it was deleted; cryo can't restore such watches" : "");
+		       e == ESTALE ? ": it was deleted and is gone" : "");
 		return -EOPNOTSUPP;
 	}
 	char link[64], path[PATH_MAX];
@@ -111,6 +183,14 @@ static int handle_to_path(struct fd_dump *d, unsigned sdev, unsigned long long i
 	ssize_t n = readlink(link, path, sizeof(path) - 1);
 	struct stat st;
 	bool ok = n > 0 && !fstat(fd, &st);
+	path[n > 0 ? n : 0] = 0;
+	if (ok && path[0] == '/' && n > 10 && !strcmp(path + n - 10, " (deleted)")) {
+		int ret = deleted_watch(d, fd, path, fh, what);
+		close(fd);
+		fh->has_mnt_id = 1;
+		fh->mnt_id = mnt_id;
+		return ret;
+	}
 	close(fd);
 	if (ok) {
 		path[n] = 0;
@@ -119,9 +199,9 @@ static int handle_to_path(struct fd_dump *d, unsigned sdev, unsigned long long i
 		     ps.st_dev == st.st_dev && st.st_ino == ino;
 	}
 	if (!ok) {
-		pr_err("%s of " FD_FMT ": inode %llu has no path that leads to it (deleted, or "
-		       "not reachable from its mount): cryo can't restore the watch", what,
-		       FD_ARGS(d), ino);
+		pr_err("%s of " FD_FMT ": inode %llu has no path that leads to it (its handle "
+		       "opens as \"%s\": not reachable from its mount): cryo can't restore the "
+		       "watch", what, FD_ARGS(d), ino, n > 0 ? path : "?");
 		return -EOPNOTSUPP;
 	}
 	fh->path = xstrdup(path);
@@ -251,7 +331,6 @@ static int cmp_wd(const void *a, const void *b)
 
 static int inotify_open(struct files_restore *fr, struct rst_file *f)
 {
-	(void)fr;
 	const InotifyFileEntry *e = f->fe->ify;
 	if (!e) {
 		pr_err("files.img: inotify %u has no inotify entry", f->fe->id);
@@ -276,6 +355,13 @@ static int inotify_open(struct files_restore *fr, struct rst_file *f)
 	for (size_t i = 0; i < e->n_wd && !ret; i++) {
 		const InotifyWdEntry *x = w[i];
 		const char *path = x->f_handle ? x->f_handle->path : NULL;
+		/* a deleted inode: its ghost, recreated for the restore */
+		const char *gpath = NULL;
+		ret = ghost_rst_path_by_inode(fr, x->s_dev, x->i_ino, &gpath);
+		if (ret)
+			break;
+		if (gpath)
+			path = gpath;
 		if (!path) {
 			pr_err("files.img: watch %u of %s has no path", x->wd, what);
 			ret = -EINVAL;
@@ -342,11 +428,29 @@ out:
 	return 0;
 }
 
+/* Events queued while restoring (the removal of a watched ghost's
+ * temporary name, a ghost made in a watched directory) are the restore's,
+ * not the process's: dropped before the tasks run, as events queued at
+ * dump time are not saved either. */
+static void inotify_restore_finish(struct files_restore *fr, bool ok)
+{
+	char buf[4096];
+	for (int i = 0; ok && i < fr->nr_files; i++) {
+		int q = 0;
+		if (fr->files[i]->type != FD_TYPES__INOTIFY || fr->rf[i].lfd < 0)
+			continue;
+		while (!ioctl(fr->rf[i].lfd, FIONREAD, &q) && q > 0 &&
+		       read(fr->rf[i].lfd, buf, sizeof(buf)) > 0)
+			;
+	}
+}
+
 const struct fd_kind fdk_inotify = {
 	.name = "inotify instance",
 	.fd_type = FD_TYPES__INOTIFY,
 	.dump = inotify_dump,
 	.open = inotify_open,
+	.restore_finish = inotify_restore_finish,
 };
 
 /* --- fanotify --- */
@@ -521,7 +625,6 @@ out:
 
 static int fanotify_open(struct files_restore *fr, struct rst_file *f)
 {
-	(void)fr;
 	const FanotifyFileEntry *e = f->fe->ffy;
 	if (!e) {
 		pr_err("files.img: fanotify %u has no fanotify entry", f->fe->id);
@@ -543,8 +646,16 @@ static int fanotify_open(struct files_restore *fr, struct rst_file *f)
 		const FanotifyMarkEntry *m = e->mark[i];
 		const char *path = NULL;
 		unsigned flags = FAN_MARK_ADD | m->mflags;
-		if (m->type == MARK_TYPE__INODE && m->ie && m->ie->f_handle)
+		if (m->type == MARK_TYPE__INODE && m->ie && m->ie->f_handle) {
 			path = m->ie->f_handle->path;
+			/* a deleted inode: its ghost, recreated for the restore */
+			const char *gpath = NULL;
+			ret = ghost_rst_path_by_inode(fr, m->s_dev, m->ie->i_ino, &gpath);
+			if (ret)
+				break;
+			if (gpath)
+				path = gpath;
+		}
 		else if (m->type == MARK_TYPE__MOUNT && m->me) {
 			path = m->me->path;
 			flags |= FAN_MARK_MOUNT;
@@ -573,9 +684,39 @@ static int fanotify_open(struct files_restore *fr, struct rst_file *f)
 	return files_rst_adopt(f, fd, ret, e->flags, e->fown, what);
 }
 
+/* As for inotify: events the restore caused (opening a marked ghost,
+ * removing its temporary name) are dropped before the tasks run; each
+ * carries a descriptor opened in cryo, and a permission event (none is
+ * expected: cryo's opens would have waited for it) is allowed. */
+static void fanotify_restore_finish(struct files_restore *fr, bool ok)
+{
+	char buf[4096] __attribute__((aligned(8)));
+	for (int i = 0; ok && i < fr->nr_files; i++) {
+		int q = 0, lfd = fr->rf[i].lfd;
+		ssize_t len;
+		if (fr->files[i]->type != FD_TYPES__FANOTIFY || lfd < 0)
+			continue;
+		while (!ioctl(lfd, FIONREAD, &q) && q > 0 && (len = read(lfd, buf, sizeof(buf))) > 0) {
+			struct fanotify_event_metadata *m = (void *)buf;
+			for (; FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len)) {
+				if (m->fd < 0)
+					continue;
+				if (m->mask & (FAN_OPEN_PERM | FAN_ACCESS_PERM | FAN_OPEN_EXEC_PERM)) {
+					struct fanotify_response r = { m->fd, FAN_ALLOW };
+					if (write(lfd, &r, sizeof(r)) != sizeof(r))
+						pr_warn("can't answer a permission event of fanotify %u",
+							fr->files[i]->id);
+				}
+				close(m->fd);
+			}
+		}
+	}
+}
+
 const struct fd_kind fdk_fanotify = {
 	.name = "fanotify instance",
 	.fd_type = FD_TYPES__FANOTIFY,
 	.dump = fanotify_dump,
 	.open = fanotify_open,
+	.restore_finish = fanotify_restore_finish,
 };

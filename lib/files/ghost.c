@@ -2,8 +2,11 @@
  *
  * Dump (as criu):
  *   - no link left (nlink 0): a "ghost": mode, owner, times and contents go
- *     to ghost-file-ID.img (up to --ghost-limit bytes), and remap-fpath.img
- *     maps the file's id to the ghost (remap_type GHOST);
+ *     to ghost-file-ID.img (up to --ghost-limit bytes of data: holes are
+ *     not saved), and remap-fpath.img maps the file's id to the ghost
+ *     (remap_type GHOST).  Directories (an fd or a working directory),
+ *     FIFOs, device nodes (rdev) and symbolic links (an O_PATH fd; their
+ *     target) are ghosts too, without contents;
  *   - links left elsewhere (nlink > 0, the name gone): with --link-remap, a
  *     hard link "link_remap.ID" is made next to the old name from
  *     /proc/PID/fd/N, described by a file entry of its own, and the remap
@@ -13,7 +16,11 @@
  * too) for as long as the restore opens it, so the restored process sees
  * "NAME (deleted)" as before; the names go once the restore is over (a link
  * remap's own link only after a successful restore).  An O_TMPFILE file
- * ("DIR/#INODE") is recreated with O_TMPFILE in DIR instead.
+ * ("DIR/#INODE") is recreated with O_TMPFILE in DIR instead (restore side:
+ * ghost_restore.c).  A ghost
+ * directory is made and renamed to its old name.  Directories missing on
+ * the way to a ghost (removed after it, as a deleted directory's parent
+ * can be) are made for the restore and removed with it, as criu does.
  */
 #include "files/reg-int.h"
 #include "util/log.h"
@@ -26,7 +33,6 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +41,6 @@
 
 /* criu writes small ghosts raw and larger ones as chunks (holes kept) */
 #define GHOST_CHUNKS_MIN (3 * 4096)
-/* criu's REMAP_GHOST bit in remap_id, for images without remap_type */
-#define OLD_REMAP_GHOST (1u << 31)
 
 struct ghost_seen {
 	dev_t dev;
@@ -112,6 +116,34 @@ static int copy_out(int fd, struct cr_img *img, off_t off, size_t len, const cha
 	return 0;
 }
 
+/* A ghost without contents: a directory, FIFO, device node or symlink. */
+static int write_ghost_node(struct fd_dump *d, uint32_t gid, const char *name,
+			    GhostFileEntry *gfe)
+{
+	char target[PATH_MAX];
+	struct cr_img *img;
+	if (S_ISCHR(d->st.st_mode) || S_ISBLK(d->st.st_mode)) {
+		gfe->has_rdev = 1;
+		gfe->rdev = d->st.st_rdev;
+	} else if (S_ISLNK(d->st.st_mode)) {
+		/* only an O_PATH|O_NOFOLLOW fd holds a symlink itself */
+		int lfd = d->fd >= 0 ? fd_dump_lfd(d) : -EBADF;
+		if (lfd < 0)
+			return lfd;
+		ssize_t n = readlinkat(lfd, "", target, sizeof(target) - 1);
+		if (n < 0)
+			return_perror("can't read the target of the deleted symlink %s", name);
+		target[n] = '\0';
+		gfe->symlnk_target = target;
+	}
+	int ret = img_open(&img, d->fdm->dirfd, IMG_GHOST_FILE, IMG_WRITE, gid);
+	if (ret)
+		return ret;
+	ret = img_write_msg(img, &gfe->base);
+	int r2 = img_close(img);
+	return ret ? ret : r2;
+}
+
 static int write_ghost(struct fd_dump *d, uint32_t gid, const char *name, const char *link)
 {
 	GhostFileEntry gfe = GHOST_FILE_ENTRY__INIT;
@@ -132,6 +164,8 @@ static int write_ghost(struct fd_dump *d, uint32_t gid, const char *name, const 
 	mt.tv_usec = st->st_mtim.tv_nsec / 1000;
 	gfe.atim = &at;
 	gfe.mtim = &mt;
+	if (!S_ISREG(st->st_mode))
+		return write_ghost_node(d, gid, name, &gfe);
 	if (st->st_size >= GHOST_CHUNKS_MIN) {
 		gfe.has_chunks = gfe.chunks = 1;
 		gfe.has_size = 1;
@@ -174,6 +208,32 @@ static int write_ghost(struct fd_dump *d, uint32_t gid, const char *name, const 
 	close(fd);
 	int r2 = img_close(img);
 	return ret ? ret : r2;
+}
+
+/* How many bytes of the file @link reaches are data (not holes), as
+ * write_ghost will save them; its whole @size where SEEK_DATA is missing. */
+static uint64_t ghost_data_size(const char *link, off_t size)
+{
+	int fd = open(link, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return size;	/* write_ghost reports it */
+	uint64_t data = 0;
+	for (off_t pos = 0; pos < size;) {
+		off_t start = lseek(fd, pos, SEEK_DATA), end;
+		if (start < 0 && errno == ENXIO)
+			break;
+		if (start < 0) {
+			data = size;
+			break;
+		}
+		end = lseek(fd, start, SEEK_HOLE);
+		if (end < 0 || end > size)
+			end = size;
+		data += end - start;
+		pos = end;
+	}
+	close(fd);
+	return data;
 }
 
 static int write_remap(struct fd_dump *d, uint32_t remap_id, int type)
@@ -251,13 +311,6 @@ int ghost_dump(struct fd_dump *d, const char *name, const char *proc_link)
 			       "a mapping", d->pid, name);
 			return -EOPNOTSUPP;
 		}
-	} else if ((uint64_t)d->st.st_size > d->fdm->opts->ghost_limit) {
-		pr_err("%s of process %d is the deleted file %s of %llu bytes, larger than "
-		       "--ghost-limit (%llu bytes): raise --ghost-limit to save it",
-		       d->fd >= 0 ? "an fd" : "a mapping", d->pid, name,
-		       (unsigned long long)d->st.st_size,
-		       (unsigned long long)d->fdm->opts->ghost_limit);
-		return -EFBIG;
 	}
 	int type = d->st.st_nlink ? REMAP_TYPE__LINKED : REMAP_TYPE__GHOST;
 	for (int i = 0; i < s->nr_seen; i++)
@@ -267,15 +320,30 @@ int ghost_dump(struct fd_dump *d, const char *name, const char *proc_link)
 
 	if (proc_link && proc_link[0])
 		snprintf(link, sizeof(link), "%s", proc_link);
+	else if (!S_ISREG(d->st.st_mode) && type == REMAP_TYPE__GHOST)
+		link[0] = '\0';	/* a working directory: nothing to read */
 	else if ((ret = find_proc_link(d, link, sizeof(link))))
 		return ret;
+	if (type == REMAP_TYPE__GHOST && S_ISREG(d->st.st_mode)) {
+		/* the limit is on what the image holds: holes cost nothing */
+		uint64_t data = ghost_data_size(link, d->st.st_size);
+		if (data > d->fdm->opts->ghost_limit) {
+			pr_err("%s of process %d is the deleted file %s with %llu bytes of data "
+			       "(%llu bytes long), larger than --ghost-limit (%llu bytes): raise "
+			       "--ghost-limit to save it", d->fd >= 0 ? "an fd" : "a mapping",
+			       d->pid, name, (unsigned long long)data,
+			       (unsigned long long)d->st.st_size,
+			       (unsigned long long)d->fdm->opts->ghost_limit);
+			return -EFBIG;
+		}
+	}
 	uint32_t remap_id;
 	if (type == REMAP_TYPE__GHOST) {
 		remap_id = s->next_ghost_id++;
 		ret = write_ghost(d, remap_id, name, link);
 		if (!ret)
-			pr_info("deleted file %s (%llu bytes) saved as ghost-file-%x.img", name,
-				(unsigned long long)d->st.st_size, remap_id);
+			pr_info("deleted file %s (mode 0%o, %llu bytes) saved as ghost-file-%x.img",
+				name, d->st.st_mode, (unsigned long long)d->st.st_size, remap_id);
 	} else {
 		ret = link_remap(d, s, name, link, &remap_id);
 	}
@@ -287,6 +355,62 @@ int ghost_dump(struct fd_dump *d, const char *name, const char *proc_link)
 	s->seen = n;
 	n[s->nr_seen++] = (struct ghost_seen){ d->st.st_dev, d->st.st_ino, remap_id, type };
 	return write_remap(d, remap_id, type);
+}
+
+int ghost_dump_procfs(struct fd_dump *d, const char *name)
+{
+	unsigned pid;
+	int n = 0;
+	struct stat self, ps;
+	if (sscanf(name, "/proc/%u%n", &pid, &n) != 1 || !n || (name[n] && name[n] != '/') ||
+	    !pid || pid > INT_MAX || stat("/proc/self", &self) || self.st_dev != d->st.st_dev)
+		return 0;
+	/* the held file pins its dentry: while its process lives, the name
+	 * leads to the very same inode */
+	if (!stat(name, &ps) && ps.st_ino == d->st.st_ino && ps.st_dev == d->st.st_dev)
+		return 0;
+	char dir[32];
+	snprintf(dir, sizeof(dir), "/proc/%u", pid);
+	const char *what = d->fd >= 0 ? "an fd" : "the working directory or a mapping";
+	if (!access(dir, F_OK)) {
+		pr_err("%s of process %d is %s, of process %u that has exited, and PID %u is "
+		       "another process's now: cryo restores such files through a short-lived "
+		       "process with the dead one's PID, which is taken; dump again once the "
+		       "file is closed", what, d->pid, name, pid, pid);
+		return -EOPNOTSUPP;
+	}
+	pr_info("%s of process %d is %s, of process %u that has exited: restored through a "
+		"helper process with that PID", what, d->pid, name, pid);
+	int ret = write_remap(d, pid, REMAP_TYPE__PROCFS);
+	return ret ? ret : 1;
+}
+
+int ghost_dump_inode(struct files_dump *fdm, pid_t pid, int fd, const char *name)
+{
+	struct fd_dump d = { .fdm = fdm, .pid = pid, .fd = -1, .lfd = -1, .kind = FDK_REG };
+	if (fstat(fd, &d.st))
+		return_perror("can't stat the deleted file %s", name);
+	char link[64];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	snprintf(d.path, sizeof(d.path), "%s (deleted)", name);
+	d.id = fdm->next_id++;
+	/* a file entry of its own, that the remap names */
+	FileEntry fe = FILE_ENTRY__INIT;
+	RegFileEntry rfe = REG_FILE_ENTRY__INIT;
+	FownEntry fown = FOWN_ENTRY__INIT;
+	fown.has_uid = fown.has_euid = fown.has_signum = fown.has_pid_type = fown.has_pid = 1;
+	rfe.has_id = rfe.has_flags = rfe.has_pos = rfe.has_mode = 1;
+	rfe.id = d.id;
+	rfe.flags = O_RDONLY;
+	rfe.fown = &fown;
+	rfe.name = (char *)name;
+	rfe.mode = d.st.st_mode;
+	fe.has_id = fe.has_type = 1;
+	fe.id = d.id;
+	fe.type = FD_TYPES__REG;
+	fe.reg = &rfe;
+	int ret = img_write_msg(fdm->files_img, &fe.base);
+	return ret ? ret : ghost_dump(&d, name, link);
 }
 
 void ghost_dump_finish(struct files_dump *fdm, bool ok)
@@ -304,356 +428,4 @@ void ghost_dump_finish(struct files_dump *fdm, bool ok)
 	free(s->seen);
 	free(s);
 	fdm->kind_state[FDK_REG] = NULL;
-}
-
-/* ---------------- restore ---------------- */
-
-struct ghost_rst {
-	uint32_t orig_id;	/* linked remaps: per file; ghosts: per ghost id */
-	uint32_t remap_id;
-	int type;
-	char *path;		/* what to open */
-	char *rm;		/* a name this restore made (removed at the end) */
-	char *rm_ok;		/* removed only after a successful restore (link remaps) */
-	int keep_fd;		/* O_TMPFILE ghosts: held open by cryo */
-	int dirfd;		/* the file's directory: rm and rm_ok are names in it */
-};
-
-/* The directory of @name (a path from files.img), opened for making and
- * removing entries in it; *@base: the last component.  The dump records
- * canonical absolute paths, as /proc/PID/fd shows them, so a relative path,
- * a "." or ".." component or a symlink on the way can only come from a
- * damaged or forged image, and could make a root restore create or remove
- * files anywhere: refused. */
-static int open_parent_dir(const char *name, const char **base)
-{
-	const char *bad = NULL;
-	if (name[0] != '/')
-		bad = "is not an absolute path";
-	for (const char *c = name; !bad && *c; ) {
-		while (*c == '/')
-			c++;
-		size_t len = strcspn(c, "/");
-		if ((len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
-			bad = "has a \".\" or \"..\" component";
-		c += len;
-	}
-	const char *slash = strrchr(name, '/');
-	if (!bad && (!slash || !slash[1]))
-		bad = "names no file";
-	if (bad) {
-		pr_err("files.img: the path %s of a deleted file %s, which a dump never records: "
-		       "refused (damaged or forged images)", name, bad);
-		return -EINVAL;
-	}
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - name), name);
-	int fd = openat_resolve(AT_FDCWD, dir[0] ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
-				RESOLVE_NO_SYMLINKS);
-	if (fd < 0) {
-		if (fd == -ELOOP)
-			pr_err("the directory of the deleted file %s is reached through a symbolic "
-			       "link, which a dump never records: refused (damaged or forged images, "
-			       "or the directory was replaced by a link since the dump)", name);
-		else
-			pr_err("can't open the directory of the deleted file %s: %s", name,
-			       strerror(-fd));
-		return fd;
-	}
-	*base = slash + 1;
-	return fd;
-}
-
-static int load_remaps(struct files_restore *fr, struct reg_rst *st)
-{
-	struct cr_img *img;
-	if (st->remaps_loaded)
-		return 0;
-	st->remaps_loaded = true;
-	int ret = img_open(&img, fr->dirfd, IMG_REMAP_FPATH, IMG_READ | IMG_MISSING_OK, 0);
-	if (ret == -ENOENT)
-		return 0;
-	if (ret)
-		return ret;
-	for (;;) {
-		RemapFilePathEntry *e;
-		ret = img_read_msg(img, &remap_file_path_entry__descriptor, (ProtobufCMessage **)&e);
-		if (ret <= 0)
-			break;
-		if (!e->has_remap_type) {
-			e->remap_type = e->remap_id & OLD_REMAP_GHOST ? REMAP_TYPE__GHOST :
-				        REMAP_TYPE__LINKED;
-			e->remap_id &= ~OLD_REMAP_GHOST;
-		}
-		RemapFilePathEntry **n = xrealloc(st->remaps, (st->nr_remaps + 1) * sizeof(*n));
-		if (!n) {
-			protobuf_c_message_free_unpacked(&e->base, NULL);
-			ret = -ENOMEM;
-			break;
-		}
-		st->remaps = n;
-		n[st->nr_remaps++] = e;
-	}
-	img_close(img);
-	return ret;
-}
-
-static int fill_ghost(struct cr_img *img, const GhostFileEntry *g, int fd, const char *name)
-{
-	char buf[65536];
-	if (!g->chunks) {
-		long long left = img_bytes_left(img);
-		off_t off = 0;
-		while (left > 0) {
-			size_t n = MIN((size_t)left, sizeof(buf));
-			int ret = img_read_raw(img, buf, n);
-			if (ret)
-				return ret;
-			if (pwrite(fd, buf, n, off) != (ssize_t)n)
-				return_perror("can't write the contents of the deleted file %s", name);
-			off += n;
-			left -= n;
-		}
-		return 0;
-	}
-	if (!g->has_size)
-		return pr_err("%s: a chunked ghost without a size", img_name(img)), -EINVAL;
-	if (ftruncate(fd, g->size))
-		return_perror("can't size the recreated deleted file %s", name);
-	for (;;) {
-		GhostChunkEntry *ce;
-		int ret = img_read_msg(img, &ghost_chunk_entry__descriptor, (ProtobufCMessage **)&ce);
-		if (ret <= 0)
-			return ret;
-		uint64_t off = ce->off, len = ce->len;
-		protobuf_c_message_free_unpacked(&ce->base, NULL);
-		if (off + len < off || off + len > g->size) {
-			pr_err("%s: a chunk lies outside the file", img_name(img));
-			return -EINVAL;
-		}
-		while (len) {
-			size_t n = MIN(len, sizeof(buf));
-			ret = img_read_raw(img, buf, n);
-			if (ret)
-				return ret;
-			if (pwrite(fd, buf, n, off) != (ssize_t)n)
-				return_perror("can't write the contents of the deleted file %s", name);
-			off += n;
-			len -= n;
-		}
-	}
-}
-
-/* "DIR/#INODE": a file made with O_TMPFILE (never had a name) */
-static bool is_tmpfile_name(const char *name, uint64_t ino)
-{
-	const char *b = strrchr(name, '/');
-	char want[32];
-	snprintf(want, sizeof(want), "#%llu", (unsigned long long)ino);
-	return b && !strcmp(b + 1, want);
-}
-
-static int make_ghost(struct files_restore *fr, struct ghost_rst *g, const char *name)
-{
-	struct cr_img *img;
-	GhostFileEntry *e = NULL;
-	char path[PATH_MAX];
-	int fd = -1;
-	int ret = img_open(&img, fr->dirfd, IMG_GHOST_FILE, IMG_READ, g->remap_id);
-	if (ret)
-		return ret;
-	ret = img_read_one(img, &ghost_file_entry__descriptor, (ProtobufCMessage **)&e);
-	if (ret < 0)
-		goto out;
-	ret = 0;
-	if (!S_ISREG(e->mode)) {
-		pr_err("ghost-file-%x.img is not a regular file (mode 0%o): not supported",
-		       g->remap_id, e->mode);
-		ret = -EOPNOTSUPP;
-		goto out;
-	}
-	const char *base;
-	int dfd = open_parent_dir(name, &base);
-	if (dfd < 0) {
-		ret = dfd;
-		goto out;
-	}
-	g->dirfd = dfd;
-	char tmpname[NAME_MAX + 1];
-	bool tmpfile = e->has_ino && is_tmpfile_name(name, e->ino);
-	if (tmpfile) {
-		fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, e->mode & 07777);
-		snprintf(path, sizeof(path), "%.*s", (int)(base - 1 - name), name);
-	} else {
-		snprintf(tmpname, sizeof(tmpname), ".%.200s.cryo.%x.ghost", base, g->remap_id);
-		snprintf(path, sizeof(path), "%.*s%s", (int)(base - name), name, tmpname);
-		fd = openat(dfd, tmpname, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		/* left by a killed restore */
-		if (fd < 0 && errno == EEXIST && !unlinkat(dfd, tmpname, 0))
-			fd = openat(dfd, tmpname, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-				    0600);
-	}
-	if (fd < 0) {
-		ret = -errno;
-		pr_perror("can't recreate the deleted file %s (as %s%s)", name, path,
-			  tmpfile ? " with O_TMPFILE" : "");
-		goto out;
-	}
-	if (!tmpfile)
-		g->rm = xstrdup(tmpname);
-	ret = fill_ghost(img, e, fd, name);
-	if (!ret && fchown(fd, e->uid, e->gid))
-		{ ret = -errno; pr_perror("can't give the recreated %s its owner", name); }
-	if (!ret && fchmod(fd, e->mode & 07777))
-		{ ret = -errno; pr_perror("can't give the recreated %s its mode", name); }
-	if (!ret && e->atim && e->mtim) {
-		struct timespec ts[2] = { { e->atim->tv_sec, e->atim->tv_usec * 1000 },
-					  { e->mtim->tv_sec, e->mtim->tv_usec * 1000 } };
-		if (futimens(fd, ts))
-			pr_warn("can't set the times of the recreated %s: %s", name, strerror(errno));
-	}
-	if (ret)
-		goto out;
-	if (tmpfile) {
-		/* reopened through cryo's descriptor (also from the tasks) */
-		g->keep_fd = fd;
-		fd = -1;
-		snprintf(path, sizeof(path), "/proc/%d/fd/%d", getpid(), g->keep_fd);
-		g->path = xstrdup(path);
-	} else if (!linkat(dfd, tmpname, dfd, base, 0)) {
-		/* opened under its old name, so it shows as "NAME (deleted)" */
-		unlinkat(dfd, tmpname, 0);
-		free(g->rm);
-		g->rm = xstrdup(base);
-		g->path = xstrdup(name);
-	} else {
-		g->path = xstrdup(path);
-	}
-	if (!g->path)
-		ret = -ENOMEM;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (e)
-		protobuf_c_message_free_unpacked(&e->base, NULL);
-	img_close(img);
-	return ret;
-}
-
-static int make_linked(struct files_restore *fr, struct ghost_rst *g, const char *name)
-{
-	struct rst_file *t = files_rst_find(fr, g->remap_id);
-	if (!t || !t->fe->reg || !t->fe->reg->name) {
-		pr_err("remap-fpath.img: link remap %u of %s is missing from files.img", g->remap_id,
-		       name);
-		return -EINVAL;
-	}
-	const char *lname = t->fe->reg->name, *base;
-	int dfd = open_parent_dir(name, &base);
-	if (dfd < 0)
-		return dfd;
-	g->dirfd = dfd;
-	/* the dump makes it next to the file, under this name; it is removed
-	 * after the restore, so no other name may be taken from the images */
-	char lbase[32];
-	snprintf(lbase, sizeof(lbase), "link_remap.%u", g->remap_id);
-	const char *ls = strrchr(lname, '/');
-	if (!ls || strcmp(ls + 1, lbase) || (size_t)(ls - lname) != (size_t)(base - 1 - name) ||
-	    strncmp(lname, name, ls - lname)) {
-		pr_err("remap-fpath.img: the link remap of %s is %s, not %.*s/%s where a dump "
-		       "makes it: refused (damaged or forged images)", name, lname,
-		       (int)(base - 1 - name), name, lbase);
-		return -EINVAL;
-	}
-	g->rm_ok = xstrdup(lbase);
-	if (!linkat(dfd, lbase, dfd, base, 0)) {
-		g->rm = xstrdup(base);
-		g->path = xstrdup(name);
-	} else if (errno == ENOENT && faccessat(dfd, lbase, F_OK, AT_SYMLINK_NOFOLLOW)) {
-		return_perror("the link remap %s of the deleted file %s is gone", lname, name);
-	} else {
-		g->path = xstrdup(lname);
-	}
-	return g->path ? 0 : -ENOMEM;
-}
-
-int ghost_rst_path(struct files_restore *fr, uint32_t id, const char **path)
-{
-	struct reg_rst *st = reg_rst_state(fr);
-	*path = NULL;
-	if (!st)
-		return -ENOMEM;
-	int ret = load_remaps(fr, st);
-	if (ret)
-		return ret;
-	const RemapFilePathEntry *e = NULL;
-	for (int i = 0; i < st->nr_remaps && !e; i++)
-		if (st->remaps[i]->orig_id == id)
-			e = st->remaps[i];
-	if (!e)
-		return 0;
-	struct rst_file *f = files_rst_find(fr, id);
-	if (!f || !f->fe->reg || !f->fe->reg->name) {
-		pr_err("remap-fpath.img: file %u is no regular file of files.img", id);
-		return -EINVAL;
-	}
-	const char *name = f->fe->reg->name;
-	if (e->remap_type != REMAP_TYPE__GHOST && e->remap_type != REMAP_TYPE__LINKED) {
-		pr_err("file %u (%s) is remapped through /proc of a dead process: not supported", id,
-		       name);
-		return -EOPNOTSUPP;
-	}
-	/* ghosts are shared by every file of the inode; link remaps per file */
-	for (int i = 0; i < st->nr_ghosts; i++) {
-		struct ghost_rst *g = &st->ghosts[i];
-		if (g->type == (int)e->remap_type && g->remap_id == e->remap_id &&
-		    (g->type == REMAP_TYPE__GHOST || g->orig_id == id)) {
-			*path = g->path;
-			return 0;
-		}
-	}
-	struct ghost_rst *n = xrealloc(st->ghosts, (st->nr_ghosts + 1) * sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	st->ghosts = n;
-	struct ghost_rst *g = &n[st->nr_ghosts++];
-	*g = (struct ghost_rst){ .orig_id = id, .remap_id = e->remap_id, .type = e->remap_type,
-				 .keep_fd = -1, .dirfd = -1 };
-	ret = e->remap_type == REMAP_TYPE__GHOST ? make_ghost(fr, g, name) : make_linked(fr, g, name);
-	if (ret)
-		return ret;
-	pr_debug("file %u (%s) is opened as %s", id, name, g->path);
-	*path = g->path;
-	return 0;
-}
-
-void ghost_restore_finish(struct files_restore *fr, bool ok)
-{
-	struct reg_rst *st = fr->kind_state[FDK_REG];
-	if (!st)
-		return;
-	for (int i = 0; i < st->nr_ghosts; i++) {
-		struct ghost_rst *g = &st->ghosts[i];
-		/* names in the file's own directory, held open since they were made */
-		if (g->rm && unlinkat(g->dirfd, g->rm, 0) && errno != ENOENT)
-			pr_warn("can't remove %s (next to %s): %s", g->rm, g->path, strerror(errno));
-		if (ok && g->rm_ok && unlinkat(g->dirfd, g->rm_ok, 0) && errno != ENOENT)
-			pr_warn("can't remove the link remap %s (next to %s): %s", g->rm_ok, g->path,
-				strerror(errno));
-		if (g->keep_fd >= 0)
-			close(g->keep_fd);
-		if (g->dirfd >= 0)
-			close(g->dirfd);
-		free(g->rm);
-		free(g->rm_ok);
-		free(g->path);
-	}
-	free(st->ghosts);
-	st->ghosts = NULL;
-	st->nr_ghosts = 0;
-	for (int i = 0; i < st->nr_remaps; i++)
-		protobuf_c_message_free_unpacked(&st->remaps[i]->base, NULL);
-	free(st->remaps);
-	st->remaps = NULL;
-	st->nr_remaps = 0;
 }

@@ -1,4 +1,5 @@
-/* File locks (-l/--file-locks), in filelocks.img as criu writes them.
+/* File locks (-l/--file-locks), in filelocks.img as criu writes them;
+ * leases (F_SETLEASE) too, the description's like an OFD lock.
  *
  * Dump: /proc/PID/fdinfo/FD lists, as "lock:" lines, the locks taken
  * through that open file description: flock and OFD locks (owned by the
@@ -37,11 +38,13 @@
 #define FL_POSIX 1
 #define FL_FLOCK 2
 #define FL_OFD 4
+#define FL_LEASE 8
 
 struct lock_line {
-	int kind;		/* FL_*, 0 for leases and others */
+	int kind;		/* FL_*, 0 for others */
 	const char *kname;
 	int type;		/* F_RDLCK / F_WRLCK */
+	bool breaking;		/* a lease being broken (or a breaker's entry) */
 	pid_t pid;
 	unsigned maj, min;
 	unsigned long ino;
@@ -57,9 +60,11 @@ static int parse_line(const char *s, struct lock_line *l)
 		   &l->pid, &l->maj, &l->min, &l->ino, &l->start, end) != 10)
 		return -EINVAL;
 	l->kind = !strcmp(kind, "POSIX") ? FL_POSIX : !strcmp(kind, "FLOCK") ? FL_FLOCK :
-		  !strcmp(kind, "OFDLCK") ? FL_OFD : 0;
+		  !strcmp(kind, "OFDLCK") ? FL_OFD : !strcmp(kind, "LEASE") ? FL_LEASE : 0;
 	l->kname = l->kind == FL_POSIX ? "POSIX" : l->kind == FL_FLOCK ? "flock" :
-		   l->kind == FL_OFD ? "OFD" : "lease or other";
+		   l->kind == FL_OFD ? "OFD" : l->kind == FL_LEASE ? "lease" : "unknown kind of";
+	/* "LEASE  ACTIVE", "LEASE  BREAKING" or "LEASE  BREAKER" */
+	l->breaking = l->kind == FL_LEASE && strcmp(adv, "ACTIVE");
 	l->type = !strcmp(type, "READ") ? F_RDLCK : !strcmp(type, "WRITE") ? F_WRLCK : -1;
 	l->end = strcmp(end, "EOF") ? atoll(end) : -1;
 	return 0;
@@ -134,7 +139,17 @@ static int dump_lines(struct fd_dump *d, const char *text, pid_t pid, int fd, bo
 		}
 		if (!l.kind || l.type < 0) {
 			pr_err("fd %d of process %d (%s) holds a %s lock (%.60s): cryo can save "
-			       "flock, POSIX and OFD read/write locks only", fd, pid, d->path, l.kname, s);
+			       "flock, POSIX, OFD locks and leases, read or write, only", fd, pid,
+			       d->path, l.kname, s);
+			return -EOPNOTSUPP;
+		}
+		/* The kernel has no call that puts a lease back half broken
+		 * (an opener waiting, the holder told to give it up). */
+		if (l.breaking) {
+			pr_err("fd %d of process %d (%s) holds a lease that is being broken (another "
+			       "process is opening the file): cryo can't save a lease in that state; "
+			       "dump again once the holder has released it or the break timed out "
+			       "(/proc/sys/fs/lease-break-time)", fd, pid, d->path);
 			return -EOPNOTSUPP;
 		}
 		/* someone else's POSIX lock on a description we share is theirs */
@@ -143,7 +158,8 @@ static int dump_lines(struct fd_dump *d, const char *text, pid_t pid, int fd, bo
 		/* A flock belongs to the description, but /proc/locks names the
 		 * process that took it: if that one is in the tree and holds the
 		 * description, it takes it again at restore.  (An OFD lock shows
-		 * pid -1 whoever took it: the first holder takes it again.) */
+		 * pid -1 whoever took it: the first holder takes it again; so is
+		 * a lease, the description's too.) */
 		pid_t owner = pid;
 		int owner_fd = fd;
 		if (l.kind == FL_FLOCK && l.pid > 0 && l.pid != pid && in_tree(d->fdm, l.pid)) {
@@ -279,6 +295,11 @@ static int take_lock(struct remote *r, pid_t pid, struct rst_file *f, int fd,
 			return -ENOSPC;
 		ret = remote_syscall(r, __NR_fcntl, fd, e->flag & FL_OFD ? F_OFD_SETLK : F_SETLK, a,
 				     0, 0, 0);
+	} else if (e->flag & FL_LEASE) {
+		/* F_SETLEASE also makes the task the file's owner (F_SETOWN),
+		 * as it did when the task took it */
+		kind = "lease";
+		ret = remote_syscall(r, __NR_fcntl, fd, F_SETLEASE, e->type, 0, 0, 0);
 	} else {
 		pr_err("filelocks.img: lock kind %u is not supported", e->flag);
 		return -EINVAL;
@@ -287,6 +308,8 @@ static int take_lock(struct remote *r, pid_t pid, struct rst_file *f, int fd,
 		pr_err("process %d can't take its %s %s lock on %s again (fd %d, start %lld len "
 		       "%lld): %s%s", pid, kind, e->type == F_RDLCK ? "read" : "write", name, e->fd,
 		       (long long)e->start, (long long)e->len, strerror(ret < 0 ? -ret : EIO),
+		       ret == -EAGAIN && (e->flag & FL_LEASE) ? " (the file is open elsewhere now "
+		       "in a way the lease excludes: close it there and restore again)" :
 		       ret == -EAGAIN || ret == -EACCES ? " (someone else holds a conflicting "
 		       "lock on the file now: let it go and restore again)" : "");
 		return ret < 0 ? ret : -EIO;

@@ -17,7 +17,7 @@
  * then EOF).  FIFOs are opened by path behind a temporary O_RDWR open, so
  * opening one end never waits for the other.
  */
-#include "files/files-int.h"
+#include "files/reg-int.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -201,12 +201,15 @@ static int fifo_dump(struct fd_dump *d)
 	FifoEntry fi = FIFO_ENTRY__INIT;
 	RegFileEntry rfe = REG_FILE_ENTRY__INIT;
 	FownEntry fown = FOWN_ENTRY__INIT;
+	char name[PATH_MAX], proc_link[64];
 	size_t l = strlen(d->path);
-	if (d->path[0] != '/' || (l > 10 && !strcmp(d->path + l - 10, " (deleted)"))) {
-		pr_err(FD_FMT " is a FIFO that was deleted or is not reachable by path (%s): "
-		       "cryo can't reopen it", FD_ARGS(d), d->path);
+	bool deleted = l > 10 && !strcmp(d->path + l - 10, " (deleted)");
+	if (d->path[0] != '/') {
+		pr_err(FD_FMT " is a FIFO that is not reachable by path (%s): cryo can't reopen "
+		       "it", FD_ARGS(d), d->path);
 		return -EOPNOTSUPP;
 	}
+	snprintf(name, sizeof(name), "%.*s", (int)(deleted ? l - 10 : l), d->path);
 	if (d->fi.flags & O_DIRECT) {
 		pr_err(FD_FMT " is a FIFO in packet mode (O_DIRECT): cryo can't restore it",
 		       FD_ARGS(d));
@@ -224,7 +227,7 @@ static int fifo_dump(struct fd_dump *d)
 	rfe.flags = d->fi.flags & ~O_CLOEXEC;
 	rfe.pos = 0;
 	rfe.fown = &fown;
-	rfe.name = d->path;
+	rfe.name = name;
 	rfe.mnt_id = d->fi.mnt_id;
 	rfe.size = 0;
 	rfe.mode = d->st.st_mode;
@@ -232,6 +235,13 @@ static int fifo_dump(struct fd_dump *d)
 	ret = files_emit(&rd, &rfe_file);
 	if (ret)
 		return ret;
+	if (deleted) {
+		/* a ghost FIFO, made for the restore (its data go as any FIFO's) */
+		snprintf(proc_link, sizeof(proc_link), "/proc/%d/fd/%d", d->pid, d->fd);
+		ret = ghost_dump(&rd, name, proc_link);
+		if (ret)
+			return ret;
+	}
 	fi.has_id = fi.has_pipe_id = fi.has_regf_id = 1;
 	fi.id = d->id;
 	fi.pipe_id = d->st.st_ino;
@@ -472,8 +482,12 @@ static int fifo_open(struct files_restore *fr, struct rst_file *f)
 		return -EINVAL;
 	}
 	const RegFileEntry *rf = re->reg;
+	/* its name, or a ghost FIFO recreated for the restore */
+	const char *path = files_reg_open_path(fr, fi->regf_id);
+	if (!path)
+		return -EINVAL;
 	/* a reader and a writer of our own, so neither open waits */
-	int fake = open(rf->name, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	int fake = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fake < 0)
 		return_perror("can't open FIFO %s (file %u)", rf->name, f->fe->id);
 	struct stat st;
@@ -490,7 +504,7 @@ static int fifo_open(struct files_restore *fr, struct rst_file *f)
 	if (!ret) {
 		unsigned flags = (rf->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) |
 				 O_NOCTTY | O_NONBLOCK | O_CLOEXEC;
-		fd = open(rf->name, flags);
+		fd = open(path, flags);
 		if (fd < 0) {
 			ret = -errno;
 			pr_perror("can't open FIFO %s (file %u)", rf->name, f->fe->id);

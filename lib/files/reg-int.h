@@ -19,11 +19,25 @@
  * refuses (logged) otherwise. */
 int ghost_dump(struct fd_dump *d, const char *name, const char *proc_link);
 void ghost_dump_finish(struct files_dump *fdm, bool ok);
+/* @d is a file in /proc/PID (@name) of a process that has exited: writes
+ * criu's PROCFS remap (the restore opens it through a helper process with
+ * that PID, which then exits) and returns 1; 0 if it is no such file;
+ * refuses (logged) if another process has that PID now. */
+int ghost_dump_procfs(struct fd_dump *d, const char *name);
+/* A deleted inode that is no fd's (a watched one): @fd, cryo's descriptor
+ * of it (O_PATH will do), is saved as a ghost under @name, through a file
+ * entry of its own. */
+int ghost_dump_inode(struct files_dump *fdm, pid_t pid, int fd, const char *name);
 /* Restore: the path to open for file @id instead of its name (a recreated
  * ghost, a link remap), or NULL if it has no remap; error codes are
  * logged.  Created names go away in ghost_restore_finish. */
 int ghost_rst_path(struct files_restore *fr, uint32_t id, const char **path);
 void ghost_restore_finish(struct files_restore *fr, bool ok);
+/* Restore: the path of the recreated ghost of the inode that was @ino on
+ * the device @kdev (the kernel's encoding, as fdinfo shows it), or NULL if
+ * no ghost was. */
+int ghost_rst_path_by_inode(struct files_restore *fr, uint32_t kdev, uint64_t ino,
+			    const char **path);
 
 /* --- locks.c: flock, POSIX and OFD locks --- */
 
@@ -48,6 +62,8 @@ struct reg_rst {
 	bool remaps_loaded;
 	struct ghost_rst *ghosts;
 	int nr_ghosts;
+	struct ghost_made *made;	/* directories made on the way to ghosts */
+	int nr_made;
 	FileLockEntry **locks;
 	int nr_locks;
 	bool locks_loaded;

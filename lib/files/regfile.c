@@ -1,6 +1,7 @@
-/* Regular files, directories, O_PATH descriptors and character devices
- * reopened by path (/dev/null...).  Deleted files go through ghost.c,
- * locks through locks.c, --external/--inherit-fd through external.c. */
+/* Regular files, directories, O_PATH descriptors (of symlinks and FIFOs
+ * too) and character devices reopened by path (/dev/null...).  Deleted
+ * ones and files of /proc/PID of dead processes go through ghost.c, locks
+ * through locks.c, --external/--inherit-fd through external.c. */
 #include "files/reg-int.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -27,17 +28,14 @@ static bool has_deleted_suffix(const char *p)
 int regfile_check_path(struct fd_dump *d, const char *what)
 {
 	mode_t m = d->st.st_mode;
-	if (S_ISREG(m) || S_ISDIR(m) || S_ISCHR(m)) {
+	/* (only an O_PATH|O_NOFOLLOW descriptor can hold a symlink itself;
+	 * other descriptors of a FIFO are the FIFO kind's) */
+	if (S_ISREG(m) || S_ISDIR(m) || S_ISCHR(m) ||
+	    ((S_ISLNK(m) || S_ISFIFO(m)) && (d->fi.flags & O_PATH))) {
+		/* deleted ones become ghosts (ghost.c) */
 		if (d->path[0] != '/') {
 			pr_err("%s of process %d is %s, which is not reachable by path: cryo can't "
 			       "save it", what, d->pid, d->path);
-			return -EOPNOTSUPP;
-		}
-		/* deleted regular files become ghosts (ghost.c) */
-		if (has_deleted_suffix(d->path) && !S_ISREG(m)) {
-			pr_err("%s of process %d is %s, a %s that was deleted: cryo can only save "
-			       "deleted regular files", what, d->pid, d->path,
-			       S_ISDIR(m) ? "directory" : "device node");
 			return -EOPNOTSUPP;
 		}
 		return 0;
@@ -132,7 +130,9 @@ static int reg_dump(struct fd_dump *d)
 		proc_link[0] = '\0';	/* found by ghost_dump if needed */
 	}
 	snprintf(name, sizeof(name), "%s", d->path);
-	bool deleted = has_deleted_suffix(name) && S_ISREG(d->st.st_mode);
+	mode_t m = d->st.st_mode;
+	bool deleted = has_deleted_suffix(name) &&
+		       (S_ISREG(m) || S_ISDIR(m) || S_ISCHR(m) || S_ISLNK(m) || S_ISFIFO(m));
 	if (deleted)
 		name[strlen(name) - 10] = '\0';
 
@@ -161,6 +161,12 @@ static int reg_dump(struct fd_dump *d)
 		rfe.has_mode = 0;
 		goto emit;
 	}
+	/* /proc/PID of a process that has exited: criu's PROCFS remap */
+	ret = ghost_dump_procfs(d, name);
+	if (ret < 0)
+		return ret;
+	if (ret > 0)
+		goto emit;
 	if (S_ISCHR(d->st.st_mode) && !deleted) {
 		int k = fixed_dev(name);
 		struct stat ps;

@@ -707,7 +707,7 @@ static const struct cryo_option table[] = {
 	{ "weak-sysctls", 0, NOARG, NULL, C(RESTORE), NEG | OPTF_IGNORED, set_nothing,
 	  "Skip sysctls that do not exist on this kernel.", "no effect in cryo" },
 	{ "ghost-fiemap", 0, NOARG, NULL, C(DUMP), NEG | OPTF_IGNORED, set_nothing,
-	  "Store sparse deleted files compactly.", "no effect in cryo (ghost files are stored whole)" },
+	  "Store sparse deleted files compactly.", "no effect in cryo (ghost files always keep their holes: only the data are stored)" },
 
 	/* ---- accepted, refused: not supported yet ---- */
 	{ "action-script", 0, REQ, "SCRIPT", DUMPS | C(RESTORE), NOT_YET(),

@@ -363,8 +363,12 @@ static int restore_fs(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
 {
 	const FileEntry *cwd = files_find(&ctx->files, p->fs->cwd_id);
 	if (cwd && cwd->reg && cwd->reg->name) {
+		/* a deleted one is recreated for the restore (a ghost) */
+		const char *name = files_reg_open_path(&ctx->files, p->fs->cwd_id);
+		if (!name)
+			return -EINVAL;
 		remote_scratch_reset(r);
-		uint64_t path = remote_scratch_put(r, cwd->reg->name, strlen(cwd->reg->name) + 1);
+		uint64_t path = remote_scratch_put(r, name, strlen(name) + 1);
 		if (!path)
 			return -ENOSPC;
 		long ret = remote_syscall(r, __NR_chdir, path, 0, 0, 0, 0, 0);

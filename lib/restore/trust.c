@@ -383,6 +383,11 @@ static int check_ghosts(int dirfd, const struct owner *w)
 			pr_err("--images-trust owner: %s recreates a file owned by %u:%u, which %s "
 			       "could not make: refused", de->d_name, g->uid, g->gid, w->name);
 			ret = -EPERM;
+		} else if (S_ISCHR(g->mode) || S_ISBLK(g->mode)) {
+			/* mknod of a device needs CAP_MKNOD: a forged one could open any disk */
+			pr_err("--images-trust owner: %s recreates a device node (rdev 0x%x), which %s "
+			       "could not make: refused", de->d_name, g->rdev, w->name);
+			ret = -EPERM;
 		}
 		protobuf_c_message_free_unpacked(&g->base, NULL);
 	}

@@ -1,6 +1,6 @@
 /* ev_epoll_closed: an epoll registration whose fd was closed while its file
- * lives on (at another number): cryo can't make it again and must refuse
- * the dump, leaving the process unharmed. */
+ * lives on (at another number): restored on that file, under the old
+ * number, the fd itself left closed. */
 #include <sys/epoll.h>
 #include <unistd.h>
 
