@@ -10,6 +10,9 @@
  *       The same with N processes: the root and N-1 children, each with MIB
  *       MiB.  On SIGTERM the root checks itself, then terminates and reaps
  *       its children; it exits 0 only if every process was right.
+ *   bench_target cow N MIB --pidfile F
+ *       Like tree, but the root writes its MIB MiB before forking: the
+ *       children share them copy-on-write, unchanged.
  *   bench_target fds N KINDS DIR --pidfile F
  *       N open descriptors of the kinds in the comma-separated KINDS (reg,
  *       dup, pipe, unix, eventfd, timerfd, epoll), in turn: reg opens one of
@@ -145,19 +148,22 @@ static void setup_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
-static int run_mem(int nprocs, size_t mib, int thp, const char *pidfile)
+static int run_mem(int nprocs, size_t mib, int thp, int cow, const char *pidfile)
 {
 	int ready[2];
 	setup_signals();
 	if (pipe(ready))
 		die("pipe");
+	if (cow)	/* written once, then shared copy-on-write by every child */
+		alloc_mem(mib, thp);
 	for (int i = 1; i < nprocs; i++) {
 		pid_t pid = fork();
 		if (pid < 0)
 			die("fork");
 		if (pid == 0) {
 			close(ready[0]);
-			alloc_mem(mib, thp);
+			if (!cow)
+				alloc_mem(mib, thp);
 			if (write(ready[1], "k", 1) != 1)
 				die("ready pipe");
 			close(ready[1]);
@@ -167,7 +173,8 @@ static int run_mem(int nprocs, size_t mib, int thp, const char *pidfile)
 		kids[nr_kids++] = pid;
 	}
 	close(ready[1]);
-	alloc_mem(mib, thp);
+	if (!cow)
+		alloc_mem(mib, thp);
 	for (int i = 1; i < nprocs; i++) {
 		char c;
 		if (read(ready[0], &c, 1) != 1)
@@ -399,12 +406,12 @@ int main(int argc, char **argv)
 	/* Nothing but stdio may stay open in a process to dump. */
 	syscall(SYS_close_range, 3, ~0U, 0);
 	if (npos >= 2 && !strcmp(pos[0], "mem") && pidfile)
-		return run_mem(1, strtoul(pos[1], NULL, 0), thp, pidfile);
-	if (npos >= 3 && !strcmp(pos[0], "tree") && pidfile) {
+		return run_mem(1, strtoul(pos[1], NULL, 0), thp, 0, pidfile);
+	if (npos >= 3 && (!strcmp(pos[0], "tree") || !strcmp(pos[0], "cow")) && pidfile) {
 		int n = atoi(pos[1]);
 		if (n < 1 || n > 4096)
 			n = 1;
-		return run_mem(n, strtoul(pos[2], NULL, 0), thp, pidfile);
+		return run_mem(n, strtoul(pos[2], NULL, 0), thp, !strcmp(pos[0], "cow"), pidfile);
 	}
 	if (npos >= 4 && !strcmp(pos[0], "fds") && pidfile)
 		return run_fds(atoi(pos[1]), pos[2], pos[3], pidfile);
@@ -412,7 +419,7 @@ int main(int argc, char **argv)
 		return floor_write(strtoul(pos[1], NULL, 0), pos[2]);
 	if (npos >= 3 && !strcmp(pos[0], "floor-read"))
 		return floor_read(strtoul(pos[1], NULL, 0), pos[2], thp, populate);
-	fprintf(stderr, "usage: bench_target mem MIB [--thp] --pidfile F | tree N MIB --pidfile F |\n"
+	fprintf(stderr, "usage: bench_target mem MIB [--thp] --pidfile F | tree|cow N MIB --pidfile F |\n"
 			"       fds N KINDS DIR --pidfile F |\n"
 			"       floor-write MIB PATH | floor-read MIB PATH [--thp|--populate]\n");
 	return 2;
