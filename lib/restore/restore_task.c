@@ -588,8 +588,12 @@ int restore_task_memory(struct rst_ctx *ctx, struct rst_proc *p)
 			ret = vdso_proxy_patch(r, p->mem.vdso_start, p->mem.vdso_end, p->mem.vdso_new);
 	} else {
 		/* A fork of its restored parent: keep what is shared with it. */
-		ret = mem_restore_inherited(r, &p->mem, &p->parent->mem, &ctx->files, p->pages_fd,
-					    p->parent->pages_fd, &ctx->shmem, &ctx->cow);
+		struct mem_source anc[64];
+		int nanc = 0;
+		for (struct rst_proc *a = p->parent; a && nanc < (int)ARRAY_SIZE(anc); a = a->parent)
+			anc[nanc++] = (struct mem_source){ &a->mem, a->pages_fd };
+		ret = mem_restore_inherited(r, &p->mem, anc, nanc, &ctx->files, p->pages_fd,
+					    &ctx->shmem, &ctx->cow);
 		if (!ret)
 			ret = proc_read_maps(p->pid, &cur);
 		if (!ret && p->parent->mem.vdso_proxy) {

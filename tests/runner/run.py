@@ -89,6 +89,9 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
                  (restore under tighter limits than the dumped process had)
   refuse       = exact text cryo must print when it refuses (non-zero exit);
                  the test process must stay running, unharmed, and pass
+  images_max   = MiB: every successful dump's pages-*.img files together
+                 must be no larger (e.g. memory shared copy-on-write in a
+                 tree must be written once)
   refuse_at    = dump | restore  (default dump).  With restore: the dump
                  must succeed and the restore fail, leaving no process
   features     = NAME ...  kernel features (`cryo check --feature NAME`);
@@ -131,6 +134,7 @@ DEFAULTS = {
     'settle': '0.5',
     'churn': 'no',
     'tty': 'no',
+    'images_max': '',
 }
 
 START_TIMEOUT = 30      # launcher must report "ready" within this
@@ -668,6 +672,16 @@ class Runner(fault.FaultTests, real.RealTests):
         rc, out = self.run_cmd(cmd, out_path, float(meta['timeout']), env=env)
         return rc, out, log_path
 
+    def check_images_size(self, meta, ctx, tag):
+        if not meta['images_max']:
+            return
+        d = ctx['imgdir']
+        size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)
+                   if f.startswith('pages-') and f.endswith('.img'))
+        if size > float(meta['images_max']) * 1048576:
+            raise TestFailed('dump%s wrote %.1f MiB of pages images, more than images_max = %s MiB'
+                             % (tag, size / 1048576, meta['images_max']))
+
     def restore(self, tree, meta, ctx, tag, fault=None):
         """cryo restore from the last dump; returns (rc, output, log, pidfile)."""
         imgdir = ctx['imgdir']
@@ -822,6 +836,7 @@ class Runner(fault.FaultTests, real.RealTests):
                 raise TestFailed('dump%s hung (timeout %gs)' % (tag, timeout))
             if rc != 0:
                 raise TestFailed('dump%s failed (exit %d)' % (tag, rc))
+            self.check_images_size(meta, ctx, tag)
             if mods['leave_running']:
                 self.check_unharmed(pid, tree, 'after dump --leave-running%s' % tag, expect)
                 continue
