@@ -141,7 +141,7 @@ static int dump_proc(struct dump_ctx *ctx, struct seized_proc *p)
 	for (int i = 0; ctx->runs && i < ctx->tree.nr_procs; i++) {
 		if (ctx->tree.procs[i] == p)
 			runs = &ctx->runs[i];
-		if (p->parent && ctx->tree.procs[i] == p->parent)
+		if (p->parent && ctx->tree.procs[i] == p->parent && ctx->opts->cow_parent)
 			pruns = &ctx->runs[i];
 	}
 	ret = mem_dump_pages(ctx->dirfd, p->pid, &mm, ctx->next_pages_id++,

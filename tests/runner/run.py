@@ -92,6 +92,7 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
   images_max   = MiB: every successful dump's pages-*.img files together
                  must be no larger (e.g. memory shared copy-on-write in a
                  tree must be written once)
+  images_min   = MiB: ... and no smaller
   refuse_at    = dump | restore  (default dump).  With restore: the dump
                  must succeed and the restore fail, leaving no process
   features     = NAME ...  kernel features (`cryo check --feature NAME`);
@@ -135,6 +136,7 @@ DEFAULTS = {
     'churn': 'no',
     'tty': 'no',
     'images_max': '',
+    'images_min': '',
 }
 
 START_TIMEOUT = 30      # launcher must report "ready" within this
@@ -673,12 +675,15 @@ class Runner(fault.FaultTests, real.RealTests):
         return rc, out, log_path
 
     def check_images_size(self, meta, ctx, tag):
-        if not meta['images_max']:
+        if not meta['images_max'] and not meta['images_min']:
             return
         d = ctx['imgdir']
         size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)
                    if f.startswith('pages-') and f.endswith('.img'))
-        if size > float(meta['images_max']) * 1048576:
+        if meta['images_min'] and size < float(meta['images_min']) * 1048576:
+            raise TestFailed('dump%s wrote %.1f MiB of pages images, less than images_min = %s MiB'
+                             % (tag, size / 1048576, meta['images_min']))
+        if meta['images_max'] and size > float(meta['images_max']) * 1048576:
             raise TestFailed('dump%s wrote %.1f MiB of pages images, more than images_max = %s MiB'
                              % (tag, size / 1048576, meta['images_max']))
 
