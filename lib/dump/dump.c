@@ -146,7 +146,16 @@ static int dump_proc(struct dump_ctx *ctx, struct seized_proc *p)
 	FAULT_POINT_RET(ret, "dump:memory");
 	if (ret)
 		goto out;
-	ret = mem_dump_pages(ctx->dirfd, p->pid, &mm, ctx->next_pages_id++, &ctx->mem);
+	/* parents come before their children in tree.procs */
+	struct mem_page_runs *runs = NULL, *pruns = NULL;
+	for (int i = 0; ctx->runs && i < ctx->tree.nr_procs; i++) {
+		if (ctx->tree.procs[i] == p)
+			runs = &ctx->runs[i];
+		if (p->parent && ctx->tree.procs[i] == p->parent && ctx->opts->cow_parent)
+			pruns = &ctx->runs[i];
+	}
+	ret = mem_dump_pages(ctx->dirfd, p->pid, &mm, ctx->next_pages_id++,
+			     p->parent ? p->parent->pid : 0, pruns, runs, &ctx->mem);
 	if (ret)
 		goto out;
 
@@ -211,6 +220,7 @@ static int write_stats(struct dump_ctx *ctx, uint64_t t_start, uint64_t t_frozen
 	ds.memwrite_time = 0;
 	ds.pages_scanned = ctx->mem.pages_scanned;
 	ds.pages_written = ctx->mem.pages_written;
+	ds.pages_skipped_parent = ctx->mem.pages_cow;
 	se.dump = &ds;
 	if (ctx->opts->display_stats) {
 		pr_msg("Displaying dump stats:");
@@ -220,7 +230,9 @@ static int write_stats(struct dump_ctx *ctx, uint64_t t_start, uint64_t t_frozen
 		/* criu's words, for scripts that read them */
 		pr_msg("Memory pages scanned: %llu (0x%llx)", (unsigned long long)ds.pages_scanned,
 		       (unsigned long long)ds.pages_scanned);
-		pr_msg("Memory pages skipped from parent: 0 (0x0)");
+		pr_msg("Memory pages skipped from parent: %llu (0x%llx)",
+		       (unsigned long long)ds.pages_skipped_parent,
+		       (unsigned long long)ds.pages_skipped_parent);
 		pr_msg("Memory pages written: %llu (0x%llx)", (unsigned long long)ds.pages_written,
 		       (unsigned long long)ds.pages_written);
 		pr_msg("Lazy memory pages: 0 (0x0)");
@@ -478,8 +490,16 @@ int cryo_dump(struct cryo_opts *o)
 		ret = files_dump_begin(&ctx.files, ctx.dirfd, o);
 	ctx.files.tree = &ctx.tree;
 	mem_dump_shared_init(&ctx.shmem, ctx.dirfd, &ctx.next_pages_id);
+	if (!ret) {
+		ctx.runs = xzalloc(sizeof(*ctx.runs) * (ctx.tree.nr_procs + 1));
+		if (!ctx.runs)
+			ret = -ENOMEM;
+	}
 	for (int i = 0; !ret && i < ctx.tree.nr_procs; i++)
 		ret = dump_proc(&ctx, ctx.tree.procs[i]);
+	for (int i = 0; ctx.runs && i < ctx.tree.nr_procs; i++)
+		mem_page_runs_free(&ctx.runs[i]);
+	free(ctx.runs);
 	{
 		int r2 = mem_dump_shared_fini(&ctx.shmem);
 		ret = ret ? ret : r2;

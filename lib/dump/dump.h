@@ -30,6 +30,7 @@ struct dump_ctx {
 	struct ns_dump ns;		/* cryo's namespaces, ids for the images */
 	uint32_t *cg_sets;		/* criu's cg_set of each tree.procs[i], 0 = none */
 	struct dump_kobj_ids *kobj;	/* of each tree.procs[i] (zombies: none) */
+	struct mem_page_runs *runs;	/* what each tree.procs[i]'s pagemap holds */
 };
 
 /* Give every live process its ids of shared objects (kcmp); refuses (logs

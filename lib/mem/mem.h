@@ -48,8 +48,17 @@ struct cr_img;
 struct mem_dump_stats {
 	uint64_t pages_scanned;
 	uint64_t pages_written;
+	uint64_t pages_cow;	/* left to the parent's image (cow_parent entries) */
 	uint64_t memdump_ns;
 };
+
+/* The runs of pages a process's pagemap image holds (written or left to
+ * its parent), in address order: what its children may point at. */
+struct mem_page_runs {
+	uint64_t *start, *end;
+	size_t n, cap;
+};
+void mem_page_runs_free(struct mem_page_runs *r);
 
 struct mem_dump_shared;
 /* Classify @maps into mm->vmas (allocated), registering mapped files with
@@ -58,9 +67,15 @@ struct mem_dump_shared;
  * Refuses (clearly) what can't be saved. */
 int mem_dump_vmas(pid_t pid, const struct proc_maps *maps, struct files_dump *files,
 		  struct mem_dump_shared *sd, MmEntry *mm);
-/* Save the pages of every private VMA into pagemap-@pid.img / pages-@pages_id.img. */
+/* Save the pages of every private VMA into pagemap-@pid.img / pages-@pages_id.img.
+ * With @ppid (the parent, still frozen; 0: none) and @parent_runs (what the
+ * parent's image holds), pages that are the parent's own page at the same
+ * address (same PFN: shared copy-on-write since the fork) are not written
+ * but recorded as cow_parent entries.  @runs (may be NULL) gets this
+ * process's runs. */
 int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
-		   struct mem_dump_stats *stats);
+		   pid_t ppid, const struct mem_page_runs *parent_runs,
+		   struct mem_page_runs *runs, struct mem_dump_stats *stats);
 
 /* guard.c: guard regions (MADV_GUARD_INSTALL).  Dump: record in @v->guards
  * the guard pages of the VMA of process @pid (@pm_fd: its /proc/PID/pagemap).
@@ -225,8 +240,16 @@ struct mem_cow_stats {
 	uint64_t pages_compared;
 	uint64_t pages_skipped_cow;
 };
-int mem_restore_inherited(struct remote *r, const struct mem_image *cmi, const struct mem_image *pmi,
-			  const struct files_restore *fr, int pages_fd, int parent_pages_fd,
+/* A process's images, open in cryo and in the task at @pages_fd. */
+struct mem_source {
+	const struct mem_image *mi;
+	int pages_fd;
+};
+/* @anc: the parent's images, then the grandparent's, ... (@nanc of them):
+ * where the child's cow_parent pages are read from when they can't be kept. */
+int mem_restore_inherited(struct remote *r, const struct mem_image *cmi,
+			  const struct mem_source *anc, int nanc,
+			  const struct files_restore *fr, int pages_fd,
 			  struct shmem_registry *reg, struct mem_cow_stats *st);
 
 #endif

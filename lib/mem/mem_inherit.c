@@ -27,23 +27,43 @@ struct page_index {
 	uint64_t *vaddr;	/* start of each run, sorted */
 	uint64_t *npages;
 	uint64_t *off;		/* byte offset of the run in pages-N.img */
+	bool *cow;		/* a cow_parent run: in the parent's images */
 	int n;
+	bool built;
 };
+
+#define IX_ABSENT (-1)
+#define IX_PARENT (-2)
+
+static bool pe_cow(const PagemapEntry *pe)
+{
+	return pe->has_cow_parent && pe->cow_parent;
+}
 
 static int index_build(const struct mem_image *mi, struct page_index *ix)
 {
+	ix->built = true;
 	ix->n = mi->n_pe;
 	ix->vaddr = xmalloc(sizeof(uint64_t) * (ix->n + 1));
 	ix->npages = xmalloc(sizeof(uint64_t) * (ix->n + 1));
 	ix->off = xmalloc(sizeof(uint64_t) * (ix->n + 1));
-	if (!ix->vaddr || !ix->npages || !ix->off)
+	ix->cow = xmalloc(sizeof(bool) * (ix->n + 1));
+	if (!ix->vaddr || !ix->npages || !ix->off || !ix->cow)
 		return -ENOMEM;
 	uint64_t off = 0;
 	for (int i = 0; i < ix->n; i++) {
-		ix->vaddr[i] = mi->pe[i]->vaddr;
-		ix->npages[i] = mi->pe[i]->nr_pages;
+		const PagemapEntry *pe = mi->pe[i];
+		ix->vaddr[i] = pe->vaddr;
+		ix->npages[i] = pe->nr_pages;
 		ix->off[i] = off;
-		off += (uint64_t)mi->pe[i]->nr_pages * PAGE_SIZE;
+		ix->cow[i] = pe_cow(pe);
+		if (ix->cow[i] && pe->has_flags && (pe->flags & PE_PRESENT)) {
+			pr_err("pagemap image: the entry at 0x%llx is both in the pages image and "
+			       "its parent's", (unsigned long long)pe->vaddr);
+			return -EINVAL;
+		}
+		if (!ix->cow[i])
+			off += (uint64_t)pe->nr_pages * PAGE_SIZE;
 		if (i && ix->vaddr[i] < ix->vaddr[i - 1] + ix->npages[i - 1] * PAGE_SIZE) {
 			pr_err("pagemap image: entries are not sorted at 0x%llx",
 			       (unsigned long long)ix->vaddr[i]);
@@ -58,9 +78,11 @@ static void index_free(struct page_index *ix)
 	free(ix->vaddr);
 	free(ix->npages);
 	free(ix->off);
+	free(ix->cow);
 }
 
-/* Offset of the page at @addr in the pages file, or -1 if not present. */
+/* Offset of the page at @addr in the pages file, IX_ABSENT if the image has
+ * no such page, IX_PARENT if it is the parent's. */
 static int64_t index_find(const struct page_index *ix, uint64_t addr)
 {
 	int lo = 0, hi = ix->n - 1;
@@ -72,9 +94,30 @@ static int64_t index_find(const struct page_index *ix, uint64_t addr)
 		else if (addr >= e)
 			lo = mid + 1;
 		else
-			return ix->off[mid] + (addr - s);
+			return ix->cow[mid] ? IX_PARENT : (int64_t)(ix->off[mid] + (addr - s));
 	}
-	return -1;
+	return IX_ABSENT;
+}
+
+/* Where the page at @addr of a cow_parent run is: the nearest ancestor
+ * whose image holds it itself.  *@fd gets its pages image. */
+static int64_t source_find(const struct mem_source *anc, struct page_index *aix, int nanc,
+			   uint64_t addr, int *fd)
+{
+	for (int j = 0; j < nanc; j++) {
+		if (!aix[j].built && index_build(anc[j].mi, &aix[j]))
+			return IX_ABSENT;
+		int64_t off = index_find(&aix[j], addr);
+		if (off == IX_ABSENT)
+			break;
+		if (off >= 0) {
+			*fd = anc[j].pages_fd;
+			return off;
+		}
+	}
+	pr_err("pagemap image: the page at 0x%llx is marked as its parent's, but no "
+	       "ancestor's image holds it", (unsigned long long)addr);
+	return IX_ABSENT;
 }
 
 static bool same_vma(const VmaEntry *a, const VmaEntry *b)
@@ -131,11 +174,54 @@ static int add(struct fixer *f, long nr, uint64_t a0, uint64_t a1, uint64_t a2, 
 	return 0;
 }
 
-int mem_restore_inherited(struct remote *r, const struct mem_image *cmi, const struct mem_image *pmi,
-			  const struct files_restore *fr, int pages_fd, int parent_pages_fd,
+/* A page run to read from a pages image, grown page by page. */
+struct fill_run {
+	uint64_t start, len, off;
+	int fd;
+};
+
+static int run_add(struct fixer *f, struct fill_run *fr, uint64_t addr, int fd, int64_t off)
+{
+	if (fr->len && fr->fd == fd && fr->start + fr->len == addr && fr->off + fr->len == (uint64_t)off) {
+		fr->len += PAGE_SIZE;
+		return 0;
+	}
+	int ret = 0;
+	if (fr->len)
+		ret = add(f, __NR_pread64, fr->fd, fr->start, fr->len, fr->off);
+	fr->len = 0;
+	if (off >= 0)
+		*fr = (struct fill_run){ addr, PAGE_SIZE, off, fd };
+	return ret;
+}
+
+/* The child's VMA holding @addr if it is one kept from the parent, else
+ * NULL (VMAs are in address order). */
+static const VmaEntry *kept_at(const MmEntry *cm, const bool *kept, uint64_t addr)
+{
+	size_t lo = 0, hi = cm->n_vmas;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const VmaEntry *v = cm->vmas[mid];
+		if (addr < v->start)
+			hi = mid;
+		else if (addr >= v->end)
+			lo = mid + 1;
+		else
+			return kept[mid] ? v : NULL;
+	}
+	return NULL;
+}
+
+int mem_restore_inherited(struct remote *r, const struct mem_image *cmi,
+			  const struct mem_source *anc, int nanc,
+			  const struct files_restore *fr, int pages_fd,
 			  struct shmem_registry *reg, struct mem_cow_stats *st)
 {
+	const struct mem_image *pmi = anc[0].mi;
+	int parent_pages_fd = anc[0].pages_fd;
 	const MmEntry *cm = cmi->mm, *pm = pmi->mm;
+	struct page_index *aix = xzalloc(sizeof(*aix) * (nanc + 1));
 	bool *kept = xzalloc(sizeof(bool) * (cm->n_vmas + 1));
 	bool *pkept = xzalloc(sizeof(bool) * (pm->n_vmas + 1));
 	struct remote_batch *b = xzalloc(sizeof(*b));
@@ -145,7 +231,7 @@ int mem_restore_inherited(struct remote *r, const struct mem_image *cmi, const s
 	VmaEntry **newv = xzalloc(sizeof(VmaEntry *) * (cm->n_vmas + 1));
 	int ret = -ENOMEM;
 
-	if (!kept || !pkept || !b || !cbuf || !pbuf || !newv)
+	if (!kept || !pkept || !b || !cbuf || !pbuf || !newv || !aix)
 		goto out;
 	ret = index_build(cmi, &ci);
 	if (!ret)
@@ -207,22 +293,38 @@ int mem_restore_inherited(struct remote *r, const struct mem_image *cmi, const s
 	}
 
 	/* 5. Pages: the child's own VMAs take all theirs; kept VMAs take only
-	 * the pages that differ from the parent's. */
+	 * the pages that differ from the parent's.  A cow_parent page (the
+	 * parent's own page at the dump) is kept as inherited, or, where the
+	 * VMA is new, read from the nearest ancestor's image that holds it. */
 	for (int i = 0; i < ci.n && !ret; i++) {
-		uint64_t run_start = 0, run_len = 0, run_off = 0;
+		struct fill_run run = { 0 };
 		for (uint64_t k = 0; k < ci.npages[i] && !ret; k++) {
 			uint64_t addr = ci.vaddr[i] + k * PAGE_SIZE, off = ci.off[i] + k * PAGE_SIZE;
-			bool need = true;
+			const VmaEntry *kv = kept_at(cm, kept, addr);
+			bool in_kept = kv && vma_has_private_pages(kv);
 			int64_t poff = index_find(&pi, addr);
-			bool in_kept = false;
-			for (size_t v = 0; v < cm->n_vmas; v++)
-				if (kept[v] && addr >= cm->vmas[v]->start && addr < cm->vmas[v]->end) {
-					in_kept = vma_has_private_pages(cm->vmas[v]);
+			if (addr >= cmi->vdso_start && addr < cmi->vdso_end) {
+				/* this kernel's vDSO, or the parent's proxy */
+				ret = run_add(&f, &run, addr, -1, -1);
+			} else if (ci.cow[i] && in_kept) {
+				if (poff == IX_ABSENT) {
+					pr_err("pagemap image: the page at 0x%llx is marked as its "
+					       "parent's, but the parent's image has none there",
+					       (unsigned long long)addr);
+					ret = -EINVAL;
 					break;
 				}
-			if (addr >= cmi->vdso_start && addr < cmi->vdso_end)
-				need = false;	/* this kernel's vDSO, or the parent's proxy */
-			else if (in_kept && poff >= 0) {
+				st->pages_skipped_cow++;
+				ret = run_add(&f, &run, addr, -1, -1);
+			} else if (ci.cow[i]) {
+				int fd = -1;
+				int64_t aoff = source_find(anc, aix, nanc, addr, &fd);
+				if (aoff < 0) {
+					ret = -EINVAL;
+					break;
+				}
+				ret = run_add(&f, &run, addr, fd, aoff);
+			} else if (in_kept && poff >= 0) {
 				st->pages_compared++;
 				if (pread(pages_fd, cbuf, PAGE_SIZE, off) != (ssize_t)PAGE_SIZE ||
 				    pread(parent_pages_fd, pbuf, PAGE_SIZE, poff) != (ssize_t)PAGE_SIZE) {
@@ -231,25 +333,16 @@ int mem_restore_inherited(struct remote *r, const struct mem_image *cmi, const s
 					ret = -EIO;
 					break;
 				}
-				need = memcmp(cbuf, pbuf, PAGE_SIZE) != 0;
-				if (!need)
+				bool same = memcmp(cbuf, pbuf, PAGE_SIZE) == 0;
+				if (same)
 					st->pages_skipped_cow++;
-			}
-			if (need && run_len && run_start + run_len * PAGE_SIZE == addr) {
-				run_len++;
-				continue;
-			}
-			if (run_len)
-				ret = add(&f, __NR_pread64, pages_fd, run_start, run_len * PAGE_SIZE, run_off);
-			run_len = 0;
-			if (need) {
-				run_start = addr;
-				run_off = off;
-				run_len = 1;
+				ret = run_add(&f, &run, addr, pages_fd, same ? -1 : (int64_t)off);
+			} else {
+				ret = run_add(&f, &run, addr, pages_fd, off);
 			}
 		}
-		if (!ret && run_len)
-			ret = add(&f, __NR_pread64, pages_fd, run_start, run_len * PAGE_SIZE, run_off);
+		if (!ret)
+			ret = run_add(&f, &run, 0, -1, -1);
 	}
 	/* pread's arguments are (fd, buf, count, offset): a0 is the fd */
 
@@ -259,13 +352,10 @@ int mem_restore_inherited(struct remote *r, const struct mem_image *cmi, const s
 		for (uint64_t k = 0; k <= pi.npages[i] && !ret; k++) {
 			uint64_t addr = pi.vaddr[i] + k * PAGE_SIZE;
 			bool drop = false;
-			if (k < pi.npages[i] && index_find(&ci, addr) < 0)
-				for (size_t v = 0; v < cm->n_vmas; v++)
-					if (kept[v] && addr >= cm->vmas[v]->start &&
-					    addr < cm->vmas[v]->end) {
-						drop = vma_has_private_pages(cm->vmas[v]);
-						break;
-					}
+			if (k < pi.npages[i] && index_find(&ci, addr) == IX_ABSENT) {
+				const VmaEntry *kv = kept_at(cm, kept, addr);
+				drop = kv && vma_has_private_pages(kv);
+			}
 			if (drop && run_len && run_start + run_len * PAGE_SIZE == addr) {
 				run_len++;
 				continue;
@@ -300,6 +390,9 @@ int mem_restore_inherited(struct remote *r, const struct mem_image *cmi, const s
 out:
 	index_free(&ci);
 	index_free(&pi);
+	for (int j = 0; aix && j < nanc; j++)
+		index_free(&aix[j]);
+	free(aix);
 	free(kept);
 	free(pkept);
 	free(newv);

@@ -86,6 +86,11 @@ struct page_writer {
 	pid_t pid;
 	int mem_fd;		/* /proc/PID/mem, for unreadable mappings */
 	int pm_fd;		/* /proc/PID/pagemap */
+	int ppm_fd;		/* the parent's /proc/PID/pagemap, -1: no parent */
+	const struct mem_page_runs *pruns;	/* what the parent's image holds */
+	size_t prun_at;		/* cursor in pruns (runs are emitted in address order) */
+	struct mem_page_runs *runs;	/* this process's, or NULL */
+	uint64_t cow_pages;
 	int out_fd;
 	struct cr_img *pagemap;
 	uint64_t written;	/* bytes handed to the image */
@@ -297,18 +302,113 @@ static int copy_run(struct page_writer *w, uint64_t addr, size_t len, bool reada
 	return 0;
 }
 
-/* Pagemap entries are written as the runs are found; one entry per run. */
-static int emit_run(struct page_writer *w, uint64_t start, uint64_t npages, bool readable)
+void mem_page_runs_free(struct mem_page_runs *r)
+{
+	free(r->start);
+	free(r->end);
+	memset(r, 0, sizeof(*r));
+}
+
+static int runs_add(struct mem_page_runs *r, uint64_t start, uint64_t end)
+{
+	if (r->n && r->end[r->n - 1] == start) {
+		r->end[r->n - 1] = end;
+		return 0;
+	}
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		uint64_t *s = xrealloc(r->start, cap * sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		r->start = s;
+		uint64_t *e = xrealloc(r->end, cap * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		r->end = e;
+		r->cap = cap;
+	}
+	r->start[r->n] = start;
+	r->end[r->n] = end;
+	r->n++;
+	return 0;
+}
+
+/* One pagemap entry: written pages (PE_PRESENT, copied into the pages
+ * image) or pages left to the parent's image (cow_parent). */
+static int emit_entry(struct page_writer *w, uint64_t start, uint64_t npages, bool readable,
+		      bool cow)
 {
 	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
 	pe.has_vaddr = pe.has_nr_pages = pe.has_flags = 1;
 	pe.vaddr = start;
 	pe.nr_pages = npages;
-	pe.flags = PE_PRESENT;
+	pe.flags = cow ? 0 : PE_PRESENT;
+	pe.has_cow_parent = pe.cow_parent = cow;
 	int ret = img_write_msg(w->pagemap, &pe.base);
-	if (ret)
+	if (!ret && w->runs)
+		ret = runs_add(w->runs, start, start + npages * PAGE_SIZE);
+	if (ret || cow) {
+		w->cow_pages += cow ? npages : 0;
 		return ret;
+	}
 	return copy_run(w, start, npages * PAGE_SIZE, readable);
+}
+
+/* True if the parent's image holds the page at @addr (asked in increasing
+ * address order). */
+static bool parent_has(struct page_writer *w, uint64_t addr)
+{
+	const struct mem_page_runs *r = w->pruns;
+	while (w->prun_at < r->n && r->end[w->prun_at] <= addr)
+		w->prun_at++;
+	return w->prun_at < r->n && r->start[w->prun_at] <= addr;
+}
+
+/* The pages of a child that are still its parent's: the same physical page
+ * (PFN, which pagemap shows to CAP_SYS_ADMIN only: 0 otherwise) mapped at
+ * the same address in both, not exclusively.  Both are frozen, so a page
+ * can't be written (which would break the sharing) while we look. */
+static int emit_run_cow(struct page_writer *w, uint64_t start, uint64_t npages, bool readable)
+{
+	uint64_t ce[512], pe[512];
+	uint64_t seg = start, segn = 0;
+	bool segcow = false;
+	for (uint64_t pos = start, end = start + npages * PAGE_SIZE; pos < end;) {
+		size_t n = MIN(ARRAY_SIZE(ce), (end - pos) / PAGE_SIZE);
+		ssize_t got = pread(w->pm_fd, ce, n * 8, (pos / PAGE_SIZE) * 8);
+		if (got != (ssize_t)(n * 8))
+			return read_error(w, pos, n * PAGE_SIZE, got < 0 ? errno : EIO);
+		got = pread(w->ppm_fd, pe, n * 8, (pos / PAGE_SIZE) * 8);
+		if (got < 0 || got % 8)
+			return read_error(w, pos, n * PAGE_SIZE, got < 0 ? errno : EIO);
+		for (size_t i = 0; i < n; i++, pos += PAGE_SIZE) {
+			uint64_t pfn = ce[i] & PM_PFN_MASK;
+			bool cow = i < (size_t)got / 8 && (ce[i] & PM_PRESENT) && !(ce[i] & PM_EXCLUSIVE) &&
+				   (pe[i] & PM_PRESENT) && pfn && pfn == (pe[i] & PM_PFN_MASK) &&
+				   parent_has(w, pos);
+			if (segn && cow != segcow) {
+				int ret = emit_entry(w, seg, segn, readable, segcow);
+				if (ret)
+					return ret;
+				segn = 0;
+			}
+			if (!segn) {
+				seg = pos;
+				segcow = cow;
+			}
+			segn++;
+		}
+	}
+	return segn ? emit_entry(w, seg, segn, readable, segcow) : 0;
+}
+
+/* Pagemap entries are written as the runs are found. */
+static int emit_run(struct page_writer *w, const VmaEntry *v, uint64_t start, uint64_t npages,
+		    bool readable)
+{
+	if (w->ppm_fd >= 0 && !(v->status & VMA_AREA_VDSO))
+		return emit_run_cow(w, start, npages, readable);
+	return emit_entry(w, start, npages, readable, false);
 }
 
 /* ---- which pages: PAGEMAP_SCAN ---- */
@@ -356,7 +456,7 @@ static int scan_vma_pages(struct page_writer *w, int pm_fd, const VmaEntry *v,
 				continue;
 			}
 			if (run_end) {
-				int ret = emit_run(w, run_start, (run_end - run_start) / PAGE_SIZE,
+				int ret = emit_run(w, v, run_start, (run_end - run_start) / PAGE_SIZE,
 						   readable);
 				if (ret)
 					return ret;
@@ -374,7 +474,7 @@ static int scan_vma_pages(struct page_writer *w, int pm_fd, const VmaEntry *v,
 	}
 	st->pages_scanned += (v->end - v->start) / PAGE_SIZE;
 	if (run_end)
-		return emit_run(w, run_start, (run_end - run_start) / PAGE_SIZE, readable);
+		return emit_run(w, v, run_start, (run_end - run_start) / PAGE_SIZE, readable);
 	return 0;
 }
 
@@ -420,7 +520,7 @@ static int read_vma_pages(struct page_writer *w, int pm_fd, const VmaEntry *v,
 				continue;
 			}
 			if (run_len) {
-				int ret = emit_run(w, run_start, run_len, readable);
+				int ret = emit_run(w, v, run_start, run_len, readable);
 				if (ret)
 					return ret;
 				run_len = 0;
@@ -428,7 +528,7 @@ static int read_vma_pages(struct page_writer *w, int pm_fd, const VmaEntry *v,
 		}
 	}
 	if (run_len)
-		return emit_run(w, run_start, run_len, readable);
+		return emit_run(w, v, run_start, run_len, readable);
 	return 0;
 }
 
@@ -453,9 +553,11 @@ static int writer_finish(struct page_writer *w, int ret)
 }
 
 int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
-		   struct mem_dump_stats *stats)
+		   pid_t ppid, const struct mem_page_runs *parent_runs,
+		   struct mem_page_runs *runs, struct mem_dump_stats *stats)
 {
-	struct page_writer w = { .pid = pid, .mem_fd = -1, .out_fd = -1 };
+	struct page_writer w = { .pid = pid, .mem_fd = -1, .out_fd = -1, .ppm_fd = -1,
+				 .pruns = parent_runs, .runs = runs };
 	struct cr_img *pages = NULL;
 	char path[64];
 	int pm_fd = -1, ret;
@@ -470,6 +572,14 @@ int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
 	if (pm_fd < 0)
 		return_perror("can't open %s", path);
 	w.pm_fd = pm_fd;
+	if (ppid && parent_runs && parent_runs->n) {
+		/* no parent pagemap: every page is written, as without a parent */
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", ppid);
+		w.ppm_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (w.ppm_fd < 0)
+			pr_warn("can't open %s (%s): the pages process %d shares with it are "
+				"saved again", path, strerror(errno), pid);
+	}
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
 	w.mem_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (w.mem_fd < 0) {
@@ -529,6 +639,12 @@ out:
 			ret = r;
 	}
 	stats->pages_written += w.written / PAGE_SIZE;
+	stats->pages_cow += w.cow_pages;
+	if (w.cow_pages)
+		pr_debug("process %d: %llu pages left to the image of its parent %d", pid,
+			 (unsigned long long)w.cow_pages, ppid);
+	if (w.ppm_fd >= 0)
+		close(w.ppm_fd);
 	stats->memdump_ns += now_ns() - t0;
 	if (w.mem_fd >= 0)
 		close(w.mem_fd);

@@ -142,6 +142,13 @@ int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_f
 	for (int i = 0; i < mi->n_pe && !ret; i++) {
 		const PagemapEntry *pe = mi->pe[i];
 		uint64_t len = (uint64_t)pe->nr_pages * PAGE_SIZE;
+		if (pe->has_cow_parent && pe->cow_parent) {
+			pr_err("pagemap entry at 0x%llx refers to the parent process's pages, but "
+			       "task %d is restored without a parent", (unsigned long long)pe->vaddr,
+			       r->tid);
+			ret = -EINVAL;
+			break;
+		}
 		if (pe->has_flags && (pe->flags & (PE_PARENT | PE_LAZY))) {
 			pr_err("pagemap entry at 0x%llx needs a parent image or lazy pages: not "
 			       "supported yet", (unsigned long long)pe->vaddr);

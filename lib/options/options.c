@@ -148,6 +148,7 @@ static bool *flag_field(struct cryo_opts *o, const char *name)
 		{ "page-server", offsetof(struct cryo_opts, page_server) },
 		{ "lazy-pages", offsetof(struct cryo_opts, lazy_pages) },
 		{ "pid-ns", offsetof(struct cryo_opts, pid_ns) },
+		{ "cow-parent", offsetof(struct cryo_opts, cow_parent) },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
 		if (!strcmp(map[i].name, name))
@@ -648,6 +649,11 @@ static const struct cryo_option table[] = {
 	  "skipping mounts (mount namespaces) is not implemented yet" },
 
 	/* ---- memory, iterative and remote ---- */
+	{ "cow-parent", 0, NOARG, NULL, C(DUMP), NEG, set_flag,
+	  "cryo extension, on by default: a child's pages that are still its parent's (shared "
+	  "copy-on-write since the fork, unchanged) are saved once, in the parent's images; "
+	  "the child's pagemap refers to them (cow_parent entries, docs/images.md). criu can't "
+	  "restore such images: --no-cow-parent saves every process's pages in full.", NULL },
 	{ "prev-images-dir", 0, REQ, "DIR", DUMPS, OPTF_NOT_YET, set_prev_images_dir,
 	  "Images of the previous (pre-)dump, relative to the images directory; only memory "
 	  "changed since then is written.",
@@ -1023,6 +1029,7 @@ void opts_init(struct cryo_opts *o)
 	o->status_fd = -1;
 	o->swrk_fd = -1;
 	o->ghost_limit = DEFAULT_GHOST_LIMIT;
+	o->cow_parent = true;
 }
 
 void opts_free(struct cryo_opts *o)

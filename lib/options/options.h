@@ -64,6 +64,7 @@ struct cryo_opts {
 	bool evasive_devices;		/* --evasive-devices */
 	char *freeze_cgroup;		/* --freeze-cgroup */
 	bool pid_ns;			/* cryo: --pid-ns (restore into a new PID namespace) */
+	bool cow_parent;		/* cryo: --cow-parent (default on): cow_parent pagemap entries */
 	bool images_trust_owner;	/* cryo: --images-trust owner */
 
 	/* files and sockets */

@@ -62,6 +62,75 @@ static bool scan_vma(int fd, const struct proc_vma *v, unsigned char *buf, uint6
 	return false;
 }
 
+/* What the search found in each file mapping: the processes of a tree
+ * mostly map the same libraries, and searching libc's code costs ~2 MB of
+ * reads per process.  Keyed by the file (device, inode) and the mapping's
+ * offset and size; a hit is checked again in each process (its code may
+ * differ from the file's, e.g. after a debugger's write), a miss is
+ * trusted. */
+struct scan_memo {
+	unsigned major, minor;
+	uint64_t ino, pgoff, len;
+	int64_t at;		/* the sequence's offset in the mapping, -1: none */
+	size_t seq_len;
+};
+static struct scan_memo *memo;
+static size_t nr_memo, cap_memo;
+
+static struct scan_memo *memo_find(const struct proc_vma *v)
+{
+	if (!v->ino || v->deleted)
+		return NULL;
+	for (size_t i = 0; i < nr_memo; i++) {
+		struct scan_memo *m = &memo[i];
+		if (m->ino == v->ino && m->major == v->dev_major && m->minor == v->dev_minor &&
+		    m->pgoff == v->pgoff && m->len == v->end - v->start)
+			return m;
+	}
+	return NULL;
+}
+
+static void memo_add(const struct proc_vma *v, int64_t at, size_t seq_len)
+{
+	if (!v->ino || v->deleted)
+		return;
+	if (nr_memo == cap_memo) {
+		size_t cap = cap_memo ? cap_memo * 2 : 16;
+		struct scan_memo *n = realloc(memo, cap * sizeof(*n));
+		if (!n)
+			return;	/* just not remembered */
+		memo = n;
+		cap_memo = cap;
+	}
+	memo[nr_memo++] = (struct scan_memo){ v->dev_major, v->dev_minor, v->ino, v->pgoff,
+					      v->end - v->start, at, seq_len };
+}
+
+/* scan_vma, through the memo. */
+static bool scan_vma_memo(int fd, const struct proc_vma *v, unsigned char *buf,
+			  uint64_t *budget, struct sigreturn_gadget *g)
+{
+	struct scan_memo *m = memo_find(v);
+	if (m && m->at < 0) {
+		*budget -= MIN(*budget, v->end - v->start);
+		return false;
+	}
+	if (m) {
+		unsigned char code[sizeof(seq_movq)];
+		uint64_t ip = v->start + m->at;
+		if (pread(fd, code, m->seq_len, ip) == (ssize_t)m->seq_len &&
+		    scan_chunk(code, m->seq_len, ip, g) && g->ip == ip)
+			return true;
+		/* not there in this process: search it the long way */
+	}
+	uint64_t before = *budget;
+	bool found = scan_vma(fd, v, buf, budget, g);
+	/* a search the budget cut short proves nothing */
+	if (!m && (found || *budget || before - *budget >= v->end - v->start))
+		memo_add(v, found ? (int64_t)(g->ip - v->start) : -1, found ? g->end - g->ip : 0);
+	return found;
+}
+
 static bool vma_is_code(const struct proc_vma *v)
 {
 	return (v->prot & PROT_EXEC) && !v->vm_io && !v->vm_pfnmap &&
@@ -89,7 +158,7 @@ int remote_find_sigreturn(pid_t pid, const struct proc_maps *maps, struct sigret
 			const struct proc_vma *v = &maps->v[i];
 			bool libc = v->path && strstr(v->path, "/libc");
 			if (vma_is_code(v) && libc == !pass)
-				found = scan_vma(fd, v, buf, &budget, g);
+				found = scan_vma_memo(fd, v, buf, &budget, g);
 		}
 	free(buf);
 	close(fd);

@@ -10,6 +10,16 @@
  *       The same with N processes: the root and N-1 children, each with MIB
  *       MiB.  On SIGTERM the root checks itself, then terminates and reaps
  *       its children; it exits 0 only if every process was right.
+ *   bench_target cow N MIB --pidfile F
+ *       Like tree, but the root writes its MIB MiB before forking: the
+ *       children share them copy-on-write, unchanged.
+ *   bench_target jvm THREADS VMAS --pidfile F
+ *       Shaped like a JVM: THREADS threads (waiting in pause()), VMAS small
+ *       VMAs (two pages each, written, read-only and read-write in turn)
+ *       and a 1 GiB heap reserved PROT_NONE, made read-write and written
+ *       in 256 KiB runs every 640 KiB (400 MiB in all).  On SIGTERM it
+ *       checks the runs, that the rest of the heap reads zero, and the
+ *       small VMAs; exits 0 if all are right, 3 if not.
  *   bench_target fds N KINDS DIR --pidfile F
  *       N open descriptors of the kinds in the comma-separated KINDS (reg,
  *       dup, pipe, unix, eventfd, timerfd, epoll), in turn: reg opens one of
@@ -38,6 +48,8 @@
  * Only fds 0-2 stay open while waiting; output of floors goes to stdout.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -145,19 +157,22 @@ static void setup_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
-static int run_mem(int nprocs, size_t mib, int thp, const char *pidfile)
+static int run_mem(int nprocs, size_t mib, int thp, int cow, const char *pidfile)
 {
 	int ready[2];
 	setup_signals();
 	if (pipe(ready))
 		die("pipe");
+	if (cow)	/* written once, then shared copy-on-write by every child */
+		alloc_mem(mib, thp);
 	for (int i = 1; i < nprocs; i++) {
 		pid_t pid = fork();
 		if (pid < 0)
 			die("fork");
 		if (pid == 0) {
 			close(ready[0]);
-			alloc_mem(mib, thp);
+			if (!cow)
+				alloc_mem(mib, thp);
 			if (write(ready[1], "k", 1) != 1)
 				die("ready pipe");
 			close(ready[1]);
@@ -167,7 +182,8 @@ static int run_mem(int nprocs, size_t mib, int thp, const char *pidfile)
 		kids[nr_kids++] = pid;
 	}
 	close(ready[1]);
-	alloc_mem(mib, thp);
+	if (!cow)
+		alloc_mem(mib, thp);
 	for (int i = 1; i < nprocs; i++) {
 		char c;
 		if (read(ready[0], &c, 1) != 1)
@@ -185,6 +201,70 @@ static int run_mem(int nprocs, size_t mib, int thp, const char *pidfile)
 			ret = ret ? ret : 4;
 	}
 	return ret;
+}
+
+/* ---- jvm: a process shaped like a JVM ---- */
+
+#define JVM_HEAP (1UL << 30)
+#define JVM_RUN (256UL << 10)	/* touched runs of 256 KiB ... */
+#define JVM_STRIDE (640UL << 10)	/* ... one every 640 KiB: 40% of the heap */
+
+static char *jvm_heap, *jvm_small;
+static size_t jvm_nvmas;
+
+static void *jvm_thread(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();	/* SIGTERM is blocked here: only the main thread takes it */
+	return NULL;
+}
+
+static int jvm_check(void)
+{
+	for (size_t off = 0; off < JVM_HEAP; off += PG) {
+		uint64_t *w = (uint64_t *)(jvm_heap + off);
+		bool touched = off % JVM_STRIDE < JVM_RUN;
+		size_t p = off / PG;
+		if (touched ? (w[0] != word(p, 0) || w[511] != word(p, 511)) : (w[0] || w[511]))
+			return 3;
+	}
+	for (size_t i = 0; i < jvm_nvmas * 2; i++)
+		if (((uint64_t *)(jvm_small + i * PG))[1] != word(i, 1))
+			return 3;
+	return 0;
+}
+
+/* NTHREADS threads, NVMAS small VMAs (two pages each, read-only and
+ * read-write in turn, all written), and a 1 GiB heap reserved PROT_NONE,
+ * made read-write and touched in 256 KiB runs every 640 KiB (400 MiB). */
+static int run_jvm(int nthreads, size_t nvmas, const char *pidfile)
+{
+	setup_signals();
+	jvm_nvmas = nvmas;
+	jvm_heap = mmap(NULL, JVM_HEAP, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (jvm_heap == MAP_FAILED || mprotect(jvm_heap, JVM_HEAP, PROT_READ | PROT_WRITE))
+		die("heap");
+	for (size_t off = 0; off < JVM_HEAP; off += JVM_STRIDE)
+		for (size_t o = off; o < off + JVM_RUN; o += PG)
+			for (size_t i = 0; i < PG / 8; i++)
+				((uint64_t *)(jvm_heap + o))[i] = word(o / PG, i);
+	jvm_small = mmap(NULL, nvmas * 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (jvm_small == MAP_FAILED)
+		die("small mappings");
+	for (size_t i = 0; i < nvmas * 2; i++)
+		((uint64_t *)(jvm_small + i * PG))[1] = word(i, 1);
+	for (size_t v = 0; v < nvmas; v += 2)
+		if (mprotect(jvm_small + v * 2 * PG, 2 * PG, PROT_READ))
+			die("mprotect");
+	for (int i = 0; i < nthreads; i++) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, jvm_thread, NULL))
+			die("pthread_create");
+	}
+	write_pidfile(pidfile);
+	wait_term();
+	return jvm_check();
 }
 
 enum { K_REG, K_DUP, K_PIPE, K_UNIX, K_EVENTFD, K_TIMERFD, K_EPOLL, K_MAX };
@@ -399,21 +479,23 @@ int main(int argc, char **argv)
 	/* Nothing but stdio may stay open in a process to dump. */
 	syscall(SYS_close_range, 3, ~0U, 0);
 	if (npos >= 2 && !strcmp(pos[0], "mem") && pidfile)
-		return run_mem(1, strtoul(pos[1], NULL, 0), thp, pidfile);
-	if (npos >= 3 && !strcmp(pos[0], "tree") && pidfile) {
+		return run_mem(1, strtoul(pos[1], NULL, 0), thp, 0, pidfile);
+	if (npos >= 3 && (!strcmp(pos[0], "tree") || !strcmp(pos[0], "cow")) && pidfile) {
 		int n = atoi(pos[1]);
 		if (n < 1 || n > 4096)
 			n = 1;
-		return run_mem(n, strtoul(pos[2], NULL, 0), thp, pidfile);
+		return run_mem(n, strtoul(pos[2], NULL, 0), thp, !strcmp(pos[0], "cow"), pidfile);
 	}
+	if (npos >= 3 && !strcmp(pos[0], "jvm") && pidfile)
+		return run_jvm(atoi(pos[1]), strtoul(pos[2], NULL, 0), pidfile);
 	if (npos >= 4 && !strcmp(pos[0], "fds") && pidfile)
 		return run_fds(atoi(pos[1]), pos[2], pos[3], pidfile);
 	if (npos >= 3 && !strcmp(pos[0], "floor-write"))
 		return floor_write(strtoul(pos[1], NULL, 0), pos[2]);
 	if (npos >= 3 && !strcmp(pos[0], "floor-read"))
 		return floor_read(strtoul(pos[1], NULL, 0), pos[2], thp, populate);
-	fprintf(stderr, "usage: bench_target mem MIB [--thp] --pidfile F | tree N MIB --pidfile F |\n"
-			"       fds N KINDS DIR --pidfile F |\n"
+	fprintf(stderr, "usage: bench_target mem MIB [--thp] --pidfile F | tree|cow N MIB --pidfile F |\n"
+			"       fds N KINDS DIR --pidfile F | jvm THREADS VMAS --pidfile F |\n"
 			"       floor-write MIB PATH | floor-read MIB PATH [--thp|--populate]\n");
 	return 2;
 }

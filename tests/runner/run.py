@@ -91,6 +91,10 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
                  (restore under tighter limits than the dumped process had)
   refuse       = exact text cryo must print when it refuses (non-zero exit);
                  the test process must stay running, unharmed, and pass
+  images_max   = MiB: every successful dump's pages-*.img files together
+                 must be no larger (e.g. memory shared copy-on-write in a
+                 tree must be written once)
+  images_min   = MiB: ... and no smaller
   refuse_at    = dump | restore  (default dump).  With restore: the dump
                  must succeed and the restore fail, leaving no process
   features     = NAME ...  kernel features (`cryo check --feature NAME`);
@@ -134,6 +138,8 @@ DEFAULTS = {
     'settle': '0.5',
     'churn': 'no',
     'tty': 'no',
+    'images_max': '',
+    'images_min': '',
 }
 
 START_TIMEOUT = 30      # launcher must report "ready" within this
@@ -672,6 +678,19 @@ class Runner(fault.FaultTests, real.RealTests):
         rc, out = self.run_cmd(cmd, out_path, float(meta['timeout']), env=env)
         return rc, out, log_path
 
+    def check_images_size(self, meta, ctx, tag):
+        if not meta['images_max'] and not meta['images_min']:
+            return
+        d = ctx['imgdir']
+        size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)
+                   if f.startswith('pages-') and f.endswith('.img'))
+        if meta['images_min'] and size < float(meta['images_min']) * 1048576:
+            raise TestFailed('dump%s wrote %.1f MiB of pages images, less than images_min = %s MiB'
+                             % (tag, size / 1048576, meta['images_min']))
+        if meta['images_max'] and size > float(meta['images_max']) * 1048576:
+            raise TestFailed('dump%s wrote %.1f MiB of pages images, more than images_max = %s MiB'
+                             % (tag, size / 1048576, meta['images_max']))
+
     def restore(self, tree, meta, ctx, tag, fault=None):
         """cryo restore from the last dump; returns (rc, output, log, pidfile)."""
         imgdir = ctx['imgdir']
@@ -826,6 +845,7 @@ class Runner(fault.FaultTests, real.RealTests):
                 raise TestFailed('dump%s hung (timeout %gs)' % (tag, timeout))
             if rc != 0:
                 raise TestFailed('dump%s failed (exit %d)' % (tag, rc))
+            self.check_images_size(meta, ctx, tag)
             if mods['leave_running']:
                 self.check_unharmed(pid, tree, 'after dump --leave-running%s' % tag, expect)
                 continue

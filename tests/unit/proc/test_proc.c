@@ -2,6 +2,8 @@
  * (comm with spaces and parentheses, " (deleted)" paths, VmFlags). */
 #include "../unit.h"
 #include "proc/proc.h"
+#include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 
 static void test_maps(void)
@@ -45,6 +47,22 @@ static void test_maps(void)
 	CHECK(m.v[1].vmf & VMF(UNKNOWN));
 	CHECK_STR(m.v[1].vmf_unknown, "??");
 	CHECK_STR(proc_vmf_name(VMF_SL), "sl");
+	proc_maps_free(&m);
+
+	/* the widest numbers and a path far past the fields (each line is
+	 * parsed from a copy of its start) */
+	char path[600], line[800];
+	memset(path, 'p', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = 0;
+	snprintf(line, sizeof(line), "7ffffffff000-800000000000 rw-p ffffffffffff000 fff:fffff "
+		 "18446744073709551615                %s (deleted)\n", path);
+	CHECK_INT(proc_parse_maps_text(line, &m), 0);
+	CHECK_INT(m.n, 1);
+	CHECK_INT(m.v[0].ino, 18446744073709551615ULL);
+	CHECK_INT(m.v[0].dev_minor, 0xfffff);
+	CHECK(m.v[0].deleted);
+	CHECK_STR(m.v[0].path, path);
 	proc_maps_free(&m);
 
 	CHECK(proc_parse_maps_text("1000-0500 rw-p 0 00:00 0\n", &m) < 0);
