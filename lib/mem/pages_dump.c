@@ -612,7 +612,7 @@ int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
 		 * whole ELF image (its section headers sit at the end) */
 		if (v->status & VMA_AREA_VDSO) {
 			stats->pages_scanned += (v->end - v->start) / PAGE_SIZE;
-			ret = emit_run(&w, v->start, (v->end - v->start) / PAGE_SIZE,
+			ret = emit_run(&w, v, v->start, (v->end - v->start) / PAGE_SIZE,
 				       v->prot & PROT_READ);
 			continue;
 		}
