@@ -275,7 +275,6 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 		goto out_cs;
 	t->regs_dirty = true;
 
-	/* A stopped process's mask was saved (and all blocked) at seize. */
 	if (!t->mask_dirty && ptrace(PTRACE_GETSIGMASK, t->tid, sizeof(t->sigmask), &t->sigmask)) {
 		ret = -errno;
 		pr_perror("PTRACE_GETSIGMASK of task %d failed", t->tid);
@@ -294,22 +293,6 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 		goto out;
 
 	uint64_t slot = remote_scratch_alloc(&r, 64);
-	if (p->woken && !p->sigcont_was_pending && t->tid == p->pid) {
-		/* take back the SIGCONT that ended the group stop (seize.c) */
-		uint64_t set = 1ULL << (SIGCONT - 1);
-		struct timespec zero = { 0, 0 };
-		uint64_t s = remote_scratch_alloc(&r, sizeof(set));
-		uint64_t ts = remote_scratch_alloc(&r, sizeof(zero));
-		if (!s || !ts || remote_write(&r, s, &set, sizeof(set)) ||
-		    remote_write(&r, ts, &zero, sizeof(zero))) {
-			ret = -EIO;
-			goto out;
-		}
-		lr = remote_syscall(&r, __NR_rt_sigtimedwait, s, 0, ts, 8, 0, 0);
-		if (lr != SIGCONT)
-			pr_warn("the SIGCONT sent to stopped process %d was not pending (%ld)",
-				p->pid, lr);
-	}
 	uint64_t tid_addr = 0;
 	lr = rcall(&r, "prctl(PR_GET_TID_ADDRESS)", __NR_prctl, PR_GET_TID_ADDRESS, slot, 0, 0);
 	if (lr || (ret = remote_read(&r, slot, &tid_addr, 8))) {

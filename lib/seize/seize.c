@@ -237,24 +237,6 @@ static int add_proc(struct seized_tree *t, pid_t pid, struct seized_proc *parent
 	return 0;
 }
 
-/* End the group stop of a seized, stopped process so that syscalls can run
- * in it; every signal is blocked first, so the SIGCONT stays pending. */
-static int wake_stopped(struct seized_proc *p)
-{
-	uint64_t all = ~0ULL;
-	for (int i = 0; i < p->nr_threads; i++) {
-		struct seized_thread *t = &p->threads[i];
-		if (ptrace(PTRACE_GETSIGMASK, t->tid, sizeof(uint64_t), &t->sigmask) ||
-		    ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(uint64_t), &all))
-			return_perror("can't block the signals of stopped task %d", t->tid);
-		t->mask_dirty = true;
-	}
-	if (kill(p->pid, SIGCONT))
-		return_perror("can't continue stopped process %d for the dump", p->pid);
-	p->woken = true;
-	return 0;
-}
-
 /* Its last thread exited while cryo was seizing it.  Its parent is already
  * stopped, so nobody can have reaped it: it is (or, once the exit is done,
  * will be) a zombie the parent has yet to collect, and is dumped as one.
@@ -309,14 +291,14 @@ static int seize_one_proc(struct seized_proc *p, unsigned timeout_ms)
 	if (ret)
 		return ret;
 	p->seccomp = sts.seccomp > 0;
-	p->sigcont_was_pending = ((sts.sig_pnd | sts.shd_pnd) >> (SIGCONT - 1)) & 1;
 	proc_status_free(&sts);
+	/* A stopped process stays in its group stop: the injected calls run
+	 * from the ptrace stop, and the kernel puts it back into the group
+	 * stop when cryo detaches (or dies), so its parent sees nothing. */
 	ret = seize_proc_threads(p, timeout_ms);
 	if (ret == -ESRCH)
 		return exited_while_seized(p);
-	if (ret || p->state != TASK_STOPPED)
-		return ret;
-	return wake_stopped(p);
+	return ret;
 }
 
 /* A tree that holds cryo itself can't be frozen by it (the kernel won't let
@@ -450,11 +432,10 @@ static int release_thread(struct seized_proc *p, struct seized_thread *t, enum r
 		ret = -errno;
 		pr_perror("can't restore the signal mask of task %d", t->tid);
 	}
-	/* A task that was stopped stays stopped: queue its stop signal (the
-	 * one its parent's wait reports) before detaching; --leave-stopped
-	 * stops the others with SIGSTOP. */
-	if ((mode == RELEASE_STOPPED || p->state == TASK_STOPPED) && t->tid == p->pid)
-		kill(p->pid, p->state == TASK_STOPPED ? p->stop_signo : SIGSTOP);
+	/* A task that was stopped never left its group stop and re-enters it
+	 * at the detach; --leave-stopped stops the others with SIGSTOP. */
+	if (mode == RELEASE_STOPPED && p->state != TASK_STOPPED && t->tid == p->pid)
+		kill(p->pid, SIGSTOP);
 	if (ptrace(PTRACE_DETACH, t->tid, 0, t->pending_signal) && errno != ESRCH) {
 		ret = -errno;
 		pr_perror("can't detach from task %d", t->tid);

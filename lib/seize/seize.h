@@ -37,12 +37,6 @@ struct seized_proc {
 	struct seized_proc **children;
 	int nr_children;
 	bool seccomp;			/* had seccomp: PTRACE_O_SUSPEND_SECCOMP used */
-	/* A stopped process can't run syscalls under ptrace while its group
-	 * stop lasts: it is continued (SIGCONT, blocked so no handler runs)
-	 * and stopped again on release.  The SIGCONT is consumed in the task
-	 * unless one was pending already. */
-	bool woken;
-	bool sigcont_was_pending;
 };
 
 struct seized_tree {

@@ -6,10 +6,12 @@
  * discards the terminal stop signals sent to an orphaned group.  The parent
  * consumes each stop report (waitpid WUNTRACED) before the dump.
  *
- * After restore (or a dump with --leave-running), as with criu, each child
- * has entered its group stop again, so the parent has a fresh stop report:
- * it must name the original signal (WSTOPSIG), the child must be in state
- * T, its counter (shared memory) must not move while stopped, and a
+ * After restore, as with criu, each child has entered its group stop again,
+ * so the parent has a fresh stop report: it must name the original signal
+ * (WSTOPSIG).  With --untouched (a dump with --leave-running) the children
+ * never left their stop, so there must be no report at all: the dump leaves
+ * no trace, no continue and no new stop.  Either way the child must be in
+ * state T, its counter (shared memory) must not move while stopped, and a
  * SIGCONT must resume it (a WCONTINUED report, the counter moves again). */
 #include <fcntl.h>
 #include <signal.h>
@@ -26,6 +28,8 @@ static const int sigs[] = { SIGTSTP, SIGTTIN, SIGTTOU, SIGSTOP };
 #define NR (int)(sizeof(sigs) / sizeof(sigs[0]))
 
 static volatile uint64_t *counters;
+static bool untouched;
+TEST_OPTION(untouched, bool, "dumped with --leave-running: no new stop report", 0);
 
 static char proc_state(pid_t pid)
 {
@@ -79,12 +83,17 @@ int main(int argc, char **argv)
 	for (int i = 0; i < NR; i++) {
 		pid_t k = kids[i];
 		siginfo_t si = { 0 };
-		if (waitid(P_PID, k, &si, WSTOPPED | WNOHANG) || si.si_pid != k) {
+		if (untouched) {
+			if (waitid(P_PID, k, &si, WSTOPPED | WCONTINUED | WNOHANG) == 0 &&
+			    si.si_pid == k)
+				fail("child %d (stopped by %s): the dump left a report (code %d "
+				     "signal %d): it was continued or stopped again", k,
+				     strsignal(sigs[i]), si.si_code, si.si_status);
+		} else if (waitid(P_PID, k, &si, WSTOPPED | WNOHANG) || si.si_pid != k) {
 			fail("child %d (stopped by %s): no stop report after restore", k,
 			     strsignal(sigs[i]));
 			continue;
-		}
-		if (si.si_code != CLD_STOPPED || si.si_status != sigs[i])
+		} else if (si.si_code != CLD_STOPPED || si.si_status != sigs[i])
 			fail("child %d: stop report code %d signal %d (%s), expected signal %d (%s)", k,
 			     si.si_code, si.si_status, strsignal(si.si_status), sigs[i],
 			     strsignal(sigs[i]));
