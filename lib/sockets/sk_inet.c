@@ -261,13 +261,7 @@ static int inet_dump(struct fd_dump *d)
 			}
 			if (d->fdm->opts->tcp_close)
 				break;	/* restored closed: no connection state */
-			if (ti.tcpi_state != TCP_ESTABLISHED) {
-				pr_err(FD_FMT " is a TCP connection (%s) in state %s: cryo restores "
-				       "ESTABLISHED connections only; --tcp-close restores it closed",
-				       FD_ARGS(d), cs, state_name(ie.state));
-				return -EOPNOTSUPP;
-			}
-			repair = true;
+			repair = tcp_state_repairable(ti.tcpi_state);
 			break;
 		default:
 			pr_err(FD_FMT " is a TCP socket (%s) in state %s, which cryo can't dump",

@@ -78,6 +78,8 @@ int inet_restore_opts(int sk, const InetSkEntry *ie, bool conn);
 
 /* --- netlock.c --- */
 
+/* Packets with this mark (criu's SOCCR_MARK) pass the lock. */
+#define NETLOCK_MARK 0xc114
 /* criu's values, as in inventory.img's network_lock_method */
 enum netlock_method { NETLOCK_IPTABLES = 0, NETLOCK_NFTABLES = 1, NETLOCK_SKIP = 2 };
 /* --network-lock (iptables when not given, as criu) */
@@ -104,6 +106,9 @@ void guard_done(void);
  * tcp-stream-INO.img.  @reuseaddr: its SO_REUSEADDR (repair-off resets it). */
 int tcp_dump_conn(struct fd_dump *d, int lfd, const InetSkEntry *ie, bool reuseaddr);
 void tcp_dump_finish(struct files_dump *fdm, bool ok, bool killed);
+/* ESTABLISHED, SYN_SENT and the half-closed states: restored through
+ * repair mode (TIME_WAIT has no descriptor; CLOSE has no connection). */
+bool tcp_state_repairable(unsigned state);
 /* Restore an established connection on the new socket @sk (left in repair
  * mode until tcp_restore_finish). */
 int tcp_restore_conn(struct files_restore *fr, struct rst_file *f, int sk, const InetSkEntry *ie);
@@ -111,5 +116,12 @@ int tcp_restore_conn(struct files_restore *fr, struct rst_file *f, int sk, const
  * once the restore is over. */
 int tcp_restore_closed(struct files_restore *fr, const InetSkEntry *ie);
 void tcp_restore_finish(struct files_restore *fr, bool ok);
+
+/* --- sk_tcp_fin.c --- */
+
+/* A segment from the peer of connection @ie to its restored socket, sent
+ * on a raw socket with NETLOCK_MARK (so it passes the lock): no data, the
+ * flags TH_ACK and, with @fin, TH_FIN.  0 or -errno (logged). */
+int tcp_inject(const InetSkEntry *ie, uint32_t seq, uint32_t ack, uint16_t win, bool fin);
 
 #endif
