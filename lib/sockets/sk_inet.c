@@ -346,6 +346,33 @@ static bool addr_any(const InetSkEntry *ie)
 	return true;
 }
 
+/* A TCP socket bound (not listening) to a port a listener restored before
+ * it holds now: they shared it with SO_REUSEADDR when the socket was bound
+ * first and the listener then started listening, which a bind after the
+ * listen no longer allows.  In repair mode bind ignores the port's other
+ * owners (SK_FORCE_REUSE); repair off again, and SO_REUSEADDR on as for
+ * every socket until ->restore_finish.  0, or -1 with errno. */
+static int bind_shared(int sk, const InetSkEntry *ie, const struct sockaddr_storage *ss,
+		       socklen_t l)
+{
+	int on = TCP_REPAIR_ON, off = TCP_REPAIR_OFF_NO_WP, one = 1;
+	if (setsockopt(sk, SOL_TCP, TCP_REPAIR, &on, sizeof(on))) {
+		errno = EADDRINUSE;
+		return -1;
+	}
+	int r = bind(sk, (const struct sockaddr *)ss, l), e = errno;
+	if (setsockopt(sk, SOL_TCP, TCP_REPAIR, &off, sizeof(off)) ||
+	    setsockopt(sk, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one))) {
+		pr_perror("inet socket %u: can't turn TCP repair mode off after binding", ie->id);
+		return -1;
+	}
+	if (!r)
+		pr_info("inet socket %u: bound to a port a listener holds (shared with "
+			"SO_REUSEADDR at dump)", ie->id);
+	errno = e;
+	return r;
+}
+
 static int inet_bind(int sk, const InetSkEntry *ie)
 {
 	struct sockaddr_storage ss;
@@ -359,7 +386,10 @@ static int inet_bind(int sk, const InetSkEntry *ie)
 			return 0;
 		((struct sockaddr_in *)&ss)->sin_port = 0;
 	}
-	if (bind(sk, (struct sockaddr *)&ss, l)) {
+	int r = bind(sk, (struct sockaddr *)&ss, l);
+	if (r && errno == EADDRINUSE && ie->type == SOCK_STREAM && ie->state != TCP_LISTEN)
+		r = bind_shared(sk, ie, &ss, l);
+	if (r) {
 		int e = errno;
 		struct inet_conn c;
 		char cs[128];
