@@ -246,6 +246,10 @@ static int inet_dump(struct fd_dump *d)
 			}
 			break;
 		case TCP_CLOSE:
+			/* a connection that ended: shut down, maybe an error
+			 * and data to read */
+			if ((ret = tcp_dump_closed(d, lfd, &ie)))
+				return ret;
 			break;
 		case TCP_ESTABLISHED:
 		case TCP_SYN_SENT:
@@ -346,6 +350,89 @@ static bool addr_any(const InetSkEntry *ie)
 	return true;
 }
 
+struct tw_query {
+	uint16_t port;		/* network order */
+	const uint32_t *addr;	/* NULL: any */
+	int family;
+	struct tw_sock {
+		int family;
+		struct inet_diag_sockid id;
+	} *tw;
+	int n;
+};
+
+static int tw_cb(struct nlmsghdr *h, void *arg)
+{
+	struct tw_query *q = arg;
+	struct inet_diag_msg *m = NLMSG_DATA(h);
+	if (m->id.idiag_sport != q->port)
+		return 0;
+	if (q->addr && memcmp(m->id.idiag_src, q->addr, m->idiag_family == AF_INET ? 4 : 16))
+		return 0;
+	struct tw_sock *n = xrealloc(q->tw, (q->n + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	q->tw = n;
+	q->tw[q->n++] = (struct tw_sock){ m->idiag_family, m->id };
+	return 0;
+}
+
+static int tw_destroy(const struct tw_sock *t)
+{
+	struct {
+		struct nlmsghdr h;
+		struct inet_diag_req_v2 r;
+	} req = { .h = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DESTROY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK },
+		  .r = { .sdiag_family = t->family, .sdiag_protocol = IPPROTO_TCP,
+			 .idiag_states = 1u << TCP_TIME_WAIT, .id = t->id } };
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	int sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG), ret = 0;
+	if (sk < 0)
+		return -errno;
+	char buf[512];
+	if (sendto(sk, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) != sizeof(req))
+		ret = -errno;
+	ssize_t n = ret ? 0 : recv(sk, buf, sizeof(buf), 0);
+	if (!ret && n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)))
+		ret = n < 0 ? -errno : -EIO;
+	else if (!ret && ((struct nlmsghdr *)buf)->nlmsg_type == NLMSG_ERROR)
+		ret = ((struct nlmsgerr *)NLMSG_DATA((struct nlmsghdr *)buf))->error;
+	close(sk);
+	return ret;
+}
+
+/* A listener's port held by TIME_WAIT entries: connections of the dumped
+ * tree that ended after it was bound (the dead tree's own, usually; a
+ * TIME_WAIT whose socket had no SO_REUSEADDR blocks even a SO_REUSEADDR
+ * bind).  They are removed (SOCK_DESTROY, as `ss -K` does) so that the
+ * listener can have its port again.  The number removed, or -errno. */
+static int clear_time_wait(const InetSkEntry *ie)
+{
+	struct tw_query q = { .port = htons(ie->src_port), .addr = addr_any(ie) ? NULL : ie->src_addr };
+	bool dual = ie->family == AF_INET6 && !ie->v6only;
+	int ret = 0, n = 0;
+	for (int i = 0; i < 1 + dual && !ret; i++) {
+		int fam = i ? AF_INET : ie->family;
+		struct {
+			struct nlmsghdr h;
+			struct inet_diag_req_v2 r;
+		} req = { .h = { .nlmsg_flags = NLM_F_DUMP },
+			  .r = { .sdiag_family = fam, .sdiag_protocol = IPPROTO_TCP,
+				 .idiag_states = 1u << TCP_TIME_WAIT } };
+		/* an IPv4-mapped address: the IPv4 entries */
+		uint32_t v4 = ie->n_src_addr == 4 ? ie->src_addr[3] : 0;
+		q.addr = addr_any(ie) ? NULL : fam == (int)ie->family ? ie->src_addr : &v4;
+		ret = sock_diag_query(&req, sizeof(req), tw_cb, &q);
+		ret = ret < 0 ? ret : 0;
+	}
+	for (int i = 0; !ret && i < q.n; i++)
+		if (!tw_destroy(&q.tw[i]))
+			n++;
+	free(q.tw);
+	return ret ? ret : n;
+}
+
 /* A TCP socket bound (not listening) to a port a listener restored before
  * it holds now: they shared it with SO_REUSEADDR when the socket was bound
  * first and the listener then started listening, which a bind after the
@@ -389,6 +476,16 @@ static int inet_bind(int sk, const InetSkEntry *ie)
 	int r = bind(sk, (struct sockaddr *)&ss, l);
 	if (r && errno == EADDRINUSE && ie->type == SOCK_STREAM && ie->state != TCP_LISTEN)
 		r = bind_shared(sk, ie, &ss, l);
+	if (r && errno == EADDRINUSE && ie->type == SOCK_STREAM && ie->state == TCP_LISTEN) {
+		int n = clear_time_wait(ie);
+		if (n > 0) {
+			pr_info("inet socket %u: %d TIME_WAIT entr%s held port %u: removed", ie->id, n,
+				n == 1 ? "y" : "ies", ie->src_port);
+			r = bind(sk, (struct sockaddr *)&ss, l);
+		} else {
+			errno = EADDRINUSE;
+		}
+	}
 	if (r) {
 		int e = errno;
 		struct inet_conn c;
@@ -465,7 +562,16 @@ static int inet_open(struct files_restore *fr, struct rst_file *f)
 			ret = tcp_restore_conn(fr, f, sk, ie);
 		}
 	} else {
-		if (ie->src_port || !addr_any(ie))
+		/* an ended connection: its port went back to the kernel */
+		bool ended = tcp && ie->state == TCP_CLOSE && ie->has_shutdown &&
+			     ie->shutdown == SK_SHUTDOWN__BOTH;
+		if (ended || (tcp && ie->state == TCP_CLOSE && ie->has_so_error && ie->so_error)) {
+			ret = tcp_restore_closed_conn(fr, sk, ie);
+			if (ret <= 0)
+				goto opened;
+			ret = 0;
+		}
+		if (!ended && (ie->src_port || !addr_any(ie)))
 			ret = inet_bind(sk, ie);
 		if (!ret && tcp && ie->state == TCP_LISTEN && listen(sk, ie->backlog)) {
 			ret = -errno;
@@ -495,6 +601,7 @@ static int inet_open(struct files_restore *fr, struct rst_file *f)
 			}
 		}
 	}
+opened:
 	if (ret)
 		goto err;
 	char what[64];

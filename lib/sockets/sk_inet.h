@@ -119,9 +119,23 @@ void tcp_restore_finish(struct files_restore *fr, bool ok);
 
 /* --- sk_tcp_fin.c --- */
 
-/* A segment from the peer of connection @ie to its restored socket, sent
- * on a raw socket with NETLOCK_MARK (so it passes the lock): no data, the
- * flags TH_ACK and, with @fin, TH_FIN.  0 or -errno (logged). */
-int tcp_inject(const InetSkEntry *ie, uint32_t seq, uint32_t ack, uint16_t win, bool fin);
+/* A segment from the peer of connected socket @sk (connection @id, for
+ * messages) to it, sent on a raw socket with NETLOCK_MARK (so it passes
+ * the lock): no data, ACK and the TCP_INJ_* @flags.  0 or -errno (logged). */
+#define TCP_INJ_FIN 1
+#define TCP_INJ_RST 2
+int tcp_inject(int sk, uint32_t id, uint32_t seq, uint32_t ack, uint16_t win, unsigned flags);
+
+/* --- sk_tcp_closed.c: connections that ended, the socket still open --- */
+
+/* A TCP socket in CLOSE state (@ie filled but for these): an ended
+ * connection gets shutdown BOTH, a pending error so_error, unread data
+ * tcp-stream-INO.img.  0 or -errno (logged; refused errors). */
+int tcp_dump_closed(struct fd_dump *d, int lfd, InetSkEntry *ie);
+/* Restore such a socket (so_error set or an image there) on @sk; 1 if it
+ * is not one (restored as an unconnected socket), 0, or -errno (logged). */
+int tcp_restore_closed_conn(struct files_restore *fr, int sk, const InetSkEntry *ie);
+/* shared with sk_tcp.c */
+int tcp_fill_queue(int sk, const char *buf, uint32_t len, const char *what, uint32_t id);
 
 #endif

@@ -471,7 +471,7 @@ static int set_queue_seq(int sk, int q, uint32_t seq, const InetSkEntry *ie)
 }
 
 /* Send @len bytes of @buf into the socket's current repair queue. */
-static int fill_queue(int sk, const char *buf, uint32_t len, const char *what, const InetSkEntry *ie)
+int tcp_fill_queue(int sk, const char *buf, uint32_t len, const char *what, uint32_t id)
 {
 	/* the kernel makes one linear buffer of a repair-mode receive queue
 	 * write: halve the chunks when it can't */
@@ -485,7 +485,7 @@ static int fill_queue(int sk, const char *buf, uint32_t len, const char *what, c
 				continue;
 			}
 			return_perror("can't put %u bytes back in the %s of TCP connection %u", len,
-				      what, ie->id);
+				      what, id);
 		}
 		buf += r;
 		len -= r;
@@ -637,7 +637,7 @@ static int restore_state(int sk, const InetSkEntry *ie, TcpStreamEntry *t, const
 		return ret;
 	if (t->inq_len) {
 		ret = set_queue(sk, TCP_RECV_QUEUE, ie);
-		ret = ret ?: fill_queue(sk, in, t->inq_len, "receive queue", ie);
+		ret = ret ?: tcp_fill_queue(sk, in, t->inq_len, "receive queue", ie->id);
 		if (ret)
 			return ret;
 	}
@@ -645,14 +645,14 @@ static int restore_state(int sk, const InetSkEntry *ie, TcpStreamEntry *t, const
 	uint32_t sent = t->outq_len - unsent;
 	if (sent) {
 		ret = set_queue(sk, TCP_SEND_QUEUE, ie);
-		ret = ret ?: fill_queue(sk, out, sent, "send queue", ie);
+		ret = ret ?: tcp_fill_queue(sk, out, sent, "send queue", ie->id);
 		if (ret)
 			return ret;
 	}
 	if (unsent) {
 		/* never sent: an ordinary write, queued behind the rest */
 		ret = repair(sk, TCP_REPAIR_OFF_NO_WP);
-		ret = ret ?: fill_queue(sk, out + sent, unsent, "send queue (unsent part)", ie);
+		ret = ret ?: tcp_fill_queue(sk, out + sent, unsent, "send queue (unsent part)", ie->id);
 		int r2 = repair(sk, TCP_REPAIR_ON);
 		if (ret || r2)
 			return ret ?: r2;
@@ -685,11 +685,11 @@ static int restore_state(int sk, const InetSkEntry *ie, TcpStreamEntry *t, const
 	if (m & (TCPF(TCP_FIN_WAIT1) | TCPF(TCP_FIN_WAIT2) | TCPF(TCP_CLOSING)))
 		ret = restore_our_fin(sk, ie->state == TCP_FIN_WAIT2, ie);
 	if (!ret && (m & RCVQ_FIN))
-		ret = tcp_inject(ie, inq_seq, snd_una, win, true);
+		ret = tcp_inject(sk, ie->id, inq_seq, snd_una, win, TCP_INJ_FIN);
 	if (!ret && ie->state == TCP_LAST_ACK)
 		ret = restore_our_fin(sk, false, ie);
 	if (!ret && ie->state == TCP_FIN_WAIT2)
-		ret = tcp_inject(ie, inq_seq, t->outq_seq, win, false);
+		ret = tcp_inject(sk, ie->id, inq_seq, t->outq_seq, win, 0);
 	if (ret)
 		return ret;
 	if (m & (SNDQ_FIN | RCVQ_FIN)) {

@@ -7,6 +7,7 @@
  * it to the restored socket on a raw socket: the socket processes it as if it
  * had come from the peer.  Its reply (an ACK) is dropped by the network lock;
  * the segment itself carries NETLOCK_MARK, which the lock lets through.
+ * A reset (RST) gives a socket the error a reset connection reports.
  */
 #include "sockets/sk_inet.h"
 #include "util/log.h"
@@ -41,11 +42,44 @@ static bool mapped(const uint32_t *a)
 	return !a[0] && !a[1] && a[2] == htonl(0xffff);
 }
 
-int tcp_inject(const InetSkEntry *ie, uint32_t seq, uint32_t ack, uint16_t win, bool fin)
+/* The connection of socket @sk, from its own addresses. */
+static int sk_conn(int sk, struct inet_conn *c)
+{
+	struct sockaddr_storage a, b;
+	socklen_t la = sizeof(a), lb = sizeof(b);
+	if (getsockname(sk, (struct sockaddr *)&a, &la) || getpeername(sk, (struct sockaddr *)&b, &lb))
+		return -errno;
+	memset(c, 0, sizeof(*c));
+	c->family = a.ss_family;
+	if (a.ss_family == AF_INET) {
+		memcpy(c->src, &((struct sockaddr_in *)&a)->sin_addr, 4);
+		memcpy(c->dst, &((struct sockaddr_in *)&b)->sin_addr, 4);
+		c->sport = ntohs(((struct sockaddr_in *)&a)->sin_port);
+		c->dport = ntohs(((struct sockaddr_in *)&b)->sin_port);
+	} else {
+		memcpy(c->src, &((struct sockaddr_in6 *)&a)->sin6_addr, 16);
+		memcpy(c->dst, &((struct sockaddr_in6 *)&b)->sin6_addr, 16);
+		c->sport = ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+		c->dport = ntohs(((struct sockaddr_in6 *)&b)->sin6_port);
+	}
+	return 0;
+}
+
+static const char *flag_name(unsigned flags)
+{
+	return flags & TCP_INJ_RST ? "RST" : flags & TCP_INJ_FIN ? "FIN" : "ACK";
+}
+
+int tcp_inject(int sk, uint32_t id, uint32_t seq, uint32_t ack, uint16_t win, unsigned flags)
 {
 	struct inet_conn c;
 	char cs[128];
-	inet_conn_of(ie, &c);
+	int ret = sk_conn(sk, &c);
+	if (ret) {
+		pr_err("TCP connection %u: can't read its addresses to send it a %s: %s", id,
+		       flag_name(flags), strerror(-ret));
+		return ret;
+	}
 	inet_conn_str(&c, cs, sizeof(cs));
 	/* an IPv6 socket talking IPv4 gets IPv4 packets */
 	bool v4 = c.family == AF_INET || (mapped(c.src) && mapped(c.dst));
@@ -60,7 +94,8 @@ int tcp_inject(const InetSkEntry *ie, uint32_t seq, uint32_t ack, uint16_t win, 
 	th->ack_seq = htonl(ack);
 	th->doff = sizeof(*th) / 4;
 	th->ack = 1;
-	th->fin = fin;
+	th->fin = !!(flags & TCP_INJ_FIN);
+	th->rst = !!(flags & TCP_INJ_RST);
 	th->window = htons(win);
 	uint32_t sum;
 	struct sockaddr_storage to;
@@ -102,8 +137,8 @@ int tcp_inject(const InetSkEntry *ie, uint32_t seq, uint32_t ack, uint16_t win, 
 	int fd = socket(fam, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 	if (fd < 0)
 		return_perror("TCP connection %u (%s): can't open a raw socket to restore its "
-			      "half-closed state (needs CAP_NET_RAW)", ie->id, cs);
-	int one = 1, mark = NETLOCK_MARK, ret = 0;
+			      "state (needs CAP_NET_RAW)", id, cs);
+	int one = 1, mark = NETLOCK_MARK;
 	if (!v4 && setsockopt(fd, IPPROTO_IPV6, IPV6_HDRINCL, &one, sizeof(one)))
 		ret = -errno;
 	if (!ret && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)))
@@ -113,7 +148,7 @@ int tcp_inject(const InetSkEntry *ie, uint32_t seq, uint32_t ack, uint16_t win, 
 		ret = -errno;
 	close(fd);
 	if (ret)
-		pr_err("TCP connection %u (%s): can't send the peer's %s back to the restored "
-		       "socket on a raw socket: %s", ie->id, cs, fin ? "FIN" : "ACK", strerror(-ret));
+		pr_err("TCP connection %u (%s): can't send the peer's %s to the restored socket "
+		       "on a raw socket: %s", id, cs, flag_name(flags), strerror(-ret));
 	return ret;
 }
