@@ -198,26 +198,36 @@ static int ipt(const char *tool, const char *what, bool quiet, ...)
 
 static bool ipt_ready[2];
 
-static int ipt_setup(const char *tool, int idx)
+static int ipt_setup_once(const char *tool, bool quiet)
 {
-	if (ipt_ready[idx])
-		return 0;
 	/* exists already: fine */
 	ipt(tool, "creating chain CRYO", true, "-N", "CRYO", NULL);
 	/* first in the chain: cryo's own injected segments pass */
 	if (ipt(tool, "checking the mark rule", true, "-C", "CRYO", "-m", "mark", "--mark",
 		"0xc114", "-j", "RETURN", NULL) &&
-	    ipt(tool, "adding the mark rule", false, "-I", "CRYO", "-m", "mark", "--mark", "0xc114",
+	    ipt(tool, "adding the mark rule", quiet, "-I", "CRYO", "-m", "mark", "--mark", "0xc114",
 		"-j", "RETURN", NULL))
 		return -EIO;
 	for (int i = 0; i < 2; i++) {
 		const char *ch = i ? "OUTPUT" : "INPUT";
 		if (ipt(tool, "checking the jump to CRYO", true, "-C", ch, "-j", "CRYO", NULL) &&
-		    ipt(tool, "adding the jump to CRYO", false, "-I", ch, "-j", "CRYO", NULL))
+		    ipt(tool, "adding the jump to CRYO", quiet, "-I", ch, "-j", "CRYO", NULL))
 			return -EIO;
 	}
-	ipt_ready[idx] = true;
 	return 0;
+}
+
+static int ipt_setup(const char *tool, int idx)
+{
+	if (ipt_ready[idx])
+		return 0;
+	/* another cryo unlocking its last connection may remove the chain
+	 * between our steps: try again */
+	int ret = -EIO;
+	for (int i = 0; i < 3 && ret; i++)
+		ret = ipt_setup_once(tool, i < 2);
+	ipt_ready[idx] = !ret;
+	return ret;
 }
 
 /* The rule for one direction, exactly as `iptables -S` prints it (so the

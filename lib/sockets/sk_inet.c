@@ -145,6 +145,44 @@ static int shut_cb(struct nlmsghdr *h, void *arg)
 	return 1;	/* found: stop */
 }
 
+struct peer_query {
+	ino_t ino;
+	uint32_t *addr;
+	uint32_t *port;
+};
+
+static int peer_cb(struct nlmsghdr *h, void *arg)
+{
+	struct peer_query *q = arg;
+	struct inet_diag_msg *m = NLMSG_DATA(h);
+	if (m->idiag_inode != q->ino)
+		return 0;
+	memcpy(q->addr, m->id.idiag_dst, m->idiag_family == AF_INET ? 4 : 16);
+	*q->port = ntohs(m->id.idiag_dport);
+	return 1;
+}
+
+/* The address a socket in SYN_SENT connects to: getpeername says ENOTCONN
+ * until the handshake is done, sock_diag knows it. */
+static int syn_sent_peer(struct fd_dump *d, uint32_t *addr, uint32_t *port)
+{
+	struct {
+		struct nlmsghdr h;
+		struct inet_diag_req_v2 r;
+	} req = { .h = { .nlmsg_flags = NLM_F_DUMP },
+		  .r = { .sdiag_family = d->sk_family, .sdiag_protocol = IPPROTO_TCP,
+			 .idiag_states = 1u << TCP_SYN_SENT } };
+	struct peer_query q = { .ino = d->st.st_ino, .addr = addr, .port = port };
+	int ret = sock_diag_query(&req, sizeof(req), peer_cb, &q);
+	if (ret < 0 || !*port) {
+		pr_err(FD_FMT " is a TCP socket connecting (SYN_SENT), but sock_diag does not "
+		       "give the address it connects to%s%s", FD_ARGS(d), ret < 0 ? ": " : "",
+		       ret < 0 ? strerror(-ret) : "");
+		return ret < 0 ? ret : -ENOENT;
+	}
+	return 0;
+}
+
 /* SHUT_RD/SHUT_WR of a UDP socket (only sock_diag shows them). */
 static int udp_shutdown(struct fd_dump *d, int *how)
 {
@@ -228,6 +266,13 @@ static int inet_dump(struct fd_dump *d)
 		if (getsockopt(lfd, SOL_TCP, TCP_INFO, &ti, &l))
 			return_perror("getsockopt(TCP_INFO) on " FD_FMT, FD_ARGS(d));
 		ie.state = ti.tcpi_state;
+		if (ti.tcpi_state == TCP_SYN_SENT && !dport) {
+			if ((ret = syn_sent_peer(d, dst, &dport)))
+				return ret;
+			ie.dst_port = dport;
+			inet_conn_of(&ie, &conn);
+			inet_conn_str(&conn, cs, sizeof(cs));
+		}
 		switch (ti.tcpi_state) {
 		case TCP_LISTEN:
 			/* for a listener, tcpi_unacked is the accept queue and
