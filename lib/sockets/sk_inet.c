@@ -398,7 +398,6 @@ static bool addr_any(const InetSkEntry *ie)
 struct tw_query {
 	uint16_t port;		/* network order */
 	const uint32_t *addr;	/* NULL: any */
-	int family;
 	struct tw_sock {
 		int family;
 		struct inet_diag_sockid id;

@@ -523,7 +523,7 @@ static int bufs_raise(int sk, const TcpStreamEntry *t, struct bufs *b, const Ine
 	/* the kernel doubles what it is given, and charges skb overhead */
 	int snd = t->outq_len > INT32_MAX / 4 ? INT32_MAX / 2 : (int)t->outq_len * 2 + (1 << 20);
 	int rcv = t->inq_len > INT32_MAX / 4 ? INT32_MAX / 2 : (int)t->inq_len * 2 + (1 << 20);
-	if (snd / 2 <= b->snd && rcv / 2 <= b->rcv)
+	if (2LL * snd <= b->snd && 2LL * rcv <= b->rcv)
 		return 0;
 	b->raised = true;
 	if (setsockopt(sk, SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof(snd)) ||

@@ -99,6 +99,21 @@ int tcp_dump_closed(struct fd_dump *d, int lfd, InetSkEntry *ie)
 	if (ret || !(p.revents & POLLERR))
 		return ret;
 
+	struct tcp_info ti;
+	socklen_t tl = sizeof(ti);
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &tl))
+		return_perror("getsockopt(TCP_INFO) on " FD_FMT, FD_ARGS(d));
+	/* Never established and nothing ever received: not a reset but a
+	 * connect that timed out (or an ICMP error).  Refused before the
+	 * error is read, so that the process keeps it. */
+	if (!ti.tcpi_rtt && !ti.tcpi_bytes_acked && !ti.tcpi_segs_in) {
+		pr_err(FD_FMT " is a TCP socket whose connect failed without a reset (timed out "
+		       "or unreachable): cryo can make a restored socket report only a reset "
+		       "(ECONNRESET, EPIPE, ECONNREFUSED); read the error (SO_ERROR) or close the "
+		       "socket first", FD_ARGS(d));
+		return -EOPNOTSUPP;
+	}
 	int err = 0;
 	const struct cryo_opts *o = d->fdm->opts;
 	if (!o->leave_running && !o->leave_stopped) {
@@ -107,11 +122,6 @@ int tcp_dump_closed(struct fd_dump *d, int lfd, InetSkEntry *ie)
 		if (getsockopt(lfd, SOL_SOCKET, SO_ERROR, &err, &l))
 			return_perror("getsockopt(SO_ERROR) on " FD_FMT, FD_ARGS(d));
 	} else {
-		struct tcp_info ti;
-		socklen_t l = sizeof(ti);
-		memset(&ti, 0, sizeof(ti));
-		if (getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &l))
-			return_perror("getsockopt(TCP_INFO) on " FD_FMT, FD_ARGS(d));
 		err = !ti.tcpi_rtt && !ti.tcpi_bytes_acked ? ECONNREFUSED : ECONNRESET;
 		pr_warn(FD_FMT ": a closed TCP socket with an error pending: reading it would take "
 			"it from the running process, %s assumed", FD_ARGS(d), strerror(err));

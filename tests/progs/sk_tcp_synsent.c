@@ -6,6 +6,8 @@
  * retransmitting.  After the restore the socket is still in SYN_SENT; the
  * peer is told (SIGUSR1) to accept: the connect completes (SO_ERROR 0,
  * ESTABLISHED) and data goes both ways.  --v6, --mapped.
+ * --timedout: the connect (TCP_SYNCNT 1) gives up, ETIMEDOUT pending: cryo
+ * must refuse to dump it, and the error must still be there afterwards.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -15,8 +17,9 @@
 
 #include "sk_inet_util.h"
 
-static bool v6, mapped;
+static bool v6, mapped, timedout;
 TEST_OPTION(v6, bool, "IPv6 (::1)", 0);
+TEST_OPTION(timedout, bool, "a connect that timed out (refused at dump)", 0);
 TEST_OPTION(mapped, bool, "an IPv6 socket connecting to ::ffff:127.0.0.1", 0);
 
 static volatile sig_atomic_t go;
@@ -111,11 +114,31 @@ int main(int argc, char **argv)
 	close(l);
 	close(filler);
 
-	int sk = socket(fam(), SOCK_STREAM, 0);
+	int sk = socket(fam(), SOCK_STREAM, 0), one = 1;
+	if (timedout)
+		setsockopt(sk, IPPROTO_TCP, TCP_SYNCNT, &one, sizeof(one));
 	fcntl(sk, F_SETFL, O_NONBLOCK);
 	if (connect(sk, (struct sockaddr *)&ss, len) == 0 || errno != EINPROGRESS)
 		setup_fail("connect did not stay in progress: %s", strerror(errno));
 	usleep(100 * 1000);
+	if (timedout) {
+		/* SYN, one retransmission after 1 s, given up 2 s later */
+		for (int i = 0; i < 100 && sk_state(sk) != TCP_CLOSE; i++)
+			usleep(100 * 1000);
+		if (sk_state(sk) != TCP_CLOSE) {
+			kill(peer, SIGKILL);
+			setup_fail("the connect did not time out (state %d)", sk_state(sk));
+		}
+		test_daemon();
+		test_waitsig();
+		int e = -1;
+		socklen_t el = sizeof(e);
+		getsockopt(sk, SOL_SOCKET, SO_ERROR, &e, &el);
+		if (e != ETIMEDOUT)
+			fail("SO_ERROR is %d (%s), not ETIMEDOUT", e, strerror(e));
+		kill(peer, SIGKILL);
+		return test_verdict();
+	}
 	if (sk_state(sk) != TCP_SYN_SENT) {
 		kill(peer, SIGKILL);
 		setup_fail("state %d, not SYN_SENT", sk_state(sk));
