@@ -398,6 +398,9 @@ static bool addr_any(const InetSkEntry *ie)
 struct tw_query {
 	uint16_t port;		/* network order */
 	const uint32_t *addr;	/* NULL: any */
+	bool peer;		/* and the peer's port and address */
+	uint16_t dport;
+	const uint32_t *daddr;
 	struct tw_sock {
 		int family;
 		struct inet_diag_sockid id;
@@ -411,7 +414,10 @@ static int tw_cb(struct nlmsghdr *h, void *arg)
 	struct inet_diag_msg *m = NLMSG_DATA(h);
 	if (m->id.idiag_sport != q->port)
 		return 0;
-	if (q->addr && memcmp(m->id.idiag_src, q->addr, m->idiag_family == AF_INET ? 4 : 16))
+	size_t al = m->idiag_family == AF_INET ? 4 : 16;
+	if (q->addr && memcmp(m->id.idiag_src, q->addr, al))
+		return 0;
+	if (q->peer && (m->id.idiag_dport != q->dport || memcmp(m->id.idiag_dst, q->daddr, al)))
 		return 0;
 	struct tw_sock *n = xrealloc(q->tw, (q->n + 1) * sizeof(*n));
 	if (!n)
@@ -446,14 +452,20 @@ static int tw_destroy(const struct tw_sock *t)
 	return ret;
 }
 
-/* A listener's port held by TIME_WAIT entries: connections of the dumped
- * tree that ended after it was bound (the dead tree's own, usually; a
- * TIME_WAIT whose socket had no SO_REUSEADDR blocks even a SO_REUSEADDR
- * bind).  They are removed (SOCK_DESTROY, as `ss -K` does) so that the
- * listener can have its port again.  The number removed, or -errno. */
-static int clear_time_wait(const InetSkEntry *ie)
+/* Remove the sockets (no descriptor: TIME_WAIT entries, orphans) that hold
+ * what a restored TCP socket needs (SOCK_DESTROY, as `ss -K` does):
+ *  - a listener's port (@peer false): TIME_WAIT entries of connections of
+ *    the dumped tree that ended after it was bound, usually the killed
+ *    tree's own (one whose socket had no SO_REUSEADDR blocks even a
+ *    SO_REUSEADDR bind);
+ *  - a connection's exact 4-tuple (@peer true): only this connection's own
+ *    leftovers, e.g. the orphan of a restore that failed after repair mode
+ *    was off, still retransmitting its FIN into the lock.
+ * The number removed, or -errno. */
+int inet_clear_holders(const InetSkEntry *ie, bool peer)
 {
-	struct tw_query q = { .port = htons(ie->src_port), .addr = addr_any(ie) ? NULL : ie->src_addr };
+	struct tw_query q = { .port = htons(ie->src_port), .peer = peer,
+			      .dport = htons(ie->dst_port) };
 	bool dual = ie->family == AF_INET6 && !ie->v6only;
 	int ret = 0, n = 0;
 	for (int i = 0; i < 1 + dual && !ret; i++) {
@@ -463,10 +475,13 @@ static int clear_time_wait(const InetSkEntry *ie)
 			struct inet_diag_req_v2 r;
 		} req = { .h = { .nlmsg_flags = NLM_F_DUMP },
 			  .r = { .sdiag_family = fam, .sdiag_protocol = IPPROTO_TCP,
-				 .idiag_states = 1u << TCP_TIME_WAIT } };
+				 .idiag_states = peer ? ~(1u << TCP_LISTEN) : 1u << TCP_TIME_WAIT } };
 		/* an IPv4-mapped address: the IPv4 entries */
 		uint32_t v4 = ie->n_src_addr == 4 ? ie->src_addr[3] : 0;
-		q.addr = addr_any(ie) ? NULL : fam == (int)ie->family ? ie->src_addr : &v4;
+		uint32_t d4 = ie->n_dst_addr == 4 ? ie->dst_addr[3] : 0;
+		bool same = fam == (int)ie->family;
+		q.addr = addr_any(ie) && !peer ? NULL : same ? ie->src_addr : &v4;
+		q.daddr = same ? ie->dst_addr : &d4;
 		ret = sock_diag_query(&req, sizeof(req), tw_cb, &q);
 		ret = ret < 0 ? ret : 0;
 	}
@@ -474,6 +489,9 @@ static int clear_time_wait(const InetSkEntry *ie)
 		if (!tw_destroy(&q.tw[i]))
 			n++;
 	free(q.tw);
+	if (n > 0)
+		pr_info("inet socket %u: %d socket(s) without a descriptor held %s port %u: removed",
+			ie->id, n, peer ? "the connection of" : "the", ie->src_port);
 	return ret ? ret : n;
 }
 
@@ -521,10 +539,7 @@ static int inet_bind(int sk, const InetSkEntry *ie)
 	if (r && errno == EADDRINUSE && ie->type == SOCK_STREAM && ie->state != TCP_LISTEN)
 		r = bind_shared(sk, ie, &ss, l);
 	if (r && errno == EADDRINUSE && ie->type == SOCK_STREAM && ie->state == TCP_LISTEN) {
-		int n = clear_time_wait(ie);
-		if (n > 0) {
-			pr_info("inet socket %u: %d TIME_WAIT entr%s held port %u: removed", ie->id, n,
-				n == 1 ? "y" : "ies", ie->src_port);
+		if (inet_clear_holders(ie, false) > 0) {
 			r = bind(sk, (struct sockaddr *)&ss, l);
 		} else {
 			errno = EADDRINUSE;

@@ -76,6 +76,11 @@ void inet_opts_mem_free(struct inet_opts_mem *m);
  * restored through repair (TCP_NODELAY/CORK are set by sk_tcp.c). */
 int inet_restore_opts(int sk, const InetSkEntry *ie, bool conn);
 
+/* Remove the descriptor-less sockets (TIME_WAIT, orphans) holding a
+ * listener's port (@peer false) or a connection's 4-tuple (@peer true).
+ * The number removed, or -errno. */
+int inet_clear_holders(const InetSkEntry *ie, bool peer);
+
 /* --- netlock.c --- */
 
 /* Packets with this mark (criu's SOCCR_MARK) pass the lock. */

@@ -613,7 +613,11 @@ static int restore_state(int sk, const InetSkEntry *ie, TcpStreamEntry *t, const
 		pr_info("TCP connection %u (%s) restored connecting (SYN_SENT)", ie->id, cs);
 		return 0;
 	}
-	if (connect(sk, (struct sockaddr *)&ss, l))
+	int r = connect(sk, (struct sockaddr *)&ss, l);
+	/* the 4-tuple still taken: by this connection's own leftover */
+	if (r && (errno == EADDRNOTAVAIL || errno == EADDRINUSE) && inet_clear_holders(ie, true) > 0)
+		r = connect(sk, (struct sockaddr *)&ss, l);
+	if (r)
 		return_perror("can't connect TCP connection %u (%s) in repair mode", ie->id, cs);
 
 	struct tcp_repair_opt ro[4];
