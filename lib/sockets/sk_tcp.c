@@ -1,4 +1,8 @@
-/* Established TCP connections, through TCP_REPAIR (--tcp-established).
+/* TCP connections, through TCP_REPAIR (--tcp-established): ESTABLISHED,
+ * SYN_SENT (connected again for real, with the old initial sequence number)
+ * and the half-closed states (the FINs put back after the queues: ours by
+ * shutdown in repair mode, the peer's FIN or ACK of ours injected from "the
+ * peer", sk_tcp_fin.c).
  *
  * Dump: the connection is locked (netlock.c), then its socket goes into
  * repair mode through a duplicate cryo keeps: in repair mode the socket
