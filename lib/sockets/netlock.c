@@ -18,6 +18,10 @@
  *             jumped to from INPUT and OUTPUT, one DROP rule per direction,
  *             added and removed in batches by iptables-restore --noflush.
  *             Remove leftovers with `iptables -F CRYO` (and ip6tables).
+ *
+ * Packets carrying NETLOCK_MARK pass: the segments cryo itself injects at
+ * restore to put a peer's FIN (or ACK of our FIN) back into a half-closed
+ * connection (sk_tcp_fin.c) must reach the locked socket.
  */
 #include "sockets/sk_inet.h"
 #include "sockets/sockets.h"
@@ -123,6 +127,8 @@ static const char nft_setup[] =
 static const char nft_chains[] =
 	"add chain inet cryo input { type filter hook input priority -300; }\n"
 	"add chain inet cryo output { type filter hook output priority -300; }\n"
+	"add rule inet cryo input meta mark 0xc114 accept\n"
+	"add rule inet cryo output meta mark 0xc114 accept\n"
 	"add rule inet cryo input ip saddr . tcp sport . ip daddr . tcp dport @conn4 drop\n"
 	"add rule inet cryo input ip6 saddr . tcp sport . ip6 daddr . tcp dport @conn6 drop\n"
 	"add rule inet cryo output ip saddr . tcp sport . ip daddr . tcp dport @conn4 drop\n"
@@ -192,20 +198,36 @@ static int ipt(const char *tool, const char *what, bool quiet, ...)
 
 static bool ipt_ready[2];
 
+static int ipt_setup_once(const char *tool, bool quiet)
+{
+	/* exists already: fine */
+	ipt(tool, "creating chain CRYO", true, "-N", "CRYO", NULL);
+	/* first in the chain: cryo's own injected segments pass */
+	if (ipt(tool, "checking the mark rule", true, "-C", "CRYO", "-m", "mark", "--mark",
+		"0xc114", "-j", "RETURN", NULL) &&
+	    ipt(tool, "adding the mark rule", quiet, "-I", "CRYO", "-m", "mark", "--mark", "0xc114",
+		"-j", "RETURN", NULL))
+		return -EIO;
+	for (int i = 0; i < 2; i++) {
+		const char *ch = i ? "OUTPUT" : "INPUT";
+		if (ipt(tool, "checking the jump to CRYO", true, "-C", ch, "-j", "CRYO", NULL) &&
+		    ipt(tool, "adding the jump to CRYO", quiet, "-I", ch, "-j", "CRYO", NULL))
+			return -EIO;
+	}
+	return 0;
+}
+
 static int ipt_setup(const char *tool, int idx)
 {
 	if (ipt_ready[idx])
 		return 0;
-	/* exists already: fine */
-	ipt(tool, "creating chain CRYO", true, "-N", "CRYO", NULL);
-	for (int i = 0; i < 2; i++) {
-		const char *ch = i ? "OUTPUT" : "INPUT";
-		if (ipt(tool, "checking the jump to CRYO", true, "-C", ch, "-j", "CRYO", NULL) &&
-		    ipt(tool, "adding the jump to CRYO", false, "-I", ch, "-j", "CRYO", NULL))
-			return -EIO;
-	}
-	ipt_ready[idx] = true;
-	return 0;
+	/* another cryo unlocking its last connection may remove the chain
+	 * between our steps: try again */
+	int ret = -EIO;
+	for (int i = 0; i < 3 && ret; i++)
+		ret = ipt_setup_once(tool, i < 2);
+	ipt_ready[idx] = !ret;
+	return ret;
 }
 
 /* The rule for one direction, exactly as `iptables -S` prints it (so the
@@ -286,8 +308,9 @@ static void ipt_cleanup(int family)
 	char out[256];
 	if (run_tool(argv, NULL, out, sizeof(out)))
 		return;		/* no chain */
-	if (strstr(out, "-A CRYO"))
+	if (strstr(out, "-A CRYO -s"))
 		return;		/* still locking something */
+	ipt(tool, "removing the mark rule", true, "-F", "CRYO", NULL);
 	ipt(tool, "removing the jump to CRYO", true, "-D", "INPUT", "-j", "CRYO", NULL);
 	ipt(tool, "removing the jump to CRYO", true, "-D", "OUTPUT", "-j", "CRYO", NULL);
 	ipt(tool, "removing chain CRYO", true, "-X", "CRYO", NULL);

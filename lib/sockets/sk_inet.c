@@ -145,6 +145,44 @@ static int shut_cb(struct nlmsghdr *h, void *arg)
 	return 1;	/* found: stop */
 }
 
+struct peer_query {
+	ino_t ino;
+	uint32_t *addr;
+	uint32_t *port;
+};
+
+static int peer_cb(struct nlmsghdr *h, void *arg)
+{
+	struct peer_query *q = arg;
+	struct inet_diag_msg *m = NLMSG_DATA(h);
+	if (m->idiag_inode != q->ino)
+		return 0;
+	memcpy(q->addr, m->id.idiag_dst, m->idiag_family == AF_INET ? 4 : 16);
+	*q->port = ntohs(m->id.idiag_dport);
+	return 1;
+}
+
+/* The address a socket in SYN_SENT connects to: getpeername says ENOTCONN
+ * until the handshake is done, sock_diag knows it. */
+static int syn_sent_peer(struct fd_dump *d, uint32_t *addr, uint32_t *port)
+{
+	struct {
+		struct nlmsghdr h;
+		struct inet_diag_req_v2 r;
+	} req = { .h = { .nlmsg_flags = NLM_F_DUMP },
+		  .r = { .sdiag_family = d->sk_family, .sdiag_protocol = IPPROTO_TCP,
+			 .idiag_states = 1u << TCP_SYN_SENT } };
+	struct peer_query q = { .ino = d->st.st_ino, .addr = addr, .port = port };
+	int ret = sock_diag_query(&req, sizeof(req), peer_cb, &q);
+	if (ret < 0 || !*port) {
+		pr_err(FD_FMT " is a TCP socket connecting (SYN_SENT), but sock_diag does not "
+		       "give the address it connects to%s%s", FD_ARGS(d), ret < 0 ? ": " : "",
+		       ret < 0 ? strerror(-ret) : "");
+		return ret < 0 ? ret : -ENOENT;
+	}
+	return 0;
+}
+
 /* SHUT_RD/SHUT_WR of a UDP socket (only sock_diag shows them). */
 static int udp_shutdown(struct fd_dump *d, int *how)
 {
@@ -228,6 +266,13 @@ static int inet_dump(struct fd_dump *d)
 		if (getsockopt(lfd, SOL_TCP, TCP_INFO, &ti, &l))
 			return_perror("getsockopt(TCP_INFO) on " FD_FMT, FD_ARGS(d));
 		ie.state = ti.tcpi_state;
+		if (ti.tcpi_state == TCP_SYN_SENT && !dport) {
+			if ((ret = syn_sent_peer(d, dst, &dport)))
+				return ret;
+			ie.dst_port = dport;
+			inet_conn_of(&ie, &conn);
+			inet_conn_str(&conn, cs, sizeof(cs));
+		}
 		switch (ti.tcpi_state) {
 		case TCP_LISTEN:
 			/* for a listener, tcpi_unacked is the accept queue and
@@ -246,6 +291,10 @@ static int inet_dump(struct fd_dump *d)
 			}
 			break;
 		case TCP_CLOSE:
+			/* a connection that ended: shut down, maybe an error
+			 * and data to read */
+			if ((ret = tcp_dump_closed(d, lfd, &ie)))
+				return ret;
 			break;
 		case TCP_ESTABLISHED:
 		case TCP_SYN_SENT:
@@ -261,13 +310,7 @@ static int inet_dump(struct fd_dump *d)
 			}
 			if (d->fdm->opts->tcp_close)
 				break;	/* restored closed: no connection state */
-			if (ti.tcpi_state != TCP_ESTABLISHED) {
-				pr_err(FD_FMT " is a TCP connection (%s) in state %s: cryo restores "
-				       "ESTABLISHED connections only; --tcp-close restores it closed",
-				       FD_ARGS(d), cs, state_name(ie.state));
-				return -EOPNOTSUPP;
-			}
-			repair = true;
+			repair = tcp_state_repairable(ti.tcpi_state);
 			break;
 		default:
 			pr_err(FD_FMT " is a TCP socket (%s) in state %s, which cryo can't dump",
@@ -352,6 +395,133 @@ static bool addr_any(const InetSkEntry *ie)
 	return true;
 }
 
+struct tw_query {
+	uint16_t port;		/* network order */
+	const uint32_t *addr;	/* NULL: any */
+	bool peer;		/* and the peer's port and address */
+	uint16_t dport;
+	const uint32_t *daddr;
+	struct tw_sock {
+		int family;
+		struct inet_diag_sockid id;
+	} *tw;
+	int n;
+};
+
+static int tw_cb(struct nlmsghdr *h, void *arg)
+{
+	struct tw_query *q = arg;
+	struct inet_diag_msg *m = NLMSG_DATA(h);
+	if (m->id.idiag_sport != q->port)
+		return 0;
+	size_t al = m->idiag_family == AF_INET ? 4 : 16;
+	if (q->addr && memcmp(m->id.idiag_src, q->addr, al))
+		return 0;
+	if (q->peer && (m->id.idiag_dport != q->dport || memcmp(m->id.idiag_dst, q->daddr, al)))
+		return 0;
+	struct tw_sock *n = xrealloc(q->tw, (q->n + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	q->tw = n;
+	q->tw[q->n++] = (struct tw_sock){ m->idiag_family, m->id };
+	return 0;
+}
+
+static int tw_destroy(const struct tw_sock *t)
+{
+	struct {
+		struct nlmsghdr h;
+		struct inet_diag_req_v2 r;
+	} req = { .h = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DESTROY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK },
+		  .r = { .sdiag_family = t->family, .sdiag_protocol = IPPROTO_TCP,
+			 .idiag_states = 1u << TCP_TIME_WAIT, .id = t->id } };
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	int sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG), ret = 0;
+	if (sk < 0)
+		return -errno;
+	char buf[512];
+	if (sendto(sk, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) != sizeof(req))
+		ret = -errno;
+	ssize_t n = ret ? 0 : recv(sk, buf, sizeof(buf), 0);
+	if (!ret && n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)))
+		ret = n < 0 ? -errno : -EIO;
+	else if (!ret && ((struct nlmsghdr *)buf)->nlmsg_type == NLMSG_ERROR)
+		ret = ((struct nlmsgerr *)NLMSG_DATA((struct nlmsghdr *)buf))->error;
+	close(sk);
+	return ret;
+}
+
+/* Remove the sockets (no descriptor: TIME_WAIT entries, orphans) that hold
+ * what a restored TCP socket needs (SOCK_DESTROY, as `ss -K` does):
+ *  - a listener's port (@peer false): TIME_WAIT entries of connections of
+ *    the dumped tree that ended after it was bound, usually the killed
+ *    tree's own (one whose socket had no SO_REUSEADDR blocks even a
+ *    SO_REUSEADDR bind);
+ *  - a connection's exact 4-tuple (@peer true): only this connection's own
+ *    leftovers, e.g. the orphan of a restore that failed after repair mode
+ *    was off, still retransmitting its FIN into the lock.
+ * The number removed, or -errno. */
+int inet_clear_holders(const InetSkEntry *ie, bool peer)
+{
+	struct tw_query q = { .port = htons(ie->src_port), .peer = peer,
+			      .dport = htons(ie->dst_port) };
+	bool dual = ie->family == AF_INET6 && !ie->v6only;
+	int ret = 0, n = 0;
+	for (int i = 0; i < 1 + dual && !ret; i++) {
+		int fam = i ? AF_INET : ie->family;
+		struct {
+			struct nlmsghdr h;
+			struct inet_diag_req_v2 r;
+		} req = { .h = { .nlmsg_flags = NLM_F_DUMP },
+			  .r = { .sdiag_family = fam, .sdiag_protocol = IPPROTO_TCP,
+				 .idiag_states = peer ? ~(1u << TCP_LISTEN) : 1u << TCP_TIME_WAIT } };
+		/* an IPv4-mapped address: the IPv4 entries */
+		uint32_t v4 = ie->n_src_addr == 4 ? ie->src_addr[3] : 0;
+		uint32_t d4 = ie->n_dst_addr == 4 ? ie->dst_addr[3] : 0;
+		bool same = fam == (int)ie->family;
+		q.addr = addr_any(ie) && !peer ? NULL : same ? ie->src_addr : &v4;
+		q.daddr = same ? ie->dst_addr : &d4;
+		ret = sock_diag_query(&req, sizeof(req), tw_cb, &q);
+		ret = ret < 0 ? ret : 0;
+	}
+	for (int i = 0; !ret && i < q.n; i++)
+		if (!tw_destroy(&q.tw[i]))
+			n++;
+	free(q.tw);
+	if (n > 0)
+		pr_info("inet socket %u: %d socket(s) without a descriptor held %s port %u: removed",
+			ie->id, n, peer ? "the connection of" : "the", ie->src_port);
+	return ret ? ret : n;
+}
+
+/* A TCP socket bound (not listening) to a port a listener restored before
+ * it holds now: they shared it with SO_REUSEADDR when the socket was bound
+ * first and the listener then started listening, which a bind after the
+ * listen no longer allows.  In repair mode bind ignores the port's other
+ * owners (SK_FORCE_REUSE); repair off again, and SO_REUSEADDR on as for
+ * every socket until ->restore_finish.  0, or -1 with errno. */
+static int bind_shared(int sk, const InetSkEntry *ie, const struct sockaddr_storage *ss,
+		       socklen_t l)
+{
+	int on = TCP_REPAIR_ON, off = TCP_REPAIR_OFF_NO_WP, one = 1;
+	if (setsockopt(sk, SOL_TCP, TCP_REPAIR, &on, sizeof(on))) {
+		errno = EADDRINUSE;
+		return -1;
+	}
+	int r = bind(sk, (const struct sockaddr *)ss, l), e = errno;
+	if (setsockopt(sk, SOL_TCP, TCP_REPAIR, &off, sizeof(off)) ||
+	    setsockopt(sk, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one))) {
+		pr_perror("inet socket %u: can't turn TCP repair mode off after binding", ie->id);
+		return -1;
+	}
+	if (!r)
+		pr_info("inet socket %u: bound to a port a listener holds (shared with "
+			"SO_REUSEADDR at dump)", ie->id);
+	errno = e;
+	return r;
+}
+
 static int inet_bind(int sk, const InetSkEntry *ie)
 {
 	struct sockaddr_storage ss;
@@ -365,7 +535,17 @@ static int inet_bind(int sk, const InetSkEntry *ie)
 			return 0;
 		((struct sockaddr_in *)&ss)->sin_port = 0;
 	}
-	if (bind(sk, (struct sockaddr *)&ss, l)) {
+	int r = bind(sk, (struct sockaddr *)&ss, l);
+	if (r && errno == EADDRINUSE && ie->type == SOCK_STREAM && ie->state != TCP_LISTEN)
+		r = bind_shared(sk, ie, &ss, l);
+	if (r && errno == EADDRINUSE && ie->type == SOCK_STREAM && ie->state == TCP_LISTEN) {
+		if (inet_clear_holders(ie, false) > 0) {
+			r = bind(sk, (struct sockaddr *)&ss, l);
+		} else {
+			errno = EADDRINUSE;
+		}
+	}
+	if (r) {
 		int e = errno;
 		struct inet_conn c;
 		char cs[128];
@@ -441,7 +621,16 @@ static int inet_open(struct files_restore *fr, struct rst_file *f)
 			ret = tcp_restore_conn(fr, f, sk, ie);
 		}
 	} else {
-		if (ie->src_port || !addr_any(ie))
+		/* an ended connection: its port went back to the kernel */
+		bool ended = tcp && ie->state == TCP_CLOSE && ie->has_shutdown &&
+			     ie->shutdown == SK_SHUTDOWN__BOTH;
+		if (ended || (tcp && ie->state == TCP_CLOSE && ie->has_so_error && ie->so_error)) {
+			ret = tcp_restore_closed_conn(fr, sk, ie);
+			if (ret <= 0)
+				goto opened;
+			ret = 0;
+		}
+		if (!ended && (ie->src_port || !addr_any(ie)))
 			ret = inet_bind(sk, ie);
 		if (!ret && tcp && ie->state == TCP_LISTEN && listen(sk, ie->backlog)) {
 			ret = -errno;
@@ -471,6 +660,7 @@ static int inet_open(struct files_restore *fr, struct rst_file *f)
 			}
 		}
 	}
+opened:
 	if (ret)
 		goto err;
 	char what[64];

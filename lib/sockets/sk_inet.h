@@ -76,8 +76,15 @@ void inet_opts_mem_free(struct inet_opts_mem *m);
  * restored through repair (TCP_NODELAY/CORK are set by sk_tcp.c). */
 int inet_restore_opts(int sk, const InetSkEntry *ie, bool conn);
 
+/* Remove the descriptor-less sockets (TIME_WAIT, orphans) holding a
+ * listener's port (@peer false) or a connection's 4-tuple (@peer true).
+ * The number removed, or -errno. */
+int inet_clear_holders(const InetSkEntry *ie, bool peer);
+
 /* --- netlock.c --- */
 
+/* Packets with this mark (criu's SOCCR_MARK) pass the lock. */
+#define NETLOCK_MARK 0xc114
 /* criu's values, as in inventory.img's network_lock_method */
 enum netlock_method { NETLOCK_IPTABLES = 0, NETLOCK_NFTABLES = 1, NETLOCK_SKIP = 2 };
 /* --network-lock (iptables when not given, as criu) */
@@ -104,6 +111,9 @@ void guard_done(void);
  * tcp-stream-INO.img.  @reuseaddr: its SO_REUSEADDR (repair-off resets it). */
 int tcp_dump_conn(struct fd_dump *d, int lfd, const InetSkEntry *ie, bool reuseaddr);
 void tcp_dump_finish(struct files_dump *fdm, bool ok, bool killed);
+/* ESTABLISHED, SYN_SENT and the half-closed states: restored through
+ * repair mode (TIME_WAIT has no descriptor; CLOSE has no connection). */
+bool tcp_state_repairable(unsigned state);
 /* Restore an established connection on the new socket @sk (left in repair
  * mode until tcp_restore_finish). */
 int tcp_restore_conn(struct files_restore *fr, struct rst_file *f, int sk, const InetSkEntry *ie);
@@ -111,5 +121,26 @@ int tcp_restore_conn(struct files_restore *fr, struct rst_file *f, int sk, const
  * once the restore is over. */
 int tcp_restore_closed(struct files_restore *fr, const InetSkEntry *ie);
 void tcp_restore_finish(struct files_restore *fr, bool ok);
+
+/* --- sk_tcp_fin.c --- */
+
+/* A segment from the peer of connected socket @sk (connection @id, for
+ * messages) to it, sent on a raw socket with NETLOCK_MARK (so it passes
+ * the lock): no data, ACK and the TCP_INJ_* @flags.  0 or -errno (logged). */
+#define TCP_INJ_FIN 1
+#define TCP_INJ_RST 2
+int tcp_inject(int sk, uint32_t id, uint32_t seq, uint32_t ack, uint16_t win, unsigned flags);
+
+/* --- sk_tcp_closed.c: connections that ended, the socket still open --- */
+
+/* A TCP socket in CLOSE state (@ie filled but for these): an ended
+ * connection gets shutdown BOTH, a pending error so_error, unread data
+ * tcp-stream-INO.img.  0 or -errno (logged; refused errors). */
+int tcp_dump_closed(struct fd_dump *d, int lfd, InetSkEntry *ie);
+/* Restore such a socket (so_error set or an image there) on @sk; 1 if it
+ * is not one (restored as an unconnected socket), 0, or -errno (logged). */
+int tcp_restore_closed_conn(struct files_restore *fr, int sk, const InetSkEntry *ie);
+/* shared with sk_tcp.c */
+int tcp_fill_queue(int sk, const char *buf, uint32_t len, const char *what, uint32_t id);
 
 #endif

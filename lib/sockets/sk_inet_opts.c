@@ -313,7 +313,8 @@ static int restore_mc(int sk, const InetSkEntry *ie)
 
 /* --- dump --- */
 
-static int dump_tcp(struct fd_dump *d, int lfd, int fresh, int state, struct inet_opts_mem *m)
+static int dump_tcp(struct fd_dump *d, int lfd, int fresh, int state, bool ended,
+		    struct inet_opts_mem *m)
 {
 	SkOptsEntry *so = &m->so;
 	TcpOptsEntry *to = &m->to;
@@ -348,7 +349,8 @@ static int dump_tcp(struct fd_dump *d, int lfd, int fresh, int state, struct ine
 		    strcmp(def, m->cc))
 			to->congestion = m->cc;
 	}
-	bool conn = state != TCP_CLOSE && state != TCP_LISTEN;
+	/* ended: closed, but TCP_MAXSEG still gives the old connection's mss */
+	bool conn = (state != TCP_CLOSE && state != TCP_LISTEN) || ended;
 	int ret = skopt_ints_dump(lfd, fresh, tcp_tab, ARRAY_SIZE(tcp_tab), conn ? NOT_CONN : 0,
 				  &m->tcpi, &to->n_int_opts);
 	to->int_opts = m->tcpi;
@@ -431,7 +433,7 @@ int inet_dump_opts(struct fd_dump *d, int lfd, InetSkEntry *ie, struct inet_opts
 			"are saved", what, strerror(errno));
 	ret = dump_ip(d, lfd, fresh, m);
 	if (!ret && d->sk_type == SOCK_STREAM) {
-		ret = dump_tcp(d, lfd, fresh, ie->state, m);
+		ret = dump_tcp(d, lfd, fresh, ie->state, ie->has_shutdown, m);
 		ie->tcp_opts = &m->to;
 	}
 	if (fresh >= 0)

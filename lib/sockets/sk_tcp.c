@@ -1,4 +1,8 @@
-/* Established TCP connections, through TCP_REPAIR (--tcp-established).
+/* TCP connections, through TCP_REPAIR (--tcp-established): ESTABLISHED,
+ * SYN_SENT (connected again for real, with the old initial sequence number)
+ * and the half-closed states (the FINs put back after the queues: ours by
+ * shutdown in repair mode, the peer's FIN or ACK of ours injected from "the
+ * peer", sk_tcp_fin.c).
  *
  * Dump: the connection is locked (netlock.c), then its socket goes into
  * repair mode through a duplicate cryo keeps: in repair mode the socket
@@ -46,6 +50,10 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#ifndef SO_BUF_LOCK
+#define SO_BUF_LOCK 72		/* asm-generic/socket.h, Linux 5.14 */
+#endif
+
 struct tcp_held {
 	int fd;			/* cryo's duplicate, in repair mode */
 	struct inet_conn conn;
@@ -60,6 +68,19 @@ static struct inet_conn *rst_conns;
 static int nr_rst_conns;
 static enum netlock_method rst_method;
 static bool rst_method_known;
+
+/* States whose sequence numbers count a FIN: ours (write_seq, outq_seq)
+ * or the peer's (rcv_nxt, inq_seq). */
+#define TCPF(st) (1u << (st))
+#define SNDQ_FIN (TCPF(TCP_FIN_WAIT1) | TCPF(TCP_FIN_WAIT2) | TCPF(TCP_CLOSING) | TCPF(TCP_LAST_ACK))
+#define RCVQ_FIN (TCPF(TCP_CLOSE_WAIT) | TCPF(TCP_LAST_ACK) | TCPF(TCP_CLOSING))
+/* the TCP connection states restored through repair mode */
+#define TCPF_REPAIR (TCPF(TCP_ESTABLISHED) | TCPF(TCP_SYN_SENT) | SNDQ_FIN | RCVQ_FIN)
+
+bool tcp_state_repairable(unsigned state)
+{
+	return state < 32 && (TCPF(state) & TCPF_REPAIR);
+}
 
 static int repair(int fd, int val)
 {
@@ -106,13 +127,21 @@ static int dump_state(struct fd_dump *d, int fd, const InetSkEntry *ie)
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(fd, SOL_TCP, TCP_INFO, &ti, &l))
 		return_perror("getsockopt(TCP_INFO) on " FD_FMT, FD_ARGS(d));
-	if (ti.tcpi_state != TCP_ESTABLISHED) {
-		pr_err(FD_FMT ": the TCP connection left ESTABLISHED (state %u) while being dumped",
-		       FD_ARGS(d), ti.tcpi_state);
+	if (ti.tcpi_state != ie->state) {
+		pr_err(FD_FMT ": the TCP connection changed state (%u to %u) while being dumped",
+		       FD_ARGS(d), ie->state, ti.tcpi_state);
 		return -EAGAIN;
 	}
 	if (ioctl(fd, SIOCINQ, &inq) || ioctl(fd, SIOCOUTQ, &outq) || ioctl(fd, SIOCOUTQNSD, &unsq))
 		return_perror("ioctl(SIOCINQ/SIOCOUTQ/SIOCOUTQNSD) on " FD_FMT, FD_ARGS(d));
+	/* Our FIN takes a sequence number: SIOCOUTQ (write_seq - snd_una)
+	 * counts it until it is acked, SIOCOUTQNSD (write_seq - snd_nxt)
+	 * until it is sent.  The image keeps data lengths only, as criu's.
+	 * (SIOCINQ never counts the peer's FIN.) */
+	if (TCPF(ie->state) & SNDQ_FIN) {
+		outq -= outq > 0;
+		unsq -= unsq > 0;
+	}
 	tse.has_inq_len = tse.has_inq_seq = tse.has_outq_len = tse.has_outq_seq = 1;
 	tse.has_opt_mask = tse.has_snd_wscale = tse.has_mss_clamp = tse.has_unsq_len = 1;
 	tse.inq_len = inq;
@@ -277,7 +306,7 @@ static int prelock_process(struct fd_dump *d)
 			struct inet_diag_req_v2 r;
 		} req = { .h = { .nlmsg_flags = NLM_F_DUMP },
 			  .r = { .sdiag_family = fam ? AF_INET6 : AF_INET, .sdiag_protocol = IPPROTO_TCP,
-				 .idiag_states = 1u << TCP_ESTABLISHED } };
+				 .idiag_states = TCPF_REPAIR } };
 		ret = sock_diag_query(&req, sizeof(req), prelock_cb, &p);
 	}
 	if (ret < 0)
@@ -446,7 +475,7 @@ static int set_queue_seq(int sk, int q, uint32_t seq, const InetSkEntry *ie)
 }
 
 /* Send @len bytes of @buf into the socket's current repair queue. */
-static int fill_queue(int sk, const char *buf, uint32_t len, const char *what, const InetSkEntry *ie)
+int tcp_fill_queue(int sk, const char *buf, uint32_t len, const char *what, uint32_t id)
 {
 	/* the kernel makes one linear buffer of a repair-mode receive queue
 	 * write: halve the chunks when it can't */
@@ -460,7 +489,7 @@ static int fill_queue(int sk, const char *buf, uint32_t len, const char *what, c
 				continue;
 			}
 			return_perror("can't put %u bytes back in the %s of TCP connection %u", len,
-				      what, ie->id);
+				      what, id);
 		}
 		buf += r;
 		len -= r;
@@ -468,17 +497,91 @@ static int fill_queue(int sk, const char *buf, uint32_t len, const char *what, c
 	return 0;
 }
 
+static int set_queue(int sk, int q, const InetSkEntry *ie)
+{
+	if (setsockopt(sk, SOL_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)))
+		return_perror("setsockopt(TCP_REPAIR_QUEUE, %d) on TCP connection %u", q, ie->id);
+	return 0;
+}
+
+/* Both buffers of the new socket, raised while the queues are refilled:
+ * a queue the dumped socket grew (or an autotuned buffer) may hold more
+ * than the restored buffer sizes admit, and a refill past them fails with
+ * EAGAIN.  Put back by bufs_put. */
+struct bufs {
+	int snd, rcv, lock;
+	bool raised;
+};
+
+static int bufs_raise(int sk, const TcpStreamEntry *t, struct bufs *b, const InetSkEntry *ie)
+{
+	socklen_t l = sizeof(int);
+	b->raised = false;
+	b->lock = -1;
+	if (getsockopt(sk, SOL_SOCKET, SO_SNDBUF, &b->snd, &l) ||
+	    (l = sizeof(int), getsockopt(sk, SOL_SOCKET, SO_RCVBUF, &b->rcv, &l)))
+		return_perror("getsockopt(SO_SNDBUF/SO_RCVBUF) on TCP connection %u", ie->id);
+	l = sizeof(int);
+	if (getsockopt(sk, SOL_SOCKET, SO_BUF_LOCK, &b->lock, &l))
+		b->lock = -1;	/* before Linux 5.14 */
+	/* the kernel doubles what it is given, and charges skb overhead */
+	int snd = t->outq_len > INT32_MAX / 4 ? INT32_MAX / 2 : (int)t->outq_len * 2 + (1 << 20);
+	int rcv = t->inq_len > INT32_MAX / 4 ? INT32_MAX / 2 : (int)t->inq_len * 2 + (1 << 20);
+	if (2LL * snd <= b->snd && 2LL * rcv <= b->rcv)
+		return 0;
+	b->raised = true;
+	if (setsockopt(sk, SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof(snd)) ||
+	    setsockopt(sk, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)))
+		return_perror("TCP connection %u: can't raise its buffers to %d/%d bytes to put "
+			      "its queues back (SO_SNDBUFFORCE/SO_RCVBUFFORCE need CAP_NET_ADMIN)",
+			      ie->id, snd, rcv);
+	return 0;
+}
+
+static int bufs_put(int sk, const struct bufs *b, const InetSkEntry *ie)
+{
+	if (!b->raised)
+		return 0;
+	/* getsockopt gave the doubled values */
+	int snd = b->snd / 2, rcv = b->rcv / 2;
+	if (setsockopt(sk, SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof(snd)) ||
+	    setsockopt(sk, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) ||
+	    (b->lock >= 0 && setsockopt(sk, SOL_SOCKET, SO_BUF_LOCK, &b->lock, sizeof(b->lock))))
+		return_perror("TCP connection %u: can't put its buffer sizes back", ie->id);
+	return 0;
+}
+
+/* Put our FIN in the send queue (shutdown(SHUT_WR) in repair mode).  With
+ * TCP_SEND_QUEUE selected the kernel takes it as sent without sending it;
+ * otherwise it is queued (behind unsent data) and sent as usual, into the
+ * lock, and retransmitted once the lock goes. */
+static int restore_our_fin(int sk, bool sent, const InetSkEntry *ie)
+{
+	int ret = set_queue(sk, sent ? TCP_SEND_QUEUE : TCP_NO_QUEUE, ie);
+	if (ret)
+		return ret;
+	if (shutdown(sk, SHUT_WR))
+		return_perror("TCP connection %u: shutdown(SHUT_WR) in repair mode", ie->id);
+	return set_queue(sk, TCP_NO_QUEUE, ie);
+}
+
 static int restore_state(int sk, const InetSkEntry *ie, TcpStreamEntry *t, const char *in,
 			 const char *out)
 {
+	unsigned m = ie->state < 32 ? TCPF(ie->state) : 0;
+	bool syn_sent = ie->state == TCP_SYN_SENT;
+	/* the sequence numbers before the FINs, which are put back last */
+	uint32_t inq_seq = t->inq_seq - !!(m & RCVQ_FIN);
+	uint32_t outq_seq = t->outq_seq - !!(m & SNDQ_FIN);
 	int ret;
 	if ((ret = repair(sk, TCP_REPAIR_ON))) {
 		pr_err("can't turn TCP repair mode on for connection %u: %s (it needs "
 		       "CAP_NET_ADMIN)", ie->id, strerror(-ret));
 		return ret;
 	}
-	ret = set_queue_seq(sk, TCP_RECV_QUEUE, t->inq_seq - t->inq_len, ie);
-	ret = ret ?: set_queue_seq(sk, TCP_SEND_QUEUE, t->outq_seq - t->outq_len, ie);
+	ret = set_queue_seq(sk, TCP_RECV_QUEUE, inq_seq - t->inq_len, ie);
+	/* SYN_SENT: write_seq counts the SYN; the connect sends it again */
+	ret = ret ?: set_queue_seq(sk, TCP_SEND_QUEUE, outq_seq - t->outq_len - syn_sent, ie);
 	if (ret)
 		return ret;
 	struct sockaddr_storage ss;
@@ -493,7 +596,32 @@ static int restore_state(int sk, const InetSkEntry *ie, TcpStreamEntry *t, const
 		return_perror("can't bind TCP connection %u (%s)", ie->id, cs);
 	if ((ret = inet_sockaddr(ie, false, &ss, &l)))
 		return ret;
-	if (connect(sk, (struct sockaddr *)&ss, l))
+	if (syn_sent) {
+		/* A connection still connecting: a real connect() with the old
+		 * initial sequence number (its SYN goes into the lock and is
+		 * retransmitted after it), non-blocking so it returns now. */
+		int fl = fcntl(sk, F_GETFL);
+		ret = repair(sk, TCP_REPAIR_OFF);
+		if (!ret && fl >= 0 && fcntl(sk, F_SETFL, fl | O_NONBLOCK))
+			ret = -errno;
+		if (!ret && connect(sk, (struct sockaddr *)&ss, l) && errno != EINPROGRESS)
+			ret = -errno;
+		if (fl >= 0)
+			fcntl(sk, F_SETFL, fl);
+		ret = ret ?: repair(sk, TCP_REPAIR_ON);
+		if (ret) {
+			pr_err("can't connect TCP connection %u (%s, SYN_SENT) again: %s", ie->id,
+			       cs, strerror(-ret));
+			return ret;
+		}
+		pr_info("TCP connection %u (%s) restored connecting (SYN_SENT)", ie->id, cs);
+		return 0;
+	}
+	int r = connect(sk, (struct sockaddr *)&ss, l);
+	/* the 4-tuple still taken: by this connection's own leftover */
+	if (r && (errno == EADDRNOTAVAIL || errno == EADDRINUSE) && inet_clear_holders(ie, true) > 0)
+		r = connect(sk, (struct sockaddr *)&ss, l);
+	if (r)
 		return_perror("can't connect TCP connection %u (%s) in repair mode", ie->id, cs);
 
 	struct tcp_repair_opt ro[4];
@@ -512,38 +640,75 @@ static int restore_state(int sk, const InetSkEntry *ie, TcpStreamEntry *t, const
 	    setsockopt(sk, SOL_TCP, TCP_TIMESTAMP, &t->timestamp, sizeof(t->timestamp)))
 		return_perror("setsockopt(TCP_TIMESTAMP) on TCP connection %u (%s)", ie->id, cs);
 
-	int q = TCP_RECV_QUEUE;
+	struct bufs b;
+	if ((ret = bufs_raise(sk, t, &b, ie)))
+		return ret;
 	if (t->inq_len) {
-		if (setsockopt(sk, SOL_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)))
-			return_perror("setsockopt(TCP_REPAIR_QUEUE) on TCP connection %u", ie->id);
-		if ((ret = fill_queue(sk, in, t->inq_len, "receive queue", ie)))
+		ret = set_queue(sk, TCP_RECV_QUEUE, ie);
+		ret = ret ?: tcp_fill_queue(sk, in, t->inq_len, "receive queue", ie->id);
+		if (ret)
 			return ret;
 	}
 	uint32_t unsent = t->has_unsq_len && t->unsq_len <= t->outq_len ? t->unsq_len : 0;
 	uint32_t sent = t->outq_len - unsent;
-	q = TCP_SEND_QUEUE;
 	if (sent) {
-		if (setsockopt(sk, SOL_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)))
-			return_perror("setsockopt(TCP_REPAIR_QUEUE) on TCP connection %u", ie->id);
-		if ((ret = fill_queue(sk, out, sent, "send queue", ie)))
+		ret = set_queue(sk, TCP_SEND_QUEUE, ie);
+		ret = ret ?: tcp_fill_queue(sk, out, sent, "send queue", ie->id);
+		if (ret)
 			return ret;
 	}
 	if (unsent) {
 		/* never sent: an ordinary write, queued behind the rest */
 		ret = repair(sk, TCP_REPAIR_OFF_NO_WP);
-		ret = ret ?: fill_queue(sk, out + sent, unsent, "send queue (unsent part)", ie);
+		ret = ret ?: tcp_fill_queue(sk, out + sent, unsent, "send queue (unsent part)", ie->id);
 		int r2 = repair(sk, TCP_REPAIR_ON);
 		if (ret || r2)
 			return ret ?: r2;
 	}
+	if ((ret = bufs_put(sk, &b, ie)))
+		return ret;
 	if (t->has_snd_wnd) {
 		struct tcp_repair_window w = {
 			.snd_wl1 = t->snd_wl1, .snd_wnd = t->snd_wnd, .max_window = t->max_window,
 			.rcv_wnd = t->rcv_wnd, .rcv_wup = t->rcv_wup,
 		};
+		/* rcv_wup counted the peer's FIN, not put back yet */
+		if (m & RCVQ_FIN) {
+			w.rcv_wup--;
+			w.rcv_wnd++;
+		}
 		if (setsockopt(sk, SOL_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)))
 			return_perror("setsockopt(TCP_REPAIR_WINDOW) on TCP connection %u (%s)",
 				      ie->id, cs);
+	}
+	/* The FINs, in the order they happened.  FIN_WAIT1/2 and CLOSING: we
+	 * shut down first; CLOSE_WAIT, LAST_ACK and CLOSING: the peer's FIN
+	 * arrives (a segment injected from "the peer"); LAST_ACK: then we
+	 * shut down; FIN_WAIT2: the peer acks our FIN. */
+	uint16_t win = t->has_snd_wnd ? (t->opt_mask & TCPI_OPT_WSCALE ?
+					 t->snd_wnd >> t->snd_wscale : t->snd_wnd) : 0xffff;
+	if (t->has_snd_wnd && !(t->opt_mask & TCPI_OPT_WSCALE) && t->snd_wnd > 0xffff)
+		win = 0xffff;
+	uint32_t snd_una = outq_seq - t->outq_len;
+	if (m & (TCPF(TCP_FIN_WAIT1) | TCPF(TCP_FIN_WAIT2) | TCPF(TCP_CLOSING)))
+		ret = restore_our_fin(sk, ie->state == TCP_FIN_WAIT2, ie);
+	if (!ret && (m & RCVQ_FIN))
+		ret = tcp_inject(sk, ie->id, inq_seq, snd_una, win, TCP_INJ_FIN);
+	if (!ret && ie->state == TCP_LAST_ACK)
+		ret = restore_our_fin(sk, false, ie);
+	if (!ret && ie->state == TCP_FIN_WAIT2)
+		ret = tcp_inject(sk, ie->id, inq_seq, t->outq_seq, win, 0);
+	if (ret)
+		return ret;
+	if (m & (SNDQ_FIN | RCVQ_FIN)) {
+		struct tcp_info ti;
+		socklen_t tl = sizeof(ti);
+		memset(&ti, 0, sizeof(ti));
+		if (getsockopt(sk, SOL_TCP, TCP_INFO, &ti, &tl) || ti.tcpi_state != ie->state) {
+			pr_err("TCP connection %u (%s): restored in state %u, not %u: the kernel did "
+			       "not take the FIN put back", ie->id, cs, ti.tcpi_state, ie->state);
+			return -EIO;
+		}
 	}
 	/* criu writes them in tcp_opts now; older images have them here */
 	bool nodelay = ie->tcp_opts && ie->tcp_opts->has_nodelay ? ie->tcp_opts->nodelay : t->nodelay;
@@ -553,8 +718,8 @@ static int restore_state(int sk, const InetSkEntry *ie, TcpStreamEntry *t, const
 		return_perror("setsockopt(TCP_NODELAY) on TCP connection %u", ie->id);
 	if (cork && setsockopt(sk, SOL_TCP, TCP_CORK, &one, sizeof(one)))
 		return_perror("setsockopt(TCP_CORK) on TCP connection %u", ie->id);
-	pr_info("TCP connection %u (%s) restored in repair mode: inq %u, outq %u (%u unsent)",
-		ie->id, cs, t->inq_len, t->outq_len, unsent);
+	pr_info("TCP connection %u (%s) restored in repair mode: inq %u, outq %u (%u unsent), "
+		"state %u", ie->id, cs, t->inq_len, t->outq_len, unsent, ie->state);
 	return 0;
 }
 
