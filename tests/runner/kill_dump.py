@@ -404,6 +404,10 @@ def main():
     ap.add_argument('--kills', type=int, default=int(os.environ.get('KILL_DUMP_KILLS', 100)))
     ap.add_argument('--seed', type=int, default=int(os.environ.get('KILL_DUMP_SEED', 0)) or None)
     ap.add_argument('--mem-mb', type=int, default=int(os.environ.get('KILL_DUMP_MEM_MB', 64)))
+    ap.add_argument('--tcp-only', action='store_true',
+                    help='only the kill-dump:tcp checks (the network guard)')
+    ap.add_argument('--repeat', type=int, default=1,
+                    help='run the kill-dump:tcp checks this many times')
     args = ap.parse_args()
     modes = (('leave-running', True), ('plain', False))
     if os.geteuid() != 0:
@@ -420,6 +424,16 @@ def main():
     run = Run(work, args.mem_mb)
     passed = failed = 0
     try:
+        if args.tcp_only:
+            for _ in range(args.repeat):
+                for name, why in kill_tcp(run):
+                    if why:
+                        failed += 1
+                        print('FAIL %s: %s' % (name, why), flush=True)
+                    else:
+                        passed += 1
+                        print('PASS %s' % name, flush=True)
+            raise StopIteration
         dur = measure(run, True)
         stages = list_stages(run)
         note('a whole dump takes %.1f ms; dump stages: %s' % (dur * 1000, ' '.join(stages)))
@@ -463,13 +477,16 @@ def main():
                     passed += 1
                     print('PASS %s: %d kills (%d dumps finished first), target unharmed' %
                           (name, n, fin), flush=True)
-        for name, why in kill_tcp(run) + kill_restores(run):
+        tcp = [r for _ in range(args.repeat) for r in kill_tcp(run)]
+        for name, why in tcp + kill_restores(run):
             if why:
                 failed += 1
                 print('FAIL %s: %s' % (name, why))
             else:
                 passed += 1
                 print('PASS %s' % name, flush=True)
+    except StopIteration:
+        pass
     except RuntimeError as e:
         failed += 1
         print('FAIL kill-dump:setup: %s' % e)
