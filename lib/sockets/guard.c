@@ -170,9 +170,7 @@ static int keep(struct guarded *g, const struct guard_msg *m, int fd)
 		g->sk = s;
 		/* the process is frozen and alive now: its pidfd tells later
 		 * whether it was killed */
-		int pidfd = syscall(SYS_pidfd_open, m->pid, 0);
-		if (pidfd < 0)
-			return -errno;
+		int pidfd = syscall(SYS_pidfd_open, m->pid, 0);	/* -1: taken as alive */
 		g->sk[g->nsk++] = (struct gsock){ .fd = fd, .reuse = m->reuseaddr, .pidfd = pidfd,
 						  .pid = m->pid };
 	} else if (m->type == G_KILLING) {
