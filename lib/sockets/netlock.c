@@ -1,12 +1,15 @@
 /* The network lock (--network-lock iptables|nftables|skip).
  *
- * While a TCP connection is in repair mode, or has no socket at all
- * (between a dump that killed the tree and the restore), a packet from the
- * peer must not reach the stack: it would be answered with a reset (no
- * socket) or acked and then lost (a socket being read out).  So every
- * packet of the connection is dropped, in both directions, from just before
- * its socket goes into repair mode at dump until the restored tasks run.
- * The peer only sees silence and retransmits.
+ * From the moment a TCP connection's state is read (in repair mode) until
+ * the end of the dump, or while it has no socket at all (between a dump
+ * that killed the tree and the restore), a packet from the peer must not
+ * reach the stack: it would be answered with a reset (no socket) or acked
+ * and then lost (a socket already read out), and a packet the socket sends
+ * must not leave (the restore sends it again).  So every packet of the
+ * connection is dropped, in both directions, from just before its socket
+ * goes into repair mode at dump until the end of the dump or, when the
+ * tree was killed, until the restored tasks run.  The peer only sees
+ * silence and retransmits.
  *
  * Locks are per connection (the 4-tuple), as criu does when the network
  * namespace is not dumped:
