@@ -508,8 +508,7 @@ int cryo_dump(struct cryo_opts *o)
 		if (m == RELEASE_KILL) {
 			/* the tree is dead, the images committed: a cryo dying
 			 * here leaves the sockets to the network guard */
-			if (fault_inject("dump:killed"))
-				pr_err("fault injected at dump:killed (CRYO_FAULT)");
+			fault_kill_point("dump:killed");
 			files_dump_killed(&ctx.files);
 		}
 		pr_info("dump of %d finished in %llu us (frozen %llu us)", o->pid,

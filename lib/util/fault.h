@@ -13,6 +13,9 @@
 #include <stdbool.h>
 
 bool fault_inject(const char *stage);
+/* A point where cryo can only die (CRYO_FAULT=kill:STAGE), not fail: not
+ * listed by CRYO_FAULT=list, so the "failed dump" tests don't pick it. */
+void fault_kill_point(const char *stage);
 
 /* Use at a stage boundary: logs and returns -EIO from the caller on fault. */
 #define FAULT_POINT(stage)                                                     \
