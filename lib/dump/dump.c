@@ -536,6 +536,12 @@ int cryo_dump(struct cryo_opts *o)
 				      o->leave_stopped ? RELEASE_STOPPED : RELEASE_KILL;
 		files_dump_finish(&ctx.files, true, m == RELEASE_KILL);
 		ret = release_tree(&ctx.tree, m);
+		if (m == RELEASE_KILL) {
+			/* the tree is dead, the images committed: a cryo dying
+			 * here leaves the sockets to the network guard */
+			fault_kill_point("dump:killed");
+			files_dump_killed(&ctx.files);
+		}
 		pr_info("dump of %d finished in %llu us (frozen %llu us)", o->pid,
 			(unsigned long long)(now_ns() - t_start) / 1000,
 			(unsigned long long)(now_ns() - t_frozen) / 1000);

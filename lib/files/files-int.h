@@ -91,6 +91,9 @@ struct fd_kind {
 	/* Optional, dump side: once the tree's dump is over (@ok), before it
 	 * is let go (@killed: it will be killed). */
 	void (*dump_finish)(struct files_dump *fdm, bool ok, bool killed);
+	/* Optional, dump side: after dump_finish(ok, killed), once the
+	 * killed tree is dead. */
+	void (*dump_killed)(struct files_dump *fdm);
 	/* Optional, dump side: once every process's fds were walked, before
 	 * the images are closed (files.img still writable): entries that need
 	 * the whole tree (a socket's peer) are written here.  An error fails

@@ -55,6 +55,8 @@ int files_dump_end(struct files_dump *fdm);
  * what the dump changed in the files (e.g. TCP repair mode) unless the tree
  * is to be killed (@killed). */
 void files_dump_finish(struct files_dump *fdm, bool ok, bool killed);
+/* After files_dump_finish(fdm, true, true), once the tree is dead. */
+void files_dump_killed(struct files_dump *fdm);
 
 /* A file reached through a /proc link (exe, cwd, root, map_files/...) that
  * is not an open descriptor: one entry per distinct inode.  @what names it

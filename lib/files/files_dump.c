@@ -103,6 +103,13 @@ void files_dump_finish(struct files_dump *fdm, bool ok, bool killed)
 			fd_kinds[k]->dump_finish(fdm, ok, killed);
 }
 
+void files_dump_killed(struct files_dump *fdm)
+{
+	for (int k = 0; k < FDK_MAX; k++)
+		if (fd_kinds[k]->dump_killed)
+			fd_kinds[k]->dump_killed(fdm);
+}
+
 /* --- path-only files (exe, cwd, root, mapped files) --- */
 
 static int read_link(pid_t pid, const char *link, const char *what, char *buf, size_t size)

@@ -4,11 +4,22 @@
  * undone them (or, with a plain dump, handed them to the restore).
  *
  * A ptrace-free helper does it: forked at the first change, holding
- * duplicates of the sockets in repair mode (passed over SCM_RIGHTS) and the
- * list of locked connections.  cryo tells it of each change, then "done"
- * once the dump has undone them or keeps them on purpose.  If its socket
- * reaches EOF without "done", cryo is gone: it turns repair mode off (and
- * SO_REUSEADDR back on where it was), removes the lock, and exits.  The
+ * duplicates of the dumped TCP sockets (passed over SCM_RIGHTS) and the
+ * list of locked connections.  cryo tells it of each change BEFORE making
+ * it and waits for its answer (so nothing is changed that the guard has
+ * not taken in), then "done" once the dump has undone them or keeps them on
+ * purpose.  If its socket reaches EOF without "done", cryo is gone: it
+ * turns repair mode off (and SO_REUSEADDR back on where it was), removes
+ * the lock, and exits (status 1 if some of it failed, said on stderr).
+ *
+ * The guard can't be first: the kernel lets a ptraced tree go on the moment
+ * its tracer dies, at the same time as it wakes the guard with the EOF.  So
+ * repair mode is on only while cryo reads a connection's state (sk_tcp.c),
+ * not across the dump: the frozen tree and the lock keep the state as it
+ * was read.  "Killing" (a plain dump, the images committed): cryo turns
+ * repair mode on again only once the tree is dead, so that the sockets
+ * close silently; if it dies in between, the guard does that for the
+ * sockets whose process is gone and keeps the lock for the restore.  The
  * helper ignores SIGINT and SIGHUP, which a terminal sends the whole job. */
 #include "sockets/sk_inet.h"
 #include "util/log.h"
@@ -22,48 +33,124 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-enum { G_LOCK, G_REPAIR, G_DONE };
+enum { G_LOCK, G_REPAIR, G_KILLING, G_DONE };
 
 #define G_CONNS 16
 struct guard_msg {
 	int type;
 	int method;		/* G_LOCK */
 	int reuseaddr;		/* G_REPAIR: SO_REUSEADDR to set again */
+	int pid;		/* G_REPAIR: the process that has the socket */
 	int n;			/* G_LOCK */
 	struct inet_conn c[G_CONNS];
 };
+
+/* How long the guard waits, after "killing", for the tree to be dead. */
+#define G_KILL_WAIT_MS 2000
 
 static int guard_sk = -1;
 static pid_t guard_pid;
 
 /* --- the helper --- */
 
+struct gsock {
+	int fd, reuse, pidfd, pid;
+};
+
 struct guarded {
 	struct inet_conn *conns[3];	/* per netlock method */
 	int nconns[3];
-	int *fds, *reuse, nfds;
+	struct gsock *sk;
+	int nsk;
+	bool killing;
 };
 
-static void undo(struct guarded *g)
+/* Is the process behind @pidfd gone (waiting up to *@left_ms, which it
+ * counts down)? */
+static bool proc_gone(int pidfd, int *left_ms)
 {
-	int one = 0;
-	for (int i = 0; i < g->nfds; i++) {
-		setsockopt(g->fds[i], IPPROTO_TCP, TCP_REPAIR, &one, sizeof(one));
-		if (g->reuse[i])
-			setsockopt(g->fds[i], SOL_SOCKET, SO_REUSEADDR, &g->reuse[i], sizeof(int));
+	if (pidfd < 0)
+		return false;
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	for (;;) {
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		int r = poll(&p, 1, *left_ms);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		*left_ms -= (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		if (*left_ms < 0)
+			*left_ms = 0;
+		if (r > 0)
+			return true;
+		if (r == 0 || errno != EINTR)
+			return false;
 	}
-	for (int m = 0; m < 3; m++)
-		if (g->nconns[m])
-			netlock_unlock(m, g->conns[m], g->nconns[m]);
-	fprintf(stderr, "cryo-guard: cryo died during the dump: TCP repair mode was turned off "
-		"on %d socket(s) and the network lock of %d connection(s) removed\n", g->nfds,
-		g->nconns[0] + g->nconns[1] + g->nconns[2]);
+}
+
+/* cryo is gone: undo what it changed.  Returns the number of failures
+ * (each said on stderr). */
+static int undo(struct guarded *g)
+{
+	int failed = 0, off = 0, on = 1, silent = 0, wait_ms = G_KILL_WAIT_MS;
+	int nconns = g->nconns[0] + g->nconns[1] + g->nconns[2];
+	bool keep_lock = g->killing && g->nsk;
+	for (int i = 0; i < g->nsk; i++) {
+		struct gsock *s = &g->sk[i];
+		/* killing: a socket whose process died closes silently, in
+		 * repair mode, as it does when cryo ends the dump itself */
+		if (g->killing && proc_gone(s->pidfd, &wait_ms)) {
+			if (!setsockopt(s->fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on))) {
+				silent++;
+				continue;
+			}
+			fprintf(stderr, "cryo-guard: can't turn TCP repair mode on for the socket "
+				"of dead process %d: %s\n", s->pid, strerror(errno));
+			failed++;
+		}
+		keep_lock = false;
+		if (setsockopt(s->fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off))) {
+			fprintf(stderr, "cryo-guard: can't turn TCP repair mode off on a socket of "
+				"process %d: %s: the process can't use that connection\n", s->pid,
+				strerror(errno));
+			failed++;
+		} else if (s->reuse &&
+			   setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &s->reuse, sizeof(int))) {
+			fprintf(stderr, "cryo-guard: can't set SO_REUSEADDR again on a socket: %s\n",
+				strerror(errno));
+			failed++;
+		}
+	}
+	if (keep_lock) {
+		fprintf(stderr, "cryo-guard: cryo died after the dump, with the tree killed: %d "
+			"connection(s) stay locked until they are restored (docs/tcp.md: remove the "
+			"lock by hand if they never are)\n", nconns);
+		return failed;
+	}
+	int unlocked = 0;
+	for (int m = 0; m < 3; m++) {
+		if (!g->nconns[m])
+			continue;
+		if (netlock_unlock(m, g->conns[m], g->nconns[m])) {
+			fprintf(stderr, "cryo-guard: the network lock of %d connection(s) could not be "
+				"removed: see docs/tcp.md to remove it by hand\n", g->nconns[m]);
+			failed++;
+		} else {
+			unlocked += g->nconns[m];
+		}
+	}
+	fprintf(stderr, "cryo-guard: cryo died during the dump: TCP repair mode is off on %d "
+		"socket(s)%s, the network lock of %d of %d connection(s) removed%s\n",
+		g->nsk - silent, silent ? " (the others' process died)" : "", unlocked, nconns,
+		failed ? " (failures above)" : "");
+	return failed;
 }
 
 static int keep(struct guarded *g, const struct guard_msg *m, int fd)
@@ -77,15 +164,19 @@ static int keep(struct guarded *g, const struct guard_msg *m, int fd)
 		g->conns[m->method] = c;
 		g->nconns[m->method] += m->n;
 	} else if (m->type == G_REPAIR && fd >= 0) {
-		int *f = realloc(g->fds, (g->nfds + 1) * sizeof(int));
-		int *r = f ? realloc(g->reuse, (g->nfds + 1) * sizeof(int)) : NULL;
-		if (f)
-			g->fds = f;
-		if (!r)
+		struct gsock *s = realloc(g->sk, (g->nsk + 1) * sizeof(*s));
+		if (!s)
 			return -ENOMEM;
-		g->reuse = r;
-		g->fds[g->nfds] = fd;
-		g->reuse[g->nfds++] = m->reuseaddr;
+		g->sk = s;
+		/* the process is frozen and alive now: its pidfd tells later
+		 * whether it was killed */
+		int pidfd = syscall(SYS_pidfd_open, m->pid, 0);	/* -1: taken as alive */
+		g->sk[g->nsk++] = (struct gsock){ .fd = fd, .reuse = m->reuseaddr, .pidfd = pidfd,
+						  .pid = m->pid };
+	} else if (m->type == G_KILLING) {
+		g->killing = true;
+	} else {
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -117,14 +208,17 @@ static __attribute__((noreturn)) void guard_main(int sk)
 		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 		if (cm && cm->cmsg_type == SCM_RIGHTS)
 			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-		if ((size_t)n != sizeof(m))
-			continue;
-		if (m.type == G_DONE)
+		int ret = (size_t)n == sizeof(m) ? 0 : -EBADMSG;
+		if (!ret && m.type == G_DONE)
 			_exit(0);
-		keep(&g, &m, fd);
+		ret = ret ?: keep(&g, &m, fd);
+		if (ret && fd >= 0)
+			close(fd);
+		/* the answer cryo waits for before it makes the change */
+		if (send(3, &ret, sizeof(ret), MSG_NOSIGNAL) != sizeof(ret) && errno != EPIPE)
+			break;
 	}
-	undo(&g);
-	_exit(0);
+	_exit(undo(&g) ? 1 : 0);
 }
 
 /* --- cryo's side --- */
@@ -145,6 +239,24 @@ static int guard_send(const struct guard_msg *m, int fd)
 	}
 	if (sendmsg(guard_sk, &mh, MSG_NOSIGNAL) != sizeof(*m))
 		return_perror("can't tell the network guard (pid %d) of a change", guard_pid);
+	if (m->type == G_DONE)
+		return 0;
+	int ans;
+	ssize_t n;
+	while ((n = recv(guard_sk, &ans, sizeof(ans), 0)) < 0 && errno == EINTR)
+		;
+	if (n < 0)
+		return_perror("no answer from the network guard (pid %d)", guard_pid);
+	if (n != sizeof(ans)) {
+		pr_err("the network guard (pid %d) is gone: the dump can't make changes to the "
+		       "network it would not undo", guard_pid);
+		return -EPIPE;
+	}
+	if (ans) {
+		pr_err("the network guard (pid %d) can't take in a change: %s", guard_pid,
+		       strerror(-ans));
+		return ans;
+	}
 	return 0;
 }
 
@@ -185,11 +297,17 @@ int guard_locked(enum netlock_method meth, const struct inet_conn *c, int n)
 	return ret;
 }
 
-int guard_repair(int fd, bool reuseaddr)
+int guard_repair(int fd, pid_t pid, bool reuseaddr)
 {
-	struct guard_msg m = { .type = G_REPAIR, .reuseaddr = reuseaddr };
+	struct guard_msg m = { .type = G_REPAIR, .reuseaddr = reuseaddr, .pid = pid };
 	int ret = guard_start();
 	return ret ? ret : guard_send(&m, fd);
+}
+
+int guard_killing(void)
+{
+	struct guard_msg m = { .type = G_KILLING };
+	return guard_sk < 0 ? 0 : guard_send(&m, -1);
 }
 
 void guard_done(void)
@@ -200,7 +318,8 @@ void guard_done(void)
 	guard_send(&m, -1);
 	close(guard_sk);
 	guard_sk = -1;
-	while (waitpid(guard_pid, NULL, 0) < 0 && errno == EINTR)
+	int st;
+	while (waitpid(guard_pid, &st, 0) < 0 && errno == EINTR)
 		;
 	guard_pid = 0;
 }

@@ -1,12 +1,15 @@
 /* The network lock (--network-lock iptables|nftables|skip).
  *
- * While a TCP connection is in repair mode, or has no socket at all
- * (between a dump that killed the tree and the restore), a packet from the
- * peer must not reach the stack: it would be answered with a reset (no
- * socket) or acked and then lost (a socket being read out).  So every
- * packet of the connection is dropped, in both directions, from just before
- * its socket goes into repair mode at dump until the restored tasks run.
- * The peer only sees silence and retransmits.
+ * From the moment a TCP connection's state is read (in repair mode) until
+ * the end of the dump, or while it has no socket at all (between a dump
+ * that killed the tree and the restore), a packet from the peer must not
+ * reach the stack: it would be answered with a reset (no socket) or acked
+ * and then lost (a socket already read out), and a packet the socket sends
+ * must not leave (the restore sends it again).  So every packet of the
+ * connection is dropped, in both directions, from just before its socket
+ * goes into repair mode at dump until the end of the dump or, when the
+ * tree was killed, until the restored tasks run.  The peer only sees
+ * silence and retransmits.
  *
  * Locks are per connection (the 4-tuple), as criu does when the network
  * namespace is not dumped:
@@ -35,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -352,10 +356,44 @@ static bool same_conn(const struct inet_conn *a, const struct inet_conn *b)
 	       a->dport == b->sport;
 }
 
+/* The chain CRYO / table "inet cryo" is shared by every cryo of the host:
+ * one removing it once empty (ipt_cleanup, nft_cleanup) while another has
+ * just created it and not yet jumped to it or filled it would take the
+ * other's lock away.  Changes are serialised by an flock on this file. */
+#define NETLOCK_FILE "/run/cryo-netlock.lock"
+
+static int netlock_serialise(void)
+{
+	int fd = open(NETLOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		pr_warn("can't open %s (%s): changes to the network lock are not serialised with "
+			"other cryo processes", NETLOCK_FILE, strerror(errno));
+		return -1;
+	}
+	while (flock(fd, LOCK_EX) && errno == EINTR)
+		;
+	return fd;
+}
+
+static int netlock_apply_locked(enum netlock_method m, const struct inet_conn *c, int n,
+				bool lock);
+
 static int netlock_apply(enum netlock_method m, const struct inet_conn *c, int n, bool lock)
 {
 	if (m == NETLOCK_SKIP || n == 0)
 		return 0;
+	int lfd = netlock_serialise();
+	/* another cryo may have removed the (then empty) chain or table */
+	ipt_ready[0] = ipt_ready[1] = nft_ready = false;
+	int ret = netlock_apply_locked(m, c, n, lock);
+	if (lfd >= 0)
+		close(lfd);
+	return ret;
+}
+
+static int netlock_apply_locked(enum netlock_method m, const struct inet_conn *c, int n,
+				bool lock)
+{
 	char buf[128];
 	/* each connection once */
 	struct inet_conn *u = xmalloc(n * sizeof(*u));

@@ -705,5 +705,6 @@ const struct fd_kind fdk_inet = {
 	.dump = inet_dump,
 	.open = inet_open,
 	.dump_finish = inet_dump_finish,
+	.dump_killed = tcp_dump_killed,
 	.restore_finish = inet_restore_finish,
 };

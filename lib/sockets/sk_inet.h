@@ -97,10 +97,15 @@ int netlock_unlock(enum netlock_method m, const struct inet_conn *c, int n);
 
 /* --- guard.c: undoing the dump's lock and repair mode if cryo dies --- */
 
-/* These connections were locked / this socket (cryo's duplicate) put in
- * repair mode by the dump.  0 or -errno (logged). */
+/* These connections are about to be locked / this socket (cryo's duplicate;
+ * @pid: its process) about to be put in repair mode by the dump: called
+ * BEFORE the change, returns once the guard has taken it in.  0 or -errno
+ * (logged): then the change must not be made. */
 int guard_locked(enum netlock_method m, const struct inet_conn *c, int n);
-int guard_repair(int fd, bool reuseaddr);
+int guard_repair(int fd, pid_t pid, bool reuseaddr);
+/* The dump is committed and the tree about to be killed: should cryo die
+ * now, the sockets of dead processes close in repair mode, the lock stays. */
+int guard_killing(void);
 /* The dump has undone them, or keeps them for the restore. */
 void guard_done(void);
 
@@ -114,6 +119,9 @@ void tcp_dump_finish(struct files_dump *fdm, bool ok, bool killed);
 /* ESTABLISHED, SYN_SENT and the half-closed states: restored through
  * repair mode (TIME_WAIT has no descriptor; CLOSE has no connection). */
 bool tcp_state_repairable(unsigned state);
+/* After a committed dump, once the tree is dead: the sockets close in
+ * repair mode (silently), the lock stays for the restore. */
+void tcp_dump_killed(struct files_dump *fdm);
 /* Restore an established connection on the new socket @sk (left in repair
  * mode until tcp_restore_finish). */
 int tcp_restore_conn(struct files_restore *fr, struct rst_file *f, int sk, const InetSkEntry *ie);

@@ -9,11 +9,14 @@
  * sends nothing, its queues can be peeked and its sequence numbers read.
  * tcp-stream-INO.img gets the sequence numbers, the options negotiated at
  * the handshake, the windows, then the receive queue bytes and the send
- * queue bytes (criu's layout).  If the tree is killed afterwards, the
- * socket is closed in repair mode, which sends nothing: the peer sees only
- * silence (its packets are dropped by the lock) until the restore.  If the
- * dump fails or the tree goes on, ->dump_finish turns repair off (which
- * resets SO_REUSEADDR: put back) and unlocks.
+ * queue bytes (criu's layout).  Repair mode goes off again right after
+ * (which resets SO_REUSEADDR: put back): the network guard (guard.c) can't
+ * turn it off before a tree whose cryo died goes on.  If the tree is
+ * killed afterwards, repair mode comes back once it is dead
+ * (tcp_dump_killed), and our duplicate is closed in repair mode, which
+ * sends nothing: the peer sees only silence (its packets are dropped by the
+ * lock) until the restore.  If the dump fails or the tree goes on,
+ * ->dump_finish unlocks.
  *
  *   sequence numbers                      send queue
  *     outq_seq = write_seq   (snd_una .. write_seq: outq_len bytes, the
@@ -55,10 +58,11 @@
 #endif
 
 struct tcp_held {
-	int fd;			/* cryo's duplicate, in repair mode */
+	int fd;			/* cryo's duplicate */
 	struct inet_conn conn;
 	bool reuseaddr;
-	bool repair;
+	bool repair;		/* in repair mode now */
+	bool dumped;		/* its state was read in repair mode */
 };
 
 /* dump side: connections put in repair; restore side: connections locked */
@@ -85,6 +89,22 @@ bool tcp_state_repairable(unsigned state)
 static int repair(int fd, int val)
 {
 	return setsockopt(fd, SOL_TCP, TCP_REPAIR, &val, sizeof(val)) ? -errno : 0;
+}
+
+/* Repair mode off on a dumped socket (h->repair: it is on), SO_REUSEADDR
+ * back (repair-off clears it). */
+static int repair_off(struct tcp_held *h)
+{
+	if (!h->repair)
+		return 0;
+	int r = repair(h->fd, TCP_REPAIR_OFF);
+	if (r)
+		return r;
+	h->repair = false;
+	int v = h->reuseaddr;
+	if (v && setsockopt(h->fd, SOL_SOCKET, SO_REUSEADDR, &v, sizeof(v)))
+		return_perror("can't set SO_REUSEADDR again after TCP repair");
+	return 0;
 }
 
 /* --- dump --- */
@@ -313,9 +333,10 @@ static int prelock_process(struct fd_dump *d)
 		pr_warn("sock_diag can't list the TCP connections of process %d (%s): locking them "
 			"one at a time", d->pid, strerror(-ret));
 	else if (p.nc) {
-		ret = netlock_lock(netlock_method(d->fdm->opts), p.conns, p.nc);
+		/* the guard first: a lock must not outlive cryo */
+		ret = guard_locked(netlock_method(d->fdm->opts), p.conns, p.nc);
 		if (!ret)
-			ret = guard_locked(netlock_method(d->fdm->opts), p.conns, p.nc);
+			ret = netlock_lock(netlock_method(d->fdm->opts), p.conns, p.nc);
 		if (!ret)
 			ret = add_conns(&locked, &nr_locked, p.conns, p.nc);
 	}
@@ -346,14 +367,14 @@ int tcp_dump_conn(struct fd_dump *d, int lfd, const InetSkEntry *ie, bool reusea
 	while (i < nr_locked && !conn_eq(&locked[i], &h->conn))
 		i++;
 	if (i == nr_locked) {
-		ret = netlock_lock(netlock_method(d->fdm->opts), &h->conn, 1);
-		ret = ret ?: guard_locked(netlock_method(d->fdm->opts), &h->conn, 1);
+		ret = guard_locked(netlock_method(d->fdm->opts), &h->conn, 1);
+		ret = ret ?: netlock_lock(netlock_method(d->fdm->opts), &h->conn, 1);
 		ret = ret ?: add_conns(&locked, &nr_locked, &h->conn, 1);
 		if (ret)
 			return ret;
 	}
 	/* the guard first: a socket in repair mode must not outlive cryo */
-	ret = guard_repair(h->fd, h->reuseaddr);
+	ret = guard_repair(h->fd, d->pid, h->reuseaddr);
 	if (ret)
 		return ret;
 	ret = repair(h->fd, TCP_REPAIR_ON);
@@ -362,33 +383,27 @@ int tcp_dump_conn(struct fd_dump *d, int lfd, const InetSkEntry *ie, bool reusea
 		       FD_ARGS(d), strerror(-ret));
 		return ret;
 	}
-	h->repair = true;
-	return dump_state(d, h->fd, ie);
+	h->repair = h->dumped = true;
+	ret = dump_state(d, h->fd, ie);
+	/* Repair mode only while the state is read: should cryo die later, the
+	 * kernel lets the tree go on at once, before the guard could turn it
+	 * off.  The frozen tree and the lock keep the state as it was read (a
+	 * packet the kernel sends meanwhile is dropped by the lock, and the
+	 * restore sends it again).  With --network-lock skip nothing would drop
+	 * it: repair mode stays on until ->dump_finish, as criu does. */
+	if (netlock_method(d->fdm->opts) != NETLOCK_SKIP) {
+		int r = repair_off(h);
+		if (r) {
+			pr_err("can't turn TCP repair mode off on " FD_FMT ": %s", FD_ARGS(d),
+			       strerror(-r));
+			ret = ret ?: r;
+		}
+	}
+	return ret;
 }
 
-void tcp_dump_finish(struct files_dump *fdm, bool ok, bool killed)
+static void dump_forget(void)
 {
-	for (int i = 0; i < nr_held; i++) {
-		struct tcp_held *h = &held[i];
-		/* dumped and about to be killed: repair mode and the lock stay
-		 * (the socket dies silently; the restore unlocks) */
-		if (!(ok && killed) && h->repair) {
-			int r = repair(h->fd, TCP_REPAIR_OFF);
-			if (r)
-				pr_err("can't turn TCP repair mode off again: %s", strerror(-r));
-			/* repair-off cleared SO_REUSEADDR */
-			int v = h->reuseaddr;
-			if (v && setsockopt(h->fd, SOL_SOCKET, SO_REUSEADDR, &v, sizeof(v)))
-				pr_perror("can't set SO_REUSEADDR again after TCP repair");
-		}
-		close(h->fd);
-	}
-	if (nr_locked && ok && killed)
-		pr_info("%d TCP connection(s) stay locked until they are restored", nr_locked);
-	else if (nr_locked && netlock_unlock(netlock_method(fdm->opts), locked, nr_locked))
-		pr_err("the network lock of %d TCP connection(s) could not be removed: see "
-		       "docs/tcp.md to remove it by hand", nr_locked);
-	guard_done();
 	free(held);
 	held = NULL;
 	nr_held = 0;
@@ -396,6 +411,52 @@ void tcp_dump_finish(struct files_dump *fdm, bool ok, bool killed)
 	locked = NULL;
 	nr_locked = 0;
 	prelocked_pid = 0;
+}
+
+void tcp_dump_finish(struct files_dump *fdm, bool ok, bool killed)
+{
+	if (ok && killed) {
+		/* repair mode comes back once the tree is dead
+		 * (tcp_dump_killed); should cryo die before, the guard does it */
+		if (nr_held && guard_killing())
+			pr_warn("the network guard could not be told the tree is being killed");
+		return;
+	}
+	for (int i = 0; i < nr_held; i++) {
+		struct tcp_held *h = &held[i];
+		int r = h->repair ? repair_off(h) : 0;
+		if (r)
+			pr_err("can't turn TCP repair mode off on the connection %s: %s: the process "
+			       "can't use it", inet_conn_str(&h->conn, (char[128]){ 0 }, 128),
+			       strerror(-r));
+		close(h->fd);
+	}
+	if (nr_locked && netlock_unlock(netlock_method(fdm->opts), locked, nr_locked))
+		pr_err("the network lock of %d TCP connection(s) could not be removed: see "
+		       "docs/tcp.md to remove it by hand", nr_locked);
+	guard_done();
+	dump_forget();
+}
+
+void tcp_dump_killed(struct files_dump *fdm)
+{
+	(void)fdm;
+	/* the tree is dead, our duplicates keep the sockets open: closed in
+	 * repair mode they send nothing (no FIN, no RST) and free their port
+	 * at once for the restore */
+	for (int i = 0; i < nr_held; i++) {
+		struct tcp_held *h = &held[i];
+		int r = h->dumped ? repair(h->fd, TCP_REPAIR_ON) : 0;
+		if (r)
+			pr_warn("can't turn TCP repair mode on again for the connection %s: %s (it "
+				"closes with a FIN or RST, dropped by the lock)",
+				inet_conn_str(&h->conn, (char[128]){ 0 }, 128), strerror(-r));
+		close(h->fd);
+	}
+	if (nr_locked)
+		pr_info("%d TCP connection(s) stay locked until they are restored", nr_locked);
+	guard_done();
+	dump_forget();
 }
 
 /* --- restore --- */

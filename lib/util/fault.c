@@ -36,12 +36,14 @@ static bool kill_here(const char *p, size_t n, const char *stage, unsigned long 
 	return p[5 + len] == '#' && strtoul(p + 6 + len, NULL, 10) == hit;
 }
 
-bool fault_inject(const char *stage)
+static bool inject(const char *stage, bool kill_only)
 {
 	const char *spec = getenv("CRYO_FAULT");
 	if (!spec || !*spec)
 		return false;
 	unsigned long hit = count_hit(stage);
+	if (kill_only && strncmp(spec, "kill:", 5) && !strstr(spec, ",kill:"))
+		return false;
 	if (!strcmp(spec, "list")) {
 		if (hit == 1)
 			fprintf(stderr, "fault-stage: %s\n", stage);
@@ -51,7 +53,7 @@ bool fault_inject(const char *stage)
 	for (const char *p = spec; p && *p;) {
 		const char *end = strchr(p, ',');
 		size_t n = end ? (size_t)(end - p) : strlen(p);
-		if (n == len && !strncmp(p, stage, n))
+		if (!kill_only && n == len && !strncmp(p, stage, n))
 			return true;
 		if (kill_here(p, n, stage, hit)) {
 			/* cryo dying here, as if killed: nothing may be cleaned up */
@@ -61,6 +63,16 @@ bool fault_inject(const char *stage)
 		p = end ? end + 1 : NULL;
 	}
 	return false;
+}
+
+bool fault_inject(const char *stage)
+{
+	return inject(stage, false);
+}
+
+void fault_kill_point(const char *stage)
+{
+	inject(stage, true);
 }
 
 bool fault_inject_fail_only(const char *stage)

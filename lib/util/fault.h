@@ -17,6 +17,9 @@ bool fault_inject(const char *stage);
  * through the release of a restored tree): it can be made to fail, but it
  * is not listed by CRYO_FAULT=list nor killed at by kill:STAGE. */
 bool fault_inject_fail_only(const char *stage);
+/* A point where cryo can only die (CRYO_FAULT=kill:STAGE), not fail: not
+ * listed by CRYO_FAULT=list, so the "failed dump" tests don't pick it. */
+void fault_kill_point(const char *stage);
 
 /* Use at a stage boundary: logs and returns -EIO from the caller on fault. */
 #define FAULT_POINT(stage)                                                     \

@@ -17,8 +17,11 @@ SIGKILL:
 
   kill-dump:tcp:MODE:STAGE a loopback TCP stream (tests/progs/sk_tcp_stream)
                            dumped with --tcp-established, cryo killed while
-                           the connection is locked and in repair mode: the
-                           stream must go on and no lock remain
+                           the connection is locked: the stream must go on
+                           and no lock remain (the tree never sees repair
+                           mode); plain:dump:killed: killed after the commit,
+                           the tree dead: the images must restore and the
+                           stream go on (--tcp-only --repeat N: only these)
   kill-restore:STAGE       a complete dump restored with cryo killed at each
                            restore fault stage (restore:root-created is
                            between clone3 and PTRACE_SEIZE): no process of
@@ -372,7 +375,7 @@ def kill_tcp(run):
     res = []
     prog = os.path.join(BUILD, 'tests', 'progs', 'sk_tcp_stream')
     for lr in (True, False):
-        for stage in ('dump:memory', 'dump:before-commit'):
+        for stage in ('dump:memory', 'dump:before-commit') + (() if lr else ('dump:killed',)):
             name = 'kill-dump:tcp:%s:%s' % ('leave-running' if lr else 'plain', stage)
             run.ntargets += 1
             try:
@@ -389,6 +392,23 @@ def kill_tcp(run):
             why = None
             if rc != -signal.SIGKILL:
                 why = 'cryo exited %d instead of being killed' % rc
+            elif stage == 'dump:killed':
+                # killed after the commit, the tree dead: the guard closes
+                # the socket silently and keeps the lock; the images restore
+                time.sleep(1)
+                if not gone([t.pid]):
+                    why = 'the dumped target %d did not go' % t.pid
+                elif subprocess.call([CRYO, 'restore', '-D', imgdir, '-d', '-o', 'restore.log',
+                                      '-v4', '--tcp-established'],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+                    why = 'cryo killed at %s: the restore failed: see %s/restore.log' % (
+                        stage, imgdir)
+                else:
+                    time.sleep(1)
+                    v = t.verdict()
+                    if v != 'PASS':
+                        why = 'cryo killed at %s: restored target: %s (images in %s)' % (
+                            stage, v, imgdir)
             else:
                 time.sleep(1)   # the guard runs iptables
                 v = t.verdict()
@@ -404,6 +424,10 @@ def main():
     ap.add_argument('--kills', type=int, default=int(os.environ.get('KILL_DUMP_KILLS', 100)))
     ap.add_argument('--seed', type=int, default=int(os.environ.get('KILL_DUMP_SEED', 0)) or None)
     ap.add_argument('--mem-mb', type=int, default=int(os.environ.get('KILL_DUMP_MEM_MB', 64)))
+    ap.add_argument('--tcp-only', action='store_true',
+                    help='only the kill-dump:tcp checks (the network guard)')
+    ap.add_argument('--repeat', type=int, default=1,
+                    help='run the kill-dump:tcp checks this many times')
     args = ap.parse_args()
     modes = (('leave-running', True), ('plain', False))
     if os.geteuid() != 0:
@@ -420,6 +444,16 @@ def main():
     run = Run(work, args.mem_mb)
     passed = failed = 0
     try:
+        if args.tcp_only:
+            for _ in range(args.repeat):
+                for name, why in kill_tcp(run):
+                    if why:
+                        failed += 1
+                        print('FAIL %s: %s' % (name, why), flush=True)
+                    else:
+                        passed += 1
+                        print('PASS %s' % name, flush=True)
+            raise StopIteration
         dur = measure(run, True)
         stages = list_stages(run)
         note('a whole dump takes %.1f ms; dump stages: %s' % (dur * 1000, ' '.join(stages)))
@@ -463,13 +497,16 @@ def main():
                     passed += 1
                     print('PASS %s: %d kills (%d dumps finished first), target unharmed' %
                           (name, n, fin), flush=True)
-        for name, why in kill_tcp(run) + kill_restores(run):
+        tcp = [r for _ in range(args.repeat) for r in kill_tcp(run)]
+        for name, why in tcp + kill_restores(run):
             if why:
                 failed += 1
                 print('FAIL %s: %s' % (name, why))
             else:
                 passed += 1
                 print('PASS %s' % name, flush=True)
+    except StopIteration:
+        pass
     except RuntimeError as e:
         failed += 1
         print('FAIL kill-dump:setup: %s' % e)
