@@ -315,7 +315,7 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 		unsigned prot = v->prot | (vma_map_writable(mi, v) || proxy ? PROT_WRITE : 0);
 		unsigned flags = (v->flags & (MAP_SHARED | MAP_PRIVATE | MAP_DROPPABLE | MAP_ANONYMOUS |
 					      MAP_GROWSDOWN | MAP_NORESERVE | MAP_HUGETLB |
-					      (MAP_HUGE_MASK << MAP_HUGE_SHIFT))) |
+					      ((unsigned)MAP_HUGE_MASK << MAP_HUGE_SHIFT))) |
 				 MAP_FIXED_NOREPLACE;
 		long fd = -1;
 		if (v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {

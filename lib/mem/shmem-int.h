@@ -1,4 +1,5 @@
-/* Internals shared by shmem.c and shmem_sysv.c (shared memory objects). */
+/* Internals shared by shmem.c, shmem_dump.c and shmem_sysv.c (shared memory
+ * objects). */
 #ifndef CRYO_MEM_SHMEM_INT_H
 #define CRYO_MEM_SHMEM_INT_H
 
@@ -15,6 +16,12 @@ static inline int shmem_vma_kind(const VmaEntry *v)
 	if (v->status & VMA_ANON_SHARED)
 		return SHM_ANON;
 	return 0;
+}
+
+static inline const char *shm_kind_name(int k)
+{
+	return k == SHM_ANON ? "shared anonymous memory" : k == SHM_MEMFD ? "memfd" :
+	       "SysV shared memory";
 }
 
 /* One object of the restore registry. */

@@ -35,7 +35,7 @@ static int vdso_areas(struct area *a, int max)
 		if (!strcmp(name, "[vdso]") || !strncmp(name, "[vvar", 5)) {
 			a[n].start = s;
 			a[n].end = e;
-			snprintf(a[n].name, sizeof(a[n].name), "%s", name);
+			snprintf(a[n].name, sizeof(a[n].name), "%.*s", (int)sizeof(a[n].name) - 1, name);
 			n++;
 		}
 	}

@@ -29,7 +29,7 @@ int main(int argc, char **argv)
 
 	unsigned long rounds = 0;
 	while (test_go()) {
-		unsigned code = rounds & 0x7f;
+		int code = (int)(rounds & 0x7f);
 		pid_t c = fork();
 		if (c < 0) {
 			fail_errno("fork");
@@ -61,7 +61,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != code) {
-			fail("child %d: status 0x%x, expected exit code %u", c, st, code);
+			fail("child %d: status 0x%x, expected exit code %d", c, st, code);
 			return 1;
 		}
 		rounds++;
