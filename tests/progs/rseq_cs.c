@@ -9,6 +9,7 @@
  * kernel would have done, instead of spinning in a disarmed loop forever.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/rseq.h>
@@ -23,6 +24,13 @@ static void on_usr1(int s) { (void)s; }
 static void *worker(void *a)
 {
 	(void)a;
+	/* SIGTERM is the main thread's (test_waitsig): a signal sent to the
+	 * process may go to any thread that does not block it, and this one
+	 * is always running, so the kernel would often pick it */
+	sigset_t term;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &term, NULL);
 	struct rseq *rs = (struct rseq *)((char *)__builtin_thread_pointer() + __rseq_offset);
 	asm volatile(
 		".pushsection .data.rseq_cs_test, \"aw\"\n"
