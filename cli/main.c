@@ -91,6 +91,7 @@ static int restore_exit(int wait_status)
 
 static int run(struct cryo_opts *o)
 {
+	struct cryo_error err = { 0 };	/* printed as it was logged: kept for the debug line */
 	int ret, status = 0;
 
 	if (o->command == CMD_HELP) {
@@ -104,7 +105,7 @@ static int run(struct cryo_opts *o)
 		/* paths are relative to where cryo was started: no chdir */
 		if (log_init(o->log_file, o->verbosity))
 			return EXIT_FAIL;
-		ret = cryo_show(o->command_arg, STDOUT_FILENO);
+		ret = cryo_show(o->command_arg, STDOUT_FILENO, &err);
 		log_fini();
 		return ret ? EXIT_FAIL : EXIT_OK;
 	}
@@ -118,28 +119,29 @@ static int run(struct cryo_opts *o)
 
 	switch (o->command) {
 	case CMD_DUMP:
-		ret = cryo_dump(o);
+		ret = cryo_dump(o, &err);
 		break;
 	case CMD_PRE_DUMP:
-		ret = cryo_pre_dump(o);
+		ret = cryo_pre_dump(o, &err);
 		break;
 	case CMD_RESTORE:
-		ret = cryo_restore(o, &status);
+		ret = cryo_restore(o, &status, &err);
 		if (!ret && !o->restore_detached) {
 			log_fini();
 			return restore_exit(status);
 		}
 		break;
 	case CMD_CHECK:
-		ret = cryo_check(o);
+		ret = cryo_check(o, &err);
 		break;
 	default:
 		pr_err("%s: not implemented yet", opts_command_name(o->command));
 		ret = -ENOSYS;
 		break;
 	}
-	if (ret)
-		pr_debug("%s failed: %d", opts_command_name(o->command), ret);
+	if (ret < 0)
+		pr_debug("%s failed (%s, first error at %s): %s", opts_command_name(o->command),
+			 strerror(-err.code), err.where[0] ? err.where : "?", err.msg);
 	log_fini();
 	return ret ? EXIT_FAIL : EXIT_OK;
 }

@@ -1,16 +1,22 @@
-/* libcryo: the operations that the command line and the RPC service share. */
+/* libcryo: the operations that the command line and the RPC service share.
+ *
+ * Each returns 0 (or a count) on success and a negative errno on failure;
+ * @err (may be NULL) then holds the first error the operation logged: its
+ * code, its one-line message and where it was found.  The CLI has printed
+ * that message already; the RPC service replies with it. */
 #ifndef CRYO_H
 #define CRYO_H
 
 #include "options/options.h"
+#include "util/log.h"
 
-int cryo_dump(struct cryo_opts *o);
-int cryo_pre_dump(struct cryo_opts *o);
+int cryo_dump(struct cryo_opts *o, struct cryo_error *err);
+int cryo_pre_dump(struct cryo_opts *o, struct cryo_error *err);
 /* On success with !restore_detached, *exit_status gets the root's wait status. */
-int cryo_restore(struct cryo_opts *o, int *exit_status);
+int cryo_restore(struct cryo_opts *o, int *exit_status, struct cryo_error *err);
 /* Returns 0 when the basics are present ("Looks good."), >0 / <0 otherwise. */
-int cryo_check(struct cryo_opts *o);
+int cryo_check(struct cryo_opts *o, struct cryo_error *err);
 /* Decode an image file, or every image in a directory, to JSON. */
-int cryo_show(const char *path, int out_fd);
+int cryo_show(const char *path, int out_fd, struct cryo_error *err);
 
 #endif

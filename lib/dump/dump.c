@@ -442,7 +442,7 @@ uint32_t dump_cg_set(const struct dump_ctx *ctx, const struct seized_proc *p)
 	return 0;
 }
 
-int cryo_dump(struct cryo_opts *o)
+int dump_tree(struct cryo_opts *o)
 {
 	struct dump_ctx ctx = { .opts = o, .next_pages_id = 1, .next_kobj_id = 1 };
 	uint64_t t_start = now_ns();
@@ -557,7 +557,7 @@ out_dir:
 	return ret;
 }
 
-int cryo_pre_dump(struct cryo_opts *o)
+int pre_dump_tree(struct cryo_opts *o)
 {
 	pr_err("pre-dump is not implemented yet: it needs dirty-page tracking "
 	       "(userfaultfd write-protect + PAGEMAP_SCAN), planned with incremental dumps");

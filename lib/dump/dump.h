@@ -33,6 +33,10 @@ struct dump_ctx {
 	struct mem_page_runs *runs;	/* what each tree.procs[i]'s pagemap holds */
 };
 
+/* The operations behind cryo_dump and cryo_pre_dump (lib/cryo.h). */
+int dump_tree(struct cryo_opts *o);
+int pre_dump_tree(struct cryo_opts *o);
+
 /* Give every live process its ids of shared objects (kcmp); refuses (logs
  * and fails) sharing a restore could not recreate. */
 int dump_share_ids(struct dump_ctx *ctx);

@@ -413,8 +413,6 @@ static int wire_check(const ProtobufCMessageDescriptor *d, const uint8_t *p, siz
 	return 0;
 }
 
-static char enum_err[256];
-
 static bool field_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 {
 	const char *base = (const char *)m;
@@ -426,13 +424,13 @@ static bool field_present(const ProtobufCMessage *m, const ProtobufCFieldDescrip
 	return true;
 }
 
-static int check_enums(const ProtobufCMessage *m, int depth, const char **what)
+static int check_enums(const ProtobufCMessage *m, int depth, char *why, size_t len)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	const char *base = (const char *)m;
 
 	if (depth > IMG_MAX_DEPTH) {
-		*what = "messages nested too deeply";
+		snprintf(why, len, "messages nested too deeply");
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < d->n_fields; i++) {
@@ -452,16 +450,14 @@ static int check_enums(const ProtobufCMessage *m, int depth, const char **what)
 			if (f->type == PROTOBUF_C_TYPE_ENUM) {
 				int v = ((const int *)arr)[k];
 				if (!protobuf_c_enum_descriptor_get_value(f->descriptor, v)) {
-					snprintf(enum_err, sizeof(enum_err),
-						 "%s.%s has unknown value %d for enum %s",
+					snprintf(why, len, "%s.%s has unknown value %d for enum %s",
 						 d->name, f->name, v,
 						 ((const ProtobufCEnumDescriptor *)f->descriptor)->name);
-					*what = enum_err;
 					return -EINVAL;
 				}
 			} else {
 				const ProtobufCMessage *sub = ((const ProtobufCMessage *const *)arr)[k];
-				if (sub && check_enums(sub, depth + 1, what))
+				if (sub && check_enums(sub, depth + 1, why, len))
 					return -EINVAL;
 			}
 		}
@@ -469,9 +465,9 @@ static int check_enums(const ProtobufCMessage *m, int depth, const char **what)
 	return 0;
 }
 
-int img_check_enums(const ProtobufCMessage *msg, const char **what)
+int img_check_enums(const ProtobufCMessage *msg, char *why, size_t len)
 {
-	return check_enums(msg, 0, what);
+	return check_enums(msg, 0, why, len);
 }
 
 static int read_entry(struct cr_img *img, const ProtobufCMessageDescriptor *d,
@@ -548,8 +544,9 @@ static int read_entry(struct cr_img *img, const ProtobufCMessageDescriptor *d,
 		       img->name, (long long)at, len, d->name);
 		return -EINVAL;
 	}
-	if (check_enums(*msg, 0, &why)) {
-		pr_err("%s: offset %lld: %s", img->name, (long long)at, why);
+	char bad_enum[256];
+	if (check_enums(*msg, 0, bad_enum, sizeof(bad_enum))) {
+		pr_err("%s: offset %lld: %s", img->name, (long long)at, bad_enum);
 		protobuf_c_message_free_unpacked(*msg, NULL);
 		*msg = NULL;
 		return -EINVAL;

@@ -142,8 +142,8 @@ long long img_bytes_left(const struct cr_img *img);
 int img_skip_raw(struct cr_img *img, size_t len);
 
 /* Check a decoded message: every enum field holds a known value.  Returns 0,
- * or -EINVAL with *what describing the first bad field (static storage). */
-int img_check_enums(const ProtobufCMessage *msg, const char **what);
+ * or -EINVAL with @why (@len bytes) describing the first bad field. */
+int img_check_enums(const ProtobufCMessage *msg, char *why, size_t len);
 
 /* The completion marker.  A dump directory is complete only once
  * inventory.img exists; it is written last, atomically (temporary name,

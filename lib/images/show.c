@@ -1000,10 +1000,15 @@ static int show_dir(int out_fd, const char *path, const struct show_ctx *c, stru
 		bool items = j->items[depth];
 
 		jb_key(j, names[i]);
+		struct cryo_error err = { 0 };
+		struct cryo_error *outer = log_capture_errors(&err);
 		int r = show_image(j, dfd, names[i], c);
+		log_capture_errors(outer);
+		if (r && outer && !outer->msg[0])
+			*outer = err;	/* the caller's first error is still the first */
 		if (r) {
 			/* Replace the partial output with the error. */
-			const char *msg = log_last_error();
+			const char *msg = err.msg[0] ? err.msg : NULL;
 			j->len = mark;
 			j->depth = depth;
 			j->items[depth] = items;
@@ -1060,9 +1065,4 @@ int img_show(const char *path, int out_fd, unsigned flags)
 	}
 	free(j.p);
 	return ret;
-}
-
-int cryo_show(const char *path, int out_fd)
-{
-	return img_show(path, out_fd, 0);
 }

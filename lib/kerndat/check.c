@@ -114,7 +114,7 @@ static int check_one(const char *name)
 	return 1;
 }
 
-int cryo_check(struct cryo_opts *o)
+int kdat_check(struct cryo_opts *o)
 {
 	if (o && o->check_feature)
 		return check_one(o->check_feature);

@@ -126,6 +126,10 @@ enum kdat_dirty_track {
 };
 
 /* Is @f available?  Probes on first use, then answers from the cache. */
+struct cryo_opts;
+/* `cryo check` (cryo_check in lib/cryo.h): 0 when the basics are present. */
+int kdat_check(struct cryo_opts *o);
+
 bool kdat_has(enum kdat_feature f);
 /* What the probe found: "" when present without remarks, otherwise why it
  * is missing ("EPERM: needs CAP_NET_ADMIN", "kernel lacks it", ...). */

@@ -12,12 +12,14 @@
 int opts_apply(struct cryo_opts *o, const struct cryo_option *opt, const char *val,
 	       bool neg, char *err, size_t errlen);
 
-/* Record a parse error as the last error; print it to stderr unless @quiet. */
+/* Report a parse error: to stderr and to the operation's error object
+ * (util/log.h), unless @quiet (a pre-scan whose errors the real pass
+ * reports). */
 void opts_error(bool quiet, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Where the option being applied comes from ("command line", "FILE:LINE"). */
-void opts_set_source(const char *src);
-const char *opts_current_source(void);
+void opts_set_source(struct cryo_opts *o, const char *src);
+const char *opts_current_source(const struct cryo_opts *o);
 
 /* "16M" -> 16777216; K, M, G (either case) suffixes. */
 int opts_parse_size(const char *s, uint64_t *out);

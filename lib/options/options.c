@@ -494,7 +494,7 @@ static int note_unsupported(struct cryo_opts *o, const struct cryo_option *opt, 
 	if (neg)
 		return 0;
 	if (str_list_add(&o->unsupported_opts, opt->name) ||
-	    str_list_add(&o->unsupported_srcs, opts_current_source()))
+	    str_list_add(&o->unsupported_srcs, opts_current_source(o)))
 		return -ENOMEM;
 	return 0;
 }
@@ -1087,16 +1087,14 @@ int opts_set(struct cryo_opts *o, const char *name, const char *value, const cha
 		snprintf(full, sizeof(full), "%s%s", neg ? "no-" : "", opt->name);
 	if (!opt || strcmp(full, name)) {
 		const char *s = opts_suggest(name, strlen(name));
-		opts_error(false, "%s: unknown option \"%s\"%s%s%s", source ? source : "cryo", name,
-			   s ? "; did you mean \"" : "", s ? s : "", s ? "\"?" : "");
-		pr_err("%s", opts_last_error());
+		pr_err("%s: unknown option \"%s\"%s%s%s", source ? source : "cryo", name,
+		       s ? "; did you mean \"" : "", s ? s : "", s ? "\"?" : "");
 		return -ENOENT;
 	}
-	opts_set_source(source ? source : "RPC");
+	opts_set_source(o, source ? source : "RPC");
 	if (opts_apply(o, opt, value, neg, err, sizeof(err))) {
-		opts_error(false, "%s: invalid value \"%s\" for %s: %s", source ? source : "cryo",
-			   value ? value : "", opt->name, err);
-		pr_err("%s", opts_last_error());
+		pr_err("%s: invalid value \"%s\" for %s: %s", source ? source : "cryo",
+		       value ? value : "", opt->name, err);
 		return -EINVAL;
 	}
 	return 0;

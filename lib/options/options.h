@@ -118,6 +118,8 @@ struct cryo_opts {
 	 * the command is known. */
 	struct str_list unsupported_opts;
 	struct str_list unsupported_srcs;
+	char cur_source[512];		/* while parsing: where the option being applied
+					 * comes from ("FILE:LINE"; empty: the command line) */
 };
 
 extern struct cryo_opts opts;
@@ -235,9 +237,6 @@ int opts_apply_config_file(struct cryo_opts *o, const char *path, bool must_exis
  * ignored ones, criu's consistency rules (--restore-sibling needs
  * --restore-detached, dump needs -t).  Returns 0 or -EINVAL (printed). */
 int opts_validate(struct cryo_opts *o);
-
-/* The last error message produced by the parser (without newline), or NULL. */
-const char *opts_last_error(void);
 
 /* ---- Help --------------------------------------------------------------- */
 

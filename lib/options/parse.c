@@ -27,32 +27,29 @@
 
 /* ---- errors and sources -------------------------------------------------- */
 
-static char last_error[1024];
-static char cur_source[512] = "command line";
-
+/* Parsing happens before logging is set up: errors go to stderr, and to
+ * the running operation's error object (log_capture_errors). */
 void opts_error(bool quiet, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (!quiet)
-		fprintf(stderr, "%s\n", last_error);
+	if (quiet)
+		return;		/* a pre-scan: the real pass reports it */
+	log_record_error(-EINVAL, "options", msg);
+	fprintf(stderr, "%s\n", msg);
 }
 
-const char *opts_last_error(void)
+void opts_set_source(struct cryo_opts *o, const char *src)
 {
-	return last_error[0] ? last_error : NULL;
+	snprintf(o->cur_source, sizeof(o->cur_source), "%s", src);
 }
 
-void opts_set_source(const char *src)
+const char *opts_current_source(const struct cryo_opts *o)
 {
-	snprintf(cur_source, sizeof(cur_source), "%s", src);
-}
-
-const char *opts_current_source(void)
-{
-	return cur_source;
+	return o->cur_source[0] ? o->cur_source : "command line";
 }
 
 /* ---- the command line ---------------------------------------------------- */
@@ -123,7 +120,7 @@ static int walk_argv(struct cryo_opts *o, int argc, char **argv, bool apply, str
 	bool quiet = !apply;
 
 	sc->npos = 0;
-	opts_set_source("command line");
+	opts_set_source(o, "command line");
 	for (int i = 1; i < argc; i++) {
 		char *a = argv[i];
 
@@ -360,7 +357,7 @@ static int config_line(struct cryo_opts *o, const char *path, int lineno, char *
 
 	char src[512];
 	snprintf(src, sizeof(src), "%s:%d", path, lineno);
-	opts_set_source(src);
+	opts_set_source(o, src);
 	if (opts_apply(o, opt, val, neg, err, sizeof(err))) {
 		if (val)
 			opts_error(false, "%s:%d: invalid argument \"%s\" for \"%s\": %s",
@@ -416,7 +413,7 @@ int opts_apply_config_file(struct cryo_opts *o, const char *path, bool must_exis
 	}
 	free(line);
 	fclose(f);
-	opts_set_source("command line");
+	opts_set_source(o, "command line");
 	return ret;
 }
 
@@ -624,7 +621,6 @@ int opts_parse(struct cryo_opts *o, int argc, char **argv, const struct opts_sou
 	struct argv_scan sc = { 0 };
 	int ret;
 
-	last_error[0] = '\0';
 	sc.pos = calloc(argc + 1, sizeof(char *));
 	if (!sc.pos)
 		return -ENOMEM;
@@ -632,7 +628,6 @@ int opts_parse(struct cryo_opts *o, int argc, char **argv, const struct opts_sou
 	/* Pre-scan, as criu does, so --help, --version, --config and
 	 * --no-default-config are known before any file is read. */
 	walk_argv(o, argc, argv, false, &sc);
-	last_error[0] = '\0';	/* the pre-scan is quiet; the real pass reports */
 	if (sc.help || (sc.npos && !strcmp(sc.pos[0], "help"))) {
 		const char *about = NULL;
 		if (sc.npos && !strcmp(sc.pos[0], "help"))

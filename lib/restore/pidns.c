@@ -29,10 +29,23 @@
 
 int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out);
 
+/* What the namespace's init tells the outer cryo: the restore's result,
+ * the root's PID in the namespace, and the first error (the message was
+ * printed by the init already; the outer cryo's error object gets it). */
+struct pidns_report {
+	int32_t ret, root;
+	struct cryo_error err;
+};
+
 static __attribute__((noreturn)) void inner(struct cryo_opts *o, int report_fd, int parent_pidfd)
 {
-	int32_t res[2] = { 0, 0 };
+	struct pidns_report rep = { 0 };
 	pid_t root = 0;
+	/* the outer cryo's error object, as forked: fill the copy, send it */
+	struct cryo_error *err = log_capture_errors(NULL);
+	if (!err)
+		err = &rep.err;
+	log_capture_errors(err);
 
 	/* Until the outer cryo has the result, its death ends this init and
 	 * with it everything restored in the namespace: a killed restore
@@ -48,9 +61,10 @@ static __attribute__((noreturn)) void inner(struct cryo_opts *o, int report_fd, 
 	 * to this namespace. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
 	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
+		rep.ret = -errno;
 		pr_perror("can't mount /proc for the new PID namespace");
-		res[0] = -errno;
-		(void)!write(report_fd, res, sizeof(res));
+		rep.err = *err;
+		(void)!write(report_fd, &rep, sizeof(rep));
 		_exit(1);
 	}
 	o->pid_ns = false;
@@ -58,15 +72,16 @@ static __attribute__((noreturn)) void inner(struct cryo_opts *o, int report_fd, 
 	char *pidfile = o->pidfile;
 	o->pidfile = NULL;
 	(void)pidfile;
-	res[0] = cryo_restore_here(o, NULL, &root);
-	res[1] = root;
+	rep.ret = cryo_restore_here(o, NULL, &root);
+	rep.root = root;
+	rep.err = *err;
 	/* restored: from now on the namespace lives on its own (cleared
 	 * before the report, which the outer cryo may exit right after) */
-	if (!res[0])
+	if (!rep.ret)
 		prctl(PR_SET_PDEATHSIG, 0);
-	(void)!write(report_fd, res, sizeof(res));
+	(void)!write(report_fd, &rep, sizeof(rep));
 	close(report_fd);
-	if (res[0])
+	if (rep.ret)
 		_exit(1);
 	log_fini();
 	/* init of the namespace: reap everything, leave with the root */
@@ -110,15 +125,18 @@ int restore_in_new_pidns(struct cryo_opts *o, int *exit_status)
 	}
 	close(self);
 	close(pfd[1]);
-	int32_t res[2] = { -EIO, 0 };
-	ssize_t n = read_all(pfd[0], res, sizeof(res));
+	struct pidns_report rep = { .ret = -EIO };
+	ssize_t n = read_all(pfd[0], &rep, sizeof(rep));
 	close(pfd[0]);
-	if (n != sizeof(res) || res[0]) {
+	if (n != sizeof(rep) || rep.ret) {
 		int st;
 		waitpid(init, &st, 0);
-		if (n != sizeof(res))
+		if (n != sizeof(rep)) {
 			pr_err("the restore inside the new PID namespace died without a report");
-		return res[0] ? res[0] : -EIO;
+			return -EIO;
+		}
+		log_record_error(rep.err.code, rep.err.where, rep.err.msg);
+		return rep.ret;
 	}
 	/* The root is the namespace init's only child: its host PID. */
 	char path[64], *kids = NULL;
@@ -129,7 +147,7 @@ int restore_in_new_pidns(struct cryo_opts *o, int *exit_status)
 		free(kids);
 	}
 	pr_info("restored into a new PID namespace: root %d inside is %d on the host (namespace "
-		"init %d)", res[1], host_root, init);
+		"init %d)", rep.root, host_root, init);
 	if (o->pidfile && host_root) {
 		int ret = write_pidfile(o->pidfile, host_root);
 		if (ret)

@@ -835,7 +835,7 @@ static void write_restore_stats(struct rst_ctx *ctx, uint64_t forking_ns, uint64
 int restore_in_new_pidns(struct cryo_opts *o, int *exit_status);
 int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out);
 
-int cryo_restore(struct cryo_opts *o, int *exit_status)
+int restore_tree(struct cryo_opts *o, int *exit_status)
 {
 	if (o->pid_ns)
 		return restore_in_new_pidns(o, exit_status);

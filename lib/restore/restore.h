@@ -73,6 +73,9 @@ struct rst_ctx {
 
 #define rst_leader(p) (&(p)->thr[0])
 
+/* The operation behind cryo_restore (lib/cryo.h). */
+int restore_tree(struct cryo_opts *o, int *exit_status);
+
 /* restore.c: refusal naming who holds @pid now */
 void pid_in_use(pid_t pid);
 /* A syscall in a restored task; a failure is logged naming @what. */

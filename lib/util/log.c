@@ -11,7 +11,8 @@
 static int log_level = DEFAULT_LOGLEVEL;
 static int log_fd = STDERR_FILENO;
 static struct timespec log_start;
-static char last_error[512];
+/* Where the running operation wants its first error (its own object). */
+static struct cryo_error *err_sink;
 
 static const char *level_prefix[] = {
 	[LOG_MSG] = "", [LOG_ERROR] = "Error", [LOG_WARN] = "Warn",
@@ -49,18 +50,70 @@ void log_fini(void)
 
 void log_set_level(int level) { log_level = level; }
 int log_get_level(void) { return log_level; }
-const char *log_last_error(void) { return last_error[0] ? last_error : NULL; }
 
-void cr_log(int level, const char *file, int line, const char *fmt, ...)
+struct cryo_error *log_capture_errors(struct cryo_error *e)
+{
+	struct cryo_error *prev = err_sink;
+	err_sink = e;
+	return prev;
+}
+
+/* "../lib/dump/dump.c" -> "dump/dump.c" */
+static const char *short_file(const char *file)
+{
+	const char *p = strstr(file, "lib/");
+	if (p)
+		return p + 4;
+	p = strrchr(file, '/');
+	return p ? p + 1 : file;
+}
+
+void log_record_error(int code, const char *where, const char *msg)
+{
+	if (!err_sink || err_sink->msg[0])
+		return;
+	if (!strncmp(msg, "Error: ", 7))
+		msg += 7;
+	snprintf(err_sink->msg, sizeof(err_sink->msg), "%s", msg);
+	/* one line: a message is a sentence, not a report */
+	for (char *c = err_sink->msg; *c; c++)
+		if (*c == '\n')
+			*c = ' ';
+	size_t l = strlen(err_sink->msg);
+	while (l && err_sink->msg[l - 1] == ' ')
+		err_sink->msg[--l] = '\0';
+	snprintf(err_sink->where, sizeof(err_sink->where), "%s", where ? where : "");
+	err_sink->code = code;
+}
+
+void cryo_error_finish(struct cryo_error *e, int ret)
+{
+	if (!e)
+		return;
+	if (ret >= 0) {
+		memset(e, 0, sizeof(*e));
+		return;
+	}
+	if (!e->code)
+		e->code = ret;
+	if (!e->msg[0])
+		snprintf(e->msg, sizeof(e->msg), "%s", strerror(-ret));
+}
+
+static void vlog(int level, int code, const char *file, int line, const char *fmt, va_list ap)
 {
 	char buf[4096];
 	int n = 0;
-	va_list ap;
 
-	if (level == LOG_ERROR) {
-		va_start(ap, fmt);
-		vsnprintf(last_error, sizeof(last_error), fmt, ap);
-		va_end(ap);
+	if (level == LOG_ERROR && err_sink && !err_sink->msg[0]) {
+		char msg[sizeof(err_sink->msg)];
+		va_list aq;
+		va_copy(aq, ap);
+		vsnprintf(msg, sizeof(msg), fmt, aq);
+		va_end(aq);
+		char where[sizeof(err_sink->where)];
+		snprintf(where, sizeof(where), "%s:%d", short_file(file), line);
+		log_record_error(code, where, msg);
 	}
 	if (level > log_level && level != LOG_MSG)
 		return;
@@ -79,9 +132,7 @@ void cr_log(int level, const char *file, int line, const char *fmt, ...)
 		else
 			n += snprintf(buf + n, sizeof(buf) - n, "%s: ", level_prefix[level]);
 	}
-	va_start(ap, fmt);
 	int m = vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
-	va_end(ap);
 	if (m < 0)
 		return;
 	n += m;
@@ -94,4 +145,20 @@ void cr_log(int level, const char *file, int line, const char *fmt, ...)
 	/* Errors also reach the terminal when logging to a file. */
 	if (level == LOG_ERROR && log_fd != STDERR_FILENO)
 		(void)!write(STDERR_FILENO, buf, n);
+}
+
+void cr_log(int level, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(level, 0, file, line, fmt, ap);
+	va_end(ap);
+}
+
+void cr_log_code(int code, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(LOG_ERROR, code, file, line, fmt, ap);
+	va_end(ap);
 }

@@ -29,10 +29,31 @@ int log_init(const char *path, int level);
 void log_set_level(int level);
 int log_get_level(void);
 void log_fini(void);
-/* Remember the last error message so RPC replies can carry it. */
-const char *log_last_error(void);
+/* The first error of an operation, as an object a front end can return:
+ * the CLI has printed it already when it was logged, the RPC service
+ * replies with it (criu's cr_errno and the message). */
+struct cryo_error {
+	int code;		/* negative errno of the failure; 0: none */
+	char msg[1024];		/* the first error logged, one line, no "Error: " */
+	char where[64];		/* the source line that logged it, "dump/dump.c:452" */
+};
+
+/* From now on, the first error logged is recorded in @e (if it holds none
+ * yet: clear it first for a fresh start); NULL stops recording.  Returns the object recorded into before, so that
+ * nested operations can restore it.  The object belongs to the caller: the
+ * log keeps only where to write, never the error itself. */
+struct cryo_error *log_capture_errors(struct cryo_error *e);
+/* The end of an operation that returned @ret: a success clears @e; a failure
+ * fills in the code (and a message, if none was logged). */
+void cryo_error_finish(struct cryo_error *e, int ret);
+/* Record an error reported some other way than cr_log (the option parser
+ * prints before logging is set up; a child process reports over a pipe). */
+void log_record_error(int code, const char *where, const char *msg);
 
 void cr_log(int level, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* cr_log for an error whose code is known (the error object keeps it). */
+void cr_log_code(int code, const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
 #define pr_msg(fmt, ...)   cr_log(LOG_MSG, __FILE__, __LINE__, fmt, ##__VA_ARGS__)
@@ -45,8 +66,8 @@ void cr_log(int level, const char *file, int line, const char *fmt, ...)
 #define pr_perror(fmt, ...)                                                    \
 	do {                                                                   \
 		int __e = errno;                                               \
-		cr_log(LOG_ERROR, __FILE__, __LINE__, fmt ": %s", ##__VA_ARGS__, \
-		       strerror(__e));                                         \
+		cr_log_code(-__e, __FILE__, __LINE__, fmt ": %s", ##__VA_ARGS__, \
+			    strerror(__e));                                    \
 		errno = __e;                                                   \
 	} while (0)
 
@@ -64,8 +85,8 @@ void cr_log(int level, const char *file, int line, const char *fmt, ...)
 #define log_errno(ret, fmt, ...)                                               \
 	({                                                                     \
 		int __r = (ret);                                               \
-		cr_log(LOG_ERROR, __FILE__, __LINE__, fmt ": %s", ##__VA_ARGS__, \
-		       strerror(__r < 0 ? -__r : __r));                        \
+		cr_log_code(__r < 0 ? __r : -__r, __FILE__, __LINE__, fmt ": %s", \
+			    ##__VA_ARGS__, strerror(__r < 0 ? -__r : __r));    \
 		__r;                                                           \
 	})
 

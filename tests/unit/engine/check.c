@@ -63,7 +63,7 @@ static int run_check(struct cryo_opts *o, char *out, size_t len)
 		dup2(p[1], 1);
 		dup2(p[1], 2);
 		log_init(NULL, LOG_WARN);
-		int r = cryo_check(o);
+		int r = cryo_check(o, NULL);
 		fflush(stdout);
 		_exit(r < 0 ? 200 : r);
 	}

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../errcap.h"
 #include "images/show.h"
 #include "samples.h"
 #include "util/log.h"
@@ -48,9 +49,10 @@ static int run(const char *name, const uint8_t *data, size_t len)
 	char path[256];
 	put_file(name, data, len);
 	snprintf(path, sizeof(path), "%s/%s", hdir, name);
+	err_reset();
 	int r1 = img_show(path, devnull, IMG_SHOW_PAYLOAD);
 	if (r1) {
-		const char *e = log_last_error();
+		const char *e = err_first();
 		/* Errors name the file. */
 		if (!e || !strstr(e, name)) {
 			fprintf(stderr, "error without file name for %s: %s\n", name, e ? e : "(none)");
@@ -171,7 +173,7 @@ static void hostile_sample(int dirfd, const struct sample *s)
 static void expect_error(const char *name, const uint8_t *data, size_t len, const char *words)
 {
 	int r = run(name, data, len);
-	const char *e = log_last_error();
+	const char *e = err_first();
 	CHECK(r < 0);
 	if (!e || !strstr(e, words)) {
 		fprintf(stderr, "%s: expected error with \"%s\", got \"%s\"\n", name, words,
@@ -201,12 +203,14 @@ static void messages(void)
 	put_file("core-1.img", (uint8_t *)w, 8);
 	struct cr_img *img;
 	int dfd = open(hdir, O_RDONLY | O_DIRECTORY);
+	err_reset();
 	CHECK(img_open(&img, dfd, IMG_CORE, IMG_READ, 1) == -EINVAL);
-	CHECK(strstr(log_last_error(), "core-1.img: offset 4: bad magic 0x54432030 (IDS), expected 0x55053847 (CORE)") != NULL);
+	CHECK(strstr(err_first(), "core-1.img: offset 4: bad magic 0x54432030 (IDS), expected 0x55053847 (CORE)") != NULL);
 	w[0] = 0x12345678;
 	put_file("core-1.img", (uint8_t *)w, 8);
+	err_reset();
 	CHECK(img_open(&img, dfd, IMG_CORE, IMG_READ, 1) == -EINVAL);
-	CHECK(strstr(log_last_error(), "offset 0: bad magic 0x12345678, expected 0x54564319 (IMG_COMMON)") != NULL);
+	CHECK(strstr(err_first(), "offset 0: bad magic 0x12345678, expected 0x54564319 (IMG_COMMON)") != NULL);
 	CHECK(img_open(&img, dfd, IMG_MM, IMG_READ | IMG_MISSING_OK, 1) == -ENOENT);
 	close(dfd);
 	expect_error("foo.img", (uint8_t *)w, 8, "unknown magic 0x12345678");

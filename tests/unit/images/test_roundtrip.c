@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "../errcap.h"
 #include "samples.h"
 #include "util/log.h"
 #include "../unit.h"
@@ -84,8 +85,9 @@ int main(void)
 	CHECK(faccessat(dirfd, ".inventory.img.tmp", F_OK, 0) != 0);
 	CHECK_INT(img_dir_begin_dump(dirfd), 0);
 	log_set_level(-1);
+	err_reset();
 	CHECK_INT(img_dir_check_complete(dirfd, dir), -ENOENT);
-	CHECK(strstr(log_last_error(), "has no inventory.img: not a complete dump") != NULL);
+	CHECK(strstr(err_first(), "has no inventory.img: not a complete dump") != NULL);
 	log_set_level(LOG_ERROR);
 
 	/* Every type identifies by magic, whatever the file is called. */

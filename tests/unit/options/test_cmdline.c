@@ -386,6 +386,7 @@ static void test_table_and_set(void)
 	CHECK_INT(O.ghost_limit, 3 << 20);
 	CHECK_INT(opts_set(&O, "veth-pair", "a=b", "RPC"), 0);
 	O.command = CMD_RESTORE;
+	err_reset();
 	CHECK(opts_validate(&O) < 0);
 	CHECK_ERR("RPC: --veth-pair");
 	opts_free(&O);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../errcap.h"
 #include "../unit.h"
 #include "options/options.h"
 
@@ -24,6 +25,7 @@ static __attribute__((unused)) int parse_argv(const struct opts_sources *src, in
 		opts_free(&O);
 	opts_init(&O);
 	O_ready = true;
+	err_reset();
 	return opts_parse(&O, argc, argv, src ? src : &none);
 }
 
@@ -45,10 +47,10 @@ static __attribute__((unused)) int parse_src(const struct opts_sources *src, ...
 #define parse(...) parse_src(NULL, __VA_ARGS__, NULL)
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-/* The last parser error contains @needle. */
+/* The parser's error (the first of the last parse) contains @needle. */
 #define CHECK_ERR(needle)                                                      \
 	do {                                                                   \
-		const char *__e = opts_last_error();                           \
+		const char *__e = err_first();                           \
 		unit_checks++;                                                 \
 		if (!__e || !strstr(__e, (needle))) {                          \
 			unit_failures++;                                       \

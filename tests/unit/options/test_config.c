@@ -216,7 +216,7 @@ static void expect_bad(const char *text, int line, const char *what)
 	CHECK(P("dump", "-t", "1") < 0);
 	snprintf(want, sizeof(want), "%s:%d: ", global, line);
 	CHECK_ERR(want);
-	const char *e = opts_last_error();
+	const char *e = err_first();
 	CHECK(e && !strncmp(e, want, strlen(want)));	/* FILE:LINE: first */
 	CHECK_ERR(what);
 }
@@ -237,8 +237,8 @@ static void test_errors(void)
 	expect_bad("version\n", 1, "cannot be used in a configuration file");
 	expect_bad("help\n", 1, "\"help\" is a command");
 	expect_bad("ghost-limit 5X\n", 1, "K, M or G");
-	/* every bad line is reported; the last one is remembered */
-	expect_bad("bogus1\nshell-job\nbogus2\n", 3, "bogus2");
+	/* every bad line is reported; the first is the operation's error */
+	expect_bad("bogus1\nshell-job\nbogus2\n", 1, "bogus1");
 
 	/* a directory is no configuration file: refused when named, skipped
 	 * (with a warning) as a default file */

@@ -46,7 +46,7 @@ static int command_argv(const struct cryo_command_desc *c, char **argv)
 static void check_refused(const struct cryo_option *opt, const char *where, const char *cmd)
 {
 	char want[256];
-	const char *e = opts_last_error();
+	const char *e = err_first();
 
 	snprintf(want, sizeof(want), "--%s: %s", opt->name, opt->note);
 	unit_checks++;

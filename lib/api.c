@@ -1,0 +1,43 @@
+/* The front ends' entry points (lib/cryo.h): each operation runs with its
+ * caller's error object recording the first error it logs. */
+#include "cryo.h"
+#include "dump/dump.h"
+#include "images/show.h"
+#include "kerndat/kerndat.h"
+#include "restore/restore.h"
+
+#define WITH_ERRORS(err, call)                                                 \
+	({                                                                     \
+		if (err)                                                       \
+			*err = (struct cryo_error){ 0 };                       \
+		struct cryo_error *__outer = log_capture_errors(err);           \
+		int __ret = (call);                                            \
+		cryo_error_finish(err, __ret);                                 \
+		log_capture_errors(__outer);                                   \
+		__ret;                                                         \
+	})
+
+int cryo_dump(struct cryo_opts *o, struct cryo_error *err)
+{
+	return WITH_ERRORS(err, dump_tree(o));
+}
+
+int cryo_pre_dump(struct cryo_opts *o, struct cryo_error *err)
+{
+	return WITH_ERRORS(err, pre_dump_tree(o));
+}
+
+int cryo_restore(struct cryo_opts *o, int *exit_status, struct cryo_error *err)
+{
+	return WITH_ERRORS(err, restore_tree(o, exit_status));
+}
+
+int cryo_check(struct cryo_opts *o, struct cryo_error *err)
+{
+	return WITH_ERRORS(err, kdat_check(o));
+}
+
+int cryo_show(const char *path, int out_fd, struct cryo_error *err)
+{
+	return WITH_ERRORS(err, img_show(path, out_fd, 0));
+}
