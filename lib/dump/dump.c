@@ -85,7 +85,7 @@ static int dump_proc(struct dump_ctx *ctx, struct seized_proc *p)
 	remote_find_syscall(p->pid, &maps, &code.syscall_ip);
 	if (unguarded_forced())
 		pr_info("process %d: unguarded system calls forced (CRYO_DUMP_UNGUARDED)", p->pid);
-	else if (remote_find_sigreturn(p->pid, &maps, &code.sigreturn))
+	else if (remote_find_sigreturn(p->pid, &maps, &ctx->sigreturn_memo, &code.sigreturn))
 		pr_warn("process %d (%s): no rt_sigreturn instruction sequence in its code; cryo "
 			"runs its system calls in it unguarded: should cryo be killed during one "
 			"of them, the thread may crash", p->pid, p->comm);
@@ -550,6 +550,7 @@ int dump_tree(struct cryo_opts *o)
 	ns_dump_fini(&ctx.ns);
 	free(ctx.cg_sets);
 	free(ctx.kobj);
+	sigreturn_memo_free(&ctx.sigreturn_memo);
 	if (ctx.root_ids)
 		protobuf_c_message_free_unpacked(&ctx.root_ids->base, NULL);
 out_dir:

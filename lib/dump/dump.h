@@ -31,6 +31,7 @@ struct dump_ctx {
 	uint32_t *cg_sets;		/* criu's cg_set of each tree.procs[i], 0 = none */
 	struct dump_kobj_ids *kobj;	/* of each tree.procs[i] (zombies: none) */
 	struct mem_page_runs *runs;	/* what each tree.procs[i]'s pagemap holds */
+	struct sigreturn_memo sigreturn_memo;	/* libraries searched so far */
 };
 
 /* The operations behind cryo_dump and cryo_pre_dump (lib/cryo.h). */

@@ -284,6 +284,8 @@ struct kdat_result {
 	char detail[200];
 };
 
+/* Facts about the running kernel, probed once per cryo process: the same
+ * for every operation an RPC service runs (not per-run state). */
 static struct kdat_result results[KF__MAX];
 static enum kdat_dirty_track dt_choice;
 

@@ -29,7 +29,7 @@
 #define UFFD_NONCOOP_FEATURES (UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | \
 			       UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP)
 
-static uint64_t uffd_features;
+static uint64_t uffd_features;	/* the kernel's, probed once (a machine fact) */
 
 uint64_t kdat_uffd_features(void)
 {

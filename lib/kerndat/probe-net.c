@@ -98,7 +98,7 @@ static int nl_talk(int sk, struct nlmsghdr *req, void (*cb)(struct nlmsghdr *, v
 
 /* ---- sock_diag --------------------------------------------------------------- */
 
-static unsigned nl_seq = 1;
+static unsigned nl_seq = 1;	/* netlink sequence numbers: only ever increase */
 
 static int diag_request(int sk, void *req, size_t len)
 {

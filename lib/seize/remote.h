@@ -62,10 +62,19 @@ struct remote {
 struct sigreturn_gadget {
 	uint64_t ip, end;		/* end: after the syscall instruction */
 };
+/* What the search found in each library, for the rest of one dump (the
+ * processes of a tree mostly map the same ones); zeroed to start, freed
+ * with sigreturn_memo_free. */
+struct sigreturn_memo {
+	struct scan_memo *v;
+	size_t n, cap;
+};
+void sigreturn_memo_free(struct sigreturn_memo *m);
 struct proc_maps;
 /* Look for the sequence in @pid's executable mappings (libc's first).
  * Returns 0 and fills @g, or -ENOENT (not logged) if there is none. */
-int remote_find_sigreturn(pid_t pid, const struct proc_maps *maps, struct sigreturn_gadget *g);
+int remote_find_sigreturn(pid_t pid, const struct proc_maps *maps, struct sigreturn_memo *memo,
+			  struct sigreturn_gadget *g);
 
 /* A `syscall` instruction for the unguarded way: in @pid's vDSO, or in its
  * other code when it has none.  0, or -ENOENT (not logged). */

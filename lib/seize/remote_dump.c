@@ -74,15 +74,19 @@ struct scan_memo {
 	int64_t at;		/* the sequence's offset in the mapping, -1: none */
 	size_t seq_len;
 };
-static struct scan_memo *memo;
-static size_t nr_memo, cap_memo;
 
-static struct scan_memo *memo_find(const struct proc_vma *v)
+void sigreturn_memo_free(struct sigreturn_memo *m)
+{
+	free(m->v);
+	*m = (struct sigreturn_memo){ 0 };
+}
+
+static struct scan_memo *memo_find(struct sigreturn_memo *memo, const struct proc_vma *v)
 {
 	if (!v->ino || v->deleted)
 		return NULL;
-	for (size_t i = 0; i < nr_memo; i++) {
-		struct scan_memo *m = &memo[i];
+	for (size_t i = 0; i < memo->n; i++) {
+		struct scan_memo *m = &memo->v[i];
 		if (m->ino == v->ino && m->major == v->dev_major && m->minor == v->dev_minor &&
 		    m->pgoff == v->pgoff && m->len == v->end - v->start)
 			return m;
@@ -90,27 +94,28 @@ static struct scan_memo *memo_find(const struct proc_vma *v)
 	return NULL;
 }
 
-static void memo_add(const struct proc_vma *v, int64_t at, size_t seq_len)
+static void memo_add(struct sigreturn_memo *memo, const struct proc_vma *v, int64_t at,
+		     size_t seq_len)
 {
 	if (!v->ino || v->deleted)
 		return;
-	if (nr_memo == cap_memo) {
-		size_t cap = cap_memo ? cap_memo * 2 : 16;
-		struct scan_memo *n = realloc(memo, cap * sizeof(*n));
+	if (memo->n == memo->cap) {
+		size_t cap = memo->cap ? memo->cap * 2 : 16;
+		struct scan_memo *n = realloc(memo->v, cap * sizeof(*n));
 		if (!n)
 			return;	/* just not remembered */
-		memo = n;
-		cap_memo = cap;
+		memo->v = n;
+		memo->cap = cap;
 	}
-	memo[nr_memo++] = (struct scan_memo){ v->dev_major, v->dev_minor, v->ino, v->pgoff,
+	memo->v[memo->n++] = (struct scan_memo){ v->dev_major, v->dev_minor, v->ino, v->pgoff,
 					      v->end - v->start, at, seq_len };
 }
 
 /* scan_vma, through the memo. */
-static bool scan_vma_memo(int fd, const struct proc_vma *v, unsigned char *buf,
-			  uint64_t *budget, struct sigreturn_gadget *g)
+static bool scan_vma_memo(struct sigreturn_memo *memo, int fd, const struct proc_vma *v,
+			  unsigned char *buf, uint64_t *budget, struct sigreturn_gadget *g)
 {
-	struct scan_memo *m = memo_find(v);
+	struct scan_memo *m = memo_find(memo, v);
 	if (m && m->at < 0) {
 		*budget -= MIN(*budget, v->end - v->start);
 		return false;
@@ -127,7 +132,7 @@ static bool scan_vma_memo(int fd, const struct proc_vma *v, unsigned char *buf,
 	bool found = scan_vma(fd, v, buf, budget, g);
 	/* a search the budget cut short proves nothing */
 	if (!m && (found || *budget || before - *budget >= v->end - v->start))
-		memo_add(v, found ? (int64_t)(g->ip - v->start) : -1, found ? g->end - g->ip : 0);
+		memo_add(memo, v, found ? (int64_t)(g->ip - v->start) : -1, found ? g->end - g->ip : 0);
 	return found;
 }
 
@@ -137,7 +142,8 @@ static bool vma_is_code(const struct proc_vma *v)
 	       !(v->path && !strcmp(v->path, "[vsyscall]"));
 }
 
-int remote_find_sigreturn(pid_t pid, const struct proc_maps *maps, struct sigreturn_gadget *g)
+int remote_find_sigreturn(pid_t pid, const struct proc_maps *maps, struct sigreturn_memo *memo,
+			  struct sigreturn_gadget *g)
 {
 	char path[64];
 	uint64_t budget = SCAN_LIMIT;
@@ -158,7 +164,7 @@ int remote_find_sigreturn(pid_t pid, const struct proc_maps *maps, struct sigret
 			const struct proc_vma *v = &maps->v[i];
 			bool libc = v->path && strstr(v->path, "/libc");
 			if (vma_is_code(v) && libc == !pass)
-				found = scan_vma_memo(fd, v, buf, &budget, g);
+				found = scan_vma_memo(memo, fd, v, buf, &budget, g);
 		}
 	free(buf);
 	close(fd);
