@@ -710,7 +710,7 @@ static int open_read_fd(struct cr_img *img, int dirfd, const char *name, bool mi
 			pr_err("image %s is a %s, not a regular file: refused", name,
 			       ret == -EISDIR ? "directory" : "FIFO, socket or device");
 		else
-			pr_err("can't open image %s: %s", name, strerror(-ret));
+			return log_errno(ret, "can't open image %s", name);
 		return ret;
 	}
 	if (fstat(img->fd, &st))
@@ -795,11 +795,8 @@ int img_open_write_fd(struct cr_img *img, int dirfd, const char *name)
 {
 	/* a fresh file: never through a symlink or hard link planted there */
 	img->fd = create_file_at(dirfd, name, 0, 0600);
-	if (img->fd < 0) {
-		int ret = img->fd;
-		pr_err("can't create image %s: %s", name, strerror(-ret));
-		return ret;
-	}
+	if (img->fd < 0)
+		return log_errno(img->fd, "can't create image %s", name);
 	img->cap = IMG_BUF_SIZE;
 	img->buf = xmalloc(img->cap);
 	if (!img->buf)

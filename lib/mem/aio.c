@@ -129,11 +129,9 @@ int aio_dump_check(struct remote *r, pid_t pid, const MmEntry *mm)
 			       pid, (unsigned long long)mm->aios[i]->id);
 			return -EOPNOTSUPP;
 		}
-		if (ret < 0) {
-			pr_err("io_getevents on the AIO context 0x%llx of task %d failed: %s",
-			       (unsigned long long)mm->aios[i]->id, r->tid, strerror(-ret));
-			return ret;
-		}
+		if (ret < 0)
+			return log_errno(ret, "io_getevents on the AIO context 0x%llx of task %d failed",
+					 (unsigned long long)mm->aios[i]->id, r->tid);
 	}
 	return 0;
 }

@@ -222,12 +222,9 @@ int shmem_sysv_attach(struct remote *r, const MmEntry *mm, size_t i, struct shme
 	}
 	long ret = remote_syscall(r, __NR_shmat, first->shmid, first->start, rw ? 0 : SHM_RDONLY, 0,
 				  0, 0);
-	if (ret < 0 && ret >= -4095) {
-		pr_err("shmat of SysV segment %llu at 0x%llx in restored task %d failed: %s",
-		       (unsigned long long)first->shmid, (unsigned long long)first->start, r->tid,
-		       strerror(-ret));
-		return ret;
-	}
+	if (ret < 0 && ret >= -4095)
+		return log_errno(ret, "shmat of SysV segment %llu at 0x%llx in restored task %d failed",
+				 (unsigned long long)first->shmid, (unsigned long long)first->start, r->tid);
 	if ((uint64_t)ret != first->start) {
 		pr_err("shmat of SysV segment %llu put it at 0x%lx, not 0x%llx",
 		       (unsigned long long)first->shmid, ret, (unsigned long long)first->start);

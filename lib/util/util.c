@@ -250,14 +250,12 @@ int write_pidfile(const char *path, pid_t pid)
 {
 	char buf[32];
 	int fd = create_file_at(AT_FDCWD, path, 0, 0600);
-	if (fd < 0) {
-		pr_err("can't create the pidfile %s: %s", path, strerror(-fd));
-		return fd;
-	}
+	if (fd < 0)
+		return log_errno(fd, "can't create the pidfile %s", path);
 	int n = snprintf(buf, sizeof(buf), "%d", pid);
 	int ret = write_all(fd, buf, n);
 	close(fd);
 	if (ret)
-		pr_err("can't write the pidfile %s: %s", path, strerror(-ret));
-	return ret;
+		return log_errno(ret, "can't write the pidfile %s", path);
+	return 0;
 }
