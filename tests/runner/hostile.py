@@ -77,62 +77,16 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SRC_ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-import run      # noqa: E402  (proc_tree, wait_gone, proc_stat, proc_exe, ensure_pid_room)
+from checklib import (CRYO_TIMEOUT, GONE_TIMEOUT, CheckFailed, CheckSkipped,  # noqa: E402
+                      note, prog_path, read, reap_if_child, run_checks, state, wait_until)
+import checklib  # noqa: E402
+import run      # noqa: E402  (proc_tree, wait_gone)
 
-BUILD = os.path.abspath(os.environ.get('BUILD') or os.path.join(SRC_ROOT, 'build'))
-CRYO = os.path.abspath(os.environ.get('CRYO') or os.path.join(BUILD, 'cli', 'cryo'))
-PROGS = os.path.join(BUILD, 'tests', 'progs')
 CRIT = ['/usr/bin/python3', '/usr/bin/crit']
 
-GONE_TIMEOUT = 20       # pid 1 reaps orphans slowly
-CRYO_TIMEOUT = 30       # any one cryo command
 BLOCK_TIMEOUT = 10      # a cryo command that could block on a FIFO
 SHOW_TIMEOUT = 5        # cryo show of a directory or image with a FIFO
-KEEP = False
-
-
-class CheckFailed(Exception):
-    pass
-
-
-class CheckSkipped(Exception):
-    pass
-
-
-def note(msg):
-    print('# ' + msg, flush=True)
-
-
-def prog_path(name):
-    return os.path.realpath(os.path.join(PROGS, name))
-
-
-def state(pid):
-    st = run.proc_stat(pid)
-    return st[0] if st else None
-
-
-def wait_until(cond, timeout, step=0.02):
-    deadline = time.time() + timeout
-    while True:
-        v = cond()
-        if v or time.time() >= deadline:
-            return v
-        time.sleep(step)
-
-
-def reap_if_child(pid):
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
-def read(path, mode='r'):
-    with open(path, mode) as f:
-        return f.read()
 
 
 def write(path, data, mode=0o600):
@@ -212,31 +166,24 @@ class Prog:
         self.outfile = os.path.join(pdir, 'test.out')
 
 
-class Check:
+class Check(checklib.Check):
     """Scratch dir, victims dir and the processes of one check; cleanup()
     kills them (by pid, only those it started or restored)."""
 
     def __init__(self, top, name):
-        self.name = name
         self.top = top
         self.scratch = os.path.join(top, name)
         self.outside = os.path.join(top, name + '.outside')
-        self.cmds = os.path.join(self.scratch, 'cmds')
-        for d in (self.scratch, self.outside, self.cmds):
-            os.makedirs(d)
-        self.owned = {}         # pid -> exe it must run to be killed
-        self.popens = []
-        self.n = 0
+        os.makedirs(self.scratch)
+        os.makedirs(self.outside)
+        super().__init__(name, self.scratch, os.path.join(self.scratch, 'cmds'))
         self.base = None
 
-    def path(self, *p):
-        return os.path.join(self.scratch, *p)
+    def dirs(self):
+        return [self.scratch, self.outside]
 
     def vpath(self, *p):
         return os.path.join(self.outside, *p)
-
-    def own(self, pid, exe):
-        self.owned[pid] = exe
 
     # -- nothing outside the scratch dir changes
 
@@ -325,40 +272,6 @@ class Check:
 
     # -- cryo
 
-    def cryo(self, args, tag, timeout=CRYO_TIMEOUT, cwd=None):
-        """Run cryo to completion: (rc, stdout, stderr).  rc None on timeout
-        (then cryo is killed)."""
-        self.n += 1
-        cmd = [CRYO] + args
-        base = os.path.join(self.cmds, '%02d-%s' % (self.n, tag))
-        with open(base + '.cmd', 'w') as f:
-            f.write(' '.join(cmd) + '\n')
-        t0 = time.time()
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, cwd=cwd or self.cmds,
-                             universal_newlines=True, errors='replace')
-        self.popens.append(p)
-        self.own(p.pid, os.path.realpath(CRYO))
-        try:
-            out, err = p.communicate(timeout=timeout)
-            rc = p.returncode
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate()
-            rc = None
-        with open(base + '.out', 'w') as f:
-            f.write('rc %s, %.2f s\n--- stdout\n%s--- stderr\n%s'
-                    % (rc, time.time() - t0, out, err))
-        return rc, out, err
-
-    def cryo_ok(self, args, tag, **kw):
-        rc, out, err = self.cryo(args, tag, **kw)
-        if rc != 0:
-            lines = (err + out).strip().splitlines()
-            errs = [l for l in lines if 'rror' in l] or lines[-1:] or ['no output']
-            raise CheckFailed('cryo %s exited %s: %s' % (' '.join(args), rc, ' | '.join(errs[:3])))
-        return out, err
-
     def dump(self, prog, imgdir='img', extra=(), tag='dump'):
         d = self.path(imgdir)
         os.makedirs(d, exist_ok=True)
@@ -370,7 +283,7 @@ class Check:
     def restore(self, imgdir, tag, extra=(), timeout=CRYO_TIMEOUT):
         """cryo restore -d; returns (rc, stdout + stderr + log, pidfile)."""
         rpf = os.path.join(self.cmds, '%s.pid' % tag)
-        rc, out, err = self.cryo(['restore', '-D', imgdir, '-d', '-o', '%s.log' % tag, '-v4',
+        rc, out, err, _ = self.cryo(['restore', '-D', imgdir, '-d', '-o', '%s.log' % tag, '-v4',
                                   '--pidfile', rpf] + list(extra), tag, timeout=timeout)
         try:
             log = read(os.path.join(imgdir, '%s.log' % tag), 'r')
@@ -428,32 +341,6 @@ class Check:
         note('%s: restore %s refused (exit %d): %s' % (self.name, what, rc, msgs[0].strip()
                                                       if msgs else ''))
         return msgs
-
-    def cleanup(self):
-        for p in self.popens:
-            if p.poll() is None:
-                try:
-                    p.kill()
-                    p.wait(5)
-                except (OSError, subprocess.TimeoutExpired):
-                    pass
-        killed = []
-        for pid, exe in self.owned.items():
-            st = state(pid)
-            if st is None:
-                continue
-            e = run.proc_exe(pid)
-            if st not in 'ZX' and e and os.path.realpath(e) == exe:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(pid)
-                except OSError:
-                    pass
-            reap_if_child(pid)
-        for pid in killed:
-            # gone before anything restores that pid again
-            wait_until(lambda: (reap_if_child(pid), not os.path.exists('/proc/%d' % pid))[1],
-                       GONE_TIMEOUT, 0.05)
 
 
 # ---- crit ---------------------------------------------------------------------
@@ -599,7 +486,7 @@ def check_fifo_image(c):
     shown = []
     for target, tag in ((img, 'show-dir'), (os.path.join(img, core), 'show-fifo')):
         t0 = time.time()
-        rc, out, err = c.cryo(['show', target], tag, timeout=SHOW_TIMEOUT)
+        rc, out, err, _ = c.cryo(['show', target], tag, timeout=SHOW_TIMEOUT)
         dt = time.time() - t0
         if rc is None:
             raise CheckFailed('cryo show %s blocked: still running after %d s (killed)'
@@ -965,85 +852,14 @@ CHECKS = [
 
 
 def main():
-    global KEEP
-    args = sys.argv[1:]
-    if '-h' in args or '--help' in args:
-        print(__doc__)
-        return 0
-    if '--keep' in args:
-        KEEP = True
-        args.remove('--keep')
-    names = [n for n, _ in CHECKS]
-    unknown = [a for a in args if a not in names]
-    if unknown:
-        print('unknown check(s): %s (known: %s)' % (' '.join(unknown), ' '.join(names)),
-              file=sys.stderr)
-        return 2
-    checks = [(n, f) for n, f in CHECKS if not args or n in args]
-    if os.geteuid() != 0:
-        for n, _ in checks:
-            print('SKIP hostile:%s: needs root' % n)
-        print('0 passed, 0 failed')
-        return 77
-    missing = [(w, p) for w, p in [('cryo', CRYO)] + [(n, prog_path(n)) for n in
-               ('counter', 'files_ghost', 'files_link_remap')] if not os.access(p, os.X_OK)]
-    if missing:
-        for n, _ in checks:
-            print('FAIL hostile:%s: no %s at %s (build first)' % (n, missing[0][0], missing[0][1]))
-        print('0 passed, %d failed' % len(checks))
-        return 1
-    run.ensure_pid_room()
     top = tempfile.mkdtemp(prefix='cryo-hostile.', dir='/tmp')
-    print('# cryo: %s; work files in %s' % (CRYO, top), flush=True)
-
-    current = []
-
-    def on_signal(sig, frame):
-        for c in current:
-            c.cleanup()
-        sys.exit(128 + sig)
-    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(s, on_signal)
-
-    passed = failed = skipped = 0
-    t_all = time.time()
-    for name, fn in checks:
-        c = Check(top, name)
-        current[:] = [c]
-        t0 = time.time()
-        res = 'PASS'
-        why = None
-        try:
-            fn(c)
-        except CheckFailed as e:
-            res, why = 'FAIL', str(e)
-        except CheckSkipped as e:
-            res, why = 'SKIP', str(e)
-        except Exception as e:      # a bug here or an unexpected state: still a FAIL
-            res, why = 'FAIL', 'unexpected %s: %s' % (type(e).__name__, e)
-        finally:
-            c.cleanup()
-            current[:] = []
-        note('%s: %.1f s' % (name, time.time() - t0))
-        if res == 'PASS':
-            passed += 1
-            print('PASS hostile:%s' % name, flush=True)
-            if not KEEP:
-                shutil.rmtree(c.scratch, ignore_errors=True)
-                shutil.rmtree(c.outside, ignore_errors=True)
-        elif res == 'SKIP':
-            skipped += 1
-            print('SKIP hostile:%s: %s' % (name, why), flush=True)
-        else:
-            failed += 1
-            print('FAIL hostile:%s: %s (files in %s)' % (name, why, c.scratch), flush=True)
-    if not failed and not KEEP:
+    note('work files in %s' % top)
+    rc = run_checks('hostile', CHECKS, lambda name: Check(top, name), __doc__,
+                    needs=[(n, prog_path(n)) for n in
+                           ('counter', 'files_ghost', 'files_link_remap')])
+    if rc in (0, 77) and '--keep' not in sys.argv:
         shutil.rmtree(top, ignore_errors=True)
-    note('%.1f s in all' % (time.time() - t_all))
-    print('%d passed, %d failed' % (passed, failed))
-    if failed:
-        return 1
-    return 77 if skipped and not passed else 0
+    return rc
 
 
 if __name__ == '__main__':

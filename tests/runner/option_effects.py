@@ -52,41 +52,19 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SRC_ROOT = os.path.dirname(os.path.dirname(HERE))
-BUILD = os.path.abspath(os.environ.get('BUILD') or os.path.join(SRC_ROOT, 'build'))
-CRYO = os.path.abspath(os.environ.get('CRYO') or os.path.join(BUILD, 'cli', 'cryo'))
-PROGS = os.path.join(BUILD, 'tests', 'progs')
+sys.path.insert(0, HERE)
+from checklib import (CRYO, PROGS, GONE_TIMEOUT, CheckFailed, note,  # noqa: E402
+                      reap_if_child, run_checks, state, wait_until)
+import checklib  # noqa: E402
+import run  # noqa: E402
+
 COUNTER = os.path.realpath(os.path.join(PROGS, 'counter'))
 
-GONE_TIMEOUT = 20       # pid 1 reaps orphans slowly
-CRYO_TIMEOUT = 30       # any one cryo command
-KEEP = False
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def note(msg):
-    print('# ' + msg, flush=True)
-
-
-# ---- /proc ------------------------------------------------------------------
 
 def proc_stat(pid):
     """(state, ppid) or None."""
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            s = f.read()
-    except OSError:
-        return None
-    rest = s[s.rindex(')') + 2:].split()
-    return rest[0], int(rest[1])
-
-
-def state(pid):
-    st = proc_stat(pid)
-    return st[0] if st else None
+    st = run.proc_stat(pid)
+    return st[:2] if st else None
 
 
 def status_ppid(pid):
@@ -100,13 +78,6 @@ def status_ppid(pid):
     return None
 
 
-def exe_of(pid):
-    try:
-        return os.path.realpath(os.readlink('/proc/%d/exe' % pid))
-    except OSError:
-        return None
-
-
 def children_of(pid):
     res = []
     for d in os.listdir('/proc'):
@@ -117,39 +88,13 @@ def children_of(pid):
     return res
 
 
-def wait_until(cond, timeout, step=0.02):
-    deadline = time.time() + timeout
-    while True:
-        v = cond()
-        if v or time.time() >= deadline:
-            return v
-        time.sleep(step)
-
-
-def reap_if_child(pid):
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
 # ---- one check's context ----------------------------------------------------
 
-class Check:
+class Check(checklib.Check):
     """Work dir and the processes of one check; cleanup() kills them."""
 
     def __init__(self, name):
-        self.name = name
-        self.wdir = tempfile.mkdtemp(prefix='cryo-optfx.%s.' % name, dir='/tmp')
-        self.owned = {}         # pid -> exe it must run to be killed
-        self.popens = []
-        self.n = 0
-
-    def path(self, *p):
-        return os.path.join(self.wdir, *p)
-
-    def own(self, pid, exe):
-        self.owned[pid] = exe
+        super().__init__(name, tempfile.mkdtemp(prefix='cryo-optfx.%s.' % name, dir='/tmp'))
 
     # -- test program
 
@@ -206,38 +151,6 @@ class Check:
 
     # -- cryo
 
-    def cryo(self, args, tag, timeout=CRYO_TIMEOUT, cwd=None, pass_fds=(), prefix=()):
-        """Run cryo to completion: (rc, stdout, stderr, seconds).  rc None on
-        timeout (then cryo is killed)."""
-        self.n += 1
-        cmd = list(prefix) + [CRYO] + args
-        with open(self.path('%02d-%s.cmd' % (self.n, tag)), 'w') as f:
-            f.write(' '.join(cmd) + '\n')
-        t0 = time.time()
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, cwd=cwd or self.wdir, pass_fds=pass_fds,
-                             universal_newlines=True, errors='replace')
-        self.popens.append(p)
-        try:
-            out, err = p.communicate(timeout=timeout)
-            rc = p.returncode
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate()
-            rc = None
-        dt = time.time() - t0
-        with open(self.path('%02d-%s.out' % (self.n, tag)), 'w') as f:
-            f.write('rc %s, %.2f s\n--- stdout\n%s--- stderr\n%s' % (rc, dt, out, err))
-        return rc, out, err, dt
-
-    def cryo_ok(self, args, tag, **kw):
-        rc, out, err, dt = self.cryo(args, tag, **kw)
-        if rc != 0:
-            lines = (err + out).strip().splitlines()
-            errs = [l for l in lines if 'Error' in l] or lines[-1:] or ['no output']
-            raise CheckFailed('cryo %s exited %s: %s' % (' '.join(args), rc, ' | '.join(errs[:3])))
-        return out, err, dt
-
     def dump(self, pid, imgdir, extra=(), tag='dump'):
         os.makedirs(self.path(imgdir), exist_ok=True)
         return self.cryo_ok(['dump', '-t', str(pid), '-D', self.path(imgdir)] + list(extra), tag)
@@ -275,32 +188,6 @@ class Check:
         if not wait_until(lambda: self.count() > c0, 3):
             raise CheckFailed('process %d (state %s) does not count on %s'
                               % (pid, state(pid), what))
-
-    def cleanup(self):
-        for p in self.popens:
-            if p.poll() is None:
-                try:
-                    p.kill()
-                    p.wait(5)
-                except (OSError, subprocess.TimeoutExpired):
-                    pass
-        for pid, exe in self.owned.items():
-            st = state(pid)
-            if st is None:
-                continue
-            if st not in 'ZX' and exe_of(pid) in (exe, os.path.realpath(CRYO)):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-            # our children (restore -S, the vfork helper): reap them
-            for _ in range(100):
-                try:
-                    if os.waitpid(pid, os.WNOHANG)[0]:
-                        break
-                except ChildProcessError:
-                    break
-                time.sleep(0.01)
 
 
 # ---- the checks ---------------------------------------------------------------
@@ -726,71 +613,7 @@ CHECKS = [
 
 
 def main():
-    global KEEP
-    args = sys.argv[1:]
-    if '-h' in args or '--help' in args:
-        print(__doc__)
-        return 0
-    if '--keep' in args:
-        KEEP = True
-        args.remove('--keep')
-    names = [n for n, _ in CHECKS]
-    unknown = [a for a in args if a not in names]
-    if unknown:
-        print('unknown check(s): %s (known: %s)' % (' '.join(unknown), ' '.join(names)),
-              file=sys.stderr)
-        return 2
-    checks = [(n, f) for n, f in CHECKS if not args or n in args]
-    passed = failed = 0
-    if os.geteuid() != 0:
-        for n, _ in checks:
-            print('SKIP option-effect:%s: needs root' % n)
-        print('0 passed, 0 failed')
-        return 77
-    for what, path in (('cryo', CRYO), ('counter', COUNTER)):
-        if not os.access(path, os.X_OK):
-            for n, _ in checks:
-                print('FAIL option-effect:%s: no %s at %s (build first)' % (n, what, path))
-            print('0 passed, %d failed' % len(checks))
-            return 1
-    print('# cryo: %s' % CRYO, flush=True)
-
-    current = []
-
-    def on_signal(sig, frame):
-        for c in current:
-            c.cleanup()
-        sys.exit(128 + sig)
-    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(s, on_signal)
-
-    t_all = time.time()
-    for name, fn in checks:
-        c = Check(name)
-        current[:] = [c]
-        t0 = time.time()
-        try:
-            fn(c)
-            ok, why = True, None
-        except CheckFailed as e:
-            ok, why = False, str(e)
-        except Exception as e:      # a bug here or an unexpected state: still a FAIL
-            ok, why = False, 'unexpected %s: %s' % (type(e).__name__, e)
-        finally:
-            c.cleanup()
-            current[:] = []
-        note('%s: %.1f s' % (name, time.time() - t0))
-        if ok:
-            passed += 1
-            print('PASS option-effect:%s' % name, flush=True)
-            if not KEEP:
-                shutil.rmtree(c.wdir, ignore_errors=True)
-        else:
-            failed += 1
-            print('FAIL option-effect:%s: %s (files in %s)' % (name, why, c.wdir), flush=True)
-    note('%.1f s in all' % (time.time() - t_all))
-    print('%d passed, %d failed' % (passed, failed))
-    return 1 if failed else 0
+    return run_checks('option-effect', CHECKS, Check, __doc__, needs=[('counter', COUNTER)])
 
 
 if __name__ == '__main__':
