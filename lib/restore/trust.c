@@ -72,6 +72,62 @@ static int find_owner(struct owner *w, const struct stat *st)
 }
 
 /* Nobody but the owner (or root) may have written the images. */
+/* Call @fn for each entry of the images directory but . and ..; stops at
+ * the first error. */
+static int walk_images_dir(int dirfd, const char *dirname,
+			   int (*fn)(int dirfd, const char *dirname, const char *name, void *arg),
+			   void *arg)
+{
+	int fd = dup(dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		errno = e;
+		return_perror("can't read the images directory %s", dirname);
+	}
+	rewinddir(d);
+	int ret = 0;
+	struct dirent *de;
+	while (!ret && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			ret = fn(dirfd, dirname, de->d_name, arg);
+	closedir(d);
+	return ret;
+}
+
+/* Every image: a regular file of the directory's owner or root, writable
+ * by nobody else. */
+static int check_dir_file(int dirfd, const char *dirname, const char *name, void *arg)
+{
+	const struct stat *dst = arg;
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) {
+		int e = errno;
+		pr_perror("can't stat %s/%s", dirname, name);
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		pr_err("--images-trust owner: %s/%s is not a regular file: refused", dirname, name);
+		return -EPERM;
+	}
+	if (st.st_uid != 0 && st.st_uid != dst->st_uid) {
+		pr_err("--images-trust owner: %s/%s belongs to uid %u, not to the directory's "
+		       "owner %u or root: refused", dirname, name, (unsigned)st.st_uid,
+		       (unsigned)dst->st_uid);
+		return -EPERM;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		pr_err("--images-trust owner: %s/%s is writable by %s (mode 0%o): refused",
+		       dirname, name, st.st_mode & S_IWOTH ? "everyone" : "its group",
+		       st.st_mode & 07777);
+		return -EPERM;
+	}
+	return 0;
+}
+
 static int check_dir_files(int dirfd, const char *dirname, const struct stat *dst)
 {
 	if (dst->st_mode & (S_IWGRP | S_IWOTH)) {
@@ -81,42 +137,7 @@ static int check_dir_files(int dirfd, const char *dirname, const struct stat *ds
 		       dst->st_mode & 07777);
 		return -EPERM;
 	}
-	int fd = dup(dirfd);
-	if (fd < 0)
-		return_perror("can't read the images directory %s", dirname);
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return_perror("can't read the images directory %s", dirname);
-	}
-	rewinddir(d);
-	int ret = 0;
-	struct dirent *de;
-	while (!ret && (de = readdir(d))) {
-		struct stat st;
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW)) {
-			ret = -errno;
-			pr_perror("can't stat %s/%s", dirname, de->d_name);
-		} else if (!S_ISREG(st.st_mode)) {
-			pr_err("--images-trust owner: %s/%s is not a regular file: refused", dirname,
-			       de->d_name);
-			ret = -EPERM;
-		} else if (st.st_uid != 0 && st.st_uid != dst->st_uid) {
-			pr_err("--images-trust owner: %s/%s belongs to uid %u, not to the directory's "
-			       "owner %u or root: refused", dirname, de->d_name, (unsigned)st.st_uid,
-			       (unsigned)dst->st_uid);
-			ret = -EPERM;
-		} else if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-			pr_err("--images-trust owner: %s/%s is writable by %s (mode 0%o): refused",
-			       dirname, de->d_name, st.st_mode & S_IWOTH ? "everyone" : "its group",
-			       st.st_mode & 07777);
-			ret = -EPERM;
-		}
-	}
-	closedir(d);
-	return ret;
+	return walk_images_dir(dirfd, dirname, check_dir_file, (void *)dst);
 }
 
 static int refuse_cred(const struct rst_proc *p, pid_t tid, const struct owner *w,
@@ -352,46 +373,36 @@ static int check_files(const struct rst_ctx *ctx, const struct owner *w)
 }
 
 /* Recreated deleted files take owner and mode from their image. */
-static int check_ghosts(int dirfd, const struct owner *w)
+/* A ghost file (a deleted file recreated for the restore) of an owner or
+ * kind the images' owner could not have made. */
+static int check_ghost(int dirfd, const char *dirname, const char *name, void *arg)
 {
-	int fd = dup(dirfd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return_perror("can't read the images directory");
+	const struct owner *w = arg;
+	unsigned long id;
+	char tail[8];
+	if (sscanf(name, "ghost-file-%lx.im%1s", &id, tail) != 2 || strcmp(tail, "g"))
+		return 0;
+	struct cr_img *img;
+	GhostFileEntry *g = NULL;
+	int ret = img_open(&img, dirfd, IMG_GHOST_FILE, IMG_READ, id);
+	if (ret)
+		return ret;
+	ret = img_read_one(img, &ghost_file_entry__descriptor, (ProtobufCMessage **)&g);
+	img_close(img);
+	if (ret < 0)
+		return ret;
+	ret = 0;
+	if (g->uid != w->uid || !owner_has_gid(w, g->gid)) {
+		pr_err("--images-trust owner: %s recreates a file owned by %u:%u, which %s "
+		       "could not make: refused", name, g->uid, g->gid, w->name);
+		ret = -EPERM;
+	} else if (S_ISCHR(g->mode) || S_ISBLK(g->mode)) {
+		/* mknod of a device needs CAP_MKNOD: a forged one could open any disk */
+		pr_err("--images-trust owner: %s recreates a device node (rdev 0x%x), which %s "
+		       "could not make: refused", name, g->rdev, w->name);
+		ret = -EPERM;
 	}
-	rewinddir(d);
-	int ret = 0;
-	struct dirent *de;
-	while (!ret && (de = readdir(d))) {
-		unsigned long id;
-		char tail[8];
-		if (sscanf(de->d_name, "ghost-file-%lx.im%1s", &id, tail) != 2 || strcmp(tail, "g"))
-			continue;
-		struct cr_img *img;
-		GhostFileEntry *g = NULL;
-		ret = img_open(&img, dirfd, IMG_GHOST_FILE, IMG_READ, id);
-		if (ret)
-			break;
-		ret = img_read_one(img, &ghost_file_entry__descriptor, (ProtobufCMessage **)&g);
-		img_close(img);
-		if (ret < 0)
-			break;
-		ret = 0;
-		if (g->uid != w->uid || !owner_has_gid(w, g->gid)) {
-			pr_err("--images-trust owner: %s recreates a file owned by %u:%u, which %s "
-			       "could not make: refused", de->d_name, g->uid, g->gid, w->name);
-			ret = -EPERM;
-		} else if (S_ISCHR(g->mode) || S_ISBLK(g->mode)) {
-			/* mknod of a device needs CAP_MKNOD: a forged one could open any disk */
-			pr_err("--images-trust owner: %s recreates a device node (rdev 0x%x), which %s "
-			       "could not make: refused", de->d_name, g->rdev, w->name);
-			ret = -EPERM;
-		}
-		protobuf_c_message_free_unpacked(&g->base, NULL);
-	}
-	closedir(d);
+	protobuf_c_message_free_unpacked(&g->base, NULL);
 	return ret;
 }
 
@@ -422,7 +433,7 @@ int restore_check_trust(struct rst_ctx *ctx)
 			ret = check_rlimits(p, &w);
 	}
 	if (!ret)
-		ret = check_ghosts(ctx->dirfd, &w);
+		ret = walk_images_dir(ctx->dirfd, dirname, check_ghost, &w);
 	if (!ret)
 		ret = check_files(ctx, &w);
 	if (!ret)
