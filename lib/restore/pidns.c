@@ -27,8 +27,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out);
-
 static __attribute__((noreturn)) void inner(struct cryo_opts *o, int report_fd, int parent_pidfd)
 {
 	int32_t res[2] = { 0, 0 };
