@@ -9,7 +9,7 @@
 #include "images/image.h"
 #include "proc/proc.h"
 #include "sockets/sockets.h"
-#include "util/fault.h"
+#include "util/pipeline.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -27,17 +27,6 @@
 #include <unistd.h>
 
 #define CRIU_IMAGES_V1_1 2
-
-int open_images_dir(const char *dir, bool create)
-{
-	const char *d = dir && *dir ? dir : ".";
-	if (create && mkdir(d, 0700) && errno != EEXIST)
-		return_perror("can't create the images directory %s", d);
-	int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return_perror("can't open the images directory %s", d);
-	return fd;
-}
 
 static int read_auxv(pid_t pid, MmEntry *mm)
 {
@@ -66,86 +55,113 @@ static bool unguarded_forced(void)
 	return e && *e && strcmp(e, "0");
 }
 
-static int dump_proc(struct dump_ctx *ctx, struct seized_proc *p)
+/* One process, as stages of its own: its task state and descriptors, then
+ * (fault point dump:memory) its pages.  A zombie has only its cores. */
+struct proc_run {
+	struct dump_ctx *ctx;
+	struct seized_proc *p;
+	struct proc_maps maps;
+	MmEntry mm;
+	struct task_code code;
+};
+
+static bool proc_alive(void *arg)
 {
-	struct proc_maps maps = { 0 };
+	return ((struct proc_run *)arg)->p->state != TASK_DEAD;
+}
+
+static bool proc_dead(void *arg)
+{
+	return !proc_alive(arg);
+}
+
+static int proc_zombie(void *arg)
+{
+	struct proc_run *pr = arg;
+	return dump_task_cores(pr->ctx, pr->p, NULL, &pr->code, NULL);
+}
+
+static int proc_task(void *arg)
+{
+	struct proc_run *pr = arg;
+	struct dump_ctx *ctx = pr->ctx;
+	struct seized_proc *p = pr->p;
+	MmEntry *mm = &pr->mm;
 	struct proc_stat st;
 	struct proc_status sts;
-	MmEntry mm = MM_ENTRY__INIT;
-	struct task_code code = { 0 };
 	int ret;
 
-	if (p->state == TASK_DEAD)
-		return dump_task_cores(ctx, p, NULL, &code, NULL);
-
-	ret = proc_read_maps(p->pid, &maps);
+	ret = proc_read_maps(p->pid, &pr->maps);
 	if (ret)
 		return ret;
 	/* a task may have unmapped its vDSO: then any syscall in its code */
-	remote_find_syscall(p->pid, &maps, &code.syscall_ip);
+	remote_find_syscall(p->pid, &pr->maps, &pr->code.syscall_ip);
 	if (unguarded_forced())
 		pr_info("process %d: unguarded system calls forced (CRYO_DUMP_UNGUARDED)", p->pid);
-	else if (remote_find_sigreturn(p->pid, &maps, &ctx->sigreturn_memo, &code.sigreturn))
+	else if (remote_find_sigreturn(p->pid, &pr->maps, &ctx->sigreturn_memo, &pr->code.sigreturn))
 		pr_warn("process %d (%s): no rt_sigreturn instruction sequence in its code; cryo "
 			"runs its system calls in it unguarded: should cryo be killed during one "
 			"of them, the thread may crash", p->pid, p->comm);
 	ret = proc_read_stat(p->pid, 0, &st);
 	if (ret)
-		goto out;
+		return ret;
 	ret = proc_read_status(p->pid, 0, &sts);
 	if (ret)
-		goto out;
+		return ret;
 	unsigned umask_val = sts.has_umask ? sts.umask : 022;
 	proc_status_free(&sts);
 
-	mm.has_mm_start_code = mm.has_mm_end_code = mm.has_mm_start_data = 1;
-	mm.has_mm_end_data = mm.has_mm_start_stack = mm.has_mm_start_brk = 1;
-	mm.has_mm_brk = mm.has_mm_arg_start = mm.has_mm_arg_end = 1;
-	mm.has_mm_env_start = mm.has_mm_env_end = mm.has_exe_file_id = 1;
-	mm.mm_start_code = st.start_code;
-	mm.mm_end_code = st.end_code;
-	mm.mm_start_data = st.start_data;
-	mm.mm_end_data = st.end_data;
-	mm.mm_start_stack = st.start_stack;
-	mm.mm_start_brk = st.start_brk;
-	mm.mm_arg_start = st.arg_start;
-	mm.mm_arg_end = st.arg_end;
-	mm.mm_env_start = st.env_start;
-	mm.mm_env_end = st.env_end;
+	mm->has_mm_start_code = mm->has_mm_end_code = mm->has_mm_start_data = 1;
+	mm->has_mm_end_data = mm->has_mm_start_stack = mm->has_mm_start_brk = 1;
+	mm->has_mm_brk = mm->has_mm_arg_start = mm->has_mm_arg_end = 1;
+	mm->has_mm_env_start = mm->has_mm_env_end = mm->has_exe_file_id = 1;
+	mm->mm_start_code = st.start_code;
+	mm->mm_end_code = st.end_code;
+	mm->mm_start_data = st.start_data;
+	mm->mm_end_data = st.end_data;
+	mm->mm_start_stack = st.start_stack;
+	mm->mm_start_brk = st.start_brk;
+	mm->mm_arg_start = st.arg_start;
+	mm->mm_arg_end = st.arg_end;
+	mm->mm_env_start = st.env_start;
+	mm->mm_env_end = st.env_end;
 
 	char link[64];
 	snprintf(link, sizeof(link), "/proc/%d/exe", p->pid);
-	ret = files_dump_link(&ctx->files, p->pid, link, "the executable", &mm.exe_file_id);
+	ret = files_dump_link(&ctx->files, p->pid, link, "the executable", &mm->exe_file_id);
 	if (ret)
-		goto out;
-	ret = read_auxv(p->pid, &mm);
+		return ret;
+	ret = read_auxv(p->pid, mm);
 	if (ret)
-		goto out;
-	ret = mem_dump_vmas(p->pid, &maps, &ctx->files, &ctx->shmem, &mm);
+		return ret;
+	ret = mem_dump_vmas(p->pid, &pr->maps, &ctx->files, &ctx->shmem, mm);
 	if (ret)
-		goto out;
+		return ret;
 
 	uint32_t files_id = 0;
-	ret = dump_task_cores(ctx, p, &mm, &code, &files_id);
+	ret = dump_task_cores(ctx, p, mm, &pr->code, &files_id);
 	if (ret)
-		goto out;
+		return ret;
 
 	/* a table shared with the parent was saved with the parent's */
 	const struct dump_kobj_ids *kids = dump_proc_kobj(ctx, p);
 	if (!(kids->shared_with_parent & (1u << DUMP_KOBJ_FILES)))
 		ret = files_dump_fds(&ctx->files, p->pid, files_id);
-	for (size_t i = 0; !ret && i < mm.n_vmas; i++)
-		if (mm.vmas[i]->status & VMA_AREA_SOCKET)
-			ret = packet_vma_fixup(&ctx->files, p->pid, mm.vmas[i]);
+	for (size_t i = 0; !ret && i < mm->n_vmas; i++)
+		if (mm->vmas[i]->status & VMA_AREA_SOCKET)
+			ret = packet_vma_fixup(&ctx->files, p->pid, mm->vmas[i]);
 	if (ret)
-		goto out;
-	ret = files_dump_fs(&ctx->files, p->pid, umask_val);
-	if (ret)
-		goto out;
+		return ret;
+	return files_dump_fs(&ctx->files, p->pid, umask_val);
+}
 
-	FAULT_POINT_RET(ret, "dump:memory");
-	if (ret)
-		goto out;
+static int proc_memory(void *arg)
+{
+	struct proc_run *pr = arg;
+	struct dump_ctx *ctx = pr->ctx;
+	struct seized_proc *p = pr->p;
+	int ret;
+
 	/* parents come before their children in tree.procs */
 	struct mem_page_runs *runs = NULL, *pruns = NULL;
 	for (int i = 0; ctx->runs && i < ctx->tree.nr_procs; i++) {
@@ -154,28 +170,41 @@ static int dump_proc(struct dump_ctx *ctx, struct seized_proc *p)
 		if (p->parent && ctx->tree.procs[i] == p->parent && ctx->opts->cow_parent)
 			pruns = &ctx->runs[i];
 	}
-	ret = mem_dump_pages(ctx->dirfd, p->pid, &mm, ctx->next_pages_id++,
+	ret = mem_dump_pages(ctx->dirfd, p->pid, &pr->mm, ctx->next_pages_id++,
 			     p->parent ? p->parent->pid : 0, pruns, runs, &ctx->mem);
 	if (ret)
-		goto out;
+		return ret;
 
 	struct cr_img *img;
 	ret = img_open(&img, ctx->dirfd, IMG_MM, IMG_WRITE, p->pid);
 	if (ret)
-		goto out;
-	ret = img_write_msg(img, &mm.base);
+		return ret;
+	ret = img_write_msg(img, &pr->mm.base);
 	int r2 = img_close(img);
-	ret = ret ? ret : r2;
-out:
-	for (size_t i = 0; i < mm.n_vmas; i++) {
-		if (mm.vmas[i])
-			vma_guards_free(mm.vmas[i]);
-		free(mm.vmas[i]);
+	return ret ? ret : r2;
+}
+
+static const struct stage proc_stages[] = {
+	{ .name = "zombie", .run = proc_zombie, .wanted = proc_dead },
+	{ .name = "task", .run = proc_task, .wanted = proc_alive },
+	{ .name = "memory", .run = proc_memory, .wanted = proc_alive, .flags = STAGE_POINT },
+};
+
+static int dump_proc(struct dump_ctx *ctx, struct seized_proc *p)
+{
+	struct proc_run pr = { .ctx = ctx, .p = p, .mm = MM_ENTRY__INIT };
+	struct pipeline pl = PIPELINE("dump", proc_stages, NULL);
+	int ret = pipeline_run(&pl, &pr);
+
+	for (size_t i = 0; i < pr.mm.n_vmas; i++) {
+		if (pr.mm.vmas[i])
+			vma_guards_free(pr.mm.vmas[i]);
+		free(pr.mm.vmas[i]);
 	}
-	free(mm.vmas);
-	free(mm.mm_saved_auxv);
-	aio_dump_free(&mm);
-	proc_maps_free(&maps);
+	free(pr.mm.vmas);
+	free(pr.mm.mm_saved_auxv);
+	aio_dump_free(&pr.mm);
+	proc_maps_free(&pr.maps);
 	return ret;
 }
 
@@ -442,119 +471,256 @@ uint32_t dump_cg_set(const struct dump_ctx *ctx, const struct seized_proc *p)
 	return 0;
 }
 
+/* ---- the dump pipeline ---- */
+
+struct dump_run {
+	struct dump_ctx ctx;
+	uint64_t t_start, t_frozen;
+	bool frozen;			/* the tree is seized (free it at the end) */
+	bool shmem_done, creds_done;	/* finished on the way: not again in undo */
+	bool released;			/* past the commit: the tree was let go */
+};
+
+static int st_images_dir(void *arg)
+{
+	struct dump_run *run = arg;
+	run->ctx.dirfd = img_dir_open(run->ctx.opts->images_dir, false);
+	if (run->ctx.dirfd < 0)
+		return run->ctx.dirfd;
+	return img_dir_begin_dump(run->ctx.dirfd);
+}
+
+static int st_freeze(void *arg)
+{
+	struct dump_run *run = arg;
+	struct cryo_opts *o = run->ctx.opts;
+	int ret;
+
+	if (o->freeze_cgroup) {
+		ret = cgroup_freeze(o->freeze_cgroup, true, o->timeout);
+		if (ret)
+			return ret;
+	}
+	ret = seize_tree(o->pid, o->timeout, &run->ctx.tree);
+	if (o->freeze_cgroup) {
+		int r2 = cgroup_freeze(o->freeze_cgroup, false, 0);
+		if (r2 && !ret) {
+			release_tree(&run->ctx.tree, RELEASE_RESUME);
+			free_tree(&run->ctx.tree);
+			ret = r2;
+		}
+	}
+	if (ret)
+		return ret;
+	run->frozen = true;
+	run->t_frozen = now_ns();
+	pr_info("tree of %d frozen in %llu us", o->pid,
+		(unsigned long long)(run->t_frozen - run->t_start) / 1000);
+	return 0;
+}
+
+/* Nothing was committed: let the tree go on exactly as before. */
+static void st_freeze_undo(void *arg)
+{
+	struct dump_run *run = arg;
+	pr_err("dump of process %d failed; the process tree was left running as before",
+	       run->ctx.opts->pid);
+	release_tree(&run->ctx.tree, RELEASE_RESUME);
+}
+
+/* What the images can't express or a restore can't recreate is refused on
+ * the frozen tree, before anything is written. */
+static int st_frozen(void *arg)
+{
+	struct dump_run *run = arg;
+	int ret = check_namespaces(&run->ctx);
+	if (!ret)
+		ret = check_cgroups(&run->ctx);
+	if (!ret)
+		ret = dump_share_ids(&run->ctx);
+	return ret;
+}
+
+/* A failed dump: what the collection began is ended without checks (kinds'
+ * dump_end see a half tree), the collected seccomp filters dropped, and the
+ * kinds undo their changes to the tree (the network lock, TCP repair). */
+static void st_files_undo(void *arg)
+{
+	struct dump_run *run = arg;
+	struct dump_ctx *ctx = &run->ctx;
+
+	for (int i = 0; ctx->runs && i < ctx->tree.nr_procs; i++)
+		mem_page_runs_free(&ctx->runs[i]);
+	free(ctx->runs);
+	ctx->runs = NULL;
+	if (!run->shmem_done) {
+		run->shmem_done = true;
+		mem_dump_shared_fini(&ctx->shmem);
+	}
+	if (ctx->files.files_img) {
+		ctx->files.failed = true;
+		files_dump_end(&ctx->files);
+	}
+	if (!run->creds_done) {
+		run->creds_done = true;
+		creds_dump_finish(-1);
+	}
+	files_dump_finish(&ctx->files, false, false);
+}
+
+static int st_files(void *arg)
+{
+	struct dump_run *run = arg;
+	struct dump_ctx *ctx = &run->ctx;
+	int ret = files_dump_begin(&ctx->files, ctx->dirfd, ctx->opts);
+	ctx->files.tree = &ctx->tree;
+	mem_dump_shared_init(&ctx->shmem, ctx->dirfd, &ctx->next_pages_id);
+	if (!ret) {
+		ctx->runs = xzalloc(sizeof(*ctx->runs) * (ctx->tree.nr_procs + 1));
+		if (!ctx->runs)
+			ret = -ENOMEM;
+	}
+	if (ret)
+		st_files_undo(run);	/* a failed stage cleans up after itself */
+	return ret;
+}
+
+static int st_processes(void *arg)
+{
+	struct dump_ctx *ctx = &((struct dump_run *)arg)->ctx;
+	int ret = 0;
+	for (int i = 0; !ret && i < ctx->tree.nr_procs; i++)
+		ret = dump_proc(ctx, ctx->tree.procs[i]);
+	return ret;
+}
+
+static int st_shared_memory(void *arg)
+{
+	struct dump_run *run = arg;
+	struct dump_ctx *ctx = &run->ctx;
+	for (int i = 0; ctx->runs && i < ctx->tree.nr_procs; i++)
+		mem_page_runs_free(&ctx->runs[i]);
+	free(ctx->runs);
+	ctx->runs = NULL;
+	run->shmem_done = true;
+	return mem_dump_shared_fini(&ctx->shmem);
+}
+
+/* terminals: whole-tree checks */
+static int st_terminals(void *arg)
+{
+	struct dump_ctx *ctx = &((struct dump_run *)arg)->ctx;
+	return tty_dump_tree(&ctx->files, &ctx->tree);
+}
+
+static int st_files_end(void *arg)
+{
+	struct dump_ctx *ctx = &((struct dump_run *)arg)->ctx;
+	ctx->files.failed = false;
+	return files_dump_end(&ctx->files);
+}
+
+static int st_creds(void *arg)
+{
+	struct dump_run *run = arg;
+	run->creds_done = true;
+	return creds_dump_finish(run->ctx.dirfd);	/* seccomp.img */
+}
+
+static int st_pstree(void *arg)
+{
+	return write_pstree(&((struct dump_run *)arg)->ctx);
+}
+
+static int st_stats(void *arg)
+{
+	struct dump_run *run = arg;
+	return write_stats(&run->ctx, run->t_start, run->t_frozen, now_ns());
+}
+
+static int st_commit(void *arg)
+{
+	return write_inventory(&((struct dump_run *)arg)->ctx);
+}
+
+static enum release_mode release_mode(const struct cryo_opts *o)
+{
+	return o->leave_running ? RELEASE_RESUME : o->leave_stopped ? RELEASE_STOPPED : RELEASE_KILL;
+}
+
+static int st_release(void *arg)
+{
+	struct dump_run *run = arg;
+	enum release_mode m = release_mode(run->ctx.opts);
+	run->released = true;
+	files_dump_finish(&run->ctx.files, true, m == RELEASE_KILL);
+	return release_tree(&run->ctx.tree, m);
+}
+
+static bool killing(void *arg)
+{
+	return release_mode(((struct dump_run *)arg)->ctx.opts) == RELEASE_KILL;
+}
+
+/* the tree is dead, the images committed: a cryo dying here (the kill
+ * point at this stage's start) leaves the sockets to the network guard */
+static int st_killed(void *arg)
+{
+	files_dump_killed(&((struct dump_run *)arg)->ctx.files);
+	return 0;
+}
+
+/* The stages, each named after the moment it starts at: "frozen",
+ * "memory" (per process, dump_proc), "before-commit" and "killed" are the
+ * fault points tests use.  From the commit on (inventory.img written)
+ * nothing is undone. */
+static const struct stage dump_stages[] = {
+	{ .name = "images-dir", .run = st_images_dir },
+	{ .name = "freeze", .run = st_freeze, .undo = st_freeze_undo, .before = "pre-dump" },
+	{ .name = "frozen", .run = st_frozen, .flags = STAGE_POINT },
+	{ .name = "files", .run = st_files, .undo = st_files_undo },
+	{ .name = "processes", .run = st_processes },
+	{ .name = "shared-memory", .run = st_shared_memory },
+	{ .name = "terminals", .run = st_terminals },
+	{ .name = "files-end", .run = st_files_end },
+	{ .name = "creds", .run = st_creds },
+	{ .name = "pstree", .run = st_pstree },
+	{ .name = "stats", .run = st_stats },
+	{ .name = "before-commit", .run = st_commit, .after = "post-dump",
+	  .flags = STAGE_POINT | STAGE_COMMIT },
+	{ .name = "release", .run = st_release },
+	{ .name = "killed", .run = st_killed, .wanted = killing, .flags = STAGE_KILL_POINT },
+};
+
 int dump_tree(struct cryo_opts *o)
 {
-	struct dump_ctx ctx = { .opts = o, .next_pages_id = 1, .next_kobj_id = 1 };
-	uint64_t t_start = now_ns();
-	int ret;
+	struct dump_run run = {
+		.ctx = { .opts = o, .dirfd = -1, .next_pages_id = 1, .next_kobj_id = 1 },
+		.t_start = now_ns(),
+	};
+	struct dump_ctx *ctx = &run.ctx;
+	struct pipeline pl = PIPELINE("dump", dump_stages, o->notify);
 
 	if (o->leave_running && o->leave_stopped) {
 		pr_err("--leave-running and --leave-stopped contradict each other: choose one");
 		return -EINVAL;
 	}
-	ctx.dirfd = open_images_dir(o->images_dir, false);
-	if (ctx.dirfd < 0)
-		return ctx.dirfd;
-	ret = img_dir_begin_dump(ctx.dirfd);
-	if (ret)
-		goto out_dir;
-
-	if (o->freeze_cgroup) {
-		ret = cgroup_freeze(o->freeze_cgroup, true, o->timeout);
-		if (ret)
-			goto out_dir;
-	}
-	ret = seize_tree(o->pid, o->timeout, &ctx.tree);
-	if (o->freeze_cgroup) {
-		int r2 = cgroup_freeze(o->freeze_cgroup, false, 0);
-		if (r2 && !ret) {
-			release_tree(&ctx.tree, RELEASE_RESUME);
-			free_tree(&ctx.tree);
-			ret = r2;
-		}
-	}
-	if (ret)
-		goto out_dir;
-	uint64_t t_frozen = now_ns();
-	pr_info("tree of %d frozen in %llu us", o->pid,
-		(unsigned long long)(t_frozen - t_start) / 1000);
-
-	FAULT_POINT_RET(ret, "dump:frozen");
-	if (!ret)
-		ret = check_namespaces(&ctx);
-	if (!ret)
-		ret = check_cgroups(&ctx);
-	if (!ret)
-		ret = dump_share_ids(&ctx);
-	if (!ret)
-		ret = files_dump_begin(&ctx.files, ctx.dirfd, o);
-	ctx.files.tree = &ctx.tree;
-	mem_dump_shared_init(&ctx.shmem, ctx.dirfd, &ctx.next_pages_id);
-	if (!ret) {
-		ctx.runs = xzalloc(sizeof(*ctx.runs) * (ctx.tree.nr_procs + 1));
-		if (!ctx.runs)
-			ret = -ENOMEM;
-	}
-	for (int i = 0; !ret && i < ctx.tree.nr_procs; i++)
-		ret = dump_proc(&ctx, ctx.tree.procs[i]);
-	for (int i = 0; ctx.runs && i < ctx.tree.nr_procs; i++)
-		mem_page_runs_free(&ctx.runs[i]);
-	free(ctx.runs);
-	{
-		int r2 = mem_dump_shared_fini(&ctx.shmem);
-		ret = ret ? ret : r2;
-	}
-	if (!ret && ctx.files.files_img)
-		ret = tty_dump_tree(&ctx.files, &ctx.tree);	/* terminals: whole-tree checks */
-	if (ctx.files.files_img) {
-		ctx.files.failed = ret != 0;	/* kinds' dump_end: no checks on half a tree */
-		int r2 = files_dump_end(&ctx.files);
-		ret = ret ? ret : r2;
-	}
-	{
-		int r2 = creds_dump_finish(ret ? -1 : ctx.dirfd);	/* seccomp.img */
-		ret = ret ? ret : r2;
-	}
-	if (!ret)
-		ret = write_pstree(&ctx);
-	uint64_t t_end = now_ns();
-	if (!ret)
-		ret = write_stats(&ctx, t_start, t_frozen, t_end);
-	if (!ret)
-		FAULT_POINT_RET(ret, "dump:before-commit");
-	if (!ret)
-		ret = write_inventory(&ctx);
-
-	if (ret) {
-		/* Nothing was committed: let the tree go on exactly as before. */
-		files_dump_finish(&ctx.files, false, false);
-		pr_err("dump of process %d failed; the process tree was left running as before",
-		       o->pid);
-		release_tree(&ctx.tree, RELEASE_RESUME);
-	} else {
-		enum release_mode m = o->leave_running ? RELEASE_RESUME :
-				      o->leave_stopped ? RELEASE_STOPPED : RELEASE_KILL;
-		files_dump_finish(&ctx.files, true, m == RELEASE_KILL);
-		ret = release_tree(&ctx.tree, m);
-		if (m == RELEASE_KILL) {
-			/* the tree is dead, the images committed: a cryo dying
-			 * here leaves the sockets to the network guard */
-			fault_kill_point("dump:killed");
-			files_dump_killed(&ctx.files);
-		}
+	int ret = pipeline_run(&pl, &run);
+	if (run.released)
 		pr_info("dump of %d finished in %llu us (frozen %llu us)", o->pid,
-			(unsigned long long)(now_ns() - t_start) / 1000,
-			(unsigned long long)(now_ns() - t_frozen) / 1000);
+			(unsigned long long)(now_ns() - run.t_start) / 1000,
+			(unsigned long long)(now_ns() - run.t_frozen) / 1000);
+	if (run.frozen) {
+		free_tree(&ctx->tree);
+		ns_dump_fini(&ctx->ns);
+		free(ctx->cg_sets);
+		free(ctx->kobj);
+		if (ctx->root_ids)
+			protobuf_c_message_free_unpacked(&ctx->root_ids->base, NULL);
 	}
-	free_tree(&ctx.tree);
-	ns_dump_fini(&ctx.ns);
-	free(ctx.cg_sets);
-	free(ctx.kobj);
-	sigreturn_memo_free(&ctx.sigreturn_memo);
-	if (ctx.root_ids)
-		protobuf_c_message_free_unpacked(&ctx.root_ids->base, NULL);
-out_dir:
-	close(ctx.dirfd);
+	sigreturn_memo_free(&ctx->sigreturn_memo);
+	if (ctx->dirfd >= 0)
+		close(ctx->dirfd);
 	return ret;
 }
 

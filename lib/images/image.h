@@ -145,6 +145,10 @@ int img_skip_raw(struct cr_img *img, size_t len);
  * or -EINVAL with @why (@len bytes) describing the first bad field. */
 int img_check_enums(const ProtobufCMessage *msg, char *why, size_t len);
 
+/* Open the images directory @dir (NULL or "": the current one), creating it
+ * first with @create.  Returns the descriptor or a logged negative errno. */
+int img_dir_open(const char *dir, bool create);
+
 /* The completion marker.  A dump directory is complete only once
  * inventory.img exists; it is written last, atomically (temporary name,
  * fsync, rename).  img_dir_begin_dump() removes a stale inventory.img so an

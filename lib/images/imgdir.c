@@ -1,4 +1,4 @@
-/* The images directory as a whole: the completion marker (inventory.img,
+/* The images directory as a whole: opening it, the completion marker (inventory.img,
  * written last and atomically) and the sizes it records of every image. */
 #include "images/image.h"
 #include "images/image-int.h"
@@ -15,6 +15,17 @@
 #include <unistd.h>
 
 #include "inventory.pb-c.h"
+
+int img_dir_open(const char *dir, bool create)
+{
+	const char *d = dir && *dir ? dir : ".";
+	if (create && mkdir(d, 0700) && errno != EEXIST)
+		return_perror("can't create the images directory %s", d);
+	int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return_perror("can't open the images directory %s", d);
+	return fd;
+}
 
 /* ---- completion marker ---- */
 

@@ -101,6 +101,8 @@ struct cryo_opts {
 	/* service */
 	char *address_socket;		/* service -- --address path */
 	int swrk_fd;			/* swrk FD */
+	const struct pipeline_hook *notify;	/* called at the pipelines' stage
+					 * boundaries (util/pipeline.h); NULL: none */
 
 	/* cpuinfo */
 	char *cpu_cap;			/* --cpu-cap, criu syntax ("fpu,ins", "^cpu"); NULL = criu default (fpu,ins) */

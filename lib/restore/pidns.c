@@ -27,8 +27,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out);
-
 /* What the namespace's init tells the outer cryo: the restore's result,
  * the root's PID in the namespace, and the first error (the message was
  * printed by the init already; the outer cryo's error object gets it). */

@@ -1,8 +1,9 @@
-/* The restore pipeline: read the images, create every task with its old PID
- * (clone3 with set_tid: the root from cryo, each child from inside its
- * parent, each thread from inside its process), drive each into its dumped
- * state from outside, then let the whole tree go at once.  Any failure kills
- * what was created: nothing is left behind. */
+/* The restore's steps (the stage table that runs them: stages.c): read the
+ * images, create every task with its old PID (clone3 with set_tid: the root
+ * from cryo, each child from inside its parent, each thread from inside its
+ * process), drive each into its dumped state from outside (restore_task.c),
+ * then let the whole tree go at once (finish.c).  Any failure kills what was
+ * created: nothing is left behind. */
 #include "cryo.h"
 #include "images/image.h"
 #include "restore/restore.h"
@@ -10,7 +11,6 @@
 #include "creds/creds.h"
 #include "seize/seize.h"
 #include "sockets/sockets.h"
-#include "util/fault.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -35,8 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-int open_images_dir(const char *dir, bool create);
-
 #define TRACE_OPTS RESTORE_PTRACE_OPTIONS	/* restore.h */
 
 static int read_core(struct rst_ctx *ctx, pid_t tid, CoreEntry **core)
@@ -50,7 +48,7 @@ static int read_core(struct rst_ctx *ctx, pid_t tid, CoreEntry **core)
 	return ret < 0 ? ret : 0;
 }
 
-static int load_pstree(struct rst_ctx *ctx)
+int load_pstree(struct rst_ctx *ctx)
 {
 	struct cr_img *img;
 	int ret = img_open(&img, ctx->dirfd, IMG_PSTREE, IMG_READ, 0);
@@ -160,7 +158,7 @@ static int load_fdinfo(struct rst_ctx *ctx, struct rst_proc *p)
 	return ret < 0 ? ret : 0;
 }
 
-static int load_proc(struct rst_ctx *ctx, struct rst_proc *p)
+int load_proc(struct rst_ctx *ctx, struct rst_proc *p)
 {
 	struct cr_img *img;
 	int ret = read_core(ctx, p->pid, &p->thr[0].core);
@@ -220,7 +218,7 @@ static int load_proc(struct rst_ctx *ctx, struct rst_proc *p)
 	return 0;
 }
 
-static void free_procs(struct rst_ctx *ctx)
+void free_procs(struct rst_ctx *ctx)
 {
 	for (int i = 0; i < ctx->nr_procs; i++) {
 		struct rst_proc *p = &ctx->procs[i];
@@ -260,7 +258,7 @@ static struct rst_proc *find_proc(struct rst_ctx *ctx, pid_t pid)
  * setsid and forks the members; when it exits they are reparented to the
  * parent, which therefore must be a child subreaper (as it was: that is how
  * it got them). */
-static int check_sessions(struct rst_ctx *ctx)
+int check_sessions(struct rst_ctx *ctx)
 {
 	for (int i = 1; i < ctx->nr_procs; i++) {
 		struct rst_proc *p = &ctx->procs[i];
@@ -306,7 +304,7 @@ static int check_sessions(struct rst_ctx *ctx)
  * vm_id or sighand_id).  A descriptor table or fs_struct shared with the
  * parent is recreated by creating the child with CLONE_FILES / CLONE_FS;
  * other sharing can't be made (the dump refuses it, see dump/share.c). */
-static int check_shared(struct rst_ctx *ctx)
+int check_shared(struct rst_ctx *ctx)
 {
 	for (int i = 0; i < ctx->nr_procs; i++) {
 		struct rst_proc *p = &ctx->procs[i];
@@ -415,7 +413,7 @@ static int wait_new_task(pid_t pid)
 	return 0;
 }
 
-static int create_root(struct rst_ctx *ctx, struct rst_proc *p)
+int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 {
 	pid_t set_tid = p->pid;
 	struct clone_args args = {
@@ -469,7 +467,15 @@ static int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 	if (cryo_pidfd >= 0)
 		close(cryo_pidfd);
 	p->created = rst_leader(p)->created = true;
-	FAULT_POINT("restore:root-created");	/* the window before PTRACE_SEIZE */
+	return 0;
+}
+
+/* The window between create_root and seize_root is the fault point
+ * restore:root-created: until the seize, only its parent-death signal ties
+ * the new task to cryo. */
+int seize_root(struct rst_ctx *ctx, struct rst_proc *p)
+{
+	pid_t child = p->pid;
 	if (ptrace(PTRACE_SEIZE, child, 0, TRACE_OPTS) || ptrace(PTRACE_INTERRUPT, child, 0, 0))
 		return_perror("can't seize the new task %d", child);
 	int ret = wait_new_task(child);
@@ -594,7 +600,7 @@ static int session_helper(struct rst_ctx *ctx, struct rst_proc *parent, pid_t si
 /* Restore @p's memory, then create its children from inside it, depth
  * first: each child starts as a fork of its restored parent, so private
  * memory they shared copy-on-write stays shared. */
-static int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
+int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
 {
 	struct remote *r = &rst_leader(p)->r;
 	if (p->sid == p->pid && rst_call(r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0)
@@ -685,7 +691,7 @@ static pid_t root_group(struct rst_ctx *ctx)
 /* Process groups: leaders create theirs first, then members join.  A group
  * whose leader is outside the tree is made by a helper task with the
  * leader's PID for its first member; the others join the group then. */
-static int set_pgids(struct rst_ctx *ctx)
+int set_pgids(struct rst_ctx *ctx)
 {
 	struct rst_proc *root = &ctx->procs[0];
 	pid_t root_pgid = root_group(ctx);
@@ -719,7 +725,7 @@ static int set_pgids(struct rst_ctx *ctx)
 	return 0;
 }
 
-static void kill_created(struct rst_ctx *ctx)
+void kill_created(struct rst_ctx *ctx)
 {
 	for (int i = 0; i < ctx->nr_helpers; i++) {
 		struct rst_helper *h = &ctx->helpers[i];
@@ -753,7 +759,7 @@ static void kill_created(struct rst_ctx *ctx)
  * can't create (lib/ns), and with --manage-cgroups (but "ignore") every
  * process must have been in the dumping tool's own cgroups (criu's root
  * cgroup set), the only ones cryo can put it back in. */
-static int check_namespaces_cgroups(struct rst_ctx *ctx)
+int check_namespaces_cgroups(struct rst_ctx *ctx)
 {
 	const char *mode = ctx->opts->manage_cgroups;
 	const TaskKobjIdsEntry *root_ids = ctx->inv->root_ids;
@@ -790,7 +796,7 @@ static int check_namespaces_cgroups(struct rst_ctx *ctx)
  * same figures on the console, in criu's words.  Pages restored: the
  * present pages of the images; compared / kept: children's pages checked
  * against (and left shared with) their parent's. */
-static void write_restore_stats(struct rst_ctx *ctx, uint64_t forking_ns, uint64_t total_ns)
+void write_restore_stats(struct rst_ctx *ctx, uint64_t forking_ns, uint64_t total_ns)
 {
 	RestoreStatsEntry rs = RESTORE_STATS_ENTRY__INIT;
 	StatsEntry se = STATS_ENTRY__INIT;
@@ -830,131 +836,4 @@ static void write_restore_stats(struct rst_ctx *ctx, uint64_t forking_ns, uint64
 	if (img_write_msg(img, &se.base))
 		pr_warn("can't write stats-restore; the restore itself succeeded");
 	img_close(img);
-}
-
-int restore_in_new_pidns(struct cryo_opts *o, int *exit_status);
-int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out);
-
-int restore_tree(struct cryo_opts *o, int *exit_status)
-{
-	if (o->pid_ns)
-		return restore_in_new_pidns(o, exit_status);
-	return cryo_restore_here(o, exit_status, NULL);
-}
-
-/* The restore proper, in cryo's own PID namespace.  @root_out: the root's
- * PID once restored. */
-int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
-{
-	struct rst_ctx ctx = { .opts = o };
-	uint64_t t0 = now_ns();
-	int ret;
-
-	ctx.dirfd = open_images_dir(o->images_dir, false);
-	if (ctx.dirfd < 0)
-		return ctx.dirfd;
-	ret = img_dir_read_inventory(ctx.dirfd, o->images_dir ? o->images_dir : ".",
-				     (ProtobufCMessage **)&ctx.inv);
-	if (!ret)
-		ret = load_pstree(&ctx);
-	if (!ret)
-		ret = files_restore_load(&ctx.files, ctx.dirfd, o);
-	if (!ret)
-		ret = creds_restore_prepare(ctx.dirfd);
-	for (int i = 0; i < ctx.nr_procs && !ret; i++)
-		ret = load_proc(&ctx, &ctx.procs[i]);
-	if (!ret)
-		ret = check_namespaces_cgroups(&ctx);
-	if (!ret)
-		ret = restore_check_trust(&ctx);
-	if (!ret && ctx.procs[0].state == TASK_DEAD) {
-		pr_err("the root process %d was a zombie: there is nothing to restore", ctx.procs[0].pid);
-		ret = -EINVAL;
-	}
-	if (!ret) {
-		ret = shmem_registry_init(&ctx.shmem, ctx.dirfd);
-		ctx.shmem_ready = !ret;
-	}
-	for (int i = 0; i < ctx.nr_procs && !ret; i++)
-		if (ctx.procs[i].state != TASK_DEAD)
-			ret = shmem_registry_note(&ctx.shmem, &ctx.files, ctx.procs[i].mem.mm);
-	if (!ret)
-		ret = check_sessions(&ctx);
-	if (!ret)
-		ret = check_shared(&ctx);
-	if (!ret)
-		ret = pick_trampoline(&ctx, &ctx.trampoline);
-	if (ret)
-		goto out;
-	pr_debug("images loaded (%d processes)", ctx.nr_procs);
-
-	FAULT_POINT_RET(ret, "restore:before-create");
-	struct rst_proc *root = &ctx.procs[0];
-	uint64_t t_forking = now_ns(), t_created;
-	if (!ret)
-		ret = create_root(&ctx, root);
-	if (!ret)
-		ret = build_tree(&ctx, root);
-	if (!ret)
-		ret = set_pgids(&ctx);
-	if (!ret)
-		ret = make_zombies(&ctx);
-	t_created = now_ns();
-	if (!ret)
-		pr_debug("tree created");
-	for (int i = 0; !ret && i < ctx.nr_procs; i++)
-		if (ctx.procs[i].state != TASK_DEAD)
-			ret = restore_task_state(&ctx, &ctx.procs[i]);
-	/* cryo's copies of the files go before the tasks run (a pipe's write
-	 * end held here would keep its reader from seeing EOF) */
-	files_restore_finish(&ctx.files, !ret);
-	if (ctx.shmem_ready)
-		shmem_registry_close_fds(&ctx.shmem);
-	if (!ret)
-		FAULT_POINT_RET(ret, "restore:before-release");
-	if (!ret && o->pidfile)
-		ret = write_pidfile(o->pidfile, root->pid);
-	/* the last step that can fail: if a detach fails, the tasks let go
-	 * before it are taken back and killed with the others */
-	if (!ret)
-		ret = release_all(&ctx);
-	if (!ret)
-		release_done(&ctx);
-	sk_inet_restore_released(!ret);	/* TCP connections: the network lock */
-	if (ret) {
-		kill_created(&ctx);
-		pr_err("restore failed; nothing of it was left running");
-		goto out;
-	}
-	pr_info("restored %d process(es) in %llu us", ctx.nr_procs,
-		(unsigned long long)(now_ns() - t0) / 1000);
-	write_restore_stats(&ctx, t_created - t_forking, now_ns() - t0);
-	if (ctx.cow.pages_compared)
-		pr_info("pages compared with the parent's: %llu, kept shared: %llu",
-			(unsigned long long)ctx.cow.pages_compared,
-			(unsigned long long)ctx.cow.pages_skipped_cow);
-	if (root_out)
-		*root_out = root->pid;
-	if (!o->restore_detached && !o->restore_sibling) {
-		int st;
-		while (waitpid(root->pid, &st, 0) < 0) {
-			if (errno != EINTR) {
-				ret = -errno;
-				pr_perror("waiting for the restored process %d failed", root->pid);
-				goto out;
-			}
-		}
-		if (exit_status)
-			*exit_status = st;
-	}
-out:
-	if (ctx.shmem_ready)
-		shmem_registry_free(&ctx.shmem, ret != 0);
-	free_procs(&ctx);
-	if (ctx.inv)
-		protobuf_c_message_free_unpacked(&ctx.inv->base, NULL);
-	files_restore_free(&ctx.files);
-	creds_restore_finish();
-	close(ctx.dirfd);
-	return ret;
 }

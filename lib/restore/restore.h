@@ -75,6 +75,26 @@ struct rst_ctx {
 
 /* The operation behind cryo_restore (lib/cryo.h). */
 int restore_tree(struct cryo_opts *o, int *exit_status);
+/* restore.c: the restore proper, in cryo's own PID namespace (@root_out:
+ * the root's PID once restored) */
+int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out);
+/* pidns.c: --pid-ns, the same from inside a new PID namespace */
+int restore_in_new_pidns(struct cryo_opts *o, int *exit_status);
+
+/* restore.c: the steps of the restore's stages (stages.c) */
+int load_pstree(struct rst_ctx *ctx);
+int load_proc(struct rst_ctx *ctx, struct rst_proc *p);
+void free_procs(struct rst_ctx *ctx);
+int check_namespaces_cgroups(struct rst_ctx *ctx);
+int check_sessions(struct rst_ctx *ctx);
+int check_shared(struct rst_ctx *ctx);
+/* the root, with its old PID, from cryo; then seized, with the trampoline */
+int create_root(struct rst_ctx *ctx, struct rst_proc *p);
+int seize_root(struct rst_ctx *ctx, struct rst_proc *p);
+int build_tree(struct rst_ctx *ctx, struct rst_proc *p);
+int set_pgids(struct rst_ctx *ctx);
+void kill_created(struct rst_ctx *ctx);
+void write_restore_stats(struct rst_ctx *ctx, uint64_t forking_ns, uint64_t total_ns);
 
 /* restore.c: refusal naming who holds @pid now */
 void pid_in_use(pid_t pid);

@@ -9,16 +9,17 @@
 #define MAX_STAGES 64
 
 /* How often each stage was reached (for "list" and "kill:STAGE#N"). */
+/* (Names are copied: the stage engine builds them on its stack.) */
 static struct {
-	const char *name;
+	char name[64];
 	unsigned long hits;
 } reached[MAX_STAGES];
 
 static unsigned long count_hit(const char *stage)
 {
 	for (int i = 0; i < MAX_STAGES; i++) {
-		if (!reached[i].name)
-			reached[i].name = stage;
+		if (!reached[i].name[0])
+			snprintf(reached[i].name, sizeof(reached[i].name), "%s", stage);
 		if (!strcmp(reached[i].name, stage))
 			return ++reached[i].hits;
 	}

@@ -7,6 +7,11 @@
  * "kill:<stage>" (or "kill:<stage>#N": its Nth time) instead makes cryo
  * SIGKILL itself there, as a crash or an impatient user would, to show
  * that the target survives cryo's death at that point.
+ *
+ * The pipelines' stage boundaries are fault points by the stages' own names,
+ * checked by the stage engine (util/pipeline.h); FAULT_POINT and
+ * FAULT_POINT_RET are for the few points inside a stage's per-process work
+ * (dump:task-state, restore:memory, ...).
  */
 #ifndef CRYO_UTIL_FAULT_H
 #define CRYO_UTIL_FAULT_H

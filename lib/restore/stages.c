@@ -1,0 +1,268 @@
+/* The restore pipeline as a table of stages (util/pipeline.h), walked by
+ * the stage engine: read and check the images, create the tree, restore
+ * every task, release it.  A failure from the root's creation on kills
+ * everything created: nothing is left behind. */
+#include "cryo.h"
+#include "images/image.h"
+#include "restore/restore.h"
+#include "creds/creds.h"
+#include "seize/seize.h"
+#include "sockets/sockets.h"
+#include "util/log.h"
+#include "util/pipeline.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct restore_run {
+	struct rst_ctx ctx;
+	uint64_t t0, t_forking, t_created;
+	bool files_finished;	/* cryo's copies closed already */
+};
+
+static int st_images(void *arg)
+{
+	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
+	struct cryo_opts *o = ctx->opts;
+	int ret = img_dir_read_inventory(ctx->dirfd, o->images_dir ? o->images_dir : ".",
+					 (ProtobufCMessage **)&ctx->inv);
+	if (!ret)
+		ret = load_pstree(ctx);
+	if (!ret)
+		ret = files_restore_load(&ctx->files, ctx->dirfd, o);
+	if (!ret)
+		ret = creds_restore_prepare(ctx->dirfd);
+	for (int i = 0; i < ctx->nr_procs && !ret; i++)
+		ret = load_proc(ctx, &ctx->procs[i]);
+	return ret;
+}
+
+static int st_checks(void *arg)
+{
+	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
+	int ret = check_namespaces_cgroups(ctx);
+	if (!ret)
+		ret = restore_check_trust(ctx);
+	if (!ret && ctx->procs[0].state == TASK_DEAD) {
+		pr_err("the root process %d was a zombie: there is nothing to restore", ctx->procs[0].pid);
+		ret = -EINVAL;
+	}
+	return ret;
+}
+
+static int st_shared_memory(void *arg)
+{
+	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
+	int ret = shmem_registry_init(&ctx->shmem, ctx->dirfd);
+	ctx->shmem_ready = !ret;
+	for (int i = 0; i < ctx->nr_procs && !ret; i++)
+		if (ctx->procs[i].state != TASK_DEAD)
+			ret = shmem_registry_note(&ctx->shmem, &ctx->files, ctx->procs[i].mem.mm);
+	return ret;
+}
+
+static int st_tree_checks(void *arg)
+{
+	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
+	int ret = check_sessions(ctx);
+	if (!ret)
+		ret = check_shared(ctx);
+	return ret;
+}
+
+static int st_trampoline(void *arg)
+{
+	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
+	return pick_trampoline(ctx, &ctx->trampoline);
+}
+
+static int st_loaded(void *arg)
+{
+	struct restore_run *run = arg;
+	pr_debug("images loaded (%d processes)", run->ctx.nr_procs);
+	return 0;
+}
+
+/* Any failure from the creation of the root on: cryo's copies of the files
+ * go, the TCP connections stay locked, and every task created so far is
+ * killed and reaped. */
+static void st_loaded_undo(void *arg)
+{
+	struct restore_run *run = arg;
+	struct rst_ctx *ctx = &run->ctx;
+	if (!run->files_finished) {
+		files_restore_finish(&ctx->files, false);
+		if (ctx->shmem_ready)
+			shmem_registry_close_fds(&ctx->shmem);
+	}
+	sk_inet_restore_released(false);	/* TCP connections: the network lock */
+	kill_created(ctx);
+	pr_err("restore failed; nothing of it was left running");
+}
+
+static int st_create_root(void *arg)
+{
+	struct restore_run *run = arg;
+	run->t_forking = now_ns();
+	return create_root(&run->ctx, &run->ctx.procs[0]);
+}
+
+static int st_seize_root(void *arg)
+{
+	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
+	return seize_root(ctx, &ctx->procs[0]);
+}
+
+static int st_tree(void *arg)
+{
+	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
+	return build_tree(ctx, &ctx->procs[0]);
+}
+
+static int st_groups(void *arg)
+{
+	return set_pgids(&((struct restore_run *)arg)->ctx);
+}
+
+static int st_zombies(void *arg)
+{
+	struct restore_run *run = arg;
+	int ret = make_zombies(&run->ctx);
+	run->t_created = now_ns();
+	if (!ret)
+		pr_debug("tree created");
+	return ret;
+}
+
+static int st_tasks(void *arg)
+{
+	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
+	int ret = 0;
+	for (int i = 0; !ret && i < ctx->nr_procs; i++)
+		if (ctx->procs[i].state != TASK_DEAD)
+			ret = restore_task_state(ctx, &ctx->procs[i]);
+	return ret;
+}
+
+/* cryo's copies of the files go before the tasks run (a pipe's write end
+ * held here would keep its reader from seeing EOF) */
+static int st_close_files(void *arg)
+{
+	struct restore_run *run = arg;
+	run->files_finished = true;
+	files_restore_finish(&run->ctx.files, true);
+	if (run->ctx.shmem_ready)
+		shmem_registry_close_fds(&run->ctx.shmem);
+	return 0;
+}
+
+static int st_pidfile(void *arg)
+{
+	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
+	return ctx->opts->pidfile ? write_pidfile(ctx->opts->pidfile, ctx->procs[0].pid) : 0;
+}
+
+/* The last step that can fail: if a detach fails, the tasks let go before
+ * it are taken back and killed with the others. */
+static int st_release(void *arg)
+{
+	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
+	int ret = release_all(ctx);
+	if (!ret)
+		release_done(ctx);
+	return ret;
+}
+
+static int st_unlock(void *arg)
+{
+	(void)arg;
+	sk_inet_restore_released(true);	/* TCP connections: the network lock */
+	return 0;
+}
+
+/* The stages, each named after the moment it starts at: "before-create",
+ * "root-created" and "before-release" are the fault points tests use
+ * ("memory" and "task-state" are per process, in restore_task.c).  Once the
+ * tree is released nothing is undone.  "setup-namespaces" marks where the
+ * namespaces of the tree will be made (today it runs in cryo's own). */
+static const struct stage restore_stages[] = {
+	{ .name = "images", .run = st_images },
+	{ .name = "checks", .run = st_checks },
+	{ .name = "shared-memory", .run = st_shared_memory },
+	{ .name = "tree-checks", .run = st_tree_checks },
+	{ .name = "trampoline", .run = st_trampoline },
+	{ .name = "loaded", .run = st_loaded, .undo = st_loaded_undo },
+	{ .name = "before-create", .run = st_create_root, .before = "pre-restore",
+	  .flags = STAGE_POINT },
+	{ .name = "root-created", .run = st_seize_root, .after = "setup-namespaces",
+	  .flags = STAGE_POINT },
+	{ .name = "tree", .run = st_tree, .before = "post-setup-namespaces" },
+	{ .name = "groups", .run = st_groups },
+	{ .name = "zombies", .run = st_zombies },
+	{ .name = "tasks", .run = st_tasks },
+	{ .name = "close-files", .run = st_close_files },
+	{ .name = "before-release", .run = st_pidfile, .before = "post-restore",
+	  .flags = STAGE_POINT },
+	{ .name = "release", .run = st_release, .before = "pre-resume", .flags = STAGE_COMMIT },
+	{ .name = "network-unlock", .run = st_unlock, .before = "network-unlock",
+	  .after = "post-resume" },
+};
+
+/* The restore proper, in cryo's own PID namespace.  @root_out: the root's
+ * PID once restored. */
+int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
+{
+	struct restore_run run = { .ctx = { .opts = o }, .t0 = now_ns() };
+	struct rst_ctx *ctx = &run.ctx;
+	struct pipeline pl = PIPELINE("restore", restore_stages, o->notify);
+	int ret;
+
+	ctx->dirfd = img_dir_open(o->images_dir, false);
+	if (ctx->dirfd < 0)
+		return ctx->dirfd;
+	ret = pipeline_run(&pl, &run);
+	if (ret)
+		goto out;
+	struct rst_proc *root = &ctx->procs[0];
+	pr_info("restored %d process(es) in %llu us", ctx->nr_procs,
+		(unsigned long long)(now_ns() - run.t0) / 1000);
+	write_restore_stats(ctx, run.t_created - run.t_forking, now_ns() - run.t0);
+	if (ctx->cow.pages_compared)
+		pr_info("pages compared with the parent's: %llu, kept shared: %llu",
+			(unsigned long long)ctx->cow.pages_compared,
+			(unsigned long long)ctx->cow.pages_skipped_cow);
+	if (root_out)
+		*root_out = root->pid;
+	if (!o->restore_detached && !o->restore_sibling) {
+		int st;
+		while (waitpid(root->pid, &st, 0) < 0) {
+			if (errno != EINTR) {
+				ret = -errno;
+				pr_perror("waiting for the restored process %d failed", root->pid);
+				goto out;
+			}
+		}
+		if (exit_status)
+			*exit_status = st;
+	}
+out:
+	if (ctx->shmem_ready)
+		shmem_registry_free(&ctx->shmem, ret != 0);
+	free_procs(ctx);
+	if (ctx->inv)
+		protobuf_c_message_free_unpacked(&ctx->inv->base, NULL);
+	files_restore_free(&ctx->files);
+	creds_restore_finish();
+	close(ctx->dirfd);
+	return ret;
+}
+
+int restore_tree(struct cryo_opts *o, int *exit_status)
+{
+	if (o->pid_ns)
+		return restore_in_new_pidns(o, exit_status);
+	return cryo_restore_here(o, exit_status, NULL);
+}
+
