@@ -34,6 +34,7 @@ struct rpc_field_info {
 	enum rpc_field_kind kind;
 	const char *option;	/* RPC_FIELD_OPTION: the option's long name */
 	const char *why;	/* the other kinds: what is done and why */
+	bool converted;		/* the value is converted (not by the field's type) */
 };
 
 /* How the criu_opts field @field is mapped; -ENOENT if the field is

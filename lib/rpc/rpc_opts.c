@@ -341,13 +341,13 @@ int rpc_field_info(const char *field, struct rpc_field_info *info)
 	if (!protobuf_c_message_descriptor_get_field_by_name(&criu_opts__descriptor, field))
 		return -ENOENT;
 	if (m) {
-		*info = (struct rpc_field_info){ m->kind, m->option, m->why };
+		*info = (struct rpc_field_info){ m->kind, m->option, m->why, m->conv != NULL };
 		return 0;
 	}
 	const struct cryo_option *opt = same_name_option(field, name, sizeof(name));
 	if (!opt)
 		return -ENOENT;
-	*info = (struct rpc_field_info){ RPC_FIELD_OPTION, opt->name, NULL };
+	*info = (struct rpc_field_info){ RPC_FIELD_OPTION, opt->name, NULL, false };
 	return 0;
 }
 
