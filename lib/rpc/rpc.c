@@ -353,6 +353,8 @@ static int run_operation(int sk, const CriuReq *req, const struct rpc_peer *peer
 	opts_init(&o);
 	outer = log_capture_errors(&err);
 	ret = rpc_opts_from_req(&o, req->opts, cmd, peer);
+	if (ret == -EBADRQC)
+		err.code = ret;	/* criu's cr_errno for bad options, whatever was logged */
 	if (!ret)
 		ret = prepare_request(&o, req->opts);
 	if (!ret) {
@@ -367,16 +369,6 @@ static int run_operation(int sk, const CriuReq *req, const struct rpc_peer *peer
 	if (!ret) {
 		switch (cmd) {
 		case CMD_DUMP:
-			if (!o.pid) {
-				/* criu then dumps the client itself: the tree would
-				 * hold this cryo, its own child */
-				outer = log_capture_errors(&err);
-				pr_err("dump needs the root of the tree: criu_opts.pid (cryo can't "
-				       "dump the requesting process, which is its own parent)");
-				log_capture_errors(outer);
-				ret = -EINVAL;
-				break;
-			}
 			outer = log_capture_errors(&err);
 			ret = rpc_notify("pre-dump", o.pid);
 			log_capture_errors(outer);

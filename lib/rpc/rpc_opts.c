@@ -475,6 +475,13 @@ int rpc_opts_from_req(struct cryo_opts *o, const CriuOpts *req, enum cryo_comman
 	int ret;
 
 	o->command = cmd;
+	if ((cmd == CMD_DUMP || cmd == CMD_PRE_DUMP) && !(req && req->has_pid)) {
+		/* criu then dumps the client itself: that tree would hold this
+		 * cryo, the client's child */
+		pr_err("%s needs the root of the tree: criu_opts.pid (cryo can't dump the requesting "
+		       "process, whose tree holds cryo itself)", opts_command_name(cmd));
+		return -EBADRQC;
+	}
 	if (!req) {
 		ret = 0;
 		goto validate;
@@ -505,6 +512,6 @@ validate:
 	/* opts_validate prints to stderr, which swrk may not have: the error
 	 * object keeps the message */
 	if (opts_validate(o))
-		return -EBADRQC;
+		return -EBADRQC;	/* criu's code for bad options */
 	return 0;
 }
