@@ -24,12 +24,14 @@
 #include <unistd.h>
 
 #include "cryo.h"
+#include "images/image.h"
 #include "kerndat/kerndat.h"
 #include "rpc/notify.h"
 #include "rpc/rpc.h"
 #include "rpc/rpc-int.h"
 #include "util/log.h"
 #include "util/util.h"
+#include "pstree.pb-c.h"
 
 #ifndef EBADRQC
 #define EBADRQC 56
@@ -281,6 +283,33 @@ static pid_t read_pidfile(const char *path)
 	return n > 0 ? atoi(buf) : 0;
 }
 
+/* A notification failed after the restore: criu then kills the tree.
+ * Its processes are the images' (pstree.img); with --pid-ns only the
+ * root's host PID is known. */
+static void kill_restored(const struct cryo_opts *o, pid_t root)
+{
+	struct cr_img *img = NULL;
+	PstreeEntry *pe;
+	int dfd;
+
+	if (root > 0)
+		kill(root, SIGKILL);
+	if (o->pid_ns)
+		return;
+	dfd = open(o->images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return;
+	if (!img_open(&img, dfd, IMG_PSTREE, IMG_READ, 0)) {
+		while (img_read_msg(img, &pstree_entry__descriptor, (ProtobufCMessage **)&pe) > 0) {
+			if (pe->pid > 0)
+				kill(pe->pid, SIGKILL);
+			protobuf_c_message_free_unpacked(&pe->base, NULL);
+		}
+		img_close(img);
+	}
+	close(dfd);
+}
+
 static int run_restore(struct cryo_opts *o, CriuResp *resp, CriuRestoreResp *rr,
 		       struct cryo_error *err, const struct rpc_peer *peer)
 {
@@ -321,9 +350,7 @@ static int run_restore(struct cryo_opts *o, CriuResp *resp, CriuRestoreResp *rr,
 	if (!ret)
 		ret = rpc_notify("post-resume", root);
 	if (ret) {
-		/* criu kills the tree when a notification fails */
-		if (root > 0)
-			kill(root, SIGKILL);
+		kill_restored(o, root);
 		return ret;
 	}
 	rr->has_pid = true;

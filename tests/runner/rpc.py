@@ -21,10 +21,15 @@ symlink to the cryo under test, and pycriu is pointed at it.  Checks:
   rpc:notify          DUMP with notify_scripts: pre-dump then post-dump, each
                       waiting for the answer; a failed answer fails the dump
                       and leaves the target running
+  rpc:notify-restore  RESTORE with notify_scripts: pre-restore, post-restore
+                      and post-resume with the root's PID; a failed post-restore
+                      answer fails the restore and the tree is killed
   rpc:wait-pid        WAIT_PID of a PID that is not cryo's child: the error
   rpc:service         cryo service --address PATH --daemon --pidfile FILE:
                       VERSION and a failing DUMP over the socket, then a
                       second connection still served
+  rpc:socket-activation  the service started by systemd-socket-activate
+                      (LISTEN_FDS) serves on the socket it was passed
 
 Lines "PASS rpc:NAME" / "FAIL rpc:NAME: why" (SKIP when not root or pycriu
 is missing); exit status 0, 1 if any failed, 77 if skipped.
@@ -345,6 +350,52 @@ def check_notify(env):
     env.verdict(pid, env.outfile, reap=False)
 
 
+def notify_restore(env, name, answers):
+    """Dump a program, then RESTORE it with notify_scripts over our own swrk,
+    answering @answers; (pid, notifications seen, final resp)."""
+    from pycriu import rpc_pb2 as rpc
+    pid = env.start_prog()
+    fd = env.imgdir(name)
+    c = env.client()
+    c.opts.images_dir_fd = fd
+    c.opts.pid = pid
+    c.dump()
+    if not wait_until(lambda: not alive(pid), 20):
+        raise Failed('%d still runs after the dump' % pid)
+    req = rpc.criu_req(type=rpc.RESTORE)
+    req.opts.images_dir_fd = fd
+    req.opts.notify_scripts = True
+    sk, p = swrk(env)
+    sk.send(req.SerializeToString())
+    seen = []
+    while True:
+        r = recv_resp(sk)
+        if r.type != rpc.NOTIFY:
+            break
+        seen.append((r.notify.script, r.notify.pid))
+        ok = answers.get(r.notify.script, True)
+        sk.send(rpc.criu_req(type=rpc.NOTIFY, notify_success=ok).SerializeToString())
+    sk.close()
+    p.wait(timeout=30)
+    os.close(fd)
+    return pid, seen, r
+
+
+def check_notify_restore(env):
+    pid, seen, r = notify_restore(env, 'img-nr', {})
+    want = [('pre-restore', 0), ('post-restore', pid), ('post-resume', pid)]
+    if not r.success or r.restore.pid != pid or seen != want:
+        raise Failed('notifications %s, answer %s' % (seen, r))
+    env.verdict(pid, env.outfile, reap=True)
+    # a failed answer: the restore fails and the restored tree is killed
+    pid, seen, r = notify_restore(env, 'img-nr-fail', {'post-restore': False})
+    if r.success or 'post-restore' not in r.cr_errmsg or seen[-1] != ('post-restore', pid):
+        raise Failed('with post-restore failing: notifications %s, answer %s' % (seen, r))
+    _, st = os.waitpid(pid, 0)
+    if not os.WIFSIGNALED(st) or os.WTERMSIG(st) != signal.SIGKILL:
+        raise Failed('the restored %d ended with status %#x, not killed' % (pid, st))
+
+
 def check_wait_pid(env):
     import pycriu
     try:
@@ -393,12 +444,44 @@ def check_service(env):
         os.kill(spid, signal.SIGTERM)
 
 
+def check_socket_activation(env):
+    """systemd-socket-activate listens and starts the service with the
+    socket as fd 3 (LISTEN_FDS=1) at the first connection."""
+    import pycriu
+    from pycriu import rpc_pb2 as rpc
+    tool = shutil.which('systemd-socket-activate')
+    if not tool:
+        raise Failed('systemd-socket-activate is missing (package systemd)')
+    addr = env.path('act.sock')
+    p = subprocess.Popen([tool, '--seqpacket', '-l', addr, CRYO, 'service', '-o',
+                          env.path('act.log'), '-v4'],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=open(env.path('act.err'), 'w'))
+    env.pids.append(p.pid)
+    try:
+        if not wait_until(lambda: os.path.exists(addr), 10):
+            raise Failed('systemd-socket-activate did not listen')
+        for _ in range(2):
+            c = pycriu.criu()
+            c.use_sk(addr)
+            r = c._send_req_and_recv_resp(rpc.criu_req(type=rpc.VERSION))
+            if not r.success or r.version.major_number != 3:
+                raise Failed('VERSION over the passed socket: %s' % r)
+        with open(env.path('act.log')) as f:
+            if 'systemd passed' not in f.read():
+                raise Failed('the service did not use the passed socket (see act.log)')
+    finally:
+        p.kill()
+        p.wait()
+
+
 CHECKS = [
     ('version', check_version), ('features', check_features), ('check', check_check),
     ('dump-restore', check_dump_restore), ('dump-esrch', check_dump_esrch),
     ('unknown-field', check_unknown_field), ('refused-option', check_refused_option),
     ('unknown-type', check_unknown_type), ('notify', check_notify),
-    ('wait-pid', check_wait_pid), ('service', check_service),
+    ('notify-restore', check_notify_restore), ('wait-pid', check_wait_pid),
+    ('service', check_service), ('socket-activation', check_socket_activation),
 ]
 
 
