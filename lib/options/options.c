@@ -557,10 +557,9 @@ static const struct cryo_option table[] = {
 	  "Close file descriptor FD before doing anything else (repeatable).", NULL },
 	{ "timeout", 0, REQ, "SECONDS", DUMPS, 0, set_timeout,
 	  "Give up freezing or seizing the tree after SECONDS (criu default: 10).", NULL },
-	{ "status-fd", 0, REQ, "FD", C(PAGE_SERVER) | C(LAZY_PAGES) | C(SERVICE), OPTF_NOT_YET, set_status_fd,
-	  "Write a zero byte to FD and close it once ready to serve requests.",
-	  "the readiness descriptor of the page-server, lazy-pages and service commands is not "
-	  "implemented yet (nor are those commands)" },
+	{ "status-fd", 0, REQ, "FD", C(PAGE_SERVER) | C(LAZY_PAGES) | C(SERVICE), 0, set_status_fd,
+	  "Write a zero byte to FD and close it once ready to serve requests (service: "
+	  "listening, in the background with --daemon).", NULL },
 	{ "version", 'V', NOARG, NULL, ALL, OPTF_CMDLINE, set_nothing,
 	  "Print \"Version: X.Y\" (the criu release whose interface cryo implements) and cryo's "
 	  "own version, then exit.", NULL },

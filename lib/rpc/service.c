@@ -5,7 +5,8 @@
  * 3).  Each connection is served by a process of its own (its requests'
  * operations each run in a further child, rpc.c), so a client can't
  * disturb another or the service.  --daemon: into the background once the
- * socket listens; --pidfile: the service's PID.
+ * socket listens; --pidfile: the service's PID; --status-fd: a zero byte
+ * once ready.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -110,6 +111,13 @@ int rpc_service(struct cryo_opts *base)
 			close(lfd);
 			return ret;
 		}
+	}
+	if (base->status_fd >= 0) {
+		/* criu's readiness signal: one zero byte, then the end */
+		char zero = 0;
+		if (write(base->status_fd, &zero, 1) != 1)
+			pr_perror("service: can't write to --status-fd %d", base->status_fd);
+		close(base->status_fd);
 	}
 	/* no SA_RESTART: accept() returns to reap finished connections */
 	sigemptyset(&sa.sa_mask);

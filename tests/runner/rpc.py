@@ -25,7 +25,8 @@ symlink to the cryo under test, and pycriu is pointed at it.  Checks:
                       and post-resume with the root's PID; a failed post-restore
                       answer fails the restore and the tree is killed
   rpc:wait-pid        WAIT_PID of a PID that is not cryo's child: the error
-  rpc:service         cryo service --address PATH --daemon --pidfile FILE:
+  rpc:service         cryo service --address PATH --daemon --pidfile FILE
+                      --status-fd FD (a zero byte once listening):
                       VERSION and a failing DUMP over the socket, then a
                       second connection still served
   rpc:socket-activation  the service started by systemd-socket-activate
@@ -411,11 +412,23 @@ def check_service(env):
     import pycriu
     from pycriu import rpc_pb2 as rpc
     addr, pidfile = env.path('svc.sock'), env.path('svc.pid')
+    rfd, wfd = os.pipe()
     rc = subprocess.run([CRYO, 'service', '--address', addr, '--daemon', '--pidfile', pidfile,
-                         '-o', env.path('svc.log'), '-v4'],
-                        stdin=subprocess.DEVNULL, timeout=30).returncode
+                         '--status-fd', str(wfd), '-o', env.path('svc.log'), '-v4'],
+                        stdin=subprocess.DEVNULL, pass_fds=[wfd], timeout=30).returncode
+    os.close(wfd)
     if rc != 0:
         raise Failed('cryo service exited %d' % rc)
+    # --status-fd: one zero byte, then the end (the daemon closed it)
+    ready = b''
+    while True:
+        b = os.read(rfd, 16)
+        if not b:
+            break
+        ready += b
+    os.close(rfd)
+    if ready != b'\0':
+        raise Failed('--status-fd got %r, not one zero byte' % ready)
     if not wait_until(lambda: os.path.exists(pidfile) and os.path.getsize(pidfile) > 0, 10):
         raise Failed('no pidfile')
     with open(pidfile) as f:
