@@ -387,6 +387,7 @@ static int run_operation(int sk, const CriuReq *req, const struct rpc_peer *peer
 	if (!ret) {
 		pr_info("cryo %s (criu %s interface): RPC %s, images in %s", CRYO_VERSION,
 			CRYO_CRIU_COMPAT_VERSION, opts_command_name(cmd), o.images_dir);
+		rpc_log_opts(opts_command_name(cmd), req->opts);
 		notifier.sk = sk;
 		notifier.enabled = req->opts && req->opts->has_notify_scripts &&
 				   req->opts->notify_scripts;

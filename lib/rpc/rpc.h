@@ -57,4 +57,8 @@ struct rpc_peer {
 int rpc_opts_from_req(struct cryo_opts *o, const CriuOpts *req, enum cryo_command cmd,
 		      const struct rpc_peer *peer);
 
+/* Log the options of a @what request (every set field, name=value), so a
+ * log shows what the client sent. */
+void rpc_log_opts(const char *what, const CriuOpts *req);
+
 #endif

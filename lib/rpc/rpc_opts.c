@@ -515,3 +515,66 @@ validate:
 		return -EBADRQC;	/* criu's code for bad options */
 	return 0;
 }
+
+/* ---- the request in the log ------------------------------------------------- */
+
+static size_t fmt_value(char *buf, size_t len, const ProtobufCFieldDescriptor *f, const void *v)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_BOOL:
+		return snprintf(buf, len, "%s", *(const protobuf_c_boolean *)v ? "true" : "false");
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+		return snprintf(buf, len, "%d", *(const int32_t *)v);
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		return snprintf(buf, len, "%u", *(const uint32_t *)v);
+	case PROTOBUF_C_TYPE_STRING:
+		return snprintf(buf, len, "\"%s\"", *(char *const *)v);
+	case PROTOBUF_C_TYPE_ENUM: {
+		const ProtobufCEnumValue *ev =
+			protobuf_c_enum_descriptor_get_value(f->descriptor, *(const int *)v);
+		if (ev)
+			return snprintf(buf, len, "%s", ev->name);
+		return snprintf(buf, len, "%d", *(const int *)v);
+	}
+	default:
+		return snprintf(buf, len, "{...}");
+	}
+}
+
+void rpc_log_opts(const char *what, const CriuOpts *req)
+{
+	const ProtobufCMessageDescriptor *d = &criu_opts__descriptor;
+	char line[4096];
+	size_t used = 0;
+
+	line[0] = '\0';
+	for (unsigned i = 0; req && i < d->n_fields && used < sizeof(line) - 64; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const char *base = (const char *)req;
+		size_t n = 1, elem;
+		const char *vals;
+
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			n = *(const size_t *)(base + f->quantifier_offset);
+			vals = *(char *const *)(base + f->offset);
+		} else if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE) {
+			n = *(void *const *)(base + f->offset) ? 1 : 0;
+			vals = base + f->offset;
+		} else {
+			n = *(const protobuf_c_boolean *)(base + f->quantifier_offset) ? 1 : 0;
+			vals = base + f->offset;
+		}
+		elem = (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE) ?
+			       sizeof(void *) : 4;
+		for (size_t k = 0; k < n && used < sizeof(line) - 64; k++) {
+			used += snprintf(line + used, sizeof(line) - used, " %s=", f->name);
+			used += fmt_value(line + used, sizeof(line) - used, f, vals + k * elem);
+		}
+	}
+	if (used >= sizeof(line))
+		used = sizeof(line) - 1;
+	pr_info("RPC %s request:%s", what, line[0] ? line : " (no options)");
+}

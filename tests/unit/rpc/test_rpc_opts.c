@@ -188,6 +188,38 @@ static void check_requests(void)
 		opts_free(&o);
 		criu_opts__free_unpacked(u, NULL);
 	}
+	/* config_file is read after the fields and wins (criu's order); its
+	 * refusals name the file and line */
+	char conf[] = "/tmp/cryo-rpc-test.XXXXXX";
+	int cfd = mkstemp(conf);
+	CHECK(cfd >= 0);
+	CHECK(write(cfd, "no-leave-running\ntcp-established\n", 33) == 33);
+	CriuOpts r6 = CRIU_OPTS__INIT;
+	r6.has_images_dir_fd = true;
+	r6.images_dir_fd = dfd;
+	r6.has_pid = true;
+	r6.pid = 1;
+	r6.has_leave_running = true;
+	r6.leave_running = true;
+	r6.config_file = conf;
+	CHECK_INT(apply(&o, &r6, CMD_DUMP, &e), 0);
+	CHECK(!o.leave_running);
+	CHECK(o.tcp_established);
+	opts_free(&o);
+	CHECK(write(cfd, "track-mem\n", 10) == 10);
+	CHECK(apply(&o, &r6, CMD_DUMP, &e) < 0);
+	CHECK(strstr(e.msg, ":3: --track-mem") != NULL);
+	opts_free(&o);
+	close(cfd);
+	unlink(conf);
+
+	/* a dump names its tree: criu would dump the client, cryo's parent */
+	CriuOpts r7 = CRIU_OPTS__INIT;
+	r7.has_images_dir_fd = true;
+	r7.images_dir_fd = dfd;
+	CHECK(apply(&o, &r7, CMD_DUMP, &e) < 0);
+	CHECK(strstr(e.msg, "criu_opts.pid") != NULL);
+	opts_free(&o);
 	close(dfd);
 }
 
