@@ -254,18 +254,24 @@ static enum cryo_command req_command(CriuReqType t)
 }
 
 /* The work directory (default: the images directory), then the log in it
- * (criu.log unless the request names one or asks for standard error). */
+ * (criu.log unless the request names one or asks for standard error).  A
+ * CHECK without directories logs to standard error: there is no directory
+ * of the client's to write to. */
 static int prepare_request(struct cryo_opts *o, const CriuOpts *ro)
 {
-	if (o->command != CMD_CHECK && (!ro || !ro->has_images_dir_fd)) {
+	bool dirs = ro && (ro->has_images_dir_fd || ro->has_work_dir_fd);
+
+	if (o->command != CMD_CHECK && !(ro && ro->has_images_dir_fd)) {
 		pr_err("%s needs the images directory: criu_opts.images_dir_fd",
 		       opts_command_name(o->command));
 		return -EBADRQC;
 	}
+	if (!dirs)
+		return log_init(o->log_file, o->verbosity);
 	const char *wd = o->work_dir ? o->work_dir : o->images_dir;
 	if (chdir(wd))
 		return_perror("can't change to the work directory %s", wd);
-	if (ro && ro->has_log_to_stderr && ro->log_to_stderr)
+	if (ro->has_log_to_stderr && ro->log_to_stderr)
 		return log_init(NULL, o->verbosity);
 	return log_init(o->log_file ? o->log_file : RPC_DEFAULT_LOG, o->verbosity);
 }
@@ -420,6 +426,14 @@ static int run_operation(int sk, const CriuReq *req, const struct rpc_peer *peer
 			break;
 		case CMD_CHECK:
 			ret = cryo_check(&o, &err);
+			if (ret > 0) {
+				/* the missing features went to the log (pr_msg) */
+				outer = log_capture_errors(&err);
+				pr_err("the kernel lacks features cryo needs; \"cryo check\" (or "
+				       "this request's log) names them and what helps");
+				log_capture_errors(outer);
+				ret = -EOPNOTSUPP;
+			}
 			break;
 		default:
 			ret = -EOPNOTSUPP;
