@@ -24,6 +24,10 @@ symlink to the cryo under test, and pycriu is pointed at it.  Checks:
   rpc:notify-restore  RESTORE with notify_scripts: pre-restore, post-restore
                       and post-resume with the root's PID; a failed post-restore
                       answer fails the restore and the tree is killed
+  rpc:keep-open       keep_open: more requests on one connection; a request
+                      whose process dies (CRYO_FAULT=kill:dump:frozen) is
+                      answered for, its target runs on, the connection goes on;
+                      without keep_open the connection ends
   rpc:wait-pid        WAIT_PID of a PID that is not cryo's child: the error
   rpc:service         cryo service --address PATH --daemon --pidfile FILE
                       --status-fd FD (a zero byte once listening):
@@ -160,10 +164,11 @@ def varint(n):
             return out + bytes([b])
 
 
-def swrk(env):
+def swrk(env, environ=None):
     """(socket, Popen) of a `cryo swrk` of our own."""
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     p = subprocess.Popen([env.criu, 'swrk', str(b.fileno())], pass_fds=[b.fileno()],
+                         env=environ,
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=open(env.path('swrk-%d.err' % time.time_ns()), 'w'))
     b.close()
@@ -397,6 +402,43 @@ def check_notify_restore(env):
         raise Failed('the restored %d ended with status %#x, not killed' % (pid, st))
 
 
+def check_keep_open(env):
+    """keep_open keeps the connection for the next request; a request
+    process that dies (CRYO_FAULT=kill:dump:frozen: cryo SIGKILLs itself
+    with the tree frozen) is answered for, the target runs on, and the
+    connection still serves."""
+    from pycriu import rpc_pb2 as rpc
+    pid = env.start_prog()
+    fd = env.imgdir('img-crash')
+    environ = dict(os.environ, CRYO_FAULT='kill:dump:frozen')
+    sk, p = swrk(env, environ)
+    req = rpc.criu_req(type=rpc.DUMP, keep_open=True)
+    req.opts.images_dir_fd = fd
+    req.opts.pid = pid
+    sk.send(req.SerializeToString())
+    r = recv_resp(sk)
+    if r.success or r.type != rpc.DUMP or 'signal 9' not in r.cr_errmsg:
+        raise Failed('answer for the killed request: %s' % r)
+    if not wait_until(lambda: alive(pid), 5):
+        raise Failed('the target died with the request')
+    sk.send(rpc.criu_req(type=rpc.VERSION, keep_open=True).SerializeToString())
+    r = recv_resp(sk)
+    if not r.success or r.type != rpc.VERSION:
+        raise Failed('VERSION after the crash: %s' % r)
+    sk.send(rpc.criu_req(type=rpc.FEATURE_CHECK).SerializeToString())
+    r = recv_resp(sk)
+    if not r.success or r.type != rpc.FEATURE_CHECK:
+        raise Failed('FEATURE_CHECK after the crash: %s' % r)
+    # without keep_open the connection ends with the answer
+    sk.settimeout(10)
+    if sk.recv(100) != b'':
+        raise Failed('the connection stayed open without keep_open')
+    sk.close()
+    p.wait(timeout=30)
+    os.close(fd)
+    env.verdict(pid, env.outfile, reap=False)
+
+
 def check_wait_pid(env):
     import pycriu
     try:
@@ -493,7 +535,8 @@ CHECKS = [
     ('dump-restore', check_dump_restore), ('dump-esrch', check_dump_esrch),
     ('unknown-field', check_unknown_field), ('refused-option', check_refused_option),
     ('unknown-type', check_unknown_type), ('notify', check_notify),
-    ('notify-restore', check_notify_restore), ('wait-pid', check_wait_pid),
+    ('notify-restore', check_notify_restore), ('keep-open', check_keep_open),
+    ('wait-pid', check_wait_pid),
     ('service', check_service), ('socket-activation', check_socket_activation),
 ]
 
