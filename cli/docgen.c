@@ -220,6 +220,57 @@ static void config_files(void)
 		     "work-dir \"/var/lib/cryo/my \\\"work\\\" dir\"   # quoted\n```\n");
 }
 
+static void rpc_section(void)
+{
+	section("RPC: swrk and service");
+	para("Container runtimes do not type cryo's commands: runc and podman (through "
+	     "go-criu), crun (libcriu) and pycriu start \"criu swrk FD\" with one end of a "
+	     "SOCK_SEQPACKET socket pair and send criu's RPC requests over it (protobuf "
+	     "messages of criu's rpc.proto; cryo's schema has the same field numbers, "
+	     "lib/images/proto/rpc.proto). Other clients connect to \"cryo service\" (--address "
+	     "PATH, default criu_service.socket in the work directory; or one socket passed by "
+	     "systemd with LISTEN_FDS=1 and LISTEN_PID; --daemon, --pidfile). Install cryo as "
+	     "criu (a criu symlink first in PATH, or runc --criu PATH) and the clients use it "
+	     "unchanged.");
+	para("Requests: VERSION answers the criu release whose interface cryo implements. "
+	     "FEATURE_CHECK answers each feature asked about: mem_track and lazy_pages false "
+	     "(no incremental dumps or post-copy restore yet), pidfd_store true when the "
+	     "kernel has pidfd_open and pidfd_getfd. CHECK, DUMP and RESTORE run as the "
+	     "commands do. WAIT_PID waits for a child of cryo and answers its wait status. "
+	     "PRE_DUMP, SINGLE_PRE_DUMP, PAGE_SERVER, PAGE_SERVER_CHLD, CPUINFO_DUMP and "
+	     "CPUINFO_CHECK are answered with success false and the reason, as the command "
+	     "line refuses those commands. A request of an unknown type, or with a field cryo "
+	     "does not know, gets success false and a message naming it. The connection ends "
+	     "after the answer unless the request sets keep_open.");
+	para("Options: each criu_opts field sets the option of the same meaning "
+	     "(tcp_established: --tcp-established; parent_img: --prev-images-dir; log_level: "
+	     "--verbosity; ...) through the same table as the command line, so a field whose "
+	     "option cryo refuses is refused with the same note. images_dir_fd and work_dir_fd "
+	     "are the client's descriptors (opened through /proc/CLIENT/fd); the log is "
+	     "log_file (default criu.log) in the work directory, or standard error with "
+	     "log_to_stderr. inherit_fd needs swrk (the descriptors are inherited). "
+	     "config_file is read after the other fields and wins over them (criu's order); "
+	     "the default configuration files are not read. A dump needs pid: cryo does not "
+	     "dump the requesting process itself. orphan_pts_master is refused (containers); "
+	     "pidfd_store_sk is accepted and unused (there are no pre-dumps to keep pidfds "
+	     "between).");
+	para("Each operation runs in a process of its own, with its own options, log and "
+	     "error, so a failed or crashed request never ends the service. RESTORE is run "
+	     "by the process serving the connection and is always detached; over swrk the "
+	     "restored root is made the client's child (--restore-sibling), as runc expects, "
+	     "and criu_restore_resp.pid is its PID.");
+	para("Errors: success false, cr_errno criu's code (EBADRQC for bad options, ESRCH "
+	     "for a missing process, otherwise the errno of the failure) and cr_errmsg the "
+	     "one-line message the command line prints for the same error.");
+	para("Notifications: with notify_scripts, cryo sends criu_resp NOTIFY messages "
+	     "(script, pid) and waits for the client's NOTIFY answer before it goes on; an "
+	     "answer with notify_success false fails the operation (a restored tree is then "
+	     "killed). Sent today: pre-dump (before the tree is frozen) and post-dump (after "
+	     "the dump, with the tree already killed or left running); pre-restore, and "
+	     "post-restore and post-resume once the restored tree runs. criu's other "
+	     "stages (network-lock, setup-namespaces, pre-resume, ...) are not sent yet.");
+}
+
 static void tail_sections(void)
 {
 	section("Environment");
@@ -319,6 +370,7 @@ int main(int argc, char **argv)
 	commands_reference();
 	options_reference();
 	config_files();
+	rpc_section();
 	tail_sections();
 	return 0;
 }

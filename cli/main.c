@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cryo.h"
+#include "rpc/rpc.h"
 #include "util/log.h"
 
 #define EXIT_OK 0
@@ -110,7 +111,16 @@ static int run(struct cryo_opts *o)
 		return ret ? EXIT_FAIL : EXIT_OK;
 	}
 
-	if (prepare_dirs(o, o->command != CMD_CHECK))
+	if (o->command == CMD_SWRK) {
+		/* every request brings its own directories and log */
+		if (log_init(NULL, o->verbosity))
+			return EXIT_FAIL;
+		ret = rpc_swrk(o, o->swrk_fd);
+		log_fini();
+		return ret ? EXIT_FAIL : EXIT_OK;
+	}
+
+	if (prepare_dirs(o, o->command != CMD_CHECK && o->command != CMD_SERVICE))
 		return EXIT_FAIL;
 	if (log_init(o->log_file, o->verbosity))
 		return EXIT_FAIL;
@@ -133,6 +143,9 @@ static int run(struct cryo_opts *o)
 		break;
 	case CMD_CHECK:
 		ret = cryo_check(o, &err);
+		break;
+	case CMD_SERVICE:
+		ret = rpc_service(o);
 		break;
 	default:
 		pr_err("%s: not implemented yet", opts_command_name(o->command));

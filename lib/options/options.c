@@ -557,10 +557,9 @@ static const struct cryo_option table[] = {
 	  "Close file descriptor FD before doing anything else (repeatable).", NULL },
 	{ "timeout", 0, REQ, "SECONDS", DUMPS, 0, set_timeout,
 	  "Give up freezing or seizing the tree after SECONDS (criu default: 10).", NULL },
-	{ "status-fd", 0, REQ, "FD", C(PAGE_SERVER) | C(LAZY_PAGES) | C(SERVICE), OPTF_NOT_YET, set_status_fd,
-	  "Write a zero byte to FD and close it once ready to serve requests.",
-	  "the readiness descriptor of the page-server, lazy-pages and service commands is not "
-	  "implemented yet (nor are those commands)" },
+	{ "status-fd", 0, REQ, "FD", C(PAGE_SERVER) | C(LAZY_PAGES) | C(SERVICE), 0, set_status_fd,
+	  "Write a zero byte to FD and close it once ready to serve requests (service: "
+	  "listening, in the background with --daemon).", NULL },
 	{ "version", 'V', NOARG, NULL, ALL, OPTF_CMDLINE, set_nothing,
 	  "Print \"Version: X.Y\" (the criu release whose interface cryo implements) and cryo's "
 	  "own version, then exit.", NULL },
@@ -582,8 +581,8 @@ static const struct cryo_option table[] = {
 	  "the restored tree exits.", NULL },
 	{ "restore-sibling", 'S', NOARG, NULL, C(RESTORE), NEG, set_flag,
 	  "Restore the root task as a sibling of cryo instead of a child (needs --restore-detached).", NULL },
-	{ "daemon", 0, NOARG, NULL, C(RESTORE) | C(PAGE_SERVER) | C(LAZY_PAGES), NEG, set_daemon,
-	  "Run in the background (page server, lazy-pages); for restore, the same as --restore-detached.", NULL },
+	{ "daemon", 0, NOARG, NULL, C(RESTORE) | C(PAGE_SERVER) | C(LAZY_PAGES) | C(SERVICE), NEG, set_daemon,
+	  "Run in the background (service, page server, lazy-pages); for restore, the same as --restore-detached.", NULL },
 	{ "shell-job", 'j', NOARG, NULL, DR, NEG, set_flag,
 	  "Allow a shell job: the tree's session and process group belong to the shell, and its "
 	  "terminal is external. On restore the tasks join cryo's session. Needed for both dump "
@@ -674,9 +673,9 @@ static const struct cryo_option table[] = {
 	  "Send memory pages to a page server (--address, --port) instead of writing them.",
 	  "sending pages to a page server is not implemented yet (cryo would write them to the "
 	  "images directory instead of sending them); dump into a shared or copied directory" },
-	{ "address", 0, REQ, "ADDR", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES) | C(SERVICE), OPTF_NOT_YET, set_address,
-	  "Page server address (host name or IP); for service, the path of its socket.",
-	  "the page server and the RPC service are not implemented yet, so there is no address to use" },
+	{ "address", 0, REQ, "ADDR", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES) | C(SERVICE), 0, set_address,
+	  "For service, the path of its socket; page server address (host name or IP) for "
+	  "--page-server, which is refused (not implemented yet).", NULL },
 	{ "port", 0, REQ, "PORT", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), OPTF_NOT_YET, set_port,
 	  "Page server TCP port.",
 	  "the page server is not implemented yet, so there is no port to use" },
@@ -950,14 +949,15 @@ static const struct cryo_command_desc commands[] = {
 	  "userfaultfd, the \"lazy pages\" feature); restore without --lazy-pages" },
 	{ "service", CMD_SERVICE, "", 0, 0,
 	  "serve RPC requests on a UNIX socket",
-	  "Listen on a UNIX socket (--address) for criu RPC requests.",
-	  "the service command is not implemented yet (criu's RPC interface, used by "
-	  "libcriu, go-criu, runc and crun, the \"RPC service\" feature); use the command line" },
+	  "Listen on a UNIX socket (--address PATH, default criu_service.socket in the work "
+	  "directory, or the one systemd passes with LISTEN_FDS) for criu RPC requests "
+	  "(rpc.proto, as libcriu and go-criu send them); each connection is served by a "
+	  "process of its own. --daemon goes into the background once the socket listens, "
+	  "--pidfile writes the service's PID.", NULL },
 	{ "swrk", CMD_SWRK, "FD", 1, 1,
 	  "serve RPC requests on an inherited socket (for libcriu)",
-	  "Serve criu RPC requests on the already connected socket FD; started by libcriu and go-criu.",
-	  "the swrk command is not implemented yet (criu's RPC interface over an inherited "
-	  "socket, used by runc, crun and podman, the \"RPC service\" feature); use the command line" },
+	  "Serve criu RPC requests on the already connected SOCK_SEQPACKET socket FD; started "
+	  "by libcriu, go-criu (runc) and pycriu. A restored tree becomes the client's child.", NULL },
 	{ "cpuinfo", CMD_CPUINFO_DUMP, "dump|check", 1, 1,
 	  "save or check the CPU features",
 	  "\"cpuinfo dump\" writes this CPU's features to cpuinfo.img; \"cpuinfo check\" checks "

@@ -51,12 +51,16 @@ def main():
             theirs_enum[e.full_name] = e
         for n in m.nested_types:
             walk(n)
-    for path in glob.glob(os.path.join(PYCRIU, '*_pb2.py')):
+    # the images' schemas, and the RPC's (pycriu/rpc_pb2.py, one level up)
+    paths = glob.glob(os.path.join(PYCRIU, '*_pb2.py'))
+    paths.append(os.path.join(os.path.dirname(PYCRIU), 'rpc_pb2.py'))
+    for path in paths:
         mod = os.path.basename(path)[:-3]
-        if mod.startswith('rpc'):
-            continue
         try:
-            fd = importlib.import_module(mod).DESCRIPTOR
+            if path.endswith('/pycriu/rpc_pb2.py'):
+                fd = importlib.import_module('pycriu.rpc_pb2').DESCRIPTOR
+            else:
+                fd = importlib.import_module(mod).DESCRIPTOR
         except Exception as e:  # noqa: BLE001 - an odd module is not fatal
             print('note: cannot load %s: %s' % (mod, e))
             continue

@@ -32,11 +32,11 @@ expect 1 'no command' --no-default-config
 expect 1 'did you mean "dump"' --no-default-config dupm
 expect 1 'did you mean "--tcp-established"' --no-default-config dump -t 1 --tcp-establised
 expect 1 'requires an argument' --no-default-config dump -t
-for c in page-server lazy-pages service cpuinfo; do
+for c in page-server lazy-pages cpuinfo; do
 	arg=; [ $c = cpuinfo ] && arg=dump
 	expect 1 "$c command is not implemented yet" --no-default-config $c $arg
 done
-expect 1 'swrk command is not implemented yet' --no-default-config swrk 3
+expect 1 'is not a SOCK_SEQPACKET socket' --no-default-config swrk 77
 expect 1 'removed from criu' --no-default-config exec
 expect 1 'not implemented yet' --no-default-config restore --action-script /bin/true
 expect 1 "can't use images directory" --no-default-config dump -t 1 -D "$tmp/nonexistent"

@@ -1,0 +1,578 @@
+#!/usr/bin/python3
+"""criu's RPC with Debian's pycriu (package criu) as an independent client.
+
+pycriu starts "criu swrk FD": here a temporary directory holds a `criu`
+symlink to the cryo under test, and pycriu is pointed at it.  Checks:
+
+  rpc:version         VERSION answers criu's interface (>= 3.11 for podman)
+  rpc:features        FEATURE_CHECK: mem_track and lazy_pages false, pidfd_store
+                      as the kernel has pidfd_open + pidfd_getfd
+  rpc:check           CHECK succeeds
+  rpc:dump-restore    DUMP of tests/progs/anon_mem (memory patterns), not left
+                      running: the process is gone; RESTORE: it comes back
+                      with its PID as this script's child, and reports PASS
+                      on SIGTERM
+  rpc:dump-esrch      DUMP of a PID nobody has: success false, cr_errno ESRCH,
+                      cr_errmsg naming the PID
+  rpc:unknown-field   a criu_opts field cryo does not know (number 100): a
+                      clean error naming it, and the target is untouched
+  rpc:refused-option  track_mem (refused by cryo): the option's note
+  rpc:unknown-type    an unknown request type: a clean error
+  rpc:notify          DUMP with notify_scripts: pre-dump then post-dump, each
+                      waiting for the answer; a failed answer fails the dump
+                      and leaves the target running
+  rpc:notify-restore  RESTORE with notify_scripts: pre-restore, post-restore
+                      and post-resume with the root's PID; a failed post-restore
+                      answer fails the restore and the tree is killed
+  rpc:keep-open       keep_open: more requests on one connection; a request
+                      whose process dies (CRYO_FAULT=kill:dump:frozen) is
+                      answered for, its target runs on, the connection goes on;
+                      without keep_open the connection ends
+  rpc:wait-pid        WAIT_PID of a PID that is not cryo's child: the error
+  rpc:service         cryo service --address PATH --daemon --pidfile FILE
+                      --status-fd FD (a zero byte once listening):
+                      VERSION and a failing DUMP over the socket, then a
+                      second connection still served
+  rpc:socket-activation  the service started by systemd-socket-activate
+                      (LISTEN_FDS) serves on the socket it was passed
+
+Lines "PASS rpc:NAME" / "FAIL rpc:NAME: why" (SKIP when not root or pycriu
+is missing); exit status 0, 1 if any failed, 77 if skipped.
+Environment: CRYO, BUILD (as option_effects.py).  Only processes this
+script started are killed, by PID.
+"""
+
+import errno
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC_ROOT = os.path.dirname(os.path.dirname(HERE))
+BUILD = os.path.abspath(os.environ.get('BUILD') or os.path.join(SRC_ROOT, 'build'))
+CRYO = os.path.abspath(os.environ.get('CRYO') or os.path.join(BUILD, 'cli', 'cryo'))
+PROG = os.path.join(BUILD, 'tests', 'progs', 'anon_mem')
+
+results = []
+
+
+class Failed(Exception):
+    pass
+
+
+def report(name, ok, why=''):
+    results.append(ok)
+    print('%s rpc:%s%s' % ('PASS' if ok else 'FAIL', name, '' if ok else ': ' + why), flush=True)
+
+
+def alive(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            st = f.read().rsplit(')', 1)[1].split()[0]
+        return st not in ('Z', 'X')
+    except OSError:
+        return False
+
+
+def ppid_of(pid):
+    with open('/proc/%d/stat' % pid) as f:
+        return int(f.read().rsplit(')', 1)[1].split()[1])
+
+
+def wait_until(cond, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+class Env:
+    def __init__(self):
+        self.tmp = tempfile.mkdtemp(prefix='cryo-rpc.')
+        os.makedirs(os.path.join(self.tmp, 'bin'))
+        os.symlink(CRYO, os.path.join(self.tmp, 'bin', 'criu'))
+        self.criu = os.path.join(self.tmp, 'bin', 'criu')
+        self.pids = []
+        self.n = 0
+
+    def path(self, *p):
+        return os.path.join(self.tmp, *p)
+
+    def client(self):
+        import pycriu
+        c = pycriu.criu()
+        c.use_binary(self.criu)
+        return c
+
+    def start_prog(self):
+        self.n += 1
+        pidf, self.outfile = self.path('p%d.pid' % self.n), self.path('p%d.out' % self.n)
+        p = subprocess.Popen([PROG, '--pidfile', pidf, '--outfile', self.outfile],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+        if p.wait(timeout=30) != 0:
+            raise Failed('anon_mem setup failed')
+        with open(pidf) as f:
+            pid = int(f.read())
+        self.pids.append(pid)
+        return pid
+
+    def imgdir(self, name):
+        d = self.path(name)
+        os.makedirs(d)
+        return os.open(d, os.O_DIRECTORY)
+
+    def verdict(self, pid, outfile, reap):
+        os.kill(pid, signal.SIGTERM)
+        if reap:
+            os.waitpid(pid, 0)
+        elif not wait_until(lambda: not alive(pid), 20):
+            raise Failed('%d did not exit after SIGTERM' % pid)
+        with open(outfile) as f:
+            lines = f.read().splitlines()
+        if 'PASS' not in lines:
+            raise Failed('the program says: %s' % ' | '.join(l for l in lines if 'FAIL' in l)[:300])
+
+    def cleanup(self, keep):
+        for pid in self.pids:
+            if alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        if not keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# ---- a raw client, for what pycriu can't send -------------------------------
+
+def varint(n):
+    out = b''
+    while True:
+        b = n & 0x7f
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def swrk(env, environ=None):
+    """(socket, Popen) of a `cryo swrk` of our own."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    p = subprocess.Popen([env.criu, 'swrk', str(b.fileno())], pass_fds=[b.fileno()],
+                         env=environ,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=open(env.path('swrk-%d.err' % time.time_ns()), 'w'))
+    b.close()
+    return a, p
+
+
+def recv_resp(sk):
+    from pycriu import rpc_pb2 as rpc
+    sk.settimeout(60)
+    buf = sk.recv(1 << 20)
+    if not buf:
+        raise Failed('cryo closed the connection without an answer')
+    r = rpc.criu_resp()
+    r.ParseFromString(buf)
+    return r
+
+
+# ---- the checks ---------------------------------------------------------------
+
+def check_version(env):
+    from pycriu import rpc_pb2 as rpc
+    req = rpc.criu_req(type=rpc.VERSION)
+    r = env.client()._send_req_and_recv_resp(req)
+    v = r.version
+    if not r.success or (v.major_number, v.minor_number) < (3, 11):
+        raise Failed('answer %s' % r)
+
+
+def check_features(env):
+    from pycriu import rpc_pb2 as rpc
+    req = rpc.criu_req(type=rpc.FEATURE_CHECK)
+    req.features.mem_track = True
+    req.features.lazy_pages = True
+    req.features.pidfd_store = True
+    r = env.client()._send_req_and_recv_resp(req)
+    f = r.features
+    want_pidfd = hasattr(os, 'pidfd_open')
+    if not r.success or f.mem_track or f.lazy_pages or not f.HasField('pidfd_store') or \
+            f.pidfd_store != want_pidfd:
+        raise Failed('answer %s' % r)
+
+
+def check_check(env):
+    env.client().check()
+
+
+def check_dump_restore(env):
+    pid = env.start_prog()
+    out = env.outfile
+    fd = env.imgdir('img')
+    c = env.client()
+    c.opts.images_dir_fd = fd
+    c.opts.pid = pid
+    c.opts.log_level = 4
+    c.opts.log_file = 'dump.log'
+    c.opts.leave_running = False
+    d = c.dump()
+    if d.restored:
+        raise Failed('dump answer says restored')
+    if not wait_until(lambda: not alive(pid), 20):
+        raise Failed('%d still runs after a dump without leave_running' % pid)
+    if not os.path.exists(env.path('img', 'inventory.img')):
+        raise Failed('no inventory.img')
+    c = env.client()
+    c.opts.images_dir_fd = fd
+    c.opts.log_level = 4
+    c.opts.log_file = 'restore.log'
+    r = c.restore()
+    if r.pid != pid:
+        raise Failed('restore answered pid %d, the dumped pid was %d' % (r.pid, pid))
+    if ppid_of(pid) != os.getpid():
+        raise Failed('the restored %d is the child of %d, not of the client %d'
+                     % (pid, ppid_of(pid), os.getpid()))
+    env.verdict(pid, out, reap=True)
+    os.close(fd)
+
+
+def expect_error(fn, code, *words):
+    import pycriu
+    try:
+        fn()
+    except pycriu.CRIUExceptionExternal as e:
+        if code is not None and e.errno != code:
+            raise Failed('cr_errno %d, expected %d' % (e.errno, code))
+        return
+    raise Failed('the request succeeded')
+
+
+def check_dump_esrch(env):
+    from pycriu import rpc_pb2 as rpc
+    pid = 4194000
+    while os.path.exists('/proc/%d' % pid):
+        pid -= 1
+    fd = env.imgdir('img-esrch')
+    req = rpc.criu_req(type=rpc.DUMP)
+    req.opts.images_dir_fd = fd
+    req.opts.pid = pid
+    r = env.client()._send_req_and_recv_resp(req)
+    os.close(fd)
+    if r.success or r.cr_errno != errno.ESRCH or str(pid) not in r.cr_errmsg:
+        raise Failed('answer %s' % r)
+
+
+def check_unknown_field(env):
+    from pycriu import rpc_pb2 as rpc
+    pid = env.start_prog()
+    fd = env.imgdir('img-unknown')
+    opts = rpc.criu_opts(images_dir_fd=fd, pid=pid).SerializeToString()
+    opts += varint(100 << 3) + varint(1)            # field 100, varint 1
+    raw = rpc.criu_req(type=rpc.DUMP).SerializeToString()
+    raw += varint(2 << 3 | 2) + varint(len(opts)) + opts
+    sk, p = swrk(env)
+    sk.send(raw)
+    r = recv_resp(sk)
+    sk.close()
+    p.wait(timeout=30)
+    os.close(fd)
+    if r.success or r.cr_errno != errno.EBADRQC or '100' not in r.cr_errmsg:
+        raise Failed('answer %s' % r)
+    if not alive(pid):
+        raise Failed('the target died')
+    env.verdict(pid, env.outfile, reap=False)
+
+
+def check_refused_option(env):
+    from pycriu import rpc_pb2 as rpc
+    pid = env.start_prog()
+    fd = env.imgdir('img-refused')
+    req = rpc.criu_req(type=rpc.DUMP)
+    req.opts.images_dir_fd = fd
+    req.opts.pid = pid
+    req.opts.track_mem = True
+    r = env.client()._send_req_and_recv_resp(req)
+    os.close(fd)
+    if r.success or r.cr_errno != errno.EBADRQC or 'track_mem' not in r.cr_errmsg or \
+            'memory change tracking' not in r.cr_errmsg:
+        raise Failed('answer %s' % r)
+    env.verdict(pid, env.outfile, reap=False)
+
+
+def check_unknown_type(env):
+    sk, p = swrk(env)
+    sk.send(varint(1 << 3) + varint(77))        # criu_req.type = 77
+    r = recv_resp(sk)
+    sk.close()
+    p.wait(timeout=30)
+    if r.success or '77' not in r.cr_errmsg:
+        raise Failed('answer %s' % r)
+
+
+def notify_dump(env, name, answers):
+    """A DUMP with notify_scripts answered by @answers; (scripts seen, final resp)."""
+    from pycriu import rpc_pb2 as rpc
+    pid = env.start_prog()
+    fd = env.imgdir(name)
+    req = rpc.criu_req(type=rpc.DUMP)
+    req.opts.images_dir_fd = fd
+    req.opts.pid = pid
+    req.opts.leave_running = True
+    req.opts.notify_scripts = True
+    sk, p = swrk(env)
+    sk.send(req.SerializeToString())
+    seen = []
+    while True:
+        r = recv_resp(sk)
+        if r.type != rpc.NOTIFY:
+            break
+        seen.append((r.notify.script, r.notify.pid))
+        ok = answers.get(r.notify.script, True)
+        sk.send(rpc.criu_req(type=rpc.NOTIFY, notify_success=ok).SerializeToString())
+    sk.close()
+    p.wait(timeout=30)
+    os.close(fd)
+    return pid, seen, r
+
+
+def check_notify(env):
+    pid, seen, r = notify_dump(env, 'img-notify', {})
+    if not r.success or seen != [('pre-dump', pid), ('post-dump', pid)]:
+        raise Failed('notifications %s, answer %s' % (seen, r))
+    env.verdict(pid, env.outfile, reap=False)
+    pid, seen, r = notify_dump(env, 'img-notify-fail', {'pre-dump': False})
+    if r.success or seen != [('pre-dump', pid)] or 'pre-dump' not in r.cr_errmsg:
+        raise Failed('with pre-dump failing: notifications %s, answer %s' % (seen, r))
+    env.verdict(pid, env.outfile, reap=False)
+
+
+def notify_restore(env, name, answers):
+    """Dump a program, then RESTORE it with notify_scripts over our own swrk,
+    answering @answers; (pid, notifications seen, final resp)."""
+    from pycriu import rpc_pb2 as rpc
+    pid = env.start_prog()
+    fd = env.imgdir(name)
+    c = env.client()
+    c.opts.images_dir_fd = fd
+    c.opts.pid = pid
+    c.dump()
+    if not wait_until(lambda: not alive(pid), 20):
+        raise Failed('%d still runs after the dump' % pid)
+    req = rpc.criu_req(type=rpc.RESTORE)
+    req.opts.images_dir_fd = fd
+    req.opts.notify_scripts = True
+    sk, p = swrk(env)
+    sk.send(req.SerializeToString())
+    seen = []
+    while True:
+        r = recv_resp(sk)
+        if r.type != rpc.NOTIFY:
+            break
+        seen.append((r.notify.script, r.notify.pid))
+        ok = answers.get(r.notify.script, True)
+        sk.send(rpc.criu_req(type=rpc.NOTIFY, notify_success=ok).SerializeToString())
+    sk.close()
+    p.wait(timeout=30)
+    os.close(fd)
+    return pid, seen, r
+
+
+def check_notify_restore(env):
+    pid, seen, r = notify_restore(env, 'img-nr', {})
+    want = [('pre-restore', 0), ('post-restore', pid), ('post-resume', pid)]
+    if not r.success or r.restore.pid != pid or seen != want:
+        raise Failed('notifications %s, answer %s' % (seen, r))
+    env.verdict(pid, env.outfile, reap=True)
+    # a failed answer: the restore fails and the restored tree is killed
+    pid, seen, r = notify_restore(env, 'img-nr-fail', {'post-restore': False})
+    if r.success or 'post-restore' not in r.cr_errmsg or seen[-1] != ('post-restore', pid):
+        raise Failed('with post-restore failing: notifications %s, answer %s' % (seen, r))
+    _, st = os.waitpid(pid, 0)
+    if not os.WIFSIGNALED(st) or os.WTERMSIG(st) != signal.SIGKILL:
+        raise Failed('the restored %d ended with status %#x, not killed' % (pid, st))
+
+
+def check_keep_open(env):
+    """keep_open keeps the connection for the next request; a request
+    process that dies (CRYO_FAULT=kill:dump:frozen: cryo SIGKILLs itself
+    with the tree frozen) is answered for, the target runs on, and the
+    connection still serves."""
+    from pycriu import rpc_pb2 as rpc
+    pid = env.start_prog()
+    fd = env.imgdir('img-crash')
+    environ = dict(os.environ, CRYO_FAULT='kill:dump:frozen')
+    sk, p = swrk(env, environ)
+    req = rpc.criu_req(type=rpc.DUMP, keep_open=True)
+    req.opts.images_dir_fd = fd
+    req.opts.pid = pid
+    sk.send(req.SerializeToString())
+    r = recv_resp(sk)
+    if r.success or r.type != rpc.DUMP or 'signal 9' not in r.cr_errmsg:
+        raise Failed('answer for the killed request: %s' % r)
+    if not wait_until(lambda: alive(pid), 5):
+        raise Failed('the target died with the request')
+    sk.send(rpc.criu_req(type=rpc.VERSION, keep_open=True).SerializeToString())
+    r = recv_resp(sk)
+    if not r.success or r.type != rpc.VERSION:
+        raise Failed('VERSION after the crash: %s' % r)
+    sk.send(rpc.criu_req(type=rpc.FEATURE_CHECK).SerializeToString())
+    r = recv_resp(sk)
+    if not r.success or r.type != rpc.FEATURE_CHECK:
+        raise Failed('FEATURE_CHECK after the crash: %s' % r)
+    # without keep_open the connection ends with the answer
+    sk.settimeout(10)
+    if sk.recv(100) != b'':
+        raise Failed('the connection stayed open without keep_open')
+    sk.close()
+    p.wait(timeout=30)
+    os.close(fd)
+    env.verdict(pid, env.outfile, reap=False)
+
+
+def check_wait_pid(env):
+    import pycriu
+    try:
+        env.client().wait_pid(1)
+    except pycriu.CRIUExceptionExternal as e:
+        if e.errno != errno.ECHILD:
+            raise Failed('cr_errno %d, expected ECHILD' % e.errno)
+        return
+    raise Failed('WAIT_PID of pid 1 succeeded')
+
+
+def check_service(env):
+    import pycriu
+    from pycriu import rpc_pb2 as rpc
+    addr, pidfile = env.path('svc.sock'), env.path('svc.pid')
+    rfd, wfd = os.pipe()
+    rc = subprocess.run([CRYO, 'service', '--address', addr, '--daemon', '--pidfile', pidfile,
+                         '--status-fd', str(wfd), '-o', env.path('svc.log'), '-v4'],
+                        stdin=subprocess.DEVNULL, pass_fds=[wfd], timeout=30).returncode
+    os.close(wfd)
+    if rc != 0:
+        raise Failed('cryo service exited %d' % rc)
+    # --status-fd: one zero byte, then the end (the daemon closed it)
+    ready = b''
+    while True:
+        b = os.read(rfd, 16)
+        if not b:
+            break
+        ready += b
+    os.close(rfd)
+    if ready != b'\0':
+        raise Failed('--status-fd got %r, not one zero byte' % ready)
+    if not wait_until(lambda: os.path.exists(pidfile) and os.path.getsize(pidfile) > 0, 10):
+        raise Failed('no pidfile')
+    with open(pidfile) as f:
+        spid = int(f.read())
+    env.pids.append(spid)
+    try:
+        for _ in range(2):      # a failed request must not end the service
+            c = pycriu.criu()
+            c.use_sk(addr)
+            r = c._send_req_and_recv_resp(rpc.criu_req(type=rpc.VERSION))
+            if not r.success or r.version.major_number != 3:
+                raise Failed('VERSION over the service: %s' % r)
+            c = pycriu.criu()
+            c.use_sk(addr)
+            req = rpc.criu_req(type=rpc.DUMP)
+            fd = os.open(env.tmp, os.O_DIRECTORY)
+            req.opts.images_dir_fd = fd
+            req.opts.pid = 4194001
+            r = c._send_req_and_recv_resp(req)
+            os.close(fd)
+            if r.success or r.cr_errno != errno.ESRCH:
+                raise Failed('DUMP of no process over the service: %s' % r)
+            if not alive(spid):
+                raise Failed('the service %d is gone' % spid)
+    finally:
+        os.kill(spid, signal.SIGTERM)
+
+
+def check_socket_activation(env):
+    """systemd-socket-activate listens and starts the service with the
+    socket as fd 3 (LISTEN_FDS=1) at the first connection."""
+    import pycriu
+    from pycriu import rpc_pb2 as rpc
+    tool = shutil.which('systemd-socket-activate')
+    if not tool:
+        raise Failed('systemd-socket-activate is missing (package systemd)')
+    addr = env.path('act.sock')
+    p = subprocess.Popen([tool, '--seqpacket', '-l', addr, CRYO, 'service', '-o',
+                          env.path('act.log'), '-v4'],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=open(env.path('act.err'), 'w'))
+    env.pids.append(p.pid)
+    try:
+        if not wait_until(lambda: os.path.exists(addr), 10):
+            raise Failed('systemd-socket-activate did not listen')
+        for _ in range(2):
+            c = pycriu.criu()
+            c.use_sk(addr)
+            r = c._send_req_and_recv_resp(rpc.criu_req(type=rpc.VERSION))
+            if not r.success or r.version.major_number != 3:
+                raise Failed('VERSION over the passed socket: %s' % r)
+        with open(env.path('act.log')) as f:
+            if 'systemd passed' not in f.read():
+                raise Failed('the service did not use the passed socket (see act.log)')
+    finally:
+        p.kill()
+        p.wait()
+
+
+CHECKS = [
+    ('version', check_version), ('features', check_features), ('check', check_check),
+    ('dump-restore', check_dump_restore), ('dump-esrch', check_dump_esrch),
+    ('unknown-field', check_unknown_field), ('refused-option', check_refused_option),
+    ('unknown-type', check_unknown_type), ('notify', check_notify),
+    ('notify-restore', check_notify_restore), ('keep-open', check_keep_open),
+    ('wait-pid', check_wait_pid),
+    ('service', check_service), ('socket-activation', check_socket_activation),
+]
+
+
+def main():
+    names = sys.argv[1:]
+    if os.geteuid() != 0:
+        for n, _ in CHECKS:
+            print('SKIP rpc:%s: needs root' % n)
+        return 77
+    try:
+        import pycriu  # noqa: F401
+    except ImportError:
+        for n, _ in CHECKS:
+            print('SKIP rpc:%s: pycriu (Debian package criu) is not installed' % n)
+        return 77
+    failed = False
+    for name, fn in CHECKS:
+        if names and name not in names:
+            continue
+        env = Env()
+        try:
+            fn(env)
+            report(name, True)
+        except Failed as e:
+            report(name, False, str(e))
+            failed = True
+        except Exception as e:  # noqa: BLE001 - a crash is a failure
+            report(name, False, '%s: %s' % (type(e).__name__, e))
+            failed = True
+        env.cleanup(keep=failed)
+        if failed:
+            print('# files kept in %s' % env.tmp)
+    print('%d passed, %d failed' % (results.count(True), results.count(False)))
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
