@@ -692,6 +692,11 @@ static const struct stage dump_stages[] = {
 	{ .name = "killed", .run = st_killed, .wanted = killing, .flags = STAGE_KILL_POINT },
 };
 
+static int dump_pid_of(void *arg)
+{
+	return ((struct dump_run *)arg)->ctx.opts->pid;
+}
+
 int dump_tree(struct cryo_opts *o)
 {
 	struct dump_run run = {
@@ -700,6 +705,7 @@ int dump_tree(struct cryo_opts *o)
 	};
 	struct dump_ctx *ctx = &run.ctx;
 	struct pipeline pl = PIPELINE("dump", dump_stages, o->notify);
+	pl.pid_of = dump_pid_of;
 
 	if (o->leave_running && o->leave_stopped) {
 		pr_err("--leave-running and --leave-stopped contradict each other: choose one");

@@ -20,6 +20,7 @@ struct restore_run {
 	struct rst_ctx ctx;
 	uint64_t t0, t_forking, t_created;
 	bool files_finished;	/* cryo's copies closed already */
+	pid_t root;		/* the root's PID, for notifications, once created */
 };
 
 static int st_images(void *arg)
@@ -210,6 +211,16 @@ static const struct stage restore_stages[] = {
 	  .after = "post-resume" },
 };
 
+/* Notifications name the root once it exists. */
+static int restore_pid_of(void *arg)
+{
+	struct restore_run *run = arg;
+	const struct rst_ctx *ctx = &run->ctx;
+	if (!run->root && ctx->nr_procs && ctx->procs[0].created)
+		run->root = ctx->procs[0].pid;	/* kept once the tree is released */
+	return run->root;
+}
+
 /* The restore proper, in cryo's own PID namespace.  @root_out: the root's
  * PID once restored. */
 int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
@@ -217,6 +228,7 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 	struct restore_run run = { .ctx = { .opts = o }, .t0 = now_ns() };
 	struct rst_ctx *ctx = &run.ctx;
 	struct pipeline pl = PIPELINE("restore", restore_stages, o->notify);
+	pl.pid_of = restore_pid_of;
 	int ret;
 
 	ctx->dirfd = img_dir_open(o->images_dir, false);

@@ -26,7 +26,7 @@
 #include "cryo.h"
 #include "images/image.h"
 #include "kerndat/kerndat.h"
-#include "rpc/notify.h"
+#include "util/pipeline.h"
 #include "rpc/rpc.h"
 #include "rpc/rpc-int.h"
 #include "util/log.h"
@@ -39,11 +39,12 @@
 
 #define RPC_DEFAULT_LOG "criu.log"	/* criu's, in the work directory */
 
-/* The request being served, for notifications. */
-static struct {
+/* The client of the request being served, for its notifications: the
+ * pipelines' stage hook (util/pipeline.h) calls rpc_notify with it. */
+struct rpc_notifier {
 	int sk;
-	bool enabled;
-} notifier = { .sk = -1 };
+	bool resumed_failed;	/* a notification past the point of no return failed */
+};
 
 /* ---- messages ------------------------------------------------------------ */
 
@@ -126,15 +127,17 @@ static int send_ok(int sk, CriuResp *resp, CriuReqType type)
 
 /* ---- notifications ------------------------------------------------------ */
 
-int rpc_notify(const char *script, pid_t pid)
+/* Tell the client that stage @script is reached (@pid: the tree's root,
+ * 0 if none yet) and wait for its answer: a failure or no answer fails
+ * the operation at that boundary (criu's order, see the stage tables). */
+static int rpc_notify(const char *script, int pid, void *arg)
 {
+	struct rpc_notifier *nf = arg;
 	CriuResp resp = CRIU_RESP__INIT;
 	CriuNotify n = CRIU_NOTIFY__INIT;
 	CriuReq *ans = NULL;
 	int ret;
 
-	if (!notifier.enabled || notifier.sk < 0)
-		return 0;
 	n.script = (char *)script;
 	if (pid) {
 		n.has_pid = true;
@@ -142,25 +145,30 @@ int rpc_notify(const char *script, pid_t pid)
 	}
 	resp.notify = &n;
 	pr_info("RPC: notifying the client: %s (pid %d)", script, pid);
-	ret = send_ok(notifier.sk, &resp, CRIU_REQ_TYPE__NOTIFY);
-	if (ret)
-		return ret;
-	ret = recv_req(notifier.sk, &ans);
-	if (ret <= 0) {
-		if (!ret)
-			pr_err("RPC: the client went away instead of answering the %s notification", script);
-		return ret ? ret : -ECONNRESET;
+	ret = send_ok(nf->sk, &resp, CRIU_REQ_TYPE__NOTIFY);
+	if (!ret) {
+		ret = recv_req(nf->sk, &ans);
+		if (ret == 0) {
+			pr_err("RPC: the client went away instead of answering the %s notification",
+			       script);
+			ret = -ECONNRESET;
+		}
 	}
-	ret = 0;
-	if (ans->type != CRIU_REQ_TYPE__NOTIFY) {
-		pr_err("RPC: the client answered the %s notification with a request of type %d, "
-		       "not NOTIFY", script, ans->type);
-		ret = -EBADMSG;
-	} else if (!ans->notify_success) {
-		pr_err("RPC: the client's %s notification script failed", script);
-		ret = -ECANCELED;
+	if (ret > 0) {
+		ret = 0;
+		if (ans->type != CRIU_REQ_TYPE__NOTIFY) {
+			pr_err("RPC: the client answered the %s notification with a request of type "
+			       "%d, not NOTIFY", script, ans->type);
+			ret = -EBADMSG;
+		} else if (!ans->notify_success) {
+			pr_err("RPC: the client's %s notification script failed", script);
+			ret = -ECANCELED;
+		}
+		criu_req__free_unpacked(ans, NULL);
 	}
-	criu_req__free_unpacked(ans, NULL);
+	/* past the point of no return the tree runs on: the RPC ends it */
+	if (ret && (!strcmp(script, "network-unlock") || !strcmp(script, "post-resume")))
+		nf->resumed_failed = true;
 	return ret;
 }
 
@@ -289,7 +297,7 @@ static pid_t read_pidfile(const char *path)
 	return n > 0 ? atoi(buf) : 0;
 }
 
-/* A notification failed after the restore: criu then kills the tree.
+/* A notification failed once the tree runs: criu then kills the tree.
  * Its processes are the images' (pstree.img); with --pid-ns only the
  * root's host PID is known. */
 static void kill_restored(const struct cryo_opts *o, pid_t root)
@@ -317,7 +325,8 @@ static void kill_restored(const struct cryo_opts *o, pid_t root)
 }
 
 static int run_restore(struct cryo_opts *o, CriuResp *resp, CriuRestoreResp *rr,
-		       struct cryo_error *err, const struct rpc_peer *peer)
+		       struct cryo_error *err, const struct rpc_peer *peer,
+		       const struct rpc_notifier *nf)
 {
 	char tmpdir[] = "/tmp/cryo-rpc.XXXXXX", own[sizeof(tmpdir) + 16];
 	bool own_pidfile = !o->pidfile;
@@ -340,23 +349,16 @@ static int run_restore(struct cryo_opts *o, CriuResp *resp, CriuRestoreResp *rr,
 			return -ENOMEM;
 		}
 	}
-	ret = rpc_notify("pre-restore", 0);
-	if (!ret)
-		ret = cryo_restore(o, &status, err);
-	root = ret ? 0 : read_pidfile(o->pidfile);
+	/* the notifications come from the restore's stages */
+	ret = cryo_restore(o, &status, err);
+	root = !ret || nf->resumed_failed ? read_pidfile(o->pidfile) : 0;
 	if (own_pidfile) {
 		unlink(own);
 		rmdir(tmpdir);
 	}
-	if (ret)
-		return ret;
-	/* The tree already runs: criu's post-restore comes before its resume
-	 * (a stage hook will move it there). */
-	ret = rpc_notify("post-restore", root);
-	if (!ret)
-		ret = rpc_notify("post-resume", root);
 	if (ret) {
-		kill_restored(o, root);
+		if (nf->resumed_failed)
+			kill_restored(o, root);
 		return ret;
 	}
 	rr->has_pid = true;
@@ -374,6 +376,8 @@ static int run_operation(int sk, const CriuReq *req, const struct rpc_peer *peer
 	CriuRestoreResp rr = CRIU_RESTORE_RESP__INIT;
 	struct cryo_error err = { 0 }, *outer;
 	struct cryo_opts o;
+	struct rpc_notifier nf = { .sk = -1 };
+	struct pipeline_hook hook = { .notify = rpc_notify, .arg = &nf };
 	enum cryo_command cmd = req_command(req->type);
 	const struct cryo_command_desc *d = opts_command_desc(cmd);
 	int ret;
@@ -394,25 +398,17 @@ static int run_operation(int sk, const CriuReq *req, const struct rpc_peer *peer
 		pr_info("cryo %s (criu %s interface): RPC %s, images in %s", CRYO_VERSION,
 			CRYO_CRIU_COMPAT_VERSION, opts_command_name(cmd), o.images_dir);
 		rpc_log_opts(opts_command_name(cmd), req->opts);
-		notifier.sk = sk;
-		notifier.enabled = req->opts && req->opts->has_notify_scripts &&
-				   req->opts->notify_scripts;
+		/* the client's notifications, at the pipelines' stage boundaries */
+		nf.sk = sk;
+		if (req->opts && req->opts->has_notify_scripts && req->opts->notify_scripts)
+			o.notify = &hook;
 	}
 	log_capture_errors(outer);
 
 	if (!ret) {
 		switch (cmd) {
 		case CMD_DUMP:
-			outer = log_capture_errors(&err);
-			ret = rpc_notify("pre-dump", o.pid);
-			log_capture_errors(outer);
-			if (!ret)
-				ret = cryo_dump(&o, &err);
-			if (!ret) {
-				outer = log_capture_errors(&err);
-				ret = rpc_notify("post-dump", o.pid);
-				log_capture_errors(outer);
-			}
+			ret = cryo_dump(&o, &err);
 			if (!ret) {
 				dr.has_restored = true;
 				dr.restored = false;
@@ -421,7 +417,7 @@ static int run_operation(int sk, const CriuReq *req, const struct rpc_peer *peer
 			break;
 		case CMD_RESTORE:
 			outer = log_capture_errors(&err);
-			ret = run_restore(&o, &resp, &rr, &err, peer);
+			ret = run_restore(&o, &resp, &rr, &err, peer, &nf);
 			log_capture_errors(outer);
 			break;
 		case CMD_CHECK:
@@ -440,8 +436,7 @@ static int run_operation(int sk, const CriuReq *req, const struct rpc_peer *peer
 			break;
 		}
 	}
-	notifier.enabled = false;
-	notifier.sk = -1;
+	o.notify = NULL;
 	if (ret && !err.code)
 		cryo_error_finish(&err, ret);
 	if (ret)

@@ -7,12 +7,13 @@
 #include <stdio.h>
 #include <string.h>
 
-static int notify(const struct pipeline *pl, const char *event)
+static int notify(const struct pipeline *pl, void *ctx, const char *event)
 {
 	if (!event || !pl->hook || !pl->hook->notify)
 		return 0;
-	pr_debug("%s: notify %s", pl->name, event);
-	int ret = pl->hook->notify(event, pl->hook->arg);
+	int pid = pl->pid_of ? pl->pid_of(ctx) : 0;
+	pr_debug("%s: notify %s (pid %d)", pl->name, event, pid);
+	int ret = pl->hook->notify(event, pid, pl->hook->arg);
 	if (ret) {
 		ret = ret < 0 ? ret : -EIO;
 		pr_err("%s: the %s notification failed (%s): stopping here", pl->name, event,
@@ -53,7 +54,7 @@ int pipeline_run(const struct pipeline *pl, void *ctx)
 			continue;
 		int r = fault_point(pl, st);
 		if (!r)
-			r = notify(pl, st->before);
+			r = notify(pl, ctx, st->before);
 		if (!r) {
 			pr_debug("%s: stage %s", pl->name, st->name);
 			r = st->run(ctx);
@@ -61,7 +62,7 @@ int pipeline_run(const struct pipeline *pl, void *ctx)
 		}
 		/* its `after` hook failing: the stage is done, it is undone too */
 		if (!r)
-			r = notify(pl, st->after);
+			r = notify(pl, ctx, st->after);
 		if (!r) {
 			committed |= (st->flags & STAGE_COMMIT) != 0;
 			continue;

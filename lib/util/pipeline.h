@@ -27,10 +27,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Called with criu's notify names at stage boundaries; non-zero (a negative
- * errno) fails the run there.  Carried in the run (struct cryo_opts). */
+/* Called with criu's notify names at stage boundaries and the PID the
+ * event is about (the dumped tree's root; the restored root once it exists;
+ * 0: none yet); non-zero (a negative errno) fails the run there.  Carried
+ * in the run (struct cryo_opts). */
 struct pipeline_hook {
-	int (*notify)(const char *event, void *arg);
+	int (*notify)(const char *event, int pid, void *arg);
 	void *arg;
 };
 
@@ -55,6 +57,7 @@ struct pipeline {
 	const struct stage *stages;
 	size_t nr_stages;
 	const struct pipeline_hook *hook;	/* may be NULL */
+	int (*pid_of)(void *ctx);	/* optional: the PID notifications name */
 };
 
 #define PIPELINE(pname, table, h)                                              \

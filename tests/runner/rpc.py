@@ -389,7 +389,10 @@ def notify_restore(env, name, answers):
 
 def check_notify_restore(env):
     pid, seen, r = notify_restore(env, 'img-nr', {})
-    want = [('pre-restore', 0), ('post-restore', pid), ('post-resume', pid)]
+    # criu's order, at the restore's stage boundaries
+    want = [('pre-restore', 0), ('setup-namespaces', pid), ('post-setup-namespaces', pid),
+            ('post-restore', pid), ('pre-resume', pid), ('network-unlock', pid),
+            ('post-resume', pid)]
     if not r.success or r.restore.pid != pid or seen != want:
         raise Failed('notifications %s, answer %s' % (seen, r))
     env.verdict(pid, env.outfile, reap=True)
@@ -558,17 +561,18 @@ def main():
         if names and name not in names:
             continue
         env = Env()
+        ok = False
         try:
             fn(env)
             report(name, True)
+            ok = True
         except Failed as e:
             report(name, False, str(e))
-            failed = True
         except Exception as e:  # noqa: BLE001 - a crash is a failure
             report(name, False, '%s: %s' % (type(e).__name__, e))
-            failed = True
-        env.cleanup(keep=failed)
-        if failed:
+        failed = failed or not ok
+        env.cleanup(keep=not ok)
+        if not ok:
             print('# files kept in %s' % env.tmp)
     print('%d passed, %d failed' % (results.count(True), results.count(False)))
     return 1 if failed else 0

@@ -48,7 +48,7 @@ static bool want_c(void *arg)
 	return !((struct trace *)arg)->skip_c;
 }
 
-static int hook(const char *event, void *arg)
+static int hook(const char *event, int pid, void *arg)
 {
 	struct trace *t = arg;
 	add(t, "notify", event);
