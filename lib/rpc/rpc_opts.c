@@ -305,6 +305,8 @@ static const struct field_map exceptions[] = {
 	    "directory's log file"),
 	REFUSED("orphan_pts_master", "passing the master of an orphaned pseudo-terminal to the "
 		"client is not implemented yet (containers)"),
+	REFUSED("keep_network_lock", "keeping the network locked once the dump is over is "
+		"not implemented yet"),
 	IGNORED("pidfd_store_sk", "the pidfds it would keep let a later dump of a pre-dumped tree "
 		"spot reused PIDs; cryo has no pre-dumps yet, so there is nothing to keep"),
 };
