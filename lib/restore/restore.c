@@ -920,7 +920,7 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 		ret = release_all(&ctx);
 	if (!ret)
 		release_done(&ctx);
-	sk_inet_restore_released(!ret);	/* TCP connections: the network lock */
+	sk_inet_restore_released(&ctx.files, !ret);	/* TCP connections: the network lock */
 	if (ret) {
 		kill_created(&ctx);
 		pr_err("restore failed; nothing of it was left running");

@@ -865,7 +865,7 @@ int usk_open(struct files_restore *fr, struct rst_file *f)
 void usk_restore_finish(struct files_restore *fr, bool ok)
 {
 	struct usk_rst *s = fr->kind_state[FDK_UNIX];
-	sk_queue_release();
+	sk_queue_release(fr);
 	if (!s)
 		return;
 	for (int i = 0; i < s->nr_bound; i++) {

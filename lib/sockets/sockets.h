@@ -66,8 +66,10 @@ int sk_queue_restore(struct files_restore *fr, uint32_t id, int sender, const st
 int sk_queue_foreach(struct files_restore *fr, uint32_t id,
 		     int (*fn)(const void *data, size_t len, const void *addr, size_t addr_len,
 			       void *arg), void *arg);
-/* Free what sk_queue_restore loaded (once the restore is over). */
-void sk_queue_release(void);
+/* Free what sk_queue_restore loaded (once the restore is over).  The
+ * queues are the one state the socket kinds share at restore: it hangs off
+ * fr->sockets, made on first use. */
+void sk_queue_release(struct files_restore *fr);
 
 /* --- sk_opts.c: the options every socket kind shares (sk_opts_entry) --- */
 struct SkIntOptEntry;
@@ -117,8 +119,9 @@ unsigned sk_network_lock_method(const struct cryo_opts *o);
 
 /* Restore, once the restored tasks run (@ok) or the restore failed: the
  * network lock of restored TCP connections goes (it stays after a failure,
- * for another try, as criu does). */
-void sk_inet_restore_released(bool ok);
+ * for another try, as criu does), and the inet kind's state of @fr with it.
+ * Every restore that got as far as creating tasks must call it. */
+void sk_inet_restore_released(struct files_restore *fr, bool ok);
 
 /* sk_udp_queue.c: datagrams queued on a UDP socket, with their senders.
  * Dump: read without consuming them into sk-queues.img (address in each
