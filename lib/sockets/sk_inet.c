@@ -594,13 +594,14 @@ static int inet_open(struct files_restore *fr, struct rst_file *f)
 		return -e;
 	}
 	int ret = 0;
+	char desc[64];
 	if (ie->family == AF_INET6 && ie->v6only)
 		ret = SET(SOL_IPV6, IPV6_V6ONLY, 1);
 	/* sockets that shared a port: the dumped values once all are bound */
 	ret = ret ?: inet_restore_opts(sk, ie, conn && !fr->opts->tcp_close);
 	ret = ret ?: SET(SOL_SOCKET, SO_REUSEADDR, 1);
 	if (ret)
-		goto err;
+		goto opened;
 	if (conn) {
 		if (fr->opts->tcp_close) {
 			/* criu's --tcp-close: a fresh socket, shut down (reads
@@ -662,19 +663,9 @@ static int inet_open(struct files_restore *fr, struct rst_file *f)
 		}
 	}
 opened:
-	if (ret)
-		goto err;
-	char what[64];
-	snprintf(what, sizeof(what), "inet socket %u", ie->id);
-	ret = files_apply_flags(sk, ie->flags, what);
-	ret = ret ?: files_apply_fown(sk, ie->fown, what);
-	if (ret)
-		goto err;
-	f->lfd = sk;
-	return track(fr, f, conn && !fr->opts->tcp_close);
-err:
-	close(sk);
-	return ret;
+	snprintf(desc, sizeof(desc), "inet socket %u", ie->id);
+	ret = files_rst_adopt(f, sk, ret, ie->flags, ie->fown, desc);
+	return ret ?: track(fr, f, conn && !fr->opts->tcp_close);
 }
 
 static void inet_restore_finish(struct files_restore *fr, bool ok)

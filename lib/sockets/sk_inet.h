@@ -33,8 +33,6 @@ int inet_sockaddr(const InetSkEntry *ie, bool src, struct sockaddr_storage *ss, 
 
 /* --- sk_inet_opts.c --- */
 
-/* getsockopt of an int: 0 or -errno (not logged) */
-int inet_get_int(int fd, int level, int opt, int *val);
 /* setsockopt of an int, logged naming the socket */
 int inet_set_int(int sk, int level, int opt, int val, const char *name, const InetSkEntry *ie);
 /* GET in a function with a struct fd_dump *d and its duplicate lfd;
@@ -42,7 +40,7 @@ int inet_set_int(int sk, int level, int opt, int val, const char *name, const In
 #define GET(level, opt, dst)                                                   \
 	do {                                                                   \
 		int __v;                                                       \
-		if (inet_get_int(lfd, level, opt, &__v))                       \
+		if (skopt_get_int(lfd, level, opt, &__v))                       \
 			return_perror("getsockopt(" #opt ") on " FD_FMT, FD_ARGS(d)); \
 		dst = __v;                                                     \
 	} while (0)

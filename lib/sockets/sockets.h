@@ -25,7 +25,7 @@ struct VmaEntry;
  * mapping of another socket, or of part of the rings, is refused. */
 int packet_vma_fixup(struct files_dump *fdm, pid_t pid, struct VmaEntry *v);
 
-/* --- sk_queue.c: queued data (sk-queues.img) and common socket options --- */
+/* --- sk_queue.c: queued data (sk-queues.img) --- */
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -71,8 +71,14 @@ int sk_queue_foreach(struct files_restore *fr, uint32_t id,
  * fr->sockets, made on first use. */
 void sk_queue_release(struct files_restore *fr);
 
-/* --- sk_opts.c: the options every socket kind shares (sk_opts_entry) --- */
+/* --- sk_opts.c: the options every socket kind shares (sk_opts_entry) ---
+ * Each kind dumps and restores them with skopt_dump / skopt_restore only;
+ * inet sockets (sk_inet_opts.c) add their IP, IPv6 and TCP levels on top
+ * with the same integer tables (skopt_ints_*). */
 struct SkIntOptEntry;
+
+/* getsockopt of an int: 0 or -errno (not logged) */
+int skopt_get_int(int fd, int level, int opt, int *val);
 
 /* An integer option cryo saves when it is not at its default. */
 struct skopt_int {
