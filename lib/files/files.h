@@ -80,6 +80,7 @@ struct files_restore {
 	int extra_type[32];
 	int nr_extra;
 	void *kind_state[16];
+	void *sockets;			/* lib/sockets' state shared by its kinds */
 };
 /* Load files.img and make the transport socket (its task end is inherited
  * by every task created from now on). */

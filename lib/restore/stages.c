@@ -98,7 +98,7 @@ static void st_loaded_undo(void *arg)
 		if (ctx->shmem_ready)
 			shmem_registry_close_fds(&ctx->shmem);
 	}
-	sk_inet_restore_released(false);	/* TCP connections: the network lock */
+	sk_inet_restore_released(&ctx->files, false);	/* TCP connections: the network lock */
 	kill_created(ctx);
 	pr_err("restore failed; nothing of it was left running");
 }
@@ -178,8 +178,8 @@ static int st_release(void *arg)
 
 static int st_unlock(void *arg)
 {
-	(void)arg;
-	sk_inet_restore_released(true);	/* TCP connections: the network lock */
+	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
+	sk_inet_restore_released(&ctx->files, true);	/* TCP connections: the network lock */
 	return 0;
 }
 

@@ -56,9 +56,6 @@ struct guard_msg {
 /* How long the guard waits, after "killing", for the tree to be dead. */
 #define G_KILL_WAIT_MS 2000
 
-static int guard_sk = -1;
-static pid_t guard_pid;
-
 /* --- the helper --- */
 
 struct gsock {
@@ -223,7 +220,7 @@ static __attribute__((noreturn)) void guard_main(int sk)
 
 /* --- cryo's side --- */
 
-static int guard_send(const struct guard_msg *m, int fd)
+static int guard_send(struct net_guard *g, const struct guard_msg *m, int fd)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
 	struct iovec iov = { (void *)m, sizeof(*m) };
@@ -237,33 +234,33 @@ static int guard_send(const struct guard_msg *m, int fd)
 		cm->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
 	}
-	if (sendmsg(guard_sk, &mh, MSG_NOSIGNAL) != sizeof(*m))
-		return_perror("can't tell the network guard (pid %d) of a change", guard_pid);
+	if (sendmsg(g->sk, &mh, MSG_NOSIGNAL) != sizeof(*m))
+		return_perror("can't tell the network guard (pid %d) of a change", g->pid);
 	if (m->type == G_DONE)
 		return 0;
 	int ans;
 	ssize_t n;
-	while ((n = recv(guard_sk, &ans, sizeof(ans), 0)) < 0 && errno == EINTR)
+	while ((n = recv(g->sk, &ans, sizeof(ans), 0)) < 0 && errno == EINTR)
 		;
 	if (n < 0)
-		return_perror("no answer from the network guard (pid %d)", guard_pid);
+		return_perror("no answer from the network guard (pid %d)", g->pid);
 	if (n != sizeof(ans)) {
 		pr_err("the network guard (pid %d) is gone: the dump can't make changes to the "
-		       "network it would not undo", guard_pid);
+		       "network it would not undo", g->pid);
 		return -EPIPE;
 	}
 	if (ans) {
-		pr_err("the network guard (pid %d) can't take in a change: %s", guard_pid,
+		pr_err("the network guard (pid %d) can't take in a change: %s", g->pid,
 		       strerror(-ans));
 		return ans;
 	}
 	return 0;
 }
 
-static int guard_start(void)
+static int guard_start(struct net_guard *g)
 {
 	int sv[2];
-	if (guard_sk >= 0)
+	if (g->sk >= 0)
 		return 0;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
 		return_perror("can't create the network guard's socket pair");
@@ -278,48 +275,48 @@ static int guard_start(void)
 	if (pid == 0)
 		guard_main(sv[1]);
 	close(sv[1]);
-	guard_sk = sv[0];
-	guard_pid = pid;
+	g->sk = sv[0];
+	g->pid = pid;
 	return 0;
 }
 
-int guard_locked(enum netlock_method meth, const struct inet_conn *c, int n)
+int guard_locked(struct net_guard *g, enum netlock_method meth, const struct inet_conn *c, int n)
 {
 	if (meth == NETLOCK_SKIP || !n)
 		return 0;
-	int ret = guard_start();
+	int ret = guard_start(g);
 	for (int i = 0; !ret && i < n; i += G_CONNS) {
 		struct guard_msg m = { .type = G_LOCK, .method = meth };
 		m.n = MIN(n - i, G_CONNS);
 		memcpy(m.c, c + i, m.n * sizeof(*c));
-		ret = guard_send(&m, -1);
+		ret = guard_send(g, &m, -1);
 	}
 	return ret;
 }
 
-int guard_repair(int fd, pid_t pid, bool reuseaddr)
+int guard_repair(struct net_guard *g, int fd, pid_t pid, bool reuseaddr)
 {
 	struct guard_msg m = { .type = G_REPAIR, .reuseaddr = reuseaddr, .pid = pid };
-	int ret = guard_start();
-	return ret ? ret : guard_send(&m, fd);
+	int ret = guard_start(g);
+	return ret ? ret : guard_send(g, &m, fd);
 }
 
-int guard_killing(void)
+int guard_killing(struct net_guard *g)
 {
 	struct guard_msg m = { .type = G_KILLING };
-	return guard_sk < 0 ? 0 : guard_send(&m, -1);
+	return g->sk < 0 ? 0 : guard_send(g, &m, -1);
 }
 
-void guard_done(void)
+void guard_done(struct net_guard *g)
 {
-	if (guard_sk < 0)
+	if (g->sk < 0)
 		return;
 	struct guard_msg m = { .type = G_DONE };
-	guard_send(&m, -1);
-	close(guard_sk);
-	guard_sk = -1;
+	guard_send(g, &m, -1);
+	close(g->sk);
+	g->sk = -1;
 	int st;
-	while (waitpid(guard_pid, &st, 0) < 0 && errno == EINTR)
+	while (waitpid(g->pid, &st, 0) < 0 && errno == EINTR)
 		;
-	guard_pid = 0;
+	g->pid = 0;
 }

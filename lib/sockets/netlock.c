@@ -153,8 +153,6 @@ static int nft_run(const char *script, const char *what)
 	return 0;
 }
 
-static bool nft_ready;	/* the table, sets and chains exist (checked once) */
-
 static int nft_has_chains(void)
 {
 	char *argv[] = { "nft", "list", "chain", "inet", "cryo", "input", NULL };
@@ -200,8 +198,6 @@ static int ipt(const char *tool, const char *what, bool quiet, ...)
 	return st < 0 ? st : st ? -EIO : 0;
 }
 
-static bool ipt_ready[2];
-
 static int ipt_setup_once(const char *tool, bool quiet)
 {
 	/* exists already: fine */
@@ -221,16 +217,13 @@ static int ipt_setup_once(const char *tool, bool quiet)
 	return 0;
 }
 
-static int ipt_setup(const char *tool, int idx)
+static int ipt_setup(const char *tool)
 {
-	if (ipt_ready[idx])
-		return 0;
 	/* another cryo unlocking its last connection may remove the chain
 	 * between our steps: try again */
 	int ret = -EIO;
 	for (int i = 0; i < 3 && ret; i++)
 		ret = ipt_setup_once(tool, i < 2);
-	ipt_ready[idx] = !ret;
 	return ret;
 }
 
@@ -253,7 +246,7 @@ static int ipt_batch(int family, const struct inet_conn *c, int n, bool lock)
 {
 	bool v6 = family == AF_INET6;
 	const char *tool = v6 ? "ip6tables" : "iptables";
-	int ret = lock ? ipt_setup(tool, v6) : 0;
+	int ret = lock ? ipt_setup(tool) : 0;
 	if (ret)
 		return ret;
 	char *argv_s[] = { (char *)tool, "-w", "-S", "CRYO", NULL };
@@ -318,7 +311,6 @@ static void ipt_cleanup(int family)
 	ipt(tool, "removing the jump to CRYO", true, "-D", "INPUT", "-j", "CRYO", NULL);
 	ipt(tool, "removing the jump to CRYO", true, "-D", "OUTPUT", "-j", "CRYO", NULL);
 	ipt(tool, "removing chain CRYO", true, "-X", "CRYO", NULL);
-	ipt_ready[v6] = false;
 }
 
 static void nft_cleanup(void)
@@ -333,7 +325,6 @@ static void nft_cleanup(void)
 	}
 	char *argv[] = { "nft", "delete", "table", "inet", "cryo", NULL };
 	run_tool(argv, NULL, out, sizeof(out));
-	nft_ready = false;
 }
 
 /* --- the interface --- */
@@ -359,7 +350,11 @@ static bool same_conn(const struct inet_conn *a, const struct inet_conn *b)
 /* The chain CRYO / table "inet cryo" is shared by every cryo of the host:
  * one removing it once empty (ipt_cleanup, nft_cleanup) while another has
  * just created it and not yet jumped to it or filled it would take the
- * other's lock away.  Changes are serialised by an flock on this file. */
+ * other's lock away.  Changes are serialised by an flock on this file.
+ * Nothing of the host's rules is remembered between two changes (another
+ * cryo, or an unlock of this one, may have removed the chain or table
+ * since): each lock checks for them again under the flock, once per
+ * family and run of the tool. */
 #define NETLOCK_FILE "/run/cryo-netlock.lock"
 
 static int netlock_serialise(void)
@@ -383,8 +378,6 @@ static int netlock_apply(enum netlock_method m, const struct inet_conn *c, int n
 	if (m == NETLOCK_SKIP || n == 0)
 		return 0;
 	int lfd = netlock_serialise();
-	/* another cryo may have removed the (then empty) chain or table */
-	ipt_ready[0] = ipt_ready[1] = nft_ready = false;
 	int ret = netlock_apply_locked(m, c, n, lock);
 	if (lfd >= 0)
 		close(lfd);
@@ -440,7 +433,7 @@ static int netlock_apply_locked(enum netlock_method m, const struct inet_conn *c
 		return -ENOMEM;
 	}
 	if (lock) {
-		bool chains = nft_ready || nft_has_chains();
+		bool chains = nft_has_chains();
 		size_t len = strlen(nft_setup) + strlen(nft_chains) + strlen(el) + 1;
 		char *s = xmalloc(len);
 		if (!s) {
@@ -448,9 +441,8 @@ static int netlock_apply_locked(enum netlock_method m, const struct inet_conn *c
 			free(u);
 			return -ENOMEM;
 		}
-		snprintf(s, len, "%s%s%s", nft_ready ? "" : nft_setup, chains ? "" : nft_chains, el);
+		snprintf(s, len, "%s%s%s", nft_setup, chains ? "" : nft_chains, el);
 		ret = nft_run(s, "locking connections");
-		nft_ready = !ret;
 		free(s);
 	} else {
 		char *argv[] = { "nft", "-f", "-", NULL };

@@ -378,14 +378,12 @@ out:
 
 /* --------------------------------------------------------------- restore */
 
-/* Every inet socket restored, for the final SO_REUSEADDR/SO_REUSEPORT. */
-struct inet_rst {
-	struct rst_file *f;
-	bool repair;
-};
-static struct inet_rst *rst_socks;
-static int nr_rst_socks;
-
+struct inet_rst_state *inet_rst_state(struct files_restore *fr)
+{
+	if (!fr->kind_state[FDK_INET])
+		fr->kind_state[FDK_INET] = xzalloc(sizeof(struct inet_rst_state));
+	return fr->kind_state[FDK_INET];
+}
 
 static bool addr_any(const InetSkEntry *ie)
 {
@@ -558,13 +556,16 @@ static int inet_bind(int sk, const InetSkEntry *ie)
 	return 0;
 }
 
-static int track(struct rst_file *f, bool repair)
+static int track(struct files_restore *fr, struct rst_file *f, bool repair)
 {
-	struct inet_rst *n = xrealloc(rst_socks, (nr_rst_socks + 1) * sizeof(*n));
+	struct inet_rst_state *s = inet_rst_state(fr);
+	if (!s)
+		return -ENOMEM;
+	struct inet_rst *n = xrealloc(s->socks, (s->nr_socks + 1) * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
-	rst_socks = n;
-	rst_socks[nr_rst_socks++] = (struct inet_rst){ f, repair };
+	s->socks = n;
+	s->socks[s->nr_socks++] = (struct inet_rst){ f, repair };
 	return 0;
 }
 
@@ -593,13 +594,14 @@ static int inet_open(struct files_restore *fr, struct rst_file *f)
 		return -e;
 	}
 	int ret = 0;
+	char desc[64];
 	if (ie->family == AF_INET6 && ie->v6only)
 		ret = SET(SOL_IPV6, IPV6_V6ONLY, 1);
 	/* sockets that shared a port: the dumped values once all are bound */
 	ret = ret ?: inet_restore_opts(sk, ie, conn && !fr->opts->tcp_close);
 	ret = ret ?: SET(SOL_SOCKET, SO_REUSEADDR, 1);
 	if (ret)
-		goto err;
+		goto opened;
 	if (conn) {
 		if (fr->opts->tcp_close) {
 			/* criu's --tcp-close: a fresh socket, shut down (reads
@@ -661,37 +663,26 @@ static int inet_open(struct files_restore *fr, struct rst_file *f)
 		}
 	}
 opened:
-	if (ret)
-		goto err;
-	char what[64];
-	snprintf(what, sizeof(what), "inet socket %u", ie->id);
-	ret = files_apply_flags(sk, ie->flags, what);
-	ret = ret ?: files_apply_fown(sk, ie->fown, what);
-	if (ret)
-		goto err;
-	f->lfd = sk;
-	return track(f, conn && !fr->opts->tcp_close);
-err:
-	close(sk);
-	return ret;
+	snprintf(desc, sizeof(desc), "inet socket %u", ie->id);
+	ret = files_rst_adopt(f, sk, ret, ie->flags, ie->fown, desc);
+	return ret ?: track(fr, f, conn && !fr->opts->tcp_close);
 }
 
 static void inet_restore_finish(struct files_restore *fr, bool ok)
 {
+	struct inet_rst_state *s = fr->kind_state[FDK_INET];
 	tcp_restore_finish(fr, ok);
-	for (int i = 0; ok && i < nr_rst_socks; i++) {
-		struct rst_file *f = rst_socks[i].f;
+	for (int i = 0; ok && s && i < s->nr_socks; i++) {
+		struct rst_file *f = s->socks[i].f;
 		const InetSkEntry *ie = f->fe->isk;
 		if (f->lfd < 0)
 			continue;
 		int sk = f->lfd;
 		/* (repair-off already set SO_REUSEADDR of connections) */
-		if (!rst_socks[i].repair && !ie->opts->reuseaddr)
+		if (!s->socks[i].repair && !ie->opts->reuseaddr)
 			SET(SOL_SOCKET, SO_REUSEADDR, 0);
 	}
-	free(rst_socks);
-	rst_socks = NULL;
-	nr_rst_socks = 0;
+	/* the rest (the lock) goes once the tasks run: sk_inet_restore_released */
 }
 
 static void inet_dump_finish(struct files_dump *fdm, bool ok, bool killed)

@@ -33,8 +33,6 @@ int inet_sockaddr(const InetSkEntry *ie, bool src, struct sockaddr_storage *ss, 
 
 /* --- sk_inet_opts.c --- */
 
-/* getsockopt of an int: 0 or -errno (not logged) */
-int inet_get_int(int fd, int level, int opt, int *val);
 /* setsockopt of an int, logged naming the socket */
 int inet_set_int(int sk, int level, int opt, int val, const char *name, const InetSkEntry *ie);
 /* GET in a function with a struct fd_dump *d and its duplicate lfd;
@@ -42,7 +40,7 @@ int inet_set_int(int sk, int level, int opt, int val, const char *name, const In
 #define GET(level, opt, dst)                                                   \
 	do {                                                                   \
 		int __v;                                                       \
-		if (inet_get_int(lfd, level, opt, &__v))                       \
+		if (skopt_get_int(lfd, level, opt, &__v))                       \
 			return_perror("getsockopt(" #opt ") on " FD_FMT, FD_ARGS(d)); \
 		dst = __v;                                                     \
 	} while (0)
@@ -81,6 +79,25 @@ int inet_restore_opts(int sk, const InetSkEntry *ie, bool conn);
  * The number removed, or -errno. */
 int inet_clear_holders(const InetSkEntry *ie, bool peer);
 
+/* --- per-run state: hung off the file dump/restore context --- */
+
+/* The inet kind at restore (fr->kind_state[FDK_INET]): made on first use,
+ * freed by sk_inet_restore_released, which every restore reaches once a
+ * socket was opened (after a failure too). */
+struct inet_rst_state {
+	struct inet_rst {		/* every inet socket restored, for the */
+		struct rst_file *f;	/* final SO_REUSEADDR */
+		bool repair;
+	} *socks;
+	int nr_socks;
+	struct inet_conn *conns;	/* connections locked */
+	int nr_conns;
+	int method;			/* enum netlock_method, once known */
+	bool method_known;
+	bool prelocked;			/* every connection of the images locked */
+};
+struct inet_rst_state *inet_rst_state(struct files_restore *fr);
+
 /* --- netlock.c --- */
 
 /* Packets with this mark (criu's SOCCR_MARK) pass the lock. */
@@ -97,19 +114,48 @@ int netlock_unlock(enum netlock_method m, const struct inet_conn *c, int n);
 
 /* --- guard.c: undoing the dump's lock and repair mode if cryo dies --- */
 
+/* One dump's guard: its helper's socket and pid (sk -1: none started). */
+struct net_guard {
+	int sk;
+	pid_t pid;
+};
+#define NET_GUARD_INIT { .sk = -1 }
+
 /* These connections are about to be locked / this socket (cryo's duplicate;
  * @pid: its process) about to be put in repair mode by the dump: called
- * BEFORE the change, returns once the guard has taken it in.  0 or -errno
- * (logged): then the change must not be made. */
-int guard_locked(enum netlock_method m, const struct inet_conn *c, int n);
-int guard_repair(int fd, pid_t pid, bool reuseaddr);
+ * BEFORE the change, returns once the guard has taken it in (starting @g's
+ * helper at the first change).  0 or -errno (logged): then the change must
+ * not be made. */
+int guard_locked(struct net_guard *g, enum netlock_method m, const struct inet_conn *c, int n);
+int guard_repair(struct net_guard *g, int fd, pid_t pid, bool reuseaddr);
 /* The dump is committed and the tree about to be killed: should cryo die
  * now, the sockets of dead processes close in repair mode, the lock stays. */
-int guard_killing(void);
-/* The dump has undone them, or keeps them for the restore. */
-void guard_done(void);
+int guard_killing(struct net_guard *g);
+/* The dump has undone them, or keeps them for the restore: the helper
+ * ends. */
+void guard_done(struct net_guard *g);
 
 /* --- sk_tcp.c --- */
+
+/* A connection the dump put in repair mode. */
+struct tcp_held {
+	int fd;			/* cryo's duplicate */
+	struct inet_conn conn;
+	bool reuseaddr;
+	bool repair;		/* in repair mode now */
+	bool dumped;		/* its state was read in repair mode */
+};
+/* The inet kind at dump (fdm->kind_state[FDK_INET]): made by the first
+ * connection dumped, freed by ->dump_finish or, when the tree is killed,
+ * ->dump_killed. */
+struct inet_dump_state {
+	struct tcp_held *held;
+	int nr_held;
+	struct inet_conn *locked;	/* every connection locked so far */
+	int nr_locked;
+	pid_t prelocked_pid;		/* the process whose were locked at once */
+	struct net_guard guard;
+};
 
 /* An established connection at dump time: lock it, put it in repair mode
  * (on a duplicate cryo keeps until ->dump_finish) and write

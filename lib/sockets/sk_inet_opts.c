@@ -131,13 +131,6 @@ static const struct skopt_int tcp_tab[] = {
 	OPT(SOL_TCP, TCP_TX_DELAY, 0),
 };
 
-int inet_get_int(int lfd, int level, int opt, int *val)
-{
-	socklen_t l = sizeof(*val);
-	*val = 0;
-	return getsockopt(lfd, level, opt, val, &l) ? -errno : 0;
-}
-
 int inet_set_int(int sk, int level, int opt, int val, const char *name, const InetSkEntry *ie)
 {
 	if (setsockopt(sk, level, opt, &val, sizeof(val))) {
@@ -493,7 +486,7 @@ static int restore_ip(int sk, const InetSkEntry *ie)
 	if (!ret && !v6 && io->has_ttl) {
 		int cur;
 		/* (the default reads as the sysctl's value: set only if other) */
-		if (inet_get_int(sk, SOL_IP, IP_TTL, &cur) || (unsigned)cur != io->ttl)
+		if (skopt_get_int(sk, SOL_IP, IP_TTL, &cur) || (unsigned)cur != io->ttl)
 			ret = SET(SOL_IP, IP_TTL, io->ttl);
 	}
 	char what[48];
@@ -529,7 +522,7 @@ int inet_restore_opts(int sk, const InetSkEntry *ie, bool conn)
 	/* IP_TOS sets the priority too (rt_tos2priority): the dumped one again */
 	int cur;
 	if (!ret && ie->opts->has_so_priority &&
-	    (inet_get_int(sk, SOL_SOCKET, SO_PRIORITY, &cur) || (unsigned)cur != ie->opts->so_priority))
+	    (skopt_get_int(sk, SOL_SOCKET, SO_PRIORITY, &cur) || (unsigned)cur != ie->opts->so_priority))
 		ret = SET(SOL_SOCKET, SO_PRIORITY, ie->opts->so_priority);
 	if (!ret && ie->type == SOCK_STREAM && ie->proto == IPPROTO_TCP)
 		ret = restore_tcp(sk, ie, conn);

@@ -98,22 +98,9 @@ static int nl_dump(struct fd_dump *d)
 	return ret;
 }
 
-static int nl_open(struct files_restore *fr, struct rst_file *f)
+/* Bind (port id, groups) and connect the new socket @sk, then its options. */
+static int nl_setup(int sk, const NetlinkSkEntry *e, const char *what)
 {
-	(void)fr;
-	const NetlinkSkEntry *e = f->fe->nlsk;
-	if (!e) {
-		pr_err("files.img: netlink socket file %u has no netlink_sk_entry", f->fe->id);
-		return -EINVAL;
-	}
-	char what[96];
-	snprintf(what, sizeof(what), "netlink socket %u (protocol %u, port id %u)", e->ino,
-		 e->protocol, e->portid);
-	/* the image has no type: raw and datagram behave the same for netlink */
-	int sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, e->protocol);
-	if (sk < 0)
-		return_perror("%s: socket(AF_NETLINK, SOCK_RAW, %u)", what, e->protocol);
-	f->lfd = sk;
 	if (e->portid || e->n_groups) {
 		/* the first 32 groups go with bind, the others one by one */
 		struct sockaddr_nl a = { .nl_family = AF_NETLINK, .nl_pid = e->portid,
@@ -141,12 +128,25 @@ static int nl_open(struct files_restore *fr, struct rst_file *f)
 			return_perror("%s: connect to port id %u group %u", what, e->dst_portid,
 				      e->dst_group);
 	}
-	int ret = skopt_restore(sk, e->opts, what);
-	if (!ret)
-		ret = files_apply_flags(sk, e->flags, what);
-	if (!ret)
-		ret = files_apply_fown(sk, e->fown, what);
-	return ret;
+	return skopt_restore(sk, e->opts, what);
+}
+
+static int nl_open(struct files_restore *fr, struct rst_file *f)
+{
+	(void)fr;
+	const NetlinkSkEntry *e = f->fe->nlsk;
+	if (!e) {
+		pr_err("files.img: netlink socket file %u has no netlink_sk_entry", f->fe->id);
+		return -EINVAL;
+	}
+	char what[96];
+	snprintf(what, sizeof(what), "netlink socket %u (protocol %u, port id %u)", e->ino,
+		 e->protocol, e->portid);
+	/* the image has no type: raw and datagram behave the same for netlink */
+	int sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, e->protocol);
+	if (sk < 0)
+		return_perror("%s: socket(AF_NETLINK, SOCK_RAW, %u)", what, e->protocol);
+	return files_rst_adopt(f, sk, nl_setup(sk, e, what), e->flags, e->fown, what);
 }
 
 const struct fd_kind fdk_netlink = {

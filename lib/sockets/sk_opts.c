@@ -135,11 +135,16 @@ int skopt_ints_restore(int sk, SkIntOptEntry *const *v, size_t n, const struct s
 
 /* --- criu's fields --- */
 
+int skopt_get_int(int fd, int level, int opt, int *val)
+{
+	socklen_t l = sizeof(*val);
+	*val = 0;
+	return getsockopt(fd, level, opt, val, &l) ? -errno : 0;
+}
+
 static int get_int(int lfd, int opt, int *v)
 {
-	socklen_t l = sizeof(*v);
-	*v = 0;
-	return getsockopt(lfd, SOL_SOCKET, opt, v, &l) ? -errno : 0;
+	return skopt_get_int(lfd, SOL_SOCKET, opt, v);
 }
 
 void skopt_mem_free(struct skopt_mem *m)

@@ -302,21 +302,10 @@ static int set_ring(int sk, int opt, const PacketRing *r, unsigned version, cons
 	return 0;
 }
 
-static int pk_open(struct files_restore *fr, struct rst_file *f)
+/* The packet options, rings, binding, memberships, fanout and the common
+ * options of the new socket @sk. */
+static int pk_setup(int sk, const PacketSockEntry *e, const char *what)
 {
-	(void)fr;
-	const PacketSockEntry *e = f->fe->psk;
-	if (!e) {
-		pr_err("files.img: packet socket file %u has no packet_sock_entry", f->fe->id);
-		return -EINVAL;
-	}
-	char what[96];
-	snprintf(what, sizeof(what), "packet socket %u (protocol %#x, interface %u)", f->fe->id,
-		 e->protocol, e->ifindex);
-	int sk = socket(AF_PACKET, e->type | SOCK_CLOEXEC, htons(e->protocol));
-	if (sk < 0)
-		return_perror("%s: socket(AF_PACKET, %u) (needs CAP_NET_RAW)", what, e->type);
-	f->lfd = sk;
 	int ret = 0;
 	if (e->version)
 		ret = set_opt(sk, PACKET_VERSION, e->version, "PACKET_VERSION", what);
@@ -379,12 +368,24 @@ static int pk_open(struct files_restore *fr, struct rst_file *f)
 		if (ret)
 			return ret;
 	}
-	ret = skopt_restore(sk, e->opts, what);
-	if (!ret)
-		ret = files_apply_flags(sk, e->flags, what);
-	if (!ret)
-		ret = files_apply_fown(sk, e->fown, what);
-	return ret;
+	return skopt_restore(sk, e->opts, what);
+}
+
+static int pk_open(struct files_restore *fr, struct rst_file *f)
+{
+	(void)fr;
+	const PacketSockEntry *e = f->fe->psk;
+	if (!e) {
+		pr_err("files.img: packet socket file %u has no packet_sock_entry", f->fe->id);
+		return -EINVAL;
+	}
+	char what[96];
+	snprintf(what, sizeof(what), "packet socket %u (protocol %#x, interface %u)", f->fe->id,
+		 e->protocol, e->ifindex);
+	int sk = socket(AF_PACKET, e->type | SOCK_CLOEXEC, htons(e->protocol));
+	if (sk < 0)
+		return_perror("%s: socket(AF_PACKET, %u) (needs CAP_NET_RAW)", what, e->type);
+	return files_rst_adopt(f, sk, pk_setup(sk, e, what), e->flags, e->fown, what);
 }
 
 const struct fd_kind fdk_packet = {

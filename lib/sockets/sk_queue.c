@@ -296,23 +296,47 @@ static int cmp_packet(const void *a, const void *b)
 	return x->seq - y->seq;
 }
 
-static struct skq_packet *packets;
-static int nr_packets;
-static bool loaded;
+/* sk-queues.img of one restore, read whole on first use by any socket kind
+ * (fr->sockets) and freed by sk_queue_release. */
+struct skq_state {
+	struct skq_packet *packets;	/* by socket id, each socket's in image order */
+	int nr_packets;
+	bool loaded;
+};
 
-static int load_queues(struct files_restore *fr)
+static void packets_free(struct skq_packet *p, int n)
 {
-	if (loaded)
+	for (int i = 0; i < n; i++) {
+		free(p[i].data);
+		free(p[i].rights);
+	}
+	free(p);
+}
+
+static struct skq_state *skq_state(struct files_restore *fr)
+{
+	if (!fr->sockets)
+		fr->sockets = xzalloc(sizeof(struct skq_state));
+	return fr->sockets;
+}
+
+static int load_queues(struct files_restore *fr, struct skq_state **out)
+{
+	struct skq_state *q = *out = skq_state(fr);
+	if (!q)
+		return -ENOMEM;
+	if (q->loaded)
 		return 0;
 	struct cr_img *img;
 	int ret = img_open(&img, fr->dirfd, IMG_SK_QUEUES, IMG_READ | IMG_MISSING_OK, 0);
 	if (ret == -ENOENT) {
-		loaded = true;
+		q->loaded = true;
 		return 0;
 	}
 	if (ret)
 		return ret;
-	int cap = 0;
+	int cap = 0, nr_packets = 0;
+	struct skq_packet *packets = NULL;
 	for (;;) {
 		SkPacketEntry *pe;
 		ret = img_read_msg(img, &sk_packet_entry__descriptor, (ProtobufCMessage **)&pe);
@@ -382,27 +406,31 @@ static int load_queues(struct files_restore *fr)
 		packets[nr_packets++] = p;
 	}
 	img_close(img);
-	if (ret < 0)
+	if (ret < 0) {
+		packets_free(packets, nr_packets);
 		return ret;
+	}
 	/* by socket, each socket's in image order */
 	if (nr_packets)
 		qsort(packets, nr_packets, sizeof(packets[0]), cmp_packet);
-	loaded = true;
+	q->packets = packets;
+	q->nr_packets = nr_packets;
+	q->loaded = true;
 	return 0;
 }
 
 /* Index of the first packet for @id, or -1. */
-static int first_packet(uint32_t id)
+static int first_packet(const struct skq_state *q, uint32_t id)
 {
-	int lo = 0, hi = nr_packets;
+	int lo = 0, hi = q->nr_packets;
 	while (lo < hi) {
 		int mid = (lo + hi) / 2;
-		if (packets[mid].id < id)
+		if (q->packets[mid].id < id)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < nr_packets && packets[lo].id == id ? lo : -1;
+	return lo < q->nr_packets && q->packets[lo].id == id ? lo : -1;
 }
 
 /* SCM_CREDENTIALS can only name a PID that exists (the kernel looks it
@@ -480,16 +508,18 @@ static int make_control(struct files_restore *fr, struct skq_packet *p, struct c
 
 bool sk_queue_has(struct files_restore *fr, uint32_t id)
 {
-	return !load_queues(fr) && first_packet(id) >= 0;
+	struct skq_state *q;
+	return !load_queues(fr, &q) && first_packet(q, id) >= 0;
 }
 
 int sk_queue_restore(struct files_restore *fr, uint32_t id, int sender, const struct sockaddr *to,
 		     socklen_t tolen, const struct skq_sender *as, const char *what)
 {
-	int ret = load_queues(fr);
+	struct skq_state *q;
+	int ret = load_queues(fr, &q);
 	if (ret)
 		return ret;
-	int first = first_packet(id);
+	int first = first_packet(q, id);
 	if (first < 0)
 		return 0;
 	/* the queued bytes are charged to the sender's send buffer until read:
@@ -504,8 +534,8 @@ int sk_queue_restore(struct files_restore *fr, uint32_t id, int sender, const st
 	size_t total = 0;
 	int count = 0;
 	struct control ctl;
-	for (int i = first; i < nr_packets && packets[i].id == id && !ret; i++) {
-		struct skq_packet *p = &packets[i];
+	for (int i = first; i < q->nr_packets && q->packets[i].id == id && !ret; i++) {
+		struct skq_packet *p = &q->packets[i];
 		size_t off = 0;
 		pid_t standin = 0;
 		ret = make_control(fr, p, &ctl, &standin, what);
@@ -561,22 +591,22 @@ int sk_queue_foreach(struct files_restore *fr, uint32_t id,
 		     int (*fn)(const void *data, size_t len, const void *addr, size_t addr_len,
 			       void *arg), void *arg)
 {
-	int ret = load_queues(fr);
-	int first = ret ? -1 : first_packet(id);
-	for (int i = first; i >= 0 && i < nr_packets && packets[i].id == id && !ret; i++)
-		ret = fn(packets[i].data, packets[i].len, packets[i].addr_len ? packets[i].addr : NULL,
-			 packets[i].addr_len, arg);
+	struct skq_state *q;
+	int ret = load_queues(fr, &q);
+	int first = ret ? -1 : first_packet(q, id);
+	for (int i = first; i >= 0 && i < q->nr_packets && q->packets[i].id == id && !ret; i++) {
+		const struct skq_packet *p = &q->packets[i];
+		ret = fn(p->data, p->len, p->addr_len ? p->addr : NULL, p->addr_len, arg);
+	}
 	return ret;
 }
 
-void sk_queue_release(void)
+void sk_queue_release(struct files_restore *fr)
 {
-	for (int i = 0; i < nr_packets; i++) {
-		free(packets[i].data);
-		free(packets[i].rights);
-	}
-	free(packets);
-	packets = NULL;
-	nr_packets = 0;
-	loaded = false;
+	struct skq_state *q = fr->sockets;
+	if (!q)
+		return;
+	packets_free(q->packets, q->nr_packets);
+	free(q);
+	fr->sockets = NULL;
 }

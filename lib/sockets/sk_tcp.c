@@ -57,22 +57,6 @@
 #define SO_BUF_LOCK 72		/* asm-generic/socket.h, Linux 5.14 */
 #endif
 
-struct tcp_held {
-	int fd;			/* cryo's duplicate */
-	struct inet_conn conn;
-	bool reuseaddr;
-	bool repair;		/* in repair mode now */
-	bool dumped;		/* its state was read in repair mode */
-};
-
-/* dump side: connections put in repair; restore side: connections locked */
-static struct tcp_held *held;
-static int nr_held;
-static struct inet_conn *rst_conns;
-static int nr_rst_conns;
-static enum netlock_method rst_method;
-static bool rst_method_known;
-
 /* States whose sequence numbers count a FIN: ours (write_seq, outq_seq)
  * or the peer's (rcv_nxt, inq_seq). */
 #define TCPF(st) (1u << (st))
@@ -254,13 +238,6 @@ static int add_conns(struct inet_conn **arr, int *nr, const struct inet_conn *c,
 	return 0;
 }
 
-/* Dump side: every connection locked so far (unlocked by ->dump_finish
- * unless the tree is killed), and the process whose connections were all
- * locked at once. */
-static struct inet_conn *locked;
-static int nr_locked;
-static pid_t prelocked_pid;
-
 struct prelock {
 	ino_t *inos;
 	int nr;
@@ -295,11 +272,11 @@ static int prelock_cb(struct nlmsghdr *h, void *arg)
 /* Lock every established TCP connection of process @pid at once (one
  * sock_diag walk, one run of the lock tool) rather than one at a time:
  * with many connections that is most of the frozen time. */
-static int prelock_process(struct fd_dump *d)
+static int prelock_process(struct fd_dump *d, struct inet_dump_state *s)
 {
-	if (prelocked_pid == d->pid)
+	if (s->prelocked_pid == d->pid)
 		return 0;
-	prelocked_pid = d->pid;
+	s->prelocked_pid = d->pid;
 	struct prelock p = { 0 };
 	char dir[64];
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", d->pid);
@@ -334,24 +311,40 @@ static int prelock_process(struct fd_dump *d)
 			"one at a time", d->pid, strerror(-ret));
 	else if (p.nc) {
 		/* the guard first: a lock must not outlive cryo */
-		ret = guard_locked(netlock_method(d->fdm->opts), p.conns, p.nc);
+		ret = guard_locked(&s->guard, netlock_method(d->fdm->opts), p.conns, p.nc);
 		if (!ret)
 			ret = netlock_lock(netlock_method(d->fdm->opts), p.conns, p.nc);
 		if (!ret)
-			ret = add_conns(&locked, &nr_locked, p.conns, p.nc);
+			ret = add_conns(&s->locked, &s->nr_locked, p.conns, p.nc);
 	}
 	free(p.inos);
 	free(p.conns);
 	return ret < 0 ? ret : 0;
 }
 
+static struct inet_dump_state *dump_state_get(struct files_dump *fdm)
+{
+	struct inet_dump_state *s = fdm->kind_state[FDK_INET];
+	if (s)
+		return s;
+	s = xzalloc(sizeof(*s));
+	if (s) {
+		s->guard = (struct net_guard)NET_GUARD_INIT;
+		fdm->kind_state[FDK_INET] = s;
+	}
+	return s;
+}
+
 int tcp_dump_conn(struct fd_dump *d, int lfd, const InetSkEntry *ie, bool reuseaddr)
 {
-	struct tcp_held *n = xrealloc(held, (nr_held + 1) * sizeof(*n));
+	struct inet_dump_state *s = dump_state_get(d->fdm);
+	if (!s)
+		return -ENOMEM;
+	struct tcp_held *n = xrealloc(s->held, (s->nr_held + 1) * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
-	held = n;
-	struct tcp_held *h = &held[nr_held];
+	s->held = n;
+	struct tcp_held *h = &s->held[s->nr_held];
 	*h = (struct tcp_held){ .reuseaddr = reuseaddr };
 	inet_conn_of(ie, &h->conn);
 	/* kept until ->dump_finish: repair mode must be undone if the dump
@@ -359,22 +352,22 @@ int tcp_dump_conn(struct fd_dump *d, int lfd, const InetSkEntry *ie, bool reusea
 	h->fd = fcntl(lfd, F_DUPFD_CLOEXEC, 0);
 	if (h->fd < 0)
 		return_perror("can't keep a duplicate of " FD_FMT, FD_ARGS(d));
-	nr_held++;
-	int ret = prelock_process(d);
+	s->nr_held++;
+	int ret = prelock_process(d, s);
 	if (ret)
 		return ret;
 	int i = 0;
-	while (i < nr_locked && !conn_eq(&locked[i], &h->conn))
+	while (i < s->nr_locked && !conn_eq(&s->locked[i], &h->conn))
 		i++;
-	if (i == nr_locked) {
-		ret = guard_locked(netlock_method(d->fdm->opts), &h->conn, 1);
+	if (i == s->nr_locked) {
+		ret = guard_locked(&s->guard, netlock_method(d->fdm->opts), &h->conn, 1);
 		ret = ret ?: netlock_lock(netlock_method(d->fdm->opts), &h->conn, 1);
-		ret = ret ?: add_conns(&locked, &nr_locked, &h->conn, 1);
+		ret = ret ?: add_conns(&s->locked, &s->nr_locked, &h->conn, 1);
 		if (ret)
 			return ret;
 	}
 	/* the guard first: a socket in repair mode must not outlive cryo */
-	ret = guard_repair(h->fd, d->pid, h->reuseaddr);
+	ret = guard_repair(&s->guard, h->fd, d->pid, h->reuseaddr);
 	if (ret)
 		return ret;
 	ret = repair(h->fd, TCP_REPAIR_ON);
@@ -402,28 +395,30 @@ int tcp_dump_conn(struct fd_dump *d, int lfd, const InetSkEntry *ie, bool reusea
 	return ret;
 }
 
-static void dump_forget(void)
+/* The end of the dump's TCP side: the guard ends, the state goes. */
+static void dump_forget(struct files_dump *fdm, struct inet_dump_state *s)
 {
-	free(held);
-	held = NULL;
-	nr_held = 0;
-	free(locked);
-	locked = NULL;
-	nr_locked = 0;
-	prelocked_pid = 0;
+	guard_done(&s->guard);
+	free(s->held);
+	free(s->locked);
+	free(s);
+	fdm->kind_state[FDK_INET] = NULL;
 }
 
 void tcp_dump_finish(struct files_dump *fdm, bool ok, bool killed)
 {
+	struct inet_dump_state *s = fdm->kind_state[FDK_INET];
+	if (!s)
+		return;
 	if (ok && killed) {
 		/* repair mode comes back once the tree is dead
 		 * (tcp_dump_killed); should cryo die before, the guard does it */
-		if (nr_held && guard_killing())
+		if (s->nr_held && guard_killing(&s->guard))
 			pr_warn("the network guard could not be told the tree is being killed");
 		return;
 	}
-	for (int i = 0; i < nr_held; i++) {
-		struct tcp_held *h = &held[i];
+	for (int i = 0; i < s->nr_held; i++) {
+		struct tcp_held *h = &s->held[i];
 		int r = h->repair ? repair_off(h) : 0;
 		if (r)
 			pr_err("can't turn TCP repair mode off on the connection %s: %s: the process "
@@ -431,21 +426,22 @@ void tcp_dump_finish(struct files_dump *fdm, bool ok, bool killed)
 			       strerror(-r));
 		close(h->fd);
 	}
-	if (nr_locked && netlock_unlock(netlock_method(fdm->opts), locked, nr_locked))
+	if (s->nr_locked && netlock_unlock(netlock_method(fdm->opts), s->locked, s->nr_locked))
 		pr_err("the network lock of %d TCP connection(s) could not be removed: see "
-		       "docs/tcp.md to remove it by hand", nr_locked);
-	guard_done();
-	dump_forget();
+		       "docs/tcp.md to remove it by hand", s->nr_locked);
+	dump_forget(fdm, s);
 }
 
 void tcp_dump_killed(struct files_dump *fdm)
 {
-	(void)fdm;
+	struct inet_dump_state *s = fdm->kind_state[FDK_INET];
+	if (!s)
+		return;
 	/* the tree is dead, our duplicates keep the sockets open: closed in
 	 * repair mode they send nothing (no FIN, no RST) and free their port
 	 * at once for the restore */
-	for (int i = 0; i < nr_held; i++) {
-		struct tcp_held *h = &held[i];
+	for (int i = 0; i < s->nr_held; i++) {
+		struct tcp_held *h = &s->held[i];
 		int r = h->dumped ? repair(h->fd, TCP_REPAIR_ON) : 0;
 		if (r)
 			pr_warn("can't turn TCP repair mode on again for the connection %s: %s (it "
@@ -453,62 +449,65 @@ void tcp_dump_killed(struct files_dump *fdm)
 				inet_conn_str(&h->conn, (char[128]){ 0 }, 128), strerror(-r));
 		close(h->fd);
 	}
-	if (nr_locked)
-		pr_info("%d TCP connection(s) stay locked until they are restored", nr_locked);
-	guard_done();
-	dump_forget();
+	if (s->nr_locked)
+		pr_info("%d TCP connection(s) stay locked until they are restored", s->nr_locked);
+	dump_forget(fdm, s);
 }
 
 /* --- restore --- */
 
 /* The dump's lock method, from inventory.img (criu does the same); images
  * without it: --network-lock. */
-static enum netlock_method restore_method(struct files_restore *fr)
+static enum netlock_method restore_method(struct files_restore *fr, struct inet_rst_state *s)
 {
-	if (rst_method_known)
-		return rst_method;
-	rst_method = netlock_method(fr->opts);
-	rst_method_known = true;
+	if (s->method_known)
+		return s->method;
+	s->method = netlock_method(fr->opts);
+	s->method_known = true;
 	struct cr_img *img;
 	InventoryEntry *inv = NULL;
 	if (img_open(&img, fr->dirfd, IMG_INVENTORY, IMG_READ, 0))
-		return rst_method;
+		return s->method;
 	if (img_read_one(img, &inventory_entry__descriptor, (ProtobufCMessage **)&inv) > 0 && inv) {
 		if (inv->has_network_lock_method && inv->network_lock_method <= NETLOCK_SKIP) {
-			if (fr->opts->network_lock && inv->network_lock_method != rst_method)
+			if (fr->opts->network_lock && inv->network_lock_method != (unsigned)s->method)
 				pr_warn("--network-lock %s ignored: the dump locked connections with "
 					"method %u, which the restore uses", fr->opts->network_lock,
 					inv->network_lock_method);
-			rst_method = inv->network_lock_method;
+			s->method = inv->network_lock_method;
 		}
 		protobuf_c_message_free_unpacked(&inv->base, NULL);
 	}
 	img_close(img);
-	return rst_method;
+	return s->method;
 }
 
 static int note_conn(struct files_restore *fr, const InetSkEntry *ie)
 {
-	struct inet_conn *n = xrealloc(rst_conns, (nr_rst_conns + 1) * sizeof(*n));
+	struct inet_rst_state *s = inet_rst_state(fr);
+	if (!s)
+		return -ENOMEM;
+	struct inet_conn *n = xrealloc(s->conns, (s->nr_conns + 1) * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
-	rst_conns = n;
-	inet_conn_of(ie, &rst_conns[nr_rst_conns++]);
-	restore_method(fr);
+	s->conns = n;
+	inet_conn_of(ie, &s->conns[s->nr_conns++]);
+	restore_method(fr, s);
 	return 0;
 }
-
-static bool rst_prelocked;
 
 /* Every connection of the images locked again, at once, before the first
  * is recreated (a no-op where the dump's lock is still there): nothing must
  * reach a new socket before its tasks run. */
 static int prelock_restore(struct files_restore *fr)
 {
-	if (rst_prelocked)
+	struct inet_rst_state *s = inet_rst_state(fr);
+	if (!s)
+		return -ENOMEM;
+	if (s->prelocked)
 		return 0;
-	rst_prelocked = true;
-	int first = nr_rst_conns;
+	s->prelocked = true;
+	int first = s->nr_conns;
 	for (int i = 0; i < fr->nr_files; i++) {
 		const InetSkEntry *ie = fr->files[i]->isk;
 		if (fr->files[i]->type != FD_TYPES__INETSK || !ie || ie->type != SOCK_STREAM ||
@@ -518,7 +517,7 @@ static int prelock_restore(struct files_restore *fr)
 		if (ret)
 			return ret;
 	}
-	return netlock_lock(restore_method(fr), rst_conns + first, nr_rst_conns - first);
+	return netlock_lock(restore_method(fr, s), s->conns + first, s->nr_conns - first);
 }
 
 int tcp_restore_closed(struct files_restore *fr, const InetSkEntry *ie)
@@ -852,19 +851,21 @@ void tcp_restore_finish(struct files_restore *fr, bool ok)
 	}
 }
 
-void sk_inet_restore_released(bool ok)
+void sk_inet_restore_released(struct files_restore *fr, bool ok)
 {
-	if (nr_rst_conns && ok) {
-		if (netlock_unlock(rst_method, rst_conns, nr_rst_conns))
+	struct inet_rst_state *s = fr->kind_state[FDK_INET];
+	if (!s)
+		return;
+	if (s->nr_conns && ok) {
+		if (netlock_unlock(s->method, s->conns, s->nr_conns))
 			pr_err("the network lock of %d restored TCP connection(s) could not be "
-			       "removed: see docs/tcp.md to remove it by hand", nr_rst_conns);
-	} else if (nr_rst_conns) {
+			       "removed: see docs/tcp.md to remove it by hand", s->nr_conns);
+	} else if (s->nr_conns) {
 		pr_warn("restore failed: %d TCP connection(s) stay locked for another restore "
-			"(docs/tcp.md says how to remove the lock)", nr_rst_conns);
+			"(docs/tcp.md says how to remove the lock)", s->nr_conns);
 	}
-	free(rst_conns);
-	rst_conns = NULL;
-	nr_rst_conns = 0;
-	rst_method_known = false;
-	rst_prelocked = false;
+	free(s->socks);
+	free(s->conns);
+	free(s);
+	fr->kind_state[FDK_INET] = NULL;
 }

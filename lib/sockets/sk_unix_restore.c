@@ -361,24 +361,27 @@ static int new_socket(const UnixSkEntry *e)
 	return sk;
 }
 
-/* Options, shutdown, file flags, owner: last, once the queues are in. */
+/* Options, shutdown, file flags, owner: last, once the queues are in.
+ * The socket was @f's from its creation on (set_lfd: its peers and its
+ * listener look for it there); it is adopted again here, and closed if
+ * any of this fails. */
 static int finish(struct rst_file *f)
 {
 	const UnixSkEntry *e = f->fe->usk;
 	const char *w = WHAT(e);
-	int ret = skopt_restore(f->lfd, e->opts, w);
+	int sk = f->lfd;
+	int ret = skopt_restore(sk, e->opts, w);
 	if (!ret && e->has_shutdown && e->shutdown) {
 		int how = e->shutdown == 1 ? SHUT_RD : e->shutdown == 2 ? SHUT_WR : SHUT_RDWR;
 		/* a stream's peer may have set it already (as it did originally);
 		 * ENOTCONN: the peer is gone, nothing to shut */
-		if (shutdown(f->lfd, how) && errno != ENOTCONN)
-			return_perror("%s: shutdown(%d)", w, how);
+		if (shutdown(sk, how) && errno != ENOTCONN) {
+			ret = -errno;
+			pr_perror("%s: shutdown(%d)", w, how);
+		}
 	}
-	if (!ret)
-		ret = files_apply_flags(f->lfd, e->flags, w);
-	if (!ret)
-		ret = files_apply_fown(f->lfd, e->fown, w);
-	return ret;
+	f->lfd = -1;
+	return files_rst_adopt(f, sk, ret, e->flags, e->fown, w);
 }
 
 static int set_lfd(struct rst_file *f, int sk)
@@ -865,7 +868,7 @@ int usk_open(struct files_restore *fr, struct rst_file *f)
 void usk_restore_finish(struct files_restore *fr, bool ok)
 {
 	struct usk_rst *s = fr->kind_state[FDK_UNIX];
-	sk_queue_release();
+	sk_queue_release(fr);
 	if (!s)
 		return;
 	for (int i = 0; i < s->nr_bound; i++) {

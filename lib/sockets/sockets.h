@@ -25,7 +25,7 @@ struct VmaEntry;
  * mapping of another socket, or of part of the rings, is refused. */
 int packet_vma_fixup(struct files_dump *fdm, pid_t pid, struct VmaEntry *v);
 
-/* --- sk_queue.c: queued data (sk-queues.img) and common socket options --- */
+/* --- sk_queue.c: queued data (sk-queues.img) --- */
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -66,11 +66,19 @@ int sk_queue_restore(struct files_restore *fr, uint32_t id, int sender, const st
 int sk_queue_foreach(struct files_restore *fr, uint32_t id,
 		     int (*fn)(const void *data, size_t len, const void *addr, size_t addr_len,
 			       void *arg), void *arg);
-/* Free what sk_queue_restore loaded (once the restore is over). */
-void sk_queue_release(void);
+/* Free what sk_queue_restore loaded (once the restore is over).  The
+ * queues are the one state the socket kinds share at restore: it hangs off
+ * fr->sockets, made on first use. */
+void sk_queue_release(struct files_restore *fr);
 
-/* --- sk_opts.c: the options every socket kind shares (sk_opts_entry) --- */
+/* --- sk_opts.c: the options every socket kind shares (sk_opts_entry) ---
+ * Each kind dumps and restores them with skopt_dump / skopt_restore only;
+ * inet sockets (sk_inet_opts.c) add their IP, IPv6 and TCP levels on top
+ * with the same integer tables (skopt_ints_*). */
 struct SkIntOptEntry;
+
+/* getsockopt of an int: 0 or -errno (not logged) */
+int skopt_get_int(int fd, int level, int opt, int *val);
 
 /* An integer option cryo saves when it is not at its default. */
 struct skopt_int {
@@ -117,8 +125,9 @@ unsigned sk_network_lock_method(const struct cryo_opts *o);
 
 /* Restore, once the restored tasks run (@ok) or the restore failed: the
  * network lock of restored TCP connections goes (it stays after a failure,
- * for another try, as criu does). */
-void sk_inet_restore_released(bool ok);
+ * for another try, as criu does), and the inet kind's state of @fr with it.
+ * Every restore that got as far as creating tasks must call it. */
+void sk_inet_restore_released(struct files_restore *fr, bool ok);
 
 /* sk_udp_queue.c: datagrams queued on a UDP socket, with their senders.
  * Dump: read without consuming them into sk-queues.img (address in each
