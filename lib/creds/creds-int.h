@@ -12,14 +12,6 @@
 
 #include "creds/creds.h"
 
-/* Run a syscall in the task behind @r; a failure is logged as
- * "WHAT in task TID failed: ERROR" and returned (negative errno). */
-long creds_rcall(struct remote *r, const char *what, long nr, uint64_t a1, uint64_t a2,
-		 uint64_t a3, uint64_t a4);
-/* Same, without logging: the caller words the message. */
-long creds_rcall_quiet(struct remote *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
-		       uint64_t a4);
-
 /* seccomp.c */
 int seccomp_dump_thread(pid_t pid, pid_t tid, ThreadCoreEntry *tce);
 /* Installs the thread's filters (or strict mode).  Sets

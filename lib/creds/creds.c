@@ -93,21 +93,6 @@ static uint64_t valid_caps(void)
 	return last >= 63 ? ~0ULL : (1ULL << (last + 1)) - 1;
 }
 
-long creds_rcall_quiet(struct remote *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
-		       uint64_t a4)
-{
-	return remote_syscall(r, nr, a1, a2, a3, a4, 0, 0);
-}
-
-long creds_rcall(struct remote *r, const char *what, long nr, uint64_t a1, uint64_t a2,
-		 uint64_t a3, uint64_t a4)
-{
-	long ret = remote_syscall(r, nr, a1, a2, a3, a4, 0, 0);
-	if (ret < 0 && ret >= -4095)
-		pr_err("%s in task %d failed: %s", what, r->tid, strerror(-ret));
-	return ret;
-}
-
 /* ---- dump --------------------------------------------------------------- */
 
 static uint32_t *cap_words(uint64_t v, size_t *n)
@@ -127,7 +112,7 @@ static int dump_creds(struct remote *r, pid_t pid, pid_t tid, ThreadCoreEntry *t
 	int ret = proc_read_status(pid, tid, &st);
 	if (ret)
 		return ret;
-	long secbits = creds_rcall(r, "prctl(PR_GET_SECUREBITS)", __NR_prctl, PR_GET_SECUREBITS,
+	long secbits = remote_call(r, "prctl(PR_GET_SECUREBITS)", __NR_prctl, PR_GET_SECUREBITS,
 				   0, 0, 0);
 	if (secbits < 0) {
 		proc_status_free(&st);
@@ -316,7 +301,7 @@ static int verify_creds(struct remote *r, pid_t pid, pid_t tid, const CredsEntry
 	}
 	proc_status_free(&st);
 	if (!what[0]) {
-		long sb = creds_rcall(r, "prctl(PR_GET_SECUREBITS)", __NR_prctl, PR_GET_SECUREBITS,
+		long sb = remote_call(r, "prctl(PR_GET_SECUREBITS)", __NR_prctl, PR_GET_SECUREBITS,
 				      0, 0, 0);
 		if (sb < 0)
 			return sb;
@@ -478,7 +463,7 @@ int creds_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCor
 		return ret;
 	/* A change of euid/fsuid makes the mm non-dumpable (fs.suid_dumpable):
 	 * remember what the restore set, and put it back afterwards. */
-	long dumpable = creds_rcall(r, "prctl(PR_GET_DUMPABLE)", __NR_prctl, PR_GET_DUMPABLE, 0,
+	long dumpable = remote_call(r, "prctl(PR_GET_DUMPABLE)", __NR_prctl, PR_GET_DUMPABLE, 0,
 				    0, 0);
 	if (dumpable < 0)
 		return dumpable;
@@ -490,11 +475,11 @@ int creds_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCor
 		ret = restore_creds(r, pid, tid, tce->creds);
 	if (ret)
 		return ret;
-	long now = creds_rcall(r, "prctl(PR_GET_DUMPABLE)", __NR_prctl, PR_GET_DUMPABLE, 0, 0, 0);
+	long now = remote_call(r, "prctl(PR_GET_DUMPABLE)", __NR_prctl, PR_GET_DUMPABLE, 0, 0, 0);
 	if (now < 0)
 		return now;
 	if (now != dumpable && (dumpable == 0 || dumpable == 1)) {
-		long lr = creds_rcall(r, "prctl(PR_SET_DUMPABLE)", __NR_prctl, PR_SET_DUMPABLE,
+		long lr = remote_call(r, "prctl(PR_SET_DUMPABLE)", __NR_prctl, PR_SET_DUMPABLE,
 				      dumpable, 0, 0);
 		if (lr < 0)
 			return lr;

@@ -26,7 +26,6 @@
 #include "creds/creds-int.h"
 #include "images/image.h"
 #include "proc/proc.h"
-#include "restore/restore.h"
 #include "seize/remote.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -393,7 +392,7 @@ static int install_chain(struct remote *r, pid_t tid, const int *chain, int from
 		if (!fa)
 			return -ENOSPC;
 		uint32_t flags = (f->has_flags ? f->flags & KEEP_FLAGS : 0) | extra_flags;
-		long lr = creds_rcall_quiet(r, __NR_seccomp, SECCOMP_SET_MODE_FILTER, flags, fa, 0);
+		long lr = remote_syscall(r, __NR_seccomp, SECCOMP_SET_MODE_FILTER, flags, fa, 0, 0, 0);
 		if (lr > 0) {	/* TSYNC: a thread that can't be synchronized */
 			pr_err("seccomp(SECCOMP_SET_MODE_FILTER, TSYNC) of filter %d in restored "
 			       "thread %d failed: thread %ld has other filters", i + 1, tid, lr);
@@ -459,7 +458,7 @@ int seccomp_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadC
 	if (ret)
 		return ret;
 	if (mode == SECCOMP_MODE_STRICT) {
-		long lr = creds_rcall(r, "seccomp(SECCOMP_SET_MODE_STRICT)", __NR_seccomp,
+		long lr = remote_call(r, "seccomp(SECCOMP_SET_MODE_STRICT)", __NR_seccomp,
 				      SECCOMP_SET_MODE_STRICT, 0, 0, 0);
 		if (lr)
 			return lr < 0 ? lr : -EIO;

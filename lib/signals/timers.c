@@ -180,14 +180,6 @@ static ItimerEntry *new_itimer(const struct kitimerval *tv)
 	return ie;
 }
 
-static long rcall(struct remote *r, const char *what, long nr, uint64_t a1, uint64_t a2)
-{
-	long ret = remote_syscall(r, nr, a1, a2, 0, 0, 0, 0);
-	if (ret < 0 && ret >= -4095)
-		pr_err("%s in task %d failed: %s", what, r->tid, strerror((int)-ret));
-	return ret;
-}
-
 static int dump_timers(struct remote *r, pid_t pid, TaskTimersEntry *tte)
 {
 	struct proc_timer *pt = NULL;
@@ -203,7 +195,7 @@ static int dump_timers(struct remote *r, pid_t pid, TaskTimersEntry *tte)
 	for (int which = 0; which < 3; which++) {
 		struct kitimerval tv;
 		snprintf(what, sizeof(what), "getitimer(%s)", itimer_names[which]);
-		lr = rcall(r, what, __NR_getitimer, which, slot);
+		lr = remote_call(r, what, __NR_getitimer, which, slot);
 		if (lr)
 			return lr < 0 ? (int)lr : -EIO;
 		ret = remote_read(r, slot, &tv, sizeof(tv));
@@ -234,7 +226,7 @@ static int dump_timers(struct remote *r, pid_t pid, TaskTimersEntry *tte)
 	for (size_t i = 0; i < n; i++) {
 		struct kitimerspec ts;
 		snprintf(what, sizeof(what), "timer_gettime(%d)", pt[i].id);
-		lr = rcall(r, what, __NR_timer_gettime, pt[i].id, slot);
+		lr = remote_call(r, what, __NR_timer_gettime, pt[i].id, slot);
 		if (lr) {
 			ret = lr < 0 ? (int)lr : -EIO;
 			break;
@@ -243,7 +235,7 @@ static int dump_timers(struct remote *r, pid_t pid, TaskTimersEntry *tte)
 		if (ret)
 			break;
 		snprintf(what, sizeof(what), "timer_getoverrun(%d)", pt[i].id);
-		lr = rcall(r, what, __NR_timer_getoverrun, pt[i].id, 0);
+		lr = remote_call(r, what, __NR_timer_getoverrun, pt[i].id, 0);
 		if (lr < 0) {
 			ret = (int)lr;
 			break;
