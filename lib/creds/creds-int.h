@@ -17,10 +17,11 @@ int seccomp_dump_thread(pid_t pid, pid_t tid, ThreadCoreEntry *tce);
 /* Installs the thread's filters (or strict mode).  Sets
  * PTRACE_O_SUSPEND_SECCOMP first, so the syscalls cryo still runs in the
  * task afterwards are not filtered. */
-int seccomp_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce);
+int seccomp_restore_thread(struct remote *r, const struct creds_restore *cr, pid_t pid, pid_t tid,
+			   const ThreadCoreEntry *tce);
 int seccomp_dump_finish(int dirfd);
-int seccomp_restore_prepare(int dirfd);
-void seccomp_restore_finish(void);
+int seccomp_restore_prepare(struct creds_restore *cr, int dirfd);
+void seccomp_restore_finish(struct creds_restore *cr);
 
 /* settings.c */
 int settings_dump_proc(struct remote *r, pid_t pid, TaskCoreEntry *tc);

@@ -454,7 +454,8 @@ int creds_restore_proc(struct remote *r, pid_t pid, const TaskCoreEntry *tc)
 	return settings_restore_proc(r, pid, tc);
 }
 
-int creds_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce)
+int creds_restore_thread(struct remote *r, const struct creds_restore *cr, pid_t pid, pid_t tid,
+			 const ThreadCoreEntry *tce)
 {
 	if (!tce)
 		return 0;
@@ -470,7 +471,7 @@ int creds_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCor
 	/* Filters go in while the task still has CAP_SYS_ADMIN (a task without
 	 * no_new_privs needs it to install one); PTRACE_O_SUSPEND_SECCOMP keeps
 	 * them from applying to the syscalls cryo still runs in the task. */
-	ret = seccomp_restore_thread(r, pid, tid, tce);
+	ret = seccomp_restore_thread(r, cr, pid, tid, tce);
 	if (!ret && tce->creds)
 		ret = restore_creds(r, pid, tid, tce->creds);
 	if (ret)
@@ -487,12 +488,12 @@ int creds_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCor
 	return settings_restore_thread_late(r, pid, tid, tce);
 }
 
-int creds_restore_prepare(int dirfd)
+int creds_restore_prepare(struct creds_restore *cr, int dirfd)
 {
-	return seccomp_restore_prepare(dirfd);
+	return seccomp_restore_prepare(cr, dirfd);
 }
 
-void creds_restore_finish(void)
+void creds_restore_finish(struct creds_restore *cr)
 {
-	seccomp_restore_finish();
+	seccomp_restore_finish(cr);
 }

@@ -61,8 +61,6 @@ static struct {
 	int n;
 } dumped;
 
-static SeccompEntry *loaded;
-
 static int add_filter(const uint8_t *bpf, size_t len, uint32_t flags, int prev)
 {
 	for (int i = 0; i < dumped.n; i++) {
@@ -253,10 +251,11 @@ int seccomp_dump_finish(int dirfd)
 
 /* ---- restore ------------------------------------------------------------ */
 
-int seccomp_restore_prepare(int dirfd)
+int seccomp_restore_prepare(struct creds_restore *cr, int dirfd)
 {
 	struct cr_img *img;
-	seccomp_restore_finish();
+	SeccompEntry *loaded = NULL;
+	seccomp_restore_finish(cr);
 	int ret = img_open(&img, dirfd, IMG_SECCOMP, IMG_READ | IMG_MISSING_OK, 0);
 	if (ret == -ENOENT)
 		return 0;
@@ -264,10 +263,9 @@ int seccomp_restore_prepare(int dirfd)
 		return ret;
 	ret = img_read_one(img, &seccomp_entry__descriptor, (ProtobufCMessage **)&loaded);
 	img_close(img);
-	if (ret < 0) {
-		loaded = NULL;
+	if (ret < 0)
 		return ret;
-	}
+	cr->seccomp = loaded;
 	ret = 0;
 	for (size_t i = 0; i < loaded->n_seccomp_filters; i++) {
 		const SeccompFilter *f = loaded->seccomp_filters[i];
@@ -284,22 +282,22 @@ int seccomp_restore_prepare(int dirfd)
 		}
 	}
 	if (ret) {
-		seccomp_restore_finish();
+		seccomp_restore_finish(cr);
 		return ret;
 	}
 	pr_debug("seccomp.img: %zu filter(s)", loaded->n_seccomp_filters);
 	return 0;
 }
 
-void seccomp_restore_finish(void)
+void seccomp_restore_finish(struct creds_restore *cr)
 {
-	if (loaded)
-		protobuf_c_message_free_unpacked(&loaded->base, NULL);
-	loaded = NULL;
+	if (cr->seccomp)
+		protobuf_c_message_free_unpacked(&cr->seccomp->base, NULL);
+	cr->seccomp = NULL;
 }
 
 /* Indexes of the thread's filters, oldest first, into @chain. */
-static int image_chain(pid_t tid, uint32_t newest, int *chain, int *n)
+static int image_chain(const SeccompEntry *loaded, pid_t tid, uint32_t newest, int *chain, int *n)
 {
 	if (!loaded || newest >= loaded->n_seccomp_filters) {
 		pr_err("core-%d.img: seccomp filter %u is not in seccomp.img%s", tid, newest,
@@ -329,7 +327,7 @@ static int image_chain(pid_t tid, uint32_t newest, int *chain, int *n)
 
 /* How many filters the thread already has (inherited from the thread that
  * cloned it); they must be the oldest ones of its chain. */
-static int installed_prefix(pid_t tid, const int *chain, int n)
+static int installed_prefix(const SeccompEntry *loaded, pid_t tid, const int *chain, int n)
 {
 	int have = 0;
 	for (;; have++) {
@@ -377,8 +375,8 @@ static int suspend_seccomp(pid_t tid)
 
 /* Install filters @chain[@from..@to) in the thread driven by @r (@tid),
  * with @extra_flags. */
-static int install_chain(struct remote *r, pid_t tid, const int *chain, int from, int to, int n,
-			 uint32_t extra_flags)
+static int install_chain(struct remote *r, const SeccompEntry *loaded, pid_t tid,
+			 const int *chain, int from, int to, int n, uint32_t extra_flags)
 {
 	for (int i = from; i < to; i++) {
 		const SeccompFilter *f = loaded->seccomp_filters[chain[i]];
@@ -408,12 +406,13 @@ static int install_chain(struct remote *r, pid_t tid, const int *chain, int from
 	return 0;
 }
 
-int creds_restore_seccomp_shared(struct remote *r, pid_t pid, const pid_t *tids,
-				 const ThreadCoreEntry *const *tces, int n)
+int creds_restore_seccomp_shared(struct remote *r, const struct creds_restore *cr, pid_t pid,
+				 const pid_t *tids, const ThreadCoreEntry *const *tces, int n)
 {
+	const SeccompEntry *loaded = cr->seccomp;
 	if (n < 2 || !loaded)
 		return 0;
-	static int lead[MAX_CHAIN], other[MAX_CHAIN];
+	int lead[MAX_CHAIN], other[MAX_CHAIN];
 	int nl, shared = -1;
 	for (int t = 0; t < n; t++) {
 		const ThreadCoreEntry *c = tces[t];
@@ -421,7 +420,7 @@ int creds_restore_seccomp_shared(struct remote *r, pid_t pid, const pid_t *tids,
 		    !c->has_seccomp_filter)
 			return 0;	/* a thread without filters: nothing is common */
 		int *chain = t ? other : lead, k;
-		int ret = image_chain(tids[t], c->seccomp_filter, chain, t ? &k : &nl);
+		int ret = image_chain(loaded, tids[t], c->seccomp_filter, chain, t ? &k : &nl);
 		if (ret)
 			return ret;
 		if (!t) {
@@ -442,15 +441,17 @@ int creds_restore_seccomp_shared(struct remote *r, pid_t pid, const pid_t *tids,
 		if (ret)
 			return ret;
 	}
-	int ret = install_chain(r, tids[0], lead, 0, shared, nl, SECCOMP_FILTER_FLAG_TSYNC);
+	int ret = install_chain(r, loaded, tids[0], lead, 0, shared, nl, SECCOMP_FILTER_FLAG_TSYNC);
 	if (!ret)
 		pr_debug("process %d: %d seccomp filter(s) shared by its %d threads installed "
 			 "with TSYNC", pid, shared, n);
 	return ret;
 }
 
-int seccomp_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce)
+int seccomp_restore_thread(struct remote *r, const struct creds_restore *cr, pid_t pid, pid_t tid,
+			   const ThreadCoreEntry *tce)
 {
+	const SeccompEntry *loaded = cr->seccomp;
 	int mode = tce->has_seccomp_mode ? (int)tce->seccomp_mode : SECCOMP_MODE_DISABLED;
 	if (mode == SECCOMP_MODE_DISABLED)
 		return 0;
@@ -469,15 +470,15 @@ int seccomp_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadC
 		pr_err("core-%d.img: seccomp filter mode without a filter", tid);
 		return -EINVAL;
 	}
-	static int chain[MAX_CHAIN];
+	int chain[MAX_CHAIN];
 	int n;
-	ret = image_chain(tid, tce->seccomp_filter, chain, &n);
+	ret = image_chain(loaded, tid, tce->seccomp_filter, chain, &n);
 	if (ret)
 		return ret;
-	int have = installed_prefix(tid, chain, n);
+	int have = installed_prefix(loaded, tid, chain, n);
 	if (have < 0)
 		return have;
-	ret = install_chain(r, tid, chain, have, n, n, 0);
+	ret = install_chain(r, loaded, tid, chain, have, n, n, 0);
 	if (ret)
 		return ret;
 	pr_debug("thread %d: %d seccomp filter(s) installed (%d inherited or shared)", tid,

@@ -851,7 +851,7 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 	if (!ret)
 		ret = files_restore_load(&ctx.files, ctx.dirfd, o);
 	if (!ret)
-		ret = creds_restore_prepare(ctx.dirfd);
+		ret = creds_restore_prepare(&ctx.creds, ctx.dirfd);
 	for (int i = 0; i < ctx.nr_procs && !ret; i++)
 		ret = load_proc(&ctx, &ctx.procs[i]);
 	if (!ret)
@@ -945,7 +945,7 @@ out:
 	if (ctx.inv)
 		protobuf_c_message_free_unpacked(&ctx.inv->base, NULL);
 	files_restore_free(&ctx.files);
-	creds_restore_finish();
+	creds_restore_finish(&ctx.creds);
 	close(ctx.dirfd);
 	return ret;
 }

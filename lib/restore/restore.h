@@ -7,6 +7,7 @@
 #include <sys/ptrace.h>
 #include <sys/types.h>
 
+#include "creds/creds.h"
 #include "files/files.h"
 #include "mem/mem.h"
 #include "options/options.h"
@@ -61,6 +62,7 @@ struct rst_ctx {
 	bool shmem_ready;
 	struct mem_cow_stats cow;	/* pages kept shared with parents */
 	uint64_t trampoline;		/* same address in every task */
+	struct creds_restore creds;	/* seccomp.img */
 	struct rst_helper helpers[16];
 	int nr_helpers;
 };

@@ -287,29 +287,6 @@ int timers_dump(struct remote *r, pid_t pid, TaskCoreEntry *tc)
 
 /* ---- restore ---------------------------------------------------------------- */
 
-/* Processes whose POSIX timers are created but not armed yet. */
-struct pending_arm {
-	pid_t pid;
-	const TaskTimersEntry *tte;
-};
-static struct pending_arm *pending;
-static size_t nr_pending;
-
-static struct pending_arm *pending_find(pid_t pid)
-{
-	for (size_t i = 0; i < nr_pending; i++)
-		if (pending[i].pid == pid)
-			return &pending[i];
-	return NULL;
-}
-
-void timers_restore_forget(pid_t pid)
-{
-	struct pending_arm *p = pending_find(pid);
-	if (p)
-		*p = pending[--nr_pending];
-}
-
 static int check_itimer(pid_t pid, const char *name, const ItimerEntry *ie)
 {
 	if (!ie)
@@ -528,7 +505,6 @@ int timers_restore_create(struct remote *r, pid_t pid, const TaskCoreEntry *tc)
 	PosixTimerEntry **v;
 	int ret;
 
-	timers_restore_forget(pid);
 	if (!tte)
 		return 0;
 	ret = check_itimer(pid, "ITIMER_REAL", tte->real);
@@ -565,12 +541,6 @@ int timers_restore_create(struct remote *r, pid_t pid, const TaskCoreEntry *tc)
 			return ret;
 		pr_debug("task %d: %zu POSIX timer(s) created", pid, tte->n_posix);
 	}
-
-	struct pending_arm *np = xrealloc(pending, (nr_pending + 1) * sizeof(*np));
-	if (!np)
-		return -ENOMEM;
-	pending = np;
-	pending[nr_pending++] = (struct pending_arm){ pid, tte };
 	return 0;
 }
 
@@ -608,17 +578,14 @@ static long cpu_itimer_tick_us(void)
 	return tick;
 }
 
-int timers_restore_arm(struct remote *r, pid_t pid)
+int timers_restore_arm(struct remote *r, pid_t pid, const TaskCoreEntry *tc)
 {
-	struct pending_arm *p = pending_find(pid);
-	const TaskTimersEntry *tte;
+	const TaskTimersEntry *tte = tc ? tc->timers : NULL;
 	struct remote_batch *b;
 	int ret = 0;
 
-	if (!p)
+	if (!tte)
 		return 0;
-	tte = p->tte;
-	timers_restore_forget(pid);
 
 	b = xzalloc(sizeof(*b));
 	if (!b)
