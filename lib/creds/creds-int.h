@@ -13,13 +13,13 @@
 #include "creds/creds.h"
 
 /* seccomp.c */
-int seccomp_dump_thread(pid_t pid, pid_t tid, ThreadCoreEntry *tce);
+int seccomp_dump_thread(struct creds_dump *cd, pid_t pid, pid_t tid, ThreadCoreEntry *tce);
 /* Installs the thread's filters (or strict mode).  Sets
  * PTRACE_O_SUSPEND_SECCOMP first, so the syscalls cryo still runs in the
  * task afterwards are not filtered. */
 int seccomp_restore_thread(struct remote *r, const struct creds_restore *cr, pid_t pid, pid_t tid,
 			   const ThreadCoreEntry *tce);
-int seccomp_dump_finish(int dirfd);
+int seccomp_dump_finish(struct creds_dump *cd, int dirfd);
 int seccomp_restore_prepare(struct creds_restore *cr, int dirfd);
 void seccomp_restore_finish(struct creds_restore *cr);
 

@@ -171,19 +171,20 @@ int creds_dump_proc(struct remote *r, pid_t pid, TaskCoreEntry *tc)
 	return settings_dump_proc(r, pid, tc);
 }
 
-int creds_dump_thread(struct remote *r, pid_t pid, pid_t tid, ThreadCoreEntry *tce)
+int creds_dump_thread(struct remote *r, struct creds_dump *cd, pid_t pid, pid_t tid,
+		      ThreadCoreEntry *tce)
 {
 	int ret = dump_creds(r, pid, tid, tce);
 	if (!ret)
-		ret = seccomp_dump_thread(pid, tid, tce);
+		ret = seccomp_dump_thread(cd, pid, tid, tce);
 	if (!ret)
 		ret = settings_dump_thread(r, pid, tid, tce);
 	return ret;
 }
 
-int creds_dump_finish(int dirfd)
+int creds_dump_finish(struct creds_dump *cd, int dirfd)
 {
-	return seccomp_dump_finish(dirfd);
+	return seccomp_dump_finish(cd, dirfd);
 }
 
 /* ---- restore ------------------------------------------------------------ */

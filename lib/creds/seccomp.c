@@ -49,35 +49,32 @@
  * filter was installed, not the filter. */
 #define KEEP_FLAGS (SECCOMP_FILTER_FLAG_LOG | SECCOMP_FILTER_FLAG_SPEC_ALLOW)
 
-struct filter {
+/* One filter of the dump (struct creds_dump). */
+struct creds_seccomp_filter {
 	uint8_t *bpf;
 	size_t len;		/* bytes */
 	uint32_t flags;
 	int prev;		/* index, -1 for none */
 };
 
-static struct {
-	struct filter *v;
-	int n;
-} dumped;
-
-static int add_filter(const uint8_t *bpf, size_t len, uint32_t flags, int prev)
+static int add_filter(struct creds_dump *cd, const uint8_t *bpf, size_t len, uint32_t flags,
+		      int prev)
 {
-	for (int i = 0; i < dumped.n; i++) {
-		struct filter *f = &dumped.v[i];
+	for (int i = 0; i < cd->nr_filters; i++) {
+		struct creds_seccomp_filter *f = &cd->filters[i];
 		if (f->prev == prev && f->flags == flags && f->len == len && !memcmp(f->bpf, bpf, len))
 			return i;
 	}
-	struct filter *nv = xrealloc(dumped.v, (dumped.n + 1) * sizeof(*nv));
+	struct creds_seccomp_filter *nv = xrealloc(cd->filters, (cd->nr_filters + 1) * sizeof(*nv));
 	if (!nv)
 		return -ENOMEM;
-	dumped.v = nv;
+	cd->filters = nv;
 	uint8_t *copy = xmalloc(len);
 	if (!copy)
 		return -ENOMEM;
 	memcpy(copy, bpf, len);
-	dumped.v[dumped.n] = (struct filter){ copy, len, flags, prev };
-	return dumped.n++;
+	cd->filters[cd->nr_filters] = (struct creds_seccomp_filter){ copy, len, flags, prev };
+	return cd->nr_filters++;
 }
 
 /* Filter @idx (0 = the oldest) of @tid into a malloc'ed buffer. */
@@ -141,7 +138,7 @@ static int get_filter(pid_t tid, int idx, uint8_t **out, size_t *len, uint32_t *
 	return 0;
 }
 
-int seccomp_dump_thread(pid_t pid, pid_t tid, ThreadCoreEntry *tce)
+int seccomp_dump_thread(struct creds_dump *cd, pid_t pid, pid_t tid, ThreadCoreEntry *tce)
 {
 	struct proc_status st;
 	int ret = proc_read_status(pid, tid, &st);
@@ -183,7 +180,7 @@ int seccomp_dump_thread(pid_t pid, pid_t tid, ThreadCoreEntry *tce)
 	}
 	int prev = -1;
 	for (int i = 0; !ret && i < n; i++) {
-		int idx = add_filter(chain[i].bpf, chain[i].len, chain[i].flags, prev);
+		int idx = add_filter(cd, chain[i].bpf, chain[i].len, chain[i].flags, prev);
 		if (idx < 0)
 			ret = idx;
 		prev = idx;
@@ -198,42 +195,42 @@ int seccomp_dump_thread(pid_t pid, pid_t tid, ThreadCoreEntry *tce)
 	return 0;
 }
 
-static void forget_dumped(void)
+static void forget_dumped(struct creds_dump *cd)
 {
-	for (int i = 0; i < dumped.n; i++)
-		free(dumped.v[i].bpf);
-	free(dumped.v);
-	dumped.v = NULL;
-	dumped.n = 0;
+	for (int i = 0; i < cd->nr_filters; i++)
+		free(cd->filters[i].bpf);
+	free(cd->filters);
+	cd->filters = NULL;
+	cd->nr_filters = 0;
 }
 
-int seccomp_dump_finish(int dirfd)
+int seccomp_dump_finish(struct creds_dump *cd, int dirfd)
 {
 	int ret = 0;
-	if (dirfd >= 0 && dumped.n) {
+	if (dirfd >= 0 && cd->nr_filters) {
 		SeccompEntry se = SECCOMP_ENTRY__INIT;
-		SeccompFilter *fv = xzalloc(dumped.n * sizeof(*fv));
-		SeccompFilter **fp = xzalloc(dumped.n * sizeof(*fp));
+		SeccompFilter *fv = xzalloc(cd->nr_filters * sizeof(*fv));
+		SeccompFilter **fp = xzalloc(cd->nr_filters * sizeof(*fp));
 		if (!fv || !fp) {
 			free(fv);
 			free(fp);
-			forget_dumped();
+			forget_dumped(cd);
 			return -ENOMEM;
 		}
-		for (int i = 0; i < dumped.n; i++) {
+		for (int i = 0; i < cd->nr_filters; i++) {
 			seccomp_filter__init(&fv[i]);
 			fv[i].has_filter = 1;
-			fv[i].filter.data = dumped.v[i].bpf;
-			fv[i].filter.len = dumped.v[i].len;
+			fv[i].filter.data = cd->filters[i].bpf;
+			fv[i].filter.len = cd->filters[i].len;
 			fv[i].has_flags = 1;
-			fv[i].flags = dumped.v[i].flags;
-			if (dumped.v[i].prev >= 0) {
+			fv[i].flags = cd->filters[i].flags;
+			if (cd->filters[i].prev >= 0) {
 				fv[i].has_prev = 1;
-				fv[i].prev = dumped.v[i].prev;
+				fv[i].prev = cd->filters[i].prev;
 			}
 			fp[i] = &fv[i];
 		}
-		se.n_seccomp_filters = dumped.n;
+		se.n_seccomp_filters = cd->nr_filters;
 		se.seccomp_filters = fp;
 		struct cr_img *img;
 		ret = img_open(&img, dirfd, IMG_SECCOMP, IMG_WRITE, 0);
@@ -245,7 +242,7 @@ int seccomp_dump_finish(int dirfd)
 		free(fv);
 		free(fp);
 	}
-	forget_dumped();
+	forget_dumped(cd);
 	return ret;
 }
 

@@ -512,7 +512,7 @@ int cryo_dump(struct cryo_opts *o)
 		ret = ret ? ret : r2;
 	}
 	{
-		int r2 = creds_dump_finish(ret ? -1 : ctx.dirfd);	/* seccomp.img */
+		int r2 = creds_dump_finish(&ctx.creds, ret ? -1 : ctx.dirfd);	/* seccomp.img */
 		ret = ret ? ret : r2;
 	}
 	if (!ret)

@@ -2,6 +2,7 @@
 #ifndef CRYO_DUMP_H
 #define CRYO_DUMP_H
 
+#include "creds/creds.h"
 #include "files/files.h"
 #include "mem/mem.h"
 #include "ns/ns.h"
@@ -31,6 +32,7 @@ struct dump_ctx {
 	uint32_t *cg_sets;		/* criu's cg_set of each tree.procs[i], 0 = none */
 	struct dump_kobj_ids *kobj;	/* of each tree.procs[i] (zombies: none) */
 	struct mem_page_runs *runs;	/* what each tree.procs[i]'s pagemap holds */
+	struct creds_dump creds;	/* seccomp filters, for seccomp.img */
 };
 
 /* Give every live process its ids of shared objects (kcmp); refuses (logs

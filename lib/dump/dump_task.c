@@ -42,7 +42,7 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 {
 	struct remote r = { .mem_fd = -1 };
 	CoreEntry core = CORE_ENTRY__INIT;
-	struct task_dump d = { .p = p, .t = t, .r = &r, .leader = t->tid == p->pid,
+	struct task_dump d = { .ctx = ctx, .p = p, .t = t, .r = &r, .leader = t->tid == p->pid,
 			       .core = &core, .mm = mm };
 	int ret;
 

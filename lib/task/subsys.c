@@ -3,6 +3,7 @@
  * table's entries for them, calling those subsystems' hooks. */
 #include "task/task-int.h"
 #include "creds/creds.h"
+#include "dump/dump.h"
 #include "restore/restore.h"
 #include "seize/seize.h"
 #include "signals/signals.h"
@@ -44,7 +45,8 @@ const struct task_item task_item_seccomp_shared = {
 
 static int creds_dump(struct task_dump *d)
 {
-	return creds_dump_thread(d->r, d->p->pid, d->t->tid, d->core->thread_core);
+	return creds_dump_thread(d->r, &d->ctx->creds, d->p->pid, d->t->tid,
+				 d->core->thread_core);
 }
 
 /* Last but the registers: dropping privileges or installing a seccomp

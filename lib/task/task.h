@@ -22,6 +22,7 @@
 #include "core.pb-c.h"
 #include "mm.pb-c.h"
 
+struct dump_ctx;
 struct remote;
 struct rst_ctx;
 struct rst_proc;
@@ -49,6 +50,7 @@ enum task_phase {
  * system calls in it (seize/remote.h), scratch memory saved around each
  * item. */
 struct task_dump {
+	struct dump_ctx *ctx;
 	struct seized_proc *p;
 	struct seized_thread *t;
 	struct remote *r;
