@@ -12,23 +12,16 @@
 
 #include "creds/creds.h"
 
-/* Run a syscall in the task behind @r; a failure is logged as
- * "WHAT in task TID failed: ERROR" and returned (negative errno). */
-long creds_rcall(struct remote *r, const char *what, long nr, uint64_t a1, uint64_t a2,
-		 uint64_t a3, uint64_t a4);
-/* Same, without logging: the caller words the message. */
-long creds_rcall_quiet(struct remote *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
-		       uint64_t a4);
-
 /* seccomp.c */
-int seccomp_dump_thread(pid_t pid, pid_t tid, ThreadCoreEntry *tce);
+int seccomp_dump_thread(struct creds_dump *cd, pid_t pid, pid_t tid, ThreadCoreEntry *tce);
 /* Installs the thread's filters (or strict mode).  Sets
  * PTRACE_O_SUSPEND_SECCOMP first, so the syscalls cryo still runs in the
  * task afterwards are not filtered. */
-int seccomp_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce);
-int seccomp_dump_finish(int dirfd);
-int seccomp_restore_prepare(int dirfd);
-void seccomp_restore_finish(void);
+int seccomp_restore_thread(struct remote *r, const struct creds_restore *cr, pid_t pid, pid_t tid,
+			   const ThreadCoreEntry *tce);
+int seccomp_dump_finish(struct creds_dump *cd, int dirfd);
+int seccomp_restore_prepare(struct creds_restore *cr, int dirfd);
+void seccomp_restore_finish(struct creds_restore *cr);
 
 /* settings.c */
 int settings_dump_proc(struct remote *r, pid_t pid, TaskCoreEntry *tc);

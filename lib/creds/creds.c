@@ -93,21 +93,6 @@ static uint64_t valid_caps(void)
 	return last >= 63 ? ~0ULL : (1ULL << (last + 1)) - 1;
 }
 
-long creds_rcall_quiet(struct remote *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
-		       uint64_t a4)
-{
-	return remote_syscall(r, nr, a1, a2, a3, a4, 0, 0);
-}
-
-long creds_rcall(struct remote *r, const char *what, long nr, uint64_t a1, uint64_t a2,
-		 uint64_t a3, uint64_t a4)
-{
-	long ret = remote_syscall(r, nr, a1, a2, a3, a4, 0, 0);
-	if (ret < 0 && ret >= -4095)
-		pr_err("%s in task %d failed: %s", what, r->tid, strerror(-ret));
-	return ret;
-}
-
 /* ---- dump --------------------------------------------------------------- */
 
 static uint32_t *cap_words(uint64_t v, size_t *n)
@@ -127,7 +112,7 @@ static int dump_creds(struct remote *r, pid_t pid, pid_t tid, ThreadCoreEntry *t
 	int ret = proc_read_status(pid, tid, &st);
 	if (ret)
 		return ret;
-	long secbits = creds_rcall(r, "prctl(PR_GET_SECUREBITS)", __NR_prctl, PR_GET_SECUREBITS,
+	long secbits = remote_call(r, "prctl(PR_GET_SECUREBITS)", __NR_prctl, PR_GET_SECUREBITS,
 				   0, 0, 0);
 	if (secbits < 0) {
 		proc_status_free(&st);
@@ -186,19 +171,20 @@ int creds_dump_proc(struct remote *r, pid_t pid, TaskCoreEntry *tc)
 	return settings_dump_proc(r, pid, tc);
 }
 
-int creds_dump_thread(struct remote *r, pid_t pid, pid_t tid, ThreadCoreEntry *tce)
+int creds_dump_thread(struct remote *r, struct creds_dump *cd, pid_t pid, pid_t tid,
+		      ThreadCoreEntry *tce)
 {
 	int ret = dump_creds(r, pid, tid, tce);
 	if (!ret)
-		ret = seccomp_dump_thread(pid, tid, tce);
+		ret = seccomp_dump_thread(cd, pid, tid, tce);
 	if (!ret)
 		ret = settings_dump_thread(r, pid, tid, tce);
 	return ret;
 }
 
-int creds_dump_finish(int dirfd)
+int creds_dump_finish(struct creds_dump *cd, int dirfd)
 {
-	return seccomp_dump_finish(dirfd);
+	return seccomp_dump_finish(cd, dirfd);
 }
 
 /* ---- restore ------------------------------------------------------------ */
@@ -316,7 +302,7 @@ static int verify_creds(struct remote *r, pid_t pid, pid_t tid, const CredsEntry
 	}
 	proc_status_free(&st);
 	if (!what[0]) {
-		long sb = creds_rcall(r, "prctl(PR_GET_SECUREBITS)", __NR_prctl, PR_GET_SECUREBITS,
+		long sb = remote_call(r, "prctl(PR_GET_SECUREBITS)", __NR_prctl, PR_GET_SECUREBITS,
 				      0, 0, 0);
 		if (sb < 0)
 			return sb;
@@ -469,7 +455,8 @@ int creds_restore_proc(struct remote *r, pid_t pid, const TaskCoreEntry *tc)
 	return settings_restore_proc(r, pid, tc);
 }
 
-int creds_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce)
+int creds_restore_thread(struct remote *r, const struct creds_restore *cr, pid_t pid, pid_t tid,
+			 const ThreadCoreEntry *tce)
 {
 	if (!tce)
 		return 0;
@@ -478,23 +465,23 @@ int creds_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCor
 		return ret;
 	/* A change of euid/fsuid makes the mm non-dumpable (fs.suid_dumpable):
 	 * remember what the restore set, and put it back afterwards. */
-	long dumpable = creds_rcall(r, "prctl(PR_GET_DUMPABLE)", __NR_prctl, PR_GET_DUMPABLE, 0,
+	long dumpable = remote_call(r, "prctl(PR_GET_DUMPABLE)", __NR_prctl, PR_GET_DUMPABLE, 0,
 				    0, 0);
 	if (dumpable < 0)
 		return dumpable;
 	/* Filters go in while the task still has CAP_SYS_ADMIN (a task without
 	 * no_new_privs needs it to install one); PTRACE_O_SUSPEND_SECCOMP keeps
 	 * them from applying to the syscalls cryo still runs in the task. */
-	ret = seccomp_restore_thread(r, pid, tid, tce);
+	ret = seccomp_restore_thread(r, cr, pid, tid, tce);
 	if (!ret && tce->creds)
 		ret = restore_creds(r, pid, tid, tce->creds);
 	if (ret)
 		return ret;
-	long now = creds_rcall(r, "prctl(PR_GET_DUMPABLE)", __NR_prctl, PR_GET_DUMPABLE, 0, 0, 0);
+	long now = remote_call(r, "prctl(PR_GET_DUMPABLE)", __NR_prctl, PR_GET_DUMPABLE, 0, 0, 0);
 	if (now < 0)
 		return now;
 	if (now != dumpable && (dumpable == 0 || dumpable == 1)) {
-		long lr = creds_rcall(r, "prctl(PR_SET_DUMPABLE)", __NR_prctl, PR_SET_DUMPABLE,
+		long lr = remote_call(r, "prctl(PR_SET_DUMPABLE)", __NR_prctl, PR_SET_DUMPABLE,
 				      dumpable, 0, 0);
 		if (lr < 0)
 			return lr;
@@ -502,12 +489,12 @@ int creds_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCor
 	return settings_restore_thread_late(r, pid, tid, tce);
 }
 
-int creds_restore_prepare(int dirfd)
+int creds_restore_prepare(struct creds_restore *cr, int dirfd)
 {
-	return seccomp_restore_prepare(dirfd);
+	return seccomp_restore_prepare(cr, dirfd);
 }
 
-void creds_restore_finish(void)
+void creds_restore_finish(struct creds_restore *cr)
 {
-	seccomp_restore_finish();
+	seccomp_restore_finish(cr);
 }

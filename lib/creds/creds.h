@@ -16,25 +16,41 @@
 
 struct remote;
 
+/* What a dump keeps of lib/creds for its whole run (in struct dump_ctx,
+ * zeroed): every seccomp filter seen so far, once each, for seccomp.img. */
+struct creds_seccomp_filter;
+struct creds_dump {
+	struct creds_seccomp_filter *filters;
+	int nr_filters;
+};
+
+/* What a restore keeps of lib/creds for its whole run (in struct rst_ctx):
+ * seccomp.img, read by creds_restore_prepare. */
+struct creds_restore {
+	struct SeccompEntry *seccomp;	/* NULL: the dump has none */
+};
+
 int creds_dump_proc(struct remote *r, pid_t pid, TaskCoreEntry *tc);
-int creds_dump_thread(struct remote *r, pid_t pid, pid_t tid, ThreadCoreEntry *tce);
+int creds_dump_thread(struct remote *r, struct creds_dump *cd, pid_t pid, pid_t tid,
+		      ThreadCoreEntry *tce);
 int creds_restore_proc(struct remote *r, pid_t pid, const TaskCoreEntry *tc);
-int creds_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce);
+int creds_restore_thread(struct remote *r, const struct creds_restore *cr, pid_t pid, pid_t tid,
+			 const ThreadCoreEntry *tce);
 /* Before creds_restore_thread runs for any of the @n threads (@tids,
  * @tces; [0] is the leader, driven through @r) of process @pid: the oldest
  * seccomp filters that every thread has in common (one kernel object each,
  * as SECCOMP_FILTER_FLAG_TSYNC leaves them) are installed once, by the
  * leader with TSYNC; creds_restore_thread then adds each thread's own. */
-int creds_restore_seccomp_shared(struct remote *r, pid_t pid, const pid_t *tids,
-				 const ThreadCoreEntry *const *tces, int n);
+int creds_restore_seccomp_shared(struct remote *r, const struct creds_restore *cr, pid_t pid,
+				 const pid_t *tids, const ThreadCoreEntry *const *tces, int n);
 
 /* Dump: once every process is dumped, write seccomp.img (the filters
- * creds_dump_thread collected, shared ones once) if there are any, and
- * forget them.  With @dirfd < 0 (the dump failed) only forget them. */
-int creds_dump_finish(int dirfd);
-/* Restore: read seccomp.img, if the dump has one, before any task is
- * driven; creds_restore_finish() frees it. */
-int creds_restore_prepare(int dirfd);
-void creds_restore_finish(void);
+ * creds_dump_thread collected in @cd, shared ones once) if there are any,
+ * and forget them.  With @dirfd < 0 (the dump failed) only forget them. */
+int creds_dump_finish(struct creds_dump *cd, int dirfd);
+/* Restore: read seccomp.img into @cr, if the dump has one, before any task
+ * is driven; creds_restore_finish() frees it (@cr zeroed: nothing read). */
+int creds_restore_prepare(struct creds_restore *cr, int dirfd);
+void creds_restore_finish(struct creds_restore *cr);
 
 #endif

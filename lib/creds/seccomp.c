@@ -26,7 +26,6 @@
 #include "creds/creds-int.h"
 #include "images/image.h"
 #include "proc/proc.h"
-#include "restore/restore.h"
 #include "seize/remote.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -50,37 +49,32 @@
  * filter was installed, not the filter. */
 #define KEEP_FLAGS (SECCOMP_FILTER_FLAG_LOG | SECCOMP_FILTER_FLAG_SPEC_ALLOW)
 
-struct filter {
+/* One filter of the dump (struct creds_dump). */
+struct creds_seccomp_filter {
 	uint8_t *bpf;
 	size_t len;		/* bytes */
 	uint32_t flags;
 	int prev;		/* index, -1 for none */
 };
 
-static struct {
-	struct filter *v;
-	int n;
-} dumped;
-
-static SeccompEntry *loaded;
-
-static int add_filter(const uint8_t *bpf, size_t len, uint32_t flags, int prev)
+static int add_filter(struct creds_dump *cd, const uint8_t *bpf, size_t len, uint32_t flags,
+		      int prev)
 {
-	for (int i = 0; i < dumped.n; i++) {
-		struct filter *f = &dumped.v[i];
+	for (int i = 0; i < cd->nr_filters; i++) {
+		struct creds_seccomp_filter *f = &cd->filters[i];
 		if (f->prev == prev && f->flags == flags && f->len == len && !memcmp(f->bpf, bpf, len))
 			return i;
 	}
-	struct filter *nv = xrealloc(dumped.v, (dumped.n + 1) * sizeof(*nv));
+	struct creds_seccomp_filter *nv = xrealloc(cd->filters, (cd->nr_filters + 1) * sizeof(*nv));
 	if (!nv)
 		return -ENOMEM;
-	dumped.v = nv;
+	cd->filters = nv;
 	uint8_t *copy = xmalloc(len);
 	if (!copy)
 		return -ENOMEM;
 	memcpy(copy, bpf, len);
-	dumped.v[dumped.n] = (struct filter){ copy, len, flags, prev };
-	return dumped.n++;
+	cd->filters[cd->nr_filters] = (struct creds_seccomp_filter){ copy, len, flags, prev };
+	return cd->nr_filters++;
 }
 
 /* Filter @idx (0 = the oldest) of @tid into a malloc'ed buffer. */
@@ -144,7 +138,7 @@ static int get_filter(pid_t tid, int idx, uint8_t **out, size_t *len, uint32_t *
 	return 0;
 }
 
-int seccomp_dump_thread(pid_t pid, pid_t tid, ThreadCoreEntry *tce)
+int seccomp_dump_thread(struct creds_dump *cd, pid_t pid, pid_t tid, ThreadCoreEntry *tce)
 {
 	struct proc_status st;
 	int ret = proc_read_status(pid, tid, &st);
@@ -186,7 +180,7 @@ int seccomp_dump_thread(pid_t pid, pid_t tid, ThreadCoreEntry *tce)
 	}
 	int prev = -1;
 	for (int i = 0; !ret && i < n; i++) {
-		int idx = add_filter(chain[i].bpf, chain[i].len, chain[i].flags, prev);
+		int idx = add_filter(cd, chain[i].bpf, chain[i].len, chain[i].flags, prev);
 		if (idx < 0)
 			ret = idx;
 		prev = idx;
@@ -201,42 +195,42 @@ int seccomp_dump_thread(pid_t pid, pid_t tid, ThreadCoreEntry *tce)
 	return 0;
 }
 
-static void forget_dumped(void)
+static void forget_dumped(struct creds_dump *cd)
 {
-	for (int i = 0; i < dumped.n; i++)
-		free(dumped.v[i].bpf);
-	free(dumped.v);
-	dumped.v = NULL;
-	dumped.n = 0;
+	for (int i = 0; i < cd->nr_filters; i++)
+		free(cd->filters[i].bpf);
+	free(cd->filters);
+	cd->filters = NULL;
+	cd->nr_filters = 0;
 }
 
-int seccomp_dump_finish(int dirfd)
+int seccomp_dump_finish(struct creds_dump *cd, int dirfd)
 {
 	int ret = 0;
-	if (dirfd >= 0 && dumped.n) {
+	if (dirfd >= 0 && cd->nr_filters) {
 		SeccompEntry se = SECCOMP_ENTRY__INIT;
-		SeccompFilter *fv = xzalloc(dumped.n * sizeof(*fv));
-		SeccompFilter **fp = xzalloc(dumped.n * sizeof(*fp));
+		SeccompFilter *fv = xzalloc(cd->nr_filters * sizeof(*fv));
+		SeccompFilter **fp = xzalloc(cd->nr_filters * sizeof(*fp));
 		if (!fv || !fp) {
 			free(fv);
 			free(fp);
-			forget_dumped();
+			forget_dumped(cd);
 			return -ENOMEM;
 		}
-		for (int i = 0; i < dumped.n; i++) {
+		for (int i = 0; i < cd->nr_filters; i++) {
 			seccomp_filter__init(&fv[i]);
 			fv[i].has_filter = 1;
-			fv[i].filter.data = dumped.v[i].bpf;
-			fv[i].filter.len = dumped.v[i].len;
+			fv[i].filter.data = cd->filters[i].bpf;
+			fv[i].filter.len = cd->filters[i].len;
 			fv[i].has_flags = 1;
-			fv[i].flags = dumped.v[i].flags;
-			if (dumped.v[i].prev >= 0) {
+			fv[i].flags = cd->filters[i].flags;
+			if (cd->filters[i].prev >= 0) {
 				fv[i].has_prev = 1;
-				fv[i].prev = dumped.v[i].prev;
+				fv[i].prev = cd->filters[i].prev;
 			}
 			fp[i] = &fv[i];
 		}
-		se.n_seccomp_filters = dumped.n;
+		se.n_seccomp_filters = cd->nr_filters;
 		se.seccomp_filters = fp;
 		struct cr_img *img;
 		ret = img_open(&img, dirfd, IMG_SECCOMP, IMG_WRITE, 0);
@@ -248,16 +242,17 @@ int seccomp_dump_finish(int dirfd)
 		free(fv);
 		free(fp);
 	}
-	forget_dumped();
+	forget_dumped(cd);
 	return ret;
 }
 
 /* ---- restore ------------------------------------------------------------ */
 
-int seccomp_restore_prepare(int dirfd)
+int seccomp_restore_prepare(struct creds_restore *cr, int dirfd)
 {
 	struct cr_img *img;
-	seccomp_restore_finish();
+	SeccompEntry *loaded = NULL;
+	seccomp_restore_finish(cr);
 	int ret = img_open(&img, dirfd, IMG_SECCOMP, IMG_READ | IMG_MISSING_OK, 0);
 	if (ret == -ENOENT)
 		return 0;
@@ -265,10 +260,9 @@ int seccomp_restore_prepare(int dirfd)
 		return ret;
 	ret = img_read_one(img, &seccomp_entry__descriptor, (ProtobufCMessage **)&loaded);
 	img_close(img);
-	if (ret < 0) {
-		loaded = NULL;
+	if (ret < 0)
 		return ret;
-	}
+	cr->seccomp = loaded;
 	ret = 0;
 	for (size_t i = 0; i < loaded->n_seccomp_filters; i++) {
 		const SeccompFilter *f = loaded->seccomp_filters[i];
@@ -285,22 +279,22 @@ int seccomp_restore_prepare(int dirfd)
 		}
 	}
 	if (ret) {
-		seccomp_restore_finish();
+		seccomp_restore_finish(cr);
 		return ret;
 	}
 	pr_debug("seccomp.img: %zu filter(s)", loaded->n_seccomp_filters);
 	return 0;
 }
 
-void seccomp_restore_finish(void)
+void seccomp_restore_finish(struct creds_restore *cr)
 {
-	if (loaded)
-		protobuf_c_message_free_unpacked(&loaded->base, NULL);
-	loaded = NULL;
+	if (cr->seccomp)
+		protobuf_c_message_free_unpacked(&cr->seccomp->base, NULL);
+	cr->seccomp = NULL;
 }
 
 /* Indexes of the thread's filters, oldest first, into @chain. */
-static int image_chain(pid_t tid, uint32_t newest, int *chain, int *n)
+static int image_chain(const SeccompEntry *loaded, pid_t tid, uint32_t newest, int *chain, int *n)
 {
 	if (!loaded || newest >= loaded->n_seccomp_filters) {
 		pr_err("core-%d.img: seccomp filter %u is not in seccomp.img%s", tid, newest,
@@ -330,7 +324,7 @@ static int image_chain(pid_t tid, uint32_t newest, int *chain, int *n)
 
 /* How many filters the thread already has (inherited from the thread that
  * cloned it); they must be the oldest ones of its chain. */
-static int installed_prefix(pid_t tid, const int *chain, int n)
+static int installed_prefix(const SeccompEntry *loaded, pid_t tid, const int *chain, int n)
 {
 	int have = 0;
 	for (;; have++) {
@@ -378,8 +372,8 @@ static int suspend_seccomp(pid_t tid)
 
 /* Install filters @chain[@from..@to) in the thread driven by @r (@tid),
  * with @extra_flags. */
-static int install_chain(struct remote *r, pid_t tid, const int *chain, int from, int to, int n,
-			 uint32_t extra_flags)
+static int install_chain(struct remote *r, const SeccompEntry *loaded, pid_t tid,
+			 const int *chain, int from, int to, int n, uint32_t extra_flags)
 {
 	for (int i = from; i < to; i++) {
 		const SeccompFilter *f = loaded->seccomp_filters[chain[i]];
@@ -393,7 +387,7 @@ static int install_chain(struct remote *r, pid_t tid, const int *chain, int from
 		if (!fa)
 			return -ENOSPC;
 		uint32_t flags = (f->has_flags ? f->flags & KEEP_FLAGS : 0) | extra_flags;
-		long lr = creds_rcall_quiet(r, __NR_seccomp, SECCOMP_SET_MODE_FILTER, flags, fa, 0);
+		long lr = remote_syscall(r, __NR_seccomp, SECCOMP_SET_MODE_FILTER, flags, fa, 0, 0, 0);
 		if (lr > 0) {	/* TSYNC: a thread that can't be synchronized */
 			pr_err("seccomp(SECCOMP_SET_MODE_FILTER, TSYNC) of filter %d in restored "
 			       "thread %d failed: thread %ld has other filters", i + 1, tid, lr);
@@ -409,12 +403,13 @@ static int install_chain(struct remote *r, pid_t tid, const int *chain, int from
 	return 0;
 }
 
-int creds_restore_seccomp_shared(struct remote *r, pid_t pid, const pid_t *tids,
-				 const ThreadCoreEntry *const *tces, int n)
+int creds_restore_seccomp_shared(struct remote *r, const struct creds_restore *cr, pid_t pid,
+				 const pid_t *tids, const ThreadCoreEntry *const *tces, int n)
 {
+	const SeccompEntry *loaded = cr->seccomp;
 	if (n < 2 || !loaded)
 		return 0;
-	static int lead[MAX_CHAIN], other[MAX_CHAIN];
+	int lead[MAX_CHAIN], other[MAX_CHAIN];
 	int nl, shared = -1;
 	for (int t = 0; t < n; t++) {
 		const ThreadCoreEntry *c = tces[t];
@@ -422,7 +417,7 @@ int creds_restore_seccomp_shared(struct remote *r, pid_t pid, const pid_t *tids,
 		    !c->has_seccomp_filter)
 			return 0;	/* a thread without filters: nothing is common */
 		int *chain = t ? other : lead, k;
-		int ret = image_chain(tids[t], c->seccomp_filter, chain, t ? &k : &nl);
+		int ret = image_chain(loaded, tids[t], c->seccomp_filter, chain, t ? &k : &nl);
 		if (ret)
 			return ret;
 		if (!t) {
@@ -443,15 +438,17 @@ int creds_restore_seccomp_shared(struct remote *r, pid_t pid, const pid_t *tids,
 		if (ret)
 			return ret;
 	}
-	int ret = install_chain(r, tids[0], lead, 0, shared, nl, SECCOMP_FILTER_FLAG_TSYNC);
+	int ret = install_chain(r, loaded, tids[0], lead, 0, shared, nl, SECCOMP_FILTER_FLAG_TSYNC);
 	if (!ret)
 		pr_debug("process %d: %d seccomp filter(s) shared by its %d threads installed "
 			 "with TSYNC", pid, shared, n);
 	return ret;
 }
 
-int seccomp_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce)
+int seccomp_restore_thread(struct remote *r, const struct creds_restore *cr, pid_t pid, pid_t tid,
+			   const ThreadCoreEntry *tce)
 {
+	const SeccompEntry *loaded = cr->seccomp;
 	int mode = tce->has_seccomp_mode ? (int)tce->seccomp_mode : SECCOMP_MODE_DISABLED;
 	if (mode == SECCOMP_MODE_DISABLED)
 		return 0;
@@ -459,7 +456,7 @@ int seccomp_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadC
 	if (ret)
 		return ret;
 	if (mode == SECCOMP_MODE_STRICT) {
-		long lr = creds_rcall(r, "seccomp(SECCOMP_SET_MODE_STRICT)", __NR_seccomp,
+		long lr = remote_call(r, "seccomp(SECCOMP_SET_MODE_STRICT)", __NR_seccomp,
 				      SECCOMP_SET_MODE_STRICT, 0, 0, 0);
 		if (lr)
 			return lr < 0 ? lr : -EIO;
@@ -470,15 +467,15 @@ int seccomp_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadC
 		pr_err("core-%d.img: seccomp filter mode without a filter", tid);
 		return -EINVAL;
 	}
-	static int chain[MAX_CHAIN];
+	int chain[MAX_CHAIN];
 	int n;
-	ret = image_chain(tid, tce->seccomp_filter, chain, &n);
+	ret = image_chain(loaded, tid, tce->seccomp_filter, chain, &n);
 	if (ret)
 		return ret;
-	int have = installed_prefix(tid, chain, n);
+	int have = installed_prefix(loaded, tid, chain, n);
 	if (have < 0)
 		return have;
-	ret = install_chain(r, tid, chain, have, n, n, 0);
+	ret = install_chain(r, loaded, tid, chain, have, n, n, 0);
 	if (ret)
 		return ret;
 	pr_debug("thread %d: %d seccomp filter(s) installed (%d inherited or shared)", tid,

@@ -73,7 +73,7 @@ static long get_int_prctl(struct remote *r, const char *what, int option, int *o
 	uint64_t slot = remote_scratch_alloc(r, sizeof(int));
 	if (!slot)
 		return -ENOSPC;
-	long ret = creds_rcall(r, what, __NR_prctl, option, slot, 0, 0);
+	long ret = remote_call(r, what, __NR_prctl, option, slot, 0, 0);
 	if (ret)
 		return ret < 0 ? ret : -EIO;
 	return remote_read(r, slot, out, sizeof(*out));
@@ -100,7 +100,7 @@ static int get_rlimit(struct remote *r, pid_t pid, int res, struct rlimit *rl, u
 		return_perror("prlimit(%d, %s) failed", pid, rlimit_name(res));
 	if (!*slot && !(*slot = remote_scratch_alloc(r, sizeof(*rl))))
 		return -ENOSPC;
-	long ret = creds_rcall(r, "prlimit64", __NR_prlimit64, 0, res, 0, *slot);
+	long ret = remote_call(r, "prlimit64", __NR_prlimit64, 0, res, 0, *slot);
 	if (ret)
 		return ret < 0 ? ret : -EIO;
 	return remote_read(r, *slot, rl, sizeof(*rl));
@@ -169,7 +169,7 @@ int settings_dump_thread(struct remote *r, pid_t pid, pid_t tid, ThreadCoreEntry
 		return ret;
 	tce->has_pdeath_sig = 1;
 	tce->pdeath_sig = sig;
-	long slack = creds_rcall(r, "prctl(PR_GET_TIMERSLACK)", __NR_prctl, PR_GET_TIMERSLACK, 0,
+	long slack = remote_call(r, "prctl(PR_GET_TIMERSLACK)", __NR_prctl, PR_GET_TIMERSLACK, 0,
 				 0, 0);
 	if (slack < 0 && slack >= -4095)
 		return slack;
@@ -280,12 +280,12 @@ static int restore_loginuid(struct remote *r, pid_t pid, uint32_t want, char *re
 	uint64_t buf = remote_scratch_put(r, val, n);
 	if (!path || !buf)
 		return -ENOSPC;
-	long fd = creds_rcall(r, "open of /proc/self/loginuid", __NR_openat, AT_FDCWD, path,
+	long fd = remote_call(r, "open of /proc/self/loginuid", __NR_openat, AT_FDCWD, path,
 			      O_WRONLY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return fd;
-	long w = creds_rcall_quiet(r, __NR_write, fd, buf, n, 0);
-	creds_rcall(r, "close", __NR_close, fd, 0, 0, 0);
+	long w = remote_syscall(r, __NR_write, fd, buf, n, 0, 0, 0);
+	remote_call(r, "close", __NR_close, fd, 0, 0, 0);
 	if (w == n)
 		return 0;
 	size_t used = strlen(report);
@@ -307,7 +307,7 @@ int settings_restore_proc(struct remote *r, pid_t pid, const TaskCoreEntry *tc)
 	if (!ret && tc->has_loginuid)
 		ret = restore_loginuid(r, pid, tc->loginuid, report, sizeof(report));
 	if (!ret && tc->has_child_subreaper && tc->child_subreaper) {
-		long lr = creds_rcall(r, "prctl(PR_SET_CHILD_SUBREAPER)", __NR_prctl,
+		long lr = remote_call(r, "prctl(PR_SET_CHILD_SUBREAPER)", __NR_prctl,
 				      PR_SET_CHILD_SUBREAPER, 1, 0, 0);
 		if (lr)
 			ret = lr < 0 ? lr : -EIO;
@@ -322,12 +322,12 @@ int settings_restore_thread_early(struct remote *r, pid_t pid, pid_t tid,
 				  const ThreadCoreEntry *tce)
 {
 	if (tce->has_timer_slack_ns && tce->timer_slack_ns) {
-		long cur = creds_rcall(r, "prctl(PR_GET_TIMERSLACK)", __NR_prctl,
+		long cur = remote_call(r, "prctl(PR_GET_TIMERSLACK)", __NR_prctl,
 				       PR_GET_TIMERSLACK, 0, 0, 0);
 		if (cur < 0 && cur >= -4095)
 			return cur;
 		if ((unsigned long)cur != tce->timer_slack_ns) {
-			long lr = creds_rcall(r, "prctl(PR_SET_TIMERSLACK)", __NR_prctl,
+			long lr = remote_call(r, "prctl(PR_SET_TIMERSLACK)", __NR_prctl,
 					      PR_SET_TIMERSLACK, tce->timer_slack_ns, 0, 0);
 			if (lr)
 				return lr < 0 ? lr : -EIO;
@@ -375,7 +375,7 @@ int settings_restore_thread_late(struct remote *r, pid_t pid, pid_t tid,
 	} else if (!sig) {
 		return 0;	/* born without one */
 	}
-	long lr = creds_rcall(r, "prctl(PR_SET_PDEATHSIG)", __NR_prctl, PR_SET_PDEATHSIG, sig, 0,
+	long lr = remote_call(r, "prctl(PR_SET_PDEATHSIG)", __NR_prctl, PR_SET_PDEATHSIG, sig, 0,
 			      0);
 	return lr ? (lr < 0 ? lr : -EIO) : 0;
 }

@@ -563,7 +563,7 @@ static void st_files_undo(void *arg)
 	}
 	if (!run->creds_done) {
 		run->creds_done = true;
-		creds_dump_finish(-1);
+		creds_dump_finish(&run->ctx.creds, -1);
 	}
 	files_dump_finish(&ctx->files, false, false);
 }
@@ -624,7 +624,7 @@ static int st_creds(void *arg)
 {
 	struct dump_run *run = arg;
 	run->creds_done = true;
-	return creds_dump_finish(run->ctx.dirfd);	/* seccomp.img */
+	return creds_dump_finish(&run->ctx.creds, run->ctx.dirfd);	/* seccomp.img */
 }
 
 static int st_pstree(void *arg)

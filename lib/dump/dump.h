@@ -2,6 +2,7 @@
 #ifndef CRYO_DUMP_H
 #define CRYO_DUMP_H
 
+#include "creds/creds.h"
 #include "files/files.h"
 #include "mem/mem.h"
 #include "ns/ns.h"
@@ -32,6 +33,7 @@ struct dump_ctx {
 	struct dump_kobj_ids *kobj;	/* of each tree.procs[i] (zombies: none) */
 	struct mem_page_runs *runs;	/* what each tree.procs[i]'s pagemap holds */
 	struct sigreturn_memo sigreturn_memo;	/* libraries searched so far */
+	struct creds_dump creds;	/* seccomp filters, for seccomp.img */
 };
 
 /* The operations behind cryo_dump and cryo_pre_dump (lib/cryo.h). */

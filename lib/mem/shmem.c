@@ -298,15 +298,6 @@ out:
 	return ret;
 }
 
-static long rcall(struct remote *r, const char *what, long nr, uint64_t a1, uint64_t a2,
-		  uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
-{
-	long ret = remote_syscall(r, nr, a1, a2, a3, a4, a5, a6);
-	if (ret < 0 && ret >= -4095)
-		pr_err("%s in restored task %d failed: %s", what, r->tid, strerror(-ret));
-	return ret;
-}
-
 static bool overlaps(uint64_t s1, uint64_t e1, uint64_t s2, uint64_t e2)
 {
 	return s1 < e2 && s2 < e1;
@@ -372,7 +363,7 @@ static int create_anon(struct remote *r, const MmEntry *mm, struct shmem_registr
 		if (ret)
 			return ret;
 	}
-	long ret = rcall(r, "mmap of shared anonymous memory", __NR_mmap, at, o->size,
+	long ret = remote_call(r, "mmap of shared anonymous memory", __NR_mmap, at, o->size,
 			 PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | noreserve, -1, 0);
 	if (ret < 0)
@@ -450,11 +441,11 @@ static long create_memfd(struct remote *r, struct shmem_registry *reg, struct sh
 		fd = remote_syscall(r, __NR_memfd_create, a, memfd_flags(m, false), 0, 0, 0, 0);
 	if (fd < 0 && fd >= -4095)
 		return memfd_create_failed(m, -fd, "in the restored task");
-	long ret = rcall(r, "ftruncate of a memfd", __NR_ftruncate, fd, m->size, 0, 0, 0, 0);
+	long ret = remote_call(r, "ftruncate of a memfd", __NR_ftruncate, fd, m->size, 0, 0, 0, 0);
 	if (!ret)
-		ret = rcall(r, "fchown of a memfd", __NR_fchown, fd, m->uid, m->gid, 0, 0, 0);
+		ret = remote_call(r, "fchown of a memfd", __NR_fchown, fd, m->uid, m->gid, 0, 0, 0);
 	if (!ret && m->has_mode)	/* after fchown, which may clear set-id bits */
-		ret = rcall(r, "fchmod of a memfd", __NR_fchmod, fd, m->mode & 07777, 0, 0, 0, 0);
+		ret = remote_call(r, "fchmod of a memfd", __NR_fchmod, fd, m->mode & 07777, 0, 0, 0, 0);
 	if (ret)
 		return ret;
 	char path[64];
@@ -474,7 +465,7 @@ static int seal_memfd(struct remote *r, long fd, uint32_t seals)
 {
 	if (!seals || seals == F_SEAL_SEAL)
 		return 0;
-	long ret = rcall(r, "fcntl(F_ADD_SEALS) on a memfd", __NR_fcntl, fd, F_ADD_SEALS, seals, 0, 0,
+	long ret = remote_call(r, "fcntl(F_ADD_SEALS) on a memfd", __NR_fcntl, fd, F_ADD_SEALS, seals, 0, 0,
 			 0);
 	return ret < 0 ? (int)ret : 0;
 }
@@ -493,7 +484,7 @@ static int map_via_link(struct remote *r, const VmaEntry *v, const char *link, u
 		       (unsigned long long)v->start, (unsigned long long)v->end, strerror(-fd));
 		return fd;
 	}
-	long ret = rcall(r, "mmap of shared memory", __NR_mmap, v->start, v->end - v->start, prot,
+	long ret = remote_call(r, "mmap of shared memory", __NR_mmap, v->start, v->end - v->start, prot,
 			 flags | MAP_FIXED_NOREPLACE, fd, v->pgoff);
 	remote_syscall(r, __NR_close, fd, 0, 0, 0, 0, 0);
 	return ret < 0 ? ret : 0;
@@ -503,7 +494,7 @@ static int apply_madv(struct remote *r, const VmaEntry *v)
 {
 	for (int adv = 0; v->has_madv && adv < 64; adv++)
 		if (v->madv & (1ULL << adv)) {
-			long ret = rcall(r, "madvise", __NR_madvise, v->start, v->end - v->start, adv, 0,
+			long ret = remote_call(r, "madvise", __NR_madvise, v->start, v->end - v->start, adv, 0,
 					 0, 0);
 			if (ret)
 				return ret;
@@ -589,7 +580,7 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 		if (l && kind == SHM_ANON && !l->scratch && l->home == v->start) {
 			/* the home mapping is this VMA */
 		} else if (l && kind == SHM_MEMFD) {
-			long m = rcall(r, "mmap of a memfd", __NR_mmap, v->start, v->end - v->start, prot,
+			long m = remote_call(r, "mmap of a memfd", __NR_mmap, v->start, v->end - v->start, prot,
 				       flags | MAP_FIXED_NOREPLACE, l->fd, v->pgoff);
 			ret = m < 0 ? (int)m : 0;
 		} else {
@@ -613,7 +604,7 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 	for (int k = 0; k < nloc; k++) {
 		struct local *l = &loc[k];
 		if (l->o->kind == SHM_ANON && l->scratch && l->home) {
-			rcall(r, "munmap", __NR_munmap, l->home, l->o->size, 0, 0, 0, 0);
+			remote_call(r, "munmap", __NR_munmap, l->home, l->o->size, 0, 0, 0, 0);
 			/* later processes map it through this task's first VMA of it */
 			l->o->ref_start = l->o->ref_end = 0;
 			for (size_t i = 0; i < mm->n_vmas; i++) {

@@ -80,10 +80,10 @@ static int make_zombie(struct rst_proc *z)
 		 * others get their default, unblocked.  No core dump: the
 		 * status had no core-dump flag (zombie_check_status). */
 		if (sig != SIGKILL &&
-		    (rst_call(r, "rt_sigaction", __NR_rt_sigaction, sig, a, 0, 8) ||
-		     rst_call(r, "rt_sigprocmask", __NR_rt_sigprocmask, SIG_UNBLOCK, m, 0, 8)))
+		    (remote_call(r, "rt_sigaction", __NR_rt_sigaction, sig, a, 0, 8) ||
+		     remote_call(r, "rt_sigprocmask", __NR_rt_sigprocmask, SIG_UNBLOCK, m, 0, 8)))
 			return -EIO;
-		if (rst_call(r, "prctl(PR_SET_DUMPABLE)", __NR_prctl, PR_SET_DUMPABLE, 0, 0, 0))
+		if (remote_call(r, "prctl(PR_SET_DUMPABLE)", __NR_prctl, PR_SET_DUMPABLE, 0, 0, 0))
 			return -EIO;
 		ret = remote_syscall_noreturn(r, __NR_kill, z->pid, sig, 0);
 	} else {

@@ -35,7 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TRACE_OPTS RESTORE_PTRACE_OPTIONS	/* restore.h */
+#define TRACE_OPTS RESTORE_PTRACE_OPTIONS	/* seize/remote.h */
 
 static int read_core(struct rst_ctx *ctx, pid_t tid, CoreEntry **core)
 {
@@ -491,15 +491,6 @@ int seize_root(struct rst_ctx *ctx, struct rst_proc *p)
 	return ret;
 }
 
-long rst_call(struct remote *r, const char *what, long nr, uint64_t a1, uint64_t a2,
-	      uint64_t a3, uint64_t a4)
-{
-	long ret = remote_syscall(r, nr, a1, a2, a3, a4, 0, 0);
-	if (ret < 0 && ret >= -4095)
-		pr_err("%s in restored task %d failed: %s", what, r->tid, strerror(-ret));
-	return ret;
-}
-
 /* Run clone3 in @r's task, creating @tid; returns 0 once the new task is
  * stopped and traced. */
 static int clone_in(struct remote *r, pid_t tid, uint64_t flags, int exit_signal)
@@ -571,7 +562,7 @@ static int helper_end(struct rst_helper *h)
 	remote_fini(&h->r);
 	if (ret)
 		return ret;
-	long got = rst_call(&rst_leader(h->parent)->r, "wait4 of a helper task", __NR_wait4, h->pid,
+	long got = remote_call(&rst_leader(h->parent)->r, "wait4 of a helper task", __NR_wait4, h->pid,
 			 0, __WALL, 0);
 	if (got != h->pid)
 		return got < 0 ? got : -EIO;
@@ -588,11 +579,11 @@ static int session_helper(struct rst_ctx *ctx, struct rst_proc *parent, pid_t si
 			return 0;
 		}
 	/* the members are reparented to @parent when the helper exits */
-	if (rst_call(&rst_leader(parent)->r, "prctl(PR_SET_CHILD_SUBREAPER)", __NR_prctl,
+	if (remote_call(&rst_leader(parent)->r, "prctl(PR_SET_CHILD_SUBREAPER)", __NR_prctl,
 		  PR_SET_CHILD_SUBREAPER, 1, 0, 0) < 0)
 		return -EPERM;
 	int ret = helper_create(ctx, parent, sid, out);
-	if (!ret && rst_call(&(*out)->r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0)
+	if (!ret && remote_call(&(*out)->r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0)
 		ret = -EPERM;
 	return ret;
 }
@@ -603,7 +594,7 @@ static int session_helper(struct rst_ctx *ctx, struct rst_proc *parent, pid_t si
 int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
 {
 	struct remote *r = &rst_leader(p)->r;
-	if (p->sid == p->pid && rst_call(r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0)
+	if (p->sid == p->pid && remote_call(r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0)
 		return -EPERM;
 	int err = restore_task_memory(ctx, p);
 	if (err)
@@ -630,7 +621,7 @@ int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
 		if (c->state != TASK_DEAD)
 			ret = build_tree(ctx, c);
 		else if (c->sid == c->pid)	/* it led a session: make it now */
-			ret = rst_call(&rst_leader(c)->r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0
+			ret = remote_call(&rst_leader(c)->r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0
 				      ? -EPERM : 0;
 		/* a zombie stays a live fork of @p until its group is in
 		 * place (set_pgids), then exits (make_zombies) */
@@ -711,12 +702,12 @@ int set_pgids(struct rst_ctx *ctx)
 				/* the leader left the tree: a helper of that PID
 				 * makes the group, in @p's session */
 				int ret = helper_create(ctx, p, pgid, &h);
-				if (!ret && rst_call(&h->r, "setpgid", __NR_setpgid, 0, 0, 0, 0) < 0)
+				if (!ret && remote_call(&h->r, "setpgid", __NR_setpgid, 0, 0, 0, 0) < 0)
 					ret = -EPERM;
 				if (ret)
 					return ret;
 			}
-			long ret = rst_call(&rst_leader(p)->r, "setpgid", __NR_setpgid, 0, pgid, 0, 0);
+			long ret = remote_call(&rst_leader(p)->r, "setpgid", __NR_setpgid, 0, pgid, 0, 0);
 			if (!ret && h)
 				ret = helper_end(h);
 			if (ret)

@@ -7,6 +7,7 @@
 #include <sys/ptrace.h>
 #include <sys/types.h>
 
+#include "creds/creds.h"
 #include "files/files.h"
 #include "mem/mem.h"
 #include "options/options.h"
@@ -14,12 +15,6 @@
 #include "core.pb-c.h"
 #include "fs.pb-c.h"
 #include "inventory.pb-c.h"
-
-/* ptrace options of every restored task (PTRACE_SEIZE in create_root; tasks
- * and threads cloned in them inherit them); lib/creds adds
- * PTRACE_O_SUSPEND_SECCOMP to these with PTRACE_SETOPTIONS. */
-#define RESTORE_PTRACE_OPTIONS (PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | \
-				PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE)
 
 struct rst_thread {
 	pid_t tid;
@@ -67,6 +62,7 @@ struct rst_ctx {
 	bool shmem_ready;
 	struct mem_cow_stats cow;	/* pages kept shared with parents */
 	uint64_t trampoline;		/* same address in every task */
+	struct creds_restore creds;	/* seccomp.img */
 	struct rst_helper helpers[16];
 	int nr_helpers;
 };
@@ -98,9 +94,6 @@ void write_restore_stats(struct rst_ctx *ctx, uint64_t forking_ns, uint64_t tota
 
 /* restore.c: refusal naming who holds @pid now */
 void pid_in_use(pid_t pid);
-/* A syscall in a restored task; a failure is logged naming @what. */
-long rst_call(struct remote *r, const char *what, long nr, uint64_t a1, uint64_t a2,
-	      uint64_t a3, uint64_t a4);
 
 /* finish.c */
 int take_back_sigchld(struct rst_proc *parent, pid_t pid);

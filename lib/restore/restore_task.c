@@ -1,26 +1,23 @@
 /* Driving one new task (a stopped fork of cryo) into its dumped state with
  * system calls run inside it.  Order matters (see docs/ARCHITECTURE.md):
  * trampoline, drop cryo's fds and rseq, unmap cryo, move the vDSO, map and
- * fill memory, mm fields, files, signal actions, per-thread state, and last
- * the registers. */
+ * fill memory, then the phases of lib/task's table around the descriptors,
+ * cwd, root and threads made here: mm fields, signal actions and settings,
+ * signals and timers, per-thread state, and last the registers. */
 #include "restore/restore.h"
 #include "files/tty.h"
 #include "arch/x86.h"
 #include "proc/proc.h"
 #include "seize/remote.h"
-#include "signals/signals.h"
-#include "creds/creds.h"
+#include "task/task.h"
 #include "util/fault.h"
 #include "util/log.h"
 #include "util/util.h"
 
 #include "regfile.pb-c.h"
-#include "rseq.pb-c.h"
-#include "sa.pb-c.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/prctl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,25 +27,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/sched.h>
-#include <linux/membarrier.h>
 #include <sched.h>
-#include <sys/resource.h>
 #include "seize/seize.h"
 
 #define TASK_SIZE_MAX 0x7ffffffff000ULL
 #define VDSO_TEMP_BASE 0x100000000ULL
 #define RSEQ_FLAG_UNREGISTER 1
-
-static long call(struct remote *r, const char *what, long nr, uint64_t a1, uint64_t a2,
-		 uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
-{
-	long ret = remote_syscall(r, nr, a1, a2, a3, a4, a5, a6);
-	if (ret < 0 && ret >= -4095)
-		pr_err("%s in restored task %d failed: %s", what, r->tid, strerror(-ret));
-	return ret;
-}
-#define CALL(r, what, nr, ...) call(r, what, nr, ##__VA_ARGS__)
-#define A6(a, b, c, d, e, f) a, b, c, d, e, f
 
 static bool overlaps(uint64_t s1, uint64_t e1, uint64_t s2, uint64_t e2)
 {
@@ -123,7 +107,7 @@ static int unmap_cryo(struct remote *r, uint64_t tramp, struct proc_maps *cur)
 	for (int i = 0; i <= nk; i++) {
 		uint64_t to = i < nk ? keep_s[i] : TASK_SIZE_MAX;
 		if (to > from) {
-			long ret = CALL(r, "munmap", __NR_munmap, from, to - from, 0, 0, 0, 0);
+			long ret = remote_call(r, "munmap", __NR_munmap, from, to - from);
 			if (ret)
 				return ret;
 		}
@@ -261,104 +245,6 @@ static int move_vdso(struct remote *r, struct mem_image *mi, struct proc_maps *c
 	return 0;
 }
 
-/* Each membarrier registration is its REGISTER_* command issued again in
- * the task (registrations belong to the mm; issuing one twice is harmless,
- * so a fork that came with its parent's gets no error). */
-static int restore_membarrier(struct remote *r, pid_t pid, const MmEntry *mm)
-{
-	static const unsigned known = MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED |
-				      MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED |
-				      MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE |
-				      MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ;
-	if (!mm->has_cryo_membarrier || !mm->cryo_membarrier)
-		return 0;
-	if (mm->cryo_membarrier & ~known) {
-		pr_err("process %d was registered for membarrier commands 0x%x that cryo does "
-		       "not know", pid, mm->cryo_membarrier & ~known);
-		return -EOPNOTSUPP;
-	}
-	for (unsigned bit = 1; bit <= known; bit <<= 1) {
-		if (!(mm->cryo_membarrier & bit))
-			continue;
-		long ret = remote_syscall(r, __NR_membarrier, bit, 0, 0, 0, 0, 0);
-		if (ret < 0) {
-			pr_err("membarrier registration 0x%x of restored process %d failed: %s "
-			       "(this kernel or its configuration lacks the command)", bit, pid,
-			       strerror(-ret));
-			return ret;
-		}
-	}
-	return 0;
-}
-
-static int restore_mm_fields(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
-{
-	const MmEntry *mm = p->mem.mm;
-	const FileEntry *exe = files_find(&ctx->files, mm->exe_file_id);
-	if (!exe || !exe->reg || !exe->reg->name) {
-		pr_err("mm-%d.img: executable file id %u is not in files.img", p->pid, mm->exe_file_id);
-		return -EINVAL;
-	}
-	remote_scratch_reset(r);
-	uint64_t path = remote_scratch_put(r, exe->reg->name, strlen(exe->reg->name) + 1);
-	if (!path)
-		return -ENOSPC;
-	long exe_fd = CALL(r, "open of the executable", __NR_openat, AT_FDCWD, path,
-			   O_RDONLY | O_CLOEXEC, 0, 0, 0);
-	if (exe_fd < 0) {
-		pr_err("can't open the executable %s of process %d", exe->reg->name, p->pid);
-		return exe_fd;
-	}
-	struct prctl_mm_map map = {
-		.start_code = mm->mm_start_code,
-		.end_code = mm->mm_end_code,
-		.start_data = mm->mm_start_data,
-		.end_data = mm->mm_end_data,
-		.start_brk = mm->mm_start_brk,
-		.brk = mm->mm_brk,
-		.start_stack = mm->mm_start_stack,
-		.arg_start = mm->mm_arg_start,
-		.arg_end = mm->mm_arg_end,
-		.env_start = mm->mm_env_start,
-		.env_end = mm->mm_env_end,
-		.exe_fd = exe_fd,
-	};
-	if (mm->n_mm_saved_auxv) {
-		if (mm->n_mm_saved_auxv > 256) {
-			pr_err("mm-%d.img: auxv is too long", p->pid);
-			return -EINVAL;
-		}
-		map.auxv_size = mm->n_mm_saved_auxv * 8;
-		map.auxv = (__u64 *)(uintptr_t)remote_scratch_put(r, mm->mm_saved_auxv, map.auxv_size);
-		if (!map.auxv)
-			return -ENOSPC;
-	}
-	uint64_t m = remote_scratch_put(r, &map, sizeof(map));
-	if (!m)
-		return -ENOSPC;
-	long ret = remote_syscall(r, __NR_prctl, PR_SET_MM, PR_SET_MM_MAP, m, sizeof(map), 0, 0);
-	if (ret) {
-		pr_err("prctl(PR_SET_MM_MAP) in restored task %d failed: %s (cryo needs "
-		       "CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN to set the executable)", p->pid,
-		       strerror(-ret));
-		return ret;
-	}
-	CALL(r, "close", __NR_close, exe_fd, 0, 0, 0, 0, 0);
-	if (mm->has_dumpable && mm->dumpable != 1) {
-		ret = CALL(r, "prctl(PR_SET_DUMPABLE)", __NR_prctl, PR_SET_DUMPABLE, mm->dumpable,
-			   0, 0, 0, 0);
-		if (ret)
-			return ret;
-	}
-	if (mm->has_thp_disabled && mm->thp_disabled) {
-		ret = CALL(r, "prctl(PR_SET_THP_DISABLE)", __NR_prctl, PR_SET_THP_DISABLE, 1, 0, 0,
-			   0, 0);
-		if (ret)
-			return ret;
-	}
-	return restore_membarrier(r, p->pid, mm);
-}
-
 static int restore_fs(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
 {
 	const FileEntry *cwd = files_find(&ctx->files, p->fs->cwd_id);
@@ -404,8 +290,8 @@ static int restore_socket_vmas(struct remote *r, struct rst_proc *p)
 			       (unsigned)v->shmid, (unsigned long long)v->start);
 			return -EINVAL;
 		}
-		long ret = CALL(r, "mmap of a packet socket's rings", __NR_mmap, v->start,
-				v->end - v->start, v->prot, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+		long ret = remote_call(r, "mmap of a packet socket's rings", __NR_mmap, v->start,
+				v->end - v->start, v->prot, MAP_SHARED | MAP_FIXED_NOREPLACE, fd);
 		if (ret < 0 && ret >= -4095)
 			return ret;
 		if ((uint64_t)ret != v->start) {
@@ -464,144 +350,6 @@ static int restore_root(struct remote *r, struct rst_ctx *ctx, struct rst_proc *
 	}
 	pr_debug("process %d: root changed to %s", p->pid, root->reg->name);
 	return 0;
-}
-
-static int restore_sigactions(struct remote *r, struct rst_proc *p)
-{
-	const TaskCoreEntry *tc = p->core->tc;
-	struct remote_batch *b = xzalloc(sizeof(*b));
-	if (!b)
-		return -ENOMEM;
-	remote_scratch_reset(r);
-	size_t k = 0;
-	int ret = 0;
-	for (int sig = 1; sig <= 64 && k < tc->n_sigactions; sig++) {
-		if (sig == SIGKILL || sig == SIGSTOP)
-			continue;
-		const SaEntry *sa = tc->sigactions[k++];
-		if (sig == SIGTRAP && sa->sigaction == (uint64_t)(uintptr_t)SIG_IGN) {
-			/* set last (restore_thread_cpu): each int3 stop from
-			 * here on would reset an ignored SIGTRAP to SIG_DFL */
-			p->sigtrap_ignored = true;
-			p->sigtrap_sa = sa;
-			continue;
-		}
-		uint64_t ka[4] = { sa->sigaction, sa->flags, sa->restorer, sa->mask };
-		uint64_t a = remote_scratch_put(r, ka, sizeof(ka));
-		if (!a) {
-			ret = -ENOSPC;
-			break;
-		}
-		b->calls[b->n++] = (struct remote_call){ __NR_rt_sigaction, { sig, a, 0, 8, 0, 0 }, 0 };
-	}
-	if (!ret)
-		ret = remote_batch_exec(r, b, "restoring signal actions");
-	free(b);
-	return ret;
-}
-
-/* Per-thread state, run in the thread itself (these calls act on the
- * calling thread), plus scheduling set from outside. */
-static int restore_thread_state(struct rst_proc *p, struct rst_thread *t)
-{
-	struct remote *r = &t->r;
-	const ThreadCoreEntry *tc = t->core->thread_core;
-	const ThreadInfoX86 *ti = t->core->thread_info;
-	long ret;
-
-	ret = CALL(r, "set_robust_list", __NR_set_robust_list, tc->futex_rla,
-		   tc->futex_rla_len ? tc->futex_rla_len : 24, 0, 0, 0, 0);
-	if (ret)
-		return ret;
-	ret = remote_syscall(r, __NR_set_tid_address, ti->clear_tid_addr, 0, 0, 0, 0, 0);
-	if (ret < 0)
-		return ret;
-	if (tc->rseq_entry && tc->rseq_entry->rseq_abi_pointer) {
-		ret = CALL(r, "rseq registration", __NR_rseq, tc->rseq_entry->rseq_abi_pointer,
-			   tc->rseq_entry->rseq_abi_size, 0, tc->rseq_entry->signature, 0, 0);
-		if (ret)
-			return ret;
-	}
-	remote_scratch_reset(r);
-	if (tc->sas && !(tc->sas->ss_flags & SS_DISABLE)) {
-		struct {
-			uint64_t sp;
-			int32_t flags, pad;
-			uint64_t size;
-		} ss = { tc->sas->ss_sp, 0, 0, tc->sas->ss_size };
-		uint64_t a = remote_scratch_put(r, &ss, sizeof(ss));
-		if (!a)
-			return -ENOSPC;
-		ret = CALL(r, "sigaltstack", __NR_sigaltstack, a, 0, 0, 0, 0, 0);
-		if (ret)
-			return ret;
-	}
-	const char *comm = tc->comm ? tc->comm : (t->core->tc ? t->core->tc->comm : NULL);
-	if (comm) {
-		char name[16] = { 0 };
-		snprintf(name, sizeof(name), "%s", comm);
-		uint64_t a = remote_scratch_put(r, name, sizeof(name));
-		if (!a)
-			return -ENOSPC;
-		ret = CALL(r, "prctl(PR_SET_NAME)", __NR_prctl, PR_SET_NAME, a, 0, 0, 0, 0);
-		if (ret)
-			return ret;
-	}
-	if (tc->has_sched_policy) {
-		struct sched_param sp = { .sched_priority = tc->sched_prio };
-		if (sched_setscheduler(t->tid, tc->sched_policy, &sp))
-			pr_warn("can't restore the scheduling policy %u of thread %d: %s",
-				tc->sched_policy, t->tid, strerror(errno));
-	}
-	if (tc->has_sched_nice && setpriority(PRIO_PROCESS, t->tid, tc->sched_nice))
-		pr_warn("can't restore the nice value %d of thread %d: %s", tc->sched_nice, t->tid,
-			strerror(errno));
-	return 0;
-}
-
-/* The thread's own registers and mask, last.  @unmap: this is the leader,
- * which also removes the trampoline (stopping at syscall exit). */
-static int restore_thread_cpu(struct rst_ctx *ctx, struct rst_proc *p, struct rst_thread *t,
-			      bool unmap)
-{
-	struct cpu_state cs = { 0 };
-	int ret = arch_get_cpu_state(t->tid, &cs);
-	if (!ret)
-		ret = arch_image_to_cpu_state(t->core->thread_info, &cs);
-	if (ret)
-		goto out;
-	arch_fixup_syscall_restart(&cs.regs);
-	cs.regs.orig_rax = -1;
-	if (unmap && p->sigtrap_ignored) {
-		const SaEntry *sa = p->sigtrap_sa;
-		uint64_t ka[4] = { sa->sigaction, sa->flags, sa->restorer, sa->mask };
-		remote_scratch_reset(&t->r);
-		uint64_t a = remote_scratch_put(&t->r, ka, sizeof(ka));
-		long r2 = a ? remote_syscall_noint3(&t->r, __NR_rt_sigaction, SIGTRAP, a, 0, 8, 0, 0)
-			    : -ENOSPC;
-		if (r2) {
-			pr_err("can't restore SIGTRAP's action (ignored) in process %d: %s", p->pid,
-			       strerror(-r2));
-			ret = r2;
-			goto out;
-		}
-	}
-	if (unmap)
-		ret = remote_unmap_trampoline(&t->r, ctx->trampoline, TRAMPOLINE_SIZE);
-	if (!ret)
-		ret = arch_set_cpu_state(t->tid, &cs);
-	if (ret)
-		goto out;
-	const ThreadCoreEntry *tc = t->core->thread_core;
-	uint64_t mask = tc->has_blk_sigset ? tc->blk_sigset
-					   : (p->core->tc ? p->core->tc->blk_sigset : 0);
-	if (ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(mask), &mask)) {
-		ret = -errno;
-		pr_perror("PTRACE_SETSIGMASK of restored thread %d failed", t->tid);
-	}
-out:
-	arch_free_cpu_state(&cs);
-	return ret;
 }
 
 /* The other threads, created from inside the leader: each is stopped and
@@ -675,10 +423,10 @@ static int close_cryo_fds(struct remote *r, struct rst_ctx *ctx)
 	int from = 0;
 	for (int i = 0; i < n; i++) {
 		if (keep[i] > from)
-			CALL(r, "close_range", __NR_close_range, from, keep[i] - 1, 0, 0, 0, 0);
+			remote_call(r, "close_range", __NR_close_range, from, keep[i] - 1);
 		from = keep[i] + 1;
 	}
-	return CALL(r, "close_range", __NR_close_range, from, ~0U, 0, 0, 0, 0);
+	return remote_call(r, "close_range", __NR_close_range, from, ~0U);
 }
 
 int restore_task_memory(struct rst_ctx *ctx, struct rst_proc *p)
@@ -695,8 +443,8 @@ int restore_task_memory(struct rst_ctx *ctx, struct rst_proc *p)
 		struct __ptrace_rseq_configuration rc;
 		if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, p->pid, sizeof(rc), &rc) == sizeof(rc) &&
 		    rc.rseq_abi_pointer) {
-			ret = CALL(r, "rseq unregistration", __NR_rseq, rc.rseq_abi_pointer,
-				   rc.rseq_abi_size, RSEQ_FLAG_UNREGISTER, rc.signature, 0, 0);
+			ret = remote_call(r, "rseq unregistration", __NR_rseq, rc.rseq_abi_pointer,
+				   rc.rseq_abi_size, RSEQ_FLAG_UNREGISTER, rc.signature);
 			if (ret)
 				goto out;
 		}
@@ -807,8 +555,8 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 	if (own_fds)
 		ret = close_pages_fds(r, ctx);
 
-	if (!ret)
-		ret = restore_mm_fields(r, ctx, p);
+	if (!ret)	/* brk, dumpable, THP, exe... */
+		ret = task_restore_phase(ctx, p, TASK_PH_MM);
 	if (!ret)	/* controlling terminal and /dev/tty, before the fds go in */
 		ret = tty_restore_task(&ctx->files, r, p->pid, p->sid, p->fds,
 				       own_fds ? p->nr_fds : 0);
@@ -818,41 +566,22 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 		ret = restore_socket_vmas(r, p);
 	if (!ret && !(p->share_flags & CLONE_FS))
 		ret = restore_fs(r, ctx, p);
-	if (!ret)
-		ret = restore_sigactions(r, p);
-	if (!ret && p->core->tc->personality)
-		ret = remote_syscall(r, __NR_personality, p->core->tc->personality, 0, 0, 0, 0, 0) < 0
-			      ? -EINVAL : 0;
-	if (!ret)
-		ret = creds_restore_proc(r, p->pid, p->core->tc);
+	if (!ret)	/* signal actions, personality, rlimits and other settings */
+		ret = task_restore_phase(ctx, p, TASK_PH_PROC);
 	if (!ret && last_of_fs(ctx, p))
 		ret = restore_root(r, ctx, p);
 	if (!ret)
 		ret = create_threads(p);
-	if (!ret)
-		ret = signals_restore_proc(r, p->pid, p->core->tc);
+	if (!ret)	/* shared pending signals, timers */
+		ret = task_restore_phase(ctx, p, TASK_PH_THREADS);
 	if (!ret)
 		FAULT_POINT_RET(ret, "restore:task-state");
-	/* seccomp filters all threads share (TSYNC): once, from the leader */
-	const ThreadCoreEntry *tces[p->nr_threads];
-	pid_t tids[p->nr_threads];
-	for (int i = 0; i < p->nr_threads; i++) {
-		tces[i] = p->thr[i].core->thread_core;
-		tids[i] = p->thr[i].tid;
-	}
+	if (!ret)	/* seccomp filters shared by all threads */
+		ret = task_restore_phase(ctx, p, TASK_PH_SHARED);
+	/* Each thread's own state, the leader last (it removes the trampoline);
+	 * the registers and mask last of all. */
 	if (!ret)
-		ret = creds_restore_seccomp_shared(r, p->pid, tids, tces, p->nr_threads);
-	/* Other threads first, the leader last: it removes the trampoline. */
-	for (int i = p->nr_threads - 1; !ret && i >= 0; i--) {
-		struct rst_thread *t = &p->thr[i];
-		ret = restore_thread_state(p, t);
-		if (!ret)
-			ret = signals_restore_thread(&t->r, p->pid, t->tid, t->core->thread_core);
-		if (!ret)
-			ret = creds_restore_thread(&t->r, p->pid, t->tid, t->core->thread_core);
-		if (!ret)
-			ret = restore_thread_cpu(ctx, p, t, i == 0);
-	}
+		ret = task_restore_phase(ctx, p, TASK_PH_THREAD);
 	pr_debug("task %d: restored with %d thread(s)", p->pid, p->nr_threads);
 	return ret;
 }

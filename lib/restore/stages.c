@@ -34,7 +34,7 @@ static int st_images(void *arg)
 	if (!ret)
 		ret = files_restore_load(&ctx->files, ctx->dirfd, o);
 	if (!ret)
-		ret = creds_restore_prepare(ctx->dirfd);
+		ret = creds_restore_prepare(&ctx->creds, ctx->dirfd);
 	for (int i = 0; i < ctx->nr_procs && !ret; i++)
 		ret = load_proc(ctx, &ctx->procs[i]);
 	return ret;
@@ -266,7 +266,7 @@ out:
 	if (ctx->inv)
 		protobuf_c_message_free_unpacked(&ctx->inv->base, NULL);
 	files_restore_free(&ctx->files);
-	creds_restore_finish();
+	creds_restore_finish(&ctx->creds);
 	close(ctx->dirfd);
 	return ret;
 }

@@ -387,6 +387,14 @@ int remote_setup_trampoline(struct remote *r, uint64_t addr)
 	return 0;
 }
 
+long remote_call_v(struct remote *r, const char *what, const uint64_t a[7])
+{
+	long ret = remote_syscall(r, (long)a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
+	if (ret < 0 && ret >= -4095)
+		pr_err("%s in task %d failed: %s", what, r->tid, strerror((int)-ret));
+	return ret;
+}
+
 long remote_syscall_noint3(struct remote *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
 			   uint64_t a4, uint64_t a5, uint64_t a6)
 {

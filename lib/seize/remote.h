@@ -30,8 +30,15 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/ptrace.h>
 #include <sys/types.h>
 #include <sys/user.h>
+
+/* ptrace options of every restored task (PTRACE_SEIZE of the root; tasks
+ * and threads cloned in them inherit them); lib/creds adds
+ * PTRACE_O_SUSPEND_SECCOMP to these with PTRACE_SETOPTIONS. */
+#define RESTORE_PTRACE_OPTIONS (PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | \
+				PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE)
 
 struct remote {
 	pid_t tid;
@@ -110,6 +117,15 @@ int remote_syscall_noreturn(struct remote *r, long nr, uint64_t a1, uint64_t a2,
  * caller decides whether a failed call is fatal and logs it. */
 long remote_syscall(struct remote *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
 		    uint64_t a4, uint64_t a5, uint64_t a6);
+
+/* remote_call(r, "WHAT", nr, args...): remote_syscall with up to six
+ * arguments (the missing ones 0), and a failure (-4095..-1) is logged once
+ * as "WHAT in task TID failed: ERROR".  Returns the raw result: callers only
+ * pass the code up.  For a failure the caller words itself, use
+ * remote_syscall. */
+long remote_call_v(struct remote *r, const char *what, const uint64_t nr_args[7]);
+#define remote_call(r, what, ...) \
+	remote_call_v((r), (what), (const uint64_t[7]){ __VA_ARGS__ })
 
 /* The same, stopping at syscall entry and exit (PTRACE_SYSCALL) instead of
  * on the int3 after it: for calls that must not be followed by a forced

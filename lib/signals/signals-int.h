@@ -26,10 +26,5 @@ int timers_dump(struct remote *r, pid_t pid, TaskCoreEntry *tc);
 /* Restore, step 1 (with the process-wide state): check the timer entries and
  * create the POSIX timers with their IDs, still disarmed. */
 int timers_restore_create(struct remote *r, pid_t pid, const TaskCoreEntry *tc);
-/* Restore, step 2 (as late as possible, after every pending signal of the
- * leader is queued): arm the POSIX timers and the interval timers. */
-int timers_restore_arm(struct remote *r, pid_t pid);
-/* Forget what step 1 remembered for @pid (restore failed). */
-void timers_restore_forget(pid_t pid);
 
 #endif

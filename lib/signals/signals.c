@@ -318,14 +318,5 @@ int signals_restore_proc(struct remote *r, pid_t pid, const TaskCoreEntry *tc)
 
 int signals_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce)
 {
-	int ret = restore_queue(r, pid, tid, false, tce ? tce->signals_p : NULL);
-	if (ret) {
-		timers_restore_forget(pid);
-		return ret;
-	}
-	/* The leader's queues are full: arm the timers now, as late as the
-	 * hooks allow, so nothing they fire lands before a dumped signal. */
-	if (tid == pid)
-		ret = timers_restore_arm(r, pid);
-	return ret;
+	return restore_queue(r, pid, tid, false, tce ? tce->signals_p : NULL);
 }

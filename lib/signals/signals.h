@@ -17,5 +17,9 @@ int signals_dump_proc(struct remote *r, pid_t pid, TaskCoreEntry *tc);
 int signals_dump_thread(struct remote *r, pid_t pid, pid_t tid, ThreadCoreEntry *tce);
 int signals_restore_proc(struct remote *r, pid_t pid, const TaskCoreEntry *tc);
 int signals_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce);
+/* After signals_restore_proc (which creates the POSIX timers, disarmed) and
+ * as late as possible, once every pending signal of the leader is queued:
+ * arm the POSIX timers and the interval timers of @tc. */
+int timers_restore_arm(struct remote *r, pid_t pid, const TaskCoreEntry *tc);
 
 #endif

@@ -180,14 +180,6 @@ static ItimerEntry *new_itimer(const struct kitimerval *tv)
 	return ie;
 }
 
-static long rcall(struct remote *r, const char *what, long nr, uint64_t a1, uint64_t a2)
-{
-	long ret = remote_syscall(r, nr, a1, a2, 0, 0, 0, 0);
-	if (ret < 0 && ret >= -4095)
-		pr_err("%s in task %d failed: %s", what, r->tid, strerror((int)-ret));
-	return ret;
-}
-
 static int dump_timers(struct remote *r, pid_t pid, TaskTimersEntry *tte)
 {
 	struct proc_timer *pt = NULL;
@@ -203,7 +195,7 @@ static int dump_timers(struct remote *r, pid_t pid, TaskTimersEntry *tte)
 	for (int which = 0; which < 3; which++) {
 		struct kitimerval tv;
 		snprintf(what, sizeof(what), "getitimer(%s)", itimer_names[which]);
-		lr = rcall(r, what, __NR_getitimer, which, slot);
+		lr = remote_call(r, what, __NR_getitimer, which, slot);
 		if (lr)
 			return lr < 0 ? (int)lr : -EIO;
 		ret = remote_read(r, slot, &tv, sizeof(tv));
@@ -234,7 +226,7 @@ static int dump_timers(struct remote *r, pid_t pid, TaskTimersEntry *tte)
 	for (size_t i = 0; i < n; i++) {
 		struct kitimerspec ts;
 		snprintf(what, sizeof(what), "timer_gettime(%d)", pt[i].id);
-		lr = rcall(r, what, __NR_timer_gettime, pt[i].id, slot);
+		lr = remote_call(r, what, __NR_timer_gettime, pt[i].id, slot);
 		if (lr) {
 			ret = lr < 0 ? (int)lr : -EIO;
 			break;
@@ -243,7 +235,7 @@ static int dump_timers(struct remote *r, pid_t pid, TaskTimersEntry *tte)
 		if (ret)
 			break;
 		snprintf(what, sizeof(what), "timer_getoverrun(%d)", pt[i].id);
-		lr = rcall(r, what, __NR_timer_getoverrun, pt[i].id, 0);
+		lr = remote_call(r, what, __NR_timer_getoverrun, pt[i].id, 0);
 		if (lr < 0) {
 			ret = (int)lr;
 			break;
@@ -294,29 +286,6 @@ int timers_dump(struct remote *r, pid_t pid, TaskCoreEntry *tc)
 }
 
 /* ---- restore ---------------------------------------------------------------- */
-
-/* Processes whose POSIX timers are created but not armed yet. */
-struct pending_arm {
-	pid_t pid;
-	const TaskTimersEntry *tte;
-};
-static struct pending_arm *pending;
-static size_t nr_pending;
-
-static struct pending_arm *pending_find(pid_t pid)
-{
-	for (size_t i = 0; i < nr_pending; i++)
-		if (pending[i].pid == pid)
-			return &pending[i];
-	return NULL;
-}
-
-void timers_restore_forget(pid_t pid)
-{
-	struct pending_arm *p = pending_find(pid);
-	if (p)
-		*p = pending[--nr_pending];
-}
 
 static int check_itimer(pid_t pid, const char *name, const ItimerEntry *ie)
 {
@@ -536,7 +505,6 @@ int timers_restore_create(struct remote *r, pid_t pid, const TaskCoreEntry *tc)
 	PosixTimerEntry **v;
 	int ret;
 
-	timers_restore_forget(pid);
 	if (!tte)
 		return 0;
 	ret = check_itimer(pid, "ITIMER_REAL", tte->real);
@@ -573,12 +541,6 @@ int timers_restore_create(struct remote *r, pid_t pid, const TaskCoreEntry *tc)
 			return ret;
 		pr_debug("task %d: %zu POSIX timer(s) created", pid, tte->n_posix);
 	}
-
-	struct pending_arm *np = xrealloc(pending, (nr_pending + 1) * sizeof(*np));
-	if (!np)
-		return -ENOMEM;
-	pending = np;
-	pending[nr_pending++] = (struct pending_arm){ pid, tte };
 	return 0;
 }
 
@@ -616,17 +578,14 @@ static long cpu_itimer_tick_us(void)
 	return tick;
 }
 
-int timers_restore_arm(struct remote *r, pid_t pid)
+int timers_restore_arm(struct remote *r, pid_t pid, const TaskCoreEntry *tc)
 {
-	struct pending_arm *p = pending_find(pid);
-	const TaskTimersEntry *tte;
+	const TaskTimersEntry *tte = tc ? tc->timers : NULL;
 	struct remote_batch *b;
 	int ret = 0;
 
-	if (!p)
+	if (!tte)
 		return 0;
-	tte = p->tte;
-	timers_restore_forget(pid);
 
 	b = xzalloc(sizeof(*b));
 	if (!b)

@@ -1,0 +1,179 @@
+/* Fields of the mm only the task can report or set: brk, dumpable, THP
+ * disabled, membarrier registrations; at restore also the rest of
+ * mm-PID.img's layout (code, data, stack, args, env, auxv) and the
+ * executable, with prctl(PR_SET_MM_MAP). */
+#include "task/task-int.h"
+#include "files/files.h"
+#include "mem/mem.h"
+#include "restore/restore.h"
+#include "seize/remote.h"
+#include "seize/seize.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include "regfile.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/membarrier.h>
+#include <linux/prctl.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+#include "compat/uapi-extra.h"
+
+/* membarrier registrations belong to the mm and only the task can ask for
+ * them (MEMBARRIER_CMD_GET_REGISTRATIONS, 6.3).  A kernel without membarrier
+ * has none to lose; one without the query can't tell us, so the restored
+ * process might miss a registration: say so. */
+static int dump_membarrier(struct remote *r, MmEntry *mm)
+{
+	long lr = remote_syscall(r, __NR_membarrier, CRYO_MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0,
+				 0, 0, 0);
+	if (lr == -ENOSYS)
+		return 0;
+	if (lr == -EINVAL) {
+		pr_warn("process %d: this kernel can't report membarrier registrations "
+			"(MEMBARRIER_CMD_GET_REGISTRATIONS needs 6.3): the restored process will "
+			"have none", r->tid);
+		return 0;
+	}
+	if (lr < 0) {
+		pr_err("membarrier(MEMBARRIER_CMD_GET_REGISTRATIONS) in task %d failed: %s", r->tid,
+		       strerror(-lr));
+		return lr;
+	}
+	if (lr) {
+		mm->has_cryo_membarrier = 1;
+		mm->cryo_membarrier = lr;
+	}
+	return 0;
+}
+
+static int mm_dump(struct task_dump *d)
+{
+	MmEntry *mm = d->mm;
+	struct remote *r = d->r;
+	long lr = remote_call(r, "brk", __NR_brk, 0);
+	if (lr < 0)
+		return lr;
+	mm->has_mm_brk = 1;
+	mm->mm_brk = lr;
+	lr = remote_call(r, "prctl(PR_GET_DUMPABLE)", __NR_prctl, PR_GET_DUMPABLE);
+	if (lr < 0)
+		return lr;
+	mm->has_dumpable = 1;
+	mm->dumpable = lr;
+	lr = remote_call(r, "prctl(PR_GET_THP_DISABLE)", __NR_prctl, PR_GET_THP_DISABLE);
+	if (lr < 0)
+		return lr;
+	mm->has_thp_disabled = 1;
+	mm->thp_disabled = lr;
+	int ret = dump_membarrier(r, mm);
+	if (!ret)	/* AIO rings: only the task can tell which are its own */
+		ret = aio_dump_check(r, d->p->pid, mm);
+	return ret;
+}
+
+/* Each membarrier registration is its REGISTER_* command issued again in
+ * the task (registrations belong to the mm; issuing one twice is harmless,
+ * so a fork that came with its parent's gets no error). */
+static int restore_membarrier(struct remote *r, pid_t pid, const MmEntry *mm)
+{
+	static const unsigned known = MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED |
+				      MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED |
+				      MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE |
+				      MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ;
+	if (!mm->has_cryo_membarrier || !mm->cryo_membarrier)
+		return 0;
+	if (mm->cryo_membarrier & ~known) {
+		pr_err("process %d was registered for membarrier commands 0x%x that cryo does "
+		       "not know", pid, mm->cryo_membarrier & ~known);
+		return -EOPNOTSUPP;
+	}
+	for (unsigned bit = 1; bit <= known; bit <<= 1) {
+		if (!(mm->cryo_membarrier & bit))
+			continue;
+		long ret = remote_syscall(r, __NR_membarrier, bit, 0, 0, 0, 0, 0);
+		if (ret < 0) {
+			pr_err("membarrier registration 0x%x of restored process %d failed: %s "
+			       "(this kernel or its configuration lacks the command)", bit, pid,
+			       strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static int mm_restore(const struct task_rst *tr)
+{
+	struct rst_proc *p = tr->p;
+	struct remote *r = tr->r;
+	const MmEntry *mm = p->mem.mm;
+	const FileEntry *exe = files_find(&tr->ctx->files, mm->exe_file_id);
+	if (!exe || !exe->reg || !exe->reg->name) {
+		pr_err("mm-%d.img: executable file id %u is not in files.img", p->pid, mm->exe_file_id);
+		return -EINVAL;
+	}
+	remote_scratch_reset(r);
+	uint64_t path = remote_scratch_put(r, exe->reg->name, strlen(exe->reg->name) + 1);
+	if (!path)
+		return -ENOSPC;
+	long exe_fd = remote_call(r, "open of the executable", __NR_openat, AT_FDCWD, path,
+				  O_RDONLY | O_CLOEXEC);
+	if (exe_fd < 0) {
+		pr_err("can't open the executable %s of process %d", exe->reg->name, p->pid);
+		return exe_fd;
+	}
+	struct prctl_mm_map map = {
+		.start_code = mm->mm_start_code,
+		.end_code = mm->mm_end_code,
+		.start_data = mm->mm_start_data,
+		.end_data = mm->mm_end_data,
+		.start_brk = mm->mm_start_brk,
+		.brk = mm->mm_brk,
+		.start_stack = mm->mm_start_stack,
+		.arg_start = mm->mm_arg_start,
+		.arg_end = mm->mm_arg_end,
+		.env_start = mm->mm_env_start,
+		.env_end = mm->mm_env_end,
+		.exe_fd = exe_fd,
+	};
+	if (mm->n_mm_saved_auxv) {
+		if (mm->n_mm_saved_auxv > 256) {
+			pr_err("mm-%d.img: auxv is too long", p->pid);
+			return -EINVAL;
+		}
+		map.auxv_size = mm->n_mm_saved_auxv * 8;
+		map.auxv = (__u64 *)(uintptr_t)remote_scratch_put(r, mm->mm_saved_auxv, map.auxv_size);
+		if (!map.auxv)
+			return -ENOSPC;
+	}
+	uint64_t m = remote_scratch_put(r, &map, sizeof(map));
+	if (!m)
+		return -ENOSPC;
+	long ret = remote_syscall(r, __NR_prctl, PR_SET_MM, PR_SET_MM_MAP, m, sizeof(map), 0, 0);
+	if (ret) {
+		pr_err("prctl(PR_SET_MM_MAP) in restored task %d failed: %s (cryo needs "
+		       "CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN to set the executable)", p->pid,
+		       strerror(-ret));
+		return ret;
+	}
+	remote_call(r, "close", __NR_close, exe_fd);
+	if (mm->has_dumpable && mm->dumpable != 1) {
+		ret = remote_call(r, "prctl(PR_SET_DUMPABLE)", __NR_prctl, PR_SET_DUMPABLE,
+				  mm->dumpable);
+		if (ret)
+			return ret;
+	}
+	if (mm->has_thp_disabled && mm->thp_disabled) {
+		ret = remote_call(r, "prctl(PR_SET_THP_DISABLE)", __NR_prctl, PR_SET_THP_DISABLE, 1);
+		if (ret)
+			return ret;
+	}
+	return restore_membarrier(r, p->pid, mm);
+}
+
+const struct task_item task_item_mm = {
+	"mm fields", TASK_PROC, TASK_PH_MM, mm_dump, mm_restore,
+};

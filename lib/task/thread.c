@@ -1,0 +1,208 @@
+/* Small per-thread settings: the robust futex list, the clear_child_tid
+ * address, the alternate signal stack, the name and the scheduling
+ * parameters. */
+#include "task/task-int.h"
+#include "restore/restore.h"
+#include "seize/remote.h"
+#include "seize/seize.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* A call's result where 0 is success and anything else a failure (logged
+ * by remote_call). */
+static int zero_or_err(long ret)
+{
+	return ret ? (ret < 0 ? (int)ret : -EIO) : 0;
+}
+
+/* ---- robust futex list: readable from outside ---------------------------- */
+
+static int robust_list_dump(struct task_dump *d)
+{
+	ThreadCoreEntry *tce = d->core->thread_core;
+	uint64_t head = 0;
+	size_t len = 0;
+	if (syscall(SYS_get_robust_list, d->t->tid, &head, &len)) {
+		int ret = -errno;
+		pr_perror("get_robust_list of task %d failed", d->t->tid);
+		return ret;
+	}
+	tce->has_futex_rla = tce->has_futex_rla_len = 1;
+	tce->futex_rla = head;
+	tce->futex_rla_len = len;
+	return 0;
+}
+
+static int robust_list_restore(const struct task_rst *tr)
+{
+	const ThreadCoreEntry *tc = tr->t->core->thread_core;
+	return zero_or_err(remote_call(tr->r, "set_robust_list", __NR_set_robust_list,
+				       tc->futex_rla, tc->futex_rla_len ? tc->futex_rla_len : 24));
+}
+
+const struct task_item task_item_robust_list = {
+	"robust list", TASK_THREAD, TASK_PH_THREAD, robust_list_dump, robust_list_restore,
+};
+
+/* ---- clear_child_tid: only the thread can tell (PR_GET_TID_ADDRESS); it
+ * goes into thread_info with the registers ---------------------------------- */
+
+static int tid_address_dump(struct task_dump *d)
+{
+	uint64_t slot = remote_scratch_alloc(d->r, 8);
+	if (!slot)
+		return -ENOSPC;
+	long lr = remote_call(d->r, "prctl(PR_GET_TID_ADDRESS)", __NR_prctl, PR_GET_TID_ADDRESS,
+			      slot);
+	if (lr)
+		return lr < 0 ? lr : -EIO;
+	return remote_read(d->r, slot, &d->tid_addr, 8);
+}
+
+static int tid_address_restore(const struct task_rst *tr)
+{
+	long ret = remote_call(tr->r, "set_tid_address", __NR_set_tid_address,
+			       tr->t->core->thread_info->clear_tid_addr);
+	return ret < 0 ? ret : 0;
+}
+
+const struct task_item task_item_tid_address = {
+	"tid address", TASK_THREAD, TASK_PH_THREAD, tid_address_dump, tid_address_restore,
+};
+
+/* ---- sigaltstack -------------------------------------------------------- */
+
+struct kstack {			/* the kernel's stack_t */
+	uint64_t sp;
+	int32_t flags, pad;
+	uint64_t size;
+};
+
+static int sigaltstack_dump(struct task_dump *d)
+{
+	ThreadCoreEntry *tce = d->core->thread_core;
+	struct kstack ss;
+	uint64_t slot = remote_scratch_alloc(d->r, sizeof(ss));
+	if (!slot)
+		return -ENOSPC;
+	long lr = remote_call(d->r, "sigaltstack", __NR_sigaltstack, 0, slot);
+	if (lr)
+		return lr < 0 ? lr : -EIO;
+	int ret = remote_read(d->r, slot, &ss, sizeof(ss));
+	if (ret)
+		return ret;
+	tce->sas = xmalloc(sizeof(*tce->sas));
+	if (!tce->sas)
+		return -ENOMEM;
+	thread_sas_entry__init(tce->sas);
+	tce->sas->has_ss_sp = tce->sas->has_ss_size = tce->sas->has_ss_flags = 1;
+	tce->sas->ss_sp = ss.sp;
+	tce->sas->ss_size = ss.size;
+	tce->sas->ss_flags = ss.flags;
+	return 0;
+}
+
+static int sigaltstack_restore(const struct task_rst *tr)
+{
+	const ThreadCoreEntry *tc = tr->t->core->thread_core;
+	if (!tc->sas || (tc->sas->ss_flags & SS_DISABLE))
+		return 0;
+	struct kstack ss = { tc->sas->ss_sp, 0, 0, tc->sas->ss_size };
+	remote_scratch_reset(tr->r);
+	uint64_t a = remote_scratch_put(tr->r, &ss, sizeof(ss));
+	if (!a)
+		return -ENOSPC;
+	return zero_or_err(remote_call(tr->r, "sigaltstack", __NR_sigaltstack, a));
+}
+
+const struct task_item task_item_sigaltstack = {
+	"sigaltstack", TASK_THREAD, TASK_PH_THREAD, sigaltstack_dump, sigaltstack_restore,
+};
+
+/* ---- name --------------------------------------------------------------- */
+
+static int comm_dump(struct task_dump *d)
+{
+	char path[64], *comm;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", d->p->pid, d->t->tid);
+	if (read_file(AT_FDCWD, path, &comm, false) >= 0) {
+		comm[strcspn(comm, "\n")] = '\0';
+		d->core->thread_core->comm = comm;
+	}
+	return 0;
+}
+
+static int comm_restore(const struct task_rst *tr)
+{
+	const CoreEntry *core = tr->t->core;
+	const char *comm = core->thread_core->comm ? core->thread_core->comm
+						   : (core->tc ? core->tc->comm : NULL);
+	if (!comm)
+		return 0;
+	char name[16] = { 0 };
+	snprintf(name, sizeof(name), "%s", comm);
+	remote_scratch_reset(tr->r);
+	uint64_t a = remote_scratch_put(tr->r, name, sizeof(name));
+	if (!a)
+		return -ENOSPC;
+	return zero_or_err(remote_call(tr->r, "prctl(PR_SET_NAME)", __NR_prctl, PR_SET_NAME, a));
+}
+
+const struct task_item task_item_comm = {
+	"name", TASK_THREAD, TASK_PH_THREAD, comm_dump, comm_restore,
+};
+
+/* ---- scheduling: from outside both ways ----------------------------------- */
+
+static int sched_dump(struct task_dump *d)
+{
+	ThreadCoreEntry *tce = d->core->thread_core;
+	pid_t tid = d->t->tid;
+	errno = 0;
+	int nice = getpriority(PRIO_PROCESS, tid);
+	int policy = sched_getscheduler(tid);
+	struct sched_param sp = { 0 };
+	if ((nice == -1 && errno) || policy < 0 || sched_getparam(tid, &sp)) {
+		int ret = -errno;
+		pr_perror("can't read the scheduling parameters of task %d", tid);
+		return ret;
+	}
+	tce->has_sched_nice = tce->has_sched_policy = tce->has_sched_prio = 1;
+	tce->sched_nice = nice;
+	tce->sched_policy = policy;
+	tce->sched_prio = sp.sched_priority;
+	return 0;
+}
+
+/* A policy or nice value this cryo may not set is a warning, not a
+ * failure. */
+static int sched_restore(const struct task_rst *tr)
+{
+	const ThreadCoreEntry *tc = tr->t->core->thread_core;
+	pid_t tid = tr->t->tid;
+	if (tc->has_sched_policy) {
+		struct sched_param sp = { .sched_priority = tc->sched_prio };
+		if (sched_setscheduler(tid, tc->sched_policy, &sp))
+			pr_warn("can't restore the scheduling policy %u of thread %d: %s",
+				tc->sched_policy, tid, strerror(errno));
+	}
+	if (tc->has_sched_nice && setpriority(PRIO_PROCESS, tid, tc->sched_nice))
+		pr_warn("can't restore the nice value %d of thread %d: %s", tc->sched_nice, tid,
+			strerror(errno));
+	return 0;
+}
+
+const struct task_item task_item_sched = {
+	"scheduling", TASK_THREAD, TASK_PH_THREAD, sched_dump, sched_restore,
+};
