@@ -144,10 +144,13 @@ struct rst_file *files_rst_find(struct files_restore *fr, uint32_t id);
 int files_rst_open(struct files_restore *fr, struct rst_file *f);
 /* An image read back whole at restore time (pipes-data.img...). */
 int files_restore_img(struct files_restore *fr, int type, struct cr_img **img);
-/* The end of most ->open steps: unless @ret (the steps before) failed, give
+/* The end of every ->open step: unless @ret (the steps before) failed, give
  * @fd, just made in cryo, its status flags and owner (files_apply_flags,
- * files_apply_fown); then it becomes @f's, or is closed on any failure.
+ * files_apply_fown; a NULL @fown sets none); then it becomes @f's, or is
+ * closed on any failure (@fd < 0: nothing was made).  @flags
+ * FILES_FLAGS_AS_OPENED: the open call already gave @fd its flags.
  * Returns 0 or the first error. */
+#define FILES_FLAGS_AS_OPENED (~0u)
 int files_rst_adopt(struct rst_file *f, int fd, int ret, unsigned flags, const FownEntry *fown,
 		    const char *what);
 /* F_SETOWN_EX / F_SETSIG as dumped. */

@@ -175,12 +175,13 @@ int files_apply_fown(int lfd, const FownEntry *fown, const char *what)
 int files_rst_adopt(struct rst_file *f, int fd, int ret, unsigned flags, const FownEntry *fown,
 		    const char *what)
 {
-	if (!ret)
+	if (!ret && flags != FILES_FLAGS_AS_OPENED)
 		ret = files_apply_flags(fd, flags, what);
 	if (!ret)
 		ret = files_apply_fown(fd, fown, what);
 	if (ret) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		return ret;
 	}
 	f->lfd = fd;

@@ -75,14 +75,8 @@ static int memfd_open(struct files_restore *fr, struct rst_file *f)
 	if (m->pos && lseek(fd, m->pos, SEEK_SET) != (off_t)m->pos)
 		{ ret = -errno; pr_perror("can't seek memfd file %u to %llu", f->fe->id,
 					(unsigned long long)m->pos); }
-	if (!ret)
-		ret = files_apply_fown(fd, m->fown, "a memfd");
-	if (ret) {
-		close(fd);
-		return ret;
-	}
-	f->lfd = fd;
-	return 0;
+	/* shmem_memfd_open gave it its flags */
+	return files_rst_adopt(f, fd, ret, FILES_FLAGS_AS_OPENED, m->fown, "a memfd");
 }
 
 const struct fd_kind fdk_memfd = {
