@@ -486,10 +486,12 @@ int cryo_dump(struct cryo_opts *o)
 		ret = check_cgroups(&ctx);
 	if (!ret)
 		ret = dump_share_ids(&ctx);
+	sockets_register_fd_kinds();
 	if (!ret)
 		ret = files_dump_begin(&ctx.files, ctx.dirfd, o);
 	ctx.files.tree = &ctx.tree;
 	mem_dump_shared_init(&ctx.shmem, ctx.dirfd, &ctx.next_pages_id);
+	ctx.files.memfd = shmem_memfd_dump_ops(&ctx.shmem);
 	if (!ret) {
 		ctx.runs = xzalloc(sizeof(*ctx.runs) * (ctx.tree.nr_procs + 1));
 		if (!ctx.runs)

@@ -104,11 +104,22 @@ struct fd_kind {
 	void (*restore_finish)(struct files_restore *fr, bool ok);
 };
 
-extern const struct fd_kind *const fd_kinds[FDK_MAX];
-/* the kinds, each in its own file */
-extern const struct fd_kind fdk_reg, fdk_memfd, fdk_pipe, fdk_fifo, fdk_unix, fdk_inet,
-	fdk_netlink, fdk_packet, fdk_eventfd, fdk_epoll, fdk_signalfd, fdk_timerfd,
-	fdk_inotify, fdk_fanotify, fdk_tty, fdk_pidfd;
+/* The kind @id: lib/files' own, or one registered by another subsystem;
+ * NULL if none is. */
+const struct fd_kind *fd_kind(enum fd_kind_id id);
+/* The kind of an image's FD_TYPES__* @fd_type, or NULL. */
+const struct fd_kind *fd_kind_of_type(int fd_type);
+/* Kinds that live in another subsystem (the socket kinds: lib/sockets,
+ * sockets_register_fd_kinds) register themselves, so that lib/files, below
+ * them, names none of their objects.  Process-wide: which code handles a
+ * kind is no per-run state; registering again is harmless. */
+void fd_kind_register(enum fd_kind_id id, const struct fd_kind *k);
+/* Every kind present, with a name, an fd_type of its own, dump and open
+ * steps: 0, or -EINVAL (logged) naming the first that is not. */
+int fd_kinds_check(void);
+/* lib/files' own kinds, each in its own file */
+extern const struct fd_kind fdk_reg, fdk_memfd, fdk_pipe, fdk_fifo, fdk_eventfd, fdk_epoll,
+	fdk_signalfd, fdk_timerfd, fdk_inotify, fdk_fanotify, fdk_tty, fdk_pidfd;
 
 /* --- dump helpers (files_dump.c) --- */
 

@@ -13,6 +13,7 @@
 #include "fdinfo.pb-c.h"
 
 struct cr_img;
+struct stat;
 struct cryo_opts;
 struct remote;
 struct fd_bucket;
@@ -25,6 +26,22 @@ struct file_seen {
 	int fd;			/* -1 for path-only files (exe, cwd, mappings) */
 	dev_t dev;
 	ino_t ino;
+};
+
+/* memfd inodes: memfd.img is shared with the memory mappings, and lib/mem
+ * (the layer above) keeps it; the memfd descriptor kind reaches it through
+ * these, which the pipeline takes from lib/mem (shmem_memfd_dump_ops,
+ * shmem_memfd_restore_ops) and puts into files_dump / files_restore.  NULL
+ * (or @arg NULL): no dump or restore of shared memory in progress. */
+struct files_memfd_ops {
+	void *arg;
+	/* dump: the inode_id of the memfd open as @fd (named @name), its
+	 * memfd.img entry and contents written the first time it is seen */
+	int (*dump_inode)(void *arg, int fd, const struct stat *st, const char *name,
+			  uint32_t *inode_id);
+	/* restore: a new descriptor of memfd inode @inode_id in cryo, opened
+	 * with @flags; returns it or a negative code (logged) */
+	int (*open)(void *arg, uint32_t inode_id, unsigned flags);
 };
 
 struct files_dump {
@@ -46,6 +63,7 @@ struct files_dump {
 	int nr_inflight, cap_inflight;
 	bool failed;			/* set before files_dump_end when the dump failed */
 	const struct seized_tree *tree;	/* the tree being dumped */
+	struct files_memfd_ops memfd;	/* set by the pipeline (lib/mem) */
 };
 
 int files_dump_begin(struct files_dump *fdm, int dirfd, const struct cryo_opts *opts);
@@ -80,6 +98,7 @@ struct files_restore {
 	int extra_type[32];
 	int nr_extra;
 	void *kind_state[16];
+	struct files_memfd_ops memfd;	/* set by the pipeline (lib/mem) */
 };
 /* Load files.img and make the transport socket (its task end is inherited
  * by every task created from now on). */

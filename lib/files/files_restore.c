@@ -31,6 +31,9 @@ int files_restore_load(struct files_restore *fr, int dirfd, const struct cryo_op
 	fr->dirfd = dirfd;
 	fr->opts = o;
 	fr->transport[0] = fr->transport[1] = -1;
+	ret = fd_kinds_check();
+	if (ret)
+		return ret;
 	ret = img_open(&img, dirfd, IMG_FILES, IMG_READ | IMG_MISSING_OK, 0);
 	if (ret && ret != -ENOENT)
 		return ret;
@@ -108,19 +111,11 @@ struct rst_file *files_rst_find(struct files_restore *fr, uint32_t id)
 	return NULL;
 }
 
-static const struct fd_kind *kind_of_type(int type)
-{
-	for (int k = 0; k < FDK_MAX; k++)
-		if (fd_kinds[k]->fd_type == type)
-			return fd_kinds[k];
-	return NULL;
-}
-
 int files_rst_open(struct files_restore *fr, struct rst_file *f)
 {
 	if (f->lfd >= 0)
 		return f->lfd;
-	const struct fd_kind *k = kind_of_type(f->fe->type);
+	const struct fd_kind *k = fd_kind_of_type(f->fe->type);
 	if (!k || !k->open) {
 		pr_err("files.img: file %u is of type %d, which cryo can't restore%s", f->fe->id,
 		       f->fe->type, k ? " yet" : "");
@@ -446,7 +441,7 @@ int files_restore_fds(struct files_restore *fr, struct remote *r, pid_t pid, Fdi
 		for (int i = 0; i < nr && !ret; i++) {
 			if (s[i].src >= 0 || (s[i].f->fe->type == FD_TYPES__EVENTPOLL) != !pass)
 				continue;
-			const struct fd_kind *k = kind_of_type(s[i].f->fe->type);
+			const struct fd_kind *k = fd_kind_of_type(s[i].f->fe->type);
 			if (k && k->post)
 				ret = k->post(fr, r, pid, s[i].f, s[i].target);
 		}
@@ -469,8 +464,8 @@ out:
 void files_restore_finish(struct files_restore *fr, bool ok)
 {
 	for (int k = 0; k < FDK_MAX; k++)
-		if (fd_kinds[k]->restore_finish)
-			fd_kinds[k]->restore_finish(fr, ok);
+		if (fd_kind(k) && fd_kind(k)->restore_finish)
+			fd_kind(k)->restore_finish(fr, ok);
 	for (int i = 0; i < fr->nr_files; i++)
 		if (fr->rf && fr->rf[i].lfd >= 0) {
 			close(fr->rf[i].lfd);

@@ -857,6 +857,7 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 				     (ProtobufCMessage **)&ctx.inv);
 	if (!ret)
 		ret = load_pstree(&ctx);
+	sockets_register_fd_kinds();
 	if (!ret)
 		ret = files_restore_load(&ctx.files, ctx.dirfd, o);
 	if (!ret)
@@ -874,6 +875,7 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 	if (!ret) {
 		ret = shmem_registry_init(&ctx.shmem, ctx.dirfd);
 		ctx.shmem_ready = !ret;
+		ctx.files.memfd = shmem_memfd_restore_ops(&ctx.shmem);
 	}
 	for (int i = 0; i < ctx.nr_procs && !ret; i++)
 		if (ctx.procs[i].state != TASK_DEAD)
