@@ -74,6 +74,9 @@ struct rst_file {
 	FileEntry *fe;
 	int lfd;			/* cryo's descriptor once opened; -1 before */
 	void *priv;			/* the kind's own */
+	/* the namespaces it is opened in (a socket's network namespace...);
+	 * NULL: the restore's (fr->ns) */
+	const struct ns_set *ns;
 };
 
 struct fd_kind {
@@ -164,6 +167,21 @@ int files_restore_img(struct files_restore *fr, int type, struct cr_img **img);
 #define FILES_FLAGS_AS_OPENED (~0u)
 int files_rst_adopt(struct rst_file *f, int fd, int ret, unsigned flags, const FownEntry *fown,
 		    const char *what);
+/* ->open runs in cryo: what it makes must be made in the namespaces of
+ * the file (a socket in its network namespace, a path looked up through
+ * its mount namespace).  Enter @f's namespace of kind @clone_flag
+ * (CLONE_NEWNET...) for the steps that need it, and leave it right after,
+ * before anything else runs; no nesting of one kind.  Today every file is
+ * opened in cryo's own namespaces, and both are no-ops (no setns).  0 or a
+ * negative code (logged); a failed leave must fail the restore. */
+int files_rst_enter_ns(struct files_restore *fr, const struct rst_file *f, int clone_flag);
+int files_rst_leave_ns(struct files_restore *fr, int clone_flag);
+/* socket(2) in @f's network namespace: the socket, or a negative code;
+ * socket's own error is returned unlogged (the caller names the socket),
+ * namespace errors are logged. */
+int files_rst_socket(struct files_restore *fr, const struct rst_file *f, int family, int type,
+		     int protocol);
+
 /* F_SETOWN_EX / F_SETSIG as dumped. */
 int files_apply_fown(int lfd, const FownEntry *fown, const char *what);
 /* F_SETFL with the file-status flags that can be changed (O_APPEND,

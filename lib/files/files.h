@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ns/ns.h"
+
 #include "fdinfo.pb-c.h"
 
 struct cr_img;
@@ -99,6 +101,11 @@ struct files_restore {
 	int nr_extra;
 	void *kind_state[16];
 	struct files_memfd_ops memfd;	/* set by the pipeline (lib/mem) */
+	/* the namespaces the files are opened in, unless an rst_file names
+	 * its own (today cryo's own: ns_set_self) */
+	struct ns_set ns;
+	int ns_back[NS__MAX];		/* files_rst_enter_ns: where to come back */
+	unsigned ns_entered;		/* 1 << kind: inside files_rst_enter_ns */
 };
 /* Load files.img and make the transport socket (its task end is inherited
  * by every task created from now on). */

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,6 +32,9 @@ int files_restore_load(struct files_restore *fr, int dirfd, const struct cryo_op
 	fr->dirfd = dirfd;
 	fr->opts = o;
 	fr->transport[0] = fr->transport[1] = -1;
+	ns_set_self(&fr->ns);
+	for (int k = 0; k < NS__MAX; k++)
+		fr->ns_back[k] = -1;
 	ret = fd_kinds_check();
 	if (ret)
 		return ret;
@@ -151,6 +155,55 @@ int files_restore_img(struct files_restore *fr, int type, struct cr_img **img)
 	fr->extra_type[fr->nr_extra] = type;
 	fr->extra[fr->nr_extra++] = *img;
 	return 0;
+}
+
+int files_rst_enter_ns(struct files_restore *fr, const struct rst_file *f, int clone_flag)
+{
+	const struct ns_desc *d = ns_desc_by_flag(clone_flag);
+	if (!d) {
+		pr_err("entering a namespace for file %u: 0x%x is no namespace kind (a bug)",
+		       f->fe->id, clone_flag);
+		return -EINVAL;
+	}
+	if (fr->ns_entered & (1u << d->kind)) {
+		pr_err("file %u: already inside a %s namespace of a file (a bug: enter and leave "
+		       "in pairs)", f->fe->id, d->what);
+		return -EBUSY;
+	}
+	int ret = ns_enter(f->ns ? f->ns : &fr->ns, d, &fr->ns_back[d->kind]);
+	if (!ret)
+		fr->ns_entered |= 1u << d->kind;
+	return ret;
+}
+
+int files_rst_leave_ns(struct files_restore *fr, int clone_flag)
+{
+	const struct ns_desc *d = ns_desc_by_flag(clone_flag);
+	if (!d || !(fr->ns_entered & (1u << d->kind))) {
+		pr_err("leaving a namespace (0x%x) not entered (a bug)", clone_flag);
+		return -EINVAL;
+	}
+	int back = fr->ns_back[d->kind];
+	fr->ns_back[d->kind] = -1;
+	fr->ns_entered &= ~(1u << d->kind);
+	return ns_leave(d, back);
+}
+
+int files_rst_socket(struct files_restore *fr, const struct rst_file *f, int family, int type,
+		     int protocol)
+{
+	int ret = files_rst_enter_ns(fr, f, CLONE_NEWNET);
+	if (ret)
+		return ret;
+	int sk = socket(family, type, protocol);
+	int err = sk < 0 ? -errno : 0;
+	ret = files_rst_leave_ns(fr, CLONE_NEWNET);
+	if (ret) {
+		if (sk >= 0)
+			close(sk);
+		return ret;
+	}
+	return sk >= 0 ? sk : err;
 }
 
 int files_apply_fown(int lfd, const FownEntry *fown, const char *what)
@@ -492,4 +545,10 @@ void files_restore_free(struct files_restore *fr)
 		if (fr->transport[i] >= 0)
 			close(fr->transport[i]);
 	fr->transport[0] = fr->transport[1] = -1;
+	for (int k = 0; k < NS__MAX; k++)	/* an enter without its leave: a bug */
+		if (fr->ns_entered & (1u << k) && fr->ns_back[k] >= 0) {
+			close(fr->ns_back[k]);
+			fr->ns_back[k] = -1;
+		}
+	fr->ns_entered = 0;
 }
