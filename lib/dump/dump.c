@@ -4,7 +4,7 @@
  * the tree go exactly as it was. */
 #include "cryo.h"
 #include "dump/dump.h"
-#include "files/tty.h"
+#include "files/files.h"
 #include "creds/creds.h"
 #include "images/image.h"
 #include "proc/proc.h"

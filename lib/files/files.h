@@ -2,7 +2,9 @@
  * description, shared ones found with kcmp) and fdinfo-N.img (the fd table
  * of each process), plus per-kind images (pipe data, socket queues...).
  * At restore, cryo opens every description itself and passes it to the
- * tasks (see files-int.h for how the kinds plug in). */
+ * tasks.  This is lib/files' one public header; files-int.h is how a kind
+ * plugs in (lib/files' kinds and lib/sockets' socket kinds), and the
+ * other *-int.h headers are private to lib/files. */
 #ifndef CRYO_FILES_H
 #define CRYO_FILES_H
 
@@ -128,5 +130,19 @@ static inline int files_transport_fd(const struct files_restore *fr)
  * once the restore is over).  NULL if @id is no regular file or its ghost
  * can't be recreated (logged). */
 const char *files_reg_open_path(const struct files_restore *fr, uint32_t id);
+
+/* --- terminals (tty.c, tty_restore.c), called by the pipelines --- */
+
+/* Dump, once every process's descriptors are dumped and before the images
+ * are closed: the checks that need the whole tree (whose terminal is it,
+ * which session leads it), tty-info.img, then the queued bytes. */
+int tty_dump_tree(struct files_dump *fdm, const struct seized_tree *tree);
+
+/* Restore, in process @pid (of session @sid) before its descriptors are put
+ * in place: a session leader takes its controlling terminal (and sets the
+ * foreground group); /dev/tty descriptors are opened there, in the task,
+ * since /dev/tty means "my session's terminal". */
+int tty_restore_task(struct files_restore *fr, struct remote *r, pid_t pid, pid_t sid,
+		     FdinfoEntry **fds, int nr);
 
 #endif

@@ -26,7 +26,7 @@
  * Restore: fanotify_init with the same flags, fanotify_mark for each.
  * Inode marks on deleted inodes go through ghosts, as inotify watches.
  */
-#include "files/events.h"
+#include "files/events-int.h"
 #include "files/reg-int.h"
 #include "seize/seize.h"
 #include "util/log.h"

@@ -4,7 +4,7 @@
  * fill memory, mm fields, files, signal actions, per-thread state, and last
  * the registers. */
 #include "restore/restore.h"
-#include "files/tty.h"
+#include "files/files.h"
 #include "arch/x86.h"
 #include "proc/proc.h"
 #include "seize/remote.h"
