@@ -1,6 +1,7 @@
 /* Restoring fd tables: cryo opens each open file description once (the
  * kind's ->open) and passes it to the tasks that hold it. */
 #include "files/files-int.h"
+#include "files/fd_plan-int.h"
 #include "seize/remote.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -13,10 +14,6 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-/* At most this many descriptors per SCM_RIGHTS message (the kernel's
- * SCM_MAX_FD). */
-#define FDS_PER_MSG 253
 
 static int cmp_entry(const void *a, const void *b)
 {
@@ -255,8 +252,7 @@ struct placing {
 	struct remote *r;
 	pid_t pid;
 	struct remote_batch *b;
-	int spare;			/* next free number above every target */
-	int spare_base;
+	int spare_base;			/* free numbers above every target */
 	uint64_t msg_addr;		/* msghdr + iovec + byte + cmsg in the task */
 };
 
@@ -335,77 +331,25 @@ static int pass_fds(struct placing *pl, const int *lfds, int n, int *got)
 	return 0;
 }
 
-struct slot {
-	int target;
-	bool cloexec;
-	struct rst_file *f;
-	int src;		/* index of the first slot with the same file, or -1 */
-};
-
-static int cmp_slot(const void *a, const void *b)
+static int plan_call(void *arg, long nr, uint64_t a1, uint64_t a2, uint64_t a3)
 {
-	const struct slot *x = a, *y = b;
-	return x->target - y->target;
+	return batch_add(arg, nr, a1, a2, a3);
 }
 
 /* Place slots [from, to): the first ones of their files were received at
  * recv[] (chunk-relative, for slots whose src is -1). */
-static int place_chunk(struct placing *pl, struct slot *s, int from, int to, int *recv,
+static int place_chunk(struct placing *pl, struct fd_slot *s, int from, int to, int *recv,
 		       int nrecv)
 {
-	/* recv[k] holds the k-th received fd; owner[k] is the slot it is for */
-	int owner[FDS_PER_MSG];
-	pl->spare = pl->spare_base;	/* those of the last chunk were closed */
-	for (int i = from, k = 0; i < to; i++)
-		if (s[i].src < 0)
-			owner[k++] = i;
-	for (int i = from, k = 0; i < to; i++) {
-		int t = s[i].target;
-		/* whatever received descriptor sits on t moves out of the way */
-		for (int j = 0; j < nrecv; j++)
-			if (recv[j] == t && owner[j] != i) {
-				/* a free number: not the descriptor-passing socket,
-				 * nor where another received one sits */
-				for (bool busy = true; busy;) {
-					busy = pl->spare == pl->fr->transport[1];
-					for (int q = 0; q < nrecv && !busy; q++)
-						busy = recv[q] == pl->spare;
-					if (busy)
-						pl->spare++;
-				}
-				int ret = batch_add(pl, __NR_dup3, t, pl->spare, O_CLOEXEC);
-				if (!ret)
-					ret = batch_add(pl, __NR_close, t, 0, 0);
-				if (ret)
-					return ret;
-				recv[j] = pl->spare++;
-			}
-		int ret;
-		if (s[i].src >= 0) {
-			ret = batch_add(pl, __NR_dup3, s[s[i].src].target, t,
-					s[i].cloexec ? O_CLOEXEC : 0);
-		} else {
-			int at = recv[k];
-			recv[k] = -1;
-			k++;
-			if (at == t)
-				ret = s[i].cloexec ? 0 : batch_add(pl, __NR_fcntl, t, F_SETFD, 0);
-			else {
-				ret = batch_add(pl, __NR_dup3, at, t, s[i].cloexec ? O_CLOEXEC : 0);
-				if (!ret)
-					ret = batch_add(pl, __NR_close, at, 0, 0);
-			}
-		}
-		if (ret)
-			return ret;
-	}
-	return remote_batch_exec(pl->r, pl->b, "placing descriptors");
+	int ret = fd_plan_chunk(s, from, to, recv, nrecv, pl->spare_base, pl->fr->transport[1],
+				plan_call, pl);
+	return ret ? ret : remote_batch_exec(pl->r, pl->b, "placing descriptors");
 }
 
 int files_restore_fds(struct files_restore *fr, struct remote *r, pid_t pid, FdinfoEntry **fds,
 		      int nr)
 {
-	struct slot *s = xzalloc((nr + 1) * sizeof(*s));
+	struct fd_slot *s = xzalloc((nr + 1) * sizeof(*s));
 	struct remote_batch *b = xmalloc(sizeof(*b));
 	int ret = 0, maxfd = -1;
 	if (!s || !b) {
@@ -429,22 +373,11 @@ int files_restore_fds(struct files_restore *fr, struct remote *r, pid_t pid, Fdi
 			goto out;
 		}
 	}
-	qsort(s, nr, sizeof(*s), cmp_slot);
-	for (int i = 0; i < nr; i++) {
-		if (i && s[i].target == s[i - 1].target) {
-			pr_err("fdinfo of process %d lists fd %d twice", pid, s[i].target);
-			ret = -EINVAL;
-			goto out;
-		}
-		s[i].src = -1;
-		for (int j = i - 1; j >= 0 && s[i].src < 0; j--)
-			if (s[j].f == s[i].f)
-				s[i].src = s[j].src >= 0 ? s[j].src : j;
-		maxfd = s[i].target;
-	}
+	ret = fd_plan_slots(s, nr, pid, &maxfd);
+	if (ret)
+		goto out;
 
-	struct placing pl = { .fr = fr, .r = r, .pid = pid, .b = b, .spare = maxfd + 2,
-			   .spare_base = maxfd + 2 };
+	struct placing pl = { .fr = fr, .r = r, .pid = pid, .b = b, .spare_base = maxfd + 2 };
 	remote_scratch_reset(r);
 	pl.msg_addr = remote_scratch_alloc(r, sizeof(struct remote_msg));
 	if (!pl.msg_addr) {
