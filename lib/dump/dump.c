@@ -4,7 +4,7 @@
  * the tree go exactly as it was. */
 #include "cryo.h"
 #include "dump/dump.h"
-#include "files/tty.h"
+#include "files/files.h"
 #include "creds/creds.h"
 #include "images/image.h"
 #include "proc/proc.h"
@@ -572,9 +572,11 @@ static int st_files(void *arg)
 {
 	struct dump_run *run = arg;
 	struct dump_ctx *ctx = &run->ctx;
+	sockets_register_fd_kinds();
 	int ret = files_dump_begin(&ctx->files, ctx->dirfd, ctx->opts);
 	ctx->files.tree = &ctx->tree;
 	mem_dump_shared_init(&ctx->shmem, ctx->dirfd, &ctx->next_pages_id);
+	ctx->files.memfd = shmem_memfd_dump_ops(&ctx->shmem);
 	if (!ret) {
 		ctx->runs = xzalloc(sizeof(*ctx->runs) * (ctx->tree.nr_procs + 1));
 		if (!ctx->runs)

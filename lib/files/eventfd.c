@@ -5,7 +5,7 @@
  * counter).  The semaphore flag is kept in eventfd_file_entry's flags as
  * EFD_SEMAPHORE (bit 0, which no file-status flag of an eventfd uses: it is
  * always O_RDWR), criu's field with criu's meaning otherwise. */
-#include "files/events.h"
+#include "files/events-int.h"
 #include "util/log.h"
 
 #include "eventfd.pb-c.h"

@@ -23,7 +23,7 @@
  * first restored process that holds it (the one it was dumped from, the
  * tree being walked in the same order).
  */
-#include "files/events.h"
+#include "files/events-int.h"
 #include "seize/remote.h"
 #include "seize/seize.h"
 #include "util/log.h"

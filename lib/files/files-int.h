@@ -74,6 +74,9 @@ struct rst_file {
 	FileEntry *fe;
 	int lfd;			/* cryo's descriptor once opened; -1 before */
 	void *priv;			/* the kind's own */
+	/* the namespaces it is opened in (a socket's network namespace...);
+	 * NULL: the restore's (fr->ns) */
+	const struct ns_set *ns;
 };
 
 struct fd_kind {
@@ -104,11 +107,22 @@ struct fd_kind {
 	void (*restore_finish)(struct files_restore *fr, bool ok);
 };
 
-extern const struct fd_kind *const fd_kinds[FDK_MAX];
-/* the kinds, each in its own file */
-extern const struct fd_kind fdk_reg, fdk_memfd, fdk_pipe, fdk_fifo, fdk_unix, fdk_inet,
-	fdk_netlink, fdk_packet, fdk_eventfd, fdk_epoll, fdk_signalfd, fdk_timerfd,
-	fdk_inotify, fdk_fanotify, fdk_tty, fdk_pidfd;
+/* The kind @id: lib/files' own, or one registered by another subsystem;
+ * NULL if none is. */
+const struct fd_kind *fd_kind(enum fd_kind_id id);
+/* The kind of an image's FD_TYPES__* @fd_type, or NULL. */
+const struct fd_kind *fd_kind_of_type(int fd_type);
+/* Kinds that live in another subsystem (the socket kinds: lib/sockets,
+ * sockets_register_fd_kinds) register themselves, so that lib/files, below
+ * them, names none of their objects.  Process-wide: which code handles a
+ * kind is no per-run state; registering again is harmless. */
+void fd_kind_register(enum fd_kind_id id, const struct fd_kind *k);
+/* Every kind present, with a name, an fd_type of its own, dump and open
+ * steps: 0, or -EINVAL (logged) naming the first that is not. */
+int fd_kinds_check(void);
+/* lib/files' own kinds, each in its own file */
+extern const struct fd_kind fdk_reg, fdk_memfd, fdk_pipe, fdk_fifo, fdk_eventfd, fdk_epoll,
+	fdk_signalfd, fdk_timerfd, fdk_inotify, fdk_fanotify, fdk_tty, fdk_pidfd;
 
 /* --- dump helpers (files_dump.c) --- */
 
@@ -144,12 +158,30 @@ struct rst_file *files_rst_find(struct files_restore *fr, uint32_t id);
 int files_rst_open(struct files_restore *fr, struct rst_file *f);
 /* An image read back whole at restore time (pipes-data.img...). */
 int files_restore_img(struct files_restore *fr, int type, struct cr_img **img);
-/* The end of most ->open steps: unless @ret (the steps before) failed, give
+/* The end of every ->open step: unless @ret (the steps before) failed, give
  * @fd, just made in cryo, its status flags and owner (files_apply_flags,
- * files_apply_fown); then it becomes @f's, or is closed on any failure.
+ * files_apply_fown; a NULL @fown sets none); then it becomes @f's, or is
+ * closed on any failure (@fd < 0: nothing was made).  @flags
+ * FILES_FLAGS_AS_OPENED: the open call already gave @fd its flags.
  * Returns 0 or the first error. */
+#define FILES_FLAGS_AS_OPENED (~0u)
 int files_rst_adopt(struct rst_file *f, int fd, int ret, unsigned flags, const FownEntry *fown,
 		    const char *what);
+/* ->open runs in cryo: what it makes must be made in the namespaces of
+ * the file (a socket in its network namespace, a path looked up through
+ * its mount namespace).  Enter @f's namespace of kind @clone_flag
+ * (CLONE_NEWNET...) for the steps that need it, and leave it right after,
+ * before anything else runs; no nesting of one kind.  Today every file is
+ * opened in cryo's own namespaces, and both are no-ops (no setns).  0 or a
+ * negative code (logged); a failed leave must fail the restore. */
+int files_rst_enter_ns(struct files_restore *fr, const struct rst_file *f, int clone_flag);
+int files_rst_leave_ns(struct files_restore *fr, int clone_flag);
+/* socket(2) in @f's network namespace: the socket, or a negative code;
+ * socket's own error is returned unlogged (the caller names the socket),
+ * namespace errors are logged. */
+int files_rst_socket(struct files_restore *fr, const struct rst_file *f, int family, int type,
+		     int protocol);
+
 /* F_SETOWN_EX / F_SETSIG as dumped. */
 int files_apply_fown(int lfd, const FownEntry *fown, const char *what);
 /* F_SETFL with the file-status flags that can be changed (O_APPEND,

@@ -2,7 +2,9 @@
  * description, shared ones found with kcmp) and fdinfo-N.img (the fd table
  * of each process), plus per-kind images (pipe data, socket queues...).
  * At restore, cryo opens every description itself and passes it to the
- * tasks (see files-int.h for how the kinds plug in). */
+ * tasks.  This is lib/files' one public header; files-int.h is how a kind
+ * plugs in (lib/files' kinds and lib/sockets' socket kinds), and the
+ * other *-int.h headers are private to lib/files. */
 #ifndef CRYO_FILES_H
 #define CRYO_FILES_H
 
@@ -10,9 +12,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ns/ns.h"
+
 #include "fdinfo.pb-c.h"
 
 struct cr_img;
+struct stat;
 struct cryo_opts;
 struct remote;
 struct fd_bucket;
@@ -25,6 +30,22 @@ struct file_seen {
 	int fd;			/* -1 for path-only files (exe, cwd, mappings) */
 	dev_t dev;
 	ino_t ino;
+};
+
+/* memfd inodes: memfd.img is shared with the memory mappings, and lib/mem
+ * (the layer above) keeps it; the memfd descriptor kind reaches it through
+ * these, which the pipeline takes from lib/mem (shmem_memfd_dump_ops,
+ * shmem_memfd_restore_ops) and puts into files_dump / files_restore.  NULL
+ * (or @arg NULL): no dump or restore of shared memory in progress. */
+struct files_memfd_ops {
+	void *arg;
+	/* dump: the inode_id of the memfd open as @fd (named @name), its
+	 * memfd.img entry and contents written the first time it is seen */
+	int (*dump_inode)(void *arg, int fd, const struct stat *st, const char *name,
+			  uint32_t *inode_id);
+	/* restore: a new descriptor of memfd inode @inode_id in cryo, opened
+	 * with @flags; returns it or a negative code (logged) */
+	int (*open)(void *arg, uint32_t inode_id, unsigned flags);
 };
 
 struct files_dump {
@@ -46,6 +67,7 @@ struct files_dump {
 	int nr_inflight, cap_inflight;
 	bool failed;			/* set before files_dump_end when the dump failed */
 	const struct seized_tree *tree;	/* the tree being dumped */
+	struct files_memfd_ops memfd;	/* set by the pipeline (lib/mem) */
 };
 
 int files_dump_begin(struct files_dump *fdm, int dirfd, const struct cryo_opts *opts);
@@ -81,6 +103,12 @@ struct files_restore {
 	int nr_extra;
 	void *kind_state[16];
 	void *sockets;			/* lib/sockets' state shared by its kinds */
+	struct files_memfd_ops memfd;	/* set by the pipeline (lib/mem) */
+	/* the namespaces the files are opened in, unless an rst_file names
+	 * its own (today cryo's own: ns_set_self) */
+	struct ns_set ns;
+	int ns_back[NS__MAX];		/* files_rst_enter_ns: where to come back */
+	unsigned ns_entered;		/* 1 << kind: inside files_rst_enter_ns */
 };
 /* Load files.img and make the transport socket (its task end is inherited
  * by every task created from now on). */
@@ -103,5 +131,19 @@ static inline int files_transport_fd(const struct files_restore *fr)
  * once the restore is over).  NULL if @id is no regular file or its ghost
  * can't be recreated (logged). */
 const char *files_reg_open_path(const struct files_restore *fr, uint32_t id);
+
+/* --- terminals (tty.c, tty_restore.c), called by the pipelines --- */
+
+/* Dump, once every process's descriptors are dumped and before the images
+ * are closed: the checks that need the whole tree (whose terminal is it,
+ * which session leads it), tty-info.img, then the queued bytes. */
+int tty_dump_tree(struct files_dump *fdm, const struct seized_tree *tree);
+
+/* Restore, in process @pid (of session @sid) before its descriptors are put
+ * in place: a session leader takes its controlling terminal (and sets the
+ * foreground group); /dev/tty descriptors are opened there, in the task,
+ * since /dev/tty means "my session's terminal". */
+int tty_restore_task(struct files_restore *fr, struct remote *r, pid_t pid, pid_t sid,
+		     FdinfoEntry **fds, int nr);
 
 #endif

@@ -42,7 +42,8 @@ int files_dump_begin(struct files_dump *fdm, int dirfd, const struct cryo_opts *
 	fdm->opts = o;
 	fdm->next_id = 1;
 	fdm->pidfd = -1;
-	return img_open(&fdm->files_img, dirfd, IMG_FILES, IMG_WRITE, 0);
+	int ret = fd_kinds_check();
+	return ret ? ret : img_open(&fdm->files_img, dirfd, IMG_FILES, IMG_WRITE, 0);
 }
 
 int files_dump_img(struct files_dump *fdm, int type, struct cr_img **img)
@@ -66,8 +67,8 @@ int files_dump_end(struct files_dump *fdm)
 {
 	int ret = 0;
 	for (int k = 0; k < FDK_MAX; k++)
-		if (fd_kinds[k]->dump_end) {
-			int r1 = fd_kinds[k]->dump_end(fdm);
+		if (fd_kind(k) && fd_kind(k)->dump_end) {
+			int r1 = fd_kind(k)->dump_end(fdm);
 			ret = ret ? ret : r1;
 		}
 	int r0 = img_close(fdm->files_img);
@@ -99,15 +100,15 @@ int files_dump_end(struct files_dump *fdm)
 void files_dump_finish(struct files_dump *fdm, bool ok, bool killed)
 {
 	for (int k = 0; k < FDK_MAX; k++)
-		if (fd_kinds[k]->dump_finish)
-			fd_kinds[k]->dump_finish(fdm, ok, killed);
+		if (fd_kind(k) && fd_kind(k)->dump_finish)
+			fd_kind(k)->dump_finish(fdm, ok, killed);
 }
 
 void files_dump_killed(struct files_dump *fdm)
 {
 	for (int k = 0; k < FDK_MAX; k++)
-		if (fd_kinds[k]->dump_killed)
-			fd_kinds[k]->dump_killed(fdm);
+		if (fd_kind(k) && fd_kind(k)->dump_killed)
+			fd_kind(k)->dump_killed(fdm);
 }
 
 /* --- path-only files (exe, cwd, root, mapped files) --- */
@@ -187,7 +188,7 @@ int files_emit(struct fd_dump *d, FileEntry *fe)
 {
 	fe->has_id = fe->has_type = 1;
 	fe->id = d->id;
-	fe->type = fd_kinds[d->kind]->fd_type;
+	fe->type = fd_kind(d->kind)->fd_type;
 	return img_write_msg(d->fdm->files_img, &fe->base);
 }
 
@@ -487,7 +488,7 @@ static int describe_fd(struct files_dump *fdm, struct fd_dump *d, const char *in
 	ret = classify(d);
 	if (ret)
 		return ret;
-	const struct fd_kind *k = fd_kinds[d->kind];
+	const struct fd_kind *k = fd_kind(d->kind);
 	/* flock and POSIX locks can be taken on any file (a pipe, a socket):
 	 * the lock would be lost */
 	if (d->kind != FDK_REG && d->kind != FDK_MEMFD &&
@@ -545,7 +546,7 @@ static int dump_one_fd(struct files_dump *fdm, struct fd_dump *d, struct cr_img 
 	int ret = describe_fd(fdm, d, NULL);
 	if (ret)
 		return ret;
-	const struct fd_kind *k = fd_kinds[d->kind];
+	const struct fd_kind *k = fd_kind(d->kind);
 	uint32_t id = d->id;
 	FdinfoEntry fe = FDINFO_ENTRY__INIT;
 	fe.has_id = fe.has_flags = fe.has_type = fe.has_fd = 1;

@@ -1,21 +1,19 @@
 /* Restoring fd tables: cryo opens each open file description once (the
  * kind's ->open) and passes it to the tasks that hold it. */
 #include "files/files-int.h"
+#include "files/fd_plan-int.h"
 #include "seize/remote.h"
 #include "util/log.h"
 #include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-/* At most this many descriptors per SCM_RIGHTS message (the kernel's
- * SCM_MAX_FD). */
-#define FDS_PER_MSG 253
 
 static int cmp_entry(const void *a, const void *b)
 {
@@ -31,6 +29,12 @@ int files_restore_load(struct files_restore *fr, int dirfd, const struct cryo_op
 	fr->dirfd = dirfd;
 	fr->opts = o;
 	fr->transport[0] = fr->transport[1] = -1;
+	ns_set_self(&fr->ns);
+	for (int k = 0; k < NS__MAX; k++)
+		fr->ns_back[k] = -1;
+	ret = fd_kinds_check();
+	if (ret)
+		return ret;
 	ret = img_open(&img, dirfd, IMG_FILES, IMG_READ | IMG_MISSING_OK, 0);
 	if (ret && ret != -ENOENT)
 		return ret;
@@ -108,19 +112,11 @@ struct rst_file *files_rst_find(struct files_restore *fr, uint32_t id)
 	return NULL;
 }
 
-static const struct fd_kind *kind_of_type(int type)
-{
-	for (int k = 0; k < FDK_MAX; k++)
-		if (fd_kinds[k]->fd_type == type)
-			return fd_kinds[k];
-	return NULL;
-}
-
 int files_rst_open(struct files_restore *fr, struct rst_file *f)
 {
 	if (f->lfd >= 0)
 		return f->lfd;
-	const struct fd_kind *k = kind_of_type(f->fe->type);
+	const struct fd_kind *k = fd_kind_of_type(f->fe->type);
 	if (!k || !k->open) {
 		pr_err("files.img: file %u is of type %d, which cryo can't restore%s", f->fe->id,
 		       f->fe->type, k ? " yet" : "");
@@ -158,6 +154,55 @@ int files_restore_img(struct files_restore *fr, int type, struct cr_img **img)
 	return 0;
 }
 
+int files_rst_enter_ns(struct files_restore *fr, const struct rst_file *f, int clone_flag)
+{
+	const struct ns_desc *d = ns_desc_by_flag(clone_flag);
+	if (!d) {
+		pr_err("entering a namespace for file %u: 0x%x is no namespace kind (a bug)",
+		       f->fe->id, clone_flag);
+		return -EINVAL;
+	}
+	if (fr->ns_entered & (1u << d->kind)) {
+		pr_err("file %u: already inside a %s namespace of a file (a bug: enter and leave "
+		       "in pairs)", f->fe->id, d->what);
+		return -EBUSY;
+	}
+	int ret = ns_enter(f->ns ? f->ns : &fr->ns, d, &fr->ns_back[d->kind]);
+	if (!ret)
+		fr->ns_entered |= 1u << d->kind;
+	return ret;
+}
+
+int files_rst_leave_ns(struct files_restore *fr, int clone_flag)
+{
+	const struct ns_desc *d = ns_desc_by_flag(clone_flag);
+	if (!d || !(fr->ns_entered & (1u << d->kind))) {
+		pr_err("leaving a namespace (0x%x) not entered (a bug)", clone_flag);
+		return -EINVAL;
+	}
+	int back = fr->ns_back[d->kind];
+	fr->ns_back[d->kind] = -1;
+	fr->ns_entered &= ~(1u << d->kind);
+	return ns_leave(d, back);
+}
+
+int files_rst_socket(struct files_restore *fr, const struct rst_file *f, int family, int type,
+		     int protocol)
+{
+	int ret = files_rst_enter_ns(fr, f, CLONE_NEWNET);
+	if (ret)
+		return ret;
+	int sk = socket(family, type, protocol);
+	int err = sk < 0 ? -errno : 0;
+	ret = files_rst_leave_ns(fr, CLONE_NEWNET);
+	if (ret) {
+		if (sk >= 0)
+			close(sk);
+		return ret;
+	}
+	return sk >= 0 ? sk : err;
+}
+
 int files_apply_fown(int lfd, const FownEntry *fown, const char *what)
 {
 	if (!fown)
@@ -175,12 +220,13 @@ int files_apply_fown(int lfd, const FownEntry *fown, const char *what)
 int files_rst_adopt(struct rst_file *f, int fd, int ret, unsigned flags, const FownEntry *fown,
 		    const char *what)
 {
-	if (!ret)
+	if (!ret && flags != FILES_FLAGS_AS_OPENED)
 		ret = files_apply_flags(fd, flags, what);
 	if (!ret)
 		ret = files_apply_fown(fd, fown, what);
 	if (ret) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		return ret;
 	}
 	f->lfd = fd;
@@ -206,8 +252,7 @@ struct placing {
 	struct remote *r;
 	pid_t pid;
 	struct remote_batch *b;
-	int spare;			/* next free number above every target */
-	int spare_base;
+	int spare_base;			/* free numbers above every target */
 	uint64_t msg_addr;		/* msghdr + iovec + byte + cmsg in the task */
 };
 
@@ -286,77 +331,25 @@ static int pass_fds(struct placing *pl, const int *lfds, int n, int *got)
 	return 0;
 }
 
-struct slot {
-	int target;
-	bool cloexec;
-	struct rst_file *f;
-	int src;		/* index of the first slot with the same file, or -1 */
-};
-
-static int cmp_slot(const void *a, const void *b)
+static int plan_call(void *arg, long nr, uint64_t a1, uint64_t a2, uint64_t a3)
 {
-	const struct slot *x = a, *y = b;
-	return x->target - y->target;
+	return batch_add(arg, nr, a1, a2, a3);
 }
 
 /* Place slots [from, to): the first ones of their files were received at
  * recv[] (chunk-relative, for slots whose src is -1). */
-static int place_chunk(struct placing *pl, struct slot *s, int from, int to, int *recv,
+static int place_chunk(struct placing *pl, struct fd_slot *s, int from, int to, int *recv,
 		       int nrecv)
 {
-	/* recv[k] holds the k-th received fd; owner[k] is the slot it is for */
-	int owner[FDS_PER_MSG];
-	pl->spare = pl->spare_base;	/* those of the last chunk were closed */
-	for (int i = from, k = 0; i < to; i++)
-		if (s[i].src < 0)
-			owner[k++] = i;
-	for (int i = from, k = 0; i < to; i++) {
-		int t = s[i].target;
-		/* whatever received descriptor sits on t moves out of the way */
-		for (int j = 0; j < nrecv; j++)
-			if (recv[j] == t && owner[j] != i) {
-				/* a free number: not the descriptor-passing socket,
-				 * nor where another received one sits */
-				for (bool busy = true; busy;) {
-					busy = pl->spare == pl->fr->transport[1];
-					for (int q = 0; q < nrecv && !busy; q++)
-						busy = recv[q] == pl->spare;
-					if (busy)
-						pl->spare++;
-				}
-				int ret = batch_add(pl, __NR_dup3, t, pl->spare, O_CLOEXEC);
-				if (!ret)
-					ret = batch_add(pl, __NR_close, t, 0, 0);
-				if (ret)
-					return ret;
-				recv[j] = pl->spare++;
-			}
-		int ret;
-		if (s[i].src >= 0) {
-			ret = batch_add(pl, __NR_dup3, s[s[i].src].target, t,
-					s[i].cloexec ? O_CLOEXEC : 0);
-		} else {
-			int at = recv[k];
-			recv[k] = -1;
-			k++;
-			if (at == t)
-				ret = s[i].cloexec ? 0 : batch_add(pl, __NR_fcntl, t, F_SETFD, 0);
-			else {
-				ret = batch_add(pl, __NR_dup3, at, t, s[i].cloexec ? O_CLOEXEC : 0);
-				if (!ret)
-					ret = batch_add(pl, __NR_close, at, 0, 0);
-			}
-		}
-		if (ret)
-			return ret;
-	}
-	return remote_batch_exec(pl->r, pl->b, "placing descriptors");
+	int ret = fd_plan_chunk(s, from, to, recv, nrecv, pl->spare_base, pl->fr->transport[1],
+				plan_call, pl);
+	return ret ? ret : remote_batch_exec(pl->r, pl->b, "placing descriptors");
 }
 
 int files_restore_fds(struct files_restore *fr, struct remote *r, pid_t pid, FdinfoEntry **fds,
 		      int nr)
 {
-	struct slot *s = xzalloc((nr + 1) * sizeof(*s));
+	struct fd_slot *s = xzalloc((nr + 1) * sizeof(*s));
 	struct remote_batch *b = xmalloc(sizeof(*b));
 	int ret = 0, maxfd = -1;
 	if (!s || !b) {
@@ -380,22 +373,11 @@ int files_restore_fds(struct files_restore *fr, struct remote *r, pid_t pid, Fdi
 			goto out;
 		}
 	}
-	qsort(s, nr, sizeof(*s), cmp_slot);
-	for (int i = 0; i < nr; i++) {
-		if (i && s[i].target == s[i - 1].target) {
-			pr_err("fdinfo of process %d lists fd %d twice", pid, s[i].target);
-			ret = -EINVAL;
-			goto out;
-		}
-		s[i].src = -1;
-		for (int j = i - 1; j >= 0 && s[i].src < 0; j--)
-			if (s[j].f == s[i].f)
-				s[i].src = s[j].src >= 0 ? s[j].src : j;
-		maxfd = s[i].target;
-	}
+	ret = fd_plan_slots(s, nr, pid, &maxfd);
+	if (ret)
+		goto out;
 
-	struct placing pl = { .fr = fr, .r = r, .pid = pid, .b = b, .spare = maxfd + 2,
-			   .spare_base = maxfd + 2 };
+	struct placing pl = { .fr = fr, .r = r, .pid = pid, .b = b, .spare_base = maxfd + 2 };
 	remote_scratch_reset(r);
 	pl.msg_addr = remote_scratch_alloc(r, sizeof(struct remote_msg));
 	if (!pl.msg_addr) {
@@ -445,7 +427,7 @@ int files_restore_fds(struct files_restore *fr, struct remote *r, pid_t pid, Fdi
 		for (int i = 0; i < nr && !ret; i++) {
 			if (s[i].src >= 0 || (s[i].f->fe->type == FD_TYPES__EVENTPOLL) != !pass)
 				continue;
-			const struct fd_kind *k = kind_of_type(s[i].f->fe->type);
+			const struct fd_kind *k = fd_kind_of_type(s[i].f->fe->type);
 			if (k && k->post)
 				ret = k->post(fr, r, pid, s[i].f, s[i].target);
 		}
@@ -468,8 +450,8 @@ out:
 void files_restore_finish(struct files_restore *fr, bool ok)
 {
 	for (int k = 0; k < FDK_MAX; k++)
-		if (fd_kinds[k]->restore_finish)
-			fd_kinds[k]->restore_finish(fr, ok);
+		if (fd_kind(k) && fd_kind(k)->restore_finish)
+			fd_kind(k)->restore_finish(fr, ok);
 	for (int i = 0; i < fr->nr_files; i++)
 		if (fr->rf && fr->rf[i].lfd >= 0) {
 			close(fr->rf[i].lfd);
@@ -496,4 +478,10 @@ void files_restore_free(struct files_restore *fr)
 		if (fr->transport[i] >= 0)
 			close(fr->transport[i]);
 	fr->transport[0] = fr->transport[1] = -1;
+	for (int k = 0; k < NS__MAX; k++)	/* an enter without its leave: a bug */
+		if (fr->ns_entered & (1u << k) && fr->ns_back[k] >= 0) {
+			close(fr->ns_back[k]);
+			fr->ns_back[k] = -1;
+		}
+	fr->ns_entered = 0;
 }

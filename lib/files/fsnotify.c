@@ -26,7 +26,7 @@
  * Restore: fanotify_init with the same flags, fanotify_mark for each.
  * Inode marks on deleted inodes go through ghosts, as inotify watches.
  */
-#include "files/events.h"
+#include "files/events-int.h"
 #include "files/reg-int.h"
 #include "seize/seize.h"
 #include "util/log.h"
@@ -413,19 +413,9 @@ static int inotify_open(struct files_restore *fr, struct rst_file *f)
 	char buf[4096];
 	while (!ret && read(fd, buf, sizeof(buf)) > 0)
 		;
-	if (!ret)
-		ret = files_apply_flags(fd, e->flags, what);
-	if (!ret)
-		ret = files_apply_fown(fd, e->fown, what);
 out:
 	free(w);
-	if (ret) {
-		if (fd >= 0)
-			close(fd);
-		return ret;
-	}
-	f->lfd = fd;
-	return 0;
+	return files_rst_adopt(f, fd, ret, e->flags, e->fown, what);
 }
 
 /* Events queued while restoring (the removal of a watched ghost's

@@ -3,7 +3,6 @@
  * writes and recreates it); the descriptor is a memfd file entry naming
  * that inode, with its own flags, offset and owner. */
 #include "files/reg-int.h"
-#include "mem/mem.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -37,7 +36,12 @@ static int memfd_dump(struct fd_dump *d)
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", lfd);
 	int rfd = open(self, O_RDONLY | O_CLOEXEC);
 	uint32_t inode_id;
-	int ret = shmem_memfd_dump_inode(rfd >= 0 ? rfd : lfd, &st, name, &inode_id);
+	const struct files_memfd_ops *ops = &d->fdm->memfd;
+	int ret = -EINVAL;
+	if (ops->arg && ops->dump_inode)
+		ret = ops->dump_inode(ops->arg, rfd >= 0 ? rfd : lfd, &st, name, &inode_id);
+	else
+		pr_err("memfd:%s: no dump of shared memory in progress", name);
 	if (rfd >= 0)
 		close(rfd);
 	if (ret)
@@ -62,27 +66,25 @@ static int memfd_dump(struct fd_dump *d)
 
 static int memfd_open(struct files_restore *fr, struct rst_file *f)
 {
-	(void)fr;
 	const MemfdFileEntry *m = f->fe->memfd;
 	if (!m) {
 		pr_err("files.img: memfd file %u has no memfd entry", f->fe->id);
 		return -EINVAL;
 	}
-	int fd = shmem_memfd_open(m->inode_id, m->flags);
+	const struct files_memfd_ops *ops = &fr->memfd;
+	if (!ops->arg || !ops->open) {
+		pr_err("memfd inode %u: no restore of shared memory in progress", m->inode_id);
+		return -EINVAL;
+	}
+	int fd = ops->open(ops->arg, m->inode_id, m->flags);
 	if (fd < 0)
 		return fd;
 	int ret = 0;
 	if (m->pos && lseek(fd, m->pos, SEEK_SET) != (off_t)m->pos)
 		{ ret = -errno; pr_perror("can't seek memfd file %u to %llu", f->fe->id,
 					(unsigned long long)m->pos); }
-	if (!ret)
-		ret = files_apply_fown(fd, m->fown, "a memfd");
-	if (ret) {
-		close(fd);
-		return ret;
-	}
-	f->lfd = fd;
-	return 0;
+	/* the memfd ops opened it with its flags */
+	return files_rst_adopt(f, fd, ret, FILES_FLAGS_AS_OPENED, m->fown, "a memfd");
 }
 
 const struct fd_kind fdk_memfd = {

@@ -393,18 +393,13 @@ static int pipe_data_fill(int wfd, struct pipe_data *p, const char *what)
 	return ret;
 }
 
+/* @fd becomes @f's, or is closed. */
 static int pipe_end_setup(struct rst_file *f, int fd)
 {
 	const PipeEntry *pe = f->fe->pipe;
 	char what[48];
 	snprintf(what, sizeof(what), "pipe %u (file %u)", pe->pipe_id, f->fe->id);
-	int ret = files_apply_flags(fd, pe->flags, what);
-	if (!ret)
-		ret = files_apply_fown(fd, pe->fown, what);
-	if (ret)
-		return ret;
-	f->lfd = fd;
-	return 0;
+	return files_rst_adopt(f, fd, 0, pe->flags, pe->fown, what);
 }
 
 static int pipe_open(struct files_restore *fr, struct rst_file *f)
@@ -432,7 +427,8 @@ static int pipe_open(struct files_restore *fr, struct rst_file *f)
 		int acc = o->fe->pipe->flags & O_ACCMODE;
 		int end = acc == O_WRONLY ? 1 : 0;
 		int fd;
-		if (!taken[end] && acc != O_RDWR) {
+		bool own = !taken[end] && acc != O_RDWR;
+		if (own) {
 			fd = p[end];
 			taken[end] = true;
 		} else {
@@ -447,8 +443,8 @@ static int pipe_open(struct files_restore *fr, struct rst_file *f)
 			}
 		}
 		ret = pipe_end_setup(o, fd);
-		if (ret)
-			close(fd);
+		if (ret && own)
+			p[end] = -1;	/* closed there */
 	}
 	if (ret) {
 		/* undo: no entry keeps a descriptor closed here */
@@ -463,7 +459,7 @@ static int pipe_open(struct files_restore *fr, struct rst_file *f)
 		}
 	}
 	for (int e = 0; e < 2; e++)
-		if (!taken[e] || ret)
+		if ((!taken[e] || ret) && p[e] >= 0)
 			close(p[e]);
 	return ret;
 }
@@ -510,18 +506,8 @@ static int fifo_open(struct files_restore *fr, struct rst_file *f)
 			pr_perror("can't open FIFO %s (file %u)", rf->name, f->fe->id);
 		}
 	}
-	if (!ret)
-		ret = files_apply_flags(fd, rf->flags, rf->name);
-	if (!ret)
-		ret = files_apply_fown(fd, rf->fown, rf->name);
 	close(fake);
-	if (ret) {
-		if (fd >= 0)
-			close(fd);
-		return ret;
-	}
-	f->lfd = fd;
-	return 0;
+	return files_rst_adopt(f, fd, ret, rf->flags, rf->fown, rf->name);
 }
 
 const struct fd_kind fdk_pipe = {

@@ -276,10 +276,11 @@ static int reg_open(struct files_restore *fr, struct rst_file *f)
 	if (inh < -1)
 		return inh;
 	if (inh >= 0) {
-		f->lfd = fcntl(inh, F_DUPFD_CLOEXEC, 0);
-		if (f->lfd < 0)
+		int fd = fcntl(inh, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
 			return_perror("can't duplicate inherited fd %d (for %s)", inh, rf->name);
-		return 0;
+		/* the description given is taken as it is */
+		return files_rst_adopt(f, fd, 0, FILES_FLAGS_AS_OPENED, NULL, rf->name);
 	}
 	if (rf->has_ext && rf->ext) {
 		pr_err("file %u was dumped as external (%s): give it with --inherit-fd fd[N]:%s",
@@ -323,15 +324,10 @@ static int reg_open(struct files_restore *fr, struct rst_file *f)
 			return -e;
 		}
 	}
-	if (rf->fown && !(rf->flags & O_PATH)) {
-		ret = files_apply_fown(fd, rf->fown, rf->name);
-		if (ret) {
-			close(fd);
-			return ret;
-		}
-	}
-	f->lfd = fd;
-	return 0;
+	/* open() set the flags it can (it ignores O_ASYNC, as the dump's
+	 * reopen always did); an O_PATH descriptor has no owner */
+	return files_rst_adopt(f, fd, 0, FILES_FLAGS_AS_OPENED,
+			       rf->flags & O_PATH ? NULL : rf->fown, rf->name);
 }
 
 struct reg_rst *reg_rst_state(struct files_restore *fr)

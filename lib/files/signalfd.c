@@ -1,7 +1,7 @@
 /* signalfd: the signal mask ("sigmask:" in fdinfo) and the file flags.
  * The queued signals themselves belong to the reading task and are
  * restored with its pending signals. */
-#include "files/events.h"
+#include "files/events-int.h"
 #include "util/log.h"
 
 #include "signalfd.pb-c.h"

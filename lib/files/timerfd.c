@@ -10,7 +10,7 @@
  * (the kernel restarts it only on read): it is re-armed one interval away.
  * Expirations not yet read (ticks) are put back with TFD_IOC_SET_TICKS
  * (a kernel built with CONFIG_CHECKPOINT_RESTORE). */
-#include "files/events.h"
+#include "files/events-int.h"
 #include "util/log.h"
 
 #include "timerfd.pb-c.h"

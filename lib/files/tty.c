@@ -11,7 +11,7 @@
  * stopped tree, and written back in ->dump_finish unless the tree is
  * killed after a successful dump, as criu does. */
 #include "files/files-int.h"
-#include "files/tty.h"
+#include "files/tty-int.h"
 #include "seize/seize.h"
 #include "util/log.h"
 #include "util/util.h"

@@ -1,6 +1,6 @@
 /* Terminals: what the dump and restore sides share (see tty.h). */
 #include "files/files-int.h"
-#include "files/tty.h"
+#include "files/tty-int.h"
 #include "util/log.h"
 
 #include <errno.h>

@@ -10,7 +10,7 @@
  * share it get the same open file description.  The shell's terminal
  * (--shell-job) becomes the restoring cryo's own terminal. */
 #include "files/files-int.h"
-#include "files/tty.h"
+#include "files/tty-int.h"
 #include "seize/remote.h"
 #include "util/log.h"
 #include "util/util.h"

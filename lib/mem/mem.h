@@ -13,6 +13,7 @@
 #include "pagemap.pb-c.h"
 #include "memfd.pb-c.h"
 #include "ipc-shm.pb-c.h"
+#include "files/files.h"
 #include "proc/proc.h"
 
 /* CRIU's vma_entry.status bits (image ABI). */
@@ -178,6 +179,7 @@ struct mem_dump_shared {
 	struct cr_img *memfd_img;	/* memfd.img, opened at the first memfd */
 	struct cr_img *ipc_shm_img;	/* ipcns-shm-0.img, at the first SysV segment */
 	uint64_t pages_written;
+	bool active;			/* between init and fini */
 };
 void mem_dump_shared_init(struct mem_dump_shared *sd, int dirfd, uint32_t *next_pages_id);
 /* Close the images written; returns the first write error. */
@@ -203,6 +205,7 @@ struct shmem_registry {
 	IpcShmEntry **ipc;
 	int nr_ipc;
 	bool loaded;
+	bool active;			/* between init and free */
 };
 int shmem_registry_init(struct shmem_registry *reg, int dirfd);
 int shmem_registry_note(struct shmem_registry *reg, const struct files_restore *fr,
@@ -223,14 +226,12 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 		       const struct files_restore *fr, struct shmem_registry *reg);
 bool vma_is_shmem(const VmaEntry *v);
 
-/* memfd descriptors (lib/files/memfd.c), sharing memfd.img with mappings:
- * dump: the inode_id of the memfd open as @fd (its memfd.img entry and
- * contents written the first time it is seen, mapped or open); restore: a
- * new descriptor of that memfd in cryo, opened with @flags (the memfd is
- * created when no restored task maps it). */
-struct stat;
-int shmem_memfd_dump_inode(int fd, const struct stat *st, const char *name, uint32_t *inode_id);
-int shmem_memfd_open(uint32_t inode_id, unsigned flags);
+/* memfd descriptors (lib/files/memfd.c) share memfd.img with mappings:
+ * the hooks files_dump.memfd / files_restore.memfd of a dump sharing @sd
+ * and of a restore sharing @reg (at restore, a memfd no restored task
+ * maps is created in cryo). */
+struct files_memfd_ops shmem_memfd_dump_ops(struct mem_dump_shared *sd);
+struct files_memfd_ops shmem_memfd_restore_ops(struct shmem_registry *reg);
 
 /* mem_inherit.c: memory of a child forked from its restored parent; keeps
  * what is shared copy-on-write with the parent (see the file's comment).

@@ -37,7 +37,7 @@ struct shmem_obj {
 	bool sysv_created;		/* this restore created the segment */
 	bool sysv_rmid;			/* mark it destroyed once attached */
 	int cryo_fd;			/* memfd: cryo's fd of the description memfd_create
-					 * made, if > 0 (shmem_memfd_open) */
+					 * made, if > 0 (memfd_open_hook) */
 	bool orig_given;		/* memfd: that description went to a task */
 };
 

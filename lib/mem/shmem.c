@@ -40,9 +40,6 @@
 #define F_SEAL_SEAL 0x0001
 #endif
 
-/* The restore in progress, for memfd descriptors (shmem_memfd_open). */
-static struct shmem_registry *cur_reg;
-
 bool vma_is_shmem(const VmaEntry *v)
 {
 	return (v->status & VMA_AREA_REGULAR) && shmem_vma_kind(v);
@@ -51,9 +48,9 @@ bool vma_is_shmem(const VmaEntry *v)
 
 int shmem_registry_init(struct shmem_registry *reg, int dirfd)
 {
-	cur_reg = reg;
 	memset(reg, 0, sizeof(*reg));
 	reg->dirfd = dirfd;
+	reg->active = true;
 	return 0;
 }
 
@@ -209,8 +206,6 @@ void shmem_registry_close_fds(struct shmem_registry *reg)
 void shmem_registry_free(struct shmem_registry *reg, bool failed)
 {
 	shmem_registry_close_fds(reg);
-	if (cur_reg == reg)
-		cur_reg = NULL;
 	for (int i = 0; i < reg->nr_objs; i++) {
 		struct shmem_obj *o = &reg->objs[i];
 		if (failed && o->sysv_created && shmctl((int)o->key, IPC_RMID, NULL) < 0)
@@ -410,7 +405,7 @@ static int memfd_create_failed(const MemfdInodeEntry *m, int err, const char *wh
 }
 
 /* cryo's own fd of the description memfd_create made in task @tid as
- * @fd (see shmem_memfd_open). */
+ * @fd (see memfd_open_hook). */
 static int grab_memfd(pid_t tid, long fd, const char *name)
 {
 	int pidfd = syscall(SYS_pidfd_open, tid, 0);
@@ -660,10 +655,11 @@ static int create_memfd_here(struct shmem_registry *reg, const MemfdInodeEntry *
 	return 0;
 }
 
-int shmem_memfd_open(uint32_t inode_id, unsigned flags)
+/* files_memfd_ops.open: a descriptor of memfd inode @inode_id in cryo. */
+static int memfd_open_hook(void *arg, uint32_t inode_id, unsigned flags)
 {
-	struct shmem_registry *reg = cur_reg;
-	if (!reg) {
+	struct shmem_registry *reg = arg;
+	if (!reg->active) {
 		pr_err("memfd inode %u: no restore of shared memory in progress", inode_id);
 		return -EINVAL;
 	}
@@ -723,4 +719,9 @@ int shmem_memfd_open(uint32_t inode_id, unsigned flags)
 	if (fd < 0)
 		return_perror("can't reopen memfd:%s through %s", m->name ? m->name : "", path);
 	return fd;
+}
+
+struct files_memfd_ops shmem_memfd_restore_ops(struct shmem_registry *reg)
+{
+	return (struct files_memfd_ops){ .arg = reg, .open = memfd_open_hook };
 }

@@ -49,15 +49,10 @@ struct shmem_seen {
 	uint32_t inode_id;	/* memfd: its memfd.img entry, once written */
 };
 
-/* The dump in progress, for memfd descriptors (shmem_memfd_dump_inode):
- * one memfd inode is one entry of memfd.img whether it is mapped, open, or
- * both. */
-static struct mem_dump_shared *cur_sd;
-
 void mem_dump_shared_init(struct mem_dump_shared *sd, int dirfd, uint32_t *next_pages_id)
 {
-	cur_sd = sd;
 	memset(sd, 0, sizeof(*sd));
+	sd->active = true;
 	sd->dirfd = dirfd;
 	sd->next_pages_id = next_pages_id;
 	sd->next_memfd_inode_id = 1;
@@ -65,8 +60,7 @@ void mem_dump_shared_init(struct mem_dump_shared *sd, int dirfd, uint32_t *next_
 
 int mem_dump_shared_fini(struct mem_dump_shared *sd)
 {
-	if (cur_sd == sd)
-		cur_sd = NULL;
+	sd->active = false;
 	int ret = img_close(sd->memfd_img);
 	int r2 = img_close(sd->ipc_shm_img);
 	free(sd->seen);
@@ -343,10 +337,13 @@ out:
  * memfd descriptors (lib/files/memfd.c)
  * ====================================================================== */
 
-int shmem_memfd_dump_inode(int fd, const struct stat *st, const char *name, uint32_t *inode_id)
+/* One memfd inode is one entry of memfd.img whether it is mapped, open, or
+ * both: the memfd descriptor kind comes here through files_memfd_ops. */
+static int memfd_dump_inode(void *arg, int fd, const struct stat *st, const char *name,
+			    uint32_t *inode_id)
 {
-	struct mem_dump_shared *sd = cur_sd;
-	if (!sd) {
+	struct mem_dump_shared *sd = arg;
+	if (!sd->active) {
 		pr_err("memfd:%s: no dump of shared memory in progress", name);
 		return -EINVAL;
 	}
@@ -363,3 +360,7 @@ int shmem_memfd_dump_inode(int fd, const struct stat *st, const char *name, uint
 	return ret;
 }
 
+struct files_memfd_ops shmem_memfd_dump_ops(struct mem_dump_shared *sd)
+{
+	return (struct files_memfd_ops){ .arg = sd, .dump_inode = memfd_dump_inode };
+}

@@ -1,52 +1,89 @@
 /* The namespace table and the checks that keep cryo from writing (or
  * restoring) a tree into namespaces other than the ones it lived in. */
 #include "ns/ns.h"
+#include "images/image.h"
 #include "util/log.h"
 #include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080	/* glibc < 2.35; the UAPI value */
 #endif
 
-#define IDS(field) offsetof(TaskKobjIdsEntry, has_##field), offsetof(TaskKobjIdsEntry, field)
+/* a field of task_kobj_ids_entry: its number (criu's core.proto) and place */
+#define IDS(field, nr) .ids_field = nr, .has_off = offsetof(TaskKobjIdsEntry, has_##field), \
+	.id_off = offsetof(TaskKobjIdsEntry, field)
 
 #define RUN_INSIDE "to checkpoint it without its namespace, run cryo inside it " \
 	"(nsenter --%s=/proc/%d/ns/%s cryo dump ...) and restore it inside one you provide"
 
+/* No kind has dump or create steps yet: each is only checked and its id
+ * recorded. */
 static const struct ns_desc descs[NS__MAX] = {
-	[NS_PID] = { NS_PID, "pid", "PID", CLONE_NEWPID, "pid_for_children", IDS(pid_ns_id), false,
+	[NS_PID] = { NS_PID, "pid", "PID", "pid", CLONE_NEWPID, "pid_for_children",
+		     IDS(pid_ns_id, 5), IMG_PIDNS,
 		     "a tree that runs in a PID namespace of its own is not supported yet (restore "
 		     "--pid-ns makes a new PID namespace for a tree dumped in cryo's)" },
-	[NS_NET] = { NS_NET, "net", "network", CLONE_NEWNET, NULL, IDS(net_ns_id), false,
+	[NS_NET] = { NS_NET, "net", "network", "net", CLONE_NEWNET, NULL, IDS(net_ns_id, 6),
+		     -1 /* criu: netns-ID.img and more, not known to cryo yet */,
 		     RUN_INSIDE "; --external net[INODE]:NAME is not implemented yet" },
-	[NS_IPC] = { NS_IPC, "ipc", "IPC", CLONE_NEWIPC, NULL, IDS(ipc_ns_id), false, RUN_INSIDE },
-	[NS_UTS] = { NS_UTS, "uts", "UTS (host name)", CLONE_NEWUTS, NULL, IDS(uts_ns_id), false,
-		     RUN_INSIDE },
-	[NS_MNT] = { NS_MNT, "mnt", "mount", CLONE_NEWNS, NULL, IDS(mnt_ns_id), false, RUN_INSIDE },
-	[NS_USER] = { NS_USER, "user", "user", CLONE_NEWUSER, NULL, IDS(user_ns_id), false,
-		      "user namespaces are not supported yet" },
-	[NS_CGROUP] = { NS_CGROUP, "cgroup", "cgroup", CLONE_NEWCGROUP, NULL, IDS(cgroup_ns_id), false,
-			RUN_INSIDE },
-	[NS_TIME] = { NS_TIME, "time", "time", CLONE_NEWTIME, "time_for_children", IDS(time_ns_id), false,
-		      RUN_INSIDE },
-};
-
-/* nsenter(1)'s option for each kind */
-static const char *const nsenter_opt[NS__MAX] = {
-	[NS_PID] = "pid", [NS_NET] = "net", [NS_IPC] = "ipc", [NS_UTS] = "uts",
-	[NS_MNT] = "mount", [NS_USER] = "user", [NS_CGROUP] = "cgroup", [NS_TIME] = "time",
+	[NS_IPC] = { NS_IPC, "ipc", "IPC", "ipc", CLONE_NEWIPC, NULL, IDS(ipc_ns_id, 7),
+		     IMG_IPC_VAR, RUN_INSIDE },
+	[NS_UTS] = { NS_UTS, "uts", "UTS (host name)", "uts", CLONE_NEWUTS, NULL,
+		     IDS(uts_ns_id, 8), IMG_UTSNS, RUN_INSIDE },
+	[NS_MNT] = { NS_MNT, "mnt", "mount", "mount", CLONE_NEWNS, NULL, IDS(mnt_ns_id, 9),
+		     IMG_MNTS, RUN_INSIDE },
+	[NS_USER] = { NS_USER, "user", "user", "user", CLONE_NEWUSER, NULL, IDS(user_ns_id, 10),
+		      IMG_USERNS, "user namespaces are not supported yet" },
+	[NS_CGROUP] = { NS_CGROUP, "cgroup", "cgroup", "cgroup", CLONE_NEWCGROUP, NULL,
+			IDS(cgroup_ns_id, 11), -1 /* criu: in cgroup.img */, RUN_INSIDE },
+	[NS_TIME] = { NS_TIME, "time", "time", "time", CLONE_NEWTIME, "time_for_children",
+		      IDS(time_ns_id, 12), IMG_TIMENS, RUN_INSIDE },
 };
 
 const struct ns_desc *ns_desc(enum ns_kind kind)
 {
-	return kind < NS__MAX ? &descs[kind] : NULL;
+	return (unsigned)kind < NS__MAX ? &descs[kind] : NULL;
+}
+
+const struct ns_desc *ns_desc_by_flag(int clone_flag)
+{
+	for_each_ns_desc(d)
+		if (d->clone_flag == clone_flag)
+			return d;
+	return NULL;
+}
+
+const struct ns_desc *ns_desc_by_name(const char *name)
+{
+	for_each_ns_desc(d)
+		if (!strcmp(d->name, name))
+			return d;
+	return NULL;
+}
+
+bool ns_ids_get(const struct ns_desc *d, const TaskKobjIdsEntry *ids, uint32_t *id)
+{
+	const char *p = (const char *)ids;
+	if (!ids || !*(const protobuf_c_boolean *)(p + d->has_off))
+		return false;
+	*id = *(const uint32_t *)(p + d->id_off);
+	return true;
+}
+
+void ns_ids_set(const struct ns_desc *d, TaskKobjIdsEntry *ids, uint32_t id)
+{
+	char *p = (char *)ids;
+	*(protobuf_c_boolean *)(p + d->has_off) = 1;
+	*(uint32_t *)(p + d->id_off) = id;
 }
 
 /* Inode of the namespace /proc/.../ns/NAME points to; 0 with -ENOENT when
@@ -68,8 +105,8 @@ int ns_dump_init(struct ns_dump *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->next_id = 1;
-	for (int k = 0; k < NS__MAX; k++) {
-		const struct ns_desc *d = &descs[k];
+	for_each_ns_desc(d) {
+		int k = d->kind;
 		int ret = ns_ino("/proc/self/ns", d->name, &st->self[k]);
 		if (ret && ret != -ENOENT)
 			return log_errno(ret, "can't read cryo's own %s namespace (/proc/self/ns/%s)",
@@ -99,20 +136,20 @@ int ns_dump_check_task(struct ns_dump *st, pid_t pid, pid_t tid, const char *com
 		snprintf(who, sizeof(who), "process %d (%s)", pid, comm);
 	else
 		snprintf(who, sizeof(who), "thread %d of process %d (%s)", tid, pid, comm);
-	for (int k = 0; k < NS__MAX; k++) {
-		const struct ns_desc *d = &descs[k];
+	for_each_ns_desc(d) {
+		int k = d->kind;
 		uint64_t ino;
 		int ret;
 
-		if (!st->self[k] || d->restorable)
-			continue;	/* the kernel has no such kind */
+		if (!st->self[k] || ns_creatable(d))
+			continue;	/* the kernel has no such kind, or a restore makes one */
 		ret = ns_ino(dir, d->name, &ino);
 		if (ret)
 			return log_errno(ret, "can't read the %s namespace of %s (%s/%s)", d->what,
 					 who, dir, d->name);
 		if (ino != st->self[k]) {
 			char hint[256];
-			snprintf(hint, sizeof(hint), d->hint, nsenter_opt[k], pid, d->name);
+			snprintf(hint, sizeof(hint), d->hint, d->nsenter_opt, pid, d->name);
 			pr_err("%s is in %s %s namespace other than cryo's (%s:[%llu]; cryo's is "
 			       "%s:[%llu]): cryo can't restore %s namespaces yet, and a restore "
 			       "would put it in the restoring cryo's instead; %s", who,
@@ -145,8 +182,9 @@ int ns_dump_check_task(struct ns_dump *st, pid_t pid, pid_t tid, const char *com
 	return 0;
 }
 
-static int ns_id(struct ns_dump *st, enum ns_kind kind, uint64_t ino, uint32_t *id)
+int ns_dump_id(struct ns_dump *st, enum ns_kind kind, uint64_t ino, uint32_t *id, bool *fresh)
 {
+	*fresh = false;
 	for (int i = 0; i < st->nr_seen; i++)
 		if (st->seen[i].kind == kind && st->seen[i].ino == ino) {
 			*id = st->seen[i].id;
@@ -158,6 +196,7 @@ static int ns_id(struct ns_dump *st, enum ns_kind kind, uint64_t ino, uint32_t *
 	st->seen = v;
 	v[st->nr_seen] = (struct ns_seen){ kind, ino, st->next_id++ };
 	*id = v[st->nr_seen++].id;
+	*fresh = true;
 	return 0;
 }
 
@@ -166,21 +205,22 @@ int ns_dump_fill_ids(struct ns_dump *st, pid_t pid, TaskKobjIdsEntry *ids)
 	char dir[48];
 
 	snprintf(dir, sizeof(dir), "/proc/%d/ns", pid);
-	for (int k = 0; k < NS__MAX; k++) {
-		const struct ns_desc *d = &descs[k];
+	for_each_ns_desc(d) {
 		uint64_t ino;
 		uint32_t id;
+		bool fresh;
 		int ret;
 
-		if (!st->self[k])
+		if (!st->self[d->kind])
 			continue;
 		ret = ns_ino(dir, d->name, &ino);
 		if (!ret)
-			ret = ns_id(st, k, ino, &id);
+			ret = ns_dump_id(st, d->kind, ino, &id, &fresh);
 		if (ret)
 			return log_errno(ret, "can't identify the %s namespace of process %d", d->what, pid);
-		*(protobuf_c_boolean *)((char *)ids + d->has_off) = 1;
-		*(uint32_t *)((char *)ids + d->id_off) = id;
+		ns_ids_set(d, ids, id);
+		if (fresh && d->dump && (ret = d->dump(st, d, pid, id)))
+			return ret;
 	}
 	return 0;
 }
@@ -189,14 +229,11 @@ int ns_restore_check(const TaskKobjIdsEntry *root_ids, const TaskKobjIdsEntry *i
 {
 	if (!root_ids || !ids)
 		return 0;
-	for (int k = 0; k < NS__MAX; k++) {
-		const struct ns_desc *d = &descs[k];
-		const char *r = (const char *)root_ids, *t = (const char *)ids;
+	for_each_ns_desc(d) {
+		uint32_t rid, tid;
 
-		if (d->restorable || !*(const protobuf_c_boolean *)(r + d->has_off) ||
-		    !*(const protobuf_c_boolean *)(t + d->has_off))
+		if (ns_creatable(d) || !ns_ids_get(d, root_ids, &rid) || !ns_ids_get(d, ids, &tid))
 			continue;
-		uint32_t rid = *(const uint32_t *)(r + d->id_off), tid = *(const uint32_t *)(t + d->id_off);
 		if (rid == tid)
 			continue;
 		pr_err("process %d was dumped in a %s namespace of its own (%s_ns_id %u in its "
@@ -205,5 +242,53 @@ int ns_restore_check(const TaskKobjIdsEntry *root_ids, const TaskKobjIdsEntry *i
 		       "same program", pid, d->what, d->name, tid, rid, d->what);
 		return -EOPNOTSUPP;
 	}
+	return 0;
+}
+
+/* --- the namespaces cryo runs a restore step in --- */
+
+void ns_set_self(struct ns_set *s)
+{
+	for (int k = 0; k < NS__MAX; k++)
+		s->fd[k] = -1;
+}
+
+int ns_join(const struct ns_desc *d, int nsfd)
+{
+	if (setns(nsfd, d->clone_flag))
+		return log_errno(-errno, "setns into a %s namespace (fd %d)", d->what, nsfd);
+	return 0;
+}
+
+int ns_enter(const struct ns_set *set, const struct ns_desc *d, int *back)
+{
+	char path[48];
+	int ret;
+
+	*back = -1;
+	if (!set || set->fd[d->kind] < 0)
+		return 0;	/* cryo's own */
+	snprintf(path, sizeof(path), "/proc/self/ns/%s", d->name);
+	int self = open(path, O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return log_errno(-errno, "can't open cryo's own %s namespace (%s)", d->what, path);
+	ret = ns_join(d, set->fd[d->kind]);
+	if (ret) {
+		close(self);
+		return ret;
+	}
+	*back = self;
+	return 0;
+}
+
+int ns_leave(const struct ns_desc *d, int back)
+{
+	if (back < 0)
+		return 0;
+	int ret = setns(back, d->clone_flag) ? -errno : 0;
+	close(back);
+	if (ret)
+		return log_errno(ret, "can't go back to cryo's own %s namespace: cryo is left in "
+				 "another one and can't go on", d->what);
 	return 0;
 }

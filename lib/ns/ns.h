@@ -1,9 +1,10 @@
 /* Namespaces: one descriptor per kind (its clone flag, /proc/PID/ns name,
- * image field), as lib/files has one per descriptor kind.  Today cryo
- * restores a tree into its own namespaces only, so a tree that lives in any
- * other is refused at dump, and images that record one are refused at
- * restore.  The dump, create and join steps of each kind hang off this
- * table as they are implemented (containers). */
+ * image field, and the steps that dump, create and join one), as lib/files
+ * has one per descriptor kind.  Today cryo restores a tree into its own
+ * namespaces only: no kind has a create step yet, so a tree that lives in
+ * any other is refused at dump, and images that record one are refused at
+ * restore (both checks walk this table).  A kind becomes restorable by
+ * giving it its steps (containers). */
 #ifndef CRYO_NS_H
 #define CRYO_NS_H
 
@@ -19,18 +20,69 @@ enum ns_kind {
 	NS__MAX,
 };
 
+struct ns_dump;
+struct remote;
+
 struct ns_desc {
 	enum ns_kind kind;
 	const char *name;		/* /proc/PID/ns/NAME, criu's and readlink's name */
 	const char *what;		/* "network": for messages */
-	int clone_flag;			/* CLONE_NEW* */
+	const char *nsenter_opt;	/* nsenter(1)'s option: "mount" for mnt */
+	int clone_flag;			/* CLONE_NEW*: also setns's nstype */
 	const char *for_children;	/* "pid_for_children", "time_for_children", or NULL */
-	size_t has_off, id_off;		/* its field in task_kobj_ids_entry */
-	bool restorable;		/* cryo can create one at restore */
+	/* its id in criu's task_kobj_ids_entry (core-TID.img, inventory
+	 * root_ids): the field's number and where protobuf-c keeps it */
+	unsigned ids_field;		/* pid_ns_id = 5, net_ns_id = 6, ... */
+	size_t has_off, id_off;
+	int content_img;		/* IMG_* its contents go to (utsns-ID.img...), -1: none */
 	const char *hint;		/* what helps when a tree in one is refused */
+	/* Dump: the namespace's contents (host names, IPC objects, devices,
+	 * mounts) into content_img for id @id, once per namespace.  NULL:
+	 * only its id is recorded (every kind today). */
+	int (*dump)(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
+	/* Restore: make a new one in the task being created (driven through
+	 * @r) and fill it from the images of namespace @id.  NULL: cryo can't,
+	 * and a tree in one is refused (every kind today).  Joining one that
+	 * exists is the same for every kind: ns_join. */
+	int (*create)(const struct ns_desc *d, struct remote *r, uint32_t id);
 };
 
 const struct ns_desc *ns_desc(enum ns_kind kind);
+/* The kind whose clone flag is @clone_flag (one bit), or NULL. */
+const struct ns_desc *ns_desc_by_flag(int clone_flag);
+/* The kind /proc/PID/ns/@name is, or NULL. */
+const struct ns_desc *ns_desc_by_name(const char *name);
+static inline bool ns_creatable(const struct ns_desc *d)
+{
+	return d->create != NULL;
+}
+#define for_each_ns_desc(d) \
+	for (const struct ns_desc *d = ns_desc(0); d; d = ns_desc(d->kind + 1))
+
+/* The id of kind @d recorded in @ids; false if it records none. */
+bool ns_ids_get(const struct ns_desc *d, const TaskKobjIdsEntry *ids, uint32_t *id);
+void ns_ids_set(const struct ns_desc *d, TaskKobjIdsEntry *ids, uint32_t id);
+
+/* --- the namespaces a restore step runs in (cryo itself) ---
+ *
+ * What cryo opens or creates for the tasks (sockets above all, also paths
+ * looked up through a mount namespace) must be made in the task's
+ * namespaces.  A set holds one namespace fd per kind; -1 is cryo's own, so
+ * entering it is no setns at all (today's only case). */
+struct ns_set {
+	int fd[NS__MAX];
+};
+void ns_set_self(struct ns_set *s);
+/* Join the namespace @nsfd of kind @d (setns). */
+int ns_join(const struct ns_desc *d, int nsfd);
+/* Run in @set's namespace of kind @d: *@back gets what to come back to
+ * (-1 when nothing changed, i.e. @set has cryo's own).  A mount or user
+ * namespace can only be entered by a single-threaded process (cryo is
+ * one).  0 or a negative code (logged). */
+int ns_enter(const struct ns_set *set, const struct ns_desc *d, int *back);
+/* Back from ns_enter (@back -1: nothing to do); closes @back.  A failure
+ * leaves cryo in the other namespace: logged, and the restore must fail. */
+int ns_leave(const struct ns_desc *d, int back);
 
 /* Dump side: cryo's own namespaces, and ids for the images. */
 struct ns_dump {
@@ -54,6 +106,10 @@ void ns_dump_fini(struct ns_dump *st);
  * names the task, the kind, both inodes and what helps.  0 or -EOPNOTSUPP
  * (logged); other negative codes if /proc could not be read (logged). */
 int ns_dump_check_task(struct ns_dump *st, pid_t pid, pid_t tid, const char *comm);
+
+/* The id of the namespace of @kind with inode @ino: the same for the same
+ * namespace, new ones numbered from 1 (*@fresh: first seen now). */
+int ns_dump_id(struct ns_dump *st, enum ns_kind kind, uint64_t ino, uint32_t *id, bool *fresh);
 
 /* Fill the namespace ids of process @pid into @ids (criu's
  * pid_ns_id, net_ns_id, ...: equal ids, equal namespaces). */

@@ -5,7 +5,7 @@
  * cwd, root and threads made here: mm fields, signal actions and settings,
  * signals and timers, per-thread state, and last the registers. */
 #include "restore/restore.h"
-#include "files/tty.h"
+#include "files/files.h"
 #include "arch/x86.h"
 #include "proc/proc.h"
 #include "seize/remote.h"

@@ -31,6 +31,7 @@ static int st_images(void *arg)
 					 (ProtobufCMessage **)&ctx->inv);
 	if (!ret)
 		ret = load_pstree(ctx);
+	sockets_register_fd_kinds();
 	if (!ret)
 		ret = files_restore_load(&ctx->files, ctx->dirfd, o);
 	if (!ret)
@@ -58,6 +59,8 @@ static int st_shared_memory(void *arg)
 	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
 	int ret = shmem_registry_init(&ctx->shmem, ctx->dirfd);
 	ctx->shmem_ready = !ret;
+	if (!ret)
+		ctx->files.memfd = shmem_memfd_restore_ops(&ctx->shmem);
 	for (int i = 0; i < ctx->nr_procs && !ret; i++)
 		if (ctx->procs[i].state != TASK_DEAD)
 			ret = shmem_registry_note(&ctx->shmem, &ctx->files, ctx->procs[i].mem.mm);

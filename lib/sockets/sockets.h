@@ -137,4 +137,9 @@ void sk_inet_restore_released(struct files_restore *fr, bool ok);
 int sk_udp_queue_dump(struct files_dump *fdm, int lfd, uint32_t id, const char *what);
 int sk_udp_queue_restore(struct files_restore *fr, uint32_t id, int sk, const char *what);
 
+/* sk_kinds.c: register the socket descriptor kinds (unix, inet, netlink,
+ * packet) with lib/files; the pipelines call it before their first use of
+ * descriptors (idempotent). */
+void sockets_register_fd_kinds(void);
+
 #endif

@@ -1,7 +1,7 @@
 /* Helpers shared by the event-descriptor kinds (eventfd, epoll, signalfd,
  * timerfd, inotify, fanotify): reading their /proc fdinfo text. */
-#ifndef CRYO_FILES_EVENTS_H
-#define CRYO_FILES_EVENTS_H
+#ifndef CRYO_FILES_EVENTS_INT_H
+#define CRYO_FILES_EVENTS_INT_H
 
 #include "files/files-int.h"
 

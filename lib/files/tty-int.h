@@ -7,9 +7,11 @@
  * (plus a reg_file_entry with the device's path, pointed to by regf_id);
  * each terminal end once a tty_info_entry in tty-info.img, numbered
  * index*2+1 for a pty master, index*2 for a slave, fixed numbers for the
- * others; bytes queued in a pair go to tty-data.img. */
-#ifndef CRYO_FILES_TTY_H
-#define CRYO_FILES_TTY_H
+ * others; bytes queued in a pair go to tty-data.img.  Internal to
+ * lib/files; the pipelines' hooks (tty_dump_tree, tty_restore_task) are in
+ * files.h. */
+#ifndef CRYO_FILES_TTY_INT_H
+#define CRYO_FILES_TTY_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,25 +20,12 @@
 
 #include "fdinfo.pb-c.h"
 #include "tty.pb-c.h"
+#include "files/files.h"
 
 struct files_dump;
 struct files_restore;
 struct remote;
 struct seized_tree;
-
-/* --- hooks called by the dump and restore pipelines --- */
-
-/* Dump, once every process's descriptors are dumped and before the images
- * are closed: the checks that need the whole tree (whose terminal is it,
- * which session leads it), tty-info.img, then the queued bytes. */
-int tty_dump_tree(struct files_dump *fdm, const struct seized_tree *tree);
-
-/* Restore, in process @pid (of session @sid) before its descriptors are put
- * in place: a session leader takes its controlling terminal (and sets the
- * foreground group); /dev/tty descriptors are opened there, in the task,
- * since /dev/tty means "my session's terminal". */
-int tty_restore_task(struct files_restore *fr, struct remote *r, pid_t pid, pid_t sid,
-		     FdinfoEntry **fds, int nr);
 
 /* --- shared by tty.c, tty_common.c and tty_restore.c --- */
 
