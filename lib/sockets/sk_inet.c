@@ -584,9 +584,9 @@ static int inet_open(struct files_restore *fr, struct rst_file *f)
 	}
 	bool tcp = ie->type == SOCK_STREAM;
 	bool conn = tcp && ie->dst_port && ie->state != TCP_LISTEN && ie->state != TCP_CLOSE;
-	int sk = socket(ie->family, ie->type | SOCK_CLOEXEC, ie->proto);
+	int sk = files_rst_socket(fr, f, ie->family, ie->type | SOCK_CLOEXEC, ie->proto);
 	if (sk < 0) {
-		int e = errno;
+		int e = -sk;
 		pr_err("can't create inet socket %u (family %u, type %u, protocol %u): %s%s", ie->id,
 		       ie->family, ie->type, ie->proto, strerror(e),
 		       ie->type == SOCK_DGRAM && (ie->proto == IPPROTO_ICMP || ie->proto == IPPROTO_ICMPV6) ?

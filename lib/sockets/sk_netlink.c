@@ -143,9 +143,9 @@ static int nl_open(struct files_restore *fr, struct rst_file *f)
 	snprintf(what, sizeof(what), "netlink socket %u (protocol %u, port id %u)", e->ino,
 		 e->protocol, e->portid);
 	/* the image has no type: raw and datagram behave the same for netlink */
-	int sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, e->protocol);
+	int sk = files_rst_socket(fr, f, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, e->protocol);
 	if (sk < 0)
-		return_perror("%s: socket(AF_NETLINK, SOCK_RAW, %u)", what, e->protocol);
+		return log_errno(sk, "%s: socket(AF_NETLINK, SOCK_RAW, %u)", what, e->protocol);
 	return files_rst_adopt(f, sk, nl_setup(sk, e, what), e->flags, e->fown, what);
 }
 

@@ -382,9 +382,9 @@ static int pk_open(struct files_restore *fr, struct rst_file *f)
 	char what[96];
 	snprintf(what, sizeof(what), "packet socket %u (protocol %#x, interface %u)", f->fe->id,
 		 e->protocol, e->ifindex);
-	int sk = socket(AF_PACKET, e->type | SOCK_CLOEXEC, htons(e->protocol));
+	int sk = files_rst_socket(fr, f, AF_PACKET, e->type | SOCK_CLOEXEC, htons(e->protocol));
 	if (sk < 0)
-		return_perror("%s: socket(AF_PACKET, %u) (needs CAP_NET_RAW)", what, e->type);
+		return log_errno(sk, "%s: socket(AF_PACKET, %u) (needs CAP_NET_RAW)", what, e->type);
 	return files_rst_adopt(f, sk, pk_setup(sk, e, what), e->flags, e->fown, what);
 }
 
