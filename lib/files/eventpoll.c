@@ -307,11 +307,8 @@ static int restore_disarmed(struct remote *r, struct remote_batch *b, struct epo
 		return -ENOSPC;
 	for (;;) {
 		long got = remote_syscall(r, __NR_epoll_wait, fd, addr, EP_CHUNK, 0, 0, 0);
-		if (got < 0) {
-			pr_err("%s: epoll_wait to disarm oneshot registrations failed: %s", what,
-			       strerror(-got));
-			return got;
-		}
+		if (got < 0)
+			return log_errno(got, "%s: epoll_wait to disarm oneshot registrations failed", what);
 		if (got == 0)
 			break;
 	}
@@ -372,17 +369,12 @@ static int restore_moved(struct remote *r, pid_t pid, int fd, const EventpollTfd
 	long fdflags = remote_syscall(r, __NR_fcntl, n, F_GETFD, 0, 0, 0, 0);
 	if (fdflags >= 0) {
 		save = remote_syscall(r, __NR_fcntl, n, F_DUPFD_CLOEXEC, 0, 0, 0, 0);
-		if (save < 0) {
-			pr_err("%s: can't move fd %d of process %d aside: %s", what, n, pid,
-			       strerror(-save));
-			return save;
-		}
+		if (save < 0)
+			return log_errno(save, "%s: can't move fd %d of process %d aside", what, n, pid);
 		if (n == fd)
 			ep = save;
 	} else if (fdflags != -EBADF) {
-		pr_err("%s: fcntl(F_GETFD) on fd %d of process %d: %s", what, n, pid,
-		       strerror(-fdflags));
-		return fdflags;
+		return log_errno(fdflags, "%s: fcntl(F_GETFD) on fd %d of process %d", what, n, pid);
 	}
 	struct epoll_event ev = { .events = t->events, .data.u64 = t->data };
 	remote_scratch_reset(r);
@@ -394,22 +386,17 @@ static int restore_moved(struct remote *r, pid_t pid, int fd, const EventpollTfd
 		ret = remote_syscall(r, __NR_epoll_ctl, ep, EPOLL_CTL_ADD, n, addr, 0, 0);
 	else if (ret >= 0)
 		ret = -EIO;
-	if (ret) {
-		pr_err("%s: can't register the file at fd %d under its old number %d: %s", what,
-		       m, n, strerror(-ret));
-		return ret;
-	}
+	if (ret)
+		return log_errno(ret, "%s: can't register the file at fd %d under its old number %d", what,
+				 m, n);
 	/* N gets back what it held, with its close-on-exec flag, or is closed */
 	if (save >= 0)
 		ret = remote_syscall(r, __NR_dup3, save, n, fdflags & FD_CLOEXEC ? O_CLOEXEC : 0,
 				     0, 0, 0);
 	if (ret >= 0)
 		ret = remote_syscall(r, __NR_close, save >= 0 ? save : n, 0, 0, 0, 0, 0);
-	if (ret < 0) {
-		pr_err("%s: can't give fd %d back after registering through it: %s", what, n,
-		       strerror(-ret));
-		return ret;
-	}
+	if (ret < 0)
+		return log_errno(ret, "%s: can't give fd %d back after registering through it", what, n);
 	pr_debug("%s: registration of fd %d made with the file at fd %d", what, n, m);
 	return 0;
 }

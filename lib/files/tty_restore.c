@@ -463,11 +463,9 @@ static int take_ctty(struct files_restore *fr, struct tty_rst_state *s, struct r
 	snprintf(path, sizeof(path), "/dev/pts/%d", index);
 	remote_scratch_reset(r);
 	long fd = task_open(r, path, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0) {
-		pr_err("restored process %d can't open %s to take it as its controlling terminal: %s",
-		       pid, path, strerror(-fd));
-		return fd;
-	}
+	if (fd < 0)
+		return log_errno(fd, "restored process %d can't open %s to take it as its controlling terminal",
+				 pid, path);
 	long rc = remote_syscall(r, __NR_ioctl, fd, TIOCSCTTY, 0, 0, 0, 0);
 	if (rc < 0)
 		pr_err("restored process %d can't take %s as its controlling terminal "

@@ -474,11 +474,9 @@ static int map_via_link(struct remote *r, const VmaEntry *v, const char *link, u
 	if (!a)
 		return -ENOSPC;
 	long fd = remote_syscall(r, __NR_openat, AT_FDCWD, a, O_RDWR | O_CLOEXEC, 0, 0, 0);
-	if (fd < 0) {
-		pr_err("can't open %s in restored task %d (to map 0x%llx-0x%llx): %s", link, r->tid,
-		       (unsigned long long)v->start, (unsigned long long)v->end, strerror(-fd));
-		return fd;
-	}
+	if (fd < 0)
+		return log_errno(fd, "can't open %s in restored task %d (to map 0x%llx-0x%llx)", link, r->tid,
+				 (unsigned long long)v->start, (unsigned long long)v->end);
 	long ret = remote_call(r, "mmap of shared memory", __NR_mmap, v->start, v->end - v->start, prot,
 			 flags | MAP_FIXED_NOREPLACE, fd, v->pgoff);
 	remote_syscall(r, __NR_close, fd, 0, 0, 0, 0, 0);

@@ -517,10 +517,8 @@ static int clone_in(struct remote *r, pid_t tid, uint64_t flags, int exit_signal
 		pid_in_use(tid);
 		return ret;
 	}
-	if (ret < 0) {
-		pr_err("clone3 creating %d inside task %d failed: %s", tid, r->tid, strerror(-ret));
-		return ret;
-	}
+	if (ret < 0)
+		return log_errno(ret, "clone3 creating %d inside task %d failed", tid, r->tid);
 	if (ret != tid || r->new_child != tid) {
 		pr_err("clone3 inside task %d created %ld instead of %d", r->tid, ret, tid);
 		return -EIO;

@@ -183,13 +183,10 @@ static int move_vdso(struct remote *r, struct mem_image *mi, struct proc_maps *c
 		for (int i = 0; i < nc; i++) {
 			long ret = remote_syscall(r, __NR_munmap, cur_s[i], cur_e[i] - cur_s[i], 0, 0,
 						  0, 0);
-			if (ret) {
-				pr_err("munmap of the vDSO area 0x%llx-0x%llx in restored task %d "
-				       "(dumped without a vDSO) failed: %s",
-				       (unsigned long long)cur_s[i], (unsigned long long)cur_e[i], r->tid,
-				       strerror(-ret));
-				return ret;
-			}
+			if (ret)
+				return log_errno(ret, "munmap of the vDSO area 0x%llx-0x%llx in restored task %d "
+						 "(dumped without a vDSO) failed",
+						 (unsigned long long)cur_s[i], (unsigned long long)cur_e[i], r->tid);
 		}
 		return 0;
 	}
@@ -230,13 +227,10 @@ static int move_vdso(struct remote *r, struct mem_image *mi, struct proc_maps *c
 				continue;
 			long ret = remote_syscall(r, __NR_mremap, cur_s[i], len, len,
 						  MREMAP_MAYMOVE | MREMAP_FIXED, to, 0);
-			if (ret < 0) {
-				pr_err("mremap of vDSO area %d (0x%llx, %llu bytes) to 0x%llx in "
-				       "restored task %d failed: %s", i, (unsigned long long)cur_s[i],
-				       (unsigned long long)len, (unsigned long long)to, r->tid,
-				       strerror(-ret));
-				return ret;
-			}
+			if (ret < 0)
+				return log_errno(ret, "mremap of vDSO area %d (0x%llx, %llu bytes) to 0x%llx in "
+						 "restored task %d failed", i, (unsigned long long)cur_s[i],
+						 (unsigned long long)len, (unsigned long long)to, r->tid);
 			cur_s[i] = to;
 			cur_e[i] = to + len;
 		}
@@ -258,11 +252,9 @@ static int restore_fs(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
 		if (!path)
 			return -ENOSPC;
 		long ret = remote_syscall(r, __NR_chdir, path, 0, 0, 0, 0, 0);
-		if (ret) {
-			pr_err("can't change the working directory of process %d to %s: %s", p->pid,
-			       cwd->reg->name, strerror(-ret));
-			return ret;
-		}
+		if (ret)
+			return log_errno(ret, "can't change the working directory of process %d to %s", p->pid,
+					 cwd->reg->name);
 	}
 	if (p->fs->has_umask)
 		remote_syscall(r, __NR_umask, p->fs->umask & 0777, 0, 0, 0, 0, 0);
@@ -343,11 +335,9 @@ static int restore_root(struct remote *r, struct rst_ctx *ctx, struct rst_proc *
 	if (!path)
 		return -ENOSPC;
 	long ret = remote_syscall(r, __NR_chroot, path, 0, 0, 0, 0, 0);
-	if (ret) {
-		pr_err("can't change the root of process %d to %s (chroot): %s", p->pid,
-		       root->reg->name, strerror(-ret));
-		return ret;
-	}
+	if (ret)
+		return log_errno(ret, "can't change the root of process %d to %s (chroot)", p->pid,
+				 root->reg->name);
 	pr_debug("process %d: root changed to %s", p->pid, root->reg->name);
 	return 0;
 }

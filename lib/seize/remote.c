@@ -375,10 +375,8 @@ int remote_setup_trampoline(struct remote *r, uint64_t addr)
 	if (err)
 		return err;
 	ret = remote_syscall(r, __NR_mprotect, addr, PAGE_SIZE, PROT_READ | PROT_EXEC, 0, 0, 0);
-	if (ret) {
-		pr_err("task %d: mprotect of the trampoline failed: %s", r->tid, strerror(-ret));
-		return ret;
-	}
+	if (ret)
+		return log_errno(ret, "task %d: mprotect of the trampoline failed", r->tid);
 	r->syscall_ip = addr;
 	r->batch_ip = addr + BATCH_OFFSET;
 	r->scratch = addr + PAGE_SIZE;

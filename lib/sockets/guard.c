@@ -249,11 +249,8 @@ static int guard_send(struct net_guard *g, const struct guard_msg *m, int fd)
 		       "network it would not undo", g->pid);
 		return -EPIPE;
 	}
-	if (ans) {
-		pr_err("the network guard (pid %d) can't take in a change: %s", g->pid,
-		       strerror(-ans));
-		return ans;
-	}
+	if (ans)
+		return log_errno(ans, "the network guard (pid %d) can't take in a change", g->pid);
 	return 0;
 }
 

@@ -669,11 +669,9 @@ static int restore_state(int sk, const InetSkEntry *ie, TcpStreamEntry *t, const
 		if (fl >= 0)
 			fcntl(sk, F_SETFL, fl);
 		ret = ret ?: repair(sk, TCP_REPAIR_ON);
-		if (ret) {
-			pr_err("can't connect TCP connection %u (%s, SYN_SENT) again: %s", ie->id,
-			       cs, strerror(-ret));
-			return ret;
-		}
+		if (ret)
+			return log_errno(ret, "can't connect TCP connection %u (%s, SYN_SENT) again", ie->id,
+					 cs);
 		pr_info("TCP connection %u (%s) restored connecting (SYN_SENT)", ie->id, cs);
 		return 0;
 	}

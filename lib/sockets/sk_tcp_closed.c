@@ -210,11 +210,9 @@ static int reset(int sk, const InetSkEntry *ie, const char *in, uint32_t inq)
 		ret = -errno;
 	if (!ret && connect(sk, (struct sockaddr *)&ss, l))
 		ret = -errno;
-	if (ret) {
-		pr_err("inet socket %u: can't make a connection in repair mode to give it its "
-		       "closed state back: %s", ie->id, strerror(-ret));
-		return ret;
-	}
+	if (ret)
+		return log_errno(ret, "inet socket %u: can't make a connection in repair mode to give it its "
+				 "closed state back", ie->id);
 	q = TCP_RECV_QUEUE;
 	if (inq && setsockopt(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)))
 		return_perror("setsockopt(TCP_REPAIR_QUEUE) on inet socket %u", ie->id);

@@ -75,11 +75,9 @@ int tcp_inject(int sk, uint32_t id, uint32_t seq, uint32_t ack, uint16_t win, un
 	struct inet_conn c;
 	char cs[128];
 	int ret = sk_conn(sk, &c);
-	if (ret) {
-		pr_err("TCP connection %u: can't read its addresses to send it a %s: %s", id,
-		       flag_name(flags), strerror(-ret));
-		return ret;
-	}
+	if (ret)
+		return log_errno(ret, "TCP connection %u: can't read its addresses to send it a %s", id,
+				 flag_name(flags));
 	inet_conn_str(&c, cs, sizeof(cs));
 	/* an IPv6 socket talking IPv4 gets IPv4 packets */
 	bool v4 = c.family == AF_INET || (mapped(c.src) && mapped(c.dst));

@@ -38,11 +38,8 @@ static int dump_membarrier(struct remote *r, MmEntry *mm)
 			"have none", r->tid);
 		return 0;
 	}
-	if (lr < 0) {
-		pr_err("membarrier(MEMBARRIER_CMD_GET_REGISTRATIONS) in task %d failed: %s", r->tid,
-		       strerror(-lr));
-		return lr;
-	}
+	if (lr < 0)
+		return log_errno(lr, "membarrier(MEMBARRIER_CMD_GET_REGISTRATIONS) in task %d failed", r->tid);
 	if (lr) {
 		mm->has_cryo_membarrier = 1;
 		mm->cryo_membarrier = lr;
