@@ -154,7 +154,7 @@ static int dump_proc(struct dump_ctx *ctx, struct seized_proc *p)
 		if (p->parent && ctx->tree.procs[i] == p->parent && ctx->opts->cow_parent)
 			pruns = &ctx->runs[i];
 	}
-	ret = mem_dump_pages(ctx->dirfd, p->pid, &mm, ctx->next_pages_id++,
+	ret = mem_dump_pages(ctx->pages, p->pid, &mm, ctx->next_pages_id++,
 			     p->parent ? p->parent->pid : 0, pruns, runs, &ctx->mem);
 	if (ret)
 		goto out;
@@ -490,6 +490,8 @@ int cryo_dump(struct cryo_opts *o)
 		ret = files_dump_begin(&ctx.files, ctx.dirfd, o);
 	ctx.files.tree = &ctx.tree;
 	mem_dump_shared_init(&ctx.shmem, ctx.dirfd, &ctx.next_pages_id);
+	if (!ret)
+		ret = page_dump_local(ctx.dirfd, &ctx.pages);
 	if (!ret) {
 		ctx.runs = xzalloc(sizeof(*ctx.runs) * (ctx.tree.nr_procs + 1));
 		if (!ctx.runs)
@@ -500,6 +502,7 @@ int cryo_dump(struct cryo_opts *o)
 	for (int i = 0; ctx.runs && i < ctx.tree.nr_procs; i++)
 		mem_page_runs_free(&ctx.runs[i]);
 	free(ctx.runs);
+	page_dump_free(ctx.pages);
 	{
 		int r2 = mem_dump_shared_fini(&ctx.shmem);
 		ret = ret ? ret : r2;

@@ -31,6 +31,7 @@ struct dump_ctx {
 	uint32_t *cg_sets;		/* criu's cg_set of each tree.procs[i], 0 = none */
 	struct dump_kobj_ids *kobj;	/* of each tree.procs[i] (zombies: none) */
 	struct mem_page_runs *runs;	/* what each tree.procs[i]'s pagemap holds */
+	struct page_dump *pages;	/* where pages go, copy buffers */
 };
 
 /* Give every live process its ids of shared objects (kcmp); refuses (logs

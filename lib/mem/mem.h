@@ -67,13 +67,23 @@ struct mem_dump_shared;
  * Refuses (clearly) what can't be saved. */
 int mem_dump_vmas(pid_t pid, const struct proc_maps *maps, struct files_dump *files,
 		  struct mem_dump_shared *sd, MmEntry *mm);
-/* Save the pages of every private VMA into pagemap-@pid.img / pages-@pages_id.img.
- * With @ppid (the parent, still frozen; 0: none) and @parent_runs (what the
- * parent's image holds), pages that are the parent's own page at the same
+/* The pages side of one dump (pages_dump.c): where the pages go (a page
+ * sink, page_sink.h) and the copy buffers kept from one process to the
+ * next.  page_dump_new() takes @sink over (destroyed with the dump, or at
+ * once if it fails); page_dump_local(): the images directory @dirfd. */
+struct page_dump;
+struct page_sink;
+int page_dump_new(struct page_sink *sink, struct page_dump **out);
+int page_dump_local(int dirfd, struct page_dump **out);
+void page_dump_free(struct page_dump *pd);
+/* Save the pages of every private VMA to @pd's sink (pagemap-@pid.img /
+ * pages-@pages_id.img for the images directory).  With @ppid (the parent,
+ * still frozen; 0: none) and @parent_runs (what the parent's image holds),
+ * pages that are the parent's own page at the same
  * address (same PFN: shared copy-on-write since the fork) are not written
  * but recorded as cow_parent entries.  @runs (may be NULL) gets this
  * process's runs. */
-int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
+int mem_dump_pages(struct page_dump *pd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
 		   pid_t ppid, const struct mem_page_runs *parent_runs,
 		   struct mem_page_runs *runs, struct mem_dump_stats *stats);
 
