@@ -129,10 +129,11 @@ void mem_image_free(struct mem_image *mi);
 
 /* In the task driven by @r (everything but the trampoline and the vDSO
  * already unmapped): map every VMA of the image, fill private pages from
- * the pages image open in the task as @pages_fd, set protections and
- * madvise flags. */
+ * @src (page_source.h: for local images, the pages image open in the
+ * task), set protections and madvise flags. */
+struct page_source;
 int mem_restore_vmas(struct remote *r, const struct mem_image *mi,
-		     const struct files_restore *fr, int pages_fd);
+		     const struct files_restore *fr, struct page_source *src);
 
 struct remote_batch;
 /* Batch the guard-region installs of the VMAs of @mm (those with @only[i]
@@ -147,9 +148,9 @@ int vma_lock(struct remote *r, struct remote_batch *b, const VmaEntry *v);
  * make each function of the old one jump to the new one. */
 int vdso_proxy_patch(struct remote *r, uint64_t old_start, uint64_t old_end, uint64_t new_start);
 
-/* pages_restore.c: fill private memory of the task from the pages image
- * (open in the task as @pages_fd), after mem_restore_vmas mapped it. */
-int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_fd);
+/* pages_restore.c: fill private memory of the task from @src (the pages
+ * of @mi's runs), after mem_restore_vmas mapped it. */
+int pages_restore_fill(struct remote *r, const struct mem_image *mi, struct page_source *src);
 /* True if the image holds pages in [@start, @end). */
 bool mem_image_has_pages(const struct mem_image *mi, uint64_t start, uint64_t end);
 /* Is the private VMA @v mapped writable for its fill?  Not when that would
@@ -225,7 +226,7 @@ void shmem_registry_close_fds(struct shmem_registry *reg);
 
 /* mem_restore_vmas() with a registry shared by the processes of a tree. */
 int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
-			    const struct files_restore *fr, int pages_fd,
+			    const struct files_restore *fr, struct page_source *src,
 			    struct shmem_registry *reg);
 
 /* In the task: map the shared VMAs of @mi (creating objects as needed). */

@@ -9,6 +9,7 @@
  * read from the child's pages image, and pages the parent has but the
  * child had not are dropped (MADV_DONTNEED). */
 #include "mem/mem.h"
+#include "mem/page_source.h"
 #include "seize/remote.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -272,7 +273,11 @@ int mem_restore_inherited(struct remote *r, const struct mem_image *cmi,
 	submi.mm = &sub;
 	submi.pe = NULL;
 	submi.n_pe = 0;
-	ret = mem_restore_vmas_shared(r, &submi, fr, pages_fd, reg);
+	struct page_source none;	/* no pages: they are filled below */
+	ret = page_source_local(&none, &submi, pages_fd);
+	if (!ret)
+		ret = mem_restore_vmas_shared(r, &submi, fr, &none, reg);
+	page_source_fini(&none);
 	if (ret)
 		goto out;
 
