@@ -170,7 +170,7 @@ static int proc_memory(void *arg)
 		if (p->parent && ctx->tree.procs[i] == p->parent && ctx->opts->cow_parent)
 			pruns = &ctx->runs[i];
 	}
-	ret = mem_dump_pages(ctx->dirfd, p->pid, &pr->mm, ctx->next_pages_id++,
+	ret = mem_dump_pages(ctx->pages, p->pid, &pr->mm, ctx->next_pages_id++,
 			     p->parent ? p->parent->pid : 0, pruns, runs, &ctx->mem);
 	if (ret)
 		return ret;
@@ -553,6 +553,8 @@ static void st_files_undo(void *arg)
 		mem_page_runs_free(&ctx->runs[i]);
 	free(ctx->runs);
 	ctx->runs = NULL;
+	page_dump_free(ctx->pages);
+	ctx->pages = NULL;
 	if (!run->shmem_done) {
 		run->shmem_done = true;
 		mem_dump_shared_fini(&ctx->shmem);
@@ -577,6 +579,8 @@ static int st_files(void *arg)
 	ctx->files.tree = &ctx->tree;
 	mem_dump_shared_init(&ctx->shmem, ctx->dirfd, &ctx->next_pages_id);
 	ctx->files.memfd = shmem_memfd_dump_ops(&ctx->shmem);
+	if (!ret)
+		ret = page_dump_local(ctx->dirfd, &ctx->pages);
 	if (!ret) {
 		ctx->runs = xzalloc(sizeof(*ctx->runs) * (ctx->tree.nr_procs + 1));
 		if (!ctx->runs)
@@ -604,6 +608,8 @@ static int st_shared_memory(void *arg)
 		mem_page_runs_free(&ctx->runs[i]);
 	free(ctx->runs);
 	ctx->runs = NULL;
+	page_dump_free(ctx->pages);
+	ctx->pages = NULL;
 	run->shmem_done = true;
 	return mem_dump_shared_fini(&ctx->shmem);
 }

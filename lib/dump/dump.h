@@ -34,6 +34,7 @@ struct dump_ctx {
 	struct mem_page_runs *runs;	/* what each tree.procs[i]'s pagemap holds */
 	struct sigreturn_memo sigreturn_memo;	/* libraries searched so far */
 	struct creds_dump creds;	/* seccomp filters, for seccomp.img */
+	struct page_dump *pages;	/* where pages go, copy buffers */
 };
 
 /* The operations behind cryo_dump and cryo_pre_dump (lib/cryo.h). */

@@ -68,13 +68,23 @@ struct mem_dump_shared;
  * Refuses (clearly) what can't be saved. */
 int mem_dump_vmas(pid_t pid, const struct proc_maps *maps, struct files_dump *files,
 		  struct mem_dump_shared *sd, MmEntry *mm);
-/* Save the pages of every private VMA into pagemap-@pid.img / pages-@pages_id.img.
- * With @ppid (the parent, still frozen; 0: none) and @parent_runs (what the
- * parent's image holds), pages that are the parent's own page at the same
+/* The pages side of one dump (pages_dump.c): where the pages go (a page
+ * sink, page_sink.h) and the copy buffers kept from one process to the
+ * next.  page_dump_new() takes @sink over (destroyed with the dump, or at
+ * once if it fails); page_dump_local(): the images directory @dirfd. */
+struct page_dump;
+struct page_sink;
+int page_dump_new(struct page_sink *sink, struct page_dump **out);
+int page_dump_local(int dirfd, struct page_dump **out);
+void page_dump_free(struct page_dump *pd);
+/* Save the pages of every private VMA to @pd's sink (pagemap-@pid.img /
+ * pages-@pages_id.img for the images directory).  With @ppid (the parent,
+ * still frozen; 0: none) and @parent_runs (what the parent's image holds),
+ * pages that are the parent's own page at the same
  * address (same PFN: shared copy-on-write since the fork) are not written
  * but recorded as cow_parent entries.  @runs (may be NULL) gets this
  * process's runs. */
-int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
+int mem_dump_pages(struct page_dump *pd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
 		   pid_t ppid, const struct mem_page_runs *parent_runs,
 		   struct mem_page_runs *runs, struct mem_dump_stats *stats);
 
@@ -120,10 +130,11 @@ void mem_image_free(struct mem_image *mi);
 
 /* In the task driven by @r (everything but the trampoline and the vDSO
  * already unmapped): map every VMA of the image, fill private pages from
- * the pages image open in the task as @pages_fd, set protections and
- * madvise flags. */
+ * @src (page_source.h: for local images, the pages image open in the
+ * task), set protections and madvise flags. */
+struct page_source;
 int mem_restore_vmas(struct remote *r, const struct mem_image *mi,
-		     const struct files_restore *fr, int pages_fd);
+		     const struct files_restore *fr, struct page_source *src);
 
 struct remote_batch;
 /* Batch the guard-region installs of the VMAs of @mm (those with @only[i]
@@ -138,9 +149,9 @@ int vma_lock(struct remote *r, struct remote_batch *b, const VmaEntry *v);
  * make each function of the old one jump to the new one. */
 int vdso_proxy_patch(struct remote *r, uint64_t old_start, uint64_t old_end, uint64_t new_start);
 
-/* pages_restore.c: fill private memory of the task from the pages image
- * (open in the task as @pages_fd), after mem_restore_vmas mapped it. */
-int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_fd);
+/* pages_restore.c: fill private memory of the task from @src (the pages
+ * of @mi's runs), after mem_restore_vmas mapped it. */
+int pages_restore_fill(struct remote *r, const struct mem_image *mi, struct page_source *src);
 /* True if the image holds pages in [@start, @end). */
 bool mem_image_has_pages(const struct mem_image *mi, uint64_t start, uint64_t end);
 /* Is the private VMA @v mapped writable for its fill?  Not when that would
@@ -218,7 +229,7 @@ void shmem_registry_close_fds(struct shmem_registry *reg);
 
 /* mem_restore_vmas() with a registry shared by the processes of a tree. */
 int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
-			    const struct files_restore *fr, int pages_fd,
+			    const struct files_restore *fr, struct page_source *src,
 			    struct shmem_registry *reg);
 
 /* In the task: map the shared VMAs of @mi (creating objects as needed). */

@@ -9,6 +9,7 @@
  * read from the child's pages image, and pages the parent has but the
  * child had not are dropped (MADV_DONTNEED). */
 #include "mem/mem.h"
+#include "mem/page_source.h"
 #include "seize/remote.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -21,104 +22,6 @@
 #include <unistd.h>
 
 #include "compat/uapi-extra.h"
-
-/* Where each present page of an image lives in its pages file. */
-struct page_index {
-	uint64_t *vaddr;	/* start of each run, sorted */
-	uint64_t *npages;
-	uint64_t *off;		/* byte offset of the run in pages-N.img */
-	bool *cow;		/* a cow_parent run: in the parent's images */
-	int n;
-	bool built;
-};
-
-#define IX_ABSENT (-1)
-#define IX_PARENT (-2)
-
-static bool pe_cow(const PagemapEntry *pe)
-{
-	return pe->has_cow_parent && pe->cow_parent;
-}
-
-static int index_build(const struct mem_image *mi, struct page_index *ix)
-{
-	ix->built = true;
-	ix->n = mi->n_pe;
-	ix->vaddr = xmalloc(sizeof(uint64_t) * (ix->n + 1));
-	ix->npages = xmalloc(sizeof(uint64_t) * (ix->n + 1));
-	ix->off = xmalloc(sizeof(uint64_t) * (ix->n + 1));
-	ix->cow = xmalloc(sizeof(bool) * (ix->n + 1));
-	if (!ix->vaddr || !ix->npages || !ix->off || !ix->cow)
-		return -ENOMEM;
-	uint64_t off = 0;
-	for (int i = 0; i < ix->n; i++) {
-		const PagemapEntry *pe = mi->pe[i];
-		ix->vaddr[i] = pe->vaddr;
-		ix->npages[i] = pe->nr_pages;
-		ix->off[i] = off;
-		ix->cow[i] = pe_cow(pe);
-		if (ix->cow[i] && pe->has_flags && (pe->flags & PE_PRESENT)) {
-			pr_err("pagemap image: the entry at 0x%llx is both in the pages image and "
-			       "its parent's", (unsigned long long)pe->vaddr);
-			return -EINVAL;
-		}
-		if (!ix->cow[i])
-			off += (uint64_t)pe->nr_pages * PAGE_SIZE;
-		if (i && ix->vaddr[i] < ix->vaddr[i - 1] + ix->npages[i - 1] * PAGE_SIZE) {
-			pr_err("pagemap image: entries are not sorted at 0x%llx",
-			       (unsigned long long)ix->vaddr[i]);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-static void index_free(struct page_index *ix)
-{
-	free(ix->vaddr);
-	free(ix->npages);
-	free(ix->off);
-	free(ix->cow);
-}
-
-/* Offset of the page at @addr in the pages file, IX_ABSENT if the image has
- * no such page, IX_PARENT if it is the parent's. */
-static int64_t index_find(const struct page_index *ix, uint64_t addr)
-{
-	int lo = 0, hi = ix->n - 1;
-	while (lo <= hi) {
-		int mid = (lo + hi) / 2;
-		uint64_t s = ix->vaddr[mid], e = s + ix->npages[mid] * PAGE_SIZE;
-		if (addr < s)
-			hi = mid - 1;
-		else if (addr >= e)
-			lo = mid + 1;
-		else
-			return ix->cow[mid] ? IX_PARENT : (int64_t)(ix->off[mid] + (addr - s));
-	}
-	return IX_ABSENT;
-}
-
-/* Where the page at @addr of a cow_parent run is: the nearest ancestor
- * whose image holds it itself.  *@fd gets its pages image. */
-static int64_t source_find(const struct mem_source *anc, struct page_index *aix, int nanc,
-			   uint64_t addr, int *fd)
-{
-	for (int j = 0; j < nanc; j++) {
-		if (!aix[j].built && index_build(anc[j].mi, &aix[j]))
-			return IX_ABSENT;
-		int64_t off = index_find(&aix[j], addr);
-		if (off == IX_ABSENT)
-			break;
-		if (off >= 0) {
-			*fd = anc[j].pages_fd;
-			return off;
-		}
-	}
-	pr_err("pagemap image: the page at 0x%llx is marked as its parent's, but no "
-	       "ancestor's image holds it", (unsigned long long)addr);
-	return IX_ABSENT;
-}
 
 static bool same_vma(const VmaEntry *a, const VmaEntry *b)
 {
@@ -221,23 +124,32 @@ int mem_restore_inherited(struct remote *r, const struct mem_image *cmi,
 	const struct mem_image *pmi = anc[0].mi;
 	int parent_pages_fd = anc[0].pages_fd;
 	const MmEntry *cm = cmi->mm, *pm = pmi->mm;
-	struct page_index *aix = xzalloc(sizeof(*aix) * (nanc + 1));
+	/* where pages are: the child's images, its cow_parent runs in the
+	 * parent's, theirs in the grandparent's... */
+	struct page_source cs = { 0 }, *as = xzalloc(sizeof(*as) * (nanc + 1));
 	bool *kept = xzalloc(sizeof(bool) * (cm->n_vmas + 1));
 	bool *pkept = xzalloc(sizeof(bool) * (pm->n_vmas + 1));
 	struct remote_batch *b = xzalloc(sizeof(*b));
-	struct page_index ci = { 0 }, pi = { 0 };
 	char *cbuf = xmalloc(PAGE_SIZE), *pbuf = xmalloc(PAGE_SIZE);
 	struct fixer f = { r, b, "restoring inherited memory" };
 	VmaEntry **newv = xzalloc(sizeof(VmaEntry *) * (cm->n_vmas + 1));
 	int ret = -ENOMEM;
 
-	if (!kept || !pkept || !b || !cbuf || !pbuf || !newv || !aix)
+	int nas = 0;
+	if (!kept || !pkept || !b || !cbuf || !pbuf || !newv || !as)
 		goto out;
-	ret = index_build(cmi, &ci);
+	ret = page_source_local(&cs, cmi, pages_fd);
+	for (; !ret && nas < nanc; nas++) {
+		ret = page_source_local(&as[nas], anc[nas].mi, anc[nas].pages_fd);
+		if (nas)
+			as[nas - 1].cow = &as[nas];
+	}
+	cs.cow = as;
 	if (!ret)
-		ret = index_build(pmi, &pi);
+		ret = page_source_check(&cs, r->tid);
 	if (ret)
 		goto out;
+	struct page_source *psrc = as;	/* the parent's */
 
 	/* 1. Which VMAs the child keeps from its parent. */
 	size_t nnew = 0;
@@ -272,7 +184,11 @@ int mem_restore_inherited(struct remote *r, const struct mem_image *cmi,
 	submi.mm = &sub;
 	submi.pe = NULL;
 	submi.n_pe = 0;
-	ret = mem_restore_vmas_shared(r, &submi, fr, pages_fd, reg);
+	struct page_source none;	/* no pages: they are filled below */
+	ret = page_source_local(&none, &submi, pages_fd);
+	if (!ret)
+		ret = mem_restore_vmas_shared(r, &submi, fr, &none, reg);
+	page_source_fini(&none);
 	if (ret)
 		goto out;
 
@@ -296,18 +212,22 @@ int mem_restore_inherited(struct remote *r, const struct mem_image *cmi,
 	 * the pages that differ from the parent's.  A cow_parent page (the
 	 * parent's own page at the dump) is kept as inherited, or, where the
 	 * VMA is new, read from the nearest ancestor's image that holds it. */
-	for (int i = 0; i < ci.n && !ret; i++) {
+	for (int i = 0; i < cmi->n_pe && !ret; i++) {
 		struct fill_run run = { 0 };
-		for (uint64_t k = 0; k < ci.npages[i] && !ret; k++) {
-			uint64_t addr = ci.vaddr[i] + k * PAGE_SIZE, off = ci.off[i] + k * PAGE_SIZE;
+		const PagemapEntry *pe = cmi->pe[i];
+		bool cow = pe->has_cow_parent && pe->cow_parent;
+		for (uint64_t k = 0; k < pe->nr_pages && !ret; k++) {
+			uint64_t addr = pe->vaddr + k * PAGE_SIZE, off = cs.off[i] + k * PAGE_SIZE;
 			const VmaEntry *kv = kept_at(cm, kept, addr);
 			bool in_kept = kv && vma_has_private_pages(kv);
-			int64_t poff = index_find(&pi, addr);
+			int pe_at;
+			uint64_t poff;
+			enum page_kind pk = page_source_kind(psrc, addr, &pe_at, &poff);
 			if (addr >= cmi->vdso_start && addr < cmi->vdso_end) {
 				/* this kernel's vDSO, or the parent's proxy */
 				ret = run_add(&f, &run, addr, -1, -1);
-			} else if (ci.cow[i] && in_kept) {
-				if (poff == IX_ABSENT) {
+			} else if (cow && in_kept) {
+				if (pk == PAGE_ABSENT) {
 					pr_err("pagemap image: the page at 0x%llx is marked as its "
 					       "parent's, but the parent's image has none there",
 					       (unsigned long long)addr);
@@ -316,15 +236,18 @@ int mem_restore_inherited(struct remote *r, const struct mem_image *cmi,
 				}
 				st->pages_skipped_cow++;
 				ret = run_add(&f, &run, addr, -1, -1);
-			} else if (ci.cow[i]) {
-				int fd = -1;
-				int64_t aoff = source_find(anc, aix, nanc, addr, &fd);
-				if (aoff < 0) {
+			} else if (cow) {
+				/* the nearest ancestor whose image holds it itself */
+				struct page_loc loc;
+				if (page_source_locate(&cs, addr, &loc)) {
+					pr_err("pagemap image: the page at 0x%llx is marked as its "
+					       "parent's, but no ancestor's image holds it",
+					       (unsigned long long)addr);
 					ret = -EINVAL;
 					break;
 				}
-				ret = run_add(&f, &run, addr, fd, aoff);
-			} else if (in_kept && poff >= 0) {
+				ret = run_add(&f, &run, addr, loc.fd, loc.off);
+			} else if (in_kept && pk == PAGE_OWN) {
 				st->pages_compared++;
 				if (pread(pages_fd, cbuf, PAGE_SIZE, off) != (ssize_t)PAGE_SIZE ||
 				    pread(parent_pages_fd, pbuf, PAGE_SIZE, poff) != (ssize_t)PAGE_SIZE) {
@@ -347,12 +270,15 @@ int mem_restore_inherited(struct remote *r, const struct mem_image *cmi,
 	/* pread's arguments are (fd, buf, count, offset): a0 is the fd */
 
 	/* 6. Pages the parent has in kept VMAs but the child had not. */
-	for (int i = 0; i < pi.n && !ret; i++) {
+	for (int i = 0; i < pmi->n_pe && !ret; i++) {
 		uint64_t run_start = 0, run_len = 0;
-		for (uint64_t k = 0; k <= pi.npages[i] && !ret; k++) {
-			uint64_t addr = pi.vaddr[i] + k * PAGE_SIZE;
+		const PagemapEntry *pe = pmi->pe[i];
+		for (uint64_t k = 0; k <= pe->nr_pages && !ret; k++) {
+			uint64_t addr = pe->vaddr + k * PAGE_SIZE, unused;
+			int ce_at;
 			bool drop = false;
-			if (k < pi.npages[i] && index_find(&ci, addr) == IX_ABSENT) {
+			if (k < pe->nr_pages &&
+			    page_source_kind(&cs, addr, &ce_at, &unused) == PAGE_ABSENT) {
 				const VmaEntry *kv = kept_at(cm, kept, addr);
 				drop = kv && vma_has_private_pages(kv);
 			}
@@ -388,11 +314,10 @@ int mem_restore_inherited(struct remote *r, const struct mem_image *cmi,
 	if (!ret)
 		ret = flush(&f);
 out:
-	index_free(&ci);
-	index_free(&pi);
-	for (int j = 0; aix && j < nanc; j++)
-		index_free(&aix[j]);
-	free(aix);
+	page_source_fini(&cs);
+	for (int j = 0; j < nas; j++)
+		page_source_fini(&as[j]);
+	free(as);
 	free(kept);
 	free(pkept);
 	free(newv);

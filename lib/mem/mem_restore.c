@@ -286,7 +286,7 @@ int vma_lock(struct remote *r, struct remote_batch *b, const VmaEntry *v)
 }
 
 int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
-			    const struct files_restore *fr, int pages_fd,
+			    const struct files_restore *fr, struct page_source *src,
 			    struct shmem_registry *reg)
 {
 	const MmEntry *mm = mi->mm;
@@ -356,7 +356,7 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 
 	/* 3. Fill private pages straight from the pages image. */
 	if (!ret)
-		ret = pages_restore_fill(r, mi, pages_fd);
+		ret = pages_restore_fill(r, mi, src);
 
 	/* 4. Guard regions, once the pages around them are filled. */
 	if (!ret)
@@ -385,12 +385,12 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 
 /* One process on its own: a registry for this restore alone. */
 int mem_restore_vmas(struct remote *r, const struct mem_image *mi,
-		     const struct files_restore *fr, int pages_fd)
+		     const struct files_restore *fr, struct page_source *src)
 {
 	struct shmem_registry reg;
 	int ret = shmem_registry_init(&reg, mi->dirfd);
 	if (!ret)
-		ret = mem_restore_vmas_shared(r, mi, fr, pages_fd, &reg);
+		ret = mem_restore_vmas_shared(r, mi, fr, src, &reg);
 	shmem_registry_free(&reg, ret != 0);
 	return ret;
 }

@@ -9,15 +9,17 @@
  * Copying (see docs/performance.md for the measurements behind this): runs
  * are gathered into 1 MiB chunks, each read with one process_vm_readv of up
  * to IOV_MAX runs (/proc/PID/mem for unreadable mappings), and a writer
- * thread writes full chunks to the image while the next one is read, so the
- * read from the target overlaps the tmpfs write.  Mapping the image and
+ * thread hands full chunks to the page sink (page_sink.h: the images
+ * directory today) while the next one is read, so the read from the target
+ * overlaps the tmpfs write.  Mapping the image and
  * reading straight into it (one copy) was measured several times slower here:
  * every page of a shared file mapping costs a fault or a populate.  Peak
  * memory is NR_CHUNKS chunks whatever the image size; they are kept from
- * one process to the next.
+ * one process to the next in the dump's struct page_dump.
  */
 #include "mem/mem.h"
-#include "images/image.h"
+#include "mem/page_sink.h"
+#include "mem/pages_int.h"
 #include "kerndat/kerndat.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -37,16 +39,51 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define PM_PRESENT (1ULL << 63)
-#define PM_SWAPPED (1ULL << 62)
-#define PM_FILE (1ULL << 61)
-#define PM_EXCLUSIVE (1ULL << 56)
-#define PM_PFN_MASK ((1ULL << 55) - 1)
-
 #define CHUNK_SIZE (1UL << 20)
 #define NR_CHUNKS 4
 #define MAX_IOVS 1024		/* UIO_MAXIOV */
 #define SCAN_REGIONS 512
+#define PM_BATCH 4096		/* pagemap entries per read */
+
+/* The pages side of one dump: where pages go, and buffers kept from one
+ * process to the next (populating the copy buffers again for each of a
+ * hundred small processes would cost more than their copy). */
+struct page_dump {
+	struct page_sink *sink;
+	char *bufs[NR_CHUNKS];
+	struct page_region vec[SCAN_REGIONS];	/* PAGEMAP_SCAN results */
+	uint64_t ents[PM_BATCH];		/* pagemap entries read */
+};
+
+int page_dump_new(struct page_sink *sink, struct page_dump **out)
+{
+	struct page_dump *pd = xzalloc(sizeof(*pd));
+	if (!pd) {
+		page_sink_destroy(sink);
+		return -ENOMEM;
+	}
+	pd->sink = sink;
+	*out = pd;
+	return 0;
+}
+
+int page_dump_local(int dirfd, struct page_dump **out)
+{
+	struct page_sink *sink;
+	int ret = page_sink_local(dirfd, &sink);
+	return ret ? ret : page_dump_new(sink, out);
+}
+
+void page_dump_free(struct page_dump *pd)
+{
+	if (!pd)
+		return;
+	for (int i = 0; i < NR_CHUNKS; i++)
+		if (pd->bufs[i])
+			munmap(pd->bufs[i], CHUNK_SIZE);
+	page_sink_destroy(pd->sink);
+	free(pd);
+}
 
 /* PFN of the shared zero page, to skip never-written pages that were only
  * read.  0 if unknown (then such pages are saved: correct, just larger). */
@@ -70,19 +107,16 @@ static uint64_t zero_pfn(void)
 	return pfn;
 }
 
-/* ---- the image writer: chunks handed to a thread in order ---- */
+/* ---- the writer: chunks handed to a thread in order ---- */
 
 struct chunk {
 	char *data;
 	size_t len;
 };
 
-/* Copy buffers, kept for the next process of the tree: populating them
- * again for each of a hundred small processes would cost more than their
- * copy. */
-static char *chunk_cache[NR_CHUNKS];
-
 struct page_writer {
+	struct page_dump *pd;
+	struct page_sink *sink;
 	pid_t pid;
 	int mem_fd;		/* /proc/PID/mem, for unreadable mappings */
 	int pm_fd;		/* /proc/PID/pagemap */
@@ -91,9 +125,7 @@ struct page_writer {
 	size_t prun_at;		/* cursor in pruns (runs are emitted in address order) */
 	struct mem_page_runs *runs;	/* this process's, or NULL */
 	uint64_t cow_pages;
-	int out_fd;
-	struct cr_img *pagemap;
-	uint64_t written;	/* bytes handed to the image */
+	uint64_t written;	/* bytes handed to the sink */
 
 	struct chunk chunks[NR_CHUNKS];
 	unsigned filling;	/* chunks handed over so far; filling % NR_CHUNKS is being filled */
@@ -113,10 +145,7 @@ struct page_writer {
 
 static int write_chunk(struct page_writer *w, struct chunk *c)
 {
-	int ret = write_all(w->out_fd, c->data, c->len);
-	if (ret)
-		pr_err("can't write pages of process %d to the image: %s", w->pid, strerror(-ret));
-	return ret;
+	return w->sink->ops->write(w->sink, c->data, c->len);	/* logs */
 }
 
 static void *writer_main(void *arg)
@@ -147,8 +176,9 @@ static int chunk_alloc(struct page_writer *w, struct chunk *c)
 {
 	if (c->data)
 		return 0;
-	if (chunk_cache[c - w->chunks]) {
-		c->data = chunk_cache[c - w->chunks];
+	char **cached = &w->pd->bufs[c - w->chunks];
+	if (*cached) {
+		c->data = *cached;
 		return 0;
 	}
 	c->data = mmap(NULL, CHUNK_SIZE, PROT_READ | PROT_WRITE,
@@ -157,7 +187,7 @@ static int chunk_alloc(struct page_writer *w, struct chunk *c)
 		c->data = NULL;
 		return_perror("can't allocate a %lu-byte copy buffer", CHUNK_SIZE);
 	}
-	chunk_cache[c - w->chunks] = c->data;
+	*cached = c->data;
 	return 0;
 }
 
@@ -333,21 +363,22 @@ static int runs_add(struct mem_page_runs *r, uint64_t start, uint64_t end)
 	return 0;
 }
 
-/* One pagemap entry: written pages (PE_PRESENT, copied into the pages
- * image) or pages left to the parent's image (cow_parent). */
+/* One pagemap entry: written pages (PE_PRESENT, copied to the sink) or
+ * pages left to the parent's image (cow_parent). */
 static int emit_entry(struct page_writer *w, uint64_t start, uint64_t npages, bool readable,
 		      bool cow)
 {
-	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
-	pe.has_vaddr = pe.has_nr_pages = pe.has_flags = 1;
-	pe.vaddr = start;
-	pe.nr_pages = npages;
-	pe.flags = cow ? 0 : PE_PRESENT;
-	pe.has_cow_parent = pe.cow_parent = cow;
-	int ret = img_write_msg(w->pagemap, &pe.base);
-	if (!ret && w->runs)
+	struct page_run run = { .vaddr = start, .nr_pages = npages,
+				.flags = cow ? 0 : PE_PRESENT, .cow_parent = cow };
+	int ret = w->sink->ops->add_run(w->sink, &run);
+	if (ret < 0)
+		return ret;
+	bool skip = ret == PAGE_SINK_SKIP;
+	/* pages the sink keeps elsewhere (in a parent dump) are no source
+	 * for the children's cow_parent entries */
+	if (w->runs && !skip)
 		ret = runs_add(w->runs, start, start + npages * PAGE_SIZE);
-	if (ret || cow) {
+	if (ret || cow || skip) {
 		w->cow_pages += cow ? npages : 0;
 		return ret;
 	}
@@ -382,9 +413,7 @@ static int emit_run_cow(struct page_writer *w, uint64_t start, uint64_t npages, 
 		if (got < 0 || got % 8)
 			return read_error(w, pos, n * PAGE_SIZE, got < 0 ? errno : EIO);
 		for (size_t i = 0; i < n; i++, pos += PAGE_SIZE) {
-			uint64_t pfn = ce[i] & PM_PFN_MASK;
-			bool cow = i < (size_t)got / 8 && (ce[i] & PM_PRESENT) && !(ce[i] & PM_EXCLUSIVE) &&
-				   (pe[i] & PM_PRESENT) && pfn && pfn == (pe[i] & PM_PFN_MASK) &&
+			bool cow = i < (size_t)got / 8 && pm_page_cow_shared(ce[i], pe[i]) &&
 				   parent_has(w, pos);
 			if (segn && cow != segcow) {
 				int ret = emit_entry(w, seg, segn, readable, segcow);
@@ -418,7 +447,7 @@ static int emit_run(struct page_writer *w, const VmaEntry *v, uint64_t start, ui
 static int scan_vma_pages(struct page_writer *w, int pm_fd, const VmaEntry *v,
 			  struct mem_dump_stats *st)
 {
-	static struct page_region vec[SCAN_REGIONS];
+	struct page_region *vec = w->pd->vec;
 	bool readable = v->prot & PROT_READ;
 	uint64_t run_start = 0, run_end = 0;
 	/* guard markers count as swapped: leave them out (guard.c records them) */
@@ -483,8 +512,9 @@ static int scan_vma_pages(struct page_writer *w, int pm_fd, const VmaEntry *v,
 static int read_vma_pages(struct page_writer *w, int pm_fd, const VmaEntry *v,
 			  struct mem_dump_stats *st)
 {
-	const size_t batch = 4096;	/* pagemap entries per read */
-	static uint64_t ents[4096];
+	const size_t batch = PM_BATCH;
+	uint64_t *ents = w->pd->ents;
+	uint64_t guard = PM_GUARD_REGION;	/* a guard marker, not a swapped page */
 	uint64_t zpfn = zero_pfn();
 	bool anon = v->status & (VMA_ANON_PRIVATE | VMA_AREA_VDSO);	/* vDSO: all its pages */
 	bool readable = v->prot & PROT_READ;
@@ -501,19 +531,7 @@ static int read_vma_pages(struct page_writer *w, int pm_fd, const VmaEntry *v,
 		}
 		st->pages_scanned += n;
 		for (size_t i = 0; i < n; i++, addr += PAGE_SIZE) {
-			uint64_t e = ents[i];
-			bool save;
-			if (e & PM_GUARD_REGION)
-				save = false;	/* a guard marker, not a swapped page */
-			else if (e & PM_SWAPPED)
-				save = true;
-			else if (!(e & PM_PRESENT))
-				save = false;
-			else if (anon)
-				save = !zpfn || (e & PM_PFN_MASK) != zpfn;
-			else
-				save = !(e & PM_FILE);	/* a private copy of a file page */
-			if (save) {
+			if (pm_page_saved(ents[i], anon, zpfn, guard)) {
 				if (!run_len)
 					run_start = addr;
 				run_len++;
@@ -552,15 +570,15 @@ static int writer_finish(struct page_writer *w, int ret)
 	return ret;
 }
 
-int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
+int mem_dump_pages(struct page_dump *pd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
 		   pid_t ppid, const struct mem_page_runs *parent_runs,
 		   struct mem_page_runs *runs, struct mem_dump_stats *stats)
 {
-	struct page_writer w = { .pid = pid, .mem_fd = -1, .out_fd = -1, .ppm_fd = -1,
-				 .pruns = parent_runs, .runs = runs };
-	struct cr_img *pages = NULL;
+	struct page_writer w = { .pd = pd, .sink = pd->sink, .pid = pid, .mem_fd = -1,
+				 .ppm_fd = -1, .pruns = parent_runs, .runs = runs };
 	char path[64];
 	int pm_fd = -1, ret;
+	bool sink_open = false;
 	uint64_t t0 = now_ns();
 	pr_debug("process %d: saving pages", pid);
 	bool scan = kdat_has(KF_PAGEMAP_SCAN);
@@ -590,18 +608,11 @@ int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
 	ret = chunk_alloc(&w, &w.chunks[0]);
 	if (ret)
 		goto out;
-	ret = img_open(&w.pagemap, dirfd, IMG_PAGEMAP, IMG_WRITE, pid);
+	ret = w.sink->ops->open(w.sink, pid, pages_id);
 	if (ret)
 		goto out;
-	ret = img_open(&pages, dirfd, IMG_PAGES, IMG_WRITE, pages_id);
-	if (ret)
-		goto out;
-	w.out_fd = img_raw_fd(pages);
+	sink_open = true;
 
-	PagemapHead ph = PAGEMAP_HEAD__INIT;
-	ph.has_pages_id = 1;
-	ph.pages_id = pages_id;
-	ret = img_write_msg(w.pagemap, &ph.base);
 	for (size_t i = 0; !ret && i < mm->n_vmas; i++) {
 		const VmaEntry *v = mm->vmas[i];
 		/* the vDSO is saved too (as CRIU does): restoring on another
@@ -628,15 +639,12 @@ int mem_dump_pages(int dirfd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
 	}
 	ret = writer_finish(&w, ret);
 out:
-	if (pages) {
-		int r = img_close(pages);
-		if (!ret)
-			ret = r;
-	}
-	if (w.pagemap) {
-		int r = img_close(w.pagemap);
-		if (!ret)
-			ret = r;
+	if (sink_open) {
+		if (ret) {
+			w.sink->ops->abort(w.sink);
+		} else {
+			ret = w.sink->ops->finish(w.sink);
+		}
 	}
 	stats->pages_written += w.written / PAGE_SIZE;
 	stats->pages_cow += w.cow_pages;

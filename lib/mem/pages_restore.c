@@ -1,5 +1,6 @@
-/* Filling restored memory from pages-N.img: one pread per run of pages,
- * run inside the task (one copy, straight into its memory), batched.
+/* Filling restored memory from a page source (page_source.h): for local
+ * images, one pread per run of pages from pages-N.img, run inside the task
+ * (one copy, straight into its memory), batched.
  *
  * Each run is populated first with madvise(MADV_POPULATE_WRITE): the kernel
  * then allocates the pages in one walk instead of taking a page fault for
@@ -8,6 +9,7 @@
  * applied to the VMAs before (mem_restore.c), so populating a MADV_HUGEPAGE
  * area allocates huge pages. */
 #include "mem/mem.h"
+#include "mem/page_source.h"
 #include "seize/remote.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -90,13 +92,13 @@ static const VmaEntry *vma_at(const struct mem_image *mi, uint64_t addr)
 }
 
 /* Pages of a VMA that is not writable and must not become so (it was never
- * charged): cryo writes them through /proc/TID/mem, which may write where
- * the task can't, as a debugger's breakpoint does.  The pages image is open
- * in cryo at the same number as in the task. */
-static int fill_forced(struct remote *r, int *mem_fd, int pages_fd, uint64_t at, uint64_t n,
-		       uint64_t off)
+ * charged), or of a source the task can't read itself: cryo reads them
+ * and writes them through /proc/TID/mem, which may write where the task
+ * can't, as a debugger's breakpoint does. */
+static int fill_forced(struct remote *r, int *mem_fd, char **buf, struct page_source *src,
+		       uint64_t at, uint64_t n)
 {
-	static char buf[1 << 20];
+	const size_t bufsz = 1 << 20;
 	if (*mem_fd < 0) {
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/%d/mem", r->tid);
@@ -104,17 +106,14 @@ static int fill_forced(struct remote *r, int *mem_fd, int pages_fd, uint64_t at,
 		if (*mem_fd < 0)
 			return_perror("can't open %s", path);
 	}
+	if (!*buf && !(*buf = xmalloc(bufsz)))
+		return -ENOMEM;
 	for (uint64_t done = 0; done < n;) {
-		size_t len = MIN(n - done, sizeof(buf));
-		ssize_t got = pread(pages_fd, buf, len, off + done);
-		if (got != (ssize_t)len) {
-			int e = got < 0 ? errno : EIO;
-			pr_err("can't read pages-*.img at offset %llu for 0x%llx: %s",
-			       (unsigned long long)(off + done), (unsigned long long)(at + done),
-			       strerror(e));
-			return -e;
-		}
-		if (pwrite(*mem_fd, buf, len, at + done) != (ssize_t)len) {
+		size_t len = MIN(n - done, bufsz);
+		int ret = src->ops->read(src, at + done, *buf, len);
+		if (ret)
+			return ret;
+		if (pwrite(*mem_fd, *buf, len, at + done) != (ssize_t)len) {
 			int e = errno ? errno : EIO;
 			pr_err("can't write the restored process %d's memory at 0x%llx through "
 			       "/proc/%d/mem: %s", r->tid, (unsigned long long)(at + done), r->tid,
@@ -126,41 +125,24 @@ static int fill_forced(struct remote *r, int *mem_fd, int pages_fd, uint64_t at,
 	return 0;
 }
 
-int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_fd)
+int pages_restore_fill(struct remote *r, const struct mem_image *mi, struct page_source *src)
 {
 	int mem_fd = -1;
+	char *buf = NULL;
 	struct remote_batch *b = xzalloc(sizeof(*b));
-	uint64_t off = 0, batch_bytes = 0;
+	uint64_t filled = 0, batch_bytes = 0;
 	int ret = 0;
 	char what[64];
 	snprintf(what, sizeof(what), "filling memory from pages-%u.img", mi->pages_id);
 	bool populate = have_populate_write();
 	if (!b)
 		return -ENOMEM;
+	ret = page_source_check(src, r->tid);
 	pr_debug("task %d: filling %d runs of pages%s", r->tid, mi->n_pe,
 		 populate ? " (populated first)" : "");
 	for (int i = 0; i < mi->n_pe && !ret; i++) {
 		const PagemapEntry *pe = mi->pe[i];
 		uint64_t len = (uint64_t)pe->nr_pages * PAGE_SIZE;
-		if (pe->has_cow_parent && pe->cow_parent) {
-			pr_err("pagemap entry at 0x%llx refers to the parent process's pages, but "
-			       "task %d is restored without a parent", (unsigned long long)pe->vaddr,
-			       r->tid);
-			ret = -EINVAL;
-			break;
-		}
-		if (pe->has_flags && (pe->flags & (PE_PARENT | PE_LAZY))) {
-			pr_err("pagemap entry at 0x%llx needs a parent image or lazy pages: not "
-			       "supported yet", (unsigned long long)pe->vaddr);
-			ret = -EOPNOTSUPP;
-			break;
-		}
-		if ((pe->vaddr & (PAGE_SIZE - 1)) || !pe->nr_pages || pe->vaddr + len < pe->vaddr) {
-			pr_err("pagemap image: invalid entry 0x%llx (%u pages)",
-			       (unsigned long long)pe->vaddr, pe->nr_pages);
-			ret = -EINVAL;
-			break;
-		}
 		for (uint64_t done = 0; done < len && !ret;) {
 			uint64_t n = MIN(len - done, FILL_MAX), at = pe->vaddr + done;
 			/* the dumped vDSO's pages: this kernel's vDSO is there
@@ -168,18 +150,31 @@ int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_f
 			if (mi->vdso_end && !mi->vdso_proxy) {
 				if (at >= mi->vdso_start && at < mi->vdso_end) {
 					n = MIN(n, mi->vdso_end - at);
-					off += n;
 					done += n;
 					continue;
 				}
 				if (at < mi->vdso_start && at + n > mi->vdso_start)
 					n = mi->vdso_start - at;
 			}
+			/* where the pages are: a file the task reads itself, or
+			 * (no locate) only cryo can read them */
+			struct page_loc loc = { .fd = -1 };
+			if (src->ops->locate) {
+				ret = src->ops->locate(src, at, &loc);
+				if (ret) {
+					pr_err("pagemap-%d.img: no image holds the page at 0x%llx of "
+					       "task %d", r->tid, (unsigned long long)at, r->tid);
+					ret = -EINVAL;
+					break;
+				}
+				n = MIN(n, loc.len);
+			}
 			const VmaEntry *v = vma_at(mi, at);
-			if (v && !vma_map_writable(mi, v)) {
-				n = MIN(n, v->end - at);
-				ret = fill_forced(r, &mem_fd, pages_fd, at, n, off);
-				off += n;
+			if (loc.fd < 0 || (v && !vma_map_writable(mi, v))) {
+				if (v)
+					n = MIN(n, v->end - at);
+				ret = fill_forced(r, &mem_fd, &buf, src, at, n);
+				filled += n;
 				done += n;
 				continue;
 			}
@@ -187,8 +182,8 @@ int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_f
 				b->calls[b->n++] = (struct remote_call){ __NR_madvise,
 					{ at, n, MADV_POPULATE_WRITE, 0, 0, 0 }, 0 };
 			b->calls[b->n++] = (struct remote_call){ __NR_pread64,
-				{ pages_fd, at, n, off, 0, 0 }, 0 };
-			off += n;
+				{ loc.fd, at, n, loc.off, 0, 0 }, 0 };
+			filled += n;
 			done += n;
 			batch_bytes += n;
 			if (b->n >= REMOTE_BATCH_MAX - 1 || batch_bytes >= FILL_MAX) {
@@ -203,9 +198,10 @@ int pages_restore_fill(struct remote *r, const struct mem_image *mi, int pages_f
 	if (!ret && b->n)	/* the last run went through /proc/PID/mem */
 		ret = remote_batch_exec(r, b, what);
 	if (!ret)
-		pr_debug("task %d: %llu bytes filled", r->tid, (unsigned long long)off);
+		pr_debug("task %d: %llu bytes filled", r->tid, (unsigned long long)filled);
 	if (mem_fd >= 0)
 		close(mem_fd);
+	free(buf);
 	free(b);
 	return ret;
 }

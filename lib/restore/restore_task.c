@@ -6,6 +6,7 @@
  * signals and timers, per-thread state, and last the registers. */
 #include "restore/restore.h"
 #include "files/files.h"
+#include "mem/page_source.h"
 #include "arch/x86.h"
 #include "proc/proc.h"
 #include "seize/remote.h"
@@ -447,8 +448,13 @@ int restore_task_memory(struct rst_ctx *ctx, struct rst_proc *p)
 			goto out;
 		pr_debug("task %d: cryo unmapped, vDSO in place", p->pid);
 		FAULT_POINT_RET(ret, "restore:memory");
-		if (!ret)
-			ret = mem_restore_vmas_shared(r, &p->mem, &ctx->files, p->pages_fd, &ctx->shmem);
+		if (!ret) {
+			struct page_source src;
+			ret = page_source_local(&src, &p->mem, p->pages_fd);
+			if (!ret)
+				ret = mem_restore_vmas_shared(r, &p->mem, &ctx->files, &src, &ctx->shmem);
+			page_source_fini(&src);
+		}
 		if (!ret && p->mem.vdso_proxy)
 			ret = vdso_proxy_patch(r, p->mem.vdso_start, p->mem.vdso_end, p->mem.vdso_new);
 		if (!ret)

@@ -1,0 +1,73 @@
+/* Where a dump's pages go: the page sink.
+ *
+ * The dump side (pages_dump.c) walks each process's VMAs, decides which
+ * runs of pages exist and copies their contents; a sink records them.  It
+ * gets, per process:
+ *
+ *   open(pid, pages_id)   the images of one process begin (pagemap head);
+ *   add_run(run)          one pagemap entry, in address order: pages whose
+ *                         contents follow (PE_PRESENT), or pages kept
+ *                         elsewhere (cow_parent: in the parent process's
+ *                         image; PE_PARENT: in the previous dump's images);
+ *   write(buf, len)       the contents of the PE_PRESENT runs, in order,
+ *                         in chunks that need not match run boundaries;
+ *   finish()              the process is complete (returns the first
+ *                         error), or abort() if the walk failed.
+ *
+ * add_run() is called from the walking thread and may run ahead of the
+ * write() of earlier runs' data, which comes from a writer thread (the copy
+ * overlaps the output).  A sink that must interleave entries and data on
+ * one stream (a page server socket, as criu's PS_IOV_ADD) keeps the entries
+ * queued and sends each when its bytes arrive: write() counts are exact.
+ *
+ * add_run() may answer PAGE_SINK_SKIP for a PE_PRESENT run: the sink keeps
+ * those pages without their contents (an incremental sink writing a
+ * PE_PARENT entry for pages unchanged since the parent dump), and the walk
+ * does not read them.  Today's one sink (the images directory) never does.
+ *
+ * criu's struct page_xfer (write_pagemap / write_pages / write_hole) is the
+ * same seam. */
+#ifndef CRYO_MEM_PAGE_SINK_H
+#define CRYO_MEM_PAGE_SINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* One pagemap entry as the walk found it. */
+struct page_run {
+	uint64_t vaddr;
+	uint64_t nr_pages;
+	unsigned flags;		/* PE_PRESENT, PE_PARENT, PE_LAZY (mem.h) */
+	bool cow_parent;	/* cryo extension: the parent process's pages */
+};
+
+#define PAGE_SINK_SKIP 1	/* add_run(): don't send this run's contents */
+
+struct page_sink;
+struct page_sink_ops {
+	int (*open)(struct page_sink *s, pid_t pid, uint32_t pages_id);
+	int (*add_run)(struct page_sink *s, const struct page_run *run);
+	int (*write)(struct page_sink *s, const void *buf, size_t len);
+	int (*finish)(struct page_sink *s);
+	void (*abort)(struct page_sink *s);
+	/* the end of the dump: free the sink */
+	void (*destroy)(struct page_sink *s);
+};
+
+struct page_sink {
+	const struct page_sink_ops *ops;
+	pid_t pid;		/* the process being written, for messages */
+};
+
+/* The images directory @dirfd: pagemap-PID.img + pages-N.img. */
+int page_sink_local(int dirfd, struct page_sink **out);
+
+static inline void page_sink_destroy(struct page_sink *s)
+{
+	if (s)
+		s->ops->destroy(s);
+}
+
+#endif
