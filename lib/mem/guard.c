@@ -78,7 +78,7 @@ static int add_run(VmaEntry *v, uint64_t start, uint64_t end)
  * regions can't be seen, and a dump that meets one fails reading it. */
 int mem_dump_guards(pid_t pid, int pm_fd, VmaEntry *v)
 {
-	static struct page_region vec[256];
+	struct page_region vec[256];	/* 6 KiB: on the stack, not shared between runs */
 	if (!pagemap_scan_has_guard())
 		return 0;
 	struct pm_scan_arg a = {

@@ -19,7 +19,7 @@
  */
 #include "mem/mem.h"
 #include "mem/page_sink.h"
-#include "mem/pages_int.h"
+#include "mem/pages-int.h"
 #include "kerndat/kerndat.h"
 #include "util/log.h"
 #include "util/util.h"

@@ -21,7 +21,7 @@
  * close silently; if it dies in between, the guard does that for the
  * sockets whose process is gone and keeps the lock for the restore.  The
  * helper ignores SIGINT and SIGHUP, which a terminal sends the whole job. */
-#include "sockets/sk_inet.h"
+#include "sockets/sk_inet-int.h"
 #include "util/log.h"
 #include "util/util.h"
 

@@ -26,7 +26,7 @@
  * restore to put a peer's FIN (or ACK of our FIN) back into a half-closed
  * connection (sk_tcp_fin.c) must reach the locked socket.
  */
-#include "sockets/sk_inet.h"
+#include "sockets/sk_inet-int.h"
 #include "sockets/sockets.h"
 #include "util/log.h"
 #include "util/util.h"

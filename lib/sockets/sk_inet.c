@@ -13,7 +13,7 @@
  * are bound; the dumped value is put back once every socket exists
  * (->restore_finish).
  */
-#include "sockets/sk_inet.h"
+#include "sockets/sk_inet-int.h"
 #include "sockets/sockets.h"
 #include "util/log.h"
 #include "util/util.h"

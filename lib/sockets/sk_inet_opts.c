@@ -20,7 +20,7 @@
  * TCP_MD5SIG keys; TCP_QUICKACK is transient.  An upper layer protocol
  * (TCP_ULP, kTLS) is refused.
  */
-#include "sockets/sk_inet.h"
+#include "sockets/sk_inet-int.h"
 #include "util/log.h"
 #include "util/util.h"
 

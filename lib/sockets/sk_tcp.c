@@ -32,7 +32,7 @@
  * (->restore_finish), and the lock stays until the tasks run
  * (sk_inet_restore_released).
  */
-#include "sockets/sk_inet.h"
+#include "sockets/sk_inet-int.h"
 #include "sockets/sockets.h"
 #include "util/log.h"
 #include "util/util.h"

@@ -25,7 +25,7 @@
  * address is not the old one (the kernel gave the port back when the
  * connection ended; getsockname shows an unrelated port).
  */
-#include "sockets/sk_inet.h"
+#include "sockets/sk_inet-int.h"
 #include "sockets/sockets.h"
 #include "util/log.h"
 #include "util/util.h"

@@ -9,7 +9,7 @@
  * the segment itself carries NETLOCK_MARK, which the lock lets through.
  * A reset (RST) gives a socket the error a reset connection reports.
  */
-#include "sockets/sk_inet.h"
+#include "sockets/sk_inet-int.h"
 #include "util/log.h"
 
 #include <arpa/inet.h>

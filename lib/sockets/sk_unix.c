@@ -1,7 +1,7 @@
 /* Unix sockets: the kind, and the sock_diag listing both sides use.
  * Dump: sk_unix_dump.c; restore: sk_unix_restore.c; what is supported:
  * docs/unix-sockets.md. */
-#include "sockets/sk_unix.h"
+#include "sockets/sk_unix-int.h"
 #include "sockets/sockets.h"
 #include "util/log.h"
 #include "util/util.h"

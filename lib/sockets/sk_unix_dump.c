@@ -10,7 +10,7 @@
  * listener) or "external" (--ext-unix-sk: written as an entry of its own
  * with uflags EXTERN, that the restore reconnects to by name).
  */
-#include "sockets/sk_unix.h"
+#include "sockets/sk_unix-int.h"
 #include "sockets/sockets.h"
 #include "util/log.h"
 #include "util/util.h"

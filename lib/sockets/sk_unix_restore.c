@@ -17,7 +17,7 @@
  * Queued data is written by the socket's peer before the task gets it;
  * options, shutdown and file flags come last.
  */
-#include "sockets/sk_unix.h"
+#include "sockets/sk_unix-int.h"
 #include "sockets/sockets.h"
 #include "util/log.h"
 #include "util/util.h"

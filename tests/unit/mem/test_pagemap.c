@@ -5,7 +5,7 @@
 #include "../unit.h"
 #include "mem/mem.h"
 #include "mem/page_sink.h"
-#include "mem/pages_int.h"
+#include "mem/pages-int.h"
 #include "kerndat/kerndat.h"
 #include "compat/uapi-extra.h"
 #include "util/util.h"
