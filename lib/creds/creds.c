@@ -294,8 +294,8 @@ static int verify_creds(struct remote *r, pid_t pid, pid_t tid, const CredsEntry
 			return -ENOMEM;
 		}
 		memcpy(g, ce->groups, ce->n_groups * sizeof(uint32_t));
-		qsort(g, ce->n_groups, sizeof(uint32_t), cmp_u32);
-		qsort(st.groups, st.ngroups, sizeof(uint32_t), cmp_u32);
+		xqsort(g, ce->n_groups, sizeof(uint32_t), cmp_u32);
+		xqsort(st.groups, st.ngroups, sizeof(uint32_t), cmp_u32);
 		if (memcmp(g, st.groups, ce->n_groups * sizeof(uint32_t)))
 			snprintf(what, sizeof(what), "supplementary groups differ");
 		free(g);

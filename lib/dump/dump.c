@@ -541,6 +541,18 @@ static int st_frozen(void *arg)
 	return ret;
 }
 
+/* The processes' page walks are over: their page indexes and the copy
+ * buffers go. */
+static void drop_page_state(struct dump_ctx *ctx)
+{
+	for (int i = 0; ctx->runs && i < ctx->tree.nr_procs; i++)
+		mem_page_runs_free(&ctx->runs[i]);
+	free(ctx->runs);
+	ctx->runs = NULL;
+	page_dump_free(ctx->pages);
+	ctx->pages = NULL;
+}
+
 /* A failed dump: what the collection began is ended without checks (kinds'
  * dump_end see a half tree), the collected seccomp filters dropped, and the
  * kinds undo their changes to the tree (the network lock, TCP repair). */
@@ -549,12 +561,7 @@ static void st_files_undo(void *arg)
 	struct dump_run *run = arg;
 	struct dump_ctx *ctx = &run->ctx;
 
-	for (int i = 0; ctx->runs && i < ctx->tree.nr_procs; i++)
-		mem_page_runs_free(&ctx->runs[i]);
-	free(ctx->runs);
-	ctx->runs = NULL;
-	page_dump_free(ctx->pages);
-	ctx->pages = NULL;
+	drop_page_state(ctx);
 	if (!run->shmem_done) {
 		run->shmem_done = true;
 		mem_dump_shared_fini(&ctx->shmem);
@@ -604,12 +611,7 @@ static int st_shared_memory(void *arg)
 {
 	struct dump_run *run = arg;
 	struct dump_ctx *ctx = &run->ctx;
-	for (int i = 0; ctx->runs && i < ctx->tree.nr_procs; i++)
-		mem_page_runs_free(&ctx->runs[i]);
-	free(ctx->runs);
-	ctx->runs = NULL;
-	page_dump_free(ctx->pages);
-	ctx->pages = NULL;
+	drop_page_state(ctx);
 	run->shmem_done = true;
 	return mem_dump_shared_fini(&ctx->shmem);
 }

@@ -1,6 +1,7 @@
 /* Where a task's descriptors go at restore (see fd_plan-int.h). */
 #include "files/fd_plan-int.h"
 #include "util/log.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +17,7 @@ static int cmp_slot(const void *a, const void *b)
 int fd_plan_slots(struct fd_slot *s, int nr, pid_t pid, int *maxfd)
 {
 	*maxfd = -1;
-	qsort(s, nr, sizeof(*s), cmp_slot);
+	xqsort(s, nr, sizeof(*s), cmp_slot);
 	for (int i = 0; i < nr; i++) {
 		if (i && s[i].target == s[i - 1].target) {
 			pr_err("fdinfo of process %d lists fd %d twice", pid, s[i].target);

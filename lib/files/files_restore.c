@@ -62,7 +62,8 @@ int files_restore_load(struct files_restore *fr, int dirfd, const struct cryo_op
 		img_close(img);
 	if (ret < 0)
 		return ret;
-	qsort(fr->files, fr->nr_files, sizeof(fr->files[0]), cmp_entry);
+	if (fr->nr_files)	/* xqsort(NULL, 0) is undefined */
+		xqsort(fr->files, fr->nr_files, sizeof(fr->files[0]), cmp_entry);
 	for (int i = 1; i < fr->nr_files; i++)
 		if (fr->files[i]->id == fr->files[i - 1]->id) {
 			pr_err("files.img: file id %u appears twice", fr->files[i]->id);

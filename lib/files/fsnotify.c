@@ -342,7 +342,7 @@ static int inotify_open(struct files_restore *fr, struct rst_file *f)
 	if (!w)
 		return -ENOMEM;
 	memcpy(w, e->wd, e->n_wd * sizeof(*w));
-	qsort(w, e->n_wd, sizeof(*w), cmp_wd);
+	xqsort(w, e->n_wd, sizeof(*w), cmp_wd);
 	int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), ret = 0;
 	char scratch[] = "/tmp/cryo-inotify-XXXXXX";
 	bool have_scratch = false;

@@ -991,7 +991,7 @@ static int show_dir(int out_fd, const char *path, const struct show_ctx *c, stru
 		n++;
 	}
 	if (n)
-		qsort(names, n, sizeof(*names), name_cmp);
+		xqsort(names, n, sizeof(*names), name_cmp);
 
 	jb_open(j, '{');
 	for (size_t i = 0; i < n; i++) {

@@ -447,7 +447,7 @@ static int list_dir_pids(const char *path, pid_t **out, int *n, bool gone_ok)
 	}
 	closedir(d);
 	if (cnt)
-		qsort(v, cnt, sizeof(*v), cmp_pid);
+		xqsort(v, cnt, sizeof(*v), cmp_pid);
 	*out = v;
 	*n = cnt;
 	return 0;
@@ -510,7 +510,7 @@ int proc_list_children(pid_t pid, pid_t **out, int *n)
 	}
 	free(tids);
 	if (nk)
-		qsort(kids, nk, sizeof(*kids), cmp_pid);
+		xqsort(kids, nk, sizeof(*kids), cmp_pid);
 	int u = 0;
 	for (int i = 0; i < nk; i++)
 		if (!u || kids[u - 1] != kids[i])

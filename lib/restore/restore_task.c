@@ -514,7 +514,7 @@ static int close_pages_fds(struct remote *r, struct rst_ctx *ctx)
 	for (int i = 0; i < ctx->nr_procs; i++)
 		if (ctx->procs[i].pages_fd >= 0)
 			fds[n++] = ctx->procs[i].pages_fd;
-	qsort(fds, n, sizeof(int), cmp_int);
+	xqsort(fds, n, sizeof(int), cmp_int);
 	for (int i = 0; i < n;) {
 		int j = i + 1;
 		while (j < n && fds[j] <= fds[j - 1] + 1)

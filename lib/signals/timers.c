@@ -131,7 +131,7 @@ int timers_parse_proc(char *text, const char *what, struct proc_timer **out, siz
 		}
 	}
 	if (n)
-		qsort(v, n, sizeof(*v), cmp_proc_timer);
+		xqsort(v, n, sizeof(*v), cmp_proc_timer);
 	for (size_t i = 1; i < n; i++)
 		if (v[i].id == v[i - 1].id) {
 			pr_err("%s lists timer ID %d twice", what, v[i].id);
@@ -522,7 +522,7 @@ int timers_restore_create(struct remote *r, pid_t pid, const TaskCoreEntry *tc)
 		if (!v)
 			return -ENOMEM;
 		memcpy(v, tte->posix, tte->n_posix * sizeof(*v));
-		qsort(v, tte->n_posix, sizeof(*v), cmp_timer_id);
+		xqsort(v, tte->n_posix, sizeof(*v), cmp_timer_id);
 		for (size_t i = 1; i < tte->n_posix; i++)
 			if (v[i]->it_id == v[i - 1]->it_id) {
 				pr_err("image: task %d has two POSIX timers with ID %u", pid, v[i]->it_id);

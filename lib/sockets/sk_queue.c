@@ -412,7 +412,7 @@ static int load_queues(struct files_restore *fr, struct skq_state **out)
 	}
 	/* by socket, each socket's in image order */
 	if (nr_packets)
-		qsort(packets, nr_packets, sizeof(packets[0]), cmp_packet);
+		xqsort(packets, nr_packets, sizeof(packets[0]), cmp_packet);
 	q->packets = packets;
 	q->nr_packets = nr_packets;
 	q->loaded = true;

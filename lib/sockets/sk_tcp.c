@@ -295,7 +295,7 @@ static int prelock_process(struct fd_dump *d, struct inet_dump_state *s)
 	free(fds);
 	if (!p.inos)
 		return -ENOMEM;
-	qsort(p.inos, p.nr, sizeof(ino_t), cmp_ino);
+	xqsort(p.inos, p.nr, sizeof(ino_t), cmp_ino);
 	int ret = 0;
 	for (int fam = 0; fam < 2 && !ret; fam++) {
 		struct {

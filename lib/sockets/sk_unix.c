@@ -141,7 +141,7 @@ int usk_list_all(struct usk_list *l)
 		return ret;
 	}
 	if (l->nr)
-		qsort(l->v, l->nr, sizeof(l->v[0]), cmp_ino);
+		xqsort(l->v, l->nr, sizeof(l->v[0]), cmp_ino);
 	return 0;
 }
 

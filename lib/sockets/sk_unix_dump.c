@@ -435,7 +435,7 @@ int usk_dump_end(struct files_dump *fdm)
 	uint32_t *ext = NULL;
 	int nr_ext = 0, ret = fdm->failed ? -ECANCELED : 0;
 	if (s->nr)
-		qsort(s->v, s->nr, sizeof(s->v[0]), cmp_dumped);
+		xqsort(s->v, s->nr, sizeof(s->v[0]), cmp_dumped);
 	/* listeners first: they fix their pending clients' peers */
 	for (int pass = 0; pass < 2 && !ret; pass++)
 		for (int i = 0; i < s->nr && !ret; i++)

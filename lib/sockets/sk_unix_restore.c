@@ -158,7 +158,7 @@ static struct usk_rst *rst_state(struct files_restore *fr)
 			if (e->state == TCP_LISTEN && !(e->uflags & USK_EXTERN))
 				s->listeners[s->nr_listeners++] = &fr->rf[i];
 		}
-	qsort(s->v, s->nr, sizeof(s->v[0]), cmp_rf_ino);
+	xqsort(s->v, s->nr, sizeof(s->v[0]), cmp_rf_ino);
 	fr->kind_state[FDK_UNIX] = s;
 	return s;
 }

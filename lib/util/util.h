@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -69,5 +70,14 @@ int wait_pid_stopped(pid_t pid, int timeout_ms);
 
 /* Wait (up to timeout_ms) until /proc/PID disappears. Returns 0 or -ETIMEDOUT. */
 int wait_pid_gone(pid_t pid, int timeout_ms);
+
+/* qsort that accepts an empty (NULL) array: qsort(NULL, 0, ...) is
+ * undefined behaviour, and a list with one entry needs no sorting. */
+static inline void xqsort(void *base, size_t n, size_t size,
+			  int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
 
 #endif

@@ -319,16 +319,11 @@ def check_unknown_type(env):
         raise Failed('answer %s' % r)
 
 
-def notify_dump(env, name, answers):
-    """A DUMP with notify_scripts answered by @answers; (scripts seen, final resp)."""
+
+def exchange_notified(env, req, answers):
+    """Send @req over a fresh swrk, answering each NOTIFY as @answers says
+    (default: success); (notifications seen, the final answer)."""
     from pycriu import rpc_pb2 as rpc
-    pid = env.start_prog()
-    fd = env.imgdir(name)
-    req = rpc.criu_req(type=rpc.DUMP)
-    req.opts.images_dir_fd = fd
-    req.opts.pid = pid
-    req.opts.leave_running = True
-    req.opts.notify_scripts = True
     sk, p = swrk(env)
     sk.send(req.SerializeToString())
     seen = []
@@ -341,6 +336,19 @@ def notify_dump(env, name, answers):
         sk.send(rpc.criu_req(type=rpc.NOTIFY, notify_success=ok).SerializeToString())
     sk.close()
     p.wait(timeout=30)
+    return seen, r
+
+def notify_dump(env, name, answers):
+    """A DUMP with notify_scripts answered by @answers; (scripts seen, final resp)."""
+    from pycriu import rpc_pb2 as rpc
+    pid = env.start_prog()
+    fd = env.imgdir(name)
+    req = rpc.criu_req(type=rpc.DUMP)
+    req.opts.images_dir_fd = fd
+    req.opts.pid = pid
+    req.opts.leave_running = True
+    req.opts.notify_scripts = True
+    seen, r = exchange_notified(env, req, answers)
     os.close(fd)
     return pid, seen, r
 
@@ -371,18 +379,7 @@ def notify_restore(env, name, answers):
     req = rpc.criu_req(type=rpc.RESTORE)
     req.opts.images_dir_fd = fd
     req.opts.notify_scripts = True
-    sk, p = swrk(env)
-    sk.send(req.SerializeToString())
-    seen = []
-    while True:
-        r = recv_resp(sk)
-        if r.type != rpc.NOTIFY:
-            break
-        seen.append((r.notify.script, r.notify.pid))
-        ok = answers.get(r.notify.script, True)
-        sk.send(rpc.criu_req(type=rpc.NOTIFY, notify_success=ok).SerializeToString())
-    sk.close()
-    p.wait(timeout=30)
+    seen, r = exchange_notified(env, req, answers)
     os.close(fd)
     return pid, seen, r
 
