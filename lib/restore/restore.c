@@ -417,6 +417,7 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 {
 	pid_t set_tid = p->pid;
 	struct clone_args args = {
+		.flags = ctx->ns_flags,		/* new UTS, IPC namespaces: see fill_namespaces */
 		.exit_signal = SIGCHLD,
 		.set_tid = (uint64_t)(uintptr_t)&set_tid,
 		.set_tid_size = 1,
@@ -589,6 +590,19 @@ static int session_helper(struct rst_ctx *ctx, struct rst_proc *parent, pid_t si
 /* Restore @p's memory, then create its children from inside it, depth
  * first: each child starts as a fork of its restored parent, so private
  * memory they shared copy-on-write stays shared. */
+/* The root was born in new namespaces (create_root's clone flags, lib/ns's
+ * kinds with a create step): cryo fills them now, before any other task
+ * exists (every one inherits them), and what it opens or creates for the
+ * tasks from here on (the SysV segments of lib/mem, sockets) it makes in
+ * them, through the files' namespace set. */
+int fill_namespaces(struct rst_ctx *ctx)
+{
+	if (!ctx->ns_flags)
+		return 0;
+	return ns_restore_create(ctx->ns_flags, ctx->procs[0].core->ids, ctx->procs[0].pid,
+				 ctx->dirfd, &ctx->files.ns);
+}
+
 int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
 {
 	struct remote *r = &rst_leader(p)->r;
@@ -755,7 +769,11 @@ int check_namespaces_cgroups(struct rst_ctx *ctx)
 	int ret = 0;
 
 	for (int i = 0; !ret && i < ctx->nr_procs; i++)
-		ret = ns_restore_check(root_ids, ctx->procs[i].core->ids, ctx->procs[i].pid);
+		ret = ns_restore_check(root_ids, ctx->procs[0].core->ids, ctx->procs[i].core->ids,
+				       ctx->procs[i].pid);
+	/* the namespaces the root gets new (its clone3's flags) */
+	if (!ret)
+		ctx->ns_flags = ns_restore_flags(root_ids, ctx->procs[0].core->ids);
 	if (ret || !mode || !strcmp(mode, "ignore"))
 		return ret;
 	for (int i = 0; i < ctx->nr_procs; i++) {
