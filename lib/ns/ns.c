@@ -304,6 +304,32 @@ int ns_restore_flags(const TaskKobjIdsEntry *root_ids, const TaskKobjIdsEntry *t
 	return flags;
 }
 
+int ns_restore_check_images(int flags, const TaskKobjIdsEntry *tree_ids, int dirfd)
+{
+	for_each_ns_desc(d) {
+		struct cr_img *img;
+		uint32_t id;
+
+		if (!(flags & d->clone_flag) || !ns_ids_get(d, tree_ids, &id) || d->content_img < 0)
+			continue;
+		int ret = img_open(&img, dirfd, d->content_img, IMG_READ | IMG_MISSING_OK, id);
+		if (ret == -ENOENT) {
+			char name[64];
+			snprintf(name, sizeof(name), img_type_info(d->content_img)->pattern,
+				 (unsigned long)id);
+			pr_err("the root process was dumped in a %s namespace of its own (%s_ns_id %u; "
+			       "the dumping tool's is another, inventory.img root_ids), but %s, which "
+			       "would hold it, is missing: the images are incomplete", d->what,
+			       d->name, id, name);
+			return ret;
+		}
+		if (ret)
+			return ret;
+		img_close(img);
+	}
+	return 0;
+}
+
 int ns_restore_create(int flags, const TaskKobjIdsEntry *tree_ids, pid_t root, int dirfd,
 		      struct ns_set *set)
 {

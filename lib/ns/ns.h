@@ -140,6 +140,9 @@ int ns_restore_check(const TaskKobjIdsEntry *root_ids, const TaskKobjIdsEntry *t
  * root_ns_mask).  Only kinds with a create step (ns_restore_check refused
  * the others). */
 int ns_restore_flags(const TaskKobjIdsEntry *root_ids, const TaskKobjIdsEntry *tree_ids);
+/* Before any task exists: each of those namespaces has its image in
+ * @dirfd (0, or -ENOENT logged, naming it). */
+int ns_restore_check_images(int flags, const TaskKobjIdsEntry *tree_ids, int dirfd);
 /* Once the root @root exists (created with @flags): open each of its new
  * namespaces into @set (cryo's steps then run in them) and fill it with
  * its kind's create step from the images in @dirfd.  0 or a negative

@@ -774,6 +774,8 @@ int check_namespaces_cgroups(struct rst_ctx *ctx)
 	/* the namespaces the root gets new (its clone3's flags) */
 	if (!ret)
 		ctx->ns_flags = ns_restore_flags(root_ids, ctx->procs[0].core->ids);
+	if (!ret)
+		ret = ns_restore_check_images(ctx->ns_flags, ctx->procs[0].core->ids, ctx->dirfd);
 	if (ret || !mode || !strcmp(mode, "ignore"))
 		return ret;
 	for (int i = 0; i < ctx->nr_procs; i++) {
