@@ -122,6 +122,9 @@ static int restore_shm(struct cr_img *img)
 				ret = log_errno(-errno, "can't set owner and mode of SysV segment %u",
 						d->id);
 		}
+		if (!ret && (d->mode & SHM_LOCKED) && shmctl(d->id, SHM_LOCK, NULL) < 0)
+			ret = log_errno(-errno, "can't lock SysV segment %u in memory (SHM_LOCK) as "
+					"it was", d->id);
 		protobuf_c_message_free_unpacked(&e->base, NULL);
 		if (ret)
 			return ret;

@@ -587,9 +587,6 @@ static int session_helper(struct rst_ctx *ctx, struct rst_proc *parent, pid_t si
 	return ret;
 }
 
-/* Restore @p's memory, then create its children from inside it, depth
- * first: each child starts as a fork of its restored parent, so private
- * memory they shared copy-on-write stays shared. */
 /* The root was born in new namespaces (create_root's clone flags, lib/ns's
  * kinds with a create step): cryo fills them now, before any other task
  * exists (every one inherits them), and what it opens or creates for the
@@ -603,6 +600,9 @@ int fill_namespaces(struct rst_ctx *ctx)
 				 ctx->dirfd, &ctx->files.ns);
 }
 
+/* Restore @p's memory, then create its children from inside it, depth
+ * first: each child starts as a fork of its restored parent, so private
+ * memory they shared copy-on-write stays shared. */
 int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
 {
 	struct remote *r = &rst_leader(p)->r;
