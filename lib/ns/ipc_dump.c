@@ -100,7 +100,12 @@ int ipcns_sysctls(IpcVarEntry *e, bool write_them, bool next)
 			} else if (c->type == V_U64) {
 				snprintf(buf, sizeof(buf), "%" PRIu64, *(uint64_t *)((char *)e + c->off));
 			} else if (c->type == V_NEXT) {
-				snprintf(buf, sizeof(buf), "%d", *(int32_t *)((char *)e + c->off));
+				/* -1 reads "unset", which only the next get brings
+				 * back (the kernel takes 0 and up): nothing to do */
+				int32_t v = *(int32_t *)((char *)e + c->off);
+				if (v < 0)
+					continue;
+				snprintf(buf, sizeof(buf), "%d", v);
 			} else {
 				snprintf(buf, sizeof(buf), "%u", *(uint32_t *)((char *)e + c->off));
 			}
