@@ -365,12 +365,13 @@ static int cgroup_freeze(const char *dir, bool freeze, unsigned timeout_s)
 	}
 }
 
-/* Every live task must be in cryo's namespaces (lib/ns): nothing else can
- * be restored yet.  Checked on the frozen tree, before anything is
- * written, so a refusal leaves the tree exactly as it was. */
+/* Every live task must be in cryo's namespaces, or, of the kinds a restore
+ * makes (UTS, IPC), in the root's (lib/ns; procs[0], checked first, is the
+ * root).  Checked on the frozen tree, before anything is written, so a
+ * refusal leaves the tree exactly as it was. */
 static int check_namespaces(struct dump_ctx *ctx)
 {
-	int ret = ns_dump_init(&ctx->ns);
+	int ret = ns_dump_init(&ctx->ns, ctx->dirfd);
 
 	for (int i = 0; !ret && i < ctx->tree.nr_procs; i++) {
 		struct seized_proc *p = ctx->tree.procs[i];

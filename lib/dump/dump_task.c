@@ -136,8 +136,12 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 		ret = ret ? ret : r2;
 	}
 	if (!ret && core.ids && d.leader && p == ctx->tree.root) {
+		/* kept for the inventory, whose root_ids name cryo's own
+		 * namespaces (criu's: the dumping tool's), so that a restore
+		 * knows which ones the root had of its own */
 		ctx->root_ids = core.ids;
-		core.ids = NULL;	/* kept for the inventory */
+		core.ids = NULL;
+		ret = ns_dump_self_ids(&ctx->ns, ctx->root_ids);
 	}
 out:
 	/* Done with the thread as soon as its calls are: mask, registers and

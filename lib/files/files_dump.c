@@ -17,7 +17,12 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#ifndef MQUEUE_MAGIC
+#define MQUEUE_MAGIC 0x19800202	/* linux/magic.h */
+#endif
 
 /* Descriptors seen so far with one (dev, ino), sorted in kcmp's order of
  * their open file descriptions: anonymous inodes (every eventfd...) share
@@ -316,6 +321,15 @@ static int classify(struct fd_dump *d)
 	if (S_ISREG(m) && !strncmp(d->path, "/memfd:", 7)) {
 		d->kind = FDK_MEMFD;
 		return 0;
+	}
+	if (S_ISREG(m) && d->path[0] == '/' && !strchr(d->path + 1, '/')) {
+		/* a POSIX message queue's link is "/NAME", as a file of / */
+		char link[64];
+		struct statfs sfs;
+		snprintf(link, sizeof(link), "/proc/%d/fd/%d", d->pid, d->fd);
+		if (!statfs(link, &sfs) && sfs.f_type == MQUEUE_MAGIC)
+			return refuse(d, "a POSIX message queue", "cryo can't save message queues "
+				      "yet (their messages and attributes); close it before the dump");
 	}
 	if (S_ISREG(m) || S_ISDIR(m) || S_ISCHR(m)) {
 		d->kind = FDK_REG;

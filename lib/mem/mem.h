@@ -209,6 +209,11 @@ int shmem_dump_vma(struct mem_dump_shared *sd, struct files_dump *files, pid_t p
 struct shmem_obj;
 struct shmem_registry {
 	int dirfd;
+	/* SysV segments: ipcns-shm-ID.img of the tree's IPC namespace (0:
+	 * cryo's own, whose segments are saved as the tree attached them),
+	 * and the namespace cryo makes them in (NULL or -1: its own) */
+	uint32_t ipc_img_id;
+	const struct ns_set *ns;
 	struct shmem_obj *objs;
 	int nr_objs;
 	MemfdInodeEntry **memfd;
@@ -218,7 +223,8 @@ struct shmem_registry {
 	bool loaded;
 	bool active;			/* between init and free */
 };
-int shmem_registry_init(struct shmem_registry *reg, int dirfd);
+int shmem_registry_init(struct shmem_registry *reg, int dirfd, uint32_t ipc_img_id,
+			const struct ns_set *ns);
 int shmem_registry_note(struct shmem_registry *reg, const struct files_restore *fr,
 			const MmEntry *mm);
 /* @failed: remove the SysV segments this restore created. */

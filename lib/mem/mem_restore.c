@@ -388,7 +388,7 @@ int mem_restore_vmas(struct remote *r, const struct mem_image *mi,
 		     const struct files_restore *fr, struct page_source *src)
 {
 	struct shmem_registry reg;
-	int ret = shmem_registry_init(&reg, mi->dirfd);
+	int ret = shmem_registry_init(&reg, mi->dirfd, 0, NULL);
 	if (!ret)
 		ret = mem_restore_vmas_shared(r, mi, fr, src, &reg);
 	shmem_registry_free(&reg, ret != 0);

@@ -48,6 +48,7 @@ int shmem_sysv_dump(struct mem_dump_shared *sd, int fd, pid_t pid, uint64_t id);
  * it is gone). */
 int shmem_sysv_prepare(struct shmem_registry *reg, struct shmem_obj *o);
 /* Attach it in the task at the address of @mm's VMA @i (with pgoff 0). */
-int shmem_sysv_attach(struct remote *r, const MmEntry *mm, size_t i, struct shmem_obj *o);
+int shmem_sysv_attach(struct remote *r, const struct shmem_registry *reg, const MmEntry *mm,
+		      size_t i, struct shmem_obj *o);
 
 #endif

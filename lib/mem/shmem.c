@@ -46,10 +46,13 @@ bool vma_is_shmem(const VmaEntry *v)
 }
 
 
-int shmem_registry_init(struct shmem_registry *reg, int dirfd)
+int shmem_registry_init(struct shmem_registry *reg, int dirfd, uint32_t ipc_img_id,
+			const struct ns_set *ns)
 {
 	memset(reg, 0, sizeof(*reg));
 	reg->dirfd = dirfd;
+	reg->ipc_img_id = ipc_img_id;
+	reg->ns = ns;
 	reg->active = true;
 	return 0;
 }
@@ -81,7 +84,7 @@ static int registry_load(struct shmem_registry *reg)
 	}
 	if (ret && ret != -ENOENT)
 		return ret;
-	ret = img_open(&img, reg->dirfd, IMG_IPC_SHM, IMG_READ | IMG_MISSING_OK, 0);
+	ret = img_open(&img, reg->dirfd, IMG_IPC_SHM, IMG_READ | IMG_MISSING_OK, reg->ipc_img_id);
 	if (ret == -ENOENT)
 		return 0;
 	if (ret)
@@ -92,8 +95,8 @@ static int registry_load(struct shmem_registry *reg)
 		if (ret <= 0)
 			break;
 		if (!e->desc || (e->has_in_pagemaps && e->in_pagemaps)) {
-			pr_err("ipcns-shm-0.img: a segment without a description, or with its contents "
-			       "in pagemaps: not supported");
+			pr_err("%s: a segment without a description, or with its contents in "
+			       "pagemaps: not supported", img_name(img));
 			protobuf_c_message_free_unpacked(&e->base, NULL);
 			ret = -EINVAL;
 			break;
@@ -158,8 +161,8 @@ static int note_vma(struct shmem_registry *reg, const struct files_restore *fr, 
 				ipc = reg->ipc[i];
 		if (!ipc) {
 			pr_err("SysV shared memory segment %llu (attached at 0x%llx) is missing from "
-			       "ipcns-shm-0.img", (unsigned long long)v->shmid,
-			       (unsigned long long)v->start);
+			       "ipcns-shm-%u.img", (unsigned long long)v->shmid,
+			       (unsigned long long)v->start, reg->ipc_img_id);
 			return -EINVAL;
 		}
 	}
@@ -208,7 +211,9 @@ void shmem_registry_free(struct shmem_registry *reg, bool failed)
 	shmem_registry_close_fds(reg);
 	for (int i = 0; i < reg->nr_objs; i++) {
 		struct shmem_obj *o = &reg->objs[i];
-		if (failed && o->sysv_created && shmctl((int)o->key, IPC_RMID, NULL) < 0)
+		/* in a namespace of its own, they go with it */
+		if (failed && o->sysv_created && !reg->ipc_img_id &&
+		    shmctl((int)o->key, IPC_RMID, NULL) < 0)
 			pr_warn("can't remove SysV segment %llu created by the failed restore: %s",
 				(unsigned long long)o->key, strerror(errno));
 	}
@@ -541,7 +546,7 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 			if (!o->creator && !o->sysv_created)
 				ret = shmem_sysv_prepare(reg, o);
 			if (!ret)
-				ret = shmem_sysv_attach(r, mm, i, o);
+				ret = shmem_sysv_attach(r, reg, mm, i, o);
 			continue;
 		}
 		if (!o->creator) {

@@ -1,8 +1,13 @@
 /* SysV shared memory segments: saved into ipcns-shm-0.img (key, owner,
  * mode, size, then the contents), recreated with their old ids in cryo's
- * IPC namespace and attached with shmat in the restored tasks.  See
+ * IPC namespace and attached with shmat in the restored tasks.  A tree in
+ * an IPC namespace of its own has every segment of it saved and recreated
+ * with the namespace (lib/ns, ipcns-shm-ID.img); here they are only
+ * attached, and one removed while attached (SHM_DEST), which lib/ns leaves
+ * out, is recreated by its first attacher, in that namespace.  See
  * shmem.c for the other shared memory objects. */
 #include "mem/shmem-int.h"
+#include "ns/ns.h"
 #include "images/image.h"
 #include "seize/remote.h"
 #include "util/log.h"
@@ -35,12 +40,8 @@ int shmem_sysv_dump(struct mem_dump_shared *sd, int fd, pid_t pid, uint64_t id)
 	int ret = same_ipc_ns(pid);
 	if (ret < 0)
 		return ret;
-	if (!ret) {
-		pr_err("process %d attached SysV shared memory segment %llu of another IPC namespace: "
-		       "cryo saves only segments of its own IPC namespace (IPC namespaces are not "
-		       "supported yet)", pid, (unsigned long long)id);
-		return -EOPNOTSUPP;
-	}
+	if (!ret)
+		return 0;	/* the tree's own namespace: saved whole by lib/ns */
 	if (shmctl((int)id, IPC_STAT, &ds) < 0)
 		return_perror("shmctl(%llu, IPC_STAT) for the segment process %d attached failed",
 			      (unsigned long long)id, pid);
@@ -93,8 +94,22 @@ int shmem_sysv_dump(struct mem_dump_shared *sd, int fd, pid_t pid, uint64_t id)
 	return ret;
 }
 
-/* SysV: the segment must exist in cryo's IPC namespace with its old id. */
+/* SysV: the segment must exist in the tree's IPC namespace (cryo's own,
+ * or the one the restore made: entered around this) with its old id. */
+static int sysv_prepare(struct shmem_registry *reg, struct shmem_obj *o);
+
 int shmem_sysv_prepare(struct shmem_registry *reg, struct shmem_obj *o)
+{
+	const struct ns_desc *d = ns_desc(NS_IPC);
+	int back, ret = ns_enter(reg->ns, d, &back);
+	if (ret)
+		return ret;
+	ret = sysv_prepare(reg, o);
+	int r2 = ns_leave(d, back);
+	return ret ? ret : r2;
+}
+
+static int sysv_prepare(struct shmem_registry *reg, struct shmem_obj *o)
 {
 	const IpcShmEntry *e = o->ipc;
 	const IpcDescEntry *d = e->desc;
@@ -153,7 +168,7 @@ int shmem_sysv_prepare(struct shmem_registry *reg, struct shmem_obj *o)
 
 	/* Contents, from the raw data after the entry in ipcns-shm-0.img. */
 	struct cr_img *img;
-	int ret = img_open(&img, reg->dirfd, IMG_IPC_SHM, IMG_READ, 0);
+	int ret = img_open(&img, reg->dirfd, IMG_IPC_SHM, IMG_READ, reg->ipc_img_id);
 	if (ret)
 		return ret;
 	char *addr = shmat(id, NULL, 0);
@@ -168,7 +183,7 @@ int shmem_sysv_prepare(struct shmem_registry *reg, struct shmem_obj *o)
 		ret = img_read_msg(img, &ipc_shm_entry__descriptor, (ProtobufCMessage **)&x);
 		if (ret <= 0) {
 			if (!ret) {
-				pr_err("ipcns-shm-0.img: segment %d vanished from the image", id);
+				pr_err("%s: segment %d vanished from the image", img_name(img), id);
 				ret = -EINVAL;
 			}
 			break;
@@ -199,7 +214,8 @@ int shmem_sysv_prepare(struct shmem_registry *reg, struct shmem_obj *o)
 
 /* SysV: one shmat per attachment (the VMA with pgoff 0 and those that
  * continue it, split by mprotect), which must cover the whole segment. */
-int shmem_sysv_attach(struct remote *r, const MmEntry *mm, size_t i, struct shmem_obj *o)
+int shmem_sysv_attach(struct remote *r, const struct shmem_registry *reg, const MmEntry *mm,
+		      size_t i, struct shmem_obj *o)
 {
 	const VmaEntry *first = mm->vmas[i];
 	uint64_t want_end = first->start + ROUND_UP(o->size, PAGE_SIZE), end = first->end;
@@ -230,9 +246,18 @@ int shmem_sysv_attach(struct remote *r, const MmEntry *mm, size_t i, struct shme
 		       (unsigned long long)first->shmid, ret, (unsigned long long)first->start);
 		return -EINVAL;
 	}
-	if (o->sysv_rmid && shmctl((int)o->key, IPC_RMID, NULL) < 0)
-		return_perror("can't mark recreated SysV segment %llu destroyed",
-			      (unsigned long long)o->key);
+	if (o->sysv_rmid) {
+		const struct ns_desc *d = ns_desc(NS_IPC);
+		int back, r2 = ns_enter(reg->ns, d, &back);
+		if (r2)
+			return r2;
+		if (shmctl((int)o->key, IPC_RMID, NULL) < 0)
+			r2 = log_errno(-errno, "can't mark recreated SysV segment %llu destroyed",
+				       (unsigned long long)o->key);
+		int r3 = ns_leave(d, back);
+		if (r2 || r3)
+			return r2 ? r2 : r3;
+	}
 	o->sysv_rmid = false;
 	if (!o->creator) {
 		o->creator = r->tid;

@@ -1,6 +1,7 @@
 /* The namespace table and the checks that keep cryo from writing (or
  * restoring) a tree into namespaces other than the ones it lived in. */
 #include "ns/ns.h"
+#include "ns/ns-int.h"
 #include "images/image.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -25,7 +26,8 @@
 #define RUN_INSIDE "to checkpoint it without its namespace, run cryo inside it " \
 	"(nsenter --%s=/proc/%d/ns/%s cryo dump ...) and restore it inside one you provide"
 
-/* No kind has dump or create steps yet: each is only checked and its id
+/* UTS and IPC have dump and create steps (uts.c, ipc_dump.c,
+ * ipc_restore.c); the other kinds are only checked and their ids
  * recorded. */
 static const struct ns_desc descs[NS__MAX] = {
 	[NS_PID] = { NS_PID, "pid", "PID", "pid", CLONE_NEWPID, "pid_for_children",
@@ -36,9 +38,10 @@ static const struct ns_desc descs[NS__MAX] = {
 		     -1 /* criu: netns-ID.img and more, not known to cryo yet */,
 		     RUN_INSIDE "; --external net[INODE]:NAME is not implemented yet" },
 	[NS_IPC] = { NS_IPC, "ipc", "IPC", "ipc", CLONE_NEWIPC, NULL, IDS(ipc_ns_id, 7),
-		     IMG_IPC_VAR, RUN_INSIDE },
+		     IMG_IPC_VAR, RUN_INSIDE, .dump = ipcns_dump, .create = ipcns_create },
 	[NS_UTS] = { NS_UTS, "uts", "UTS (host name)", "uts", CLONE_NEWUTS, NULL,
-		     IDS(uts_ns_id, 8), IMG_UTSNS, RUN_INSIDE },
+		     IDS(uts_ns_id, 8), IMG_UTSNS, RUN_INSIDE, .dump = utsns_dump,
+		     .create = utsns_create },
 	[NS_MNT] = { NS_MNT, "mnt", "mount", "mount", CLONE_NEWNS, NULL, IDS(mnt_ns_id, 9),
 		     IMG_MNTS, RUN_INSIDE },
 	[NS_USER] = { NS_USER, "user", "user", "user", CLONE_NEWUSER, NULL, IDS(user_ns_id, 10),
@@ -101,9 +104,10 @@ static int ns_ino(const char *dir, const char *name, uint64_t *ino)
 	return 0;
 }
 
-int ns_dump_init(struct ns_dump *st)
+int ns_dump_init(struct ns_dump *st, int dirfd)
 {
 	memset(st, 0, sizeof(*st));
+	st->dirfd = dirfd;
 	st->next_id = 1;
 	for_each_ns_desc(d) {
 		int k = d->kind;
@@ -141,12 +145,28 @@ int ns_dump_check_task(struct ns_dump *st, pid_t pid, pid_t tid, const char *com
 		uint64_t ino;
 		int ret;
 
-		if (!st->self[k] || ns_creatable(d))
-			continue;	/* the kernel has no such kind, or a restore makes one */
+		if (!st->self[k])
+			continue;	/* the kernel has no such kind */
 		ret = ns_ino(dir, d->name, &ino);
 		if (ret)
 			return log_errno(ret, "can't read the %s namespace of %s (%s/%s)", d->what,
 					 who, dir, d->name);
+		if (ns_creatable(d)) {
+			/* The restore makes one for the root, and every task
+			 * inherits it: the whole tree must be in the root's. */
+			if (!st->root[k])
+				st->root[k] = ino;
+			if (ino == st->root[k])
+				continue;
+			pr_err("%s is in %s %s namespace other than the root process's (%s:[%llu]; "
+			       "the root's is %s:[%llu], cryo's %s:[%llu]): cryo restores one %s "
+			       "namespace per tree, made for the root and shared by every process; "
+			       "dump the subtree that runs in the other namespace on its own", who,
+			       strchr("AEIO", d->what[0]) ? "an" : "a", d->what, d->name,
+			       (unsigned long long)ino, d->name, (unsigned long long)st->root[k],
+			       d->name, (unsigned long long)st->self[k], d->what);
+			return -EOPNOTSUPP;
+		}
 		if (ino != st->self[k]) {
 			char hint[256];
 			snprintf(hint, sizeof(hint), d->hint, d->nsenter_opt, pid, d->name);
@@ -219,21 +239,46 @@ int ns_dump_fill_ids(struct ns_dump *st, pid_t pid, TaskKobjIdsEntry *ids)
 		if (ret)
 			return log_errno(ret, "can't identify the %s namespace of process %d", d->what, pid);
 		ns_ids_set(d, ids, id);
-		if (fresh && d->dump && (ret = d->dump(st, d, pid, id)))
+		/* cryo's own namespaces are the restoring cryo's business */
+		if (fresh && d->dump && ino != st->self[d->kind] && (ret = d->dump(st, d, pid, id)))
 			return ret;
 	}
 	return 0;
 }
 
-int ns_restore_check(const TaskKobjIdsEntry *root_ids, const TaskKobjIdsEntry *ids, pid_t pid)
+int ns_dump_self_ids(struct ns_dump *st, TaskKobjIdsEntry *ids)
+{
+	for_each_ns_desc(d) {
+		uint32_t id;
+		bool fresh;
+		if (!st->self[d->kind])
+			continue;
+		if (ns_dump_id(st, d->kind, st->self[d->kind], &id, &fresh))
+			return -ENOMEM;
+		ns_ids_set(d, ids, id);
+	}
+	return 0;
+}
+
+int ns_restore_check(const TaskKobjIdsEntry *root_ids, const TaskKobjIdsEntry *tree_ids,
+		     const TaskKobjIdsEntry *ids, pid_t pid)
 {
 	if (!root_ids || !ids)
 		return 0;
 	for_each_ns_desc(d) {
-		uint32_t rid, tid;
+		uint32_t rid, tid, treeid;
 
-		if (ns_creatable(d) || !ns_ids_get(d, root_ids, &rid) || !ns_ids_get(d, ids, &tid))
+		if (!ns_ids_get(d, root_ids, &rid) || !ns_ids_get(d, ids, &tid))
 			continue;
+		if (ns_creatable(d)) {
+			if (ids == tree_ids || !ns_ids_get(d, tree_ids, &treeid) || tid == treeid)
+				continue;
+			pr_err("process %d was dumped in a %s namespace other than the root "
+			       "process's (%s_ns_id %u in its core image, %u in the root's): cryo "
+			       "restores one %s namespace per tree, made for the root and shared "
+			       "by every process", pid, d->what, d->name, tid, treeid, d->what);
+			return -EOPNOTSUPP;
+		}
 		if (rid == tid)
 			continue;
 		pr_err("process %d was dumped in a %s namespace of its own (%s_ns_id %u in its "
@@ -243,6 +288,78 @@ int ns_restore_check(const TaskKobjIdsEntry *root_ids, const TaskKobjIdsEntry *i
 		return -EOPNOTSUPP;
 	}
 	return 0;
+}
+
+int ns_restore_flags(const TaskKobjIdsEntry *root_ids, const TaskKobjIdsEntry *tree_ids)
+{
+	int flags = 0;
+	if (!root_ids || !tree_ids)
+		return 0;
+	for_each_ns_desc(d) {
+		uint32_t rid, tid;
+		if (ns_creatable(d) && ns_ids_get(d, root_ids, &rid) && ns_ids_get(d, tree_ids, &tid) &&
+		    rid != tid)
+			flags |= d->clone_flag;
+	}
+	return flags;
+}
+
+int ns_restore_check_images(int flags, const TaskKobjIdsEntry *tree_ids, int dirfd)
+{
+	for_each_ns_desc(d) {
+		struct cr_img *img;
+		uint32_t id;
+
+		if (!(flags & d->clone_flag) || !ns_ids_get(d, tree_ids, &id) || d->content_img < 0)
+			continue;
+		int ret = img_open(&img, dirfd, d->content_img, IMG_READ | IMG_MISSING_OK, id);
+		if (ret == -ENOENT) {
+			char name[64];
+			snprintf(name, sizeof(name), img_type_info(d->content_img)->pattern,
+				 (unsigned long)id);
+			pr_err("the root process was dumped in a %s namespace of its own (%s_ns_id %u; "
+			       "the dumping tool's is another, inventory.img root_ids), but %s, which "
+			       "would hold it, is missing: the images are incomplete", d->what,
+			       d->name, id, name);
+			return ret;
+		}
+		if (ret)
+			return ret;
+		img_close(img);
+	}
+	return 0;
+}
+
+int ns_restore_create(int flags, const TaskKobjIdsEntry *tree_ids, pid_t root, int dirfd,
+		      struct ns_set *set)
+{
+	for_each_ns_desc(d) {
+		char path[64];
+		uint32_t id;
+		int ret;
+
+		if (!(flags & d->clone_flag) || !ns_ids_get(d, tree_ids, &id))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", root, d->name);
+		set->fd[d->kind] = open(path, O_RDONLY | O_CLOEXEC);
+		if (set->fd[d->kind] < 0)
+			return log_errno(-errno, "can't open the new %s namespace of the restored "
+					 "root (%s)", d->what, path);
+		ret = d->create(d, dirfd, set, id);
+		if (ret)
+			return ret;
+		pr_info("made a new %s namespace for the tree (%s_ns_id %u)", d->what, d->name, id);
+	}
+	return 0;
+}
+
+void ns_set_close(struct ns_set *set)
+{
+	for (int k = 0; k < NS__MAX; k++) {
+		if (set->fd[k] >= 0)
+			close(set->fd[k]);
+		set->fd[k] = -1;
+	}
 }
 
 /* --- the namespaces cryo runs a restore step in --- */
@@ -291,4 +408,20 @@ int ns_leave(const struct ns_desc *d, int back)
 		return log_errno(ret, "can't go back to cryo's own %s namespace: cryo is left in "
 				 "another one and can't go on", d->what);
 	return 0;
+}
+
+int ns_enter_pid(const struct ns_desc *d, pid_t pid, int *back)
+{
+	char path[64];
+	struct ns_set set;
+
+	ns_set_self(&set);
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, d->name);
+	set.fd[d->kind] = open(path, O_RDONLY | O_CLOEXEC);
+	if (set.fd[d->kind] < 0)
+		return log_errno(-errno, "can't open the %s namespace of process %d (%s)", d->what,
+				 pid, path);
+	int ret = ns_enter(&set, d, back);
+	close(set.fd[d->kind]);
+	return ret;
 }

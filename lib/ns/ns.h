@@ -1,10 +1,12 @@
 /* Namespaces: one descriptor per kind (its clone flag, /proc/PID/ns name,
  * image field, and the steps that dump, create and join one), as lib/files
- * has one per descriptor kind.  Today cryo restores a tree into its own
- * namespaces only: no kind has a create step yet, so a tree that lives in
- * any other is refused at dump, and images that record one are refused at
- * restore (both checks walk this table).  A kind becomes restorable by
- * giving it its steps (containers). */
+ * has one per descriptor kind.  A kind with dump and create steps (UTS,
+ * IPC) is restorable: a tree whose root runs in a namespace of that kind
+ * other than cryo's gets a new one (made by the root's clone3 and filled by
+ * cryo from the images), which all its processes share.  A tree in any
+ * other namespace of a kind without steps, or split over two namespaces of
+ * one kind, is refused at dump, and images that record one are refused at
+ * restore (both checks walk this table). */
 #ifndef CRYO_NS_H
 #define CRYO_NS_H
 
@@ -21,7 +23,7 @@ enum ns_kind {
 };
 
 struct ns_dump;
-struct remote;
+struct ns_set;
 
 struct ns_desc {
 	enum ns_kind kind;
@@ -36,15 +38,16 @@ struct ns_desc {
 	size_t has_off, id_off;
 	int content_img;		/* IMG_* its contents go to (utsns-ID.img...), -1: none */
 	const char *hint;		/* what helps when a tree in one is refused */
-	/* Dump: the namespace's contents (host names, IPC objects, devices,
-	 * mounts) into content_img for id @id, once per namespace.  NULL:
-	 * only its id is recorded (every kind today). */
+	/* Dump: the contents of the namespace (host names, IPC objects) that
+	 * process @pid is in into content_img for id @id, once per namespace
+	 * other than cryo's own.  NULL: only its id is recorded. */
 	int (*dump)(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
-	/* Restore: make a new one in the task being created (driven through
-	 * @r) and fill it from the images of namespace @id.  NULL: cryo can't,
-	 * and a tree in one is refused (every kind today).  Joining one that
-	 * exists is the same for every kind: ns_join. */
-	int (*create)(const struct ns_desc *d, struct remote *r, uint32_t id);
+	/* Restore: fill the new namespace @set holds for this kind (the
+	 * root's clone3 made it, with clone_flag) from the images of
+	 * namespace @id in @dirfd.  cryo enters it (ns_enter) for the time it
+	 * needs.  NULL: cryo can't, and a tree in one is refused.  Joining
+	 * one that exists is the same for every kind: ns_join. */
+	int (*create)(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
 };
 
 const struct ns_desc *ns_desc(enum ns_kind kind);
@@ -68,7 +71,8 @@ void ns_ids_set(const struct ns_desc *d, TaskKobjIdsEntry *ids, uint32_t id);
  * What cryo opens or creates for the tasks (sockets above all, also paths
  * looked up through a mount namespace) must be made in the task's
  * namespaces.  A set holds one namespace fd per kind; -1 is cryo's own, so
- * entering it is no setns at all (today's only case). */
+ * entering it is no setns at all (every kind but the ones the restore
+ * made new: ns_restore_create). */
 struct ns_set {
 	int fd[NS__MAX];
 };
@@ -86,7 +90,9 @@ int ns_leave(const struct ns_desc *d, int back);
 
 /* Dump side: cryo's own namespaces, and ids for the images. */
 struct ns_dump {
+	int dirfd;			/* the images directory, for the dump steps */
 	uint64_t self[NS__MAX];		/* inode of each of cryo's namespaces */
+	uint64_t root[NS__MAX];		/* of the root's (the first task checked) */
 	uint64_t self_children[NS__MAX];/* of its *_for_children (0 where none) */
 	struct ns_seen {
 		enum ns_kind kind;
@@ -97,14 +103,16 @@ struct ns_dump {
 	uint32_t next_id;
 };
 
-int ns_dump_init(struct ns_dump *st);
+int ns_dump_init(struct ns_dump *st, int dirfd);
 void ns_dump_fini(struct ns_dump *st);
 
 /* Refuse a task (thread @tid of process @pid, named @comm) that is in a
- * namespace cryo cannot restore: any that is not cryo's own, or whose
- * children would be born in another (unshare without fork).  The message
- * names the task, the kind, both inodes and what helps.  0 or -EOPNOTSUPP
- * (logged); other negative codes if /proc could not be read (logged). */
+ * namespace cryo cannot restore: of a kind without steps, any that is not
+ * cryo's own, or whose children would be born in another (unshare without
+ * fork); of a kind with steps, any but the root's (the first task checked
+ * is the root).  The message names the task, the kind, both inodes and
+ * what helps.  0 or -EOPNOTSUPP (logged); other negative codes if /proc
+ * could not be read (logged). */
 int ns_dump_check_task(struct ns_dump *st, pid_t pid, pid_t tid, const char *comm);
 
 /* The id of the namespace of @kind with inode @ino: the same for the same
@@ -112,13 +120,36 @@ int ns_dump_check_task(struct ns_dump *st, pid_t pid, pid_t tid, const char *com
 int ns_dump_id(struct ns_dump *st, enum ns_kind kind, uint64_t ino, uint32_t *id, bool *fresh);
 
 /* Fill the namespace ids of process @pid into @ids (criu's
- * pid_ns_id, net_ns_id, ...: equal ids, equal namespaces). */
+ * pid_ns_id, net_ns_id, ...: equal ids, equal namespaces); the first time
+ * a namespace other than cryo's is seen, its kind's dump step saves it. */
 int ns_dump_fill_ids(struct ns_dump *st, pid_t pid, TaskKobjIdsEntry *ids);
+/* The ids of cryo's own namespaces: criu's inventory root_ids (what the
+ * processes' ids are compared with to know which namespaces to make). */
+int ns_dump_self_ids(struct ns_dump *st, TaskKobjIdsEntry *ids);
 
-/* Restore side: @ids of process @pid against the dump's root namespaces
- * (inventory root_ids).  Refuses (-EOPNOTSUPP, logged) a process recorded
- * in a namespace other than the root's, of a kind cryo cannot create:
- * before any task exists.  Images without namespace ids pass. */
-int ns_restore_check(const TaskKobjIdsEntry *root_ids, const TaskKobjIdsEntry *ids, pid_t pid);
+/* Restore side: @ids of process @pid against the dumping tool's
+ * namespaces (inventory root_ids) and the root process's (@tree_ids).
+ * Refuses (-EOPNOTSUPP, logged) a process recorded in a namespace other
+ * than the dumping tool's of a kind cryo cannot create, or, of a kind it
+ * creates, in one other than the root process's: before any task exists.
+ * Images without namespace ids pass. */
+int ns_restore_check(const TaskKobjIdsEntry *root_ids, const TaskKobjIdsEntry *tree_ids,
+		     const TaskKobjIdsEntry *ids, pid_t pid);
+/* The CLONE_NEW* flags of the namespaces the root gets new: the kinds it
+ * was in a namespace of other than the dumping tool's (criu's
+ * root_ns_mask).  Only kinds with a create step (ns_restore_check refused
+ * the others). */
+int ns_restore_flags(const TaskKobjIdsEntry *root_ids, const TaskKobjIdsEntry *tree_ids);
+/* Before any task exists: each of those namespaces has its image in
+ * @dirfd (0, or -ENOENT logged, naming it). */
+int ns_restore_check_images(int flags, const TaskKobjIdsEntry *tree_ids, int dirfd);
+/* Once the root @root exists (created with @flags): open each of its new
+ * namespaces into @set (cryo's steps then run in them) and fill it with
+ * its kind's create step from the images in @dirfd.  0 or a negative
+ * code (logged). */
+int ns_restore_create(int flags, const TaskKobjIdsEntry *tree_ids, pid_t root, int dirfd,
+		      struct ns_set *set);
+/* Close the descriptors of @set (back to cryo's own). */
+void ns_set_close(struct ns_set *set);
 
 #endif

@@ -417,6 +417,7 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 {
 	pid_t set_tid = p->pid;
 	struct clone_args args = {
+		.flags = ctx->ns_flags,		/* new UTS, IPC namespaces: see fill_namespaces */
 		.exit_signal = SIGCHLD,
 		.set_tid = (uint64_t)(uintptr_t)&set_tid,
 		.set_tid_size = 1,
@@ -584,6 +585,19 @@ static int session_helper(struct rst_ctx *ctx, struct rst_proc *parent, pid_t si
 	if (!ret && remote_call(&(*out)->r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0)
 		ret = -EPERM;
 	return ret;
+}
+
+/* The root was born in new namespaces (create_root's clone flags, lib/ns's
+ * kinds with a create step): cryo fills them now, before any other task
+ * exists (every one inherits them), and what it opens or creates for the
+ * tasks from here on (the SysV segments of lib/mem, sockets) it makes in
+ * them, through the files' namespace set. */
+int fill_namespaces(struct rst_ctx *ctx)
+{
+	if (!ctx->ns_flags)
+		return 0;
+	return ns_restore_create(ctx->ns_flags, ctx->procs[0].core->ids, ctx->procs[0].pid,
+				 ctx->dirfd, &ctx->files.ns);
 }
 
 /* Restore @p's memory, then create its children from inside it, depth
@@ -755,7 +769,13 @@ int check_namespaces_cgroups(struct rst_ctx *ctx)
 	int ret = 0;
 
 	for (int i = 0; !ret && i < ctx->nr_procs; i++)
-		ret = ns_restore_check(root_ids, ctx->procs[i].core->ids, ctx->procs[i].pid);
+		ret = ns_restore_check(root_ids, ctx->procs[0].core->ids, ctx->procs[i].core->ids,
+				       ctx->procs[i].pid);
+	/* the namespaces the root gets new (its clone3's flags) */
+	if (!ret)
+		ctx->ns_flags = ns_restore_flags(root_ids, ctx->procs[0].core->ids);
+	if (!ret)
+		ret = ns_restore_check_images(ctx->ns_flags, ctx->procs[0].core->ids, ctx->dirfd);
 	if (ret || !mode || !strcmp(mode, "ignore"))
 		return ret;
 	for (int i = 0; i < ctx->nr_procs; i++) {

@@ -65,6 +65,7 @@ struct rst_ctx {
 	struct creds_restore creds;	/* seccomp.img */
 	struct rst_helper helpers[16];
 	int nr_helpers;
+	int ns_flags;			/* CLONE_NEW*: the namespaces made for the root */
 };
 
 #define rst_leader(p) (&(p)->thr[0])
@@ -88,6 +89,9 @@ int check_shared(struct rst_ctx *ctx);
 int create_root(struct rst_ctx *ctx, struct rst_proc *p);
 int seize_root(struct rst_ctx *ctx, struct rst_proc *p);
 int build_tree(struct rst_ctx *ctx, struct rst_proc *p);
+/* the namespaces the root was made in (ctx->ns_flags), filled from the
+ * images and put into the files' namespace set */
+int fill_namespaces(struct rst_ctx *ctx);
 int set_pgids(struct rst_ctx *ctx);
 void kill_created(struct rst_ctx *ctx);
 void write_restore_stats(struct rst_ctx *ctx, uint64_t forking_ns, uint64_t total_ns);

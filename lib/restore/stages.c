@@ -4,6 +4,7 @@
  * everything created: nothing is left behind. */
 #include "cryo.h"
 #include "images/image.h"
+#include "ns/ns.h"
 #include "restore/restore.h"
 #include "creds/creds.h"
 #include "seize/seize.h"
@@ -13,6 +14,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,7 +59,11 @@ static int st_checks(void *arg)
 static int st_shared_memory(void *arg)
 {
 	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
-	int ret = shmem_registry_init(&ctx->shmem, ctx->dirfd);
+	/* SysV segments: in the tree's new IPC namespace, its ipcns-shm-ID.img */
+	uint32_t ipc_id = 0;
+	if (ctx->ns_flags & CLONE_NEWIPC)
+		ns_ids_get(ns_desc(NS_IPC), ctx->procs[0].core->ids, &ipc_id);
+	int ret = shmem_registry_init(&ctx->shmem, ctx->dirfd, ipc_id, &ctx->files.ns);
 	ctx->shmem_ready = !ret;
 	if (!ret)
 		ctx->files.memfd = shmem_memfd_restore_ops(&ctx->shmem);
@@ -117,6 +123,11 @@ static int st_seize_root(void *arg)
 {
 	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
 	return seize_root(ctx, &ctx->procs[0]);
+}
+
+static int st_namespaces(void *arg)
+{
+	return fill_namespaces(&((struct restore_run *)arg)->ctx);
 }
 
 static int st_tree(void *arg)
@@ -189,8 +200,9 @@ static int st_unlock(void *arg)
 /* The stages, each named after the moment it starts at: "before-create",
  * "root-created" and "before-release" are the fault points tests use
  * ("memory" and "task-state" are per process, in restore_task.c).  Once the
- * tree is released nothing is undone.  "setup-namespaces" marks where the
- * namespaces of the tree will be made (today it runs in cryo's own). */
+ * tree is released nothing is undone.  The root is born in the tree's new
+ * namespaces; "namespaces", between "setup-namespaces" and
+ * "post-setup-namespaces", fills them. */
 static const struct stage restore_stages[] = {
 	{ .name = "images", .run = st_images },
 	{ .name = "checks", .run = st_checks },
@@ -202,6 +214,7 @@ static const struct stage restore_stages[] = {
 	  .flags = STAGE_POINT },
 	{ .name = "root-created", .run = st_seize_root, .after = "setup-namespaces",
 	  .flags = STAGE_POINT },
+	{ .name = "namespaces", .run = st_namespaces },
 	{ .name = "tree", .run = st_tree, .before = "post-setup-namespaces" },
 	{ .name = "groups", .run = st_groups },
 	{ .name = "zombies", .run = st_zombies },
@@ -268,6 +281,8 @@ out:
 	free_procs(ctx);
 	if (ctx->inv)
 		protobuf_c_message_free_unpacked(&ctx->inv->base, NULL);
+	if (ctx->ns_flags)	/* set only once the files' set exists */
+		ns_set_close(&ctx->files.ns);
 	files_restore_free(&ctx->files);
 	creds_restore_finish(&ctx->creds);
 	close(ctx->dirfd);

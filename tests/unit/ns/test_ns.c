@@ -1,7 +1,8 @@
 /* The namespace table (lib/ns): one consistent descriptor per kind, whose
  * image field is the one criu's core.proto gives it, the ids the dump
- * gives namespaces, the restore's refusal of a namespace it can't create,
- * and entering the namespaces of a set (cryo's own: no setns). */
+ * gives namespaces, the restore's refusal of a namespace it can't create
+ * (or of a tree split over two of a kind it creates), the kinds it makes
+ * new for the root, and entering the namespaces of a set (cryo's own: no setns). */
 #include "../unit.h"
 #include "ns/ns.h"
 
@@ -39,8 +40,9 @@ static void test_table(void)
 			CHECK_INT(f->offset, d->id_off);
 			CHECK_INT(f->quantifier_offset, d->has_off);
 		}
-		/* nothing is restorable yet: every kind is refused */
-		CHECK(!ns_creatable(d));
+		/* UTS and IPC are restorable; every other kind is refused */
+		CHECK(ns_creatable(d) == (d->kind == NS_UTS || d->kind == NS_IPC));
+		CHECK(ns_creatable(d) == (d->dump != NULL));
 		n++;
 	}
 	CHECK_INT(n, NS__MAX);
@@ -82,16 +84,38 @@ static void test_ids(void)
 	}
 	CHECK_INT(root.net_ns_id, 10 + NS_NET);
 	CHECK(root.has_time_ns_id);
-	CHECK_INT(ns_restore_check(&root, &t, 42), 0);
-	CHECK_INT(ns_restore_check(NULL, &t, 42), 0);
-	CHECK_INT(ns_restore_check(&root, NULL, 42), 0);
+	TaskKobjIdsEntry tree = t;	/* the root process's */
+	CHECK_INT(ns_restore_check(&root, &tree, &t, 42), 0);
+	CHECK_INT(ns_restore_check(NULL, &tree, &t, 42), 0);
+	CHECK_INT(ns_restore_check(&root, &tree, NULL, 42), 0);
+	CHECK_INT(ns_restore_flags(&root, &tree), 0);
 	/* a process in a network namespace of its own: refused */
 	t.net_ns_id = 99;
 	fprintf(stderr, "(an error about process 42 is expected)\n");
-	CHECK_INT(ns_restore_check(&root, &t, 42), -EOPNOTSUPP);
+	CHECK_INT(ns_restore_check(&root, &tree, &t, 42), -EOPNOTSUPP);
 	/* images without that id (an older writer) pass */
 	t.has_net_ns_id = 0;
-	CHECK_INT(ns_restore_check(&root, &t, 42), 0);
+	CHECK_INT(ns_restore_check(&root, &tree, &t, 42), 0);
+	t.has_net_ns_id = 1;
+	t.net_ns_id = root.net_ns_id;
+
+	/* a tree in UTS and IPC namespaces of its own: made new for the
+	 * root, and every process must share the root's */
+	tree.uts_ns_id = t.uts_ns_id = 50;
+	tree.ipc_ns_id = t.ipc_ns_id = 51;
+	CHECK_INT(ns_restore_check(&root, &tree, &tree, 1), 0);
+	CHECK_INT(ns_restore_check(&root, &tree, &t, 42), 0);
+	CHECK_INT(ns_restore_flags(&root, &tree), CLONE_NEWUTS | CLONE_NEWIPC);
+	t.ipc_ns_id = root.ipc_ns_id;	/* a process left in the dumping tool's */
+	fprintf(stderr, "(an error about process 42 is expected)\n");
+	CHECK_INT(ns_restore_check(&root, &tree, &t, 42), -EOPNOTSUPP);
+	t.ipc_ns_id = 52;		/* or in a third one */
+	CHECK_INT(ns_restore_check(&root, &tree, &t, 42), -EOPNOTSUPP);
+	tree.uts_ns_id = root.uts_ns_id;
+	CHECK_INT(ns_restore_flags(&root, &tree), CLONE_NEWIPC);
+	/* a namespace other than the tool's, of a kind without steps */
+	tree.net_ns_id = 77;
+	CHECK_INT(ns_restore_flags(&root, &tree), CLONE_NEWIPC);
 }
 
 static void test_enter(void)

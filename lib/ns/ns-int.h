@@ -1,0 +1,24 @@
+/* The dump and create steps of the kinds that have them (ns.c's table). */
+#ifndef CRYO_NS_INT_H
+#define CRYO_NS_INT_H
+
+#include "ns/ns.h"
+#include "ipc-var.pb-c.h"
+
+/* Enter the namespace of kind @d that process @pid is in (cryo's calling
+ * thread only: UTS and IPC are per thread); ns_leave(@d, *@back) goes back. */
+int ns_enter_pid(const struct ns_desc *d, pid_t pid, int *back);
+
+/* uts.c: host and domain names (utsns-ID.img) */
+int utsns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
+int utsns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
+
+/* ipc_dump.c, ipc_restore.c: SysV objects and the ipc sysctls
+ * (ipcns-var-ID.img, ipcns-shm-ID.img, ipcns-msg-ID.img, ipcns-sem-ID.img) */
+int ipcns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
+int ipcns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
+/* Read (@write_them false) or set the ipc sysctls of the IPC namespace
+ * cryo's thread is in: the *_next_id ones (@next) or all the others. */
+int ipcns_sysctls(IpcVarEntry *e, bool write_them, bool next);
+
+#endif
