@@ -661,7 +661,8 @@ static const struct cryo_option table[] = {
 	  "cryo extension, on by default: a child's pages that are still its parent's (shared "
 	  "copy-on-write since the fork, unchanged) are saved once, in the parent's images; "
 	  "the child's pagemap refers to them (cow_parent entries, docs/images.md). criu can't "
-	  "restore such images: --no-cow-parent saves every process's pages in full.", NULL },
+	  "restore such images: --no-cow-parent saves every process's pages in full (as "
+	  "--page-server does: criu's page server protocol has no such entries).", NULL },
 	{ "prev-images-dir", 0, REQ, "DIR", DUMPS, OPTF_NOT_YET, set_prev_images_dir,
 	  "Images of the previous (pre-)dump, relative to the images directory; only memory "
 	  "changed since then is written.",
