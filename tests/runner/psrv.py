@@ -20,14 +20,14 @@ def free_port():
 
 
 class PageServer:
-    def __init__(self, cryo, imgdir, out_path, extra=(), timeout=30):
+    def __init__(self, cryo, imgdir, out_path, extra=(), timeout=30, log_dir=None):
         self.port = free_port()
         self.out_path = out_path
         r, w = os.pipe()
+        self.log_path = os.path.join(log_dir or imgdir, os.path.basename(out_path) + '.log')
         cmd = [cryo, 'page-server', '-D', imgdir, '--address', '127.0.0.1',
                '--port', str(self.port), '--status-fd', str(w), '-v4',
-               '-o', os.path.basename(out_path) + '.log'] + list(extra)
-        self.log_path = os.path.join(imgdir, os.path.basename(out_path) + '.log')
+               '-o', self.log_path] + list(extra)
         with open(out_path, 'w') as out:
             self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
                                       stderr=subprocess.STDOUT, pass_fds=(w,), cwd=imgdir)
