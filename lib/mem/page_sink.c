@@ -86,8 +86,10 @@ static int local_add_run(struct page_sink *s, const struct page_run *run)
 static int local_write(struct page_sink *s, const void *buf, size_t len)
 {
 	int ret = write_all(local(s)->out_fd, buf, len);
-	if (ret)
-		pr_err("can't write pages of process %d to the image: %s", s->pid, strerror(-ret));
+	if (ret && s->pid)
+		log_errno(ret, "can't write pages of process %d to the image", s->pid);
+	else if (ret)
+		log_errno(ret, "can't write the pages of a shared memory object to the image");
 	return ret;
 }
 

@@ -22,6 +22,9 @@ mem_cow_chain_full).  These checks cover the rest:
                  process runs on unharmed and passes its own check
   unreachable    nothing listens on the port: the dump fails before the
                  tree is frozen, saying so; the process runs on
+  daemon         page-server --daemon --pidfile: cryo returns at once, the
+                 daemon serves a session (a flush and close sent by hand)
+                 and exits
   refusals       --lazy-pages on page-server and --tls are refused
   criu-server    `criu page-server` receiving from `cryo dump`, where criu
                  can start at all (criu 3.17's kernel probes fail on this
@@ -314,6 +317,36 @@ def check_unreachable(c):
     c.verdict(pid, 'after the failed dump')
 
 
+def check_daemon(c):
+    d, = mkdirs(c, 'd')
+    port = psrv.free_port()
+    pf = c.path('ps.pid')
+    c.cryo_ok(['page-server', '-D', d, '--address', '127.0.0.1', '--port', str(port),
+               '--daemon', '--pidfile', pf, '-o', 'ps.log', '-v4'], 'daemon')
+    pid = int(open(pf).read())
+    c.own(pid, os.path.realpath(CRYO))
+    if state(pid) in (None, 'Z', 'X'):
+        raise CheckFailed('the page server daemon %d is not running' % pid)
+    s = socket.create_connection(('127.0.0.1', port))
+    s.sendall(iov(PS_IOV_OPEN2, dst=(77 << 8) | 1))
+    if s.recv(1) != b'\0':
+        raise CheckFailed('no has-parent answer to OPEN2')
+    s.sendall(iov(PS_IOV_ADD_F, 1, 0x10000, (77 << 8) | 1, PE_PRESENT) + b'\x42' * 4096 +
+              iov(PS_IOV_FLUSH_N_CLOSE, dst=0))
+    status = s.recv(4)
+    s.close()
+    if status != b'\0\0\0\0':
+        raise CheckFailed('flush answered %r' % status)
+    if not wait_until(lambda: state(pid) in (None, 'Z', 'X'), 10):
+        raise CheckFailed('the daemon did not exit after FLUSH_N_CLOSE')
+    if open(os.path.join(d, 'pages-1.img'), 'rb').read() != b'\x42' * 4096:
+        raise CheckFailed('pages-1.img does not hold the page sent')
+    ents = crit_json(os.path.join(d, 'pagemap-77.img'))['entries']
+    if ents[0].get('pages_id') != 1 or ents[1]['vaddr'] not in (0x10000, '0x10000') \
+            or ents[1]['nr_pages'] != 1:
+        raise CheckFailed('pagemap-77.img: %s' % ents)
+
+
 def check_refusals(c):
     d, = mkdirs(c, 'd')
     for args, text in ((['page-server', '-D', d, '--port', '1', '--lazy-pages'],
@@ -364,6 +397,7 @@ CHECKS = [
     ('garbage', check_garbage),
     ('server-gone', check_server_gone),
     ('unreachable', check_unreachable),
+    ('daemon', check_daemon),
     ('refusals', check_refusals),
     ('criu-server', check_criu_server),
 ]
