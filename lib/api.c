@@ -1,9 +1,13 @@
 /* The front ends' entry points (lib/cryo.h): each operation runs with its
  * caller's error object recording the first error it logs. */
 #include "cryo.h"
+
+#include <errno.h>
+
 #include "dump/dump.h"
 #include "images/show.h"
 #include "kerndat/kerndat.h"
+#include "mem/page_server.h"
 #include "restore/restore.h"
 
 #define WITH_ERRORS(err, call)                                                 \
@@ -40,4 +44,23 @@ int cryo_check(struct cryo_opts *o, struct cryo_error *err)
 int cryo_show(const char *path, int out_fd, struct cryo_error *err)
 {
 	return WITH_ERRORS(err, img_show(path, out_fd, 0));
+}
+
+static int page_server(const struct cryo_opts *o)
+{
+	if (o->lazy_pages) {
+		pr_err("page-server --lazy-pages is not implemented yet (post-copy migration)");
+		return -EOPNOTSUPP;
+	}
+	struct page_server_args a = {
+		.dir = o->images_dir, .address = o->address, .port = o->port,
+		.ps_socket = o->ps_socket, .daemon = o->daemon, .status_fd = o->status_fd,
+		.pidfile = o->pidfile,
+	};
+	return page_server_run(&a);
+}
+
+int cryo_page_server(struct cryo_opts *o, struct cryo_error *err)
+{
+	return WITH_ERRORS(err, page_server(o));
 }

@@ -16,6 +16,9 @@ int cryo_pre_dump(struct cryo_opts *o, struct cryo_error *err);
 int cryo_restore(struct cryo_opts *o, int *exit_status, struct cryo_error *err);
 /* Returns 0 when the basics are present ("Looks good."), >0 / <0 otherwise. */
 int cryo_check(struct cryo_opts *o, struct cryo_error *err);
+/* Receive a dump's pages (dump --page-server) into o->images_dir; one
+ * session, as criu's page server. */
+int cryo_page_server(struct cryo_opts *o, struct cryo_error *err);
 /* Decode an image file, or every image in a directory, to JSON. */
 int cryo_show(const char *path, int out_fd, struct cryo_error *err);
 

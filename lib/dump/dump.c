@@ -7,6 +7,7 @@
 #include "files/files.h"
 #include "creds/creds.h"
 #include "images/image.h"
+#include "mem/page_sink.h"
 #include "proc/proc.h"
 #include "sockets/sockets.h"
 #include "util/pipeline.h"
@@ -480,6 +481,7 @@ struct dump_run {
 	bool frozen;			/* the tree is seized (free it at the end) */
 	bool shmem_done, creds_done;	/* finished on the way: not again in undo */
 	bool released;			/* past the commit: the tree was let go */
+	struct page_sink *sink;		/* until the files stage hands it to ctx->pages */
 };
 
 static int st_images_dir(void *arg)
@@ -489,6 +491,38 @@ static int st_images_dir(void *arg)
 	if (run->ctx.dirfd < 0)
 		return run->ctx.dirfd;
 	return img_dir_begin_dump(run->ctx.dirfd);
+}
+
+/* Where the pages go, before the tree is touched: a page server that
+ * can't be reached fails the dump with the tree never frozen. */
+static int st_page_sink(void *arg)
+{
+	struct dump_run *run = arg;
+	const struct cryo_opts *o = run->ctx.opts;
+	char peer[160];
+	int sk;
+
+	if (!o->page_server)
+		return page_sink_local(run->ctx.dirfd, &run->sink);
+	if (o->ps_socket >= 0) {
+		sk = fcntl(o->ps_socket, F_DUPFD_CLOEXEC, 0);
+		if (sk < 0)
+			return log_errno(-errno, "can't use --ps-socket %d", o->ps_socket);
+		snprintf(peer, sizeof(peer), "on --ps-socket %d", o->ps_socket);
+	} else {
+		sk = page_server_connect(o->address, o->port);
+		if (sk < 0)
+			return sk;
+		snprintf(peer, sizeof(peer), "%s:%d", o->address, o->port);
+	}
+	return page_sink_server(sk, peer, o->ps_socket >= 0, &run->sink);
+}
+
+static void st_page_sink_undo(void *arg)
+{
+	struct dump_run *run = arg;
+	page_sink_destroy(run->sink);
+	run->sink = NULL;
 }
 
 static int st_freeze(void *arg)
@@ -552,6 +586,7 @@ static void drop_page_state(struct dump_ctx *ctx)
 	ctx->runs = NULL;
 	page_dump_free(ctx->pages);
 	ctx->pages = NULL;
+	ctx->shmem.sink = NULL;
 }
 
 /* A failed dump: what the collection began is ended without checks (kinds'
@@ -587,9 +622,12 @@ static int st_files(void *arg)
 	ctx->files.tree = &ctx->tree;
 	mem_dump_shared_init(&ctx->shmem, ctx->dirfd, &ctx->next_pages_id);
 	ctx->files.memfd = shmem_memfd_dump_ops(&ctx->shmem);
-	if (!ret)
-		ret = page_dump_local(ctx->dirfd, &ctx->pages);
 	if (!ret) {
+		ret = page_dump_new(run->sink, &ctx->pages);	/* takes the sink */
+		run->sink = NULL;
+	}
+	if (!ret) {
+		ctx->shmem.sink = page_dump_sink(ctx->pages);
 		ctx->runs = xzalloc(sizeof(*ctx->runs) * (ctx->tree.nr_procs + 1));
 		if (!ctx->runs)
 			ret = -ENOMEM;
@@ -612,9 +650,12 @@ static int st_shared_memory(void *arg)
 {
 	struct dump_run *run = arg;
 	struct dump_ctx *ctx = &run->ctx;
+	/* a page server answers once it has written every page */
+	int ret = page_sink_end(page_dump_sink(ctx->pages));
 	drop_page_state(ctx);
 	run->shmem_done = true;
-	return mem_dump_shared_fini(&ctx->shmem);
+	int r2 = mem_dump_shared_fini(&ctx->shmem);
+	return ret ? ret : r2;
 }
 
 /* terminals: whole-tree checks */
@@ -687,6 +728,7 @@ static int st_killed(void *arg)
  * nothing is undone. */
 static const struct stage dump_stages[] = {
 	{ .name = "images-dir", .run = st_images_dir },
+	{ .name = "page-sink", .run = st_page_sink, .undo = st_page_sink_undo },
 	{ .name = "freeze", .run = st_freeze, .undo = st_freeze_undo, .before = "pre-dump" },
 	{ .name = "frozen", .run = st_frozen, .flags = STAGE_POINT },
 	{ .name = "files", .run = st_files, .undo = st_files_undo },

@@ -76,6 +76,7 @@ struct page_dump;
 struct page_sink;
 int page_dump_new(struct page_sink *sink, struct page_dump **out);
 int page_dump_local(int dirfd, struct page_dump **out);
+struct page_sink *page_dump_sink(struct page_dump *pd);
 void page_dump_free(struct page_dump *pd);
 /* Save the pages of every private VMA to @pd's sink (pagemap-@pid.img /
  * pages-@pages_id.img for the images directory).  With @ppid (the parent,
@@ -184,6 +185,7 @@ struct shmem_seen;
 struct mem_dump_shared {
 	int dirfd;
 	uint32_t *next_pages_id;	/* pages-N.img numbering shared with mem_dump_pages */
+	struct page_sink *sink;		/* where the contents go: the dump's page sink */
 	struct shmem_seen *seen;
 	int nr_seen;
 	uint32_t next_memfd_inode_id;

@@ -39,11 +39,9 @@ static int close_imgs(struct local_sink *l)
 	return ret;
 }
 
-static int local_open(struct page_sink *s, pid_t pid, uint32_t pages_id)
+static int open_imgs(struct local_sink *l, enum img_type type, uint64_t id, uint32_t pages_id)
 {
-	struct local_sink *l = local(s);
-	s->pid = pid;
-	int ret = img_open(&l->pagemap, l->dirfd, IMG_PAGEMAP, IMG_WRITE, pid);
+	int ret = img_open(&l->pagemap, l->dirfd, type, IMG_WRITE, id);
 	if (!ret)
 		ret = img_open(&l->pages, l->dirfd, IMG_PAGES, IMG_WRITE, pages_id);
 	if (ret) {
@@ -61,6 +59,18 @@ static int local_open(struct page_sink *s, pid_t pid, uint32_t pages_id)
 	return ret;
 }
 
+static int local_open(struct page_sink *s, pid_t pid, uint32_t pages_id)
+{
+	s->pid = pid;
+	return open_imgs(local(s), IMG_PAGEMAP, pid, pages_id);
+}
+
+static int local_open_shmem(struct page_sink *s, uint64_t shmid, uint32_t pages_id)
+{
+	s->pid = 0;
+	return open_imgs(local(s), IMG_SHMEM_PAGEMAP, shmid, pages_id);
+}
+
 static int local_add_run(struct page_sink *s, const struct page_run *run)
 {
 	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
@@ -76,8 +86,10 @@ static int local_add_run(struct page_sink *s, const struct page_run *run)
 static int local_write(struct page_sink *s, const void *buf, size_t len)
 {
 	int ret = write_all(local(s)->out_fd, buf, len);
-	if (ret)
-		pr_err("can't write pages of process %d to the image: %s", s->pid, strerror(-ret));
+	if (ret && s->pid)
+		log_errno(ret, "can't write pages of process %d to the image", s->pid);
+	else if (ret)
+		log_errno(ret, "can't write the pages of a shared memory object to the image");
 	return ret;
 }
 
@@ -106,6 +118,7 @@ static const struct page_sink_ops local_ops = {
 	.finish = local_finish,
 	.abort = local_abort,
 	.destroy = local_destroy,
+	.open_shmem = local_open_shmem,
 };
 
 int page_sink_local(int dirfd, struct page_sink **out)

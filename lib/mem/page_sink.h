@@ -14,6 +14,12 @@
  *   finish()              the process is complete (returns the first
  *                         error), or abort() if the walk failed.
  *
+ * Shared memory objects (shmem_dump.c) go the same way, opened with
+ * open_shmem(shmid, pages_id) instead: their runs are offsets in the
+ * object.  One pagemap is open at a time.  end() once every pagemap is
+ * written: a sink that sends them elsewhere returns when the other side
+ * has them all (the dump commits only then).
+ *
  * add_run() is called from the walking thread and may run ahead of the
  * write() of earlier runs' data, which comes from a writer thread (the copy
  * overlaps the output).  A sink that must interleave entries and data on
@@ -54,15 +60,34 @@ struct page_sink_ops {
 	void (*abort)(struct page_sink *s);
 	/* the end of the dump: free the sink */
 	void (*destroy)(struct page_sink *s);
+	int (*open_shmem)(struct page_sink *s, uint64_t shmid, uint32_t pages_id);
+	int (*end)(struct page_sink *s);	/* may be NULL */
 };
 
 struct page_sink {
 	const struct page_sink_ops *ops;
 	pid_t pid;		/* the process being written, for messages */
+	/* the sink can't record cow_parent runs (criu's protocol has no such
+	 * entry): the walk sends a child's shared pages whole */
+	bool no_cow_parent;
 };
 
 /* The images directory @dirfd: pagemap-PID.img + pages-N.img. */
 int page_sink_local(int dirfd, struct page_sink **out);
+
+/* A page server (page_sink_server.c): criu's protocol on the connected
+ * stream socket @sk (owned by the sink from now on, even on failure);
+ * @peer names it in messages; @close_cmd ends the session with
+ * PS_IOV_FLUSH_N_CLOSE (a socket the caller passed, which may outlive
+ * cryo) instead of PS_IOV_FLUSH. */
+int page_sink_server(int sk, const char *peer, bool close_cmd, struct page_sink **out);
+/* Connect to the page server at @address:@port (TCP). Returns the socket. */
+int page_server_connect(const char *address, int port);
+
+static inline int page_sink_end(struct page_sink *s)
+{
+	return s->ops->end ? s->ops->end(s) : 0;
+}
 
 static inline void page_sink_destroy(struct page_sink *s)
 {

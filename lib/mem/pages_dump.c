@@ -74,6 +74,11 @@ int page_dump_local(int dirfd, struct page_dump **out)
 	return ret ? ret : page_dump_new(sink, out);
 }
 
+struct page_sink *page_dump_sink(struct page_dump *pd)
+{
+	return pd->sink;
+}
+
 void page_dump_free(struct page_dump *pd)
 {
 	if (!pd)
@@ -590,7 +595,7 @@ int mem_dump_pages(struct page_dump *pd, pid_t pid, const MmEntry *mm, uint32_t 
 	if (pm_fd < 0)
 		return_perror("can't open %s", path);
 	w.pm_fd = pm_fd;
-	if (ppid && parent_runs && parent_runs->n) {
+	if (ppid && parent_runs && parent_runs->n && !w.sink->no_cow_parent) {
 		/* no parent pagemap: every page is written, as without a parent */
 		snprintf(path, sizeof(path), "/proc/%d/pagemap", ppid);
 		w.ppm_fd = open(path, O_RDONLY | O_CLOEXEC);

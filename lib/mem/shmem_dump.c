@@ -4,6 +4,7 @@
  * image form, docs/memory.md the design. */
 #include "mem/mem.h"
 #include "mem/shmem-int.h"
+#include "mem/page_sink.h"
 #include "files/files.h"
 #include "images/image.h"
 #include "seize/remote.h"
@@ -71,30 +72,31 @@ int mem_dump_shared_fini(struct mem_dump_shared *sd)
 }
 
 /* Copy [0, size) of the object open as @fd (only the parts that hold data:
- * SEEK_DATA/SEEK_HOLE, which count swapped-out pages as data) into
- * pagemap-shmem-@shmid.img and a new pages image. */
+ * SEEK_DATA/SEEK_HOLE, which count swapped-out pages as data) to the page
+ * sink (pagemap-shmem-@shmid.img and a new pages image, or a page server). */
 static int dump_contents(struct mem_dump_shared *sd, int fd, uint64_t shmid, uint64_t size,
 			 const char *what)
 {
-	struct cr_img *pm = NULL, *pages = NULL;
+	struct page_sink *sink = sd->sink;
 	uint32_t pages_id = (*sd->next_pages_id)++;
 	size_t bufsz = 1 << 20;
-	char *buf = xmalloc(bufsz);
+	char *buf;
 	int ret;
 
+	if (!sink || !sink->ops->open_shmem) {
+		pr_err("can't save the contents of %s (shmid 0x%llx): the dump's page sink "
+		       "takes no shared memory", what, (unsigned long long)shmid);
+		return -EINVAL;
+	}
+	buf = xmalloc(bufsz);
 	if (!buf)
 		return -ENOMEM;
 	size = ROUND_UP(size, PAGE_SIZE);
-	ret = img_open(&pm, sd->dirfd, IMG_SHMEM_PAGEMAP, IMG_WRITE, shmid);
-	if (!ret)
-		ret = img_open(&pages, sd->dirfd, IMG_PAGES, IMG_WRITE, pages_id);
-	if (ret)
-		goto out;
-	PagemapHead ph = PAGEMAP_HEAD__INIT;
-	ph.has_pages_id = 1;
-	ph.pages_id = pages_id;
-	ret = img_write_msg(pm, &ph.base);
-	int out_fd = img_raw_fd(pages);
+	ret = sink->ops->open_shmem(sink, shmid, pages_id);
+	if (ret) {
+		free(buf);
+		return ret;
+	}
 	for (uint64_t off = 0; !ret && off < size;) {
 		off_t d = lseek(fd, off, SEEK_DATA);
 		if (d < 0 && errno == ENXIO)
@@ -109,12 +111,14 @@ static int dump_contents(struct mem_dump_shared *sd, int fd, uint64_t shmid, uin
 		uint64_t s = (uint64_t)d & PAGE_MASK, e = MIN(ROUND_UP((uint64_t)h, PAGE_SIZE), size);
 		if (s >= size)
 			break;
-		PagemapEntry pe = PAGEMAP_ENTRY__INIT;
-		pe.has_vaddr = pe.has_nr_pages = pe.has_flags = 1;
-		pe.vaddr = s;
-		pe.nr_pages = (e - s) / PAGE_SIZE;
-		pe.flags = PE_PRESENT;
-		ret = img_write_msg(pm, &pe.base);
+		struct page_run run = { .vaddr = s, .nr_pages = (e - s) / PAGE_SIZE,
+					.flags = PE_PRESENT };
+		ret = sink->ops->add_run(sink, &run);
+		if (ret > 0) {
+			pr_err("the page sink skipped the contents of %s (shmid 0x%llx): shared "
+			       "memory is always saved whole", what, (unsigned long long)shmid);
+			ret = -EINVAL;
+		}
 		for (uint64_t p = s; !ret && p < e;) {
 			size_t n = MIN(bufsz, e - p);
 			ssize_t got = pread(fd, buf, n, p);
@@ -129,24 +133,16 @@ static int dump_contents(struct mem_dump_shared *sd, int fd, uint64_t shmid, uin
 				}
 				memset(buf + got, 0, n - got);
 			}
-			ret = write_all(out_fd, buf, n);
-			if (ret)
-				pr_err("can't write the contents of %s to pages-%u.img: %s", what,
-				       pages_id, strerror(-ret));
+			ret = sink->ops->write(sink, buf, n);	/* logs */
 			sd->pages_written += n / PAGE_SIZE;
 			p += n;
 		}
 		off = e;
 	}
-out:
-	if (pages) {
-		int r = img_close(pages);
-		ret = ret ? ret : r;
-	}
-	if (pm) {
-		int r = img_close(pm);
-		ret = ret ? ret : r;
-	}
+	if (ret)
+		sink->ops->abort(sink);
+	else
+		ret = sink->ops->finish(sink);
 	free(buf);
 	return ret;
 }

@@ -254,6 +254,15 @@ SETTER(set_tree)
 	return 0;
 }
 
+SETTER(set_ps_socket)
+{
+	long v;
+	if (parse_long(val, 0, INT_MAX, &v))
+		return errf(err, errlen, "expected a descriptor number");
+	o->ps_socket = v;
+	return 0;
+}
+
 SETTER(set_port)
 {
 	long v;
@@ -652,7 +661,8 @@ static const struct cryo_option table[] = {
 	  "cryo extension, on by default: a child's pages that are still its parent's (shared "
 	  "copy-on-write since the fork, unchanged) are saved once, in the parent's images; "
 	  "the child's pagemap refers to them (cow_parent entries, docs/images.md). criu can't "
-	  "restore such images: --no-cow-parent saves every process's pages in full.", NULL },
+	  "restore such images: --no-cow-parent saves every process's pages in full (as "
+	  "--page-server does: criu's page server protocol has no such entries).", NULL },
 	{ "prev-images-dir", 0, REQ, "DIR", DUMPS, OPTF_NOT_YET, set_prev_images_dir,
 	  "Images of the previous (pre-)dump, relative to the images directory; only memory "
 	  "changed since then is written.",
@@ -669,16 +679,14 @@ static const struct cryo_option table[] = {
 	{ "pre-dump-mode", 0, REQ, "MODE", C(PRE_DUMP), OPTF_NOT_YET, set_pre_dump_mode,
 	  "How pre-dump reads memory: \"splice\" (default) or \"read\".",
 	  "pre-dump is not implemented yet" },
-	{ "page-server", 0, NOARG, NULL, DUMPS, NEG | OPTF_NOT_YET, set_flag,
-	  "Send memory pages to a page server (--address, --port) instead of writing them.",
-	  "sending pages to a page server is not implemented yet (cryo would write them to the "
-	  "images directory instead of sending them); dump into a shared or copied directory" },
+	{ "page-server", 0, NOARG, NULL, DUMPS, NEG, set_flag,
+	  "Send memory pages to a page server (--address and --port, or --ps-socket) instead of "
+	  "writing pagemap and pages images; the other images are still written to -D.", NULL },
 	{ "address", 0, REQ, "ADDR", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES) | C(SERVICE), 0, set_address,
-	  "For service, the path of its socket; page server address (host name or IP) for "
-	  "--page-server, which is refused (not implemented yet).", NULL },
-	{ "port", 0, REQ, "PORT", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), OPTF_NOT_YET, set_port,
-	  "Page server TCP port.",
-	  "the page server is not implemented yet, so there is no port to use" },
+	  "For service, the path of its socket; for page-server, the address to listen on "
+	  "(default: every address); for dump --page-server, the page server's host name or IP.", NULL },
+	{ "port", 0, REQ, "PORT", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), 0, set_port,
+	  "Page server TCP port.", NULL },
 	{ "lazy-pages", 0, NOARG, NULL, DR | C(PAGE_SERVER), NEG | OPTF_NOT_YET, set_flag,
 	  "Post-copy migration: dump without writing memory and serve it on demand; restore "
 	  "with memory filled in by a lazy-pages daemon.",
@@ -754,8 +762,9 @@ static const struct cryo_option table[] = {
 	  "SELinux mount context for restored mounts.", "LSM profiles are not implemented yet" },
 	{ "stream", 0, NOARG, NULL, DUMPS | C(RESTORE), NEG | OPTF_NOT_YET, set_nothing,
 	  "Stream images through criu-image-streamer.", "image streaming is not implemented yet" },
-	{ "ps-socket", 0, REQ, "FD", DUMPS | C(PAGE_SERVER), NOT_YET(),
-	  "Page server connection on an open socket.", "page server transfer is not implemented yet" },
+	{ "ps-socket", 0, REQ, "FD", DUMPS | C(PAGE_SERVER), 0, set_ps_socket,
+	  "Page server connection on an open socket: dump sends over it, page-server "
+	  "receives from it (instead of --address/--port).", NULL },
 	{ "tls", 0, NOARG, NULL, DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NEG | OPTF_NOT_YET, set_nothing,
 	  "Use TLS for page server connections.", "TLS page server connections are not implemented yet" },
 	{ "tls-cacert", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NOT_YET(),
@@ -939,9 +948,10 @@ static const struct cryo_command_desc commands[] = {
 	  "required ones are present.", NULL },
 	{ "page-server", CMD_PAGE_SERVER, "", 0, 0,
 	  "receive memory pages from a remote dump",
-	  "Serve as the receiving end of dump --page-server.",
-	  "the page-server command is not implemented yet (remote page transfer, the "
-	  "\"page server\" feature); dump into a shared or copied images directory instead" },
+	  "Receive the pages of dump --page-server into the images directory (-D), as "
+	  "pagemap-*.img and pages-*.img; exit when the dump is over. --port (and "
+	  "--address), or --ps-socket.",
+	  NULL },
 	{ "lazy-pages", CMD_LAZY_PAGES, "", 0, 0,
 	  "serve memory to a lazily restored tree",
 	  "Fill in the memory of a tree restored with --lazy-pages on demand.",
@@ -1027,6 +1037,7 @@ void opts_init(struct cryo_opts *o)
 	o->verbosity = DEFAULT_LOGLEVEL;
 	o->images_dir = strdup(".");
 	o->status_fd = -1;
+	o->ps_socket = -1;
 	o->swrk_fd = -1;
 	o->ghost_limit = DEFAULT_GHOST_LIMIT;
 	o->cow_parent = true;

@@ -90,6 +90,7 @@ struct cryo_opts {
 	bool page_server;		/* --page-server (dump sends pages) */
 	char *address;			/* --address */
 	int port;			/* --port */
+	int ps_socket;			/* --ps-socket, -1 if unset */
 	bool lazy_pages;		/* --lazy-pages */
 	bool daemon;			/* --daemon */
 	bool skip_mnt;

@@ -601,6 +601,21 @@ int opts_validate(struct cryo_opts *o)
 			opts_error(false, "Error: %s needs the root of the process tree: -t PID", cmd);
 			return -EINVAL;
 		}
+		if (o->page_server && o->ps_socket < 0 && (!o->address || !o->port)) {
+			opts_error(false, "Error: %s --page-server needs the page server's --address "
+				   "and --port (or a connected socket: --ps-socket FD)", cmd);
+			return -EINVAL;
+		}
+		if (!o->page_server && (o->ps_socket >= 0 || o->port))
+			pr_warn("--port and --ps-socket only matter with --page-server: %s writes "
+				"the pages to the images directory", cmd);
+		break;
+	case CMD_PAGE_SERVER:
+		if (o->ps_socket < 0 && !o->port) {
+			opts_error(false, "Error: page-server needs the --port to listen on (or a "
+				   "connected socket: --ps-socket FD)");
+			return -EINVAL;
+		}
 		break;
 	case CMD_RESTORE:
 		if (o->restore_sibling && !o->restore_detached) {

@@ -276,7 +276,8 @@ static const struct field_map exceptions[] = {
 	OPT("pid", "tree", NULL),
 	OPT("log_level", "verbosity", NULL),
 	OPT("log_file", "log-file", conv_log_file),
-	/* ps: where a dump sends its pages; the option's note refuses it */
+	/* ps: where a dump sends its pages (--page-server; its address and
+	 * port: rpc_ps below) */
 	OPT("ps", "page-server", conv_any_flag),
 	OPT("parent_img", "prev-images-dir", NULL),
 	OPT("veths", "veth-pair", conv_veth),
@@ -470,6 +471,25 @@ static int apply_field(struct cryo_opts *o, const CriuOpts *req, const ProtobufC
 	return 0;
 }
 
+/* criu_page_server_info: the page server a dump sends to. */
+static int rpc_ps(struct cryo_opts *o, const CriuPageServerInfo *ps)
+{
+	char port[16];
+	if (!ps)
+		return 0;
+	if (ps->has_fd) {
+		pr_err("RPC field ps.fd: a connected page server socket of the client's is not "
+		       "supported; send ps.address and ps.port instead");
+		return -EBADRQC;
+	}
+	if (ps->address && opts_set(o, "address", ps->address, "RPC"))
+		return -EBADRQC;
+	snprintf(port, sizeof(port), "%d", ps->port);
+	if (ps->has_port && opts_set(o, "port", port, "RPC"))
+		return -EBADRQC;
+	return 0;
+}
+
 int rpc_opts_from_req(struct cryo_opts *o, const CriuOpts *req, enum cryo_command cmd,
 		      const struct rpc_peer *peer)
 {
@@ -505,6 +525,9 @@ int rpc_opts_from_req(struct cryo_opts *o, const CriuOpts *req, enum cryo_comman
 		if (ret)
 			return ret;
 	}
+	ret = rpc_ps(o, req->ps);
+	if (ret)
+		return ret;
 	if (req->config_file) {
 		/* criu's order: the request's own file overrides its fields */
 		if (opts_apply_config_file(o, req->config_file, true))

@@ -32,6 +32,11 @@
  *   bench_target floor-write MIB PATH
  *       Prints the nanoseconds to create PATH and write MIB MiB to it from a
  *       1 MiB buffer (the dump floor: tmpfs page allocation + one copy).
+ *   bench_target floor-tcp MIB PATH
+ *       Prints the nanoseconds to send MIB MiB from a 1 MiB buffer over a
+ *       TCP connection on 127.0.0.1 to a child process that writes them to
+ *       PATH (the floor of a dump through a page server on loopback: the
+ *       socket's two copies + the file's one).
  *   bench_target floor-read MIB PATH [--thp]
  *       Prints the nanoseconds to mmap MIB MiB of fresh anonymous memory and
  *       pread PATH into it (the restore floor: page faults + one copy).
@@ -56,6 +61,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -410,6 +417,52 @@ static int floor_write(size_t mib, const char *path)
 	return 0;
 }
 
+static int floor_tcp(size_t mib, const char *path)
+{
+	size_t chunk = 1 << 20, size = mib << 20;
+	char *buf = malloc(chunk);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	int lsk = socket(AF_INET, SOCK_STREAM, 0);
+	if (lsk < 0 || bind(lsk, (struct sockaddr *)&a, sizeof(a)) || listen(lsk, 1) ||
+	    getsockname(lsk, (struct sockaddr *)&a, &al))
+		die("listen");
+	memset(buf, 0x5a, chunk);
+	uint64_t t0 = now_ns();
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (!pid) {
+		int sk = accept(lsk, NULL, NULL);
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (sk < 0 || fd < 0)
+			die("accept/open");
+		for (size_t done = 0; done < size;) {
+			ssize_t n = recv(sk, buf, chunk, MSG_WAITALL);
+			if (n <= 0 || write(fd, buf, n) != n)
+				die("recv/write");
+			done += n;
+		}
+		_exit(0);
+	}
+	int sk = socket(AF_INET, SOCK_STREAM, 0);
+	if (sk < 0 || connect(sk, (struct sockaddr *)&a, sizeof(a)))
+		die("connect");
+	for (size_t done = 0; done < size;) {
+		ssize_t n = send(sk, buf, chunk, 0);
+		if (n <= 0)
+			die("send");
+		done += n;
+	}
+	int st;
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		die("receiver");
+	printf("%llu\n", (unsigned long long)(now_ns() - t0));
+	close(sk);
+	close(lsk);
+	return 0;
+}
+
 static int floor_read(size_t mib, const char *path, int thp, int populate)
 {
 	size_t size = mib << 20;
@@ -492,10 +545,12 @@ int main(int argc, char **argv)
 		return run_fds(atoi(pos[1]), pos[2], pos[3], pidfile);
 	if (npos >= 3 && !strcmp(pos[0], "floor-write"))
 		return floor_write(strtoul(pos[1], NULL, 0), pos[2]);
+	if (npos >= 3 && !strcmp(pos[0], "floor-tcp"))
+		return floor_tcp(strtoul(pos[1], NULL, 0), pos[2]);
 	if (npos >= 3 && !strcmp(pos[0], "floor-read"))
 		return floor_read(strtoul(pos[1], NULL, 0), pos[2], thp, populate);
 	fprintf(stderr, "usage: bench_target mem MIB [--thp] --pidfile F | tree|cow N MIB --pidfile F |\n"
 			"       fds N KINDS DIR --pidfile F | jvm THREADS VMAS --pidfile F |\n"
-			"       floor-write MIB PATH | floor-read MIB PATH [--thp|--populate]\n");
+			"       floor-write MIB PATH | floor-tcp MIB PATH | floor-read MIB PATH [--thp|--populate]\n");
 	return 2;
 }

@@ -44,6 +44,7 @@ if __name__ == '__main__':
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fault    # noqa: E402
 import ptyjob   # noqa: E402
+import psrv     # noqa: E402
 import real     # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -68,6 +69,10 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
                    pidns-copies   dump --leave-running, then restore two
                                   copies with --pid-ns while the original
                                   runs; each (and the original) must pass
+                   page-server    each dump sends its pages to a `cryo
+                                  page-server` (127.0.0.1, a free port)
+                                  writing into the same images directory;
+                                  it must exit 0 after a dump that succeeds
                  (default: "default")
                    fault=STAGE    CRYO_FAULT=STAGE (dump:... or restore:...)
                                   makes the first dump (or restore) fail; it
@@ -192,7 +197,7 @@ def parse_desc(path, defaults=None):
 def parse_variant(v):
     """'static+iter2' -> dict of settings."""
     mods = {'static': False, 'iters': 1, 'leave_running': False, 'stdio': None,
-            'fault': None, 'pidns': False}
+            'fault': None, 'pidns': False, 'page_server': False}
     for m in v.split('+'):
         if m == 'default':
             pass
@@ -204,6 +209,8 @@ def parse_variant(v):
             mods['leave_running'] = True
         elif m == 'pidns-copies':
             mods['pidns'] = True
+        elif m == 'page-server':
+            mods['page_server'] = True
         elif m in ('stdio-null', 'stdio-file'):
             mods['stdio'] = m[6:]
         elif re.fullmatch(r'fault=(dump|restore):[A-Za-z0-9_.-]+', m):
@@ -675,7 +682,22 @@ class Runner(fault.FaultTests, real.RealTests):
         out_path = os.path.join(ctx['wdir'], 'dump%s.out' % tag)
         log_path = os.path.join(imgdir, 'dump.log')
         ctx['logs'] += [out_path, log_path]
+        srv = None
+        if ctx.get('page_server'):
+            ps_out = os.path.join(ctx['wdir'], 'page-server%s.out' % tag)
+            try:
+                srv = psrv.PageServer(self.cryo, imgdir, ps_out)
+            except RuntimeError as e:
+                raise TestFailed(str(e))
+            ctx['logs'] += [ps_out, srv.log_path]
+            cmd += srv.args()
         rc, out = self.run_cmd(cmd, out_path, float(meta['timeout']), env=env)
+        if srv:
+            src = srv.finish()
+            if rc == 0 and src != 0:
+                raise TestFailed('the page server exited %s after a dump that succeeded' % src)
+            if rc == 0 and 'pages received' not in srv.output():
+                raise TestFailed('the page server did not report the pages it received')
         return rc, out, log_path
 
     def check_images_size(self, meta, ctx, tag):
@@ -814,6 +836,7 @@ class Runner(fault.FaultTests, real.RealTests):
         except ValueError:
             raise MetaError('timeout and settle must be numbers')
 
+        ctx['page_server'] = mods['page_server']
         pid = self.start(meta['prog'] or name, mods, meta, ctx)
         if mods['pidns']:
             return self.do_pidns_copies(pid, meta, ctx)

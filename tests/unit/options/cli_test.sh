@@ -32,7 +32,9 @@ expect 1 'no command' --no-default-config
 expect 1 'did you mean "dump"' --no-default-config dupm
 expect 1 'did you mean "--tcp-established"' --no-default-config dump -t 1 --tcp-establised
 expect 1 'requires an argument' --no-default-config dump -t
-for c in page-server lazy-pages cpuinfo; do
+expect 1 'page-server needs the --port' --no-default-config page-server
+expect 1 'needs the page server' --no-default-config dump -t 1 --page-server
+for c in lazy-pages cpuinfo; do
 	arg=; [ $c = cpuinfo ] && arg=dump
 	expect 1 "$c command is not implemented yet" --no-default-config $c $arg
 done

@@ -131,9 +131,24 @@ static void test_values(void)
 	CHECK_ERR("K, M or G");
 	CHECK(parse("dump", "-t", "1", "--ghost-limit", "M") < 0);
 
-	CHECK_REFUSED(parse("dump", "-t", "1", "--page-server", "--address", "10.0.0.1", "--port", "1234"));
+	CHECK_INT(parse("dump", "-t", "1", "--page-server", "--address", "10.0.0.1", "--port", "1234"), 0);
 	CHECK_STR(O.address, "10.0.0.1");
 	CHECK_INT(O.port, 1234);
+	CHECK(O.page_server);
+	CHECK_INT(O.ps_socket, -1);
+	CHECK(parse("dump", "-t", "1", "--page-server", "--port", "1234") < 0);
+	CHECK_ERR("--address");
+	CHECK(parse("dump", "-t", "1", "--page-server", "--address", "h") < 0);
+	CHECK_ERR("--port");
+	CHECK_INT(parse("dump", "-t", "1", "--page-server", "--ps-socket", "7"), 0);
+	CHECK_INT(O.ps_socket, 7);
+	CHECK(parse("dump", "-t", "1", "--ps-socket", "x") < 0);
+	CHECK_REFUSED(parse("dump", "-t", "1", "--page-server", "--address", "h", "--port", "1",
+			    "--tls"));
+	CHECK_REFUSED(parse("page-server", "--port", "1", "--lazy-pages"));
+	CHECK(parse("page-server") < 0);
+	CHECK_ERR("--port");
+	CHECK_INT(parse("page-server", "--ps-socket", "3"), 0);
 	CHECK(parse("dump", "-t", "1", "--port", "0") < 0);
 	CHECK(parse("dump", "-t", "1", "--port", "70000") < 0);
 	CHECK(parse("dump", "-t", "1", "--port", "12ab") < 0);
@@ -150,7 +165,7 @@ static void test_values(void)
 	CHECK(parse("dump", "-t", "12x") < 0);
 	CHECK_ERR("process ID");
 
-	CHECK_UNAVAILABLE(parse("page-server", "--status-fd", "5", "--daemon"));
+	CHECK_INT(parse("page-server", "--port", "9000", "--status-fd", "5", "--daemon"), 0);
 	CHECK_INT(O.status_fd, 5);
 	CHECK(parse("page-server", "--status-fd", "x") < 0);
 
@@ -245,7 +260,7 @@ static void test_check_and_commands(void)
 	CHECK(parse("swrk", "x") < 0);
 	CHECK_INT(parse("service", "--address", "/run/criu.sock"), 0);
 	CHECK_STR(O.address_socket, "/run/criu.sock");
-	CHECK_UNAVAILABLE(parse("page-server", "--port", "9000"));
+	CHECK_INT(parse("page-server", "--port", "9000"), 0);
 	CHECK_INT(O.command, CMD_PAGE_SERVER);
 	CHECK_UNAVAILABLE(parse("lazy-pages"));
 	CHECK_INT(O.command, CMD_LAZY_PAGES);

@@ -40,6 +40,10 @@ static int command_argv(const struct cryo_command_desc *c, char **argv)
 		argv[n++] = "-t";
 		argv[n++] = "1";
 	}
+	if (c->cmd == CMD_PAGE_SERVER) {
+		argv[n++] = "--port";
+		argv[n++] = "1";
+	}
 	return n;
 }
 
@@ -117,6 +121,8 @@ static void walk(void)
 			O.command = c->cmd;
 			if (c->cmd == CMD_DUMP || c->cmd == CMD_PRE_DUMP)
 				O.pid = 1;
+			if (c->cmd == CMD_PAGE_SERVER)
+				O.port = 1;
 			CHECK(opts_validate(&O) < 0);
 			check_refused(opt, "RPC", c->name);
 

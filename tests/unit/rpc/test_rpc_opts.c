@@ -152,6 +152,29 @@ static void check_requests(void)
 	CHECK(strstr(e.msg, "incremental dumps") != NULL);
 	opts_free(&o);
 
+	/* ps: a dump to a page server */
+	CriuPageServerInfo ps = CRIU_PAGE_SERVER_INFO__INIT;
+	ps.address = (char *)"127.0.0.1";
+	ps.has_port = true;
+	ps.port = 4567;
+	r3.parent_img = NULL;
+	r3.ps = &ps;
+	CHECK_INT(apply(&o, &r3, CMD_DUMP, &e), 0);
+	CHECK(o.page_server);
+	CHECK_STR(o.address, "127.0.0.1");
+	CHECK_INT(o.port, 4567);
+	opts_free(&o);
+	ps.has_port = false;	/* no port: refused, naming it */
+	CHECK(apply(&o, &r3, CMD_DUMP, &e) < 0);
+	CHECK(strstr(e.msg, "--port") != NULL);
+	opts_free(&o);
+	ps.has_fd = true;	/* the client's socket: refused */
+	ps.fd = 5;
+	CHECK(apply(&o, &r3, CMD_DUMP, &e) < 0);
+	CHECK(strstr(e.msg, "ps.fd") != NULL);
+	opts_free(&o);
+	r3.ps = NULL;
+
 	/* refused without an option, and a bad value */
 	CriuOpts r4 = CRIU_OPTS__INIT;
 	r4.has_images_dir_fd = true;

@@ -1,0 +1,23 @@
+/* `cryo page-server` (page_server.c): receive a dump's pages over criu's
+ * page server protocol into an images directory. */
+#ifndef CRYO_MEM_PAGE_SERVER_H
+#define CRYO_MEM_PAGE_SERVER_H
+
+#include <stdbool.h>
+
+struct page_server_args {
+	const char *dir;	/* the images directory (-D) */
+	const char *address;	/* NULL: every address */
+	int port;
+	int ps_socket;		/* a connected socket instead, or -1 */
+	bool daemon;
+	int status_fd;		/* -1: none */
+	const char *pidfile;
+};
+
+/* Listen (or take the socket), serve one session, return its result. */
+int page_server_run(const struct page_server_args *a);
+/* Serve one session on the connected @sk into @dirfd; @peer names it. */
+int page_server_serve(int sk, int dirfd, const char *peer);
+
+#endif
