@@ -126,6 +126,9 @@ struct mem_image {
 	uint64_t vdso_new;	/* then: where this kernel's [vdso] is */
 };
 int mem_image_load(int dirfd, pid_t pid, struct mem_image *mi);
+/* Only pagemap-@pid.img (a previous dump's pages, which has no mm);
+ * @missing_ok: -ENOENT, not logged, if there is none. */
+int mem_pagemap_load(int dirfd, pid_t pid, struct mem_image *mi, bool missing_ok);
 void mem_image_free(struct mem_image *mi);
 
 /* In the task driven by @r (everything but the trampoline and the vDSO
@@ -256,12 +259,14 @@ struct mem_cow_stats {
 struct mem_source {
 	const struct mem_image *mi;
 	int pages_fd;
+	struct page_source *prev;	/* its previous dumps' (PE_PARENT runs), or NULL */
 };
-/* @anc: the parent's images, then the grandparent's, ... (@nanc of them):
- * where the child's cow_parent pages are read from when they can't be kept. */
-int mem_restore_inherited(struct remote *r, const struct mem_image *cmi,
+/* @self: the child's images; @anc: the parent's images, then the
+ * grandparent's, ... (@nanc of them): where the child's cow_parent pages
+ * are read from when they can't be kept. */
+int mem_restore_inherited(struct remote *r, const struct mem_source *self,
 			  const struct mem_source *anc, int nanc,
-			  const struct files_restore *fr, int pages_fd,
+			  const struct files_restore *fr,
 			  struct shmem_registry *reg, struct mem_cow_stats *st);
 
 #endif
