@@ -50,6 +50,7 @@ struct mem_dump_stats {
 	uint64_t pages_scanned;
 	uint64_t pages_written;
 	uint64_t pages_cow;	/* left to the parent's image (cow_parent entries) */
+	uint64_t pages_prev;	/* left to the previous dump's images (PE_PARENT) */
 	uint64_t memdump_ns;
 };
 
@@ -60,6 +61,9 @@ struct mem_page_runs {
 	size_t n, cap;
 };
 void mem_page_runs_free(struct mem_page_runs *r);
+/* Append [@start, @end) (after every run already there; joins a run it
+ * continues). */
+int mem_page_runs_add(struct mem_page_runs *r, uint64_t start, uint64_t end);
 
 struct mem_dump_shared;
 /* Classify @maps into mm->vmas (allocated), registering mapped files with
