@@ -185,16 +185,29 @@ int mem_track_hold(int dirfd, struct mem_track *t)
 		return log_errno(ret, "can't listen on the tracking holder's socket @%s",
 				 sa.sun_path + 1);
 	}
+	int pp[2];
+	if (pipe2(pp, O_CLOEXEC)) {
+		ret = -errno;
+		close(sk);
+		return log_errno(ret, "can't make a pipe for the tracking holder");
+	}
 	pid_t c = fork();
 	if (c < 0) {
 		ret = -errno;
 		close(sk);
+		close(pp[0]);
+		close(pp[1]);
 		return log_errno(ret, "can't fork the tracking holder");
 	}
 	if (c == 0) {
 		setsid();
-		if (fork() != 0)
+		pid_t g = fork();
+		if (g != 0) {
+			/* its PID, for the message (and the tests) */
+			if (write(pp[1], &g, sizeof(g)) != sizeof(g))
+				_exit(1);
 			_exit(0);
+		}
 		int *keep = calloc(2 * t->n + 1, sizeof(int)), nk = 0;
 		if (!keep)
 			_exit(1);
@@ -213,11 +226,20 @@ int mem_track_hold(int dirfd, struct mem_track *t)
 		holder_main(sk, t);
 	}
 	int st;
+	pid_t holder = -1;
+	close(pp[1]);
+	if (read(pp[0], &holder, sizeof(holder)) != sizeof(holder))
+		holder = -1;
+	close(pp[0]);
 	while (waitpid(c, &st, 0) < 0 && errno == EINTR)
 		;
 	close(sk);
-	pr_info("dirty tracking of %d process(es) held for the next dump by a cryo-track "
-		"process (socket @%s)", t->n, sa.sun_path + 1);
+	if (holder < 0) {
+		pr_err("the tracking holder could not be started");
+		return -ECHILD;
+	}
+	pr_info("dirty tracking of %d process(es) held for the next dump by cryo-track "
+		"process %d (socket @%s)", t->n, holder, sa.sun_path + 1);
 	mem_track_free(t);
 	return 0;
 }
