@@ -375,6 +375,7 @@ static int emit_one(struct page_writer *w, uint64_t start, uint64_t npages, bool
 	if (ret < 0)
 		return ret;
 	bool skip = ret == PAGE_SINK_SKIP;
+	ret = 0;
 	/* pages the sink keeps elsewhere (in a parent dump) are no source
 	 * for the children's cow_parent entries */
 	if (w->runs && !skip)

@@ -135,11 +135,14 @@ static bool vma_trackable(const VmaEntry *v)
 	return (v->status & VMA_ANON_PRIVATE) && !(v->status & other);
 }
 
-/* One PAGEMAP_SCAN pass over [@start, @end): the pages of @category
- * (PAGE_IS_* in category_anyof_mask) into @out if not NULL; with
- * @protect, write-protect them too.  -EPERM (not logged): the VMA has no
- * async uffd-wp registration. */
-static int scan(int pm, pid_t pid, uint64_t start, uint64_t end, uint64_t category, bool protect,
+/* One PAGEMAP_SCAN pass over [@start, @end): the pages that exist
+ * (present or swapped) and, with @written, have been written since they
+ * were protected, into @out if not NULL; with @protect, write-protect them
+ * too.  Holes never match: protecting them would fill page tables with
+ * markers (a sparse reservation of gigabytes), and a page that appears in
+ * one later is new, hence written (or the zero page, which no dump saves).
+ * -EPERM (not logged): the VMA has no async uffd-wp registration. */
+static int scan(int pm, pid_t pid, uint64_t start, uint64_t end, bool written, bool protect,
 		struct mem_page_runs *out)
 {
 	struct page_region vec[TRACK_VEC];
@@ -150,8 +153,9 @@ static int scan(int pm, pid_t pid, uint64_t start, uint64_t end, uint64_t catego
 		.end = end,
 		.vec = (uintptr_t)vec,
 		.vec_len = TRACK_VEC,
-		.category_anyof_mask = category,
-		.return_mask = category,
+		.category_mask = written ? PAGE_IS_WRITTEN : 0,
+		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_WRITTEN,
 	};
 	while (a.start < end) {
 		long n = ioctl(pm, PAGEMAP_SCAN, &a);
@@ -191,7 +195,7 @@ static int track_vma(struct mem_track_proc *tp, int pm, const VmaEntry *v)
 			(unsigned long long)v->end, strerror(errno));
 		return 0;
 	}
-	int ret = scan(pm, tp->pid, v->start, v->end, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, true, NULL);
+	int ret = scan(pm, tp->pid, v->start, v->end, false, true, NULL);
 	if (ret == -EPERM)
 		ret = log_errno(ret, "PAGEMAP_SCAN of process %d refuses to write-protect "
 				"0x%llx-0x%llx", tp->pid, (unsigned long long)v->start,
@@ -216,7 +220,7 @@ int mem_track_scan(struct mem_track_proc *tp, const MmEntry *mm, bool protect,
 		if (!vma_trackable(v))
 			continue;
 		written.n = 0;
-		ret = scan(pm, tp->pid, v->start, v->end, PAGE_IS_WRITTEN, protect, &written);
+		ret = scan(pm, tp->pid, v->start, v->end, true, protect, &written);
 		if (ret == -EPERM) {
 			/* not registered: mapped (or moved) since, nothing clean */
 			ret = protect ? track_vma(tp, pm, v) : 0;
