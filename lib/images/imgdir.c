@@ -40,6 +40,9 @@ int img_dir_begin_dump(int dirfd)
 		return_perror("can't remove the stale " INVENTORY_NAME " of an earlier dump");
 	if (unlinkat(dirfd, INVENTORY_TMP, 0) && errno != ENOENT)
 		return_perror("can't remove " INVENTORY_TMP);
+	/* an earlier incremental dump's link: this dump makes its own */
+	if (unlinkat(dirfd, IMG_PARENT_LINK, 0) && errno != ENOENT)
+		return_perror("can't remove the " IMG_PARENT_LINK " link of an earlier dump");
 	/* The removal must reach the disk before new images do, or a crash
 	 * could leave the old marker in front of a half-written dump. */
 	if (fsync(dirfd))
