@@ -14,13 +14,20 @@
  * After the restore every byte of A, C, D, E and F is checked against what
  * it must be (so a page taken from the wrong dump of the chain, or a page
  * left to a previous dump that was written since, fails), and B must be
- * unmapped. */
+ * unmapped.
+ *
+ * --fork: a child forked before the first pre-dump shares G (16 pages)
+ * copy-on-write; in step 1 it rewrites G pages 0-3 (its own copies); after
+ * the restore it checks G and reports through its exit status (its pages
+ * come through the chain of previous dumps into a fork of the restored
+ * parent: mem_inherit.c). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "zdtmtst.h"
@@ -31,9 +38,15 @@
 #define ND 4
 #define NE 16
 #define NF 8
+#define NG 16
+
+static bool do_fork;
+TEST_OPTION(do_fork, bool, "fork a child sharing G", 0);
 
 static size_t P;
-static char *A, *B, *C, *D, *E, *F, *R;
+static char *A, *B, *C, *D, *E, *F, *R, *G;
+static pid_t child;
+static int child_ack[2];
 static volatile sig_atomic_t steps_asked;
 static int steps_done;
 
@@ -109,6 +122,40 @@ static void step2(void)
 		F = nf;
 }
 
+static int check_child_g(int steps)
+{
+	int bad = 0;
+	for (size_t i = 0; i < NG; i++) {
+		int gen = i < 4 && steps >= 1 ? 2 : 1;
+		ssize_t off = pattern_check(G + i * P, P, seed('G', i, gen));
+		if (off >= 0) {
+			test_msg("child: G page %zu differs at byte %zd (expected generation %d)\n",
+				 i, off, gen);
+			bad = 1;
+		}
+	}
+	return bad;
+}
+
+/* The child: rewrites G pages 0-3 at step 1, acks each step on the pipe,
+ * checks G at SIGTERM. */
+static void child_main(void)
+{
+	int done = 0;
+	test_forked_child();
+	close(child_ack[0]);
+	while (test_go()) {
+		while (done < steps_asked) {
+			if (++done == 1)
+				fill(G, 'G', 0, 4, 2);
+			if (write(child_ack[1], "s", 1) != 1)
+				_exit(3);
+		}
+		usleep(10000);
+	}
+	_exit(done == 2 ? check_child_g(done) : 2);
+}
+
 static void check(const char *what, char *base, char region, size_t i, int gen)
 {
 	ssize_t off = gen ? pattern_check(base + i * P, P, seed(region, i, gen))
@@ -129,12 +176,24 @@ int main(int argc, char **argv)
 	fill(B, 'B', 0, NB, 1);
 	fill(E, 'E', 0, NE, 1);
 	fill(F, 'F', 0, NF, 1);
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	sigaction(SIGUSR1, &sa, NULL);
+	if (do_fork) {
+		G = map(NG);
+		fill(G, 'G', 0, NG, 1);
+		if (pipe(child_ack))
+			setup_fail("pipe");
+		child = fork();
+		if (child < 0)
+			setup_fail("fork");
+		if (child == 0)
+			child_main();
+		close(child_ack[1]);
+	}
 	/* room for F's move: a reservation it replaces */
 	R = mmap(NULL, NF * P, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (R == MAP_FAILED)
 		setup_fail("mmap of the reservation failed");
-	struct sigaction sa = { .sa_handler = on_usr1 };
-	sigaction(SIGUSR1, &sa, NULL);
 	sigset_t block, old;
 	sigemptyset(&block);
 	sigaddset(&block, SIGUSR1);
@@ -145,6 +204,9 @@ int main(int argc, char **argv)
 	while (!test_sig_received) {
 		while (steps_done < steps_asked) {
 			steps_done++;
+			char c;
+			if (child && (kill(child, SIGUSR1) || read(child_ack[0], &c, 1) != 1))
+				fail_errno("the child did not do step %d", steps_done);
 			if (steps_done == 1)
 				step1();
 			else if (steps_done == 2)
@@ -170,6 +232,12 @@ int main(int argc, char **argv)
 		check("E", E, 'E', i, i < 8 ? 0 : 1);
 	for (size_t i = 0; i < NF; i++)
 		check("F", F, 'F', i, 1);
+	if (child) {
+		int st;
+		kill(child, SIGTERM);
+		if (waitpid(child, &st, 0) != child || !WIFEXITED(st) || WEXITSTATUS(st))
+			fail("the child failed (status 0x%x, see messages)", st);
+	}
 	char perms[5];
 	if (maps_perms(B, perms) == 0)
 		fail("B (unmapped before the dump) is mapped again (%s)", perms);
