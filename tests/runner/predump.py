@@ -12,6 +12,8 @@
       its tracking, steps 1 and 2, then the dump with --prev-images-dir
       ../pre1 --track-mem: it must say that it is a full dump, and write no
       PE_PARENT entry and no parent link.
+  predump.py pre-only CRYO dump ARGS...
+      only cryo pre-dump into ../pre1 (for refusals): its output and status.
 
 A step: SIGUSR1 to the test, then wait for predump.stepN in its working
 directory (the parent of the images directory).  Exits with the dump's
@@ -73,16 +75,24 @@ def skipped(imgdir):
 
 
 def main():
-    if len(sys.argv) < 4 or sys.argv[1] not in ('chain', 'dead-holder'):
-        sys.exit('usage: predump.py chain|dead-holder CRYO-COMMAND...')
+    if len(sys.argv) < 4 or sys.argv[1] not in ('chain', 'dead-holder', 'pre-only'):
+        sys.exit('usage: predump.py chain|dead-holder|pre-only CRYO-COMMAND...')
     mode, cmd = sys.argv[1], sys.argv[2:]
     cryo = cmd[0]
     pid = int(cmd[cmd.index('-t') + 1])
     imgdir = os.path.abspath(cmd[cmd.index('-D') + 1])
     wdir = os.path.dirname(imgdir)
-    pre = lambda n: os.path.join(wdir, 'pre%d' % n)
+    def pre(n):
+        d = os.path.join(wdir, 'pre%d' % n)
+        os.makedirs(d, exist_ok=True)
+        return d
 
-    out = run([cryo, 'pre-dump', '-t', str(pid), '-D', pre(1), '-v4', '-o', 'pre-dump.log'],
+    if mode == 'pre-only':
+        p = subprocess.run([cryo, 'pre-dump', '-t', str(pid), '-D', pre(1)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        sys.stdout.write(p.stdout)
+        return p.returncode
+    run([cryo, 'pre-dump', '-t', str(pid), '-D', pre(1), '-v4', '-o', 'pre-dump.log'],
               'pre-dump 1')
     log = open(os.path.join(pre(1), 'pre-dump.log')).read()
     m = re.search(r'held for the next dump by cryo-track process (\d+)', log)
