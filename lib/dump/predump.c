@@ -35,11 +35,6 @@ int dump_st_prev(void *arg)
 	const char *prev = ctx->opts->prev_images_dir;
 	int ret;
 
-	if (!ctx->pre_dump && !ctx->opts->track_mem) {
-		pr_warn("--prev-images-dir %s without --track-mem: nothing tells which pages "
-			"changed, every page is written (a full dump)", prev);
-		return 0;
-	}
 	/* relative to the images directory, as criu's */
 	int fd = openat(ctx->dirfd, prev, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -48,6 +43,13 @@ int dump_st_prev(void *arg)
 	ret = img_dir_check_complete(fd, prev);
 	if (!ret)
 		ret = mem_track_take(fd, prev, &ctx->track);
+	if (!ret && !ctx->pre_dump && !ctx->opts->track_mem) {
+		/* taken all the same: the dump ends it */
+		pr_warn("--prev-images-dir %s without --track-mem: the tracking is not used, "
+			"every page is written (a full dump)", prev);
+		close(fd);
+		return 0;
+	}
 	if (ret || !ctx->track.n) {
 		/* no tracking: a full dump, which needs no parent */
 		close(fd);

@@ -239,3 +239,11 @@ int mem_track_scan(struct mem_track_proc *tp, const MmEntry *mm, bool protect,
 	close(pm);
 	return ret;
 }
+
+void mem_track_unflag(struct proc_maps *maps)
+{
+	for (int i = 0; i < maps->n; i++) {
+		maps->v[i].vmf &= ~VMF(UW);
+		maps->v[i].vm_uffd_wp = false;
+	}
+}

@@ -57,6 +57,11 @@ int mem_track_start(struct mem_track *t, struct remote *r, pid_t pid);
 int mem_track_scan(struct mem_track_proc *tp, const MmEntry *mm, bool protect,
 		   struct mem_page_runs *clean);
 
+/* A process the dump tracks: the write-protect registrations in @maps
+ * (VmFlag "uw") are cryo's own, not the process's (pre-dump refused a
+ * process with its own); they end with the dump and are not restored. */
+void mem_track_unflag(struct proc_maps *maps);
+
 /* The holder (track_hold.c).  mem_track_hold(): fork a daemon holding
  * @t's descriptors for the images directory @dirfd (closes them here);
  * it exits when the dump after takes them, or when all the processes are

@@ -53,6 +53,20 @@ def step(pid, wdir, n):
     die('the test did not do step %d' % n)
 
 
+def holder_alive(pid):
+    """A cryo-track process that has not exited within 2 s."""
+    for _ in range(200):
+        try:
+            with open('/proc/%d/stat' % pid) as f:
+                st = f.read()
+        except OSError:
+            return False
+        if '(cryo-track)' not in st or st.rsplit(')', 1)[1].split()[0] in 'ZX':
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def decode(path):
     out = subprocess.run(CRIT + ['decode', '-i', path], stdout=subprocess.PIPE, check=True,
                          text=True).stdout
@@ -110,8 +124,7 @@ def main():
     if mode == 'chain':
         run([cryo, 'pre-dump', '-t', str(pid), '-D', pre(2), '--prev-images-dir', '../pre1',
              '--track-mem', '-v4', '-o', 'pre-dump.log'], 'pre-dump 2')
-        if os.path.exists('/proc/%d' % holder) and \
-                open('/proc/%d/comm' % holder).read().strip() == 'cryo-track':
+        if holder_alive(holder):
             die('the holder of pre-dump 1 (%d) is still there after pre-dump 2 took its '
                 'tracking' % holder)
         if parent_entries(pre(2), pid) == 0:
