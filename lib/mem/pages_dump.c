@@ -376,9 +376,11 @@ static int emit_one(struct page_writer *w, uint64_t start, uint64_t npages, bool
 		return ret;
 	bool skip = ret == PAGE_SINK_SKIP;
 	ret = 0;
-	/* pages the sink keeps elsewhere (in a parent dump) are no source
-	 * for the children's cow_parent entries */
-	if (w->runs && !skip)
+	/* pages the sink left to the previous dump (PE_PARENT) are a source
+	 * for the children's cow_parent entries too: the restore resolves
+	 * a cow_parent run in the parent's source, and that one down its
+	 * chain of previous dumps */
+	if (w->runs)
 		ret = mem_page_runs_add(w->runs, start, start + npages * PAGE_SIZE);
 	if (ret || cow || skip) {
 		w->cow_pages += cow ? npages : 0;
