@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- the previous dump (both pipelines) ---- */
@@ -33,14 +34,24 @@ int dump_st_prev(void *arg)
 {
 	struct dump_ctx *ctx = &((struct dump_run *)arg)->ctx;
 	const char *prev = ctx->opts->prev_images_dir;
-	int ret;
+	int ret = 0;
 
 	/* relative to the images directory, as criu's */
 	int fd = openat(ctx->dirfd, prev, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return log_errno(-errno, "can't open the previous dump's directory %s "
 				 "(--prev-images-dir, relative to the images directory)", prev);
-	ret = img_dir_check_complete(fd, prev);
+	struct stat a, b;
+	if (fstat(fd, &a) || fstat(ctx->dirfd, &b)) {
+		ret = log_errno(-errno, "can't stat the images directories");
+	} else if (a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+		pr_err("--prev-images-dir %s is the images directory itself: the dump would "
+		       "replace the images it leaves its unchanged pages to; dump into a new "
+		       "directory", prev);
+		ret = -EINVAL;
+	}
+	if (!ret)
+		ret = img_dir_check_complete(fd, prev);
 	if (!ret)
 		ret = mem_track_take(fd, prev, &ctx->track);
 	if (!ret && !ctx->pre_dump && !ctx->opts->track_mem) {
