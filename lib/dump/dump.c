@@ -135,6 +135,8 @@ static int proc_task(void *arg)
 	ret = read_auxv(p->pid, mm);
 	if (ret)
 		return ret;
+	if (mem_track_find(&ctx->track, p->pid))
+		mem_track_unflag(&pr->maps);
 	ret = mem_dump_vmas(p->pid, &pr->maps, &ctx->files, &ctx->shmem, mm);
 	if (ret)
 		return ret;
@@ -170,6 +172,15 @@ static int proc_memory(void *arg)
 			runs = &ctx->runs[i];
 		if (p->parent && ctx->tree.procs[i] == p->parent && ctx->opts->cow_parent)
 			pruns = &ctx->runs[i];
+	}
+	if (ctx->incr) {
+		/* what the previous dump's tracking says was not written since */
+		struct mem_page_runs clean = { 0 };
+		ret = mem_track_scan(mem_track_find(&ctx->track, p->pid), &pr->mm, false, &clean);
+		page_sink_set_clean(ctx->incr, &clean);
+		mem_page_runs_free(&clean);
+		if (ret)
+			return ret;
 	}
 	ret = mem_dump_pages(ctx->pages, p->pid, &pr->mm, ctx->next_pages_id++,
 			     p->parent ? p->parent->pid : 0, pruns, runs, &ctx->mem);
@@ -250,7 +261,9 @@ static int write_stats(struct dump_ctx *ctx, uint64_t t_start, uint64_t t_frozen
 	ds.memwrite_time = 0;
 	ds.pages_scanned = ctx->mem.pages_scanned;
 	ds.pages_written = ctx->mem.pages_written;
-	ds.pages_skipped_parent = ctx->mem.pages_cow;
+	/* pages in the previous dump (PE_PARENT) or the parent process's
+	 * image (cow_parent): not written here */
+	ds.pages_skipped_parent = ctx->mem.pages_prev + ctx->mem.pages_cow;
 	se.dump = &ds;
 	if (ctx->opts->display_stats) {
 		pr_msg("Displaying dump stats:");
@@ -475,16 +488,7 @@ uint32_t dump_cg_set(const struct dump_ctx *ctx, const struct seized_proc *p)
 
 /* ---- the dump pipeline ---- */
 
-struct dump_run {
-	struct dump_ctx ctx;
-	uint64_t t_start, t_frozen;
-	bool frozen;			/* the tree is seized (free it at the end) */
-	bool shmem_done, creds_done;	/* finished on the way: not again in undo */
-	bool released;			/* past the commit: the tree was let go */
-	struct page_sink *sink;		/* until the files stage hands it to ctx->pages */
-};
-
-static int st_images_dir(void *arg)
+int dump_st_images_dir(void *arg)
 {
 	struct dump_run *run = arg;
 	run->ctx.dirfd = img_dir_open(run->ctx.opts->images_dir, false);
@@ -504,6 +508,12 @@ static int st_page_sink(void *arg)
 
 	if (!o->page_server)
 		return page_sink_local(run->ctx.dirfd, &run->sink);
+	if (o->prev_images_dir) {
+		pr_err("--page-server with --prev-images-dir: an incremental dump through a page "
+		       "server is not implemented yet (its PE_PARENT entries would name images the "
+		       "server does not have); dump into a directory, or send a full dump");
+		return -EOPNOTSUPP;
+	}
 	if (o->ps_socket >= 0) {
 		sk = fcntl(o->ps_socket, F_DUPFD_CLOEXEC, 0);
 		if (sk < 0)
@@ -525,7 +535,7 @@ static void st_page_sink_undo(void *arg)
 	run->sink = NULL;
 }
 
-static int st_freeze(void *arg)
+int dump_st_freeze(void *arg)
 {
 	struct dump_run *run = arg;
 	struct cryo_opts *o = run->ctx.opts;
@@ -555,7 +565,7 @@ static int st_freeze(void *arg)
 }
 
 /* Nothing was committed: let the tree go on exactly as before. */
-static void st_freeze_undo(void *arg)
+void dump_st_freeze_undo(void *arg)
 {
 	struct dump_run *run = arg;
 	pr_err("dump of process %d failed; the process tree was left running as before",
@@ -565,7 +575,7 @@ static void st_freeze_undo(void *arg)
 
 /* What the images can't express or a restore can't recreate is refused on
  * the frozen tree, before anything is written. */
-static int st_frozen(void *arg)
+int dump_st_frozen(void *arg)
 {
 	struct dump_run *run = arg;
 	int ret = check_namespaces(&run->ctx);
@@ -623,7 +633,8 @@ static int st_files(void *arg)
 	mem_dump_shared_init(&ctx->shmem, ctx->dirfd, &ctx->next_pages_id);
 	ctx->files.memfd = shmem_memfd_dump_ops(&ctx->shmem);
 	if (!ret) {
-		ret = page_dump_new(run->sink, &ctx->pages);	/* takes the sink */
+		/* takes the sink (in front of it the incremental one, if any) */
+		ret = dump_pages_sink(ctx, run->sink, &ctx->pages);
 		run->sink = NULL;
 	}
 	if (!ret) {
@@ -679,18 +690,18 @@ static int st_creds(void *arg)
 	return creds_dump_finish(&run->ctx.creds, run->ctx.dirfd);	/* seccomp.img */
 }
 
-static int st_pstree(void *arg)
+int dump_st_pstree(void *arg)
 {
 	return write_pstree(&((struct dump_run *)arg)->ctx);
 }
 
-static int st_stats(void *arg)
+int dump_st_stats(void *arg)
 {
 	struct dump_run *run = arg;
 	return write_stats(&run->ctx, run->t_start, run->t_frozen, now_ns());
 }
 
-static int st_commit(void *arg)
+int dump_st_commit(void *arg)
 {
 	return write_inventory(&((struct dump_run *)arg)->ctx);
 }
@@ -727,19 +738,20 @@ static int st_killed(void *arg)
  * fault points tests use.  From the commit on (inventory.img written)
  * nothing is undone. */
 static const struct stage dump_stages[] = {
-	{ .name = "images-dir", .run = st_images_dir },
+	{ .name = "images-dir", .run = dump_st_images_dir },
 	{ .name = "page-sink", .run = st_page_sink, .undo = st_page_sink_undo },
-	{ .name = "freeze", .run = st_freeze, .undo = st_freeze_undo, .before = "pre-dump" },
-	{ .name = "frozen", .run = st_frozen, .flags = STAGE_POINT },
+	{ .name = "prev", .run = dump_st_prev, .undo = dump_st_prev_undo, .wanted = dump_has_prev },
+	{ .name = "freeze", .run = dump_st_freeze, .undo = dump_st_freeze_undo, .before = "pre-dump" },
+	{ .name = "frozen", .run = dump_st_frozen, .flags = STAGE_POINT },
 	{ .name = "files", .run = st_files, .undo = st_files_undo },
 	{ .name = "processes", .run = st_processes },
 	{ .name = "shared-memory", .run = st_shared_memory },
 	{ .name = "terminals", .run = st_terminals },
 	{ .name = "files-end", .run = st_files_end },
 	{ .name = "creds", .run = st_creds },
-	{ .name = "pstree", .run = st_pstree },
-	{ .name = "stats", .run = st_stats },
-	{ .name = "before-commit", .run = st_commit, .after = "post-dump",
+	{ .name = "pstree", .run = dump_st_pstree },
+	{ .name = "stats", .run = dump_st_stats },
+	{ .name = "before-commit", .run = dump_st_commit, .after = "post-dump",
 	  .flags = STAGE_POINT | STAGE_COMMIT },
 	{ .name = "release", .run = st_release },
 	{ .name = "killed", .run = st_killed, .wanted = killing, .flags = STAGE_KILL_POINT },
@@ -753,7 +765,8 @@ static int dump_pid_of(void *arg)
 int dump_tree(struct cryo_opts *o)
 {
 	struct dump_run run = {
-		.ctx = { .opts = o, .dirfd = -1, .next_pages_id = 1, .next_kobj_id = 1 },
+		.ctx = { .opts = o, .dirfd = -1, .next_pages_id = 1, .next_kobj_id = 1,
+			 .prev_dirfd = -1 },
 		.t_start = now_ns(),
 	};
 	struct dump_ctx *ctx = &run.ctx;
@@ -762,6 +775,13 @@ int dump_tree(struct cryo_opts *o)
 
 	if (o->leave_running && o->leave_stopped) {
 		pr_err("--leave-running and --leave-stopped contradict each other: choose one");
+		return -EINVAL;
+	}
+	if (o->track_mem && !o->prev_images_dir) {
+		pr_err("--track-mem on a dump reads the tracking a pre-dump started: it needs "
+		       "--prev-images-dir naming that pre-dump (a dump keeping the tracking on for "
+		       "a later dump, as criu's dump -R --track-mem, is not supported: use "
+		       "cryo pre-dump)");
 		return -EINVAL;
 	}
 	int ret = pipeline_run(&pl, &run);
@@ -778,14 +798,12 @@ int dump_tree(struct cryo_opts *o)
 			protobuf_c_message_free_unpacked(&ctx->root_ids->base, NULL);
 	}
 	sigreturn_memo_free(&ctx->sigreturn_memo);
+	/* the dump ends the tracking: the kernel unregisters the memory as
+	 * the last userfaultfd descriptor closes */
+	mem_track_free(&ctx->track);
+	if (ctx->prev_dirfd >= 0)
+		close(ctx->prev_dirfd);
 	if (ctx->dirfd >= 0)
 		close(ctx->dirfd);
 	return ret;
-}
-
-int pre_dump_tree(struct cryo_opts *o)
-{
-	pr_err("pre-dump is not implemented yet: it needs dirty-page tracking "
-	       "(userfaultfd write-protect + PAGEMAP_SCAN), planned with incremental dumps");
-	return -ENOSYS;
 }

@@ -5,6 +5,8 @@
 #include "creds/creds.h"
 #include "files/files.h"
 #include "mem/mem.h"
+#include "mem/page_sink.h"
+#include "mem/track.h"
 #include "ns/ns.h"
 #include "options/options.h"
 #include "seize/remote.h"
@@ -35,7 +37,41 @@ struct dump_ctx {
 	struct sigreturn_memo sigreturn_memo;	/* libraries searched so far */
 	struct creds_dump creds;	/* seccomp filters, for seccomp.img */
 	struct page_dump *pages;	/* where pages go, copy buffers */
+	bool pre_dump;			/* cryo pre-dump: memory only, tracking on */
+	int prev_dirfd;			/* --prev-images-dir with tracking, -1: none */
+	struct mem_track track;		/* each process's dirty tracking */
+	struct page_sink *incr;		/* the incremental sink in @pages, NULL: none */
+	bool track_spent;		/* pages protected again: no handing @track back */
 };
+
+/* One run of the dump or pre-dump pipeline. */
+struct dump_run {
+	struct dump_ctx ctx;
+	uint64_t t_start, t_frozen;
+	bool frozen;			/* the tree is seized (free it at the end) */
+	bool shmem_done, creds_done;	/* finished on the way: not again in undo */
+	bool released;			/* past the commit: the tree was let go */
+	struct page_sink *sink;		/* until the files stage hands it to ctx.pages */
+};
+/* Stages both pipelines run (dump.c; predump.c). */
+int dump_st_images_dir(void *arg);
+int dump_st_freeze(void *arg);
+void dump_st_freeze_undo(void *arg);
+int dump_st_frozen(void *arg);
+int dump_st_pstree(void *arg);
+int dump_st_stats(void *arg);
+int dump_st_commit(void *arg);
+/* --prev-images-dir (predump.c): open the previous dump, take its
+ * tracking, link it as "parent"; the undo hands the tracking back. */
+int dump_st_prev(void *arg);
+void dump_st_prev_undo(void *arg);
+bool dump_has_prev(void *arg);
+/* The incremental sink in front of @sink when the run has a previous
+ * dump with tracking (takes @sink over). */
+int dump_pages_sink(struct dump_ctx *ctx, struct page_sink *sink, struct page_dump **out);
+/* Run @fn in @p's leader made ready for injected calls. */
+int dump_leader_call(struct dump_ctx *ctx, struct seized_proc *p, const struct proc_maps *maps,
+		     int (*fn)(struct remote *r, void *arg), void *arg);
 
 /* The operations behind cryo_dump and cryo_pre_dump (lib/cryo.h). */
 int dump_tree(struct cryo_opts *o);

@@ -208,3 +208,46 @@ int dump_task_cores(struct dump_ctx *ctx, struct seized_proc *p, MmEntry *mm,
 	}
 	return 0;
 }
+
+int dump_leader_call(struct dump_ctx *ctx, struct seized_proc *p, const struct proc_maps *maps,
+		     int (*fn)(struct remote *r, void *arg), void *arg)
+{
+	struct seized_thread *t = NULL;
+	for (int i = 0; i < p->nr_threads; i++)
+		if (p->threads[i].tid == p->pid)
+			t = &p->threads[i];
+	if (!t) {
+		pr_err("process %d: its main thread is gone; cryo can't run calls in it", p->pid);
+		return -ESRCH;
+	}
+	struct task_code code = { 0 };
+	remote_find_syscall(p->pid, maps, &code.syscall_ip);
+	if (remote_find_sigreturn(p->pid, maps, &ctx->sigreturn_memo, &code.sigreturn))
+		pr_warn("process %d (%s): no rt_sigreturn instruction sequence in its code; cryo "
+			"runs its system calls in it unguarded", p->pid, p->comm);
+	struct remote r = { .mem_fd = -1 };
+	CoreEntry core = CORE_ENTRY__INIT;
+	struct task_dump d = { .ctx = ctx, .p = p, .t = t, .r = &r, .leader = true, .core = &core };
+	int ret = task_cpu_capture(&d);
+	if (ret)
+		goto out;
+	if (!t->mask_dirty && ptrace(PTRACE_GETSIGMASK, t->tid, sizeof(t->sigmask), &t->sigmask)) {
+		ret = log_errno(-errno, "PTRACE_GETSIGMASK of task %d failed", t->tid);
+		goto out;
+	}
+	t->mask_dirty = true;
+	const struct sigreturn_gadget *guard = code.sigreturn.ip ? &code.sigreturn : NULL;
+	if (guard && thread_has_shstk(p->pid, t->tid))
+		guard = NULL;
+	ret = remote_dump_begin(&r, t->tid, &t->regs, t->sigmask, d.cs.xsave, d.cs.xsave_len, guard,
+				code.syscall_ip);
+	if (!ret)
+		ret = fn(&r, arg);
+	int r2 = remote_dump_end(&r);
+	if (!r2)
+		t->regs_dirty = t->mask_dirty = false;
+	ret = ret ? ret : r2;
+out:
+	task_dump_free(&d);
+	return ret;
+}

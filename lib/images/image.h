@@ -164,4 +164,14 @@ int img_dir_commit(int dirfd, InventoryEntry *inventory);
 int img_dir_check_complete(int dirfd, const char *dirname);
 int img_dir_read_inventory(int dirfd, const char *dirname, ProtobufCMessage **inv);
 
+/* Incremental dumps: "parent", criu's link to the previous dump's
+ * directory.  img_dir_open_parent() opens the one of @dirfd (*@out = -1
+ * if there is none); img_dir_parents() opens the whole chain into @dirs
+ * (the parent first, at most @max) and returns how many (logs, refuses
+ * loops and chains longer than IMG_MAX_PARENTS). */
+#define IMG_PARENT_LINK "parent"
+#define IMG_MAX_PARENTS 64
+int img_dir_open_parent(int dirfd, const char *dirname, int *out);
+int img_dir_parents(int dirfd, const char *dirname, int *dirs, int max);
+
 #endif

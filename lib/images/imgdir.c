@@ -6,6 +6,8 @@
 #include "util/util.h"
 
 #include <dirent.h>
+#include <limits.h>
+#include <linux/openat2.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -38,6 +40,9 @@ int img_dir_begin_dump(int dirfd)
 		return_perror("can't remove the stale " INVENTORY_NAME " of an earlier dump");
 	if (unlinkat(dirfd, INVENTORY_TMP, 0) && errno != ENOENT)
 		return_perror("can't remove " INVENTORY_TMP);
+	/* an earlier incremental dump's link: this dump makes its own */
+	if (unlinkat(dirfd, IMG_PARENT_LINK, 0) && errno != ENOENT)
+		return_perror("can't remove the " IMG_PARENT_LINK " link of an earlier dump");
 	/* The removal must reach the disk before new images do, or a crash
 	 * could leave the old marker in front of a half-written dump. */
 	if (fsync(dirfd))
@@ -213,4 +218,83 @@ int img_dir_read_inventory(int dirfd, const char *dirname, ProtobufCMessage **ou
 	}
 	*out = inv;
 	return 0;
+}
+
+/* ---- the chain of previous dumps (incremental dumps) ---- */
+
+/* criu's layout: DIR/parent is a symbolic link to the previous dump's
+ * directory (relative to DIR, e.g. "../pre1").  It is never followed by
+ * the kernel: its text is read once and resolved from DIR with
+ * RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, so exactly one link (the
+ * one cryo looks at) stands between two dumps of a chain, and the parent's
+ * images are then read like any others (regular files, no symlinks). */
+int img_dir_open_parent(int dirfd, const char *dirname, int *out)
+{
+	char target[PATH_MAX];
+	struct stat st;
+	*out = -1;
+	if (fstatat(dirfd, IMG_PARENT_LINK, &st, AT_SYMLINK_NOFOLLOW)) {
+		if (errno == ENOENT)
+			return 0;
+		return_perror("can't look at %s/" IMG_PARENT_LINK, dirname);
+	}
+	if (!S_ISLNK(st.st_mode)) {
+		pr_err("%s/" IMG_PARENT_LINK " is not a symbolic link: the previous dump of an "
+		       "incremental dump is named by a link to its directory (--prev-images-dir)",
+		       dirname);
+		return -EINVAL;
+	}
+	ssize_t n = readlinkat(dirfd, IMG_PARENT_LINK, target, sizeof(target) - 1);
+	if (n < 0)
+		return_perror("can't read the link %s/" IMG_PARENT_LINK, dirname);
+	target[n] = '\0';
+	int fd = openat_resolve(dirfd, target, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0,
+				RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+	if (fd < 0)
+		return log_errno(fd, "can't open the previous dump's directory %s (%s/" IMG_PARENT_LINK
+				 "; the path may contain no symbolic link)", target, dirname);
+	*out = fd;
+	return 0;
+}
+
+int img_dir_parents(int dirfd, const char *dirname, int *dirs, int max)
+{
+	struct stat seen[IMG_MAX_PARENTS + 1];
+	int n = 0, cur = dirfd, ret = 0;
+	if (fstat(dirfd, &seen[0]))
+		return_perror("can't stat the images directory %s", dirname);
+	for (;;) {
+		int next;
+		ret = img_dir_open_parent(cur, n ? "(a previous dump)" : dirname, &next);
+		if (ret || next < 0)
+			break;
+		struct stat st;
+		if (fstat(next, &st)) {
+			ret = -errno;
+			close(next);
+			break;
+		}
+		for (int i = 0; i <= n; i++)
+			if (seen[i].st_dev == st.st_dev && seen[i].st_ino == st.st_ino) {
+				pr_err("the chain of previous dumps of %s loops (a parent link "
+				       "leads back to a dump already in it)", dirname);
+				ret = -ELOOP;
+			}
+		if (!ret && (n == max || n == IMG_MAX_PARENTS)) {
+			pr_err("the chain of previous dumps of %s is longer than %d", dirname, n);
+			ret = -E2BIG;
+		}
+		if (ret) {
+			close(next);
+			break;
+		}
+		seen[n + 1] = st;
+		dirs[n++] = cur = next;
+	}
+	if (ret) {
+		for (int i = 0; i < n; i++)
+			close(dirs[i]);
+		return ret;
+	}
+	return n;
 }

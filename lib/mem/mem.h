@@ -50,6 +50,7 @@ struct mem_dump_stats {
 	uint64_t pages_scanned;
 	uint64_t pages_written;
 	uint64_t pages_cow;	/* left to the parent's image (cow_parent entries) */
+	uint64_t pages_prev;	/* left to the previous dump's images (PE_PARENT) */
 	uint64_t memdump_ns;
 };
 
@@ -60,6 +61,9 @@ struct mem_page_runs {
 	size_t n, cap;
 };
 void mem_page_runs_free(struct mem_page_runs *r);
+/* Append [@start, @end) (after every run already there; joins a run it
+ * continues). */
+int mem_page_runs_add(struct mem_page_runs *r, uint64_t start, uint64_t end);
 
 struct mem_dump_shared;
 /* Classify @maps into mm->vmas (allocated), registering mapped files with
@@ -127,6 +131,9 @@ struct mem_image {
 	uint64_t vdso_new;	/* then: where this kernel's [vdso] is */
 };
 int mem_image_load(int dirfd, pid_t pid, struct mem_image *mi);
+/* Only pagemap-@pid.img (a previous dump's pages, which has no mm);
+ * @missing_ok: -ENOENT, not logged, if there is none. */
+int mem_pagemap_load(int dirfd, pid_t pid, struct mem_image *mi, bool missing_ok);
 void mem_image_free(struct mem_image *mi);
 
 /* In the task driven by @r (everything but the trampoline and the vDSO
@@ -264,12 +271,14 @@ struct mem_cow_stats {
 struct mem_source {
 	const struct mem_image *mi;
 	int pages_fd;
+	struct page_source *prev;	/* its previous dumps' (PE_PARENT runs), or NULL */
 };
-/* @anc: the parent's images, then the grandparent's, ... (@nanc of them):
- * where the child's cow_parent pages are read from when they can't be kept. */
-int mem_restore_inherited(struct remote *r, const struct mem_image *cmi,
+/* @self: the child's images; @anc: the parent's images, then the
+ * grandparent's, ... (@nanc of them): where the child's cow_parent pages
+ * are read from when they can't be kept. */
+int mem_restore_inherited(struct remote *r, const struct mem_source *self,
 			  const struct mem_source *anc, int nanc,
-			  const struct files_restore *fr, int pages_fd,
+			  const struct files_restore *fr,
 			  struct shmem_registry *reg, struct mem_cow_stats *st);
 
 #endif

@@ -72,7 +72,9 @@ static const struct vmf_refusal vmf_refused[] = {
 	{ VMF_BT, "arm64 BTI-guarded code" },
 	{ VMF_MM, "VM_MIXEDMAP, device or DAX memory" },
 	{ VMF_UM, "a userfaultfd registration (missing pages)" },
-	{ VMF_UW, "a userfaultfd registration (write-protect)" },
+	{ VMF_UW, "a userfaultfd registration (write-protect; if the tree was pre-dumped, a "
+		  "cryo-track process holds its tracking: dump with --prev-images-dir naming "
+		  "that pre-dump)" },
 	{ VMF_UI, "a userfaultfd registration (minor faults)" },
 	{ VMF_MT, "arm64 memory tagging" },
 	{ VMF_SS, "a shadow stack (CET), which cryo does not restore" },

@@ -116,11 +116,13 @@ static const VmaEntry *kept_at(const MmEntry *cm, const bool *kept, uint64_t add
 	return NULL;
 }
 
-int mem_restore_inherited(struct remote *r, const struct mem_image *cmi,
+int mem_restore_inherited(struct remote *r, const struct mem_source *self,
 			  const struct mem_source *anc, int nanc,
-			  const struct files_restore *fr, int pages_fd,
+			  const struct files_restore *fr,
 			  struct shmem_registry *reg, struct mem_cow_stats *st)
 {
+	const struct mem_image *cmi = self->mi;
+	int pages_fd = self->pages_fd;
 	const struct mem_image *pmi = anc[0].mi;
 	int parent_pages_fd = anc[0].pages_fd;
 	const MmEntry *cm = cmi->mm, *pm = pmi->mm;
@@ -139,8 +141,10 @@ int mem_restore_inherited(struct remote *r, const struct mem_image *cmi,
 	if (!kept || !pkept || !b || !cbuf || !pbuf || !newv || !as)
 		goto out;
 	ret = page_source_local(&cs, cmi, pages_fd);
+	cs.parent = self->prev;
 	for (; !ret && nas < nanc; nas++) {
 		ret = page_source_local(&as[nas], anc[nas].mi, anc[nas].pages_fd);
+		as[nas].parent = anc[nas].prev;
 		if (nas)
 			as[nas - 1].cow = &as[nas];
 	}
@@ -216,6 +220,9 @@ int mem_restore_inherited(struct remote *r, const struct mem_image *cmi,
 		struct fill_run run = { 0 };
 		const PagemapEntry *pe = cmi->pe[i];
 		bool cow = pe->has_cow_parent && pe->cow_parent;
+		int unused_at;
+		uint64_t unused_off;
+		bool prev = !cow && page_source_kind(&cs, pe->vaddr, &unused_at, &unused_off) == PAGE_PREV;
 		for (uint64_t k = 0; k < pe->nr_pages && !ret; k++) {
 			uint64_t addr = pe->vaddr + k * PAGE_SIZE, off = cs.off[i] + k * PAGE_SIZE;
 			const VmaEntry *kv = kept_at(cm, kept, addr);
@@ -242,6 +249,16 @@ int mem_restore_inherited(struct remote *r, const struct mem_image *cmi,
 				if (page_source_locate(&cs, addr, &loc)) {
 					pr_err("pagemap image: the page at 0x%llx is marked as its "
 					       "parent's, but no ancestor's image holds it",
+					       (unsigned long long)addr);
+					ret = -EINVAL;
+					break;
+				}
+				ret = run_add(&f, &run, addr, loc.fd, loc.off);
+			} else if (prev) {
+				/* in a previous dump: wherever the chain holds it */
+				struct page_loc loc;
+				if (page_source_locate(&cs, addr, &loc)) {
+					pr_err("pagemap image: no previous dump holds the page at 0x%llx",
 					       (unsigned long long)addr);
 					ret = -EINVAL;
 					break;

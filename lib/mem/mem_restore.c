@@ -20,7 +20,7 @@
 int mem_image_load(int dirfd, pid_t pid, struct mem_image *mi)
 {
 	struct cr_img *img;
-	int ret, cap = 0;
+	int ret;
 	memset(mi, 0, sizeof(*mi));
 	mi->dirfd = dirfd;
 
@@ -37,7 +37,15 @@ int mem_image_load(int dirfd, pid_t pid, struct mem_image *mi)
 			mi->vdso_start = mi->mm->vmas[i]->start;
 			mi->vdso_end = mi->mm->vmas[i]->end;
 		}
-	ret = img_open(&img, dirfd, IMG_PAGEMAP, IMG_READ, pid);
+	return mem_pagemap_load(dirfd, pid, mi, false);
+}
+
+int mem_pagemap_load(int dirfd, pid_t pid, struct mem_image *mi, bool missing_ok)
+{
+	struct cr_img *img;
+	int ret, cap = 0;
+	mi->dirfd = dirfd;
+	ret = img_open(&img, dirfd, IMG_PAGEMAP, IMG_READ | (missing_ok ? IMG_MISSING_OK : 0), pid);
 	if (ret)
 		return ret;
 	PagemapHead *ph;

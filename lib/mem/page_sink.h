@@ -27,9 +27,10 @@
  * queued and sends each when its bytes arrive: write() counts are exact.
  *
  * add_run() may answer PAGE_SINK_SKIP for a PE_PRESENT run: the sink keeps
- * those pages without their contents (an incremental sink writing a
+ * those pages without their contents (the incremental sink writes a
  * PE_PARENT entry for pages unchanged since the parent dump), and the walk
- * does not read them.  Today's one sink (the images directory) never does.
+ * does not read them.  Such a sink says where its answer changes
+ * (run_end()), and the walk splits its runs there.
  *
  * criu's struct page_xfer (write_pagemap / write_pages / write_hole) is the
  * same seam. */
@@ -55,6 +56,9 @@ struct page_sink;
 struct page_sink_ops {
 	int (*open)(struct page_sink *s, pid_t pid, uint32_t pages_id);
 	int (*add_run)(struct page_sink *s, const struct page_run *run);
+	/* Optional: the end of the longest run from @addr (below @end) that
+	 * add_run() answers alike for. */
+	uint64_t (*run_end)(struct page_sink *s, uint64_t addr, uint64_t end);
 	int (*write)(struct page_sink *s, const void *buf, size_t len);
 	int (*finish)(struct page_sink *s);
 	void (*abort)(struct page_sink *s);
@@ -88,6 +92,18 @@ static inline int page_sink_end(struct page_sink *s)
 {
 	return s->ops->end ? s->ops->end(s) : 0;
 }
+/* An incremental dump (page_sink.c): pages that the previous dump in
+ * @prev_dirfd holds (its pagemap-PID.img has them, PE_PRESENT or
+ * PE_PARENT) and that were not written since (page_sink_set_clean(),
+ * before each process's open: mem/track.h finds them) become PE_PARENT
+ * entries with no contents; the rest goes to @inner, which the new sink
+ * takes over (destroyed at once if this fails).  @prev_dirfd stays the
+ * caller's. */
+struct mem_page_runs;
+int page_sink_incremental(struct page_sink *inner, int prev_dirfd, struct page_sink **out);
+/* The clean pages of the next process opened (taken over: @clean is left
+ * empty). */
+void page_sink_set_clean(struct page_sink *s, struct mem_page_runs *clean);
 
 static inline void page_sink_destroy(struct page_sink *s)
 {

@@ -180,6 +180,33 @@ void page_source_fini(struct page_source *ps)
 		ps->ops->fini(ps);
 }
 
+/* Every page of [@a, @e) must be held down the chain of previous dumps
+ * from @ps: by a dump's own pages file, not a cow_parent or lazy run. */
+static int check_prev(struct page_source *ps, int pid, unsigned long long a, unsigned long long e)
+{
+	for (unsigned long long addr = a; addr < e; addr += PAGE_SIZE) {
+		struct page_source *s = ps;
+		int depth = 1, i;
+		uint64_t off;
+		enum page_kind k;
+		while ((k = page_source_kind(s, addr, &i, &off)) == PAGE_PREV && s->parent) {
+			s = s->parent;
+			depth++;
+		}
+		if (k == PAGE_OWN)
+			continue;
+		pr_err("pagemap-%d.img: the page at 0x%llx is in a previous dump's images "
+		       "(PE_PARENT), but the previous dump %d levels down %s: the chain of "
+		       "--prev-images-dir dumps is incomplete or not the one this dump was made on",
+		       pid, addr, depth,
+		       k == PAGE_ABSENT ? "has no such page" :
+		       k == PAGE_PREV ? "points further back and has no parent link" :
+		       "holds it as a cow_parent or lazy page");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int page_source_check(struct page_source *ps, int pid)
 {
 	const struct mem_image *mi = ps->mi;
@@ -194,12 +221,18 @@ int page_source_check(struct page_source *ps, int pid)
 			       "task %d is restored without a parent", a, pid);
 			return -EINVAL;
 		case PAGE_PREV:
-			if (ps->parent)
+			if (ps->parent) {
+				int ret = check_prev(ps->parent, pid, a, e);
+				if (ret)
+					return ret;
 				break;
+			}
 			pr_err("pagemap-%d.img: the pages 0x%llx-0x%llx are in the parent dump's "
-			       "images (PE_PARENT: an incremental dump, criu --prev-images-dir), "
-			       "which cryo can't restore yet: restore from a full dump", pid, a, e);
-			return -EOPNOTSUPP;
+			       "images (PE_PARENT: an incremental dump, criu --prev-images-dir), but "
+			       "the images directory has no \"parent\" link to the previous dump (or "
+			       "that dump has no pages of process %d): restore from the directory the "
+			       "dump wrote, with its previous dumps where it left them", pid, a, e, pid);
+			return -EINVAL;
 		case PAGE_LAZY:
 			pr_err("pagemap-%d.img: the pages 0x%llx-0x%llx are lazy (PE_LAZY: served "
 			       "by a page server on faults), which cryo can't restore yet: restore "

@@ -20,8 +20,7 @@
  *   - PE_PARENT (an incremental dump: pages unchanged since the previous
  *     dump, criu's --prev-images-dir and "parent" link): resolved in
  *     @parent, the same process's source in the previous dump, whose own
- *     PE_PARENT runs go on down the chain.  The restore gives no parent yet
- *     (cryo makes no incremental dumps): such images are refused, clearly;
+ *     PE_PARENT runs go on down the chain (page_prevs_open());
  *   - cow_parent (cryo extension): the parent process's own pages, resolved
  *     in @cow, the parent process's source (mem_inherit.c keeps them as the
  *     child inherits them where it can);
@@ -91,6 +90,22 @@ enum page_kind page_source_kind(struct page_source *ps, uint64_t addr, int *entr
 /* Can every run of @ps be filled?  Logs (naming @pid and the run) and
  * fails for runs whose source is missing or not supported. */
 int page_source_check(struct page_source *ps, int pid);
+
+/* The previous dumps' images of process @pid (page_prev.c): @dirs, the
+ * chain of previous dumps' directories (the parent first, as
+ * img_dir_parents() opens them).  The chain ends early where a dump has
+ * no pagemap of @pid.  page_prevs_head(): the source to set as the
+ * process's source's @parent (NULL: none). */
+struct page_prev;
+struct page_prevs {
+	struct page_prev *v;
+	int n;
+};
+int page_prevs_open(const int *dirs, int ndirs, int pid, struct page_prevs *pp);
+struct page_source *page_prevs_head(struct page_prevs *pp);
+/* The pages files' descriptors (open in cryo and inherited by the tasks). */
+int page_prevs_fd(const struct page_prevs *pp, int i);
+void page_prevs_close(struct page_prevs *pp);
 
 static inline int page_source_locate(struct page_source *ps, uint64_t addr,
 				     struct page_loc *loc)

@@ -130,6 +130,7 @@ struct page_writer {
 	size_t prun_at;		/* cursor in pruns (runs are emitted in address order) */
 	struct mem_page_runs *runs;	/* this process's, or NULL */
 	uint64_t cow_pages;
+	uint64_t prev_pages;	/* left to the previous dump's images (PE_PARENT) */
 	uint64_t written;	/* bytes handed to the sink */
 
 	struct chunk chunks[NR_CHUNKS];
@@ -344,7 +345,7 @@ void mem_page_runs_free(struct mem_page_runs *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static int runs_add(struct mem_page_runs *r, uint64_t start, uint64_t end)
+int mem_page_runs_add(struct mem_page_runs *r, uint64_t start, uint64_t end)
 {
 	if (r->n && r->end[r->n - 1] == start) {
 		r->end[r->n - 1] = end;
@@ -370,8 +371,8 @@ static int runs_add(struct mem_page_runs *r, uint64_t start, uint64_t end)
 
 /* One pagemap entry: written pages (PE_PRESENT, copied to the sink) or
  * pages left to the parent's image (cow_parent). */
-static int emit_entry(struct page_writer *w, uint64_t start, uint64_t npages, bool readable,
-		      bool cow)
+static int emit_one(struct page_writer *w, uint64_t start, uint64_t npages, bool readable,
+		    bool cow)
 {
 	struct page_run run = { .vaddr = start, .nr_pages = npages,
 				.flags = cow ? 0 : PE_PRESENT, .cow_parent = cow };
@@ -379,15 +380,38 @@ static int emit_entry(struct page_writer *w, uint64_t start, uint64_t npages, bo
 	if (ret < 0)
 		return ret;
 	bool skip = ret == PAGE_SINK_SKIP;
-	/* pages the sink keeps elsewhere (in a parent dump) are no source
-	 * for the children's cow_parent entries */
-	if (w->runs && !skip)
-		ret = runs_add(w->runs, start, start + npages * PAGE_SIZE);
+	ret = 0;
+	/* pages the sink left to the previous dump (PE_PARENT) are a source
+	 * for the children's cow_parent entries too: the restore resolves
+	 * a cow_parent run in the parent's source, and that one down its
+	 * chain of previous dumps */
+	if (w->runs)
+		ret = mem_page_runs_add(w->runs, start, start + npages * PAGE_SIZE);
 	if (ret || cow || skip) {
 		w->cow_pages += cow ? npages : 0;
+		w->prev_pages += skip && !cow ? npages : 0;
 		return ret;
 	}
 	return copy_run(w, start, npages * PAGE_SIZE, readable);
+}
+
+/* The same, split where the sink's answer changes (an incremental sink:
+ * pages the previous dump holds). */
+static int emit_entry(struct page_writer *w, uint64_t start, uint64_t npages, bool readable,
+		      bool cow)
+{
+	if (cow || !w->sink->ops->run_end)
+		return emit_one(w, start, npages, readable, cow);
+	for (uint64_t end = start + npages * PAGE_SIZE; start < end;) {
+		uint64_t e = w->sink->ops->run_end(w->sink, start, end);
+		if (e <= start || e > end)
+			e = end;
+		int ret = emit_one(w, start, (e - start) / PAGE_SIZE, readable, false);
+		if (ret)
+			return ret;
+		start = e;
+	}
+	return 0;
 }
 
 /* True if the parent's image holds the page at @addr (asked in increasing
@@ -653,6 +677,10 @@ out:
 	}
 	stats->pages_written += w.written / PAGE_SIZE;
 	stats->pages_cow += w.cow_pages;
+	stats->pages_prev += w.prev_pages;
+	if (w.prev_pages)
+		pr_debug("process %d: %llu pages left to the previous dump's images", pid,
+			 (unsigned long long)w.prev_pages);
 	if (w.cow_pages)
 		pr_debug("process %d: %llu pages left to the image of its parent %d", pid,
 			 (unsigned long long)w.cow_pages, ppid);

@@ -663,22 +663,23 @@ static const struct cryo_option table[] = {
 	  "the child's pagemap refers to them (cow_parent entries, docs/images.md). criu can't "
 	  "restore such images: --no-cow-parent saves every process's pages in full (as "
 	  "--page-server does: criu's page server protocol has no such entries).", NULL },
-	{ "prev-images-dir", 0, REQ, "DIR", DUMPS, OPTF_NOT_YET, set_prev_images_dir,
-	  "Images of the previous (pre-)dump, relative to the images directory; only memory "
-	  "changed since then is written.",
-	  "incremental dumps against parent images are not implemented yet (every dump "
-	  "writes all memory)" },
-	{ "track-mem", 0, NOARG, NULL, DUMPS, NEG | OPTF_NOT_YET, set_flag,
-	  "Turn on the kernel's memory change tracking (soft-dirty) so a later dump can be "
-	  "incremental.",
-	  "memory change tracking for incremental dumps is not implemented yet" },
+	{ "prev-images-dir", 0, REQ, "DIR", DUMPS, 0, set_prev_images_dir,
+	  "Images of the previous pre-dump, relative to the images directory (a \"parent\" "
+	  "link to it is made there); with --track-mem (dump) only memory changed since then "
+	  "is written, the rest is left to the previous images (PE_PARENT entries).", NULL },
+	{ "track-mem", 0, NOARG, NULL, DUMPS, NEG, set_flag,
+	  "Use the memory change tracking (userfaultfd write-protection read back with "
+	  "PAGEMAP_SCAN) that the pre-dump named by --prev-images-dir started. pre-dump always "
+	  "tracks.", NULL },
 	{ "auto-dedup", 0, NOARG, NULL, DUMPS | C(RESTORE), NEG | OPTF_NOT_YET, set_flag,
 	  "Remove data from parent images once it is in the new images (dump), or punch "
 	  "restored pages out of the images (restore).",
-	  "deduplication of parent images is not implemented yet (nor are incremental dumps)" },
+	  "deduplication of parent images (punching out the pages a newer dump replaces) is "
+	  "not implemented yet" },
 	{ "pre-dump-mode", 0, REQ, "MODE", C(PRE_DUMP), OPTF_NOT_YET, set_pre_dump_mode,
 	  "How pre-dump reads memory: \"splice\" (default) or \"read\".",
-	  "pre-dump is not implemented yet" },
+	  "choosing criu's splice or read mode is not implemented yet (cryo's pre-dump copies "
+	  "the pages while the tree is frozen)" },
 	{ "page-server", 0, NOARG, NULL, DUMPS, NEG, set_flag,
 	  "Send memory pages to a page server (--address and --port, or --ps-socket) instead of "
 	  "writing pagemap and pages images; the other images are still written to -D.", NULL },
@@ -935,9 +936,8 @@ static const struct cryo_command_desc commands[] = {
 	{ "pre-dump", CMD_PRE_DUMP, "", 0, 0,
 	  "save memory ahead of a dump, leaving the tree running",
 	  "Save the memory of the tree rooted at -t PID while it keeps running, and start tracking "
-	  "changes, so that a later dump with --prev-images-dir writes only what changed.",
-	  "the pre-dump command is not implemented yet (saving memory while the tree runs needs "
-	  "dirty-page tracking through userfaultfd write-protect and PAGEMAP_SCAN); use dump" },
+	  "changes, so that a later dump with --prev-images-dir writes only what changed. "
+	  "The tracking is held by a small cryo-track process until that dump.", NULL },
 	{ "restore", CMD_RESTORE, "", 0, 0,
 	  "restore processes from image files",
 	  "Recreate the processes saved in the images directory. Without -d, cryo waits until "

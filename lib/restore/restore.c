@@ -7,6 +7,7 @@
 #include "cryo.h"
 #include "images/image.h"
 #include "restore/restore.h"
+#include "mem/page_source.h"
 #include "ns/ns.h"
 #include "creds/creds.h"
 #include "seize/seize.h"
@@ -215,7 +216,7 @@ int load_proc(struct rst_ctx *ctx, struct rst_proc *p)
 		return_perror("can't duplicate the descriptor of pages-%u.img", p->mem.pages_id);
 	/* The new tasks must inherit it: drop close-on-exec (no exec happens). */
 	fcntl(p->pages_fd, F_SETFD, 0);
-	return 0;
+	return page_prevs_open(ctx->prev_dirs, ctx->nr_prev_dirs, p->pid, &p->prev);
 }
 
 void free_procs(struct rst_ctx *ctx)
@@ -237,6 +238,7 @@ void free_procs(struct rst_ctx *ctx)
 		mem_image_free(&p->mem);
 		if (p->pages_fd >= 0)
 			close(p->pages_fd);
+		page_prevs_close(&p->prev);
 	}
 	free(ctx->procs);
 	ctx->procs = NULL;

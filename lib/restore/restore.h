@@ -9,7 +9,9 @@
 
 #include "creds/creds.h"
 #include "files/files.h"
+#include "images/image.h"
 #include "mem/mem.h"
+#include "mem/page_source.h"
 #include "options/options.h"
 #include "seize/remote.h"
 #include "core.pb-c.h"
@@ -36,6 +38,7 @@ struct rst_proc {
 	FdinfoEntry **fds;
 	int nr_fds;
 	int pages_fd;			/* opened by cryo, inherited by every new task */
+	struct page_prevs prev;		/* its pages in the previous dumps (PE_PARENT) */
 	bool created;			/* exists: kill it if the restore fails */
 	bool exited;			/* zombie already made to exit */
 	uint64_t share_flags;		/* CLONE_FILES, CLONE_FS: shared with its parent */
@@ -54,6 +57,8 @@ struct rst_helper {
 struct rst_ctx {
 	struct cryo_opts *opts;
 	int dirfd;
+	int prev_dirs[IMG_MAX_PARENTS];	/* the previous dumps (parent links), parent first */
+	int nr_prev_dirs;
 	InventoryEntry *inv;		/* inventory.img */
 	struct rst_proc *procs;		/* pstree order: parents before children */
 	int nr_procs;

@@ -397,12 +397,36 @@ static int create_threads(struct rst_proc *p)
 /* Close what the new task inherited from cryo, except the pages images of
  * every process (children forked later still need theirs) and the socket
  * that will pass each task its descriptors. */
+/* The pages images of every process (its own, then its previous dumps'),
+ * into @fds (room for nr_pages_fds()). */
+static int nr_pages_fds(const struct rst_ctx *ctx)
+{
+	int n = 0;
+	for (int i = 0; i < ctx->nr_procs; i++)
+		n += 1 + ctx->procs[i].prev.n;
+	return n;
+}
+
+static int list_pages_fds(const struct rst_ctx *ctx, int *fds)
+{
+	int n = 0;
+	for (int i = 0; i < ctx->nr_procs; i++) {
+		const struct rst_proc *p = &ctx->procs[i];
+		if (p->pages_fd >= 0)
+			fds[n++] = p->pages_fd;
+		for (int j = 0; j < p->prev.n; j++)
+			if (page_prevs_fd(&p->prev, j) >= 0)
+				fds[n++] = page_prevs_fd(&p->prev, j);
+	}
+	return n;
+}
+
 static int close_cryo_fds(struct remote *r, struct rst_ctx *ctx)
 {
-	int keep[ctx->nr_procs + 1], n = 0;
-	for (int i = 0; i < ctx->nr_procs; i++)
-		if (ctx->procs[i].pages_fd >= 0)
-			keep[n++] = ctx->procs[i].pages_fd;
+	int *keep = xmalloc(sizeof(int) * (nr_pages_fds(ctx) + 1));
+	if (!keep)
+		return -ENOMEM;
+	int n = list_pages_fds(ctx, keep);
 	keep[n++] = files_transport_fd(&ctx->files);
 	for (int i = 0; i < n; i++)
 		for (int j = i + 1; j < n; j++)
@@ -417,6 +441,7 @@ static int close_cryo_fds(struct remote *r, struct rst_ctx *ctx)
 			remote_call(r, "close_range", __NR_close_range, from, keep[i] - 1);
 		from = keep[i] + 1;
 	}
+	free(keep);
 	return remote_call(r, "close_range", __NR_close_range, from, ~0U);
 }
 
@@ -451,6 +476,7 @@ int restore_task_memory(struct rst_ctx *ctx, struct rst_proc *p)
 		if (!ret) {
 			struct page_source src;
 			ret = page_source_local(&src, &p->mem, p->pages_fd);
+			src.parent = page_prevs_head(&p->prev);
 			if (!ret)
 				ret = mem_restore_vmas_shared(r, &p->mem, &ctx->files, &src, &ctx->shmem);
 			page_source_fini(&src);
@@ -464,9 +490,11 @@ int restore_task_memory(struct rst_ctx *ctx, struct rst_proc *p)
 		struct mem_source anc[64];
 		int nanc = 0;
 		for (struct rst_proc *a = p->parent; a && nanc < (int)ARRAY_SIZE(anc); a = a->parent)
-			anc[nanc++] = (struct mem_source){ &a->mem, a->pages_fd };
-		ret = mem_restore_inherited(r, &p->mem, anc, nanc, &ctx->files, p->pages_fd,
-					    &ctx->shmem, &ctx->cow);
+			anc[nanc++] = (struct mem_source){ &a->mem, a->pages_fd,
+							   page_prevs_head(&a->prev) };
+		struct mem_source self = { &p->mem, p->pages_fd, page_prevs_head(&p->prev) };
+		ret = mem_restore_inherited(r, &self, anc, nanc, &ctx->files, &ctx->shmem,
+					    &ctx->cow);
 		if (!ret)
 			ret = proc_read_maps(p->pid, &cur);
 		if (!ret && p->parent->mem.vdso_proxy) {
@@ -505,15 +533,13 @@ static int cmp_int(const void *a, const void *b)
  * left open is harmless. */
 static int close_pages_fds(struct remote *r, struct rst_ctx *ctx)
 {
-	int *fds = xmalloc(sizeof(int) * (ctx->nr_procs + 1)), n = 0, ret = 0;
+	int *fds = xmalloc(sizeof(int) * (nr_pages_fds(ctx) + 1)), n = 0, ret = 0;
 	struct remote_batch *b = xzalloc(sizeof(*b));
 	if (!fds || !b) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	for (int i = 0; i < ctx->nr_procs; i++)
-		if (ctx->procs[i].pages_fd >= 0)
-			fds[n++] = ctx->procs[i].pages_fd;
+	n = list_pages_fds(ctx, fds);
 	xqsort(fds, n, sizeof(int), cmp_int);
 	for (int i = 0; i < n;) {
 		int j = i + 1;

@@ -38,6 +38,15 @@ static int st_images(void *arg)
 		ret = files_restore_load(&ctx->files, ctx->dirfd, o);
 	if (!ret)
 		ret = creds_restore_prepare(&ctx->creds, ctx->dirfd);
+	if (!ret) {
+		/* an incremental dump: its previous dumps hold its PE_PARENT pages */
+		ret = img_dir_parents(ctx->dirfd, o->images_dir ? o->images_dir : ".",
+				      ctx->prev_dirs, IMG_MAX_PARENTS);
+		if (ret >= 0) {
+			ctx->nr_prev_dirs = ret;
+			ret = 0;
+		}
+	}
 	for (int i = 0; i < ctx->nr_procs && !ret; i++)
 		ret = load_proc(ctx, &ctx->procs[i]);
 	return ret;
@@ -285,6 +294,8 @@ out:
 		ns_set_close(&ctx->files.ns);
 	files_restore_free(&ctx->files);
 	creds_restore_finish(&ctx->creds);
+	for (int i = 0; i < ctx->nr_prev_dirs; i++)
+		close(ctx->prev_dirs[i]);
 	close(ctx->dirfd);
 	return ret;
 }

@@ -109,7 +109,10 @@ static int check_dir_file(int dirfd, const char *dirname, const char *name, void
 		pr_perror("can't stat %s/%s", dirname, name);
 		return -e;
 	}
-	if (!S_ISREG(st.st_mode)) {
+	/* the link to the previous dump of an incremental one: its
+	 * directory is checked as the images directory is */
+	bool parent_link = S_ISLNK(st.st_mode) && !strcmp(name, IMG_PARENT_LINK);
+	if (!S_ISREG(st.st_mode) && !parent_link) {
 		pr_err("--images-trust owner: %s/%s is not a regular file: refused", dirname, name);
 		return -EPERM;
 	}
@@ -119,7 +122,7 @@ static int check_dir_file(int dirfd, const char *dirname, const char *name, void
 		       (unsigned)dst->st_uid);
 		return -EPERM;
 	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+	if (!parent_link && (st.st_mode & (S_IWGRP | S_IWOTH))) {
 		pr_err("--images-trust owner: %s/%s is writable by %s (mode 0%o): refused",
 		       dirname, name, st.st_mode & S_IWOTH ? "everyone" : "its group",
 		       st.st_mode & 07777);
@@ -417,6 +420,20 @@ int restore_check_trust(struct rst_ctx *ctx)
 	if (fstat(ctx->dirfd, &st))
 		return_perror("can't stat the images directory %s", dirname);
 	int ret = check_dir_files(ctx->dirfd, dirname, &st);
+	/* the previous dumps (incremental): the owner's (or root's) too, or
+	 * their pages could be another user's memory */
+	for (int i = 0; !ret && i < ctx->nr_prev_dirs; i++) {
+		struct stat pst;
+		if (fstat(ctx->prev_dirs[i], &pst))
+			return_perror("can't stat a previous dump's directory");
+		if (pst.st_uid != 0 && pst.st_uid != st.st_uid) {
+			pr_err("--images-trust owner: the previous dump %d levels down the parent "
+			       "links of %s belongs to uid %u, not to the images' owner %u or root: "
+			       "refused", i + 1, dirname, (unsigned)pst.st_uid, (unsigned)st.st_uid);
+			return -EPERM;
+		}
+		ret = check_dir_files(ctx->prev_dirs[i], "(a previous dump)", &pst);
+	}
 	if (ret || st.st_uid == 0) {
 		if (!ret)
 			pr_info("--images-trust owner: the images belong to root");

@@ -415,6 +415,14 @@ static int run_operation(int sk, const CriuReq *req, const struct rpc_peer *peer
 				resp.dump = &dr;
 			}
 			break;
+		case CMD_PRE_DUMP:
+			ret = cryo_pre_dump(&o, &err);
+			if (!ret) {
+				dr.has_restored = true;
+				dr.restored = false;
+				resp.dump = &dr;
+			}
+			break;
 		case CMD_RESTORE:
 			outer = log_capture_errors(&err);
 			ret = run_restore(&o, &resp, &rr, &err, peer, &nf);

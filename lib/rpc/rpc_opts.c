@@ -309,7 +309,8 @@ static const struct field_map exceptions[] = {
 	REFUSED("keep_network_lock", "keeping the network locked once the dump is over is "
 		"not implemented yet"),
 	IGNORED("pidfd_store_sk", "the pidfds it would keep let a later dump of a pre-dumped tree "
-		"spot reused PIDs; cryo has no pre-dumps yet, so there is nothing to keep"),
+		"spot reused PIDs; cryo's tracking holder (cryo-track) keeps a pidfd of each "
+		"tracked process itself"),
 };
 
 static const struct field_map *exception(const char *field)

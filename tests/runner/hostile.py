@@ -13,6 +13,9 @@ files_ghost, files_link_remap) and observes what cryo does:
   symlink_image_read   after a dump the pages image is replaced by a symlink
                        to a private victim file: restore refused ("symbolic
                        link")
+  parent_link          "parent" (an incremental dump's link to the previous
+                       dump) leading through a second symlink, or not a
+                       link: restore refused, nothing read there
   fifo_image           core-PID.img replaced by a FIFO: restore refused ("not
                        a regular file"); `cryo show DIR` and `cryo show
                        DIR/core-PID.img` return within seconds
@@ -471,6 +474,31 @@ def check_symlink_image_read(c):
     c.check_outside('after the restore of the original images')
 
 
+def check_parent_link(c):
+    need_crit()
+    prog = c.start('counter')
+    img = c.dump(prog)
+    inventory_as_crit_writes_it(c, img)
+    # a previous dump reached through a second symlink (victim's directory)
+    os.makedirs(c.vpath('victim-dir'))
+    write(c.vpath('victim-dir', 'inventory.img'), pattern(1, 4096), 0o600)
+    c.mark_outside()
+    os.symlink(c.vpath('victim-dir'), os.path.join(os.path.dirname(img), 'via-link'))
+    os.symlink('../via-link', os.path.join(img, 'parent'))
+    c.refused(prog, img, 'restore-parent-symlink', ['no symbolic link'],
+              what='with parent -> ../via-link -> a victim directory')
+    c.check_outside('after the refused restore')
+    # "parent" that is no link at all
+    os.unlink(os.path.join(img, 'parent'))
+    os.makedirs(os.path.join(img, 'parent'))
+    c.refused(prog, img, 'restore-parent-dir', ['is not a symbolic link'],
+              what='with parent a directory')
+    os.rmdir(os.path.join(img, 'parent'))
+    put_back(c, img, 'inventory.img')
+    c.restore_ok(prog, img, 'restore-orig')
+    c.check_outside('after the restore of the original images')
+
+
 def check_fifo_image(c):
     need_crit()
     prog = c.start('counter')
@@ -840,6 +868,7 @@ CHECKS = [
     ('control', check_control),
     ('symlink_image_read', check_symlink_image_read),
     ('fifo_image', check_fifo_image),
+    ('parent_link', check_parent_link),
     ('planted_dump', check_planted_dump),
     ('planted_log_pidfile', check_planted_log_pidfile),
     ('ghost_dotdot', check_ghost_dotdot),

@@ -16,7 +16,7 @@ symlink to the cryo under test, and pycriu is pointed at it.  Checks:
                       cr_errmsg naming the PID
   rpc:unknown-field   a criu_opts field cryo does not know (number 100): a
                       clean error naming it, and the target is untouched
-  rpc:refused-option  track_mem (refused by cryo): the option's note
+  rpc:refused-option  auto_dedup (refused by cryo): the option's note
   rpc:unknown-type    an unknown request type: a clean error
   rpc:notify          DUMP with notify_scripts: pre-dump then post-dump, each
                       waiting for the answer; a failed answer fails the dump
@@ -300,11 +300,11 @@ def check_refused_option(env):
     req = rpc.criu_req(type=rpc.DUMP)
     req.opts.images_dir_fd = fd
     req.opts.pid = pid
-    req.opts.track_mem = True
+    req.opts.auto_dedup = True
     r = env.client()._send_req_and_recv_resp(req)
     os.close(fd)
-    if r.success or r.cr_errno != errno.EBADRQC or 'track_mem' not in r.cr_errmsg or \
-            'memory change tracking' not in r.cr_errmsg:
+    if r.success or r.cr_errno != errno.EBADRQC or 'auto_dedup' not in r.cr_errmsg or \
+            'deduplication' not in r.cr_errmsg:
         raise Failed('answer %s' % r)
     env.verdict(pid, env.outfile, reap=False)
 

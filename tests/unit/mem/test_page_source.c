@@ -112,7 +112,38 @@ static void test_refusals(void)
 	PagemapEntry *prev[] = { ent(0x10000, 1, PE_PRESENT, false), ent(0x30000, 2, PE_PARENT, false) };
 	image(&mi, prev, 2);
 	CHECK_INT(page_source_local(&ps, &mi, 3), 0);
-	CHECK_INT(page_source_check(&ps, 1), -EOPNOTSUPP);
+	CHECK_INT(page_source_check(&ps, 1), -EINVAL);	/* no previous dump given */
+
+	/* a chain: 0x30000 in the grandparent through the parent's PE_PARENT,
+	 * 0x31000 in the parent itself */
+	struct page_source pps, gps;
+	struct mem_image pmi, gmi;
+	PagemapEntry *par[] = { ent(0x30000, 1, PE_PARENT, false), ent(0x31000, 1, PE_PRESENT, false) };
+	PagemapEntry *gpar[] = { ent(0x30000, 1, PE_PRESENT, false) };
+	image(&pmi, par, 2);
+	image(&gmi, gpar, 1);
+	CHECK_INT(page_source_local(&pps, &pmi, 4), 0);
+	CHECK_INT(page_source_local(&gps, &gmi, 5), 0);
+	ps.parent = &pps;
+	CHECK_INT(page_source_check(&ps, 1), -EINVAL);	/* the parent points further back */
+	pps.parent = &gps;
+	CHECK_INT(page_source_check(&ps, 1), 0);
+	struct page_loc loc;
+	CHECK_INT(page_source_locate(&ps, 0x30000, &loc), 0);
+	CHECK_INT(loc.fd, 5);
+	CHECK_INT(loc.off, 0);
+	CHECK_INT(page_source_locate(&ps, 0x31000, &loc), 0);
+	CHECK_INT(loc.fd, 4);
+	CHECK_INT(loc.off, 0);	/* the parent's only own page */
+	/* a grandparent without the page: refused, naming the level */
+	gmi.pe[0]->vaddr = 0x50000;
+	page_source_fini(&gps);
+	CHECK_INT(page_source_local(&gps, &gmi, 5), 0);
+	CHECK_INT(page_source_check(&ps, 1), -EINVAL);
+	page_source_fini(&gps);
+	page_source_fini(&pps);
+	image_free(&gmi);
+	image_free(&pmi);
 	page_source_fini(&ps);
 	image_free(&mi);
 
@@ -216,7 +247,7 @@ static void test_chain(void)
 
 	/* the middle dump missing: the newest one can't be filled */
 	s2.parent = NULL;
-	CHECK_INT(page_source_check(&s2, 1), -EOPNOTSUPP);
+	CHECK_INT(page_source_check(&s2, 1), -EINVAL);
 
 	page_source_fini(&s0);
 	page_source_fini(&s1);

@@ -73,8 +73,9 @@ static void rec_destroy(struct page_sink *s)
 	(void)s;	/* on the test's stack; data freed by the test */
 }
 
-static const struct page_sink_ops rec_ops = { rec_open, rec_add_run, rec_write, rec_finish,
-					      rec_abort, rec_destroy };
+static const struct page_sink_ops rec_ops = { .open = rec_open, .add_run = rec_add_run,
+					      .write = rec_write, .finish = rec_finish,
+					      .abort = rec_abort, .destroy = rec_destroy };
 
 static void test_predicates(void)
 {

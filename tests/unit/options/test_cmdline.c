@@ -155,10 +155,10 @@ static void test_values(void)
 	CHECK_ERR("1-65535");
 
 	CHECK_REFUSED(parse("dump", "-t", "1", "--timeout", "30", "--freeze-cgroup", "/sys/fs/cgroup/x",
-			    "--prev-images-dir", "../pre", "--pidfile", "p"));
+			    "--auto-dedup", "--pidfile", "p"));
 	CHECK_INT(O.timeout, 30);
 	CHECK_STR(O.freeze_cgroup, "/sys/fs/cgroup/x");
-	CHECK_STR(O.prev_images_dir, "../pre");
+	CHECK(O.auto_dedup);
 	CHECK_STR(O.pidfile, "p");
 	CHECK(parse("dump", "-t", "0") < 0);
 	CHECK(parse("dump", "-t", "-5") < 0);
@@ -187,7 +187,7 @@ static void test_values(void)
 	CHECK_STR(O.network_lock, "nftables");
 	CHECK(parse("restore", "--file-validation", "md5") < 0);
 	CHECK(parse("restore", "--network-lock", "pf") < 0);
-	CHECK_UNAVAILABLE(parse("pre-dump", "-t", "3", "--pre-dump-mode", "read"));
+	CHECK_REFUSED(parse("pre-dump", "-t", "3", "--pre-dump-mode", "read"));
 	CHECK_STR(O.pre_dump_mode, "read");
 	CHECK_INT(O.command, CMD_PRE_DUMP);
 

@@ -145,11 +145,12 @@ static void check_requests(void)
 	r3.images_dir_fd = dfd;
 	r3.has_pid = true;
 	r3.pid = 1;
-	r3.parent_img = (char *)"../prev";
+	r3.has_auto_dedup = true;
+	r3.auto_dedup = true;
 	CHECK(apply(&o, &r3, CMD_DUMP, &e) < 0);
-	CHECK(strstr(e.msg, "RPC field parent_img") != NULL);
-	CHECK(strstr(e.msg, "--prev-images-dir") != NULL);
-	CHECK(strstr(e.msg, "incremental dumps") != NULL);
+	CHECK(strstr(e.msg, "RPC field auto_dedup") != NULL);
+	CHECK(strstr(e.msg, "--auto-dedup") != NULL);
+	CHECK(strstr(e.msg, "deduplication") != NULL);
 	opts_free(&o);
 
 	/* ps: a dump to a page server */
@@ -158,6 +159,7 @@ static void check_requests(void)
 	ps.has_port = true;
 	ps.port = 4567;
 	r3.parent_img = NULL;
+	r3.has_auto_dedup = false;
 	r3.ps = &ps;
 	CHECK_INT(apply(&o, &r3, CMD_DUMP, &e), 0);
 	CHECK(o.page_server);
@@ -229,9 +231,9 @@ static void check_requests(void)
 	CHECK(!o.leave_running);
 	CHECK(o.tcp_established);
 	opts_free(&o);
-	CHECK(write(cfd, "track-mem\n", 10) == 10);
+	CHECK(write(cfd, "auto-dedup\n", 11) == 11);
 	CHECK(apply(&o, &r6, CMD_DUMP, &e) < 0);
-	CHECK(strstr(e.msg, ":3: --track-mem") != NULL);
+	CHECK(strstr(e.msg, ":3: --auto-dedup") != NULL);
 	opts_free(&o);
 	close(cfd);
 	unlink(conf);

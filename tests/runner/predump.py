@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""dump_wrap for incremental dumps (tests/progs/mem_predump.c):
+
+  predump.py chain CRYO dump ARGS...
+      cryo pre-dump into ../pre1, step 1 of the test, cryo pre-dump
+      --prev-images-dir ../pre1 into ../pre2, step 2, then the dump itself
+      with --prev-images-dir ../pre2 --track-mem.  Checks with crit that
+      pre2's and the dump's pagemaps have PE_PARENT entries, that the dump
+      has its "parent" link, and that stats-dump counts skipped pages.
+  predump.py dead-holder CRYO dump ARGS...
+      cryo pre-dump into ../pre1, then kills the cryo-track process holding
+      its tracking, steps 1 and 2, then the dump with --prev-images-dir
+      ../pre1 --track-mem: it must say that it is a full dump, and write no
+      PE_PARENT entry and no parent link.
+  predump.py pre-only CRYO dump ARGS...
+      only cryo pre-dump into ../pre1 (for refusals): its output and status.
+
+A step: SIGUSR1 to the test, then wait for predump.stepN in its working
+directory (the parent of the images directory).  Exits with the dump's
+status, or 1 (with a message) if a check fails."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+CRIT = ['/usr/bin/python3', '/usr/bin/crit']
+
+
+def die(msg):
+    sys.stderr.write('predump.py: %s\n' % msg)
+    sys.exit(1)
+
+
+def run(cmd, what):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=60)
+    sys.stdout.write(p.stdout)
+    if p.returncode:
+        die('%s failed (exit %d)' % (what, p.returncode))
+    return p.stdout
+
+
+def step(pid, wdir, n):
+    os.kill(pid, signal.SIGUSR1)
+    ack = os.path.join(wdir, 'predump.step%d' % n)
+    for _ in range(1000):
+        if os.path.exists(ack):
+            return
+        time.sleep(0.01)
+    die('the test did not do step %d' % n)
+
+
+def holder_alive(pid):
+    """A cryo-track process that has not exited within 2 s."""
+    for _ in range(200):
+        try:
+            with open('/proc/%d/stat' % pid) as f:
+                st = f.read()
+        except OSError:
+            return False
+        if '(cryo-track)' not in st or st.rsplit(')', 1)[1].split()[0] in 'ZX':
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def decode(path):
+    out = subprocess.run(CRIT + ['decode', '-i', path], stdout=subprocess.PIPE, check=True,
+                         text=True).stdout
+    return json.loads(out)
+
+
+def parent_entries(imgdir, pid):
+    img = decode(os.path.join(imgdir, 'pagemap-%d.img' % pid))
+    n = 0
+    for e in img['entries'][1:]:
+        flags = e.get('flags', '')
+        if 'PE_PARENT' in str(flags) or (isinstance(flags, int) and flags & 1):
+            n += e['nr_pages']
+    return n
+
+
+def skipped(imgdir):
+    st = decode(os.path.join(imgdir, 'stats-dump'))
+    return int(st['entries'][0]['dump'].get('pages_skipped_parent', 0))
+
+
+def main():
+    if len(sys.argv) < 4 or sys.argv[1] not in ('chain', 'dead-holder', 'pre-only'):
+        sys.exit('usage: predump.py chain|dead-holder|pre-only CRYO-COMMAND...')
+    mode, cmd = sys.argv[1], sys.argv[2:]
+    cryo = cmd[0]
+    pid = int(cmd[cmd.index('-t') + 1])
+    imgdir = os.path.abspath(cmd[cmd.index('-D') + 1])
+    wdir = os.path.dirname(imgdir)
+    def pre(n):
+        d = os.path.join(wdir, 'pre%d' % n)
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    if mode == 'pre-only':
+        p = subprocess.run([cryo, 'pre-dump', '-t', str(pid), '-D', pre(1)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        sys.stdout.write(p.stdout)
+        return p.returncode
+    run([cryo, 'pre-dump', '-t', str(pid), '-D', pre(1), '-v4', '-o', 'pre-dump.log'],
+              'pre-dump 1')
+    log = open(os.path.join(pre(1), 'pre-dump.log')).read()
+    m = re.search(r'held for the next dump by cryo-track process (\d+)', log)
+    if not m:
+        die('pre-dump 1 did not say which process holds its tracking')
+    holder = int(m.group(1))
+    if mode == 'dead-holder':
+        os.kill(holder, signal.SIGKILL)
+        for _ in range(500):
+            if not os.path.exists('/proc/%d' % holder):
+                break
+            time.sleep(0.01)
+    step(pid, wdir, 1)
+    last = 1
+    if mode == 'chain':
+        run([cryo, 'pre-dump', '-t', str(pid), '-D', pre(2), '--prev-images-dir', '../pre1',
+             '--track-mem', '-v4', '-o', 'pre-dump.log'], 'pre-dump 2')
+        if holder_alive(holder):
+            die('the holder of pre-dump 1 (%d) is still there after pre-dump 2 took its '
+                'tracking' % holder)
+        if parent_entries(pre(2), pid) == 0:
+            die('pre-dump 2 has no PE_PARENT entry')
+        last = 2
+    step(pid, wdir, 2)
+
+    final = cmd + ['--prev-images-dir', '../pre%d' % last, '--track-mem']
+    rc = subprocess.run(final).returncode
+    if rc:
+        return rc
+    log = open(os.path.join(imgdir, 'dump.log')).read()
+    n = parent_entries(imgdir, pid)
+    if mode == 'chain':
+        if os.readlink(os.path.join(imgdir, 'parent')) != '../pre2':
+            die('the dump has no "parent" link to ../pre2')
+        if n < 40:
+            die('the dump left only %d pages to pre2 (PE_PARENT), expected at least 40' % n)
+        if skipped(imgdir) < n:
+            die('stats-dump counts fewer skipped pages than the PE_PARENT entries (%d)' % n)
+    else:
+        if 'as a full dump' not in log:
+            die('the dump after a dead holder does not say that it is a full dump')
+        if n or os.path.lexists(os.path.join(imgdir, 'parent')):
+            die('the dump after a dead holder still refers to pre1 (%d PE_PARENT pages)' % n)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
