@@ -138,6 +138,12 @@ static void check_requests(void)
 	CHECK(!o.restore_sibling);
 	CHECK_STR(o.manage_cgroups, "ignore");
 	opts_free(&o);
+	/* rst_sibling true, as libcriu's criu_restore_child sends it: valid
+	 * (an RPC restore is always detached), not refused as on the CLI */
+	r2.rst_sibling = true;
+	CHECK_INT(apply(&o, &r2, CMD_RESTORE, &e), 0);
+	CHECK(o.restore_sibling);
+	opts_free(&o);
 
 	/* a field whose option cryo refuses: refused with the option's note */
 	CriuOpts r3 = CRIU_OPTS__INIT;
