@@ -769,7 +769,6 @@ int dump_tree(struct cryo_opts *o)
 			 .prev_dirfd = -1 },
 		.t_start = now_ns(),
 	};
-	struct dump_ctx *ctx = &run.ctx;
 	struct pipeline pl = PIPELINE("dump", dump_stages, o->notify);
 	pl.pid_of = dump_pid_of;
 
@@ -784,12 +783,17 @@ int dump_tree(struct cryo_opts *o)
 		       "cryo pre-dump)");
 		return -EINVAL;
 	}
-	int ret = pipeline_run(&pl, &run);
-	if (run.released)
-		pr_info("dump of %d finished in %llu us (frozen %llu us)", o->pid,
-			(unsigned long long)(now_ns() - run.t_start) / 1000,
-			(unsigned long long)(now_ns() - run.t_frozen) / 1000);
-	if (run.frozen) {
+	return dump_run_end(&run, "dump", pipeline_run(&pl, &run));
+}
+
+int dump_run_end(struct dump_run *run, const char *what, int ret)
+{
+	struct dump_ctx *ctx = &run->ctx;
+	if (run->released)
+		pr_info("%s of %d finished in %llu us (frozen %llu us)", what, ctx->opts->pid,
+			(unsigned long long)(now_ns() - run->t_start) / 1000,
+			(unsigned long long)(now_ns() - run->t_frozen) / 1000);
+	if (run->frozen) {
 		free_tree(&ctx->tree);
 		ns_dump_fini(&ctx->ns);
 		free(ctx->cg_sets);
@@ -798,8 +802,9 @@ int dump_tree(struct cryo_opts *o)
 			protobuf_c_message_free_unpacked(&ctx->root_ids->base, NULL);
 	}
 	sigreturn_memo_free(&ctx->sigreturn_memo);
-	/* the dump ends the tracking: the kernel unregisters the memory as
-	 * the last userfaultfd descriptor closes */
+	/* the dump ends the tracking (the kernel unregisters the memory as the
+	 * last userfaultfd descriptor closes); a pre-dump handed it to its
+	 * holder before */
 	mem_track_free(&ctx->track);
 	if (ctx->prev_dirfd >= 0)
 		close(ctx->prev_dirfd);

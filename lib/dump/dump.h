@@ -53,6 +53,9 @@ struct dump_run {
 	bool released;			/* past the commit: the tree was let go */
 	struct page_sink *sink;		/* until the files stage hands it to ctx.pages */
 };
+/* The end of a dump or pre-dump (@what) that returned @ret: logs its
+ * times, frees the run's state; returns @ret. */
+int dump_run_end(struct dump_run *run, const char *what, int ret);
 /* Stages both pipelines run (dump.c; predump.c). */
 int dump_st_images_dir(void *arg);
 int dump_st_freeze(void *arg);

@@ -265,7 +265,6 @@ int pre_dump_tree(struct cryo_opts *o)
 			 .prev_dirfd = -1, .pre_dump = true },
 		.t_start = now_ns(),
 	};
-	struct dump_ctx *ctx = &run.ctx;
 	struct pipeline pl = PIPELINE("pre-dump", pre_dump_stages, o->notify);
 	pl.pid_of = pre_dump_pid_of;
 
@@ -280,24 +279,5 @@ int pre_dump_tree(struct cryo_opts *o)
 		       "(`cryo check --feature mem_dirty_track` says why); use a plain dump");
 		return -EOPNOTSUPP;
 	}
-	int ret = pipeline_run(&pl, &run);
-	if (run.released)
-		pr_info("pre-dump of %d finished in %llu us (frozen %llu us)", o->pid,
-			(unsigned long long)(now_ns() - run.t_start) / 1000,
-			(unsigned long long)(now_ns() - run.t_frozen) / 1000);
-	if (run.frozen) {
-		free_tree(&ctx->tree);
-		ns_dump_fini(&ctx->ns);
-		free(ctx->cg_sets);
-		free(ctx->kobj);
-		if (ctx->root_ids)
-			protobuf_c_message_free_unpacked(&ctx->root_ids->base, NULL);
-	}
-	sigreturn_memo_free(&ctx->sigreturn_memo);
-	mem_track_free(&ctx->track);
-	if (ctx->prev_dirfd >= 0)
-		close(ctx->prev_dirfd);
-	if (ctx->dirfd >= 0)
-		close(ctx->dirfd);
-	return ret;
+	return dump_run_end(&run, "pre-dump", pipeline_run(&pl, &run));
 }
