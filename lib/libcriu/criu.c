@@ -251,6 +251,7 @@ static int exchange(criu_opts *opts, int fd, CriuReq *req, CriuResp **resp)
 
 			if (opts->notify && na)
 				cb_ret = opts->notify(na->script ? na->script : "", na);
+			ack.has_type = true;
 			ack.type = CRIU_REQ_TYPE__NOTIFY;
 			ack.has_notify_success = true;
 			ack.notify_success = (cb_ret == 0);
@@ -311,6 +312,7 @@ int criu_local_check(criu_opts *opts)
 	CriuResp *resp = NULL;
 
 	lc_errno = 0;
+	req.has_type = true;
 	req.type = CRIU_REQ_TYPE__CHECK;
 	return finish(request(opts, &req, &resp), resp);
 }
@@ -322,6 +324,7 @@ int criu_local_dump(criu_opts *opts)
 	int ret;
 
 	lc_errno = 0;
+	req.has_type = true;
 	req.type = CRIU_REQ_TYPE__DUMP;
 	req.opts = opts ? opts->rpc : NULL;
 	ret = request(opts, &req, &resp);
@@ -336,6 +339,7 @@ int criu_local_pre_dump(criu_opts *opts)
 	CriuResp *resp = NULL;
 
 	lc_errno = 0;
+	req.has_type = true;
 	req.type = CRIU_REQ_TYPE__PRE_DUMP;
 	req.opts = opts ? opts->rpc : NULL;
 	return finish(request(opts, &req, &resp), resp);
@@ -358,6 +362,7 @@ int criu_local_restore(criu_opts *opts)
 	CriuResp *resp = NULL;
 
 	lc_errno = 0;
+	req.has_type = true;
 	req.type = CRIU_REQ_TYPE__RESTORE;
 	req.opts = opts ? opts->rpc : NULL;
 	return finish(restore_pid(request(opts, &req, &resp), resp), resp);
@@ -382,6 +387,7 @@ int criu_local_restore_child(criu_opts *opts)
 	opts->comm = CRIU_COMM_BIN;
 	opts->rpc->has_rst_sibling = true;
 	opts->rpc->rst_sibling = true;
+	req.has_type = true;
 	req.type = CRIU_REQ_TYPE__RESTORE;
 	req.opts = opts->rpc;
 	ret = request(opts, &req, &resp);
@@ -406,6 +412,7 @@ int criu_local_dump_iters(criu_opts *opts, int (*more)(criu_predump_info pi))
 	if (fd < 0)
 		return finish(fd, NULL);
 	/* The pre-dumps keep the connection open for the next request. */
+	req.has_type = true;
 	req.type = CRIU_REQ_TYPE__PRE_DUMP;
 	req.opts = opts->rpc;
 	req.has_keep_open = true;
@@ -424,6 +431,7 @@ int criu_local_dump_iters(criu_opts *opts, int (*more)(criu_predump_info pi))
 		if (uret == 0)
 			break;
 	}
+	req.has_type = true;
 	req.type = CRIU_REQ_TYPE__DUMP;
 	req.has_keep_open = false;
 	req.keep_open = false;
@@ -441,6 +449,7 @@ int criu_local_get_version(criu_opts *opts)
 	int ret;
 
 	lc_errno = 0;
+	req.has_type = true;
 	req.type = CRIU_REQ_TYPE__VERSION;
 	ret = request(opts, &req, &resp);
 	if (ret)
@@ -493,6 +502,7 @@ int criu_local_feature_check(criu_opts *opts, struct criu_feature_check *feature
 	LC_ASK(lazy_pages)
 	LC_ASK(pidfd_store)
 #undef LC_ASK
+	req.has_type = true;
 	req.type = CRIU_REQ_TYPE__FEATURE_CHECK;
 	req.features = &ask;
 	ret = request(opts, &req, &resp);
