@@ -19,6 +19,8 @@ struct criu_opts {
 
 /* criu_init_opts()'s object, used by every function without "local". */
 extern criu_opts *lc_global;
+extern const char *criu_lib_version;
+void criu_free_service(criu_opts *opts);
 
 #define LC_DEFAULT_SERVICE_ADDRESS "/var/run/criu_service.socket"
 

@@ -15,6 +15,9 @@
 
 criu_opts *lc_global;
 
+/* criu's libcriu exports its version string too. */
+const char *criu_lib_version = CRIU_VERSION;
+
 void lc_err(const char *fmt, ...)
 {
 	va_list ap;
@@ -142,6 +145,17 @@ int criu_local_set_service_binary(criu_opts *opts, const char *path)
 {
 	opts->comm = CRIU_COMM_BIN;
 	return set_str(&opts->service_binary, path);
+}
+
+/* Exported by criu's libcriu (not in criu.h): back to the default service. */
+void criu_free_service(criu_opts *opts)
+{
+	if (!opts)
+		return;
+	free(opts->service_address);
+	free(opts->service_binary);
+	opts->service_address = opts->service_binary = NULL;
+	opts->comm = CRIU_COMM_BIN;
 }
 
 void criu_local_set_notify_cb(criu_opts *opts, int (*cb)(char *action, criu_notify_arg_t na))

@@ -2,12 +2,13 @@
  * libcriu_check: a C program built against our libcriu.so (criu.h), as crun
  * and other libcriu users are, driving `cryo swrk`.  Prints one line per
  * check, "PASS libcriu:NAME" or "FAIL libcriu:NAME: why"; exits 1 if any
- * failed.  Usage: libcriu_check CRYO PROG TMPDIR, PROG being
+ * failed.  Usage: libcriu_check CRYO PROG TMPDIR VARIANT, PROG being
  * tests/progs/anon_mem (it daemonizes, writes --pidfile, and reports PASS
  * into --outfile on SIGTERM after checking its memory).
  *
- *   version          criu_get_version is cryo's criu interface (3.19 ->
- *                    31900); criu_check_version for it and one above
+ *   version          criu_get_version is cryo's criu interface by libcriu's
+ *                    rule (3.19 with a gitid, as cryo answers: 32000);
+ *                    criu_check_version for it and one above
  *   features         criu_feature_check: pidfd_store on this kernel,
  *                    lazy_pages not; a structure larger than ours: -EINVAL
  *   check            criu_check succeeds
@@ -33,9 +34,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef LIBCRIU_SYSTEM_HEADER
+#include <criu/criu.h> /* criu's own (Debian's libcriu-dev): the API as criu declares it */
+#else
 #include "criu.h"
+#endif
 
-static const char *cryo, *prog, *tmp;
+static const char *cryo, *prog, *tmp, *variant;
 static int failed;
 
 static void report(const char *name, const char *fmt, ...)
@@ -43,9 +48,9 @@ static void report(const char *name, const char *fmt, ...)
 	va_list ap;
 
 	if (!fmt) {
-		printf("PASS libcriu:%s\n", name);
+		printf("PASS libcriu:%s/%s\n", variant, name);
 	} else {
-		printf("FAIL libcriu:%s: ", name);
+		printf("FAIL libcriu:%s/%s: ", variant, name);
 		va_start(ap, fmt);
 		vprintf(fmt, ap);
 		va_end(ap);
@@ -179,7 +184,11 @@ static int notify_cb(char *action, criu_notify_arg_t na)
 
 static void check_version(void)
 {
-	int expect = CRIU_COMPAT_MAJOR * 10000 + CRIU_COMPAT_MINOR * 100;
+	/*
+	 * cryo's VERSION answer carries a gitid ("cryo-X.Y.Z"), which
+	 * libcriu counts as the next minor release (runc's rule).
+	 */
+	int expect = CRIU_COMPAT_MAJOR * 10000 + (CRIU_COMPAT_MINOR + 1) * 100;
 	int v = criu_get_version(), at, above;
 
 	if (v != expect) {
@@ -367,16 +376,17 @@ static void check_notify_fail(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s CRYO PROG TMPDIR\n", argv[0]);
+	if (argc != 5) {
+		fprintf(stderr, "usage: %s CRYO PROG TMPDIR VARIANT\n", argv[0]);
 		return 2;
 	}
 	cryo = argv[1];
 	prog = argv[2];
 	tmp = argv[3];
+	variant = argv[4];
 
 	if (criu_init_opts() || criu_set_service_binary(cryo)) {
-		printf("FAIL libcriu:init: criu_init_opts\n");
+		printf("FAIL libcriu:%s/init: criu_init_opts\n", variant);
 		return 1;
 	}
 	check_version();
