@@ -535,6 +535,10 @@ int rpc_opts_from_req(struct cryo_opts *o, const CriuOpts *req, enum cryo_comman
 			return -EBADRQC;
 	}
 validate:
+	/* An RPC restore is always detached (run_restore), so rst_sibling,
+	 * which libcriu's criu_restore_child sends, is valid with it. */
+	if (cmd == CMD_RESTORE)
+		o->restore_detached = true;
 	/* opts_validate prints to stderr, which swrk may not have: the error
 	 * object keeps the message */
 	if (opts_validate(o))
