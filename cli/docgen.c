@@ -269,6 +269,19 @@ static void rpc_section(void)
 	     "the dump, with the tree already killed or left running); pre-restore, and "
 	     "post-restore and post-resume once the restored tree runs. criu's other "
 	     "stages (network-lock, setup-namespaces, pre-resume, ...) are not sent yet.");
+	para("C programs: cryo builds libcriu.so.2, criu's client library with its API "
+	     "(criu.h: criu_init_opts, criu_set_pid, criu_set_images_dir_fd, criu_dump, "
+	     "criu_restore_child, criu_get_version, criu_feature_check, ... and their "
+	     "criu_local_* forms; meson -Dlibcriu=true installs it and criu/criu.h), so "
+	     "programs and crun built against libcriu run on cryo. Each call starts "
+	     "\"cryo swrk FD\" (criu_set_service_binary names another binary; by default the "
+	     "cryo installed beside the library, else cryo from PATH), or uses "
+	     "criu_set_service_address / criu_set_service_fd. Return values are libcriu's: "
+	     "-EBADE when cryo answered with a failure (errno is its cr_errno), "
+	     "-ECONNREFUSED when cryo could not be started, -ECOMM when the connection "
+	     "failed; a notify callback's non-zero return fails the operation and is "
+	     "returned. criu_restore_child always runs swrk, so the restored root is the "
+	     "caller's child.");
 }
 
 static void tail_sections(void)
