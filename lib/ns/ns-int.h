@@ -21,4 +21,14 @@ int ipcns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, u
  * cryo's thread is in: the *_next_id ones (@next) or all the others. */
 int ipcns_sysctls(IpcVarEntry *e, bool write_them, bool next);
 
+/* time.c: clock values of a time namespace (timens-ID.img); its offsets
+ * are written before the root's clone (timens_pre_clone) */
+int timens_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
+int timens_pre_clone(const struct ns_desc *d, int dirfd, uint32_t id, int *back);
+int timens_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
+
+/* cgroup.c: a cgroup namespace rooted at its tasks' cgroups */
+int cgroupns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
+int cgroupns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
+
 #endif
