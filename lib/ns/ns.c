@@ -269,9 +269,20 @@ int ns_dump_fill_ids(struct ns_dump *st, pid_t pid, TaskKobjIdsEntry *ids)
 
 int ns_dump_self_ids(struct ns_dump *st, TaskKobjIdsEntry *ids)
 {
+	/* @ids still holds the root's: one in cryo's time namespace has its
+	 * clocks saved too (timens-0.img, see timens_pre_clone_own) */
+	const struct ns_desc *t = ns_desc(NS_TIME);
+	uint32_t root_time, self_time;
+	bool fresh;
+	if (st->self[NS_TIME] && ns_ids_get(t, ids, &root_time)) {
+		if (ns_dump_id(st, NS_TIME, st->self[NS_TIME], &self_time, &fresh))
+			return -ENOMEM;
+		int ret = root_time == self_time ? timens_dump_own(st) : 0;
+		if (ret)
+			return ret;
+	}
 	for_each_ns_desc(d) {
 		uint32_t id;
-		bool fresh;
 		if (!st->self[d->kind])
 			continue;
 		if (ns_dump_id(st, d->kind, st->self[d->kind], &id, &fresh))
@@ -379,8 +390,12 @@ int ns_restore_pre_clone(int flags, const TaskKobjIdsEntry *tree_ids, int dirfd,
 {
 	*clone_flags = flags;
 	ns_set_self(back);
+	/* a tree in the dumping tool's time namespace: a new one only if
+	 * cryo's clocks would take it back (timens_pre_clone_own) */
+	uint32_t id;
+	if (!(flags & CLONE_NEWTIME) && ns_ids_get(ns_desc(NS_TIME), tree_ids, &id))
+		return timens_pre_clone_own(dirfd, &back->fd[NS_TIME]);
 	for_each_ns_desc(d) {
-		uint32_t id;
 		if (!d->pre_clone || !(flags & d->clone_flag) || !ns_ids_get(d, tree_ids, &id))
 			continue;
 		*clone_flags &= ~d->clone_flag;

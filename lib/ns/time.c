@@ -119,6 +119,54 @@ static int self_offsets(struct ts *mono, struct ts *boot)
 	return read_offsets("self", mono, boot);
 }
 
+/* Write timens-@id.img: the clock values @m, @b. */
+static int write_values(int dirfd, uint32_t id, struct ts m, struct ts b)
+{
+	TimensEntry e = TIMENS_ENTRY__INIT;
+	Timespec mono = TIMESPEC__INIT, boot = TIMESPEC__INIT;
+	mono.has_tv_sec = mono.has_tv_nsec = boot.has_tv_sec = boot.has_tv_nsec = 1;
+	mono.tv_sec = m.sec;
+	mono.tv_nsec = m.nsec;
+	boot.tv_sec = b.sec;
+	boot.tv_nsec = b.nsec;
+	e.monotonic = &mono;
+	e.boottime = &boot;
+	struct cr_img *img;
+	int ret = img_open(&img, dirfd, IMG_TIMENS, IMG_WRITE, id);
+	if (ret)
+		return ret;
+	ret = img_write_msg(img, &e.base);
+	int r2 = img_close(img);
+	return ret ? ret : r2;
+}
+
+/* Read timens-@id.img (-ENOENT unlogged if @missing_ok and it is absent). */
+static int read_values(int dirfd, uint32_t id, bool missing_ok, struct ts *m, struct ts *b)
+{
+	struct cr_img *img;
+	TimensEntry *e;
+	int ret = img_open(&img, dirfd, IMG_TIMENS, IMG_READ | (missing_ok ? IMG_MISSING_OK : 0), id);
+	if (ret)
+		return ret;
+	ret = img_read_one(img, &timens_entry__descriptor, (ProtobufCMessage **)&e);
+	img_close(img);
+	if (ret < 0)
+		return ret;
+	ret = 0;
+	if (!e->monotonic || !e->boottime || !e->monotonic->has_tv_sec || !e->boottime->has_tv_sec ||
+	    e->monotonic->tv_nsec >= NSEC || e->boottime->tv_nsec >= NSEC ||
+	    e->monotonic->tv_sec > INT64_MAX / 4 || e->boottime->tv_sec > INT64_MAX / 4) {
+		pr_err("timens-%u.img has no valid monotonic and boottime values: the image is "
+		       "damaged", id);
+		ret = -EINVAL;
+	} else {
+		*m = (struct ts){ (long long)e->monotonic->tv_sec, (long long)e->monotonic->tv_nsec };
+		*b = (struct ts){ (long long)e->boottime->tv_sec, (long long)e->boottime->tv_nsec };
+	}
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+	return ret;
+}
+
 int timens_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id)
 {
 	struct ts so_m, so_b, to_m, to_b, m, b;
@@ -146,57 +194,33 @@ int timens_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t
 		       m.sec, b.sec, pid);
 		return -EINVAL;
 	}
-
-	TimensEntry e = TIMENS_ENTRY__INIT;
-	Timespec mono = TIMESPEC__INIT, boot = TIMESPEC__INIT;
-	mono.has_tv_sec = mono.has_tv_nsec = boot.has_tv_sec = boot.has_tv_nsec = 1;
-	mono.tv_sec = m.sec;
-	mono.tv_nsec = m.nsec;
-	boot.tv_sec = b.sec;
-	boot.tv_nsec = b.nsec;
-	e.monotonic = &mono;
-	e.boottime = &boot;
-	struct cr_img *img;
-	ret = img_open(&img, st->dirfd, IMG_TIMENS, IMG_WRITE, id);
-	if (ret)
-		return ret;
-	ret = img_write_msg(img, &e.base);
-	int r2 = img_close(img);
+	ret = write_values(st->dirfd, id, m, b);
 	if (!ret)
 		pr_info("time namespace %u (of process %d): monotonic %lld.%09lld, boottime "
 			"%lld.%09lld (offsets %lld.%09lld, %lld.%09lld)", id, pid, m.sec, m.nsec,
 			b.sec, b.nsec, to_m.sec, to_m.nsec, to_b.sec, to_b.nsec);
-	return ret ? ret : r2;
+	return ret;
 }
 
-int timens_pre_clone(const struct ns_desc *d, int dirfd, uint32_t id, int *back)
+int timens_dump_own(struct ns_dump *st)
 {
-	struct cr_img *img;
-	TimensEntry *e;
+	struct ts m, b;
+	int ret = now(CLOCK_MONOTONIC, &m);
+	if (!ret)
+		ret = now(CLOCK_BOOTTIME, &b);
+	if (!ret)
+		ret = write_values(st->dirfd, 0, m, b);
+	return ret;
+}
+
+/* Make cryo's time_for_children a new namespace whose clocks read @want_m
+ * and @want_b now (*@back: cryo's own, for ns_leave). */
+static int new_ns(uint32_t id, struct ts want_m, struct ts want_b, int *back)
+{
 	struct ts o_m, o_b, m, b;
 	char buf[128];
 
-	*back = -1;
-	int ret = img_open(&img, dirfd, IMG_TIMENS, IMG_READ, id);
-	if (ret)
-		return ret;
-	ret = img_read_one(img, &timens_entry__descriptor, (ProtobufCMessage **)&e);
-	img_close(img);
-	if (ret < 0)
-		return ret;
-	if (!e->monotonic || !e->boottime || !e->monotonic->has_tv_sec || !e->boottime->has_tv_sec ||
-	    e->monotonic->tv_nsec >= NSEC || e->boottime->tv_nsec >= NSEC ||
-	    e->monotonic->tv_sec > INT64_MAX / 4 || e->boottime->tv_sec > INT64_MAX / 4) {
-		pr_err("timens-%u.img has no valid monotonic and boottime values: the image is "
-		       "damaged", id);
-		protobuf_c_message_free_unpacked(&e->base, NULL);
-		return -EINVAL;
-	}
-	struct ts want_m = { (long long)e->monotonic->tv_sec, (long long)e->monotonic->tv_nsec };
-	struct ts want_b = { (long long)e->boottime->tv_sec, (long long)e->boottime->tv_nsec };
-	protobuf_c_message_free_unpacked(&e->base, NULL);
-
-	ret = self_offsets(&o_m, &o_b);
+	int ret = self_offsets(&o_m, &o_b);
 	if (ret)
 		return ret;
 	int self = open("/proc/self/ns/time", O_RDONLY | O_CLOEXEC);
@@ -230,10 +254,44 @@ int timens_pre_clone(const struct ns_desc *d, int dirfd, uint32_t id, int *back)
 		return log_errno(ret, "writing the offsets of the tree's new time namespace (monotonic "
 				 "%lld.%09lld, boottime %lld.%09lld) to /proc/self/timens_offsets", m.sec,
 				 m.nsec, b.sec, b.nsec);
-	pr_info("new time namespace for the tree (%s_ns_id %u): offsets monotonic %lld.%09lld, "
-		"boottime %lld.%09lld, so its clocks go on from %lld.%09lld and %lld.%09lld", d->name,
-		id, m.sec, m.nsec, b.sec, b.nsec, want_m.sec, want_m.nsec, want_b.sec, want_b.nsec);
+	pr_info("new time namespace for the tree (timens-%u.img): offsets monotonic %lld.%09lld, "
+		"boottime %lld.%09lld, so its clocks go on from %lld.%09lld and %lld.%09lld", id,
+		m.sec, m.nsec, b.sec, b.nsec, want_m.sec, want_m.nsec, want_b.sec, want_b.nsec);
 	return 0;
+}
+
+int timens_pre_clone(const struct ns_desc *d, int dirfd, uint32_t id, int *back)
+{
+	struct ts m, b;
+	(void)d;
+	*back = -1;
+	int ret = read_values(dirfd, id, false, &m, &b);
+	return ret ? ret : new_ns(id, m, b, back);
+}
+
+int timens_pre_clone_own(int dirfd, int *back)
+{
+	struct ts want_m, want_b, m, b;
+	*back = -1;
+	int ret = read_values(dirfd, 0, true, &want_m, &want_b);
+	if (ret == -ENOENT)
+		return 0;	/* an older dump, or a kernel without time namespaces */
+	if (!ret)
+		ret = now(CLOCK_MONOTONIC, &m);
+	if (!ret)
+		ret = now(CLOCK_BOOTTIME, &b);
+	if (ret)
+		return ret;
+	bool back_m = m.sec < want_m.sec || (m.sec == want_m.sec && m.nsec < want_m.nsec);
+	bool back_b = b.sec < want_b.sec || (b.sec == want_b.sec && b.nsec < want_b.nsec);
+	if (!back_m && !back_b)
+		return 0;
+	pr_info("the tree was dumped in the dumping tool's time namespace, whose clocks read more "
+		"than cryo's do now (monotonic %lld.%09lld > %lld.%09lld or boottime %lld.%09lld > "
+		"%lld.%09lld: a restore after a reboot, or on another machine): restoring it into "
+		"a new time namespace so its clocks don't go back, as criu does", want_m.sec,
+		want_m.nsec, m.sec, m.nsec, want_b.sec, want_b.nsec, b.sec, b.nsec);
+	return new_ns(0, want_m, want_b, back);
 }
 
 int timens_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id)

@@ -12,6 +12,11 @@
  *   --cgns    a cgroup namespace made where the test is: /proc/self/cgroup
  *             (read inside) must be the very same text after the restore,
  *             and the namespace not init's.
+ *   --jump N  no namespace of its own, but the restore's images say the
+ *             dump's clocks read N seconds more than they did (forged, as
+ *             after a reboot): the restore must put the tree in a new time
+ *             namespace whose clocks go on from those values, so the test
+ *             sees them jump on by N seconds (plus the downtime), never back.
  * Both processes must be in the same namespaces, time_for_children
  * included. */
 #include <errno.h>
@@ -34,6 +39,8 @@
 
 static bool timens;
 TEST_OPTION(timens, bool, "a time namespace of its own", 0);
+static int jump;
+TEST_OPTION(jump, int, "seconds the restore's images moved the clocks on", 0);
 static bool cgns;
 TEST_OPTION(cgns, bool, "a cgroup namespace of its own", 0);
 
@@ -76,8 +83,8 @@ int main(int argc, char **argv)
 
 	test_doc = "time and cgroup namespaces come back with the same clocks and cgroup view";
 	test_init(argc, argv);
-	if (!timens && !cgns)
-		setup_fail("give --timens and/or --cgns");
+	if (!timens && !cgns && !jump)
+		setup_fail("give --timens, --cgns or --jump");
 
 	if (timens) {
 		if (unshare(CLONE_NEWTIME))
@@ -135,14 +142,19 @@ int main(int argc, char **argv)
 		m0 = m, b0 = b, r0 = r;
 	}
 
-	if (timens) {
+	if (timens || jump) {
+		long long want = jump * 1000000000LL;
 		if (worst_back < 0)
 			fail("a clock went back by %lld ns", -worst_back);
-		if (worst_fwd > SLACK_NS)
+		if (jump && worst_fwd < want - SLACK_NS)
+			fail("the clocks jumped on by %lld ns more than the real time that passed, "
+			     "not by about %d s: the restore did not go on from the dumped values",
+			     worst_fwd, jump);
+		if (worst_fwd > want + SLACK_NS)
 			fail("a clock jumped on by %lld ns more than the real time that passed",
 			     worst_fwd);
-		if (clock_ns(CLOCK_MONOTONIC) < MONO_OFF * 1000000000LL ||
-		    clock_ns(CLOCK_BOOTTIME) < BOOT_OFF * 1000000000LL)
+		if (timens && (clock_ns(CLOCK_MONOTONIC) < MONO_OFF * 1000000000LL ||
+		    clock_ns(CLOCK_BOOTTIME) < BOOT_OFF * 1000000000LL))
 			fail("the clocks are no longer past the namespace's offsets (monotonic %lld, "
 			     "boottime %lld ns)", clock_ns(CLOCK_MONOTONIC), clock_ns(CLOCK_BOOTTIME));
 		if (read_text("/proc/self/timens_offsets", buf, sizeof(buf)))

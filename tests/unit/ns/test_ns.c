@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 static void test_table(void)
@@ -126,7 +127,15 @@ static void test_ids(void)
 	CHECK_INT(ns_restore_flags(&root, &tree), CLONE_NEWIPC | CLONE_NEWCGROUP);
 	struct ns_set back;
 	int cf = -1;
-	CHECK_INT(ns_restore_pre_clone(CLONE_NEWIPC | CLONE_NEWCGROUP, &tree, -1, &cf, &back), 0);
+	/* the tree in the dumping tool's time namespace, and no timens-0.img
+	 * (an older dump): nothing to make */
+	char dir[] = "/tmp/cryo-test-ns-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	CHECK(dirfd >= 0);
+	CHECK_INT(ns_restore_pre_clone(CLONE_NEWIPC | CLONE_NEWCGROUP, &tree, dirfd, &cf, &back), 0);
+	close(dirfd);
+	rmdir(dir);
 	CHECK_INT(cf, CLONE_NEWIPC | CLONE_NEWCGROUP);
 	for (int k = 0; k < NS__MAX; k++)
 		CHECK_INT(back.fd[k], -1);
