@@ -21,4 +21,20 @@ int ipcns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, u
  * cryo's thread is in: the *_next_id ones (@next) or all the others. */
 int ipcns_sysctls(IpcVarEntry *e, bool write_them, bool next);
 
+/* time.c: clock values of a time namespace (timens-ID.img); its offsets
+ * are written before the root's clone (timens_pre_clone) */
+int timens_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
+int timens_pre_clone(const struct ns_desc *d, int dirfd, uint32_t id, int *back);
+int timens_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
+/* A tree in the dumping tool's time namespace: its clocks (cryo's) go to
+ * timens-0.img, as criu's do; at restore, should cryo's clocks read less
+ * (a reboot), the root is born in a new namespace that goes on from them
+ * (*@back as for pre_clone; left -1 when none is needed). */
+int timens_dump_own(struct ns_dump *st);
+int timens_pre_clone_own(int dirfd, int *back);
+
+/* cgroup.c: a cgroup namespace rooted at its tasks' cgroups */
+int cgroupns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
+int cgroupns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
+
 #endif

@@ -26,9 +26,9 @@
 #define RUN_INSIDE "to checkpoint it without its namespace, run cryo inside it " \
 	"(nsenter --%s=/proc/%d/ns/%s cryo dump ...) and restore it inside one you provide"
 
-/* UTS and IPC have dump and create steps (uts.c, ipc_dump.c,
- * ipc_restore.c); the other kinds are only checked and their ids
- * recorded. */
+/* UTS, IPC, cgroup and time have dump and create steps (uts.c,
+ * ipc_dump.c, ipc_restore.c, cgroup.c, time.c); the other kinds are only
+ * checked and their ids recorded. */
 static const struct ns_desc descs[NS__MAX] = {
 	[NS_PID] = { NS_PID, "pid", "PID", "pid", CLONE_NEWPID, "pid_for_children",
 		     IDS(pid_ns_id, 5), IMG_PIDNS,
@@ -47,9 +47,11 @@ static const struct ns_desc descs[NS__MAX] = {
 	[NS_USER] = { NS_USER, "user", "user", "user", CLONE_NEWUSER, NULL, IDS(user_ns_id, 10),
 		      IMG_USERNS, "user namespaces are not supported yet" },
 	[NS_CGROUP] = { NS_CGROUP, "cgroup", "cgroup", "cgroup", CLONE_NEWCGROUP, NULL,
-			IDS(cgroup_ns_id, 11), -1 /* criu: in cgroup.img */, RUN_INSIDE },
+			IDS(cgroup_ns_id, 11), -1 /* criu: in cgroup.img */, RUN_INSIDE,
+			.dump = cgroupns_dump, .create = cgroupns_create },
 	[NS_TIME] = { NS_TIME, "time", "time", "time", CLONE_NEWTIME, "time_for_children",
-		      IDS(time_ns_id, 12), IMG_TIMENS, RUN_INSIDE },
+		      IDS(time_ns_id, 12), IMG_TIMENS, RUN_INSIDE, .dump = timens_dump,
+		      .create = timens_create, .pre_clone = timens_pre_clone },
 };
 
 const struct ns_desc *ns_desc(enum ns_kind kind)
@@ -131,6 +133,36 @@ void ns_dump_fini(struct ns_dump *st)
 	st->nr_seen = 0;
 }
 
+/* A task's *_for_children (of kind @d, in /proc/.../ns @dir) must be
+ * @want (@whose: "cryo's", "its own"): the namespace its next children are
+ * born in is not recorded.  0, or -EOPNOTSUPP logged. */
+static int check_for_children(const struct ns_desc *d, const char *dir, const char *who,
+			      uint64_t want, const char *whose)
+{
+	uint64_t ino;
+
+	if (!d->for_children)
+		return 0;
+	/* After unshare(CLONE_NEWPID) and before the first child, the new
+	 * namespace has no init yet and pid_for_children reads as ENOENT:
+	 * that too is another namespace. */
+	int ret = ns_ino(dir, d->for_children, &ino);
+	if (ret && ret != -ENOENT)
+		return log_errno(ret, "can't read %s/%s", dir, d->for_children);
+	if (ino == want)
+		return 0;
+	char now[48];
+	if (ino)
+		snprintf(now, sizeof(now), "%s:[%llu]", d->name, (unsigned long long)ino);
+	else
+		snprintf(now, sizeof(now), "a new one with no process yet");
+	pr_err("%s has unshared its %s namespace: its next children would be born in another "
+	       "(%s is %s; %s is %s:[%llu]); cryo records one %s namespace per task and can't "
+	       "restore a different one for its children", who, d->what, d->for_children, now,
+	       whose, d->name, (unsigned long long)want, d->what);
+	return -EOPNOTSUPP;
+}
+
 int ns_dump_check_task(struct ns_dump *st, pid_t pid, pid_t tid, const char *comm)
 {
 	char dir[64], who[128];
@@ -156,8 +188,12 @@ int ns_dump_check_task(struct ns_dump *st, pid_t pid, pid_t tid, const char *com
 			 * inherits it: the whole tree must be in the root's. */
 			if (!st->root[k])
 				st->root[k] = ino;
-			if (ino == st->root[k])
+			if (ino == st->root[k]) {
+				ret = check_for_children(d, dir, who, ino, "its own");
+				if (ret)
+					return ret;
 				continue;
+			}
 			pr_err("%s is in %s %s namespace other than the root process's (%s:[%llu]; "
 			       "the root's is %s:[%llu], cryo's %s:[%llu]): cryo restores one %s "
 			       "namespace per tree, made for the root and shared by every process; "
@@ -178,26 +214,11 @@ int ns_dump_check_task(struct ns_dump *st, pid_t pid, pid_t tid, const char *com
 			       (unsigned long long)st->self[k], d->what, hint);
 			return -EOPNOTSUPP;
 		}
-		if (!d->for_children || !st->self_children[k])
+		if (!st->self_children[k])
 			continue;
-		/* After unshare(CLONE_NEWPID) and before the first child, the
-		 * new namespace has no init yet and pid_for_children reads as
-		 * ENOENT: that too is a namespace other than cryo's. */
-		ret = ns_ino(dir, d->for_children, &ino);
-		if (ret && ret != -ENOENT)
-			return log_errno(ret, "can't read %s/%s", dir, d->for_children);
-		if (ino != st->self_children[k]) {
-			char now[48];
-			if (ino)
-				snprintf(now, sizeof(now), "%s:[%llu]", d->name, (unsigned long long)ino);
-			else
-				snprintf(now, sizeof(now), "a new one with no process yet");
-			pr_err("%s has unshared its %s namespace: its next children would be born in "
-			       "another (%s is %s; cryo's is %s:[%llu]); cryo can't restore %s "
-			       "namespaces yet", who, d->what, d->for_children, now, d->name,
-			       (unsigned long long)st->self_children[k], d->what);
-			return -EOPNOTSUPP;
-		}
+		ret = check_for_children(d, dir, who, st->self_children[k], "cryo's");
+		if (ret)
+			return ret;
 	}
 	return 0;
 }
@@ -248,9 +269,20 @@ int ns_dump_fill_ids(struct ns_dump *st, pid_t pid, TaskKobjIdsEntry *ids)
 
 int ns_dump_self_ids(struct ns_dump *st, TaskKobjIdsEntry *ids)
 {
+	/* @ids still holds the root's: one in cryo's time namespace has its
+	 * clocks saved too (timens-0.img, see timens_pre_clone_own) */
+	const struct ns_desc *t = ns_desc(NS_TIME);
+	uint32_t root_time, self_time;
+	bool fresh;
+	if (st->self[NS_TIME] && ns_ids_get(t, ids, &root_time)) {
+		if (ns_dump_id(st, NS_TIME, st->self[NS_TIME], &self_time, &fresh))
+			return -ENOMEM;
+		int ret = root_time == self_time ? timens_dump_own(st) : 0;
+		if (ret)
+			return ret;
+	}
 	for_each_ns_desc(d) {
 		uint32_t id;
-		bool fresh;
 		if (!st->self[d->kind])
 			continue;
 		if (ns_dump_id(st, d->kind, st->self[d->kind], &id, &fresh))
@@ -351,6 +383,39 @@ int ns_restore_create(int flags, const TaskKobjIdsEntry *tree_ids, pid_t root, i
 		pr_info("made a new %s namespace for the tree (%s_ns_id %u)", d->what, d->name, id);
 	}
 	return 0;
+}
+
+int ns_restore_pre_clone(int flags, const TaskKobjIdsEntry *tree_ids, int dirfd, int *clone_flags,
+			 struct ns_set *back)
+{
+	*clone_flags = flags;
+	ns_set_self(back);
+	/* a tree in the dumping tool's time namespace: a new one only if
+	 * cryo's clocks would take it back (timens_pre_clone_own) */
+	uint32_t id;
+	if (!(flags & CLONE_NEWTIME) && ns_ids_get(ns_desc(NS_TIME), tree_ids, &id))
+		return timens_pre_clone_own(dirfd, &back->fd[NS_TIME]);
+	for_each_ns_desc(d) {
+		if (!d->pre_clone || !(flags & d->clone_flag) || !ns_ids_get(d, tree_ids, &id))
+			continue;
+		*clone_flags &= ~d->clone_flag;
+		int ret = d->pre_clone(d, dirfd, id, &back->fd[d->kind]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int ns_restore_post_clone(struct ns_set *back)
+{
+	int ret = 0;
+	for_each_ns_desc(d) {
+		int r = ns_leave(d, back->fd[d->kind]);
+		back->fd[d->kind] = -1;
+		if (!ret)
+			ret = r;
+	}
+	return ret;
 }
 
 void ns_set_close(struct ns_set *set)

@@ -1,9 +1,10 @@
 /* Namespaces: one descriptor per kind (its clone flag, /proc/PID/ns name,
  * image field, and the steps that dump, create and join one), as lib/files
  * has one per descriptor kind.  A kind with dump and create steps (UTS,
- * IPC) is restorable: a tree whose root runs in a namespace of that kind
- * other than cryo's gets a new one (made by the root's clone3 and filled by
- * cryo from the images), which all its processes share.  A tree in any
+ * IPC, cgroup, time) is restorable: a tree whose root runs in a namespace
+ * of that kind other than cryo's gets a new one (made by the root's clone3
+ * and filled by cryo from the images; time: made and filled by cryo just
+ * before the clone3, see pre_clone), which all its processes share.  A tree in any
  * other namespace of a kind without steps, or split over two namespaces of
  * one kind, is refused at dump, and images that record one are refused at
  * restore (both checks walk this table). */
@@ -48,6 +49,13 @@ struct ns_desc {
 	 * needs.  NULL: cryo can't, and a tree in one is refused.  Joining
 	 * one that exists is the same for every kind: ns_join. */
 	int (*create)(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
+	/* Restore, for a kind whose namespace must be complete before any
+	 * task enters it (time: its offsets freeze then): make it cryo's
+	 * *_for_children from the images of namespace @id, so the root's
+	 * clone3 (without clone_flag) is born in it; *@back gets cryo's own,
+	 * to go back to (ns_leave) once the root exists.  NULL: clone3 makes
+	 * the namespace with clone_flag. */
+	int (*pre_clone)(const struct ns_desc *d, int dirfd, uint32_t id, int *back);
 };
 
 const struct ns_desc *ns_desc(enum ns_kind kind);
@@ -149,6 +157,17 @@ int ns_restore_check_images(int flags, const TaskKobjIdsEntry *tree_ids, int dir
  * code (logged). */
 int ns_restore_create(int flags, const TaskKobjIdsEntry *tree_ids, pid_t root, int dirfd,
 		      struct ns_set *set);
+/* Right before the root's clone3: the namespaces (of @flags) that must be
+ * made and filled before a task enters them (pre_clone steps) become
+ * cryo's *_for_children; *@clone_flags (@flags on entry) loses their
+ * flags.  @back gets what ns_restore_post_clone goes back to: call it
+ * after the clone3, whether it worked or not (also after a failure here).
+ * 0 or a negative code (logged). */
+int ns_restore_pre_clone(int flags, const TaskKobjIdsEntry *tree_ids, int dirfd, int *clone_flags,
+			 struct ns_set *back);
+/* cryo back in its own namespaces after ns_restore_pre_clone; 0 or a
+ * negative code (logged: cryo is left in another and must stop). */
+int ns_restore_post_clone(struct ns_set *back);
 /* Close the descriptors of @set (back to cryo's own). */
 void ns_set_close(struct ns_set *set);
 

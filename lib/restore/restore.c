@@ -418,8 +418,9 @@ static int wait_new_task(pid_t pid)
 int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 {
 	pid_t set_tid = p->pid;
+	int flags = ctx->ns_flags;
 	struct clone_args args = {
-		.flags = ctx->ns_flags,		/* new UTS, IPC namespaces: see fill_namespaces */
+		.flags = ctx->ns_flags,		/* new namespaces: see fill_namespaces */
 		.exit_signal = SIGCHLD,
 		.set_tid = (uint64_t)(uintptr_t)&set_tid,
 		.set_tid_size = 1,
@@ -438,6 +439,17 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 		if (cryo_pidfd < 0)
 			return_perror("pidfd_open of cryo itself failed");
 	}
+	/* A time namespace is made and filled before the root is born in
+	 * it (lib/ns/time.c: its offsets freeze when a task enters). */
+	struct ns_set ns_back;
+	int ret = ns_restore_pre_clone(ctx->ns_flags, p->core->ids, ctx->dirfd, &flags, &ns_back);
+	args.flags = flags | (args.flags & CLONE_PARENT);
+	if (ret) {
+		int r2 = ns_restore_post_clone(&ns_back);
+		if (cryo_pidfd >= 0)
+			close(cryo_pidfd);
+		return r2 ? r2 : ret;
+	}
 	/* Born with every signal blocked: nothing may interrupt the driving. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
@@ -454,6 +466,7 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 			continue;
 		}
 		int e = errno;
+		ns_restore_post_clone(&ns_back);
 		if (e == EEXIST)
 			pid_in_use(p->pid);
 		else if (e == EPERM)
@@ -470,7 +483,8 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 	if (cryo_pidfd >= 0)
 		close(cryo_pidfd);
 	p->created = rst_leader(p)->created = true;
-	return 0;
+	/* a failure leaves cryo in the tree's namespace: the restore stops */
+	return ns_restore_post_clone(&ns_back);
 }
 
 /* The window between create_root and seize_root is the fault point

@@ -10,6 +10,9 @@
  *               can't change its own PID namespace).
  *   --child     a forked child enters the namespace, the root stays
  *   --cgroup    instead: move into a new child cgroup of the current one
+ *   --cgout     make a cgroup namespace in a new child cgroup, then move
+ *               back out of it (the namespace's root is not the process's
+ *               cgroup any more)
  * On SIGTERM: memory, the namespace (or cgroup) and the child are as
  * before.  Without --ns and --cgroup (the control): a tree in cryo's own
  * namespaces is dumped and restored, and is back in the very same ones. */
@@ -34,6 +37,8 @@ static bool child;
 TEST_OPTION(child, bool, "a child enters the namespace", 0);
 static bool cgroup;
 TEST_OPTION(cgroup, bool, "move into a new child cgroup", 0);
+static bool cgout;
+TEST_OPTION(cgout, bool, "a cgroup namespace rooted at a child cgroup we left", 0);
 
 static const struct { const char *name; int flag; } kinds[] = {
 	{ "pid", CLONE_NEWPID }, { "net", CLONE_NEWNET }, { "ipc", CLONE_NEWIPC },
@@ -101,6 +106,17 @@ static int join_new_cgroup(void)
 	return -1;
 }
 
+static int move_to_parent(void)
+{
+	char path[600], pid[16];
+	snprintf(path, sizeof(path), "%s/../cgroup.procs", cg_dir);
+	int fd = open(path, O_WRONLY), n = snprintf(pid, sizeof(pid), "%d", getpid());
+	int ret = fd >= 0 && write(fd, pid, n) == n ? 0 : -1;
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
 static void leave_cgroup(void)
 {
 	char path[600];
@@ -131,6 +147,14 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (!strcmp(kinds[i].name, ns))
 			flag = kinds[i].flag;
+	if (cgout) {
+		if (join_new_cgroup())
+			setup_fail("can't create and join a child cgroup in any hierarchy");
+		if (unshare(CLONE_NEWCGROUP))
+			setup_fail("unshare(CLONE_NEWCGROUP): %s", strerror(errno));
+		if (move_to_parent())
+			setup_fail("moving back out of %s: %s", cg_dir, strerror(errno));
+	}
 	if (!cgroup && !flag && *ns)
 		setup_fail("--ns: unknown kind \"%s\"", ns);
 	ino_t own[sizeof(kinds) / sizeof(kinds[0])];
@@ -165,6 +189,12 @@ int main(int argc, char **argv)
 			char ok = 1;
 			if (strcmp(ns, "pid") && unshare(flag))
 				ok = 0;
+			/* time: into the new namespace itself, not only its
+			 * children's */
+			int fd = ok && !strcmp(ns, "time") ?
+				open("/proc/self/ns/time_for_children", O_RDONLY) : -1;
+			if (fd >= 0 && setns(fd, CLONE_NEWTIME))
+				ok = 0;
 			if (write(pipefd[1], &ok, 1) != 1)
 				_exit(2);
 			for (;;)
@@ -196,7 +226,7 @@ int main(int argc, char **argv)
 	test_daemon();
 	test_waitsig();
 
-	if (!flag && !cgroup)
+	if (!flag && !cgroup && !cgout)
 		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 			if (ns_ino(getpid(), kinds[i].name) != own[i])
 				fail("back in another %s namespace", kinds[i].name);
@@ -216,6 +246,8 @@ int main(int argc, char **argv)
 			close(fd);
 		leave_cgroup();
 	}
+	if (cgout && rmdir(cg_dir))
+		fail_errno("rmdir %s", cg_dir);
 	if (kid) {
 		int st;
 		if (waitpid(kid, &st, WNOHANG) != 0)

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 static void test_table(void)
@@ -40,9 +41,13 @@ static void test_table(void)
 			CHECK_INT(f->offset, d->id_off);
 			CHECK_INT(f->quantifier_offset, d->has_off);
 		}
-		/* UTS and IPC are restorable; every other kind is refused */
-		CHECK(ns_creatable(d) == (d->kind == NS_UTS || d->kind == NS_IPC));
+		/* UTS, IPC, cgroup and time are restorable; every other kind
+		 * is refused */
+		CHECK(ns_creatable(d) == (d->kind == NS_UTS || d->kind == NS_IPC ||
+					  d->kind == NS_CGROUP || d->kind == NS_TIME));
 		CHECK(ns_creatable(d) == (d->dump != NULL));
+		/* only time must be ready before the root enters it */
+		CHECK((d->pre_clone != NULL) == (d->kind == NS_TIME));
 		n++;
 	}
 	CHECK_INT(n, NS__MAX);
@@ -116,6 +121,27 @@ static void test_ids(void)
 	/* a namespace other than the tool's, of a kind without steps */
 	tree.net_ns_id = 77;
 	CHECK_INT(ns_restore_flags(&root, &tree), CLONE_NEWIPC);
+	/* time and cgroup: made new too; time's before the root's clone3,
+	 * so not by it (no pre_clone step runs without CLONE_NEWTIME) */
+	tree.cgroup_ns_id = 60;
+	CHECK_INT(ns_restore_flags(&root, &tree), CLONE_NEWIPC | CLONE_NEWCGROUP);
+	struct ns_set back;
+	int cf = -1;
+	/* the tree in the dumping tool's time namespace, and no timens-0.img
+	 * (an older dump): nothing to make */
+	char dir[] = "/tmp/cryo-test-ns-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	CHECK(dirfd >= 0);
+	CHECK_INT(ns_restore_pre_clone(CLONE_NEWIPC | CLONE_NEWCGROUP, &tree, dirfd, &cf, &back), 0);
+	close(dirfd);
+	rmdir(dir);
+	CHECK_INT(cf, CLONE_NEWIPC | CLONE_NEWCGROUP);
+	for (int k = 0; k < NS__MAX; k++)
+		CHECK_INT(back.fd[k], -1);
+	CHECK_INT(ns_restore_post_clone(&back), 0);
+	tree.time_ns_id = 61;
+	CHECK_INT(ns_restore_flags(&root, &tree), CLONE_NEWIPC | CLONE_NEWCGROUP | 0x80);
 }
 
 static void test_enter(void)
