@@ -124,7 +124,7 @@ def fault_selftest(tmp, env, progs, verbose):
     cmd = ['/usr/bin/python3', os.path.join(HERE, 'run.py'),
            '--cryo', os.path.join(HERE, 'fake-cryo'), '--progs', descdir,
            '--bindir', bindir, '--results', os.path.join(tmp, 'fout'),
-           '--summary', summary, '--gone-timeout', '4', 'fault:*']
+           '--summary', summary, '--gone-timeout', '12', 'fault:*']
     r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        universal_newlines=True, timeout=600)
     if verbose:
@@ -202,7 +202,7 @@ def main():
     cmd = ['/usr/bin/python3', os.path.join(HERE, 'run.py'),
            '--cryo', os.path.join(HERE, 'fake-cryo'), '--progs', descdir,
            '--bindir', bindir, '--results', os.path.join(tmp, 'out'),
-           '--summary', summary, '--gone-timeout', '4', '--fault-target', 'none',
+           '--summary', summary, '--gone-timeout', '12', '--fault-target', 'none',
            '--real', nodir]
     r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        universal_newlines=True, timeout=1200)
