@@ -310,11 +310,13 @@ int criu_local_check(criu_opts *opts)
 {
 	CriuReq req = CRIU_REQ__INIT;
 	CriuResp *resp = NULL;
+	int ret;
 
 	lc_errno = 0;
 	req.has_type = true;
 	req.type = CRIU_REQ_TYPE__CHECK;
-	return finish(request(opts, &req, &resp), resp);
+	ret = request(opts, &req, &resp);	/* before resp is read: C leaves argument order open */
+	return finish(ret, resp);
 }
 
 int criu_local_dump(criu_opts *opts)
@@ -337,12 +339,14 @@ int criu_local_pre_dump(criu_opts *opts)
 {
 	CriuReq req = CRIU_REQ__INIT;
 	CriuResp *resp = NULL;
+	int ret;
 
 	lc_errno = 0;
 	req.has_type = true;
 	req.type = CRIU_REQ_TYPE__PRE_DUMP;
 	req.opts = opts ? opts->rpc : NULL;
-	return finish(request(opts, &req, &resp), resp);
+	ret = request(opts, &req, &resp);	/* before resp is read: C leaves argument order open */
+	return finish(ret, resp);
 }
 
 static int restore_pid(int ret, CriuResp *resp)
@@ -360,12 +364,15 @@ int criu_local_restore(criu_opts *opts)
 {
 	CriuReq req = CRIU_REQ__INIT;
 	CriuResp *resp = NULL;
+	int ret;
 
 	lc_errno = 0;
 	req.has_type = true;
 	req.type = CRIU_REQ_TYPE__RESTORE;
 	req.opts = opts ? opts->rpc : NULL;
-	return finish(restore_pid(request(opts, &req, &resp), resp), resp);
+	ret = request(opts, &req, &resp);
+	ret = restore_pid(ret, resp);
+	return finish(ret, resp);
 }
 
 int criu_local_restore_child(criu_opts *opts)

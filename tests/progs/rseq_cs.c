@@ -54,9 +54,15 @@ static void *worker(void *a)
 static uint64_t poke(pthread_t th, int n)
 {
 	uint64_t before = aborts;
+	/* one signal at a time, each given up to a second to land: a second
+	 * SIGUSR1 sent before the thread ran again would merge with the first
+	 * (standard signals do not queue) and a loaded machine would read as
+	 * a disarmed section */
 	for (int i = 0; i < n; i++) {
+		uint64_t was = aborts;
 		pthread_kill(th, SIGUSR1);
-		test_sleep_ms(5);
+		for (int ms = 0; ms < 1000 && aborts == was; ms++)
+			test_sleep_ms(1);
 	}
 	return aborts - before;
 }

@@ -142,6 +142,22 @@ static void serve_dump_restored(struct script *s)
 	send_resp(s->fd, &r);
 }
 
+/* A RESTORE that worked: the restored root's PID. */
+static void serve_restored(struct script *s)
+{
+	CriuResp r = CRIU_RESP__INIT;
+	CriuRestoreResp rr = CRIU_RESTORE_RESP__INIT;
+
+	rr.has_pid = true;
+	rr.pid = 4242;
+	r.has_type = true;
+	r.type = CRIU_REQ_TYPE__RESTORE;
+	r.has_success = true;
+	r.success = true;
+	r.restore = &rr;
+	send_resp(s->fd, &r);
+}
+
 static void serve_esrch(struct script *s) { answer(s, s->first->type, false, ESRCH); }
 static void serve_empty(struct script *s) { answer(s, CRIU_REQ_TYPE__EMPTY, false, 0); }
 static void serve_wrong(struct script *s) { answer(s, CRIU_REQ_TYPE__CHECK, true, 0); }
@@ -291,6 +307,15 @@ static void test_errors(void)
 
 	ret = run(o, serve_nothing, &s, criu_local_restore);
 	CHECK(ret == -ECOMM, "no answer: %d", ret);
+	criu_req__free_unpacked(s.first, NULL);
+
+	/* the answer is read after it arrived (a call's arguments are
+	 * evaluated in no set order: it once read resp before the request) */
+	ret = run(o, serve_restored, &s, criu_local_restore);
+	CHECK(ret == 4242, "restore answered with PID 4242: %d", ret);
+	criu_req__free_unpacked(s.first, NULL);
+	ret = run(o, serve_empty, &s, criu_local_pre_dump);
+	CHECK(ret == -EINVAL, "pre-dump of an unknown request: %d", ret);
 	criu_req__free_unpacked(s.first, NULL);
 
 	ret = criu_local_feature_check(o, NULL, 0);
