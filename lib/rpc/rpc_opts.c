@@ -304,8 +304,14 @@ static const struct field_map exceptions[] = {
 	    "order)"),
 	RPC("log_to_stderr", "the log goes to the service's standard error instead of the work "
 	    "directory's log file"),
-	REFUSED("orphan_pts_master", "passing the master of an orphaned pseudo-terminal to the "
-		"client is not implemented yet (containers)"),
+	/* runc sends it with every request.  It lets criu dump a pty slave
+	 * whose master is outside the tree and, at the restore, hand a new
+	 * master to the client.  cryo still refuses such a tree at the dump
+	 * (naming --external tty[...]), so its images never need a master
+	 * passed: without an orphaned slave the field changes nothing. */
+	IGNORED("orphan_pts_master", "a tree with a pty slave whose master is outside it is "
+		"still refused at the dump (--external tty[RDEV:DEV] and --inherit-fd restore "
+		"one); without such a slave it changes nothing"),
 	REFUSED("keep_network_lock", "keeping the network locked once the dump is over is "
 		"not implemented yet"),
 	IGNORED("pidfd_store_sk", "the pidfds it would keep let a later dump of a pre-dumped tree "
@@ -530,8 +536,10 @@ int rpc_opts_from_req(struct cryo_opts *o, const CriuOpts *req, enum cryo_comman
 	if (ret)
 		return ret;
 	if (req->config_file) {
-		/* criu's order: the request's own file overrides its fields */
-		if (opts_apply_config_file(o, req->config_file, true))
+		/* criu's order: the request's own file overrides its fields.
+		 * A missing one is no error: runc names /etc/criu/runc.conf
+		 * whether it exists or not, and criu skips it then. */
+		if (opts_apply_config_file(o, req->config_file, false))
 			return -EBADRQC;
 	}
 validate:

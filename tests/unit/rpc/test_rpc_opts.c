@@ -68,6 +68,8 @@ static void check_every_field(void)
 	CHECK_INT(rpc_field_info("tcp_skip_in_flight", &info), 0);
 	CHECK_STR(info.option, "skip-in-flight");
 	CHECK_INT(rpc_field_info("orphan_pts_master", &info), 0);
+	CHECK_INT(info.kind, RPC_FIELD_IGNORED);
+	CHECK_INT(rpc_field_info("keep_network_lock", &info), 0);
 	CHECK_INT(info.kind, RPC_FIELD_REFUSED);
 }
 
@@ -187,12 +189,17 @@ static void check_requests(void)
 	CriuOpts r4 = CRIU_OPTS__INIT;
 	r4.has_images_dir_fd = true;
 	r4.images_dir_fd = dfd;
+	r4.has_keep_network_lock = true;
+	r4.keep_network_lock = true;
+	CHECK(apply(&o, &r4, CMD_RESTORE, &e) < 0);
+	CHECK(strstr(e.msg, "keep_network_lock") != NULL);
+	opts_free(&o);
+	r4.keep_network_lock = false;	/* false: nothing asked */
+	CHECK_INT(apply(&o, &r4, CMD_RESTORE, &e), 0);
+	opts_free(&o);
+	/* runc sends orphan_pts_master with every request */
 	r4.has_orphan_pts_master = true;
 	r4.orphan_pts_master = true;
-	CHECK(apply(&o, &r4, CMD_RESTORE, &e) < 0);
-	CHECK(strstr(e.msg, "orphan_pts_master") != NULL);
-	opts_free(&o);
-	r4.orphan_pts_master = false;	/* false: nothing asked */
 	CHECK_INT(apply(&o, &r4, CMD_RESTORE, &e), 0);
 	opts_free(&o);
 	r4.log_file = (char *)"../x.log";
@@ -243,6 +250,11 @@ static void check_requests(void)
 	opts_free(&o);
 	close(cfd);
 	unlink(conf);
+	/* a missing one is skipped, as criu does: runc always names
+	 * /etc/criu/runc.conf */
+	CHECK_INT(apply(&o, &r6, CMD_DUMP, &e), 0);
+	CHECK(o.leave_running);
+	opts_free(&o);
 
 	/* a dump names its tree: criu would dump the client, cryo's parent */
 	CriuOpts r7 = CRIU_OPTS__INIT;
