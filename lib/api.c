@@ -3,10 +3,13 @@
 #include "cryo.h"
 
 #include <errno.h>
+#include <unistd.h>
 
 #include "dump/dump.h"
 #include "images/show.h"
 #include "kerndat/kerndat.h"
+#include "images/image.h"
+#include "mem/mem.h"
 #include "mem/page_server.h"
 #include "restore/restore.h"
 
@@ -63,4 +66,21 @@ static int page_server(const struct cryo_opts *o)
 int cryo_page_server(struct cryo_opts *o, struct cryo_error *err)
 {
 	return WITH_ERRORS(err, page_server(o));
+}
+
+static int dedup(const struct cryo_opts *o)
+{
+	int dirfd = img_dir_open(o->images_dir, false);
+	if (dirfd < 0)
+		return dirfd;
+	int ret = img_dir_check_complete(dirfd, o->images_dir);
+	if (!ret)
+		ret = mem_dedup(dirfd, o->images_dir, false);
+	close(dirfd);
+	return ret;
+}
+
+int cryo_dedup(struct cryo_opts *o, struct cryo_error *err)
+{
+	return WITH_ERRORS(err, dedup(o));
 }

@@ -733,6 +733,25 @@ static int st_killed(void *arg)
 	return 0;
 }
 
+bool dump_wants_dedup(void *arg)
+{
+	struct dump_ctx *ctx = &((struct dump_run *)arg)->ctx;
+	return ctx->opts->auto_dedup && ctx->prev_dirfd >= 0;
+}
+
+/* --auto-dedup, once the images are committed and the tree let go: the
+ * previous dumps' copies of the pages this one wrote are punched out.  The
+ * dump is complete whatever happens here: a failure is a warning. */
+int dump_st_dedup(void *arg)
+{
+	struct dump_ctx *ctx = &((struct dump_run *)arg)->ctx;
+	if (mem_dedup(ctx->dirfd, ctx->opts->images_dir, false))
+		pr_warn("--auto-dedup failed: the images are complete, the previous dumps keep "
+			"pages they no longer need to; `cryo dedup -D %s` tries again",
+			ctx->opts->images_dir);
+	return 0;
+}
+
 /* The stages, each named after the moment it starts at: "frozen",
  * "memory" (per process, dump_proc), "before-commit" and "killed" are the
  * fault points tests use.  From the commit on (inventory.img written)
@@ -755,6 +774,7 @@ static const struct stage dump_stages[] = {
 	  .flags = STAGE_POINT | STAGE_COMMIT },
 	{ .name = "release", .run = st_release },
 	{ .name = "killed", .run = st_killed, .wanted = killing, .flags = STAGE_KILL_POINT },
+	{ .name = "dedup", .run = dump_st_dedup, .wanted = dump_wants_dedup },
 };
 
 static int dump_pid_of(void *arg)

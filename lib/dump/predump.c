@@ -251,6 +251,7 @@ static const struct stage pre_dump_stages[] = {
 	  .flags = STAGE_POINT | STAGE_COMMIT },
 	{ .name = "release", .run = st_pre_release },
 	{ .name = "hold", .run = st_hold },
+	{ .name = "dedup", .run = dump_st_dedup, .wanted = dump_wants_dedup },
 };
 
 static int pre_dump_pid_of(void *arg)

@@ -136,6 +136,12 @@ int mem_image_load(int dirfd, pid_t pid, struct mem_image *mi);
 int mem_pagemap_load(int dirfd, pid_t pid, struct mem_image *mi, bool missing_ok);
 void mem_image_free(struct mem_image *mi);
 
+/* dedup.c: punch out (PUNCH_HOLE | KEEP_SIZE) of the previous dumps down
+ * @dirfd's "parent" links the pages that @dirfd's own pages replace
+ * (`cryo dedup`, dump --auto-dedup); with @restored, also every page a
+ * restore from @dirfd read (restore --auto-dedup).  @dir names it. */
+int mem_dedup(int dirfd, const char *dir, bool restored);
+
 /* In the task driven by @r (everything but the trampoline and the vDSO
  * already unmapped): map every VMA of the image, fill private pages from
  * @src (page_source.h: for local images, the pages image open in the

@@ -671,11 +671,11 @@ static const struct cryo_option table[] = {
 	  "Use the memory change tracking (userfaultfd write-protection read back with "
 	  "PAGEMAP_SCAN) that the pre-dump named by --prev-images-dir started. pre-dump always "
 	  "tracks.", NULL },
-	{ "auto-dedup", 0, NOARG, NULL, DUMPS | C(RESTORE), NEG | OPTF_NOT_YET, set_flag,
-	  "Remove data from parent images once it is in the new images (dump), or punch "
-	  "restored pages out of the images (restore).",
-	  "deduplication of parent images (punching out the pages a newer dump replaces) is "
-	  "not implemented yet" },
+	{ "auto-dedup", 0, NOARG, NULL, DUMPS | C(RESTORE), NEG, set_flag,
+	  "Punch out of the previous dumps' pages images (down the parent links) the pages a "
+	  "dump with --prev-images-dir wrote again (dump, pre-dump), or the pages a restore "
+	  "read out of its images (restore); the files keep their size. The previous dumps "
+	  "can then no longer be restored on their own.", NULL },
 	{ "pre-dump-mode", 0, REQ, "MODE", C(PRE_DUMP), OPTF_NOT_YET, set_pre_dump_mode,
 	  "How pre-dump reads memory: \"splice\" (default) or \"read\".",
 	  "choosing criu's splice or read mode is not implemented yet (cryo's pre-dump copies "
@@ -976,9 +976,10 @@ static const struct cryo_command_desc commands[] = {
 	  "feature); restore checks the CPU itself" },
 	{ "dedup", CMD_DEDUP, "", 0, 0,
 	  "remove duplicate pages from parent images",
-	  "Deduplicate the memory of the images against their parent images.",
-	  "the dedup command is not implemented yet (image deduplication), nor are the "
-	  "incremental dumps it would deduplicate" },
+	  "Punch out of the previous dumps (down the parent links of the images directory, "
+	  "-D) the pages its own pages replace, as dump --auto-dedup does; the files keep "
+	  "their size and the images directory restores as before, the previous dumps can "
+	  "then no longer be restored on their own.", NULL },
 	{ "exec", CMD_EXEC, "", 0, 0,
 	  "removed from criu",
 	  "criu's exec command (run a system call in another task) was removed in favour of the "

@@ -14,6 +14,15 @@
       PE_PARENT entry and no parent link.
   predump.py pre-only CRYO dump ARGS...
       only cryo pre-dump into ../pre1 (for refusals): its output and status.
+  predump.py dedup CRYO dump ARGS...
+      as chain, with --auto-dedup on pre-dump 2 and on the dump: the pages
+      they write again must be punched out of pre1's and pre2's pages
+      images (st_blocks shrink by at least the pages the test rewrote).
+  predump.py dedup-cmd CRYO dump ARGS...
+      as chain, then `cryo dedup -D` of the dump: pre1 and pre2 shrink.
+  predump.py restored-dedup CRYO restore ARGS... (a restore_wrap)
+      the restore (with --auto-dedup), then every pages image of the
+      images directory must hold no block any more.
 
 A step: SIGUSR1 to the test, then wait for predump.stepN in its working
 directory (the parent of the images directory).  Exits with the dump's
@@ -88,10 +97,41 @@ def skipped(imgdir):
     return int(st['entries'][0]['dump'].get('pages_skipped_parent', 0))
 
 
+def pages_kib(imgdir):
+    """KiB allocated to the pages images of a directory."""
+    n = 0
+    for f in os.listdir(imgdir):
+        if re.fullmatch(r'pages-\d+\.img', f):
+            n += os.stat(os.path.join(imgdir, f)).st_blocks * 512
+    return n // 1024
+
+
+def shrunk(what, before, after, pages):
+    if before - after < pages * 4:
+        die('%s: its pages images went from %d KiB to %d KiB, expected at least %d KiB '
+            'punched out' % (what, before, after, pages * 4))
+
+
+def restored_dedup(cmd):
+    imgdir = os.path.abspath(cmd[cmd.index('-D') + 1])
+    rc = subprocess.run(cmd).returncode
+    if rc:
+        return rc
+    left = pages_kib(imgdir)
+    if left:
+        die('restore --auto-dedup left %d KiB in the pages images of %s' % (left, imgdir))
+    return 0
+
+
 def main():
-    if len(sys.argv) < 4 or sys.argv[1] not in ('chain', 'dead-holder', 'pre-only'):
-        sys.exit('usage: predump.py chain|dead-holder|pre-only CRYO-COMMAND...')
+    if len(sys.argv) >= 3 and sys.argv[1] == 'restored-dedup':
+        return restored_dedup(sys.argv[2:])
+    if len(sys.argv) < 4 or sys.argv[1] not in ('chain', 'dead-holder', 'pre-only', 'dedup',
+                                                'dedup-cmd'):
+        sys.exit('usage: predump.py chain|dead-holder|pre-only|dedup|dedup-cmd CRYO-COMMAND...')
     mode, cmd = sys.argv[1], sys.argv[2:]
+    dedup = ['--auto-dedup'] if mode == 'dedup' else []
+    chain = mode in ('chain', 'dedup', 'dedup-cmd')
     cryo = cmd[0]
     pid = int(cmd[cmd.index('-t') + 1])
     imgdir = os.path.abspath(cmd[cmd.index('-D') + 1])
@@ -121,9 +161,15 @@ def main():
             time.sleep(0.01)
     step(pid, wdir, 1)
     last = 1
-    if mode == 'chain':
+    if chain:
+        kib1 = pages_kib(pre(1))
         run([cryo, 'pre-dump', '-t', str(pid), '-D', pre(2), '--prev-images-dir', '../pre1',
-             '--track-mem', '-v4', '-o', 'pre-dump.log'], 'pre-dump 2')
+             '--track-mem', '-v4', '-o', 'pre-dump.log'] + dedup, 'pre-dump 2')
+        if dedup:
+            # A pages 0-9 and 40 written again
+            shrunk('pre1 after pre-dump 2 --auto-dedup', kib1, pages_kib(pre(1)), 11)
+        elif pages_kib(pre(1)) != kib1:
+            die('pre-dump 2 without --auto-dedup changed pre1')
         if holder_alive(holder):
             die('the holder of pre-dump 1 (%d) is still there after pre-dump 2 took its '
                 'tracking' % holder)
@@ -132,13 +178,22 @@ def main():
         last = 2
     step(pid, wdir, 2)
 
-    final = cmd + ['--prev-images-dir', '../pre%d' % last, '--track-mem']
+    final = cmd + ['--prev-images-dir', '../pre%d' % last, '--track-mem'] + dedup
+    kib1, kib2 = pages_kib(pre(1)), pages_kib(pre(2))
     rc = subprocess.run(final).returncode
     if rc:
         return rc
+    if mode == 'dedup-cmd':
+        if (pages_kib(pre(1)), pages_kib(pre(2))) != (kib1, kib2):
+            die('the dump without --auto-dedup changed pre1 or pre2')
+        run([cryo, 'dedup', '-D', imgdir, '-v4', '-o', 'dedup.log'], 'cryo dedup')
+    if mode != 'chain':
+        # A pages 5-9 and C page 0 (pre2's own), A pages 10-14 (pre1's)
+        shrunk('pre2 after the dump\'s dedup', kib2, pages_kib(pre(2)), 6)
+        shrunk('pre1 after the dump\'s dedup', kib1, pages_kib(pre(1)), 5)
     log = open(os.path.join(imgdir, 'dump.log')).read()
     n = parent_entries(imgdir, pid)
-    if mode == 'chain':
+    if chain:
         if os.readlink(os.path.join(imgdir, 'parent')) != '../pre2':
             die('the dump has no "parent" link to ../pre2')
         if n < 40:

@@ -155,11 +155,12 @@ static void test_values(void)
 	CHECK_ERR("1-65535");
 
 	CHECK_REFUSED(parse("dump", "-t", "1", "--timeout", "30", "--freeze-cgroup", "/sys/fs/cgroup/x",
-			    "--auto-dedup", "--pidfile", "p"));
+			    "--force-irmap", "--pidfile", "p"));
 	CHECK_INT(O.timeout, 30);
 	CHECK_STR(O.freeze_cgroup, "/sys/fs/cgroup/x");
-	CHECK(O.auto_dedup);
 	CHECK_STR(O.pidfile, "p");
+	CHECK_INT(parse("dump", "-t", "1", "--auto-dedup"), 0);
+	CHECK(O.auto_dedup);
 	CHECK(parse("dump", "-t", "0") < 0);
 	CHECK(parse("dump", "-t", "-5") < 0);
 	CHECK(parse("dump", "-t", "12x") < 0);
