@@ -298,6 +298,13 @@ static int write_inventory(struct dump_ctx *ctx)
 	inv.fdinfo_per_id = true;
 	inv.has_ns_per_id = 1;
 	inv.ns_per_id = true;
+	if (ctx->pre_dump) {
+		/* criu's PRE_DUMP_SPLICE 1, PRE_DUMP_READ 2 (rpc.proto's
+		 * criu_pre_dump_mode): cryo copies while frozen in both */
+		const char *m = ctx->opts->pre_dump_mode;
+		inv.has_pre_dump_mode = 1;
+		inv.pre_dump_mode = m && !strcmp(m, "read") ? 2 : 1;
+	}
 	inv.has_lsmtype = 1;
 	inv.lsmtype = LSMTYPE__NO_LSM;
 	inv.root_ids = ctx->root_ids;

@@ -676,10 +676,14 @@ static const struct cryo_option table[] = {
 	  "dump with --prev-images-dir wrote again (dump, pre-dump), or the pages a restore "
 	  "read out of its images (restore); the files keep their size. The previous dumps "
 	  "can then no longer be restored on their own.", NULL },
-	{ "pre-dump-mode", 0, REQ, "MODE", C(PRE_DUMP), OPTF_NOT_YET, set_pre_dump_mode,
-	  "How pre-dump reads memory: \"splice\" (default) or \"read\".",
-	  "choosing criu's splice or read mode is not implemented yet (cryo's pre-dump copies "
-	  "the pages while the tree is frozen)" },
+	{ "pre-dump-mode", 0, REQ, "MODE", C(PRE_DUMP), 0, set_pre_dump_mode,
+	  "How pre-dump reads memory: \"splice\" (default) or \"read\". In criu, splice "
+	  "vmsplices the pages into pipes from inside the frozen tree and writes them once it "
+	  "runs again, read copies them with process_vm_readv after the tree runs again. cryo "
+	  "injects no code that could vmsplice: in both modes it copies the pages from outside "
+	  "(process_vm_readv, /proc/PID/mem for pages shared copy-on-write) while the tree is "
+	  "frozen, so the pre-dump's images are exact; the mode is recorded in inventory.img.",
+	  NULL },
 	{ "page-server", 0, NOARG, NULL, DUMPS, NEG, set_flag,
 	  "Send memory pages to a page server (--address and --port, or --ps-socket) instead of "
 	  "writing pagemap and pages images; the other images are still written to -D.", NULL },

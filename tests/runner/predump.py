@@ -14,7 +14,7 @@
       PE_PARENT entry and no parent link.
   predump.py pre-only CRYO dump ARGS...
       only cryo pre-dump into ../pre1 (for refusals): its output and status.
-  predump.py dedup CRYO dump ARGS...
+  predump.py dedup CRYO dump ARGS... (pre-dump 2 with --pre-dump-mode read)
       as chain, with --auto-dedup on pre-dump 2 and on the dump: the pages
       they write again must be punched out of pre1's and pre2's pages
       images (st_blocks shrink by at least the pages the test rewrote).
@@ -163,8 +163,17 @@ def main():
     last = 1
     if chain:
         kib1 = pages_kib(pre(1))
+        # pre-dump 2 in criu's read mode (cryo's pre-dump copies while
+        # frozen in both modes): recorded in the inventory
+        mode2 = ['--pre-dump-mode', 'read'] if dedup else []
         run([cryo, 'pre-dump', '-t', str(pid), '-D', pre(2), '--prev-images-dir', '../pre1',
-             '--track-mem', '-v4', '-o', 'pre-dump.log'] + dedup, 'pre-dump 2')
+             '--track-mem', '-v4', '-o', 'pre-dump.log'] + dedup + mode2, 'pre-dump 2')
+        if dedup:
+            modes = [decode(os.path.join(pre(n), 'inventory.img'))['entries'][0].get(
+                'pre_dump_mode') for n in (1, 2)]
+            if modes != [1, 2]:
+                die('inventory.img pre_dump_mode of pre1, pre2: %s, expected 1 (splice), '
+                    '2 (read)' % modes)
         if dedup:
             # A pages 0-9 and 40 written again
             shrunk('pre1 after pre-dump 2 --auto-dedup', kib1, pages_kib(pre(1)), 11)
