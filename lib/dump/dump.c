@@ -255,21 +255,37 @@ static int write_stats(struct dump_ctx *ctx, uint64_t t_start, uint64_t t_frozen
 	ds.has_freezing_time = ds.has_frozen_time = ds.has_memdump_time = 1;
 	ds.has_memwrite_time = ds.has_pages_scanned = ds.has_pages_skipped_parent = 1;
 	ds.has_pages_written = ds.has_pages_lazy = 1;
+	ds.has_irmap_resolve = ds.has_page_pipes = ds.has_page_pipe_bufs = 1;
+	ds.has_shpages_scanned = ds.has_shpages_skipped_parent = ds.has_shpages_written = 1;
+	/* from the start to the tree frozen, from then to its release (this
+	 * stage runs right after it, as criu writes its stats) */
 	ds.freezing_time = (t_frozen - t_start) / 1000;
 	ds.frozen_time = (t_end - t_frozen) / 1000;
+	/* private memory: the walk and copy (the writes overlap it, in a
+	 * thread of their own), of which the page sink's writes */
 	ds.memdump_time = ctx->mem.memdump_ns / 1000;
-	ds.memwrite_time = 0;
+	ds.memwrite_time = (ctx->mem.memwrite_ns + ctx->shmem.write_ns) / 1000;
 	ds.pages_scanned = ctx->mem.pages_scanned;
 	ds.pages_written = ctx->mem.pages_written;
 	/* pages in the previous dump (PE_PARENT) or the parent process's
 	 * image (cow_parent): not written here */
 	ds.pages_skipped_parent = ctx->mem.pages_prev + ctx->mem.pages_cow;
+	/* no lazy pages; no irmap; cryo copies through buffers of its own,
+	 * never through pipes (criu's page pipes need a parasite's vmsplice) */
+	ds.pages_lazy = ds.irmap_resolve = 0;
+	ds.page_pipes = ds.page_pipe_bufs = 0;
+	/* shared anonymous, memfd and SysV memory: saved whole, never left to
+	 * a previous dump */
+	ds.shpages_scanned = ctx->shmem.pages_scanned;
+	ds.shpages_written = ctx->shmem.pages_written;
+	ds.shpages_skipped_parent = 0;
 	se.dump = &ds;
 	if (ctx->opts->display_stats) {
 		pr_msg("Displaying dump stats:");
 		pr_msg("Freezing time: %u us", ds.freezing_time);
 		pr_msg("Frozen time: %u us", ds.frozen_time);
 		pr_msg("Memory dump time: %u us", ds.memdump_time);
+		pr_msg("Memory write time: %u us", ds.memwrite_time);
 		/* criu's words, for scripts that read them */
 		pr_msg("Memory pages scanned: %llu (0x%llx)", (unsigned long long)ds.pages_scanned,
 		       (unsigned long long)ds.pages_scanned);
@@ -776,10 +792,10 @@ static const struct stage dump_stages[] = {
 	{ .name = "files-end", .run = st_files_end },
 	{ .name = "creds", .run = st_creds },
 	{ .name = "pstree", .run = dump_st_pstree },
-	{ .name = "stats", .run = dump_st_stats },
 	{ .name = "before-commit", .run = dump_st_commit, .after = "post-dump",
 	  .flags = STAGE_POINT | STAGE_COMMIT },
 	{ .name = "release", .run = st_release },
+	{ .name = "stats", .run = dump_st_stats },	/* not an .img: not in the inventory's sizes */
 	{ .name = "killed", .run = st_killed, .wanted = killing, .flags = STAGE_KILL_POINT },
 	{ .name = "dedup", .run = dump_st_dedup, .wanted = dump_wants_dedup },
 };

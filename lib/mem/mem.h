@@ -52,6 +52,7 @@ struct mem_dump_stats {
 	uint64_t pages_cow;	/* left to the parent's image (cow_parent entries) */
 	uint64_t pages_prev;	/* left to the previous dump's images (PE_PARENT) */
 	uint64_t memdump_ns;
+	uint64_t memwrite_ns;	/* of it, in the page sink's writes */
 };
 
 /* The runs of pages a process's pagemap image holds (written or left to
@@ -205,6 +206,8 @@ struct mem_dump_shared {
 	struct cr_img *memfd_img;	/* memfd.img, opened at the first memfd */
 	struct cr_img *ipc_shm_img;	/* ipcns-shm-0.img, at the first SysV segment */
 	uint64_t pages_written;
+	uint64_t pages_scanned;		/* the objects' sizes, in pages */
+	uint64_t write_ns;		/* in the page sink's writes */
 	bool active;			/* between init and fini */
 };
 void mem_dump_shared_init(struct mem_dump_shared *sd, int dirfd, uint32_t *next_pages_id);

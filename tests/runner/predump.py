@@ -6,7 +6,8 @@
       --prev-images-dir ../pre1 into ../pre2, step 2, then the dump itself
       with --prev-images-dir ../pre2 --track-mem.  Checks with crit that
       pre2's and the dump's pagemaps have PE_PARENT entries, that the dump
-      has its "parent" link, and that stats-dump counts skipped pages.
+      has its "parent" link, and that each stats-dump carries criu's fields
+      filled (pages written and left to the parent, times).
   predump.py dead-holder CRYO dump ARGS...
       cryo pre-dump into ../pre1, then kills the cryo-track process holding
       its tracking, steps 1 and 2, then the dump with --prev-images-dir
@@ -92,6 +93,38 @@ def parent_entries(imgdir, pid):
     return n
 
 
+STATS = ('freezing_time', 'frozen_time', 'memdump_time', 'memwrite_time', 'pages_scanned',
+         'pages_skipped_parent', 'pages_written', 'irmap_resolve', 'pages_lazy', 'page_pipes',
+         'page_pipe_bufs', 'shpages_scanned', 'shpages_skipped_parent', 'shpages_written')
+
+
+def check_stats(imgdir, what, written, skipped_min):
+    """stats-dump carries criu's fields, filled: at least @written pages
+    written and @skipped_min left to the previous dump."""
+    st = decode(os.path.join(imgdir, 'stats-dump'))['entries'][0]['dump']
+    missing = [f for f in STATS if f not in st]
+    if missing:
+        die('%s: stats-dump lacks %s' % (what, ', '.join(missing)))
+    v = {f: int(st[f]) for f in STATS}
+    bad = []
+    if v['pages_written'] < written:
+        bad.append('pages_written < %d' % written)
+    if v['pages_skipped_parent'] < skipped_min or (skipped_min == 0 and v['pages_skipped_parent']):
+        bad.append('pages_skipped_parent not %s %d' % ('>=' if skipped_min else '==', skipped_min))
+    if v['pages_scanned'] < v['pages_written'] + v['pages_skipped_parent']:
+        bad.append('pages_scanned < written + skipped')
+    if not (0 < v['memwrite_time'] <= v['memdump_time'] <= v['frozen_time']):
+        bad.append('not 0 < memwrite_time <= memdump_time <= frozen_time')
+    if v['freezing_time'] <= 0:
+        bad.append('freezing_time 0')
+    if v['pages_lazy'] or v['page_pipes'] or v['page_pipe_bufs'] or v['shpages_skipped_parent']:
+        bad.append('lazy pages, page pipes or shared pages left to a parent')
+    if v['shpages_written'] > v['shpages_scanned']:
+        bad.append('shpages_written > shpages_scanned')
+    if bad:
+        die('%s: stats-dump %s: %s' % (what, v, '; '.join(bad)))
+
+
 def skipped(imgdir):
     st = decode(os.path.join(imgdir, 'stats-dump'))
     return int(st['entries'][0]['dump'].get('pages_skipped_parent', 0))
@@ -148,6 +181,8 @@ def main():
         return p.returncode
     run([cryo, 'pre-dump', '-t', str(pid), '-D', pre(1), '-v4', '-o', 'pre-dump.log'],
               'pre-dump 1')
+    # A, B, E, F: 104 pages
+    check_stats(pre(1), 'pre-dump 1', 104, 0)
     log = open(os.path.join(pre(1), 'pre-dump.log')).read()
     m = re.search(r'held for the next dump by cryo-track process (\d+)', log)
     if not m:
@@ -174,6 +209,8 @@ def main():
             if modes != [1, 2]:
                 die('inventory.img pre_dump_mode of pre1, pre2: %s, expected 1 (splice), '
                     '2 (read)' % modes)
+        # A pages 0-9 and 40 written again, C new; A's 53 others unchanged
+        check_stats(pre(2), 'pre-dump 2', 19, 53)
         if dedup:
             # A pages 0-9 and 40 written again
             shrunk('pre1 after pre-dump 2 --auto-dedup', kib1, pages_kib(pre(1)), 11)
@@ -209,6 +246,8 @@ def main():
             die('the dump left only %d pages to pre2 (PE_PARENT), expected at least 40' % n)
         if skipped(imgdir) < n:
             die('stats-dump counts fewer skipped pages than the PE_PARENT entries (%d)' % n)
+        # A pages 5-14, C page 0, D: 15 pages
+        check_stats(imgdir, 'the dump', 15, n)
     else:
         if 'as a full dump' not in log:
             die('the dump after a dead holder does not say that it is a full dump')
