@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include "action_scripts.h"
 #include "dump/dump.h"
 #include "images/show.h"
 #include "kerndat/kerndat.h"
@@ -24,19 +25,31 @@
 		__ret;                                                         \
 	})
 
+/* --action-script: the operation's hook runs the scripts, then the front
+ * end's own (action_scripts.h). */
+#define WITH_SCRIPTS(o, call)                                                  \
+	({                                                                     \
+		struct action_scripts __as;                                    \
+		const struct pipeline_hook *__prev =                           \
+			action_scripts_install(&__as, (o));                    \
+		int __r = (call);                                              \
+		(o)->notify = __prev;                                          \
+		__r;                                                           \
+	})
+
 int cryo_dump(struct cryo_opts *o, struct cryo_error *err)
 {
-	return WITH_ERRORS(err, dump_tree(o));
+	return WITH_SCRIPTS(o, WITH_ERRORS(err, dump_tree(o)));
 }
 
 int cryo_pre_dump(struct cryo_opts *o, struct cryo_error *err)
 {
-	return WITH_ERRORS(err, pre_dump_tree(o));
+	return WITH_SCRIPTS(o, WITH_ERRORS(err, pre_dump_tree(o)));
 }
 
 int cryo_restore(struct cryo_opts *o, int *exit_status, struct cryo_error *err)
 {
-	return WITH_ERRORS(err, restore_tree(o, exit_status));
+	return WITH_SCRIPTS(o, WITH_ERRORS(err, restore_tree(o, exit_status)));
 }
 
 int cryo_check(struct cryo_opts *o, struct cryo_error *err)

@@ -383,6 +383,13 @@ SETTER(set_cpu_cap)
 	return 0;
 }
 
+SETTER(set_action_script)
+{
+	if (!*val)
+		return errf(err, errlen, "expected a command for sh -c");
+	return str_list_add(&o->action_scripts, val);
+}
+
 SETTER(set_external)
 {
 	if (!*val || !strchr(val, '['))
@@ -728,9 +735,14 @@ static const struct cryo_option table[] = {
 	  "Store sparse deleted files compactly.", "no effect in cryo (ghost files always keep their holes: only the data are stored)" },
 
 	/* ---- accepted, refused: not supported yet ---- */
-	{ "action-script", 0, REQ, "SCRIPT", DUMPS | C(RESTORE), NOT_YET(),
-	  "Run SCRIPT at each stage (pre-dump, post-dump, pre-restore, network-lock, ...).",
-	  "action scripts are not implemented yet" },
+	{ "action-script", 0, REQ, "SCRIPT", DUMPS | C(RESTORE), 0, set_action_script,
+	  "Run SCRIPT (with sh -c; repeatable, in order) at each of criu's action points: "
+	  "pre-dump, post-dump; pre-restore, setup-namespaces, post-setup-namespaces, "
+	  "post-restore, pre-resume, network-unlock, post-resume. Its environment has "
+	  "CRTOOLS_SCRIPT_ACTION (the action), CRTOOLS_IMAGE_DIR (the images directory) and, "
+	  "once the tree's root is known, CRTOOLS_INIT_PID; its output goes to the log. A "
+	  "script that fails fails the operation there (before post-dump's commit is undone: "
+	  "the tree goes on as before; a failed restore leaves no process).", NULL },
 	{ "join-ns", 'J', REQ, "NS:PATH", C(RESTORE), NOT_YET(),
 	  "Restore into an existing namespace.", "joining existing namespaces is not implemented yet" },
 	{ "veth-pair", 0, REQ, "IN=OUT", C(RESTORE), NOT_YET(),
@@ -1060,6 +1072,7 @@ void opts_free(struct cryo_opts *o)
 	struct str_list *lists[] = {
 		&o->external, &o->inherit_fd, &o->ext_mount_map, &o->skip_mnts,
 		&o->close_fds, &o->unsupported_opts, &o->unsupported_srcs,
+		&o->action_scripts,
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
 		free(*strs[i]);
