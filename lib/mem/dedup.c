@@ -17,6 +17,12 @@
  * itself, and pre-dumps write no cow_parent entries (mem_dump_pages with no
  * parent), so no other process's run leads to them either.
  *
+ * Only regular files are punched (checked before they are opened, never
+ * through a symlink), and only those owned by the images directory's owner
+ * or by cryo's user (who wrote them): a parent link may lead anywhere, and
+ * another user's dump must not lose its pages because someone's newer dump
+ * names it (such a dump is left whole, with a warning).
+ *
  * restore --auto-dedup (criu's: the images are spent as they are read)
  * also punches every page the restore read, in the images directory
  * itself and down the chain.  Shared memory (pagemap-shmem-*) is written
@@ -97,9 +103,10 @@ static void level_free(struct dd_level *lv)
 
 /* @pid's pagemap and pages file in @dirfd; -ENOENT (not logged): the dump
  * has no pagemap of @pid (a process forked after it). */
-static int level_load(struct dd_level *lv, int dirfd, pid_t pid, int depth)
+static int level_load(struct dd_level *lv, int dirfd, pid_t pid, int depth, uid_t owner)
 {
 	char name[32];
+	struct stat st;
 	memset(lv, 0, sizeof(*lv));
 	lv->fd = -1;
 	lv->depth = depth;
@@ -109,14 +116,26 @@ static int level_load(struct dd_level *lv, int dirfd, pid_t pid, int depth)
 		return ret;
 	}
 	snprintf(name, sizeof(name), "pages-%u.img", lv->mi.pages_id);
-	lv->fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-	struct stat st;
-	if (lv->fd < 0)
-		ret = log_errno(-errno, "can't open %s of process %d for writing (%d dump(s) "
-				"down the parent links)", name, pid, depth);
-	else if (fstat(lv->fd, &st) || !S_ISREG(st.st_mode))
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode)) {
 		ret = log_errno(-EINVAL, "%s of process %d (%d dump(s) down the parent links) "
 				"is not a regular file", name, pid, depth);
+	} else if (st.st_uid != owner && st.st_uid != geteuid()) {
+		pr_warn("dedup: %s of process %d (%d dump(s) down the parent links) belongs to "
+			"uid %u, neither the images directory's owner (%u) nor cryo's user: left "
+			"whole", name, pid,
+			depth, (unsigned)st.st_uid, (unsigned)owner);
+		mem_image_free(&lv->mi);
+		return -ENOENT;
+	} else {
+		lv->fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (lv->fd < 0)
+			ret = log_errno(-errno, "can't open %s of process %d for writing (%d "
+					"dump(s) down the parent links)", name, pid, depth);
+		else if (fstat(lv->fd, &st) || !S_ISREG(st.st_mode) ||
+			 (st.st_uid != owner && st.st_uid != geteuid()))
+			ret = log_errno(-EINVAL, "%s of process %d (%d dump(s) down the parent "
+					"links) changed while it was opened", name, pid, depth);
+	}
 	if (!ret)
 		ret = page_source_local(&lv->src, &lv->mi, lv->fd);
 	if (ret) {
@@ -170,20 +189,23 @@ static int dedup_pid(const struct dd_level *top, struct dd_level *lv, int n, boo
 }
 
 static int dedup_one(int dirfd, const char *dir, const int *dirs, int ndirs, pid_t pid,
-		     bool restored, struct dd_punch *p)
+		     bool restored, uid_t owner, struct dd_punch *p)
 {
 	struct dd_level *lv = xzalloc(sizeof(*lv) * (ndirs + 1));
 	if (!lv)
 		return -ENOMEM;
-	int ret = level_load(&lv[0], dirfd, pid, 0);
+	int ret = level_load(&lv[0], dirfd, pid, 0, owner);
 	int n = 1;
 	if (ret == -ENOENT) {
-		pr_err("pagemap-%d.img of %s vanished during the deduplication", pid, dir);
+		pr_err("pagemap-%d.img or its pages image of %s vanished or changed owner during "
+		       "the deduplication", pid, dir);
 		ret = -ENOENT;
 	}
-	/* the chain of this process ends where a dump has no pagemap of it */
+	/* the chain of this process ends where a dump has no pagemap of it
+	 * (or one that is not the owner's: left whole, and what is below it
+	 * is only reached through it) */
 	for (int i = 0; !ret && i < ndirs; i++) {
-		ret = level_load(&lv[n], dirs[i], pid, i + 1);
+		ret = level_load(&lv[n], dirs[i], pid, i + 1, owner);
 		if (ret == -ENOENT) {
 			ret = 0;
 			break;
@@ -213,6 +235,13 @@ int mem_dedup(int dirfd, const char *dir, bool restored)
 	}
 	int ret = 0;
 	struct dd_punch p = { .dir = dir };
+	struct stat st;
+	if (fstat(dirfd, &st)) {
+		ret = log_errno(-errno, "can't stat the images directory %s", dir);
+		for (int i = 0; i < ndirs; i++)
+			close(dirs[i]);
+		return ret;
+	}
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {
@@ -226,7 +255,7 @@ int mem_dedup(int dirfd, const char *dir, bool restored)
 		if (sscanf(de->d_name, "pagemap-%d.img%n", &pid, &len) != 1 ||
 		    de->d_name[len] || pid <= 0)
 			continue;	/* pagemap-shmem-*.img too */
-		ret = dedup_one(dirfd, dir, dirs, ndirs, pid, restored, &p);
+		ret = dedup_one(dirfd, dir, dirs, ndirs, pid, restored, st.st_uid, &p);
 	}
 	if (d)
 		closedir(d);
