@@ -12,6 +12,7 @@
 #include "images/image.h"
 #include "mem/mem.h"
 #include "mem/page_server.h"
+#include "mem/ps_tls.h"
 #include "restore/restore.h"
 
 #define WITH_ERRORS(err, call)                                                 \
@@ -68,10 +69,13 @@ static int page_server(const struct cryo_opts *o)
 		pr_err("page-server --lazy-pages is not implemented yet (post-copy migration)");
 		return -EOPNOTSUPP;
 	}
+	struct ps_tls_opts tls = { .cacert = o->tls_cacert, .cacrl = o->tls_cacrl,
+				   .cert = o->tls_cert, .key = o->tls_key,
+				   .no_cn_verify = o->tls_no_cn_verify };
 	struct page_server_args a = {
 		.dir = o->images_dir, .address = o->address, .port = o->port,
 		.ps_socket = o->ps_socket, .daemon = o->daemon, .status_fd = o->status_fd,
-		.pidfile = o->pidfile,
+		.pidfile = o->pidfile, .tls = o->tls ? &tls : NULL,
 	};
 	return page_server_run(&a);
 }

@@ -17,6 +17,7 @@
 #include "inventory.pb-c.h"
 #include "pstree.pb-c.h"
 #include "stats.pb-c.h"
+#include "mem/ps_tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -548,7 +549,19 @@ static int st_page_sink(void *arg)
 			return sk;
 		snprintf(peer, sizeof(peer), "%s:%d", o->address, o->port);
 	}
-	return page_sink_server(sk, peer, o->ps_socket >= 0, &run->sink);
+	int ret = page_sink_server(sk, peer, o->ps_socket >= 0, &run->sink);
+	if (!ret && o->tls) {
+		struct ps_tls_opts t = { .cacert = o->tls_cacert, .cacrl = o->tls_cacrl,
+					 .cert = o->tls_cert, .key = o->tls_key,
+					 .no_cn_verify = o->tls_no_cn_verify,
+					 .hostname = o->address };
+		ret = page_sink_server_tls(run->sink, &t);
+		if (ret) {
+			page_sink_destroy(run->sink);
+			run->sink = NULL;
+		}
+	}
+	return ret;
 }
 
 static void st_page_sink_undo(void *arg)

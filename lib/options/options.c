@@ -149,6 +149,8 @@ static bool *flag_field(struct cryo_opts *o, const char *name)
 		{ "lazy-pages", offsetof(struct cryo_opts, lazy_pages) },
 		{ "pid-ns", offsetof(struct cryo_opts, pid_ns) },
 		{ "cow-parent", offsetof(struct cryo_opts, cow_parent) },
+		{ "tls", offsetof(struct cryo_opts, tls) },
+		{ "tls-no-cn-verify", offsetof(struct cryo_opts, tls_no_cn_verify) },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
 		if (!strcmp(map[i].name, name))
@@ -226,6 +228,10 @@ STR_SETTER(set_freeze_cgroup, freeze_cgroup)
 STR_SETTER(set_prev_images_dir, prev_images_dir)
 STR_SETTER(set_address, address)
 STR_SETTER(set_config, config_file)
+STR_SETTER(set_tls_cacert, tls_cacert)
+STR_SETTER(set_tls_cacrl, tls_cacrl)
+STR_SETTER(set_tls_cert, tls_cert)
+STR_SETTER(set_tls_key, tls_key)
 
 SETTER(set_feature)
 {
@@ -782,18 +788,19 @@ static const struct cryo_option table[] = {
 	{ "ps-socket", 0, REQ, "FD", DUMPS | C(PAGE_SERVER), 0, set_ps_socket,
 	  "Page server connection on an open socket: dump sends over it, page-server "
 	  "receives from it (instead of --address/--port).", NULL },
-	{ "tls", 0, NOARG, NULL, DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NEG | OPTF_NOT_YET, set_nothing,
-	  "Use TLS for page server connections.", "TLS page server connections are not implemented yet" },
-	{ "tls-cacert", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NOT_YET(),
-	  "TLS CA certificate.", "TLS page server connections are not implemented yet" },
-	{ "tls-cacrl", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NOT_YET(),
-	  "TLS certificate revocation list.", "TLS page server connections are not implemented yet" },
-	{ "tls-cert", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NOT_YET(),
-	  "TLS certificate.", "TLS page server connections are not implemented yet" },
-	{ "tls-key", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NOT_YET(),
-	  "TLS private key.", "TLS page server connections are not implemented yet" },
-	{ "tls-no-cn-verify", 0, NOARG, NULL, DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), OPTF_NOT_YET, set_nothing,
-	  "Do not check the certificate's common name.", "TLS page server connections are not implemented yet" },
+	{ "tls", 0, NOARG, NULL, DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NEG, set_flag,
+	  "Use TLS for the page server connection (dump --page-server and page-server): each "
+	  "end shows a certificate signed by the CA and checks the other's (GnuTLS).", NULL },
+	{ "tls-cacert", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), 0, set_tls_cacert,
+	  "TLS CA certificate (default /etc/pki/CA/cacert.pem).", NULL },
+	{ "tls-cacrl", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), 0, set_tls_cacrl,
+	  "TLS certificate revocation list (default /etc/pki/CA/cacrl.pem, if it exists).", NULL },
+	{ "tls-cert", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), 0, set_tls_cert,
+	  "TLS certificate (default /etc/pki/criu/cert.pem).", NULL },
+	{ "tls-key", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), 0, set_tls_key,
+	  "TLS private key (default /etc/pki/criu/private/key.pem).", NULL },
+	{ "tls-no-cn-verify", 0, NOARG, NULL, DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NEG, set_flag,
+	  "Do not check that the page server's certificate names --address.", NULL },
 	{ "skip-file-rwx-check", 0, NOARG, NULL, C(RESTORE), NEG | OPTF_NOT_YET, set_nothing,
 	  "Do not check file permissions on restore.", "skipping the file permission check is not implemented yet" },
 	{ "unprivileged", 0, NOARG, NULL, DR | C(CHECK), NEG | OPTF_NOT_YET, set_nothing,
@@ -1068,6 +1075,7 @@ void opts_free(struct cryo_opts *o)
 		&o->file_validation, &o->network_lock, &o->manage_cgroups,
 		&o->prev_images_dir, &o->address, &o->check_feature,
 		&o->address_socket, &o->cpu_cap, &o->pre_dump_mode,
+		&o->tls_cacert, &o->tls_cacrl, &o->tls_cert, &o->tls_key,
 	};
 	struct str_list *lists[] = {
 		&o->external, &o->inherit_fd, &o->ext_mount_map, &o->skip_mnts,

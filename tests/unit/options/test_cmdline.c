@@ -143,8 +143,10 @@ static void test_values(void)
 	CHECK_INT(parse("dump", "-t", "1", "--page-server", "--ps-socket", "7"), 0);
 	CHECK_INT(O.ps_socket, 7);
 	CHECK(parse("dump", "-t", "1", "--ps-socket", "x") < 0);
-	CHECK_REFUSED(parse("dump", "-t", "1", "--page-server", "--address", "h", "--port", "1",
-			    "--tls"));
+	CHECK_INT(parse("dump", "-t", "1", "--page-server", "--address", "h", "--port", "1",
+			"--tls", "--tls-cacert", "ca.pem", "--tls-no-cn-verify"), 0);
+	CHECK(O.tls && O.tls_no_cn_verify);
+	CHECK_STR(O.tls_cacert, "ca.pem");
 	CHECK_REFUSED(parse("page-server", "--port", "1", "--lazy-pages"));
 	CHECK(parse("page-server") < 0);
 	CHECK_ERR("--port");
@@ -334,7 +336,6 @@ static void test_unsupported(void)
 	CHECK(parse("dump", "-t", "1", "--stream") < 0);
 	CHECK_INT(parse("dump", "-t", "1", "--stream", "--no-stream"), 0);	/* net effect: off */
 	CHECK_INT(parse("dump", "-t", "1", "--no-force-irmap"), 0);
-	CHECK(parse("dump", "-t", "1", "--tls") < 0);
 	CHECK(parse("restore", "-J", "net:/proc/1/ns/net") < 0);
 	/* accepted without effect */
 	CHECK_INT(parse("restore", "--weak-sysctls", "-L", "/usr/lib/criu", "--deprecated"), 0);
