@@ -62,6 +62,9 @@ static int run_one(const char *script, char **env, const char *event)
 		if (in < 0 || dup2(in, STDIN_FILENO) < 0 || dup2(logfd, STDOUT_FILENO) < 0 ||
 		    dup2(logfd, STDERR_FILENO) < 0)
 			_exit(127);
+		/* nothing of cryo's: a restore holds the pages images open
+		 * without close-on-exec for its tasks */
+		close_range(3, ~0U, 0);
 		execve("/bin/sh", (char *[]){ "sh", "-c", (char *)script, NULL }, env);
 		_exit(127);
 	}
