@@ -225,7 +225,7 @@ def main():
     step(pid, wdir, 2)
 
     final = cmd + ['--prev-images-dir', '../pre%d' % last, '--track-mem'] + dedup
-    kib1, kib2 = pages_kib(pre(1)), pages_kib(pre(2))
+    kib1, kib2 = pages_kib(pre(1)), pages_kib(pre(last))
     rc = subprocess.run(final).returncode
     if rc:
         return rc
@@ -233,7 +233,7 @@ def main():
         if (pages_kib(pre(1)), pages_kib(pre(2))) != (kib1, kib2):
             die('the dump without --auto-dedup changed pre1 or pre2')
         run([cryo, 'dedup', '-D', imgdir, '-v4', '-o', 'dedup.log'], 'cryo dedup')
-    if mode != 'chain':
+    if mode in ('dedup', 'dedup-cmd'):
         # A pages 5-9 and C page 0 (pre2's own), A pages 10-14 (pre1's)
         shrunk('pre2 after the dump\'s dedup', kib2, pages_kib(pre(2)), 6)
         shrunk('pre1 after the dump\'s dedup', kib1, pages_kib(pre(1)), 5)
