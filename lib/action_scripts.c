@@ -47,12 +47,24 @@ static char **script_env(char *const *add)
 	return env;
 }
 
+static int wait_script(pid_t pid, const char *script, const char *event);
+
 static int run_one(const char *script, char **env, const char *event)
 {
 	int logfd = log_get_fd();
+	/* with SIGCHLD ignored (inherited so), the script would be reaped
+	 * by the kernel and its status lost */
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, old;
+	bool restore_sigchld = !sigaction(SIGCHLD, NULL, &old) && old.sa_handler == SIG_IGN &&
+			       !sigaction(SIGCHLD, &dfl, NULL);
 	pid_t pid = fork();
-	if (pid < 0)
-		return log_errno(-errno, "can't fork to run the %s action script %s", event, script);
+	if (pid < 0) {
+		int ret = log_errno(-errno, "can't fork to run the %s action script %s", event,
+				    script);
+		if (restore_sigchld)
+			sigaction(SIGCHLD, &old, NULL);
+		return ret;
+	}
 	if (pid == 0) {
 		/* the child of a cryo that may block signals for its tasks */
 		sigset_t none;
@@ -65,9 +77,19 @@ static int run_one(const char *script, char **env, const char *event)
 		/* nothing of cryo's: a restore holds the pages images open
 		 * without close-on-exec for its tasks */
 		close_range(3, ~0U, 0);
+		signal(SIGCHLD, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
 		execve("/bin/sh", (char *[]){ "sh", "-c", (char *)script, NULL }, env);
 		_exit(127);
 	}
+	int ret = wait_script(pid, script, event);
+	if (restore_sigchld)
+		sigaction(SIGCHLD, &old, NULL);
+	return ret;
+}
+
+static int wait_script(pid_t pid, const char *script, const char *event)
+{
 	int status;
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR)
