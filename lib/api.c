@@ -3,11 +3,16 @@
 #include "cryo.h"
 
 #include <errno.h>
+#include <unistd.h>
 
+#include "action_scripts.h"
 #include "dump/dump.h"
 #include "images/show.h"
 #include "kerndat/kerndat.h"
+#include "images/image.h"
+#include "mem/mem.h"
 #include "mem/page_server.h"
+#include "mem/ps_tls.h"
 #include "restore/restore.h"
 
 #define WITH_ERRORS(err, call)                                                 \
@@ -21,19 +26,31 @@
 		__ret;                                                         \
 	})
 
+/* --action-script: the operation's hook runs the scripts, then the front
+ * end's own (action_scripts.h). */
+#define WITH_SCRIPTS(o, call)                                                  \
+	({                                                                     \
+		struct action_scripts __as;                                    \
+		const struct pipeline_hook *__prev =                           \
+			action_scripts_install(&__as, (o));                    \
+		int __r = (call);                                              \
+		(o)->notify = __prev;                                          \
+		__r;                                                           \
+	})
+
 int cryo_dump(struct cryo_opts *o, struct cryo_error *err)
 {
-	return WITH_ERRORS(err, dump_tree(o));
+	return WITH_SCRIPTS(o, WITH_ERRORS(err, dump_tree(o)));
 }
 
 int cryo_pre_dump(struct cryo_opts *o, struct cryo_error *err)
 {
-	return WITH_ERRORS(err, pre_dump_tree(o));
+	return WITH_SCRIPTS(o, WITH_ERRORS(err, pre_dump_tree(o)));
 }
 
 int cryo_restore(struct cryo_opts *o, int *exit_status, struct cryo_error *err)
 {
-	return WITH_ERRORS(err, restore_tree(o, exit_status));
+	return WITH_SCRIPTS(o, WITH_ERRORS(err, restore_tree(o, exit_status)));
 }
 
 int cryo_check(struct cryo_opts *o, struct cryo_error *err)
@@ -52,10 +69,13 @@ static int page_server(const struct cryo_opts *o)
 		pr_err("page-server --lazy-pages is not implemented yet (post-copy migration)");
 		return -EOPNOTSUPP;
 	}
+	struct ps_tls_opts tls = { .cacert = o->tls_cacert, .cacrl = o->tls_cacrl,
+				   .cert = o->tls_cert, .key = o->tls_key,
+				   .no_cn_verify = o->tls_no_cn_verify };
 	struct page_server_args a = {
 		.dir = o->images_dir, .address = o->address, .port = o->port,
 		.ps_socket = o->ps_socket, .daemon = o->daemon, .status_fd = o->status_fd,
-		.pidfile = o->pidfile,
+		.pidfile = o->pidfile, .tls = o->tls ? &tls : NULL,
 	};
 	return page_server_run(&a);
 }
@@ -63,4 +83,21 @@ static int page_server(const struct cryo_opts *o)
 int cryo_page_server(struct cryo_opts *o, struct cryo_error *err)
 {
 	return WITH_ERRORS(err, page_server(o));
+}
+
+static int dedup(const struct cryo_opts *o)
+{
+	int dirfd = img_dir_open(o->images_dir, false);
+	if (dirfd < 0)
+		return dirfd;
+	int ret = img_dir_check_complete(dirfd, o->images_dir);
+	if (!ret)
+		ret = mem_dedup(dirfd, o->images_dir, false);
+	close(dirfd);
+	return ret;
+}
+
+int cryo_dedup(struct cryo_opts *o, struct cryo_error *err)
+{
+	return WITH_ERRORS(err, dedup(o));
 }

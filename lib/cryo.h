@@ -19,6 +19,9 @@ int cryo_check(struct cryo_opts *o, struct cryo_error *err);
 /* Receive a dump's pages (dump --page-server) into o->images_dir; one
  * session, as criu's page server. */
 int cryo_page_server(struct cryo_opts *o, struct cryo_error *err);
+/* Punch out of the previous dumps of o->images_dir the pages it replaces
+ * (criu's dedup). */
+int cryo_dedup(struct cryo_opts *o, struct cryo_error *err);
 /* Decode an image file, or every image in a directory, to JSON. */
 int cryo_show(const char *path, int out_fd, struct cryo_error *err);
 

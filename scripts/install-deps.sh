@@ -11,6 +11,7 @@ PKGS=(
 	# build
 	meson ninja-build gcc clang llvm pkg-config libc6-dev
 	protobuf-c-compiler libprotobuf-c-dev libcap-dev
+	libgnutls28-dev
 	# tests: criu's crit (image cross-checks), networking, tools
 	criu python3 python3-protobuf iproute2 nftables iptables
 	procps util-linux git ca-certificates

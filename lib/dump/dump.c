@@ -17,6 +17,7 @@
 #include "inventory.pb-c.h"
 #include "pstree.pb-c.h"
 #include "stats.pb-c.h"
+#include "mem/ps_tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -255,21 +256,37 @@ static int write_stats(struct dump_ctx *ctx, uint64_t t_start, uint64_t t_frozen
 	ds.has_freezing_time = ds.has_frozen_time = ds.has_memdump_time = 1;
 	ds.has_memwrite_time = ds.has_pages_scanned = ds.has_pages_skipped_parent = 1;
 	ds.has_pages_written = ds.has_pages_lazy = 1;
+	ds.has_irmap_resolve = ds.has_page_pipes = ds.has_page_pipe_bufs = 1;
+	ds.has_shpages_scanned = ds.has_shpages_skipped_parent = ds.has_shpages_written = 1;
+	/* from the start to the tree frozen, from then to its release (this
+	 * stage runs right after it, as criu writes its stats) */
 	ds.freezing_time = (t_frozen - t_start) / 1000;
 	ds.frozen_time = (t_end - t_frozen) / 1000;
+	/* private memory: the walk and copy (the writes overlap it, in a
+	 * thread of their own), of which the page sink's writes */
 	ds.memdump_time = ctx->mem.memdump_ns / 1000;
-	ds.memwrite_time = 0;
+	ds.memwrite_time = (ctx->mem.memwrite_ns + ctx->shmem.write_ns) / 1000;
 	ds.pages_scanned = ctx->mem.pages_scanned;
 	ds.pages_written = ctx->mem.pages_written;
 	/* pages in the previous dump (PE_PARENT) or the parent process's
 	 * image (cow_parent): not written here */
 	ds.pages_skipped_parent = ctx->mem.pages_prev + ctx->mem.pages_cow;
+	/* no lazy pages; no irmap; cryo copies through buffers of its own,
+	 * never through pipes (criu's page pipes need a parasite's vmsplice) */
+	ds.pages_lazy = ds.irmap_resolve = 0;
+	ds.page_pipes = ds.page_pipe_bufs = 0;
+	/* shared anonymous, memfd and SysV memory: saved whole, never left to
+	 * a previous dump */
+	ds.shpages_scanned = ctx->shmem.pages_scanned;
+	ds.shpages_written = ctx->shmem.pages_written;
+	ds.shpages_skipped_parent = 0;
 	se.dump = &ds;
 	if (ctx->opts->display_stats) {
 		pr_msg("Displaying dump stats:");
 		pr_msg("Freezing time: %u us", ds.freezing_time);
 		pr_msg("Frozen time: %u us", ds.frozen_time);
 		pr_msg("Memory dump time: %u us", ds.memdump_time);
+		pr_msg("Memory write time: %u us", ds.memwrite_time);
 		/* criu's words, for scripts that read them */
 		pr_msg("Memory pages scanned: %llu (0x%llx)", (unsigned long long)ds.pages_scanned,
 		       (unsigned long long)ds.pages_scanned);
@@ -298,6 +315,13 @@ static int write_inventory(struct dump_ctx *ctx)
 	inv.fdinfo_per_id = true;
 	inv.has_ns_per_id = 1;
 	inv.ns_per_id = true;
+	if (ctx->pre_dump) {
+		/* criu's PRE_DUMP_SPLICE 1, PRE_DUMP_READ 2 (rpc.proto's
+		 * criu_pre_dump_mode): cryo copies while frozen in both */
+		const char *m = ctx->opts->pre_dump_mode;
+		inv.has_pre_dump_mode = 1;
+		inv.pre_dump_mode = m && !strcmp(m, "read") ? 2 : 1;
+	}
 	inv.has_lsmtype = 1;
 	inv.lsmtype = LSMTYPE__NO_LSM;
 	inv.root_ids = ctx->root_ids;
@@ -525,7 +549,19 @@ static int st_page_sink(void *arg)
 			return sk;
 		snprintf(peer, sizeof(peer), "%s:%d", o->address, o->port);
 	}
-	return page_sink_server(sk, peer, o->ps_socket >= 0, &run->sink);
+	int ret = page_sink_server(sk, peer, o->ps_socket >= 0, &run->sink);
+	if (!ret && o->tls) {
+		struct ps_tls_opts t = { .cacert = o->tls_cacert, .cacrl = o->tls_cacrl,
+					 .cert = o->tls_cert, .key = o->tls_key,
+					 .no_cn_verify = o->tls_no_cn_verify,
+					 .hostname = o->address };
+		ret = page_sink_server_tls(run->sink, &t);
+		if (ret) {
+			page_sink_destroy(run->sink);
+			run->sink = NULL;
+		}
+	}
+	return ret;
 }
 
 static void st_page_sink_undo(void *arg)
@@ -733,6 +769,25 @@ static int st_killed(void *arg)
 	return 0;
 }
 
+bool dump_wants_dedup(void *arg)
+{
+	struct dump_ctx *ctx = &((struct dump_run *)arg)->ctx;
+	return ctx->opts->auto_dedup && ctx->prev_dirfd >= 0;
+}
+
+/* --auto-dedup, once the images are committed and the tree let go: the
+ * previous dumps' copies of the pages this one wrote are punched out.  The
+ * dump is complete whatever happens here: a failure is a warning. */
+int dump_st_dedup(void *arg)
+{
+	struct dump_ctx *ctx = &((struct dump_run *)arg)->ctx;
+	if (mem_dedup(ctx->dirfd, ctx->opts->images_dir, false))
+		pr_warn("--auto-dedup failed: the images are complete, the previous dumps keep "
+			"pages they no longer need to; `cryo dedup -D %s` tries again",
+			ctx->opts->images_dir);
+	return 0;
+}
+
 /* The stages, each named after the moment it starts at: "frozen",
  * "memory" (per process, dump_proc), "before-commit" and "killed" are the
  * fault points tests use.  From the commit on (inventory.img written)
@@ -750,11 +805,12 @@ static const struct stage dump_stages[] = {
 	{ .name = "files-end", .run = st_files_end },
 	{ .name = "creds", .run = st_creds },
 	{ .name = "pstree", .run = dump_st_pstree },
-	{ .name = "stats", .run = dump_st_stats },
 	{ .name = "before-commit", .run = dump_st_commit, .after = "post-dump",
 	  .flags = STAGE_POINT | STAGE_COMMIT },
 	{ .name = "release", .run = st_release },
+	{ .name = "stats", .run = dump_st_stats },	/* not an .img: not in the inventory's sizes */
 	{ .name = "killed", .run = st_killed, .wanted = killing, .flags = STAGE_KILL_POINT },
+	{ .name = "dedup", .run = dump_st_dedup, .wanted = dump_wants_dedup },
 };
 
 static int dump_pid_of(void *arg)

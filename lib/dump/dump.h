@@ -69,6 +69,9 @@ int dump_st_commit(void *arg);
 int dump_st_prev(void *arg);
 void dump_st_prev_undo(void *arg);
 bool dump_has_prev(void *arg);
+/* --auto-dedup after the commit (dump.c) */
+bool dump_wants_dedup(void *arg);
+int dump_st_dedup(void *arg);
 /* The incremental sink in front of @sink when the run has a previous
  * dump with tracking (takes @sink over). */
 int dump_pages_sink(struct dump_ctx *ctx, struct page_sink *sink, struct page_dump **out);

@@ -246,11 +246,12 @@ static const struct stage pre_dump_stages[] = {
 	{ .name = "frozen", .run = dump_st_frozen, .flags = STAGE_POINT },
 	{ .name = "memory", .run = st_pre_memory, .flags = STAGE_POINT },
 	{ .name = "pstree", .run = dump_st_pstree },
-	{ .name = "stats", .run = dump_st_stats },
 	{ .name = "before-commit", .run = dump_st_commit, .after = "post-dump",
 	  .flags = STAGE_POINT | STAGE_COMMIT },
 	{ .name = "release", .run = st_pre_release },
+	{ .name = "stats", .run = dump_st_stats },	/* frozen_time: until the release */
 	{ .name = "hold", .run = st_hold },
+	{ .name = "dedup", .run = dump_st_dedup, .wanted = dump_wants_dedup },
 };
 
 static int pre_dump_pid_of(void *arg)

@@ -52,6 +52,7 @@ struct mem_dump_stats {
 	uint64_t pages_cow;	/* left to the parent's image (cow_parent entries) */
 	uint64_t pages_prev;	/* left to the previous dump's images (PE_PARENT) */
 	uint64_t memdump_ns;
+	uint64_t memwrite_ns;	/* of it, in the page sink's writes */
 };
 
 /* The runs of pages a process's pagemap image holds (written or left to
@@ -136,6 +137,12 @@ int mem_image_load(int dirfd, pid_t pid, struct mem_image *mi);
 int mem_pagemap_load(int dirfd, pid_t pid, struct mem_image *mi, bool missing_ok);
 void mem_image_free(struct mem_image *mi);
 
+/* dedup.c: punch out (PUNCH_HOLE | KEEP_SIZE) of the previous dumps down
+ * @dirfd's "parent" links the pages that @dirfd's own pages replace
+ * (`cryo dedup`, dump --auto-dedup); with @restored, also every page a
+ * restore from @dirfd read (restore --auto-dedup).  @dir names it. */
+int mem_dedup(int dirfd, const char *dir, bool restored);
+
 /* In the task driven by @r (everything but the trampoline and the vDSO
  * already unmapped): map every VMA of the image, fill private pages from
  * @src (page_source.h: for local images, the pages image open in the
@@ -199,6 +206,8 @@ struct mem_dump_shared {
 	struct cr_img *memfd_img;	/* memfd.img, opened at the first memfd */
 	struct cr_img *ipc_shm_img;	/* ipcns-shm-0.img, at the first SysV segment */
 	uint64_t pages_written;
+	uint64_t pages_scanned;		/* the objects' sizes, in pages */
+	uint64_t write_ns;		/* in the page sink's writes */
 	bool active;			/* between init and fini */
 };
 void mem_dump_shared_init(struct mem_dump_shared *sd, int dirfd, uint32_t *next_pages_id);

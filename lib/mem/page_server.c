@@ -11,6 +11,7 @@
 #include "mem/page_server.h"
 #include "mem/page_sink.h"
 #include "mem/page_xfer.h"
+#include "mem/ps_tls.h"
 #include "mem/mem.h"
 #include "images/image.h"
 #include "util/log.h"
@@ -32,6 +33,7 @@
 
 struct ps_session {
 	int sk;
+	struct ps_tls *tls;	/* --tls, NULL: none */
 	const char *peer;
 	struct page_sink *sink;	/* the images directory's */
 	bool open;
@@ -47,7 +49,8 @@ static int recv_full(struct ps_session *ss, void *buf, size_t len, bool eof_ok)
 {
 	size_t got = 0;
 	while (got < len) {
-		ssize_t n = recv(ss->sk, (char *)buf + got, len - got, 0);
+		ssize_t n = ss->tls ? ps_tls_recv(ss->tls, (char *)buf + got, len - got)
+				    : recv(ss->sk, (char *)buf + got, len - got, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -66,7 +69,7 @@ static int recv_full(struct ps_session *ss, void *buf, size_t len, bool eof_ok)
 
 static int send_reply(struct ps_session *ss, const void *buf, size_t len)
 {
-	ssize_t n = send(ss->sk, buf, len, MSG_NOSIGNAL);
+	ssize_t n = ss->tls ? ps_tls_send(ss->tls, buf, len) : send(ss->sk, buf, len, MSG_NOSIGNAL);
 	if (n == (ssize_t)len)
 		return 0;
 	return log_errno(n < 0 ? -errno : -EIO, "page server: can't answer %s", ss->peer);
@@ -151,9 +154,16 @@ static int add_run(struct ps_session *ss, const struct ps_iov *pi)
 	return 0;
 }
 
+static int serve(int sk, struct ps_tls *tls, int dirfd, const char *peer);
+
 int page_server_serve(int sk, int dirfd, const char *peer)
 {
-	struct ps_session ss = { .sk = sk, .peer = peer, .next_pages_id = 1 };
+	return serve(sk, NULL, dirfd, peer);
+}
+
+static int serve(int sk, struct ps_tls *tls, int dirfd, const char *peer)
+{
+	struct ps_session ss = { .sk = sk, .tls = tls, .peer = peer, .next_pages_id = 1 };
 	bool flushed = false;
 	char name[16];
 	int ret = page_sink_local(dirfd, &ss.sink);
@@ -320,7 +330,16 @@ int page_server_run(const struct page_server_args *a)
 			snprintf(name, sizeof(name), "%s:%s", host, port);
 		pr_info("page server: %s connected", name);
 	}
-	ret = page_server_serve(sk, dirfd, name);
+	if (a->tls) {
+		struct ps_tls *tls;
+		ret = ps_tls_start(sk, true, a->tls, name, &tls);
+		if (!ret) {
+			ret = serve(sk, tls, dirfd, name);
+			ps_tls_end(tls);
+		}
+	} else {
+		ret = page_server_serve(sk, dirfd, name);
+	}
 out:
 	if (sk >= 0)
 		close(sk);

@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 
+struct ps_tls_opts;
+
 struct page_server_args {
 	const char *dir;	/* the images directory (-D) */
 	const char *address;	/* NULL: every address */
@@ -13,6 +15,7 @@ struct page_server_args {
 	bool daemon;
 	int status_fd;		/* -1: none */
 	const char *pidfile;
+	const struct ps_tls_opts *tls;	/* --tls (mem/ps_tls.h), NULL: none */
 };
 
 /* Listen (or take the socket), serve one session, return its result. */

@@ -85,6 +85,10 @@ int page_sink_local(int dirfd, struct page_sink **out);
  * PS_IOV_FLUSH_N_CLOSE (a socket the caller passed, which may outlive
  * cryo) instead of PS_IOV_FLUSH. */
 int page_sink_server(int sk, const char *peer, bool close_cmd, struct page_sink **out);
+/* --tls: the handshake and the peer's check on the page server sink @s
+ * (mem/ps_tls.h); from then on the stream goes through TLS. */
+struct ps_tls_opts;
+int page_sink_server_tls(struct page_sink *s, const struct ps_tls_opts *o);
 /* Connect to the page server at @address:@port (TCP). Returns the socket. */
 int page_server_connect(const char *address, int port);
 

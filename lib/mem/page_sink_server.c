@@ -10,6 +10,7 @@
  * then following as write() hands them over.  One lock covers the queue
  * and the socket. */
 #include "mem/page_sink.h"
+#include "mem/ps_tls.h"
 #include "mem/page_xfer.h"
 #include "mem/mem.h"
 #include "util/log.h"
@@ -45,6 +46,7 @@ struct ps_sink {
 	size_t qhead, qn, qcap;
 	uint64_t left;		/* bytes of the current run's contents still due */
 	int err;		/* the first failure: the stream is out of step */
+	struct ps_tls *tls;	/* --tls: the stream goes through it */
 };
 
 static struct ps_sink *ps(struct page_sink *s)
@@ -66,7 +68,8 @@ static int fail(struct ps_sink *p, int err, const char *doing)
 static int send_all(struct ps_sink *p, const void *buf, size_t len, int flags, const char *doing)
 {
 	while (len) {
-		ssize_t n = send(p->sk, buf, len, flags | MSG_NOSIGNAL);
+		ssize_t n = p->tls ? ps_tls_send(p->tls, buf, len)
+				   : send(p->sk, buf, len, flags | MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -81,7 +84,7 @@ static int send_all(struct ps_sink *p, const void *buf, size_t len, int flags, c
 static int recv_all(struct ps_sink *p, void *buf, size_t len, const char *doing)
 {
 	while (len) {
-		ssize_t n = recv(p->sk, buf, len, 0);
+		ssize_t n = p->tls ? ps_tls_recv(p->tls, buf, len) : recv(p->sk, buf, len, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -276,6 +279,7 @@ static int ps_end(struct page_sink *s)
 static void ps_destroy(struct page_sink *s)
 {
 	struct ps_sink *p = ps(s);
+	ps_tls_end(p->tls);
 	close(p->sk);
 	pthread_mutex_destroy(&p->lock);
 	free(p->q);
@@ -316,6 +320,12 @@ int page_sink_server(int sk, const char *peer, bool close_cmd, struct page_sink 
 	setsockopt(sk, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	*out = &p->s;
 	return 0;
+}
+
+int page_sink_server_tls(struct page_sink *s, const struct ps_tls_opts *o)
+{
+	struct ps_sink *p = ps(s);
+	return ps_tls_start(p->sk, false, o, p->peer, &p->tls);
 }
 
 int page_server_connect(const char *address, int port)

@@ -92,6 +92,7 @@ static int dump_contents(struct mem_dump_shared *sd, int fd, uint64_t shmid, uin
 	if (!buf)
 		return -ENOMEM;
 	size = ROUND_UP(size, PAGE_SIZE);
+	sd->pages_scanned += size / PAGE_SIZE;
 	ret = sink->ops->open_shmem(sink, shmid, pages_id);
 	if (ret) {
 		free(buf);
@@ -133,7 +134,9 @@ static int dump_contents(struct mem_dump_shared *sd, int fd, uint64_t shmid, uin
 				}
 				memset(buf + got, 0, n - got);
 			}
+			uint64_t t0 = now_ns();
 			ret = sink->ops->write(sink, buf, n);	/* logs */
+			sd->write_ns += now_ns() - t0;
 			sd->pages_written += n / PAGE_SIZE;
 			p += n;
 		}

@@ -149,6 +149,8 @@ static bool *flag_field(struct cryo_opts *o, const char *name)
 		{ "lazy-pages", offsetof(struct cryo_opts, lazy_pages) },
 		{ "pid-ns", offsetof(struct cryo_opts, pid_ns) },
 		{ "cow-parent", offsetof(struct cryo_opts, cow_parent) },
+		{ "tls", offsetof(struct cryo_opts, tls) },
+		{ "tls-no-cn-verify", offsetof(struct cryo_opts, tls_no_cn_verify) },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
 		if (!strcmp(map[i].name, name))
@@ -226,6 +228,10 @@ STR_SETTER(set_freeze_cgroup, freeze_cgroup)
 STR_SETTER(set_prev_images_dir, prev_images_dir)
 STR_SETTER(set_address, address)
 STR_SETTER(set_config, config_file)
+STR_SETTER(set_tls_cacert, tls_cacert)
+STR_SETTER(set_tls_cacrl, tls_cacrl)
+STR_SETTER(set_tls_cert, tls_cert)
+STR_SETTER(set_tls_key, tls_key)
 
 SETTER(set_feature)
 {
@@ -381,6 +387,13 @@ SETTER(set_cpu_cap)
 	free(o->cpu_cap);
 	o->cpu_cap = joined;
 	return 0;
+}
+
+SETTER(set_action_script)
+{
+	if (!*val)
+		return errf(err, errlen, "expected a command for sh -c");
+	return str_list_add(&o->action_scripts, val);
 }
 
 SETTER(set_external)
@@ -671,15 +684,19 @@ static const struct cryo_option table[] = {
 	  "Use the memory change tracking (userfaultfd write-protection read back with "
 	  "PAGEMAP_SCAN) that the pre-dump named by --prev-images-dir started. pre-dump always "
 	  "tracks.", NULL },
-	{ "auto-dedup", 0, NOARG, NULL, DUMPS | C(RESTORE), NEG | OPTF_NOT_YET, set_flag,
-	  "Remove data from parent images once it is in the new images (dump), or punch "
-	  "restored pages out of the images (restore).",
-	  "deduplication of parent images (punching out the pages a newer dump replaces) is "
-	  "not implemented yet" },
-	{ "pre-dump-mode", 0, REQ, "MODE", C(PRE_DUMP), OPTF_NOT_YET, set_pre_dump_mode,
-	  "How pre-dump reads memory: \"splice\" (default) or \"read\".",
-	  "choosing criu's splice or read mode is not implemented yet (cryo's pre-dump copies "
-	  "the pages while the tree is frozen)" },
+	{ "auto-dedup", 0, NOARG, NULL, DUMPS | C(RESTORE), NEG, set_flag,
+	  "Punch out of the previous dumps' pages images (down the parent links) the pages a "
+	  "dump with --prev-images-dir wrote again (dump, pre-dump), or the pages a restore "
+	  "read out of its images (restore); the files keep their size. The previous dumps "
+	  "can then no longer be restored on their own.", NULL },
+	{ "pre-dump-mode", 0, REQ, "MODE", C(PRE_DUMP), 0, set_pre_dump_mode,
+	  "How pre-dump reads memory: \"splice\" (default) or \"read\". In criu, splice "
+	  "vmsplices the pages into pipes from inside the frozen tree and writes them once it "
+	  "runs again, read copies them with process_vm_readv after the tree runs again. cryo "
+	  "injects no code that could vmsplice: in both modes it copies the pages from outside "
+	  "(process_vm_readv, /proc/PID/mem for pages shared copy-on-write) while the tree is "
+	  "frozen, so the pre-dump's images are exact; the mode is recorded in inventory.img.",
+	  NULL },
 	{ "page-server", 0, NOARG, NULL, DUMPS, NEG, set_flag,
 	  "Send memory pages to a page server (--address and --port, or --ps-socket) instead of "
 	  "writing pagemap and pages images; the other images are still written to -D.", NULL },
@@ -724,9 +741,14 @@ static const struct cryo_option table[] = {
 	  "Store sparse deleted files compactly.", "no effect in cryo (ghost files always keep their holes: only the data are stored)" },
 
 	/* ---- accepted, refused: not supported yet ---- */
-	{ "action-script", 0, REQ, "SCRIPT", DUMPS | C(RESTORE), NOT_YET(),
-	  "Run SCRIPT at each stage (pre-dump, post-dump, pre-restore, network-lock, ...).",
-	  "action scripts are not implemented yet" },
+	{ "action-script", 0, REQ, "SCRIPT", DUMPS | C(RESTORE), 0, set_action_script,
+	  "Run SCRIPT (with sh -c; repeatable, in order) at each of criu's action points: "
+	  "pre-dump, post-dump; pre-restore, setup-namespaces, post-setup-namespaces, "
+	  "post-restore, pre-resume, network-unlock, post-resume. Its environment has "
+	  "CRTOOLS_SCRIPT_ACTION (the action), CRTOOLS_IMAGE_DIR (the images directory) and, "
+	  "once the tree's root is known, CRTOOLS_INIT_PID; its output goes to the log. A "
+	  "script that fails fails the operation there (before post-dump's commit is undone: "
+	  "the tree goes on as before; a failed restore leaves no process).", NULL },
 	{ "join-ns", 'J', REQ, "NS:PATH", C(RESTORE), NOT_YET(),
 	  "Restore into an existing namespace.", "joining existing namespaces is not implemented yet" },
 	{ "veth-pair", 0, REQ, "IN=OUT", C(RESTORE), NOT_YET(),
@@ -766,18 +788,19 @@ static const struct cryo_option table[] = {
 	{ "ps-socket", 0, REQ, "FD", DUMPS | C(PAGE_SERVER), 0, set_ps_socket,
 	  "Page server connection on an open socket: dump sends over it, page-server "
 	  "receives from it (instead of --address/--port).", NULL },
-	{ "tls", 0, NOARG, NULL, DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NEG | OPTF_NOT_YET, set_nothing,
-	  "Use TLS for page server connections.", "TLS page server connections are not implemented yet" },
-	{ "tls-cacert", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NOT_YET(),
-	  "TLS CA certificate.", "TLS page server connections are not implemented yet" },
-	{ "tls-cacrl", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NOT_YET(),
-	  "TLS certificate revocation list.", "TLS page server connections are not implemented yet" },
-	{ "tls-cert", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NOT_YET(),
-	  "TLS certificate.", "TLS page server connections are not implemented yet" },
-	{ "tls-key", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NOT_YET(),
-	  "TLS private key.", "TLS page server connections are not implemented yet" },
-	{ "tls-no-cn-verify", 0, NOARG, NULL, DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), OPTF_NOT_YET, set_nothing,
-	  "Do not check the certificate's common name.", "TLS page server connections are not implemented yet" },
+	{ "tls", 0, NOARG, NULL, DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NEG, set_flag,
+	  "Use TLS for the page server connection (dump --page-server and page-server): each "
+	  "end shows a certificate signed by the CA and checks the other's (GnuTLS).", NULL },
+	{ "tls-cacert", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), 0, set_tls_cacert,
+	  "TLS CA certificate (default /etc/pki/CA/cacert.pem).", NULL },
+	{ "tls-cacrl", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), 0, set_tls_cacrl,
+	  "TLS certificate revocation list (default /etc/pki/CA/cacrl.pem, if it exists).", NULL },
+	{ "tls-cert", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), 0, set_tls_cert,
+	  "TLS certificate (default /etc/pki/criu/cert.pem).", NULL },
+	{ "tls-key", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), 0, set_tls_key,
+	  "TLS private key (default /etc/pki/criu/private/key.pem).", NULL },
+	{ "tls-no-cn-verify", 0, NOARG, NULL, DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NEG, set_flag,
+	  "Do not check that the page server's certificate names --address.", NULL },
 	{ "skip-file-rwx-check", 0, NOARG, NULL, C(RESTORE), NEG | OPTF_NOT_YET, set_nothing,
 	  "Do not check file permissions on restore.", "skipping the file permission check is not implemented yet" },
 	{ "unprivileged", 0, NOARG, NULL, DR | C(CHECK), NEG | OPTF_NOT_YET, set_nothing,
@@ -976,9 +999,10 @@ static const struct cryo_command_desc commands[] = {
 	  "feature); restore checks the CPU itself" },
 	{ "dedup", CMD_DEDUP, "", 0, 0,
 	  "remove duplicate pages from parent images",
-	  "Deduplicate the memory of the images against their parent images.",
-	  "the dedup command is not implemented yet (image deduplication), nor are the "
-	  "incremental dumps it would deduplicate" },
+	  "Punch out of the previous dumps (down the parent links of the images directory, "
+	  "-D) the pages its own pages replace, as dump --auto-dedup does; the files keep "
+	  "their size and the images directory restores as before, the previous dumps can "
+	  "then no longer be restored on their own.", NULL },
 	{ "exec", CMD_EXEC, "", 0, 0,
 	  "removed from criu",
 	  "criu's exec command (run a system call in another task) was removed in favour of the "
@@ -1051,10 +1075,12 @@ void opts_free(struct cryo_opts *o)
 		&o->file_validation, &o->network_lock, &o->manage_cgroups,
 		&o->prev_images_dir, &o->address, &o->check_feature,
 		&o->address_socket, &o->cpu_cap, &o->pre_dump_mode,
+		&o->tls_cacert, &o->tls_cacrl, &o->tls_cert, &o->tls_key,
 	};
 	struct str_list *lists[] = {
 		&o->external, &o->inherit_fd, &o->ext_mount_map, &o->skip_mnts,
 		&o->close_fds, &o->unsupported_opts, &o->unsupported_srcs,
+		&o->action_scripts,
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
 		free(*strs[i]);

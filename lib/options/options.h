@@ -114,6 +114,10 @@ struct cryo_opts {
 	struct str_list skip_mnts;	/* --skip-mnt PATH (skip_mnt is true when non-empty) */
 	char *pre_dump_mode;		/* --pre-dump-mode splice|read, NULL = splice */
 	struct str_list close_fds;	/* --close FD: decimal fds the CLI closes first */
+	struct str_list action_scripts;	/* --action-script SCRIPT (repeatable), run by `sh -c` */
+	bool tls;			/* --tls: the page server connection over TLS */
+	bool tls_no_cn_verify;		/* --tls-no-cn-verify */
+	char *tls_cacert, *tls_cacrl, *tls_cert, *tls_key;	/* NULL: criu's defaults */
 
 	/* Internal to lib/options: options that cryo accepts but does not
 	 * implement (or ignores), and where each was set ("command line",

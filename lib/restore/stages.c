@@ -206,6 +206,22 @@ static int st_unlock(void *arg)
 	return 0;
 }
 
+static bool wants_dedup(void *arg)
+{
+	return ((struct restore_run *)arg)->ctx.opts->auto_dedup;
+}
+
+/* restore --auto-dedup (criu's): the tree runs, the pages it read are
+ * spent: punched out of the images (mem/dedup.c).  The restore succeeded
+ * whatever happens here: a failure is a warning. */
+static int st_dedup(void *arg)
+{
+	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
+	if (mem_dedup(ctx->dirfd, ctx->opts->images_dir, true))
+		pr_warn("--auto-dedup failed: the tree is restored, its images keep their pages");
+	return 0;
+}
+
 /* The stages, each named after the moment it starts at: "before-create",
  * "root-created" and "before-release" are the fault points tests use
  * ("memory" and "task-state" are per process, in restore_task.c).  Once the
@@ -234,6 +250,7 @@ static const struct stage restore_stages[] = {
 	{ .name = "release", .run = st_release, .before = "pre-resume", .flags = STAGE_COMMIT },
 	{ .name = "network-unlock", .run = st_unlock, .before = "network-unlock",
 	  .after = "post-resume" },
+	{ .name = "dedup", .run = st_dedup, .wanted = wants_dedup },
 };
 
 /* Notifications name the root once it exists. */

@@ -162,3 +162,8 @@ void cr_log_code(int code, const char *file, int line, const char *fmt, ...)
 	vlog(LOG_ERROR, code, file, line, fmt, ap);
 	va_end(ap);
 }
+
+int log_get_fd(void)
+{
+	return log_fd;
+}

@@ -29,6 +29,9 @@ int log_init(const char *path, int level);
 void log_set_level(int level);
 int log_get_level(void);
 void log_fini(void);
+/* The log's descriptor (standard error when there is no log file): where
+ * child programs (action scripts) write their output. */
+int log_get_fd(void);
 /* The first error of an operation, as an object a front end can return:
  * the CLI has printed it already when it was logged, the RPC service
  * replies with it (criu's cr_errno and the message). */

@@ -25,7 +25,14 @@ mem_cow_chain_full).  These checks cover the rest:
   daemon         page-server --daemon --pidfile: cryo returns at once, the
                  daemon serves a session (a flush and close sent by hand)
                  and exits
-  refusals       --lazy-pages on page-server and --tls are refused
+  refusals       --lazy-pages on page-server is refused
+  tls            --tls on both ends with a CA, server and client certificates
+                 made here (openssl): the dump goes through and restores
+                 (every byte checked); refused, with the process running on:
+                 a server certificate that does not name --address (and
+                 accepted with --tls-no-cn-verify), a client certificate of
+                 another CA, a client certificate revoked by --tls-cacrl, a
+                 dump without --tls (the server ends the session)
   criu-server    `criu page-server` receiving from `cryo dump`, where criu
                  can start at all (criu 3.17's kernel probes fail on this
                  kernel: then SKIP, saying why)
@@ -351,15 +358,115 @@ def check_refusals(c):
     d, = mkdirs(c, 'd')
     for args, text in ((['page-server', '-D', d, '--port', '1', '--lazy-pages'],
                         'post-copy migration (lazy pages) is not implemented yet'),
-                       (['page-server', '-D', d, '--port', '1', '--tls'],
-                        'TLS page server connections are not implemented yet'),
-                       (['dump', '-t', '1', '-D', d, '--page-server', '--address', 'x',
-                         '--port', '1', '--tls'],
-                        'TLS page server connections are not implemented yet'),
                        (['page-server', '-D', d], 'needs the --port')):
         rc, out, err, _ = c.cryo(args, 'refuse')
         if rc != 1 or text not in err:
             raise CheckFailed('cryo %s: exit %s, %s' % (' '.join(args), rc, err[-200:]))
+
+
+def openssl(c, *args):
+    p = subprocess.run(['openssl'] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, universal_newlines=True, cwd=c.path('pki'))
+    if p.returncode:
+        raise CheckFailed('openssl %s: %s' % (' '.join(args), p.stdout[-300:]))
+
+
+def make_pki(c):
+    """ca (CA), other-ca, server (localhost, 127.0.0.1), wrong-name (only
+    elsewhere.example), client, stranger (signed by other-ca), revoked
+    (client cert in crl.pem)."""
+    os.makedirs(c.path('pki'), exist_ok=True)
+    P = lambda n: c.path('pki', n)  # noqa: E731
+    for ca in ('ca', 'other-ca'):
+        openssl(c, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+                '-subj', '/CN=cryo test %s' % ca, '-keyout', P(ca + '.key'),
+                '-out', P(ca + '.pem'))
+    certs = (('server', 'ca', 'localhost', 'DNS:localhost,IP:127.0.0.1'),
+             ('wrong-name', 'ca', 'elsewhere.example', 'DNS:elsewhere.example'),
+             ('client', 'ca', 'cryo client', None),
+             ('revoked', 'ca', 'cryo revoked client', None),
+             ('stranger', 'other-ca', 'cryo stranger', None))
+    for n, ca, cn, san in certs:
+        openssl(c, 'req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=%s' % cn,
+                '-keyout', P(n + '.key'), '-out', P(n + '.csr'))
+        ext = P(n + '.ext')
+        with open(ext, 'w') as f:
+            f.write('basicConstraints=CA:FALSE\n')
+            f.write('keyUsage=digitalSignature,keyEncipherment\n')
+            f.write('extendedKeyUsage=%s\n' % ('serverAuth' if san else 'clientAuth'))
+            if san:
+                f.write('subjectAltName=%s\n' % san)
+        openssl(c, 'x509', '-req', '-in', P(n + '.csr'), '-CA', P(ca + '.pem'),
+                '-CAkey', P(ca + '.key'), '-CAcreateserial', '-days', '2',
+                '-extfile', ext, '-out', P(n + '.pem'))
+    with open(P('ca.cnf'), 'w') as f:
+        f.write('[ca]\ndefault_ca = d\n[d]\ndatabase = %s\ncrlnumber = %s\n'
+                'default_md = sha256\ndefault_crl_days = 2\n' % (P('index.txt'), P('crlnumber')))
+    open(P('index.txt'), 'w').close()
+    with open(P('crlnumber'), 'w') as f:
+        f.write('01\n')
+    openssl(c, 'ca', '-config', P('ca.cnf'), '-keyfile', P('ca.key'), '-cert', P('ca.pem'),
+            '-revoke', P('revoked.pem'))
+    openssl(c, 'ca', '-config', P('ca.cnf'), '-keyfile', P('ca.key'), '-cert', P('ca.pem'),
+            '-gencrl', '-out', P('crl.pem'))
+    return P
+
+
+def check_tls(c):
+    P = make_pki(c)
+
+    def tls(cert, ca='ca'):
+        return ['--tls', '--tls-cacert', P(ca + '.pem'), '--tls-cert', P(cert + '.pem'),
+                '--tls-key', P(cert + '.key')]
+
+    pid = c.start_prog('anon_mem')
+    # refused: the dump fails before the freeze, the process runs on
+    # (server cert, client cert, server options, what the dump says, what the
+    # server says): the end that rejects the other's certificate says why
+    bad = (('wrong-name', 'client', [], 'must name 127.0.0.1', ''),
+           # GnuTLS sends no certificate the server's CA did not sign
+           ('server', 'stranger', [], 'page server', 'Certificate is required'),
+           ('server', 'revoked', ['--tls-cacrl', P('crl.pem')], 'page server',
+            'is not accepted'),
+           ('server', None, [], 'page server', 'handshake failed'))
+    for i, (scert, ccert, sextra, text, stext) in enumerate(bad):
+        recv, imgs = mkdirs(c, 'recv-bad%d' % i, 'images-bad%d' % i)
+        srv = c.server(recv, 'server-bad%d' % i, tls(scert) + sextra)
+        dump_tls = tls(ccert) if ccert else []
+        rc, out, err, _ = c.cryo(['dump', '-t', str(pid), '-D', imgs, '-o', 'dump.log', '-v4']
+                                 + srv.args() + dump_tls, 'dump-bad%d' % i)
+        srv.finish(10)
+        if rc == 0 or text not in err:
+            raise CheckFailed('dump %d (server %s, client %s) exit %s: %s'
+                              % (i, scert, ccert, rc, err[-300:]))
+        if srv.p.returncode == 0 or stext not in srv.output():
+            raise CheckFailed('the page server of case %d exited %s: %s'
+                              % (i, srv.p.returncode, srv.output()[-300:]))
+        note('refused %d (server %s, client %s): %s | server: %s'
+             % (i, scert, ccert, err.strip().splitlines()[-1][:160],
+                [l for l in srv.output().splitlines() if 'rror' in l][-1:]))
+        c.running(pid, 'after the refused TLS dump %d' % i)
+    # the name is not checked with --tls-no-cn-verify; the revocation list
+    # given to the server lets the good client through
+    for scert, extra, tag in (('wrong-name', ['--tls-no-cn-verify'], 'nocn'),
+                              ('server', [], 'good')):
+        recv, imgs = mkdirs(c, 'recv-' + tag, 'images-' + tag)
+        srv = c.server(recv, 'server-' + tag, tls(scert) + ['--tls-cacrl', P('crl.pem')])
+        c.cryo_ok(['dump', '-t', str(pid), '-D', imgs, '-o', 'dump.log', '-v4'] + srv.args()
+                  + tls('client') + extra + (['-R'] if tag == 'nocn' else []), 'dump-' + tag)
+        if srv.finish() != 0:
+            raise CheckFailed('page server (%s) exited %s: %s'
+                              % (tag, srv.p.returncode, srv.output()[-500:]))
+        if 'TLS session established' not in srv.output():
+            raise CheckFailed('the page server (%s) does not say it used TLS' % tag)
+    c.wait_gone(pid)
+    for f in os.listdir(recv):
+        if f.startswith(('pagemap-', 'pages-')):
+            shutil.copy(os.path.join(recv, f), imgs)
+    c.restore(imgs, pid, 'restore')
+    time.sleep(0.3)
+    c.running(pid, 'after the restore')
+    c.verdict(pid, 'after the restore from the pages received over TLS')
 
 
 def check_criu_server(c):
@@ -399,6 +506,7 @@ CHECKS = [
     ('unreachable', check_unreachable),
     ('daemon', check_daemon),
     ('refusals', check_refusals),
+    ('tls', check_tls),
     ('criu-server', check_criu_server),
 ]
 

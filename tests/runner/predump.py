@@ -6,7 +6,8 @@
       --prev-images-dir ../pre1 into ../pre2, step 2, then the dump itself
       with --prev-images-dir ../pre2 --track-mem.  Checks with crit that
       pre2's and the dump's pagemaps have PE_PARENT entries, that the dump
-      has its "parent" link, and that stats-dump counts skipped pages.
+      has its "parent" link, and that each stats-dump carries criu's fields
+      filled (pages written and left to the parent, times).
   predump.py dead-holder CRYO dump ARGS...
       cryo pre-dump into ../pre1, then kills the cryo-track process holding
       its tracking, steps 1 and 2, then the dump with --prev-images-dir
@@ -14,6 +15,15 @@
       PE_PARENT entry and no parent link.
   predump.py pre-only CRYO dump ARGS...
       only cryo pre-dump into ../pre1 (for refusals): its output and status.
+  predump.py dedup CRYO dump ARGS... (pre-dump 2 with --pre-dump-mode read)
+      as chain, with --auto-dedup on pre-dump 2 and on the dump: the pages
+      they write again must be punched out of pre1's and pre2's pages
+      images (st_blocks shrink by at least the pages the test rewrote).
+  predump.py dedup-cmd CRYO dump ARGS...
+      as chain, then `cryo dedup -D` of the dump: pre1 and pre2 shrink.
+  predump.py restored-dedup CRYO restore ARGS... (a restore_wrap)
+      the restore (with --auto-dedup), then every pages image of the
+      images directory must hold no block any more.
 
 A step: SIGUSR1 to the test, then wait for predump.stepN in its working
 directory (the parent of the images directory).  Exits with the dump's
@@ -83,15 +93,78 @@ def parent_entries(imgdir, pid):
     return n
 
 
+STATS = ('freezing_time', 'frozen_time', 'memdump_time', 'memwrite_time', 'pages_scanned',
+         'pages_skipped_parent', 'pages_written', 'irmap_resolve', 'pages_lazy', 'page_pipes',
+         'page_pipe_bufs', 'shpages_scanned', 'shpages_skipped_parent', 'shpages_written')
+
+
+def check_stats(imgdir, what, written, skipped_min):
+    """stats-dump carries criu's fields, filled: at least @written pages
+    written and @skipped_min left to the previous dump."""
+    st = decode(os.path.join(imgdir, 'stats-dump'))['entries'][0]['dump']
+    missing = [f for f in STATS if f not in st]
+    if missing:
+        die('%s: stats-dump lacks %s' % (what, ', '.join(missing)))
+    v = {f: int(st[f]) for f in STATS}
+    bad = []
+    if v['pages_written'] < written:
+        bad.append('pages_written < %d' % written)
+    if v['pages_skipped_parent'] < skipped_min or (skipped_min == 0 and v['pages_skipped_parent']):
+        bad.append('pages_skipped_parent not %s %d' % ('>=' if skipped_min else '==', skipped_min))
+    if v['pages_scanned'] < v['pages_written'] + v['pages_skipped_parent']:
+        bad.append('pages_scanned < written + skipped')
+    if not (0 < v['memwrite_time'] <= v['memdump_time'] <= v['frozen_time']):
+        bad.append('not 0 < memwrite_time <= memdump_time <= frozen_time')
+    if v['freezing_time'] <= 0:
+        bad.append('freezing_time 0')
+    if v['pages_lazy'] or v['page_pipes'] or v['page_pipe_bufs'] or v['shpages_skipped_parent']:
+        bad.append('lazy pages, page pipes or shared pages left to a parent')
+    if v['shpages_written'] > v['shpages_scanned']:
+        bad.append('shpages_written > shpages_scanned')
+    if bad:
+        die('%s: stats-dump %s: %s' % (what, v, '; '.join(bad)))
+
+
 def skipped(imgdir):
     st = decode(os.path.join(imgdir, 'stats-dump'))
     return int(st['entries'][0]['dump'].get('pages_skipped_parent', 0))
 
 
+def pages_kib(imgdir):
+    """KiB allocated to the pages images of a directory."""
+    n = 0
+    for f in os.listdir(imgdir):
+        if re.fullmatch(r'pages-\d+\.img', f):
+            n += os.stat(os.path.join(imgdir, f)).st_blocks * 512
+    return n // 1024
+
+
+def shrunk(what, before, after, pages):
+    if before - after < pages * 4:
+        die('%s: its pages images went from %d KiB to %d KiB, expected at least %d KiB '
+            'punched out' % (what, before, after, pages * 4))
+
+
+def restored_dedup(cmd):
+    imgdir = os.path.abspath(cmd[cmd.index('-D') + 1])
+    rc = subprocess.run(cmd).returncode
+    if rc:
+        return rc
+    left = pages_kib(imgdir)
+    if left:
+        die('restore --auto-dedup left %d KiB in the pages images of %s' % (left, imgdir))
+    return 0
+
+
 def main():
-    if len(sys.argv) < 4 or sys.argv[1] not in ('chain', 'dead-holder', 'pre-only'):
-        sys.exit('usage: predump.py chain|dead-holder|pre-only CRYO-COMMAND...')
+    if len(sys.argv) >= 3 and sys.argv[1] == 'restored-dedup':
+        return restored_dedup(sys.argv[2:])
+    if len(sys.argv) < 4 or sys.argv[1] not in ('chain', 'dead-holder', 'pre-only', 'dedup',
+                                                'dedup-cmd'):
+        sys.exit('usage: predump.py chain|dead-holder|pre-only|dedup|dedup-cmd CRYO-COMMAND...')
     mode, cmd = sys.argv[1], sys.argv[2:]
+    dedup = ['--auto-dedup'] if mode == 'dedup' else []
+    chain = mode in ('chain', 'dedup', 'dedup-cmd')
     cryo = cmd[0]
     pid = int(cmd[cmd.index('-t') + 1])
     imgdir = os.path.abspath(cmd[cmd.index('-D') + 1])
@@ -108,6 +181,8 @@ def main():
         return p.returncode
     run([cryo, 'pre-dump', '-t', str(pid), '-D', pre(1), '-v4', '-o', 'pre-dump.log'],
               'pre-dump 1')
+    # A, B, E, F: 104 pages
+    check_stats(pre(1), 'pre-dump 1', 104, 0)
     log = open(os.path.join(pre(1), 'pre-dump.log')).read()
     m = re.search(r'held for the next dump by cryo-track process (\d+)', log)
     if not m:
@@ -121,9 +196,26 @@ def main():
             time.sleep(0.01)
     step(pid, wdir, 1)
     last = 1
-    if mode == 'chain':
+    if chain:
+        kib1 = pages_kib(pre(1))
+        # pre-dump 2 in criu's read mode (cryo's pre-dump copies while
+        # frozen in both modes): recorded in the inventory
+        mode2 = ['--pre-dump-mode', 'read'] if dedup else []
         run([cryo, 'pre-dump', '-t', str(pid), '-D', pre(2), '--prev-images-dir', '../pre1',
-             '--track-mem', '-v4', '-o', 'pre-dump.log'], 'pre-dump 2')
+             '--track-mem', '-v4', '-o', 'pre-dump.log'] + dedup + mode2, 'pre-dump 2')
+        if dedup:
+            modes = [decode(os.path.join(pre(n), 'inventory.img'))['entries'][0].get(
+                'pre_dump_mode') for n in (1, 2)]
+            if modes != [1, 2]:
+                die('inventory.img pre_dump_mode of pre1, pre2: %s, expected 1 (splice), '
+                    '2 (read)' % modes)
+        # A pages 0-9 and 40 written again, C new; A's 53 others unchanged
+        check_stats(pre(2), 'pre-dump 2', 19, 53)
+        if dedup:
+            # A pages 0-9 and 40 written again
+            shrunk('pre1 after pre-dump 2 --auto-dedup', kib1, pages_kib(pre(1)), 11)
+        elif pages_kib(pre(1)) != kib1:
+            die('pre-dump 2 without --auto-dedup changed pre1')
         if holder_alive(holder):
             die('the holder of pre-dump 1 (%d) is still there after pre-dump 2 took its '
                 'tracking' % holder)
@@ -132,19 +224,30 @@ def main():
         last = 2
     step(pid, wdir, 2)
 
-    final = cmd + ['--prev-images-dir', '../pre%d' % last, '--track-mem']
+    final = cmd + ['--prev-images-dir', '../pre%d' % last, '--track-mem'] + dedup
+    kib1, kib2 = pages_kib(pre(1)), pages_kib(pre(last))
     rc = subprocess.run(final).returncode
     if rc:
         return rc
+    if mode == 'dedup-cmd':
+        if (pages_kib(pre(1)), pages_kib(pre(2))) != (kib1, kib2):
+            die('the dump without --auto-dedup changed pre1 or pre2')
+        run([cryo, 'dedup', '-D', imgdir, '-v4', '-o', 'dedup.log'], 'cryo dedup')
+    if mode in ('dedup', 'dedup-cmd'):
+        # A pages 5-9 and C page 0 (pre2's own), A pages 10-14 (pre1's)
+        shrunk('pre2 after the dump\'s dedup', kib2, pages_kib(pre(2)), 6)
+        shrunk('pre1 after the dump\'s dedup', kib1, pages_kib(pre(1)), 5)
     log = open(os.path.join(imgdir, 'dump.log')).read()
     n = parent_entries(imgdir, pid)
-    if mode == 'chain':
+    if chain:
         if os.readlink(os.path.join(imgdir, 'parent')) != '../pre2':
             die('the dump has no "parent" link to ../pre2')
         if n < 40:
             die('the dump left only %d pages to pre2 (PE_PARENT), expected at least 40' % n)
         if skipped(imgdir) < n:
             die('stats-dump counts fewer skipped pages than the PE_PARENT entries (%d)' % n)
+        # A pages 5-14, C page 0, D: 15 pages
+        check_stats(imgdir, 'the dump', 15, n)
     else:
         if 'as a full dump' not in log:
             die('the dump after a dead holder does not say that it is a full dump')

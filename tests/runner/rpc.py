@@ -16,7 +16,7 @@ symlink to the cryo under test, and pycriu is pointed at it.  Checks:
                       cr_errmsg naming the PID
   rpc:unknown-field   a criu_opts field cryo does not know (number 100): a
                       clean error naming it, and the target is untouched
-  rpc:refused-option  auto_dedup (refused by cryo): the option's note
+  rpc:refused-option  force_irmap (refused by cryo): the option's note
   rpc:unknown-type    an unknown request type: a clean error
   rpc:notify          DUMP with notify_scripts: pre-dump then post-dump, each
                       waiting for the answer; a failed answer fails the dump
@@ -24,6 +24,11 @@ symlink to the cryo under test, and pycriu is pointed at it.  Checks:
   rpc:notify-restore  RESTORE with notify_scripts: pre-restore, post-restore
                       and post-resume with the root's PID; a failed post-restore
                       answer fails the restore and the tree is killed
+  rpc:notify-action-script  DUMP with notify_scripts and a config_file naming an
+                      --action-script: at each action the script runs first
+                      (with CRTOOLS_SCRIPT_ACTION, CRTOOLS_INIT_PID), then the
+                      client is notified; a script failing at pre-dump fails
+                      the dump before the client hears of it
   rpc:keep-open       keep_open: more requests on one connection; a request
                       whose process dies (CRYO_FAULT=kill:dump:frozen) is
                       answered for, its target runs on, the connection goes on;
@@ -300,11 +305,11 @@ def check_refused_option(env):
     req = rpc.criu_req(type=rpc.DUMP)
     req.opts.images_dir_fd = fd
     req.opts.pid = pid
-    req.opts.auto_dedup = True
+    req.opts.force_irmap = True
     r = env.client()._send_req_and_recv_resp(req)
     os.close(fd)
-    if r.success or r.cr_errno != errno.EBADRQC or 'auto_dedup' not in r.cr_errmsg or \
-            'deduplication' not in r.cr_errmsg:
+    if r.success or r.cr_errno != errno.EBADRQC or 'force_irmap' not in r.cr_errmsg or \
+            'irmap' not in r.cr_errmsg:
         raise Failed('answer %s' % r)
     env.verdict(pid, env.outfile, reap=False)
 
@@ -361,6 +366,63 @@ def check_notify(env):
     pid, seen, r = notify_dump(env, 'img-notify-fail', {'pre-dump': False})
     if r.success or seen != [('pre-dump', pid)] or 'pre-dump' not in r.cr_errmsg:
         raise Failed('with pre-dump failing: notifications %s, answer %s' % (seen, r))
+    env.verdict(pid, env.outfile, reap=False)
+
+
+def check_notify_action_script(env):
+    from pycriu import rpc_pb2 as rpc
+    log = env.path('as.log')
+    script = env.path('as.sh')
+    with open(script, 'w') as f:
+        f.write('#!/bin/sh\necho "$CRTOOLS_SCRIPT_ACTION $CRTOOLS_INIT_PID" >> %s\n'
+                '[ "$CRTOOLS_SCRIPT_ACTION" != "$AS_FAIL" ]\n' % log)
+    os.chmod(script, 0o755)
+    conf = env.path('as.conf')
+    with open(conf, 'w') as f:
+        f.write('action-script %s\n' % script)
+
+    def run(name, fail):
+        if os.path.exists(log):
+            os.unlink(log)
+        os.environ['AS_FAIL'] = fail
+        pid = env.start_prog()
+        fd = env.imgdir(name)
+        req = rpc.criu_req(type=rpc.DUMP)
+        req.opts.images_dir_fd = fd
+        req.opts.pid = pid
+        req.opts.leave_running = True
+        req.opts.notify_scripts = True
+        req.opts.config_file = conf
+        sk, p = swrk(env)
+        sk.send(req.SerializeToString())
+        seen = []
+        while True:
+            r = recv_resp(sk)
+            if r.type != rpc.NOTIFY:
+                break
+            # the script of this action ran before the client hears of it
+            with open(log) as f:
+                lines = f.read().split('\n')
+            seen.append((r.notify.script, lines[-2] if len(lines) > 1 else None))
+            sk.send(rpc.criu_req(type=rpc.NOTIFY, notify_success=True).SerializeToString())
+        sk.close()
+        p.wait(timeout=30)
+        os.close(fd)
+        del os.environ['AS_FAIL']
+        with open(log) as f:
+            ran = f.read().split('\n')[:-1]
+        return pid, seen, ran, r
+
+    pid, seen, ran, r = run('img-as', '')
+    want = [('pre-dump', 'pre-dump %d' % pid), ('post-dump', 'post-dump %d' % pid)]
+    if not r.success or seen != want or ran != [w[1] for w in want]:
+        raise Failed('notifications %s, scripts %s, answer %s' % (seen, ran, r))
+    env.verdict(pid, env.outfile, reap=False)
+    pid, seen, ran, r = run('img-as-fail', 'pre-dump')
+    if r.success or seen or ran != ['pre-dump %d' % pid] or \
+            'pre-dump action script' not in r.cr_errmsg:
+        raise Failed('with the pre-dump script failing: notifications %s, scripts %s, '
+                     'answer %s' % (seen, ran, r))
     env.verdict(pid, env.outfile, reap=False)
 
 
@@ -535,7 +597,8 @@ CHECKS = [
     ('dump-restore', check_dump_restore), ('dump-esrch', check_dump_esrch),
     ('unknown-field', check_unknown_field), ('refused-option', check_refused_option),
     ('unknown-type', check_unknown_type), ('notify', check_notify),
-    ('notify-restore', check_notify_restore), ('keep-open', check_keep_open),
+    ('notify-restore', check_notify_restore),
+    ('notify-action-script', check_notify_action_script), ('keep-open', check_keep_open),
     ('wait-pid', check_wait_pid),
     ('service', check_service), ('socket-activation', check_socket_activation),
 ]

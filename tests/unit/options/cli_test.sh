@@ -40,7 +40,7 @@ for c in lazy-pages cpuinfo; do
 done
 expect 1 'is not a SOCK_SEQPACKET socket' --no-default-config swrk 77
 expect 1 'removed from criu' --no-default-config exec
-expect 1 'not implemented yet' --no-default-config restore --action-script /bin/true
+expect 1 'not implemented yet' --no-default-config restore --cpu-cap=fpu
 expect 1 "can't use images directory" --no-default-config dump -t 1 -D "$tmp/nonexistent"
 
 expect 0 '--tree PID' help dump
