@@ -629,7 +629,7 @@ int files_dump_fds(struct files_dump *fdm, pid_t pid, uint32_t files_id)
 	return ret ? ret : r2;
 }
 
-int files_dump_fs(struct files_dump *fdm, pid_t pid, unsigned umask_val)
+int files_dump_fs(struct files_dump *fdm, pid_t pid, pid_t img_pid, unsigned umask_val)
 {
 	char link[64];
 	FsEntry fe = FS_ENTRY__INIT;
@@ -646,7 +646,7 @@ int files_dump_fs(struct files_dump *fdm, pid_t pid, unsigned umask_val)
 		return ret;
 	fe.has_cwd_id = fe.has_root_id = fe.has_umask = 1;
 	fe.umask = umask_val;
-	ret = img_open(&img, fdm->dirfd, IMG_FS, IMG_WRITE, pid);
+	ret = img_open(&img, fdm->dirfd, IMG_FS, IMG_WRITE, img_pid);
 	if (ret)
 		return ret;
 	ret = img_write_msg(img, &fe.base);
