@@ -197,6 +197,17 @@ int files_emit(struct fd_dump *d, FileEntry *fe)
 	return img_write_msg(d->fdm->files_img, &fe->base);
 }
 
+int fd_dump_refuse_pidns(struct fd_dump *d, const char *what)
+{
+	const struct seized_tree *t = d->fdm->tree;
+	if (!t || !t->root || t->root->vpid == t->root->pid)
+		return 0;
+	pr_err(FD_FMT " has %s, and the tree runs in a PID namespace of its own: cryo does not "
+	       "translate the PIDs it records to the namespace's yet, and can't restore it",
+	       FD_ARGS(d), what);
+	return -EOPNOTSUPP;
+}
+
 int fd_dump_fown(struct fd_dump *d, FownEntry *fown)
 {
 	struct f_owner_ex owner = { 0 };
@@ -214,6 +225,8 @@ int fd_dump_fown(struct fd_dump *d, FownEntry *fown)
 	fown->signum = sig;
 	fown->pid_type = owner.type;
 	fown->pid = owner.pid;
+	if (owner.pid && fd_dump_refuse_pidns(d, "an owner for its signals (F_SETOWN)"))
+		return -EOPNOTSUPP;
 	if (owner.pid) {
 		/* the owner's credentials are those of whoever set it; the
 		 * task's own are the best guess visible from outside */

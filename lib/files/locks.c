@@ -73,7 +73,9 @@ static int parse_line(const char *s, struct lock_line *l)
 static int write_lock(struct fd_dump *d, const struct lock_line *l, pid_t pid, int fd)
 {
 	struct cr_img *img;
-	int ret = files_dump_img(d->fdm, IMG_FILE_LOCKS, &img);
+	int ret = fd_dump_refuse_pidns(d, "a file lock");
+	if (!ret)
+		ret = files_dump_img(d->fdm, IMG_FILE_LOCKS, &img);
 	if (ret)
 		return ret;
 	FileLockEntry e = FILE_LOCK_ENTRY__INIT;
