@@ -11,8 +11,13 @@
  * threads the same TIDs (gettid and NSpid of /proc/thread-self/status)
  * as before the dump, that Z is still a zombie with its status, and that
  * it reaps as init: C forks E and exits; E, orphaned, must find itself the
- * init's child (getppid() == 1) and be reaped by it. */
+ * init's child (getppid() == 1) and be reaped by it.
+ *   --nested  one more child, N, in a PID namespace nested below the
+ *             init's (must be refused at dump)
+ *   --fown    a file whose signals go to the init (F_SETOWN: a PID cryo
+ *             does not translate yet; must be refused at dump) */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -27,6 +32,11 @@
 #include "zdtmtst.h"
 
 #define NTHR 2
+
+static bool nested;
+TEST_OPTION(nested, bool, "a child in a nested PID namespace", 0);
+static bool fown;
+TEST_OPTION(fown, bool, "a file owned (F_SETOWN) by the init", 0);
 
 struct report {
 	pid_t pid, ppid, pgid, sid, nspid;
@@ -247,6 +257,29 @@ int main(int argc, char **argv)
 	if (waitid(P_PID, z, &si, WEXITED | WNOWAIT))
 		setup_fail("waitid of the zombie-to-be: %s", strerror(errno));
 
+	pid_t n = 0;
+	if (nested) {
+		int back = open("/proc/self/ns/pid", O_RDONLY);
+		if (back < 0 || unshare(CLONE_NEWPID))
+			setup_fail("unshare(CLONE_NEWPID): %s", strerror(errno));
+		n = fork();
+		if (n < 0)
+			setup_fail("fork: %s", strerror(errno));
+		if (n == 0) {
+			test_forked_child();
+			for (;;)
+				pause();
+		}
+		if (setns(back, CLONE_NEWPID))
+			setup_fail("setns back: %s", strerror(errno));
+		close(back);
+	}
+	if (fown) {
+		int fd = open("/dev/null", O_RDONLY);
+		if (fd < 0 || fcntl(fd, F_SETOWN, getpid()))
+			setup_fail("F_SETOWN on /dev/null: %s", strerror(errno));
+	}
+
 	if (ask(areq[1], arep[0], 'r', &ra0) || ask(creq[1], crep[0], 'r', &rc0))
 		setup_fail("the children did not report");
 	if (ra0.pid != a || ra0.ppid != 1 || ra0.pgid != a || ra0.sid != 1)
@@ -300,5 +333,9 @@ int main(int argc, char **argv)
 	}
 	kill(a, SIGKILL);
 	waitpid(a, &st, 0);
+	if (n) {
+		kill(n, SIGKILL);
+		waitpid(n, &st, 0);
+	}
 	return test_verdict();
 }
