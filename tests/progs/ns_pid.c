@@ -15,7 +15,10 @@
  *   --nested  one more child, N, in a PID namespace nested below the
  *             init's (must be refused at dump)
  *   --fown    a file whose signals go to the init (F_SETOWN: a PID cryo
- *             does not translate yet; must be refused at dump) */
+ *             does not translate yet; must be refused at dump)
+ *   --lock    the init holds a POSIX write lock on a file: after the
+ *             restore a new child's F_GETLK must name the init (PID 1) as
+ *             its owner (the image records the namespace's PIDs) */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -37,6 +40,8 @@ static bool nested;
 TEST_OPTION(nested, bool, "a child in a nested PID namespace", 0);
 static bool fown;
 TEST_OPTION(fown, bool, "a file owned (F_SETOWN) by the init", 0);
+static bool lock;
+TEST_OPTION(lock, bool, "a POSIX lock held by the init", 0);
 
 struct report {
 	pid_t pid, ppid, pgid, sid, nspid;
@@ -273,6 +278,13 @@ int main(int argc, char **argv)
 			setup_fail("setns back: %s", strerror(errno));
 		close(back);
 	}
+	int lfd = -1;
+	if (lock) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		lfd = open("ns_pid.lock", O_RDWR | O_CREAT | O_TRUNC, 0600);
+		if (lfd < 0 || fcntl(lfd, F_SETLK, &fl))
+			setup_fail("locking ns_pid.lock: %s", strerror(errno));
+	}
 	if (fown) {
 		int fd = open("/dev/null", O_RDONLY);
 		if (fd < 0 || fcntl(fd, F_SETOWN, getpid()))
@@ -328,6 +340,24 @@ int main(int argc, char **argv)
 		if (got != r.pid || !WIFEXITED(st) || WEXITSTATUS(st) != 9)
 			fail("the orphan %d: waitpid by the init gave %d, status 0x%x", r.pid, got,
 			     st);
+	}
+	if (lock) {
+		/* a new task of the namespace asks who holds the lock */
+		pid_t k = fork();
+		if (k == 0) {
+			struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+			int fd = open("ns_pid.lock", O_RDWR);
+			if (fd < 0 || fcntl(fd, F_GETLK, &fl))
+				_exit(100);
+			_exit(fl.l_type == F_UNLCK ? 101 : fl.l_pid > 99 ? 99 : fl.l_pid);
+		}
+		got = waitpid(k, &st, 0);
+		if (got != k || !WIFEXITED(st) || WEXITSTATUS(st) != 1)
+			fail("the lock on ns_pid.lock: a child's F_GETLK gives %d (1: held by the "
+			     "init; 0: another; 101: not held; 100: failed)",
+			     WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		close(lfd);
+		unlink("ns_pid.lock");
 	}
 	kill(a, SIGKILL);
 	waitpid(a, &st, 0);
