@@ -16,6 +16,9 @@
  *             init's (must be refused at dump)
  *   --fown    a file whose signals go to the init (F_SETOWN: a PID cryo
  *             does not translate yet; must be refused at dump)
+ *   --nosetsid the init stays in the launcher's session, whose
+ *             leader is outside the namespace (NSsid 0; must be refused
+ *             at dump)
  *   --lock    the init holds a POSIX write lock on a file: after the
  *             restore a new child's F_GETLK must name the init (PID 1) as
  *             its owner (the image records the namespace's PIDs) */
@@ -42,6 +45,8 @@ static bool fown;
 TEST_OPTION(fown, bool, "a file owned (F_SETOWN) by the init", 0);
 static bool lock;
 TEST_OPTION(lock, bool, "a POSIX lock held by the init", 0);
+static bool nosetsid;
+TEST_OPTION(nosetsid, bool, "stay in a session led from outside the namespace", 0);
 
 struct report {
 	pid_t pid, ppid, pgid, sid, nspid;
@@ -218,6 +223,11 @@ int main(int argc, char **argv)
 
 	test_doc = "a tree whose root is the init of its own PID namespace keeps its PIDs inside";
 	test_flags |= TEST_NEW_PIDNS;
+	/* test_init() makes the process a session leader unless told before
+	 * it parses the options */
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--nosetsid"))
+			test_flags |= TEST_NO_SETSID;
 	test_init(argc, argv);
 	if (getpid() != 1)
 		setup_fail("not the init of a new PID namespace (pid %d)", getpid());
@@ -293,7 +303,7 @@ int main(int argc, char **argv)
 
 	if (ask(areq[1], arep[0], 'r', &ra0) || ask(creq[1], crep[0], 'r', &rc0))
 		setup_fail("the children did not report");
-	if (ra0.pid != a || ra0.ppid != 1 || ra0.pgid != a || ra0.sid != 1)
+	if (ra0.pid != a || ra0.ppid != 1 || ra0.pgid != a || ra0.sid != getsid(0))
 		setup_fail("A: unexpected pid %d ppid %d pgid %d sid %d", ra0.pid, ra0.ppid,
 			   ra0.pgid, ra0.sid);
 	if (rc0.ppid != 1 || rc0.sid != rc0.pid || rc0.pgid != rc0.pid)
