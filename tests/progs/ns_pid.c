@@ -11,7 +11,10 @@
  * threads the same TIDs (gettid and NSpid of /proc/thread-self/status)
  * as before the dump, that Z is still a zombie with its status, and that
  * it reaps as init: C forks E and exits; E, orphaned, must find itself the
- * init's child (getppid() == 1) and be reaped by it.
+ * init's child (getppid() == 1) and be reaped by it.  The init also keeps
+ * two blocked signals pending, one for the process (SIGUSR2) and one for
+ * its thread (SIGUSR1): they come back with their values and sender (the
+ * init itself, PID 1).
  *   --nested  one more child, N, in a PID namespace nested below the
  *             init's (must be refused at dump)
  *   --fown    a file whose signals go to the init (F_SETOWN: a PID cryo
@@ -312,6 +315,20 @@ int main(int argc, char **argv)
 	test_msg("A %d (threads %d %d), C %d, zombie %d", a, ra0.tids[0], ra0.tids[1],
 		 rc0.pid, z);
 
+	/* pending signals: queued again at restore by the task itself */
+	sigset_t usr;
+	sigemptyset(&usr);
+	sigaddset(&usr, SIGUSR1);
+	sigaddset(&usr, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &usr, NULL);
+	union sigval sv = { .sival_int = 42 };
+	siginfo_t qi = { .si_signo = SIGUSR1, .si_code = SI_QUEUE, .si_pid = getpid(),
+			 .si_uid = getuid() };
+	qi.si_value.sival_int = 43;
+	if (sigqueue(getpid(), SIGUSR2, sv) ||
+	    syscall(SYS_rt_tgsigqueueinfo, getpid(), (pid_t)syscall(SYS_gettid), SIGUSR1, &qi))
+		setup_fail("queueing signals: %s", strerror(errno));
+
 	test_daemon();
 	test_waitsig();
 
@@ -325,6 +342,18 @@ int main(int argc, char **argv)
 	 * freed one's again, so it is not compared) */
 	if (ns_ino("pid_for_children") != ns_ino("pid"))
 		fail("pid_for_children differs from the init's PID namespace");
+	struct timespec zero = { 0, 0 };
+	for (int i = 0; i < 2; i++) {
+		siginfo_t got_si;
+		int sig = sigtimedwait(&usr, &got_si, &zero);
+		int want = sig == SIGUSR2 ? 42 : 43;
+		if (sig != SIGUSR1 && sig != SIGUSR2)
+			fail("pending signal %d of 2 is gone (sigtimedwait: %s)", i + 1,
+			     strerror(errno));
+		else if (got_si.si_pid != 1 || got_si.si_value.sival_int != want)
+			fail("pending signal %d: from pid %d with value %d, want 1 and %d", sig,
+			     got_si.si_pid, got_si.si_value.sival_int, want);
+	}
 	if (ask(areq[1], arep[0], 'r', &r))
 		fail("A did not report after the restore");
 	else
