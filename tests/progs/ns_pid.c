@@ -14,7 +14,8 @@
  * init's child (getppid() == 1) and be reaped by it.  The init also keeps
  * two blocked signals pending, one for the process (SIGUSR2) and one for
  * its thread (SIGUSR1): they come back with their values and sender (the
- * init itself, PID 1).
+ * init itself, PID 1), and a POSIX timer that signals its thread
+ * (SIGEV_THREAD_ID: the image must hold the TID inside, 1).
  *   --nested  one more child, N, in a PID namespace nested below the
  *             init's (must be refused at dump)
  *   --fown    a file whose signals go to the init (F_SETOWN: a PID cryo
@@ -36,6 +37,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "zdtmtst.h"
@@ -328,6 +330,12 @@ int main(int argc, char **argv)
 	if (sigqueue(getpid(), SIGUSR2, sv) ||
 	    syscall(SYS_rt_tgsigqueueinfo, getpid(), (pid_t)syscall(SYS_gettid), SIGUSR1, &qi))
 		setup_fail("queueing signals: %s", strerror(errno));
+	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGUSR1 };
+	sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+	struct itimerspec its = { .it_value = { .tv_sec = 3600 } };
+	timer_t tmr;
+	if (timer_create(CLOCK_MONOTONIC, &sev, &tmr) || timer_settime(tmr, 0, &its, NULL))
+		setup_fail("a POSIX timer for the init's thread: %s", strerror(errno));
 
 	test_daemon();
 	test_waitsig();
@@ -342,6 +350,9 @@ int main(int argc, char **argv)
 	 * freed one's again, so it is not compared) */
 	if (ns_ino("pid_for_children") != ns_ino("pid"))
 		fail("pid_for_children differs from the init's PID namespace");
+	struct itimerspec left;
+	if (timer_gettime(tmr, &left) || left.it_value.tv_sec <= 3000)
+		fail("the POSIX timer: %ld s left (want about 3600)", (long)left.it_value.tv_sec);
 	struct timespec zero = { 0, 0 };
 	for (int i = 0; i < 2; i++) {
 		siginfo_t got_si;
