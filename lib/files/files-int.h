@@ -134,6 +134,10 @@ int fd_dump_lfd(struct fd_dump *d);
 int files_emit(struct fd_dump *d, FileEntry *fe);
 /* Fill @fown from the fdinfo/fcntl state of @d's file. */
 int fd_dump_fown(struct fd_dump *d, FownEntry *fown);
+/* A tree in a PID namespace of its own (lib/dump/vpid.c) whose @d holds
+ * @what, which records PIDs as cryo sees them and is not translated to
+ * the tree's yet: refused (-EOPNOTSUPP, logged); 0 otherwise. */
+int fd_dump_refuse_pidns(struct fd_dump *d, const char *what);
 /* An extra image kept open for the whole dump (pipes-data.img...), opened
  * on first use; closed by files_dump_end. */
 int files_dump_img(struct files_dump *fdm, int type, struct cr_img **img);

@@ -89,9 +89,10 @@ void page_dump_free(struct page_dump *pd);
  * pages that are the parent's own page at the same
  * address (same PFN: shared copy-on-write since the fork) are not written
  * but recorded as cow_parent entries.  @runs (may be NULL) gets this
- * process's runs. */
-int mem_dump_pages(struct page_dump *pd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
-		   pid_t ppid, const struct mem_page_runs *parent_runs,
+ * process's runs.  @img_pid: the PID its pagemap is named by (as the
+ * tree sees it). */
+int mem_dump_pages(struct page_dump *pd, pid_t pid, pid_t img_pid, const MmEntry *mm,
+		   uint32_t pages_id, pid_t ppid, const struct mem_page_runs *parent_runs,
 		   struct mem_page_runs *runs, struct mem_dump_stats *stats);
 
 /* guard.c: guard regions (MADV_GUARD_INSTALL).  Dump: record in @v->guards

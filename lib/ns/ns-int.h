@@ -33,6 +33,10 @@ int timens_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, 
 int timens_dump_own(struct ns_dump *st);
 int timens_pre_clone_own(int dirfd, int *back);
 
+/* pid.c: a PID namespace whose init is the tree's root (made by the
+ * root's clone3; nothing to fill) */
+int pidns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
+
 /* cgroup.c: a cgroup namespace rooted at its tasks' cgroups */
 int cgroupns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
 int cgroupns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);

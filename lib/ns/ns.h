@@ -1,7 +1,8 @@
 /* Namespaces: one descriptor per kind (its clone flag, /proc/PID/ns name,
  * image field, and the steps that dump, create and join one), as lib/files
  * has one per descriptor kind.  A kind with dump and create steps (UTS,
- * IPC, cgroup, time) is restorable: a tree whose root runs in a namespace
+ * IPC, cgroup, time; PID has only create: its tasks' PIDs are the
+ * pstree's) is restorable: a tree whose root runs in a namespace
  * of that kind other than cryo's gets a new one (made by the root's clone3
  * and filled by cryo from the images; time: made and filled by cryo just
  * before the clone3, see pre_clone), which all its processes share.  A tree in any
@@ -168,6 +169,10 @@ int ns_restore_pre_clone(int flags, const TaskKobjIdsEntry *tree_ids, int dirfd,
 /* cryo back in its own namespaces after ns_restore_pre_clone; 0 or a
  * negative code (logged: cryo is left in another and must stop). */
 int ns_restore_post_clone(struct ns_set *back);
+/* pid.c: before any task exists, a root that gets a new PID namespace
+ * (@ns_flags has CLONE_NEWPID) must have been its init (image PID 1), and
+ * --pid-ns (@pid_ns_opt) does not apply.  0 or a negative code (logged). */
+int pidns_restore_check_root(int ns_flags, pid_t root_pid, bool pid_ns_opt);
 /* Close the descriptors of @set (back to cryo's own). */
 void ns_set_close(struct ns_set *set);
 

@@ -353,7 +353,7 @@ static int create_threads(struct rst_proc *p)
 	for (int i = 1; i < p->nr_threads; i++) {
 		struct rst_thread *t = &p->thr[i];
 		remote_scratch_reset(lr);
-		uint64_t tid64 = t->tid;
+		uint64_t tid64 = t->vtid;	/* in the tree's PID namespace */
 		uint64_t tid_addr = remote_scratch_put(lr, &tid64, sizeof(pid_t));
 		struct clone_args args = {
 			.flags = flags,
@@ -370,14 +370,16 @@ static int create_threads(struct rst_proc *p)
 			if (ret == -EEXIST)
 				usleep(10000);
 		}
-		if (ret != t->tid) {
+		if (ret != t->vtid || lr->new_child <= 0) {
 			if (ret == -EEXIST)
-				pid_in_use(t->tid);
+				pid_in_use(t->vtid);
 			else
-				pr_err("clone3 of thread %d in process %d failed: %s", t->tid, p->pid,
+				pr_err("clone3 of thread %d in process %d failed: %s", t->vtid, p->pid,
 				       ret < 0 ? strerror(-ret) : "unexpected tid");
 			return ret < 0 ? ret : -EIO;
 		}
+		/* the clone event reports the TID as cryo sees it */
+		t->tid = lr->new_child;
 		t->created = true;
 		int status;
 		ret = ptrace_wait_stop(t->tid, &status, 10000);
@@ -580,7 +582,7 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 	if (!ret)	/* brk, dumpable, THP, exe... */
 		ret = task_restore_phase(ctx, p, TASK_PH_MM);
 	if (!ret)	/* controlling terminal and /dev/tty, before the fds go in */
-		ret = tty_restore_task(&ctx->files, r, p->pid, p->sid, p->fds,
+		ret = tty_restore_task(&ctx->files, r, p->vpid, p->sid, p->fds,
 				       own_fds ? p->nr_fds : 0);
 	if (!ret && own_fds)
 		ret = files_restore_fds(&ctx->files, r, p->pid, p->fds, p->nr_fds);
