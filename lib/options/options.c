@@ -596,9 +596,9 @@ static const struct cryo_option table[] = {
 	  "Allow a shell job: the tree's session and process group belong to the shell, and its "
 	  "terminal is external. On restore the tasks join cryo's session. Needed for both dump "
 	  "and restore.", NULL },
-	{ "root", 'r', REQ, "PATH", C(RESTORE), OPTF_NOT_YET, set_root,
-	  "Restore with PATH as the root file system (when a mount namespace is restored).",
-	  "restoring onto another root file system (mount namespaces) is not implemented yet" },
+	{ "root", 'r', REQ, "PATH", C(RESTORE), 0, set_root,
+	  "Restore with PATH as the root file system (when a mount namespace is restored): "
+	  "the directory becomes the root mount of the tree's new mount namespace.", NULL },
 	{ "pid-ns", 0, NOARG, NULL, C(RESTORE), NEG, set_flag,
 	  "cryo extension: restore into a new PID namespace so the original PIDs can be reused "
 	  "even when they are taken on this host.", NULL },

@@ -612,6 +612,7 @@ int fill_namespaces(struct rst_ctx *ctx)
 {
 	if (!ctx->ns_flags)
 		return 0;
+	ctx->files.ns.opts = ctx->opts;
 	return ns_restore_create(ctx->ns_flags, ctx->procs[0].core->ids, ctx->procs[0].pid,
 				 ctx->dirfd, &ctx->files.ns);
 }
@@ -792,6 +793,12 @@ int check_namespaces_cgroups(struct rst_ctx *ctx)
 		ctx->ns_flags = ns_restore_flags(root_ids, ctx->procs[0].core->ids);
 	if (!ret)
 		ret = ns_restore_check_images(ctx->ns_flags, ctx->procs[0].core->ids, ctx->dirfd);
+	if (!ret && ctx->opts->root && !(ctx->ns_flags & CLONE_NEWNS)) {
+		pr_err("--root %s: the tree was dumped in cryo's own mount namespace, so there is "
+		       "no root mount of its own to replace; restore without --root",
+		       ctx->opts->root);
+		ret = -EINVAL;
+	}
 	if (ret || !mode || !strcmp(mode, "ignore"))
 		return ret;
 	for (int i = 0; i < ctx->nr_procs; i++) {

@@ -41,10 +41,11 @@ static void test_table(void)
 			CHECK_INT(f->offset, d->id_off);
 			CHECK_INT(f->quantifier_offset, d->has_off);
 		}
-		/* UTS, IPC, cgroup and time are restorable; every other kind
-		 * is refused */
+		/* UTS, IPC, cgroup, time and mount are restorable; every
+		 * other kind is refused */
 		CHECK(ns_creatable(d) == (d->kind == NS_UTS || d->kind == NS_IPC ||
-					  d->kind == NS_CGROUP || d->kind == NS_TIME));
+					  d->kind == NS_CGROUP || d->kind == NS_TIME ||
+					  d->kind == NS_MNT));
 		CHECK(ns_creatable(d) == (d->dump != NULL));
 		/* only time must be ready before the root enters it */
 		CHECK((d->pre_clone != NULL) == (d->kind == NS_TIME));

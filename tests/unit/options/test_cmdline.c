@@ -197,8 +197,11 @@ static void test_values(void)
 	CHECK(opts_external_unix(&O, 123) && opts_external_unix(&O, 0) && !opts_external_unix(&O, 12));
 	CHECK(parse("dump", "-t", "1", "--external", "nobrackets") < 0);
 	/* types cryo does not act on are refused, by name */
-	CHECK(parse("dump", "-t", "1", "--external", "mnt[/data]:data") < 0);
-	CHECK_ERR("--external mnt[/data]:data: external mounts");
+	CHECK_INT(parse("dump", "-t", "1", "--external", "mnt[/data]:data", "--external", "mnt[]"), 0);
+	CHECK_INT(parse("restore", "--external", "mnt[data]:/srv/data"), 0);
+	CHECK(parse("restore", "--external", "mnt[]") < 0);
+	CHECK_ERR("expected mnt[MOUNTPOINT]:KEY on dump");
+	CHECK(parse("dump", "-t", "1", "--external", "mnt[/data]") < 0);
 	CHECK(parse("dump", "-t", "1", "--external", "net[4026531840]:extnet") < 0);
 	CHECK_ERR("external network namespaces are not implemented yet");
 	CHECK(parse("restore", "--external", "veth[eth0]:veth0") < 0);
