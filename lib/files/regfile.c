@@ -107,16 +107,21 @@ out:
 	return ret;
 }
 
+static bool other_mntns(pid_t pid)
+{
+	char path[64];
+	struct stat a, b;
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", pid);
+	return !stat(path, &a) && !stat("/proc/self/ns/mnt", &b) && a.st_ino != b.st_ino;
+}
+
 /* stat @name as process @d->pid sees it: through its root when it is in a
  * mount namespace other than cryo's (the names /proc gives are then its
  * namespace's) */
 static int task_stat(const struct fd_dump *d, const char *name, struct stat *st)
 {
 	char path[PATH_MAX + 32];
-	struct stat a, b;
-	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", d->pid);
-	if (name[0] == '/' && !stat(path, &a) && !stat("/proc/self/ns/mnt", &b) &&
-	    a.st_ino != b.st_ino) {
+	if (name[0] == '/' && other_mntns(d->pid)) {
 		snprintf(path, sizeof(path), "/proc/%d/root%s", d->pid, name);
 		return stat(path, st);
 	}
@@ -197,7 +202,12 @@ static int reg_dump(struct fd_dump *d)
 			return -EOPNOTSUPP;
 		}
 	}
-	if (deleted) {
+	if (deleted && other_mntns(d->pid)) {
+		pr_err("%s of process %d is the deleted file %s in the process's own mount "
+		       "namespace: cryo can't recreate deleted files inside a mount namespace yet",
+		       d->fd >= 0 ? what : "a mapping", d->pid, name);
+		return -EOPNOTSUPP;
+	} else if (deleted) {
 		ret = ghost_dump(d, name, proc_link);
 		if (ret)
 			return ret;
@@ -205,6 +215,13 @@ static int reg_dump(struct fd_dump *d)
 		/* the name must still lead to this very file */
 		struct stat ps;
 		if (task_stat(d, name, &ps) || ps.st_dev != d->st.st_dev || ps.st_ino != d->st.st_ino) {
+			if (other_mntns(d->pid)) {
+				pr_err("%s of process %d: the name %s no longer leads to its file in "
+				       "the process's mount namespace: cryo can't recreate such files "
+				       "inside a mount namespace yet", d->fd >= 0 ? what : "a mapping",
+				       d->pid, name);
+				return -EOPNOTSUPP;
+			}
 			ret = ghost_dump(d, name, proc_link);
 			if (ret)
 				return ret;

@@ -118,6 +118,17 @@ static int dump_path_name(struct fd_dump *d, struct usk_dumped *u, int lfd)
 	path[dg->namelen] = '\0';
 	struct stat st, fst;
 	char real[PATH_MAX];
+	/* its name is in the process's mount namespace, where cryo does not
+	 * look it up nor bind it yet */
+	char mns[64];
+	struct stat a, b;
+	snprintf(mns, sizeof(mns), "/proc/%d/ns/mnt", d->pid);
+	if (!stat(mns, &a) && !stat("/proc/self/ns/mnt", &b) && a.st_ino != b.st_ino) {
+		pr_err("%s is bound to the path \"%s\" in the mount namespace of process %d: "
+		       "unix sockets bound to paths inside a tree's own mount namespace are not "
+		       "supported yet (an abstract name would do)", u->what, path, d->pid);
+		return -EOPNOTSUPP;
+	}
 	bool known = bound_file(lfd, real, sizeof(real), &fst);
 	bool found;
 	if (known && !fst.st_nlink) {

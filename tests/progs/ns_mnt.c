@@ -329,6 +329,8 @@ int main(int argc, char **argv)
 			if (symlink(links[i][1], d) && errno != EEXIST)
 				setup_fail("symlink %s: %s", d, strerror(errno));
 		}
+		/* the container's /dev: the host's (stdio may be /dev/null) */
+		bind_in(r, "/dev");
 		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 		if (n <= 0)
 			setup_fail("readlink /proc/self/exe: %s", strerror(errno));
