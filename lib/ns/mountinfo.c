@@ -81,7 +81,8 @@ static int parse_line(char *line, struct mnt_info *m)
 	char *f[12], *save = NULL, *opt;
 	int n = 0;
 	memset(m, 0, sizeof(*m));
-	for (char *t = strtok_r(line, " \n", &save); t && n < 6; t = strtok_r(NULL, " \n", &save))
+	/* (the count first: the next token belongs to the loop below) */
+	for (char *t; n < 6 && (t = strtok_r(n ? NULL : line, " \n", &save));)
 		f[n++] = t;
 	if (n < 6 || sscanf(f[0], "%d", &m->id) != 1 || sscanf(f[1], "%d", &m->parent) != 1 ||
 	    sscanf(f[2], "%u:%u", &m->maj, &m->min) != 2)
