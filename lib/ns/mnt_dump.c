@@ -290,12 +290,15 @@ int mntns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t 
 			ret = -EINVAL;
 		}
 	}
+	/* every refusal before anything is written */
+	for (int i = 0; !ret && i < t.n; i++) {
+		ret = classify(st, &t, &host, &t.m[i], pid, &keys[i]);
+		if (!ret)
+			ret = check_propagation(&t, &host, &t.m[i], pid);
+	}
 	for (int i = 0; !ret && i < t.n; i++) {
 		const struct mnt_info *m = &t.m[i];
-		ret = classify(st, &t, &host, m, pid, &keys[i]);
-		if (!ret)
-			ret = check_propagation(&t, &host, m, pid);
-		if (!ret && !keys[i] && !strcmp(m->fstype, "tmpfs") && primary(&t, m) == m)
+		if (!keys[i] && !strcmp(m->fstype, "tmpfs") && primary(&t, m) == m)
 			ret = dump_tmpfs(st, &t, m, pid);
 		if (ret)
 			break;
