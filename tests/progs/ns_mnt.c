@@ -7,7 +7,8 @@
  *   - a shared tmpfs and a bind of it made a slave: the peer group and
  *     the master, checked by mounting under each after the restore;
  *   - a bind of a host directory over-mounted by a tmpfs;
- *   - a new proc instance;
+ *   - a new proc instance, a new devpts instance with its ptmx bound on a
+ *     file, an mqueue, a sysfs and a cgroup2 (the last two the host's);
  *   - descriptors on files of the tmpfs, the bind, the read-only bind
  *     and the over-mount, and the working directory in the tmpfs.
  * On SIGTERM /proc/self/mountinfo must list the same mounts (mount point,
@@ -17,7 +18,9 @@
  *              host directory bound on itself) with /usr bound read-only,
  *              the test's own directories bound in, a proc and a tmpfs,
  *              made the root by pivot_root
- *   --overlay  also mount a private overlayfs (cryo refuses it) */
+ *   --overlay  also mount a private overlayfs (cryo refuses it)
+ *   --unix     also bind a unix socket to a path in the tmpfs (refused)
+ *   --deleted  also hold a deleted file of the tmpfs open (refused) */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -42,6 +48,10 @@ static bool pivot;
 TEST_OPTION(pivot, bool, "run in a pivot_root'ed container root", 0);
 static bool overlay;
 TEST_OPTION(overlay, bool, "also mount a private overlayfs", 0);
+static bool unix_sk;
+TEST_OPTION(unix_sk, bool, "also bind a unix socket to a path in the tmpfs", 0);
+static bool deleted;
+TEST_OPTION(deleted, bool, "also hold a deleted file open", 0);
 
 #define ROOTFS "/tmp/cryo-mntns-rootfs"
 #define MAXM 64
@@ -250,6 +260,18 @@ static void build_mounts(void)
 	/* a proc of our own */
 	xmkdir(P("/proc"), 0555);
 	xmount("proc", P("/proc"), "proc", MS_NOSUID | MS_NOEXEC, NULL);
+	/* a devpts of our own, its ptmx bound on a file; mqueue, sysfs, cgroup2 */
+	xmkdir(P("/pts"), 0755);
+	xmount("devpts", P("/pts"), "devpts", MS_NOSUID | MS_NOEXEC,
+	       "newinstance,ptmxmode=0666,mode=620");
+	write_file(P("/ptmx"), "", 0, 0666);
+	xmount(P("/pts/ptmx"), P("/ptmx"), NULL, MS_BIND, NULL);
+	xmkdir(P("/mq"), 0755);
+	xmount("mqueue", P("/mq"), "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	xmkdir(P("/sys"), 0755);
+	xmount("sysfs", P("/sys"), "sysfs", MS_RDONLY, NULL);
+	xmkdir(P("/cg"), 0755);
+	xmount("cgroup2", P("/cg"), "cgroup2", 0, NULL);
 	if (overlay) {
 		xmkdir(P("/../l"), 0755);
 		xmkdir(P("/../u"), 0755);
@@ -375,6 +397,18 @@ int main(int argc, char **argv)
 	fu = open(P("/over/upper"), O_RDONLY);
 	if (fa < 0 || fh < 0 || fro < 0 || fu < 0 || lseek(fa, 100, SEEK_SET) != 100)
 		setup_fail("open: %s", strerror(errno));
+	if (unix_sk) {
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		snprintf(a.sun_path, sizeof(a.sun_path), "%s", P("/tmp/sock"));
+		int sk = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (sk < 0 || bind(sk, (struct sockaddr *)&a, sizeof(a)) || listen(sk, 1))
+			setup_fail("unix socket at %s: %s", a.sun_path, strerror(errno));
+	}
+	if (deleted) {
+		int fd = open(P("/tmp/del"), O_RDWR | O_CREAT, 0600);
+		if (fd < 0 || write(fd, "x", 1) != 1 || unlink(P("/tmp/del")))
+			setup_fail("deleted file: %s", strerror(errno));
+	}
 	if (chdir(P("/tmp/sub")))
 		setup_fail("chdir: %s", strerror(errno));
 	nr_before = snapshot(before);
@@ -440,6 +474,17 @@ int main(int argc, char **argv)
 	struct statfs sf;
 	if (statfs(P("/proc/self"), &sf) || sf.f_type != 0x9fa0)
 		fail("%s is not a proc", P("/proc"));
+	/* the devpts instance: a pty made through the bound ptmx is in it */
+	int pt = open(P("/ptmx"), O_RDWR | O_NOCTTY);
+	int nr = -1;
+	char pts[PATH_MAX];
+	if (pt < 0 || ioctl(pt, TIOCGPTN, &nr))
+		fail_errno("open %s", P("/ptmx"));
+	snprintf(pts, sizeof(pts), "%s/pts/%d", base, nr);
+	if (pt >= 0 && access(pts, F_OK))
+		fail("pty %d made through %s is not in %s", nr, P("/ptmx"), P("/pts"));
+	if (pt >= 0)
+		close(pt);
 	if (mkdir(P("/shared/x"), 0755) || mkdir(P("/shared/y"), 0755) ||
 	    mount("x", P("/shared/x"), "tmpfs", 0, "size=4k") ||
 	    mount("y", P("/slave/y"), "tmpfs", 0, "size=4k")) {
