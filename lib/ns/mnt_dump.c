@@ -38,7 +38,8 @@
 
 #define REFUSE_HINT "give it with --external mnt[%s]:KEY at dump (and mnt[KEY]:PATH at restore)"
 
-/* --external mnt[MOUNTPOINT]:KEY for @mp, or NULL */
+/* --external mnt[MOUNTPOINT]:KEY (or criu's older --ext-mount-map
+ * MOUNTPOINT:KEY) for @mp, or NULL */
 static const char *ext_key(const struct cryo_opts *o, const char *mp)
 {
 	size_t n = strlen(mp);
@@ -47,6 +48,11 @@ static const char *ext_key(const struct cryo_opts *o, const char *mp)
 		if (!strncmp(v, "mnt[", 4) && !strncmp(v + 4, mp, n) && v[4 + n] == ']' &&
 		    v[5 + n] == ':' && v[6 + n])
 			return v + 6 + n;
+	}
+	for (int i = 0; o && i < o->ext_mount_map.n; i++) {
+		const char *v = o->ext_mount_map.v[i];
+		if (!strncmp(v, mp, n) && v[n] == ':' && v[n + 1])
+			return v + n + 1;
 	}
 	return NULL;
 }
@@ -287,6 +293,17 @@ int mntns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t 
 		if (!found) {
 			pr_err("--external %s: process %d's mount namespace has no mount there (or "
 			       "no KEY after ':')", v, pid);
+			ret = -EINVAL;
+		}
+	}
+	for (int i = 0; !ret && st->opts && i < st->opts->ext_mount_map.n; i++) {
+		const char *v = st->opts->ext_mount_map.v[i];
+		bool found = false;
+		for (int j = 0; j < t.n && !found; j++)
+			found = ext_key(st->opts, t.m[j].mp) == strchr(v, ':') + 1;
+		if (!found) {
+			pr_err("--ext-mount-map %s: process %d's mount namespace has no mount there",
+			       v, pid);
 			ret = -EINVAL;
 		}
 	}

@@ -9,8 +9,8 @@
  *   - a peer of an earlier mount (same shared_id) or a slave of a peer
  *     group of the namespace (master_id): a bind of that mount, so the
  *     kernel puts it in the group; then MS_SLAVE / MS_SHARED as dumped;
- *   - external (ext_key): a bind of the path --external mnt[KEY]:PATH
- *     gives, or for "host:PATH" (mnt_dump.c) of PATH in cryo's namespace;
+ *   - external (ext_key): a bind of the path --external mnt[KEY]:PATH (or
+ *     --ext-mount-map KEY:PATH) gives, or for "host:PATH" (mnt_dump.c) of PATH in cryo's namespace;
  *     the namespace's root mount comes from --root DIR when given;
  *   - a bind of the tree's own mount of the same super block (its first
  *     with root "/", made earlier);
@@ -132,8 +132,8 @@ static struct rmnt *root_of(struct mnt_rst *r)
 	return NULL;
 }
 
-/* --external mnt[KEY]:PATH, or PATH of a "host:PATH" key; NULL (logged)
- * if neither */
+/* --external mnt[KEY]:PATH, --ext-mount-map KEY:PATH, or PATH of a
+ * "host:PATH" key; NULL (logged) if none */
 static const char *ext_path(struct mnt_rst *r, const MntEntry *e)
 {
 	size_t n = strlen(e->ext_key);
@@ -142,6 +142,11 @@ static const char *ext_path(struct mnt_rst *r, const MntEntry *e)
 		if (!strncmp(v, "mnt[", 4) && !strncmp(v + 4, e->ext_key, n) && v[4 + n] == ']' &&
 		    v[5 + n] == ':' && v[6 + n])
 			return v + 6 + n;
+	}
+	for (int i = 0; r->opts && i < r->opts->ext_mount_map.n; i++) {
+		const char *v = r->opts->ext_mount_map.v[i];
+		if (!strncmp(v, e->ext_key, n) && v[n] == ':' && v[n + 1])
+			return v + n + 1;
 	}
 	if (!strncmp(e->ext_key, MNT_HOST_KEY, strlen(MNT_HOST_KEY)))
 		return e->ext_key + strlen(MNT_HOST_KEY);

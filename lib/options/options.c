@@ -642,10 +642,10 @@ static const struct cryo_option table[] = {
 	{ "inherit-fd", 0, REQ, "fd[N]:RESOURCE", C(RESTORE), 0, set_inherit_fd,
 	  "Use the already open descriptor N for the file identified by RESOURCE (repeatable): "
 	  "tty[RDEV:DEV], pipe[INODE], socket[INODE], file[MNTID:INODE] or a path.", NULL },
-	{ "ext-mount-map", 'M', REQ, "KEY:VALUE", DR, OPTF_NOT_YET, set_ext_mount_map,
+	{ "ext-mount-map", 'M', REQ, "KEY:VALUE", DR, 0, set_ext_mount_map,
 	  "Map an external mount: on dump MOUNTPOINT:NAME, on restore NAME:PATH; \"auto\" "
-	  "detects external mounts (repeatable).",
-	  "external mounts (mount namespaces) are not implemented yet" },
+	  "detects external mounts (repeatable; what cryo does anyway: mounts its own "
+	  "namespace has too are recorded as host:PATH).", NULL },
 	{ "network-lock", 0, REQ, "METHOD", DR, 0, set_network_lock,
 	  "How the network is locked during dump/restore: \"iptables\" (default), "
 	  "\"nftables\" or \"skip\".", NULL },

@@ -4,8 +4,9 @@
  *     symlink: contents, modes and owners;
  *   - a bind of a host directory, and another remounted read-only,
  *     nosuid, nodev;
- *   - a shared tmpfs and a bind of it made a slave: the peer group and
- *     the master, checked by mounting under each after the restore;
+ *   - a shared tmpfs, a bind of it (its peer) and another made a slave:
+ *     the peer group and the master, checked by mounting under each after
+ *     the restore; an unbindable tmpfs;
  *   - a bind of a host directory over-mounted by a tmpfs;
  *   - a new proc instance, a new devpts instance with its ptmx bound on a
  *     file, an mqueue, a sysfs and a cgroup2 (the last two the host's);
@@ -252,6 +253,11 @@ static void build_mounts(void)
 	write_file(P("/shared/s"), "s", 1, 0644);
 	xmount(P("/shared"), P("/slave"), NULL, MS_BIND, NULL);
 	xmount(NULL, P("/slave"), NULL, MS_SLAVE, NULL);
+	xmkdir(P("/peer"), 0755);
+	xmount(P("/shared"), P("/peer"), NULL, MS_BIND, NULL);
+	xmkdir(P("/unb"), 0755);
+	xmount("cryo-unb", P("/unb"), "tmpfs", 0, "size=16k");
+	xmount(NULL, P("/unb"), NULL, MS_UNBINDABLE, NULL);
 	/* a bind of the host directory, over-mounted by a tmpfs */
 	xmkdir(P("/over"), 0755);
 	xmount(P("/../hostdir"), P("/over"), NULL, MS_BIND, NULL);
@@ -474,6 +480,10 @@ int main(int argc, char **argv)
 	struct statfs sf;
 	if (statfs(P("/proc/self"), &sf) || sf.f_type != 0x9fa0)
 		fail("%s is not a proc", P("/proc"));
+	if (mkdir(P("/unbx"), 0755) && errno != EEXIST)
+		fail_errno("mkdir %s", P("/unbx"));
+	else if (mount(P("/unb"), P("/unbx"), NULL, MS_BIND, NULL) == 0 || errno != EINVAL)
+		fail("binding the unbindable %s: %s", P("/unb"), errno ? strerror(errno) : "worked");
 	/* the devpts instance: a pty made through the bound ptmx is in it */
 	int pt = open(P("/ptmx"), O_RDWR | O_NOCTTY);
 	int nr = -1;
@@ -492,6 +502,8 @@ int main(int argc, char **argv)
 	} else {
 		if (!is_mountpoint(P("/slave/x")))
 			fail("a mount under %s did not propagate to its slave", P("/shared"));
+		if (!is_mountpoint(P("/peer/x")))
+			fail("a mount under %s did not propagate to its peer", P("/shared"));
 		if (is_mountpoint(P("/shared/y")))
 			fail("a mount under the slave %s propagated to its master", P("/slave"));
 	}
