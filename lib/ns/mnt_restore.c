@@ -273,6 +273,17 @@ static bool over_mounted(struct mnt_rst *r, const MntEntry *e)
 	return false;
 }
 
+/* A host file system whose instance depends only on the mounter's
+ * namespaces, whole (root "/"): one made anew is as good */
+static bool renewable(const MntEntry *e)
+{
+	static const char *const fs[] = { "proc", "sysfs", "mqueue", "cgroup", "cgroup2" };
+	for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++)
+		if (!strcmp(fs_name(e), fs[i]))
+			return !strcmp(e->root, "/");
+	return false;
+}
+
 static int make_one(struct mnt_rst *r, struct rmnt *m, struct rmnt *src, bool is_root)
 {
 	const MntEntry *e = m->e;
@@ -296,8 +307,22 @@ static int make_one(struct mnt_rst *r, struct rmnt *m, struct rmnt *src, bool is
 		snprintf(from, sizeof(from), "%s", p);
 		struct stat st;
 		/* hidden mounts of the host: what is there (mnt_dump.c) */
-		if (!strncmp(e->ext_key, MNT_HOST_KEY, strlen(MNT_HOST_KEY)) &&
-		    !over_mounted(r, e) && !(stat(from, &st) == 0 && st.st_dev == makedev(e->root_dev >> 20,
+		bool host = !strncmp(e->ext_key, MNT_HOST_KEY, strlen(MNT_HOST_KEY));
+		if (host && !over_mounted(r, e) &&
+		    !(stat(from, &st) == 0 && st.st_dev == makedev(e->root_dev >> 20,
+								   e->root_dev & 0xfffff)) &&
+		    renewable(e)) {
+			/* cryo's own is another now (restore --pid-ns: its init
+			 * has mounted the new PID namespace's proc): the tree
+			 * gets one of its namespaces, as the host's was */
+			pr_info("mount %s: %s is another %s now; mounting a new one", e->mountpoint,
+				from, fs_name(e));
+			ret = mount_new(r, e, target);
+			m->fresh = true;
+			goto made;
+		}
+		if (host && !over_mounted(r, e) &&
+		    !(stat(from, &st) == 0 && st.st_dev == makedev(e->root_dev >> 20,
 								   e->root_dev & 0xfffff))) {
 			pr_err("mount %s was a bind of %s of the dumping host (device %u:%u), which "
 			       "is not there now: restore on that host, or give its source with "
