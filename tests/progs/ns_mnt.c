@@ -3,7 +3,7 @@
  *   - a tmpfs (size and mode options) with files, a directory and a
  *     symlink: contents, modes and owners;
  *   - a bind of a host directory, and another remounted read-only,
- *     nosuid, nodev;
+ *     nosuid, nodev; a host file bound on a file;
  *   - a shared tmpfs, a bind of it (its peer) and another made a slave:
  *     the peer group and the master, checked by mounting under each after
  *     the restore; an unbindable tmpfs;
@@ -242,6 +242,9 @@ static void build_mounts(void)
 	/* the host directory, bound twice, one read-only */
 	xmkdir(P("/bind"), 0755);
 	xmount(P("/../hostdir"), P("/bind"), NULL, MS_BIND, NULL);
+	/* a host file bound on a file */
+	write_file(P("/hfile"), "", 0, 0600);
+	xmount(P("/../hostdir/h"), P("/hfile"), NULL, MS_BIND, NULL);
 	xmkdir(P("/ro"), 0755);
 	xmount(P("/../hostdir"), P("/ro"), NULL, MS_BIND, NULL);
 	xmount(NULL, P("/ro"), NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
@@ -450,6 +453,7 @@ int main(int argc, char **argv)
 	if (readlink(P("/tmp/link"), l, sizeof(l) - 1) != 1 || strcmp(l, "a"))
 		fail("%s is not a symlink to a", P("/tmp/link"));
 	check_file(P("/bind/h"), 0644, 0, 0, hosttext, sizeof(hosttext));
+	check_file(P("/hfile"), 0644, 0, 0, hosttext, sizeof(hosttext));
 	check_file(P("/over/upper"), 0604, 0, 0, "upper", 5);
 	if (access(P("/over/h"), F_OK) == 0)
 		fail("the host directory under %s shows through its over-mount", P("/over"));
