@@ -334,26 +334,17 @@ static int reg_open(struct files_restore *fr, struct rst_file *f)
 		flags &= ~O_DIRECTORY;
 	/* the name is the tree's: in its mount namespace (cryo's cwd is
 	 * reset by the setns and put back) */
-	int cwd = fr->ns.fd[NS_MNT] >= 0 ? open(".", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
-	if (fr->ns.fd[NS_MNT] >= 0 && cwd < 0)
-		return_perror("can't open cryo's working directory");
-	ret = cwd >= 0 ? files_rst_enter_ns(fr, f, CLONE_NEWNS) : 0;
-	if (ret) {
-		close(cwd);
+	int cwd;
+	ret = files_rst_enter_mnt(fr, &cwd);
+	if (ret)
 		return ret;
-	}
 	int fd = open(path, flags | O_NOCTTY | O_CLOEXEC);
 	int oerr = errno;
-	if (cwd >= 0) {
-		ret = files_rst_leave_ns(fr, CLONE_NEWNS);
-		if (fchdir(cwd) && !ret)
-			ret = log_errno(-errno, "can't go back to cryo's working directory");
-		close(cwd);
-		if (ret) {
-			if (fd >= 0)
-				close(fd);
-			return ret;
-		}
+	ret = files_rst_leave_mnt(fr, cwd);
+	if (ret) {
+		if (fd >= 0)
+			close(fd);
+		return ret;
 	}
 	if (fd < 0) {
 		int e = oerr;

@@ -11,7 +11,8 @@
  *   - a new proc instance, a new devpts instance with its ptmx bound on a
  *     file, an mqueue, a sysfs and a cgroup2 (the last two the host's);
  *   - descriptors on files of the tmpfs, the bind, the read-only bind
- *     and the over-mount, and the working directory in the tmpfs.
+ *     and the over-mount, and the working directory in the tmpfs;
+ *   - a unix socket listening on a path in the tmpfs, with a connection.
  * On SIGTERM /proc/self/mountinfo must list the same mounts (mount point,
  * fs type, root, mount and super-block options, propagation between
  * them) in the same order, and each file and descriptor must be as left.
@@ -20,7 +21,6 @@
  *              the test's own directories bound in, a proc and a tmpfs,
  *              made the root by pivot_root
  *   --overlay  also mount a private overlayfs (cryo refuses it)
- *   --unix     also bind a unix socket to a path in the tmpfs (refused)
  *   --deleted  also hold a deleted file of the tmpfs open (refused) */
 #include <dirent.h>
 #include <errno.h>
@@ -49,8 +49,6 @@ static bool pivot;
 TEST_OPTION(pivot, bool, "run in a pivot_root'ed container root", 0);
 static bool overlay;
 TEST_OPTION(overlay, bool, "also mount a private overlayfs", 0);
-static bool unix_sk;
-TEST_OPTION(unix_sk, bool, "also bind a unix socket to a path in the tmpfs", 0);
 static bool deleted;
 TEST_OPTION(deleted, bool, "also hold a deleted file open", 0);
 
@@ -227,7 +225,8 @@ static int rm_one(const char *path, const struct stat *st, int type, struct FTW 
 static const char hello[] = "hello from the tmpfs";
 static const char hosttext[] = "a file of the host directory";
 static char pat[A_SIZE];
-static int fa, fh, fro, fu;
+static int fa, fh, fro, fu, lsk, csk, ask;
+static struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
 static void build_mounts(void)
 {
@@ -408,13 +407,14 @@ int main(int argc, char **argv)
 	fu = open(P("/over/upper"), O_RDONLY);
 	if (fa < 0 || fh < 0 || fro < 0 || fu < 0 || lseek(fa, 100, SEEK_SET) != 100)
 		setup_fail("open: %s", strerror(errno));
-	if (unix_sk) {
-		struct sockaddr_un a = { .sun_family = AF_UNIX };
-		snprintf(a.sun_path, sizeof(a.sun_path), "%s", P("/tmp/sock"));
-		int sk = socket(AF_UNIX, SOCK_STREAM, 0);
-		if (sk < 0 || bind(sk, (struct sockaddr *)&a, sizeof(a)) || listen(sk, 1))
-			setup_fail("unix socket at %s: %s", a.sun_path, strerror(errno));
-	}
+	/* a listener on a path of the tmpfs, and a connection to it */
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", P("/tmp/sock"));
+	lsk = socket(AF_UNIX, SOCK_STREAM, 0);
+	csk = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (lsk < 0 || csk < 0 || bind(lsk, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(lsk, 4) || connect(csk, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    (ask = accept(lsk, NULL, NULL)) < 0 || chmod(sa.sun_path, 0750))
+		setup_fail("unix socket at %s: %s", sa.sun_path, strerror(errno));
 	if (deleted) {
 		int fd = open(P("/tmp/del"), O_RDWR | O_CREAT, 0600);
 		if (fd < 0 || write(fd, "x", 1) != 1 || unlink(P("/tmp/del")))
@@ -475,6 +475,21 @@ int main(int argc, char **argv)
 	char cwd[PATH_MAX];
 	if (!getcwd(cwd, sizeof(cwd)) || strcmp(cwd, P("/tmp/sub")))
 		fail("cwd is %s, not %s", cwd, P("/tmp/sub"));
+	/* the listener: its name in the restored tmpfs, taking connections */
+	struct stat ss;
+	if (lstat(P("/tmp/sock"), &ss) || !S_ISSOCK(ss.st_mode) || (ss.st_mode & 07777) != 0750)
+		fail("%s is not the socket's file (mode 0750)", P("/tmp/sock"));
+	int c2 = socket(AF_UNIX, SOCK_STREAM, 0), a2 = -1;
+	if (c2 < 0 || connect(c2, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    (a2 = accept(lsk, NULL, NULL)) < 0 || write(c2, "new", 3) != 3 ||
+	    read(a2, buf, 3) != 3 || memcmp(buf, "new", 3))
+		fail_errno("a new connection to %s", sa.sun_path);
+	if (write(csk, "old", 3) != 3 || read(ask, buf, 3) != 3 || memcmp(buf, "old", 3))
+		fail_errno("the connection made before the dump");
+	if (c2 >= 0)
+		close(c2);
+	if (a2 >= 0)
+		close(a2);
 	/* read-only */
 	t = open(P("/ro/new"), O_WRONLY | O_CREAT, 0644);
 	if (t >= 0 || errno != EROFS)
