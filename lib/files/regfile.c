@@ -202,10 +202,12 @@ static int reg_dump(struct fd_dump *d)
 			return -EOPNOTSUPP;
 		}
 	}
-	if (deleted && other_mntns(d->pid)) {
-		pr_err("%s of process %d is the deleted file %s in the process's own mount "
-		       "namespace: cryo can't recreate deleted files inside a mount namespace yet",
-		       d->fd >= 0 ? what : "a mapping", d->pid, name);
+	if (deleted && d->st.st_nlink && other_mntns(d->pid)) {
+		/* (a deleted one is saved whole, a ghost; this one is linked
+		 * elsewhere, which ghost.c looks up in cryo's namespace) */
+		pr_err("%s of process %d is the file once named %s in the process's own mount "
+		       "namespace, which has other names: cryo can't restore such files inside "
+		       "a mount namespace yet", d->fd >= 0 ? what : "a mapping", d->pid, name);
 		return -EOPNOTSUPP;
 	} else if (deleted) {
 		ret = ghost_dump(d, name, proc_link);

@@ -12,7 +12,8 @@
  *     file, an mqueue, a sysfs and a cgroup2 (the last two the host's);
  *   - descriptors on files of the tmpfs, the bind, the read-only bind
  *     and the over-mount, and the working directory in the tmpfs;
- *   - a unix socket listening on a path in the tmpfs, with a connection.
+ *   - a unix socket listening on a path in the tmpfs, with a connection;
+ *   - a deleted file of the tmpfs held open.
  * On SIGTERM /proc/self/mountinfo must list the same mounts (mount point,
  * fs type, root, mount and super-block options, propagation between
  * them) in the same order, and each file and descriptor must be as left.
@@ -21,7 +22,8 @@
  *              the test's own directories bound in, a proc and a tmpfs,
  *              made the root by pivot_root
  *   --overlay  also mount a private overlayfs (cryo refuses it)
- *   --deleted  also hold a deleted file of the tmpfs open (refused) */
+ *   --linked   also hold open a file of the tmpfs whose name was removed
+ *              but that has another (refused) */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -49,8 +51,8 @@ static bool pivot;
 TEST_OPTION(pivot, bool, "run in a pivot_root'ed container root", 0);
 static bool overlay;
 TEST_OPTION(overlay, bool, "also mount a private overlayfs", 0);
-static bool deleted;
-TEST_OPTION(deleted, bool, "also hold a deleted file open", 0);
+static bool linked;
+TEST_OPTION(linked, bool, "also hold open a file renamed by a link and an unlink", 0);
 
 #define ROOTFS "/tmp/cryo-mntns-rootfs"
 #define MAXM 64
@@ -225,7 +227,7 @@ static int rm_one(const char *path, const struct stat *st, int type, struct FTW 
 static const char hello[] = "hello from the tmpfs";
 static const char hosttext[] = "a file of the host directory";
 static char pat[A_SIZE];
-static int fa, fh, fro, fu, lsk, csk, ask;
+static int fa, fh, fro, fu, lsk, csk, ask, fdel;
 static struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
 static void build_mounts(void)
@@ -415,10 +417,13 @@ int main(int argc, char **argv)
 	    listen(lsk, 4) || connect(csk, (struct sockaddr *)&sa, sizeof(sa)) ||
 	    (ask = accept(lsk, NULL, NULL)) < 0 || chmod(sa.sun_path, 0750))
 		setup_fail("unix socket at %s: %s", sa.sun_path, strerror(errno));
-	if (deleted) {
-		int fd = open(P("/tmp/del"), O_RDWR | O_CREAT, 0600);
-		if (fd < 0 || write(fd, "x", 1) != 1 || unlink(P("/tmp/del")))
-			setup_fail("deleted file: %s", strerror(errno));
+	fdel = open(P("/tmp/del"), O_RDWR | O_CREAT, 0600);
+	if (fdel < 0 || write(fdel, hello, sizeof(hello)) != sizeof(hello) || unlink(P("/tmp/del")))
+		setup_fail("deleted file: %s", strerror(errno));
+	if (linked) {
+		int fd = open(P("/tmp/r"), O_RDWR | O_CREAT, 0600);
+		if (fd < 0 || link(P("/tmp/r"), P("/tmp/r2")) || unlink(P("/tmp/r")))
+			setup_fail("linked file: %s", strerror(errno));
 	}
 	if (chdir(P("/tmp/sub")))
 		setup_fail("chdir: %s", strerror(errno));
@@ -475,6 +480,26 @@ int main(int argc, char **argv)
 	char cwd[PATH_MAX];
 	if (!getcwd(cwd, sizeof(cwd)) || strcmp(cwd, P("/tmp/sub")))
 		fail("cwd is %s, not %s", cwd, P("/tmp/sub"));
+	/* the deleted file: its contents, no name, nothing left of its ghost */
+	struct stat ds;
+	char dbuf[sizeof(hello)];
+	if (fstat(fdel, &ds) || ds.st_nlink != 0 || pread(fdel, dbuf, sizeof(dbuf), 0) !=
+	    sizeof(hello) || memcmp(dbuf, hello, sizeof(hello)))
+		fail("the deleted file's descriptor is not as left (links %lu)",
+		     (unsigned long)ds.st_nlink);
+	DIR *dir = opendir(P("/tmp"));
+	struct dirent *de;
+	int nent = 0;
+	while (dir && (de = readdir(dir)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && ++nent &&
+		    strcmp(de->d_name, "a") && strcmp(de->d_name, "sub") &&
+		    strcmp(de->d_name, "link") && strcmp(de->d_name, "sock") &&
+		    (!linked || strcmp(de->d_name, "r2")))
+			fail("%s has %s, which it did not have", P("/tmp"), de->d_name);
+	if (dir)
+		closedir(dir);
+	if (nent != (linked ? 5 : 4))
+		fail("%s has %d entries, not %d", P("/tmp"), nent, linked ? 5 : 4);
 	/* the listener: its name in the restored tmpfs, taking connections */
 	struct stat ss;
 	if (lstat(P("/tmp/sock"), &ss) || !S_ISSOCK(ss.st_mode) || (ss.st_mode & 07777) != 0750)
