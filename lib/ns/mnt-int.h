@@ -32,6 +32,8 @@ struct mnt_table {
 /* Parse @path (a mountinfo file); 0 or a negative code (logged). */
 int mnt_table_read(const char *path, struct mnt_table *t);
 void mnt_table_free(struct mnt_table *t);
+/* the strings of @t's entries only */
+void mnt_table_free_entries(struct mnt_table *t);
 /* The entry with mount id @id, or NULL. */
 struct mnt_info *mnt_find(const struct mnt_table *t, int id);
 /* The namespace's root mount: the one whose parent is not in @t. */

@@ -260,6 +260,38 @@ static int classify(struct ns_dump *st, const struct mnt_table *t, const struct 
 	return -EOPNOTSUPP;
 }
 
+/* --skip-mnt PATH: the mount there and those under it are left out (the
+ * restore will not have them); each must name a mount */
+static int skip_mounts(const struct cryo_opts *o, struct mnt_table *t, pid_t pid)
+{
+	for (int k = 0; o && k < o->skip_mnts.n; k++) {
+		const char *s = o->skip_mnts.v[k], *rest;
+		int kept = 0, gone = 0;
+		if (!strcmp(s, "/")) {
+			pr_err("--skip-mnt /: the root mount of the namespace can't be left out");
+			return -EINVAL;
+		}
+		for (int i = 0; i < t->n; i++) {
+			struct mnt_info *m = &t->m[i];
+			if (mnt_path_under(m->mp, s, &rest)) {
+				pr_info("--skip-mnt %s: mount %d (%s at %s) left out", s, m->id,
+					m->fstype, m->mp);
+				struct mnt_table one = { m, 1 };
+				mnt_table_free_entries(&one);
+				gone++;
+				continue;
+			}
+			t->m[kept++] = *m;
+		}
+		t->n = kept;
+		if (!gone) {
+			pr_err("--skip-mnt %s: process %d's mount namespace has no mount there", s, pid);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int mntns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id)
 {
 	struct mnt_table t, host;
@@ -269,7 +301,9 @@ int mntns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t 
 	int ret = mnt_table_read(path, &t);
 	if (ret)
 		return ret;
-	ret = mnt_table_read("/proc/self/mountinfo", &host);
+	ret = skip_mounts(st->opts, &t, pid);
+	if (!ret)
+		ret = mnt_table_read("/proc/self/mountinfo", &host);
 	if (ret) {
 		mnt_table_free(&t);
 		return ret;

@@ -143,6 +143,14 @@ int mnt_table_read(const char *path, struct mnt_table *t)
 
 void mnt_table_free(struct mnt_table *t)
 {
+	mnt_table_free_entries(t);
+	free(t->m);
+	t->m = NULL;
+	t->n = 0;
+}
+
+void mnt_table_free_entries(struct mnt_table *t)
+{
 	for (int i = 0; i < t->n; i++) {
 		free(t->m[i].root);
 		free(t->m[i].mp);
@@ -150,9 +158,6 @@ void mnt_table_free(struct mnt_table *t)
 		free(t->m[i].source);
 		free(t->m[i].sb_opts);
 	}
-	free(t->m);
-	t->m = NULL;
-	t->n = 0;
 }
 
 struct mnt_info *mnt_find(const struct mnt_table *t, int id)

@@ -652,9 +652,9 @@ static const struct cryo_option table[] = {
 	{ "manage-cgroups", 0, OPTARG, "MODE", DR, 0, set_manage_cgroups,
 	  "Dump cgroups and restore them in MODE: none, props, soft (default when given "
 	  "without MODE), full, strict or ignore.", NULL },
-	{ "skip-mnt", 0, REQ, "PATH", C(DUMP), OPTF_NOT_YET, set_skip_mnt,
-	  "Ignore the mount at PATH (repeatable).",
-	  "skipping mounts (mount namespaces) is not implemented yet" },
+	{ "skip-mnt", 0, REQ, "PATH", C(DUMP), 0, set_skip_mnt,
+	  "Leave the mount at PATH (in the tree's mount namespace) and the mounts under it "
+	  "out of the dump: the restored namespace will not have them (repeatable).", NULL },
 
 	/* ---- memory, iterative and remote ---- */
 	{ "cow-parent", 0, NOARG, NULL, C(DUMP), NEG, set_flag,
