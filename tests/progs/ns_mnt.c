@@ -1,7 +1,7 @@
 /* ns_mnt: a tree in a mount namespace of its own (the test unshares it and
  * makes / private) comes back in a new one with the same mounts:
- *   - a tmpfs (size and mode options) with files, a directory and a
- *     symlink: contents, modes and owners;
+ *   - a tmpfs (size and mode options) with files, a directory, a symlink
+ *     and a device node: contents, modes, owners, device numbers;
  *   - a bind of a host directory, and another remounted read-only,
  *     nosuid, nodev; a host file bound on a file;
  *   - a shared tmpfs, a bind of it (its peer) and another made a slave:
@@ -41,6 +41,7 @@
 #include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -244,8 +245,9 @@ static void build_mounts(void)
 	write_file(P("/tmp/a"), pat, sizeof(pat), 0640);
 	xmkdir(P("/tmp/sub"), 0710);
 	write_file(P("/tmp/sub/b"), hello, sizeof(hello), 0600);
-	if (chown(P("/tmp/sub/b"), 1234, 5678) || symlink("a", P("/tmp/link")))
-		setup_fail("chown/symlink: %s", strerror(errno));
+	if (chown(P("/tmp/sub/b"), 1234, 5678) || symlink("a", P("/tmp/link")) ||
+	    mknod(P("/tmp/null"), S_IFCHR | 0666, makedev(1, 3)) || chmod(P("/tmp/null"), 0666))
+		setup_fail("chown/symlink/mknod: %s", strerror(errno));
 	/* the host directory, bound twice, one read-only */
 	xmkdir(P("/bind"), 0755);
 	xmount(P("/../hostdir"), P("/bind"), NULL, MS_BIND, NULL);
@@ -500,12 +502,17 @@ int main(int argc, char **argv)
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && ++nent &&
 		    strcmp(de->d_name, "a") && strcmp(de->d_name, "sub") &&
 		    strcmp(de->d_name, "link") && strcmp(de->d_name, "sock") &&
+		    strcmp(de->d_name, "null") &&
 		    (!linked || strcmp(de->d_name, "r2")))
 			fail("%s has %s, which it did not have", P("/tmp"), de->d_name);
 	if (dir)
 		closedir(dir);
-	if (nent != (linked ? 5 : 4))
-		fail("%s has %d entries, not %d", P("/tmp"), nent, linked ? 5 : 4);
+	if (nent != (linked ? 6 : 5))
+		fail("%s has %d entries, not %d", P("/tmp"), nent, linked ? 6 : 5);
+	struct stat ns;
+	if (lstat(P("/tmp/null"), &ns) || !S_ISCHR(ns.st_mode) || ns.st_rdev != makedev(1, 3) ||
+	    (ns.st_mode & 07777) != 0666)
+		fail("%s is not the device node 1:3 (mode 0666) it was", P("/tmp/null"));
 	/* the listener: its name in the restored tmpfs, taking connections */
 	struct stat ss;
 	if (lstat(P("/tmp/sock"), &ss) || !S_ISSOCK(ss.st_mode) || (ss.st_mode & 07777) != 0750)
