@@ -180,6 +180,13 @@ int files_rst_adopt(struct rst_file *f, int fd, int ret, unsigned flags, const F
  * negative code (logged); a failed leave must fail the restore. */
 int files_rst_enter_ns(struct files_restore *fr, const struct rst_file *f, int clone_flag);
 int files_rst_leave_ns(struct files_restore *fr, int clone_flag);
+/* Paths of the tree: into its mount namespace (the restore made one for
+ * it), unless cryo is in it already (nesting is fine: only the outermost
+ * pair enters and leaves).  A setns into a mount namespace resets cryo's
+ * working directory: *@cwd keeps it for files_rst_leave_mnt (-1: nothing
+ * was entered).  0 or a negative code (logged). */
+int files_rst_enter_mnt(struct files_restore *fr, int *cwd);
+int files_rst_leave_mnt(struct files_restore *fr, int cwd);
 /* socket(2) in @f's network namespace: the socket, or a negative code;
  * socket's own error is returned unlogged (the caller names the socket),
  * namespace errors are logged. */

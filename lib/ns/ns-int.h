@@ -41,4 +41,9 @@ int pidns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, u
 int cgroupns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
 int cgroupns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
 
+/* mnt_dump.c, mnt_restore.c: the mount tree (mountpoints-ID.img) and the
+ * files of its own tmpfs mounts (tmpfs-dev-N.tar.gz.img) */
+int mntns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
+int mntns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
+
 #endif

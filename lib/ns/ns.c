@@ -44,7 +44,7 @@ static const struct ns_desc descs[NS__MAX] = {
 		     IDS(uts_ns_id, 8), IMG_UTSNS, RUN_INSIDE, .dump = utsns_dump,
 		     .create = utsns_create },
 	[NS_MNT] = { NS_MNT, "mnt", "mount", "mount", CLONE_NEWNS, NULL, IDS(mnt_ns_id, 9),
-		     IMG_MNTS, RUN_INSIDE },
+		     IMG_MNTS, RUN_INSIDE, .dump = mntns_dump, .create = mntns_create },
 	[NS_USER] = { NS_USER, "user", "user", "user", CLONE_NEWUSER, NULL, IDS(user_ns_id, 10),
 		      IMG_USERNS, "user namespaces are not supported yet" },
 	[NS_CGROUP] = { NS_CGROUP, "cgroup", "cgroup", "cgroup", CLONE_NEWCGROUP, NULL,

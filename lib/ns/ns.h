@@ -26,6 +26,7 @@ enum ns_kind {
 
 struct ns_dump;
 struct ns_set;
+struct cryo_opts;
 
 struct ns_desc {
 	enum ns_kind kind;
@@ -84,6 +85,9 @@ void ns_ids_set(const struct ns_desc *d, TaskKobjIdsEntry *ids, uint32_t id);
  * made new: ns_restore_create). */
 struct ns_set {
 	int fd[NS__MAX];
+	/* the run's options, for the create steps (mnt: --root, --external);
+	 * ns_set_self leaves it */
+	const struct cryo_opts *opts;
 };
 void ns_set_self(struct ns_set *s);
 /* Join the namespace @nsfd of kind @d (setns). */
@@ -100,6 +104,7 @@ int ns_leave(const struct ns_desc *d, int back);
 /* Dump side: cryo's own namespaces, and ids for the images. */
 struct ns_dump {
 	int dirfd;			/* the images directory, for the dump steps */
+	const struct cryo_opts *opts;	/* the dump's (mnt: --external mnt[...]) */
 	uint64_t self[NS__MAX];		/* inode of each of cryo's namespaces */
 	uint64_t root[NS__MAX];		/* of the root's (the first task checked) */
 	uint64_t self_children[NS__MAX];/* of its *_for_children (0 where none) */

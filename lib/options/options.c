@@ -609,9 +609,9 @@ static const struct cryo_option table[] = {
 	  "Allow a shell job: the tree's session and process group belong to the shell, and its "
 	  "terminal is external. On restore the tasks join cryo's session. Needed for both dump "
 	  "and restore.", NULL },
-	{ "root", 'r', REQ, "PATH", C(RESTORE), OPTF_NOT_YET, set_root,
-	  "Restore with PATH as the root file system (when a mount namespace is restored).",
-	  "restoring onto another root file system (mount namespaces) is not implemented yet" },
+	{ "root", 'r', REQ, "PATH", C(RESTORE), 0, set_root,
+	  "Restore with PATH as the root file system (when a mount namespace is restored): "
+	  "the directory becomes the root mount of the tree's new mount namespace.", NULL },
 	{ "pid-ns", 0, NOARG, NULL, C(RESTORE), NEG, set_flag,
 	  "cryo extension: restore into a new PID namespace so the original PIDs can be reused "
 	  "even when they are taken on this host.", NULL },
@@ -655,19 +655,19 @@ static const struct cryo_option table[] = {
 	{ "inherit-fd", 0, REQ, "fd[N]:RESOURCE", C(RESTORE), 0, set_inherit_fd,
 	  "Use the already open descriptor N for the file identified by RESOURCE (repeatable): "
 	  "tty[RDEV:DEV], pipe[INODE], socket[INODE], file[MNTID:INODE] or a path.", NULL },
-	{ "ext-mount-map", 'M', REQ, "KEY:VALUE", DR, OPTF_NOT_YET, set_ext_mount_map,
+	{ "ext-mount-map", 'M', REQ, "KEY:VALUE", DR, 0, set_ext_mount_map,
 	  "Map an external mount: on dump MOUNTPOINT:NAME, on restore NAME:PATH; \"auto\" "
-	  "detects external mounts (repeatable).",
-	  "external mounts (mount namespaces) are not implemented yet" },
+	  "detects external mounts (repeatable; what cryo does anyway: mounts its own "
+	  "namespace has too are recorded as host:PATH).", NULL },
 	{ "network-lock", 0, REQ, "METHOD", DR, 0, set_network_lock,
 	  "How the network is locked during dump/restore: \"iptables\" (default), "
 	  "\"nftables\" or \"skip\".", NULL },
 	{ "manage-cgroups", 0, OPTARG, "MODE", DR, 0, set_manage_cgroups,
 	  "Dump cgroups and restore them in MODE: none, props, soft (default when given "
 	  "without MODE), full, strict or ignore.", NULL },
-	{ "skip-mnt", 0, REQ, "PATH", C(DUMP), OPTF_NOT_YET, set_skip_mnt,
-	  "Ignore the mount at PATH (repeatable).",
-	  "skipping mounts (mount namespaces) is not implemented yet" },
+	{ "skip-mnt", 0, REQ, "PATH", C(DUMP), 0, set_skip_mnt,
+	  "Leave the mount at PATH (in the tree's mount namespace) and the mounts under it "
+	  "out of the dump: the restored namespace will not have them (repeatable).", NULL },
 
 	/* ---- memory, iterative and remote ---- */
 	{ "cow-parent", 0, NOARG, NULL, C(DUMP), NEG, set_flag,

@@ -628,6 +628,7 @@ int fill_namespaces(struct rst_ctx *ctx)
 {
 	if (!ctx->ns_flags)
 		return 0;
+	ctx->files.ns.opts = ctx->opts;
 	return ns_restore_create(ctx->ns_flags, ctx->procs[0].core->ids, ctx->procs[0].pid,
 				 ctx->dirfd, &ctx->files.ns);
 }
@@ -824,6 +825,12 @@ int check_namespaces_cgroups(struct rst_ctx *ctx)
 	if (!ret)
 		ret = pidns_restore_check_root(ctx->ns_flags, ctx->procs[0].vpid,
 					       ctx->opts->pid_ns || getpid() == 1);
+	if (!ret && ctx->opts->root && !(ctx->ns_flags & CLONE_NEWNS)) {
+		pr_err("--root %s: the tree was dumped in cryo's own mount namespace, so there is "
+		       "no root mount of its own to replace; restore without --root",
+		       ctx->opts->root);
+		ret = -EINVAL;
+	}
 	if (ret || !mode || !strcmp(mode, "ignore"))
 		return ret;
 	for (int i = 0; i < ctx->nr_procs; i++) {

@@ -108,6 +108,9 @@ static bool ends_with_name(const char *real, const char *name, size_t *dirlen)
 	return true;
 }
 
+static int dump_path_name_at(struct fd_dump *d, struct usk_dumped *u, int lfd, int top,
+			     const char *path, char *real);
+
 /* A name bound to a path: the file's permissions, whether it was deleted,
  * and for a relative name the directory it is relative to. */
 static int dump_path_name(struct fd_dump *d, struct usk_dumped *u, int lfd)
@@ -116,9 +119,34 @@ static int dump_path_name(struct fd_dump *d, struct usk_dumped *u, int lfd)
 	char path[sizeof(dg->name) + 1];
 	memcpy(path, dg->name, dg->namelen);
 	path[dg->namelen] = '\0';
-	struct stat st, fst;
 	char real[PATH_MAX];
-	bool known = bound_file(lfd, real, sizeof(real), &fst);
+	/* a process in a mount namespace of its own: its names are looked up
+	 * from its root (the restore binds them inside its namespace) */
+	char mns[64];
+	struct stat a, b;
+	snprintf(mns, sizeof(mns), "/proc/%d/ns/mnt", d->pid);
+	int top = AT_FDCWD;
+	if (!stat(mns, &a) && !stat("/proc/self/ns/mnt", &b) && a.st_ino != b.st_ino) {
+		snprintf(mns, sizeof(mns), "/proc/%d/root", d->pid);
+		top = open(mns, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (top < 0)
+			return log_errno(-errno, "%s: can't open the root of process %d (%s)",
+					 u->what, d->pid, mns);
+	}
+	int ret = dump_path_name_at(d, u, lfd, top, path, real);
+	if (top >= 0)
+		close(top);
+	return ret;
+}
+
+static int dump_path_name_at(struct fd_dump *d, struct usk_dumped *u, int lfd, int top,
+			     const char *path, char *real)
+{
+	struct usk_diag *dg = u->dg;
+	struct stat st, fst;
+	/* @top: absolute names relative to it (the process's root) */
+#define AT(p) (top == AT_FDCWD || (p)[0] != '/' ? (p) : (p)[1] ? (p) + 1 : ".")
+	bool known = bound_file(lfd, real, PATH_MAX, &fst);
 	bool found;
 	if (known && !fst.st_nlink) {
 		/* unlinked: the kernel's path says where it was */
@@ -127,7 +155,7 @@ static int dump_path_name(struct fd_dump *d, struct usk_dumped *u, int lfd)
 			real[rl - 10] = '\0';
 	}
 	if (path[0] == '/') {
-		found = same_vfs(AT_FDCWD, path, dg, &st);
+		found = same_vfs(top, AT(path), dg, &st);
 		/* An absolute name is the binder's, looked up from its root.
 		 * Found from cryo's root it was bound before a chroot, or its
 		 * process never changed root.  Otherwise, in a process with a
@@ -166,7 +194,7 @@ static int dump_path_name(struct fd_dump *d, struct usk_dumped *u, int lfd)
 		if (known && ends_with_name(real, path, &dl)) {
 			memcpy(dir, real, dl);
 			dir[dl] = '\0';
-			found = fst.st_nlink && same_vfs(AT_FDCWD, real, dg, &st);
+			found = fst.st_nlink && same_vfs(top, AT(real), dg, &st);
 		} else {
 			char cwd[64];
 			snprintf(cwd, sizeof(cwd), "/proc/%d/cwd", d->pid);
@@ -203,6 +231,7 @@ static int dump_path_name(struct fd_dump *d, struct usk_dumped *u, int lfd)
 	u->e.file_perms = &u->perms;
 	return 0;
 }
+#undef AT
 
 static const char *type_name(int t)
 {

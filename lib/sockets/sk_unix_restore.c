@@ -776,7 +776,7 @@ static int open_self(struct files_restore *fr, struct usk_rst *s, struct rst_fil
 	return ret ?: finish(f);
 }
 
-int usk_open(struct files_restore *fr, struct rst_file *f)
+static int usk_open_here(struct files_restore *fr, struct rst_file *f)
 {
 	const UnixSkEntry *e = f->fe->usk;
 	if (!e) {
@@ -865,12 +865,27 @@ int usk_open(struct files_restore *fr, struct rst_file *f)
 	return open_single(fr, s, f, p);
 }
 
+/* Names are the tree's: bound and connected to in its mount namespace */
+int usk_open(struct files_restore *fr, struct rst_file *f)
+{
+	int cwd, ret = files_rst_enter_mnt(fr, &cwd);
+	if (ret)
+		return ret;
+	ret = usk_open_here(fr, f);
+	int r2 = files_rst_leave_mnt(fr, cwd);
+	return ret ? ret : r2;
+}
+
 void usk_restore_finish(struct files_restore *fr, bool ok)
 {
 	struct usk_rst *s = fr->kind_state[FDK_UNIX];
 	sk_queue_release(fr);
 	if (!s)
 		return;
+	/* (a file that is not the one bound, cryo's namespace's, is left) */
+	int cwd = -1;
+	if (s->nr_bound || s->nr_made_dirs)
+		files_rst_enter_mnt(fr, &cwd);
 	for (int i = 0; i < s->nr_bound; i++) {
 		struct bound *b = &s->bound[i];
 		struct stat st;
@@ -887,6 +902,7 @@ void usk_restore_finish(struct files_restore *fr, bool ok)
 		free(s->made_dirs[i]);
 	}
 	free(s->made_dirs);
+	files_rst_leave_mnt(fr, cwd);
 	usk_list_free(&s->live);
 	free(s->v);
 	free(s->listeners);

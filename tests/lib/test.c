@@ -102,6 +102,11 @@ void __fail(const char *file, int line, const char *fmt, ...)
 	out_line(buf);
 }
 
+const char *test_pidfile(void)
+{
+	return opt_pidfile;
+}
+
 const char *test_outfile(void)
 {
 	return opt_outfile;

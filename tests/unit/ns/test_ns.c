@@ -41,12 +41,12 @@ static void test_table(void)
 			CHECK_INT(f->offset, d->id_off);
 			CHECK_INT(f->quantifier_offset, d->has_off);
 		}
-		/* UTS, IPC, cgroup, time and PID are restorable; every other
-		 * kind is refused.  PID has nothing to save of its own (its
-		 * tasks' PIDs are the pstree's) */
+		/* UTS, IPC, cgroup, time, PID and mount are restorable;
+		 * every other kind is refused.  PID has nothing to save of
+		 * its own (its tasks' PIDs are the pstree's) */
 		CHECK(ns_creatable(d) == (d->kind == NS_UTS || d->kind == NS_IPC ||
 					  d->kind == NS_CGROUP || d->kind == NS_TIME ||
-					  d->kind == NS_PID));
+					  d->kind == NS_PID || d->kind == NS_MNT));
 		CHECK(ns_creatable(d) == (d->dump != NULL || d->kind == NS_PID));
 		CHECK(d->kind != NS_PID || d->content_img < 0);
 		/* only time must be ready before the root enters it */
