@@ -586,6 +586,8 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 		ret = files_restore_fds(&ctx->files, r, p->pid, p->fds, p->nr_fds);
 	if (!ret)
 		ret = restore_socket_vmas(r, p);
+	if (!ret)	/* every mapping is in place, the children forked */
+		ret = mem_restore_seals(r, p->mem.mm);
 	if (!ret && !(p->share_flags & CLONE_FS))
 		ret = restore_fs(r, ctx, p);
 	if (!ret)	/* signal actions, personality, rlimits and other settings */
