@@ -103,8 +103,8 @@ static int make_parents(struct usk_rst *s, const char *path, const char *dir, co
 
 /* Remember the file a bind created: a deleted socket's is unlinked at the
  * end (its peers connect by that name first), any on failure. */
-static int note_bound(struct usk_rst *s, const char *path, const char *dir, bool deleted,
-		      const char *w)
+static int note_bound(struct usk_rst *s, const char *path, const char *dir, const char *root,
+		      bool deleted, const char *w)
 {
 	struct stat st;
 	if (lstat(path, &st))
@@ -116,6 +116,8 @@ static int note_bound(struct usk_rst *s, const char *path, const char *dir, bool
 	char full[PATH_MAX];
 	if (path[0] != '/' && dir)
 		snprintf(full, sizeof(full), "%s/%s", dir, path);
+	else if (root)	/* cryo's path of it, for the end of the restore */
+		snprintf(full, sizeof(full), "%s%s", root, path);
 	else
 		snprintf(full, sizeof(full), "%s", path);
 	n[s->nr_bound] = (struct bound){ strdup(full), deleted, st.st_dev, st.st_ino };
@@ -238,6 +240,56 @@ static int path_in_use(struct usk_rst *s, const struct stat *st, bool *busy)
  * its queue sent to its name, a listener's connections made by name. */
 typedef int while_named_fn(struct files_restore *fr, struct usk_rst *s, struct rst_file *f);
 
+/* A name bound inside its task's changed root (cryo_name_root) is bound,
+ * and everything done by it while it is named (its connections, its
+ * queue), with cryo's root changed to that one for the moment: the kernel
+ * looks a name up from the caller's root, and the name must read the same
+ * to the task.  cryo's restore is single-threaded here, so no other thread
+ * shares the change (CLONE_FS); it goes back through a descriptor of its
+ * own root, which a chroot does not close. */
+struct saved_root {
+	int root, cwd;
+};
+
+static int enter_root(const char *dir, struct saved_root *sv, const char *w)
+{
+	sv->root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	sv->cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int ret = 0;
+	if (sv->root < 0 || sv->cwd < 0) {
+		ret = -errno;
+		pr_perror("%s: can't open cryo's root and working directory", w);
+	} else if (chroot(dir) || chdir("/")) {
+		ret = -errno;
+		pr_perror("%s: can't enter %s, the changed root its name was bound in", w, dir);
+		if (fchdir(sv->cwd))
+			pr_perror("can't go back to cryo's working directory");
+	}
+	if (ret) {
+		if (sv->root >= 0)
+			close(sv->root);
+		if (sv->cwd >= 0)
+			close(sv->cwd);
+		sv->root = sv->cwd = -1;
+	}
+	return ret;
+}
+
+static int leave_root(struct saved_root *sv)
+{
+	int ret = 0;
+	if (sv->root < 0)
+		return 0;
+	if (fchdir(sv->root) || chroot(".") || fchdir(sv->cwd)) {
+		ret = -errno;
+		pr_perror("can't go back to cryo's own root");
+	}
+	close(sv->root);
+	close(sv->cwd);
+	sv->root = sv->cwd = -1;
+	return ret;
+}
+
 static int bind_path(struct usk_rst *s, int sk, const UnixSkEntry *e, const char *w,
 		     struct files_restore *fr, struct rst_file *f, while_named_fn *named)
 {
@@ -246,6 +298,16 @@ static int bind_path(struct usk_rst *s, int sk, const UnixSkEntry *e, const char
 	char path[sizeof(a.sun_path) + 1] = { 0 };
 	memcpy(path, a.sun_path, len - offsetof(struct sockaddr_un, sun_path));
 	int ret = 0, cwd = -1;
+	struct saved_root sv = { -1, -1 };
+	if (e->cryo_name_root && path[0] == '/') {
+		if (e->deleted) {
+			pr_err("%s: a deleted name inside a changed root: not supported", w);
+			return -EOPNOTSUPP;
+		}
+		ret = enter_root(e->cryo_name_root, &sv, w);
+		if (ret)
+			return ret;
+	}
 	if (e->name_dir && path[0] != '/') {
 		cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (cwd < 0)
@@ -317,7 +379,8 @@ static int bind_path(struct usk_rst *s, int sk, const UnixSkEntry *e, const char
 		}
 	}
 	if (!ret && !aside[0])
-		ret = note_bound(s, path, e->name_dir, e->deleted, w);
+		ret = note_bound(s, path, e->name_dir, sv.root >= 0 ? e->cryo_name_root : NULL,
+				 e->deleted, w);
 out:
 	if (aside[0] && rename(aside, path)) {
 		pr_perror("%s: can't move %s back to %s", w, aside, path);
@@ -330,7 +393,8 @@ out:
 		}
 		close(cwd);
 	}
-	return ret;
+	int r2 = leave_root(&sv);
+	return ret ? ret : r2;
 }
 
 /* Bind @sk to @e's name, then run @named for @f (see while_named_fn). */
