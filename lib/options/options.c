@@ -752,7 +752,8 @@ static const struct cryo_option table[] = {
 	  "Use pre-mounted cgroup hierarchies.", "cgroup management is not implemented yet" },
 	{ "force-irmap", 0, NOARG, NULL, DUMPS, NEG | OPTF_NOT_YET, set_nothing,
 	  "Resolve paths of inotify/fanotify watches.",
-	  "resolving inotify/fanotify watch paths by scanning the file system (irmap) is not implemented yet" },
+	  "resolving every inotify/fanotify watch by scanning the file system is not implemented "
+	  "yet (--irmap-scan-path PATH scans for the watches whose file handle gives no path)" },
 	{ "irmap-scan-path", 0, REQ, "PATH", DUMPS, 0, set_irmap_scan_path,
 	  "Where to look for the files of inotify/fanotify watches whose file handle leads to "
 	  "no usable path: the tree under PATH is searched for the inode (repeatable).", NULL },
