@@ -4,10 +4,7 @@
  * cryo's duplicate of the socket and SO_PEEK_OFF so that each peek starts
  * where the previous one ended (the task's own SO_PEEK_OFF is put back).
  * Every datagram is one sk_packet_entry followed by its bytes, so message
- * boundaries survive; a stream queue is written in chunks, split where a
- * message that carried descriptors begins and ends (write_stream_fds), and
- * where the credentials change (a peek stops there when SO_PASSCRED is
- * on), the only boundaries a stream reader can see.
+ * boundaries survive; a stream queue is written in chunks.
  *
  * Restore: the bytes are sent again into the new socket by whoever may send
  * to it (its peer, or a temporary socket), in the same order.
@@ -169,72 +166,6 @@ static ssize_t peek(int lfd, void *buf, size_t len, int flags, struct peeked *pk
 	return n;
 }
 
-/* Where the message that brought descriptors begins, in a stream peek of
- * [@from, @end) that came with them.  A stream peek (unix_stream_read_generic)
- * goes on from one queued message (skb) to the next and stops after the
- * first that carries descriptors, so the chunk is messages without any,
- * then that one: a peek of one byte at an offset brings descriptors only
- * if the byte is in that last message, which a binary search over the
- * offsets finds the start of (the peeks install the descriptors in cryo:
- * closed at once).  SO_PEEK_OFF is left anywhere: the caller sets it. */
-static int fds_message_start(int lfd, int from, int end, struct peeked *probe, const char *what)
-{
-	int lo = from, hi = end - 1;
-	char byte;
-	while (lo < hi) {
-		int mid = lo + (hi - lo) / 2;
-		if (setsockopt(lfd, SOL_SOCKET, SO_PEEK_OFF, &mid, sizeof(mid)))
-			return_perror("%s: setsockopt(SO_PEEK_OFF, %d)", what, mid);
-		ssize_t n = peek(lfd, &byte, 1, 0, probe, what);
-		if (n < 0)
-			return n;
-		bool fds = probe->nr_fds > 0;
-		peeked_drop(probe);
-		if (n != 1) {
-			pr_err("%s: peeking one queued byte at offset %d gave %zd", what, mid, n);
-			return -EIO;
-		}
-		if (fds)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return lo;
-}
-
-/* A stream chunk [@off, @off + @n) peeked with the descriptors in @pk:
- * written as the bytes before the message that carried them, then that
- * message with them, so that a reader meets them where it did.  Leaves
- * SO_PEEK_OFF after the chunk. */
-static int write_stream_fds(struct files_dump *fdm, struct cr_img *img, uint32_t id, int lfd,
-			    const char *buf, int off, int n, struct peeked *pk,
-			    struct peeked *probe, const char *what)
-{
-	int start = fds_message_start(lfd, off, off + n, probe, what);
-	int end = off + n, ret = 0;
-	if (start >= 0 && setsockopt(lfd, SOL_SOCKET, SO_PEEK_OFF, &end, sizeof(end))) {
-		pr_perror("%s: setsockopt(SO_PEEK_OFF, %d)", what, end);
-		start = -errno;
-	}
-	if (start < 0) {
-		peeked_drop(pk);
-		return start;
-	}
-	if (start > off) {
-		/* same sender (a peek stops where the credentials change) */
-		probe->nr_fds = 0;
-		probe->has_cred = pk->has_cred;
-		probe->cred = pk->cred;
-		probe->from_len = 0;
-		ret = write_packet(fdm, img, id, buf, start - off, probe, what);
-	}
-	if (ret)
-		peeked_drop(pk);
-	else
-		ret = write_packet(fdm, img, id, buf + (start - off), end - start, pk, what);
-	return ret;
-}
-
 int sk_queue_dump(struct files_dump *fdm, int lfd, uint32_t id, int type, bool rcv_shut,
 		  const char *what)
 {
@@ -251,9 +182,8 @@ int sk_queue_dump(struct files_dump *fdm, int lfd, uint32_t id, int type, bool r
 	size_t cap = 0;
 	int ret = 0, count = 0;
 	size_t total = 0;
-	struct peeked *pk = xzalloc(sizeof(*pk)), *probe = xzalloc(sizeof(*probe));
-	int off = 0;	/* a stream's peek offset */
-	if (!pk || !probe)
+	struct peeked *pk = xzalloc(sizeof(*pk));
+	if (!pk)
 		ret = -ENOMEM;
 	for (; !ret;) {
 		ssize_t n;
@@ -309,32 +239,30 @@ int sk_queue_dump(struct files_dump *fdm, int lfd, uint32_t id, int type, bool r
 			if (ret)
 				break;
 		}
-		if (type == SOCK_STREAM && pk->nr_fds) {
-			/* a stream peek stops after a message with descriptors */
-			if (off > INT_MAX - n) {
-				peeked_drop(pk);
-				pr_err("%s: more than %d bytes queued with descriptors in "
-				       "flight: cryo can't place them", what, INT_MAX);
-				ret = -EOPNOTSUPP;
-				break;
-			}
-			ret = write_stream_fds(fdm, img, id, lfd, buf, off, n, pk, probe, what);
-		} else {
-			ret = write_packet(fdm, img, id, buf, n, pk, what);
-		}
+		/* a stream peek stops after a message with descriptors, which
+		 * thus end the chunk (exactly where a reader's read stops);
+		 * the bytes of the messages without any before it in the
+		 * chunk can't be told apart: a peek that has copied all it was
+		 * asked for still steps into the following messages (copying
+		 * nothing) up to the next one with descriptors and brings
+		 * those (unix_stream_read_generic; a peek of one byte, or of
+		 * none, at any offset of the chunk brings them, with or
+		 * without SO_PASSCRED, which only splits at other
+		 * credentials), and nothing else (sock_diag, SIOCINQ,
+		 * SO_MEMINFO) counts a stream's queued messages.  So they are
+		 * sent again as one message: a reader gets the descriptors
+		 * with the first of these bytes, never later than it did
+		 * (which buffered protocols, D-Bus, Wayland, take as they
+		 * did) */
+		ret = write_packet(fdm, img, id, buf, n, pk, what);
 		if (ret)
 			break;
 		count++;
 		total += n;
-		if (off <= INT_MAX - n)
-			off += n;
 	}
 	if (pk)
 		peeked_drop(pk);
-	if (probe)
-		peeked_drop(probe);
 	free(pk);
-	free(probe);
 	free(buf);
 	if (setsockopt(lfd, SOL_SOCKET, SO_PEEK_OFF, &old_off, sizeof(old_off))) {
 		pr_perror("%s: can't put SO_PEEK_OFF back to %d", what, old_off);
