@@ -206,19 +206,21 @@ int main(int argc, char **argv)
 		struct sockaddr_un la = { .sun_family = AF_UNIX, .sun_path = "/sub/lsock" };
 		int sk = unix_sk ? socket(AF_UNIX, SOCK_DGRAM, 0) : -1;
 		int l = unix_sk ? socket(AF_UNIX, SOCK_STREAM, 0) : -1;
-		int cl = unix_sk ? socket(AF_UNIX, SOCK_STREAM, 0) : -1;
+		int cl = unix_sk ? socket(AF_UNIX, SOCK_STREAM, 0) : -1, acc = -1;
 		if (!msg[0] && unix_sk && (sk < 0 || bind(sk, (struct sockaddr *)&sa, sizeof(sa)) ||
 					   dup2(sk, 53) != 53 || l < 0 ||
 					   bind(l, (struct sockaddr *)&la, sizeof(la)) ||
 					   listen(l, 4) || dup2(l, 54) != 54 || cl < 0 ||
 					   connect(cl, (struct sockaddr *)&la, sizeof(la)) ||
-					   dup2(cl, 55) != 55 || dup2(accept(54, NULL, NULL), 56) != 56 ||
+					   dup2(cl, 55) != 55 || (acc = accept(54, NULL, NULL)) < 0 ||
+					   dup2(acc, 56) != 56 ||
 					   send(55, "hello", 5, 0) != 5))
 			snprintf(msg, sizeof(msg), "unix sockets in the root: %s", strerror(errno));
 		if (!msg[0] && unix_sk) {
 			close(sk);
 			close(l);
 			close(cl);
+			close(acc);
 		}
 		if (!msg[0] && unix_deleted && unlink("/sock"))
 			snprintf(msg, sizeof(msg), "unlink /sock: %s", strerror(errno));
