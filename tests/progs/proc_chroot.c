@@ -9,7 +9,9 @@
  * --unix_sk: C also binds, by absolute names inside its root, a datagram
  * socket to "/sock" (fd 53) and a stream listener to "/sub/lsock" (fd 54),
  * connects a client to it (fd 55), accepts it (fd 56), and sends "hello"
- * from the client (queued on fd 56).  After restore C checks the names
+ * from the client (queued on fd 56), connects an unnamed datagram socket
+ * to "/sock" (fd 57), and binds a datagram socket to "/sub/self" connected
+ * to itself with "me" queued (fd 58).  After restore C checks the names
  * (getsockname, getpeername), that the socket files are inside its root and
  * nowhere else, that a new client can connect to "/sub/lsock" and a
  * datagram reach "/sock", and the queued bytes.
@@ -94,8 +96,21 @@ static void check_unix(char *msg, size_t size)
 	}
 	close(a);
 	close(c);
+	struct sockaddr_un from;
+	socklen_t fl = sizeof(from);
+	if (!name_is(58, false, "/sub/self") || !name_is(58, true, "/sub/self") ||
+	    recvfrom(58, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl) != 2 ||
+	    memcmp(buf, "me", 2) || strcmp(from.sun_path, "/sub/self")) {
+		snprintf(msg, size, "fd 58 is not /sub/self connected to itself with \"me\" queued");
+		return;
+	}
 	if (unix_deleted)	/* nothing to send to */
 		return;
+	if (!name_is(57, true, "/sock") || send(57, "57", 2, 0) != 2 ||
+	    recv(53, buf, sizeof(buf), MSG_DONTWAIT) != 2 || memcmp(buf, "57", 2)) {
+		snprintf(msg, size, "fd 57 is not connected to /sock (fd 53)");
+		return;
+	}
 	struct sockaddr_un da = { .sun_family = AF_UNIX, .sun_path = "/sock" };
 	int d = socket(AF_UNIX, SOCK_DGRAM, 0);
 	if (d < 0 || sendto(d, "dg", 2, 0, (struct sockaddr *)&da, sizeof(da)) != 2 ||
@@ -216,7 +231,18 @@ int main(int argc, char **argv)
 					   dup2(acc, 56) != 56 ||
 					   send(55, "hello", 5, 0) != 5))
 			snprintf(msg, sizeof(msg), "unix sockets in the root: %s", strerror(errno));
+		struct sockaddr_un se = { .sun_family = AF_UNIX, .sun_path = "/sub/self" };
+		int d = unix_sk ? socket(AF_UNIX, SOCK_DGRAM, 0) : -1;
+		int me = unix_sk ? socket(AF_UNIX, SOCK_DGRAM, 0) : -1;
+		if (!msg[0] && unix_sk && (d < 0 || connect(d, (struct sockaddr *)&sa, sizeof(sa)) ||
+					   dup2(d, 57) != 57 || me < 0 ||
+					   bind(me, (struct sockaddr *)&se, sizeof(se)) ||
+					   connect(me, (struct sockaddr *)&se, sizeof(se)) ||
+					   send(me, "me", 2, 0) != 2 || dup2(me, 58) != 58))
+			snprintf(msg, sizeof(msg), "datagram sockets in the root: %s", strerror(errno));
 		if (!msg[0] && unix_sk) {
+			close(d);
+			close(me);
 			close(sk);
 			close(l);
 			close(cl);
