@@ -243,13 +243,10 @@ static int path_in_use(struct usk_rst *s, const struct stat *st, bool *busy)
  * its queue sent to its name, a listener's connections made by name. */
 typedef int while_named_fn(struct files_restore *fr, struct usk_rst *s, struct rst_file *f);
 
-/* A name bound inside its task's changed root (cryo_name_root) is bound,
- * and everything done by it while it is named (its connections, its
- * queue), with cryo's root changed to that one for the moment: the kernel
- * looks a name up from the caller's root, and the name must read the same
- * to the task.  cryo's restore is single-threaded here, so no other thread
- * shares the change (CLONE_FS); it goes back through a descriptor of its
- * own root, which a chroot does not close. */
+/* A name bound inside its task's changed root (cryo_name_root) is bound
+ * and connected to with cryo's root changed to that one for the moment
+ * (the kernel looks a name up from the caller's root, and it must read the
+ * same to the task); cryo is single-threaded here (no CLONE_FS sharer). */
 struct saved_root {
 	int root, cwd;
 	const char *prev;
@@ -268,10 +265,8 @@ static bool same_root(const char *a, const char *b)
 	return a == b || (a && b && !strcmp(a, b));
 }
 
-/* Make @dir (NULL: cryo's own root) cryo's root, from whichever it is in
- * now (a name bound inside a changed root connects or binds others while
- * it is named); @sv keeps where to go back to (leave_root).  @dir is a
- * path from cryo's own root, reached through a descriptor of it. */
+/* Make @dir (a path from cryo's own root; NULL: that root) cryo's root,
+ * from whichever it is in now; @sv keeps where to go back (leave_root). */
 static int enter_root(struct usk_rst *s, const char *dir, struct saved_root *sv, const char *w)
 {
 	sv->root = sv->cwd = -1;
