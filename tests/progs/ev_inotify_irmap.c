@@ -13,10 +13,13 @@
  * unmounted and the files removed.
  * Without the option the dump must refuse, naming the option (the .desc of
  * ev_inotify_irmap_refuse).
+ * --fan: a fanotify instance also marks a/x (FAN_MODIFY, an inode mark);
+ * after restore the write of b/y must queue a FAN_MODIFY event there too.
  */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/fanotify.h>
 #include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -25,6 +28,9 @@
 #include "zdtmtst.h"
 
 #define BASE "/tmp/cryo-test-irmap"
+
+static bool fan;
+TEST_OPTION(fan, bool, "also a fanotify inode mark on a/x", 0);
 
 static void cleanup(void)
 {
@@ -55,6 +61,12 @@ int main(int argc, char **argv)
 	if (in < 0 || inotify_add_watch(in, BASE "/a/x", IN_MODIFY | IN_ATTRIB) != 1 ||
 	    inotify_add_watch(in, BASE "/b", IN_CREATE) != 2)
 		setup_fail("inotify: %s", strerror(errno));
+	int fa = -1;
+	if (fan) {
+		fa = fanotify_init(FAN_CLASS_NOTIF | FAN_NONBLOCK, O_RDONLY);
+		if (fa < 0 || fanotify_mark(fa, FAN_MARK_ADD, FAN_MODIFY, AT_FDCWD, BASE "/a/x"))
+			setup_fail("fanotify: %s", strerror(errno));
+	}
 	if (mount("cryo-irmap", BASE "/a", "tmpfs", 0, "size=64k"))
 		setup_fail("mount tmpfs over " BASE "/a: %s", strerror(errno));
 
@@ -84,6 +96,22 @@ int main(int argc, char **argv)
 		else
 			fail("unexpected event: wd %d mask %#x", ev->wd, ev->mask);
 		p += sizeof(*ev) + ev->len;
+	}
+	if (fan) {
+		char fb[4096] __attribute__((aligned(8)));
+		ssize_t fn = read(fa, fb, sizeof(fb));
+		bool fmod = false;
+		for (struct fanotify_event_metadata *m = (void *)fb; fn > 0 && FAN_EVENT_OK(m, fn);
+		     m = FAN_EVENT_NEXT(m, fn)) {
+			struct stat es;
+			if ((m->mask & FAN_MODIFY) && m->fd >= 0 && !fstat(m->fd, &es) &&
+			    es.st_ino == st0.st_ino && es.st_dev == st0.st_dev)
+				fmod = true;
+			if (m->fd >= 0)
+				close(m->fd);
+		}
+		if (!fmod)
+			fail("no FAN_MODIFY on the inode after writing b/y (the mark is lost)");
 	}
 	if (!modified)
 		fail("no IN_MODIFY on wd 1 after writing b/y (the watch on its inode is lost)");
