@@ -314,7 +314,10 @@ int criu_local_check(criu_opts *opts)
 	lc_errno = 0;
 	req.has_type = true;
 	req.type = CRIU_REQ_TYPE__CHECK;
-	return finish(request(opts, &req, &resp), resp);
+	/* not finish(request(.., &resp), resp): the order in which arguments
+	 * are evaluated is unspecified (resp could be read before it is set) */
+	int ret = request(opts, &req, &resp);
+	return finish(ret, resp);
 }
 
 int criu_local_dump(criu_opts *opts)
@@ -342,7 +345,8 @@ int criu_local_pre_dump(criu_opts *opts)
 	req.has_type = true;
 	req.type = CRIU_REQ_TYPE__PRE_DUMP;
 	req.opts = opts ? opts->rpc : NULL;
-	return finish(request(opts, &req, &resp), resp);
+	int ret = request(opts, &req, &resp);
+	return finish(ret, resp);
 }
 
 static int restore_pid(int ret, CriuResp *resp)
@@ -365,7 +369,9 @@ int criu_local_restore(criu_opts *opts)
 	req.has_type = true;
 	req.type = CRIU_REQ_TYPE__RESTORE;
 	req.opts = opts ? opts->rpc : NULL;
-	return finish(restore_pid(request(opts, &req, &resp), resp), resp);
+	int ret = request(opts, &req, &resp);
+	ret = restore_pid(ret, resp);
+	return finish(ret, resp);
 }
 
 int criu_local_restore_child(criu_opts *opts)
