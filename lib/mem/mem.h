@@ -37,6 +37,7 @@
 #define VMA_CRYO_ACCOUNT (1 << 0)	/* "ac": charged to overcommit accounting */
 #define VMA_CRYO_LOCKONFAULT (1 << 1)	/* "lf": mlock2(MLOCK_ONFAULT) */
 #define VMA_CRYO_MAYBE_GUARD (1 << 2)	/* "gu": guard regions were installed */
+#define VMA_CRYO_SEALED (1 << 3)	/* "sl": mseal()ed, sealed again last */
 
 /* pagemap_entry.flags */
 #define PE_PARENT (1 << 0)
@@ -157,6 +158,9 @@ struct remote_batch;
  * set if @only) and run them. */
 int mem_restore_guards(struct remote *r, struct remote_batch *b, const MmEntry *mm,
 		       const bool *only);
+/* Seal the VMAs of @mm that were mseal()ed, in the task driven by @r: the
+ * last change to its mappings. */
+int mem_restore_seals(struct remote *r, const MmEntry *mm);
 /* Batch the mlock of a VMA with MAP_LOCKED (mlock2(MLOCK_ONFAULT) for "lf"). */
 int vma_lock(struct remote *r, struct remote_batch *b, const VmaEntry *v);
 

@@ -403,6 +403,13 @@ SETTER(set_external)
 	return str_list_add(&o->external, val);
 }
 
+SETTER(set_irmap_scan_path)
+{
+	if (val[0] != '/')
+		return errf(err, errlen, "expected an absolute path, e.g. /var/lib/app");
+	return str_list_add(&o->irmap_scan, val);
+}
+
 SETTER(set_inherit_fd)
 {
 	const char *p = val;
@@ -767,10 +774,11 @@ static const struct cryo_option table[] = {
 	  "Use pre-mounted cgroup hierarchies.", "cgroup management is not implemented yet" },
 	{ "force-irmap", 0, NOARG, NULL, DUMPS, NEG | OPTF_NOT_YET, set_nothing,
 	  "Resolve paths of inotify/fanotify watches.",
-	  "resolving inotify/fanotify watch paths by scanning the file system (irmap) is not implemented yet" },
-	{ "irmap-scan-path", 0, REQ, "PATH", DUMPS, NOT_YET(),
-	  "Where to look for inotify watch targets.",
-	  "resolving inotify/fanotify watch paths by scanning the file system (irmap) is not implemented yet" },
+	  "resolving every inotify/fanotify watch by scanning the file system is not implemented "
+	  "yet (--irmap-scan-path PATH scans for the watches whose file handle gives no path)" },
+	{ "irmap-scan-path", 0, REQ, "PATH", DUMPS, 0, set_irmap_scan_path,
+	  "Where to look for the files of inotify/fanotify watches whose file handle leads to "
+	  "no usable path: the tree under PATH is searched for the inode (repeatable).", NULL },
 	{ "enable-fs", 0, REQ, "FS[,FS]", C(DUMP), NOT_YET(),
 	  "Dump mounts of these file systems.", "mount namespaces are not implemented yet" },
 	{ "enable-external-sharing", 0, NOARG, NULL, C(DUMP), OPTF_NOT_YET, set_nothing,
@@ -1078,7 +1086,7 @@ void opts_free(struct cryo_opts *o)
 		&o->tls_cacert, &o->tls_cacrl, &o->tls_cert, &o->tls_key,
 	};
 	struct str_list *lists[] = {
-		&o->external, &o->inherit_fd, &o->ext_mount_map, &o->skip_mnts,
+		&o->external, &o->inherit_fd, &o->ext_mount_map, &o->skip_mnts, &o->irmap_scan,
 		&o->close_fds, &o->unsupported_opts, &o->unsupported_srcs,
 		&o->action_scripts,
 	};

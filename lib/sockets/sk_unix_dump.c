@@ -38,6 +38,7 @@ struct usk_dumped {
 	FilePermsEntry perms;
 	struct skopt_mem som;
 	char *name_dir;
+	char *name_root;	/* the task's changed root the name is bound in */
 	struct usk_diag *dg;
 	pid_t pid;
 	int fd;
@@ -111,6 +112,41 @@ static bool ends_with_name(const char *real, const char *name, size_t *dirlen)
 static int dump_path_name_at(struct fd_dump *d, struct usk_dumped *u, int lfd, int top,
 			     const char *path, char *real);
 
+/* An absolute name not found from cryo's root, of a socket of process
+ * @d->pid whose root is @rdir (cryo's path of it; @root its /proc link):
+ * bound inside that root (after the chroot), the name is looked up there.
+ * Then the restore binds it from that root too (cryo_name_root), and the
+ * name reads the same to the task.  Returns 0 with @st filled if so, 1 if
+ * the name is not there either, a negative errno on failure. */
+static int name_in_root(struct fd_dump *d, struct usk_dumped *u, const char *path,
+			const char *root, const char *rdir, struct stat *st)
+{
+	int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return 1;
+	struct stat rst, cst;
+	bool found = same_vfs(rfd, path + 1, u->dg, st);
+	/* the root must be reachable by its path from cryo's root */
+	bool reach = !fstat(rfd, &rst) && !stat(rdir, &cst) && rst.st_dev == cst.st_dev &&
+		     rst.st_ino == cst.st_ino;
+	close(rfd);
+	if (!found)
+		return 1;
+	if (!reach) {
+		pr_err("%s is bound to \"%s\" inside the changed root of process %d, whose "
+		       "path %s does not lead to that root from cryo's (it was moved, or is in "
+		       "another mount namespace): cryo can't bind the name there again", u->what,
+		       path, d->pid, rdir);
+		return -EOPNOTSUPP;
+	}
+	u->name_root = strdup(rdir);
+	if (!u->name_root)
+		return -ENOMEM;
+	u->e.cryo_name_root = u->name_root;
+	pr_debug("%s: bound inside the root %s of process %d", u->what, rdir, d->pid);
+	return 0;
+}
+
 /* A name bound to a path: the file's permissions, whether it was deleted,
  * and for a relative name the directory it is relative to. */
 static int dump_path_name(struct fd_dump *d, struct usk_dumped *u, int lfd)
@@ -159,19 +195,26 @@ static int dump_path_name_at(struct fd_dump *d, struct usk_dumped *u, int lfd, i
 		/* An absolute name is the binder's, looked up from its root.
 		 * Found from cryo's root it was bound before a chroot, or its
 		 * process never changed root.  Otherwise, in a process with a
-		 * changed root it may have been bound inside that root, where
-		 * cryo, binding in its own root, can't put it back. */
+		 * changed root it may have been bound inside that root: looked
+		 * up there (name_in_root). */
 		char root[64], rdir[PATH_MAX];
 		snprintf(root, sizeof(root), "/proc/%d/root", d->pid);
-		ssize_t rn = found ? 0 : readlink(root, rdir, sizeof(rdir) - 1);
+		/* (in a mount namespace of its own, @top is that root already) */
+		ssize_t rn = found || top != AT_FDCWD ? 0 :
+			     readlink(root, rdir, sizeof(rdir) - 1);
 		if (rn > 0 && !(rn == 1 && rdir[0] == '/')) {
 			rdir[rn] = '\0';
-			pr_err("%s is bound to \"%s\", which is not there from cryo's root, while "
-			       "process %d has its root changed to %s (chroot): cryo can't bind a "
-			       "name inside a changed root yet (bind it by a path relative to the "
-			       "working directory, or before the chroot)", u->what, path, d->pid,
-			       rdir);
-			return -EOPNOTSUPP;
+			int ret = name_in_root(d, u, path, root, rdir, &st);
+			if (ret < 0)
+				return ret;
+			if (ret > 0) {
+				pr_err("%s is bound to \"%s\", which is neither there from cryo's "
+				       "root nor from the changed root %s of process %d (chroot): "
+				       "cryo can't tell where to bind it (was it deleted or hidden "
+				       "by a mount inside that root?)", u->what, path, rdir, d->pid);
+				return -EOPNOTSUPP;
+			}
+			found = true;
 		}
 		if (!found && known && fst.st_nlink) {
 			if (!strcmp(real, path)) {
@@ -480,6 +523,7 @@ int usk_dump_end(struct files_dump *fdm)
 	for (int i = 0; i < s->nr; i++) {
 		skopt_mem_free(&s->v[i]->som);
 		free(s->v[i]->name_dir);
+		free(s->v[i]->name_root);
 		free(s->v[i]);
 	}
 	free(s->v);

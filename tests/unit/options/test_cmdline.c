@@ -333,7 +333,7 @@ static void test_unsupported(void)
 	CHECK_ERR("--veth-pair");
 	CHECK_ERR("not implemented yet");
 	CHECK_INT(parse("dump", "-t", "1", "--veth-pair", "eth0=veth1"), 0);	/* restore-only */
-	CHECK(parse("dump", "-t", "1", "--irmap-scan-path", "/x") < 0);
+	CHECK(parse("dump", "-t", "1", "--force-irmap") < 0);
 	CHECK(parse("restore", "--lsm-profile", "apparmor:x") < 0);
 	CHECK(parse("dump", "-t", "1", "--stream") < 0);
 	CHECK_INT(parse("dump", "-t", "1", "--stream", "--no-stream"), 0);	/* net effect: off */
