@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mnt.pb-c.h"
@@ -236,6 +238,85 @@ static int fill_tmpfs(struct mnt_rst *r, const MntEntry *e, const char *target)
 	return ret;
 }
 
+/*
+ * proc shows the PID namespace of whoever mounts it, and sysfs the network
+ * namespace: mounted by cryo, the tree's own /proc would list cryo's PIDs
+ * (/proc/self a host PID) and its /sys the host's devices.  So a process
+ * in the tree's namespaces mounts them.  A network namespace is joined at
+ * once; a PID namespace only for children (setns), so a grandchild, born
+ * in the tree's namespace, does the mount.  Both run in cryo's current
+ * mount namespace, the tree's new one.  The grandchild takes the next free
+ * PID there and is gone before any of the tree's other tasks is made with
+ * its own.  Returns 1 when the mount is cryo's to make (the tree shares
+ * cryo's namespace of that kind).
+ */
+static int mount_in_tree_ns(struct mnt_rst *r, const MntEntry *e, const char *fs,
+			    const char *target)
+{
+	enum ns_kind kind;
+	if (!strcmp(fs, "proc"))
+		kind = NS_PID;
+	else if (!strcmp(fs, "sysfs"))
+		kind = NS_NET;
+	else
+		return 1;
+	if (!r->set || r->set->fd[kind] < 0)
+		return 1;
+	const struct ns_desc *d = ns_desc(kind);
+	const char *mopts = e->options[0] ? e->options : NULL;
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC))
+		return log_errno(-errno, "can't make a pipe to mount %s at %s", fs, e->mountpoint);
+	pid_t h = fork();
+	if (h < 0) {
+		int ret = log_errno(-errno, "can't fork to mount %s at %s", fs, e->mountpoint);
+		close(pfd[0]);
+		close(pfd[1]);
+		return ret;
+	}
+	if (h == 0) {
+		/* the errno of the failed step goes back; nothing is logged here */
+		int err = 0, step = 0;
+		close(pfd[0]);
+		if (setns(r->set->fd[kind], d->clone_flag))
+			err = errno, step = 1;
+		pid_t g = err ? -1 : kind == NS_PID ? fork() : 0;
+		if (!err && g < 0)
+			err = errno, step = 2;
+		if (!err && g == 0) {
+			if (mount(e->source, target, fs, 0, mopts))
+				_exit(errno);
+			_exit(0);
+		}
+		if (!err) {
+			int st;
+			while (waitpid(g, &st, 0) < 0 && errno == EINTR)
+				;
+			err = WIFEXITED(st) ? WEXITSTATUS(st) : EIO;
+			step = 3;
+		}
+		int msg[2] = { err, step };
+		if (write(pfd[1], msg, sizeof(msg)) != sizeof(msg))
+			_exit(1);
+		_exit(0);
+	}
+	close(pfd[1]);
+	int msg[2] = { EIO, 0 }, st;
+	ssize_t n = read(pfd[0], msg, sizeof(msg));
+	close(pfd[0]);
+	while (waitpid(h, &st, 0) < 0 && errno == EINTR)
+		;
+	if (n != sizeof(msg))
+		return log_errno(-EIO, "the process mounting %s at %s in the tree's %s namespace "
+				 "died", fs, e->mountpoint, d->what);
+	if (msg[0] == 0)
+		return 0;
+	static const char *const steps[] = { "", "setns into", "fork in", "mount in" };
+	return log_errno(-msg[0], "can't mount %s (%s, source %s, options \"%s\") at %s: %s the "
+			 "tree's %s namespace failed", fs, e->mountpoint, e->source, e->options,
+			 target, steps[msg[1] & 3], d->what);
+}
+
 static int mount_new(struct mnt_rst *r, const MntEntry *e, const char *target)
 {
 	const char *fs = fs_name(e);
@@ -251,6 +332,13 @@ static int mount_new(struct mnt_rst *r, const MntEntry *e, const char *target)
 		ret = ns_enter(r->set, ns_desc(NS_IPC), &back);
 	if (ret)
 		return ret;
+	ret = mount_in_tree_ns(r, e, fs, target);
+	if (ret <= 0) {
+		if (!ret && !strcmp(fs, "tmpfs"))
+			ret = fill_tmpfs(r, e, target);
+		return ret;
+	}
+	ret = 0;
 	if (mount(e->source, target, fs, 0, e->options[0] ? e->options : NULL))
 		ret = log_errno(-errno, "can't mount %s (%s, source %s, options \"%s\") at %s", fs,
 				e->mountpoint, e->source, e->options, target);

@@ -20,6 +20,19 @@ volatile sig_atomic_t test_sig_received;
 
 static const char *prog_name = "test";
 static char *opt_pidfile, *opt_outfile;
+/* TEST_NEW_PIDNS: the init's PID as the runner knows it, read at start
+ * from /proc (still the runner's: the test may mount its own later) */
+static pid_t host_pid;
+
+static pid_t pid_from_runners_proc(void)
+{
+	char link[32];
+	ssize_t l = readlink("/proc/self", link, sizeof(link) - 1);
+	if (l <= 0)
+		return -1;
+	link[l] = '\0';
+	return atoi(link);
+}
 static bool opt_no_daemon;
 static struct test_option *extra_opts;
 static int ready_fd = -1;	/* child -> launcher: "ready" byte */
@@ -377,6 +390,8 @@ void test_init(int argc, char **argv)
 		close(p[0]);
 		ready_fd = p[1];
 		daemonized = true;
+		if (test_flags & TEST_NEW_PIDNS)
+			host_pid = pid_from_runners_proc();
 	}
 	if (!(test_flags & TEST_NO_SETSID) && getsid(0) != getpid() && setsid() < 0) {
 		perror("setsid");
@@ -416,18 +431,10 @@ static int write_pidfile(const char *path)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
-	pid_t self = getpid();
-	if (test_flags & TEST_NEW_PIDNS) {
-		/* init of its own namespace: /proc (the runner's) names it
-		 * with the PID the runner knows */
-		char link[32];
-		ssize_t l = readlink("/proc/self", link, sizeof(link) - 1);
-		if (l <= 0) {
-			close(fd);
-			return -1;
-		}
-		link[l] = '\0';
-		self = atoi(link);
+	pid_t self = test_flags & TEST_NEW_PIDNS ? host_pid : getpid();
+	if (self <= 0) {
+		close(fd);
+		return -1;
 	}
 	n = snprintf(buf, sizeof(buf), "%d\n", (int)self);
 	if (write(fd, buf, n) != n) {

@@ -25,7 +25,12 @@
  *             at dump)
  *   --lock    the init holds a POSIX write lock on a file: after the
  *             restore a new child's F_GETLK must name the init (PID 1) as
- *             its owner (the image records the namespace's PIDs) */
+ *             its owner (the image records the namespace's PIDs)
+ *   --proc    the init also unshares its mount namespace and mounts the
+ *             PID namespace's own proc on /proc, as a container's init
+ *             does: after the restore /proc/self must read 1 and list the
+ *             children by their PIDs inside (proc shows the namespace of
+ *             whoever mounted it: the restore must mount it from inside) */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -34,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -52,6 +58,28 @@ static bool lock;
 TEST_OPTION(lock, bool, "a POSIX lock held by the init", 0);
 static bool nosetsid;
 TEST_OPTION(nosetsid, bool, "stay in a session led from outside the namespace", 0);
+static bool own_proc;
+TEST_OPTION(own_proc, bool, "a mount namespace with the PID namespace's proc", 0);
+
+/* /proc, mounted in this PID namespace, names the tasks by their PIDs here */
+static void check_own_proc(const char *when, pid_t child)
+{
+	char b[32] = "", path[64];
+	ssize_t n = readlink("/proc/self", b, sizeof(b) - 1);
+	if (n > 0)
+		b[n] = '\0';
+	if (strcmp(b, "1"))
+		fail("%s: /proc/self reads \"%s\", not 1: /proc is not this PID namespace's", when, b);
+	snprintf(path, sizeof(path), "/proc/%d/stat", child);
+	FILE *f = fopen(path, "r");
+	int pid = 0, ppid = 0;
+	char state;
+	if (!f || fscanf(f, "%d %*s %c %d", &pid, &state, &ppid) != 3 || pid != child || ppid != 1)
+		fail("%s: %s: pid %d ppid %d, want %d and 1 (%s)", when, path, pid, ppid, child,
+		     f ? "read" : strerror(errno));
+	if (f)
+		fclose(f);
+}
 
 struct report {
 	pid_t pid, ppid, pgid, sid, nspid;
@@ -236,6 +264,9 @@ int main(int argc, char **argv)
 	test_init(argc, argv);
 	if (getpid() != 1)
 		setup_fail("not the init of a new PID namespace (pid %d)", getpid());
+	if (own_proc && (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+			 mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)))
+		setup_fail("a mount namespace with this PID namespace's proc: %s", strerror(errno));
 	if (pipe(areq) || pipe(arep) || pipe(creq) || pipe(crep) || pipe(ready))
 		setup_fail("pipe: %s", strerror(errno));
 
@@ -337,9 +368,13 @@ int main(int argc, char **argv)
 	if (timer_create(CLOCK_MONOTONIC, &sev, &tmr) || timer_settime(tmr, 0, &its, NULL))
 		setup_fail("a POSIX timer for the init's thread: %s", strerror(errno));
 
+	if (own_proc)
+		check_own_proc("before the dump", a);
 	test_daemon();
 	test_waitsig();
 
+	if (own_proc)
+		check_own_proc("after the restore", a);
 	if (getpid() != 1 || getppid() != 0)
 		fail("the init is pid %d (parent %d) after the restore, not 1 (0)", getpid(),
 		     getppid());
