@@ -109,6 +109,12 @@ struct files_restore {
 	struct ns_set ns;
 	int ns_back[NS__MAX];		/* files_rst_enter_ns: where to come back */
 	unsigned ns_entered;		/* 1 << kind: inside files_rst_enter_ns */
+	/* The PID cryo sees of process, thread or group (@type: F_OWNER_PID,
+	 * F_OWNER_TID, F_OWNER_PGRP) @vpid of the images (the tree's: they
+	 * differ in a PID namespace of its own); 0 if it does not exist (yet).
+	 * NULL: the same.  Set by the restore after files_restore_load. */
+	pid_t (*host_pid)(void *arg, int type, pid_t vpid);
+	void *host_pid_arg;
 };
 /* Load files.img and make the transport socket (its task end is inherited
  * by every task created from now on). */

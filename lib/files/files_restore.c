@@ -75,6 +75,7 @@ int files_restore_load(struct files_restore *fr, int dirfd, const struct cryo_op
 	for (int i = 0; i < fr->nr_files; i++) {
 		fr->rf[i].fe = fr->files[i];
 		fr->rf[i].lfd = -1;
+		fr->rf[i].fr = fr;
 	}
 
 	int sp[2];
@@ -204,16 +205,27 @@ int files_rst_socket(struct files_restore *fr, const struct rst_file *f, int fam
 	return sk >= 0 ? sk : err;
 }
 
-int files_apply_fown(int lfd, const FownEntry *fown, const char *what)
+int files_apply_fown(const struct files_restore *fr, int lfd, const FownEntry *fown,
+		     const char *what)
 {
 	if (!fown)
 		return 0;
 	if (fown->signum && fcntl(lfd, F_SETSIG, fown->signum))
 		return_perror("fcntl(F_SETSIG, %u) on %s", fown->signum, what);
 	if (fown->pid) {
-		struct f_owner_ex o = { .type = fown->pid_type, .pid = fown->pid };
+		/* the image has the tree's PID; cryo's fcntl takes its own */
+		pid_t pid = fr && fr->host_pid ? fr->host_pid(fr->host_pid_arg, fown->pid_type,
+							       fown->pid) : (pid_t)fown->pid;
+		if (pid <= 0) {
+			pr_err("%s: its owner (F_SETOWN), %s %u in the tree's PID namespace, is "
+			       "not a restored %s", what, fown->pid_type == F_OWNER_PGRP ?
+			       "group" : fown->pid_type == F_OWNER_TID ? "thread" : "process",
+			       fown->pid, fown->pid_type == F_OWNER_PGRP ? "group" : "task");
+			return -ESRCH;
+		}
+		struct f_owner_ex o = { .type = fown->pid_type, .pid = pid };
 		if (fcntl(lfd, F_SETOWN_EX, &o))
-			return_perror("fcntl(F_SETOWN_EX, %u) on %s", fown->pid, what);
+			return_perror("fcntl(F_SETOWN_EX, %d) on %s", pid, what);
 	}
 	return 0;
 }
@@ -224,7 +236,7 @@ int files_rst_adopt(struct rst_file *f, int fd, int ret, unsigned flags, const F
 	if (!ret && flags != FILES_FLAGS_AS_OPENED)
 		ret = files_apply_flags(fd, flags, what);
 	if (!ret)
-		ret = files_apply_fown(fd, fown, what);
+		ret = files_apply_fown(f->fr, fd, fown, what);
 	if (ret) {
 		if (fd >= 0)
 			close(fd);

@@ -36,6 +36,10 @@ static int st_images(void *arg)
 	sockets_register_fd_kinds();
 	if (!ret)
 		ret = files_restore_load(&ctx->files, ctx->dirfd, o);
+	if (!ret) {
+		ctx->files.host_pid = restore_host_pid;
+		ctx->files.host_pid_arg = ctx;
+	}
 	if (!ret)
 		ret = creds_restore_prepare(&ctx->creds, ctx->dirfd);
 	if (!ret) {

@@ -18,8 +18,9 @@
  * (SIGEV_THREAD_ID: the image must hold the TID inside, 1).
  *   --nested  one more child, N, in a PID namespace nested below the
  *             init's (must be refused at dump)
- *   --fown    a file whose signals go to the init (F_SETOWN: a PID cryo
- *             does not translate yet; must be refused at dump)
+ *   --fown    a file whose signals go to the init (F_SETOWN with its PID
+ *             inside, 1; cryo's fcntl sees another): after the restore
+ *             F_GETOWN must give 1 again
  *   --nosetsid the init stays in the launcher's session, whose
  *             leader is outside the namespace (NSsid 0; must be refused
  *             at dump)
@@ -300,9 +301,10 @@ int main(int argc, char **argv)
 		if (lfd < 0 || fcntl(lfd, F_SETLK, &fl))
 			setup_fail("locking ns_pid.lock: %s", strerror(errno));
 	}
+	int ofd = -1;
 	if (fown) {
-		int fd = open("/dev/null", O_RDONLY);
-		if (fd < 0 || fcntl(fd, F_SETOWN, getpid()))
+		ofd = open("/dev/null", O_RDONLY);
+		if (ofd < 0 || fcntl(ofd, F_SETOWN, getpid()))
 			setup_fail("F_SETOWN on /dev/null: %s", strerror(errno));
 	}
 
@@ -391,6 +393,9 @@ int main(int argc, char **argv)
 			fail("the orphan %d: waitpid by the init gave %d, status 0x%x", r.pid, got,
 			     st);
 	}
+	if (fown && fcntl(ofd, F_GETOWN) != 1)
+		fail("the owner (F_GETOWN) of /dev/null is %d after the restore, not the init (1)",
+		     fcntl(ofd, F_GETOWN));
 	if (lock) {
 		/* a new task of the namespace asks who holds the lock */
 		pid_t k = fork();
