@@ -21,6 +21,10 @@
  *   --fown    a file whose signals go to the init (F_SETOWN with its PID
  *             inside, 1; cryo's fcntl sees another): after the restore
  *             F_GETOWN must give 1 again
+ *   --fownout a file whose signals go to the runner, outside the namespace
+ *             (set before the launcher forks the init, which inherits it;
+ *             the owner must live: F_GETOWN gives 0 for a dead one): no PID
+ *             inside to record; must be refused at dump
  *   --nosetsid the init stays in the launcher's session, whose
  *             leader is outside the namespace (NSsid 0; must be refused
  *             at dump)
@@ -51,6 +55,8 @@ static bool fown;
 TEST_OPTION(fown, bool, "a file owned (F_SETOWN) by the init", 0);
 static bool lock;
 TEST_OPTION(lock, bool, "a POSIX lock held by the init", 0);
+static bool fownout;
+TEST_OPTION(fownout, bool, "a file owned by a process outside the namespace", 0);
 static bool nosetsid;
 TEST_OPTION(nosetsid, bool, "stay in a session led from outside the namespace", 0);
 
@@ -231,9 +237,15 @@ int main(int argc, char **argv)
 	test_flags |= TEST_NEW_PIDNS;
 	/* test_init() makes the process a session leader unless told before
 	 * it parses the options */
-	for (int i = 1; i < argc; i++)
+	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--nosetsid"))
 			test_flags |= TEST_NO_SETSID;
+		/* the runner (our parent) stays outside the namespace */
+		int fd;
+		if (!strcmp(argv[i], "--fownout") &&
+		    ((fd = open("/dev/null", O_RDONLY)) < 0 || fcntl(fd, F_SETOWN, getppid())))
+			setup_fail("F_SETOWN on /dev/null: %s", strerror(errno));
+	}
 	test_init(argc, argv);
 	if (getpid() != 1)
 		setup_fail("not the init of a new PID namespace (pid %d)", getpid());
