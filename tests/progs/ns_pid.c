@@ -25,6 +25,11 @@
  *             (set before the launcher forks the init, which inherits it;
  *             the owner must live: F_GETOWN gives 0 for a dead one): no PID
  *             inside to record; must be refused at dump
+ *   --pidfd   the init holds a pidfd of A: after the restore its fdinfo's
+ *             NSpid ends in A's PID inside, and pidfd_send_signal ends A
+ *             (seen through waitid(P_PIDFD))
+ *   --pidfdout a pidfd of the runner, outside the namespace (opened before
+ *             the launcher forks the init): must be refused at dump
  *   --nosetsid the init stays in the launcher's session, whose
  *             leader is outside the namespace (NSsid 0; must be refused
  *             at dump)
@@ -57,6 +62,10 @@ static bool lock;
 TEST_OPTION(lock, bool, "a POSIX lock held by the init", 0);
 static bool fownout;
 TEST_OPTION(fownout, bool, "a file owned by a process outside the namespace", 0);
+static bool pidfd;
+TEST_OPTION(pidfd, bool, "a pidfd of A held by the init", 0);
+static bool pidfdout;
+TEST_OPTION(pidfdout, bool, "a pidfd of a process outside the namespace", 0);
 static bool nosetsid;
 TEST_OPTION(nosetsid, bool, "stay in a session led from outside the namespace", 0);
 
@@ -88,6 +97,13 @@ static pid_t nspid_of(const char *path)
 	}
 	fclose(f);
 	return last;
+}
+
+static pid_t nspid_of_fdinfo(int fd)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	return nspid_of(path);
 }
 
 static void fill_proc(struct report *r)
@@ -245,6 +261,8 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "--fownout") &&
 		    ((fd = open("/dev/null", O_RDONLY)) < 0 || fcntl(fd, F_SETOWN, getppid())))
 			setup_fail("F_SETOWN on /dev/null: %s", strerror(errno));
+		if (!strcmp(argv[i], "--pidfdout") && syscall(SYS_pidfd_open, getppid(), 0) < 0)
+			setup_fail("pidfd_open of the runner: %s", strerror(errno));
 	}
 	test_init(argc, argv);
 	if (getpid() != 1)
@@ -313,6 +331,9 @@ int main(int argc, char **argv)
 		if (lfd < 0 || fcntl(lfd, F_SETLK, &fl))
 			setup_fail("locking ns_pid.lock: %s", strerror(errno));
 	}
+	int pfd = pidfd ? syscall(SYS_pidfd_open, a, 0) : -1;
+	if (pidfd && pfd < 0)
+		setup_fail("pidfd_open of A: %s", strerror(errno));
 	int ofd = -1;
 	if (fown) {
 		ofd = open("/dev/null", O_RDONLY);
@@ -425,6 +446,18 @@ int main(int argc, char **argv)
 			     WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 		close(lfd);
 		unlink("ns_pid.lock");
+	}
+	if (pidfd) {
+		pid_t got_a = nspid_of_fdinfo(pfd);
+		siginfo_t wi = { 0 };
+		if (got_a != a)
+			fail("the pidfd of A (%d) names %d after the restore", a, got_a);
+		if (syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0))
+			fail("pidfd_send_signal to A: %s", strerror(errno));
+		else if (waitid(P_PIDFD, pfd, &wi, WEXITED))
+			fail("waitid(P_PIDFD) of A: %s", strerror(errno));
+		else if (wi.si_pid != a || wi.si_code != CLD_KILLED)
+			fail("waitid(P_PIDFD) of A: pid %d code %d", wi.si_pid, wi.si_code);
 	}
 	kill(a, SIGKILL);
 	waitpid(a, &st, 0);

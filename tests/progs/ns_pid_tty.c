@@ -16,7 +16,10 @@
  *     the master; tcgetsid, tcgetpgrp in S) are S and F again;
  *   - each owner (F_GETOWN_EX) is the same type and PID;
  *   - job control works: ^C typed into the master interrupts F (SIGINT)
- *     and not B; data on the socket sends F its SIGIO. */
+ *     and not B; data on the socket sends F its SIGIO;
+ *   - the init's pidfds of S and B name them (the NSpid of their fdinfo
+ *     ends in their PIDs inside), pidfd_send_signal reaches B and
+ *     waitid(P_PIDFD) reaps S. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -26,6 +29,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -139,6 +143,32 @@ static int check_owner(const char *what, int fd, int type, pid_t pid)
 	return 0;
 }
 
+/* The last value of the NSpid line of pidfd @fd's fdinfo: its PID in the
+ * innermost namespace (ours), whatever namespace /proc belongs to. */
+static pid_t pidfd_nspid(int fd)
+{
+	char path[64], line[256];
+	pid_t last = -1;
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "NSpid:", 6))
+			continue;
+		char *p = line + 6, *end;
+		for (;;) {
+			long v = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			last = v;
+			p = end;
+		}
+	}
+	fclose(f);
+	return last;
+}
+
 static int set_owner(int fd, int type, pid_t pid)
 {
 	struct f_owner_ex o = { .type = type, .pid = pid };
@@ -220,6 +250,11 @@ int main(int argc, char **argv)
 	if (fcntl(sv[0], F_SETOWN, fj) || fcntl(sv[0], F_SETFL, O_ASYNC | O_NONBLOCK) ||
 	    set_owner(pp[0], F_OWNER_PGRP, bj) || set_owner(m, F_OWNER_PID, s))
 		setup_fail("F_SETOWN: %s", strerror(errno));
+	int pfd_s = syscall(SYS_pidfd_open, s, 0), pfd_b = syscall(SYS_pidfd_open, bj, 0);
+	if (pfd_s < 0 || pfd_b < 0)
+		setup_fail("pidfd_open: %s", strerror(errno));
+	if (pidfd_nspid(pfd_s) != s || pidfd_nspid(pfd_b) != bj)
+		setup_fail("the NSpid of a pidfd's fdinfo is not the PID inside");
 	if (check_terminal("before the dump", m, sreq[1], srep[0], s, fj, bj))
 		setup_fail("the terminal is not set up as expected");
 	test_msg("S %d leads the session of %s; F %d in the foreground, B %d in the background",
@@ -255,10 +290,23 @@ int main(int argc, char **argv)
 	if (!got_io)
 		fail("data on the socket did not send its owner F a SIGIO");
 
-	int st;
+	pid_t ps = pidfd_nspid(pfd_s), pb = pidfd_nspid(pfd_b);
+	if (ps != s || pb != bj)
+		fail("the pidfds of S %d and B %d name %d and %d after the restore", s, bj, ps, pb);
+	/* B is S's child: its end is seen through the pidfd becoming readable */
+	struct pollfd pb_poll = { .fd = pfd_b, .events = POLLIN };
+	if (syscall(SYS_pidfd_send_signal, pfd_b, SIGKILL, NULL, 0))
+		fail("pidfd_send_signal to B: %s", strerror(errno));
+	else if (poll(&pb_poll, 1, 5000) != 1)
+		fail("B's pidfd did not report its end");
 	kill(fj, SIGKILL);
-	kill(bj, SIGKILL);
-	kill(s, SIGKILL);
-	waitpid(s, &st, 0);
+	if (syscall(SYS_pidfd_send_signal, pfd_s, SIGKILL, NULL, 0))
+		fail("pidfd_send_signal to S: %s", strerror(errno));
+	siginfo_t si = { 0 };
+	if (waitid(P_PIDFD, pfd_s, &si, WEXITED))
+		fail("waitid(P_PIDFD) of S: %s", strerror(errno));
+	else if (si.si_pid != s || si.si_code != CLD_KILLED || si.si_status != SIGKILL)
+		fail("waitid(P_PIDFD) of S: pid %d code %d status %d", si.si_pid, si.si_code,
+		     si.si_status);
 	return test_verdict();
 }
