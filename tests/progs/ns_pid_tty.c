@@ -17,6 +17,8 @@
  *   - each owner (F_GETOWN_EX) is the same type and PID;
  *   - job control works: ^C typed into the master interrupts F (SIGINT)
  *     and not B; data on the socket sends F its SIGIO;
+ *   - a message S queued to the init on a socket with SO_PASSCRED is read
+ *     with S's PID inside as its sender (SCM_CREDENTIALS);
  *   - the init's pidfds of S and B name them (the NSpid of their fdinfo
  *     ends in their PIDs inside), pidfd_send_signal reaches B and
  *     waitid(P_PIDFD) reaps S. */
@@ -86,9 +88,12 @@ static void __attribute__((noreturn)) job(void (*handler)(int), int ready)
 
 /* S: the session leader of the terminal */
 static void __attribute__((noreturn)) proc_s(const char *slave_name, int req, int rep,
-					     const int ready[2])
+					     const int ready[2], int cred_sk)
 {
 	if (setsid() < 0)
+		_exit(2);
+	/* the receiver has SO_PASSCRED: the kernel adds S's credentials */
+	if (send(cred_sk, "c", 1, 0) != 1)
 		_exit(2);
 	/* a session leader without a terminal takes the first it opens */
 	int slave = open(slave_name, O_RDWR);
@@ -218,7 +223,7 @@ static int check_terminal(const char *when, int m, int req, int rep, pid_t s, pi
 
 int main(int argc, char **argv)
 {
-	int sreq[2], srep[2], ready[2], sv[2], pp[2];
+	int sreq[2], srep[2], ready[2], sv[2], pp[2], cp[2], one = 1;
 	char slave_name[64];
 	pid_t jobs[2];
 
@@ -228,7 +233,8 @@ int main(int argc, char **argv)
 	if (getpid() != 1)
 		setup_fail("not the init of a new PID namespace (pid %d)", getpid());
 	if (pipe(sreq) || pipe(srep) || pipe(ready) || pipe(sigp) || pipe(pp) ||
-	    socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, sv) || socketpair(AF_UNIX, SOCK_DGRAM, 0, cp) ||
+	    setsockopt(cp[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)))
 		setup_fail("pipe/socketpair: %s", strerror(errno));
 	int m = posix_openpt(O_RDWR | O_NOCTTY);
 	if (m < 0 || grantpt(m) || unlockpt(m) || ptsname_r(m, slave_name, sizeof(slave_name)))
@@ -240,7 +246,7 @@ int main(int argc, char **argv)
 	if (s == 0) {
 		test_forked_child();
 		close(m);
-		proc_s(slave_name, sreq[0], srep[1], ready);
+		proc_s(slave_name, sreq[0], srep[1], ready, cp[1]);
 	}
 	close(ready[0]);	/* the jobs tell S they are ready through it */
 	close(ready[1]);
@@ -290,6 +296,21 @@ int main(int argc, char **argv)
 	if (!got_io)
 		fail("data on the socket did not send its owner F a SIGIO");
 
+	char cbuf[CMSG_SPACE(sizeof(struct ucred))], data;
+	struct iovec iov = { .iov_base = &data, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *ch;
+	if (recvmsg(cp[0], &mh, MSG_DONTWAIT) != 1 || !(ch = CMSG_FIRSTHDR(&mh)) ||
+	    ch->cmsg_type != SCM_CREDENTIALS)
+		fail("S's queued message with its credentials is gone: %s", strerror(errno));
+	else {
+		struct ucred uc;
+		memcpy(&uc, CMSG_DATA(ch), sizeof(uc));
+		if (uc.pid != s || uc.uid != getuid())
+			fail("S's queued message: sent by pid %d uid %d, want %d %d", uc.pid,
+			     uc.uid, s, getuid());
+	}
 	pid_t ps = pidfd_nspid(pfd_s), pb = pidfd_nspid(pfd_b);
 	if (ps != s || pb != bj)
 		fail("the pidfds of S %d and B %d name %d and %d after the restore", s, bj, ps, pb);
