@@ -133,12 +133,9 @@ extern const struct fd_kind fdk_reg, fdk_memfd, fdk_pipe, fdk_fifo, fdk_eventfd,
 int fd_dump_lfd(struct fd_dump *d);
 /* Write file_entry @fe; its id and type are filled in from @d. */
 int files_emit(struct fd_dump *d, FileEntry *fe);
-/* Fill @fown from the fdinfo/fcntl state of @d's file. */
+/* Fill @fown from the fdinfo/fcntl state of @d's file (the owner's PID as
+ * the tree sees it; one outside the tree's PID namespace is refused). */
 int fd_dump_fown(struct fd_dump *d, FownEntry *fown);
-/* A tree in a PID namespace of its own (lib/dump/vpid.c) whose @d holds
- * @what, which records PIDs as cryo sees them and is not translated to
- * the tree's yet: refused (-EOPNOTSUPP, logged); 0 otherwise. */
-int fd_dump_refuse_pidns(struct fd_dump *d, const char *what);
 /* Whether the tree runs in a PID namespace of its own (lib/dump/vpid.c). */
 bool fd_dump_in_pidns(const struct files_dump *fdm);
 /* Process, thread or group (@type: F_OWNER_PID/TID/PGRP) @pid as cryo sees

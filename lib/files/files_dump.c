@@ -197,17 +197,6 @@ int files_emit(struct fd_dump *d, FileEntry *fe)
 	return img_write_msg(d->fdm->files_img, &fe->base);
 }
 
-int fd_dump_refuse_pidns(struct fd_dump *d, const char *what)
-{
-	const struct seized_tree *t = d->fdm->tree;
-	if (!t || !t->root || t->root->vpid == t->root->pid)
-		return 0;
-	pr_err(FD_FMT " has %s, and the tree runs in a PID namespace of its own: cryo does not "
-	       "translate the PIDs it records to the namespace's yet, and can't restore it",
-	       FD_ARGS(d), what);
-	return -EOPNOTSUPP;
-}
-
 bool fd_dump_in_pidns(const struct files_dump *fdm)
 {
 	const struct seized_tree *t = fdm->tree;

@@ -30,6 +30,9 @@
  *             (seen through waitid(P_PIDFD))
  *   --pidfdout a pidfd of the runner, outside the namespace (opened before
  *             the launcher forks the init): must be refused at dump
+ *   --pidfc   the init unshares its PID namespace for its children and
+ *             does not fork before the dump (pid_for_children differs from
+ *             its own: must be refused at dump, as criu does)
  *   --nosetsid the init stays in the launcher's session, whose
  *             leader is outside the namespace (NSsid 0; must be refused
  *             at dump)
@@ -66,6 +69,8 @@ static bool pidfd;
 TEST_OPTION(pidfd, bool, "a pidfd of A held by the init", 0);
 static bool pidfdout;
 TEST_OPTION(pidfdout, bool, "a pidfd of a process outside the namespace", 0);
+static bool pidfc;
+TEST_OPTION(pidfc, bool, "unshare CLONE_NEWPID in the init before the dump", 0);
 static bool nosetsid;
 TEST_OPTION(nosetsid, bool, "stay in a session led from outside the namespace", 0);
 
@@ -372,6 +377,8 @@ int main(int argc, char **argv)
 	if (timer_create(CLOCK_MONOTONIC, &sev, &tmr) || timer_settime(tmr, 0, &its, NULL))
 		setup_fail("a POSIX timer for the init's thread: %s", strerror(errno));
 
+	if (pidfc && unshare(CLONE_NEWPID))
+		setup_fail("unshare(CLONE_NEWPID): %s", strerror(errno));
 	test_daemon();
 	test_waitsig();
 
@@ -383,8 +390,8 @@ int main(int argc, char **argv)
 		fail("NSpid of /proc/self/status ends in %d, not 1", me);
 	/* (the namespace is a new one: its inode may or may not be the
 	 * freed one's again, so it is not compared) */
-	if (ns_ino("pid_for_children") != ns_ino("pid"))
-		fail("pid_for_children differs from the init's PID namespace");
+	if (ns_ino("pid_for_children") == ns_ino("pid") ? pidfc : !pidfc)
+		fail("pid_for_children %s the init's PID namespace", pidfc ? "is" : "differs from");
 	struct itimerspec left;
 	if (timer_gettime(tmr, &left) || left.it_value.tv_sec <= 3000)
 		fail("the POSIX timer: %ld s left (want about 3600)", (long)left.it_value.tv_sec);
