@@ -16,7 +16,8 @@
  *     the master; tcgetsid, tcgetpgrp in S) are S and F again;
  *   - each owner (F_GETOWN_EX) is the same type and PID;
  *   - job control works: ^C typed into the master interrupts F (SIGINT)
- *     and not B; data on the socket sends F its SIGIO;
+ *     and not B; data on the socket sends F its SIGIO, data in the pipe
+ *     B's group its SIGIO;
  *   - a message S queued to the init on a socket with SO_PASSCRED is read
  *     with S's PID inside as its sender (SCM_CREDENTIALS);
  *   - the init's pidfds of S and B name them (the NSpid of their fdinfo
@@ -71,7 +72,8 @@ static void on_sig_f(int sig)
 
 static void on_sig_b(int sig)
 {
-	char c = sig == SIGINT ? 'X' : 'Y';	/* a background job must not get them */
+	/* ^C (SIGINT) must not reach a background job; SIGIO comes from the pipe */
+	char c = sig == SIGINT ? 'X' : sig == SIGIO ? 'Y' : '?';
 	(void)!write(sigp[1], &c, 1);
 }
 
@@ -254,7 +256,8 @@ int main(int argc, char **argv)
 		setup_fail("S did not start its jobs");
 	pid_t fj = jobs[0], bj = jobs[1];
 	if (fcntl(sv[0], F_SETOWN, fj) || fcntl(sv[0], F_SETFL, O_ASYNC | O_NONBLOCK) ||
-	    set_owner(pp[0], F_OWNER_PGRP, bj) || set_owner(m, F_OWNER_PID, s))
+	    set_owner(pp[0], F_OWNER_PGRP, bj) || fcntl(pp[0], F_SETFL, O_ASYNC | O_NONBLOCK) ||
+	    set_owner(m, F_OWNER_PID, s))
 		setup_fail("F_SETOWN: %s", strerror(errno));
 	int pfd_s = syscall(SYS_pidfd_open, s, 0), pfd_b = syscall(SYS_pidfd_open, bj, 0);
 	if (pfd_s < 0 || pfd_b < 0)
@@ -276,15 +279,17 @@ int main(int argc, char **argv)
 
 	/* job control: ^C goes to the foreground group only; the socket's
 	 * SIGIO to its owner */
-	if (xwrite(m, "\003", 1) || xwrite(sv[1], "x", 1))
-		fail("typing ^C / writing the socket: %s", strerror(errno));
-	bool got_int = false, got_io = false;
-	for (int i = 0; i < 2; i++) {
+	if (xwrite(m, "\003", 1) || xwrite(sv[1], "x", 1) || xwrite(pp[1], "p", 1))
+		fail("typing ^C / writing the socket or the pipe: %s", strerror(errno));
+	bool got_int = false, got_io = false, got_pipe_io = false;
+	for (int i = 0; i < 3; i++) {
 		char c = next_sig(5000);
 		if (c == 'I')
 			got_int = true;
 		else if (c == 'O')
 			got_io = true;
+		else if (c == 'Y')
+			got_pipe_io = true;
 		else if (c)
 			fail("the background job B got a signal ('%c') meant for the foreground", c);
 	}
@@ -295,6 +300,8 @@ int main(int argc, char **argv)
 		fail("^C typed into the terminal did not interrupt the foreground job F");
 	if (!got_io)
 		fail("data on the socket did not send its owner F a SIGIO");
+	if (!got_pipe_io)
+		fail("data in the pipe did not send its owner, B's group, a SIGIO");
 
 	char cbuf[CMSG_SPACE(sizeof(struct ucred))], data;
 	struct iovec iov = { .iov_base = &data, .iov_len = 1 };
