@@ -191,7 +191,7 @@ int files_rst_socket(struct files_restore *fr, const struct rst_file *f, int fam
 		     int protocol);
 
 /* F_SETOWN_EX / F_SETSIG as dumped. */
-int files_apply_fown(const struct files_restore *fr, int lfd, const FownEntry *fown,
+int files_apply_fown(struct files_restore *fr, int lfd, const FownEntry *fown,
 		     const char *what);
 /* F_SETFL with the file-status flags that can be changed (O_APPEND,
  * O_NONBLOCK, O_ASYNC, O_DIRECT, O_NOATIME). */

@@ -258,6 +258,13 @@ static struct rst_proc *find_proc(struct rst_ctx *ctx, pid_t pid)
 pid_t restore_host_pid(void *arg, int type, pid_t vpid)
 {
 	struct rst_ctx *ctx = arg;
+	/* a thread of the tree is created after the descriptors are put in
+	 * place: its owner is set later (files_restore_owners) */
+	for (int i = 0; type == F_OWNER_TID && vpid > 0 && i < ctx->nr_procs; i++)
+		for (int t = 1; t < ctx->procs[i].nr_threads; t++)
+			if (ctx->procs[i].thr[t].vtid == vpid)
+				return ctx->procs[i].thr[t].created ? ctx->procs[i].thr[t].tid
+								    : -EAGAIN;
 	if (!(ctx->ns_flags & CLONE_NEWPID))
 		return vpid;	/* cryo's namespace: the same PIDs */
 	for (int i = 0; vpid > 0 && i < ctx->nr_procs; i++) {

@@ -179,6 +179,10 @@ static int st_tasks(void *arg)
 static int st_close_files(void *arg)
 {
 	struct restore_run *run = arg;
+	/* the owners that are threads: they exist now */
+	int ret = files_restore_owners(&run->ctx.files);
+	if (ret)
+		return ret;
 	run->files_finished = true;
 	files_restore_finish(&run->ctx.files, true);
 	if (run->ctx.shmem_ready)

@@ -19,8 +19,9 @@
  *   --nested  one more child, N, in a PID namespace nested below the
  *             init's (must be refused at dump)
  *   --fown    a file whose signals go to the init (F_SETOWN with its PID
- *             inside, 1; cryo's fcntl sees another): after the restore
- *             F_GETOWN must give 1 again
+ *             inside, 1; cryo's fcntl sees another), another to A's first
+ *             thread (F_OWNER_TID; created by the restore after the files):
+ *             after the restore F_GETOWN(_EX) must give them again
  *   --fownout a file whose signals go to the runner, outside the namespace
  *             (set before the launcher forks the init, which inherits it;
  *             the owner must live: F_GETOWN gives 0 for a dead one): no PID
@@ -356,6 +357,13 @@ int main(int argc, char **argv)
 			   "pgid %d sid %d)", rc0.pid, rc0.ppid, rc0.pgid, rc0.sid);
 	test_msg("A %d (threads %d %d), C %d, zombie %d", a, ra0.tids[0], ra0.tids[1],
 		 rc0.pid, z);
+	int tfd = -1;
+	if (fown) {
+		struct f_owner_ex o = { .type = F_OWNER_TID, .pid = ra0.tids[0] };
+		tfd = open("/dev/null", O_RDONLY);
+		if (tfd < 0 || fcntl(tfd, F_SETOWN_EX, &o))
+			setup_fail("F_SETOWN_EX on /dev/null: %s", strerror(errno));
+	}
 
 	/* pending signals: queued again at restore by the task itself */
 	sigset_t usr;
@@ -436,6 +444,11 @@ int main(int argc, char **argv)
 	if (fown && fcntl(ofd, F_GETOWN) != 1)
 		fail("the owner (F_GETOWN) of /dev/null is %d after the restore, not the init (1)",
 		     fcntl(ofd, F_GETOWN));
+	struct f_owner_ex to = { 0 };
+	if (fown && (fcntl(tfd, F_GETOWN_EX, &to) || to.type != F_OWNER_TID ||
+		     to.pid != ra0.tids[0]))
+		fail("the owner of /dev/null is type %d pid %d after the restore, not A's thread "
+		     "%d", to.type, to.pid, ra0.tids[0]);
 	if (lock) {
 		/* a new task of the namespace asks who holds the lock */
 		pid_t k = fork();
