@@ -77,6 +77,7 @@ struct rst_file {
 	/* the namespaces it is opened in (a socket's network namespace...);
 	 * NULL: the restore's (fr->ns) */
 	const struct ns_set *ns;
+	struct files_restore *fr;	/* the restore it belongs to */
 };
 
 struct fd_kind {
@@ -132,12 +133,15 @@ extern const struct fd_kind fdk_reg, fdk_memfd, fdk_pipe, fdk_fifo, fdk_eventfd,
 int fd_dump_lfd(struct fd_dump *d);
 /* Write file_entry @fe; its id and type are filled in from @d. */
 int files_emit(struct fd_dump *d, FileEntry *fe);
-/* Fill @fown from the fdinfo/fcntl state of @d's file. */
+/* Fill @fown from the fdinfo/fcntl state of @d's file (the owner's PID as
+ * the tree sees it; one outside the tree's PID namespace is refused). */
 int fd_dump_fown(struct fd_dump *d, FownEntry *fown);
-/* A tree in a PID namespace of its own (lib/dump/vpid.c) whose @d holds
- * @what, which records PIDs as cryo sees them and is not translated to
- * the tree's yet: refused (-EOPNOTSUPP, logged); 0 otherwise. */
-int fd_dump_refuse_pidns(struct fd_dump *d, const char *what);
+/* Whether the tree runs in a PID namespace of its own (lib/dump/vpid.c). */
+bool fd_dump_in_pidns(const struct files_dump *fdm);
+/* Process, thread or group (@type: F_OWNER_PID/TID/PGRP) @pid as cryo sees
+ * it, as the tree sees it: @pid itself when the tree is in cryo's PID
+ * namespace; 0 when it is not the tree's. */
+pid_t fd_dump_tree_vpid(const struct files_dump *fdm, int type, pid_t pid);
 /* An extra image kept open for the whole dump (pipes-data.img...), opened
  * on first use; closed by files_dump_end. */
 int files_dump_img(struct files_dump *fdm, int type, struct cr_img **img);
@@ -194,7 +198,8 @@ int files_rst_socket(struct files_restore *fr, const struct rst_file *f, int fam
 		     int protocol);
 
 /* F_SETOWN_EX / F_SETSIG as dumped. */
-int files_apply_fown(int lfd, const FownEntry *fown, const char *what);
+int files_apply_fown(struct files_restore *fr, int lfd, const FownEntry *fown,
+		     const char *what);
 /* F_SETFL with the file-status flags that can be changed (O_APPEND,
  * O_NONBLOCK, O_ASYNC, O_DIRECT, O_NOATIME). */
 int files_apply_flags(int lfd, unsigned flags, const char *what);

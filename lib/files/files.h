@@ -91,6 +91,12 @@ int files_dump_fds(struct files_dump *fd, pid_t pid, uint32_t files_id);
 int files_dump_fs(struct files_dump *fd, pid_t pid, pid_t img_pid, unsigned umask_val);
 
 /* Restore side. */
+struct files_owner_later {
+	int lfd;			/* cryo's duplicate of the file's descriptor */
+	pid_t vtid;			/* the thread, as the tree sees it */
+	char what[64];
+};
+
 struct files_restore {
 	int dirfd;
 	const struct cryo_opts *opts;
@@ -109,6 +115,16 @@ struct files_restore {
 	struct ns_set ns;
 	int ns_back[NS__MAX];		/* files_rst_enter_ns: where to come back */
 	unsigned ns_entered;		/* 1 << kind: inside files_rst_enter_ns */
+	/* The PID cryo sees of process, thread or group (@type: F_OWNER_PID,
+	 * F_OWNER_TID, F_OWNER_PGRP) @vpid of the images (the tree's: they
+	 * differ in a PID namespace of its own); 0 if it does not exist (yet).
+	 * NULL: the same.  Set by the restore after files_restore_load. */
+	pid_t (*host_pid)(void *arg, int type, pid_t vpid);
+	void *host_pid_arg;
+	/* owners that are threads not created yet when their file is opened
+	 * (host_pid gave -EAGAIN): set by files_restore_owners */
+	struct files_owner_later *later;
+	int nr_later;
 };
 /* Load files.img and make the transport socket (its task end is inherited
  * by every task created from now on). */
@@ -117,6 +133,9 @@ int files_restore_load(struct files_restore *fr, int dirfd, const struct cryo_op
  * kinds' post steps there, and close the transport end in the task. */
 int files_restore_fds(struct files_restore *fr, struct remote *r, pid_t pid, FdinfoEntry **fds,
 		      int nr);
+/* Once every thread exists: give the files whose owner is a thread created
+ * after them that owner (F_SETOWN_EX).  0 or a negative code (logged). */
+int files_restore_owners(struct files_restore *fr);
 /* Once every task has its fds (@ok) or the restore failed. */
 void files_restore_finish(struct files_restore *fr, bool ok);
 void files_restore_free(struct files_restore *fr);

@@ -197,15 +197,32 @@ int files_emit(struct fd_dump *d, FileEntry *fe)
 	return img_write_msg(d->fdm->files_img, &fe->base);
 }
 
-int fd_dump_refuse_pidns(struct fd_dump *d, const char *what)
+bool fd_dump_in_pidns(const struct files_dump *fdm)
 {
-	const struct seized_tree *t = d->fdm->tree;
-	if (!t || !t->root || t->root->vpid == t->root->pid)
-		return 0;
-	pr_err(FD_FMT " has %s, and the tree runs in a PID namespace of its own: cryo does not "
-	       "translate the PIDs it records to the namespace's yet, and can't restore it",
-	       FD_ARGS(d), what);
-	return -EOPNOTSUPP;
+	const struct seized_tree *t = fdm->tree;
+	return t && t->root && t->root->vpid != t->root->pid;
+}
+
+pid_t fd_dump_tree_vpid(const struct files_dump *fdm, int type, pid_t pid)
+{
+	const struct seized_tree *t = fdm->tree;
+	if (!fd_dump_in_pidns(fdm))
+		return pid;
+	for (int i = 0; pid > 0 && i < t->nr_procs; i++) {
+		const struct seized_proc *p = t->procs[i];
+		if (type == F_OWNER_PGRP) {
+			/* a group of the namespace: a member knows its number there */
+			if (p->pgid == pid)
+				return p->vpgid;
+			continue;
+		}
+		if (p->pid == pid)
+			return p->vpid;
+		for (int k = 0; type == F_OWNER_TID && k < p->nr_threads; k++)
+			if (p->threads[k].tid == pid)
+				return p->threads[k].vtid;
+	}
+	return 0;
 }
 
 int fd_dump_fown(struct fd_dump *d, FownEntry *fown)
@@ -224,9 +241,17 @@ int fd_dump_fown(struct fd_dump *d, FownEntry *fown)
 		return_perror("fcntl(F_GETSIG) on " FD_FMT, FD_ARGS(d));
 	fown->signum = sig;
 	fown->pid_type = owner.type;
-	fown->pid = owner.pid;
-	if (owner.pid && fd_dump_refuse_pidns(d, "an owner for its signals (F_SETOWN)"))
+	/* F_GETOWN_EX answers in cryo's PID namespace; the image holds the
+	 * tree's PIDs (criu's too), which the restore translates back */
+	fown->pid = fd_dump_tree_vpid(d->fdm, owner.type, owner.pid);
+	if (owner.pid && !fown->pid) {
+		pr_err(FD_FMT " sends its signals (F_SETOWN) to %s %d, which is outside the "
+		       "tree's PID namespace: a restore can't give it that owner back; clear "
+		       "the owner (F_SETOWN 0) or dump the owner with the tree", FD_ARGS(d),
+		       owner.type == F_OWNER_PGRP ? "process group" : owner.type == F_OWNER_TID ?
+		       "thread" : "process", owner.pid);
 		return -EOPNOTSUPP;
+	}
 	if (owner.pid) {
 		/* the owner's credentials are those of whoever set it; the
 		 * task's own are the best guess visible from outside */

@@ -75,6 +75,7 @@ int files_restore_load(struct files_restore *fr, int dirfd, const struct cryo_op
 	for (int i = 0; i < fr->nr_files; i++) {
 		fr->rf[i].fe = fr->files[i];
 		fr->rf[i].lfd = -1;
+		fr->rf[i].fr = fr;
 	}
 
 	int sp[2];
@@ -237,16 +238,43 @@ int files_rst_socket(struct files_restore *fr, const struct rst_file *f, int fam
 	return sk >= 0 ? sk : err;
 }
 
-int files_apply_fown(int lfd, const FownEntry *fown, const char *what)
+int files_apply_fown(struct files_restore *fr, int lfd, const FownEntry *fown,
+		     const char *what)
 {
 	if (!fown)
 		return 0;
 	if (fown->signum && fcntl(lfd, F_SETSIG, fown->signum))
 		return_perror("fcntl(F_SETSIG, %u) on %s", fown->signum, what);
 	if (fown->pid) {
-		struct f_owner_ex o = { .type = fown->pid_type, .pid = fown->pid };
+		/* the image has the tree's PID; cryo's fcntl takes its own */
+		pid_t pid = fr && fr->host_pid ? fr->host_pid(fr->host_pid_arg, fown->pid_type,
+							       fown->pid) : (pid_t)fown->pid;
+		if (pid == -EAGAIN) {
+			/* a thread created after the descriptors: later */
+			struct files_owner_later *l = xrealloc(fr->later,
+							       (fr->nr_later + 1) * sizeof(*l));
+			if (!l)
+				return -ENOMEM;
+			fr->later = l;
+			l += fr->nr_later;
+			l->lfd = fcntl(lfd, F_DUPFD_CLOEXEC, 0);
+			if (l->lfd < 0)
+				return_perror("dup of %s for its owner", what);
+			l->vtid = fown->pid;
+			snprintf(l->what, sizeof(l->what), "%s", what);
+			fr->nr_later++;
+			return 0;
+		}
+		if (pid <= 0) {
+			pr_err("%s: its owner (F_SETOWN), %s %u of the images, is not a restored "
+			       "%s", what, fown->pid_type == F_OWNER_PGRP ?
+			       "group" : fown->pid_type == F_OWNER_TID ? "thread" : "process",
+			       fown->pid, fown->pid_type == F_OWNER_PGRP ? "group" : "task");
+			return -ESRCH;
+		}
+		struct f_owner_ex o = { .type = fown->pid_type, .pid = pid };
 		if (fcntl(lfd, F_SETOWN_EX, &o))
-			return_perror("fcntl(F_SETOWN_EX, %u) on %s", fown->pid, what);
+			return_perror("fcntl(F_SETOWN_EX, %d) on %s", pid, what);
 	}
 	return 0;
 }
@@ -257,7 +285,7 @@ int files_rst_adopt(struct rst_file *f, int fd, int ret, unsigned flags, const F
 	if (!ret && flags != FILES_FLAGS_AS_OPENED)
 		ret = files_apply_flags(fd, flags, what);
 	if (!ret)
-		ret = files_apply_fown(fd, fown, what);
+		ret = files_apply_fown(f->fr, fd, fown, what);
 	if (ret) {
 		if (fd >= 0)
 			close(fd);
@@ -481,8 +509,32 @@ out:
 	return ret;
 }
 
+int files_restore_owners(struct files_restore *fr)
+{
+	int ret = 0;
+	for (int i = 0; i < fr->nr_later && !ret; i++) {
+		struct files_owner_later *l = &fr->later[i];
+		pid_t tid = fr->host_pid(fr->host_pid_arg, F_OWNER_TID, l->vtid);
+		struct f_owner_ex o = { .type = F_OWNER_TID, .pid = tid };
+		if (tid <= 0) {
+			pr_err("%s: its owner (F_SETOWN_EX), thread %d, has not been restored", l->what,
+			       l->vtid);
+			ret = -ESRCH;
+		} else if (fcntl(l->lfd, F_SETOWN_EX, &o)) {
+			ret = -errno;
+			pr_perror("fcntl(F_SETOWN_EX, thread %d) on %s", tid, l->what);
+		}
+	}
+	return ret;
+}
+
 void files_restore_finish(struct files_restore *fr, bool ok)
 {
+	for (int i = 0; i < fr->nr_later; i++)
+		close(fr->later[i].lfd);
+	free(fr->later);
+	fr->later = NULL;
+	fr->nr_later = 0;
 	for (int k = 0; k < FDK_MAX; k++)
 		if (fd_kind(k) && fd_kind(k)->restore_finish)
 			fd_kind(k)->restore_finish(fr, ok);

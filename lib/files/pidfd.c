@@ -11,7 +11,12 @@
  * and waitid(P_PIDFD) ECHILD; since Linux 6.15 PIDFD_GET_INFO also reports
  * its exit status (PIDFD_INFO_EXIT).  It is restored as a pidfd of a
  * short-lived child of cryo, taken before that child exits with the same
- * status and kept after cryo reaped it, which behaves the same. */
+ * status and kept after cryo reaped it, which behaves the same.
+ *
+ * In a tree that runs in a PID namespace of its own, fdinfo's Pid: is
+ * cryo's (the PID namespace of the /proc it reads); the image records the
+ * PID inside (criu's nspid is the innermost one too), and the restore opens
+ * the pidfd through cryo's PID for that process. */
 #include "files/files-int.h"
 #include "options/options.h"
 #include "util/log.h"
@@ -74,8 +79,6 @@ static int pidfd_dump(struct fd_dump *d)
 		pr_err(FD_FMT " is a pidfd whose fdinfo shows no Pid: (kernel too old?)", FD_ARGS(d));
 		return -EOPNOTSUPP;
 	}
-	if (fd_dump_refuse_pidns(d, "a pidfd"))
-		return -EOPNOTSUPP;
 	/* 0: a process in a pid namespace cryo can't see; -1: reaped. */
 	if (pid == 0) {
 		pr_err(FD_FMT " is a pidfd of a process outside cryo's pid namespace: cryo "
@@ -95,7 +98,12 @@ static int pidfd_dump(struct fd_dump *d)
 	pe.id = d->id;
 	pe.ino = d->st.st_ino;
 	pe.flags = d->fi.flags & ~O_CLOEXEC;
-	pe.nspid = pid < 0 ? -1 : pid;
+	pe.nspid = pid < 0 ? -1 : fd_dump_tree_vpid(d->fdm, F_OWNER_TID, pid);
+	if (!pe.nspid) {
+		pr_err(FD_FMT " is a pidfd of process %ld, which is not in the tree's PID "
+		       "namespace: cryo can't name it in the images", FD_ARGS(d), pid);
+		return -EOPNOTSUPP;
+	}
 	pe.fown = &fown;
 	if (pid < 0) {
 		/* the exit status, where the kernel keeps it for pidfds */
@@ -164,7 +172,6 @@ static int pidfd_of_dead(unsigned flags, int status, uint32_t id)
 
 static int pidfd_open_kind(struct files_restore *fr, struct rst_file *f)
 {
-	(void)fr;
 	const PidfdEntry *pe = f->fe->pidfd;
 	if (!pe || !pe->has_nspid) {
 		pr_err("files.img: pidfd %u has no pidfd_entry", f->fe->id);
@@ -183,10 +190,18 @@ static int pidfd_open_kind(struct files_restore *fr, struct rst_file *f)
 		pr_err("files.img: pidfd %u refers to pid 0", f->fe->id);
 		return -EINVAL;
 	}
-	int fd = syscall(SYS_pidfd_open, pe->nspid, flags);
+	/* the image's PID is the tree's; pidfd_open takes cryo's */
+	pid_t pid = fr->host_pid ? fr->host_pid(fr->host_pid_arg, flags & PIDFD_THREAD ?
+						 F_OWNER_TID : F_OWNER_PID, pe->nspid) : pe->nspid;
+	if (pid <= 0) {
+		pr_err("pidfd %u: process %d of the images has not been restored (yet)", f->fe->id,
+		       pe->nspid);
+		return -ESRCH;
+	}
+	int fd = syscall(SYS_pidfd_open, pid, flags);
 	if (fd < 0)
 		return_perror("pidfd_open(%d, %#x) for pidfd %u (the restored process %d should "
-			      "exist by now)", pe->nspid, flags, f->fe->id, pe->nspid);
+			      "exist by now)", pid, flags, f->fe->id, pe->nspid);
 	f->lfd = fd;
 	return 0;
 }

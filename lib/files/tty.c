@@ -193,9 +193,6 @@ static int classify(struct fd_dump *d, int lfd, struct tty_desc *t)
 
 static int tty_dump(struct fd_dump *d)
 {
-	/* the sessions and groups of terminals are cryo's PIDs */
-	if (fd_dump_refuse_pidns(d, "a terminal"))
-		return -EOPNOTSUPP;
 	struct tty_dump_state *s = dstate(d->fdm);
 	if (!s)
 		return -ENOMEM;
@@ -686,6 +683,39 @@ static int dump_queued(struct files_dump *fdm, struct tty_dump_state *s, struct 
 	return ret;
 }
 
+/* TIOCGSID, TIOCGPGRP and /proc/PID/stat give cryo's PIDs; the image
+ * holds the tree's (criu's too), which the tree's own ioctls take at
+ * restore (take_ctty runs in the task). */
+static int to_tree_pids(struct files_dump *fdm, const struct seized_tree *tree,
+			struct tty_desc *t)
+{
+	if (!fd_dump_in_pidns(fdm) || !t->sid)
+		return 0;
+	if (!in_tree(tree, t->sid)) {
+		/* its leader is outside the namespace: no PID there */
+		if (t->cls != TC_EXT)
+			TREFUSE(t, "its session %d is led from outside the tree's PID namespace (the "
+				"shell's terminal?): cryo can't hand a terminal from outside to a tree "
+				"restored in a PID namespace of its own (--shell-job is not supported "
+				"there); give the container a terminal of its own (a pty pair made "
+				"inside the tree)", t->sid);
+		t->sid = t->pgrp = 0;
+		return 0;
+	}
+	pid_t sid = fd_dump_tree_vpid(fdm, F_OWNER_PID, t->sid);
+	pid_t pgrp = t->pgrp ? fd_dump_tree_vpid(fdm, F_OWNER_PGRP, t->pgrp) : 0;
+	if (t->pgrp && !pgrp)
+		pr_warn("fd %d of process %d (%s): the foreground group %d of session %d has no "
+			"process left; the session leader's group takes the foreground at restore",
+			t->fd, t->pid, t->path, t->pgrp, t->sid);
+	pr_debug("fd %d of process %d (%s): session %d, foreground group %d as the tree sees "
+		 "them (%d and %d as cryo does)", t->fd, t->pid, t->path, sid, pgrp, t->sid,
+		 t->pgrp);
+	t->sid = sid;
+	t->pgrp = pgrp;
+	return 0;
+}
+
 int tty_dump_tree(struct files_dump *fdm, const struct seized_tree *tree)
 {
 	struct tty_dump_state *s = fdm->kind_state[FDK_TTY];
@@ -695,6 +725,8 @@ int tty_dump_tree(struct files_dump *fdm, const struct seized_tree *tree)
 	for (int i = 0; i < s->n; i++) {
 		find_session(s, tree, &s->v[i]);
 		int ret = check_one(fdm, s, tree, &s->v[i], &shell);
+		if (!ret)
+			ret = to_tree_pids(fdm, tree, &s->v[i]);
 		if (ret)
 			return ret;
 	}

@@ -509,13 +509,12 @@ static int open_dev_tty(struct files_restore *fr, struct remote *r, pid_t pid, s
 		close(pidfd);
 	remote_syscall(r, __NR_close, fd, 0, 0, 0, 0, 0);
 	if (!ret)
-		ret = files_apply_fown(lfd, tfe->fown, "/dev/tty");
+		ret = files_apply_fown(fr, lfd, tfe->fown, "/dev/tty");
 	if (ret) {
 		if (lfd >= 0)
 			close(lfd);
 		return ret;
 	}
-	(void)fr;
 	f->lfd = lfd;
 	return 0;
 }
@@ -527,8 +526,15 @@ int tty_restore_task(struct files_restore *fr, struct remote *r, pid_t pid, pid_
 	int ret = rstate(fr, &s);
 	if (ret || !s->ninfo)
 		return ret;
+	/* @pid and @sid are the tree's PIDs (the task's own ioctls take them);
+	 * cryo's calls (pidfd_open, getpgid) take the PID cryo sees */
+	pid_t host = fr->host_pid ? fr->host_pid(fr->host_pid_arg, F_OWNER_PID, pid) : pid;
+	if (host <= 0) {
+		pr_err("process %d of the images: no restored task has that PID", pid);
+		return -ESRCH;
+	}
 	if (!s->root)
-		s->root = pid;
+		s->root = host;
 	if (pid == sid)
 		for (int i = 0; i < s->ninfo; i++) {
 			const TtyInfoEntry *ie = s->info[i];
@@ -545,7 +551,7 @@ int tty_restore_task(struct files_restore *fr, struct remote *r, pid_t pid, pid_
 			continue;
 		const TtyInfoEntry *ie = find_info(s, f->fe->tty->tty_info_id);
 		if (ie && ie->type == TTY_TYPE__CTTY)
-			ret = open_dev_tty(fr, r, pid, f);
+			ret = open_dev_tty(fr, r, host, f);
 	}
 	return ret;
 }

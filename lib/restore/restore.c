@@ -255,6 +255,41 @@ static struct rst_proc *find_proc(struct rst_ctx *ctx, pid_t pid)
 	return NULL;
 }
 
+pid_t restore_host_pid(void *arg, int type, pid_t vpid)
+{
+	struct rst_ctx *ctx = arg;
+	/* a thread of the tree is created after the descriptors are put in
+	 * place: its owner is set later (files_restore_owners) */
+	for (int i = 0; type == F_OWNER_TID && vpid > 0 && i < ctx->nr_procs; i++)
+		for (int t = 1; t < ctx->procs[i].nr_threads; t++)
+			if (ctx->procs[i].thr[t].vtid == vpid)
+				return ctx->procs[i].thr[t].created ? ctx->procs[i].thr[t].tid
+								    : -EAGAIN;
+	if (!(ctx->ns_flags & CLONE_NEWPID))
+		return vpid;	/* cryo's namespace: the same PIDs */
+	for (int i = 0; vpid > 0 && i < ctx->nr_procs; i++) {
+		struct rst_proc *p = &ctx->procs[i];
+		if (!p->created)
+			continue;
+		if (type == F_OWNER_PGRP) {
+			/* the group of a member, as cryo sees it */
+			pid_t g = p->pgid == vpid ? getpgid(p->pid) : -1;
+			if (g > 0)
+				return g;
+			continue;
+		}
+		if (p->vpid == vpid)
+			return p->pid;
+		for (int t = 0; type == F_OWNER_TID && t < p->nr_threads; t++)
+			if (p->thr[t].created && p->thr[t].vtid == vpid)
+				return p->thr[t].tid;
+	}
+	for (int i = 0; vpid > 0 && i < ctx->nr_helpers; i++)
+		if (ctx->helpers[i].alive && ctx->helpers[i].pid == vpid)
+			return ctx->helpers[i].hpid;
+	return 0;
+}
+
 /* Sessions can't be joined, only inherited at fork or created by setsid:
  * each process must lead its session, share its parent's, or be in a
  * session whose leader left the tree.  Such a session is recreated by a

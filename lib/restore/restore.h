@@ -62,6 +62,10 @@ struct rst_helper {
 	bool alive;
 };
 
+/* files_restore.host_pid: the PID cryo sees of the images' process, thread
+ * or group (F_OWNER_*) @vpid (the tree's), once created; 0 if none. */
+pid_t restore_host_pid(void *arg, int type, pid_t vpid);
+
 struct rst_ctx {
 	struct cryo_opts *opts;
 	int dirfd;

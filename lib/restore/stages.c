@@ -36,6 +36,10 @@ static int st_images(void *arg)
 	sockets_register_fd_kinds();
 	if (!ret)
 		ret = files_restore_load(&ctx->files, ctx->dirfd, o);
+	if (!ret) {
+		ctx->files.host_pid = restore_host_pid;
+		ctx->files.host_pid_arg = ctx;
+	}
 	if (!ret)
 		ret = creds_restore_prepare(&ctx->creds, ctx->dirfd);
 	if (!ret) {
@@ -175,6 +179,10 @@ static int st_tasks(void *arg)
 static int st_close_files(void *arg)
 {
 	struct restore_run *run = arg;
+	/* the owners that are threads: they exist now */
+	int ret = files_restore_owners(&run->ctx.files);
+	if (ret)
+		return ret;
 	run->files_finished = true;
 	files_restore_finish(&run->ctx.files, true);
 	if (run->ctx.shmem_ready)

@@ -17,6 +17,7 @@
 #include "sk-packet.pb-c.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
@@ -96,7 +97,16 @@ static int write_packet(struct files_dump *fdm, struct cr_img *img, uint32_t id,
 	 * reads as pid 0 and the overflow ids, and is sent again without */
 	if (pk->has_cred && pk->cred.pid) {
 		uc.has_pid = uc.has_uid = uc.has_gid = 1;
-		uc.pid = pk->cred.pid;
+		/* cryo reads the sender's PID in its own namespace; the image
+		 * holds the tree's, which its receiver reads */
+		uc.pid = fd_dump_tree_vpid(fdm, F_OWNER_PID, pk->cred.pid);
+		if (!uc.pid) {
+			pr_err("%s: a queued message was sent with the credentials (SCM_CREDENTIALS) "
+			       "of process %d, which is not a live task of the tree's PID namespace "
+			       "(it exited or is outside): cryo can't name it in the images; have the "
+			       "receiver read its queue first", what, pk->cred.pid);
+			return -EOPNOTSUPP;
+		}
 		uc.uid = pk->cred.uid;
 		uc.gid = pk->cred.gid;
 		pe.ucred = &uc;
@@ -502,14 +512,24 @@ static int make_control(struct files_restore *fr, struct skq_packet *p, struct c
 		ch = (struct cmsghdr *)(c->b + c->len);
 	}
 	if (p->has_cred) {
-		pid_t s = standin_for(p->cred.pid, what);
+		/* the image's PID is the tree's; cryo's sendmsg names cryo's */
+		struct ucred cred = p->cred;
+		if (fr->host_pid) {
+			cred.pid = fr->host_pid(fr->host_pid_arg, F_OWNER_PID, p->cred.pid);
+			if (cred.pid <= 0) {
+				pr_err("%s: a queued message was sent by process %d of the images, "
+				       "which has not been restored", what, p->cred.pid);
+				return -ESRCH;
+			}
+		}
+		pid_t s = standin_for(cred.pid, what);
 		if (s < 0)
 			return s;
 		*standin = s;
 		ch->cmsg_level = SOL_SOCKET;
 		ch->cmsg_type = SCM_CREDENTIALS;
 		ch->cmsg_len = CMSG_LEN(sizeof(struct ucred));
-		memcpy(CMSG_DATA(ch), &p->cred, sizeof(p->cred));
+		memcpy(CMSG_DATA(ch), &cred, sizeof(cred));
 		c->len += CMSG_SPACE(sizeof(struct ucred));
 	}
 	return 0;

@@ -18,8 +18,22 @@
  * (SIGEV_THREAD_ID: the image must hold the TID inside, 1).
  *   --nested  one more child, N, in a PID namespace nested below the
  *             init's (must be refused at dump)
- *   --fown    a file whose signals go to the init (F_SETOWN: a PID cryo
- *             does not translate yet; must be refused at dump)
+ *   --fown    a file whose signals go to the init (F_SETOWN with its PID
+ *             inside, 1; cryo's fcntl sees another), another to A's first
+ *             thread (F_OWNER_TID; created by the restore after the files):
+ *             after the restore F_GETOWN(_EX) must give them again
+ *   --fownout a file whose signals go to the runner, outside the namespace
+ *             (set before the launcher forks the init, which inherits it;
+ *             the owner must live: F_GETOWN gives 0 for a dead one): no PID
+ *             inside to record; must be refused at dump
+ *   --pidfd   the init holds a pidfd of A: after the restore its fdinfo's
+ *             NSpid ends in A's PID inside, and pidfd_send_signal ends A
+ *             (seen through waitid(P_PIDFD))
+ *   --pidfdout a pidfd of the runner, outside the namespace (opened before
+ *             the launcher forks the init): must be refused at dump
+ *   --pidfc   the init unshares its PID namespace for its children and
+ *             does not fork before the dump (pid_for_children differs from
+ *             its own: must be refused at dump, as criu does)
  *   --nosetsid the init stays in the launcher's session, whose
  *             leader is outside the namespace (NSsid 0; must be refused
  *             at dump)
@@ -56,6 +70,14 @@ static bool fown;
 TEST_OPTION(fown, bool, "a file owned (F_SETOWN) by the init", 0);
 static bool lock;
 TEST_OPTION(lock, bool, "a POSIX lock held by the init", 0);
+static bool fownout;
+TEST_OPTION(fownout, bool, "a file owned by a process outside the namespace", 0);
+static bool pidfd;
+TEST_OPTION(pidfd, bool, "a pidfd of A held by the init", 0);
+static bool pidfdout;
+TEST_OPTION(pidfdout, bool, "a pidfd of a process outside the namespace", 0);
+static bool pidfc;
+TEST_OPTION(pidfc, bool, "unshare CLONE_NEWPID in the init before the dump", 0);
 static bool nosetsid;
 TEST_OPTION(nosetsid, bool, "stay in a session led from outside the namespace", 0);
 static bool own_proc;
@@ -109,6 +131,13 @@ static pid_t nspid_of(const char *path)
 	}
 	fclose(f);
 	return last;
+}
+
+static pid_t nspid_of_fdinfo(int fd)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	return nspid_of(path);
 }
 
 static void fill_proc(struct report *r)
@@ -258,9 +287,17 @@ int main(int argc, char **argv)
 	test_flags |= TEST_NEW_PIDNS;
 	/* test_init() makes the process a session leader unless told before
 	 * it parses the options */
-	for (int i = 1; i < argc; i++)
+	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--nosetsid"))
 			test_flags |= TEST_NO_SETSID;
+		/* the runner (our parent) stays outside the namespace */
+		int fd;
+		if (!strcmp(argv[i], "--fownout") &&
+		    ((fd = open("/dev/null", O_RDONLY)) < 0 || fcntl(fd, F_SETOWN, getppid())))
+			setup_fail("F_SETOWN on /dev/null: %s", strerror(errno));
+		if (!strcmp(argv[i], "--pidfdout") && syscall(SYS_pidfd_open, getppid(), 0) < 0)
+			setup_fail("pidfd_open of the runner: %s", strerror(errno));
+	}
 	test_init(argc, argv);
 	if (getpid() != 1)
 		setup_fail("not the init of a new PID namespace (pid %d)", getpid());
@@ -331,9 +368,13 @@ int main(int argc, char **argv)
 		if (lfd < 0 || fcntl(lfd, F_SETLK, &fl))
 			setup_fail("locking ns_pid.lock: %s", strerror(errno));
 	}
+	int pfd = pidfd ? syscall(SYS_pidfd_open, a, 0) : -1;
+	if (pidfd && pfd < 0)
+		setup_fail("pidfd_open of A: %s", strerror(errno));
+	int ofd = -1;
 	if (fown) {
-		int fd = open("/dev/null", O_RDONLY);
-		if (fd < 0 || fcntl(fd, F_SETOWN, getpid()))
+		ofd = open("/dev/null", O_RDONLY);
+		if (ofd < 0 || fcntl(ofd, F_SETOWN, getpid()))
 			setup_fail("F_SETOWN on /dev/null: %s", strerror(errno));
 	}
 
@@ -347,6 +388,13 @@ int main(int argc, char **argv)
 			   "pgid %d sid %d)", rc0.pid, rc0.ppid, rc0.pgid, rc0.sid);
 	test_msg("A %d (threads %d %d), C %d, zombie %d", a, ra0.tids[0], ra0.tids[1],
 		 rc0.pid, z);
+	int tfd = -1;
+	if (fown) {
+		struct f_owner_ex o = { .type = F_OWNER_TID, .pid = ra0.tids[0] };
+		tfd = open("/dev/null", O_RDONLY);
+		if (tfd < 0 || fcntl(tfd, F_SETOWN_EX, &o))
+			setup_fail("F_SETOWN_EX on /dev/null: %s", strerror(errno));
+	}
 
 	/* pending signals: queued again at restore by the task itself */
 	sigset_t usr;
@@ -370,6 +418,8 @@ int main(int argc, char **argv)
 
 	if (own_proc)
 		check_own_proc("before the dump", a);
+	if (pidfc && unshare(CLONE_NEWPID))
+		setup_fail("unshare(CLONE_NEWPID): %s", strerror(errno));
 	test_daemon();
 	test_waitsig();
 
@@ -383,8 +433,8 @@ int main(int argc, char **argv)
 		fail("NSpid of /proc/self/status ends in %d, not 1", me);
 	/* (the namespace is a new one: its inode may or may not be the
 	 * freed one's again, so it is not compared) */
-	if (ns_ino("pid_for_children") != ns_ino("pid"))
-		fail("pid_for_children differs from the init's PID namespace");
+	if (ns_ino("pid_for_children") == ns_ino("pid") ? pidfc : !pidfc)
+		fail("pid_for_children %s the init's PID namespace", pidfc ? "is" : "differs from");
 	struct itimerspec left;
 	if (timer_gettime(tmr, &left) || left.it_value.tv_sec <= 3000)
 		fail("the POSIX timer: %ld s left (want about 3600)", (long)left.it_value.tv_sec);
@@ -426,6 +476,14 @@ int main(int argc, char **argv)
 			fail("the orphan %d: waitpid by the init gave %d, status 0x%x", r.pid, got,
 			     st);
 	}
+	if (fown && fcntl(ofd, F_GETOWN) != 1)
+		fail("the owner (F_GETOWN) of /dev/null is %d after the restore, not the init (1)",
+		     fcntl(ofd, F_GETOWN));
+	struct f_owner_ex to = { 0 };
+	if (fown && (fcntl(tfd, F_GETOWN_EX, &to) || to.type != F_OWNER_TID ||
+		     to.pid != ra0.tids[0]))
+		fail("the owner of /dev/null is type %d pid %d after the restore, not A's thread "
+		     "%d", to.type, to.pid, ra0.tids[0]);
 	if (lock) {
 		/* a new task of the namespace asks who holds the lock */
 		pid_t k = fork();
@@ -443,6 +501,18 @@ int main(int argc, char **argv)
 			     WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 		close(lfd);
 		unlink("ns_pid.lock");
+	}
+	if (pidfd) {
+		pid_t got_a = nspid_of_fdinfo(pfd);
+		siginfo_t wi = { 0 };
+		if (got_a != a)
+			fail("the pidfd of A (%d) names %d after the restore", a, got_a);
+		if (syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0))
+			fail("pidfd_send_signal to A: %s", strerror(errno));
+		else if (waitid(P_PIDFD, pfd, &wi, WEXITED))
+			fail("waitid(P_PIDFD) of A: %s", strerror(errno));
+		else if (wi.si_pid != a || wi.si_code != CLD_KILLED)
+			fail("waitid(P_PIDFD) of A: pid %d code %d", wi.si_pid, wi.si_code);
 	}
 	kill(a, SIGKILL);
 	waitpid(a, &st, 0);
