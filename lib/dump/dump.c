@@ -394,6 +394,11 @@ static int check_namespaces(struct dump_ctx *ctx)
 		for (int t = 0; !ret && t < p->nr_threads; t++)
 			ret = ns_dump_check_task(&ctx->ns, p->pid, p->threads[t].tid, p->comm);
 	}
+	/* a tree in a network namespace of its own is dumped from inside
+	 * (a pre-dump touches no socket: its tracking holder must listen in
+	 * cryo's namespace, where the next dump looks for it) */
+	if (!ret && ctx->tree.nr_procs && !ctx->pre_dump)
+		ret = ns_dump_enter_net(&ctx->ns, ctx->tree.procs[0]->pid);
 	return ret;
 }
 
@@ -629,6 +634,7 @@ static int st_files(void *arg)
 	struct dump_ctx *ctx = &run->ctx;
 	sockets_register_fd_kinds();
 	int ret = files_dump_begin(&ctx->files, ctx->dirfd, ctx->opts);
+	ctx->files.ns = &ctx->ns;	/* namespace files: the tree's namespaces */
 	ctx->files.tree = &ctx->tree;
 	mem_dump_shared_init(&ctx->shmem, ctx->dirfd, &ctx->next_pages_id);
 	ctx->files.memfd = shmem_memfd_dump_ops(&ctx->shmem);

@@ -68,6 +68,7 @@ struct files_dump {
 	bool failed;			/* set before files_dump_end when the dump failed */
 	const struct seized_tree *tree;	/* the tree being dumped */
 	struct files_memfd_ops memfd;	/* set by the pipeline (lib/mem) */
+	struct ns_dump *ns;		/* the tree's namespaces (namespace files) */
 };
 
 int files_dump_begin(struct files_dump *fdm, int dirfd, const struct cryo_opts *opts);
@@ -109,6 +110,9 @@ struct files_restore {
 	struct ns_set ns;
 	int ns_back[NS__MAX];		/* files_rst_enter_ns: where to come back */
 	unsigned ns_entered;		/* 1 << kind: inside files_rst_enter_ns */
+	/* the root process's namespace ids (its core image): which
+	 * namespaces namespace files name (set by the pipeline) */
+	const TaskKobjIdsEntry *tree_ids;
 };
 /* Load files.img and make the transport socket (its task end is inherited
  * by every task created from now on). */

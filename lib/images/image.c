@@ -25,6 +25,7 @@
 #include "fs.pb-c.h"
 #include "ghost-file.pb-c.h"
 #include "inventory.pb-c.h"
+#include "netdev.pb-c.h"
 #include "ipc-msg.pb-c.h"
 #include "ipc-sem.pb-c.h"
 #include "ipc-shm.pb-c.h"
@@ -79,6 +80,8 @@
 #define USERNS_MAGIC		0x55474906
 #define MNTS_MAGIC		0x55563928
 #define CGROUP_MAGIC		0x59383330
+#define NETDEV_MAGIC		0x57373951
+#define NETNS_MAGIC		0x55933752
 
 #define C IMG_COMMON_MAGIC
 #define T(_type, _pat, _name, _magic, _common, _entry, ...)                    \
@@ -138,6 +141,14 @@ static const struct img_type_info types[IMG_TYPE_MAX] = {
 	T(IMG_USERNS, "userns-%lu.img", "USERNS", USERNS_MAGIC, C, &userns_entry__descriptor),
 	T(IMG_MNTS, "mountpoints-%lu.img", "MNTS", MNTS_MAGIC, C, &mnt_entry__descriptor),
 	T(IMG_CGROUP, "cgroup.img", "CGROUP", CGROUP_MAGIC, C, &cgroup_entry__descriptor),
+	T(IMG_NETDEV, "netdev-%lu.img", "NETDEV", NETDEV_MAGIC, C, &net_device_entry__descriptor),
+	T(IMG_NETNS, "netns-%lu.img", "NETNS", NETNS_MAGIC, C, &netns_entry__descriptor),
+	/* iproute2's save formats, no magic of criu's (criu writes them with
+	 * `ip ... save`; cryo writes the same bytes itself: lib/ns/net_rtnl.c) */
+	T(IMG_IFADDR, "ifaddr-%lu.img", "IFADDR", 0, 0, NULL),
+	T(IMG_ROUTE, "route-%lu.img", "ROUTE", 0, 0, NULL),
+	T(IMG_ROUTE6, "route6-%lu.img", "ROUTE6", 0, 0, NULL),
+	T(IMG_RULE, "rule-%lu.img", "RULE", 0, 0, NULL),
 };
 #undef T
 #undef C
@@ -156,7 +167,7 @@ static const struct {
 	{ 0x44523722, "EVENTFD_FILE" }, { 0x45023858, "EVENTPOLL_FILE" },
 	{ 0x44433746, "EVENTPOLL_TFD" }, { 0x57323820, "SIGNALFD" },
 	{ 0x48424431, "INOTIFY_FILE" }, { 0x54562009, "INOTIFY_WD" },
-	{ 0x57373951, "NETDEV" }, { 0x55933752, "NETNS" }, { 0x59433025, "TTY_FILES" },
+	{ 0x59433025, "TTY_FILES" },
 	{ 0x57113925, "RLIMIT" }, { 0x55096122, "FANOTIFY_FILE" },
 	{ 0x56506035, "FANOTIFY_MARK" }, { 0x59255647, "SIGNAL" },
 	{ 0x58005614, "NETLINK_SK" }, { 0x61394011, "NS_FILES" }, { 0x57143751, "TUNFILE" },

@@ -37,4 +37,10 @@ int timens_pre_clone_own(int dirfd, int *back);
 int cgroupns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
 int cgroupns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
 
+/* net.c: a network namespace's loopback device, addresses, routes,
+ * rules and sysctls (netdev-ID.img, netns-ID.img, ifaddr-ID.img,
+ * route-ID.img, route6-ID.img, rule-ID.img) */
+int netns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
+int netns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
+
 #endif

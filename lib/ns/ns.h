@@ -106,13 +106,23 @@ struct ns_dump {
 		enum ns_kind kind;
 		uint64_t ino;
 		uint32_t id;
+		bool saved;		/* its dump step ran */
 	} *seen;
 	int nr_seen;
 	uint32_t next_id;
+	int net_back;			/* ns_dump_enter_net: cryo's own, -1: none */
 };
 
 int ns_dump_init(struct ns_dump *st, int dirfd);
+/* Also takes cryo's thread back to its own network namespace
+ * (ns_dump_enter_net; a failure is logged). */
 void ns_dump_fini(struct ns_dump *st);
+/* A tree in a network namespace of its own (the root process @root's):
+ * cryo's thread enters it for the rest of the dump, so that what the dump
+ * asks the network stack (sock_diag, the network lock's rules, its
+ * guard's) is asked of the tree's namespace.  Once ns_dump_check_task
+ * passed every task; 0 or a negative code (logged). */
+int ns_dump_enter_net(struct ns_dump *st, pid_t root);
 
 /* Refuse a task (thread @tid of process @pid, named @comm) that is in a
  * namespace cryo cannot restore: of a kind without steps, any that is not
@@ -126,6 +136,12 @@ int ns_dump_check_task(struct ns_dump *st, pid_t pid, pid_t tid, const char *com
 /* The id of the namespace of @kind with inode @ino: the same for the same
  * namespace, new ones numbered from 1 (*@fresh: first seen now). */
 int ns_dump_id(struct ns_dump *st, enum ns_kind kind, uint64_t ino, uint32_t *id, bool *fresh);
+
+/* A descriptor on a namespace file (/proc/PID/ns/KIND) of kind @d, inode
+ * @ino: its id, if it is the tree's namespace of that kind (the one the
+ * restore makes or joins again); -EOPNOTSUPP (not logged: the caller
+ * names the descriptor) for any other. */
+int ns_dump_file(struct ns_dump *st, const struct ns_desc *d, uint64_t ino, uint32_t *id);
 
 /* Fill the namespace ids of process @pid into @ids (criu's
  * pid_ns_id, net_ns_id, ...: equal ids, equal namespaces); the first time
@@ -168,6 +184,19 @@ int ns_restore_pre_clone(int flags, const TaskKobjIdsEntry *tree_ids, int dirfd,
 /* cryo back in its own namespaces after ns_restore_pre_clone; 0 or a
  * negative code (logged: cryo is left in another and must stop). */
 int ns_restore_post_clone(struct ns_set *back);
+/* A tree restored into a network namespace of its own (@set has it):
+ * cryo's thread enters it for the rest of the restore (*@back: what to
+ * come back to, -1 if nothing changed), so that every socket the restore
+ * makes (the tasks', and its own raw and sock_diag ones) and the network
+ * lock's rules are of the tree's namespace; ns_leave(NS_NET, *@back) at
+ * the end.  0 or a negative code (logged). */
+int ns_restore_enter_net(const struct ns_set *set, int *back);
+/* A new descriptor on the restored namespace of kind @d that was id @id
+ * at the dump (a namespace file a task held): the tree's (the root's,
+ * @tree_ids), made new (@set has it) or cryo's own.  The fd, or a negative
+ * code (logged). */
+int ns_restore_open_file(const struct ns_set *set, const TaskKobjIdsEntry *tree_ids,
+			 const struct ns_desc *d, uint32_t id);
 /* Close the descriptors of @set (back to cryo's own). */
 void ns_set_close(struct ns_set *set);
 

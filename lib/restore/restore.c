@@ -610,10 +610,18 @@ static int session_helper(struct rst_ctx *ctx, struct rst_proc *parent, pid_t si
  * them, through the files' namespace set. */
 int fill_namespaces(struct rst_ctx *ctx)
 {
+	ctx->files.tree_ids = ctx->procs[0].core->ids;	/* namespace files name them */
 	if (!ctx->ns_flags)
 		return 0;
-	return ns_restore_create(ctx->ns_flags, ctx->procs[0].core->ids, ctx->procs[0].pid,
-				 ctx->dirfd, &ctx->files.ns);
+	int ret = ns_restore_create(ctx->ns_flags, ctx->procs[0].core->ids, ctx->procs[0].pid,
+				    ctx->dirfd, &ctx->files.ns);
+	/* a new network namespace: cryo stays in it to the end (every socket
+	 * it makes from here on is the tree's; cryo_restore_here leaves) */
+	if (!ret && (ctx->ns_flags & CLONE_NEWNET)) {
+		ret = ns_restore_enter_net(&ctx->files.ns, &ctx->net_back);
+		ctx->in_net = !ret;
+	}
+	return ret;
 }
 
 /* Restore @p's memory, then create its children from inside it, depth

@@ -260,6 +260,11 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 	if (ctx->dirfd < 0)
 		return ctx->dirfd;
 	ret = pipeline_run(&pl, &run);
+	if (ctx->in_net) {	/* fill_namespaces: back from the tree's */
+		int r2 = ns_leave(ns_desc(NS_NET), ctx->net_back);
+		ctx->in_net = false;
+		ret = ret ? ret : r2;
+	}
 	if (ret)
 		goto out;
 	struct rst_proc *root = &ctx->procs[0];
