@@ -386,6 +386,7 @@ static int cgroup_freeze(const char *dir, bool freeze, unsigned timeout_s)
 static int check_namespaces(struct dump_ctx *ctx)
 {
 	int ret = ns_dump_init(&ctx->ns, ctx->dirfd);
+	ctx->ns.external = &ctx->opts->external;	/* net[INODE]:KEY */
 
 	for (int i = 0; !ret && i < ctx->tree.nr_procs; i++) {
 		struct seized_proc *p = ctx->tree.procs[i];

@@ -15,6 +15,7 @@
  * fallback tunnels the kernel puts in every new namespace. */
 #include "ns/net-int.h"
 #include "images/image.h"
+#include "options/options.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "netdev.pb-c.h"
@@ -366,8 +368,47 @@ static bool has_ipv6(void)
 	return access("/proc/sys/net/ipv6", F_OK) == 0;
 }
 
+/* --external net[INODE]:KEY names the namespace of inode @ino: KEY (in
+ * the option's string), or NULL. */
+static const char *external_key(const struct ns_dump *st, uint64_t ino)
+{
+	char want[48];
+	int n = snprintf(want, sizeof(want), "net[%llu]:", (unsigned long long)ino);
+	for (int i = 0; st->external && i < st->external->n; i++)
+		if (!strncmp(st->external->v[i], want, n) && st->external->v[i][n])
+			return st->external->v[i] + n;
+	return NULL;
+}
+
+/* An external namespace: netns-ID.img with its key only (criu's form);
+ * the restore is given one to join (lib/ns/join.c). */
+static int dump_external(const struct ns_dump *st, uint32_t id, const char *key, pid_t pid)
+{
+	NetnsEntry e = NETNS_ENTRY__INIT;
+	struct cr_img *img;
+	e.ext_key = (char *)key;
+	int ret = img_open(&img, st->dirfd, IMG_NETNS, IMG_WRITE, id);
+	if (ret)
+		return ret;
+	ret = img_write_msg(img, &e.base);
+	int r2 = img_close(img);
+	if (!ret)
+		pr_info("network namespace %u (of process %d) is external (%s): nothing of it saved",
+			id, pid, key);
+	return ret ? ret : r2;
+}
+
 int netns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id)
 {
+	char path[48];
+	struct stat sb;
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	if (stat(path, &sb))
+		return log_errno(-errno, "can't read the network namespace of process %d (%s)", pid,
+				 path);
+	const char *key = external_key(st, sb.st_ino);
+	if (key)
+		return dump_external(st, id, key, pid);
 	int back, ret = ns_enter_pid(d, pid, &back);
 	if (ret)
 		return ret;
@@ -480,7 +521,11 @@ static int restore_conf(int dirfd, uint32_t id)
 	img_close(img);
 	if (ret < 0)
 		return ret;
-	if (e->n_def_conf || e->n_all_conf) {
+	if (e->ext_key) {
+		pr_err("netns-%u.img: the namespace was external at the dump (%s), it can only be "
+		       "joined (a bug: ns_restore_joins should have)", id, e->ext_key);
+		ret = -EINVAL;
+	} else if (e->n_def_conf || e->n_all_conf) {
 		pr_err("netns-%u.img has the old int32 form of the ipv4 sysctls (criu before 3.x): "
 		       "cryo reads only the sysctl_entry form", id);
 		ret = -EOPNOTSUPP;

@@ -25,6 +25,8 @@ enum ns_kind {
 
 struct ns_dump;
 struct ns_set;
+struct cryo_opts;
+struct str_list;
 
 struct ns_desc {
 	enum ns_kind kind;
@@ -111,6 +113,7 @@ struct ns_dump {
 	int nr_seen;
 	uint32_t next_id;
 	int net_back;			/* ns_dump_enter_net: cryo's own, -1: none */
+	const struct str_list *external;	/* --external: net[INODE]:KEY marks one */
 };
 
 int ns_dump_init(struct ns_dump *st, int dirfd);
@@ -184,6 +187,18 @@ int ns_restore_pre_clone(int flags, const TaskKobjIdsEntry *tree_ids, int dirfd,
 /* cryo back in its own namespaces after ns_restore_pre_clone; 0 or a
  * negative code (logged: cryo is left in another and must stop). */
 int ns_restore_post_clone(struct ns_set *back);
+/* join.c: before the root is created: the namespaces it is to be born in
+ * that exist (--join-ns KIND:PATH; a network namespace the dump marked
+ * external, given with --inherit-fd fd[N]:KEY) are opened into @set and
+ * their kinds leave *@ns_flags (nothing is made or filled for them).  0 or
+ * a negative code (logged). */
+int ns_restore_joins(const struct cryo_opts *o, int dirfd, const TaskKobjIdsEntry *tree_ids,
+		     int *ns_flags, struct ns_set *set);
+/* Right before the root's clone3, after ns_restore_pre_clone: cryo enters
+ * each joined namespace of @set, *@back (ns_restore_post_clone's) getting
+ * what to come back to. */
+int ns_restore_enter_joined(const struct ns_set *set, struct ns_set *back);
+
 /* A tree restored into a network namespace of its own (@set has it):
  * cryo's thread enters it for the rest of the restore (*@back: what to
  * come back to, -1 if nothing changed), so that every socket the restore

@@ -407,6 +407,17 @@ bad:
 	return errf(err, errlen, "expected fd[N]:RESOURCE, e.g. fd[3]:pipe[12345] or fd[0]:tty[8800:5]");
 }
 
+SETTER(set_join_ns)
+{
+	const char *colon = strchr(val, ':');
+	if (!colon || colon == val || !colon[1])
+		return errf(err, errlen, "expected NS:PATH or NS:PID, e.g. net:/run/netns/blue or net:1234");
+	if (strchr(colon, ','))
+		return errf(err, errlen, "extra options after the path (NS:PATH,OPTS: a user "
+			    "namespace's) are not supported");
+	return str_list_add(&o->join_ns, val);
+}
+
 SETTER(set_ext_mount_map)
 {
 	const char *colon;
@@ -727,8 +738,9 @@ static const struct cryo_option table[] = {
 	{ "action-script", 0, REQ, "SCRIPT", DUMPS | C(RESTORE), NOT_YET(),
 	  "Run SCRIPT at each stage (pre-dump, post-dump, pre-restore, network-lock, ...).",
 	  "action scripts are not implemented yet" },
-	{ "join-ns", 'J', REQ, "NS:PATH", C(RESTORE), NOT_YET(),
-	  "Restore into an existing namespace.", "joining existing namespaces is not implemented yet" },
+	{ "join-ns", 'J', REQ, "NS:PATH", C(RESTORE), 0, set_join_ns,
+	  "Restore into an existing namespace (repeatable): net, uts, ipc or cgroup, given by "
+	  "the path of a namespace file (/proc/PID/ns/net, /run/netns/NAME) or a PID.", NULL },
 	{ "veth-pair", 0, REQ, "IN=OUT", C(RESTORE), NOT_YET(),
 	  "Name the outer end of a restored veth pair.", "network namespaces are not implemented yet" },
 	{ "empty-ns", 0, REQ, "net", DR, NOT_YET(),
@@ -1053,7 +1065,7 @@ void opts_free(struct cryo_opts *o)
 		&o->address_socket, &o->cpu_cap, &o->pre_dump_mode,
 	};
 	struct str_list *lists[] = {
-		&o->external, &o->inherit_fd, &o->ext_mount_map, &o->skip_mnts,
+		&o->external, &o->inherit_fd, &o->join_ns, &o->ext_mount_map, &o->skip_mnts,
 		&o->close_fds, &o->unsupported_opts, &o->unsupported_srcs,
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {

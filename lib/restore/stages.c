@@ -295,7 +295,7 @@ out:
 	free_procs(ctx);
 	if (ctx->inv)
 		protobuf_c_message_free_unpacked(&ctx->inv->base, NULL);
-	if (ctx->ns_flags)	/* set only once the files' set exists */
+	if (ctx->ns_flags || ctx->ns_joined)	/* set only once the files' set exists */
 		ns_set_close(&ctx->files.ns);
 	files_restore_free(&ctx->files);
 	creds_restore_finish(&ctx->creds);

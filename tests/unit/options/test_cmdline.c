@@ -334,7 +334,10 @@ static void test_unsupported(void)
 	CHECK_INT(parse("dump", "-t", "1", "--stream", "--no-stream"), 0);	/* net effect: off */
 	CHECK_INT(parse("dump", "-t", "1", "--no-force-irmap"), 0);
 	CHECK(parse("dump", "-t", "1", "--tls") < 0);
-	CHECK(parse("restore", "-J", "net:/proc/1/ns/net") < 0);
+	CHECK_INT(parse("restore", "-J", "net:/proc/1/ns/net"), 0);
+	CHECK_INT(parse("restore", "--join-ns", "uts:1"), 0);
+	CHECK(parse("restore", "--join-ns", "net") < 0);
+	CHECK(parse("restore", "--join-ns", "user:/proc/1/ns/user,0,0") < 0);
 	/* accepted without effect */
 	CHECK_INT(parse("restore", "--weak-sysctls", "-L", "/usr/lib/criu", "--deprecated"), 0);
 	CHECK_INT(parse("dump", "-t", "1", "--ghost-fiemap"), 0);
