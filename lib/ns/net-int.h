@@ -4,6 +4,7 @@
 
 #include "ns/ns-int.h"
 #include "images/image.h"
+#include "netdev.pb-c.h"
 
 #include <linux/rtnetlink.h>
 #include <stdbool.h>
@@ -34,5 +35,12 @@ int rtnl_save(int sk, int dirfd, enum img_type type, uint32_t id, int family);
  * fine (criu leaves out route6 without IPv6, rule where `ip rule save`
  * failed). */
 int rtnl_replay(int sk, int dirfd, enum img_type type, uint32_t id, bool missing_ok);
+
+/* net_veth.c: the veth device @e of namespace @id: created from cryo's
+ * namespace (@host_sk, an rtnetlink socket there), its peer named by
+ * --external veth[NAME]:PEER (@set->external) and left there, the device
+ * itself put into @set's network namespace with its index, address and
+ * MTU.  0 or a negative code (logged). */
+int veth_create(int host_sk, const NetDeviceEntry *e, const struct ns_set *set, uint32_t id);
 
 #endif

@@ -214,6 +214,10 @@ struct link {
 	unsigned flags, mtu, type;	/* ifi_flags, IFLA_MTU, ifi_type (ARPHRD_*) */
 	char name[IFNAMSIZ];
 	char kind[32];			/* IFLA_INFO_KIND, "" if none */
+	uint8_t addr[32];		/* IFLA_ADDRESS */
+	int addr_len;
+	int link;			/* IFLA_LINK: a veth's peer's index, 0: none */
+	bool peer_elsewhere;		/* IFLA_LINK_NETNSID: its peer is in another namespace */
 };
 
 struct links {
@@ -234,6 +238,13 @@ static int collect_link(struct nlmsghdr *h, void *arg)
 		snprintf(k.name, sizeof(k.name), "%.*s", (int)RTA_PAYLOAD(a), (char *)RTA_DATA(a));
 	if ((a = rtnl_attr(IFLA_RTA(ifi), len, IFLA_MTU)) && RTA_PAYLOAD(a) >= 4)
 		k.mtu = *(uint32_t *)RTA_DATA(a);
+	if ((a = rtnl_attr(IFLA_RTA(ifi), len, IFLA_ADDRESS)) && RTA_PAYLOAD(a) <= sizeof(k.addr)) {
+		k.addr_len = RTA_PAYLOAD(a);
+		memcpy(k.addr, RTA_DATA(a), k.addr_len);
+	}
+	if ((a = rtnl_attr(IFLA_RTA(ifi), len, IFLA_LINK)) && RTA_PAYLOAD(a) >= 4)
+		k.link = *(int32_t *)RTA_DATA(a);
+	k.peer_elsewhere = rtnl_attr(IFLA_RTA(ifi), len, IFLA_LINK_NETNSID) != NULL;
 	if ((a = rtnl_attr(IFLA_RTA(ifi), len, IFLA_LINKINFO))) {
 		struct rtattr *kind = rtnl_attr(RTA_DATA(a), RTA_PAYLOAD(a), IFLA_INFO_KIND);
 		if (kind)
@@ -264,6 +275,14 @@ static bool fallback_tunnel(const struct link *k)
 	return false;
 }
 
+/* A veth whose peer is in another namespace (the host end): saved, and
+ * made again at restore with the peer named by --external veth[IN]:OUT.
+ * A pair with both ends in the namespace is not restored yet. */
+static bool outside_veth(const struct link *k)
+{
+	return !strcmp(k->kind, "veth") && k->peer_elsewhere;
+}
+
 static int dump_device(struct cr_img *img, const struct link *k, uint32_t id)
 {
 	NetDeviceEntry e = NET_DEVICE_ENTRY__INIT;
@@ -276,11 +295,20 @@ static int dump_device(struct cr_img *img, const struct link *k, uint32_t id)
 		ret = sysctls_read(&c6, dir6, conf6_names, ARRAY_SIZE(conf6_names));
 	if (!ret) {
 		e.has_type = e.has_ifindex = e.has_mtu = e.has_flags = true;
-		e.type = ND_TYPE__LOOPBACK;
+		e.type = k->type == ARPHRD_LOOPBACK ? ND_TYPE__LOOPBACK : ND_TYPE__VETH;
 		e.ifindex = k->index;
 		e.mtu = k->mtu;
 		e.flags = k->flags;
 		e.name = (char *)k->name;
+		if (e.type != ND_TYPE__LOOPBACK && k->addr_len) {	/* as criu: not lo's */
+			e.has_address = true;
+			e.address.data = (uint8_t *)k->addr;
+			e.address.len = k->addr_len;
+		}
+		if (k->link) {	/* the peer, in a namespace outside the dump */
+			e.has_peer_ifindex = true;
+			e.peer_ifindex = k->link;
+		}
 		e.n_conf4 = c4.n;
 		e.conf4 = c4.p;
 		e.n_conf6 = c6.n;
@@ -308,20 +336,22 @@ static int dump_devices(int sk, int dirfd, uint32_t id, pid_t pid)
 	/* every device is checked before anything is written */
 	for (int i = 0; i < l.n; i++) {
 		const struct link *k = &l.v[i];
-		if (k->type == ARPHRD_LOOPBACK || fallback_tunnel(k))
+		if (k->type == ARPHRD_LOOPBACK || fallback_tunnel(k) || outside_veth(k))
 			continue;
+		bool veth = !strcmp(k->kind, "veth");
 		pr_err("the network namespace of process %d has device %s (%s): cryo restores a "
-		       "network namespace with its loopback device only, not %s devices yet; "
-		       "remove the device before the dump, or keep the namespace out of the dump "
-		       "(run cryo inside it: nsenter --net=/proc/%d/ns/net cryo dump ...)", pid,
-		       k->name, k->kind[0] ? k->kind : "no kind", k->kind[0] ? k->kind : "such",
-		       pid);
+		       "network namespace with its loopback device and veth devices whose peer is "
+		       "outside it only, not %s yet; remove the device before the dump, or keep the "
+		       "namespace out of the dump (--external net[INODE]:KEY, or run cryo inside "
+		       "it: nsenter --net=/proc/%d/ns/net cryo dump ...)", pid, k->name,
+		       k->kind[0] ? k->kind : "no kind",
+		       veth ? "a veth pair with both ends in it" : "devices of this kind", pid);
 		free(l.v);
 		return -EOPNOTSUPP;
 	}
 	ret = img_open(&img, dirfd, IMG_NETDEV, IMG_WRITE, id);
 	for (int i = 0; !ret && i < l.n; i++)
-		if (l.v[i].type == ARPHRD_LOOPBACK)
+		if (l.v[i].type == ARPHRD_LOOPBACK || outside_veth(&l.v[i]))
 			ret = dump_device(img, &l.v[i], id);
 	int r2 = img ? img_close(img) : 0;
 	free(l.v);
@@ -437,16 +467,21 @@ int netns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t 
 /* The loopback device as it was: its MTU and flags (up), found by name;
  * the addresses and routes of the images name it by its index, which must
  * be the same (1 in every namespace). */
-static int restore_device(int sk, const NetDeviceEntry *e, uint32_t id)
+static int restore_device(int sk, int host_sk, const struct ns_set *set, const NetDeviceEntry *e,
+			  uint32_t id)
 {
 	if (!e->name || !e->has_ifindex || !e->has_flags || !e->has_type) {
 		pr_err("netdev-%u.img: a device without its name, index, type or flags: the image "
 		       "is damaged", id);
 		return -EINVAL;
 	}
-	if (e->type != ND_TYPE__LOOPBACK) {
+	if (e->type == ND_TYPE__VETH) {
+		int ret = veth_create(host_sk, e, set, id);
+		if (ret)
+			return ret;
+	} else if (e->type != ND_TYPE__LOOPBACK) {
 		pr_err("netdev-%u.img: device %s is of type %d: cryo restores only the loopback "
-		       "device (type 1) yet", id, e->name, e->type);
+		       "device (type 1) and veth devices (2) yet", id, e->name, e->type);
 		return -EOPNOTSUPP;
 	}
 	unsigned index = if_nametoindex(e->name);
@@ -468,6 +503,7 @@ static int restore_device(int sk, const NetDeviceEntry *e, uint32_t id)
 	req.i.ifi_index = e->ifindex;
 	req.i.ifi_flags = e->flags;
 	/* the flags a user sets; the kernel keeps the rest (RUNNING, ...) */
+	/* (a veth's address came with its creation) */
 	req.i.ifi_change = IFF_UP | IFF_NOARP | IFF_PROMISC | IFF_ALLMULTI | IFF_MULTICAST |
 			   IFF_DEBUG | IFF_DYNAMIC;
 	if (e->has_mtu) {
@@ -490,7 +526,7 @@ static int restore_device(int sk, const NetDeviceEntry *e, uint32_t id)
 	return ret;
 }
 
-static int restore_devices(int sk, int dirfd, uint32_t id)
+static int restore_devices(int sk, int host_sk, const struct ns_set *set, int dirfd, uint32_t id)
 {
 	struct cr_img *img;
 	int ret = img_open(&img, dirfd, IMG_NETDEV, IMG_READ, id);
@@ -501,7 +537,7 @@ static int restore_devices(int sk, int dirfd, uint32_t id)
 		ret = img_read_msg(img, &net_device_entry__descriptor, (ProtobufCMessage **)&e);
 		if (ret <= 0)
 			break;
-		ret = restore_device(sk, e, id);
+		ret = restore_device(sk, host_sk, set, e, id);
 		protobuf_c_message_free_unpacked(&e->base, NULL);
 		if (ret)
 			break;
@@ -556,13 +592,20 @@ static int restore_conf(int dirfd, uint32_t id)
 
 int netns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id)
 {
+	/* a veth's peer is made in cryo's own namespace, through this one */
+	int host_sk = rtnl_open("cryo's own network namespace");
+	if (host_sk < 0)
+		return host_sk;
 	int back, ret = ns_enter(set, d, &back);
-	if (ret)
+	if (ret) {
+		close(host_sk);
 		return ret;
+	}
 	int sk = rtnl_open("the restored network namespace");
 	ret = sk < 0 ? sk : restore_conf(dirfd, id);
 	if (!ret)
-		ret = restore_devices(sk, dirfd, id);
+		ret = restore_devices(sk, host_sk, set, dirfd, id);
+	close(host_sk);
 	if (!ret)
 		ret = rtnl_replay(sk, dirfd, IMG_IFADDR, id, false);
 	if (!ret)

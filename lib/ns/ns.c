@@ -505,6 +505,7 @@ void ns_set_close(struct ns_set *set)
 
 void ns_set_self(struct ns_set *s)
 {
+	s->external = NULL;
 	for (int k = 0; k < NS__MAX; k++)
 		s->fd[k] = -1;
 }

@@ -85,6 +85,9 @@ void ns_ids_set(const struct ns_desc *d, TaskKobjIdsEntry *ids, uint32_t id);
  * made new: ns_restore_create). */
 struct ns_set {
 	int fd[NS__MAX];
+	/* restore: --external (a veth's peer: veth[IN]:OUT), for the
+	 * create steps; NULL: none */
+	const struct str_list *external;
 };
 void ns_set_self(struct ns_set *s);
 /* Join the namespace @nsfd of kind @d (setns). */

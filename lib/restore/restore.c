@@ -624,6 +624,7 @@ static int session_helper(struct rst_ctx *ctx, struct rst_proc *parent, pid_t si
 int fill_namespaces(struct rst_ctx *ctx)
 {
 	ctx->files.tree_ids = ctx->procs[0].core->ids;	/* namespace files name them */
+	ctx->files.ns.external = &ctx->opts->external;	/* veth[IN]:OUT */
 	int ret = 0;
 	if (ctx->ns_flags)
 		ret = ns_restore_create(ctx->ns_flags, ctx->procs[0].core->ids, ctx->procs[0].pid,

@@ -14,7 +14,10 @@
  *     the restored namespace.
  * On SIGTERM each is checked exactly, in a namespace that is not the one
  * the test started in, shared by the child.
- *   --dev KIND  also make a device of KIND (veth, bridge): cryo refuses it */
+ *   --dev KIND  also make a device of KIND (veth, bridge): cryo refuses it;
+ *               veth-out: a veth cryo-v0 whose peer cryo-nsnet-h0 is in the
+ *               namespace the test started in (restored with --external
+ *               veth[cryo-v0]:NAME): its index, MAC, MTU and flags are checked */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -162,10 +165,20 @@ int main(int argc, char **argv)
 	ip("addr add " ADDR6 "/64 dev lo nodad");
 	ip("route add 10.78.0.0/16 via 10.77.0.2 dev lo");
 	ip("-6 route add fd00:78::/64 via fd00:77::2 dev lo");
-	if (dev && !strcmp(dev, "veth"))
+	char cmd[160];
+	bool veth_out = dev && !strcmp(dev, "veth-out");
+	unsigned veth_index = 0;
+	if (veth_out) {
+		snprintf(cmd, sizeof(cmd), "link add cryo-v0 address 02:00:00:77:00:01 mtu 1400 "
+			 "type veth peer name cryo-nsnet-h0 netns %d", getppid());
+		ip(cmd);
+		ip("link set cryo-v0 up");
+		veth_index = if_nametoindex("cryo-v0");
+	} else if (dev && !strcmp(dev, "veth")) {
 		ip("link add cryo-v0 type veth peer name cryo-v1");
-	else if (dev)
+	} else if (dev) {
 		ip("link add cryo-d0 type bridge");
+	}
 	set_sysctl("core/somaxconn", "777");
 	set_sysctl("unix/max_dgram_qlen", "77");
 	set_sysctl("ipv4/conf/all/log_martians", "1");
@@ -242,6 +255,21 @@ int main(int argc, char **argv)
 	if (ioctl(s, SIOCGIFMTU, &ifr) || ifr.ifr_mtu != 60000)
 		fail("lo's MTU is %d, not 60000", ifr.ifr_mtu);
 	close(s);
+	if (veth_out) {
+		memset(&ifr, 0, sizeof(ifr));
+		strcpy(ifr.ifr_name, "cryo-v0");
+		s = socket(AF_INET, SOCK_DGRAM, 0);
+		if (if_nametoindex("cryo-v0") != veth_index)
+			fail("cryo-v0 has index %u, not %u", if_nametoindex("cryo-v0"), veth_index);
+		if (ioctl(s, SIOCGIFFLAGS, &ifr) || !(ifr.ifr_flags & IFF_UP))
+			fail("cryo-v0 is not up (flags 0x%x)", ifr.ifr_flags);
+		if (ioctl(s, SIOCGIFMTU, &ifr) || ifr.ifr_mtu != 1400)
+			fail("cryo-v0's MTU is %d, not 1400", ifr.ifr_mtu);
+		static const unsigned char mac[6] = { 2, 0, 0, 0x77, 0, 1 };
+		if (ioctl(s, SIOCGIFHWADDR, &ifr) || memcmp(ifr.ifr_hwaddr.sa_data, mac, 6))
+			fail("cryo-v0's MAC address is not 02:00:00:77:00:01");
+		close(s);
+	}
 	if (!has_addr(ADDR4, AF_INET))
 		fail("lo has no address " ADDR4);
 	if (!has_addr(ADDR6, AF_INET6))
