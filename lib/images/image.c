@@ -149,6 +149,8 @@ static const struct img_type_info types[IMG_TYPE_MAX] = {
 	T(IMG_ROUTE, "route-%lu.img", "ROUTE", 0, 0, NULL),
 	T(IMG_ROUTE6, "route6-%lu.img", "ROUTE6", 0, 0, NULL),
 	T(IMG_RULE, "rule-%lu.img", "RULE", 0, 0, NULL),
+	T(IMG_IPTABLES, "iptables-%lu.img", "IPTABLES", 0, 0, NULL),
+	T(IMG_IP6TABLES, "ip6tables-%lu.img", "IP6TABLES", 0, 0, NULL),
 };
 #undef T
 #undef C

@@ -65,6 +65,8 @@ enum img_type {
 	IMG_ROUTE,		/* route-%u.img, raw: `ip route save` */
 	IMG_ROUTE6,		/* route6-%u.img, raw: `ip -6 route save` */
 	IMG_RULE,		/* rule-%u.img, raw: `ip rule save` */
+	IMG_IPTABLES,		/* iptables-%u.img, raw: iptables-save */
+	IMG_IP6TABLES,		/* ip6tables-%u.img, raw: ip6tables-save */
 	IMG_TYPE_MAX,
 };
 

@@ -43,4 +43,11 @@ int rtnl_replay(int sk, int dirfd, enum img_type type, uint32_t id, bool missing
  * MTU.  0 or a negative code (logged). */
 int veth_create(int host_sk, const NetDeviceEntry *e, const struct ns_set *set, uint32_t id);
 
+/* net_tables.c: the namespace's iptables (and with @ipv6 ip6tables)
+ * rules, into / from iptables-ID.img and ip6tables-ID.img, in the
+ * namespace cryo's thread is in; nftables tables of its own are refused
+ * at dump.  0 or a negative code (logged). */
+int netns_dump_tables(int dirfd, uint32_t id, bool ipv6);
+int netns_restore_tables(int dirfd, uint32_t id, bool ipv6);
+
 #endif

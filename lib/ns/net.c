@@ -63,6 +63,11 @@ static const char *const core_names[] = { "somaxconn" };
 
 #define STR_MAX 200	/* criu's MAX_STR_CONF_LEN */
 
+static bool has_ipv6(void)
+{
+	return access("/proc/sys/net/ipv6", F_OK) == 0;
+}
+
 /* --- sysctls under /proc/sys/net (the calling thread's namespace) --- */
 
 /* Read /proc/sys/net/@dir/@name into @buf; -ENOENT where the kernel has
@@ -393,11 +398,6 @@ static int dump_conf(int dirfd, uint32_t id)
 	return ret;
 }
 
-static bool has_ipv6(void)
-{
-	return access("/proc/sys/net/ipv6", F_OK) == 0;
-}
-
 /* --external net[INODE]:KEY names the namespace of inode @ino: KEY (in
  * the option's string), or NULL. */
 static const char *external_key(const struct ns_dump *st, uint64_t ino)
@@ -426,6 +426,16 @@ static int dump_external(const struct ns_dump *st, uint32_t id, const char *key,
 		pr_info("network namespace %u (of process %d) is external (%s): nothing of it saved",
 			id, pid, key);
 	return ret ? ret : r2;
+}
+
+int netns_dump_entered(struct ns_dump *st, uint64_t ino)
+{
+	uint32_t id;
+	bool fresh;
+	if (external_key(st, ino))
+		return 0;
+	int ret = ns_dump_id(st, NS_NET, ino, &id, &fresh);
+	return ret ? ret : netns_dump_tables(st->dirfd, id, has_ipv6());
 }
 
 int netns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id)
@@ -614,6 +624,8 @@ int netns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, u
 		ret = rtnl_replay(sk, dirfd, IMG_ROUTE6, id, true);
 	if (!ret)
 		ret = rtnl_replay(sk, dirfd, IMG_RULE, id, true);
+	if (!ret)
+		ret = netns_restore_tables(dirfd, id, has_ipv6());
 	if (sk >= 0)
 		close(sk);
 	int r2 = ns_leave(d, back);

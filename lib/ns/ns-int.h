@@ -42,5 +42,9 @@ int cgroupns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set
  * route-ID.img, route6-ID.img, rule-ID.img) */
 int netns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
 int netns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
+/* Once cryo's thread entered the tree's network namespace (inode @ino),
+ * before anything of the dump changed it: its firewall rules (unless
+ * --external marks it). */
+int netns_dump_entered(struct ns_dump *st, uint64_t ino);
 
 #endif

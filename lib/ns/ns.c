@@ -239,10 +239,11 @@ int ns_dump_enter_net(struct ns_dump *st, pid_t root)
 	if (ino == st->self[NS_NET])
 		return 0;
 	ret = ns_enter_pid(d, root, &st->net_back);
-	if (!ret)
-		pr_info("the tree is in network namespace net:[%llu]: cryo dumps it from inside",
-			(unsigned long long)ino);
-	return ret;
+	if (ret)
+		return ret;
+	pr_info("the tree is in network namespace net:[%llu]: cryo dumps it from inside",
+		(unsigned long long)ino);
+	return netns_dump_entered(st, ino);
 }
 
 int ns_dump_id(struct ns_dump *st, enum ns_kind kind, uint64_t ino, uint32_t *id, bool *fresh)

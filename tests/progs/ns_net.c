@@ -3,6 +3,7 @@
  * and restored into a new one made as it was:
  *   - lo up with MTU 60000, an extra IPv4 and IPv6 address on it, an IPv4
  *     and an IPv6 route through a gateway;
+ *   - an iptables rule (INPUT: drop 10.99.0.0/16);
  *   - sysctls: net.core.somaxconn, net.unix.max_dgram_qlen,
  *     net.ipv4.conf.all.log_martians, net.ipv4.conf.lo.route_localnet,
  *     net.ipv6.conf.lo.hop_limit;
@@ -14,6 +15,7 @@
  *     the restored namespace.
  * On SIGTERM each is checked exactly, in a namespace that is not the one
  * the test started in, shared by the child.
+ *   --nft       also make an nftables table of its own: cryo refuses it
  *   --dev KIND  also make a device of KIND (veth, bridge): cryo refuses it;
  *               veth-out: a veth cryo-v0 whose peer cryo-nsnet-h0 is in the
  *               namespace the test started in (restored with --external
@@ -42,6 +44,8 @@ static char *dev;
 TEST_OPTION(dev, string, "also make a device of this kind (refused)", 0);
 static bool nsfd;
 TEST_OPTION(nsfd, bool, "hold a descriptor on /proc/self/ns/net", 0);
+static bool nft;
+TEST_OPTION(nft, bool, "also make an nftables table (refused)", 0);
 
 #define ADDR4 "10.77.0.1"
 #define ADDR6 "fd00:77::1"
@@ -179,6 +183,10 @@ int main(int argc, char **argv)
 	} else if (dev) {
 		ip("link add cryo-d0 type bridge");
 	}
+	if (system("/usr/sbin/iptables -A INPUT -s 10.99.0.0/16 -j DROP"))
+		setup_fail("iptables -A INPUT failed");
+	if (nft && system("/usr/sbin/nft add table inet cryotest"))
+		setup_fail("nft add table failed");
 	set_sysctl("core/somaxconn", "777");
 	set_sysctl("unix/max_dgram_qlen", "77");
 	set_sysctl("ipv4/conf/all/log_martians", "1");
@@ -280,6 +288,14 @@ int main(int argc, char **argv)
 	if (!has_route("/proc/net/ipv6_route", "fd000078000000000000000000000000 40",
 		       "fd000077000000000000000000000002"))
 		fail("no route to fd00:78::/64 via fd00:77::2");
+	FILE *ipt = popen("/usr/sbin/iptables -S INPUT", "r");
+	char rules[1024] = "";
+	size_t rl = ipt ? fread(rules, 1, sizeof(rules) - 1, ipt) : 0;
+	rules[rl] = '\0';
+	if (ipt)
+		pclose(ipt);
+	if (!strstr(rules, "-A INPUT -s 10.99.0.0/16 -j DROP"))
+		fail("the iptables rule is gone: iptables -S INPUT says \"%s\"", rules);
 	check_sysctl("core/somaxconn", "777");
 	check_sysctl("unix/max_dgram_qlen", "77");
 	check_sysctl("ipv4/conf/all/log_martians", "1");

@@ -41,6 +41,8 @@ def make_netns():
                  ['route', 'add', '10.78.0.0/16', 'via', '10.77.0.2', 'dev', 'lo'],
                  ['-6', 'route', 'add', 'fd00:78::/64', 'via', 'fd00:77::2', 'dev', 'lo']):
         subprocess.run([ip] + args, check=True)
+    subprocess.run(['/usr/sbin/iptables', '-A', 'INPUT', '-s', '10.99.0.0/16', '-j', 'DROP'],
+                   check=True)
     for name, val in (('core/somaxconn', '777'), ('unix/max_dgram_qlen', '77'),
                       ('ipv4/conf/all/log_martians', '1'),
                       ('ipv4/conf/lo/route_localnet', '1'),
