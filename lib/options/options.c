@@ -418,6 +418,20 @@ SETTER(set_join_ns)
 	return str_list_add(&o->join_ns, val);
 }
 
+/* criu's older form of --external veth[IN]:OUT */
+SETTER(set_veth_pair)
+{
+	const char *eq = strchr(val, '=');
+	char *ext;
+	if (!eq || eq == val || !eq[1] || strchr(val, '['))
+		return errf(err, errlen, "expected IN=OUT, e.g. eth0=veth101");
+	if (asprintf(&ext, "veth[%.*s]:%s", (int)(eq - val), val, eq + 1) < 0)
+		return -ENOMEM;
+	int ret = str_list_add(&o->external, ext);
+	free(ext);
+	return ret;
+}
+
 SETTER(set_ext_mount_map)
 {
 	const char *colon;
@@ -741,10 +755,12 @@ static const struct cryo_option table[] = {
 	{ "join-ns", 'J', REQ, "NS:PATH", C(RESTORE), 0, set_join_ns,
 	  "Restore into an existing namespace (repeatable): net, uts, ipc or cgroup, given by "
 	  "the path of a namespace file (/proc/PID/ns/net, /run/netns/NAME) or a PID.", NULL },
-	{ "veth-pair", 0, REQ, "IN=OUT", C(RESTORE), NOT_YET(),
-	  "Name the outer end of a restored veth pair.", "network namespaces are not implemented yet" },
+	{ "veth-pair", 0, REQ, "IN=OUT", C(RESTORE), 0, set_veth_pair,
+	  "Name the outer end of a restored veth pair (criu's older form of --external "
+	  "veth[IN]:OUT).", NULL },
 	{ "empty-ns", 0, REQ, "net", DR, NOT_YET(),
-	  "Do not dump/restore the network namespace contents.", "network namespaces are not implemented yet" },
+	  "Do not dump/restore the network namespace contents.",
+	  "an empty network namespace is not implemented yet (--external net[INODE]:KEY keeps one out of the dump)" },
 	{ "cgroup-root", 0, REQ, "[CTRL:]PATH", DR, NOT_YET(),
 	  "Change the root cgroup of a controller.", "cgroup management is not implemented yet" },
 	{ "cgroup-props", 0, REQ, "SPEC", C(DUMP), NOT_YET(),

@@ -199,9 +199,9 @@ static void test_values(void)
 	/* types cryo does not act on are refused, by name */
 	CHECK(parse("dump", "-t", "1", "--external", "mnt[/data]:data") < 0);
 	CHECK_ERR("--external mnt[/data]:data: external mounts");
-	CHECK(parse("dump", "-t", "1", "--external", "net[4026531840]:extnet") < 0);
-	CHECK_ERR("external network namespaces are not implemented yet");
-	CHECK(parse("restore", "--external", "veth[eth0]:veth0") < 0);
+	CHECK(parse("restore", "--external", "macvlan[eth0]:eth0") < 0);
+	CHECK_ERR("macvlan devices are not restored yet");
+	CHECK(parse("restore", "--external", "veth[eth0]") < 0);
 	CHECK(parse("restore", "--external", "file[1:2]") < 0);
 	CHECK_ERR("--inherit-fd");
 	CHECK(parse("dump", "-t", "1", "--external", "bogus[1]") < 0);
@@ -324,9 +324,12 @@ static void test_errors_and_suggestions(void)
 static void test_unsupported(void)
 {
 	/* refused only where they would change behaviour */
-	CHECK(parse("restore", "--veth-pair", "eth0=veth1") < 0);
-	CHECK_ERR("--veth-pair");
-	CHECK_ERR("not implemented yet");
+	CHECK_INT(parse("restore", "--veth-pair", "eth0=veth1"), 0);
+	CHECK_INT(parse("restore", "--external", "veth[eth0]:veth1"), 0);
+	CHECK(parse("restore", "--external", "macvlan[eth0]:eth1") < 0);
+	CHECK_INT(parse("dump", "-t", "1", "--external", "net[4026531840]:blue"), 0);
+	CHECK(parse("dump", "-t", "1", "--external", "net[blue]:x") < 0);
+	CHECK(parse("restore", "--external", "net[4026531840]:blue") < 0);
 	CHECK_INT(parse("dump", "-t", "1", "--veth-pair", "eth0=veth1"), 0);	/* restore-only */
 	CHECK(parse("dump", "-t", "1", "--action-script", "/bin/true") < 0);
 	CHECK(parse("restore", "--lsm-profile", "apparmor:x") < 0);
@@ -402,11 +405,11 @@ static void test_table_and_set(void)
 	CHECK_INT(opts_set(&O, "no-such", NULL, "RPC"), -ENOENT);
 	CHECK_INT(opts_set(&O, "ghost-limit", "3M", NULL), 0);
 	CHECK_INT(O.ghost_limit, 3 << 20);
-	CHECK_INT(opts_set(&O, "veth-pair", "a=b", "RPC"), 0);
+	CHECK_INT(opts_set(&O, "empty-ns", "net", "RPC"), 0);
 	O.command = CMD_RESTORE;
 	err_reset();
 	CHECK(opts_validate(&O) < 0);
-	CHECK_ERR("RPC: --veth-pair");
+	CHECK_ERR("RPC: --empty-ns");
 	opts_free(&O);
 	opts_init(&O);
 }
