@@ -289,7 +289,9 @@ int rtnl_replay(int sk, int dirfd, enum img_type type, uint32_t id, bool missing
 			off += NLMSG_ALIGN(h->nlmsg_len);
 			if (passes > 1 && !route_pass(h, pass))
 				continue;
-			h->nlmsg_flags = NLM_F_CREATE;
+			/* EXCL: without it the kernel adds a second copy of a
+			 * rule that exists (fib_nl_newrule) */
+			h->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
 			ret = rtnl_talk(sk, h);
 			/* what the kernel made by itself (lo's 127.0.0.1, the
 			 * default rules) is there already: as iproute2 does */
