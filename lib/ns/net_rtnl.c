@@ -16,6 +16,7 @@
 #include <linux/if_addr.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -192,9 +193,9 @@ int rtnl_save(int sk, int dirfd, enum img_type type, uint32_t id, int family)
 	if (!ret)
 		ret = rtnl_dump(sk, kinds[k].get, family, kinds[k].hdrlen, save_one, &s);
 	if (ret && ret != -ENOMEM)
-		ret = log_errno(ret, "can't save the %s of network namespace %u (%s)",
+		ret = log_errno(ret, "can't save the %s of network namespace %u",
 				type == IMG_IFADDR ? "addresses" : type == IMG_RULE ? "rules" : "routes",
-				id, img_type_info(type)->pattern);
+				id);
 	int r2 = img_close(s.img);
 	if (!ret)
 		pr_info("network namespace %u: %d entr%s saved into %s", id, s.n,
@@ -239,9 +240,34 @@ static bool route_pass(struct nlmsghdr *h, int pass)
 	return pass == (gw ? 1 : 0);
 }
 
+/* A dump leaves FRA_PRIORITY out of a rule of priority 0 (the "local"
+ * rule), and a rule sent without one gets a priority of the kernel's
+ * choosing: so it is sent with its 0, and matches the one that exists. */
+static int talk_rule(int sk, struct nlmsghdr *h)
+{
+	struct fib_rule_hdr *r = NLMSG_DATA(h);
+	if (rtnl_attr((struct rtattr *)((char *)r + NLMSG_ALIGN(sizeof(*r))),
+		      h->nlmsg_len - NLMSG_LENGTH(sizeof(*r)), FRA_PRIORITY))
+		return rtnl_talk(sk, h);
+	size_t len = NLMSG_ALIGN(h->nlmsg_len) + RTA_SPACE(sizeof(uint32_t));
+	struct nlmsghdr *c = xmalloc(len);
+	if (!c)
+		return -ENOMEM;
+	memcpy(c, h, h->nlmsg_len);
+	struct rtattr *a = (struct rtattr *)((char *)c + NLMSG_ALIGN(h->nlmsg_len));
+	a->rta_type = FRA_PRIORITY;
+	a->rta_len = RTA_LENGTH(sizeof(uint32_t));
+	memset(RTA_DATA(a), 0, sizeof(uint32_t));
+	c->nlmsg_len = len;
+	int ret = rtnl_talk(sk, c);
+	free(c);
+	return ret;
+}
+
 int rtnl_replay(int sk, int dirfd, enum img_type type, uint32_t id, bool missing_ok)
 {
-	const char *name = img_type_info(type)->pattern;
+	char name[48];
+	snprintf(name, sizeof(name), img_type_info(type)->pattern, (unsigned long)id);
 	uint32_t magic;
 	int new;
 	size_t hdrlen;
@@ -292,7 +318,7 @@ int rtnl_replay(int sk, int dirfd, enum img_type type, uint32_t id, bool missing
 			/* EXCL: without it the kernel adds a second copy of a
 			 * rule that exists (fib_nl_newrule) */
 			h->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
-			ret = rtnl_talk(sk, h);
+			ret = new == RTM_NEWRULE ? talk_rule(sk, h) : rtnl_talk(sk, h);
 			/* what the kernel made by itself (lo's 127.0.0.1, the
 			 * default rules) is there already: as iproute2 does */
 			if (ret == -EEXIST)
@@ -305,7 +331,7 @@ int rtnl_replay(int sk, int dirfd, enum img_type type, uint32_t id, bool missing
 	}
 	free(buf);
 	if (!ret)
-		pr_info("network namespace %u: %d entr%s of %s restored", id, n, n == 1 ? "y" : "ies",
+		pr_info("network namespace %u: %d entr%s of %s sent back", id, n, n == 1 ? "y" : "ies",
 			name);
 	return ret;
 }

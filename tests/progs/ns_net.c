@@ -2,7 +2,7 @@
  * one, sets it up with ip(8), then forks a child that shares it) is dumped
  * and restored into a new one made as it was:
  *   - lo up with MTU 60000, an extra IPv4 and IPv6 address on it, an IPv4
- *     and an IPv6 route through a gateway;
+ *     route through a gateway, an IPv6 one with a metric;
  *   - an iptables rule (INPUT: drop 10.99.0.0/16);
  *   - sysctls: net.core.somaxconn, net.unix.max_dgram_qlen,
  *     net.ipv4.conf.all.log_martians, net.ipv4.conf.lo.route_localnet,
@@ -168,7 +168,7 @@ int main(int argc, char **argv)
 	ip("addr add " ADDR4 "/24 dev lo");
 	ip("addr add " ADDR6 "/64 dev lo nodad");
 	ip("route add 10.78.0.0/16 via 10.77.0.2 dev lo");
-	ip("-6 route add fd00:78::/64 via fd00:77::2 dev lo");
+	ip("-6 route add fd00:78::/64 dev lo metric 77");	/* no IPv6 gateway on lo */
 	char cmd[160];
 	bool veth_out = dev && !strcmp(dev, "veth-out");
 	unsigned veth_index = 0;
@@ -286,8 +286,18 @@ int main(int argc, char **argv)
 	if (!has_route("/proc/net/route", "00004E0A", "02004D0A"))
 		fail("no route to 10.78.0.0/16 via 10.77.0.2");
 	if (!has_route("/proc/net/ipv6_route", "fd000078000000000000000000000000 40",
-		       "fd000077000000000000000000000002"))
-		fail("no route to fd00:78::/64 via fd00:77::2");
+		       " 0000004d "))
+		fail("no route to fd00:78::/64 with metric 77");
+	/* the kernel's three rules, each once */
+	FILE *rf = popen("/sbin/ip rule", "r");
+	char rbuf[1024] = "";
+	size_t rn = rf ? fread(rbuf, 1, sizeof(rbuf) - 1, rf) : 0;
+	rbuf[rn] = '\0';
+	if (rf)
+		pclose(rf);
+	if (strcmp(rbuf, "0:\tfrom all lookup local\n32766:\tfrom all lookup main\n"
+			 "32767:\tfrom all lookup default\n"))
+		fail("the rules are not the kernel's three: ip rule says \"%s\"", rbuf);
 	FILE *ipt = popen("/usr/sbin/iptables -S INPUT", "r");
 	char rules[1024] = "";
 	size_t rl = ipt ? fread(rules, 1, sizeof(rules) - 1, ipt) : 0;
