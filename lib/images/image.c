@@ -884,9 +884,22 @@ int img_identify(const void *head, size_t n, const char *name, enum img_type *ty
 	}
 	const char *base = name ? strrchr(name, '/') : NULL;
 	base = base ? base + 1 : name;
-	if (base && !fnmatch("pages-*.img", base, 0)) {
-		*type = IMG_PAGES;
-		return 0;
+	/* raw images (pages, iproute2's saves, iptables-save output) by name */
+	for (int i = 0; base && i < IMG_TYPE_MAX; i++) {
+		const struct img_type_info *t = &types[i];
+		char glob[64];
+		const char *pc = strchr(t->pattern, '%');
+		if (t->magic || t->entry || !pc)
+			continue;
+		const char *rest = pc + 1;
+		while (*rest == 'l')
+			rest++;		/* "%lu": the rest after the conversion */
+		snprintf(glob, sizeof(glob), "%.*s*%s", (int)(pc - t->pattern), t->pattern,
+			 *rest ? rest + 1 : rest);
+		if (!fnmatch(glob, base, 0)) {
+			*type = i;
+			return 0;
+		}
 	}
 	return -ENOENT;
 }
@@ -929,7 +942,7 @@ int img_open_file(struct cr_img **out, int dirfd, const char *name, enum img_typ
 		       name, m2, mn ? " (" : "", mn ? mn : "", mn ? ")" : "");
 		ret = -EINVAL;
 	} else {
-		pr_err("%s: offset 0: unknown magic 0x%08x: not a CRIU image (only pages-N.img is raw, without a magic)",
+		pr_err("%s: offset 0: unknown magic 0x%08x: not a CRIU image (only pages-N.img and a network namespace's raw images are without a magic)",
 		       name, m1);
 		ret = -EINVAL;
 	}
