@@ -11,10 +11,13 @@
  *     its listener (still listening), a bound UDP socket with a datagram
  *     queued, and a unix datagram socket on an abstract name (abstract
  *     names are per network namespace);
- *   - with --nsfd: a descriptor held on /proc/self/ns/net, which must name
- *     the restored namespace.
+ *   - with --nsfd: descriptors held on /proc/self/ns/net and on
+ *     /proc/self/ns/uts (cryo's own UTS namespace), which must name the
+ *     restored network namespace and the UTS namespace the process is in.
  * On SIGTERM each is checked exactly, in a namespace that is not the one
  * the test started in, shared by the child.
+ *   --hostfd    hold a descriptor on the network namespace the test started
+ *               in: not the tree's, cryo refuses it
  *   --nft       also make an nftables table of its own: cryo refuses it
  *   --dev KIND  also make a device of KIND (veth, bridge): cryo refuses it;
  *               veth-out: a veth cryo-v0 whose peer cryo-nsnet-h0 is in the
@@ -44,6 +47,8 @@ static char *dev;
 TEST_OPTION(dev, string, "also make a device of this kind (refused)", 0);
 static bool nsfd;
 TEST_OPTION(nsfd, bool, "hold a descriptor on /proc/self/ns/net", 0);
+static bool hostfd;
+TEST_OPTION(hostfd, bool, "hold a descriptor on the network namespace it started in (refused)", 0);
 static bool nft;
 TEST_OPTION(nft, bool, "also make an nftables table (refused)", 0);
 
@@ -162,6 +167,9 @@ int main(int argc, char **argv)
 {
 	test_init(argc, argv);
 	ino_t host = ns_ino(getpid());
+	int hfd = hostfd ? open("/proc/self/ns/net", O_RDONLY) : -1;
+	if (hostfd && hfd < 0)
+		setup_fail("open /proc/self/ns/net: %s", strerror(errno));
 	if (unshare(CLONE_NEWNET))
 		setup_fail("unshare(CLONE_NEWNET): %s", strerror(errno));
 	ip("link set lo up mtu 60000");
@@ -223,9 +231,10 @@ int main(int argc, char **argv)
 	if (usk < 0 || bind(usk, (struct sockaddr *)&un, unl))
 		setup_fail("unix socket on @" ABSTRACT ": %s", strerror(errno));
 
-	int nfd = -1;
-	if (nsfd && (nfd = open("/proc/self/ns/net", O_RDONLY)) < 0)
-		setup_fail("open /proc/self/ns/net: %s", strerror(errno));
+	int nfd = -1, ufd = -1;
+	if (nsfd && ((nfd = open("/proc/self/ns/net", O_RDONLY)) < 0 ||
+		     (ufd = open("/proc/self/ns/uts", O_RDONLY)) < 0))
+		setup_fail("open /proc/self/ns/net, uts: %s", strerror(errno));
 
 	pid_t kid = fork();
 	if (kid < 0)
@@ -252,6 +261,12 @@ int main(int argc, char **argv)
 		else if (st.st_ino != now)
 			fail("the held /proc/self/ns/net descriptor names net:[%lu], the process is "
 			     "in net:[%lu]", (unsigned long)st.st_ino, (unsigned long)now);
+		struct stat us, uself;
+		if (fstat(ufd, &us) || stat("/proc/self/ns/uts", &uself))
+			fail_errno("fstat of the held UTS namespace descriptor");
+		else if (us.st_ino != uself.st_ino)
+			fail("the held /proc/self/ns/uts descriptor names uts:[%lu], the process is "
+			     "in uts:[%lu]", (unsigned long)us.st_ino, (unsigned long)uself.st_ino);
 	}
 
 	struct ifreq ifr;
