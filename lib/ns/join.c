@@ -1,4 +1,5 @@
-/* Restoring into namespaces that exist: `--join-ns KIND:PATH` (any tree),
+/* Restoring into namespaces that exist (and, for a network namespace made
+ * new, the check that every veth's peer is named, before the root exists): `--join-ns KIND:PATH` (any tree),
  * and a network namespace the dump marked external (`cryo dump --external
  * net[INODE]:KEY`: netns-ID.img holds only ext_key, as criu's) given back
  * with `--inherit-fd fd[N]:KEY`.  The root is born in the namespace:
@@ -6,7 +7,7 @@
  * without the kind's CLONE_NEW* flag) and leaves right after; the files'
  * namespace set keeps it, so sockets are made in it.  Nothing of the
  * images is put into a joined namespace (criu does the same). */
-#include "ns/ns-int.h"
+#include "ns/net-int.h"
 #include "images/image.h"
 #include "options/options.h"
 #include "util/log.h"
@@ -131,7 +132,9 @@ int ns_restore_joins(const struct cryo_opts *o, int dirfd, const TaskKobjIdsEntr
 		return 0;
 	char *key;
 	int ret = ext_key(dirfd, id, &key);
-	if (ret || !key)
+	if (!ret && !key)	/* made new: a veth's peer needs its name */
+		return veth_check_names(dirfd, id, &o->external);
+	if (ret)
 		return ret;
 	int fd = inherited(&o->inherit_fd, key);
 	if (fd == -ENOENT) {

@@ -42,6 +42,9 @@ int rtnl_replay(int sk, int dirfd, enum img_type type, uint32_t id, bool missing
  * itself put into @set's network namespace with its index, address and
  * MTU.  0 or a negative code (logged). */
 int veth_create(int host_sk, const NetDeviceEntry *e, const struct ns_set *set, uint32_t id);
+/* Before anything is made: each veth of netdev-@id.img has its peer's
+ * name in @external (0, or -EINVAL logged). */
+int veth_check_names(int dirfd, uint32_t id, const struct str_list *external);
 
 /* net_tables.c: the namespace's iptables (and with @ipv6 ip6tables)
  * rules, into / from iptables-ID.img and ip6tables-ID.img, in the

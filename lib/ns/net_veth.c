@@ -63,16 +63,43 @@ static const char *peer_name(const struct str_list *ext, const char *in, char *o
 	return NULL;
 }
 
+static int no_peer_name(const char *name, uint32_t id)
+{
+	pr_err("netdev-%u.img: veth device %s had its peer outside the namespace: name the peer "
+	       "to make in cryo's namespace with --external veth[%s]:NAME", id, name, name);
+	return -EINVAL;
+}
+
+int veth_check_names(int dirfd, uint32_t id, const struct str_list *external)
+{
+	struct cr_img *img;
+	int ret = img_open(&img, dirfd, IMG_NETDEV, IMG_READ | IMG_MISSING_OK, id);
+	if (ret)
+		return ret == -ENOENT ? 0 : ret;	/* netns_create says it's missing */
+	for (;;) {
+		NetDeviceEntry *e;
+		char out[64];
+		bool bridge;
+		ret = img_read_msg(img, &net_device_entry__descriptor, (ProtobufCMessage **)&e);
+		if (ret <= 0)
+			break;
+		if (e->type == ND_TYPE__VETH && e->name &&
+		    !peer_name(external, e->name, out, sizeof(out), &bridge))
+			ret = no_peer_name(e->name, id);
+		protobuf_c_message_free_unpacked(&e->base, NULL);
+		if (ret < 0)
+			break;
+	}
+	img_close(img);
+	return ret < 0 ? ret : 0;
+}
+
 int veth_create(int host_sk, const NetDeviceEntry *e, const struct ns_set *set, uint32_t id)
 {
 	char out[64];
 	bool bridge;
-	if (!peer_name(set->external, e->name, out, sizeof(out), &bridge)) {
-		pr_err("netdev-%u.img: veth device %s had its peer outside the namespace: name the "
-		       "peer to make in cryo's namespace with --external veth[%s]:NAME", id,
-		       e->name, e->name);
-		return -EINVAL;
-	}
+	if (!peer_name(set->external, e->name, out, sizeof(out), &bridge))
+		return no_peer_name(e->name, id);
 	if (bridge) {
 		pr_err("--external veth[%s]:%s@BRIDGE: cryo does not put the host end into a bridge "
 		       "yet; name it without @BRIDGE and enslave it yourself", e->name, out);
