@@ -151,6 +151,7 @@ static const struct img_type_info types[IMG_TYPE_MAX] = {
 	T(IMG_RULE, "rule-%lu.img", "RULE", 0, 0, NULL),
 	T(IMG_IPTABLES, "iptables-%lu.img", "IPTABLES", 0, 0, NULL),
 	T(IMG_IP6TABLES, "ip6tables-%lu.img", "IP6TABLES", 0, 0, NULL),
+	T(IMG_NFTABLES, "nftables-%lu.img", "NFTABLES", 0, 0, NULL),
 };
 #undef T
 #undef C

@@ -67,6 +67,7 @@ enum img_type {
 	IMG_RULE,		/* rule-%u.img, raw: `ip rule save` */
 	IMG_IPTABLES,		/* iptables-%u.img, raw: iptables-save */
 	IMG_IP6TABLES,		/* ip6tables-%u.img, raw: ip6tables-save */
+	IMG_NFTABLES,		/* nftables-%u.img, raw: nft list table output */
 	IMG_TYPE_MAX,
 };
 

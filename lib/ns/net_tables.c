@@ -4,10 +4,10 @@
  * when cryo's thread enters the namespace, before the network lock adds
  * its own rules there (ns_dump_enter_net), and put back once the
  * namespace's devices and routes are (netns_create), before the lock's.
- * nftables tables of their own (other than the ip/ip6 filter, nat,
- * mangle, raw and security tables iptables-nft keeps, which
- * iptables-save lists) are refused by name: cryo does not save them yet
- * (criu's nftables-ID.img). */
+ * nftables tables of the namespace's own (other than the ip/ip6 filter,
+ * nat, mangle, raw and security tables iptables-nft keeps, which
+ * iptables-save lists) go to nftables-ID.img, as `nft list table` prints
+ * them, and back through `nft -f`. */
 #include "ns/net-int.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -83,41 +83,56 @@ static int run(char *const argv[], int in, int out, char **text)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-/* nftables tables of the namespace's own: refused, named */
-static int check_nft(uint32_t id)
+/* ip/ip6 filter, nat, mangle, raw, security: iptables-nft's */
+static bool iptables_table(const char *fam, const char *name)
+{
+	return (!strcmp(fam, "ip") || !strcmp(fam, "ip6")) &&
+	       (!strcmp(name, "filter") || !strcmp(name, "nat") || !strcmp(name, "mangle") ||
+		!strcmp(name, "raw") || !strcmp(name, "security"));
+}
+
+/* The nftables tables of the namespace's own (not the ones iptables-nft
+ * keeps for iptables-save: those would come back twice), each as
+ * `nft list table` prints it, into nftables-@id.img: what `nft -f` reads
+ * back (criu keeps the whole `nft list ruleset` there).  Without nft, no
+ * table can have been made: no image. */
+static int dump_nft(int dirfd, uint32_t id)
 {
 	char *argv[] = { "nft", "list", "tables", NULL }, *text = NULL;
 	int ret = run(argv, -1, -1, &text);
-	if (ret == 127 || ret > 0) {	/* no nft: nothing can have made tables */
+	if (ret == 127 || ret > 0) {
 		free(text);
 		return 0;
 	}
-	for (char *l = text; !ret && l && *l;) {
+	struct cr_img *img = NULL;
+	int n = 0;
+	char *l = ret ? NULL : text;
+	while (!ret && l && *l) {
 		char *nl = strchr(l, '\n'), fam[16], name[64];
 		if (nl)
 			*nl = '\0';
-		if (sscanf(l, "table %15s %63s", fam, name) == 2) {
-			bool ipt = (!strcmp(fam, "ip") || !strcmp(fam, "ip6")) &&
-				   (!strcmp(name, "filter") || !strcmp(name, "nat") ||
-				    !strcmp(name, "mangle") || !strcmp(name, "raw") ||
-				    !strcmp(name, "security"));
-			if (!ipt) {
-				pr_err("network namespace %u has nftables table \"%s %s\": cryo saves "
-				       "iptables and ip6tables rules, not nftables tables yet; remove "
-				       "it before the dump or keep the namespace out of it (--external "
-				       "net[INODE]:KEY)", id, fam, name);
-				ret = -EOPNOTSUPP;
-			}
+		if (sscanf(l, "table %15s %63s", fam, name) == 2 && !iptables_table(fam, name)) {
+			char *list[] = { "nft", "list", "table", fam, name, NULL };
+			if (!img)
+				ret = img_open(&img, dirfd, IMG_NFTABLES, IMG_WRITE, id);
+			int st = ret ? 0 : run(list, -1, img_raw_fd(img), NULL);
+			if (st)
+				ret = log_errno(st < 0 ? st : -EIO, "nft list table %s %s failed (status "
+						"%d) in network namespace %u", fam, name, st, id);
+			n++;
 		}
 		l = nl ? nl + 1 : NULL;
 	}
 	free(text);
-	return ret;
+	int r2 = img_close(img);
+	if (!ret && n)
+		pr_info("network namespace %u: %d nftables table(s) saved", id, n);
+	return ret ? ret : r2;
 }
 
 int netns_dump_tables(int dirfd, uint32_t id, bool ipv6)
 {
-	int ret = check_nft(id);
+	int ret = dump_nft(dirfd, id);
 	for (int v6 = 0; !ret && v6 <= (ipv6 ? 1 : 0); v6++) {
 		enum img_type type = v6 ? IMG_IP6TABLES : IMG_IPTABLES;
 		char *argv[] = { v6 ? "ip6tables-save" : "iptables-save", NULL };
@@ -141,6 +156,22 @@ int netns_dump_tables(int dirfd, uint32_t id, bool ipv6)
 
 int netns_restore_tables(int dirfd, uint32_t id, bool ipv6)
 {
+	struct cr_img *nimg;
+	int nret = img_open(&nimg, dirfd, IMG_NFTABLES, IMG_READ | IMG_MISSING_OK, id);
+	if (nret && nret != -ENOENT)
+		return nret;
+	if (!nret) {
+		char *argv[] = { "nft", "-f", "-", NULL };
+		lseek(img_raw_fd(nimg), 0, SEEK_SET);
+		int st = run(argv, img_raw_fd(nimg), -1, NULL);
+		img_close(nimg);
+		if (st == 127)
+			return log_errno(-ENOENT, "can't run nft to restore the nftables tables of "
+					 "network namespace %u: install nftables", id);
+		if (st)
+			return log_errno(st < 0 ? st : -EIO, "nft -f refused nftables-%u.img "
+					 "(status %d)", id, st);
+	}
 	for (int v6 = 0; v6 <= (ipv6 ? 1 : 0); v6++) {
 		enum img_type type = v6 ? IMG_IP6TABLES : IMG_IPTABLES;
 		char *argv[] = { v6 ? "ip6tables-restore" : "iptables-restore", NULL };

@@ -18,7 +18,8 @@
  * the test started in, shared by the child.
  *   --hostfd    hold a descriptor on the network namespace the test started
  *               in: not the tree's, cryo refuses it
- *   --nft       also make an nftables table of its own: cryo refuses it
+ *   --nft       also make an nftables table of its own (inet cryotest) with
+ *               a chain and a rule, checked after restore
  *   --dev KIND  also make a device of KIND (veth, bridge): cryo refuses it;
  *               veth-out: a veth cryo-v0 whose peer cryo-nsnet-h0 is in the
  *               namespace the test started in (restored with --external
@@ -50,7 +51,7 @@ TEST_OPTION(nsfd, bool, "hold a descriptor on /proc/self/ns/net", 0);
 static bool hostfd;
 TEST_OPTION(hostfd, bool, "hold a descriptor on the network namespace it started in (refused)", 0);
 static bool nft;
-TEST_OPTION(nft, bool, "also make an nftables table (refused)", 0);
+TEST_OPTION(nft, bool, "also make an nftables table with a rule", 0);
 
 #define ADDR4 "10.77.0.1"
 #define ADDR6 "fd00:77::1"
@@ -193,8 +194,10 @@ int main(int argc, char **argv)
 	}
 	if (system("/usr/sbin/iptables -A INPUT -s 10.99.0.0/16 -j DROP"))
 		setup_fail("iptables -A INPUT failed");
-	if (nft && system("/usr/sbin/nft add table inet cryotest"))
-		setup_fail("nft add table failed");
+	if (nft && system("/usr/sbin/nft add table inet cryotest && /usr/sbin/nft add chain inet "
+			  "cryotest input '{ type filter hook input priority 0; }' && "
+			  "/usr/sbin/nft add rule inet cryotest input ip saddr 10.98.0.0/16 drop"))
+		setup_fail("nft add table, chain, rule failed");
 	set_sysctl("core/somaxconn", "777");
 	set_sysctl("unix/max_dgram_qlen", "77");
 	set_sysctl("ipv4/conf/all/log_martians", "1");
@@ -321,6 +324,17 @@ int main(int argc, char **argv)
 		pclose(ipt);
 	if (!strstr(rules, "-A INPUT -s 10.99.0.0/16 -j DROP"))
 		fail("the iptables rule is gone: iptables -S INPUT says \"%s\"", rules);
+	if (nft) {
+		FILE *nf = popen("/usr/sbin/nft list table inet cryotest 2>&1", "r");
+		char nbuf[2048] = "";
+		size_t nn = nf ? fread(nbuf, 1, sizeof(nbuf) - 1, nf) : 0;
+		nbuf[nn] = '\0';
+		if (nf)
+			pclose(nf);
+		if (!strstr(nbuf, "hook input priority filter") ||
+		    !strstr(nbuf, "ip saddr 10.98.0.0/16 drop"))
+			fail("the nftables table inet cryotest is not back: \"%s\"", nbuf);
+	}
 	check_sysctl("core/somaxconn", "777");
 	check_sysctl("unix/max_dgram_qlen", "77");
 	check_sysctl("ipv4/conf/all/log_martians", "1");
