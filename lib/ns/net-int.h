@@ -42,6 +42,12 @@ int rtnl_replay(int sk, int dirfd, enum img_type type, uint32_t id, bool missing
  * itself put into @set's network namespace with its index, address and
  * MTU.  0 or a negative code (logged). */
 int veth_create(int host_sk, const NetDeviceEntry *e, const struct ns_set *set, uint32_t id);
+/* A veth pair with both ends in namespace @id (the one cryo's thread is
+ * in, @sk an rtnetlink socket there): made at its first end's entry @e,
+ * with its name, index, address and MTU, the peer with its index and a
+ * name of cryo's, which restore_device gives it at its own entry.  Once
+ * the peer exists, nothing.  0 or a negative code (logged). */
+int veth_create_inside(int sk, const NetDeviceEntry *e, uint32_t id);
 /* Before anything is made: each veth of netdev-@id.img has its peer's
  * name in @external (0, or -EINVAL logged). */
 int veth_check_names(int dirfd, uint32_t id, const struct str_list *external);

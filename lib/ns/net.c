@@ -281,11 +281,18 @@ static bool fallback_tunnel(const struct link *k)
 }
 
 /* A veth whose peer is in another namespace (the host end): saved, and
- * made again at restore with the peer named by --external veth[IN]:OUT.
- * A pair with both ends in the namespace is not restored yet. */
+ * made again at restore with the peer named by --external veth[IN]:OUT. */
 static bool outside_veth(const struct link *k)
 {
 	return !strcmp(k->kind, "veth") && k->peer_elsewhere;
+}
+
+/* A veth pair with both ends in the namespace: each end saved with its
+ * peer's index and this namespace's id (criu's peer_nsid), the pair made
+ * again inside it. */
+static bool inside_veth(const struct link *k)
+{
+	return !strcmp(k->kind, "veth") && !k->peer_elsewhere && k->link > 0;
 }
 
 static int dump_device(struct cr_img *img, const struct link *k, uint32_t id)
@@ -310,9 +317,13 @@ static int dump_device(struct cr_img *img, const struct link *k, uint32_t id)
 			e.address.data = (uint8_t *)k->addr;
 			e.address.len = k->addr_len;
 		}
-		if (k->link) {	/* the peer, in a namespace outside the dump */
+		if (k->link) {	/* the peer: outside the dump, or in this namespace */
 			e.has_peer_ifindex = true;
 			e.peer_ifindex = k->link;
+		}
+		if (inside_veth(k)) {
+			e.has_peer_nsid = true;
+			e.peer_nsid = id;
 		}
 		e.n_conf4 = c4.n;
 		e.conf4 = c4.p;
@@ -341,22 +352,21 @@ static int dump_devices(int sk, int dirfd, uint32_t id, pid_t pid)
 	/* every device is checked before anything is written */
 	for (int i = 0; i < l.n; i++) {
 		const struct link *k = &l.v[i];
-		if (k->type == ARPHRD_LOOPBACK || fallback_tunnel(k) || outside_veth(k))
+		if (k->type == ARPHRD_LOOPBACK || fallback_tunnel(k) || outside_veth(k) ||
+		    inside_veth(k))
 			continue;
-		bool veth = !strcmp(k->kind, "veth");
 		pr_err("the network namespace of process %d has device %s (%s): cryo restores a "
-		       "network namespace with its loopback device and veth devices whose peer is "
-		       "outside it only, not %s yet; remove the device before the dump, or keep the "
-		       "namespace out of the dump (--external net[INODE]:KEY, or run cryo inside "
-		       "it: nsenter --net=/proc/%d/ns/net cryo dump ...)", pid, k->name,
-		       k->kind[0] ? k->kind : "no kind",
-		       veth ? "a veth pair with both ends in it" : "devices of this kind", pid);
+		       "network namespace with its loopback and veth devices only, not devices of "
+		       "this kind yet; remove the device before the dump, or keep the namespace out "
+		       "of the dump (--external net[INODE]:KEY, or run cryo inside it: nsenter "
+		       "--net=/proc/%d/ns/net cryo dump ...)", pid, k->name,
+		       k->kind[0] ? k->kind : "no kind", pid);
 		free(l.v);
 		return -EOPNOTSUPP;
 	}
 	ret = img_open(&img, dirfd, IMG_NETDEV, IMG_WRITE, id);
 	for (int i = 0; !ret && i < l.n; i++)
-		if (l.v[i].type == ARPHRD_LOOPBACK || outside_veth(&l.v[i]))
+		if (l.v[i].type == ARPHRD_LOOPBACK || outside_veth(&l.v[i]) || inside_veth(&l.v[i]))
 			ret = dump_device(img, &l.v[i], id);
 	int r2 = img ? img_close(img) : 0;
 	free(l.v);
@@ -474,6 +484,17 @@ int netns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t 
 
 /* --- restore --- */
 
+static void add_attr(struct nlmsghdr *h, size_t cap, int type, const void *data, size_t len)
+{
+	struct rtattr *a = (struct rtattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
+	if (NLMSG_ALIGN(h->nlmsg_len) + RTA_SPACE(len) > cap)
+		return;	/* cannot happen: the callers' buffers fit their attributes */
+	a->rta_type = type;
+	a->rta_len = RTA_LENGTH(len);
+	memcpy(RTA_DATA(a), data, len);
+	h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(a->rta_len);
+}
+
 /* The loopback device as it was: its MTU and flags (up), found by name;
  * the addresses and routes of the images name it by its index, which must
  * be the same (1 in every namespace). */
@@ -486,7 +507,8 @@ static int restore_device(int sk, int host_sk, const struct ns_set *set, const N
 		return -EINVAL;
 	}
 	if (e->type == ND_TYPE__VETH) {
-		int ret = veth_create(host_sk, e, set, id);
+		int ret = e->has_peer_nsid && e->peer_nsid == id ? veth_create_inside(sk, e, id) :
+								     veth_create(host_sk, e, set, id);
 		if (ret)
 			return ret;
 	} else if (e->type != ND_TYPE__LOOPBACK) {
@@ -494,17 +516,16 @@ static int restore_device(int sk, int host_sk, const struct ns_set *set, const N
 		       "device (type 1) and veth devices (2) yet", id, e->name, e->type);
 		return -EOPNOTSUPP;
 	}
-	unsigned index = if_nametoindex(e->name);
-	if (!index || index != e->ifindex) {
+	if (e->type == ND_TYPE__LOOPBACK && if_nametoindex(e->name) != e->ifindex) {
 		pr_err("netdev-%u.img: the loopback device %s had index %u, in the new namespace "
-		       "it is %s (index %u): its addresses and routes would not find it", id, e->name,
-		       e->ifindex, index ? "another" : "missing", index);
+		       "it is %u: its addresses and routes would not find it", id, e->name,
+		       e->ifindex, if_nametoindex(e->name));
 		return -EOPNOTSUPP;
 	}
 	struct {
 		struct nlmsghdr h;
 		struct ifinfomsg i;
-		char attrs[64];
+		char attrs[128];
 	} req;
 	memset(&req, 0, sizeof(req));
 	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(req.i));
@@ -516,17 +537,26 @@ static int restore_device(int sk, int host_sk, const struct ns_set *set, const N
 	/* (a veth's address came with its creation) */
 	req.i.ifi_change = IFF_UP | IFF_NOARP | IFF_PROMISC | IFF_ALLMULTI | IFF_MULTICAST |
 			   IFF_DEBUG | IFF_DYNAMIC;
-	if (e->has_mtu) {
-		struct rtattr *a = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.h.nlmsg_len));
-		a->rta_type = IFLA_MTU;
-		a->rta_len = RTA_LENGTH(sizeof(uint32_t));
-		memcpy(RTA_DATA(a), &e->mtu, sizeof(uint32_t));
-		req.h.nlmsg_len = NLMSG_ALIGN(req.h.nlmsg_len) + RTA_ALIGN(a->rta_len);
+	if (e->has_mtu)
+		add_attr(&req.h, sizeof(req), IFLA_MTU, &e->mtu, sizeof(e->mtu));
+	/* the second end of a veth pair made inside was made with a name of
+	 * cryo's (veth_create_inside): its own now, while it is down (a new
+	 * name is set before the flags), with its address */
+	if (e->type == ND_TYPE__VETH) {
+		add_attr(&req.h, sizeof(req), IFLA_IFNAME, e->name, strlen(e->name) + 1);
+		if (e->has_address && e->address.len <= 32)
+			add_attr(&req.h, sizeof(req), IFLA_ADDRESS, e->address.data, e->address.len);
 	}
 	int ret = rtnl_talk(sk, &req.h);
 	if (ret)
-		return log_errno(ret, "can't set device %s (flags 0x%x, mtu %u) in the restored "
-				 "network namespace", e->name, e->flags, e->mtu);
+		return log_errno(ret, "can't set device %s (index %u, flags 0x%x, mtu %u) in the "
+				 "restored network namespace", e->name, e->ifindex, e->flags, e->mtu);
+	if (if_nametoindex(e->name) != e->ifindex) {
+		pr_err("netdev-%u.img: device %s had index %u, in the new namespace it is %u: its "
+		       "addresses and routes would not find it", id, e->name, e->ifindex,
+		       if_nametoindex(e->name));
+		return -EOPNOTSUPP;
+	}
 	char dir[IFNAMSIZ + 16];
 	snprintf(dir, sizeof(dir), "ipv4/conf/%s", e->name);
 	ret = sysctls_write(e->conf4, e->n_conf4, dir, conf4_names, ARRAY_SIZE(conf4_names));

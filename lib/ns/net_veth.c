@@ -1,5 +1,6 @@
-/* veth devices of a restored network namespace whose peer was outside it
- * (a container's eth0 and its host end): as criu, the host end is named at
+/* veth devices of a restored network namespace.  A pair with both ends
+ * inside is made there (veth_create_inside).  One whose peer was outside
+ * it (a container's eth0 and its host end): as criu, the host end is named at
  * restore with --external veth[IN]:OUT (OUT@BRIDGE, which criu also takes,
  * is refused: cryo does not enslave it).  One RTM_NEWLINK, sent in cryo's
  * own namespace, makes the pair: the host end OUT there, the peer IN moved
@@ -63,6 +64,52 @@ static const char *peer_name(const struct str_list *ext, const char *in, char *o
 	return NULL;
 }
 
+int veth_create_inside(int sk, const NetDeviceEntry *e, uint32_t id)
+{
+	char name[IFNAMSIZ];
+	if (if_indextoname(e->ifindex, name))
+		return 0;	/* made with its peer, an earlier entry */
+	if (!e->has_peer_ifindex || !e->peer_ifindex) {
+		pr_err("netdev-%u.img: veth %s has no peer index: the image is damaged", id,
+		       e->name);
+		return -EINVAL;
+	}
+	char tmp[24];	/* "cryo-t" and an index: under IFNAMSIZ */
+	snprintf(tmp, sizeof(tmp), "cryo-t%u", e->peer_ifindex);
+	struct req r;
+	memset(&r, 0, sizeof(r));
+	r.h.nlmsg_len = NLMSG_LENGTH(sizeof(r.i));
+	r.h.nlmsg_type = RTM_NEWLINK;
+	r.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+	r.i.ifi_family = AF_UNSPEC;
+	r.i.ifi_index = e->ifindex;
+	bool ok = put(&r, IFLA_IFNAME, e->name, strlen(e->name) + 1);
+	if (ok && e->has_mtu)
+		ok = put(&r, IFLA_MTU, &e->mtu, sizeof(e->mtu));
+	if (ok && e->has_address && e->address.len)
+		ok = put(&r, IFLA_ADDRESS, e->address.data, e->address.len);
+	struct rtattr *info = ok ? put(&r, IFLA_LINKINFO, NULL, 0) : NULL;
+	ok = info && put(&r, IFLA_INFO_KIND, "veth", 4);
+	struct rtattr *data = ok ? put(&r, IFLA_INFO_DATA, NULL, 0) : NULL;
+	struct ifinfomsg pi = { .ifi_family = AF_UNSPEC, .ifi_index = e->peer_ifindex };
+	struct rtattr *peer = data ? put(&r, VETH_INFO_PEER, &pi, sizeof(pi)) : NULL;
+	ok = peer && put(&r, IFLA_IFNAME, tmp, strlen(tmp) + 1);
+	if (!ok) {
+		pr_err("netdev-%u.img: veth %s: the request does not fit (a bug)", id, e->name);
+		return -EINVAL;
+	}
+	end(&r, peer);
+	end(&r, data);
+	end(&r, info);
+	int ret = rtnl_talk(sk, &r.h);
+	if (ret)
+		return log_errno(ret, "can't make veth pair %s (index %u) - index %u in the restored "
+				 "network namespace", e->name, e->ifindex, e->peer_ifindex);
+	pr_info("network namespace %u: veth pair %s (index %u) - index %u made inside it", id,
+		e->name, e->ifindex, e->peer_ifindex);
+	return 0;
+}
+
 static int no_peer_name(const char *name, uint32_t id)
 {
 	pr_err("netdev-%u.img: veth device %s had its peer outside the namespace: name the peer "
@@ -83,7 +130,7 @@ int veth_check_names(int dirfd, uint32_t id, const struct str_list *external)
 		ret = img_read_msg(img, &net_device_entry__descriptor, (ProtobufCMessage **)&e);
 		if (ret <= 0)
 			break;
-		if (e->type == ND_TYPE__VETH && e->name &&
+		if (e->type == ND_TYPE__VETH && e->name && !(e->has_peer_nsid && e->peer_nsid == id) &&
 		    !peer_name(external, e->name, out, sizeof(out), &bridge))
 			ret = no_peer_name(e->name, id);
 		protobuf_c_message_free_unpacked(&e->base, NULL);

@@ -20,7 +20,8 @@
  *               in: not the tree's, cryo refuses it
  *   --nft       also make an nftables table of its own (inet cryotest) with
  *               a chain and a rule, checked after restore
- *   --dev KIND  also make a device of KIND (veth, bridge): cryo refuses it;
+ *   --dev KIND  also make a device of KIND: bridge: cryo refuses it; veth: a
+ *               pair cryo-v0, cryo-v1 inside, checked after restore;
  *               veth-out: a veth cryo-v0 whose peer cryo-nsnet-h0 is in the
  *               namespace the test started in (restored with --external
  *               veth[cryo-v0]:NAME): its index, MAC, MTU and flags are checked */
@@ -188,7 +189,11 @@ int main(int argc, char **argv)
 		ip("link set cryo-v0 up");
 		veth_index = if_nametoindex("cryo-v0");
 	} else if (dev && !strcmp(dev, "veth")) {
-		ip("link add cryo-v0 type veth peer name cryo-v1");
+		ip("link add cryo-v0 address 02:00:00:77:00:02 mtu 1300 type veth peer name cryo-v1 "
+		   "address 02:00:00:77:00:03 mtu 1300");
+		ip("link set cryo-v0 up");
+		ip("link set cryo-v1 up");
+		veth_index = if_nametoindex("cryo-v0") * 1000 + if_nametoindex("cryo-v1");
 	} else if (dev) {
 		ip("link add cryo-d0 type bridge");
 	}
@@ -281,6 +286,27 @@ int main(int argc, char **argv)
 	if (ioctl(s, SIOCGIFMTU, &ifr) || ifr.ifr_mtu != 60000)
 		fail("lo's MTU is %d, not 60000", ifr.ifr_mtu);
 	close(s);
+	if (dev && !strcmp(dev, "veth")) {
+		unsigned now_idx = if_nametoindex("cryo-v0") * 1000 + if_nametoindex("cryo-v1");
+		if (now_idx != veth_index)
+			fail("the veth pair has indexes %u, not %u (v0 * 1000 + v1)", now_idx,
+			     veth_index);
+		const char *want[][3] = { { "cryo-v0", "cryo-v0@cryo-v1:", "02:00:00:77:00:02" },
+					  { "cryo-v1", "cryo-v1@cryo-v0:", "02:00:00:77:00:03" } };
+		for (int i = 0; i < 2; i++) {
+			char c[96], out[512] = "";
+			snprintf(c, sizeof(c), "/sbin/ip -o link show %s", want[i][0]);
+			FILE *f = popen(c, "r");
+			size_t on = f ? fread(out, 1, sizeof(out) - 1, f) : 0;
+			out[on] = '\0';
+			if (f)
+				pclose(f);
+			if (!strstr(out, want[i][1]) || !strstr(out, want[i][2]) ||
+			    !strstr(out, "mtu 1300") || !strstr(out, ",UP"))
+				fail("veth %s is not as it was (its peer, address, MTU 1300, up): %s",
+				     want[i][0], out);
+		}
+	}
 	if (veth_out) {
 		memset(&ifr, 0, sizeof(ifr));
 		strcpy(ifr.ifr_name, "cryo-v0");
