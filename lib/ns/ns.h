@@ -1,7 +1,7 @@
 /* Namespaces: one descriptor per kind (its clone flag, /proc/PID/ns name,
  * image field, and the steps that dump, create and join one), as lib/files
  * has one per descriptor kind.  A kind with dump and create steps (UTS,
- * IPC, cgroup, time) is restorable: a tree whose root runs in a namespace
+ * IPC, network, cgroup, time) is restorable: a tree whose root runs in a namespace
  * of that kind other than cryo's gets a new one (made by the root's clone3
  * and filled by cryo from the images; time: made and filled by cryo just
  * before the clone3, see pre_clone), which all its processes share.  A tree in any
