@@ -740,6 +740,20 @@ static int st_killed(void *arg)
 	return 0;
 }
 
+/* criu's network-lock notification, sent (as criu does) only for a tree
+ * in a network namespace of its own: once cryo is in it (stage frozen),
+ * before a socket of the tree is read */
+static bool in_own_netns(void *arg)
+{
+	return ((struct dump_run *)arg)->ctx.ns.net_back >= 0;
+}
+
+static int st_network_lock(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
 /* The stages, each named after the moment it starts at: "frozen",
  * "memory" (per process, dump_proc), "before-commit" and "killed" are the
  * fault points tests use.  From the commit on (inventory.img written)
@@ -750,6 +764,8 @@ static const struct stage dump_stages[] = {
 	{ .name = "prev", .run = dump_st_prev, .undo = dump_st_prev_undo, .wanted = dump_has_prev },
 	{ .name = "freeze", .run = dump_st_freeze, .undo = dump_st_freeze_undo, .before = "pre-dump" },
 	{ .name = "frozen", .run = dump_st_frozen, .flags = STAGE_POINT },
+	{ .name = "network-lock", .run = st_network_lock, .before = "network-lock",
+	  .wanted = in_own_netns },
 	{ .name = "files", .run = st_files, .undo = st_files_undo },
 	{ .name = "processes", .run = st_processes },
 	{ .name = "shared-memory", .run = st_shared_memory },
