@@ -213,7 +213,12 @@ static int read_raw(int dirfd, enum img_type type, uint32_t id, bool missing_ok,
 	if (ret)
 		return ret;
 	struct stat st;
-	if (fstat(img_raw_fd(img), &st) || st.st_size < 4 || (uint64_t)st.st_size > RAW_MAX) {
+	if (fstat(img_raw_fd(img), &st)) {
+		ret = log_errno(-errno, "can't stat %s", img_name(img));
+		img_close(img);
+		return ret;
+	}
+	if (st.st_size < 4 || (uint64_t)st.st_size > RAW_MAX) {
 		pr_err("%s is %s: the image is damaged", img_name(img),
 		       st.st_size < 4 ? "shorter than its magic" : "larger than 16 MiB");
 		img_close(img);
@@ -285,8 +290,8 @@ int rtnl_replay(int sk, int dirfd, enum img_type type, uint32_t id, bool missing
 	default:
 		return -EINVAL;
 	}
-	char *buf;
-	size_t len;
+	char *buf = NULL;
+	size_t len = 0;
 	int ret = read_raw(dirfd, type, id, missing_ok, &buf, &len);
 	if (ret)
 		return ret == -ENOENT && missing_ok ? 0 : ret;
