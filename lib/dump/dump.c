@@ -412,6 +412,7 @@ static int check_namespaces(struct dump_ctx *ctx)
 {
 	int ret = ns_dump_init(&ctx->ns, ctx->dirfd);
 	ctx->ns.opts = ctx->opts;
+	ctx->ns.external = &ctx->opts->external;	/* net[INODE]:KEY */
 
 	for (int i = 0; !ret && i < ctx->tree.nr_procs; i++) {
 		struct seized_proc *p = ctx->tree.procs[i];
@@ -420,6 +421,11 @@ static int check_namespaces(struct dump_ctx *ctx)
 		for (int t = 0; !ret && t < p->nr_threads; t++)
 			ret = ns_dump_check_task(&ctx->ns, p->pid, p->threads[t].tid, p->comm);
 	}
+	/* a tree in a network namespace of its own is dumped from inside
+	 * (a pre-dump touches no socket: its tracking holder must listen in
+	 * cryo's namespace, where the next dump looks for it) */
+	if (!ret && ctx->tree.nr_procs && !ctx->pre_dump)
+		ret = ns_dump_enter_net(&ctx->ns, ctx->tree.procs[0]->pid);
 	return ret;
 }
 
@@ -669,6 +675,7 @@ static int st_files(void *arg)
 	struct dump_ctx *ctx = &run->ctx;
 	sockets_register_fd_kinds();
 	int ret = files_dump_begin(&ctx->files, ctx->dirfd, ctx->opts);
+	ctx->files.ns = &ctx->ns;	/* namespace files: the tree's namespaces */
 	ctx->files.tree = &ctx->tree;
 	mem_dump_shared_init(&ctx->shmem, ctx->dirfd, &ctx->next_pages_id);
 	ctx->files.memfd = shmem_memfd_dump_ops(&ctx->shmem);
@@ -792,6 +799,20 @@ int dump_st_dedup(void *arg)
 	return 0;
 }
 
+/* criu's network-lock notification, sent (as criu does) only for a tree
+ * in a network namespace of its own: once cryo is in it (stage frozen),
+ * before a socket of the tree is read */
+static bool in_own_netns(void *arg)
+{
+	return ((struct dump_run *)arg)->ctx.ns.net_back >= 0;
+}
+
+static int st_network_lock(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
 /* The stages, each named after the moment it starts at: "frozen",
  * "memory" (per process, dump_proc), "before-commit" and "killed" are the
  * fault points tests use.  From the commit on (inventory.img written)
@@ -802,6 +823,8 @@ static const struct stage dump_stages[] = {
 	{ .name = "prev", .run = dump_st_prev, .undo = dump_st_prev_undo, .wanted = dump_has_prev },
 	{ .name = "freeze", .run = dump_st_freeze, .undo = dump_st_freeze_undo, .before = "pre-dump" },
 	{ .name = "frozen", .run = dump_st_frozen, .flags = STAGE_POINT },
+	{ .name = "network-lock", .run = st_network_lock, .before = "network-lock",
+	  .wanted = in_own_netns },
 	{ .name = "files", .run = st_files, .undo = st_files_undo },
 	{ .name = "processes", .run = st_processes },
 	{ .name = "shared-memory", .run = st_shared_memory },

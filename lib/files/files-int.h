@@ -51,6 +51,7 @@ enum fd_kind_id {
 	FDK_FANOTIFY,
 	FDK_TTY,
 	FDK_PIDFD,
+	FDK_NSFILE,		/* /proc/PID/ns/KIND held open */
 	FDK_MAX,
 };
 
@@ -123,7 +124,7 @@ void fd_kind_register(enum fd_kind_id id, const struct fd_kind *k);
 int fd_kinds_check(void);
 /* lib/files' own kinds, each in its own file */
 extern const struct fd_kind fdk_reg, fdk_memfd, fdk_pipe, fdk_fifo, fdk_eventfd, fdk_epoll,
-	fdk_signalfd, fdk_timerfd, fdk_inotify, fdk_fanotify, fdk_tty, fdk_pidfd;
+	fdk_signalfd, fdk_timerfd, fdk_inotify, fdk_fanotify, fdk_tty, fdk_pidfd, fdk_nsfile;
 
 /* --- dump helpers (files_dump.c) --- */
 

@@ -68,6 +68,7 @@ struct files_dump {
 	bool failed;			/* set before files_dump_end when the dump failed */
 	const struct seized_tree *tree;	/* the tree being dumped */
 	struct files_memfd_ops memfd;	/* set by the pipeline (lib/mem) */
+	struct ns_dump *ns;		/* the tree's namespaces (namespace files) */
 };
 
 int files_dump_begin(struct files_dump *fdm, int dirfd, const struct cryo_opts *opts);
@@ -125,6 +126,9 @@ struct files_restore {
 	 * (host_pid gave -EAGAIN): set by files_restore_owners */
 	struct files_owner_later *later;
 	int nr_later;
+	/* the root process's namespace ids (its core image): which
+	 * namespaces namespace files name (set by the pipeline) */
+	const TaskKobjIdsEntry *tree_ids;
 };
 /* Load files.img and make the transport socket (its task end is inherited
  * by every task created from now on). */

@@ -23,6 +23,9 @@
 #ifndef MQUEUE_MAGIC
 #define MQUEUE_MAGIC 0x19800202	/* linux/magic.h */
 #endif
+#ifndef NSFS_MAGIC
+#define NSFS_MAGIC 0x6e736673	/* linux/magic.h */
+#endif
 
 /* Descriptors seen so far with one (dev, ino), sorted in kcmp's order of
  * their open file descriptions: anonymous inodes (every eventfd...) share
@@ -356,6 +359,16 @@ static int classify(struct fd_dump *d)
 	}
 	if (S_ISBLK(m))
 		return refuse(d, "a block device", "cryo can't dump open block devices");
+	if (S_ISREG(m) && d->path[0] != '/' && strstr(d->path, ":[")) {
+		/* "net:[4026531840]": a namespace file, if nsfs says so */
+		char link[64];
+		struct statfs sfs;
+		snprintf(link, sizeof(link), "/proc/%d/fd/%d", d->pid, d->fd);
+		if (!statfs(link, &sfs) && sfs.f_type == NSFS_MAGIC) {
+			d->kind = FDK_NSFILE;
+			return 0;
+		}
+	}
 	if (S_ISREG(m) && !strncmp(d->path, "/memfd:", 7)) {
 		d->kind = FDK_MEMFD;
 		return 0;

@@ -18,6 +18,7 @@ static const struct fd_kind *const own_kinds[FDK_MAX] = {
 	[FDK_FANOTIFY] = &fdk_fanotify,
 	[FDK_TTY] = &fdk_tty,
 	[FDK_PIDFD] = &fdk_pidfd,
+	[FDK_NSFILE] = &fdk_nsfile,
 };
 
 /* Written only by fd_kind_register (always the same pointer for a kind):

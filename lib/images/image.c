@@ -25,6 +25,7 @@
 #include "fs.pb-c.h"
 #include "ghost-file.pb-c.h"
 #include "inventory.pb-c.h"
+#include "netdev.pb-c.h"
 #include "ipc-msg.pb-c.h"
 #include "ipc-sem.pb-c.h"
 #include "ipc-shm.pb-c.h"
@@ -79,6 +80,8 @@
 #define USERNS_MAGIC		0x55474906
 #define MNTS_MAGIC		0x55563928
 #define CGROUP_MAGIC		0x59383330
+#define NETDEV_MAGIC		0x57373951
+#define NETNS_MAGIC		0x55933752
 
 #define C IMG_COMMON_MAGIC
 #define T(_type, _pat, _name, _magic, _common, _entry, ...)                    \
@@ -138,6 +141,17 @@ static const struct img_type_info types[IMG_TYPE_MAX] = {
 	T(IMG_USERNS, "userns-%lu.img", "USERNS", USERNS_MAGIC, C, &userns_entry__descriptor),
 	T(IMG_MNTS, "mountpoints-%lu.img", "MNTS", MNTS_MAGIC, C, &mnt_entry__descriptor),
 	T(IMG_CGROUP, "cgroup.img", "CGROUP", CGROUP_MAGIC, C, &cgroup_entry__descriptor),
+	T(IMG_NETDEV, "netdev-%lu.img", "NETDEV", NETDEV_MAGIC, C, &net_device_entry__descriptor),
+	T(IMG_NETNS, "netns-%lu.img", "NETNS", NETNS_MAGIC, C, &netns_entry__descriptor),
+	/* iproute2's save formats, no magic of criu's (criu writes them with
+	 * `ip ... save`; cryo writes the same bytes itself: lib/ns/net_rtnl.c) */
+	T(IMG_IFADDR, "ifaddr-%lu.img", "IFADDR", 0, 0, NULL),
+	T(IMG_ROUTE, "route-%lu.img", "ROUTE", 0, 0, NULL),
+	T(IMG_ROUTE6, "route6-%lu.img", "ROUTE6", 0, 0, NULL),
+	T(IMG_RULE, "rule-%lu.img", "RULE", 0, 0, NULL),
+	T(IMG_IPTABLES, "iptables-%lu.img", "IPTABLES", 0, 0, NULL),
+	T(IMG_IP6TABLES, "ip6tables-%lu.img", "IP6TABLES", 0, 0, NULL),
+	T(IMG_NFTABLES, "nftables-%lu.img", "NFTABLES", 0, 0, NULL),
 };
 #undef T
 #undef C
@@ -156,7 +170,7 @@ static const struct {
 	{ 0x44523722, "EVENTFD_FILE" }, { 0x45023858, "EVENTPOLL_FILE" },
 	{ 0x44433746, "EVENTPOLL_TFD" }, { 0x57323820, "SIGNALFD" },
 	{ 0x48424431, "INOTIFY_FILE" }, { 0x54562009, "INOTIFY_WD" },
-	{ 0x57373951, "NETDEV" }, { 0x55933752, "NETNS" }, { 0x59433025, "TTY_FILES" },
+	{ 0x59433025, "TTY_FILES" },
 	{ 0x57113925, "RLIMIT" }, { 0x55096122, "FANOTIFY_FILE" },
 	{ 0x56506035, "FANOTIFY_MARK" }, { 0x59255647, "SIGNAL" },
 	{ 0x58005614, "NETLINK_SK" }, { 0x61394011, "NS_FILES" }, { 0x57143751, "TUNFILE" },
@@ -871,9 +885,22 @@ int img_identify(const void *head, size_t n, const char *name, enum img_type *ty
 	}
 	const char *base = name ? strrchr(name, '/') : NULL;
 	base = base ? base + 1 : name;
-	if (base && !fnmatch("pages-*.img", base, 0)) {
-		*type = IMG_PAGES;
-		return 0;
+	/* raw images (pages, iproute2's saves, iptables-save output) by name */
+	for (int i = 0; base && i < IMG_TYPE_MAX; i++) {
+		const struct img_type_info *t = &types[i];
+		char glob[64];
+		const char *pc = strchr(t->pattern, '%');
+		if (t->magic || t->entry || !pc)
+			continue;
+		const char *rest = pc + 1;
+		while (*rest == 'l')
+			rest++;		/* "%lu": the rest after the conversion */
+		snprintf(glob, sizeof(glob), "%.*s*%s", (int)(pc - t->pattern), t->pattern,
+			 *rest ? rest + 1 : rest);
+		if (!fnmatch(glob, base, 0)) {
+			*type = i;
+			return 0;
+		}
 	}
 	return -ENOENT;
 }
@@ -916,7 +943,7 @@ int img_open_file(struct cr_img **out, int dirfd, const char *name, enum img_typ
 		       name, m2, mn ? " (" : "", mn ? mn : "", mn ? ")" : "");
 		ret = -EINVAL;
 	} else {
-		pr_err("%s: offset 0: unknown magic 0x%08x: not a CRIU image (only pages-N.img is raw, without a magic)",
+		pr_err("%s: offset 0: unknown magic 0x%08x: not a CRIU image (only pages-N.img and a network namespace's raw images are without a magic)",
 		       name, m1);
 		ret = -EINVAL;
 	}

@@ -59,6 +59,15 @@ enum img_type {
 	IMG_USERNS,		/* userns-%u.img */
 	IMG_MNTS,		/* mountpoints-%u.img */
 	IMG_CGROUP,		/* cgroup.img */
+	IMG_NETDEV,		/* netdev-%u.img */
+	IMG_NETNS,		/* netns-%u.img */
+	IMG_IFADDR,		/* ifaddr-%u.img, raw: `ip addr save` */
+	IMG_ROUTE,		/* route-%u.img, raw: `ip route save` */
+	IMG_ROUTE6,		/* route6-%u.img, raw: `ip -6 route save` */
+	IMG_RULE,		/* rule-%u.img, raw: `ip rule save` */
+	IMG_IPTABLES,		/* iptables-%u.img, raw: iptables-save */
+	IMG_IP6TABLES,		/* ip6tables-%u.img, raw: ip6tables-save */
+	IMG_NFTABLES,		/* nftables-%u.img, raw: nft list table output */
 	IMG_TYPE_MAX,
 };
 

@@ -257,7 +257,7 @@ void kdat_probe_lsm_fs(void)
 {
 	char *buf = NULL;
 
-	kdat_set(KF_EXTERNAL_NET_NS, false, "--external net[...] is not implemented yet");
+	kdat_set(KF_EXTERNAL_NET_NS, true, NULL);	/* lib/ns/join.c */
 	kdat_set(KF_COMPAT_CR, false, "cryo does not checkpoint 32-bit (ia32) tasks");
 
 	if (read_file(AT_FDCWD, "/sys/kernel/security/apparmor/features/domain/stack", &buf, true) > 0 &&

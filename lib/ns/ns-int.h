@@ -45,5 +45,14 @@ int cgroupns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set
  * files of its own tmpfs mounts (tmpfs-dev-N.tar.gz.img) */
 int mntns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
 int mntns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
+/* net.c: a network namespace's loopback device, addresses, routes,
+ * rules and sysctls (netdev-ID.img, netns-ID.img, ifaddr-ID.img,
+ * route-ID.img, route6-ID.img, rule-ID.img) */
+int netns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
+int netns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
+/* Once cryo's thread entered the tree's network namespace (inode @ino),
+ * before anything of the dump changed it: its firewall rules (unless
+ * --external marks it). */
+int netns_dump_entered(struct ns_dump *st, uint64_t ino);
 
 #endif

@@ -26,9 +26,10 @@
 #define RUN_INSIDE "to checkpoint it without its namespace, run cryo inside it " \
 	"(nsenter --%s=/proc/%d/ns/%s cryo dump ...) and restore it inside one you provide"
 
-/* UTS, IPC, cgroup and time have dump and create steps (uts.c,
- * ipc_dump.c, ipc_restore.c, cgroup.c, time.c), PID a create step (pid.c:
- * the images hold its tasks' PIDs inside it); the other kinds are only
+/* UTS, IPC, network, mount, cgroup and time have dump and create steps
+ * (uts.c, ipc_dump.c, ipc_restore.c, net.c, mnt_dump.c, mnt_restore.c,
+ * cgroup.c, time.c), PID a create step (pid.c: the images hold its tasks'
+ * PIDs inside it); the other kinds are only
  * checked and their ids recorded. */
 static const struct ns_desc descs[NS__MAX] = {
 	[NS_PID] = { NS_PID, "pid", "PID", "pid", CLONE_NEWPID, "pid_for_children",
@@ -36,8 +37,7 @@ static const struct ns_desc descs[NS__MAX] = {
 		     "a tree whose root is not the init of its PID namespace can't be restored",
 		     .create = pidns_create },
 	[NS_NET] = { NS_NET, "net", "network", "net", CLONE_NEWNET, NULL, IDS(net_ns_id, 6),
-		     -1 /* criu: netns-ID.img and more, not known to cryo yet */,
-		     RUN_INSIDE "; --external net[INODE]:NAME is not implemented yet" },
+		     IMG_NETNS, RUN_INSIDE, .dump = netns_dump, .create = netns_create },
 	[NS_IPC] = { NS_IPC, "ipc", "IPC", "ipc", CLONE_NEWIPC, NULL, IDS(ipc_ns_id, 7),
 		     IMG_IPC_VAR, RUN_INSIDE, .dump = ipcns_dump, .create = ipcns_create },
 	[NS_UTS] = { NS_UTS, "uts", "UTS (host name)", "uts", CLONE_NEWUTS, NULL,
@@ -112,6 +112,7 @@ int ns_dump_init(struct ns_dump *st, int dirfd)
 	memset(st, 0, sizeof(*st));
 	st->dirfd = dirfd;
 	st->next_id = 1;
+	st->net_back = -1;
 	for_each_ns_desc(d) {
 		int k = d->kind;
 		int ret = ns_ino("/proc/self/ns", d->name, &st->self[k]);
@@ -129,6 +130,8 @@ int ns_dump_init(struct ns_dump *st, int dirfd)
 
 void ns_dump_fini(struct ns_dump *st)
 {
+	ns_leave(ns_desc(NS_NET), st->net_back);
+	st->net_back = -1;
 	free(st->seen);
 	st->seen = NULL;
 	st->nr_seen = 0;
@@ -224,6 +227,27 @@ int ns_dump_check_task(struct ns_dump *st, pid_t pid, pid_t tid, const char *com
 	return 0;
 }
 
+int ns_dump_enter_net(struct ns_dump *st, pid_t root)
+{
+	uint64_t ino;
+	char dir[48];
+	const struct ns_desc *d = ns_desc(NS_NET);
+	if (!st->self[NS_NET] || st->net_back >= 0)
+		return 0;
+	snprintf(dir, sizeof(dir), "/proc/%d/ns", root);
+	int ret = ns_ino(dir, d->name, &ino);
+	if (ret)
+		return log_errno(ret, "can't read the network namespace of process %d", root);
+	if (ino == st->self[NS_NET])
+		return 0;
+	ret = ns_enter_pid(d, root, &st->net_back);
+	if (ret)
+		return ret;
+	pr_info("the tree is in network namespace net:[%llu]: cryo dumps it from inside",
+		(unsigned long long)ino);
+	return netns_dump_entered(st, ino);
+}
+
 int ns_dump_id(struct ns_dump *st, enum ns_kind kind, uint64_t ino, uint32_t *id, bool *fresh)
 {
 	*fresh = false;
@@ -240,6 +264,25 @@ int ns_dump_id(struct ns_dump *st, enum ns_kind kind, uint64_t ino, uint32_t *id
 	*id = v[st->nr_seen++].id;
 	*fresh = true;
 	return 0;
+}
+
+static struct ns_seen *seen_find(struct ns_dump *st, enum ns_kind kind, uint64_t ino)
+{
+	for (int i = 0; i < st->nr_seen; i++)
+		if (st->seen[i].kind == kind && st->seen[i].ino == ino)
+			return &st->seen[i];
+	return NULL;
+}
+
+int ns_dump_file(struct ns_dump *st, const struct ns_desc *d, uint64_t ino, uint32_t *id)
+{
+	/* the tree's: the root's (ns_dump_check_task) for a kind the
+	 * restore makes, cryo's for the others (the only one allowed) */
+	uint64_t tree = ns_creatable(d) && st->root[d->kind] ? st->root[d->kind] : st->self[d->kind];
+	bool fresh;
+	if (!ino || ino != tree)
+		return -EOPNOTSUPP;
+	return ns_dump_id(st, d->kind, ino, id, &fresh);
 }
 
 int ns_dump_fill_ids(struct ns_dump *st, pid_t pid, TaskKobjIdsEntry *ids)
@@ -261,9 +304,15 @@ int ns_dump_fill_ids(struct ns_dump *st, pid_t pid, TaskKobjIdsEntry *ids)
 		if (ret)
 			return log_errno(ret, "can't identify the %s namespace of process %d", d->what, pid);
 		ns_ids_set(d, ids, id);
-		/* cryo's own namespaces are the restoring cryo's business */
-		if (fresh && d->dump && ino != st->self[d->kind] && (ret = d->dump(st, d, pid, id)))
-			return ret;
+		/* cryo's own namespaces are the restoring cryo's business; a
+		 * namespace file's (ns_dump_file) may have given it its id */
+		struct ns_seen *s = seen_find(st, d->kind, ino);
+		(void)fresh;
+		if (s && !s->saved && d->dump && ino != st->self[d->kind]) {
+			s->saved = true;
+			if ((ret = d->dump(st, d, pid, id)))
+				return ret;
+		}
 	}
 	return 0;
 }
@@ -419,6 +468,33 @@ int ns_restore_post_clone(struct ns_set *back)
 	return ret;
 }
 
+int ns_restore_enter_net(const struct ns_set *set, int *back)
+{
+	return ns_enter(set, ns_desc(NS_NET), back);
+}
+
+int ns_restore_open_file(const struct ns_set *set, const TaskKobjIdsEntry *tree_ids,
+			 const struct ns_desc *d, uint32_t id)
+{
+	uint32_t tree;
+	char path[64];
+	if (!ns_ids_get(d, tree_ids, &tree) || tree != id) {
+		pr_err("a %s namespace file refers to namespace %u, the tree's was %u: cryo "
+		       "restores namespace files of the tree's own namespaces only", d->what, id,
+		       ns_ids_get(d, tree_ids, &tree) ? tree : 0);
+		return -EOPNOTSUPP;
+	}
+	if (set && set->fd[d->kind] >= 0)	/* made new: a new open file of it */
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", set->fd[d->kind]);
+	else	/* cryo's own, which cryo's thread is in */
+		snprintf(path, sizeof(path), "/proc/thread-self/ns/%s", d->name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return log_errno(-errno, "can't open the restored %s namespace (%s) for a "
+				 "namespace file", d->what, path);
+	return fd;
+}
+
 void ns_set_close(struct ns_set *set)
 {
 	for (int k = 0; k < NS__MAX; k++) {
@@ -432,6 +508,7 @@ void ns_set_close(struct ns_set *set)
 
 void ns_set_self(struct ns_set *s)
 {
+	s->external = NULL;
 	for (int k = 0; k < NS__MAX; k++)
 		s->fd[k] = -1;
 }

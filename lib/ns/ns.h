@@ -1,8 +1,8 @@
 /* Namespaces: one descriptor per kind (its clone flag, /proc/PID/ns name,
  * image field, and the steps that dump, create and join one), as lib/files
  * has one per descriptor kind.  A kind with dump and create steps (UTS,
- * IPC, cgroup, time; PID has only create: its tasks' PIDs are the
- * pstree's) is restorable: a tree whose root runs in a namespace
+ * IPC, network, mount, cgroup, time; PID has only create: its tasks' PIDs
+ * are the pstree's) is restorable: a tree whose root runs in a namespace
  * of that kind other than cryo's gets a new one (made by the root's clone3
  * and filled by cryo from the images; time: made and filled by cryo just
  * before the clone3, see pre_clone), which all its processes share.  A tree in any
@@ -27,6 +27,7 @@ enum ns_kind {
 struct ns_dump;
 struct ns_set;
 struct cryo_opts;
+struct str_list;
 
 struct ns_desc {
 	enum ns_kind kind;
@@ -88,6 +89,9 @@ struct ns_set {
 	/* the run's options, for the create steps (mnt: --root, --external);
 	 * ns_set_self leaves it */
 	const struct cryo_opts *opts;
+	/* restore: --external (a veth's peer: veth[IN]:OUT), for the
+	 * create steps; NULL: none */
+	const struct str_list *external;
 };
 void ns_set_self(struct ns_set *s);
 /* Join the namespace @nsfd of kind @d (setns). */
@@ -112,13 +116,24 @@ struct ns_dump {
 		enum ns_kind kind;
 		uint64_t ino;
 		uint32_t id;
+		bool saved;		/* its dump step ran */
 	} *seen;
 	int nr_seen;
 	uint32_t next_id;
+	int net_back;			/* ns_dump_enter_net: cryo's own, -1: none */
+	const struct str_list *external;	/* --external: net[INODE]:KEY marks one */
 };
 
 int ns_dump_init(struct ns_dump *st, int dirfd);
+/* Also takes cryo's thread back to its own network namespace
+ * (ns_dump_enter_net; a failure is logged). */
 void ns_dump_fini(struct ns_dump *st);
+/* A tree in a network namespace of its own (the root process @root's):
+ * cryo's thread enters it for the rest of the dump, so that what the dump
+ * asks the network stack (sock_diag, the network lock's rules, its
+ * guard's) is asked of the tree's namespace.  Once ns_dump_check_task
+ * passed every task; 0 or a negative code (logged). */
+int ns_dump_enter_net(struct ns_dump *st, pid_t root);
 
 /* Refuse a task (thread @tid of process @pid, named @comm) that is in a
  * namespace cryo cannot restore: of a kind without steps, any that is not
@@ -132,6 +147,12 @@ int ns_dump_check_task(struct ns_dump *st, pid_t pid, pid_t tid, const char *com
 /* The id of the namespace of @kind with inode @ino: the same for the same
  * namespace, new ones numbered from 1 (*@fresh: first seen now). */
 int ns_dump_id(struct ns_dump *st, enum ns_kind kind, uint64_t ino, uint32_t *id, bool *fresh);
+
+/* A descriptor on a namespace file (/proc/PID/ns/KIND) of kind @d, inode
+ * @ino: its id, if it is the tree's namespace of that kind (the one the
+ * restore makes or joins again); -EOPNOTSUPP (not logged: the caller
+ * names the descriptor) for any other. */
+int ns_dump_file(struct ns_dump *st, const struct ns_desc *d, uint64_t ino, uint32_t *id);
 
 /* Fill the namespace ids of process @pid into @ids (criu's
  * pid_ns_id, net_ns_id, ...: equal ids, equal namespaces); the first time
@@ -178,6 +199,31 @@ int ns_restore_post_clone(struct ns_set *back);
  * (@ns_flags has CLONE_NEWPID) must have been its init (image PID 1), and
  * --pid-ns (@pid_ns_opt) does not apply.  0 or a negative code (logged). */
 int pidns_restore_check_root(int ns_flags, pid_t root_pid, bool pid_ns_opt);
+/* join.c: before the root is created: the namespaces it is to be born in
+ * that exist (--join-ns KIND:PATH; a network namespace the dump marked
+ * external, given with --inherit-fd fd[N]:KEY) are opened into @set and
+ * their kinds leave *@ns_flags (nothing is made or filled for them).  0 or
+ * a negative code (logged). */
+int ns_restore_joins(const struct cryo_opts *o, int dirfd, const TaskKobjIdsEntry *tree_ids,
+		     int *ns_flags, struct ns_set *set);
+/* Right before the root's clone3, after ns_restore_pre_clone: cryo enters
+ * each joined namespace of @set, *@back (ns_restore_post_clone's) getting
+ * what to come back to. */
+int ns_restore_enter_joined(const struct ns_set *set, struct ns_set *back);
+
+/* A tree restored into a network namespace of its own (@set has it):
+ * cryo's thread enters it for the rest of the restore (*@back: what to
+ * come back to, -1 if nothing changed), so that every socket the restore
+ * makes (the tasks', and its own raw and sock_diag ones) and the network
+ * lock's rules are of the tree's namespace; ns_leave(NS_NET, *@back) at
+ * the end.  0 or a negative code (logged). */
+int ns_restore_enter_net(const struct ns_set *set, int *back);
+/* A new descriptor on the restored namespace of kind @d that was id @id
+ * at the dump (a namespace file a task held): the tree's (the root's,
+ * @tree_ids), made new (@set has it) or cryo's own.  The fd, or a negative
+ * code (logged). */
+int ns_restore_open_file(const struct ns_set *set, const TaskKobjIdsEntry *tree_ids,
+			 const struct ns_desc *d, uint32_t id);
 /* Close the descriptors of @set (back to cryo's own). */
 void ns_set_close(struct ns_set *set);
 

@@ -427,6 +427,31 @@ bad:
 	return errf(err, errlen, "expected fd[N]:RESOURCE, e.g. fd[3]:pipe[12345] or fd[0]:tty[8800:5]");
 }
 
+SETTER(set_join_ns)
+{
+	const char *colon = strchr(val, ':');
+	if (!colon || colon == val || !colon[1])
+		return errf(err, errlen, "expected NS:PATH or NS:PID, e.g. net:/run/netns/blue or net:1234");
+	if (strchr(colon, ','))
+		return errf(err, errlen, "extra options after the path (NS:PATH,OPTS: a user "
+			    "namespace's) are not supported");
+	return str_list_add(&o->join_ns, val);
+}
+
+/* criu's older form of --external veth[IN]:OUT */
+SETTER(set_veth_pair)
+{
+	const char *eq = strchr(val, '=');
+	char *ext;
+	if (!eq || eq == val || !eq[1] || strchr(val, '['))
+		return errf(err, errlen, "expected IN=OUT, e.g. eth0=veth101");
+	if (asprintf(&ext, "veth[%.*s]:%s", (int)(eq - val), val, eq + 1) < 0)
+		return -ENOMEM;
+	int ret = str_list_add(&o->external, ext);
+	free(ext);
+	return ret;
+}
+
 SETTER(set_ext_mount_map)
 {
 	const char *colon;
@@ -756,12 +781,15 @@ static const struct cryo_option table[] = {
 	  "once the tree's root is known, CRTOOLS_INIT_PID; its output goes to the log. A "
 	  "script that fails fails the operation there (before post-dump's commit is undone: "
 	  "the tree goes on as before; a failed restore leaves no process).", NULL },
-	{ "join-ns", 'J', REQ, "NS:PATH", C(RESTORE), NOT_YET(),
-	  "Restore into an existing namespace.", "joining existing namespaces is not implemented yet" },
-	{ "veth-pair", 0, REQ, "IN=OUT", C(RESTORE), NOT_YET(),
-	  "Name the outer end of a restored veth pair.", "network namespaces are not implemented yet" },
+	{ "join-ns", 'J', REQ, "NS:PATH", C(RESTORE), 0, set_join_ns,
+	  "Restore into an existing namespace (repeatable): net, uts, ipc or cgroup, given by "
+	  "the path of a namespace file (/proc/PID/ns/net, /run/netns/NAME) or a PID.", NULL },
+	{ "veth-pair", 0, REQ, "IN=OUT", C(RESTORE), 0, set_veth_pair,
+	  "Name the outer end of a restored veth pair (criu's older form of --external "
+	  "veth[IN]:OUT).", NULL },
 	{ "empty-ns", 0, REQ, "net", DR, NOT_YET(),
-	  "Do not dump/restore the network namespace contents.", "network namespaces are not implemented yet" },
+	  "Do not dump/restore the network namespace contents.",
+	  "an empty network namespace is not implemented yet (--external net[INODE]:KEY keeps one out of the dump)" },
 	{ "cgroup-root", 0, REQ, "[CTRL:]PATH", DR, NOT_YET(),
 	  "Change the root cgroup of a controller.", "cgroup management is not implemented yet" },
 	{ "cgroup-props", 0, REQ, "SPEC", C(DUMP), NOT_YET(),
@@ -1086,7 +1114,8 @@ void opts_free(struct cryo_opts *o)
 		&o->tls_cacert, &o->tls_cacrl, &o->tls_cert, &o->tls_key,
 	};
 	struct str_list *lists[] = {
-		&o->external, &o->inherit_fd, &o->ext_mount_map, &o->skip_mnts, &o->irmap_scan,
+		&o->external, &o->inherit_fd, &o->join_ns, &o->ext_mount_map, &o->skip_mnts,
+		&o->irmap_scan,
 		&o->close_fds, &o->unsupported_opts, &o->unsupported_srcs,
 		&o->action_scripts,
 	};

@@ -80,6 +80,7 @@ struct cryo_opts {
 	struct str_list external;	/* --external */
 	struct str_list inherit_fd;	/* --inherit-fd fd[N]:NAME */
 	struct str_list irmap_scan;	/* --irmap-scan-path PATH (repeatable) */
+	struct str_list join_ns;	/* --join-ns KIND:PATH (lib/ns: ns_restore_joins) */
 	char *manage_cgroups;		/* --manage-cgroups [MODE] */
 	bool ext_mount_map_auto;
 	struct str_list ext_mount_map;	/* -M/--ext-mount-map */

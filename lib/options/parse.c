@@ -513,16 +513,15 @@ static int set_command(struct cryo_opts *o, struct argv_scan *sc)
 	return 0;
 }
 
-/* --external TYPE[...]: only the types cryo acts on are accepted (file, tty
- * and unix on dump, unix on restore); criu's others are refused by name. */
+/* --external TYPE[...]: only the types cryo acts on are accepted (file, tty,
+ * net and unix on dump, unix and veth on restore); criu's others are
+ * refused by name. */
 static int validate_external(const struct cryo_opts *o)
 {
 	static const struct { const char *type, *what; } kinds[] = {
 		{ "dev", "external devices of mount namespaces are not implemented yet" },
-		{ "net", "external network namespaces are not implemented yet (a tree in cryo's "
-			 "own network namespace needs none)" },
-		{ "veth", "network devices (network namespaces) are not implemented yet" },
-		{ "macvlan", "network devices (network namespaces) are not implemented yet" },
+		{ "veth", "a veth's outside end is named at restore (veth[IN]:OUT)" },
+		{ "macvlan", "macvlan devices are not restored yet" },
 	};
 	bool dump = o->command == CMD_DUMP || o->command == CMD_PRE_DUMP;
 
@@ -551,7 +550,24 @@ static int validate_external(const struct cryo_opts *o)
 			continue;
 		if (dump && tl == 3 && !strncmp(e, "tty", 3))
 			continue;
-		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+		if (tl == 4 && !strncmp(e, "veth", 4)) {	/* a dump has no use for it */
+			const char *c = strstr(e, "]:");
+			if (e[5] != ']' && c && c[2])
+				continue;
+			what = "expected veth[IN]:OUT, the device in the namespace and its peer's name";
+		}
+		if (dump && tl == 3 && !strncmp(e, "net", 3)) {
+			char *end;
+			if (isdigit((unsigned char)e[4]) && strtoull(e + 4, &end, 10) &&
+			    !strncmp(end, "]:", 2) && end[2])
+				continue;
+			what = "expected net[INODE]:KEY, INODE the network namespace's (stat -L -c %i "
+			       "/proc/PID/ns/net)";
+		}
+		if (!dump && tl == 3 && !strncmp(e, "net", 3))
+			what = "an external network namespace is named at dump; restore takes it with "
+			       "--inherit-fd fd[N]:KEY or --join-ns net:PATH";
+		for (size_t k = 0; !what && k < sizeof(kinds) / sizeof(kinds[0]); k++)
 			if (strlen(kinds[k].type) == tl && !strncmp(e, kinds[k].type, tl))
 				what = kinds[k].what;
 		if (!what && tl == 4 && !strncmp(e, "file", 4))

@@ -485,7 +485,20 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 	/* A time namespace is made and filled before the root is born in
 	 * it (lib/ns/time.c: its offsets freeze when a task enters). */
 	struct ns_set ns_back;
-	int ret = ns_restore_pre_clone(ctx->ns_flags, p->core->ids, ctx->dirfd, &flags, &ns_back);
+	/* namespaces that exist (--join-ns, an external network namespace):
+	 * the root is born in them instead of new ones */
+	ctx->ns_joined = true;
+	int ret = ns_restore_joins(ctx->opts, ctx->dirfd, p->core->ids, &ctx->ns_flags,
+				   &ctx->files.ns);
+	if (ret) {
+		if (cryo_pidfd >= 0)
+			close(cryo_pidfd);
+		return ret;
+	}
+	flags = ctx->ns_flags;
+	ret = ns_restore_pre_clone(ctx->ns_flags, p->core->ids, ctx->dirfd, &flags, &ns_back);
+	if (!ret)
+		ret = ns_restore_enter_joined(&ctx->files.ns, &ns_back);
 	args.flags = flags | (args.flags & CLONE_PARENT);
 	if (ret) {
 		int r2 = ns_restore_post_clone(&ns_back);
@@ -661,11 +674,21 @@ static int session_helper(struct rst_ctx *ctx, struct rst_proc *parent, pid_t si
  * them, through the files' namespace set. */
 int fill_namespaces(struct rst_ctx *ctx)
 {
-	if (!ctx->ns_flags)
-		return 0;
+	ctx->files.tree_ids = ctx->procs[0].core->ids;	/* namespace files name them */
+	ctx->files.ns.external = &ctx->opts->external;	/* veth[IN]:OUT */
 	ctx->files.ns.opts = ctx->opts;
-	return ns_restore_create(ctx->ns_flags, ctx->procs[0].core->ids, ctx->procs[0].pid,
-				 ctx->dirfd, &ctx->files.ns);
+	int ret = 0;
+	if (ctx->ns_flags)
+		ret = ns_restore_create(ctx->ns_flags, ctx->procs[0].core->ids, ctx->procs[0].pid,
+					ctx->dirfd, &ctx->files.ns);
+	/* a network namespace other than cryo's (made or joined): cryo stays
+	 * in it to the end (every socket it makes from here on is the tree's;
+	 * cryo_restore_here leaves) */
+	if (!ret && ctx->files.ns.fd[NS_NET] >= 0) {
+		ret = ns_restore_enter_net(&ctx->files.ns, &ctx->net_back);
+		ctx->in_net = !ret;
+	}
+	return ret;
 }
 
 /* Restore @p's memory, then create its children from inside it, depth

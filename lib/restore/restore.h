@@ -83,6 +83,9 @@ struct rst_ctx {
 	struct rst_helper helpers[16];
 	int nr_helpers;
 	int ns_flags;			/* CLONE_NEW*: the namespaces made for the root */
+	bool ns_joined;			/* create_root: ns_restore_joins ran (files.ns may hold some) */
+	bool in_net;			/* cryo's thread is in the tree's network namespace */
+	int net_back;			/* ... and comes back to this one (ns_leave) */
 };
 
 #define rst_leader(p) (&(p)->thr[0])

@@ -285,6 +285,11 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 	if (ctx->dirfd < 0)
 		return ctx->dirfd;
 	ret = pipeline_run(&pl, &run);
+	if (ctx->in_net) {	/* fill_namespaces: back from the tree's */
+		int r2 = ns_leave(ns_desc(NS_NET), ctx->net_back);
+		ctx->in_net = false;
+		ret = ret ? ret : r2;
+	}
 	if (ret)
 		goto out;
 	struct rst_proc *root = &ctx->procs[0];
@@ -315,7 +320,7 @@ out:
 	free_procs(ctx);
 	if (ctx->inv)
 		protobuf_c_message_free_unpacked(&ctx->inv->base, NULL);
-	if (ctx->ns_flags)	/* set only once the files' set exists */
+	if (ctx->ns_flags || ctx->ns_joined)	/* set only once the files' set exists */
 		ns_set_close(&ctx->files.ns);
 	files_restore_free(&ctx->files);
 	creds_restore_finish(&ctx->creds);

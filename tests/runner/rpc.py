@@ -21,6 +21,8 @@ symlink to the cryo under test, and pycriu is pointed at it.  Checks:
   rpc:notify          DUMP with notify_scripts: pre-dump then post-dump, each
                       waiting for the answer; a failed answer fails the dump
                       and leaves the target running
+  rpc:notify-netns    DUMP of a tree in a network namespace of its own
+                      (ns_net): network-lock between pre-dump and post-dump
   rpc:notify-restore  RESTORE with notify_scripts: pre-restore, post-restore
                       and post-resume with the root's PID; a failed post-restore
                       answer fails the restore and the tree is killed
@@ -116,10 +118,10 @@ class Env:
         c.use_binary(self.criu)
         return c
 
-    def start_prog(self):
+    def start_prog(self, prog=None):
         self.n += 1
         pidf, self.outfile = self.path('p%d.pid' % self.n), self.path('p%d.out' % self.n)
-        p = subprocess.Popen([PROG, '--pidfile', pidf, '--outfile', self.outfile],
+        p = subprocess.Popen([prog or PROG, '--pidfile', pidf, '--outfile', self.outfile],
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True)
         if p.wait(timeout=30) != 0:
@@ -343,19 +345,30 @@ def exchange_notified(env, req, answers):
     p.wait(timeout=30)
     return seen, r
 
-def notify_dump(env, name, answers):
+def notify_dump(env, name, answers, prog=None):
     """A DUMP with notify_scripts answered by @answers; (scripts seen, final resp)."""
     from pycriu import rpc_pb2 as rpc
-    pid = env.start_prog()
+    pid = env.start_prog(prog)
     fd = env.imgdir(name)
     req = rpc.criu_req(type=rpc.DUMP)
     req.opts.images_dir_fd = fd
     req.opts.pid = pid
     req.opts.leave_running = True
     req.opts.notify_scripts = True
+    req.opts.tcp_established = True
     seen, r = exchange_notified(env, req, answers)
     os.close(fd)
     return pid, seen, r
+
+
+def check_notify_netns(env):
+    # a tree in a network namespace of its own (tests/progs/ns_net): criu's
+    # network-lock comes between pre-dump and post-dump
+    prog = os.path.join(os.path.dirname(PROG), 'ns_net')
+    pid, seen, r = notify_dump(env, 'img-notify-net', {}, prog)
+    if not r.success or seen != [('pre-dump', pid), ('network-lock', pid), ('post-dump', pid)]:
+        raise Failed('notifications %s, answer %s' % (seen, r))
+    env.verdict(pid, env.outfile, reap=False)
 
 
 def check_notify(env):
@@ -597,7 +610,7 @@ CHECKS = [
     ('dump-restore', check_dump_restore), ('dump-esrch', check_dump_esrch),
     ('unknown-field', check_unknown_field), ('refused-option', check_refused_option),
     ('unknown-type', check_unknown_type), ('notify', check_notify),
-    ('notify-restore', check_notify_restore),
+    ('notify-restore', check_notify_restore), ('notify-netns', check_notify_netns),
     ('notify-action-script', check_notify_action_script), ('keep-open', check_keep_open),
     ('wait-pid', check_wait_pid),
     ('service', check_service), ('socket-activation', check_socket_activation),

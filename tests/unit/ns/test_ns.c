@@ -41,12 +41,13 @@ static void test_table(void)
 			CHECK_INT(f->offset, d->id_off);
 			CHECK_INT(f->quantifier_offset, d->has_off);
 		}
-		/* UTS, IPC, cgroup, time, PID and mount are restorable;
-		 * every other kind is refused.  PID has nothing to save of
-		 * its own (its tasks' PIDs are the pstree's) */
+		/* UTS, IPC, network, cgroup, time, PID and mount are
+		 * restorable; every other kind is refused.  PID has nothing
+		 * to save of its own (its tasks' PIDs are the pstree's) */
 		CHECK(ns_creatable(d) == (d->kind == NS_UTS || d->kind == NS_IPC ||
-					  d->kind == NS_CGROUP || d->kind == NS_TIME ||
-					  d->kind == NS_PID || d->kind == NS_MNT));
+					  d->kind == NS_NET || d->kind == NS_CGROUP ||
+					  d->kind == NS_TIME || d->kind == NS_PID ||
+					  d->kind == NS_MNT));
 		CHECK(ns_creatable(d) == (d->dump != NULL || d->kind == NS_PID));
 		CHECK(d->kind != NS_PID || d->content_img < 0);
 		/* only time must be ready before the root enters it */
@@ -97,15 +98,15 @@ static void test_ids(void)
 	CHECK_INT(ns_restore_check(NULL, &tree, &t, 42), 0);
 	CHECK_INT(ns_restore_check(&root, &tree, NULL, 42), 0);
 	CHECK_INT(ns_restore_flags(&root, &tree), 0);
-	/* a process in a network namespace of its own: refused */
-	t.net_ns_id = 99;
+	/* a process in a user namespace of its own: refused */
+	t.user_ns_id = 99;
 	fprintf(stderr, "(an error about process 42 is expected)\n");
 	CHECK_INT(ns_restore_check(&root, &tree, &t, 42), -EOPNOTSUPP);
 	/* images without that id (an older writer) pass */
-	t.has_net_ns_id = 0;
+	t.has_user_ns_id = 0;
 	CHECK_INT(ns_restore_check(&root, &tree, &t, 42), 0);
-	t.has_net_ns_id = 1;
-	t.net_ns_id = root.net_ns_id;
+	t.has_user_ns_id = 1;
+	t.user_ns_id = root.user_ns_id;
 
 	/* a tree in UTS and IPC namespaces of its own: made new for the
 	 * root, and every process must share the root's */
@@ -122,8 +123,13 @@ static void test_ids(void)
 	tree.uts_ns_id = root.uts_ns_id;
 	CHECK_INT(ns_restore_flags(&root, &tree), CLONE_NEWIPC);
 	/* a namespace other than the tool's, of a kind without steps */
-	tree.net_ns_id = 77;
+	tree.user_ns_id = 77;
 	CHECK_INT(ns_restore_flags(&root, &tree), CLONE_NEWIPC);
+	tree.user_ns_id = root.user_ns_id;
+	/* a network namespace of its own: made new for the root */
+	tree.net_ns_id = 78;
+	CHECK_INT(ns_restore_flags(&root, &tree), CLONE_NEWIPC | CLONE_NEWNET);
+	tree.net_ns_id = root.net_ns_id;
 	/* time and cgroup: made new too; time's before the root's clone3,
 	 * so not by it (no pre_clone step runs without CLONE_NEWTIME) */
 	tree.cgroup_ns_id = 60;

@@ -204,9 +204,9 @@ static void test_values(void)
 	CHECK(parse("restore", "--external", "mnt[]") < 0);
 	CHECK_ERR("expected mnt[MOUNTPOINT]:KEY on dump");
 	CHECK(parse("dump", "-t", "1", "--external", "mnt[/data]") < 0);
-	CHECK(parse("dump", "-t", "1", "--external", "net[4026531840]:extnet") < 0);
-	CHECK_ERR("external network namespaces are not implemented yet");
-	CHECK(parse("restore", "--external", "veth[eth0]:veth0") < 0);
+	CHECK(parse("restore", "--external", "macvlan[eth0]:eth0") < 0);
+	CHECK_ERR("macvlan devices are not restored yet");
+	CHECK(parse("restore", "--external", "veth[eth0]") < 0);
 	CHECK(parse("restore", "--external", "file[1:2]") < 0);
 	CHECK_ERR("--inherit-fd");
 	CHECK(parse("dump", "-t", "1", "--external", "bogus[1]") < 0);
@@ -329,16 +329,22 @@ static void test_errors_and_suggestions(void)
 static void test_unsupported(void)
 {
 	/* refused only where they would change behaviour */
-	CHECK(parse("restore", "--veth-pair", "eth0=veth1") < 0);
-	CHECK_ERR("--veth-pair");
-	CHECK_ERR("not implemented yet");
+	CHECK_INT(parse("restore", "--veth-pair", "eth0=veth1"), 0);
+	CHECK_INT(parse("restore", "--external", "veth[eth0]:veth1"), 0);
+	CHECK(parse("restore", "--external", "macvlan[eth0]:eth1") < 0);
+	CHECK_INT(parse("dump", "-t", "1", "--external", "net[4026531840]:blue"), 0);
+	CHECK(parse("dump", "-t", "1", "--external", "net[blue]:x") < 0);
+	CHECK(parse("restore", "--external", "net[4026531840]:blue") < 0);
 	CHECK_INT(parse("dump", "-t", "1", "--veth-pair", "eth0=veth1"), 0);	/* restore-only */
 	CHECK(parse("dump", "-t", "1", "--force-irmap") < 0);
 	CHECK(parse("restore", "--lsm-profile", "apparmor:x") < 0);
 	CHECK(parse("dump", "-t", "1", "--stream") < 0);
 	CHECK_INT(parse("dump", "-t", "1", "--stream", "--no-stream"), 0);	/* net effect: off */
 	CHECK_INT(parse("dump", "-t", "1", "--no-force-irmap"), 0);
-	CHECK(parse("restore", "-J", "net:/proc/1/ns/net") < 0);
+	CHECK_INT(parse("restore", "-J", "net:/proc/1/ns/net"), 0);
+	CHECK_INT(parse("restore", "--join-ns", "uts:1"), 0);
+	CHECK(parse("restore", "--join-ns", "net") < 0);
+	CHECK(parse("restore", "--join-ns", "user:/proc/1/ns/user,0,0") < 0);
 	/* accepted without effect */
 	CHECK_INT(parse("restore", "--weak-sysctls", "-L", "/usr/lib/criu", "--deprecated"), 0);
 	CHECK_INT(parse("dump", "-t", "1", "--ghost-fiemap"), 0);
@@ -403,11 +409,11 @@ static void test_table_and_set(void)
 	CHECK_INT(opts_set(&O, "no-such", NULL, "RPC"), -ENOENT);
 	CHECK_INT(opts_set(&O, "ghost-limit", "3M", NULL), 0);
 	CHECK_INT(O.ghost_limit, 3 << 20);
-	CHECK_INT(opts_set(&O, "veth-pair", "a=b", "RPC"), 0);
+	CHECK_INT(opts_set(&O, "empty-ns", "net", "RPC"), 0);
 	O.command = CMD_RESTORE;
 	err_reset();
 	CHECK(opts_validate(&O) < 0);
-	CHECK_ERR("RPC: --veth-pair");
+	CHECK_ERR("RPC: --empty-ns");
 	opts_free(&O);
 	opts_init(&O);
 }

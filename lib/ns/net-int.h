@@ -1,0 +1,62 @@
+/* Network namespaces (net.c, net_rtnl.c): private to lib/ns. */
+#ifndef CRYO_NS_NET_INT_H
+#define CRYO_NS_NET_INT_H
+
+#include "ns/ns-int.h"
+#include "images/image.h"
+#include "netdev.pb-c.h"
+
+#include <linux/rtnetlink.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A NETLINK_ROUTE socket in the network namespace cryo's thread is in
+ * (@where names it in the message); the fd or a negative code (logged). */
+int rtnl_open(const char *where);
+/* Dump request @type for @family (@hdrlen: its header's size); each
+ * message to @cb (the first error from @cb is returned, after the dump is
+ * read to its end).  A negative code from the kernel is returned as is. */
+int rtnl_dump(int sk, int type, int family, size_t hdrlen, int (*cb)(struct nlmsghdr *, void *),
+	      void *arg);
+/* Send @h with NLM_F_REQUEST | NLM_F_ACK added; the kernel's answer: 0 or
+ * a negative code (not logged: the caller knows what it asked). */
+int rtnl_talk(int sk, struct nlmsghdr *h);
+/* The attribute @type among @len bytes of attributes at @rta, or NULL. */
+struct rtattr *rtnl_attr(struct rtattr *rta, int len, int type);
+
+/* iproute2's save format: the addresses (IMG_IFADDR, all families), the
+ * main table's routes (IMG_ROUTE: AF_INET, IMG_ROUTE6: AF_INET6) or the
+ * rules (IMG_RULE, AF_INET as `ip rule save`) of the namespace @sk is in,
+ * into that image of namespace @id. */
+int rtnl_save(int sk, int dirfd, enum img_type type, uint32_t id, int family);
+/* ... and back, each entry sent as iproute2's `ip ... restore` does
+ * (EEXIST: the kernel made it already).  @missing_ok: an absent image is
+ * fine (criu leaves out route6 without IPv6, rule where `ip rule save`
+ * failed). */
+int rtnl_replay(int sk, int dirfd, enum img_type type, uint32_t id, bool missing_ok);
+
+/* net_veth.c: the veth device @e of namespace @id: created from cryo's
+ * namespace (@host_sk, an rtnetlink socket there), its peer named by
+ * --external veth[NAME]:PEER (@set->external) and left there, the device
+ * itself put into @set's network namespace with its index, address and
+ * MTU.  0 or a negative code (logged). */
+int veth_create(int host_sk, const NetDeviceEntry *e, const struct ns_set *set, uint32_t id);
+/* A veth pair with both ends in namespace @id (the one cryo's thread is
+ * in, @sk an rtnetlink socket there): made at its first end's entry @e,
+ * with its name, index, address and MTU, the peer with its index and a
+ * name of cryo's, which restore_device gives it at its own entry.  Once
+ * the peer exists, nothing.  0 or a negative code (logged). */
+int veth_create_inside(int sk, const NetDeviceEntry *e, uint32_t id);
+/* Before anything is made: each veth of netdev-@id.img has its peer's
+ * name in @external (0, or -EINVAL logged). */
+int veth_check_names(int dirfd, uint32_t id, const struct str_list *external);
+
+/* net_tables.c: the namespace's iptables (and with @ipv6 ip6tables)
+ * rules, into / from iptables-ID.img and ip6tables-ID.img, in the
+ * namespace cryo's thread is in; nftables tables of its own are refused
+ * at dump.  0 or a negative code (logged). */
+int netns_dump_tables(int dirfd, uint32_t id, bool ipv6);
+int netns_restore_tables(int dirfd, uint32_t id, bool ipv6);
+
+#endif

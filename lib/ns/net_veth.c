@@ -1,0 +1,199 @@
+/* veth devices of a restored network namespace.  A pair with both ends
+ * inside is made there (veth_create_inside).  One whose peer was outside
+ * it (a container's eth0 and its host end): as criu, the host end is named at
+ * restore with --external veth[IN]:OUT (OUT@BRIDGE, which criu also takes,
+ * is refused: cryo does not enslave it).  One RTM_NEWLINK, sent in cryo's
+ * own namespace, makes the pair: the host end OUT there, the peer IN moved
+ * at once into the restored namespace (IFLA_NET_NS_FD) with the index, MAC
+ * address and MTU it had, so the saved addresses and routes find it. */
+#include "ns/net-int.h"
+#include "options/options.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <net/if.h>
+#include <linux/if_link.h>
+#include <linux/veth.h>
+#include <stdio.h>
+#include <string.h>
+
+struct req {
+	struct nlmsghdr h;
+	struct ifinfomsg i;
+	char attrs[512];
+};
+
+static struct rtattr *put(struct req *r, int type, const void *data, size_t len)
+{
+	size_t at = NLMSG_ALIGN(r->h.nlmsg_len);
+	if (at + RTA_SPACE(len) > sizeof(*r))
+		return NULL;
+	struct rtattr *a = (struct rtattr *)((char *)r + at);
+	a->rta_type = type;
+	a->rta_len = RTA_LENGTH(len);
+	if (len)
+		memcpy(RTA_DATA(a), data, len);
+	r->h.nlmsg_len = at + RTA_ALIGN(a->rta_len);
+	return a;
+}
+
+/* a nested attribute's length: up to the end of the message so far */
+static void end(struct req *r, struct rtattr *nest)
+{
+	nest->rta_len = (char *)r + r->h.nlmsg_len - (char *)nest;
+}
+
+/* OUT of --external veth[@in]:OUT, or NULL (*@bridge: "@BRIDGE" given) */
+static const char *peer_name(const struct str_list *ext, const char *in, char *out, size_t size,
+			     bool *bridge)
+{
+	char want[IFNAMSIZ + 8];
+	int n = snprintf(want, sizeof(want), "veth[%s]:", in);
+	*bridge = false;
+	for (int i = 0; ext && i < ext->n; i++) {
+		if (strncmp(ext->v[i], want, n) || !ext->v[i][n])
+			continue;
+		snprintf(out, size, "%s", ext->v[i] + n);
+		char *at = strchr(out, '@');
+		if (at) {
+			*at = '\0';
+			*bridge = true;
+		}
+		return out;
+	}
+	return NULL;
+}
+
+int veth_create_inside(int sk, const NetDeviceEntry *e, uint32_t id)
+{
+	char name[IFNAMSIZ];
+	if (if_indextoname(e->ifindex, name))
+		return 0;	/* made with its peer, an earlier entry */
+	if (!e->has_peer_ifindex || !e->peer_ifindex) {
+		pr_err("netdev-%u.img: veth %s has no peer index: the image is damaged", id,
+		       e->name);
+		return -EINVAL;
+	}
+	char tmp[24];	/* "cryo-t" and an index: under IFNAMSIZ */
+	snprintf(tmp, sizeof(tmp), "cryo-t%u", e->peer_ifindex);
+	struct req r;
+	memset(&r, 0, sizeof(r));
+	r.h.nlmsg_len = NLMSG_LENGTH(sizeof(r.i));
+	r.h.nlmsg_type = RTM_NEWLINK;
+	r.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+	r.i.ifi_family = AF_UNSPEC;
+	r.i.ifi_index = e->ifindex;
+	bool ok = put(&r, IFLA_IFNAME, e->name, strlen(e->name) + 1);
+	if (ok && e->has_mtu)
+		ok = put(&r, IFLA_MTU, &e->mtu, sizeof(e->mtu));
+	if (ok && e->has_address && e->address.len)
+		ok = put(&r, IFLA_ADDRESS, e->address.data, e->address.len);
+	struct rtattr *info = ok ? put(&r, IFLA_LINKINFO, NULL, 0) : NULL;
+	ok = info && put(&r, IFLA_INFO_KIND, "veth", 4);
+	struct rtattr *data = ok ? put(&r, IFLA_INFO_DATA, NULL, 0) : NULL;
+	struct ifinfomsg pi = { .ifi_family = AF_UNSPEC, .ifi_index = e->peer_ifindex };
+	struct rtattr *peer = data ? put(&r, VETH_INFO_PEER, &pi, sizeof(pi)) : NULL;
+	ok = peer && put(&r, IFLA_IFNAME, tmp, strlen(tmp) + 1);
+	if (!ok) {
+		pr_err("netdev-%u.img: veth %s: the request does not fit (a bug)", id, e->name);
+		return -EINVAL;
+	}
+	end(&r, peer);
+	end(&r, data);
+	end(&r, info);
+	int ret = rtnl_talk(sk, &r.h);
+	if (ret)
+		return log_errno(ret, "can't make veth pair %s (index %u) - index %u in the restored "
+				 "network namespace", e->name, e->ifindex, e->peer_ifindex);
+	pr_info("network namespace %u: veth pair %s (index %u) - index %u made inside it", id,
+		e->name, e->ifindex, e->peer_ifindex);
+	return 0;
+}
+
+static int no_peer_name(const char *name, uint32_t id)
+{
+	pr_err("netdev-%u.img: veth device %s had its peer outside the namespace: name the peer "
+	       "to make in cryo's namespace with --external veth[%s]:NAME", id, name, name);
+	return -EINVAL;
+}
+
+int veth_check_names(int dirfd, uint32_t id, const struct str_list *external)
+{
+	struct cr_img *img;
+	int ret = img_open(&img, dirfd, IMG_NETDEV, IMG_READ | IMG_MISSING_OK, id);
+	if (ret)
+		return ret == -ENOENT ? 0 : ret;	/* netns_create says it's missing */
+	for (;;) {
+		NetDeviceEntry *e;
+		char out[64];
+		bool bridge;
+		ret = img_read_msg(img, &net_device_entry__descriptor, (ProtobufCMessage **)&e);
+		if (ret <= 0)
+			break;
+		if (e->type == ND_TYPE__VETH && e->name && !(e->has_peer_nsid && e->peer_nsid == id) &&
+		    !peer_name(external, e->name, out, sizeof(out), &bridge))
+			ret = no_peer_name(e->name, id);
+		protobuf_c_message_free_unpacked(&e->base, NULL);
+		if (ret < 0)
+			break;
+	}
+	img_close(img);
+	return ret < 0 ? ret : 0;
+}
+
+int veth_create(int host_sk, const NetDeviceEntry *e, const struct ns_set *set, uint32_t id)
+{
+	char out[64];
+	bool bridge;
+	if (!peer_name(set->external, e->name, out, sizeof(out), &bridge))
+		return no_peer_name(e->name, id);
+	if (bridge) {
+		pr_err("--external veth[%s]:%s@BRIDGE: cryo does not put the host end into a bridge "
+		       "yet; name it without @BRIDGE and enslave it yourself", e->name, out);
+		return -EOPNOTSUPP;
+	}
+	if (strlen(out) >= IFNAMSIZ) {
+		pr_err("--external veth[%s]:%s: a device name is at most %d characters", e->name, out,
+		       IFNAMSIZ - 1);
+		return -EINVAL;
+	}
+	int nsfd = set->fd[NS_NET];
+	uint32_t fd32 = nsfd;
+	struct req r;
+	memset(&r, 0, sizeof(r));
+	r.h.nlmsg_len = NLMSG_LENGTH(sizeof(r.i));
+	r.h.nlmsg_type = RTM_NEWLINK;
+	r.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+	r.i.ifi_family = AF_UNSPEC;
+	bool ok = put(&r, IFLA_IFNAME, out, strlen(out) + 1);
+	struct rtattr *info = put(&r, IFLA_LINKINFO, NULL, 0);
+	ok = ok && info && put(&r, IFLA_INFO_KIND, "veth", 4);
+	struct rtattr *data = put(&r, IFLA_INFO_DATA, NULL, 0);
+	/* the peer: an ifinfomsg (its index), then its own attributes */
+	struct ifinfomsg pi = { .ifi_family = AF_UNSPEC, .ifi_index = e->ifindex };
+	struct rtattr *peer = put(&r, VETH_INFO_PEER, &pi, sizeof(pi));
+	ok = ok && data && peer && put(&r, IFLA_IFNAME, e->name, strlen(e->name) + 1) &&
+	     put(&r, IFLA_NET_NS_FD, &fd32, sizeof(fd32));
+	if (ok && e->has_mtu)
+		ok = put(&r, IFLA_MTU, &e->mtu, sizeof(e->mtu));
+	if (ok && e->has_address && e->address.len)
+		ok = put(&r, IFLA_ADDRESS, e->address.data, e->address.len);
+	if (!ok || nsfd < 0) {
+		pr_err("netdev-%u.img: veth %s: the request does not fit (a bug)", id, e->name);
+		return -EINVAL;
+	}
+	end(&r, peer);
+	end(&r, data);
+	end(&r, info);
+	int ret = rtnl_talk(host_sk, &r.h);
+	if (ret == -EEXIST)
+		return log_errno(ret, "can't make veth %s with its peer %s: cryo's namespace has a "
+				 "device named %s already (or the restored one an index %u)", e->name,
+				 out, out, e->ifindex);
+	if (ret)
+		return log_errno(ret, "can't make veth %s (index %u) with its peer %s in cryo's "
+				 "namespace", e->name, e->ifindex, out);
+	pr_info("network namespace %u: veth %s (index %u), its peer %s in cryo's namespace", id,
+		e->name, e->ifindex, out);
+	return 0;
+}
