@@ -396,6 +396,14 @@ SETTER(set_action_script)
 	return str_list_add(&o->action_scripts, val);
 }
 
+SETTER(set_cgroup_root)
+{
+	const char *c = strchr(val, ':');
+	if (val[0] != '/' && (!c || c == val || c[1] != '/'))
+		return errf(err, errlen, "expected [CONTROLLER:]/PATH, e.g. /new or memory:/new");
+	return str_list_add(&o->cgroup_roots, val);
+}
+
 SETTER(set_external)
 {
 	if (!*val || !strchr(val, '['))
@@ -755,8 +763,10 @@ static const struct cryo_option table[] = {
 	  "Name the outer end of a restored veth pair.", "network namespaces are not implemented yet" },
 	{ "empty-ns", 0, REQ, "net", DR, NOT_YET(),
 	  "Do not dump/restore the network namespace contents.", "network namespaces are not implemented yet" },
-	{ "cgroup-root", 0, REQ, "[CTRL:]PATH", DR, NOT_YET(),
-	  "Change the root cgroup of a controller.", "cgroup management is not implemented yet" },
+	{ "cgroup-root", 0, REQ, "[CTRL:]PATH", DR, 0, set_cgroup_root,
+	  "With --manage-cgroups at restore: put the cgroups saved under a controller's top "
+	  "cgroup (all controllers without CTRL:) under PATH instead (repeatable). Not "
+	  "implemented at dump.", NULL },
 	{ "cgroup-props", 0, REQ, "SPEC", C(DUMP), NOT_YET(),
 	  "Cgroup properties to save.", "cgroup management is not implemented yet" },
 	{ "cgroup-props-file", 0, REQ, "FILE", C(DUMP), NOT_YET(),
@@ -1080,7 +1090,7 @@ void opts_free(struct cryo_opts *o)
 	struct str_list *lists[] = {
 		&o->external, &o->inherit_fd, &o->ext_mount_map, &o->skip_mnts,
 		&o->close_fds, &o->unsupported_opts, &o->unsupported_srcs,
-		&o->action_scripts,
+		&o->action_scripts, &o->cgroup_roots,
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
 		free(*strs[i]);

@@ -71,6 +71,7 @@ struct rst_ctx {
 	struct rst_helper helpers[16];
 	int nr_helpers;
 	int ns_flags;			/* CLONE_NEW*: the namespaces made for the root */
+	struct cg_restore *cg;		/* --manage-cgroups (lib/cgroup), NULL: none */
 };
 
 #define rst_leader(p) (&(p)->thr[0])

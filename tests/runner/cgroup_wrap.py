@@ -1,0 +1,75 @@
+#!/usr/bin/python3
+"""Restore wrapper of the cgroup tests (tests/progs/cgroup_*.desc).
+
+cgroup_wrap.py [--remove NAME]... [--cpuset-parent NAME:CPUS] -- CMD...
+
+--remove NAME: before CMD, remove the cgroup /NAME (and what is below it) in
+  every cgroup hierarchy mounted: the dumped process is gone, so the restore
+  must make its cgroups itself.
+--cpuset-parent NAME:CPUS: make the v1 cpuset /NAME limited to CPUS (mems 0)
+  before CMD and remove it after.
+Runs CMD and exits with its status.
+"""
+import os
+import subprocess
+import sys
+import time
+
+
+def mounts():
+    out = []
+    with open('/proc/self/mountinfo') as f:
+        for line in f:
+            left, right = line.split(' - ', 1)
+            fstype = right.split()[0]
+            if fstype in ('cgroup', 'cgroup2') and left.split()[3] == '/':
+                out.append(left.split()[4])
+    return out
+
+
+def remove(path):
+    if not os.path.isdir(path):
+        return
+    for _ in range(100):
+        try:
+            for d, subs, _files in os.walk(path, topdown=False):
+                os.rmdir(d)
+            return
+        except OSError:
+            time.sleep(0.05)   # a killed task may still hold it
+    print('cgroup_wrap: cannot remove %s' % path, file=sys.stderr)
+
+
+def main():
+    args = sys.argv[1:]
+    removes, parent = [], None
+    while args and args[0] != '--':
+        if args[0] == '--remove':
+            removes.append(args[1])
+        elif args[0] == '--cpuset-parent':
+            parent = args[1]
+        else:
+            sys.exit('cgroup_wrap: unknown option %s' % args[0])
+        args = args[2:]
+    cmd = args[1:]
+    for name in removes:
+        for m in mounts():
+            remove(os.path.join(m, name))
+    pdir = None
+    if parent:
+        name, cpus = parent.split(':')
+        pdir = os.path.join('/sys/fs/cgroup/cpuset', name)
+        os.makedirs(pdir, exist_ok=True)
+        for f, v in (('cpuset.cpus', cpus), ('cpuset.mems', '0')):
+            with open(os.path.join(pdir, f), 'w') as fh:
+                fh.write(v)
+    try:
+        rc = subprocess.call(cmd)
+    finally:
+        if pdir:
+            remove(pdir)
+    sys.exit(rc)
+
+
+if __name__ == '__main__':
+    main()
