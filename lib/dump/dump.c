@@ -11,6 +11,7 @@
 #include "mem/page_sink.h"
 #include "proc/proc.h"
 #include "sockets/sockets.h"
+#include "util/fault.h"
 #include "util/pipeline.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -465,6 +466,8 @@ int dump_st_freeze(void *arg)
 		ret = cg_freeze(&fz, o->freeze_cgroup, o->timeout);
 		if (ret)
 			return ret;
+		/* tests: cryo dead with the cgroup frozen (its guard thaws it) */
+		fault_kill_point("dump:cgroup-frozen");
 		/* v1: frozen tasks answer no interrupt until thawed (lib/seize) */
 		if (cg_freezer_v1(fz)) {
 			seize_catch_frozen(o->pid, &caught, &nr_caught);

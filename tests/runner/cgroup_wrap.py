@@ -1,13 +1,20 @@
 #!/usr/bin/python3
 """Restore wrapper of the cgroup tests (tests/progs/cgroup_*.desc).
 
-cgroup_wrap.py [--remove NAME]... [--cpuset-parent NAME:CPUS] -- CMD...
+cgroup_wrap.py [--remove NAME]... [--remove-after NAME]...
+               [--cpuset-parent NAME:CPUS] [--kill-frozen LINK] -- CMD...
 
 --remove NAME: before CMD, remove the cgroup /NAME (and what is below it) in
   every cgroup hierarchy mounted: the dumped process is gone, so the restore
   must make its cgroups itself.
 --cpuset-parent NAME:CPUS: make the v1 cpuset /NAME limited to CPUS (mems 0)
   before CMD and remove it after.
+--remove-after NAME: as --remove, after CMD (a refused restore leaves the
+  dumped process's cgroups, which nothing else would remove).
+--kill-frozen LINK: first run CMD (a dump with --freeze-cgroup) with
+  CRYO_FAULT=kill:dump:cgroup-frozen, so that cryo dies with the cgroup
+  LINK points to frozen; within 2 s it must be thawed again (cryo's guard),
+  else exit 1; then run CMD normally.
 Runs CMD and exits with its status.
 """
 import os
@@ -40,12 +47,43 @@ def remove(path):
     print('cgroup_wrap: cannot remove %s' % path, file=sys.stderr)
 
 
+def frozen(cg):
+    if os.path.exists(os.path.join(cg, 'cgroup.events')):
+        with open(os.path.join(cg, 'cgroup.events')) as f:
+            return 'frozen 1' in f.read()
+    with open(os.path.join(cg, 'freezer.state')) as f:
+        return f.read().strip() != 'THAWED'
+
+
+def check_kill_frozen(cmd, link):
+    cg = os.path.realpath(link)
+    env = dict(os.environ, CRYO_FAULT='kill:dump:cgroup-frozen')
+    rc = subprocess.call(cmd, env=env)
+    if rc != -9:
+        print('cgroup_wrap: the dump with CRYO_FAULT=kill:dump:cgroup-frozen ended %d, '
+              'not killed' % rc, file=sys.stderr)
+        return False
+    for _ in range(200):
+        if not frozen(cg):
+            print('cgroup_wrap: cryo killed with %s frozen: thawed again' % cg,
+                  file=sys.stderr)
+            return True
+        time.sleep(0.01)
+    print('cgroup_wrap: cryo killed with %s frozen: still frozen after 2 s' % cg,
+          file=sys.stderr)
+    return False
+
+
 def main():
     args = sys.argv[1:]
-    removes, parent = [], None
+    removes, after, parent, kill_frozen = [], [], None, None
     while args and args[0] != '--':
         if args[0] == '--remove':
             removes.append(args[1])
+        elif args[0] == '--remove-after':
+            after.append(args[1])
+        elif args[0] == '--kill-frozen':
+            kill_frozen = args[1]
         elif args[0] == '--cpuset-parent':
             parent = args[1]
         else:
@@ -63,11 +101,16 @@ def main():
         for f, v in (('cpuset.cpus', cpus), ('cpuset.mems', '0')):
             with open(os.path.join(pdir, f), 'w') as fh:
                 fh.write(v)
+    if kill_frozen and not check_kill_frozen(cmd, kill_frozen):
+        sys.exit(1)
     try:
         rc = subprocess.call(cmd)
     finally:
         if pdir:
             remove(pdir)
+        for name in after:
+            for m in mounts():
+                remove(os.path.join(m, name))
     sys.exit(rc)
 
 
