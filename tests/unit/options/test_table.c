@@ -136,7 +136,7 @@ static void walk(void)
 		}
 	}
 	printf("option table: %zu options, %d refusals checked\n", n, refusals);
-	CHECK(refusals > 40);
+	CHECK(refusals > 30);	/* a floor: the table still refuses what is not done */
 }
 
 int main(void)
