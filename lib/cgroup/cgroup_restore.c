@@ -407,13 +407,30 @@ int cg_restore_dirs(struct cg_restore *cg)
 int cg_restore_place(struct cg_restore *cg, pid_t pid, uint32_t set)
 {
 	const CgSetEntry *s = cg ? find_set(cg, set) : NULL;
-	char spid[16];
+	struct cg_set cur = { 0 };
+	char spid[16], path[64], *text = NULL;
 	snprintf(spid, sizeof(spid), "%d", pid);
+	/* where it is now (its parent's, or cryo's): no write needed there */
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
+	int r0 = s ? read_file(AT_FDCWD, path, &text, false) : 0;
+	if (r0 < 0)
+		return log_errno(r0, "can't read %s", path);
+	if (text && (r0 = cg_parse_set(text, &cur))) {
+		free(text);
+		cg_set_clear(&cur);
+		return r0;
+	}
+	free(text);
 	for (size_t i = 0; s && i < s->n_ctls; i++) {
 		const char *name = s->ctls[i]->name, *p = s->ctls[i]->path;
 		const char *rp = set_path(cg->root_set, name);
 		bool own = rp && p && !strcmp(rp, p);
 		char *to = own ? xstrdup(cg_set_path(&cg->self, name) ?: "/") : rewrite(cg, name, p);
+		const char *now = cg_set_path(&cur, name);
+		if (to && now && !strcmp(to, now)) {
+			free(to);
+			continue;
+		}
 		const char *mnt = mnt_of(cg, name);
 		int ret = to ? 0 : -ENOMEM;
 		if (!ret && !mnt) {
@@ -422,6 +439,7 @@ int cg_restore_place(struct cg_restore *cg, pid_t pid, uint32_t set)
 				continue;	/* cryo's own, in a hierarchy not mounted here */
 			pr_err("can't put process %d into cgroup %s:%s: the hierarchy is not mounted "
 			       "here; mount it", pid, name, p);
+			cg_set_clear(&cur);
 			return -ENOENT;
 		}
 		char *dir = ret ? NULL : cg_join(mnt, to);
@@ -445,9 +463,12 @@ int cg_restore_place(struct cg_restore *cg, pid_t pid, uint32_t set)
 		}
 		free(dir);
 		free(to);
-		if (ret)
+		if (ret) {
+			cg_set_clear(&cur);
 			return ret;
+		}
 	}
+	cg_set_clear(&cur);
 	return 0;
 }
 

@@ -820,8 +820,11 @@ int check_namespaces_cgroups(struct rst_ctx *ctx)
 	}
 	/* A new cgroup namespace is rooted where its creator (cryo) is when
 	 * the root is cloned, not where the root is moved to afterwards. */
-	if ((ctx->ns_flags & CLONE_NEWCGROUP) && nr && sets[0] != ctx->inv->root_cg_set) {
-		pr_err("--manage-cgroups=%s: process %d was in a cgroup namespace of its own and in "
+	bool moved = false;
+	for (int i = 0; i < nr; i++)
+		moved |= sets[i] != ctx->inv->root_cg_set;
+	if ((ctx->ns_flags & CLONE_NEWCGROUP) && moved) {
+		pr_err("--manage-cgroups=%s: the tree of %d was in a cgroup namespace of its own and in "
 		       "cgroups other than the dumping tool's: restoring both is not implemented yet; "
 		       "restore with --manage-cgroups=ignore to put it into cryo's cgroup", mode,
 		       ctx->procs[0].pid);

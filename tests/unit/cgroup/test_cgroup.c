@@ -1,0 +1,74 @@
+/* lib/cgroup's helpers: /proc/PID/cgroup parsing, criu's property lists,
+ * path joins. */
+#include "cgroup/cgroup-int.h"
+#include "../unit.h"
+
+static void test_parse(void)
+{
+	struct cg_set s = { 0 };
+	const char *text = "9:name=systemd:/\n8:pids:/a/b\n2:cpu,cpuacct:/c\n0::/v2 path\n";
+	CHECK_INT(cg_parse_set(text, &s), 0);
+	CHECK_INT(s.n, 4);
+	CHECK_STR(s.text, text);
+	CHECK_STR(cg_set_path(&s, "name=systemd"), "/");
+	CHECK_STR(cg_set_path(&s, "pids"), "/a/b");
+	CHECK_STR(cg_set_path(&s, "cpu,cpuacct"), "/c");
+	CHECK_STR(cg_set_path(&s, CG_V2_NAME), "/v2 path");
+	CHECK(cg_set_path(&s, "memory") == NULL);
+	cg_set_clear(&s);
+	CHECK_INT(s.n, 0);
+	/* no trailing newline, a malformed line skipped */
+	CHECK_INT(cg_parse_set("garbage\n3:memory:/m", &s), 0);
+	CHECK_INT(s.n, 1);
+	CHECK_STR(cg_set_path(&s, "memory"), "/m");
+	cg_set_clear(&s);
+}
+
+static bool has_prop(const char *hier, const char *prop)
+{
+	for (int i = 0; cg_prop_at(hier, i); i++)
+		if (!strcmp(cg_prop_at(hier, i), prop))
+			return true;
+	return false;
+}
+
+static void test_props(void)
+{
+	CHECK(has_prop("cpu", "cpu.shares"));
+	CHECK(has_prop("memory", "memory.limit_in_bytes"));
+	CHECK(has_prop("cpuset", "cpuset.cpus"));
+	CHECK(has_prop("pids", "pids.max"));
+	CHECK(has_prop("devices", "devices.list"));
+	/* a shared mount: both controllers' lists */
+	CHECK(has_prop("cpu,cpuacct", "cpu.cfs_quota_us"));
+	CHECK(has_prop("net_cls,net_prio", "net_prio.ifpriomap"));
+	CHECK(has_prop("net_cls,net_prio", "net_cls.classid"));
+	CHECK(!has_prop("cpu", "memory.limit_in_bytes"));
+	CHECK(cg_prop_at("name=systemd", 0) == NULL);
+	CHECK(cg_prop_at("freezer", 0) == NULL);	/* freezer.state is not a property */
+	CHECK(has_prop(CG_V2_NAME, "memory.max"));
+	CHECK(has_prop(CG_V2_NAME, "cpu.max"));
+	CHECK(has_prop(CG_V2_NAME, "pids.max"));
+	CHECK(!has_prop(CG_V2_NAME, "cgroup.freeze"));
+}
+
+static void test_join(void)
+{
+	char *s;
+	CHECK_STR(s = cg_join("/sys/fs/cgroup/pids", "/a/b"), "/sys/fs/cgroup/pids/a/b");
+	free(s);
+	CHECK_STR(s = cg_join("/sys/fs/cgroup/pids/", "a"), "/sys/fs/cgroup/pids/a");
+	free(s);
+	CHECK_STR(s = cg_join("/", "/x"), "/x");
+	free(s);
+	CHECK_STR(s = cg_join("/m", "/"), "/m");
+	free(s);
+}
+
+int main(void)
+{
+	test_parse();
+	test_props();
+	test_join();
+	return unit_done("cgroup");
+}
