@@ -40,6 +40,10 @@ int cg_find_mount(const char *name, char **mnt);
  * the last) */
 const char *cg_prop_at(const char *name, int i);
 
+/* Is @ctl (@len bytes; "cgroup2" for v2) one of hierarchy @name's
+ * controllers? */
+bool cg_names_ctl(const char *name, const char *ctl, size_t len);
+
 /* "/a/b" + "c" -> malloc'd "MNT/a/b/c"-style joins */
 char *cg_join(const char *a, const char *b);
 /* read a cgroup file, its trailing newline cut; -errno, not logged */

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 struct cg_dump {
+	const struct str_list *only;	/* --cgroup-dump-controller */
 	const char *mode;
 	bool manage, dirs;
 	struct cg_set *sets;
@@ -58,6 +59,7 @@ int cg_dump_init(struct cg_dump **out, const struct cryo_opts *o)
 		return -ENOMEM;
 	*out = cg;
 	cg->mode = o->manage_cgroups;
+	cg->only = &o->cgroup_dump_ctls;
 	cg->manage = cg->mode && strcmp(cg->mode, "ignore");
 	cg->dirs = cg->manage && strcmp(cg->mode, "none");
 	if (o->cgroup_roots.n) {
@@ -290,7 +292,10 @@ static int dump_controller(struct cg_dump *cg, const char *name, CgControllerEnt
 		if (!(v[c->n_cnames++] = xstrdup(t)))
 			return -ENOMEM;
 	}
-	if (!cg->dirs)
+	bool wanted = !cg->only->n;
+	for (int i = 0; i < cg->only->n && !wanted; i++)
+		wanted = cg_names_ctl(name, cg->only->v[i], strlen(cg->only->v[i]));
+	if (!cg->dirs || !wanted)
 		return 0;
 	char **tops = NULL, *mnt = NULL;
 	int nr = 0;

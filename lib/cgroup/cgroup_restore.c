@@ -91,20 +91,6 @@ static bool covers(const char *a, const char *b)
 	return !strncmp(a, b, l) && (b[l] == 0 || b[l] == '/');
 }
 
-/* Is @ctl one of hierarchy @name's controllers? */
-static bool names_ctl(const char *name, const char *ctl, size_t len)
-{
-	if (len == 7 && !strncmp(ctl, "cgroup2", 7))
-		return !strcmp(name, CG_V2_NAME);
-	for (const char *n = name; *n;) {
-		size_t l = strcspn(n, ",");
-		if (l == len && !strncmp(n, ctl, len))
-			return true;
-		n += l + (n[l] ? 1 : 0);
-	}
-	return false;
-}
-
 /* --cgroup-root's new path for hierarchy @name, or NULL */
 static const char *new_root(const struct cg_restore *cg, const char *name)
 {
@@ -113,7 +99,7 @@ static const char *new_root(const struct cg_restore *cg, const char *name)
 		const char *r = cg->roots->v[i], *c = strchr(r, ':');
 		if (r[0] == '/')
 			dflt = r;
-		else if (c && names_ctl(name, r, c - r))
+		else if (c && cg_names_ctl(name, r, c - r))
 			return c + 1;
 	}
 	return dflt;
@@ -127,7 +113,7 @@ static const CgControllerEntry *controller(const struct cg_restore *cg, const ch
 			continue;
 		bool all = true;
 		for (size_t k = 0; k < c->n_cnames && all; k++)
-			all = names_ctl(name, c->cnames[k], strlen(c->cnames[k]));
+			all = cg_names_ctl(name, c->cnames[k], strlen(c->cnames[k]));
 		if (all)
 			return c;
 	}

@@ -151,6 +151,19 @@ const char *cg_prop_at(const char *name, int i)
 	return NULL;
 }
 
+bool cg_names_ctl(const char *name, const char *ctl, size_t len)
+{
+	if (len == 7 && !strncmp(ctl, "cgroup2", 7))
+		return !strcmp(name, CG_V2_NAME);
+	for (const char *n = name; *n;) {
+		size_t l = strcspn(n, ",");
+		if (l == len && !strncmp(n, ctl, len))
+			return true;
+		n += l + (n[l] ? 1 : 0);
+	}
+	return false;
+}
+
 char *cg_join(const char *a, const char *b)
 {
 	char *s;

@@ -404,6 +404,13 @@ SETTER(set_cgroup_root)
 	return str_list_add(&o->cgroup_roots, val);
 }
 
+SETTER(set_cgroup_dump_ctl)
+{
+	if (!*val || strchr(val, '/') || strchr(val, ':'))
+		return errf(err, errlen, "expected a controller name, e.g. memory or name=systemd");
+	return str_list_add(&o->cgroup_dump_ctls, val);
+}
+
 SETTER(set_external)
 {
 	if (!*val || !strchr(val, '['))
@@ -771,8 +778,10 @@ static const struct cryo_option table[] = {
 	  "Cgroup properties to save.", "cgroup management is not implemented yet" },
 	{ "cgroup-props-file", 0, REQ, "FILE", C(DUMP), NOT_YET(),
 	  "Cgroup properties to save, from FILE.", "cgroup management is not implemented yet" },
-	{ "cgroup-dump-controller", 0, REQ, "NAME", C(DUMP), NOT_YET(),
-	  "Dump only this cgroup controller.", "cgroup management is not implemented yet" },
+	{ "cgroup-dump-controller", 0, REQ, "NAME", C(DUMP), 0, set_cgroup_dump_ctl,
+	  "With --manage-cgroups: save the cgroup directories and properties of this "
+	  "controller's hierarchy only (repeatable; cgroup2 or unified for v2); the tasks' "
+	  "cgroup paths are saved for every hierarchy.", NULL },
 	{ "cgroup-yard", 0, REQ, "PATH", DR, NOT_YET(),
 	  "Use pre-mounted cgroup hierarchies.", "cgroup management is not implemented yet" },
 	{ "force-irmap", 0, NOARG, NULL, DUMPS, NEG | OPTF_NOT_YET, set_nothing,
@@ -1090,7 +1099,7 @@ void opts_free(struct cryo_opts *o)
 	struct str_list *lists[] = {
 		&o->external, &o->inherit_fd, &o->ext_mount_map, &o->skip_mnts,
 		&o->close_fds, &o->unsupported_opts, &o->unsupported_srcs,
-		&o->action_scripts, &o->cgroup_roots,
+		&o->action_scripts, &o->cgroup_roots, &o->cgroup_dump_ctls,
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
 		free(*strs[i]);

@@ -81,6 +81,7 @@ struct cryo_opts {
 	struct str_list inherit_fd;	/* --inherit-fd fd[N]:NAME */
 	char *manage_cgroups;		/* --manage-cgroups [MODE] */
 	struct str_list cgroup_roots;	/* --cgroup-root [CTRL:]PATH (repeatable) */
+	struct str_list cgroup_dump_ctls; /* --cgroup-dump-controller NAME (repeatable) */
 	bool ext_mount_map_auto;
 	struct str_list ext_mount_map;	/* -M/--ext-mount-map */
 

@@ -7,7 +7,8 @@
  * cgroup.max.descendants and cgroup.max.depth), moves itself into NAME and a
  * forked child into NAME/sub.  After the restore each must be in the same
  * cgroups (or, with --moved PATH, --cgroup-root's: PATH and PATH/sub), read
- * from /proc/PID/cgroup, and every property must read back.  The .desc's
+ * from /proc/PID/cgroup, and every property must read back (with --bare
+ * LIST, those of the controllers listed must not: the dump left them out).  The .desc's
  * restore wrapper removes the original cgroups first, so the restore has to
  * make them and their properties itself.  At the end both processes leave
  * and every cgroup the test (or the restore) made is removed. */
@@ -27,6 +28,9 @@ static char *name = "cryo-test-cgtree";
 TEST_OPTION(name, string, "the test's cgroup (under each hierarchy's root)", 0);
 static char *moved;
 TEST_OPTION(moved, string, "the path the restore moves it to (--cgroup-root)", 0);
+static char *bare;
+TEST_OPTION(bare, string, "controllers (cpu,memory,...) whose cgroups the restore makes bare: "
+	    "their properties must not read back (--cgroup-dump-controller)", 0);
 
 struct prop {
 	const char *file, *top, *sub;	/* NULL sub: as top */
@@ -50,6 +54,16 @@ static struct hier {
 #define NH (sizeof(hs) / sizeof(hs[0]))
 
 static char cpus[64], mems[64];
+
+static bool is_bare(const char *ctl)
+{
+	char list[256];
+	snprintf(list, sizeof(list), "%s", bare ? bare : "");
+	for (char *sv, *t = strtok_r(list, ",", &sv); t; t = strtok_r(NULL, ",", &sv))
+		if (!strcmp(t, ctl[0] ? ctl : "v2"))
+			return true;
+	return false;
+}
 
 static int write_str(const char *dir, const char *file, const char *s)
 {
@@ -210,9 +224,13 @@ int main(int argc, char **argv)
 			snprintf(dir, sizeof(dir), "%s%s", hs[i].mnt, exp);
 			for (int k = 0; k < 3 && hs[i].props[k].file; k++) {
 				const struct prop *pr = &hs[i].props[k];
+				bool unset = is_bare(hs[i].ctl);
 				if (read_str(dir, pr->file, buf, sizeof(buf)))
 					fail_errno("read %s/%s", dir, pr->file);
-				else if (strcmp(buf, value(pr, s)))
+				else if (unset && !strcmp(buf, value(pr, s)))
+					fail("%s/%s reads \"%s\": its controller was not dumped", dir,
+					     pr->file, buf);
+				else if (!unset && strcmp(buf, value(pr, s)))
 					fail("%s/%s reads \"%s\", expected \"%s\"", dir, pr->file, buf,
 					     value(pr, s));
 			}
