@@ -44,6 +44,24 @@ const char *cg_prop_at(const char *name, int i);
  * controllers? */
 bool cg_names_ctl(const char *name, const char *ctl, size_t len);
 
+/* props.c: --cgroup-props[-file] */
+struct cg_props_ctl {
+	char *name;		/* a controller ("cpu", "unified") */
+	bool replace;		/* else merged with criu's default list */
+	char **props;
+	int nr;
+};
+struct cg_props {
+	struct cg_props_ctl *ctls;
+	int n;
+};
+/* parse criu's form of @text into @p (added to what it has); errors are
+ * logged naming @what */
+int cg_props_parse(struct cg_props *p, const char *text, const char *what);
+void cg_props_free(struct cg_props *p);
+/* the properties to save in hierarchy @name (malloc'd strings) */
+int cg_props_for(const struct cg_props *p, const char *name, char ***out, int *nr);
+
 /* "/a/b" + "c" -> malloc'd "MNT/a/b/c"-style joins */
 char *cg_join(const char *a, const char *b);
 /* read a cgroup file, its trailing newline cut; -errno, not logged */

@@ -26,6 +26,7 @@
 
 struct cg_dump {
 	const struct str_list *only;	/* --cgroup-dump-controller */
+	struct cg_props props;		/* --cgroup-props[-file] */
 	const char *mode;
 	bool manage, dirs;
 	struct cg_set *sets;
@@ -67,7 +68,21 @@ int cg_dump_init(struct cg_dump **out, const struct cryo_opts *o)
 		       "tasks' own; give --cgroup-root to the restore to move them");
 		return -EOPNOTSUPP;
 	}
-	int ret = read_file(AT_FDCWD, "/proc/self/cgroup", &self, false);
+	int ret = 0;
+	if (o->cgroup_props)
+		ret = cg_props_parse(&cg->props, o->cgroup_props, "--cgroup-props");
+	if (!ret && o->cgroup_props_file) {
+		char *text = NULL;
+		ret = read_file(AT_FDCWD, o->cgroup_props_file, &text, false);
+		if (ret >= 0)
+			ret = cg_props_parse(&cg->props, text, o->cgroup_props_file);
+		else
+			log_errno(ret, "can't read --cgroup-props-file %s", o->cgroup_props_file);
+		free(text);
+	}
+	if (ret)
+		return ret;
+	ret = read_file(AT_FDCWD, "/proc/self/cgroup", &self, false);
 	if (ret < 0)
 		return log_errno(ret, "can't read /proc/self/cgroup");
 	ret = add_set(cg, self, &id);
@@ -177,8 +192,8 @@ static void dir_free(CgroupDirEntry *d)
 	free(d);
 }
 
-static int dump_dir(const char *hier, const char *path, const char *name, int depth,
-		    CgroupDirEntry **out)
+static int dump_dir(char *const *props, int nprops, const char *path, const char *name,
+		    int depth, CgroupDirEntry **out)
 {
 	CgroupDirEntry *d = xzalloc(sizeof(*d));
 	if (!d)
@@ -193,8 +208,8 @@ static int dump_dir(const char *hier, const char *path, const char *name, int de
 		pr_err("cgroup %s: deeper than 64 levels", path);
 		return -ELOOP;
 	}
-	for (int i = 0; cg_prop_at(hier, i); i++) {
-		const char *pn = cg_prop_at(hier, i);
+	for (int i = 0; i < nprops; i++) {
+		const char *pn = props[i];
 		char *val = NULL;
 		if (cg_read_prop(path, pn, &val))
 			continue;	/* not in this kernel or not in this cgroup */
@@ -233,7 +248,7 @@ static int dump_dir(const char *hier, const char *path, const char *name, int de
 		}
 		d->children = v;
 		v[d->n_children] = NULL;
-		ret = dump_dir(hier, sub, e->d_name, depth + 1, &v[d->n_children]);
+		ret = dump_dir(props, nprops, sub, e->d_name, depth + 1, &v[d->n_children]);
 		d->n_children++;
 		free(sub);
 	}
@@ -297,16 +312,18 @@ static int dump_controller(struct cg_dump *cg, const char *name, CgControllerEnt
 		wanted = cg_names_ctl(name, cg->only->v[i], strlen(cg->only->v[i]));
 	if (!cg->dirs || !wanted)
 		return 0;
-	char **tops = NULL, *mnt = NULL;
-	int nr = 0;
+	char **tops = NULL, *mnt = NULL, **props = NULL;
+	int nr = 0, nprops = 0;
 	int ret = tops_of(cg, name, &tops, &nr);
+	if (!ret)
+		ret = cg_props_for(&cg->props, name, &props, &nprops);
 	if (!ret && nr && (ret = cg_find_mount(name, &mnt)))
 		ret = log_errno(ret, "hierarchy %s is not mounted in cryo's mount namespace", name);
 	if (!ret && nr && !(c->dirs = calloc(nr, sizeof(*c->dirs))))
 		ret = -ENOMEM;
 	for (int i = 0; !ret && i < nr; i++) {
 		char *path = cg_join(mnt, tops[i]);
-		ret = path ? dump_dir(name, path, tops[i] + 1, 0, &c->dirs[i]) : -ENOMEM;
+		ret = path ? dump_dir(props, nprops, path, tops[i] + 1, 0, &c->dirs[i]) : -ENOMEM;
 		c->n_dirs++;
 		if (!ret)
 			pr_info("cgroup %s:%s saved", name, tops[i]);
@@ -314,6 +331,9 @@ static int dump_controller(struct cg_dump *cg, const char *name, CgControllerEnt
 	}
 	for (int i = 0; i < nr; i++)
 		free(tops[i]);
+	for (int i = 0; i < nprops; i++)
+		free(props[i]);
+	free(props);
 	free(tops);
 	free(mnt);
 	return ret;
@@ -398,6 +418,7 @@ void cg_dump_free(struct cg_dump *cg)
 		return;
 	for (int i = 0; i < cg->nr; i++)
 		cg_set_clear(&cg->sets[i]);
+	cg_props_free(&cg->props);
 	free(cg->sets);
 	free(cg);
 }

@@ -225,6 +225,8 @@ STR_SETTER(set_log_file, log_file)
 STR_SETTER(set_pidfile, pidfile)
 STR_SETTER(set_root, root)
 STR_SETTER(set_freeze_cgroup, freeze_cgroup)
+STR_SETTER(set_cgroup_props, cgroup_props)
+STR_SETTER(set_cgroup_props_file, cgroup_props_file)
 STR_SETTER(set_prev_images_dir, prev_images_dir)
 STR_SETTER(set_address, address)
 STR_SETTER(set_config, config_file)
@@ -774,10 +776,12 @@ static const struct cryo_option table[] = {
 	  "With --manage-cgroups at restore: put the cgroups saved under a controller's top "
 	  "cgroup (all controllers without CTRL:) under PATH instead (repeatable). Not "
 	  "implemented at dump.", NULL },
-	{ "cgroup-props", 0, REQ, "SPEC", C(DUMP), NOT_YET(),
-	  "Cgroup properties to save.", "cgroup management is not implemented yet" },
-	{ "cgroup-props-file", 0, REQ, "FILE", C(DUMP), NOT_YET(),
-	  "Cgroup properties to save, from FILE.", "cgroup management is not implemented yet" },
+	{ "cgroup-props", 0, REQ, "SPEC", C(DUMP), 0, set_cgroup_props,
+	  "With --manage-cgroups: the cgroup properties to save per controller, in criu's form "
+	  "('\"cpu\": - \"strategy\": \"replace\" - \"properties\": [\"cpu.shares\"]'; "
+	  "strategy merge, the default, adds to criu's list, replace replaces it).", NULL },
+	{ "cgroup-props-file", 0, REQ, "FILE", C(DUMP), 0, set_cgroup_props_file,
+	  "As --cgroup-props, from FILE (read at the dump).", NULL },
 	{ "cgroup-dump-controller", 0, REQ, "NAME", C(DUMP), 0, set_cgroup_dump_ctl,
 	  "With --manage-cgroups: save the cgroup directories and properties of this "
 	  "controller's hierarchy only (repeatable; cgroup2 or unified for v2); the tasks' "
@@ -1092,6 +1096,7 @@ void opts_free(struct cryo_opts *o)
 		&o->command_arg, &o->log_file, &o->images_dir, &o->work_dir,
 		&o->pidfile, &o->config_file, &o->root, &o->freeze_cgroup,
 		&o->file_validation, &o->network_lock, &o->manage_cgroups,
+		&o->cgroup_props, &o->cgroup_props_file,
 		&o->prev_images_dir, &o->address, &o->check_feature,
 		&o->address_socket, &o->cpu_cap, &o->pre_dump_mode,
 		&o->tls_cacert, &o->tls_cacrl, &o->tls_cert, &o->tls_key,

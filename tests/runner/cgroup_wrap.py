@@ -2,7 +2,8 @@
 """Restore wrapper of the cgroup tests (tests/progs/cgroup_*.desc).
 
 cgroup_wrap.py [--remove NAME]... [--remove-after NAME]...
-               [--cpuset-parent NAME:CPUS] [--kill-frozen LINK] -- CMD...
+               [--cpuset-parent NAME:CPUS] [--kill-frozen LINK] [--append ARG]...
+               -- CMD...
 
 --remove NAME: before CMD, remove the cgroup /NAME (and what is below it) in
   every cgroup hierarchy mounted: the dumped process is gone, so the restore
@@ -15,6 +16,7 @@ cgroup_wrap.py [--remove NAME]... [--remove-after NAME]...
   CRYO_FAULT=kill:dump:cgroup-frozen, so that cryo dies with the cgroup
   LINK points to frozen; within 2 s it must be thawed again (cryo's guard),
   else exit 1; then run CMD normally.
+--append ARG: add ARG to CMD (e.g. a path under {runner}).
 Runs CMD and exits with its status.
 """
 import os
@@ -76,12 +78,14 @@ def check_kill_frozen(cmd, link):
 
 def main():
     args = sys.argv[1:]
-    removes, after, parent, kill_frozen = [], [], None, None
+    removes, after, parent, kill_frozen, extra = [], [], None, None, []
     while args and args[0] != '--':
         if args[0] == '--remove':
             removes.append(args[1])
         elif args[0] == '--remove-after':
             after.append(args[1])
+        elif args[0] == '--append':
+            extra.append(args[1])
         elif args[0] == '--kill-frozen':
             kill_frozen = args[1]
         elif args[0] == '--cpuset-parent':
@@ -89,7 +93,7 @@ def main():
         else:
             sys.exit('cgroup_wrap: unknown option %s' % args[0])
         args = args[2:]
-    cmd = args[1:]
+    cmd = args[1:] + extra
     for name in removes:
         for m in mounts():
             remove(os.path.join(m, name))

@@ -65,8 +65,70 @@ static void test_join(void)
 	free(s);
 }
 
+static bool in(char **v, int n, const char *s)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(v[i], s))
+			return true;
+	return false;
+}
+
+static void free_list(char **v, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void test_custom_props(void)
+{
+	struct cg_props p = { 0 };
+	char **v;
+	int n;
+	CHECK_INT(cg_props_parse(&p, "\"cpu\":\n - \"strategy\": \"replace\"\n"
+				 " - \"properties\": [\"cpu.shares\", \"cpu.idle\"]\n"
+				 "memory:\n - properties: [memory.high]\n", "test"), 0);
+	CHECK_INT(p.n, 2);
+	CHECK_STR(p.ctls[0].name, "cpu");
+	CHECK(p.ctls[0].replace);
+	CHECK_INT(p.ctls[0].nr, 2);
+	CHECK(!p.ctls[1].replace);	/* merge: the default */
+	/* replace: only the given list */
+	CHECK_INT(cg_props_for(&p, "cpu", &v, &n), 0);
+	CHECK_INT(n, 2);
+	CHECK(in(v, n, "cpu.idle") && !in(v, n, "cpu.cfs_quota_us"));
+	free_list(v, n);
+	/* merge: criu's list and the new one */
+	CHECK_INT(cg_props_for(&p, "memory", &v, &n), 0);
+	CHECK(in(v, n, "memory.high") && in(v, n, "memory.limit_in_bytes"));
+	free_list(v, n);
+	/* a shared hierarchy: cpu replaced, cpuacct has no list */
+	CHECK_INT(cg_props_for(&p, "cpu,cpuacct", &v, &n), 0);
+	CHECK_INT(n, 2);
+	free_list(v, n);
+	/* untouched: the default */
+	CHECK_INT(cg_props_for(&p, "pids", &v, &n), 0);
+	CHECK(n == 1 && in(v, n, "pids.max"));
+	free_list(v, n);
+	cg_props_free(&p);
+	/* malformed */
+	CHECK(cg_props_parse(&p, "cpu - strategy: replace", "test") < 0);
+	cg_props_free(&p);
+	CHECK(cg_props_parse(&p, "cpu: - strategy: sometimes", "test") < 0);
+	cg_props_free(&p);
+	CHECK(cg_props_parse(&p, "cpu: - properties: [a, ../b]", "test") < 0);
+	cg_props_free(&p);
+	CHECK(cg_props_parse(&p, "cpu: - properties: [a", "test") < 0);
+	cg_props_free(&p);
+	CHECK(cg_props_parse(&p, "\"cpu", "test") < 0);
+	cg_props_free(&p);
+	CHECK_INT(cg_props_parse(&p, "", "test"), 0);
+	CHECK_INT(p.n, 0);
+}
+
 int main(void)
 {
+	test_custom_props();
 	test_parse();
 	test_props();
 	test_join();
