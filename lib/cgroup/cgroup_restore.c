@@ -468,7 +468,10 @@ void cg_restore_undo(struct cg_restore *cg)
 		if (!access(cg->created[i], F_OK))
 			pr_warn("can't remove cgroup %s made by the failed restore: %m",
 				cg->created[i]);
+		free(cg->created[i]);
 	}
+	if (cg)
+		cg->nr_created = 0;	/* done once */
 }
 
 void cg_restore_free(struct cg_restore *cg)

@@ -103,7 +103,11 @@ static int st_trampoline(void *arg)
  * cryo made. */
 static int st_cgroups(void *arg)
 {
-	return cg_restore_dirs(((struct restore_run *)arg)->ctx.cg);
+	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
+	int ret = cg_restore_dirs(ctx->cg);
+	if (ret)	/* a failed stage cleans up after itself */
+		cg_restore_undo(ctx->cg);
+	return ret;
 }
 
 static void st_cgroups_undo(void *arg)
