@@ -8,8 +8,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* criu's name of the cgroup v2 hierarchy (the "0::PATH" line) */
-#define CG_V2_NAME "unified"
+/* criu's name of the cgroup v2 hierarchy (the "0::PATH" line): empty, in
+ * sets and cnames alike; users may call it "cgroup2" or "unified" */
+#define CG_V2_NAME ""
+#define CG_SHOW(name) ((name)[0] ? (name) : "cgroup2")
 
 /* one line of /proc/PID/cgroup: a hierarchy's controllers ("cpu",
  * "cpu,cpuacct", "name=systemd", CG_V2_NAME) and the cgroup's path */
@@ -40,8 +42,8 @@ int cg_find_mount(const char *name, char **mnt);
  * the last) */
 const char *cg_prop_at(const char *name, int i);
 
-/* Is @ctl (@len bytes; "cgroup2" for v2) one of hierarchy @name's
- * controllers? */
+/* Is @ctl (@len bytes; "cgroup2", "unified" or "" for v2) one of
+ * hierarchy @name's controllers? */
 bool cg_names_ctl(const char *name, const char *ctl, size_t len);
 
 /* props.c: --cgroup-props[-file] */

@@ -139,7 +139,7 @@ int cg_dump_task(struct cg_dump *cg, pid_t pid, const char *comm, uint32_t *set)
 		if (!cg->manage) {
 			pr_warn("process %d (%s) is in cgroup %s:%s, not in cryo's (%s): it will be "
 				"restored into the restoring cryo's cgroup (see --manage-cgroups)", pid,
-				comm, s->m[i].name, s->m[i].path, mine ? mine : "none");
+				comm, CG_SHOW(s->m[i].name), s->m[i].path, mine ? mine : "none");
 			break;
 		}
 		int r = cg_find_mount(s->m[i].name, &mnt);
@@ -148,7 +148,7 @@ int cg_dump_task(struct cg_dump *cg, pid_t pid, const char *comm, uint32_t *set)
 			pr_err("--manage-cgroups=%s: process %d (%s) is in cgroup %s:%s, whose hierarchy "
 			       "is not mounted (whole) in cryo's mount namespace: mount it to have it "
 			       "saved, or dump with --manage-cgroups=ignore", cg->mode, pid, comm,
-			       s->m[i].name, s->m[i].path);
+			       CG_SHOW(s->m[i].name), s->m[i].path);
 			ret = -EOPNOTSUPP;
 			break;
 		}
@@ -298,8 +298,10 @@ static int tops_of(struct cg_dump *cg, const char *name, char ***tops, int *nr)
 static int dump_controller(struct cg_dump *cg, const char *name, CgControllerEntry *c)
 {
 	char names[256], *sv;
+	bool v2 = !strcmp(name, CG_V2_NAME);	/* criu: one cname, "" */
 	snprintf(names, sizeof(names), "%s", name);
-	for (char *t = strtok_r(names, ",", &sv); t; t = strtok_r(NULL, ",", &sv)) {
+	for (char *t = v2 ? names : strtok_r(names, ",", &sv); t;
+	     t = v2 ? NULL : strtok_r(NULL, ",", &sv)) {
 		char **v = realloc(c->cnames, (c->n_cnames + 1) * sizeof(*v));
 		if (!v)
 			return -ENOMEM;
@@ -318,7 +320,8 @@ static int dump_controller(struct cg_dump *cg, const char *name, CgControllerEnt
 	if (!ret)
 		ret = cg_props_for(&cg->props, name, &props, &nprops);
 	if (!ret && nr && (ret = cg_find_mount(name, &mnt)))
-		ret = log_errno(ret, "hierarchy %s is not mounted in cryo's mount namespace", name);
+		ret = log_errno(ret, "hierarchy %s is not mounted in cryo's mount namespace",
+				CG_SHOW(name));
 	if (!ret && nr && !(c->dirs = calloc(nr, sizeof(*c->dirs))))
 		ret = -ENOMEM;
 	for (int i = 0; !ret && i < nr; i++) {
@@ -326,7 +329,7 @@ static int dump_controller(struct cg_dump *cg, const char *name, CgControllerEnt
 		ret = path ? dump_dir(props, nprops, path, tops[i] + 1, 0, &c->dirs[i]) : -ENOMEM;
 		c->n_dirs++;
 		if (!ret)
-			pr_info("cgroup %s:%s saved", name, tops[i]);
+			pr_info("cgroup %s:%s saved", CG_SHOW(name), tops[i]);
 		free(path);
 	}
 	for (int i = 0; i < nr; i++)

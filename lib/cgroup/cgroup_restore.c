@@ -367,7 +367,7 @@ int cg_restore_dirs(struct cg_restore *cg)
 		const char *mnt = mnt_of(cg, name);
 		if (!mnt) {
 			pr_err("--manage-cgroups=%s: cgroup hierarchy %s is not mounted here: mount it "
-			       "(cryo makes the tree's cgroups through it)", cg->mode_name, name);
+			       "(cryo makes the tree's cgroups through it)", cg->mode_name, CG_SHOW(name));
 			return -ENOENT;
 		}
 		for (size_t k = 0; !ret && k < c->n_dirs; k++) {
@@ -382,7 +382,8 @@ int cg_restore_dirs(struct cg_restore *cg)
 			char *path = to ? cg_join(mnt, to) : NULL;
 			ret = path ? restore_dir(cg, path, c->dirs[k]) : -ENOMEM;
 			if (!ret)
-				pr_info("cgroup %s:%s restored as %s (%s)", name, top, to, cg->mode_name);
+				pr_info("cgroup %s:%s restored as %s (%s)", CG_SHOW(name), top, to,
+					cg->mode_name);
 			free(path);
 			free(to);
 		}
@@ -424,7 +425,7 @@ int cg_restore_place(struct cg_restore *cg, pid_t pid, uint32_t set)
 			if (own)
 				continue;	/* cryo's own, in a hierarchy not mounted here */
 			pr_err("can't put process %d into cgroup %s:%s: the hierarchy is not mounted "
-			       "here; mount it", pid, name, p);
+			       "here; mount it", pid, CG_SHOW(name), p);
 			cg_set_clear(&cur);
 			return -ENOENT;
 		}
@@ -445,7 +446,7 @@ int cg_restore_place(struct cg_restore *cg, pid_t pid, uint32_t set)
 				log_errno(ret, "can't put process %d into cgroup %s (writing %s/cgroup.procs)",
 					  pid, to, dir);
 			else
-				pr_debug("process %d put into cgroup %s:%s", pid, name, to);
+				pr_debug("process %d put into cgroup %s:%s", pid, CG_SHOW(name), to);
 		}
 		free(dir);
 		free(to);

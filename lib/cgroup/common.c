@@ -110,21 +110,23 @@ int cg_find_mount(const char *name, char **mnt)
 
 /* criu's default property lists (criu/cgroup-props.c), v1 per controller;
  * v2: the interface files of the controllers and cgroup.* limits. */
-static const char *const props_v1[][12] = {
+static const char *const props_v1[][13] = {
 	{ "cpu", "cpu.shares", "cpu.cfs_period_us", "cpu.cfs_quota_us", "cpu.rt_period_us",
-	  "cpu.rt_runtime_us" },
+	  "cpu.rt_runtime_us", "notify_on_release" },
 	{ "memory", "memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.swappiness",
 	  "memory.soft_limit_in_bytes", "memory.move_charge_at_immigrate", "memory.oom_control",
-	  "memory.use_hierarchy", "memory.kmem.limit_in_bytes", "memory.kmem.tcp.limit_in_bytes" },
+	  "memory.use_hierarchy", "memory.kmem.limit_in_bytes", "memory.kmem.tcp.limit_in_bytes",
+	  "notify_on_release" },
 	{ "cpuset", "cpuset.cpus", "cpuset.mems", "cpuset.memory_migrate", "cpuset.cpu_exclusive",
 	  "cpuset.mem_exclusive", "cpuset.mem_hardwall", "cpuset.memory_spread_page",
 	  "cpuset.memory_spread_slab", "cpuset.sched_load_balance",
-	  "cpuset.sched_relax_domain_level" },
-	{ "blkio", "blkio.weight" },
-	{ "net_cls", "net_cls.classid" },
-	{ "net_prio", "net_prio.ifpriomap" },
-	{ "pids", "pids.max" },
-	{ "devices", "devices.list" },
+	  "cpuset.sched_relax_domain_level", "notify_on_release" },
+	{ "blkio", "blkio.weight", "notify_on_release" },
+	{ "freezer", "notify_on_release" },
+	{ "net_cls", "net_cls.classid", "notify_on_release" },
+	{ "net_prio", "net_prio.ifpriomap", "notify_on_release" },
+	{ "pids", "pids.max", "notify_on_release" },
+	{ "devices", "devices.list", "notify_on_release" },
 };
 
 static const char *const props_v2[] = {
@@ -142,7 +144,7 @@ const char *cg_prop_at(const char *name, int i)
 		if (!opts_have(name, props_v1[k][0]))
 			continue;
 		int n = 0;
-		while (n + 1 < 12 && props_v1[k][n + 1])
+		while (n + 1 < 13 && props_v1[k][n + 1])
 			n++;
 		if (i < n)
 			return props_v1[k][i + 1];
@@ -153,7 +155,8 @@ const char *cg_prop_at(const char *name, int i)
 
 bool cg_names_ctl(const char *name, const char *ctl, size_t len)
 {
-	if (len == 7 && !strncmp(ctl, "cgroup2", 7))
+	if (!len || (len == 7 && !strncmp(ctl, "cgroup2", 7)) ||
+	    (len == 7 && !strncmp(ctl, "unified", 7)))
 		return !strcmp(name, CG_V2_NAME);
 	for (const char *n = name; *n;) {
 		size_t l = strcspn(n, ",");

@@ -145,11 +145,12 @@ int cg_props_for(const struct cg_props *p, const char *name, char ***out, int *n
 	*out = NULL;
 	*nr = 0;
 	snprintf(ctls, sizeof(ctls), "%s", name);
-	for (char *c = strtok_r(ctls, ",", &sv); !ret && c; c = strtok_r(NULL, ",", &sv)) {
+	bool v2 = !strcmp(name, CG_V2_NAME);	/* one controller, named "" */
+	for (char *c = v2 ? ctls : strtok_r(ctls, ",", &sv); !ret && c;
+	     c = v2 ? NULL : strtok_r(NULL, ",", &sv)) {
 		const struct cg_props_ctl *e = NULL;
 		for (int i = 0; p && i < p->n && !e; i++)
-			if (cg_names_ctl(c, p->ctls[i].name, strlen(p->ctls[i].name)) ||
-			    (!strcmp(c, CG_V2_NAME) && !strcmp(p->ctls[i].name, CG_V2_NAME)))
+			if (cg_names_ctl(c, p->ctls[i].name, strlen(p->ctls[i].name)))
 				e = &p->ctls[i];
 		if (!e || !e->replace)
 			for (int i = 0; !ret && cg_prop_at(c, i); i++)

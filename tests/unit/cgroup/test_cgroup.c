@@ -45,11 +45,21 @@ static void test_props(void)
 	CHECK(has_prop("net_cls,net_prio", "net_cls.classid"));
 	CHECK(!has_prop("cpu", "memory.limit_in_bytes"));
 	CHECK(cg_prop_at("name=systemd", 0) == NULL);
-	CHECK(cg_prop_at("freezer", 0) == NULL);	/* freezer.state is not a property */
+	CHECK(!has_prop("freezer", "freezer.state"));	/* not a property */
+	CHECK(has_prop("freezer", "notify_on_release"));
 	CHECK(has_prop(CG_V2_NAME, "memory.max"));
 	CHECK(has_prop(CG_V2_NAME, "cpu.max"));
 	CHECK(has_prop(CG_V2_NAME, "pids.max"));
 	CHECK(!has_prop(CG_V2_NAME, "cgroup.freeze"));
+	/* criu names v2 "" (sets and cnames); users say cgroup2 or unified */
+	CHECK(cg_names_ctl("", "cgroup2", 7));
+	CHECK(cg_names_ctl("", "unified", 7));
+	CHECK(cg_names_ctl("", "", 0));
+	CHECK(!cg_names_ctl("cpu", "unified", 7));
+	CHECK(!cg_names_ctl("cpu", "", 0));
+	CHECK(cg_names_ctl("cpu,cpuacct", "cpuacct", 7));
+	CHECK(cg_names_ctl("name=systemd", "name=systemd", 12));
+	CHECK(!cg_names_ctl("cpu,cpuacct", "cpuac", 5));
 }
 
 static void test_join(void)
@@ -87,8 +97,9 @@ static void test_custom_props(void)
 	int n;
 	CHECK_INT(cg_props_parse(&p, "\"cpu\":\n - \"strategy\": \"replace\"\n"
 				 " - \"properties\": [\"cpu.shares\", \"cpu.idle\"]\n"
-				 "memory:\n - properties: [memory.high]\n", "test"), 0);
-	CHECK_INT(p.n, 2);
+				 "memory:\n - properties: [memory.high]\n"
+				 "unified: - strategy: replace - properties: [memory.max]", "test"), 0);
+	CHECK_INT(p.n, 3);
 	CHECK_STR(p.ctls[0].name, "cpu");
 	CHECK(p.ctls[0].replace);
 	CHECK_INT(p.ctls[0].nr, 2);
@@ -106,9 +117,13 @@ static void test_custom_props(void)
 	CHECK_INT(cg_props_for(&p, "cpu,cpuacct", &v, &n), 0);
 	CHECK_INT(n, 2);
 	free_list(v, n);
+	/* v2, named "" */
+	CHECK_INT(cg_props_for(&p, CG_V2_NAME, &v, &n), 0);
+	CHECK(n == 1 && in(v, n, "memory.max"));
+	free_list(v, n);
 	/* untouched: the default */
 	CHECK_INT(cg_props_for(&p, "pids", &v, &n), 0);
-	CHECK(n == 1 && in(v, n, "pids.max"));
+	CHECK(n == 2 && in(v, n, "pids.max"));
 	free_list(v, n);
 	cg_props_free(&p);
 	/* malformed */
