@@ -64,6 +64,9 @@ void cg_props_free(struct cg_props *p);
 /* the properties to save in hierarchy @name (malloc'd strings) */
 int cg_props_for(const struct cg_props *p, const char *name, char ***out, int *nr);
 
+/* an absolute cgroup path without "." or ".." components ("/" too) */
+bool cg_path_ok(const char *p);
+
 /* "/a/b" + "c" -> malloc'd "MNT/a/b/c"-style joins */
 char *cg_join(const char *a, const char *b);
 /* read a cgroup file, its trailing newline cut; -errno, not logged */

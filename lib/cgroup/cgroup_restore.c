@@ -172,7 +172,7 @@ int cg_restore_prepare(struct cg_restore **out, const struct cryo_opts *o, int d
 	cg->roots = &o->cgroup_roots;
 	for (int i = 0; i < o->cgroup_roots.n; i++) {
 		const char *r = o->cgroup_roots.v[i], *c = strchr(r, ':');
-		if (r[0] != '/' && (!c || c == r || c[1] != '/')) {
+		if (!cg_path_ok(r[0] == '/' ? r : c ? c + 1 : NULL) || (r[0] != '/' && c == r)) {
 			pr_err("--cgroup-root %s: expected [CONTROLLER:]/PATH", r);
 			return -EINVAL;
 		}
@@ -204,6 +204,16 @@ int cg_restore_prepare(struct cg_restore **out, const struct cryo_opts *o, int d
 	}
 	if (ret)
 		return ret;
+	/* paths from the images name directories cryo makes and writes to */
+	for (size_t i = 0; i < cg->e->n_sets; i++)
+		for (size_t k = 0; k < cg->e->sets[i]->n_ctls; k++) {
+			const CgMemberEntry *m = cg->e->sets[i]->ctls[k];
+			if (!m->name || !cg_path_ok(m->path)) {
+				pr_err("cgroup.img: set %u has the cgroup path \"%s\": the images are "
+				       "damaged", cg->e->sets[i]->id, m->path ?: "");
+				return -EINVAL;
+			}
+		}
 	cg->root_set = find_set(cg, root_set);
 	cg->top_set = nr ? find_set(cg, sets[0]) : NULL;
 	for (int i = 0; i < nr; i++)
@@ -306,6 +316,10 @@ static int restore_props(struct cg_restore *cg, const char *path, const CgroupDi
 			       pe->name ?: "");
 			return -EINVAL;
 		}
+		/* membership is the placement's, never a property (criu skips them) */
+		if (!strcmp(pe->name, "cgroup.procs") || !strcmp(pe->name, "tasks") ||
+		    !strcmp(pe->name, "cgroup.threads"))
+			continue;
 		bool same = !cg_read_prop(path, pe->name, &cur) && !strcmp(cur, pe->value ?: "");
 		free(cur);
 		if (same)
@@ -374,7 +388,7 @@ int cg_restore_dirs(struct cg_restore *cg)
 			const char *dn = c->dirs[k]->dir_name ?: "";
 			char top[4096];
 			snprintf(top, sizeof(top), "/%s", dn + (dn[0] == '/'));
-			if (strstr(top, "/../") || strstr(top, "/./") || !strcmp(top, "/")) {
+			if (!cg_path_ok(top) || !strcmp(top, "/")) {
 				pr_err("cgroup.img: a top cgroup \"%s\": the images are damaged", dn);
 				return -EINVAL;
 			}

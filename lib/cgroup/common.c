@@ -153,6 +153,20 @@ const char *cg_prop_at(const char *name, int i)
 	return NULL;
 }
 
+bool cg_path_ok(const char *p)
+{
+	if (!p || p[0] != '/')
+		return false;
+	for (const char *c = p + 1; *c;) {
+		size_t l = strcspn(c, "/");
+		if ((l == 1 && c[0] == '.') || (l == 2 && c[0] == '.' && c[1] == '.') ||
+		    (!l && c[0] == '/'))
+			return false;
+		c += l + (c[l] ? 1 : 0);
+	}
+	return true;
+}
+
 bool cg_names_ctl(const char *name, const char *ctl, size_t len)
 {
 	if (!len || (len == 7 && !strncmp(ctl, "cgroup2", 7)) ||

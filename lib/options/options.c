@@ -403,6 +403,9 @@ SETTER(set_cgroup_root)
 	const char *c = strchr(val, ':');
 	if (val[0] != '/' && (!c || c == val || c[1] != '/'))
 		return errf(err, errlen, "expected [CONTROLLER:]/PATH, e.g. /new or memory:/new");
+	if (strstr(val, "/../") || strstr(val, "/./") || strstr(val, "//") ||
+	    (strlen(val) > 2 && !strcmp(val + strlen(val) - 3, "/..")))
+		return errf(err, errlen, "the path must not have \".\" or \"..\" components");
 	return str_list_add(&o->cgroup_roots, val);
 }
 

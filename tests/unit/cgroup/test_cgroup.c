@@ -141,8 +141,22 @@ static void test_custom_props(void)
 	CHECK_INT(p.n, 0);
 }
 
+static void test_paths(void)
+{
+	CHECK(cg_path_ok("/"));
+	CHECK(cg_path_ok("/a/b"));
+	CHECK(cg_path_ok("/a/.b/c.."));
+	CHECK(!cg_path_ok("a/b"));
+	CHECK(!cg_path_ok("/a/../b"));
+	CHECK(!cg_path_ok("/.."));
+	CHECK(!cg_path_ok("/a/."));
+	CHECK(!cg_path_ok("/a//b"));
+	CHECK(!cg_path_ok(NULL));
+}
+
 int main(void)
 {
+	test_paths();
 	test_custom_props();
 	test_parse();
 	test_props();
