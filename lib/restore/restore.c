@@ -33,6 +33,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -830,6 +831,16 @@ int check_namespaces_cgroups(struct rst_ctx *ctx)
 		       ctx->procs[0].pid);
 		free(sets);
 		return -EOPNOTSUPP;
+	}
+	/* --images-trust owner: making cgroups, writing their limits and moving
+	 * tasks between them is root's, not an unprivileged author's */
+	struct stat dst;
+	if (moved && ctx->opts->images_trust_owner && !fstat(ctx->dirfd, &dst) && dst.st_uid) {
+		pr_err("--images-trust owner: the images (owner uid %u) ask for processes to be put "
+		       "into cgroups of their own (--manage-cgroups=%s), which only root's images "
+		       "may; restore with --manage-cgroups=ignore", (unsigned)dst.st_uid, mode);
+		free(sets);
+		return -EPERM;
 	}
 	ret = cg_restore_prepare(&ctx->cg, ctx->opts, ctx->dirfd, ctx->inv->root_cg_set, sets, nr);
 	free(sets);
