@@ -172,7 +172,7 @@ int cg_restore_prepare(struct cg_restore **out, const struct cryo_opts *o, int d
 	cg->roots = &o->cgroup_roots;
 	for (int i = 0; i < o->cgroup_roots.n; i++) {
 		const char *r = o->cgroup_roots.v[i], *c = strchr(r, ':');
-		if (!cg_path_ok(r[0] == '/' ? r : c ? c + 1 : NULL) || (r[0] != '/' && c == r)) {
+		if (!cg_path_ok(r[0] == '/' ? r : c ? c + 1 : NULL)) {
 			pr_err("--cgroup-root %s: expected [CONTROLLER:]/PATH", r);
 			return -EINVAL;
 		}

@@ -167,18 +167,36 @@ bool cg_path_ok(const char *p)
 	return true;
 }
 
+/* is the one controller @c (@len bytes) in @name's list? */
+static bool has_one(const char *name, const char *c, size_t len)
+{
+	for (const char *n = name; *n;) {
+		size_t l = strcspn(n, ",");
+		if (l == len && !strncmp(n, c, len))
+			return true;
+		n += l + (n[l] ? 1 : 0);
+	}
+	return false;
+}
+
 bool cg_names_ctl(const char *name, const char *ctl, size_t len)
 {
 	if (!len || (len == 7 && !strncmp(ctl, "cgroup2", 7)) ||
 	    (len == 7 && !strncmp(ctl, "unified", 7)))
 		return !strcmp(name, CG_V2_NAME);
-	for (const char *n = name; *n;) {
-		size_t l = strcspn(n, ",");
-		if (l == len && !strncmp(n, ctl, len))
-			return true;
-		n += l + (n[l] ? 1 : 0);
+	/* "cpu" or "cpu,cpuacct" (runc's cg_root names a whole hierarchy):
+	 * each must be one of @name's */
+	if (ctl[len - 1] == ',')
+		return false;
+	for (size_t off = 0; off < len;) {
+		size_t l = 0;
+		while (off + l < len && ctl[off + l] != ',')
+			l++;
+		if (!l || !has_one(name, ctl + off, l))
+			return false;
+		off += l + 1;
 	}
-	return false;
+	return true;
 }
 
 char *cg_join(const char *a, const char *b)

@@ -401,7 +401,8 @@ SETTER(set_action_script)
 SETTER(set_cgroup_root)
 {
 	const char *c = strchr(val, ':');
-	if (val[0] != '/' && (!c || c == val || c[1] != '/'))
+	/* ":/PATH" (an empty controller, as runc sends for cgroup v2): v2 */
+	if (val[0] != '/' && (!c || c[1] != '/'))
 		return errf(err, errlen, "expected [CONTROLLER:]/PATH, e.g. /new or memory:/new");
 	if (strstr(val, "/../") || strstr(val, "/./") || strstr(val, "//") ||
 	    (strlen(val) > 2 && !strcmp(val + strlen(val) - 3, "/..")))

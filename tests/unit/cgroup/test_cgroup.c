@@ -60,6 +60,10 @@ static void test_props(void)
 	CHECK(cg_names_ctl("cpu,cpuacct", "cpuacct", 7));
 	CHECK(cg_names_ctl("name=systemd", "name=systemd", 12));
 	CHECK(!cg_names_ctl("cpu,cpuacct", "cpuac", 5));
+	CHECK(cg_names_ctl("cpu,cpuacct", "cpu,cpuacct", 11));	/* runc's cg_root */
+	CHECK(cg_names_ctl("cpu,cpuacct", "cpuacct,cpu", 11));
+	CHECK(!cg_names_ctl("cpu", "cpu,cpuacct", 11));
+	CHECK(!cg_names_ctl("cpu,cpuacct", "cpu,", 4));
 }
 
 static void test_join(void)
