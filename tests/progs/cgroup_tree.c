@@ -1,7 +1,7 @@
 /* cgroup_tree: a tree in cgroups of its own, restored with --manage-cgroups.
  *
  * The test makes the cgroup NAME (--name, default cryo-test-cgtree) and
- * NAME/sub in the v1 hierarchies cpu, memory, pids and cpuset and in the v2
+ * NAME/sub in the v1 hierarchies cpu, memory, pids, cpuset and freezer and in the v2
  * tree (whichever are mounted), gives them properties (cpu.shares,
  * memory.limit_in_bytes, pids.max, cpuset.cpus/mems; v2
  * cgroup.max.descendants and cgroup.max.depth), moves itself into NAME and a
@@ -48,6 +48,7 @@ static struct hier {
 	{ "pids", "/sys/fs/cgroup/pids", { { "pids.max", "100", "50" } } },
 	{ "cpuset", "/sys/fs/cgroup/cpuset",
 	  { { "cpuset.cpus", NULL, NULL }, { "cpuset.mems", NULL, NULL } } },
+	{ "freezer", "/sys/fs/cgroup/freezer", { { NULL } } },	/* runc's --freeze-cgroup */
 	{ "", "/sys/fs/cgroup/unified",
 	  { { "cgroup.max.descendants", "7", "2" }, { "cgroup.max.depth", "5", "3" } } },
 };
