@@ -158,7 +158,7 @@ static int proc_task(void *arg)
 			ret = packet_vma_fixup(&ctx->files, p->pid, mm->vmas[i]);
 	if (ret)
 		return ret;
-	return files_dump_fs(&ctx->files, p->pid, umask_val);
+	return files_dump_fs(&ctx->files, p->pid, p->vpid, umask_val);
 }
 
 static int proc_memory(void *arg)
@@ -185,13 +185,13 @@ static int proc_memory(void *arg)
 		if (ret)
 			return ret;
 	}
-	ret = mem_dump_pages(ctx->pages, p->pid, &pr->mm, ctx->next_pages_id++,
+	ret = mem_dump_pages(ctx->pages, p->pid, p->vpid, &pr->mm, ctx->next_pages_id++,
 			     p->parent ? p->parent->pid : 0, pruns, runs, &ctx->mem);
 	if (ret)
 		return ret;
 
 	struct cr_img *img;
-	ret = img_open(&img, ctx->dirfd, IMG_MM, IMG_WRITE, p->pid);
+	ret = img_open(&img, ctx->dirfd, IMG_MM, IMG_WRITE, p->vpid);
 	if (ret)
 		return ret;
 	ret = img_write_msg(img, &pr->mm.base);
@@ -234,14 +234,15 @@ static int write_pstree(struct dump_ctx *ctx)
 		PstreeEntry pe = PSTREE_ENTRY__INIT;
 		uint32_t tids[p->nr_threads + 1];
 		pe.has_pid = pe.has_ppid = pe.has_pgid = pe.has_sid = 1;
-		pe.pid = p->pid;
-		pe.ppid = p->parent ? p->parent->pid : 0;
-		pe.pgid = p->pgid;
-		pe.sid = p->sid;
+		/* the PIDs as the tree sees them (its PID namespace's) */
+		pe.pid = p->vpid;
+		pe.ppid = p->parent ? p->parent->vpid : 0;
+		pe.pgid = p->vpgid;
+		pe.sid = p->vsid;
 		for (int j = 0; j < p->nr_threads; j++)
-			tids[j] = p->threads[j].tid;
+			tids[j] = p->threads[j].vtid;
 		if (!p->nr_threads)
-			tids[0] = p->pid;
+			tids[0] = p->vpid;
 		pe.n_threads = p->nr_threads ? p->nr_threads : 1;
 		pe.threads = tids;
 		ret = img_write_msg(img, &pe.base);
@@ -346,6 +347,7 @@ static int write_inventory(struct dump_ctx *ctx)
 static int check_namespaces(struct dump_ctx *ctx)
 {
 	int ret = ns_dump_init(&ctx->ns, ctx->dirfd);
+	ctx->ns.opts = ctx->opts;
 
 	for (int i = 0; !ret && i < ctx->tree.nr_procs; i++) {
 		struct seized_proc *p = ctx->tree.procs[i];
@@ -514,6 +516,8 @@ int dump_st_frozen(void *arg)
 {
 	struct dump_run *run = arg;
 	int ret = check_namespaces(&run->ctx);
+	if (!ret)
+		ret = dump_tree_vpids(&run->ctx);
 	if (!ret)
 		ret = check_cgroups(&run->ctx);
 	if (!ret)

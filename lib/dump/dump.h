@@ -79,6 +79,12 @@ int dump_pages_sink(struct dump_ctx *ctx, struct page_sink *sink, struct page_du
 int dump_leader_call(struct dump_ctx *ctx, struct seized_proc *p, const struct proc_maps *maps,
 		     int (*fn)(struct remote *r, void *arg), void *arg);
 
+/* vpid.c: the PIDs of the tree as its images record them (seized_proc's
+ * vpid, vpgid, vsid, threads' vtid): as seen in the root's PID namespace
+ * (checked: the root must be its init), or cryo's own PIDs when the root
+ * is in cryo's.  After the namespace check. */
+int dump_tree_vpids(struct dump_ctx *ctx);
+
 /* The operations behind cryo_dump and cryo_pre_dump (lib/cryo.h). */
 int dump_tree(struct cryo_opts *o);
 int pre_dump_tree(struct cryo_opts *o);

@@ -129,7 +129,7 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 	core.has_mtype = 1;
 	core.mtype = CORE_ENTRY__MARCH__X86_64;
 	struct cr_img *img;
-	ret = img_open(&img, ctx->dirfd, IMG_CORE, IMG_WRITE, t->tid);
+	ret = img_open(&img, ctx->dirfd, IMG_CORE, IMG_WRITE, t->vtid);
 	if (!ret) {
 		ret = img_write_msg(img, &core.base);
 		int r2 = img_close(img);
@@ -188,7 +188,7 @@ static int dump_zombie(struct dump_ctx *ctx, struct seized_proc *p)
 	tc.task_state = TASK_DEAD;
 	tc.exit_code = p->exit_code;
 	tc.comm = p->comm;
-	int ret = img_open(&img, ctx->dirfd, IMG_CORE, IMG_WRITE, p->pid);
+	int ret = img_open(&img, ctx->dirfd, IMG_CORE, IMG_WRITE, p->vpid);
 	if (ret)
 		return ret;
 	ret = img_write_msg(img, &core.base);

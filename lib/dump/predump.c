@@ -193,7 +193,7 @@ static int pre_proc(struct dump_ctx *ctx, struct seized_proc *p)
 		page_sink_set_clean(ctx->incr, &clean);
 	mem_page_runs_free(&clean);
 	if (!ret)
-		ret = mem_dump_pages(ctx->pages, p->pid, &mm, ctx->next_pages_id++, 0, NULL, NULL,
+		ret = mem_dump_pages(ctx->pages, p->pid, p->vpid, &mm, ctx->next_pages_id++, 0, NULL, NULL,
 				     &ctx->mem);
 	for (size_t i = 0; i < mm.n_vmas; i++)
 		free(mm.vmas[i]);

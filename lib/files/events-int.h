@@ -28,4 +28,8 @@ static inline const char *fdinfo_field(const char *fdinfo, const char *key)
 			(f)->has_pid = 1;                                              \
 	} while (0)
 
+/* irmap.c: a path to inode @dev/@ino found under one of @paths
+ * (--irmap-scan-path) into @out: 0, or -ENOENT if none. */
+int irmap_find(const struct str_list *paths, dev_t dev, ino_t ino, char *out, size_t size);
+
 #endif

@@ -134,6 +134,10 @@ int fd_dump_lfd(struct fd_dump *d);
 int files_emit(struct fd_dump *d, FileEntry *fe);
 /* Fill @fown from the fdinfo/fcntl state of @d's file. */
 int fd_dump_fown(struct fd_dump *d, FownEntry *fown);
+/* A tree in a PID namespace of its own (lib/dump/vpid.c) whose @d holds
+ * @what, which records PIDs as cryo sees them and is not translated to
+ * the tree's yet: refused (-EOPNOTSUPP, logged); 0 otherwise. */
+int fd_dump_refuse_pidns(struct fd_dump *d, const char *what);
 /* An extra image kept open for the whole dump (pipes-data.img...), opened
  * on first use; closed by files_dump_end. */
 int files_dump_img(struct files_dump *fdm, int type, struct cr_img **img);
@@ -176,6 +180,13 @@ int files_rst_adopt(struct rst_file *f, int fd, int ret, unsigned flags, const F
  * negative code (logged); a failed leave must fail the restore. */
 int files_rst_enter_ns(struct files_restore *fr, const struct rst_file *f, int clone_flag);
 int files_rst_leave_ns(struct files_restore *fr, int clone_flag);
+/* Paths of the tree: into its mount namespace (the restore made one for
+ * it), unless cryo is in it already (nesting is fine: only the outermost
+ * pair enters and leaves).  A setns into a mount namespace resets cryo's
+ * working directory: *@cwd keeps it for files_rst_leave_mnt (-1: nothing
+ * was entered).  0 or a negative code (logged). */
+int files_rst_enter_mnt(struct files_restore *fr, int *cwd);
+int files_rst_leave_mnt(struct files_restore *fr, int cwd);
 /* socket(2) in @f's network namespace: the socket, or a negative code;
  * socket's own error is returned unlogged (the caller names the socket),
  * namespace errors are logged. */

@@ -87,8 +87,8 @@ int files_dump_link(struct files_dump *fd, pid_t pid, const char *proc_link, con
 		    uint32_t *id);
 /* The fd table of @pid into fdinfo-@files_id.img. */
 int files_dump_fds(struct files_dump *fd, pid_t pid, uint32_t files_id);
-/* cwd, root and umask into fs-@pid.img. */
-int files_dump_fs(struct files_dump *fd, pid_t pid, unsigned umask_val);
+/* cwd, root and umask of @pid into fs-@img_pid.img (its PID in the images). */
+int files_dump_fs(struct files_dump *fd, pid_t pid, pid_t img_pid, unsigned umask_val);
 
 /* Restore side. */
 struct files_restore {

@@ -197,6 +197,17 @@ int files_emit(struct fd_dump *d, FileEntry *fe)
 	return img_write_msg(d->fdm->files_img, &fe->base);
 }
 
+int fd_dump_refuse_pidns(struct fd_dump *d, const char *what)
+{
+	const struct seized_tree *t = d->fdm->tree;
+	if (!t || !t->root || t->root->vpid == t->root->pid)
+		return 0;
+	pr_err(FD_FMT " has %s, and the tree runs in a PID namespace of its own: cryo does not "
+	       "translate the PIDs it records to the namespace's yet, and can't restore it",
+	       FD_ARGS(d), what);
+	return -EOPNOTSUPP;
+}
+
 int fd_dump_fown(struct fd_dump *d, FownEntry *fown)
 {
 	struct f_owner_ex owner = { 0 };
@@ -214,6 +225,8 @@ int fd_dump_fown(struct fd_dump *d, FownEntry *fown)
 	fown->signum = sig;
 	fown->pid_type = owner.type;
 	fown->pid = owner.pid;
+	if (owner.pid && fd_dump_refuse_pidns(d, "an owner for its signals (F_SETOWN)"))
+		return -EOPNOTSUPP;
 	if (owner.pid) {
 		/* the owner's credentials are those of whoever set it; the
 		 * task's own are the best guess visible from outside */
@@ -629,7 +642,7 @@ int files_dump_fds(struct files_dump *fdm, pid_t pid, uint32_t files_id)
 	return ret ? ret : r2;
 }
 
-int files_dump_fs(struct files_dump *fdm, pid_t pid, unsigned umask_val)
+int files_dump_fs(struct files_dump *fdm, pid_t pid, pid_t img_pid, unsigned umask_val)
 {
 	char link[64];
 	FsEntry fe = FS_ENTRY__INIT;
@@ -646,7 +659,7 @@ int files_dump_fs(struct files_dump *fdm, pid_t pid, unsigned umask_val)
 		return ret;
 	fe.has_cwd_id = fe.has_root_id = fe.has_umask = 1;
 	fe.umask = umask_val;
-	ret = img_open(&img, fdm->dirfd, IMG_FS, IMG_WRITE, pid);
+	ret = img_open(&img, fdm->dirfd, IMG_FS, IMG_WRITE, img_pid);
 	if (ret)
 		return ret;
 	ret = img_write_msg(img, &fe.base);

@@ -187,6 +187,39 @@ int files_rst_leave_ns(struct files_restore *fr, int clone_flag)
 	return ns_leave(d, back);
 }
 
+int files_rst_enter_mnt(struct files_restore *fr, int *cwd)
+{
+	const struct ns_desc *d = ns_desc(NS_MNT);
+	*cwd = -1;
+	if (fr->ns.fd[NS_MNT] < 0 || (fr->ns_entered & (1u << NS_MNT)))
+		return 0;
+	*cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*cwd < 0)
+		return log_errno(-errno, "can't open cryo's working directory");
+	int ret = ns_enter(&fr->ns, d, &fr->ns_back[NS_MNT]);
+	if (ret) {
+		close(*cwd);
+		*cwd = -1;
+		return ret;
+	}
+	fr->ns_entered |= 1u << NS_MNT;
+	return 0;
+}
+
+int files_rst_leave_mnt(struct files_restore *fr, int cwd)
+{
+	if (cwd < 0)
+		return 0;
+	int back = fr->ns_back[NS_MNT];
+	fr->ns_back[NS_MNT] = -1;
+	fr->ns_entered &= ~(1u << NS_MNT);
+	int ret = ns_leave(ns_desc(NS_MNT), back);
+	if (fchdir(cwd) && !ret)
+		ret = log_errno(-errno, "can't go back to cryo's working directory");
+	close(cwd);
+	return ret;
+}
+
 int files_rst_socket(struct files_restore *fr, const struct rst_file *f, int family, int type,
 		     int protocol)
 {

@@ -182,9 +182,15 @@ static int handle_to_path(struct fd_dump *d, unsigned sdev, unsigned long long i
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	ssize_t n = readlink(link, path, sizeof(path) - 1);
 	struct stat st;
-	bool ok = n > 0 && !fstat(fd, &st);
+	bool have_st = !fstat(fd, &st);
+	bool ok = n > 0 && have_st;
 	path[n > 0 ? n : 0] = 0;
-	if (ok && path[0] == '/' && n > 10 && !strcmp(path + n - 10, " (deleted)")) {
+	/* " (deleted)" with links left: the name it was watched by is gone,
+	 * another (a hard link) is not: not a ghost, found by a scan below */
+	if (ok && path[0] == '/' && n > 10 && !strcmp(path + n - 10, " (deleted)") &&
+	    st.st_nlink > 0 && !S_ISDIR(st.st_mode))
+		ok = false;
+	else if (ok && path[0] == '/' && n > 10 && !strcmp(path + n - 10, " (deleted)")) {
 		int ret = deleted_watch(d, fd, path, fh, what);
 		close(fd);
 		fh->has_mnt_id = 1;
@@ -198,10 +204,29 @@ static int handle_to_path(struct fd_dump *d, unsigned sdev, unsigned long long i
 		ok = path[0] == '/' && !lstat(path, &ps) && ps.st_ino == st.st_ino &&
 		     ps.st_dev == st.st_dev && st.st_ino == ino;
 	}
+	static const struct str_list none;
+	const struct str_list *scan = d->fdm->opts ? &d->fdm->opts->irmap_scan : &none;
+	if (!ok && have_st && scan->n) {
+		char found[PATH_MAX];
+		int ret = irmap_find(scan, st.st_dev, st.st_ino, found, sizeof(found));
+		if (ret && ret != -ENOENT)
+			return log_errno(ret, "%s of " FD_FMT ": scanning --irmap-scan-path for "
+					 "inode %llu", what, FD_ARGS(d), ino);
+		if (!ret) {
+			pr_info("%s of " FD_FMT ": inode %llu (its handle opens as \"%s\") found "
+				"as %s by the irmap scan", what, FD_ARGS(d), ino,
+				n > 0 ? path : "?", found);
+			snprintf(path, sizeof(path), "%s", found);
+			ok = true;
+		}
+	}
 	if (!ok) {
 		pr_err("%s of " FD_FMT ": inode %llu has no path that leads to it (its handle "
-		       "opens as \"%s\": not reachable from its mount): cryo can't restore the "
-		       "watch", what, FD_ARGS(d), ino, n > 0 ? path : "?");
+		       "opens as \"%s\": not reachable from its mount)%s: cryo can't restore the "
+		       "watch%s", what, FD_ARGS(d), ino, n > 0 ? path : "?",
+		       scan->n ? " and --irmap-scan-path did not find it" : "",
+		       scan->n ? "" : " (--irmap-scan-path DIR makes cryo look for another name "
+		       "of it, a hard link, under DIR)");
 		return -EOPNOTSUPP;
 	}
 	fh->path = xstrdup(path);

@@ -520,7 +520,7 @@ static int dead_pid_path(struct reg_rst *st, uint32_t pid, const char *name, con
 	return 0;
 }
 
-int ghost_rst_path(struct files_restore *fr, uint32_t id, const char **path)
+static int ghost_rst_path_here(struct files_restore *fr, uint32_t id, const char **path)
 {
 	struct reg_rst *st = reg_rst_state(fr);
 	*path = NULL;
@@ -580,6 +580,18 @@ struct ghost_rm {
 	bool done;
 	int err;	/* why it could not be removed */
 };
+
+/* A ghost is made where its file was: in the tree's mount namespace (the
+ * removal at the end goes through the directory descriptors kept) */
+int ghost_rst_path(struct files_restore *fr, uint32_t id, const char **path)
+{
+	int cwd, ret = files_rst_enter_mnt(fr, &cwd);
+	if (ret)
+		return ret;
+	ret = ghost_rst_path_here(fr, id, path);
+	int r2 = files_rst_leave_mnt(fr, cwd);
+	return ret ? ret : r2;
+}
 
 int ghost_rst_path_by_inode(struct files_restore *fr, uint32_t kdev, uint64_t ino,
 			    const char **path)

@@ -70,6 +70,17 @@ static int parse_line(const char *s, struct lock_line *l)
 	return 0;
 }
 
+/* The PID the images record for process @pid of the tree: the tree's
+ * (lib/dump/vpid.c), which differs from cryo's in a PID namespace of its
+ * own. */
+static pid_t tree_vpid(const struct files_dump *fdm, pid_t pid)
+{
+	for (int i = 0; fdm->tree && i < fdm->tree->nr_procs; i++)
+		if (fdm->tree->procs[i]->pid == pid)
+			return fdm->tree->procs[i]->vpid;
+	return pid;
+}
+
 static int write_lock(struct fd_dump *d, const struct lock_line *l, pid_t pid, int fd)
 {
 	struct cr_img *img;
@@ -80,7 +91,7 @@ static int write_lock(struct fd_dump *d, const struct lock_line *l, pid_t pid, i
 	e.has_flag = e.has_type = e.has_pid = e.has_fd = e.has_start = e.has_len = 1;
 	e.flag = l->kind;
 	e.type = l->type;
-	e.pid = pid;
+	e.pid = tree_vpid(d->fdm, pid);	/* /proc/locks shows cryo's PIDs */
 	e.fd = fd;
 	e.start = l->start;
 	e.len = l->end < 0 ? 0 : l->end - l->start + 1;
@@ -324,9 +335,19 @@ int locks_post(struct files_restore *fr, struct remote *r, pid_t pid, struct rst
 	if (!st)
 		return -ENOMEM;
 	int ret = load_locks(fr, st);
+	/* the image names the owner with the PID the tree sees (@pid is
+	 * cryo's): asked of the task, which differ in a PID namespace of the
+	 * tree's own */
+	pid_t tree_pid = pid;
+	if (!ret && st->nr_locks) {
+		long got = remote_call(r, "getpid", __NR_getpid, 0, 0, 0, 0);
+		if (got <= 0)
+			return got < 0 ? (int)got : -EIO;
+		tree_pid = (pid_t)got;
+	}
 	for (int i = 0; i < st->nr_locks && !ret; i++) {
 		const FileLockEntry *e = st->locks[i];
-		if (e->pid != pid)
+		if (e->pid != tree_pid)
 			continue;
 		/* is the lock's fd this description in that task? */
 		if (e->fd != fd && syscall(SYS_kcmp, pid, pid, KCMP_FILE, e->fd, fd) != 0)

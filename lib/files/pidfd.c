@@ -74,6 +74,8 @@ static int pidfd_dump(struct fd_dump *d)
 		pr_err(FD_FMT " is a pidfd whose fdinfo shows no Pid: (kernel too old?)", FD_ARGS(d));
 		return -EOPNOTSUPP;
 	}
+	if (fd_dump_refuse_pidns(d, "a pidfd"))
+		return -EOPNOTSUPP;
 	/* 0: a process in a pid namespace cryo can't see; -1: reaped. */
 	if (pid == 0) {
 		pr_err(FD_FMT " is a pidfd of a process outside cryo's pid namespace: cryo "

@@ -9,6 +9,8 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +107,27 @@ out:
 	return ret;
 }
 
+static bool other_mntns(pid_t pid)
+{
+	char path[64];
+	struct stat a, b;
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", pid);
+	return !stat(path, &a) && !stat("/proc/self/ns/mnt", &b) && a.st_ino != b.st_ino;
+}
+
+/* stat @name as process @d->pid sees it: through its root when it is in a
+ * mount namespace other than cryo's (the names /proc gives are then its
+ * namespace's) */
+static int task_stat(const struct fd_dump *d, const char *name, struct stat *st)
+{
+	char path[PATH_MAX + 32];
+	if (name[0] == '/' && other_mntns(d->pid)) {
+		snprintf(path, sizeof(path), "/proc/%d/root%s", d->pid, name);
+		return stat(path, st);
+	}
+	return stat(name, st);
+}
+
 static bool want_buildid(const struct cryo_opts *o)
 {
 	return o->file_validation && !strcmp(o->file_validation, "buildid");
@@ -171,7 +194,7 @@ static int reg_dump(struct fd_dump *d)
 		int k = fixed_dev(name);
 		struct stat ps;
 		if ((k >= 0 && d->st.st_rdev != makedev(fixed_devs[k].maj, fixed_devs[k].min)) ||
-		    (k < 0 && (stat(name, &ps) || ps.st_rdev != d->st.st_rdev))) {
+		    (k < 0 && (task_stat(d, name, &ps) || ps.st_rdev != d->st.st_rdev))) {
 			pr_err("%s of process %d is the character device %u:%u, but %s names "
 			       "another device now: cryo reopens devices by path and can't save it",
 			       d->fd >= 0 ? what : "a mapped device", d->pid, major(d->st.st_rdev),
@@ -179,14 +202,28 @@ static int reg_dump(struct fd_dump *d)
 			return -EOPNOTSUPP;
 		}
 	}
-	if (deleted) {
+	if (deleted && d->st.st_nlink && other_mntns(d->pid)) {
+		/* (a deleted one is saved whole, a ghost; this one is linked
+		 * elsewhere, which ghost.c looks up in cryo's namespace) */
+		pr_err("%s of process %d is the file once named %s in the process's own mount "
+		       "namespace, which has other names: cryo can't restore such files inside "
+		       "a mount namespace yet", d->fd >= 0 ? what : "a mapping", d->pid, name);
+		return -EOPNOTSUPP;
+	} else if (deleted) {
 		ret = ghost_dump(d, name, proc_link);
 		if (ret)
 			return ret;
 	} else if (d->path[0] == '/' && S_ISREG(d->st.st_mode)) {
 		/* the name must still lead to this very file */
 		struct stat ps;
-		if (stat(name, &ps) || ps.st_dev != d->st.st_dev || ps.st_ino != d->st.st_ino) {
+		if (task_stat(d, name, &ps) || ps.st_dev != d->st.st_dev || ps.st_ino != d->st.st_ino) {
+			if (other_mntns(d->pid)) {
+				pr_err("%s of process %d: the name %s no longer leads to its file in "
+				       "the process's mount namespace: cryo can't recreate such files "
+				       "inside a mount namespace yet", d->fd >= 0 ? what : "a mapping",
+				       d->pid, name);
+				return -EOPNOTSUPP;
+			}
 			ret = ghost_dump(d, name, proc_link);
 			if (ret)
 				return ret;
@@ -297,9 +334,22 @@ static int reg_open(struct files_restore *fr, struct rst_file *f)
 	unsigned flags = rf->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC | TMPFILE_BIT);
 	if (rf->has_mode && !S_ISDIR(rf->mode))
 		flags &= ~O_DIRECTORY;
+	/* the name is the tree's: in its mount namespace (cryo's cwd is
+	 * reset by the setns and put back) */
+	int cwd;
+	ret = files_rst_enter_mnt(fr, &cwd);
+	if (ret)
+		return ret;
 	int fd = open(path, flags | O_NOCTTY | O_CLOEXEC);
+	int oerr = errno;
+	ret = files_rst_leave_mnt(fr, cwd);
+	if (ret) {
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
 	if (fd < 0) {
-		int e = errno;
+		int e = oerr;
 		pr_err("can't reopen %s (file %u): %s%s", rf->name, f->fe->id, strerror(e),
 		       e == ENOENT ? ": it was removed since the dump" :
 		       e == EACCES || e == EPERM ? ": its permissions changed since the dump" :

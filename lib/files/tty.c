@@ -193,6 +193,9 @@ static int classify(struct fd_dump *d, int lfd, struct tty_desc *t)
 
 static int tty_dump(struct fd_dump *d)
 {
+	/* the sessions and groups of terminals are cryo's PIDs */
+	if (fd_dump_refuse_pidns(d, "a terminal"))
+		return -EOPNOTSUPP;
 	struct tty_dump_state *s = dstate(d->fdm);
 	if (!s)
 		return -ENOMEM;

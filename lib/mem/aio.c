@@ -11,9 +11,20 @@
  * mremap() the new ring over the old address (the kernel then takes that
  * address as the context's id).
  *
- * Requests still in flight at dump leave no trace the process (or cryo,
- * from outside) can see: the ring only shows completions.  They are not
- * restored; a process waiting for one would wait forever.
+ * Requests still in flight at dump (an O_DIRECT read the device has not
+ * answered) are not restored, and cryo can't tell from outside whether
+ * there are any, so it can't refuse them: each dump of a context warns.
+ * The ring shows completions only (head and tail are the events not yet
+ * reaped); the requests live in the kernel's kioctx (a percpu count of
+ * free slots, the active_reqs list of cancellable ones), which no /proc
+ * file, fdinfo (a context has no descriptor) or pagemap bit shows.  The
+ * calls that reach the context from inside disturb it: io_getevents reaps
+ * completions; io_cancel needs each request's iocb address and cancels
+ * only poll requests; io_submit of a probe (a bad fd: EBADF if a slot was
+ * free, EAGAIN if none) tells only whether one slot is free, and the free
+ * slots can't be counted, since up to half of them sit in other CPUs'
+ * caches (kioctx.req_batch); io_destroy waits for them and ends the
+ * context.  Pinned user pages of a direct read are not shown either.
  */
 #include "mem/mem.h"
 #include "seize/remote.h"
@@ -98,6 +109,9 @@ int aio_dump_vma(pid_t pid, const struct proc_vma *pv, VmaEntry *v, MmEntry *mm)
 	if (!a)
 		return -ENOMEM;
 	aio_ring_entry__init(a);
+	pr_warn("process %d: AIO context 0x%llx: requests in flight at the dump (if any: "
+		"cryo can't see them from outside) are not restored; its completed events are",
+		pid, (unsigned long long)pv->start);
 	a->has_id = a->has_nr_req = a->has_ring_len = 1;
 	a->id = pv->start;
 	a->nr_req = nr_req;

@@ -37,6 +37,7 @@
 #define VMA_CRYO_ACCOUNT (1 << 0)	/* "ac": charged to overcommit accounting */
 #define VMA_CRYO_LOCKONFAULT (1 << 1)	/* "lf": mlock2(MLOCK_ONFAULT) */
 #define VMA_CRYO_MAYBE_GUARD (1 << 2)	/* "gu": guard regions were installed */
+#define VMA_CRYO_SEALED (1 << 3)	/* "sl": mseal()ed, sealed again last */
 
 /* pagemap_entry.flags */
 #define PE_PARENT (1 << 0)
@@ -89,9 +90,10 @@ void page_dump_free(struct page_dump *pd);
  * pages that are the parent's own page at the same
  * address (same PFN: shared copy-on-write since the fork) are not written
  * but recorded as cow_parent entries.  @runs (may be NULL) gets this
- * process's runs. */
-int mem_dump_pages(struct page_dump *pd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
-		   pid_t ppid, const struct mem_page_runs *parent_runs,
+ * process's runs.  @img_pid: the PID its pagemap is named by (as the
+ * tree sees it). */
+int mem_dump_pages(struct page_dump *pd, pid_t pid, pid_t img_pid, const MmEntry *mm,
+		   uint32_t pages_id, pid_t ppid, const struct mem_page_runs *parent_runs,
 		   struct mem_page_runs *runs, struct mem_dump_stats *stats);
 
 /* guard.c: guard regions (MADV_GUARD_INSTALL).  Dump: record in @v->guards
@@ -156,6 +158,9 @@ struct remote_batch;
  * set if @only) and run them. */
 int mem_restore_guards(struct remote *r, struct remote_batch *b, const MmEntry *mm,
 		       const bool *only);
+/* Seal the VMAs of @mm that were mseal()ed, in the task driven by @r: the
+ * last change to its mappings. */
+int mem_restore_seals(struct remote *r, const MmEntry *mm);
 /* Batch the mlock of a VMA with MAP_LOCKED (mlock2(MLOCK_ONFAULT) for "lf"). */
 int vma_lock(struct remote *r, struct remote_batch *b, const VmaEntry *v);
 

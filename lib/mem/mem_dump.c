@@ -57,7 +57,8 @@ static uint64_t madv_bits(const struct proc_vma *pv)
  *               file reopened writable), gd, lo lf, dc wf dd hg nh mg sr rr
  *               (madvise), ac (accounting: a private VMA never writable is
  *               mapped without PROT_WRITE), nr (MAP_NORESERVE), dp
- *               (MAP_DROPPABLE), gu (guard regions);
+ *               (MAP_DROPPABLE), gu (guard regions), sl (mseal: sealed
+ *               again as the last step of the task's memory);
  *   irrelevant: mr, me (a file mapping gets them from its mount again), sd
  *               (soft-dirty tracking state), dw (VM_DENYWRITE, old kernels);
  *   refused:    the rest, here or by kind in classify() (io pf ht de). */
@@ -78,7 +79,6 @@ static const struct vmf_refusal vmf_refused[] = {
 	{ VMF_UI, "a userfaultfd registration (minor faults)" },
 	{ VMF_MT, "arm64 memory tagging" },
 	{ VMF_SS, "a shadow stack (CET), which cryo does not restore" },
-	{ VMF_SL, "mseal(): a sealed mapping, which cryo does not seal again" },
 	{ VMF_NL, "remap_file_pages() nonlinear mapping" },
 };
 
@@ -162,6 +162,8 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 		v->cryo_flags |= VMA_CRYO_LOCKONFAULT;
 	if (pv->vmf & VMF(GU))
 		v->cryo_flags |= VMA_CRYO_MAYBE_GUARD;
+	if (pv->vmf & VMF(SL))
+		v->cryo_flags |= VMA_CRYO_SEALED;
 	uint64_t madv = madv_bits(pv);
 	if (madv) {
 		v->has_madv = 1;

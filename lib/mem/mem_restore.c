@@ -391,6 +391,35 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 	return ret;
 }
 
+/* mseal() makes a range immutable: no munmap, mremap, mprotect or
+ * discarding madvise, for the life of the mm.  So it comes last, once
+ * nothing will change the range: after the fill, the protections, the
+ * guards and the children's forks (a fork copies the seal, and a child
+ * restored from its parent's memory reshapes what it inherited).  A seal
+ * is not visible to the task otherwise; the same range sealed again is a
+ * no-op. */
+int mem_restore_seals(struct remote *r, const MmEntry *mm)
+{
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const VmaEntry *v = mm->vmas[i];
+		if (!v->has_cryo_flags || !(v->cryo_flags & VMA_CRYO_SEALED) ||
+		    (v->status & VMA_AREA_VSYSCALL))	/* no VMA in the mm: never sealed */
+			continue;
+		long ret = remote_syscall(r, __NR_mseal, v->start, v->end - v->start, 0, 0, 0, 0);
+		if (ret == -ENOSYS) {
+			pr_err("task %d: mapping 0x%llx-0x%llx was sealed with mseal(), which this "
+			       "kernel lacks (Linux 6.10+; CONFIG_64BIT): restore on a newer kernel",
+			       r->tid, (unsigned long long)v->start, (unsigned long long)v->end);
+			return -EOPNOTSUPP;
+		}
+		if (ret)
+			return log_errno(ret, "task %d: can't seal mapping 0x%llx-0x%llx again (mseal)",
+					 r->tid, (unsigned long long)v->start,
+					 (unsigned long long)v->end);
+	}
+	return 0;
+}
+
 /* One process on its own: a registry for this restore alone. */
 int mem_restore_vmas(struct remote *r, const struct mem_image *mi,
 		     const struct files_restore *fr, struct page_source *src)

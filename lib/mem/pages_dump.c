@@ -604,7 +604,7 @@ static int writer_finish(struct page_writer *w, int ret)
 	return ret;
 }
 
-int mem_dump_pages(struct page_dump *pd, pid_t pid, const MmEntry *mm, uint32_t pages_id,
+int mem_dump_pages(struct page_dump *pd, pid_t pid, pid_t img_pid, const MmEntry *mm, uint32_t pages_id,
 		   pid_t ppid, const struct mem_page_runs *parent_runs,
 		   struct mem_page_runs *runs, struct mem_dump_stats *stats)
 {
@@ -642,7 +642,7 @@ int mem_dump_pages(struct page_dump *pd, pid_t pid, const MmEntry *mm, uint32_t 
 	ret = chunk_alloc(&w, &w.chunks[0]);
 	if (ret)
 		goto out;
-	ret = w.sink->ops->open(w.sink, pid, pages_id);
+	ret = w.sink->ops->open(w.sink, img_pid, pages_id);
 	if (ret)
 		goto out;
 	sink_open = true;

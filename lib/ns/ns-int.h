@@ -33,8 +33,17 @@ int timens_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, 
 int timens_dump_own(struct ns_dump *st);
 int timens_pre_clone_own(int dirfd, int *back);
 
+/* pid.c: a PID namespace whose init is the tree's root (made by the
+ * root's clone3; nothing to fill) */
+int pidns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
+
 /* cgroup.c: a cgroup namespace rooted at its tasks' cgroups */
 int cgroupns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
 int cgroupns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
+
+/* mnt_dump.c, mnt_restore.c: the mount tree (mountpoints-ID.img) and the
+ * files of its own tmpfs mounts (tmpfs-dev-N.tar.gz.img) */
+int mntns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
+int mntns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
 
 #endif

@@ -27,13 +27,14 @@
 	"(nsenter --%s=/proc/%d/ns/%s cryo dump ...) and restore it inside one you provide"
 
 /* UTS, IPC, cgroup and time have dump and create steps (uts.c,
- * ipc_dump.c, ipc_restore.c, cgroup.c, time.c); the other kinds are only
+ * ipc_dump.c, ipc_restore.c, cgroup.c, time.c), PID a create step (pid.c:
+ * the images hold its tasks' PIDs inside it); the other kinds are only
  * checked and their ids recorded. */
 static const struct ns_desc descs[NS__MAX] = {
 	[NS_PID] = { NS_PID, "pid", "PID", "pid", CLONE_NEWPID, "pid_for_children",
-		     IDS(pid_ns_id, 5), IMG_PIDNS,
-		     "a tree that runs in a PID namespace of its own is not supported yet (restore "
-		     "--pid-ns makes a new PID namespace for a tree dumped in cryo's)" },
+		     IDS(pid_ns_id, 5), -1 /* criu's pidns-ID.img: external ones only */,
+		     "a tree whose root is not the init of its PID namespace can't be restored",
+		     .create = pidns_create },
 	[NS_NET] = { NS_NET, "net", "network", "net", CLONE_NEWNET, NULL, IDS(net_ns_id, 6),
 		     -1 /* criu: netns-ID.img and more, not known to cryo yet */,
 		     RUN_INSIDE "; --external net[INODE]:NAME is not implemented yet" },
@@ -43,7 +44,7 @@ static const struct ns_desc descs[NS__MAX] = {
 		     IDS(uts_ns_id, 8), IMG_UTSNS, RUN_INSIDE, .dump = utsns_dump,
 		     .create = utsns_create },
 	[NS_MNT] = { NS_MNT, "mnt", "mount", "mount", CLONE_NEWNS, NULL, IDS(mnt_ns_id, 9),
-		     IMG_MNTS, RUN_INSIDE },
+		     IMG_MNTS, RUN_INSIDE, .dump = mntns_dump, .create = mntns_create },
 	[NS_USER] = { NS_USER, "user", "user", "user", CLONE_NEWUSER, NULL, IDS(user_ns_id, 10),
 		      IMG_USERNS, "user namespaces are not supported yet" },
 	[NS_CGROUP] = { NS_CGROUP, "cgroup", "cgroup", "cgroup", CLONE_NEWCGROUP, NULL,

@@ -1,7 +1,8 @@
 /* Namespaces: one descriptor per kind (its clone flag, /proc/PID/ns name,
  * image field, and the steps that dump, create and join one), as lib/files
  * has one per descriptor kind.  A kind with dump and create steps (UTS,
- * IPC, cgroup, time) is restorable: a tree whose root runs in a namespace
+ * IPC, cgroup, time; PID has only create: its tasks' PIDs are the
+ * pstree's) is restorable: a tree whose root runs in a namespace
  * of that kind other than cryo's gets a new one (made by the root's clone3
  * and filled by cryo from the images; time: made and filled by cryo just
  * before the clone3, see pre_clone), which all its processes share.  A tree in any
@@ -25,6 +26,7 @@ enum ns_kind {
 
 struct ns_dump;
 struct ns_set;
+struct cryo_opts;
 
 struct ns_desc {
 	enum ns_kind kind;
@@ -83,6 +85,9 @@ void ns_ids_set(const struct ns_desc *d, TaskKobjIdsEntry *ids, uint32_t id);
  * made new: ns_restore_create). */
 struct ns_set {
 	int fd[NS__MAX];
+	/* the run's options, for the create steps (mnt: --root, --external);
+	 * ns_set_self leaves it */
+	const struct cryo_opts *opts;
 };
 void ns_set_self(struct ns_set *s);
 /* Join the namespace @nsfd of kind @d (setns). */
@@ -99,6 +104,7 @@ int ns_leave(const struct ns_desc *d, int back);
 /* Dump side: cryo's own namespaces, and ids for the images. */
 struct ns_dump {
 	int dirfd;			/* the images directory, for the dump steps */
+	const struct cryo_opts *opts;	/* the dump's (mnt: --external mnt[...]) */
 	uint64_t self[NS__MAX];		/* inode of each of cryo's namespaces */
 	uint64_t root[NS__MAX];		/* of the root's (the first task checked) */
 	uint64_t self_children[NS__MAX];/* of its *_for_children (0 where none) */
@@ -168,6 +174,10 @@ int ns_restore_pre_clone(int flags, const TaskKobjIdsEntry *tree_ids, int dirfd,
 /* cryo back in its own namespaces after ns_restore_pre_clone; 0 or a
  * negative code (logged: cryo is left in another and must stop). */
 int ns_restore_post_clone(struct ns_set *back);
+/* pid.c: before any task exists, a root that gets a new PID namespace
+ * (@ns_flags has CLONE_NEWPID) must have been its init (image PID 1), and
+ * --pid-ns (@pid_ns_opt) does not apply.  0 or a negative code (logged). */
+int pidns_restore_check_root(int ns_flags, pid_t root_pid, bool pid_ns_opt);
 /* Close the descriptors of @set (back to cryo's own). */
 void ns_set_close(struct ns_set *set);
 

@@ -424,6 +424,13 @@ SETTER(set_external)
 	return str_list_add(&o->external, val);
 }
 
+SETTER(set_irmap_scan_path)
+{
+	if (val[0] != '/')
+		return errf(err, errlen, "expected an absolute path, e.g. /var/lib/app");
+	return str_list_add(&o->irmap_scan, val);
+}
+
 SETTER(set_inherit_fd)
 {
 	const char *p = val;
@@ -630,9 +637,9 @@ static const struct cryo_option table[] = {
 	  "Allow a shell job: the tree's session and process group belong to the shell, and its "
 	  "terminal is external. On restore the tasks join cryo's session. Needed for both dump "
 	  "and restore.", NULL },
-	{ "root", 'r', REQ, "PATH", C(RESTORE), OPTF_NOT_YET, set_root,
-	  "Restore with PATH as the root file system (when a mount namespace is restored).",
-	  "restoring onto another root file system (mount namespaces) is not implemented yet" },
+	{ "root", 'r', REQ, "PATH", C(RESTORE), 0, set_root,
+	  "Restore with PATH as the root file system (when a mount namespace is restored): "
+	  "the directory becomes the root mount of the tree's new mount namespace.", NULL },
 	{ "pid-ns", 0, NOARG, NULL, C(RESTORE), NEG, set_flag,
 	  "cryo extension: restore into a new PID namespace so the original PIDs can be reused "
 	  "even when they are taken on this host.", NULL },
@@ -676,19 +683,19 @@ static const struct cryo_option table[] = {
 	{ "inherit-fd", 0, REQ, "fd[N]:RESOURCE", C(RESTORE), 0, set_inherit_fd,
 	  "Use the already open descriptor N for the file identified by RESOURCE (repeatable): "
 	  "tty[RDEV:DEV], pipe[INODE], socket[INODE], file[MNTID:INODE] or a path.", NULL },
-	{ "ext-mount-map", 'M', REQ, "KEY:VALUE", DR, OPTF_NOT_YET, set_ext_mount_map,
+	{ "ext-mount-map", 'M', REQ, "KEY:VALUE", DR, 0, set_ext_mount_map,
 	  "Map an external mount: on dump MOUNTPOINT:NAME, on restore NAME:PATH; \"auto\" "
-	  "detects external mounts (repeatable).",
-	  "external mounts (mount namespaces) are not implemented yet" },
+	  "detects external mounts (repeatable; what cryo does anyway: mounts its own "
+	  "namespace has too are recorded as host:PATH).", NULL },
 	{ "network-lock", 0, REQ, "METHOD", DR, 0, set_network_lock,
 	  "How the network is locked during dump/restore: \"iptables\" (default), "
 	  "\"nftables\" or \"skip\".", NULL },
 	{ "manage-cgroups", 0, OPTARG, "MODE", DR, 0, set_manage_cgroups,
 	  "Dump cgroups and restore them in MODE: none, props, soft (default when given "
 	  "without MODE), full, strict or ignore.", NULL },
-	{ "skip-mnt", 0, REQ, "PATH", C(DUMP), OPTF_NOT_YET, set_skip_mnt,
-	  "Ignore the mount at PATH (repeatable).",
-	  "skipping mounts (mount namespaces) is not implemented yet" },
+	{ "skip-mnt", 0, REQ, "PATH", C(DUMP), 0, set_skip_mnt,
+	  "Leave the mount at PATH (in the tree's mount namespace) and the mounts under it "
+	  "out of the dump: the restored namespace will not have them (repeatable).", NULL },
 
 	/* ---- memory, iterative and remote ---- */
 	{ "cow-parent", 0, NOARG, NULL, C(DUMP), NEG, set_flag,
@@ -794,10 +801,11 @@ static const struct cryo_option table[] = {
 	  "Use pre-mounted cgroup hierarchies.", "cgroup management is not implemented yet" },
 	{ "force-irmap", 0, NOARG, NULL, DUMPS, NEG | OPTF_NOT_YET, set_nothing,
 	  "Resolve paths of inotify/fanotify watches.",
-	  "resolving inotify/fanotify watch paths by scanning the file system (irmap) is not implemented yet" },
-	{ "irmap-scan-path", 0, REQ, "PATH", DUMPS, NOT_YET(),
-	  "Where to look for inotify watch targets.",
-	  "resolving inotify/fanotify watch paths by scanning the file system (irmap) is not implemented yet" },
+	  "resolving every inotify/fanotify watch by scanning the file system is not implemented "
+	  "yet (--irmap-scan-path PATH scans for the watches whose file handle gives no path)" },
+	{ "irmap-scan-path", 0, REQ, "PATH", DUMPS, 0, set_irmap_scan_path,
+	  "Where to look for the files of inotify/fanotify watches whose file handle leads to "
+	  "no usable path: the tree under PATH is searched for the inode (repeatable).", NULL },
 	{ "enable-fs", 0, REQ, "FS[,FS]", C(DUMP), NOT_YET(),
 	  "Dump mounts of these file systems.", "mount namespaces are not implemented yet" },
 	{ "enable-external-sharing", 0, NOARG, NULL, C(DUMP), OPTF_NOT_YET, set_nothing,
@@ -1106,7 +1114,7 @@ void opts_free(struct cryo_opts *o)
 		&o->tls_cacert, &o->tls_cacrl, &o->tls_cert, &o->tls_key,
 	};
 	struct str_list *lists[] = {
-		&o->external, &o->inherit_fd, &o->ext_mount_map, &o->skip_mnts,
+		&o->external, &o->inherit_fd, &o->ext_mount_map, &o->skip_mnts, &o->irmap_scan,
 		&o->close_fds, &o->unsupported_opts, &o->unsupported_srcs,
 		&o->action_scripts, &o->cgroup_roots, &o->cgroup_dump_ctls,
 	};

@@ -79,6 +79,7 @@ struct cryo_opts {
 	char *network_lock;		/* --network-lock iptables|nftables|skip */
 	struct str_list external;	/* --external */
 	struct str_list inherit_fd;	/* --inherit-fd fd[N]:NAME */
+	struct str_list irmap_scan;	/* --irmap-scan-path PATH (repeatable) */
 	char *manage_cgroups;		/* --manage-cgroups [MODE] */
 	struct str_list cgroup_roots;	/* --cgroup-root [CTRL:]PATH (repeatable) */
 	struct str_list cgroup_dump_ctls; /* --cgroup-dump-controller NAME (repeatable) */

@@ -283,6 +283,7 @@ int proc_parse_status_text(const char *text, struct proc_status *st)
 	memset(st, 0, sizeof(*st));
 	st->seccomp = -1;
 	st->no_new_privs = -1;
+	st->nspgid_inner = st->nssid_inner = -1;
 	for (const char *line = text; *line;) {
 		const char *nl = strchr(line, '\n');
 		const char *colon = strchr(line, ':');
@@ -336,6 +337,24 @@ int proc_parse_status_text(const char *text, struct proc_status *st)
 				while (*p == ' ' || *p == '\t')
 					p++;
 			}
+		} else if (KEY("NSpgid") || KEY("NSsid")) {
+			/* the last of the values is the innermost namespace's */
+			const char *p = val;
+			long last = -1;
+			while (*p && *p != '\n') {
+				char *end;
+				long v = strtol(p, &end, 10);
+				if (end == p)
+					break;
+				last = v;
+				p = end;
+				while (*p == ' ' || *p == '\t')
+					p++;
+			}
+			if (KEY("NSpgid"))
+				st->nspgid_inner = last;
+			else
+				st->nssid_inner = last;
 		} else if (KEY("SigPnd"))
 			st->sig_pnd = hex64(val);
 		else if (KEY("ShdPnd"))

@@ -87,6 +87,9 @@ struct proc_status {
 	int seccomp;
 	pid_t nspid[32];
 	int nspid_levels;
+	/* the innermost values of NSpgid and NSsid (0: outside that
+	 * namespace; -1: no such line) */
+	pid_t nspgid_inner, nssid_inner;
 	unsigned umask;
 	bool has_umask;
 };

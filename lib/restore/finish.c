@@ -85,7 +85,7 @@ static int make_zombie(struct rst_proc *z)
 			return -EIO;
 		if (remote_call(r, "prctl(PR_SET_DUMPABLE)", __NR_prctl, PR_SET_DUMPABLE, 0, 0, 0))
 			return -EIO;
-		ret = remote_syscall_noreturn(r, __NR_kill, z->pid, sig, 0);
+		ret = remote_syscall_noreturn(r, __NR_kill, z->vpid, sig, 0);	/* itself */
 	} else {
 		ret = remote_syscall_noreturn(r, __NR_exit_group, (status >> 8) & 0xff, 0, 0);
 	}
@@ -93,7 +93,7 @@ static int make_zombie(struct rst_proc *z)
 		return ret;
 	z->exited = true;
 	remote_fini(r);
-	return take_back_sigchld(z->parent, z->pid);
+	return take_back_sigchld(z->parent, z->vpid);
 }
 
 int make_zombies(struct rst_ctx *ctx)
@@ -138,7 +138,10 @@ static int stop_signal(struct rst_proc *p)
 		why = "its action is not the default one";
 	else if (blocked)
 		why = "every thread blocks it";
-	else if (proc_pgrp_orphaned(p->pgid))
+	/* /proc shows cryo's PIDs: the group as cryo sees it (the image's
+	 * is the tree's, another number in a PID namespace of its own) */
+	else if (proc_pgrp_orphaned(p->pid != p->vpid && getpgid(p->pid) > 0 ? getpgid(p->pid)
+									      : p->pgid))
 		why = "its process group is orphaned now, and the kernel drops it";
 	if (why) {
 		pr_warn("process %d was stopped by signal %d (%s), which would not stop it now: %s; "

@@ -73,7 +73,7 @@ int load_pstree(struct rst_ctx *ctx)
 		struct rst_proc *p = &ctx->procs[ctx->nr_procs++];
 		memset(p, 0, sizeof(*p));
 		p->pages_fd = -1;
-		p->pid = pe->pid;
+		p->pid = p->vpid = pe->pid;
 		p->ppid = pe->ppid;
 		p->pgid = pe->pgid;
 		p->sid = pe->sid;
@@ -96,8 +96,10 @@ int load_pstree(struct rst_ctx *ctx)
 			}
 			p->thr[k++].tid = pe->threads[i];
 		}
-		for (int i = 0; i < p->nr_threads; i++)
+		for (int i = 0; i < p->nr_threads; i++) {
+			p->thr[i].vtid = p->thr[i].tid;
 			p->thr[i].r.mem_fd = -1;
+		}
 		protobuf_c_message_free_unpacked(&pe->base, NULL);
 		if (ret)
 			break;
@@ -250,7 +252,7 @@ void free_procs(struct rst_ctx *ctx)
 static struct rst_proc *find_proc(struct rst_ctx *ctx, pid_t pid)
 {
 	for (int i = 0; i < ctx->nr_procs; i++)
-		if (ctx->procs[i].pid == pid)
+		if (ctx->procs[i].vpid == pid)
 			return &ctx->procs[i];
 	return NULL;
 }
@@ -266,7 +268,7 @@ int check_sessions(struct rst_ctx *ctx)
 {
 	for (int i = 1; i < ctx->nr_procs; i++) {
 		struct rst_proc *p = &ctx->procs[i];
-		if (p->sid == p->pid || p->sid == p->parent->sid)
+		if (p->sid == p->vpid || p->sid == p->parent->sid)
 			continue;
 		struct rst_proc *leader = find_proc(ctx, p->sid);
 		if (leader) {
@@ -298,7 +300,7 @@ int check_sessions(struct rst_ctx *ctx)
 		}
 	}
 	struct rst_proc *root = &ctx->procs[0];
-	if (root->sid != root->pid)
+	if (root->sid != root->vpid)
 		pr_info("root %d is not a session leader (session %d): it joins cryo's session",
 			root->pid, root->sid);
 	return 0;
@@ -345,7 +347,7 @@ int check_shared(struct rst_ctx *ctx)
 			if (a->fs_id == b->fs_id)
 				p->share_flags |= CLONE_FS;
 		}
-		if (p->share_flags && p->sid != p->pid && p->sid != p->parent->sid) {
+		if (p->share_flags && p->sid != p->vpid && p->sid != p->parent->sid) {
 			pr_err("process %d shares its descriptor table or cwd with its parent %d but "
 			       "is in a session whose leader left the tree: cryo can't restore that",
 			       p->pid, p->parent->pid);
@@ -383,18 +385,21 @@ void pid_in_use(pid_t pid)
  * that cryo was not gone already (the signal only fires on a death after
  * the prctl).  The restore puts the image's value in its place
  * (settings_restore_thread_late).  With --restore-sibling its parent is
- * cryo's parent, so it watches a pidfd of cryo instead. */
-static __attribute__((noreturn)) void new_task_wait(pid_t cryo, int cryo_pidfd)
+ * cryo's parent, so it watches a pidfd of cryo instead.  The init of a new
+ * PID namespace has cryo as its parent but sees no PID for it (getppid()
+ * says 0): it asks the pidfd whether cryo is gone. */
+static __attribute__((noreturn)) void new_task_wait(pid_t cryo, int cryo_pidfd, bool sibling)
 {
 	sigset_t all;
-	if (cryo_pidfd < 0) {
+	if (!sibling) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != cryo)
+		struct pollfd gone = { .fd = cryo_pidfd, .events = POLLIN };
+		if (cryo_pidfd >= 0 ? poll(&gone, 1, 0) != 0 : getppid() != cryo)
 			_exit(1);
 	}
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	if (cryo_pidfd >= 0) {
+	if (sibling) {
 		struct pollfd pfd = { .fd = cryo_pidfd, .events = POLLIN };
 		for (;;)
 			if (poll(&pfd, 1, -1) > 0)
@@ -419,7 +424,10 @@ static int wait_new_task(pid_t pid)
 
 int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 {
-	pid_t set_tid = p->pid;
+	/* with CLONE_NEWPID, set_tid[0] is the PID in the new namespace,
+	 * which must be 1 (pidns_restore_check_root): its PID in cryo's is
+	 * whatever is free */
+	pid_t set_tid = p->vpid;
 	int flags = ctx->ns_flags;
 	struct clone_args args = {
 		.flags = ctx->ns_flags,		/* new namespaces: see fill_namespaces */
@@ -436,7 +444,7 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 	pid_t child = -1, cryo = getpid();
 	int cryo_pidfd = -1;
 	sigset_t all, old;
-	if (ctx->opts->restore_sibling) {
+	if (ctx->opts->restore_sibling || (ctx->ns_flags & CLONE_NEWPID)) {
 		cryo_pidfd = syscall(SYS_pidfd_open, cryo, 0);
 		if (cryo_pidfd < 0)
 			return_perror("pidfd_open of cryo itself failed");
@@ -460,7 +468,7 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 	for (int waited = 0;; waited += 10) {
 		child = syscall(SYS_clone3, &args, sizeof(args));
 		if (child == 0)
-			new_task_wait(cryo, cryo_pidfd);
+			new_task_wait(cryo, cryo_pidfd, ctx->opts->restore_sibling);
 		if (child > 0)
 			break;
 		if (errno == EEXIST && waited < 5000) {
@@ -484,7 +492,10 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (cryo_pidfd >= 0)
 		close(cryo_pidfd);
+	p->pid = rst_leader(p)->tid = child;
 	p->created = rst_leader(p)->created = true;
+	if (child != p->vpid)
+		pr_info("the root is PID %d in its new PID namespace, %d in cryo's", p->vpid, child);
 	/* a failure leaves cryo in the tree's namespace: the restore stops */
 	return ns_restore_post_clone(&ns_back);
 }
@@ -510,9 +521,10 @@ int seize_root(struct rst_ctx *ctx, struct rst_proc *p)
 	return ret;
 }
 
-/* Run clone3 in @r's task, creating @tid; returns 0 once the new task is
- * stopped and traced. */
-static int clone_in(struct remote *r, pid_t tid, uint64_t flags, int exit_signal)
+/* Run clone3 in @r's task, creating @tid (its PID as the tree sees it);
+ * returns 0 once the new task is stopped and traced, *@host its PID as
+ * cryo sees it. */
+static int clone_in(struct remote *r, pid_t tid, uint64_t flags, int exit_signal, pid_t *host)
 {
 	remote_scratch_reset(r);
 	uint64_t tid64 = tid;
@@ -538,11 +550,14 @@ static int clone_in(struct remote *r, pid_t tid, uint64_t flags, int exit_signal
 	}
 	if (ret < 0)
 		return log_errno(ret, "clone3 creating %d inside task %d failed", tid, r->tid);
-	if (ret != tid || r->new_child != tid) {
+	/* clone3 returns the PID in the caller's namespace; the fork event
+	 * reports it in cryo's (the tracer's) */
+	if (ret != tid || r->new_child <= 0) {
 		pr_err("clone3 inside task %d created %ld instead of %d", r->tid, ret, tid);
 		return -EIO;
 	}
-	return wait_new_task(tid);
+	*host = r->new_child;
+	return wait_new_task(*host);
 }
 
 /* Helper tasks stand in for a session or group leader that left the tree:
@@ -557,12 +572,13 @@ static int helper_create(struct rst_ctx *ctx, struct rst_proc *parent, pid_t pid
 		return -EOPNOTSUPP;
 	}
 	struct rst_helper *h = &ctx->helpers[ctx->nr_helpers];
-	int ret = clone_in(&rst_leader(parent)->r, pid, 0, SIGCHLD);
+	pid_t host;
+	int ret = clone_in(&rst_leader(parent)->r, pid, 0, SIGCHLD, &host);
 	if (ret)
 		return ret;
 	ctx->nr_helpers++;
-	*h = (struct rst_helper){ .pid = pid, .parent = parent, .alive = true };
-	ret = remote_init_sibling(&h->r, &rst_leader(parent)->r, pid);
+	*h = (struct rst_helper){ .pid = pid, .hpid = host, .parent = parent, .alive = true };
+	ret = remote_init_sibling(&h->r, &rst_leader(parent)->r, host);
 	if (ret)
 		return ret;
 	pr_debug("helper task %d created in %d", pid, parent->pid);
@@ -614,6 +630,7 @@ int fill_namespaces(struct rst_ctx *ctx)
 {
 	if (!ctx->ns_flags)
 		return 0;
+	ctx->files.ns.opts = ctx->opts;
 	return ns_restore_create(ctx->ns_flags, ctx->procs[0].core->ids, ctx->procs[0].pid,
 				 ctx->dirfd, &ctx->files.ns);
 }
@@ -628,7 +645,7 @@ int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
 	int err = ctx->cg ? cg_restore_place(ctx->cg, p->pid, p->core->tc->cg_set) : 0;
 	if (err)
 		return err;
-	if (p->sid == p->pid && remote_call(r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0)
+	if (p->sid == p->vpid && remote_call(r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0)
 		return -EPERM;
 	err = restore_task_memory(ctx, p);
 	if (err)
@@ -638,23 +655,25 @@ int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
 		if (c->parent != p)
 			continue;
 		struct remote *cr = r;	/* who forks it */
-		if (c->sid != c->pid && c->sid != p->sid) {
+		if (c->sid != c->vpid && c->sid != p->sid) {
 			struct rst_helper *h;
 			int ret = session_helper(ctx, p, c->sid, &h);
 			if (ret)
 				return ret;
 			cr = &h->r;
 		}
-		int ret = clone_in(cr, c->pid, c->share_flags, SIGCHLD);
+		pid_t host;
+		int ret = clone_in(cr, c->vpid, c->share_flags, SIGCHLD, &host);
 		if (ret)
 			return ret;
+		c->pid = rst_leader(c)->tid = host;
 		c->created = rst_leader(c)->created = true;
 		ret = remote_init_sibling(&rst_leader(c)->r, cr, c->pid);
 		if (ret)
 			return ret;
 		if (c->state != TASK_DEAD)
 			ret = build_tree(ctx, c);
-		else if (c->sid == c->pid)	/* it led a session: make it now */
+		else if (c->sid == c->vpid)	/* it led a session: make it now */
 			ret = remote_call(&rst_leader(c)->r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0
 				      ? -EPERM : 0;
 		/* a zombie stays a live fork of @p until its group is in
@@ -672,13 +691,24 @@ int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
 	return 0;
 }
 
+/* The process group of created process @p as the tree sees it: asked of
+ * the task itself when the tree has a PID namespace of its own (cryo's
+ * getpgid would answer in cryo's). */
+static pid_t tree_pgid(struct rst_ctx *ctx, struct rst_proc *p)
+{
+	if (!(ctx->ns_flags & CLONE_NEWPID))
+		return getpgid(p->pid);
+	long g = remote_call(&rst_leader(p)->r, "getpgid", __NR_getpgid, 0, 0, 0, 0);
+	return g < 0 ? -1 : (pid_t)g;
+}
+
 /* Does process group @pgid exist already, made by an earlier member of the
  * tree (its leader being outside the tree)? */
 static bool group_made(struct rst_ctx *ctx, pid_t pgid)
 {
 	for (int i = 0; i < ctx->nr_procs; i++)
-		if (ctx->procs[i].created && ctx->procs[i].pid != pgid &&
-		    ctx->procs[i].pgid == pgid && getpgid(ctx->procs[i].pid) == pgid)
+		if (ctx->procs[i].created && ctx->procs[i].vpid != pgid &&
+		    ctx->procs[i].pgid == pgid && tree_pgid(ctx, &ctx->procs[i]) == pgid)
 			return true;
 	return false;
 }
@@ -691,7 +721,7 @@ static bool group_made(struct rst_ctx *ctx, pid_t pgid)
 static pid_t root_group(struct rst_ctx *ctx)
 {
 	struct rst_proc *root = &ctx->procs[0];
-	if (root->sid == root->pid || root->pgid == root->pid || find_proc(ctx, root->pgid))
+	if (root->sid == root->vpid || root->pgid == root->vpid || find_proc(ctx, root->pgid))
 		return 0;
 	pid_t cur = getpgid(root->pid);
 	if (cur == root->pgid)
@@ -723,12 +753,12 @@ int set_pgids(struct rst_ctx *ctx)
 	for (int pass = 0; pass < 2; pass++)
 		for (int i = 0; i < ctx->nr_procs; i++) {
 			struct rst_proc *p = &ctx->procs[i];
-			if ((pass == 0) != (p->pgid == p->pid))
+			if ((pass == 0) != (p->pgid == p->vpid))
 				continue;	/* zombies too: they are still alive */
 			pid_t pgid = p->pgid;
 			if (root_pgid && pgid == root->pgid)
 				pgid = root_pgid;	/* the root's group is cryo's */
-			pid_t cur = getpgid(p->pid);
+			pid_t cur = tree_pgid(ctx, p);
 			if (cur == pgid)
 				continue;
 			struct rst_helper *h = NULL;
@@ -756,9 +786,9 @@ void kill_created(struct rst_ctx *ctx)
 		struct rst_helper *h = &ctx->helpers[i];
 		if (!h->alive)
 			continue;
-		kill(h->pid, SIGKILL);
+		kill(h->hpid, SIGKILL);
 		int st;
-		while (waitpid(h->pid, &st, __WALL) < 0 && errno == EINTR)
+		while (waitpid(h->hpid, &st, __WALL) < 0 && errno == EINTR)
 			;
 		h->alive = false;
 	}
@@ -798,6 +828,15 @@ int check_namespaces_cgroups(struct rst_ctx *ctx)
 		ctx->ns_flags = ns_restore_flags(root_ids, ctx->procs[0].core->ids);
 	if (!ret)
 		ret = ns_restore_check_images(ctx->ns_flags, ctx->procs[0].core->ids, ctx->dirfd);
+	if (!ret)
+		ret = pidns_restore_check_root(ctx->ns_flags, ctx->procs[0].vpid,
+					       ctx->opts->pid_ns || getpid() == 1);
+	if (!ret && ctx->opts->root && !(ctx->ns_flags & CLONE_NEWNS)) {
+		pr_err("--root %s: the tree was dumped in cryo's own mount namespace, so there is "
+		       "no root mount of its own to replace; restore without --root",
+		       ctx->opts->root);
+		ret = -EINVAL;
+	}
 	if (ret || !mode || !strcmp(mode, "ignore"))
 		return ret;
 	/* lib/cgroup: the sets of the live processes, the root's first */

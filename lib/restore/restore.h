@@ -19,7 +19,10 @@
 #include "inventory.pb-c.h"
 
 struct rst_thread {
-	pid_t tid;
+	/* tid: as cryo sees it, once created (the image's until then, and
+	 * always when the tree is in cryo's PID namespace); vtid: the image's,
+	 * as the tree sees it */
+	pid_t tid, vtid;
 	CoreEntry *core;
 	bool created;
 	bool released;			/* detached by release_all */
@@ -27,7 +30,11 @@ struct rst_thread {
 };
 
 struct rst_proc {
-	pid_t pid, ppid, pgid, sid;
+	/* pid: as cryo sees it once created (what cryo's calls take), the
+	 * image's until then; vpid, ppid, pgid, sid: the image's, as the tree
+	 * sees them (in its own PID namespace, when the root was made one:
+	 * lib/ns/pid.c) -- what the tree's own calls take */
+	pid_t pid, vpid, ppid, pgid, sid;
 	int state;			/* TASK_ALIVE, TASK_STOPPED, TASK_DEAD */
 	struct rst_proc *parent;
 	struct rst_thread *thr;		/* thr[0] is the leader */
@@ -48,7 +55,8 @@ struct rst_proc {
 
 /* A stand-in for a session or group leader that left the tree. */
 struct rst_helper {
-	pid_t pid;
+	pid_t pid;			/* as the tree sees it */
+	pid_t hpid;			/* as cryo sees it */
 	struct rst_proc *parent;	/* forked it; reaps it */
 	struct remote r;
 	bool alive;

@@ -150,6 +150,36 @@ static uint64_t vdso_hole(const struct mem_image *mi, uint64_t tramp, uint64_t l
 	return 0;
 }
 
+/* Where the vDSO areas [@cs[i], @ce[i]) can pass through on their way to
+ * @dst[i]: a range free in the task's layout @cur (MREMAP_FIXED replaces
+ * whatever is there: a child's own memory, already restored, such as
+ * ASan's shadow gap over 4 GiB), clear of the destinations and the
+ * trampoline.  0 if none. */
+static uint64_t vdso_temp_spot(const struct proc_maps *cur, const uint64_t *dst,
+			       const uint64_t *cs, const uint64_t *ce, int n, uint64_t tramp)
+{
+	uint64_t span = ce[n - 1] - cs[0];
+	uint64_t a = VDSO_TEMP_BASE;
+	for (bool moved = true; moved && a + span < TASK_SIZE_MAX;) {
+		moved = false;
+		for (int i = 0; i < cur->n; i++)
+			if (overlaps(a, a + span, cur->v[i].start, cur->v[i].end)) {
+				a = ROUND_UP(cur->v[i].end, PAGE_SIZE);
+				moved = true;
+			}
+		for (int i = 0; i < n; i++)
+			if (overlaps(a, a + span, dst[i], dst[i] + (ce[i] - cs[i]))) {
+				a = ROUND_UP(dst[i] + (ce[i] - cs[i]), PAGE_SIZE);
+				moved = true;
+			}
+		if (overlaps(a, a + span, tramp, tramp + TRAMPOLINE_SIZE)) {
+			a = tramp + TRAMPOLINE_SIZE;
+			moved = true;
+		}
+	}
+	return a + span < TASK_SIZE_MAX ? a : 0;
+}
+
 static bool vdso_proxy_forced(void)
 {
 	const char *e = getenv("CRYO_VDSO_PROXY");
@@ -219,11 +249,24 @@ static int move_vdso(struct remote *r, struct mem_image *mi, struct proc_maps *c
 		for (int i = 0; i < ni; i++)
 			dst[i] = img_s[i];
 	}
+	bool placed = true;
+	for (int i = 0; i < ni; i++)
+		placed &= dst[i] == cur_s[i];
+	if (placed) {	/* a child forked where its parent put them */
+		if (mi->vdso_proxy)
+			mi->vdso_new = cur_s[nc - 1];
+		return 0;
+	}
 	uint64_t base0 = cur_s[0];
+	uint64_t temp = vdso_temp_spot(cur, dst, cur_s, cur_e, ni, tramp);
+	if (!temp) {
+		pr_err("task %d: no free room to move the vDSO through", r->tid);
+		return -ENOMEM;
+	}
 	for (int pass = 0; pass < 2; pass++)
 		for (int i = 0; i < ni; i++) {
 			uint64_t len = cur_e[i] - cur_s[i];
-			uint64_t to = pass == 0 ? VDSO_TEMP_BASE + (cur_s[i] - base0) : dst[i];
+			uint64_t to = pass == 0 ? temp + (cur_s[i] - base0) : dst[i];
 			if (to == cur_s[i])
 				continue;
 			long ret = remote_syscall(r, __NR_mremap, cur_s[i], len, len,
@@ -353,7 +396,7 @@ static int create_threads(struct rst_proc *p)
 	for (int i = 1; i < p->nr_threads; i++) {
 		struct rst_thread *t = &p->thr[i];
 		remote_scratch_reset(lr);
-		uint64_t tid64 = t->tid;
+		uint64_t tid64 = t->vtid;	/* in the tree's PID namespace */
 		uint64_t tid_addr = remote_scratch_put(lr, &tid64, sizeof(pid_t));
 		struct clone_args args = {
 			.flags = flags,
@@ -370,14 +413,16 @@ static int create_threads(struct rst_proc *p)
 			if (ret == -EEXIST)
 				usleep(10000);
 		}
-		if (ret != t->tid) {
+		if (ret != t->vtid || lr->new_child <= 0) {
 			if (ret == -EEXIST)
-				pid_in_use(t->tid);
+				pid_in_use(t->vtid);
 			else
-				pr_err("clone3 of thread %d in process %d failed: %s", t->tid, p->pid,
+				pr_err("clone3 of thread %d in process %d failed: %s", t->vtid, p->pid,
 				       ret < 0 ? strerror(-ret) : "unexpected tid");
 			return ret < 0 ? ret : -EIO;
 		}
+		/* the clone event reports the TID as cryo sees it */
+		t->tid = lr->new_child;
 		t->created = true;
 		int status;
 		ret = ptrace_wait_stop(t->tid, &status, 10000);
@@ -580,12 +625,14 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 	if (!ret)	/* brk, dumpable, THP, exe... */
 		ret = task_restore_phase(ctx, p, TASK_PH_MM);
 	if (!ret)	/* controlling terminal and /dev/tty, before the fds go in */
-		ret = tty_restore_task(&ctx->files, r, p->pid, p->sid, p->fds,
+		ret = tty_restore_task(&ctx->files, r, p->vpid, p->sid, p->fds,
 				       own_fds ? p->nr_fds : 0);
 	if (!ret && own_fds)
 		ret = files_restore_fds(&ctx->files, r, p->pid, p->fds, p->nr_fds);
 	if (!ret)
 		ret = restore_socket_vmas(r, p);
+	if (!ret)	/* every mapping is in place, the children forked */
+		ret = mem_restore_seals(r, p->mem.mm);
 	if (!ret && !(p->share_flags & CLONE_FS))
 		ret = restore_fs(r, ctx, p);
 	if (!ret)	/* signal actions, personality, rlimits and other settings */

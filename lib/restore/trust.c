@@ -440,6 +440,14 @@ int restore_check_trust(struct rst_ctx *ctx)
 		return ret;
 	}
 	ret = find_owner(&w, &st);
+	/* the mounts would be made by cryo, as root, from what the images say
+	 * (sources, binds of host paths, tmpfs archives) */
+	if (!ret && (ctx->ns_flags & CLONE_NEWNS)) {
+		pr_err("--images-trust owner: the images hold a mount namespace of the tree's own, "
+		       "whose mounts cryo would make as root from what they say; not for images "
+		       "of %s (restore them as root's, or without --images-trust owner)", w.name);
+		ret = -EPERM;
+	}
 	for (int i = 0; !ret && i < ctx->nr_procs; i++) {
 		struct rst_proc *p = &ctx->procs[i];
 		if (p->state == TASK_DEAD)

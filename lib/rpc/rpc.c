@@ -314,10 +314,18 @@ static void kill_restored(const struct cryo_opts *o, pid_t root)
 	if (dfd < 0)
 		return;
 	if (!img_open(&img, dfd, IMG_PSTREE, IMG_READ, 0)) {
+		bool first = true;
 		while (img_read_msg(img, &pstree_entry__descriptor, (ProtobufCMessage **)&pe) > 0) {
-			if (pe->pid > 0)
+			/* a root that is PID 1 was the init of a PID namespace
+			 * of its own: the PIDs are that namespace's, not ours,
+			 * and the root's death has ended them all */
+			bool pidns = first && pe->pid == 1;
+			first = false;
+			if (pe->pid > 0 && !pidns)
 				kill(pe->pid, SIGKILL);
 			protobuf_c_message_free_unpacked(&pe->base, NULL);
+			if (pidns)
+				break;
 		}
 		img_close(img);
 	}

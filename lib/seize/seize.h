@@ -16,6 +16,7 @@
 
 struct seized_thread {
 	pid_t tid;
+	pid_t vtid;			/* as seen in the root's PID namespace (the images') */
 	bool seized;
 	bool regs_saved;
 	bool regs_dirty;		/* registers changed by injection: restore on release */
@@ -26,7 +27,11 @@ struct seized_thread {
 };
 
 struct seized_proc {
-	pid_t pid, ppid, pgid, sid;
+	pid_t pid, ppid, pgid, sid;	/* as cryo sees them */
+	/* as seen in the root's PID namespace: what the images record
+	 * (criu's "virtual" pids); the same as the above when the root is
+	 * in cryo's (filled once the tree is frozen: dump_tree_vpids) */
+	pid_t vpid, vpgid, vsid;
 	int state;			/* TASK_* */
 	int stop_signo;			/* TASK_STOPPED: the signal of its group stop */
 	int exit_code;			/* zombies */

@@ -212,9 +212,14 @@ static int restore_queue(struct remote *r, pid_t pid, pid_t tid, bool shared,
 
 	if (!q || !q->n_signals)
 		return 0;
-	if (r->tid != tid) {
-		pr_err("pending signals of thread %d can only be queued by the thread itself (driving %d)",
-		       tid, r->tid);
+	/* @tid is the TID the task knows (another than cryo's r->tid in a PID
+	 * namespace of the tree's own): ask the task who it is */
+	long self = remote_call(r, "gettid", __NR_gettid, 0, 0, 0, 0);
+	if (self < 0)
+		return (int)self;
+	if (self != tid) {
+		pr_err("pending signals of thread %d can only be queued by the thread itself (driving %ld)",
+		       tid, self);
 		return -EINVAL;
 	}
 	/* Every signal must be blocked while we queue, or the first one we
@@ -226,11 +231,11 @@ static int restore_queue(struct remote *r, pid_t pid, pid_t tid, bool shared,
 	 * also unblocks it, which is why a pending SIGTRAP is refused. */
 	uint64_t mask, all = ~0ULL, want = ~SIGBIT(SIGTRAP);
 	const uint64_t unblockable = SIGBIT(SIGKILL) | SIGBIT(SIGSTOP) | SIGBIT(SIGTRAP);
-	if (ptrace(PTRACE_GETSIGMASK, tid, sizeof(mask), &mask))
+	if (ptrace(PTRACE_GETSIGMASK, r->tid, sizeof(mask), &mask))
 		return_perror("PTRACE_GETSIGMASK of restored task %d failed", tid);
 	if ((mask | unblockable) != all) {
 		pr_debug("task %d: blocking all signals but SIGTRAP (mask was %016lx)", tid, mask);
-		if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(want), &want))
+		if (ptrace(PTRACE_SETSIGMASK, r->tid, sizeof(want), &want))
 			return_perror("PTRACE_SETSIGMASK of restored task %d failed", tid);
 	}
 	/* Validate everything before queueing anything. */

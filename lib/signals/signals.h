@@ -15,6 +15,7 @@ struct remote;
 
 int signals_dump_proc(struct remote *r, pid_t pid, TaskCoreEntry *tc);
 int signals_dump_thread(struct remote *r, pid_t pid, pid_t tid, ThreadCoreEntry *tce);
+/* Restore side: @pid, @tid as the task sees them (it queues its signals). */
 int signals_restore_proc(struct remote *r, pid_t pid, const TaskCoreEntry *tc);
 int signals_restore_thread(struct remote *r, pid_t pid, pid_t tid, const ThreadCoreEntry *tce);
 /* After signals_restore_proc (which creates the POSIX timers, disarmed) and

@@ -16,6 +16,7 @@
  * signals are queued: the last thing before the registers. */
 #include "signals/signals-int.h"
 #include "kerndat/kerndat.h"
+#include "proc/proc.h"
 #include "seize/remote.h"
 #include "util/fault.h"
 #include "util/log.h"
@@ -240,6 +241,19 @@ static int dump_timers(struct remote *r, pid_t pid, TaskTimersEntry *tte)
 			ret = (int)lr;
 			break;
 		}
+		/* /proc shows a notified thread's TID in cryo's PID
+		 * namespace; the image (and the task's timer_create at
+		 * restore) wants the tree's: the last value of its NSpid */
+		pid_t inner = pt[i].tid;
+		if (pt[i].notify & SIGEV_THREAD_ID) {
+			struct proc_status tst;
+			ret = proc_read_status(pid, pt[i].tid, &tst);
+			if (ret)
+				break;
+			if (tst.nspid_levels)
+				inner = tst.nspid[tst.nspid_levels - 1];
+			proc_status_free(&tst);
+		}
 		PosixTimerEntry *e = xmalloc(sizeof(*e));
 		if (!e) {
 			ret = -ENOMEM;
@@ -261,7 +275,7 @@ static int dump_timers(struct remote *r, pid_t pid, TaskTimersEntry *tte)
 		e->vnsec = ts.vnsec;
 		if (pt[i].notify & SIGEV_THREAD_ID) {
 			e->has_notify_thread_id = 1;
-			e->notify_thread_id = pt[i].tid;
+			e->notify_thread_id = inner;
 		}
 		tte->posix[tte->n_posix++] = e;
 		pr_debug("task %d: POSIX timer %d: clock %d, notify %d, signal %d/0x%lx, %ld.%09ld, interval %ld.%09ld, overrun %ld",

@@ -240,11 +240,20 @@ int sk_queue_dump(struct files_dump *fdm, int lfd, uint32_t id, int type, bool r
 				break;
 		}
 		/* a stream peek stops after a message with descriptors, which
-		 * thus end the chunk; the bytes of the messages without any
-		 * before it in the chunk can't be told apart (a peek brings the
-		 * next message's descriptors whatever its length): they are
-		 * sent again together, and a reader gets the descriptors with
-		 * the first of these bytes */
+		 * thus end the chunk (exactly where a reader's read stops);
+		 * the bytes of the messages without any before it in the
+		 * chunk can't be told apart: a peek that has copied all it was
+		 * asked for still steps into the following messages (copying
+		 * nothing) up to the next one with descriptors and brings
+		 * those (unix_stream_read_generic; a peek of one byte, or of
+		 * none, at any offset of the chunk brings them, with or
+		 * without SO_PASSCRED, which only splits at other
+		 * credentials), and nothing else (sock_diag, SIOCINQ,
+		 * SO_MEMINFO) counts a stream's queued messages.  So they are
+		 * sent again as one message: a reader gets the descriptors
+		 * with the first of these bytes, never later than it did
+		 * (which buffered protocols, D-Bus, Wayland, take as they
+		 * did) */
 		ret = write_packet(fdm, img, id, buf, n, pk, what);
 		if (ret)
 			break;

@@ -38,6 +38,7 @@ struct usk_dumped {
 	FilePermsEntry perms;
 	struct skopt_mem som;
 	char *name_dir;
+	char *name_root;	/* the task's changed root the name is bound in */
 	struct usk_diag *dg;
 	pid_t pid;
 	int fd;
@@ -108,6 +109,44 @@ static bool ends_with_name(const char *real, const char *name, size_t *dirlen)
 	return true;
 }
 
+static int dump_path_name_at(struct fd_dump *d, struct usk_dumped *u, int lfd, int top,
+			     const char *path, char *real);
+
+/* An absolute name not found from cryo's root, of a socket of process
+ * @d->pid whose root is @rdir (cryo's path of it; @root its /proc link):
+ * bound inside that root (after the chroot), the name is looked up there.
+ * Then the restore binds it from that root too (cryo_name_root), and the
+ * name reads the same to the task.  Returns 0 with @st filled if so, 1 if
+ * the name is not there either, a negative errno on failure. */
+static int name_in_root(struct fd_dump *d, struct usk_dumped *u, const char *path,
+			const char *root, const char *rdir, struct stat *st)
+{
+	int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return 1;
+	struct stat rst, cst;
+	bool found = same_vfs(rfd, path + 1, u->dg, st);
+	/* the root must be reachable by its path from cryo's root */
+	bool reach = !fstat(rfd, &rst) && !stat(rdir, &cst) && rst.st_dev == cst.st_dev &&
+		     rst.st_ino == cst.st_ino;
+	close(rfd);
+	if (!found)
+		return 1;
+	if (!reach) {
+		pr_err("%s is bound to \"%s\" inside the changed root of process %d, whose "
+		       "path %s does not lead to that root from cryo's (it was moved, or is in "
+		       "another mount namespace): cryo can't bind the name there again", u->what,
+		       path, d->pid, rdir);
+		return -EOPNOTSUPP;
+	}
+	u->name_root = strdup(rdir);
+	if (!u->name_root)
+		return -ENOMEM;
+	u->e.cryo_name_root = u->name_root;
+	pr_debug("%s: bound inside the root %s of process %d", u->what, rdir, d->pid);
+	return 0;
+}
+
 /* A name bound to a path: the file's permissions, whether it was deleted,
  * and for a relative name the directory it is relative to. */
 static int dump_path_name(struct fd_dump *d, struct usk_dumped *u, int lfd)
@@ -116,9 +155,34 @@ static int dump_path_name(struct fd_dump *d, struct usk_dumped *u, int lfd)
 	char path[sizeof(dg->name) + 1];
 	memcpy(path, dg->name, dg->namelen);
 	path[dg->namelen] = '\0';
-	struct stat st, fst;
 	char real[PATH_MAX];
-	bool known = bound_file(lfd, real, sizeof(real), &fst);
+	/* a process in a mount namespace of its own: its names are looked up
+	 * from its root (the restore binds them inside its namespace) */
+	char mns[64];
+	struct stat a, b;
+	snprintf(mns, sizeof(mns), "/proc/%d/ns/mnt", d->pid);
+	int top = AT_FDCWD;
+	if (!stat(mns, &a) && !stat("/proc/self/ns/mnt", &b) && a.st_ino != b.st_ino) {
+		snprintf(mns, sizeof(mns), "/proc/%d/root", d->pid);
+		top = open(mns, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (top < 0)
+			return log_errno(-errno, "%s: can't open the root of process %d (%s)",
+					 u->what, d->pid, mns);
+	}
+	int ret = dump_path_name_at(d, u, lfd, top, path, real);
+	if (top >= 0)
+		close(top);
+	return ret;
+}
+
+static int dump_path_name_at(struct fd_dump *d, struct usk_dumped *u, int lfd, int top,
+			     const char *path, char *real)
+{
+	struct usk_diag *dg = u->dg;
+	struct stat st, fst;
+	/* @top: absolute names relative to it (the process's root) */
+#define AT(p) (top == AT_FDCWD || (p)[0] != '/' ? (p) : (p)[1] ? (p) + 1 : ".")
+	bool known = bound_file(lfd, real, PATH_MAX, &fst);
 	bool found;
 	if (known && !fst.st_nlink) {
 		/* unlinked: the kernel's path says where it was */
@@ -127,23 +191,30 @@ static int dump_path_name(struct fd_dump *d, struct usk_dumped *u, int lfd)
 			real[rl - 10] = '\0';
 	}
 	if (path[0] == '/') {
-		found = same_vfs(AT_FDCWD, path, dg, &st);
+		found = same_vfs(top, AT(path), dg, &st);
 		/* An absolute name is the binder's, looked up from its root.
 		 * Found from cryo's root it was bound before a chroot, or its
 		 * process never changed root.  Otherwise, in a process with a
-		 * changed root it may have been bound inside that root, where
-		 * cryo, binding in its own root, can't put it back. */
+		 * changed root it may have been bound inside that root: looked
+		 * up there (name_in_root). */
 		char root[64], rdir[PATH_MAX];
 		snprintf(root, sizeof(root), "/proc/%d/root", d->pid);
-		ssize_t rn = found ? 0 : readlink(root, rdir, sizeof(rdir) - 1);
+		/* (in a mount namespace of its own, @top is that root already) */
+		ssize_t rn = found || top != AT_FDCWD ? 0 :
+			     readlink(root, rdir, sizeof(rdir) - 1);
 		if (rn > 0 && !(rn == 1 && rdir[0] == '/')) {
 			rdir[rn] = '\0';
-			pr_err("%s is bound to \"%s\", which is not there from cryo's root, while "
-			       "process %d has its root changed to %s (chroot): cryo can't bind a "
-			       "name inside a changed root yet (bind it by a path relative to the "
-			       "working directory, or before the chroot)", u->what, path, d->pid,
-			       rdir);
-			return -EOPNOTSUPP;
+			int ret = name_in_root(d, u, path, root, rdir, &st);
+			if (ret < 0)
+				return ret;
+			if (ret > 0) {
+				pr_err("%s is bound to \"%s\", which is neither there from cryo's "
+				       "root nor from the changed root %s of process %d (chroot): "
+				       "cryo can't tell where to bind it (was it deleted or hidden "
+				       "by a mount inside that root?)", u->what, path, rdir, d->pid);
+				return -EOPNOTSUPP;
+			}
+			found = true;
 		}
 		if (!found && known && fst.st_nlink) {
 			if (!strcmp(real, path)) {
@@ -166,7 +237,7 @@ static int dump_path_name(struct fd_dump *d, struct usk_dumped *u, int lfd)
 		if (known && ends_with_name(real, path, &dl)) {
 			memcpy(dir, real, dl);
 			dir[dl] = '\0';
-			found = fst.st_nlink && same_vfs(AT_FDCWD, real, dg, &st);
+			found = fst.st_nlink && same_vfs(top, AT(real), dg, &st);
 		} else {
 			char cwd[64];
 			snprintf(cwd, sizeof(cwd), "/proc/%d/cwd", d->pid);
@@ -203,6 +274,7 @@ static int dump_path_name(struct fd_dump *d, struct usk_dumped *u, int lfd)
 	u->e.file_perms = &u->perms;
 	return 0;
 }
+#undef AT
 
 static const char *type_name(int t)
 {
@@ -451,6 +523,7 @@ int usk_dump_end(struct files_dump *fdm)
 	for (int i = 0; i < s->nr; i++) {
 		skopt_mem_free(&s->v[i]->som);
 		free(s->v[i]->name_dir);
+		free(s->v[i]->name_root);
 		free(s->v[i]);
 	}
 	free(s->v);

@@ -50,6 +50,8 @@ struct usk_rst {
 	int nr_bound;
 	char **made_dirs;	/* directories made to bind deleted sockets in */
 	int nr_made_dirs;
+	int real_root;		/* cryo's own root (O_PATH), once a name needs another */
+	const char *cur_root;	/* the changed root cryo is in now, NULL: its own */
 };
 
 /* A deleted socket whose directory was removed too: make the missing
@@ -103,8 +105,8 @@ static int make_parents(struct usk_rst *s, const char *path, const char *dir, co
 
 /* Remember the file a bind created: a deleted socket's is unlinked at the
  * end (its peers connect by that name first), any on failure. */
-static int note_bound(struct usk_rst *s, const char *path, const char *dir, bool deleted,
-		      const char *w)
+static int note_bound(struct usk_rst *s, const char *path, const char *dir, const char *root,
+		      bool deleted, const char *w)
 {
 	struct stat st;
 	if (lstat(path, &st))
@@ -116,6 +118,8 @@ static int note_bound(struct usk_rst *s, const char *path, const char *dir, bool
 	char full[PATH_MAX];
 	if (path[0] != '/' && dir)
 		snprintf(full, sizeof(full), "%s/%s", dir, path);
+	else if (root)	/* cryo's path of it, for the end of the restore */
+		snprintf(full, sizeof(full), "%s%s", root, path);
 	else
 		snprintf(full, sizeof(full), "%s", path);
 	n[s->nr_bound] = (struct bound){ strdup(full), deleted, st.st_dev, st.st_ino };
@@ -140,6 +144,7 @@ static struct usk_rst *rst_state(struct files_restore *fr)
 	s = xzalloc(sizeof(*s));
 	if (!s)
 		return NULL;
+	s->real_root = -1;
 	s->v = xzalloc((fr->nr_files + 1) * sizeof(*s->v));
 	if (!s->v) {
 		free(s);
@@ -238,6 +243,103 @@ static int path_in_use(struct usk_rst *s, const struct stat *st, bool *busy)
  * its queue sent to its name, a listener's connections made by name. */
 typedef int while_named_fn(struct files_restore *fr, struct usk_rst *s, struct rst_file *f);
 
+/* A name bound inside its task's changed root (cryo_name_root) is bound
+ * and connected to with cryo's root changed to that one for the moment
+ * (the kernel looks a name up from the caller's root, and it must read the
+ * same to the task); cryo is single-threaded here (no CLONE_FS sharer). */
+struct saved_root {
+	int root, cwd;
+	const char *prev;
+};
+
+/* The root a name of @e is looked up from: its task's changed root for an
+ * absolute name bound inside one, else cryo's own (NULL). */
+static const char *name_root(const UnixSkEntry *e)
+{
+	return e->cryo_name_root && e->name.len && e->name.data[0] == '/' ? e->cryo_name_root
+									   : NULL;
+}
+
+static bool same_root(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* Make @dir (a path from cryo's own root; NULL: that root) cryo's root,
+ * from whichever it is in now; @sv keeps where to go back (leave_root). */
+static int enter_root(struct usk_rst *s, const char *dir, struct saved_root *sv, const char *w)
+{
+	sv->root = sv->cwd = -1;
+	sv->prev = s->cur_root;
+	if (same_root(dir, s->cur_root))
+		return 0;
+	if (s->real_root < 0) {
+		s->real_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);	/* never changed yet */
+		if (s->real_root < 0)
+			return_perror("%s: can't open cryo's root", w);
+	}
+	sv->root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	sv->cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int ret = 0;
+	if (sv->root < 0 || sv->cwd < 0) {
+		ret = -errno;
+		pr_perror("%s: can't open cryo's root and working directory", w);
+	} else if (fchdir(s->real_root) || chroot(".")) {
+		ret = -errno;
+		pr_perror("%s: can't go back to cryo's own root", w);
+	} else if (dir && (chroot(dir) || chdir("/"))) {
+		ret = -errno;
+		pr_perror("%s: can't enter %s, the changed root its name was bound in", w, dir);
+	}
+	if (ret) {
+		/* back where it was, as far as it goes */
+		if (sv->root >= 0 && sv->cwd >= 0 && (fchdir(sv->root) || chroot(".") ||
+						      fchdir(sv->cwd)))
+			pr_perror("can't go back to cryo's root");
+		if (sv->root >= 0)
+			close(sv->root);
+		if (sv->cwd >= 0)
+			close(sv->cwd);
+		sv->root = sv->cwd = -1;
+		return ret;
+	}
+	s->cur_root = dir;
+	return 0;
+}
+
+static int leave_root(struct usk_rst *s, struct saved_root *sv)
+{
+	int ret = 0;
+	if (sv->root < 0)
+		return 0;
+	if (fchdir(sv->root) || chroot(".") || fchdir(sv->cwd)) {
+		ret = -errno;
+		pr_perror("can't go back to cryo's root");
+	}
+	close(sv->root);
+	close(sv->cwd);
+	sv->root = sv->cwd = -1;
+	s->cur_root = sv->prev;
+	return ret;
+}
+
+/* connect() @sk to the name of @to, looked up from its root. */
+static int connect_named(struct usk_rst *s, int sk, const UnixSkEntry *to, const char *w)
+{
+	struct sockaddr_un a;
+	socklen_t len = make_addr(to, &a);
+	struct saved_root sv;
+	int ret = a.sun_path[0] ? enter_root(s, name_root(to), &sv, w) : 0;
+	if (ret)
+		return ret;
+	if (connect(sk, (struct sockaddr *)&a, len)) {
+		ret = -errno;
+		pr_perror("%s: connect to %s", w, WHAT(to));
+	}
+	int r2 = a.sun_path[0] ? leave_root(s, &sv) : 0;
+	return ret ? ret : r2;
+}
+
 static int bind_path(struct usk_rst *s, int sk, const UnixSkEntry *e, const char *w,
 		     struct files_restore *fr, struct rst_file *f, while_named_fn *named)
 {
@@ -246,6 +348,14 @@ static int bind_path(struct usk_rst *s, int sk, const UnixSkEntry *e, const char
 	char path[sizeof(a.sun_path) + 1] = { 0 };
 	memcpy(path, a.sun_path, len - offsetof(struct sockaddr_un, sun_path));
 	int ret = 0, cwd = -1;
+	struct saved_root sv;
+	if (name_root(e) && e->deleted) {
+		pr_err("%s: a deleted name inside a changed root: not supported", w);
+		return -EOPNOTSUPP;
+	}
+	ret = enter_root(s, name_root(e), &sv, w);
+	if (ret)
+		return ret;
 	if (e->name_dir && path[0] != '/') {
 		cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (cwd < 0)
@@ -317,7 +427,7 @@ static int bind_path(struct usk_rst *s, int sk, const UnixSkEntry *e, const char
 		}
 	}
 	if (!ret && !aside[0])
-		ret = note_bound(s, path, e->name_dir, e->deleted, w);
+		ret = note_bound(s, path, e->name_dir, name_root(e), e->deleted, w);
 out:
 	if (aside[0] && rename(aside, path)) {
 		pr_perror("%s: can't move %s back to %s", w, aside, path);
@@ -330,7 +440,8 @@ out:
 		}
 		close(cwd);
 	}
-	return ret;
+	int r2 = leave_root(s, &sv);
+	return ret ? ret : r2;
 }
 
 /* Bind @sk to @e's name, then run @named for @f (see while_named_fn). */
@@ -633,11 +744,7 @@ static int connect_to(struct usk_rst *s, struct rst_file *c, const UnixSkEntry *
 	int ret = do_bind(s, sk, ce);
 	if (ret)
 		return ret;
-	struct sockaddr_un a;
-	socklen_t len = make_addr(target, &a);
-	if (connect(sk, (struct sockaddr *)&a, len))
-		return_perror("%s: connect to %s", WHAT(ce), WHAT(target));
-	return 0;
+	return connect_named(s, sk, target, WHAT(ce));
 }
 
 /* listen, then the listener's connections, made again by its name */
@@ -740,10 +847,7 @@ static int open_single(struct files_restore *fr, struct usk_rst *s, struct rst_f
 			pr_err("%s: its peer %s has no name to connect to", WHAT(e), WHAT(pe));
 			return -EOPNOTSUPP;
 		}
-		struct sockaddr_un a;
-		socklen_t len = make_addr(pe, &a);
-		if (connect(sk, (struct sockaddr *)&a, len))
-			return_perror("%s: connect to %s", WHAT(e), WHAT(pe));
+		ret = connect_named(s, sk, pe, WHAT(e));
 	}
 	if (!ret)
 		ret = finish(f);
@@ -768,15 +872,14 @@ static int open_self(struct files_restore *fr, struct usk_rst *s, struct rst_fil
 	int ret = do_bind(s, sk, e);
 	if (ret)
 		return ret;
-	struct sockaddr_un a;
-	socklen_t len = make_addr(e, &a);
-	if (connect(sk, (struct sockaddr *)&a, len))
-		return_perror("%s: connect to itself", WHAT(e));
+	ret = connect_named(s, sk, e, WHAT(e));
+	if (ret)
+		return ret;
 	ret = queue_from(fr, f, sk);
 	return ret ?: finish(f);
 }
 
-int usk_open(struct files_restore *fr, struct rst_file *f)
+static int usk_open_here(struct files_restore *fr, struct rst_file *f)
 {
 	const UnixSkEntry *e = f->fe->usk;
 	if (!e) {
@@ -865,12 +968,27 @@ int usk_open(struct files_restore *fr, struct rst_file *f)
 	return open_single(fr, s, f, p);
 }
 
+/* Names are the tree's: bound and connected to in its mount namespace */
+int usk_open(struct files_restore *fr, struct rst_file *f)
+{
+	int cwd, ret = files_rst_enter_mnt(fr, &cwd);
+	if (ret)
+		return ret;
+	ret = usk_open_here(fr, f);
+	int r2 = files_rst_leave_mnt(fr, cwd);
+	return ret ? ret : r2;
+}
+
 void usk_restore_finish(struct files_restore *fr, bool ok)
 {
 	struct usk_rst *s = fr->kind_state[FDK_UNIX];
 	sk_queue_release(fr);
 	if (!s)
 		return;
+	/* (a file that is not the one bound, cryo's namespace's, is left) */
+	int cwd = -1;
+	if (s->nr_bound || s->nr_made_dirs)
+		files_rst_enter_mnt(fr, &cwd);
 	for (int i = 0; i < s->nr_bound; i++) {
 		struct bound *b = &s->bound[i];
 		struct stat st;
@@ -887,6 +1005,9 @@ void usk_restore_finish(struct files_restore *fr, bool ok)
 		free(s->made_dirs[i]);
 	}
 	free(s->made_dirs);
+	files_rst_leave_mnt(fr, cwd);
+	if (s->real_root >= 0)
+		close(s->real_root);
 	usk_list_free(&s->live);
 	free(s->v);
 	free(s->listeners);

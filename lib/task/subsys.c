@@ -70,9 +70,11 @@ static int signals_proc_dump(struct task_dump *d)
 	return signals_dump_proc(d->r, d->p->pid, d->core->tc);
 }
 
+/* the signals are queued by the task itself (rt_sigqueueinfo): with the
+ * PIDs it knows, the tree's (vpid, vtid) */
 static int signals_proc_restore(const struct task_rst *tr)
 {
-	return signals_restore_proc(tr->r, tr->p->pid, tr->p->core->tc);
+	return signals_restore_proc(tr->r, tr->p->vpid, tr->p->core->tc);
 }
 
 const struct task_item task_item_signals_proc = {
@@ -87,7 +89,7 @@ static int signals_dump(struct task_dump *d)
 
 static int signals_restore(const struct task_rst *tr)
 {
-	return signals_restore_thread(tr->r, tr->p->pid, tr->t->tid, tr->t->core->thread_core);
+	return signals_restore_thread(tr->r, tr->p->vpid, tr->t->vtid, tr->t->core->thread_core);
 }
 
 const struct task_item task_item_signals = {

@@ -1,5 +1,6 @@
 /* Life cycle, options and verdicts of a test program (see zdtmtst.h). */
 #include <fcntl.h>
+#include <sched.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -99,6 +100,11 @@ void __fail(const char *file, int line, const char *fmt, ...)
 	va_end(ap);
 	snprintf(buf, sizeof(buf), "FAIL: %s:%d: %s\n", file, line, msg);
 	out_line(buf);
+}
+
+const char *test_pidfile(void)
+{
+	return opt_pidfile;
 }
 
 const char *test_outfile(void)
@@ -354,6 +360,11 @@ void test_init(int argc, char **argv)
 			perror("pipe2");
 			exit(1);
 		}
+		/* the launcher's next child is the new namespace's init */
+		if ((test_flags & TEST_NEW_PIDNS) && unshare(CLONE_NEWPID)) {
+			perror("unshare(CLONE_NEWPID)");
+			exit(1);
+		}
 		pid = fork();
 		if (pid < 0) {
 			perror("fork");
@@ -405,7 +416,20 @@ static int write_pidfile(const char *path)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
-	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	pid_t self = getpid();
+	if (test_flags & TEST_NEW_PIDNS) {
+		/* init of its own namespace: /proc (the runner's) names it
+		 * with the PID the runner knows */
+		char link[32];
+		ssize_t l = readlink("/proc/self", link, sizeof(link) - 1);
+		if (l <= 0) {
+			close(fd);
+			return -1;
+		}
+		link[l] = '\0';
+		self = atoi(link);
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)self);
 	if (write(fd, buf, n) != n) {
 		close(fd);
 		return -1;

@@ -71,6 +71,10 @@ void test_register_option(struct test_option *opt);
 
 /* Set before test_init() to change how the test is started. */
 #define TEST_NO_SETSID	0x1	/* stay in the runner's session (tty tests) */
+/* the test process is born as the init (PID 1) of a new PID namespace
+ * (clone CLONE_NEWPID instead of fork); the pidfile gets its PID in the
+ * runner's namespace.  Needs the daemon mode (not --no-daemon). */
+#define TEST_NEW_PIDNS	0x2
 extern unsigned test_flags;
 extern const char *test_doc;	/* one line, printed by --help */
 
@@ -109,6 +113,7 @@ void test_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 	} while (0)
 void test_exit(int code) __attribute__((noreturn));
 int test_failures(void);	/* number of fail() calls so far */
+const char *test_pidfile(void);	/* --pidfile (absolute), or NULL */
 const char *test_outfile(void);	/* --outfile (absolute), or NULL */
 /* pass() if nothing failed so far; returns the exit code for main(). */
 int test_verdict(void);

@@ -6,8 +6,17 @@
  * R, chdir("/sub"), opens "/data" (at fd 50, offset 3), "/sub" (fd 51) and,
  * relative to its cwd, "file" (fd 52); it starts G, a child sharing its
  * root and cwd (clone with CLONE_FS).  C then waits on a pipe.
- * (--unix: C also binds a unix socket to "/sock" inside its root, fd 53,
- * which cryo refuses, naming it.)
+ * --unix_sk: C also binds, by absolute names inside its root, a datagram
+ * socket to "/sock" (fd 53) and a stream listener to "/sub/lsock" (fd 54),
+ * connects a client to it (fd 55), accepts it (fd 56), and sends "hello"
+ * from the client (queued on fd 56), connects an unnamed datagram socket
+ * to "/sock" (fd 57), and binds a datagram socket to "/sub/self" connected
+ * to itself with "me" queued (fd 58).  After restore C checks the names
+ * (getsockname, getpeername), that the socket files are inside its root and
+ * nowhere else, that a new client can connect to "/sub/lsock" and a
+ * datagram reach "/sock", and the queued bytes.
+ * --unix_deleted (with --unix_sk): "/sock" is unlinked before the dump;
+ * cryo can't tell where it was bound and must refuse.
  * After SIGTERM: the test asks C to check, C answers on a pipe: "/" is R
  * (same device and inode), getcwd() is "/sub", fds 50-52 are the same files
  * (inodes) with fd 50 at offset 3, "/data" and "file" open by those paths
@@ -27,14 +36,89 @@
 
 #include "zdtmtst.h"
 
-static bool unix_sk;
-TEST_OPTION(unix_sk, bool, "bind a unix socket inside the root", 0);
+static bool unix_sk, unix_deleted;
+TEST_OPTION(unix_sk, bool, "bind unix sockets inside the root", 0);
+TEST_OPTION(unix_deleted, bool, "unlink the datagram socket's name", 0);
+static char host_lsock[512];	/* "/sub/lsock" from the test's root */
 
 static struct stat st_root, st_data, st_sub, st_file;
 
 static int same(const struct stat *a, const struct stat *b)
 {
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+static bool name_is(int fd, bool peer, const char *name)
+{
+	struct sockaddr_un a;
+	socklen_t len = sizeof(a);
+	if ((peer ? getpeername : getsockname)(fd, (struct sockaddr *)&a, &len))
+		return false;
+	return len == offsetof(struct sockaddr_un, sun_path) + strlen(name) + 1 &&
+	       !strcmp(a.sun_path, name);
+}
+
+/* the sockets bound inside the root, in C (chrooted) */
+static void check_unix(char *msg, size_t size)
+{
+	struct stat s;
+	char buf[16];
+	if (!name_is(53, false, "/sock") || !name_is(54, false, "/sub/lsock") ||
+	    !name_is(56, false, "/sub/lsock") || !name_is(55, true, "/sub/lsock")) {
+		snprintf(msg, size, "fds 53-56 lost their names /sock, /sub/lsock");
+		return;
+	}
+	if ((!unix_deleted && (stat("/sock", &s) || !S_ISSOCK(s.st_mode))) ||
+	    stat("/sub/lsock", &s) || !S_ISSOCK(s.st_mode)) {
+		snprintf(msg, size, "the socket files are not in the root: %s", strerror(errno));
+		return;
+	}
+	ssize_t n = recv(56, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n != 5 || memcmp(buf, "hello", 5)) {
+		snprintf(msg, size, "fd 56: the queued bytes: %zd", n);
+		return;
+	}
+	if (send(56, "back", 4, 0) != 4 || recv(55, buf, sizeof(buf), 0) != 4 ||
+	    memcmp(buf, "back", 4)) {
+		snprintf(msg, size, "fds 55/56 are not connected to each other");
+		return;
+	}
+	struct sockaddr_un la = { .sun_family = AF_UNIX, .sun_path = "/sub/lsock" };
+	int c = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (c < 0 || connect(c, (struct sockaddr *)&la, sizeof(la))) {
+		snprintf(msg, size, "connect to /sub/lsock: %s", strerror(errno));
+		return;
+	}
+	int a = accept(54, NULL, NULL);
+	if (a < 0 || send(c, "x", 1, 0) != 1 || recv(a, buf, 1, 0) != 1 || buf[0] != 'x') {
+		snprintf(msg, size, "fd 54 did not accept the new connection: %s", strerror(errno));
+		return;
+	}
+	close(a);
+	close(c);
+	struct sockaddr_un from;
+	socklen_t fl = sizeof(from);
+	if (!name_is(58, false, "/sub/self") || !name_is(58, true, "/sub/self") ||
+	    recvfrom(58, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl) != 2 ||
+	    memcmp(buf, "me", 2) || strcmp(from.sun_path, "/sub/self")) {
+		snprintf(msg, size, "fd 58 is not /sub/self connected to itself with \"me\" queued");
+		return;
+	}
+	if (unix_deleted)	/* nothing to send to */
+		return;
+	if (!name_is(57, true, "/sock") || send(57, "57", 2, 0) != 2 ||
+	    recv(53, buf, sizeof(buf), MSG_DONTWAIT) != 2 || memcmp(buf, "57", 2)) {
+		snprintf(msg, size, "fd 57 is not connected to /sock (fd 53)");
+		return;
+	}
+	struct sockaddr_un da = { .sun_family = AF_UNIX, .sun_path = "/sock" };
+	int d = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (d < 0 || sendto(d, "dg", 2, 0, (struct sockaddr *)&da, sizeof(da)) != 2 ||
+	    recv(53, buf, sizeof(buf), MSG_DONTWAIT) != 2 || memcmp(buf, "dg", 2)) {
+		snprintf(msg, size, "a datagram to /sock did not reach fd 53: %s", strerror(errno));
+		return;
+	}
+	close(d);
 }
 
 /* in C, chrooted: empty string if all is well */
@@ -78,8 +162,12 @@ static void check(char *msg, size_t size)
 		return;
 	}
 	close(fd);
-	if (access("/proc/self", F_OK) == 0)
+	if (access("/proc/self", F_OK) == 0) {
 		snprintf(msg, size, "/proc is reachable: C is no longer confined to its root");
+		return;
+	}
+	if (unix_sk)
+		check_unix(msg, size);
 }
 
 static char g_stack[65536] __attribute__((aligned(16)));
@@ -130,10 +218,38 @@ int main(int argc, char **argv)
 				dup2(open("file", O_RDONLY), 52) != 52))
 			snprintf(msg, sizeof(msg), "open in the root: %s", strerror(errno));
 		struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/sock" };
+		struct sockaddr_un la = { .sun_family = AF_UNIX, .sun_path = "/sub/lsock" };
 		int sk = unix_sk ? socket(AF_UNIX, SOCK_DGRAM, 0) : -1;
+		int l = unix_sk ? socket(AF_UNIX, SOCK_STREAM, 0) : -1;
+		int cl = unix_sk ? socket(AF_UNIX, SOCK_STREAM, 0) : -1, acc = -1;
 		if (!msg[0] && unix_sk && (sk < 0 || bind(sk, (struct sockaddr *)&sa, sizeof(sa)) ||
-					   dup2(sk, 53) != 53))
-			snprintf(msg, sizeof(msg), "unix socket in the root: %s", strerror(errno));
+					   dup2(sk, 53) != 53 || l < 0 ||
+					   bind(l, (struct sockaddr *)&la, sizeof(la)) ||
+					   listen(l, 4) || dup2(l, 54) != 54 || cl < 0 ||
+					   connect(cl, (struct sockaddr *)&la, sizeof(la)) ||
+					   dup2(cl, 55) != 55 || (acc = accept(54, NULL, NULL)) < 0 ||
+					   dup2(acc, 56) != 56 ||
+					   send(55, "hello", 5, 0) != 5))
+			snprintf(msg, sizeof(msg), "unix sockets in the root: %s", strerror(errno));
+		struct sockaddr_un se = { .sun_family = AF_UNIX, .sun_path = "/sub/self" };
+		int d = unix_sk ? socket(AF_UNIX, SOCK_DGRAM, 0) : -1;
+		int me = unix_sk ? socket(AF_UNIX, SOCK_DGRAM, 0) : -1;
+		if (!msg[0] && unix_sk && (d < 0 || connect(d, (struct sockaddr *)&sa, sizeof(sa)) ||
+					   dup2(d, 57) != 57 || me < 0 ||
+					   bind(me, (struct sockaddr *)&se, sizeof(se)) ||
+					   connect(me, (struct sockaddr *)&se, sizeof(se)) ||
+					   send(me, "me", 2, 0) != 2 || dup2(me, 58) != 58))
+			snprintf(msg, sizeof(msg), "datagram sockets in the root: %s", strerror(errno));
+		if (!msg[0] && unix_sk) {
+			close(d);
+			close(me);
+			close(sk);
+			close(l);
+			close(cl);
+			close(acc);
+		}
+		if (!msg[0] && unix_deleted && unlink("/sock"))
+			snprintf(msg, sizeof(msg), "unlink /sock: %s", strerror(errno));
 		pid_t g = msg[0] ? -1 : clone(g_main, g_stack + sizeof(g_stack),
 					       CLONE_FS | SIGCHLD, NULL);
 		if (!msg[0] && g < 0)
@@ -152,6 +268,7 @@ int main(int argc, char **argv)
 	char msg[256];
 	if (read(ready[0], msg, sizeof(msg)) <= 0 || msg[0])
 		setup_fail("child: %s", msg);
+	snprintf(host_lsock, sizeof(host_lsock), "%s/sub/lsock", root);
 
 	test_daemon();
 	test_waitsig();
@@ -163,6 +280,12 @@ int main(int argc, char **argv)
 		fail("C did not answer");
 	else if (msg[0])
 		fail("in C: %s", msg);
+	struct stat hs;
+	/* bound inside the root, and not from cryo's root */
+	if (unix_sk && (stat(host_lsock, &hs) || !S_ISSOCK(hs.st_mode)))
+		fail("%s is no socket file", host_lsock);
+	if (unix_sk && !access("/sub/lsock", F_OK))
+		fail("a file /sub/lsock appeared outside C's root");
 	int st;
 	if (waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st))
 		fail("C ended with status %#x", st);

@@ -843,6 +843,20 @@ def check_trust_owner(c):
     c.restore_ok(prog, img, 'restore-root', ['--images-trust', 'owner'])
 
 
+def check_trust_mntns(c):
+    """--images-trust owner: images of a tree in a mount namespace of its
+    own, owned by another user than root, are refused (cryo would make the
+    mounts they describe as root); as root's they restore."""
+    prog = c.start('ns_mnt')
+    img = c.dump(prog)
+    os.chmod(img, 0o700)
+    chown_tree(img, NOBODY, NOBODY)
+    c.refused(prog, img, 'restore-nobody', ['--images-trust owner', 'mount namespace'],
+              ['--images-trust', 'owner'], what='of a mount namespace from nobody\'s directory')
+    chown_tree(img, 0, 0)
+    c.restore_ok(prog, img, 'restore-root', ['--images-trust', 'owner'])
+
+
 def check_trust_unprivileged(c):
     """An unprivileged user's process: its own images restore under
     --images-trust owner; forged to open a file it can't read, or to run as
@@ -906,6 +920,7 @@ CHECKS = [
     ('truncated_pagemap', check_truncated_pagemap),
     ('trust_owner', check_trust_owner),
     ('trust_unprivileged', check_trust_unprivileged),
+    ('trust_mntns', check_trust_mntns),
 ]
 
 
@@ -914,7 +929,7 @@ def main():
     note('work files in %s' % top)
     rc = run_checks('hostile', CHECKS, lambda name: Check(top, name), __doc__,
                     needs=[(n, prog_path(n)) for n in
-                           ('counter', 'files_ghost', 'files_link_remap')])
+                           ('counter', 'files_ghost', 'files_link_remap', 'ns_mnt')])
     if rc in (0, 77) and '--keep' not in sys.argv:
         shutil.rmtree(top, ignore_errors=True)
     return rc

@@ -119,6 +119,12 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
                  TEST_NO_SETSID); cryo restore runs in another such session
                  (a new pty as its stdin), so --shell-job (in dump_opts and
                  restore_opts) hands the restored tree that terminal
+  pidns_root   = yes: the test's root is the init of a PID namespace of
+                 its own (TEST_NEW_PIDNS); the restore gives it a new one,
+                 so the restored root has a new PID here: the runner checks
+                 the PIDs inside the namespace instead (NSpid: the root's
+                 is 1, the tree's are the dumped ones) and follows the
+                 restored tree from then on
 """
 
 DEFAULTS = {
@@ -143,6 +149,7 @@ DEFAULTS = {
     'settle': '0.5',
     'churn': 'no',
     'tty': 'no',
+    'pidns_root': 'no',
     'images_max': '',
     'images_min': '',
 }
@@ -233,6 +240,18 @@ def proc_stat(pid):
         return None
     rest = s[s.rindex(')') + 2:].split()
     return rest[0], int(rest[1]), int(rest[3])
+
+
+def nspid_inner(pid):
+    """pid's PID in its own (innermost) PID namespace, or None."""
+    try:
+        with open('/proc/%d/status' % pid) as f:
+            for line in f:
+                if line.startswith('NSpid:'):
+                    return int(line.split()[-1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def proc_exists(pid):
@@ -759,6 +778,9 @@ class Runner(fault.FaultTests, real.RealTests):
         except (OSError, ValueError) as e:
             raise TestFailed('restore%s: no valid --pidfile %s: %s' % (tag, rpidfile, e))
         self.own(rpid, ctx['binary'])
+        if ctx.get('inner'):
+            # a PID namespace of its own: a new PID here, the old ones inside
+            return self.check_restored_pidns(pid, tree, rpid, ctx, tag, expect)
         if rpid != pid:
             raise TestFailed('restore%s: --pidfile says %d, the dumped pid was %d'
                              % (tag, rpid, pid))
@@ -769,6 +791,32 @@ class Runner(fault.FaultTests, real.RealTests):
         now = proc_tree(pid)
         if len(tree) > 1 and now != tree:
             raise TestFailed('restore%s: process tree %s, dumped tree was %s' % (tag, now, tree))
+
+    def check_restored_pidns(self, pid, tree, rpid, ctx, tag, expect):
+        """The restored root (rpid here) must be PID 1 of a new PID namespace
+        and its tree hold the dumped PIDs inside it (ctx['inner']: host pid ->
+        inner pid of the dumped tree).  Returns the restored (pid, tree,
+        expect) in this namespace's PIDs."""
+        inner = ctx['inner']
+        expect = expect or {}
+        if nspid_inner(rpid) != 1 or rpid == pid:
+            raise TestFailed('restore%s: the restored root %d is PID %s in its namespace, not 1 '
+                             'in a new one' % (tag, rpid, nspid_inner(rpid)))
+        now = proc_tree(rpid)
+        now_inner = {p: nspid_inner(p) for p in now}
+        for p in now:
+            self.own(p, ctx['binary'])
+        if len(tree) > 1 and sorted(now_inner.values()) != sorted(inner.values()):
+            raise TestFailed('restore%s: PIDs inside the namespace %s, dumped %s'
+                             % (tag, sorted(now_inner.values()), sorted(inner.values())))
+        by_inner = {v: k for k, v in inner.items()}
+        new_expect = {p: expect[by_inner[i]] for p, i in now_inner.items()
+                      if i in by_inner and by_inner[i] in expect}
+        self.check_running(now, 'after restore%s' % tag, new_expect)
+        exe = proc_exe(rpid)
+        if exe and os.path.realpath(exe) != ctx['binary']:
+            raise TestFailed('restored pid %d runs %s, not %s' % (rpid, exe, ctx['binary']))
+        return rpid, now, new_expect
 
     def do_pidns_copies(self, pid, meta, ctx, ncopies=2):
         """restore --pid-ns: copies of one checkpoint run side by side while
@@ -848,6 +896,12 @@ class Runner(fault.FaultTests, real.RealTests):
             expect = {p: (proc_stat(p) or '?')[0] for p in tree}
             expect = {p: st for p, st in expect.items() if st in 'ZT' and p != pid}
             self.check_running(tree, 'before dump%s' % tag, expect)
+            if meta['pidns_root'] == 'yes':
+                inner = {p: nspid_inner(p) for p in tree}
+                if inner.get(pid) != 1:
+                    raise TestFailed('pidns_root: the test process %d is PID %s in its '
+                                     'namespace, not 1' % (pid, inner.get(pid)))
+                ctx['inner'] = inner
 
             if fault and it == 1 and fault.startswith('dump:'):
                 # the faulted dump must fail and leave the tree as it was;
@@ -891,7 +945,11 @@ class Runner(fault.FaultTests, real.RealTests):
                 raise TestFailed('restore%s hung (timeout %gs)' % (tag, timeout))
             if rc != 0:
                 raise TestFailed('restore%s failed (exit %d)' % (tag, rc))
-            self.check_restored(pid, tree, rpidfile, ctx, tag, expect)
+            moved = self.check_restored(pid, tree, rpidfile, ctx, tag, expect)
+            if moved:
+                # the tree lives on under new PIDs here: follow it
+                pid, tree, expect = moved
+                ctx['inner'] = None
             time.sleep(float(meta['settle']))
             self.check_running(tree, 'after restore%s' % tag, expect)
 

@@ -111,6 +111,12 @@ struct pm_scan_arg {
 #define MADV_GUARD_REMOVE 103
 #endif
 
+/* asm/unistd_64.h, kernel 6.10: mseal(addr, len, 0) seals a range of
+ * mappings against munmap, mremap, mprotect and discarding madvise. */
+#ifndef __NR_mseal
+#define __NR_mseal 462
+#endif
+
 /* ---- <linux/prctl.h> ------------------------------------------------------ */
 
 /* linux/prctl.h, kernel 6.17: timer_create() takes the timer ID from

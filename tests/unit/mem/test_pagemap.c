@@ -125,7 +125,7 @@ static int dump_one(struct rec_sink *rs, pid_t pid, VmaEntry *v, pid_t ppid,
 	MmEntry mm = MM_ENTRY__INIT;
 	mm.vmas = &v;
 	mm.n_vmas = 1;
-	ret = mem_dump_pages(pd, pid, &mm, 5, ppid, pruns, runs, st);
+	ret = mem_dump_pages(pd, pid, pid, &mm, 5, ppid, pruns, runs, st);
 	page_dump_free(pd);
 	return ret;
 }

@@ -166,7 +166,7 @@ int main(void)
 	page_sink_set_clean(incr, &clean);
 	CHECK_INT(clean.n, 0);	/* taken over */
 	struct mem_dump_stats st = { 0 };
-	CHECK_INT(mem_dump_pages(pd, getpid(), &mm, 2, 0, NULL, NULL, &st), 0);
+	CHECK_INT(mem_dump_pages(pd, getpid(), getpid(), &mm, 2, 0, NULL, NULL, &st), 0);
 	page_dump_free(pd);
 	const struct { int start, pages; unsigned flags; } want[] = {
 		{ 0, 3, PE_PARENT }, { 3, 3, PE_PRESENT }, { 6, 10, PE_PARENT }, { 20, 1, PE_PRESENT },

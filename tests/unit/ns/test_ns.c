@@ -41,11 +41,14 @@ static void test_table(void)
 			CHECK_INT(f->offset, d->id_off);
 			CHECK_INT(f->quantifier_offset, d->has_off);
 		}
-		/* UTS, IPC, cgroup and time are restorable; every other kind
-		 * is refused */
+		/* UTS, IPC, cgroup, time, PID and mount are restorable;
+		 * every other kind is refused.  PID has nothing to save of
+		 * its own (its tasks' PIDs are the pstree's) */
 		CHECK(ns_creatable(d) == (d->kind == NS_UTS || d->kind == NS_IPC ||
-					  d->kind == NS_CGROUP || d->kind == NS_TIME));
-		CHECK(ns_creatable(d) == (d->dump != NULL));
+					  d->kind == NS_CGROUP || d->kind == NS_TIME ||
+					  d->kind == NS_PID || d->kind == NS_MNT));
+		CHECK(ns_creatable(d) == (d->dump != NULL || d->kind == NS_PID));
+		CHECK(d->kind != NS_PID || d->content_img < 0);
 		/* only time must be ready before the root enters it */
 		CHECK((d->pre_clone != NULL) == (d->kind == NS_TIME));
 		n++;
@@ -142,6 +145,28 @@ static void test_ids(void)
 	CHECK_INT(ns_restore_post_clone(&back), 0);
 	tree.time_ns_id = 61;
 	CHECK_INT(ns_restore_flags(&root, &tree), CLONE_NEWIPC | CLONE_NEWCGROUP | 0x80);
+
+	/* a PID namespace of its own: made by the root's clone3, whose PID
+	 * there must be 1, and every process in it */
+	tree.time_ns_id = root.time_ns_id;
+	tree.ipc_ns_id = root.ipc_ns_id;
+	tree.cgroup_ns_id = root.cgroup_ns_id;
+	tree.net_ns_id = root.net_ns_id;
+	t = tree;
+	tree.pid_ns_id = t.pid_ns_id = 70;
+	CHECK_INT(ns_restore_flags(&root, &tree), CLONE_NEWPID);
+	CHECK_INT(ns_restore_check(&root, &tree, &t, 42), 0);
+	t.pid_ns_id = 71;		/* nested below it, or anywhere else */
+	fprintf(stderr, "(an error about process 42 is expected)\n");
+	CHECK_INT(ns_restore_check(&root, &tree, &t, 42), -EOPNOTSUPP);
+	CHECK_INT(pidns_restore_check_root(CLONE_NEWPID, 1, false), 0);
+	CHECK_INT(pidns_restore_check_root(0, 42, false), 0);
+	CHECK_INT(pidns_restore_check_root(0, 42, true), 0);
+	fprintf(stderr, "(two errors about a PID namespace are expected)\n");
+	CHECK_INT(pidns_restore_check_root(CLONE_NEWPID, 42, false), -EOPNOTSUPP);
+	CHECK_INT(pidns_restore_check_root(CLONE_NEWPID, 1, true), -EINVAL);
+	/* nothing to check for in the images */
+	CHECK_INT(ns_restore_check_images(CLONE_NEWPID, &tree, -1), 0);
 }
 
 static void test_enter(void)

@@ -136,7 +136,9 @@ static void walk(void)
 		}
 	}
 	printf("option table: %zu options, %d refusals checked\n", n, refusals);
-	CHECK(refusals > 30);	/* a floor: the table still refuses what is not done */
+	/* a floor that shows the loop ran: it sinks as options get implemented
+	 * (62 with the mount namespace work, 37 once merged with s7/mig's) */
+	CHECK(refusals > 20);
 }
 
 int main(void)

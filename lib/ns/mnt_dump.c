@@ -1,0 +1,401 @@
+/* Dump a mount namespace: every mount of /proc/PID/mountinfo into criu's
+ * mountpoints-ID.img, classified the way the restore rebuilds it:
+ *
+ *   - external: --external mnt[MOUNTPOINT]:KEY names it; the restore binds
+ *     what --external mnt[KEY]:PATH gives;
+ *   - seen by cryo: its super block is mounted in the dumping cryo's own
+ *     namespace too (the host's disk, /proc, a bind of a host directory,
+ *     a tmpfs shared with the host): recorded as external with the key
+ *     "host:PATH", PATH being where cryo reaches the mount's root, so the
+ *     restore binds it again from there (on the same host);
+ *   - the tree's own: a file system the restore mounts anew (proc, sysfs,
+ *     devpts, mqueue, cgroup, cgroup2, tmpfs whose files go to
+ *     tmpfs-dev-N.tar.gz.img as criu writes it), or a bind of such a mount
+ *     from inside the namespace.
+ *
+ * Anything else (a private overlay, fuse, nfs, a disk only the namespace
+ * has) is refused by name, as are propagation ties to mounts outside the
+ * namespace and shared mounts with mounts under them (their copies would
+ * be propagated twice at restore). */
+#include "ns/ns-int.h"
+#include "ns/mnt-int.h"
+#include "images/image.h"
+#include "options/options.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "mnt.pb-c.h"
+
+#define REFUSE_HINT "give it with --external mnt[%s]:KEY at dump (and mnt[KEY]:PATH at restore)"
+
+/* --external mnt[MOUNTPOINT]:KEY (or criu's older --ext-mount-map
+ * MOUNTPOINT:KEY) for @mp, or NULL */
+static const char *ext_key(const struct cryo_opts *o, const char *mp)
+{
+	size_t n = strlen(mp);
+	for (int i = 0; o && i < o->external.n; i++) {
+		const char *v = o->external.v[i];
+		if (!strncmp(v, "mnt[", 4) && !strncmp(v + 4, mp, n) && v[4 + n] == ']' &&
+		    v[5 + n] == ':' && v[6 + n])
+			return v + 6 + n;
+	}
+	for (int i = 0; o && i < o->ext_mount_map.n; i++) {
+		const char *v = o->ext_mount_map.v[i];
+		if (!strncmp(v, mp, n) && v[n] == ':' && v[n + 1])
+			return v + n + 1;
+	}
+	return NULL;
+}
+
+static bool over_mounted(const struct mnt_table *t, const struct mnt_info *m)
+{
+	for (int i = 0; i < t->n; i++)
+		if (t->m[i].parent == m->id && !strcmp(t->m[i].mp, m->mp))
+			return true;
+	return false;
+}
+
+/* The path where cryo reaches the root of @m (same super block, a root
+ * that holds @m's), into @out; false if cryo does not see it.  A mount
+ * hidden under another in cryo's namespace can't be reached by a path:
+ * if @m is hidden in the tree's namespace (@t) too, the path is taken all
+ * the same (what the restore finds there is as hidden). */
+static bool host_path(const struct mnt_table *t, const struct mnt_table *host,
+		      const struct mnt_info *m, char *out, size_t outsz)
+{
+	const struct mnt_info *best = NULL;
+	const char *rest = NULL;
+	for (int i = 0; i < host->n; i++) {
+		const struct mnt_info *h = &host->m[i];
+		const char *r;
+		if (h->maj != m->maj || h->min != m->min || !mnt_path_under(m->root, h->root, &r))
+			continue;
+		if (!best || strlen(h->root) > strlen(best->root)) {
+			best = h;
+			rest = r;
+		}
+	}
+	if (!best)
+		return false;
+	snprintf(out, outsz, "%s%s", strcmp(best->mp, "/") || !rest[0] ? best->mp : "", rest);
+	/* over-mounted in cryo's namespace, or moved: the path must lead there */
+	struct stat st;
+	if (!stat(out, &st) && st.st_dev == makedev(m->maj, m->min))
+		return true;
+	if (!over_mounted(t, m))
+		return false;
+	pr_warn("mount %s (%s, %u:%u) is hidden under another both in the tree's mount namespace "
+		"and in cryo's (at %s): the restore puts there what it finds at that path",
+		m->mp, m->fstype, m->maj, m->min, out);
+	return true;
+}
+
+/* The mount that a restore makes anew for @m's super block: the first
+ * with root "/" (the restore binds the others from it). */
+static const struct mnt_info *primary(const struct mnt_table *t, const struct mnt_info *m)
+{
+	for (int i = 0; i < t->n; i++)
+		if (t->m[i].maj == m->maj && t->m[i].min == m->min && !strcmp(t->m[i].root, "/"))
+			return &t->m[i];
+	return NULL;
+}
+
+static bool has_children(const struct mnt_table *t, const struct mnt_info *m)
+{
+	for (int i = 0; i < t->n; i++)
+		if (t->m[i].parent == m->id && t->m[i].id != m->id)
+			return true;
+	return false;
+}
+
+static bool group_in(const struct mnt_table *t, int group)
+{
+	for (int i = 0; i < t->n; i++)
+		if (t->m[i].shared == group)
+			return true;
+	return false;
+}
+
+/* The propagation cryo can rebuild: peer groups and masters inside the
+ * namespace, a shared mount without mounts under it. */
+static int check_propagation(const struct mnt_table *t, const struct mnt_table *host,
+			     const struct mnt_info *m, pid_t pid)
+{
+	if (m->shared && group_in(host, m->shared)) {
+		pr_err("mount %s (%s) in the mount namespace of process %d is shared with cryo's "
+		       "namespace (peer group %d): cryo can't restore a mount that propagates to "
+		       "mounts outside the tree (make it private or a slave: mount --make-rprivate "
+		       "or --make-rslave in the namespace)", m->mp, m->fstype, pid, m->shared);
+		return -EOPNOTSUPP;
+	}
+	if (m->master && !group_in(t, m->master)) {
+		pr_err("mount %s (%s) in the mount namespace of process %d is a slave of peer group "
+		       "%d, which is outside the namespace: external masters are not supported yet "
+		       "(make it private in the namespace: mount --make-private %s)", m->mp,
+		       m->fstype, pid, m->master, m->mp);
+		return -EOPNOTSUPP;
+	}
+	if (m->shared && has_children(t, m)) {
+		pr_err("mount %s (%s) in the mount namespace of process %d is shared (peer group %d) "
+		       "and has mounts under it: cryo can't rebuild those without propagating them "
+		       "twice yet (make it private, or mount the others elsewhere)", m->mp,
+		       m->fstype, pid, m->shared);
+		return -EOPNOTSUPP;
+	}
+	const struct mnt_info *g = NULL;
+	for (int i = 0; i < t->n && !g; i++)
+		if (&t->m[i] != m && t->m[i].shared &&
+		    (t->m[i].shared == m->shared || t->m[i].shared == m->master))
+			g = &t->m[i];
+	const char *rest;
+	if (g && !mnt_path_under(m->root, g->root, &rest)) {
+		pr_err("mount %s (root %s) in the mount namespace of process %d is in the peer group "
+		       "(or a slave) of %s, whose root %s does not hold it: cryo can't rebuild that "
+		       "propagation", m->mp, m->root, pid, g->mp, g->root);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+/* The files of tmpfs @m (reached through the task's root, as criu does)
+ * into tmpfs-dev-N.tar.gz.img. */
+static int dump_tmpfs(struct ns_dump *st, const struct mnt_table *t, const struct mnt_info *m,
+		      pid_t pid)
+{
+	char path[4200], name[64], what[4300];
+	struct stat sb;
+	if (over_mounted(t, m)) {
+		pr_err("tmpfs %s in the mount namespace of process %d is over-mounted: cryo can't "
+		       "reach its files to save them", m->mp, pid);
+		return -EOPNOTSUPP;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/root%s", pid, m->mp);
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return log_errno(-errno, "can't open tmpfs %s of process %d's mount namespace (%s)",
+				 m->mp, pid, path);
+	if (fstat(fd, &sb) || sb.st_dev != makedev(m->maj, m->min)) {
+		close(fd);
+		pr_err("%s is not the tmpfs mounted there in process %d's namespace (%u:%u): cryo "
+		       "can't reach its files", path, pid, m->maj, m->min);
+		return -EOPNOTSUPP;
+	}
+	uint32_t kdev = mnt_kdev(m->maj, m->min);
+	snprintf(name, sizeof(name), MNT_TMPFS_IMG, kdev);
+	int out = create_file_at(st->dirfd, name, 0, 0600);
+	if (out < 0) {
+		close(fd);
+		return log_errno(out, "can't create %s in the images directory", name);
+	}
+	char dir[32];
+	snprintf(dir, sizeof(dir), "/proc/self/fd/%d", fd);
+	/* the fd must survive exec: it is tar's --directory */
+	fcntl(fd, F_SETFD, 0);
+	char *argv[] = { "tar", "--create", "--gzip", "--no-unquote", "--no-wildcards",
+			 "--one-file-system", "--check-links", "--preserve-permissions", "--sparse",
+			 "--numeric-owner", "--directory", dir, ".", NULL };
+	snprintf(what, sizeof(what), "saving the files of tmpfs %s into %s", m->mp, name);
+	int ret = mnt_run_tar(argv, -1, out, what);
+	close(fd);
+	if (!ret && fsync(out))
+		ret = log_errno(-errno, "can't write %s", name);
+	close(out);
+	if (!ret)
+		pr_info("tmpfs %s (%u:%u) of process %d: files saved in %s", m->mp, m->maj, m->min,
+			pid, name);
+	return ret;
+}
+
+/* How @m is restored: *@key gets its external key (NULL: the tree's
+ * own).  0 or -EOPNOTSUPP (logged). */
+static int classify(struct ns_dump *st, const struct mnt_table *t, const struct mnt_table *host,
+		    const struct mnt_info *m, pid_t pid, char **key)
+{
+	char hp[4096];
+	*key = NULL;
+	if (strstr(m->root, "//deleted")) {
+		pr_err("mount %s in the mount namespace of process %d has a deleted root (%s): "
+		       "cryo can't mount it again", m->mp, pid, m->root);
+		return -EOPNOTSUPP;
+	}
+	const char *k = ext_key(st->opts, m->mp);
+	if (k) {
+		*key = xstrdup(k);
+		return *key ? 0 : -ENOMEM;
+	}
+	bool fuse = !strncmp(m->fstype, "fuse", 4) && strcmp(m->fstype, "fusectl");
+	if (!fuse && host_path(t, host, m, hp, sizeof(hp))) {
+		*key = xmalloc(strlen(MNT_HOST_KEY) + strlen(hp) + 1);
+		if (!*key)
+			return -ENOMEM;
+		sprintf(*key, "%s%s", MNT_HOST_KEY, hp);
+		return 0;
+	}
+	if (!fuse && mnt_fs_recreated(m->fstype) && primary(t, m))
+		return 0;
+	char hint[4200];
+	snprintf(hint, sizeof(hint), REFUSE_HINT, m->mp);
+	if (fuse)
+		pr_err("mount %s in the mount namespace of process %d is a FUSE file system (%s, "
+		       "source %s): its server may be part of the tree and cryo can't restore it; "
+		       "%s", m->mp, pid, m->fstype, m->source, hint);
+	else if (mnt_fs_recreated(m->fstype))
+		pr_err("mount %s in the mount namespace of process %d (%s, root %s) is a bind of a "
+		       "part of a %s that is not mounted whole anywhere cryo can see: cryo can't "
+		       "mount it again; %s", m->mp, pid, m->fstype, m->root, m->fstype, hint);
+	else
+		pr_err("mount %s in the mount namespace of process %d is %s file system (source %s) "
+		       "that cryo's own namespace does not have, and cryo can't recreate %s mounts; "
+		       "%s", m->mp, pid, m->fstype, m->source, m->fstype, hint);
+	return -EOPNOTSUPP;
+}
+
+/* --skip-mnt PATH: the mount there and those under it are left out (the
+ * restore will not have them); each must name a mount */
+static int skip_mounts(const struct cryo_opts *o, struct mnt_table *t, pid_t pid)
+{
+	for (int k = 0; o && k < o->skip_mnts.n; k++) {
+		const char *s = o->skip_mnts.v[k], *rest;
+		int kept = 0, gone = 0;
+		if (!strcmp(s, "/")) {
+			pr_err("--skip-mnt /: the root mount of the namespace can't be left out");
+			return -EINVAL;
+		}
+		for (int i = 0; i < t->n; i++) {
+			struct mnt_info *m = &t->m[i];
+			if (mnt_path_under(m->mp, s, &rest)) {
+				pr_info("--skip-mnt %s: mount %d (%s at %s) left out", s, m->id,
+					m->fstype, m->mp);
+				struct mnt_table one = { m, 1 };
+				mnt_table_free_entries(&one);
+				gone++;
+				continue;
+			}
+			t->m[kept++] = *m;
+		}
+		t->n = kept;
+		if (!gone) {
+			pr_err("--skip-mnt %s: process %d's mount namespace has no mount there", s, pid);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int mntns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id)
+{
+	struct mnt_table t, host;
+	char path[64];
+	(void)d;
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", pid);
+	int ret = mnt_table_read(path, &t);
+	if (ret)
+		return ret;
+	ret = skip_mounts(st->opts, &t, pid);
+	if (!ret)
+		ret = mnt_table_read("/proc/self/mountinfo", &host);
+	if (ret) {
+		mnt_table_free(&t);
+		return ret;
+	}
+	MntEntry *e = xzalloc(t.n * sizeof(*e) + 1);
+	char **keys = xzalloc(t.n * sizeof(*keys) + 1);
+	if (!e || !keys)
+		ret = -ENOMEM;
+	if (!ret && !mnt_root(&t)) {
+		pr_err("%s has no root mount", path);
+		ret = -EINVAL;
+	}
+	/* every --external mnt[MOUNTPOINT] must name a mount */
+	for (int i = 0; !ret && st->opts && i < st->opts->external.n; i++) {
+		const char *v = st->opts->external.v[i];
+		if (strncmp(v, "mnt[", 4) || !strcmp(v, "mnt[]"))
+			continue;
+		bool found = false;
+		for (int j = 0; j < t.n && !found; j++)
+			found = ext_key(st->opts, t.m[j].mp) == strchr(v, ']') + 2;
+		if (!found) {
+			pr_err("--external %s: process %d's mount namespace has no mount there (or "
+			       "no KEY after ':')", v, pid);
+			ret = -EINVAL;
+		}
+	}
+	for (int i = 0; !ret && st->opts && i < st->opts->ext_mount_map.n; i++) {
+		const char *v = st->opts->ext_mount_map.v[i];
+		bool found = false;
+		for (int j = 0; j < t.n && !found; j++)
+			found = ext_key(st->opts, t.m[j].mp) == strchr(v, ':') + 1;
+		if (!found) {
+			pr_err("--ext-mount-map %s: process %d's mount namespace has no mount there",
+			       v, pid);
+			ret = -EINVAL;
+		}
+	}
+	/* every refusal before anything is written */
+	for (int i = 0; !ret && i < t.n; i++) {
+		ret = classify(st, &t, &host, &t.m[i], pid, &keys[i]);
+		if (!ret)
+			ret = check_propagation(&t, &host, &t.m[i], pid);
+	}
+	for (int i = 0; !ret && i < t.n; i++) {
+		const struct mnt_info *m = &t.m[i];
+		if (!keys[i] && !strcmp(m->fstype, "tmpfs") && primary(&t, m) == m)
+			ret = dump_tmpfs(st, &t, m, pid);
+		if (ret)
+			break;
+		MntEntry *x = &e[i];
+		mnt_entry__init(x);
+		x->has_fstype = x->has_mnt_id = x->has_root_dev = x->has_parent_mnt_id = 1;
+		x->has_flags = x->has_sb_flags = 1;
+		x->fstype = mnt_fstype_code(m->fstype);
+		if (x->fstype == 16)
+			x->fsname = m->fstype;
+		x->mnt_id = m->id;
+		x->root_dev = mnt_kdev(m->maj, m->min);
+		x->parent_mnt_id = m->parent;
+		x->flags = m->mnt_flags | (m->unbindable ? MS_UNBINDABLE : 0);
+		x->sb_flags = m->sb_flags;
+		x->root = m->root;
+		x->mountpoint = m->mp;
+		x->source = m->source;
+		x->options = m->sb_opts;
+		if (m->shared)
+			x->has_shared_id = 1, x->shared_id = m->shared;
+		if (m->master)
+			x->has_master_id = 1, x->master_id = m->master;
+		if (keys[i]) {
+			x->has_ext_mount = x->ext_mount = 1;
+			x->ext_key = keys[i];
+		}
+	}
+	if (!ret) {
+		struct cr_img *img = NULL;
+		ret = img_open(&img, st->dirfd, IMG_MNTS, IMG_WRITE, id);
+		for (int i = 0; !ret && i < t.n; i++)
+			ret = img_write_msg(img, &e[i].base);
+		if (!ret || img) {
+			int r2 = img_close(img);
+			if (!ret)
+				ret = r2;
+		}
+		if (!ret)
+			pr_info("mount namespace %u (of process %d): %d mounts", id, pid, t.n);
+	}
+	for (int i = 0; keys && i < t.n; i++)
+		free(keys[i]);
+	free(keys);
+	free(e);
+	mnt_table_free(&t);
+	mnt_table_free(&host);
+	return ret;
+}

@@ -1,0 +1,482 @@
+/* Restore a mount namespace from mountpoints-ID.img.  The root's clone3
+ * made the namespace (CLONE_NEWNS: a copy of cryo's); cryo enters it,
+ * makes that copy private, builds the dumped tree in a directory of its
+ * own (the "yard") and makes it the namespace's root with pivot_root,
+ * which also moves the root task, whose root was the old one, into it.
+ * The old tree is detached.
+ *
+ * Each mount, parents first, is one of (in this order):
+ *   - a peer of an earlier mount (same shared_id) or a slave of a peer
+ *     group of the namespace (master_id): a bind of that mount, so the
+ *     kernel puts it in the group; then MS_SLAVE / MS_SHARED as dumped;
+ *   - external (ext_key): a bind of the path --external mnt[KEY]:PATH (or
+ *     --ext-mount-map KEY:PATH) gives, or for "host:PATH" (mnt_dump.c) of PATH in cryo's namespace;
+ *     the namespace's root mount comes from --root DIR when given;
+ *   - a bind of the tree's own mount of the same super block (its first
+ *     with root "/", made earlier);
+ *   - a new mount of its file system with its options (tmpfs filled from
+ *     tmpfs-dev-N.tar.gz.img by tar(1); mqueue mounted from inside the
+ *     tree's IPC namespace, whose queues it shows).
+ * Then, children before parents: read-only super blocks, the per-mount
+ * flags (read-only, nosuid, nodev, noexec, atime) and unbindable.  Each
+ * mount is reached through an O_PATH descriptor of its root taken when it
+ * was made, so an over-mounted one is still reachable. */
+#include "ns/ns-int.h"
+#include "ns/mnt-int.h"
+#include "images/image.h"
+#include "options/options.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "mnt.pb-c.h"
+
+#define MNT_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | \
+		   MS_RELATIME | MS_STRICTATIME)
+
+struct rmnt {
+	MntEntry *e;
+	int fd;			/* O_PATH of its root once made, else -1 */
+	bool fresh;		/* mounted anew (not a bind) */
+	bool peer_bound;	/* made as a bind of a peer: already in its group */
+};
+
+struct mnt_rst {
+	const struct ns_set *set;
+	const struct cryo_opts *opts;
+	int dirfd;
+	uint32_t id;
+	struct rmnt *m;
+	int n;
+	char yard[64];
+};
+
+static const char *fs_name(const MntEntry *e)
+{
+	static const struct { unsigned code; const char *name; } names[] = {
+		{ 1, "proc" }, { 2, "sysfs" }, { 3, "devtmpfs" }, { 4, "binfmt_misc" },
+		{ 5, "tmpfs" }, { 6, "devpts" }, { 8, "pstore" }, { 9, "securityfs" },
+		{ 10, "fusectl" }, { 11, "debugfs" }, { 12, "cgroup" }, { 14, "mqueue" },
+		{ 15, "fuse" }, { 17, "overlay" }, { 18, "autofs" }, { 19, "tracefs" },
+		{ 23, "cgroup2" },
+	};
+	if (e->fsname)
+		return e->fsname;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].code == e->fstype)
+			return names[i].name;
+	return "?";
+}
+
+static int load(struct mnt_rst *r)
+{
+	struct cr_img *img;
+	int ret = img_open(&img, r->dirfd, IMG_MNTS, IMG_READ, r->id);
+	if (ret)
+		return ret;
+	for (;;) {
+		MntEntry *e;
+		ret = img_read_msg(img, &mnt_entry__descriptor, (ProtobufCMessage **)&e);
+		if (ret <= 0)
+			break;
+		struct rmnt *v = xrealloc(r->m, (r->n + 1) * sizeof(*v));
+		if (!v) {
+			protobuf_c_message_free_unpacked(&e->base, NULL);
+			ret = -ENOMEM;
+			break;
+		}
+		r->m = v;
+		r->m[r->n++] = (struct rmnt){ e, -1, false, false };
+		if (!e->has_mnt_id || !e->has_parent_mnt_id || !e->has_root_dev || !e->root ||
+		    !e->mountpoint || e->mountpoint[0] != '/' || !e->source || !e->options ||
+		    !e->has_fstype || strstr(e->mountpoint, "/../") || (e->has_ext_mount &&
+		    e->ext_mount && !e->ext_key)) {
+			pr_err("mountpoints-%u.img: mount %d lacks a field criu requires or has a "
+			       "bad mount point: the image is damaged", r->id, r->n);
+			ret = -EINVAL;
+			break;
+		}
+	}
+	img_close(img);
+	if (!ret && !r->n) {
+		pr_err("mountpoints-%u.img has no mounts", r->id);
+		ret = -EINVAL;
+	}
+	return ret;
+}
+
+static struct rmnt *by_id(struct mnt_rst *r, uint32_t id)
+{
+	for (int i = 0; i < r->n; i++)
+		if (r->m[i].e->mnt_id == id)
+			return &r->m[i];
+	return NULL;
+}
+
+static struct rmnt *root_of(struct mnt_rst *r)
+{
+	for (int i = 0; i < r->n; i++)
+		if (!by_id(r, r->m[i].e->parent_mnt_id))
+			return &r->m[i];
+	return NULL;
+}
+
+/* --external mnt[KEY]:PATH, --ext-mount-map KEY:PATH, or PATH of a
+ * "host:PATH" key; NULL (logged) if none */
+static const char *ext_path(struct mnt_rst *r, const MntEntry *e)
+{
+	size_t n = strlen(e->ext_key);
+	for (int i = 0; r->opts && i < r->opts->external.n; i++) {
+		const char *v = r->opts->external.v[i];
+		if (!strncmp(v, "mnt[", 4) && !strncmp(v + 4, e->ext_key, n) && v[4 + n] == ']' &&
+		    v[5 + n] == ':' && v[6 + n])
+			return v + 6 + n;
+	}
+	for (int i = 0; r->opts && i < r->opts->ext_mount_map.n; i++) {
+		const char *v = r->opts->ext_mount_map.v[i];
+		if (!strncmp(v, e->ext_key, n) && v[n] == ':' && v[n + 1])
+			return v + n + 1;
+	}
+	if (!strncmp(e->ext_key, MNT_HOST_KEY, strlen(MNT_HOST_KEY)))
+		return e->ext_key + strlen(MNT_HOST_KEY);
+	pr_err("mount %s was dumped as external (key \"%s\"): give its source with --external "
+	       "mnt[%s]:PATH", e->mountpoint, e->ext_key, e->ext_key);
+	return NULL;
+}
+
+/* The mount @m is made from (a bind), or NULL for a new one; *@wait: that
+ * one is not made yet. */
+static struct rmnt *bind_from(struct mnt_rst *r, struct rmnt *m, bool *wait)
+{
+	const MntEntry *e = m->e;
+	*wait = false;
+	for (int pass = 0; pass < 2; pass++) {
+		unsigned group = pass ? (e->has_master_id ? e->master_id : 0)
+				      : (e->has_shared_id ? e->shared_id : 0);
+		for (int i = 0; group && i < r->n && &r->m[i] != m; i++)
+			if (r->m[i].e->has_shared_id && r->m[i].e->shared_id == group) {
+				*wait = r->m[i].fd < 0;
+				m->peer_bound = !pass;
+				return &r->m[i];
+			}
+		/* a master later in the image */
+		for (int i = 0; pass && group && i < r->n; i++)
+			if (&r->m[i] != m && r->m[i].e->has_shared_id && r->m[i].e->shared_id == group) {
+				*wait = r->m[i].fd < 0;
+				return &r->m[i];
+			}
+	}
+	if (e->has_ext_mount && e->ext_mount)
+		return NULL;
+	for (int i = 0; i < r->n; i++) {
+		const MntEntry *p = r->m[i].e;
+		if (p->root_dev == e->root_dev && !(p->has_ext_mount && p->ext_mount) &&
+		    !strcmp(p->root, "/")) {
+			if (&r->m[i] == m)
+				return NULL;
+			*wait = r->m[i].fd < 0;
+			return &r->m[i];
+		}
+	}
+	return NULL;
+}
+
+/* Make @path exist as a directory (or, @file, an empty file) */
+static int make_mountpoint(const char *path, bool file)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+	if (!lstat(path, &st))
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) && errno != EEXIST)
+			return log_errno(-errno, "can't make the directory %s for a mount point", buf);
+		*p = '/';
+	}
+	if (!file) {
+		if (mkdir(path, 0755) && errno != EEXIST)
+			return log_errno(-errno, "can't make the mount point %s", path);
+		return 0;
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return log_errno(-errno, "can't make the mount point %s (a file)", path);
+	close(fd);
+	return 0;
+}
+
+static int fill_tmpfs(struct mnt_rst *r, const MntEntry *e, const char *target)
+{
+	char name[64], what[PATH_MAX + 64];
+	snprintf(name, sizeof(name), MNT_TMPFS_IMG, e->root_dev);
+	int in = open_image_file(r->dirfd, name);
+	if (in < 0)
+		return log_errno(in, "can't open %s, the files of tmpfs %s", name, e->mountpoint);
+	char *argv[] = { "tar", "--extract", "--gzip", "--no-unquote", "--no-wildcards",
+			 "--preserve-permissions", "--numeric-owner", "--file=-", "--directory",
+			 (char *)target, NULL };
+	snprintf(what, sizeof(what), "filling tmpfs %s from %s", e->mountpoint, name);
+	int ret = mnt_run_tar(argv, in, -1, what);
+	close(in);
+	return ret;
+}
+
+static int mount_new(struct mnt_rst *r, const MntEntry *e, const char *target)
+{
+	const char *fs = fs_name(e);
+	if (!mnt_fs_recreated(fs)) {
+		pr_err("mount %s (%s) is neither external nor a file system cryo mounts anew: the "
+		       "image is not one cryo wrote", e->mountpoint, fs);
+		return -EOPNOTSUPP;
+	}
+	int ret = make_mountpoint(target, false), back = -1;
+	/* mqueue shows the IPC namespace of whoever mounts it */
+	bool ipc = !strcmp(fs, "mqueue");
+	if (!ret && ipc)
+		ret = ns_enter(r->set, ns_desc(NS_IPC), &back);
+	if (ret)
+		return ret;
+	if (mount(e->source, target, fs, 0, e->options[0] ? e->options : NULL))
+		ret = log_errno(-errno, "can't mount %s (%s, source %s, options \"%s\") at %s", fs,
+				e->mountpoint, e->source, e->options, target);
+	if (ipc) {
+		int r2 = ns_leave(ns_desc(NS_IPC), back);
+		if (!ret)
+			ret = r2;
+	}
+	if (!ret && !strcmp(fs, "tmpfs"))
+		ret = fill_tmpfs(r, e, target);
+	return ret;
+}
+
+static bool over_mounted(struct mnt_rst *r, const MntEntry *e)
+{
+	for (int i = 0; i < r->n; i++)
+		if (r->m[i].e->parent_mnt_id == e->mnt_id && r->m[i].e != e &&
+		    !strcmp(r->m[i].e->mountpoint, e->mountpoint))
+			return true;
+	return false;
+}
+
+/* A host file system whose instance depends only on the mounter's
+ * namespaces, whole (root "/"): one made anew is as good */
+static bool renewable(const MntEntry *e)
+{
+	static const char *const fs[] = { "proc", "sysfs", "mqueue", "cgroup", "cgroup2" };
+	for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++)
+		if (!strcmp(fs_name(e), fs[i]))
+			return !strcmp(e->root, "/");
+	return false;
+}
+
+static int make_one(struct mnt_rst *r, struct rmnt *m, struct rmnt *src, bool is_root)
+{
+	const MntEntry *e = m->e;
+	char target[PATH_MAX], from[PATH_MAX];
+	const char *rest = "";
+	snprintf(target, sizeof(target), "%s%s", r->yard, is_root ? "" : e->mountpoint);
+	int ret = 0;
+	if (src) {
+		if (!mnt_path_under(e->root, src->e->root, &rest)) {
+			pr_err("mount %s (root %s) can't be made from %s (root %s): the image is "
+			       "inconsistent", e->mountpoint, e->root, src->e->mountpoint, src->e->root);
+			return -EINVAL;
+		}
+		snprintf(from, sizeof(from), "/proc/self/fd/%d%s", src->fd, rest);
+	} else if (is_root && r->opts && r->opts->root) {
+		snprintf(from, sizeof(from), "%s", r->opts->root);
+	} else if (e->has_ext_mount && e->ext_mount) {
+		const char *p = ext_path(r, e);
+		if (!p)
+			return -ENOENT;
+		snprintf(from, sizeof(from), "%s", p);
+		struct stat st;
+		/* hidden mounts of the host: what is there (mnt_dump.c) */
+		bool host = !strncmp(e->ext_key, MNT_HOST_KEY, strlen(MNT_HOST_KEY));
+		if (host && !over_mounted(r, e) &&
+		    !(stat(from, &st) == 0 && st.st_dev == makedev(e->root_dev >> 20,
+								   e->root_dev & 0xfffff)) &&
+		    renewable(e)) {
+			/* cryo's own is another now (restore --pid-ns: its init
+			 * has mounted the new PID namespace's proc): the tree
+			 * gets one of its namespaces, as the host's was */
+			pr_info("mount %s: %s is another %s now; mounting a new one", e->mountpoint,
+				from, fs_name(e));
+			ret = mount_new(r, e, target);
+			m->fresh = true;
+			goto made;
+		}
+		if (host && !over_mounted(r, e) &&
+		    !(stat(from, &st) == 0 && st.st_dev == makedev(e->root_dev >> 20,
+								   e->root_dev & 0xfffff))) {
+			pr_err("mount %s was a bind of %s of the dumping host (device %u:%u), which "
+			       "is not there now: restore on that host, or give its source with "
+			       "--external mnt[%s]:PATH", e->mountpoint, from, e->root_dev >> 20,
+			       e->root_dev & 0xfffff, e->ext_key);
+			return -ENOENT;
+		}
+	} else {
+		ret = mount_new(r, e, target);
+		m->fresh = true;
+		goto made;
+	}
+	struct stat st;
+	if (stat(from, &st))
+		return log_errno(-errno, "can't find %s, the source of mount %s", from,
+				 e->mountpoint);
+	if (!is_root)
+		ret = make_mountpoint(target, !S_ISDIR(st.st_mode));
+	if (!ret && mount(from, target, NULL, MS_BIND, NULL))
+		ret = log_errno(-errno, "can't bind %s at %s (mount %s)", from, target,
+				e->mountpoint);
+made:
+	if (ret)
+		return ret;
+	m->fd = open(target, O_PATH | O_CLOEXEC);
+	if (m->fd < 0)
+		return log_errno(-errno, "can't open the new mount %s", target);
+	/* propagation: a bind of a master's group member becomes its slave */
+	char self[32];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", m->fd);
+	if (e->has_master_id && e->master_id && !m->peer_bound &&
+	    mount(NULL, self, NULL, MS_SLAVE, NULL))
+		return log_errno(-errno, "can't make mount %s a slave", e->mountpoint);
+	if (e->has_shared_id && e->shared_id && !m->peer_bound &&
+	    mount(NULL, self, NULL, MS_SHARED, NULL))
+		return log_errno(-errno, "can't make mount %s shared", e->mountpoint);
+	pr_debug("mount %u at %s: %s%s", e->mnt_id, e->mountpoint,
+		 m->fresh ? "new " : "bind of ", m->fresh ? fs_name(e) : from);
+	return 0;
+}
+
+static int build(struct mnt_rst *r)
+{
+	struct rmnt *root = root_of(r);
+	if (!root) {
+		pr_err("mountpoints-%u.img has no root mount", r->id);
+		return -EINVAL;
+	}
+	bool wait;
+	struct rmnt *src = bind_from(r, root, &wait);
+	int ret = make_one(r, root, wait ? NULL : src, true);
+	for (int done = 1; !ret && done < r->n;) {
+		int before = done;
+		for (int i = 0; !ret && i < r->n; i++) {
+			struct rmnt *m = &r->m[i], *p = by_id(r, m->e->parent_mnt_id);
+			if (m->fd >= 0 || m == root || !p || p->fd < 0)
+				continue;
+			src = bind_from(r, m, &wait);
+			if (wait)
+				continue;
+			ret = make_one(r, m, src, false);
+			done++;
+		}
+		if (!ret && done == before) {
+			pr_err("mountpoints-%u.img: %d mounts can't be placed (their parent or the "
+			       "mount they are bound from never comes): the image is inconsistent",
+			       r->id, r->n - done);
+			ret = -EINVAL;
+		}
+	}
+	/* flags last, children first: a read-only parent would stop the
+	 * mount points under it from being made */
+	for (int i = r->n - 1; !ret && i >= 0; i--) {
+		const MntEntry *e = r->m[i].e;
+		char self[32];
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", r->m[i].fd);
+		if (r->m[i].fresh && e->has_sb_flags && (e->sb_flags & MS_RDONLY) &&
+		    mount(NULL, self, fs_name(e), MS_REMOUNT | MS_RDONLY,
+			  e->options[0] ? e->options : NULL))
+			ret = log_errno(-errno, "can't make the %s of mount %s read-only",
+					fs_name(e), e->mountpoint);
+		else if (mount(NULL, self, NULL, MS_REMOUNT | MS_BIND | (e->flags & MNT_FLAGS), NULL))
+			ret = log_errno(-errno, "can't set the flags 0x%x of mount %s", e->flags &
+					MNT_FLAGS, e->mountpoint);
+		else if ((e->flags & MS_UNBINDABLE) && mount(NULL, self, NULL, MS_UNBINDABLE, NULL))
+			ret = log_errno(-errno, "can't make mount %s unbindable", e->mountpoint);
+	}
+	if (ret)
+		return ret;
+	/* the yard becomes the root; the old one (cryo's copy) goes */
+	if (fchdir(root->fd))
+		return log_errno(-errno, "can't enter the new root %s", r->yard);
+	if (syscall(SYS_pivot_root, ".", "."))
+		return log_errno(-errno, "pivot_root into the new mount tree (%s) failed", r->yard);
+	if (umount2(".", MNT_DETACH))
+		return log_errno(-errno, "can't detach the old root of the new mount namespace");
+	if (chdir("/"))
+		return log_errno(-errno, "chdir to the new root");
+	return 0;
+}
+
+int mntns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id)
+{
+	struct mnt_rst r = { .set = set, .opts = set->opts, .dirfd = dirfd, .id = id };
+	int ret = load(&r);
+	int cwd = -1, back = -1;
+	bool entered = false;
+	if (!ret && r.opts && r.opts->root) {
+		struct stat st;
+		if (stat(r.opts->root, &st) || !S_ISDIR(st.st_mode))
+			ret = log_errno(-ENOTDIR, "--root %s is not a directory", r.opts->root);
+	}
+	if (!ret) {
+		cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (cwd < 0)
+			ret = log_errno(-errno, "can't open cryo's working directory");
+	}
+	if (!ret)
+		ret = ns_enter(set, d, &back);
+	entered = !ret;
+	/* nothing done in the copy may reach cryo's namespace */
+	if (!ret && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		ret = log_errno(-errno, "can't make the new mount namespace private");
+	if (!ret) {
+		snprintf(r.yard, sizeof(r.yard), "/tmp/.cryo-mnt-XXXXXX");
+		if (!mkdtemp(r.yard)) {
+			ret = log_errno(-errno, "can't make a directory for the new mount tree (%s)",
+					r.yard);
+			r.yard[0] = '\0';
+		}
+	}
+	if (!ret)
+		ret = build(&r);
+	if (entered) {
+		int r2 = ns_leave(d, back);
+		if (!ret)
+			ret = r2;
+	}
+	if (cwd >= 0) {
+		if (fchdir(cwd) && !ret)
+			ret = log_errno(-errno, "can't go back to cryo's working directory");
+		close(cwd);
+	}
+	/* in cryo's namespace it is an empty directory (the new namespace's
+	 * mount on it moved with pivot_root, or goes with it) */
+	if (r.yard[0] && rmdir(r.yard))
+		pr_warn("can't remove %s: %s", r.yard, strerror(errno));
+	for (int i = 0; i < r.n; i++) {
+		if (r.m[i].fd >= 0)
+			close(r.m[i].fd);
+		protobuf_c_message_free_unpacked(&r.m[i].e->base, NULL);
+	}
+	free(r.m);
+	if (!ret)
+		pr_info("mount namespace %u: %d mounts restored", id, r.n);
+	return ret;
+}
