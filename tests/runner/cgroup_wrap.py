@@ -17,6 +17,9 @@ cgroup_wrap.py [--remove NAME]... [--remove-after NAME]...
   LINK points to frozen; within 2 s it must be thawed again (cryo's guard),
   else exit 1; then run CMD normally.
 --append ARG: add ARG to CMD (e.g. a path under {runner}).
+--frozen LINK: freeze the v1 freezer cgroup LINK points to before CMD (a
+  paused container) and thaw it after; a CMD that fails must leave it
+  frozen (else reported, and exit 0: the runner's refusal check fails).
 --absent-after NAME: after CMD, if it failed, no hierarchy
   may hold the cgroup /NAME (but --cpuset-parent's own): the failed restore
   must have removed what it made.  If one does, it is reported and the
@@ -83,11 +86,14 @@ def check_kill_frozen(cmd, link):
 def main():
     args = sys.argv[1:]
     removes, after, parent, kill_frozen, extra, absent = [], [], None, None, [], []
+    paused = None
     while args and args[0] != '--':
         if args[0] == '--remove':
             removes.append(args[1])
         elif args[0] == '--remove-after':
             after.append(args[1])
+        elif args[0] == '--frozen':
+            paused = os.path.realpath(args[1])
         elif args[0] == '--absent-after':
             absent.append(args[1])
         elif args[0] == '--append':
@@ -113,8 +119,15 @@ def main():
                 fh.write(v)
     if kill_frozen and not check_kill_frozen(cmd, kill_frozen):
         sys.exit(1)
+    if paused:
+        with open(os.path.join(paused, 'freezer.state'), 'w') as f:
+            f.write('FROZEN')
     try:
         rc = subprocess.call(cmd)
+        if paused and rc != 0 and not frozen(paused):
+            print('cgroup_wrap: the refused dump thawed %s, which it did not freeze' % paused,
+                  file=sys.stderr)
+            rc = 0
         left = [os.path.join(m, n) for n in absent for m in mounts()
                 if rc != 0 and os.path.isdir(os.path.join(m, n)) and
                 os.path.join(m, n) != pdir]
@@ -123,6 +136,9 @@ def main():
                   file=sys.stderr)
             rc = 0
     finally:
+        if paused:
+            with open(os.path.join(paused, 'freezer.state'), 'w') as f:
+                f.write('THAWED')
         if pdir:
             remove(pdir)
         for name in after:
