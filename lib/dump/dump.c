@@ -3,6 +3,7 @@
  * the tree running, stopped or killed.  Any failure before the commit lets
  * the tree go exactly as it was. */
 #include "cryo.h"
+#include "cgroup/cgroup.h"
 #include "dump/dump.h"
 #include "files/files.h"
 #include "creds/creds.h"
@@ -10,6 +11,7 @@
 #include "mem/page_sink.h"
 #include "proc/proc.h"
 #include "sockets/sockets.h"
+#include "util/fault.h"
 #include "util/pipeline.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -327,7 +329,7 @@ static int write_inventory(struct dump_ctx *ctx)
 	inv.lsmtype = LSMTYPE__NO_LSM;
 	inv.root_ids = ctx->root_ids;
 	inv.has_root_cg_set = 1;	/* the dumping cryo's cgroups: see check_cgroups() */
-	inv.root_cg_set = 1;
+	inv.root_cg_set = CG_ROOT_SET;
 	clock_gettime(CLOCK_BOOTTIME, &up);
 	inv.has_dump_uptime = 1;
 	inv.dump_uptime = up.tv_sec * 1000000ULL + up.tv_nsec / 1000;
@@ -336,72 +338,6 @@ static int write_inventory(struct dump_ctx *ctx)
 	inv.has_network_lock_method = 1;	/* the restore unlocks the same way */
 	inv.network_lock_method = sk_network_lock_method(ctx->opts);
 	return img_dir_commit(ctx->dirfd, &inv);
-}
-
-/* --freeze-cgroup: freeze the whole cgroup so nothing in it can fork or
- * exit while the tree is seized; the tasks stay stopped by ptrace once it
- * is thawed.  cgroup v2 (cgroup.freeze) or the v1 freezer (freezer.state). */
-static int cgroup_write(const char *dir, const char *file, const char *val)
-{
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int ret = write_all(fd, val, strlen(val));
-	close(fd);
-	if (ret)
-		pr_err("can't write %s to %s: %s", val, path, strerror(-ret));
-	return ret;
-}
-
-static bool cgroup_v2(const char *dir)
-{
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/cgroup.freeze", dir);
-	return !access(path, W_OK);
-}
-
-static int cgroup_freeze(const char *dir, bool freeze, unsigned timeout_s)
-{
-	bool v2 = cgroup_v2(dir);
-	char probe[PATH_MAX];
-	snprintf(probe, sizeof(probe), "%s/freezer.state", dir);
-	if (!v2 && !access(probe, F_OK)) {
-		/* v1 frozen tasks sit in the refrigerator and answer no ptrace
-		 * interrupt until thawed */
-		pr_err("%s is a cgroup v1 freezer: not supported yet (tasks it freezes can't be "
-		       "seized until thawed); use a cgroup v2 directory with --freeze-cgroup", dir);
-		return -EOPNOTSUPP;
-	}
-	int ret = v2 ? cgroup_write(dir, "cgroup.freeze", freeze ? "1" : "0")
-		     : cgroup_write(dir, "freezer.state", freeze ? "FROZEN" : "THAWED");
-	if (ret == -ENOENT || ret == -EACCES) {
-		pr_err("%s is not a freezer cgroup: --freeze-cgroup needs a cgroup v2 directory "
-		       "(with cgroup.freeze) or a v1 freezer one (with freezer.state)", dir);
-		return ret;
-	}
-	if (ret || !freeze)
-		return ret;
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", dir, v2 ? "cgroup.events" : "freezer.state");
-	uint64_t deadline = now_ns() + (uint64_t)(timeout_s ? timeout_s : 10) * 1000000000ULL;
-	for (;;) {
-		char *st;
-		if (read_file(AT_FDCWD, path, &st, false) < 0)
-			return -EIO;
-		bool frozen = v2 ? strstr(st, "frozen 1") != NULL : !strncmp(st, "FROZEN", 6);
-		free(st);
-		if (frozen)
-			return 0;
-		if (now_ns() > deadline) {
-			pr_err("cgroup %s did not freeze within %u s (try a larger --timeout)", dir,
-			       timeout_s ? timeout_s : 10);
-			cgroup_freeze(dir, false, 0);
-			return -ETIMEDOUT;
-		}
-		usleep(1000);
-	}
 }
 
 /* Every live task must be in cryo's namespaces, or, of the kinds a restore
@@ -429,84 +365,29 @@ static int check_namespaces(struct dump_ctx *ctx)
 	return ret;
 }
 
-/* The cgroup (every hierarchy's line of /proc/PID/cgroup) of @pid. */
-static int read_cgroups(pid_t pid, char **out)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
-	int ret = read_file(AT_FDCWD, path, out, false);
-	return ret < 0 ? log_errno(ret, "can't read %s", path) : 0;
-}
-
-/* Cgroups: cryo restores every task into the restoring cryo's cgroup --
- * which is what criu does for tasks that were in the dumping criu's own
- * cgroups (its root cgroup set) -- and cannot recreate others yet.  Each
- * process gets criu's cg_set: 1 (= inventory root_cg_set) where its
- * /proc/PID/cgroup equals cryo's, another number per other set.
- * --manage-cgroups MODE (all but "ignore") asks for the tasks to be put back
- * where they were: a task anywhere else is refused, not restored elsewhere;
- * without it, a warning says where it will land. */
+/* Cgroups (lib/cgroup): each process gets criu's cg_set, CG_ROOT_SET (the
+ * inventory's root_cg_set) where its /proc/PID/cgroup equals cryo's,
+ * another number per other set; cgroup.img records the sets and, with
+ * --manage-cgroups in a mode that restores properties, the cgroups the tree
+ * lives in.  Without --manage-cgroups (or with ignore) a warning says that a
+ * task outside cryo's cgroups will land in the restoring cryo's. */
 static int check_cgroups(struct dump_ctx *ctx)
 {
-	const char *mode = ctx->opts->manage_cgroups;
-	bool manage = mode && strcmp(mode, "ignore");
-	char *self = NULL, **sets = NULL;
-	int nr_sets = 0, ret;
+	struct cg_dump *cg = NULL;
+	int ret;
 
 	ctx->cg_sets = calloc(ctx->tree.nr_procs, sizeof(*ctx->cg_sets));
 	if (!ctx->cg_sets)
 		return -ENOMEM;
-	ret = read_cgroups(getpid(), &self);
+	ret = cg_dump_init(&cg, ctx->opts);
 	for (int i = 0; !ret && i < ctx->tree.nr_procs; i++) {
 		struct seized_proc *p = ctx->tree.procs[i];
-		char *cg = NULL;
-		if (p->state == TASK_DEAD)
-			continue;
-		ret = read_cgroups(p->pid, &cg);
-		if (ret)
-			break;
-		if (!strcmp(cg, self)) {
-			ctx->cg_sets[i] = 1;
-			free(cg);
-			continue;
-		}
-		int k;
-		for (k = 0; k < nr_sets && strcmp(sets[k], cg); k++)
-			;
-		ctx->cg_sets[i] = k + 2;
-		char *nl = strchr(cg, '\n'), *snl = strchr(self, '\n');
-		char c1[256], c2[256];
-		snprintf(c1, sizeof(c1), "%.*s", nl ? (int)(nl - cg) : (int)strlen(cg), cg);
-		snprintf(c2, sizeof(c2), "%.*s", snl ? (int)(snl - self) : (int)strlen(self), self);
-		if (manage) {
-			pr_err("--manage-cgroups=%s: process %d (%s) is in cgroup \"%s\", not in cryo's "
-			       "(\"%s\"): recreating cgroups at restore is not implemented yet; dump it "
-			       "with --manage-cgroups=ignore (or without the option) to have it restored "
-			       "into the restoring cryo's cgroup, or run cryo in its cgroup", mode,
-			       p->pid, p->comm, c1, c2);
-			ret = -EOPNOTSUPP;
-		} else if (k == nr_sets) {
-			pr_warn("process %d (%s) is in cgroup \"%s\", not in cryo's (\"%s\"): it will be "
-				"restored into the restoring cryo's cgroup (--manage-cgroups would refuse)",
-				p->pid, p->comm, c1, c2);
-		}
-		if (k == nr_sets) {
-			char **v = realloc(sets, (nr_sets + 1) * sizeof(*v));
-			if (!v) {
-				free(cg);
-				ret = -ENOMEM;
-				break;
-			}
-			sets = v;
-			sets[nr_sets++] = cg;
-		} else {
-			free(cg);
-		}
+		if (p->state != TASK_DEAD)
+			ret = cg_dump_task(cg, p->pid, p->comm, &ctx->cg_sets[i]);
 	}
-	for (int k = 0; k < nr_sets; k++)
-		free(sets[k]);
-	free(sets);
-	free(self);
+	if (!ret)
+		ret = cg_dump_write(cg, ctx->dirfd);
+	cg_dump_free(cg);
 	return ret;
 }
 
@@ -585,14 +466,32 @@ int dump_st_freeze(void *arg)
 	struct cryo_opts *o = run->ctx.opts;
 	int ret;
 
+	struct cg_freezer *fz = NULL;
+	pid_t *caught = NULL;
+	int nr_caught = 0;
+
 	if (o->freeze_cgroup) {
-		ret = cgroup_freeze(o->freeze_cgroup, true, o->timeout);
+		ret = cg_freeze(&fz, o->freeze_cgroup, o->timeout);
 		if (ret)
 			return ret;
+		/* tests: cryo dead with the cgroup frozen (its guard thaws it) */
+		fault_kill_point("dump:cgroup-frozen");
+		/* v1: frozen tasks answer no interrupt until thawed (lib/seize) */
+		if (cg_freezer_v1(fz)) {
+			seize_catch_frozen(o->pid, &caught, &nr_caught);
+			ret = cg_thaw(fz);
+			fz = NULL;
+			if (ret) {
+				seize_uncatch(NULL, caught, nr_caught);
+				return ret;
+			}
+		}
 	}
 	ret = seize_tree(o->pid, o->timeout, &run->ctx.tree);
-	if (o->freeze_cgroup) {
-		int r2 = cgroup_freeze(o->freeze_cgroup, false, 0);
+	if (caught)
+		seize_uncatch(ret ? NULL : &run->ctx.tree, caught, nr_caught);
+	if (fz) {
+		int r2 = cg_thaw(fz);
 		if (r2 && !ret) {
 			release_tree(&run->ctx.tree, RELEASE_RESUME);
 			free_tree(&run->ctx.tree);

@@ -225,6 +225,8 @@ STR_SETTER(set_log_file, log_file)
 STR_SETTER(set_pidfile, pidfile)
 STR_SETTER(set_root, root)
 STR_SETTER(set_freeze_cgroup, freeze_cgroup)
+STR_SETTER(set_cgroup_props, cgroup_props)
+STR_SETTER(set_cgroup_props_file, cgroup_props_file)
 STR_SETTER(set_prev_images_dir, prev_images_dir)
 STR_SETTER(set_address, address)
 STR_SETTER(set_config, config_file)
@@ -394,6 +396,25 @@ SETTER(set_action_script)
 	if (!*val)
 		return errf(err, errlen, "expected a command for sh -c");
 	return str_list_add(&o->action_scripts, val);
+}
+
+SETTER(set_cgroup_root)
+{
+	const char *c = strchr(val, ':');
+	/* ":/PATH" (an empty controller, as runc sends for cgroup v2): v2 */
+	if (val[0] != '/' && (!c || c[1] != '/'))
+		return errf(err, errlen, "expected [CONTROLLER:]/PATH, e.g. /new or memory:/new");
+	if (strstr(val, "/../") || strstr(val, "/./") || strstr(val, "//") ||
+	    (strlen(val) > 2 && !strcmp(val + strlen(val) - 3, "/..")))
+		return errf(err, errlen, "the path must not have \".\" or \"..\" components");
+	return str_list_add(&o->cgroup_roots, val);
+}
+
+SETTER(set_cgroup_dump_ctl)
+{
+	if (!*val || strchr(val, '/') || strchr(val, ':'))
+		return errf(err, errlen, "expected a controller name, e.g. memory or name=systemd");
+	return str_list_add(&o->cgroup_dump_ctls, val);
 }
 
 SETTER(set_external)
@@ -790,14 +811,20 @@ static const struct cryo_option table[] = {
 	{ "empty-ns", 0, REQ, "net", DR, NOT_YET(),
 	  "Do not dump/restore the network namespace contents.",
 	  "an empty network namespace is not implemented yet (--external net[INODE]:KEY keeps one out of the dump)" },
-	{ "cgroup-root", 0, REQ, "[CTRL:]PATH", DR, NOT_YET(),
-	  "Change the root cgroup of a controller.", "cgroup management is not implemented yet" },
-	{ "cgroup-props", 0, REQ, "SPEC", C(DUMP), NOT_YET(),
-	  "Cgroup properties to save.", "cgroup management is not implemented yet" },
-	{ "cgroup-props-file", 0, REQ, "FILE", C(DUMP), NOT_YET(),
-	  "Cgroup properties to save, from FILE.", "cgroup management is not implemented yet" },
-	{ "cgroup-dump-controller", 0, REQ, "NAME", C(DUMP), NOT_YET(),
-	  "Dump only this cgroup controller.", "cgroup management is not implemented yet" },
+	{ "cgroup-root", 0, REQ, "[CTRL:]PATH", DR, 0, set_cgroup_root,
+	  "With --manage-cgroups at restore: put the cgroups saved under a controller's top "
+	  "cgroup (all controllers without CTRL:) under PATH instead (repeatable). Not "
+	  "implemented at dump.", NULL },
+	{ "cgroup-props", 0, REQ, "SPEC", C(DUMP), 0, set_cgroup_props,
+	  "With --manage-cgroups: the cgroup properties to save per controller, in criu's form "
+	  "('\"cpu\": - \"strategy\": \"replace\" - \"properties\": [\"cpu.shares\"]'; "
+	  "strategy merge, the default, adds to criu's list, replace replaces it).", NULL },
+	{ "cgroup-props-file", 0, REQ, "FILE", C(DUMP), 0, set_cgroup_props_file,
+	  "As --cgroup-props, from FILE (read at the dump).", NULL },
+	{ "cgroup-dump-controller", 0, REQ, "NAME", C(DUMP), 0, set_cgroup_dump_ctl,
+	  "With --manage-cgroups: save the cgroup directories and properties of this "
+	  "controller's hierarchy only (repeatable; cgroup2 or unified for v2); the tasks' "
+	  "cgroup paths are saved for every hierarchy.", NULL },
 	{ "cgroup-yard", 0, REQ, "PATH", DR, NOT_YET(),
 	  "Use pre-mounted cgroup hierarchies.", "cgroup management is not implemented yet" },
 	{ "force-irmap", 0, NOARG, NULL, DUMPS, NEG | OPTF_NOT_YET, set_nothing,
@@ -1109,6 +1136,7 @@ void opts_free(struct cryo_opts *o)
 		&o->command_arg, &o->log_file, &o->images_dir, &o->work_dir,
 		&o->pidfile, &o->config_file, &o->root, &o->freeze_cgroup,
 		&o->file_validation, &o->network_lock, &o->manage_cgroups,
+		&o->cgroup_props, &o->cgroup_props_file,
 		&o->prev_images_dir, &o->address, &o->check_feature,
 		&o->address_socket, &o->cpu_cap, &o->pre_dump_mode,
 		&o->tls_cacert, &o->tls_cacrl, &o->tls_cert, &o->tls_key,
@@ -1117,7 +1145,7 @@ void opts_free(struct cryo_opts *o)
 		&o->external, &o->inherit_fd, &o->join_ns, &o->ext_mount_map, &o->skip_mnts,
 		&o->irmap_scan,
 		&o->close_fds, &o->unsupported_opts, &o->unsupported_srcs,
-		&o->action_scripts,
+		&o->action_scripts, &o->cgroup_roots, &o->cgroup_dump_ctls,
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
 		free(*strs[i]);

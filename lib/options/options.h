@@ -82,6 +82,10 @@ struct cryo_opts {
 	struct str_list irmap_scan;	/* --irmap-scan-path PATH (repeatable) */
 	struct str_list join_ns;	/* --join-ns KIND:PATH (lib/ns: ns_restore_joins) */
 	char *manage_cgroups;		/* --manage-cgroups [MODE] */
+	struct str_list cgroup_roots;	/* --cgroup-root [CTRL:]PATH (repeatable) */
+	struct str_list cgroup_dump_ctls; /* --cgroup-dump-controller NAME (repeatable) */
+	char *cgroup_props;		/* --cgroup-props SPEC (criu's form) */
+	char *cgroup_props_file;	/* --cgroup-props-file FILE */
 	bool ext_mount_map_auto;
 	struct str_list ext_mount_map;	/* -M/--ext-mount-map */
 

@@ -5,6 +5,7 @@
  * then let the whole tree go at once (finish.c).  Any failure kills what was
  * created: nothing is left behind. */
 #include "cryo.h"
+#include "cgroup/cgroup.h"
 #include "images/image.h"
 #include "restore/restore.h"
 #include "mem/page_source.h"
@@ -32,6 +33,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -697,9 +699,13 @@ int fill_namespaces(struct rst_ctx *ctx)
 int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
 {
 	struct remote *r = &rst_leader(p)->r;
+	/* into its cgroups before its memory is charged and before it forks */
+	int err = ctx->cg ? cg_restore_place(ctx->cg, p->pid, p->core->tc->cg_set) : 0;
+	if (err)
+		return err;
 	if (p->sid == p->vpid && remote_call(r, "setsid", __NR_setsid, 0, 0, 0, 0) < 0)
 		return -EPERM;
-	int err = restore_task_memory(ctx, p);
+	err = restore_task_memory(ctx, p);
 	if (err)
 		return err;
 	for (int i = 0; i < ctx->nr_procs; i++) {
@@ -891,6 +897,11 @@ int check_namespaces_cgroups(struct rst_ctx *ctx)
 	}
 	if (ret || !mode || !strcmp(mode, "ignore"))
 		return ret;
+	/* lib/cgroup: the sets of the live processes, the root's first */
+	uint32_t *sets = calloc(ctx->nr_procs, sizeof(*sets));
+	int nr = 0;
+	if (!sets)
+		return -ENOMEM;
 	for (int i = 0; i < ctx->nr_procs; i++) {
 		const TaskCoreEntry *tc = ctx->procs[i].core->tc;
 		if (ctx->procs[i].state == TASK_DEAD)
@@ -900,18 +911,37 @@ int check_namespaces_cgroups(struct rst_ctx *ctx)
 			       "(written by an older cryo): restore with --manage-cgroups=ignore or "
 			       "without the option to put it into cryo's cgroup", mode,
 			       ctx->procs[i].pid);
+			free(sets);
 			return -EOPNOTSUPP;
 		}
-		if (tc->cg_set != ctx->inv->root_cg_set) {
-			pr_err("--manage-cgroups=%s: process %d was dumped in cgroups other than the dumping "
-			       "tool's (cg_set %u, root_cg_set %u): recreating cgroups is not implemented "
-			       "yet; restore with --manage-cgroups=ignore or without the option to put it "
-			       "into cryo's cgroup", mode, ctx->procs[i].pid, tc->cg_set,
-			       ctx->inv->root_cg_set);
-			return -EOPNOTSUPP;
-		}
+		sets[nr++] = tc->cg_set;
 	}
-	return 0;
+	/* A new cgroup namespace is rooted where its creator (cryo) is when
+	 * the root is cloned, not where the root is moved to afterwards. */
+	bool moved = false;
+	for (int i = 0; i < nr; i++)
+		moved |= sets[i] != ctx->inv->root_cg_set;
+	if ((ctx->ns_flags & CLONE_NEWCGROUP) && moved) {
+		pr_err("--manage-cgroups=%s: the tree of %d was in a cgroup namespace of its own and in "
+		       "cgroups other than the dumping tool's: restoring both is not implemented yet; "
+		       "restore with --manage-cgroups=ignore to put it into cryo's cgroup", mode,
+		       ctx->procs[0].pid);
+		free(sets);
+		return -EOPNOTSUPP;
+	}
+	/* --images-trust owner: making cgroups, writing their limits and moving
+	 * tasks between them is root's, not an unprivileged author's */
+	struct stat dst;
+	if (moved && ctx->opts->images_trust_owner && !fstat(ctx->dirfd, &dst) && dst.st_uid) {
+		pr_err("--images-trust owner: the images (owner uid %u) ask for processes to be put "
+		       "into cgroups of their own (--manage-cgroups=%s), which only root's images "
+		       "may; restore with --manage-cgroups=ignore", (unsigned)dst.st_uid, mode);
+		free(sets);
+		return -EPERM;
+	}
+	ret = cg_restore_prepare(&ctx->cg, ctx->opts, ctx->dirfd, ctx->inv->root_cg_set, sets, nr);
+	free(sets);
+	return ret;
 }
 
 /* stats-restore (criu's restore_stats_entry), and with --display-stats the

@@ -86,6 +86,7 @@ struct rst_ctx {
 	bool ns_joined;			/* create_root: ns_restore_joins ran (files.ns may hold some) */
 	bool in_net;			/* cryo's thread is in the tree's network namespace */
 	int net_back;			/* ... and comes back to this one (ns_leave) */
+	struct cg_restore *cg;		/* --manage-cgroups (lib/cgroup), NULL: none */
 };
 
 #define rst_leader(p) (&(p)->thr[0])

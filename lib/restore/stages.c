@@ -3,6 +3,7 @@
  * every task, release it.  A failure from the root's creation on kills
  * everything created: nothing is left behind. */
 #include "cryo.h"
+#include "cgroup/cgroup.h"
 #include "images/image.h"
 #include "ns/ns.h"
 #include "restore/restore.h"
@@ -99,6 +100,23 @@ static int st_trampoline(void *arg)
 {
 	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
 	return pick_trampoline(ctx, &ctx->trampoline);
+}
+
+/* --manage-cgroups: the tree's cgroups made and their properties set
+ * (lib/cgroup); undone, once the tasks are killed, by removing the ones
+ * cryo made. */
+static int st_cgroups(void *arg)
+{
+	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
+	int ret = cg_restore_dirs(ctx->cg);
+	if (ret)	/* a failed stage cleans up after itself */
+		cg_restore_undo(ctx->cg);
+	return ret;
+}
+
+static void st_cgroups_undo(void *arg)
+{
+	cg_restore_undo(((struct restore_run *)arg)->ctx.cg);
 }
 
 static int st_loaded(void *arg)
@@ -242,6 +260,7 @@ static const struct stage restore_stages[] = {
 	{ .name = "shared-memory", .run = st_shared_memory },
 	{ .name = "tree-checks", .run = st_tree_checks },
 	{ .name = "trampoline", .run = st_trampoline },
+	{ .name = "cgroups", .run = st_cgroups, .undo = st_cgroups_undo },
 	{ .name = "loaded", .run = st_loaded, .undo = st_loaded_undo },
 	{ .name = "before-create", .run = st_create_root, .before = "pre-restore",
 	  .flags = STAGE_POINT },
@@ -318,6 +337,7 @@ out:
 	if (ctx->shmem_ready)
 		shmem_registry_free(&ctx->shmem, ret != 0);
 	free_procs(ctx);
+	cg_restore_free(ctx->cg);
 	if (ctx->inv)
 		protobuf_c_message_free_unpacked(&ctx->inv->base, NULL);
 	if (ctx->ns_flags || ctx->ns_joined)	/* set only once the files' set exists */

@@ -60,6 +60,17 @@ static bool proc_has_thread(struct seized_proc *p, pid_t tid)
 	return false;
 }
 
+/* Is @tid traced by cryo already (seize_catch_frozen)? */
+static bool seize_caught_by_us(pid_t pid, pid_t tid)
+{
+	struct proc_status st;
+	if (proc_read_status_live(pid, tid, &st))
+		return false;
+	bool mine = st.tracer_pid == getpid();
+	proc_status_free(&st);
+	return mine;
+}
+
 /* Seize one thread and bring it to an interrupt (or group) stop; *@stop_sig
  * gets the signal of the group stop it was in (0: running).
  * Returns 1 if seized, 0 if the thread vanished, <0 on error. */
@@ -80,6 +91,8 @@ static int seize_thread(struct seized_proc *p, pid_t tid, unsigned timeout_ms, i
 		if (errno == ESRCH)
 			return 0;
 		int e = errno;
+		if (e == EPERM && seize_caught_by_us(p->pid, tid))
+			goto stop;	/* seize_catch_frozen's: interrupted already */
 		/* the kernel refuses to attach to a task that is exiting */
 		struct proc_stat tst;
 		int r = proc_read_stat_live(p->pid, tid, &tst);
@@ -108,6 +121,7 @@ static int seize_thread(struct seized_proc *p, pid_t tid, unsigned timeout_ms, i
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		return e == ESRCH ? 0 : -e;
 	}
+stop:
 	for (int tries = 0; tries < 64; tries++) {
 		int status;
 		int ret = ptrace_wait_stop(tid, &status, timeout_ms);
@@ -489,4 +503,78 @@ void free_tree(struct seized_tree *tree)
 	}
 	free(tree->procs);
 	memset(tree, 0, sizeof(*tree));
+}
+
+/* A tree frozen by a cgroup v1 freezer sits in the refrigerator, where a
+ * ptrace interrupt can't reach it until it is thawed: each of its threads
+ * is seized and interrupted now, while nothing in it can fork or exit, and
+ * stops on its way out of the refrigerator, before it runs a user
+ * instruction.  seize_tree then waits for those stops (seize_thread finds
+ * them ours) and takes the tree as usual.  Best effort: a thread not
+ * caught here (an error, a race) is left to seize_tree, which reports it.
+ * *@caught: the threads caught, for seize_uncatch. */
+int seize_catch_frozen(pid_t root, pid_t **caught, int *nr)
+{
+	pid_t *todo = malloc(sizeof(pid_t));
+	int nt = 1;
+	if (!todo)
+		return -ENOMEM;
+	*caught = NULL;
+	*nr = 0;
+	todo[0] = root;
+	for (int i = 0; i < nt; i++) {
+		char path[64];
+		pid_t *tids, *kids;
+		int n, nk;
+		snprintf(path, sizeof(path), "/proc/%d/task", todo[i]);
+		if (proc_list_dir_pids_live(path, &tids, &n))
+			continue;
+		for (int k = 0; k < n; k++) {
+			long opts = PTRACE_O_TRACESYSGOOD;
+			struct proc_status ts;
+			if (!proc_read_status_live(todo[i], tids[k], &ts)) {
+				if (ts.seccomp > 0)
+					opts |= PTRACE_O_SUSPEND_SECCOMP;
+				proc_status_free(&ts);
+			}
+			if (ptrace(PTRACE_SEIZE, tids[k], 0, opts))
+				continue;
+			pid_t *v = realloc(*caught, (*nr + 1) * sizeof(*v));
+			if (v) {
+				*caught = v;
+				v[(*nr)++] = tids[k];
+			}
+			ptrace(PTRACE_INTERRUPT, tids[k], 0, 0);
+		}
+		free(tids);
+		if (proc_list_children(todo[i], &kids, &nk))
+			continue;
+		pid_t *v = realloc(todo, (nt + nk) * sizeof(*v));
+		if (v) {
+			todo = v;
+			memcpy(todo + nt, kids, nk * sizeof(*kids));
+			nt += nk;
+		}
+		free(kids);
+	}
+	free(todo);
+	return 0;
+}
+
+/* After seize_tree: let go of caught threads it did not take (it failed,
+ * or they left the tree), once they have stopped. */
+void seize_uncatch(const struct seized_tree *tree, pid_t *caught, int nr)
+{
+	for (int i = 0; i < nr; i++) {
+		bool taken = false;
+		for (int p = 0; tree && p < tree->nr_procs && !taken; p++)
+			for (int t = 0; t < tree->procs[p]->nr_threads && !taken; t++)
+				taken = tree->procs[p]->threads[t].tid == caught[i] &&
+					tree->procs[p]->threads[t].seized;
+		int status;
+		if (!taken && seize_caught_by_us(caught[i], caught[i]) &&
+		    !ptrace_wait_stop(caught[i], &status, 1000))
+			ptrace(PTRACE_DETACH, caught[i], 0, 0);
+	}
+	free(caught);
 }

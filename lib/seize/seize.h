@@ -54,6 +54,10 @@ struct seized_tree {
 /* Seize and stop every thread of every process in the tree rooted at @pid,
  * repeating until the tree is stable.  On failure nothing stays seized. */
 int seize_tree(pid_t pid, unsigned timeout_s, struct seized_tree *tree);
+/* --freeze-cgroup with a v1 freezer: catch the frozen tree before the thaw
+ * (seize_tree then takes it); seize_uncatch lets go of what it did not. */
+int seize_catch_frozen(pid_t root, pid_t **caught, int *nr);
+void seize_uncatch(const struct seized_tree *tree, pid_t *caught, int nr);
 
 enum release_mode {
 	RELEASE_RESUME,		/* leave running (or stopped, if it was) */

@@ -1,5 +1,5 @@
-/* freeze_cgroup: cryo dump --freeze-cgroup freezes the tree's cgroup (v2)
- * around seizing and thaws it afterwards.
+/* freeze_cgroup: cryo dump --freeze-cgroup freezes the tree's cgroup (v2,
+ * or with --v1 the v1 freezer) around seizing and thaws it afterwards.
  *
  * The test makes a cgroup of its own under the cgroup v2 mount, moves itself
  * there (a forked child, busy counting, goes with it) and publishes it as
@@ -18,7 +18,11 @@
 
 #include "zdtmtst.h"
 
-#define LINK "/tmp/cryo-test-freeze-cg"
+static char *cglink = "/tmp/cryo-test-freeze-cg";
+TEST_OPTION(cglink, string, "where to publish the cgroup's path", 0);
+static bool v1;
+TEST_OPTION(v1, bool, "use the cgroup v1 freezer instead of cgroup v2", 0);
+#define LINK cglink
 
 static char mnt[256], cg[300];
 
@@ -37,7 +41,8 @@ static int find_v2(void)
 	FILE *f = setmntent("/proc/mounts", "r");
 	struct mntent *m;
 	while (f && (m = getmntent(f)))
-		if (!strcmp(m->mnt_type, "cgroup2")) {
+		if (v1 ? !strcmp(m->mnt_type, "cgroup") && hasmntopt(m, "freezer")
+		       : !strcmp(m->mnt_type, "cgroup2")) {
 			snprintf(mnt, sizeof(mnt), "%s", m->mnt_dir);
 			endmntent(f);
 			return 0;
@@ -59,10 +64,11 @@ static void leave_cgroup(void)
 
 int main(int argc, char **argv)
 {
-	test_doc = "dump --freeze-cgroup freezes a cgroup v2 around seizing, then thaws it";
+	test_doc = "dump --freeze-cgroup freezes a cgroup (v2 or v1 freezer) around seizing, then "
+		   "thaws it";
 	test_init(argc, argv);
 	if (find_v2())
-		setup_fail("no cgroup v2 mount");
+		setup_fail("no cgroup %s mount", v1 ? "v1 freezer" : "v2");
 	snprintf(cg, sizeof(cg), "%s/cryo-test-freeze-%d", mnt, getpid());
 	char path[320], pid[32];
 	if (mkdir(cg, 0755))
@@ -99,16 +105,15 @@ int main(int argc, char **argv)
 	int st;
 	if (waitpid(kid, &st, 0) != kid || !WIFEXITED(st) || WEXITSTATUS(st))
 		fail("the child in the cgroup did not finish (status 0x%x)", st);
-	snprintf(path, sizeof(path), "%s/cgroup.events", cg);
+	snprintf(path, sizeof(path), "%s/%s", cg, v1 ? "freezer.state" : "cgroup.events");
 	char buf[256] = { 0 };
 	int fd = open(path, O_RDONLY);
-	if (fd >= 0) {
-		if (read(fd, buf, sizeof(buf) - 1) < 0)
-			buf[0] = 0;
+	if (fd < 0 || read(fd, buf, sizeof(buf) - 1) < 0)
+		fail_errno("read %s", path);
+	if (fd >= 0)
 		close(fd);
-		if (strstr(buf, "frozen 1"))
-			fail("the cgroup was left frozen");
-	}
+	if (v1 ? strncmp(buf, "THAWED", 6) != 0 : strstr(buf, "frozen 1") != NULL)
+		fail("the cgroup was left frozen (%s: %s)", path, buf);
 	leave_cgroup();
 	pass();
 	return 0;

@@ -40,6 +40,9 @@ files_ghost, files_link_remap) and observes what cryo does:
   forged_remap         (--link-remap) the link remap's name (.../link_remap.N)
                        rewritten to a victim file next to it: restore refused
                        ("where a dump makes it"), the victim still there
+  cgroup_dotdot        (--manage-cgroups) a cgroup set's path in cgroup.img
+                       rewritten to /../../SCRATCH-victim: restore refused
+                       ("damaged"), nothing made outside the cgroup mounts
 
 Every refusal must exit non-zero with the key phrase on stderr or in the log
 and leave none of the dumped PIDs alive when cryo returns; then the original
@@ -763,6 +766,31 @@ def check_forged_remap(c):
     c.check_outside('after the restore of the original images')
 
 
+def check_cgroup_dotdot(c):
+    """cgroup.img's paths name directories a restore with --manage-cgroups
+    makes and files it writes: one with ".." is refused."""
+    need_crit()
+    prog = c.start('counter')
+    img = c.dump(prog, extra=['--manage-cgroups'])
+    inventory_as_crit_writes_it(c, img)
+    path = os.path.join(img, 'cgroup.img')
+    data = crit_decode(c, path)
+    backup(c, img, 'cgroup.img')
+    victim = c.vpath('made-by-cgroup')
+    for s in data['entries'][0]['sets']:
+        for m in s['ctls']:
+            m['path'] = '/../../../..' + victim
+    crit_encode(c, data, path)
+    c.mark_outside()
+    c.refused(prog, img, 'restore-cg', ['cgroup path', 'damaged'], ['--manage-cgroups'],
+              what='with cgroup.img naming a path with ..')
+    c.check_outside('after the refused restore')
+    if os.path.exists(victim):
+        raise CheckFailed('the refused restore made %s' % victim)
+    put_back(c, img, 'cgroup.img')
+    c.restore_ok(prog, img, 'restore-orig', ['--manage-cgroups'])
+
+
 # ---- images cut short, --images-trust owner -----------------------------------
 
 def check_truncated_pagemap(c):
@@ -888,6 +916,7 @@ CHECKS = [
     ('ghost_dotdot', check_ghost_dotdot),
     ('ghost_symlink_dir', check_ghost_symlink_dir),
     ('forged_remap', check_forged_remap),
+    ('cgroup_dotdot', check_cgroup_dotdot),
     ('truncated_pagemap', check_truncated_pagemap),
     ('trust_owner', check_trust_owner),
     ('trust_unprivileged', check_trust_unprivileged),

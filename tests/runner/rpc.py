@@ -35,6 +35,13 @@ symlink to the cryo under test, and pycriu is pointed at it.  Checks:
                       whose process dies (CRYO_FAULT=kill:dump:frozen) is
                       answered for, its target runs on, the connection goes on;
                       without keep_open the connection ends
+  rpc:cgroups-runc    what runc sends: DUMP with manage_cgroups and a v1
+                      freeze_cgroup, of tests/progs/cgroup_tree (a tree in
+                      cgroups of its own, with properties); its cgroups are
+                      removed; RESTORE with manage_cgroups_mode SOFT and a
+                      cg_root per hierarchy (a new container's path; the v2
+                      one with an empty controller): the tree comes back in
+                      the new cgroups, made with their properties
   rpc:wait-pid        WAIT_PID of a PID that is not cryo's child: the error
   rpc:service         cryo service --address PATH --daemon --pidfile FILE
                       --status-fd FD (a zero byte once listening):
@@ -514,6 +521,73 @@ def check_keep_open(env):
     env.verdict(pid, env.outfile, reap=False)
 
 
+CG_HIERS = ('cpu', 'memory', 'pids', 'cpuset', 'freezer', 'unified')
+
+
+def rm_cgroup(name):
+    for h in CG_HIERS:
+        top = os.path.join('/sys/fs/cgroup', h, name)
+        for _ in range(100):
+            try:
+                for d, _subs, _files in os.walk(top, topdown=False):
+                    os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.05)
+
+
+def check_cgroups_runc(env):
+    from pycriu import rpc_pb2 as rpc
+    if not os.path.exists('/sys/fs/cgroup/freezer/cgroup.procs'):
+        raise Failed('no cgroup v1 freezer at /sys/fs/cgroup/freezer')
+    name, new = 'cryo-test-cgrpc', '/cryo-test-cgrpc2'
+    prog = os.path.join(BUILD, 'tests', 'progs', 'cgroup_tree')
+    pidf, out = env.path('cg.pid'), env.path('cg.out')
+    p = subprocess.Popen([prog, '--pidfile', pidf, '--outfile', out, '--name', name,
+                          '--moved', new], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    if p.wait(timeout=30) != 0:
+        raise Failed('cgroup_tree setup failed')
+    with open(pidf) as f:
+        pid = int(f.read())
+    env.pids.append(pid)
+    fd = env.imgdir('img-cg')
+    req = rpc.criu_req(type=rpc.DUMP)
+    req.opts.images_dir_fd = fd
+    req.opts.pid = pid
+    req.opts.log_level = 4
+    req.opts.log_file = 'dump.log'
+    req.opts.manage_cgroups = True
+    req.opts.freeze_cgroup = '/sys/fs/cgroup/freezer/' + name
+    r = env.client()._send_req_and_recv_resp(req)
+    if not r.success:
+        raise Failed('dump: %s' % r.cr_errmsg)
+    if not wait_until(lambda: not alive(pid), 20):
+        raise Failed('%d still runs after the dump' % pid)
+    rm_cgroup(name)
+    req = rpc.criu_req(type=rpc.RESTORE)
+    req.opts.images_dir_fd = fd
+    req.opts.log_level = 4
+    req.opts.log_file = 'restore.log'
+    req.opts.manage_cgroups = True
+    req.opts.manage_cgroups_mode = rpc.SOFT
+    for ctl in ('cpu', 'memory', 'pids', 'cpuset', 'freezer', ''):
+        req.opts.cg_root.add(ctrl=ctl, path=new)
+    r = env.client()._send_req_and_recv_resp(req)
+    os.close(fd)
+    if not r.success:
+        rm_cgroup(new.lstrip('/'))
+        raise Failed('restore: %s' % r.cr_errmsg)
+    if r.restore.pid != pid:
+        raise Failed('restore answered pid %d, the dumped pid was %d' % (r.restore.pid, pid))
+    env.verdict(pid, out, reap=True)     # it removes its cgroups, old and new
+    rm_cgroup(name)
+    rm_cgroup(new.lstrip('/'))
+
+
 def check_wait_pid(env):
     import pycriu
     try:
@@ -612,7 +686,7 @@ CHECKS = [
     ('unknown-type', check_unknown_type), ('notify', check_notify),
     ('notify-restore', check_notify_restore), ('notify-netns', check_notify_netns),
     ('notify-action-script', check_notify_action_script), ('keep-open', check_keep_open),
-    ('wait-pid', check_wait_pid),
+    ('cgroups-runc', check_cgroups_runc), ('wait-pid', check_wait_pid),
     ('service', check_service), ('socket-activation', check_socket_activation),
 ]
 
