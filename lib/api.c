@@ -7,6 +7,7 @@
 #include "dump/dump.h"
 #include "images/show.h"
 #include "kerndat/kerndat.h"
+#include "mem/lazy.h"
 #include "mem/page_server.h"
 #include "restore/restore.h"
 
@@ -63,4 +64,18 @@ static int page_server(const struct cryo_opts *o)
 int cryo_page_server(struct cryo_opts *o, struct cryo_error *err)
 {
 	return WITH_ERRORS(err, page_server(o));
+}
+
+static int lazy_pages(const struct cryo_opts *o)
+{
+	struct lazy_daemon_args a = {
+		.dir = o->work_dir ? o->work_dir : o->images_dir, .daemon = o->daemon,
+		.status_fd = o->status_fd, .pidfile = o->pidfile,
+	};
+	return lazy_daemon_run(&a);
+}
+
+int cryo_lazy_pages(struct cryo_opts *o, struct cryo_error *err)
+{
+	return WITH_ERRORS(err, lazy_pages(o));
 }

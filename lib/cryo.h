@@ -19,6 +19,8 @@ int cryo_check(struct cryo_opts *o, struct cryo_error *err);
 /* Receive a dump's pages (dump --page-server) into o->images_dir; one
  * session, as criu's page server. */
 int cryo_page_server(struct cryo_opts *o, struct cryo_error *err);
+/* `cryo lazy-pages`: fill in a tree restored with --lazy-pages (mem/lazy.h). */
+int cryo_lazy_pages(struct cryo_opts *o, struct cryo_error *err);
 /* Decode an image file, or every image in a directory, to JSON. */
 int cryo_show(const char *path, int out_fd, struct cryo_error *err);
 

@@ -680,7 +680,7 @@ static const struct cryo_option table[] = {
 	  "How pre-dump reads memory: \"splice\" (default) or \"read\".",
 	  "choosing criu's splice or read mode is not implemented yet (cryo's pre-dump copies "
 	  "the pages while the tree is frozen)" },
-	{ "page-server", 0, NOARG, NULL, DUMPS, NEG, set_flag,
+	{ "page-server", 0, NOARG, NULL, DUMPS | C(LAZY_PAGES), NEG, set_flag,
 	  "Send memory pages to a page server (--address and --port, or --ps-socket) instead of "
 	  "writing pagemap and pages images; the other images are still written to -D.", NULL },
 	{ "address", 0, REQ, "ADDR", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES) | C(SERVICE), 0, set_address,
@@ -688,11 +688,10 @@ static const struct cryo_option table[] = {
 	  "(default: every address); for dump --page-server, the page server's host name or IP.", NULL },
 	{ "port", 0, REQ, "PORT", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), 0, set_port,
 	  "Page server TCP port.", NULL },
-	{ "lazy-pages", 0, NOARG, NULL, DR | C(PAGE_SERVER), NEG | OPTF_NOT_YET, set_flag,
-	  "Post-copy migration: dump without writing memory and serve it on demand; restore "
-	  "with memory filled in by a lazy-pages daemon.",
-	  "post-copy migration (lazy pages) is not implemented yet; memory is always dumped and "
-	  "restored whole" },
+	{ "lazy-pages", 0, NOARG, NULL, DR | C(PAGE_SERVER), NEG, set_flag,
+	  "Lazy pages (post-copy): restore with the private anonymous memory filled in on "
+	  "demand by a `cryo lazy-pages` daemon (started first, on the same work directory). "
+	  "Not yet for dump and page-server (serving the pages from the source).", NULL },
 
 	/* ---- check ---- */
 	{ "all", 0, NOARG, NULL, C(CHECK), NEG, set_check_all,
@@ -954,9 +953,11 @@ static const struct cryo_command_desc commands[] = {
 	  NULL },
 	{ "lazy-pages", CMD_LAZY_PAGES, "", 0, 0,
 	  "serve memory to a lazily restored tree",
-	  "Fill in the memory of a tree restored with --lazy-pages on demand.",
-	  "the lazy-pages command is not implemented yet (post-copy migration with "
-	  "userfaultfd, the \"lazy pages\" feature); restore without --lazy-pages" },
+	  "Fill in the memory of a tree restored with restore --lazy-pages from the images "
+	  "directory: listen on lazy-pages.socket in the work directory (-W, else -D), copy each "
+	  "page in on its first touch and the rest in the background, exit once every page is "
+	  "there. If the daemon dies first, the restored processes are killed. --page-server "
+	  "(pages from a remote dump --lazy-pages) is not implemented yet.", NULL },
 	{ "service", CMD_SERVICE, "", 0, 0,
 	  "serve RPC requests on a UNIX socket",
 	  "Listen on a UNIX socket (--address PATH, default criu_service.socket in the work "

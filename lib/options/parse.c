@@ -606,14 +606,34 @@ int opts_validate(struct cryo_opts *o)
 				   "and --port (or a connected socket: --ps-socket FD)", cmd);
 			return -EINVAL;
 		}
+		if (o->lazy_pages) {
+			opts_error(false, "Error: %s --lazy-pages (keeping the memory on the source "
+				   "and serving it to a lazy restore) is not implemented yet; dump without "
+				   "it and restore with restore --lazy-pages and cryo lazy-pages from the "
+				   "images directory", cmd);
+			return -EINVAL;
+		}
 		if (!o->page_server && (o->ps_socket >= 0 || o->port))
 			pr_warn("--port and --ps-socket only matter with --page-server: %s writes "
 				"the pages to the images directory", cmd);
 		break;
 	case CMD_PAGE_SERVER:
+		if (o->lazy_pages) {
+			opts_error(false, "Error: page-server --lazy-pages (serving the pages of a lazy "
+				   "restore from here) is not implemented yet; run page-server without it");
+			return -EINVAL;
+		}
 		if (o->ps_socket < 0 && !o->port) {
 			opts_error(false, "Error: page-server needs the --port to listen on (or a "
 				   "connected socket: --ps-socket FD)");
+			return -EINVAL;
+		}
+		break;
+	case CMD_LAZY_PAGES:
+		if (o->page_server || o->address || o->port) {
+			opts_error(false, "Error: lazy-pages --page-server (pages from a remote dump "
+				   "--lazy-pages) is not implemented yet; run it on the images "
+				   "directory of a local dump");
 			return -EINVAL;
 		}
 		break;

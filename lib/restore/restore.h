@@ -10,6 +10,7 @@
 #include "creds/creds.h"
 #include "files/files.h"
 #include "images/image.h"
+#include "mem/lazy.h"
 #include "mem/mem.h"
 #include "mem/page_source.h"
 #include "options/options.h"
@@ -71,6 +72,7 @@ struct rst_ctx {
 	struct rst_helper helpers[16];
 	int nr_helpers;
 	int ns_flags;			/* CLONE_NEW*: the namespaces made for the root */
+	struct lazy_restore lazy;	/* --lazy-pages: the daemon, the userfaultfds */
 };
 
 #define rst_leader(p) (&(p)->thr[0])

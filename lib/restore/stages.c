@@ -14,6 +14,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -182,6 +183,48 @@ static int st_close_files(void *arg)
 	return 0;
 }
 
+/* --lazy-pages (mem/lazy.h): the daemon must be there before any task
+ * exists; it takes the tree once every task is restored. */
+static bool want_lazy(void *arg)
+{
+	return ((struct restore_run *)arg)->ctx.opts->lazy_pages;
+}
+
+static int st_lazy_connect(void *arg)
+{
+	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
+	const struct cryo_opts *o = ctx->opts;
+	if (ctx->nr_procs > 1) {
+		pr_err("restore --lazy-pages: the images hold %d processes; a lazy restore of a "
+		       "tree of several processes is not implemented yet (one process, its "
+		       "threads and the children it forks once restored are); restore without "
+		       "--lazy-pages", ctx->nr_procs);
+		return -EOPNOTSUPP;
+	}
+	const char *dir = o->work_dir ? o->work_dir : o->images_dir ? o->images_dir : ".";
+	int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return_perror("can't open the work directory %s", dir);
+	int ret = lazy_restore_connect(&ctx->lazy, dirfd, dir);
+	close(dirfd);
+	for (int i = 0; !ret && i < ctx->nr_procs; i++)
+		ctx->procs[i].mem.lazy = true;
+	return ret;
+}
+
+static int st_lazy_handoff(void *arg)
+{
+	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
+	int ret = 0;
+	for (int i = 0; !ret && i < ctx->nr_procs; i++)
+		if (ctx->procs[i].state != TASK_DEAD)
+			ret = lazy_restore_send(&ctx->lazy, ctx->procs[i].pid, &ctx->procs[i].mem,
+						ctx->procs[i].pages_fd);
+	if (!ret)
+		ret = lazy_restore_finish(&ctx->lazy);
+	return ret;
+}
+
 static int st_pidfile(void *arg)
 {
 	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
@@ -215,6 +258,7 @@ static int st_unlock(void *arg)
 static const struct stage restore_stages[] = {
 	{ .name = "images", .run = st_images },
 	{ .name = "checks", .run = st_checks },
+	{ .name = "lazy-connect", .run = st_lazy_connect, .wanted = want_lazy },
 	{ .name = "shared-memory", .run = st_shared_memory },
 	{ .name = "tree-checks", .run = st_tree_checks },
 	{ .name = "trampoline", .run = st_trampoline },
@@ -229,6 +273,7 @@ static const struct stage restore_stages[] = {
 	{ .name = "zombies", .run = st_zombies },
 	{ .name = "tasks", .run = st_tasks },
 	{ .name = "close-files", .run = st_close_files },
+	{ .name = "lazy-handoff", .run = st_lazy_handoff, .wanted = want_lazy },
 	{ .name = "before-release", .run = st_pidfile, .before = "post-restore",
 	  .flags = STAGE_POINT },
 	{ .name = "release", .run = st_release, .before = "pre-resume", .flags = STAGE_COMMIT },
@@ -293,6 +338,7 @@ out:
 	if (ctx->ns_flags)	/* set only once the files' set exists */
 		ns_set_close(&ctx->files.ns);
 	files_restore_free(&ctx->files);
+	lazy_restore_free(&ctx->lazy);
 	creds_restore_finish(&ctx->creds);
 	for (int i = 0; i < ctx->nr_prev_dirs; i++)
 		close(ctx->prev_dirs[i]);
