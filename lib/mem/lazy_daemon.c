@@ -647,7 +647,7 @@ static void guard_main(struct lz *lz, int sk)
 static int start_guard(struct lz *lz)
 {
 	int sp[2];
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp))
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp))
 		return_perror("lazy-pages: can't create the guard's socket pair");
 	pid_t pid = fork();
 	if (pid < 0) {
