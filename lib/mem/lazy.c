@@ -53,6 +53,12 @@ static const VmaEntry *vma_of(const struct mem_image *mi, uint64_t addr)
 	return NULL;
 }
 
+bool lazy_addr(const struct mem_image *mi, uint64_t addr)
+{
+	const VmaEntry *v = mi->lazy ? vma_of(mi, addr) : NULL;
+	return v && lazy_vma(v);
+}
+
 uint64_t lazy_skip(const struct mem_image *mi, struct page_source *src, uint64_t at, uint64_t n)
 {
 	int e;

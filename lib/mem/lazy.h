@@ -47,6 +47,9 @@ struct lazy_range {
  * not locked (mlock populates) and without guard regions. */
 bool lazy_vma(const VmaEntry *v);
 
+/* Is @addr in a lazy VMA of @mi (with @mi->lazy)? */
+bool lazy_addr(const struct mem_image *mi, uint64_t addr);
+
 struct page_source;
 /* For the fill: how many bytes from @at (at most @n) are lazy, hence left
  * unfilled (0: fill them).  Only with @mi->lazy. */

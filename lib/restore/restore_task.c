@@ -498,6 +498,8 @@ int restore_task_memory(struct rst_ctx *ctx, struct rst_proc *p)
 		struct mem_source self = { &p->mem, p->pages_fd, page_prevs_head(&p->prev) };
 		ret = mem_restore_inherited(r, &self, anc, nanc, &ctx->files, &ctx->shmem,
 					    &ctx->cow);
+		if (!ret && p->mem.lazy)
+			ret = lazy_restore_uffd(&ctx->lazy, r, p->pid);
 		if (!ret)
 			ret = proc_read_maps(p->pid, &cur);
 		if (!ret && p->parent->mem.vdso_proxy) {

@@ -194,13 +194,6 @@ static int st_lazy_connect(void *arg)
 {
 	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
 	const struct cryo_opts *o = ctx->opts;
-	if (ctx->nr_procs > 1) {
-		pr_err("restore --lazy-pages: the images hold %d processes; a lazy restore of a "
-		       "tree of several processes is not implemented yet (one process, its "
-		       "threads and the children it forks once restored are); restore without "
-		       "--lazy-pages", ctx->nr_procs);
-		return -EOPNOTSUPP;
-	}
 	const char *dir = o->work_dir ? o->work_dir : o->images_dir ? o->images_dir : ".";
 	int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
