@@ -365,6 +365,17 @@ static int remap(struct lz_mm *mm, uint64_t from, uint64_t to, uint64_t len)
 		free(v);
 		return ret;
 	}
+	/* ranges with nothing missing go: a range moved over one whose
+	 * pages were unmapped must not overlap it */
+	int kept = 0;
+	for (int i = 0; i < n; i++) {
+		uint64_t np = v[i].len / PAGE_SIZE;
+		if (bit_next(v[i].miss, 0, np) < np)
+			v[kept++] = v[i];
+		else
+			free(v[i].miss);
+	}
+	n = kept;
 	uint64_t missing = mm->missing;
 	mm_free(mm);
 	qsort(v, n, sizeof(*v), cmp_range);
@@ -492,6 +503,10 @@ static int background(struct lz *lz)
 		if (mm->gone || !mm->missing)
 			continue;
 		lz->rr = (lz->rr + k + 1) % lz->nmm;
+		if (!mm->nr) {
+			mm->missing = 0;
+			continue;
+		}
 		int ri = range_of(mm, mm->cursor);
 		if (ri < 0) {	/* the first range after the cursor */
 			for (ri = 0; ri < mm->nr && mm->r[ri].addr < mm->cursor; ri++)
