@@ -53,10 +53,41 @@ static const VmaEntry *vma_of(const struct mem_image *mi, uint64_t addr)
 	return NULL;
 }
 
+int lazy_add_eager(struct mem_image *mi, uint64_t addr, uint64_t len)
+{
+	if (!len)
+		return 0;
+	uint64_t first = addr & ~(uint64_t)(PAGE_SIZE - 1), last = (addr + len - 1) & ~(uint64_t)(PAGE_SIZE - 1);
+	for (uint64_t pg = first; pg <= last; pg += PAGE_SIZE) {
+		int i = 0;
+		while (i < mi->n_eager && mi->eager[i] < pg)
+			i++;
+		if (i < mi->n_eager && mi->eager[i] == pg)
+			continue;
+		uint64_t *v = xrealloc(mi->eager, sizeof(*v) * (mi->n_eager + 1));
+		if (!v)
+			return -ENOMEM;
+		mi->eager = v;
+		memmove(&v[i + 1], &v[i], sizeof(*v) * (mi->n_eager - i));
+		v[i] = pg;
+		mi->n_eager++;
+	}
+	return 0;
+}
+
+/* The first eager page at or after @addr, or ~0. */
+static uint64_t next_eager(const struct mem_image *mi, uint64_t addr)
+{
+	for (int i = 0; i < mi->n_eager; i++)
+		if (mi->eager[i] + PAGE_SIZE > addr)
+			return mi->eager[i];
+	return ~0ULL;
+}
+
 bool lazy_addr(const struct mem_image *mi, uint64_t addr)
 {
 	const VmaEntry *v = mi->lazy ? vma_of(mi, addr) : NULL;
-	return v && lazy_vma(v);
+	return v && lazy_vma(v) && next_eager(mi, addr) > addr;
 }
 
 uint64_t lazy_skip(const struct mem_image *mi, struct page_source *src, uint64_t at, uint64_t n)
@@ -68,9 +99,12 @@ uint64_t lazy_skip(const struct mem_image *mi, struct page_source *src, uint64_t
 	const VmaEntry *v = vma_of(mi, at);
 	if (!v || !lazy_vma(v))
 		return 0;
+	uint64_t eager = next_eager(mi, at);
+	if (eager <= at)
+		return 0;	/* the restore writes there: filled now */
 	const PagemapEntry *pe = mi->pe[e];
 	uint64_t end = MIN(v->end, pe->vaddr + (uint64_t)pe->nr_pages * PAGE_SIZE);
-	return MIN(n, end - at);
+	return MIN(MIN(n, end - at), eager - at);
 }
 
 /* "/proc/self/fd/N/NAME": a socket path of any length under @dirfd */

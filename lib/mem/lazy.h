@@ -47,7 +47,13 @@ struct lazy_range {
  * not locked (mlock populates) and without guard regions. */
 bool lazy_vma(const VmaEntry *v);
 
-/* Is @addr in a lazy VMA of @mi (with @mi->lazy)? */
+/* Pages [@addr, @addr+@len) of @mi are filled at restore even where lazy:
+ * the restore itself makes the kernel write there (a thread's rseq area,
+ * which rseq registration updates), before the userfaultfd is registered;
+ * a page the kernel made there would stop the daemon's copy (EEXIST). */
+int lazy_add_eager(struct mem_image *mi, uint64_t addr, uint64_t len);
+
+/* Is @addr in a lazy VMA of @mi (with @mi->lazy), and not an eager page? */
 bool lazy_addr(const struct mem_image *mi, uint64_t addr);
 
 struct page_source;

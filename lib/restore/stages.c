@@ -200,8 +200,19 @@ static int st_lazy_connect(void *arg)
 		return_perror("can't open the work directory %s", dir);
 	int ret = lazy_restore_connect(&ctx->lazy, dirfd, dir);
 	close(dirfd);
-	for (int i = 0; !ret && i < ctx->nr_procs; i++)
-		ctx->procs[i].mem.lazy = true;
+	for (int i = 0; !ret && i < ctx->nr_procs; i++) {
+		struct rst_proc *p = &ctx->procs[i];
+		p->mem.lazy = true;
+		/* the rseq registrations write there before the hand-off */
+		for (int t = 0; !ret && t < p->nr_threads; t++) {
+			const ThreadCoreEntry *tc = p->thr[t].core ? p->thr[t].core->thread_core : NULL;
+			const RseqEntry *re = tc ? tc->rseq_entry : NULL;
+			if (re && re->rseq_abi_pointer)
+				ret = lazy_add_eager(&p->mem, re->rseq_abi_pointer, re->rseq_abi_size);
+			if (!ret && re && re->has_rseq_cs_pointer && re->rseq_cs_pointer)
+				ret = lazy_add_eager(&p->mem, re->rseq_cs_pointer, 32);
+		}
+	}
 	return ret;
 }
 

@@ -213,8 +213,10 @@ int main(int argc, char **argv)
 	C = B + X_SIZE + ps;
 	D = C + X_SIZE + ps;
 	E = D + X_SIZE + ps;
-	C_new = E + X_SIZE + ps;	/* reserved: mremap goes there */
-	munmap(C_new, X_SIZE);
+	/* reserved (PROT_NONE, so no thread stack lands there): mremap goes
+	 * there, replacing it */
+	C_new = E + X_SIZE + ps;
+	mprotect(C_new, X_SIZE, PROT_NONE);
 	fill(B, SEED_B);
 	fill(C, SEED_C);
 	fill(D, SEED_D);
