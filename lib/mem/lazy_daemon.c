@@ -840,6 +840,21 @@ int lazy_daemon_run(const struct lazy_daemon_args *a)
 	close(lsk);
 	lsk = -1;
 	unlinkat(dirfd, LAZY_SOCKET, 0);
+	{
+		/* only a restore run by root or by our own user hands us a tree */
+		struct ucred cr;
+		socklen_t cl = sizeof(cr);
+		if (getsockopt(sk, SOL_SOCKET, SO_PEERCRED, &cr, &cl)) {
+			ret = log_errno(-errno, "lazy-pages: can't get the restore's credentials");
+			goto out;
+		}
+		if (cr.uid != 0 && cr.uid != getuid()) {
+			pr_err("lazy-pages: refused a connection from uid %u (pid %d): only root or "
+			       "uid %u may hand over a tree", cr.uid, cr.pid, getuid());
+			ret = -EPERM;
+			goto out;
+		}
+	}
 	t0 = now_ns();
 	lz.buf = xmalloc(BG_PAGES * PAGE_SIZE);
 	ret = lz.buf ? take_tree(&lz, sk) : -ENOMEM;

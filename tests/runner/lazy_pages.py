@@ -24,6 +24,8 @@ cover the rest:
   tree           a tree of processes (tree: groups, sessions, a zombie, a
                  stopped task, each with its own memory pattern): each live
                  process is served, the daemon completes, the tree passes
+  daemon-mode    lazy-pages --daemon --pidfile returns once it listens; it
+                 serves a lazy restore of anon_mem and exits by itself
   refusals       dump --lazy-pages and lazy-pages --page-server (remote
                  lazy pages) are refused as not implemented yet
 """
@@ -118,7 +120,8 @@ def check_mem(c):
     log = open(c.daemon_log, errors='replace').read()
     if rc != 0 or 'memory complete' not in log:
         raise CheckFailed('cryo lazy-pages exited %s without "memory complete"' % rc)
-    for what, text in (('the fork', 'forked (uffd'), ('the mremap', 'lazy-pages: remap')):
+    for what, text in (('the fork', 'forked (uffd'), ('the mremap', 'lazy-pages: remap'),
+                       ('the child exit', 'exited with')):
         if text not in log:
             raise CheckFailed('the daemon never saw %s while pages were missing (no "%s" in '
                               'its log)' % (what, text))
@@ -183,6 +186,26 @@ def check_tree(c):
     c.verdict(pid, 'after the lazy restore of the tree')
 
 
+def check_daemon_mode(c):
+    pid = c.start_prog('anon_mem')
+    imgs = c.dump(pid)
+    pf = c.path('lazy.pid')
+    c.cryo_ok(['lazy-pages', '-D', imgs, '--daemon', '--pidfile', pf, '-o', 'lazy-pages.log',
+               '-v4'], 'lazy-pages-daemon', timeout=10)
+    dpid = int(open(pf).read())
+    c.own(dpid, os.path.realpath(CRYO))
+    if state(dpid) in (None, 'Z', 'X'):
+        raise CheckFailed('the daemon %d is not running after --daemon returned' % dpid)
+    c.restore(imgs, pid)
+    if not wait_until(lambda: state(dpid) in (None, 'Z', 'X'), 60):
+        raise CheckFailed('the daemon %d still runs 60 s after the restore' % dpid)
+    log = open(os.path.join(imgs, 'lazy-pages.log'), errors='replace').read()
+    if 'memory complete' not in log:
+        raise CheckFailed('the daemon ended without "memory complete"')
+    time.sleep(0.3)
+    c.verdict(pid, 'after a lazy restore served by lazy-pages --daemon')
+
+
 def check_refusals(c):
     for args, text in ((['dump', '-t', '1', '-D', c.wdir, '--lazy-pages'],
                         'dump --lazy-pages (keeping the memory on the source'),
@@ -198,6 +221,7 @@ CHECKS = [
     ('daemon-dies', check_daemon_dies),
     ('no-daemon', check_no_daemon),
     ('tree', check_tree),
+    ('daemon-mode', check_daemon_mode),
     ('refusals', check_refusals),
 ]
 
