@@ -4,6 +4,7 @@
  * everything created: nothing is left behind. */
 #include "cryo.h"
 #include "images/image.h"
+#include "kerndat/kerndat.h"
 #include "ns/ns.h"
 #include "restore/restore.h"
 #include "creds/creds.h"
@@ -194,6 +195,12 @@ static int st_lazy_connect(void *arg)
 {
 	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
 	const struct cryo_opts *o = ctx->opts;
+	if (!kdat_has(KF_UFFD_NONCOOP)) {
+		pr_err("restore --lazy-pages needs userfaultfd with the fork, remap, remove and "
+		       "unmap events, which this kernel lacks (cryo check --feature uffd-noncoop "
+		       "says why); restore without --lazy-pages");
+		return -EOPNOTSUPP;
+	}
 	const char *dir = o->work_dir ? o->work_dir : o->images_dir ? o->images_dir : ".";
 	int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
