@@ -71,6 +71,7 @@ static int lazy_pages(const struct cryo_opts *o)
 	struct lazy_daemon_args a = {
 		.dir = o->work_dir ? o->work_dir : o->images_dir, .daemon = o->daemon,
 		.status_fd = o->status_fd, .pidfile = o->pidfile,
+		.address = o->page_server ? o->address : NULL, .port = o->page_server ? o->port : 0,
 	};
 	return lazy_daemon_run(&a);
 }

@@ -94,7 +94,8 @@ uint64_t lazy_skip(const struct mem_image *mi, struct page_source *src, uint64_t
 {
 	int e;
 	uint64_t off;
-	if (!mi->lazy || page_source_kind(src, at, &e, &off) != PAGE_OWN)
+	enum page_kind k = mi->lazy ? page_source_kind(src, at, &e, &off) : PAGE_ABSENT;
+	if (k != PAGE_OWN && k != PAGE_LAZY)
 		return 0;	/* a previous dump's or the parent's: filled now */
 	const VmaEntry *v = vma_of(mi, at);
 	if (!v || !lazy_vma(v))
@@ -191,9 +192,13 @@ static int collect(const struct mem_image *mi, int pages_fd, struct lazy_range *
 				continue;
 			}
 			int e;
-			uint64_t off;
-			page_source_kind(&src, at, &e, &off);
-			if (n && v[n - 1].addr + v[n - 1].len == at &&
+			uint64_t off, fl = 0;
+			if (page_source_kind(&src, at, &e, &off) == PAGE_LAZY &&
+			    !(mi->pe[e]->flags & PE_PRESENT)) {
+				off = at;	/* on the source: asked by address */
+				fl = LAZY_REMOTE;
+			}
+			if (n && v[n - 1].addr + v[n - 1].len == at && v[n - 1].flags == fl &&
 			    v[n - 1].off + v[n - 1].len == off) {
 				v[n - 1].len += k;
 			} else {
@@ -203,7 +208,7 @@ static int collect(const struct mem_image *mi, int pages_fd, struct lazy_range *
 					break;
 				}
 				v = nv;
-				v[n++] = (struct lazy_range){ at, k, off };
+				v[n++] = (struct lazy_range){ at, k, off, fl };
 			}
 			at += k;
 		}

@@ -38,10 +38,14 @@ struct lazy_msg {
 	uint32_t pad;
 };
 
-/* Pages [addr, addr + len) are at @off in the process's pages image. */
+/* Pages [addr, addr + len) are at @off in the process's pages image, or
+ * (LAZY_REMOTE: PE_LAZY entries of dump --lazy-pages) at the address @off
+ * of the dumped process, asked of the dump's page server. */
 struct lazy_range {
 	uint64_t addr, len, off;
+	uint64_t flags;
 };
+#define LAZY_REMOTE 1
 
 /* Can the pages of @v be left to the daemon?  Private anonymous, writable,
  * not locked (mlock populates) and without guard regions. */
@@ -88,11 +92,25 @@ int lazy_restore_send(struct lazy_restore *lr, pid_t pid, const struct mem_image
 int lazy_restore_finish(struct lazy_restore *lr);
 void lazy_restore_free(struct lazy_restore *lr);
 
+/* dump --lazy-pages (lazy_dump.c): a sink in front of @inner that
+ * writes the pages of lazy VMAs as PE_LAZY entries without their contents;
+ * page_sink_lazy_set_mm() before each process (@tids: its threads, whose
+ * rseq areas are written whole); then lazy_dump_serve() answers
+ * PS_IOV_GET on the listening @lsk (@name in messages) with the pages of
+ * the frozen processes @pids until the destination is done. */
+struct page_sink;
+int page_sink_lazy(struct page_sink *inner, struct page_sink **out);
+int page_sink_lazy_set_mm(struct page_sink *s, const MmEntry *mm, const pid_t *tids, int ntids);
+uint64_t page_sink_lazy_pages(struct page_sink *s);
+int lazy_dump_serve(int lsk, const char *name, const pid_t *pids, int npids);
+
 struct lazy_daemon_args {
 	const char *dir;	/* the work directory: its lazy-pages.socket */
 	bool daemon;
 	int status_fd;		/* -1: none */
 	const char *pidfile;
+	const char *address;	/* --page-server: the dump serving the pages */
+	int port;		/* 0: the pages images of the work directory */
 };
 /* `cryo lazy-pages`: serve one restore until every process's memory is
  * complete (lazy_daemon.c). */

@@ -30,6 +30,8 @@
  * blocked, and when the daemon's end of their socket closes without its
  * "done", it kills the restored processes and their descendants. */
 #include "mem/lazy.h"
+#include "mem/page_sink.h"
+#include "mem/page_xfer.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -44,6 +46,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -55,14 +59,17 @@
 #define MAX_RANGES (1u << 20)
 
 struct lz_range {
-	uint64_t addr, len, off;
+	uint64_t addr, len, off;	/* off: in the pages image, or (remote) the
+					 * dumped process's address */
 	uint64_t *miss;		/* a bit per page: 1 = still missing */
+	bool remote;
 };
 
 struct lz_mm {
 	int uffd;
 	int pages_fd;		/* not owned: lz.fds */
 	pid_t pid;		/* 0: forked since the restore */
+	pid_t src_pid;		/* whose pages: the dumped process it comes from */
 	struct lz_range *r;
 	int nr;
 	uint64_t missing;	/* pages */
@@ -88,6 +95,9 @@ struct lz {
 	pid_t guard;
 	char *buf;
 	uint64_t faults, fault_pages, bg_pages, zero_pages;
+	int ps;			/* --page-server: the dump serving PE_LAZY pages, -1 */
+	const char *ps_name;
+	uint64_t remote_gets;
 };
 
 static bool bit(const uint64_t *m, uint64_t i)
@@ -196,12 +206,44 @@ static void wake(struct lz_mm *mm, uint64_t addr, uint64_t len)
 	ioctl(mm->uffd, UFFDIO_WAKE, &r);
 }
 
+/* The pages [@vaddr, +@n pages) of the dumped process @pid, from the dump
+ * serving them (lazy_dump.c), into lz->buf.  A dump gone is fatal: the
+ * guard then kills the tree. */
+static int remote_get(struct lz *lz, pid_t pid, uint64_t vaddr, uint64_t n)
+{
+	struct ps_iov q = { PS_IOV_GET, (uint32_t)n, vaddr, ps_dst_id(PS_TYPE_PID, pid) }, a;
+	int ret = write_all(lz->ps, &q, sizeof(q));
+	if (!ret && read_all(lz->ps, &a, sizeof(a)) != sizeof(a))
+		ret = -EPIPE;
+	if (ret)
+		return log_errno(ret, "lazy-pages: the dump's page server %s is gone (asking for "
+				 "0x%llx of process %d)", lz->ps_name, (unsigned long long)vaddr, pid);
+	if (a.nr_pages != n || a.vaddr != vaddr) {
+		pr_err("lazy-pages: the dump's page server %s has no pages 0x%llx+%llu of process "
+		       "%d (it answered %u pages at 0x%llx)", lz->ps_name, (unsigned long long)vaddr,
+		       (unsigned long long)n, pid, a.nr_pages, (unsigned long long)a.vaddr);
+		return -EIO;
+	}
+	if (read_all(lz->ps, lz->buf, n * PAGE_SIZE) != (ssize_t)(n * PAGE_SIZE))
+		return log_errno(-EPIPE, "lazy-pages: the dump's page server %s is gone in the "
+				 "middle of the pages 0x%llx+%llu of process %d", lz->ps_name,
+				 (unsigned long long)vaddr, (unsigned long long)n, pid);
+	lz->remote_gets++;
+	return 0;
+}
+
 /* Copy the missing pages [@pg, @pg+@n) of range @ri.  -EAGAIN: the tree
  * is changing its mappings (read the events, then retry). */
 static int copy_pages(struct lz *lz, struct lz_mm *mm, int ri, uint64_t pg, uint64_t n)
 {
 	struct lz_range *r = &mm->r[ri];
 	uint64_t addr = r->addr + pg * PAGE_SIZE, len = n * PAGE_SIZE;
+	if (r->remote) {
+		int ret = remote_get(lz, mm->src_pid, r->off + pg * PAGE_SIZE, n);
+		if (ret)
+			return ret;
+		goto copy;
+	}
 	ssize_t got = pread(mm->pages_fd, lz->buf, len, r->off + pg * PAGE_SIZE);
 	if (got != (ssize_t)len) {
 		int e = got < 0 ? errno : EIO;
@@ -210,6 +252,7 @@ static int copy_pages(struct lz *lz, struct lz_mm *mm, int ri, uint64_t pg, uint
 		       (unsigned long long)(r->off + pg * PAGE_SIZE), strerror(e));
 		return -e;
 	}
+copy:;
 	struct uffdio_copy c = { .dst = addr, .src = (uintptr_t)lz->buf, .len = len };
 	if (!ioctl(mm->uffd, UFFDIO_COPY, &c)) {
 		mark_done(mm, ri, pg, n);
@@ -321,7 +364,8 @@ static int fault(struct lz *lz, struct lz_mm *mm, uint64_t addr)
 static int piece(struct lz_range *out, const struct lz_range *r, uint64_t s, uint64_t e, uint64_t to)
 {
 	uint64_t n = (e - s) / PAGE_SIZE, first = (s - r->addr) / PAGE_SIZE;
-	*out = (struct lz_range){ to, e - s, r->off + (s - r->addr), bitmap_new(n, false) };
+	*out = (struct lz_range){ to, e - s, r->off + (s - r->addr), bitmap_new(n, false),
+				  r->remote };
 	if (!out->miss)
 		return -ENOMEM;
 	for (uint64_t i = 0; i < n; i++)
@@ -425,7 +469,7 @@ static int forked(struct lz *lz, struct lz_mm *parent, int ufd)
 		return -ENOMEM;
 	}
 	fcntl(ufd, F_SETFL, O_NONBLOCK);
-	*mm = (struct lz_mm){ .uffd = ufd, .pages_fd = parent->pages_fd,
+	*mm = (struct lz_mm){ .uffd = ufd, .pages_fd = parent->pages_fd, .src_pid = parent->src_pid,
 			      .cursor = parent->cursor, .gone = parent->gone };
 	mm->r = xzalloc(sizeof(*mm->r) * (parent->nr + 1));
 	if (!mm->r)
@@ -725,7 +769,8 @@ static int take_proc(struct lz *lz, int sk, const struct lazy_msg *m, int fds[3]
 	else
 		close(fds[2]);
 	if (!ret) {
-		*mm = (struct lz_mm){ .uffd = fds[0], .pages_fd = fds[1], .pid = m->pid };
+		*mm = (struct lz_mm){ .uffd = fds[0], .pages_fd = fds[1], .pid = m->pid,
+				      .src_pid = m->pid };
 		mm->r = xzalloc(sizeof(*mm->r) * (m->nr_ranges + 1));
 		if (!mm->r)
 			ret = -ENOMEM;
@@ -740,7 +785,15 @@ static int take_proc(struct lz *lz, int sk, const struct lazy_msg *m, int fds[3]
 			break;
 		}
 		uint64_t np = x->len / PAGE_SIZE;
-		mm->r[i] = (struct lz_range){ x->addr, x->len, x->off, bitmap_new(np, true) };
+		if ((x->flags & LAZY_REMOTE) && lz->ps < 0) {
+			pr_err("lazy-pages: process %d has pages that only the dump has (PE_LAZY, "
+			       "dump --lazy-pages): run lazy-pages with --page-server --address "
+			       "--port of that dump", m->pid);
+			ret = -EINVAL;
+			break;
+		}
+		mm->r[i] = (struct lz_range){ x->addr, x->len, x->off, bitmap_new(np, true),
+					      (x->flags & LAZY_REMOTE) != 0 };
 		if (!mm->r[i].miss) {
 			ret = -ENOMEM;
 			break;
@@ -804,7 +857,8 @@ static int listen_at(int dirfd, const char *dir)
 
 int lazy_daemon_run(const struct lazy_daemon_args *a)
 {
-	struct lz lz = { .guard_sk = -1, .guard = -1 };
+	struct lz lz = { .guard_sk = -1, .guard = -1, .ps = -1 };
+	char ps_name[160];
 	const char *dir = a->dir ? a->dir : ".";
 	int lsk = -1, sk = -1, ret = 0;
 	uint64_t t0;
@@ -812,6 +866,18 @@ int lazy_daemon_run(const struct lazy_daemon_args *a)
 	if (dirfd < 0)
 		return_perror("lazy-pages: can't open the work directory %s", dir);
 	signal(SIGPIPE, SIG_IGN);
+	if (a->port) {
+		snprintf(ps_name, sizeof(ps_name), "%s:%d", a->address, a->port);
+		lz.ps_name = ps_name;
+		lz.ps = page_server_connect(a->address, a->port);
+		if (lz.ps < 0) {
+			ret = lz.ps;
+			goto out;
+		}
+		int one = 1;	/* each request goes out at once */
+		setsockopt(lz.ps, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		pr_info("lazy-pages: connected to the dump's page server %s", ps_name);
+	}
 	lsk = listen_at(dirfd, dir);
 	if (lsk < 0) {
 		ret = lsk;
@@ -878,6 +944,15 @@ int lazy_daemon_run(const struct lazy_daemon_args *a)
 			(unsigned long long)lz.zero_pages);
 		/* the guard lets go of its copies first: ours are then the
 		 * last, and closing them unregisters the memory */
+		if (lz.ps >= 0) {
+			/* the dump may let its tree go */
+			struct ps_iov q = { PS_IOV_FLUSH_N_CLOSE, 0, 0, 0 };
+			int32_t st;
+			if (write_all(lz.ps, &q, sizeof(q)) || read_all(lz.ps, &st, sizeof(st)) != sizeof(st))
+				pr_warn("lazy-pages: the dump's page server did not answer the close");
+			pr_info("lazy-pages: %llu requests to the dump's page server",
+				(unsigned long long)lz.remote_gets);
+		}
 		char c = 'D';
 		if (send(lz.guard_sk, &c, 1, MSG_NOSIGNAL) != 1)
 			pr_perror("lazy-pages: can't tell the guard we are done");
@@ -903,6 +978,8 @@ out:
 	free(lz.buf);
 	if (lz.guard_sk >= 0)
 		close(lz.guard_sk);
+	if (lz.ps >= 0)
+		close(lz.ps);
 	if (sk >= 0)
 		close(sk);
 	if (lsk >= 0) {

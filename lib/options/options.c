@@ -689,9 +689,11 @@ static const struct cryo_option table[] = {
 	{ "port", 0, REQ, "PORT", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), 0, set_port,
 	  "Page server TCP port.", NULL },
 	{ "lazy-pages", 0, NOARG, NULL, DR | C(PAGE_SERVER), NEG, set_flag,
-	  "Lazy pages (post-copy): restore with the private anonymous memory filled in on "
-	  "demand by a `cryo lazy-pages` daemon (started first, on the same work directory). "
-	  "Not yet for dump and page-server (serving the pages from the source).", NULL },
+	  "Lazy pages (post-copy). dump: write every image but the private anonymous memory's "
+	  "contents (PE_LAZY entries), then keep the tree frozen and serve those pages on "
+	  "--address/--port until the destination has them all (then kill the tree). restore: "
+	  "leave that memory to a `cryo lazy-pages` daemon (started first, on the same work "
+	  "directory), which fills it on demand. Not yet for page-server.", NULL },
 
 	/* ---- check ---- */
 	{ "all", 0, NOARG, NULL, C(CHECK), NEG, set_check_all,
@@ -956,8 +958,9 @@ static const struct cryo_command_desc commands[] = {
 	  "Fill in the memory of a tree restored with restore --lazy-pages from the images "
 	  "directory: listen on lazy-pages.socket in the work directory (-W, else -D), copy each "
 	  "page in on its first touch and the rest in the background, exit once every page is "
-	  "there. If the daemon dies first, the restored processes are killed. --page-server "
-	  "(pages from a remote dump --lazy-pages) is not implemented yet.", NULL },
+	  "there. If the daemon dies first, the restored processes are killed. With "
+	  "--page-server --address A --port N, the pages a dump --lazy-pages kept are asked of "
+	  "that dump (criu's PS_IOV_GET).", NULL },
 	{ "service", CMD_SERVICE, "", 0, 0,
 	  "serve RPC requests on a UNIX socket",
 	  "Listen on a UNIX socket (--address PATH, default criu_service.socket in the work "
