@@ -112,6 +112,13 @@ struct lazy_daemon_args {
 	const char *address;	/* --page-server: the dump serving the pages */
 	int port;		/* 0: the pages images of the work directory */
 };
+/* The daemon's guard (lazy_guard.c): forked holding the caller's
+ * descriptors (the userfaultfds among them); kills the processes of
+ * @pidfds and their descendants if *@sk closes before a 'D' is sent on
+ * it.  lazy_guard_pass(): one more userfaultfd for it to hold. */
+int lazy_guard_start(const int *pidfds, int npidfds, int *sk, pid_t *guard);
+int lazy_guard_pass(int sk, int fd);
+
 /* `cryo lazy-pages`: serve one restore until every process's memory is
  * complete (lazy_daemon.c). */
 int lazy_daemon_run(const struct lazy_daemon_args *a);

@@ -28,7 +28,8 @@
  * once the tree is handed over, holds a copy of every userfaultfd (the
  * daemon sends it those of forks), so that the faulting threads stay
  * blocked, and when the daemon's end of their socket closes without its
- * "done", it kills the restored processes and their descendants. */
+ * "done", it kills the restored processes and their descendants
+ * (lazy_guard.c). */
 #include "mem/lazy.h"
 #include "mem/page_sink.h"
 #include "mem/page_xfer.h"
@@ -37,7 +38,6 @@
 
 #include <linux/userfaultfd.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -442,23 +442,6 @@ static void drop(struct lz_mm *mm, uint64_t s, uint64_t e)
 	}
 }
 
-static int send_guard(struct lz *lz, int fd)
-{
-	char c = 'F', cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { &c, 1 };
-	struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			    .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&h);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	if (sendmsg(lz->guard_sk, &h, MSG_NOSIGNAL) != 1)
-		return log_errno(-errno, "lazy-pages: can't pass a forked child's userfaultfd "
-				 "to the guard");
-	return 0;
-}
-
 /* A fork: the child misses what its parent missed. */
 static int forked(struct lz *lz, struct lz_mm *parent, int ufd)
 {
@@ -482,7 +465,7 @@ static int forked(struct lz *lz, struct lz_mm *parent, int ufd)
 	}
 	mm->missing = parent->missing;
 	if (!ret)
-		ret = send_guard(lz, ufd);
+		ret = lazy_guard_pass(lz->guard_sk, ufd);
 	if (!ret)
 		ret = add_mm(lz, mm);
 	if (ret) {
@@ -624,104 +607,6 @@ static int serve(struct lz *lz)
 	}
 	free(p);
 	return ret;
-}
-
-/* The guard: holds the userfaultfds (inherited, and those of forks from
- * the daemon) until the daemon says "done"; kills the tree if the daemon
- * goes first. */
-static long pidfd_pid(int pidfd)
-{
-	char path[64], *buf, *q;
-	long pid = -1;
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
-	if (read_file(AT_FDCWD, path, &buf, true) < 0)
-		return -1;
-	q = strstr(buf, "\nPid:");
-	if (q)
-		pid = strtol(q + 5, NULL, 10);
-	free(buf);
-	return pid;
-}
-
-static void kill_descendants(pid_t pid, int depth)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	DIR *d = opendir(path);
-	if (!d || depth > 64) {
-		if (d)
-			closedir(d);
-		return;
-	}
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char cpath[320], *buf;
-		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", pid, de->d_name);
-		if (read_file(AT_FDCWD, cpath, &buf, true) < 0)
-			continue;
-		for (char *s = buf, *e; *s; s = e) {
-			long c = strtol(s, &e, 10);
-			if (e == s)
-				break;
-			kill_descendants((pid_t)c, depth + 1);
-			kill((pid_t)c, SIGKILL);
-		}
-		free(buf);
-	}
-	closedir(d);
-}
-
-static void guard_main(struct lz *lz, int sk)
-{
-	for (;;) {
-		char c, cbuf[CMSG_SPACE(sizeof(int))];
-		struct iovec iov = { &c, 1 };
-		struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-				    .msg_controllen = sizeof(cbuf) };
-		ssize_t n = recvmsg(sk, &h, MSG_CMSG_CLOEXEC);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n == 1 && c == 'D')
-			_exit(0);
-		if (n == 1)
-			continue;	/* a fork's userfaultfd: kept */
-		break;
-	}
-	pr_err("lazy-pages: the daemon is gone before the memory of the restored tree was "
-	       "complete: killing the restored processes and their descendants (their missing "
-	       "pages can never come)");
-	for (int i = 0; i < lz->npidfds; i++) {
-		long pid = pidfd_pid(lz->pidfds[i]);
-		if (pid > 0) {
-			kill_descendants((pid_t)pid, 0);
-			pr_err("lazy-pages: killing process %ld", pid);
-		}
-		syscall(SYS_pidfd_send_signal, lz->pidfds[i], SIGKILL, NULL, 0);
-	}
-	_exit(1);
-}
-
-static int start_guard(struct lz *lz)
-{
-	int sp[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp))
-		return_perror("lazy-pages: can't create the guard's socket pair");
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(sp[0]);
-		close(sp[1]);
-		return_perror("lazy-pages: can't fork the guard");
-	}
-	if (pid == 0) {
-		close(sp[0]);
-		guard_main(lz, sp[1]);
-	}
-	close(sp[1]);
-	lz->guard_sk = sp[0];
-	lz->guard = pid;
-	return 0;
 }
 
 static int recv_proc(int sk, struct lazy_msg *m, int fds[3])
@@ -925,7 +810,7 @@ int lazy_daemon_run(const struct lazy_daemon_args *a)
 	lz.buf = xmalloc(BG_PAGES * PAGE_SIZE);
 	ret = lz.buf ? take_tree(&lz, sk) : -ENOMEM;
 	if (!ret)
-		ret = start_guard(&lz);
+		ret = lazy_guard_start(lz.pidfds, lz.npidfds, &lz.guard_sk, &lz.guard);
 	{
 		int32_t answer = ret;
 		if (write_all(sk, &answer, sizeof(answer)) && !ret)

@@ -204,6 +204,10 @@ def check_daemon_mode(c):
     pf = c.path('lazy.pid')
     c.cryo_ok(['lazy-pages', '-D', imgs, '--daemon', '--pidfile', pf, '-o', 'lazy-pages.log',
                '-v4'], 'lazy-pages-daemon', timeout=10)
+    # the socket listens before --daemon returns; the pidfile comes from
+    # the daemon itself, just after
+    if not wait_until(lambda: os.path.exists(pf) and open(pf).read().strip(), 5):
+        raise CheckFailed('no --pidfile 5 s after lazy-pages --daemon returned')
     dpid = int(open(pf).read())
     c.own(dpid, os.path.realpath(CRYO))
     if state(dpid) in (None, 'Z', 'X'):
