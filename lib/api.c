@@ -11,6 +11,7 @@
 #include "kerndat/kerndat.h"
 #include "images/image.h"
 #include "mem/mem.h"
+#include "mem/lazy.h"
 #include "mem/page_server.h"
 #include "mem/ps_tls.h"
 #include "restore/restore.h"
@@ -100,4 +101,19 @@ static int dedup(const struct cryo_opts *o)
 int cryo_dedup(struct cryo_opts *o, struct cryo_error *err)
 {
 	return WITH_ERRORS(err, dedup(o));
+}
+
+static int lazy_pages(const struct cryo_opts *o)
+{
+	struct lazy_daemon_args a = {
+		.dir = o->work_dir ? o->work_dir : o->images_dir, .daemon = o->daemon,
+		.status_fd = o->status_fd, .pidfile = o->pidfile,
+		.address = o->page_server ? o->address : NULL, .port = o->page_server ? o->port : 0,
+	};
+	return lazy_daemon_run(&a);
+}
+
+int cryo_lazy_pages(struct cryo_opts *o, struct cryo_error *err)
+{
+	return WITH_ERRORS(err, lazy_pages(o));
 }

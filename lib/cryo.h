@@ -22,6 +22,8 @@ int cryo_page_server(struct cryo_opts *o, struct cryo_error *err);
 /* Punch out of the previous dumps of o->images_dir the pages it replaces
  * (criu's dedup). */
 int cryo_dedup(struct cryo_opts *o, struct cryo_error *err);
+/* `cryo lazy-pages`: fill in a tree restored with --lazy-pages (mem/lazy.h). */
+int cryo_lazy_pages(struct cryo_opts *o, struct cryo_error *err);
 /* Decode an image file, or every image in a directory, to JSON. */
 int cryo_show(const char *path, int out_fd, struct cryo_error *err);
 

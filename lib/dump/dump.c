@@ -8,6 +8,8 @@
 #include "files/files.h"
 #include "creds/creds.h"
 #include "images/image.h"
+#include "mem/lazy.h"
+#include "mem/page_server.h"
 #include "mem/page_sink.h"
 #include "proc/proc.h"
 #include "sockets/sockets.h"
@@ -185,6 +187,15 @@ static int proc_memory(void *arg)
 		if (ret)
 			return ret;
 	}
+	if (ctx->lazy) {
+		/* --lazy-pages: which pages are left out, served after the commit */
+		pid_t tids[p->nr_threads];
+		for (int i = 0; i < p->nr_threads; i++)
+			tids[i] = p->threads[i].tid;
+		ret = page_sink_lazy_set_mm(ctx->lazy, &pr->mm, tids, p->nr_threads);
+		if (ret)
+			return ret;
+	}
 	ret = mem_dump_pages(ctx->pages, p->pid, p->vpid, &pr->mm, ctx->next_pages_id++,
 			     p->parent ? p->parent->pid : 0, pruns, runs, &ctx->mem);
 	if (ret)
@@ -273,10 +284,11 @@ static int write_stats(struct dump_ctx *ctx, uint64_t t_start, uint64_t t_frozen
 	ds.pages_written = ctx->mem.pages_written;
 	/* pages in the previous dump (PE_PARENT) or the parent process's
 	 * image (cow_parent): not written here */
-	ds.pages_skipped_parent = ctx->mem.pages_prev + ctx->mem.pages_cow;
-	/* no lazy pages; no irmap; cryo copies through buffers of its own,
-	 * never through pipes (criu's page pipes need a parasite's vmsplice) */
-	ds.pages_lazy = ds.irmap_resolve = 0;
+	ds.pages_skipped_parent = ctx->mem.pages_prev + ctx->mem.pages_cow - ctx->pages_lazy;
+	ds.pages_lazy = ctx->pages_lazy;
+	/* no irmap; cryo copies through buffers of its own, never through
+	 * pipes (criu's page pipes need a parasite's vmsplice) */
+	ds.irmap_resolve = 0;
 	ds.page_pipes = ds.page_pipe_bufs = 0;
 	/* shared anonymous, memfd and SysV memory: saved whole, never left to
 	 * a previous dump */
@@ -298,7 +310,8 @@ static int write_stats(struct dump_ctx *ctx, uint64_t t_start, uint64_t t_frozen
 		       (unsigned long long)ds.pages_skipped_parent);
 		pr_msg("Memory pages written: %llu (0x%llx)", (unsigned long long)ds.pages_written,
 		       (unsigned long long)ds.pages_written);
-		pr_msg("Lazy memory pages: 0 (0x0)");
+		pr_msg("Lazy memory pages: %llu (0x%llx)", (unsigned long long)ds.pages_lazy,
+		       (unsigned long long)ds.pages_lazy);
 	}
 	int ret = img_open(&img, ctx->dirfd, IMG_STATS_DUMP, IMG_WRITE, 0);
 	if (ret)
@@ -450,6 +463,47 @@ static int st_page_sink(void *arg)
 			run->sink = NULL;
 		}
 	}
+	return ret;
+}
+
+/* --lazy-pages: listen before the freeze (a port in use leaves the tree
+ * untouched); after the commit, serve the frozen tree's pages until the
+ * destination has them, then release (kill) it as usual. */
+static bool want_lazy(void *arg)
+{
+	return ((struct dump_run *)arg)->ctx.opts->lazy_pages;
+}
+
+static int st_lazy_listen(void *arg)
+{
+	struct dump_run *run = arg;
+	const struct cryo_opts *o = run->ctx.opts;
+	int lsk = page_server_listen(o->address, o->port, run->lazy_name, sizeof(run->lazy_name));
+	if (lsk < 0)
+		return lsk;
+	run->lazy_lsk = lsk + 1;
+	return 0;
+}
+
+static void st_lazy_listen_undo(void *arg)
+{
+	struct dump_run *run = arg;
+	if (run->lazy_lsk)
+		close(run->lazy_lsk - 1);
+	run->lazy_lsk = 0;
+}
+
+static int st_lazy_serve(void *arg)
+{
+	struct dump_run *run = arg;
+	struct seized_tree *t = &run->ctx.tree;
+	pid_t pids[t->nr_procs + 1];
+	int n = 0;
+	for (int i = 0; i < t->nr_procs; i++)
+		if (t->procs[i]->state != TASK_DEAD)
+			pids[n++] = t->procs[i]->pid;
+	int ret = lazy_dump_serve(run->lazy_lsk - 1, run->lazy_name, pids, n);
+	st_lazy_listen_undo(run);
 	return ret;
 }
 
@@ -609,6 +663,8 @@ static int st_shared_memory(void *arg)
 	struct dump_ctx *ctx = &run->ctx;
 	/* a page server answers once it has written every page */
 	int ret = page_sink_end(page_dump_sink(ctx->pages));
+	ctx->pages_lazy = page_sink_lazy_pages(ctx->lazy);
+	ctx->lazy = NULL;
 	drop_page_state(ctx);
 	run->shmem_done = true;
 	int r2 = mem_dump_shared_fini(&ctx->shmem);
@@ -720,6 +776,8 @@ static const struct stage dump_stages[] = {
 	{ .name = "images-dir", .run = dump_st_images_dir },
 	{ .name = "page-sink", .run = st_page_sink, .undo = st_page_sink_undo },
 	{ .name = "prev", .run = dump_st_prev, .undo = dump_st_prev_undo, .wanted = dump_has_prev },
+	{ .name = "lazy-listen", .run = st_lazy_listen, .undo = st_lazy_listen_undo,
+	  .wanted = want_lazy },
 	{ .name = "freeze", .run = dump_st_freeze, .undo = dump_st_freeze_undo, .before = "pre-dump" },
 	{ .name = "frozen", .run = dump_st_frozen, .flags = STAGE_POINT },
 	{ .name = "network-lock", .run = st_network_lock, .before = "network-lock",
@@ -733,6 +791,7 @@ static const struct stage dump_stages[] = {
 	{ .name = "pstree", .run = dump_st_pstree },
 	{ .name = "before-commit", .run = dump_st_commit, .after = "post-dump",
 	  .flags = STAGE_POINT | STAGE_COMMIT },
+	{ .name = "lazy-serve", .run = st_lazy_serve, .wanted = want_lazy },
 	{ .name = "release", .run = st_release },
 	{ .name = "stats", .run = dump_st_stats },	/* not an .img: not in the inventory's sizes */
 	{ .name = "killed", .run = st_killed, .wanted = killing, .flags = STAGE_KILL_POINT },

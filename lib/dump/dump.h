@@ -42,6 +42,8 @@ struct dump_ctx {
 	struct mem_track track;		/* each process's dirty tracking */
 	struct page_sink *incr;		/* the incremental sink in @pages, NULL: none */
 	bool track_spent;		/* pages protected again: no handing @track back */
+	struct page_sink *lazy;		/* --lazy-pages: the lazy sink in @pages, NULL: none */
+	uint64_t pages_lazy;		/* pages it left out */
 };
 
 /* One run of the dump or pre-dump pipeline. */
@@ -52,6 +54,8 @@ struct dump_run {
 	bool shmem_done, creds_done;	/* finished on the way: not again in undo */
 	bool released;			/* past the commit: the tree was let go */
 	struct page_sink *sink;		/* until the files stage hands it to ctx.pages */
+	int lazy_lsk;			/* --lazy-pages: listening (+1; 0: none) */
+	char lazy_name[160];
 };
 /* The end of a dump or pre-dump (@what) that returned @ret: logs its
  * times, frees the run's state; returns @ret. */

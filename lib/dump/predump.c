@@ -8,6 +8,7 @@
 #include "dump/dump.h"
 #include "images/image.h"
 #include "kerndat/kerndat.h"
+#include "mem/lazy.h"
 #include "proc/proc.h"
 #include "util/pipeline.h"
 #include "util/log.h"
@@ -98,6 +99,12 @@ int dump_pages_sink(struct dump_ctx *ctx, struct page_sink *sink, struct page_du
 		if (ret)
 			return ret;
 		ctx->incr = sink;
+	}
+	if (ctx->opts->lazy_pages && !ctx->pre_dump) {
+		int ret = page_sink_lazy(sink, &sink);	/* mem/lazy.h */
+		if (ret)
+			return ret;
+		ctx->lazy = sink;
 	}
 	return page_dump_new(sink, out);
 }

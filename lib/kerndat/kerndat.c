@@ -149,7 +149,7 @@ static const struct kdat_entry table[KF__MAX] = {
 	[KF_UFFD_NONCOOP] = { { "uffd-noncoop", "non-cooperative userfaultfd (EVENT_FORK/REMAP/REMOVE/UNMAP)",
 		"--lazy-pages (the restored task may fork, mremap or munmap)", "kernel >= 4.11 with CONFIG_USERFAULTFD",
 		false, false },
-		kdat_probe_uffd, { "uffd_noncoop" } },
+		kdat_probe_uffd, { "uffd_noncoop", "lazy_pages" } },
 	[KF_UFFD_WP] = { { "uffd_wp", "userfaultfd write-protect (UFFD_FEATURE_PAGEFAULT_FLAG_WP)",
 		"uffd-based dirty tracking (pre-dump, --track-mem)", "kernel >= 5.7 with CONFIG_HAVE_ARCH_USERFAULTFD_WP",
 		false, false },

@@ -132,6 +132,9 @@ struct mem_image {
 	uint64_t vdso_start, vdso_end;	/* the dumped [vdso], 0 if none */
 	bool vdso_proxy;	/* map the dumped vDSO back as a proxy (vdso.c) */
 	uint64_t vdso_new;	/* then: where this kernel's [vdso] is */
+	bool lazy;		/* restore --lazy-pages: lazy runs left unfilled (lazy.h) */
+	uint64_t *eager;	/* ... but these pages, sorted (lazy_add_eager) */
+	int n_eager;
 };
 int mem_image_load(int dirfd, pid_t pid, struct mem_image *mi);
 /* Only pagemap-@pid.img (a previous dump's pages, which has no mm);

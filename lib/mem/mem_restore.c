@@ -83,6 +83,7 @@ void mem_image_free(struct mem_image *mi)
 	for (int i = 0; i < mi->n_pe; i++)
 		protobuf_c_message_free_unpacked(&mi->pe[i]->base, NULL);
 	free(mi->pe);
+	free(mi->eager);
 	memset(mi, 0, sizeof(*mi));
 }
 

@@ -348,3 +348,8 @@ out:
 	close(dirfd);
 	return ret;
 }
+
+int page_server_listen(const char *address, int port, char *name, size_t namelen)
+{
+	return listen_tcp(address, port, name, namelen);
+}

@@ -4,6 +4,7 @@
 #define CRYO_MEM_PAGE_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct ps_tls_opts;
 
@@ -22,5 +23,9 @@ struct page_server_args {
 int page_server_run(const struct page_server_args *a);
 /* Serve one session on the connected @sk into @dirfd; @peer names it. */
 int page_server_serve(int sk, int dirfd, const char *peer);
+
+/* Listen on @address (NULL: every address) : @port (TCP); @name gets
+ * "ADDRESS:PORT" for messages.  Returns the socket. */
+int page_server_listen(const char *address, int port, char *name, size_t namelen);
 
 #endif

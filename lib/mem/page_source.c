@@ -2,6 +2,7 @@
  * of the process's own runs in pages-N.img (in entry order), and the
  * sources its other runs point at.  See page_source.h. */
 #include "mem/page_source.h"
+#include "mem/lazy.h"
 #include "mem/mem.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -234,9 +235,13 @@ int page_source_check(struct page_source *ps, int pid)
 			       "dump wrote, with its previous dumps where it left them", pid, a, e, pid);
 			return -EINVAL;
 		case PAGE_LAZY:
+			/* restore --lazy-pages: the daemon asks the dump for them */
+			if (mi->lazy && lazy_addr(mi, a) && lazy_addr(mi, e - PAGE_SIZE))
+				break;
 			pr_err("pagemap-%d.img: the pages 0x%llx-0x%llx are lazy (PE_LAZY: served "
-			       "by a page server on faults), which cryo can't restore yet: restore "
-			       "from a dump made without --lazy-pages", pid, a, e);
+			       "by a page server on faults), which cryo can't restore yet without "
+			       "--lazy-pages: restore with --lazy-pages and a `cryo lazy-pages "
+			       "--page-server` asking the dump for them", pid, a, e);
 			return -EOPNOTSUPP;
 		default:
 			break;

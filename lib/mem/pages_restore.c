@@ -8,6 +8,7 @@
  * are expensive) makes the fill 3-4 times faster.  Huge-page advice was
  * applied to the VMAs before (mem_restore.c), so populating a MADV_HUGEPAGE
  * area allocates huge pages. */
+#include "mem/lazy.h"
 #include "mem/mem.h"
 #include "mem/page_source.h"
 #include "seize/remote.h"
@@ -155,6 +156,12 @@ int pages_restore_fill(struct remote *r, const struct mem_image *mi, struct page
 				}
 				if (at < mi->vdso_start && at + n > mi->vdso_start)
 					n = mi->vdso_start - at;
+			}
+			/* restore --lazy-pages: left to the daemon */
+			uint64_t lz = lazy_skip(mi, src, at, n);
+			if (lz) {
+				done += lz;
+				continue;
 			}
 			/* where the pages are: a file the task reads itself, or
 			 * (no locate) only cryo can read them */

@@ -750,7 +750,7 @@ static const struct cryo_option table[] = {
 	  "(process_vm_readv, /proc/PID/mem for pages shared copy-on-write) while the tree is "
 	  "frozen, so the pre-dump's images are exact; the mode is recorded in inventory.img.",
 	  NULL },
-	{ "page-server", 0, NOARG, NULL, DUMPS, NEG, set_flag,
+	{ "page-server", 0, NOARG, NULL, DUMPS | C(LAZY_PAGES), NEG, set_flag,
 	  "Send memory pages to a page server (--address and --port, or --ps-socket) instead of "
 	  "writing pagemap and pages images; the other images are still written to -D.", NULL },
 	{ "address", 0, REQ, "ADDR", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES) | C(SERVICE), 0, set_address,
@@ -758,11 +758,12 @@ static const struct cryo_option table[] = {
 	  "(default: every address); for dump --page-server, the page server's host name or IP.", NULL },
 	{ "port", 0, REQ, "PORT", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), 0, set_port,
 	  "Page server TCP port.", NULL },
-	{ "lazy-pages", 0, NOARG, NULL, DR | C(PAGE_SERVER), NEG | OPTF_NOT_YET, set_flag,
-	  "Post-copy migration: dump without writing memory and serve it on demand; restore "
-	  "with memory filled in by a lazy-pages daemon.",
-	  "post-copy migration (lazy pages) is not implemented yet; memory is always dumped and "
-	  "restored whole" },
+	{ "lazy-pages", 0, NOARG, NULL, DR | C(PAGE_SERVER), NEG, set_flag,
+	  "Lazy pages (post-copy). dump: write every image but the private anonymous memory's "
+	  "contents (PE_LAZY entries), then keep the tree frozen and serve those pages on "
+	  "--address/--port until the destination has them all (then kill the tree). restore: "
+	  "leave that memory to a `cryo lazy-pages` daemon (started first, on the same work "
+	  "directory), which fills it on demand. Not yet for page-server.", NULL },
 
 	/* ---- check ---- */
 	{ "all", 0, NOARG, NULL, C(CHECK), NEG, set_check_all,
@@ -1040,9 +1041,12 @@ static const struct cryo_command_desc commands[] = {
 	  NULL },
 	{ "lazy-pages", CMD_LAZY_PAGES, "", 0, 0,
 	  "serve memory to a lazily restored tree",
-	  "Fill in the memory of a tree restored with --lazy-pages on demand.",
-	  "the lazy-pages command is not implemented yet (post-copy migration with "
-	  "userfaultfd, the \"lazy pages\" feature); restore without --lazy-pages" },
+	  "Fill in the memory of a tree restored with restore --lazy-pages from the images "
+	  "directory: listen on lazy-pages.socket in the work directory (-W, else -D), copy each "
+	  "page in on its first touch and the rest in the background, exit once every page is "
+	  "there. If the daemon dies first, the restored processes are killed. With "
+	  "--page-server --address A --port N, the pages a dump --lazy-pages kept are asked of "
+	  "that dump (criu's PS_IOV_GET).", NULL },
 	{ "service", CMD_SERVICE, "", 0, 0,
 	  "serve RPC requests on a UNIX socket",
 	  "Listen on a UNIX socket (--address PATH, default criu_service.socket in the work "

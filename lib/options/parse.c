@@ -633,16 +633,45 @@ int opts_validate(struct cryo_opts *o)
 				   "and --port (or a connected socket: --ps-socket FD)", cmd);
 			return -EINVAL;
 		}
-		if (!o->page_server && (o->ps_socket >= 0 || o->port))
+		if (o->lazy_pages && (o->command == CMD_PRE_DUMP || o->page_server ||
+				      o->prev_images_dir || o->leave_running)) {
+			opts_error(false, "Error: %s --lazy-pages with %s is not implemented yet; "
+				   "dump --lazy-pages --port N alone serves the memory of a full dump",
+				   cmd, o->command == CMD_PRE_DUMP ? "pre-dump" :
+				   o->page_server ? "--page-server" :
+				   o->prev_images_dir ? "--prev-images-dir" : "--leave-running");
+			return -EINVAL;
+		}
+		if (o->lazy_pages && !o->port) {
+			opts_error(false, "Error: dump --lazy-pages needs the --port (and --address) "
+				   "to serve the memory on");
+			return -EINVAL;
+		}
+		if (!o->page_server && !o->lazy_pages && (o->ps_socket >= 0 || o->port))
 			pr_warn("--port and --ps-socket only matter with --page-server: %s writes "
 				"the pages to the images directory", cmd);
 		break;
 	case CMD_PAGE_SERVER:
+		if (o->lazy_pages) {
+			opts_error(false, "Error: page-server --lazy-pages (serving the pages of a lazy "
+				   "restore from here) is not implemented yet; run page-server without it");
+			return -EINVAL;
+		}
 		if (o->ps_socket < 0 && !o->port) {
 			opts_error(false, "Error: page-server needs the --port to listen on (or a "
 				   "connected socket: --ps-socket FD)");
 			return -EINVAL;
 		}
+		break;
+	case CMD_LAZY_PAGES:
+		if (o->page_server && (!o->address || !o->port)) {
+			opts_error(false, "Error: lazy-pages --page-server needs the --address and "
+				   "--port of the dump --lazy-pages serving the pages");
+			return -EINVAL;
+		}
+		if (!o->page_server && (o->address || o->port))
+			pr_warn("--address and --port only matter with --page-server: lazy-pages "
+				"reads the pages images of the work directory");
 		break;
 	case CMD_RESTORE:
 		if (o->restore_sibling && !o->restore_detached) {

@@ -10,6 +10,7 @@
 #include "creds/creds.h"
 #include "files/files.h"
 #include "images/image.h"
+#include "mem/lazy.h"
 #include "mem/mem.h"
 #include "mem/page_source.h"
 #include "options/options.h"
@@ -87,6 +88,7 @@ struct rst_ctx {
 	bool in_net;			/* cryo's thread is in the tree's network namespace */
 	int net_back;			/* ... and comes back to this one (ns_leave) */
 	struct cg_restore *cg;		/* --manage-cgroups (lib/cgroup), NULL: none */
+	struct lazy_restore lazy;	/* --lazy-pages: the daemon, the userfaultfds */
 };
 
 #define rst_leader(p) (&(p)->thr[0])

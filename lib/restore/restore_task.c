@@ -530,6 +530,9 @@ int restore_task_memory(struct rst_ctx *ctx, struct rst_proc *p)
 			ret = vdso_proxy_patch(r, p->mem.vdso_start, p->mem.vdso_end, p->mem.vdso_new);
 		if (!ret)
 			ret = aio_restore_rings(r, p->mem.mm, p->pages_fd);
+		/* --lazy-pages: made now, while the task has cryo's credentials */
+		if (!ret && p->mem.lazy)
+			ret = lazy_restore_uffd(&ctx->lazy, r, p->pid);
 	} else {
 		/* A fork of its restored parent: keep what is shared with it. */
 		struct mem_source anc[64];
@@ -540,6 +543,8 @@ int restore_task_memory(struct rst_ctx *ctx, struct rst_proc *p)
 		struct mem_source self = { &p->mem, p->pages_fd, page_prevs_head(&p->prev) };
 		ret = mem_restore_inherited(r, &self, anc, nanc, &ctx->files, &ctx->shmem,
 					    &ctx->cow);
+		if (!ret && p->mem.lazy)
+			ret = lazy_restore_uffd(&ctx->lazy, r, p->pid);
 		if (!ret)
 			ret = proc_read_maps(p->pid, &cur);
 		if (!ret && p->parent->mem.vdso_proxy) {

@@ -5,6 +5,7 @@
 #include "cryo.h"
 #include "cgroup/cgroup.h"
 #include "images/image.h"
+#include "kerndat/kerndat.h"
 #include "ns/ns.h"
 #include "restore/restore.h"
 #include "creds/creds.h"
@@ -15,6 +16,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -208,6 +210,58 @@ static int st_close_files(void *arg)
 	return 0;
 }
 
+/* --lazy-pages (mem/lazy.h): the daemon must be there before any task
+ * exists; it takes the tree once every task is restored. */
+static bool want_lazy(void *arg)
+{
+	return ((struct restore_run *)arg)->ctx.opts->lazy_pages;
+}
+
+static int st_lazy_connect(void *arg)
+{
+	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
+	const struct cryo_opts *o = ctx->opts;
+	if (!kdat_has(KF_UFFD_NONCOOP)) {
+		pr_err("restore --lazy-pages needs userfaultfd with the fork, remap, remove and "
+		       "unmap events, which this kernel lacks (cryo check --feature uffd-noncoop "
+		       "says why); restore without --lazy-pages");
+		return -EOPNOTSUPP;
+	}
+	const char *dir = o->work_dir ? o->work_dir : o->images_dir ? o->images_dir : ".";
+	int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return_perror("can't open the work directory %s", dir);
+	int ret = lazy_restore_connect(&ctx->lazy, dirfd, dir);
+	close(dirfd);
+	for (int i = 0; !ret && i < ctx->nr_procs; i++) {
+		struct rst_proc *p = &ctx->procs[i];
+		p->mem.lazy = true;
+		/* the rseq registrations write there before the hand-off */
+		for (int t = 0; !ret && t < p->nr_threads; t++) {
+			const ThreadCoreEntry *tc = p->thr[t].core ? p->thr[t].core->thread_core : NULL;
+			const RseqEntry *re = tc ? tc->rseq_entry : NULL;
+			if (re && re->rseq_abi_pointer)
+				ret = lazy_add_eager(&p->mem, re->rseq_abi_pointer, re->rseq_abi_size);
+			if (!ret && re && re->has_rseq_cs_pointer && re->rseq_cs_pointer)
+				ret = lazy_add_eager(&p->mem, re->rseq_cs_pointer, 32);
+		}
+	}
+	return ret;
+}
+
+static int st_lazy_handoff(void *arg)
+{
+	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
+	int ret = 0;
+	for (int i = 0; !ret && i < ctx->nr_procs; i++)
+		if (ctx->procs[i].state != TASK_DEAD)
+			ret = lazy_restore_send(&ctx->lazy, ctx->procs[i].pid, &ctx->procs[i].mem,
+						ctx->procs[i].pages_fd);
+	if (!ret)
+		ret = lazy_restore_finish(&ctx->lazy);
+	return ret;
+}
+
 static int st_pidfile(void *arg)
 {
 	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
@@ -257,6 +311,7 @@ static int st_dedup(void *arg)
 static const struct stage restore_stages[] = {
 	{ .name = "images", .run = st_images },
 	{ .name = "checks", .run = st_checks },
+	{ .name = "lazy-connect", .run = st_lazy_connect, .wanted = want_lazy },
 	{ .name = "shared-memory", .run = st_shared_memory },
 	{ .name = "tree-checks", .run = st_tree_checks },
 	{ .name = "trampoline", .run = st_trampoline },
@@ -272,6 +327,7 @@ static const struct stage restore_stages[] = {
 	{ .name = "zombies", .run = st_zombies },
 	{ .name = "tasks", .run = st_tasks },
 	{ .name = "close-files", .run = st_close_files },
+	{ .name = "lazy-handoff", .run = st_lazy_handoff, .wanted = want_lazy },
 	{ .name = "before-release", .run = st_pidfile, .before = "post-restore",
 	  .flags = STAGE_POINT },
 	{ .name = "release", .run = st_release, .before = "pre-resume", .flags = STAGE_COMMIT },
@@ -343,6 +399,7 @@ out:
 	if (ctx->ns_flags || ctx->ns_joined)	/* set only once the files' set exists */
 		ns_set_close(&ctx->files.ns);
 	files_restore_free(&ctx->files);
+	lazy_restore_free(&ctx->lazy);
 	creds_restore_finish(&ctx->creds);
 	for (int i = 0; i < ctx->nr_prev_dirs; i++)
 		close(ctx->prev_dirs[i]);

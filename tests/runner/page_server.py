@@ -357,7 +357,8 @@ def check_daemon(c):
 def check_refusals(c):
     d, = mkdirs(c, 'd')
     for args, text in ((['page-server', '-D', d, '--port', '1', '--lazy-pages'],
-                        'post-copy migration (lazy pages) is not implemented yet'),
+                        'page-server --lazy-pages (serving the pages of a lazy restore from here) '
+                        'is not implemented yet'),
                        (['page-server', '-D', d], 'needs the --port')):
         rc, out, err, _ = c.cryo(args, 'refuse')
         if rc != 1 or text not in err:

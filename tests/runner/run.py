@@ -73,6 +73,10 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
                                   page-server` (127.0.0.1, a free port)
                                   writing into the same images directory;
                                   it must exit 0 after a dump that succeeds
+                   lazy           restore --lazy-pages with a `cryo
+                                  lazy-pages` daemon on the images
+                                  directory; the daemon must exit 0 with
+                                  the memory complete before the SIGTERM
                  (default: "default")
                    fault=STAGE    CRYO_FAULT=STAGE (dump:... or restore:...)
                                   makes the first dump (or restore) fail; it
@@ -204,7 +208,7 @@ def parse_desc(path, defaults=None):
 def parse_variant(v):
     """'static+iter2' -> dict of settings."""
     mods = {'static': False, 'iters': 1, 'leave_running': False, 'stdio': None,
-            'fault': None, 'pidns': False, 'page_server': False}
+            'fault': None, 'pidns': False, 'page_server': False, 'lazy': False}
     for m in v.split('+'):
         if m == 'default':
             pass
@@ -218,6 +222,8 @@ def parse_variant(v):
             mods['pidns'] = True
         elif m == 'page-server':
             mods['page_server'] = True
+        elif m == 'lazy':
+            mods['lazy'] = True
         elif m in ('stdio-null', 'stdio-file'):
             mods['stdio'] = m[6:]
         elif re.fullmatch(r'fault=(dump|restore):[A-Za-z0-9_.-]+', m):
@@ -745,14 +751,60 @@ class Runner(fault.FaultTests, real.RealTests):
         out_path = os.path.join(ctx['wdir'], 'restore%s.out' % tag)
         log_path = os.path.join(imgdir, 'restore%s.log' % tag)
         ctx['logs'] += [out_path, log_path]
+        lazyd = self.start_lazy_daemon(ctx, tag, cmd) if ctx.get('lazy') else None
         if meta['tty'] == 'yes':
             rc, out = self.run_in_terminal(ctx, 'restore%s' % tag, cmd, out_path,
                                            float(meta['timeout']), env=env)
         else:
             rc, out = self.run_cmd(cmd, out_path, float(meta['timeout']), env=env)
+        if lazyd:
+            self.finish_lazy_daemon(lazyd, rc, float(meta['timeout']))
         for p in tree:          # whatever came back is ours to clean up
             self.own(p, ctx['binary'])
         return rc, out, log_path, rpidfile
+
+    def start_lazy_daemon(self, ctx, tag, cmd):
+        """The "lazy" variant: `cryo lazy-pages` on the images directory,
+        listening before the restore --lazy-pages (added to @cmd) starts."""
+        imgdir = ctx['imgdir']
+        sock = os.path.join(imgdir, 'lazy-pages.socket')
+        out_path = os.path.join(ctx['wdir'], 'lazy-pages%s.out' % tag)
+        log_path = os.path.join(imgdir, 'lazy-pages%s.log' % tag)
+        ctx['logs'] += [out_path, log_path]
+        if os.path.exists(sock):
+            os.unlink(sock)
+        out = open(out_path, 'w')
+        d = subprocess.Popen([self.cryo, 'lazy-pages', '-D', imgdir, '-o', log_path, '-v4'],
+                             stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                             start_new_session=True)
+        out.close()
+        self.own(d.pid, os.path.realpath(self.cryo))
+        deadline = time.time() + 10
+        while not os.path.exists(sock):
+            if d.poll() is not None or time.time() > deadline:
+                raise TestFailed('cryo lazy-pages did not listen on %s (exit %s)'
+                                 % (sock, d.poll()))
+            time.sleep(0.02)
+        cmd.append('--lazy-pages')
+        return (d, log_path)
+
+    def finish_lazy_daemon(self, lazyd, rc, timeout):
+        d, log_path = lazyd
+        if rc != 0:
+            if d.poll() is None:
+                d.kill()
+            d.wait()
+            return
+        try:
+            drc = d.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            d.kill()
+            d.wait()
+            raise TestFailed('cryo lazy-pages still running %gs after the restore' % timeout)
+        log = open(log_path, errors='replace').read()
+        if drc != 0 or 'memory complete' not in log:
+            raise TestFailed('cryo lazy-pages exited %s without completing the memory (see %s)'
+                             % (drc, log_path))
 
     def tree_of(self, pid, meta):
         """The tree checked around each step: all of it, or with churn only
@@ -885,6 +937,7 @@ class Runner(fault.FaultTests, real.RealTests):
             raise MetaError('timeout and settle must be numbers')
 
         ctx['page_server'] = mods['page_server']
+        ctx['lazy'] = mods['lazy']
         pid = self.start(meta['prog'] or name, mods, meta, ctx)
         if mods['pidns']:
             return self.do_pidns_copies(pid, meta, ctx)

@@ -267,8 +267,19 @@ static void test_check_and_commands(void)
 	CHECK_STR(O.address_socket, "/run/criu.sock");
 	CHECK_INT(parse("page-server", "--port", "9000"), 0);
 	CHECK_INT(O.command, CMD_PAGE_SERVER);
-	CHECK_UNAVAILABLE(parse("lazy-pages"));
+	CHECK_INT(parse("lazy-pages"), 0);
 	CHECK_INT(O.command, CMD_LAZY_PAGES);
+	CHECK_INT(parse("lazy-pages", "--page-server", "--address", "h", "--port", "1"), 0);
+	CHECK(parse("lazy-pages", "--page-server", "--port", "1") < 0);
+	CHECK_ERR("--address");
+	CHECK_INT(parse("restore", "--lazy-pages"), 0);
+	CHECK(O.lazy_pages);
+	CHECK(parse("dump", "-t", "1", "--lazy-pages") < 0);
+	CHECK_ERR("--port");
+	CHECK_INT(parse("dump", "-t", "1", "--lazy-pages", "--port", "7"), 0);
+	CHECK_REFUSED(parse("dump", "-t", "1", "--lazy-pages", "--port", "7", "--page-server",
+			    "--address", "h"));
+	CHECK_REFUSED(parse("pre-dump", "-t", "1", "--lazy-pages", "--port", "7"));
 	CHECK_UNAVAILABLE(parse("exec"));	/* parsed, then refused */
 	CHECK_INT(O.command, CMD_EXEC);
 	CHECK(opts_command_desc(CMD_EXEC)->unavailable != NULL);
