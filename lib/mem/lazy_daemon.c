@@ -493,9 +493,20 @@ static int drain(struct lz *lz, struct lz_mm *mm)
 				continue;
 			return log_errno(-errno, "lazy-pages: reading a userfaultfd failed");
 		}
-		for (ssize_t i = 0; i < n / (ssize_t)sizeof(msg[0]); i++) {
+		/* The events first, then the faults.  Reading a fork's message
+		 * lets the fork go on (and copies into the parent work again):
+		 * a fault read in the same batch but served before the fork's
+		 * message would fill the parent's page after the child was
+		 * copied, and the child, made from the parent's missing set,
+		 * would then get a zero page there.  A fault served after the
+		 * events sees the tree as it is now, which is what it needs. */
+		int nmsg = (int)(n / (ssize_t)sizeof(msg[0]));
+		for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < nmsg; i++) {
 			const struct uffd_msg *m = &msg[i];
 			int ret = 0;
+			if ((m->event == UFFD_EVENT_PAGEFAULT) != (pass == 1))
+				continue;
 			switch (m->event) {
 			case UFFD_EVENT_PAGEFAULT:
 				lz->faults++;
