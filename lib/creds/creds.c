@@ -163,7 +163,7 @@ static int dump_creds(struct remote *r, pid_t pid, pid_t tid, ThreadCoreEntry *t
 		 (unsigned long long)st.cap_inh, (unsigned long long)st.cap_bnd,
 		 (unsigned long long)st.cap_amb, secbits, st.no_new_privs);
 	proc_status_free(&st);
-	return 0;
+	return lsm_dump_thread(pid, tid, ce);
 }
 
 int creds_dump_proc(struct remote *r, pid_t pid, TaskCoreEntry *tc)
@@ -497,4 +497,5 @@ int creds_restore_prepare(struct creds_restore *cr, int dirfd)
 void creds_restore_finish(struct creds_restore *cr)
 {
 	seccomp_restore_finish(cr);
+	lsm_restore_finish(cr);
 }

@@ -23,6 +23,7 @@
  * was made, so an over-mounted one is still reachable. */
 #include "ns/ns-int.h"
 #include "ns/mnt-int.h"
+#include "creds/creds.h"
 #include "images/image.h"
 #include "options/options.h"
 #include "util/log.h"
@@ -107,6 +108,11 @@ static int load(struct mnt_rst *r)
 			pr_err("mountpoints-%u.img: mount %d lacks a field criu requires or has a "
 			       "bad mount point: the image is damaged", r->id, r->n);
 			ret = -EINVAL;
+			break;
+		}
+		if (r->opts && r->opts->lsm_mount_context &&
+		    lsm_mount_options(r->opts->lsm_mount_context, &e->options) < 0) {
+			ret = -ENOMEM;
 			break;
 		}
 	}

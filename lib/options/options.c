@@ -234,6 +234,8 @@ STR_SETTER(set_tls_cacert, tls_cacert)
 STR_SETTER(set_tls_cacrl, tls_cacrl)
 STR_SETTER(set_tls_cert, tls_cert)
 STR_SETTER(set_tls_key, tls_key)
+STR_SETTER(set_lsm_profile, lsm_profile)
+STR_SETTER(set_lsm_mount_context, lsm_mount_context)
 
 SETTER(set_feature)
 {
@@ -843,10 +845,14 @@ static const struct cryo_option table[] = {
 	  "Allow external slave mounts.", "mount namespaces are not implemented yet" },
 	{ "mntns-compat-mode", 0, NOARG, NULL, C(RESTORE), NEG | OPTF_NOT_YET, set_nothing,
 	  "Use the old mount namespace restore engine.", "mount namespaces are not implemented yet" },
-	{ "lsm-profile", 0, REQ, "TYPE:NAME", C(RESTORE), NOT_YET(),
-	  "Restore with this AppArmor/SELinux profile.", "LSM profiles are not implemented yet" },
-	{ "lsm-mount-context", 0, REQ, "CONTEXT", C(RESTORE), NOT_YET(),
-	  "SELinux mount context for restored mounts.", "LSM profiles are not implemented yet" },
+	{ "lsm-profile", 0, REQ, "TYPE:NAME", C(RESTORE), 0, set_lsm_profile,
+	  "Give every restored process this LSM label instead of its own: apparmor:PROFILE, "
+	  "selinux:CONTEXT, or none: (keep the restorer's).  TYPE must be the LSM active on "
+	  "this host.  Without it, each process gets back the label it had, which needs the "
+	  "same LSM active here as at the dump.", NULL },
+	{ "lsm-mount-context", 0, REQ, "CONTEXT", C(RESTORE), 0, set_lsm_mount_context,
+	  "SELinux context given to every restored mount that had a context= option, in "
+	  "place of the one it had.  Needs SELinux active.", NULL },
 	{ "stream", 0, NOARG, NULL, DUMPS | C(RESTORE), NEG | OPTF_NOT_YET, set_nothing,
 	  "Stream images through criu-image-streamer.", "image streaming is not implemented yet" },
 	{ "ps-socket", 0, REQ, "FD", DUMPS | C(PAGE_SERVER), 0, set_ps_socket,
@@ -1140,7 +1146,7 @@ void opts_free(struct cryo_opts *o)
 		&o->command_arg, &o->log_file, &o->images_dir, &o->work_dir,
 		&o->pidfile, &o->config_file, &o->root, &o->freeze_cgroup,
 		&o->file_validation, &o->network_lock, &o->manage_cgroups,
-		&o->cgroup_props, &o->cgroup_props_file,
+		&o->cgroup_props, &o->cgroup_props_file, &o->lsm_profile, &o->lsm_mount_context,
 		&o->prev_images_dir, &o->address, &o->check_feature,
 		&o->address_socket, &o->cpu_cap, &o->pre_dump_mode,
 		&o->tls_cacert, &o->tls_cacrl, &o->tls_cert, &o->tls_key,

@@ -66,6 +66,8 @@ struct cryo_opts {
 	bool pid_ns;			/* cryo: --pid-ns (restore into a new PID namespace) */
 	bool cow_parent;		/* cryo: --cow-parent (default on): cow_parent pagemap entries */
 	bool images_trust_owner;	/* cryo: --images-trust owner */
+	char *lsm_profile;		/* --lsm-profile TYPE:NAME */
+	char *lsm_mount_context;	/* --lsm-mount-context CONTEXT */
 
 	/* files and sockets */
 	bool file_locks;		/* -l/--file-locks */
