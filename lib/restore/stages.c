@@ -388,7 +388,7 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 			(unsigned long long)ctx->cow.pages_skipped_cow);
 	if (root_out)
 		*root_out = root->pid;
-	if (!o->restore_detached && !o->restore_sibling) {
+	if (!o->restore_detached && !o->restore_sibling && !o->exec_cmd) {
 		int st;
 		while (waitpid(root->pid, &st, 0) < 0) {
 			if (errno != EINTR) {
