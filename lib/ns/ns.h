@@ -92,6 +92,9 @@ struct ns_set {
 	/* restore: --external (a veth's peer: veth[IN]:OUT), for the
 	 * create steps; NULL: none */
 	const struct str_list *external;
+	/* restore: the root process, once created (user: its maps are
+	 * written through /proc/ROOT); 0: none yet */
+	pid_t root;
 };
 void ns_set_self(struct ns_set *s);
 /* Join the namespace @nsfd of kind @d (setns). */
@@ -122,6 +125,8 @@ struct ns_dump {
 	uint32_t next_id;
 	int net_back;			/* ns_dump_enter_net: cryo's own, -1: none */
 	const struct str_list *external;	/* --external: net[INODE]:KEY marks one */
+	pid_t root_pid;			/* the first task checked (user.c) */
+	bool owners_checked;		/* userns_dump_check_owners ran for the root */
 };
 
 int ns_dump_init(struct ns_dump *st, int dirfd);
