@@ -62,6 +62,7 @@ struct mnt_rst {
 	struct rmnt *m;
 	int n;
 	char yard[64];
+	int own;		/* cryo's own mount namespace, while in the new one */
 };
 
 static const char *fs_name(const MntEntry *e)
@@ -250,6 +251,42 @@ static int fill_tmpfs(struct mnt_rst *r, const MntEntry *e, const char *target)
  * its own.  Returns 1 when the mount is cryo's to make (the tree shares
  * cryo's namespace of that kind).
  */
+/* A new mount namespace owned by a new user namespace (lib/ns/user.c)
+ * is a copy of cryo's whose mounts are locked to their parents, and the
+ * kernel refuses a bind (not recursive) of a mount with locked mounts
+ * under it, as it would reveal what they cover (EINVAL): such a bind of
+ * cryo's own mount is cloned in cryo's namespace (open_tree, where
+ * nothing is locked) and attached in the new one (move_mount).  cryo is
+ * single-threaded: setns of the mount namespace is its own to do. */
+static int bind_from_own_ns(struct mnt_rst *r, const char *from, const char *target,
+			    const char *mountpoint)
+{
+	if (r->own < 0 || !r->set || r->set->fd[NS_USER] < 0)
+		return log_errno(-EINVAL, "can't bind %s at %s (mount %s)", from, target,
+				 mountpoint);
+	if (setns(r->own, CLONE_NEWNS))
+		return log_errno(-errno, "can't go back to cryo's mount namespace to bind %s "
+				 "(mount %s)", from, mountpoint);
+	int t = open_tree(AT_FDCWD, from, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	int err = t < 0 ? errno : 0;
+	if (setns(r->set->fd[NS_MNT], CLONE_NEWNS)) {
+		err = errno;
+		if (t >= 0)
+			close(t);
+		return log_errno(-err, "can't enter the new mount namespace again after cloning "
+				 "%s: cryo is left in its own and can't go on", from);
+	}
+	if (err)
+		return log_errno(-err, "open_tree(OPEN_TREE_CLONE) of %s in cryo's mount namespace "
+				 "failed (mount %s)", from, mountpoint);
+	int ret = 0;
+	if (move_mount(t, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH))
+		ret = log_errno(-errno, "can't attach the clone of %s at %s (move_mount; mount %s)",
+				from, target, mountpoint);
+	close(t);
+	return ret;
+}
+
 static int mount_in_tree_ns(struct mnt_rst *r, const MntEntry *e, const char *fs,
 			    const char *target)
 {
@@ -429,9 +466,13 @@ static int make_one(struct mnt_rst *r, struct rmnt *m, struct rmnt *src, bool is
 				 e->mountpoint);
 	if (!is_root)
 		ret = make_mountpoint(target, !S_ISDIR(st.st_mode));
-	if (!ret && mount(from, target, NULL, MS_BIND, NULL))
-		ret = log_errno(-errno, "can't bind %s at %s (mount %s)", from, target,
-				e->mountpoint);
+	if (!ret && mount(from, target, NULL, MS_BIND, NULL)) {
+		if (errno == EINVAL && from[0] == '/' && strncmp(from, "/proc/self/fd/", 14))
+			ret = bind_from_own_ns(r, from, target, e->mountpoint);
+		else
+			ret = log_errno(-errno, "can't bind %s at %s (mount %s)", from, target,
+					e->mountpoint);
+	}
 made:
 	if (ret)
 		return ret;
@@ -514,7 +555,7 @@ static int build(struct mnt_rst *r)
 
 int mntns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id)
 {
-	struct mnt_rst r = { .set = set, .opts = set->opts, .dirfd = dirfd, .id = id };
+	struct mnt_rst r = { .set = set, .opts = set->opts, .dirfd = dirfd, .id = id, .own = -1 };
 	int ret = load(&r);
 	int cwd = -1, back = -1;
 	bool entered = false;
@@ -531,6 +572,7 @@ int mntns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, u
 	if (!ret)
 		ret = ns_enter(set, d, &back);
 	entered = !ret;
+	r.own = back;
 	/* nothing done in the copy may reach cryo's namespace */
 	if (!ret && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
 		ret = log_errno(-errno, "can't make the new mount namespace private");
