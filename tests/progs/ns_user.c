@@ -156,6 +156,10 @@ static void enter_userns(int flags, const char *uid_map, const char *gid_map, bo
 	    WEXITSTATUS(st))
 		setup_fail("the helper could not write the maps (status %#x)", st);
 	close(p[1]);
+	/* root inside (a process whose ids are unmapped can't make a user
+	 * namespace below: --nested) */
+	if (setresgid(0, 0, 0) || setresuid(0, 0, 0))
+		setup_fail("taking root's ids in the new user namespace: %s", strerror(errno));
 }
 
 static ino_t ino_of(const char *path)
@@ -491,11 +495,13 @@ int main(int argc, char **argv)
 			fail("child C: uids %u/%u/%u gids %u/%u/%u caps eff %#llx prm %#llx, expected "
 			     "1000 and none", r.r, r.e, r.s, r.gr, r.ge, r.gs,
 			     (unsigned long long)r.eff, (unsigned long long)r.prm);
-		kill(kid, SIGKILL);
-		waitpid(kid, NULL, 0);
+		if (kid > 0) {
+			kill(kid, SIGKILL);
+			waitpid(kid, NULL, 0);
+		}
 		umount2(mnt, MNT_DETACH);
 	}
-	if (other) {
+	if (other > 0) {
 		kill(other, SIGKILL);
 		waitpid(other, NULL, 0);
 	}
