@@ -239,18 +239,6 @@ static int fill_tmpfs(struct mnt_rst *r, const MntEntry *e, const char *target)
 	return ret;
 }
 
-/*
- * proc shows the PID namespace of whoever mounts it, and sysfs the network
- * namespace: mounted by cryo, the tree's own /proc would list cryo's PIDs
- * (/proc/self a host PID) and its /sys the host's devices.  So a process
- * in the tree's namespaces mounts them.  A network namespace is joined at
- * once; a PID namespace only for children (setns), so a grandchild, born
- * in the tree's namespace, does the mount.  Both run in cryo's current
- * mount namespace, the tree's new one.  The grandchild takes the next free
- * PID there and is gone before any of the tree's other tasks is made with
- * its own.  Returns 1 when the mount is cryo's to make (the tree shares
- * cryo's namespace of that kind).
- */
 /* A new mount namespace owned by a new user namespace (lib/ns/user.c)
  * is a copy of cryo's whose mounts are locked to their parents, and the
  * kernel refuses a bind (not recursive) of a mount with locked mounts
@@ -287,6 +275,19 @@ static int bind_from_own_ns(struct mnt_rst *r, const char *from, const char *tar
 	return ret;
 }
 
+/*
+ * proc shows the PID namespace of whoever mounts it, and sysfs the network
+ * namespace: mounted by cryo, the tree's own /proc would list cryo's PIDs
+ * (/proc/self a host PID) and its /sys the host's devices.  So a process
+ * in the tree's namespaces mounts them.  A network namespace is joined at
+ * once; a PID namespace only for children (setns), so a grandchild, born
+ * in the tree's namespace, does the mount.  Both run in cryo's current
+ * mount namespace, the tree's new one.  The grandchild takes the next free
+ * PID there and is gone before any of the tree's other tasks is made with
+ * its own.  A tmpfs or devpts of a tree in a new user namespace is
+ * mounted by a child that joined it.  Returns 1 when the mount is cryo's
+ * to make (the tree shares cryo's namespace of that kind).
+ */
 static int mount_in_tree_ns(struct mnt_rst *r, const MntEntry *e, const char *fs,
 			    const char *target)
 {
@@ -295,6 +296,11 @@ static int mount_in_tree_ns(struct mnt_rst *r, const MntEntry *e, const char *fs
 		kind = NS_PID;
 	else if (!strcmp(fs, "sysfs"))
 		kind = NS_NET;
+	/* a tmpfs or devpts super block belongs to its mounter's user
+	 * namespace (what a task may later remount there): in a new one,
+	 * mounted by a process that joined it (lib/ns/user.c) */
+	else if (!strcmp(fs, "tmpfs") || !strcmp(fs, "devpts"))
+		kind = NS_USER;
 	else
 		return 1;
 	if (!r->set || r->set->fd[kind] < 0)
@@ -320,12 +326,15 @@ static int mount_in_tree_ns(struct mnt_rst *r, const MntEntry *e, const char *fs
 		pid_t g = err ? -1 : kind == NS_PID ? fork() : 0;
 		if (!err && g < 0)
 			err = errno, step = 2;
-		if (!err && g == 0) {
+		if (!err && !g && kind != NS_PID) {
+			/* joined at once: this process mounts */
+			err = mount(e->source, target, fs, 0, mopts) ? errno : 0;
+			step = 3;
+		} else if (!err && g == 0) {
 			if (mount(e->source, target, fs, 0, mopts))
 				_exit(errno);
 			_exit(0);
-		}
-		if (!err) {
+		} else if (!err) {
 			int st;
 			while (waitpid(g, &st, 0) < 0 && errno == EINTR)
 				;
