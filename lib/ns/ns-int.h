@@ -49,13 +49,13 @@ int mntns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, u
  * (userns-ID.img), written from outside (cryo never enters one) */
 int userns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
 int userns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
-/* Each namespace of the tree's root @pid that the restore makes is owned
- * by the user namespace the restore makes it in (the tree's; cryo's for
- * a kind made before the root's clone3); 0 or -EOPNOTSUPP (logged). */
-int userns_dump_check_owners(struct ns_dump *st, pid_t pid);
-/* A tree in its own user namespace but in cryo's PID namespace can have
- * one task only (the root, single-threaded): the first task checked is
- * the root.  0 or -EOPNOTSUPP (logged, naming @who). */
+/* After ns_dump_check_task's checks of each task (the first one checked
+ * is the root): the root's user namespace is a child of cryo's, each of
+ * its namespaces that the restore makes is owned by the user namespace
+ * the restore makes it in (the tree's; cryo's for time, made before the
+ * root's clone3), and a tree in its own user namespace but in cryo's PID
+ * namespace is one task (the root, single-threaded).  0 or -EOPNOTSUPP
+ * (logged, naming @who). */
 int userns_dump_check_task(struct ns_dump *st, pid_t pid, pid_t tid, const char *who);
 
 /* net.c: a network namespace's loopback device, addresses, routes,

@@ -290,13 +290,6 @@ int ns_dump_fill_ids(struct ns_dump *st, pid_t pid, TaskKobjIdsEntry *ids)
 	char dir[48];
 
 	snprintf(dir, sizeof(dir), "/proc/%d/ns", pid);
-	/* the first process is the root: its namespaces' owners (user.c) */
-	if (!st->owners_checked) {
-		int ret = userns_dump_check_owners(st, pid);
-		if (ret)
-			return ret;
-		st->owners_checked = true;
-	}
 	for_each_ns_desc(d) {
 		uint64_t ino;
 		uint32_t id;

@@ -126,7 +126,6 @@ struct ns_dump {
 	int net_back;			/* ns_dump_enter_net: cryo's own, -1: none */
 	const struct str_list *external;	/* --external: net[INODE]:KEY marks one */
 	pid_t root_pid;			/* the first task checked (user.c) */
-	bool owners_checked;		/* userns_dump_check_owners ran for the root */
 };
 
 int ns_dump_init(struct ns_dump *st, int dirfd);

@@ -77,7 +77,32 @@ static bool external_net(const struct ns_dump *st, uint64_t ino)
 	return false;
 }
 
-int userns_dump_check_owners(struct ns_dump *st, pid_t pid)
+/* The tree's user namespace @user (of process @pid) must be a child of
+ * cryo's: the restore makes it one. */
+static int check_parent(struct ns_dump *st, pid_t pid, uint64_t user)
+{
+	char path[64];
+	uint64_t parent;
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
+	int ret = ns_relative(path, NS_GET_PARENT, &parent);
+	if (ret && ret != -EPERM)
+		return log_errno(ret, "ioctl(NS_GET_PARENT) on %s failed", path);
+	if (!ret && parent == st->self[NS_USER])
+		return 0;
+	char p[32] = "one outside cryo's";
+	if (!ret)
+		snprintf(p, sizeof(p), "user:[%llu]", (unsigned long long)parent);
+	pr_err("process %d is in user namespace user:[%llu], nested below %s, not directly below "
+	       "cryo's (user:[%llu]): cryo restores a user namespace one level below its own; run "
+	       "cryo in the parent user namespace of the tree's", pid, (unsigned long long)user, p,
+	       (unsigned long long)st->self[NS_USER]);
+	return -EOPNOTSUPP;
+}
+
+/* Each namespace of the tree's root @pid that the restore makes is owned
+ * by the user namespace the restore makes it in (the tree's; cryo's for
+ * a kind made before the root's clone3); 0 or -EOPNOTSUPP (logged). */
+static int check_owners(struct ns_dump *st, pid_t pid)
 {
 	char path[64];
 	uint64_t user, owner, ino;
@@ -122,8 +147,17 @@ int userns_dump_check_owners(struct ns_dump *st, pid_t pid)
 
 int userns_dump_check_task(struct ns_dump *st, pid_t pid, pid_t tid, const char *who)
 {
-	if (!st->root_pid)
+	if (!st->root_pid) {
+		/* the root: where its namespaces stand */
 		st->root_pid = pid;
+		int ret = 0;
+		if (st->self[NS_USER] && st->root[NS_USER] != st->self[NS_USER])
+			ret = check_parent(st, pid, st->root[NS_USER]);
+		if (!ret)
+			ret = check_owners(st, pid);
+		if (ret)
+			return ret;
+	}
 	if (!st->self[NS_USER] || st->root[NS_USER] == st->self[NS_USER] ||
 	    st->root[NS_PID] != st->self[NS_PID] || (pid == st->root_pid && tid == pid))
 		return 0;
@@ -170,7 +204,7 @@ static void extents_free(UidGidExtent **v, size_t n)
 int userns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id)
 {
 	char path[64], *sg = NULL;
-	uint64_t user, parent;
+	uint64_t user;
 	(void)d;
 	snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
 	struct stat s;
@@ -178,19 +212,9 @@ int userns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t
 		return log_errno(-errno, "can't read the user namespace of process %d (%s)", pid,
 				 path);
 	user = s.st_ino;
-	int ret = ns_relative(path, NS_GET_PARENT, &parent);
-	if (ret && ret != -EPERM)
-		return log_errno(ret, "ioctl(NS_GET_PARENT) on %s failed", path);
-	if (ret || parent != st->self[NS_USER]) {
-		char p[32] = "one outside cryo's";
-		if (!ret)
-			snprintf(p, sizeof(p), "user:[%llu]", (unsigned long long)parent);
-		pr_err("process %d is in user namespace user:[%llu], nested below %s, not directly "
-		       "below cryo's (user:[%llu]): cryo restores a user namespace one level below "
-		       "its own; run cryo in the parent user namespace of the tree's", pid,
-		       (unsigned long long)user, p, (unsigned long long)st->self[NS_USER]);
-		return -EOPNOTSUPP;
-	}
+	int ret = check_parent(st, pid, user);
+	if (ret)
+		return ret;
 
 	struct proc_idmap *uid = xmalloc(sizeof(*uid)), *gid = xmalloc(sizeof(*gid));
 	UsernsEntry e = USERNS_ENTRY__INIT;
