@@ -203,6 +203,13 @@ int ns_restore_post_clone(struct ns_set *back);
  * (@ns_flags has CLONE_NEWPID) must have been its init (image PID 1), and
  * --pid-ns (@pid_ns_opt) does not apply.  0 or a negative code (logged). */
 int pidns_restore_check_root(int ns_flags, pid_t root_pid, bool pid_ns_opt);
+/* user.c: before any task exists, a tree that gets a new user namespace
+ * (@ns_flags has CLONE_NEWUSER) but no PID namespace of its own must be
+ * one task (@nr_tasks: processes and threads), as the dump checks (the
+ * tasks cryo creates from inside the tree choose their PIDs with clone3
+ * set_tid, which needs CAP_CHECKPOINT_RESTORE over the owner of cryo's PID
+ * namespace).  0 or -EOPNOTSUPP (logged). */
+int userns_restore_check_tree(int ns_flags, int nr_tasks);
 /* join.c: before the root is created: the namespaces it is to be born in
  * that exist (--join-ns KIND:PATH; a network namespace the dump marked
  * external, given with --inherit-fd fd[N]:KEY) are opened into @set and

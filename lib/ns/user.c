@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/nsfs.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,4 +349,16 @@ int userns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, 
 	free(gid);
 	protobuf_c_message_free_unpacked(&e->base, NULL);
 	return ret;
+}
+
+int userns_restore_check_tree(int ns_flags, int nr_tasks)
+{
+	if (!(ns_flags & CLONE_NEWUSER) || (ns_flags & CLONE_NEWPID) || nr_tasks <= 1)
+		return 0;
+	pr_err("the images hold a tree of %d tasks in a user namespace of its own but in the "
+	       "dumping tool's PID namespace: cryo creates every task but the root from inside the "
+	       "tree with its old PID (clone3 set_tid), which the kernel allows only to a holder "
+	       "of CAP_CHECKPOINT_RESTORE over the owner of the PID namespace, cryo's; such a tree "
+	       "needs a PID namespace of its own", nr_tasks);
+	return -EOPNOTSUPP;
 }

@@ -889,6 +889,11 @@ int check_namespaces_cgroups(struct rst_ctx *ctx)
 	if (!ret)
 		ret = pidns_restore_check_root(ctx->ns_flags, ctx->procs[0].vpid,
 					       ctx->opts->pid_ns || getpid() == 1);
+	int nr_tasks = 0;
+	for (int i = 0; i < ctx->nr_procs; i++)
+		nr_tasks += ctx->procs[i].nr_threads > 1 ? ctx->procs[i].nr_threads : 1;
+	if (!ret)
+		ret = userns_restore_check_tree(ctx->ns_flags, nr_tasks);
 	if (!ret && ctx->opts->root && !(ctx->ns_flags & CLONE_NEWNS)) {
 		pr_err("--root %s: the tree was dumped in cryo's own mount namespace, so there is "
 		       "no root mount of its own to replace; restore without --root",

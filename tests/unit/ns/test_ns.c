@@ -126,6 +126,12 @@ static void test_ids(void)
 	/* a user namespace of its own: made by the root's clone3 too */
 	tree.user_ns_id = 77;
 	CHECK_INT(ns_restore_flags(&root, &tree), CLONE_NEWIPC | CLONE_NEWUSER);
+	/* ... which, without a PID namespace of its own, holds one task */
+	CHECK_INT(userns_restore_check_tree(CLONE_NEWUSER, 1), 0);
+	CHECK_INT(userns_restore_check_tree(CLONE_NEWUSER | CLONE_NEWPID, 5), 0);
+	CHECK_INT(userns_restore_check_tree(CLONE_NEWNET, 5), 0);
+	fprintf(stderr, "(an error about a tree of 2 tasks is expected)\n");
+	CHECK_INT(userns_restore_check_tree(CLONE_NEWUSER, 2), -EOPNOTSUPP);
 	tree.user_ns_id = root.user_ns_id;
 	/* a network namespace of its own: made new for the root */
 	tree.net_ns_id = 78;
