@@ -27,7 +27,6 @@
 #include "options/options.h"
 #include "util/log.h"
 #include "util/util.h"
-#include "proc/proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -276,45 +275,6 @@ static int bind_from_own_ns(struct mnt_rst *r, const char *from, const char *tar
 	return ret;
 }
 
-/* The options of a tmpfs or devpts that a process inside the new user
- * namespace mounts: mountinfo shows their uid= and gid= as the initial
- * user namespace sees them, the kernel parses them in the mounter's, so
- * they are mapped through the namespace's maps (written by now). */
-static int opts_inside(struct mnt_rst *r, const char *given, char *out, size_t size,
-		       const char *mountpoint)
-{
-	struct proc_idmap *m = xmalloc(sizeof(*m));
-	char *copy = strdup(given), *save = NULL;
-	size_t len = 0;
-	int ret = m && copy ? 0 : -ENOMEM;
-	out[0] = '\0';
-	for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; !ret && t;
-	     t = strtok_r(NULL, ",", &save)) {
-		bool uid = !strncmp(t, "uid=", 4), gid = !strncmp(t, "gid=", 4);
-		uint32_t host, in;
-		char tok[32];
-		if (uid || gid) {
-			host = (uint32_t)strtoul(t + 4, NULL, 10);
-			ret = proc_read_idmap(r->set->root, uid ? "uid_map" : "gid_map", m);
-			if (!ret && !proc_idmap_inside(m, host, &in)) {
-				pr_err("mount %s has %s, which the tree's user namespace does not map: "
-				       "it can't be mounted from inside it", mountpoint, t);
-				ret = -EOVERFLOW;
-			}
-			snprintf(tok, sizeof(tok), "%cid=%u", uid ? 'u' : 'g', in);
-			t = tok;
-		}
-		if (!ret)
-			len += snprintf(out + len, len < size ? size - len : 0, "%s%s",
-					len ? "," : "", t);
-	}
-	if (!ret && len >= size)
-		ret = log_errno(-E2BIG, "the options of mount %s are too long", mountpoint);
-	free(copy);
-	free(m);
-	return ret;
-}
-
 /*
  * proc shows the PID namespace of whoever mounts it, and sysfs the network
  * namespace: mounted by cryo, the tree's own /proc would list cryo's PIDs
@@ -324,9 +284,8 @@ static int opts_inside(struct mnt_rst *r, const char *given, char *out, size_t s
  * in the tree's namespace, does the mount.  Both run in cryo's current
  * mount namespace, the tree's new one.  The grandchild takes the next free
  * PID there and is gone before any of the tree's other tasks is made with
- * its own.  A tmpfs or devpts of a tree in a new user namespace is
- * mounted by a child that joined it.  Returns 1 when the mount is cryo's
- * to make (the tree shares cryo's namespace of that kind).
+ * its own.  Returns 1 when the mount is cryo's to make (the tree shares
+ * cryo's namespace of that kind).
  */
 static int mount_in_tree_ns(struct mnt_rst *r, const MntEntry *e, const char *fs,
 			    const char *target)
@@ -336,24 +295,12 @@ static int mount_in_tree_ns(struct mnt_rst *r, const MntEntry *e, const char *fs
 		kind = NS_PID;
 	else if (!strcmp(fs, "sysfs"))
 		kind = NS_NET;
-	/* a tmpfs or devpts super block belongs to its mounter's user
-	 * namespace (what a task may later remount there): in a new one,
-	 * mounted by a process that joined it (lib/ns/user.c) */
-	else if (!strcmp(fs, "tmpfs") || !strcmp(fs, "devpts"))
-		kind = NS_USER;
 	else
 		return 1;
 	if (!r->set || r->set->fd[kind] < 0)
 		return 1;
 	const struct ns_desc *d = ns_desc(kind);
 	const char *mopts = e->options[0] ? e->options : NULL;
-	char inside[1024];
-	if (kind == NS_USER && mopts) {
-		int ret = opts_inside(r, mopts, inside, sizeof(inside), e->mountpoint);
-		if (ret)
-			return ret;
-		mopts = inside;
-	}
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC))
 		return log_errno(-errno, "can't make a pipe to mount %s at %s", fs, e->mountpoint);

@@ -58,6 +58,19 @@ int userns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, 
  * (logged, naming @who). */
 int userns_dump_check_task(struct ns_dump *st, pid_t pid, pid_t tid, const char *who);
 
+/* cryo's thread takes (userns_as_root) the effective uid and gid of root
+ * of the new user namespace in @set (its maps written), and gives them
+ * back (userns_as_self): for what the kernel lets only that uid do, with
+ * no capability to stand in (the ipc sysctls).  Nothing changes without a
+ * new user namespace.  0 or a negative code (logged). */
+struct userns_euid {
+	bool changed;
+	uid_t euid;
+	gid_t egid;
+};
+int userns_as_root(const struct ns_set *set, struct userns_euid *as);
+int userns_as_self(struct userns_euid *as);
+
 /* net.c: a network namespace's loopback device, addresses, routes,
  * rules and sysctls (netdev-ID.img, netns-ID.img, ifaddr-ID.img,
  * route-ID.img, route6-ID.img, rule-ID.img) */

@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "userns.pb-c.h"
@@ -361,4 +362,57 @@ int userns_restore_check_tree(int ns_flags, int nr_tasks)
 	       "of CAP_CHECKPOINT_RESTORE over the owner of the PID namespace, cryo's; such a tree "
 	       "needs a PID namespace of its own", nr_tasks);
 	return -EOPNOTSUPP;
+}
+
+int userns_as_root(const struct ns_set *set, struct userns_euid *as)
+{
+	struct proc_idmap *m = xmalloc(sizeof(*m));
+	uint32_t uid = 0, gid = 0;
+	as->changed = false;
+	if (!set || set->fd[NS_USER] < 0 || set->root <= 0) {
+		free(m);
+		return 0;
+	}
+	if (!m)
+		return -ENOMEM;
+	int ret = proc_read_idmap(set->root, "uid_map", m);
+	if (!ret && !proc_idmap_outside(m, 0, &uid))
+		ret = -EOVERFLOW;
+	if (!ret)
+		ret = proc_read_idmap(set->root, "gid_map", m);
+	if (!ret && !proc_idmap_outside(m, 0, &gid))
+		ret = -EOVERFLOW;
+	free(m);
+	if (ret == -EOVERFLOW)
+		pr_err("the tree's user namespace maps no uid or gid 0: nobody is its root to set "
+		       "what only its root may (the ipc sysctls)");
+	if (ret)
+		return ret;
+	as->euid = geteuid();
+	as->egid = getegid();
+	/* raw calls: this thread's credentials only (glibc's would change
+	 * every thread's) */
+	if (syscall(SYS_setresgid, -1, gid, -1))
+		return log_errno(-errno, "setresgid(-1, %u, -1) for the new user namespace's root "
+				 "failed", gid);
+	if (syscall(SYS_setresuid, -1, uid, -1)) {
+		ret = log_errno(-errno, "setresuid(-1, %u, -1) for the new user namespace's root "
+				"failed", uid);
+		syscall(SYS_setresgid, -1, as->egid, -1);
+		return ret;
+	}
+	as->changed = true;
+	return 0;
+}
+
+int userns_as_self(struct userns_euid *as)
+{
+	if (!as->changed)
+		return 0;
+	as->changed = false;
+	/* back to euid 0: the kernel gives the effective capabilities back */
+	if (syscall(SYS_setresuid, -1, as->euid, -1) || syscall(SYS_setresgid, -1, as->egid, -1))
+		return log_errno(-errno, "can't take cryo's own effective uid %u and gid %u back: "
+				 "cryo can't go on", as->euid, as->egid);
+	return 0;
 }
