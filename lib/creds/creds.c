@@ -155,12 +155,14 @@ static uint32_t overflow_gid(void)
 /* @st's ids (as cryo sees them) as the task sees them, in place.  An
  * unmapped uid or gid is -EOVERFLOW with @bad naming it (the task reads
  * the overflow id); an unmapped supplementary group reads as the overflow
- * gid, as inside. */
+ * gid, as inside.  The groups are mapped first, whatever the ids. */
 static int status_inside(const struct idmaps *m, struct proc_status *st, char *bad, size_t size)
 {
 	uint32_t v;
 	if (!m)
 		return 0;
+	for (int i = 0; i < st->ngroups; i++)
+		st->groups[i] = proc_idmap_inside(&m->gid, st->groups[i], &v) ? v : overflow_gid();
 	for (int i = 0; i < 4; i++) {
 		if (!proc_idmap_inside(&m->uid, st->uid[i], &v)) {
 			snprintf(bad, size, "uid %u", st->uid[i]);
@@ -173,8 +175,6 @@ static int status_inside(const struct idmaps *m, struct proc_status *st, char *b
 		}
 		st->gid[i] = v;
 	}
-	for (int i = 0; i < st->ngroups; i++)
-		st->groups[i] = proc_idmap_inside(&m->gid, st->groups[i], &v) ? v : overflow_gid();
 	return 0;
 }
 
@@ -446,11 +446,14 @@ static int restore_creds(struct remote *r, pid_t pid, pid_t tid, const CredsEntr
 	uint64_t cur_prm = cur.cap_prm, cur_eff = cur.cap_eff, cur_inh = cur.cap_inh;
 	uint64_t cur_bnd = cur.cap_bnd;
 	/* in a user namespace: no setgroups where the groups are already
-	 * the image's (with setgroups "deny" the kernel refuses any) */
+	 * the image's (with setgroups "deny" the kernel refuses any; the
+	 * new task's ids, cryo's, may be unmapped there: only its groups
+	 * count here) */
 	char bad[32];
 	bool keep_groups = false;
-	if (maps && !status_inside(maps, &cur, bad, sizeof(bad)) &&
-	    (size_t)cur.ngroups == ce->n_groups) {
+	if (maps)
+		(void)status_inside(maps, &cur, bad, sizeof(bad));
+	if (maps && (size_t)cur.ngroups == ce->n_groups) {
 		uint32_t *g = xmalloc((ce->n_groups + 1) * sizeof(uint32_t));
 		if (g) {
 			memcpy(g, ce->groups, ce->n_groups * sizeof(uint32_t));

@@ -271,6 +271,12 @@ static int bind_from_own_ns(struct mnt_rst *r, const char *from, const char *tar
 	if (move_mount(t, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH))
 		ret = log_errno(-errno, "can't attach the clone of %s at %s (move_mount; mount %s)",
 				from, target, mountpoint);
+	/* the clone joined the peer group of cryo's mount, where that one is
+	 * shared: private, as a bind in the new namespace (made all private)
+	 * would be; the flags step makes it shared where it was */
+	else if (mount(NULL, target, NULL, MS_PRIVATE, NULL))
+		ret = log_errno(-errno, "can't make the clone of %s at %s private (mount %s)", from,
+				target, mountpoint);
 	close(t);
 	return ret;
 }

@@ -210,6 +210,21 @@ int pidns_restore_check_root(int ns_flags, pid_t root_pid, bool pid_ns_opt);
  * set_tid, which needs CAP_CHECKPOINT_RESTORE over the owner of cryo's PID
  * namespace).  0 or -EOPNOTSUPP (logged). */
 int userns_restore_check_tree(int ns_flags, int nr_tasks);
+/* user.c: right before the root's clone3, for a new user namespace
+ * (@ns_flags has CLONE_NEWUSER) whose setgroups was "deny": the kernel
+ * refuses setgroups(2) inside it, so the root inherits its supplementary
+ * groups (@groups, @n: ids inside, from its core image) from cryo's
+ * calling thread, which takes them (mapped to cryo's ids) meanwhile;
+ * userns_restore_groups_back gives cryo's back (call it after the clone3
+ * either way).  0 or a negative code (logged). */
+struct userns_groups {
+	bool changed;
+	int n;
+	gid_t *v;
+};
+int userns_restore_groups(int ns_flags, const TaskKobjIdsEntry *tree_ids, int dirfd,
+			  const uint32_t *groups, size_t n, struct userns_groups *saved);
+int userns_restore_groups_back(struct userns_groups *saved);
 /* join.c: before the root is created: the namespaces it is to be born in
  * that exist (--join-ns KIND:PATH; a network namespace the dump marked
  * external, given with --inherit-fd fd[N]:KEY) are opened into @set and

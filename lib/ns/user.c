@@ -416,3 +416,79 @@ int userns_as_self(struct userns_euid *as)
 				 "cryo can't go on", as->euid, as->egid);
 	return 0;
 }
+
+int userns_restore_groups(int ns_flags, const TaskKobjIdsEntry *tree_ids, int dirfd,
+			  const uint32_t *groups, size_t n, struct userns_groups *saved)
+{
+	const struct ns_desc *d = ns_desc(NS_USER);
+	struct cr_img *img;
+	UsernsEntry *e;
+	uint32_t id;
+	memset(saved, 0, sizeof(*saved));
+	if (!(ns_flags & CLONE_NEWUSER) || !ns_ids_get(d, tree_ids, &id))
+		return 0;
+	int ret = img_open(&img, dirfd, IMG_USERNS, IMG_READ, id);
+	if (ret)
+		return ret;
+	ret = img_read_one(img, &userns_entry__descriptor, (ProtobufCMessage **)&e);
+	img_close(img);
+	if (ret < 0)
+		return ret;
+	ret = 0;
+	if (!e->has_cryo_setgroups_deny || !e->cryo_setgroups_deny)
+		goto out;
+	gid_t *host = xmalloc((n + 1) * sizeof(gid_t));
+	if (!host) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; !ret && i < n; i++) {
+		size_t k;
+		for (k = 0; k < e->n_gid_map; k++) {
+			const UidGidExtent *x = e->gid_map[k];
+			if (groups[i] >= x->first && groups[i] - x->first < x->count) {
+				host[i] = x->lower_first + (groups[i] - x->first);
+				break;
+			}
+		}
+		if (k == e->n_gid_map) {
+			pr_err("the root process had supplementary group %u (inside its user namespace), "
+			       "which userns-%u.img's gid_map does not map: with setgroups \"deny\" the "
+			       "kernel lets no task set its groups there, and cryo can't hand it that one",
+			       groups[i], id);
+			ret = -EOPNOTSUPP;
+		}
+	}
+	int now = ret ? -1 : getgroups(0, NULL);
+	if (!ret && now < 0)
+		ret = log_errno(-errno, "getgroups of cryo itself failed");
+	if (!ret && !(saved->v = xmalloc((now + 1) * sizeof(gid_t))))
+		ret = -ENOMEM;
+	if (!ret && (saved->n = getgroups(now, saved->v)) < 0)
+		ret = log_errno(-errno, "getgroups of cryo itself failed");
+	/* raw: this thread's groups only, which the clone3 passes on */
+	if (!ret && syscall(SYS_setgroups, n, host))
+		ret = log_errno(-errno, "setgroups of %zu groups in cryo's thread, for the root of a "
+				"user namespace with setgroups \"deny\", failed", n);
+	if (!ret)
+		saved->changed = true;
+	free(host);
+	if (ret) {
+		free(saved->v);
+		saved->v = NULL;
+	}
+out:
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+	return ret;
+}
+
+int userns_restore_groups_back(struct userns_groups *saved)
+{
+	int ret = 0;
+	if (saved->changed && syscall(SYS_setgroups, saved->n, saved->v))
+		ret = log_errno(-errno, "can't give cryo its own supplementary groups back");
+	saved->changed = false;
+	free(saved->v);
+	saved->v = NULL;
+	return ret;
+}

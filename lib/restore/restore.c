@@ -501,8 +501,15 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 	ret = ns_restore_pre_clone(ctx->ns_flags, p->core->ids, ctx->dirfd, &flags, &ns_back);
 	if (!ret)
 		ret = ns_restore_enter_joined(&ctx->files.ns, &ns_back);
+	/* groups the root can't set itself (lib/ns/user.c) */
+	struct userns_groups ug = { 0 };
+	const CredsEntry *ce = p->core->thread_core ? p->core->thread_core->creds : NULL;
+	if (!ret && ce)
+		ret = userns_restore_groups(ctx->ns_flags, p->core->ids, ctx->dirfd, ce->groups,
+					    ce->n_groups, &ug);
 	args.flags = flags | (args.flags & CLONE_PARENT);
 	if (ret) {
+		userns_restore_groups_back(&ug);
 		int r2 = ns_restore_post_clone(&ns_back);
 		if (cryo_pidfd >= 0)
 			close(cryo_pidfd);
@@ -524,6 +531,7 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 			continue;
 		}
 		int e = errno;
+		userns_restore_groups_back(&ug);
 		ns_restore_post_clone(&ns_back);
 		if (e == EEXIST)
 			pid_in_use(p->pid);
@@ -540,12 +548,14 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (cryo_pidfd >= 0)
 		close(cryo_pidfd);
+	ret = userns_restore_groups_back(&ug);
 	p->pid = rst_leader(p)->tid = child;
 	p->created = rst_leader(p)->created = true;
 	if (child != p->vpid)
 		pr_info("the root is PID %d in its new PID namespace, %d in cryo's", p->vpid, child);
 	/* a failure leaves cryo in the tree's namespace: the restore stops */
-	return ns_restore_post_clone(&ns_back);
+	int r2 = ns_restore_post_clone(&ns_back);
+	return ret ? ret : r2;
 }
 
 /* The window between create_root and seize_root is the fault point
