@@ -157,6 +157,9 @@ static void enter_userns(int flags, const char *uid_map, const char *gid_map, bo
 	 * namespace below: --nested) */
 	if (setresgid(0, 0, 0) || setresuid(0, 0, 0))
 		setup_fail("taking root's ids in the new user namespace: %s", strerror(errno));
+	/* the id change made us non-dumpable: /proc/self would be the host
+	 * root's, out of reach of the next level's helper */
+	prctl(PR_SET_DUMPABLE, 1);
 }
 
 static ino_t ino_of(const char *path)
