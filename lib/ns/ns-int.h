@@ -67,6 +67,7 @@ struct userns_euid {
 	bool changed;
 	uid_t euid;
 	gid_t egid;
+	int pdeathsig, dumpable;	/* an id change clears both: put back */
 };
 int userns_as_root(const struct ns_set *set, struct userns_euid *as);
 int userns_as_self(struct userns_euid *as);

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -390,6 +391,9 @@ int userns_as_root(const struct ns_set *set, struct userns_euid *as)
 		return ret;
 	as->euid = geteuid();
 	as->egid = getegid();
+	as->dumpable = prctl(PR_GET_DUMPABLE);
+	if (prctl(PR_GET_PDEATHSIG, &as->pdeathsig))
+		as->pdeathsig = 0;
 	/* raw calls: this thread's credentials only (glibc's would change
 	 * every thread's) */
 	if (syscall(SYS_setresgid, -1, gid, -1))
@@ -414,6 +418,10 @@ int userns_as_self(struct userns_euid *as)
 	if (syscall(SYS_setresuid, -1, as->euid, -1) || syscall(SYS_setresgid, -1, as->egid, -1))
 		return log_errno(-errno, "can't take cryo's own effective uid %u and gid %u back: "
 				 "cryo can't go on", as->euid, as->egid);
+	if (as->dumpable >= 0)
+		prctl(PR_SET_DUMPABLE, as->dumpable);
+	if (as->pdeathsig)
+		prctl(PR_SET_PDEATHSIG, as->pdeathsig);
 	return 0;
 }
 
