@@ -162,6 +162,30 @@ static void enter_userns(int flags, const char *uid_map, const char *gid_map, bo
 	prctl(PR_SET_DUMPABLE, 1);
 }
 
+/* In a mount namespace of our own, still the runner's user namespace's
+ * (where nothing is locked): drop the mounts under /tmp, /run and /work,
+ * where other tests mount and unmount theirs -- the tree's copy must not
+ * name a host mount that is gone at the restore. */
+static void quiet_mounts(void)
+{
+	static char mp[512][256];
+	char line[4096];
+	int n = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	if (!f)
+		return;
+	while (n < 512 && fgets(line, sizeof(line), f)) {
+		char point[256];
+		if (sscanf(line, "%*s %*s %*s %*s %255s", point) == 1 &&
+		    (!strncmp(point, "/tmp/", 5) || !strncmp(point, "/run/", 5) ||
+		     !strncmp(point, "/work/", 6)))
+			snprintf(mp[n++], sizeof(mp[0]), "%s", point);
+	}
+	fclose(f);
+	for (int i = n - 1; i >= 0; i--)	/* children (listed later) first */
+		umount2(mp[i], MNT_DETACH);
+}
+
 static ino_t ino_of(const char *path)
 {
 	struct stat s;
@@ -328,6 +352,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	close(ofd);
+	if (all && (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))) {
+		fprintf(stderr, "ns_user: a mount namespace to clean: %s\n", strerror(errno));
+		return 1;
+	}
+	if (all)
+		quiet_mounts();
 	if (netfirst && unshare(CLONE_NEWNET)) {
 		fprintf(stderr, "ns_user: unshare(CLONE_NEWNET): %s\n", strerror(errno));
 		return 1;
