@@ -213,8 +213,8 @@ int userns_restore_check_tree(int ns_flags, int nr_tasks);
 /* user.c: right before the root's clone3, for a new user namespace
  * (@ns_flags has CLONE_NEWUSER) whose setgroups was "deny": the kernel
  * refuses setgroups(2) inside it, so the root inherits its supplementary
- * groups (@groups, @n: ids inside, from its core image) from cryo's
- * calling thread, which takes them (mapped to cryo's ids) meanwhile;
+ * groups (ids inside, in its core image @core) from cryo's calling
+ * thread, which takes them (mapped to cryo's ids) meanwhile;
  * userns_restore_groups_back gives cryo's back (call it after the clone3
  * either way).  0 or a negative code (logged). */
 struct userns_groups {
@@ -222,8 +222,8 @@ struct userns_groups {
 	int n;
 	gid_t *v;
 };
-int userns_restore_groups(int ns_flags, const TaskKobjIdsEntry *tree_ids, int dirfd,
-			  const uint32_t *groups, size_t n, struct userns_groups *saved);
+int userns_restore_groups(int ns_flags, const CoreEntry *core, int dirfd,
+			  struct userns_groups *saved);
 int userns_restore_groups_back(struct userns_groups *saved);
 /* join.c: before the root is created: the namespaces it is to be born in
  * that exist (--join-ns KIND:PATH; a network namespace the dump marked

@@ -357,7 +357,7 @@ int userns_restore_check_tree(int ns_flags, int nr_tasks)
 {
 	if (!(ns_flags & CLONE_NEWUSER) || (ns_flags & CLONE_NEWPID) || nr_tasks <= 1)
 		return 0;
-	pr_err("the images hold a tree of %d tasks in a user namespace of its own but in the "
+	pr_err("the images hold a tree of %d or more tasks in a user namespace of its own but in the "
 	       "dumping tool's PID namespace: cryo creates every task but the root from inside the "
 	       "tree with its old PID (clone3 set_tid), which the kernel allows only to a holder "
 	       "of CAP_CHECKPOINT_RESTORE over the owner of the PID namespace, cryo's; such a tree "
@@ -425,16 +425,19 @@ int userns_as_self(struct userns_euid *as)
 	return 0;
 }
 
-int userns_restore_groups(int ns_flags, const TaskKobjIdsEntry *tree_ids, int dirfd,
-			  const uint32_t *groups, size_t n, struct userns_groups *saved)
+int userns_restore_groups(int ns_flags, const CoreEntry *core, int dirfd,
+			  struct userns_groups *saved)
 {
 	const struct ns_desc *d = ns_desc(NS_USER);
+	const CredsEntry *ce = core->thread_core ? core->thread_core->creds : NULL;
 	struct cr_img *img;
 	UsernsEntry *e;
 	uint32_t id;
 	memset(saved, 0, sizeof(*saved));
-	if (!(ns_flags & CLONE_NEWUSER) || !ns_ids_get(d, tree_ids, &id))
+	if (!(ns_flags & CLONE_NEWUSER) || !ce || !ns_ids_get(d, core->ids, &id))
 		return 0;
+	const uint32_t *groups = ce->groups;
+	size_t n = ce->n_groups;
 	int ret = img_open(&img, dirfd, IMG_USERNS, IMG_READ, id);
 	if (ret)
 		return ret;

@@ -501,12 +501,9 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 	ret = ns_restore_pre_clone(ctx->ns_flags, p->core->ids, ctx->dirfd, &flags, &ns_back);
 	if (!ret)
 		ret = ns_restore_enter_joined(&ctx->files.ns, &ns_back);
-	/* groups the root can't set itself (lib/ns/user.c) */
-	struct userns_groups ug = { 0 };
-	const CredsEntry *ce = p->core->thread_core ? p->core->thread_core->creds : NULL;
-	if (!ret && ce)
-		ret = userns_restore_groups(ctx->ns_flags, p->core->ids, ctx->dirfd, ce->groups,
-					    ce->n_groups, &ug);
+	struct userns_groups ug = { 0 };	/* groups the root can't set itself */
+	if (!ret)
+		ret = userns_restore_groups(ctx->ns_flags, p->core, ctx->dirfd, &ug);
 	args.flags = flags | (args.flags & CLONE_PARENT);
 	if (ret) {
 		userns_restore_groups_back(&ug);
@@ -899,11 +896,9 @@ int check_namespaces_cgroups(struct rst_ctx *ctx)
 	if (!ret)
 		ret = pidns_restore_check_root(ctx->ns_flags, ctx->procs[0].vpid,
 					       ctx->opts->pid_ns || getpid() == 1);
-	int nr_tasks = 0;
-	for (int i = 0; i < ctx->nr_procs; i++)
-		nr_tasks += ctx->procs[i].nr_threads > 1 ? ctx->procs[i].nr_threads : 1;
-	if (!ret)
-		ret = userns_restore_check_tree(ctx->ns_flags, nr_tasks);
+	for (int i = 0, tasks = 0; !ret && i < ctx->nr_procs; i++)
+		if ((tasks += ctx->procs[i].nr_threads > 1 ? ctx->procs[i].nr_threads : 1) > 1)
+			ret = userns_restore_check_tree(ctx->ns_flags, tasks);
 	if (!ret && ctx->opts->root && !(ctx->ns_flags & CLONE_NEWNS)) {
 		pr_err("--root %s: the tree was dumped in cryo's own mount namespace, so there is "
 		       "no root mount of its own to replace; restore without --root",
