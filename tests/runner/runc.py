@@ -48,6 +48,7 @@ from checklib import CheckFailed, note  # noqa: E402
 RUNC = shutil.which('runc') or '/usr/sbin/runc'
 BUSYBOX = '/bin/busybox'
 PORT = 8080
+ECHO_PORT = 9090
 RUNC_TIMEOUT = 60
 
 
@@ -62,6 +63,7 @@ class RuncCheck(checklib.Check):
         os.makedirs(self.state)
         self.ids = []
         self.keep_fds = []
+        self.restore_opts = []
         self.token = 'token-%s-%d' % (name, os.getpid())
 
     @staticmethod
@@ -111,8 +113,11 @@ class RuncCheck(checklib.Check):
                                                           ' | '.join(text.strip().splitlines()[-3:])))
         return rc, text
 
-    def bundle(self, name):
-        """A bundle: busybox root file system, runc's spec with the loop."""
+    def bundle(self, name, tcp=False):
+        """A bundle: busybox root file system, runc's spec with the loop;
+        @tcp: also an echo server (nc -l -e cat) on port 9090 and a client
+        of it sending 1, 2, 3... every 0.1 s, what comes back going to
+        /echoed (a connection inside the container)."""
         b = self.path(name)
         root = os.path.join(b, 'rootfs')
         for d in ('bin', 'proc', 'sys', 'dev', 'tmp', 'www'):
@@ -131,10 +136,14 @@ class RuncCheck(checklib.Check):
         cfg_path = os.path.join(b, 'config.json')
         cfg = json.load(open(cfg_path))
         cfg['process']['terminal'] = False
+        echo = ('nc -l -p %d -e cat & usleep 300000; '
+                '(j=0; while true; do j=$((j+1)); echo $j; usleep 100000; done) | '
+                'nc 127.0.0.1 %d > /echoed & ' % (ECHO_PORT, ECHO_PORT)) if tcp else ''
         cfg['process']['args'] = [
             '/bin/sh', '-c',
-            'httpd -f -p 127.0.0.1:%d -h /www & '
-            'i=0; while true; do i=$((i+1)); echo $i > /count; usleep 100000; done' % PORT]
+            'httpd -f -p 127.0.0.1:%d -h /www & %s'
+            'i=0; while true; do i=$((i+1)); echo $i > /count; usleep 100000; done'
+            % (PORT, echo)]
         cfg['root']['readonly'] = False
         json.dump(cfg, open(cfg_path, 'w'), indent=1)
         return b
@@ -180,7 +189,8 @@ class RuncCheck(checklib.Check):
             self.ids.append(cid)
         try:
             self.runc(['restore', '-d', '--image-path', images, '--work-path', work,
-                       '--bundle', bundle, cid], 'restore-' + cid, stdio=self.pipes())
+                       '--bundle', bundle] + self.restore_opts + [cid], 'restore-' + cid,
+                      stdio=self.pipes())
         finally:
             self.rpc_log(work, 'restore.log')
         return self.init_pid(cid)
@@ -342,10 +352,68 @@ def check_two_copies(c):
                           'into the wrong root file system' % (before, count(b)))
 
 
+def echoed(bundle):
+    """The lines the echo client got back: 1, 2, 3, ... with none lost or
+    repeated; their number."""
+    try:
+        lines = checklib.read(os.path.join(bundle, 'rootfs', 'echoed')).split('\n')
+    except OSError:
+        return 0
+    lines = [l for l in lines[:-1]]     # the last one may be partly written
+    for n, l in enumerate(lines, 1):
+        if l != str(n):
+            raise CheckFailed('line %d the echo client got back is "%s", not %d: the '
+                              'connection lost or repeated data' % (n, l, n))
+    return len(lines)
+
+
+def wait_echoed(bundle, above, what, timeout=10):
+    n = checklib.wait_until(lambda: echoed(bundle) > above and echoed(bundle), timeout, 0.05)
+    if not n:
+        raise CheckFailed('%s: the echo client got %d lines back, not more than %d in %d s: '
+                          'the connection does not carry data' % (what, echoed(bundle), above,
+                                                                  timeout))
+    return n
+
+
+def check_tcp_established(c):
+    b = c.bundle('b1', tcp=True)
+    pid = c.run(b, c.cid('c1'))
+    wait_count(b, 3)
+    wait_echoed(b, 3, 'before the checkpoint')
+    img = c.path('img')
+    # without --tcp-established the connection makes runc's checkpoint fail,
+    # and the container runs on as it was
+    rc, text = c.runc(['checkpoint', '--image-path', c.path('img0'), '--work-path',
+                       c.path('img0.work'), c.cid('c1')], 'checkpoint-refused', ok=False)
+    c.rpc_log(c.path('img0.work'), 'dump.log')
+    if rc == 0:
+        raise CheckFailed('runc checkpoint without --tcp-established succeeded with a '
+                          'connection open')
+    log = checklib.read(os.path.join(c.path('img0.work'), 'dump.log'))
+    if '--tcp-established' not in log:
+        raise CheckFailed('the refused checkpoint does not name --tcp-established: %s'
+                          % log.strip().splitlines()[-1:])
+    if c.init_pid(c.cid('c1')) != pid:
+        raise CheckFailed('the container\'s init changed after the refused checkpoint')
+    n0 = wait_echoed(b, echoed(b), 'after the refused checkpoint')
+    c.checkpoint(c.cid('c1'), img, ['--tcp-established'])
+    before = count(b)
+    n1 = echoed(b)
+    c.restore_opts = ['--tcp-established']
+    pid2 = c.restore(b, c.cid('c1'), img)
+    continues(b, before + 1, before + 2, 'c1')
+    n2 = wait_echoed(b, n1 + 3, 'after the restore')
+    note('echo client: %d lines back before the checkpoints, %d at the checkpoint, %d after '
+         'the restore' % (n0, n1, n2))
+    serves(c, pid2, 'after the restore')
+
+
 CHECKS = [
     ('checkpoint-restore', check_checkpoint_restore),
     ('leave-running', check_leave_running),
     ('two-copies', check_two_copies),
+    ('tcp-established', check_tcp_established),
 ]
 
 
