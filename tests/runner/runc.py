@@ -3,7 +3,7 @@
 (`runc --criu CRYO`), unchanged, over criu's RPC (`cryo swrk`).
 
 Each check makes its own bundle under /tmp/cryo-runc.*: a root file system
-of busybox-static (/bin/busybox and its --install links) and runc's spec,
+of busybox-static (/bin/busybox and a link per applet) and runc's spec,
 changed to run a shell loop that writes "COUNT" to /count every 0.1 s and
 a busybox httpd on 127.0.0.1:8080 in the container's network namespace,
 serving a token of the check's.  runc keeps its state under the check's
@@ -22,6 +22,18 @@ directory (--root), so nothing of other runc users is touched.
                     ids with bundles of their own (copies of the root file
                     system): both run, each loop going on from the
                     checkpoint's count in its own /count, both serve
+  runc:tcp-established  a container with a TCP connection inside (busybox
+                    nc: an echo server and a client sending 1, 2, 3...):
+                    checkpoint without --tcp-established is refused (cryo's
+                    message names the option) and the container runs on;
+                    with it on both sides the connection survives: the
+                    lines echoed back go on with none lost or repeated
+                    (it needs lo up in the restored network namespace)
+
+The restored container's cgroup v1 mounts (/sys/fs/cgroup/CTRL) show the
+hierarchy's root where the original showed its own cgroup: runc names the
+hierarchy's mount point as their source at restore (as with criu, which
+binds what it is given); not checked here.
 
 After every runc checkpoint/restore the requests and notifications cryo
 logged (the work directory's dump.log / restore.log: "RPC ... request:",
