@@ -205,7 +205,10 @@ static int do_feature_check(int sk, const CriuReq *req)
 	/* criu answers the features asked about, each true or false */
 	if (ask && ask->has_mem_track) {
 		f.has_mem_track = true;
-		f.mem_track = false;	/* no incremental dumps yet */
+		/* pre-dump's dirty tracking (lib/mem/track.c) needs uffd-wp in
+		 * async mode and PAGEMAP_SCAN; runc refuses --pre-dump without it */
+		f.mem_track = kdat_has(KF_MEM_DIRTY_TRACK) &&
+			      kdat_dirty_track() == KDAT_DT_UFFD_WP_SCAN;
 	}
 	if (ask && ask->has_lazy_pages) {
 		f.has_lazy_pages = true;

@@ -5,7 +5,9 @@ pycriu starts "criu swrk FD": here a temporary directory holds a `criu`
 symlink to the cryo under test, and pycriu is pointed at it.  Checks:
 
   rpc:version         VERSION answers criu's interface (>= 3.11 for podman)
-  rpc:features        FEATURE_CHECK: mem_track and lazy_pages false, pidfd_store
+  rpc:features        FEATURE_CHECK: mem_track as pre-dump's dirty tracking
+                      works here (uffd-wp async + PAGEMAP_SCAN), lazy_pages
+                      false, pidfd_store
                       as the kernel has pidfd_open + pidfd_getfd
   rpc:check           CHECK succeeds
   rpc:dump-restore    DUMP of tests/progs/anon_mem (memory patterns), not left
@@ -220,8 +222,12 @@ def check_features(env):
     r = env.client()._send_req_and_recv_resp(req)
     f = r.features
     want_pidfd = hasattr(os, 'pidfd_open')
-    if not r.success or f.mem_track or f.lazy_pages or not f.HasField('pidfd_store') or \
-            f.pidfd_store != want_pidfd:
+    # mem_track: what pre-dump's tracking needs (runc's --pre-dump asks)
+    chk = subprocess.run([CRYO, 'check', '--feature', 'mem_dirty_track'], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, universal_newlines=True)
+    want_track = 'uffd-wp async + PAGEMAP_SCAN' in chk.stdout
+    if not r.success or f.mem_track != want_track or f.lazy_pages or \
+            not f.HasField('pidfd_store') or f.pidfd_store != want_pidfd:
         raise Failed('answer %s' % r)
 
 

@@ -29,6 +29,11 @@ directory (--root), so nothing of other runc users is touched.
                     with it on both sides the connection survives: the
                     lines echoed back go on with none lost or repeated
                     (it needs lo up in the restored network namespace)
+  runc:pre-dump     checkpoint --pre-dump (runc asks FEATURE_CHECK
+                    mem_track first), the container runs on; checkpoint
+                    --parent-path ../pre: its stats-dump (read by crit)
+                    leaves pages to the pre-dump; the restore goes on from
+                    the checkpoint's count
 
 The restored container's cgroup v1 mounts (/sys/fs/cgroup/CTRL) show the
 hierarchy's root where the original showed its own cgroup: runc names the
@@ -421,11 +426,44 @@ def check_tcp_established(c):
     serves(c, pid2, 'after the restore')
 
 
+def crit_stats(path):
+    """stats-dump decoded by criu's crit (an independent reader)."""
+    r = subprocess.run(['/usr/bin/python3', '/usr/bin/crit', 'decode', '-i', path],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    if r.returncode != 0:
+        raise CheckFailed('crit decode -i %s: %s' % (path, r.stdout.strip()[-300:]))
+    return json.loads(r.stdout)['entries'][0]['dump']
+
+
+def check_pre_dump(c):
+    b = c.bundle('b1')
+    pid = c.run(b, c.cid('c1'))
+    wait_count(b, 3)
+    pre = c.path('pre')
+    c.checkpoint(c.cid('c1'), pre, ['--pre-dump'])
+    if c.init_pid(c.cid('c1')) != pid:
+        raise CheckFailed('the container\'s init changed after checkpoint --pre-dump')
+    wait_count(b, count(b))
+    img = c.path('img')
+    c.checkpoint(c.cid('c1'), img, ['--parent-path', '../pre'])
+    before = count(b)
+    st = crit_stats(os.path.join(img, 'stats-dump'))
+    if not st.get('pages_skipped_parent'):
+        raise CheckFailed('the checkpoint after the pre-dump wrote every page again '
+                          '(stats-dump: %s)' % st)
+    note('pre-dump: %d pages written, %d left to the pre-dump'
+         % (st.get('pages_written', 0), st['pages_skipped_parent']))
+    pid2 = c.restore(b, c.cid('c1'), img)
+    continues(b, before + 1, before + 2, 'c1')
+    serves(c, pid2, 'after the restore')
+
+
 CHECKS = [
     ('checkpoint-restore', check_checkpoint_restore),
     ('leave-running', check_leave_running),
     ('two-copies', check_two_copies),
     ('tcp-established', check_tcp_established),
+    ('pre-dump', check_pre_dump),
 ]
 
 
