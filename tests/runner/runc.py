@@ -34,6 +34,11 @@ directory (--root), so nothing of other runc users is touched.
                     --parent-path ../pre: its stats-dump (read by crit)
                     leaves pages to the pre-dump; the restore goes on from
                     the checkpoint's count
+  runc:terminal-refused  a container with a terminal (\"terminal\": true,
+                    its pty master sent to a console socket this script
+                    holds): cryo has no orphan_pts_master yet, so runc's
+                    checkpoint fails with cryo's message saying what blocks
+                    and what helps, and the container runs on unharmed
 
 The restored container's cgroup v1 mounts (/sys/fs/cgroup/CTRL) show the
 hierarchy's root where the original showed its own cgroup: runc names the
@@ -49,12 +54,15 @@ check are kept.  Lines "PASS runc:NAME" / "FAIL runc:NAME: why" (SKIP when
 not root, or runc or busybox-static is missing).  Environment: CRYO, BUILD.
 """
 
+import array
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -458,12 +466,63 @@ def check_pre_dump(c):
     serves(c, pid2, 'after the restore')
 
 
+def console_socket(c):
+    """A console socket for `runc run --console-socket`: the pty master
+    runc sends is kept (as a runtime's console would) until the end."""
+    path = c.path('console.sock')
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+
+    def take():
+        conn, _ = srv.accept()
+        _, anc, _, _ = conn.recvmsg(4096, socket.CMSG_LEN(4 * 4))
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                c.keep_fds += list(array.array('i', data[:len(data) - len(data) % 4]))
+        conn.close()
+        srv.close()
+    t = threading.Thread(target=take, daemon=True)
+    t.start()
+    return path, t
+
+
+def check_terminal_refused(c):
+    b = c.bundle('b1')
+    cfg_path = os.path.join(b, 'config.json')
+    cfg = json.load(open(cfg_path))
+    cfg['process']['terminal'] = True
+    json.dump(cfg, open(cfg_path, 'w'), indent=1)
+    sock, taker = console_socket(c)
+    cid = c.cid('c1')
+    c.ids.append(cid)
+    c.runc(['run', '-d', '--console-socket', sock, '--bundle', b, cid], 'run-' + cid)
+    taker.join(10)
+    pid = c.init_pid(cid)
+    wait_count(b, 3)
+    work = c.path('img.work')
+    rc, _ = c.runc(['checkpoint', '--image-path', c.path('img'), '--work-path', work, cid],
+                   'checkpoint-refused', ok=False)
+    c.rpc_log(work, 'dump.log')
+    if rc == 0:
+        raise CheckFailed('runc checkpoint of a container with a terminal succeeded: cryo '
+                          'has no orphan_pts_master yet, it must refuse')
+    log = checklib.read(os.path.join(work, 'dump.log'))
+    if 'its pty master is not in the tree' not in log or 'without a terminal' not in log:
+        raise CheckFailed('the refusal does not say what blocks and what helps: %s'
+                          % log.strip().splitlines()[-1:])
+    if c.init_pid(cid) != pid:
+        raise CheckFailed('the container\'s init changed after the refused checkpoint')
+    wait_count(b, count(b))
+
+
 CHECKS = [
     ('checkpoint-restore', check_checkpoint_restore),
     ('leave-running', check_leave_running),
     ('two-copies', check_two_copies),
     ('tcp-established', check_tcp_established),
     ('pre-dump', check_pre_dump),
+    ('terminal-refused', check_terminal_refused),
 ]
 
 
