@@ -89,6 +89,7 @@ class RuncCheck(checklib.Check):
         self.ids = []
         self.keep_fds = []
         self.restore_opts = []
+        self.restore_began = 0
         self.token = 'token-%s-%d' % (name, os.getpid())
 
     @staticmethod
@@ -212,6 +213,7 @@ class RuncCheck(checklib.Check):
         work = self.path('restore-%s.work' % cid)
         if cid not in self.ids:
             self.ids.append(cid)
+        self.restore_began = time.time()
         try:
             self.runc(['restore', '-d', '--image-path', images, '--work-path', work,
                        '--bundle', bundle] + self.restore_opts + [cid], 'restore-' + cid,
@@ -280,38 +282,45 @@ def httpd_nspid(pid):
     raise CheckFailed('init %d has no httpd child' % pid)
 
 
-def continues(bundle, low, high, what):
+def continues(c, bundle, ref, low, high, what):
     """After a restore: the loop goes on from where the images have it.
-    /count is sampled for 1.5 s: the first value the restored loop writes
-    must be in [@low, @high] (the checkpoint's count + 1, or + 2 when the
-    loop was caught between its increment and its write; a loop started
-    again would write 1), and each later one the one before + 1."""
-    old = count(bundle)
+    /count (@ref before the restore: nothing writes it between) is sampled
+    for 1.5 s.  The first new value must be in [@low, @high] (the
+    checkpoint's count + 1, or + 2 when the loop was caught between its
+    increment and its write), plus 10 a second for the time since the
+    restore began (the loop runs before the first sample); a loop started
+    again would write 1, 2...: below @low, as the checks let the count pass
+    10 before the checkpoint.  Each later value must be the one before + 1."""
     seen = []
+    t_first = None
     t0 = time.time()
     while time.time() - t0 < 1.5:
         v = count(bundle)
-        if v is not None and (seen[-1:] or [old])[-1] != v:
+        if v is not None and (seen[-1:] or [ref])[-1] != v:
+            if not seen:
+                t_first = time.time()
             seen.append(v)
         time.sleep(0.005)
     if len(seen) < 3:
         raise CheckFailed('%s: the loop wrote %s in 1.5 s after the restore (at 10 a '
                           'second): it does not run' % (what, seen))
-    if not low <= seen[0] <= high:
+    slack = int(10 * (t_first - c.restore_began)) + 1
+    if not low <= seen[0] <= high + slack:
         raise CheckFailed('%s: the first count after the restore is %d, not in [%d, %d] '
-                          '(the checkpoint\'s + 1 or 2): the loop restarted or lost its state'
-                          % (what, seen[0], low, high))
+                          '(the checkpoint\'s + 1 or 2, + %d for the time since the restore '
+                          'began): the loop restarted or lost its state'
+                          % (what, seen[0], low, high + slack, slack))
     for a, b in zip(seen, seen[1:]):
         if b != a + 1:
             raise CheckFailed('%s: the count went from %d to %d after the restore (%s)'
                               % (what, a, b, seen))
-    note('%s: the file said %s, the restored loop wrote %s' % (what, old, seen))
+    note('%s: the file said %s, the restored loop wrote %s' % (what, ref, seen))
 
 
 def check_checkpoint_restore(c):
     b = c.bundle('b1')
     pid = c.run(b, c.cid('c1'))
-    wait_count(b, 3)
+    wait_count(b, 10)
     serves(c, pid, 'before the checkpoint')
     inner = httpd_nspid(pid)
     img = c.path('img')
@@ -326,7 +335,7 @@ def check_checkpoint_restore(c):
         raise CheckFailed('the count moved from %d to %d after the checkpoint: the loop '
                           'still runs' % (before, count(b)))
     pid2 = c.restore(b, c.cid('c1'), img)
-    continues(b, before + 1, before + 2, 'c1')
+    continues(c, b, before, before + 1, before + 2, 'c1')
     serves(c, pid2, 'after the restore')
     if httpd_nspid(pid2) != inner:
         raise CheckFailed('httpd is PID %d inside the container after the restore, was %d'
@@ -336,7 +345,7 @@ def check_checkpoint_restore(c):
 def check_leave_running(c):
     b = c.bundle('b1')
     pid = c.run(b, c.cid('c1'))
-    pre = wait_count(b, 3)
+    pre = wait_count(b, 10)
     img = c.path('img')
     c.checkpoint(c.cid('c1'), img, ['--leave-running'])
     at = count(b)
@@ -347,16 +356,17 @@ def check_leave_running(c):
     serves(c, pid, 'after checkpoint --leave-running')
     c.runc(['delete', '-f', c.cid('c1')], 'delete-c1')
     c.ids.remove(c.cid('c1'))
+    ref = count(b)
     pid2 = c.restore(b, c.cid('c1'), img)
     # the images hold the count of a moment during the checkpoint
-    continues(b, pre + 1, at + 2, 'c1 restored')
+    continues(c, b, ref, pre + 1, at + 2, 'c1 restored')
     serves(c, pid2, 'after the restore')
 
 
 def check_two_copies(c):
     b = c.bundle('b1')
     c.run(b, c.cid('c1'))
-    wait_count(b, 3)
+    wait_count(b, 10)
     img = c.path('img')
     c.checkpoint(c.cid('c1'), img)
     before = count(b)
@@ -364,9 +374,9 @@ def check_two_copies(c):
     ba = c.copy_bundle(b, 'ba')
     bb = c.copy_bundle(b, 'bb')
     pa = c.restore(ba, c.cid('ca'), img)
-    continues(ba, before + 1, before + 2, 'copy ca')
+    continues(c, ba, before, before + 1, before + 2, 'copy ca')
     pb = c.restore(bb, c.cid('cb'), img)
-    continues(bb, before + 1, before + 2, 'copy cb')
+    continues(c, bb, before, before + 1, before + 2, 'copy cb')
     if pa == pb:
         raise CheckFailed('both copies have init %d' % pa)
     wait_count(ba, count(ba))   # both run at once
@@ -404,7 +414,7 @@ def wait_echoed(bundle, above, what, timeout=10):
 def check_tcp_established(c):
     b = c.bundle('b1', tcp=True)
     pid = c.run(b, c.cid('c1'))
-    wait_count(b, 3)
+    wait_count(b, 10)
     wait_echoed(b, 3, 'before the checkpoint')
     img = c.path('img')
     # without --tcp-established the connection makes runc's checkpoint fail,
@@ -427,7 +437,7 @@ def check_tcp_established(c):
     n1 = echoed(b)
     c.restore_opts = ['--tcp-established']
     pid2 = c.restore(b, c.cid('c1'), img)
-    continues(b, before + 1, before + 2, 'c1')
+    continues(c, b, before, before + 1, before + 2, 'c1')
     n2 = wait_echoed(b, n1 + 3, 'after the restore')
     note('echo client: %d lines back before the checkpoints, %d at the checkpoint, %d after '
          'the restore' % (n0, n1, n2))
@@ -446,7 +456,7 @@ def crit_stats(path):
 def check_pre_dump(c):
     b = c.bundle('b1')
     pid = c.run(b, c.cid('c1'))
-    wait_count(b, 3)
+    wait_count(b, 10)
     pre = c.path('pre')
     c.checkpoint(c.cid('c1'), pre, ['--pre-dump'])
     if c.init_pid(c.cid('c1')) != pid:
@@ -462,7 +472,7 @@ def check_pre_dump(c):
     note('pre-dump: %d pages written, %d left to the pre-dump'
          % (st.get('pages_written', 0), st['pages_skipped_parent']))
     pid2 = c.restore(b, c.cid('c1'), img)
-    continues(b, before + 1, before + 2, 'c1')
+    continues(c, b, before, before + 1, before + 2, 'c1')
     serves(c, pid2, 'after the restore')
 
 
@@ -499,7 +509,7 @@ def check_terminal_refused(c):
     c.runc(['run', '-d', '--console-socket', sock, '--bundle', b, cid], 'run-' + cid)
     taker.join(10)
     pid = c.init_pid(cid)
-    wait_count(b, 3)
+    wait_count(b, 10)
     work = c.path('img.work')
     rc, _ = c.runc(['checkpoint', '--image-path', c.path('img'), '--work-path', work, cid],
                    'checkpoint-refused', ok=False)
