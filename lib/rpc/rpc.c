@@ -403,12 +403,18 @@ static int run_operation(int sk, const CriuReq *req, const struct rpc_peer *peer
 	ret = rpc_opts_from_req(&o, req->opts, cmd, peer);
 	if (ret == -EBADRQC)
 		err.code = ret;	/* criu's cr_errno for bad options, whatever was logged */
+	if (ret && o.images_dir && !prepare_request(&o, req->opts)) {
+		/* the client reads the log it named (runc shows only cr_errno):
+		 * the refused request and why go there too */
+		rpc_log_opts(opts_command_name(cmd), req->opts, true);
+		pr_warn("RPC %s refused: %s", opts_command_name(cmd), err.msg);
+	}
 	if (!ret)
 		ret = prepare_request(&o, req->opts);
 	if (!ret) {
 		pr_info("cryo %s (criu %s interface): RPC %s, images in %s", CRYO_VERSION,
 			CRYO_CRIU_COMPAT_VERSION, opts_command_name(cmd), o.images_dir);
-		rpc_log_opts(opts_command_name(cmd), req->opts);
+		rpc_log_opts(opts_command_name(cmd), req->opts, false);
 		/* the client's notifications, at the pipelines' stage boundaries */
 		nf.sk = sk;
 		if (req->opts && req->opts->has_notify_scripts && req->opts->notify_scripts)

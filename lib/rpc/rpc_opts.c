@@ -606,7 +606,7 @@ static size_t fmt_value(char *buf, size_t len, const ProtobufCFieldDescriptor *f
 	}
 }
 
-void rpc_log_opts(const char *what, const CriuOpts *req)
+void rpc_log_opts(const char *what, const CriuOpts *req, bool refused)
 {
 	const ProtobufCMessageDescriptor *d = &criu_opts__descriptor;
 	char line[3072];
@@ -634,7 +634,10 @@ void rpc_log_opts(const char *what, const CriuOpts *req)
 		for (size_t k = 0; k < n && used < sizeof(line) - 64; k++) {
 			/* a log line holds 4 KiB: a long request goes on more lines */
 			if (used > 2048) {
-				pr_info("RPC %s request:%s", what, line);
+				if (refused)
+					pr_warn("RPC %s request:%s", what, line);
+				else
+					pr_info("RPC %s request:%s", what, line);
 				used = 0;
 				line[0] = '\0';
 				what = "... (continued)";
@@ -645,6 +648,10 @@ void rpc_log_opts(const char *what, const CriuOpts *req)
 	}
 	if (used >= sizeof(line))
 		used = sizeof(line) - 1;
-	if (used || !strstr(what, "continued"))
+	if (!used && strstr(what, "continued"))
+		return;
+	if (refused)
+		pr_warn("RPC %s request:%s", what, line[0] ? line : " (no options)");
+	else
 		pr_info("RPC %s request:%s", what, line[0] ? line : " (no options)");
 }
