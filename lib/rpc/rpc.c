@@ -287,6 +287,15 @@ static int prepare_request(struct cryo_opts *o, const CriuOpts *ro)
 	return log_init(o->log_file ? o->log_file : RPC_DEFAULT_LOG, o->verbosity);
 }
 
+/* The request's images and work directories were taken (absolute paths
+ * from the client's descriptors) before its options were refused: its log
+ * can be written where the client looks for it, nowhere else. */
+static bool client_dirs_known(const struct cryo_opts *o, const CriuOpts *ro)
+{
+	return ro && ro->has_images_dir_fd && o->images_dir && o->images_dir[0] == '/' &&
+	       (!ro->has_work_dir_fd || (o->work_dir && o->work_dir[0] == '/'));
+}
+
 /* The root's PID from the pidfile the restore wrote (relative: the work
  * directory); 0 if it can't be read. */
 static pid_t read_pidfile(const char *path)
@@ -403,7 +412,7 @@ static int run_operation(int sk, const CriuReq *req, const struct rpc_peer *peer
 	ret = rpc_opts_from_req(&o, req->opts, cmd, peer);
 	if (ret == -EBADRQC)
 		err.code = ret;	/* criu's cr_errno for bad options, whatever was logged */
-	if (ret && o.images_dir && !prepare_request(&o, req->opts)) {
+	if (ret && client_dirs_known(&o, req->opts) && !prepare_request(&o, req->opts)) {
 		/* the client reads the log it named (runc shows only cr_errno):
 		 * the refused request and why go there too */
 		rpc_log_opts(opts_command_name(cmd), req->opts, true);
