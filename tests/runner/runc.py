@@ -123,6 +123,7 @@ class RuncCheck(checklib.Check):
         cmd += list(args)
         with open(base + '.cmd', 'w') as f:
             f.write(' '.join(cmd) + '\n')
+        t0 = time.time()
         with open(base + '.out', 'w') as out:
             io = stdio or [subprocess.DEVNULL, out, out]
             try:
@@ -130,6 +131,8 @@ class RuncCheck(checklib.Check):
                                     timeout=timeout).returncode
             except subprocess.TimeoutExpired:
                 rc = None
+        if args[0] in ('checkpoint', 'restore'):
+            note('%s: runc %s: %.2f s (exit %s)' % (self.name, args[0], time.time() - t0, rc))
         if stdio:
             for fd in stdio:
                 os.close(fd)
