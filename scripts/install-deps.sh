@@ -18,6 +18,8 @@ PKGS=(
 	# tests: real programs (tests/real): interpreters and tools checkpointed
 	# mid-run (python3 above; perl with Digest::MD5, gawk, bash, coreutils)
 	gawk perl bash coreutils
+	# tests: container runtimes driving cryo as their criu (tests/runner/runc.py)
+	runc busybox-static
 )
 
 if [ "${1:-}" = "--list" ]; then

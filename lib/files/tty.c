@@ -400,9 +400,13 @@ static int check_one(struct files_dump *fdm, struct tty_dump_state *s,
 	}
 	if (t->sid && !ext)
 		TREFUSE(t, "%s is the controlling terminal of session %d of the dumped tree, but "
-			"%s: cryo can't recreate it", real, t->sid,
+			"%s: cryo can't recreate it%s", real, t->sid,
 			t->index >= 0 ? "its pty master is not in the tree"
-				      : "cryo recreates pseudo-terminals only");
+				      : "cryo recreates pseudo-terminals only",
+			t->index >= 0 ? " (a container runtime's console, runc's \"terminal\": "
+					"true: a new master handed to the runtime at restore, criu's "
+					"orphan_pts_master, is not implemented yet; run the container "
+					"without a terminal)" : "");
 	/* The system console and a virtual console, held as plain descriptors,
 	 * are devices that stay: they are reopened by path (as criu does). */
 	if (!t->sid && (t->cls == TC_VT || t->cls == TC_CONSOLE))

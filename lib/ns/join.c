@@ -97,19 +97,25 @@ static int inherited(const struct str_list *l, const char *key)
 	return -ENOENT;
 }
 
-/* netns-@id.img: its ext_key (a copy) if the dump marked it external. */
-static int ext_key(int dirfd, uint32_t id, char **key)
+/* netns-@id.img: its ext_key (a copy) if the dump marked it external;
+ * *@empty: the image has no entry (a dump with --empty-ns net). */
+static int ext_key(int dirfd, uint32_t id, char **key, bool *empty)
 {
 	struct cr_img *img;
 	NetnsEntry *e;
 	*key = NULL;
+	*empty = false;
 	int ret = img_open(&img, dirfd, IMG_NETNS, IMG_READ, id);
 	if (ret)
 		return ret;
-	ret = img_read_one(img, &netns_entry__descriptor, (ProtobufCMessage **)&e);
+	ret = img_read_msg(img, &netns_entry__descriptor, (ProtobufCMessage **)&e);
 	img_close(img);
 	if (ret < 0)
 		return ret;
+	if (ret == 0) {
+		*empty = true;
+		return 0;
+	}
 	if (e->ext_key && !(*key = strdup(e->ext_key)))
 		ret = -ENOMEM;
 	else
@@ -131,7 +137,17 @@ int ns_restore_joins(const struct cryo_opts *o, int dirfd, const TaskKobjIdsEntr
 	if (!(*ns_flags & CLONE_NEWNET) || !ns_ids_get(net, tree_ids, &id))
 		return 0;
 	char *key;
-	int ret = ext_key(dirfd, id, &key);
+	bool empty;
+	int ret = ext_key(dirfd, id, &key, &empty);
+	if (!ret && empty && !o->empty_ns_net) {
+		pr_err("netns-%u.img is empty: the dump was made with --empty-ns net and saved "
+		       "nothing of the tree's network namespace; restore with --empty-ns net (a "
+		       "new namespace with only its loopback device up, for the runtime to "
+		       "configure)", id);
+		return -EINVAL;
+	}
+	if (!ret && !key && o->empty_ns_net)	/* made new, bare: nothing of it is read */
+		return 0;
 	if (!ret && !key)	/* made new: a veth's peer needs its name */
 		return veth_check_names(dirfd, id, &o->external);
 	if (ret)

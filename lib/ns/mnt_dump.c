@@ -335,11 +335,11 @@ int mntns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t 
 		bool found = false;
 		for (int j = 0; j < t.n && !found; j++)
 			found = ext_key(st->opts, t.m[j].mp) == strchr(v, ':') + 1;
-		if (!found) {
-			pr_err("--ext-mount-map %s: process %d's mount namespace has no mount there",
-			       v, pid);
-			ret = -EINVAL;
-		}
+		/* criu only looks a mount up in this map: runc sends every device
+		 * of its config here, most of them made with mknod, not mounts */
+		if (!found)
+			pr_info("--ext-mount-map %s: process %d's mount namespace has no mount "
+				"there: not used", v, pid);
 	}
 	/* every refusal before anything is written */
 	for (int i = 0; !ret && i < t.n; i++) {

@@ -329,12 +329,14 @@ static int mount_in_tree_ns(struct mnt_rst *r, const MntEntry *e, const char *fs
 		close(pfd[0]);
 		if (setns(r->set->fd[kind], d->clone_flag))
 			err = errno, step = 1;
-		pid_t g = err ? -1 : kind == NS_PID ? fork() : 0;
+		/* a PID namespace is entered by the children of setns's
+		 * caller only; a network namespace by the caller itself */
+		pid_t g = err ? -1 : kind == NS_PID ? fork() : getpid();
 		if (!err && g < 0)
 			err = errno, step = 2;
-		if (!err && !g && kind != NS_PID) {
-			/* joined at once: this process mounts */
-			err = mount(e->source, target, fs, 0, mopts) ? errno : 0;
+		if (!err && kind != NS_PID) {
+			if (mount(e->source, target, fs, 0, mopts))
+				err = errno;
 			step = 3;
 		} else if (!err && g == 0) {
 			if (mount(e->source, target, fs, 0, mopts))

@@ -8,6 +8,8 @@
  *   ifaddr-ID.img, route-ID.img, route6-ID.img, rule-ID.img
  *                  addresses, routes and rules in iproute2's save format
  *                  (net_rtnl.c).
+ * With --empty-ns net none of these is saved (an empty netns-ID.img, as
+ * criu's) and the restore makes a bare namespace with lo up.
  * cryo's thread enters the namespace (setns: per thread) and reads it from
  * inside, through rtnetlink and /proc/sys/net, which show the namespace of
  * the thread that opens them.  Devices of other kinds are refused by name
@@ -438,11 +440,32 @@ static int dump_external(const struct ns_dump *st, uint32_t id, const char *key,
 	return ret ? ret : r2;
 }
 
+/* --empty-ns net: nothing of the tree's network namespace is saved (the
+ * runtime that made it makes it again), only an empty netns-ID.img, as
+ * criu writes one (a restore without --empty-ns refuses it by that). */
+static bool empty_net(const struct ns_dump *st)
+{
+	return st->opts && st->opts->empty_ns_net;
+}
+
+static int dump_empty(const struct ns_dump *st, uint32_t id, pid_t pid)
+{
+	struct cr_img *img;
+	int ret = img_open(&img, st->dirfd, IMG_NETNS, IMG_WRITE, id);
+	if (ret)
+		return ret;
+	ret = img_close(img);
+	if (!ret)
+		pr_info("network namespace %u (of process %d): --empty-ns net, its contents are "
+			"not saved", id, pid);
+	return ret;
+}
+
 int netns_dump_entered(struct ns_dump *st, uint64_t ino)
 {
 	uint32_t id;
 	bool fresh;
-	if (external_key(st, ino))
+	if (external_key(st, ino) || empty_net(st))
 		return 0;
 	int ret = ns_dump_id(st, NS_NET, ino, &id, &fresh);
 	return ret ? ret : netns_dump_tables(st->dirfd, id, has_ipv6());
@@ -459,6 +482,8 @@ int netns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t 
 	const char *key = external_key(st, sb.st_ino);
 	if (key)
 		return dump_external(st, id, key, pid);
+	if (empty_net(st))
+		return dump_empty(st, id, pid);
 	int back, ret = ns_enter_pid(d, pid, &back);
 	if (ret)
 		return ret;
@@ -593,10 +618,17 @@ static int restore_conf(int dirfd, uint32_t id)
 	int ret = img_open(&img, dirfd, IMG_NETNS, IMG_READ, id);
 	if (ret)
 		return ret;
-	ret = img_read_one(img, &netns_entry__descriptor, (ProtobufCMessage **)&e);
+	ret = img_read_msg(img, &netns_entry__descriptor, (ProtobufCMessage **)&e);
 	img_close(img);
 	if (ret < 0)
 		return ret;
+	if (ret == 0) {
+		pr_err("netns-%u.img is empty: the dump was made with --empty-ns net and saved "
+		       "nothing of the tree's network namespace; restore with --empty-ns net (a "
+		       "new namespace with only its loopback device up, for the runtime to "
+		       "configure)", id);
+		return -EINVAL;
+	}
 	if (e->ext_key) {
 		pr_err("netns-%u.img: the namespace was external at the dump (%s), it can only be "
 		       "joined (a bug: ns_restore_joins should have)", id, e->ext_key);
@@ -630,8 +662,48 @@ static int restore_conf(int dirfd, uint32_t id)
 	return ret;
 }
 
+/* --empty-ns net at restore: the new namespace gets nothing from the
+ * images.  Its loopback device is brought up (the kernel then gives it
+ * 127.0.0.1 and ::1): every runtime does so in a container's namespace,
+ * and a socket bound to 127.0.0.1 could not be restored without it.  criu
+ * leaves it down (criu issue 590); anything else is the runtime's. */
+static int empty_create(const struct ns_desc *d, const struct ns_set *set, uint32_t id)
+{
+	int back, ret = ns_enter(set, d, &back);
+	if (ret)
+		return ret;
+	int sk = rtnl_open("the restored network namespace");
+	if (sk >= 0) {
+		struct {
+			struct nlmsghdr h;
+			struct ifinfomsg i;
+		} req;
+		memset(&req, 0, sizeof(req));
+		req.h.nlmsg_len = NLMSG_LENGTH(sizeof(req.i));
+		req.h.nlmsg_type = RTM_NEWLINK;
+		req.i.ifi_family = AF_UNSPEC;
+		req.i.ifi_index = 1;	/* lo: the first device of every namespace */
+		req.i.ifi_flags = IFF_UP;
+		req.i.ifi_change = IFF_UP;
+		ret = rtnl_talk(sk, &req.h);
+		if (ret)
+			log_errno(ret, "can't bring the loopback device up in the new network "
+				  "namespace (--empty-ns net)");
+		close(sk);
+	} else {
+		ret = sk;
+	}
+	if (!ret)
+		pr_info("network namespace %u: --empty-ns net, a new one with lo up", id);
+	int r2 = ns_leave(d, back);
+	return ret ? ret : r2;
+}
+
 int netns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id)
 {
+	if (set->opts && set->opts->empty_ns_net)
+		return empty_create(d, set, id);
+
 	/* a veth's peer is made in cryo's own namespace, through this one */
 	int host_sk = rtnl_open("cryo's own network namespace");
 	if (host_sk < 0)

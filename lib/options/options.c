@@ -463,6 +463,14 @@ SETTER(set_join_ns)
 	return str_list_add(&o->join_ns, val);
 }
 
+SETTER(set_empty_ns)
+{
+	if (strcmp(val, "net"))
+		return errf(err, errlen, "expected \"net\" (criu's only kind here)");
+	o->empty_ns_net = true;
+	return 0;
+}
+
 /* criu's older form of --external veth[IN]:OUT */
 SETTER(set_veth_pair)
 {
@@ -813,9 +821,11 @@ static const struct cryo_option table[] = {
 	{ "veth-pair", 0, REQ, "IN=OUT", C(RESTORE), 0, set_veth_pair,
 	  "Name the outer end of a restored veth pair (criu's older form of --external "
 	  "veth[IN]:OUT).", NULL },
-	{ "empty-ns", 0, REQ, "net", DR, NOT_YET(),
-	  "Do not dump/restore the network namespace contents.",
-	  "an empty network namespace is not implemented yet (--external net[INODE]:KEY keeps one out of the dump)" },
+	{ "empty-ns", 0, REQ, "net", DR, 0, set_empty_ns,
+	  "Do not dump/restore the contents of the tree's network namespace (devices, addresses, "
+	  "routes, rules, firewall, sysctls): the runtime makes them again (runc sends it). The "
+	  "restore still gives the tree a new network namespace, with its loopback device up and "
+	  "nothing else; its sockets are dumped and restored as usual.", NULL },
 	{ "cgroup-root", 0, REQ, "[CTRL:]PATH", DR, 0, set_cgroup_root,
 	  "With --manage-cgroups at restore: put the cgroups saved under a controller's top "
 	  "cgroup (all controllers without CTRL:) under PATH instead (repeatable). Not "

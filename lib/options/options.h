@@ -86,6 +86,8 @@ struct cryo_opts {
 	struct str_list inherit_fd;	/* --inherit-fd fd[N]:NAME */
 	struct str_list irmap_scan;	/* --irmap-scan-path PATH (repeatable) */
 	struct str_list join_ns;	/* --join-ns KIND:PATH (lib/ns: ns_restore_joins) */
+	bool empty_ns_net;		/* --empty-ns net: the tree's network namespace's
+					 * contents are neither saved nor restored */
 	char *manage_cgroups;		/* --manage-cgroups [MODE] */
 	struct str_list cgroup_roots;	/* --cgroup-root [CTRL:]PATH (repeatable) */
 	struct str_list cgroup_dump_ctls; /* --cgroup-dump-controller NAME (repeatable) */

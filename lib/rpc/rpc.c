@@ -205,7 +205,10 @@ static int do_feature_check(int sk, const CriuReq *req)
 	/* criu answers the features asked about, each true or false */
 	if (ask && ask->has_mem_track) {
 		f.has_mem_track = true;
-		f.mem_track = false;	/* no incremental dumps yet */
+		/* pre-dump's dirty tracking (lib/mem/track.c) needs uffd-wp in
+		 * async mode and PAGEMAP_SCAN; runc refuses --pre-dump without it */
+		f.mem_track = kdat_has(KF_MEM_DIRTY_TRACK) &&
+			      kdat_dirty_track() == KDAT_DT_UFFD_WP_SCAN;
 	}
 	if (ask && ask->has_lazy_pages) {
 		f.has_lazy_pages = true;
@@ -282,6 +285,15 @@ static int prepare_request(struct cryo_opts *o, const CriuOpts *ro)
 	if (ro->has_log_to_stderr && ro->log_to_stderr)
 		return log_init(NULL, o->verbosity);
 	return log_init(o->log_file ? o->log_file : RPC_DEFAULT_LOG, o->verbosity);
+}
+
+/* The request's images and work directories were taken (absolute paths
+ * from the client's descriptors) before its options were refused: its log
+ * can be written where the client looks for it, nowhere else. */
+static bool client_dirs_known(const struct cryo_opts *o, const CriuOpts *ro)
+{
+	return ro && ro->has_images_dir_fd && o->images_dir && o->images_dir[0] == '/' &&
+	       (!ro->has_work_dir_fd || (o->work_dir && o->work_dir[0] == '/'));
 }
 
 /* The root's PID from the pidfile the restore wrote (relative: the work
@@ -400,12 +412,18 @@ static int run_operation(int sk, const CriuReq *req, const struct rpc_peer *peer
 	ret = rpc_opts_from_req(&o, req->opts, cmd, peer);
 	if (ret == -EBADRQC)
 		err.code = ret;	/* criu's cr_errno for bad options, whatever was logged */
+	if (ret && client_dirs_known(&o, req->opts) && !prepare_request(&o, req->opts)) {
+		/* the client reads the log it named (runc shows only cr_errno):
+		 * the refused request and why go there too */
+		rpc_log_opts(opts_command_name(cmd), req->opts, true);
+		pr_warn("RPC %s refused: %s", opts_command_name(cmd), err.msg);
+	}
 	if (!ret)
 		ret = prepare_request(&o, req->opts);
 	if (!ret) {
 		pr_info("cryo %s (criu %s interface): RPC %s, images in %s", CRYO_VERSION,
 			CRYO_CRIU_COMPAT_VERSION, opts_command_name(cmd), o.images_dir);
-		rpc_log_opts(opts_command_name(cmd), req->opts);
+		rpc_log_opts(opts_command_name(cmd), req->opts, false);
 		/* the client's notifications, at the pipelines' stage boundaries */
 		nf.sk = sk;
 		if (req->opts && req->opts->has_notify_scripts && req->opts->notify_scripts)

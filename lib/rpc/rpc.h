@@ -59,6 +59,8 @@ int rpc_opts_from_req(struct cryo_opts *o, const CriuOpts *req, enum cryo_comman
 
 /* Log the options of a @what request (every set field, name=value), so a
  * log shows what the client sent. */
-void rpc_log_opts(const char *what, const CriuOpts *req);
+/* @refused: at warning level (the request was refused: shown at any
+ * log level but 0 and 1) */
+void rpc_log_opts(const char *what, const CriuOpts *req, bool refused);
 
 #endif

@@ -577,15 +577,39 @@ static size_t fmt_value(char *buf, size_t len, const ProtobufCFieldDescriptor *f
 			return snprintf(buf, len, "%s", ev->name);
 		return snprintf(buf, len, "%d", *(const int *)v);
 	}
+	case PROTOBUF_C_TYPE_MESSAGE: {
+		/* ext_mnt, cg_root, inherit_fd...: their scalar fields, so the
+		 * log shows what a client sent */
+		const ProtobufCMessage *m = *(const ProtobufCMessage *const *)v;
+		const ProtobufCMessageDescriptor *md = f->descriptor;
+		size_t used = snprintf(buf, len, "{");
+		for (unsigned i = 0; m && i < md->n_fields && used < len; i++) {
+			const ProtobufCFieldDescriptor *sf = &md->fields[i];
+			const char *base = (const char *)m;
+			if (sf->label == PROTOBUF_C_LABEL_REPEATED || sf->type == PROTOBUF_C_TYPE_MESSAGE)
+				continue;
+			if (sf->type == PROTOBUF_C_TYPE_STRING ? !*(char *const *)(base + sf->offset) :
+			    sf->label != PROTOBUF_C_LABEL_REQUIRED &&
+			    !*(const protobuf_c_boolean *)(base + sf->quantifier_offset))
+				continue;
+			used += snprintf(buf + used, len - used, "%s%s:", used > 1 ? " " : "",
+					 sf->name);
+			if (used < len)
+				used += fmt_value(buf + used, len - used, sf, base + sf->offset);
+		}
+		if (used < len)
+			used += snprintf(buf + used, len - used, "}");
+		return used;
+	}
 	default:
 		return snprintf(buf, len, "{...}");
 	}
 }
 
-void rpc_log_opts(const char *what, const CriuOpts *req)
+void rpc_log_opts(const char *what, const CriuOpts *req, bool refused)
 {
 	const ProtobufCMessageDescriptor *d = &criu_opts__descriptor;
-	char line[4096];
+	char line[3072];
 	size_t used = 0;
 
 	line[0] = '\0';
@@ -608,11 +632,26 @@ void rpc_log_opts(const char *what, const CriuOpts *req)
 		elem = (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE) ?
 			       sizeof(void *) : 4;
 		for (size_t k = 0; k < n && used < sizeof(line) - 64; k++) {
+			/* a log line holds 4 KiB: a long request goes on more lines */
+			if (used > 2048) {
+				if (refused)
+					pr_warn("RPC %s request:%s", what, line);
+				else
+					pr_info("RPC %s request:%s", what, line);
+				used = 0;
+				line[0] = '\0';
+				what = "... (continued)";
+			}
 			used += snprintf(line + used, sizeof(line) - used, " %s=", f->name);
 			used += fmt_value(line + used, sizeof(line) - used, f, vals + k * elem);
 		}
 	}
 	if (used >= sizeof(line))
 		used = sizeof(line) - 1;
-	pr_info("RPC %s request:%s", what, line[0] ? line : " (no options)");
+	if (!used && strstr(what, "continued"))
+		return;
+	if (refused)
+		pr_warn("RPC %s request:%s", what, line[0] ? line : " (no options)");
+	else
+		pr_info("RPC %s request:%s", what, line[0] ? line : " (no options)");
 }

@@ -45,6 +45,7 @@
  *             does: after the restore /proc/self must read 1 and list the
  *             children by their PIDs inside (proc shows the namespace of
  *             whoever mounted it: the restore must mount it from inside) */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -82,6 +83,27 @@ static bool nosetsid;
 TEST_OPTION(nosetsid, bool, "stay in a session led from outside the namespace", 0);
 static bool own_proc;
 TEST_OPTION(own_proc, bool, "a mount namespace with the PID namespace's proc", 0);
+static bool own_sys;
+TEST_OPTION(own_sys, bool, "with --own_proc: a network namespace of its own, its sysfs on /sys", 0);
+
+/* /sys, mounted in this network namespace, lists its devices only: lo */
+static void check_own_sys(const char *when)
+{
+	DIR *d = opendir("/sys/class/net");
+	struct dirent *e;
+	char seen[512] = "";
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.' && strlen(seen) + strlen(e->d_name) + 2 < sizeof(seen)) {
+			if (seen[0])
+				strcat(seen, " ");
+			strcat(seen, e->d_name);
+		}
+	if (d)
+		closedir(d);
+	if (strcmp(seen, "lo"))
+		fail("%s: /sys/class/net lists \"%s\", not lo alone: /sys is not this network "
+		     "namespace's sysfs", when, seen);
+}
 
 /* /proc, mounted in this PID namespace, names the tasks by their PIDs here */
 static void check_own_proc(const char *when, pid_t child)
@@ -304,6 +326,10 @@ int main(int argc, char **argv)
 	if (own_proc && (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
 			 mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)))
 		setup_fail("a mount namespace with this PID namespace's proc: %s", strerror(errno));
+	if (own_sys && (!own_proc || unshare(CLONE_NEWNET) ||
+			mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)))
+		setup_fail("--own_sys (needs --own_proc): a network namespace with its sysfs on "
+			   "/sys: %s", strerror(errno));
 	if (pipe(areq) || pipe(arep) || pipe(creq) || pipe(crep) || pipe(ready))
 		setup_fail("pipe: %s", strerror(errno));
 
@@ -418,6 +444,8 @@ int main(int argc, char **argv)
 
 	if (own_proc)
 		check_own_proc("before the dump", a);
+	if (own_sys)
+		check_own_sys("before the dump");
 	if (pidfc && unshare(CLONE_NEWPID))
 		setup_fail("unshare(CLONE_NEWPID): %s", strerror(errno));
 	test_daemon();
@@ -425,6 +453,8 @@ int main(int argc, char **argv)
 
 	if (own_proc)
 		check_own_proc("after the restore", a);
+	if (own_sys)
+		check_own_sys("after the restore");
 	if (getpid() != 1 || getppid() != 0)
 		fail("the init is pid %d (parent %d) after the restore, not 1 (0)", getpid(),
 		     getppid());

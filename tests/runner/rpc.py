@@ -5,7 +5,9 @@ pycriu starts "criu swrk FD": here a temporary directory holds a `criu`
 symlink to the cryo under test, and pycriu is pointed at it.  Checks:
 
   rpc:version         VERSION answers criu's interface (>= 3.11 for podman)
-  rpc:features        FEATURE_CHECK: mem_track and lazy_pages false, pidfd_store
+  rpc:features        FEATURE_CHECK: mem_track as pre-dump's dirty tracking
+                      works here (uffd-wp async + PAGEMAP_SCAN), lazy_pages
+                      false, pidfd_store
                       as the kernel has pidfd_open + pidfd_getfd
   rpc:check           CHECK succeeds
   rpc:dump-restore    DUMP of tests/progs/anon_mem (memory patterns), not left
@@ -16,7 +18,8 @@ symlink to the cryo under test, and pycriu is pointed at it.  Checks:
                       cr_errmsg naming the PID
   rpc:unknown-field   a criu_opts field cryo does not know (number 100): a
                       clean error naming it, and the target is untouched
-  rpc:refused-option  force_irmap (refused by cryo): the option's note
+  rpc:refused-option  force_irmap (refused by cryo): the option's note, also
+                      in the log file the request named, with the request
   rpc:unknown-type    an unknown request type: a clean error
   rpc:notify          DUMP with notify_scripts: pre-dump then post-dump, each
                       waiting for the answer; a failed answer fails the dump
@@ -220,8 +223,12 @@ def check_features(env):
     r = env.client()._send_req_and_recv_resp(req)
     f = r.features
     want_pidfd = hasattr(os, 'pidfd_open')
-    if not r.success or f.mem_track or f.lazy_pages or not f.HasField('pidfd_store') or \
-            f.pidfd_store != want_pidfd:
+    # mem_track: what pre-dump's tracking needs (runc's --pre-dump asks)
+    chk = subprocess.run([CRYO, 'check', '--feature', 'mem_dirty_track'], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, universal_newlines=True)
+    want_track = 'uffd-wp async + PAGEMAP_SCAN' in chk.stdout
+    if not r.success or f.mem_track != want_track or f.lazy_pages or \
+            not f.HasField('pidfd_store') or f.pidfd_store != want_pidfd:
         raise Failed('answer %s' % r)
 
 
@@ -315,11 +322,19 @@ def check_refused_option(env):
     req.opts.images_dir_fd = fd
     req.opts.pid = pid
     req.opts.force_irmap = True
+    req.opts.log_file = 'dump.log'
     r = env.client()._send_req_and_recv_resp(req)
     os.close(fd)
     if r.success or r.cr_errno != errno.EBADRQC or 'force_irmap' not in r.cr_errmsg or \
             'irmap' not in r.cr_errmsg:
         raise Failed('answer %s' % r)
+    # the log the request named has the request and why it was refused
+    # (runc shows its client only cr_errno and the log's path)
+    log = os.path.join(env.path('img-refused'), 'dump.log')
+    text = open(log).read() if os.path.exists(log) else ''
+    if 'force_irmap=true' not in text or 'RPC dump refused' not in text or \
+            'irmap' not in text.split('RPC dump refused', 1)[1]:
+        raise Failed('%s does not name the refused request and why: %s' % (log, text[-400:]))
     env.verdict(pid, env.outfile, reap=False)
 
 

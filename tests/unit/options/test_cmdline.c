@@ -421,10 +421,13 @@ static void test_table_and_set(void)
 	CHECK_INT(opts_set(&O, "ghost-limit", "3M", NULL), 0);
 	CHECK_INT(O.ghost_limit, 3 << 20);
 	CHECK_INT(opts_set(&O, "empty-ns", "net", "RPC"), 0);
+	CHECK(O.empty_ns_net);
+	CHECK_INT(opts_set(&O, "empty-ns", "pid", "RPC"), -EINVAL);
+	CHECK_INT(opts_set(&O, "cgroup-yard", "/x", "RPC"), 0);
 	O.command = CMD_RESTORE;
 	err_reset();
 	CHECK(opts_validate(&O) < 0);
-	CHECK_ERR("RPC: --empty-ns");
+	CHECK_ERR("RPC: --cgroup-yard");
 	opts_free(&O);
 	opts_init(&O);
 }

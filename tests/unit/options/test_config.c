@@ -199,11 +199,11 @@ static void test_syntax(void)
 	CHECK(O.shell_job);
 
 	/* an unsupported option in a shared file only matters for its command */
-	put(global, "empty-ns net\n");
+	put(global, "cgroup-yard /x\n");
 	CHECK_INT(P("check"), 0);
 	CHECK(P("restore") < 0);
 	char want[200];
-	snprintf(want, sizeof(want), "%s:1: --empty-ns", global);
+	snprintf(want, sizeof(want), "%s:1: --cgroup-yard", global);
 	CHECK_ERR(want);
 }
 
