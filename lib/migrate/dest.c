@@ -334,8 +334,11 @@ int migrate_dest(struct cryo_opts *o)
 		ret = log_errno(-errno, "migrate --listen: accept failed");
 		goto out;
 	}
-	int one = 1;
-	setsockopt(sk, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ret = mig_set_timeouts(sk);
+	if (ret) {
+		close(sk);
+		goto out;
+	}
 	if (ss.ss_family == AF_INET6) {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))

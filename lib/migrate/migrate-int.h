@@ -51,6 +51,7 @@ struct mig_restore {
 } __attribute__((packed));
 
 #define MIG_NAME_MAX 255
+#define MIG_IO_TIMEOUT 300	/* s: the longest silence either end accepts */
 #define MIG_MSG_MAX 1024
 
 struct mig_conn {
@@ -59,6 +60,8 @@ struct mig_conn {
 	uint64_t sent;		/* bytes written so far */
 };
 
+/* TCP_NODELAY and MIG_IO_TIMEOUT both ways on @sk. */
+int mig_set_timeouts(int sk);
 int mig_write(struct mig_conn *c, const void *buf, size_t len);
 int mig_read(struct mig_conn *c, void *buf, size_t len);
 int mig_send(struct mig_conn *c, enum mig_type type, const char *name, const void *payload,

@@ -72,8 +72,11 @@ static int connect_dest(const char *host, int port, char *peer, size_t len)
 	if (sk < 0)
 		return log_errno(err, "migrate: can't connect to the destination %s (is `cryo "
 				 "migrate --listen %d -D DIR` running there?)", peer, port);
-	int one = 1;
-	setsockopt(sk, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	int ret = mig_set_timeouts(sk);
+	if (ret) {
+		close(sk);
+		return ret;
+	}
 	return sk;
 }
 
@@ -120,13 +123,13 @@ static int read_stats(int basefd, const char *dir, uint64_t *written, uint64_t *
 		return log_errno(-errno, "migrate: can't open %s", dir);
 	struct cr_img *img;
 	StatsEntry *se = NULL;
-	int ret = img_open(&img, dfd, IMG_STATS_DUMP, 0, 0);
+	int ret = img_open(&img, dfd, IMG_STATS_DUMP, IMG_READ, 0);
 	if (!ret) {
 		ret = img_read_one(img, &stats_entry__descriptor, (ProtobufCMessage **)&se);
 		img_close(img);
 	}
 	close(dfd);
-	if (ret)
+	if (ret < 0)
 		return ret;
 	if (!se->dump) {
 		stats_entry__free_unpacked(se, NULL);

@@ -6,12 +6,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "migrate/migrate-int.h"
 #include "util/log.h"
+
+int mig_set_timeouts(int sk)
+{
+	/* neither end waits forever on the other: the source's tree is
+	 * frozen while it waits for the restore's answer */
+	struct timeval tv = { .tv_sec = MIG_IO_TIMEOUT };
+	int one = 1;
+	setsockopt(sk, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (setsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    setsockopt(sk, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+		return log_errno(-errno, "migrate: can't set the connection's timeouts");
+	return 0;
+}
 
 int mig_write(struct mig_conn *c, const void *buf, size_t len)
 {
@@ -20,6 +36,11 @@ int mig_write(struct mig_conn *c, const void *buf, size_t len)
 		ssize_t n = send(c->sk, p, len, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			pr_err("migrate: %s took nothing for %d s: giving up", c->peer,
+			       MIG_IO_TIMEOUT);
+			return -ETIMEDOUT;
+		}
 		if (n < 0)
 			return log_errno(-errno, "migrate: can't send to %s", c->peer);
 		p += n;
@@ -36,6 +57,11 @@ int mig_read(struct mig_conn *c, void *buf, size_t len)
 		ssize_t n = recv(c->sk, p, len, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			pr_err("migrate: %s sent nothing for %d s: giving up", c->peer,
+			       MIG_IO_TIMEOUT);
+			return -ETIMEDOUT;
+		}
 		if (n < 0)
 			return log_errno(-errno, "migrate: can't read from %s", c->peer);
 		if (n == 0) {
@@ -153,8 +179,8 @@ static int send_file(struct mig_conn *c, int dirfd, const char *name, uint64_t *
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			ret = log_errno(n ? -errno : -EIO, "migrate: can't send %s to %s", name,
-					c->peer);
+			ret = n < 0 && errno == EAGAIN ? -ETIMEDOUT : n ? -errno : -EIO;
+			ret = log_errno(ret, "migrate: can't send %s to %s", name, c->peer);
 			break;
 		}
 		c->sent += n;

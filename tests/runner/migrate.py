@@ -114,9 +114,11 @@ class MigCheck(Check):
 def pagemap_pages(imgdir, pid, flag):
     out = subprocess.run(CRIT + ['decode', '-i', os.path.join(imgdir, 'pagemap-%d.img' % pid)],
                          stdout=subprocess.PIPE, check=True, text=True).stdout
+    bit = {'PE_PARENT': 1, 'PE_LAZY': 2}[flag]      # criu's values
     n = 0
     for e in json.loads(out)['entries'][1:]:
-        if flag in str(e.get('flags', '')):
+        f = e.get('flags', '')
+        if (f & bit) if isinstance(f, int) else flag in str(f):
             n += e['nr_pages']
     return n
 
@@ -236,9 +238,9 @@ def check_dest_fails(c):
         if state(host) not in (None, 'Z', 'X'):
             c.own(host, c.binary)
             raise CheckFailed('the failed restore left process %d behind' % host)
-    left = holders() - before
-    if left:
-        raise CheckFailed('cryo-track holder(s) %s left after the failed migration' % sorted(left))
+    if not wait_until(lambda: not (holders() - before), 5):
+        raise CheckFailed('cryo-track holder(s) %s left after the failed migration' %
+                          sorted(holders() - before))
     c.verdict(pid, 'on the source after the failed migration')
 
 
