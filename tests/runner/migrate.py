@@ -27,6 +27,14 @@ PID with --pidfile.
                  restore:before-release there): the source says so, exits 1,
                  and its process runs on, not stopped, with no cryo-track
                  holder left, and passes its check of every byte
+  tcp            between network namespaces (tests/runner/mignet.py: two
+                 hosts and a client routed between them): the program echoes
+                 a TCP connection from the client, migrates with
+                 --tcp-established (pre-copy and --lazy-pages) while the
+                 client sends a byte every millisecond; the service address
+                 moves with it (the destination's action script): the
+                 connection goes on at the destination without an error,
+                 and the program passes
   dest-gone      nothing listens at --to: refused before the tree is touched
   refusals       migrate without --to or --listen, --to without -t, --tls,
                  --prev-images-dir
@@ -44,6 +52,7 @@ from checklib import (CRYO, PROGS, Check, CheckFailed, note,  # noqa: E402
                       reap_if_child, run_checks, state, wait_until)
 import run  # noqa: E402
 from psrv import free_port  # noqa: E402
+import mignet  # noqa: E402
 
 CRIT = ['/usr/bin/python3', '/usr/bin/crit']
 
@@ -244,6 +253,44 @@ def check_dest_fails(c):
     c.verdict(pid, 'on the source after the failed migration')
 
 
+def check_tcp(c):
+    net = mignet.Net()
+    net.setup()
+    prog = os.path.realpath(os.path.join(PROGS, 'mem_migrate'))
+    c.binary = prog
+    try:
+        try:
+            r = mignet.migrate_once(net, CRYO, prog, c.path('run'), 4096, 16, ['--lazy-pages'],
+                                    log_level='-v4')
+        except mignet.NetError as e:
+            raise CheckFailed(str(e))
+        finally:
+            pf = c.path('run', 't.pid')
+            if os.path.exists(pf):
+                c.own(int(open(pf).read()), prog)
+        host = r['restored']
+        init = run.proc_stat(host)
+        if init:
+            c.own(init[1], os.path.realpath(CRYO))
+        c.own(host, prog)
+        note('downtime %.1f ms (longest echo gap), %d pre-copy iteration(s), %d bytes sent, '
+             '%d echoes after the migration' % (r['downtime_ms'] or -1, r['iterations'],
+                                                r['sent_bytes'], r['echoes_after']))
+        if r['route'] != mignet.DST_ADDR:
+            raise CheckFailed("the client's route to the service goes to %s, not the "
+                              "destination" % r['route'])
+        if r['echoes_after'] < 10:
+            raise CheckFailed('only %d echoes after the migration' % r['echoes_after'])
+        if r['iterations'] < 2:
+            raise CheckFailed('%d pre-copy iterations, expected at least 2' % r['iterations'])
+        if not wait_until(lambda: state(r['pid']) in (None, 'Z', 'X'), 20):
+            raise CheckFailed('the source process %d still runs' % r['pid'])
+        c.outfile = r['outfile']
+        c.verdict(host, 'after the migration with its TCP connection')
+    finally:
+        net.teardown()
+
+
 def check_dest_gone(c):
     pid = c.start_prog()
     port = free_port()
@@ -280,6 +327,7 @@ CHECKS = [
     ('postcopy', check_postcopy),
     ('plain', check_plain),
     ('dest-fails', check_dest_fails),
+    ('tcp', check_tcp),
     ('dest-gone', check_dest_gone),
     ('refusals', check_refusals),
 ]
