@@ -307,21 +307,32 @@ static int serve(struct dst_run *r)
 	return ret;
 }
 
-int migrate_dest(struct cryo_opts *o)
+int migrate_dest_session(struct cryo_opts *o, int sk, const char *peer, const char *srcip)
 {
-	struct dst_run r = { .o = o, .c = { .sk = -1 }, .basefd = -1, .dirfd = -1 };
-	char peer[INET6_ADDRSTRLEN + 16];
+	struct dst_run r = { .o = o, .c = { .sk = sk, .peer = peer }, .dirfd = -1 };
 	int ret;
 
+	snprintf(r.srcip, sizeof(r.srcip), "%s", srcip);
 	r.basefd = open(o->images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (r.basefd < 0)
 		return log_errno(-errno, "migrate: can't open the images directory %s", o->images_dir);
 	r.buf = malloc(COPY_BUF);
-	int lsk = r.buf ? listen_on(o->address, o->migrate_listen) : -ENOMEM;
-	if (lsk < 0) {
-		ret = lsk;
-		goto out;
-	}
+	ret = r.buf ? serve(&r) : -ENOMEM;
+	if (r.dirfd >= 0)
+		close(r.dirfd);
+	free(r.buf);
+	close(r.basefd);
+	return ret;
+}
+
+int migrate_dest(struct cryo_opts *o)
+{
+	char peer[INET6_ADDRSTRLEN + 16], srcip[INET6_ADDRSTRLEN];
+	int ret;
+
+	int lsk = listen_on(o->address, o->migrate_listen);
+	if (lsk < 0)
+		return lsk;
 	pr_msg("migrate: waiting for the source on port %d", o->migrate_listen);
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -330,37 +341,29 @@ int migrate_dest(struct cryo_opts *o)
 		sk = accept4(lsk, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 	while (sk < 0 && errno == EINTR);
 	close(lsk);
-	if (sk < 0) {
-		ret = log_errno(-errno, "migrate --listen: accept failed");
-		goto out;
-	}
+	if (sk < 0)
+		return log_errno(-errno, "migrate --listen: accept failed");
 	ret = mig_set_timeouts(sk);
 	if (ret) {
 		close(sk);
-		goto out;
+		return ret;
 	}
+	int port;
 	if (ss.ss_family == AF_INET6) {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))
-			inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], r.srcip, sizeof(r.srcip));
+			inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], srcip, sizeof(srcip));
 		else
-			inet_ntop(AF_INET6, &a->sin6_addr, r.srcip, sizeof(r.srcip));
-		snprintf(peer, sizeof(peer), "%s port %d", r.srcip, ntohs(a->sin6_port));
+			inet_ntop(AF_INET6, &a->sin6_addr, srcip, sizeof(srcip));
+		port = ntohs(a->sin6_port);
 	} else {
 		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		inet_ntop(AF_INET, &a->sin_addr, r.srcip, sizeof(r.srcip));
-		snprintf(peer, sizeof(peer), "%s port %d", r.srcip, ntohs(a->sin_port));
+		inet_ntop(AF_INET, &a->sin_addr, srcip, sizeof(srcip));
+		port = ntohs(a->sin_port);
 	}
-	r.c.sk = sk;
-	r.c.peer = peer;
+	snprintf(peer, sizeof(peer), "%s port %d", srcip, port);
 	pr_info("migrate: the source %s connected", peer);
-	ret = serve(&r);
-out:
-	if (r.dirfd >= 0)
-		close(r.dirfd);
-	if (r.c.sk >= 0)
-		close(r.c.sk);
-	free(r.buf);
-	close(r.basefd);
+	ret = migrate_dest_session(o, sk, peer, srcip);
+	close(sk);
 	return ret;
 }

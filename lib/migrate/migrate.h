@@ -14,5 +14,9 @@
 
 int migrate_source(struct cryo_opts *o);
 int migrate_dest(struct cryo_opts *o);
+/* The destination's side of one connected stream @sk (@peer names it,
+ * @srcip is where a --lazy-pages source serves its pages): receive into
+ * o->images_dir, restore on request. */
+int migrate_dest_session(struct cryo_opts *o, int sk, const char *peer, const char *srcip);
 
 #endif
