@@ -43,7 +43,10 @@ class Net:
         return r.stdout
 
     def exec_in(self, ns):
-        return ['ip', 'netns', 'exec', ns]
+        # only the network namespace: `ip netns exec` would also give the
+        # command a mount namespace of its own, and cryo dumps a tree only
+        # from its own mount namespace (or dumps the tree's as a container's)
+        return ['nsenter', '--net=/run/netns/' + ns]
 
     def teardown(self):
         for ns in (self.src, self.dst, self.cli):
