@@ -156,7 +156,7 @@ def wait_file(path, timeout=60):
     raise NetError('%s did not appear' % path)
 
 
-def migrate_once(net, cryo, prog, d, pages, rate, extra, log_level='-v2'):
+def migrate_once(net, cryo, prog, d, pages, rate, extra, log_level='-v2', dest_extra=()):
     """One migration of mem_migrate with a client connected; returns the
     figures.  Raises NetError on any failure."""
     src, dst = os.path.join(d, 'src'), os.path.join(d, 'dst')
@@ -178,7 +178,7 @@ def migrate_once(net, cryo, prog, d, pages, rate, extra, log_level='-v2'):
     dest = subprocess.Popen(net.exec_in(net.dst) + [
         cryo, 'migrate', '--listen', str(MIG_PORT), '-D', dst, '--pid-ns',
         '--pidfile', restored, '--tcp-established', '--action-script', net.dest_script(),
-        '-o', 'dest.log', log_level], stdout=dlog, stderr=dlog)
+        '-o', 'dest.log', log_level] + list(dest_extra), stdout=dlog, stderr=dlog)
     dlog.close()
     time.sleep(0.3)
     tx0, t0 = net.tx_bytes(), time.monotonic()
