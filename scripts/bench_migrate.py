@@ -11,11 +11,15 @@ script).  The client sends a byte every millisecond and times the echoes.
 Each mode runs `cryo migrate --listen` in dst and `cryo migrate -t PID --to
 DST:PORT --tcp-established` in src.  Reported per mode:
 
-  downtime   the longest gap between two echoes from the source's start on
-             (the last reply before the freeze to the first one after);
-             cryo's own figure next to it: from the final dump's start to
-             the destination's answer that the tree runs (the echo gap adds
-             the client's retransmission backoff to it)
+  switch     the gap between two echoes around the final dump's freeze
+             (the last reply before it to the first one from the
+             destination); cryo's own figure next to it: from the final
+             dump's start to the destination's answer that the tree runs
+             (the echo gap adds the client's retransmission backoff)
+  longest    the longest gap between two echoes from the source's start
+             on: the pre-copy iterations freeze the tree too (cryo's
+             pre-dump copies the pages while it is frozen), shown next to
+             it (each pre-dump's freeze to release)
   total      from the source's start until both ends exited (with
              post-copy: until the destination's daemon had every page)
   sent       bytes src sent on its veth (images, pages, everything), and
@@ -62,13 +66,15 @@ def main(a, modes):
             d = os.path.join(work, m)
             lock = ['--network-lock', a.network_lock]
             r = mignet.migrate_once(net, a.cryo, prog, d, a.mib * 256, a.rate, MODES[m] + lock,
-                                    dest_extra=lock)
+                                    dest_extra=lock, log_level='-v4')
             mignet.verdict(r['restored'], r['outfile'])
             r.update(mode=m, mib=a.mib)
             results.append(r)
-            print('%-9s downtime %7.1f ms (cryo: %s ms)  total %6.2f s  sent %7.1f MiB '
-                  '(%.2fx memory)  iterations %d' % (
-                      m, r['downtime_ms'] or -1, r['pause_ms'], r['total_s'],
+            pre = r['predump_freeze_ms']
+            print('%-9s switch %6.1f ms (cryo %s ms)  longest gap %6.1f ms  pre-dump freezes %s  '
+                  'total %5.2f s  sent %6.1f MiB (%.2fx)  iterations %d' % (
+                      m, r['switch_ms'] or -1, r['pause_ms'], r['downtime_ms'] or -1,
+                      '/'.join('%.0f' % x for x in pre) + ' ms' if pre else '-', r['total_s'],
                       r['sent_bytes'] / 2**20, r['sent_bytes'] / (a.mib * 2**20),
                       r['iterations']), flush=True)
             shutil.rmtree(d, ignore_errors=True)

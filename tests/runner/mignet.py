@@ -207,6 +207,27 @@ def migrate_once(net, cryo, prog, d, pages, rate, extra, log_level='-v2', dest_e
     res['iterations'] = len(re.findall(r'migrate: pre-copy \d+:', log))
     m = re.search(r'\((\d+) ms after the freeze\)', log)
     res['pause_ms'] = int(m.group(1)) if m else None
+    # the log's times are from the source's start (~t0): the echo gap
+    # around the final dump's freeze, and the pre-dumps' own freezes
+    # (cryo's pre-dump copies the pages while the tree is frozen)
+    stages = [(float(t), w, st) for t, w, st in
+              re.findall(r'^\((\d+\.\d+)\) (pre-dump|dump): stage (\S+)', log, re.M)]
+    final = [t for t, w, st in stages if w == 'dump' and st == 'freeze']
+    res['switch_ms'] = None
+    if final:
+        # the log starts a few ms after t0 (the exec): the longest gap
+        # that begins within 50 ms of the freeze's log time
+        ft = t0 + final[0]
+        gaps = [b - a for a, b in zip(cli.times, cli.times[1:]) if b > ft and a < ft + 0.05]
+        if gaps:
+            res['switch_ms'] = max(gaps) * 1000
+    pre = []
+    for (t, w, st), (t2, w2, st2) in zip(stages, stages[1:]):
+        if w == 'pre-dump' and st == 'freeze':
+            rel = [x for x, ww, ss in stages if ww == 'pre-dump' and ss == 'release' and x > t]
+            if rel:
+                pre.append((rel[0] - t) * 1000)
+    res['predump_freeze_ms'] = pre
     res['route'] = net.route_to()
     host = int(wait_file(restored))
     res['restored'] = host

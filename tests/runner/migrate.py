@@ -41,6 +41,7 @@ PID with --pidfile.
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -174,6 +175,14 @@ def migrate_ok(c, args, lazy, min_iters):
         raise CheckFailed('--lazy-pages, but the final pagemap has no PE_LAZY run')
     if not lazy and lz:
         raise CheckFailed('%d PE_LAZY pages without --lazy-pages' % lz)
+    if lazy and iters:
+        # the pre-copied pages too are left to the daemon (read from the
+        # pre-copy directories' pages images), not filled before the release
+        m = re.search(r'left to the lazy-pages daemon \((\d+) previous', open(c.dest_log).read())
+        if not m or int(m.group(1)) < 1:
+            raise CheckFailed('the restore did not leave the pre-copied pages to the daemon')
+        note('the restore left the pre-copied pages to the daemon (%s pages images)' %
+             m.group(1))
     if lazy:
         note('final dump: %d pages served post-copy' % lz)
         dlog = open(os.path.join(final, 'lazy-pages.log'), errors='replace').read()
