@@ -3,7 +3,8 @@
  *
  * The restore maps every VMA as usual but leaves the pages of the private
  * anonymous ones (lazy_vma()) unfilled: their runs in the process's own
- * pages image are the lazy ranges.  Each process gets a userfaultfd made in
+ * pages image, or in a previous dump's (PE_PARENT, whose pages image goes
+ * along), are the lazy ranges.  Each process gets a userfaultfd made in
  * its own mm (an injected userfaultfd() while the task still has cryo's
  * credentials, taken with pidfd_getfd and closed in the task), on which
  * cryo registers those VMAs for missing faults once the whole tree is
@@ -15,8 +16,9 @@
  *
  * The wire (cryo's own, not criu's: criu's daemon reads the pagemaps
  * itself and sends nothing back): per process a struct lazy_msg with the
- * uffd, the pages image and a pidfd of the process as SCM_RIGHTS, then
- * nr_ranges struct lazy_range; a lazy_msg with pid 0 ends the list, and
+ * uffd, the pages image and a pidfd of the process (then nr_files previous
+ * dumps' pages images) as SCM_RIGHTS, then nr_ranges struct lazy_range; a
+ * lazy_msg with pid 0 ends the list, and
  * the daemon answers with an int32 (0 or a negative errno) once it serves.
  */
 #ifndef CRYO_MEM_LAZY_H
