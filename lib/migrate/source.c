@@ -93,6 +93,10 @@ static int pick_port(const char *address)
 		return -EINVAL;
 	}
 	int sk = socket(v4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sk < 0 && !address && errno == EAFNOSUPPORT) {
+		v4 = true;	/* no IPv6 here: the IPv4 wildcard */
+		sk = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	}
 	if (sk < 0)
 		return log_errno(-errno, "migrate: can't create a socket to find a free port");
 	socklen_t l = v4 ? sizeof(a4) : sizeof(a);
