@@ -193,6 +193,9 @@ static int run(struct cryo_opts *o)
 	case CMD_LAZY_PAGES:
 		ret = cryo_lazy_pages(o, &err);
 		break;
+	case CMD_MIGRATE:
+		ret = cryo_migrate(o, &err);
+		break;
 	default:
 		pr_err("%s: not implemented yet", opts_command_name(o->command));
 		ret = -ENOSYS;

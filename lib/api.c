@@ -14,6 +14,7 @@
 #include "mem/lazy.h"
 #include "mem/page_server.h"
 #include "mem/ps_tls.h"
+#include "migrate/migrate.h"
 #include "restore/restore.h"
 
 #define WITH_ERRORS(err, call)                                                 \
@@ -116,4 +117,14 @@ static int lazy_pages(const struct cryo_opts *o)
 int cryo_lazy_pages(struct cryo_opts *o, struct cryo_error *err)
 {
 	return WITH_ERRORS(err, lazy_pages(o));
+}
+
+static int migrate(struct cryo_opts *o)
+{
+	return o->migrate_listen ? migrate_dest(o) : migrate_source(o);
+}
+
+int cryo_migrate(struct cryo_opts *o, struct cryo_error *err)
+{
+	return WITH_ERRORS(err, migrate(o));
 }

@@ -24,6 +24,9 @@ int cryo_page_server(struct cryo_opts *o, struct cryo_error *err);
 int cryo_dedup(struct cryo_opts *o, struct cryo_error *err);
 /* `cryo lazy-pages`: fill in a tree restored with --lazy-pages (mem/lazy.h). */
 int cryo_lazy_pages(struct cryo_opts *o, struct cryo_error *err);
+/* `cryo migrate`: --to (the source) or --listen (the destination);
+ * lib/migrate/migrate.h. */
+int cryo_migrate(struct cryo_opts *o, struct cryo_error *err);
 /* Decode an image file, or every image in a directory, to JSON. */
 int cryo_show(const char *path, int out_fd, struct cryo_error *err);
 

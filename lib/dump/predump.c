@@ -94,17 +94,20 @@ void dump_st_prev_undo(void *arg)
 
 int dump_pages_sink(struct dump_ctx *ctx, struct page_sink *sink, struct page_dump **out)
 {
-	if (ctx->prev_dirfd >= 0) {
-		int ret = page_sink_incremental(sink, ctx->prev_dirfd, &sink);
-		if (ret)
-			return ret;
-		ctx->incr = sink;
-	}
+	/* The lazy sink behind the incremental one: pages unchanged since the
+	 * previous dump become PE_PARENT (already at the destination), only
+	 * the ones written since are left PE_LAZY (pre-copy + post-copy). */
 	if (ctx->opts->lazy_pages && !ctx->pre_dump) {
 		int ret = page_sink_lazy(sink, &sink);	/* mem/lazy.h */
 		if (ret)
 			return ret;
 		ctx->lazy = sink;
+	}
+	if (ctx->prev_dirfd >= 0) {
+		int ret = page_sink_incremental(sink, ctx->prev_dirfd, &sink);
+		if (ret)
+			return ret;
+		ctx->incr = sink;
 	}
 	return page_dump_new(sink, out);
 }

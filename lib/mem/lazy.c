@@ -95,8 +95,10 @@ uint64_t lazy_skip(const struct mem_image *mi, struct page_source *src, uint64_t
 	int e;
 	uint64_t off;
 	enum page_kind k = mi->lazy ? page_source_kind(src, at, &e, &off) : PAGE_ABSENT;
-	if (k != PAGE_OWN && k != PAGE_LAZY)
-		return 0;	/* a previous dump's or the parent's: filled now */
+	/* a previous dump's (PE_PARENT) go to the daemon with that dump's
+	 * pages image; the parent process's (cow_parent) are filled now */
+	if (k != PAGE_OWN && k != PAGE_LAZY && k != PAGE_PREV)
+		return 0;
 	const VmaEntry *v = vma_of(mi, at);
 	if (!v || !lazy_vma(v))
 		return 0;
@@ -175,13 +177,28 @@ int lazy_restore_uffd(struct lazy_restore *lr, struct remote *r, pid_t pid)
 	return ret;
 }
 
-/* The lazy ranges of @mi, in address order. */
-static int collect(const struct mem_image *mi, int pages_fd, struct lazy_range **out, uint32_t *nr)
+/* The index (1..) of @fd in @files, added if new; 0 when full. */
+static uint64_t file_index(int *files, uint32_t *nfiles, int fd)
+{
+	for (uint32_t i = 0; i < *nfiles; i++)
+		if (files[i] == fd)
+			return i + 1;
+	if (*nfiles >= LAZY_MAX_FILES)
+		return 0;
+	files[(*nfiles)++] = fd;
+	return *nfiles;
+}
+
+/* The lazy ranges of @mi, in address order; @files gets the previous
+ * dumps' pages images they refer to. */
+static int collect(const struct mem_image *mi, int pages_fd, struct page_source *prev,
+		   struct lazy_range **out, uint32_t *nr, int *files, uint32_t *nfiles)
 {
 	struct page_source src;
 	struct lazy_range *v = NULL;
 	uint32_t n = 0;
 	int ret = page_source_local(&src, mi, pages_fd);
+	src.parent = prev;
 	for (int i = 0; !ret && i < mi->n_pe; i++) {
 		const PagemapEntry *pe = mi->pe[i];
 		uint64_t end = pe->vaddr + (uint64_t)pe->nr_pages * PAGE_SIZE;
@@ -193,10 +210,25 @@ static int collect(const struct mem_image *mi, int pages_fd, struct lazy_range *
 			}
 			int e;
 			uint64_t off, fl = 0;
-			if (page_source_kind(&src, at, &e, &off) == PAGE_LAZY &&
-			    !(mi->pe[e]->flags & PE_PRESENT)) {
+			enum page_kind pk = page_source_kind(&src, at, &e, &off);
+			if (pk == PAGE_LAZY && !(mi->pe[e]->flags & PE_PRESENT)) {
 				off = at;	/* on the source: asked by address */
 				fl = LAZY_REMOTE;
+			} else if (pk == PAGE_PREV) {
+				struct page_loc loc;
+				uint64_t fi = 0;
+				if (!page_source_locate(&src, at, &loc))
+					fi = file_index(files, nfiles, loc.fd);
+				if (!fi) {
+					pr_err("restore --lazy-pages: no previous dump holds the page "
+					       "at 0x%llx, or more than %d do", (unsigned long long)at,
+					       LAZY_MAX_FILES);
+					ret = -EINVAL;
+					break;
+				}
+				k = MIN(k, loc.len);
+				off = loc.off;
+				fl = fi << LAZY_FILE_SHIFT;
 			}
 			if (n && v[n - 1].addr + v[n - 1].len == at && v[n - 1].flags == fl &&
 			    v[n - 1].off + v[n - 1].len == off) {
@@ -233,7 +265,7 @@ static struct lazy_proc *find(struct lazy_restore *lr, pid_t pid)
 
 static int send_msg(int sk, const struct lazy_msg *m, const int *fds, int nfds)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * 4)] = { 0 };
+	char cbuf[CMSG_SPACE(sizeof(int) * (3 + LAZY_MAX_FILES))] = { 0 };
 	struct iovec iov = { (void *)m, sizeof(*m) };
 	struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1 };
 	if (nfds) {
@@ -253,7 +285,8 @@ static int send_msg(int sk, const struct lazy_msg *m, const int *fds, int nfds)
 	return -errno;
 }
 
-int lazy_restore_send(struct lazy_restore *lr, pid_t pid, const struct mem_image *mi, int pages_fd)
+int lazy_restore_send(struct lazy_restore *lr, pid_t pid, const struct mem_image *mi, int pages_fd,
+		      struct page_source *prev)
 {
 	struct lazy_proc *lp = find(lr, pid);
 	if (!lp || !mi->lazy)
@@ -275,8 +308,9 @@ int lazy_restore_send(struct lazy_restore *lr, pid_t pid, const struct mem_image
 					 (unsigned long long)v->start, (unsigned long long)v->end);
 	}
 	struct lazy_range *r = NULL;
-	uint32_t nr = 0;
-	int ret = collect(mi, pages_fd, &r, &nr);
+	uint32_t nr = 0, nfiles = 0;
+	int fds[3 + LAZY_MAX_FILES];
+	int ret = collect(mi, pages_fd, prev, &r, &nr, fds + 3, &nfiles);
 	if (ret)
 		return ret;
 	int pidfd = syscall(SYS_pidfd_open, pid, 0);
@@ -284,9 +318,11 @@ int lazy_restore_send(struct lazy_restore *lr, pid_t pid, const struct mem_image
 		free(r);
 		return log_errno(-errno, "pidfd_open of process %d failed", pid);
 	}
-	struct lazy_msg m = { LAZY_MAGIC, pid, nr, 0 };
-	int fds[3] = { lp->uffd, pages_fd, pidfd };
-	ret = send_msg(lr->sk, &m, fds, 3);
+	struct lazy_msg m = { LAZY_MAGIC, pid, nr, nfiles };
+	fds[0] = lp->uffd;
+	fds[1] = pages_fd;
+	fds[2] = pidfd;
+	ret = send_msg(lr->sk, &m, fds, 3 + nfiles);
 	if (!ret && nr)
 		ret = write_all(lr->sk, r, sizeof(*r) * nr);
 	close(pidfd);
@@ -296,8 +332,8 @@ int lazy_restore_send(struct lazy_restore *lr, pid_t pid, const struct mem_image
 	free(r);
 	if (ret)
 		return log_errno(ret, "can't send process %d to the lazy-pages daemon", pid);
-	pr_info("process %d: %u runs, %llu KiB left to the lazy-pages daemon", pid, nr,
-		(unsigned long long)bytes >> 10);
+	pr_info("process %d: %u runs, %llu KiB left to the lazy-pages daemon (%u previous "
+		"dumps' images)", pid, nr, (unsigned long long)bytes >> 10, nfiles);
 	return 0;
 }
 

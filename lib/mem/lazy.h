@@ -3,7 +3,8 @@
  *
  * The restore maps every VMA as usual but leaves the pages of the private
  * anonymous ones (lazy_vma()) unfilled: their runs in the process's own
- * pages image are the lazy ranges.  Each process gets a userfaultfd made in
+ * pages image, or in a previous dump's (PE_PARENT, whose pages image goes
+ * along), are the lazy ranges.  Each process gets a userfaultfd made in
  * its own mm (an injected userfaultfd() while the task still has cryo's
  * credentials, taken with pidfd_getfd and closed in the task), on which
  * cryo registers those VMAs for missing faults once the whole tree is
@@ -15,8 +16,9 @@
  *
  * The wire (cryo's own, not criu's: criu's daemon reads the pagemaps
  * itself and sends nothing back): per process a struct lazy_msg with the
- * uffd, the pages image and a pidfd of the process as SCM_RIGHTS, then
- * nr_ranges struct lazy_range; a lazy_msg with pid 0 ends the list, and
+ * uffd, the pages image and a pidfd of the process (then nr_files previous
+ * dumps' pages images) as SCM_RIGHTS, then nr_ranges struct lazy_range; a
+ * lazy_msg with pid 0 ends the list, and
  * the daemon answers with an int32 (0 or a negative errno) once it serves.
  */
 #ifndef CRYO_MEM_LAZY_H
@@ -35,7 +37,7 @@ struct lazy_msg {
 	uint32_t magic;
 	int32_t pid;		/* 0: the end of the list */
 	uint32_t nr_ranges;
-	uint32_t pad;
+	uint32_t nr_files;	/* previous dumps' pages images after the 3 fds */
 };
 
 /* Pages [addr, addr + len) are at @off in the process's pages image, or
@@ -46,6 +48,11 @@ struct lazy_range {
 	uint64_t flags;
 };
 #define LAZY_REMOTE 1
+/* (flags >> LAZY_FILE_SHIFT) n > 0: @off is in the n-th previous dump's
+ * pages image sent with the process (PE_PARENT runs of a restore from an
+ * incremental dump, as after cryo migrate's pre-copy). */
+#define LAZY_FILE_SHIFT 8
+#define LAZY_MAX_FILES 64
 
 /* Can the pages of @v be left to the daemon?  Private anonymous, writable,
  * not locked (mlock populates) and without guard regions. */
@@ -84,8 +91,12 @@ struct remote;
 /* A userfaultfd made in process @pid (driven by @r), kept in @lr. */
 int lazy_restore_uffd(struct lazy_restore *lr, struct remote *r, pid_t pid);
 /* Register @pid's lazy VMAs on its userfaultfd and send it to the daemon
- * with @pages_fd (its pages image) and the lazy ranges of @mi. */
-int lazy_restore_send(struct lazy_restore *lr, pid_t pid, const struct mem_image *mi, int pages_fd);
+ * with @pages_fd (its pages image) and the lazy ranges of @mi; @prev (may
+ * be NULL): its previous dumps' source, whose pages images go along for
+ * the PE_PARENT runs of lazy VMAs. */
+struct page_source;
+int lazy_restore_send(struct lazy_restore *lr, pid_t pid, const struct mem_image *mi, int pages_fd,
+		      struct page_source *prev);
 /* The end of the list; waits for the daemon's answer.  Closes cryo's
  * copies of the userfaultfds (the daemon's must be the last ones: when it
  * ends they unregister). */

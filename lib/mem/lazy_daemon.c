@@ -63,6 +63,7 @@ struct lz_range {
 					 * dumped process's address */
 	uint64_t *miss;		/* a bit per page: 1 = still missing */
 	bool remote;
+	int fd;			/* the pages image @off is in (not owned) */
 };
 
 struct lz_mm {
@@ -244,7 +245,7 @@ static int copy_pages(struct lz *lz, struct lz_mm *mm, int ri, uint64_t pg, uint
 			return ret;
 		goto copy;
 	}
-	ssize_t got = pread(mm->pages_fd, lz->buf, len, r->off + pg * PAGE_SIZE);
+	ssize_t got = pread(r->fd, lz->buf, len, r->off + pg * PAGE_SIZE);
 	if (got != (ssize_t)len) {
 		int e = got < 0 ? errno : EIO;
 		pr_err("lazy-pages: can't read the pages of 0x%llx-0x%llx from the pages image at "
@@ -365,7 +366,7 @@ static int piece(struct lz_range *out, const struct lz_range *r, uint64_t s, uin
 {
 	uint64_t n = (e - s) / PAGE_SIZE, first = (s - r->addr) / PAGE_SIZE;
 	*out = (struct lz_range){ to, e - s, r->off + (s - r->addr), bitmap_new(n, false),
-				  r->remote };
+				  r->remote, r->fd };
 	if (!out->miss)
 		return -ENOMEM;
 	for (uint64_t i = 0; i < n; i++)
@@ -620,25 +621,33 @@ static int serve(struct lz *lz)
 	return ret;
 }
 
-static int recv_proc(int sk, struct lazy_msg *m, int fds[3])
+/* @fds: the userfaultfd, the pages image, the pidfd, then m->nr_files
+ * previous dumps' pages images (-1 where none came) */
+static int recv_proc(int sk, struct lazy_msg *m, int fds[3 + LAZY_MAX_FILES])
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * 3)];
+	char cbuf[CMSG_SPACE(sizeof(int) * (3 + LAZY_MAX_FILES))];
 	struct iovec iov = { m, sizeof(*m) };
 	struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 			    .msg_controllen = sizeof(cbuf) };
-	fds[0] = fds[1] = fds[2] = -1;
+	for (int i = 0; i < 3 + LAZY_MAX_FILES; i++)
+		fds[i] = -1;
 	ssize_t n = recvmsg(sk, &h, MSG_CMSG_CLOEXEC | MSG_WAITALL);
 	if (n < 0)
 		return_perror("lazy-pages: receiving from the restore failed");
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c))
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-			memcpy(fds, CMSG_DATA(c), MIN(c->cmsg_len - CMSG_LEN(0), sizeof(int) * 3));
+			memcpy(fds, CMSG_DATA(c), MIN(c->cmsg_len - CMSG_LEN(0),
+						      sizeof(int) * (3 + LAZY_MAX_FILES)));
 	if (n != sizeof(*m) || m->magic != LAZY_MAGIC) {
 		pr_err("lazy-pages: the restore sent %s", n ? "a malformed message" :
 		       "nothing (it failed: see its log)");
 		return -EBADMSG;
 	}
-	if (m->pid && (fds[0] < 0 || fds[1] < 0 || fds[2] < 0 || m->nr_ranges > MAX_RANGES)) {
+	bool files = m->nr_files <= LAZY_MAX_FILES;
+	for (uint32_t i = 0; files && i < m->nr_files; i++)
+		files = fds[3 + i] >= 0;
+	if (m->pid && (fds[0] < 0 || fds[1] < 0 || fds[2] < 0 || !files ||
+		       m->nr_ranges > MAX_RANGES)) {
 		pr_err("lazy-pages: the restore's message for process %d lacks its descriptors "
 		       "or has %u ranges", m->pid, m->nr_ranges);
 		return -EBADMSG;
@@ -646,7 +655,7 @@ static int recv_proc(int sk, struct lazy_msg *m, int fds[3])
 	return 0;
 }
 
-static int take_proc(struct lz *lz, int sk, const struct lazy_msg *m, int fds[3])
+static int take_proc(struct lz *lz, int sk, const struct lazy_msg *m, int fds[3 + LAZY_MAX_FILES])
 {
 	struct lz_mm *mm = xzalloc(sizeof(*mm));
 	struct lazy_range *v = xmalloc(sizeof(*v) * (m->nr_ranges + 1));
@@ -664,6 +673,13 @@ static int take_proc(struct lz *lz, int sk, const struct lazy_msg *m, int fds[3]
 		ret = add_fd(&lz->pidfds, &lz->npidfds, fds[2]);
 	else
 		close(fds[2]);
+	/* the previous dumps' pages images: kept with the others */
+	for (uint32_t i = 0; i < m->nr_files; i++) {
+		if (!ret)
+			ret = add_fd(&lz->fds, &lz->nfds, fds[3 + i]);
+		else
+			close(fds[3 + i]);
+	}
 	if (!ret) {
 		*mm = (struct lz_mm){ .uffd = fds[0], .pages_fd = fds[1], .pid = m->pid,
 				      .src_pid = m->pid };
@@ -688,8 +704,17 @@ static int take_proc(struct lz *lz, int sk, const struct lazy_msg *m, int fds[3]
 			ret = -EINVAL;
 			break;
 		}
+		uint64_t fi = x->flags >> LAZY_FILE_SHIFT;
+		if (fi > m->nr_files || (fi && (x->flags & LAZY_REMOTE))) {
+			pr_err("lazy-pages: process %d: range 0x%llx+%llu names pages image %llu of "
+			       "%u", m->pid, (unsigned long long)x->addr,
+			       (unsigned long long)x->len, (unsigned long long)fi, m->nr_files);
+			ret = -EBADMSG;
+			break;
+		}
 		mm->r[i] = (struct lz_range){ x->addr, x->len, x->off, bitmap_new(np, true),
-					      (x->flags & LAZY_REMOTE) != 0 };
+					      (x->flags & LAZY_REMOTE) != 0,
+					      fi ? fds[3 + fi - 1] : fds[1] };
 		if (!mm->r[i].miss) {
 			ret = -ENOMEM;
 			break;
@@ -719,12 +744,12 @@ static int take_tree(struct lz *lz, int sk)
 {
 	for (;;) {
 		struct lazy_msg m;
-		int fds[3];
+		int fds[3 + LAZY_MAX_FILES];
 		int ret = recv_proc(sk, &m, fds);
 		if (!ret && !m.pid)
 			return 0;
 		if (ret) {
-			for (int i = 0; i < 3; i++)
+			for (int i = 0; i < 3 + LAZY_MAX_FILES; i++)
 				if (fds[i] >= 0)
 					close(fds[i]);
 			return ret;

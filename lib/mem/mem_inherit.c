@@ -9,12 +9,13 @@
  * read from the child's pages image, and pages the parent has but the
  * child had not are dropped (MADV_DONTNEED).
  *
- * In a lazy restore (lazy.h) the child's own pages of lazy VMAs are left
- * to the daemon: they must be missing in the child, as they are in the
- * parent where the VMA is kept (the parent's own pages there are lazy too,
- * hence missing); a page the parent has there (a previous dump's, or its
- * parent's) is dropped.  cow_parent pages the parent misses are read from
- * the ancestor's image now. */
+ * In a lazy restore (lazy.h) the child's own pages of lazy VMAs, and
+ * those it leaves to a previous dump (PE_PARENT), are left to the daemon:
+ * they must be missing in the child, as they are in the parent where the
+ * VMA is kept (the parent's own and previous dumps' pages there are lazy
+ * too, hence missing); a page the parent has there (its parent's) is
+ * dropped.  cow_parent pages the parent misses (its own or a previous
+ * dump's, lazy) are read from the ancestor's image now. */
 #include "mem/lazy.h"
 #include "mem/mem.h"
 #include "mem/page_source.h"
@@ -242,12 +243,13 @@ int mem_restore_inherited(struct remote *r, const struct mem_source *self,
 			if (addr >= cmi->vdso_start && addr < cmi->vdso_end) {
 				/* this kernel's vDSO, or the parent's proxy */
 				ret = run_add(&f, &run, addr, -1, -1);
-			} else if (lz && !cow && !prev) {
-				/* left to the daemon: missing unless the parent has it */
+			} else if (lz && !cow) {
+				/* left to the daemon (a previous dump's too): missing
+				 * unless the parent has it */
 				ret = run_add(&f, &run, addr, -1, -1);
 				if (!ret && in_kept && pk != PAGE_ABSENT && pk != PAGE_OWN)
 					ret = add(&f, __NR_madvise, addr, PAGE_SIZE, MADV_DONTNEED, 0);
-			} else if (cow && in_kept && !(lz && pk == PAGE_OWN)) {
+			} else if (cow && in_kept && !(lz && (pk == PAGE_OWN || pk == PAGE_PREV))) {
 				if (pk == PAGE_ABSENT) {
 					pr_err("pagemap image: the page at 0x%llx is marked as its "
 					       "parent's, but the parent's image has none there",

@@ -33,4 +33,14 @@ size_t opts_edit_distance(const char *a, size_t la, const char *b, size_t lb);
 void opts_format_synopsis(const struct cryo_option *opt, char *buf, size_t len);
 bool opts_is_common(const struct cryo_option *opt);
 
+/* opts_migrate.c: the setters of `cryo migrate`'s own options. */
+int opts_set_migrate_to(struct cryo_opts *o, const struct cryo_option *opt, const char *val,
+			bool neg, char *err, size_t errlen);
+int opts_set_migrate_listen(struct cryo_opts *o, const struct cryo_option *opt, const char *val,
+			    bool neg, char *err, size_t errlen);
+int opts_set_max_iterations(struct cryo_opts *o, const struct cryo_option *opt, const char *val,
+			    bool neg, char *err, size_t errlen);
+int opts_set_converge(struct cryo_opts *o, const struct cryo_option *opt, const char *val,
+		      bool neg, char *err, size_t errlen);
+
 #endif

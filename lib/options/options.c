@@ -601,8 +601,8 @@ bool opts_external_unix(const struct cryo_opts *o, unsigned long ino)
 /* ---- the table ---------------------------------------------------------- */
 
 #define C(x) OPT_CMD(CMD_##x)
-#define DUMPS (C(DUMP) | C(PRE_DUMP))
-#define DR (C(DUMP) | C(RESTORE))
+#define DUMPS (C(DUMP) | C(PRE_DUMP) | C(MIGRATE))
+#define DR (C(DUMP) | C(RESTORE) | C(MIGRATE))
 #define CPUINFO (C(CPUINFO_DUMP) | C(CPUINFO_CHECK))
 #define ALL OPT_CMDS_ALL
 #define NEG OPTF_NEGATABLE
@@ -630,7 +630,7 @@ static const struct cryo_option table[] = {
 	{ "work-dir", 'W', REQ, "DIR", ALL & ~(C(SHOW) | C(HELP)), 0, set_work_dir,
 	  "Directory for the log file, pidfile and statistics; relative -o and --pidfile "
 	  "paths are taken from here. Default: the images directory.", NULL },
-	{ "pidfile", 0, REQ, "FILE", C(RESTORE) | C(PAGE_SERVER) | C(SERVICE) | C(LAZY_PAGES), 0, set_pidfile,
+	{ "pidfile", 0, REQ, "FILE", C(RESTORE) | C(PAGE_SERVER) | C(SERVICE) | C(LAZY_PAGES) | C(MIGRATE), 0, set_pidfile,
 	  "Write the PID of the restored root task (or of the service / page server) to FILE.", NULL },
 	{ "display-stats", 0, NOARG, NULL, DUMPS | C(RESTORE), NEG, set_flag,
 	  "Print dump or restore statistics (times, page counts) at the end.", NULL },
@@ -677,7 +677,7 @@ static const struct cryo_option table[] = {
 	{ "root", 'r', REQ, "PATH", C(RESTORE), 0, set_root,
 	  "Restore with PATH as the root file system (when a mount namespace is restored): "
 	  "the directory becomes the root mount of the tree's new mount namespace.", NULL },
-	{ "pid-ns", 0, NOARG, NULL, C(RESTORE), NEG, set_flag,
+	{ "pid-ns", 0, NOARG, NULL, C(RESTORE) | C(MIGRATE), NEG, set_flag,
 	  "cryo extension: restore into a new PID namespace so the original PIDs can be reused "
 	  "even when they are taken on this host.", NULL },
 	{ "images-trust", 0, REQ, "MODE", C(RESTORE), 0, set_images_trust,
@@ -776,6 +776,18 @@ static const struct cryo_option table[] = {
 	  "--address/--port until the destination has them all (then kill the tree). restore: "
 	  "leave that memory to a `cryo lazy-pages` daemon (started first, on the same work "
 	  "directory), which fills it on demand. Not yet for page-server.", NULL },
+
+	{ "to", 0, REQ, "HOST:PORT", C(MIGRATE), 0, opts_set_migrate_to,
+	  "migrate (source): the `cryo migrate --listen` to move the tree to.", NULL },
+	{ "listen", 0, REQ, "PORT", C(MIGRATE), 0, opts_set_migrate_listen,
+	  "migrate (destination): the TCP port to take one migration on (on --address, "
+	  "default every address); the images go under -D.", NULL },
+	{ "max-iterations", 0, REQ, "N", C(MIGRATE), 0, opts_set_max_iterations,
+	  "migrate: at most N pre-copy iterations (pre-dumps sent while the tree runs) before "
+	  "the final dump; 0: none (default 10).", NULL },
+	{ "converge", 0, REQ, "PERCENT", C(MIGRATE), 0, opts_set_converge,
+	  "migrate: stop pre-copying once this share of the pages scanned was left unchanged "
+	  "since the previous iteration (default 70, as LXD's).", NULL },
 
 	/* ---- check ---- */
 	{ "all", 0, NOARG, NULL, C(CHECK), NEG, set_check_all,
@@ -1101,6 +1113,15 @@ static const struct cryo_command_desc commands[] = {
 	  "decode image files to JSON",
 	  "cryo extension: decode an image file, or every image in a directory, and print it as "
 	  "JSON on standard output (criu's show moved to crit).", NULL },
+	{ "migrate", CMD_MIGRATE, "", 0, 0,
+	  "move a running process tree to another host",
+	  "cryo extension. On the destination, migrate --listen PORT -D DIR takes one "
+	  "migration; on the source, migrate -t PID --to HOST:PORT -D DIR sends it: pre-dumps "
+	  "while the tree runs (up to --max-iterations, until --converge percent of the pages "
+	  "stay unchanged), the final dump (with --lazy-pages the pages written since the last "
+	  "pre-dump are served post-copy), then the restore on the destination. The source tree "
+	  "is killed only once the destination says it runs there; any failure before that "
+	  "leaves it running as it was.", NULL },
 	{ "help", CMD_HELP, "[COMMAND]", 0, 1,
 	  "explain the commands and their options",
 	  "Print the list of commands, or what COMMAND does and every option that applies to it.", NULL },
@@ -1153,6 +1174,8 @@ void opts_init(struct cryo_opts *o)
 	o->swrk_fd = -1;
 	o->ghost_limit = DEFAULT_GHOST_LIMIT;
 	o->cow_parent = true;
+	o->migrate_iters = 10;
+	o->migrate_converge = 70;
 }
 
 void opts_free(struct cryo_opts *o)
@@ -1170,6 +1193,7 @@ void opts_free(struct cryo_opts *o)
 		&o->prev_images_dir, &o->address, &o->check_feature,
 		&o->address_socket, &o->cpu_cap, &o->pre_dump_mode,
 		&o->tls_cacert, &o->tls_cacrl, &o->tls_cert, &o->tls_key,
+		&o->migrate_to,
 	};
 	struct str_list *lists[] = {
 		&o->external, &o->inherit_fd, &o->join_ns, &o->ext_mount_map, &o->skip_mnts,

@@ -27,6 +27,7 @@ enum cryo_command {
 	CMD_EXEC,	/* criu's removed "exec": refused with an explanation */
 	CMD_DEDUP,	/* criu's "dedup" (not implemented yet) */
 	CMD_HELP,	/* "cryo help [COMMAND]" */
+	CMD_MIGRATE,	/* cryo extension: live migration (lib/migrate) */
 	CMD__MAX,
 };
 
@@ -131,6 +132,13 @@ struct cryo_opts {
 	bool tls;			/* --tls: the page server connection over TLS */
 	bool tls_no_cn_verify;		/* --tls-no-cn-verify */
 	char *tls_cacert, *tls_cacrl, *tls_cert, *tls_key;	/* NULL: criu's defaults */
+
+	/* migrate (lib/migrate) */
+	char *migrate_to;		/* --to HOST:PORT: the host part */
+	int migrate_port;		/* --to HOST:PORT: the port */
+	int migrate_listen;		/* --listen PORT (destination) */
+	int migrate_iters;		/* --max-iterations N of pre-copy (10) */
+	int migrate_converge;		/* --converge PERCENT unchanged to stop (70) */
 
 	/* Internal to lib/options: options that cryo accepts but does not
 	 * implement (or ignores), and where each was set ("command line",

@@ -662,12 +662,11 @@ int opts_validate(struct cryo_opts *o)
 			return -EINVAL;
 		}
 		if (o->lazy_pages && (o->command == CMD_PRE_DUMP || o->page_server ||
-				      o->prev_images_dir || o->leave_running)) {
+				      o->leave_running)) {
 			opts_error(false, "Error: %s --lazy-pages with %s is not implemented yet; "
 				   "dump --lazy-pages --port N alone serves the memory of a full dump",
 				   cmd, o->command == CMD_PRE_DUMP ? "pre-dump" :
-				   o->page_server ? "--page-server" :
-				   o->prev_images_dir ? "--prev-images-dir" : "--leave-running");
+				   o->page_server ? "--page-server" : "--leave-running");
 			return -EINVAL;
 		}
 		if (o->lazy_pages && !o->port) {
@@ -700,6 +699,30 @@ int opts_validate(struct cryo_opts *o)
 		if (!o->page_server && (o->address || o->port))
 			pr_warn("--address and --port only matter with --page-server: lazy-pages "
 				"reads the pages images of the work directory");
+		break;
+	case CMD_MIGRATE:
+		if (!!o->migrate_to == !!o->migrate_listen) {
+			opts_error(false, "Error: migrate needs either --to HOST:PORT (the source, with "
+				   "-t PID) or --listen PORT (the destination)");
+			return -EINVAL;
+		}
+		if (o->migrate_to && !o->pid) {
+			opts_error(false, "Error: migrate --to needs the root of the process tree: -t PID");
+			return -EINVAL;
+		}
+		if (o->page_server || o->prev_images_dir || o->track_mem || o->leave_running ||
+		    o->leave_stopped || o->ps_socket >= 0) {
+			opts_error(false, "Error: migrate runs its own pre-dumps and dump: --page-server, "
+				   "--ps-socket, --prev-images-dir, --track-mem, --leave-running and "
+				   "--leave-stopped are not for it (the source tree is killed once "
+				   "the destination runs it, and left running on a failure)");
+			return -EINVAL;
+		}
+		if (o->tls) {
+			opts_error(false, "Error: migrate --tls is not implemented yet (the images "
+				   "stream is not under TLS); run it over a trusted network or a tunnel");
+			return -EINVAL;
+		}
 		break;
 	case CMD_RESTORE:
 		if (o->restore_sibling && !o->restore_detached) {

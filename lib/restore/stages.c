@@ -267,7 +267,8 @@ static int st_lazy_handoff(void *arg)
 	for (int i = 0; !ret && i < ctx->nr_procs; i++)
 		if (ctx->procs[i].state != TASK_DEAD)
 			ret = lazy_restore_send(&ctx->lazy, ctx->procs[i].pid, &ctx->procs[i].mem,
-						ctx->procs[i].pages_fd);
+						ctx->procs[i].pages_fd,
+						page_prevs_head(&ctx->procs[i].prev));
 	if (!ret)
 		ret = lazy_restore_finish(&ctx->lazy);
 	return ret;

@@ -44,6 +44,10 @@ static int command_argv(const struct cryo_command_desc *c, char **argv)
 		argv[n++] = "--port";
 		argv[n++] = "1";
 	}
+	if (c->cmd == CMD_MIGRATE) {
+		argv[n++] = "--listen";
+		argv[n++] = "1";
+	}
 	return n;
 }
 
@@ -123,6 +127,8 @@ static void walk(void)
 				O.pid = 1;
 			if (c->cmd == CMD_PAGE_SERVER)
 				O.port = 1;
+			if (c->cmd == CMD_MIGRATE)
+				O.migrate_listen = 1;
 			CHECK(opts_validate(&O) < 0);
 			check_refused(opt, "RPC", c->name);
 

@@ -1,0 +1,369 @@
+/* `cryo migrate --listen PORT -D DIR`: the destination (migrate.h).
+ *
+ * Takes one connection, writes each directory the source sends under DIR
+ * (DIR/1, ..., DIR/final, with their "parent" links), and on RESTORE
+ * restores DIR/final detached (with --lazy-pages, after starting `cryo
+ * lazy-pages --page-server` against the source's final dump, which serves
+ * the pages written since the last pre-dump).  The answer goes back once
+ * the restored tree runs here, and only then does the source kill its own.
+ * Names from the wire are checked before use: plain names of one level,
+ * the directories made fresh, the files created exclusively. */
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cryo.h"
+#include "mem/lazy.h"
+#include "migrate/migrate-int.h"
+#include "migrate/migrate.h"
+#include "util/log.h"
+
+#define COPY_BUF (1 << 20)
+
+struct dst_run {
+	struct cryo_opts *o;
+	struct mig_conn c;
+	int basefd, dirfd;		/* -D, the directory being received */
+	char dir[MIG_NAME_MAX + 1];	/* its name */
+	char srcip[INET6_ADDRSTRLEN];
+	char *buf;
+	char last_dir[MIG_NAME_MAX + 1];	/* the last complete one */
+};
+
+static int listen_on(const char *address, int port)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE }, *res;
+	char service[16];
+	snprintf(service, sizeof(service), "%d", port);
+	int r = getaddrinfo(address, service, &hints, &res);
+	if (r) {
+		pr_err("migrate --listen: can't resolve %s: %s", address, gai_strerror(r));
+		return -EADDRNOTAVAIL;
+	}
+	/* every address: the IPv6 wildcard takes IPv4 too */
+	struct addrinfo *ai = res;
+	for (struct addrinfo *a = res; !address && a; a = a->ai_next)
+		if (a->ai_family == AF_INET6)
+			ai = a;
+	int sk = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol), one = 1;
+	int ret = sk < 0 ? -errno : 0;
+	if (!ret) {
+		setsockopt(sk, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(sk, ai->ai_addr, ai->ai_addrlen) || listen(sk, 1))
+			ret = -errno;
+	}
+	freeaddrinfo(res);
+	if (ret) {
+		if (sk >= 0)
+			close(sk);
+		return log_errno(ret, "migrate --listen: can't listen on %s port %d",
+				 address ? address : "every address", port);
+	}
+	return sk;
+}
+
+static bool plain_name(const char *n)
+{
+	return n[0] && strcmp(n, ".") && strcmp(n, "..") && !strchr(n, '/');
+}
+
+static bool dir_name(const char *n)
+{
+	if (!strcmp(n, "final"))
+		return true;
+	char *end;
+	long v = strtol(n, &end, 10);
+	return n[0] >= '1' && n[0] <= '9' && !*end && v <= 64;
+}
+
+static int fail(struct dst_run *r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(struct dst_run *r, int code, const char *fmt, ...)
+{
+	char msg[MIG_MSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pr_err("migrate: %s", msg);
+	mig_send_result(&r->c, code, msg);
+	return code;
+}
+
+static int recv_file(struct dst_run *r, const char *name, uint64_t size)
+{
+	if (r->dirfd < 0 || !plain_name(name))
+		return fail(r, -EPROTO, "the source sent a file \"%s\" %s", name,
+			    r->dirfd < 0 ? "outside a directory" : "that is not a plain name");
+	int fd = openat(r->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail(r, -errno, "can't create %s/%s/%s: %s", r->o->images_dir, r->dir, name,
+			    strerror(errno));
+	int ret = 0;
+	while (!ret && size) {
+		size_t n = size < COPY_BUF ? size : COPY_BUF;
+		ret = mig_read(&r->c, r->buf, n);
+		for (size_t off = 0; !ret && off < n;) {
+			ssize_t w = write(fd, r->buf + off, n - off);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				ret = fail(r, w ? -errno : -EIO, "can't write %s/%s/%s: %s",
+					   r->o->images_dir, r->dir, name, strerror(w ? errno : EIO));
+			else
+				off += w;
+		}
+		size -= n;
+	}
+	close(fd);
+	return ret;
+}
+
+static int recv_link(struct dst_run *r, const char *name, uint64_t size)
+{
+	char target[32];
+	if (r->dirfd < 0 || strcmp(name, "parent") || size >= sizeof(target))
+		return fail(r, -EPROTO, "the source sent a link \"%s\" that is not a directory's "
+			    "parent link", name);
+	int ret = mig_read(&r->c, target, size);
+	if (ret)
+		return ret;
+	target[size] = '\0';
+	/* only ever a previous directory of this migration */
+	if (strncmp(target, "../", 3) || !dir_name(target + 3) || !strcmp(target + 3, "final") ||
+	    strcmp(target + 3, r->last_dir))
+		return fail(r, -EPROTO, "the source sent a parent link to \"%s\", not to the "
+			    "previous directory it sent", target);
+	if (symlinkat(target, r->dirfd, "parent"))
+		return fail(r, -errno, "can't link %s/%s/parent: %s", r->o->images_dir, r->dir,
+			    strerror(errno));
+	return 0;
+}
+
+static int start_lazy_daemon(struct dst_run *r, const char *dir, int port, pid_t *out)
+{
+	char sport[16], verb[8], sock[PATH_MAX + 32];
+	snprintf(sport, sizeof(sport), "%d", port);
+	snprintf(verb, sizeof(verb), "-v%d", r->o->verbosity);
+	snprintf(sock, sizeof(sock), "%s/%s", dir, LAZY_SOCKET);
+	pid_t pid = fork();
+	if (pid < 0)
+		return fail(r, -errno, "can't fork the lazy-pages daemon: %s", strerror(errno));
+	if (!pid) {
+		execl("/proc/self/exe", "cryo", "lazy-pages", "--page-server", "--address", r->srcip,
+		      "--port", sport, "-D", dir, "-W", dir, "-o", "lazy-pages.log", verb,
+		      (char *)NULL);
+		_exit(127);
+	}
+	*out = pid;
+	/* it listens once it is connected to the source */
+	for (int i = 0; i < 1000; i++) {
+		struct stat st;
+		if (!stat(sock, &st))
+			return 0;
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			*out = 0;
+			return fail(r, -ECONNREFUSED, "the lazy-pages daemon exited (status %#x) "
+				    "before it listened: see %s/lazy-pages.log", status, dir);
+		}
+		usleep(10000);
+	}
+	return fail(r, -ETIMEDOUT, "the lazy-pages daemon does not listen on %s after 10 s", sock);
+}
+
+static void stop_daemon(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static int restore(struct dst_run *r, uint64_t size)
+{
+	struct mig_restore rq;
+	if (size != sizeof(rq))
+		return fail(r, -EPROTO, "a restore request of %llu bytes", (unsigned long long)size);
+	int ret = mig_read(&r->c, &rq, sizeof(rq));
+	if (ret)
+		return ret;
+	if (strcmp(r->last_dir, "final"))
+		return fail(r, -EPROTO, "a restore request before the final dump's images");
+	bool lazy = le32toh(rq.flags) & MIG_RESTORE_LAZY;
+	int port = le32toh(rq.lazy_port);
+	if (lazy && (port < 1 || port > 65535))
+		return fail(r, -EPROTO, "a lazy restore without the port of the pages");
+
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/final", r->o->images_dir);
+	pid_t daemon = 0;
+	if (lazy) {
+		ret = start_lazy_daemon(r, dir, port, &daemon);
+		if (ret) {
+			stop_daemon(daemon);
+			return ret;
+		}
+	}
+	struct cryo_opts ro = *r->o;	/* the strings stay o's */
+	ro.command = CMD_RESTORE;
+	ro.images_dir = dir;
+	ro.work_dir = dir;
+	ro.restore_detached = true;
+	ro.lazy_pages = lazy;
+	ro.port = 0;
+	ro.address = NULL;
+	struct cryo_error err;
+	int status;
+	ret = cryo_restore(&ro, &status, &err);
+	if (ret) {
+		stop_daemon(daemon);
+		return fail(r, ret, "restore failed: %s", err.msg[0] ? err.msg : strerror(-ret));
+	}
+	pr_msg("migrate: the tree from %s runs here", r->c.peer);
+	ret = mig_send_result(&r->c, 0, "restored");
+	if (daemon) {
+		if (waitpid(daemon, &status, 0) == daemon &&
+		    !(WIFEXITED(status) && !WEXITSTATUS(status))) {
+			pr_err("migrate: the lazy-pages daemon failed (status %#x): see "
+			       "%s/lazy-pages.log", status, dir);
+			return -EIO;
+		}
+		pr_info("migrate: the lazy-pages daemon has every page");
+	}
+	return ret;
+}
+
+static int serve(struct dst_run *r)
+{
+	struct mig_hdr h;
+	char name[MIG_NAME_MAX + 1];
+	int ret = mig_recv_hdr(&r->c, &h, name);
+	if (ret)
+		return ret;
+	if (h.type != MIG_HELLO || strcmp(name, MIG_HELLO_NAME) || h.size)
+		return fail(r, -EPROTO, "expected %s, got a message of type %u (\"%s\")",
+			    MIG_HELLO_NAME, h.type, name);
+	ret = mig_send_result(&r->c, 0, "ready");
+	while (!ret) {
+		ret = mig_recv_hdr(&r->c, &h, name);
+		if (ret)
+			break;
+		switch (h.type) {
+		case MIG_DIR:
+			if (r->dirfd >= 0 || !dir_name(name) || h.size)
+				return fail(r, -EPROTO, "a directory \"%s\" the source can't send "
+					    "(nested, or not 1-64 or final)", name);
+			if (mkdirat(r->basefd, name, 0700))
+				return fail(r, -errno, "can't create %s/%s: %s (-D must not hold "
+					    "an earlier migration)", r->o->images_dir, name,
+					    strerror(errno));
+			r->dirfd = openat(r->basefd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (r->dirfd < 0)
+				return fail(r, -errno, "can't open %s/%s: %s", r->o->images_dir,
+					    name, strerror(errno));
+			snprintf(r->dir, sizeof(r->dir), "%s", name);
+			break;
+		case MIG_FILE:
+			ret = recv_file(r, name, h.size);
+			break;
+		case MIG_LINK:
+			ret = recv_link(r, name, h.size);
+			break;
+		case MIG_DIR_END:
+			if (r->dirfd < 0 || h.size)
+				return fail(r, -EPROTO, "the end of a directory never begun");
+			if (syncfs(r->dirfd))
+				return fail(r, -errno, "can't sync %s/%s: %s", r->o->images_dir,
+					    r->dir, strerror(errno));
+			close(r->dirfd);
+			r->dirfd = -1;
+			snprintf(r->last_dir, sizeof(r->last_dir), "%s", r->dir);
+			pr_info("migrate: received %s", r->dir);
+			ret = mig_send_result(&r->c, 0, "stored");
+			break;
+		case MIG_RESTORE:
+			return restore(r, h.size);
+		default:
+			return fail(r, -EPROTO, "an unexpected message of type %u", h.type);
+		}
+	}
+	return ret;
+}
+
+int migrate_dest_session(struct cryo_opts *o, int sk, const char *peer, const char *srcip)
+{
+	struct dst_run r = { .o = o, .c = { .sk = sk, .peer = peer }, .dirfd = -1 };
+	int ret;
+
+	snprintf(r.srcip, sizeof(r.srcip), "%s", srcip);
+	r.basefd = open(o->images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (r.basefd < 0)
+		return log_errno(-errno, "migrate: can't open the images directory %s", o->images_dir);
+	r.buf = malloc(COPY_BUF);
+	ret = r.buf ? serve(&r) : -ENOMEM;
+	if (r.dirfd >= 0)
+		close(r.dirfd);
+	free(r.buf);
+	close(r.basefd);
+	return ret;
+}
+
+int migrate_dest(struct cryo_opts *o)
+{
+	char peer[INET6_ADDRSTRLEN + 16], srcip[INET6_ADDRSTRLEN];
+	int ret;
+
+	int lsk = listen_on(o->address, o->migrate_listen);
+	if (lsk < 0)
+		return lsk;
+	pr_msg("migrate: waiting for the source on port %d", o->migrate_listen);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int sk;
+	do
+		sk = accept4(lsk, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+	while (sk < 0 && errno == EINTR);
+	close(lsk);
+	if (sk < 0)
+		return log_errno(-errno, "migrate --listen: accept failed");
+	ret = mig_set_timeouts(sk);
+	if (ret) {
+		close(sk);
+		return ret;
+	}
+	int port;
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))
+			inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], srcip, sizeof(srcip));
+		else
+			inet_ntop(AF_INET6, &a->sin6_addr, srcip, sizeof(srcip));
+		port = ntohs(a->sin6_port);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &a->sin_addr, srcip, sizeof(srcip));
+		port = ntohs(a->sin_port);
+	}
+	snprintf(peer, sizeof(peer), "%s port %d", srcip, port);
+	pr_info("migrate: the source %s connected", peer);
+	ret = migrate_dest_session(o, sk, peer, srcip);
+	close(sk);
+	return ret;
+}

@@ -1,0 +1,80 @@
+/* The migration stream (cryo's own; one TCP connection, source to
+ * destination, with the destination's answers on the way back).
+ *
+ * Every message is a 16-byte header (little-endian) followed by its name
+ * (name_len bytes, no NUL) and its payload (size bytes):
+ *
+ *   HELLO    name "cryo-migrate/1"                  -> RESULT
+ *   DIR      name: "1".."64" or "final"; the FILE and LINK messages after
+ *            it go into that directory (made fresh under -D)
+ *   FILE     name: a file name; payload: its contents
+ *   LINK     name "parent"; payload: its target, "../N"
+ *   DIR_END  the directory is complete                -> RESULT
+ *   RESTORE  payload: struct mig_restore             -> RESULT once the
+ *            restored tree runs (or the restore failed)
+ *   RESULT   payload: int32 code (0 or -errno), then a message
+ *
+ * A closed connection at any point before the RESTORE's RESULT is a
+ * failure on both ends: the source lets its tree go on. */
+#ifndef CRYO_MIGRATE_INT_H
+#define CRYO_MIGRATE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MIG_MAGIC 0x47494d43u	/* "CMIG" */
+#define MIG_HELLO_NAME "cryo-migrate/1"
+
+enum mig_type {
+	MIG_HELLO = 1,
+	MIG_DIR,
+	MIG_FILE,
+	MIG_LINK,
+	MIG_DIR_END,
+	MIG_RESTORE,
+	MIG_RESULT,
+};
+
+struct mig_hdr {
+	uint32_t magic;
+	uint16_t type;
+	uint16_t name_len;
+	uint64_t size;
+} __attribute__((packed));
+
+#define MIG_RESTORE_LAZY 0x1	/* --lazy-pages: the source serves the rest */
+
+struct mig_restore {
+	uint32_t flags;
+	uint32_t lazy_port;	/* where the source's dump serves them */
+} __attribute__((packed));
+
+#define MIG_NAME_MAX 255
+#define MIG_IO_TIMEOUT 300	/* s: the longest silence either end accepts */
+#define MIG_MSG_MAX 1024
+
+struct mig_conn {
+	int sk;
+	const char *peer;	/* for messages: "HOST:PORT" */
+	uint64_t sent;		/* bytes written so far */
+};
+
+/* TCP_NODELAY and MIG_IO_TIMEOUT both ways on @sk. */
+int mig_set_timeouts(int sk);
+int mig_write(struct mig_conn *c, const void *buf, size_t len);
+int mig_read(struct mig_conn *c, void *buf, size_t len);
+int mig_send(struct mig_conn *c, enum mig_type type, const char *name, const void *payload,
+	     uint64_t size);
+/* The next header and its name (NUL-terminated into @name, MIG_NAME_MAX+1). */
+int mig_recv_hdr(struct mig_conn *c, struct mig_hdr *h, char *name);
+/* RESULT: @code and @msg to the peer. */
+int mig_send_result(struct mig_conn *c, int code, const char *msg);
+/* Wait for a RESULT; its code (a negative errno from the peer, logged with
+ * its message) or this end's error. */
+int mig_wait_result(struct mig_conn *c, const char *what);
+/* Send directory @name of @basefd: DIR, a FILE per regular file, LINK for
+ * "parent", DIR_END; waits for the RESULT.  *@bytes: what it sent. */
+int mig_send_dir(struct mig_conn *c, int basefd, const char *name, uint64_t *bytes);
+
+#endif
