@@ -688,7 +688,7 @@ static int copy_proc(struct bgsnap *b, struct bg_proc *p, struct page_sink *sink
 		}
 		for (uint64_t a = r->start; !ret && a < r->end;) {
 			size_t len = MIN(BG_CHUNK, r->end - a);
-			fault_kill_point("dump:bg-copy");
+			fault_kill_point("dump:bg-chunk");
 			ret = copy_chunk(b, p, r, a, len);
 			if (ret)
 				break;
