@@ -233,9 +233,10 @@ static void rpc_section(void)
 	     "criu (a criu symlink first in PATH, or runc --criu PATH) and the clients use it "
 	     "unchanged.");
 	para("Requests: VERSION answers the criu release whose interface cryo implements. "
-	     "FEATURE_CHECK answers each feature asked about: mem_track and lazy_pages false "
-	     "(no incremental dumps or post-copy restore yet), pidfd_store true when the "
-	     "kernel has pidfd_open and pidfd_getfd. CHECK, DUMP and RESTORE run as the "
+	     "FEATURE_CHECK answers each feature asked about as `cryo check --feature` does: "
+	     "mem_track as mem_dirty_track (pre-dump and dump --track-mem work), lazy_pages "
+	     "as lazy_pages (restore --lazy-pages works), pidfd_store true when the kernel "
+	     "has pidfd_open and pidfd_getfd. CHECK, DUMP and RESTORE run as the "
 	     "commands do. WAIT_PID waits for a child of cryo and answers its wait status. "
 	     "PRE_DUMP, SINGLE_PRE_DUMP, PAGE_SERVER, PAGE_SERVER_CHLD, CPUINFO_DUMP and "
 	     "CPUINFO_CHECK are answered with success false and the reason, as the command "
