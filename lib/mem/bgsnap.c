@@ -581,10 +581,14 @@ static int drain(struct bgsnap *b, int pi)
  * for something. */
 static int serve(struct bgsnap *b, int timeout_ms)
 {
+	if (!b->n)
+		return 0;
 	struct pollfd pfd[b->n];
 	int idx[b->n], np = 0, ret = 0;
+	/* copied processes too: a chunk whose un-protection stopped at a
+	 * VMA mapped since left the pages after it protected */
 	for (int i = 0; i < b->n; i++) {
-		if (b->p[i].uffd < 0 || b->p[i].done)
+		if (b->p[i].uffd < 0)
 			continue;
 		pfd[np] = (struct pollfd){ .fd = b->p[i].uffd, .events = POLLIN };
 		idx[np++] = i;
