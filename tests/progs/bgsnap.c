@@ -18,8 +18,11 @@
  *   --remap   a thread that keeps moving a 16-page region between two
  *             places with mremap (its pages, as of the freeze, must be
  *             found where they went), with the same step check;
- *   --forks   the main thread forks a child every few ms that writes to
- *             the writers' memory (its copy) and exits at once.
+ *   --forks N the main thread forks N children, one every 2 ms, from the
+ *             start on (during the dump): each writes to a writer's page
+ *             (its own copy, copy-on-write) and waits; those forked after
+ *             the freeze are not in the images, and the parent's memory
+ *             (its list of children) says which are.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -43,8 +46,11 @@ static bool kwrite;
 TEST_OPTION(kwrite, bool, "a thread whose pages the kernel writes (pread)", 0);
 static bool remap;
 TEST_OPTION(remap, bool, "a thread that keeps moving its region (mremap)", 0);
-static bool forks;
-TEST_OPTION(forks, bool, "the main thread keeps forking short-lived children", 0);
+static unsigned forks;
+TEST_OPTION(forks, uint, "children to fork, one every 2 ms, during the dump", 0);
+#define MAX_KIDS 256
+static pid_t kids[MAX_KIDS];
+static volatile unsigned nkids;
 
 struct region {
 	const char *what;
@@ -218,21 +224,26 @@ int main(int argc, char **argv)
 		while (regs[i].step < regs[i].npages + 1)
 			usleep(1000);
 
+	if (forks > MAX_KIDS)
+		setup_fail("--forks: at most %d", MAX_KIDS);
 	test_daemon();
-	while (test_go()) {
-		if (!forks) {
-			test_waitsig();
+	while (nkids < forks && test_go()) {
+		pid_t c = fork();
+		if (c < 0) {
+			fail_errno("fork");
 			break;
 		}
-		pid_t c = fork();
 		if (c == 0) {
-			regs[0].base[0] = ~0ULL;	/* the child's copy */
-			_exit(0);
+			stop = 1;	/* its copy: no writer threads here */
+			regs[0].base[0] = ~0ULL;	/* its own copy of the page */
+			for (;;)
+				pause();
 		}
-		if (c > 0)
-			waitpid(c, NULL, 0);
+		kids[nkids] = c;
+		nkids = nkids + 1;
 		usleep(2000);
 	}
+	test_waitsig();
 	uint64_t before[MAX_THREADS + 2];
 	for (int i = 0; i < nregs; i++)
 		before[i] = regs[i].step;
@@ -240,6 +251,12 @@ int main(int argc, char **argv)
 	stop = 1;
 	for (int i = 0; i < nregs; i++)
 		pthread_join(regs[i].th, NULL);
+	for (unsigned k = 0; k < nkids; k++) {
+		int st;
+		kill(kids[k], SIGKILL);
+		if (waitpid(kids[k], &st, 0) != kids[k])
+			fail_errno("waitpid of child %d (%u of %u)", kids[k], k, nkids);
+	}
 	for (int i = 0; i < nregs; i++) {
 		if (regs[i].step == before[i])
 			fail("%s thread %d made no progress (stuck at step %llu)", regs[i].what, i,
