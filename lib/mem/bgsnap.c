@@ -638,6 +638,17 @@ static int copy_chunk(struct bgsnap *b, struct bg_proc *p, const struct bg_run *
 			return 0;
 		}
 		memset(bad, 0, sizeof(bad));
+		size_t stored = 0;
+		for (size_t k = 0; k < np; k++)
+			stored += store_get(&p->st, a + k * PAGE_SIZE) != NULL;
+		/* all saved already (moved away, say): nothing to read there,
+		 * where a new mapping may be */
+		if (stored == np) {
+			for (size_t k = 0; k < np; k++)
+				memcpy(b->buf + k * PAGE_SIZE, store_get(&p->st, a + k * PAGE_SIZE),
+				       PAGE_SIZE);
+			return 0;
+		}
 		if (pread(p->mem_fd, b->buf, len, a) != (ssize_t)len)
 			for (size_t k = 0; k < np; k++)
 				bad[k] = pread(p->mem_fd, b->buf + k * PAGE_SIZE, PAGE_SIZE,
