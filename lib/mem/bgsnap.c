@@ -713,6 +713,9 @@ static int copy_proc(struct bgsnap *b, struct bg_proc *p, struct page_sink *sink
 			st->memwrite_ns += now_ns() - t0;
 			st->pages_written += len / PAGE_SIZE;
 			a += len;
+			/* the writers waiting meanwhile */
+			if (!ret)
+				ret = serve(b, 0);
 		}
 	}
 	p->current = false;
