@@ -15,7 +15,7 @@
                chain must be a consistent cut (pages the tree wrote during
                the pre-dump's copy are written again by the dump)
   refuse       dump --background-snapshot without --leave-running, and with
-               --lazy-pages, are refused, the tree unharmed
+               --page-server, are refused, the tree unharmed
 
 The program is tests/progs/bgsnap (threads writing generation counters at
 full speed; it checks the cut itself at SIGTERM).  Lines: PASS/FAIL/SKIP
@@ -165,8 +165,9 @@ def check_refuse(c):
             (['dump', '--background-snapshot'],
              '--background-snapshot lets the tree run while its memory is copied: it needs '
              '--leave-running'),
-            (['dump', '-R', '--background-snapshot', '--lazy-pages', '--port', '1'],
-             'dump --background-snapshot with --lazy-pages is not implemented yet')):
+            (['dump', '-R', '--background-snapshot', '--page-server', '--address', '127.0.0.1',
+              '--port', '1'],
+             'dump --background-snapshot with --page-server is not implemented yet')):
         rc, out, err = c.dump('img', extra, 'refused', must=False)
         if rc == 0 or text not in err + out:
             raise CheckFailed('cryo %s: exit %s, expected a refusal %r, got %r'
