@@ -616,13 +616,45 @@ static int serve(struct bgsnap *b, int timeout_ms)
 	return ret;
 }
 
-/* One chunk [@a, @a+@len) of run @r into b->buf, as of the freeze. */
+/* Pages of a chunk just read that can't be taken as the freeze's (not
+ * saved, and gone, no longer protected, or where a move put other pages):
+ * the first one's index, or -1. */
+static long suspect_page(struct bg_proc *p, uint64_t a, size_t np, const bool *bad,
+			 const uint64_t *ents, bool ents_ok, const char **why)
+{
+	for (size_t k = 0; k < np; k++) {
+		uint64_t pa = a + k * PAGE_SIZE;
+		if (store_get(&p->st, pa))
+			continue;
+		if (bad[k] || !ents_ok || !(ents[k] & (PM_PRESENT | PM_SWAPPED))) {
+			*why = "was unmapped or dropped (munmap, MADV_DONTNEED, exit or exec)";
+			return k;
+		}
+		if (!(ents[k] & PM_UFFD_WP) || in_moved(p, pa)) {
+			*why = "was replaced (a new mapping at its address)";
+			return k;
+		}
+	}
+	return -1;
+}
+
+/* One chunk [@a, @a+@len) of run @r into b->buf, as of the freeze.
+ *
+ * Read, then check each page with pagemap: still there with its uffd-wp
+ * bit, so not written since the freeze.  Then un-protect the chunk, which
+ * also tells whether a layout change (mremap) is under way: EAGAIN while
+ * its event is unread (mmap_changing).  Then the events are read, which
+ * saves the pages a move took away and marks where it put them, and the
+ * chunk is checked again: a page that was moved in or out before the read
+ * is in the store or marked, and the chunk is read again.  A chunk left
+ * protected that way is un-protected by the writes' faults. */
 static int copy_chunk(struct bgsnap *b, struct bg_proc *p, const struct bg_run *r, uint64_t a,
 		      size_t len)
 {
 	size_t np = len / PAGE_SIZE;
 	uint64_t ents[BG_CHUNK_PAGES];
 	bool bad[BG_CHUNK_PAGES];
+	const char *why = NULL;
 	for (int tries = 0;; tries++) {
 		int ret = serve(b, tries ? 1 : 0);
 		if (ret)
@@ -643,40 +675,32 @@ static int copy_chunk(struct bgsnap *b, struct bg_proc *p, const struct bg_run *
 			stored += store_get(&p->st, a + k * PAGE_SIZE) != NULL;
 		/* all saved already (moved away, say): nothing to read there,
 		 * where a new mapping may be */
-		if (stored == np) {
-			for (size_t k = 0; k < np; k++)
-				memcpy(b->buf + k * PAGE_SIZE, store_get(&p->st, a + k * PAGE_SIZE),
-				       PAGE_SIZE);
-			return 0;
-		}
-		if (pread(p->mem_fd, b->buf, len, a) != (ssize_t)len)
+		if (stored < np && pread(p->mem_fd, b->buf, len, a) != (ssize_t)len)
 			for (size_t k = 0; k < np; k++)
 				bad[k] = pread(p->mem_fd, b->buf + k * PAGE_SIZE, PAGE_SIZE,
 					       a + k * PAGE_SIZE) != PAGE_SIZE;
-		ssize_t got = pread(p->pm_fd, ents, np * 8, a / PAGE_SIZE * 8);
-		for (size_t k = 0; k < np; k++) {
-			uint64_t pa = a + k * PAGE_SIZE;
-			char *s = store_get(&p->st, pa);
-			if (s) {
-				memcpy(b->buf + k * PAGE_SIZE, s, PAGE_SIZE);
-				continue;
-			}
-			if (b->unprotected)
-				continue;
-			if (bad[k] || got != (ssize_t)(np * 8) ||
-			    !(ents[k] & (PM_PRESENT | PM_SWAPPED)))
-				return lost(p, pa, "was unmapped or dropped (munmap, MADV_DONTNEED, "
-					    "exit or exec)");
-			if (!(ents[k] & PM_UFFD_WP) || in_moved(p, pa))
-				return lost(p, pa, "was replaced (a new mapping at its address)");
+		bool ents_ok = stored == np ||
+			       pread(p->pm_fd, ents, np * 8, a / PAGE_SIZE * 8) == (ssize_t)(np * 8);
+		long k = b->unprotected ? -1 : suspect_page(p, a, np, bad, ents, ents_ok, &why);
+		int up = b->unprotected || stored == np ? 0 : unprotect(p, a, len);
+		if (up == -EAGAIN) {
+			/* read what moved meanwhile, then judge the read */
+			ret = serve(b, 1);
+			if (ret)
+				return ret;
+			k = suspect_page(p, a, np, bad, ents, ents_ok, &why);
 		}
-		if (b->unprotected)
+		if (k < 0) {
+			for (size_t i = 0; i < np; i++) {
+				char *s = store_get(&p->st, a + i * PAGE_SIZE);
+				if (s)
+					memcpy(b->buf + i * PAGE_SIZE, s, PAGE_SIZE);
+			}
 			return 0;
-		ret = unprotect(p, a, len);
-		if (ret != -EAGAIN)
-			return ret;
-		/* a layout change is under way: the read may have raced
-		 * with it; read again once its event is handled */
+		}
+		/* no change under way: it is gone */
+		if (up != -EAGAIN)
+			return lost(p, a + k * PAGE_SIZE, why);
 		if (tries == MAX_RETRY)
 			return log_errno(-EAGAIN, "process %d keeps changing its memory layout: "
 					 "the background snapshot can't copy 0x%llx", p->pid,
