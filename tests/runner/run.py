@@ -994,11 +994,14 @@ class Runner(fault.FaultTests, real.RealTests):
                 # goes, and the images (the freeze instant) must restore
                 self.check_unharmed(pid, tree, 'after dump --background-snapshot%s' % tag,
                                     expect)
-                for p in tree:
+                # all of it, children forked since too (churn)
+                now = sorted(set(tree) | set(proc_tree(pid)))
+                for p in now:
                     try:
                         os.kill(p, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
+                self.wait_tree_gone(now, 'after the original was killed%s' % tag)
             self.wait_tree_gone(tree, 'after dump%s' % tag)
 
             if fault and it == 1 and fault.startswith('restore:'):
