@@ -968,7 +968,8 @@ class Runner(fault.FaultTests, real.RealTests):
             if fault and it == 1 and fault.startswith('dump:'):
                 # the faulted dump must fail and leave the tree as it was;
                 # then the normal dump below must still work
-                rc, out, log = self.dump(pid, tree, meta, ctx, tag + '-fault', fault=fault)
+                rc, out, log = self.dump(pid, tree, meta, ctx, tag + '-fault', fault=fault,
+                                         snapshot=mods['snapshot'])
                 self.refusal_ok('dump with CRYO_FAULT=%s' % fault, rc, out, log, meta,
                                 'fault injected at %s' % fault)
                 self.check_unharmed(pid, tree, 'after the failed dump (CRYO_FAULT=%s)' % fault, expect)
