@@ -33,7 +33,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checklib import (CheckFailed, note, prog_path, read, run_checks, state,  # noqa: E402
+from checklib import (CheckFailed, CheckSkipped, note, prog_path, read, run_checks, state,  # noqa: E402
                       wait_until)
 import checklib  # noqa: E402
 import run      # noqa: E402
@@ -47,6 +47,9 @@ class Check(checklib.Check):
         super().__init__(name, os.path.join(top, name.replace(':', '_').replace('#', '_')))
 
     def start(self):
+        if subprocess.run([checklib.CRYO, 'check', '--feature', 'background_snapshot'],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode:
+            raise CheckSkipped('cryo check --feature background_snapshot: not on this kernel')
         binary = prog_path(PROG)
         pdir = self.path('prog')
         os.makedirs(pdir)
