@@ -18,6 +18,10 @@
  *   --remap   a thread that keeps moving a 16-page region between two
  *             places with mremap (its pages, as of the freeze, must be
  *             found where they went), with the same step check;
+ *   --unmap   a thread that keeps filling a 64-page region, unmapping it
+ *             and mapping a new one (only its progress is checked: pages
+ *             of the freeze unmapped before cryo copied them fail the
+ *             dump, which must leave the tree unharmed);
  *   --forks N the main thread forks N children, one every 2 ms, from the
  *             start on (during the dump): each writes to a writer's page
  *             (its own copy, copy-on-write) and waits; those forked after
@@ -46,6 +50,8 @@ static bool kwrite;
 TEST_OPTION(kwrite, bool, "a thread whose pages the kernel writes (pread)", 0);
 static bool remap;
 TEST_OPTION(remap, bool, "a thread that keeps moving its region (mremap)", 0);
+static bool unmap;
+TEST_OPTION(unmap, bool, "a thread that keeps unmapping and mapping its region", 0);
 static unsigned forks;
 TEST_OPTION(forks, uint, "children to fork, one every 2 ms, during the dump", 0);
 #define MAX_KIDS 256
@@ -54,6 +60,7 @@ static volatile unsigned nkids;
 
 struct region {
 	const char *what;
+	bool nocheck;		/* the unmapper's: progress only */
 	uint64_t *base;		/* the remap thread's moves */
 	size_t npages;
 	volatile uint64_t step;
@@ -61,7 +68,7 @@ struct region {
 	pthread_t th;
 };
 
-static struct region regs[MAX_THREADS + 2];
+static struct region regs[MAX_THREADS + 3];
 static int nregs;
 static volatile int stop;
 
@@ -151,6 +158,28 @@ static void *remapper(void *arg)
 	return NULL;
 }
 
+static void *unmapper(void *arg)
+{
+	struct region *r = arg;
+	size_t len = r->npages * PAGE;
+	while (!stop) {
+		uint64_t s = r->step + 1;
+		for (size_t w = 0; w < r->npages * WORDS; w++)
+			r->base[w] = s;
+		if (munmap(r->base, len)) {
+			fail_errno("munmap %p", (void *)r->base);
+			return NULL;
+		}
+		r->base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (r->base == MAP_FAILED) {
+			fail_errno("mmap");
+			return NULL;
+		}
+		r->step = s;
+	}
+	return NULL;
+}
+
 static struct region *new_region(const char *what, size_t npages)
 {
 	struct region *r = &regs[nregs++];
@@ -167,6 +196,8 @@ static struct region *new_region(const char *what, size_t npages)
 static void final_check(struct region *r)
 {
 	uint64_t s = r->step, n = r->npages;
+	if (r->nocheck)
+		return;
 	if (r->bad_step) {
 		fail("%s: before step %llu its page held %llu, not %llu: the memory was not one "
 		     "consistent cut", r->what, (unsigned long long)r->bad_step,
@@ -210,11 +241,18 @@ int main(int argc, char **argv)
 		if (remap_other == MAP_FAILED)
 			setup_fail("mmap: %m");
 	}
+	int unmap_i = -1;
+	if (unmap) {
+		unmap_i = nregs;
+		new_region("unmapper", 64)->nocheck = true;
+	}
 	for (int i = 0; i < nregs; i++) {
 		void *(*fn)(void *) = writer;
 		if (kwrite && i == (int)threads)
 			fn = kwriter;
-		else if (remap && i == nregs - 1)
+		else if (i == unmap_i)
+			fn = unmapper;
+		else if (remap && i == (int)threads + kwrite)
 			fn = remapper;
 		if (pthread_create(&regs[i].th, NULL, fn, &regs[i]))
 			setup_fail("pthread_create");
@@ -244,7 +282,7 @@ int main(int argc, char **argv)
 		usleep(2000);
 	}
 	test_waitsig();
-	uint64_t before[MAX_THREADS + 2];
+	uint64_t before[MAX_THREADS + 3];
 	for (int i = 0; i < nregs; i++)
 		before[i] = regs[i].step;
 	usleep(20000);

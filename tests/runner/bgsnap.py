@@ -10,6 +10,11 @@
                them), nothing may stay protected, no inventory.img may be
                left, and the program must then pass (its threads kept
                writing, its memory consistent)
+  unmap        a thread keeps filling, unmapping and mapping a region again
+               during the dump: the dump either succeeds (the writes before
+               each munmap faulted the pages into cryo first), and the
+               restore passes, or fails naming the memory unmapped before
+               it was copied; either way the original is unharmed and passes
   predump      pre-dump --background-snapshot (copied after the release),
                then a dump --prev-images-dir --track-mem: the restore of the
                chain must be a consistent cut (pages the tree wrote during
@@ -147,6 +152,35 @@ def kill_check(point):
     return fn
 
 
+def check_unmap(c):
+    global ARGS
+    saved, ARGS = ARGS, ARGS + ['--unmap']
+    try:
+        c.pid = c.start()
+    finally:
+        ARGS = saved
+    rc, out, err = c.dump('img', ['dump', '-R', '--background-snapshot'], 'dump', must=False)
+    msg = 'was unmapped or dropped'
+    if rc != 0 and msg not in err + out and 'was replaced' not in err + out:
+        raise CheckFailed('the dump failed otherwise (exit %s): %s'
+                          % (rc, (err + out).strip()[-300:]))
+    note('the dump %s' % ('succeeded' if rc == 0 else 'failed as it should: ' +
+                          [l for l in (err + out).splitlines() if 'during the background' in l][0]))
+    time.sleep(0.2)
+    c.running(c.pid, 'after the dump')
+    maps = read('/proc/%d/smaps' % c.pid)
+    if [l for l in maps.splitlines() if l.startswith('VmFlags:') and ' uw' in l]:
+        raise CheckFailed('memory still registered after the dump')
+    if rc != 0:
+        c.verdict(c.pid, 'after the failed dump')
+        return
+    c.kill_tree(c.pid)
+    rpid = c.restore('img')
+    time.sleep(0.3)
+    c.running(rpid, 'after the restore')
+    c.verdict(rpid, 'after the restore')
+
+
 def check_predump(c):
     c.pid = c.start()
     c.dump('pre', ['pre-dump', '--background-snapshot'], 'pre-dump')
@@ -182,6 +216,7 @@ def check_refuse(c):
 CHECKS = [('kill:dump:bg-release', kill_check('dump:bg-release')),
           ('kill:dump:bg-chunk#1', kill_check('dump:bg-chunk#1')),
           ('kill:dump:bg-chunk#60', kill_check('dump:bg-chunk#60')),
+          ('unmap', check_unmap),
           ('predump', check_predump),
           ('refuse', check_refuse)]
 
