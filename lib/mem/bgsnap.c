@@ -56,6 +56,12 @@ struct bg_store {
 	size_t nblocks;
 };
 
+/* A page of the freeze that a move took away and that could not be read
+ * at its new place yet (another move may have taken it further). */
+struct bg_chase {
+	uint64_t freeze, cur;
+};
+
 struct bg_vma {
 	uint64_t start, end;
 	uint32_t status, prot;
@@ -70,6 +76,8 @@ struct bg_proc {
 	struct bg_run *runs;
 	size_t nruns, caprun;
 	struct mem_page_runs moved;	/* where mremap put protected pages */
+	struct bg_chase *chase;	/* moved pages not saved yet */
+	size_t nchase, capchase;
 	struct bg_store st;
 	uint64_t cursor;	/* while this process is copied: below it, done */
 	bool done, current;
@@ -86,7 +94,7 @@ struct bgsnap {
 	char *buf;
 	struct bg_retry *retry;
 	size_t nretry, capretry;
-	uint64_t faults, saved, remaps;
+	uint64_t faults, saved, remaps, chased;
 	bool unprotected;	/* test only: nothing is protected */
 };
 
@@ -211,6 +219,7 @@ void bgsnap_free(struct bgsnap *b)
 		free(p->vmas);
 		free(p->runs);
 		mem_page_runs_free(&p->moved);
+		free(p->chase);
 		store_free(&p->st);
 	}
 	free(b->p);
@@ -453,9 +462,14 @@ static const struct bg_run *find_run(const struct bg_proc *p, uint64_t a)
 
 /* A page of the freeze that is still protected and not copied: the one
  * copy of its content is in the process. */
+static bool copied(const struct bg_proc *p, uint64_t a)
+{
+	return p->done || (p->current && a < p->cursor);
+}
+
 static bool needs_saving(const struct bg_proc *p, uint64_t a)
 {
-	if (p->done || (p->current && a < p->cursor) || in_moved(p, a))
+	if (copied(p, a) || in_moved(p, a))
 		return false;
 	const struct bg_run *r = find_run(p, a);
 	return r && r->prot;
@@ -483,27 +497,87 @@ static int unprotect(struct bg_proc *p, uint64_t a, uint64_t len)
 	return 0;
 }
 
-/* The pages of [@start, @end) at their freeze address, moved to @to: save
- * those not copied yet from their new place, where they are still
- * protected. */
+/* Save page @a of the freeze from @now, where a move put it: 1 if saved,
+ * 0 if that can't be told yet (not there, or a layout change under way:
+ * the probe, a write-protection of the page again, which it has, fails
+ * with EAGAIN while an event is unread). */
+static int save_moved(struct bg_proc *p, uint64_t a, uint64_t now)
+{
+	char buf[PAGE_SIZE];
+	uint64_t e = 0;
+	if (pread(p->mem_fd, buf, PAGE_SIZE, now) != PAGE_SIZE ||
+	    pread(p->pm_fd, &e, 8, now / PAGE_SIZE * 8) != 8 ||
+	    !(e & (PM_PRESENT | PM_SWAPPED)) || !(e & PM_UFFD_WP))
+		return 0;
+	struct uffdio_writeprotect wp = { .range = { now, PAGE_SIZE },
+					  .mode = UFFDIO_WRITEPROTECT_MODE_WP };	/* wakes no one */
+	if (ioctl(p->uffd, UFFDIO_WRITEPROTECT, &wp))
+		return 0;
+	char *pg;
+	int ret = store_put(&p->st, a, &pg);
+	if (ret)
+		return ret;
+	memcpy(pg, buf, PAGE_SIZE);
+	return 1;
+}
+
+static int chase_find(const struct bg_proc *p, uint64_t cur)
+{
+	for (size_t i = 0; i < p->nchase; i++)
+		if (p->chase[i].cur == cur)
+			return i;
+	return -1;
+}
+
+/* Try the pages still chased again. */
+static int chase_resolve(struct bg_proc *p)
+{
+	size_t k = 0;
+	int ret = 0;
+	for (size_t i = 0; i < p->nchase; i++) {
+		if (copied(p, p->chase[i].freeze))
+			continue;	/* found at its place after all */
+		int r = ret ? 0 : save_moved(p, p->chase[i].freeze, p->chase[i].cur);
+		if (r < 0)
+			ret = r;
+		if (r <= 0)
+			p->chase[k++] = p->chase[i];
+	}
+	p->nchase = k;
+	return ret;
+}
+
+/* [@from, @from+@len) moved to @to.  The pages of the freeze not copied
+ * yet are saved from their new place, where they are still protected;
+ * those a further move took on before they could be read are followed
+ * (chased) through the next events. */
 static int handle_remap(struct bg_proc *p, uint64_t from, uint64_t to, uint64_t len)
 {
 	int ret = 0;
+	pr_debug("process %d: 0x%llx-0x%llx moved to 0x%llx (%zu pages chased)", p->pid,
+		 (unsigned long long)from, (unsigned long long)(from + len),
+		 (unsigned long long)to, p->nchase);
+	for (size_t i = 0; i < p->nchase; i++)
+		if (p->chase[i].cur >= from && p->chase[i].cur < from + len)
+			p->chase[i].cur += to - from;
 	for (uint64_t a = from; !ret && a < from + len; a += PAGE_SIZE) {
 		if (!needs_saving(p, a) || store_get(&p->st, a))
 			continue;
-		uint64_t now = to + (a - from), e = 0;
-		char *pg;
-		ret = store_put(&p->st, a, &pg);
-		if (ret)
-			break;
-		if (pread(p->mem_fd, pg, PAGE_SIZE, now) != PAGE_SIZE ||
-		    pread(p->pm_fd, &e, 8, now / PAGE_SIZE * 8) != 8 || !(e & PM_UFFD_WP))
-			ret = lost(p, a, "was moved (mremap) and written or unmapped");
+		if (p->nchase == p->capchase) {
+			size_t cap = p->capchase ? p->capchase * 2 : 64;
+			struct bg_chase *c = realloc(p->chase, cap * sizeof(*c));
+			if (!c)
+				return -ENOMEM;
+			p->chase = c;
+			p->capchase = cap;
+		}
+		p->chase[p->nchase++] = (struct bg_chase){ a, to + (a - from) };
 	}
+	ret = mem_page_runs_add(&p->moved, to, to + len);
 	if (!ret)
-		ret = mem_page_runs_add(&p->moved, to, to + len);
-	if (!ret)
+		ret = chase_resolve(p);
+	/* the rest goes when written (a chased page's fault saves it first) */
+	if (!ret && !p->nchase)
 		unprotect(p, to, len);	/* EAGAIN: its faults will do it */
 	return ret;
 }
@@ -512,7 +586,17 @@ static int handle_fault(struct bgsnap *b, int pi, uint64_t addr)
 {
 	struct bg_proc *p = &b->p[pi];
 	uint64_t a = addr & ~(uint64_t)(PAGE_SIZE - 1);
-	if (needs_saving(p, a) && !store_get(&p->st, a)) {
+	int ci = chase_find(p, a);
+	if (ci >= 0 && copied(p, p->chase[ci].freeze)) {
+		p->chase[ci] = p->chase[--p->nchase];
+	} else if (ci >= 0) {
+		/* a moved page of the freeze: saved before it is written */
+		int r = save_moved(p, p->chase[ci].freeze, a);
+		if (r <= 0)
+			return r ? r : -EAGAIN;
+		p->chase[ci] = p->chase[--p->nchase];
+		b->saved++;
+	} else if (needs_saving(p, a) && !store_get(&p->st, a)) {
 		char *pg;
 		int ret = store_put(&p->st, a, &pg);
 		if (ret)
@@ -558,9 +642,12 @@ static int drain(struct bgsnap *b, int pi)
 		n /= sizeof(msgs[0]);
 		for (ssize_t i = 0; !ret && i < n; i++)
 			if (msgs[i].event == UFFD_EVENT_REMAP) {
+				size_t before = p->nchase;
 				b->remaps++;
 				ret = handle_remap(p, msgs[i].arg.remap.from, msgs[i].arg.remap.to,
 						   msgs[i].arg.remap.len);
+				if (p->nchase > before)
+					b->chased += p->nchase - before;
 			}
 		for (ssize_t i = 0; !ret && i < n; i++) {
 			if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
@@ -601,6 +688,9 @@ static int serve(struct bgsnap *b, int timeout_ms)
 	for (int i = 0; n > 0 && !ret && i < np; i++)
 		if (pfd[i].revents & POLLIN)
 			ret = drain(b, idx[i]);
+	for (int i = 0; !ret && i < b->n; i++)
+		if (b->p[i].nchase)
+			ret = chase_resolve(&b->p[i]);
 	/* faults whose un-protection met a layout change: again, now that
 	 * its event was read */
 	size_t k = 0;
@@ -682,6 +772,14 @@ static int copy_chunk(struct bgsnap *b, struct bg_proc *p, const struct bg_run *
 		bool ents_ok = stored == np ||
 			       pread(p->pm_fd, ents, np * 8, a / PAGE_SIZE * 8) == (ssize_t)(np * 8);
 		long k = b->unprotected ? -1 : suspect_page(p, a, np, bad, ents, ents_ok, &why);
+		if (k >= 0 && p->nchase) {
+			/* maybe a page a move took away and not read yet: no
+			 * un-protection (it would lose the page at its new
+			 * place) until the chase is over */
+			if (tries == MAX_RETRY)
+				return lost(p, a + k * PAGE_SIZE, why);
+			continue;
+		}
 		int up = b->unprotected || stored == np ? 0 : unprotect(p, a, len);
 		if (up == -EAGAIN) {
 			/* read what moved meanwhile, then judge the read */
@@ -767,8 +865,9 @@ int bgsnap_copy(struct bgsnap *b, struct page_sink *sink, struct mem_dump_stats 
 		ret = copy_proc(b, &b->p[i], sink, st);
 	st->memdump_ns += now_ns() - t0;
 	pr_info("background snapshot: %llu us to copy, %llu write faults (%llu pages saved "
-		"ahead), %llu mremaps", (unsigned long long)(now_ns() - t0) / 1000,
-		(unsigned long long)b->faults, (unsigned long long)b->saved,
-		(unsigned long long)b->remaps);
+		"ahead), %llu mremaps (%llu moved pages saved from their new place)",
+		(unsigned long long)(now_ns() - t0) / 1000, (unsigned long long)b->faults,
+		(unsigned long long)b->saved, (unsigned long long)b->remaps,
+		(unsigned long long)b->chased);
 	return ret;
 }

@@ -16,8 +16,9 @@
  *             a memfd into the region (a kernel-mode write into protected
  *             memory must wait for cryo, never fail with EFAULT);
  *   --remap   a thread that keeps moving a 16-page region between two
- *             places with mremap (its pages, as of the freeze, must be
- *             found where they went), with the same step check;
+ *             places with mremap, sometimes twice in a row (its pages, as
+ *             of the freeze, must be found where they went), with the
+ *             same step check;
  *   --unmap   a thread that keeps filling a 64-page region, unmapping it
  *             and mapping a new one (only its progress is checked: pages
  *             of the freeze unmapped before cryo copied them fail the
@@ -127,10 +128,28 @@ static void *kwriter(void *arg)
 
 static uint64_t *remap_other;
 
+/* Move the region to the other place and reserve its old one. */
+static int move_region(struct region *r)
+{
+	size_t len = r->npages * PAGE;
+	uint64_t *old = r->base;
+	void *to = mremap(old, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, remap_other);
+	if (to == MAP_FAILED) {
+		fail_errno("mremap %p -> %p", (void *)old, (void *)remap_other);
+		return -1;
+	}
+	if (mmap(old, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != old) {
+		fail_errno("mmap of the old place %p", (void *)old);
+		return -1;
+	}
+	remap_other = old;
+	r->base = to;
+	return 0;
+}
+
 static void *remapper(void *arg)
 {
 	struct region *r = arg;
-	size_t len = r->npages * PAGE;
 	while (!stop) {
 		uint64_t s = r->step + 1;
 		uint64_t *pg = r->base + (s % r->npages) * WORDS;
@@ -140,20 +159,13 @@ static void *remapper(void *arg)
 		r->step = s;
 		if (s % 4)
 			continue;
-		/* move the region to the other place and reserve its old one */
-		uint64_t *old = r->base;
-		void *to = mremap(old, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, remap_other);
-		if (to == MAP_FAILED) {
-			fail_errno("mremap %p -> %p", (void *)old, (void *)remap_other);
+		if (move_region(r))
 			return NULL;
-		}
-		if (mmap(old, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) !=
-		    old) {
-			fail_errno("mmap of the old place %p", (void *)old);
+		/* every other time, moved on at once, before any write: the
+		 * pages may be gone from where the first move put them by the
+		 * time cryo reads its event */
+		if (s % 8 == 0 && move_region(r))
 			return NULL;
-		}
-		remap_other = old;
-		r->base = to;
 	}
 	return NULL;
 }
