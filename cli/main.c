@@ -38,6 +38,28 @@ static int close_requested_fds(const struct cryo_opts *o)
 
 /* Make images_dir absolute (it must exist), so that the chdir to the work
  * directory does not change what it names, and default the work dir to it. */
+/* --exec-cmd: is @cmd something execvp() can run?  Checked before the
+ * restore, so a typo fails before any process is made. */
+static bool runnable(const char *cmd)
+{
+	if (strchr(cmd, '/'))
+		return access(cmd, X_OK) == 0;
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (const char *p = path; *p;) {
+		size_t n = strcspn(p, ":");
+		char full[PATH_MAX];
+		if (snprintf(full, sizeof(full), "%.*s/%s", (int)n, n ? p : ".", cmd) <
+		    (int)sizeof(full) && access(full, X_OK) == 0)
+			return true;
+		p += n;
+		if (*p)
+			p++;
+	}
+	return false;
+}
+
 static int prepare_dirs(struct cryo_opts *o, bool needs_images)
 {
 	char *abs;
@@ -135,7 +157,22 @@ static int run(struct cryo_opts *o)
 		ret = cryo_pre_dump(o, &err);
 		break;
 	case CMD_RESTORE:
+		if (o->exec_cmd && !runnable(o->exec_argv[0])) {
+			pr_err("--exec-cmd: %s is not an executable file here (nor in $PATH); "
+			       "nothing was restored", o->exec_argv[0]);
+			ret = -ENOENT;
+			break;
+		}
 		ret = cryo_restore(o, &status, &err);
+		if (!ret && o->exec_cmd) {
+			/* the restored root is our child: the command becomes its parent */
+			pr_info("restore done; executing %s", o->exec_argv[0]);
+			log_fini();
+			execvp(o->exec_argv[0], o->exec_argv);
+			fprintf(stderr, "cryo: --exec-cmd: can't execute %s: %s (the restored "
+				"tree runs on, adopted by init)\n", o->exec_argv[0], strerror(errno));
+			return EXIT_FAIL;
+		}
 		if (!ret && !o->restore_detached) {
 			log_fini();
 			return restore_exit(status);

@@ -23,6 +23,9 @@ int seccomp_dump_finish(struct creds_dump *cd, int dirfd);
 int seccomp_restore_prepare(struct creds_restore *cr, int dirfd);
 void seccomp_restore_finish(struct creds_restore *cr);
 
+/* lsm.c: the thread's labels into @ce (nothing without an LSM) */
+int lsm_dump_thread(pid_t pid, pid_t tid, CredsEntry *ce);
+
 /* settings.c */
 int settings_dump_proc(struct remote *r, pid_t pid, TaskCoreEntry *tc);
 int settings_dump_thread(struct remote *r, pid_t pid, pid_t tid, ThreadCoreEntry *tce);

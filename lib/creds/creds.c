@@ -13,7 +13,15 @@
  *   ambient: clear, raise each target bit (needs it permitted+inheritable)
  *   PR_CAPBSET_DROP for each capability outside the target bounding set
  *   securebits = target; capset(target sets); PR_SET_NO_NEW_PRIVS
- * then the result is read back from /proc and compared with the image. */
+ * then the result is read back from /proc and compared with the image.
+ *
+ * A task in a user namespace other than cryo's (lib/ns/user.c) keeps its
+ * ids in the image as it sees them, as criu's images do: /proc shows them
+ * as cryo sees them, so they are mapped through the task's uid_map and
+ * gid_map (dump) and back (the restore's check).  The task sets them
+ * itself, from inside its namespace.  With setgroups "deny" there the
+ * kernel refuses setgroups(2) altogether: the groups the task inherited
+ * must then already be the image's. */
 #include "creds/creds-int.h"
 #include "proc/proc.h"
 #include "seize/remote.h"
@@ -30,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -93,6 +102,82 @@ static uint64_t valid_caps(void)
 	return last >= 63 ? ~0ULL : (1ULL << (last + 1)) - 1;
 }
 
+/* ---- ids inside a user namespace ---------------------------------------- */
+
+struct idmaps {
+	struct proc_idmap uid, gid;
+};
+
+/* The maps of @pid's user namespace, or *@out NULL when it is cryo's own
+ * (or the kernel has none): its ids need no mapping. */
+static int task_idmaps(pid_t pid, struct idmaps **out)
+{
+	struct stat a, b;
+	char path[64];
+	*out = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
+	if (stat("/proc/self/ns/user", &b))
+		return 0;
+	if (stat(path, &a))
+		return log_errno(-errno, "can't read the user namespace of process %d (%s)", pid,
+				 path);
+	if (a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+		return 0;
+	struct idmaps *m = xmalloc(sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	int ret = proc_read_idmap(pid, "uid_map", &m->uid);
+	if (!ret)
+		ret = proc_read_idmap(pid, "gid_map", &m->gid);
+	if (ret) {
+		free(m);
+		return ret;
+	}
+	*out = m;
+	return 0;
+}
+
+/* The kernel's overflow gid: what an unmapped group reads as inside. */
+static uint32_t overflow_gid(void)
+{
+	static uint32_t gid;
+	if (!gid) {
+		char *s;
+		gid = 65534;
+		if (read_file(AT_FDCWD, "/proc/sys/kernel/overflowgid", &s, true) >= 0) {
+			gid = (uint32_t)strtoul(s, NULL, 10);
+			free(s);
+		}
+	}
+	return gid;
+}
+
+/* @st's ids (as cryo sees them) as the task sees them, in place.  An
+ * unmapped uid or gid is -EOVERFLOW with @bad naming it (the task reads
+ * the overflow id); an unmapped supplementary group reads as the overflow
+ * gid, as inside.  The groups are mapped first, whatever the ids. */
+static int status_inside(const struct idmaps *m, struct proc_status *st, char *bad, size_t size)
+{
+	uint32_t v;
+	if (!m)
+		return 0;
+	for (int i = 0; i < st->ngroups; i++)
+		st->groups[i] = proc_idmap_inside(&m->gid, st->groups[i], &v) ? v : overflow_gid();
+	for (int i = 0; i < 4; i++) {
+		if (!proc_idmap_inside(&m->uid, st->uid[i], &v)) {
+			snprintf(bad, size, "uid %u", st->uid[i]);
+			return -EOVERFLOW;
+		}
+		st->uid[i] = v;
+		if (!proc_idmap_inside(&m->gid, st->gid[i], &v)) {
+			snprintf(bad, size, "gid %u", st->gid[i]);
+			return -EOVERFLOW;
+		}
+		st->gid[i] = v;
+	}
+	return 0;
+}
+
 /* ---- dump --------------------------------------------------------------- */
 
 static uint32_t *cap_words(uint64_t v, size_t *n)
@@ -109,7 +194,20 @@ static uint32_t *cap_words(uint64_t v, size_t *n)
 static int dump_creds(struct remote *r, pid_t pid, pid_t tid, ThreadCoreEntry *tce)
 {
 	struct proc_status st;
-	int ret = proc_read_status(pid, tid, &st);
+	struct idmaps *maps;
+	char bad[32];
+	int ret = task_idmaps(pid, &maps);
+	if (ret)
+		return ret;
+	ret = proc_read_status(pid, tid, &st);
+	if (!ret && (ret = status_inside(maps, &st, bad, sizeof(bad)))) {
+		pr_err("thread %d of process %d has %s (as cryo sees it), which its user namespace "
+		       "does not map (/proc/%d/uid_map, gid_map): inside it reads as the overflow "
+		       "id, which no restore can give back; map it, or have the thread change its "
+		       "ids before the dump", tid, pid, bad, pid);
+		proc_status_free(&st);
+	}
+	free(maps);
 	if (ret)
 		return ret;
 	long secbits = remote_call(r, "prctl(PR_GET_SECUREBITS)", __NR_prctl, PR_GET_SECUREBITS,
@@ -163,7 +261,7 @@ static int dump_creds(struct remote *r, pid_t pid, pid_t tid, ThreadCoreEntry *t
 		 (unsigned long long)st.cap_inh, (unsigned long long)st.cap_bnd,
 		 (unsigned long long)st.cap_amb, secbits, st.no_new_privs);
 	proc_status_free(&st);
-	return 0;
+	return lsm_dump_thread(pid, tid, ce);
 }
 
 int creds_dump_proc(struct remote *r, pid_t pid, TaskCoreEntry *tc)
@@ -256,12 +354,19 @@ static int cmp_u32(const void *a, const void *b)
  * mismatch (a step the kernel ignored silently, such as setfsuid) is an
  * error naming the field. */
 static int verify_creds(struct remote *r, pid_t pid, pid_t tid, const CredsEntry *ce,
-			const struct target_caps *t)
+			const struct target_caps *t, const struct idmaps *maps)
 {
 	struct proc_status st;
+	char bad[32];
 	int ret = proc_read_status(pid, tid, &st);
 	if (ret)
 		return ret;
+	if (status_inside(maps, &st, bad, sizeof(bad))) {
+		pr_err("credentials of restored thread %d do not match the image: its %s (as cryo "
+		       "sees it) is not mapped in its user namespace", tid, bad);
+		proc_status_free(&st);
+		return -EIO;
+	}
 	const uint32_t want_uid[4] = { ce->uid, ce->euid, ce->suid, ce->fsuid };
 	const uint32_t want_gid[4] = { ce->gid, ce->egid, ce->sgid, ce->fsgid };
 	char what[96] = "";
@@ -329,11 +434,35 @@ static int restore_creds(struct remote *r, pid_t pid, pid_t tid, const CredsEntr
 
 	/* What the new task (a fork of cryo) holds now. */
 	struct proc_status cur;
-	ret = proc_read_status(pid, tid, &cur);
+	struct idmaps *maps;
+	ret = task_idmaps(pid, &maps);
 	if (ret)
 		return ret;
+	ret = proc_read_status(pid, tid, &cur);
+	if (ret) {
+		free(maps);
+		return ret;
+	}
 	uint64_t cur_prm = cur.cap_prm, cur_eff = cur.cap_eff, cur_inh = cur.cap_inh;
 	uint64_t cur_bnd = cur.cap_bnd;
+	/* in a user namespace: no setgroups where the groups are already
+	 * the image's (with setgroups "deny" the kernel refuses any; the
+	 * new task's ids, cryo's, may be unmapped there: only its groups
+	 * count here) */
+	char bad[32];
+	bool keep_groups = false;
+	if (maps)
+		(void)status_inside(maps, &cur, bad, sizeof(bad));
+	if (maps && (size_t)cur.ngroups == ce->n_groups) {
+		uint32_t *g = xmalloc((ce->n_groups + 1) * sizeof(uint32_t));
+		if (g) {
+			memcpy(g, ce->groups, ce->n_groups * sizeof(uint32_t));
+			xqsort(g, ce->n_groups, sizeof(uint32_t), cmp_u32);
+			xqsort(cur.groups, cur.ngroups, sizeof(uint32_t), cmp_u32);
+			keep_groups = !memcmp(g, cur.groups, ce->n_groups * sizeof(uint32_t));
+			free(g);
+		}
+	}
 	proc_status_free(&cur);
 	char list[512];
 	uint64_t missing = t.prm & ~cur_prm;
@@ -341,6 +470,7 @@ static int restore_creds(struct remote *r, pid_t pid, pid_t tid, const CredsEntr
 		pr_err("thread %d held %s, which cryo itself lacks: a restored task can only get "
 		       "capabilities its restorer holds (run cryo with them)", tid,
 		       cap_list(missing, list, sizeof(list)));
+		free(maps);
 		return -EPERM;
 	}
 	missing = t.inh & ~(cur_inh | cur_bnd);
@@ -348,12 +478,14 @@ static int restore_creds(struct remote *r, pid_t pid, pid_t tid, const CredsEntr
 		pr_err("thread %d had %s in its inheritable set, but cryo's bounding set lacks "
 		       "them, so the kernel refuses to add them", tid,
 		       cap_list(missing, list, sizeof(list)));
+		free(maps);
 		return -EPERM;
 	}
 	if (!(cur_eff & (1ULL << CAP_SETPCAP)) || !(cur_eff & (1ULL << CAP_SETUID)) ||
 	    !(cur_eff & (1ULL << CAP_SETGID))) {
 		pr_err("cryo needs CAP_SETUID, CAP_SETGID and CAP_SETPCAP to restore the "
 		       "credentials of thread %d", tid);
+		free(maps);
 		return -EPERM;
 	}
 
@@ -362,6 +494,7 @@ static int restore_creds(struct remote *r, pid_t pid, pid_t tid, const CredsEntr
 	if (!b || !what) {
 		free(b);
 		free(what);
+		free(maps);
 		return -ENOMEM;
 	}
 #define ADD(desc, nr, x1, x2, x3, x4)                                                     \
@@ -400,7 +533,8 @@ static int restore_creds(struct remote *r, pid_t pid, pid_t tid, const CredsEntr
 
 	ADD("prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP)", __NR_prctl, PR_SET_SECUREBITS,
 	    SECBIT_NO_SETUID_FIXUP, 0, 0);
-	ADD("setgroups", __NR_setgroups, ce->n_groups, groups, 0, 0);
+	if (!keep_groups)
+		ADD("setgroups", __NR_setgroups, ce->n_groups, groups, 0, 0);
 	ADD("setresgid", __NR_setresgid, ce->gid, ce->egid, ce->sgid, 0);
 	ADD("setfsgid", __NR_setfsgid, ce->fsgid, 0, 0, 0);
 	ADD("setresuid", __NR_setresuid, ce->uid, ce->euid, ce->suid, 0);
@@ -439,12 +573,13 @@ static int restore_creds(struct remote *r, pid_t pid, pid_t tid, const CredsEntr
 		ret = (int)c->ret;
 	}
 	if (!ret)
-		ret = verify_creds(r, pid, tid, ce, &t);
+		ret = verify_creds(r, pid, tid, ce, &t, maps);
 	if (!ret)
 		pr_debug("thread %d: credentials restored (%d syscalls in one batch)", tid, b->n);
 out:
 	free(b);
 	free(what);
+	free(maps);
 	return ret;
 }
 
@@ -497,4 +632,5 @@ int creds_restore_prepare(struct creds_restore *cr, int dirfd)
 void creds_restore_finish(struct creds_restore *cr)
 {
 	seccomp_restore_finish(cr);
+	lsm_restore_finish(cr);
 }

@@ -11,10 +11,12 @@
 #ifndef CRYO_CREDS_H
 #define CRYO_CREDS_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 #include "core.pb-c.h"
 
 struct remote;
+struct cryo_opts;
 
 /* What a dump keeps of lib/creds for its whole run (in struct dump_ctx,
  * zeroed): every seccomp filter seen so far, once each, for seccomp.img. */
@@ -28,6 +30,9 @@ struct creds_dump {
  * seccomp.img, read by creds_restore_prepare. */
 struct creds_restore {
 	struct SeccompEntry *seccomp;	/* NULL: the dump has none */
+	int lsm_type;			/* Lsmtype of the labels to set */
+	bool lsm_override;		/* --lsm-profile: lsm_profile for every process */
+	char *lsm_profile;
 };
 
 int creds_dump_proc(struct remote *r, pid_t pid, TaskCoreEntry *tc);
@@ -52,5 +57,30 @@ int creds_dump_finish(struct creds_dump *cd, int dirfd);
  * is driven; creds_restore_finish() frees it (@cr zeroed: nothing read). */
 int creds_restore_prepare(struct creds_restore *cr, int dirfd);
 void creds_restore_finish(struct creds_restore *cr);
+
+/* ---- LSM labels (lsm.c) ------------------------------------------------
+ * The host's active LSM, as inventory.lsmtype counts them (LSMTYPE__*). */
+int lsm_host(void);
+const char *lsm_type_name(int type);
+/* Restore: check --lsm-profile / --lsm-mount-context against this host and
+ * note the image's LSM type (from the inventory) in @cr.  Before any task. */
+int lsm_restore_prepare(struct creds_restore *cr, const struct cryo_opts *o, bool img_has_type,
+			int img_type);
+void lsm_restore_finish(struct creds_restore *cr);
+/* Restore: can process @pid (its @n threads' cores, [0] the leader) get its
+ * labels back here?  Before any task is created. */
+int lsm_restore_check(const struct creds_restore *cr, pid_t pid,
+		      const ThreadCoreEntry *const *tces, int n);
+/* Restore: the leader of @pid sets the process's label, before its other
+ * threads are created (they inherit it). */
+int lsm_restore_proc(struct remote *r, const struct creds_restore *cr, pid_t pid,
+		     const ThreadCoreEntry *leader);
+/* --lsm-mount-context: replace the context= of mount options *@options
+ * (a malloc'd string, replaced).  1 if replaced, 0 if it has none. */
+int lsm_mount_options(const char *context, char **options);
+/* For tests: "selinux:CTX" -> type, name (malloc'd; NULL for "none"). */
+int lsm_parse_profile(const char *arg, int *type, char **name);
+/* For tests: a label as /proc shows it -> as kept ("" for none). */
+char *lsm_label_clean(int type, const char *raw);
 
 #endif

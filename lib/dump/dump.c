@@ -347,7 +347,7 @@ static int write_inventory(struct dump_ctx *ctx)
 		inv.pre_dump_mode = m && !strcmp(m, "read") ? 2 : 1;
 	}
 	inv.has_lsmtype = 1;
-	inv.lsmtype = LSMTYPE__NO_LSM;
+	inv.lsmtype = lsm_host();
 	inv.root_ids = ctx->root_ids;
 	inv.has_root_cg_set = 1;	/* the dumping cryo's cgroups: see check_cgroups() */
 	inv.root_cg_set = CG_ROOT_SET;

@@ -266,6 +266,15 @@ static int validate(struct files_restore *fr, const RegFileEntry *rf, int fd, co
 		       rf->mode & S_IFMT, st.st_mode & S_IFMT);
 		return -ESTALE;
 	}
+	/* criu's rule: a file whose permission bits changed since the dump
+	 * may no longer be meant for the process */
+	if (rf->has_mode && (st.st_mode & 0777) != (rf->mode & 0777) &&
+	    !fr->opts->skip_file_rwx_check) {
+		pr_err("%s changed since the dump: its permissions are 0%03o, they were 0%03o "
+		       "(restore with --skip-file-rwx-check to accept that)", path,
+		       st.st_mode & 0777, rf->mode & 0777);
+		return -ESTALE;
+	}
 	if (S_ISCHR(st.st_mode)) {
 		int k = fixed_dev(rf->name);
 		if (k >= 0 && st.st_rdev != makedev(fixed_devs[k].maj, fixed_devs[k].min)) {

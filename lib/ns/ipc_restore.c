@@ -273,8 +273,18 @@ int ipcns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, u
 	ret = ns_enter(set, d, &back);
 	if (ret)
 		goto out;
-	/* The limits first (criu's order): the objects were made under them. */
-	ret = ipcns_sysctls(var, true, false);
+	/* The limits first (criu's order): the objects were made under them.
+	 * In a namespace a new user namespace owns, only that namespace's
+	 * root may write them (the kernel compares the writer's euid with its
+	 * uid, no capability helps): cryo's thread takes that euid meanwhile. */
+	struct userns_euid as;
+	ret = userns_as_root(set, &as);
+	if (!ret) {
+		ret = ipcns_sysctls(var, true, false);
+		int r3 = userns_as_self(&as);
+		if (!ret)
+			ret = r3;
+	}
 	if (!ret)
 		ret = restore_one(dirfd, IMG_IPC_SHM, id, restore_shm);
 	if (!ret)

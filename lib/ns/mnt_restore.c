@@ -23,6 +23,7 @@
  * was made, so an over-mounted one is still reachable. */
 #include "ns/ns-int.h"
 #include "ns/mnt-int.h"
+#include "creds/creds.h"
 #include "images/image.h"
 #include "options/options.h"
 #include "util/log.h"
@@ -62,6 +63,7 @@ struct mnt_rst {
 	struct rmnt *m;
 	int n;
 	char yard[64];
+	int own;		/* cryo's own mount namespace, while in the new one */
 };
 
 static const char *fs_name(const MntEntry *e)
@@ -107,6 +109,11 @@ static int load(struct mnt_rst *r)
 			pr_err("mountpoints-%u.img: mount %d lacks a field criu requires or has a "
 			       "bad mount point: the image is damaged", r->id, r->n);
 			ret = -EINVAL;
+			break;
+		}
+		if (r->opts && r->opts->lsm_mount_context &&
+		    lsm_mount_options(r->opts->lsm_mount_context, &e->options) < 0) {
+			ret = -ENOMEM;
 			break;
 		}
 	}
@@ -238,6 +245,48 @@ static int fill_tmpfs(struct mnt_rst *r, const MntEntry *e, const char *target)
 	return ret;
 }
 
+/* A new mount namespace owned by a new user namespace (lib/ns/user.c)
+ * is a copy of cryo's whose mounts are locked to their parents, and the
+ * kernel refuses a bind (not recursive) of a mount with locked mounts
+ * under it, as it would reveal what they cover (EINVAL): such a bind of
+ * cryo's own mount is cloned in cryo's namespace (open_tree, where
+ * nothing is locked) and attached in the new one (move_mount).  cryo is
+ * single-threaded: setns of the mount namespace is its own to do. */
+static int bind_from_own_ns(struct mnt_rst *r, const char *from, const char *target,
+			    const char *mountpoint)
+{
+	if (r->own < 0 || !r->set || r->set->fd[NS_USER] < 0)
+		return log_errno(-EINVAL, "can't bind %s at %s (mount %s)", from, target,
+				 mountpoint);
+	if (setns(r->own, CLONE_NEWNS))
+		return log_errno(-errno, "can't go back to cryo's mount namespace to bind %s "
+				 "(mount %s)", from, mountpoint);
+	int t = open_tree(AT_FDCWD, from, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	int err = t < 0 ? errno : 0;
+	if (setns(r->set->fd[NS_MNT], CLONE_NEWNS)) {
+		err = errno;
+		if (t >= 0)
+			close(t);
+		return log_errno(-err, "can't enter the new mount namespace again after cloning "
+				 "%s: cryo is left in its own and can't go on", from);
+	}
+	if (err)
+		return log_errno(-err, "open_tree(OPEN_TREE_CLONE) of %s in cryo's mount namespace "
+				 "failed (mount %s)", from, mountpoint);
+	int ret = 0;
+	if (move_mount(t, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH))
+		ret = log_errno(-errno, "can't attach the clone of %s at %s (move_mount; mount %s)",
+				from, target, mountpoint);
+	/* the clone joined the peer group of cryo's mount, where that one is
+	 * shared: private, as a bind in the new namespace (made all private)
+	 * would be; the flags step makes it shared where it was */
+	else if (mount(NULL, target, NULL, MS_PRIVATE, NULL))
+		ret = log_errno(-errno, "can't make the clone of %s at %s private (mount %s)", from,
+				target, mountpoint);
+	close(t);
+	return ret;
+}
+
 /*
  * proc shows the PID namespace of whoever mounts it, and sysfs the network
  * namespace: mounted by cryo, the tree's own /proc would list cryo's PIDs
@@ -283,12 +332,15 @@ static int mount_in_tree_ns(struct mnt_rst *r, const MntEntry *e, const char *fs
 		pid_t g = err ? -1 : kind == NS_PID ? fork() : 0;
 		if (!err && g < 0)
 			err = errno, step = 2;
-		if (!err && g == 0) {
+		if (!err && !g && kind != NS_PID) {
+			/* joined at once: this process mounts */
+			err = mount(e->source, target, fs, 0, mopts) ? errno : 0;
+			step = 3;
+		} else if (!err && g == 0) {
 			if (mount(e->source, target, fs, 0, mopts))
 				_exit(errno);
 			_exit(0);
-		}
-		if (!err) {
+		} else if (!err) {
 			int st;
 			while (waitpid(g, &st, 0) < 0 && errno == EINTR)
 				;
@@ -429,9 +481,13 @@ static int make_one(struct mnt_rst *r, struct rmnt *m, struct rmnt *src, bool is
 				 e->mountpoint);
 	if (!is_root)
 		ret = make_mountpoint(target, !S_ISDIR(st.st_mode));
-	if (!ret && mount(from, target, NULL, MS_BIND, NULL))
-		ret = log_errno(-errno, "can't bind %s at %s (mount %s)", from, target,
-				e->mountpoint);
+	if (!ret && mount(from, target, NULL, MS_BIND, NULL)) {
+		if (errno == EINVAL && from[0] == '/' && strncmp(from, "/proc/self/fd/", 14))
+			ret = bind_from_own_ns(r, from, target, e->mountpoint);
+		else
+			ret = log_errno(-errno, "can't bind %s at %s (mount %s)", from, target,
+					e->mountpoint);
+	}
 made:
 	if (ret)
 		return ret;
@@ -514,7 +570,7 @@ static int build(struct mnt_rst *r)
 
 int mntns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id)
 {
-	struct mnt_rst r = { .set = set, .opts = set->opts, .dirfd = dirfd, .id = id };
+	struct mnt_rst r = { .set = set, .opts = set->opts, .dirfd = dirfd, .id = id, .own = -1 };
 	int ret = load(&r);
 	int cwd = -1, back = -1;
 	bool entered = false;
@@ -531,6 +587,7 @@ int mntns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, u
 	if (!ret)
 		ret = ns_enter(set, d, &back);
 	entered = !ret;
+	r.own = back;
 	/* nothing done in the copy may reach cryo's namespace */
 	if (!ret && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
 		ret = log_errno(-errno, "can't make the new mount namespace private");

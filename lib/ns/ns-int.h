@@ -45,6 +45,33 @@ int cgroupns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set
  * files of its own tmpfs mounts (tmpfs-dev-N.tar.gz.img) */
 int mntns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
 int mntns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
+/* user.c: the uid and gid maps and setgroups of a user namespace
+ * (userns-ID.img), written from outside (cryo never enters one) */
+int userns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);
+int userns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
+/* After ns_dump_check_task's checks of each task (the first one checked
+ * is the root): the root's user namespace is a child of cryo's, each of
+ * its namespaces that the restore makes is owned by the user namespace
+ * the restore makes it in (the tree's; cryo's for time, made before the
+ * root's clone3), and a tree in its own user namespace but in cryo's PID
+ * namespace is one task (the root, single-threaded).  0 or -EOPNOTSUPP
+ * (logged, naming @who). */
+int userns_dump_check_task(struct ns_dump *st, pid_t pid, pid_t tid, const char *who);
+
+/* cryo's thread takes (userns_as_root) the effective uid and gid of root
+ * of the new user namespace in @set (its maps written), and gives them
+ * back (userns_as_self): for what the kernel lets only that uid do, with
+ * no capability to stand in (the ipc sysctls).  Nothing changes without a
+ * new user namespace.  0 or a negative code (logged). */
+struct userns_euid {
+	bool changed;
+	uid_t euid;
+	gid_t egid;
+	int pdeathsig, dumpable;	/* an id change clears both: put back */
+};
+int userns_as_root(const struct ns_set *set, struct userns_euid *as);
+int userns_as_self(struct userns_euid *as);
+
 /* net.c: a network namespace's loopback device, addresses, routes,
  * rules and sysctls (netdev-ID.img, netns-ID.img, ifaddr-ID.img,
  * route-ID.img, route6-ID.img, rule-ID.img) */

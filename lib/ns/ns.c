@@ -28,7 +28,7 @@
 
 /* UTS, IPC, network, mount, cgroup and time have dump and create steps
  * (uts.c, ipc_dump.c, ipc_restore.c, net.c, mnt_dump.c, mnt_restore.c,
- * cgroup.c, time.c), PID a create step (pid.c: the images hold its tasks'
+ * cgroup.c, time.c, user.c), PID a create step (pid.c: the images hold its tasks'
  * PIDs inside it); the other kinds are only
  * checked and their ids recorded. */
 static const struct ns_desc descs[NS__MAX] = {
@@ -46,7 +46,7 @@ static const struct ns_desc descs[NS__MAX] = {
 	[NS_MNT] = { NS_MNT, "mnt", "mount", "mount", CLONE_NEWNS, NULL, IDS(mnt_ns_id, 9),
 		     IMG_MNTS, RUN_INSIDE, .dump = mntns_dump, .create = mntns_create },
 	[NS_USER] = { NS_USER, "user", "user", "user", CLONE_NEWUSER, NULL, IDS(user_ns_id, 10),
-		      IMG_USERNS, "user namespaces are not supported yet" },
+		      IMG_USERNS, RUN_INSIDE, .dump = userns_dump, .create = userns_create },
 	[NS_CGROUP] = { NS_CGROUP, "cgroup", "cgroup", "cgroup", CLONE_NEWCGROUP, NULL,
 			IDS(cgroup_ns_id, 11), -1 /* criu: in cgroup.img */, RUN_INSIDE,
 			.dump = cgroupns_dump, .create = cgroupns_create },
@@ -224,7 +224,7 @@ int ns_dump_check_task(struct ns_dump *st, pid_t pid, pid_t tid, const char *com
 		if (ret)
 			return ret;
 	}
-	return 0;
+	return userns_dump_check_task(st, pid, tid, who);
 }
 
 int ns_dump_enter_net(struct ns_dump *st, pid_t root)
@@ -415,11 +415,17 @@ int ns_restore_check_images(int flags, const TaskKobjIdsEntry *tree_ids, int dir
 int ns_restore_create(int flags, const TaskKobjIdsEntry *tree_ids, pid_t root, int dirfd,
 		      struct ns_set *set)
 {
+	set->root = root;
+	/* the user namespace first: its maps must be in place before the
+	 * other kinds (which it owns) are filled and any task runs a step */
+	for (int pass = 0; pass < 2; pass++)
 	for_each_ns_desc(d) {
 		char path[64];
 		uint32_t id;
 		int ret;
 
+		if ((d->kind == NS_USER) != !pass)
+			continue;
 		if (!(flags & d->clone_flag) || !ns_ids_get(d, tree_ids, &id))
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/ns/%s", root, d->name);
@@ -509,6 +515,7 @@ void ns_set_close(struct ns_set *set)
 void ns_set_self(struct ns_set *s)
 {
 	s->external = NULL;
+	s->root = 0;
 	for (int k = 0; k < NS__MAX; k++)
 		s->fd[k] = -1;
 }
@@ -528,6 +535,12 @@ int ns_enter(const struct ns_set *set, const struct ns_desc *d, int *back)
 	*back = -1;
 	if (!set || set->fd[d->kind] < 0)
 		return 0;	/* cryo's own */
+	if (d->kind == NS_USER) {
+		/* no way back: cryo acts on a user namespace from outside */
+		pr_err("cryo was to enter a user namespace (a bug: it would lose its capabilities "
+		       "over its own)");
+		return -EINVAL;
+	}
 	snprintf(path, sizeof(path), "/proc/self/ns/%s", d->name);
 	int self = open(path, O_RDONLY | O_CLOEXEC);
 	if (self < 0)

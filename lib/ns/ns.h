@@ -92,6 +92,9 @@ struct ns_set {
 	/* restore: --external (a veth's peer: veth[IN]:OUT), for the
 	 * create steps; NULL: none */
 	const struct str_list *external;
+	/* restore: the root process, once created (user: its maps are
+	 * written through /proc/ROOT); 0: none yet */
+	pid_t root;
 };
 void ns_set_self(struct ns_set *s);
 /* Join the namespace @nsfd of kind @d (setns). */
@@ -122,6 +125,7 @@ struct ns_dump {
 	uint32_t next_id;
 	int net_back;			/* ns_dump_enter_net: cryo's own, -1: none */
 	const struct str_list *external;	/* --external: net[INODE]:KEY marks one */
+	pid_t root_pid;			/* the first task checked (user.c) */
 };
 
 int ns_dump_init(struct ns_dump *st, int dirfd);
@@ -199,6 +203,28 @@ int ns_restore_post_clone(struct ns_set *back);
  * (@ns_flags has CLONE_NEWPID) must have been its init (image PID 1), and
  * --pid-ns (@pid_ns_opt) does not apply.  0 or a negative code (logged). */
 int pidns_restore_check_root(int ns_flags, pid_t root_pid, bool pid_ns_opt);
+/* user.c: before any task exists, a tree that gets a new user namespace
+ * (@ns_flags has CLONE_NEWUSER) but no PID namespace of its own must be
+ * one task (@nr_tasks: processes and threads), as the dump checks (the
+ * tasks cryo creates from inside the tree choose their PIDs with clone3
+ * set_tid, which needs CAP_CHECKPOINT_RESTORE over the owner of cryo's PID
+ * namespace).  0 or -EOPNOTSUPP (logged). */
+int userns_restore_check_tree(int ns_flags, int nr_tasks);
+/* user.c: right before the root's clone3, for a new user namespace
+ * (@ns_flags has CLONE_NEWUSER) whose setgroups was "deny": the kernel
+ * refuses setgroups(2) inside it, so the root inherits its supplementary
+ * groups (ids inside, in its core image @core) from cryo's calling
+ * thread, which takes them (mapped to cryo's ids) meanwhile;
+ * userns_restore_groups_back gives cryo's back (call it after the clone3
+ * either way).  0 or a negative code (logged). */
+struct userns_groups {
+	bool changed;
+	int n;
+	gid_t *v;
+};
+int userns_restore_groups(int ns_flags, const CoreEntry *core, int dirfd,
+			  struct userns_groups *saved);
+int userns_restore_groups_back(struct userns_groups *saved);
 /* join.c: before the root is created: the namespaces it is to be born in
  * that exist (--join-ns KIND:PATH; a network namespace the dump marked
  * external, given with --inherit-fd fd[N]:KEY) are opened into @set and

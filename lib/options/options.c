@@ -142,6 +142,8 @@ static bool *flag_field(struct cryo_opts *o, const char *name)
 		{ "link-remap", offsetof(struct cryo_opts, link_remap) },
 		{ "evasive-devices", offsetof(struct cryo_opts, evasive_devices) },
 		{ "log-pid", offsetof(struct cryo_opts, log_pid) },
+		{ "exec-cmd", offsetof(struct cryo_opts, exec_cmd) },
+		{ "skip-file-rwx-check", offsetof(struct cryo_opts, skip_file_rwx_check) },
 		{ "display-stats", offsetof(struct cryo_opts, display_stats) },
 		{ "track-mem", offsetof(struct cryo_opts, track_mem) },
 		{ "auto-dedup", offsetof(struct cryo_opts, auto_dedup) },
@@ -235,6 +237,8 @@ STR_SETTER(set_tls_cacert, tls_cacert)
 STR_SETTER(set_tls_cacrl, tls_cacrl)
 STR_SETTER(set_tls_cert, tls_cert)
 STR_SETTER(set_tls_key, tls_key)
+STR_SETTER(set_lsm_profile, lsm_profile)
+STR_SETTER(set_lsm_mount_context, lsm_mount_context)
 
 SETTER(set_feature)
 {
@@ -853,10 +857,14 @@ static const struct cryo_option table[] = {
 	  "Allow external slave mounts.", "mount namespaces are not implemented yet" },
 	{ "mntns-compat-mode", 0, NOARG, NULL, C(RESTORE), NEG | OPTF_NOT_YET, set_nothing,
 	  "Use the old mount namespace restore engine.", "mount namespaces are not implemented yet" },
-	{ "lsm-profile", 0, REQ, "TYPE:NAME", C(RESTORE), NOT_YET(),
-	  "Restore with this AppArmor/SELinux profile.", "LSM profiles are not implemented yet" },
-	{ "lsm-mount-context", 0, REQ, "CONTEXT", C(RESTORE), NOT_YET(),
-	  "SELinux mount context for restored mounts.", "LSM profiles are not implemented yet" },
+	{ "lsm-profile", 0, REQ, "TYPE:NAME", C(RESTORE), 0, set_lsm_profile,
+	  "Give every restored process this LSM label instead of its own: apparmor:PROFILE, "
+	  "selinux:CONTEXT, or none: (keep the restorer's).  TYPE must be the LSM active on "
+	  "this host.  Without it, each process gets back the label it had, which needs the "
+	  "same LSM active here as at the dump.", NULL },
+	{ "lsm-mount-context", 0, REQ, "CONTEXT", C(RESTORE), 0, set_lsm_mount_context,
+	  "SELinux context given to every restored mount that had a context= option, in "
+	  "place of the one it had.  Needs SELinux active.", NULL },
 	{ "stream", 0, NOARG, NULL, DUMPS | C(RESTORE), NEG | OPTF_NOT_YET, set_nothing,
 	  "Stream images through criu-image-streamer.", "image streaming is not implemented yet" },
 	{ "ps-socket", 0, REQ, "FD", DUMPS | C(PAGE_SERVER), 0, set_ps_socket,
@@ -875,14 +883,17 @@ static const struct cryo_option table[] = {
 	  "TLS private key (default /etc/pki/criu/private/key.pem).", NULL },
 	{ "tls-no-cn-verify", 0, NOARG, NULL, DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NEG, set_flag,
 	  "Do not check that the page server's certificate names --address.", NULL },
-	{ "skip-file-rwx-check", 0, NOARG, NULL, C(RESTORE), NEG | OPTF_NOT_YET, set_nothing,
-	  "Do not check file permissions on restore.", "skipping the file permission check is not implemented yet" },
+	{ "skip-file-rwx-check", 0, NOARG, NULL, C(RESTORE), NEG, set_flag,
+	  "Restore files whose permission bits (rwx for user, group, others) changed since "
+	  "the dump; without it such a file stops the restore, as with criu.", NULL },
 	{ "unprivileged", 0, NOARG, NULL, DR | C(CHECK), NEG | OPTF_NOT_YET, set_nothing,
 	  "Run without root, with CAP_CHECKPOINT_RESTORE.", "unprivileged mode is not implemented yet" },
 	{ "allow-uprobes", 0, NOARG, NULL, C(DUMP), NEG | OPTF_NOT_YET, set_nothing,
 	  "Allow dumping tasks with uprobes.", "dumping tasks with uprobes is not implemented yet" },
-	{ "exec-cmd", 0, NOARG, NULL, C(RESTORE), OPTF_NOT_YET, set_nothing,
-	  "After restore, run the command given after the options.", "running a command after the restore is not implemented yet" },
+	{ "exec-cmd", 0, NOARG, NULL, C(RESTORE), 0, set_flag,
+	  "After a successful restore, cryo becomes the command given after the options "
+	  "(cryo restore ... --exec-cmd -- CMD ARGS): it runs as cryo's process, the restored "
+	  "root's parent, instead of cryo waiting for the root.  Not with -d.", NULL },
 };
 
 const struct cryo_option *opts_table(size_t *n)
@@ -1146,11 +1157,16 @@ void opts_init(struct cryo_opts *o)
 
 void opts_free(struct cryo_opts *o)
 {
+	if (o->exec_argv)
+		for (char **p = o->exec_argv; *p; p++)
+			free(*p);
+	free(o->exec_argv);
+	o->exec_argv = NULL;
 	char **strs[] = {
 		&o->command_arg, &o->log_file, &o->images_dir, &o->work_dir,
 		&o->pidfile, &o->config_file, &o->root, &o->freeze_cgroup,
 		&o->file_validation, &o->network_lock, &o->manage_cgroups,
-		&o->cgroup_props, &o->cgroup_props_file,
+		&o->cgroup_props, &o->cgroup_props_file, &o->lsm_profile, &o->lsm_mount_context,
 		&o->prev_images_dir, &o->address, &o->check_feature,
 		&o->address_socket, &o->cpu_cap, &o->pre_dump_mode,
 		&o->tls_cacert, &o->tls_cacrl, &o->tls_cert, &o->tls_key,

@@ -66,6 +66,11 @@ struct cryo_opts {
 	bool pid_ns;			/* cryo: --pid-ns (restore into a new PID namespace) */
 	bool cow_parent;		/* cryo: --cow-parent (default on): cow_parent pagemap entries */
 	bool images_trust_owner;	/* cryo: --images-trust owner */
+	bool skip_file_rwx_check;	/* --skip-file-rwx-check */
+	bool exec_cmd;			/* --exec-cmd: restore's extra arguments... */
+	char **exec_argv;		/* ...are a command to exec after it, NULL-ended */
+	char *lsm_profile;		/* --lsm-profile TYPE:NAME */
+	char *lsm_mount_context;	/* --lsm-mount-context CONTEXT */
 
 	/* files and sockets */
 	bool file_locks;		/* -l/--file-locks */

@@ -469,6 +469,25 @@ static int set_command(struct cryo_opts *o, struct argv_scan *sc)
 	d = command_or_complain(sc->pos[0]);
 	if (!d)
 		return -EINVAL;
+	if (o->exec_cmd && d->cmd == CMD_RESTORE && nargs >= 1) {
+		/* restore --exec-cmd -- CMD ARGS: the rest is the command */
+		char **v = calloc(nargs + 1, sizeof(char *));
+		if (!v)
+			return -ENOMEM;
+		for (int i = 0; i < nargs; i++)
+			if (!(v[i] = strdup(sc->pos[1 + i]))) {
+				for (int j = 0; j < i; j++)
+					free(v[j]);
+				free(v);
+				return -ENOMEM;
+			}
+		if (o->exec_argv)
+			for (char **p = o->exec_argv; *p; p++)
+				free(*p);
+		free(o->exec_argv);
+		o->exec_argv = v;
+		nargs = 0;
+	}
 	if (nargs > d->max_args) {
 		char extra[512] = "";
 		size_t used = 0;
@@ -486,6 +505,15 @@ static int set_command(struct cryo_opts *o, struct argv_scan *sc)
 	o->command = d->cmd;
 	free(o->command_arg);
 	o->command_arg = nargs ? strdup(sc->pos[1]) : NULL;
+	if (o->exec_cmd && d->cmd != CMD_RESTORE) {
+		opts_error(false, "Error: --exec-cmd is available for the restore command only");
+		return -EINVAL;
+	}
+	if (o->exec_cmd && !o->exec_argv) {
+		opts_error(false, "Error: --exec-cmd requires a command: cryo restore [OPTIONS] "
+			   "--exec-cmd -- COMMAND [ARGS]");
+		return -EINVAL;
+	}
 	if (nargs && !o->command_arg)
 		return -ENOMEM;
 
@@ -680,6 +708,12 @@ int opts_validate(struct cryo_opts *o)
 		}
 		if (o->pid)
 			pr_warn("-t/--tree is ignored by restore (the tree comes from the images)");
+		if (o->exec_cmd && (o->restore_detached || o->pid_ns)) {
+			opts_error(false, "Error: %s and --exec-cmd cannot be used together: the "
+				   "command takes cryo's place as the restored root's parent",
+				   o->restore_detached ? "--restore-detached" : "--pid-ns");
+			return -EINVAL;
+		}
 		break;
 	default:
 		break;

@@ -595,3 +595,62 @@ bool proc_pgrp_orphaned(pid_t pgid)
 	free(pids);
 	return orphaned;
 }
+
+/* ---- user namespace id maps -------------------------------------------- */
+
+int proc_parse_idmap_text(const char *text, struct proc_idmap *m)
+{
+	m->n = 0;
+	for (const char *p = text; *p;) {
+		unsigned long long first, lower, count;
+		int used = 0;
+		const char *nl = strchr(p, '\n');
+		if (sscanf(p, " %llu %llu %llu%n", &first, &lower, &count, &used) != 3 ||
+		    (nl && p + used > nl) || m->n == PROC_IDMAP_MAX || !count ||
+		    first + count > 1ULL << 32 || lower + count > 1ULL << 32)
+			return -EINVAL;
+		m->e[m->n++] = (struct proc_idmap_extent){ first, lower, count };
+		p += used;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p && *p != '\n')
+			return -EINVAL;
+		if (*p)
+			p++;
+	}
+	return 0;
+}
+
+int proc_read_idmap(pid_t pid, const char *which, struct proc_idmap *m)
+{
+	char path[64], *text;
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, which);
+	ssize_t n = read_file(AT_FDCWD, path, &text, false);
+	if (n < 0)
+		return n;
+	int ret = proc_parse_idmap_text(text, m);
+	if (ret)
+		pr_err("can't parse %s: not lines of \"first lower count\"", path);
+	free(text);
+	return ret;
+}
+
+bool proc_idmap_inside(const struct proc_idmap *m, uint32_t lower, uint32_t *inside)
+{
+	for (int i = 0; i < m->n; i++)
+		if (lower >= m->e[i].lower && lower - m->e[i].lower < m->e[i].count) {
+			*inside = m->e[i].first + (lower - m->e[i].lower);
+			return true;
+		}
+	return false;
+}
+
+bool proc_idmap_outside(const struct proc_idmap *m, uint32_t inside, uint32_t *lower)
+{
+	for (int i = 0; i < m->n; i++)
+		if (inside >= m->e[i].first && inside - m->e[i].first < m->e[i].count) {
+			*lower = m->e[i].lower + (inside - m->e[i].first);
+			return true;
+		}
+	return false;
+}

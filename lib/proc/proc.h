@@ -118,4 +118,23 @@ struct proc_fdinfo {
 };
 int proc_parse_fdinfo_text(const char *text, struct proc_fdinfo *fi);
 
+/* An id map of a user namespace (/proc/PID/uid_map, gid_map): each line
+ * maps ids [first, first+count) inside the namespace to [lower,
+ * lower+count) of the reader's namespace (the parent's when the reader is
+ * in the namespace itself).  At most 340 lines (the kernel's limit). */
+#define PROC_IDMAP_MAX 340
+struct proc_idmap {
+	struct proc_idmap_extent {
+		uint32_t first, lower, count;
+	} e[PROC_IDMAP_MAX];
+	int n;
+};
+/* 0 or -EINVAL (not logged) for a malformed or overlong text. */
+int proc_parse_idmap_text(const char *text, struct proc_idmap *m);
+/* /proc/@pid/@which ("uid_map", "gid_map"); 0 or a negative code (logged). */
+int proc_read_idmap(pid_t pid, const char *which, struct proc_idmap *m);
+/* The id inside for @lower (false: unmapped), and the reverse. */
+bool proc_idmap_inside(const struct proc_idmap *m, uint32_t lower, uint32_t *inside);
+bool proc_idmap_outside(const struct proc_idmap *m, uint32_t inside, uint32_t *lower);
+
 #endif

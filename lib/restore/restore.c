@@ -501,8 +501,12 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 	ret = ns_restore_pre_clone(ctx->ns_flags, p->core->ids, ctx->dirfd, &flags, &ns_back);
 	if (!ret)
 		ret = ns_restore_enter_joined(&ctx->files.ns, &ns_back);
+	struct userns_groups ug = { 0 };	/* groups the root can't set itself */
+	if (!ret)
+		ret = userns_restore_groups(ctx->ns_flags, p->core, ctx->dirfd, &ug);
 	args.flags = flags | (args.flags & CLONE_PARENT);
 	if (ret) {
+		userns_restore_groups_back(&ug);
 		int r2 = ns_restore_post_clone(&ns_back);
 		if (cryo_pidfd >= 0)
 			close(cryo_pidfd);
@@ -524,6 +528,7 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 			continue;
 		}
 		int e = errno;
+		userns_restore_groups_back(&ug);
 		ns_restore_post_clone(&ns_back);
 		if (e == EEXIST)
 			pid_in_use(p->pid);
@@ -540,12 +545,14 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (cryo_pidfd >= 0)
 		close(cryo_pidfd);
+	ret = userns_restore_groups_back(&ug);
 	p->pid = rst_leader(p)->tid = child;
 	p->created = rst_leader(p)->created = true;
 	if (child != p->vpid)
 		pr_info("the root is PID %d in its new PID namespace, %d in cryo's", p->vpid, child);
 	/* a failure leaves cryo in the tree's namespace: the restore stops */
-	return ns_restore_post_clone(&ns_back);
+	int r2 = ns_restore_post_clone(&ns_back);
+	return ret ? ret : r2;
 }
 
 /* The window between create_root and seize_root is the fault point
@@ -889,6 +896,9 @@ int check_namespaces_cgroups(struct rst_ctx *ctx)
 	if (!ret)
 		ret = pidns_restore_check_root(ctx->ns_flags, ctx->procs[0].vpid,
 					       ctx->opts->pid_ns || getpid() == 1);
+	for (int i = 0, tasks = 0; !ret && i < ctx->nr_procs; i++)
+		if ((tasks += ctx->procs[i].nr_threads > 1 ? ctx->procs[i].nr_threads : 1) > 1)
+			ret = userns_restore_check_tree(ctx->ns_flags, tasks);
 	if (!ret && ctx->opts->root && !(ctx->ns_flags & CLONE_NEWNS)) {
 		pr_err("--root %s: the tree was dumped in cryo's own mount namespace, so there is "
 		       "no root mount of its own to replace; restore without --root",

@@ -45,6 +45,8 @@ static int st_images(void *arg)
 	}
 	if (!ret)
 		ret = creds_restore_prepare(&ctx->creds, ctx->dirfd);
+	if (!ret)
+		ret = lsm_restore_prepare(&ctx->creds, o, ctx->inv->has_lsmtype, ctx->inv->lsmtype);
 	if (!ret) {
 		/* an incremental dump: its previous dumps hold its PE_PARENT pages */
 		ret = img_dir_parents(ctx->dirfd, o->images_dir ? o->images_dir : ".",
@@ -65,6 +67,15 @@ static int st_checks(void *arg)
 	int ret = check_namespaces_cgroups(ctx);
 	if (!ret)
 		ret = restore_check_trust(ctx);
+	for (int i = 0; i < ctx->nr_procs && !ret; i++) {
+		const struct rst_proc *p = &ctx->procs[i];
+		if (p->state == TASK_DEAD)
+			continue;
+		const ThreadCoreEntry *tces[p->nr_threads];
+		for (int j = 0; j < p->nr_threads; j++)
+			tces[j] = p->thr[j].core->thread_core;
+		ret = lsm_restore_check(&ctx->creds, p->pid, tces, p->nr_threads);
+	}
 	if (!ret && ctx->procs[0].state == TASK_DEAD) {
 		pr_err("the root process %d was a zombie: there is nothing to restore", ctx->procs[0].pid);
 		ret = -EINVAL;
@@ -377,7 +388,7 @@ int cryo_restore_here(struct cryo_opts *o, int *exit_status, pid_t *root_out)
 			(unsigned long long)ctx->cow.pages_skipped_cow);
 	if (root_out)
 		*root_out = root->pid;
-	if (!o->restore_detached && !o->restore_sibling) {
+	if (!o->restore_detached && !o->restore_sibling && !o->exec_cmd) {
 		int st;
 		while (waitpid(root->pid, &st, 0) < 0) {
 			if (errno != EINTR) {

@@ -24,6 +24,18 @@ const struct task_item task_item_creds_proc = {
 	"process settings", TASK_PROC, TASK_PH_PROC, creds_proc_dump, creds_proc_restore,
 };
 
+/* The LSM label, set by the leader before the other threads exist (they
+ * inherit it; SELinux lets only a single-threaded process change it). */
+static int lsm_restore(const struct task_rst *tr)
+{
+	return lsm_restore_proc(tr->r, &tr->ctx->creds, tr->p->pid,
+				tr->p->thr[0].core->thread_core);
+}
+
+const struct task_item task_item_lsm = {
+	"LSM label", TASK_PROC, TASK_PH_PROC, NULL, lsm_restore,
+};
+
 /* Seccomp filters all threads share (TSYNC): once, from the leader, before
  * any thread's own credentials. */
 static int seccomp_shared_restore(const struct task_rst *tr)

@@ -16,6 +16,7 @@ const struct task_item *const task_items[] = {
 	&task_item_sigactions,		/* TASK_PH_PROC */
 	&task_item_personality,
 	&task_item_creds_proc,
+	&task_item_lsm,			/* last before the threads are made */
 	&task_item_signals_proc,	/* TASK_PH_THREADS */
 	&task_item_seccomp_shared,	/* TASK_PH_SHARED */
 	&task_item_robust_list,		/* TASK_PH_THREAD */

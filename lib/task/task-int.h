@@ -23,6 +23,7 @@ extern const struct task_item task_item_mm;
 extern const struct task_item task_item_sigactions, task_item_personality;
 /* subsys.c: items whose work is in lib/signals and lib/creds */
 extern const struct task_item task_item_creds_proc, task_item_signals_proc,
-	task_item_seccomp_shared, task_item_signals, task_item_timers_arm, task_item_creds;
+	task_item_seccomp_shared, task_item_signals, task_item_timers_arm, task_item_creds,
+	task_item_lsm;
 
 #endif

@@ -28,6 +28,14 @@ with a run without it where that is the point:
   restore-detached  without -d cryo waits for the restored root (its parent)
                     and exits 0 once it has exited; with -d it returns at
                     once and the tree runs on
+  skip-file-rwx-check  the counter's output file is chmod'ed between dump
+                    and restore: restore refuses (naming the file and both
+                    modes) and restores nothing; with --skip-file-rwx-check
+                    the counter comes back and counts on
+  exec-cmd          restore --exec-cmd -- sleep N: once the tree is
+                    restored cryo's process becomes sleep, the restored
+                    root's parent; a command that does not exist is refused
+                    before anything is restored (the PID stays free)
 
 Every check prints "PASS option-effect:NAME" or "FAIL option-effect:NAME:
 reason" ("SKIP ..." when not root), notes start with "#"; the last line is
@@ -600,6 +608,81 @@ def check_restore_detached(c):
     c.verdict(pid, 'after restore -d')
 
 
+def check_skip_file_rwx_check(c):
+    pid = c.start_counter('a')
+    mode = os.stat(c.countfile).st_mode & 0o777
+    c.dump_gone(pid, 'img', ['-o', 'dump.log', '-v4'])
+    os.chmod(c.countfile, 0o600 if mode != 0o600 else 0o640)
+    rc, out, err, dt = c.cryo(['restore', '-D', c.path('img'), '-d', '-o', 'restore-no.log',
+                               '-v4'], 'restore-no', timeout=20)
+    if rc in (None, 0):
+        raise CheckFailed('restore of a file whose mode changed exited %s' % rc)
+    want = '%s changed since the dump: its permissions are' % c.countfile
+    if want not in out + err or '--skip-file-rwx-check' not in out + err:
+        raise CheckFailed('restore did not say the mode of %s changed: %s'
+                          % (c.countfile, (out + err).strip()[-300:]))
+    if not wait_until(lambda: not os.path.exists('/proc/%d' % pid), GONE_TIMEOUT, 0.05):
+        raise CheckFailed('the refused restore left %d (state %s)' % (pid, state(pid)))
+    rpidfile = c.path('r.pid')
+    c.cryo_ok(['restore', '-D', c.path('img'), '-d', '--pidfile', rpidfile,
+               '--skip-file-rwx-check', '-o', 'restore-skip.log', '-v4'], 'restore-skip')
+    c.restored_pid(rpidfile, pid)
+    c.check_running(pid, 'after restore --skip-file-rwx-check')
+    changed = os.stat(c.countfile).st_mode & 0o777
+    os.chmod(c.countfile, mode)     # the counter checks its stdout's mode
+    c.verdict(pid, 'after restore --skip-file-rwx-check')
+    note('skip-file-rwx-check: mode 0%o -> 0%o refused without the option, restored with it'
+         % (mode, changed))
+
+
+def check_exec_cmd(c):
+    sleep = shutil.which('sleep')
+    pid = c.start_counter('a')
+    c.dump_gone(pid, 'img', ['-o', 'dump.log', '-v4'])
+    # a command that can't run: refused before any process is made
+    rc, out, err, dt = c.cryo(['restore', '-D', c.path('img'), '-o', 'restore-bad.log', '-v4',
+                               '--exec-cmd', '--', 'cryo-no-such-command'], 'restore-bad',
+                              timeout=20)
+    if rc in (None, 0):
+        raise CheckFailed('restore --exec-cmd of a missing command exited %s' % rc)
+    if 'cryo-no-such-command is not an executable file' not in out + err:
+        raise CheckFailed('restore --exec-cmd of a missing command did not say why: %s'
+                          % (out + err).strip()[-300:])
+    if os.path.exists('/proc/%d' % pid):
+        raise CheckFailed('restore --exec-cmd of a missing command left %d (state %s)'
+                          % (pid, state(pid)))
+    rpidfile = c.path('r.pid')
+    p = subprocess.Popen([CRYO, 'restore', '-D', c.path('img'), '--pidfile', rpidfile,
+                          '-o', 'restore.log', '-v4', '--exec-cmd', '--', sleep, '60'],
+                         stdin=subprocess.DEVNULL, stdout=open(c.path('restore.out'), 'w'),
+                         stderr=subprocess.STDOUT, cwd=c.wdir)
+    c.popens.append(p)
+    c.own(p.pid, os.path.realpath(CRYO))
+    if not wait_until(lambda: os.path.exists(rpidfile) or p.poll() is not None, 20):
+        raise CheckFailed('restore --exec-cmd: no pidfile within 20 s')
+    c.restored_pid(rpidfile, pid)
+
+    def exe():
+        try:
+            return os.path.realpath('/proc/%d/exe' % p.pid)
+        except OSError:
+            return None
+    if not wait_until(lambda: exe() == os.path.realpath(sleep) or p.poll() is not None, 10):
+        raise CheckFailed('restore --exec-cmd: cryo %d did not become %s (exe %s, exit %s)'
+                          % (p.pid, sleep, exe(), p.poll()))
+    c.own(p.pid, os.path.realpath(sleep))
+    ppid = status_ppid(pid)
+    if ppid != p.pid:
+        raise CheckFailed('restore --exec-cmd: the restored root %d has PPid %s, not %d '
+                          '(cryo, now sleep)' % (pid, ppid, p.pid))
+    c.check_running(pid, 'under the --exec-cmd command')
+    c.verdict(pid, 'after restore --exec-cmd')
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait(10)
+    note('exec-cmd: cryo %d became %s, the restored root\'s parent; a missing command was '
+         'refused with nothing restored' % (p.pid, sleep))
+
+
 CHECKS = [
     ('leave-stopped', check_leave_stopped),
     ('restore-sibling', check_restore_sibling),
@@ -609,6 +692,8 @@ CHECKS = [
     ('close', check_close),
     ('timeout', check_timeout),
     ('restore-detached', check_restore_detached),
+    ('exec-cmd', check_exec_cmd),
+    ('skip-file-rwx-check', check_skip_file_rwx_check),
 ]
 
 

@@ -41,13 +41,14 @@ static void test_table(void)
 			CHECK_INT(f->offset, d->id_off);
 			CHECK_INT(f->quantifier_offset, d->has_off);
 		}
-		/* UTS, IPC, network, cgroup, time, PID and mount are
-		 * restorable; every other kind is refused.  PID has nothing
-		 * to save of its own (its tasks' PIDs are the pstree's) */
+		/* UTS, IPC, network, cgroup, time, PID, mount and user
+		 * are restorable; every other kind is refused.  PID has
+		 * nothing to save of its own (its tasks' PIDs are the
+		 * pstree's) */
 		CHECK(ns_creatable(d) == (d->kind == NS_UTS || d->kind == NS_IPC ||
 					  d->kind == NS_NET || d->kind == NS_CGROUP ||
 					  d->kind == NS_TIME || d->kind == NS_PID ||
-					  d->kind == NS_MNT));
+					  d->kind == NS_MNT || d->kind == NS_USER));
 		CHECK(ns_creatable(d) == (d->dump != NULL || d->kind == NS_PID));
 		CHECK(d->kind != NS_PID || d->content_img < 0);
 		/* only time must be ready before the root enters it */
@@ -98,7 +99,7 @@ static void test_ids(void)
 	CHECK_INT(ns_restore_check(NULL, &tree, &t, 42), 0);
 	CHECK_INT(ns_restore_check(&root, &tree, NULL, 42), 0);
 	CHECK_INT(ns_restore_flags(&root, &tree), 0);
-	/* a process in a user namespace of its own: refused */
+	/* a process in a user namespace other than the root's: refused */
 	t.user_ns_id = 99;
 	fprintf(stderr, "(an error about process 42 is expected)\n");
 	CHECK_INT(ns_restore_check(&root, &tree, &t, 42), -EOPNOTSUPP);
@@ -122,9 +123,15 @@ static void test_ids(void)
 	CHECK_INT(ns_restore_check(&root, &tree, &t, 42), -EOPNOTSUPP);
 	tree.uts_ns_id = root.uts_ns_id;
 	CHECK_INT(ns_restore_flags(&root, &tree), CLONE_NEWIPC);
-	/* a namespace other than the tool's, of a kind without steps */
+	/* a user namespace of its own: made by the root's clone3 too */
 	tree.user_ns_id = 77;
-	CHECK_INT(ns_restore_flags(&root, &tree), CLONE_NEWIPC);
+	CHECK_INT(ns_restore_flags(&root, &tree), CLONE_NEWIPC | CLONE_NEWUSER);
+	/* ... which, without a PID namespace of its own, holds one task */
+	CHECK_INT(userns_restore_check_tree(CLONE_NEWUSER, 1), 0);
+	CHECK_INT(userns_restore_check_tree(CLONE_NEWUSER | CLONE_NEWPID, 5), 0);
+	CHECK_INT(userns_restore_check_tree(CLONE_NEWNET, 5), 0);
+	fprintf(stderr, "(an error about a tree of 2 tasks is expected)\n");
+	CHECK_INT(userns_restore_check_tree(CLONE_NEWUSER, 2), -EOPNOTSUPP);
 	tree.user_ns_id = root.user_ns_id;
 	/* a network namespace of its own: made new for the root */
 	tree.net_ns_id = 78;

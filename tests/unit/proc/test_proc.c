@@ -134,11 +134,38 @@ static void test_fdinfo(void)
 	CHECK(proc_parse_fdinfo_text("mnt_id: 3\n", &fi) < 0);
 }
 
+static void test_idmap(void)
+{
+	struct proc_idmap m;
+	uint32_t v = 0;
+	CHECK_INT(proc_parse_idmap_text("         0     100000      65536\n", &m), 0);
+	CHECK_INT(m.n, 1);
+	CHECK(proc_idmap_inside(&m, 100005, &v) && v == 5);
+	CHECK(!proc_idmap_inside(&m, 0, &v));
+	CHECK(!proc_idmap_inside(&m, 165536, &v));
+	CHECK(proc_idmap_outside(&m, 65535, &v) && v == 165535);
+	CHECK(!proc_idmap_outside(&m, 65536, &v));
+	CHECK_INT(proc_parse_idmap_text("0 300000 10\n10 0 1\n11 300011 100\n", &m), 0);
+	CHECK_INT(m.n, 3);
+	CHECK(proc_idmap_inside(&m, 0, &v) && v == 10);
+	CHECK(proc_idmap_outside(&m, 110, &v) && v == 300110);
+	CHECK(!proc_idmap_outside(&m, 111, &v));
+	CHECK_INT(proc_parse_idmap_text("0 0 4294967295\n", &m), 0);
+	CHECK(proc_idmap_inside(&m, 1234, &v) && v == 1234);
+	CHECK_INT(proc_parse_idmap_text("", &m), 0);
+	CHECK_INT(m.n, 0);
+	CHECK(proc_parse_idmap_text("0 1\n", &m) < 0);
+	CHECK(proc_parse_idmap_text("0 1 2 3\n", &m) < 0);
+	CHECK(proc_parse_idmap_text("0 1 0\n", &m) < 0);
+	CHECK(proc_parse_idmap_text("4294967295 0 2\n", &m) < 0);
+}
+
 int main(void)
 {
 	test_maps();
 	test_stat();
 	test_status();
 	test_fdinfo();
+	test_idmap();
 	return unit_done("proc");
 }
