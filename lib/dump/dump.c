@@ -8,6 +8,8 @@
 #include "files/files.h"
 #include "creds/creds.h"
 #include "images/image.h"
+#include "kerndat/kerndat.h"
+#include "mem/bgsnap.h"
 #include "mem/lazy.h"
 #include "mem/page_server.h"
 #include "mem/page_sink.h"
@@ -196,8 +198,11 @@ static int proc_memory(void *arg)
 		if (ret)
 			return ret;
 	}
-	ret = mem_dump_pages(ctx->pages, p->pid, p->vpid, &pr->mm, ctx->next_pages_id++,
-			     p->parent ? p->parent->pid : 0, pruns, runs, &ctx->mem);
+	if (ctx->bg)	/* copied once the tree runs again (stage bg-copy) */
+		ret = bgsnap_add(ctx->bg, p->pid, p->vpid, ctx->next_pages_id++, &pr->mm);
+	else
+		ret = mem_dump_pages(ctx->pages, p->pid, p->vpid, &pr->mm, ctx->next_pages_id++,
+				     p->parent ? p->parent->pid : 0, pruns, runs, &ctx->mem);
 	if (ret)
 		return ret;
 
@@ -275,6 +280,9 @@ static int write_stats(struct dump_ctx *ctx, uint64_t t_start, uint64_t t_frozen
 	/* from the start to the tree frozen, from then to its release (this
 	 * stage runs right after it, as criu writes its stats) */
 	ds.freezing_time = (t_frozen - t_start) / 1000;
+	/* a background snapshot let the tree go before the copy */
+	if (ctx->bg_t_released)
+		t_end = ctx->bg_t_released;
 	ds.frozen_time = (t_end - t_frozen) / 1000;
 	/* private memory: the walk and copy (the writes overlap it, in a
 	 * thread of their own), of which the page sink's writes */
@@ -619,7 +627,8 @@ static void st_files_undo(void *arg)
 		run->creds_done = true;
 		creds_dump_finish(&run->ctx.creds, -1);
 	}
-	files_dump_finish(&ctx->files, false, false);
+	if (!run->bg_released)	/* else finished at the release */
+		files_dump_finish(&ctx->files, false, false);
 }
 
 static int st_files(void *arg)
@@ -661,6 +670,11 @@ static int st_shared_memory(void *arg)
 {
 	struct dump_run *run = arg;
 	struct dump_ctx *ctx = &run->ctx;
+	if (ctx->bg) {
+		/* the private pages come after the release (stage bg-copy) */
+		run->shmem_done = true;
+		return mem_dump_shared_fini(&ctx->shmem);
+	}
 	/* a page server answers once it has written every page */
 	int ret = page_sink_end(page_dump_sink(ctx->pages));
 	ctx->pages_lazy = page_sink_lazy_pages(ctx->lazy);
@@ -718,8 +732,35 @@ static int st_release(void *arg)
 	struct dump_run *run = arg;
 	enum release_mode m = release_mode(run->ctx.opts);
 	run->released = true;
+	if (run->bg_released)
+		return 0;	/* --background-snapshot: running since bg-release */
 	files_dump_finish(&run->ctx.files, true, m == RELEASE_KILL);
 	return release_tree(&run->ctx.tree, m);
+}
+
+/* --background-snapshot: the tree goes on before its memory is copied */
+static int st_bg_release(void *arg)
+{
+	struct dump_run *run = arg;
+	run->bg_released = true;
+	files_dump_finish(&run->ctx.files, true, false);
+	int ret = release_tree(&run->ctx.tree, RELEASE_RESUME);
+	run->ctx.bg_t_released = now_ns();
+	pr_info("background snapshot: the tree was frozen for %llu us",
+		(unsigned long long)(run->ctx.bg_t_released - run->t_frozen) / 1000);
+	return ret;
+}
+
+static int st_bg_copy(void *arg)
+{
+	struct dump_ctx *ctx = &((struct dump_run *)arg)->ctx;
+	int ret = bgsnap_copy(ctx->bg, page_dump_sink(ctx->pages), &ctx->mem);
+	/* the protection ends (the last userfaultfd descriptors close) */
+	bgsnap_free(ctx->bg);
+	ctx->bg = NULL;
+	int r2 = ret ? 0 : page_sink_end(page_dump_sink(ctx->pages));
+	drop_page_state(ctx);
+	return ret ? ret : r2;
 }
 
 static bool killing(void *arg)
@@ -789,6 +830,11 @@ static const struct stage dump_stages[] = {
 	{ .name = "files-end", .run = st_files_end },
 	{ .name = "creds", .run = st_creds },
 	{ .name = "pstree", .run = dump_st_pstree },
+	{ .name = "bg-protect", .run = dump_st_bg_protect, .undo = dump_st_bg_undo,
+	  .wanted = dump_wants_bg, .flags = STAGE_POINT },
+	{ .name = "bg-release", .run = st_bg_release, .wanted = dump_wants_bg,
+	  .flags = STAGE_POINT },
+	{ .name = "bg-copy", .run = st_bg_copy, .wanted = dump_wants_bg, .flags = STAGE_POINT },
 	{ .name = "before-commit", .run = dump_st_commit, .after = "post-dump",
 	  .flags = STAGE_POINT | STAGE_COMMIT },
 	{ .name = "lazy-serve", .run = st_lazy_serve, .wanted = want_lazy },
@@ -824,6 +870,13 @@ int dump_tree(struct cryo_opts *o)
 		       "cryo pre-dump)");
 		return -EINVAL;
 	}
+	if (o->background_snapshot) {
+		int ret = dump_bg_check(o, false);
+		if (!ret)
+			ret = bgsnap_new(&run.ctx.bg);
+		if (ret)
+			return ret;
+	}
 	return dump_run_end(&run, "dump", pipeline_run(&pl, &run));
 }
 
@@ -843,6 +896,8 @@ int dump_run_end(struct dump_run *run, const char *what, int ret)
 			protobuf_c_message_free_unpacked(&ctx->root_ids->base, NULL);
 	}
 	sigreturn_memo_free(&ctx->sigreturn_memo);
+	bgsnap_free(ctx->bg);	/* a failed one: the tree goes on unprotected */
+	ctx->bg = NULL;
 	/* the dump ends the tracking (the kernel unregisters the memory as the
 	 * last userfaultfd descriptor closes); a pre-dump handed it to its
 	 * holder before */

@@ -44,6 +44,8 @@ struct dump_ctx {
 	bool track_spent;		/* pages protected again: no handing @track back */
 	struct page_sink *lazy;		/* --lazy-pages: the lazy sink in @pages, NULL: none */
 	uint64_t pages_lazy;		/* pages it left out */
+	struct bgsnap *bg;		/* --background-snapshot, NULL: none */
+	uint64_t bg_t_released;		/* when it let the tree go (frozen_time's end) */
 };
 
 /* One run of the dump or pre-dump pipeline. */
@@ -53,6 +55,7 @@ struct dump_run {
 	bool frozen;			/* the tree is seized (free it at the end) */
 	bool shmem_done, creds_done;	/* finished on the way: not again in undo */
 	bool released;			/* past the commit: the tree was let go */
+	bool bg_released;		/* --background-snapshot: let go before the copy */
 	struct page_sink *sink;		/* until the files stage hands it to ctx.pages */
 	int lazy_lsk;			/* --lazy-pages: listening (+1; 0: none) */
 	char lazy_name[160];
@@ -73,6 +76,14 @@ int dump_st_commit(void *arg);
 int dump_st_prev(void *arg);
 void dump_st_prev_undo(void *arg);
 bool dump_has_prev(void *arg);
+/* --background-snapshot (dump_bg.c): refuse what it can't do yet (@pre:
+ * a pre-dump); bg-protect: each process's userfaultfd and write
+ * protection, on the frozen tree once every other call was injected; its
+ * undo ends the protection. */
+int dump_bg_check(const struct cryo_opts *o, bool pre);
+bool dump_wants_bg(void *arg);
+int dump_st_bg_protect(void *arg);
+void dump_st_bg_undo(void *arg);
 /* --auto-dedup after the commit (dump.c) */
 bool dump_wants_dedup(void *arg);
 int dump_st_dedup(void *arg);

@@ -174,14 +174,32 @@ static int start_tracking(struct remote *r, void *arg)
 	return mem_track_start(&a->ctx->track, r, a->pid);
 }
 
-static int pre_proc(struct dump_ctx *ctx, struct seized_proc *p)
+/* One process of a pre-dump: its VMAs and the pages not written since the
+ * previous dump, as the tracking says once it protected the written ones
+ * again.  Frozen. */
+struct pre_state {
+	struct seized_proc *p;
+	MmEntry mm;
+	struct mem_page_runs clean;
+};
+
+static void pre_state_free(struct pre_state *s)
 {
+	for (size_t i = 0; i < s->mm.n_vmas; i++)
+		free(s->mm.vmas[i]);
+	free(s->mm.vmas);
+	s->mm.vmas = NULL;
+	s->mm.n_vmas = 0;
+	mem_page_runs_free(&s->clean);
+}
+
+static int pre_protect(struct dump_ctx *ctx, struct pre_state *s)
+{
+	struct seized_proc *p = s->p;
 	struct proc_maps maps = { 0 };
-	MmEntry mm = MM_ENTRY__INIT;
-	struct mem_page_runs clean = { 0 };
 	int ret = proc_read_maps(p->pid, &maps);
 	if (!ret)
-		ret = pre_vmas(p->pid, &maps, &mm);
+		ret = pre_vmas(p->pid, &maps, &s->mm);
 	if (!ret && !mem_track_find(&ctx->track, p->pid)) {
 		/* new to the tracking (first pre-dump, or forked since) */
 		struct start_arg a = { ctx, p->pid };
@@ -190,36 +208,81 @@ static int pre_proc(struct dump_ctx *ctx, struct seized_proc *p)
 			ret = dump_leader_call(ctx, p, &maps, start_tracking, &a);
 	}
 	/* protect first (the written pages again, new VMAs registered),
-	 * then copy: the tree is frozen meanwhile, so every page written
-	 * after the copy is seen by the next dump */
+	 * then copy: every page written after the protection, during the
+	 * copy too, is seen by the next dump */
 	if (!ret) {
 		/* from here on, written pages are protected again: the
 		 * previous dump's tracking no longer tells what changed since
 		 * it, and can't be handed back if this pre-dump fails */
 		ctx->track_spent = true;
-		ret = mem_track_scan(mem_track_find(&ctx->track, p->pid), &mm, true, &clean);
+		ret = mem_track_scan(mem_track_find(&ctx->track, p->pid), &s->mm, true, &s->clean);
 	}
-	if (!ret && ctx->incr)
-		page_sink_set_clean(ctx->incr, &clean);
-	mem_page_runs_free(&clean);
-	if (!ret)
-		ret = mem_dump_pages(ctx->pages, p->pid, p->vpid, &mm, ctx->next_pages_id++, 0, NULL, NULL,
-				     &ctx->mem);
-	for (size_t i = 0; i < mm.n_vmas; i++)
-		free(mm.vmas[i]);
-	free(mm.vmas);
 	proc_maps_free(&maps);
+	return ret;
+}
+
+static int pre_copy(struct dump_ctx *ctx, struct pre_state *s)
+{
+	if (ctx->incr)
+		page_sink_set_clean(ctx->incr, &s->clean);
+	return mem_dump_pages(ctx->pages, s->p->pid, s->p->vpid, &s->mm, ctx->next_pages_id++, 0,
+			      NULL, NULL, &ctx->mem);
+}
+
+/* --background-snapshot: all the tree protected, then let go, then copied
+ * (criu's read mode).  What the tree writes meanwhile may reach the images
+ * torn, but the tracking saw the write: the next dump writes the page
+ * again, so the chain ends consistent. */
+static int pre_memory_bg(struct dump_run *run)
+{
+	struct dump_ctx *ctx = &run->ctx;
+	int n = ctx->tree.nr_procs, ret = 0;
+	struct pre_state *st = xzalloc(sizeof(*st) * (n + 1));
+	if (!st)
+		return -ENOMEM;
+	for (int i = 0; !ret && i < n; i++) {
+		st[i].p = ctx->tree.procs[i];
+		st[i].mm = (MmEntry)MM_ENTRY__INIT;
+		if (st[i].p->state != TASK_DEAD)
+			ret = pre_protect(ctx, &st[i]);
+	}
+	if (!ret) {
+		run->bg_released = true;
+		ret = release_tree(&ctx->tree, RELEASE_RESUME);
+		ctx->bg_t_released = now_ns();
+		pr_info("pre-dump: the tree was frozen for %llu us; its memory is copied while it "
+			"runs", (unsigned long long)(ctx->bg_t_released - run->t_frozen) / 1000);
+	}
+	for (int i = 0; !ret && i < n; i++)
+		if (st[i].p->state != TASK_DEAD)
+			ret = pre_copy(ctx, &st[i]);
+	for (int i = 0; i < n; i++)
+		pre_state_free(&st[i]);
+	free(st);
+	return ret;
+}
+
+static int pre_proc(struct dump_ctx *ctx, struct seized_proc *p)
+{
+	struct pre_state s = { .p = p, .mm = MM_ENTRY__INIT };
+	int ret = pre_protect(ctx, &s);
+	if (!ret)
+		ret = pre_copy(ctx, &s);
+	pre_state_free(&s);
 	return ret;
 }
 
 static int st_pre_memory(void *arg)
 {
-	struct dump_ctx *ctx = &((struct dump_run *)arg)->ctx;
+	struct dump_run *run = arg;
+	struct dump_ctx *ctx = &run->ctx;
 	struct page_sink *sink;
 	int ret = page_sink_local(ctx->dirfd, &sink);
 	if (!ret)
 		ret = dump_pages_sink(ctx, sink, &ctx->pages);
-	for (int i = 0; !ret && i < ctx->tree.nr_procs; i++) {
+	if (!ret && ctx->opts->background_snapshot)
+		ret = pre_memory_bg(run);
+	for (int i = 0; !ret && !ctx->opts->background_snapshot && i < ctx->tree.nr_procs; i++) {
 		struct seized_proc *p = ctx->tree.procs[i];
 		if (p->state != TASK_DEAD)
 			ret = pre_proc(ctx, p);
@@ -283,6 +346,11 @@ int pre_dump_tree(struct cryo_opts *o)
 		pr_err("pre-dump --page-server: sending a pre-dump's pages to a page server is not "
 		       "implemented yet (only dump sends them); pre-dump into a directory and copy it");
 		return -EOPNOTSUPP;
+	}
+	if (o->background_snapshot) {
+		int ret = dump_bg_check(o, true);
+		if (ret)
+			return ret;
 	}
 	if (!kdat_has(KF_MEM_DIRTY_TRACK) || kdat_dirty_track() != KDAT_DT_UFFD_WP_SCAN) {
 		pr_err("pre-dump needs dirty-memory tracking through userfaultfd write-protection "

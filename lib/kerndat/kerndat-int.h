@@ -50,6 +50,7 @@ void kdat_probe_uffd(void);		/* uffd, /dev/userfaultfd, features */
 void kdat_probe_pagemap_scan(void);
 void kdat_probe_soft_dirty(void);
 void kdat_probe_dirty_track(void);
+void kdat_probe_uffd_users(void);	/* lazy_pages, background_snapshot */
 void kdat_probe_mm_map(void);
 void kdat_probe_memfd(void);
 void kdat_probe_aio_remap(void);

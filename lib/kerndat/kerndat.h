@@ -67,7 +67,9 @@ enum kdat_feature {
 	KF_UFFD_WP_UNPOPULATED,
 	KF_PAGEMAP_SCAN,
 	KF_SOFT_DIRTY,
-	KF_MEM_DIRTY_TRACK,	/* uffd-wp async + PAGEMAP_SCAN, or soft-dirty */
+	KF_MEM_DIRTY_TRACK,	/* what cryo tracks with: uffd-wp async + PAGEMAP_SCAN */
+	KF_LAZY_PAGES,		/* cryo's lazy restore: full uffd, noncoop events, copy */
+	KF_BG_SNAPSHOT,		/* --background-snapshot: sync uffd-wp, remap events */
 	/* sockets and network */
 	KF_SOCK_DIAG_UNIX,
 	KF_SOCK_DIAG_TCP,

@@ -386,13 +386,101 @@ void kdat_probe_dirty_track(void)
 		snprintf(uffd_why, sizeof(uffd_why), "uffd-wp async + PAGEMAP_SCAN: %s",
 			 !kdat_has(KF_UFFD_WP_ASYNC) ? kdat_detail(KF_UFFD_WP_ASYNC) : kdat_detail(KF_PAGEMAP_SCAN));
 	}
-	if (kdat_has(KF_SOFT_DIRTY)) {
-		kdat_set_dirty_track(KDAT_DT_SOFT_DIRTY);
-		kdat_set(KF_MEM_DIRTY_TRACK, true, "via %s (%s)", kdat_dirty_track_name(KDAT_DT_SOFT_DIRTY), uffd_why);
+	/* cryo tracks with uffd-wp only: soft-dirty alone is not enough */
+	kdat_set(KF_MEM_DIRTY_TRACK, false, "%s; soft-dirty: %s%s", uffd_why,
+		 kdat_has(KF_SOFT_DIRTY) ? "present, but cryo does not track with it"
+					 : kdat_detail(KF_SOFT_DIRTY), "");
+}
+
+/* ---- lazy pages and the background snapshot ---------------------------------- */
+
+#define LAZY_FEATURES (UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | \
+		       UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_THREAD_ID)
+#define BG_FEATURES (UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_EVENT_REMAP)
+
+/* A userfaultfd that also catches the kernel's accesses (not
+ * UFFD_USER_MODE_ONLY), as lazy.c and bgsnap.c make in the task, with
+ * @features; -errno, and *why says what failed. */
+static int full_uffd(uint64_t features, const char **why)
+{
+	int fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		int e = errno;
+		*why = e == EPERM ? "userfaultfd() for kernel-mode faults: EPERM (needs CAP_SYS_PTRACE "
+				    "or vm.unprivileged_userfaultfd=1)"
+				  : "userfaultfd() for kernel-mode faults failed";
+		return -e;
+	}
+	if (uffd_api(fd, features, NULL)) {
+		int e = errno;
+		close(fd);
+		*why = "UFFD_API refuses the features";
+		return -e;
+	}
+	return fd;
+}
+
+/* Lazy pages: register a page for missing faults and fill it with
+ * UFFDIO_COPY (no fault is taken: nothing can block). */
+static int exercise_lazy(const char **why)
+{
+	int fd = full_uffd(LAZY_FEATURES, why), ret = -1;
+	if (fd < 0)
+		return fd;
+	char *m = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	static char src[4096] = { 7 };
+	if (m == MAP_FAILED) {
+		*why = "mmap failed";
+		close(fd);
+		return -ENOMEM;
+	}
+	struct uffdio_register reg = { .range = { (uintptr_t)m, PAGE_SIZE },
+				       .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct uffdio_copy cp = { .dst = (uintptr_t)m, .src = (uintptr_t)src, .len = PAGE_SIZE };
+	if (ioctl(fd, UFFDIO_REGISTER, &reg))
+		*why = "UFFDIO_REGISTER (missing) failed";
+	else if (ioctl(fd, UFFDIO_COPY, &cp) || cp.copy != PAGE_SIZE)
+		*why = "UFFDIO_COPY failed";
+	else if (m[0] != 7)
+		*why = "UFFDIO_COPY filled the page wrong";
+	else
+		ret = 0;
+	/* first: with the unmap event asked for, munmap would wait for
+	 * this very thread to read the event */
+	close(fd);
+	munmap(m, PAGE_SIZE);
+	return ret;
+}
+
+void kdat_probe_uffd_users(void)
+{
+	const char *why = "";
+	if (!kdat_has(KF_UFFD)) {
+		kdat_set(KF_LAZY_PAGES, false, "no userfaultfd: %s", kdat_detail(KF_UFFD));
+		kdat_set(KF_BG_SNAPSHOT, false, "no userfaultfd: %s", kdat_detail(KF_UFFD));
 		return;
 	}
-	kdat_set(KF_MEM_DIRTY_TRACK, false, "%s; soft-dirty: %s", uffd_why, kdat_detail(KF_SOFT_DIRTY));
+	if ((kdat_uffd_features() & LAZY_FEATURES) != LAZY_FEATURES)
+		kdat_set(KF_LAZY_PAGES, false, "UFFD_API lacks features %#llx",
+			 (unsigned long long)(LAZY_FEATURES & ~kdat_uffd_features()));
+	else if (exercise_lazy(&why))
+		kdat_set(KF_LAZY_PAGES, false, "%s", why);
+	else
+		kdat_set(KF_LAZY_PAGES, true, NULL);
+
+	int fd = -1;
+	if (!kdat_has(KF_UFFD_WP))
+		kdat_set(KF_BG_SNAPSHOT, false, "uffd_wp: %s", kdat_detail(KF_UFFD_WP));
+	else if (!kdat_has(KF_PAGEMAP_SCAN))
+		kdat_set(KF_BG_SNAPSHOT, false, "pagemap_scan: %s", kdat_detail(KF_PAGEMAP_SCAN));
+	else if ((fd = full_uffd(BG_FEATURES, &why)) < 0)
+		kdat_set(KF_BG_SNAPSHOT, false, "%s", why);
+	else
+		kdat_set(KF_BG_SNAPSHOT, true, NULL);
+	if (fd >= 0)
+		close(fd);
 }
+
 
 /* ---- PR_SET_MM_MAP ------------------------------------------------------------ */
 

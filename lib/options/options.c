@@ -149,6 +149,7 @@ static bool *flag_field(struct cryo_opts *o, const char *name)
 		{ "auto-dedup", offsetof(struct cryo_opts, auto_dedup) },
 		{ "page-server", offsetof(struct cryo_opts, page_server) },
 		{ "lazy-pages", offsetof(struct cryo_opts, lazy_pages) },
+		{ "background-snapshot", offsetof(struct cryo_opts, background_snapshot) },
 		{ "pid-ns", offsetof(struct cryo_opts, pid_ns) },
 		{ "cow-parent", offsetof(struct cryo_opts, cow_parent) },
 		{ "tls", offsetof(struct cryo_opts, tls) },
@@ -776,6 +777,15 @@ static const struct cryo_option table[] = {
 	  "--address/--port until the destination has them all (then kill the tree). restore: "
 	  "leave that memory to a `cryo lazy-pages` daemon (started first, on the same work "
 	  "directory), which fills it on demand. Not yet for page-server.", NULL },
+	{ "background-snapshot", 0, NOARG, NULL, DUMPS, NEG, set_flag,
+	  "cryo extension, with --leave-running: freeze the tree only to collect its state and "
+	  "write-protect its private memory (userfaultfd), then let it run while the pages are "
+	  "copied; a page the tree writes before cryo copied it is saved first. The images are "
+	  "the memory as of the freeze, whose length no longer grows with the memory. dump: "
+	  "needs a kernel-mode userfaultfd in the tree (root, or vm.unprivileged_userfaultfd=1); "
+	  "memory the tree unmaps before it was copied fails the dump (the tree runs on). "
+	  "pre-dump: copy after the release (criu's --pre-dump-mode read); pages written "
+	  "meanwhile are left to the next dump by the dirty tracking.", NULL },
 
 	{ "to", 0, REQ, "HOST:PORT", C(MIGRATE), 0, opts_set_migrate_to,
 	  "migrate (source): the `cryo migrate --listen` to move the tree to.", NULL },

@@ -106,6 +106,7 @@ struct cryo_opts {
 	int port;			/* --port */
 	int ps_socket;			/* --ps-socket, -1 if unset */
 	bool lazy_pages;		/* --lazy-pages */
+	bool background_snapshot;	/* --background-snapshot (cryo's) */
 	bool daemon;			/* --daemon */
 	bool skip_mnt;
 

@@ -205,14 +205,14 @@ static int do_feature_check(int sk, const CriuReq *req)
 	/* criu answers the features asked about, each true or false */
 	if (ask && ask->has_mem_track) {
 		f.has_mem_track = true;
-		/* pre-dump's dirty tracking (lib/mem/track.c) needs uffd-wp in
-		 * async mode and PAGEMAP_SCAN; runc refuses --pre-dump without it */
-		f.mem_track = kdat_has(KF_MEM_DIRTY_TRACK) &&
-			      kdat_dirty_track() == KDAT_DT_UFFD_WP_SCAN;
+		/* pre-dump and dump --track-mem work where cryo's tracking
+		 * (uffd-wp async + PAGEMAP_SCAN) does */
+		f.mem_track = kdat_has(KF_MEM_DIRTY_TRACK);
 	}
 	if (ask && ask->has_lazy_pages) {
 		f.has_lazy_pages = true;
-		f.lazy_pages = false;	/* no post-copy restore yet */
+		/* restore --lazy-pages and cryo lazy-pages, as this kernel allows */
+		f.lazy_pages = kdat_has(KF_LAZY_PAGES);
 	}
 	if (ask && ask->has_pidfd_store) {
 		f.has_pidfd_store = true;

@@ -10,7 +10,9 @@
  *                    rule (3.19 with a gitid, as cryo answers: 32000);
  *                    criu_check_version for it and one above
  *   features         criu_feature_check: pidfd_store on this kernel,
- *                    lazy_pages not; a structure larger than ours: -EINVAL
+ *                    mem_track and lazy_pages as `cryo check --feature`
+ *                    answers mem_dirty_track and lazy_pages; a structure
+ *                    larger than ours: -EINVAL
  *                    (not checked with criu's libcriu, which returns -1)
  *   check            criu_check succeeds
  *   no-binary        a service binary that does not exist: -ECONNREFUSED,
@@ -24,6 +26,7 @@
  *                    its value and the process runs on
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -205,6 +208,15 @@ static void check_version(void)
 		report("version", NULL);
 }
 
+/* `CRYO check --feature NAME` says yes */
+static bool feature_on(const char *name)
+{
+	char cmd[4096];
+	snprintf(cmd, sizeof(cmd), "'%s' check --feature %s >/dev/null 2>&1", cryo, name);
+	int st = system(cmd);
+	return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 static void check_features(void)
 {
 	struct criu_feature_check f = { .mem_track = true, .lazy_pages = true, .pidfd_store = true };
@@ -214,9 +226,11 @@ static void check_features(void)
 	ret2 = criu_feature_check((struct criu_feature_check *)big, sizeof(big));
 	if (ret != 0)
 		report("features", "criu_feature_check() = %d (errno %d)", ret, errno);
-	else if (!f.pidfd_store || f.lazy_pages)
-		report("features", "pidfd_store %d (expected 1), lazy_pages %d (expected 0)",
-		       f.pidfd_store, f.lazy_pages);
+	else if (!f.pidfd_store || f.lazy_pages != feature_on("lazy_pages") ||
+		 f.mem_track != feature_on("mem_dirty_track"))
+		report("features", "pidfd_store %d (expected 1), lazy_pages %d, mem_track %d (expected "
+		       "%d, %d: cryo check)", f.pidfd_store, f.lazy_pages, f.mem_track,
+		       feature_on("lazy_pages"), feature_on("mem_dirty_track"));
 	else if (ret2 != -EINVAL && strcmp(variant, "criulib") != 0) /* criu's: -1 */
 		report("features", "a structure larger than criu.h's: %d, expected -EINVAL", ret2);
 	else

@@ -5,10 +5,10 @@ pycriu starts "criu swrk FD": here a temporary directory holds a `criu`
 symlink to the cryo under test, and pycriu is pointed at it.  Checks:
 
   rpc:version         VERSION answers criu's interface (>= 3.11 for podman)
-  rpc:features        FEATURE_CHECK: mem_track as pre-dump's dirty tracking
-                      works here (uffd-wp async + PAGEMAP_SCAN), lazy_pages
-                      false, pidfd_store
-                      as the kernel has pidfd_open + pidfd_getfd
+  rpc:features        FEATURE_CHECK: mem_track, lazy_pages and pidfd_store as
+                      `cryo check --feature` answers mem_dirty_track, lazy_pages
+                      and pidfd_store (true on this kernel: cryo does
+                      pre-dumps and lazy restores here)
   rpc:check           CHECK succeeds
   rpc:dump-restore    DUMP of tests/progs/anon_mem (memory patterns), not left
                       running: the process is gone; RESTORE: it comes back
@@ -222,14 +222,17 @@ def check_features(env):
     req.features.pidfd_store = True
     r = env.client()._send_req_and_recv_resp(req)
     f = r.features
-    want_pidfd = hasattr(os, 'pidfd_open')
-    # mem_track: what pre-dump's tracking needs (runc's --pre-dump asks)
-    chk = subprocess.run([CRYO, 'check', '--feature', 'mem_dirty_track'], stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, universal_newlines=True)
-    want_track = 'uffd-wp async + PAGEMAP_SCAN' in chk.stdout
-    if not r.success or f.mem_track != want_track or f.lazy_pages or \
-            not f.HasField('pidfd_store') or f.pidfd_store != want_pidfd:
+    want = {}
+    for name in ('mem_dirty_track', 'lazy_pages', 'pidfd_store'):
+        p = subprocess.run([CRYO, 'check', '--feature', name], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, universal_newlines=True)
+        want[name] = p.returncode == 0
+    if not r.success or not all(f.HasField(n) for n in ('mem_track', 'lazy_pages', 'pidfd_store')):
         raise Failed('answer %s' % r)
+    got = {'mem_dirty_track': f.mem_track, 'lazy_pages': f.lazy_pages,
+           'pidfd_store': f.pidfd_store}
+    if got != want:
+        raise Failed('FEATURE_CHECK answers %s, cryo check --feature says %s' % (got, want))
 
 
 def check_check(env):

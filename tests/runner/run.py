@@ -73,6 +73,10 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
                                   page-server` (127.0.0.1, a free port)
                                   writing into the same images directory;
                                   it must exit 0 after a dump that succeeds
+                   snapshot       dump --leave-running --background-snapshot
+                                  (cryo's extension); the original must
+                                  go on unharmed, then it is SIGKILLed and
+                                  the images restored: the copy must pass
                    lazy           restore --lazy-pages with a `cryo
                                   lazy-pages` daemon on the images
                                   directory; the daemon must exit 0 with
@@ -208,7 +212,8 @@ def parse_desc(path, defaults=None):
 def parse_variant(v):
     """'static+iter2' -> dict of settings."""
     mods = {'static': False, 'iters': 1, 'leave_running': False, 'stdio': None,
-            'fault': None, 'pidns': False, 'page_server': False, 'lazy': False}
+            'fault': None, 'pidns': False, 'page_server': False, 'lazy': False,
+            'snapshot': False}
     for m in v.split('+'):
         if m == 'default':
             pass
@@ -224,6 +229,8 @@ def parse_variant(v):
             mods['page_server'] = True
         elif m == 'lazy':
             mods['lazy'] = True
+        elif m == 'snapshot':
+            mods['snapshot'] = True
         elif m in ('stdio-null', 'stdio-file'):
             mods['stdio'] = m[6:]
         elif re.fullmatch(r'fault=(dump|restore):[A-Za-z0-9_.-]+', m):
@@ -691,7 +698,7 @@ class Runner(fault.FaultTests, real.RealTests):
         if 'PASS' not in lines:
             raise TestFailed('test %d exited %s without a verdict' % (pid, what))
 
-    def dump(self, pid, tree, meta, ctx, tag, leave_running=False, fault=None):
+    def dump(self, pid, tree, meta, ctx, tag, leave_running=False, fault=None, snapshot=False):
         """cryo dump; returns (rc, output, log path)."""
         imgdir = os.path.join(ctx['wdir'], 'images' + tag)
         os.makedirs(imgdir, exist_ok=True)
@@ -700,6 +707,8 @@ class Runner(fault.FaultTests, real.RealTests):
             self.cryo, 'dump', '-t', str(pid), '-D', imgdir, '-o', 'dump.log', '-v4']
         if leave_running:
             cmd.append('--leave-running')
+        if snapshot:
+            cmd += ['--leave-running', '--background-snapshot']
         cmd += shlex.split(meta['dump_opts'])
         env = self.env_of(meta['dump_env'])
         if fault:
@@ -959,13 +968,15 @@ class Runner(fault.FaultTests, real.RealTests):
             if fault and it == 1 and fault.startswith('dump:'):
                 # the faulted dump must fail and leave the tree as it was;
                 # then the normal dump below must still work
-                rc, out, log = self.dump(pid, tree, meta, ctx, tag + '-fault', fault=fault)
+                rc, out, log = self.dump(pid, tree, meta, ctx, tag + '-fault', fault=fault,
+                                         snapshot=mods['snapshot'])
                 self.refusal_ok('dump with CRYO_FAULT=%s' % fault, rc, out, log, meta,
                                 'fault injected at %s' % fault)
                 self.check_unharmed(pid, tree, 'after the failed dump (CRYO_FAULT=%s)' % fault, expect)
 
             rc, out, log = self.dump(pid, tree, meta, ctx, tag,
-                                     leave_running=mods['leave_running'])
+                                     leave_running=mods['leave_running'],
+                                     snapshot=mods['snapshot'])
             if refuse_at == 'dump':
                 self.refusal_ok('dump', rc, out, log, meta, meta['refuse'])
                 self.check_unharmed(pid, tree, 'after the refused dump', expect)
@@ -979,6 +990,19 @@ class Runner(fault.FaultTests, real.RealTests):
             if mods['leave_running']:
                 self.check_unharmed(pid, tree, 'after dump --leave-running%s' % tag, expect)
                 continue
+            if mods['snapshot']:
+                # the original ran on during the copy: unharmed; then it
+                # goes, and the images (the freeze instant) must restore
+                self.check_unharmed(pid, tree, 'after dump --background-snapshot%s' % tag,
+                                    expect)
+                # all of it, children forked since too (churn)
+                now = sorted(set(tree) | set(proc_tree(pid)))
+                for p in now:
+                    try:
+                        os.kill(p, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                self.wait_tree_gone(now, 'after the original was killed%s' % tag)
             self.wait_tree_gone(tree, 'after dump%s' % tag)
 
             if fault and it == 1 and fault.startswith('restore:'):
