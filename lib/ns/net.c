@@ -497,8 +497,11 @@ int netns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t 
 		ret = rtnl_save(sk, st->dirfd, IMG_ROUTE, id, AF_INET);
 	if (!ret && has_ipv6())	/* as criu: no route6 image without IPv6 */
 		ret = rtnl_save(sk, st->dirfd, IMG_ROUTE6, id, AF_INET6);
+	/* IPv6 rules too (criu's `ip rule save` has IPv4 only): `ip rule
+	 * restore` replays each message with its own family, so criu restores
+	 * this image as well */
 	if (!ret)
-		ret = rtnl_save(sk, st->dirfd, IMG_RULE, id, AF_INET);
+		ret = rtnl_save(sk, st->dirfd, IMG_RULE, id, has_ipv6() ? AF_UNSPEC : AF_INET);
 	if (sk >= 0)
 		close(sk);
 	int r2 = ns_leave(d, back);

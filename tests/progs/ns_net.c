@@ -179,6 +179,8 @@ int main(int argc, char **argv)
 	ip("addr add " ADDR6 "/64 dev lo nodad");
 	ip("route add 10.78.0.0/16 via 10.77.0.2 dev lo");
 	ip("-6 route add fd00:78::/64 dev lo metric 77");	/* no IPv6 gateway on lo */
+	ip("rule add from 10.77.0.0/24 lookup 100 priority 1000");
+	ip("-6 rule add from fd00:77::/64 lookup 200 priority 2000");
 	char cmd[160];
 	bool veth_out = dev && !strcmp(dev, "veth-out");
 	unsigned veth_index = 0;
@@ -332,16 +334,24 @@ int main(int argc, char **argv)
 	if (!has_route("/proc/net/ipv6_route", "fd000078000000000000000000000000 40",
 		       " 0000004d "))
 		fail("no route to fd00:78::/64 with metric 77");
-	/* the kernel's three rules, each once */
-	FILE *rf = popen("/sbin/ip rule", "r");
-	char rbuf[1024] = "";
-	size_t rn = rf ? fread(rbuf, 1, sizeof(rbuf) - 1, rf) : 0;
-	rbuf[rn] = '\0';
-	if (rf)
-		pclose(rf);
-	if (strcmp(rbuf, "0:\tfrom all lookup local\n32766:\tfrom all lookup main\n"
-			 "32767:\tfrom all lookup default\n"))
-		fail("the rules are not the kernel's three: ip rule says \"%s\"", rbuf);
+	/* the kernel's rules and ours, each once, IPv4 and IPv6 */
+	static const char *const rule_cmds[2] = { "/sbin/ip rule", "/sbin/ip -6 rule" };
+	static const char *const rule_want[2] = {
+		"0:\tfrom all lookup local\n1000:\tfrom 10.77.0.0/24 lookup 100\n"
+		"32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n",
+		"0:\tfrom all lookup local\n2000:\tfrom fd00:77::/64 lookup 200\n"
+		"32766:\tfrom all lookup main\n" };
+	for (int i = 0; i < 2; i++) {
+		FILE *rf = popen(rule_cmds[i], "r");
+		char rbuf[1024] = "";
+		size_t rn = rf ? fread(rbuf, 1, sizeof(rbuf) - 1, rf) : 0;
+		rbuf[rn] = '\0';
+		if (rf)
+			pclose(rf);
+		if (strcmp(rbuf, rule_want[i]))
+			fail("the rules are not the kernel's and ours: %s says \"%s\"", rule_cmds[i],
+			     rbuf);
+	}
 	FILE *ipt = popen("/usr/sbin/iptables -S INPUT", "r");
 	char rules[1024] = "";
 	size_t rl = ipt ? fread(rules, 1, sizeof(rules) - 1, ipt) : 0;

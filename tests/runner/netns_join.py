@@ -39,7 +39,10 @@ def make_netns():
                  ['addr', 'add', '10.77.0.1/24', 'dev', 'lo'],
                  ['addr', 'add', 'fd00:77::1/64', 'dev', 'lo', 'nodad'],
                  ['route', 'add', '10.78.0.0/16', 'via', '10.77.0.2', 'dev', 'lo'],
-                 ['-6', 'route', 'add', 'fd00:78::/64', 'dev', 'lo', 'metric', '77']):
+                 ['-6', 'route', 'add', 'fd00:78::/64', 'dev', 'lo', 'metric', '77'],
+                 ['rule', 'add', 'from', '10.77.0.0/24', 'lookup', '100', 'priority', '1000'],
+                 ['-6', 'rule', 'add', 'from', 'fd00:77::/64', 'lookup', '200', 'priority',
+                  '2000']):
         subprocess.run([ip] + args, check=True)
     subprocess.run(['/usr/sbin/iptables', '-A', 'INPUT', '-s', '10.99.0.0/16', '-j', 'DROP'],
                    check=True)
