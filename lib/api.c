@@ -3,6 +3,10 @@
 #include "cryo.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "action_scripts.h"
@@ -85,6 +89,93 @@ static int page_server(const struct cryo_opts *o)
 int cryo_page_server(struct cryo_opts *o, struct cryo_error *err)
 {
 	return WITH_ERRORS(err, page_server(o));
+}
+
+static int page_server_start(struct cryo_opts *o, bool detach, int close_fd, pid_t *pid,
+			     int *port)
+{
+	if (o->lazy_pages || o->ps_socket >= 0 || o->daemon) {
+		pr_err("a page server started over RPC listens on criu_opts.ps (address, port) "
+		       "and serves one dump; %s is not for it", o->lazy_pages ? "lazy_pages" :
+		       o->ps_socket >= 0 ? "ps.fd" : "daemon");
+		return -EINVAL;
+	}
+	char name[320];
+	int lsk = page_server_listen(o->address, o->port, name, sizeof(name));
+	if (lsk < 0)
+		return lsk;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(lsk, (struct sockaddr *)&ss, &sl)) {
+		int ret = log_errno(-errno, "page server: getsockname of %s failed", name);
+		close(lsk);
+		return ret;
+	}
+	*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
+		      ((struct sockaddr_in *)&ss)->sin_port);
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC)) {
+		int ret = log_errno(-errno, "page server: can't make a pipe");
+		close(lsk);
+		return ret;
+	}
+	pid_t child = fork();
+	if (child < 0) {
+		int ret = log_errno(-errno, "page server: can't fork");
+		close(lsk);
+		close(pfd[0]);
+		close(pfd[1]);
+		return ret;
+	}
+	if (child == 0) {
+		if (close_fd >= 0)
+			close(close_fd);
+		close(pfd[0]);
+		if (detach) {
+			/* criu's daemon mode: a session of its own, and not our child */
+			setsid();
+			pid_t g = fork();
+			if (g != 0) {
+				(void)!write(pfd[1], &g, sizeof(g));
+				_exit(g < 0);
+			}
+		}
+		close(pfd[1]);
+		struct ps_tls_opts tls = { .cacert = o->tls_cacert, .cacrl = o->tls_cacrl,
+					   .cert = o->tls_cert, .key = o->tls_key,
+					   .no_cn_verify = o->tls_no_cn_verify };
+		struct page_server_args a = {
+			.dir = o->images_dir, .ps_socket = -1, .listening = true, .listen_fd = lsk,
+			.status_fd = -1, .tls = o->tls ? &tls : NULL,
+		};
+		_exit(page_server_run(&a) ? 1 : 0);
+	}
+	close(lsk);
+	close(pfd[1]);
+	*pid = child;
+	int ret = 0;
+	if (detach) {
+		pid_t g = -1;
+		ssize_t n = read(pfd[0], &g, sizeof(g));
+		int st;
+		while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+			;
+		if (n != sizeof(g) || g <= 0)
+			ret = log_errno(-ECHILD, "page server: its process could not go into the "
+					"background");
+		*pid = g;
+	}
+	close(pfd[0]);
+	if (!ret)
+		pr_info("page server %d listening on port %d, writing into %s", *pid, *port,
+			o->images_dir);
+	return ret;
+}
+
+int cryo_page_server_start(struct cryo_opts *o, bool detach, int close_fd, pid_t *pid, int *port,
+			   struct cryo_error *err)
+{
+	return WITH_ERRORS(err, page_server_start(o, detach, close_fd, pid, port));
 }
 
 static int dedup(const struct cryo_opts *o)

@@ -19,6 +19,13 @@ int cryo_check(struct cryo_opts *o, struct cryo_error *err);
 /* Receive a dump's pages (dump --page-server) into o->images_dir; one
  * session, as criu's page server. */
 int cryo_page_server(struct cryo_opts *o, struct cryo_error *err);
+/* A page server in a process of its own, listening once this returns (RPC
+ * PAGE_SERVER / PAGE_SERVER_CHLD): a child of the caller, or with
+ * @detach a process of its own session that is nobody's child.  @close_fd
+ * (>= 0) is closed in it.  *@pid and *@port (the port it listens on, also
+ * when --port was 0) say where it is. */
+int cryo_page_server_start(struct cryo_opts *o, bool detach, int close_fd, pid_t *pid, int *port,
+			   struct cryo_error *err);
 /* Punch out of the previous dumps of o->images_dir the pages it replaces
  * (criu's dedup). */
 int cryo_dedup(struct cryo_opts *o, struct cryo_error *err);

@@ -288,6 +288,9 @@ int page_server_run(const struct page_server_args *a)
 	if (a->ps_socket >= 0) {
 		sk = a->ps_socket;
 		snprintf(name, sizeof(name), "the socket --ps-socket %d", sk);
+	} else if (a->listening) {
+		lsk = a->listen_fd;
+		snprintf(name, sizeof(name), "the listening socket %d", lsk);
 	} else {
 		lsk = listen_tcp(a->address, a->port, name, sizeof(name));
 		if (lsk < 0) {

@@ -13,6 +13,8 @@ struct page_server_args {
 	const char *address;	/* NULL: every address */
 	int port;
 	int ps_socket;		/* a connected socket instead, or -1 */
+	bool listening;		/* listen_fd: a socket already listening (RPC) */
+	int listen_fd;
 	bool daemon;
 	int status_fd;		/* -1: none */
 	const char *pidfile;

@@ -104,6 +104,7 @@ struct cryo_opts {
 	bool page_server;		/* --page-server (dump sends pages) */
 	char *address;			/* --address */
 	int port;			/* --port */
+	bool port_any;			/* RPC PAGE_SERVER with ps.port 0: a free port */
 	int ps_socket;			/* --ps-socket, -1 if unset */
 	bool lazy_pages;		/* --lazy-pages */
 	bool background_snapshot;	/* --background-snapshot (cryo's) */

@@ -684,7 +684,7 @@ int opts_validate(struct cryo_opts *o)
 				   "restore from here) is not implemented yet; run page-server without it");
 			return -EINVAL;
 		}
-		if (o->ps_socket < 0 && !o->port) {
+		if (o->ps_socket < 0 && !o->port && !o->port_any) {
 			opts_error(false, "Error: page-server needs the --port to listen on (or a "
 				   "connected socket: --ps-socket FD)");
 			return -EINVAL;

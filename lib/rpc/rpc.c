@@ -394,6 +394,7 @@ static int run_operation(int sk, const CriuReq *req, const struct rpc_peer *peer
 	CriuResp resp = CRIU_RESP__INIT;
 	CriuDumpResp dr = CRIU_DUMP_RESP__INIT;
 	CriuRestoreResp rr = CRIU_RESTORE_RESP__INIT;
+	CriuPageServerInfo psi = CRIU_PAGE_SERVER_INFO__INIT;
 	struct cryo_error err = { 0 }, *outer;
 	struct cryo_opts o;
 	struct rpc_notifier nf = { .sk = -1 };
@@ -454,6 +455,19 @@ static int run_operation(int sk, const CriuReq *req, const struct rpc_peer *peer
 			ret = run_restore(&o, &resp, &rr, &err, peer, &nf);
 			log_capture_errors(outer);
 			break;
+		case CMD_PAGE_SERVER: {
+			pid_t ps_pid = 0;
+			int ps_port = 0;
+			ret = cryo_page_server_start(&o, req->type == CRIU_REQ_TYPE__PAGE_SERVER, sk,
+						     &ps_pid, &ps_port, &err);
+			if (!ret) {
+				psi.has_pid = psi.has_port = true;
+				psi.pid = ps_pid;
+				psi.port = ps_port;
+				resp.ps = &psi;
+			}
+			break;
+		}
 		case CMD_CHECK:
 			ret = cryo_check(&o, &err);
 			if (ret > 0) {
@@ -526,8 +540,11 @@ static int serve_one(int sk, const CriuReq *req, const struct rpc_peer *peer)
 		return do_feature_check(sk, req);
 	case CRIU_REQ_TYPE__WAIT_PID:
 		return do_wait_pid(sk, req);
-	case CRIU_REQ_TYPE__RESTORE: {
-		/* in this process (see the top); back to where we were after */
+	case CRIU_REQ_TYPE__RESTORE:
+	case CRIU_REQ_TYPE__PAGE_SERVER:
+	case CRIU_REQ_TYPE__PAGE_SERVER_CHLD: {
+		/* in this process (see the top; PAGE_SERVER_CHLD's server is its
+		 * child, for WAIT_PID); back to where we were after */
 		int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 		int ret = run_operation(sk, req, peer);
 		if (cwd >= 0) {
@@ -540,8 +557,6 @@ static int serve_one(int sk, const CriuReq *req, const struct rpc_peer *peer)
 	case CRIU_REQ_TYPE__CHECK:
 	case CRIU_REQ_TYPE__PRE_DUMP:
 	case CRIU_REQ_TYPE__SINGLE_PRE_DUMP:
-	case CRIU_REQ_TYPE__PAGE_SERVER:
-	case CRIU_REQ_TYPE__PAGE_SERVER_CHLD:
 	case CRIU_REQ_TYPE__CPUINFO_DUMP:
 	case CRIU_REQ_TYPE__CPUINFO_CHECK:
 		return fork_operation(sk, req, peer);

@@ -492,6 +492,10 @@ static int rpc_ps(struct cryo_opts *o, const CriuPageServerInfo *ps)
 	if (ps->address && opts_set(o, "address", ps->address, "RPC"))
 		return -EBADRQC;
 	snprintf(port, sizeof(port), "%d", ps->port);
+	if (o->command == CMD_PAGE_SERVER && (!ps->has_port || !ps->port)) {
+		o->port_any = true;	/* criu: the kernel picks one, the answer says it */
+		return 0;
+	}
 	if (ps->has_port && opts_set(o, "port", port, "RPC"))
 		return -EBADRQC;
 	return 0;

@@ -46,6 +46,17 @@ symlink to the cryo under test, and pycriu is pointed at it.  Checks:
                       one with an empty controller): the tree comes back in
                       the new cgroups, made with their properties
   rpc:wait-pid        WAIT_PID of a PID that is not cryo's child: the error
+  rpc:single-pre-dump SINGLE_PRE_DUMP (libcriu's one-shot pre-dump) leaves the
+                      program running and writes its memory; a DUMP with
+                      parent_img and track_mem leaves pages to it; RESTORE:
+                      the program checks its memory
+  rpc:page-server     PAGE_SERVER_CHLD on a given port: answered with the
+                      server's PID (a child of the swrk) and port; a DUMP with
+                      ps sends its pages there; WAIT_PID of the server: exit
+                      0; RESTORE from the directory: the program checks its
+                      memory.  PAGE_SERVER with port 0: a port is chosen and
+                      answered, the server is nobody's child of the swrk's,
+                      serves the dump and exits
   rpc:service         cryo service --address PATH --daemon --pidfile FILE
                       --status-fd FD (a zero byte once listening):
                       VERSION and a failing DUMP over the socket, then a
@@ -617,6 +628,122 @@ def check_wait_pid(env):
     raise Failed('WAIT_PID of pid 1 succeeded')
 
 
+def free_port():
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def check_page_server(env):
+    from pycriu import rpc_pb2 as rpc
+    for kind in ('chld', 'daemon'):
+        pid = env.start_prog()
+        out = env.outfile
+        fd = env.imgdir('img-ps-' + kind)
+        sk, p = swrk(env)
+        req = rpc.criu_req(type=rpc.PAGE_SERVER_CHLD if kind == 'chld' else rpc.PAGE_SERVER,
+                           keep_open=True)
+        req.opts.images_dir_fd = fd
+        req.opts.log_level = 4
+        req.opts.log_file = 'ps.log'
+        req.opts.ps.address = '127.0.0.1'
+        want_port = free_port() if kind == 'chld' else 0
+        req.opts.ps.port = want_port
+        sk.send(req.SerializeToString())
+        r = recv_resp(sk)
+        if not r.success or not r.HasField('ps') or r.ps.pid <= 0 or r.ps.port <= 0:
+            raise Failed('%s: answer %s' % (kind, r))
+        if want_port and r.ps.port != want_port:
+            raise Failed('%s: the server listens on %d, %d was asked' % (kind, r.ps.port,
+                                                                        want_port))
+        pspid, port = r.ps.pid, r.ps.port
+        env.pids.append(pspid)
+        pp = ppid_of(pspid)
+        if (kind == 'chld') != (pp == p.pid):
+            raise Failed('%s: the page server %d is the child of %s (the swrk is %d)'
+                         % (kind, pspid, pp, p.pid))
+        req = rpc.criu_req(type=rpc.DUMP, keep_open=True)
+        req.opts.images_dir_fd = fd
+        req.opts.pid = pid
+        req.opts.log_level = 4
+        req.opts.log_file = 'dump.log'
+        req.opts.ps.address = '127.0.0.1'
+        req.opts.ps.port = port
+        sk.send(req.SerializeToString())
+        r = recv_resp(sk)
+        if not r.success:
+            raise Failed('%s: DUMP to the page server: %s' % (kind, r.cr_errmsg))
+        if kind == 'chld':
+            sk.send(rpc.criu_req(type=rpc.WAIT_PID, pid=pspid).SerializeToString())
+            r = recv_resp(sk)
+            if not r.success or r.status != 0:
+                raise Failed('WAIT_PID of the page server %d: %s' % (pspid, r))
+        else:
+            if not wait_until(lambda: not alive(pspid), 20):
+                raise Failed('the page server %d still runs after the dump' % pspid)
+            sk.send(rpc.criu_req(type=rpc.VERSION).SerializeToString())
+            recv_resp(sk)
+        sk.close()
+        p.wait(timeout=30)
+        if not [f for f in os.listdir(env.path('img-ps-' + kind)) if f.startswith('pages-')]:
+            raise Failed('%s: no pages image in the directory the page server wrote' % kind)
+        if not wait_until(lambda: not alive(pid), 20):
+            raise Failed('%d still runs after the dump' % pid)
+        c = env.client()
+        c.opts.images_dir_fd = fd
+        c.opts.log_level = 4
+        c.opts.log_file = 'restore.log'
+        rr = c.restore()
+        if rr.pid != pid:
+            raise Failed('%s: restore answered pid %d, not %d' % (kind, rr.pid, pid))
+        env.verdict(pid, out, reap=True)
+        os.close(fd)
+
+
+def check_single_pre_dump(env):
+    from pycriu import rpc_pb2 as rpc
+    pid = env.start_prog()
+    out = env.outfile
+    pre = env.imgdir('pre')
+    sk, p = swrk(env)
+    req = rpc.criu_req(type=rpc.SINGLE_PRE_DUMP, keep_open=True)
+    req.opts.images_dir_fd = pre
+    req.opts.pid = pid
+    req.opts.log_level = 4
+    req.opts.log_file = 'pre.log'
+    sk.send(req.SerializeToString())
+    r = recv_resp(sk)
+    if not r.success or r.type != rpc.SINGLE_PRE_DUMP:
+        raise Failed('SINGLE_PRE_DUMP: %s' % r)
+    if not alive(pid):
+        raise Failed('the program is gone after SINGLE_PRE_DUMP')
+    fd = env.imgdir('img')
+    req = rpc.criu_req(type=rpc.DUMP)
+    req.opts.images_dir_fd = fd
+    req.opts.pid = pid
+    req.opts.log_level = 4
+    req.opts.log_file = 'dump.log'
+    req.opts.parent_img = '../pre'
+    req.opts.track_mem = True
+    sk.send(req.SerializeToString())
+    r = recv_resp(sk)
+    if not r.success:
+        raise Failed('DUMP after SINGLE_PRE_DUMP: %s' % r.cr_errmsg)
+    sk.close()
+    p.wait(timeout=30)
+    if not wait_until(lambda: not alive(pid), 20):
+        raise Failed('%d still runs after the dump' % pid)
+    c = env.client()
+    c.opts.images_dir_fd = fd
+    c.opts.log_level = 4
+    c.opts.log_file = 'restore.log'
+    if c.restore().pid != pid:
+        raise Failed('restore answered another pid')
+    env.verdict(pid, out, reap=True)
+
+
 def check_service(env):
     import pycriu
     from pycriu import rpc_pb2 as rpc
@@ -705,6 +832,7 @@ CHECKS = [
     ('notify-restore', check_notify_restore), ('notify-netns', check_notify_netns),
     ('notify-action-script', check_notify_action_script), ('keep-open', check_keep_open),
     ('cgroups-runc', check_cgroups_runc), ('wait-pid', check_wait_pid),
+    ('single-pre-dump', check_single_pre_dump), ('page-server', check_page_server),
     ('service', check_service), ('socket-activation', check_socket_activation),
 ]
 
