@@ -243,9 +243,8 @@ static void rpc_section(void)
 	     "(address, port; port 0 picks a free one) writing into the images directory, and "
 	     "answer its pid and port: PAGE_SERVER's is in a session of its own, "
 	     "PAGE_SERVER_CHLD's a child of this cryo (for WAIT_PID); it serves one dump and "
-	     "exits. CPUINFO_DUMP and "
-	     "CPUINFO_CHECK are answered with success false and the reason, as the command "
-	     "line refuses those commands. A request of an unknown type, or with a field cryo "
+	     "exits. CPUINFO_DUMP and CPUINFO_CHECK run as cpuinfo dump and cpuinfo check "
+	     "(criu_opts.cpu_cap chooses the checks). A request of an unknown type, or with a field cryo "
 	     "does not know, gets success false and a message naming it. The connection ends "
 	     "after the answer unless the request sets keep_open.");
 	para("Options: each criu_opts field sets the option of the same meaning "

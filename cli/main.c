@@ -187,6 +187,10 @@ static int run(struct cryo_opts *o)
 	case CMD_PAGE_SERVER:
 		ret = cryo_page_server(o, &err);
 		break;
+	case CMD_CPUINFO_DUMP:
+	case CMD_CPUINFO_CHECK:
+		ret = cryo_cpuinfo(o, &err);
+		break;
 	case CMD_DEDUP:
 		ret = cryo_dedup(o, &err);
 		break;

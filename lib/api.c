@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "action_scripts.h"
+#include "arch/cpuinfo.h"
 #include "dump/dump.h"
 #include "images/show.h"
 #include "kerndat/kerndat.h"
@@ -84,6 +85,26 @@ static int page_server(const struct cryo_opts *o)
 		.pidfile = o->pidfile, .tls = o->tls ? &tls : NULL,
 	};
 	return page_server_run(&a);
+}
+
+static int cpuinfo(const struct cryo_opts *o)
+{
+	unsigned caps;
+	int ret = cpuinfo_parse_caps(o->cpu_cap ? o->cpu_cap : "fpu,ins", &caps);
+	if (ret)
+		return ret;
+	int dirfd = img_dir_open(o->images_dir, o->command == CMD_CPUINFO_DUMP);
+	if (dirfd < 0)
+		return dirfd;
+	ret = o->command == CMD_CPUINFO_DUMP ? cpuinfo_dump(dirfd) :
+	      cpuinfo_check(dirfd, o->images_dir, caps);
+	close(dirfd);
+	return ret;
+}
+
+int cryo_cpuinfo(struct cryo_opts *o, struct cryo_error *err)
+{
+	return WITH_ERRORS(err, cpuinfo(o));
 }
 
 int cryo_page_server(struct cryo_opts *o, struct cryo_error *err)

@@ -19,6 +19,8 @@ int cryo_check(struct cryo_opts *o, struct cryo_error *err);
 /* Receive a dump's pages (dump --page-server) into o->images_dir; one
  * session, as criu's page server. */
 int cryo_page_server(struct cryo_opts *o, struct cryo_error *err);
+/* cpuinfo dump / cpuinfo check (o->command), in o->images_dir */
+int cryo_cpuinfo(struct cryo_opts *o, struct cryo_error *err);
 /* A page server in a process of its own, listening once this returns (RPC
  * PAGE_SERVER / PAGE_SERVER_CHLD): a child of the caller, or with
  * @detach a process of its own session that is nobody's child.  @close_fd

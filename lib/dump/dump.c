@@ -21,6 +21,7 @@
 #include "util/util.h"
 
 #include "inventory.pb-c.h"
+#include "arch/cpuinfo.h"
 #include "pstree.pb-c.h"
 #include "stats.pb-c.h"
 #include "mem/ps_tls.h"
@@ -358,6 +359,15 @@ static int write_inventory(struct dump_ctx *ctx)
 	inv.tcp_close = ctx->opts->tcp_close;
 	inv.has_network_lock_method = 1;	/* the restore unlocks the same way */
 	inv.network_lock_method = sk_network_lock_method(ctx->opts);
+	if (ctx->opts->cpu_cap) {
+		/* criu's CPU_CAP_IMAGE: with --cpu-cap the CPU is recorded */
+		unsigned caps;
+		int ret = cpuinfo_parse_caps(ctx->opts->cpu_cap, &caps);
+		if (!ret && caps)
+			ret = cpuinfo_dump(ctx->dirfd);
+		if (ret)
+			return ret;
+	}
 	return img_dir_commit(ctx->dirfd, &inv);
 }
 

@@ -812,11 +812,12 @@ static const struct cryo_option table[] = {
 	  "Removed from criu.", NULL },
 
 	/* ---- cpu ---- */
-	{ "cpu-cap", 0, OPTARG, "CAP,...", DR | CPUINFO, OPTF_NOT_YET, set_cpu_cap,
-	  "CPU capabilities to record (dump) or require (restore): fpu, cpu, ins, all, none; "
-	  "\"^\" before a word inverts it. Default fpu,ins; without a value, all.",
-	  "choosing CPU capabilities is not implemented yet (restore always checks that this CPU "
-	  "has every XSAVE feature the images use)" },
+	{ "cpu-cap", 0, OPTARG, "CAP,...", DR | CPUINFO, 0, set_cpu_cap,
+	  "With it, dump writes this CPU's features to cpuinfo.img and restore checks this CPU "
+	  "against them: fpu (XSAVE features and size), ins (instruction sets), cpu (every "
+	  "CPUID feature), all, none; \"^\" before a word inverts it; from criu's default "
+	  "fpu,ins; without a value, all. Without the option, restore still checks that this "
+	  "CPU has every XSAVE feature the threads' saved registers use.", NULL },
 
 	/* ---- accepted, ignored ---- */
 	{ "libdir", 'L', REQ, "PATH", ALL, OPTF_IGNORED, set_nothing,
@@ -1104,9 +1105,8 @@ static const struct cryo_command_desc commands[] = {
 	{ "cpuinfo", CMD_CPUINFO_DUMP, "dump|check", 1, 1,
 	  "save or check the CPU features",
 	  "\"cpuinfo dump\" writes this CPU's features to cpuinfo.img; \"cpuinfo check\" checks "
-	  "that this CPU can run images dumped on the CPU described there.",
-	  "the cpuinfo command is not implemented yet (CPU feature images, the \"cpuinfo\" "
-	  "feature); restore checks the CPU itself" },
+	  "that this CPU can run images dumped on the CPU described there (--cpu-cap: which "
+	  "checks; default fpu,ins).", NULL },
 	{ "dedup", CMD_DEDUP, "", 0, 0,
 	  "remove duplicate pages from parent images",
 	  "Punch out of the previous dumps (down the parent links of the images directory, "

@@ -9,6 +9,7 @@
 #include "ns/ns.h"
 #include "restore/restore.h"
 #include "creds/creds.h"
+#include "arch/cpuinfo.h"
 #include "seize/seize.h"
 #include "sockets/sockets.h"
 #include "util/log.h"
@@ -65,6 +66,14 @@ static int st_checks(void *arg)
 {
 	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
 	int ret = check_namespaces_cgroups(ctx);
+	if (!ret && ctx->opts->cpu_cap) {
+		/* criu's CPU_CAP_IMAGE: check this CPU against cpuinfo.img */
+		unsigned caps;
+		ret = cpuinfo_parse_caps(ctx->opts->cpu_cap, &caps);
+		if (!ret && caps)
+			ret = cpuinfo_check(ctx->dirfd, ctx->opts->images_dir ?
+					    ctx->opts->images_dir : ".", caps);
+	}
 	if (!ret)
 		ret = restore_check_trust(ctx);
 	for (int i = 0; i < ctx->nr_procs && !ret; i++) {

@@ -468,6 +468,10 @@ static int run_operation(int sk, const CriuReq *req, const struct rpc_peer *peer
 			}
 			break;
 		}
+		case CMD_CPUINFO_DUMP:
+		case CMD_CPUINFO_CHECK:
+			ret = cryo_cpuinfo(&o, &err);
+			break;
 		case CMD_CHECK:
 			ret = cryo_check(&o, &err);
 			if (ret > 0) {

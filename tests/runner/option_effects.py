@@ -32,6 +32,12 @@ with a run without it where that is the point:
                     and restore: restore refuses (naming the file and both
                     modes) and restores nothing; with --skip-file-rwx-check
                     the counter comes back and counts on
+  cpu-cap           dump --cpu-cap writes cpuinfo.img (crit reads it), restore
+                    --cpu-cap checks this CPU against it and restores; with
+                    an instruction-set bit this CPU lacks written into it
+                    (crit), `cpuinfo check` and restore --cpu-cap refuse
+                    naming the word and bit (nothing restored), --cpu-cap=^ins
+                    lets it pass; an XSAVE feature this CPU lacks: fpu refuses
   exec-cmd          restore --exec-cmd -- sleep N: once the tree is
                     restored cryo's process becomes sleep, the restored
                     root's parent; a command that does not exist is refused
@@ -635,6 +641,78 @@ def check_skip_file_rwx_check(c):
          % (mode, changed))
 
 
+CRIT = ['/usr/bin/python3', '/usr/bin/crit']
+
+
+def crit_forge_cpuinfo(path, fn):
+    import json
+    img = json.loads(subprocess.run(CRIT + ['decode', '-i', path], check=True,
+                                    capture_output=True, text=True).stdout)
+    fn(img['entries'][0]['x86_entry'][0])
+    subprocess.run(CRIT + ['encode', '-o', path], input=json.dumps(img), check=True, text=True)
+
+
+def check_cpu_cap(c):
+    pid = c.start_counter('a')
+    c.dump_gone(pid, 'img', ['-o', 'dump.log', '-v4', '--cpu-cap'])
+    info = c.path('img', 'cpuinfo.img')
+    if not os.path.exists(info):
+        raise CheckFailed('dump --cpu-cap wrote no cpuinfo.img')
+    # a copy of the images with an instruction-set bit this CPU lacks
+    shutil.copytree(c.path('img'), c.path('bad'))
+    word9 = {}
+
+    def lacks_ins(x):
+        caps = x['capability']
+        # instruction-set bits (cpuinfo.c's INS_MASK): avx512pf/er, hle, rtm, avx2...,
+        # amx, avx512_fp16, avx_vnni, xop, fma4, tbm
+        for w, b in ((9, 26), (9, 27), (9, 4), (9, 11), (9, 5), (9, 16), (18, 24), (18, 23),
+                     (18, 2), (12, 4), (6, 11), (6, 16), (6, 21), (16, 28)):
+            if not caps[w] & (1 << b):
+                caps[w] |= 1 << b
+                word9['bit'] = (w, b)
+                return
+        raise CheckFailed('this CPU has every probed instruction-set bit')
+    crit_forge_cpuinfo(c.path('bad', 'cpuinfo.img'), lacks_ins)
+    rc, out, err, dt = c.cryo(['cpuinfo', 'check', '-D', c.path('bad')], 'check-bad')
+    want = 'word %d bit %d' % word9['bit']
+    if rc == 0 or want not in out + err:
+        raise CheckFailed('cpuinfo check of a CPU with an extra instruction bit: exit %s, %s'
+                          % (rc, (out + err).strip()[-300:]))
+    rc, out, err, dt = c.cryo(['cpuinfo', 'check', '-D', c.path('bad'), '--cpu-cap=^ins'],
+                              'check-noins')
+    if rc != 0:
+        raise CheckFailed('cpuinfo check --cpu-cap=^ins failed: %s' % (out + err).strip()[-300:])
+    rc, out, err, dt = c.cryo(['restore', '-D', c.path('bad'), '-d', '--cpu-cap',
+                               '-o', 'restore-bad.log', '-v4'], 'restore-bad', timeout=20)
+    if rc in (None, 0) or want not in out + err:
+        raise CheckFailed('restore --cpu-cap on images of a CPU with more instructions: exit '
+                          '%s, %s' % (rc, (out + err).strip()[-300:]))
+    if os.path.exists('/proc/%d' % pid):
+        raise CheckFailed('the refused restore left %d' % pid)
+
+    def more_xsave(x):
+        m = int(x['xfeatures_mask'])
+        # a state component this CPU does not enable: AMX, PKRU, MPX, AVX-512
+        bit = next(b for b in (17, 18, 9, 3, 4, 5, 6, 7) if not m & (1 << b))
+        x['xfeatures_mask'] = m | (1 << bit)
+    shutil.copytree(c.path('img'), c.path('badfpu'))
+    crit_forge_cpuinfo(c.path('badfpu', 'cpuinfo.img'), more_xsave)
+    rc, out, err, dt = c.cryo(['cpuinfo', 'check', '-D', c.path('badfpu'), '--cpu-cap=fpu'],
+                              'check-badfpu')
+    if rc == 0 or 'lacks XSAVE features' not in out + err:
+        raise CheckFailed('cpuinfo check of an extra XSAVE feature: exit %s, %s'
+                          % (rc, (out + err).strip()[-300:]))
+    rpidfile = c.path('r.pid')
+    c.cryo_ok(['restore', '-D', c.path('img'), '-d', '--cpu-cap', '--pidfile', rpidfile,
+               '-o', 'restore.log', '-v4'], 'restore')
+    c.restored_pid(rpidfile, pid)
+    c.check_running(pid, 'after restore --cpu-cap')
+    c.verdict(pid, 'after restore --cpu-cap')
+    note('cpu-cap: cpuinfo.img written and checked; word %d bit %d added: refused, ^ins: '
+         'passes; an XSAVE feature added: fpu refuses' % word9['bit'])
+
+
 def check_exec_cmd(c):
     sleep = shutil.which('sleep')
     pid = c.start_counter('a')
@@ -693,6 +771,7 @@ CHECKS = [
     ('timeout', check_timeout),
     ('restore-detached', check_restore_detached),
     ('exec-cmd', check_exec_cmd),
+    ('cpu-cap', check_cpu_cap),
     ('skip-file-rwx-check', check_skip_file_rwx_check),
 ]
 

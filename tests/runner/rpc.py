@@ -50,6 +50,9 @@ symlink to the cryo under test, and pycriu is pointed at it.  Checks:
                       program running and writes its memory; a DUMP with
                       parent_img and track_mem leaves pages to it; RESTORE:
                       the program checks its memory
+  rpc:cpuinfo         CPUINFO_DUMP writes cpuinfo.img (crit reads it); CPUINFO_CHECK
+                      of it succeeds; of an empty directory: success false
+                      naming cpuinfo.img
   rpc:page-server     PAGE_SERVER_CHLD on a given port: answered with the
                       server's PID (a child of the swrk) and port; a DUMP with
                       ps sends its pages there; WAIT_PID of the server: exit
@@ -744,6 +747,36 @@ def check_single_pre_dump(env):
     env.verdict(pid, out, reap=True)
 
 
+def check_cpuinfo(env):
+    from pycriu import rpc_pb2 as rpc
+    fd = env.imgdir('cpu')
+    sk, p = swrk(env)
+    for t in (rpc.CPUINFO_DUMP, rpc.CPUINFO_CHECK):
+        req = rpc.criu_req(type=t, keep_open=True)
+        req.opts.images_dir_fd = fd
+        req.opts.log_level = 4
+        req.opts.log_file = 'cpuinfo.log'
+        sk.send(req.SerializeToString())
+        r = recv_resp(sk)
+        if not r.success or r.type != t:
+            raise Failed('%s: %s' % (rpc.criu_req_type.Name(t), r))
+    out = subprocess.run(['/usr/bin/python3', '/usr/bin/crit', 'decode', '-i',
+                          env.path('cpu', 'cpuinfo.img')], capture_output=True, text=True)
+    if out.returncode or 'x86_entry' not in out.stdout:
+        raise Failed('crit can\'t read cpuinfo.img: %s' % (out.stderr or out.stdout)[-300:])
+    empty = env.imgdir('nocpu')
+    req = rpc.criu_req(type=rpc.CPUINFO_CHECK)
+    req.opts.images_dir_fd = empty
+    sk.send(req.SerializeToString())
+    r = recv_resp(sk)
+    if r.success or 'cpuinfo.img' not in r.cr_errmsg:
+        raise Failed('CPUINFO_CHECK without cpuinfo.img: %s' % r)
+    sk.close()
+    p.wait(timeout=30)
+    os.close(fd)
+    os.close(empty)
+
+
 def check_service(env):
     import pycriu
     from pycriu import rpc_pb2 as rpc
@@ -832,7 +865,7 @@ CHECKS = [
     ('notify-restore', check_notify_restore), ('notify-netns', check_notify_netns),
     ('notify-action-script', check_notify_action_script), ('keep-open', check_keep_open),
     ('cgroups-runc', check_cgroups_runc), ('wait-pid', check_wait_pid),
-    ('single-pre-dump', check_single_pre_dump), ('page-server', check_page_server),
+    ('single-pre-dump', check_single_pre_dump), ('cpuinfo', check_cpuinfo), ('page-server', check_page_server),
     ('service', check_service), ('socket-activation', check_socket_activation),
 ]
 

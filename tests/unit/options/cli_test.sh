@@ -34,13 +34,13 @@ expect 1 'did you mean "--tcp-established"' --no-default-config dump -t 1 --tcp-
 expect 1 'requires an argument' --no-default-config dump -t
 expect 1 'page-server needs the --port' --no-default-config page-server
 expect 1 'needs the page server' --no-default-config dump -t 1 --page-server
-expect 1 "cpuinfo command is not implemented yet" --no-default-config cpuinfo dump
+expect 1 "has no cpuinfo.img" --no-default-config cpuinfo check -D "$tmp"
 expect 1 "lazy-pages --page-server needs the --address" --no-default-config lazy-pages --page-server --port 1
 expect 1 "dump --lazy-pages needs the --port" --no-default-config dump -t 1 --lazy-pages
 expect 1 "dump --lazy-pages with --leave-running is not implemented yet" --no-default-config dump -t 1 --lazy-pages --port 1 -R
 expect 1 'is not a SOCK_SEQPACKET socket' --no-default-config swrk 77
 expect 1 'removed from criu' --no-default-config exec
-expect 1 'not implemented yet' --no-default-config restore --cpu-cap=fpu
+expect 1 "expected a list of fpu" --no-default-config restore --cpu-cap=sse
 expect 1 "can't use images directory" --no-default-config dump -t 1 -D "$tmp/nonexistent"
 
 expect 0 '--tree PID' help dump

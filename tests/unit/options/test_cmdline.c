@@ -178,9 +178,9 @@ static void test_values(void)
 	CHECK(parse("restore", "--manage-cgroups=bogus") < 0);
 	CHECK(parse("restore", "--manage-cgroups", "full") < 0);	/* attached only */
 
-	CHECK_REFUSED(parse("restore", "--cpu-cap"));
+	CHECK_INT(parse("restore", "--cpu-cap"), 0);
 	CHECK_STR(O.cpu_cap, "all");
-	CHECK_REFUSED(parse("restore", "--cpu-cap=fpu,^ins", "--cpu-cap=cpu"));
+	CHECK_INT(parse("restore", "--cpu-cap=fpu,^ins", "--cpu-cap=cpu"), 0);
 	CHECK_STR(O.cpu_cap, "fpu,^ins,cpu");
 	CHECK(parse("restore", "--cpu-cap=sse") < 0);
 
@@ -253,9 +253,9 @@ static void test_check_and_commands(void)
 	CHECK(parse("check", "--ms") < 0);
 	CHECK_ERR("removed");
 
-	CHECK_UNAVAILABLE(parse("cpuinfo", "dump"));
+	CHECK_INT(parse("cpuinfo", "dump"), 0);
 	CHECK_INT(O.command, CMD_CPUINFO_DUMP);
-	CHECK_UNAVAILABLE(parse("cpuinfo", "check", "--cpu-cap=fpu"));
+	CHECK_INT(parse("cpuinfo", "check", "--cpu-cap=fpu"), 0);
 	CHECK_INT(O.command, CMD_CPUINFO_CHECK);
 	CHECK(parse("cpuinfo", "eat") < 0);
 	CHECK(parse("cpuinfo") < 0);
