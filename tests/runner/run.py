@@ -77,6 +77,18 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
                                   lazy-pages` daemon on the images
                                   directory; the daemon must exit 0 with
                                   the memory complete before the SIGTERM
+                   ns             the test starts (--ns, tests/lib/ns.c)
+                                  in new PID, mount, network, IPC, UTS and
+                                  cgroup namespaces under a small init
+                                  (PID 1 there; with TEST_NEW_PIDNS the
+                                  test is that init), with its own /proc
+                                  and lo up; the tree is dumped and
+                                  restored with them: the restored init
+                                  must be PID 1 of new namespaces and the
+                                  tree keep its PIDs inside (as pidns_root)
+                                  `run.py --flavor ns` runs every selected
+                                  test in this variant alone, `--flavor
+                                  all` adds it to each test's own variants
                  (default: "default")
                    fault=STAGE    CRYO_FAULT=STAGE (dump:... or restore:...)
                                   makes the first dump (or restore) fail; it
@@ -123,6 +135,10 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
                  TEST_NO_SETSID); cryo restore runs in another such session
                  (a new pty as its stdin), so --shell-job (in dump_opts and
                  restore_opts) hands the restored tree that terminal
+  ns           = yes | no: REASON   whether the test can run in the ns
+                 variant (default yes); "no" makes NAME:ns a SKIP with
+                 the reason (a state that can't exist there, e.g. a test
+                 that needs the host's namespaces or makes its own)
   pidns_root   = yes: the test's root is the init of a PID namespace of
                  its own (TEST_NEW_PIDNS); the restore gives it a new one,
                  so the restored root has a new PID here: the runner checks
@@ -154,6 +170,7 @@ DEFAULTS = {
     'churn': 'no',
     'tty': 'no',
     'pidns_root': 'no',
+    'ns': 'yes',
     'images_max': '',
     'images_min': '',
 }
@@ -208,7 +225,8 @@ def parse_desc(path, defaults=None):
 def parse_variant(v):
     """'static+iter2' -> dict of settings."""
     mods = {'static': False, 'iters': 1, 'leave_running': False, 'stdio': None,
-            'fault': None, 'pidns': False, 'page_server': False, 'lazy': False}
+            'fault': None, 'pidns': False, 'page_server': False, 'lazy': False,
+            'ns': False}
     for m in v.split('+'):
         if m == 'default':
             pass
@@ -224,13 +242,37 @@ def parse_variant(v):
             mods['page_server'] = True
         elif m == 'lazy':
             mods['lazy'] = True
+        elif m == 'ns':
+            mods['ns'] = True
         elif m in ('stdio-null', 'stdio-file'):
             mods['stdio'] = m[6:]
         elif re.fullmatch(r'fault=(dump|restore):[A-Za-z0-9_.-]+', m):
             mods['fault'] = m[6:]
         else:
             raise MetaError('unknown variant modifier "%s" in "%s"' % (m, v))
+    if mods['ns'] and mods['pidns']:
+        raise MetaError('ns does not combine with pidns-copies')
     return mods
+
+
+NS_KINDS = ('pid', 'mnt', 'net', 'ipc', 'uts', 'cgroup')
+
+
+def ns_inode(pid, kind):
+    try:
+        return os.stat('/proc/%s/ns/%s' % (pid, kind)).st_ino
+    except OSError:
+        return None
+
+
+def flavor_variants(meta, variants, flavor):
+    """The variants a test runs in under --flavor: its own (h), the ns
+    variant alone (ns), or both (all)."""
+    if flavor == 'h':
+        return variants
+    if flavor == 'ns':
+        return ['ns']
+    return variants + ([] if 'ns' in variants else ['ns'])
 
 
 # ---- processes --------------------------------------------------------------
@@ -447,6 +489,7 @@ class Runner(fault.FaultTests, real.RealTests):
                 meta = parse_desc(desc)
                 variants = meta['variants'].split()
                 variants += ['fault=' + f for f in meta['faults'].split()]
+                variants = flavor_variants(meta, variants, getattr(self.args, 'flavor', 'h'))
                 for v in variants:
                     parse_variant(v)
             except MetaError as e:
@@ -598,6 +641,8 @@ class Runner(fault.FaultTests, real.RealTests):
         else:
             raise MetaError('stdio must be null or file, not "%s"' % stdio)
         cmd = [binary, '--pidfile', pidfile, '--outfile', outfile] + shlex.split(meta['args'])
+        if mods['ns']:
+            cmd.append('--ns')
         with open(os.path.join(wdir, 'start.cmd'), 'w') as f:
             f.write(' '.join(shlex.quote(c) for c in cmd) + '\n')
         if meta['tty'] == 'yes':
@@ -634,7 +679,20 @@ class Runner(fault.FaultTests, real.RealTests):
         self.own(pid, binary)
         if not proc_exists(pid):
             raise TestFailed('test process %d died right after setup' % pid)
+        if mods['ns']:
+            self.check_own_ns(pid, 'at the start')
         return pid
+
+    def check_own_ns(self, pid, what):
+        """ns variant: the tree's root is PID 1 of namespaces other than the
+        runner's."""
+        if nspid_inner(pid) != 1:
+            raise TestFailed('ns: the root %d is PID %s in its namespace %s, not 1'
+                             % (pid, nspid_inner(pid), what))
+        same = [k for k in NS_KINDS if ns_inode(pid, k) in (None, ns_inode('self', k))]
+        if same:
+            raise TestFailed('ns: the root %d is in the runner\'s %s namespace(s) %s'
+                             % (pid, ', '.join(same), what))
 
     def check_running(self, pids, what, expect=None):
         """Every pid alive and neither stopped nor traced nor zombie -- except
@@ -921,6 +979,10 @@ class Runner(fault.FaultTests, real.RealTests):
     def do_test(self, name, variant, meta, ctx):
         mods = parse_variant(variant)
         self.check_skip(meta)
+        if mods['ns'] and meta['ns'] != 'yes':
+            if not re.match(r'no\b', meta['ns']):
+                raise MetaError('ns must be "yes" or "no: REASON", not "%s"' % meta['ns'])
+            raise TestSkipped('ns: %s' % (meta['ns'][2:].lstrip(' :') or 'no reason given'))
         if not os.access(self.cryo, os.X_OK):
             raise TestFailed('cryo binary %s not found (build it, or set CRYO=/--cryo)'
                              % self.cryo)
@@ -949,7 +1011,7 @@ class Runner(fault.FaultTests, real.RealTests):
             expect = {p: (proc_stat(p) or '?')[0] for p in tree}
             expect = {p: st for p, st in expect.items() if st in 'ZT' and p != pid}
             self.check_running(tree, 'before dump%s' % tag, expect)
-            if meta['pidns_root'] == 'yes':
+            if meta['pidns_root'] == 'yes' or mods['ns']:
                 inner = {p: nspid_inner(p) for p in tree}
                 if inner.get(pid) != 1:
                     raise TestFailed('pidns_root: the test process %d is PID %s in its '
@@ -1003,6 +1065,8 @@ class Runner(fault.FaultTests, real.RealTests):
                 # the tree lives on under new PIDs here: follow it
                 pid, tree, expect = moved
                 ctx['inner'] = None
+            if mods['ns']:
+                self.check_own_ns(pid, 'after restore%s' % tag)
             time.sleep(float(meta['settle']))
             self.check_running(tree, 'after restore%s' % tag, expect)
 
@@ -1053,6 +1117,11 @@ def main():
     ap.add_argument('--real', default=os.path.join(SRC_ROOT, 'tests', 'real'),
                     help='real-program tests (default: tests/real)')
     ap.add_argument('--summary', help='write a JSON summary here')
+    ap.add_argument('--flavor', choices=('h', 'ns', 'all'),
+                    default=os.environ.get('CRYO_TEST_FLAVOR', 'h'),
+                    help='h: each test in its own variants (default); ns: each test in the ns '
+                    'variant alone (namespaces of its own, see --help-desc), no fault:* or '
+                    'real:* tests; all: both (env CRYO_TEST_FLAVOR)')
     ap.add_argument('--help-desc', action='store_true', help='describe the metadata format')
     args = ap.parse_args()
     ensure_pid_room()
@@ -1076,9 +1145,9 @@ def main():
     def selected(t):
         return not pats or any(fnmatch.fnmatchcase(t[0], p) or fnmatch.fnmatchcase(t[1], p)
                                for p in pats)
-    allt = r.tests() + r.real_entries()
+    allt = r.tests() + (r.real_entries() if args.flavor != 'ns' else [])
     tests = [t for t in allt if selected(t)]
-    with_fault = args.fault_target != 'none' and fault.wanted(pats)
+    with_fault = args.fault_target != 'none' and args.flavor != 'ns' and fault.wanted(pats)
     unknown = [p for p in pats
                if not any(fnmatch.fnmatchcase(t[0], p) or fnmatch.fnmatchcase(t[1], p)
                           for t in allt) and not (with_fault and fault.wanted([p]))]

@@ -1,0 +1,171 @@
+/* --ns: the test starts in namespaces of its own (the runner's "ns" variant,
+ * criu zdtm's "ns" flavour).
+ *
+ * The launcher unshares PID, mount, network, IPC, UTS and cgroup
+ * namespaces; its next child is PID 1 of the new PID namespace.  That child
+ * makes the mount tree private (a peer of the runner's mounts can't be
+ * restored), mounts the namespace's own proc on /proc, brings lo up and
+ * names the host.  Then it forks the test proper and stays as a small init,
+ * as zdtm's ns_init does: the test keeps the semantics of an ordinary
+ * process (signals with default actions, orphans going to a reaper that
+ * waits for them), while the root of the dumped tree is the init, as a
+ * container's is.  The init forwards SIGTERM to the test, reaps orphans, and
+ * exits with the test's status once the test is gone.  A test that asks for
+ * a PID namespace of its own (TEST_NEW_PIDNS) is that init itself, as
+ * without --ns. */
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ns.h"
+#include "zdtmtst.h"
+
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+
+#define TEST_NS_FLAGS                                                          \
+	(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC |            \
+	 CLONE_NEWUTS | CLONE_NEWCGROUP)
+#define TEST_NS_HOSTNAME "cryo-ns-test"
+
+int test_ns_unshare(void)
+{
+	if (unshare(TEST_NS_FLAGS)) {
+		perror("--ns: unshare(PID, mount, network, IPC, UTS, cgroup namespaces)");
+		return -1;
+	}
+	return 0;
+}
+
+static int lo_up(void)
+{
+	struct ifreq ifr = { .ifr_name = "lo" };
+	int ret = -1, sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (sk < 0)
+		return -1;
+	if (!ioctl(sk, SIOCGIFFLAGS, &ifr)) {
+		ifr.ifr_flags |= IFF_UP;
+		ret = ioctl(sk, SIOCSIFFLAGS, &ifr);
+	}
+	close(sk);
+	return ret;
+}
+
+int test_ns_setup(void)
+{
+	/* The copy of the runner's mount tree may have mounts shared with it:
+	 * make them all private before anything is mounted here. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
+		fail_errno("--ns: making the mount tree private");
+		return -1;
+	}
+	/* proc shows the PID namespace of whoever mounts it: this one's, from
+	 * its init.  The runner's proc (and what is mounted on it) goes. */
+	if (umount2("/proc", MNT_DETACH) && errno != EINVAL) {
+		fail_errno("--ns: umount2(/proc)");
+		return -1;
+	}
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
+		fail_errno("--ns: mounting the PID namespace's proc on /proc");
+		return -1;
+	}
+	if (lo_up()) {
+		fail_errno("--ns: bringing lo up");
+		return -1;
+	}
+	if (sethostname(TEST_NS_HOSTNAME, strlen(TEST_NS_HOSTNAME))) {
+		fail_errno("--ns: sethostname");
+		return -1;
+	}
+	return 0;
+}
+
+static volatile sig_atomic_t init_term;
+
+static void init_on_term(int sig)
+{
+	init_term = 1;
+}
+
+static void init_on_chld(int sig)
+{
+	/* only wakes sigsuspend() */
+}
+
+/* The init's life: reap, forward SIGTERM, leave with the test's status. */
+static void __attribute__((noreturn)) init_loop(pid_t test)
+{
+	struct sigaction term = { .sa_handler = init_on_term };
+	struct sigaction chld = { .sa_handler = init_on_chld, .sa_flags = SA_NOCLDSTOP };
+	sigset_t block, wait;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &block, &wait);
+	sigemptyset(&term.sa_mask);
+	sigemptyset(&chld.sa_mask);
+	if (sigaction(SIGTERM, &term, NULL) || sigaction(SIGCHLD, &chld, NULL)) {
+		kill(test, SIGKILL);
+		_exit(1);
+	}
+	sigdelset(&wait, SIGTERM);
+	sigdelset(&wait, SIGCHLD);
+	for (;;) {
+		int status;
+		pid_t p;
+
+		while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (p != test)
+				continue;	/* an orphan */
+			_exit(WIFEXITED(status) ? WEXITSTATUS(status)
+						: 128 + WTERMSIG(status));
+		}
+		if (p < 0 && errno == ECHILD)
+			_exit(1);
+		if (init_term) {
+			init_term = 0;
+			kill(test, SIGTERM);
+		}
+		/* a checkpoint may interrupt it: the loop goes round again */
+		sigsuspend(&wait);
+	}
+}
+
+void test_ns_init(int *ready_fd)
+{
+	pid_t test = fork();
+
+	if (test < 0) {
+		fail_errno("--ns: fork of the test from its init");
+		test_exit(1);
+	}
+	if (test == 0)
+		return;
+	/* The launcher learns of a test that dies in its setup from the EOF
+	 * of the ready pipe: the init must not hold it open. */
+	if (*ready_fd >= 0) {
+		close(*ready_fd);
+		*ready_fd = -1;
+	}
+	/* a session led from outside the PID namespace has no ID inside it
+	 * (cryo refuses it): the init leads its own, as a container's does */
+	if (setsid() < 0) {
+		kill(test, SIGKILL);
+		_exit(1);
+	}
+	prctl(PR_SET_NAME, "test-ns-init", 0, 0, 0);
+	init_loop(test);
+}
