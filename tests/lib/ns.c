@@ -1,4 +1,4 @@
-/* --ns: the test starts in namespaces of its own (the runner's "ns" variant,
+/* --in-new-ns: the test starts in namespaces of its own (the runner's "ns" variant,
  * criu zdtm's "ns" flavour).
  *
  * The launcher unshares PID, mount, network, IPC, UTS and cgroup
@@ -12,9 +12,12 @@
  * container's is.  The init forwards SIGTERM to the test, reaps orphans, and
  * exits with the test's status once the test is gone.  A test that asks for
  * a PID namespace of its own (TEST_NEW_PIDNS) is that init itself, as
- * without --ns. */
+ * without --in-new-ns. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -42,7 +45,7 @@
 int test_ns_unshare(void)
 {
 	if (unshare(TEST_NS_FLAGS)) {
-		perror("--ns: unshare(PID, mount, network, IPC, UTS, cgroup namespaces)");
+		perror("--in-new-ns: unshare(PID, mount, network, IPC, UTS, cgroup namespaces)");
 		return -1;
 	}
 	return 0;
@@ -63,30 +66,123 @@ static int lo_up(void)
 	return ret;
 }
 
-int test_ns_setup(void)
+/* Is @mp the mount point of a mount a test needs: the root, /sys and /dev
+ * with what is under them, and the mounts holding one of @keep's paths? */
+static bool mount_needed(const char *mp, const char *const *keep)
 {
+	static const char *const trees[] = { "/sys", "/dev", NULL };
+	size_t n = strlen(mp);
+
+	if (!strcmp(mp, "/"))
+		return true;
+	for (int i = 0; trees[i]; i++) {
+		size_t t = strlen(trees[i]);
+		if (!strncmp(mp, trees[i], t) && (mp[t] == '/' || !mp[t]))
+			return true;
+	}
+	for (int i = 0; keep[i]; i++)
+		if (!strncmp(keep[i], mp, n) && (keep[i][n] == '/' || !keep[i][n]))
+			return true;
+	return false;
+}
+
+/* mountinfo's octal escapes (\040 for a space) decoded in place */
+static void unescape(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++, d++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*d = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+			s += 3;
+		} else {
+			*d = *s;
+		}
+	}
+	*d = '\0';
+}
+
+/* The new mount namespace is a copy of the runner's, with whatever other
+ * programs on the machine had mounted at that moment (another test's
+ * tmpfs, a bound network namespace...).  The dump records each of those as
+ * a bind of the host's path, and the restore fails once one is gone: keep
+ * only what the test needs, as zdtm gives a test a root of its own. */
+static void trim_mounts(const char *const *keep)
+{
+	char (*mps)[256] = NULL, line[4096];
+	int nr = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	if (!f) {
+		test_msg("--in-new-ns: /proc/self/mountinfo: %s", strerror(errno));
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char mp[256];
+		void *m;
+
+		if (sscanf(line, "%*d %*d %*s %*s %255s", mp) != 1)
+			continue;
+		m = realloc(mps, (nr + 1) * sizeof(*mps));
+		if (!m)
+			break;
+		mps = m;
+		unescape(mp);
+		snprintf(mps[nr++], sizeof(*mps), "%s", mp);
+	}
+	fclose(f);
+	/* children before parents: mountinfo lists parents first */
+	for (int i = nr - 1; i >= 0; i--) {
+		if (!strncmp(mps[i], "/proc", 5) && (mps[i][5] == '/' || !mps[i][5]))
+			continue;	/* /proc goes as a whole below */
+		if (mount_needed(mps[i], keep))
+			continue;
+		if (umount2(mps[i], MNT_DETACH) && errno != EINVAL && errno != ENOENT)
+			test_msg("--in-new-ns: umount2(%s): %s", mps[i], strerror(errno));
+	}
+	free(mps);
+}
+
+int test_ns_setup(const char *outfile)
+{
+	char cwd[PATH_MAX] = "", exe[PATH_MAX] = "", outdir[PATH_MAX] = "";
+	const char *keep[] = { cwd, exe, outdir, "/tmp", "/var/tmp", NULL };
+	ssize_t l;
+
 	/* The copy of the runner's mount tree may have mounts shared with it:
 	 * make them all private before anything is mounted here. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
-		fail_errno("--ns: making the mount tree private");
+		fail_errno("--in-new-ns: making the mount tree private");
 		return -1;
 	}
+	if (!getcwd(cwd, sizeof(cwd)))
+		cwd[0] = '\0';
+	l = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[l > 0 ? l : 0] = '\0';
+	if (outfile) {
+		snprintf(outdir, sizeof(outdir), "%s", outfile);
+		char *slash = strrchr(outdir, '/');
+		if (slash)
+			*slash = '\0';
+	}
+	trim_mounts(keep);
 	/* proc shows the PID namespace of whoever mounts it: this one's, from
 	 * its init.  The runner's proc (and what is mounted on it) goes. */
 	if (umount2("/proc", MNT_DETACH) && errno != EINVAL) {
-		fail_errno("--ns: umount2(/proc)");
+		fail_errno("--in-new-ns: umount2(/proc)");
 		return -1;
 	}
 	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
-		fail_errno("--ns: mounting the PID namespace's proc on /proc");
+		fail_errno("--in-new-ns: mounting the PID namespace's proc on /proc");
 		return -1;
 	}
 	if (lo_up()) {
-		fail_errno("--ns: bringing lo up");
+		fail_errno("--in-new-ns: bringing lo up");
 		return -1;
 	}
 	if (sethostname(TEST_NS_HOSTNAME, strlen(TEST_NS_HOSTNAME))) {
-		fail_errno("--ns: sethostname");
+		fail_errno("--in-new-ns: sethostname");
 		return -1;
 	}
 	return 0;
@@ -149,7 +245,7 @@ void test_ns_init(int *ready_fd)
 	pid_t test = fork();
 
 	if (test < 0) {
-		fail_errno("--ns: fork of the test from its init");
+		fail_errno("--in-new-ns: fork of the test from its init");
 		test_exit(1);
 	}
 	if (test == 0)

@@ -35,7 +35,7 @@ static pid_t pid_from_runners_proc(void)
 	return atoi(link);
 }
 static bool opt_no_daemon;
-static bool opt_ns;		/* --ns: namespaces of its own (ns.c) */
+static bool opt_ns;		/* --in-new-ns: namespaces of its own (ns.c) */
 static struct test_option *extra_opts;
 static int ready_fd = -1;	/* child -> launcher: "ready" byte */
 static bool daemonized;
@@ -212,7 +212,7 @@ static void usage(FILE *f)
 	fprintf(f, "  --pidfile FILE  written (pid of the test) once its state is built\n"
 		   "  --outfile FILE  receives messages and the verdict (PASS / FAIL: ...)\n"
 		   "  --no-daemon     do not fork; the pid is this process's own\n"
-		   "  --ns            start in new PID, mount, network, IPC, UTS and cgroup\n"
+		   "  --in-new-ns     start in new PID, mount, network, IPC, UTS and cgroup\n"
 		   "                  namespaces, under a small init (the pidfile names it)\n");
 	for (o = extra_opts; o; o = o->next)
 		fprintf(f, "  --%-14s %s\n", o->name, o->doc ? o->doc : "");
@@ -273,7 +273,7 @@ static void parse_args(int argc, char **argv)
 			opt_no_daemon = true;
 			continue;
 		}
-		if (nlen == 2 && !strncmp(a, "ns", nlen)) {
+		if (nlen == 9 && !strncmp(a, "in-new-ns", nlen)) {
 			opt_ns = true;
 			continue;
 		}
@@ -382,7 +382,7 @@ void test_init(int argc, char **argv)
 	}
 
 	if (opt_ns && opt_no_daemon) {
-		fprintf(stderr, "%s: --ns needs the daemon mode (not --no-daemon)\n", prog_name);
+		fprintf(stderr, "%s: --in-new-ns needs the daemon mode (not --no-daemon)\n", prog_name);
 		exit(2);
 	}
 	if (!opt_no_daemon) {
@@ -412,7 +412,7 @@ void test_init(int argc, char **argv)
 		if (opt_ns || (test_flags & TEST_NEW_PIDNS))
 			host_pid = pid_from_runners_proc();
 		if (opt_ns) {
-			if (test_ns_setup())
+			if (test_ns_setup(opt_outfile))
 				test_exit(1);
 			/* the test runs under an init, unless it is one itself */
 			if (!(test_flags & TEST_NEW_PIDNS))
@@ -457,7 +457,7 @@ static int write_pidfile(const char *path)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
-	/* --ns: the init's (the root of the tree), which is the test's own
+	/* --in-new-ns: the init's (the root of the tree), which is the test's own
 	 * with TEST_NEW_PIDNS */
 	pid_t self = opt_ns || (test_flags & TEST_NEW_PIDNS) ? host_pid : getpid();
 	if (self <= 0) {

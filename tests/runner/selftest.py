@@ -81,7 +81,7 @@ CASES = [
     ('ns_no', ST, 'variants = ns\nns = no: needs the host\'s namespaces',
      {'ns_no:ns': ('SKIP', r"^ns: needs the host's namespaces$")}),
     ('ns_bad', ST, 'variants = ns\nns = maybe',
-     {'ns_bad:ns': ('FAIL', r'ns must be "yes" or "no: REASON"')}),
+     {'ns_bad:ns': ('FAIL', r'ns must be "yes", "no: REASON" or "bug: WHAT"')}),
     ('bad_key', ST, 'no_such_key = 1', {'bad_key': ('FAIL', r'bad metadata: .*unknown key')}),
     ('bad_variant', ST, 'variants = bogus',
      {'bad_variant': ('FAIL', r'bad metadata: .*unknown variant modifier "bogus"')}),
