@@ -227,10 +227,10 @@ void shmem_registry_free(struct shmem_registry *reg, bool failed)
 	memset(reg, 0, sizeof(*reg));
 }
 
-/* Fill the object cryo sees as @path (in the task) from
- * pagemap-shmem-@shmid.img. */
-static int fill_object(struct shmem_registry *reg, const char *path, uint64_t shmid, uint64_t size,
-		       const char *what)
+/* Fill the object cryo sees as @path (in the task), or has open as @own
+ * (>= 0), from pagemap-shmem-@shmid.img. */
+static int fill_object(struct shmem_registry *reg, const char *path, int own, uint64_t shmid,
+		       uint64_t size, const char *what)
 {
 	struct cr_img *pm = NULL, *pages = NULL;
 	PagemapHead *ph = NULL;
@@ -246,7 +246,9 @@ static int fill_object(struct shmem_registry *reg, const char *path, uint64_t sh
 	ret = img_open(&pages, reg->dirfd, IMG_PAGES, IMG_READ, ph->pages_id);
 	if (ret)
 		goto out;
-	fd = open(path, O_RDWR | O_CLOEXEC);
+	/* (cryo's own: not through a path, which may be looked up in the
+	 * tree's mount namespace, whose /proc has no cryo) */
+	fd = own >= 0 ? fcntl(own, F_DUPFD_CLOEXEC, 0) : open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
 		pr_perror("can't open %s to fill %s (shmid 0x%llx)", path, what,
@@ -396,7 +398,7 @@ static int create_anon(struct remote *r, const MmEntry *mm, struct shmem_registr
 	o->creator_procpid = task_proc_pid(r);
 	o->ref_start = at;
 	o->ref_end = at + o->size;
-	return fill_object(reg, path, o->key, o->size, "shared anonymous memory");
+	return fill_object(reg, path, -1, o->key, o->size, "shared anonymous memory");
 }
 
 /* memfd_create() flags for the memfd of @m: sealable unless it was not,
@@ -471,7 +473,7 @@ static long create_memfd(struct remote *r, struct shmem_registry *reg, struct sh
 		return ret;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/fd/%ld", r->tid, fd);
-	ret = fill_object(reg, path, m->shmid, m->size, "a memfd");
+	ret = fill_object(reg, path, -1, m->shmid, m->size, "a memfd");
 	if (ret)
 		return ret;
 	int cfd = grab_memfd(r->tid, fd, name);
@@ -674,7 +676,7 @@ static int create_memfd_here(struct shmem_registry *reg, const MemfdInodeEntry *
 	    (m->has_mode && fchmod(fd, m->mode & 07777)))
 		{ ret = -errno; pr_perror("can't size, chown or chmod the recreated memfd:%s", name); }
 	if (!ret)
-		ret = fill_object(reg, path, m->shmid, m->size, "a memfd");
+		ret = fill_object(reg, path, fd, m->shmid, m->size, "a memfd");
 	if (!ret && m->seals && m->seals != F_SEAL_SEAL && fcntl(fd, F_ADD_SEALS, m->seals))
 		{ ret = -errno; pr_perror("can't seal the recreated memfd:%s (0x%x)", name, m->seals); }
 	if (ret) {

@@ -10,8 +10,10 @@
  * process (signals with default actions, orphans going to a reaper that
  * waits for them), while the root of the dumped tree is the init, as a
  * container's is.  The init forwards SIGTERM to the test, reaps orphans, and
- * exits with the test's status once the test is gone.  A test that asks for
- * a PID namespace of its own (TEST_NEW_PIDNS) is that init itself, as
+ * exits with the test's status once the test is gone (SIGINT, SIGHUP,
+ * SIGUSR1 and SIGUSR2 go on too: runner helpers signal the root).  A test
+ * that asks for a PID namespace of its own (TEST_NEW_PIDNS) is that init
+ * itself, as
  * without --in-new-ns. */
 #include <errno.h>
 #include <fcntl.h>
@@ -188,11 +190,17 @@ int test_ns_setup(const char *outfile)
 	return 0;
 }
 
-static volatile sig_atomic_t init_term;
+/* Signals the runner and its helpers send to the root (SIGTERM for the
+ * verdict, SIGUSR1 for predump.py's steps...): passed on to the test. */
+static const int init_fwd[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 };
+#define NR_FWD (int)(sizeof(init_fwd) / sizeof(init_fwd[0]))
+static volatile sig_atomic_t init_pending[NR_FWD];
 
-static void init_on_term(int sig)
+static void init_on_fwd(int sig)
 {
-	init_term = 1;
+	for (int i = 0; i < NR_FWD; i++)
+		if (init_fwd[i] == sig)
+			init_pending[i] = 1;
 }
 
 static void init_on_chld(int sig)
@@ -200,25 +208,32 @@ static void init_on_chld(int sig)
 	/* only wakes sigsuspend() */
 }
 
-/* The init's life: reap, forward SIGTERM, leave with the test's status. */
+/* The init's life: reap, pass signals on, leave with the test's status. */
 static void __attribute__((noreturn)) init_loop(pid_t test)
 {
-	struct sigaction term = { .sa_handler = init_on_term };
+	struct sigaction fwd = { .sa_handler = init_on_fwd };
 	struct sigaction chld = { .sa_handler = init_on_chld, .sa_flags = SA_NOCLDSTOP };
 	sigset_t block, wait;
 
 	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGCHLD);
+	for (int i = 0; i < NR_FWD; i++)
+		sigaddset(&block, init_fwd[i]);
 	sigprocmask(SIG_BLOCK, &block, &wait);
-	sigemptyset(&term.sa_mask);
+	sigemptyset(&fwd.sa_mask);
 	sigemptyset(&chld.sa_mask);
-	if (sigaction(SIGTERM, &term, NULL) || sigaction(SIGCHLD, &chld, NULL)) {
+	for (int i = 0; i < NR_FWD; i++)
+		if (sigaction(init_fwd[i], &fwd, NULL)) {
+			kill(test, SIGKILL);
+			_exit(1);
+		}
+	if (sigaction(SIGCHLD, &chld, NULL)) {
 		kill(test, SIGKILL);
 		_exit(1);
 	}
-	sigdelset(&wait, SIGTERM);
 	sigdelset(&wait, SIGCHLD);
+	for (int i = 0; i < NR_FWD; i++)
+		sigdelset(&wait, init_fwd[i]);
 	for (;;) {
 		int status;
 		pid_t p;
@@ -231,10 +246,11 @@ static void __attribute__((noreturn)) init_loop(pid_t test)
 		}
 		if (p < 0 && errno == ECHILD)
 			_exit(1);
-		if (init_term) {
-			init_term = 0;
-			kill(test, SIGTERM);
-		}
+		for (int i = 0; i < NR_FWD; i++)
+			if (init_pending[i]) {
+				init_pending[i] = 0;
+				kill(test, init_fwd[i]);
+			}
 		/* a checkpoint may interrupt it: the loop goes round again */
 		sigsuspend(&wait);
 	}

@@ -87,8 +87,9 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
                                   must be PID 1 of new namespaces and the
                                   tree keep its PIDs inside (as pidns_root)
                                   `run.py --flavor ns` runs every selected
-                                  test in this variant alone, `--flavor
-                                  all` adds it to each test's own variants
+                                  test in this variant alone (its first
+                                  own variant +ns, e.g. leave-running+ns),
+                                  `--flavor all` adds it to its own ones
                  (default: "default")
                    fault=STAGE    CRYO_FAULT=STAGE (dump:... or restore:...)
                                   makes the first dump (or restore) fail; it
@@ -272,9 +273,15 @@ def flavor_variants(meta, variants, flavor):
     variant alone (ns), or both (all)."""
     if flavor == 'h':
         return variants
-    if flavor == 'ns':
-        return ['ns']
-    return variants + ([] if 'ns' in variants else ['ns'])
+    if any('ns' in v.split('+') for v in variants):
+        nsv = [v for v in variants if 'ns' in v.split('+')]
+    else:
+        # the test's first own variant, in the namespaces (a test that is
+        # only run leave-running keeps that)
+        own = [v for v in variants if not v.startswith('fault=') and
+               'pidns-copies' not in v.split('+')]
+        nsv = ['ns' if not own or own[0] == 'default' else own[0] + '+ns']
+    return nsv if flavor == 'ns' else variants + [v for v in nsv if v not in variants]
 
 
 # ---- processes --------------------------------------------------------------
