@@ -310,19 +310,22 @@ static int make_ghost_node(struct reg_rst *st, struct ghost_rst *g, const char *
 		       tmpname);
 		return -EEXIST;
 	}
+	/* the magic link of the O_PATH descriptor, in cryo's own /proc (the
+	 * tree's mount namespace may have one of another PID namespace) */
 	char self[64];
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	int procfd = st->own_fds >= 0 ? st->own_fds : AT_FDCWD;
+	snprintf(self, sizeof(self), "%s%d", procfd == AT_FDCWD ? "/proc/self/fd/" : "", fd);
 	int ret = 0;
 	if (fchownat(fd, "", e->uid, e->gid, AT_EMPTY_PATH))
 		{ ret = -errno; pr_perror("can't give the recreated %s its owner", name); }
 	/* (a symlink has no mode of its own; the magic link leads to the node) */
-	else if (type != S_IFLNK && chmod(self, e->mode & 07777))
+	else if (type != S_IFLNK && fchmodat(procfd, self, e->mode & 07777, 0))
 		{ ret = -errno; pr_perror("can't give the recreated %s its mode", name); }
 	if (!ret && e->atim && e->mtim) {
 		struct timespec ts[2] = { { e->atim->tv_sec, e->atim->tv_usec * 1000 },
 					  { e->mtim->tv_sec, e->mtim->tv_usec * 1000 } };
 		if (type == S_IFLNK ? utimensat(dfd, tmpname, ts, AT_SYMLINK_NOFOLLOW) :
-		    utimensat(AT_FDCWD, self, ts, 0))
+		    utimensat(procfd, self, ts, 0))
 			pr_warn("can't set the times of the recreated %s: %s", name, strerror(errno));
 	}
 	close(fd);
@@ -585,10 +588,22 @@ struct ghost_rm {
  * removal at the end goes through the directory descriptors kept) */
 int ghost_rst_path(struct files_restore *fr, uint32_t id, const char **path)
 {
+	struct reg_rst *st = reg_rst_state(fr);
+	if (!st)
+		return -ENOMEM;
+	/* (-1 where already inside: then the paths are as they were) */
+	int own = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int cwd, ret = files_rst_enter_mnt(fr, &cwd);
-	if (ret)
+	if (ret) {
+		if (own >= 0)
+			close(own);
 		return ret;
+	}
+	st->own_fds = own;
 	ret = ghost_rst_path_here(fr, id, path);
+	st->own_fds = -1;
+	if (own >= 0)
+		close(own);
 	int r2 = files_rst_leave_mnt(fr, cwd);
 	return ret ? ret : r2;
 }

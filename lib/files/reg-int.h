@@ -67,6 +67,11 @@ struct reg_rst {
 	FileLockEntry **locks;
 	int nr_locks;
 	bool locks_loaded;
+	/* cryo's own /proc/self/fd, opened before entering the tree's mount
+	 * namespace (whose /proc may be of another PID namespace, without
+	 * cryo): the magic links of cryo's descriptors while in there; -1
+	 * outside ghost_rst_path */
+	int own_fds;
 };
 struct reg_rst *reg_rst_state(struct files_restore *fr);
 

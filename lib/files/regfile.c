@@ -344,9 +344,14 @@ static int reg_open(struct files_restore *fr, struct rst_file *f)
 	if (rf->has_mode && !S_ISDIR(rf->mode))
 		flags &= ~O_DIRECTORY;
 	/* the name is the tree's: in its mount namespace (cryo's cwd is
-	 * reset by the setns and put back) */
-	int cwd;
-	ret = files_rst_enter_mnt(fr, &cwd);
+	 * reset by the setns and put back); but an O_TMPFILE ghost is reopened
+	 * through cryo's own descriptor, whose /proc/CRYO/fd link only cryo's
+	 * /proc has (the tree's may be of its own PID namespace) */
+	char own[32];
+	snprintf(own, sizeof(own), "/proc/%d/fd/", getpid());
+	bool own_fd = !strncmp(path, own, strlen(own));
+	int cwd = -1;
+	ret = own_fd ? 0 : files_rst_enter_mnt(fr, &cwd);
 	if (ret)
 		return ret;
 	int fd = open(path, flags | O_NOCTTY | O_CLOEXEC);
@@ -391,8 +396,12 @@ static int reg_open(struct files_restore *fr, struct rst_file *f)
 
 struct reg_rst *reg_rst_state(struct files_restore *fr)
 {
-	if (!fr->kind_state[FDK_REG])
-		fr->kind_state[FDK_REG] = xzalloc(sizeof(struct reg_rst));
+	if (!fr->kind_state[FDK_REG]) {
+		struct reg_rst *st = xzalloc(sizeof(*st));
+		if (st)
+			st->own_fds = -1;
+		fr->kind_state[FDK_REG] = st;
+	}
 	return fr->kind_state[FDK_REG];
 }
 

@@ -33,6 +33,7 @@ struct shmem_obj {
 	const IpcShmEntry *ipc;
 	off_t ipc_data_off;		/* offset of the segment data in ipcns-shm-0.img */
 	pid_t creator;			/* 0: not created yet */
+	pid_t creator_procpid;		/* the creator as /proc in the tree shows it */
 	uint64_t ref_start, ref_end;	/* a mapping of it in the creator */
 	bool sysv_created;		/* this restore created the segment */
 	bool sysv_rmid;			/* mark it destroyed once attached */

@@ -227,10 +227,10 @@ void shmem_registry_free(struct shmem_registry *reg, bool failed)
 	memset(reg, 0, sizeof(*reg));
 }
 
-/* Fill the object cryo sees as @path (in the task) from
- * pagemap-shmem-@shmid.img. */
-static int fill_object(struct shmem_registry *reg, const char *path, uint64_t shmid, uint64_t size,
-		       const char *what)
+/* Fill the object cryo sees as @path (in the task), or has open as @own
+ * (>= 0), from pagemap-shmem-@shmid.img. */
+static int fill_object(struct shmem_registry *reg, const char *path, int own, uint64_t shmid,
+		       uint64_t size, const char *what)
 {
 	struct cr_img *pm = NULL, *pages = NULL;
 	PagemapHead *ph = NULL;
@@ -246,7 +246,9 @@ static int fill_object(struct shmem_registry *reg, const char *path, uint64_t sh
 	ret = img_open(&pages, reg->dirfd, IMG_PAGES, IMG_READ, ph->pages_id);
 	if (ret)
 		goto out;
-	fd = open(path, O_RDWR | O_CLOEXEC);
+	/* (cryo's own: not through a path, which may be looked up in the
+	 * tree's mount namespace, whose /proc has no cryo) */
+	fd = own >= 0 ? fcntl(own, F_DUPFD_CLOEXEC, 0) : open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
 		pr_perror("can't open %s to fill %s (shmid 0x%llx)", path, what,
@@ -335,6 +337,26 @@ static int pick_scratch(struct remote *r, const MmEntry *mm, uint64_t size, uint
 	return 0;
 }
 
+/* The task's PID as the /proc of its mount namespace names it: its PID in
+ * cryo's namespace, or inside its own PID namespace where that one's proc
+ * is mounted on /proc (a container's).  The task reads /proc/self itself;
+ * its PID here where it can't. */
+static pid_t task_proc_pid(struct remote *r)
+{
+	char buf[16];
+	remote_scratch_reset(r);
+	uint64_t a = remote_scratch_put(r, "/proc/self", sizeof("/proc/self"));
+	uint64_t b = remote_scratch_alloc(r, sizeof(buf));
+	if (!a || !b)
+		return r->tid;
+	long n = remote_syscall(r, __NR_readlinkat, AT_FDCWD, a, b, sizeof(buf) - 1, 0, 0);
+	if (n <= 0 || n >= (long)sizeof(buf) || remote_read(r, b, buf, n))
+		return r->tid;
+	buf[n] = '\0';
+	int pid = atoi(buf);
+	return pid > 0 ? pid : r->tid;
+}
+
 /* Anonymous shared memory: a home mapping of the whole object in the task,
  * filled from cryo through map_files. */
 static int create_anon(struct remote *r, const MmEntry *mm, struct shmem_registry *reg,
@@ -373,9 +395,10 @@ static int create_anon(struct remote *r, const MmEntry *mm, struct shmem_registr
 		 (unsigned long long)(at + o->size));
 	*home = at;
 	o->creator = r->tid;
+	o->creator_procpid = task_proc_pid(r);
 	o->ref_start = at;
 	o->ref_end = at + o->size;
-	return fill_object(reg, path, o->key, o->size, "shared anonymous memory");
+	return fill_object(reg, path, -1, o->key, o->size, "shared anonymous memory");
 }
 
 /* memfd_create() flags for the memfd of @m: sealable unless it was not,
@@ -450,7 +473,7 @@ static long create_memfd(struct remote *r, struct shmem_registry *reg, struct sh
 		return ret;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/fd/%ld", r->tid, fd);
-	ret = fill_object(reg, path, m->shmid, m->size, "a memfd");
+	ret = fill_object(reg, path, -1, m->shmid, m->size, "a memfd");
 	if (ret)
 		return ret;
 	int cfd = grab_memfd(r->tid, fd, name);
@@ -458,6 +481,7 @@ static long create_memfd(struct remote *r, struct shmem_registry *reg, struct sh
 		return cfd;
 	o->cryo_fd = cfd;
 	o->creator = r->tid;
+	o->creator_procpid = task_proc_pid(r);
 	return fd;
 }
 
@@ -582,11 +606,16 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 				       flags | MAP_FIXED_NOREPLACE, l->fd, v->pgoff);
 			ret = m < 0 ? (int)m : 0;
 		} else {
-			char link[96];
+			/* opened by the task: in its /proc, which is its PID
+			 * namespace's in a container (not cryo's PIDs) */
+			char link[96], who[16] = "self";
 			uint64_t rs = l ? l->home : o->ref_start;
 			uint64_t re = l ? l->home + o->size : o->ref_end;
-			snprintf(link, sizeof(link), "/proc/%d/map_files/%llx-%llx",
-				 l ? r->tid : o->creator, (unsigned long long)rs, (unsigned long long)re);
+			if (!l)
+				snprintf(who, sizeof(who), "%d",
+					 o->creator_procpid ? o->creator_procpid : o->creator);
+			snprintf(link, sizeof(link), "/proc/%s/map_files/%llx-%llx", who,
+				 (unsigned long long)rs, (unsigned long long)re);
 			ret = map_via_link(r, v, link, prot, flags);
 		}
 		if (!ret)
@@ -647,7 +676,7 @@ static int create_memfd_here(struct shmem_registry *reg, const MemfdInodeEntry *
 	    (m->has_mode && fchmod(fd, m->mode & 07777)))
 		{ ret = -errno; pr_perror("can't size, chown or chmod the recreated memfd:%s", name); }
 	if (!ret)
-		ret = fill_object(reg, path, m->shmid, m->size, "a memfd");
+		ret = fill_object(reg, path, fd, m->shmid, m->size, "a memfd");
 	if (!ret && m->seals && m->seals != F_SEAL_SEAL && fcntl(fd, F_ADD_SEALS, m->seals))
 		{ ret = -errno; pr_perror("can't seal the recreated memfd:%s (0x%x)", name, m->seals); }
 	if (ret) {

@@ -298,7 +298,7 @@ pid_t restore_host_pid(void *arg, int type, pid_t vpid)
  * helper task with the leader's PID, forked by the parent, that calls
  * setsid and forks the members; when it exits they are reparented to the
  * parent, which therefore must be a child subreaper (as it was: that is how
- * it got them). */
+ * it got them) or the init of the tree's PID namespace. */
 int check_sessions(struct rst_ctx *ctx)
 {
 	for (int i = 1; i < ctx->nr_procs; i++) {
@@ -313,7 +313,11 @@ int check_sessions(struct rst_ctx *ctx)
 			return -EOPNOTSUPP;
 		}
 		const TaskCoreEntry *ptc = p->parent->core->tc;
-		if (!ptc->has_child_subreaper || !ptc->child_subreaper) {
+		/* the init of the tree's own PID namespace (PID 1 there) reaps
+		 * its orphans as a subreaper does */
+		bool reaper = (ptc->has_child_subreaper && ptc->child_subreaper) ||
+			      (p->parent == &ctx->procs[0] && p->parent->vpid == 1);
+		if (!reaper) {
 			pr_err("process %d is in session %d, whose leader left the tree, but its "
 			       "parent %d is not a child subreaper: cryo can't recreate that",
 			       p->pid, p->sid, p->parent->pid);

@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "ns.h"
 #include "zdtmtst.h"
 
 unsigned test_flags;
@@ -34,6 +35,7 @@ static pid_t pid_from_runners_proc(void)
 	return atoi(link);
 }
 static bool opt_no_daemon;
+static bool opt_ns;		/* --in-new-ns: namespaces of its own (ns.c) */
 static struct test_option *extra_opts;
 static int ready_fd = -1;	/* child -> launcher: "ready" byte */
 static bool daemonized;
@@ -125,6 +127,11 @@ const char *test_outfile(void)
 	return opt_outfile;
 }
 
+bool test_ns(void)
+{
+	return opt_ns;
+}
+
 int test_failures(void)
 {
 	return nr_failures;
@@ -204,7 +211,9 @@ static void usage(FILE *f)
 		fprintf(f, "%s\n", test_doc);
 	fprintf(f, "  --pidfile FILE  written (pid of the test) once its state is built\n"
 		   "  --outfile FILE  receives messages and the verdict (PASS / FAIL: ...)\n"
-		   "  --no-daemon     do not fork; the pid is this process's own\n");
+		   "  --no-daemon     do not fork; the pid is this process's own\n"
+		   "  --in-new-ns     start in new PID, mount, network, IPC, UTS and cgroup\n"
+		   "                  namespaces, under a small init (the pidfile names it)\n");
 	for (o = extra_opts; o; o = o->next)
 		fprintf(f, "  --%-14s %s\n", o->name, o->doc ? o->doc : "");
 }
@@ -262,6 +271,10 @@ static void parse_args(int argc, char **argv)
 		}
 		if (nlen == 9 && !strncmp(a, "no-daemon", nlen)) {
 			opt_no_daemon = true;
+			continue;
+		}
+		if (nlen == 9 && !strncmp(a, "in-new-ns", nlen)) {
+			opt_ns = true;
 			continue;
 		}
 		for (o = extra_opts; o; o = o->next)
@@ -368,13 +381,19 @@ void test_init(int argc, char **argv)
 		exit(1);
 	}
 
+	if (opt_ns && opt_no_daemon) {
+		fprintf(stderr, "%s: --in-new-ns needs the daemon mode (not --no-daemon)\n", prog_name);
+		exit(2);
+	}
 	if (!opt_no_daemon) {
 		if (pipe2(p, O_CLOEXEC)) {
 			perror("pipe2");
 			exit(1);
 		}
 		/* the launcher's next child is the new namespace's init */
-		if ((test_flags & TEST_NEW_PIDNS) && unshare(CLONE_NEWPID)) {
+		if (opt_ns && test_ns_unshare())
+			exit(1);
+		else if (!opt_ns && (test_flags & TEST_NEW_PIDNS) && unshare(CLONE_NEWPID)) {
 			perror("unshare(CLONE_NEWPID)");
 			exit(1);
 		}
@@ -390,8 +409,15 @@ void test_init(int argc, char **argv)
 		close(p[0]);
 		ready_fd = p[1];
 		daemonized = true;
-		if (test_flags & TEST_NEW_PIDNS)
+		if (opt_ns || (test_flags & TEST_NEW_PIDNS))
 			host_pid = pid_from_runners_proc();
+		if (opt_ns) {
+			if (test_ns_setup(opt_outfile))
+				test_exit(1);
+			/* the test runs under an init, unless it is one itself */
+			if (!(test_flags & TEST_NEW_PIDNS))
+				test_ns_init(&ready_fd);
+		}
 	}
 	if (!(test_flags & TEST_NO_SETSID) && getsid(0) != getpid() && setsid() < 0) {
 		perror("setsid");
@@ -431,7 +457,9 @@ static int write_pidfile(const char *path)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
-	pid_t self = test_flags & TEST_NEW_PIDNS ? host_pid : getpid();
+	/* --in-new-ns: the init's (the root of the tree), which is the test's own
+	 * with TEST_NEW_PIDNS */
+	pid_t self = opt_ns || (test_flags & TEST_NEW_PIDNS) ? host_pid : getpid();
 	if (self <= 0) {
 		close(fd);
 		return -1;

@@ -113,6 +113,9 @@ void test_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 	} while (0)
 void test_exit(int code) __attribute__((noreturn));
 int test_failures(void);	/* number of fail() calls so far */
+/* started with --in-new-ns (the runner's "ns" variant): in namespaces of its own,
+ * under a small init that is PID 1 there (see tests/lib/ns.c) */
+bool test_ns(void);
 const char *test_pidfile(void);	/* --pidfile (absolute), or NULL */
 const char *test_outfile(void);	/* --outfile (absolute), or NULL */
 /* pass() if nothing failed so far; returns the exit code for main(). */

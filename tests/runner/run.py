@@ -81,6 +81,19 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
                                   lazy-pages` daemon on the images
                                   directory; the daemon must exit 0 with
                                   the memory complete before the SIGTERM
+                   ns             the test starts (--in-new-ns, tests/lib/ns.c)
+                                  in new PID, mount, network, IPC, UTS and
+                                  cgroup namespaces under a small init
+                                  (PID 1 there; with TEST_NEW_PIDNS the
+                                  test is that init), with its own /proc
+                                  and lo up; the tree is dumped and
+                                  restored with them: the restored init
+                                  must be PID 1 of new namespaces and the
+                                  tree keep its PIDs inside (as pidns_root)
+                                  `run.py --flavor ns` runs every selected
+                                  test in this variant alone (its first
+                                  own variant +ns, e.g. leave-running+ns),
+                                  `--flavor all` adds it to its own ones
                  (default: "default")
                    fault=STAGE    CRYO_FAULT=STAGE (dump:... or restore:...)
                                   makes the first dump (or restore) fail; it
@@ -127,6 +140,12 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
                  TEST_NO_SETSID); cryo restore runs in another such session
                  (a new pty as its stdin), so --shell-job (in dump_opts and
                  restore_opts) hands the restored tree that terminal
+  ns           = yes | no: REASON | bug: WHAT   whether the test can run in
+                 the ns variant (default yes); "no" makes NAME:ns a SKIP
+                 with the reason (a state that can't exist there, e.g. a
+                 test that needs the host's namespaces or makes its own),
+                 "bug" a SKIP as a known engine bug there (say which; once
+                 fixed, the line goes)
   pidns_root   = yes: the test's root is the init of a PID namespace of
                  its own (TEST_NEW_PIDNS); the restore gives it a new one,
                  so the restored root has a new PID here: the runner checks
@@ -158,6 +177,7 @@ DEFAULTS = {
     'churn': 'no',
     'tty': 'no',
     'pidns_root': 'no',
+    'ns': 'yes',
     'images_max': '',
     'images_min': '',
 }
@@ -213,7 +233,7 @@ def parse_variant(v):
     """'static+iter2' -> dict of settings."""
     mods = {'static': False, 'iters': 1, 'leave_running': False, 'stdio': None,
             'fault': None, 'pidns': False, 'page_server': False, 'lazy': False,
-            'snapshot': False}
+            'snapshot': False, 'ns': False}
     for m in v.split('+'):
         if m == 'default':
             pass
@@ -231,13 +251,43 @@ def parse_variant(v):
             mods['lazy'] = True
         elif m == 'snapshot':
             mods['snapshot'] = True
+        elif m == 'ns':
+            mods['ns'] = True
         elif m in ('stdio-null', 'stdio-file'):
             mods['stdio'] = m[6:]
         elif re.fullmatch(r'fault=(dump|restore):[A-Za-z0-9_.-]+', m):
             mods['fault'] = m[6:]
         else:
             raise MetaError('unknown variant modifier "%s" in "%s"' % (m, v))
+    if mods['ns'] and mods['pidns']:
+        raise MetaError('ns does not combine with pidns-copies')
     return mods
+
+
+NS_KINDS = ('pid', 'mnt', 'net', 'ipc', 'uts', 'cgroup')
+
+
+def ns_inode(pid, kind):
+    try:
+        return os.stat('/proc/%s/ns/%s' % (pid, kind)).st_ino
+    except OSError:
+        return None
+
+
+def flavor_variants(meta, variants, flavor):
+    """The variants a test runs in under --flavor: its own (h), the ns
+    variant alone (ns), or both (all)."""
+    if flavor == 'h':
+        return variants
+    if any('ns' in v.split('+') for v in variants):
+        nsv = [v for v in variants if 'ns' in v.split('+')]
+    else:
+        # the test's first own variant, in the namespaces (a test that is
+        # only run leave-running keeps that)
+        own = [v for v in variants if not v.startswith('fault=') and
+               'pidns-copies' not in v.split('+')]
+        nsv = ['ns' if not own or own[0] == 'default' else own[0] + '+ns']
+    return nsv if flavor == 'ns' else variants + [v for v in nsv if v not in variants]
 
 
 # ---- processes --------------------------------------------------------------
@@ -454,6 +504,7 @@ class Runner(fault.FaultTests, real.RealTests):
                 meta = parse_desc(desc)
                 variants = meta['variants'].split()
                 variants += ['fault=' + f for f in meta['faults'].split()]
+                variants = flavor_variants(meta, variants, getattr(self.args, 'flavor', 'h'))
                 for v in variants:
                     parse_variant(v)
             except MetaError as e:
@@ -605,6 +656,8 @@ class Runner(fault.FaultTests, real.RealTests):
         else:
             raise MetaError('stdio must be null or file, not "%s"' % stdio)
         cmd = [binary, '--pidfile', pidfile, '--outfile', outfile] + shlex.split(meta['args'])
+        if mods['ns']:
+            cmd.append('--in-new-ns')
         with open(os.path.join(wdir, 'start.cmd'), 'w') as f:
             f.write(' '.join(shlex.quote(c) for c in cmd) + '\n')
         if meta['tty'] == 'yes':
@@ -641,7 +694,20 @@ class Runner(fault.FaultTests, real.RealTests):
         self.own(pid, binary)
         if not proc_exists(pid):
             raise TestFailed('test process %d died right after setup' % pid)
+        if mods['ns']:
+            self.check_own_ns(pid, 'at the start')
         return pid
+
+    def check_own_ns(self, pid, what):
+        """ns variant: the tree's root is PID 1 of namespaces other than the
+        runner's."""
+        if nspid_inner(pid) != 1:
+            raise TestFailed('ns: the root %d is PID %s in its namespace %s, not 1'
+                             % (pid, nspid_inner(pid), what))
+        same = [k for k in NS_KINDS if ns_inode(pid, k) in (None, ns_inode('self', k))]
+        if same:
+            raise TestFailed('ns: the root %d is in the runner\'s %s namespace(s) %s'
+                             % (pid, ', '.join(same), what))
 
     def check_running(self, pids, what, expect=None):
         """Every pid alive and neither stopped nor traced nor zombie -- except
@@ -867,9 +933,17 @@ class Runner(fault.FaultTests, real.RealTests):
         now_inner = {p: nspid_inner(p) for p in now}
         for p in now:
             self.own(p, ctx['binary'])
-        if len(tree) > 1 and sorted(now_inner.values()) != sorted(inner.values()):
+        # the ns variant's init is not the test's: the tree is checked
+        # whole where the test's own is more than one process, as here
+        whole = len(tree) > (2 if ctx.get('ns_init') else 1)
+        lost = set(inner.values()) - set(now_inner.values())
+        if (whole and sorted(now_inner.values()) != sorted(inner.values())) or lost:
             raise TestFailed('restore%s: PIDs inside the namespace %s, dumped %s'
                              % (tag, sorted(now_inner.values()), sorted(inner.values())))
+        if not whole:
+            # a lone test may fork once restored (lazy_mem): followed as
+            # without the init, only the dumped PIDs are checked
+            now = [p for p in now if now_inner[p] in set(inner.values())]
         by_inner = {v: k for k, v in inner.items()}
         new_expect = {p: expect[by_inner[i]] for p, i in now_inner.items()
                       if i in by_inner and by_inner[i] in expect}
@@ -930,6 +1004,14 @@ class Runner(fault.FaultTests, real.RealTests):
     def do_test(self, name, variant, meta, ctx):
         mods = parse_variant(variant)
         self.check_skip(meta)
+        if mods['ns'] and meta['ns'] != 'yes':
+            m = re.match(r'(no|bug)\b[ :]*(.*)', meta['ns'])
+            if not m:
+                raise MetaError('ns must be "yes", "no: REASON" or "bug: WHAT", not "%s"'
+                                % meta['ns'])
+            raise TestSkipped('ns: %s%s' % ('known bug: ' if m.group(1) == 'bug' else '',
+                                            m.group(2) or 'no reason given'))
+        ctx['ns_init'] = mods['ns'] and meta['pidns_root'] != 'yes'
         if not os.access(self.cryo, os.X_OK):
             raise TestFailed('cryo binary %s not found (build it, or set CRYO=/--cryo)'
                              % self.cryo)
@@ -958,7 +1040,7 @@ class Runner(fault.FaultTests, real.RealTests):
             expect = {p: (proc_stat(p) or '?')[0] for p in tree}
             expect = {p: st for p, st in expect.items() if st in 'ZT' and p != pid}
             self.check_running(tree, 'before dump%s' % tag, expect)
-            if meta['pidns_root'] == 'yes':
+            if meta['pidns_root'] == 'yes' or mods['ns']:
                 inner = {p: nspid_inner(p) for p in tree}
                 if inner.get(pid) != 1:
                     raise TestFailed('pidns_root: the test process %d is PID %s in its '
@@ -1027,6 +1109,8 @@ class Runner(fault.FaultTests, real.RealTests):
                 # the tree lives on under new PIDs here: follow it
                 pid, tree, expect = moved
                 ctx['inner'] = None
+            if mods['ns']:
+                self.check_own_ns(pid, 'after restore%s' % tag)
             time.sleep(float(meta['settle']))
             self.check_running(tree, 'after restore%s' % tag, expect)
 
@@ -1077,6 +1161,11 @@ def main():
     ap.add_argument('--real', default=os.path.join(SRC_ROOT, 'tests', 'real'),
                     help='real-program tests (default: tests/real)')
     ap.add_argument('--summary', help='write a JSON summary here')
+    ap.add_argument('--flavor', choices=('h', 'ns', 'all'),
+                    default=os.environ.get('CRYO_TEST_FLAVOR', 'h'),
+                    help='h: each test in its own variants (default); ns: each test in the ns '
+                    'variant alone (namespaces of its own, see --help-desc), no fault:* or '
+                    'real:* tests; all: both (env CRYO_TEST_FLAVOR)')
     ap.add_argument('--help-desc', action='store_true', help='describe the metadata format')
     args = ap.parse_args()
     ensure_pid_room()
@@ -1100,9 +1189,9 @@ def main():
     def selected(t):
         return not pats or any(fnmatch.fnmatchcase(t[0], p) or fnmatch.fnmatchcase(t[1], p)
                                for p in pats)
-    allt = r.tests() + r.real_entries()
+    allt = r.tests() + (r.real_entries() if args.flavor != 'ns' else [])
     tests = [t for t in allt if selected(t)]
-    with_fault = args.fault_target != 'none' and fault.wanted(pats)
+    with_fault = args.fault_target != 'none' and args.flavor != 'ns' and fault.wanted(pats)
     unknown = [p for p in pats
                if not any(fnmatch.fnmatchcase(t[0], p) or fnmatch.fnmatchcase(t[1], p)
                           for t in allt) and not (with_fault and fault.wanted([p]))]
