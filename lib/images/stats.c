@@ -31,7 +31,9 @@ static bool same_dir(int dirfd, const char *work_dir, int *wfd)
 	*wfd = -1;
 	if (!work_dir)
 		return true;
-	*wfd = open(work_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	/* a relative one was already entered: the front ends (the command
+	 * line, the RPC) change into the work directory, as for the log */
+	*wfd = open(work_dir[0] == '/' ? work_dir : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (*wfd < 0 || fstat(dirfd, &a) || fstat(*wfd, &b))
 		return false;
 	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
