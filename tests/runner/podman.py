@@ -3,11 +3,12 @@
 criu, unchanged: podman and runc find criu in PATH, so each check puts a
 directory with a `criu` link to cryo first in PATH.
 
-Each check has its own podman storage under /tmp/cryo-podman.* (/tmp/cpm.*: --root,
---runroot, the vfs driver: the host's containers and images are never
-touched) and its own image: a busybox-static root file system tarred and
-`podman import`ed.  The containers run a shell loop writing "COUNT" to
-/count every 0.1 s (read through /proc/INIT/root/count), with
+Each check has its own podman storage (/tmp/cpm.*: --root, --runroot,
+the vfs driver: the host's containers and images are never touched; the
+check's logs are under /tmp/cryo-podman.*) and its own image: a
+busybox-static root file system tarred and `podman import`ed.  The
+containers run a shell loop writing "COUNT" to /count every 0.1 s (read
+from the container's root file system, `podman mount`), with
 --network none (no CNI: lo only) and the options this host needs
 (--runtime runc --cgroup-manager=cgroupfs --events-backend=file, and
 --ulimit nofile/nproc: root lacks CAP_SYS_RESOURCE here).
@@ -276,7 +277,7 @@ def continues(c, root, low, high, what):
         if b != a + 1:
             raise CheckFailed('%s: the count went from %d to %d after the restore (%s)'
                               % (what, a, b, seen))
-    note('%s: the checkpoint had %d, the restored loop wrote %s' % (what, low - 1, seen))
+    note('%s: the restored loop wrote %s (from [%d, %d] on)' % (what, seen, low, high))
 
 
 def stopped(c, name, root):
