@@ -18,8 +18,9 @@ PKGS=(
 	# tests: real programs (tests/real): interpreters and tools checkpointed
 	# mid-run (python3 above; perl with Digest::MD5, gawk, bash, coreutils)
 	gawk perl bash coreutils
-	# tests: container runtimes driving cryo as their criu (tests/runner/runc.py)
-	runc busybox-static
+	# tests: container runtimes driving cryo as their criu (tests/runner/runc.py,
+	# podman.py; podman installs cleanly without its recommends)
+	runc busybox-static podman
 )
 
 if [ "${1:-}" = "--list" ]; then

@@ -24,6 +24,7 @@
 #include "arch/cpuinfo.h"
 #include "pstree.pb-c.h"
 #include "stats.pb-c.h"
+#include "images/stats.h"
 #include "mem/ps_tls.h"
 
 #include <errno.h>
@@ -272,7 +273,6 @@ static int write_stats(struct dump_ctx *ctx, uint64_t t_start, uint64_t t_frozen
 {
 	StatsEntry se = STATS_ENTRY__INIT;
 	DumpStatsEntry ds = DUMP_STATS_ENTRY__INIT;
-	struct cr_img *img;
 	ds.has_freezing_time = ds.has_frozen_time = ds.has_memdump_time = 1;
 	ds.has_memwrite_time = ds.has_pages_scanned = ds.has_pages_skipped_parent = 1;
 	ds.has_pages_written = ds.has_pages_lazy = 1;
@@ -322,12 +322,7 @@ static int write_stats(struct dump_ctx *ctx, uint64_t t_start, uint64_t t_frozen
 		pr_msg("Lazy memory pages: %llu (0x%llx)", (unsigned long long)ds.pages_lazy,
 		       (unsigned long long)ds.pages_lazy);
 	}
-	int ret = img_open(&img, ctx->dirfd, IMG_STATS_DUMP, IMG_WRITE, 0);
-	if (ret)
-		return ret;
-	ret = img_write_msg(img, &se.base);
-	int r2 = img_close(img);
-	return ret ? ret : r2;
+	return stats_write(ctx->dirfd, ctx->opts->work_dir, IMG_STATS_DUMP, &se);
 }
 
 static int write_inventory(struct dump_ctx *ctx)

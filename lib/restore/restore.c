@@ -7,6 +7,7 @@
 #include "cryo.h"
 #include "cgroup/cgroup.h"
 #include "images/image.h"
+#include "images/stats.h"
 #include "restore/restore.h"
 #include "mem/page_source.h"
 #include "ns/ns.h"
@@ -966,7 +967,6 @@ void write_restore_stats(struct rst_ctx *ctx, uint64_t forking_ns, uint64_t tota
 {
 	RestoreStatsEntry rs = RESTORE_STATS_ENTRY__INIT;
 	StatsEntry se = STATS_ENTRY__INIT;
-	struct cr_img *img;
 
 	for (int i = 0; i < ctx->nr_procs; i++) {
 		const struct mem_image *mi = &ctx->procs[i].mem;
@@ -996,10 +996,8 @@ void write_restore_stats(struct rst_ctx *ctx, uint64_t forking_ns, uint64_t tota
 		pr_msg("Forking time: %u us", rs.forking_time);
 	}
 	/* statistics only: a failure to write them does not fail the restore */
-	if (faccessat(ctx->dirfd, ".", W_OK, AT_EACCESS) ||
-	    img_open(&img, ctx->dirfd, IMG_STATS_RESTORE, IMG_WRITE, 0))
+	if (faccessat(ctx->dirfd, ".", W_OK, AT_EACCESS))
 		return;
-	if (img_write_msg(img, &se.base))
+	if (stats_write(ctx->dirfd, ctx->opts->work_dir, IMG_STATS_RESTORE, &se))
 		pr_warn("can't write stats-restore; the restore itself succeeded");
-	img_close(img);
 }
