@@ -185,7 +185,7 @@ static int set_owner(int slave, const TtyInfoEntry *ie, const char *what)
 }
 
 /* ptmx hands out the lowest free index: open it until ours comes up. */
-static int open_ptmx_at(const char *ptmx, int index)
+int tty_open_ptmx_at(const char *ptmx, int index)
 {
 	int *extra = xmalloc((TTY_MAX_PTY_INDEX + 1) * sizeof(int)), n = 0, fd = -1, ret = 0;
 	if (!extra)
@@ -248,7 +248,7 @@ static int pty_create(struct files_restore *fr, struct tty_rst_state *s, int ind
 		pr_err("tty-info.img has no settings for %s", what);
 		return -EINVAL;
 	}
-	int m = open_ptmx_at(ptmx && *ptmx ? ptmx : "/dev/ptmx", index);
+	int m = tty_open_ptmx_at(ptmx && *ptmx ? ptmx : "/dev/ptmx", index);
 	if (m < 0)
 		return m;
 	int zero = 0, sl = -1, ret = 0, one = 1;
@@ -389,7 +389,14 @@ static int orphan_create(struct files_restore *fr, struct tty_rst_state *s,
 	int cwd, ret = files_rst_enter_mnt(fr, &cwd);
 	if (ret)
 		return ret;
-	o.master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	/* the pty a bind mount (/dev/console) made at this index, if any */
+	struct stat dst;
+	o.master = stat(o.dir, &dst) ? -1 : tty_devpts_take(dst.st_dev, index);
+	if (o.master >= 0)
+		pr_info("%s/%d: the pty made for a bind mount of it takes the orphaned slave's place",
+			o.dir, index);
+	else
+		o.master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	int e = errno;
 	ret = files_rst_leave_mnt(fr, cwd);
 	if (o.master < 0) {
@@ -706,6 +713,7 @@ int tty_restore_task(struct files_restore *fr, struct remote *r, pid_t pid, pid_
 void tty_restore_finish(struct files_restore *fr, bool ok)
 {
 	struct tty_rst_state *s = fr->kind_state[FDK_TTY];
+	tty_devpts_release();	/* made for a mount and not adopted */
 	if (!s)
 		return;
 	int one = 1;

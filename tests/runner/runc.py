@@ -43,7 +43,9 @@ directory (--root), so nothing of other runc users is touched.
                     a new master, which comes to the new socket; on it the
                     pair has echo off, 37x111, the restored init as session
                     and foreground group, the loop goes on and the same
-                    shell answers "reply 2 ..." (its count went on)
+                    shell answers "reply 2 ..." (its count went on), and
+                    what it writes to /dev/console (runc's bind mount of
+                    the slave, made anew) comes to the new master
 
 The restored container's cgroup v1 mounts (/sys/fs/cgroup/CTRL) show the
 hierarchy's root where the original showed its own cgroup: runc names the
@@ -568,7 +570,9 @@ def check_terminal(c):
         '/bin/sh', '-c',
         '(i=0; while true; do i=$((i+1)); echo $i > /count; usleep 100000; done) & '
         'echo ready; n=0; while read l; do n=$((n+1)); '
-        'if [ "$l" = size ]; then l="size $(stty size)"; fi; echo "reply $n $l"; done']
+        'if [ "$l" = size ]; then l="size $(stty size)"; fi; '
+        'if [ "$l" = cons ]; then echo "console $n" > /dev/console; fi; '
+        'echo "reply $n $l"; done']
     json.dump(cfg, open(cfg_path, 'w'), indent=1)
     sock, taker, box = console_master(c)
     cid = c.cid('c1')
@@ -621,6 +625,9 @@ def check_terminal(c):
     pty_read_until(m2, 'reply 2 two')
     os.write(m2, b'size\n')
     pty_read_until(m2, 'reply 3 size 37 111')
+    # /dev/console (runc's bind of the slave) is the new pty too
+    os.write(m2, b'cons\n')
+    pty_read_until(m2, 'console 4')
     note('terminal: the restored shell answered on the new master (echo off, 37x111, '
          'foreground group %d)' % pid2)
 
