@@ -218,6 +218,12 @@ static int rpc_notify(const char *script, int pid, void *arg)
 	return notify_client(script, pid, -1, arg);
 }
 
+int rpc_notify_one(int sk, const char *script, int pid, int fd)
+{
+	struct rpc_notifier nf = { .sk = sk };
+	return notify_client(script, pid, fd, &nf);
+}
+
 /* criu's orphan-pts-master: the notification carries the new pty master
  * (criu's notify has no pid then). */
 static int rpc_notify_fd(const char *script, int fd, void *arg)
