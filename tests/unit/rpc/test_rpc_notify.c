@@ -44,6 +44,7 @@ static int client(int sk, const char *script, ino_t want_ino, bool ok)
 	if (r)
 		criu_resp__free_unpacked(r, NULL);
 	CriuReq q = CRIU_REQ__INIT;
+	q.has_type = true;
 	q.type = CRIU_REQ_TYPE__NOTIFY;
 	q.has_notify_success = true;
 	q.notify_success = ok;
