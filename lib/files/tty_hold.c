@@ -72,8 +72,14 @@ int tty_devpts_take(dev_t dev, int index)
 void tty_devpts_release(void)
 {
 	for (int i = 0; i < nheld; i++)
-		if (held[i].master >= 0)
+		if (held[i].master >= 0) {
+			/* its slave node goes with it: the bind mount stays on a
+			 * pty that no longer exists (opening it fails) */
+			pr_warn("pty %d, made for a bind mount of its slave, was not taken by any "
+				"terminal of the tree (restore with --orphan-pts-master?): the mount "
+				"now shows a closed pty", held[i].index);
 			close(held[i].master);
+		}
 	free(held);
 	held = NULL;
 	nheld = 0;
