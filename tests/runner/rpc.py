@@ -135,12 +135,12 @@ class Env:
         c.use_binary(self.criu)
         return c
 
-    def start_prog(self, prog=None):
+    def start_prog(self, prog=None, cwd=None):
         self.n += 1
         pidf, self.outfile = self.path('p%d.pid' % self.n), self.path('p%d.out' % self.n)
         p = subprocess.Popen([prog or PROG, '--pidfile', pidf, '--outfile', self.outfile],
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+                             stderr=subprocess.DEVNULL, start_new_session=True, cwd=cwd)
         if p.wait(timeout=30) != 0:
             raise Failed('anon_mem setup failed')
         with open(pidf) as f:
@@ -523,7 +523,8 @@ def check_orphan_pts(env):
     from pycriu import rpc_pb2 as rpc
     os.environ['TTY_EXTERNAL_NEW_PAIR'] = '1'
     try:
-        pid = env.start_prog(os.path.join(BUILD, 'tests', 'progs', 'tty_external'))
+        # it writes tty_external.key where it runs: in the check's directory
+        pid = env.start_prog(os.path.join(BUILD, 'tests', 'progs', 'tty_external'), env.tmp)
     finally:
         del os.environ['TTY_EXTERNAL_NEW_PAIR']
     out = env.outfile
