@@ -256,7 +256,8 @@ static void rpc_section(void)
 	     "log_to_stderr. inherit_fd needs swrk (the descriptors are inherited). "
 	     "config_file is read after the other fields and wins over them (criu's order); "
 	     "the default configuration files are not read. A dump needs pid: cryo does not "
-	     "dump the requesting process itself. orphan_pts_master is refused (containers); "
+	     "dump the requesting process itself. orphan_pts_master is --orphan-pts-master: the "
+	     "new pty master is sent with the orphan-pts-master notification (notify_scripts); "
 	     "pidfd_store_sk is accepted and unused (there are no pre-dumps to keep pidfds "
 	     "between).");
 	para("Each operation runs in a process of its own, with its own options, log and "

@@ -137,6 +137,14 @@ static int run_scripts(const char *event, int pid, void *arg)
 	return ret;
 }
 
+/* A descriptor event goes to the front end's hook only (criu runs no
+ * script for orphan-pts-master). */
+static int forward_fd(const char *event, int fd, void *arg)
+{
+	struct action_scripts *as = arg;
+	return as->next->notify_fd(event, fd, as->next->arg);
+}
+
 const struct pipeline_hook *action_scripts_install(struct action_scripts *as,
 						   struct cryo_opts *o)
 {
@@ -148,6 +156,8 @@ const struct pipeline_hook *action_scripts_install(struct action_scripts *as,
 	as->next = prev;
 	as->hook.notify = run_scripts;
 	as->hook.arg = as;
+	if (prev && prev->notify_fd)
+		as->hook.notify_fd = forward_fd;
 	/* criu's CRTOOLS_IMAGE_DIR reaches the directory whatever the
 	 * script's working directory: an absolute path */
 	if (!o->images_dir || !realpath(o->images_dir, as->image_dir))

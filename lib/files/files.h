@@ -169,4 +169,12 @@ int tty_dump_tree(struct files_dump *fdm, const struct seized_tree *tree);
 int tty_restore_task(struct files_restore *fr, struct remote *r, pid_t pid, pid_t sid,
 		     FdinfoEntry **fds, int nr);
 
+/* Mount restore: the bind of a devpts file @rest ("/N") of the devpts
+ * mount at O_PATH @devpts_fd, whose pty does not exist yet (a container's
+ * /dev/console): make pty N there and hold it for the terminal restore
+ * (tty_hold.c).  -ENOENT if @rest names no pty slave. */
+int tty_devpts_hold(int devpts_fd, const char *rest, const char *mountpoint);
+/* Close the ptys held and not adopted (end of a restore). */
+void tty_devpts_release(void);
+
 #endif

@@ -59,6 +59,12 @@ void tty_termios_from_entry(const TermiosEntry *e, struct termios *t);
 int tty_pty_refill(int master, int slave, const void *in, size_t in_len, const void *out,
 		   size_t out_len, const char *what);
 
+/* tty_restore.c: open @ptmx until devpts hands out @index; its master */
+int tty_open_ptmx_at(const char *ptmx, int index);
+/* tty_hold.c: a pty made for a mount (files.h), adopted by the tty kind:
+ * its master (now the caller's), or -1 if none is held */
+int tty_devpts_take(dev_t dev, int index);
+
 /* ioctl on a terminal that may be cryo's own without cryo being in its
  * foreground group: SIGTTOU is ignored around the call. */
 int tty_ioctl_quiet(int fd, unsigned long req, void *arg);

@@ -367,6 +367,30 @@ static void find_session(struct tty_dump_state *s, const struct seized_tree *tre
 		return -EOPNOTSUPP;                                                       \
 	} while (0)
 
+/* --orphan-pts-master: a pty slave whose master is outside the tree (a
+ * container runtime's console) is dumped as a plain pty slave; the
+ * restore makes a new pair and hands its master to the RPC client.  Not
+ * for the terminal of a session led from outside (the shell's: that is
+ * --shell-job), and /dev/tty only alongside a slave descriptor of the
+ * same pty (the restore recreates the pair from the slave's entry). */
+static bool orphan_ok(struct files_dump *fdm, struct tty_dump_state *s, struct tty_desc *t,
+		      bool ext)
+{
+	if (!fdm->opts->orphan_pts_master || ext || t->index < 0 || !is_pts(t->real) ||
+	    master_of(s, t->index))
+		return false;
+	bool slave = t->cls == TC_PTS;
+	for (int i = 0; i < s->n && !slave; i++)
+		slave = s->v[i].cls == TC_PTS && s->v[i].index == t->index;
+	if (!slave)
+		return false;
+	if (t->cls == TC_PTS)
+		pr_info("fd %d of process %d (%s): its pty master is outside the tree; the restore "
+			"gives it a new pair whose master goes to the RPC client "
+			"(--orphan-pts-master)", t->fd, t->pid, t->path);
+	return true;
+}
+
 static int check_one(struct files_dump *fdm, struct tty_dump_state *s,
 		     const struct seized_tree *tree, struct tty_desc *t, struct tty_desc **shell)
 {
@@ -398,15 +422,17 @@ static int check_one(struct files_dump *fdm, struct tty_dump_state *s,
 				t->sid);
 		return 0;
 	}
+	if (orphan_ok(fdm, s, t, ext))
+		return 0;
 	if (t->sid && !ext)
 		TREFUSE(t, "%s is the controlling terminal of session %d of the dumped tree, but "
 			"%s: cryo can't recreate it%s", real, t->sid,
 			t->index >= 0 ? "its pty master is not in the tree"
 				      : "cryo recreates pseudo-terminals only",
 			t->index >= 0 ? " (a container runtime's console, runc's \"terminal\": "
-					"true: a new master handed to the runtime at restore, criu's "
-					"orphan_pts_master, is not implemented yet; run the container "
-					"without a terminal)" : "");
+					"true: dump and restore with --orphan-pts-master, criu's "
+					"orphan_pts_master, which runc and podman send: the restore then "
+					"hands a new master to the RPC client)" : "");
 	/* The system console and a virtual console, held as plain descriptors,
 	 * are devices that stay: they are reopened by path (as criu does). */
 	if (!t->sid && (t->cls == TC_VT || t->cls == TC_CONSOLE))
@@ -421,7 +447,9 @@ static int check_one(struct files_dump *fdm, struct tty_dump_state *s,
 				"outside the dumped tree). Task attached to shell terminal. Consider "
 				"using --shell-job option.", real, t->sid);
 		TREFUSE(t, "a pseudo-terminal whose master is not in the dumped tree: cryo can't "
-			"recreate it (with --shell-job it is replaced by cryo's own terminal)");
+			"recreate it (with --shell-job it is replaced by cryo's own terminal; with "
+			"--orphan-pts-master, as container runtimes dump their consoles, by a new "
+			"pair whose master goes to the RPC client at restore)");
 	}
 	/* --shell-job: at restore, cryo's terminal takes its place */
 	if (*shell && (*shell)->real != t->real)

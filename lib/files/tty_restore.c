@@ -12,6 +12,7 @@
 #include "files/files-int.h"
 #include "files/tty-int.h"
 #include "seize/remote.h"
+#include "util/pipeline.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -32,7 +33,17 @@ struct pty_pair {
 	const TtyInfoEntry *mi, *si;
 };
 
+/* --orphan-pts-master: a slave whose master was outside the tree, on a new
+ * pair (any free index) whose master went to the RPC client. */
+struct pty_orphan {
+	int old_index, new_index;
+	int master, slave;	/* cryo's, closed at the end */
+	char dir[64];		/* the devpts directory the slave was in */
+};
+
 struct tty_rst_state {
+	struct pty_orphan *orphans;
+	int norphans;
 	TtyInfoEntry **info;
 	int ninfo;
 	TtyDataEntry **data;
@@ -174,7 +185,7 @@ static int set_owner(int slave, const TtyInfoEntry *ie, const char *what)
 }
 
 /* ptmx hands out the lowest free index: open it until ours comes up. */
-static int open_ptmx_at(const char *ptmx, int index)
+int tty_open_ptmx_at(const char *ptmx, int index)
 {
 	int *extra = xmalloc((TTY_MAX_PTY_INDEX + 1) * sizeof(int)), n = 0, fd = -1, ret = 0;
 	if (!extra)
@@ -237,7 +248,7 @@ static int pty_create(struct files_restore *fr, struct tty_rst_state *s, int ind
 		pr_err("tty-info.img has no settings for %s", what);
 		return -EINVAL;
 	}
-	int m = open_ptmx_at(ptmx && *ptmx ? ptmx : "/dev/ptmx", index);
+	int m = tty_open_ptmx_at(ptmx && *ptmx ? ptmx : "/dev/ptmx", index);
 	if (m < 0)
 		return m;
 	int zero = 0, sl = -1, ret = 0, one = 1;
@@ -332,6 +343,126 @@ static int shell_open(struct files_restore *fr, struct tty_rst_state *s, const T
 	return fd;
 }
 
+static struct pty_orphan *find_orphan(struct tty_rst_state *s, int old_index)
+{
+	for (int i = 0; i < s->norphans; i++)
+		if (s->orphans[i].old_index == old_index)
+			return &s->orphans[i];
+	return NULL;
+}
+
+/* The devpts directory of slave path @path ("/dev/pts/3" -> "/dev/pts"). */
+static void pts_dir(const char *path, char *dir, size_t len)
+{
+	const char *slash = path ? strrchr(path, '/') : NULL;
+	if (!slash || slash == path || path[0] != '/')
+		snprintf(dir, len, "/dev/pts");
+	else
+		snprintf(dir, len, "%.*s", (int)(slash - path), path);
+}
+
+/* A new pty pair for orphaned slave @ie (criu's orphan_pts_master): made
+ * from the ptmx of the devpts the slave was on, in the tree's mount
+ * namespace (a container has a devpts instance of its own), given the
+ * slave's settings, window size and owner, its master handed to the RPC
+ * client with the orphan-pts-master notification.  Bytes queued in the
+ * old pair stayed with the old master (outside the tree). */
+static int orphan_create(struct files_restore *fr, struct tty_rst_state *s,
+			 const TtyInfoEntry *ie, const TtyFileEntry *tfe, struct pty_orphan **out)
+{
+	int index = ie->pty->index;
+	const struct pipeline_hook *h = fr->opts->notify;
+	if (!h || !h->notify_fd) {
+		pr_err("the slave of /dev/pts/%d had its master outside the dumped tree (dumped with "
+		       "--orphan-pts-master): the restore makes a new pair and hands its master to "
+		       "the RPC client (criu's orphan-pts-master notification), but this restore "
+		       "has no client to take it: restore through runc, podman or libcriu (with "
+		       "orphan_pts_master and notify_scripts), or dump the tree with its terminal's "
+		       "master inside", index);
+		return -EOPNOTSUPP;
+	}
+	struct pty_orphan o = { .old_index = index, .master = -1, .slave = -1 };
+	pts_dir(regf_path(fr, tfe), o.dir, sizeof(o.dir));
+	char ptmx[80], what[160];
+	snprintf(ptmx, sizeof(ptmx), "%s/ptmx", o.dir);
+	snprintf(what, sizeof(what), "the new pair for %s/%d", o.dir, index);
+	int cwd, ret = files_rst_enter_mnt(fr, &cwd);
+	if (ret)
+		return ret;
+	/* the pty a bind mount (/dev/console) made at this index, if any */
+	struct stat dst;
+	o.master = stat(o.dir, &dst) ? -1 : tty_devpts_take(dst.st_dev, index);
+	if (o.master >= 0)
+		pr_info("%s/%d: the pty made for a bind mount of it takes the orphaned slave's place",
+			o.dir, index);
+	else
+		o.master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	int e = errno;
+	ret = files_rst_leave_mnt(fr, cwd);
+	if (o.master < 0) {
+		errno = e;
+		return_perror("can't open %s in the restored tree's mount namespace to make a new "
+			      "pty pair for the orphaned slave /dev/pts/%d", ptmx, index);
+	}
+	if (ret)
+		goto err;
+	int zero = 0;
+	if (ioctl(o.master, TIOCSPTLCK, &zero) || ioctl(o.master, TIOCGPTN, &o.new_index)) {
+		ret = -errno;
+		pr_perror("can't unlock %s", what);
+		goto err;
+	}
+	snprintf(what, sizeof(what), "%s/%d (for %s/%d)", o.dir, o.new_index, o.dir, index);
+	o.slave = ioctl(o.master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (o.slave < 0) {
+		ret = -errno;
+		pr_perror("can't open the slave side of %s (TIOCGPTPEER)", what);
+		goto err;
+	}
+	ret = set_params(o.slave, ie, what);
+	if (!ret)
+		ret = set_owner(o.slave, ie, what);
+	if (ret)
+		goto err;
+	struct pty_orphan *no = xrealloc(s->orphans, (s->norphans + 1) * sizeof(*no));
+	if (!no) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	s->orphans = no;
+	pr_info("%s: a new pty pair for the orphaned slave; its master goes to the RPC client",
+		what);
+	ret = h->notify_fd("orphan-pts-master", o.master, h->arg);
+	if (ret) {
+		pr_err("the RPC client did not take the master of %s (orphan-pts-master "
+		       "notification): %s", what, strerror(-ret));
+		goto err;
+	}
+	s->orphans[s->norphans] = o;
+	*out = &s->orphans[s->norphans++];
+	return 0;
+err:
+	if (o.slave >= 0)
+		close(o.slave);
+	close(o.master);
+	return ret;
+}
+
+static int orphan_open(struct files_restore *fr, struct tty_rst_state *s, const TtyInfoEntry *ie,
+		       const TtyFileEntry *tfe)
+{
+	struct pty_orphan *o = find_orphan(s, ie->pty->index);
+	if (!o) {
+		int ret = orphan_create(fr, s, ie, tfe, &o);
+		if (ret)
+			return ret;
+	}
+	int fd = ioctl(o->master, TIOCGPTPEER, (tfe->flags & O_ACCMODE) | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return_perror("can't open the slave of the new pair %s/%d", o->dir, o->new_index);
+	return fd;
+}
+
 int tty_open(struct files_restore *fr, struct rst_file *f)
 {
 	struct tty_rst_state *s;
@@ -364,6 +495,10 @@ int tty_open(struct files_restore *fr, struct rst_file *f)
 			break;
 		}
 		struct rst_file *mf = master_file(fr, index);
+		if (!mf && fr->opts->orphan_pts_master) {
+			fd = orphan_open(fr, s, ie, tfe);
+			break;
+		}
 		if (!mf) {
 			fd = shell_open(fr, s, ie, f->fe);
 			break;
@@ -450,17 +585,36 @@ static int take_ctty(struct files_restore *fr, struct tty_rst_state *s, struct r
 {
 	int index = ie->pty->index;
 	struct rst_file *mf = master_file(fr, index);
-	if (!mf) {
+	char path[96];
+	snprintf(path, sizeof(path), "/dev/pts/%d", index);
+	if (!mf && fr->opts->orphan_pts_master) {
+		/* its new pair: made with the slave's file (opened now) */
+		struct rst_file *sf = NULL;
+		for (int i = 0; i < fr->nr_files && !sf; i++) {
+			const FileEntry *fe = fr->files[i];
+			if (fe->type == FD_TYPES__TTY && fe->tty &&
+			    fe->tty->tty_info_id == tty_pty_info_id(index, false))
+				sf = &fr->rf[i];
+		}
+		int ret = sf ? files_rst_open(fr, sf) : -EINVAL;
+		if (!sf)
+			pr_err("session %d had /dev/pts/%d as its controlling terminal, but the images "
+			       "hold no descriptor of it", pid, index);
+		if (ret < 0)
+			return ret;
+		struct pty_orphan *o = find_orphan(s, index);
+		if (!o)
+			return -EINVAL;
+		snprintf(path, sizeof(path), "%s/%d", o->dir, o->new_index);
+	} else if (!mf) {
 		pr_err("session %d had /dev/pts/%d as its controlling terminal, but the images hold "
 		       "no master of it", pid, index);
 		return -EINVAL;
+	} else {
+		int ret = files_rst_open(fr, mf);
+		if (ret < 0)
+			return ret;
 	}
-	int ret = files_rst_open(fr, mf);
-	if (ret < 0)
-		return ret;
-	(void)s;
-	char path[32];
-	snprintf(path, sizeof(path), "/dev/pts/%d", index);
 	remote_scratch_reset(r);
 	long fd = task_open(r, path, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
@@ -559,6 +713,7 @@ int tty_restore_task(struct files_restore *fr, struct remote *r, pid_t pid, pid_
 void tty_restore_finish(struct files_restore *fr, bool ok)
 {
 	struct tty_rst_state *s = fr->kind_state[FDK_TTY];
+	tty_devpts_release();	/* made for a mount and not adopted */
 	if (!s)
 		return;
 	int one = 1;
@@ -575,6 +730,11 @@ void tty_restore_finish(struct files_restore *fr, bool ok)
 		close(p->master);
 		close(p->slave);
 	}
+	for (int i = 0; i < s->norphans; i++) {
+		close(s->orphans[i].master);
+		close(s->orphans[i].slave);
+	}
+	free(s->orphans);
 	/* --shell-job: a restore that waits for the tree hands it the terminal
 	 * (as a shell does for its foreground job) when cryo has it */
 	if (ok && s->shell_used && s->root > 0 && !fr->opts->restore_detached) {

@@ -24,6 +24,7 @@
 #include "ns/ns-int.h"
 #include "ns/mnt-int.h"
 #include "creds/creds.h"
+#include "files/files.h"
 #include "images/image.h"
 #include "options/options.h"
 #include "util/log.h"
@@ -478,9 +479,13 @@ static int make_one(struct mnt_rst *r, struct rmnt *m, struct rmnt *src, bool is
 		goto made;
 	}
 	struct stat st;
-	if (stat(from, &st))
-		return log_errno(-errno, "can't find %s, the source of mount %s", from,
-				 e->mountpoint);
+	int sr = stat(from, &st) ? -errno : 0;
+	/* a bind of a pty slave (a container's /dev/console): made now */
+	if (sr == -ENOENT && src && !strcmp(fs_name(src->e), "devpts") &&
+	    tty_devpts_hold(src->fd, rest, e->mountpoint) == 0)
+		sr = stat(from, &st) ? -errno : 0;
+	if (sr)
+		return log_errno(sr, "can't find %s, the source of mount %s", from, e->mountpoint);
 	if (!is_root)
 		ret = make_mountpoint(target, !S_ISDIR(st.st_mode));
 	if (!ret && mount(from, target, NULL, MS_BIND, NULL)) {

@@ -154,6 +154,7 @@ static bool *flag_field(struct cryo_opts *o, const char *name)
 		{ "cow-parent", offsetof(struct cryo_opts, cow_parent) },
 		{ "tls", offsetof(struct cryo_opts, tls) },
 		{ "tls-no-cn-verify", offsetof(struct cryo_opts, tls_no_cn_verify) },
+		{ "orphan-pts-master", offsetof(struct cryo_opts, orphan_pts_master) },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
 		if (!strcmp(map[i].name, name))
@@ -917,6 +918,12 @@ static const struct cryo_option table[] = {
 	  "After a successful restore, cryo becomes the command given after the options "
 	  "(cryo restore ... --exec-cmd -- CMD ARGS): it runs as cryo's process, the restored "
 	  "root's parent, instead of cryo waiting for the root.  Not with -d.", NULL },
+	{ "orphan-pts-master", 0, NOARG, NULL, DR, NEG, set_flag,
+	  "A pseudo-terminal slave whose master is outside the tree (a container's console: "
+	  "runc's \"terminal\": true, podman -t) is dumped, and restored on a new pty pair "
+	  "whose master goes to the RPC client (the orphan-pts-master notification, the "
+	  "descriptor passed with it); the client hands it to whoever held the old master. "
+	  "Restoring such a tree needs an RPC client (runc, podman, libcriu).", NULL },
 };
 
 const struct cryo_option *opts_table(size_t *n)

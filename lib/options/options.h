@@ -150,6 +150,7 @@ struct cryo_opts {
 	struct str_list unsupported_srcs;
 	char cur_source[512];		/* while parsing: where the option being applied
 					 * comes from ("FILE:LINE"; empty: the command line) */
+	bool orphan_pts_master;		/* --orphan-pts-master (criu's) */
 };
 
 extern struct cryo_opts opts;

@@ -116,6 +116,41 @@ int rpc_send_error(int sk, CriuReqType type, int code, const char *msg)
 	return rpc_send_resp(sk, &resp);
 }
 
+/* @resp with descriptor @fd attached (SCM_RIGHTS, in the same datagram:
+ * runc reads the descriptor with the notification it comes with). */
+static int send_resp_fd(int sk, const CriuResp *resp, int fd)
+{
+	size_t len = criu_resp__get_packed_size(resp);
+	uint8_t *buf = malloc(len ? len : 1);
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+	ssize_t n;
+
+	if (!buf)
+		return -ENOMEM;
+	criu_resp__pack(resp, buf);
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	memset(&ctl, 0, sizeof(ctl));
+	mh.msg_control = ctl.b;
+	mh.msg_controllen = sizeof(ctl.b);
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	n = sendmsg(sk, &mh, MSG_NOSIGNAL);
+	free(buf);
+	if (n != (ssize_t)len)
+		return_perror("RPC: can't send the answer with a descriptor");
+	return 0;
+}
+
 static int send_ok(int sk, CriuResp *resp, CriuReqType type)
 {
 	resp->has_type = true;
@@ -130,9 +165,8 @@ static int send_ok(int sk, CriuResp *resp, CriuReqType type)
 /* Tell the client that stage @script is reached (@pid: the tree's root,
  * 0 if none yet) and wait for its answer: a failure or no answer fails
  * the operation at that boundary (criu's order, see the stage tables). */
-static int rpc_notify(const char *script, int pid, void *arg)
+static int notify_client(const char *script, int pid, int fd, struct rpc_notifier *nf)
 {
-	struct rpc_notifier *nf = arg;
 	CriuResp resp = CRIU_RESP__INIT;
 	CriuNotify n = CRIU_NOTIFY__INIT;
 	CriuReq *ans = NULL;
@@ -144,8 +178,15 @@ static int rpc_notify(const char *script, int pid, void *arg)
 		n.pid = pid;
 	}
 	resp.notify = &n;
-	pr_info("RPC: notifying the client: %s (pid %d)", script, pid);
-	ret = send_ok(nf->sk, &resp, CRIU_REQ_TYPE__NOTIFY);
+	pr_info("RPC: notifying the client: %s (pid %d%s)", script, pid,
+		fd >= 0 ? ", a descriptor with it" : "");
+	if (fd >= 0) {
+		resp.has_type = resp.has_success = resp.success = true;
+		resp.type = CRIU_REQ_TYPE__NOTIFY;
+		ret = send_resp_fd(nf->sk, &resp, fd);
+	} else {
+		ret = send_ok(nf->sk, &resp, CRIU_REQ_TYPE__NOTIFY);
+	}
 	if (!ret) {
 		ret = recv_req(nf->sk, &ans);
 		if (ret == 0) {
@@ -170,6 +211,24 @@ static int rpc_notify(const char *script, int pid, void *arg)
 	if (ret && (!strcmp(script, "network-unlock") || !strcmp(script, "post-resume")))
 		nf->resumed_failed = true;
 	return ret;
+}
+
+static int rpc_notify(const char *script, int pid, void *arg)
+{
+	return notify_client(script, pid, -1, arg);
+}
+
+int rpc_notify_one(int sk, const char *script, int pid, int fd)
+{
+	struct rpc_notifier nf = { .sk = sk };
+	return notify_client(script, pid, fd, &nf);
+}
+
+/* criu's orphan-pts-master: the notification carries the new pty master
+ * (criu's notify has no pid then). */
+static int rpc_notify_fd(const char *script, int fd, void *arg)
+{
+	return notify_client(script, 0, fd, arg);
 }
 
 /* ---- the requests that need no operation -------------------------------- */
@@ -398,7 +457,8 @@ static int run_operation(int sk, const CriuReq *req, const struct rpc_peer *peer
 	struct cryo_error err = { 0 }, *outer;
 	struct cryo_opts o;
 	struct rpc_notifier nf = { .sk = -1 };
-	struct pipeline_hook hook = { .notify = rpc_notify, .arg = &nf };
+	struct pipeline_hook hook = { .notify = rpc_notify, .arg = &nf,
+				      .notify_fd = rpc_notify_fd };
 	enum cryo_command cmd = req_command(req->type);
 	const struct cryo_command_desc *d = opts_command_desc(cmd);
 	int ret;

@@ -304,14 +304,6 @@ static const struct field_map exceptions[] = {
 	    "order)"),
 	RPC("log_to_stderr", "the log goes to the service's standard error instead of the work "
 	    "directory's log file"),
-	/* runc sends it with every request.  It lets criu dump a pty slave
-	 * whose master is outside the tree and, at the restore, hand a new
-	 * master to the client.  cryo still refuses such a tree at the dump
-	 * (naming --external tty[...]), so its images never need a master
-	 * passed: without an orphaned slave the field changes nothing. */
-	IGNORED("orphan_pts_master", "a tree with a pty slave whose master is outside it is "
-		"still refused at the dump (--external tty[RDEV:DEV] and --inherit-fd restore "
-		"one); without such a slave it changes nothing"),
 	REFUSED("keep_network_lock", "keeping the network locked once the dump is over is "
 		"not implemented yet"),
 	IGNORED("pidfd_store_sk", "the pidfds it would keep let a later dump of a pre-dumped tree "

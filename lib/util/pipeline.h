@@ -34,6 +34,11 @@
 struct pipeline_hook {
 	int (*notify)(const char *event, int pid, void *arg);
 	void *arg;
+	/* Optional: an event that hands the client a descriptor (criu's
+	 * "orphan-pts-master", sent from inside a stage by the tty kind): @fd
+	 * goes with the notification, the answer is waited for.  NULL: no
+	 * client that could take one (the command line). */
+	int (*notify_fd)(const char *event, int fd, void *arg);
 };
 
 enum {

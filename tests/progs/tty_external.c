@@ -8,17 +8,22 @@
  * test keeps only the slave, at fd 20 (O_RDWR, O_NONBLOCK), and writes the
  * key and the slave's path into tty_external.key for the wrappers.
  * After SIGTERM: fd 20 is the same terminal (rdev), O_RDWR with O_NONBLOCK,
- * not the controlling terminal; a "ping" written to it is answered by the
- * holder through the same pty ("pong" read back).
+ * not the controlling terminal, echo still off and its window 33x77; a
+ * "ping" written to it is answered by the holder through the same pty
+ * ("pong" read back).  With TTY_EXTERNAL_NEW_PAIR set (rpc.py's
+ * orphan-pts-master check): fd 20 is a pty slave of a new pair, with the
+ * same settings, and the RPC client holding its master answers.
  */
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -64,6 +69,10 @@ int main(int argc, char **argv)
 {
 	test_doc = "a pty slave whose master is outside the tree (--external tty)";
 	test_init(argc, argv);
+	/* TTY_EXTERNAL_NEW_PAIR (tests/runner/rpc.py, --orphan-pts-master):
+	 * the restore gives fd 20 a new pair, its master to the RPC client,
+	 * which answers "pong" in the holder's place */
+	bool new_pair = getenv("TTY_EXTERNAL_NEW_PAIR") != NULL;
 	int m = posix_openpt(O_RDWR | O_NOCTTY);
 	char name[64];
 	if (m < 0 || grantpt(m) || unlockpt(m) || ptsname_r(m, name, sizeof(name)))
@@ -78,6 +87,9 @@ int main(int argc, char **argv)
 	t.c_lflag &= ~ECHO;	/* the holder sees only what the test writes */
 	if (tcsetattr(SLAVE, TCSANOW, &t))
 		setup_fail("tcsetattr: %s", strerror(errno));
+	struct winsize ws = { .ws_row = 33, .ws_col = 77 };
+	if (ioctl(SLAVE, TIOCSWINSZ, &ws))
+		setup_fail("TIOCSWINSZ: %s", strerror(errno));
 	pid_t c = fork();
 	if (c == 0) {
 		if (fork() == 0) {
@@ -105,8 +117,19 @@ int main(int argc, char **argv)
 	test_waitsig();
 
 	struct stat after;
-	if (fstat(SLAVE, &after) || after.st_rdev != before.st_rdev)
+	if (fstat(SLAVE, &after))
+		fail("fstat of fd %d: %s", SLAVE, strerror(errno));
+	else if (new_pair && (major(after.st_rdev) < 136 || major(after.st_rdev) > 143))
+		fail("fd %d is no pty slave (rdev %u:%u)", SLAVE, major(after.st_rdev),
+		     minor(after.st_rdev));
+	else if (!new_pair && after.st_rdev != before.st_rdev)
 		fail("fd %d is no longer %s", SLAVE, name);
+	struct termios ta;
+	struct winsize wa;
+	if (tcgetattr(SLAVE, &ta) || (ta.c_lflag & ECHO))
+		fail("fd %d: echo is on again (or tcgetattr failed: %s)", SLAVE, strerror(errno));
+	if (ioctl(SLAVE, TIOCGWINSZ, &wa) || wa.ws_row != 33 || wa.ws_col != 77)
+		fail("fd %d: window size %ux%u, not 33x77", SLAVE, wa.ws_row, wa.ws_col);
 	int fl = fcntl(SLAVE, F_GETFL);
 	if ((fl & O_ACCMODE) != O_RDWR || !(fl & O_NONBLOCK))
 		fail("fd %d has flags %#x, expected O_RDWR|O_NONBLOCK", SLAVE, fl);

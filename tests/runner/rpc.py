@@ -34,6 +34,13 @@ symlink to the cryo under test, and pycriu is pointed at it.  Checks:
                       (with CRTOOLS_SCRIPT_ACTION, CRTOOLS_INIT_PID), then the
                       client is notified; a script failing at pre-dump fails
                       the dump before the client hears of it
+  rpc:orphan-pts      tests/progs/tty_external (a pty slave whose master a
+                      process outside the tree holds) dumped with
+                      orphan_pts_master, restored with it and notify_scripts:
+                      the orphan-pts-master notification carries a pty master
+                      (SCM_RIGHTS), before post-restore; answering "pong" on
+                      it, the restored program finds its terminal (echo off,
+                      33x77) and the answer
   rpc:keep-open       keep_open: more requests on one connection; a request
                       whose process dies (CRYO_FAULT=kill:dump:frozen) is
                       answered for, its target runs on, the connection goes on;
@@ -142,12 +149,12 @@ class Env:
         c.use_binary(self.criu)
         return c
 
-    def start_prog(self, prog=None):
+    def start_prog(self, prog=None, cwd=None):
         self.n += 1
         pidf, self.outfile = self.path('p%d.pid' % self.n), self.path('p%d.out' % self.n)
         p = subprocess.Popen([prog or PROG, '--pidfile', pidf, '--outfile', self.outfile],
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+                             stderr=subprocess.DEVNULL, start_new_session=True, cwd=cwd)
         if p.wait(timeout=30) != 0:
             raise Failed('anon_mem setup failed')
         with open(pidf) as f:
@@ -516,6 +523,105 @@ def check_notify_restore(env):
         raise Failed('the restored %d ended with status %#x, not killed' % (pid, st))
 
 
+def check_orphan_pts(env):
+    """tests/progs/tty_external (a pty slave at fd 20, its master held by a
+    process outside the tree) dumped with orphan_pts_master, restored with
+    orphan_pts_master and notify_scripts: the orphan-pts-master notification
+    brings a pty master (SCM_RIGHTS) between post-setup-namespaces and
+    post-restore; this script answers "pong" on it, the program checks its
+    new terminal (echo off, 33x77) and gets the answer."""
+    import array
+    import fcntl
+    import select
+    import threading
+    from pycriu import rpc_pb2 as rpc
+    os.environ['TTY_EXTERNAL_NEW_PAIR'] = '1'
+    try:
+        # it writes tty_external.key where it runs: in the check's directory
+        pid = env.start_prog(os.path.join(BUILD, 'tests', 'progs', 'tty_external'), env.tmp)
+    finally:
+        del os.environ['TTY_EXTERNAL_NEW_PAIR']
+    out = env.outfile
+    fd = env.imgdir('img-orphan')
+    req = rpc.criu_req(type=rpc.DUMP)
+    req.opts.images_dir_fd = fd
+    req.opts.pid = pid
+    req.opts.log_level = 4
+    req.opts.log_file = 'dump.log'
+    req.opts.orphan_pts_master = True
+    sk, p = swrk(env)
+    sk.send(req.SerializeToString())
+    r = recv_resp(sk)
+    sk.close()
+    p.wait(timeout=30)
+    if not r.success:
+        raise Failed('DUMP with orphan_pts_master: %s' % r.cr_errmsg)
+    if not wait_until(lambda: not alive(pid), 20):
+        raise Failed('%d still runs after the dump' % pid)
+    req = rpc.criu_req(type=rpc.RESTORE)
+    req.opts.images_dir_fd = fd
+    req.opts.log_level = 4
+    req.opts.log_file = 'restore.log'
+    req.opts.notify_scripts = True
+    req.opts.orphan_pts_master = True
+    sk, p = swrk(env)
+    sk.send(req.SerializeToString())
+    seen, masters = [], []
+    while True:
+        sk.settimeout(60)
+        buf, anc, _, _ = sk.recvmsg(1 << 16, socket.CMSG_LEN(4 * 4))
+        fds = []
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds += list(array.array('i', data[:len(data) - len(data) % 4]))
+        r = rpc.criu_resp()
+        r.ParseFromString(buf)
+        if r.type != rpc.NOTIFY:
+            break
+        seen.append(r.notify.script)
+        if fds:
+            if r.notify.script != 'orphan-pts-master':
+                raise Failed('descriptors came with the %s notification' % r.notify.script)
+            masters += fds
+        sk.send(rpc.criu_req(type=rpc.NOTIFY, notify_success=True).SerializeToString())
+    sk.close()
+    p.wait(timeout=30)
+    os.close(fd)
+    if not r.success:
+        raise Failed('RESTORE: %s (notifications %s)' % (r.cr_errmsg, seen))
+    if len(masters) != 1 or 'orphan-pts-master' not in seen or \
+            seen.index('orphan-pts-master') > seen.index('post-restore'):
+        raise Failed('notifications %s, %d descriptors' % (seen, len(masters)))
+    m = masters[0]
+    try:
+        fcntl.ioctl(m, 0x80045430, b'\0' * 4)      # TIOCGPTN
+    except OSError as e:
+        raise Failed('the descriptor sent is no pty master: %s' % e)
+    stop = []
+
+    def holder():
+        got = b''
+        while not stop:
+            rr, _, _ = select.select([m], [], [], 0.1)
+            if not rr:
+                continue
+            try:
+                got += os.read(m, 256)
+            except OSError:
+                return
+            if b'ping' in got:
+                os.write(m, b'pong\n')
+                got = b''
+    t = threading.Thread(target=holder, daemon=True)
+    t.start()
+    try:
+        env.verdict(pid, out, reap=True)
+    finally:
+        stop.append(1)
+        t.join(5)
+        os.close(m)
+
+
 def check_keep_open(env):
     """keep_open keeps the connection for the next request; a request
     process that dies (CRYO_FAULT=kill:dump:frozen: cryo SIGKILLs itself
@@ -864,6 +970,7 @@ CHECKS = [
     ('unknown-type', check_unknown_type), ('notify', check_notify),
     ('notify-restore', check_notify_restore), ('notify-netns', check_notify_netns),
     ('notify-action-script', check_notify_action_script), ('keep-open', check_keep_open),
+    ('orphan-pts', check_orphan_pts),
     ('cgroups-runc', check_cgroups_runc), ('wait-pid', check_wait_pid),
     ('single-pre-dump', check_single_pre_dump), ('cpuinfo', check_cpuinfo), ('page-server', check_page_server),
     ('service', check_service), ('socket-activation', check_socket_activation),

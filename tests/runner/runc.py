@@ -34,11 +34,18 @@ directory (--root), so nothing of other runc users is touched.
                     --parent-path ../pre: its stats-dump (read by crit)
                     leaves pages to the pre-dump; the restore goes on from
                     the checkpoint's count
-  runc:terminal-refused  a container with a terminal (\"terminal\": true,
-                    its pty master sent to a console socket this script
-                    holds): cryo has no orphan_pts_master yet, so runc's
-                    checkpoint fails with cryo's message saying what blocks
-                    and what helps, and the container runs on unharmed
+  runc:terminal      a container with a terminal ("terminal": true): a
+                    shell on it answering each line typed with how many it
+                    read; the pty master runc sends to the console socket is
+                    this script's.  Echo off and 37x111 set, checkpoint (runc
+                    sends orphan_pts_master), restore with a new console
+                    socket: cryo's orphan-pts-master notification gives runc
+                    a new master, which comes to the new socket; on it the
+                    pair has echo off, 37x111, the restored init as session
+                    and foreground group, the loop goes on and the same
+                    shell answers "reply 2 ..." (its count went on), and
+                    what it writes to /dev/console (runc's bind mount of
+                    the slave, made anew) comes to the new master
 
 The restored container's cgroup v1 mounts (/sys/fs/cgroup/CTRL) show the
 hierarchy's root where the original showed its own cgroup: runc names the
@@ -487,54 +494,142 @@ def check_pre_dump(c):
     serves(c, pid2, 'after the restore')
 
 
-def console_socket(c):
-    """A console socket for `runc run --console-socket`: the pty master
-    runc sends is kept (as a runtime's console would) until the end."""
-    path = c.path('console.sock')
+def console_master(c):
+    """A console socket that keeps the pty master runc (or cryo, through
+    runc, at restore) sends: (path, thread, box); box[0] is the master once
+    the thread is done."""
+    path = c.path('console-%d.sock' % c.n)
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(path)
     srv.listen(1)
+    box = []
 
     def take():
-        conn, _ = srv.accept()
+        srv.settimeout(60)
+        try:
+            conn, _ = srv.accept()
+        except OSError:
+            srv.close()
+            return
         _, anc, _, _ = conn.recvmsg(4096, socket.CMSG_LEN(4 * 4))
         for level, kind, data in anc:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                c.keep_fds += list(array.array('i', data[:len(data) - len(data) % 4]))
+                fds = list(array.array('i', data[:len(data) - len(data) % 4]))
+                c.keep_fds += fds
+                box.extend(fds)
         conn.close()
         srv.close()
     t = threading.Thread(target=take, daemon=True)
     t.start()
-    return path, t
+    return path, t, box
 
 
-def check_terminal_refused(c):
+def pty_read_until(fd, want, timeout=10):
+    """What the container writes to its terminal until @want shows up."""
+    import select
+    got = b''
+    t0 = time.time()
+    while want.encode() not in got:
+        left = timeout - (time.time() - t0)
+        if left <= 0:
+            raise CheckFailed('the container\'s terminal did not say %r in %d s; it said %r'
+                              % (want, timeout, got[-300:]))
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            try:
+                got += os.read(fd, 4096)
+            except OSError as e:
+                raise CheckFailed('reading the container\'s terminal: %s (said so far %r)'
+                                  % (e, got[-300:]))
+    return got.decode(errors='replace')
+
+
+def pty_state(fd):
+    """(echo on, rows, cols, foreground group, session) of the pty of master @fd."""
+    import fcntl
+    import struct
+    import termios
+    lflag = termios.tcgetattr(fd)[3]
+    rows, cols, _, _ = struct.unpack('HHHH', fcntl.ioctl(fd, termios.TIOCGWINSZ, b'\0' * 8))
+    pgrp = struct.unpack('i', fcntl.ioctl(fd, termios.TIOCGPGRP, b'\0' * 4))[0]
+    sid = struct.unpack('i', fcntl.ioctl(fd, 0x5429, b'\0' * 4))[0]     # TIOCGSID
+    return bool(lflag & termios.ECHO), rows, cols, pgrp, sid
+
+
+def check_terminal(c):
+    import fcntl
+    import struct
+    import termios
     b = c.bundle('b1')
     cfg_path = os.path.join(b, 'config.json')
     cfg = json.load(open(cfg_path))
     cfg['process']['terminal'] = True
+    # the count loop in the background; in the foreground a shell that
+    # answers each line typed with how many it has read (its state)
+    cfg['process']['args'] = [
+        '/bin/sh', '-c',
+        '(i=0; while true; do i=$((i+1)); echo $i > /count; usleep 100000; done) & '
+        'echo ready; n=0; while read l; do n=$((n+1)); '
+        'if [ "$l" = size ]; then l="size $(stty size)"; fi; '
+        'if [ "$l" = cons ]; then echo "console $n" > /dev/console; fi; '
+        'echo "reply $n $l"; done']
     json.dump(cfg, open(cfg_path, 'w'), indent=1)
-    sock, taker = console_socket(c)
+    sock, taker, box = console_master(c)
     cid = c.cid('c1')
     c.ids.append(cid)
     c.runc(['run', '-d', '--console-socket', sock, '--bundle', b, cid], 'run-' + cid)
-    taker.join(10)
+    taker.join(30)
+    if not box:
+        raise CheckFailed('runc sent no pty master to the console socket')
+    m = box[0]
     pid = c.init_pid(cid)
+    pty_read_until(m, 'ready')
     wait_count(b, 10)
-    work = c.path('img.work')
-    rc, _ = c.runc(['checkpoint', '--image-path', c.path('img'), '--work-path', work, cid],
-                   'checkpoint-refused', ok=False)
-    c.rpc_log(work, 'dump.log')
-    if rc == 0:
-        raise CheckFailed('runc checkpoint of a container with a terminal succeeded: cryo '
-                          'has no orphan_pts_master yet, it must refuse')
-    log = log_text(work, 'dump.log')
-    if 'its pty master is not in the tree' not in log or 'without a terminal' not in log:
-        raise CheckFailed('the refusal does not say what blocks and what helps: %s'
-                          % log.strip().splitlines()[-1:])
-    if c.init_pid(cid) != pid:
-        raise CheckFailed('the container\'s init changed after the refused checkpoint')
-    wait_count(b, count(b))
+    # the state the restore must give the new pair: echo off, 37x111
+    attr = termios.tcgetattr(m)
+    attr[3] &= ~termios.ECHO
+    termios.tcsetattr(m, termios.TCSANOW, attr)
+    fcntl.ioctl(m, termios.TIOCSWINSZ, struct.pack('HHHH', 37, 111, 0, 0))
+    os.write(m, b'one\n')
+    pty_read_until(m, 'reply 1 one')
+    st = pty_state(m)
+    if st != (False, 37, 111, pid, pid):
+        raise CheckFailed('before the checkpoint: terminal state %s, not (echo off, 37, 111, '
+                          'foreground group and session %d)' % (st, pid))
+    c.checkpoint(cid, c.path('img'))
+    before = count(b)
+    os.close(m)
+    c.keep_fds.remove(m)
+    sock2, taker2, box2 = console_master(c)
+    work = c.path('restore.work')
+    c.restore_began = time.time()
+    try:
+        c.runc(['restore', '-d', '--console-socket', sock2, '--image-path', c.path('img'),
+                '--work-path', work, '--bundle', b, cid], 'restore-' + cid)
+    finally:
+        c.rpc_log(work, 'restore.log')
+    taker2.join(30)
+    if not box2:
+        raise CheckFailed('the restore sent no pty master to the new console socket')
+    if 'orphan-pts-master' not in log_text(work, 'restore.log'):
+        raise CheckFailed('restore.log has no orphan-pts-master notification')
+    m2 = box2[0]
+    pid2 = c.init_pid(cid)
+    continues(c, b, before, before + 1, before + 2, 'c1')
+    st = pty_state(m2)
+    if st != (False, 37, 111, pid2, pid2):
+        raise CheckFailed('after the restore: terminal state %s, not (echo off, 37, 111, '
+                          'foreground group and session %d: the restored init)' % (st, pid2))
+    # the same shell goes on: its count of lines read, and its terminal
+    os.write(m2, b'two\n')
+    pty_read_until(m2, 'reply 2 two')
+    os.write(m2, b'size\n')
+    pty_read_until(m2, 'reply 3 size 37 111')
+    # /dev/console (runc's bind of the slave) is the new pty too
+    os.write(m2, b'cons\n')
+    pty_read_until(m2, 'console 4')
+    note('terminal: the restored shell answered on the new master (echo off, 37x111, '
+         'foreground group %d)' % pid2)
 
 
 CHECKS = [
@@ -543,7 +638,7 @@ CHECKS = [
     ('two-copies', check_two_copies),
     ('tcp-established', check_tcp_established),
     ('pre-dump', check_pre_dump),
-    ('terminal-refused', check_terminal_refused),
+    ('terminal', check_terminal),
 ]
 
 

@@ -68,7 +68,8 @@ static void check_every_field(void)
 	CHECK_INT(rpc_field_info("tcp_skip_in_flight", &info), 0);
 	CHECK_STR(info.option, "skip-in-flight");
 	CHECK_INT(rpc_field_info("orphan_pts_master", &info), 0);
-	CHECK_INT(info.kind, RPC_FIELD_IGNORED);
+	CHECK_INT(info.kind, RPC_FIELD_OPTION);
+	CHECK_STR(info.option, "orphan-pts-master");
 	CHECK_INT(rpc_field_info("keep_network_lock", &info), 0);
 	CHECK_INT(info.kind, RPC_FIELD_REFUSED);
 }
@@ -201,6 +202,7 @@ static void check_requests(void)
 	r4.has_orphan_pts_master = true;
 	r4.orphan_pts_master = true;
 	CHECK_INT(apply(&o, &r4, CMD_RESTORE, &e), 0);
+	CHECK(o.orphan_pts_master);
 	opts_free(&o);
 	r4.log_file = (char *)"../x.log";
 	CHECK(apply(&o, &r4, CMD_RESTORE, &e) < 0);
