@@ -14,7 +14,9 @@ shm and mqueue, masked paths, lo up, and a v1 memory cgroup of its own
 Each is dumped and restored RUNS times in a row (the restored tree is the
 next dump's), images on tmpfs; the minimum is reported, and the container's
 against the plain tree's: the ratio and the difference in milliseconds is
-what the namespaces, mounts and cgroup cost.  At the end the tree checks
+what the namespaces, mounts and cgroup cost.  Next to them the machine's
+floors for the same 520 MiB (write to tmpfs, pread into fresh memory, as
+the memory cases measure them) and both trees' ratios to them.  At the end the tree checks
 its memory (SIGTERM to its root; the container's init is its root).
 """
 
@@ -185,7 +187,16 @@ def main(a, bench):
     shutil.rmtree(base, ignore_errors=True)
     plain = one(a, bench, os.path.join(base, 'plain'), False)
     ctr = one(a, bench, os.path.join(base, 'container'), True)
+    # the machine's floors for the same bytes (as the memory cases)
+    target = os.path.join(a.build, 'tests', 'bench', 'bench_target')
+    f = os.path.join(base, 'floor')
+    fw, fr = [], []
+    for _ in range(a.runs):
+        fw.append(bench.run_floor(target, ['floor-write', str(NPROCS * MIB), f]))
+        fr.append(bench.run_floor(target, ['floor-read', str(NPROCS * MIB), f]))
+        os.unlink(f)
     mn = bench.mn
+    ctr['floor_write_ns'], ctr['floor_pread_ns'] = fw, fr
     what = '%d x %d MiB' % (NPROCS, MIB)
     for r, label in ((plain, 'plain'), (ctr, 'ctr')):
         fz = mn(r['frozen_us'])
@@ -200,5 +211,8 @@ def main(a, bench):
           'images %.1f vs %.1f MiB' % ('', d1 / d0, (d1 - d0) / 1e6, r1 / r0, (r1 - r0) / 1e6,
                                        ctr['image_bytes'] / 1048576,
                                        plain['image_bytes'] / 1048576))
+    print('%-23s floors: write %s, pread %s; dump/write %.2f (plain %.2f), restore/pread %.2f '
+          '(plain %.2f)' % ('', bench.ms(mn(fw)), bench.ms(mn(fr)), d1 / mn(fw), d0 / mn(fw),
+                            r1 / mn(fr), r0 / mn(fr)))
     shutil.rmtree(base, ignore_errors=True)
     return [plain, ctr]
