@@ -14,7 +14,10 @@ memory cgroup with a 64 MiB limit (the cgroup namespace's root).  Inside:
 Dump: `cryo dump -t INIT --tcp-established --manage-cgroups`; the
 container's cgroup is then removed, so the restore must make it again.
 
-  container:restore     restore -d --root ROOT: the loop goes on from its
+  container:restore     restore -d --root ROOT: the container's mounts (its
+                        mountinfo: roots, mount points, mount flags, fs
+                        types, super-block options, in order) are the
+                        dumped ones, the loop goes on from its
                         count, the echoed lines go on over the same
                         connection with none lost or repeated, the shm
                         segment (read from outside: nsenter -i ctr_shm read)
@@ -36,7 +39,6 @@ Environment: CRYO, BUILD.
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -46,7 +48,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import checklib     # noqa: E402
-from checklib import CheckFailed, CheckSkipped, note  # noqa: E402
+from checklib import CheckFailed, CheckSkipped  # noqa: E402
 
 BUSYBOX = '/bin/busybox'
 LAUNCH = os.path.join(checklib.BUILD, 'tests', 'tools', 'ctr_launch')
