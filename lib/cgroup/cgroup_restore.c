@@ -506,3 +506,26 @@ void cg_restore_free(struct cg_restore *cg)
 		protobuf_c_message_free_unpacked(&cg->e->base, NULL);
 	free(cg);
 }
+
+/* cryo back into the cgroups it was started in (cg_restore_place of cryo
+ * itself moved it away); every hierarchy is tried, the first error kept */
+int cg_restore_self_back(struct cg_restore *cg)
+{
+	char spid[16];
+	int ret = 0;
+	snprintf(spid, sizeof(spid), "%d", getpid());
+	for (int i = 0; cg && i < cg->self.n; i++) {
+		const char *name = cg->self.m[i].name, *mnt = mnt_of(cg, name);
+		if (!mnt)
+			continue;
+		char *dir = cg_join(mnt, cg->self.m[i].path);
+		int r = dir ? cg_write_file(dir, "cgroup.procs", spid) : -ENOMEM;
+		if (r && r != -ENOMEM)
+			log_errno(r, "can't move cryo back into its cgroup %s:%s (writing "
+				  "%s/cgroup.procs)", CG_SHOW(name), cg->self.m[i].path, dir);
+		free(dir);
+		if (r && !ret)
+			ret = r;
+	}
+	return ret;
+}

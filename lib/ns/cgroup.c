@@ -92,16 +92,17 @@ int cgroupns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32
 
 int cgroupns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id)
 {
-	/* clone3 made it at cryo's cgroups, where the root is born: cryo's
-	 * own cgroups, read from inside, must be its root ("/"). */
+	/* clone3 made it at the cgroups cryo was in for it, where the root is
+	 * born (and stays until it is placed): the root's cgroups, read from
+	 * inside, must be its root ("/"). */
 	char *bad;
 	(void)dirfd;
-	int ret = cg_lines_not_root(d, set, getpid(), &bad);
+	int ret = cg_lines_not_root(d, set, set->root, &bad);
 	if (ret)
 		return ret;
 	if (bad) {
-		pr_err("the tree's new cgroup namespace (cgroup_ns_id %u) is not rooted at cryo's "
-		       "cgroups: cryo's read \"%s\" inside it, not \"/\"", id, bad);
+		pr_err("the tree's new cgroup namespace (cgroup_ns_id %u) is not rooted at the "
+		       "root's cgroups: the root's read \"%s\" inside it, not \"/\"", id, bad);
 		free(bad);
 		return -EIO;
 	}

@@ -49,6 +49,17 @@
 #define MNT_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | \
 		   MS_RELATIME | MS_STRICTATIME)
 
+/* The flags of a mount, with strictatime made explicit: mountinfo names no
+ * atime mode for it (only "relatime" and "noatime"), and a remount that
+ * names none keeps the mount's own, which for a new one is relatime. */
+static unsigned mnt_atime_flags(unsigned flags)
+{
+	flags &= MNT_FLAGS;
+	if (!(flags & (MS_NOATIME | MS_RELATIME)))
+		flags |= MS_STRICTATIME;
+	return flags;
+}
+
 struct rmnt {
 	MntEntry *e;
 	int fd;			/* O_PATH of its root once made, else -1 */
@@ -555,9 +566,10 @@ static int build(struct mnt_rst *r)
 			  e->options[0] ? e->options : NULL))
 			ret = log_errno(-errno, "can't make the %s of mount %s read-only",
 					fs_name(e), e->mountpoint);
-		else if (mount(NULL, self, NULL, MS_REMOUNT | MS_BIND | (e->flags & MNT_FLAGS), NULL))
-			ret = log_errno(-errno, "can't set the flags 0x%x of mount %s", e->flags &
-					MNT_FLAGS, e->mountpoint);
+		else if (mount(NULL, self, NULL, MS_REMOUNT | MS_BIND | mnt_atime_flags(e->flags),
+			       NULL))
+			ret = log_errno(-errno, "can't set the flags 0x%x of mount %s",
+					mnt_atime_flags(e->flags), e->mountpoint);
 		else if ((e->flags & MS_UNBINDABLE) && mount(NULL, self, NULL, MS_UNBINDABLE, NULL))
 			ret = log_errno(-errno, "can't make mount %s unbindable", e->mountpoint);
 	}

@@ -517,6 +517,22 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 			close(cryo_pidfd);
 		return r2 ? r2 : ret;
 	}
+	/* A new cgroup namespace is rooted at its creator's cgroups (cryo's):
+	 * cryo goes into the root's own for the clone, and back after it. */
+	bool cg_moved = false;
+	if (!ret && ctx->cg && (args.flags & CLONE_NEWCGROUP)) {
+		ret = cg_restore_place(ctx->cg, getpid(), p->core->tc->cg_set);
+		cg_moved = true;
+	}
+	if (ret) {
+		if (cg_moved)
+			cg_restore_self_back(ctx->cg);
+		userns_restore_groups_back(&ug);
+		int r2 = ns_restore_post_clone(&ns_back);
+		if (cryo_pidfd >= 0)
+			close(cryo_pidfd);
+		return r2 ? r2 : ret;
+	}
 	/* Born with every signal blocked: nothing may interrupt the driving. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
@@ -533,6 +549,8 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 			continue;
 		}
 		int e = errno;
+		if (cg_moved)
+			cg_restore_self_back(ctx->cg);
 		userns_restore_groups_back(&ug);
 		ns_restore_post_clone(&ns_back);
 		if (e == EEXIST)
@@ -551,6 +569,10 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 	if (cryo_pidfd >= 0)
 		close(cryo_pidfd);
 	ret = userns_restore_groups_back(&ug);
+	if (cg_moved) {
+		int r3 = cg_restore_self_back(ctx->cg);
+		ret = ret ? ret : r3;
+	}
 	p->pid = rst_leader(p)->tid = child;
 	p->created = rst_leader(p)->created = true;
 	if (child != p->vpid)
@@ -932,18 +954,12 @@ int check_namespaces_cgroups(struct rst_ctx *ctx)
 		sets[nr++] = tc->cg_set;
 	}
 	/* A new cgroup namespace is rooted where its creator (cryo) is when
-	 * the root is cloned, not where the root is moved to afterwards. */
+	 * the root is cloned, not where the root is moved to afterwards:
+	 * create_root clones it from inside the root's cgroups
+	 * (cg_restore_place of cryo itself, then back). */
 	bool moved = false;
 	for (int i = 0; i < nr; i++)
 		moved |= sets[i] != ctx->inv->root_cg_set;
-	if ((ctx->ns_flags & CLONE_NEWCGROUP) && moved) {
-		pr_err("--manage-cgroups=%s: the tree of %d was in a cgroup namespace of its own and in "
-		       "cgroups other than the dumping tool's: restoring both is not implemented yet; "
-		       "restore with --manage-cgroups=ignore to put it into cryo's cgroup", mode,
-		       ctx->procs[0].pid);
-		free(sets);
-		return -EOPNOTSUPP;
-	}
 	/* --images-trust owner: making cgroups, writing their limits and moving
 	 * tasks between them is root's, not an unprivileged author's */
 	struct stat dst;

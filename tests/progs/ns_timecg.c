@@ -12,6 +12,12 @@
  *   --cgns    a cgroup namespace made where the test is: /proc/self/cgroup
  *             (read inside) must be the very same text after the restore,
  *             and the namespace not init's.
+ *   --cgown   with --cgns: the namespace is made in a new memory cgroup
+ *             (below the test's own, v1) the test moved into first, as a
+ *             container runtime does: restored with --manage-cgroups, the
+ *             test and its child must be back in that cgroup (its
+ *             cgroup.procs, read from outside the namespace, lists them)
+ *             and the namespace rooted there ("/" inside).
  *   --jump N  no namespace of its own, but the restore's images say the
  *             dump's clocks read N seconds more than they did (forged, as
  *             after a reboot): the restore must put the tree in a new time
@@ -43,6 +49,9 @@ static int jump;
 TEST_OPTION(jump, int, "seconds the restore's images moved the clocks on", 0);
 static bool cgns;
 TEST_OPTION(cgns, bool, "a cgroup namespace of its own", 0);
+static bool cgown;
+TEST_OPTION(cgown, bool, "with --cgns: made in a memory cgroup of its own", 0);
+static char cgown_dir[512];
 
 #define MONO_OFF (10LL * 86400)
 #define BOOT_OFF (20LL * 86400)
@@ -76,6 +85,47 @@ static int read_text(const char *path, char *buf, size_t len)
 	return 0;
 }
 
+/* --cgown: a new memory cgroup below ours (v1), joined */
+static int cgown_join(void)
+{
+	char line[512], path[600];
+	FILE *f = fopen("/proc/self/cgroup", "r");
+	int ret = -1;
+	while (f && fgets(line, sizeof(line), f)) {
+		char *ctl = strchr(line, ':'), *cg = ctl ? strchr(ctl + 1, ':') : NULL;
+		if (!cg || strncmp(ctl + 1, "memory:", 7))
+			continue;
+		cg[strcspn(cg, "\n")] = '\0';
+		snprintf(cgown_dir, sizeof(cgown_dir), "/sys/fs/cgroup/memory%s/cryo-cgown-%d",
+			 strcmp(cg + 1, "/") ? cg + 1 : "", getpid());
+		ret = 0;
+	}
+	if (f)
+		fclose(f);
+	if (ret || mkdir(cgown_dir, 0755))
+		return -1;
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cgown_dir);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "%d\n", getpid());
+	return fclose(f);
+}
+
+/* is @pid in the --cgown cgroup (its cgroup.procs, read from outside)? */
+static bool cgown_has(pid_t pid)
+{
+	char path[600], line[32];
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cgown_dir);
+	FILE *f = fopen(path, "r");
+	bool found = false;
+	while (f && fgets(line, sizeof(line), f))
+		found |= atoi(line) == pid;
+	if (f)
+		fclose(f);
+	return found;
+}
+
 int main(int argc, char **argv)
 {
 	static char cg_before[4096];
@@ -103,6 +153,8 @@ int main(int argc, char **argv)
 		if (clock_ns(CLOCK_MONOTONIC) < MONO_OFF * 1000000000LL)
 			setup_fail("the monotonic offset did not take");
 	}
+	if (cgown && cgown_join())
+		setup_fail("can't make and join a memory cgroup (v1) below ours: %s", strerror(errno));
 	if (cgns) {
 		if (unshare(CLONE_NEWCGROUP))
 			setup_fail("unshare(CLONE_NEWCGROUP): %s", strerror(errno));
@@ -186,10 +238,23 @@ int main(int argc, char **argv)
 		if (ns_ino(kidpid, "cgroup") != ns_ino("self", "cgroup"))
 			fail("the child is in another cgroup namespace");
 	}
+	if (cgown && (!cgown_has(getpid()) || !cgown_has(kid)))
+		fail("not back in the memory cgroup %s (%d: %s, child %d: %s)", cgown_dir, getpid(),
+		     cgown_has(getpid()) ? "in" : "not in", kid, cgown_has(kid) ? "in" : "not in");
 	int st;
 	if (waitpid(kid, &st, WNOHANG) != 0)
 		fail("the child %d is gone", kid);
 	kill(kid, SIGKILL);
 	waitpid(kid, &st, 0);
+	if (cgown) {	/* out of it (into its parent), then it goes */
+		snprintf(buf, sizeof(buf), "%s/../cgroup.procs", cgown_dir);
+		FILE *f = fopen(buf, "w");
+		if (f) {
+			fprintf(f, "%d\n", getpid());
+			fclose(f);
+		}
+		if (rmdir(cgown_dir))
+			fail_errno("rmdir %s", cgown_dir);
+	}
 	return test_verdict();
 }
