@@ -12,6 +12,7 @@
  * fails with ENOMEM where it maps them with accounting).
  * After SIGTERM: every VMA is there with its protections, contents and its
  * own "nr"/"ac", and the 4 TiB reservation still takes new pages.
+ * --child: all this in a forked child (restored from its parent's memory).
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 
 #include "zdtmtst.h"
 #include "memkinds.h"
+#include "inchild.h"
 
 #define GiB (1ULL << 30)
 #define TiB (1ULL << 40)
@@ -47,21 +49,22 @@ static void want_vma(const char *what, const void *at, const void *start, uint64
 		fail("%s: VmFlag nr %s (VmFlags:%s)", what, nr ? "missing" : "set", v.vmflags);
 }
 
-int main(int argc, char **argv)
+static bool child;
+TEST_OPTION(child, bool, "build the state in a forked child", 0);
+static char *nr, *none, *ro, *forced, *mid;
+
+static void build(void)
 {
-	test_doc = "MAP_NORESERVE and uncharged PROT_NONE reservations restore as they were";
-	test_init(argc, argv);
-	pg = sysconf(_SC_PAGESIZE);
-	char *nr = mmap(NULL, 4 * TiB, PROT_READ | PROT_WRITE,
+	nr = mmap(NULL, 4 * TiB, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	char *none = mmap(NULL, 64 * GiB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *ro = mmap(NULL, 8 * pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	none = mmap(NULL, 64 * GiB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ro = mmap(NULL, 8 * pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *hole = mmap(NULL, 3 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (nr == MAP_FAILED || none == MAP_FAILED || ro == MAP_FAILED || hole == MAP_FAILED)
 		setup_fail("mmap: %s", strerror(errno));
 	/* one page away from anything: it must not merge with a neighbour */
 	munmap(hole, 3 * pg);
-	char *forced = mmap(hole + pg, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+	forced = mmap(hole + pg, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
 			    -1, 0);
 	char *buf = malloc(pg);
 	int mfd = open("/proc/self/mem", O_RDWR);
@@ -73,7 +76,7 @@ int main(int argc, char **argv)
 	close(mfd);
 	for (size_t i = 0; i < sizeof(nr_off) / sizeof(nr_off[0]); i++)
 		pattern_fill(nr + nr_off[i], pg, S_NR + i);
-	char *mid = none + 32 * GiB;
+	mid = none + 32 * GiB;
 	if (mprotect(none, 16 * pg, PROT_READ | PROT_WRITE) ||
 	    mprotect(mid, 4 * pg, PROT_READ | PROT_WRITE))
 		setup_fail("mprotect: %s", strerror(errno));
@@ -84,9 +87,12 @@ int main(int argc, char **argv)
 	(void)*(volatile char *)ro;	/* read: the zero page, no charge */
 	if (!vma_has_flag(none, "ac") || vma_has_flag(none + 16 * pg, "ac") || !vma_has_flag(nr, "nr"))
 		setup_fail("this kernel's accounting flags are not as expected");
+	if (vma_has_flag(forced, "ac") || vma_has_flag(ro, "ac"))
+		setup_fail("a read-only mapping is charged (\"ac\") before the checkpoint");
+}
 
-	test_daemon();
-	test_waitsig();
+static void check(void)
+{
 
 	want_vma("4 TiB MAP_NORESERVE", nr, nr, 4 * TiB, "rw-p", false, true);
 	want_vma("64 GiB PROT_NONE: head made writable", none, none, 16 * pg, "rw-p", true, false);
@@ -113,5 +119,18 @@ int main(int argc, char **argv)
 	pattern_fill(nr + 3 * TiB, pg, S_NR + 100);	/* still usable */
 	if (pattern_check(nr + 3 * TiB, pg, S_NR + 100) >= 0)
 		fail("a new page of the 4 TiB reservation does not keep data");
+}
+
+int main(int argc, char **argv)
+{
+	test_doc = "MAP_NORESERVE and uncharged PROT_NONE reservations restore as they were";
+	test_init(argc, argv);
+	pg = sysconf(_SC_PAGESIZE);
+	if (child)
+		return in_child(build, check, NULL);
+	build();
+	test_daemon();
+	test_waitsig();
+	check();
 	return test_verdict();
 }
