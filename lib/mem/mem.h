@@ -182,6 +182,11 @@ bool mem_image_has_pages(const struct mem_image *mi, uint64_t start, uint64_t en
  * recorded): a PROT_NONE reservation of 64 GiB must not need 64 GiB of
  * commit.  Pages of such a VMA are written through /proc/PID/mem. */
 bool vma_map_writable(const struct mem_image *mi, const VmaEntry *v);
+/* Write @n bytes of @src's pages at @at into the task through
+ * /proc/TID/mem (opened once into *@mem_fd, with a buffer *@buf: the
+ * caller closes and frees them). */
+int pages_fill_forced(struct remote *r, int *mem_fd, char **buf, struct page_source *src,
+		      uint64_t at, uint64_t n);
 
 
 /* ---- shared memory objects (lib/mem/shmem.c, memory kinds) ----
@@ -292,10 +297,13 @@ struct mem_source {
 };
 /* @self: the child's images; @anc: the parent's images, then the
  * grandparent's, ... (@nanc of them): where the child's cow_parent pages
- * are read from when they can't be kept. */
+ * are read from when they can't be kept.  @before_map(@arg), if not NULL,
+ * runs once the parent's VMAs the child has not are unmapped and before the
+ * child's own are mapped (where the vDSO is moved). */
 int mem_restore_inherited(struct remote *r, const struct mem_source *self,
 			  const struct mem_source *anc, int nanc,
 			  const struct files_restore *fr,
-			  struct shmem_registry *reg, struct mem_cow_stats *st);
+			  struct shmem_registry *reg, struct mem_cow_stats *st,
+			  int (*before_map)(void *arg), void *arg);
 
 #endif

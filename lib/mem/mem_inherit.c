@@ -54,6 +54,12 @@ struct fixer {
 	struct remote *r;
 	struct remote_batch *b;
 	const char *what;
+	/* pages of VMAs that must not be made writable go through
+	 * /proc/TID/mem from cryo, read from @src */
+	const struct mem_image *mi;
+	struct page_source *src;
+	int mem_fd;
+	char *buf;
 };
 
 static int flush(struct fixer *f)
@@ -90,20 +96,61 @@ static int add(struct fixer *f, long nr, uint64_t a0, uint64_t a1, uint64_t a2, 
 struct fill_run {
 	uint64_t start, len, off;
 	int fd;
+	bool forced;
 };
+
+/* The child's private VMA holding @addr, or NULL. */
+static const VmaEntry *private_at(const MmEntry *cm, uint64_t addr)
+{
+	size_t lo = 0, hi = cm->n_vmas;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const VmaEntry *v = cm->vmas[mid];
+		if (addr < v->start)
+			hi = mid;
+		else if (addr >= v->end)
+			lo = mid + 1;
+		else
+			return vma_has_private_pages(v) ? v : NULL;
+	}
+	return NULL;
+}
+
+/* Must the page at @addr be written from cryo?  Making its VMA writable
+ * would charge it to overcommit accounting ("ac") where the dumped task's
+ * was not (a read-only page written through /proc/PID/mem, a PROT_NONE
+ * reservation): as for a new task (pages_restore.c). */
+static bool forced_at(const struct fixer *f, uint64_t addr)
+{
+	const VmaEntry *v = private_at(f->mi->mm, addr);
+	return v && !(v->prot & PROT_WRITE) && !vma_map_writable(f->mi, v);
+}
+
+static int run_emit(struct fixer *f, const struct fill_run *fr)
+{
+	if (!fr->forced)
+		return add(f, __NR_pread64, fr->fd, fr->start, fr->len, fr->off);
+	/* after what is queued (the VMA mapped, its guards removed) */
+	int ret = flush(f);
+	if (!ret)
+		ret = pages_fill_forced(f->r, &f->mem_fd, &f->buf, f->src, fr->start, fr->len);
+	return ret;
+}
 
 static int run_add(struct fixer *f, struct fill_run *fr, uint64_t addr, int fd, int64_t off)
 {
-	if (fr->len && fr->fd == fd && fr->start + fr->len == addr && fr->off + fr->len == (uint64_t)off) {
+	bool forced = off >= 0 && forced_at(f, addr);
+	if (fr->len && fr->fd == fd && fr->forced == forced && fr->start + fr->len == addr &&
+	    fr->off + fr->len == (uint64_t)off) {
 		fr->len += PAGE_SIZE;
 		return 0;
 	}
 	int ret = 0;
 	if (fr->len)
-		ret = add(f, __NR_pread64, fr->fd, fr->start, fr->len, fr->off);
+		ret = run_emit(f, fr);
 	fr->len = 0;
 	if (off >= 0)
-		*fr = (struct fill_run){ addr, PAGE_SIZE, off, fd };
+		*fr = (struct fill_run){ addr, PAGE_SIZE, off, fd, forced };
 	return ret;
 }
 
@@ -128,7 +175,8 @@ static const VmaEntry *kept_at(const MmEntry *cm, const bool *kept, uint64_t add
 int mem_restore_inherited(struct remote *r, const struct mem_source *self,
 			  const struct mem_source *anc, int nanc,
 			  const struct files_restore *fr,
-			  struct shmem_registry *reg, struct mem_cow_stats *st)
+			  struct shmem_registry *reg, struct mem_cow_stats *st,
+			  int (*before_map)(void *arg), void *arg)
 {
 	const struct mem_image *cmi = self->mi;
 	int pages_fd = self->pages_fd;
@@ -142,7 +190,7 @@ int mem_restore_inherited(struct remote *r, const struct mem_source *self,
 	bool *pkept = xzalloc(sizeof(bool) * (pm->n_vmas + 1));
 	struct remote_batch *b = xzalloc(sizeof(*b));
 	char *cbuf = xmalloc(PAGE_SIZE), *pbuf = xmalloc(PAGE_SIZE);
-	struct fixer f = { r, b, "restoring inherited memory" };
+	struct fixer f = { r, b, "restoring inherited memory", cmi, NULL, -1, NULL };
 	VmaEntry **newv = xzalloc(sizeof(VmaEntry *) * (cm->n_vmas + 1));
 	int ret = -ENOMEM;
 
@@ -158,6 +206,7 @@ int mem_restore_inherited(struct remote *r, const struct mem_source *self,
 			as[nas - 1].cow = &as[nas];
 	}
 	cs.cow = as;
+	f.src = &cs;
 	if (!ret)
 		ret = page_source_check(&cs, r->tid);
 	if (ret)
@@ -185,6 +234,12 @@ int mem_restore_inherited(struct remote *r, const struct mem_source *self,
 	}
 	if (!ret)
 		ret = flush(&f);
+	/* The vDSO inherited from the parent goes where the child had its own
+	 * (or away) now, before the child's VMAs are mapped: they may lie
+	 * where the parent's vDSO is (MAP_FIXED_NOREPLACE would fail with
+	 * EEXIST), and the child's vDSO where the parent had VMAs. */
+	if (!ret && before_map)
+		ret = before_map(arg);
 	if (ret)
 		goto out;
 
@@ -205,14 +260,16 @@ int mem_restore_inherited(struct remote *r, const struct mem_source *self,
 	if (ret)
 		goto out;
 
-	/* 4. Writable while fixing pages (only where there are pages: making a
-	 * VMA writable charges it to overcommit accounting).  Guard regions
+	/* 4. Writable while fixing pages (only where there are pages, and not
+	 * where that would charge a VMA the kernel had not charged to
+	 * overcommit accounting: those pages go through /proc/TID/mem, see
+	 * forced_at).  Guard regions
 	 * the kept VMAs inherited go (the child's come back below): a page the
 	 * parent guards may hold data in the child. */
 	for (size_t i = 0; i < cm->n_vmas && !ret; i++) {
 		const VmaEntry *v = cm->vmas[i];
 		if (vma_has_private_pages(v) && !(v->prot & PROT_WRITE) &&
-		    mem_image_has_pages(cmi, v->start, v->end))
+		    mem_image_has_pages(cmi, v->start, v->end) && vma_map_writable(cmi, v))
 			ret = add(&f, __NR_mprotect, v->start, v->end - v->start, v->prot | PROT_WRITE, 0);
 	}
 	for (size_t j = 0; j < pm->n_vmas && !ret; j++) {
@@ -347,6 +404,9 @@ int mem_restore_inherited(struct remote *r, const struct mem_source *self,
 	if (!ret)
 		ret = flush(&f);
 out:
+	if (f.mem_fd >= 0)
+		close(f.mem_fd);
+	free(f.buf);
 	page_source_fini(&cs);
 	for (int j = 0; j < nas; j++)
 		page_source_fini(&as[j]);

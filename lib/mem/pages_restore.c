@@ -96,8 +96,8 @@ static const VmaEntry *vma_at(const struct mem_image *mi, uint64_t addr)
  * charged), or of a source the task can't read itself: cryo reads them
  * and writes them through /proc/TID/mem, which may write where the task
  * can't, as a debugger's breakpoint does. */
-static int fill_forced(struct remote *r, int *mem_fd, char **buf, struct page_source *src,
-		       uint64_t at, uint64_t n)
+int pages_fill_forced(struct remote *r, int *mem_fd, char **buf, struct page_source *src,
+		      uint64_t at, uint64_t n)
 {
 	const size_t bufsz = 1 << 20;
 	if (*mem_fd < 0) {
@@ -180,7 +180,7 @@ int pages_restore_fill(struct remote *r, const struct mem_image *mi, struct page
 			if (loc.fd < 0 || (v && !vma_map_writable(mi, v))) {
 				if (v)
 					n = MIN(n, v->end - at);
-				ret = fill_forced(r, &mem_fd, &buf, src, at, n);
+				ret = pages_fill_forced(r, &mem_fd, &buf, src, at, n);
 				filled += n;
 				done += n;
 				continue;

@@ -283,6 +283,41 @@ static int move_vdso(struct remote *r, struct mem_image *mi, struct proc_maps *c
 	return 0;
 }
 
+/* A child's vDSO: it came with the fork where its parent's is.  Placed
+ * (mem_restore_inherited's before_map) while the child holds only what it
+ * keeps of its parent's memory: its own VMAs may lie where the parent's
+ * vDSO is, or the child had unmapped its vDSO. */
+struct child_vdso {
+	struct rst_ctx *ctx;
+	struct rst_proc *p;
+	struct remote *r;
+};
+
+static int child_vdso_place(void *arg)
+{
+	struct child_vdso *cv = arg;
+	struct rst_proc *p = cv->p;
+	if (p->parent->mem.vdso_proxy) {
+		/* the parent's proxy and vDSO came with the fork */
+		if (p->mem.vdso_start != p->parent->mem.vdso_start ||
+		    p->mem.vdso_end != p->parent->mem.vdso_end) {
+			pr_err("process %d had its vDSO elsewhere than its parent %d, and the "
+			       "vDSO must be redirected on this kernel: not supported", p->pid,
+			       p->parent->pid);
+			return -EOPNOTSUPP;
+		}
+		p->mem.vdso_proxy = true;
+		p->mem.vdso_new = p->parent->mem.vdso_new;
+		return 0;
+	}
+	struct proc_maps cur = { 0 };
+	int ret = proc_read_maps(p->pid, &cur);
+	if (!ret)
+		ret = move_vdso(cv->r, &p->mem, &cur, cv->ctx->trampoline, false);
+	proc_maps_free(&cur);
+	return ret;
+}
+
 static int restore_fs(struct remote *r, struct rst_ctx *ctx, struct rst_proc *p)
 {
 	const FileEntry *cwd = files_find(&ctx->files, p->fs->cwd_id);
@@ -541,26 +576,11 @@ int restore_task_memory(struct rst_ctx *ctx, struct rst_proc *p)
 			anc[nanc++] = (struct mem_source){ &a->mem, a->pages_fd,
 							   page_prevs_head(&a->prev) };
 		struct mem_source self = { &p->mem, p->pages_fd, page_prevs_head(&p->prev) };
+		struct child_vdso cv = { ctx, p, r };
 		ret = mem_restore_inherited(r, &self, anc, nanc, &ctx->files, &ctx->shmem,
-					    &ctx->cow);
+					    &ctx->cow, child_vdso_place, &cv);
 		if (!ret && p->mem.lazy)
 			ret = lazy_restore_uffd(&ctx->lazy, r, p->pid);
-		if (!ret)
-			ret = proc_read_maps(p->pid, &cur);
-		if (!ret && p->parent->mem.vdso_proxy) {
-			/* the parent's proxy and vDSO came with the fork */
-			if (p->mem.vdso_start != p->parent->mem.vdso_start ||
-			    p->mem.vdso_end != p->parent->mem.vdso_end) {
-				pr_err("process %d had its vDSO elsewhere than its parent %d, and the "
-				       "vDSO must be redirected on this kernel: not supported", p->pid,
-				       p->parent->pid);
-				ret = -EOPNOTSUPP;
-			}
-			p->mem.vdso_proxy = true;
-			p->mem.vdso_new = p->parent->mem.vdso_new;
-		} else if (!ret) {
-			ret = move_vdso(r, &p->mem, &cur, ctx->trampoline, false);
-		}
 		if (!ret)
 			ret = aio_restore_rings(r, p->mem.mm, p->pages_fd);
 	}

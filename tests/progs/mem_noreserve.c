@@ -12,6 +12,10 @@
  * fails with ENOMEM where it maps them with accounting).
  * After SIGTERM: every VMA is there with its protections, contents and its
  * own "nr"/"ac", and the 4 TiB reservation still takes new pages.
+ * --child: all this in a forked child (restored from its parent's memory),
+ * and a PROT_READ page the parent wrote through /proc/self/mem before the
+ * fork that the child rewrote the same way: each has its own bytes there,
+ * neither has "ac".
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,11 +25,29 @@
 
 #include "zdtmtst.h"
 #include "memkinds.h"
+#include "inchild.h"
 
 #define GiB (1ULL << 30)
 #define TiB (1ULL << 40)
-enum { S_NR = 0xe100, S_HEAD = 0xe200, S_MID = 0xe300, S_FORCED = 0xe400 };
+enum { S_NR = 0xe100, S_HEAD = 0xe200, S_MID = 0xe300, S_FORCED = 0xe400, S_KEPT = 0xe500 };
 static size_t pg;
+static char *kept;	/* --child: the parent's read-only page, rewritten in the child */
+
+/* Write a page of pattern @seed at @at through /proc/self/mem (as a
+ * debugger does: no write permission needed, no charge). */
+static int poke_page(char *at, uint64_t seed)
+{
+	char *buf = malloc(pg);
+	int mfd = open("/proc/self/mem", O_RDWR), ret = -1;
+	if (buf && mfd >= 0) {
+		pattern_fill(buf, pg, seed);
+		ret = pwrite(mfd, buf, pg, (off_t)(uintptr_t)at) == (ssize_t)pg ? 0 : -1;
+	}
+	if (mfd >= 0)
+		close(mfd);
+	free(buf);
+	return ret;
+}
 static const uint64_t nr_off[] = { 0, GiB, 1234 * GiB + 4096 * 7, 4 * TiB - 4096 };
 
 static void want_vma(const char *what, const void *at, const void *start, uint64_t len,
@@ -47,21 +69,22 @@ static void want_vma(const char *what, const void *at, const void *start, uint64
 		fail("%s: VmFlag nr %s (VmFlags:%s)", what, nr ? "missing" : "set", v.vmflags);
 }
 
-int main(int argc, char **argv)
+static bool child;
+TEST_OPTION(child, bool, "build the state in a forked child", 0);
+static char *nr, *none, *ro, *forced, *mid;
+
+static void build(void)
 {
-	test_doc = "MAP_NORESERVE and uncharged PROT_NONE reservations restore as they were";
-	test_init(argc, argv);
-	pg = sysconf(_SC_PAGESIZE);
-	char *nr = mmap(NULL, 4 * TiB, PROT_READ | PROT_WRITE,
+	nr = mmap(NULL, 4 * TiB, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	char *none = mmap(NULL, 64 * GiB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *ro = mmap(NULL, 8 * pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	none = mmap(NULL, 64 * GiB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ro = mmap(NULL, 8 * pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *hole = mmap(NULL, 3 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (nr == MAP_FAILED || none == MAP_FAILED || ro == MAP_FAILED || hole == MAP_FAILED)
 		setup_fail("mmap: %s", strerror(errno));
 	/* one page away from anything: it must not merge with a neighbour */
 	munmap(hole, 3 * pg);
-	char *forced = mmap(hole + pg, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+	forced = mmap(hole + pg, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
 			    -1, 0);
 	char *buf = malloc(pg);
 	int mfd = open("/proc/self/mem", O_RDWR);
@@ -73,7 +96,7 @@ int main(int argc, char **argv)
 	close(mfd);
 	for (size_t i = 0; i < sizeof(nr_off) / sizeof(nr_off[0]); i++)
 		pattern_fill(nr + nr_off[i], pg, S_NR + i);
-	char *mid = none + 32 * GiB;
+	mid = none + 32 * GiB;
 	if (mprotect(none, 16 * pg, PROT_READ | PROT_WRITE) ||
 	    mprotect(mid, 4 * pg, PROT_READ | PROT_WRITE))
 		setup_fail("mprotect: %s", strerror(errno));
@@ -84,9 +107,29 @@ int main(int argc, char **argv)
 	(void)*(volatile char *)ro;	/* read: the zero page, no charge */
 	if (!vma_has_flag(none, "ac") || vma_has_flag(none + 16 * pg, "ac") || !vma_has_flag(nr, "nr"))
 		setup_fail("this kernel's accounting flags are not as expected");
+	if (vma_has_flag(forced, "ac") || vma_has_flag(ro, "ac"))
+		setup_fail("a read-only mapping is charged (\"ac\") before the checkpoint");
+	if (kept && poke_page(kept, S_KEPT + 1))
+		setup_fail("write through /proc/self/mem: %s", strerror(errno));
+}
 
-	test_daemon();
-	test_waitsig();
+static void check_kept(const char *who, uint64_t seed)
+{
+	if (pattern_check(kept, pg, seed) >= 0)
+		fail("%s: the read-only page written through /proc/self/mem differs", who);
+	if (vma_has_flag(kept, "ac"))
+		fail("%s: the read-only page written through /proc/self/mem is charged (\"ac\")", who);
+}
+
+static void parent_check(void)
+{
+	check_kept("the parent", S_KEPT);
+}
+
+static void check(void)
+{
+	if (kept)
+		check_kept("the child", S_KEPT + 1);
 
 	want_vma("4 TiB MAP_NORESERVE", nr, nr, 4 * TiB, "rw-p", false, true);
 	want_vma("64 GiB PROT_NONE: head made writable", none, none, 16 * pg, "rw-p", true, false);
@@ -113,5 +156,23 @@ int main(int argc, char **argv)
 	pattern_fill(nr + 3 * TiB, pg, S_NR + 100);	/* still usable */
 	if (pattern_check(nr + 3 * TiB, pg, S_NR + 100) >= 0)
 		fail("a new page of the 4 TiB reservation does not keep data");
+}
+
+int main(int argc, char **argv)
+{
+	test_doc = "MAP_NORESERVE and uncharged PROT_NONE reservations restore as they were";
+	test_init(argc, argv);
+	pg = sysconf(_SC_PAGESIZE);
+	if (child) {
+		kept = mmap(NULL, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (kept == MAP_FAILED || poke_page(kept, S_KEPT))
+			setup_fail("a read-only page written through /proc/self/mem: %s",
+				   strerror(errno));
+		return in_child(build, check, parent_check);
+	}
+	build();
+	test_daemon();
+	test_waitsig();
+	check();
 	return test_verdict();
 }
