@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,19 @@ static ino_t ns_ino(pid_t pid)
 	struct stat st;
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
 	return stat(path, &st) ? 0 : st.st_ino;
+}
+
+/* The network namespace's cookie: unlike its inode number, never reused (an
+ * inode freed with the dumped namespace can come back on a restored one) */
+static uint64_t netns_cookie(void)
+{
+	uint64_t c = 0;
+	socklen_t l = sizeof(c);
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	if (s < 0 || getsockopt(s, SOL_SOCKET, SO_NETNS_COOKIE, &c, &l))
+		setup_fail("getsockopt(SO_NETNS_COOKIE): %s", strerror(errno));
+	close(s);
+	return c;
 }
 
 static void sh(const char *cmd)
@@ -143,7 +157,7 @@ int main(int argc, char **argv)
 		for (;;)
 			pause();
 	}
-	ino_t before = ns_ino(getpid());
+	uint64_t before = netns_cookie();
 
 	test_daemon();
 	test_waitsig();
@@ -155,7 +169,7 @@ int main(int argc, char **argv)
 	if (ns_ino(kid) != now)
 		fail("the child %d is in another network namespace than its parent", kid);
 	/* the namespace is a new one only after a dump and restore */
-	bool restored = now != before;
+	bool restored = netns_cookie() != before;
 
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof(ifr));
