@@ -20,6 +20,9 @@ PKGS=(
 	gawk perl bash coreutils
 	# tests: container runtimes driving cryo as their criu (tests/runner/runc.py)
 	runc busybox-static
+	# tests: containerd and LXC (tests/runner/containerd.py, lxc.py); lxc's
+	# lxc-net service (a bridge, dnsmasq) is not started without systemd
+	containerd lxc
 )
 
 if [ "${1:-}" = "--list" ]; then
