@@ -34,6 +34,9 @@ int cg_restore_prepare(struct cg_restore **out, const struct cryo_opts *o, int d
 int cg_restore_dirs(struct cg_restore *cg);
 /* put process @pid into the cgroups of set @set (before it runs) */
 int cg_restore_place(struct cg_restore *cg, pid_t pid, uint32_t set);
+/* cryo itself back into the cgroups it started in (after it entered the
+ * root's with cg_restore_place to clone it into a new cgroup namespace) */
+int cg_restore_return(struct cg_restore *cg);
 /* a failed restore: remove the directories cryo made (the tasks are gone) */
 void cg_restore_undo(struct cg_restore *cg);
 void cg_restore_free(struct cg_restore *cg);

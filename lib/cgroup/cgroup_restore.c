@@ -473,6 +473,25 @@ int cg_restore_place(struct cg_restore *cg, pid_t pid, uint32_t set)
 	return 0;
 }
 
+int cg_restore_return(struct cg_restore *cg)
+{
+	char spid[16];
+	int ret = 0;
+	snprintf(spid, sizeof(spid), "%d", getpid());
+	for (int i = 0; cg && i < cg->self.n; i++) {
+		const char *name = cg->self.m[i].name, *mnt = mnt_of(cg, name);
+		if (!mnt)
+			continue;	/* not mounted here: cryo was never moved there */
+		char *dir = cg_join(mnt, cg->self.m[i].path);
+		int r = dir ? cg_write_file(dir, "cgroup.procs", spid) : -ENOMEM;
+		if (r)
+			ret = log_errno(r, "can't move cryo back into its cgroup %s:%s",
+					CG_SHOW(name), cg->self.m[i].path);
+		free(dir);
+	}
+	return ret;
+}
+
 void cg_restore_undo(struct cg_restore *cg)
 {
 	for (int i = cg ? cg->nr_created - 1 : -1; i >= 0; i--) {

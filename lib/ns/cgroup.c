@@ -6,8 +6,10 @@
  *
  * cryo restores every task into its own cgroups (lib/dump check_cgroups)
  * and makes the root's new cgroup namespace with clone3(CLONE_NEWCGROUP),
- * so the new root is cryo's cgroup, where the root task lives: inside it
- * reads "/" in every hierarchy.  That is the same program only when the
+ * so the new root is cryo's cgroup, where the root task lives (with
+ * --manage-cgroups cryo enters the root's cgroups for the clone and goes
+ * back after: lib/restore create_root): inside it reads "/" in every
+ * hierarchy.  That is the same program only when the
  * dumped namespace's root was the task's own cgroup (a container's usual
  * case: the runtime unshares in the container's cgroup), so the dump
  * checks just that and refuses any other; criu's cgroup.img would hold
@@ -92,16 +94,20 @@ int cgroupns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32
 
 int cgroupns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id)
 {
-	/* clone3 made it at cryo's cgroups, where the root is born: cryo's
-	 * own cgroups, read from inside, must be its root ("/"). */
+	/* clone3 made it at the cgroups the root is born in (cryo's, or
+	 * the root's own that cryo entered for the clone with
+	 * --manage-cgroups): the root's cgroups, read from inside, must be
+	 * its root ("/"). */
 	char *bad;
 	(void)dirfd;
-	int ret = cg_lines_not_root(d, set, getpid(), &bad);
+	pid_t pid = set->root > 0 ? set->root : getpid();
+	int ret = cg_lines_not_root(d, set, pid, &bad);
 	if (ret)
 		return ret;
 	if (bad) {
-		pr_err("the tree's new cgroup namespace (cgroup_ns_id %u) is not rooted at cryo's "
-		       "cgroups: cryo's read \"%s\" inside it, not \"/\"", id, bad);
+		pr_err("the tree's new cgroup namespace (cgroup_ns_id %u) is not rooted at the "
+		       "root's cgroups: process %d's read \"%s\" inside it, not \"/\"", id, pid,
+		       bad);
 		free(bad);
 		return -EIO;
 	}

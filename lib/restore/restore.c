@@ -505,7 +505,17 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 	if (!ret)
 		ret = userns_restore_groups(ctx->ns_flags, p->core, ctx->dirfd, &ug);
 	args.flags = flags | (args.flags & CLONE_PARENT);
+	/* A new cgroup namespace is rooted where its creator is at the clone
+	 * (copy_cgroup_ns runs before the child could be moved): cryo enters
+	 * the root's cgroups for the clone and goes back right after. */
+	bool cg_moved = false;
+	if (!ret && ctx->cg && (flags & CLONE_NEWCGROUP)) {
+		ret = cg_restore_place(ctx->cg, getpid(), p->core->tc->cg_set);
+		cg_moved = true;
+	}
 	if (ret) {
+		if (cg_moved)
+			cg_restore_return(ctx->cg);
 		userns_restore_groups_back(&ug);
 		int r2 = ns_restore_post_clone(&ns_back);
 		if (cryo_pidfd >= 0)
@@ -528,6 +538,8 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 			continue;
 		}
 		int e = errno;
+		if (cg_moved)
+			cg_restore_return(ctx->cg);
 		userns_restore_groups_back(&ug);
 		ns_restore_post_clone(&ns_back);
 		if (e == EEXIST)
@@ -545,7 +557,10 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (cryo_pidfd >= 0)
 		close(cryo_pidfd);
-	ret = userns_restore_groups_back(&ug);
+	ret = cg_moved ? cg_restore_return(ctx->cg) : 0;
+	int r1 = userns_restore_groups_back(&ug);
+	if (!ret)
+		ret = r1;
 	p->pid = rst_leader(p)->tid = child;
 	p->created = rst_leader(p)->created = true;
 	if (child != p->vpid)
@@ -931,14 +946,8 @@ int check_namespaces_cgroups(struct rst_ctx *ctx)
 	bool moved = false;
 	for (int i = 0; i < nr; i++)
 		moved |= sets[i] != ctx->inv->root_cg_set;
-	if ((ctx->ns_flags & CLONE_NEWCGROUP) && moved) {
-		pr_err("--manage-cgroups=%s: the tree of %d was in a cgroup namespace of its own and in "
-		       "cgroups other than the dumping tool's: restoring both is not implemented yet; "
-		       "restore with --manage-cgroups=ignore to put it into cryo's cgroup", mode,
-		       ctx->procs[0].pid);
-		free(sets);
-		return -EOPNOTSUPP;
-	}
+	/* (a tree in a cgroup namespace of its own: create_root clones the
+	 * root from inside its cgroups, which become the namespace's root) */
 	/* --images-trust owner: making cgroups, writing their limits and moving
 	 * tasks between them is root's, not an unprivileged author's */
 	struct stat dst;
