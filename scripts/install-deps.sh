@@ -21,6 +21,9 @@ PKGS=(
 	# tests: container runtimes driving cryo as their criu (tests/runner/runc.py,
 	# podman.py; podman installs cleanly without its recommends)
 	runc busybox-static podman
+	# tests: containerd and LXC (tests/runner/containerd.py, lxc.py); lxc's
+	# lxc-net service (a bridge, dnsmasq) is not started without systemd
+	containerd lxc
 )
 
 if [ "${1:-}" = "--list" ]; then

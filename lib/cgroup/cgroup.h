@@ -47,6 +47,10 @@ void cg_restore_free(struct cg_restore *cg);
 struct cg_freezer;
 int cg_freeze(struct cg_freezer **out, const char *dir, unsigned timeout_s);
 bool cg_freezer_v1(const struct cg_freezer *f);
+/* v1 cgroup frozen before the dump: cg_thaw thaws it anyway (the caught
+ * tasks stay in ptrace stops); cg_refreeze(dir) once they are let go */
+bool cg_freezer_refreeze(const struct cg_freezer *f);
+int cg_refreeze(const char *dir);
 int cg_thaw(struct cg_freezer *f);
 
 #endif

@@ -26,6 +26,7 @@
 
 struct cg_dump {
 	const struct str_list *only;	/* --cgroup-dump-controller */
+	const struct str_list *roots;	/* --cgroup-root */
 	struct cg_props props;		/* --cgroup-props[-file] */
 	const char *mode;
 	bool manage, dirs;
@@ -63,11 +64,7 @@ int cg_dump_init(struct cg_dump **out, const struct cryo_opts *o)
 	cg->only = &o->cgroup_dump_ctls;
 	cg->manage = cg->mode && strcmp(cg->mode, "ignore");
 	cg->dirs = cg->manage && strcmp(cg->mode, "none");
-	if (o->cgroup_roots.n) {
-		pr_err("--cgroup-root at dump is not implemented: cryo saves the cgroups below the "
-		       "tasks' own; give --cgroup-root to the restore to move them");
-		return -EOPNOTSUPP;
-	}
+	cg->roots = &o->cgroup_roots;
 	int ret = 0;
 	if (o->cgroup_props)
 		ret = cg_props_parse(&cg->props, o->cgroup_props, "--cgroup-props");
@@ -295,6 +292,31 @@ static int tops_of(struct cg_dump *cg, const char *name, char ***tops, int *nr)
 	return 0;
 }
 
+/* --cgroup-root [CTRL:]PATH at dump: criu saves the directories below PATH
+ * instead of below the tasks' cgroup.  cryo saves the tasks' top cgroups;
+ * a PATH that is that very directory (what LXC passes: the container's
+ * cgroup) asks for nothing else and is accepted, any other is refused.
+ * Controllers the tree is not in are not saved at all. */
+static int check_root(const struct cg_dump *cg, const char *name, char **tops, int nr)
+{
+	const char *want = NULL;
+	for (int i = 0; i < cg->roots->n; i++) {
+		const char *r = cg->roots->v[i], *c = strchr(r, ':');
+		if (r[0] == '/' && !want)
+			want = r;
+		else if (c && cg_names_ctl(name, r, c - r))
+			want = c + 1;
+	}
+	if (!want || (nr == 1 && !strcmp(tops[0], want)))
+		return 0;
+	pr_err("--cgroup-root %s at dump for hierarchy %s: the tree's cgroup there is %s, and "
+	       "cryo saves the directories below the tasks' own cgroups only (a --cgroup-root "
+	       "naming that cgroup is accepted); dump without it and give --cgroup-root to the "
+	       "restore to move them", want, CG_SHOW(name), nr == 1 ? tops[0] :
+	       nr ? "in several cgroups" : "cryo's own");
+	return -EOPNOTSUPP;
+}
+
 static int dump_controller(struct cg_dump *cg, const char *name, CgControllerEntry *c)
 {
 	char names[256], *sv;
@@ -317,6 +339,8 @@ static int dump_controller(struct cg_dump *cg, const char *name, CgControllerEnt
 	char **tops = NULL, *mnt = NULL, **props = NULL;
 	int nr = 0, nprops = 0;
 	int ret = tops_of(cg, name, &tops, &nr);
+	if (!ret)
+		ret = check_root(cg, name, tops, nr);
 	if (!ret)
 		ret = cg_props_for(&cg->props, name, &props, &nprops);
 	if (!ret && nr && (ret = cg_find_mount(name, &mnt)))

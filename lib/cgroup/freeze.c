@@ -7,8 +7,12 @@
  * whose write end only cryo has: if cryo dies before it thaws (SIGKILL, a
  * crash), the guard reads EOF and thaws the cgroup itself, so the target is
  * never left frozen by cryo.  A cgroup frozen before the dump (a paused
- * container) is left frozen (v2) or refused (v1: its tasks can't be seized
- * without thawing them). */
+ * container: containerd pauses a task before it checkpoints it) is left
+ * frozen (v2: ptrace reaches frozen tasks).  v1 frozen tasks answer no
+ * ptrace interrupt, so such a cgroup is thawed once the tasks are caught
+ * (they stay in ptrace stops) and frozen again once the dump let them go,
+ * as criu does (cg_refreeze); only a leave-running/stopped dump freezes it
+ * again: a killed tree has nothing left to keep frozen. */
 #include "cgroup/cgroup-int.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -27,7 +31,7 @@
 struct cg_freezer {
 	char dir[PATH_MAX];
 	bool v1;
-	bool was_frozen;	/* v2: frozen before the dump, left so */
+	bool was_frozen;	/* frozen before the dump: v2 left so, v1 frozen again */
 	pid_t guard;
 	int guard_fd;		/* the pipe's write end: closing it without a byte thaws */
 };
@@ -35,6 +39,22 @@ struct cg_freezer {
 bool cg_freezer_v1(const struct cg_freezer *f)
 {
 	return f && f->v1;
+}
+
+bool cg_freezer_refreeze(const struct cg_freezer *f)
+{
+	return f && f->v1 && f->was_frozen;
+}
+
+int cg_refreeze(const char *dir)
+{
+	int ret = cg_write_file(dir, "freezer.state", "FROZEN");
+	if (ret)
+		return log_errno(ret, "can't freeze v1 freezer cgroup %s again after the dump (it was "
+				 "frozen before it); freeze it by hand (echo FROZEN > "
+				 "%s/freezer.state)", dir, dir);
+	pr_info("v1 freezer cgroup %s frozen again, as it was before the dump", dir);
+	return 0;
 }
 
 static int read_state(const struct cg_freezer *f, bool *frozen)
@@ -136,9 +156,12 @@ int cg_freeze(struct cg_freezer **out, const char *dir, unsigned timeout_s)
 	}
 	ret = read_state(f, &frozen);
 	if (!ret && frozen && f->v1) {
-		pr_err("v1 freezer cgroup %s is frozen already: its tasks can't be seized until it is "
-		       "thawed; thaw it (echo THAWED > %s/freezer.state) and dump again", dir, dir);
-		ret = -EBUSY;
+		/* no guard: cryo thaws it as soon as the tasks are caught */
+		f->was_frozen = true;
+		pr_info("v1 freezer cgroup %s is frozen already: thawed once its tasks are caught, "
+			"frozen again after the dump", dir);
+		*out = f;
+		return 0;
 	} else if (!ret && frozen) {
 		f->was_frozen = true;	/* v2: ptrace reaches frozen tasks; left frozen */
 		pr_info("cgroup %s is frozen already: it stays so", dir);
@@ -185,7 +208,7 @@ int cg_thaw(struct cg_freezer *f)
 	int ret = 0;
 	if (!f)
 		return 0;
-	if (!f->was_frozen) {
+	if (!f->was_frozen || f->v1) {
 		ret = cg_write_file(f->dir, f->v1 ? "freezer.state" : "cgroup.freeze",
 				    f->v1 ? "THAWED" : "0");
 		if (ret)

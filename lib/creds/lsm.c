@@ -194,6 +194,16 @@ int lsm_restore_prepare(struct creds_restore *cr, const struct cryo_opts *o, boo
 		int ret = lsm_parse_profile(o->lsm_profile, &type, &cr->lsm_profile);
 		if (ret)
 			return ret;
+		/* AppArmor's "unconfined" is no confinement: what every task has on
+		 * a host without an LSM (LXC passes it for lxc.apparmor.profile =
+		 * unconfined); it stands for no label there */
+		if (type == LSMTYPE__APPARMOR && host == LSMTYPE__NO_LSM &&
+		    !strcmp(cr->lsm_profile, "unconfined")) {
+			pr_info("--lsm-profile apparmor:unconfined on a host without an LSM: no label");
+			type = LSMTYPE__NO_LSM;
+			free(cr->lsm_profile);
+			cr->lsm_profile = NULL;
+		}
 		if (type != LSMTYPE__NO_LSM && type != host) {
 			pr_err("--lsm-profile %s: this host has %s active, so no %s label can be set "
 			       "(restore on a host with %s, or give --lsm-profile %s)", o->lsm_profile,

@@ -545,6 +545,7 @@ int dump_st_freeze(void *arg)
 		fault_kill_point("dump:cgroup-frozen");
 		/* v1: frozen tasks answer no interrupt until thawed (lib/seize) */
 		if (cg_freezer_v1(fz)) {
+			run->refreeze = cg_freezer_refreeze(fz);
 			seize_catch_frozen(o->pid, &caught, &nr_caught);
 			ret = cg_thaw(fz);
 			fz = NULL;
@@ -561,12 +562,15 @@ int dump_st_freeze(void *arg)
 		int r2 = cg_thaw(fz);
 		if (r2 && !ret) {
 			release_tree(&run->ctx.tree, RELEASE_RESUME);
+			dump_refreeze(run);
 			free_tree(&run->ctx.tree);
 			ret = r2;
 		}
 	}
-	if (ret)
+	if (ret) {
+		dump_refreeze(run);	/* nothing seized: as it was */
 		return ret;
+	}
 	run->frozen = true;
 	run->t_frozen = now_ns();
 	pr_info("tree of %d frozen in %llu us", o->pid,
@@ -581,6 +585,15 @@ void dump_st_freeze_undo(void *arg)
 	pr_err("dump of process %d failed; the process tree was left running as before",
 	       run->ctx.opts->pid);
 	release_tree(&run->ctx.tree, RELEASE_RESUME);
+	dump_refreeze(run);
+}
+
+int dump_refreeze(struct dump_run *run)
+{
+	if (!run->refreeze)
+		return 0;
+	run->refreeze = false;
+	return cg_refreeze(run->ctx.opts->freeze_cgroup);
 }
 
 /* What the images can't express or a restore can't recreate is refused on
@@ -740,7 +753,9 @@ static int st_release(void *arg)
 	if (run->bg_released)
 		return 0;	/* --background-snapshot: running since bg-release */
 	files_dump_finish(&run->ctx.files, true, m == RELEASE_KILL);
-	return release_tree(&run->ctx.tree, m);
+	int ret = release_tree(&run->ctx.tree, m);
+	int r2 = m == RELEASE_KILL ? 0 : dump_refreeze(run);
+	return ret ? ret : r2;
 }
 
 /* --background-snapshot: the tree goes on before its memory is copied */
@@ -750,6 +765,9 @@ static int st_bg_release(void *arg)
 	run->bg_released = true;
 	files_dump_finish(&run->ctx.files, true, false);
 	int ret = release_tree(&run->ctx.tree, RELEASE_RESUME);
+	int r2 = dump_refreeze(run);
+	if (!ret)
+		ret = r2;
 	run->ctx.bg_t_released = now_ns();
 	pr_info("background snapshot: the tree was frozen for %llu us",
 		(unsigned long long)(run->ctx.bg_t_released - run->t_frozen) / 1000);

@@ -56,6 +56,7 @@ struct dump_run {
 	bool shmem_done, creds_done;	/* finished on the way: not again in undo */
 	bool released;			/* past the commit: the tree was let go */
 	bool bg_released;		/* --background-snapshot: let go before the copy */
+	bool refreeze;			/* v1 freezer cgroup frozen before: freeze it again */
 	struct page_sink *sink;		/* until the files stage hands it to ctx.pages */
 	int lazy_lsk;			/* --lazy-pages: listening (+1; 0: none) */
 	char lazy_name[160];
@@ -63,6 +64,9 @@ struct dump_run {
 /* The end of a dump or pre-dump (@what) that returned @ret: logs its
  * times, frees the run's state; returns @ret. */
 int dump_run_end(struct dump_run *run, const char *what, int ret);
+/* After the tree was let go alive: a v1 freezer cgroup that was frozen
+ * before the dump is frozen again (once). */
+int dump_refreeze(struct dump_run *run);
 /* Stages both pipelines run (dump.c; predump.c). */
 int dump_st_images_dir(void *arg);
 int dump_st_freeze(void *arg);

@@ -249,6 +249,9 @@ static int pre_memory_bg(struct dump_run *run)
 	if (!ret) {
 		run->bg_released = true;
 		ret = release_tree(&ctx->tree, RELEASE_RESUME);
+		int r2 = dump_refreeze(run);
+		if (!ret)
+			ret = r2;
 		ctx->bg_t_released = now_ns();
 		pr_info("pre-dump: the tree was frozen for %llu us; its memory is copied while it "
 			"runs", (unsigned long long)(ctx->bg_t_released - run->t_frozen) / 1000);
@@ -297,7 +300,9 @@ static int st_pre_release(void *arg)
 {
 	struct dump_run *run = arg;
 	run->released = true;
-	return release_tree(&run->ctx.tree, RELEASE_RESUME);
+	int ret = release_tree(&run->ctx.tree, RELEASE_RESUME);
+	int r2 = dump_refreeze(run);
+	return ret ? ret : r2;
 }
 
 /* The images are committed and the tree runs: the tracking goes to a

@@ -223,8 +223,10 @@ static int handle_to_path(struct fd_dump *d, unsigned sdev, unsigned long long i
 	if (!ok) {
 		pr_err("%s of " FD_FMT ": inode %llu has no path that leads to it (its handle "
 		       "opens as \"%s\": not reachable from its mount)%s: cryo can't restore the "
-		       "watch%s", what, FD_ARGS(d), ino, n > 0 ? path : "?",
+		       "watch%s%s", what, FD_ARGS(d), ino, n > 0 ? path : "?",
 		       scan->n ? " and --irmap-scan-path did not find it" : "",
+		       d->fdm->opts && d->fdm->opts->force_irmap ? " (--force-irmap: cryo saves "
+		       "every watch's path anyway, and this one has none)" : "",
 		       scan->n ? "" : " (--irmap-scan-path DIR makes cryo look for another name "
 		       "of it, a hard link, under DIR)");
 		return -EOPNOTSUPP;

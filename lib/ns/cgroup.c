@@ -6,8 +6,10 @@
  *
  * cryo restores every task into its own cgroups (lib/dump check_cgroups)
  * and makes the root's new cgroup namespace with clone3(CLONE_NEWCGROUP),
- * so the new root is cryo's cgroup, where the root task lives: inside it
- * reads "/" in every hierarchy.  That is the same program only when the
+ * so the new root is cryo's cgroup, where the root task lives (with
+ * --manage-cgroups cryo enters the root's cgroups for the clone and goes
+ * back after: lib/restore create_root): inside it reads "/" in every
+ * hierarchy.  That is the same program only when the
  * dumped namespace's root was the task's own cgroup (a container's usual
  * case: the runtime unshares in the container's cgroup), so the dump
  * checks just that and refuses any other; criu's cgroup.img would hold

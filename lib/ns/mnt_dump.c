@@ -129,20 +129,23 @@ static bool group_in(const struct mnt_table *t, int group)
 /* The propagation cryo can rebuild: peer groups and masters inside the
  * namespace, a shared mount without mounts under it. */
 static int check_propagation(const struct mnt_table *t, const struct mnt_table *host,
-			     const struct mnt_info *m, pid_t pid)
+			     const struct mnt_info *m, pid_t pid, const struct cryo_opts *o)
 {
 	if (m->shared && group_in(host, m->shared)) {
 		pr_err("mount %s (%s) in the mount namespace of process %d is shared with cryo's "
 		       "namespace (peer group %d): cryo can't restore a mount that propagates to "
 		       "mounts outside the tree (make it private or a slave: mount --make-rprivate "
-		       "or --make-rslave in the namespace)", m->mp, m->fstype, pid, m->shared);
+		       "or --make-rslave in the namespace)%s", m->mp, m->fstype, pid, m->shared,
+		       o && o->ext_sharing ? "; --enable-external-sharing is not "
+		       "implemented yet" : "");
 		return -EOPNOTSUPP;
 	}
 	if (m->master && !group_in(t, m->master)) {
 		pr_err("mount %s (%s) in the mount namespace of process %d is a slave of peer group "
 		       "%d, which is outside the namespace: external masters are not supported yet "
-		       "(make it private in the namespace: mount --make-private %s)", m->mp,
-		       m->fstype, pid, m->master, m->mp);
+		       "(make it private in the namespace: mount --make-private %s)%s", m->mp,
+		       m->fstype, pid, m->master, m->mp, o && o->ext_masters ?
+		       "; --enable-external-masters is not implemented yet" : "");
 		return -EOPNOTSUPP;
 	}
 	if (m->shared && has_children(t, m)) {
@@ -216,6 +219,15 @@ static int dump_tmpfs(struct ns_dump *st, const struct mnt_table *t, const struc
 	return ret;
 }
 
+/* --enable-fs names @fs */
+static bool enabled_fs(const struct cryo_opts *o, const char *fs)
+{
+	for (int i = 0; o && i < o->enable_fs.n; i++)
+		if (!strcmp(o->enable_fs.v[i], fs) || !strcmp(o->enable_fs.v[i], "all"))
+			return true;
+	return false;
+}
+
 /* How @m is restored: *@key gets its external key (NULL: the tree's
  * own).  0 or -EOPNOTSUPP (logged). */
 static int classify(struct ns_dump *st, const struct mnt_table *t, const struct mnt_table *host,
@@ -255,8 +267,10 @@ static int classify(struct ns_dump *st, const struct mnt_table *t, const struct 
 		       "mount it again; %s", m->mp, pid, m->fstype, m->root, m->fstype, hint);
 	else
 		pr_err("mount %s in the mount namespace of process %d is %s file system (source %s) "
-		       "that cryo's own namespace does not have, and cryo can't recreate %s mounts; "
-		       "%s", m->mp, pid, m->fstype, m->source, m->fstype, hint);
+		       "that cryo's own namespace does not have, and cryo can't recreate %s mounts%s; "
+		       "%s", m->mp, pid, m->fstype, m->source, m->fstype,
+		       enabled_fs(st->opts, m->fstype) ? " (--enable-fs is not implemented for them "
+		       "yet)" : "", hint);
 	return -EOPNOTSUPP;
 }
 
@@ -345,7 +359,7 @@ int mntns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t 
 	for (int i = 0; !ret && i < t.n; i++) {
 		ret = classify(st, &t, &host, &t.m[i], pid, &keys[i]);
 		if (!ret)
-			ret = check_propagation(&t, &host, &t.m[i], pid);
+			ret = check_propagation(&t, &host, &t.m[i], pid, st->opts);
 	}
 	for (int i = 0; !ret && i < t.n; i++) {
 		const struct mnt_info *m = &t.m[i];

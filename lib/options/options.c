@@ -139,6 +139,9 @@ static bool *flag_field(struct cryo_opts *o, const char *name)
 		{ "tcp-established", offsetof(struct cryo_opts, tcp_established) },
 		{ "tcp-close", offsetof(struct cryo_opts, tcp_close) },
 		{ "skip-in-flight", offsetof(struct cryo_opts, skip_in_flight) },
+		{ "enable-external-sharing", offsetof(struct cryo_opts, ext_sharing) },
+		{ "enable-external-masters", offsetof(struct cryo_opts, ext_masters) },
+		{ "force-irmap", offsetof(struct cryo_opts, force_irmap) },
 		{ "link-remap", offsetof(struct cryo_opts, link_remap) },
 		{ "evasive-devices", offsetof(struct cryo_opts, evasive_devices) },
 		{ "log-pid", offsetof(struct cryo_opts, log_pid) },
@@ -425,8 +428,11 @@ SETTER(set_cgroup_dump_ctl)
 
 SETTER(set_external)
 {
-	if (!*val || !strchr(val, '['))
+	if (!*val)
 		return errf(err, errlen, "expected TYPE[ID] or TYPE[ID]:VALUE, e.g. mnt[/data]:data or unix[12345]");
+	/* criu keeps any string and looks its resources up by key: one that
+	 * names none (LXC 5.0 passes "--external apparmor:PROFILE" for a
+	 * container without a network) is kept and never matches */
 	return str_list_add(&o->external, val);
 }
 
@@ -435,6 +441,17 @@ SETTER(set_irmap_scan_path)
 	if (val[0] != '/')
 		return errf(err, errlen, "expected an absolute path, e.g. /var/lib/app");
 	return str_list_add(&o->irmap_scan, val);
+}
+
+SETTER(set_enable_fs)
+{
+	char *dup = xstrdup(val), *save = NULL;
+	int ret = dup ? 0 : -ENOMEM;
+	for (char *t = dup ? strtok_r(dup, ",", &save) : NULL; t && !ret;
+	     t = strtok_r(NULL, ",", &save))
+		ret = str_list_add(&o->enable_fs, t);
+	free(dup);
+	return ret;
 }
 
 SETTER(set_inherit_fd)
@@ -495,8 +512,12 @@ SETTER(set_ext_mount_map)
 		return 0;
 	}
 	colon = strchr(val, ':');
-	if (!colon || colon == val || !colon[1])
+	if (!colon || colon == val)
 		return errf(err, errlen, "expected KEY:VALUE (the mount point and its name) or \"auto\"");
+	/* "KEY:" (LXC's console:NAME without a console) maps KEY to nothing:
+	 * as with criu, it is not recorded; a mount that needs KEY is missing */
+	if (!colon[1])
+		return 0;
 	return str_list_add(&o->ext_mount_map, val);
 }
 
@@ -852,8 +873,8 @@ static const struct cryo_option table[] = {
 	  "nothing else; its sockets are dumped and restored as usual.", NULL },
 	{ "cgroup-root", 0, REQ, "[CTRL:]PATH", DR, 0, set_cgroup_root,
 	  "With --manage-cgroups at restore: put the cgroups saved under a controller's top "
-	  "cgroup (all controllers without CTRL:) under PATH instead (repeatable). Not "
-	  "implemented at dump.", NULL },
+	  "cgroup (all controllers without CTRL:) under PATH instead (repeatable). At dump "
+	  "only the tasks' own top cgroup is accepted (as LXC passes it).", NULL },
 	{ "cgroup-props", 0, REQ, "SPEC", C(DUMP), 0, set_cgroup_props,
 	  "With --manage-cgroups: the cgroup properties to save per controller, in criu's form "
 	  "('\"cpu\": - \"strategy\": \"replace\" - \"properties\": [\"cpu.shares\"]'; "
@@ -866,19 +887,23 @@ static const struct cryo_option table[] = {
 	  "cgroup paths are saved for every hierarchy.", NULL },
 	{ "cgroup-yard", 0, REQ, "PATH", DR, NOT_YET(),
 	  "Use pre-mounted cgroup hierarchies.", "cgroup management is not implemented yet" },
-	{ "force-irmap", 0, NOARG, NULL, DUMPS, NEG | OPTF_NOT_YET, set_nothing,
-	  "Resolve paths of inotify/fanotify watches.",
-	  "resolving every inotify/fanotify watch by scanning the file system is not implemented "
-	  "yet (--irmap-scan-path PATH scans for the watches whose file handle gives no path)" },
+	{ "force-irmap", 0, NOARG, NULL, DUMPS, NEG, set_flag,
+	  "Resolve paths of inotify/fanotify watches.  cryo always does: each watch's path is "
+	  "found from its file handle, checked and saved (--irmap-scan-path for those whose "
+	  "handle gives none).", NULL },
 	{ "irmap-scan-path", 0, REQ, "PATH", DUMPS, 0, set_irmap_scan_path,
 	  "Where to look for the files of inotify/fanotify watches whose file handle leads to "
 	  "no usable path: the tree under PATH is searched for the inode (repeatable).", NULL },
-	{ "enable-fs", 0, REQ, "FS[,FS]", C(DUMP), NOT_YET(),
-	  "Dump mounts of these file systems.", "mount namespaces are not implemented yet" },
-	{ "enable-external-sharing", 0, NOARG, NULL, C(DUMP), OPTF_NOT_YET, set_nothing,
-	  "Allow external shared mounts.", "mount namespaces are not implemented yet" },
-	{ "enable-external-masters", 0, NOARG, NULL, C(DUMP), OPTF_NOT_YET, set_nothing,
-	  "Allow external slave mounts.", "mount namespaces are not implemented yet" },
+	{ "enable-fs", 0, REQ, "FS[,FS]", C(DUMP), 0, set_enable_fs,
+	  "Dump mounts of these file systems (criu mounts them anew).  cryo can't mount "
+	  "other file systems than its own list anew yet: a mount of one of these is still "
+	  "refused, by name (LXC passes hugetlbfs and tracefs every time).", NULL },
+	{ "enable-external-sharing", 0, NOARG, NULL, C(DUMP), 0, set_flag,
+	  "Allow mounts shared with mounts outside the tree.  cryo can't rebuild that "
+	  "propagation yet: such a mount is still refused, by name.", NULL },
+	{ "enable-external-masters", 0, NOARG, NULL, C(DUMP), 0, set_flag,
+	  "Allow slave mounts whose master is outside the tree.  cryo can't rebuild that "
+	  "propagation yet: such a mount is still refused, by name.", NULL },
 	{ "mntns-compat-mode", 0, NOARG, NULL, C(RESTORE), NEG | OPTF_NOT_YET, set_nothing,
 	  "Use the old mount namespace restore engine.", "mount namespaces are not implemented yet" },
 	{ "lsm-profile", 0, REQ, "TYPE:NAME", C(RESTORE), 0, set_lsm_profile,
@@ -1214,7 +1239,7 @@ void opts_free(struct cryo_opts *o)
 	};
 	struct str_list *lists[] = {
 		&o->external, &o->inherit_fd, &o->join_ns, &o->ext_mount_map, &o->skip_mnts,
-		&o->irmap_scan,
+		&o->irmap_scan, &o->enable_fs,
 		&o->close_fds, &o->unsupported_opts, &o->unsupported_srcs,
 		&o->action_scripts, &o->cgroup_roots, &o->cgroup_dump_ctls,
 	};

@@ -96,6 +96,11 @@ struct cryo_opts {
 	char *cgroup_props_file;	/* --cgroup-props-file FILE */
 	bool ext_mount_map_auto;
 	struct str_list ext_mount_map;	/* -M/--ext-mount-map */
+	/* criu's permissions to meet mounts cryo can't rebuild yet (LXC passes
+	 * them every time): accepted; such a mount is still refused, by name */
+	bool ext_sharing, ext_masters;	/* --enable-external-sharing/-masters */
+	struct str_list enable_fs;	/* --enable-fs FS[,FS] */
+	bool force_irmap;		/* --force-irmap: cryo always saves watch paths */
 
 	/* memory / migration */
 	char *prev_images_dir;		/* --prev-images-dir */

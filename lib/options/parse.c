@@ -562,6 +562,12 @@ static int validate_external(const struct cryo_opts *o)
 
 		if (tl == 4 && !strncmp(e, "unix", 4))
 			continue;
+		if (!e[tl]) {
+			/* not TYPE[ID]: criu keeps it, and no lookup ever finds it */
+			pr_warn("--external %s is not of the form TYPE[ID]: it names no resource "
+				"and is not used", e);
+			continue;
+		}
 		if (tl == 3 && !strncmp(e, "mnt", 3)) {
 			/* mnt[MOUNTPOINT]:KEY at dump, mnt[KEY]:PATH at restore
 			 * (lib/ns/mnt_dump.c); mnt[] (criu: find them) is what

@@ -510,13 +510,6 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 	if (!ret)
 		ret = userns_restore_groups(ctx->ns_flags, p->core, ctx->dirfd, &ug);
 	args.flags = flags | (args.flags & CLONE_PARENT);
-	if (ret) {
-		userns_restore_groups_back(&ug);
-		int r2 = ns_restore_post_clone(&ns_back);
-		if (cryo_pidfd >= 0)
-			close(cryo_pidfd);
-		return r2 ? r2 : ret;
-	}
 	/* A new cgroup namespace is rooted at its creator's cgroups (cryo's):
 	 * cryo goes into the root's own for the clone, and back after it. */
 	bool cg_moved = false;

@@ -19,7 +19,9 @@ cgroup_wrap.py [--remove NAME]... [--remove-after NAME]...
 --append ARG: add ARG to CMD (e.g. a path under {runner}).
 --frozen LINK: freeze the v1 freezer cgroup LINK points to before CMD (a
   paused container) and thaw it after; a CMD that fails must leave it
-  frozen (else reported, and exit 0: the runner's refusal check fails).
+  frozen (else reported, and exit 0: the runner's refusal check fails), and
+  so must a dump with --leave-running that succeeded (else reported, exit 1:
+  cryo thaws it to seize the tasks and must freeze it again).
 --absent-after NAME: after CMD, if it failed, no hierarchy
   may hold the cgroup /NAME (but --cpuset-parent's own): the failed restore
   must have removed what it made.  If one does, it is reported and the
@@ -128,6 +130,10 @@ def main():
             print('cgroup_wrap: the refused dump thawed %s, which it did not freeze' % paused,
                   file=sys.stderr)
             rc = 0
+        if paused and rc == 0 and '--leave-running' in cmd and not frozen(paused):
+            print('cgroup_wrap: the dump with --leave-running left %s thawed; it was frozen '
+                  'before the dump' % paused, file=sys.stderr)
+            rc = 1
         left = [os.path.join(m, n) for n in absent for m in mounts()
                 if rc != 0 and os.path.isdir(os.path.join(m, n)) and
                 os.path.join(m, n) != pdir]
