@@ -354,6 +354,21 @@ static int cmp_wd(const void *a, const void *b)
 /* Largest wd cryo walks the counter up to with dummy watches. */
 #define WD_WALK_MAX (1 << 20)
 
+/* A watch's or mark's path is the tree's: it is looked up in the tree's
+ * mount namespace (a fanotify mount mark names the mount the path leads to,
+ * which is the restored one only there), except a link of cryo's own
+ * /proc/CRYO/fd (an O_TMPFILE ghost), which only cryo's /proc has.  *@cwd
+ * is for files_rst_leave_mnt (-1: nothing entered). */
+static int mark_enter_mnt(struct files_restore *fr, const char *path, int *cwd)
+{
+	char own[32];
+	snprintf(own, sizeof(own), "/proc/%d/fd/", getpid());
+	*cwd = -1;
+	if (!strncmp(path, own, strlen(own)))
+		return 0;
+	return files_rst_enter_mnt(fr, cwd);
+}
+
 static int inotify_open(struct files_restore *fr, struct rst_file *f)
 {
 	const InotifyFileEntry *e = f->fe->ify;
@@ -417,9 +432,18 @@ static int inotify_open(struct files_restore *fr, struct rst_file *f)
 		}
 		if (ret)
 			break;
+		int cwd;
+		ret = mark_enter_mnt(fr, path, &cwd);
+		if (ret)
+			break;
 		int got = inotify_add_watch(fd, path, x->mask | IN_DONT_FOLLOW);
+		int err = errno;
+		ret = files_rst_leave_mnt(fr, cwd);
+		if (ret)
+			break;
 		if (got < 0) {
-			ret = -errno;
+			ret = -err;
+			errno = err;
 			pr_perror("inotify_add_watch(%s, %#x) for watch %u of %s", path, x->mask,
 				  x->wd, what);
 			break;
@@ -683,6 +707,10 @@ static int fanotify_open(struct files_restore *fr, struct rst_file *f)
 		/* the events, then what is ignored (the new-style FAN_MARK_IGNORE
 		 * or the old ignored mask) */
 		unsigned ign_flag = (m->mflags & FAN_MARK_IGNORE) ? 0 : FAN_MARK_IGNORED_MASK;
+		int cwd;
+		ret = mark_enter_mnt(fr, path, &cwd);
+		if (ret)
+			break;
 		if (m->mask && fanotify_mark(fd, flags & ~FAN_MARK_IGNORE, m->mask, AT_FDCWD,
 					     path)) {
 			ret = -errno;
@@ -695,6 +723,9 @@ static int fanotify_open(struct files_restore *fr, struct rst_file *f)
 			pr_perror("fanotify_mark(%s, flags %#x, ignored mask %#x) for %s", path,
 				  flags | ign_flag, m->ignored_mask, what);
 		}
+		int r2 = files_rst_leave_mnt(fr, cwd);
+		if (!ret)
+			ret = r2;
 	}
 	return files_rst_adopt(f, fd, ret, e->flags, e->fown, what);
 }
