@@ -28,6 +28,7 @@
  */
 #include "files/events-int.h"
 #include "files/reg-int.h"
+#include "ns/ns.h"
 #include "seize/seize.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -157,6 +158,54 @@ static int deleted_watch(struct fd_dump *d, int fd, const char *path, FhEntry *f
 	return fh->path ? 0 : -ENOMEM;
 }
 
+/* Dump: a watch's path is the process's, looked up by the restore in the
+ * tree's mount namespace, where a mount of its own may hide the name (or
+ * show another file there): it is checked, and the irmap scan made, in
+ * @pid's mount namespace.  cryo is single-threaded and may enter it; its
+ * working directory is put back by task_mnt_leave.  *@back -1: cryo's own
+ * namespace, nothing entered. */
+static int task_mnt_enter(pid_t pid, int *back, int *cwd)
+{
+	char path[64];
+	struct stat a, b;
+	*back = *cwd = -1;
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return log_errno(-errno, "can't open the mount namespace of process %d (%s)", pid,
+				 path);
+	if (!fstat(fd, &a) && !stat("/proc/self/ns/mnt", &b) && a.st_ino == b.st_ino &&
+	    a.st_dev == b.st_dev) {
+		close(fd);
+		return 0;
+	}
+	*cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	*back = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	int ret = *cwd < 0 || *back < 0 ?
+		  log_errno(-errno, "can't open cryo's working directory or mount namespace") :
+		  ns_join(ns_desc(NS_MNT), fd);
+	close(fd);
+	if (ret) {
+		if (*cwd >= 0)
+			close(*cwd);
+		if (*back >= 0)
+			close(*back);
+		*back = *cwd = -1;
+	}
+	return ret;
+}
+
+static int task_mnt_leave(int back, int cwd)
+{
+	if (back < 0)
+		return 0;
+	int ret = ns_leave(ns_desc(NS_MNT), back);
+	if (fchdir(cwd) && !ret)
+		ret = log_errno(-errno, "can't go back to cryo's working directory");
+	close(cwd);
+	return ret;
+}
+
 /* Find a path to the inode (@ino on @sdev) that @fh names; fills fh->path
  * (allocated) and fh->mnt_id.  Refuses (logged) when there is none. */
 static int handle_to_path(struct fd_dump *d, unsigned sdev, unsigned long long ino,
@@ -198,6 +247,9 @@ static int handle_to_path(struct fd_dump *d, unsigned sdev, unsigned long long i
 		return ret;
 	}
 	close(fd);
+	int back, cwd, ret = task_mnt_enter(d->pid, &back, &cwd);
+	if (ret)
+		return ret;
 	if (ok) {
 		path[n] = 0;
 		struct stat ps;
@@ -208,10 +260,13 @@ static int handle_to_path(struct fd_dump *d, unsigned sdev, unsigned long long i
 	const struct str_list *scan = d->fdm->opts ? &d->fdm->opts->irmap_scan : &none;
 	if (!ok && have_st && scan->n) {
 		char found[PATH_MAX];
-		int ret = irmap_find(scan, st.st_dev, st.st_ino, found, sizeof(found));
-		if (ret && ret != -ENOENT)
-			return log_errno(ret, "%s of " FD_FMT ": scanning --irmap-scan-path for "
-					 "inode %llu", what, FD_ARGS(d), ino);
+		ret = irmap_find(scan, st.st_dev, st.st_ino, found, sizeof(found));
+		if (ret && ret != -ENOENT) {
+			log_errno(ret, "%s of " FD_FMT ": scanning --irmap-scan-path for inode %llu",
+				  what, FD_ARGS(d), ino);
+			task_mnt_leave(back, cwd);
+			return ret;
+		}
 		if (!ret) {
 			pr_info("%s of " FD_FMT ": inode %llu (its handle opens as \"%s\") found "
 				"as %s by the irmap scan", what, FD_ARGS(d), ino,
@@ -220,6 +275,9 @@ static int handle_to_path(struct fd_dump *d, unsigned sdev, unsigned long long i
 			ok = true;
 		}
 	}
+	ret = task_mnt_leave(back, cwd);
+	if (ret)
+		return ret;
 	if (!ok) {
 		pr_err("%s of " FD_FMT ": inode %llu has no path that leads to it (its handle "
 		       "opens as \"%s\": not reachable from its mount)%s: cryo can't restore the "
@@ -356,6 +414,21 @@ static int cmp_wd(const void *a, const void *b)
 /* Largest wd cryo walks the counter up to with dummy watches. */
 #define WD_WALK_MAX (1 << 20)
 
+/* A watch's or mark's path is the tree's: it is looked up in the tree's
+ * mount namespace (a fanotify mount mark names the mount the path leads to,
+ * which is the restored one only there), except a link of cryo's own
+ * /proc/CRYO/fd (an O_TMPFILE ghost), which only cryo's /proc has.  *@cwd
+ * is for files_rst_leave_mnt (-1: nothing entered). */
+static int mark_enter_mnt(struct files_restore *fr, const char *path, int *cwd)
+{
+	char own[32];
+	snprintf(own, sizeof(own), "/proc/%d/fd/", getpid());
+	*cwd = -1;
+	if (!strncmp(path, own, strlen(own)))
+		return 0;
+	return files_rst_enter_mnt(fr, cwd);
+}
+
 static int inotify_open(struct files_restore *fr, struct rst_file *f)
 {
 	const InotifyFileEntry *e = f->fe->ify;
@@ -419,9 +492,18 @@ static int inotify_open(struct files_restore *fr, struct rst_file *f)
 		}
 		if (ret)
 			break;
+		int cwd;
+		ret = mark_enter_mnt(fr, path, &cwd);
+		if (ret)
+			break;
 		int got = inotify_add_watch(fd, path, x->mask | IN_DONT_FOLLOW);
+		int err = errno;
+		ret = files_rst_leave_mnt(fr, cwd);
+		if (ret)
+			break;
 		if (got < 0) {
-			ret = -errno;
+			ret = -err;
+			errno = err;
 			pr_perror("inotify_add_watch(%s, %#x) for watch %u of %s", path, x->mask,
 				  x->wd, what);
 			break;
@@ -685,6 +767,10 @@ static int fanotify_open(struct files_restore *fr, struct rst_file *f)
 		/* the events, then what is ignored (the new-style FAN_MARK_IGNORE
 		 * or the old ignored mask) */
 		unsigned ign_flag = (m->mflags & FAN_MARK_IGNORE) ? 0 : FAN_MARK_IGNORED_MASK;
+		int cwd;
+		ret = mark_enter_mnt(fr, path, &cwd);
+		if (ret)
+			break;
 		if (m->mask && fanotify_mark(fd, flags & ~FAN_MARK_IGNORE, m->mask, AT_FDCWD,
 					     path)) {
 			ret = -errno;
@@ -697,6 +783,9 @@ static int fanotify_open(struct files_restore *fr, struct rst_file *f)
 			pr_perror("fanotify_mark(%s, flags %#x, ignored mask %#x) for %s", path,
 				  flags | ign_flag, m->ignored_mask, what);
 		}
+		int r2 = files_rst_leave_mnt(fr, cwd);
+		if (!ret)
+			ret = r2;
 	}
 	return files_rst_adopt(f, fd, ret, e->flags, e->fown, what);
 }

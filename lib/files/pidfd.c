@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,17 +139,39 @@ static void __attribute__((noreturn)) exit_as(int status)
 }
 
 /* A pidfd of a process that has exited and been reaped: fork a child, take
- * its pidfd, let it exit with @status and reap it. */
-static int pidfd_of_dead(unsigned flags, int status, uint32_t id)
+ * its pidfd, let it exit with @status and reap it.  The child is made in the
+ * tree's PID namespace: a pidfd keeps the namespace of its process, and one
+ * of a process outside the tree's namespace (cryo's) would give EINVAL, not
+ * ESRCH, to pidfd_send_signal and no exit status to PIDFD_GET_INFO there.
+ * setns(CLONE_NEWPID) only moves cryo's children; cryo comes back to its
+ * own (its active one) right after the fork. */
+static int pidfd_of_dead(struct files_restore *fr, struct rst_file *f, unsigned flags, int status)
 {
+	uint32_t id = f->fe->id;
 	int go[2];
 	if (pipe2(go, O_CLOEXEC))
 		return_perror("pipe for the exited process of pidfd %u", id);
-	pid_t pid = fork();
-	if (pid < 0) {
+	int ret = files_rst_enter_ns(fr, f, CLONE_NEWPID);
+	if (ret) {
 		close(go[0]);
 		close(go[1]);
-		return_perror("fork for the exited process of pidfd %u", id);
+		return ret;
+	}
+	pid_t pid = fork();
+	int fork_err = errno;
+	if (pid != 0)	/* the child stays (it is in the tree's namespace already) */
+		ret = files_rst_leave_ns(fr, CLONE_NEWPID);
+	if (pid < 0 || ret) {
+		close(go[0]);
+		close(go[1]);
+		if (pid > 0)
+			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+				;
+		if (ret)
+			return ret;
+		errno = fork_err;
+		return_perror("fork (in the tree's PID namespace) for the exited process of "
+			      "pidfd %u", id);
 	}
 	if (pid == 0) {
 		char c;
@@ -179,8 +202,7 @@ static int pidfd_open_kind(struct files_restore *fr, struct rst_file *f)
 	}
 	unsigned flags = pe->flags & (O_NONBLOCK | PIDFD_THREAD);
 	if (pe->nspid < 0) {
-		int fd = pidfd_of_dead(flags, pe->has_exit_status ? pe->exit_status : 0,
-				       f->fe->id);
+		int fd = pidfd_of_dead(fr, f, flags, pe->has_exit_status ? pe->exit_status : 0);
 		if (fd < 0)
 			return fd;
 		f->lfd = fd;

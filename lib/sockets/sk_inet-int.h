@@ -95,6 +95,8 @@ struct inet_rst_state {
 	int method;			/* enum netlock_method, once known */
 	bool method_known;
 	bool prelocked;			/* every connection of the images locked */
+	struct sockaddr_storage (*seeded)[2];	/* sk_tcp_rtt.c: source, peer */
+	int nr_seeded;
 };
 struct inet_rst_state *inet_rst_state(struct files_restore *fr);
 
@@ -174,6 +176,10 @@ int tcp_restore_conn(struct files_restore *fr, struct rst_file *f, int sk, const
 /* A connection restored closed (--tcp-close): its lock still goes away
  * once the restore is over. */
 int tcp_restore_closed(struct files_restore *fr, const InetSkEntry *ie);
+/* --- sk_tcp_rtt.c --- */
+/* Before @ie's connect in repair mode: a TCP metrics entry (its first RTO)
+ * for its addresses where the peer's is local.  0 (best effort) or -ENOMEM. */
+int tcp_seed_rtt(struct files_restore *fr, const InetSkEntry *ie);
 void tcp_restore_finish(struct files_restore *fr, bool ok);
 
 /* --- sk_tcp_fin.c --- */

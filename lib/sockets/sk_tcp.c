@@ -816,6 +816,10 @@ int tcp_restore_conn(struct files_restore *fr, struct rst_file *f, int sk, const
 	}
 	ret = img_read_raw(img, in, t->inq_len);
 	ret = ret ?: img_read_raw(img, out, t->outq_len);
+	/* before the connect in repair mode, which takes its first RTO from
+	 * the namespace's TCP metrics (sk_tcp_rtt.c) */
+	if (!ret && ie->state != TCP_SYN_SENT)
+		ret = tcp_seed_rtt(fr, ie);
 	ret = ret ?: restore_state(sk, ie, t, in, out);
 out:
 	if (t)
@@ -864,6 +868,7 @@ void sk_inet_restore_released(struct files_restore *fr, bool ok)
 	}
 	free(s->socks);
 	free(s->conns);
+	free(s->seeded);
 	free(s);
 	fr->kind_state[FDK_INET] = NULL;
 }

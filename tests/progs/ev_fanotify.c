@@ -7,7 +7,8 @@
  *   (FAN_OPEN, FAN_MARK_IGNORED_SURV_MODIFY) on D/ign; a mount mark on
  *   /dev/shm's mount (FAN_CLOSE_WRITE).
  * After SIGTERM: fdinfo lists the same flags and marks (sorted, handles
- *   included); opening D/a gives a FAN_OPEN event from this process,
+ *   included; the mount mark's mnt_id names /dev/shm's mount in this
+ *   process's mountinfo, as before); opening D/a gives a FAN_OPEN event from this process,
  *   opening D/ign gives none; a file written in /dev/shm gives
  *   FAN_CLOSE_WRITE.
  */
@@ -21,6 +22,23 @@
 
 #include "zdtmtst.h"
 
+/* The mount point of mount @id in this process's mountinfo, or "?". */
+static void mount_point(int id, char *mp, size_t size)
+{
+	char l[4096], m[4096];
+	int i;
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	snprintf(mp, size, "?");
+	while (f && fgets(l, sizeof(l), f))
+		if (sscanf(l, "%d %*d %*u:%*u %*s %4095s", &i, m) == 2 && i == id)
+			snprintf(mp, size, "%s", m);
+	if (f)
+		fclose(f);
+}
+
+/* fdinfo's fanotify lines, sorted; a mount mark's mnt_id (a restore in a
+ * mount namespace of its own makes new mounts, with new ids) is given as
+ * the mount point it names in this process's mountinfo. */
 static void marks(int fd, char *out, size_t size)
 {
 	char p[64], buf[8192];
@@ -43,8 +61,17 @@ static void marks(int fd, char *out, size_t size)
 				lines[j] = t;
 			}
 	out[0] = 0;
-	for (int i = 0; i < nl; i++)
+	for (int i = 0; i < nl; i++) {
+		unsigned id;
+		char rest[256], mp[4096];
+		if (sscanf(lines[i], "fanotify mnt_id:%x %255[^\n]", &id, rest) == 2) {
+			mount_point(id, mp, sizeof(mp));
+			snprintf(out + strlen(out), size - strlen(out), "fanotify mount:%s %s\n",
+				 mp, rest);
+			continue;
+		}
 		snprintf(out + strlen(out), size - strlen(out), "%s\n", lines[i]);
+	}
 }
 
 /* Events of this process with @mask bits, counted; their fds closed. */
@@ -88,6 +115,8 @@ int main(int argc, char **argv)
 		setup_fail("fanotify_mark: %s", strerror(errno));
 	char before[4096], after[4096];
 	marks(fa, before, sizeof(before));
+	if (!strstr(before, "fanotify mount:/dev/shm "))
+		setup_fail("no mount mark on /dev/shm in fdinfo:\n%s", before);
 	my_events(fa, ~0ull);
 
 	test_daemon();
