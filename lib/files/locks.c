@@ -18,6 +18,7 @@
  * task got), with the task as its taker.
  */
 #include "files/reg-int.h"
+#include "proc/proc.h"
 #include "seize/remote.h"
 #include "seize/seize.h"
 #include "util/log.h"
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -280,6 +282,34 @@ static int load_locks(struct files_restore *fr, struct reg_rst *st)
 	return ret;
 }
 
+/* F_SETLEASE wants the caller's fsuid to own the file, or CAP_LEASE in the
+ * initial user namespace.  A task restored in a user namespace of its own
+ * still has cryo's fsuid (its ids come last) and no capability there:
+ * it takes the lease with the file owner's id as its fsuid (mapped into
+ * its namespace), as the task that took it had, and gives it back. */
+static long lease_as_owner(struct remote *r, pid_t pid, int fd, uint32_t type)
+{
+	struct proc_idmap *m = calloc(1, sizeof(*m));
+	char path[64];
+	struct stat st;
+	uint32_t inside;
+	long ret, prev;
+
+	if (!m)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", r->tid, fd);
+	if (stat(path, &st) || proc_read_idmap(pid, "uid_map", m) ||
+	    !proc_idmap_inside(m, st.st_uid, &inside)) {
+		free(m);
+		return -EACCES;		/* as the kernel said: no way around it */
+	}
+	free(m);
+	prev = remote_syscall(r, __NR_setfsuid, inside, 0, 0, 0, 0, 0);
+	ret = remote_syscall(r, __NR_fcntl, fd, F_SETLEASE, type, 0, 0, 0);
+	remote_syscall(r, __NR_setfsuid, prev, 0, 0, 0, 0, 0);
+	return ret;
+}
+
 /* Task @pid takes lock @e again on its own descriptor @fd. */
 static int take_lock(struct remote *r, pid_t pid, struct rst_file *f, int fd,
 		     const FileLockEntry *e)
@@ -311,6 +341,8 @@ static int take_lock(struct remote *r, pid_t pid, struct rst_file *f, int fd,
 		 * as it did when the task took it */
 		kind = "lease";
 		ret = remote_syscall(r, __NR_fcntl, fd, F_SETLEASE, e->type, 0, 0, 0);
+		if (ret == -EACCES)
+			ret = lease_as_owner(r, pid, fd, e->type);
 	} else {
 		pr_err("filelocks.img: lock kind %u is not supported", e->flag);
 		return -EINVAL;

@@ -465,20 +465,31 @@ static long create_memfd(struct remote *r, struct shmem_registry *reg, struct sh
 	if (fd < 0 && fd >= -4095)
 		return memfd_create_failed(m, -fd, "in the restored task");
 	long ret = remote_call(r, "ftruncate of a memfd", __NR_ftruncate, fd, m->size, 0, 0, 0, 0);
-	if (!ret)
-		ret = remote_call(r, "fchown of a memfd", __NR_fchown, fd, m->uid, m->gid, 0, 0, 0);
-	if (!ret && m->has_mode)	/* after fchown, which may clear set-id bits */
-		ret = remote_call(r, "fchmod of a memfd", __NR_fchmod, fd, m->mode & 07777, 0, 0, 0, 0);
-	if (ret)
-		return ret;
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/fd/%ld", r->tid, fd);
-	ret = fill_object(reg, path, -1, m->shmid, m->size, "a memfd");
 	if (ret)
 		return ret;
 	int cfd = grab_memfd(r->tid, fd, name);
 	if (cfd < 0)
 		return cfd;
+	/* The image's owner is as cryo's namespace sees it (the dump's
+	 * fstat): given from here, not by the task, whose user namespace
+	 * may map it otherwise (fchown there: EINVAL) */
+	if (fchown(cfd, m->uid, m->gid)) {
+		ret = -errno;
+		pr_err("can't give memfd:%s of restored task %d its owner back (fchown to uid %u "
+		       "gid %u): %s", name, r->tid, m->uid, m->gid, strerror(errno));
+		close(cfd);
+		return ret;
+	}
+	if (m->has_mode)	/* after fchown, which may clear set-id bits */
+		ret = remote_call(r, "fchmod of a memfd", __NR_fchmod, fd, m->mode & 07777, 0, 0, 0, 0);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd/%ld", r->tid, fd);
+	if (!ret)
+		ret = fill_object(reg, path, -1, m->shmid, m->size, "a memfd");
+	if (ret) {
+		close(cfd);
+		return ret;
+	}
 	o->cryo_fd = cfd;
 	o->creator = r->tid;
 	o->creator_procpid = task_proc_pid(r);

@@ -14,7 +14,17 @@
  * SIGUSR1 and SIGUSR2 go on too: runner helpers signal the root).  A test
  * that asks for a PID namespace of its own (TEST_NEW_PIDNS) is that init
  * itself, as
- * without --in-new-ns. */
+ * without --in-new-ns.
+ *
+ * --in-new-userns (the "uns" variant, zdtm's "uns" flavour): the same
+ * namespaces, owned by a new user namespace that maps 0 100000 65536 (uid
+ * and gid), the test root inside.  The maps are written by a helper that
+ * stays outside (a process can't map other ids than its own from inside),
+ * as unshare(1) does.  The new mount namespace is then a copy whose
+ * mounts are locked (MNT_LOCKED: they can't be unmounted one by one from
+ * inside), so the trimming happens first, in a mount namespace of the
+ * runner's user namespace, and the init mounts its proc over the locked
+ * one (a user namespace may mount proc only where one is fully visible). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -27,8 +37,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <grp.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,13 +56,171 @@
 	 CLONE_NEWUTS | CLONE_NEWCGROUP)
 #define TEST_NS_HOSTNAME "cryo-ns-test"
 
-int test_ns_unshare(void)
+static void trim_mounts(const char *const *keep, bool proc_subs);
+
+static int write_text(const char *path, const char *text)
 {
-	if (unshare(TEST_NS_FLAGS)) {
-		perror("--in-new-ns: unshare(PID, mount, network, IPC, UTS, cgroup namespaces)");
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* The paths the test needs in its mount namespace (mount_needed) */
+struct keep_paths {
+	char cwd[PATH_MAX], exe[PATH_MAX], outdir[PATH_MAX];
+	const char *list[6];
+};
+
+static void keep_paths(struct keep_paths *k, const char *outfile)
+{
+	ssize_t l;
+
+	if (!getcwd(k->cwd, sizeof(k->cwd)))
+		k->cwd[0] = '\0';
+	l = readlink("/proc/self/exe", k->exe, sizeof(k->exe) - 1);
+	k->exe[l > 0 ? l : 0] = '\0';
+	k->outdir[0] = '\0';
+	if (outfile) {
+		snprintf(k->outdir, sizeof(k->outdir), "%s", outfile);
+		char *slash = strrchr(k->outdir, '/');
+		if (slash)
+			*slash = '\0';
+	}
+	k->list[0] = k->cwd;
+	k->list[1] = k->exe;
+	k->list[2] = k->outdir;
+	k->list[3] = "/tmp";
+	k->list[4] = "/var/tmp";
+	k->list[5] = NULL;
+}
+
+/* --in-new-userns: the files the test writes (its outfile, the pidfile's
+ * and its working directory) become the ids that are root inside: an id
+ * the user namespace doesn't map has no capability over its files. */
+static int hand_files_to_root_inside(const char *outfile, const char *pidfile)
+{
+	char dir[PATH_MAX];
+	int fd;
+
+	if (outfile) {
+		fd = open(outfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd < 0 || fchown(fd, TEST_USERNS_HOST_ID, TEST_USERNS_HOST_ID)) {
+			perror("--in-new-userns: giving the outfile to the root inside");
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		close(fd);
+	}
+	if (pidfile) {
+		snprintf(dir, sizeof(dir), "%s", pidfile);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+		if (slash && chown(dir, TEST_USERNS_HOST_ID, TEST_USERNS_HOST_ID)) {
+			perror("--in-new-userns: giving the pidfile's directory to the root inside");
+			return -1;
+		}
+	}
+	if (chown(".", TEST_USERNS_HOST_ID, TEST_USERNS_HOST_ID)) {
+		perror("--in-new-userns: giving the working directory to the root inside");
 		return -1;
 	}
 	return 0;
+}
+
+/* unshare(CLONE_NEWUSER | @flags), the maps written by a helper that stays
+ * in the runner's user namespace; then root's ids inside. */
+static int enter_userns(int flags)
+{
+	static const char map[] = "0 " TEST_USERNS_HOST_ID_STR " 65536\n";
+	pid_t self = getpid(), h;
+	int p[2], st = 0;
+	char c = 'x';
+
+	if (pipe2(p, O_CLOEXEC)) {
+		perror("--in-new-userns: pipe2");
+		return -1;
+	}
+	h = fork();
+	if (h < 0) {
+		perror("--in-new-userns: fork of the map writer");
+		return -1;
+	}
+	if (!h) {
+		char path[64];
+
+		close(p[1]);
+		if (read(p[0], &c, 1) != 1)
+			_exit(2);
+		snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)self);
+		if (write_text(path, map)) {
+			perror("--in-new-userns: writing uid_map");
+			_exit(3);
+		}
+		snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)self);
+		if (write_text(path, map)) {
+			perror("--in-new-userns: writing gid_map");
+			_exit(4);
+		}
+		_exit(0);
+	}
+	close(p[0]);
+	/* the kernel makes the user namespace first: it owns the others */
+	if (unshare(CLONE_NEWUSER | flags)) {
+		perror("--in-new-userns: unshare(user, PID, mount, network, IPC, UTS, cgroup "
+		       "namespaces)");
+		close(p[1]);
+		waitpid(h, &st, 0);
+		return -1;
+	}
+	if (write(p[1], &c, 1) != 1 || waitpid(h, &st, 0) != h || !WIFEXITED(st) ||
+	    WEXITSTATUS(st)) {
+		fprintf(stderr, "--in-new-userns: the helper could not write the maps (status %#x)\n",
+			st);
+		close(p[1]);
+		return -1;
+	}
+	close(p[1]);
+	/* Root inside.  The launcher's host ids (0) are unmapped there: the
+	 * kernel counts the change as one from an ordinary uid to the
+	 * namespace's root, so the capabilities stay. */
+	if (setgroups(0, NULL) || setresgid(0, 0, 0) || setresuid(0, 0, 0)) {
+		perror("--in-new-userns: taking root's ids in the new user namespace");
+		return -1;
+	}
+	/* the id change made it non-dumpable: /proc/PID would stay the host
+	 * root's */
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+	return 0;
+}
+
+int test_ns_unshare(bool userns, const char *outfile, const char *pidfile)
+{
+	struct keep_paths k;
+
+	if (!userns) {
+		if (unshare(TEST_NS_FLAGS)) {
+			perror("--in-new-ns: unshare(PID, mount, network, IPC, UTS, cgroup namespaces)");
+			return -1;
+		}
+		return 0;
+	}
+	if (hand_files_to_root_inside(outfile, pidfile))
+		return -1;
+	/* trimmed here, where the mounts aren't locked yet */
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
+		perror("--in-new-userns: a mount namespace to trim");
+		return -1;
+	}
+	keep_paths(&k, outfile);
+	trim_mounts(k.list, true);
+	return enter_userns(TEST_NS_FLAGS);
 }
 
 static int lo_up(void)
@@ -110,7 +280,7 @@ static void unescape(char *s)
  * tmpfs, a bound network namespace...).  The dump records each of those as
  * a bind of the host's path, and the restore fails once one is gone: keep
  * only what the test needs, as zdtm gives a test a root of its own. */
-static void trim_mounts(const char *const *keep)
+static void trim_mounts(const char *const *keep, bool proc_subs)
 {
 	char (*mps)[256] = NULL, line[4096];
 	int nr = 0;
@@ -136,10 +306,14 @@ static void trim_mounts(const char *const *keep)
 	fclose(f);
 	/* children before parents: mountinfo lists parents first */
 	for (int i = nr - 1; i >= 0; i--) {
-		if (!strncmp(mps[i], "/proc", 5) && (mps[i][5] == '/' || !mps[i][5]))
-			continue;	/* /proc goes as a whole below */
-		if (mount_needed(mps[i], keep))
+		if (!strncmp(mps[i], "/proc", 5) && (mps[i][5] == '/' || !mps[i][5])) {
+			/* /proc goes as a whole below; with a user namespace
+			 * it stays, under the new one, without what is on it */
+			if (!proc_subs || !mps[i][5])
+				continue;
+		} else if (mount_needed(mps[i], keep)) {
 			continue;
+		}
 		if (umount2(mps[i], MNT_DETACH) && errno != EINVAL && errno != ENOENT)
 			test_msg("--in-new-ns: umount2(%s): %s", mps[i], strerror(errno));
 	}
@@ -148,9 +322,7 @@ static void trim_mounts(const char *const *keep)
 
 int test_ns_setup(const char *outfile)
 {
-	char cwd[PATH_MAX] = "", exe[PATH_MAX] = "", outdir[PATH_MAX] = "";
-	const char *keep[] = { cwd, exe, outdir, "/tmp", "/var/tmp", NULL };
-	ssize_t l;
+	struct keep_paths k;
 
 	/* The copy of the runner's mount tree may have mounts shared with it:
 	 * make them all private before anything is mounted here. */
@@ -158,19 +330,12 @@ int test_ns_setup(const char *outfile)
 		fail_errno("--in-new-ns: making the mount tree private");
 		return -1;
 	}
-	if (!getcwd(cwd, sizeof(cwd)))
-		cwd[0] = '\0';
-	l = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[l > 0 ? l : 0] = '\0';
-	if (outfile) {
-		snprintf(outdir, sizeof(outdir), "%s", outfile);
-		char *slash = strrchr(outdir, '/');
-		if (slash)
-			*slash = '\0';
-	}
-	trim_mounts(keep);
+	keep_paths(&k, outfile);
+	/* (with a user namespace: trimmed before, all locked now) */
+	trim_mounts(k.list, false);
 	/* proc shows the PID namespace of whoever mounts it: this one's, from
-	 * its init.  The runner's proc (and what is mounted on it) goes. */
+	 * its init.  The runner's proc (and what is mounted on it) goes; a
+	 * locked one (user namespace) stays below, EINVAL. */
 	if (umount2("/proc", MNT_DETACH) && errno != EINVAL) {
 		fail_errno("--in-new-ns: umount2(/proc)");
 		return -1;

@@ -2,8 +2,16 @@
 #ifndef CRYO_TESTS_NS_H
 #define CRYO_TESTS_NS_H
 
-/* In the launcher, before the fork of the test: the new namespaces. */
-int test_ns_unshare(void);
+#include <stdbool.h>
+
+/* --in-new-userns: the host uid and gid of root inside (maps 0 100000 65536) */
+#define TEST_USERNS_HOST_ID 100000
+#define TEST_USERNS_HOST_ID_STR "100000"
+
+/* In the launcher, before the fork of the test: the new namespaces; with
+ * @userns owned by a new user namespace, the test root inside (its
+ * @outfile, its working directory and @pidfile's handed to it). */
+int test_ns_unshare(bool userns, const char *outfile, const char *pidfile);
 /* In PID 1 of the new namespaces: private mounts (only those the test
  * needs: the root, /sys, /dev, and those holding its working directory,
  * program, @outfile's directory, /tmp and /var/tmp), its own /proc, lo

@@ -36,6 +36,7 @@ static pid_t pid_from_runners_proc(void)
 }
 static bool opt_no_daemon;
 static bool opt_ns;		/* --in-new-ns: namespaces of its own (ns.c) */
+static bool opt_uns;		/* --in-new-userns: the same, owned by a user namespace */
 static struct test_option *extra_opts;
 static int ready_fd = -1;	/* child -> launcher: "ready" byte */
 static bool daemonized;
@@ -132,6 +133,11 @@ bool test_ns(void)
 	return opt_ns;
 }
 
+bool test_uns(void)
+{
+	return opt_uns;
+}
+
 int test_failures(void)
 {
 	return nr_failures;
@@ -213,7 +219,9 @@ static void usage(FILE *f)
 		   "  --outfile FILE  receives messages and the verdict (PASS / FAIL: ...)\n"
 		   "  --no-daemon     do not fork; the pid is this process's own\n"
 		   "  --in-new-ns     start in new PID, mount, network, IPC, UTS and cgroup\n"
-		   "                  namespaces, under a small init (the pidfile names it)\n");
+		   "                  namespaces, under a small init (the pidfile names it)\n"
+		   "  --in-new-userns as --in-new-ns, the namespaces owned by a new user\n"
+		   "                  namespace (maps 0 100000 65536), the test root there\n");
 	for (o = extra_opts; o; o = o->next)
 		fprintf(f, "  --%-14s %s\n", o->name, o->doc ? o->doc : "");
 }
@@ -275,6 +283,10 @@ static void parse_args(int argc, char **argv)
 		}
 		if (nlen == 9 && !strncmp(a, "in-new-ns", nlen)) {
 			opt_ns = true;
+			continue;
+		}
+		if (nlen == 13 && !strncmp(a, "in-new-userns", nlen)) {
+			opt_ns = opt_uns = true;
 			continue;
 		}
 		for (o = extra_opts; o; o = o->next)
@@ -391,7 +403,7 @@ void test_init(int argc, char **argv)
 			exit(1);
 		}
 		/* the launcher's next child is the new namespace's init */
-		if (opt_ns && test_ns_unshare())
+		if (opt_ns && test_ns_unshare(opt_uns, opt_outfile, opt_pidfile))
 			exit(1);
 		else if (!opt_ns && (test_flags & TEST_NEW_PIDNS) && unshare(CLONE_NEWPID)) {
 			perror("unshare(CLONE_NEWPID)");

@@ -116,6 +116,9 @@ int test_failures(void);	/* number of fail() calls so far */
 /* started with --in-new-ns (the runner's "ns" variant): in namespaces of its own,
  * under a small init that is PID 1 there (see tests/lib/ns.c) */
 bool test_ns(void);
+/* started with --in-new-userns (the "uns" variant): the same, the namespaces
+ * owned by a user namespace of their own (maps 0 100000 65536), root inside */
+bool test_uns(void);
 const char *test_pidfile(void);	/* --pidfile (absolute), or NULL */
 const char *test_outfile(void);	/* --outfile (absolute), or NULL */
 /* pass() if nothing failed so far; returns the exit code for main(). */

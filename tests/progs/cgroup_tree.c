@@ -104,9 +104,31 @@ static const char *value(const struct prop *p, bool sub)
 	return sub && p->sub ? p->sub : p->top;
 }
 
-/* /proc/PID/cgroup's path for controller @ctl */
-static int cg_path(pid_t pid, const char *ctl, char *out, size_t len)
+/* The root of the hierarchy mounted at @mnt, as /proc/self/mountinfo shows
+ * it: relative to our cgroup namespace's root, like /proc/PID/cgroup's
+ * paths ("/../.." for the host's root seen from a cgroup namespace two
+ * levels below it, as in the ns variant); "" if not found. */
+static void mnt_root(const char *mnt, char *root, size_t len)
 {
+	char line[1024], r[512], mp[512];
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+
+	root[0] = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*d %*d %*s %511s %511s", r, mp) == 2 && !strcmp(mp, mnt))
+			snprintf(root, len, "%s", r);	/* the last one is on top */
+	if (f)
+		fclose(f);
+}
+
+/* /proc/PID/cgroup's path for controller @ctl, made relative to the root
+ * of its hierarchy's mount at @mnt (where the test makes its cgroups) */
+static int cg_path(pid_t pid, const char *ctl, const char *mnt, char *out, size_t len)
+{
+	char root[512];
+	mnt_root(mnt, root, sizeof(root));
+	size_t rl = !strcmp(root, "/") ? 0 : strlen(root);
+
 	char path[64], line[600];
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
 	FILE *f = fopen(path, "r");
@@ -118,7 +140,10 @@ static int cg_path(pid_t pid, const char *ctl, char *out, size_t len)
 		*p = 0;
 		p[strcspn(p + 1, "\n") + 1] = 0;
 		if (!strcmp(c + 1, ctl)) {
-			snprintf(out, len, "%s", p + 1);
+			const char *cg = p + 1;
+			if (rl && !strncmp(cg, root, rl) && (cg[rl] == '/' || !cg[rl]))
+				cg += rl;
+			snprintf(out, len, "%s", *cg ? cg : "/");
 			ret = 0;
 		}
 	}
@@ -170,7 +195,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < NH; i++) {
 		struct stat st;
 		/* our cgroups must be right under the root: the runner's own */
-		if (stat(hs[i].mnt, &st) || cg_path(getpid(), hs[i].ctl, buf, sizeof(buf)))
+		if (stat(hs[i].mnt, &st) || cg_path(getpid(), hs[i].ctl, hs[i].mnt, buf, sizeof(buf)))
 			continue;
 		if (!strcmp(hs[i].ctl, "cpuset") && !cpus[0])
 			continue;
@@ -217,7 +242,7 @@ int main(int argc, char **argv)
 		for (int s = 0; s < 2; s++) {
 			char exp[400];
 			snprintf(exp, sizeof(exp), "%s%s", want, s ? "/sub" : "");
-			if (cg_path(s ? kid : getpid(), hs[i].ctl, buf, sizeof(buf)))
+			if (cg_path(s ? kid : getpid(), hs[i].ctl, hs[i].mnt, buf, sizeof(buf)))
 				fail("no %s line in /proc/%d/cgroup", hs[i].ctl, s ? kid : getpid());
 			else if (strcmp(buf, exp))
 				fail("%s process in cgroup %s:%s, expected %s", s ? "the child" : "the parent",

@@ -27,6 +27,7 @@ Results (images, logs, outfiles) of failed tests stay in tests/out/ID/
 """
 
 import argparse
+import fcntl
 import fnmatch
 import json
 import os
@@ -94,6 +95,12 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
                                   test in this variant alone (its first
                                   own variant +ns, e.g. leave-running+ns),
                                   `--flavor all` adds it to its own ones
+                   uns            as ns, the namespaces owned by a new
+                                  user namespace (--in-new-userns: maps
+                                  0 100000 65536, written from outside;
+                                  the test is root inside); the root must
+                                  also be in a user namespace of its own
+                                  that owns the others (`--flavor uns`)
                  (default: "default")
                    fault=STAGE    CRYO_FAULT=STAGE (dump:... or restore:...)
                                   makes the first dump (or restore) fail; it
@@ -146,6 +153,8 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
                  test that needs the host's namespaces or makes its own),
                  "bug" a SKIP as a known engine bug there (say which; once
                  fixed, the line goes)
+  uns          = yes | no: REASON | bug: WHAT   the same for the uns variant
+                 (default: the ns answer)
   pidns_root   = yes: the test's root is the init of a PID namespace of
                  its own (TEST_NEW_PIDNS); the restore gives it a new one,
                  so the restored root has a new PID here: the runner checks
@@ -178,6 +187,7 @@ DEFAULTS = {
     'tty': 'no',
     'pidns_root': 'no',
     'ns': 'yes',
+    'uns': '',
     'images_max': '',
     'images_min': '',
 }
@@ -233,7 +243,7 @@ def parse_variant(v):
     """'static+iter2' -> dict of settings."""
     mods = {'static': False, 'iters': 1, 'leave_running': False, 'stdio': None,
             'fault': None, 'pidns': False, 'page_server': False, 'lazy': False,
-            'snapshot': False, 'ns': False}
+            'snapshot': False, 'ns': False, 'uns': False}
     for m in v.split('+'):
         if m == 'default':
             pass
@@ -253,6 +263,8 @@ def parse_variant(v):
             mods['snapshot'] = True
         elif m == 'ns':
             mods['ns'] = True
+        elif m == 'uns':
+            mods['ns'] = mods['uns'] = True
         elif m in ('stdio-null', 'stdio-file'):
             mods['stdio'] = m[6:]
         elif re.fullmatch(r'fault=(dump|restore):[A-Za-z0-9_.-]+', m):
@@ -261,6 +273,8 @@ def parse_variant(v):
             raise MetaError('unknown variant modifier "%s" in "%s"' % (m, v))
     if mods['ns'] and mods['pidns']:
         raise MetaError('ns does not combine with pidns-copies')
+    if 'ns' in v.split('+') and mods['uns']:
+        raise MetaError('ns and uns exclude each other')
     return mods
 
 
@@ -274,11 +288,36 @@ def ns_inode(pid, kind):
         return None
 
 
+NS_GET_USERNS = 0xb701     # _IO(0xb7, 0x1), linux/nsfs.h
+
+
+def ns_owner(pid, kind):
+    """Inode of the user namespace that owns pid's @kind namespace."""
+    try:
+        fd = os.open('/proc/%s/ns/%s' % (pid, kind), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        ufd = fcntl.ioctl(fd, NS_GET_USERNS)
+        try:
+            return os.fstat(ufd).st_ino
+        finally:
+            os.close(ufd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def flavor_variants(meta, variants, flavor):
     """The variants a test runs in under --flavor: its own (h), the ns
-    variant alone (ns), or both (all)."""
+    variant alone (ns), or both (all); uns: the ns variant with uns for ns
+    (a test's own ns variants too)."""
     if flavor == 'h':
         return variants
+    if flavor == 'uns':
+        nsv = flavor_variants(meta, variants, 'ns')
+        return ['+'.join('uns' if m == 'ns' else m for m in v.split('+')) for v in nsv]
     if any('ns' in v.split('+') for v in variants):
         nsv = [v for v in variants if 'ns' in v.split('+')]
     else:
@@ -656,7 +695,9 @@ class Runner(fault.FaultTests, real.RealTests):
         else:
             raise MetaError('stdio must be null or file, not "%s"' % stdio)
         cmd = [binary, '--pidfile', pidfile, '--outfile', outfile] + shlex.split(meta['args'])
-        if mods['ns']:
+        if mods['uns']:
+            cmd.append('--in-new-userns')
+        elif mods['ns']:
             cmd.append('--in-new-ns')
         with open(os.path.join(wdir, 'start.cmd'), 'w') as f:
             f.write(' '.join(shlex.quote(c) for c in cmd) + '\n')
@@ -695,12 +736,13 @@ class Runner(fault.FaultTests, real.RealTests):
         if not proc_exists(pid):
             raise TestFailed('test process %d died right after setup' % pid)
         if mods['ns']:
-            self.check_own_ns(pid, 'at the start')
+            self.check_own_ns(pid, 'at the start', mods['uns'])
         return pid
 
-    def check_own_ns(self, pid, what):
+    def check_own_ns(self, pid, what, uns=False):
         """ns variant: the tree's root is PID 1 of namespaces other than the
-        runner's."""
+        runner's; uns: and in a user namespace of its own, which owns them
+        and maps its root to the host's 100000."""
         if nspid_inner(pid) != 1:
             raise TestFailed('ns: the root %d is PID %s in its namespace %s, not 1'
                              % (pid, nspid_inner(pid), what))
@@ -708,6 +750,25 @@ class Runner(fault.FaultTests, real.RealTests):
         if same:
             raise TestFailed('ns: the root %d is in the runner\'s %s namespace(s) %s'
                              % (pid, ', '.join(same), what))
+        if not uns:
+            return
+        user = ns_inode(pid, 'user')
+        if user in (None, ns_inode('self', 'user')):
+            raise TestFailed('uns: the root %d is in the runner\'s user namespace %s'
+                             % (pid, what))
+        other = [k for k in NS_KINDS if ns_owner(pid, k) != user]
+        if other:
+            raise TestFailed('uns: the %s namespace(s) of the root %d are not owned by its '
+                             'user namespace %s' % (', '.join(other), pid, what))
+        for f in ('uid_map', 'gid_map'):
+            try:
+                with open('/proc/%d/%s' % (pid, f)) as fm:
+                    m = fm.read().split()
+            except OSError as e:
+                raise TestFailed('uns: %s of the root %d %s: %s' % (f, pid, what, e))
+            if m != ['0', '100000', '65536']:
+                raise TestFailed('uns: %s of the root %d %s reads "%s", not "0 100000 65536"'
+                                 % (f, pid, what, ' '.join(m)))
 
     def check_running(self, pids, what, expect=None):
         """Every pid alive and neither stopped nor traced nor zombie -- except
@@ -1004,12 +1065,14 @@ class Runner(fault.FaultTests, real.RealTests):
     def do_test(self, name, variant, meta, ctx):
         mods = parse_variant(variant)
         self.check_skip(meta)
-        if mods['ns'] and meta['ns'] != 'yes':
-            m = re.match(r'(no|bug)\b[ :]*(.*)', meta['ns'])
+        # uns: its own answer, else the ns one
+        nskey = 'uns' if mods['uns'] and meta['uns'] else 'ns'
+        if mods['ns'] and meta[nskey] != 'yes':
+            m = re.match(r'(no|bug)\b[ :]*(.*)', meta[nskey])
             if not m:
-                raise MetaError('ns must be "yes", "no: REASON" or "bug: WHAT", not "%s"'
-                                % meta['ns'])
-            raise TestSkipped('ns: %s%s' % ('known bug: ' if m.group(1) == 'bug' else '',
+                raise MetaError('%s must be "yes", "no: REASON" or "bug: WHAT", not "%s"'
+                                % (nskey, meta[nskey]))
+            raise TestSkipped('%s: %s%s' % (nskey, 'known bug: ' if m.group(1) == 'bug' else '',
                                             m.group(2) or 'no reason given'))
         ctx['ns_init'] = mods['ns'] and meta['pidns_root'] != 'yes'
         if not os.access(self.cryo, os.X_OK):
@@ -1110,7 +1173,7 @@ class Runner(fault.FaultTests, real.RealTests):
                 pid, tree, expect = moved
                 ctx['inner'] = None
             if mods['ns']:
-                self.check_own_ns(pid, 'after restore%s' % tag)
+                self.check_own_ns(pid, 'after restore%s' % tag, mods['uns'])
             time.sleep(float(meta['settle']))
             self.check_running(tree, 'after restore%s' % tag, expect)
 
@@ -1161,11 +1224,12 @@ def main():
     ap.add_argument('--real', default=os.path.join(SRC_ROOT, 'tests', 'real'),
                     help='real-program tests (default: tests/real)')
     ap.add_argument('--summary', help='write a JSON summary here')
-    ap.add_argument('--flavor', choices=('h', 'ns', 'all'),
+    ap.add_argument('--flavor', choices=('h', 'ns', 'uns', 'all'),
                     default=os.environ.get('CRYO_TEST_FLAVOR', 'h'),
                     help='h: each test in its own variants (default); ns: each test in the ns '
                     'variant alone (namespaces of its own, see --help-desc), no fault:* or '
-                    'real:* tests; all: both (env CRYO_TEST_FLAVOR)')
+                    'real:* tests; uns: the same in the uns variant (and a user namespace); '
+                    'all: h and ns (env CRYO_TEST_FLAVOR)')
     ap.add_argument('--help-desc', action='store_true', help='describe the metadata format')
     args = ap.parse_args()
     ensure_pid_room()
@@ -1189,9 +1253,10 @@ def main():
     def selected(t):
         return not pats or any(fnmatch.fnmatchcase(t[0], p) or fnmatch.fnmatchcase(t[1], p)
                                for p in pats)
-    allt = r.tests() + (r.real_entries() if args.flavor != 'ns' else [])
+    allt = r.tests() + (r.real_entries() if args.flavor not in ('ns', 'uns') else [])
     tests = [t for t in allt if selected(t)]
-    with_fault = args.fault_target != 'none' and args.flavor != 'ns' and fault.wanted(pats)
+    with_fault = args.fault_target != 'none' and args.flavor not in ('ns', 'uns') and \
+        fault.wanted(pats)
     unknown = [p for p in pats
                if not any(fnmatch.fnmatchcase(t[0], p) or fnmatch.fnmatchcase(t[1], p)
                           for t in allt) and not (with_fault and fault.wanted([p]))]
