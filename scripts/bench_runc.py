@@ -96,7 +96,6 @@ def runc_side(a, bench, work, target):
             if run == 0:
                 res['image_bytes'] = sum(os.path.getsize(os.path.join(img, f))
                                          for f in os.listdir(img))
-            os.unlink(os.path.join(root, 'pid'))
             io = pipes(keep)
             rc, wall, _ = timed(base + ['restore', '-d', '--image-path', img, '--work-path',
                                         wk + '-r', '--bundle', bundle, cid], io)
