@@ -330,34 +330,15 @@ int page_sink_server_tls(struct page_sink *s, const struct ps_tls_opts *o)
 
 int page_server_connect(const char *address, int port)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res, *ai;
-	char service[16];
-	int err = 0, sk = -1;
-
-	snprintf(service, sizeof(service), "%d", port);
-	int r = getaddrinfo(address, service, &hints, &res);
-	if (r) {
-		pr_err("page server %s:%d: can't resolve the address: %s", address, port,
-		       gai_strerror(r));
-		return -EADDRNOTAVAIL;
+	const char *gai_err;
+	int sk = tcp_connect(address, port, &gai_err);
+	if (gai_err) {
+		pr_err("page server %s:%d: can't resolve the address: %s", address, port, gai_err);
+		return sk;
 	}
-	for (ai = res; ai; ai = ai->ai_next) {
-		sk = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (sk < 0) {
-			err = -errno;
-			continue;
-		}
-		if (!connect(sk, ai->ai_addr, ai->ai_addrlen))
-			break;
-		err = -errno;
-		close(sk);
-		sk = -1;
-	}
-	freeaddrinfo(res);
 	if (sk < 0)
-		return log_errno(err ? err : -ECONNREFUSED,
-				 "can't connect to the page server at %s:%d (is `cryo page-server "
-				 "--port %d` or `criu page-server` listening there?)",
+		return log_errno(sk, "can't connect to the page server at %s:%d (is `cryo "
+				 "page-server --port %d` or `criu page-server` listening there?)",
 				 address, port, port);
 	pr_info("connected to the page server at %s:%d", address, port);
 	return sk;

@@ -35,6 +35,7 @@
 #include "stats.pb-c.h"
 #include "util/log.h"
 #include "util/pipeline.h"
+#include "util/util.h"
 
 static uint64_t now_ms(void)
 {
@@ -45,32 +46,16 @@ static uint64_t now_ms(void)
 
 static int connect_dest(const char *host, int port, char *peer, size_t len)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res;
-	char service[16];
-	int err = -ECONNREFUSED, sk = -1;
+	const char *gai_err;
 
 	snprintf(peer, len, "%s:%d", host, port);
-	snprintf(service, sizeof(service), "%d", port);
-	int r = getaddrinfo(host, service, &hints, &res);
-	if (r) {
-		pr_err("migrate: can't resolve the destination %s: %s", host, gai_strerror(r));
-		return -EADDRNOTAVAIL;
+	int sk = tcp_connect(host, port, &gai_err);
+	if (gai_err) {
+		pr_err("migrate: can't resolve the destination %s: %s", host, gai_err);
+		return sk;
 	}
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		sk = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (sk < 0) {
-			err = -errno;
-			continue;
-		}
-		if (!connect(sk, ai->ai_addr, ai->ai_addrlen))
-			break;
-		err = -errno;
-		close(sk);
-		sk = -1;
-	}
-	freeaddrinfo(res);
 	if (sk < 0)
-		return log_errno(err, "migrate: can't connect to the destination %s (is `cryo "
+		return log_errno(sk, "migrate: can't connect to the destination %s (is `cryo "
 				 "migrate --listen %d -D DIR` running there?)", peer, port);
 	int ret = mig_set_timeouts(sk);
 	if (ret) {

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <stdio.h>
@@ -258,4 +260,33 @@ int write_pidfile(const char *path, pid_t pid)
 	if (ret)
 		return log_errno(ret, "can't write the pidfile %s", path);
 	return 0;
+}
+
+int tcp_connect(const char *host, int port, const char **gai_err)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res;
+	char service[16];
+	int err = -ECONNREFUSED, sk = -1;
+
+	*gai_err = NULL;
+	snprintf(service, sizeof(service), "%d", port);
+	int r = getaddrinfo(host, service, &hints, &res);
+	if (r) {
+		*gai_err = gai_strerror(r);
+		return -EADDRNOTAVAIL;
+	}
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		sk = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (sk < 0) {
+			err = -errno;
+			continue;
+		}
+		if (!connect(sk, ai->ai_addr, ai->ai_addrlen))
+			break;
+		err = -errno;
+		close(sk);
+		sk = -1;
+	}
+	freeaddrinfo(res);
+	return sk >= 0 ? sk : err;
 }

@@ -61,6 +61,12 @@ int create_file_at(int dirfd, const char *path, int flags, mode_t mode);
  * to the work directory).  Logs failures. */
 int write_pidfile(const char *path, pid_t pid);
 
+/* A TCP connection to @host:@port (every address getaddrinfo gives, in
+ * turn).  Returns the socket (close-on-exec), or -EADDRNOTAVAIL with
+ * *@gai_err set when the name does not resolve, or the last connect's
+ * -errno; not logged (the caller says what it was connecting to). */
+int tcp_connect(const char *host, int port, const char **gai_err);
+
 /* Monotonic time in nanoseconds. */
 uint64_t now_ns(void);
 
