@@ -56,6 +56,42 @@ def exe_of(pid):
     return os.path.realpath(e) if e else None
 
 
+BUSYBOX = '/bin/busybox'
+
+
+def busybox_root(root, dirs=('bin', 'proc', 'sys', 'dev', 'tmp')):
+    """A busybox-static root file system at @root: the directories @dirs,
+    /bin/busybox, and a link per applet (relative, as the container sees
+    them: busybox --install would link to its path here)."""
+    for d in dirs:
+        os.makedirs(os.path.join(root, d))
+    shutil.copy2(BUSYBOX, os.path.join(root, 'bin', 'busybox'))
+    applets = subprocess.run([BUSYBOX, '--list'], stdout=subprocess.PIPE, check=True,
+                             universal_newlines=True).stdout.split()
+    for a in applets:
+        if a != 'busybox':
+            os.symlink('busybox', os.path.join(root, 'bin', a))
+
+
+def int_file(root, name='count'):
+    """The number in @root/@name (a container's loop writes /count), None
+    while there is none."""
+    try:
+        return int(read(os.path.join(root, name)).strip())
+    except (OSError, ValueError):
+        return None
+
+
+def wait_count(root, above, timeout=10):
+    """The loop's count in @root once it is above @above; fails if it does
+    not get there in @timeout s."""
+    v = wait_until(lambda: (int_file(root) or 0) > above and int_file(root), timeout, 0.05)
+    if not v:
+        raise CheckFailed('the loop\'s count in %s stays at %s (not above %d in %d s)'
+                          % (root, int_file(root), above, timeout))
+    return v
+
+
 def wait_until(cond, timeout, step=0.02):
     deadline = time.time() + timeout
     while True:

@@ -73,15 +73,8 @@ def own_memcg():
 
 
 def make_rootfs(root):
-    for d in ('bin', 'proc', 'sys', 'dev', 'tmp'):
-        os.makedirs(os.path.join(root, d))
-    shutil.copy2(BUSYBOX, os.path.join(root, 'bin', 'busybox'))
+    checklib.busybox_root(root)
     shutil.copy2(SHM, os.path.join(root, 'bin', 'ctr_shm'))
-    applets = subprocess.run([BUSYBOX, '--list'], stdout=subprocess.PIPE, check=True,
-                             universal_newlines=True).stdout.split()
-    for a in applets:
-        if a != 'busybox':
-            os.symlink('busybox', os.path.join(root, 'bin', a))
 
 
 def rmcg(path):
@@ -137,11 +130,7 @@ class CtrCheck(checklib.Check):
             rmcg(cg)
 
 
-def value(root, name):
-    try:
-        return int(checklib.read(os.path.join(root, name)).strip())
-    except (OSError, ValueError):
-        return None
+value = checklib.int_file
 
 
 def echoed(root):
@@ -151,13 +140,7 @@ def echoed(root):
         return []
 
 
-def wait_count(root, above, timeout=10):
-    v = checklib.wait_until(lambda: (value(root, 'count') or 0) > above and value(root, 'count'),
-                            timeout, 0.05)
-    if not v:
-        raise CheckFailed('the loop\'s count in %s stays at %s (not above %d in %d s)'
-                          % (root, value(root, 'count'), above, timeout))
-    return v
+wait_count = checklib.wait_count
 
 
 def shm_read(pid):

@@ -92,14 +92,7 @@ class LxcCheck(checklib.Check):
         """A busybox container: its config and root file system."""
         d = os.path.join(self.lxcpath, name)
         root = os.path.join(d, 'rootfs')
-        for sub in ('bin', 'proc', 'sys', 'dev', 'tmp', 'etc'):
-            os.makedirs(os.path.join(root, sub))
-        shutil.copy2(BUSYBOX, os.path.join(root, 'bin', 'busybox'))
-        applets = subprocess.run([BUSYBOX, '--list'], stdout=subprocess.PIPE, check=True,
-                                 universal_newlines=True).stdout.split()
-        for a in applets:
-            if a != 'busybox':
-                os.symlink('busybox', os.path.join(root, 'bin', a))
+        checklib.busybox_root(root, ('bin', 'proc', 'sys', 'dev', 'tmp', 'etc'))
         # LXC splits lxc.init.cmd at blanks: the loop is a script
         scripts = {
             'loop.sh': 'i=0; while true; do i=$((i+1)); echo $i > /count; usleep 100000; done',
@@ -158,19 +151,8 @@ class LxcCheck(checklib.Check):
         super().cleanup()
 
 
-def count(root):
-    try:
-        return int(checklib.read(os.path.join(root, 'count')).strip())
-    except (OSError, ValueError):
-        return None
-
-
-def wait_count(root, above, timeout=10):
-    v = checklib.wait_until(lambda: (count(root) or 0) > above and count(root), timeout, 0.05)
-    if not v:
-        raise CheckFailed('the loop\'s count stays at %s (not above %d in %d s)'
-                          % (count(root), above, timeout))
-    return v
+count = checklib.int_file
+wait_count = checklib.wait_count
 
 
 def cryo_log(c, path, what):

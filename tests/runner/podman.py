@@ -127,14 +127,7 @@ class PodmanCheck(checklib.Check):
         if self.imported:
             return
         root = self.path('rootfs')
-        for d in ('bin', 'proc', 'sys', 'dev', 'tmp', 'etc', 'run'):
-            os.makedirs(os.path.join(root, d))
-        shutil.copy2(BUSYBOX, os.path.join(root, 'bin', 'busybox'))
-        applets = subprocess.run([BUSYBOX, '--list'], stdout=subprocess.PIPE, check=True,
-                                 universal_newlines=True).stdout.split()
-        for a in applets:
-            if a != 'busybox':
-                os.symlink('busybox', os.path.join(root, 'bin', a))
+        checklib.busybox_root(root, ('bin', 'proc', 'sys', 'dev', 'tmp', 'etc', 'run'))
         tar = self.path('rootfs.tar')
         with tarfile.open(tar, 'w') as t:
             t.add(root, arcname='.')
@@ -231,19 +224,8 @@ class PodmanCheck(checklib.Check):
                     (os.rmdir(d), True)[1]), 5, 0.05)
 
 
-def count(root):
-    try:
-        return int(checklib.read(os.path.join(root, 'count')).strip())
-    except (OSError, ValueError):
-        return None
-
-
-def wait_count(root, above, timeout=10):
-    v = checklib.wait_until(lambda: (count(root) or 0) > above and count(root), timeout, 0.05)
-    if not v:
-        raise CheckFailed('the loop\'s count in %s stays at %s (not above %d in %d s)'
-                          % (root, count(root), above, timeout))
-    return v
+count = checklib.int_file
+wait_count = checklib.wait_count
 
 
 def continues(c, root, low, high, what):

@@ -156,16 +156,7 @@ class RuncCheck(checklib.Check):
         /echoed (a connection inside the container)."""
         b = self.path(name)
         root = os.path.join(b, 'rootfs')
-        for d in ('bin', 'proc', 'sys', 'dev', 'tmp', 'www'):
-            os.makedirs(os.path.join(root, d))
-        shutil.copy2(BUSYBOX, os.path.join(root, 'bin', 'busybox'))
-        # busybox --install would link to its path here: the links are
-        # made relative, one per applet, as the container sees them
-        applets = subprocess.run([BUSYBOX, '--list'], stdout=subprocess.PIPE, check=True,
-                                 universal_newlines=True).stdout.split()
-        for a in applets:
-            if a != 'busybox':
-                os.symlink('busybox', os.path.join(root, 'bin', a))
+        checklib.busybox_root(root, ('bin', 'proc', 'sys', 'dev', 'tmp', 'www'))
         with open(os.path.join(root, 'www', 'index.html'), 'w') as f:
             f.write(self.token + '\n')
         subprocess.run([RUNC, 'spec'], cwd=b, check=True)
@@ -250,20 +241,11 @@ def log_text(work, name):
 
 
 def count(bundle):
-    try:
-        return int(checklib.read(os.path.join(bundle, 'rootfs', 'count')).strip())
-    except (OSError, ValueError):
-        return None
+    return checklib.int_file(os.path.join(bundle, 'rootfs'))
 
 
 def wait_count(bundle, above, timeout=10):
-    """The loop's count once it is above @above; fails if it does not get
-    there in @timeout s."""
-    v = checklib.wait_until(lambda: (count(bundle) or 0) > above and count(bundle), timeout, 0.05)
-    if not v:
-        raise CheckFailed('the loop\'s count in %s stays at %s (not above %d in %d s)'
-                          % (bundle, count(bundle), above, timeout))
-    return v
+    return checklib.wait_count(os.path.join(bundle, 'rootfs'), above, timeout)
 
 
 def serves(c, pid, what):
