@@ -92,6 +92,41 @@ def wait_count(root, above, timeout=10):
     return v
 
 
+def loop_continues(read, ref, low, high, t_restore, what):
+    """After a restore: a loop writing 10 counts a second goes on from
+    where the images have it.  @read() (the count, or None) is sampled for
+    1.5 s from @ref, what it said before the restore.  The first new value
+    must be in [@low, @high] (the checkpoint's count + 1, or + 2 when the
+    loop was caught between its increment and its write), plus 10 a second
+    for the time since the restore began at @t_restore (the loop runs
+    before the first sample); a loop started again would write 1, 2...
+    Each later value must be the one before + 1.  Returns the values."""
+    seen = []
+    t_first = None
+    t0 = time.time()
+    while time.time() - t0 < 1.5:
+        v = read()
+        if v is not None and (seen[-1:] or [ref])[-1] != v:
+            if not seen:
+                t_first = time.time()
+            seen.append(v)
+        time.sleep(0.005)
+    if len(seen) < 3:
+        raise CheckFailed('%s: the loop wrote %s in 1.5 s after the restore (at 10 a '
+                          'second): it does not run' % (what, seen))
+    slack = int(10 * (t_first - t_restore)) + 1
+    if not low <= seen[0] <= high + slack:
+        raise CheckFailed('%s: the first count after the restore is %d, not in [%d, %d] '
+                          '(the checkpoint\'s + 1 or 2, + %d for the time since the restore '
+                          'began): the loop restarted or lost its state'
+                          % (what, seen[0], low, high + slack, slack))
+    for a, b in zip(seen, seen[1:]):
+        if b != a + 1:
+            raise CheckFailed('%s: the count went from %d to %d after the restore (%s)'
+                              % (what, a, b, seen))
+    return seen
+
+
 def wait_until(cond, timeout, step=0.02):
     deadline = time.time() + timeout
     while True:

@@ -195,27 +195,8 @@ def check_checkpoint_restore(c):
     pid2 = c.init_pid(name)
     if pid2 == pid:
         raise CheckFailed('the restored init has the old PID %d' % pid)
-    seen = []
-    t0 = time.time()
-    t_first = None
-    while time.time() - t0 < 1.5:
-        v = count(root)
-        if v is not None and (seen[-1:] or [before])[-1] != v:
-            if not seen:
-                t_first = time.time()
-            seen.append(v)
-        time.sleep(0.005)
-    if len(seen) < 3:
-        raise CheckFailed('the restored loop wrote %s in 1.5 s: it does not run' % seen)
-    slack = int(10 * (t_first - t_restore)) + 1
-    if not before + 1 <= seen[0] <= before + 2 + slack:
-        raise CheckFailed('the first count after the restore is %d, not in [%d, %d] (the '
-                          'checkpoint\'s + 1 or 2, + %d for the time since the restore began): '
-                          'the loop restarted or lost its state'
-                          % (seen[0], before + 1, before + 2 + slack, slack))
-    for a, b in zip(seen, seen[1:]):
-        if b != a + 1:
-            raise CheckFailed('the count went from %d to %d after the restore (%s)' % (a, b, seen))
+    seen = checklib.loop_continues(lambda: count(root), before, before + 1, before + 2, t_restore,
+                                   c.name)
     # its cgroup namespace is rooted at its cgroups, as LXC made it: from
     # inside, every hierarchy reads "/"
     r = subprocess.run(['nsenter', '-t', str(pid2), '-C', 'cat', '/proc/%d/cgroup' % pid2],

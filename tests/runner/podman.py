@@ -235,30 +235,8 @@ def continues(c, root, low, high, what):
     [@low, @high] plus 10 a second since the restore began (a restarted
     loop writes 1, 2...: below @low, the checks let it pass 10 first), each
     later one the one before + 1."""
-    seen = []
-    t_first = None
-    t0 = time.time()
-    while time.time() - t0 < 1.5:
-        v = count(root)
-        if v is not None and (seen[-1:] or [low - 1])[-1] != v:
-            if not seen:
-                t_first = time.time()
-            seen.append(v)
-        time.sleep(0.005)
-    if len(seen) < 3:
-        raise CheckFailed('%s: the loop wrote %s in 1.5 s after the restore: it does not run'
-                          % (what, seen))
-    first = seen[0]
-    slack = int(10 * (t_first - c.restore_began)) + 1
-    if not low <= first <= high + slack:
-        raise CheckFailed('%s: the count after the restore is %d, not in [%d, %d] (the '
-                          'checkpoint\'s + 1 or 2, + %d for the time since the restore began): '
-                          'the loop restarted or lost its state' % (what, first, low,
-                                                                     high + slack, slack))
-    for a, b in zip(seen, seen[1:]):
-        if b != a + 1:
-            raise CheckFailed('%s: the count went from %d to %d after the restore (%s)'
-                              % (what, a, b, seen))
+    seen = checklib.loop_continues(lambda: count(root), low - 1, low, high, c.restore_began,
+                                   what)
     note('%s: the restored loop wrote %s (from [%d, %d] on)' % (what, seen, low, high))
 
 

@@ -291,29 +291,8 @@ def continues(c, bundle, ref, low, high, what):
     restore began (the loop runs before the first sample); a loop started
     again would write 1, 2...: below @low, as the checks let the count pass
     10 before the checkpoint.  Each later value must be the one before + 1."""
-    seen = []
-    t_first = None
-    t0 = time.time()
-    while time.time() - t0 < 1.5:
-        v = count(bundle)
-        if v is not None and (seen[-1:] or [ref])[-1] != v:
-            if not seen:
-                t_first = time.time()
-            seen.append(v)
-        time.sleep(0.005)
-    if len(seen) < 3:
-        raise CheckFailed('%s: the loop wrote %s in 1.5 s after the restore (at 10 a '
-                          'second): it does not run' % (what, seen))
-    slack = int(10 * (t_first - c.restore_began)) + 1
-    if not low <= seen[0] <= high + slack:
-        raise CheckFailed('%s: the first count after the restore is %d, not in [%d, %d] '
-                          '(the checkpoint\'s + 1 or 2, + %d for the time since the restore '
-                          'began): the loop restarted or lost its state'
-                          % (what, seen[0], low, high + slack, slack))
-    for a, b in zip(seen, seen[1:]):
-        if b != a + 1:
-            raise CheckFailed('%s: the count went from %d to %d after the restore (%s)'
-                              % (what, a, b, seen))
+    seen = checklib.loop_continues(lambda: count(bundle), ref, low, high, c.restore_began,
+                                   what)
     note('%s: the file said %s, the restored loop wrote %s' % (what, ref, seen))
 
 
