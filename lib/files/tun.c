@@ -1,0 +1,183 @@
+/* /dev/net/tun descriptors (criu's tunfile_entry, FD_TYPES__TUNF): the tun
+ * or tap device the file is attached to (TUNSETIFF), by name, in the
+ * tree's network namespace (ns_id), and whether it is a detached queue of
+ * a multi-queue device (TUNSETQUEUE IFF_DETACH_QUEUE).  The device itself
+ * is saved and made again with the namespace (lib/ns/net_link.c), left
+ * persistent for the files to attach to; a file of a device that was not
+ * persistent takes that away again once attached, so the device goes with
+ * its last file as it would have.  Packets queued on the file are not
+ * saved: they are dropped, as criu does.
+ *
+ * A detached queue and a file never attached both answer TUNGETIFF with
+ * EBADFD; TUNSETQUEUE IFF_ATTACH_QUEUE tells them apart (EINVAL: never
+ * attached), and the queue is detached again at once. */
+#include "files/files-int.h"
+#include "images/image.h"
+#include "ns/ns.h"
+#include "util/log.h"
+
+#include "netdev.pb-c.h"
+#include "tun.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int tun_dump(struct fd_dump *d)
+{
+	int lfd = fd_dump_lfd(d);
+	if (lfd < 0)
+		return lfd;
+	struct ifreq ifr;
+	bool detached = false, attached = true;
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(lfd, TUNGETIFF, &ifr)) {
+		if (errno != EBADFD)
+			return_perror("ioctl(TUNGETIFF) on " FD_FMT " (" "/dev/net/tun)", FD_ARGS(d));
+		struct ifreq q = { .ifr_flags = IFF_ATTACH_QUEUE };
+		if (!ioctl(lfd, TUNSETQUEUE, &q)) {
+			int r = ioctl(lfd, TUNGETIFF, &ifr);
+			int e = errno;
+			q.ifr_flags = IFF_DETACH_QUEUE;
+			if (ioctl(lfd, TUNSETQUEUE, &q))
+				return_perror("can't detach the queue of " FD_FMT " again (it was a "
+					      "detached queue of a multi-queue tun device)",
+					      FD_ARGS(d));
+			if (r) {
+				errno = e;
+				return_perror("ioctl(TUNGETIFF) on " FD_FMT, FD_ARGS(d));
+			}
+			detached = true;
+		} else {
+			attached = false;	/* never attached: a bare /dev/net/tun file */
+		}
+	}
+	TunfileEntry t = TUNFILE_ENTRY__INIT;
+	t.has_id = true;
+	t.id = d->id;
+	t.has_cryo_flags = true;
+	t.cryo_flags = d->fi.flags;
+	char name[IFNAMSIZ + 1];
+	if (attached) {
+		char path[48];
+		struct stat st;
+		uint32_t ns_id;
+		snprintf(path, sizeof(path), "/proc/%d/ns/net", d->pid);
+		if (stat(path, &st))
+			return_perror("can't stat %s", path);
+		TaskKobjIdsEntry self = TASK_KOBJ_IDS_ENTRY__INIT;
+		int ret = d->fdm->ns ? ns_dump_file(d->fdm->ns, ns_desc(NS_NET), st.st_ino, &ns_id) :
+				       -EOPNOTSUPP;
+		if (!ret)
+			ret = ns_dump_self_ids(d->fdm->ns, &self);
+		if (!ret && self.has_net_ns_id && self.net_ns_id == ns_id)
+			ret = -EOPNOTSUPP;
+		if (ret == -EOPNOTSUPP) {
+			pr_err(FD_FMT " is attached to tun device %.*s of a network namespace that "
+			       "is not the tree's own: cryo saves the tun devices of a tree's own "
+			       "network namespace only (run the tree in one, or close the file "
+			       "before the dump)", FD_ARGS(d), IFNAMSIZ, ifr.ifr_name);
+			return ret;
+		}
+		if (ret)
+			return ret;
+		snprintf(name, sizeof(name), "%.*s", IFNAMSIZ, ifr.ifr_name);
+		t.netdev = name;
+		t.has_detached = true;
+		t.detached = detached;
+		t.has_ns_id = true;
+		t.ns_id = ns_id;
+	}
+	FileEntry fe = FILE_ENTRY__INIT;
+	fe.tunf = &t;
+	pr_info(FD_FMT ": tun file of %s%s", FD_ARGS(d), attached ? name : "no device",
+		detached ? " (a detached queue)" : "");
+	return files_emit(d, &fe);
+}
+
+/* The tun flags of device @name in netdev-@ns_id.img; -ENOENT if none */
+static int tun_flags(int dirfd, uint32_t ns_id, const char *name, uint32_t *flags)
+{
+	struct cr_img *img;
+	int ret = img_open(&img, dirfd, IMG_NETDEV, IMG_READ | IMG_MISSING_OK, ns_id);
+	if (ret)
+		return ret;
+	ret = -ENOENT;
+	for (;;) {
+		NetDeviceEntry *e;
+		int r = img_read_msg(img, &net_device_entry__descriptor, (ProtobufCMessage **)&e);
+		if (r <= 0) {
+			if (r < 0)
+				ret = r;
+			break;
+		}
+		if (e->type == ND_TYPE__TUN && e->name && !strcmp(e->name, name) && e->tun &&
+		    e->tun->has_flags) {
+			*flags = e->tun->flags;
+			ret = 0;
+		}
+		protobuf_c_message_free_unpacked(&e->base, NULL);
+		if (!ret)
+			break;
+	}
+	img_close(img);
+	return ret;
+}
+
+static int tun_open(struct files_restore *fr, struct rst_file *f)
+{
+	const TunfileEntry *t = f->fe->tunf;
+	char what[64];
+	if (!t) {
+		pr_err("files.img: tun file %u has no tunfile entry", f->fe->id);
+		return -EINVAL;
+	}
+	snprintf(what, sizeof(what), "tun file %u (%s)", f->fe->id, t->netdev ? t->netdev : "-");
+	uint32_t flags = 0;
+	if (t->netdev) {
+		int r = t->has_ns_id ? tun_flags(fr->dirfd, t->ns_id, t->netdev, &flags) : -ENOENT;
+		if (r == -ENOENT) {
+			pr_err("%s: the images have no tun device %s in the tree's network namespace "
+			       "(netdev-%u.img)", what, t->netdev, t->ns_id);
+			return -EINVAL;
+		}
+		if (r)
+			return r;
+	}
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return_perror("can't open /dev/net/tun for %s", what);
+	int ret = 0;
+	if (t->netdev) {
+		struct ifreq ifr;
+		memset(&ifr, 0, sizeof(ifr));
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", t->netdev);
+		/* the file's flags become the device's (tun_set_iff): its own */
+		ifr.ifr_flags = flags & ~IFF_PERSIST;
+		if (ioctl(fd, TUNSETIFF, &ifr))
+			ret = log_errno(-errno, "%s: can't attach it to its device (TUNSETIFF, "
+					"flags 0x%x)", what, flags);
+		/* made persistent for the files to find it (lib/ns/net_link.c) */
+		if (!ret && !(flags & IFF_PERSIST) && ioctl(fd, TUNSETPERSIST, 0L))
+			ret = log_errno(-errno, "%s: can't make its device not persistent again",
+					what);
+		struct ifreq q = { .ifr_flags = IFF_DETACH_QUEUE };
+		if (!ret && t->detached && ioctl(fd, TUNSETQUEUE, &q))
+			ret = log_errno(-errno, "%s: can't detach its queue (TUNSETQUEUE)", what);
+	}
+	unsigned fl = t->has_cryo_flags ? t->cryo_flags : O_RDWR;
+	return files_rst_adopt(f, fd, ret, fl, NULL, what);
+}
+
+const struct fd_kind fdk_tun = {
+	.name = "tun file",
+	.fd_type = FD_TYPES__TUNF,
+	.dump = tun_dump,
+	.open = tun_open,
+};
