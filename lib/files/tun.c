@@ -6,11 +6,11 @@
  * persistent for the files to attach to; a file of a device that was not
  * persistent takes that away again once attached, so the device goes with
  * its last file as it would have.  Packets queued on the file are not
- * saved: they are dropped, as criu does.
- *
- * A detached queue and a file never attached both answer TUNGETIFF with
- * EBADFD; TUNSETQUEUE IFF_ATTACH_QUEUE tells them apart (EINVAL: never
- * attached), and the queue is detached again at once. */
+ * saved: they are dropped, as criu does.  TUNGETIFF names the device of
+ * a detached queue too, with IFF_DETACH_QUEUE in its flags; a file never
+ * attached answers EBADFD and is restored as a bare /dev/net/tun file.
+ * The file's sndbuf (TUNSETSNDBUF: per queue, a new one starts at
+ * INT_MAX) is the device entry's, as criu keeps it. */
 #include "files/files-int.h"
 #include "images/image.h"
 #include "ns/ns.h"
@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -39,24 +40,10 @@ static int tun_dump(struct fd_dump *d)
 	memset(&ifr, 0, sizeof(ifr));
 	if (ioctl(lfd, TUNGETIFF, &ifr)) {
 		if (errno != EBADFD)
-			return_perror("ioctl(TUNGETIFF) on " FD_FMT " (" "/dev/net/tun)", FD_ARGS(d));
-		struct ifreq q = { .ifr_flags = IFF_ATTACH_QUEUE };
-		if (!ioctl(lfd, TUNSETQUEUE, &q)) {
-			int r = ioctl(lfd, TUNGETIFF, &ifr);
-			int e = errno;
-			q.ifr_flags = IFF_DETACH_QUEUE;
-			if (ioctl(lfd, TUNSETQUEUE, &q))
-				return_perror("can't detach the queue of " FD_FMT " again (it was a "
-					      "detached queue of a multi-queue tun device)",
-					      FD_ARGS(d));
-			if (r) {
-				errno = e;
-				return_perror("ioctl(TUNGETIFF) on " FD_FMT, FD_ARGS(d));
-			}
-			detached = true;
-		} else {
-			attached = false;	/* never attached: a bare /dev/net/tun file */
-		}
+			return_perror("ioctl(TUNGETIFF) on " FD_FMT " (/dev/net/tun)", FD_ARGS(d));
+		attached = false;	/* never attached: a bare /dev/net/tun file */
+	} else {
+		detached = ifr.ifr_flags & IFF_DETACH_QUEUE;
 	}
 	TunfileEntry t = TUNFILE_ENTRY__INIT;
 	t.has_id = true;
@@ -101,8 +88,9 @@ static int tun_dump(struct fd_dump *d)
 	return files_emit(d, &fe);
 }
 
-/* The tun flags of device @name in netdev-@ns_id.img; -ENOENT if none */
-static int tun_flags(int dirfd, uint32_t ns_id, const char *name, uint32_t *flags)
+/* The tun flags and sndbuf of device @name in netdev-@ns_id.img; -ENOENT
+ * if none */
+static int tun_flags(int dirfd, uint32_t ns_id, const char *name, uint32_t *flags, int *sndbuf)
 {
 	struct cr_img *img;
 	int ret = img_open(&img, dirfd, IMG_NETDEV, IMG_READ | IMG_MISSING_OK, ns_id);
@@ -120,6 +108,7 @@ static int tun_flags(int dirfd, uint32_t ns_id, const char *name, uint32_t *flag
 		if (e->type == ND_TYPE__TUN && e->name && !strcmp(e->name, name) && e->tun &&
 		    e->tun->has_flags) {
 			*flags = e->tun->flags;
+			*sndbuf = e->tun->has_sndbuf ? (int)e->tun->sndbuf : INT_MAX;
 			ret = 0;
 		}
 		protobuf_c_message_free_unpacked(&e->base, NULL);
@@ -140,8 +129,10 @@ static int tun_open(struct files_restore *fr, struct rst_file *f)
 	}
 	snprintf(what, sizeof(what), "tun file %u (%s)", f->fe->id, t->netdev ? t->netdev : "-");
 	uint32_t flags = 0;
+	int sndbuf = INT_MAX;
 	if (t->netdev) {
-		int r = t->has_ns_id ? tun_flags(fr->dirfd, t->ns_id, t->netdev, &flags) : -ENOENT;
+		int r = t->has_ns_id ? tun_flags(fr->dirfd, t->ns_id, t->netdev, &flags, &sndbuf) :
+				       -ENOENT;
 		if (r == -ENOENT) {
 			pr_err("%s: the images have no tun device %s in the tree's network namespace "
 			       "(netdev-%u.img)", what, t->netdev, t->ns_id);
@@ -167,6 +158,8 @@ static int tun_open(struct files_restore *fr, struct rst_file *f)
 		if (!ret && !(flags & IFF_PERSIST) && ioctl(fd, TUNSETPERSIST, 0L))
 			ret = log_errno(-errno, "%s: can't make its device not persistent again",
 					what);
+		if (!ret && sndbuf != INT_MAX && ioctl(fd, TUNSETSNDBUF, &sndbuf))
+			ret = log_errno(-errno, "%s: can't set its sndbuf to %d", what, sndbuf);
 		struct ifreq q = { .ifr_flags = IFF_DETACH_QUEUE };
 		if (!ret && t->detached && ioctl(fd, TUNSETQUEUE, &q))
 			ret = log_errno(-errno, "%s: can't detach its queue (TUNSETQUEUE)", what);

@@ -13,8 +13,9 @@
  *     device --external macvlan[NAME]:HOSTIF names, as criu does, and moved
  *     in with its index (IFLA_NET_NS_FD).  macvtap is refused.
  *   - tun/tap: name, type and flags (IFF_NO_PI, IFF_VNET_HDR,
- *     IFF_MULTI_QUEUE, ...), owner, group, sndbuf and vnet header size
- *     (per device in the kernel) and whether it was persistent.  The
+ *     IFF_MULTI_QUEUE, ...), owner, group, vnet header size (the
+ *     device's), sndbuf (the queues': a process's file where one holds it)
+ *     and whether it was persistent.  The
  *     device is made with TUNSETIFINDEX (its index) and TUNSETIFF, its
  *     settings set, and left persistent: the tasks' /dev/net/tun files
  *     (lib/files/tun.c) attach to it and take persistence away again where
@@ -168,9 +169,10 @@ static int tun_fill(const struct link *k, TunLinkEntry *t, pid_t pid)
 	close(fd);
 	if (ret)
 		return ret;
-	/* TUNGETIFF: the device's flags, IFF_PERSIST among them */
+	/* TUNGETIFF: the device's flags, IFF_PERSIST among them (and the
+	 * file's IFF_DETACH_QUEUE, which is no device's) */
 	t->has_flags = t->has_owner = t->has_group = t->has_vnethdr = t->has_sndbuf = true;
-	t->flags = (uint16_t)ifr.ifr_flags;
+	t->flags = (uint16_t)ifr.ifr_flags & ~IFF_DETACH_QUEUE;
 	t->owner = (int32_t)info_u32(k, IFLA_TUN_OWNER, (uint32_t)-1);
 	t->group = (int32_t)info_u32(k, IFLA_TUN_GROUP, (uint32_t)-1);
 	t->vnethdr = hdrsz;
@@ -273,7 +275,11 @@ static int bridge_create(int sk, const NetDeviceEntry *e, uint32_t id)
 		     put(&r, IFLA_BR_HELLO_TIME, &b->hello_time, 4) &&
 		     put(&r, IFLA_BR_MAX_AGE, &b->max_age, 4) &&
 		     put(&r, IFLA_BR_AGEING_TIME, &b->ageing_time, 4) &&
-		     put(&r, IFLA_BR_PRIORITY, &prio, 2) && put(&r, IFLA_BR_VLAN_FILTERING, &vf, 1);
+		     put(&r, IFLA_BR_PRIORITY, &prio, 2);
+		/* a kernel without CONFIG_BRIDGE_VLAN_FILTERING refuses the
+		 * attribute whatever its value: sent only where it is on */
+		if (ok && vf)
+			ok = put(&r, IFLA_BR_VLAN_FILTERING, &vf, 1);
 	}
 	if (!ok) {
 		pr_err("netdev-%u.img: bridge %s: the request does not fit (a bug)", id, e->name);
@@ -330,6 +336,33 @@ int macvlan_check_names(int dirfd, uint32_t id, const struct str_list *external)
 	return ret < 0 ? ret : 0;
 }
 
+struct by_name {
+	const char *name;
+	int index;
+};
+
+static int match_name(struct nlmsghdr *h, void *arg)
+{
+	struct by_name *b = arg;
+	struct ifinfomsg *ifi = NLMSG_DATA(h);
+	if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
+		return 0;
+	struct rtattr *a = rtnl_attr(IFLA_RTA(ifi), IFLA_PAYLOAD(h), IFLA_IFNAME);
+	if (a && !strncmp(RTA_DATA(a), b->name, RTA_PAYLOAD(a)) &&
+	    strlen(b->name) + 1 == RTA_PAYLOAD(a))
+		b->index = ifi->ifi_index;
+	return 0;
+}
+
+/* The index of device @name in the namespace of rtnetlink socket @sk (cryo's
+ * thread is in another one: if_nametoindex would look there), or 0 */
+static int index_in(int sk, const char *name)
+{
+	struct by_name b = { .name = name };
+	int ret = rtnl_dump(sk, RTM_GETLINK, AF_UNSPEC, sizeof(struct ifinfomsg), match_name, &b);
+	return ret < 0 ? ret : b.index;
+}
+
 static int macvlan_create(int sk, int host_sk, const struct ns_set *set, const NetDeviceEntry *e,
 			  uint32_t id)
 {
@@ -347,10 +380,13 @@ static int macvlan_create(int sk, int host_sk, const struct ns_set *set, const N
 		host = macvlan_host(set->external, e->name);
 		if (!host)
 			return no_macvlan_host(e->name, id);
-		lower = if_nametoindex(host);
-		if (!lower)
+		int idx = index_in(host_sk, host);
+		if (idx < 0)
+			return log_errno(idx, "can't list the devices of cryo's namespace");
+		if (!idx)
 			return log_errno(-ENODEV, "--external macvlan[%s]:%s: cryo's namespace has "
 					 "no device %s", e->name, host, host);
+		lower = idx;
 	}
 	struct req r;
 	new_link(&r, e);
