@@ -3,11 +3,14 @@
  * NetDeviceEntry (type BRIDGE, MACVLAN with macvlan_link_entry, TUN with
  * tun_link_entry).
  *   - bridge: made again with its index, name and settings (STP, forward
- *     delay, hello time, max age, ageing time, priority, VLAN filtering:
- *     cryo_bridge, a field of cryo's, criu keeps none); every device that
- *     was a port of it (criu's master) is put back into it once all
- *     devices exist (netdev_set_masters).
- *   - macvlan: its mode and flags; with its lower device inside the
+ *     delay, hello time, max age, ageing time, priority: cryo_bridge, a
+ *     field of cryo's, criu keeps none); every device that was a port of
+ *     it (criu's master) is put back into it once all devices exist
+ *     (netdev_set_masters).  Not saved: its ports' own settings (cost,
+ *     priority, learning...), its static fdb entries and multicast
+ *     settings; VLAN filtering is refused (the ports' VLAN tables).
+ *   - macvlan: its mode and flags (source mode, whose MAC list criu's
+ *     image has no place for, is refused); with its lower device inside the
  *     namespace it is made there on it, with the lower device outside (the
  *     usual case: the host's NIC) it is made in cryo's namespace on the
  *     device --external macvlan[NAME]:HOSTIF names, as criu does, and moved
@@ -15,7 +18,9 @@
  *   - tun/tap: name, type and flags (IFF_NO_PI, IFF_VNET_HDR,
  *     IFF_MULTI_QUEUE, ...), owner, group, vnet header size (the
  *     device's), sndbuf (the queues': a process's file where one holds it)
- *     and whether it was persistent.  The
+ *     and whether it was persistent (not: IFF_NAPI, which rtnetlink does
+ *     not show and an attach at dump sets from its own flags, offloads,
+ *     filters, steering programs, the vnet header's endianness).  The
  *     device is made with TUNSETIFINDEX (its index) and TUNSETIFF, its
  *     settings set, and left persistent: the tasks' /dev/net/tun files
  *     (lib/files/tun.c) attach to it and take persistence away again where
@@ -195,6 +200,13 @@ int netdev_other_fill(const struct link *k, NetDeviceEntry *e, struct netdev_oth
 		b->ageing_time = info_u32(k, IFLA_BR_AGEING_TIME, 30000);
 		b->priority = info_u32(k, IFLA_BR_PRIORITY, 0x8000);
 		b->vlan_filtering = info_u32(k, IFLA_BR_VLAN_FILTERING, 0);
+		if (b->vlan_filtering) {
+			pr_err("bridge %s of process %d's network namespace filters VLANs: cryo "
+			       "does not save its ports' VLAN tables, it would come back with "
+			       "none; turn VLAN filtering off before the dump (ip link set %s type "
+			       "bridge vlan_filtering 0)", k->name, pid, k->name);
+			return -EOPNOTSUPP;
+		}
 		e->cryo_bridge = b;
 		return 0;
 	}
@@ -205,6 +217,13 @@ int netdev_other_fill(const struct link *k, NetDeviceEntry *e, struct netdev_oth
 		m->has_mode = m->has_flags = true;
 		m->mode = info_u32(k, IFLA_MACVLAN_MODE, MACVLAN_MODE_VEPA);
 		m->flags = info_u32(k, IFLA_MACVLAN_FLAGS, 0);
+		if (m->mode == MACVLAN_MODE_SOURCE) {
+			pr_err("macvlan %s of process %d's network namespace is in source mode: "
+			       "cryo does not save its list of source MAC addresses (criu's image "
+			       "has no place for it); use another mode, or keep the namespace out "
+			       "of the dump (--external net[INODE]:KEY)", k->name, pid);
+			return -EOPNOTSUPP;
+		}
 		e->macvlan = m;
 		/* the lower device: its index here (peer_nsid: this namespace's
 		 * id, as a veth's) or, outside, only the --external name */
