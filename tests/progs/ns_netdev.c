@@ -5,6 +5,7 @@
  *     cryo-x1 and cryo-y1, the peers of veths cryo-x0 and cryo-y0: after
  *     restore a frame sent on cryo-x0 (a packet socket) reaches cryo-y0
  *     through the bridge;
+ *   - a macvlan cryo-mvi (mode bridge) on cryo-x0;
  *   - static neighbours on cryo-x0: IPv4 and IPv6 `nud permanent` and an
  *     IPv4 proxy entry; a dynamic (`nud reachable`) one, which is not saved;
  *   - tun/tap: a persistent tap cryo-tap0 no file holds (owner 1234, group
@@ -205,6 +206,9 @@ int main(int argc, char **argv)
 							    "cryo-y1", "cryo-br0", NULL }; *d; d++)
 		sh("/sbin/ip link set %s up", *d);
 	check_bridge_forwards();	/* the test's own setup works */
+	/* a macvlan whose lower device is in the namespace too */
+	sh("/sbin/ip link add cryo-mvi link cryo-x0 address 02:00:00:77:20:02 type macvlan mode "
+	   "bridge");
 
 	/* neighbours */
 	sh("/sbin/ip addr add 10.77.1.1/24 dev cryo-x0");
@@ -253,6 +257,10 @@ int main(int argc, char **argv)
 		expect_in(*p, out, ",UP");
 	}
 	check_bridge_forwards();
+	run_out(out, sizeof(out), "/sbin/ip -d -o link show cryo-mvi");
+	expect_in("cryo-mvi", out, "cryo-mvi@cryo-x0:");
+	expect_in("cryo-mvi", out, "02:00:00:77:20:02");
+	expect_in("cryo-mvi", out, "macvlan mode bridge");
 
 	/* neighbours: the static ones back, the dynamic one not */
 	run_out(out, sizeof(out), "/sbin/ip neigh show dev cryo-x0 nud permanent");
