@@ -462,9 +462,11 @@ static int tun_create(const NetDeviceEntry *e, uint32_t id)
 		ret = -errno;
 	if (!ret && (what = "TUNSETIFF", ioctl(fd, TUNSETIFF, &ifr)))
 		ret = -errno;
-	if (!ret && t->owner != -1 && (what = "TUNSETOWNER", ioctl(fd, TUNSETOWNER, (long)t->owner)))
+	if (!ret && t->has_owner && t->owner != -1 &&
+	    (what = "TUNSETOWNER", ioctl(fd, TUNSETOWNER, (long)t->owner)))
 		ret = -errno;
-	if (!ret && t->group != -1 && (what = "TUNSETGROUP", ioctl(fd, TUNSETGROUP, (long)t->group)))
+	if (!ret && t->has_group && t->group != -1 &&
+	    (what = "TUNSETGROUP", ioctl(fd, TUNSETGROUP, (long)t->group)))
 		ret = -errno;
 	int v = t->vnethdr, s = t->sndbuf;
 	if (!ret && t->has_vnethdr && (what = "TUNSETVNETHDRSZ", ioctl(fd, TUNSETVNETHDRSZ, &v)))
@@ -509,7 +511,7 @@ int netdev_set_masters(int sk, int dirfd, uint32_t id)
 		if (ret <= 0)
 			break;
 		ret = 0;
-		if (e->has_master && e->master) {
+		if (e->has_master && e->master && e->name) {
 			struct req r;
 			new_link(&r, e);
 			r.h.nlmsg_flags = 0;
