@@ -14,7 +14,8 @@
  *     test's descriptor, with an address: after restore a datagram sent to its
  *     subnet is read from the descriptor, and the device goes away with it;
  *     a multi-queue tap cryo-mq0 with two queues, the second detached
- *     (TUNSETQUEUE IFF_DETACH_QUEUE), its file O_NONBLOCK.
+ *     (TUNSETQUEUE IFF_DETACH_QUEUE), its file O_NONBLOCK; a /dev/net/tun
+ *     descriptor never attached.
  * With --macvlan, instead: a veth cryo-v0 whose peer cryo-ndPID is in the
  * namespace the test started in, and a macvlan cryo-mv0 (mode private,
  * MAC, MTU) made there on cryo-ndPID and moved in (restored with --external
@@ -237,6 +238,9 @@ int main(int argc, char **argv)
 	int mqf = IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE;
 	int q0 = tun_open("cryo-mq0", mqf, "mq queue 0");
 	int q1 = tun_open("cryo-mq0", mqf, "mq queue 1");
+	int bare = open("/dev/net/tun", O_RDWR);	/* never attached */
+	if (bare < 0)
+		setup_fail("open /dev/net/tun: %s", strerror(errno));
 	struct ifreq dq = { .ifr_flags = IFF_DETACH_QUEUE };
 	if (ioctl(q1, TUNSETQUEUE, &dq) || fcntl(q1, F_SETFL, O_NONBLOCK))
 		setup_fail("detach queue 1 of cryo-mq0: %s", strerror(errno));
@@ -336,6 +340,10 @@ int main(int argc, char **argv)
 		check_tun_attached(q1, "cryo-mq0", mqf, "queue 1 of cryo-mq0, attached again");
 	if (!(fcntl(q1, F_GETFL) & O_NONBLOCK))
 		fail("queue 1 of cryo-mq0 lost O_NONBLOCK");
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (!ioctl(bare, TUNGETIFF, &ifr) || errno != EBADFD)
+		fail("the bare /dev/net/tun descriptor is attached (%s) or no tun file", ifr.ifr_name);
 
 	/* the tun goes with its last descriptor: it was not persistent */
 	close(tun);
