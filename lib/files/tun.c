@@ -14,6 +14,7 @@
 #include "files/files-int.h"
 #include "images/image.h"
 #include "ns/ns.h"
+#include "options/options.h"
 #include "util/log.h"
 
 #include "netdev.pb-c.h"
@@ -29,6 +30,22 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* Whether the dump saves the devices of network namespace @ino (not with
+ * --empty-ns net, nor for one marked --external net[INO]:KEY) */
+static bool saved_netns(const struct cryo_opts *o, ino_t ino)
+{
+	if (!o)
+		return true;
+	if (o->empty_ns_net)
+		return false;
+	char want[48];
+	int n = snprintf(want, sizeof(want), "net[%lu]:", (unsigned long)ino);
+	for (int i = 0; i < o->external.n; i++)
+		if (!strncmp(o->external.v[i], want, n))
+			return false;
+	return true;
+}
 
 static int tun_dump(struct fd_dump *d)
 {
@@ -74,6 +91,14 @@ static int tun_dump(struct fd_dump *d)
 		}
 		if (ret)
 			return ret;
+		if (!saved_netns(d->fdm->opts, st.st_ino)) {
+			pr_err(FD_FMT " is attached to tun device %.*s, and its network namespace "
+			       "is not saved (--empty-ns net or --external net[%lu]:KEY): nothing "
+			       "would make the device again; close the file before the dump or "
+			       "dump the namespace", FD_ARGS(d), IFNAMSIZ, ifr.ifr_name,
+			       (unsigned long)st.st_ino);
+			return -EOPNOTSUPP;
+		}
 		snprintf(name, sizeof(name), "%.*s", IFNAMSIZ, ifr.ifr_name);
 		t.netdev = name;
 		t.has_detached = true;
