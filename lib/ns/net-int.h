@@ -100,6 +100,10 @@ int netdev_other_create(int sk, int host_sk, const struct ns_set *set, const Net
 /* Before anything is made: each macvlan of netdev-@id.img with its lower
  * device outside has its host device in @external (0 or -EINVAL logged) */
 int macvlan_check_names(int dirfd, uint32_t id, const struct str_list *external);
+/* The index of device @name in the namespace of rtnetlink socket @sk
+ * (cryo's thread may be in another one, where if_nametoindex would look):
+ * the index, 0 if there is none, or a negative code. */
+int rtnl_index_by_name(int sk, const char *name);
 /* Once every device exists: each port set into its bridge (master). */
 int netdev_set_masters(int sk, int dirfd, uint32_t id);
 

@@ -373,9 +373,7 @@ static int match_name(struct nlmsghdr *h, void *arg)
 	return 0;
 }
 
-/* The index of device @name in the namespace of rtnetlink socket @sk (cryo's
- * thread is in another one: if_nametoindex would look there), or 0 */
-static int index_in(int sk, const char *name)
+int rtnl_index_by_name(int sk, const char *name)
 {
 	struct by_name b = { .name = name };
 	int ret = rtnl_dump(sk, RTM_GETLINK, AF_UNSPEC, sizeof(struct ifinfomsg), match_name, &b);
@@ -399,7 +397,7 @@ static int macvlan_create(int sk, int host_sk, const struct ns_set *set, const N
 		host = macvlan_host(set->external, e->name);
 		if (!host)
 			return no_macvlan_host(e->name, id);
-		int idx = index_in(host_sk, host);
+		int idx = rtnl_index_by_name(host_sk, host);
 		if (idx < 0)
 			return log_errno(idx, "can't list the devices of cryo's namespace");
 		if (!idx)
