@@ -73,6 +73,8 @@ static const char *mnt_of(struct cg_restore *cg, const char *name)
 	char *mnt = NULL;
 	if (cg_find_mount(cg->yard, name, &mnt))
 		mnt = NULL;
+	else if (cg->yard)
+		pr_info("cgroup hierarchy %s: through %s (--cgroup-yard)", CG_SHOW(name), mnt);
 	void *v = realloc(cg->mnts, (cg->nr_mnts + 1) * sizeof(*cg->mnts));
 	if (!v) {
 		free(mnt);

@@ -39,10 +39,10 @@ with a run without it where that is the point:
                     naming the word and bit (nothing restored), --cpu-cap=^ins
                     lets it pass; an XSAVE feature this CPU lacks: fpu refuses
   cgroup-yard       a counter in cgroups of its own (v1 pids, v2) dumped with
-                    --manage-cgroups, its cgroups removed; restored in a
-                    mount namespace without /sys/fs/cgroup, with
-                    --cgroup-yard Y where Y/pids and Y/unified are mounts
-                    of those hierarchies: a yard without pids is refused,
+                    --manage-cgroups --cgroup-yard /sys/fs/cgroup, its
+                    cgroups removed; restored in a mount namespace without
+                    /sys/fs/cgroup, with --cgroup-yard Y where Y/pids and
+                    Y/unified are mounts of those hierarchies: a yard without pids is refused,
                     naming it (nothing restored); with both, the counter is
                     back in its cgroups (made again through the yard) and
                     the mount table cryo left is the one it was given
@@ -810,10 +810,6 @@ def check_cgroup_yard(c):
             os.mkdir(d)
             with open(os.path.join(d, 'cgroup.procs'), 'w') as f:
                 f.write(str(pid))
-        c.dump_gone(pid, 'img', ['-o', 'dump.log', '-v4', '--manage-cgroups'])
-        if not all([rmdir_gone(d) for d in dirs]):
-            raise CheckFailed('cannot remove the dumped counter\'s cgroups %s' % dirs)
-
         def yard(tag, hiers):
             """A restore prefix: a mount namespace without /sys/fs/cgroup,
             with a yard of @hiers mounted (its mount table saved)."""
@@ -827,6 +823,13 @@ def check_cgroup_yard(c):
             cmds.append('cat /proc/self/mountinfo > %s' % c.path('mounts-' + tag))
             script = ' && '.join(cmds) + ' && exec "$@"'
             return y, ['unshare', '-m', '--propagation', 'private', '--', 'sh', '-c', script, 'sh']
+
+        # the dump reads the cgroups through a yard too (in cryo's mount
+        # namespace, the tree's: /sys/fs/cgroup has pids and unified)
+        c.dump_gone(pid, 'img', ['-o', 'dump.log', '-v4', '--manage-cgroups',
+                                 '--cgroup-yard', '/sys/fs/cgroup'])
+        if not all([rmdir_gone(d) for d in dirs]):
+            raise CheckFailed('cannot remove the dumped counter\'s cgroups %s' % dirs)
 
         y, prefix = yard('partial', [''])
         rc, out, err, dt = c.cryo(['restore', '-D', c.path('img'), '-d', '--manage-cgroups',
