@@ -544,6 +544,10 @@ static int map_via_cryo_fd(struct remote *r, const struct files_restore *fr, con
 	long ret = remote_call(r, "mmap of shared memory", __NR_mmap, v->start, v->end - v->start, prot,
 			 flags | MAP_FIXED_NOREPLACE, fd, v->pgoff);
 	remote_syscall(r, __NR_close, fd, 0, 0, 0, 0, 0);
+	if (ret >= 0)
+		pr_debug("task %d: 0x%llx-0x%llx of shared object %llu mapped from cryo's descriptor",
+			 r->tid, (unsigned long long)v->start, (unsigned long long)v->end,
+			 (unsigned long long)o->key);
 	return ret < 0 ? ret : 0;
 }
 
