@@ -137,6 +137,11 @@ int files_restore_load(struct files_restore *fr, int dirfd, const struct cryo_op
  * kinds' post steps there, and close the transport end in the task. */
 int files_restore_fds(struct files_restore *fr, struct remote *r, pid_t pid, FdinfoEntry **fds,
 		      int nr);
+/* Before files_restore_fds: give task @pid (driven through @r) a copy of
+ * cryo's descriptor @lfd over the transport; the number it got there (the
+ * task closes it), -EBADF if the task no longer has the transport (nothing
+ * was sent), or another negative code (logged). */
+int files_restore_give_fd(const struct files_restore *fr, struct remote *r, pid_t pid, int lfd);
 /* Once every thread exists: give the files whose owner is a thread created
  * after them that owner (F_SETOWN_EX).  0 or a negative code (logged). */
 int files_restore_owners(struct files_restore *fr);

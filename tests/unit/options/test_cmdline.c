@@ -437,11 +437,11 @@ static void test_table_and_set(void)
 	CHECK_INT(opts_set(&O, "empty-ns", "net", "RPC"), 0);
 	CHECK(O.empty_ns_net);
 	CHECK_INT(opts_set(&O, "empty-ns", "pid", "RPC"), -EINVAL);
-	CHECK_INT(opts_set(&O, "cgroup-yard", "/x", "RPC"), 0);
+	CHECK_INT(opts_set(&O, "mntns-compat-mode", NULL, "RPC"), 0);
 	O.command = CMD_RESTORE;
 	err_reset();
 	CHECK(opts_validate(&O) < 0);
-	CHECK_ERR("RPC: --cgroup-yard");
+	CHECK_ERR("RPC: --mntns-compat-mode");
 	opts_free(&O);
 	opts_init(&O);
 }
