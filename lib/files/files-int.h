@@ -55,6 +55,7 @@ enum fd_kind_id {
 	FDK_TUN,		/* /dev/net/tun */
 	FDK_MAX,
 };
+_Static_assert(FDK_MAX <= FILES_KIND_SLOTS, "kind_state has no slot for every file kind");
 
 /* One descriptor being dumped. */
 struct fd_dump {
