@@ -13,8 +13,12 @@
  *     tmpfs-dev-N.tar.gz.img as criu writes it), or a bind of such a mount
  *     from inside the namespace.
  *
- * Anything else (a private overlay, fuse, nfs, a disk only the namespace
- * has) is refused by name, as are propagation ties to mounts outside the
+ *   - an overlay of the tree's own (mnt_ovl.c): mounted again from its
+ *     options, its layer paths resolved in the restored tree; binds of
+ *     it are binds of that mount.
+ *
+ * Anything else (fuse, nfs, a disk only the namespace has, a bind of a
+ * part of an overlay not mounted whole) is refused by name, as are propagation ties to mounts outside the
  * namespace and shared mounts with mounts under them (their copies would
  * be propagated twice at restore). */
 #include "ns/ns-int.h"
@@ -131,24 +135,35 @@ static bool group_in(const struct mnt_table *t, int group)
 static int check_propagation(const struct mnt_table *t, const struct mnt_table *host,
 			     const struct mnt_info *m, pid_t pid, const struct cryo_opts *o)
 {
-	if (m->shared && group_in(host, m->shared)) {
+	/* a peer group or master of cryo's namespace: joined again at restore
+	 * (mnt_restore.c join_groups), after the tree is built, so what is
+	 * mounted under it then does not propagate twice */
+	bool ext_group = m->shared && group_in(host, m->shared);
+	bool ext_master = m->master && !group_in(t, m->master);
+	if (ext_group && !(o && o->ext_sharing)) {
 		pr_err("mount %s (%s) in the mount namespace of process %d is shared with cryo's "
-		       "namespace (peer group %d): cryo can't restore a mount that propagates to "
-		       "mounts outside the tree (make it private or a slave: mount --make-rprivate "
-		       "or --make-rslave in the namespace)%s", m->mp, m->fstype, pid, m->shared,
-		       o && o->ext_sharing ? "; --enable-external-sharing is not "
-		       "implemented yet" : "");
+		       "namespace (peer group %d): dump with --enable-external-sharing to restore "
+		       "it in that peer group (it must exist at restore), or make it private or "
+		       "a slave in the namespace (mount --make-rprivate or --make-rslave)", m->mp,
+		       m->fstype, pid, m->shared);
 		return -EOPNOTSUPP;
 	}
-	if (m->master && !group_in(t, m->master)) {
+	if (ext_master && !(o && o->ext_masters)) {
 		pr_err("mount %s (%s) in the mount namespace of process %d is a slave of peer group "
-		       "%d, which is outside the namespace: external masters are not supported yet "
-		       "(make it private in the namespace: mount --make-private %s)%s", m->mp,
-		       m->fstype, pid, m->master, m->mp, o && o->ext_masters ?
-		       "; --enable-external-masters is not implemented yet" : "");
+		       "%d, which is outside the namespace: dump with --enable-external-masters to "
+		       "restore it as a slave of that group (it must exist at restore), or make it "
+		       "private in the namespace (mount --make-private %s)", m->mp, m->fstype, pid,
+		       m->master, m->mp);
 		return -EOPNOTSUPP;
 	}
-	if (m->shared && has_children(t, m)) {
+	if (ext_master && !group_in(host, m->master)) {
+		pr_err("mount %s (%s) in the mount namespace of process %d is a slave of peer group "
+		       "%d, which is in neither that namespace nor cryo's: cryo can't find that "
+		       "master at restore (make it private in the namespace: mount --make-private "
+		       "%s)", m->mp, m->fstype, pid, m->master, m->mp);
+		return -EOPNOTSUPP;
+	}
+	if (m->shared && !ext_group && !ext_master && has_children(t, m)) {
 		pr_err("mount %s (%s) in the mount namespace of process %d is shared (peer group %d) "
 		       "and has mounts under it: cryo can't rebuild those without propagating them "
 		       "twice yet (make it private, or mount the others elsewhere)", m->mp,
@@ -255,6 +270,10 @@ static int classify(struct ns_dump *st, const struct mnt_table *t, const struct 
 	}
 	if (!fuse && mnt_fs_recreated(m->fstype) && primary(t, m))
 		return 0;
+	/* an overlay of the tree's own: mounted again from its options (its
+	 * binds are binds of that mount) */
+	if (!strcmp(m->fstype, "overlay") && primary(t, m))
+		return primary(t, m) == m ? mnt_ovl_dump_check(m, pid) : 0;
 	char hint[4200];
 	snprintf(hint, sizeof(hint), REFUSE_HINT, m->mp);
 	if (fuse)

@@ -65,6 +65,10 @@ struct rmnt {
 	int fd;			/* O_PATH of its root once made, else -1 */
 	bool fresh;		/* mounted anew (not a bind) */
 	bool peer_bound;	/* made as a bind of a peer: already in its group */
+	/* propagation set after the tree is built (external peer groups and
+	 * masters, and what shares their groups): see join_groups() */
+	bool deferred, joined;
+	int ext_peer, ext_master;	/* cryo's mount in its group / its master's */
 };
 
 struct mnt_rst {
@@ -113,7 +117,7 @@ static int load(struct mnt_rst *r)
 			break;
 		}
 		r->m = v;
-		r->m[r->n++] = (struct rmnt){ e, -1, false, false };
+		r->m[r->n++] = (struct rmnt){ e, -1, false, false, false, false, -1, -1 };
 		if (!e->has_mnt_id || !e->has_parent_mnt_id || !e->has_root_dev || !e->root ||
 		    !e->mountpoint || e->mountpoint[0] != '/' || !e->source || !e->options ||
 		    !e->has_fstype || strstr(e->mountpoint, "/../") || (e->has_ext_mount &&
@@ -386,6 +390,10 @@ static int mount_in_tree_ns(struct mnt_rst *r, const MntEntry *e, const char *fs
 static int mount_new(struct mnt_rst *r, const MntEntry *e, const char *target)
 {
 	const char *fs = fs_name(e);
+	if (!strcmp(fs, "overlay")) {
+		int ret = make_mountpoint(target, false);
+		return ret ? ret : mnt_ovl_mount(r->yard, e->mountpoint, e->source, e->options);
+	}
 	if (!mnt_fs_recreated(fs)) {
 		pr_err("mount %s (%s) is neither external nor a file system cryo mounts anew: the "
 		       "image is not one cryo wrote", e->mountpoint, fs);
@@ -515,15 +523,204 @@ made:
 	/* propagation: a bind of a master's group member becomes its slave */
 	char self[32];
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", m->fd);
-	if (e->has_master_id && e->master_id && !m->peer_bound &&
+	if (m->deferred)
+		;	/* join_groups(), once the tree is built */
+	else if (e->has_master_id && e->master_id && !m->peer_bound &&
 	    mount(NULL, self, NULL, MS_SLAVE, NULL))
 		return log_errno(-errno, "can't make mount %s a slave", e->mountpoint);
-	if (e->has_shared_id && e->shared_id && !m->peer_bound &&
+	if (e->has_shared_id && e->shared_id && !m->peer_bound && !m->deferred &&
 	    mount(NULL, self, NULL, MS_SHARED, NULL))
 		return log_errno(-errno, "can't make mount %s shared", e->mountpoint);
 	pr_debug("mount %u at %s: %s%s", e->mnt_id, e->mountpoint,
 		 m->fresh ? "new " : "bind of ", m->fresh ? fs_name(e) : from);
 	return 0;
+}
+
+/* An overlay waits for the mounts that hold its layers (the deepest
+ * mount of the image over each layer's path) */
+static bool ovl_wait(struct mnt_rst *r, const struct rmnt *m)
+{
+	char **l;
+	int n;
+	bool wait = false;
+	if (strcmp(fs_name(m->e), "overlay") || (m->e->has_ext_mount && m->e->ext_mount) ||
+	    strcmp(m->e->root, "/") || mnt_ovl_layers(m->e->options, &l, &n))
+		return false;
+	for (int i = 0; i < n && !wait; i++) {
+		const struct rmnt *best = NULL;
+		const char *rest;
+		for (int j = 0; j < r->n; j++)
+			if (&r->m[j] != m && mnt_path_under(l[i], r->m[j].e->mountpoint, &rest) &&
+			    (!best || strlen(r->m[j].e->mountpoint) > strlen(best->e->mountpoint)))
+				best = &r->m[j];
+		wait = best && best->fd < 0;
+	}
+	mnt_ovl_layers_free(l, n);
+	return wait;
+}
+
+/* The image mount in peer group @g (other than @not), or NULL */
+static struct rmnt *img_group_mount(struct mnt_rst *r, unsigned g, const struct rmnt *not)
+{
+	for (int i = 0; g && i < r->n; i++)
+		if (&r->m[i] != not && r->m[i].e->has_shared_id && r->m[i].e->shared_id == g)
+			return &r->m[i];
+	return NULL;
+}
+
+/* An O_PATH descriptor of the root of a mount of cryo's namespace (@host)
+ * in peer group @g, of @e's super block, whose root holds @e's (what
+ * MOVE_MOUNT_SET_GROUP asks of its source); -1 if there is none. */
+static int host_group_mount(const struct mnt_table *host, unsigned g, const MntEntry *e)
+{
+	const char *rest;
+	for (int i = 0; g && i < host->n; i++) {
+		const struct mnt_info *h = &host->m[i];
+		if ((unsigned)h->shared != g || mnt_kdev(h->maj, h->min) != e->root_dev ||
+		    !mnt_path_under(e->root, h->root, &rest))
+			continue;
+		int fd = open(h->mp, O_PATH | O_CLOEXEC);
+		struct statx sx;
+		/* over-mounted in cryo's namespace: the path leads elsewhere */
+		if (fd >= 0 && !statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) &&
+		    (sx.stx_mask & STATX_MNT_ID) && sx.stx_mnt_id == (uint64_t)h->id)
+			return fd;
+		if (fd >= 0)
+			close(fd);
+	}
+	return -1;
+}
+
+/* Before entering the new namespace: which mounts are in a peer group of
+ * cryo's namespace (dumped with --enable-external-sharing) or slaves of
+ * one (--enable-external-masters), with a descriptor of that mount; they,
+ * and the mounts that share their groups or are their slaves, get their
+ * propagation once the tree is built (join_groups), so that nothing
+ * mounted while building propagates out. */
+static int find_ext_groups(struct mnt_rst *r)
+{
+	struct mnt_table host;
+	int ret = mnt_table_read("/proc/self/mountinfo", &host);
+	if (ret)
+		return ret;
+	for (int i = 0; !ret && i < r->n; i++) {
+		struct rmnt *m = &r->m[i];
+		const MntEntry *e = m->e;
+		if (e->has_shared_id && e->shared_id && e->has_ext_mount && e->ext_mount) {
+			m->ext_peer = host_group_mount(&host, e->shared_id, e);
+			if (m->ext_peer < 0 && !img_group_mount(r, e->shared_id, m))
+				pr_info("mount %s: its peer group %u is not in cryo's namespace: "
+					"restored in a group of its own", e->mountpoint, e->shared_id);
+		}
+		if (e->has_master_id && e->master_id && !img_group_mount(r, e->master_id, NULL)) {
+			m->ext_master = host_group_mount(&host, e->master_id, e);
+			if (m->ext_master < 0) {
+				pr_err("mount %s was a slave of peer group %u outside the tree (dumped "
+				       "with --enable-external-masters), and cryo's namespace has no "
+				       "mount of %u:%u in that group now: restore where that master "
+				       "is mounted", e->mountpoint, e->master_id, e->root_dev >> 20,
+				       e->root_dev & 0xfffff);
+				ret = -ENOENT;
+			}
+		}
+		m->deferred = m->ext_peer >= 0 || m->ext_master >= 0;
+	}
+	mnt_table_free(&host);
+	/* the groups of deferred mounts, and their slaves, wait with them */
+	for (bool more = !ret; more;) {
+		more = false;
+		for (int i = 0; i < r->n; i++) {
+			struct rmnt *m = &r->m[i];
+			const MntEntry *e = m->e;
+			for (int j = 0; j < r->n && !m->deferred; j++) {
+				const MntEntry *d = r->m[j].e;
+				if (!r->m[j].deferred || !d->has_shared_id || !d->shared_id)
+					continue;
+				if ((e->has_shared_id && e->shared_id == d->shared_id) ||
+				    (e->has_master_id && e->master_id == d->shared_id))
+					m->deferred = more = true;
+			}
+		}
+	}
+	return ret;
+}
+
+/* Give @to the peer group (and master) of @from: both must be mount
+ * roots of one super block, @from's root holding @to's, @to private */
+static int set_group(int from, struct rmnt *to, const char *what)
+{
+	if (move_mount(from, "", to->fd, "", MOVE_MOUNT_SET_GROUP | MOVE_MOUNT_F_EMPTY_PATH |
+		       MOVE_MOUNT_T_EMPTY_PATH))
+		return log_errno(-errno, "can't put mount %s in the peer group of %s "
+				 "(move_mount MOVE_MOUNT_SET_GROUP)", to->e->mountpoint, what);
+	return 0;
+}
+
+/* The propagation of the deferred mounts, after pivot_root (which refuses
+ * a shared root): a peer of a mount already joined takes its group (and
+ * master); one in a group of cryo's namespace joins it; else a slave
+ * joins its master's group and becomes its slave, then shared in a group
+ * of its own where it was. */
+static int join_groups(struct mnt_rst *r)
+{
+	int left = 0, ret = 0;
+	for (int i = 0; i < r->n; i++)
+		left += r->m[i].deferred;
+	while (!ret && left) {
+		int before = left;
+		for (int i = 0; !ret && i < r->n; i++) {
+			struct rmnt *m = &r->m[i];
+			const MntEntry *e = m->e;
+			if (!m->deferred || m->joined)
+				continue;
+			unsigned g = e->has_shared_id ? e->shared_id : 0;
+			unsigned y = e->has_master_id ? e->master_id : 0;
+			struct rmnt *peer = NULL;
+			for (int j = 0; g && j < r->n && !peer; j++)
+				if (r->m[j].joined && r->m[j].e->has_shared_id &&
+				    r->m[j].e->shared_id == g)
+					peer = &r->m[j];
+			char self[32];
+			snprintf(self, sizeof(self), "/proc/self/fd/%d", m->fd);
+			if (peer) {
+				ret = set_group(peer->fd, m, peer->e->mountpoint);
+			} else if (m->ext_peer >= 0) {
+				ret = set_group(m->ext_peer, m, "its mount in cryo's namespace");
+			} else {
+				struct rmnt *src = y && m->ext_master < 0 ? img_group_mount(r, y, m) : NULL;
+				if (src && src->deferred && !src->joined)
+					continue;	/* its master is not joined yet */
+				bool later = false;	/* a peer that joins cryo's group first */
+				for (int j = 0; g && j < r->n && !later; j++)
+					later = &r->m[j] != m && !r->m[j].joined &&
+						r->m[j].ext_peer >= 0 && r->m[j].e->has_shared_id &&
+						r->m[j].e->shared_id == g;
+				if (later)
+					continue;
+				if (y)
+					ret = src ? set_group(src->fd, m, src->e->mountpoint) :
+						    set_group(m->ext_master, m, "its master in cryo's "
+							      "namespace");
+				if (!ret && y && mount(NULL, self, NULL, MS_SLAVE, NULL))
+					ret = log_errno(-errno, "can't make mount %s a slave",
+							e->mountpoint);
+				if (!ret && g && mount(NULL, self, NULL, MS_SHARED, NULL))
+					ret = log_errno(-errno, "can't make mount %s shared",
+							e->mountpoint);
+			}
+			if (!ret)
+				pr_debug("mount %u at %s: propagation set (peer group %u, master %u)",
+					 e->mnt_id, e->mountpoint, g, y);
+			m->joined = true;
+			left--;
+		}
+		if (!ret && left == before) {
+			pr_err("mountpoints-%u.img: the masters of %d mounts are never made: the "
+			       "image is inconsistent", r->id, left);
+			ret = -EINVAL;
+		}
+	}
+	return ret;
 }
 
 static int build(struct mnt_rst *r)
@@ -543,7 +740,7 @@ static int build(struct mnt_rst *r)
 			if (m->fd >= 0 || m == root || !p || p->fd < 0)
 				continue;
 			src = bind_from(r, m, &wait);
-			if (wait)
+			if (wait || ovl_wait(r, m))
 				continue;
 			ret = make_one(r, m, src, false);
 			done++;
@@ -584,7 +781,7 @@ static int build(struct mnt_rst *r)
 		return log_errno(-errno, "can't detach the old root of the new mount namespace");
 	if (chdir("/"))
 		return log_errno(-errno, "chdir to the new root");
-	return 0;
+	return join_groups(r);
 }
 
 int mntns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id)
@@ -603,6 +800,8 @@ int mntns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, u
 		if (cwd < 0)
 			ret = log_errno(-errno, "can't open cryo's working directory");
 	}
+	if (!ret)
+		ret = find_ext_groups(&r);
 	if (!ret)
 		ret = ns_enter(set, d, &back);
 	entered = !ret;
@@ -637,6 +836,10 @@ int mntns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, u
 	for (int i = 0; i < r.n; i++) {
 		if (r.m[i].fd >= 0)
 			close(r.m[i].fd);
+		if (r.m[i].ext_peer >= 0)
+			close(r.m[i].ext_peer);
+		if (r.m[i].ext_master >= 0)
+			close(r.m[i].ext_master);
 		protobuf_c_message_free_unpacked(&r.m[i].e->base, NULL);
 	}
 	free(r.m);
