@@ -9,7 +9,8 @@
  *   - a file made in the upper layer, open read-write at offset 2,
  *   - a lower file mapped private, an upper file mapped shared (written
  *     through the mapping), the working directory a lower directory,
- *   - a lower file removed (a whiteout in the upper layer).
+ *   - a lower file removed (a whiteout in the upper layer),
+ *   - a child's POSIX lock on the upper file's description it shares.
  * On SIGTERM the overlay must be mounted at the same place with the same
  * options, each descriptor be the file its path names (same st_dev and
  * st_ino) at its offset with its contents, writes go to the upper layer.
@@ -19,11 +20,13 @@
  *              the restore --root the overlay's path
  *   --gone     a lower layer is renamed after the mount (the dump must
  *              refuse, naming it) */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +34,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "zdtmtst.h"
@@ -139,6 +143,29 @@ static void mnt_line(const char *mp, char *out, size_t outsz)
 		fclose(f);
 }
 
+/* A process in the mount namespace with inode @ino (cryo's, where the
+ * test started): its /proc/PID into @out; false if none */
+static bool host_proc(ino_t ino, char *out, size_t sz)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	bool found = false;
+	while (d && !found && (e = readdir(d))) {
+		char p[300];
+		struct stat st;
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(p, sizeof(p), "/proc/%s/ns/mnt", e->d_name);
+		if (!stat(p, &st) && st.st_ino == ino) {
+			snprintf(out, sz, "/proc/%s", e->d_name);
+			found = true;
+		}
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
 static void same_file(int fd, const char *path)
 {
 	struct stat a, b;
@@ -179,6 +206,16 @@ int main(int argc, char **argv)
 	if (!stat("/proc/self/ns/mnt", &nst))
 		host_mnt = nst.st_ino;
 	snprintf(top, sizeof(top), root ? OVROOT : "/tmp/cryo-ns-ovl-%d", getpid());
+	/* what runs whose process is gone left (killed after a failed dump) */
+	DIR *tmp = opendir("/tmp");
+	struct dirent *de;
+	int opid;
+	while (tmp && (de = readdir(tmp)))
+		if (sscanf(de->d_name, "cryo-ns-ovl-%d", &opid) == 1 && kill(opid, 0) &&
+		    errno == ESRCH)
+			nftw(J("/tmp/", de->d_name), rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+	if (tmp)
+		closedir(tmp);
 	if (root) {
 		/* the runtime's part, in cryo's namespace: a leftover of an
 		 * earlier run goes first */
@@ -266,6 +303,29 @@ int main(int argc, char **argv)
 	if (fup < 0 || write(fup, up_text, strlen(up_text)) != (ssize_t)strlen(up_text) ||
 	    lseek(fup, 2, SEEK_SET) != 2 || unlink(J(M, "/gone")))
 		setup_fail("upper file / unlink: %s", strerror(errno));
+	/* a child's POSIX lock on the upper file, through the description it
+	 * shares with us (found in /proc/locks, whose device is the overlay's
+	 * own, not the layer's that stat reports) */
+	int lp[2];
+	if (pipe(lp))
+		setup_fail("pipe: %s", strerror(errno));
+	pid_t child = fork();
+	if (child < 0)
+		setup_fail("fork: %s", strerror(errno));
+	if (child == 0) {
+		test_forked_child();
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+		char c = fcntl(fup, F_SETLK, &fl) ? 'E' : 'L';
+		if (write(lp[1], &c, 1) != 1)
+			_exit(1);
+		while (1)
+			pause();
+	}
+	char lc = 0;
+	if (read(lp[0], &lc, 1) != 1 || lc != 'L')
+		setup_fail("the child could not lock %s", J(M, "/new"));
+	close(lp[0]);
+	close(lp[1]);
 	int fmp = open(J(M, "/mp"), O_RDONLY);
 	int fsh = open(J(M, "/shm"), O_RDWR | O_CREAT, 0600);
 	if (fmp < 0 || fsh < 0 || ftruncate(fsh, PG))
@@ -297,6 +357,12 @@ int main(int argc, char **argv)
 	same_file(fcu, J(M, "/cu"));
 	check_fd(fup, 2, up_text, "the upper file");
 	same_file(fup, J(M, "/new"));
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	if (fcntl(fup, F_GETLK, &fl))
+		fail_errno("F_GETLK on the upper file");
+	else if (fl.l_type != F_WRLCK || fl.l_pid != child)
+		fail("the child's write lock on the upper file is gone (F_GETLK: type %d, pid %d, "
+		     "child %d)", fl.l_type, fl.l_pid, child);
 	if (!access(J(M, "/gone"), F_OK) || errno != ENOENT)
 		fail("%s is back after the restore (its whiteout was lost)", J(M, "/gone"));
 	if (memcmp(pm, pat, sizeof(pat)))
@@ -322,6 +388,8 @@ int main(int argc, char **argv)
 		if (u >= 0)
 			close(u);
 	}
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
 	close(flo);
 	close(fcu);
 	close(fup);
@@ -335,8 +403,13 @@ int main(int argc, char **argv)
 		umount2(J(top, "/t"), MNT_DETACH);
 		nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 	} else {
-		/* the runtime's mounts are in cryo's namespace (init's here) */
-		int ns = open("/proc/1/ns/mnt", O_RDONLY | O_CLOEXEC);
+		/* the runtime's mounts are in cryo's namespace */
+		char host[64], nsp[80];
+		int ns = -1;
+		if (host_proc(host_mnt, host, sizeof(host))) {
+			snprintf(nsp, sizeof(nsp), "%s/ns/mnt", host);
+			ns = open(nsp, O_RDONLY | O_CLOEXEC);
+		}
 		if (ns >= 0 && !fstat(ns, &nst) && nst.st_ino == host_mnt && !setns(ns, CLONE_NEWNS)) {
 			umount2(OVROOT "/merged", MNT_DETACH);
 			umount2(OVROOT "/t", MNT_DETACH);

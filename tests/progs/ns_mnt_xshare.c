@@ -18,6 +18,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,36 @@ static bool host_proc(ino_t ino, char *pid, size_t sz)
 	return found;
 }
 
+/* Mounts and directories of runs whose process is gone (a failed dump
+ * leaves the test killed before it cleans up) */
+static void drop_stale(void)
+{
+	static char mps[64][512];
+	int n = 0, pid;
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[4096], p[600];
+	while (f && fgets(line, sizeof(line), f) && n < 64) {
+		char mp[512];
+		if (sscanf(line, "%*d %*d %*s %*s %511s", mp) == 1 &&
+		    sscanf(mp, "/tmp/cryo-ns-xshare-%d", &pid) == 1 && kill(pid, 0) && errno == ESRCH)
+			snprintf(mps[n++], sizeof(mps[0]), "%s", mp);
+	}
+	if (f)
+		fclose(f);
+	while (n-- > 0)
+		umount2(mps[n], MNT_DETACH);
+	DIR *d = opendir("/tmp");
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		if (sscanf(e->d_name, "cryo-ns-xshare-%d", &pid) == 1 && kill(pid, 0) &&
+		    errno == ESRCH) {
+			snprintf(p, sizeof(p), "/tmp/%s", e->d_name);
+			nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+		}
+	if (d)
+		closedir(d);
+}
+
 static void set_group(int from, const char *to)
 {
 	if (syscall(SYS_move_mount, from, "", AT_FDCWD, to,
@@ -144,6 +175,7 @@ int main(int argc, char **argv)
 	if (stat("/proc/self/ns/mnt", &nst))
 		setup_fail("stat /proc/self/ns/mnt: %s", strerror(errno));
 	host_mnt = nst.st_ino;
+	drop_stale();
 	snprintf(top, sizeof(top), "/tmp/cryo-ns-xshare-%d", getpid());
 	/* in cryo's namespace: our directory private, two shared tmpfs in it */
 	if (mkdir(top, 0755) || mkdir(J(top, "/s"), 0755) || mkdir(J(top, "/m"), 0755))
