@@ -18,9 +18,9 @@
  *     it are binds of that mount.
  *
  * Anything else (fuse, nfs, a disk only the namespace has, a bind of a
- * part of an overlay not mounted whole) is refused by name, as are propagation ties to mounts outside the
- * namespace and shared mounts with mounts under them (their copies would
- * be propagated twice at restore). */
+ * part of an overlay not mounted whole) is refused by name, as are peer
+ * groups and masters of cryo's namespace without --enable-external-sharing
+ * and --enable-external-masters (mnt_restore.c joins them again). */
 #include "ns/ns-int.h"
 #include "ns/mnt-int.h"
 #include "images/image.h"
@@ -114,14 +114,6 @@ static const struct mnt_info *primary(const struct mnt_table *t, const struct mn
 	return NULL;
 }
 
-static bool has_children(const struct mnt_table *t, const struct mnt_info *m)
-{
-	for (int i = 0; i < t->n; i++)
-		if (t->m[i].parent == m->id && t->m[i].id != m->id)
-			return true;
-	return false;
-}
-
 static bool group_in(const struct mnt_table *t, int group)
 {
 	for (int i = 0; i < t->n; i++)
@@ -131,13 +123,14 @@ static bool group_in(const struct mnt_table *t, int group)
 }
 
 /* The propagation cryo can rebuild: peer groups and masters inside the
- * namespace, a shared mount without mounts under it. */
+ * namespace, and with --enable-external-sharing/-masters those of cryo's
+ * namespace. */
 static int check_propagation(const struct mnt_table *t, const struct mnt_table *host,
 			     const struct mnt_info *m, pid_t pid, const struct cryo_opts *o)
 {
 	/* a peer group or master of cryo's namespace: joined again at restore
-	 * (mnt_restore.c join_groups), after the tree is built, so what is
-	 * mounted under it then does not propagate twice */
+	 * (mnt_restore.c join_groups, after the tree is built: what is mounted
+	 * under a shared mount is made once, as the image has it) */
 	bool ext_group = m->shared && group_in(host, m->shared);
 	bool ext_master = m->master && !group_in(t, m->master);
 	if (ext_group && !(o && o->ext_sharing)) {
@@ -163,23 +156,32 @@ static int check_propagation(const struct mnt_table *t, const struct mnt_table *
 		       "%s)", m->mp, m->fstype, pid, m->master, m->mp);
 		return -EOPNOTSUPP;
 	}
-	if (m->shared && !ext_group && !ext_master && has_children(t, m)) {
-		pr_err("mount %s (%s) in the mount namespace of process %d is shared (peer group %d) "
-		       "and has mounts under it: cryo can't rebuild those without propagating them "
-		       "twice yet (make it private, or mount the others elsewhere)", m->mp,
-		       m->fstype, pid, m->shared);
+	/* the restore joins a peer group from a member whose root holds the
+	 * joiner's, a master's from one that holds the slave's
+	 * (MOVE_MOUNT_SET_GROUP): a group needs a member holding all its
+	 * others, a slave of one of the tree's groups a member holding it */
+	const char *rest;
+	bool held = !m->shared;
+	for (int i = 0; i < t->n && !held; i++) {
+		const struct mnt_info *w = &t->m[i];
+		held = w->shared == m->shared;
+		for (int j = 0; j < t->n && held; j++)
+			if (t->m[j].shared == m->shared)
+				held = mnt_path_under(t->m[j].root, w->root, &rest);
+	}
+	if (!held) {
+		pr_err("mount %s (root %s) in the mount namespace of process %d is in peer group %d, "
+		       "none of whose mounts has a root that holds all the others': cryo can't "
+		       "rebuild that group", m->mp, m->root, pid, m->shared);
 		return -EOPNOTSUPP;
 	}
-	const struct mnt_info *g = NULL;
-	for (int i = 0; i < t->n && !g; i++)
-		if (&t->m[i] != m && t->m[i].shared &&
-		    (t->m[i].shared == m->shared || t->m[i].shared == m->master))
-			g = &t->m[i];
-	const char *rest;
-	if (g && !mnt_path_under(m->root, g->root, &rest)) {
-		pr_err("mount %s (root %s) in the mount namespace of process %d is in the peer group "
-		       "(or a slave) of %s, whose root %s does not hold it: cryo can't rebuild that "
-		       "propagation", m->mp, m->root, pid, g->mp, g->root);
+	held = !m->master || ext_master;
+	for (int i = 0; i < t->n && !held; i++)
+		held = t->m[i].shared == m->master && mnt_path_under(m->root, t->m[i].root, &rest);
+	if (!held) {
+		pr_err("mount %s (root %s) in the mount namespace of process %d is a slave of peer "
+		       "group %d, none of whose mounts has a root that holds its own: cryo can't "
+		       "rebuild that propagation", m->mp, m->root, pid, m->master);
 		return -EOPNOTSUPP;
 	}
 	return 0;

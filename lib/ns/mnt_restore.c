@@ -7,8 +7,8 @@
  *
  * Each mount, parents first, is one of (in this order):
  *   - a peer of an earlier mount (same shared_id) or a slave of a peer
- *     group of the namespace (master_id): a bind of that mount, so the
- *     kernel puts it in the group; then MS_SLAVE / MS_SHARED as dumped;
+ *     group of the namespace (master_id): a bind of that mount (private:
+ *     its group and master are set at the end, see below);
  *   - external (ext_key): a bind of the path --external mnt[KEY]:PATH (or
  *     --ext-mount-map KEY:PATH) gives, or for "host:PATH" (mnt_dump.c) of PATH in cryo's namespace;
  *     the namespace's root mount comes from --root DIR when given;
@@ -20,7 +20,11 @@
  * Then, children before parents: read-only super blocks, the per-mount
  * flags (read-only, nosuid, nodev, noexec, atime) and unbindable.  Each
  * mount is reached through an O_PATH descriptor of its root taken when it
- * was made, so an over-mounted one is still reachable. */
+ * was made, so an over-mounted one is still reachable.  Last, after
+ * pivot_root, the propagation (join_groups): peer groups and masters,
+ * inside the tree or, dumped with --enable-external-sharing/-masters, of
+ * cryo's namespace, set with MOVE_MOUNT_SET_GROUP; as nothing was shared
+ * while building, a shared mount's children (in the image) are made once. */
 #include "ns/ns-int.h"
 #include "ns/mnt-int.h"
 #include "creds/creds.h"
@@ -64,9 +68,8 @@ struct rmnt {
 	MntEntry *e;
 	int fd;			/* O_PATH of its root once made, else -1 */
 	bool fresh;		/* mounted anew (not a bind) */
-	bool peer_bound;	/* made as a bind of a peer: already in its group */
-	/* propagation set after the tree is built (external peer groups and
-	 * masters, and what shares their groups): see join_groups() */
+	/* shared or a slave: its propagation is set once the tree is built
+	 * (join_groups) */
 	bool deferred, joined;
 	int ext_peer, ext_master;	/* cryo's mount in its group / its master's */
 };
@@ -117,7 +120,7 @@ static int load(struct mnt_rst *r)
 			break;
 		}
 		r->m = v;
-		r->m[r->n++] = (struct rmnt){ e, -1, false, false, false, false, -1, -1 };
+		r->m[r->n++] = (struct rmnt){ e, -1, false, false, false, -1, -1 };
 		if (!e->has_mnt_id || !e->has_parent_mnt_id || !e->has_root_dev || !e->root ||
 		    !e->mountpoint || e->mountpoint[0] != '/' || !e->source || !e->options ||
 		    !e->has_fstype || strstr(e->mountpoint, "/../") || (e->has_ext_mount &&
@@ -192,7 +195,6 @@ static struct rmnt *bind_from(struct mnt_rst *r, struct rmnt *m, bool *wait)
 		for (int i = 0; group && i < r->n && &r->m[i] != m; i++)
 			if (r->m[i].e->has_shared_id && r->m[i].e->shared_id == group) {
 				*wait = r->m[i].fd < 0;
-				m->peer_bound = !pass;
 				return &r->m[i];
 			}
 		/* a master later in the image */
@@ -520,17 +522,7 @@ made:
 	m->fd = open(target, O_PATH | O_CLOEXEC);
 	if (m->fd < 0)
 		return log_errno(-errno, "can't open the new mount %s", target);
-	/* propagation: a bind of a master's group member becomes its slave */
-	char self[32];
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", m->fd);
-	if (m->deferred)
-		;	/* join_groups(), once the tree is built */
-	else if (e->has_master_id && e->master_id && !m->peer_bound &&
-	    mount(NULL, self, NULL, MS_SLAVE, NULL))
-		return log_errno(-errno, "can't make mount %s a slave", e->mountpoint);
-	if (e->has_shared_id && e->shared_id && !m->peer_bound && !m->deferred &&
-	    mount(NULL, self, NULL, MS_SHARED, NULL))
-		return log_errno(-errno, "can't make mount %s shared", e->mountpoint);
+	/* propagation: join_groups(), once the tree is built */
 	pr_debug("mount %u at %s: %s%s", e->mnt_id, e->mountpoint,
 		 m->fresh ? "new " : "bind of ", m->fresh ? fs_name(e) : from);
 	return 0;
@@ -593,10 +585,9 @@ static int host_group_mount(const struct mnt_table *host, unsigned g, const MntE
 
 /* Before entering the new namespace: which mounts are in a peer group of
  * cryo's namespace (dumped with --enable-external-sharing) or slaves of
- * one (--enable-external-masters), with a descriptor of that mount; they,
- * and the mounts that share their groups or are their slaves, get their
- * propagation once the tree is built (join_groups), so that nothing
- * mounted while building propagates out. */
+ * one (--enable-external-masters), with a descriptor of that mount.  Every
+ * shared or slave mount gets its propagation once the tree is built
+ * (join_groups), so that nothing mounted while building propagates. */
 static int find_ext_groups(struct mnt_rst *r)
 {
 	struct mnt_table host;
@@ -623,25 +614,9 @@ static int find_ext_groups(struct mnt_rst *r)
 				ret = -ENOENT;
 			}
 		}
-		m->deferred = m->ext_peer >= 0 || m->ext_master >= 0;
+		m->deferred = (e->has_shared_id && e->shared_id) || (e->has_master_id && e->master_id);
 	}
 	mnt_table_free(&host);
-	/* the groups of deferred mounts, and their slaves, wait with them */
-	for (bool more = !ret; more;) {
-		more = false;
-		for (int i = 0; i < r->n; i++) {
-			struct rmnt *m = &r->m[i];
-			const MntEntry *e = m->e;
-			for (int j = 0; j < r->n && !m->deferred; j++) {
-				const MntEntry *d = r->m[j].e;
-				if (!r->m[j].deferred || !d->has_shared_id || !d->shared_id)
-					continue;
-				if ((e->has_shared_id && e->shared_id == d->shared_id) ||
-				    (e->has_master_id && e->master_id == d->shared_id))
-					m->deferred = more = true;
-			}
-		}
-	}
 	return ret;
 }
 
@@ -656,14 +631,44 @@ static int set_group(int from, struct rmnt *to, const char *what)
 	return 0;
 }
 
-/* The propagation of the deferred mounts, after pivot_root (which refuses
- * a shared root): a peer of a mount already joined takes its group (and
- * master); one in a group of cryo's namespace joins it; else a slave
- * joins its master's group and becomes its slave, then shared in a group
- * of its own where it was. */
+/* MS_SHARED or MS_SLAVE for mount @m, through its descriptor: after
+ * pivot_root cryo's /proc/self may not be there (the tree's own proc of
+ * another PID namespace is) */
+static int set_propagation(struct rmnt *m, unsigned flag, const char *what)
+{
+	struct mount_attr a = { .propagation = flag };
+	if (mount_setattr(m->fd, "", AT_EMPTY_PATH, &a, sizeof(a)))
+		return log_errno(-errno, "can't make mount %s %s (mount_setattr)",
+				 m->e->mountpoint, what);
+	return 0;
+}
+
+/* A member of peer group @g other than @m whose root holds @m's (what
+ * MOVE_MOUNT_SET_GROUP asks of its source): one already joined when
+ * @joined, else one not joined yet; NULL if none. */
+static struct rmnt *group_source(struct mnt_rst *r, unsigned g, const struct rmnt *m, bool joined)
+{
+	const char *rest;
+	for (int i = 0; g && i < r->n; i++) {
+		struct rmnt *p = &r->m[i];
+		if (p != m && p->e->has_shared_id && p->e->shared_id == g && p->joined == joined &&
+		    mnt_path_under(m->e->root, p->e->root, &rest))
+			return p;
+	}
+	return NULL;
+}
+
+/* Propagation, after pivot_root (which refuses a shared root) and once
+ * every mount is made, so that nothing mounted while building propagated
+ * (a shared mount's children are in the image, each made where it was):
+ * a mount joins the group of a peer already joined (MOVE_MOUNT_SET_GROUP,
+ * which gives its master too), or its mount in cryo's namespace (external
+ * sharing); else, the first of its group, it joins its master's group and
+ * becomes its slave, and is made shared (a new group) where it was. */
 static int join_groups(struct mnt_rst *r)
 {
 	int left = 0, ret = 0;
+	const char *rest;
 	for (int i = 0; i < r->n; i++)
 		left += r->m[i].deferred;
 	while (!ret && left) {
@@ -675,38 +680,42 @@ static int join_groups(struct mnt_rst *r)
 				continue;
 			unsigned g = e->has_shared_id ? e->shared_id : 0;
 			unsigned y = e->has_master_id ? e->master_id : 0;
-			struct rmnt *peer = NULL;
-			for (int j = 0; g && j < r->n && !peer; j++)
-				if (r->m[j].joined && r->m[j].e->has_shared_id &&
-				    r->m[j].e->shared_id == g)
-					peer = &r->m[j];
-			char self[32];
-			snprintf(self, sizeof(self), "/proc/self/fd/%d", m->fd);
+			struct rmnt *peer = group_source(r, g, m, true), *wider = NULL;
+			for (int j = 0; g && !peer && j < r->n && !wider; j++) {
+				struct rmnt *p = &r->m[j];
+				/* a peer of cryo's group, or of a wider root, goes first */
+				if (p != m && !p->joined && p->e->has_shared_id && p->e->shared_id == g &&
+				    (p->ext_peer >= 0 || (mnt_path_under(e->root, p->e->root, &rest) &&
+							  strcmp(e->root, p->e->root))))
+					wider = p;
+			}
 			if (peer) {
 				ret = set_group(peer->fd, m, peer->e->mountpoint);
 			} else if (m->ext_peer >= 0) {
 				ret = set_group(m->ext_peer, m, "its mount in cryo's namespace");
+			} else if (wider) {
+				continue;
 			} else {
-				struct rmnt *src = y && m->ext_master < 0 ? img_group_mount(r, y, m) : NULL;
-				if (src && src->deferred && !src->joined)
-					continue;	/* its master is not joined yet */
-				bool later = false;	/* a peer that joins cryo's group first */
-				for (int j = 0; g && j < r->n && !later; j++)
-					later = &r->m[j] != m && !r->m[j].joined &&
-						r->m[j].ext_peer >= 0 && r->m[j].e->has_shared_id &&
-						r->m[j].e->shared_id == g;
-				if (later)
-					continue;
+				struct rmnt *src = NULL;
+				if (y && m->ext_master < 0) {
+					src = group_source(r, y, m, true);
+					if (!src && group_source(r, y, m, false))
+						continue;	/* its master is not joined yet */
+					if (!src) {
+						pr_err("mount %s (root %s) is a slave of peer group %u, "
+						       "none of whose mounts holds its root: the image is "
+						       "inconsistent", e->mountpoint, e->root, y);
+						return -EINVAL;
+					}
+				}
 				if (y)
 					ret = src ? set_group(src->fd, m, src->e->mountpoint) :
 						    set_group(m->ext_master, m, "its master in cryo's "
 							      "namespace");
-				if (!ret && y && mount(NULL, self, NULL, MS_SLAVE, NULL))
-					ret = log_errno(-errno, "can't make mount %s a slave",
-							e->mountpoint);
-				if (!ret && g && mount(NULL, self, NULL, MS_SHARED, NULL))
-					ret = log_errno(-errno, "can't make mount %s shared",
-							e->mountpoint);
+				if (!ret && y)
+					ret = set_propagation(m, MS_SLAVE, "a slave");
+				if (!ret && g)
+					ret = set_propagation(m, MS_SHARED, "shared");
 			}
 			if (!ret)
 				pr_debug("mount %u at %s: propagation set (peer group %u, master %u)",
@@ -715,8 +724,8 @@ static int join_groups(struct mnt_rst *r)
 			left--;
 		}
 		if (!ret && left == before) {
-			pr_err("mountpoints-%u.img: the masters of %d mounts are never made: the "
-			       "image is inconsistent", r->id, left);
+			pr_err("mountpoints-%u.img: the peer groups of %d mounts can't be set (their "
+			       "masters never are): the image is inconsistent", r->id, left);
 			ret = -EINVAL;
 		}
 	}
