@@ -66,6 +66,10 @@ bool mnt_fs_recreated(const char *fs);
  * names another. */
 #define MNT_HOST_KEY "host:"
 
+/* tar(1)'s options for the extended attributes a tmpfs's files keep */
+#define MNT_TAR_XATTRS "--xattrs", "--xattrs-include=trusted.*", "--xattrs-include=user.*", \
+	"--xattrs-include=security.capability"
+
 /* Run tar(1) with @argv (argv[0] "tar"), stdin @in, stdout @out (-1:
  * /dev/null); 0, or a negative code logged naming @what. */
 int mnt_run_tar(char *const argv[], int in, int out, const char *what);

@@ -221,9 +221,13 @@ static int dump_tmpfs(struct ns_dump *st, const struct mnt_table *t, const struc
 	snprintf(dir, sizeof(dir), "/proc/self/fd/%d", fd);
 	/* the fd must survive exec: it is tar's --directory */
 	fcntl(fd, F_SETFD, 0);
+	/* criu's command, plus the xattrs that matter (pax headers, which
+	 * criu's tar extracts without, ignoring them): trusted.overlay.* of
+	 * an overlay's upper layer here (opaque directories, redirects),
+	 * user.*, file capabilities */
 	char *argv[] = { "tar", "--create", "--gzip", "--no-unquote", "--no-wildcards",
 			 "--one-file-system", "--check-links", "--preserve-permissions", "--sparse",
-			 "--numeric-owner", "--directory", dir, ".", NULL };
+			 "--numeric-owner", MNT_TAR_XATTRS, "--directory", dir, ".", NULL };
 	snprintf(what, sizeof(what), "saving the files of tmpfs %s into %s", m->mp, name);
 	int ret = mnt_run_tar(argv, -1, out, what);
 	close(fd);

@@ -255,7 +255,8 @@ static int fill_tmpfs(struct mnt_rst *r, const MntEntry *e, const char *target)
 	if (in < 0)
 		return log_errno(in, "can't open %s, the files of tmpfs %s", name, e->mountpoint);
 	char *argv[] = { "tar", "--extract", "--gzip", "--no-unquote", "--no-wildcards",
-			 "--preserve-permissions", "--numeric-owner", "--file=-", "--directory",
+			 "--preserve-permissions", "--numeric-owner", MNT_TAR_XATTRS, "--file=-",
+			 "--directory",
 			 (char *)target, NULL };
 	snprintf(what, sizeof(what), "filling tmpfs %s from %s", e->mountpoint, name);
 	int ret = mnt_run_tar(argv, in, -1, what);

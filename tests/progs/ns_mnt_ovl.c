@@ -9,7 +9,8 @@
  *   - a file made in the upper layer, open read-write at offset 2,
  *   - a lower file mapped private, an upper file mapped shared (written
  *     through the mapping), the working directory a lower directory,
- *   - a lower file removed (a whiteout in the upper layer),
+ *   - a lower file removed (a whiteout in the upper layer), a lower
+ *     directory removed and made again (opaque: an xattr in the upper),
  *   - a child's POSIX lock on the upper file's description it shares.
  * On SIGTERM the overlay must be mounted at the same place with the same
  * options, each descriptor be the file its path names (same st_dev and
@@ -103,9 +104,9 @@ static int rm_one(const char *path, const struct stat *st, int type, struct FTW 
 	return 0;
 }
 
-/* Detach the mounts under /tmp/ but not under @keep: others' tests'
- * mounts came with our copy of the namespace and may be gone by the
- * restore. */
+/* Detach the mounts under /tmp/ but not under @keep, and those of
+ * /run/netns: others' tests' mounts came with our copy of the namespace
+ * and may be gone by the restore. */
 static void drop_mounts(const char *keep)
 {
 	static char mps[256][512];
@@ -114,8 +115,9 @@ static void drop_mounts(const char *keep)
 	char line[4096];
 	while (f && fgets(line, sizeof(line), f) && n < 256) {
 		char mp[512];
-		if (sscanf(line, "%*d %*d %*s %*s %511s", mp) == 1 && !strncmp(mp, "/tmp/", 5) &&
-		    strncmp(mp, keep, strlen(keep)))
+		if (sscanf(line, "%*d %*d %*s %*s %511s", mp) == 1 &&
+		    ((!strncmp(mp, "/tmp/", 5) && strncmp(mp, keep, strlen(keep))) ||
+		     !strncmp(mp, "/run/netns/", 11)))
 			snprintf(mps[n++], sizeof(mps[0]), "%s", mp);
 	}
 	if (f)
@@ -229,6 +231,8 @@ int main(int argc, char **argv)
 	write_file(J(top, "/l1/cu"), "before the copy-up", 18);
 	write_file(J(top, "/l1/gone"), "removed", 7);
 	write_file(J(top, "/l1/mp"), pat, sizeof(pat));
+	xmkdir(J(top, "/l1/od"));
+	write_file(J(top, "/l1/od/hidden"), "lower", 5);
 	if (!root) {
 		if (unshare(CLONE_NEWNS))
 			setup_fail("unshare(CLONE_NEWNS): %s", strerror(errno));
@@ -326,6 +330,10 @@ int main(int argc, char **argv)
 		setup_fail("the child could not lock %s", J(M, "/new"));
 	close(lp[0]);
 	close(lp[1]);
+	/* a lower directory removed and made again: opaque in the upper
+	 * layer (an xattr), its lower files not shown */
+	if (unlink(J(M, "/od/hidden")) || rmdir(J(M, "/od")) || mkdir(J(M, "/od"), 0750))
+		setup_fail("making %s opaque: %s", J(M, "/od"), strerror(errno));
 	int fmp = open(J(M, "/mp"), O_RDONLY);
 	int fsh = open(J(M, "/shm"), O_RDWR | O_CREAT, 0600);
 	if (fmp < 0 || fsh < 0 || ftruncate(fsh, PG))
@@ -365,6 +373,9 @@ int main(int argc, char **argv)
 		     "child %d)", fl.l_type, fl.l_pid, child);
 	if (!access(J(M, "/gone"), F_OK) || errno != ENOENT)
 		fail("%s is back after the restore (its whiteout was lost)", J(M, "/gone"));
+	if (!access(J(M, "/od/hidden"), F_OK) || errno != ENOENT)
+		fail("%s shows the lower file again (the upper directory is no longer opaque)",
+		     J(M, "/od"));
 	if (memcmp(pm, pat, sizeof(pat)))
 		fail("the private mapping of the lower file differs");
 	if (memcmp(sm, spat, PG))

@@ -82,9 +82,9 @@ static int groups(const char *mountinfo, const char *mp, int *shared, int *maste
 	return found;
 }
 
-/* Detach the mounts under /tmp/ but not under @keep: others' tests'
- * mounts came with our copy of the namespace and may be gone by the
- * restore. */
+/* Detach the mounts under /tmp/ but not under @keep, and those of
+ * /run/netns: others' tests' mounts came with our copy of the namespace
+ * and may be gone by the restore. */
 static void drop_mounts(const char *keep)
 {
 	static char mps[256][512];
@@ -93,8 +93,9 @@ static void drop_mounts(const char *keep)
 	char line[4096];
 	while (f && fgets(line, sizeof(line), f) && n < 256) {
 		char mp[512];
-		if (sscanf(line, "%*d %*d %*s %*s %511s", mp) == 1 && !strncmp(mp, "/tmp/", 5) &&
-		    strncmp(mp, keep, strlen(keep)))
+		if (sscanf(line, "%*d %*d %*s %*s %511s", mp) == 1 &&
+		    ((!strncmp(mp, "/tmp/", 5) && strncmp(mp, keep, strlen(keep))) ||
+		     !strncmp(mp, "/run/netns/", 11)))
 			snprintf(mps[n++], sizeof(mps[0]), "%s", mp);
 	}
 	if (f)
