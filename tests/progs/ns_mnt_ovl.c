@@ -20,7 +20,9 @@
  *              test pivots into it; the dump gives --external mnt[/]:KEY,
  *              the restore --root the overlay's path
  *   --gone     a lower layer is renamed after the mount (the dump must
- *              refuse, naming it) */
+ *              refuse, naming it)
+ *   --watch    an inotify watch on a file of the overlay: its file handle
+ *              can't be opened (no nfs_export), the dump must refuse */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -46,6 +49,8 @@ static bool root;
 TEST_OPTION(root, bool, "pivot into an overlay mounted in cryo's namespace", 0);
 static bool gone;
 TEST_OPTION(gone, bool, "rename a lower layer after mounting (refused)", 0);
+static bool watch;
+TEST_OPTION(watch, bool, "also an inotify watch on a file of the overlay (refused)", 0);
 
 #define OVROOT "/tmp/cryo-ovl-root"
 #define PG 4096
@@ -334,6 +339,9 @@ int main(int argc, char **argv)
 	 * layer (an xattr), its lower files not shown */
 	if (unlink(J(M, "/od/hidden")) || rmdir(J(M, "/od")) || mkdir(J(M, "/od"), 0750))
 		setup_fail("making %s opaque: %s", J(M, "/od"), strerror(errno));
+	int wfd = watch ? inotify_init1(IN_CLOEXEC) : -1;
+	if (watch && (wfd < 0 || inotify_add_watch(wfd, J(M, "/lo"), IN_OPEN) < 0))
+		setup_fail("inotify: %s", strerror(errno));
 	int fmp = open(J(M, "/mp"), O_RDONLY);
 	int fsh = open(J(M, "/shm"), O_RDWR | O_CREAT, 0600);
 	if (fmp < 0 || fsh < 0 || ftruncate(fsh, PG))
@@ -401,6 +409,8 @@ int main(int argc, char **argv)
 	}
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
+	if (wfd >= 0)
+		close(wfd);
 	close(flo);
 	close(fcu);
 	close(fup);
