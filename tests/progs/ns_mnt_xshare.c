@@ -4,7 +4,10 @@
  *   - s: a tmpfs of cryo's namespace, its copy in the tree's namespace a
  *     peer of it (same peer group), with a tmpfs of the tree's own under
  *     it (as LXC's container root, shared with mounts under it);
- *   - m: a tmpfs of cryo's namespace, its copy in the tree a slave of it.
+ *   - m: a tmpfs of cryo's namespace, its copy in the tree a slave of it;
+ *   - i: a shared tmpfs of the tree's own with a peer ip and a slave is, and
+ *     a tmpfs under i (so one under each): each made once at restore, and
+ *     i's propagation to ip and is still there.
  * The test makes them (in cryo's namespace, where it starts) under a private
  * directory of ours, unshares its mount namespace, makes it all private
  * and joins the copies to the host's groups (MOVE_MOUNT_SET_GROUP).
@@ -157,6 +160,22 @@ static void drop_stale(void)
 		closedir(d);
 }
 
+/* how many mounts are at @mp in our namespace */
+static int count_mounts(const char *mp)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[4096];
+	int n = 0;
+	while (f && fgets(line, sizeof(line), f)) {
+		char p[PATH_MAX];
+		if (sscanf(line, "%*d %*d %*s %*s %4095s", p) == 1 && !strcmp(p, mp))
+			n++;
+	}
+	if (f)
+		fclose(f);
+	return n;
+}
+
 static void set_group(int from, const char *to)
 {
 	if (syscall(SYS_move_mount, from, "", AT_FDCWD, to,
@@ -206,6 +225,20 @@ int main(int argc, char **argv)
 	fd = open(J(top, "/s/sub/g"), O_WRONLY | O_CREAT, 0644);
 	if (fd < 0 || write(fd, "ours", 4) != 4 || close(fd))
 		setup_fail("file of sub: %s", strerror(errno));
+	/* inside the tree: a shared tmpfs i, its peer ip and its slave is,
+	 * then a tmpfs under i (propagated: one under each) */
+	static const char *const inner[] = { "/i", "/ip", "/is" };
+	for (int k = 0; k < 3; k++)
+		if (mkdir(J(top, inner[k]), 0755))
+			setup_fail("mkdir: %s", strerror(errno));
+	xmount("cryo-xi", J(top, "/i"), "tmpfs", 0, "size=64k");
+	if (mkdir(J(top, "/i/c"), 0755) || mkdir(J(top, "/i/d"), 0755))
+		setup_fail("mkdir: %s", strerror(errno));
+	xmount(NULL, J(top, "/i"), NULL, MS_SHARED, NULL);
+	xmount(J(top, "/i"), J(top, "/ip"), NULL, MS_BIND, NULL);
+	xmount(J(top, "/i"), J(top, "/is"), NULL, MS_BIND, NULL);
+	xmount(NULL, J(top, "/is"), NULL, MS_SLAVE, NULL);
+	xmount("cryo-xi-c", J(top, "/i/c"), "tmpfs", 0, "size=16k");
 	set_group(hs, J(top, "/s"));
 	set_group(hm, J(top, "/m"));
 	xmount(NULL, J(top, "/m"), NULL, MS_SLAVE, NULL);
@@ -250,6 +283,24 @@ int main(int argc, char **argv)
 			fail("a mount under our s did not propagate to the host's s");
 		umount2(J(top, "/s/p"), MNT_DETACH);
 	}
+	/* the tree's own group: each copy of i/c once, and propagation still
+	 * i -> ip, is; not is -> i */
+	for (int k = 0; k < 3; k++) {
+		char mp[PATH_MAX];
+		snprintf(mp, sizeof(mp), "%s%s/c", top, inner[k]);
+		int n = count_mounts(mp);
+		if (n != 1)
+			fail("%d mounts at %s after the restore, not 1", n, mp);
+	}
+	if (groups("/proc/self/mountinfo", J(top, "/i"), &s1, &m1) ||
+	    groups("/proc/self/mountinfo", J(top, "/ip"), &s2, &m2) || !s1 || s1 != s2 || m1 || m2)
+		fail("i and ip are not peers of a group of the tree's");
+	if (groups("/proc/self/mountinfo", J(top, "/is"), &s2, &m2) || s2 || m2 != s1)
+		fail("is is not a slave of i's group (shared:%d master:%d)", s2, m2);
+	if (mount("cryo-xi-d", J(top, "/i/d"), "tmpfs", 0, "size=4k"))
+		fail_errno("mount under %s/i", top);
+	else if (count_mounts(J(top, "/ip/d")) != 1 || count_mounts(J(top, "/is/d")) != 1)
+		fail("a mount under i did not propagate to its peer and its slave once each");
 	fd = open(J(top, "/s/sub/g"), O_RDONLY);
 	if (fd < 0 || read(fd, buf, sizeof(buf)) != 4 || memcmp(buf, "ours", 4))
 		fail("the tmpfs under s lost its file");
