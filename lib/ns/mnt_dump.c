@@ -416,6 +416,9 @@ int mntns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t 
 			x->has_ext_mount = x->ext_mount = 1;
 			x->ext_key = keys[i];
 		}
+		/* check_propagation allowed it (--enable-external-sharing) */
+		if (m->shared && group_in(&host, m->shared))
+			x->has_cryo_ext_sharing = x->cryo_ext_sharing = 1;
 	}
 	if (!ret) {
 		struct cr_img *img = NULL;

@@ -598,11 +598,17 @@ static int find_ext_groups(struct mnt_rst *r)
 	for (int i = 0; !ret && i < r->n; i++) {
 		struct rmnt *m = &r->m[i];
 		const MntEntry *e = m->e;
-		if (e->has_shared_id && e->shared_id && e->has_ext_mount && e->ext_mount) {
+		if (e->has_shared_id && e->shared_id && e->has_cryo_ext_sharing &&
+		    e->cryo_ext_sharing) {
 			m->ext_peer = host_group_mount(&host, e->shared_id, e);
-			if (m->ext_peer < 0 && !img_group_mount(r, e->shared_id, m))
-				pr_info("mount %s: its peer group %u is not in cryo's namespace: "
-					"restored in a group of its own", e->mountpoint, e->shared_id);
+			if (m->ext_peer < 0) {
+				pr_err("mount %s was in peer group %u of the dumping cryo's mount "
+				       "namespace (dumped with --enable-external-sharing), and cryo's "
+				       "namespace has no mount of %u:%u in that group now: restore "
+				       "where that group is mounted", e->mountpoint, e->shared_id,
+				       e->root_dev >> 20, e->root_dev & 0xfffff);
+				ret = -ENOENT;
+			}
 		}
 		if (e->has_master_id && e->master_id && !img_group_mount(r, e->master_id, NULL)) {
 			m->ext_master = host_group_mount(&host, e->master_id, e);
