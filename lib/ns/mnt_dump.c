@@ -158,10 +158,24 @@ static int check_propagation(const struct mnt_table *t, const struct mnt_table *
 	}
 	/* the restore joins a peer group from a member whose root holds the
 	 * joiner's, a master's from one that holds the slave's
-	 * (MOVE_MOUNT_SET_GROUP): a group needs a member holding all its
-	 * others, a slave of one of the tree's groups a member holding it */
+	 * (MOVE_MOUNT_SET_GROUP): a group of the tree needs a member holding
+	 * all its others, a slave a member of its master's group holding it,
+	 * a mount in a group of cryo's namespace a mount there holding it */
 	const char *rest;
-	bool held = !m->shared;
+	bool held = !ext_group && !ext_master;
+	for (int i = 0; i < host->n && !held; i++) {
+		const struct mnt_info *h = &host->m[i];
+		held = h->shared && h->shared == (ext_group ? m->shared : m->master) &&
+		       h->maj == m->maj && h->min == m->min && mnt_path_under(m->root, h->root, &rest);
+	}
+	if (!held) {
+		pr_err("mount %s (root %s) in the mount namespace of process %d is %s peer group %d "
+		       "of cryo's namespace, none of whose mounts there has a root that holds its "
+		       "own: cryo can't put it back in that group", m->mp, m->root, pid,
+		       ext_group ? "in" : "a slave of", ext_group ? m->shared : m->master);
+		return -EOPNOTSUPP;
+	}
+	held = !m->shared || ext_group;
 	for (int i = 0; i < t->n && !held; i++) {
 		const struct mnt_info *w = &t->m[i];
 		held = w->shared == m->shared;
