@@ -238,12 +238,40 @@ static int dump_tmpfs(struct ns_dump *st, const struct mnt_table *t, const struc
 	/* criu's command, plus the xattrs that matter (pax headers, which
 	 * criu's tar extracts without, ignoring them): trusted.overlay.* of
 	 * an overlay's upper layer here (opaque directories, redirects),
-	 * user.*, file capabilities */
-	char *argv[] = { "tar", "--create", "--gzip", "--no-unquote", "--no-wildcards",
-			 "--one-file-system", "--check-links", "--preserve-permissions", "--sparse",
-			 "--numeric-owner", MNT_TAR_XATTRS, "--directory", dir, ".", NULL };
-	snprintf(what, sizeof(what), "saving the files of tmpfs %s into %s", m->mp, name);
-	int ret = mnt_run_tar(argv, -1, out, what);
+	 * user.*, file capabilities.  tar reads a mount point's xattrs from
+	 * the mount on it and then says the file "changed as we read it"
+	 * (status 1): the mount points are left out, the restore makes them
+	 * (what tar saved of them was the mount's root, not the directory) */
+	static const char *const base[] = { "tar", "--create", "--gzip", "--no-unquote",
+		"--no-wildcards", "--one-file-system", "--check-links", "--preserve-permissions",
+		"--sparse", "--numeric-owner", MNT_TAR_XATTRS, "--anchored" };
+	const size_t nb = sizeof(base) / sizeof(base[0]);
+	char **argv = xzalloc((nb + t->n + 4) * sizeof(*argv));
+	int ret = argv ? 0 : -ENOMEM;
+	size_t k = 0;
+	for (; argv && k < nb; k++)
+		argv[k] = (char *)base[k];
+	for (int i = 0; !ret && i < t->n; i++) {
+		const char *rel;
+		if (t->m[i].parent != m->id || !mnt_path_under(t->m[i].mp, m->mp, &rel) || !rel[0])
+			continue;
+		argv[k] = xmalloc(strlen(rel) + 16);
+		if (!argv[k]) {
+			ret = -ENOMEM;
+			break;
+		}
+		sprintf(argv[k++], "--exclude=.%s", rel);
+	}
+	if (!ret) {
+		argv[k++] = "--directory";
+		argv[k++] = dir;
+		argv[k++] = ".";
+		snprintf(what, sizeof(what), "saving the files of tmpfs %s into %s", m->mp, name);
+		ret = mnt_run_tar(argv, -1, out, what);
+	}
+	for (size_t i = nb; argv && i < k && strncmp(argv[i], "--exclude=", 10) == 0; i++)
+		free(argv[i]);
+	free(argv);
 	close(fd);
 	if (!ret && fsync(out))
 		ret = log_errno(-errno, "can't write %s", name);
