@@ -904,11 +904,13 @@ static const struct cryo_option table[] = {
 	  "other file systems than its own list anew yet: a mount of one of these is still "
 	  "refused, by name (LXC passes hugetlbfs and tracefs every time).", NULL },
 	{ "enable-external-sharing", 0, NOARG, NULL, C(DUMP), 0, set_flag,
-	  "Allow mounts shared with mounts outside the tree.  cryo can't rebuild that "
-	  "propagation yet: such a mount is still refused, by name.", NULL },
+	  "Allow mounts shared with mounts outside the tree (in a peer group of cryo's mount "
+	  "namespace): the restore puts the mount back in that peer group, which must exist "
+	  "then.  Without it such a mount is refused, by name.", NULL },
 	{ "enable-external-masters", 0, NOARG, NULL, C(DUMP), 0, set_flag,
-	  "Allow slave mounts whose master is outside the tree.  cryo can't rebuild that "
-	  "propagation yet: such a mount is still refused, by name.", NULL },
+	  "Allow slave mounts whose master is outside the tree (a peer group of cryo's mount "
+	  "namespace): the restore makes the mount a slave of that group again, which must "
+	  "exist then.  Without it such a mount is refused, by name.", NULL },
 	{ "mntns-compat-mode", 0, NOARG, NULL, C(RESTORE), NEG | OPTF_NOT_YET, set_nothing,
 	  "Use the old mount namespace restore engine.", "mount namespaces are not implemented yet" },
 	{ "lsm-profile", 0, REQ, "TYPE:NAME", C(RESTORE), 0, set_lsm_profile,
