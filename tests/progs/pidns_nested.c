@@ -20,6 +20,8 @@
  * child is PID 1 there; Z is still I1's zombie with status 5; and I1 still
  * reaps as its namespace's init: G forks H and exits, H finds itself
  * I1's (getppid() == 1) and I1 reaps it.
+ *   --lock    A holds a POSIX write lock on a file: after the restore B's
+ *             F_GETLK names A (its PID in their namespace) as the owner
  *   --deadns  R unshares CLONE_NEWPID, forks a child that exits and is
  *             reaped: R's pid_for_children is a namespace whose init is
  *             gone (forks there fail), which cryo can't make again: the
@@ -41,6 +43,8 @@
 
 static int levels = 2;
 TEST_OPTION(levels, int, "PID namespace levels of the tree's tasks: 2 or 3", 0);
+static bool lock;
+TEST_OPTION(lock, bool, "A holds a POSIX lock (B checks its owner after the restore)", 0);
 static bool deadns;
 TEST_OPTION(deadns, bool, "pid_for_children of a namespace whose init exited (refused)", 0);
 
@@ -178,6 +182,12 @@ static void member(const char *who, bool thread, pid_t pgid_to)
 	char why[1024] = "";
 	if (pgid_to >= 0 && setpgid(0, pgid_to))
 		_exit(23);
+	if (lock && !strcmp(who, "A")) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		int fd = open("pidns_nested.lock", O_RDWR | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0 || fcntl(fd, F_SETLK, &fl))
+			_exit(32);
+	}
 	if (thread)
 		thr_start(&t);
 	snap_take(&a);
@@ -215,6 +225,16 @@ static void member_b(pid_t a)
 	if (k < 0 || waitpid(k, &ws, 0) != k || !WIFEXITED(ws) || WEXITSTATUS(ws))
 		snprintf(why + strlen(why), sizeof(why) - strlen(why),
 			 "its first child after the restore is not PID 1 of a new namespace; ");
+	if (lock) {
+		/* A's lock, named with A's PID as B sees it (the same namespace) */
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		int fd = open("pidns_nested.lock", O_RDWR);
+		if (fd < 0 || fcntl(fd, F_GETLK, &fl) || fl.l_type == F_UNLCK || fl.l_pid != a)
+			snprintf(why + strlen(why), sizeof(why) - strlen(why),
+				 "A's lock: type %d owner %d (want A, %d); ", fl.l_type, fl.l_pid, a);
+		if (fd >= 0)
+			close(fd);
+	}
 	report("B", why);
 	for (;;)
 		pause();
