@@ -19,7 +19,8 @@
  * is a new namespace with no process (it reads as ENOENT) whose first
  * child is PID 1 there; Z is still I1's zombie with status 5; and I1 still
  * reaps as its namespace's init: G forks H and exits, H finds itself
- * I1's (getppid() == 1) and I1 reaps it.
+ * I1's (getppid() == 1) and I1 reaps it.  Z's NSpid (read by I1 through
+ * /proc/thread-self/children) must be the same at every level too.
  *   --lock    A holds a POSIX write lock on a file: after the restore B's
  *             F_GETLK names A (its PID in their namespace) as the owner
  *   --deadns  R unshares CLONE_NEWPID, forks a child that exits and is
@@ -265,6 +266,35 @@ static void init2(void)
 		pause();
 }
 
+/* NSpid (from the tree's level) of my child @inner, found through
+ * /proc/thread-self/children, which lists them as /proc names them */
+static void child_nspid(pid_t inner, char *out, size_t len)
+{
+	char path[64], list[1024], st[80];
+	/* thread-self: gettid() says the TID inside, /proc names another */
+	int fd = open("/proc/thread-self/children", O_RDONLY);
+	int n = fd >= 0 ? read(fd, list, sizeof(list) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	*out = '\0';
+	list[n > 0 ? n : 0] = '\0';
+	for (char *p = list, *e; n > 0 && (p - list) < n; p = e) {
+		long c = strtol(p, &e, 10);
+		if (e == p)
+			break;
+		snprintf(path, sizeof(path), "/proc/%ld/status", c);
+		nspid_tail(path, st, sizeof(st), NULL);
+		/* the last number of the tail is its PID here */
+		char want[16];
+		snprintf(want, sizeof(want), "%d ", inner);
+		size_t l = strlen(st), w = strlen(want);
+		if (l >= w && !strcmp(st + l - w, want) && (l == w || st[l - w - 1] == ' ')) {
+			snprintf(out, len, "%s", st);
+			return;
+		}
+	}
+}
+
 /* I1, the init of X1 */
 static void init1(void)
 {
@@ -301,6 +331,10 @@ static void init1(void)
 			_exit(29);
 		close(back);
 	}
+	char z0[80], z1[80];
+	child_nspid(z, z0, sizeof(z0));
+	if (!*z0)
+		_exit(33);
 	thr_start(&t);
 	snap_take(&s0);
 	say_ready();
@@ -310,6 +344,11 @@ static void init1(void)
 	thr_check(&t, why, sizeof(why));
 	if (getpid() != 1)
 		snprintf(why + strlen(why), sizeof(why) - strlen(why), "not PID 1; ");
+	/* the zombie's PIDs at every level, as /proc shows them */
+	child_nspid(z, z1, sizeof(z1));
+	if (strcmp(z0, z1))
+		snprintf(why + strlen(why), sizeof(why) - strlen(why),
+			 "zombie's NSpid [%s] was [%s]; ", z1, z0);
 	/* Z is still its zombie, with its status */
 	memset(&si, 0, sizeof(si));
 	if (waitid(P_PID, z, &si, WEXITED | WNOHANG | WNOWAIT) || si.si_pid != z ||
