@@ -83,8 +83,24 @@ static bool is_nested_init(const struct rst_proc *p)
 	return p->nslv > 0 && p->nspid[p->nslv] == 1;
 }
 
-int pidns_restore_plan(struct rst_ctx *ctx, uint32_t tree)
+int pidns_restore_plan(struct rst_ctx *ctx, const TaskKobjIdsEntry *root_ids)
 {
+	const TaskKobjIdsEntry *tree_ids = ctx->procs[0].core->ids;
+	uint32_t tree = tree_ids && tree_ids->has_pid_ns_id ? tree_ids->pid_ns_id : 0;
+	for (int i = 0; i < ctx->nr_procs; i++) {
+		/* lib/ns checks a nested PID namespace as the tree's */
+		TaskKobjIdsEntry nested;
+		const TaskKobjIdsEntry *ids = ctx->procs[i].core->ids;
+		if (ctx->procs[i].nslv && ids && tree_ids) {
+			nested = *ids;
+			nested.has_pid_ns_id = tree_ids->has_pid_ns_id;
+			nested.pid_ns_id = tree_ids->pid_ns_id;
+			ids = &nested;
+		}
+		int ret = ns_restore_check(root_ids, tree_ids, ids, ctx->procs[i].pid);
+		if (ret)
+			return ret;
+	}
 	for (int i = 0; i < ctx->nr_procs; i++) {
 		struct rst_proc *p = &ctx->procs[i];
 		if (!p->nslv) {

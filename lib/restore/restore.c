@@ -942,22 +942,8 @@ int check_namespaces_cgroups(struct rst_ctx *ctx)
 	const TaskKobjIdsEntry *root_ids = ctx->inv->root_ids;
 	int ret = 0;
 
-	const TaskKobjIdsEntry *tree_ids = ctx->procs[0].core->ids;
-	for (int i = 0; !ret && i < ctx->nr_procs; i++) {
-		/* a nested PID namespace is the tree's below it (pidns_nested.c) */
-		TaskKobjIdsEntry nested;
-		const TaskKobjIdsEntry *ids = ctx->procs[i].core->ids;
-		if (ctx->procs[i].nslv && ids && tree_ids) {
-			nested = *ids;
-			nested.has_pid_ns_id = tree_ids->has_pid_ns_id;
-			nested.pid_ns_id = tree_ids->pid_ns_id;
-			ids = &nested;
-		}
-		ret = ns_restore_check(root_ids, tree_ids, ids, ctx->procs[i].pid);
-	}
-	if (!ret)
-		ret = pidns_restore_plan(ctx, tree_ids && tree_ids->has_pid_ns_id ?
-					 tree_ids->pid_ns_id : 0);
+	/* ns_restore_check for each, nested PID namespaces included */
+	ret = pidns_restore_plan(ctx, root_ids);
 	/* the namespaces the root gets new (its clone3's flags) */
 	if (!ret)
 		ctx->ns_flags = ns_restore_flags(root_ids, ctx->procs[0].core->ids);

@@ -149,9 +149,10 @@ void release_done(struct rst_ctx *ctx);
  * -- @p's levels from its pstree entry @pe (every process: a process in the
  * tree's namespace gets its one level); */
 int pidns_load_entry(struct rst_proc *p, const PstreeEntry *pe);
-/* before any task exists: each process's namespace (@tree: the id of the
- * tree's, the root's pid_ns_id) and each nested one's parent, checked; */
-int pidns_restore_plan(struct rst_ctx *ctx, uint32_t tree);
+/* before any task exists: each process's namespace ids against the
+ * dumping tool's (@root_ids, ns_restore_check; a nested PID namespace as
+ * the tree's), then its PID namespace and each nested one's parent; */
+int pidns_restore_plan(struct rst_ctx *ctx, const TaskKobjIdsEntry *root_ids);
 /* child @c of @p: @p's pid_for_children made the one @c is born in (its
  * own, or its namespace's parent for the init of a nested one, which is
  * born with CLONE_NEWPID: *@flags), and @c's set_tid (innermost first,
