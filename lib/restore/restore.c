@@ -760,7 +760,10 @@ int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
 		struct remote *cr = r;	/* who forks it */
 		if (c->sid != c->vpid && c->sid != p->sid) {
 			struct rst_helper *h;
-			int ret = session_helper(ctx, p, c->sid, &h);
+			/* born in @p's own PID namespace, as the helper's children */
+			int ret = pidns_restore_children(ctx, p, false);
+			if (!ret)
+				ret = session_helper(ctx, p, c->sid, &h);
 			if (ret)
 				return ret;
 			cr = &h->r;
