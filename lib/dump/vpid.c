@@ -242,9 +242,13 @@ int dump_tree_vpids(struct dump_ctx *ctx)
 		p->vsid = p->nssid[0] = p->sid;
 		for (int t = 0; t < p->nr_threads; t++)
 			p->threads[t].vtid = p->threads[t].nstid[0] = p->threads[t].tid;
-		/* a zombie may have been in a nested namespace: checked below */
-		if (p->state == TASK_DEAD)
-			ctx->ns.pid_nested = true;
+		/* a zombie may have been in a nested namespace (the check
+		 * skips zombies): then the whole tree is read again below */
+		struct proc_status zst;
+		if (p->state == TASK_DEAD && !proc_read_status(p->pid, 0, &zst)) {
+			ctx->ns.pid_nested |= zst.nspid_levels > 1;
+			proc_status_free(&zst);
+		}
 	}
 	if (own && !ctx->ns.pid_nested)
 		return 0;
