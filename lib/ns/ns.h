@@ -205,9 +205,6 @@ int ns_restore_post_clone(struct ns_set *back);
  * (@ns_flags has CLONE_NEWPID) must have been its init (image PID 1), and
  * --pid-ns (@pid_ns_opt) does not apply.  0 or a negative code (logged). */
 int pidns_restore_check_root(int ns_flags, pid_t root_pid, bool pid_ns_opt);
-/* pid.c, nested PID namespaces: the inode of the PID namespace /proc/@pid's
- * @name ("pid", "pid_for_children") points to (0 with -ENOENT: none). */
-int pidns_dump_ino(pid_t pid, const char *name, uint64_t *ino);
 /* pid.c: pidns-@id.img for a PID namespace nested below the tree's, of
  * which process @pid is a member: its parent's id (ns_dump_id; @parent
  * where @pid is 0: a namespace that died with its init).  0 or a negative

@@ -65,17 +65,6 @@ int pidns_restore_check_root(int ns_flags, pid_t root_pid, bool pid_ns_opt)
  * namespace, ... }) from its parent; its other tasks are cloned by tasks
  * whose pid_for_children is it (setns with a pidfd of one of its members).
  * pidns-ID.img names each nested namespace's parent. */
-int pidns_dump_ino(pid_t pid, const char *name, uint64_t *ino)
-{
-	char path[64];
-	struct stat st;
-	snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, name);
-	*ino = 0;
-	if (stat(path, &st))
-		return -errno;
-	*ino = st.st_ino;
-	return 0;
-}
 
 /* Is PID namespace @fd (consumed) @want or below it?  NS_GET_PARENT walks
  * up until cryo's own namespace (EPERM above it). */
