@@ -8,8 +8,9 @@
  * ones the restore gives back (clone3 set_tid inside a new namespace).
  * /proc/PID/status has them: the last value of NSpid, NSpgid, NSsid is the
  * innermost namespace's.  The namespace check (lib/ns) has already made
- * sure that every live task is in the root's PID namespace and creates its
- * children there. */
+ * sure that every live task is in the root's PID namespace or one nested
+ * below it; a task in a nested one has its PIDs at every level from the
+ * tree's recorded, and the namespaces their parents (dump_nested_pidns). */
 #include "dump/dump.h"
 #include "proc/proc.h"
 #include "util/log.h"
