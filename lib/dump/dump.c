@@ -263,6 +263,39 @@ static int write_pstree(struct dump_ctx *ctx)
 			tids[0] = p->vpid;
 		pe.n_threads = p->nr_threads ? p->nr_threads : 1;
 		pe.threads = tids;
+		/* nested PID namespaces: every level (dump/vpid.c) */
+		uint32_t lv[3][PIDNS_LEVELS], tlv[p->nr_threads + 1][PIDNS_LEVELS];
+		NsTid nt[p->nr_threads + 1], *ntp[p->nr_threads + 1];
+		if (p->nslv > 0) {
+			for (int l = 0; l <= p->nslv; l++) {
+				lv[0][l] = p->nspid[l];
+				lv[1][l] = p->nspgid[l];
+				lv[2][l] = p->nssid[l];
+			}
+			pe.n_ns_pid = pe.n_ns_pgid = pe.n_ns_sid = p->nslv + 1;
+			pe.ns_pid = lv[0];
+			pe.ns_pgid = lv[1];
+			pe.ns_sid = lv[2];
+			for (size_t j = 0; j < pe.n_threads; j++) {
+				const pid_t *v = p->nr_threads ? p->threads[j].nstid : p->nspid;
+				ns_tid__init(&nt[j]);
+				for (int l = 0; l <= p->nslv; l++)
+					tlv[j][l] = v[l];
+				nt[j].n_ns_tid = p->nslv + 1;
+				nt[j].ns_tid = tlv[j];
+				ntp[j] = &nt[j];
+			}
+			pe.n_tids = pe.n_threads;
+			pe.tids = ntp;
+		}
+		if (p->nslv > 0 || p->children_pidns || p->children_unshared) {
+			pe.has_cryo_pidns = 1;
+			pe.cryo_pidns = p->pidns_id;
+		}
+		pe.has_cryo_pidns_for_children = !!p->children_pidns;
+		pe.cryo_pidns_for_children = p->children_pidns;
+		pe.has_cryo_pidns_unshared = p->children_unshared;
+		pe.cryo_pidns_unshared = p->children_unshared;
 		ret = img_write_msg(img, &pe.base);
 	}
 	int r2 = img_close(img);

@@ -411,7 +411,10 @@ int locks_post(struct files_restore *fr, struct remote *r, pid_t pid, struct rst
 	}
 	for (int i = 0; i < st->nr_locks && !ret; i++) {
 		const FileLockEntry *e = st->locks[i];
-		if (e->pid != tree_pid)
+		/* a task in a nested PID namespace sees another PID than
+		 * the tree's: the image's, translated, names it too */
+		if (e->pid != tree_pid &&
+		    (!fr->host_pid || fr->host_pid(fr->host_pid_arg, F_OWNER_PID, e->pid) != pid))
 			continue;
 		/* is the lock's fd this description in that task? */
 		if (e->fd != fd && syscall(SYS_kcmp, pid, pid, KCMP_FILE, e->fd, fd) != 0)

@@ -36,6 +36,12 @@ int timens_pre_clone_own(int dirfd, int *back);
 /* pid.c: a PID namespace whose init is the tree's root (made by the
  * root's clone3; nothing to fill) */
 int pidns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id);
+/* pid.c: a task (its /proc/.../ns @dir, PID namespace @ino) of the tree:
+ * in the root's PID namespace or one nested below it; its
+ * pid_for_children anything (dump/vpid.c checks it once the tree is
+ * known).  Sets st->pid_nested where either differs.  0 or -EOPNOTSUPP
+ * (logged). */
+int pidns_dump_check_task(struct ns_dump *st, const char *dir, uint64_t ino, const char *who);
 
 /* cgroup.c: a cgroup namespace rooted at its tasks' cgroups */
 int cgroupns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t id);

@@ -192,6 +192,13 @@ int ns_dump_check_task(struct ns_dump *st, pid_t pid, pid_t tid, const char *com
 			 * inherits it: the whole tree must be in the root's. */
 			if (!st->root[k])
 				st->root[k] = ino;
+			if (k == NS_PID) {
+				/* nested namespaces and pid_for_children: pid.c */
+				ret = pidns_dump_check_task(st, dir, ino, who);
+				if (ret)
+					return ret;
+				continue;
+			}
 			if (ino == st->root[k]) {
 				ret = check_for_children(d, dir, who, ino, "its own");
 				if (ret)

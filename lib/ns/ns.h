@@ -126,6 +126,8 @@ struct ns_dump {
 	int net_back;			/* ns_dump_enter_net: cryo's own, -1: none */
 	const struct str_list *external;	/* --external: net[INODE]:KEY marks one */
 	pid_t root_pid;			/* the first task checked (user.c) */
+	bool pid_nested;		/* a task in a nested PID namespace, or whose
+					 * pid_for_children differs (pid.c) */
 };
 
 int ns_dump_init(struct ns_dump *st, int dirfd);
@@ -203,6 +205,14 @@ int ns_restore_post_clone(struct ns_set *back);
  * (@ns_flags has CLONE_NEWPID) must have been its init (image PID 1), and
  * --pid-ns (@pid_ns_opt) does not apply.  0 or a negative code (logged). */
 int pidns_restore_check_root(int ns_flags, pid_t root_pid, bool pid_ns_opt);
+/* pid.c: pidns-@id.img for a PID namespace nested below the tree's, of
+ * which process @pid is a member: its parent's id (ns_dump_id; @parent
+ * where @pid is 0: a namespace that died with its init).  0 or a negative
+ * code (logged). */
+int pidns_dump_nested(struct ns_dump *st, pid_t pid, uint32_t id, uint32_t parent);
+/* pid.c, restore: the parent of nested PID namespace @id (pidns-ID.img).
+ * 0 or a negative code (logged). */
+int pidns_restore_parent(int dirfd, uint32_t id, uint32_t *parent);
 /* user.c: before any task exists, a tree that gets a new user namespace
  * (@ns_flags has CLONE_NEWUSER) but no PID namespace of its own must be
  * one task (@nr_tasks: processes and threads), as the dump checks (the

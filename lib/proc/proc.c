@@ -341,12 +341,18 @@ int proc_parse_status_text(const char *text, struct proc_status *st)
 			/* the last of the values is the innermost namespace's */
 			const char *p = val;
 			long last = -1;
+			bool pg = KEY("NSpgid");
 			while (*p && *p != '\n') {
 				char *end;
 				long v = strtol(p, &end, 10);
 				if (end == p)
 					break;
 				last = v;
+				/* every level too (nested PID namespaces) */
+				if (pg && st->nspgid_levels < 32)
+					st->nspgid[st->nspgid_levels++] = v;
+				else if (!pg && st->nssid_levels < 32)
+					st->nssid[st->nssid_levels++] = v;
 				p = end;
 				while (*p == ' ' || *p == '\t')
 					p++;

@@ -90,6 +90,9 @@ struct proc_status {
 	/* the innermost values of NSpgid and NSsid (0: outside that
 	 * namespace; -1: no such line) */
 	pid_t nspgid_inner, nssid_inner;
+	/* every value of NSpgid and NSsid, outermost first, as nspid */
+	pid_t nspgid[32], nssid[32];
+	int nspgid_levels, nssid_levels;
 	unsigned umask;
 	bool has_umask;
 };

@@ -85,7 +85,8 @@ static int make_zombie(struct rst_proc *z)
 			return -EIO;
 		if (remote_call(r, "prctl(PR_SET_DUMPABLE)", __NR_prctl, PR_SET_DUMPABLE, 0, 0, 0))
 			return -EIO;
-		ret = remote_syscall_noreturn(r, __NR_kill, z->vpid, sig, 0);	/* itself */
+		/* itself, by its PID in its own namespace */
+		ret = remote_syscall_noreturn(r, __NR_kill, z->nspid[z->nslv], sig, 0);
 	} else {
 		ret = remote_syscall_noreturn(r, __NR_exit_group, (status >> 8) & 0xff, 0, 0);
 	}

@@ -101,6 +101,8 @@ int load_pstree(struct rst_ctx *ctx)
 			p->thr[i].vtid = p->thr[i].tid;
 			p->thr[i].r.mem_fd = -1;
 		}
+		if (!ret)	/* nested PID namespaces: every level */
+			ret = pidns_load_entry(p, pe);
 		protobuf_c_message_free_unpacked(&pe->base, NULL);
 		if (ret)
 			break;
@@ -322,6 +324,11 @@ int check_sessions(struct rst_ctx *ctx)
 			pr_err("process %d is in session %d, whose leader left the tree, but its "
 			       "parent %d is not a child subreaper: cryo can't recreate that",
 			       p->pid, p->sid, p->parent->pid);
+			return -EOPNOTSUPP;
+		}
+		if (p->nslv) {
+			pr_err("process %d (in a nested PID namespace) is in session %d, whose "
+			       "leader left the tree: cryo can't recreate that", p->pid, p->sid);
 			return -EOPNOTSUPP;
 		}
 		if (p->state == TASK_DEAD) {
@@ -599,16 +606,27 @@ int seize_root(struct rst_ctx *ctx, struct rst_proc *p)
 /* Run clone3 in @r's task, creating @tid (its PID as the tree sees it);
  * returns 0 once the new task is stopped and traced, *@host its PID as
  * cryo sees it. */
+static int clone_in_levels(struct remote *r, const pid_t *set_tid, int n, pid_t expect,
+			   uint64_t flags, int exit_signal, pid_t *host);
 static int clone_in(struct remote *r, pid_t tid, uint64_t flags, int exit_signal, pid_t *host)
 {
+	return clone_in_levels(r, &tid, 1, tid, flags, exit_signal, host);
+}
+
+/* The same with a PID at each of @n PID namespace levels (@set_tid,
+ * innermost first); @expect: what clone3 returns, its PID as @r's task
+ * sees it. */
+static int clone_in_levels(struct remote *r, const pid_t *set_tid, int n, pid_t expect,
+			   uint64_t flags, int exit_signal, pid_t *host)
+{
+	pid_t tid = set_tid[n - 1];	/* as the tree sees it, for messages */
 	remote_scratch_reset(r);
-	uint64_t tid64 = tid;
-	uint64_t tid_addr = remote_scratch_put(r, &tid64, sizeof(pid_t));
+	uint64_t tid_addr = remote_scratch_put(r, set_tid, n * sizeof(pid_t));
 	struct clone_args args = {
 		.flags = flags,
 		.exit_signal = exit_signal,
 		.set_tid = tid_addr,
-		.set_tid_size = 1,
+		.set_tid_size = n,
 	};
 	uint64_t a = remote_scratch_put(r, &args, sizeof(args));
 	if (!tid_addr || !a)
@@ -627,8 +645,8 @@ static int clone_in(struct remote *r, pid_t tid, uint64_t flags, int exit_signal
 		return log_errno(ret, "clone3 creating %d inside task %d failed", tid, r->tid);
 	/* clone3 returns the PID in the caller's namespace; the fork event
 	 * reports it in cryo's (the tracer's) */
-	if (ret != tid || r->new_child <= 0) {
-		pr_err("clone3 inside task %d created %ld instead of %d", r->tid, ret, tid);
+	if (ret != expect || r->new_child <= 0) {
+		pr_err("clone3 inside task %d created %ld instead of %d", r->tid, ret, expect);
 		return -EIO;
 	}
 	*host = r->new_child;
@@ -742,13 +760,20 @@ int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
 		struct remote *cr = r;	/* who forks it */
 		if (c->sid != c->vpid && c->sid != p->sid) {
 			struct rst_helper *h;
-			int ret = session_helper(ctx, p, c->sid, &h);
+			/* born in @p's own PID namespace, as the helper's children */
+			int ret = pidns_restore_children(ctx, p, false);
+			if (!ret)
+				ret = session_helper(ctx, p, c->sid, &h);
 			if (ret)
 				return ret;
 			cr = &h->r;
 		}
-		pid_t host;
-		int ret = clone_in(cr, c->vpid, c->share_flags, SIGCHLD, &host);
+		pid_t host, set_tid[PIDNS_LEVELS], expect;
+		uint64_t flags = c->share_flags;
+		int n;
+		int ret = pidns_clone_child(ctx, p, c, &flags, set_tid, &n, &expect);
+		if (!ret)
+			ret = clone_in_levels(cr, set_tid, n, expect, flags, SIGCHLD, &host);
 		if (ret)
 			return ret;
 		c->pid = rst_leader(c)->tid = host;
@@ -766,6 +791,10 @@ int build_tree(struct rst_ctx *ctx, struct rst_proc *p)
 		if (ret)
 			return ret;
 	}
+	/* its threads are born in its own PID namespace (pidns_nested.c) */
+	int r2 = pidns_restore_children(ctx, p, false);
+	if (r2)
+		return r2;
 	/* session helpers of @p's children: their members become @p's */
 	for (int i = 0; i < ctx->nr_helpers; i++)
 		if (ctx->helpers[i].parent == p) {
@@ -840,6 +869,12 @@ int set_pgids(struct rst_ctx *ctx)
 			struct rst_proc *p = &ctx->procs[i];
 			if ((pass == 0) != (p->pgid == p->vpid))
 				continue;	/* zombies too: they are still alive */
+			if (p->nslv) {	/* in a nested PID namespace */
+				int ret = pidns_set_pgid(ctx, p, root_pgid);
+				if (ret)
+					return ret;
+				continue;
+			}
 			pid_t pgid = p->pgid;
 			if (root_pgid && pgid == root->pgid)
 				pgid = root_pgid;	/* the root's group is cryo's */
@@ -877,6 +912,11 @@ void kill_created(struct rst_ctx *ctx)
 			;
 		h->alive = false;
 	}
+	/* all first: a nested PID namespace's init ends only once every
+	 * process in it is reaped, some by a parent outside it */
+	for (int i = 0; i < ctx->nr_procs; i++)
+		if (ctx->procs[i].created)
+			kill(ctx->procs[i].pid, SIGKILL);
 	for (int i = ctx->nr_procs - 1; i >= 0; i--) {
 		struct rst_proc *p = &ctx->procs[i];
 		if (!p->created)
@@ -905,9 +945,8 @@ int check_namespaces_cgroups(struct rst_ctx *ctx)
 	const TaskKobjIdsEntry *root_ids = ctx->inv->root_ids;
 	int ret = 0;
 
-	for (int i = 0; !ret && i < ctx->nr_procs; i++)
-		ret = ns_restore_check(root_ids, ctx->procs[0].core->ids, ctx->procs[i].core->ids,
-				       ctx->procs[i].pid);
+	/* ns_restore_check for each, nested PID namespaces included */
+	ret = pidns_restore_plan(ctx, root_ids);
 	/* the namespaces the root gets new (its clone3's flags) */
 	if (!ret)
 		ctx->ns_flags = ns_restore_flags(root_ids, ctx->procs[0].core->ids);

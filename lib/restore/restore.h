@@ -15,6 +15,8 @@
 #include "mem/page_source.h"
 #include "options/options.h"
 #include "seize/remote.h"
+#include "seize/seize.h"
+#include "pstree.pb-c.h"
 #include "core.pb-c.h"
 #include "fs.pb-c.h"
 #include "inventory.pb-c.h"
@@ -24,6 +26,7 @@ struct rst_thread {
 	 * always when the tree is in cryo's PID namespace); vtid: the image's,
 	 * as the tree sees it */
 	pid_t tid, vtid;
+	pid_t nstid[PIDNS_LEVELS];	/* at each PID namespace level from the tree's ([0]: vtid) */
 	CoreEntry *core;
 	bool created;
 	bool released;			/* detached by release_all */
@@ -36,6 +39,16 @@ struct rst_proc {
 	 * sees them (in its own PID namespace, when the root was made one:
 	 * lib/ns/pid.c) -- what the tree's own calls take */
 	pid_t pid, vpid, ppid, pgid, sid;
+	/* nested PID namespaces (pidns_nested.c): the levels below the
+	 * tree's namespace it is in (0: the tree's), its PID, group and
+	 * session at each level from the tree's inward ([0]: vpid, pgid,
+	 * sid); its namespace's id, that one's parent (nested ones), the one
+	 * its children are born in at the end (0: its own; kids_unshare: a
+	 * new one, unshared again) and the one they are born in now */
+	int nslv;
+	pid_t nspid[PIDNS_LEVELS], nspgid[PIDNS_LEVELS], nssid[PIDNS_LEVELS];
+	uint32_t pidns, pidns_parent, kids_pidns, kids_now;
+	bool kids_unshare;
 	int state;			/* TASK_ALIVE, TASK_STOPPED, TASK_DEAD */
 	struct rst_proc *parent;
 	struct rst_thread *thr;		/* thr[0] is the leader */
@@ -131,6 +144,28 @@ int make_zombies(struct rst_ctx *ctx);
 /* Detach every task; stopped ones are stopped again by their signal. */
 int release_all(struct rst_ctx *ctx);
 void release_done(struct rst_ctx *ctx);
+
+/* pidns_nested.c: nested PID namespaces and pid_for_children (lib/ns/pid.c)
+ * -- @p's levels from its pstree entry @pe (every process: a process in the
+ * tree's namespace gets its one level); */
+int pidns_load_entry(struct rst_proc *p, const PstreeEntry *pe);
+/* before any task exists: each process's namespace ids against the
+ * dumping tool's (@root_ids, ns_restore_check; a nested PID namespace as
+ * the tree's), then its PID namespace and each nested one's parent; */
+int pidns_restore_plan(struct rst_ctx *ctx, const TaskKobjIdsEntry *root_ids);
+/* child @c of @p: @p's pid_for_children made the one @c is born in (its
+ * own, or its namespace's parent for the init of a nested one, which is
+ * born with CLONE_NEWPID: *@flags), and @c's set_tid (innermost first,
+ * @set_tid[PIDNS_LEVELS]), *@n its size, *@expect its PID as @p sees it; */
+int pidns_clone_child(struct rst_ctx *ctx, struct rst_proc *p, struct rst_proc *c,
+		      uint64_t *flags, pid_t *set_tid, int *n, pid_t *expect);
+/* @p's pid_for_children back to its own namespace (for its threads), and,
+ * with @final, to what it was at the dump (after its threads). */
+int pidns_restore_children(struct rst_ctx *ctx, struct rst_proc *p, bool final);
+/* set_pgids for @p, in a nested namespace: it joins its group itself, or,
+ * a namespace's init whose group leader has no PID inside, its parent
+ * puts it there (@root_pgid: set_pgids's, the root's group if cryo's). */
+int pidns_set_pgid(struct rst_ctx *ctx, struct rst_proc *p, pid_t root_pgid);
 
 /* trust.c: --images-trust owner (logs what it refuses) */
 int restore_check_trust(struct rst_ctx *ctx);

@@ -431,12 +431,17 @@ static int create_threads(struct rst_proc *p)
 	for (int i = 1; i < p->nr_threads; i++) {
 		struct rst_thread *t = &p->thr[i];
 		remote_scratch_reset(lr);
-		uint64_t tid64 = t->vtid;	/* in the tree's PID namespace */
-		uint64_t tid_addr = remote_scratch_put(lr, &tid64, sizeof(pid_t));
+		/* its TID at each PID namespace level, innermost first
+		 * (one level: in the tree's namespace) */
+		pid_t set_tid[PIDNS_LEVELS];
+		for (int l = 0; l <= p->nslv; l++)
+			set_tid[l] = t->nstid[p->nslv - l];
+		pid_t expect = t->nstid[p->nslv];	/* as the leader sees it */
+		uint64_t tid_addr = remote_scratch_put(lr, set_tid, (p->nslv + 1) * sizeof(pid_t));
 		struct clone_args args = {
 			.flags = flags,
 			.set_tid = tid_addr,
-			.set_tid_size = 1,
+			.set_tid_size = p->nslv + 1,
 		};
 		uint64_t a = remote_scratch_put(lr, &args, sizeof(args));
 		if (!tid_addr || !a)
@@ -448,7 +453,7 @@ static int create_threads(struct rst_proc *p)
 			if (ret == -EEXIST)
 				usleep(10000);
 		}
-		if (ret != t->vtid || lr->new_child <= 0) {
+		if (ret != expect || lr->new_child <= 0) {
 			if (ret == -EEXIST)
 				pid_in_use(t->vtid);
 			else
@@ -666,6 +671,8 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 		ret = restore_root(r, ctx, p);
 	if (!ret)
 		ret = create_threads(p);
+	if (!ret)	/* where its next children are born, as at the dump */
+		ret = pidns_restore_children(ctx, p, true);
 	if (!ret)	/* shared pending signals, timers */
 		ret = task_restore_phase(ctx, p, TASK_PH_THREADS);
 	if (!ret)

@@ -448,6 +448,17 @@ int restore_check_trust(struct rst_ctx *ctx)
 		       "of %s (restore them as root's, or without --images-trust owner)", w.name);
 		ret = -EPERM;
 	}
+	/* a PID namespace nested below the tree's is made by cryo as root
+	 * (its owner: cryo's user namespace), which the images' owner could
+	 * not have made there */
+	for (int i = 0; !ret && i < ctx->nr_procs; i++)
+		if (ctx->procs[i].nslv || ctx->procs[i].kids_pidns || ctx->procs[i].kids_unshare) {
+			pr_err("--images-trust owner: process %d is in (or makes its children in) a "
+			       "PID namespace nested below the tree's, which cryo would make as root; "
+			       "not for images of %s (restore them as root's, or without "
+			       "--images-trust owner)", ctx->procs[i].vpid, w.name);
+			ret = -EPERM;
+		}
 	for (int i = 0; !ret && i < ctx->nr_procs; i++) {
 		struct rst_proc *p = &ctx->procs[i];
 		if (p->state == TASK_DEAD)

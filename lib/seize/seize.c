@@ -461,6 +461,12 @@ static int release_thread(struct seized_proc *p, struct seized_thread *t, enum r
 int release_tree(struct seized_tree *tree, enum release_mode mode)
 {
 	int ret = 0;
+	/* All killed first: the init of a nested PID namespace ends only
+	 * once every process in it is reaped, some by a parent outside it,
+	 * which must not be left stopped meanwhile. */
+	for (int i = 0; mode == RELEASE_KILL && i < tree->nr_procs; i++)
+		if (tree->procs[i]->state != TASK_DEAD)
+			kill(tree->procs[i]->pid, SIGKILL);
 	for (int i = tree->nr_procs - 1; i >= 0; i--) {
 		struct seized_proc *p = tree->procs[i];
 		if (mode == RELEASE_KILL && p->state != TASK_DEAD)

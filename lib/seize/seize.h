@@ -14,9 +14,14 @@
 #define TASK_STOPPED 0x3
 #define TASK_HELPER  0x4
 
+/* PID namespace levels a task may have from the tree's (the root's)
+ * inward: the tree's and up to 7 nested below it (dump/vpid.c). */
+#define PIDNS_LEVELS 8
+
 struct seized_thread {
 	pid_t tid;
 	pid_t vtid;			/* as seen in the root's PID namespace (the images') */
+	pid_t nstid[PIDNS_LEVELS];	/* in a nested PID namespace: at each level ([0] == vtid) */
 	bool seized;
 	bool regs_saved;
 	bool regs_dirty;		/* registers changed by injection: restore on release */
@@ -32,6 +37,16 @@ struct seized_proc {
 	 * (criu's "virtual" pids); the same as the above when the root is
 	 * in cryo's (filled once the tree is frozen: dump_tree_vpids) */
 	pid_t vpid, vpgid, vsid;
+	/* nested PID namespaces (dump_tree_vpids): how many levels below the
+	 * tree's namespace it is (0: in it), its PID, group and session at
+	 * each level from the tree's inward ([0] == vpid; 0 where the leader
+	 * has no PID), the id of its PID namespace (ns_dump_id), and of its
+	 * pid_for_children where that differs (0: the same; or
+	 * children_unshared: unshare(CLONE_NEWPID) without fork since) */
+	int nslv;
+	pid_t nspid[PIDNS_LEVELS], nspgid[PIDNS_LEVELS], nssid[PIDNS_LEVELS];
+	uint32_t pidns_id, children_pidns;
+	bool children_unshared;
 	int state;			/* TASK_* */
 	int stop_signo;			/* TASK_STOPPED: the signal of its group stop */
 	int exit_code;			/* zombies */
