@@ -635,6 +635,11 @@ static int clone_in(struct remote *r, pid_t tid, uint64_t flags, int exit_signal
 	return wait_new_task(*host);
 }
 
+int restore_clone_in(struct remote *r, pid_t tid, int exit_signal, pid_t *host)
+{
+	return clone_in(r, tid, 0, exit_signal, host);
+}
+
 /* Helper tasks stand in for a session or group leader that left the tree:
  * forked by @parent with the leader's PID, they exist only while members
  * are created or join, then exit and are reaped by @parent. */

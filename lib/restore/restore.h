@@ -119,6 +119,15 @@ int set_pgids(struct rst_ctx *ctx);
 void kill_created(struct rst_ctx *ctx);
 void write_restore_stats(struct rst_ctx *ctx, uint64_t forking_ns, uint64_t total_ns);
 
+/* restore.c: a fork of @r's task with PID @tid (the tree's), stopped and
+ * traced; *@host its PID as cryo sees it.  An @tid in use is refused
+ * (logged, naming its holder: -EEXIST). */
+int restore_clone_in(struct remote *r, pid_t tid, int exit_signal, pid_t *host);
+
+/* peercred.c: files_restore.as_creator */
+int restore_as_creator(void *arg, const struct files_creator *c, files_creator_fn *fn,
+		       void *fn_arg);
+
 /* restore.c: refusal naming who holds @pid now */
 void pid_in_use(pid_t pid);
 

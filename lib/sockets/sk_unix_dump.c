@@ -11,6 +11,7 @@
  * with uflags EXTERN, that the restore reconnects to by name).
  */
 #include "sockets/sk_unix-int.h"
+#include "sockets/sk_unix_cred.h"
 #include "sockets/sockets.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -349,6 +350,9 @@ int usk_dump(struct fd_dump *d)
 	ret = skopt_dump(lfd, &u->opts, &u->som, u->what);
 	if (ret)
 		return ret;
+	ret = usk_cred_dump(lfd, d->pid, e, u->what);
+	if (ret)
+		return ret;
 	if (dg->namelen && dg->name[0]) {
 		ret = dump_path_name(d, u, lfd);
 		if (ret)
@@ -524,6 +528,7 @@ int usk_dump_end(struct files_dump *fdm)
 		skopt_mem_free(&s->v[i]->som);
 		free(s->v[i]->name_dir);
 		free(s->v[i]->name_root);
+		usk_cred_free(&s->v[i]->e);
 		free(s->v[i]);
 	}
 	free(s->v);

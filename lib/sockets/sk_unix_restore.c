@@ -18,6 +18,7 @@
  * options, shutdown and file flags come last.
  */
 #include "sockets/sk_unix-int.h"
+#include "sockets/sk_unix_cred.h"
 #include "sockets/sockets.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -631,7 +632,8 @@ static int queue_from_temp(struct files_restore *fr, struct usk_rst *s, struct r
  * its name and the client its peer name.  Only where the name is free (an
  * abstract name nobody holds, a path with nothing or a stale socket file
  * there, moved aside meanwhile).  Returns 1 if it could not be done. */
-static int pair_by_name(struct usk_rst *s, int type, const UnixSkEntry *name, int sv[2])
+static int pair_by_name(struct files_restore *fr, struct usk_rst *s, int type,
+			const UnixSkEntry *name, const UnixSkEntry *cli_e, int sv[2])
 {
 	struct sockaddr_un a;
 	socklen_t len = make_addr(name, &a);
@@ -659,8 +661,12 @@ static int pair_by_name(struct usk_rst *s, int type, const UnixSkEntry *name, in
 	if (bind(l, (struct sockaddr *)&a, len))
 		goto out;	/* taken: a plain socket pair then */
 	ret = -1;
-	if (listen(l, 1) == 0 && (cli = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) >= 0 &&
-	    connect(cli, (struct sockaddr *)&a, len) == 0) {
+	/* the client's peer credentials are the listener's, the accepted
+	 * end's its connecting task's */
+	int lr = usk_cred_listen(fr, cli_e, l, 1, WHAT(name));
+	if (lr == 0 && (cli = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) >= 0 &&
+	    (usk_cred_has(name) ? usk_cred_connect(fr, name, cli, &a, len, WHAT(name)) == 0
+				: connect(cli, (struct sockaddr *)&a, len) == 0)) {
 		int acc = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (acc >= 0) {
 			sv[0] = acc;
@@ -686,6 +692,43 @@ out:
 	return ret;
 }
 
+/* Two datagram sockets connected to each other by connect(), not made
+ * by socketpair(): no peer credentials (a socket pair would have some). */
+static int open_dgram_mutual(struct files_restore *fr, struct usk_rst *s, struct rst_file *f,
+			     struct rst_file *p)
+{
+	const UnixSkEntry *e = f->fe->usk, *pe = p->fe->usk;
+	if (!has_name(e) || !has_name(pe)) {
+		pr_err("%s and %s are connected to each other without peer credentials, but "
+		       "one has no name to connect to", WHAT(e), WHAT(pe));
+		return -EINVAL;
+	}
+	int a = new_socket(e);
+	if (a < 0)
+		return a;
+	set_lfd(f, a);
+	int b = new_socket(pe);
+	if (b < 0)
+		return b;
+	set_lfd(p, b);
+	int ret = do_bind(s, a, e);
+	if (!ret)
+		ret = do_bind(s, b, pe);
+	if (!ret)
+		ret = connect_named(s, a, pe, WHAT(e));
+	if (!ret)
+		ret = connect_named(s, b, e, WHAT(pe));
+	if (!ret)
+		ret = queue_from(fr, f, b);
+	if (!ret)
+		ret = queue_from(fr, p, a);
+	if (!ret)
+		ret = finish(f);
+	if (!ret)
+		ret = finish(p);
+	return ret;
+}
+
 /* Two sockets of the tree connected to each other. */
 static int open_pair(struct files_restore *fr, struct usk_rst *s, struct rst_file *f,
 		     struct rst_file *p)
@@ -695,7 +738,7 @@ static int open_pair(struct files_restore *fr, struct usk_rst *s, struct rst_fil
 	if (e->type != SOCK_DGRAM && has_name(e) != has_name(pe)) {
 		/* an accepted connection (the named end) whose listener is gone */
 		bool acc_is_f = has_name(e);
-		ret = pair_by_name(s, e->type, acc_is_f ? e : pe, sv);
+		ret = pair_by_name(fr, s, e->type, acc_is_f ? e : pe, acc_is_f ? pe : e, sv);
 		if (ret < 0)
 			return ret;
 		if (!ret && !acc_is_f) {
@@ -704,9 +747,21 @@ static int open_pair(struct files_restore *fr, struct usk_rst *s, struct rst_fil
 			sv[1] = t;
 		}
 	}
+	if (ret > 0 && e->type == SOCK_DGRAM && usk_cred_none(e) && usk_cred_none(pe))
+		return open_dgram_mutual(fr, s, f, p);
 	if (ret > 0) {
-		if (socketpair(AF_UNIX, e->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
+		ret = usk_cred_socketpair(fr, e, e->type, sv, WHAT(e));
+		if (ret < 0)
+			return ret;
+		if (ret && socketpair(AF_UNIX, e->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
 			return_perror("%s: socketpair", WHAT(e));
+		if (usk_cred_recorded(pe) && (!usk_cred_recorded(e) ||
+		    e->cryo_peer_pid != pe->cryo_peer_pid || e->cryo_peer_uid != pe->cryo_peer_uid ||
+		    e->cryo_peer_gid != pe->cryo_peer_gid))
+			pr_warn("%s: connected to %s, whose peer credentials were others (pid %u "
+				"uid %u gid %u): restored as a socket pair, both with its own",
+				WHAT(e), WHAT(pe), pe->cryo_peer_pid, pe->cryo_peer_uid,
+				pe->cryo_peer_gid);
 		if (e->type != SOCK_DGRAM && (has_name(e) || has_name(pe)))
 			pr_warn("%s: connected to %s; restored as a socket pair, without the "
 				"names", WHAT(e), WHAT(pe));
@@ -734,7 +789,8 @@ static int open_pair(struct files_restore *fr, struct usk_rst *s, struct rst_fil
 
 /* Create @c (with its own name, if any) and connect it to @target's name
  * (nonblocking: never waits for a full backlog). */
-static int connect_to(struct usk_rst *s, struct rst_file *c, const UnixSkEntry *target)
+static int connect_to(struct files_restore *fr, struct usk_rst *s, struct rst_file *c,
+		      const UnixSkEntry *target, const UnixSkEntry *acc)
 {
 	const UnixSkEntry *ce = c->fe->usk;
 	int sk = new_socket(ce);
@@ -744,6 +800,13 @@ static int connect_to(struct usk_rst *s, struct rst_file *c, const UnixSkEntry *
 	int ret = do_bind(s, sk, ce);
 	if (ret)
 		return ret;
+	if (acc && usk_cred_has(acc)) {
+		/* the accepted end's peer credentials: its connecting task's */
+		struct sockaddr_un a;
+		socklen_t len;
+		ret = usk_cred_task_addr(target, &a, &len, WHAT(ce));
+		return ret ? ret : usk_cred_connect(fr, acc, sk, &a, len, WHAT(ce));
+	}
 	return connect_named(s, sk, target, WHAT(ce));
 }
 
@@ -765,7 +828,11 @@ static int listener_connections(struct files_restore *fr, struct usk_rst *s, str
 		struct rst_file *c = by_ino(s, ae->peer);
 		if (!c || c->lfd >= 0 || c->fe->usk->peer != ae->ino)
 			continue;
-		ret = connect_to(s, c, le);
+		/* the client's peer credentials: the listener's when it connected */
+		if (usk_cred_has(c->fe->usk))
+			ret = usk_cred_listen(fr, c->fe->usk, sk, le->backlog, WHAT(le));
+		if (!ret)
+			ret = connect_to(fr, s, c, le, ae);
 		if (ret)
 			break;
 		int as = accept4(sk, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -785,10 +852,16 @@ static int listener_connections(struct files_restore *fr, struct usk_rst *s, str
 		struct rst_file *c = s->v[i];
 		if (c->fe->usk->peer != le->ino || c->lfd >= 0 || c == l)
 			continue;
-		ret = connect_to(s, c, le);
+		if (usk_cred_has(c->fe->usk))
+			ret = usk_cred_listen(fr, c->fe->usk, sk, le->backlog, WHAT(le));
+		if (!ret)
+			ret = connect_to(fr, s, c, le, NULL);
 		if (!ret)
 			ret = finish(c);
 	}
+	/* its own peer credentials: its listen()er's */
+	if (!ret && usk_cred_has(le))
+		ret = usk_cred_listen(fr, le, sk, le->backlog, WHAT(le));
 	return ret;
 }
 
@@ -809,10 +882,13 @@ static int open_orphan(struct files_restore *fr, struct usk_rst *s, struct rst_f
 {
 	const UnixSkEntry *e = f->fe->usk;
 	int sv[2];
-	if (socketpair(AF_UNIX, e->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
+	int ret = usk_cred_socketpair(fr, e, e->type, sv, WHAT(e));
+	if (ret < 0)
+		return ret;
+	if (ret && socketpair(AF_UNIX, e->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
 		return_perror("%s: socketpair", WHAT(e));
 	set_lfd(f, sv[0]);
-	int ret = e->type == SOCK_DGRAM ? do_bind(s, sv[0], e) : 0;
+	ret = e->type == SOCK_DGRAM ? do_bind(s, sv[0], e) : 0;
 	if (!ret)
 		ret = queue_from(fr, f, sv[1]);
 	close(sv[1]);
@@ -965,7 +1041,26 @@ static int usk_open_here(struct files_restore *fr, struct rst_file *f)
 	 * sending gets ECONNREFUSED as before. */
 	if (!p && !has_name(e) && sk_queue_has(fr, e->id))
 		return open_orphan(fr, s, f);
+	/* only socketpair() gives a datagram socket peer credentials */
+	if (!p && e->type == SOCK_DGRAM && usk_cred_has(e))
+		return open_orphan(fr, s, f);
 	return open_single(fr, s, f, p);
+}
+
+/* Sockets with peer credentials are made by the tasks of the tree, which
+ * can do so only until their own state is restored: all of them first. */
+int usk_preopen(struct files_restore *fr)
+{
+	for (int i = 0; i < fr->nr_files; i++) {
+		struct rst_file *f = &fr->rf[i];
+		if (f->fe->type != FD_TYPES__UNIXSK || !f->fe->usk || f->lfd >= 0 ||
+		    f->fe->usk->uflags & USK_EXTERN || !usk_cred_has(f->fe->usk))
+			continue;
+		int ret = files_rst_open(fr, f);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
 }
 
 /* Names are the tree's: bound and connected to in its mount namespace */
