@@ -148,6 +148,11 @@ struct files_restore {
 	 * tree.  Called with host_pid_arg; set by the restore (NULL: none). */
 	int (*as_creator)(void *arg, const struct files_creator *c, files_creator_fn *fn,
 			  void *fn_arg);
+	/* Before as_creator runs for PID @pid (and outside the tree's mount
+	 * namespace: it may fork a helper and open its /proc files): that
+	 * process exists until creators_release.  @what names the socket. */
+	int (*creator_hold)(void *arg, pid_t pid, const char *what);
+	int (*creators_release)(void *arg);
 };
 /* Open the files that must be made while every task of the tree can
  * still run calls for them (unix sockets with peer credentials): once the

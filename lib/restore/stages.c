@@ -44,6 +44,8 @@ static int st_images(void *arg)
 		ctx->files.host_pid = restore_host_pid;
 		ctx->files.host_pid_arg = ctx;
 		ctx->files.as_creator = restore_as_creator;
+		ctx->files.creator_hold = restore_creator_hold;
+		ctx->files.creators_release = restore_creators_release;
 	}
 	if (!ret)
 		ret = creds_restore_prepare(&ctx->creds, ctx->dirfd);
