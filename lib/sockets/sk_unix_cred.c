@@ -15,6 +15,7 @@
 #include "sockets/sk_unix_cred.h"
 #include "util/log.h"
 #include "util/util.h"
+#include "compat/uapi-extra.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -30,6 +32,13 @@
 
 #ifndef SO_PEERGROUPS
 #define SO_PEERGROUPS 59
+#endif
+
+#ifndef SIOCUNIXFILE
+#define SIOCUNIXFILE (SIOCPROTOPRIVATE + 0)	/* linux/un.h, Linux 5.15+ */
+#endif
+#ifndef PIDFD_INFO_CREDS
+#define PIDFD_INFO_CREDS (1UL << 1)
 #endif
 
 #define USK_MAX_GROUPS 1024	/* what a restore can set again (the trampoline's scratch) */
@@ -362,21 +371,72 @@ struct call_arg {
 	int backlog;			/* listen */
 	const struct sockaddr_un *addr;	/* connect */
 	socklen_t len;
+	int target;			/* connect: cryo's listener bound to that path */
 	const char *what;
 };
 
+/* A task connects by path only with write permission on the socket file:
+ * one cryo bound (owned by cryo's ids, unmapped in a user namespace of the
+ * tree, so no capability of the task overrides them) is given the task's
+ * effective ids for the connect (@back: what it had; the file of @sk,
+ * SIOCUNIXFILE).  Returns the O_PATH descriptor to give it back, -1 if
+ * nothing was changed. */
+static int own_for_task(int sk, pid_t host, struct stat *back, const char *what)
+{
+	int pfd = ioctl(sk, SIOCUNIXFILE);
+	if (pfd < 0)
+		return -1;
+	struct pidfd_info pi = { .mask = PIDFD_INFO_CREDS };
+	int pid_fd = syscall(SYS_pidfd_open, host, 0);
+	bool got = pid_fd >= 0 && !ioctl(pid_fd, PIDFD_GET_INFO, &pi) &&
+		   (pi.mask & PIDFD_INFO_CREDS);
+	if (pid_fd >= 0)
+		close(pid_fd);
+	if (!got || fstat(pfd, back) || (back->st_uid == pi.euid && back->st_gid == pi.egid)) {
+		close(pfd);
+		return -1;
+	}
+	if (fchownat(pfd, "", pi.euid, pi.egid, AT_EMPTY_PATH)) {
+		pr_warn("%s: can't give the socket file it connects to the ids of process %d "
+			"(%u:%u) for the connect: %s", what, host, pi.euid, pi.egid,
+			strerror(errno));
+		close(pfd);
+		return -1;
+	}
+	return pfd;
+}
+
+static int own_back(int pfd, const struct stat *back, const char *what)
+{
+	if (pfd < 0)
+		return 0;
+	int ret = 0;
+	if (fchownat(pfd, "", back->st_uid, back->st_gid, AT_EMPTY_PATH) ||
+	    (back->st_mode & 06000 && fchmodat(pfd, "", back->st_mode & 07777, AT_EMPTY_PATH))) {
+		ret = -errno;
+		pr_perror("%s: can't give the socket file it connected to its owner %u:%u back",
+			  what, back->st_uid, back->st_gid);
+	}
+	close(pfd);
+	return ret;
+}
+
 static int call_in_task(struct files_restore *fr, struct remote *r, pid_t host, void *arg)
 {
-	(void)host;
 	struct call_arg *a = arg;
 	int fd = give_fd(fr, r, a->lfd, a->what);
 	if (fd < 0)
 		return fd;
 	long got;
 	if (a->addr) {
+		struct stat back;
+		int own = a->target >= 0 && a->addr->sun_path[0] ?
+			  own_for_task(a->target, host, &back, a->what) : -1;
 		remote_scratch_reset(r);
 		uint64_t at = remote_scratch_put(r, a->addr, a->len);
 		got = at ? remote_syscall(r, __NR_connect, fd, at, a->len, 0, 0, 0) : -ENOSPC;
+		int r2 = own_back(own, &back, a->what);
+		got = got < 0 ? got : r2;
 	} else {
 		got = remote_syscall(r, __NR_listen, fd, a->backlog, 0, 0, 0, 0);
 	}
@@ -395,18 +455,19 @@ int usk_cred_listen(struct files_restore *fr, const UnixSkEntry *e, int sk, int 
 	int ret = check_creator(fr, e, what);
 	if (ret)
 		return ret;
-	struct call_arg a = { .lfd = sk, .backlog = backlog, .what = what };
+	struct call_arg a = { .lfd = sk, .backlog = backlog, .target = -1, .what = what };
 	struct files_creator c = creator_of(e, what);
 	return fr->as_creator(fr->host_pid_arg, &c, call_in_task, &a);
 }
 
 int usk_cred_connect(struct files_restore *fr, const UnixSkEntry *e, int sk,
-		     const struct sockaddr_un *addr, socklen_t len, const char *what)
+		     const struct sockaddr_un *addr, socklen_t len, int target, const char *what)
 {
 	int ret = check_creator(fr, e, what);
 	if (ret)
 		return ret;
-	struct call_arg a = { .lfd = sk, .addr = addr, .len = len, .what = what };
+	struct call_arg a = { .lfd = sk, .addr = addr, .len = len, .target = target,
+			      .what = what };
 	struct files_creator c = creator_of(e, what);
 	return fr->as_creator(fr->host_pid_arg, &c, call_in_task, &a);
 }

@@ -36,9 +36,10 @@ int usk_cred_listen(struct files_restore *fr, const UnixSkEntry *e, int sk, int 
 		    const char *what);
 /* connect(@sk, @addr) by @e's credentials' process (@e must have some):
  * the accepted end gets them.  @addr is looked up from that process's
- * root and working directory. */
+ * root and working directory; @target: cryo's listener bound there (its
+ * file is given that process's ids for the call), or -1. */
 int usk_cred_connect(struct files_restore *fr, const UnixSkEntry *e, int sk,
-		     const struct sockaddr_un *addr, socklen_t len, const char *what);
+		     const struct sockaddr_un *addr, socklen_t len, int target, const char *what);
 /* @to's name, to connect to from a task of the tree (before its root
  * and working directory are restored). */
 int usk_cred_task_addr(const UnixSkEntry *to, struct sockaddr_un *a, socklen_t *len,

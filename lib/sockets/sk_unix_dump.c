@@ -12,6 +12,7 @@
  */
 #include "sockets/sk_unix-int.h"
 #include "sockets/sk_unix_cred.h"
+#include "seize/seize.h"
 #include "sockets/sockets.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -350,7 +351,10 @@ int usk_dump(struct fd_dump *d)
 	ret = skopt_dump(lfd, &u->opts, &u->som, u->what);
 	if (ret)
 		return ret;
-	ret = usk_cred_dump(lfd, d->pid, e, u->what);
+	/* as the tree sees them: through its root's namespaces (a socket in
+	 * flight is held by cryo itself) */
+	ret = usk_cred_dump(lfd, d->fdm->tree && d->fdm->tree->root ? d->fdm->tree->root->pid :
+			    d->pid, e, u->what);
 	if (ret)
 		return ret;
 	if (dg->namelen && dg->name[0]) {

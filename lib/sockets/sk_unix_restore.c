@@ -408,6 +408,18 @@ static int bind_path(struct usk_rst *s, int sk, const UnixSkEntry *e, const char
 		pr_perror("%s: bind to %s", w, path);
 		goto out;
 	}
+	/* its owner and mode before the tasks connect to it (those making
+	 * connections with their own peer credentials are checked against
+	 * them, as they were) */
+	if (!e->deleted && e->file_perms) {
+		const FilePermsEntry *p = e->file_perms;
+		if (lchown(path, p->uid, p->gid) || chmod(path, p->mode & 07777)) {
+			ret = -errno;
+			pr_perror("%s: can't give %s its owner %u:%u and mode %o", w, path, p->uid,
+				  p->gid, p->mode & 07777);
+			goto out;
+		}
+	}
 	/* its queue is sent to its name: while the name is its own (a file
 	 * moved aside comes back just below) */
 	if (named)
@@ -418,13 +430,6 @@ static int bind_path(struct usk_rst *s, int sk, const UnixSkEntry *e, const char
 		if (unlink(path)) {
 			ret = -errno;
 			pr_perror("%s: can't unlink %s (the socket's file was deleted)", w, path);
-		}
-	} else if (!e->deleted && e->file_perms) {
-		const FilePermsEntry *p = e->file_perms;
-		if (lchown(path, p->uid, p->gid) || chmod(path, p->mode & 07777)) {
-			ret = -errno;
-			pr_perror("%s: can't give %s its owner %u:%u and mode %o", w, path, p->uid,
-				  p->gid, p->mode & 07777);
 		}
 	}
 	if (!ret && !aside[0])
@@ -665,7 +670,7 @@ static int pair_by_name(struct files_restore *fr, struct usk_rst *s, int type,
 	 * end's its connecting task's */
 	int lr = usk_cred_listen(fr, cli_e, l, 1, WHAT(name));
 	if (lr == 0 && (cli = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) >= 0 &&
-	    (usk_cred_has(name) ? usk_cred_connect(fr, name, cli, &a, len, WHAT(name)) == 0
+	    (usk_cred_has(name) ? usk_cred_connect(fr, name, cli, &a, len, l, WHAT(name)) == 0
 				: connect(cli, (struct sockaddr *)&a, len) == 0)) {
 		int acc = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (acc >= 0) {
@@ -790,7 +795,7 @@ static int open_pair(struct files_restore *fr, struct usk_rst *s, struct rst_fil
 /* Create @c (with its own name, if any) and connect it to @target's name
  * (nonblocking: never waits for a full backlog). */
 static int connect_to(struct files_restore *fr, struct usk_rst *s, struct rst_file *c,
-		      const UnixSkEntry *target, const UnixSkEntry *acc)
+		      const UnixSkEntry *target, int target_sk, const UnixSkEntry *acc)
 {
 	const UnixSkEntry *ce = c->fe->usk;
 	int sk = new_socket(ce);
@@ -805,7 +810,7 @@ static int connect_to(struct files_restore *fr, struct usk_rst *s, struct rst_fi
 		struct sockaddr_un a;
 		socklen_t len;
 		ret = usk_cred_task_addr(target, &a, &len, WHAT(ce));
-		return ret ? ret : usk_cred_connect(fr, acc, sk, &a, len, WHAT(ce));
+		return ret ? ret : usk_cred_connect(fr, acc, sk, &a, len, target_sk, WHAT(ce));
 	}
 	return connect_named(s, sk, target, WHAT(ce));
 }
@@ -832,7 +837,7 @@ static int listener_connections(struct files_restore *fr, struct usk_rst *s, str
 		if (usk_cred_has(c->fe->usk))
 			ret = usk_cred_listen(fr, c->fe->usk, sk, le->backlog, WHAT(le));
 		if (!ret)
-			ret = connect_to(fr, s, c, le, ae);
+			ret = connect_to(fr, s, c, le, sk, ae);
 		if (ret)
 			break;
 		int as = accept4(sk, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -855,7 +860,7 @@ static int listener_connections(struct files_restore *fr, struct usk_rst *s, str
 		if (usk_cred_has(c->fe->usk))
 			ret = usk_cred_listen(fr, c->fe->usk, sk, le->backlog, WHAT(le));
 		if (!ret)
-			ret = connect_to(fr, s, c, le, NULL);
+			ret = connect_to(fr, s, c, le, sk, NULL);
 		if (!ret)
 			ret = finish(c);
 	}
