@@ -222,6 +222,8 @@ static struct files_creator creator_of(const UnixSkEntry *e, const char *what)
 				       .nr_groups = e->n_cryo_peer_groups, .what = what };
 }
 
+/* 0: a process of the tree makes it; 1: cryo does (a maker outside the
+ * tree's PID namespace, read there as PID 0: so is cryo); or an error. */
 static int check_creator(struct files_restore *fr, const UnixSkEntry *e, const char *what)
 {
 	if (!fr->as_creator) {
@@ -229,15 +231,13 @@ static int check_creator(struct files_restore *fr, const UnixSkEntry *e, const c
 		       what);
 		return -EOPNOTSUPP;
 	}
-	if (!e->cryo_peer_pid) {
-		/* a creator outside the tree's PID namespace: the task reads
-		 * PID 0; no process of the tree can make that */
-		pr_err("%s: its peer credentials name a process outside the tree's PID namespace "
-		       "(the task reads PID 0): cryo can't make a socket with such credentials",
-		       what);
-		return -EOPNOTSUPP;
-	}
-	return 0;
+	if (e->cryo_peer_pid)
+		return 0;
+	if (e->cryo_peer_uid || e->cryo_peer_gid)
+		pr_warn("%s: made by a process outside the tree's PID namespace, with uid %u gid "
+			"%u: made by cryo again (PID 0 there too), whose ids it gets instead",
+			what, e->cryo_peer_uid, e->cryo_peer_gid);
+	return 1;
 }
 
 /* A descriptor of the task into cryo (pidfd_getfd: the same file). */
@@ -292,7 +292,7 @@ int usk_cred_socketpair(struct files_restore *fr, const UnixSkEntry *e, int type
 		return 1;
 	int ret = check_creator(fr, e, what);
 	if (ret)
-		return ret;
+		return ret;	/* 1: cryo makes it */
 	struct pair_arg a = { .type = type, .sv = { -1, -1 }, .what = what };
 	struct files_creator c = creator_of(e, what);
 	ret = fr->as_creator(fr->host_pid_arg, &c, pair_in_task, &a);
@@ -454,7 +454,7 @@ int usk_cred_listen(struct files_restore *fr, const UnixSkEntry *e, int sk, int 
 		return listen(sk, backlog) ? -errno : 0;
 	int ret = check_creator(fr, e, what);
 	if (ret)
-		return ret;
+		return ret > 0 ? (listen(sk, backlog) ? -errno : 0) : ret;
 	struct call_arg a = { .lfd = sk, .backlog = backlog, .target = -1, .what = what };
 	struct files_creator c = creator_of(e, what);
 	return fr->as_creator(fr->host_pid_arg, &c, call_in_task, &a);
@@ -465,7 +465,7 @@ int usk_cred_connect(struct files_restore *fr, const UnixSkEntry *e, int sk,
 {
 	int ret = check_creator(fr, e, what);
 	if (ret)
-		return ret;
+		return ret;	/* 1: cryo connects */
 	struct call_arg a = { .lfd = sk, .addr = addr, .len = len, .target = target,
 			      .what = what };
 	struct files_creator c = creator_of(e, what);

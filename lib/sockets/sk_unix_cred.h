@@ -31,11 +31,13 @@ bool usk_cred_none(const UnixSkEntry *e);
 int usk_cred_socketpair(struct files_restore *fr, const UnixSkEntry *e, int type, int sv[2],
 			const char *what);
 /* listen(@sk, @backlog) by @e's credentials' process (by cryo if none are
- * recorded; then the error is returned unlogged). */
+ * recorded or its maker was outside the tree's PID namespace; then the
+ * error is returned unlogged). */
 int usk_cred_listen(struct files_restore *fr, const UnixSkEntry *e, int sk, int backlog,
 		    const char *what);
 /* connect(@sk, @addr) by @e's credentials' process (@e must have some):
- * the accepted end gets them.  @addr is looked up from that process's
+ * the accepted end gets them; 1: that is cryo (a maker outside the tree's
+ * PID namespace), which connects as it would without them.  @addr is looked up from that process's
  * root and working directory; @target: cryo's listener bound there (its
  * file is given that process's ids for the call), or -1. */
 int usk_cred_connect(struct files_restore *fr, const UnixSkEntry *e, int sk,

@@ -668,10 +668,14 @@ static int pair_by_name(struct files_restore *fr, struct usk_rst *s, int type,
 	ret = -1;
 	/* the client's peer credentials are the listener's, the accepted
 	 * end's its connecting task's */
-	int lr = usk_cred_listen(fr, cli_e, l, 1, WHAT(name));
-	if (lr == 0 && (cli = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) >= 0 &&
-	    (usk_cred_has(name) ? usk_cred_connect(fr, name, cli, &a, len, l, WHAT(name)) == 0
-				: connect(cli, (struct sockaddr *)&a, len) == 0)) {
+	int cr = usk_cred_listen(fr, cli_e, l, 1, WHAT(name));
+	if (!cr)
+		cli = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (cli >= 0)	/* 1: by cryo */
+		cr = usk_cred_has(name) ? usk_cred_connect(fr, name, cli, &a, len, l, WHAT(name)) : 1;
+	if (cli >= 0 && cr > 0)
+		cr = connect(cli, (struct sockaddr *)&a, len) ? -errno : 0;
+	if (cli >= 0 && !cr) {
 		int acc = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (acc >= 0) {
 			sv[0] = acc;
@@ -810,7 +814,10 @@ static int connect_to(struct files_restore *fr, struct usk_rst *s, struct rst_fi
 		struct sockaddr_un a;
 		socklen_t len;
 		ret = usk_cred_task_addr(target, &a, &len, WHAT(ce));
-		return ret ? ret : usk_cred_connect(fr, acc, sk, &a, len, target_sk, WHAT(ce));
+		if (!ret)
+			ret = usk_cred_connect(fr, acc, sk, &a, len, target_sk, WHAT(ce));
+		if (ret <= 0)
+			return ret;
 	}
 	return connect_named(s, sk, target, WHAT(ce));
 }
