@@ -15,12 +15,14 @@
  *   - the listener listened on again with effective ids 1000 (its own
  *     become those; its client keeps the old).
  * After SIGTERM every socket must read what it read before: pid, uid, gid
- * and groups.
+ * and groups; SO_PEERPIDFD names the process itself and the live child.
  */
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +33,25 @@
 #ifndef SO_PEERGROUPS
 #define SO_PEERGROUPS 59
 #endif
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+/* SO_PEERPIDFD of @fd names process @pid (pidfs: one inode per process). */
+static bool peer_pidfd_is(int fd, pid_t pid)
+{
+	int p = -1;
+	socklen_t l = sizeof(p);
+	struct stat a, b;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &p, &l))
+		return false;
+	int q = syscall(SYS_pidfd_open, pid, 0);
+	bool same = q >= 0 && !fstat(p, &a) && !fstat(q, &b) && a.st_ino == b.st_ino;
+	close(p);
+	if (q >= 0)
+		close(q);
+	return same;
+}
 
 struct want {
 	const char *what;
@@ -262,12 +283,18 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < nw; i++)
 		check(&w[i], false);
+	if (!peer_pidfd_is(a[0], me) || !peer_pidfd_is(e, u))
+		setup_fail("SO_PEERPIDFD does not name the makers: %s", strerror(errno));
 
 	test_daemon();
 	test_waitsig();
 
 	for (int i = 0; i < nw; i++)
 		check(&w[i], true);
+	if (!peer_pidfd_is(a[0], me))
+		fail("SO_PEERPIDFD of the root's pair is not a pidfd of the process");
+	if (!peer_pidfd_is(e, u))
+		fail("SO_PEERPIDFD of the uid 1000 child's pair is not a pidfd of the child");
 	/* the child's end, as the child reads it */
 	struct ucred uc = { 0, 0, 0 };
 	if (send(e, "c", 1, 0) != 1 || recv(e, &uc, sizeof(uc), 0) != sizeof(uc))
