@@ -512,3 +512,36 @@ int usk_cred_task_addr(const UnixSkEntry *to, struct sockaddr_un *a, socklen_t *
 	*len = offsetof(struct sockaddr_un, sun_path) + l;
 	return 0;
 }
+
+/* Sockets with peer credentials are made by the tasks of the tree, which
+ * can do so only until their own state is restored: all of them first. */
+int usk_preopen(struct files_restore *fr)
+{
+	int ret = 0;
+	bool held = false;
+	for (int pass = 0; pass < 2 && !ret; pass++)
+		for (int i = 0; i < fr->nr_files && !ret; i++) {
+			struct rst_file *f = &fr->rf[i];
+			const UnixSkEntry *e = f->fe->usk;
+			if (f->fe->type != FD_TYPES__UNIXSK || !e || f->lfd >= 0 ||
+			    e->uflags & USK_EXTERN || !usk_cred_has(e))
+				continue;
+			if (pass == 1) {
+				ret = files_rst_open(fr, f);
+				ret = ret < 0 ? ret : 0;
+			} else if (fr->creator_hold && e->cryo_peer_pid) {
+				/* its maker, before cryo enters the tree's mount
+				 * namespace */
+				char what[64];
+				snprintf(what, sizeof(what), "unix socket %u (file %u)", e->ino,
+					 e->id);
+				held = true;
+				ret = fr->creator_hold(fr->host_pid_arg, e->cryo_peer_pid, what);
+			}
+		}
+	if (held && fr->creators_release) {
+		int r2 = fr->creators_release(fr->host_pid_arg);
+		ret = ret ? ret : r2;
+	}
+	return ret;
+}

@@ -1059,36 +1059,6 @@ static int usk_open_here(struct files_restore *fr, struct rst_file *f)
 	return open_single(fr, s, f, p);
 }
 
-/* Sockets with peer credentials are made by the tasks of the tree, which
- * can do so only until their own state is restored: all of them first. */
-int usk_preopen(struct files_restore *fr)
-{
-	int ret = 0;
-	bool held = false;
-	for (int pass = 0; pass < 2 && !ret; pass++)
-		for (int i = 0; i < fr->nr_files && !ret; i++) {
-			struct rst_file *f = &fr->rf[i];
-			const UnixSkEntry *e = f->fe->usk;
-			if (f->fe->type != FD_TYPES__UNIXSK || !e || f->lfd >= 0 ||
-			    e->uflags & USK_EXTERN || !usk_cred_has(e))
-				continue;
-			if (pass == 1) {
-				ret = files_rst_open(fr, f);
-				ret = ret < 0 ? ret : 0;
-			} else if (fr->creator_hold && e->cryo_peer_pid) {
-				/* its maker, before cryo enters the tree's mount
-				 * namespace */
-				held = true;
-				ret = fr->creator_hold(fr->host_pid_arg, e->cryo_peer_pid, WHAT(e));
-			}
-		}
-	if (held && fr->creators_release) {
-		int r2 = fr->creators_release(fr->host_pid_arg);
-		ret = ret ? ret : r2;
-	}
-	return ret;
-}
-
 /* Names are the tree's: bound and connected to in its mount namespace */
 int usk_open(struct files_restore *fr, struct rst_file *f)
 {
