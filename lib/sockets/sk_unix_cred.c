@@ -157,13 +157,18 @@ out:
 	return ret;
 }
 
-int usk_cred_dump(int lfd, pid_t pid, UnixSkEntry *e, const char *what)
+int usk_cred_dump(struct files_dump *fdm, int lfd, pid_t pid, UnixSkEntry *e, const char *what)
 {
 	struct raw_cred *c = xmalloc(sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	int ret = read_cred(lfd, c);
-	if (!ret && c->nr_groups >= 0 && (!same_ns(pid, "pid") || !same_ns(pid, "user")))
+	bool own_user = !ret && c->nr_groups >= 0 && !same_ns(pid, "user");
+	pid_t vpid = ret || c->nr_groups < 0 || own_user ? 0 :
+		     fd_dump_tree_vpid(fdm, F_OWNER_PID, c->uc.pid);
+	if (vpid > 0)	/* a process of the tree (or the tree is in cryo's namespaces) */
+		c->uc.pid = vpid;
+	else if (!ret && c->nr_groups >= 0 && (own_user || !same_ns(pid, "pid")))
 		ret = read_cred_as(pid, lfd, c, what);
 	else if (ret)
 		pr_err("%s: getsockopt(SO_PEERCRED, SO_PEERGROUPS): %s%s", what, strerror(-ret),

@@ -16,8 +16,9 @@
 #define USK_NO_CRED 0xffffffffu	/* cryo_peer_uid: the socket has none */
 
 /* Dump: SO_PEERCRED and SO_PEERGROUPS of cryo's copy @lfd of a socket of
- * process @pid into @e, as @pid sees them.  0 or a negative code (logged). */
-int usk_cred_dump(int lfd, pid_t pid, UnixSkEntry *e, const char *what);
+ * the tree whose root is @pid into @e, as the tree sees them.  0 or a
+ * negative code (logged). */
+int usk_cred_dump(struct files_dump *fdm, int lfd, pid_t pid, UnixSkEntry *e, const char *what);
 void usk_cred_free(UnixSkEntry *e);
 
 /* Restore.  recorded: the image has them; has: ... and there are some

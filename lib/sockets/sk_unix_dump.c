@@ -353,7 +353,7 @@ int usk_dump(struct fd_dump *d)
 		return ret;
 	/* as the tree sees them: through its root's namespaces (a socket in
 	 * flight is held by cryo itself) */
-	ret = usk_cred_dump(lfd, d->fdm->tree && d->fdm->tree->root ? d->fdm->tree->root->pid :
+	ret = usk_cred_dump(d->fdm, lfd, d->fdm->tree && d->fdm->tree->root ? d->fdm->tree->root->pid :
 			    d->pid, e, u->what);
 	if (ret)
 		return ret;
