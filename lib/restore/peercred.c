@@ -72,7 +72,7 @@ static int get_ids(struct remote *r, struct ids *o)
 
 static bool same_groups(const struct ids *a, const uint32_t *g, size_t n)
 {
-	return (size_t)a->nr_groups == n && !memcmp(a->groups, g, n * sizeof(uint32_t));
+	return (size_t)a->nr_groups == n && (!n || !memcmp(a->groups, g, n * sizeof(uint32_t)));
 }
 
 static int set_groups(struct remote *r, const uint32_t *groups, size_t n)
