@@ -34,8 +34,16 @@ const char *cg_set_path(const struct cg_set *s, const char *name);
 
 /* Where hierarchy @name is mounted in cryo's mount namespace (a mount of
  * its root: a bind of a sub-cgroup does not do); *@mnt is malloc'd.
- * -ENOENT (not logged) when it is not. */
-int cg_find_mount(const char *name, char **mnt);
+ * With @yard (--cgroup-yard), only its mount at @yard/cg_yard_dir(@name)
+ * does.  -ENOENT (not logged) when it is not; -errno of a @yard that
+ * can't be resolved. */
+int cg_find_mount(const char *yard, const char *name, char **mnt);
+/* the directory of hierarchy @name in a --cgroup-yard, as criu names it:
+ * its controllers ("cpu,cpuacct", "name=systemd"), "unified" for v2 */
+const char *cg_yard_dir(const char *name);
+/* --cgroup-yard @yard (NULL: none) given with --manage-cgroups=@mode: a
+ * directory (logged error), or a warning that it does nothing */
+int cg_yard_check(const char *yard, const char *mode);
 
 /* criu's default properties of hierarchy @name (NULL-terminated, one
  * controller of a shared mount after the other via @i: returns NULL past

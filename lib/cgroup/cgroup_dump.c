@@ -29,6 +29,7 @@ struct cg_dump {
 	const struct str_list *roots;	/* --cgroup-root */
 	struct cg_props props;		/* --cgroup-props[-file] */
 	const char *mode;
+	const char *yard;		/* --cgroup-yard */
 	bool manage, dirs;
 	struct cg_set *sets;
 	int nr;
@@ -65,8 +66,9 @@ int cg_dump_init(struct cg_dump **out, const struct cryo_opts *o)
 	cg->manage = cg->mode && strcmp(cg->mode, "ignore");
 	cg->dirs = cg->manage && strcmp(cg->mode, "none");
 	cg->roots = &o->cgroup_roots;
-	int ret = 0;
-	if (o->cgroup_props)
+	cg->yard = o->cgroup_yard;
+	int ret = cg_yard_check(cg->yard, cg->mode);
+	if (!ret && o->cgroup_props)
 		ret = cg_props_parse(&cg->props, o->cgroup_props, "--cgroup-props");
 	if (!ret && o->cgroup_props_file) {
 		char *text = NULL;
@@ -139,8 +141,16 @@ int cg_dump_task(struct cg_dump *cg, pid_t pid, const char *comm, uint32_t *set)
 				comm, CG_SHOW(s->m[i].name), s->m[i].path, mine ? mine : "none");
 			break;
 		}
-		int r = cg_find_mount(s->m[i].name, &mnt);
+		int r = cg_find_mount(cg->yard, s->m[i].name, &mnt);
 		free(mnt);
+		if (r && cg->yard) {
+			pr_err("--manage-cgroups=%s: process %d (%s) is in cgroup %s:%s, whose hierarchy "
+			       "is not mounted at %s/%s (--cgroup-yard): mount it there to have it "
+			       "saved, or dump with --manage-cgroups=ignore", cg->mode, pid, comm,
+			       CG_SHOW(s->m[i].name), s->m[i].path, cg->yard, cg_yard_dir(s->m[i].name));
+			ret = -EOPNOTSUPP;
+			break;
+		}
 		if (r) {
 			pr_err("--manage-cgroups=%s: process %d (%s) is in cgroup %s:%s, whose hierarchy "
 			       "is not mounted (whole) in cryo's mount namespace: mount it to have it "
@@ -343,9 +353,14 @@ static int dump_controller(struct cg_dump *cg, const char *name, CgControllerEnt
 		ret = check_root(cg, name, tops, nr);
 	if (!ret)
 		ret = cg_props_for(&cg->props, name, &props, &nprops);
-	if (!ret && nr && (ret = cg_find_mount(name, &mnt)))
-		ret = log_errno(ret, "hierarchy %s is not mounted in cryo's mount namespace",
-				CG_SHOW(name));
+	if (!ret && nr && (ret = cg_find_mount(cg->yard, name, &mnt))) {
+		if (cg->yard)
+			log_errno(ret, "hierarchy %s is not mounted at %s/%s (--cgroup-yard)",
+				  CG_SHOW(name), cg->yard, cg_yard_dir(name));
+		else
+			log_errno(ret, "hierarchy %s is not mounted in cryo's mount namespace",
+				  CG_SHOW(name));
+	}
 	if (!ret && nr && !(c->dirs = calloc(nr, sizeof(*c->dirs))))
 		ret = -ENOMEM;
 	for (int i = 0; !ret && i < nr; i++) {

@@ -41,6 +41,7 @@ struct cg_restore {
 	const CgSetEntry *top_set;	/* the root process's */
 	struct cg_set self;		/* the restoring cryo's */
 	const struct str_list *roots;	/* --cgroup-root */
+	const char *yard;		/* --cgroup-yard: the hierarchies' mounts */
 	char **created;			/* directories made, parents first */
 	int nr_created;
 	struct { char *name, *mnt; } *mnts;
@@ -70,8 +71,10 @@ static const char *mnt_of(struct cg_restore *cg, const char *name)
 		if (!strcmp(cg->mnts[i].name, name))
 			return cg->mnts[i].mnt;
 	char *mnt = NULL;
-	if (cg_find_mount(name, &mnt))
+	if (cg_find_mount(cg->yard, name, &mnt))
 		mnt = NULL;
+	else if (cg->yard)
+		pr_info("cgroup hierarchy %s: through %s (--cgroup-yard)", CG_SHOW(name), mnt);
 	void *v = realloc(cg->mnts, (cg->nr_mnts + 1) * sizeof(*cg->mnts));
 	if (!v) {
 		free(mnt);
@@ -147,6 +150,43 @@ static char *rewrite(const struct cg_restore *cg, const char *name, const char *
 	return s;
 }
 
+/* --cgroup-yard: every hierarchy the restore will make cgroups in or put
+ * a process into (not one where it stays in cryo's own cgroup) must be
+ * mounted in the yard; refused here, before anything is made. */
+static int yard_need(struct cg_restore *cg, const char *name, const char *why)
+{
+	if (mnt_of(cg, name))
+		return 0;
+	pr_err("--cgroup-yard %s: cgroup hierarchy %s is not mounted at %s/%s (the restore %s): "
+	       "mount its root there", cg->yard, CG_SHOW(name), cg->yard, cg_yard_dir(name), why);
+	return -ENOENT;
+}
+
+static int yard_has_all(struct cg_restore *cg, const uint32_t *sets, int nr)
+{
+	int ret = 0;
+	for (size_t i = 0; !ret && i < cg->e->n_controllers; i++) {
+		const CgControllerEntry *c = cg->e->controllers[i];
+		char name[256];
+		int off = 0;
+		name[0] = 0;
+		for (size_t k = 0; k < c->n_cnames; k++)
+			off += snprintf(name + off, sizeof(name) - off, "%s%s", k ? "," : "",
+					c->cnames[k]);
+		if (c->n_dirs)
+			ret = yard_need(cg, name, "makes the tree's cgroups in it");
+	}
+	for (int i = 0; !ret && i < nr; i++) {
+		const CgSetEntry *s = find_set(cg, sets[i]);
+		for (size_t k = 0; !ret && k < s->n_ctls; k++) {
+			const char *name = s->ctls[k]->name, *rp = set_path(cg->root_set, name);
+			if (!rp || strcmp(rp, s->ctls[k]->path))
+				ret = yard_need(cg, name, "puts processes into its cgroups");
+		}
+	}
+	return ret;
+}
+
 int cg_restore_prepare(struct cg_restore **out, const struct cryo_opts *o, int dirfd,
 		       uint32_t root_set, const uint32_t *sets, int nr)
 {
@@ -170,6 +210,9 @@ int cg_restore_prepare(struct cg_restore **out, const struct cryo_opts *o, int d
 		if (!strcmp(mode, modes[i]))
 			cg->mode = i;
 	cg->roots = &o->cgroup_roots;
+	cg->yard = o->cgroup_yard;
+	if (cg_yard_check(cg->yard, mode))
+		return -EINVAL;
 	for (int i = 0; i < o->cgroup_roots.n; i++) {
 		const char *r = o->cgroup_roots.v[i], *c = strchr(r, ':');
 		if (!cg_path_ok(r[0] == '/' ? r : c ? c + 1 : NULL)) {
@@ -222,7 +265,7 @@ int cg_restore_prepare(struct cg_restore **out, const struct cryo_opts *o, int d
 			       cg->root_set ? sets[i] : root_set);
 			return -EINVAL;
 		}
-	return 0;
+	return cg->yard ? yard_has_all(cg, sets, nr) : 0;
 }
 
 /* ---- directories and properties ---- */

@@ -6,9 +6,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int cg_parse_set(const char *text, struct cg_set *s)
@@ -79,9 +81,43 @@ static bool opts_have(const char *opts, const char *name)
 	return true;
 }
 
-int cg_find_mount(const char *name, char **mnt)
+int cg_yard_check(const char *yard, const char *mode)
+{
+	struct stat st;
+	if (!yard)
+		return 0;
+	if (!mode || !strcmp(mode, "ignore")) {
+		pr_warn("--cgroup-yard %s has no effect without --manage-cgroups (or with ignore)",
+			yard);
+		return 0;
+	}
+	if (stat(yard, &st))
+		return log_errno(-errno, "--cgroup-yard %s", yard);
+	if (!S_ISDIR(st.st_mode)) {
+		pr_err("--cgroup-yard %s is not a directory (expected one with a mount of each "
+		       "cgroup hierarchy under it)", yard);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+const char *cg_yard_dir(const char *name)
+{
+	return strcmp(name, CG_V2_NAME) ? name : "unified";
+}
+
+int cg_find_mount(const char *yard, const char *name, char **mnt)
 {
 	bool v2 = !strcmp(name, CG_V2_NAME);
+	char want[PATH_MAX + 256] = "";
+	if (yard) {
+		/* mountinfo shows the mount point resolved, as realpath does */
+		char *real = realpath(yard, NULL);
+		if (!real)
+			return -errno;
+		snprintf(want, sizeof(want), "%s/%s", strcmp(real, "/") ? real : "", cg_yard_dir(name));
+		free(real);
+	}
 	FILE *f = fopen("/proc/self/mountinfo", "r");
 	char *line = NULL;
 	size_t cap = 0;
@@ -96,7 +132,7 @@ int cg_find_mount(const char *name, char **mnt)
 		if (!dash || sscanf(line, "%*d %*d %*s %4095s %4095s", root, mp) != 2 ||
 		    sscanf(dash + 3, "%63s %*s %1023s", fstype, super) != 2)
 			continue;
-		if (strcmp(root, "/"))
+		if (strcmp(root, "/") || (yard && strcmp(mp, want)))
 			continue;
 		if (v2 ? strcmp(fstype, "cgroup2") : (strcmp(fstype, "cgroup") || !opts_have(super, name)))
 			continue;

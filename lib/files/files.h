@@ -16,6 +16,9 @@
 
 #include "fdinfo.pb-c.h"
 
+/* room for each file kind's state (enum fd_kind_id in files-int.h) */
+#define FILES_KIND_SLOTS 32
+
 struct cr_img;
 struct stat;
 struct cryo_opts;
@@ -60,7 +63,7 @@ struct files_dump {
 	struct cr_img *extra[32];	/* per-kind images kept open (files_dump_img) */
 	int extra_type[32];
 	int nr_extra;
-	void *kind_state[16];		/* each kind's own, by enum fd_kind_id */
+	void *kind_state[FILES_KIND_SLOTS];	/* each kind's own, by enum fd_kind_id */
 	int pidfd;			/* of the process being dumped */
 	pid_t pidfd_pid;
 	int *inflight;			/* cryo's copies of descriptors in flight */
@@ -120,7 +123,7 @@ struct files_restore {
 	struct cr_img *extra[32];	/* images read by the kinds (files_restore_img) */
 	int extra_type[32];
 	int nr_extra;
-	void *kind_state[16];
+	void *kind_state[FILES_KIND_SLOTS];
 	void *sockets;			/* lib/sockets' state shared by its kinds */
 	struct files_memfd_ops memfd;	/* set by the pipeline (lib/mem) */
 	/* the namespaces the files are opened in, unless an rst_file names
@@ -165,6 +168,11 @@ int files_restore_load(struct files_restore *fr, int dirfd, const struct cryo_op
  * kinds' post steps there, and close the transport end in the task. */
 int files_restore_fds(struct files_restore *fr, struct remote *r, pid_t pid, FdinfoEntry **fds,
 		      int nr);
+/* Before files_restore_fds: give task @pid (driven through @r) a copy of
+ * cryo's descriptor @lfd over the transport; the number it got there (the
+ * task closes it), -EBADF if the task no longer has the transport (nothing
+ * was sent), or another negative code (logged). */
+int files_restore_give_fd(const struct files_restore *fr, struct remote *r, pid_t pid, int lfd);
 /* Once every thread exists: give the files whose owner is a thread created
  * after them that owner (F_SETOWN_EX).  0 or a negative code (logged). */
 int files_restore_owners(struct files_restore *fr);

@@ -357,6 +357,11 @@ static int classify(struct fd_dump *d)
 		d->kind = FDK_TTY;
 		return 0;
 	}
+	/* /dev/net/tun: the misc device 10:200 */
+	if (S_ISCHR(m) && major(d->st.st_rdev) == 10 && minor(d->st.st_rdev) == 200) {
+		d->kind = FDK_TUN;
+		return 0;
+	}
 	if (S_ISBLK(m))
 		return refuse(d, "a block device", "cryo can't dump open block devices");
 	if (S_ISREG(m) && d->path[0] != '/' && strstr(d->path, ":[")) {

@@ -9,9 +9,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -310,7 +312,7 @@ int files_apply_flags(int lfd, unsigned flags, const char *what)
 /* --- putting descriptors into a task --- */
 
 struct placing {
-	struct files_restore *fr;
+	const struct files_restore *fr;
 	struct remote *r;
 	pid_t pid;
 	struct remote_batch *b;
@@ -391,6 +393,27 @@ static int pass_fds(struct placing *pl, const int *lfds, int n, int *got)
 	}
 	memcpy(got, CMSG_DATA(&rm.c.h), n * sizeof(int));
 	return 0;
+}
+
+int files_restore_give_fd(const struct files_restore *fr, struct remote *r, pid_t pid, int lfd)
+{
+	/* The task's end must still be where it inherited it: not once its
+	 * own descriptors are in place (then the number is closed or another
+	 * file), as in a task sharing its table (CLONE_FILES) with one done. */
+	char link[64];
+	struct stat here, there;
+	snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fr->transport[1]);
+	if (fr->transport[1] < 0 || fstat(fr->transport[1], &here) || stat(link, &there) ||
+	    here.st_ino != there.st_ino || here.st_dev != there.st_dev)
+		return -EBADF;
+	struct placing pl = { .fr = fr, .r = r, .pid = pid };
+	remote_scratch_reset(r);
+	pl.msg_addr = remote_scratch_alloc(r, sizeof(struct remote_msg));
+	if (!pl.msg_addr)
+		return -ENOSPC;
+	int got;
+	int ret = pass_fds(&pl, &lfd, 1, &got);
+	return ret ? ret : got;
 }
 
 static int plan_call(void *arg, long nr, uint64_t a1, uint64_t a2, uint64_t a3)

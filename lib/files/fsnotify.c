@@ -39,6 +39,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -218,8 +220,19 @@ static int handle_to_path(struct fd_dump *d, unsigned sdev, unsigned long long i
 		       "to the process", what, FD_ARGS(d), sdev >> 20, sdev & 0xfffff);
 		return -EOPNOTSUPP;
 	}
-	int fd = open_by_handle_at(m, h, O_PATH | O_CLOEXEC);
+	int fd = open_by_handle_at(m, h, O_PATH | O_CLOEXEC), oe = errno;
+	struct statfs msf;
+	bool ovl = fd < 0 && !fstatfs(m, &msf) && msf.f_type == OVERLAYFS_SUPER_MAGIC;
 	close(m);
+	if (ovl) {
+		/* overlayfs gives fsnotify handles it can't decode unless
+		 * mounted with nfs_export=on */
+		pr_err("%s of " FD_FMT ": inode %llu is on an overlayfs, whose file handles can't be "
+		       "opened (open_by_handle_at: %s; an overlay mounted with nfs_export=on can): "
+		       "cryo can't find the watched file's path", what, FD_ARGS(d), ino,
+		       strerror(oe));
+		return -EOPNOTSUPP;
+	}
 	if (fd < 0) {
 		int e = errno;
 		pr_err("%s of " FD_FMT ": can't open inode %llu by its file handle "

@@ -19,6 +19,7 @@ static const struct fd_kind *const own_kinds[FDK_MAX] = {
 	[FDK_TTY] = &fdk_tty,
 	[FDK_PIDFD] = &fdk_pidfd,
 	[FDK_NSFILE] = &fdk_nsfile,
+	[FDK_TUN] = &fdk_tun,
 };
 
 /* Written only by fd_kind_register (always the same pointer for a kind):

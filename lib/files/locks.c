@@ -27,11 +27,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kcmp.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -206,6 +208,35 @@ static int dump_other(struct fd_dump *d, pid_t p)
 	return ret;
 }
 
+/* The device /proc/locks names @d's file by: its super block's.  stat
+ * says the same but on overlayfs, which reports a non-directory's layer
+ * device (a pseudo one per layer file system) where its layers are on
+ * several file systems without xino, while /proc/locks shows the
+ * overlay's own: that of the descriptor's mount (fdinfo mnt_id). */
+static dev_t lock_dev(struct fd_dump *d)
+{
+	struct statfs sf;
+	int lfd = d->fd >= 0 ? fd_dump_lfd(d) : -1;
+	if (lfd < 0 || fstatfs(lfd, &sf) || sf.f_type != OVERLAYFS_SUPER_MAGIC ||
+	    S_ISDIR(d->st.st_mode))
+		return d->st.st_dev;
+	char path[64], *mi = NULL;
+	dev_t dev = d->st.st_dev;
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", d->pid);
+	if (read_file(AT_FDCWD, path, &mi, true) < 0)
+		return dev;
+	for (char *l = mi; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+		int id;
+		unsigned maj, min;
+		if (sscanf(l, "%d %*d %u:%u", &id, &maj, &min) == 3 && id == d->fi.mnt_id) {
+			dev = makedev(maj, min);
+			break;
+		}
+	}
+	free(mi);
+	return dev;
+}
+
 int locks_dump(struct fd_dump *d)
 {
 	int ret = dump_lines(d, d->fdinfo, d->pid, d->fd, false);
@@ -217,6 +248,7 @@ int locks_dump(struct fd_dump *d)
 		return 0;
 	pid_t *done = NULL;
 	int nd = 0;
+	dev_t dev = lock_dev(d);
 	for (char *s = all; s && *s && !ret; s = strchr(s, '\n'), s = s ? s + 1 : NULL) {
 		char kind[16];
 		pid_t p;
@@ -225,7 +257,7 @@ int locks_dump(struct fd_dump *d)
 		/* (a waiter's line, "N: -> POSIX ...", reads "->" as its kind) */
 		if (sscanf(s, "%*d: %15s %*s %*s %d %x:%x:%lu", kind, &p, &maj, &min, &ino) != 5 ||
 		    strcmp(kind, "POSIX") || p == d->pid || ino != d->st.st_ino ||
-		    makedev(maj, min) != d->st.st_dev || !in_tree(d->fdm, p))
+		    makedev(maj, min) != dev || !in_tree(d->fdm, p))
 			continue;
 		bool seen = false;
 		for (int i = 0; i < nd && !seen; i++)

@@ -152,6 +152,8 @@ static const struct img_type_info types[IMG_TYPE_MAX] = {
 	T(IMG_IPTABLES, "iptables-%lu.img", "IPTABLES", 0, 0, NULL),
 	T(IMG_IP6TABLES, "ip6tables-%lu.img", "IP6TABLES", 0, 0, NULL),
 	T(IMG_NFTABLES, "nftables-%lu.img", "NFTABLES", 0, 0, NULL),
+	/* cryo's own, in the same form (criu saves no neighbours) */
+	T(IMG_NEIGH, "neigh-%lu.img", "NEIGH", 0, 0, NULL),
 };
 #undef T
 #undef C

@@ -68,6 +68,7 @@ enum img_type {
 	IMG_IPTABLES,		/* iptables-%u.img, raw: iptables-save */
 	IMG_IP6TABLES,		/* ip6tables-%u.img, raw: ip6tables-save */
 	IMG_NFTABLES,		/* nftables-%u.img, raw: nft list table output */
+	IMG_NEIGH,		/* neigh-%u.img, raw: static neighbours (cryo's) */
 	IMG_TYPE_MAX,
 };
 

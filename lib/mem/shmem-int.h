@@ -37,8 +37,10 @@ struct shmem_obj {
 	uint64_t ref_start, ref_end;	/* a mapping of it in the creator */
 	bool sysv_created;		/* this restore created the segment */
 	bool sysv_rmid;			/* mark it destroyed once attached */
-	int cryo_fd;			/* memfd: cryo's fd of the description memfd_create
-					 * made, if > 0 (memfd_open_hook) */
+	int cryo_fd;			/* if > 0, cryo's fd of the object: memfd: the
+					 * description memfd_create made (memfd_open_hook);
+					 * anon: opened through its creator's map_files.
+					 * Other tasks' mappings are made from it. */
 	bool orig_given;		/* memfd: that description went to a task */
 };
 

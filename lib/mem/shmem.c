@@ -398,7 +398,16 @@ static int create_anon(struct remote *r, const MmEntry *mm, struct shmem_registr
 	o->creator_procpid = task_proc_pid(r);
 	o->ref_start = at;
 	o->ref_end = at + o->size;
-	return fill_object(reg, path, -1, o->key, o->size, "shared anonymous memory");
+	/* cryo keeps the object open: its other mappings are made from this
+	 * descriptor, passed to the task, since a task may not open
+	 * map_files itself where it lacks CAP_CHECKPOINT_RESTORE over the
+	 * initial user namespace (a tree in a user namespace of its own) */
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return_perror("can't open %s (shared anonymous memory of restored task %d)", path,
+			      r->tid);
+	o->cryo_fd = fd;
+	return fill_object(reg, path, fd, o->key, o->size, "shared anonymous memory");
 }
 
 /* memfd_create() flags for the memfd of @m: sealable unless it was not,
@@ -523,6 +532,25 @@ static int map_via_link(struct remote *r, const VmaEntry *v, const char *link, u
 	return ret < 0 ? ret : 0;
 }
 
+/* Map one VMA of an object cryo has open (@o->cryo_fd) from a copy of
+ * that descriptor given to the task; -EBADF: the task can't be given one
+ * now (nothing was done). */
+static int map_via_cryo_fd(struct remote *r, const struct files_restore *fr, const VmaEntry *v,
+			   const struct shmem_obj *o, unsigned prot, unsigned flags)
+{
+	int fd = files_restore_give_fd(fr, r, r->tid, o->cryo_fd);
+	if (fd < 0)
+		return fd;
+	long ret = remote_call(r, "mmap of shared memory", __NR_mmap, v->start, v->end - v->start, prot,
+			 flags | MAP_FIXED_NOREPLACE, fd, v->pgoff);
+	remote_syscall(r, __NR_close, fd, 0, 0, 0, 0, 0);
+	if (ret >= 0)
+		pr_debug("task %d: 0x%llx-0x%llx of shared object %llu mapped from cryo's descriptor",
+			 r->tid, (unsigned long long)v->start, (unsigned long long)v->end,
+			 (unsigned long long)o->key);
+	return ret < 0 ? ret : 0;
+}
+
 static int apply_madv(struct remote *r, const VmaEntry *v)
 {
 	for (int adv = 0; v->has_madv && adv < 64; adv++)
@@ -616,7 +644,11 @@ int shmem_restore_vmas(struct remote *r, const struct mem_image *mi,
 			long m = remote_call(r, "mmap of a memfd", __NR_mmap, v->start, v->end - v->start, prot,
 				       flags | MAP_FIXED_NOREPLACE, l->fd, v->pgoff);
 			ret = m < 0 ? (int)m : 0;
+		} else if (o->cryo_fd > 0 &&
+			   (ret = map_via_cryo_fd(r, fr, v, o, prot, flags)) != -EBADF) {
+			/* mapped from cryo's descriptor (or failed, logged) */
 		} else {
+			ret = 0;
 			/* opened by the task: in its /proc, which is its PID
 			 * namespace's in a container (not cryo's PIDs) */
 			char link[96], who[16] = "self";

@@ -148,8 +148,10 @@ int ns_restore_joins(const struct cryo_opts *o, int dirfd, const TaskKobjIdsEntr
 	}
 	if (!ret && !key && o->empty_ns_net)	/* made new, bare: nothing of it is read */
 		return 0;
-	if (!ret && !key)	/* made new: a veth's peer needs its name */
-		return veth_check_names(dirfd, id, &o->external);
+	if (!ret && !key) {	/* made new: a veth's peer, a macvlan's host device need names */
+		ret = veth_check_names(dirfd, id, &o->external);
+		return ret ? ret : macvlan_check_names(dirfd, id, &o->external);
+	}
 	if (ret)
 		return ret;
 	int fd = inherited(&o->inherit_fd, key);

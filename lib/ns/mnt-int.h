@@ -66,8 +66,26 @@ bool mnt_fs_recreated(const char *fs);
  * names another. */
 #define MNT_HOST_KEY "host:"
 
+/* tar(1)'s options for the extended attributes a tmpfs's files keep */
+#define MNT_TAR_XATTRS "--xattrs", "--xattrs-include=trusted.*", "--xattrs-include=user.*", \
+	"--xattrs-include=security.capability"
+
 /* Run tar(1) with @argv (argv[0] "tar"), stdin @in, stdout @out (-1:
  * /dev/null); 0, or a negative code logged naming @what. */
 int mnt_run_tar(char *const argv[], int in, int out, const char *what);
+
+/* overlayfs (mnt_ovl.c): the layer directories named in the options
+ * @opts (lowerdir's each, upperdir, workdir, lowerdir+, datadir+) into
+ * *@paths (allocated, *@n of them); 0 or -ENOMEM. */
+int mnt_ovl_layers(const char *opts, char ***paths, int *n);
+void mnt_ovl_layers_free(char **paths, int n);
+/* Can overlay @m of process @pid's namespace be mounted again from its
+ * options?  0, or -EOPNOTSUPP logged naming the layer. */
+int mnt_ovl_dump_check(const struct mnt_info *m, pid_t pid);
+/* Mount overlay @mountpoint (a path of the tree) under @yard, the tree
+ * being built, its layer paths resolved there; 0 or a negative code
+ * (logged, naming a layer that is not there). */
+int mnt_ovl_mount(const char *yard, const char *mountpoint, const char *source,
+		  const char *opts);
 
 #endif

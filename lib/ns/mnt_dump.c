@@ -13,10 +13,14 @@
  *     tmpfs-dev-N.tar.gz.img as criu writes it), or a bind of such a mount
  *     from inside the namespace.
  *
- * Anything else (a private overlay, fuse, nfs, a disk only the namespace
- * has) is refused by name, as are propagation ties to mounts outside the
- * namespace and shared mounts with mounts under them (their copies would
- * be propagated twice at restore). */
+ *   - an overlay of the tree's own (mnt_ovl.c): mounted again from its
+ *     options, its layer paths resolved in the restored tree; binds of
+ *     it are binds of that mount.
+ *
+ * Anything else (fuse, nfs, a disk only the namespace has, a bind of a
+ * part of an overlay not mounted whole) is refused by name, as are peer
+ * groups and masters of cryo's namespace without --enable-external-sharing
+ * and --enable-external-masters (mnt_restore.c joins them again). */
 #include "ns/ns-int.h"
 #include "ns/mnt-int.h"
 #include "images/image.h"
@@ -110,14 +114,6 @@ static const struct mnt_info *primary(const struct mnt_table *t, const struct mn
 	return NULL;
 }
 
-static bool has_children(const struct mnt_table *t, const struct mnt_info *m)
-{
-	for (int i = 0; i < t->n; i++)
-		if (t->m[i].parent == m->id && t->m[i].id != m->id)
-			return true;
-	return false;
-}
-
 static bool group_in(const struct mnt_table *t, int group)
 {
 	for (int i = 0; i < t->n; i++)
@@ -127,44 +123,79 @@ static bool group_in(const struct mnt_table *t, int group)
 }
 
 /* The propagation cryo can rebuild: peer groups and masters inside the
- * namespace, a shared mount without mounts under it. */
+ * namespace, and with --enable-external-sharing/-masters those of cryo's
+ * namespace. */
 static int check_propagation(const struct mnt_table *t, const struct mnt_table *host,
 			     const struct mnt_info *m, pid_t pid, const struct cryo_opts *o)
 {
-	if (m->shared && group_in(host, m->shared)) {
+	/* a peer group or master of cryo's namespace: joined again at restore
+	 * (mnt_restore.c join_groups, after the tree is built: what is mounted
+	 * under a shared mount is made once, as the image has it) */
+	bool ext_group = m->shared && group_in(host, m->shared);
+	bool ext_master = m->master && !group_in(t, m->master);
+	if (ext_group && !(o && o->ext_sharing)) {
 		pr_err("mount %s (%s) in the mount namespace of process %d is shared with cryo's "
-		       "namespace (peer group %d): cryo can't restore a mount that propagates to "
-		       "mounts outside the tree (make it private or a slave: mount --make-rprivate "
-		       "or --make-rslave in the namespace)%s", m->mp, m->fstype, pid, m->shared,
-		       o && o->ext_sharing ? "; --enable-external-sharing is not "
-		       "implemented yet" : "");
-		return -EOPNOTSUPP;
-	}
-	if (m->master && !group_in(t, m->master)) {
-		pr_err("mount %s (%s) in the mount namespace of process %d is a slave of peer group "
-		       "%d, which is outside the namespace: external masters are not supported yet "
-		       "(make it private in the namespace: mount --make-private %s)%s", m->mp,
-		       m->fstype, pid, m->master, m->mp, o && o->ext_masters ?
-		       "; --enable-external-masters is not implemented yet" : "");
-		return -EOPNOTSUPP;
-	}
-	if (m->shared && has_children(t, m)) {
-		pr_err("mount %s (%s) in the mount namespace of process %d is shared (peer group %d) "
-		       "and has mounts under it: cryo can't rebuild those without propagating them "
-		       "twice yet (make it private, or mount the others elsewhere)", m->mp,
+		       "namespace (peer group %d): dump with --enable-external-sharing to restore "
+		       "it in that peer group (it must exist at restore), or make it private or "
+		       "a slave in the namespace (mount --make-rprivate or --make-rslave)", m->mp,
 		       m->fstype, pid, m->shared);
 		return -EOPNOTSUPP;
 	}
-	const struct mnt_info *g = NULL;
-	for (int i = 0; i < t->n && !g; i++)
-		if (&t->m[i] != m && t->m[i].shared &&
-		    (t->m[i].shared == m->shared || t->m[i].shared == m->master))
-			g = &t->m[i];
+	if (ext_master && !(o && o->ext_masters)) {
+		pr_err("mount %s (%s) in the mount namespace of process %d is a slave of peer group "
+		       "%d, which is outside the namespace: dump with --enable-external-masters to "
+		       "restore it as a slave of that group (it must exist at restore), or make it "
+		       "private in the namespace (mount --make-private %s)", m->mp, m->fstype, pid,
+		       m->master, m->mp);
+		return -EOPNOTSUPP;
+	}
+	if (ext_master && !group_in(host, m->master)) {
+		pr_err("mount %s (%s) in the mount namespace of process %d is a slave of peer group "
+		       "%d, which is in neither that namespace nor cryo's: cryo can't find that "
+		       "master at restore (make it private in the namespace: mount --make-private "
+		       "%s)", m->mp, m->fstype, pid, m->master, m->mp);
+		return -EOPNOTSUPP;
+	}
+	/* the restore joins a peer group from a member whose root holds the
+	 * joiner's, a master's from one that holds the slave's
+	 * (MOVE_MOUNT_SET_GROUP): a group of the tree needs a member holding
+	 * all its others, a slave a member of its master's group holding it,
+	 * a mount in a group of cryo's namespace a mount there holding it */
 	const char *rest;
-	if (g && !mnt_path_under(m->root, g->root, &rest)) {
-		pr_err("mount %s (root %s) in the mount namespace of process %d is in the peer group "
-		       "(or a slave) of %s, whose root %s does not hold it: cryo can't rebuild that "
-		       "propagation", m->mp, m->root, pid, g->mp, g->root);
+	bool held = !ext_group && !ext_master;
+	for (int i = 0; i < host->n && !held; i++) {
+		const struct mnt_info *h = &host->m[i];
+		held = h->shared && h->shared == (ext_group ? m->shared : m->master) &&
+		       h->maj == m->maj && h->min == m->min && mnt_path_under(m->root, h->root, &rest);
+	}
+	if (!held) {
+		pr_err("mount %s (root %s) in the mount namespace of process %d is %s peer group %d "
+		       "of cryo's namespace, none of whose mounts there has a root that holds its "
+		       "own: cryo can't put it back in that group", m->mp, m->root, pid,
+		       ext_group ? "in" : "a slave of", ext_group ? m->shared : m->master);
+		return -EOPNOTSUPP;
+	}
+	held = !m->shared || ext_group;
+	for (int i = 0; i < t->n && !held; i++) {
+		const struct mnt_info *w = &t->m[i];
+		held = w->shared == m->shared;
+		for (int j = 0; j < t->n && held; j++)
+			if (t->m[j].shared == m->shared)
+				held = mnt_path_under(t->m[j].root, w->root, &rest);
+	}
+	if (!held) {
+		pr_err("mount %s (root %s) in the mount namespace of process %d is in peer group %d, "
+		       "none of whose mounts has a root that holds all the others': cryo can't "
+		       "rebuild that group", m->mp, m->root, pid, m->shared);
+		return -EOPNOTSUPP;
+	}
+	held = !m->master || ext_master;
+	for (int i = 0; i < t->n && !held; i++)
+		held = t->m[i].shared == m->master && mnt_path_under(m->root, t->m[i].root, &rest);
+	if (!held) {
+		pr_err("mount %s (root %s) in the mount namespace of process %d is a slave of peer "
+		       "group %d, none of whose mounts has a root that holds its own: cryo can't "
+		       "rebuild that propagation", m->mp, m->root, pid, m->master);
 		return -EOPNOTSUPP;
 	}
 	return 0;
@@ -204,11 +235,43 @@ static int dump_tmpfs(struct ns_dump *st, const struct mnt_table *t, const struc
 	snprintf(dir, sizeof(dir), "/proc/self/fd/%d", fd);
 	/* the fd must survive exec: it is tar's --directory */
 	fcntl(fd, F_SETFD, 0);
-	char *argv[] = { "tar", "--create", "--gzip", "--no-unquote", "--no-wildcards",
-			 "--one-file-system", "--check-links", "--preserve-permissions", "--sparse",
-			 "--numeric-owner", "--directory", dir, ".", NULL };
-	snprintf(what, sizeof(what), "saving the files of tmpfs %s into %s", m->mp, name);
-	int ret = mnt_run_tar(argv, -1, out, what);
+	/* criu's command, plus the xattrs that matter (pax headers, which
+	 * criu's tar extracts without, ignoring them): trusted.overlay.* of
+	 * an overlay's upper layer here (opaque directories, redirects),
+	 * user.*, file capabilities.  tar reads a mount point's xattrs from
+	 * the mount on it and then says the file "changed as we read it"
+	 * (status 1): the mount points are left out, the restore makes them
+	 * (what tar saved of them was the mount's root, not the directory) */
+	static const char *const base[] = { "tar", "--create", "--gzip", "--no-unquote",
+		"--no-wildcards", "--one-file-system", "--check-links", "--preserve-permissions",
+		"--sparse", "--numeric-owner", MNT_TAR_XATTRS, "--anchored" };
+	const size_t nb = sizeof(base) / sizeof(base[0]);
+	char **argv = xzalloc((nb + t->n + 4) * sizeof(*argv));
+	int ret = argv ? 0 : -ENOMEM;
+	size_t k = 0;
+	for (; argv && k < nb; k++)
+		argv[k] = (char *)base[k];
+	for (int i = 0; !ret && i < t->n; i++) {
+		const char *rel;
+		if (t->m[i].parent != m->id || !mnt_path_under(t->m[i].mp, m->mp, &rel) || !rel[0])
+			continue;
+		argv[k] = xmalloc(strlen(rel) + 16);
+		if (!argv[k]) {
+			ret = -ENOMEM;
+			break;
+		}
+		sprintf(argv[k++], "--exclude=.%s", rel);
+	}
+	if (!ret) {
+		argv[k++] = "--directory";
+		argv[k++] = dir;
+		argv[k++] = ".";
+		snprintf(what, sizeof(what), "saving the files of tmpfs %s into %s", m->mp, name);
+		ret = mnt_run_tar(argv, -1, out, what);
+	}
+	for (size_t i = nb; argv && i < k && strncmp(argv[i], "--exclude=", 10) == 0; i++)
+		free(argv[i]);
+	free(argv);
 	close(fd);
 	if (!ret && fsync(out))
 		ret = log_errno(-errno, "can't write %s", name);
@@ -255,6 +318,10 @@ static int classify(struct ns_dump *st, const struct mnt_table *t, const struct 
 	}
 	if (!fuse && mnt_fs_recreated(m->fstype) && primary(t, m))
 		return 0;
+	/* an overlay of the tree's own: mounted again from its options (its
+	 * binds are binds of that mount) */
+	if (!strcmp(m->fstype, "overlay") && primary(t, m))
+		return primary(t, m) == m ? mnt_ovl_dump_check(m, pid) : 0;
 	char hint[4200];
 	snprintf(hint, sizeof(hint), REFUSE_HINT, m->mp);
 	if (fuse)
@@ -391,6 +458,9 @@ int mntns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t 
 			x->has_ext_mount = x->ext_mount = 1;
 			x->ext_key = keys[i];
 		}
+		/* check_propagation allowed it (--enable-external-sharing) */
+		if (m->shared && group_in(&host, m->shared))
+			x->has_cryo_ext_sharing = x->cryo_ext_sharing = 1;
 	}
 	if (!ret) {
 		struct cr_img *img = NULL;

@@ -7,8 +7,8 @@
  *
  * Each mount, parents first, is one of (in this order):
  *   - a peer of an earlier mount (same shared_id) or a slave of a peer
- *     group of the namespace (master_id): a bind of that mount, so the
- *     kernel puts it in the group; then MS_SLAVE / MS_SHARED as dumped;
+ *     group of the namespace (master_id): a bind of that mount (private:
+ *     its group and master are set at the end, see below);
  *   - external (ext_key): a bind of the path --external mnt[KEY]:PATH (or
  *     --ext-mount-map KEY:PATH) gives, or for "host:PATH" (mnt_dump.c) of PATH in cryo's namespace;
  *     the namespace's root mount comes from --root DIR when given;
@@ -20,7 +20,11 @@
  * Then, children before parents: read-only super blocks, the per-mount
  * flags (read-only, nosuid, nodev, noexec, atime) and unbindable.  Each
  * mount is reached through an O_PATH descriptor of its root taken when it
- * was made, so an over-mounted one is still reachable. */
+ * was made, so an over-mounted one is still reachable.  Last, after
+ * pivot_root, the propagation (join_groups): peer groups and masters,
+ * inside the tree or, dumped with --enable-external-sharing/-masters, of
+ * cryo's namespace, set with MOVE_MOUNT_SET_GROUP; as nothing was shared
+ * while building, a shared mount's children (in the image) are made once. */
 #include "ns/ns-int.h"
 #include "ns/mnt-int.h"
 #include "creds/creds.h"
@@ -64,7 +68,10 @@ struct rmnt {
 	MntEntry *e;
 	int fd;			/* O_PATH of its root once made, else -1 */
 	bool fresh;		/* mounted anew (not a bind) */
-	bool peer_bound;	/* made as a bind of a peer: already in its group */
+	/* shared or a slave: its propagation is set once the tree is built
+	 * (join_groups) */
+	bool deferred, joined;
+	int ext_peer, ext_master;	/* cryo's mount in its group / its master's */
 };
 
 struct mnt_rst {
@@ -113,7 +120,7 @@ static int load(struct mnt_rst *r)
 			break;
 		}
 		r->m = v;
-		r->m[r->n++] = (struct rmnt){ e, -1, false, false };
+		r->m[r->n++] = (struct rmnt){ e, -1, false, false, false, -1, -1 };
 		if (!e->has_mnt_id || !e->has_parent_mnt_id || !e->has_root_dev || !e->root ||
 		    !e->mountpoint || e->mountpoint[0] != '/' || !e->source || !e->options ||
 		    !e->has_fstype || strstr(e->mountpoint, "/../") || (e->has_ext_mount &&
@@ -188,7 +195,6 @@ static struct rmnt *bind_from(struct mnt_rst *r, struct rmnt *m, bool *wait)
 		for (int i = 0; group && i < r->n && &r->m[i] != m; i++)
 			if (r->m[i].e->has_shared_id && r->m[i].e->shared_id == group) {
 				*wait = r->m[i].fd < 0;
-				m->peer_bound = !pass;
 				return &r->m[i];
 			}
 		/* a master later in the image */
@@ -249,7 +255,8 @@ static int fill_tmpfs(struct mnt_rst *r, const MntEntry *e, const char *target)
 	if (in < 0)
 		return log_errno(in, "can't open %s, the files of tmpfs %s", name, e->mountpoint);
 	char *argv[] = { "tar", "--extract", "--gzip", "--no-unquote", "--no-wildcards",
-			 "--preserve-permissions", "--numeric-owner", "--file=-", "--directory",
+			 "--preserve-permissions", "--numeric-owner", MNT_TAR_XATTRS, "--file=-",
+			 "--directory",
 			 (char *)target, NULL };
 	snprintf(what, sizeof(what), "filling tmpfs %s from %s", e->mountpoint, name);
 	int ret = mnt_run_tar(argv, in, -1, what);
@@ -386,6 +393,10 @@ static int mount_in_tree_ns(struct mnt_rst *r, const MntEntry *e, const char *fs
 static int mount_new(struct mnt_rst *r, const MntEntry *e, const char *target)
 {
 	const char *fs = fs_name(e);
+	if (!strcmp(fs, "overlay")) {
+		int ret = make_mountpoint(target, false);
+		return ret ? ret : mnt_ovl_mount(r->yard, e->mountpoint, e->source, e->options);
+	}
 	if (!mnt_fs_recreated(fs)) {
 		pr_err("mount %s (%s) is neither external nor a file system cryo mounts anew: the "
 		       "image is not one cryo wrote", e->mountpoint, fs);
@@ -512,18 +523,220 @@ made:
 	m->fd = open(target, O_PATH | O_CLOEXEC);
 	if (m->fd < 0)
 		return log_errno(-errno, "can't open the new mount %s", target);
-	/* propagation: a bind of a master's group member becomes its slave */
-	char self[32];
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", m->fd);
-	if (e->has_master_id && e->master_id && !m->peer_bound &&
-	    mount(NULL, self, NULL, MS_SLAVE, NULL))
-		return log_errno(-errno, "can't make mount %s a slave", e->mountpoint);
-	if (e->has_shared_id && e->shared_id && !m->peer_bound &&
-	    mount(NULL, self, NULL, MS_SHARED, NULL))
-		return log_errno(-errno, "can't make mount %s shared", e->mountpoint);
+	/* propagation: join_groups(), once the tree is built */
 	pr_debug("mount %u at %s: %s%s", e->mnt_id, e->mountpoint,
 		 m->fresh ? "new " : "bind of ", m->fresh ? fs_name(e) : from);
 	return 0;
+}
+
+/* An overlay waits for the mounts that hold its layers (the deepest
+ * mount of the image over each layer's path) */
+static bool ovl_wait(struct mnt_rst *r, const struct rmnt *m)
+{
+	char **l;
+	int n;
+	bool wait = false;
+	if (strcmp(fs_name(m->e), "overlay") || (m->e->has_ext_mount && m->e->ext_mount) ||
+	    strcmp(m->e->root, "/") || mnt_ovl_layers(m->e->options, &l, &n))
+		return false;
+	for (int i = 0; i < n && !wait; i++) {
+		const struct rmnt *best = NULL;
+		const char *rest;
+		for (int j = 0; j < r->n; j++)
+			if (&r->m[j] != m && mnt_path_under(l[i], r->m[j].e->mountpoint, &rest) &&
+			    (!best || strlen(r->m[j].e->mountpoint) > strlen(best->e->mountpoint)))
+				best = &r->m[j];
+		wait = best && best->fd < 0;
+	}
+	mnt_ovl_layers_free(l, n);
+	return wait;
+}
+
+/* The image mount in peer group @g (other than @not), or NULL */
+static struct rmnt *img_group_mount(struct mnt_rst *r, unsigned g, const struct rmnt *not)
+{
+	for (int i = 0; g && i < r->n; i++)
+		if (&r->m[i] != not && r->m[i].e->has_shared_id && r->m[i].e->shared_id == g)
+			return &r->m[i];
+	return NULL;
+}
+
+/* An O_PATH descriptor of the root of a mount of cryo's namespace (@host)
+ * in peer group @g, of @e's super block, whose root holds @e's (what
+ * MOVE_MOUNT_SET_GROUP asks of its source); -1 if there is none. */
+static int host_group_mount(const struct mnt_table *host, unsigned g, const MntEntry *e)
+{
+	const char *rest;
+	for (int i = 0; g && i < host->n; i++) {
+		const struct mnt_info *h = &host->m[i];
+		if ((unsigned)h->shared != g || mnt_kdev(h->maj, h->min) != e->root_dev ||
+		    !mnt_path_under(e->root, h->root, &rest))
+			continue;
+		int fd = open(h->mp, O_PATH | O_CLOEXEC);
+		struct statx sx;
+		/* over-mounted in cryo's namespace: the path leads elsewhere */
+		if (fd >= 0 && !statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) &&
+		    (sx.stx_mask & STATX_MNT_ID) && sx.stx_mnt_id == (uint64_t)h->id)
+			return fd;
+		if (fd >= 0)
+			close(fd);
+	}
+	return -1;
+}
+
+/* Before entering the new namespace: which mounts are in a peer group of
+ * cryo's namespace (dumped with --enable-external-sharing) or slaves of
+ * one (--enable-external-masters), with a descriptor of that mount.  Every
+ * shared or slave mount gets its propagation once the tree is built
+ * (join_groups), so that nothing mounted while building propagates. */
+static int find_ext_groups(struct mnt_rst *r)
+{
+	struct mnt_table host;
+	int ret = mnt_table_read("/proc/self/mountinfo", &host);
+	if (ret)
+		return ret;
+	for (int i = 0; !ret && i < r->n; i++) {
+		struct rmnt *m = &r->m[i];
+		const MntEntry *e = m->e;
+		if (e->has_shared_id && e->shared_id && e->has_cryo_ext_sharing &&
+		    e->cryo_ext_sharing) {
+			m->ext_peer = host_group_mount(&host, e->shared_id, e);
+			if (m->ext_peer < 0) {
+				pr_err("mount %s was in peer group %u of the dumping cryo's mount "
+				       "namespace (dumped with --enable-external-sharing), and cryo's "
+				       "namespace has no mount of %u:%u in that group now: restore "
+				       "where that group is mounted", e->mountpoint, e->shared_id,
+				       e->root_dev >> 20, e->root_dev & 0xfffff);
+				ret = -ENOENT;
+			}
+		}
+		if (e->has_master_id && e->master_id && !img_group_mount(r, e->master_id, NULL)) {
+			m->ext_master = host_group_mount(&host, e->master_id, e);
+			if (m->ext_master < 0) {
+				pr_err("mount %s was a slave of peer group %u outside the tree (dumped "
+				       "with --enable-external-masters), and cryo's namespace has no "
+				       "mount of %u:%u in that group now: restore where that master "
+				       "is mounted", e->mountpoint, e->master_id, e->root_dev >> 20,
+				       e->root_dev & 0xfffff);
+				ret = -ENOENT;
+			}
+		}
+		m->deferred = (e->has_shared_id && e->shared_id) || (e->has_master_id && e->master_id);
+	}
+	mnt_table_free(&host);
+	return ret;
+}
+
+/* Give @to the peer group (and master) of @from: both must be mount
+ * roots of one super block, @from's root holding @to's, @to private */
+static int set_group(int from, struct rmnt *to, const char *what)
+{
+	if (move_mount(from, "", to->fd, "", MOVE_MOUNT_SET_GROUP | MOVE_MOUNT_F_EMPTY_PATH |
+		       MOVE_MOUNT_T_EMPTY_PATH))
+		return log_errno(-errno, "can't put mount %s in the peer group of %s "
+				 "(move_mount MOVE_MOUNT_SET_GROUP)", to->e->mountpoint, what);
+	return 0;
+}
+
+/* MS_SHARED or MS_SLAVE for mount @m, through its descriptor: after
+ * pivot_root cryo's /proc/self may not be there (the tree's own proc of
+ * another PID namespace is) */
+static int set_propagation(struct rmnt *m, unsigned flag, const char *what)
+{
+	struct mount_attr a = { .propagation = flag };
+	if (mount_setattr(m->fd, "", AT_EMPTY_PATH, &a, sizeof(a)))
+		return log_errno(-errno, "can't make mount %s %s (mount_setattr)",
+				 m->e->mountpoint, what);
+	return 0;
+}
+
+/* A member of peer group @g other than @m whose root holds @m's (what
+ * MOVE_MOUNT_SET_GROUP asks of its source): one already joined when
+ * @joined, else one not joined yet; NULL if none. */
+static struct rmnt *group_source(struct mnt_rst *r, unsigned g, const struct rmnt *m, bool joined)
+{
+	const char *rest;
+	for (int i = 0; g && i < r->n; i++) {
+		struct rmnt *p = &r->m[i];
+		if (p != m && p->e->has_shared_id && p->e->shared_id == g && p->joined == joined &&
+		    mnt_path_under(m->e->root, p->e->root, &rest))
+			return p;
+	}
+	return NULL;
+}
+
+/* Propagation, after pivot_root (which refuses a shared root) and once
+ * every mount is made, so that nothing mounted while building propagated
+ * (a shared mount's children are in the image, each made where it was):
+ * a mount joins the group of a peer already joined (MOVE_MOUNT_SET_GROUP,
+ * which gives its master too), or its mount in cryo's namespace (external
+ * sharing); else, the first of its group, it joins its master's group and
+ * becomes its slave, and is made shared (a new group) where it was. */
+static int join_groups(struct mnt_rst *r)
+{
+	int left = 0, ret = 0;
+	const char *rest;
+	for (int i = 0; i < r->n; i++)
+		left += r->m[i].deferred;
+	while (!ret && left) {
+		int before = left;
+		for (int i = 0; !ret && i < r->n; i++) {
+			struct rmnt *m = &r->m[i];
+			const MntEntry *e = m->e;
+			if (!m->deferred || m->joined)
+				continue;
+			unsigned g = e->has_shared_id ? e->shared_id : 0;
+			unsigned y = e->has_master_id ? e->master_id : 0;
+			struct rmnt *peer = group_source(r, g, m, true), *wider = NULL;
+			for (int j = 0; g && !peer && j < r->n && !wider; j++) {
+				struct rmnt *p = &r->m[j];
+				/* a peer of cryo's group, or of a wider root, goes first */
+				if (p != m && !p->joined && p->e->has_shared_id && p->e->shared_id == g &&
+				    (p->ext_peer >= 0 || (mnt_path_under(e->root, p->e->root, &rest) &&
+							  strcmp(e->root, p->e->root))))
+					wider = p;
+			}
+			if (peer) {
+				ret = set_group(peer->fd, m, peer->e->mountpoint);
+			} else if (m->ext_peer >= 0) {
+				ret = set_group(m->ext_peer, m, "its mount in cryo's namespace");
+			} else if (wider) {
+				continue;
+			} else {
+				struct rmnt *src = NULL;
+				if (y && m->ext_master < 0) {
+					src = group_source(r, y, m, true);
+					if (!src && group_source(r, y, m, false))
+						continue;	/* its master is not joined yet */
+					if (!src) {
+						pr_err("mount %s (root %s) is a slave of peer group %u, "
+						       "none of whose mounts holds its root: the image is "
+						       "inconsistent", e->mountpoint, e->root, y);
+						return -EINVAL;
+					}
+				}
+				if (y)
+					ret = src ? set_group(src->fd, m, src->e->mountpoint) :
+						    set_group(m->ext_master, m, "its master in cryo's "
+							      "namespace");
+				if (!ret && y)
+					ret = set_propagation(m, MS_SLAVE, "a slave");
+				if (!ret && g)
+					ret = set_propagation(m, MS_SHARED, "shared");
+			}
+			if (!ret)
+				pr_debug("mount %u at %s: propagation set (peer group %u, master %u)",
+					 e->mnt_id, e->mountpoint, g, y);
+			m->joined = true;
+			left--;
+		}
+		if (!ret && left == before) {
+			pr_err("mountpoints-%u.img: the peer groups of %d mounts can't be set (their "
+			       "masters never are): the image is inconsistent", r->id, left);
+			ret = -EINVAL;
+		}
+	}
+	return ret;
 }
 
 static int build(struct mnt_rst *r)
@@ -543,7 +756,7 @@ static int build(struct mnt_rst *r)
 			if (m->fd >= 0 || m == root || !p || p->fd < 0)
 				continue;
 			src = bind_from(r, m, &wait);
-			if (wait)
+			if (wait || ovl_wait(r, m))
 				continue;
 			ret = make_one(r, m, src, false);
 			done++;
@@ -584,7 +797,7 @@ static int build(struct mnt_rst *r)
 		return log_errno(-errno, "can't detach the old root of the new mount namespace");
 	if (chdir("/"))
 		return log_errno(-errno, "chdir to the new root");
-	return 0;
+	return join_groups(r);
 }
 
 int mntns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, uint32_t id)
@@ -603,6 +816,8 @@ int mntns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, u
 		if (cwd < 0)
 			ret = log_errno(-errno, "can't open cryo's working directory");
 	}
+	if (!ret)
+		ret = find_ext_groups(&r);
 	if (!ret)
 		ret = ns_enter(set, d, &back);
 	entered = !ret;
@@ -637,6 +852,10 @@ int mntns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, u
 	for (int i = 0; i < r.n; i++) {
 		if (r.m[i].fd >= 0)
 			close(r.m[i].fd);
+		if (r.m[i].ext_peer >= 0)
+			close(r.m[i].ext_peer);
+		if (r.m[i].ext_master >= 0)
+			close(r.m[i].ext_master);
 		protobuf_c_message_free_unpacked(&r.m[i].e->base, NULL);
 	}
 	free(r.m);

@@ -7,9 +7,25 @@
 #include "netdev.pb-c.h"
 
 #include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* A device as RTM_GETLINK shows it (net.c collect_link) */
+struct link {
+	int index;
+	unsigned flags, mtu, type;	/* ifi_flags, IFLA_MTU, ifi_type (ARPHRD_*) */
+	char name[IFNAMSIZ];
+	char kind[32];			/* IFLA_INFO_KIND, "" if none */
+	uint8_t addr[32];		/* IFLA_ADDRESS */
+	int addr_len;
+	int link;			/* IFLA_LINK: a veth's peer's index, 0: none */
+	bool peer_elsewhere;		/* IFLA_LINK_NETNSID: its peer is in another namespace */
+	unsigned master;		/* IFLA_MASTER: the bridge it is a port of, 0: none */
+	uint8_t info[512];		/* IFLA_INFO_DATA: the kind's attributes */
+	int info_len;
+};
 
 /* A NETLINK_ROUTE socket in the network namespace cryo's thread is in
  * (@where names it in the message); the fd or a negative code (logged). */
@@ -58,5 +74,37 @@ int veth_check_names(int dirfd, uint32_t id, const struct str_list *external);
  * at dump.  0 or a negative code (logged). */
 int netns_dump_tables(int dirfd, uint32_t id, bool ipv6);
 int netns_restore_tables(int dirfd, uint32_t id, bool ipv6);
+
+/* net_link.c: devices other than lo and veth.
+ * Whether cryo saves device @k: a bridge, macvlan or tun/tap (macvtap and
+ * the others are refused by the caller, naming the device). */
+bool netdev_other_supported(const struct link *k);
+/* Fill @e's type and the kind's sub-message for @k (@x: storage that
+ * lives as long as @e; netdev_other_free after the write).  For a tun
+ * device: sndbuf and vnet header size from the device itself (cryo
+ * attaches a queue of its own, or borrows a descriptor of a process in
+ * @pid's namespace that holds it).  0 or a negative code (logged). */
+struct netdev_other {
+	TunLinkEntry tun;
+	MacvlanLinkEntry macvlan;
+	CryoBridgeEntry bridge;
+};
+int netdev_other_fill(const struct link *k, NetDeviceEntry *e, struct netdev_other *x, pid_t pid);
+/* Make device @e (bridge, macvlan, tun) in the restored namespace (@sk
+ * there, @host_sk in cryo's: a macvlan whose lower device was outside is
+ * made there, on the device --external macvlan[NAME]:HOSTIF names, and
+ * moved in).  Its name, index, type and settings; restore_device sets the
+ * flags, MTU and address.  0 or a negative code (logged). */
+int netdev_other_create(int sk, int host_sk, const struct ns_set *set, const NetDeviceEntry *e,
+			uint32_t id);
+/* Before anything is made: each macvlan of netdev-@id.img with its lower
+ * device outside has its host device in @external (0 or -EINVAL logged) */
+int macvlan_check_names(int dirfd, uint32_t id, const struct str_list *external);
+/* The index of device @name in the namespace of rtnetlink socket @sk
+ * (cryo's thread may be in another one, where if_nametoindex would look):
+ * the index, 0 if there is none, or a negative code. */
+int rtnl_index_by_name(int sk, const char *name);
+/* Once every device exists: each port set into its bridge (master). */
+int netdev_set_masters(int sk, int dirfd, uint32_t id);
 
 #endif

@@ -12,9 +12,10 @@
  * criu's) and the restore makes a bare namespace with lo up.
  * cryo's thread enters the namespace (setns: per thread) and reads it from
  * inside, through rtnetlink and /proc/sys/net, which show the namespace of
- * the thread that opens them.  Devices of other kinds are refused by name
- * at dump (veth, tun, macvlan, ... are not restored yet), except the
- * fallback tunnels the kernel puts in every new namespace. */
+ * the thread that opens them.  lo, veth (net_veth.c), bridge, macvlan and
+ * tun/tap devices (net_link.c) are saved; devices of other kinds are
+ * refused by name at dump, except the fallback tunnels the kernel puts in
+ * every new namespace.  Static neighbours: neigh-ID.img (net_rtnl.c). */
 #include "ns/net-int.h"
 #include "images/image.h"
 #include "options/options.h"
@@ -216,17 +217,6 @@ static int sysctls_write(SysctlEntry **e, size_t n, const char *dir, const char 
 
 /* --- dump --- */
 
-struct link {
-	int index;
-	unsigned flags, mtu, type;	/* ifi_flags, IFLA_MTU, ifi_type (ARPHRD_*) */
-	char name[IFNAMSIZ];
-	char kind[32];			/* IFLA_INFO_KIND, "" if none */
-	uint8_t addr[32];		/* IFLA_ADDRESS */
-	int addr_len;
-	int link;			/* IFLA_LINK: a veth's peer's index, 0: none */
-	bool peer_elsewhere;		/* IFLA_LINK_NETNSID: its peer is in another namespace */
-};
-
 struct links {
 	struct link *v;
 	int n;
@@ -252,11 +242,18 @@ static int collect_link(struct nlmsghdr *h, void *arg)
 	if ((a = rtnl_attr(IFLA_RTA(ifi), len, IFLA_LINK)) && RTA_PAYLOAD(a) >= 4)
 		k.link = *(int32_t *)RTA_DATA(a);
 	k.peer_elsewhere = rtnl_attr(IFLA_RTA(ifi), len, IFLA_LINK_NETNSID) != NULL;
+	if ((a = rtnl_attr(IFLA_RTA(ifi), len, IFLA_MASTER)) && RTA_PAYLOAD(a) >= 4)
+		k.master = *(uint32_t *)RTA_DATA(a);
 	if ((a = rtnl_attr(IFLA_RTA(ifi), len, IFLA_LINKINFO))) {
 		struct rtattr *kind = rtnl_attr(RTA_DATA(a), RTA_PAYLOAD(a), IFLA_INFO_KIND);
 		if (kind)
 			snprintf(k.kind, sizeof(k.kind), "%.*s", (int)RTA_PAYLOAD(kind),
 				 (char *)RTA_DATA(kind));
+		struct rtattr *data = rtnl_attr(RTA_DATA(a), RTA_PAYLOAD(a), IFLA_INFO_DATA);
+		if (data && RTA_PAYLOAD(data) <= sizeof(k.info)) {
+			k.info_len = RTA_PAYLOAD(data);
+			memcpy(k.info, RTA_DATA(data), k.info_len);
+		}
 	}
 	struct link *v = xrealloc(l->v, (l->n + 1) * sizeof(*v));
 	if (!v)
@@ -297,7 +294,7 @@ static bool inside_veth(const struct link *k)
 	return !strcmp(k->kind, "veth") && !k->peer_elsewhere && k->link > 0;
 }
 
-static int dump_device(struct cr_img *img, const struct link *k, uint32_t id)
+static int dump_device(struct cr_img *img, const struct link *k, uint32_t id, pid_t pid)
 {
 	NetDeviceEntry e = NET_DEVICE_ENTRY__INIT;
 	struct sysctls c4 = { 0 }, c6 = { 0 };
@@ -307,9 +304,14 @@ static int dump_device(struct cr_img *img, const struct link *k, uint32_t id)
 	int ret = sysctls_read(&c4, dir4, conf4_names, ARRAY_SIZE(conf4_names));
 	if (!ret)
 		ret = sysctls_read(&c6, dir6, conf6_names, ARRAY_SIZE(conf6_names));
+	struct netdev_other x;
+	bool other = k->type != ARPHRD_LOOPBACK && netdev_other_supported(k);
+	if (!ret && other)	/* its type and the kind's sub-message */
+		ret = netdev_other_fill(k, &e, &x, pid);
 	if (!ret) {
 		e.has_type = e.has_ifindex = e.has_mtu = e.has_flags = true;
-		e.type = k->type == ARPHRD_LOOPBACK ? ND_TYPE__LOOPBACK : ND_TYPE__VETH;
+		if (!other)
+			e.type = k->type == ARPHRD_LOOPBACK ? ND_TYPE__LOOPBACK : ND_TYPE__VETH;
 		e.ifindex = k->index;
 		e.mtu = k->mtu;
 		e.flags = k->flags;
@@ -319,7 +321,11 @@ static int dump_device(struct cr_img *img, const struct link *k, uint32_t id)
 			e.address.data = (uint8_t *)k->addr;
 			e.address.len = k->addr_len;
 		}
-		if (k->link) {	/* the peer: outside the dump, or in this namespace */
+		if (k->master) {	/* a bridge's port: criu's master */
+			e.has_master = true;
+			e.master = k->master;
+		}
+		if (k->link && !other) {	/* the peer: outside the dump, or in this namespace */
 			e.has_peer_ifindex = true;
 			e.peer_ifindex = k->link;
 		}
@@ -355,21 +361,22 @@ static int dump_devices(int sk, int dirfd, uint32_t id, pid_t pid)
 	for (int i = 0; i < l.n; i++) {
 		const struct link *k = &l.v[i];
 		if (k->type == ARPHRD_LOOPBACK || fallback_tunnel(k) || outside_veth(k) ||
-		    inside_veth(k))
+		    inside_veth(k) || netdev_other_supported(k))
 			continue;
 		pr_err("the network namespace of process %d has device %s (%s): cryo restores a "
-		       "network namespace with its loopback and veth devices only, not devices of "
-		       "this kind yet; remove the device before the dump, or keep the namespace out "
-		       "of the dump (--external net[INODE]:KEY, or run cryo inside it: nsenter "
-		       "--net=/proc/%d/ns/net cryo dump ...)", pid, k->name,
+		       "network namespace with its loopback, veth, bridge, macvlan and tun/tap "
+		       "devices only, not devices of this kind yet; remove the device before the "
+		       "dump, or keep the namespace out of the dump (--external net[INODE]:KEY, or "
+		       "run cryo inside it: nsenter --net=/proc/%d/ns/net cryo dump ...)", pid, k->name,
 		       k->kind[0] ? k->kind : "no kind", pid);
 		free(l.v);
 		return -EOPNOTSUPP;
 	}
 	ret = img_open(&img, dirfd, IMG_NETDEV, IMG_WRITE, id);
 	for (int i = 0; !ret && i < l.n; i++)
-		if (l.v[i].type == ARPHRD_LOOPBACK || outside_veth(&l.v[i]) || inside_veth(&l.v[i]))
-			ret = dump_device(img, &l.v[i], id);
+		if (l.v[i].type == ARPHRD_LOOPBACK || outside_veth(&l.v[i]) ||
+		    inside_veth(&l.v[i]) || netdev_other_supported(&l.v[i]))
+			ret = dump_device(img, &l.v[i], id, pid);
 	int r2 = img ? img_close(img) : 0;
 	free(l.v);
 	return ret ? ret : r2;
@@ -502,6 +509,8 @@ int netns_dump(struct ns_dump *st, const struct ns_desc *d, pid_t pid, uint32_t 
 	 * this image as well */
 	if (!ret)
 		ret = rtnl_save(sk, st->dirfd, IMG_RULE, id, has_ipv6() ? AF_UNSPEC : AF_INET);
+	if (!ret)	/* static neighbours (cryo's image: criu saves none) */
+		ret = rtnl_save(sk, st->dirfd, IMG_NEIGH, id, AF_UNSPEC);
 	if (sk >= 0)
 		close(sk);
 	int r2 = ns_leave(d, back);
@@ -523,9 +532,10 @@ static void add_attr(struct nlmsghdr *h, size_t cap, int type, const void *data,
 	h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(a->rta_len);
 }
 
-/* The loopback device as it was: its MTU and flags (up), found by name;
- * the addresses and routes of the images name it by its index, which must
- * be the same (1 in every namespace). */
+/* A device as it was: made (veth, bridge, macvlan, tun; lo exists), then
+ * its MTU, flags (up), name and address set by its index, which the
+ * addresses and routes of the images name it by (lo's: 1 in every
+ * namespace). */
 static int restore_device(int sk, int host_sk, const struct ns_set *set, const NetDeviceEntry *e,
 			  uint32_t id)
 {
@@ -539,10 +549,10 @@ static int restore_device(int sk, int host_sk, const struct ns_set *set, const N
 								     veth_create(host_sk, e, set, id);
 		if (ret)
 			return ret;
-	} else if (e->type != ND_TYPE__LOOPBACK) {
-		pr_err("netdev-%u.img: device %s is of type %d: cryo restores only the loopback "
-		       "device (type 1) and veth devices (2) yet", id, e->name, e->type);
-		return -EOPNOTSUPP;
+	} else if (e->type != ND_TYPE__LOOPBACK) {	/* bridge, macvlan, tun (net_link.c) */
+		int ret = netdev_other_create(sk, host_sk, set, e, id);
+		if (ret)
+			return ret;
 	}
 	if (e->type == ND_TYPE__LOOPBACK && if_nametoindex(e->name) != e->ifindex) {
 		pr_err("netdev-%u.img: the loopback device %s had index %u, in the new namespace "
@@ -570,7 +580,7 @@ static int restore_device(int sk, int host_sk, const struct ns_set *set, const N
 	/* the second end of a veth pair made inside was made with a name of
 	 * cryo's (veth_create_inside): its own now, while it is down (a new
 	 * name is set before the flags), with its address */
-	if (e->type == ND_TYPE__VETH) {
+	if (e->type != ND_TYPE__LOOPBACK) {
 		add_attr(&req.h, sizeof(req), IFLA_IFNAME, e->name, strlen(e->name) + 1);
 		if (e->has_address && e->address.len <= 32)
 			add_attr(&req.h, sizeof(req), IFLA_ADDRESS, e->address.data, e->address.len);
@@ -721,6 +731,8 @@ int netns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, u
 	if (!ret)
 		ret = restore_devices(sk, host_sk, set, dirfd, id);
 	close(host_sk);
+	if (!ret)	/* the bridges' ports, once every device exists */
+		ret = netdev_set_masters(sk, dirfd, id);
 	if (!ret)
 		ret = rtnl_replay(sk, dirfd, IMG_IFADDR, id, false);
 	if (!ret)
@@ -729,6 +741,8 @@ int netns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, u
 		ret = rtnl_replay(sk, dirfd, IMG_ROUTE6, id, true);
 	if (!ret)
 		ret = rtnl_replay(sk, dirfd, IMG_RULE, id, true);
+	if (!ret)	/* absent in criu's images and cryo's older ones */
+		ret = rtnl_replay(sk, dirfd, IMG_NEIGH, id, true);
 	if (!ret)
 		ret = netns_restore_tables(dirfd, id, has_ipv6());
 	if (sk >= 0)

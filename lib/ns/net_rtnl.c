@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <linux/fib_rules.h>
 #include <linux/if_addr.h>
+#include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <stdio.h>
@@ -27,6 +28,8 @@
 #define IFADDR_SAVE_MAGIC 0x47361222u
 #define ROUTE_SAVE_MAGIC 0x45311224u
 #define RULE_SAVE_MAGIC 0x71706986u
+/* cryo's own for neigh-ID.img (iproute2 has no `ip neigh save`) */
+#define NEIGH_SAVE_MAGIC 0x4e454947u
 
 #define RTNL_BUF (64 * 1024)
 #define RAW_MAX (16u << 20)	/* a saved table larger than this is damage */
@@ -90,8 +93,10 @@ static int rtnl_recv(int sk, uint32_t seq, bool dump, int (*cb)(struct nlmsghdr 
 	return ret;
 }
 
-int rtnl_dump(int sk, int type, int family, size_t hdrlen, int (*cb)(struct nlmsghdr *, void *),
-	      void *arg)
+/* A dump request whose header is @hdr (@hdrlen bytes), e.g. a ndmsg with
+ * NTF_PROXY for the proxy neighbours */
+static int rtnl_dump_hdr(int sk, int type, const void *hdr, size_t hdrlen,
+			 int (*cb)(struct nlmsghdr *, void *), void *arg)
 {
 	struct {
 		struct nlmsghdr h;
@@ -104,11 +109,21 @@ int rtnl_dump(int sk, int type, int family, size_t hdrlen, int (*cb)(struct nlms
 	req.h.nlmsg_type = type;
 	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	req.h.nlmsg_seq = rtnl_seq++;
-	req.body[0] = family;	/* every rtnetlink header starts with its family */
+	memcpy(req.body, hdr, hdrlen);
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 	if (sendto(sk, &req, req.h.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return log_errno(-errno, "sending an rtnetlink dump request (type %d) failed", type);
 	return rtnl_recv(sk, req.h.nlmsg_seq, true, cb, arg);
+}
+
+int rtnl_dump(int sk, int type, int family, size_t hdrlen, int (*cb)(struct nlmsghdr *, void *),
+	      void *arg)
+{
+	char hdr[64] = { 0 };
+	if (hdrlen > sizeof(hdr))
+		return -EINVAL;
+	hdr[0] = family;	/* every rtnetlink header starts with its family */
+	return rtnl_dump_hdr(sk, type, hdr, hdrlen, cb, arg);
 }
 
 int rtnl_talk(int sk, struct nlmsghdr *h)
@@ -137,6 +152,7 @@ struct save {
 	struct cr_img *img;
 	int type;			/* what a dump must hold: RTM_NEWADDR ... */
 	bool routes;			/* iproute2's route filter */
+	bool neigh;			/* static neighbours only */
 	int n;
 	int err;
 };
@@ -157,10 +173,26 @@ static bool saved_route(struct nlmsghdr *h)
 	       r->rtm_protocol != RTPROT_KERNEL;
 }
 
+/* The neighbours a user made (`ip neigh add ... nud permanent`, and
+ * proxy entries: `ip neigh add proxy`), IPv4 and IPv6; the dynamic ones
+ * (the kernel learns them again), NOARP ones (the kernel's own for
+ * multicast and broadcast addresses) and a bridge's fdb (AF_BRIDGE) are
+ * left out. */
+static bool saved_neigh(struct nlmsghdr *h)
+{
+	struct ndmsg *n = NLMSG_DATA(h);
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*n)))
+		return false;
+	if (n->ndm_family != AF_INET && n->ndm_family != AF_INET6)
+		return false;
+	return (n->ndm_flags & NTF_PROXY) || (n->ndm_state & NUD_PERMANENT);
+}
+
 static int save_one(struct nlmsghdr *h, void *arg)
 {
 	struct save *s = arg;
-	if (h->nlmsg_type != s->type || (s->routes && !saved_route(h)))
+	if (h->nlmsg_type != s->type || (s->routes && !saved_route(h)) ||
+	    (s->neigh && !saved_neigh(h)))
 		return 0;
 	s->n++;
 	return img_write_raw(s->img, h, h->nlmsg_len);
@@ -178,13 +210,15 @@ int rtnl_save(int sk, int dirfd, enum img_type type, uint32_t id, int family)
 		{ IMG_ROUTE, RTM_GETROUTE, RTM_NEWROUTE, sizeof(struct rtmsg), ROUTE_SAVE_MAGIC },
 		{ IMG_ROUTE6, RTM_GETROUTE, RTM_NEWROUTE, sizeof(struct rtmsg), ROUTE_SAVE_MAGIC },
 		{ IMG_RULE, RTM_GETRULE, RTM_NEWRULE, sizeof(struct fib_rule_hdr), RULE_SAVE_MAGIC },
+		{ IMG_NEIGH, RTM_GETNEIGH, RTM_NEWNEIGH, sizeof(struct ndmsg), NEIGH_SAVE_MAGIC },
 	};
 	size_t k = 0;
 	while (k < ARRAY_SIZE(kinds) && kinds[k].img != type)
 		k++;
 	if (k == ARRAY_SIZE(kinds))
 		return -EINVAL;
-	struct save s = { .type = kinds[k].new, .routes = kinds[k].get == RTM_GETROUTE };
+	struct save s = { .type = kinds[k].new, .routes = kinds[k].get == RTM_GETROUTE,
+			  .neigh = type == IMG_NEIGH };
 	int ret = img_open(&s.img, dirfd, type, IMG_WRITE, id);
 	if (ret)
 		return ret;
@@ -192,9 +226,14 @@ int rtnl_save(int sk, int dirfd, enum img_type type, uint32_t id, int family)
 	ret = img_write_raw(s.img, &magic, sizeof(magic));
 	if (!ret)
 		ret = rtnl_dump(sk, kinds[k].get, family, kinds[k].hdrlen, save_one, &s);
+	if (!ret && type == IMG_NEIGH) {	/* the proxy entries: a dump of their own */
+		struct ndmsg pn = { .ndm_family = family, .ndm_flags = NTF_PROXY };
+		ret = rtnl_dump_hdr(sk, RTM_GETNEIGH, &pn, sizeof(pn), save_one, &s);
+	}
 	if (ret && ret != -ENOMEM)
 		ret = log_errno(ret, "can't save the %s of network namespace %u",
-				type == IMG_IFADDR ? "addresses" : type == IMG_RULE ? "rules" : "routes",
+				type == IMG_IFADDR ? "addresses" : type == IMG_RULE ? "rules" :
+				type == IMG_NEIGH ? "neighbours" : "routes",
 				id);
 	int r2 = img_close(s.img);
 	if (!ret)
@@ -286,6 +325,9 @@ int rtnl_replay(int sk, int dirfd, enum img_type type, uint32_t id, bool missing
 		break;
 	case IMG_RULE:
 		magic = RULE_SAVE_MAGIC, new = RTM_NEWRULE, hdrlen = sizeof(struct fib_rule_hdr);
+		break;
+	case IMG_NEIGH:
+		magic = NEIGH_SAVE_MAGIC, new = RTM_NEWNEIGH, hdrlen = sizeof(struct ndmsg);
 		break;
 	default:
 		return -EINVAL;

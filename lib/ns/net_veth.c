@@ -1,8 +1,8 @@
 /* veth devices of a restored network namespace.  A pair with both ends
  * inside is made there (veth_create_inside).  One whose peer was outside
  * it (a container's eth0 and its host end): as criu, the host end is named at
- * restore with --external veth[IN]:OUT (OUT@BRIDGE, which criu also takes,
- * is refused: cryo does not enslave it).  One RTM_NEWLINK, sent in cryo's
+ * restore with --external veth[IN]:OUT, or OUT@BRIDGE: then it is made a
+ * port of BRIDGE, a bridge of cryo's namespace.  One RTM_NEWLINK, sent in cryo's
  * own namespace, makes the pair: the host end OUT there, the peer IN moved
  * at once into the restored namespace (IFLA_NET_NS_FD) with the index, MAC
  * address and MTU it had, so the saved addresses and routes find it. */
@@ -141,16 +141,43 @@ int veth_check_names(int dirfd, uint32_t id, const struct str_list *external)
 	return ret < 0 ? ret : 0;
 }
 
+/* --external veth[IN]:OUT@BRIDGE: OUT, just made in cryo's namespace, a
+ * port of BRIDGE there (index @br_index), as criu does */
+static int enslave(int host_sk, const char *out, const char *br, int br_index)
+{
+	struct req r;
+	memset(&r, 0, sizeof(r));
+	r.h.nlmsg_len = NLMSG_LENGTH(sizeof(r.i));
+	r.h.nlmsg_type = RTM_NEWLINK;
+	r.i.ifi_family = AF_UNSPEC;
+	uint32_t m = br_index;
+	put(&r, IFLA_IFNAME, out, strlen(out) + 1);	/* by name: ifi_index 0 */
+	put(&r, IFLA_MASTER, &m, sizeof(m));
+	int ret = rtnl_talk(host_sk, &r.h);
+	if (ret)
+		return log_errno(ret, "can't put the veth's host end %s into %s in cryo's namespace "
+				 "(--external ...:%s@%s)", out, br, out, br);
+	pr_info("veth host end %s is a port of %s", out, br);
+	return 0;
+}
+
 int veth_create(int host_sk, const NetDeviceEntry *e, const struct ns_set *set, uint32_t id)
 {
 	char out[64];
 	bool bridge;
 	if (!peer_name(set->external, e->name, out, sizeof(out), &bridge))
 		return no_peer_name(e->name, id);
-	if (bridge) {
-		pr_err("--external veth[%s]:%s@BRIDGE: cryo does not put the host end into a bridge "
-		       "yet; name it without @BRIDGE and enslave it yourself", e->name, out);
-		return -EOPNOTSUPP;
+	int br_index = 0;
+	const char *br = bridge ? out + strlen(out) + 1 : NULL;
+	if (bridge) {	/* checked before anything is made */
+		br_index = rtnl_index_by_name(host_sk, br);
+		if (br_index < 0)
+			return log_errno(br_index, "can't list the devices of cryo's namespace");
+		if (!br_index) {
+			pr_err("--external veth[%s]:%s@%s: cryo's namespace has no device %s to put "
+			       "the host end into", e->name, out, br, br);
+			return -ENODEV;
+		}
 	}
 	if (strlen(out) >= IFNAMSIZ) {
 		pr_err("--external veth[%s]:%s: a device name is at most %d characters", e->name, out,
@@ -195,5 +222,5 @@ int veth_create(int host_sk, const NetDeviceEntry *e, const struct ns_set *set, 
 				 "namespace", e->name, e->ifindex, out);
 	pr_info("network namespace %u: veth %s (index %u), its peer %s in cryo's namespace", id,
 		e->name, e->ifindex, out);
-	return 0;
+	return bridge ? enslave(host_sk, out, br, br_index) : 0;
 }

@@ -234,6 +234,7 @@ STR_SETTER(set_root, root)
 STR_SETTER(set_freeze_cgroup, freeze_cgroup)
 STR_SETTER(set_cgroup_props, cgroup_props)
 STR_SETTER(set_cgroup_props_file, cgroup_props_file)
+STR_SETTER(set_cgroup_yard, cgroup_yard)
 STR_SETTER(set_prev_images_dir, prev_images_dir)
 STR_SETTER(set_address, address)
 STR_SETTER(set_config, config_file)
@@ -885,8 +886,12 @@ static const struct cryo_option table[] = {
 	  "With --manage-cgroups: save the cgroup directories and properties of this "
 	  "controller's hierarchy only (repeatable; cgroup2 or unified for v2); the tasks' "
 	  "cgroup paths are saved for every hierarchy.", NULL },
-	{ "cgroup-yard", 0, REQ, "PATH", DR, NOT_YET(),
-	  "Use pre-mounted cgroup hierarchies.", "cgroup management is not implemented yet" },
+	{ "cgroup-yard", 0, REQ, "PATH", DR, 0, set_cgroup_yard,
+	  "With --manage-cgroups: reach the cgroup hierarchies through the ones the caller "
+	  "mounted under PATH (as criu: one directory per hierarchy, named after its "
+	  "controllers, comma-separated where co-mounted, name=NAME for a named one, unified "
+	  "for cgroup v2), not through cryo's mounts of them; a hierarchy the tree needs that "
+	  "is not mounted there is refused, by name.", NULL },
 	{ "force-irmap", 0, NOARG, NULL, DUMPS, NEG, set_flag,
 	  "Resolve paths of inotify/fanotify watches.  cryo always does: each watch's path is "
 	  "found from its file handle, checked and saved (--irmap-scan-path for those whose "
@@ -899,11 +904,13 @@ static const struct cryo_option table[] = {
 	  "other file systems than its own list anew yet: a mount of one of these is still "
 	  "refused, by name (LXC passes hugetlbfs and tracefs every time).", NULL },
 	{ "enable-external-sharing", 0, NOARG, NULL, C(DUMP), 0, set_flag,
-	  "Allow mounts shared with mounts outside the tree.  cryo can't rebuild that "
-	  "propagation yet: such a mount is still refused, by name.", NULL },
+	  "Allow mounts shared with mounts outside the tree (in a peer group of cryo's mount "
+	  "namespace): the restore puts the mount back in that peer group, which must exist "
+	  "then.  Without it such a mount is refused, by name.", NULL },
 	{ "enable-external-masters", 0, NOARG, NULL, C(DUMP), 0, set_flag,
-	  "Allow slave mounts whose master is outside the tree.  cryo can't rebuild that "
-	  "propagation yet: such a mount is still refused, by name.", NULL },
+	  "Allow slave mounts whose master is outside the tree (a peer group of cryo's mount "
+	  "namespace): the restore makes the mount a slave of that group again, which must "
+	  "exist then.  Without it such a mount is refused, by name.", NULL },
 	{ "mntns-compat-mode", 0, NOARG, NULL, C(RESTORE), NEG | OPTF_NOT_YET, set_nothing,
 	  "Use the old mount namespace restore engine.", "mount namespaces are not implemented yet" },
 	{ "lsm-profile", 0, REQ, "TYPE:NAME", C(RESTORE), 0, set_lsm_profile,
@@ -1236,6 +1243,7 @@ void opts_free(struct cryo_opts *o)
 		&o->address_socket, &o->cpu_cap, &o->pre_dump_mode,
 		&o->tls_cacert, &o->tls_cacrl, &o->tls_cert, &o->tls_key,
 		&o->migrate_to,
+		&o->cgroup_yard,
 	};
 	struct str_list *lists[] = {
 		&o->external, &o->inherit_fd, &o->join_ns, &o->ext_mount_map, &o->skip_mnts,

@@ -94,6 +94,7 @@ struct cryo_opts {
 	struct str_list cgroup_dump_ctls; /* --cgroup-dump-controller NAME (repeatable) */
 	char *cgroup_props;		/* --cgroup-props SPEC (criu's form) */
 	char *cgroup_props_file;	/* --cgroup-props-file FILE */
+	char *cgroup_yard;		/* --cgroup-yard DIR (lib/cgroup) */
 	bool ext_mount_map_auto;
 	struct str_list ext_mount_map;	/* -M/--ext-mount-map */
 	/* criu's permissions to meet mounts cryo can't rebuild yet (LXC passes

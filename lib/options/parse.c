@@ -542,14 +542,14 @@ static int set_command(struct cryo_opts *o, struct argv_scan *sc)
 }
 
 /* --external TYPE[...]: only the types cryo acts on are accepted (file, tty,
- * net and unix on dump, unix and veth on restore); criu's others are
+ * net and unix on dump, unix, veth and macvlan on restore); criu's others are
  * refused by name. */
 static int validate_external(const struct cryo_opts *o)
 {
 	static const struct { const char *type, *what; } kinds[] = {
 		{ "dev", "external devices of mount namespaces are not implemented yet" },
 		{ "veth", "a veth's outside end is named at restore (veth[IN]:OUT)" },
-		{ "macvlan", "macvlan devices are not restored yet" },
+		{ "macvlan", "a macvlan's host device is named at restore (macvlan[IN]:HOSTIF)" },
 	};
 	bool dump = o->command == CMD_DUMP || o->command == CMD_PRE_DUMP;
 
@@ -589,6 +589,13 @@ static int validate_external(const struct cryo_opts *o)
 			if (e[5] != ']' && c && c[2])
 				continue;
 			what = "expected veth[IN]:OUT, the device in the namespace and its peer's name";
+		}
+		if (!dump && tl == 7 && !strncmp(e, "macvlan", 7)) {	/* lib/ns/net_link.c */
+			const char *c = strstr(e, "]:");
+			if (e[8] != ']' && c && c[2])
+				continue;
+			what = "expected macvlan[IN]:HOSTIF, the device in the namespace and the one "
+			       "of cryo's namespace to make it on";
 		}
 		if (dump && tl == 3 && !strncmp(e, "net", 3)) {
 			char *end;

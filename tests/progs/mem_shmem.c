@@ -9,8 +9,12 @@
  *   - object C: 4 pages with a pattern, then made read-only;
  *   - object E: 4 pages with a pattern whose first page is then unmapped, so
  *     no mapping covers the whole object (offset 1 page).
+ *   - a child forked before the checkpoint that shares A (its mapping is
+ *     restored from the parent's object: in a user namespace, from a
+ *     descriptor cryo passes, since the task may not open map_files).
  * After SIGTERM: contents, zeros, perms, and that A is still one object:
- * a write through b shows in a, and a forked child's write shows in the
+ * a write through b shows in a, the parent's write shows in the child and
+ * the child's in the parent, and a forked child's write shows in the
  * parent (shared, not private copies).
  */
 #include <stdio.h>
@@ -70,6 +74,20 @@ int main(int argc, char **argv)
 	pattern_fill(e, 4 * pg, S_E);
 	munmap(e, pg);
 
+	pid_t kid = fork();
+	if (kid < 0)
+		setup_fail("fork: %s", strerror(errno));
+	if (kid == 0) {
+		test_forked_child();
+		while (test_go())
+			test_sleep_ms(20);
+		/* the parent wrote page 5 before signalling */
+		check_area("object A page 5 (the parent's write), in the child", a + 5 * pg, pg,
+			   S_NEW + 5);
+		pattern_fill(a + 4 * pg, pg, S_NEW + 4);
+		_exit(test_failures() ? 1 : 0);
+	}
+
 	test_daemon();
 	test_waitsig();
 
@@ -91,7 +109,16 @@ int main(int argc, char **argv)
 	/* Still one object: a write through the alias shows in a. */
 	pattern_fill(b, pg, S_NEW);
 	check_area("object A page 2 after a write through the alias", a + 2 * pg, pg, S_NEW);
-	/* Still shared with children. */
+	/* Still shared with the child of before the checkpoint, both ways. */
+	pattern_fill(a + 5 * pg, pg, S_NEW + 5);
+	int kst;
+	kill(kid, SIGTERM);
+	if (waitpid(kid, &kst, 0) != kid || !WIFEXITED(kst) || WEXITSTATUS(kst))
+		fail("the child found object A wrong (status 0x%x, see its messages)", kst);
+	else
+		check_area("object A page 4 written by the restored child", a + 4 * pg, pg,
+			   S_NEW + 4);
+	/* Still shared with new children. */
 	pid_t ch = fork();
 	if (ch == 0) {
 		pattern_fill(a + 7 * pg, pg, S_NEW + 7);

@@ -21,7 +21,7 @@
  *              host directory bound on itself) with /usr bound read-only,
  *              the test's own directories bound in, a proc and a tmpfs,
  *              made the root by pivot_root
- *   --overlay  also mount a private overlayfs (cryo refuses it)
+ *   --overlay  also mount a private overlayfs (layers on the host disk)
  *   --skip /unb  the dump is given --skip-mnt for our unbindable mount: it
  *              must be gone after the restore
  *   --linked   also hold open a file of the tmpfs whose name was removed

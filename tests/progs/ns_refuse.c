@@ -57,7 +57,28 @@ static ino_t ns_ino(pid_t pid, const char *name)
 
 static char cg_dir[512];
 
-/* A new cgroup under ours, in the first hierarchy that lets us in. */
+/* The root of the mount at @mnt as /proc/self/mountinfo shows it: relative
+ * to our cgroup namespace's root, as /proc/self/cgroup's paths are ("/.."
+ * where the mount's root is above it); "" if there is no such mount. */
+static void mnt_root(const char *mnt, char *root, size_t len)
+{
+	char line[1024], r[512], mp[512];
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+
+	root[0] = '\0';
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*d %*d %*s %511s %511s", r, mp) == 2 && !strcmp(mp, mnt))
+			snprintf(root, len, "%s", r);	/* the last one is on top */
+	if (f)
+		fclose(f);
+}
+
+/* A new cgroup under ours, in the first hierarchy that lets us in.  Its
+ * path under the hierarchy's mount is ours made relative to the mount's
+ * root (in a cgroup namespace of our own, as in the ns variant, ours reads
+ * "/"); a hierarchy whose mount's root is above our namespace's root is
+ * skipped.  The name has our PID namespace's inode: in the ns variant our
+ * PID is 2 in every test. */
 static int join_new_cgroup(void)
 {
 	static const struct { const char *ctrl, *mnt; } h[] = {
@@ -84,10 +105,14 @@ static int join_new_cgroup(void)
 			}
 		}
 		fclose(f);
-		if (!cur)
+		char root[512];
+		mnt_root(h[i].mnt, root, sizeof(root));
+		size_t rl = strcmp(root, "/") ? strlen(root) : 0;
+		if (!cur || !root[0] || strncmp(cur, root, rl) || (cur[rl] && cur[rl] != '/'))
 			continue;
-		snprintf(cg_dir, sizeof(cg_dir), "%s%s/cryo-ns-refuse-%d", h[i].mnt,
-			 strcmp(cur, "/") ? cur : "", getpid());
+		cur += rl;
+		snprintf(cg_dir, sizeof(cg_dir), "%s%s/cryo-ns-refuse-%d-%lu", h[i].mnt,
+			 strcmp(cur, "/") ? cur : "", getpid(), (unsigned long)ns_ino(getpid(), "pid"));
 		if (mkdir(cg_dir, 0755))
 			continue;
 		snprintf(path, sizeof(path), "%s/cgroup.procs", cg_dir);

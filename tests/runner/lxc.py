@@ -21,10 +21,10 @@ What LXC passes that criu has and cryo maps (see docs/ARCHITECTURE.md):
 "--external apparmor:unconfined" (LXC 5.0 repeats its last argument for
 an "empty" network), --lsm-profile apparmor:unconfined.
 
-Workaround in the setup: LXC makes the container's mounts shared (peer
-groups inside its mount namespace, the root with mounts under it), which
-cryo can't rebuild yet (refused at dump by name); an lxc.hook.start
-(`mount --make-rprivate /` inside the container) makes them private.  The
+LXC makes the container's mounts shared (peer groups inside its mount
+namespace, the root with mounts under it, /dev and a bind of a file of it
+peers): the restored container must have the same peer groups (its
+mountinfo, group ids renamed by first appearance, as before).  The
 host's hybrid cgroups (v1 controllers + v2 at /sys/fs/cgroup/unified) do
 not trouble LXC 5.0.
 
@@ -96,8 +96,6 @@ class LxcCheck(checklib.Check):
         # LXC splits lxc.init.cmd at blanks: the loop is a script
         scripts = {
             'loop.sh': 'i=0; while true; do i=$((i+1)); echo $i > /count; usleep 100000; done',
-            # the workaround: shared mounts cryo can't rebuild yet
-            'private.sh': 'exec /bin/mount --make-rprivate /',
         }
         for n, body in scripts.items():
             with open(os.path.join(root, n), 'w') as f:
@@ -113,7 +111,6 @@ class LxcCheck(checklib.Check):
                     'lxc.pty.max = 0\n'
                     'lxc.mount.auto = proc:rw sys:ro\n'
                     'lxc.autodev = 1\n'
-                    'lxc.hook.start = /private.sh\n'
                     'lxc.init.cmd = /loop.sh\n' % (name, root))
         return root
 
@@ -166,6 +163,24 @@ def cryo_log(c, path, what):
             note('%s %s: %s' % (c.name, what, line.strip()))
 
 
+def mounts(pid):
+    """The mounts of @pid's namespace: root, mount point, fs type and
+    propagation, peer group ids renamed by first appearance."""
+    names, out = {}, []
+    for line in checklib.read('/proc/%d/mountinfo' % pid).splitlines():
+        f = line.split()
+        sep = f.index('-')
+        prop = []
+        for tag in f[6:sep]:
+            kind, _, num = tag.partition(':')
+            if kind in ('shared', 'master'):
+                prop.append('%s:%s' % (kind, names.setdefault(num, 'g%d' % len(names))))
+            else:
+                prop.append(tag)
+        out.append('%s %s %s %s' % (f[3], f[4], f[sep + 1], ' '.join(prop)))
+    return out
+
+
 def check_checkpoint_restore(c):
     name = 'cryo%d' % os.getpid()
     root = c.make(name)
@@ -173,6 +188,9 @@ def check_checkpoint_restore(c):
     c.lxc('start', ['-n', name, '-l', 'DEBUG', '-o', c.path('start.log')], 'start')
     pid = c.init_pid(name)
     wait_count(root, 10)
+    mounts_before = mounts(pid)
+    if not any('shared:' in m for m in mounts_before):
+        raise CheckFailed('LXC made no shared mount in the container: %s' % mounts_before)
     ck = c.path('ck')
     try:
         c.lxc('checkpoint', ['-n', name, '-s', '-D', ck, '-v'], 'checkpoint')
@@ -195,6 +213,10 @@ def check_checkpoint_restore(c):
     pid2 = c.init_pid(name)
     if pid2 == pid:
         raise CheckFailed('the restored init has the old PID %d' % pid)
+    mounts_after = mounts(pid2)
+    if mounts_after != mounts_before:
+        raise CheckFailed('the restored container\'s mounts (propagation) differ:\n  %s\nwere\n'
+                          '  %s' % ('\n  '.join(mounts_after), '\n  '.join(mounts_before)))
     seen = checklib.loop_continues(lambda: count(root), before, before + 1, before + 2, t_restore,
                                    c.name)
     # its cgroup namespace is rooted at its cgroups, as LXC made it: from
@@ -207,8 +229,9 @@ def check_checkpoint_restore(c):
         raise CheckFailed('inside its cgroup namespace the restored init reads %s (not "/")'
                           % (bad or inside.strip()))
     note('%s: the file said %d, the restored loop (init %d, was %d) wrote %s; its '
-         'cgroups inside: %s' % (c.name, before, pid2, pid, seen,
-                                 ' '.join(inside.split())[:200]))
+         'cgroups inside: %s; its mounts: %s' % (c.name, before, pid2, pid, seen,
+                                                 ' '.join(inside.split())[:200],
+                                                 '; '.join(mounts_after)))
 
 
 CHECKS = [

@@ -38,6 +38,14 @@ with a run without it where that is the point:
                     (crit), `cpuinfo check` and restore --cpu-cap refuse
                     naming the word and bit (nothing restored), --cpu-cap=^ins
                     lets it pass; an XSAVE feature this CPU lacks: fpu refuses
+  cgroup-yard       a counter in cgroups of its own (v1 pids, v2) dumped with
+                    --manage-cgroups --cgroup-yard /sys/fs/cgroup, its
+                    cgroups removed; restored in a mount namespace without
+                    /sys/fs/cgroup, with --cgroup-yard Y where Y/pids and
+                    Y/unified are mounts of those hierarchies: a yard without pids is refused,
+                    naming it (nothing restored); with both, the counter is
+                    back in its cgroups (made again through the yard) and
+                    the mount table cryo left is the one it was given
   exec-cmd          restore --exec-cmd -- sleep N: once the tree is
                     restored cryo's process becomes sleep, the restored
                     root's parent; a command that does not exist is refused
@@ -761,6 +769,109 @@ def check_exec_cmd(c):
          'refused with nothing restored' % (p.pid, sleep))
 
 
+def cg_line(pid, name):
+    """The path of hierarchy @name ('' for v2) in /proc/PID/cgroup."""
+    with open('/proc/%d/cgroup' % pid) as f:
+        for line in f:
+            parts = line.rstrip('\n').split(':', 2)
+            if len(parts) == 3 and parts[1] == name:
+                return parts[2]
+    return None
+
+
+def mount_ids(path):
+    with open(path) as f:
+        return sorted(line.split()[0] + ' ' + line.split()[4] for line in f)
+
+
+def rmdir_gone(d):
+    """Remove cgroup @d (a reaped task may hold it a moment); True once gone."""
+    def gone():
+        try:
+            os.rmdir(d)
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+        return True
+    return wait_until(gone, 5)
+
+
+def check_cgroup_yard(c):
+    hosts = {'pids': '/sys/fs/cgroup/pids', '': '/sys/fs/cgroup/unified'}
+    if not all(os.path.exists(os.path.join(h, 'cgroup.procs')) for h in hosts.values()):
+        raise CheckFailed('needs v1 pids at /sys/fs/cgroup/pids and cgroup2 at '
+                          '/sys/fs/cgroup/unified (this machine\'s hybrid layout)')
+    pid = c.start_counter('a')
+    cgname = 'cryo-optfx-yard-%d' % pid
+    dirs = [os.path.join(h, cgname) for h in hosts.values()]
+    try:
+        for d in dirs:
+            os.mkdir(d)
+            with open(os.path.join(d, 'cgroup.procs'), 'w') as f:
+                f.write(str(pid))
+        def yard(tag, hiers):
+            """A restore prefix: a mount namespace without /sys/fs/cgroup,
+            with a yard of @hiers mounted (its mount table saved)."""
+            y = c.path('yard-' + tag)
+            cmds = ['umount -R -l /sys/fs/cgroup']
+            for h in hiers:
+                d = os.path.join(y, 'unified' if h == '' else h)
+                os.makedirs(d)
+                cmds.append('mount -t cgroup2 none %s' % d if h == '' else
+                            'mount -t cgroup -o %s none %s' % (h, d))
+            cmds.append('cat /proc/self/mountinfo > %s' % c.path('mounts-' + tag))
+            script = ' && '.join(cmds) + ' && exec "$@"'
+            return y, ['unshare', '-m', '--propagation', 'private', '--', 'sh', '-c', script, 'sh']
+
+        # the dump reads the cgroups through a yard too (in cryo's mount
+        # namespace, the tree's: /sys/fs/cgroup has pids and unified)
+        c.dump_gone(pid, 'img', ['-o', 'dump.log', '-v4', '--manage-cgroups',
+                                 '--cgroup-yard', '/sys/fs/cgroup'])
+        if not all([rmdir_gone(d) for d in dirs]):
+            raise CheckFailed('cannot remove the dumped counter\'s cgroups %s' % dirs)
+
+        y, prefix = yard('partial', [''])
+        rc, out, err, dt = c.cryo(['restore', '-D', c.path('img'), '-d', '--manage-cgroups',
+                                   '--cgroup-yard', y, '-o', 'restore-partial.log', '-v4'],
+                                  'restore-partial', prefix=prefix, timeout=20)
+        want = 'cgroup hierarchy pids is not mounted at %s/pids' % y
+        if rc in (None, 0) or want not in out + err:
+            raise CheckFailed('restore with a yard lacking pids exited %s without saying "%s": %s'
+                              % (rc, want, (out + err).strip()[-300:]))
+        if os.path.exists('/proc/%d' % pid) or any(os.path.exists(d) for d in dirs):
+            raise CheckFailed('the refused restore left the counter or its cgroups')
+
+        y, prefix = yard('full', ['pids', ''])
+        rpidfile = c.path('r.pid')
+        c.cryo_ok(['restore', '-D', c.path('img'), '-d', '--pidfile', rpidfile,
+                   '--manage-cgroups', '--cgroup-yard', y, '-o', 'restore.log', '-v4'],
+                  'restore', prefix=prefix)
+        c.restored_pid(rpidfile, pid)
+        c.check_running(pid, 'after restore --cgroup-yard')
+        for name in hosts:
+            got = cg_line(pid, name)
+            if got != '/' + cgname:
+                raise CheckFailed('restored counter is in %s:%s, expected /%s'
+                                  % (name or 'cgroup2', got, cgname))
+        if not all(os.path.isdir(d) for d in dirs):
+            raise CheckFailed('the restore did not make the cgroups %s again' % dirs)
+        before = mount_ids(c.path('mounts-full'))
+        after = mount_ids('/proc/%d/mountinfo' % pid)
+        if before != after:
+            raise CheckFailed('cryo changed the mount table it was given: %s'
+                              % sorted(set(before) ^ set(after))[:4])
+        c.verdict(pid, 'after restore --cgroup-yard')
+        note('cgroup-yard: a yard without pids refused by name; with pids and unified the '
+             'counter is back in /%s of both, no mount added' % cgname)
+    finally:
+        if state(pid) not in (None, 'Z', 'X'):
+            os.kill(pid, signal.SIGKILL)
+            wait_until(lambda: state(pid) in (None, 'Z', 'X'), 5)
+        for d in dirs:
+            rmdir_gone(d)
+
+
 CHECKS = [
     ('leave-stopped', check_leave_stopped),
     ('restore-sibling', check_restore_sibling),
@@ -773,6 +884,7 @@ CHECKS = [
     ('exec-cmd', check_exec_cmd),
     ('cpu-cap', check_cpu_cap),
     ('skip-file-rwx-check', check_skip_file_rwx_check),
+    ('cgroup-yard', check_cgroup_yard),
 ]
 
 

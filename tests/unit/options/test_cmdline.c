@@ -215,8 +215,11 @@ static void test_values(void)
 	CHECK(parse("restore", "--external", "mnt[]") < 0);
 	CHECK_ERR("expected mnt[MOUNTPOINT]:KEY on dump");
 	CHECK(parse("dump", "-t", "1", "--external", "mnt[/data]") < 0);
-	CHECK(parse("restore", "--external", "macvlan[eth0]:eth0") < 0);
-	CHECK_ERR("macvlan devices are not restored yet");
+	CHECK_INT(parse("restore", "--external", "macvlan[eth0]:eth0"), 0);
+	CHECK(parse("restore", "--external", "macvlan[eth0]") < 0);
+	CHECK_ERR("expected macvlan[IN]:HOSTIF");
+	CHECK(parse("dump", "-t", "1", "--external", "macvlan[eth0]:eth0") < 0);
+	CHECK_ERR("a macvlan's host device is named at restore");
 	CHECK(parse("restore", "--external", "veth[eth0]") < 0);
 	CHECK(parse("restore", "--external", "file[1:2]") < 0);
 	CHECK_ERR("--inherit-fd");
@@ -353,7 +356,7 @@ static void test_unsupported(void)
 	/* refused only where they would change behaviour */
 	CHECK_INT(parse("restore", "--veth-pair", "eth0=veth1"), 0);
 	CHECK_INT(parse("restore", "--external", "veth[eth0]:veth1"), 0);
-	CHECK(parse("restore", "--external", "macvlan[eth0]:eth1") < 0);
+	CHECK_INT(parse("restore", "--external", "macvlan[eth0]:eth1"), 0);
 	CHECK_INT(parse("dump", "-t", "1", "--external", "net[4026531840]:blue"), 0);
 	CHECK(parse("dump", "-t", "1", "--external", "net[blue]:x") < 0);
 	CHECK(parse("restore", "--external", "net[4026531840]:blue") < 0);
@@ -434,11 +437,11 @@ static void test_table_and_set(void)
 	CHECK_INT(opts_set(&O, "empty-ns", "net", "RPC"), 0);
 	CHECK(O.empty_ns_net);
 	CHECK_INT(opts_set(&O, "empty-ns", "pid", "RPC"), -EINVAL);
-	CHECK_INT(opts_set(&O, "cgroup-yard", "/x", "RPC"), 0);
+	CHECK_INT(opts_set(&O, "mntns-compat-mode", NULL, "RPC"), 0);
 	O.command = CMD_RESTORE;
 	err_reset();
 	CHECK(opts_validate(&O) < 0);
-	CHECK_ERR("RPC: --cgroup-yard");
+	CHECK_ERR("RPC: --mntns-compat-mode");
 	opts_free(&O);
 	opts_init(&O);
 }

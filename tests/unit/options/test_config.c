@@ -199,11 +199,11 @@ static void test_syntax(void)
 	CHECK(O.shell_job);
 
 	/* an unsupported option in a shared file only matters for its command */
-	put(global, "cgroup-yard /x\n");
+	put(global, "mntns-compat-mode\n");
 	CHECK_INT(P("check"), 0);
 	CHECK(P("restore") < 0);
 	char want[200];
-	snprintf(want, sizeof(want), "%s:1: --cgroup-yard", global);
+	snprintf(want, sizeof(want), "%s:1: --mntns-compat-mode", global);
 	CHECK_ERR(want);
 }
 
