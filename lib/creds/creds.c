@@ -456,10 +456,12 @@ static int restore_creds(struct remote *r, pid_t pid, pid_t tid, const CredsEntr
 	if (maps && (size_t)cur.ngroups == ce->n_groups) {
 		uint32_t *g = xmalloc((ce->n_groups + 1) * sizeof(uint32_t));
 		if (g) {
-			memcpy(g, ce->groups, ce->n_groups * sizeof(uint32_t));
+			if (ce->n_groups)	/* groups is NULL when there are none */
+				memcpy(g, ce->groups, ce->n_groups * sizeof(uint32_t));
 			xqsort(g, ce->n_groups, sizeof(uint32_t), cmp_u32);
 			xqsort(cur.groups, cur.ngroups, sizeof(uint32_t), cmp_u32);
-			keep_groups = !memcmp(g, cur.groups, ce->n_groups * sizeof(uint32_t));
+			keep_groups = !ce->n_groups ||
+				      !memcmp(g, cur.groups, ce->n_groups * sizeof(uint32_t));
 			free(g);
 		}
 	}

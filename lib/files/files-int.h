@@ -109,6 +109,8 @@ struct fd_kind {
 	int (*dump_end)(struct files_dump *fdm);
 	/* Optional, restore side: once every task has its fds. */
 	void (*restore_finish)(struct files_restore *fr, bool ok);
+	/* Optional, restore side: files_restore_preopen. */
+	int (*preopen)(struct files_restore *fr);
 };
 
 /* The kind @id: lib/files' own, or one registered by another subsystem;

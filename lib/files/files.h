@@ -101,6 +101,18 @@ struct files_owner_later {
 	char what[64];
 };
 
+/* Who makes a socket at restore (files_restore.as_creator). */
+struct files_creator {
+	pid_t pid;			/* as the tree sees it */
+	uint32_t uid, gid;		/* effective, as the tree sees them */
+	const uint32_t *groups;
+	size_t nr_groups;
+	const char *what;		/* the socket, for messages */
+};
+struct files_restore;
+/* Runs in that process (@r: its calls; @host: its PID as cryo sees it). */
+typedef int files_creator_fn(struct files_restore *fr, struct remote *r, pid_t host, void *arg);
+
 struct files_restore {
 	int dirfd;
 	const struct cryo_opts *opts;
@@ -132,7 +144,23 @@ struct files_restore {
 	/* the root process's namespace ids (its core image): which
 	 * namespaces namespace files name (set by the pipeline) */
 	const TaskKobjIdsEntry *tree_ids;
+	/* Run @fn in the process of the tree whose PID (the tree's) is
+	 * @c->pid, with its effective ids and groups @c's for the calls @fn
+	 * injects (a unix socket's peer credentials are its maker's); a
+	 * short-lived helper task with that PID when it is no task of the
+	 * tree.  Called with host_pid_arg; set by the restore (NULL: none). */
+	int (*as_creator)(void *arg, const struct files_creator *c, files_creator_fn *fn,
+			  void *fn_arg);
+	/* Before as_creator runs for PID @pid (and outside the tree's mount
+	 * namespace: it may fork a helper and open its /proc files): that
+	 * process exists until creators_release.  @what names the socket. */
+	int (*creator_hold)(void *arg, pid_t pid, const char *what);
+	int (*creators_release)(void *arg);
 };
+/* Open the files that must be made while every task of the tree can
+ * still run calls for them (unix sockets with peer credentials): once the
+ * tree exists, before any task's state is restored. */
+int files_restore_preopen(struct files_restore *fr);
 /* Load files.img and make the transport socket (its task end is inherited
  * by every task created from now on). */
 int files_restore_load(struct files_restore *fr, int dirfd, const struct cryo_opts *opts);

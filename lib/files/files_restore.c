@@ -551,6 +551,17 @@ int files_restore_owners(struct files_restore *fr)
 	return ret;
 }
 
+int files_restore_preopen(struct files_restore *fr)
+{
+	for (int k = 0; k < FDK_MAX; k++)
+		if (fd_kind(k) && fd_kind(k)->preopen) {
+			int ret = fd_kind(k)->preopen(fr);
+			if (ret)
+				return ret;
+		}
+	return 0;
+}
+
 void files_restore_finish(struct files_restore *fr, bool ok)
 {
 	for (int i = 0; i < fr->nr_later; i++)

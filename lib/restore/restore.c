@@ -653,6 +653,11 @@ static int clone_in_levels(struct remote *r, const pid_t *set_tid, int n, pid_t 
 	return wait_new_task(*host);
 }
 
+int restore_clone_in(struct remote *r, pid_t tid, int exit_signal, pid_t *host)
+{
+	return clone_in(r, tid, 0, exit_signal, host);
+}
+
 /* Helper tasks stand in for a session or group leader that left the tree:
  * forked by @parent with the leader's PID, they exist only while members
  * are created or join, then exit and are reaped by @parent. */

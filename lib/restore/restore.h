@@ -102,6 +102,7 @@ struct rst_ctx {
 	int net_back;			/* ... and comes back to this one (ns_leave) */
 	struct cg_restore *cg;		/* --manage-cgroups (lib/cgroup), NULL: none */
 	struct lazy_restore lazy;	/* --lazy-pages: the daemon, the userfaultfds */
+	struct rst_creators *creators;	/* peercred.c: helpers held for sockets' makers */
 };
 
 #define rst_leader(p) (&(p)->thr[0])
@@ -131,6 +132,17 @@ int fill_namespaces(struct rst_ctx *ctx);
 int set_pgids(struct rst_ctx *ctx);
 void kill_created(struct rst_ctx *ctx);
 void write_restore_stats(struct rst_ctx *ctx, uint64_t forking_ns, uint64_t total_ns);
+
+/* restore.c: a fork of @r's task with PID @tid (the tree's), stopped and
+ * traced; *@host its PID as cryo sees it.  An @tid in use is refused
+ * (logged, naming its holder: -EEXIST). */
+int restore_clone_in(struct remote *r, pid_t tid, int exit_signal, pid_t *host);
+
+/* peercred.c: files_restore.as_creator, creator_hold, creators_release */
+int restore_as_creator(void *arg, const struct files_creator *c, files_creator_fn *fn,
+		       void *fn_arg);
+int restore_creator_hold(void *arg, pid_t pid, const char *what);
+int restore_creators_release(void *arg);
 
 /* restore.c: refusal naming who holds @pid now */
 void pid_in_use(pid_t pid);

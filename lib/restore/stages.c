@@ -43,6 +43,9 @@ static int st_images(void *arg)
 	if (!ret) {
 		ctx->files.host_pid = restore_host_pid;
 		ctx->files.host_pid_arg = ctx;
+		ctx->files.as_creator = restore_as_creator;
+		ctx->files.creator_hold = restore_creator_hold;
+		ctx->files.creators_release = restore_creators_release;
 	}
 	if (!ret)
 		ret = creds_restore_prepare(&ctx->creds, ctx->dirfd);
@@ -207,7 +210,8 @@ static int st_zombies(void *arg)
 static int st_tasks(void *arg)
 {
 	struct rst_ctx *ctx = &((struct restore_run *)arg)->ctx;
-	int ret = 0;
+	/* sockets made by a task of the tree: while each one still can */
+	int ret = files_restore_preopen(&ctx->files);
 	for (int i = 0; !ret && i < ctx->nr_procs; i++)
 		if (ctx->procs[i].state != TASK_DEAD)
 			ret = restore_task_state(ctx, &ctx->procs[i]);

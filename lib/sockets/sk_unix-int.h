@@ -44,5 +44,6 @@ int usk_dump(struct fd_dump *d);
 int usk_dump_end(struct files_dump *fdm);
 int usk_open(struct files_restore *fr, struct rst_file *f);
 void usk_restore_finish(struct files_restore *fr, bool ok);
+int usk_preopen(struct files_restore *fr);
 
 #endif

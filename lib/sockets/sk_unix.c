@@ -22,6 +22,7 @@ const struct fd_kind fdk_unix = {
 	.dump_end = usk_dump_end,
 	.open = usk_open,
 	.restore_finish = usk_restore_finish,
+	.preopen = usk_preopen,
 };
 
 const char *usk_name_str(const void *name, size_t len, char *buf, size_t size)

@@ -11,6 +11,8 @@
  * with uflags EXTERN, that the restore reconnects to by name).
  */
 #include "sockets/sk_unix-int.h"
+#include "sockets/sk_unix_cred.h"
+#include "seize/seize.h"
 #include "sockets/sockets.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -349,6 +351,12 @@ int usk_dump(struct fd_dump *d)
 	ret = skopt_dump(lfd, &u->opts, &u->som, u->what);
 	if (ret)
 		return ret;
+	/* as the tree sees them: through its root's namespaces (a socket in
+	 * flight is held by cryo itself) */
+	ret = usk_cred_dump(d->fdm, lfd, d->fdm->tree && d->fdm->tree->root ? d->fdm->tree->root->pid :
+			    d->pid, e, u->what);
+	if (ret)
+		return ret;
 	if (dg->namelen && dg->name[0]) {
 		ret = dump_path_name(d, u, lfd);
 		if (ret)
@@ -524,6 +532,7 @@ int usk_dump_end(struct files_dump *fdm)
 		skopt_mem_free(&s->v[i]->som);
 		free(s->v[i]->name_dir);
 		free(s->v[i]->name_root);
+		usk_cred_free(&s->v[i]->e);
 		free(s->v[i]);
 	}
 	free(s->v);

@@ -18,6 +18,7 @@
  * options, shutdown and file flags come last.
  */
 #include "sockets/sk_unix-int.h"
+#include "sockets/sk_unix_cred.h"
 #include "sockets/sockets.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -407,6 +408,18 @@ static int bind_path(struct usk_rst *s, int sk, const UnixSkEntry *e, const char
 		pr_perror("%s: bind to %s", w, path);
 		goto out;
 	}
+	/* its owner and mode before the tasks connect to it (those making
+	 * connections with their own peer credentials are checked against
+	 * them, as they were) */
+	if (!e->deleted && e->file_perms) {
+		const FilePermsEntry *p = e->file_perms;
+		if (lchown(path, p->uid, p->gid) || chmod(path, p->mode & 07777)) {
+			ret = -errno;
+			pr_perror("%s: can't give %s its owner %u:%u and mode %o", w, path, p->uid,
+				  p->gid, p->mode & 07777);
+			goto out;
+		}
+	}
 	/* its queue is sent to its name: while the name is its own (a file
 	 * moved aside comes back just below) */
 	if (named)
@@ -417,13 +430,6 @@ static int bind_path(struct usk_rst *s, int sk, const UnixSkEntry *e, const char
 		if (unlink(path)) {
 			ret = -errno;
 			pr_perror("%s: can't unlink %s (the socket's file was deleted)", w, path);
-		}
-	} else if (!e->deleted && e->file_perms) {
-		const FilePermsEntry *p = e->file_perms;
-		if (lchown(path, p->uid, p->gid) || chmod(path, p->mode & 07777)) {
-			ret = -errno;
-			pr_perror("%s: can't give %s its owner %u:%u and mode %o", w, path, p->uid,
-				  p->gid, p->mode & 07777);
 		}
 	}
 	if (!ret && !aside[0])
@@ -631,7 +637,8 @@ static int queue_from_temp(struct files_restore *fr, struct usk_rst *s, struct r
  * its name and the client its peer name.  Only where the name is free (an
  * abstract name nobody holds, a path with nothing or a stale socket file
  * there, moved aside meanwhile).  Returns 1 if it could not be done. */
-static int pair_by_name(struct usk_rst *s, int type, const UnixSkEntry *name, int sv[2])
+static int pair_by_name(struct files_restore *fr, struct usk_rst *s, int type,
+			const UnixSkEntry *name, const UnixSkEntry *cli_e, int sv[2])
 {
 	struct sockaddr_un a;
 	socklen_t len = make_addr(name, &a);
@@ -659,8 +666,16 @@ static int pair_by_name(struct usk_rst *s, int type, const UnixSkEntry *name, in
 	if (bind(l, (struct sockaddr *)&a, len))
 		goto out;	/* taken: a plain socket pair then */
 	ret = -1;
-	if (listen(l, 1) == 0 && (cli = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) >= 0 &&
-	    connect(cli, (struct sockaddr *)&a, len) == 0) {
+	/* the client's peer credentials are the listener's, the accepted
+	 * end's its connecting task's */
+	int cr = usk_cred_listen(fr, cli_e, l, 1, WHAT(name));
+	if (!cr)
+		cli = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (cli >= 0)	/* 1: by cryo */
+		cr = usk_cred_has(name) ? usk_cred_connect(fr, name, cli, &a, len, l, WHAT(name)) : 1;
+	if (cli >= 0 && cr > 0)
+		cr = connect(cli, (struct sockaddr *)&a, len) ? -errno : 0;
+	if (cli >= 0 && !cr) {
 		int acc = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (acc >= 0) {
 			sv[0] = acc;
@@ -686,6 +701,43 @@ out:
 	return ret;
 }
 
+/* Two datagram sockets connected to each other by connect(), not made
+ * by socketpair(): no peer credentials (a socket pair would have some). */
+static int open_dgram_mutual(struct files_restore *fr, struct usk_rst *s, struct rst_file *f,
+			     struct rst_file *p)
+{
+	const UnixSkEntry *e = f->fe->usk, *pe = p->fe->usk;
+	if (!has_name(e) || !has_name(pe)) {
+		pr_err("%s and %s are connected to each other without peer credentials, but "
+		       "one has no name to connect to", WHAT(e), WHAT(pe));
+		return -EINVAL;
+	}
+	int a = new_socket(e);
+	if (a < 0)
+		return a;
+	set_lfd(f, a);
+	int b = new_socket(pe);
+	if (b < 0)
+		return b;
+	set_lfd(p, b);
+	int ret = do_bind(s, a, e);
+	if (!ret)
+		ret = do_bind(s, b, pe);
+	if (!ret)
+		ret = connect_named(s, a, pe, WHAT(e));
+	if (!ret)
+		ret = connect_named(s, b, e, WHAT(pe));
+	if (!ret)
+		ret = queue_from(fr, f, b);
+	if (!ret)
+		ret = queue_from(fr, p, a);
+	if (!ret)
+		ret = finish(f);
+	if (!ret)
+		ret = finish(p);
+	return ret;
+}
+
 /* Two sockets of the tree connected to each other. */
 static int open_pair(struct files_restore *fr, struct usk_rst *s, struct rst_file *f,
 		     struct rst_file *p)
@@ -695,7 +747,7 @@ static int open_pair(struct files_restore *fr, struct usk_rst *s, struct rst_fil
 	if (e->type != SOCK_DGRAM && has_name(e) != has_name(pe)) {
 		/* an accepted connection (the named end) whose listener is gone */
 		bool acc_is_f = has_name(e);
-		ret = pair_by_name(s, e->type, acc_is_f ? e : pe, sv);
+		ret = pair_by_name(fr, s, e->type, acc_is_f ? e : pe, acc_is_f ? pe : e, sv);
 		if (ret < 0)
 			return ret;
 		if (!ret && !acc_is_f) {
@@ -704,9 +756,21 @@ static int open_pair(struct files_restore *fr, struct usk_rst *s, struct rst_fil
 			sv[1] = t;
 		}
 	}
+	if (ret > 0 && e->type == SOCK_DGRAM && usk_cred_none(e) && usk_cred_none(pe))
+		return open_dgram_mutual(fr, s, f, p);
 	if (ret > 0) {
-		if (socketpair(AF_UNIX, e->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
+		ret = usk_cred_socketpair(fr, e, e->type, sv, WHAT(e));
+		if (ret < 0)
+			return ret;
+		if (ret && socketpair(AF_UNIX, e->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
 			return_perror("%s: socketpair", WHAT(e));
+		if (usk_cred_recorded(pe) && (!usk_cred_recorded(e) ||
+		    e->cryo_peer_pid != pe->cryo_peer_pid || e->cryo_peer_uid != pe->cryo_peer_uid ||
+		    e->cryo_peer_gid != pe->cryo_peer_gid))
+			pr_warn("%s: connected to %s, whose peer credentials were others (pid %u "
+				"uid %u gid %u): restored as a socket pair, both with its own",
+				WHAT(e), WHAT(pe), pe->cryo_peer_pid, pe->cryo_peer_uid,
+				pe->cryo_peer_gid);
 		if (e->type != SOCK_DGRAM && (has_name(e) || has_name(pe)))
 			pr_warn("%s: connected to %s; restored as a socket pair, without the "
 				"names", WHAT(e), WHAT(pe));
@@ -734,7 +798,8 @@ static int open_pair(struct files_restore *fr, struct usk_rst *s, struct rst_fil
 
 /* Create @c (with its own name, if any) and connect it to @target's name
  * (nonblocking: never waits for a full backlog). */
-static int connect_to(struct usk_rst *s, struct rst_file *c, const UnixSkEntry *target)
+static int connect_to(struct files_restore *fr, struct usk_rst *s, struct rst_file *c,
+		      const UnixSkEntry *target, int target_sk, const UnixSkEntry *acc)
 {
 	const UnixSkEntry *ce = c->fe->usk;
 	int sk = new_socket(ce);
@@ -744,6 +809,16 @@ static int connect_to(struct usk_rst *s, struct rst_file *c, const UnixSkEntry *
 	int ret = do_bind(s, sk, ce);
 	if (ret)
 		return ret;
+	if (acc && usk_cred_has(acc)) {
+		/* the accepted end's peer credentials: its connecting task's */
+		struct sockaddr_un a;
+		socklen_t len;
+		ret = usk_cred_task_addr(target, &a, &len, WHAT(ce));
+		if (!ret)
+			ret = usk_cred_connect(fr, acc, sk, &a, len, target_sk, WHAT(ce));
+		if (ret <= 0)
+			return ret;
+	}
 	return connect_named(s, sk, target, WHAT(ce));
 }
 
@@ -765,7 +840,11 @@ static int listener_connections(struct files_restore *fr, struct usk_rst *s, str
 		struct rst_file *c = by_ino(s, ae->peer);
 		if (!c || c->lfd >= 0 || c->fe->usk->peer != ae->ino)
 			continue;
-		ret = connect_to(s, c, le);
+		/* the client's peer credentials: the listener's when it connected */
+		if (usk_cred_has(c->fe->usk))
+			ret = usk_cred_listen(fr, c->fe->usk, sk, le->backlog, WHAT(le));
+		if (!ret)
+			ret = connect_to(fr, s, c, le, sk, ae);
 		if (ret)
 			break;
 		int as = accept4(sk, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -785,10 +864,16 @@ static int listener_connections(struct files_restore *fr, struct usk_rst *s, str
 		struct rst_file *c = s->v[i];
 		if (c->fe->usk->peer != le->ino || c->lfd >= 0 || c == l)
 			continue;
-		ret = connect_to(s, c, le);
+		if (usk_cred_has(c->fe->usk))
+			ret = usk_cred_listen(fr, c->fe->usk, sk, le->backlog, WHAT(le));
+		if (!ret)
+			ret = connect_to(fr, s, c, le, sk, NULL);
 		if (!ret)
 			ret = finish(c);
 	}
+	/* its own peer credentials: its listen()er's */
+	if (!ret && usk_cred_has(le))
+		ret = usk_cred_listen(fr, le, sk, le->backlog, WHAT(le));
 	return ret;
 }
 
@@ -809,10 +894,13 @@ static int open_orphan(struct files_restore *fr, struct usk_rst *s, struct rst_f
 {
 	const UnixSkEntry *e = f->fe->usk;
 	int sv[2];
-	if (socketpair(AF_UNIX, e->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
+	int ret = usk_cred_socketpair(fr, e, e->type, sv, WHAT(e));
+	if (ret < 0)
+		return ret;
+	if (ret && socketpair(AF_UNIX, e->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
 		return_perror("%s: socketpair", WHAT(e));
 	set_lfd(f, sv[0]);
-	int ret = e->type == SOCK_DGRAM ? do_bind(s, sv[0], e) : 0;
+	ret = e->type == SOCK_DGRAM ? do_bind(s, sv[0], e) : 0;
 	if (!ret)
 		ret = queue_from(fr, f, sv[1]);
 	close(sv[1]);
@@ -964,6 +1052,9 @@ static int usk_open_here(struct files_restore *fr, struct rst_file *f)
 	 * queue comes from a socket pair's other end, closed then, so that
 	 * sending gets ECONNREFUSED as before. */
 	if (!p && !has_name(e) && sk_queue_has(fr, e->id))
+		return open_orphan(fr, s, f);
+	/* only socketpair() gives a datagram socket peer credentials */
+	if (!p && e->type == SOCK_DGRAM && usk_cred_has(e))
 		return open_orphan(fr, s, f);
 	return open_single(fr, s, f, p);
 }

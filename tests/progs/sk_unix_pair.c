@@ -18,8 +18,8 @@
  *   - sockets never connected: stream, seqpacket, and a stream socket bound
  *     to an abstract name but not listening.
  * After SIGTERM: every queue reads back exactly, new data crosses every
- * pair both ways, options and flags are as set, SO_PEERCRED's uid/gid are
- * the process's.
+ * pair both ways, options and flags are as set, SO_PEERCRED's pid, uid and
+ * gid are the process's (it made the pair).
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -245,8 +245,9 @@ int main(int argc, char **argv)
 	socklen_t ul = sizeof(uc);
 	if (getsockopt(s[0], SOL_SOCKET, SO_PEERCRED, &uc, &ul))
 		fail_errno("SO_PEERCRED");
-	else if (uc.uid != getuid() || uc.gid != getgid())
-		fail("SO_PEERCRED says uid %u gid %u", uc.uid, uc.gid);
+	else if (uc.pid != getpid() || uc.uid != getuid() || uc.gid != getgid())
+		fail("SO_PEERCRED says pid %d uid %u gid %u, expected %d %u %u (the pair's "
+		     "maker)", uc.pid, uc.uid, uc.gid, getpid(), getuid(), getgid());
 
 	fcntl(s[0], F_SETFL, 0);
 	roundtrip(s[0], s[1], "stream");
