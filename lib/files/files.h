@@ -173,6 +173,10 @@ int files_restore_fds(struct files_restore *fr, struct remote *r, pid_t pid, Fdi
  * task closes it), -EBADF if the task no longer has the transport (nothing
  * was sent), or another negative code (logged). */
 int files_restore_give_fd(const struct files_restore *fr, struct remote *r, pid_t pid, int lfd);
+/* The same without checking through /proc that the task still has the
+ * transport (for callers that know it does, e.g. inside the tree's mount
+ * namespace where /proc is the tree's). */
+int files_restore_pass_fd(const struct files_restore *fr, struct remote *r, pid_t pid, int lfd);
 /* Once every thread exists: give the files whose owner is a thread created
  * after them that owner (F_SETOWN_EX).  0 or a negative code (logged). */
 int files_restore_owners(struct files_restore *fr);

@@ -406,6 +406,11 @@ int files_restore_give_fd(const struct files_restore *fr, struct remote *r, pid_
 	if (fr->transport[1] < 0 || fstat(fr->transport[1], &here) || stat(link, &there) ||
 	    here.st_ino != there.st_ino || here.st_dev != there.st_dev)
 		return -EBADF;
+	return files_restore_pass_fd(fr, r, pid, lfd);
+}
+
+int files_restore_pass_fd(const struct files_restore *fr, struct remote *r, pid_t pid, int lfd)
+{
 	struct placing pl = { .fr = fr, .r = r, .pid = pid };
 	remote_scratch_reset(r);
 	pl.msg_addr = remote_scratch_alloc(r, sizeof(struct remote_msg));

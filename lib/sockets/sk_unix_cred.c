@@ -313,64 +313,6 @@ int usk_cred_socketpair(struct files_restore *fr, const UnixSkEntry *e, int type
 	return 0;
 }
 
-/* cryo's socket @lfd into the task (over the descriptor-passing socket,
- * whose task end every task has until its own descriptors are placed):
- * its number there, or a negative code (logged). */
-static int give_fd(struct files_restore *fr, struct remote *r, int lfd, const char *what)
-{
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} c;
-	char byte = 0;
-	struct iovec iov = { &byte, 1 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf,
-			     .msg_controllen = sizeof(c.buf) };
-	memset(&c, 0, sizeof(c));
-	c.h.cmsg_level = SOL_SOCKET;
-	c.h.cmsg_type = SCM_RIGHTS;
-	c.h.cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(&c.h), &lfd, sizeof(int));
-	if (sendmsg(fr->transport[0], &mh, 0) != 1)
-		return_perror("%s: can't pass it to process %d", what, r->tid);
-	struct {
-		struct msghdr mh;
-		struct iovec iov;
-		char byte[8];
-		union {
-			struct cmsghdr h;
-			char buf[CMSG_SPACE(sizeof(int))];
-		} c;
-	} rm;
-	memset(&rm, 0, sizeof(rm));
-	remote_scratch_reset(r);
-	uint64_t base = remote_scratch_alloc(r, sizeof(rm));
-	if (!base)
-		return -ENOSPC;
-	rm.iov.iov_base = (void *)(base + offsetof(typeof(rm), byte));
-	rm.iov.iov_len = 1;
-	rm.mh.msg_iov = (void *)(base + offsetof(typeof(rm), iov));
-	rm.mh.msg_iovlen = 1;
-	rm.mh.msg_control = (void *)(base + offsetof(typeof(rm), c));
-	rm.mh.msg_controllen = sizeof(rm.c.buf);
-	int ret = remote_write(r, base, &rm, sizeof(rm));
-	if (ret)
-		return ret;
-	long n = remote_syscall(r, __NR_recvmsg, fr->transport[1], base,
-				MSG_CMSG_CLOEXEC | MSG_DONTWAIT, 0, 0, 0);
-	if (n == 1)
-		ret = remote_read(r, base, &rm, sizeof(rm));
-	if (n != 1 || ret || rm.c.h.cmsg_type != SCM_RIGHTS ||
-	    rm.c.h.cmsg_len != CMSG_LEN(sizeof(int))) {
-		pr_err("%s: process %d could not receive it: recvmsg %s", what, r->tid,
-		       n < 0 ? strerror(-n) : "returned no descriptor");
-		return n < 0 ? n : -EIO;
-	}
-	int fd;
-	memcpy(&fd, CMSG_DATA(&rm.c.h), sizeof(fd));
-	return fd;
-}
-
 struct call_arg {
 	int lfd;
 	int backlog;			/* listen */
@@ -429,7 +371,7 @@ static int own_back(int pfd, const struct stat *back, const char *what)
 static int call_in_task(struct files_restore *fr, struct remote *r, pid_t host, void *arg)
 {
 	struct call_arg *a = arg;
-	int fd = give_fd(fr, r, a->lfd, a->what);
+	int fd = files_restore_pass_fd(fr, r, r->tid, a->lfd);
 	if (fd < 0)
 		return fd;
 	long got;
