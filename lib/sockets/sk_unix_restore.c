@@ -17,7 +17,7 @@
  * Queued data is written by the socket's peer before the task gets it;
  * options, shutdown and file flags come last.
  */
-#include "sockets/sk_unix-int.h"
+#include "sockets/sk_unix_restore-int.h"
 #include "sockets/sk_unix_cred.h"
 #include "sockets/sockets.h"
 #include "util/log.h"
@@ -34,101 +34,6 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
-
-struct usk_rst {
-	struct rst_file **v;	/* the unix entries, by inode */
-	int nr;
-	struct rst_file **listeners;	/* those listening (not external) */
-	int nr_listeners;
-	struct usk_list live;	/* sockets alive before the restore (stale files) */
-	bool live_listed;
-	struct bound {
-		char *path;	/* absolute */
-		bool deleted;	/* unlinked once every peer has connected */
-		dev_t dev;
-		ino_t ino;
-	} *bound;		/* files cryo created by binding */
-	int nr_bound;
-	char **made_dirs;	/* directories made to bind deleted sockets in */
-	int nr_made_dirs;
-	int real_root;		/* cryo's own root (O_PATH), once a name needs another */
-	const char *cur_root;	/* the changed root cryo is in now, NULL: its own */
-};
-
-/* A deleted socket whose directory was removed too: make the missing
- * directories of @path (relative to the working directory, which is
- * @dir when given), noted so that they go again once its file is
- * unlinked. */
-static int make_parents(struct usk_rst *s, const char *path, const char *dir, const char *w)
-{
-	char p[PATH_MAX];
-	if (path[0] != '/' && dir)
-		snprintf(p, sizeof(p), "%s/%s", dir, path);
-	else
-		snprintf(p, sizeof(p), "%s", path);
-	char *slash = strrchr(p, '/');
-	if (!slash || slash == p)
-		return 0;
-	*slash = '\0';
-	struct stat st;
-	if (!stat(p, &st))
-		return 0;
-	/* from the deepest existing ancestor down */
-	for (char *c = p + 1; ; c++) {
-		bool end = !*c;
-		if (*c != '/' && !end)
-			continue;
-		*c = '\0';
-		if (mkdir(p, 0700) == 0) {
-			char **n = xrealloc(s->made_dirs, (s->nr_made_dirs + 1) * sizeof(*n));
-			char *d = strdup(p);
-			if (!n || !d) {
-				free(d);
-				if (n)
-					s->made_dirs = n;
-				rmdir(p);
-				return -ENOMEM;
-			}
-			s->made_dirs = n;
-			s->made_dirs[s->nr_made_dirs++] = d;
-			pr_debug("%s: made the directory %s (removed since the dump) for a moment",
-				 w, p);
-		} else if (errno != EEXIST) {
-			return_perror("%s: can't make the directory %s to bind the deleted socket in",
-				      w, p);
-		}
-		if (end)
-			break;
-		*c = '/';
-	}
-	return 0;
-}
-
-/* Remember the file a bind created: a deleted socket's is unlinked at the
- * end (its peers connect by that name first), any on failure. */
-static int note_bound(struct usk_rst *s, const char *path, const char *dir, const char *root,
-		      bool deleted, const char *w)
-{
-	struct stat st;
-	if (lstat(path, &st))
-		return_perror("%s: can't stat %s after binding", w, path);
-	struct bound *n = xrealloc(s->bound, (s->nr_bound + 1) * sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	s->bound = n;
-	char full[PATH_MAX];
-	if (path[0] != '/' && dir)
-		snprintf(full, sizeof(full), "%s/%s", dir, path);
-	else if (root)	/* cryo's path of it, for the end of the restore */
-		snprintf(full, sizeof(full), "%s%s", root, path);
-	else
-		snprintf(full, sizeof(full), "%s", path);
-	n[s->nr_bound] = (struct bound){ strdup(full), deleted, st.st_dev, st.st_ino };
-	if (!n[s->nr_bound].path)
-		return -ENOMEM;
-	s->nr_bound++;
-	return 0;
-}
 
 static int cmp_rf_ino(const void *a, const void *b)
 {
@@ -185,290 +90,6 @@ static struct rst_file *by_ino(struct usk_rst *s, uint32_t ino)
 	return NULL;
 }
 
-static const char *what(const UnixSkEntry *e, char *buf, size_t size)
-{
-	char nm[400];
-	snprintf(buf, size, "unix socket %u %s (file %u)", e->ino,
-		 usk_name_str(e->name.data, e->name.len, nm, sizeof(nm)), e->id);
-	return buf;
-}
-#define WHAT(e) what((e), (char[480]){ 0 }, 480)
-
-static socklen_t make_addr(const UnixSkEntry *e, struct sockaddr_un *a)
-{
-	memset(a, 0, sizeof(*a));
-	a->sun_family = AF_UNIX;
-	size_t n = e->name.len < sizeof(a->sun_path) ? e->name.len : sizeof(a->sun_path);
-	if (n)
-		memcpy(a->sun_path, e->name.data, n);
-	return offsetof(struct sockaddr_un, sun_path) + n;
-}
-
-static bool has_name(const UnixSkEntry *e)
-{
-	return e->name.len > 0;
-}
-
-static bool same_name(const UnixSkEntry *a, const UnixSkEntry *b)
-{
-	return a->name.len && a->name.len == b->name.len &&
-	       !memcmp(a->name.data, b->name.data, a->name.len);
-}
-
-/* Is a socket of this namespace, alive before cryo created any, bound to
- * the file @st?  Then the path is not stale but in use. */
-static int path_in_use(struct usk_rst *s, const struct stat *st, bool *busy)
-{
-	if (!s->live_listed) {
-		int ret = usk_list_all(&s->live);
-		if (ret)
-			return ret;
-		s->live_listed = true;
-	}
-	*busy = false;
-	for (int i = 0; i < s->live.nr; i++) {
-		struct usk_diag *d = &s->live.v[i];
-		if (d->has_vfs && d->vfs_ino == st->st_ino &&
-		    d->vfs_dev >> 20 == major(st->st_dev) && (d->vfs_dev & 0xfffff) == minor(st->st_dev))
-			*busy = true;
-	}
-	return 0;
-}
-
-/* bind() to a path: a socket file left there by the dumped socket (nobody
- * bound to it any more) is removed first, as criu does; anything else at
- * the path is an error.  A deleted socket is bound, then unlinked (a file
- * that took its path meanwhile is moved aside for that moment). */
-/* What is done while a socket's name leads to it (a deleted socket's
- * name is unlinked, or given back to the file that took it, right after):
- * its queue sent to its name, a listener's connections made by name. */
-typedef int while_named_fn(struct files_restore *fr, struct usk_rst *s, struct rst_file *f);
-
-/* A name bound inside its task's changed root (cryo_name_root) is bound
- * and connected to with cryo's root changed to that one for the moment
- * (the kernel looks a name up from the caller's root, and it must read the
- * same to the task); cryo is single-threaded here (no CLONE_FS sharer). */
-struct saved_root {
-	int root, cwd;
-	const char *prev;
-};
-
-/* The root a name of @e is looked up from: its task's changed root for an
- * absolute name bound inside one, else cryo's own (NULL). */
-static const char *name_root(const UnixSkEntry *e)
-{
-	return e->cryo_name_root && e->name.len && e->name.data[0] == '/' ? e->cryo_name_root
-									   : NULL;
-}
-
-static bool same_root(const char *a, const char *b)
-{
-	return a == b || (a && b && !strcmp(a, b));
-}
-
-/* Make @dir (a path from cryo's own root; NULL: that root) cryo's root,
- * from whichever it is in now; @sv keeps where to go back (leave_root). */
-static int enter_root(struct usk_rst *s, const char *dir, struct saved_root *sv, const char *w)
-{
-	sv->root = sv->cwd = -1;
-	sv->prev = s->cur_root;
-	if (same_root(dir, s->cur_root))
-		return 0;
-	if (s->real_root < 0) {
-		s->real_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);	/* never changed yet */
-		if (s->real_root < 0)
-			return_perror("%s: can't open cryo's root", w);
-	}
-	sv->root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	sv->cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	int ret = 0;
-	if (sv->root < 0 || sv->cwd < 0) {
-		ret = -errno;
-		pr_perror("%s: can't open cryo's root and working directory", w);
-	} else if (fchdir(s->real_root) || chroot(".")) {
-		ret = -errno;
-		pr_perror("%s: can't go back to cryo's own root", w);
-	} else if (dir && (chroot(dir) || chdir("/"))) {
-		ret = -errno;
-		pr_perror("%s: can't enter %s, the changed root its name was bound in", w, dir);
-	}
-	if (ret) {
-		/* back where it was, as far as it goes */
-		if (sv->root >= 0 && sv->cwd >= 0 && (fchdir(sv->root) || chroot(".") ||
-						      fchdir(sv->cwd)))
-			pr_perror("can't go back to cryo's root");
-		if (sv->root >= 0)
-			close(sv->root);
-		if (sv->cwd >= 0)
-			close(sv->cwd);
-		sv->root = sv->cwd = -1;
-		return ret;
-	}
-	s->cur_root = dir;
-	return 0;
-}
-
-static int leave_root(struct usk_rst *s, struct saved_root *sv)
-{
-	int ret = 0;
-	if (sv->root < 0)
-		return 0;
-	if (fchdir(sv->root) || chroot(".") || fchdir(sv->cwd)) {
-		ret = -errno;
-		pr_perror("can't go back to cryo's root");
-	}
-	close(sv->root);
-	close(sv->cwd);
-	sv->root = sv->cwd = -1;
-	s->cur_root = sv->prev;
-	return ret;
-}
-
-/* connect() @sk to the name of @to, looked up from its root. */
-static int connect_named(struct usk_rst *s, int sk, const UnixSkEntry *to, const char *w)
-{
-	struct sockaddr_un a;
-	socklen_t len = make_addr(to, &a);
-	struct saved_root sv;
-	int ret = a.sun_path[0] ? enter_root(s, name_root(to), &sv, w) : 0;
-	if (ret)
-		return ret;
-	if (connect(sk, (struct sockaddr *)&a, len)) {
-		ret = -errno;
-		pr_perror("%s: connect to %s", w, WHAT(to));
-	}
-	int r2 = a.sun_path[0] ? leave_root(s, &sv) : 0;
-	return ret ? ret : r2;
-}
-
-static int bind_path(struct usk_rst *s, int sk, const UnixSkEntry *e, const char *w,
-		     struct files_restore *fr, struct rst_file *f, while_named_fn *named)
-{
-	struct sockaddr_un a;
-	socklen_t len = make_addr(e, &a);
-	char path[sizeof(a.sun_path) + 1] = { 0 };
-	memcpy(path, a.sun_path, len - offsetof(struct sockaddr_un, sun_path));
-	int ret = 0, cwd = -1;
-	struct saved_root sv;
-	if (name_root(e) && e->deleted) {
-		pr_err("%s: a deleted name inside a changed root: not supported", w);
-		return -EOPNOTSUPP;
-	}
-	ret = enter_root(s, name_root(e), &sv, w);
-	if (ret)
-		return ret;
-	if (e->name_dir && path[0] != '/') {
-		cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (cwd < 0)
-			return_perror("%s: can't open cryo's working directory", w);
-		if (chdir(e->name_dir)) {
-			ret = -errno;
-			pr_perror("%s: can't enter %s, the directory its relative name is in", w,
-				  e->name_dir);
-			close(cwd);
-			return ret;
-		}
-	}
-	char aside[sizeof(path) + 32] = "";
-	struct stat st;
-	if (!lstat(path, &st)) {
-		bool busy = false;
-		if (S_ISSOCK(st.st_mode))
-			ret = path_in_use(s, &st, &busy);
-		if (ret)
-			goto out;
-		if (e->deleted) {
-			snprintf(aside, sizeof(aside), "%s.cryo-aside-%d", path, getpid());
-			if (rename(path, aside)) {
-				ret = -errno;
-				pr_perror("%s: can't move %s aside to bind the deleted socket", w, path);
-				aside[0] = '\0';
-				goto out;
-			}
-		} else if (!S_ISSOCK(st.st_mode) || busy) {
-			pr_err("%s: can't bind to %s: %s", w, path,
-			       busy ? "a live socket is bound there (is the dumped tree still "
-			       "running?)" : "a file that is not a socket is there");
-			ret = -EADDRINUSE;
-			goto out;
-		} else if (unlink(path)) {
-			ret = -errno;
-			pr_perror("%s: can't remove the stale socket file %s", w, path);
-			goto out;
-		} else
-			pr_debug("%s: removed the stale socket file %s", w, path);
-	}
-	if (e->deleted && !aside[0]) {
-		ret = make_parents(s, path, e->name_dir, w);
-		if (ret)
-			goto out;
-	}
-	if (bind(sk, (struct sockaddr *)&a, len)) {
-		ret = -errno;
-		pr_perror("%s: bind to %s", w, path);
-		goto out;
-	}
-	/* its owner and mode before the tasks connect to it (those making
-	 * connections with their own peer credentials are checked against
-	 * them, as they were) */
-	if (!e->deleted && e->file_perms) {
-		const FilePermsEntry *p = e->file_perms;
-		if (lchown(path, p->uid, p->gid) || chmod(path, p->mode & 07777)) {
-			ret = -errno;
-			pr_perror("%s: can't give %s its owner %u:%u and mode %o", w, path, p->uid,
-				  p->gid, p->mode & 07777);
-			goto out;
-		}
-	}
-	/* its queue is sent to its name: while the name is its own (a file
-	 * moved aside comes back just below) */
-	if (named)
-		ret = named(fr, s, f);
-	if (ret)
-		goto out;
-	if (e->deleted && aside[0]) {
-		if (unlink(path)) {
-			ret = -errno;
-			pr_perror("%s: can't unlink %s (the socket's file was deleted)", w, path);
-		}
-	}
-	if (!ret && !aside[0])
-		ret = note_bound(s, path, e->name_dir, name_root(e), e->deleted, w);
-out:
-	if (aside[0] && rename(aside, path)) {
-		pr_perror("%s: can't move %s back to %s", w, aside, path);
-		ret = ret ? ret : -EIO;
-	}
-	if (cwd >= 0) {
-		if (fchdir(cwd)) {
-			pr_perror("can't go back to cryo's working directory");
-			ret = ret ? ret : -EIO;
-		}
-		close(cwd);
-	}
-	int r2 = leave_root(s, &sv);
-	return ret ? ret : r2;
-}
-
-/* Bind @sk to @e's name, then run @named for @f (see while_named_fn). */
-static int do_bind_then(struct usk_rst *s, int sk, const UnixSkEntry *e, struct files_restore *fr,
-			struct rst_file *f, while_named_fn *named)
-{
-	if (has_name(e) && e->name.data[0])
-		return bind_path(s, sk, e, WHAT(e), fr, f, named);
-	if (has_name(e)) {
-		struct sockaddr_un a;
-		socklen_t len = make_addr(e, &a);
-		if (bind(sk, (struct sockaddr *)&a, len))
-			return_perror("%s: bind to its abstract name", WHAT(e));
-	}
-	return named ? named(fr, s, f) : 0;
-}
-
-static int do_bind(struct usk_rst *s, int sk, const UnixSkEntry *e)
-{
-	return do_bind_then(s, sk, e, NULL, NULL, NULL);
-}
 
 static int new_socket(const UnixSkEntry *e)
 {
@@ -559,7 +180,7 @@ static int as_get(void *arg, const void *addr, size_t len, int dflt)
 		/* the sender's socket file left behind (nobody bound to it):
 		 * moved aside for the moment, as a deleted socket's name is */
 		bool busy = true;
-		if (!S_ISSOCK(st.st_mode) || path_in_use(as->s, &st, &busy) || busy)
+		if (!S_ISSOCK(st.st_mode) || usk_path_in_use(as->s, &st, &busy) || busy)
 			why = "a file is there";
 		else {
 			snprintf(as->aside, sizeof(as->aside), "%s.cryo-aside-%d", as->tmp_path,
@@ -654,7 +275,7 @@ static int pair_by_name(struct files_restore *fr, struct usk_rst *s, int type,
 			goto out;	/* relative to a directory not known here */
 		if (!lstat(path, &st)) {
 			bool busy = true;
-			if (!S_ISSOCK(st.st_mode) || path_in_use(s, &st, &busy) || busy)
+			if (!S_ISSOCK(st.st_mode) || usk_path_in_use(s, &st, &busy) || busy)
 				goto out;
 			snprintf(aside, sizeof(aside), "%s.cryo-aside-%d", path, getpid());
 			if (rename(path, aside)) {
@@ -720,13 +341,13 @@ static int open_dgram_mutual(struct files_restore *fr, struct usk_rst *s, struct
 	if (b < 0)
 		return b;
 	set_lfd(p, b);
-	int ret = do_bind(s, a, e);
+	int ret = usk_bind(s, a, e);
 	if (!ret)
-		ret = do_bind(s, b, pe);
+		ret = usk_bind(s, b, pe);
 	if (!ret)
-		ret = connect_named(s, a, pe, WHAT(e));
+		ret = usk_connect_named(s, a, pe, WHAT(e));
 	if (!ret)
-		ret = connect_named(s, b, e, WHAT(pe));
+		ret = usk_connect_named(s, b, e, WHAT(pe));
 	if (!ret)
 		ret = queue_from(fr, f, b);
 	if (!ret)
@@ -781,9 +402,9 @@ static int open_pair(struct files_restore *fr, struct usk_rst *s, struct rst_fil
 	/* datagram sockets bind their names (a stream's name is its
 	 * listener's: see open_listener and pair_by_name) */
 	if (e->type == SOCK_DGRAM) {
-		ret = do_bind(s, sv[0], e);
+		ret = usk_bind(s, sv[0], e);
 		if (!ret)
-			ret = do_bind(s, sv[1], pe);
+			ret = usk_bind(s, sv[1], pe);
 	}
 	if (!ret)
 		ret = queue_from(fr, f, sv[1]);
@@ -806,7 +427,7 @@ static int connect_to(struct files_restore *fr, struct usk_rst *s, struct rst_fi
 	if (sk < 0)
 		return sk;
 	set_lfd(c, sk);
-	int ret = do_bind(s, sk, ce);
+	int ret = usk_bind(s, sk, ce);
 	if (ret)
 		return ret;
 	if (acc && usk_cred_has(acc)) {
@@ -819,7 +440,7 @@ static int connect_to(struct files_restore *fr, struct usk_rst *s, struct rst_fi
 		if (ret <= 0)
 			return ret;
 	}
-	return connect_named(s, sk, target, WHAT(ce));
+	return usk_connect_named(s, sk, target, WHAT(ce));
 }
 
 /* listen, then the listener's connections, made again by its name */
@@ -884,7 +505,7 @@ static int open_listener(struct files_restore *fr, struct usk_rst *s, struct rst
 	if (sk < 0)
 		return sk;
 	set_lfd(l, sk);
-	int ret = do_bind_then(s, sk, le, fr, l, listener_connections);
+	int ret = usk_bind_then(s, sk, le, fr, l, listener_connections);
 	return ret ? ret : finish(l);
 }
 
@@ -900,7 +521,7 @@ static int open_orphan(struct files_restore *fr, struct usk_rst *s, struct rst_f
 	if (ret && socketpair(AF_UNIX, e->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
 		return_perror("%s: socketpair", WHAT(e));
 	set_lfd(f, sv[0]);
-	ret = e->type == SOCK_DGRAM ? do_bind(s, sv[0], e) : 0;
+	ret = e->type == SOCK_DGRAM ? usk_bind(s, sv[0], e) : 0;
 	if (!ret)
 		ret = queue_from(fr, f, sv[1]);
 	close(sv[1]);
@@ -919,7 +540,7 @@ static int open_single(struct files_restore *fr, struct usk_rst *s, struct rst_f
 	if (sk < 0)
 		return sk;
 	set_lfd(f, sk);
-	int ret = do_bind_then(s, sk, e, fr, f, e->type == SOCK_DGRAM ? queue_from_temp : NULL);
+	int ret = usk_bind_then(s, sk, e, fr, f, e->type == SOCK_DGRAM ? queue_from_temp : NULL);
 	if (!ret && e->type != SOCK_DGRAM && sk_queue_has(fr, e->id)) {
 		pr_err("%s: has queued data but no peer to send it", WHAT(e));
 		ret = -EOPNOTSUPP;
@@ -935,7 +556,7 @@ static int open_single(struct files_restore *fr, struct usk_rst *s, struct rst_f
 			pr_err("%s: its peer %s has no name to connect to", WHAT(e), WHAT(pe));
 			return -EOPNOTSUPP;
 		}
-		ret = connect_named(s, sk, pe, WHAT(e));
+		ret = usk_connect_named(s, sk, pe, WHAT(e));
 	}
 	if (!ret)
 		ret = finish(f);
@@ -957,10 +578,10 @@ static int open_self(struct files_restore *fr, struct usk_rst *s, struct rst_fil
 	if (sk < 0)
 		return sk;
 	set_lfd(f, sk);
-	int ret = do_bind(s, sk, e);
+	int ret = usk_bind(s, sk, e);
 	if (ret)
 		return ret;
-	ret = connect_named(s, sk, e, WHAT(e));
+	ret = usk_connect_named(s, sk, e, WHAT(e));
 	if (ret)
 		return ret;
 	ret = queue_from(fr, f, sk);
