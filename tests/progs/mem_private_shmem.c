@@ -28,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "zdtmtst.h"
@@ -152,7 +153,11 @@ int main(int argc, char **argv)
 		setup_fail("mprotect: %s", strerror(errno));
 
 	/* /dev/shm */
-	snprintf(shm_name, sizeof(shm_name), "/cryo-mps-%d", getpid());
+	/* the PID alone repeats in the ns flavour (2 every time) and /dev/shm
+	 * is the host's there: a run that failed must not stop the next */
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(shm_name, sizeof(shm_name), "/cryo-mps-%d-%ld", getpid(), (long)now.tv_nsec);
 	dfd = shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL, 0600);
 	if (dfd < 0 || ftruncate(dfd, 4 * pg))
 		setup_fail("shm_open %s: %s", shm_name, strerror(errno));
