@@ -6,6 +6,7 @@
 #include "util/log.h"
 #include "util/util.h"
 
+#include <dirent.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -128,6 +129,41 @@ static int task_stat(const struct fd_dump *d, const char *name, struct stat *st)
 	return stat(name, st);
 }
 
+/* --evasive-devices: another name of character device @rdev under the
+ * task's /dev (its own root), into @out as the task sees it; 1 if found. */
+static int find_dev_name(const struct fd_dump *d, const char *dir, dev_t rdev, int depth,
+			 char *out, size_t size)
+{
+	char path[PATH_MAX + 32];
+	if (dir[0] == '/' && other_mntns(d->pid))
+		snprintf(path, sizeof(path), "/proc/%d/root%s", d->pid, dir);
+	else
+		snprintf(path, sizeof(path), "%s", dir);
+	DIR *dp = opendir(path);
+	if (!dp)
+		return 0;	/* an unreadable directory has nothing to offer */
+	struct dirent *de;
+	int found = 0;
+	while (!found && (de = readdir(dp))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(dp), de->d_name, &st, AT_SYMLINK_NOFOLLOW))
+			continue;
+		char sub[PATH_MAX];
+		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name) >= sizeof(sub))
+			continue;
+		if (S_ISCHR(st.st_mode) && st.st_rdev == rdev) {
+			snprintf(out, size, "%s", sub);
+			found = 1;
+		} else if (S_ISDIR(st.st_mode) && depth > 0) {
+			found = find_dev_name(d, sub, rdev, depth - 1, out, size);
+		}
+	}
+	closedir(dp);
+	return found;
+}
+
 static bool want_buildid(const struct cryo_opts *o)
 {
 	return o->file_validation && !strcmp(o->file_validation, "buildid");
@@ -193,12 +229,29 @@ static int reg_dump(struct fd_dump *d)
 	if (S_ISCHR(d->st.st_mode) && !deleted) {
 		int k = fixed_dev(name);
 		struct stat ps;
-		if ((k >= 0 && d->st.st_rdev != makedev(fixed_devs[k].maj, fixed_devs[k].min)) ||
-		    (k < 0 && (task_stat(d, name, &ps) || ps.st_rdev != d->st.st_rdev))) {
+		bool moved = (k >= 0 && d->st.st_rdev != makedev(fixed_devs[k].maj, fixed_devs[k].min)) ||
+			     (k < 0 && (task_stat(d, name, &ps) || !S_ISCHR(ps.st_mode) ||
+					ps.st_rdev != d->st.st_rdev));
+		char other[PATH_MAX];
+		if (moved && d->fdm->opts->evasive_devices &&
+		    find_dev_name(d, "/dev", d->st.st_rdev, 3, other, sizeof(other))) {
+			pr_info("%s of process %d: the character device %u:%u is no longer at %s; "
+				"it is saved as %s (--evasive-devices)", d->fd >= 0 ? what : "a mapping",
+				d->pid, major(d->st.st_rdev), minor(d->st.st_rdev), name, other);
+			snprintf(name, sizeof(name), "%s", other);
+			/* the restore checks the node it opens against this */
+			if (!task_stat(d, name, &ps))
+				rfe.mode = ps.st_mode;
+			moved = false;
+		}
+		if (moved) {
 			pr_err("%s of process %d is the character device %u:%u, but %s names "
-			       "another device now: cryo reopens devices by path and can't save it",
-			       d->fd >= 0 ? what : "a mapped device", d->pid, major(d->st.st_rdev),
-			       minor(d->st.st_rdev), name);
+			       "another device now (or nothing): cryo reopens devices by path and "
+			       "can't save it%s", d->fd >= 0 ? what : "a mapped device", d->pid,
+			       major(d->st.st_rdev), minor(d->st.st_rdev), name,
+			       d->fdm->opts->evasive_devices ? " (no other node of it under /dev)"
+							     : "; --evasive-devices lets cryo save another "
+							       "name of the device found under /dev");
 			return -EOPNOTSUPP;
 		}
 	}

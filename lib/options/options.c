@@ -710,9 +710,10 @@ static const struct cryo_option table[] = {
 	  "must not be writable by others, and the restored tasks get no more than the "
 	  "directory's owner has: its uid and groups, no capabilities, only files it may "
 	  "open (docs/security.md).", NULL },
-	{ "evasive-devices", 0, NOARG, NULL, C(DUMP), NEG | OPTF_NOT_YET, set_flag,
-	  "Use any path to a device file if the original one is inaccessible.",
-	  "finding another path to an inaccessible device file is not implemented yet" },
+	{ "evasive-devices", 0, NOARG, NULL, C(DUMP), NEG, set_flag,
+	  "Use any path to a device file if the original one is inaccessible: a character "
+	  "device whose name is gone or now names another device is saved under another node "
+	  "of the same device found under the task's /dev.", NULL },
 
 	/* ---- files, sockets, mounts ---- */
 	{ "file-locks", 'l', NOARG, NULL, DR, NEG, set_flag,
