@@ -1,6 +1,7 @@
 #include "mem/mem.h"
 #include "files/files.h"
 #include "images/image.h"
+#include "options/options.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -304,6 +305,26 @@ int mem_dump_vmas(pid_t pid, const struct proc_maps *maps, struct files_dump *fi
 	if (pm_fd < 0)
 		return_perror("can't open %s", path);
 	for (int i = 0; i < maps->n && !ret; i++) {
+		const struct proc_vma *pv = &maps->v[i];
+		if (pv->path && !strcmp(pv->path, "[uprobes]")) {
+			/* the kernel's out-of-line area for instructions a uprobe
+			 * replaced (made when a probe is first hit): the probes
+			 * belong to the files, and the kernel makes the area again
+			 * when one is hit after the restore */
+			if (!files->opts || !files->opts->allow_uprobes) {
+				pr_err("process %d has uprobes active (the kernel's [uprobes] "
+				       "area at 0x%llx-0x%llx: a tracer such as perf, bpftrace or "
+				       "a uprobe_events entry probes its code): --allow-uprobes "
+				       "dumps it without that area", pid,
+				       (unsigned long long)pv->start, (unsigned long long)pv->end);
+				ret = -EOPNOTSUPP;
+				break;
+			}
+			pr_info("process %d: the [uprobes] area at 0x%llx-0x%llx is not saved "
+				"(--allow-uprobes)", pid, (unsigned long long)pv->start,
+				(unsigned long long)pv->end);
+			continue;
+		}
 		VmaEntry *v = xmalloc(sizeof(*v));
 		if (!v) {
 			ret = -ENOMEM;

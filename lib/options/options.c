@@ -144,6 +144,7 @@ static bool *flag_field(struct cryo_opts *o, const char *name)
 		{ "force-irmap", offsetof(struct cryo_opts, force_irmap) },
 		{ "link-remap", offsetof(struct cryo_opts, link_remap) },
 		{ "evasive-devices", offsetof(struct cryo_opts, evasive_devices) },
+		{ "allow-uprobes", offsetof(struct cryo_opts, allow_uprobes) },
 		{ "log-pid", offsetof(struct cryo_opts, log_pid) },
 		{ "exec-cmd", offsetof(struct cryo_opts, exec_cmd) },
 		{ "skip-file-rwx-check", offsetof(struct cryo_opts, skip_file_rwx_check) },
@@ -945,8 +946,9 @@ static const struct cryo_option table[] = {
 	  "the dump; without it such a file stops the restore, as with criu.", NULL },
 	{ "unprivileged", 0, NOARG, NULL, DR | C(CHECK), NEG | OPTF_NOT_YET, set_nothing,
 	  "Run without root, with CAP_CHECKPOINT_RESTORE.", "unprivileged mode is not implemented yet" },
-	{ "allow-uprobes", 0, NOARG, NULL, C(DUMP), NEG | OPTF_NOT_YET, set_nothing,
-	  "Allow dumping tasks with uprobes.", "dumping tasks with uprobes is not implemented yet" },
+	{ "allow-uprobes", 0, NOARG, NULL, C(DUMP), NEG, set_flag,
+	  "Allow dumping tasks with uprobes: the kernel's [uprobes] area is not saved (the "
+	  "probes belong to the files; the kernel makes the area again when one is hit).", NULL },
 	{ "exec-cmd", 0, NOARG, NULL, C(RESTORE), 0, set_flag,
 	  "After a successful restore, cryo becomes the command given after the options "
 	  "(cryo restore ... --exec-cmd -- CMD ARGS): it runs as cryo's process, the restored "

@@ -66,7 +66,7 @@ static void test_negation(void)
 	CHECK(!O.shell_job && !O.file_locks && O.skip_in_flight);
 	CHECK_INT(parse("restore", "--restore-detached", "--no-restore-detached"), 0);
 	CHECK(!O.restore_detached);
-	CHECK_REFUSED(parse("dump", "-t", "1", "--display-stats", "--link-remap", "--allow-uprobes",
+	CHECK_REFUSED(parse("dump", "-t", "1", "--display-stats", "--link-remap", "--stream",
 			    "--evasive-devices", "--track-mem", "--auto-dedup", "--page-server", "--lazy-pages", "--log-pid"));
 	CHECK(O.display_stats && O.link_remap && O.evasive_devices && O.track_mem &&
 	      O.auto_dedup && O.page_server && O.lazy_pages && O.log_pid);
@@ -156,7 +156,7 @@ static void test_values(void)
 	CHECK_ERR("1-65535");
 
 	CHECK_REFUSED(parse("dump", "-t", "1", "--timeout", "30", "--freeze-cgroup", "/sys/fs/cgroup/x",
-			    "--allow-uprobes", "--pidfile", "p"));
+			    "--stream", "--pidfile", "p"));
 	CHECK_INT(O.timeout, 30);
 	CHECK_STR(O.freeze_cgroup, "/sys/fs/cgroup/x");
 	CHECK_STR(O.pidfile, "p");

@@ -154,11 +154,11 @@ static void check_requests(void)
 	r3.images_dir_fd = dfd;
 	r3.has_pid = true;
 	r3.pid = 1;
-	r3.has_allow_uprobes = true;
-	r3.allow_uprobes = true;
+	r3.has_unprivileged = true;
+	r3.unprivileged = true;
 	CHECK(apply(&o, &r3, CMD_DUMP, &e) < 0);
-	CHECK(strstr(e.msg, "RPC field allow_uprobes") != NULL);
-	CHECK(strstr(e.msg, "--allow-uprobes") != NULL);
+	CHECK(strstr(e.msg, "RPC field unprivileged") != NULL);
+	CHECK(strstr(e.msg, "--unprivileged") != NULL);
 	CHECK(strstr(e.msg, "not implemented") != NULL);
 	opts_free(&o);
 
@@ -168,7 +168,7 @@ static void check_requests(void)
 	ps.has_port = true;
 	ps.port = 4567;
 	r3.parent_img = NULL;
-	r3.has_allow_uprobes = false;
+	r3.has_unprivileged = false;
 	r3.ps = &ps;
 	CHECK_INT(apply(&o, &r3, CMD_DUMP, &e), 0);
 	CHECK(o.page_server);
@@ -246,9 +246,9 @@ static void check_requests(void)
 	CHECK(!o.leave_running);
 	CHECK(o.tcp_established);
 	opts_free(&o);
-	CHECK(write(cfd, "allow-uprobes\n", 14) == 14);
+	CHECK(write(cfd, "unprivileged\n", 13) == 13);
 	CHECK(apply(&o, &r6, CMD_DUMP, &e) < 0);
-	CHECK(strstr(e.msg, ":3: --allow-uprobes") != NULL);
+	CHECK(strstr(e.msg, ":3: --unprivileged") != NULL);
 	opts_free(&o);
 	close(cfd);
 	unlink(conf);
