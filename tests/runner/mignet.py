@@ -202,6 +202,7 @@ def migrate_once(net, cryo, prog, d, pages, rate, extra, log_level='-v2', dest_e
     cli.finish()
     gap = cli.gap_since(t0)
     res['downtime_ms'] = gap * 1000 if gap else None
+    res['echo_times'] = list(cli.times)
     res['echoes_after'] = len([t for t in cli.times if t > t0 + res['total_s']])
     log = open(os.path.join(src, 'src.log'), errors='replace').read()
     res['iterations'] = len(re.findall(r'migrate: pre-copy \d+:', log))
