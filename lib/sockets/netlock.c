@@ -371,21 +371,23 @@ static int netlock_serialise(void)
 }
 
 static int netlock_apply_locked(enum netlock_method m, const struct inet_conn *c, int n,
-				bool lock);
+				bool lock, bool tidy);
 
-static int netlock_apply(enum netlock_method m, const struct inet_conn *c, int n, bool lock)
+/* @tidy (unlock): the chain / table goes once it locks nothing */
+static int netlock_apply(enum netlock_method m, const struct inet_conn *c, int n, bool lock,
+			 bool tidy)
 {
 	if (m == NETLOCK_SKIP || n == 0)
 		return 0;
 	int lfd = netlock_serialise();
-	int ret = netlock_apply_locked(m, c, n, lock);
+	int ret = netlock_apply_locked(m, c, n, lock, tidy);
 	if (lfd >= 0)
 		close(lfd);
 	return ret;
 }
 
 static int netlock_apply_locked(enum netlock_method m, const struct inet_conn *c, int n,
-				bool lock)
+				bool lock, bool tidy)
 {
 	char buf[128];
 	/* each connection once */
@@ -420,7 +422,7 @@ static int netlock_apply_locked(enum netlock_method m, const struct inet_conn *c
 			int r = ipt_batch(AF_INET6, c, n, lock);
 			ret = ret ? ret : r;
 		}
-		if (!lock) {
+		if (!lock && tidy) {
 			ipt_cleanup(AF_INET);
 			ipt_cleanup(AF_INET6);
 		}
@@ -457,7 +459,8 @@ static int netlock_apply_locked(enum netlock_method m, const struct inet_conn *c
 			free(one);
 		}
 		ret = 0;
-		nft_cleanup();
+		if (tidy)
+			nft_cleanup();
 	}
 	free(el);
 	free(u);
@@ -466,12 +469,37 @@ static int netlock_apply_locked(enum netlock_method m, const struct inet_conn *c
 
 int netlock_lock(enum netlock_method m, const struct inet_conn *c, int n)
 {
-	return netlock_apply(m, c, n, true);
+	return netlock_apply(m, c, n, true, false);
 }
 
 int netlock_unlock(enum netlock_method m, const struct inet_conn *c, int n)
 {
-	return netlock_apply(m, c, n, false);
+	return netlock_apply(m, c, n, false, true);
+}
+
+int netlock_unlock_keep(enum netlock_method m, const struct inet_conn *c, int n)
+{
+	return netlock_apply(m, c, n, false, false);
+}
+
+void netlock_tidy(enum netlock_method m)
+{
+	if (m == NETLOCK_SKIP)
+		return;
+	int lfd = netlock_serialise();
+	if (m == NETLOCK_IPTABLES) {
+		ipt_cleanup(AF_INET);
+		ipt_cleanup(AF_INET6);
+	} else {
+		nft_cleanup();
+	}
+	if (lfd >= 0)
+		close(lfd);
+}
+
+void sk_network_lock_tidy(const struct cryo_opts *o)
+{
+	netlock_tidy(netlock_method(o));
 }
 
 unsigned sk_network_lock_method(const struct cryo_opts *o)

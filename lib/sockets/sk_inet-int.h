@@ -97,6 +97,8 @@ struct inet_rst_state {
 	bool prelocked;			/* every connection of the images locked */
 	struct sockaddr_storage (*seeded)[2];	/* sk_tcp_rtt.c: source, peer */
 	int nr_seeded;
+	int *kick;			/* cryo's duplicates of the connections */
+	int nr_kick;			/* restored, pushed once unlocked */
 };
 struct inet_rst_state *inet_rst_state(struct files_restore *fr);
 
@@ -113,6 +115,12 @@ enum netlock_method netlock_method(const struct cryo_opts *o);
  * negative code (logged, naming the connection and the tool). */
 int netlock_lock(enum netlock_method m, const struct inet_conn *c, int n);
 int netlock_unlock(enum netlock_method m, const struct inet_conn *c, int n);
+/* The same, leaving the chain / table in place even once empty (removing
+ * nftables' base chains waits for an RCU grace period, 30-40 ms): for a
+ * caller that calls netlock_tidy() once the restored tree's traffic flows */
+int netlock_unlock_keep(enum netlock_method m, const struct inet_conn *c, int n);
+/* Remove cryo's chain / table if nothing is locked in it any more. */
+void netlock_tidy(enum netlock_method m);
 
 /* --- guard.c: undoing the dump's lock and repair mode if cryo dies --- */
 
