@@ -126,13 +126,26 @@ static int run_tool(char *const argv[], const char *input, char *out, size_t out
 static const char nft_setup[] =
 	"add table inet cryo\n"
 	"add set inet cryo conn4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; }\n"
-	"add set inet cryo conn6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; }\n";
+	"add set inet cryo conn6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; }\n"
+	"add set inet cryo pass4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; }\n"
+	"add set inet cryo pass6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; }\n";
+/* passN: connections unlocked by netlock_unlock_keep, still in connN until
+ * netlock_tidy (adding an element commits at once; deleting one makes nft
+ * wait 10-20 ms for an RCU grace period before it exits) */
+#define NFT_PASS_RULES(verb)                                                                   \
+	verb " rule inet cryo input ip saddr . tcp sport . ip daddr . tcp dport @pass4 accept\n"  \
+	verb " rule inet cryo input ip6 saddr . tcp sport . ip6 daddr . tcp dport @pass6 accept\n" \
+	verb " rule inet cryo output ip saddr . tcp sport . ip daddr . tcp dport @pass4 accept\n" \
+	verb " rule inet cryo output ip6 saddr . tcp sport . ip6 daddr . tcp dport @pass6 accept\n"
+/* chains made by a cryo without them: first in the chains */
+static const char nft_pass_insert[] = NFT_PASS_RULES("insert");
 /* the chains and rules only once (a second "add rule" would duplicate it) */
 static const char nft_chains[] =
 	"add chain inet cryo input { type filter hook input priority -300; }\n"
 	"add chain inet cryo output { type filter hook output priority -300; }\n"
 	"add rule inet cryo input meta mark 0xc114 accept\n"
 	"add rule inet cryo output meta mark 0xc114 accept\n"
+	NFT_PASS_RULES("add")
 	"add rule inet cryo input ip saddr . tcp sport . ip daddr . tcp dport @conn4 drop\n"
 	"add rule inet cryo input ip6 saddr . tcp sport . ip6 daddr . tcp dport @conn6 drop\n"
 	"add rule inet cryo output ip saddr . tcp sport . ip daddr . tcp dport @conn4 drop\n"
@@ -153,15 +166,25 @@ static int nft_run(const char *script, const char *what)
 	return 0;
 }
 
-static int nft_has_chains(void)
+/* 0: no chains, 1: chains without the pass rules, 2: with them */
+static int nft_chain_state(void)
 {
 	char *argv[] = { "nft", "list", "chain", "inet", "cryo", "input", NULL };
-	char out[64];
-	return run_tool(argv, NULL, out, sizeof(out)) == 0;
+	char out[4096];
+	if (run_tool(argv, NULL, out, sizeof(out)))
+		return 0;
+	return strstr(out, "@pass4") ? 2 : 1;
 }
+
+static char *nft_set_elements(const char *verb, const struct inet_conn *c, int n, bool pass);
 
 /* One element per direction of each connection. */
 static char *nft_elements(const char *verb, const struct inet_conn *c, int n)
+{
+	return nft_set_elements(verb, c, n, false);
+}
+
+static char *nft_set_elements(const char *verb, const struct inet_conn *c, int n, bool pass)
 {
 	size_t cap = 256 + n * 2 * 200;
 	char *s = xmalloc(cap), *p = s;
@@ -171,7 +194,8 @@ static char *nft_elements(const char *verb, const struct inet_conn *c, int n)
 		char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
 		inet_ntop(c[i].family, c[i].src, a, sizeof(a));
 		inet_ntop(c[i].family, c[i].dst, b, sizeof(b));
-		const char *set = c[i].family == AF_INET6 ? "conn6" : "conn4";
+		const char *set = c[i].family == AF_INET6 ? (pass ? "pass6" : "conn6") :
+					 (pass ? "pass4" : "conn4");
 		p += snprintf(p, cap - (p - s), "%s element inet cryo %s { %s . %u . %s . %u, %s . %u . %s . %u }\n",
 			      verb, set, a, c[i].sport, b, c[i].dport, b, c[i].dport, a, c[i].sport);
 	}
@@ -327,6 +351,50 @@ static void nft_cleanup(void)
 	run_tool(argv, NULL, out, sizeof(out));
 }
 
+/* Connections let through by netlock_unlock_keep (in passN) and still in
+ * connN: netlock_tidy takes them out of both. */
+static struct inet_conn *kept;
+static int nr_kept;
+
+static int nft_pass(const struct inet_conn *c, int n)
+{
+	char *argv[] = { "nft", "-f", "-", NULL };
+	char out[512];
+	struct inet_conn *k = xrealloc(kept, (nr_kept + n) * sizeof(*k));
+	char *el = nft_set_elements("add", c, n, true);
+	if (k)
+		kept = k;
+	if (!k || !el || run_tool(argv, el, out, sizeof(out))) {
+		free(el);
+		return -EIO;	/* the caller deletes them instead */
+	}
+	free(el);
+	memcpy(kept + nr_kept, c, n * sizeof(*c));
+	nr_kept += n;
+	return 0;
+}
+
+static void nft_unkeep(void)
+{
+	char *argv[] = { "nft", "-f", "-", NULL };
+	char out[512];
+	for (int pass = 0; pass < 2 && nr_kept; pass++) {
+		char *el = nft_set_elements("delete", kept, nr_kept, pass);
+		/* a batch fails whole on one missing element: then one by one */
+		if (el && run_tool(argv, el, out, sizeof(out)))
+			for (int i = 0; i < nr_kept; i++) {
+				char *one = nft_set_elements("delete", &kept[i], 1, pass);
+				if (one)
+					run_tool(argv, one, out, sizeof(out));
+				free(one);
+			}
+		free(el);
+	}
+	free(kept);
+	kept = NULL;
+	nr_kept = 0;
+}
+
 /* --- the interface --- */
 
 static bool mapped(const uint32_t *a)
@@ -435,7 +503,7 @@ static int netlock_apply_locked(enum netlock_method m, const struct inet_conn *c
 		return -ENOMEM;
 	}
 	if (lock) {
-		bool chains = nft_has_chains();
+		int chains = nft_chain_state();
 		size_t len = strlen(nft_setup) + strlen(nft_chains) + strlen(el) + 1;
 		char *s = xmalloc(len);
 		if (!s) {
@@ -443,9 +511,12 @@ static int netlock_apply_locked(enum netlock_method m, const struct inet_conn *c
 			free(u);
 			return -ENOMEM;
 		}
-		snprintf(s, len, "%s%s%s", nft_setup, chains ? "" : nft_chains, el);
+		snprintf(s, len, "%s%s%s", nft_setup,
+			 chains == 2 ? "" : chains ? nft_pass_insert : nft_chains, el);
 		ret = nft_run(s, "locking connections");
 		free(s);
+	} else if (!tidy && !nft_pass(c, n)) {
+		ret = 0;	/* let through; out of connN at netlock_tidy */
 	} else {
 		char *argv[] = { "nft", "-f", "-", NULL };
 		char out[512];
@@ -491,6 +562,7 @@ void netlock_tidy(enum netlock_method m)
 		ipt_cleanup(AF_INET);
 		ipt_cleanup(AF_INET6);
 	} else {
+		nft_unkeep();
 		nft_cleanup();
 	}
 	if (lfd >= 0)
