@@ -25,6 +25,12 @@ DST:PORT --tcp-established` in src.  Reported per mode:
   sent       bytes src sent on its veth (images, pages, everything), and
              that over the memory size
   iters      pre-copy iterations
+  after the freeze   when the switch-over's steps were reached, in ms from
+             the final dump's freeze (the logs of both ends on one clock):
+             the images committed (the source's frozen work), sent, the
+             destination's restore started (its lazy-pages daemon ready),
+             the tree released, the network unlocked, and the client's
+             first reply
 
 Modes: plain (--max-iterations 0: one dump, copied, restored), precopy
 (iterations until 70% of the pages stay unchanged), postcopy
@@ -77,6 +83,11 @@ def main(a, modes):
                       '/'.join('%.0f' % x for x in pre) + ' ms' if pre else '-', r['total_s'],
                       r['sent_bytes'] / 2**20, r['sent_bytes'] / (a.mib * 2**20),
                       r['iterations']), flush=True)
+            if r.get('split'):
+                # where the switch-over's time goes, ms after the final freeze
+                print('%-9s   after the freeze: %s' % ('', ', '.join(
+                    '%s %.1f' % (k, r['split'][k]) for k, _, _ in mignet.SPLIT + (('reply', 0, 0),)
+                    if k in r['split'])), flush=True)
             shutil.rmtree(d, ignore_errors=True)
     finally:
         net.teardown()

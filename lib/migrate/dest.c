@@ -294,14 +294,17 @@ static int restore(struct dst_run *r, uint64_t size)
 	ro.lazy_pages = lazy;
 	ro.port = 0;
 	ro.address = NULL;
-	/* the lock's empty table goes after the answer, not before: its
-	 * removal waits for an RCU grace period, and the source waits */
+	/* the lock's tidying up comes after the answer, not before: it
+	 * waits for RCU grace periods, and the source (its tree frozen)
+	 * for the answer */
 	ro.netlock_tidy_later = true;
 	struct cryo_error err;
 	int status;
 	ret = cryo_restore(&ro, &status, &err);
-	if (ret)
+	if (ret) {
+		sk_network_lock_tidy(&ro);	/* (a failure after the unlock) */
 		return fail(r, ret, "restore failed: %s", err.msg[0] ? err.msg : strerror(-ret));
+	}
 	pr_msg("migrate: the tree from %s runs here", r->c.peer);
 	ret = mig_send_result(&r->c, 0, "restored");
 	sk_network_lock_tidy(&ro);

@@ -126,7 +126,7 @@ struct cryo_opts {
 	const struct pipeline_hook *notify;	/* called at the pipelines' stage
 					 * boundaries (util/pipeline.h); NULL: none */
 	bool netlock_tidy_later;	/* not an option: the restore's unlock leaves
-					 * the empty chain / table to its caller's
+					 * the lock's tidying up to its caller's
 					 * sk_network_lock_tidy() (cryo migrate's
 					 * destination, after its answer) */
 

@@ -351,48 +351,48 @@ static void nft_cleanup(void)
 	run_tool(argv, NULL, out, sizeof(out));
 }
 
-/* Connections let through by netlock_unlock_keep (in passN) and still in
- * connN: netlock_tidy takes them out of both. */
-static struct inet_conn *kept;
-static int nr_kept;
-
+/* Let @c through (passN), still in connN until netlock_tidy. */
 static int nft_pass(const struct inet_conn *c, int n)
 {
 	char *argv[] = { "nft", "-f", "-", NULL };
 	char out[512];
-	struct inet_conn *k = xrealloc(kept, (nr_kept + n) * sizeof(*k));
 	char *el = nft_set_elements("add", c, n, true);
-	if (k)
-		kept = k;
-	if (!k || !el || run_tool(argv, el, out, sizeof(out))) {
-		free(el);
-		return -EIO;	/* the caller deletes them instead */
-	}
+	int ret = !el || run_tool(argv, el, out, sizeof(out)) ? -EIO : 0;
 	free(el);
-	memcpy(kept + nr_kept, c, n * sizeof(*c));
-	nr_kept += n;
-	return 0;
+	return ret;	/* failed: the caller deletes them instead */
 }
 
-static void nft_unkeep(void)
+/* Every connection let through (passN) out of passN and connN.  The
+ * elements are read back from the table (nft prints them as it reads
+ * them): the unlock may have run in another process (a restore into a
+ * PID namespace of its own), and another cryo's are as good as unlocked. */
+static void nft_unpass(void)
 {
-	char *argv[] = { "nft", "-f", "-", NULL };
-	char out[512];
-	for (int pass = 0; pass < 2 && nr_kept; pass++) {
-		char *el = nft_set_elements("delete", kept, nr_kept, pass);
-		/* a batch fails whole on one missing element: then one by one */
-		if (el && run_tool(argv, el, out, sizeof(out)))
-			for (int i = 0; i < nr_kept; i++) {
-				char *one = nft_set_elements("delete", &kept[i], 1, pass);
-				if (one)
-					run_tool(argv, one, out, sizeof(out));
-				free(one);
-			}
-		free(el);
+	size_t sz = 256 * 1024;
+	char *out = xmalloc(sz), *script = xmalloc(2 * sz + 256);
+	for (int v6 = 0; out && script && v6 < 2; v6++) {
+		char *argv_l[] = { "nft", "list", "set", "inet", "cryo", v6 ? "pass6" : "pass4", NULL };
+		char *argv[] = { "nft", "-f", "-", NULL };
+		if (run_tool(argv_l, NULL, out, sz))
+			continue;
+		char *b = strstr(out, "elements = {"), *e = b ? strchr(b, '}') : NULL;
+		if (!e)
+			continue;
+		b += strlen("elements = {");
+		*e = '\0';
+		if (strlen(out) >= sz - 2)
+			pr_warn("network lock (nftables): more connections in pass%d than cryo reads "
+				"at once: `nft delete table inet cryo` removes the rest", v6 ? 6 : 4);
+		snprintf(script, 2 * sz + 256,
+			 "delete element inet cryo conn%d {%s}\ndelete element inet cryo pass%d {%s}\n",
+			 v6 ? 6 : 4, b, v6 ? 6 : 4, b);
+		char res[512];
+		if (run_tool(argv, script, res, sizeof(res)))
+			pr_warn("network lock (nftables): can't take the connections let through out "
+				"of the lock: %s", res);
 	}
-	free(kept);
-	kept = NULL;
-	nr_kept = 0;
+	free(out);
+	free(script);
 }
 
 /* --- the interface --- */
@@ -441,7 +441,8 @@ static int netlock_serialise(void)
 static int netlock_apply_locked(enum netlock_method m, const struct inet_conn *c, int n,
 				bool lock, bool tidy);
 
-/* @tidy (unlock): the chain / table goes once it locks nothing */
+/* @tidy (unlock): taken out of the lock, the chain / table gone once it
+ * locks nothing; else (netlock_unlock_keep) left for netlock_tidy */
 static int netlock_apply(enum netlock_method m, const struct inet_conn *c, int n, bool lock,
 			 bool tidy)
 {
@@ -553,8 +554,9 @@ int netlock_unlock_keep(enum netlock_method m, const struct inet_conn *c, int n)
 	return netlock_apply(m, c, n, false, false);
 }
 
-void netlock_tidy(enum netlock_method m)
+void sk_network_lock_tidy(const struct cryo_opts *o)
 {
+	enum netlock_method m = netlock_method(o);
 	if (m == NETLOCK_SKIP)
 		return;
 	int lfd = netlock_serialise();
@@ -562,16 +564,12 @@ void netlock_tidy(enum netlock_method m)
 		ipt_cleanup(AF_INET);
 		ipt_cleanup(AF_INET6);
 	} else {
-		nft_unkeep();
+		nft_unpass();
 		nft_cleanup();
 	}
 	if (lfd >= 0)
 		close(lfd);
-}
-
-void sk_network_lock_tidy(const struct cryo_opts *o)
-{
-	netlock_tidy(netlock_method(o));
+	pr_debug("network lock: tidied up");
 }
 
 unsigned sk_network_lock_method(const struct cryo_opts *o)

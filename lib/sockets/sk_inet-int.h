@@ -115,12 +115,12 @@ enum netlock_method netlock_method(const struct cryo_opts *o);
  * negative code (logged, naming the connection and the tool). */
 int netlock_lock(enum netlock_method m, const struct inet_conn *c, int n);
 int netlock_unlock(enum netlock_method m, const struct inet_conn *c, int n);
-/* The same, leaving the chain / table in place even once empty (removing
- * nftables' base chains waits for an RCU grace period, 30-40 ms): for a
- * caller that calls netlock_tidy() once the restored tree's traffic flows */
+/* The same, for a caller that tidies up once the restored tree's traffic
+ * flows (sk_network_lock_tidy): nftables lets the connections through
+ * (pass sets) and leaves them in the lock's sets and the table in place
+ * (deleting waits for RCU grace periods: 10-20 ms for the elements, 30-40
+ * ms for the table); iptables takes the rules out and leaves the chain. */
 int netlock_unlock_keep(enum netlock_method m, const struct inet_conn *c, int n);
-/* Remove cryo's chain / table if nothing is locked in it any more. */
-void netlock_tidy(enum netlock_method m);
 
 /* --- guard.c: undoing the dump's lock and repair mode if cryo dies --- */
 
