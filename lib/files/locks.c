@@ -237,12 +237,27 @@ static dev_t lock_dev(struct fd_dump *d)
 	return dev;
 }
 
+/* Is a process of the tree other than @pid alive (one that can hold a
+ * POSIX lock through a description it shares with @pid)? */
+static bool others_in_tree(const struct files_dump *fdm, pid_t pid)
+{
+	for (int i = 0; fdm->tree && i < fdm->tree->nr_procs; i++)
+		if (fdm->tree->procs[i]->pid != pid && fdm->tree->procs[i]->state != TASK_DEAD)
+			return true;
+	return false;
+}
+
 int locks_dump(struct fd_dump *d)
 {
 	int ret = dump_lines(d, d->fdinfo, d->pid, d->fd, false);
 	if (ret)
 		return ret;
-	/* other processes' POSIX locks on this inode */
+	/* other processes' POSIX locks on this inode.  A tree of one process
+	 * has none to look for: the first read of /proc/locks in a while
+	 * costs an RCU grace period (its seq_file takes the file-lock rwsem
+	 * for writing), 7-15 ms of the freeze for nothing */
+	if (!others_in_tree(d->fdm, d->pid))
+		return 0;
 	char *all = NULL;
 	if (read_file(AT_FDCWD, "/proc/locks", &all, true) < 0)
 		return 0;

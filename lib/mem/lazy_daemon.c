@@ -587,10 +587,19 @@ static uint64_t missing(const struct lz *lz)
 	return n;
 }
 
-static int serve(struct lz *lz)
+/* The background pass waits, for BG_HOLD_MS at most, until the restore
+ * that handed the tree over is done (it closes its end, @rsk, once the tree
+ * runs and its network is unlocked): its copying (from local images: a CPU
+ * busy) would otherwise slow the restore's last steps, all of them in the
+ * tree's pause.  Faults are served at once all the same.  (A restore that
+ * waits for its tree to exit keeps the socket: then the hold runs out.) */
+#define BG_HOLD_MS 50
+
+static int serve(struct lz *lz, int rsk)
 {
 	struct pollfd *p = NULL;
 	int ret = 0;
+	uint64_t hold_end = now_ns() + BG_HOLD_MS * 1000000ull;
 	while (!ret && (missing(lz) || lz->nretry)) {
 		struct pollfd *np = xrealloc(p, sizeof(*p) * (lz->nmm + 1));
 		if (!np) {
@@ -600,10 +609,22 @@ static int serve(struct lz *lz)
 		p = np;
 		for (int i = 0; i < lz->nmm; i++)
 			p[i] = (struct pollfd){ lz->mm[i]->gone ? -1 : lz->mm[i]->uffd, POLLIN, 0 };
-		int n = lz->nmm;
-		if (poll(p, n, 0) < 0 && errno != EINTR) {
+		int n = lz->nmm, wait_ms = 0;
+		uint64_t now = now_ns();
+		if (rsk >= 0 && now < hold_end) {
+			p[n] = (struct pollfd){ rsk, POLLIN, 0 };
+			wait_ms = (int)((hold_end - now) / 1000000) + 1;
+		} else {
+			rsk = -1;
+			p[n] = (struct pollfd){ -1, 0, 0 };
+		}
+		if (poll(p, n + 1, wait_ms) < 0 && errno != EINTR) {
 			ret = log_errno(-errno, "lazy-pages: poll failed");
 			break;
+		}
+		if (rsk >= 0 && p[n].revents) {
+			rsk = -1;	/* the restore is done (or gone) */
+			pr_debug("lazy-pages: the restore is done: the background pass starts");
 		}
 		for (int i = 0; i < n && !ret; i++)
 			if (p[i].revents & POLLIN)
@@ -614,7 +635,7 @@ static int serve(struct lz *lz)
 		lz->nretry = 0;
 		for (int i = 0; i < nr && !ret; i++)
 			ret = fault(lz, lz->retry[i].mm, lz->retry[i].addr);
-		if (!ret && background(lz) < 0)
+		if (!ret && rsk < 0 && background(lz) < 0)
 			ret = -EIO;
 	}
 	free(p);
@@ -855,7 +876,7 @@ int lazy_daemon_run(const struct lazy_daemon_args *a)
 	if (!ret) {
 		pr_info("lazy-pages: serving %d process(es), %llu pages", lz.nmm,
 			(unsigned long long)missing(&lz));
-		ret = serve(&lz);
+		ret = serve(&lz, sk);
 	}
 	if (!ret) {
 		pr_info("lazy-pages: memory complete in %llu ms: %llu faults, %llu pages copied on "

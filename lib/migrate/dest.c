@@ -16,6 +16,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@
 #include "mem/lazy.h"
 #include "migrate/migrate-int.h"
 #include "migrate/migrate.h"
+#include "sockets/sockets.h"
 #include "util/log.h"
 
 #define COPY_BUF (1 << 20)
@@ -43,6 +45,10 @@ struct dst_run {
 	char srcip[INET6_ADDRSTRLEN];
 	char *buf;
 	char last_dir[MIG_NAME_MAX + 1];	/* the last complete one */
+	pid_t daemon;			/* the lazy-pages daemon, 0: none */
+	int daemon_st;			/* its --status-fd pipe, read end */
+	int lazy_port;			/* the port it takes the pages from */
+	bool final_made;		/* DIR/final made for it (LAZY) */
 };
 
 static int listen_on(const char *address, int port)
@@ -156,44 +162,96 @@ static int recv_link(struct dst_run *r, const char *name, uint64_t size)
 	return 0;
 }
 
-static int start_lazy_daemon(struct dst_run *r, const char *dir, int port, pid_t *out)
+/* Start `cryo lazy-pages --page-server` against the source's dump on
+ * @port, working in DIR/final; its readiness comes on a pipe
+ * (wait_lazy_daemon), so the start does not wait. */
+static int start_lazy_daemon(struct dst_run *r, int port)
 {
-	char sport[16], verb[8], sock[PATH_MAX + 32];
+	char sport[16], verb[8], sfd[16], dir[PATH_MAX];
+	int st[2];
+	snprintf(dir, sizeof(dir), "%s/final", r->o->images_dir);
 	snprintf(sport, sizeof(sport), "%d", port);
 	snprintf(verb, sizeof(verb), "-v%d", r->o->verbosity);
-	snprintf(sock, sizeof(sock), "%s/%s", dir, LAZY_SOCKET);
+	if (pipe2(st, O_CLOEXEC))
+		return fail(r, -errno, "can't create a pipe for the lazy-pages daemon: %s",
+			    strerror(errno));
+	snprintf(sfd, sizeof(sfd), "%d", st[1]);
 	pid_t pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		close(st[0]);
+		close(st[1]);
 		return fail(r, -errno, "can't fork the lazy-pages daemon: %s", strerror(errno));
+	}
 	if (!pid) {
+		fcntl(st[1], F_SETFD, 0);	/* its --status-fd */
 		execl("/proc/self/exe", "cryo", "lazy-pages", "--page-server", "--address", r->srcip,
 		      "--port", sport, "-D", dir, "-W", dir, "-o", "lazy-pages.log", verb,
-		      (char *)NULL);
+		      "--status-fd", sfd, (char *)NULL);
 		_exit(127);
 	}
-	*out = pid;
-	/* it listens once it is connected to the source */
-	for (int i = 0; i < 1000; i++) {
-		struct stat st;
-		if (!stat(sock, &st))
-			return 0;
-		int status;
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			*out = 0;
-			return fail(r, -ECONNREFUSED, "the lazy-pages daemon exited (status %#x) "
-				    "before it listened: see %s/lazy-pages.log", status, dir);
-		}
-		usleep(10000);
-	}
-	return fail(r, -ETIMEDOUT, "the lazy-pages daemon does not listen on %s after 10 s", sock);
+	close(st[1]);
+	r->daemon = pid;
+	r->daemon_st = st[0];
+	r->lazy_port = port;
+	return 0;
 }
 
-static void stop_daemon(pid_t pid)
+/* The daemon writes a byte on its --status-fd once it is connected to the
+ * source and listens for the restore; EOF: it exited before. */
+static int wait_lazy_daemon(struct dst_run *r)
 {
-	if (pid <= 0)
+	struct pollfd p = { .fd = r->daemon_st, .events = POLLIN };
+	int n;
+	char c;
+	while ((n = poll(&p, 1, 10000)) < 0 && errno == EINTR)
+		;
+	if (n == 0)
+		return fail(r, -ETIMEDOUT, "the lazy-pages daemon does not listen after 10 s: see "
+			    "%s/final/lazy-pages.log", r->o->images_dir);
+	if (n > 0 && read(r->daemon_st, &c, 1) == 1) {
+		close(r->daemon_st);
+		r->daemon_st = -1;
+		return 0;
+	}
+	int status = 0;
+	if (waitpid(r->daemon, &status, 0) == r->daemon)
+		r->daemon = 0;
+	return fail(r, -ECONNREFUSED, "the lazy-pages daemon exited (status %#x) before it "
+		    "listened: see %s/final/lazy-pages.log", status, r->o->images_dir);
+}
+
+static void stop_daemon(struct dst_run *r)
+{
+	if (r->daemon_st >= 0)
+		close(r->daemon_st);
+	r->daemon_st = -1;
+	if (r->daemon <= 0)
 		return;
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
+	kill(r->daemon, SIGKILL);
+	waitpid(r->daemon, NULL, 0);
+	r->daemon = 0;
+}
+
+/* LAZY: the source's final dump is about to freeze the tree and serves
+ * its pages on the port given: the daemon starts now. */
+static int lazy_early(struct dst_run *r, uint64_t size)
+{
+	struct mig_restore rq;
+	if (size != sizeof(rq))
+		return fail(r, -EPROTO, "a lazy-pages announce of %llu bytes",
+			    (unsigned long long)size);
+	int ret = mig_read(&r->c, &rq, sizeof(rq));
+	if (ret)
+		return ret;
+	int port = le32toh(rq.lazy_port);
+	if (!(le32toh(rq.flags) & MIG_RESTORE_LAZY) || port < 1 || port > 65535 || r->daemon ||
+	    r->dirfd >= 0 || !strcmp(r->last_dir, "final"))
+		return fail(r, -EPROTO, "a lazy-pages announce out of place (port %d)", port);
+	if (mkdirat(r->basefd, "final", 0700))
+		return fail(r, -errno, "can't create %s/final: %s (-D must not hold an earlier "
+			    "migration)", r->o->images_dir, strerror(errno));
+	r->final_made = true;
+	return start_lazy_daemon(r, port);
 }
 
 static int restore(struct dst_run *r, uint64_t size)
@@ -213,13 +271,20 @@ static int restore(struct dst_run *r, uint64_t size)
 
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s/final", r->o->images_dir);
-	pid_t daemon = 0;
-	if (lazy) {
-		ret = start_lazy_daemon(r, dir, port, &daemon);
-		if (ret) {
-			stop_daemon(daemon);
+	if (!lazy && r->daemon)
+		return fail(r, -EPROTO, "a restore without lazy pages after their announce");
+	if (lazy && r->daemon && port != r->lazy_port)
+		return fail(r, -EPROTO, "lazy pages announced on port %d, restored from %d",
+			    r->lazy_port, port);
+	if (lazy && !r->daemon) {	/* not announced: now */
+		ret = start_lazy_daemon(r, port);
+		if (ret)
 			return ret;
-		}
+	}
+	if (lazy) {
+		ret = wait_lazy_daemon(r);
+		if (ret)
+			return ret;
 	}
 	struct cryo_opts ro = *r->o;	/* the strings stay o's */
 	ro.command = CMD_RESTORE;
@@ -229,16 +294,23 @@ static int restore(struct dst_run *r, uint64_t size)
 	ro.lazy_pages = lazy;
 	ro.port = 0;
 	ro.address = NULL;
+	/* the lock's tidying up comes after the answer, not before: it
+	 * waits for RCU grace periods, and the source (its tree frozen)
+	 * for the answer */
+	ro.netlock_tidy_later = true;
 	struct cryo_error err;
 	int status;
 	ret = cryo_restore(&ro, &status, &err);
 	if (ret) {
-		stop_daemon(daemon);
+		sk_network_lock_tidy(&ro);	/* (a failure after the unlock) */
 		return fail(r, ret, "restore failed: %s", err.msg[0] ? err.msg : strerror(-ret));
 	}
 	pr_msg("migrate: the tree from %s runs here", r->c.peer);
 	ret = mig_send_result(&r->c, 0, "restored");
-	if (daemon) {
+	sk_network_lock_tidy(&ro);
+	if (r->daemon) {
+		pid_t daemon = r->daemon;
+		r->daemon = 0;
 		if (waitpid(daemon, &status, 0) == daemon &&
 		    !(WIFEXITED(status) && !WEXITSTATUS(status))) {
 			pr_err("migrate: the lazy-pages daemon failed (status %#x): see "
@@ -270,7 +342,9 @@ static int serve(struct dst_run *r)
 			if (r->dirfd >= 0 || !dir_name(name) || h.size)
 				return fail(r, -EPROTO, "a directory \"%s\" the source can't send "
 					    "(nested, or not 1-64 or final)", name);
-			if (mkdirat(r->basefd, name, 0700))
+			if (!strcmp(name, "final") && r->final_made)
+				;	/* made for the lazy-pages daemon (LAZY) */
+			else if (mkdirat(r->basefd, name, 0700))
 				return fail(r, -errno, "can't create %s/%s: %s (-D must not hold "
 					    "an earlier migration)", r->o->images_dir, name,
 					    strerror(errno));
@@ -298,6 +372,9 @@ static int serve(struct dst_run *r)
 			pr_info("migrate: received %s", r->dir);
 			ret = mig_send_result(&r->c, 0, "stored");
 			break;
+		case MIG_LAZY:
+			ret = lazy_early(r, h.size);
+			break;
 		case MIG_RESTORE:
 			return restore(r, h.size);
 		default:
@@ -309,7 +386,8 @@ static int serve(struct dst_run *r)
 
 int migrate_dest_session(struct cryo_opts *o, int sk, const char *peer, const char *srcip)
 {
-	struct dst_run r = { .o = o, .c = { .sk = sk, .peer = peer }, .dirfd = -1 };
+	struct dst_run r = { .o = o, .c = { .sk = sk, .peer = peer }, .dirfd = -1,
+			     .daemon_st = -1 };
 	int ret;
 
 	snprintf(r.srcip, sizeof(r.srcip), "%s", srcip);
@@ -318,6 +396,7 @@ int migrate_dest_session(struct cryo_opts *o, int sk, const char *peer, const ch
 		return log_errno(-errno, "migrate: can't open the images directory %s", o->images_dir);
 	r.buf = malloc(COPY_BUF);
 	ret = r.buf ? serve(&r) : -ENOMEM;
+	stop_daemon(&r);	/* a failure before the restore ran: it is not needed */
 	if (r.dirfd >= 0)
 		close(r.dirfd);
 	free(r.buf);

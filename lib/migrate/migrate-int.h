@@ -4,7 +4,7 @@
  * Every message is a 16-byte header (little-endian) followed by its name
  * (name_len bytes, no NUL) and its payload (size bytes):
  *
- *   HELLO    name "cryo-migrate/1"                  -> RESULT
+ *   HELLO    name "cryo-migrate/2"                  -> RESULT
  *   DIR      name: "1".."64" or "final"; the FILE and LINK messages after
  *            it go into that directory (made fresh under -D)
  *   FILE     name: a file name; payload: its contents
@@ -13,6 +13,12 @@
  *   RESTORE  payload: struct mig_restore             -> RESULT once the
  *            restored tree runs (or the restore failed)
  *   RESULT   payload: int32 code (0 or -errno), then a message
+ *   LAZY     payload: struct mig_restore (MIG_RESTORE_LAZY and the port),
+ *            no answer: sent just before the final dump freezes the tree
+ *            (its lazy pages' listener is up), so that the destination
+ *            starts its lazy-pages daemon while the tree is being dumped
+ *            rather than after (DIR "final" then finds the directory the
+ *            daemon works in made already)
  *
  * A closed connection at any point before the RESTORE's RESULT is a
  * failure on both ends: the source lets its tree go on. */
@@ -24,7 +30,7 @@
 #include <stdint.h>
 
 #define MIG_MAGIC 0x47494d43u	/* "CMIG" */
-#define MIG_HELLO_NAME "cryo-migrate/1"
+#define MIG_HELLO_NAME "cryo-migrate/2"	/* 2: LAZY */
 
 enum mig_type {
 	MIG_HELLO = 1,
@@ -34,6 +40,7 @@ enum mig_type {
 	MIG_DIR_END,
 	MIG_RESTORE,
 	MIG_RESULT,
+	MIG_LAZY,
 };
 
 struct mig_hdr {

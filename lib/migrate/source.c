@@ -139,6 +139,13 @@ static int final_hook(const char *event, int pid, void *arg)
 		if (ret)
 			return ret;
 	}
+	if (!strcmp(event, "pre-dump") && r->o->lazy_pages) {
+		/* the lazy pages' listener is up: the destination starts its
+		 * daemon now, while the tree is being dumped */
+		struct mig_restore lz = { .flags = htole32(MIG_RESTORE_LAZY),
+					  .lazy_port = htole32(r->lazy_port) };
+		return mig_send(&r->c, MIG_LAZY, NULL, &lz, sizeof(lz));
+	}
 	if (strcmp(event, "post-dump"))
 		return 0;
 	int ret = mig_send_dir(&r->c, r->basefd, "final", &r->bytes);

@@ -127,6 +127,10 @@ struct cryo_opts {
 	int swrk_fd;			/* swrk FD */
 	const struct pipeline_hook *notify;	/* called at the pipelines' stage
 					 * boundaries (util/pipeline.h); NULL: none */
+	bool netlock_tidy_later;	/* not an option: the restore's unlock leaves
+					 * the lock's tidying up to its caller's
+					 * sk_network_lock_tidy() (cryo migrate's
+					 * destination, after its answer) */
 
 	/* cpuinfo */
 	char *cpu_cap;			/* --cpu-cap, criu syntax ("fpu,ins", "^cpu"); NULL = criu default (fpu,ins) */

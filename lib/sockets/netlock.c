@@ -126,13 +126,26 @@ static int run_tool(char *const argv[], const char *input, char *out, size_t out
 static const char nft_setup[] =
 	"add table inet cryo\n"
 	"add set inet cryo conn4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; }\n"
-	"add set inet cryo conn6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; }\n";
+	"add set inet cryo conn6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; }\n"
+	"add set inet cryo pass4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; }\n"
+	"add set inet cryo pass6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; }\n";
+/* passN: connections unlocked by netlock_unlock_keep, still in connN until
+ * netlock_tidy (adding an element commits at once; deleting one makes nft
+ * wait 10-20 ms for an RCU grace period before it exits) */
+#define NFT_PASS_RULES(verb)                                                                   \
+	verb " rule inet cryo input ip saddr . tcp sport . ip daddr . tcp dport @pass4 accept\n"  \
+	verb " rule inet cryo input ip6 saddr . tcp sport . ip6 daddr . tcp dport @pass6 accept\n" \
+	verb " rule inet cryo output ip saddr . tcp sport . ip daddr . tcp dport @pass4 accept\n" \
+	verb " rule inet cryo output ip6 saddr . tcp sport . ip6 daddr . tcp dport @pass6 accept\n"
+/* chains made by a cryo without them: first in the chains */
+static const char nft_pass_insert[] = NFT_PASS_RULES("insert");
 /* the chains and rules only once (a second "add rule" would duplicate it) */
 static const char nft_chains[] =
 	"add chain inet cryo input { type filter hook input priority -300; }\n"
 	"add chain inet cryo output { type filter hook output priority -300; }\n"
 	"add rule inet cryo input meta mark 0xc114 accept\n"
 	"add rule inet cryo output meta mark 0xc114 accept\n"
+	NFT_PASS_RULES("add")
 	"add rule inet cryo input ip saddr . tcp sport . ip daddr . tcp dport @conn4 drop\n"
 	"add rule inet cryo input ip6 saddr . tcp sport . ip6 daddr . tcp dport @conn6 drop\n"
 	"add rule inet cryo output ip saddr . tcp sport . ip daddr . tcp dport @conn4 drop\n"
@@ -153,15 +166,25 @@ static int nft_run(const char *script, const char *what)
 	return 0;
 }
 
-static int nft_has_chains(void)
+/* 0: no chains, 1: chains without the pass rules, 2: with them */
+static int nft_chain_state(void)
 {
 	char *argv[] = { "nft", "list", "chain", "inet", "cryo", "input", NULL };
-	char out[64];
-	return run_tool(argv, NULL, out, sizeof(out)) == 0;
+	char out[4096];
+	if (run_tool(argv, NULL, out, sizeof(out)))
+		return 0;
+	return strstr(out, "@pass4") ? 2 : 1;
 }
+
+static char *nft_set_elements(const char *verb, const struct inet_conn *c, int n, bool pass);
 
 /* One element per direction of each connection. */
 static char *nft_elements(const char *verb, const struct inet_conn *c, int n)
+{
+	return nft_set_elements(verb, c, n, false);
+}
+
+static char *nft_set_elements(const char *verb, const struct inet_conn *c, int n, bool pass)
 {
 	size_t cap = 256 + n * 2 * 200;
 	char *s = xmalloc(cap), *p = s;
@@ -171,7 +194,8 @@ static char *nft_elements(const char *verb, const struct inet_conn *c, int n)
 		char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
 		inet_ntop(c[i].family, c[i].src, a, sizeof(a));
 		inet_ntop(c[i].family, c[i].dst, b, sizeof(b));
-		const char *set = c[i].family == AF_INET6 ? "conn6" : "conn4";
+		const char *set = c[i].family == AF_INET6 ? (pass ? "pass6" : "conn6") :
+					 (pass ? "pass4" : "conn4");
 		p += snprintf(p, cap - (p - s), "%s element inet cryo %s { %s . %u . %s . %u, %s . %u . %s . %u }\n",
 			      verb, set, a, c[i].sport, b, c[i].dport, b, c[i].dport, a, c[i].sport);
 	}
@@ -327,6 +351,50 @@ static void nft_cleanup(void)
 	run_tool(argv, NULL, out, sizeof(out));
 }
 
+/* Let @c through (passN), still in connN until netlock_tidy. */
+static int nft_pass(const struct inet_conn *c, int n)
+{
+	char *argv[] = { "nft", "-f", "-", NULL };
+	char out[512];
+	char *el = nft_set_elements("add", c, n, true);
+	int ret = !el || run_tool(argv, el, out, sizeof(out)) ? -EIO : 0;
+	free(el);
+	return ret;	/* failed: the caller deletes them instead */
+}
+
+/* Every connection let through (passN) out of passN and connN.  The
+ * elements are read back from the table (nft prints them as it reads
+ * them): the unlock may have run in another process (a restore into a
+ * PID namespace of its own), and another cryo's are as good as unlocked. */
+static void nft_unpass(void)
+{
+	size_t sz = 256 * 1024;
+	char *out = xmalloc(sz), *script = xmalloc(2 * sz + 256);
+	for (int v6 = 0; out && script && v6 < 2; v6++) {
+		char *argv_l[] = { "nft", "list", "set", "inet", "cryo", v6 ? "pass6" : "pass4", NULL };
+		char *argv[] = { "nft", "-f", "-", NULL };
+		if (run_tool(argv_l, NULL, out, sz))
+			continue;
+		char *b = strstr(out, "elements = {"), *e = b ? strchr(b, '}') : NULL;
+		if (!e)
+			continue;
+		b += strlen("elements = {");
+		*e = '\0';
+		if (strlen(out) >= sz - 2)
+			pr_warn("network lock (nftables): more connections in pass%d than cryo reads "
+				"at once: `nft delete table inet cryo` removes the rest", v6 ? 6 : 4);
+		snprintf(script, 2 * sz + 256,
+			 "delete element inet cryo conn%d {%s}\ndelete element inet cryo pass%d {%s}\n",
+			 v6 ? 6 : 4, b, v6 ? 6 : 4, b);
+		char res[512];
+		if (run_tool(argv, script, res, sizeof(res)))
+			pr_warn("network lock (nftables): can't take the connections let through out "
+				"of the lock: %s", res);
+	}
+	free(out);
+	free(script);
+}
+
 /* --- the interface --- */
 
 static bool mapped(const uint32_t *a)
@@ -371,21 +439,24 @@ static int netlock_serialise(void)
 }
 
 static int netlock_apply_locked(enum netlock_method m, const struct inet_conn *c, int n,
-				bool lock);
+				bool lock, bool tidy);
 
-static int netlock_apply(enum netlock_method m, const struct inet_conn *c, int n, bool lock)
+/* @tidy (unlock): taken out of the lock, the chain / table gone once it
+ * locks nothing; else (netlock_unlock_keep) left for netlock_tidy */
+static int netlock_apply(enum netlock_method m, const struct inet_conn *c, int n, bool lock,
+			 bool tidy)
 {
 	if (m == NETLOCK_SKIP || n == 0)
 		return 0;
 	int lfd = netlock_serialise();
-	int ret = netlock_apply_locked(m, c, n, lock);
+	int ret = netlock_apply_locked(m, c, n, lock, tidy);
 	if (lfd >= 0)
 		close(lfd);
 	return ret;
 }
 
 static int netlock_apply_locked(enum netlock_method m, const struct inet_conn *c, int n,
-				bool lock)
+				bool lock, bool tidy)
 {
 	char buf[128];
 	/* each connection once */
@@ -420,7 +491,7 @@ static int netlock_apply_locked(enum netlock_method m, const struct inet_conn *c
 			int r = ipt_batch(AF_INET6, c, n, lock);
 			ret = ret ? ret : r;
 		}
-		if (!lock) {
+		if (!lock && tidy) {
 			ipt_cleanup(AF_INET);
 			ipt_cleanup(AF_INET6);
 		}
@@ -433,7 +504,7 @@ static int netlock_apply_locked(enum netlock_method m, const struct inet_conn *c
 		return -ENOMEM;
 	}
 	if (lock) {
-		bool chains = nft_has_chains();
+		int chains = nft_chain_state();
 		size_t len = strlen(nft_setup) + strlen(nft_chains) + strlen(el) + 1;
 		char *s = xmalloc(len);
 		if (!s) {
@@ -441,9 +512,12 @@ static int netlock_apply_locked(enum netlock_method m, const struct inet_conn *c
 			free(u);
 			return -ENOMEM;
 		}
-		snprintf(s, len, "%s%s%s", nft_setup, chains ? "" : nft_chains, el);
+		snprintf(s, len, "%s%s%s", nft_setup,
+			 chains == 2 ? "" : chains ? nft_pass_insert : nft_chains, el);
 		ret = nft_run(s, "locking connections");
 		free(s);
+	} else if (!tidy && !nft_pass(c, n)) {
+		ret = 0;	/* let through; out of connN at netlock_tidy */
 	} else {
 		char *argv[] = { "nft", "-f", "-", NULL };
 		char out[512];
@@ -457,7 +531,8 @@ static int netlock_apply_locked(enum netlock_method m, const struct inet_conn *c
 			free(one);
 		}
 		ret = 0;
-		nft_cleanup();
+		if (tidy)
+			nft_cleanup();
 	}
 	free(el);
 	free(u);
@@ -466,12 +541,35 @@ static int netlock_apply_locked(enum netlock_method m, const struct inet_conn *c
 
 int netlock_lock(enum netlock_method m, const struct inet_conn *c, int n)
 {
-	return netlock_apply(m, c, n, true);
+	return netlock_apply(m, c, n, true, false);
 }
 
 int netlock_unlock(enum netlock_method m, const struct inet_conn *c, int n)
 {
-	return netlock_apply(m, c, n, false);
+	return netlock_apply(m, c, n, false, true);
+}
+
+int netlock_unlock_keep(enum netlock_method m, const struct inet_conn *c, int n)
+{
+	return netlock_apply(m, c, n, false, false);
+}
+
+void sk_network_lock_tidy(const struct cryo_opts *o)
+{
+	enum netlock_method m = netlock_method(o);
+	if (m == NETLOCK_SKIP)
+		return;
+	int lfd = netlock_serialise();
+	if (m == NETLOCK_IPTABLES) {
+		ipt_cleanup(AF_INET);
+		ipt_cleanup(AF_INET6);
+	} else {
+		nft_unpass();
+		nft_cleanup();
+	}
+	if (lfd >= 0)
+		close(lfd);
+	pr_debug("network lock: tidied up");
 }
 
 unsigned sk_network_lock_method(const struct cryo_opts *o)

@@ -97,6 +97,8 @@ struct inet_rst_state {
 	bool prelocked;			/* every connection of the images locked */
 	struct sockaddr_storage (*seeded)[2];	/* sk_tcp_rtt.c: source, peer */
 	int nr_seeded;
+	int *kick;			/* cryo's duplicates of the connections */
+	int nr_kick;			/* restored, pushed once unlocked */
 };
 struct inet_rst_state *inet_rst_state(struct files_restore *fr);
 
@@ -113,6 +115,12 @@ enum netlock_method netlock_method(const struct cryo_opts *o);
  * negative code (logged, naming the connection and the tool). */
 int netlock_lock(enum netlock_method m, const struct inet_conn *c, int n);
 int netlock_unlock(enum netlock_method m, const struct inet_conn *c, int n);
+/* The same, for a caller that tidies up once the restored tree's traffic
+ * flows (sk_network_lock_tidy): nftables lets the connections through
+ * (pass sets) and leaves them in the lock's sets and the table in place
+ * (deleting waits for RCU grace periods: 10-20 ms for the elements, 30-40
+ * ms for the table); iptables takes the rules out and leaves the chain. */
+int netlock_unlock_keep(enum netlock_method m, const struct inet_conn *c, int n);
 
 /* --- guard.c: undoing the dump's lock and repair mode if cryo dies --- */
 

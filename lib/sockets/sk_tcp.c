@@ -830,6 +830,8 @@ out:
 	return ret;
 }
 
+static void keep_for_kick(struct files_restore *fr, int lfd);
+
 void tcp_restore_finish(struct files_restore *fr, bool ok)
 {
 	(void)fr;
@@ -850,7 +852,44 @@ void tcp_restore_finish(struct files_restore *fr, bool ok)
 		int v = ie->opts->reuseaddr;
 		if (v && setsockopt(f->lfd, SOL_SOCKET, SO_REUSEADDR, &v, sizeof(v)))
 			pr_perror("can't set SO_REUSEADDR on TCP connection %u", ie->id);
+		keep_for_kick(fr, f->lfd);
 	}
+}
+
+/* What the restored tasks send between their release and the unlock is
+ * dropped by the lock, and a drop in the output path leaves the segment
+ * unsent (tcp_write_xmit stops at a failed transmit): it would wait for
+ * the next ACK from the peer (its retransmission, backed off while the
+ * connection was locked) or the probe timer (the RTO, 3 s without an RTT
+ * sample).  Once unlocked, an uncork pushes it at once. */
+static void keep_for_kick(struct files_restore *fr, int lfd)
+{
+	struct inet_rst_state *s = fr->kind_state[FDK_INET];
+	int *n = s ? xrealloc(s->kick, (s->nr_kick + 1) * sizeof(*n)) : NULL;
+	if (!n)
+		return;		/* best effort: the peer's next packet pushes it */
+	s->kick = n;
+	int fd = fcntl(lfd, F_DUPFD_CLOEXEC, 0);
+	if (fd >= 0)
+		s->kick[s->nr_kick++] = fd;
+}
+
+static void kick(struct inet_rst_state *s, bool push)
+{
+	for (int i = 0; i < s->nr_kick; i++) {
+		int cork = 1;
+		socklen_t l = sizeof(cork);
+		/* TCP_CORK 0 pushes the pending segments (tcp_push_pending_frames);
+		 * a connection the task corked keeps its data held back */
+		if (push && !getsockopt(s->kick[i], SOL_TCP, TCP_CORK, &cork, &l) && !cork)
+			setsockopt(s->kick[i], SOL_TCP, TCP_CORK, &cork, sizeof(cork));
+		close(s->kick[i]);
+	}
+	if (push && s->nr_kick)
+		pr_debug("pushed what the %d restored connection(s) sent while locked", s->nr_kick);
+	free(s->kick);
+	s->kick = NULL;
+	s->nr_kick = 0;
 }
 
 void sk_inet_restore_released(struct files_restore *fr, bool ok)
@@ -859,13 +898,17 @@ void sk_inet_restore_released(struct files_restore *fr, bool ok)
 	if (!s)
 		return;
 	if (s->nr_conns && ok) {
-		if (netlock_unlock(s->method, s->conns, s->nr_conns))
+		if ((fr->opts && fr->opts->netlock_tidy_later ? netlock_unlock_keep :
+		     netlock_unlock)(s->method, s->conns, s->nr_conns))
 			pr_err("the network lock of %d restored TCP connection(s) could not be "
 			       "removed: see docs/tcp.md to remove it by hand", s->nr_conns);
+		else
+			kick(s, true);
 	} else if (s->nr_conns) {
 		pr_warn("restore failed: %d TCP connection(s) stay locked for another restore "
 			"(docs/tcp.md says how to remove the lock)", s->nr_conns);
 	}
+	kick(s, false);
 	free(s->socks);
 	free(s->conns);
 	free(s->seeded);

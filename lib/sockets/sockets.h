@@ -122,6 +122,11 @@ struct cryo_opts;
 /* inventory.img's network_lock_method for --network-lock (criu's values):
  * the restore locks and unlocks with the method the dump used. */
 unsigned sk_network_lock_method(const struct cryo_opts *o);
+/* After a restore with opts->netlock_tidy_later (cryo migrate's
+ * destination, once it answered the source): the connections it let
+ * through go out of the lock, and cryo's chain / table goes if it locks
+ * nothing any more. */
+void sk_network_lock_tidy(const struct cryo_opts *o);
 
 /* Restore, once the restored tasks run (@ok) or the restore failed: the
  * network lock of restored TCP connections goes (it stays after a failure,

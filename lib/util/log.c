@@ -37,6 +37,10 @@ int log_init(const char *path, int level)
 	if (log_fd != STDERR_FILENO)
 		close(log_fd);
 	log_fd = fd;
+	/* the logs of several processes (cryo migrate's two ends, a lazy-pages
+	 * daemon) and a client's own times can be put on one time line */
+	pr_debug("log times count from CLOCK_MONOTONIC %lld.%06ld", (long long)log_start.tv_sec,
+		 log_start.tv_nsec / 1000);
 	return 0;
 }
 

@@ -202,6 +202,7 @@ def migrate_once(net, cryo, prog, d, pages, rate, extra, log_level='-v2', dest_e
     cli.finish()
     gap = cli.gap_since(t0)
     res['downtime_ms'] = gap * 1000 if gap else None
+    res['echo_times'] = list(cli.times)
     res['echoes_after'] = len([t for t in cli.times if t > t0 + res['total_s']])
     log = open(os.path.join(src, 'src.log'), errors='replace').read()
     res['iterations'] = len(re.findall(r'migrate: pre-copy \d+:', log))
@@ -228,10 +229,54 @@ def migrate_once(net, cryo, prog, d, pages, rate, extra, log_level='-v2', dest_e
             if rel:
                 pre.append((rel[0] - t) * 1000)
     res['predump_freeze_ms'] = pre
+    res['split'] = split(os.path.join(src, 'src.log'), os.path.join(dst, 'dest.log'),
+                         cli.times)
     res['route'] = net.route_to()
     host = int(wait_file(restored))
     res['restored'] = host
     return res
+
+
+def log_events(path):
+    """(CLOCK_MONOTONIC seconds, message) of each line of a cryo log
+    written with -v4 (its first lines say where its clock starts)."""
+    base, ev = None, []
+    try:
+        text = open(path, errors='replace').read()
+    except OSError:
+        return []
+    for t, msg in re.findall(r'^\((\d+\.\d+)\) (.*)$', text, re.M):
+        m = re.match(r'log times count from CLOCK_MONOTONIC (\d+\.\d+)', msg)
+        if m and base is None:
+            base = float(m.group(1))
+        ev.append((float(t), msg))
+    return [(base + t, msg) for t, msg in ev] if base is not None else []
+
+
+# the switch-over's steps, each the first line matching in that log
+SPLIT = (('committed', 'src', r'^dump: notify post-dump'),
+         ('sent', 'src', r'^migrate: images sent'),
+         ('restoring', 'dst', r'^restore: stage images'),
+         ('released', 'dst', r'^restore: stage release'),
+         ('unlocked', 'dst', r'^restore: notify post-resume'))
+
+
+def split(src_log, dst_log, echoes):
+    """ms after the final dump's freeze at which each step of SPLIT was
+    reached, and the first echo after it; {} without -v4 logs."""
+    logs = {'src': log_events(src_log), 'dst': log_events(dst_log)}
+    fr = [t for t, m in logs['src'] if m == 'dump: stage freeze']
+    if not fr:
+        return {}
+    out = {}
+    for name, w, pat in SPLIT:
+        ts = [t for t, m in logs[w] if t >= fr[0] and re.search(pat, m)]
+        if ts:
+            out[name] = (ts[0] - fr[0]) * 1000
+    after = [t for t in echoes if t > fr[0] + 0.002]
+    if after:
+        out['reply'] = (after[0] - fr[0]) * 1000
+    return out
 
 
 def verdict(host, outfile):

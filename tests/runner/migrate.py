@@ -35,6 +35,10 @@ PID with --pidfile.
                  moves with it (the destination's action script): the
                  connection goes on at the destination without an error,
                  and the program passes
+  tcp-nft        the same with --network-lock nftables on both ends (the
+                 destination unlocks through the table's pass sets, and
+                 takes the connection out and the table away after its
+                 answer): no table is left at the destination
   dest-gone      nothing listens at --to: refused before the tree is touched
   refusals       migrate without --to or --listen, --to without -t, --tls,
                  --prev-images-dir
@@ -262,15 +266,16 @@ def check_dest_fails(c):
     c.verdict(pid, 'on the source after the failed migration')
 
 
-def check_tcp(c):
+def check_tcp(c, lock=()):
     net = mignet.Net()
     net.setup()
     prog = os.path.realpath(os.path.join(PROGS, 'mem_migrate'))
     c.binary = prog
     try:
         try:
-            r = mignet.migrate_once(net, CRYO, prog, c.path('run'), 4096, 16, ['--lazy-pages'],
-                                    log_level='-v4')
+            r = mignet.migrate_once(net, CRYO, prog, c.path('run'), 4096, 16,
+                                    ['--lazy-pages'] + list(lock), log_level='-v4',
+                                    dest_extra=lock)
         except mignet.NetError as e:
             raise CheckFailed(str(e))
         finally:
@@ -294,10 +299,20 @@ def check_tcp(c):
             raise CheckFailed('%d pre-copy iterations, expected at least 2' % r['iterations'])
         if not wait_until(lambda: state(r['pid']) in (None, 'Z', 'X'), 20):
             raise CheckFailed('the source process %d still runs' % r['pid'])
+        if lock:
+            # the destination let the connection through (pass4) and then
+            # took it out of the lock and removed the table
+            left = net.sh('nft', 'list', 'table', 'inet', 'cryo', ns=net.dst, check=False)
+            if left.strip():
+                raise CheckFailed('the destination left its lock behind: %s' % ' '.join(left.split())[:400])
         c.outfile = r['outfile']
         c.verdict(host, 'after the migration with its TCP connection')
     finally:
         net.teardown()
+
+
+def check_tcp_nft(c):
+    check_tcp(c, ('--network-lock', 'nftables'))
 
 
 def check_dest_gone(c):
@@ -337,6 +352,7 @@ CHECKS = [
     ('plain', check_plain),
     ('dest-fails', check_dest_fails),
     ('tcp', check_tcp),
+    ('tcp-nft', check_tcp_nft),
     ('dest-gone', check_dest_gone),
     ('refusals', check_refusals),
 ]
