@@ -856,7 +856,8 @@ int dump_st_dedup(void *arg)
  * before a socket of the tree is read */
 static bool in_own_netns(void *arg)
 {
-	return ((struct dump_run *)arg)->ctx.ns.net_back >= 0;
+	const struct ns_dump *ns = &((struct dump_run *)arg)->ctx.ns;
+	return ns->inited && ns->net_back >= 0;
 }
 
 static int st_network_lock(void *arg)

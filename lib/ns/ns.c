@@ -113,6 +113,7 @@ int ns_dump_init(struct ns_dump *st, int dirfd)
 	st->dirfd = dirfd;
 	st->next_id = 1;
 	st->net_back = -1;
+	st->inited = true;
 	for_each_ns_desc(d) {
 		int k = d->kind;
 		int ret = ns_ino("/proc/self/ns", d->name, &st->self[k]);
@@ -130,11 +131,15 @@ int ns_dump_init(struct ns_dump *st, int dirfd)
 
 void ns_dump_fini(struct ns_dump *st)
 {
-	ns_leave(ns_desc(NS_NET), st->net_back);
+	/* a dump that failed before ns_dump_init has a zeroed state, whose
+	 * net_back 0 would be taken for a descriptor (and closed) */
+	if (st->inited)
+		ns_leave(ns_desc(NS_NET), st->net_back);
 	st->net_back = -1;
 	free(st->seen);
 	st->seen = NULL;
 	st->nr_seen = 0;
+	st->inited = false;
 }
 
 /* A task's *_for_children (of kind @d, in /proc/.../ns @dir) must be

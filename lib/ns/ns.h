@@ -124,6 +124,7 @@ struct ns_dump {
 	int nr_seen;
 	uint32_t next_id;
 	int net_back;			/* ns_dump_enter_net: cryo's own, -1: none */
+	bool inited;			/* ns_dump_init ran (a dump may fail before) */
 	const struct str_list *external;	/* --external: net[INODE]:KEY marks one */
 	pid_t root_pid;			/* the first task checked (user.c) */
 	bool pid_nested;		/* a task in a nested PID namespace, or whose
