@@ -122,6 +122,9 @@ int main(int argc, char **argv)
 	snprintf(thr, sizeof(thr), "%s/thr", top);
 	snprintf(v1dir, sizeof(v1dir), "%s/" NAME, v1mnt);
 	snprintf(pid, sizeof(pid), "%d", getpid());
+	rmdir(thr);	/* left empty by an earlier run that was killed */
+	rmdir(top);
+	rmdir(v1dir);
 	if (mkdir(top, 0755) || mkdir(thr, 0755) || mkdir(v1dir, 0755))
 		setup_fail("mkdir %s: %s", thr, strerror(errno));
 	if (write_str(thr, "cgroup.type", "threaded"))
