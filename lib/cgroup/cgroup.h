@@ -18,10 +18,13 @@ struct cg_restore;
 
 #define CG_ROOT_SET 1	/* the dumping tool's own cgroups (criu's root_cg_set) */
 
-/* Dump: cryo's own set first; then each process's (its threads must share
- * it); then cgroup.img.  Errors are logged. */
+/* Dump: cryo's own set first; then each process's and thread's; then
+ * cgroup.img.  Errors are logged. */
 int cg_dump_init(struct cg_dump **out, const struct cryo_opts *o);
 int cg_dump_task(struct cg_dump *cg, pid_t pid, const char *comm, uint32_t *set);
+/* thread @tid of @pid: its own set (threads may sit in other cgroups: v1
+ * "tasks", v2 threaded subtrees); *set = 0 without --manage-cgroups */
+int cg_dump_thread(struct cg_dump *cg, pid_t pid, pid_t tid, const char *comm, uint32_t *set);
 int cg_dump_write(struct cg_dump *cg, int dirfd);
 void cg_dump_free(struct cg_dump *cg);
 
@@ -34,6 +37,9 @@ int cg_restore_prepare(struct cg_restore **out, const struct cryo_opts *o, int d
 int cg_restore_dirs(struct cg_restore *cg);
 /* put process @pid into the cgroups of set @set (before it runs) */
 int cg_restore_place(struct cg_restore *cg, pid_t pid, uint32_t set);
+/* thread @tid of process @pid (put into its process's set already) into
+ * the cgroups of set @set where they differ; @set 0: left there */
+int cg_restore_place_thread(struct cg_restore *cg, pid_t pid, pid_t tid, uint32_t set);
 /* cryo back into its own cgroups, after it put itself into the root's
  * (cg_restore_place(cg, getpid(), ...)) to make the root's cgroup
  * namespace there */

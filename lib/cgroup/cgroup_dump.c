@@ -89,46 +89,12 @@ int cg_dump_init(struct cg_dump **out, const struct cryo_opts *o)
 	return ret;
 }
 
-/* Every thread must be in its process's cgroups: the images have one set
- * per process (criu's threads_cg_set is not written). */
-static int check_threads(pid_t pid, const char *comm, const char *text)
+/* @text (/proc/PID/cgroup or /proc/PID/task/TID/cgroup of @pid) as a set;
+ * its hierarchies must be mounted for --manage-cgroups to save them */
+static int dump_text(struct cg_dump *cg, pid_t pid, const char *comm, const char *text,
+		     uint32_t *set)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return log_errno(-errno, "can't list %s", path);
-	int ret = 0;
-	for (struct dirent *e; !ret && (e = readdir(d));) {
-		if (e->d_name[0] == '.' || atoi(e->d_name) == pid)
-			continue;
-		char tp[300], *t = NULL;
-		snprintf(tp, sizeof(tp), "/proc/%d/task/%s/cgroup", pid, e->d_name);
-		if (read_file(AT_FDCWD, tp, &t, true) < 0)
-			continue;	/* the thread is gone; the seize has the rest */
-		if (strcmp(t, text)) {
-			pr_err("--manage-cgroups: thread %s of process %d (%s) is in other cgroups than "
-			       "its process (a threaded cgroup v2): cryo records one cgroup set per "
-			       "process and can't put it back; move the thread into its process's "
-			       "cgroup or dump with --manage-cgroups=ignore", e->d_name, pid, comm);
-			ret = -EOPNOTSUPP;
-		}
-		free(t);
-	}
-	closedir(d);
-	return ret;
-}
-
-int cg_dump_task(struct cg_dump *cg, pid_t pid, const char *comm, uint32_t *set)
-{
-	char path[64], *text = NULL;
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
-	int ret = read_file(AT_FDCWD, path, &text, false);
-	if (ret < 0)
-		return log_errno(ret, "can't read %s", path);
-	ret = cg->manage ? check_threads(pid, comm, text) : 0;
-	if (!ret)
-		ret = add_set(cg, text, set);
+	int ret = add_set(cg, text, set);
 	const struct cg_set *s = ret ? NULL : &cg->sets[*set - CG_ROOT_SET];
 	for (int i = 0; s && *set != CG_ROOT_SET && i < s->n; i++) {
 		const char *mine = cg_set_path(&cg->sets[0], s->m[i].name);
@@ -160,6 +126,32 @@ int cg_dump_task(struct cg_dump *cg, pid_t pid, const char *comm, uint32_t *set)
 			break;
 		}
 	}
+	return ret;
+}
+
+int cg_dump_task(struct cg_dump *cg, pid_t pid, const char *comm, uint32_t *set)
+{
+	char path[64], *text = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
+	int ret = read_file(AT_FDCWD, path, &text, false);
+	if (ret < 0)
+		return log_errno(ret, "can't read %s", path);
+	ret = dump_text(cg, pid, comm, text, set);
+	free(text);
+	return ret;
+}
+
+int cg_dump_thread(struct cg_dump *cg, pid_t pid, pid_t tid, const char *comm, uint32_t *set)
+{
+	char path[64], *text = NULL;
+	*set = 0;
+	if (!cg->manage)	/* the restore puts threads where their process is */
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", pid, tid);
+	int ret = read_file(AT_FDCWD, path, &text, false);
+	if (ret < 0)
+		return log_errno(ret, "can't read %s", path);
+	ret = dump_text(cg, pid, comm, text, set);
 	free(text);
 	return ret;
 }
@@ -215,11 +207,20 @@ static int dump_dir(char *const *props, int nprops, const char *path, const char
 		pr_err("cgroup %s: deeper than 64 levels", path);
 		return -ELOOP;
 	}
-	for (int i = 0; i < nprops; i++) {
-		const char *pn = props[i];
+	/* v2: a threaded cgroup (cgroup.type "threaded") first, so that the
+	 * restore makes it threaded before anything else (its parent becomes
+	 * "domain threaded" by itself; neither "domain" value can be written) */
+	for (int i = -1; i < nprops; i++) {
+		const char *pn = i < 0 ? "cgroup.type" : props[i];
 		char *val = NULL;
+		if (i >= 0 && !strcmp(pn, "cgroup.type"))
+			continue;
 		if (cg_read_prop(path, pn, &val))
 			continue;	/* not in this kernel or not in this cgroup */
+		if (i < 0 && strcmp(val, "threaded")) {
+			free(val);
+			continue;
+		}
 		CgroupPropEntry *pe = xzalloc(sizeof(*pe));
 		CgroupPropEntry **v = realloc(d->properties, (d->n_properties + 1) * sizeof(*v));
 		char *fp = cg_join(path, pn);

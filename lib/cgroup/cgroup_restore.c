@@ -448,14 +448,21 @@ int cg_restore_dirs(struct cg_restore *cg)
 	return ret;
 }
 
-int cg_restore_place(struct cg_restore *cg, pid_t pid, uint32_t set)
+/* @pid into set @set's cgroups; @tid > 0: only its thread @tid (written to
+ * "tasks" in v1, to "cgroup.threads" in v2, where the cgroup must be in
+ * the process's threaded subtree) */
+static int place(struct cg_restore *cg, pid_t pid, pid_t tid, uint32_t set)
 {
 	const CgSetEntry *s = cg ? find_set(cg, set) : NULL;
 	struct cg_set cur = { 0 };
 	char spid[16], path[64], *text = NULL;
-	snprintf(spid, sizeof(spid), "%d", pid);
-	/* where it is now (its parent's, or cryo's): no write needed there */
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
+	snprintf(spid, sizeof(spid), "%d", tid > 0 ? tid : pid);
+	/* where it is now (its parent's, its process's, or cryo's): no write
+	 * needed there */
+	if (tid > 0)
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", pid, tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
 	int r0 = s ? read_file(AT_FDCWD, path, &text, false) : 0;
 	if (r0 < 0)
 		return log_errno(r0, "can't read %s", path);
@@ -497,13 +504,22 @@ int cg_restore_place(struct cg_restore *cg, pid_t pid, uint32_t set)
 			ret = ensure_dir(cg, dir, &made);
 			cg->mode = m;
 		}
+		const char *file = tid <= 0 ? "cgroup.procs" : name[0] ? "tasks" : "cgroup.threads";
 		if (!ret) {
-			ret = cg_write_file(dir, "cgroup.procs", spid);
-			if (ret)
+			ret = cg_write_file(dir, file, spid);
+			if (ret && tid > 0)
+				log_errno(ret, "can't put thread %d of process %d into cgroup %s:%s "
+					  "(writing %s/%s)%s", tid, pid, CG_SHOW(name), to, dir, file,
+					  name[0] ? "" : ": a cgroup v2 takes a thread apart from "
+					  "its process only in the process's threaded subtree "
+					  "(cgroup.type \"threaded\"; restore with a "
+					  "--manage-cgroups mode that sets properties)");
+			else if (ret)
 				log_errno(ret, "can't put process %d into cgroup %s (writing %s/cgroup.procs)",
 					  pid, to, dir);
 			else
-				pr_debug("process %d put into cgroup %s:%s", pid, CG_SHOW(name), to);
+				pr_debug("%s %d put into cgroup %s:%s", tid > 0 ? "thread" : "process",
+					 tid > 0 ? tid : pid, CG_SHOW(name), to);
 		}
 		free(dir);
 		free(to);
@@ -514,6 +530,23 @@ int cg_restore_place(struct cg_restore *cg, pid_t pid, uint32_t set)
 	}
 	cg_set_clear(&cur);
 	return 0;
+}
+
+int cg_restore_place(struct cg_restore *cg, pid_t pid, uint32_t set)
+{
+	return place(cg, pid, 0, set);
+}
+
+int cg_restore_place_thread(struct cg_restore *cg, pid_t pid, pid_t tid, uint32_t set)
+{
+	if (!set || !cg)
+		return 0;
+	if (!find_set(cg, set)) {
+		pr_err("thread %d of process %d: cgroup set %u is not in cgroup.img: the images "
+		       "are damaged", tid, pid, set);
+		return -EINVAL;
+	}
+	return place(cg, pid, tid, set);
 }
 
 void cg_restore_undo(struct cg_restore *cg)

@@ -443,6 +443,11 @@ static int check_cgroups(struct dump_ctx *ctx)
 		struct seized_proc *p = ctx->tree.procs[i];
 		if (p->state != TASK_DEAD)
 			ret = cg_dump_task(cg, p->pid, p->comm, &ctx->cg_sets[i]);
+		/* each thread's own set too (another cgroup than its process's:
+		 * v1 "tasks", a v2 threaded subtree) */
+		for (int k = 0; !ret && p->state != TASK_DEAD && k < p->nr_threads; k++)
+			ret = cg_dump_thread(cg, p->pid, p->threads[k].tid, p->comm,
+					     &p->threads[k].cg_set);
 	}
 	if (!ret)
 		ret = cg_dump_write(cg, ctx->dirfd);

@@ -72,6 +72,8 @@ static int dump_thread(struct dump_ctx *ctx, struct seized_proc *p, struct seize
 		goto out;
 	}
 	thread_core_entry__init(core.thread_core);
+	core.thread_core->cg_set = t->cg_set;	/* criu's: every thread's, with cgroups managed */
+	core.thread_core->has_cg_set = t->cg_set != 0;
 	if (d.leader) {
 		/* Process-wide state, from the leader. */
 		TaskCoreEntry *tc = xzalloc(sizeof(*tc));

@@ -971,8 +971,12 @@ int check_namespaces_cgroups(struct rst_ctx *ctx)
 	}
 	if (ret || !mode || !strcmp(mode, "ignore"))
 		return ret;
-	/* lib/cgroup: the sets of the live processes, the root's first */
-	uint32_t *sets = calloc(ctx->nr_procs, sizeof(*sets));
+	/* lib/cgroup: the sets of the live processes, the root's first, then
+	 * those of threads in other cgroups (thread_core cg_set) */
+	size_t all = ctx->nr_procs;
+	for (int i = 0; i < ctx->nr_procs; i++)
+		all += (size_t)ctx->procs[i].nr_threads;
+	uint32_t *sets = calloc(all ?: 1, sizeof(*sets));
 	int nr = 0;
 	if (!sets)
 		return -ENOMEM;
@@ -990,6 +994,12 @@ int check_namespaces_cgroups(struct rst_ctx *ctx)
 		}
 		sets[nr++] = tc->cg_set;
 	}
+	for (int i = 0; i < ctx->nr_procs; i++)
+		for (int k = 1; ctx->procs[i].state != TASK_DEAD && k < ctx->procs[i].nr_threads; k++) {
+			const ThreadCoreEntry *th = ctx->procs[i].thr[k].core->thread_core;
+			if (th && th->has_cg_set && th->cg_set != ctx->procs[i].core->tc->cg_set)
+				sets[nr++] = th->cg_set;
+		}
 	/* A new cgroup namespace is rooted where its creator (cryo) is when
 	 * the root is cloned, not where the root is moved to afterwards:
 	 * create_root clones it from inside the root's cgroups

@@ -4,6 +4,7 @@
  * fill memory, then the phases of lib/task's table around the descriptors,
  * cwd, root and threads made here: mm fields, signal actions and settings,
  * signals and timers, per-thread state, and last the registers. */
+#include "cgroup/cgroup.h"
 #include "restore/restore.h"
 #include "files/files.h"
 #include "mem/page_source.h"
@@ -671,6 +672,12 @@ int restore_task_state(struct rst_ctx *ctx, struct rst_proc *p)
 		ret = restore_root(r, ctx, p);
 	if (!ret)
 		ret = create_threads(p);
+	/* threads in other cgroups than their process's (criu's thread cg_set) */
+	for (int i = 1; !ret && ctx->cg && i < p->nr_threads; i++) {
+		const ThreadCoreEntry *tc = p->thr[i].core->thread_core;
+		if (tc && tc->has_cg_set)
+			ret = cg_restore_place_thread(ctx->cg, p->pid, p->thr[i].tid, tc->cg_set);
+	}
 	if (!ret)	/* where its next children are born, as at the dump */
 		ret = pidns_restore_children(ctx, p, true);
 	if (!ret)	/* shared pending signals, timers */

@@ -29,6 +29,7 @@ struct seized_thread {
 	int pending_signal;		/* signal caught while interrupting: re-delivered on release */
 	struct user_regs_struct regs;	/* as found */
 	uint64_t sigmask;		/* as found (PTRACE_GETSIGMASK) */
+	uint32_t cg_set;		/* its cgroup set (lib/cgroup), 0: not recorded */
 };
 
 struct seized_proc {
