@@ -32,12 +32,21 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "compat/uapi-extra.h"
+
+#ifndef SOL_UDPLITE
+#define SOL_UDPLITE 136		/* linux/socket.h */
+#endif
+#ifndef UDPLITE_SEND_CSCOV
+#define UDPLITE_SEND_CSCOV 10	/* linux/udp.h (net/udplite.h before) */
+#define UDPLITE_RECV_CSCOV 11
+#endif
 
 #ifndef IP_NODEFRAG
 #define IP_NODEFRAG 22
@@ -111,6 +120,17 @@ static const struct skopt_int ip_tab[] = {
 	OPT(SOL_IPV6, IPV6_ROUTER_ALERT_ISOLATE, IPV6_ONLY),
 	OPT(SOL_IPV6, IPV6_CHECKSUM, IPV6_ONLY),
 	OPT(SOL_IPV6, IPV6_HDRINCL, IPV6_ONLY),
+	/* UDP and UDP-Lite (TCP and raw sockets answer ENOPROTOOPT): the cork
+	 * without data queued (with data: refused in sk_inet.c), GSO and GRO,
+	 * the zero-checksum flags, ESP-in-UDP and UDP-Lite's coverages */
+	OPT(SOL_UDP, UDP_CORK, 0),
+	OPT(SOL_UDP, UDP_SEGMENT, 0),
+	OPT(SOL_UDP, UDP_GRO, 0),
+	OPT(SOL_UDP, UDP_NO_CHECK6_TX, 0),
+	OPT(SOL_UDP, UDP_NO_CHECK6_RX, 0),
+	OPT(SOL_UDP, UDP_ENCAP, 0),
+	OPT(SOL_UDPLITE, UDPLITE_SEND_CSCOV, 0),
+	OPT(SOL_UDPLITE, UDPLITE_RECV_CSCOV, 0),
 };
 
 /* SOL_TCP; TCP_NODELAY, TCP_CORK and keepalive: criu's fields. */
