@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <linux/filter.h>
+#include <linux/netlink.h>
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,10 @@
 
 #ifndef SO_BUF_LOCK
 #define SO_BUF_LOCK 72		/* asm-generic/socket.h, Linux 5.14 */
+#endif
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270		/* linux/socket.h */
 #endif
 
 #define OPT(level, name, def, flags) { level, name, #name, def, flags }
@@ -61,6 +66,16 @@ static const struct skopt_int sol_socket[] = {
 	OPT(SOL_SOCKET, SO_NOFCS, 0, 0),
 	OPT(SOL_SOCKET, SO_RESERVE_MEM, 0, 0),
 	OPT(SOL_SOCKET, SO_LOCK_FILTER, 0, 0),
+	/* netlink sockets' flags (other kinds answer EOPNOTSUPP or ENOPROTOOPT
+	 * and are skipped): ext-acks and strict checking (iproute2, libnl,
+	 * systemd), no ENOBUFS... */
+	OPT(SOL_NETLINK, NETLINK_PKTINFO, 0, 0),
+	OPT(SOL_NETLINK, NETLINK_BROADCAST_ERROR, 0, 0),
+	OPT(SOL_NETLINK, NETLINK_NO_ENOBUFS, 0, 0),
+	OPT(SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, 0, 0),
+	OPT(SOL_NETLINK, NETLINK_CAP_ACK, 0, 0),
+	OPT(SOL_NETLINK, NETLINK_EXT_ACK, 0, 0),
+	OPT(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 0, 0),
 };
 
 /* --- integer option tables (shared with sk_inet_opts.c) --- */
