@@ -250,7 +250,15 @@ int skopt_dump(int lfd, SkOptsEntry *o, struct skopt_mem *m, const char *what)
 		if (!m->dev)
 			return -ENOMEM;
 	}
-	/* a classic BPF filter attached with SO_ATTACH_FILTER */
+	/* a classic BPF filter attached with SO_ATTACH_FILTER; an eBPF one
+	 * (SO_ATTACH_BPF) has no original program to give: EACCES */
+	l = 0;
+	if (getsockopt(lfd, SOL_SOCKET, SO_GET_FILTER, NULL, &l) && errno == EACCES) {
+		pr_err("%s has an eBPF socket filter (SO_ATTACH_BPF): the kernel can't give an "
+		       "eBPF program back from a socket, so cryo can't dump it (classic filters, "
+		       "SO_ATTACH_FILTER, are restored)", what);
+		return -EOPNOTSUPP;
+	}
 	l = 0;
 	if (!getsockopt(lfd, SOL_SOCKET, SO_GET_FILTER, NULL, &l) && l) {
 		struct sock_filter *f = xmalloc(l * sizeof(*f));
