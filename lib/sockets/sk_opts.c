@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <linux/filter.h>
+#include <linux/if_packet.h>
 #include <linux/netlink.h>
 #include <net/if.h>
 #include <stdlib.h>
@@ -76,6 +77,10 @@ static const struct skopt_int sol_socket[] = {
 	OPT(SOL_NETLINK, NETLINK_CAP_ACK, 0, 0),
 	OPT(SOL_NETLINK, NETLINK_EXT_ACK, 0, 0),
 	OPT(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 0, 0),
+	/* packet sockets' options that sock_diag does not show (the others are
+	 * in packet_sock_entry) */
+	OPT(SOL_PACKET, PACKET_QDISC_BYPASS, 0, 0),
+	OPT(SOL_PACKET, PACKET_IGNORE_OUTGOING, 0, 0),
 };
 
 /* --- integer option tables (shared with sk_inet_opts.c) --- */
