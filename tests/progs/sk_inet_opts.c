@@ -13,7 +13,9 @@
  *   l4  UDP-Lite, IPv4, bound: its checksum coverages.
  * u4 and u6 also carry the UDP-level options (UDP_CORK with nothing queued,
  * UDP_SEGMENT, UDP_GRO, UDP_NO_CHECK6_*); d6 is an ESP-in-UDP socket
- * (UDP_ENCAP).
+ * (UDP_ENCAP).  Byte-string options: u4 and t4 send IP options (record
+ * route), u6 hop-by-hop and destination options headers (IPV6_HOPOPTS,
+ * IPV6_DSTOPTS).
  * After SIGTERM: every option reads back exactly as before; the
  * memberships are there.
  */
@@ -173,6 +175,30 @@ static struct iopt t4_opts[] = {
 	IOPT(SOL_SOCKET, SO_TXREHASH, 0),
 };
 
+/* a byte-string option: set it, and check it reads back the same */
+struct bopt {
+	int fd, level, name;
+	const char *str;
+	unsigned char val[8];
+};
+
+static int bopts_do(struct bopt *b, int n, bool check)
+{
+	int bad = 0;
+	for (int i = 0; i < n; i++) {
+		unsigned char got[64];
+		socklen_t l = sizeof(got);
+		if (!check && setsockopt(b[i].fd, b[i].level, b[i].name, b[i].val, sizeof(b[i].val)))
+			setup_fail("setsockopt(%s): %s", b[i].str, strerror(errno));
+		if (getsockopt(b[i].fd, b[i].level, b[i].name, got, &l) || l != sizeof(b[i].val) ||
+		    memcmp(got, b[i].val, l)) {
+			fail("%s: %u bytes, not the 8 set", b[i].str, l);
+			bad++;
+		}
+	}
+	return bad;
+}
+
 static int bound(int family, int type, int v6only)
 {
 	int fd = socket(family, type, 0);
@@ -252,6 +278,15 @@ int main(int argc, char **argv)
 		setup_fail("t4: TCP_CONGESTION reno: %s", strerror(errno));
 	if (!member4(u4, "239.1.2.3") || !member6(u6, "ff15::1234") || member4(f4, "239.1.2.3"))
 		setup_fail("membership probes do not work here");
+	/* record route with two slots (NOP-padded); PadN options */
+	struct bopt bo[] = {
+		{ u4, SOL_IP, IP_OPTIONS, "u4 IP_OPTIONS", { 7, 7, 4, 0, 0, 0, 0, 1 } },
+		{ t4, SOL_IP, IP_OPTIONS, "t4 IP_OPTIONS", { 7, 7, 4, 0, 0, 0, 0, 1 } },
+		{ u6, SOL_IPV6, IPV6_HOPOPTS, "u6 IPV6_HOPOPTS", { 0, 0, 1, 4, 0, 0, 0, 0 } },
+		{ u6, SOL_IPV6, IPV6_DSTOPTS, "u6 IPV6_DSTOPTS", { 0, 0, 1, 4, 0, 0, 0, 0 } },
+	};
+	if (bopts_do(bo, NOPTS(bo), false))
+		setup_fail("byte-string options do not read back here");
 	close(f4);
 	close(f6);
 	close(ft);
@@ -265,6 +300,7 @@ int main(int argc, char **argv)
 	iopts_check(d6, d6_opts, NOPTS(d6_opts), "d6");
 	iopts_check(t4, t4_opts, NOPTS(t4_opts), "t4");
 	iopts_check(l4, l4_opts, NOPTS(l4_opts), "l4");
+	bopts_do(bo, NOPTS(bo), true);
 	int proto = 0;
 	socklen_t pl = sizeof(proto);
 	struct sockaddr_storage ln2;
