@@ -43,8 +43,9 @@
  * the _OLD numbers from <sys/socket.h>; a socket in the _NEW mode reports
  * through the _NEW ones (and ENOENT for SO_TIMESTAMPING of the other mode).
  * SO_LOCK_FILTER last: it forbids changing the filter (attached before).
- * Not here: SO_BUSY_POLL_BUDGET, SO_TXTIME and SO_SNDLOWAT can't be read
- * back (or set) through getsockopt. */
+ * SO_TXTIME: struct sock_txtime (clock id, flags) as one 64-bit value.
+ * Not here: SO_BUSY_POLL_BUDGET and SO_SNDLOWAT can't be read back (or set)
+ * through getsockopt. */
 static const struct skopt_int sol_socket[] = {
 	OPT(SOL_SOCKET, SO_TIMESTAMP_OLD, 0, 0),
 	OPT(SOL_SOCKET, SO_TIMESTAMPNS_OLD, 0, 0),
@@ -62,6 +63,7 @@ static const struct skopt_int sol_socket[] = {
 	OPT(SOL_SOCKET, SO_SELECT_ERR_QUEUE, 0, 0),
 	OPT(SOL_SOCKET, SO_MAX_PACING_RATE, -1, SKOPT_U64),	/* ~0UL */
 	OPT(SOL_SOCKET, SO_RCVMARK, 0, 0),
+	OPT(SOL_SOCKET, SO_TXTIME, 0, SKOPT_U64 | SKOPT_WIDE),
 	OPT(SOL_SOCKET, SO_PASSPIDFD, 0, 0),
 	OPT(SOL_SOCKET, SO_PASSRIGHTS, 1, 0),
 	OPT(SOL_SOCKET, SO_NOFCS, 0, 0),
@@ -145,7 +147,8 @@ int skopt_ints_restore(int sk, SkIntOptEntry *const *v, size_t n, const struct s
 		}
 		int iv = (int)e->value;
 		uint64_t uv = e->value;
-		bool wide = (t->flags & SKOPT_U64) && (int64_t)iv != e->value;
+		bool wide = (t->flags & SKOPT_U64) &&
+			    ((t->flags & SKOPT_WIDE) || (int64_t)iv != e->value);
 		if (setsockopt(sk, t->level, t->name, wide ? (void *)&uv : (void *)&iv,
 			       wide ? sizeof(uv) : sizeof(iv)))
 			return_perror("%s: setsockopt(%s, %lld)", what, t->str, (long long)e->value);
