@@ -230,6 +230,49 @@ static int tcp_md5_refuse(struct fd_dump *d, int state, const char *cs)
 	return 0;
 }
 
+/* The peer of a connected ping or raw socket: its "port" (the ICMP
+ * identifier, the raw protocol) is no part of the peer, so getpeername
+ * says ENOTCONN although connect() set an address, and sock_diag does not
+ * list ping sockets.  /proc/PID/net/{icmp,icmp6,raw,raw6} (the task's
+ * network namespace) show the state and the remote address, each 32-bit
+ * word printed as it is in memory. */
+static int dgram_peer_proc(struct fd_dump *d, uint32_t *dst, bool *connected)
+{
+	bool v6 = d->sk_family == AF_INET6;
+	const char *name = d->sk_type == SOCK_RAW ? (v6 ? "raw6" : "raw") : (v6 ? "icmp6" : "icmp");
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/net/%s", d->pid, name);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return_perror("can't open %s for " FD_FMT, path, FD_ARGS(d));
+	*connected = false;
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char rem[33];
+		unsigned st;
+		unsigned long ino;
+		if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%*x %32[0-9A-Fa-f]:%*x %x %*x:%*x %*x:%*x %*x "
+			   "%*u %*u %lu", rem, &st, &ino) != 3 || ino != d->st.st_ino)
+			continue;
+		found = true;
+		size_t words = v6 ? 4 : 1;
+		if (strlen(rem) != words * 8)
+			break;
+		for (size_t i = 0; i < words; i++) {
+			char w[9];
+			memcpy(w, rem + i * 8, 8);
+			w[8] = '\0';
+			uint32_t v = strtoul(w, NULL, 16);
+			memcpy(&dst[i], &v, 4);
+		}
+		*connected = st == TCP_ESTABLISHED;
+	}
+	fclose(f);
+	if (!found)
+		pr_warn(FD_FMT " is not in %s: taken as not connected", FD_ARGS(d), path);
+	return 0;
+}
+
 /* SHUT_RD/SHUT_WR of a UDP socket (only sock_diag shows them). */
 static int udp_shutdown(struct fd_dump *d, int *how)
 {
@@ -368,6 +411,15 @@ static int inet_dump(struct fd_dump *d)
 		}
 	} else {
 		ie.state = dport ? TCP_ESTABLISHED : TCP_CLOSE;
+		bool ping = d->sk_type == SOCK_DGRAM && (d->sk_proto == IPPROTO_ICMP ||
+							 d->sk_proto == IPPROTO_ICMPV6);
+		bool peer = false;
+		if (!dport && (ping || d->sk_type == SOCK_RAW)) {
+			if ((ret = dgram_peer_proc(d, dst, &peer)))
+				return ret;
+			if (peer)
+				ie.state = TCP_ESTABLISHED;
+		}
 		int q = 0;
 		if (d->sk_type == SOCK_DGRAM && !ioctl(lfd, SIOCOUTQ, &q) && q) {
 			pr_err(FD_FMT " is a %s socket (%s) with %d byte(s) of corked data not sent "
@@ -692,7 +744,8 @@ static int inet_open(struct files_restore *fr, struct rst_file *f)
 			snprintf(what, sizeof(what), "UDP socket %u (ino %u)", ie->id, ie->ino);
 			ret = sk_udp_queue_restore(fr, f->fe->id, sk, what);
 		}
-		if (!ret && !tcp && ie->dst_port) {
+		/* (a ping or raw socket's peer has no port) */
+		if (!ret && !tcp && (ie->dst_port || ie->state == TCP_ESTABLISHED)) {
 			struct sockaddr_storage ss;
 			socklen_t l;
 			ret = inet_sockaddr(ie, false, &ss, &l);
