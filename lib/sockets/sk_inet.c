@@ -190,6 +190,7 @@ static int syn_sent_peer(struct fd_dump *d, uint32_t *addr, uint32_t *port)
 struct md5_query {
 	ino_t ino;
 	int keys;
+	int shutdown;
 };
 
 static int md5_cb(struct nlmsghdr *h, void *arg)
@@ -202,14 +203,17 @@ static int md5_cb(struct nlmsghdr *h, void *arg)
 	for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
 		if (a->rta_type == INET_DIAG_MD5SIG)
 			q->keys = RTA_PAYLOAD(a) / TCP_DIAG_MD5SIG_SIZE;
+		else if (a->rta_type == INET_DIAG_SHUTDOWN)
+			q->shutdown = *(uint8_t *)RTA_DATA(a);
 	return 1;
 }
 
 /* TCP MD5 signature keys (TCP_MD5SIG, RFC 2385: BGP sessions): setsockopt
  * only, but sock_diag lists them to CAP_NET_ADMIN with the TCP info (a
  * hashed socket: listening or connected).  cryo does not restore them yet;
- * without them the peer drops every segment of the restored connection. */
-static int tcp_md5_refuse(struct fd_dump *d, int state, const char *cs)
+ * without them the peer drops every segment of the restored connection.
+ * The same answer gives the socket's shutdown bits (*@shut). */
+static int tcp_md5_refuse(struct fd_dump *d, int state, const char *cs, int *shut)
 {
 	struct {
 		struct nlmsghdr h;
@@ -222,6 +226,7 @@ static int tcp_md5_refuse(struct fd_dump *d, int state, const char *cs)
 	if (ret < 0)
 		pr_warn("sock_diag does not say whether " FD_FMT " has TCP MD5 keys: %s",
 			FD_ARGS(d), strerror(-ret));
+	*shut = q.shutdown;
 	if (q.keys) {
 		pr_err(FD_FMT " is a TCP socket (%s) with %d MD5 signature key(s) (TCP_MD5SIG): "
 		       "cryo can't restore them yet, so it can't dump it", FD_ARGS(d), cs, q.keys);
@@ -363,8 +368,17 @@ static int inet_dump(struct fd_dump *d)
 			inet_conn_of(&ie, &conn);
 			inet_conn_str(&conn, cs, sizeof(cs));
 		}
-		if (ti.tcpi_state != TCP_CLOSE && (ret = tcp_md5_refuse(d, ti.tcpi_state, cs)))
+		int shut = 0;
+		if (ti.tcpi_state != TCP_CLOSE && (ret = tcp_md5_refuse(d, ti.tcpi_state, cs, &shut)))
 			return ret;
+		/* shutdown(SHUT_RD) of a connection: no packet tells the peer,
+		 * the state does not show it; where the peer's FIN came
+		 * (CLOSE_WAIT...) the kernel set it itself */
+		if ((shut & 1) && (ti.tcpi_state == TCP_ESTABLISHED || ti.tcpi_state == TCP_FIN_WAIT1 ||
+				   ti.tcpi_state == TCP_FIN_WAIT2)) {
+			ie.has_shutdown = 1;
+			ie.shutdown = SK_SHUTDOWN__READ;
+		}
 		switch (ti.tcpi_state) {
 		case TCP_LISTEN:
 			/* for a listener, tcpi_unacked is the accept queue and
@@ -722,6 +736,12 @@ static int inet_open(struct files_restore *fr, struct rst_file *f)
 			ret = -EINVAL;
 		} else {
 			ret = tcp_restore_conn(fr, f, sk, ie);
+			/* SHUT_RD: no packet, harmless in repair mode */
+			if (!ret && ie->has_shutdown && ie->shutdown == SK_SHUTDOWN__READ &&
+			    shutdown(sk, SHUT_RD)) {
+				ret = -errno;
+				pr_perror("can't shut down inet socket %u for reading", ie->id);
+			}
 		}
 	} else {
 		/* an ended connection: its port went back to the kernel */
