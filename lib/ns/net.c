@@ -4,7 +4,8 @@
  *                  flags and MTU, and its ipv4/ipv6 conf sysctls);
  *   netns-ID.img   its sysctls (NetnsEntry: net.ipv4.conf.{all,default},
  *                  net.ipv6.conf.{all,default}, net.unix.max_dgram_qlen;
- *                  net.core.somaxconn in a field of cryo's own);
+ *                  net.core.somaxconn and a few net.ipv4 sysctls (ping
+ *                  sockets, non-local binds) in fields of cryo's own);
  *   ifaddr-ID.img, route-ID.img, route6-ID.img, rule-ID.img
  *                  addresses, routes and rules in iproute2's save format
  *                  (net_rtnl.c).
@@ -63,6 +64,10 @@ static const char *const conf6_names[] = {
 };
 static const char *const unix_names[] = { "max_dgram_qlen" };
 static const char *const core_names[] = { "somaxconn" };
+/* net.ipv4 sysctls a socket's restore depends on: ping sockets need the
+ * group range, binds a non-local address (ip_nonlocal_bind) */
+static const char *const ipv4_names[] = { "ping_group_range", "ip_local_port_range",
+					  "ip_unprivileged_port_start", "ip_nonlocal_bind" };
 
 #define STR_MAX 200	/* criu's MAX_STR_CONF_LEN */
 
@@ -128,7 +133,9 @@ static void sysctls_free(struct sysctls *s)
 
 static bool is_str(const char *name)
 {
-	return !strcmp(name, "stable_secret");
+	/* (the ranges: two numbers, kept as the kernel writes them) */
+	return !strcmp(name, "stable_secret") || !strcmp(name, "ping_group_range") ||
+	       !strcmp(name, "ip_local_port_range");
 }
 
 static int sysctls_read(struct sysctls *s, const char *dir, const char *const *names, size_t n)
@@ -385,7 +392,7 @@ static int dump_devices(int sk, int dirfd, uint32_t id, pid_t pid)
 static int dump_conf(int dirfd, uint32_t id)
 {
 	NetnsEntry e = NETNS_ENTRY__INIT;
-	struct sysctls s[6] = { 0 };
+	struct sysctls s[7] = { 0 };
 	int ret = sysctls_read(&s[0], "ipv4/conf/default", conf4_names, ARRAY_SIZE(conf4_names));
 	if (!ret)
 		ret = sysctls_read(&s[1], "ipv4/conf/all", conf4_names, ARRAY_SIZE(conf4_names));
@@ -397,6 +404,8 @@ static int dump_conf(int dirfd, uint32_t id)
 		ret = sysctls_read(&s[4], "unix", unix_names, ARRAY_SIZE(unix_names));
 	if (!ret)
 		ret = sysctls_read(&s[5], "core", core_names, ARRAY_SIZE(core_names));
+	if (!ret)
+		ret = sysctls_read(&s[6], "ipv4", ipv4_names, ARRAY_SIZE(ipv4_names));
 	if (!ret) {
 		e.n_def_conf4 = s[0].n, e.def_conf4 = s[0].p;
 		e.n_all_conf4 = s[1].n, e.all_conf4 = s[1].p;
@@ -404,6 +413,7 @@ static int dump_conf(int dirfd, uint32_t id)
 		e.n_all_conf6 = s[3].n, e.all_conf6 = s[3].p;
 		e.n_unix_conf = s[4].n, e.unix_conf = s[4].p;
 		e.n_cryo_core_conf = s[5].n, e.cryo_core_conf = s[5].p;
+		e.n_cryo_ipv4_conf = s[6].n, e.cryo_ipv4_conf = s[6].p;
 		struct cr_img *img;
 		ret = img_open(&img, dirfd, IMG_NETNS, IMG_WRITE, id);
 		if (!ret) {
@@ -670,6 +680,9 @@ static int restore_conf(int dirfd, uint32_t id)
 		if (!ret)
 			ret = sysctls_write(e->cryo_core_conf, e->n_cryo_core_conf, "core",
 					    core_names, ARRAY_SIZE(core_names));
+		if (!ret)
+			ret = sysctls_write(e->cryo_ipv4_conf, e->n_cryo_ipv4_conf, "ipv4",
+					    ipv4_names, ARRAY_SIZE(ipv4_names));
 	}
 	protobuf_c_message_free_unpacked(&e->base, NULL);
 	return ret;

@@ -62,6 +62,8 @@ struct inet_opts_mem {
 	} *mc;
 	int nr_mc;
 	IpMcEntry *mce, **mcp;
+	SkBytesOptEntry *be, **bep;	/* IP_OPTIONS, IPv6 extension headers */
+	uint8_t *bbuf;
 	char cc[32];		/* TCP_CONGESTION */
 	uint32_t icmp_filter[8];
 };

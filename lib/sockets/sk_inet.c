@@ -183,6 +183,101 @@ static int syn_sent_peer(struct fd_dump *d, uint32_t *addr, uint32_t *port)
 	return 0;
 }
 
+/* sizeof(struct tcp_diag_md5sig) of linux/tcp.h (which clashes with
+ * netinet/tcp.h): family, prefix length, key length, address, key */
+#define TCP_DIAG_MD5SIG_SIZE (1 + 1 + 2 + 16 + 80)
+
+struct md5_query {
+	ino_t ino;
+	int keys;
+	int shutdown;
+};
+
+static int md5_cb(struct nlmsghdr *h, void *arg)
+{
+	struct md5_query *q = arg;
+	struct inet_diag_msg *m = NLMSG_DATA(h);
+	if (m->idiag_inode != q->ino)
+		return 0;
+	int len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+	for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
+		if (a->rta_type == INET_DIAG_MD5SIG)
+			q->keys = RTA_PAYLOAD(a) / TCP_DIAG_MD5SIG_SIZE;
+		else if (a->rta_type == INET_DIAG_SHUTDOWN)
+			q->shutdown = *(uint8_t *)RTA_DATA(a);
+	return 1;
+}
+
+/* TCP MD5 signature keys (TCP_MD5SIG, RFC 2385: BGP sessions): setsockopt
+ * only, but sock_diag lists them to CAP_NET_ADMIN with the TCP info (a
+ * hashed socket: listening or connected).  cryo does not restore them yet;
+ * without them the peer drops every segment of the restored connection.
+ * The same answer gives the socket's shutdown bits (*@shut). */
+static int tcp_md5_refuse(struct fd_dump *d, int state, const char *cs, int *shut)
+{
+	struct {
+		struct nlmsghdr h;
+		struct inet_diag_req_v2 r;
+	} req = { .h = { .nlmsg_flags = NLM_F_DUMP },
+		  .r = { .sdiag_family = d->sk_family, .sdiag_protocol = IPPROTO_TCP,
+			 .idiag_ext = 1 << (INET_DIAG_INFO - 1), .idiag_states = 1u << state } };
+	struct md5_query q = { .ino = d->st.st_ino };
+	int ret = sock_diag_query(&req, sizeof(req), md5_cb, &q);
+	if (ret < 0)
+		pr_warn("sock_diag does not say whether " FD_FMT " has TCP MD5 keys: %s",
+			FD_ARGS(d), strerror(-ret));
+	*shut = q.shutdown;
+	if (q.keys) {
+		pr_err(FD_FMT " is a TCP socket (%s) with %d MD5 signature key(s) (TCP_MD5SIG): "
+		       "cryo can't restore them yet, so it can't dump it", FD_ARGS(d), cs, q.keys);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+/* The peer of a connected ping or raw socket: its "port" (the ICMP
+ * identifier, the raw protocol) is no part of the peer, so getpeername
+ * says ENOTCONN although connect() set an address, and sock_diag does not
+ * list ping sockets.  /proc/PID/net/{icmp,icmp6,raw,raw6} (the task's
+ * network namespace) show the state and the remote address, each 32-bit
+ * word printed as it is in memory. */
+static int dgram_peer_proc(struct fd_dump *d, uint32_t *dst, bool *connected)
+{
+	bool v6 = d->sk_family == AF_INET6;
+	const char *name = d->sk_type == SOCK_RAW ? (v6 ? "raw6" : "raw") : (v6 ? "icmp6" : "icmp");
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/net/%s", d->pid, name);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return_perror("can't open %s for " FD_FMT, path, FD_ARGS(d));
+	*connected = false;
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char rem[33];
+		unsigned st;
+		unsigned long ino;
+		if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%*x %32[0-9A-Fa-f]:%*x %x %*x:%*x %*x:%*x %*x "
+			   "%*u %*u %lu", rem, &st, &ino) != 3 || ino != d->st.st_ino)
+			continue;
+		found = true;
+		size_t words = v6 ? 4 : 1;
+		if (strlen(rem) != words * 8)
+			break;
+		for (size_t i = 0; i < words; i++) {
+			char w[9];
+			memcpy(w, rem + i * 8, 8);
+			w[8] = '\0';
+			uint32_t v = strtoul(w, NULL, 16);
+			memcpy(&dst[i], &v, 4);
+		}
+		*connected = st == TCP_ESTABLISHED;
+	}
+	fclose(f);
+	if (!found)
+		pr_warn(FD_FMT " is not in %s: taken as not connected", FD_ARGS(d), path);
+	return 0;
+}
+
 /* SHUT_RD/SHUT_WR of a UDP socket (only sock_diag shows them). */
 static int udp_shutdown(struct fd_dump *d, int *how)
 {
@@ -273,6 +368,17 @@ static int inet_dump(struct fd_dump *d)
 			inet_conn_of(&ie, &conn);
 			inet_conn_str(&conn, cs, sizeof(cs));
 		}
+		int shut = 0;
+		if (ti.tcpi_state != TCP_CLOSE && (ret = tcp_md5_refuse(d, ti.tcpi_state, cs, &shut)))
+			return ret;
+		/* shutdown(SHUT_RD) of a connection: no packet tells the peer,
+		 * the state does not show it; where the peer's FIN came
+		 * (CLOSE_WAIT...) the kernel set it itself */
+		if ((shut & 1) && (ti.tcpi_state == TCP_ESTABLISHED || ti.tcpi_state == TCP_FIN_WAIT1 ||
+				   ti.tcpi_state == TCP_FIN_WAIT2)) {
+			ie.has_shutdown = 1;
+			ie.shutdown = SK_SHUTDOWN__READ;
+		}
 		switch (ti.tcpi_state) {
 		case TCP_LISTEN:
 			/* for a listener, tcpi_unacked is the accept queue and
@@ -319,6 +425,15 @@ static int inet_dump(struct fd_dump *d)
 		}
 	} else {
 		ie.state = dport ? TCP_ESTABLISHED : TCP_CLOSE;
+		bool ping = d->sk_type == SOCK_DGRAM && (d->sk_proto == IPPROTO_ICMP ||
+							 d->sk_proto == IPPROTO_ICMPV6);
+		bool peer = false;
+		if (!dport && (ping || d->sk_type == SOCK_RAW)) {
+			if ((ret = dgram_peer_proc(d, dst, &peer)))
+				return ret;
+			if (peer)
+				ie.state = TCP_ESTABLISHED;
+		}
 		int q = 0;
 		if (d->sk_type == SOCK_DGRAM && !ioctl(lfd, SIOCOUTQ, &q) && q) {
 			pr_err(FD_FMT " is a %s socket (%s) with %d byte(s) of corked data not sent "
@@ -621,6 +736,12 @@ static int inet_open(struct files_restore *fr, struct rst_file *f)
 			ret = -EINVAL;
 		} else {
 			ret = tcp_restore_conn(fr, f, sk, ie);
+			/* SHUT_RD: no packet, harmless in repair mode */
+			if (!ret && ie->has_shutdown && ie->shutdown == SK_SHUTDOWN__READ &&
+			    shutdown(sk, SHUT_RD)) {
+				ret = -errno;
+				pr_perror("can't shut down inet socket %u for reading", ie->id);
+			}
 		}
 	} else {
 		/* an ended connection: its port went back to the kernel */
@@ -643,7 +764,8 @@ static int inet_open(struct files_restore *fr, struct rst_file *f)
 			snprintf(what, sizeof(what), "UDP socket %u (ino %u)", ie->id, ie->ino);
 			ret = sk_udp_queue_restore(fr, f->fe->id, sk, what);
 		}
-		if (!ret && !tcp && ie->dst_port) {
+		/* (a ping or raw socket's peer has no port) */
+		if (!ret && !tcp && (ie->dst_port || ie->state == TCP_ESTABLISHED)) {
 			struct sockaddr_storage ss;
 			socklen_t l;
 			ret = inet_sockaddr(ie, false, &ss, &l);

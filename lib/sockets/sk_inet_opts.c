@@ -16,7 +16,9 @@
  * connection in repair mode too): IP_FREEBIND, IP_BIND_ADDRESS_NO_PORT and
  * SO_BINDTODEVICE matter to bind, TCP_FASTOPEN_CONNECT is accepted only
  * then, TCP_WINDOW_CLAMP and TCP_CONGESTION are taken by the connect.
- * Not saved (not readable through getsockopt): IP_OPTIONS, IPV6_MTU,
+ * IP_OPTIONS and the IPv6 extension headers (IPV6_HOPOPTS...) are byte
+ * strings: bytes_opts.
+ * Not saved (not readable through getsockopt): IPV6_MTU,
  * TCP_MD5SIG keys; TCP_QUICKACK is transient.  An upper layer protocol
  * (TCP_ULP, kTLS) is refused.
  */
@@ -32,12 +34,21 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "compat/uapi-extra.h"
+
+#ifndef SOL_UDPLITE
+#define SOL_UDPLITE 136		/* linux/socket.h */
+#endif
+#ifndef UDPLITE_SEND_CSCOV
+#define UDPLITE_SEND_CSCOV 10	/* linux/udp.h (net/udplite.h before) */
+#define UDPLITE_RECV_CSCOV 11
+#endif
 
 #ifndef IP_NODEFRAG
 #define IP_NODEFRAG 22
@@ -111,6 +122,17 @@ static const struct skopt_int ip_tab[] = {
 	OPT(SOL_IPV6, IPV6_ROUTER_ALERT_ISOLATE, IPV6_ONLY),
 	OPT(SOL_IPV6, IPV6_CHECKSUM, IPV6_ONLY),
 	OPT(SOL_IPV6, IPV6_HDRINCL, IPV6_ONLY),
+	/* UDP and UDP-Lite (TCP and raw sockets answer ENOPROTOOPT): the cork
+	 * without data queued (with data: refused in sk_inet.c), GSO and GRO,
+	 * the zero-checksum flags, ESP-in-UDP and UDP-Lite's coverages */
+	OPT(SOL_UDP, UDP_CORK, 0),
+	OPT(SOL_UDP, UDP_SEGMENT, 0),
+	OPT(SOL_UDP, UDP_GRO, 0),
+	OPT(SOL_UDP, UDP_NO_CHECK6_TX, 0),
+	OPT(SOL_UDP, UDP_NO_CHECK6_RX, 0),
+	OPT(SOL_UDP, UDP_ENCAP, 0),
+	OPT(SOL_UDPLITE, UDPLITE_SEND_CSCOV, 0),
+	OPT(SOL_UDPLITE, UDPLITE_RECV_CSCOV, 0),
 };
 
 /* SOL_TCP; TCP_NODELAY, TCP_CORK and keepalive: criu's fields. */
@@ -149,6 +171,77 @@ void inet_opts_mem_free(struct inet_opts_mem *m)
 	free(m->tcpi);
 	free(m->mc);
 	free(m->mce);
+	free(m->be);
+	free(m->bep);
+	free(m->bbuf);
+}
+
+/* --- options whose value is a byte string, kept as getsockopt gives them:
+ * IPv4 header options and the IPv6 extension headers a program sets for
+ * every packet it sends (sticky options) --- */
+
+static const struct {
+	int level, name;
+	bool v6;
+	const char *str;
+} bytes_tab[] = {
+	{ SOL_IP, IP_OPTIONS, false, "IP_OPTIONS" },
+	{ SOL_IPV6, IPV6_HOPOPTS, true, "IPV6_HOPOPTS" },
+	{ SOL_IPV6, IPV6_RTHDRDSTOPTS, true, "IPV6_RTHDRDSTOPTS" },
+	{ SOL_IPV6, IPV6_RTHDR, true, "IPV6_RTHDR" },
+	{ SOL_IPV6, IPV6_DSTOPTS, true, "IPV6_DSTOPTS" },
+};
+#define BYTES_OPT_MAX 2048	/* an extension header: at most 256 * 8 bytes */
+
+static int dump_bytes(struct fd_dump *d, int lfd, bool v6, struct inet_opts_mem *m)
+{
+	size_t n = ARRAY_SIZE(bytes_tab), k = 0;
+	m->be = xzalloc(n * sizeof(*m->be));
+	m->bep = xzalloc(n * sizeof(*m->bep));
+	m->bbuf = xmalloc(n * BYTES_OPT_MAX);
+	if (!m->be || !m->bep || !m->bbuf)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (bytes_tab[i].v6 != v6)
+			continue;
+		uint8_t *b = m->bbuf + k * BYTES_OPT_MAX;
+		socklen_t l = BYTES_OPT_MAX;
+		if (getsockopt(lfd, bytes_tab[i].level, bytes_tab[i].name, b, &l))
+			return_perror("getsockopt(%s) on " FD_FMT, bytes_tab[i].str, FD_ARGS(d));
+		if (!l)
+			continue;
+		SkBytesOptEntry *e = &m->be[k];
+		sk_bytes_opt_entry__init(e);
+		e->has_level = e->has_name = e->has_value = 1;
+		e->level = bytes_tab[i].level;
+		e->name = bytes_tab[i].name;
+		e->value.data = b;
+		e->value.len = l;
+		m->bep[k++] = e;
+	}
+	m->io.bytes_opts = m->bep;
+	m->io.n_bytes_opts = k;
+	return 0;
+}
+
+static int restore_bytes(int sk, const IpOptsEntry *io, const char *what)
+{
+	for (size_t i = 0; i < io->n_bytes_opts; i++) {
+		const SkBytesOptEntry *e = io->bytes_opts[i];
+		const char *str = NULL;
+		for (size_t j = 0; j < ARRAY_SIZE(bytes_tab) && !str; j++)
+			if (bytes_tab[j].level == (int)e->level && bytes_tab[j].name == (int)e->name)
+				str = bytes_tab[j].str;
+		if (!str || e->value.len > BYTES_OPT_MAX) {
+			pr_err("%s: the image has a %zu-byte socket option %u at level %u, which cryo "
+			       "does not know here: it won't set it", what, e->value.len, e->name,
+			       e->level);
+			return -EINVAL;
+		}
+		if (setsockopt(sk, e->level, e->name, e->value.data, e->value.len))
+			return_perror("%s: setsockopt(%s) with %zu bytes", what, str, e->value.len);
+	}
+	return 0;
 }
 
 /* --- multicast groups --- */
@@ -376,7 +469,7 @@ static int dump_ip(struct fd_dump *d, int lfd, int fresh, struct inet_opts_mem *
 	ret = skopt_ints_dump(lfd, fresh, ip_tab, ARRAY_SIZE(ip_tab), skip, &m->ipi,
 			      &io->n_int_opts);
 	io->int_opts = m->ipi;
-	if (ret)
+	if (ret || (ret = dump_bytes(d, lfd, v6, m)))
 		return ret;
 	if (d->sk_type != SOCK_STREAM && (ret = dump_mc(d, lfd, m)))
 		return ret;
@@ -493,6 +586,7 @@ static int restore_ip(int sk, const InetSkEntry *ie)
 	snprintf(what, sizeof(what), "inet socket %u", ie->id);
 	ret = ret ?: skopt_ints_restore(sk, io->int_opts, io->n_int_opts, ip_tab,
 					ARRAY_SIZE(ip_tab), what);
+	ret = ret ?: restore_bytes(sk, io, what);
 	ret = ret ?: restore_mc(sk, ie);
 	const IpOptsRawEntry *raw = io->raw;
 	if (ret || !raw || ie->type != SOCK_RAW)

@@ -19,6 +19,8 @@
 
 #include <errno.h>
 #include <linux/filter.h>
+#include <linux/if_packet.h>
+#include <linux/netlink.h>
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,14 +33,19 @@
 #define SO_BUF_LOCK 72		/* asm-generic/socket.h, Linux 5.14 */
 #endif
 
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270		/* linux/socket.h */
+#endif
+
 #define OPT(level, name, def, flags) { level, name, #name, def, flags }
 
 /* SOL_SOCKET options with no criu field.  Timestamps: x86-64 programs get
  * the _OLD numbers from <sys/socket.h>; a socket in the _NEW mode reports
  * through the _NEW ones (and ENOENT for SO_TIMESTAMPING of the other mode).
  * SO_LOCK_FILTER last: it forbids changing the filter (attached before).
- * Not here: SO_BUSY_POLL_BUDGET, SO_TXTIME and SO_SNDLOWAT can't be read
- * back (or set) through getsockopt. */
+ * SO_TXTIME: struct sock_txtime (clock id, flags) as one 64-bit value.
+ * Not here: SO_BUSY_POLL_BUDGET and SO_SNDLOWAT can't be read back (or set)
+ * through getsockopt. */
 static const struct skopt_int sol_socket[] = {
 	OPT(SOL_SOCKET, SO_TIMESTAMP_OLD, 0, 0),
 	OPT(SOL_SOCKET, SO_TIMESTAMPNS_OLD, 0, 0),
@@ -56,11 +63,26 @@ static const struct skopt_int sol_socket[] = {
 	OPT(SOL_SOCKET, SO_SELECT_ERR_QUEUE, 0, 0),
 	OPT(SOL_SOCKET, SO_MAX_PACING_RATE, -1, SKOPT_U64),	/* ~0UL */
 	OPT(SOL_SOCKET, SO_RCVMARK, 0, 0),
+	OPT(SOL_SOCKET, SO_TXTIME, 0, SKOPT_U64 | SKOPT_WIDE),
 	OPT(SOL_SOCKET, SO_PASSPIDFD, 0, 0),
 	OPT(SOL_SOCKET, SO_PASSRIGHTS, 1, 0),
 	OPT(SOL_SOCKET, SO_NOFCS, 0, 0),
 	OPT(SOL_SOCKET, SO_RESERVE_MEM, 0, 0),
 	OPT(SOL_SOCKET, SO_LOCK_FILTER, 0, 0),
+	/* netlink sockets' flags (other kinds answer EOPNOTSUPP or ENOPROTOOPT
+	 * and are skipped): ext-acks and strict checking (iproute2, libnl,
+	 * systemd), no ENOBUFS... */
+	OPT(SOL_NETLINK, NETLINK_PKTINFO, 0, 0),
+	OPT(SOL_NETLINK, NETLINK_BROADCAST_ERROR, 0, 0),
+	OPT(SOL_NETLINK, NETLINK_NO_ENOBUFS, 0, 0),
+	OPT(SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, 0, 0),
+	OPT(SOL_NETLINK, NETLINK_CAP_ACK, 0, 0),
+	OPT(SOL_NETLINK, NETLINK_EXT_ACK, 0, 0),
+	OPT(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 0, 0),
+	/* packet sockets' options that sock_diag does not show (the others are
+	 * in packet_sock_entry) */
+	OPT(SOL_PACKET, PACKET_QDISC_BYPASS, 0, 0),
+	OPT(SOL_PACKET, PACKET_IGNORE_OUTGOING, 0, 0),
 };
 
 /* --- integer option tables (shared with sk_inet_opts.c) --- */
@@ -125,7 +147,8 @@ int skopt_ints_restore(int sk, SkIntOptEntry *const *v, size_t n, const struct s
 		}
 		int iv = (int)e->value;
 		uint64_t uv = e->value;
-		bool wide = (t->flags & SKOPT_U64) && (int64_t)iv != e->value;
+		bool wide = (t->flags & SKOPT_U64) &&
+			    ((t->flags & SKOPT_WIDE) || (int64_t)iv != e->value);
 		if (setsockopt(sk, t->level, t->name, wide ? (void *)&uv : (void *)&iv,
 			       wide ? sizeof(uv) : sizeof(iv)))
 			return_perror("%s: setsockopt(%s, %lld)", what, t->str, (long long)e->value);
@@ -235,7 +258,15 @@ int skopt_dump(int lfd, SkOptsEntry *o, struct skopt_mem *m, const char *what)
 		if (!m->dev)
 			return -ENOMEM;
 	}
-	/* a classic BPF filter attached with SO_ATTACH_FILTER */
+	/* a classic BPF filter attached with SO_ATTACH_FILTER; an eBPF one
+	 * (SO_ATTACH_BPF) has no original program to give: EACCES */
+	l = 0;
+	if (getsockopt(lfd, SOL_SOCKET, SO_GET_FILTER, NULL, &l) && errno == EACCES) {
+		pr_err("%s has an eBPF socket filter (SO_ATTACH_BPF): the kernel can't give an "
+		       "eBPF program back from a socket, so cryo can't dump it (classic filters, "
+		       "SO_ATTACH_FILTER, are restored)", what);
+		return -EOPNOTSUPP;
+	}
 	l = 0;
 	if (!getsockopt(lfd, SOL_SOCKET, SO_GET_FILTER, NULL, &l) && l) {
 		struct sock_filter *f = xmalloc(l * sizeof(*f));

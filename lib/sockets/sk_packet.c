@@ -255,6 +255,15 @@ static int pk_dump(struct fd_dump *d)
 	e.copy_thresh = p.info.pdi_copy_thresh;
 	e.mclist = mclp;
 	e.n_mclist = p.nr_mc;
+	/* the value: group id | type << 16 | flags << 24; a BPF program
+	 * steering the group (PACKET_FANOUT_DATA) can't be read back */
+	unsigned ftype = (p.fanout >> 16) & 0xff;
+	if (p.has_fanout && (ftype == PACKET_FANOUT_CBPF || ftype == PACKET_FANOUT_EBPF)) {
+		pr_err("%s is in a fanout group steered by a%s BPF program (PACKET_FANOUT_DATA): "
+		       "the kernel can't give the program back, so cryo can't dump it", what,
+		       ftype == PACKET_FANOUT_EBPF ? "n eBPF" : " classic");
+		ret = -EOPNOTSUPP;
+	}
 	if (p.has_fanout) {
 		e.has_fanout = 1;
 		e.fanout = p.fanout;

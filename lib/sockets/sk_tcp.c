@@ -112,10 +112,46 @@ static int peek_queue(struct fd_dump *d, int fd, int q, uint32_t *seq, uint32_t 
 		int e = n < 0 ? errno : EIO;
 		pr_err("reading the %s queue of " FD_FMT " in repair mode: got %zd of %u bytes%s%s",
 		       q == TCP_RECV_QUEUE ? "receive" : "send", FD_ARGS(d), n, len,
-		       n < 0 ? ": " : "", n < 0 ? strerror(e) : "");
+		       n < 0 ? ": " : "", n < 0 ? strerror(e) :
+		       q == TCP_RECV_QUEUE && n < (ssize_t)len ?
+		       " (an urgent mark, MSG_OOB data read inline with SO_OOBINLINE, stops the "
+		       "read: TCP repair can't put urgent data back)" : "");
 		free(*buf);
 		*buf = NULL;
 		return -e;
+	}
+	return 0;
+}
+
+/* Urgent data (MSG_OOB) not read past yet: TCP repair puts the receive
+ * queue back as plain data and has no urgent mark, so the byte and the
+ * mark would be lost (worse: while the urgent byte waits out of line,
+ * SIOCINQ counts only the bytes before the mark, and the rest of the queue
+ * would be dropped).  Without SO_OOBINLINE the kernel's tcp_inq() stops at
+ * a mark ahead: SIOCINQ with SO_OOBINLINE switched on for a moment counts
+ * everything, so a difference shows the mark.  With SO_OOBINLINE the
+ * repair-mode peek stops at the mark (peek_queue reads short). */
+static int refuse_urgent(struct fd_dump *d, int fd, int inq)
+{
+	int inl = 0, full = inq, one = 1, zero = 0;
+	socklen_t l = sizeof(inl);
+	if (getsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &inl, &l))
+		return_perror("getsockopt(SO_OOBINLINE) on " FD_FMT, FD_ARGS(d));
+	if (inl)
+		return 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one)))
+		return_perror("setsockopt(SO_OOBINLINE) on " FD_FMT, FD_ARGS(d));
+	int r = ioctl(fd, SIOCINQ, &full) ? -errno : 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &zero, sizeof(zero)))
+		return_perror("setsockopt(SO_OOBINLINE) on " FD_FMT, FD_ARGS(d));
+	if (r)
+		return_perror("ioctl(SIOCINQ) on " FD_FMT, FD_ARGS(d));
+	if (full != inq) {
+		pr_err(FD_FMT " is a TCP socket with urgent data (MSG_OOB) not read yet (%d of %d "
+		       "unread bytes before the urgent mark): TCP repair can't put an urgent mark "
+		       "back, so cryo can't dump it (let the program read past the mark first)",
+		       FD_ARGS(d), inq, full);
+		return -EOPNOTSUPP;
 	}
 	return 0;
 }
@@ -146,6 +182,8 @@ static int dump_state(struct fd_dump *d, int fd, const InetSkEntry *ie)
 		outq -= outq > 0;
 		unsq -= unsq > 0;
 	}
+	if ((ret = refuse_urgent(d, fd, inq)))
+		return ret;
 	tse.has_inq_len = tse.has_inq_seq = tse.has_outq_len = tse.has_outq_seq = 1;
 	tse.has_opt_mask = tse.has_snd_wscale = tse.has_mss_clamp = tse.has_unsq_len = 1;
 	tse.inq_len = inq;

@@ -89,6 +89,7 @@ struct skopt_int {
 };
 #define SKOPT_FRESH	0x1	/* the default is what a new socket of the kind says */
 #define SKOPT_U64	0x2	/* a 64-bit value (SO_MAX_PACING_RATE) */
+#define SKOPT_WIDE	0x4	/* with SKOPT_U64: always set as 8 bytes (SO_TXTIME) */
 /* (0x100 and up: for the callers' @skip masks) */
 
 /* Read the options of @tab on @lfd; those that differ from their default

@@ -9,11 +9,18 @@
  *       (ff15::1234 on lo);
  *   d6  UDP, dual-stack IPv6: some IP_* options (they act on its IPv4
  *       traffic);
- *   t4  TCP, IPv4, bound, not connected: the TCP_* options and IP_TOS.
+ *   t4  TCP, IPv4, bound, not connected: the TCP_* options and IP_TOS;
+ *   l4  UDP-Lite, IPv4, bound: its checksum coverages.
+ * u4 and u6 also carry the UDP-level options (UDP_CORK with nothing queued,
+ * UDP_SEGMENT, UDP_GRO, UDP_NO_CHECK6_*); d6 is an ESP-in-UDP socket
+ * (UDP_ENCAP).  Byte-string options: u4 and t4 send IP options (record
+ * route), u6 hop-by-hop and destination options headers (IPV6_HOPOPTS,
+ * IPV6_DSTOPTS).
  * After SIGTERM: every option reads back exactly as before; the
  * memberships are there.
  */
 #include <linux/net_tstamp.h>
+#include <netinet/udp.h>
 #include <net/if.h>
 #include <signal.h>
 #include <unistd.h>
@@ -25,6 +32,23 @@
 #endif
 #ifndef IPV6_PREFER_SRC_TMP
 #define IPV6_PREFER_SRC_TMP 0x0001	/* linux/in6.h */
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103		/* linux/udp.h */
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+#ifndef UDP_NO_CHECK6_TX
+#define UDP_NO_CHECK6_TX 101
+#define UDP_NO_CHECK6_RX 102
+#endif
+#ifndef UDPLITE_SEND_CSCOV
+#define UDPLITE_SEND_CSCOV 10	/* linux/udp.h */
+#define UDPLITE_RECV_CSCOV 11
+#endif
+#ifndef SOL_UDPLITE
+#define SOL_UDPLITE 136
 #endif
 #ifndef IP_LOCAL_PORT_RANGE
 #define IP_LOCAL_PORT_RANGE 51	/* linux/in.h, 6.3 */
@@ -74,6 +98,11 @@ static struct iopt u4_opts[] = {
 	IOPT(SOL_SOCKET, SO_SELECT_ERR_QUEUE, 1),
 	IOPT(SOL_SOCKET, SO_RCVMARK, 1),
 	IOPT64(SOL_SOCKET, SO_MAX_PACING_RATE, 1000000),
+	/* struct sock_txtime: CLOCK_MONOTONIC, SOF_TXTIME_REPORT_ERRORS */
+	IOPT64(SOL_SOCKET, SO_TXTIME, 1 | (int64_t)SOF_TXTIME_REPORT_ERRORS << 32),
+	IOPT(SOL_UDP, UDP_CORK, 1),
+	IOPT(SOL_UDP, UDP_SEGMENT, 1200),
+	IOPT(SOL_UDP, UDP_GRO, 1),
 };
 
 static struct iopt u6_opts[] = {
@@ -105,6 +134,13 @@ static struct iopt u6_opts[] = {
 	IOPT(SOL_IPV6, IPV6_FLOWINFO_SEND, 1),
 	IOPT(SOL_IPV6, IPV6_ADDR_PREFERENCES, IPV6_PREFER_SRC_TMP),
 	IOPT(SOL_SOCKET, SO_TIMESTAMP_OLD, 1),
+	IOPT(SOL_UDP, UDP_NO_CHECK6_TX, 1),
+	IOPT(SOL_UDP, UDP_NO_CHECK6_RX, 1),
+};
+
+static struct iopt l4_opts[] = {
+	IOPT(SOL_UDPLITE, UDPLITE_SEND_CSCOV, 20),
+	IOPT(SOL_UDPLITE, UDPLITE_RECV_CSCOV, 24),
 };
 
 static struct iopt d6_opts[] = {
@@ -113,6 +149,7 @@ static struct iopt d6_opts[] = {
 	IOPT(SOL_IP, IP_MULTICAST_TTL, 3),
 	IOPT(SOL_IP, IP_PKTINFO, 1),
 	IOPT(SOL_IPV6, IPV6_UNICAST_HOPS, 9),
+	IOPT(SOL_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP),
 };
 
 static struct iopt t4_opts[] = {
@@ -139,6 +176,30 @@ static struct iopt t4_opts[] = {
 	IOPT(SOL_SOCKET, SO_PRIORITY, 3),
 	IOPT(SOL_SOCKET, SO_TXREHASH, 0),
 };
+
+/* a byte-string option: set it, and check it reads back the same */
+struct bopt {
+	int fd, level, name;
+	const char *str;
+	unsigned char val[8];
+};
+
+static int bopts_do(struct bopt *b, int n, bool check)
+{
+	int bad = 0;
+	for (int i = 0; i < n; i++) {
+		unsigned char got[64];
+		socklen_t l = sizeof(got);
+		if (!check && setsockopt(b[i].fd, b[i].level, b[i].name, b[i].val, sizeof(b[i].val)))
+			setup_fail("setsockopt(%s): %s", b[i].str, strerror(errno));
+		if (getsockopt(b[i].fd, b[i].level, b[i].name, got, &l) || l != sizeof(b[i].val) ||
+		    memcmp(got, b[i].val, l)) {
+			fail("%s: %u bytes, not the 8 set", b[i].str, l);
+			bad++;
+		}
+	}
+	return bad;
+}
 
 static int bound(int family, int type, int v6only)
 {
@@ -181,7 +242,9 @@ int main(int argc, char **argv)
 	int d6 = socket(AF_INET6, SOCK_DGRAM, 0), t4 = bound(AF_INET, SOCK_STREAM, 0);
 	int f4 = socket(AF_INET, SOCK_DGRAM, 0), f6 = socket(AF_INET6, SOCK_DGRAM, 0);
 	int ft = socket(AF_INET, SOCK_STREAM, 0);
-	if (u4 < 0 || u6 < 0 || d6 < 0 || t4 < 0 || f4 < 0 || f6 < 0 || ft < 0)
+	int l4 = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE);
+	int fl = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE);
+	if (u4 < 0 || u6 < 0 || d6 < 0 || t4 < 0 || f4 < 0 || f6 < 0 || ft < 0 || l4 < 0 || fl < 0)
 		setup_fail("sockets: %s", strerror(errno));
 	/* IP_FREEBIND etc. before the bind, as a program would */
 	iopts_set(u4, f4, u4_opts, NOPTS(u4_opts), "u4");
@@ -208,13 +271,28 @@ int main(int argc, char **argv)
 	if (bind(u6, (struct sockaddr *)&ss, l) || bind(d6, (struct sockaddr *)&ss, l))
 		setup_fail("bind u6, d6: %s", strerror(errno));
 	iopts_set(t4, ft, t4_opts, NOPTS(t4_opts), "t4");
+	iopts_set(l4, fl, l4_opts, NOPTS(l4_opts), "l4");
+	struct sockaddr_storage ln;
+	socklen_t lnl = loopback(AF_INET, &ss, 0);
+	if (bind(l4, (struct sockaddr *)&ss, lnl) || getsockname(l4, (struct sockaddr *)&ln, &lnl))
+		setup_fail("bind l4: %s", strerror(errno));
 	if (setsockopt(t4, SOL_TCP, TCP_CONGESTION, "reno", 4))
 		setup_fail("t4: TCP_CONGESTION reno: %s", strerror(errno));
 	if (!member4(u4, "239.1.2.3") || !member6(u6, "ff15::1234") || member4(f4, "239.1.2.3"))
 		setup_fail("membership probes do not work here");
+	/* record route with two slots (NOP-padded); PadN options */
+	struct bopt bo[] = {
+		{ u4, SOL_IP, IP_OPTIONS, "u4 IP_OPTIONS", { 7, 7, 4, 0, 0, 0, 0, 1 } },
+		{ t4, SOL_IP, IP_OPTIONS, "t4 IP_OPTIONS", { 7, 7, 4, 0, 0, 0, 0, 1 } },
+		{ u6, SOL_IPV6, IPV6_HOPOPTS, "u6 IPV6_HOPOPTS", { 0, 0, 1, 4, 0, 0, 0, 0 } },
+		{ u6, SOL_IPV6, IPV6_DSTOPTS, "u6 IPV6_DSTOPTS", { 0, 0, 1, 4, 0, 0, 0, 0 } },
+	};
+	if (bopts_do(bo, NOPTS(bo), false))
+		setup_fail("byte-string options do not read back here");
 	close(f4);
 	close(f6);
 	close(ft);
+	close(fl);
 
 	test_daemon();
 	test_waitsig();
@@ -223,6 +301,16 @@ int main(int argc, char **argv)
 	iopts_check(u6, u6_opts, NOPTS(u6_opts), "u6");
 	iopts_check(d6, d6_opts, NOPTS(d6_opts), "d6");
 	iopts_check(t4, t4_opts, NOPTS(t4_opts), "t4");
+	iopts_check(l4, l4_opts, NOPTS(l4_opts), "l4");
+	bopts_do(bo, NOPTS(bo), true);
+	int proto = 0;
+	socklen_t pl = sizeof(proto);
+	struct sockaddr_storage ln2;
+	socklen_t lnl2 = sizeof(ln2);
+	if (getsockopt(l4, SOL_SOCKET, SO_PROTOCOL, &proto, &pl) || proto != IPPROTO_UDPLITE)
+		fail("l4: SO_PROTOCOL is %d, not UDP-Lite", proto);
+	if (getsockname(l4, (struct sockaddr *)&ln2, &lnl2) || lnl2 != lnl || memcmp(&ln, &ln2, lnl))
+		fail("l4: its name changed");
 	struct linger lg2 = { 0, 0 };
 	socklen_t ll = sizeof(lg2);
 	if (getsockopt(u4, SOL_SOCKET, SO_LINGER, &lg2, &ll) || lg2.l_onoff != 1 || lg2.l_linger != 7)

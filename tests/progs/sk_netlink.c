@@ -4,7 +4,9 @@
  * id with groups RTNLGRP_LINK (bind) and RTNLGRP_BRVLAN (33, beyond the
  * first word, joined with NETLINK_ADD_MEMBERSHIP), O_NONBLOCK and a larger
  * SO_RCVBUF; an autobound NETLINK_ROUTE socket (port id from its first
- * request); an unbound NETLINK_GENERIC socket.
+ * request) with the flags iproute2 and libnl set (NETLINK_EXT_ACK,
+ * NETLINK_GET_STRICT_CHK, NETLINK_CAP_ACK, NETLINK_NO_ENOBUFS, ...); an
+ * unbound NETLINK_GENERIC socket.
  * After SIGTERM: the port ids, memberships, options and flags are the same,
  * and each socket can still talk to the kernel (RTM_GETLINK dump answered,
  * genetlink family lookup answered).
@@ -94,6 +96,18 @@ int main(int argc, char **argv)
 	fcntl(a, F_SETFL, O_NONBLOCK);
 	if (ask_links(b))
 		setup_fail("RTM_GETLINK on the autobound socket");
+	static const int nlflags[] = { NETLINK_PKTINFO, NETLINK_BROADCAST_ERROR,
+				       NETLINK_NO_ENOBUFS, NETLINK_LISTEN_ALL_NSID,
+				       NETLINK_CAP_ACK, NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK };
+	int one = 1;
+	for (unsigned i = 0; i < sizeof(nlflags) / sizeof(nlflags[0]); i++) {
+		int v = -1;
+		socklen_t vl = sizeof(v);
+		if (setsockopt(b, SOL_NETLINK, nlflags[i], &one, sizeof(one)) ||
+		    getsockopt(b, SOL_NETLINK, nlflags[i], &v, &vl) || v != 1 ||
+		    getsockopt(c, SOL_NETLINK, nlflags[i], &v, &vl) || v != 0)
+			setup_fail("netlink flag %d: %s", nlflags[i], strerror(errno));
+	}
 	uint32_t ga[4], pa = portid(a), pb = portid(b), pc = portid(c);
 	groups(a, ga, 4);
 	int rcv_a;
@@ -113,6 +127,15 @@ int main(int argc, char **argv)
 	l = sizeof(r);
 	if (getsockopt(a, SOL_SOCKET, SO_RCVBUF, &r, &l) || r != rcv_a)
 		fail("SO_RCVBUF is %d, was %d", r, rcv_a);
+	for (unsigned i = 0; i < sizeof(nlflags) / sizeof(nlflags[0]); i++) {
+		int vb = -1, vc = -1;
+		socklen_t vl = sizeof(vb);
+		getsockopt(b, SOL_NETLINK, nlflags[i], &vb, &vl);
+		vl = sizeof(vc);
+		getsockopt(c, SOL_NETLINK, nlflags[i], &vc, &vl);
+		if (vb != 1 || vc != 0)
+			fail("netlink flag %d is %d on b (was 1), %d on c (was 0)", nlflags[i], vb, vc);
+	}
 	if (!(fcntl(a, F_GETFL) & O_NONBLOCK))
 		fail("O_NONBLOCK lost");
 	fcntl(a, F_SETFL, 0);

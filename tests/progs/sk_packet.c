@@ -2,15 +2,20 @@
  *
  * Before the checkpoint: a SOCK_RAW socket for ETH_P_ALL bound to the
  * loopback interface with TPACKET_V2, PACKET_AUXDATA and a promiscuous
- * membership on lo; a SOCK_DGRAM socket for ETH_P_IP, not bound.
+ * membership on lo; a SOCK_DGRAM socket for ETH_P_IP, not bound, in a
+ * hash fanout group, with PACKET_ORIGDEV, PACKET_TIMESTAMP,
+ * PACKET_QDISC_BYPASS and PACKET_IGNORE_OUTGOING.
  * (--mode ring: a receive ring, not mapped, is set up instead; sk_packet_ring
- * has mapped rings.)
+ * has mapped rings.  --mode fanout_bpf: the datagram socket's fanout group is
+ * steered by a classic BPF program, which can't be read back: refused.)
  * After SIGTERM: protocol and interface (getsockname), options and
  * membership are the same, and the raw socket sees a UDP datagram sent to
  * 127.0.0.1.
  */
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <linux/if_ether.h>
+#include <linux/net_tstamp.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -23,7 +28,7 @@
 #include "zdtmtst.h"
 
 static char *mode = "plain";
-TEST_OPTION(mode, string, "plain or ring", 0);
+TEST_OPTION(mode, string, "plain, ring or fanout_bpf", 0);
 
 static int getopt_int(int s, int opt)
 {
@@ -53,6 +58,24 @@ int main(int argc, char **argv)
 	int d = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_IP));
 	if (r < 0 || d < 0 || !lo)
 		setup_fail("socket(AF_PACKET): %s", strerror(errno));
+	int fan = (getpid() & 0xffff) | PACKET_FANOUT_HASH << 16;
+	if (!strcmp(mode, "fanout_bpf")) {
+		/* return 0: every frame to the group's first socket */
+		struct sock_filter f[1] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+		struct sock_fprog fp = { 1, f };
+		fan = (getpid() & 0xffff) | PACKET_FANOUT_CBPF << 16;
+		if (setsockopt(d, SOL_PACKET, PACKET_FANOUT, &fan, sizeof(fan)) ||
+		    setsockopt(d, SOL_PACKET, PACKET_FANOUT_DATA, &fp, sizeof(fp)))
+			setup_fail("PACKET_FANOUT(CBPF): %s", strerror(errno));
+	} else if (!strcmp(mode, "plain")) {
+		int one = 1, ts = SOF_TIMESTAMPING_RAW_HARDWARE;
+		if (setsockopt(d, SOL_PACKET, PACKET_FANOUT, &fan, sizeof(fan)) ||
+		    setsockopt(d, SOL_PACKET, PACKET_ORIGDEV, &one, sizeof(one)) ||
+		    setsockopt(d, SOL_PACKET, PACKET_TIMESTAMP, &ts, sizeof(ts)) ||
+		    setsockopt(d, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)) ||
+		    setsockopt(d, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)))
+			setup_fail("datagram socket options: %s", strerror(errno));
+	}
 	if (!strcmp(mode, "ring")) {
 		int v = TPACKET_V2;
 		setsockopt(r, SOL_PACKET, PACKET_VERSION, &v, sizeof(v));
@@ -82,6 +105,16 @@ int main(int argc, char **argv)
 		check_name(r, ETH_P_ALL, lo, "packet socket with a ring");
 		return test_verdict();
 	}
+	if (getopt_int(d, PACKET_FANOUT) != fan)
+		fail("d: PACKET_FANOUT is %#x, was %#x", getopt_int(d, PACKET_FANOUT), fan);
+	if (!strcmp(mode, "fanout_bpf"))
+		return test_verdict();
+	if (getopt_int(d, PACKET_ORIGDEV) != 1 || getopt_int(d, PACKET_QDISC_BYPASS) != 1 ||
+	    getopt_int(d, PACKET_IGNORE_OUTGOING) != 1 ||
+	    getopt_int(d, PACKET_TIMESTAMP) != SOF_TIMESTAMPING_RAW_HARDWARE)
+		fail("d: PACKET_ORIGDEV %d, QDISC_BYPASS %d, IGNORE_OUTGOING %d, TIMESTAMP %#x",
+		     getopt_int(d, PACKET_ORIGDEV), getopt_int(d, PACKET_QDISC_BYPASS),
+		     getopt_int(d, PACKET_IGNORE_OUTGOING), getopt_int(d, PACKET_TIMESTAMP));
 	check_name(r, ETH_P_ALL, lo, "raw packet socket");
 	check_name(d, ETH_P_IP, 0, "datagram packet socket");
 	if (getopt_int(r, PACKET_VERSION) != TPACKET_V2)

@@ -1,13 +1,17 @@
 /* sk_raw: raw sockets (CAP_NET_RAW).
  *
  * Before the checkpoint:
- *   r1  IPv4 raw ICMP, ICMP_FILTER passing echo replies only;
+ *   r1  IPv4 raw ICMP, ICMP_FILTER passing echo replies only, connected to
+ *       127.0.0.1 (getpeername can't show it: a raw socket's peer has no
+ *       port);
  *   r2  IPv4 raw IPPROTO_RAW (IP_HDRINCL implied);
- *   r3  IPv6 raw ICMPv6, ICMP6_FILTER passing echo replies only;
+ *   r3  IPv6 raw ICMPv6, ICMP6_FILTER passing echo replies only, connected
+ *       to ::1;
  *   r4  IPv4 raw UDP bound to 127.0.0.1, IP_HDRINCL set, IP_FREEBIND.
  * After SIGTERM: protocols, filters and options as set; r1 pings
- * 127.0.0.1 and the first packet it reads is the echo reply (the filter
- * holds back its own echo request).
+ * 127.0.0.1 with send() (no address: it must still be connected) and the
+ * first packet it reads is the echo reply (the filter holds back its own
+ * echo request); r3 can send() too.
  */
 #include <linux/icmp.h>
 #include <unistd.h>
@@ -42,6 +46,10 @@ int main(int argc, char **argv)
 	socklen_t l = loopback(AF_INET, &ss, 0);
 	if (bind(r4, (struct sockaddr *)&ss, l))
 		setup_fail("bind: %s", strerror(errno));
+	struct sockaddr_storage s6;
+	socklen_t l6 = loopback(AF_INET6, &s6, 0);
+	if (connect(r1, (struct sockaddr *)&ss, l) || connect(r3, (struct sockaddr *)&s6, l6))
+		setup_fail("connect r1, r3: %s", strerror(errno));
 	struct sockaddr_in n4;
 	socklen_t n4l = sizeof(n4);
 	getsockname(r4, (struct sockaddr *)&n4, &n4l);
@@ -81,8 +89,11 @@ int main(int argc, char **argv)
 	while (sum >> 16)
 		sum = (sum & 0xffff) + (sum >> 16);
 	req.checksum = ~sum;
-	if (sendto(r1, &req, sizeof(req), 0, (struct sockaddr *)&ss, l) != sizeof(req)) {
-		fail("r1: sendto: %s", strerror(errno));
+	struct icmphdr req6 = { .type = 128 };	/* ICMPv6 echo request */
+	if (send(r3, &req6, sizeof(req6), 0) != sizeof(req6))
+		fail("r3: send without an address: %s (not connected any more?)", strerror(errno));
+	if (send(r1, &req, sizeof(req), 0) != sizeof(req)) {
+		fail("r1: send without an address: %s (not connected any more?)", strerror(errno));
 	} else {
 		char b[256];
 		struct pollfd p = { .fd = r1, .events = POLLIN };

@@ -2,8 +2,9 @@
  *
  * Before the checkpoint:
  *   - stream pair S0/S1: 3000 bytes queued to S1 of which it read 1000
- *     (partly read), 500 bytes queued to S0; S1 sets SO_PASSCRED and a
- *     larger SO_RCVBUF; S0 is O_NONBLOCK;
+ *     (partly read), 500 bytes queued to S0; S1 sets SO_PASSCRED,
+ *     SO_PASSSEC, SO_PASSPIDFD, SO_PASSRIGHTS off and a larger SO_RCVBUF;
+ *     S0 is O_NONBLOCK;
  *   - datagram pair D0/D1: messages of 1, 0, 7000 and 33 bytes to D1 and
  *     two to D0 (boundaries must survive);
  *   - seqpacket pair Q0/Q1: three records to Q1, Q1 peeked one of them
@@ -28,6 +29,13 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76		/* asm-generic/socket.h, 6.5 */
+#endif
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83	/* asm-generic/socket.h, 6.16 */
+#endif
 
 #include "zdtmtst.h"
 
@@ -124,7 +132,12 @@ int main(int argc, char **argv)
 	char tmp[1000];
 	if (recv(s[1], tmp, 1000, 0) != 1000)
 		setup_fail("partial read");
-	setsockopt(s[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+	int zero = 0;
+	if (setsockopt(s[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) ||
+	    setsockopt(s[1], SOL_SOCKET, SO_PASSSEC, &one, sizeof(one)) ||
+	    setsockopt(s[1], SOL_SOCKET, SO_PASSPIDFD, &one, sizeof(one)) ||
+	    setsockopt(s[1], SOL_SOCKET, SO_PASSRIGHTS, &zero, sizeof(zero)))
+		setup_fail("SO_PASS*: %s", strerror(errno));
 	xsend(s[1], big + 100, 500, "s1");
 	fcntl(s[0], F_SETFL, O_NONBLOCK);
 
@@ -237,6 +250,11 @@ int main(int argc, char **argv)
 
 	if (getint(s[1], SO_PASSCRED) != 1)
 		fail("SO_PASSCRED of s1 is lost");
+	if (getint(s[1], SO_PASSSEC) != 1 || getint(s[1], SO_PASSPIDFD) != 1 ||
+	    getint(s[1], SO_PASSRIGHTS) != 0)
+		fail("s1: SO_PASSSEC %d, SO_PASSPIDFD %d, SO_PASSRIGHTS %d; were 1, 1, 0",
+		     getint(s[1], SO_PASSSEC), getint(s[1], SO_PASSPIDFD),
+		     getint(s[1], SO_PASSRIGHTS));
 	if (getint(s[1], SO_RCVBUF) != want_rcv)
 		fail("SO_RCVBUF of s1 is %d, expected %d", getint(s[1], SO_RCVBUF), want_rcv);
 	if (!(fcntl(s[0], F_GETFL) & O_NONBLOCK) || fcntl(s[1], F_GETFL) & O_NONBLOCK)
