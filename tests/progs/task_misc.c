@@ -1,0 +1,264 @@
+/* task_misc: process and thread state that no other test checks exactly,
+ * each set to a value a fresh process would not have:
+ *   - sigaltstack of the main thread and of a second thread (address, size)
+ *   - sigactions with every flag a handler commonly carries (SA_SIGINFO,
+ *     SA_ONSTACK, SA_NODEFER, SA_RESETHAND, SA_RESTART) and a handler mask,
+ *     one ignored signal
+ *   - scheduling policy per thread: SCHED_BATCH (main), SCHED_IDLE, and
+ *     SCHED_RR priority 7 with SCHED_RESET_ON_FORK (when permitted)
+ *   - a robust futex list head per thread (one thread has its own head)
+ *   - /proc/self/coredump_filter
+ *   - mm fields: /proc/self/exe, cmdline, environ, auxv, the brk, and the
+ *     start_code/end_code/start_stack/arg/env/start_brk fields of stat
+ * All are read back after restore and compared exactly. */
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "zdtmtst.h"
+
+#ifndef SCHED_RESET_ON_FORK
+#define SCHED_RESET_ON_FORK 0x40000000
+#endif
+#define CORE_FILTER 0x5b
+#ifndef SA_RESTORER
+#define SA_RESTORER 0x04000000
+#endif
+
+struct thr {
+	pthread_t th;
+	int idx;
+	pid_t tid;
+	int policy, prio;
+	stack_t ss;
+	void *rl_head;
+	size_t rl_len;
+	volatile int go, ready;
+	char err[256];
+};
+
+static struct thr t[2];
+static struct robust_list_head own_head;
+static char altstack[3][16384];
+static bool rr_ok;
+
+static void h_info(int s, siginfo_t *i, void *u) { (void)s; (void)i; (void)u; }
+static void h_plain(int s) { (void)s; }
+
+struct sig_want {
+	int sig;
+	int flags;
+	void *handler;
+	int mask[2];
+};
+
+static struct sig_want sigs[] = {
+	{ SIGUSR1, SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART, (void *)h_info, { SIGUSR2, 0 } },
+	{ SIGUSR2, SA_RESETHAND, (void *)h_plain, { SIGINT, 40 } },
+	{ SIGHUP, 0, (void *)SIG_IGN, { 0, 0 } },
+	{ 45, SA_SIGINFO | SA_RESTART, (void *)h_info, { SIGQUIT, 50 } },
+};
+
+static void read_file(const char *path, char *buf, size_t size, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	*len = 0;
+	if (!f)
+		return;
+	*len = fread(buf, 1, size, f);
+	fclose(f);
+}
+
+/* stat fields 26-28 (start_code, end_code, start_stack) and 45-51 */
+static void stat_fields(unsigned long long *out)
+{
+	char buf[4096];
+	size_t len;
+	read_file("/proc/self/stat", buf, sizeof(buf) - 1, &len);
+	buf[len] = 0;
+	char *p = strrchr(buf, ')') + 2;	/* field 3 */
+	int field = 3, n = 0;
+	for (char *tok = strtok(p, " "); tok; tok = strtok(NULL, " "), field++) {
+		if ((field >= 26 && field <= 28) || (field >= 45 && field <= 51))
+			out[n++] = strtoull(tok, NULL, 10);
+	}
+}
+
+static void thr_read(struct thr *me)
+{
+	struct sched_param sp;
+	me->policy = sched_getscheduler(0);
+	sched_getparam(0, &sp);
+	me->prio = sp.sched_priority;
+	sigaltstack(NULL, &me->ss);
+	syscall(SYS_get_robust_list, 0, &me->rl_head, &me->rl_len);
+}
+
+static void *thr_fn(void *arg)
+{
+	struct thr *me = arg, now;
+	struct sched_param sp = { 0 };
+
+	me->tid = syscall(SYS_gettid);
+	stack_t ss = { .ss_sp = altstack[1 + me->idx], .ss_size = sizeof(altstack[0]) - 512 * me->idx };
+	if (sigaltstack(&ss, NULL))
+		snprintf(me->err, sizeof(me->err), "sigaltstack: %m");
+	if (me->idx == 0) {
+		if (sched_setscheduler(0, SCHED_IDLE, &sp))
+			snprintf(me->err, sizeof(me->err), "SCHED_IDLE: %m");
+		own_head.list.next = &own_head.list;
+		own_head.futex_offset = -8;
+		if (syscall(SYS_set_robust_list, &own_head, sizeof(own_head)))
+			snprintf(me->err, sizeof(me->err), "set_robust_list: %m");
+	} else {
+		sp.sched_priority = 7;
+		rr_ok = !sched_setscheduler(0, SCHED_RR | SCHED_RESET_ON_FORK, &sp);
+	}
+	thr_read(me);
+	me->ready = 1;
+	while (!me->go)
+		usleep(1000);
+	thr_read(&now);
+	if (now.policy != me->policy || now.prio != me->prio)
+		snprintf(me->err, sizeof(me->err), "thread %d: policy %#x prio %d, expected %#x prio %d",
+			 me->idx, now.policy, now.prio, me->policy, me->prio);
+	else if (now.ss.ss_sp != me->ss.ss_sp || now.ss.ss_size != me->ss.ss_size ||
+		 now.ss.ss_flags != me->ss.ss_flags)
+		snprintf(me->err, sizeof(me->err), "thread %d: sigaltstack %p/%zu/%d, expected %p/%zu/%d",
+			 me->idx, now.ss.ss_sp, now.ss.ss_size, now.ss.ss_flags, me->ss.ss_sp,
+			 me->ss.ss_size, me->ss.ss_flags);
+	else if (now.rl_head != me->rl_head || now.rl_len != me->rl_len)
+		snprintf(me->err, sizeof(me->err), "thread %d: robust list %p/%zu, expected %p/%zu",
+			 me->idx, now.rl_head, now.rl_len, me->rl_head, me->rl_len);
+	if (me->idx == 0)	/* glibc's own head must be back before the thread exits */
+		syscall(SYS_set_robust_list, me->rl_head == &own_head ? NULL : me->rl_head, 0);
+	return NULL;
+}
+
+static char exe0[4096], cmd0[4096], env0[16384], auxv0[4096];
+static size_t cmd0_len, env0_len, auxv0_len;
+
+int main(int argc, char **argv)
+{
+	struct thr main_before, main_after;
+	unsigned long long st0[10], st1[10];
+	struct sched_param sp = { 0 };
+	FILE *f;
+
+	test_doc = "sigaltstacks, sigaction flags, sched policies, robust lists, coredump_filter, mm fields";
+	test_init(argc, argv);
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction sa = { 0 };
+		sa.sa_sigaction = sigs[i].handler;
+		sa.sa_flags = sigs[i].flags;
+		sigemptyset(&sa.sa_mask);
+		for (int k = 0; k < 2; k++)
+			if (sigs[i].mask[k])
+				sigaddset(&sa.sa_mask, sigs[i].mask[k]);
+		if (sigaction(sigs[i].sig, &sa, NULL))
+			setup_fail("sigaction %d: %s", sigs[i].sig, strerror(errno));
+	}
+	stack_t ss = { .ss_sp = altstack[0], .ss_size = sizeof(altstack[0]) };
+	if (sigaltstack(&ss, NULL))
+		setup_fail("sigaltstack: %s", strerror(errno));
+	if (sched_setscheduler(0, SCHED_BATCH, &sp))
+		setup_fail("SCHED_BATCH: %s", strerror(errno));
+	f = fopen("/proc/self/coredump_filter", "w");
+	if (!f || fprintf(f, "%#x", CORE_FILTER) < 0 || fclose(f))
+		setup_fail("coredump_filter: %s", strerror(errno));
+	if (sbrk(3 * 4096 + 100) == (void *)-1)
+		setup_fail("sbrk: %s", strerror(errno));
+
+	for (int i = 0; i < 2; i++) {
+		t[i].idx = i;
+		if (pthread_create(&t[i].th, NULL, thr_fn, &t[i]))
+			setup_fail("pthread_create");
+		while (!t[i].ready)
+			usleep(1000);
+		if (t[i].err[0])
+			setup_fail("%s", t[i].err);
+	}
+	if (!rr_ok)
+		test_msg("SCHED_RR not permitted here: only SCHED_OTHER checked in thread 1");
+	thr_read(&main_before);
+	void *brk0 = sbrk(0);
+	stat_fields(st0);
+	if (readlink("/proc/self/exe", exe0, sizeof(exe0) - 1) < 0)
+		setup_fail("readlink exe: %s", strerror(errno));
+	read_file("/proc/self/cmdline", cmd0, sizeof(cmd0), &cmd0_len);
+	read_file("/proc/self/environ", env0, sizeof(env0), &env0_len);
+	read_file("/proc/self/auxv", auxv0, sizeof(auxv0), &auxv0_len);
+
+	test_daemon();
+	test_waitsig();
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction sa;
+		sigaction(sigs[i].sig, NULL, &sa);
+		int flags = sa.sa_flags & ~SA_RESTORER;
+		if ((void *)sa.sa_sigaction != sigs[i].handler || flags != sigs[i].flags)
+			fail("signal %d: handler %p flags %#x, expected %p flags %#x", sigs[i].sig,
+			     (void *)sa.sa_sigaction, flags, sigs[i].handler, sigs[i].flags);
+		for (int s = 1; s < SIGRTMAX; s++) {
+			bool want = s == sigs[i].mask[0] || s == sigs[i].mask[1];
+			if (s != SIGKILL && s != SIGSTOP && !!sigismember(&sa.sa_mask, s) != want)
+				fail("signal %d: handler mask has signal %d %s", sigs[i].sig, s,
+				     want ? "missing" : "added");
+		}
+	}
+	thr_read(&main_after);
+	if (main_after.policy != main_before.policy || main_after.prio != main_before.prio)
+		fail("main thread: policy %#x prio %d, expected %#x prio %d", main_after.policy,
+		     main_after.prio, main_before.policy, main_before.prio);
+	if (main_after.ss.ss_sp != main_before.ss.ss_sp ||
+	    main_after.ss.ss_size != main_before.ss.ss_size ||
+	    main_after.ss.ss_flags != main_before.ss.ss_flags)
+		fail("main thread: sigaltstack %p/%zu/%d, expected %p/%zu/%d", main_after.ss.ss_sp,
+		     main_after.ss.ss_size, main_after.ss.ss_flags, main_before.ss.ss_sp,
+		     main_before.ss.ss_size, main_before.ss.ss_flags);
+	if (main_after.rl_head != main_before.rl_head || main_after.rl_len != main_before.rl_len)
+		fail("main thread: robust list %p/%zu, expected %p/%zu", main_after.rl_head,
+		     main_after.rl_len, main_before.rl_head, main_before.rl_len);
+	for (int i = 0; i < 2; i++) {
+		t[i].go = 1;
+		pthread_join(t[i].th, NULL);
+		if (t[i].err[0])
+			fail("%s", t[i].err);
+	}
+
+	char buf[16384];
+	size_t len;
+	read_file("/proc/self/coredump_filter", buf, sizeof(buf) - 1, &len);
+	buf[len] = 0;
+	if (strtoul(buf, NULL, 16) != CORE_FILTER)
+		fail("coredump_filter is %s, expected %#x", buf, CORE_FILTER);
+	if (sbrk(0) != brk0)
+		fail("brk is %p, expected %p", sbrk(0), brk0);
+	stat_fields(st1);
+	static const int fno[10] = { 26, 27, 28, 45, 46, 47, 48, 49, 50, 51 };
+	for (int i = 0; i < 10; i++)
+		if (st0[i] != st1[i])
+			fail("stat field %d is %#llx, expected %#llx", fno[i], st1[i], st0[i]);
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+	buf[n < 0 ? 0 : n] = 0;
+	if (strcmp(buf, exe0))
+		fail("exe is %s, expected %s", buf, exe0);
+	read_file("/proc/self/cmdline", buf, sizeof(buf), &len);
+	if (len != cmd0_len || memcmp(buf, cmd0, len))
+		fail("cmdline differs (%zu bytes, expected %zu)", len, cmd0_len);
+	read_file("/proc/self/environ", buf, sizeof(buf), &len);
+	if (len != env0_len || memcmp(buf, env0, len))
+		fail("environ differs (%zu bytes, expected %zu)", len, env0_len);
+	read_file("/proc/self/auxv", buf, sizeof(buf), &len);
+	if (len != auxv0_len || memcmp(buf, auxv0, len))
+		fail("auxv differs (%zu bytes, expected %zu)", len, auxv0_len);
+	pass();
+	return 0;
+}
