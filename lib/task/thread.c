@@ -137,7 +137,11 @@ static int comm_dump(struct task_dump *d)
 	char path[64], *comm;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", d->p->pid, d->t->tid);
 	if (read_file(AT_FDCWD, path, &comm, false) >= 0) {
-		comm[strcspn(comm, "\n")] = '\0';
+		/* the kernel ends the name with one '\n'; the name itself may
+		 * hold others (PR_SET_NAME takes any byte but NUL) */
+		size_t len = strlen(comm);
+		if (len && comm[len - 1] == '\n')
+			comm[len - 1] = '\0';
 		d->core->thread_core->comm = comm;
 	}
 	return 0;

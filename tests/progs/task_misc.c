@@ -7,6 +7,9 @@
  *   - scheduling policy per thread: SCHED_BATCH (main), SCHED_IDLE, and
  *     SCHED_RR priority 7 with SCHED_RESET_ON_FORK (when permitted)
  *   - a robust futex list head per thread (one thread has its own head)
+ *   - thread 1 is inside a signal handler running on its alternate stack
+ *     (SS_ONSTACK) when dumped and returns from it after restore
+ *   - names that confuse /proc parsers: "tm) x (1" (main), "t\n 0" (thread 0)
  *   - /proc/self/coredump_filter
  *   - mm fields: /proc/self/exe, cmdline, environ, auxv, the brk, and the
  *     start_code/end_code/start_stack/arg/env/start_brk fields of stat
@@ -18,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -49,6 +53,27 @@ static char altstack[3][16384];
 static bool rr_ok;
 
 static void h_info(int s, siginfo_t *i, void *u) { (void)s; (void)i; (void)u; }
+
+#define SIG_ONSTACK 42
+#define MAIN_NAME "tm) x (1"
+#define THR0_NAME "t\n 0"
+static volatile int onstack_in, onstack_go, onstack_flags = -1;
+static volatile uintptr_t onstack_sp;
+
+/* runs on thread 1's alternate stack until the test is told to check */
+static void h_onstack(int s)
+{
+	stack_t cur;
+	int here;
+	(void)s;
+	onstack_sp = (uintptr_t)&here;
+	onstack_in = 1;
+	while (!onstack_go)
+		usleep(1000);
+	sigaltstack(NULL, &cur);
+	onstack_flags = cur.ss_flags;
+	onstack_sp = (uintptr_t)&here;
+}
 static void h_plain(int s) { (void)s; }
 
 struct sig_want {
@@ -63,6 +88,7 @@ static struct sig_want sigs[] = {
 	{ SIGUSR2, SA_RESETHAND, (void *)h_plain, { SIGINT, 40 } },
 	{ SIGHUP, 0, (void *)SIG_IGN, { 0, 0 } },
 	{ 45, SA_SIGINFO | SA_RESTART, (void *)h_info, { SIGQUIT, 50 } },
+	{ SIG_ONSTACK, SA_ONSTACK, (void *)h_onstack, { 0, 0 } },
 };
 
 static void read_file(const char *path, char *buf, size_t size, size_t *len)
@@ -110,6 +136,7 @@ static void *thr_fn(void *arg)
 	if (sigaltstack(&ss, NULL))
 		snprintf(me->err, sizeof(me->err), "sigaltstack: %m");
 	if (me->idx == 0) {
+		prctl(PR_SET_NAME, THR0_NAME);
 		if (sched_setscheduler(0, SCHED_IDLE, &sp))
 			snprintf(me->err, sizeof(me->err), "SCHED_IDLE: %m");
 		own_head.list.next = &own_head.list;
@@ -122,8 +149,23 @@ static void *thr_fn(void *arg)
 	}
 	thr_read(me);
 	me->ready = 1;
+	if (me->idx == 1) {
+		/* wait in the handler on the alternate stack; back here after */
+		syscall(SYS_tgkill, getpid(), me->tid, SIG_ONSTACK);
+		uintptr_t lo = (uintptr_t)altstack[2], hi = lo + sizeof(altstack[0]);
+		if (!(onstack_flags & SS_ONSTACK) || onstack_sp < lo || onstack_sp >= hi)
+			snprintf(me->err, sizeof(me->err), "thread 1: in the handler ss_flags %d "
+				 "sp %#lx, expected SS_ONSTACK and sp in [%#lx, %#lx)", onstack_flags,
+				 (unsigned long)onstack_sp, (unsigned long)lo, (unsigned long)hi);
+	}
 	while (!me->go)
 		usleep(1000);
+	if (me->idx == 0) {
+		char name[17] = { 0 };
+		prctl(PR_GET_NAME, name);
+		if (strcmp(name, THR0_NAME))
+			snprintf(me->err, sizeof(me->err), "thread 0: name \"%s\"", name);
+	}
 	thr_read(&now);
 	if (now.policy != me->policy || now.prio != me->prio)
 		snprintf(me->err, sizeof(me->err), "thread %d: policy %#x prio %d, expected %#x prio %d",
@@ -185,6 +227,9 @@ int main(int argc, char **argv)
 		if (t[i].err[0])
 			setup_fail("%s", t[i].err);
 	}
+	while (!onstack_in)
+		usleep(1000);
+	prctl(PR_SET_NAME, MAIN_NAME);
 	if (!rr_ok)
 		test_msg("SCHED_RR not permitted here: only SCHED_OTHER checked in thread 1");
 	thr_read(&main_before);
@@ -226,6 +271,11 @@ int main(int argc, char **argv)
 	if (main_after.rl_head != main_before.rl_head || main_after.rl_len != main_before.rl_len)
 		fail("main thread: robust list %p/%zu, expected %p/%zu", main_after.rl_head,
 		     main_after.rl_len, main_before.rl_head, main_before.rl_len);
+	char name[17] = { 0 };
+	prctl(PR_GET_NAME, name);
+	if (strcmp(name, MAIN_NAME))
+		fail("main thread: name \"%s\", expected \"%s\"", name, MAIN_NAME);
+	onstack_go = 1;
 	for (int i = 0; i < 2; i++) {
 		t[i].go = 1;
 		pthread_join(t[i].th, NULL);
