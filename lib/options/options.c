@@ -158,6 +158,7 @@ static bool *flag_field(struct cryo_opts *o, const char *name)
 		{ "tls", offsetof(struct cryo_opts, tls) },
 		{ "tls-no-cn-verify", offsetof(struct cryo_opts, tls_no_cn_verify) },
 		{ "orphan-pts-master", offsetof(struct cryo_opts, orphan_pts_master) },
+		{ "with-cpu-affinity", offsetof(struct cryo_opts, with_cpu_affinity) },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
 		if (!strcmp(map[i].name, name))
@@ -710,6 +711,9 @@ static const struct cryo_option table[] = {
 	  "must not be writable by others, and the restored tasks get no more than the "
 	  "directory's owner has: its uid and groups, no capabilities, only files it may "
 	  "open (docs/security.md).", NULL },
+	{ "with-cpu-affinity", 0, NOARG, NULL, C(RESTORE), NEG, set_flag,
+	  "Give every restored thread the CPU affinity it had when dumped (dump always saves "
+	  "it). Without it the restored threads may run on any CPU cryo may use.", NULL },
 	{ "evasive-devices", 0, NOARG, NULL, C(DUMP), NEG | OPTF_NOT_YET, set_flag,
 	  "Use any path to a device file if the original one is inaccessible.",
 	  "finding another path to an inaccessible device file is not implemented yet" },

@@ -63,6 +63,7 @@ struct cryo_opts {
 	bool restore_sibling;		/* --restore-sibling */
 	bool shell_job;			/* -j/--shell-job */
 	bool evasive_devices;		/* --evasive-devices */
+	bool with_cpu_affinity;		/* --with-cpu-affinity (restore) */
 	char *freeze_cgroup;		/* --freeze-cgroup */
 	bool pid_ns;			/* cryo: --pid-ns (restore into a new PID namespace) */
 	bool cow_parent;		/* cryo: --cow-parent (default on): cow_parent pagemap entries */

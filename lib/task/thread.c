@@ -169,6 +169,58 @@ const struct task_item task_item_comm = {
 
 /* ---- scheduling: from outside both ways ----------------------------------- */
 
+/* CPU affinity is saved always and given back only with --with-cpu-affinity
+ * (criu's rule: the restoring machine may have other CPUs). */
+#define AFFINITY_WORDS 128	/* 8192 CPUs */
+
+static int affinity_dump(ThreadCoreEntry *tce, pid_t tid)
+{
+	uint64_t mask[AFFINITY_WORDS] = { 0 };
+	long n = syscall(__NR_sched_getaffinity, tid, sizeof(mask), mask);
+	if (n < 0) {
+		int ret = -errno;
+		pr_perror("can't read the CPU affinity of thread %d", tid);
+		return ret;
+	}
+	size_t words = n / sizeof(mask[0]);
+	while (words && !mask[words - 1])
+		words--;
+	tce->cryo_cpu_affinity = xmalloc(words * sizeof(mask[0]) + 1);
+	if (!tce->cryo_cpu_affinity)
+		return -ENOMEM;
+	memcpy(tce->cryo_cpu_affinity, mask, words * sizeof(mask[0]));
+	tce->n_cryo_cpu_affinity = words;
+	return 0;
+}
+
+static int affinity_restore(const struct task_rst *tr, const ThreadCoreEntry *tc)
+{
+	uint64_t mask[AFFINITY_WORDS] = { 0 };
+	pid_t tid = tr->t->tid;
+	if (!tr->ctx->opts->with_cpu_affinity)
+		return 0;
+	if (!tc->n_cryo_cpu_affinity) {
+		pr_warn("thread %d: the images hold no CPU affinity (dumped by another tool?): "
+			"--with-cpu-affinity has nothing to restore", tid);
+		return 0;
+	}
+	if (tc->n_cryo_cpu_affinity > AFFINITY_WORDS) {
+		pr_err("thread %d: the CPU affinity in the images names CPUs beyond %d", tid,
+		       AFFINITY_WORDS * 64);
+		return -EINVAL;
+	}
+	memcpy(mask, tc->cryo_cpu_affinity, tc->n_cryo_cpu_affinity * sizeof(mask[0]));
+	if (syscall(__NR_sched_setaffinity, tid, sizeof(mask), mask)) {
+		int ret = -errno;
+		pr_err("--with-cpu-affinity: can't give thread %d its CPU affinity (first word "
+		       "%#llx): %s (the CPUs are not on this machine or not in the cpuset cryo "
+		       "may use; restore without --with-cpu-affinity to let it run anywhere)",
+		       tid, (unsigned long long)mask[0], strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
 static int sched_dump(struct task_dump *d)
 {
 	ThreadCoreEntry *tce = d->core->thread_core;
@@ -186,7 +238,7 @@ static int sched_dump(struct task_dump *d)
 	tce->sched_nice = nice;
 	tce->sched_policy = policy;
 	tce->sched_prio = sp.sched_priority;
-	return 0;
+	return affinity_dump(tce, tid);
 }
 
 /* A policy or nice value this cryo may not set is a warning, not a
@@ -204,7 +256,7 @@ static int sched_restore(const struct task_rst *tr)
 	if (tc->has_sched_nice && setpriority(PRIO_PROCESS, tid, tc->sched_nice))
 		pr_warn("can't restore the nice value %d of thread %d: %s", tc->sched_nice, tid,
 			strerror(errno));
-	return 0;
+	return affinity_restore(tr, tc);
 }
 
 const struct task_item task_item_sched = {

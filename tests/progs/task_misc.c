@@ -6,6 +6,8 @@
  *     one ignored signal
  *   - scheduling policy per thread: SCHED_BATCH (main), SCHED_IDLE, and
  *     SCHED_RR priority 7 with SCHED_RESET_ON_FORK (when permitted)
+ *   - CPU affinity (restored with --with-cpu-affinity): the main thread on
+ *     the first CPU it may use, thread 0 on the last
  *   - a robust futex list head per thread (one thread has its own head)
  *   - thread 1 is inside a signal handler running on its alternate stack
  *     (SS_ONSTACK) when dumped and returns from it after restore
@@ -41,6 +43,7 @@ struct thr {
 	pid_t tid;
 	int policy, prio;
 	stack_t ss;
+	cpu_set_t cpus;
 	void *rl_head;
 	size_t rl_len;
 	volatile int go, ready;
@@ -51,6 +54,15 @@ static struct thr t[2];
 static struct robust_list_head own_head;
 static char altstack[3][16384];
 static bool rr_ok;
+static int cpu_first = -1, cpu_last = -1;
+
+static int pin(int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
 
 static void h_info(int s, siginfo_t *i, void *u) { (void)s; (void)i; (void)u; }
 
@@ -123,6 +135,8 @@ static void thr_read(struct thr *me)
 	sched_getparam(0, &sp);
 	me->prio = sp.sched_priority;
 	sigaltstack(NULL, &me->ss);
+	CPU_ZERO(&me->cpus);
+	sched_getaffinity(0, sizeof(me->cpus), &me->cpus);
 	syscall(SYS_get_robust_list, 0, &me->rl_head, &me->rl_len);
 }
 
@@ -137,6 +151,8 @@ static void *thr_fn(void *arg)
 		snprintf(me->err, sizeof(me->err), "sigaltstack: %m");
 	if (me->idx == 0) {
 		prctl(PR_SET_NAME, THR0_NAME);
+		if (pin(cpu_last))
+			snprintf(me->err, sizeof(me->err), "sched_setaffinity: %m");
 		if (sched_setscheduler(0, SCHED_IDLE, &sp))
 			snprintf(me->err, sizeof(me->err), "SCHED_IDLE: %m");
 		own_head.list.next = &own_head.list;
@@ -175,6 +191,9 @@ static void *thr_fn(void *arg)
 		snprintf(me->err, sizeof(me->err), "thread %d: sigaltstack %p/%zu/%d, expected %p/%zu/%d",
 			 me->idx, now.ss.ss_sp, now.ss.ss_size, now.ss.ss_flags, me->ss.ss_sp,
 			 me->ss.ss_size, me->ss.ss_flags);
+	else if (!CPU_EQUAL(&now.cpus, &me->cpus))
+		snprintf(me->err, sizeof(me->err), "thread %d: CPU affinity has %d CPUs, expected %d",
+			 me->idx, CPU_COUNT(&now.cpus), CPU_COUNT(&me->cpus));
 	else if (now.rl_head != me->rl_head || now.rl_len != me->rl_len)
 		snprintf(me->err, sizeof(me->err), "thread %d: robust list %p/%zu, expected %p/%zu",
 			 me->idx, now.rl_head, now.rl_len, me->rl_head, me->rl_len);
@@ -210,6 +229,15 @@ int main(int argc, char **argv)
 	stack_t ss = { .ss_sp = altstack[0], .ss_size = sizeof(altstack[0]) };
 	if (sigaltstack(&ss, NULL))
 		setup_fail("sigaltstack: %s", strerror(errno));
+	cpu_set_t all;
+	if (sched_getaffinity(0, sizeof(all), &all))
+		setup_fail("sched_getaffinity: %s", strerror(errno));
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &all)) {
+			cpu_last = c;
+			if (cpu_first < 0)
+				cpu_first = c;
+		}
 	if (sched_setscheduler(0, SCHED_BATCH, &sp))
 		setup_fail("SCHED_BATCH: %s", strerror(errno));
 	f = fopen("/proc/self/coredump_filter", "w");
@@ -232,6 +260,8 @@ int main(int argc, char **argv)
 	prctl(PR_SET_NAME, MAIN_NAME);
 	if (!rr_ok)
 		test_msg("SCHED_RR not permitted here: only SCHED_OTHER checked in thread 1");
+	if (pin(cpu_first))
+		setup_fail("sched_setaffinity: %s", strerror(errno));
 	thr_read(&main_before);
 	void *brk0 = sbrk(0);
 	stat_fields(st0);
@@ -268,6 +298,9 @@ int main(int argc, char **argv)
 		fail("main thread: sigaltstack %p/%zu/%d, expected %p/%zu/%d", main_after.ss.ss_sp,
 		     main_after.ss.ss_size, main_after.ss.ss_flags, main_before.ss.ss_sp,
 		     main_before.ss.ss_size, main_before.ss.ss_flags);
+	if (!CPU_EQUAL(&main_after.cpus, &main_before.cpus))
+		fail("main thread: CPU affinity has %d CPUs, expected only CPU %d",
+		     CPU_COUNT(&main_after.cpus), cpu_first);
 	if (main_after.rl_head != main_before.rl_head || main_after.rl_len != main_before.rl_len)
 		fail("main thread: robust list %p/%zu, expected %p/%zu", main_after.rl_head,
 		     main_after.rl_len, main_before.rl_head, main_before.rl_len);
