@@ -13,10 +13,14 @@
  *     (SS_ONSTACK) when dumped and returns from it after restore
  *   - names that confuse /proc parsers: "tm) x (1" (main), "t\n 0" (thread 0)
  *   - /proc/self/coredump_filter
+ *   - arg and env areas moved (PR_SET_MM_MAP, which needs no privilege
+ *     while the executable stays) into a static buffer, as
+ *     setproctitle-style programs do
  *   - mm fields: /proc/self/exe, cmdline, environ, auxv, the brk, and the
  *     start_code/end_code/start_stack/arg/env/start_brk fields of stat
  * All are read back after restore and compared exactly. */
 #include <linux/futex.h>
+#include <linux/prctl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -202,6 +206,8 @@ static void *thr_fn(void *arg)
 	return NULL;
 }
 
+static char new_args[64] = "moved\0args\0";
+static char new_env[64] = "MOVED=1\0ENV=2\0";
 static char exe0[4096], cmd0[4096], env0[16384], auxv0[4096];
 static size_t cmd0_len, env0_len, auxv0_len;
 
@@ -260,6 +266,17 @@ int main(int argc, char **argv)
 	prctl(PR_SET_NAME, MAIN_NAME);
 	if (!rr_ok)
 		test_msg("SCHED_RR not permitted here: only SCHED_OTHER checked in thread 1");
+	stat_fields(st0);
+	struct prctl_mm_map map = {
+		.start_code = st0[0], .end_code = st0[1], .start_stack = st0[2],
+		.start_data = st0[3], .end_data = st0[4], .start_brk = st0[5],
+		.brk = (uintptr_t)sbrk(0),
+		.arg_start = (uintptr_t)new_args, .arg_end = (uintptr_t)new_args + 11,
+		.env_start = (uintptr_t)new_env, .env_end = (uintptr_t)new_env + 14,
+		.exe_fd = -1,
+	};
+	if (prctl(PR_SET_MM, PR_SET_MM_MAP, &map, sizeof(map), 0))
+		setup_fail("PR_SET_MM_MAP: %s", strerror(errno));
 	if (pin(cpu_first))
 		setup_fail("sched_setaffinity: %s", strerror(errno));
 	thr_read(&main_before);
