@@ -13,6 +13,8 @@
  *     (SS_ONSTACK) when dumped and returns from it after restore
  *   - names that confuse /proc parsers: "tm) x (1" (main), "t\n 0" (thread 0)
  *   - /proc/self/coredump_filter
+ *   - the nice value of the session's autogroup (/proc/self/autogroup), when
+ *     the kernel has autogroups
  *   - arg and env areas moved (PR_SET_MM_MAP, which needs no privilege
  *     while the executable stays) into a static buffer, as
  *     setproctitle-style programs do
@@ -249,6 +251,14 @@ int main(int argc, char **argv)
 	f = fopen("/proc/self/coredump_filter", "w");
 	if (!f || fprintf(f, "%#x", CORE_FILTER) < 0 || fclose(f))
 		setup_fail("coredump_filter: %s", strerror(errno));
+	bool autogroup = false;
+	f = fopen("/proc/self/autogroup", "w");
+	if (f) {
+		autogroup = fprintf(f, "7") > 0;
+		autogroup &= !fclose(f);
+	}
+	if (!autogroup)
+		test_msg("no autogroup nice value to check: %s", strerror(errno));
 	if (sbrk(3 * 4096 + 100) == (void *)-1)
 		setup_fail("sbrk: %s", strerror(errno));
 
@@ -339,6 +349,14 @@ int main(int argc, char **argv)
 	buf[len] = 0;
 	if (strtoul(buf, NULL, 16) != CORE_FILTER)
 		fail("coredump_filter is %s, expected %#x", buf, CORE_FILTER);
+	if (autogroup) {
+		int nice = -100;
+		read_file("/proc/self/autogroup", buf, sizeof(buf) - 1, &len);
+		buf[len] = 0;
+		char *p = strstr(buf, " nice ");
+		if (!p || sscanf(p, " nice %d", &nice) != 1 || nice != 7)
+			fail("autogroup is \"%s\", expected nice 7", buf);
+	}
 	if (sbrk(0) != brk0)
 		fail("brk is %p, expected %p", sbrk(0), brk0);
 	stat_fields(st1);
