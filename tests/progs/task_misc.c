@@ -12,6 +12,7 @@
  *   - thread 1 is inside a signal handler running on its alternate stack
  *     (SS_ONSTACK) when dumped and returns from it after restore
  *   - names that confuse /proc parsers: "tm) x (1" (main), "t\n 0" (thread 0)
+ *   - 3000 supplementary groups (a long "Groups:" line, a large setgroups)
  *   - /proc/self/coredump_filter
  *   - the nice value of the session's autogroup (/proc/self/autogroup), when
  *     the kernel has autogroups
@@ -31,6 +32,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include "zdtmtst.h"
@@ -39,6 +41,8 @@
 #define SCHED_RESET_ON_FORK 0x40000000
 #endif
 #define CORE_FILTER 0x5b
+#define NGROUPS 3000
+static gid_t groups[NGROUPS], groups_now[NGROUPS + 1];
 #ifndef SA_RESTORER
 #define SA_RESTORER 0x04000000
 #endif
@@ -251,6 +255,10 @@ int main(int argc, char **argv)
 	f = fopen("/proc/self/coredump_filter", "w");
 	if (!f || fprintf(f, "%#x", CORE_FILTER) < 0 || fclose(f))
 		setup_fail("coredump_filter: %s", strerror(errno));
+	for (int i = 0; i < NGROUPS; i++)
+		groups[i] = 20000 + 7 * i;
+	if (setgroups(NGROUPS, groups))
+		setup_fail("setgroups(%d): %s", NGROUPS, strerror(errno));
 	bool autogroup = false;
 	f = fopen("/proc/self/autogroup", "w");
 	if (f) {
@@ -349,6 +357,15 @@ int main(int argc, char **argv)
 	buf[len] = 0;
 	if (strtoul(buf, NULL, 16) != CORE_FILTER)
 		fail("coredump_filter is %s, expected %#x", buf, CORE_FILTER);
+	int ng = getgroups(NGROUPS + 1, groups_now);
+	if (ng != NGROUPS)
+		fail("%d supplementary groups, expected %d", ng, NGROUPS);
+	else
+		for (int i = 0; i < NGROUPS; i++)
+			if (groups_now[i] != groups[i]) {
+				fail("group %d is %u, expected %u", i, groups_now[i], groups[i]);
+				break;
+			}
 	if (autogroup) {
 		int nice = -100;
 		read_file("/proc/self/autogroup", buf, sizeof(buf) - 1, &len);
