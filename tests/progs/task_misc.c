@@ -13,6 +13,8 @@
  *     (SS_ONSTACK) when dumped and returns from it after restore
  *   - names that confuse /proc parsers: "tm) x (1" (main), "t\n 0" (thread 0)
  *   - 3000 supplementary groups (a long "Groups:" line, a large setgroups)
+ *   - a POSIX timer whose SIGEV_THREAD_ID target thread has exited (armed,
+ *     1000 s): it must still exist, armed, after restore
  *   - /proc/self/coredump_filter
  *   - the nice value of the session's autogroup (/proc/self/autogroup), when
  *     the kernel has autogroups
@@ -33,6 +35,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <grp.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "zdtmtst.h"
@@ -212,6 +215,18 @@ static void *thr_fn(void *arg)
 	return NULL;
 }
 
+static timer_t dead_timer;
+static void *dead_timer_fn(void *arg)
+{
+	struct sigevent ev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGRTMIN + 9 };
+	struct itimerspec its = { .it_value = { 1000, 0 } };
+	(void)arg;
+	ev._sigev_un._tid = syscall(SYS_gettid);
+	if (timer_create(CLOCK_MONOTONIC, &ev, &dead_timer) || timer_settime(dead_timer, 0, &its, NULL))
+		return (void *)1;
+	return NULL;
+}
+
 static char new_args[64] = "moved\0args\0";
 static char new_env[64] = "MOVED=1\0ENV=2\0";
 static char exe0[4096], cmd0[4096], env0[16384], auxv0[4096];
@@ -259,6 +274,10 @@ int main(int argc, char **argv)
 		groups[i] = 20000 + 7 * i;
 	if (setgroups(NGROUPS, groups))
 		setup_fail("setgroups(%d): %s", NGROUPS, strerror(errno));
+	pthread_t dt;
+	void *dt_ret;
+	if (pthread_create(&dt, NULL, dead_timer_fn, NULL) || pthread_join(dt, &dt_ret) || dt_ret)
+		setup_fail("a timer for a thread that then exits");
 	bool autogroup = false;
 	f = fopen("/proc/self/autogroup", "w");
 	if (f) {
@@ -366,6 +385,12 @@ int main(int argc, char **argv)
 				fail("group %d is %u, expected %u", i, groups_now[i], groups[i]);
 				break;
 			}
+	struct itimerspec its;
+	if (timer_gettime(dead_timer, &its))
+		fail("the timer of the exited thread is gone: %s", strerror(errno));
+	else if (its.it_value.tv_sec < 900 || its.it_value.tv_sec > 1000)
+		fail("the timer of the exited thread has %lld s left, expected about 1000",
+		     (long long)its.it_value.tv_sec);
 	if (autogroup) {
 		int nice = -100;
 		read_file("/proc/self/autogroup", buf, sizeof(buf) - 1, &len);
