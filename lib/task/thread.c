@@ -221,6 +221,48 @@ static int affinity_restore(const struct task_rst *tr, const ThreadCoreEntry *tc
 	return 0;
 }
 
+/* SCHED_DEADLINE has no sched_param: its runtime, deadline and period are
+ * read and set with sched_getattr/sched_setattr (no glibc wrappers). */
+struct cryo_sched_attr {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+	uint32_t util_min, util_max;
+};
+
+#ifndef SCHED_DEADLINE
+#define SCHED_DEADLINE 6
+#endif
+
+static int dl_dump(ThreadCoreEntry *tce, pid_t tid)
+{
+	struct cryo_sched_attr a = { 0 };
+	if (syscall(__NR_sched_getattr, tid, &a, sizeof(a), 0)) {
+		int ret = -errno;
+		pr_perror("sched_getattr of SCHED_DEADLINE thread %d failed", tid);
+		return ret;
+	}
+	tce->has_cryo_dl_runtime = tce->has_cryo_dl_deadline = tce->has_cryo_dl_period = 1;
+	tce->has_cryo_sched_flags = 1;
+	tce->cryo_dl_runtime = a.runtime;
+	tce->cryo_dl_deadline = a.deadline;
+	tce->cryo_dl_period = a.period;
+	tce->cryo_sched_flags = a.flags;
+	return 0;
+}
+
+static int dl_restore(const ThreadCoreEntry *tc, pid_t tid)
+{
+	struct cryo_sched_attr a = {
+		.size = sizeof(a), .policy = SCHED_DEADLINE, .flags = tc->cryo_sched_flags,
+		.runtime = tc->cryo_dl_runtime, .deadline = tc->cryo_dl_deadline,
+		.period = tc->cryo_dl_period,
+	};
+	return syscall(__NR_sched_setattr, tid, &a, 0) ? -errno : 0;
+}
+
 static int sched_dump(struct task_dump *d)
 {
 	ThreadCoreEntry *tce = d->core->thread_core;
@@ -238,6 +280,11 @@ static int sched_dump(struct task_dump *d)
 	tce->sched_nice = nice;
 	tce->sched_policy = policy;
 	tce->sched_prio = sp.sched_priority;
+	if ((policy & ~SCHED_RESET_ON_FORK) == SCHED_DEADLINE) {
+		int ret = dl_dump(tce, tid);
+		if (ret)
+			return ret;
+	}
 	return affinity_dump(tce, tid);
 }
 
@@ -247,7 +294,14 @@ static int sched_restore(const struct task_rst *tr)
 {
 	const ThreadCoreEntry *tc = tr->t->core->thread_core;
 	pid_t tid = tr->t->tid;
-	if (tc->has_sched_policy) {
+	if (tc->has_sched_policy && (tc->sched_policy & ~SCHED_RESET_ON_FORK) == SCHED_DEADLINE) {
+		int ret = tc->has_cryo_dl_runtime ? dl_restore(tc, tid) : -EINVAL;
+		if (ret)
+			pr_warn("can't restore SCHED_DEADLINE (runtime %llu ns, deadline %llu ns, period "
+				"%llu ns) of thread %d: %s", (unsigned long long)tc->cryo_dl_runtime,
+				(unsigned long long)tc->cryo_dl_deadline,
+				(unsigned long long)tc->cryo_dl_period, tid, strerror(-ret));
+	} else if (tc->has_sched_policy) {
 		struct sched_param sp = { .sched_priority = tc->sched_prio };
 		if (sched_setscheduler(tid, tc->sched_policy, &sp))
 			pr_warn("can't restore the scheduling policy %u of thread %d: %s",

@@ -5,7 +5,8 @@
  *     SA_ONSTACK, SA_NODEFER, SA_RESETHAND, SA_RESTART) and a handler mask,
  *     one ignored signal
  *   - scheduling policy per thread: SCHED_BATCH (main), SCHED_IDLE, and
- *     SCHED_RR priority 7 with SCHED_RESET_ON_FORK (when permitted)
+ *     SCHED_RR priority 7 with SCHED_RESET_ON_FORK, SCHED_DEADLINE with its
+ *     runtime, deadline and period (these two when permitted)
  *   - CPU affinity (restored with --with-cpu-affinity): the main thread on
  *     the first CPU it may use, thread 0 on the last
  *   - a robust futex list head per thread (one thread has its own head)
@@ -57,16 +58,26 @@ struct thr {
 	int policy, prio;
 	stack_t ss;
 	cpu_set_t cpus;
+	uint64_t dl[3];
 	void *rl_head;
 	size_t rl_len;
 	volatile int go, ready;
 	char err[256];
 };
 
-static struct thr t[2];
+static struct thr t[3];
 static struct robust_list_head own_head;
-static char altstack[3][16384];
-static bool rr_ok;
+static char altstack[4][16384];
+static bool rr_ok, dl_ok;
+
+struct sched_attr_v1 {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+	uint32_t util_min, util_max;
+};
 static int cpu_first = -1, cpu_last = -1;
 
 static int pin(int cpu)
@@ -147,6 +158,11 @@ static void thr_read(struct thr *me)
 	me->policy = sched_getscheduler(0);
 	sched_getparam(0, &sp);
 	me->prio = sp.sched_priority;
+	struct sched_attr_v1 a = { 0 };
+	syscall(SYS_sched_getattr, 0, &a, sizeof(a), 0);
+	me->dl[0] = a.runtime;
+	me->dl[1] = a.deadline;
+	me->dl[2] = a.period;
 	sigaltstack(NULL, &me->ss);
 	CPU_ZERO(&me->cpus);
 	sched_getaffinity(0, sizeof(me->cpus), &me->cpus);
@@ -172,9 +188,13 @@ static void *thr_fn(void *arg)
 		own_head.futex_offset = -8;
 		if (syscall(SYS_set_robust_list, &own_head, sizeof(own_head)))
 			snprintf(me->err, sizeof(me->err), "set_robust_list: %m");
-	} else {
+	} else if (me->idx == 1) {
 		sp.sched_priority = 7;
 		rr_ok = !sched_setscheduler(0, SCHED_RR | SCHED_RESET_ON_FORK, &sp);
+	} else {
+		struct sched_attr_v1 a = { .size = sizeof(a), .policy = 6 /* SCHED_DEADLINE */,
+			.runtime = 2000000, .deadline = 30000000, .period = 100000000 };
+		dl_ok = !syscall(SYS_sched_setattr, 0, &a, 0);
 	}
 	thr_read(me);
 	me->ready = 1;
@@ -199,6 +219,12 @@ static void *thr_fn(void *arg)
 	if (now.policy != me->policy || now.prio != me->prio)
 		snprintf(me->err, sizeof(me->err), "thread %d: policy %#x prio %d, expected %#x prio %d",
 			 me->idx, now.policy, now.prio, me->policy, me->prio);
+	else if (memcmp(now.dl, me->dl, sizeof(me->dl)))
+		snprintf(me->err, sizeof(me->err), "thread %d: runtime/deadline/period %llu/%llu/%llu, "
+			 "expected %llu/%llu/%llu", me->idx, (unsigned long long)now.dl[0],
+			 (unsigned long long)now.dl[1], (unsigned long long)now.dl[2],
+			 (unsigned long long)me->dl[0], (unsigned long long)me->dl[1],
+			 (unsigned long long)me->dl[2]);
 	else if (now.ss.ss_sp != me->ss.ss_sp || now.ss.ss_size != me->ss.ss_size ||
 		 now.ss.ss_flags != me->ss.ss_flags)
 		snprintf(me->err, sizeof(me->err), "thread %d: sigaltstack %p/%zu/%d, expected %p/%zu/%d",
@@ -289,7 +315,7 @@ int main(int argc, char **argv)
 	if (sbrk(3 * 4096 + 100) == (void *)-1)
 		setup_fail("sbrk: %s", strerror(errno));
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		t[i].idx = i;
 		if (pthread_create(&t[i].th, NULL, thr_fn, &t[i]))
 			setup_fail("pthread_create");
@@ -301,6 +327,8 @@ int main(int argc, char **argv)
 	while (!onstack_in)
 		usleep(1000);
 	prctl(PR_SET_NAME, MAIN_NAME);
+	if (!dl_ok)
+		test_msg("SCHED_DEADLINE not permitted here: not checked in thread 2");
 	if (!rr_ok)
 		test_msg("SCHED_RR not permitted here: only SCHED_OTHER checked in thread 1");
 	stat_fields(st0);
@@ -363,7 +391,7 @@ int main(int argc, char **argv)
 	if (strcmp(name, MAIN_NAME))
 		fail("main thread: name \"%s\", expected \"%s\"", name, MAIN_NAME);
 	onstack_go = 1;
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		t[i].go = 1;
 		pthread_join(t[i].th, NULL);
 		if (t[i].err[0])
