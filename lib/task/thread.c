@@ -83,6 +83,10 @@ const struct task_item task_item_tid_address = {
 
 /* ---- sigaltstack -------------------------------------------------------- */
 
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM (1U << 31)
+#endif
+
 struct kstack {			/* the kernel's stack_t */
 	uint64_t sp;
 	int32_t flags, pad;
@@ -118,7 +122,10 @@ static int sigaltstack_restore(const struct task_rst *tr)
 	const ThreadCoreEntry *tc = tr->t->core->thread_core;
 	if (!tc->sas || (tc->sas->ss_flags & SS_DISABLE))
 		return 0;
-	struct kstack ss = { tc->sas->ss_sp, 0, 0, tc->sas->ss_size };
+	/* SS_ONSTACK is not a setting (the kernel derives it from the stack
+	 * pointer, which the registers give back); SS_AUTODISARM is one */
+	struct kstack ss = { tc->sas->ss_sp, (int32_t)(tc->sas->ss_flags & SS_AUTODISARM), 0,
+			     tc->sas->ss_size };
 	remote_scratch_reset(tr->r);
 	uint64_t a = remote_scratch_put(tr->r, &ss, sizeof(ss));
 	if (!a)

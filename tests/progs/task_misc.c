@@ -1,6 +1,7 @@
 /* task_misc: process and thread state that no other test checks exactly,
  * each set to a value a fresh process would not have:
- *   - sigaltstack of the main thread and of a second thread (address, size)
+ *   - sigaltstack of the main thread and of the others (address, size, one
+ *     with SS_AUTODISARM)
  *   - sigactions with every flag a handler commonly carries (SA_SIGINFO,
  *     SA_ONSTACK, SA_NODEFER, SA_RESETHAND, SA_RESTART) and a handler mask,
  *     one ignored signal
@@ -45,6 +46,9 @@
 #define SCHED_RESET_ON_FORK 0x40000000
 #endif
 #define CORE_FILTER 0x5b
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM (1U << 31)
+#endif
 #define NGROUPS 3000
 static gid_t groups[NGROUPS], groups_now[NGROUPS + 1];
 #ifndef SA_RESTORER
@@ -175,7 +179,9 @@ static void *thr_fn(void *arg)
 	struct sched_param sp = { 0 };
 
 	me->tid = syscall(SYS_gettid);
-	stack_t ss = { .ss_sp = altstack[1 + me->idx], .ss_size = sizeof(altstack[0]) - 512 * me->idx };
+	/* thread 2's is disarmed while a handler runs on it (SS_AUTODISARM) */
+	stack_t ss = { .ss_sp = altstack[1 + me->idx], .ss_size = sizeof(altstack[0]) - 512 * me->idx,
+		       .ss_flags = me->idx == 2 ? SS_AUTODISARM : 0 };
 	if (sigaltstack(&ss, NULL))
 		snprintf(me->err, sizeof(me->err), "sigaltstack: %m");
 	if (me->idx == 0) {
