@@ -5,6 +5,7 @@
  * values and the main thread its cwd. */
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,6 +19,11 @@ static void *fn(void *a)
 {
 	char cwd[64];
 	(void)a;
+	/* SIGTERM is the main thread's (it waits in sigsuspend) */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (unshare(CLONE_FS) || chdir("/tmp"))
 		snprintf(err, sizeof(err), "unshare/chdir: %m");
 	umask(0077);
