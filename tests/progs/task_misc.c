@@ -179,6 +179,11 @@ static void *thr_fn(void *arg)
 	struct sched_param sp = { 0 };
 
 	me->tid = syscall(SYS_gettid);
+	/* SIGTERM is the main thread's (it waits in sigsuspend) */
+	sigset_t term;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &term, NULL);
 	/* thread 2's is disarmed while a handler runs on it (SS_AUTODISARM) */
 	stack_t ss = { .ss_sp = altstack[1 + me->idx], .ss_size = sizeof(altstack[0]) - 512 * me->idx,
 		       .ss_flags = me->idx == 2 ? SS_AUTODISARM : 0 };
