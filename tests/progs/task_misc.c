@@ -127,6 +127,7 @@ static struct sig_want sigs[] = {
 	{ SIGUSR1, SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART, (void *)h_info, { SIGUSR2, 0 } },
 	{ SIGUSR2, SA_RESETHAND, (void *)h_plain, { SIGINT, 40 } },
 	{ SIGHUP, 0, (void *)SIG_IGN, { 0, 0 } },
+	{ SIGCHLD, SA_NOCLDSTOP | SA_NOCLDWAIT | SA_SIGINFO, (void *)h_info, { SIGPIPE, 0 } },
 	{ 45, SA_SIGINFO | SA_RESTART, (void *)h_info, { SIGQUIT, 50 } },
 	{ SIG_ONSTACK, SA_ONSTACK, (void *)h_onstack, { 0, 0 } },
 };
