@@ -1,5 +1,5 @@
 /* Fields of the mm only the task can report or set: brk, dumpable, THP
- * disabled, membarrier registrations; from outside the coredump filter
+ * disabled, membarrier registrations, memory-deny-write-execute; from outside the coredump filter
  * (/proc/PID/coredump_filter); at restore also the rest of
  * mm-PID.img's layout (code, data, stack, args, env, auxv) and the
  * executable, with prctl(PR_SET_MM_MAP). */
@@ -102,6 +102,44 @@ static int restore_coredump_filter(pid_t pid, const MmEntry *mm)
 	return 0;
 }
 
+#ifndef PR_SET_MDWE
+#define PR_SET_MDWE 65
+#define PR_GET_MDWE 66
+#endif
+
+/* Memory-deny-write-execute (PR_SET_MDWE, 6.3; systemd's
+ * MemoryDenyWriteExecute= uses it) can't be turned off once set and stops
+ * any mapping from gaining PROT_EXEC: it is set again only when the
+ * process's memory, its children and the trampoline are all in place
+ * (task_item_mdwe, TASK_PH_SHARED).  A kernel without it has none. */
+static void dump_mdwe(struct remote *r, MmEntry *mm)
+{
+	long lr = remote_syscall(r, __NR_prctl, PR_GET_MDWE, 0, 0, 0, 0, 0);
+	if (lr > 0) {
+		mm->has_cryo_mdwe = 1;
+		mm->cryo_mdwe = lr;
+	}
+}
+
+static int mdwe_restore(const struct task_rst *tr)
+{
+	const MmEntry *mm = tr->p->mem.mm;
+	if (!mm || !mm->has_cryo_mdwe || !mm->cryo_mdwe)
+		return 0;
+	long ret = remote_syscall(tr->r, __NR_prctl, PR_SET_MDWE, mm->cryo_mdwe, 0, 0, 0, 0);
+	if (ret) {
+		pr_err("prctl(PR_SET_MDWE, %#x) in restored process %d failed: %s (this kernel "
+		       "lacks memory-deny-write-execute, 6.3+, or its flags)", mm->cryo_mdwe,
+		       tr->p->pid, strerror((int)-ret));
+		return ret < 0 ? (int)ret : -EIO;
+	}
+	return 0;
+}
+
+const struct task_item task_item_mdwe = {
+	"memory-deny-write-execute", TASK_PROC, TASK_PH_SHARED, NULL, mdwe_restore,
+};
+
 static int mm_dump(struct task_dump *d)
 {
 	MmEntry *mm = d->mm;
@@ -124,6 +162,8 @@ static int mm_dump(struct task_dump *d)
 	int ret = dump_membarrier(r, mm);
 	if (!ret)
 		ret = dump_coredump_filter(d->p->pid, mm);
+	if (!ret)
+		dump_mdwe(r, mm);
 	if (!ret)	/* AIO rings: only the task can tell which are its own */
 		ret = aio_dump_check(r, d->p->pid, mm);
 	return ret;

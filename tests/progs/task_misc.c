@@ -18,6 +18,7 @@
  *   - a POSIX timer whose SIGEV_THREAD_ID target thread has exited (armed,
  *     1000 s): it must still exist, armed, after restore
  *   - /proc/self/coredump_filter
+ *   - memory-deny-write-execute (PR_SET_MDWE, set last), when the kernel has it
  *   - the nice value of the session's autogroup (/proc/self/autogroup), when
  *     the kernel has autogroups
  *   - arg and env areas moved (PR_SET_MM_MAP, which needs no privilege
@@ -365,9 +366,17 @@ int main(int argc, char **argv)
 	read_file("/proc/self/environ", env0, sizeof(env0), &env0_len);
 	read_file("/proc/self/auxv", auxv0, sizeof(auxv0), &auxv0_len);
 
+	/* last: no mapping may gain PROT_EXEC after it */
+	bool mdwe = !prctl(65 /* PR_SET_MDWE */, 1 /* PR_MDWE_REFUSE_EXEC_GAIN */, 0, 0, 0);
+	if (!mdwe)
+		test_msg("PR_SET_MDWE: %s: not checked", strerror(errno));
+
 	test_daemon();
 	test_waitsig();
 
+	if (mdwe && prctl(66 /* PR_GET_MDWE */, 0, 0, 0, 0) != 1)
+		fail("memory-deny-write-execute is %d, expected 1",
+		     prctl(66 /* PR_GET_MDWE */, 0, 0, 0, 0));
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		struct sigaction sa;
 		sigaction(sigs[i].sig, NULL, &sa);
