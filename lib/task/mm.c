@@ -140,6 +140,20 @@ const struct task_item task_item_mdwe = {
 	"memory-deny-write-execute", TASK_PROC, TASK_PH_SHARED, NULL, mdwe_restore,
 };
 
+#ifndef PR_SET_MEMORY_MERGE
+#define PR_SET_MEMORY_MERGE 67
+#define PR_GET_MEMORY_MERGE 68
+#endif
+
+/* KSM for every mapping of the process (PR_SET_MEMORY_MERGE, 6.4): a
+ * kernel without KSM or the prctl has none to save. */
+static void dump_memory_merge(struct remote *r, MmEntry *mm)
+{
+	long lr = remote_syscall(r, __NR_prctl, PR_GET_MEMORY_MERGE, 0, 0, 0, 0, 0);
+	if (lr > 0)
+		mm->has_cryo_memory_merge = mm->cryo_memory_merge = 1;
+}
+
 static int mm_dump(struct task_dump *d)
 {
 	MmEntry *mm = d->mm;
@@ -162,8 +176,10 @@ static int mm_dump(struct task_dump *d)
 	int ret = dump_membarrier(r, mm);
 	if (!ret)
 		ret = dump_coredump_filter(d->p->pid, mm);
-	if (!ret)
+	if (!ret) {
 		dump_mdwe(r, mm);
+		dump_memory_merge(r, mm);
+	}
 	if (!ret)	/* AIO rings: only the task can tell which are its own */
 		ret = aio_dump_check(r, d->p->pid, mm);
 	return ret;
@@ -268,6 +284,12 @@ static int mm_restore(const struct task_rst *tr)
 		ret = remote_call(r, "prctl(PR_SET_THP_DISABLE)", __NR_prctl, PR_SET_THP_DISABLE, 1);
 		if (ret)
 			return ret;
+	}
+	if (mm->has_cryo_memory_merge && mm->cryo_memory_merge) {
+		ret = remote_call(r, "prctl(PR_SET_MEMORY_MERGE) (KSM for the whole process; needs "
+				  "CONFIG_KSM and CAP_SYS_RESOURCE)", __NR_prctl, PR_SET_MEMORY_MERGE, 1);
+		if (ret)
+			return ret < 0 ? ret : -EIO;
 	}
 	return restore_membarrier(r, p->pid, mm);
 }

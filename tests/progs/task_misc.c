@@ -18,6 +18,7 @@
  *   - a POSIX timer whose SIGEV_THREAD_ID target thread has exited (armed,
  *     1000 s): it must still exist, armed, after restore
  *   - /proc/self/coredump_filter
+ *   - KSM for the whole process (PR_SET_MEMORY_MERGE), when the kernel has it
  *   - memory-deny-write-execute (PR_SET_MDWE, set last), when the kernel has it
  *   - the nice value of the session's autogroup (/proc/self/autogroup), when
  *     the kernel has autogroups
@@ -366,6 +367,9 @@ int main(int argc, char **argv)
 	read_file("/proc/self/environ", env0, sizeof(env0), &env0_len);
 	read_file("/proc/self/auxv", auxv0, sizeof(auxv0), &auxv0_len);
 
+	bool ksm = !prctl(67 /* PR_SET_MEMORY_MERGE */, 1, 0, 0, 0);
+	if (!ksm)
+		test_msg("PR_SET_MEMORY_MERGE: %s: not checked", strerror(errno));
 	/* last: no mapping may gain PROT_EXEC after it */
 	bool mdwe = !prctl(65 /* PR_SET_MDWE */, 1 /* PR_MDWE_REFUSE_EXEC_GAIN */, 0, 0, 0);
 	if (!mdwe)
@@ -374,6 +378,8 @@ int main(int argc, char **argv)
 	test_daemon();
 	test_waitsig();
 
+	if (ksm && prctl(68 /* PR_GET_MEMORY_MERGE */, 0, 0, 0, 0) != 1)
+		fail("KSM for the process (PR_GET_MEMORY_MERGE) is off");
 	if (mdwe && prctl(66 /* PR_GET_MDWE */, 0, 0, 0, 0) != 1)
 		fail("memory-deny-write-execute is %d, expected 1",
 		     prctl(66 /* PR_GET_MDWE */, 0, 0, 0, 0));
