@@ -702,6 +702,9 @@ static const struct cryo_option table[] = {
 	{ "root", 'r', REQ, "PATH", C(RESTORE), 0, set_root,
 	  "Restore with PATH as the root file system (when a mount namespace is restored): "
 	  "the directory becomes the root mount of the tree's new mount namespace.", NULL },
+	{ "with-cpu-affinity", 0, NOARG, NULL, C(RESTORE), NEG, set_flag,
+	  "Give every restored thread the CPU affinity it had when dumped (dump always saves "
+	  "it). Without it the restored threads may run on any CPU cryo may use.", NULL },
 	{ "pid-ns", 0, NOARG, NULL, C(RESTORE) | C(MIGRATE), NEG, set_flag,
 	  "cryo extension: restore into a new PID namespace so the original PIDs can be reused "
 	  "even when they are taken on this host.", NULL },
@@ -711,9 +714,6 @@ static const struct cryo_option table[] = {
 	  "must not be writable by others, and the restored tasks get no more than the "
 	  "directory's owner has: its uid and groups, no capabilities, only files it may "
 	  "open (docs/security.md).", NULL },
-	{ "with-cpu-affinity", 0, NOARG, NULL, C(RESTORE), NEG, set_flag,
-	  "Give every restored thread the CPU affinity it had when dumped (dump always saves "
-	  "it). Without it the restored threads may run on any CPU cryo may use.", NULL },
 	{ "evasive-devices", 0, NOARG, NULL, C(DUMP), NEG | OPTF_NOT_YET, set_flag,
 	  "Use any path to a device file if the original one is inaccessible.",
 	  "finding another path to an inaccessible device file is not implemented yet" },

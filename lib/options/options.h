@@ -63,9 +63,9 @@ struct cryo_opts {
 	bool restore_sibling;		/* --restore-sibling */
 	bool shell_job;			/* -j/--shell-job */
 	bool evasive_devices;		/* --evasive-devices */
-	bool with_cpu_affinity;		/* --with-cpu-affinity (restore) */
 	char *freeze_cgroup;		/* --freeze-cgroup */
 	bool pid_ns;			/* cryo: --pid-ns (restore into a new PID namespace) */
+	bool with_cpu_affinity;		/* --with-cpu-affinity (restore) */
 	bool cow_parent;		/* cryo: --cow-parent (default on): cow_parent pagemap entries */
 	bool images_trust_owner;	/* cryo: --images-trust owner */
 	bool skip_file_rwx_check;	/* --skip-file-rwx-check */
