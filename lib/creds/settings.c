@@ -5,6 +5,8 @@
  *            loginuid          /proc/PID/loginuid; restored by
  *                              the task itself (kernel rule)   tc.loginuid
  *            child subreaper   prctl in the task                tc.child_subreaper
+ *            autogroup nice    /proc/PID/autogroup, session     tc.cryo_autogroup_nice
+ *                              leaders only                     (ext.)
  *   thread   parent-death sig  prctl in the task                tce.pdeath_sig
  *            timer slack       prctl in the task                tce.timer_slack_ns (ext.)
  *            ioprio            ioprio_get/set(tid) from outside tce.ioprio (ext.)
@@ -134,6 +136,71 @@ static int dump_rlimits(struct remote *r, pid_t pid, TaskCoreEntry *tc)
 	return 0;
 }
 
+/* The autogroup is made by setsid() and shared by the whole session: its
+ * nice value is saved with the session leader and written back once the
+ * restored leader has made its new session.  "/autogroup-N nice X"; the file
+ * is missing without CONFIG_SCHED_AUTOGROUP. */
+static int read_autogroup_nice(pid_t pid, int *nice)
+{
+	char path[64], *s;
+	snprintf(path, sizeof(path), "/proc/%d/autogroup", pid);
+	ssize_t n = read_file(AT_FDCWD, path, &s, false);
+	if (n < 0)
+		return n;
+	char *p = strstr(s, " nice ");
+	int ok = p && sscanf(p, " nice %d", nice) == 1;
+	free(s);
+	if (!ok) {
+		pr_err("can't parse %s", path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void dump_autogroup(pid_t pid, TaskCoreEntry *tc)
+{
+	int nice;
+	if (getsid(pid) != pid || read_autogroup_nice(pid, &nice) || !nice)
+		return;
+	tc->has_cryo_autogroup_nice = 1;
+	tc->cryo_autogroup_nice = nice;
+}
+
+static int restore_autogroup(pid_t pid, int want, char *report, size_t size)
+{
+	size_t used = strlen(report);
+	int cur;
+	if (getsid(pid) != pid) {
+		/* e.g. --shell-job: the session, and its autogroup, are cryo's */
+		snprintf(report + used, size - used, "%sautogroup nice %d not restored: the process "
+			 "is no longer a session leader", used ? "; " : "", want);
+		return 0;
+	}
+	if (read_autogroup_nice(pid, &cur)) {
+		snprintf(report + used, size - used, "%sautogroup nice %d not restored: this kernel "
+			 "has no /proc/PID/autogroup", used ? "; " : "", want);
+		return 0;
+	}
+	if (cur == want)
+		return 0;
+	char path[64], val[16];
+	snprintf(path, sizeof(path), "/proc/%d/autogroup", pid);
+	int n = snprintf(val, sizeof(val), "%d", want);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return_perror("can't open %s", path);
+	int ret = write(fd, val, n) == n ? 0 : -errno;
+	close(fd);
+	if (ret == -EACCES || ret == -EPERM) {
+		snprintf(report + used, size - used, "%sautogroup nice %d instead of %d: a value "
+			 "below 0 needs CAP_SYS_NICE", used ? "; " : "", cur, want);
+		return 0;
+	}
+	if (ret)
+		pr_err("can't write %d to %s: %s", want, path, strerror(-ret));
+	return ret;
+}
+
 int settings_dump_proc(struct remote *r, pid_t pid, TaskCoreEntry *tc)
 {
 	int ret = dump_rlimits(r, pid, tc);
@@ -156,6 +223,7 @@ int settings_dump_proc(struct remote *r, pid_t pid, TaskCoreEntry *tc)
 		return ret;
 	tc->has_child_subreaper = 1;
 	tc->child_subreaper = subreaper != 0;
+	dump_autogroup(pid, tc);
 	pr_debug("process %d: oom_score_adj %d, loginuid %u, child subreaper %d", pid,
 		 tc->oom_score_adj, tc->loginuid, subreaper);
 	return 0;
@@ -306,6 +374,8 @@ int settings_restore_proc(struct remote *r, pid_t pid, const TaskCoreEntry *tc)
 		ret = restore_oom_score_adj(pid, tc->oom_score_adj, report, sizeof(report));
 	if (!ret && tc->has_loginuid)
 		ret = restore_loginuid(r, pid, tc->loginuid, report, sizeof(report));
+	if (!ret && tc->has_cryo_autogroup_nice)
+		ret = restore_autogroup(pid, tc->cryo_autogroup_nice, report, sizeof(report));
 	if (!ret && tc->has_child_subreaper && tc->child_subreaper) {
 		long lr = remote_call(r, "prctl(PR_SET_CHILD_SUBREAPER)", __NR_prctl,
 				      PR_SET_CHILD_SUBREAPER, 1, 0, 0);

@@ -9,7 +9,10 @@
  * dump refuses sharing that can't be made that way: a process sharing with
  * others but not with its parent, a root sharing with its parent outside
  * the tree, and any memory (or signal actions, which need CLONE_VM) shared
- * between processes. */
+ * between processes.  Threads share all four with their leader unless one
+ * called unshare(CLONE_FS) or unshare(CLONE_FILES): a thread's own cwd,
+ * root and umask or descriptor table can't be recreated (cryo restores one
+ * per process), so that is refused too. */
 #include "dump/dump.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -105,6 +108,31 @@ static int check_root(struct seized_proc *root)
 	return 0;
 }
 
+static int check_threads(struct seized_proc *p)
+{
+	static const int kinds_thread[] = { DUMP_KOBJ_FS, DUMP_KOBJ_FILES };
+	for (int i = 1; i < p->nr_threads; i++) {
+		pid_t tid = p->threads[i].tid;
+		for (size_t j = 0; j < ARRAY_SIZE(kinds_thread); j++) {
+			int k = kinds_thread[j];
+			long r = kcmp(p->pid, tid, kinds[k].type);
+			if (r < 0 && errno == ESRCH)
+				break;	/* the thread is exiting */
+			if (r == 0)
+				continue;
+			if (r < 0)
+				return log_errno(-errno, "kcmp of the %s of thread %d and its leader %d",
+						 kinds[k].what, tid, p->pid);
+			pr_err("thread %d of process %d (%s) has its own %s (unshare(%s) in a "
+			       "thread): cryo restores one per process, so the thread would lose "
+			       "it; dump once the thread has exited", tid, p->pid, p->comm,
+			       kinds[k].what, kinds[k].flag);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
 int dump_share_ids(struct dump_ctx *ctx)
 {
 	struct seized_tree *t = &ctx->tree;
@@ -120,6 +148,7 @@ int dump_share_ids(struct dump_ctx *ctx)
 		struct dump_kobj_ids *ids = &ctx->kobj[i];
 		if (p->state == TASK_DEAD)
 			continue;
+		ret = check_threads(p);
 		for (int k = 0; !ret && k < DUMP_KOBJ_KINDS; k++) {
 			pid_t with;
 			ret = kobj_id(ctx, k, &seen[k], &nseen[k], p->pid, &ids->id[k], &with);

@@ -159,6 +159,7 @@ static bool *flag_field(struct cryo_opts *o, const char *name)
 		{ "tls", offsetof(struct cryo_opts, tls) },
 		{ "tls-no-cn-verify", offsetof(struct cryo_opts, tls_no_cn_verify) },
 		{ "orphan-pts-master", offsetof(struct cryo_opts, orphan_pts_master) },
+		{ "with-cpu-affinity", offsetof(struct cryo_opts, with_cpu_affinity) },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
 		if (!strcmp(map[i].name, name))
@@ -702,6 +703,9 @@ static const struct cryo_option table[] = {
 	{ "root", 'r', REQ, "PATH", C(RESTORE), 0, set_root,
 	  "Restore with PATH as the root file system (when a mount namespace is restored): "
 	  "the directory becomes the root mount of the tree's new mount namespace.", NULL },
+	{ "with-cpu-affinity", 0, NOARG, NULL, C(RESTORE), NEG, set_flag,
+	  "Give every restored thread the CPU affinity it had when dumped (dump always saves "
+	  "it). Without it the restored threads may run on any CPU cryo may use.", NULL },
 	{ "pid-ns", 0, NOARG, NULL, C(RESTORE) | C(MIGRATE), NEG, set_flag,
 	  "cryo extension: restore into a new PID namespace so the original PIDs can be reused "
 	  "even when they are taken on this host.", NULL },

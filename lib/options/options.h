@@ -66,6 +66,7 @@ struct cryo_opts {
 	bool allow_uprobes;		/* --allow-uprobes */
 	char *freeze_cgroup;		/* --freeze-cgroup */
 	bool pid_ns;			/* cryo: --pid-ns (restore into a new PID namespace) */
+	bool with_cpu_affinity;		/* --with-cpu-affinity (restore) */
 	bool cow_parent;		/* cryo: --cow-parent (default on): cow_parent pagemap entries */
 	bool images_trust_owner;	/* cryo: --images-trust owner */
 	bool skip_file_rwx_check;	/* --skip-file-rwx-check */

@@ -4,12 +4,15 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/kcmp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,6 +74,39 @@ static bool seize_caught_by_us(pid_t pid, pid_t tid)
 	return mine;
 }
 
+/* A thread that called vfork() sleeps in the kernel (state D, killable
+ * only) until its child execs or exits: no ptrace stop can come, and the
+ * child shares its memory anyway, which cryo can't restore.  Say so at
+ * once rather than after the stop timeout.  Returns -EOPNOTSUPP for a
+ * vfork parent, 0 otherwise. */
+static int check_vfork_parent(struct seized_proc *p, pid_t tid)
+{
+	struct proc_stat st;
+	char path[80], *text;
+	if (proc_read_stat_live(p->pid, tid, &st) || st.state != 'D')
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", p->pid, tid);
+	if (read_file(AT_FDCWD, path, &text, true) < 0)
+		return 0;
+	int ret = 0;
+	for (char *s = text, *end; *s; s = end) {
+		long c = strtol(s, &end, 10);
+		if (end == s)
+			break;
+		if (syscall(SYS_kcmp, tid, (pid_t)c, KCMP_VM, 0, 0) == 0) {
+			pr_err("process %d (%s) is inside vfork(): processes %d and %ld share their "
+			       "memory (address space) (CLONE_VM without CLONE_THREAD, as a vfork "
+			       "child before its exec does): cryo can't restore processes sharing "
+			       "it; dump once the child has exec'ed or exited", p->pid, p->comm,
+			       p->pid, c);
+			ret = -EOPNOTSUPP;
+			break;
+		}
+	}
+	free(text);
+	return ret;
+}
+
 /* Seize one thread and bring it to an interrupt (or group) stop; *@stop_sig
  * gets the signal of the group stop it was in (0: running).
  * Returns 1 if seized, 0 if the thread vanished, <0 on error. */
@@ -121,7 +157,12 @@ static int seize_thread(struct seized_proc *p, pid_t tid, unsigned timeout_ms, i
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		return e == ESRCH ? 0 : -e;
 	}
-stop:
+stop:;
+	int vf = check_vfork_parent(p, tid);
+	if (vf) {
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+		return vf;
+	}
 	for (int tries = 0; tries < 64; tries++) {
 		int status;
 		int ret = ptrace_wait_stop(tid, &status, timeout_ms);

@@ -247,12 +247,24 @@ static int dump_timers(struct remote *r, pid_t pid, TaskTimersEntry *tte)
 		pid_t inner = pt[i].tid;
 		if (pt[i].notify & SIGEV_THREAD_ID) {
 			struct proc_status tst;
-			ret = proc_read_status(pid, pt[i].tid, &tst);
-			if (ret)
+			ret = proc_read_status_live(pid, pt[i].tid, &tst);
+			if (ret == -ESRCH) {
+				/* The thread it notifies has exited: the kernel
+				 * drops its signals, so the timer only counts.
+				 * It comes back as such, SIGEV_NONE (as criu).
+				 * (/proc may show the dead thread's TID.) */
+				pr_info("task %d: POSIX timer %d notifies thread %d, which has "
+					"exited: restored without notification", pid, pt[i].id,
+					pt[i].tid);
+				pt[i].notify = SIGEV_NONE;
+				ret = 0;
+			} else if (ret) {
 				break;
-			if (tst.nspid_levels)
-				inner = tst.nspid[tst.nspid_levels - 1];
-			proc_status_free(&tst);
+			} else {
+				if (tst.nspid_levels)
+					inner = tst.nspid[tst.nspid_levels - 1];
+				proc_status_free(&tst);
+			}
 		}
 		PosixTimerEntry *e = xmalloc(sizeof(*e));
 		if (!e) {

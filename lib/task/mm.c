@@ -1,5 +1,6 @@
 /* Fields of the mm only the task can report or set: brk, dumpable, THP
- * disabled, membarrier registrations; at restore also the rest of
+ * disabled, membarrier registrations, memory-deny-write-execute; from outside the coredump filter
+ * (/proc/PID/coredump_filter); at restore also the rest of
  * mm-PID.img's layout (code, data, stack, args, env, auxv) and the
  * executable, with prctl(PR_SET_MM_MAP). */
 #include "task/task-int.h"
@@ -17,8 +18,11 @@
 #include <fcntl.h>
 #include <linux/membarrier.h>
 #include <linux/prctl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include "compat/uapi-extra.h"
 
@@ -47,6 +51,109 @@ static int dump_membarrier(struct remote *r, MmEntry *mm)
 	return 0;
 }
 
+/* The coredump filter is the MMF_DUMP_* bits of mm->flags: a fork inherits
+ * its parent's, so the restored process has cryo's until it is written.
+ * /proc/PID/coredump_filter reads and writes it from outside. */
+static int coredump_filter_path(pid_t pid, char *buf, size_t size)
+{
+	return snprintf(buf, size, "/proc/%d/coredump_filter", pid);
+}
+
+static int dump_coredump_filter(pid_t pid, MmEntry *mm)
+{
+	char path[64], buf[32];
+	coredump_filter_path(pid, path, sizeof(path));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return log_errno(-errno, "can't open %s", path);
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	int err = errno;
+	close(fd);
+	if (n <= 0)
+		return log_errno(n < 0 ? -err : -EIO, "can't read %s", path);
+	buf[n] = 0;
+	char *end;
+	unsigned long v = strtoul(buf, &end, 16);
+	if (end == buf || v > UINT32_MAX) {
+		pr_err("%s: unexpected content \"%s\"", path, buf);
+		return -EINVAL;
+	}
+	mm->has_cryo_coredump_filter = 1;
+	mm->cryo_coredump_filter = v;
+	return 0;
+}
+
+static int restore_coredump_filter(pid_t pid, const MmEntry *mm)
+{
+	char path[64], buf[32];
+	if (!mm->has_cryo_coredump_filter)
+		return 0;
+	coredump_filter_path(pid, path, sizeof(path));
+	int len = snprintf(buf, sizeof(buf), "0x%x", mm->cryo_coredump_filter);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return log_errno(-errno, "can't open %s to restore the coredump filter", path);
+	ssize_t n = write(fd, buf, len);
+	int err = errno;
+	close(fd);
+	if (n != len)
+		return log_errno(n < 0 ? -err : -EIO, "can't write the coredump filter %s to %s",
+				 buf, path);
+	return 0;
+}
+
+#ifndef PR_SET_MDWE
+#define PR_SET_MDWE 65
+#define PR_GET_MDWE 66
+#endif
+
+/* Memory-deny-write-execute (PR_SET_MDWE, 6.3; systemd's
+ * MemoryDenyWriteExecute= uses it) can't be turned off once set and stops
+ * any mapping from gaining PROT_EXEC: it is set again only when the
+ * process's memory, its children and the trampoline are all in place
+ * (task_item_mdwe, TASK_PH_SHARED).  A kernel without it has none. */
+static void dump_mdwe(struct remote *r, MmEntry *mm)
+{
+	long lr = remote_syscall(r, __NR_prctl, PR_GET_MDWE, 0, 0, 0, 0, 0);
+	if (lr > 0) {
+		mm->has_cryo_mdwe = 1;
+		mm->cryo_mdwe = lr;
+	}
+}
+
+static int mdwe_restore(const struct task_rst *tr)
+{
+	const MmEntry *mm = tr->p->mem.mm;
+	if (!mm || !mm->has_cryo_mdwe || !mm->cryo_mdwe)
+		return 0;
+	long ret = remote_syscall(tr->r, __NR_prctl, PR_SET_MDWE, mm->cryo_mdwe, 0, 0, 0, 0);
+	if (ret) {
+		pr_err("prctl(PR_SET_MDWE, %#x) in restored process %d failed: %s (this kernel "
+		       "lacks memory-deny-write-execute, 6.3+, or its flags)", mm->cryo_mdwe,
+		       tr->p->pid, strerror((int)-ret));
+		return ret < 0 ? (int)ret : -EIO;
+	}
+	return 0;
+}
+
+const struct task_item task_item_mdwe = {
+	"memory-deny-write-execute", TASK_PROC, TASK_PH_SHARED, NULL, mdwe_restore,
+};
+
+#ifndef PR_SET_MEMORY_MERGE
+#define PR_SET_MEMORY_MERGE 67
+#define PR_GET_MEMORY_MERGE 68
+#endif
+
+/* KSM for every mapping of the process (PR_SET_MEMORY_MERGE, 6.4): a
+ * kernel without KSM or the prctl has none to save. */
+static void dump_memory_merge(struct remote *r, MmEntry *mm)
+{
+	long lr = remote_syscall(r, __NR_prctl, PR_GET_MEMORY_MERGE, 0, 0, 0, 0, 0);
+	if (lr > 0)
+		mm->has_cryo_memory_merge = mm->cryo_memory_merge = 1;
+}
+
 static int mm_dump(struct task_dump *d)
 {
 	MmEntry *mm = d->mm;
@@ -67,6 +174,12 @@ static int mm_dump(struct task_dump *d)
 	mm->has_thp_disabled = 1;
 	mm->thp_disabled = lr;
 	int ret = dump_membarrier(r, mm);
+	if (!ret)
+		ret = dump_coredump_filter(d->p->pid, mm);
+	if (!ret) {
+		dump_mdwe(r, mm);
+		dump_memory_merge(r, mm);
+	}
 	if (!ret)	/* AIO rings: only the task can tell which are its own */
 		ret = aio_dump_check(r, d->p->pid, mm);
 	return ret;
@@ -157,6 +270,10 @@ static int mm_restore(const struct task_rst *tr)
 		return ret;
 	}
 	remote_call(r, "close", __NR_close, exe_fd);
+	/* before dumpable: a non-dumpable task's /proc files belong to root */
+	ret = restore_coredump_filter(p->pid, mm);
+	if (ret)
+		return ret;
 	if (mm->has_dumpable && mm->dumpable != 1) {
 		ret = remote_call(r, "prctl(PR_SET_DUMPABLE)", __NR_prctl, PR_SET_DUMPABLE,
 				  mm->dumpable);
@@ -167,6 +284,12 @@ static int mm_restore(const struct task_rst *tr)
 		ret = remote_call(r, "prctl(PR_SET_THP_DISABLE)", __NR_prctl, PR_SET_THP_DISABLE, 1);
 		if (ret)
 			return ret;
+	}
+	if (mm->has_cryo_memory_merge && mm->cryo_memory_merge) {
+		ret = remote_call(r, "prctl(PR_SET_MEMORY_MERGE) (KSM for the whole process; needs "
+				  "CONFIG_KSM and CAP_SYS_RESOURCE)", __NR_prctl, PR_SET_MEMORY_MERGE, 1);
+		if (ret)
+			return ret < 0 ? ret : -EIO;
 	}
 	return restore_membarrier(r, p->pid, mm);
 }
