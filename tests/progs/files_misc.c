@@ -13,10 +13,17 @@
  *   fd 17: a character device node (1,3) made with mknod, not deleted;
  *   fd 18: /proc/sys/kernel/ostype at offset 2; fd 19: a sysfs file;
  *   a 3-page MAP_SHARED mapping of "misc-trunc", truncated to 1 page
- *   afterwards: page 0 holds its data, page 2 raises SIGBUS.
+ *   afterwards: page 0 holds its data, page 2 raises SIGBUS;
+ *   a directory of 200 entries read part-way with getdents (its position
+ *   and the next entry); a pty master whose slave was never opened
+ *   (locked), and one whose slave wrote "hi\n" and was closed (the master
+ *   reads "hi\r\n", then EIO); a FIFO open O_RDONLY|O_NONBLOCK, no writer.
  * After SIGTERM: each of these, exactly.
  */
 #include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <termios.h>
 #include <libgen.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -30,6 +37,14 @@
 #include "zdtmtst.h"
 
 static char dir[2048];
+
+struct d64 {
+	unsigned long long ino;
+	long long off;
+	unsigned short reclen;
+	unsigned char type;
+	char name[];
+};
 
 static void path(char *out, size_t n, const char *name)
 {
@@ -145,6 +160,50 @@ int main(int argc, char **argv)
 	if (ftruncate(fd, 4096) || close(fd))
 		setup_fail("truncate: %s", strerror(errno));
 
+	/* a directory read part-way, ptys, a FIFO without writers */
+	char dd[3000], f[3100];
+	snprintf(dd, sizeof(dd), "%s/misc-dir", dir);
+	mkdir(dd, 0755);
+	for (int i = 0; i < 200; i++) {
+		snprintf(f, sizeof(f), "%s/entry-%03d", dd, i);
+		close(open(f, O_CREAT | O_WRONLY, 0600));
+	}
+	int dfd = open(dd, O_RDONLY | O_DIRECTORY);
+	char db[1024];
+	long n = syscall(SYS_getdents64, dfd, db, sizeof(db));
+	if (n <= 0)
+		setup_fail("getdents");
+	off_t pos = lseek(dfd, 0, SEEK_CUR);
+	char next[300] = "";
+	{
+		int d2 = open(dd, O_RDONLY | O_DIRECTORY);
+		lseek(d2, pos, SEEK_SET);
+		char b2[1024];
+		if (syscall(SYS_getdents64, d2, b2, sizeof(b2)) > 0)
+			snprintf(next, sizeof(next), "%.200s", ((struct d64 *)b2)->name);
+		close(d2);
+	}
+	/* pty: a master whose slave was never opened (locked), and one whose slave was closed */
+	int m1 = open("/dev/ptmx", O_RDWR | O_NOCTTY);
+	int m2 = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_NONBLOCK);
+	int unlock = 0;
+	if (m1 < 0 || m2 < 0 || ioctl(m2, TIOCSPTLCK, &unlock))
+		setup_fail("ptmx");
+	int s2 = ioctl(m2, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+	if (s2 < 0 || write(s2, "hi\n", 3) != 3)
+		setup_fail("peer");
+	close(s2);
+	int lk1 = -1, lk2 = -1;
+	ioctl(m1, TIOCGPTLCK, &lk1);
+	ioctl(m2, TIOCGPTLCK, &lk2);
+	int fifo_ro;
+	char ff[3100];
+	snprintf(ff, sizeof(ff), "%s/misc-fifo", dir);
+	unlink(ff);
+	mkfifo(ff, 0600);
+	fifo_ro = open(ff, O_RDONLY | O_NONBLOCK);
+	int flro = fcntl(fifo_ro, F_GETFL);
+
 	test_daemon();
 	test_waitsig();
 
@@ -214,6 +273,27 @@ int main(int argc, char **argv)
 	}
 	if (stat(tr, &st) || st.st_size != 4096)
 		fail("%s size %lld", tr, (long long)st.st_size);
+	if (lseek(dfd, 0, SEEK_CUR) != pos)
+		fail("dir pos %lld want %lld", (long long)lseek(dfd, 0, SEEK_CUR), (long long)pos);
+	n = syscall(SYS_getdents64, dfd, db, sizeof(db));
+	if (n <= 0 || strcmp(((struct d64 *)db)->name, next))
+		fail("dir next entry %s want %s", n > 0 ? ((struct d64 *)db)->name : "-", next);
+	int l = -1;
+	ioctl(m1, TIOCGPTLCK, &l);
+	if (l != lk1)
+		fail("m1 lock %d want %d", l, lk1);
+	ioctl(m2, TIOCGPTLCK, &l);
+	if (l != lk2)
+		fail("m2 lock %d want %d", l, lk2);
+	char rb[16];
+	ssize_t r = read(m2, rb, sizeof(rb));
+	if (r != 4 || memcmp(rb, "hi\r\n", 4))
+		fail("m2 read %zd (%s)", r, strerror(errno));
+	r = read(m2, rb, sizeof(rb));
+	if (r != -1 || errno != EIO)
+		fail("m2 second read %zd errno %d, want EIO", r, errno);
+	if (fcntl(fifo_ro, F_GETFL) != flro || read(fifo_ro, rb, 1) != 0)
+		fail("fifo ro");
 	unlink(a);
 	unlink(b);
 	unlink(nl);
