@@ -17,7 +17,9 @@
  *   a directory of 200 entries read part-way with getdents (its position
  *   and the next entry); a pty master whose slave was never opened
  *   (locked), and one whose slave wrote "hi\n" and was closed (the master
- *   reads "hi\r\n", then EIO); a FIFO open O_RDONLY|O_NONBLOCK, no writer.
+ *   reads "hi\r\n", then EIO); a FIFO open O_RDONLY|O_NONBLOCK, no writer;
+ *   a live file named "misc live (deleted)", memfds named "odd name
+ *   (deleted)" and "" (which shows as "/memfd: (deleted)").
  * After SIGTERM: each of these, exactly.
  */
 #include <fcntl.h>
@@ -59,6 +61,14 @@ static void expect_link(int fd, const char *want)
 	l[n > 0 ? n : 0] = '\0';
 	if (strcmp(l, want))
 		fail("fd %d is \"%s\", expected \"%s\"", fd, l, want);
+}
+
+static void fd_link(int fd, char *out, size_t n)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	ssize_t r = readlink(p, out, n - 1);
+	out[r > 0 ? r : 0] = '\0';
 }
 
 static sigjmp_buf jb;
@@ -204,10 +214,32 @@ int main(int argc, char **argv)
 	fifo_ro = open(ff, O_RDONLY | O_NONBLOCK);
 	int flro = fcntl(fifo_ro, F_GETFL);
 
+	/* names ending in " (deleted)" that are not */
+	char dn[3000], l1[4096], l2[4096], l3[4096];
+	path(dn, sizeof(dn), "misc live (deleted)");
+	int fdn = open(dn, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	int mfa = memfd_create("odd name (deleted)", 0), mfb = memfd_create("", 0);
+	if (fdn < 0 || write(fdn, "live", 4) != 4 || mfa < 0 || write(mfa, "memfd", 5) != 5 ||
+	    mfb < 0 || write(mfb, "e", 1) != 1)
+		setup_fail("names with \" (deleted)\": %s", strerror(errno));
+	fd_link(mfa, l1, sizeof(l1));
+	fd_link(mfb, l2, sizeof(l2));
+	fd_link(fdn, l3, sizeof(l3));
+
 	test_daemon();
 	test_waitsig();
 
 	struct stat st, st2;
+	expect_link(fdn, l3);
+	expect_link(mfa, l1);
+	expect_link(mfb, l2);
+	if (stat(dn, &st) || fstat(fdn, &st2) || st.st_ino != st2.st_ino || st2.st_nlink != 1 ||
+	    st.st_size != 4)
+		fail("\"%s\" is no longer fd %d's file", dn, fdn);
+	if (pread(mfa, rd, 5, 0) != 5 || memcmp(rd, "memfd", 5))
+		fail("memfd \"odd name (deleted)\" lost its data");
+	unlink(dn);
+
 	/* fd 10 */
 	expect_link(10, a);
 	if (fcntl(10, F_GETFL) != fl10)
