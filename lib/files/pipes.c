@@ -156,13 +156,10 @@ static int pipe_data_dump(struct fd_dump *d, int img_type, const char *what)
 		 * copy (tee), and a read stops at the end of a packet, where
 		 * a byte stream's would go on: each read's length is a packet's
 		 * (the read end carries no O_DIRECT, so the data tell) */
-		bool packets = d->kind == FDK_PIPE;
-		if (packets) {
-			pde.packets = xmalloc(queued * sizeof(*pde.packets));
-			if (!pde.packets) {
-				ret = -ENOMEM;
-				goto out;
-			}
+		pde.packets = xmalloc(queued * sizeof(*pde.packets));
+		if (!pde.packets) {
+			ret = -ENOMEM;
+			goto out;
 		}
 		for (int got = 0; got < queued;) {
 			ssize_t r = read(steal[0], buf + got, queued - got);
@@ -172,8 +169,7 @@ static int pipe_data_dump(struct fd_dump *d, int img_type, const char *what)
 				goto out;
 			}
 			got += r;
-			if (packets)
-				pde.packets[pde.n_packets++] = r;
+			pde.packets[pde.n_packets++] = r;
 		}
 		if (pde.n_packets == 1 && !pipe_one_packet(rfd, steal, queued))
 			pde.n_packets = 0;
@@ -236,11 +232,6 @@ static int fifo_dump(struct fd_dump *d)
 		return -EOPNOTSUPP;
 	}
 	snprintf(name, sizeof(name), "%.*s", (int)(deleted ? l - 10 : l), d->path);
-	if (d->fi.flags & O_DIRECT) {
-		pr_err(FD_FMT " is a FIFO in packet mode (O_DIRECT): cryo can't restore it",
-		       FD_ARGS(d));
-		return -EOPNOTSUPP;
-	}
 	int ret = fd_dump_fown(d, &fown);
 	if (ret)
 		return ret;
@@ -557,7 +548,8 @@ static int fifo_open(struct files_restore *fr, struct rst_file *f)
 		ret = pipe_data_fill(fake, pd, "FIFO");
 	int fd = -1;
 	if (!ret) {
-		unsigned flags = (rf->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) |
+		/* (open refuses O_DIRECT on a FIFO: adopting sets it with F_SETFL) */
+		unsigned flags = (rf->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC | O_DIRECT)) |
 				 O_NOCTTY | O_NONBLOCK | O_CLOEXEC;
 		fd = open(path, flags);
 		if (fd < 0) {

@@ -9,10 +9,15 @@
  *      drops the rest);
  *   R: a plain pipe whose write end was switched to packet mode with
  *      F_SETFL: "xy" written before (a byte stream), "z" after (a packet).
+ *   F: a FIFO (next to the outfile) open O_RDWR, switched to packet mode
+ *      with F_SETFL (open refuses O_DIRECT on a FIFO), packets "ab", "c".
  * After SIGTERM: each end's flags are what they were, P's packets come back
  * one per read, Q is empty and still makes packets, R's data reads back.
  */
 #include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "zdtmtst.h"
@@ -41,6 +46,16 @@ int main(int argc, char **argv)
 	if (write(r[1], "xy", 2) != 2 || fcntl(r[1], F_SETFL, O_DIRECT) ||
 	    write(r[1], "z", 1) != 1)
 		setup_fail("write: %s", strerror(errno));
+	char tmp[2048], ff[2100];
+	snprintf(tmp, sizeof(tmp), "%s", test_outfile() ? test_outfile() : "./x");
+	snprintf(ff, sizeof(ff), "%s/packet-fifo", dirname(tmp));
+	unlink(ff);
+	int f = -1;
+	if (mkfifo(ff, 0600) || (f = open(ff, O_RDWR | O_NONBLOCK)) < 0 ||
+	    fcntl(f, F_SETFL, O_DIRECT | O_NONBLOCK) || write(f, "ab", 2) != 2 ||
+	    write(f, "c", 1) != 1)
+		setup_fail("FIFO %s: %s", ff, strerror(errno));
+	int ffl = fcntl(f, F_GETFL);
 	int fl[6];
 	int fds[6] = { p[0], p[1], q[0], q[1], r[0], r[1] };
 	for (int i = 0; i < 6; i++)
@@ -61,6 +76,11 @@ int main(int argc, char **argv)
 		fail("write to Q: %s", strerror(errno));
 	expect_read(q[0], "12", 2, "Q packet 1");
 	expect_read(q[0], "3", 1, "Q packet 2");
+	if (fcntl(f, F_GETFL) != ffl)
+		fail("FIFO flags %#x, expected %#x", fcntl(f, F_GETFL), ffl);
+	expect_read(f, "ab", 2, "F packet 1");
+	expect_read(f, "c", 1, "F packet 2");
+	unlink(ff);
 	char buf[16];
 	if (read(s[0], buf, 2) != 2 || memcmp(buf, "so", 2) || read(s[0], buf, 1) != -1 ||
 	    errno != EAGAIN)
