@@ -562,13 +562,14 @@ static int ghost_alias(struct reg_rst *st, int gi, uint32_t id, const char *name
 {
 	struct ghost_rst *g = &st->ghosts[gi];
 	*path = g->path;
-	if (!g->named || g->rm_dir || !strcmp(g->path, name))
+	if (!g->named || g->rm_dir || !g->rm || g->dirfd < 0 || !strcmp(g->path, name))
 		return 0;
 	const char *base;
 	int dfd = open_parent_dir(st, name, &base);
 	if (dfd < 0)
 		return 0;
-	if (linkat(AT_FDCWD, g->path, dfd, base, 0)) {
+	/* (g->rm: the name it has in its directory) */
+	if (linkat(g->dirfd, g->rm, dfd, base, 0)) {
 		pr_debug("file %u (%s) opens the ghost as %s: can't link it: %s", id, name,
 			 g->path, strerror(errno));
 		close(dfd);
