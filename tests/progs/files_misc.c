@@ -1,8 +1,9 @@
 /* files_misc: assorted file states criu's static tests hold.
  *
  * Before the checkpoint (files next to the outfile):
- *   fd 10: "misc-flags" O_RDWR|O_NOATIME|O_SYNC, 100 bytes, offset 5000
- *          (past the end of the file);
+ *   fd 10: "misc-flags" O_RDWR|O_NOATIME|O_SYNC|O_ASYNC, 100 bytes, offset
+ *          5000 (past the end of the file), owned by the test (F_SETOWN)
+ *          with signal SIGUSR2 (F_SETSIG);
  *   fd 11: "misc-same" opened, unlinked, and a new file made under the
  *          same name (fd 12 on the new one): the ghost must not take the
  *          new file's place;
@@ -94,6 +95,9 @@ int main(int argc, char **argv)
 	if (fd < 0 || write(fd, buf, 100) != 100 || dup2(fd, 10) != 10 || close(fd))
 		setup_fail("create %s: %s", a, strerror(errno));
 	lseek(10, 5000, SEEK_SET);
+	if (fcntl(10, F_SETOWN, getpid()) || fcntl(10, F_SETSIG, SIGUSR2) ||
+	    fcntl(10, F_SETFL, fcntl(10, F_GETFL) | O_ASYNC))
+		setup_fail("F_SETOWN/F_SETSIG/O_ASYNC on %s: %s", a, strerror(errno));
 	int fl10 = fcntl(10, F_GETFL);
 
 	/* fd 11, 12 */
@@ -244,6 +248,8 @@ int main(int argc, char **argv)
 	expect_link(10, a);
 	if (fcntl(10, F_GETFL) != fl10)
 		fail("fd 10 flags %#x, expected %#x", fcntl(10, F_GETFL), fl10);
+	if (fcntl(10, F_GETOWN) != getpid() || fcntl(10, F_GETSIG) != SIGUSR2)
+		fail("fd 10 owner %d, signal %d", fcntl(10, F_GETOWN), fcntl(10, F_GETSIG));
 	if (lseek(10, 0, SEEK_CUR) != 5000)
 		fail("fd 10 offset %lld", (long long)lseek(10, 0, SEEK_CUR));
 	if (fstat(10, &st) || st.st_size != 100)
