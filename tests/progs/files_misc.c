@@ -10,7 +10,8 @@
  *   fd 13/14: "misc-h1" and its hard link "misc-h2" opened by each name,
  *          then both unlinked: one inode after restore;
  *   fd 15: a file in directory "misc-gd" that is then removed with it;
- *   fd 16: "misc-nl name\n" (a space and a newline in its name);
+ *   fd 16: "misc-nl name\n" (a space and a newline in its name), also
+ *          mapped MAP_SHARED (/proc/PID/maps escapes the newline);
  *   fd 17: a character device node (1,3) made with mknod, not deleted;
  *   fd 18: /proc/sys/kernel/ostype at offset 2; fd 19: a sysfs file;
  *   a 3-page MAP_SHARED mapping of "misc-trunc", truncated to 1 page
@@ -139,6 +140,10 @@ int main(int argc, char **argv)
 	if (fd < 0 || write(fd, "xyz", 3) != 3 || dup2(fd, 16) != 16 || close(fd))
 		setup_fail("create name with newline: %s", strerror(errno));
 	lseek(16, 1, SEEK_SET);
+	char *nlmap = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, 16, 0);
+	if (nlmap == MAP_FAILED || ftruncate(16, 4096))
+		setup_fail("map %s: %s", nl, strerror(errno));
+	nlmap[100] = 'M';
 
 	/* fd 17 */
 	char dev[3000];
@@ -290,6 +295,9 @@ int main(int argc, char **argv)
 	expect_link(16, nl);
 	if (lseek(16, 0, SEEK_CUR) != 1 || pread(16, rd, 3, 0) != 3 || memcmp(rd, "xyz", 3))
 		fail("fd 16 offset or data");
+	if (pread(16, rd, 1, 100) != 1 || rd[0] != 'M' || memcmp(nlmap, "xyz", 3) ||
+	    (nlmap[200] = 'N', pread(16, rd, 1, 200) != 1 || rd[0] != 'N'))
+		fail("the shared mapping of fd 16's file is not that file");
 	/* fd 17 */
 	expect_link(17, dev);
 	if (fstat(17, &st) || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3) ||
