@@ -20,7 +20,7 @@
  *   and the next entry); a pty master whose slave was never opened
  *   (locked), and one whose slave wrote "hi\n" and was closed (the master
  *   reads "hi\r\n", then EIO); a FIFO open O_RDONLY|O_NONBLOCK, no writer;
- *   a live file named "misc live (deleted)", memfds named "odd name
+ *   a live file named "misc live (deleted)" (open and mapped), memfds named "odd name
  *   (deleted)" and "" (which shows as "/memfd: (deleted)").
  * After SIGTERM: each of these, exactly.
  */
@@ -231,6 +231,10 @@ int main(int argc, char **argv)
 	if (fdn < 0 || write(fdn, "live", 4) != 4 || mfa < 0 || write(mfa, "memfd", 5) != 5 ||
 	    mfb < 0 || write(mfb, "e", 1) != 1)
 		setup_fail("names with \" (deleted)\": %s", strerror(errno));
+	char *dnmap = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fdn, 0);
+	if (ftruncate(fdn, 4096) || dnmap == MAP_FAILED)
+		setup_fail("map %s: %s", dn, strerror(errno));
+	dnmap[10] = 'D';
 	fd_link(mfa, l1, sizeof(l1));
 	fd_link(mfb, l2, sizeof(l2));
 	fd_link(fdn, l3, sizeof(l3));
@@ -243,8 +247,11 @@ int main(int argc, char **argv)
 	expect_link(mfa, l1);
 	expect_link(mfb, l2);
 	if (stat(dn, &st) || fstat(fdn, &st2) || st.st_ino != st2.st_ino || st2.st_nlink != 1 ||
-	    st.st_size != 4)
+	    st.st_size != 4096)
 		fail("\"%s\" is no longer fd %d's file", dn, fdn);
+	if (memcmp(dnmap, "live", 4) || dnmap[10] != 'D' ||
+	    (dnmap[20] = 'E', pread(fdn, rd, 1, 20) != 1 || rd[0] != 'E'))
+		fail("the shared mapping of \"%s\" is not that file", dn);
 	if (pread(mfa, rd, 5, 0) != 5 || memcmp(rd, "memfd", 5))
 		fail("memfd \"odd name (deleted)\" lost its data");
 	unlink(dn);
