@@ -7,6 +7,8 @@
  *   fd 11: "misc-same" opened, unlinked, and a new file made under the
  *          same name (fd 12 on the new one): the ghost must not take the
  *          new file's place;
+ *   a shared mapping (no fd) of "misc-mapsame", deleted and its name
+ *          taken by a new file the same way;
  *   fd 13/14: "misc-h1" and its hard link "misc-h2" opened by each name,
  *          then both unlinked: one inode after restore;
  *   fd 15: a file in directory "misc-gd" that is then removed with it;
@@ -110,6 +112,18 @@ int main(int argc, char **argv)
 	if (fd < 0 || write(fd, "new", 3) != 3 || dup2(fd, 12) != 12 || close(fd))
 		setup_fail("recreate %s: %s", b, strerror(errno));
 	lseek(11, 77, SEEK_SET);
+	/* a mapping only, of a file whose name was then taken the same way */
+	char ms[3000];
+	path(ms, sizeof(ms), "misc-mapsame");
+	fd = open(ms, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	char *msmap = fd < 0 || ftruncate(fd, 8192) ? MAP_FAILED :
+		      mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (msmap == MAP_FAILED || close(fd) || unlink(ms))
+		setup_fail("map %s: %s", ms, strerror(errno));
+	memcpy(msmap, buf, 8192);
+	fd = open(ms, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, "other", 5) != 5 || close(fd))
+		setup_fail("recreate %s: %s", ms, strerror(errno));
 
 	/* fd 13, 14 */
 	path(c, sizeof(c), "misc-h1");
@@ -278,6 +292,10 @@ int main(int argc, char **argv)
 		fail("fd 11 nlink %lu", (unsigned long)st.st_nlink);
 	if (stat(b, &st) || fstat(12, &st2) || st.st_ino != st2.st_ino || st.st_size != 3)
 		fail("%s is not fd 12's file of 3 bytes", b);
+	if (memcmp(msmap, buf, 8192))
+		fail("the mapping of the deleted %s lost its data", ms);
+	if (stat(ms, &st) || st.st_size != 5)
+		fail("%s is not the 5-byte file made under the name", ms);
 	/* fd 13, 14 */
 	if (fstat(13, &st) || fstat(14, &st2) || st.st_ino != st2.st_ino || st.st_dev != st2.st_dev)
 		fail("fds 13 and 14 are no longer one inode");
@@ -349,6 +367,7 @@ int main(int argc, char **argv)
 		fail("fifo ro");
 	unlink(a);
 	unlink(b);
+	unlink(ms);
 	unlink(nl);
 	unlink(dev);
 	unlink(tr);
