@@ -440,9 +440,13 @@ static int make_ghost(struct files_restore *fr, struct ghost_rst *g, const char 
 		g->rm = xstrdup(base);
 		g->path = xstrdup(name);
 		g->named = true;
-	} else if (errno == EEXIST && ghost_take_name(dfd, tmpname, base)) {
+	} else if (errno == EEXIST && fr->ns.fd[NS_MNT] < 0 &&
+		   ghost_take_name(dfd, tmpname, base)) {
 		/* its dentry is gone under the old name: reopened through
-		 * cryo's descriptor, as an O_TMPFILE ghost */
+		 * cryo's descriptor, as an O_TMPFILE ghost (only in cryo's own
+		 * mount namespace: a task maps its files itself, through its
+		 * /proc, which has cryo's descriptors only there; elsewhere
+		 * it keeps its temporary name) */
 		free(g->rm);
 		g->rm = NULL;
 		g->keep_fd = fd;

@@ -281,8 +281,11 @@ int main(int argc, char **argv)
 	if (fstat(10, &st) || st.st_size != 100)
 		fail("fd 10 size %lld", (long long)st.st_size);
 	/* fd 11, 12 */
+	/* (in a mount namespace of its own, cryo keeps it under a temporary
+	 * name: the test's mapping of such a ghost is opened by the task) */
 	snprintf(want, sizeof(want), "%s (deleted)", b);
-	expect_link(11, want);
+	if (!test_ns())
+		expect_link(11, want);
 	expect_link(12, b);
 	if (pread(11, rd, 3000, 0) != 3000 || memcmp(rd, buf, 3000))
 		fail("fd 11 lost its data");
