@@ -43,4 +43,8 @@ typedef int (*fd_plan_call)(void *arg, long nr, uint64_t a1, uint64_t a2, uint64
 int fd_plan_chunk(struct fd_slot *s, int from, int to, int *recv, int nrecv, int spare_base,
 		  int transport, fd_plan_call call, void *arg);
 
+/* The lowest number that starts @len numbers none of the @nr slots
+ * (sorted) targets, under the highest target; -1 if there is none. */
+int fd_plan_gap(const struct fd_slot *s, int nr, int len);
+
 #endif

@@ -82,3 +82,14 @@ int fd_plan_chunk(struct fd_slot *s, int from, int to, int *recv, int nrecv, int
 	}
 	return 0;
 }
+
+int fd_plan_gap(const struct fd_slot *s, int nr, int len)
+{
+	int next = 0;	/* the lowest number above the targets so far */
+	for (int i = 0; i < nr; i++) {
+		if (s[i].target - next >= len)
+			return next;
+		next = s[i].target + 1;
+	}
+	return -1;
+}

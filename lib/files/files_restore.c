@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -436,6 +437,22 @@ static int place_chunk(struct placing *pl, struct fd_slot *s, int from, int to, 
 	return ret ? ret : remote_batch_exec(pl->r, pl->b, "placing descriptors");
 }
 
+/* Room in process @pid's descriptor table up to @need: the placing uses
+ * numbers above the highest of its descriptors, which may be right under
+ * its RLIMIT_NOFILE (or above the restorer's, which it has now).  Its own
+ * limits are set later, with its other settings.  Fails where the hard
+ * limit can't be raised (no CAP_SYS_RESOURCE). */
+static int fds_room(pid_t pid, int need)
+{
+	struct rlimit cur;
+	if (prlimit(pid, RLIMIT_NOFILE, NULL, &cur))
+		return_perror("prlimit(%d, RLIMIT_NOFILE) failed", pid);
+	if (cur.rlim_cur >= (rlim_t)need)
+		return 0;
+	struct rlimit want = { need, MAX(cur.rlim_max, (rlim_t)need) };
+	return prlimit(pid, RLIMIT_NOFILE, &want, NULL) ? -errno : 0;
+}
+
 int files_restore_fds(struct files_restore *fr, struct remote *r, pid_t pid, FdinfoEntry **fds,
 		      int nr)
 {
@@ -466,8 +483,23 @@ int files_restore_fds(struct files_restore *fr, struct remote *r, pid_t pid, Fdi
 	ret = fd_plan_slots(s, nr, pid, &maxfd);
 	if (ret)
 		goto out;
+	/* the socket, then spares for the received ones: above the highest
+	 * descriptor, or else in a gap between them */
+	int room = FDS_PER_MSG + 3, base = maxfd + 1;
+	ret = fds_room(pid, maxfd + 1 + room);
+	if (ret) {
+		base = fd_plan_gap(s, nr, room);
+		if (base < 0) {
+			pr_err("process %d has descriptors up to %d and no %d free numbers between "
+			       "them: can't raise its RLIMIT_NOFILE to %d to place them: %s (raising "
+			       "a hard limit needs CAP_SYS_RESOURCE, and at most fs.nr_open)", pid,
+			       maxfd, room, maxfd + 1 + room, strerror(-ret));
+			goto out;
+		}
+		ret = 0;
+	}
 
-	struct placing pl = { .fr = fr, .r = r, .pid = pid, .b = b, .spare_base = maxfd + 2 };
+	struct placing pl = { .fr = fr, .r = r, .pid = pid, .b = b, .spare_base = base + 1 };
 	remote_scratch_reset(r);
 	pl.msg_addr = remote_scratch_alloc(r, sizeof(struct remote_msg));
 	if (!pl.msg_addr) {
@@ -475,15 +507,15 @@ int files_restore_fds(struct files_restore *fr, struct remote *r, pid_t pid, Fdi
 		goto out;
 	}
 	int transport = fr->transport[1];
-	if (transport <= maxfd) {
-		ret = batch_add(&pl, __NR_dup3, transport, maxfd + 1, O_CLOEXEC);
+	if (transport <= maxfd && transport != base) {
+		ret = batch_add(&pl, __NR_dup3, transport, base, O_CLOEXEC);
 		if (!ret)
 			ret = batch_add(&pl, __NR_close, transport, 0, 0);
 		if (!ret)
 			ret = remote_batch_exec(r, b, "moving the descriptor-passing socket");
 		if (ret)
 			goto out;
-		transport = maxfd + 1;
+		transport = base;
 	}
 	int saved_transport = fr->transport[1];
 	fr->transport[1] = transport;	/* pass_fds receives on it */

@@ -38,6 +38,8 @@ struct ghost_rst {
 	int keep_fd;		/* O_TMPFILE ghosts: held open by cryo */
 	int dirfd;		/* the file's directory: rm and rm_ok are names in it */
 	bool rm_dir;		/* rm is a directory */
+	bool named;		/* linked under the file's own name (path) */
+	bool alias;		/* another name of a ghost with hard links: per file */
 	pid_t helper;		/* PROCFS: the process with the dead one's PID */
 };
 
@@ -334,6 +336,7 @@ static int make_ghost_node(struct reg_rst *st, struct ghost_rst *g, const char *
 	/* under its old name, so that it shows as "NAME (deleted)" */
 	if (adopted) {
 		g->path = xstrdup(name);
+		g->named = true;
 	} else if (!(type == S_IFDIR ? renameat2(dfd, tmpname, dfd, base, RENAME_NOREPLACE) :
 		     linkat(dfd, tmpname, dfd, base, 0))) {
 		if (type != S_IFDIR)
@@ -341,11 +344,28 @@ static int make_ghost_node(struct reg_rst *st, struct ghost_rst *g, const char *
 		free(g->rm);
 		g->rm = xstrdup(base);
 		g->path = xstrdup(name);
+		g->named = true;
 	} else {
 		snprintf(path, sizeof(path), "%.*s%s", (int)(base - name), name, tmpname);
 		g->path = xstrdup(path);
 	}
 	return g->path && g->rm ? 0 : -ENOMEM;
+}
+
+/* Another file has taken the old name of a deleted file since the dump:
+ * the ghost @tmpname swaps names with it (RENAME_EXCHANGE), and the other
+ * file is moved back over it, so that the name always leads to a file and
+ * the ghost is left deleted under its old name ("NAME (deleted)"). */
+static bool ghost_take_name(int dfd, const char *tmpname, const char *base)
+{
+	if (renameat2(dfd, tmpname, dfd, base, RENAME_EXCHANGE))
+		return false;
+	if (!renameat(dfd, tmpname, dfd, base))
+		return true;
+	pr_warn("can't move %s back after swapping it with a ghost: %s", base, strerror(errno));
+	if (renameat2(dfd, tmpname, dfd, base, RENAME_EXCHANGE))
+		pr_err("%s is left as %s: can't swap it back: %s", base, tmpname, strerror(errno));
+	return false;
 }
 
 static int make_ghost(struct files_restore *fr, struct ghost_rst *g, const char *name)
@@ -419,6 +439,20 @@ static int make_ghost(struct files_restore *fr, struct ghost_rst *g, const char 
 		free(g->rm);
 		g->rm = xstrdup(base);
 		g->path = xstrdup(name);
+		g->named = true;
+	} else if (errno == EEXIST && fr->ns.fd[NS_MNT] < 0 &&
+		   ghost_take_name(dfd, tmpname, base)) {
+		/* its dentry is gone under the old name: reopened through
+		 * cryo's descriptor, as an O_TMPFILE ghost (only in cryo's own
+		 * mount namespace: a task maps its files itself, through its
+		 * /proc, which has cryo's descriptors only there; elsewhere
+		 * it keeps its temporary name) */
+		free(g->rm);
+		g->rm = NULL;
+		g->keep_fd = fd;
+		fd = -1;
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", getpid(), g->keep_fd);
+		g->path = xstrdup(path);
 	} else {
 		g->path = xstrdup(path);
 	}
@@ -523,6 +557,49 @@ static int dead_pid_path(struct reg_rst *st, uint32_t pid, const char *name, con
 	return 0;
 }
 
+/* A file of ghost @gi opened under another of the inode's names (hard
+ * links, all removed): that name is linked to the ghost for the restore, so
+ * that the file shows as "NAME (deleted)" too.  Where it can't be (the name
+ * is taken now, or the ghost has no name), the file opens the ghost's. */
+static int ghost_alias(struct reg_rst *st, int gi, uint32_t id, const char *name,
+		       const char **path)
+{
+	struct ghost_rst *g = &st->ghosts[gi];
+	*path = g->path;
+	if (!g->named || g->rm_dir || !g->rm || g->dirfd < 0 || !strcmp(g->path, name))
+		return 0;
+	const char *base;
+	int dfd = open_parent_dir(st, name, &base);
+	if (dfd < 0)
+		return 0;
+	/* (g->rm: the name it has in its directory) */
+	if (linkat(g->dirfd, g->rm, dfd, base, 0)) {
+		pr_debug("file %u (%s) opens the ghost as %s: can't link it: %s", id, name,
+			 g->path, strerror(errno));
+		close(dfd);
+		return 0;
+	}
+	struct ghost_rst *n = xrealloc(st->ghosts, (st->nr_ghosts + 1) * sizeof(*n));
+	char *p = xstrdup(name), *rm = xstrdup(base);
+	if (!n || !p || !rm) {
+		unlinkat(dfd, base, 0);
+		close(dfd);
+		free(p);
+		free(rm);
+		if (n)
+			st->ghosts = n;
+		return -ENOMEM;
+	}
+	st->ghosts = n;
+	n[st->nr_ghosts++] = (struct ghost_rst){ .orig_id = id, .remap_id = n[gi].remap_id,
+						 .type = n[gi].type, .path = p, .rm = rm,
+						 .keep_fd = -1, .dirfd = dfd, .named = true,
+						 .alias = true };
+	pr_debug("file %u (%s) is opened as another name of the ghost %s", id, name, n[gi].path);
+	*path = p;
+	return 0;
+}
+
 static int ghost_rst_path_here(struct files_restore *fr, uint32_t id, const char **path)
 {
 	struct reg_rst *st = reg_rst_state(fr);
@@ -552,14 +629,22 @@ static int ghost_rst_path_here(struct files_restore *fr, uint32_t id, const char
 		return -EINVAL;
 	}
 	/* ghosts are shared by every file of the inode; link remaps per file */
+	int first = -1;
 	for (int i = 0; i < st->nr_ghosts; i++) {
 		struct ghost_rst *g = &st->ghosts[i];
-		if (g->type == (int)e->remap_type && g->remap_id == e->remap_id &&
-		    (g->type == REMAP_TYPE__GHOST || g->orig_id == id)) {
+		if (g->type != (int)e->remap_type || g->remap_id != e->remap_id)
+			continue;
+		if (g->type == REMAP_TYPE__LINKED || g->alias) {
+			if (g->orig_id != id)
+				continue;
 			*path = g->path;
 			return 0;
 		}
+		if (first < 0)
+			first = i;
 	}
+	if (first >= 0)
+		return ghost_alias(st, first, id, name, path);
 	struct ghost_rst *n = xrealloc(st->ghosts, (st->nr_ghosts + 1) * sizeof(*n));
 	if (!n)
 		return -ENOMEM;

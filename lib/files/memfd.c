@@ -20,7 +20,8 @@ static int memfd_dump(struct fd_dump *d)
 	/* "/memfd:NAME (deleted)" */
 	snprintf(name, sizeof(name), "%s", d->path + 7);
 	size_t l = strlen(name);
-	if (l > 10 && !strcmp(name + l - 10, " (deleted)"))
+	/* (an empty name shows as "/memfd: (deleted)") */
+	if (l >= 10 && !strcmp(name + l - 10, " (deleted)"))
 		name[l - 10] = '\0';
 	int lfd = fd_dump_lfd(d);
 	if (lfd < 0)

@@ -80,6 +80,19 @@ static void pipes_dump_finish(struct files_dump *fdm, bool ok, bool killed)
 	}
 }
 
+/* Whether the @queued bytes of the pipe behind @rfd, read back in one go,
+ * are one packet: of a copy in @steal (empty) one byte is read, which
+ * drops the rest of a packet and leaves the rest of a byte stream. */
+static bool pipe_one_packet(int rfd, const int steal[2], int queued)
+{
+	char c;
+	int left = -1;
+	if (tee(rfd, steal[1], queued, SPLICE_F_NONBLOCK) != queued ||
+	    read(steal[0], &c, 1) != 1 || ioctl(steal[0], FIONREAD, &left))
+		return false;
+	return left == 0 && queued > 1;
+}
+
 static int pipe_data_dump(struct fd_dump *d, int img_type, const char *what)
 {
 	bool fresh;
@@ -139,6 +152,15 @@ static int pipe_data_dump(struct fd_dump *d, int img_type, const char *what)
 			ret = -ENOMEM;
 			goto out;
 		}
+		/* a packet-mode pipe's buffers keep their packet flag in the
+		 * copy (tee), and a read stops at the end of a packet, where
+		 * a byte stream's would go on: each read's length is a packet's
+		 * (the read end carries no O_DIRECT, so the data tell) */
+		pde.packets = xmalloc(queued * sizeof(*pde.packets));
+		if (!pde.packets) {
+			ret = -ENOMEM;
+			goto out;
+		}
 		for (int got = 0; got < queued;) {
 			ssize_t r = read(steal[0], buf + got, queued - got);
 			if (r <= 0) {
@@ -147,7 +169,10 @@ static int pipe_data_dump(struct fd_dump *d, int img_type, const char *what)
 				goto out;
 			}
 			got += r;
+			pde.packets[pde.n_packets++] = r;
 		}
+		if (pde.n_packets == 1 && !pipe_one_packet(rfd, steal, queued))
+			pde.n_packets = 0;
 		pde.bytes = queued;
 	}
 	struct cr_img *img;
@@ -157,10 +182,12 @@ static int pipe_data_dump(struct fd_dump *d, int img_type, const char *what)
 	if (!ret && queued > 0)
 		ret = img_write_raw(img, buf, queued);
 	if (!ret)
-		pr_debug("%s %lu: %d bytes of data, buffer %d bytes", what,
-			 (unsigned long)d->st.st_ino, queued, size);
+		pr_debug("%s %lu: %d bytes of data%s, buffer %d bytes", what,
+			 (unsigned long)d->st.st_ino, queued,
+			 pde.n_packets ? " in packets" : "", size);
 out:
 	free(buf);
+	free(pde.packets);
 	if (steal[0] >= 0) {
 		close(steal[0]);
 		close(steal[1]);
@@ -175,11 +202,6 @@ static int pipe_dump(struct fd_dump *d)
 	FileEntry fe = FILE_ENTRY__INIT;
 	PipeEntry pe = PIPE_ENTRY__INIT;
 	FownEntry fown = FOWN_ENTRY__INIT;
-	if (d->fi.flags & O_DIRECT) {
-		pr_err(FD_FMT " is a pipe in packet mode (O_DIRECT): cryo can't keep its "
-		       "packet boundaries (neither can criu)", FD_ARGS(d));
-		return -EOPNOTSUPP;
-	}
 	int ret = fd_dump_fown(d, &fown);
 	if (ret)
 		return ret;
@@ -210,11 +232,6 @@ static int fifo_dump(struct fd_dump *d)
 		return -EOPNOTSUPP;
 	}
 	snprintf(name, sizeof(name), "%.*s", (int)(deleted ? l - 10 : l), d->path);
-	if (d->fi.flags & O_DIRECT) {
-		pr_err(FD_FMT " is a FIFO in packet mode (O_DIRECT): cryo can't restore it",
-		       FD_ARGS(d));
-		return -EOPNOTSUPP;
-	}
 	int ret = fd_dump_fown(d, &fown);
 	if (ret)
 		return ret;
@@ -258,6 +275,8 @@ static int fifo_dump(struct fd_dump *d)
 struct pipe_data {
 	uint32_t pipe_id, size, bytes;
 	char *data;
+	uint32_t *packets;	/* packet mode: each packet's length */
+	size_t nr_packets;
 	bool used;
 };
 
@@ -272,8 +291,10 @@ static void pipes_rst_free(struct files_restore *fr, enum fd_kind_id k)
 	struct pipes_rst *s = fr->kind_state[k];
 	if (!s)
 		return;
-	for (int i = 0; i < s->nr; i++)
+	for (int i = 0; i < s->nr; i++) {
 		free(s->pd[i].data);
+		free(s->pd[i].packets);
+	}
 	free(s->pd);
 	free(s);
 	fr->kind_state[k] = NULL;
@@ -327,7 +348,27 @@ static int pipe_data_find(struct files_restore *fr, enum fd_kind_id k, int img_t
 			struct pipe_data *p = &s->pd[s->nr++];
 			*p = (struct pipe_data){ .pipe_id = pde->pipe_id, .bytes = pde->bytes,
 						 .size = pde->has_size ? pde->size : 0 };
+			uint64_t sum = 0;
+			for (size_t j = 0; j < pde->n_packets; j++)
+				sum += pde->packets[j];
+			if (pde->n_packets && (sum != pde->bytes || !pde->packets[0])) {
+				pr_err("pipe data of pipe %u: its packets add up to %llu bytes, "
+				       "not %u (damaged images)", pde->pipe_id,
+				       (unsigned long long)sum, pde->bytes);
+				ret = -EINVAL;
+			} else if (pde->n_packets) {
+				p->packets = xmalloc(pde->n_packets * sizeof(*p->packets));
+				if (p->packets) {
+					memcpy(p->packets, pde->packets,
+					       pde->n_packets * sizeof(*p->packets));
+					p->nr_packets = pde->n_packets;
+				} else {
+					ret = -ENOMEM;
+				}
+			}
 			protobuf_c_message_free_unpacked(&pde->base, NULL);
+			if (ret < 0)
+				break;
 			if (p->bytes) {
 				p->data = xmalloc(p->bytes);
 				ret = p->data ? img_read_raw(img, p->data, p->bytes) : -ENOMEM;
@@ -375,11 +416,20 @@ static int pipe_data_fill(int wfd, struct pipe_data *p, const char *what)
 		return 0;
 	/* non-blocking: data that does not fit is an error, not a hang */
 	int fl = fcntl(wfd, F_GETFL);
-	if (fl < 0 || fcntl(wfd, F_SETFL, fl | O_NONBLOCK))
+	int wfl = fl | O_NONBLOCK | (p->nr_packets ? O_DIRECT : 0);
+	if (fl < 0 || fcntl(wfd, F_SETFL, wfl))
 		return_perror("fcntl on %s %u", what, p->pipe_id);
 	int ret = 0;
-	for (uint32_t off = 0; off < p->bytes;) {
-		ssize_t n = write(wfd, p->data + off, p->bytes - off);
+	/* in packet mode, one write per packet */
+	for (uint32_t off = 0, k = 0; off < p->bytes;) {
+		uint32_t len = k < p->nr_packets ? p->packets[k++] : p->bytes - off;
+		ssize_t n = write(wfd, p->data + off, len);
+		if (n >= 0 && p->nr_packets && (size_t)n != len) {
+			pr_err("%s %u: packet %u of %u bytes written as %zd", what, p->pipe_id, k,
+			       len, n);
+			ret = -EIO;
+			break;
+		}
 		if (n < 0) {
 			ret = -errno;
 			pr_perror("can't put back the %u bytes of %s %u (wrote %u)", p->bytes, what,
@@ -498,7 +548,8 @@ static int fifo_open(struct files_restore *fr, struct rst_file *f)
 		ret = pipe_data_fill(fake, pd, "FIFO");
 	int fd = -1;
 	if (!ret) {
-		unsigned flags = (rf->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) |
+		/* (open refuses O_DIRECT on a FIFO: adopting sets it with F_SETFL) */
+		unsigned flags = (rf->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC | O_DIRECT)) |
 				 O_NOCTTY | O_NONBLOCK | O_CLOEXEC;
 		fd = open(path, flags);
 		if (fd < 0) {

@@ -192,6 +192,11 @@ static int reg_dump(struct fd_dump *d)
 	mode_t m = d->st.st_mode;
 	bool deleted = has_deleted_suffix(name) &&
 		       (S_ISREG(m) || S_ISDIR(m) || S_ISCHR(m) || S_ISLNK(m) || S_ISFIFO(m));
+	struct stat ls;
+	/* a file whose own name ends in " (deleted)": its path leads to it */
+	if (deleted && d->st.st_nlink && name[0] == '/' && !task_stat(d, name, &ls) &&
+	    ls.st_dev == d->st.st_dev && ls.st_ino == d->st.st_ino)
+		deleted = false;
 	if (deleted)
 		name[strlen(name) - 10] = '\0';
 

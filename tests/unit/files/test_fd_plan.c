@@ -156,5 +156,12 @@ int main(void)
 	int maxfd;
 	fprintf(stderr, "(an error about fd 3 listed twice is expected)\n");
 	CHECK_INT(fd_plan_slots(dup, 2, 1, &maxfd), -EINVAL);
+
+	/* gaps between targets, for the socket and spares */
+	struct fd_slot g[3] = { { .target = 0 }, { .target = 5 }, { .target = 20 } };
+	CHECK_INT(fd_plan_gap(g, 3, 4), 1);
+	CHECK_INT(fd_plan_gap(g, 3, 5), 6);
+	CHECK_INT(fd_plan_gap(g, 3, 15), -1);
+	CHECK_INT(fd_plan_gap(g + 1, 2, 5), 0);
 	return unit_done("fd-plan");
 }
