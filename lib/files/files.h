@@ -194,6 +194,10 @@ static inline int files_transport_fd(const struct files_restore *fr)
  * once the restore is over).  NULL if @id is no regular file or its ghost
  * can't be recreated (logged). */
 const char *files_reg_open_path(const struct files_restore *fr, uint32_t id);
+/* The descriptor cryo keeps for regular file @id, when the file is reached
+ * only through it (an O_TMPFILE ghost, a ghost whose name was taken); -1
+ * otherwise. */
+int files_reg_cryo_fd(const struct files_restore *fr, uint32_t id);
 
 /* --- terminals (tty.c, tty_restore.c), called by the pipelines --- */
 

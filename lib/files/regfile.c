@@ -475,6 +475,21 @@ const char *files_reg_open_path(const struct files_restore *cfr, uint32_t id)
 	return path ? path : f->fe->reg->name;
 }
 
+int files_reg_cryo_fd(const struct files_restore *fr, uint32_t id)
+{
+	/* ghosts reopened through a descriptor cryo keeps are named
+	 * /proc/<cryo>/fd/N (ghost_restore.c): a task in a mount namespace of
+	 * its own, with its own /proc, can't open that name */
+	const char *path = files_reg_open_path(fr, id);
+	char pre[32];
+	int n = snprintf(pre, sizeof(pre), "/proc/%d/fd/", getpid());
+	if (!path || strncmp(path, pre, n))
+		return -1;
+	char *end;
+	long fd = strtol(path + n, &end, 10);
+	return *end || end == path + n || fd < 0 || fd > INT_MAX ? -1 : (int)fd;
+}
+
 static void reg_dump_finish(struct files_dump *fdm, bool ok, bool killed)
 {
 	(void)killed;

@@ -168,11 +168,28 @@ static int open_mapped_files(struct remote *r, const struct mem_image *mi,
 		if (!seen)
 			mf[n++] = (struct mapped_file){ v->shmid, flags, -1 };
 	}
+	/* a file reached only through a descriptor of cryo's (named
+	 * /proc/<cryo>/fd/N) is handed over where the task's /proc is not
+	 * cryo's (a mount namespace of its own); the same open file, so with
+	 * the access the ghost was made with (read-write) */
+	for (int k = 0; k < n && !ret && fr->ns.fd[NS_MNT] >= 0; k++) {
+		int cfd = files_reg_cryo_fd(fr, mf[k].id);
+		if (cfd < 0)
+			continue;
+		int fd = files_restore_give_fd(fr, r, r->tid, cfd);
+		if (fd >= 0)
+			mf[k].fd = fd;
+		else if (fd != -EBADF)	/* -EBADF: no transport left, opened by path */
+			ret = fd;
+	}
+	int idx[REMOTE_BATCH_MAX];
 	for (int from = 0; from < n && !ret;) {
 		remote_scratch_reset(r);
 		b->n = 0;
 		int to = from;
 		for (; to < n && b->n < REMOTE_BATCH_MAX; to++) {
+			if (mf[to].fd >= 0)
+				continue;	/* handed over above */
 			const FileEntry *fe = files_find(fr, mf[to].id);
 			if (!fe || !fe->reg || !fe->reg->name) {
 				pr_err("mm image refers to file id %u, which files.img does not have",
@@ -193,6 +210,7 @@ static int open_mapped_files(struct remote *r, const struct mem_image *mi,
 				ret = -ENOSPC;
 				break;
 			}
+			idx[b->n] = to;
 			b->calls[b->n++] = (struct remote_call){ __NR_openat,
 				{ AT_FDCWD, a, mf[to].flags | O_CLOEXEC, 0, 0, 0 }, 0 };
 		}
@@ -204,11 +222,11 @@ static int open_mapped_files(struct remote *r, const struct mem_image *mi,
 			break;
 		}
 		for (int k = 0; k < done; k++)
-			mf[from + k].fd = b->calls[k].ret;
+			mf[idx[k]].fd = b->calls[k].ret;
 		if (done < b->n) {
 			long e = b->calls[done].ret;
 			pr_err("can't open %s (mapped by the restored process %d): %s",
-			       files_reg_open_path(fr, mf[from + done].id), r->tid, strerror(-e));
+			       files_reg_open_path(fr, mf[idx[done]].id), r->tid, strerror(-e));
 			ret = e < 0 ? e : -EIO;
 		}
 		b->n = 0;

@@ -4,7 +4,9 @@
  *   fd 10: O_WRONLY|O_APPEND on data file A;  fd 11: O_RDWR|O_DIRECT on a
  *   4 KiB-aligned file under /var/tmp at offset 8192;  fd 12: O_PATH of A;
  *   fd 13: O_PATH of the directory;  fd 14: an O_RDONLY directory;  fd 15 /dev/null (write), fd 16 /dev/zero, fd 17 /dev/urandom;
- *   fd 18: an O_TMPFILE file (no name) holding 20000 pattern bytes, at 777.
+ *   fd 18: an O_TMPFILE file (no name) holding 20000 pattern bytes, at 777;
+ *   a second O_TMPFILE file of 2 pages mapped MAP_SHARED, its descriptor
+ *   closed (the mapping alone holds it).
  * After SIGTERM: each fd is the same file (dev, ino, rdev, mode, flags), with
  *   O_DIRECT and O_PATH kept; appends land at the end; the O_DIRECT file reads
  *   its data at the right offset; the tmpfile has no name (nlink 0, "#INO
@@ -14,6 +16,7 @@
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,6 +66,17 @@ int main(int argc, char **argv)
 		setup_fail("O_TMPFILE in %s: %s", dir, strerror(errno));
 	place(fd, 18, "tmpfile");
 	lseek(18, 777, SEEK_SET);
+	/* (in a mount namespace of its own, the task maps it from cryo's
+	 * descriptor: its /proc has no /proc/<cryo>/fd) */
+	long pg = sysconf(_SC_PAGESIZE);
+	int mfd = open(dir, O_TMPFILE | O_RDWR, 0600);
+	if (mfd < 0 || write(mfd, buf, 2 * pg) != 2 * pg)
+		setup_fail("second O_TMPFILE in %s: %s", dir, strerror(errno));
+	char *tmap = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (tmap == MAP_FAILED)
+		setup_fail("mmap of the second tmpfile: %s", strerror(errno));
+	close(mfd);
+	tmap[pg] = 'M';
 
 	struct fd_snap snaps[NFD];
 	for (int i = 0; i < NFD; i++)
@@ -128,6 +142,8 @@ int main(int argc, char **argv)
 		fail("the tmpfile's contents differ");
 	if (pwrite(18, "w", 1, 0) != 1)
 		fail_errno("tmpfile write");
+	if (memcmp(tmap, buf, pg) || tmap[pg] != 'M' || memcmp(tmap + pg + 1, buf + pg + 1, pg - 1))
+		fail("the mapped tmpfile's contents differ");
 	unlink(direct);
 	pass();
 	return 0;
