@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* A device as RTM_GETLINK shows it (net.c collect_link) */
 struct link {
@@ -26,6 +27,35 @@ struct link {
 	uint8_t info[512];		/* IFLA_INFO_DATA: the kind's attributes */
 	int info_len;
 };
+
+/* A link request (RTM_NEWLINK/SETLINK) being built: net_veth.c, net_link.c */
+struct link_req {
+	struct nlmsghdr h;
+	struct ifinfomsg i;
+	char attrs[512];
+};
+
+/* Append attribute @type (@len bytes of @data) to @r; NULL when full. */
+static inline struct rtattr *link_req_put(struct link_req *r, int type, const void *data,
+					  size_t len)
+{
+	size_t at = NLMSG_ALIGN(r->h.nlmsg_len);
+	if (at + RTA_SPACE(len) > sizeof(*r))
+		return NULL;
+	struct rtattr *a = (struct rtattr *)((char *)r + at);
+	a->rta_type = type;
+	a->rta_len = RTA_LENGTH(len);
+	if (len)
+		memcpy(RTA_DATA(a), data, len);
+	r->h.nlmsg_len = at + RTA_ALIGN(a->rta_len);
+	return a;
+}
+
+/* Close nested attribute @nest: its length up to the end of the message so far. */
+static inline void link_req_end(struct link_req *r, struct rtattr *nest)
+{
+	nest->rta_len = (char *)r + r->h.nlmsg_len - (char *)nest;
+}
 
 /* A NETLINK_ROUTE socket in the network namespace cryo's thread is in
  * (@where names it in the message); the fd or a negative code (logged). */

@@ -241,32 +241,7 @@ int netdev_other_fill(const struct link *k, NetDeviceEntry *e, struct netdev_oth
 
 /* --- restore --- */
 
-struct req {
-	struct nlmsghdr h;
-	struct ifinfomsg i;
-	char attrs[512];
-};
-
-static struct rtattr *put(struct req *r, int type, const void *data, size_t len)
-{
-	size_t at = NLMSG_ALIGN(r->h.nlmsg_len);
-	if (at + RTA_SPACE(len) > sizeof(*r))
-		return NULL;
-	struct rtattr *a = (struct rtattr *)((char *)r + at);
-	a->rta_type = type;
-	a->rta_len = RTA_LENGTH(len);
-	if (len)
-		memcpy(RTA_DATA(a), data, len);
-	r->h.nlmsg_len = at + RTA_ALIGN(a->rta_len);
-	return a;
-}
-
-static void end(struct req *r, struct rtattr *nest)
-{
-	nest->rta_len = (char *)r + r->h.nlmsg_len - (char *)nest;
-}
-
-static void new_link(struct req *r, const NetDeviceEntry *e)
+static void new_link(struct link_req *r, const NetDeviceEntry *e)
 {
 	memset(r, 0, sizeof(*r));
 	r->h.nlmsg_len = NLMSG_LENGTH(sizeof(r->i));
@@ -279,33 +254,33 @@ static void new_link(struct req *r, const NetDeviceEntry *e)
 static int bridge_create(int sk, const NetDeviceEntry *e, uint32_t id)
 {
 	const CryoBridgeEntry *b = e->cryo_bridge;
-	struct req r;
+	struct link_req r;
 	new_link(&r, e);
-	bool ok = put(&r, IFLA_IFNAME, e->name, strlen(e->name) + 1);
-	struct rtattr *info = ok ? put(&r, IFLA_LINKINFO, NULL, 0) : NULL;
-	ok = info && put(&r, IFLA_INFO_KIND, "bridge", 6);
-	struct rtattr *data = ok ? put(&r, IFLA_INFO_DATA, NULL, 0) : NULL;
+	bool ok = link_req_put(&r, IFLA_IFNAME, e->name, strlen(e->name) + 1);
+	struct rtattr *info = ok ? link_req_put(&r, IFLA_LINKINFO, NULL, 0) : NULL;
+	ok = info && link_req_put(&r, IFLA_INFO_KIND, "bridge", 6);
+	struct rtattr *data = ok ? link_req_put(&r, IFLA_INFO_DATA, NULL, 0) : NULL;
 	ok = data != NULL;
 	if (ok && b) {	/* criu's images have none: the kernel's defaults */
 		uint16_t prio = b->priority;
 		uint8_t vf = b->vlan_filtering;
-		ok = put(&r, IFLA_BR_STP_STATE, &b->stp_state, 4) &&
-		     put(&r, IFLA_BR_FORWARD_DELAY, &b->forward_delay, 4) &&
-		     put(&r, IFLA_BR_HELLO_TIME, &b->hello_time, 4) &&
-		     put(&r, IFLA_BR_MAX_AGE, &b->max_age, 4) &&
-		     put(&r, IFLA_BR_AGEING_TIME, &b->ageing_time, 4) &&
-		     put(&r, IFLA_BR_PRIORITY, &prio, 2);
+		ok = link_req_put(&r, IFLA_BR_STP_STATE, &b->stp_state, 4) &&
+		     link_req_put(&r, IFLA_BR_FORWARD_DELAY, &b->forward_delay, 4) &&
+		     link_req_put(&r, IFLA_BR_HELLO_TIME, &b->hello_time, 4) &&
+		     link_req_put(&r, IFLA_BR_MAX_AGE, &b->max_age, 4) &&
+		     link_req_put(&r, IFLA_BR_AGEING_TIME, &b->ageing_time, 4) &&
+		     link_req_put(&r, IFLA_BR_PRIORITY, &prio, 2);
 		/* a kernel without CONFIG_BRIDGE_VLAN_FILTERING refuses the
 		 * attribute whatever its value: sent only where it is on */
 		if (ok && vf)
-			ok = put(&r, IFLA_BR_VLAN_FILTERING, &vf, 1);
+			ok = link_req_put(&r, IFLA_BR_VLAN_FILTERING, &vf, 1);
 	}
 	if (!ok) {
 		pr_err("netdev-%u.img: bridge %s: the request does not fit (a bug)", id, e->name);
 		return -EINVAL;
 	}
-	end(&r, data);
-	end(&r, info);
+	link_req_end(&r, data);
+	link_req_end(&r, info);
 	int ret = rtnl_talk(sk, &r.h);
 	if (ret)
 		return log_errno(ret, "can't make bridge %s (index %u) in the restored network "
@@ -405,29 +380,29 @@ static int macvlan_create(int sk, int host_sk, const struct ns_set *set, const N
 					 "no device %s", e->name, host, host);
 		lower = idx;
 	}
-	struct req r;
+	struct link_req r;
 	new_link(&r, e);
 	uint32_t nsfd = set->fd[NS_NET];
-	bool ok = put(&r, IFLA_IFNAME, e->name, strlen(e->name) + 1) &&
-		  put(&r, IFLA_LINK, &lower, 4);
+	bool ok = link_req_put(&r, IFLA_IFNAME, e->name, strlen(e->name) + 1) &&
+		  link_req_put(&r, IFLA_LINK, &lower, 4);
 	if (ok && host)
-		ok = put(&r, IFLA_NET_NS_FD, &nsfd, 4);
+		ok = link_req_put(&r, IFLA_NET_NS_FD, &nsfd, 4);
 	if (ok && e->has_address && e->address.len)
-		ok = put(&r, IFLA_ADDRESS, e->address.data, e->address.len);
-	struct rtattr *info = ok ? put(&r, IFLA_LINKINFO, NULL, 0) : NULL;
-	ok = info && put(&r, IFLA_INFO_KIND, "macvlan", 7);
-	struct rtattr *data = ok ? put(&r, IFLA_INFO_DATA, NULL, 0) : NULL;
-	ok = data && put(&r, IFLA_MACVLAN_MODE, &m->mode, 4);
+		ok = link_req_put(&r, IFLA_ADDRESS, e->address.data, e->address.len);
+	struct rtattr *info = ok ? link_req_put(&r, IFLA_LINKINFO, NULL, 0) : NULL;
+	ok = info && link_req_put(&r, IFLA_INFO_KIND, "macvlan", 7);
+	struct rtattr *data = ok ? link_req_put(&r, IFLA_INFO_DATA, NULL, 0) : NULL;
+	ok = data && link_req_put(&r, IFLA_MACVLAN_MODE, &m->mode, 4);
 	if (ok && m->has_flags && m->flags) {
 		uint16_t fl = m->flags;
-		ok = put(&r, IFLA_MACVLAN_FLAGS, &fl, 2);
+		ok = link_req_put(&r, IFLA_MACVLAN_FLAGS, &fl, 2);
 	}
 	if (!ok || (host && set->fd[NS_NET] < 0)) {
 		pr_err("netdev-%u.img: macvlan %s: the request does not fit (a bug)", id, e->name);
 		return -EINVAL;
 	}
-	end(&r, data);
-	end(&r, info);
+	link_req_end(&r, data);
+	link_req_end(&r, info);
 	int ret = rtnl_talk(host ? host_sk : sk, &r.h);
 	if (ret)
 		return log_errno(ret, "can't make macvlan %s (index %u, mode %u) on %s%s", e->name,
@@ -510,10 +485,10 @@ int netdev_set_masters(int sk, int dirfd, uint32_t id)
 			break;
 		ret = 0;
 		if (e->has_master && e->master && e->name) {
-			struct req r;
+			struct link_req r;
 			new_link(&r, e);
 			r.h.nlmsg_flags = 0;
-			put(&r, IFLA_MASTER, &e->master, 4);
+			link_req_put(&r, IFLA_MASTER, &e->master, 4);
 			ret = rtnl_talk(sk, &r.h);
 			if (ret)
 				log_errno(ret, "can't make device %s (index %u) a port of index %u in "

@@ -17,32 +17,6 @@
 #include <stdio.h>
 #include <string.h>
 
-struct req {
-	struct nlmsghdr h;
-	struct ifinfomsg i;
-	char attrs[512];
-};
-
-static struct rtattr *put(struct req *r, int type, const void *data, size_t len)
-{
-	size_t at = NLMSG_ALIGN(r->h.nlmsg_len);
-	if (at + RTA_SPACE(len) > sizeof(*r))
-		return NULL;
-	struct rtattr *a = (struct rtattr *)((char *)r + at);
-	a->rta_type = type;
-	a->rta_len = RTA_LENGTH(len);
-	if (len)
-		memcpy(RTA_DATA(a), data, len);
-	r->h.nlmsg_len = at + RTA_ALIGN(a->rta_len);
-	return a;
-}
-
-/* a nested attribute's length: up to the end of the message so far */
-static void end(struct req *r, struct rtattr *nest)
-{
-	nest->rta_len = (char *)r + r->h.nlmsg_len - (char *)nest;
-}
-
 /* OUT of --external veth[@in]:OUT, or NULL (*@bridge: "@BRIDGE" given) */
 static const char *peer_name(const struct str_list *ext, const char *in, char *out, size_t size,
 			     bool *bridge)
@@ -76,31 +50,31 @@ int veth_create_inside(int sk, const NetDeviceEntry *e, uint32_t id)
 	}
 	char tmp[24];	/* "cryo-t" and an index: under IFNAMSIZ */
 	snprintf(tmp, sizeof(tmp), "cryo-t%u", e->peer_ifindex);
-	struct req r;
+	struct link_req r;
 	memset(&r, 0, sizeof(r));
 	r.h.nlmsg_len = NLMSG_LENGTH(sizeof(r.i));
 	r.h.nlmsg_type = RTM_NEWLINK;
 	r.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
 	r.i.ifi_family = AF_UNSPEC;
 	r.i.ifi_index = e->ifindex;
-	bool ok = put(&r, IFLA_IFNAME, e->name, strlen(e->name) + 1);
+	bool ok = link_req_put(&r, IFLA_IFNAME, e->name, strlen(e->name) + 1);
 	if (ok && e->has_mtu)
-		ok = put(&r, IFLA_MTU, &e->mtu, sizeof(e->mtu));
+		ok = link_req_put(&r, IFLA_MTU, &e->mtu, sizeof(e->mtu));
 	if (ok && e->has_address && e->address.len)
-		ok = put(&r, IFLA_ADDRESS, e->address.data, e->address.len);
-	struct rtattr *info = ok ? put(&r, IFLA_LINKINFO, NULL, 0) : NULL;
-	ok = info && put(&r, IFLA_INFO_KIND, "veth", 4);
-	struct rtattr *data = ok ? put(&r, IFLA_INFO_DATA, NULL, 0) : NULL;
+		ok = link_req_put(&r, IFLA_ADDRESS, e->address.data, e->address.len);
+	struct rtattr *info = ok ? link_req_put(&r, IFLA_LINKINFO, NULL, 0) : NULL;
+	ok = info && link_req_put(&r, IFLA_INFO_KIND, "veth", 4);
+	struct rtattr *data = ok ? link_req_put(&r, IFLA_INFO_DATA, NULL, 0) : NULL;
 	struct ifinfomsg pi = { .ifi_family = AF_UNSPEC, .ifi_index = e->peer_ifindex };
-	struct rtattr *peer = data ? put(&r, VETH_INFO_PEER, &pi, sizeof(pi)) : NULL;
-	ok = peer && put(&r, IFLA_IFNAME, tmp, strlen(tmp) + 1);
+	struct rtattr *peer = data ? link_req_put(&r, VETH_INFO_PEER, &pi, sizeof(pi)) : NULL;
+	ok = peer && link_req_put(&r, IFLA_IFNAME, tmp, strlen(tmp) + 1);
 	if (!ok) {
 		pr_err("netdev-%u.img: veth %s: the request does not fit (a bug)", id, e->name);
 		return -EINVAL;
 	}
-	end(&r, peer);
-	end(&r, data);
-	end(&r, info);
+	link_req_end(&r, peer);
+	link_req_end(&r, data);
+	link_req_end(&r, info);
 	int ret = rtnl_talk(sk, &r.h);
 	if (ret)
 		return log_errno(ret, "can't make veth pair %s (index %u) - index %u in the restored "
@@ -145,14 +119,14 @@ int veth_check_names(int dirfd, uint32_t id, const struct str_list *external)
  * port of BRIDGE there (index @br_index), as criu does */
 static int enslave(int host_sk, const char *out, const char *br, int br_index)
 {
-	struct req r;
+	struct link_req r;
 	memset(&r, 0, sizeof(r));
 	r.h.nlmsg_len = NLMSG_LENGTH(sizeof(r.i));
 	r.h.nlmsg_type = RTM_NEWLINK;
 	r.i.ifi_family = AF_UNSPEC;
 	uint32_t m = br_index;
-	put(&r, IFLA_IFNAME, out, strlen(out) + 1);	/* by name: ifi_index 0 */
-	put(&r, IFLA_MASTER, &m, sizeof(m));
+	link_req_put(&r, IFLA_IFNAME, out, strlen(out) + 1);	/* by name: ifi_index 0 */
+	link_req_put(&r, IFLA_MASTER, &m, sizeof(m));
 	int ret = rtnl_talk(host_sk, &r.h);
 	if (ret)
 		return log_errno(ret, "can't put the veth's host end %s into %s in cryo's namespace "
@@ -186,32 +160,32 @@ int veth_create(int host_sk, const NetDeviceEntry *e, const struct ns_set *set, 
 	}
 	int nsfd = set->fd[NS_NET];
 	uint32_t fd32 = nsfd;
-	struct req r;
+	struct link_req r;
 	memset(&r, 0, sizeof(r));
 	r.h.nlmsg_len = NLMSG_LENGTH(sizeof(r.i));
 	r.h.nlmsg_type = RTM_NEWLINK;
 	r.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
 	r.i.ifi_family = AF_UNSPEC;
-	bool ok = put(&r, IFLA_IFNAME, out, strlen(out) + 1);
-	struct rtattr *info = put(&r, IFLA_LINKINFO, NULL, 0);
-	ok = ok && info && put(&r, IFLA_INFO_KIND, "veth", 4);
-	struct rtattr *data = put(&r, IFLA_INFO_DATA, NULL, 0);
+	bool ok = link_req_put(&r, IFLA_IFNAME, out, strlen(out) + 1);
+	struct rtattr *info = link_req_put(&r, IFLA_LINKINFO, NULL, 0);
+	ok = ok && info && link_req_put(&r, IFLA_INFO_KIND, "veth", 4);
+	struct rtattr *data = link_req_put(&r, IFLA_INFO_DATA, NULL, 0);
 	/* the peer: an ifinfomsg (its index), then its own attributes */
 	struct ifinfomsg pi = { .ifi_family = AF_UNSPEC, .ifi_index = e->ifindex };
-	struct rtattr *peer = put(&r, VETH_INFO_PEER, &pi, sizeof(pi));
-	ok = ok && data && peer && put(&r, IFLA_IFNAME, e->name, strlen(e->name) + 1) &&
-	     put(&r, IFLA_NET_NS_FD, &fd32, sizeof(fd32));
+	struct rtattr *peer = link_req_put(&r, VETH_INFO_PEER, &pi, sizeof(pi));
+	ok = ok && data && peer && link_req_put(&r, IFLA_IFNAME, e->name, strlen(e->name) + 1) &&
+	     link_req_put(&r, IFLA_NET_NS_FD, &fd32, sizeof(fd32));
 	if (ok && e->has_mtu)
-		ok = put(&r, IFLA_MTU, &e->mtu, sizeof(e->mtu));
+		ok = link_req_put(&r, IFLA_MTU, &e->mtu, sizeof(e->mtu));
 	if (ok && e->has_address && e->address.len)
-		ok = put(&r, IFLA_ADDRESS, e->address.data, e->address.len);
+		ok = link_req_put(&r, IFLA_ADDRESS, e->address.data, e->address.len);
 	if (!ok || nsfd < 0) {
 		pr_err("netdev-%u.img: veth %s: the request does not fit (a bug)", id, e->name);
 		return -EINVAL;
 	}
-	end(&r, peer);
-	end(&r, data);
-	end(&r, info);
+	link_req_end(&r, peer);
+	link_req_end(&r, data);
+	link_req_end(&r, info);
 	int ret = rtnl_talk(host_sk, &r.h);
 	if (ret == -EEXIST)
 		return log_errno(ret, "can't make veth %s with its peer %s: cryo's namespace has a "
