@@ -1,0 +1,201 @@
+/* mem_layout: address-space shapes real programs make, checked exactly.
+ *
+ * State built before the checkpoint:
+ *   - M: 6 pages with a pattern, MADV_MERGEABLE ("mg" in VmFlags);
+ *   - F: 8 pages with a pattern, pages 0-3 MADV_FREE'd, then page 1
+ *     written again (a freed page the task took back);
+ *   - R: 8 pages with a pattern, mremap'ed to twice the size at another
+ *     address (the old range is gone), the second half written with another
+ *     pattern, then page 5 unmapped (a hole inside the moved region);
+ *   - V: NVMA single-page VMAs (alternating read-write and read-only,
+ *     every page holding its index), far more VMAs than a program usually has;
+ *   - L: 4 pages mlock()ed as root, then RLIMIT_MEMLOCK set to 0 and the
+ *     real and effective uid dropped to 65534 (saved uid kept 0): the lock
+ *     must come back although the task could not take it itself (fsuid
+ *     stays 0, for the outfile).
+ * After SIGTERM: every pattern, the hole, protections and VmFlags; the main
+ * stack must still grow on demand (a recursion uses 2 MiB more than it had);
+ * the uids are still (65534, 65534, 0); then root is taken back to report.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/fsuid.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "zdtmtst.h"
+#include "memkinds.h"
+
+#define NVMA 6000
+enum { S_MERGE = 0x1100, S_FREE = 0x1200, S_FREE2 = 0x12f0, S_REMAP = 0x1300,
+       S_REMAP2 = 0x13f0, S_LOCK = 0x1400 };
+
+static size_t pg;
+static char *merge, *freed, *moved, *many, *locked;
+
+/* Each page gets its own seed (seed + page index), so any page can be
+ * checked on its own. */
+static void fill_pages(char *p, unsigned n, uint64_t seed)
+{
+	for (unsigned i = 0; i < n; i++)
+		pattern_fill(p + i * pg, pg, seed + i);
+}
+
+static char *filled(size_t len, uint64_t seed, const char *what)
+{
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		setup_fail("mmap %s: %s", what, strerror(errno));
+	fill_pages(p, len / pg, seed);
+	return p;
+}
+
+/* pages [from, to) of @base, filled by fill_pages(base, .., seed) */
+static void check_area(const char *what, const char *base, unsigned from, unsigned to, uint64_t seed)
+{
+	for (unsigned i = from; i < to; i++) {
+		ssize_t off = pattern_check(base + i * pg, pg, seed + i);
+		if (off >= 0)
+			fail("%s page %u (%p): byte %zd is 0x%02x, expected 0x%02x", what, i,
+			     base + i * pg, off, ((const uint8_t *)base)[i * pg + off],
+			     pattern_byte(seed + i, off));
+	}
+}
+
+static void check_flag(const char *what, const void *addr, const char *fl)
+{
+	struct smaps_vma v;
+	if (smaps_lookup(addr, NULL, &v))
+		fail("%s (%p): no longer mapped", what, addr);
+	else if (!vma_has_flag(addr, fl))
+		fail("%s (%p): VmFlag %s missing (VmFlags:%s)", what, addr, fl, v.vmflags);
+}
+
+static void build(void)
+{
+	merge = filled(6 * pg, S_MERGE, "mergeable");
+	if (madvise(merge, 6 * pg, MADV_MERGEABLE))
+		setup_fail("madvise(MADV_MERGEABLE): %s", strerror(errno));
+
+	freed = filled(8 * pg, S_FREE, "freed");
+	if (madvise(freed, 4 * pg, MADV_FREE))
+		setup_fail("madvise(MADV_FREE): %s", strerror(errno));
+	pattern_fill(freed + pg, pg, S_FREE2);	/* seed of page 1: S_FREE2 */
+
+	char *old = filled(8 * pg, S_REMAP, "remap source");
+	moved = mremap(old, 8 * pg, 16 * pg, MREMAP_MAYMOVE);
+	if (moved == MAP_FAILED)
+		setup_fail("mremap: %s", strerror(errno));
+	if (moved == old) {	/* grew in place: move it explicitly */
+		char *dst = mmap(NULL, 16 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		moved = mremap(old, 16 * pg, 16 * pg, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+		if (moved == MAP_FAILED)
+			setup_fail("mremap fixed: %s", strerror(errno));
+	}
+	fill_pages(moved + 8 * pg, 8, S_REMAP2);
+	if (munmap(moved + 5 * pg, pg))
+		setup_fail("munmap: %s", strerror(errno));
+
+	many = mmap(NULL, NVMA * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (many == MAP_FAILED)
+		setup_fail("mmap many: %s", strerror(errno));
+	for (unsigned i = 0; i < NVMA; i++)
+		*(unsigned *)(many + i * pg) = i ^ 0x5a5a0000;
+	for (unsigned i = 1; i < NVMA; i += 2)
+		if (mprotect(many + i * pg, pg, PROT_READ))
+			setup_fail("mprotect many[%u]: %s", i, strerror(errno));
+
+	locked = filled(4 * pg, S_LOCK, "locked");
+	if (mlock(locked, 4 * pg))
+		setup_fail("mlock: %s", strerror(errno));
+	struct rlimit rl = { 0, 0 };
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		setup_fail("setrlimit(RLIMIT_MEMLOCK): %s", strerror(errno));
+	if (setresuid(65534, 65534, 0))
+		setup_fail("setresuid: %s", strerror(errno));
+	/* fsuid 0 (allowed: the saved uid is 0) keeps the outfile writable;
+	 * it gives no CAP_IPC_LOCK. */
+	setfsuid(0);
+	if (setfsuid(-1) != 0)
+		setup_fail("setfsuid(0) did not take");
+	if (mlock(locked, pg) == 0 || errno != EPERM)
+		setup_fail("mlock as 65534 with RLIMIT_MEMLOCK 0 did not fail with EPERM");
+}
+
+static char *stack_low;
+
+static __attribute__((noinline)) unsigned grow(unsigned depth)
+{
+	volatile char buf[16384];
+	buf[0] = (char)depth;
+	buf[sizeof(buf) - 1] = (char)depth;
+	if ((char *)buf < stack_low)
+		stack_low = (char *)buf;
+	if (!depth)
+		return buf[0];
+	return grow(depth - 1) + buf[sizeof(buf) - 1];
+}
+
+static void check(void)
+{
+	uid_t r, e, s;
+	if (getresuid(&r, &e, &s) || r != 65534 || e != 65534 || s != 0)
+		fail("uids are (%d, %d, %d), expected (65534, 65534, 0)", (int)r, (int)e, (int)s);
+	check_area("locked", locked, 0, 4, S_LOCK);
+	check_flag("locked", locked, "lo");
+	/* The stack: 128 frames of 16 KiB, touched top to bottom. */
+	struct smaps_vma before;
+	int have = !smaps_lookup(&r, NULL, &before);
+	stack_low = (char *)&r;
+	grow(128);
+	if (!have)
+		fail("the stack (%p) is not mapped", (void *)&r);
+	check_flag("stack", stack_low, "gd");
+	if (setresuid(0, 0, 0))
+		fail_errno("setresuid(0) after the restore");
+
+	check_area("mergeable", merge, 0, 6, S_MERGE);
+	check_flag("mergeable", merge, "mg");
+
+	check_area("freed (rewritten)", freed, 1, 2, S_FREE2 - 1);
+	check_area("freed (never freed)", freed, 4, 8, S_FREE);
+	for (unsigned i = 0; i < 4; i++) {
+		/* a lazily freed page reads as its old data or as zeros */
+		if (i != 1 && pattern_check(freed + i * pg, pg, S_FREE + i) >= 0 &&
+		    zero_check(freed + i * pg, pg) >= 0)
+			fail("freed page %u is neither its data nor zeros", i);
+	}
+
+	check_area("moved", moved, 0, 5, S_REMAP);
+	check_area("moved", moved, 6, 8, S_REMAP);
+	check_area("moved", moved, 8, 16, S_REMAP2 - 8);
+	struct smaps_vma v;
+	if (!smaps_lookup(moved + 5 * pg, NULL, &v))
+		fail("the hole at moved page 5 (%p) is mapped again", moved + 5 * pg);
+
+	unsigned bad = 0;
+	for (unsigned i = 0; i < NVMA; i++)
+		if (*(unsigned *)(many + i * pg) != (i ^ 0x5a5a0000) && !bad++)
+			fail("many[%u] holds 0x%x", i, *(unsigned *)(many + i * pg));
+	char perms[5];
+	for (unsigned i = 0; i < NVMA; i += 997) {
+		const char *want = i & 1 ? "r--p" : "rw-p";
+		if (maps_perms(many + i * pg, perms) || strcmp(perms, want))
+			fail("many[%u] is mapped %s, expected %s", i, perms, want);
+	}
+	*(unsigned *)(many + 2 * pg) = 1;	/* still writable */
+}
+
+int main(int argc, char **argv)
+{
+	test_doc = "mergeable, MADV_FREE'd, mremap'ed, many-VMA, setuid-mlocked memory; stack growth";
+	test_init(argc, argv);
+	pg = sysconf(_SC_PAGESIZE);
+	build();
+	test_daemon();
+	test_waitsig();
+	check();
+	return test_verdict();
+}
