@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,17 @@ static int hugetlb_shift(pid_t pid, const struct proc_vma *pv)
 	return __builtin_ctzll(bs);
 }
 
+/* Whether the file behind a mapping is on the secretmem pseudo file system
+ * (its path alone, "/secretmem (deleted)", could be a real file's). */
+static bool vma_is_secretmem(pid_t pid, const struct proc_vma *pv)
+{
+	char link[128];
+	struct statfs sfs;
+	snprintf(link, sizeof(link), "/proc/%d/map_files/%llx-%llx", pid,
+		 (unsigned long long)pv->start, (unsigned long long)pv->end);
+	return !statfs(link, &sfs) && sfs.f_type == SECRETMEM_MAGIC;
+}
+
 static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *files,
 		    struct mem_dump_shared *sd, VmaEntry *v, MmEntry *mm)
 {
@@ -265,6 +277,16 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 		v->shmid = sk_ino;
 		v->pgoff = pv->pgoff;
 		return 0;
+	}
+	if (pv->deleted && !strcmp(path, "/secretmem") && vma_is_secretmem(pid, pv)) {
+		/* memfd_secret() pages are out of the kernel's direct map: no
+		 * other process reads them (not /proc/PID/mem, process_vm_readv
+		 * nor ptrace), and cryo works from outside the task */
+		pr_err("process %d maps secret memory (memfd_secret) at 0x%llx-0x%llx: cryo "
+		       "can't save it yet (no process but its owner can read it); unmap it "
+		       "before the dump", pid, (unsigned long long)pv->start,
+		       (unsigned long long)pv->end);
+		return -EOPNOTSUPP;
 	}
 	/* Shared memory objects: shared anonymous ("/dev/zero (deleted)"),
 	 * memfd, SysV (shmem.c saves their contents). */
