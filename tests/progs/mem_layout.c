@@ -12,11 +12,18 @@
  *   - L: 4 pages mlock()ed as root, then RLIMIT_MEMLOCK set to 0 and the
  *     real and effective uid dropped to 65534 (saved uid kept 0): the lock
  *     must come back although the task could not take it itself (fsuid
- *     stays 0, for the outfile).
+ *     stays 0, for the outfile);
+ *   - X: 2 anonymous pages with data, then made execute-only (--x);
+ *   - P: a 4-page file (next to the outfile) mapped MAP_PRIVATE read-write,
+ *     page 1 written (its private copy), then the whole mapping made
+ *     read-only;
+ *   - G: 2 pages at offset 8 GiB of a sparse file, mapped MAP_SHARED, and
+ *     the same range MAP_PRIVATE with page 1 written (pgoff above 32 bits).
  * After SIGTERM: every pattern, the hole, protections and VmFlags; the main
- * stack must still grow on demand (a recursion uses 2 MiB more than it had);
- * the uids are still (65534, 65534, 0); then root is taken back to report.
+ * stack must still grow on demand (a recursion uses 2 MiB more than it had)
+ * and the heap with sbrk(); the uids are still (65534, 65534, 0); then root is taken back to report.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,10 +37,12 @@
 
 #define NVMA 6000
 enum { S_MERGE = 0x1100, S_FREE = 0x1200, S_FREE2 = 0x12f0, S_REMAP = 0x1300,
-       S_REMAP2 = 0x13f0, S_LOCK = 0x1400 };
+       S_REMAP2 = 0x13f0, S_LOCK = 0x1400, S_EXEC = 0x1500, S_PF = 0x1600,
+       S_PCOW = 0x1680, S_GF = 0x1700, S_GCOW = 0x1780 };
+#define GOFF (8ULL << 30)
 
 static size_t pg;
-static char *merge, *freed, *moved, *many, *locked;
+static char *merge, *freed, *moved, *many, *locked, *xonly, *fpriv, *gshared, *gpriv;
 
 /* Each page gets its own seed (seed + page index), so any page can be
  * checked on its own. */
@@ -71,6 +80,84 @@ static void check_flag(const char *what, const void *addr, const char *fl)
 		fail("%s (%p): no longer mapped", what, addr);
 	else if (!vma_has_flag(addr, fl))
 		fail("%s (%p): VmFlag %s missing (VmFlags:%s)", what, addr, fl, v.vmflags);
+}
+
+static char *map_file(const char *suffix, off_t size, off_t off, size_t len, int flags,
+		      uint64_t seed)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s.%s", test_outfile(), suffix);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || ftruncate(fd, size))
+		setup_fail("file %s: %s", path, strerror(errno));
+	char *buf = malloc(len);
+	for (size_t i = 0; i < len / pg; i++)
+		pattern_fill(buf + i * pg, pg, seed + i);
+	if (pwrite(fd, buf, len, off) != (ssize_t)len)
+		setup_fail("pwrite %s: %s", path, strerror(errno));
+	free(buf);
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, fd, off);
+	if (p == MAP_FAILED)
+		setup_fail("mmap %s: %s", path, strerror(errno));
+	close(fd);
+	return p;
+}
+
+static void build_files(void)
+{
+	xonly = filled(2 * pg, S_EXEC, "exec-only");
+	if (mprotect(xonly, 2 * pg, PROT_EXEC))
+		setup_fail("mprotect(PROT_EXEC): %s", strerror(errno));
+
+	fpriv = map_file("P", 4 * pg, 0, 4 * pg, MAP_PRIVATE, S_PF);
+	pattern_fill(fpriv + pg, pg, S_PCOW);
+	if (mprotect(fpriv, 4 * pg, PROT_READ))
+		setup_fail("mprotect(P): %s", strerror(errno));
+
+	gshared = map_file("G", GOFF + 2 * pg, GOFF, 2 * pg, MAP_SHARED, S_GF);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s.G", test_outfile());
+	int fd = open(path, O_RDONLY);
+	gpriv = fd < 0 ? MAP_FAILED : mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, GOFF);
+	if (gpriv == MAP_FAILED)
+		setup_fail("mmap G private: %s", strerror(errno));
+	close(fd);
+	pattern_fill(gpriv + pg, pg, S_GCOW);
+}
+
+static void check_files(void)
+{
+	char perms[5];
+	if (maps_perms(xonly, perms) || strcmp(perms, "--xp"))
+		fail("exec-only area is mapped %s", perms);
+	else if (mprotect(xonly, 2 * pg, PROT_READ))
+		fail_errno("mprotect(exec-only, PROT_READ)");
+	else
+		check_area("exec-only", xonly, 0, 2, S_EXEC);
+
+	if (maps_perms(fpriv, perms) || strcmp(perms, "r--p"))
+		fail("P is mapped %s, expected r--p", perms);
+	check_area("P (file)", fpriv, 0, 1, S_PF);
+	check_area("P (private copy)", fpriv, 1, 2, S_PCOW - 1);
+	check_area("P (file)", fpriv, 2, 4, S_PF);
+
+	check_area("G shared", gshared, 0, 2, S_GF);
+	check_area("G private (file)", gpriv, 0, 1, S_GF);
+	check_area("G private (private copy)", gpriv, 1, 2, S_GCOW - 1);
+	pattern_fill(gshared, pg, S_GF + 0x10);	/* the file, seen by the private map */
+	check_area("G private page 0 after a write to the file", gpriv, 0, 1, S_GF + 0x10);
+
+	char path[4096];
+	snprintf(path, sizeof(path), "%s.P", test_outfile());
+	unlink(path);
+	snprintf(path, sizeof(path), "%s.G", test_outfile());
+	unlink(path);
+
+	char *b0 = sbrk(0), *b1 = sbrk(16 * pg);
+	if (b1 == (void *)-1 || b1 != b0 || sbrk(0) != b0 + 16 * pg)
+		fail("sbrk(16 pages) after the restore: %p, break was %p", b1, b0);
+	else
+		memset(b1, 0x5a, 16 * pg);
 }
 
 static void build(void)
@@ -113,6 +200,7 @@ static void build(void)
 	struct rlimit rl = { 0, 0 };
 	if (setrlimit(RLIMIT_MEMLOCK, &rl))
 		setup_fail("setrlimit(RLIMIT_MEMLOCK): %s", strerror(errno));
+	build_files();
 	if (setresuid(65534, 65534, 0))
 		setup_fail("setresuid: %s", strerror(errno));
 	/* fsuid 0 (allowed: the saved uid is 0) keeps the outfile writable;
@@ -186,6 +274,7 @@ static void check(void)
 			fail("many[%u] is mapped %s, expected %s", i, perms, want);
 	}
 	*(unsigned *)(many + 2 * pg) = 1;	/* still writable */
+	check_files();
 }
 
 int main(int argc, char **argv)
