@@ -209,6 +209,10 @@ static int sysv_prepare(struct shmem_registry *reg, struct shmem_obj *o)
 	set.shm_perm.mode = d->mode & 0777;
 	if (shmctl(id, IPC_SET, &set) < 0)
 		return_perror("can't set owner and mode of the recreated SysV segment %d", id);
+	/* SHM_LOCK'ed segments show SHM_LOCKED in their mode */
+	if ((d->mode & SHM_LOCKED) && shmctl(id, SHM_LOCK, NULL) < 0)
+		return_perror("can't lock the recreated SysV segment %d in memory (SHM_LOCK) as "
+			      "it was", id);
 	return 0;
 }
 

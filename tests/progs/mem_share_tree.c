@@ -6,20 +6,26 @@
  *   - A: 8 pages of MAP_SHARED|MAP_ANONYMOUS memory with a pattern; the
  *     child unmaps pages 0-1 and moves pages 2-7 elsewhere (mremap), so its
  *     only mapping of A starts at offset 2 pages at another address;
- *   - S: a SysV segment (IPC_PRIVATE, 2 pages) attached by both, then
- *     IPC_RMID'ed (it lives on while attached: SHM_DEST);
+ *   - S: a SysV segment (IPC_PRIVATE, 2 pages) attached by both, locked in
+ *     memory (SHM_LOCK), then IPC_RMID'ed (it lives on while attached:
+ *     SHM_DEST);
  *   - F: a 4-page file next to the outfile, MAP_SHARED, then unlinked;
  *   - M: a 2-page memfd, MAP_SHARED, its descriptor closed.
- * After SIGTERM the parent checks contents and that S has 2 attachments,
- * writes one page of each object, and tells the child (SIGTERM), which
- * must see those writes through its own mappings and writes other pages
- * back, which the parent then must see.
+ * The child waits in FUTEX_WAIT on the first word of A's page 7 (through its
+ * moved mapping) during the checkpoint.
+ * After SIGTERM the parent checks contents, that S has 2 attachments and is
+ * still SHM_LOCKED, writes one page of each object, then changes the futex
+ * word and wakes it (at its own address of it): the child must wake, see
+ * those writes through its own mappings and write other pages back, which
+ * the parent then must see.
  */
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,6 +75,8 @@ static void build(void)
 	if (s == (void *)-1)
 		setup_fail("shmat: %s", strerror(errno));
 	fill_pages(s, 2, S_S);
+	if (shmctl(shmid, SHM_LOCK, NULL))
+		setup_fail("shmctl(SHM_LOCK): %s", strerror(errno));
 	if (shmctl(shmid, IPC_RMID, NULL))
 		setup_fail("shmctl(IPC_RMID): %s", strerror(errno));
 
@@ -102,8 +110,10 @@ static void child(int ready)
 	if (write(ready, "r", 1) != 1)
 		_exit(4);
 	close(ready);
-	while (test_go())
-		test_sleep_ms(20);
+	volatile uint32_t *w = (uint32_t *)(ca + 5 * pg);
+	uint32_t v0 = *w;
+	while (*w == v0)	/* a signal or the checkpoint may end a wait early */
+		syscall(SYS_futex, w, FUTEX_WAIT, v0, NULL, NULL, 0);
 	const char *who = "child";
 	check_page(who, "A page 2", ca, S_A + 2);
 	check_page(who, "A page 6 (the parent's write)", ca + 4 * pg, S_P);
@@ -155,16 +165,19 @@ int main(int argc, char **argv)
 	struct shmid_ds ds;
 	if (shmctl(shmid, IPC_STAT, &ds))
 		fail_errno("shmctl(IPC_STAT) of S (id %d)", shmid);
-	else if (ds.shm_nattch != 2 || !(ds.shm_perm.mode & SHM_DEST))
-		fail("S: %lu attachments, mode 0%o; expected 2 and SHM_DEST",
+	else if (ds.shm_nattch != 2 || !(ds.shm_perm.mode & SHM_DEST) ||
+		 !(ds.shm_perm.mode & SHM_LOCKED))
+		fail("S: %lu attachments, mode 0%o; expected 2 and SHM_DEST|SHM_LOCKED",
 		     (unsigned long)ds.shm_nattch, ds.shm_perm.mode);
 
 	pattern_fill(a + 6 * pg, pg, S_P);
 	pattern_fill(s + pg, pg, S_P + 1);
 	pattern_fill(f + 2 * pg, pg, S_P + 2);
 	pattern_fill(m, pg, S_P + 3);
+	volatile uint32_t *w = (uint32_t *)(a + 7 * pg);
+	*w = ~*w;
+	syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
 	int st;
-	kill(kid, SIGTERM);
 	if (waitpid(kid, &st, 0) != kid || !WIFEXITED(st) || WEXITSTATUS(st)) {
 		fail("the child found its shared memory wrong (status 0x%x)", st);
 	} else {
