@@ -18,7 +18,10 @@
  *     page 1 written (its private copy), then the whole mapping made
  *     read-only;
  *   - G: 2 pages at offset 8 GiB of a sparse file, mapped MAP_SHARED, and
- *     the same range MAP_PRIVATE with page 1 written (pgoff above 32 bits).
+ *     the same range MAP_PRIVATE with page 1 written (pgoff above 32 bits);
+ *   - D: a 4-page MAP_GROWSDOWN area with 2044 free pages below it (more
+ *     than the kernel's stack guard gap), which must still grow down (a
+ *     child touches the page below it).
  * After SIGTERM: every pattern, the hole, protections and VmFlags; the main
  * stack must still grow on demand (a recursion uses 2 MiB more than it had)
  * and the heap with sbrk(); the uids are still (65534, 65534, 0); then root is taken back to report.
@@ -30,6 +33,7 @@
 #include <sys/fsuid.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "zdtmtst.h"
@@ -38,11 +42,11 @@
 #define NVMA 6000
 enum { S_MERGE = 0x1100, S_FREE = 0x1200, S_FREE2 = 0x12f0, S_REMAP = 0x1300,
        S_REMAP2 = 0x13f0, S_LOCK = 0x1400, S_EXEC = 0x1500, S_PF = 0x1600,
-       S_PCOW = 0x1680, S_GF = 0x1700, S_GCOW = 0x1780 };
+       S_PCOW = 0x1680, S_GF = 0x1700, S_GCOW = 0x1780, S_GDOWN = 0x1800 };
 #define GOFF (8ULL << 30)
 
 static size_t pg;
-static char *merge, *freed, *moved, *many, *locked, *xonly, *fpriv, *gshared, *gpriv;
+static char *merge, *freed, *moved, *many, *locked, *xonly, *fpriv, *gshared, *gpriv, *gdown;
 
 /* Each page gets its own seed (seed + page index), so any page can be
  * checked on its own. */
@@ -123,6 +127,15 @@ static void build_files(void)
 		setup_fail("mmap G private: %s", strerror(errno));
 	close(fd);
 	pattern_fill(gpriv + pg, pg, S_GCOW);
+
+	char *hole = mmap(NULL, 2048 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (hole == MAP_FAILED || munmap(hole, 2048 * pg))
+		setup_fail("reserving a hole: %s", strerror(errno));
+	gdown = mmap(hole + 2044 * pg, 4 * pg, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_FIXED_NOREPLACE, -1, 0);
+	if (gdown == MAP_FAILED)
+		setup_fail("mmap MAP_GROWSDOWN: %s", strerror(errno));
+	fill_pages(gdown, 4, S_GDOWN);
 }
 
 static void check_files(void)
@@ -146,6 +159,18 @@ static void check_files(void)
 	check_area("G private (private copy)", gpriv, 1, 2, S_GCOW - 1);
 	pattern_fill(gshared, pg, S_GF + 0x10);	/* the file, seen by the private map */
 	check_area("G private page 0 after a write to the file", gpriv, 0, 1, S_GF + 0x10);
+
+	check_area("growsdown", gdown, 0, 4, S_GDOWN);
+	pid_t kid = fork();
+	if (kid == 0) {
+		gdown[-1] = 1;	/* grows by a page, or SIGSEGV */
+		_exit(vma_has_flag(gdown - 1, "gd") ? 0 : 2);
+	}
+	int st;
+	if (kid < 0 || waitpid(kid, &st, 0) != kid)
+		fail_errno("fork/waitpid");
+	else if (!WIFEXITED(st) || WEXITSTATUS(st))
+		fail("the growsdown area at %p did not grow down in a child (status 0x%x)", gdown, st);
 
 	char path[4096];
 	snprintf(path, sizeof(path), "%s.P", test_outfile());
