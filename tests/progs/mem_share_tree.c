@@ -10,7 +10,10 @@
  *     memory (SHM_LOCK), then IPC_RMID'ed (it lives on while attached:
  *     SHM_DEST);
  *   - F: a 4-page file next to the outfile, MAP_SHARED, then unlinked;
- *   - M: a 2-page memfd, MAP_SHARED, its descriptor closed.
+ *   - M: a 2-page memfd, MAP_SHARED, its descriptor closed;
+ *   - H: 1 GiB of MAP_SHARED|MAP_ANONYMOUS memory of which 3 pages were
+ *     written (first, middle, last): only those may be saved (images_max)
+ *     and only those be resident after the restore (Rss of the mapping).
  * The child waits in FUTEX_WAIT on the first word of A's page 7 (through its
  * moved mapping) during the checkpoint.
  * After SIGTERM the parent checks contents, that S has 2 attachments and is
@@ -32,10 +35,12 @@
 #include "zdtmtst.h"
 #include "memkinds.h"
 
-enum { S_A = 0x2100, S_S = 0x2200, S_F = 0x2300, S_M = 0x2400, S_P = 0x2500, S_C = 0x2600 };
+enum { S_A = 0x2100, S_S = 0x2200, S_F = 0x2300, S_M = 0x2400, S_P = 0x2500, S_C = 0x2600,
+       S_H = 0x2700 };
 
 static size_t pg;
-static char *a, *s, *f, *m;
+static char *a, *s, *f, *m, *h;
+#define HSIZE (1UL << 30)
 static int shmid;
 
 static void fill_pages(char *p, unsigned n, uint64_t seed)
@@ -95,6 +100,11 @@ static void build(void)
 	m = map_shared(fd, 2 * pg, "M");
 	fill_pages(m, 2, S_M);
 	close(fd);
+
+	h = map_shared(-1, HSIZE, "H");
+	pattern_fill(h, pg, S_H);
+	pattern_fill(h + HSIZE / 2, pg, S_H + 1);
+	pattern_fill(h + HSIZE - pg, pg, S_H + 2);
 }
 
 /* The child: its A is pages 2-7 at another address. */
@@ -162,6 +172,17 @@ int main(int argc, char **argv)
 		check_page(who, "F", f + i * pg, S_F + i);
 	for (unsigned i = 0; i < 2; i++)
 		check_page(who, "M", m + i * pg, S_M + i);
+	check_page(who, "H first page", h, S_H);
+	check_page(who, "H middle page", h + HSIZE / 2, S_H + 1);
+	check_page(who, "H last page", h + HSIZE - pg, S_H + 2);
+	if (zero_check(h + pg, pg) >= 0 || zero_check(h + HSIZE / 4, pg) >= 0)
+		fail("parent: untouched pages of H are not zero");
+	long rss = -1;
+	struct smaps_vma hv;
+	if (smaps_lookup(h, "Rss", &hv) == 0)
+		rss = hv.field_kb;
+	if (rss < 0 || rss > 64)
+		fail("parent: H's Rss is %ld kB after the restore: untouched pages were filled", rss);
 	struct shmid_ds ds;
 	if (shmctl(shmid, IPC_STAT, &ds))
 		fail_errno("shmctl(IPC_STAT) of S (id %d)", shmid);
