@@ -19,6 +19,9 @@
  *     read-only;
  *   - G: 2 pages at offset 8 GiB of a sparse file, mapped MAP_SHARED, and
  *     the same range MAP_PRIVATE with page 1 written (pgoff above 32 bits);
+ *   - E: a file of 1 page + 100 bytes mapped MAP_PRIVATE over 3 pages, page
+ *     0 written (a private copy), page 1 read (the file's tail, then
+ *     zeros); page 2 is beyond EOF (SIGBUS) and must stay so;
  *   - D: a 4-page MAP_GROWSDOWN area with 2044 free pages below it (more
  *     than the kernel's stack guard gap), which must still grow down (a
  *     child touches the page below it).
@@ -42,10 +45,12 @@
 #define NVMA 6000
 enum { S_MERGE = 0x1100, S_FREE = 0x1200, S_FREE2 = 0x12f0, S_REMAP = 0x1300,
        S_REMAP2 = 0x13f0, S_LOCK = 0x1400, S_EXEC = 0x1500, S_PF = 0x1600,
-       S_PCOW = 0x1680, S_GF = 0x1700, S_GCOW = 0x1780, S_GDOWN = 0x1800 };
+       S_PCOW = 0x1680, S_GF = 0x1700, S_GCOW = 0x1780, S_GDOWN = 0x1800, S_EF = 0x1900,
+       S_ECOW = 0x1980 };
 #define GOFF (8ULL << 30)
 
 static size_t pg;
+static char *eof_map;
 static char *merge, *freed, *moved, *many, *locked, *xonly, *fpriv, *gshared, *gpriv, *gdown;
 
 /* Each page gets its own seed (seed + page index), so any page can be
@@ -128,6 +133,25 @@ static void build_files(void)
 	close(fd);
 	pattern_fill(gpriv + pg, pg, S_GCOW);
 
+	eof_map = map_file("E", pg + 100, 0, pg, MAP_PRIVATE, S_EF);
+	{
+		char ep[4096];
+		snprintf(ep, sizeof(ep), "%s.E", test_outfile());
+		int efd = open(ep, O_RDWR);
+		char tail[100];
+		memset(tail, 0x77, sizeof(tail));
+		if (efd < 0 || pwrite(efd, tail, sizeof(tail), pg) != sizeof(tail))
+			setup_fail("file E: %s", strerror(errno));
+		munmap(eof_map, pg);
+		eof_map = mmap(NULL, 3 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE, efd, 0);
+		if (eof_map == MAP_FAILED)
+			setup_fail("mmap E: %s", strerror(errno));
+		close(efd);
+	}
+	pattern_fill(eof_map, pg, S_ECOW);
+	volatile char rd = eof_map[pg];
+	(void)rd;
+
 	char *hole = mmap(NULL, 2048 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (hole == MAP_FAILED || munmap(hole, 2048 * pg))
 		setup_fail("reserving a hole: %s", strerror(errno));
@@ -160,6 +184,24 @@ static void check_files(void)
 	pattern_fill(gshared, pg, S_GF + 0x10);	/* the file, seen by the private map */
 	check_area("G private page 0 after a write to the file", gpriv, 0, 1, S_GF + 0x10);
 
+	check_area("E (private copy)", eof_map, 0, 1, S_ECOW);
+	for (size_t i = 0; i < pg; i++)
+		if (eof_map[pg + i] != (i < 100 ? 0x77 : 0)) {
+			fail("E page 1 byte %zu is 0x%02x", i, (uint8_t)eof_map[pg + i]);
+			break;
+		}
+	pid_t ek = fork();
+	if (ek == 0) {
+		volatile char c = eof_map[2 * pg];	/* beyond EOF: SIGBUS */
+		(void)c;
+		_exit(0);
+	}
+	int est;
+	if (ek < 0 || waitpid(ek, &est, 0) != ek)
+		fail_errno("fork/waitpid");
+	else if (!WIFSIGNALED(est) || WTERMSIG(est) != SIGBUS)
+		fail("E page 2 (beyond EOF) can be read (status 0x%x): expected SIGBUS", est);
+
 	check_area("growsdown", gdown, 0, 4, S_GDOWN);
 	pid_t kid = fork();
 	if (kid == 0) {
@@ -176,6 +218,8 @@ static void check_files(void)
 	snprintf(path, sizeof(path), "%s.P", test_outfile());
 	unlink(path);
 	snprintf(path, sizeof(path), "%s.G", test_outfile());
+	unlink(path);
+	snprintf(path, sizeof(path), "%s.E", test_outfile());
 	unlink(path);
 
 	char *b0 = sbrk(0), *b1 = sbrk(16 * pg);
