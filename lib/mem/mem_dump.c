@@ -204,6 +204,17 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 		       path ? path : "anonymous");
 		return -EOPNOTSUPP;
 	}
+	/* private anonymous memory named with prctl(PR_SET_VMA_ANON_NAME):
+	 * "[anon:NAME]" (the kernel allows no '[' or ']' in NAME), named again
+	 * at the end of the restore.  Named shared anonymous memory
+	 * ("[anon_shmem:NAME]", 6.2) is refused below as a kind cryo doesn't
+	 * know: it is not tested yet (the test kernel has no
+	 * CONFIG_ANON_VMA_NAME). */
+	if (path && !strncmp(path, "[anon:", 6) && !pv->shared) {
+		v->cryo_anon_name = strndup(path + 6, strlen(path + 6) - 1);
+		if (!v->cryo_anon_name)
+			return -ENOMEM;
+	}
 	bool anon = !path || path[0] == '[';
 	if (anon && path && strcmp(path, "[heap]") && strcmp(path, "[stack]") &&
 	    strncmp(path, "[anon:", 6)) {

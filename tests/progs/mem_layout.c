@@ -22,6 +22,9 @@
  *   - E: a file of 1 page + 100 bytes mapped MAP_PRIVATE over 3 pages, page
  *     0 written (a private copy), page 1 read (the file's tail, then
  *     zeros); page 2 is beyond EOF (SIGBUS) and must stay so;
+ *   - N: 4 anonymous pages whose middle two are named "cryo-named" with
+ *     prctl(PR_SET_VMA_ANON_NAME) where the kernel has CONFIG_ANON_VMA_NAME
+ *     (not checked where it hasn't);
  *   - D: a 4-page MAP_GROWSDOWN area with 2044 free pages below it (more
  *     than the kernel's stack guard gap), which must still grow down (a
  *     child touches the page below it).
@@ -35,6 +38,7 @@
 #include <stdlib.h>
 #include <sys/fsuid.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,11 +50,12 @@
 enum { S_MERGE = 0x1100, S_FREE = 0x1200, S_FREE2 = 0x12f0, S_REMAP = 0x1300,
        S_REMAP2 = 0x13f0, S_LOCK = 0x1400, S_EXEC = 0x1500, S_PF = 0x1600,
        S_PCOW = 0x1680, S_GF = 0x1700, S_GCOW = 0x1780, S_GDOWN = 0x1800, S_EF = 0x1900,
-       S_ECOW = 0x1980 };
+       S_ECOW = 0x1980, S_NAMED = 0x1a00 };
 #define GOFF (8ULL << 30)
 
 static size_t pg;
-static char *eof_map;
+static char *eof_map, *named;
+static bool have_names;
 static char *merge, *freed, *moved, *many, *locked, *xonly, *fpriv, *gshared, *gpriv, *gdown;
 
 /* Each page gets its own seed (seed + page index), so any page can be
@@ -152,6 +157,13 @@ static void build_files(void)
 	volatile char rd = eof_map[pg];
 	(void)rd;
 
+	named = filled(4 * pg, S_NAMED, "named");
+	have_names = !prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, named + pg, 2 * pg, "cryo-named");
+	if (!have_names && errno != EINVAL)
+		setup_fail("prctl(PR_SET_VMA_ANON_NAME): %s", strerror(errno));
+	if (!have_names)
+		test_msg("no CONFIG_ANON_VMA_NAME: names of anonymous memory not checked");
+
 	char *hole = mmap(NULL, 2048 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (hole == MAP_FAILED || munmap(hole, 2048 * pg))
 		setup_fail("reserving a hole: %s", strerror(errno));
@@ -201,6 +213,13 @@ static void check_files(void)
 		fail_errno("fork/waitpid");
 	else if (!WIFSIGNALED(est) || WTERMSIG(est) != SIGBUS)
 		fail("E page 2 (beyond EOF) can be read (status 0x%x): expected SIGBUS", est);
+
+	check_area("named", named, 0, 4, S_NAMED);
+	struct smaps_vma nv;
+	const char *want_path[] = { "", "[anon:cryo-named]", "[anon:cryo-named]", "" };
+	for (int i = 0; have_names && i < 4; i++)
+		if (smaps_lookup(named + i * pg, NULL, &nv) || strcmp(nv.path, want_path[i]))
+			fail("named page %d is \"%s\", expected \"%s\"", i, nv.path, want_path[i]);
 
 	check_area("growsdown", gdown, 0, 4, S_GDOWN);
 	pid_t kid = fork();
