@@ -260,7 +260,8 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 			return 0;
 		}
 		bool hanon = !strcmp(path, "/anon_hugepage"), memfd = !strncmp(path, "/memfd:", 7);
-		if ((hanon || memfd) && pv->shared) {
+		bool sysv = !strncmp(path, "/SYSV", 5);	/* SHM_HUGETLB: shmem_sysv.c */
+		if ((hanon || memfd || sysv) && pv->shared) {
 			/* a shared memory object (shmem.c), whose kind of pages the
 			 * image keeps (MAP_HUGETLB here, memfd's hugetlb_flag) */
 			v->flags |= MAP_HUGETLB | ((uint64_t)shift << MAP_HUGE_SHIFT);
