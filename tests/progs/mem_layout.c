@@ -25,6 +25,10 @@
  *   - N: 4 anonymous pages whose middle two are named "cryo-named" with
  *     prctl(PR_SET_VMA_ANON_NAME) where the kernel has CONFIG_ANON_VMA_NAME
  *     (not checked where it hasn't);
+ *   - Z: 4 pages of /dev/zero mapped MAP_PRIVATE (anonymous memory the old
+ *     way), pages 0 and 2 written, and 2 pages of it mapped MAP_SHARED
+ *     (shared anonymous memory), shared with a child forked after the
+ *     restore;
  *   - D: a 4-page MAP_GROWSDOWN area with 2044 free pages below it (more
  *     than the kernel's stack guard gap), which must still grow down (a
  *     child touches the page below it).
@@ -50,11 +54,11 @@
 enum { S_MERGE = 0x1100, S_FREE = 0x1200, S_FREE2 = 0x12f0, S_REMAP = 0x1300,
        S_REMAP2 = 0x13f0, S_LOCK = 0x1400, S_EXEC = 0x1500, S_PF = 0x1600,
        S_PCOW = 0x1680, S_GF = 0x1700, S_GCOW = 0x1780, S_GDOWN = 0x1800, S_EF = 0x1900,
-       S_ECOW = 0x1980, S_NAMED = 0x1a00 };
+       S_ECOW = 0x1980, S_NAMED = 0x1a00, S_ZERO = 0x1b00 };
 #define GOFF (8ULL << 30)
 
 static size_t pg;
-static char *eof_map, *named;
+static char *eof_map, *named, *zpriv, *zshared;
 static bool have_names;
 static char *merge, *freed, *moved, *many, *locked, *xonly, *fpriv, *gshared, *gpriv, *gdown;
 
@@ -157,6 +161,16 @@ static void build_files(void)
 	volatile char rd = eof_map[pg];
 	(void)rd;
 
+	int zfd = open("/dev/zero", O_RDWR);
+	zpriv = zfd < 0 ? MAP_FAILED : mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE, zfd, 0);
+	zshared = zfd < 0 ? MAP_FAILED : mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_SHARED, zfd, 0);
+	if (zpriv == MAP_FAILED || zshared == MAP_FAILED)
+		setup_fail("mmap of /dev/zero: %s", strerror(errno));
+	close(zfd);
+	pattern_fill(zpriv, pg, S_ZERO);
+	pattern_fill(zpriv + 2 * pg, pg, S_ZERO + 2);
+	fill_pages(zshared, 2, S_ZERO + 0x10);
+
 	named = filled(4 * pg, S_NAMED, "named");
 	have_names = !prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, named + pg, 2 * pg, "cryo-named");
 	if (!have_names && errno != EINVAL)
@@ -213,6 +227,26 @@ static void check_files(void)
 		fail_errno("fork/waitpid");
 	else if (!WIFSIGNALED(est) || WTERMSIG(est) != SIGBUS)
 		fail("E page 2 (beyond EOF) can be read (status 0x%x): expected SIGBUS", est);
+
+	check_area("/dev/zero private", zpriv, 0, 1, S_ZERO);
+	check_area("/dev/zero private", zpriv, 2, 3, S_ZERO);
+	if (zero_check(zpriv + pg, pg) >= 0 || zero_check(zpriv + 3 * pg, pg) >= 0)
+		fail("/dev/zero private: untouched pages are not zero");
+	check_area("/dev/zero shared", zshared, 0, 2, S_ZERO + 0x10);
+	pid_t zk = fork();
+	if (zk == 0) {
+		zpriv[0] ^= 1;		/* private: the parent must not see it */
+		zshared[0] ^= 1;	/* shared: the parent must see it */
+		_exit(0);
+	}
+	int zst;
+	if (zk < 0 || waitpid(zk, &zst, 0) != zk)
+		fail_errno("fork/waitpid");
+	else if ((uint8_t)zpriv[0] != pattern_byte(S_ZERO, 0) ||
+		 (uint8_t)zshared[0] != (pattern_byte(S_ZERO + 0x10, 0) ^ 1))
+		fail("/dev/zero mappings: a child's writes are seen as private %d, shared %d",
+		     (uint8_t)zpriv[0] != pattern_byte(S_ZERO, 0),
+		     (uint8_t)zshared[0] == (pattern_byte(S_ZERO + 0x10, 0) ^ 1));
 
 	check_area("named", named, 0, 4, S_NAMED);
 	struct smaps_vma nv;
