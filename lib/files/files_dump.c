@@ -20,6 +20,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#define SECRETMEM_MAGIC_FD 0x5345434d	/* SECRETMEM_MAGIC, linux/magic.h */
 #ifndef MQUEUE_MAGIC
 #define MQUEUE_MAGIC 0x19800202	/* linux/magic.h */
 #endif
@@ -377,6 +378,15 @@ static int classify(struct fd_dump *d)
 	if (S_ISREG(m) && !strncmp(d->path, "/memfd:", 7)) {
 		d->kind = FDK_MEMFD;
 		return 0;
+	}
+	if (S_ISREG(m) && !strncmp(d->path, "/secretmem", 10)) {
+		char link[64];
+		struct statfs sfs;
+		snprintf(link, sizeof(link), "/proc/%d/fd/%d", d->pid, d->fd);
+		if (!statfs(link, &sfs) && sfs.f_type == SECRETMEM_MAGIC_FD)
+			return refuse(d, "a secret memory file (memfd_secret)", "cryo can't save "
+				      "secret memory yet (no process but its owner can read it); "
+				      "close it before the dump");
 	}
 	if (S_ISREG(m) && d->path[0] == '/' && !strchr(d->path + 1, '/')) {
 		/* a POSIX message queue's link is "/NAME", as a file of / */

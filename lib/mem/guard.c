@@ -121,4 +121,6 @@ void vma_guards_free(VmaEntry *v)
 	free(v->guards);
 	v->guards = NULL;
 	v->n_guards = 0;
+	free(v->cryo_anon_name);	/* the dump's other allocation in a VMA */
+	v->cryo_anon_name = NULL;
 }

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,17 @@ static int hugetlb_shift(pid_t pid, const struct proc_vma *pv)
 	return __builtin_ctzll(bs);
 }
 
+/* Whether the file behind a mapping is on the secretmem pseudo file system
+ * (its path alone, "/secretmem (deleted)", could be a real file's). */
+static bool vma_is_secretmem(pid_t pid, const struct proc_vma *pv)
+{
+	char link[128];
+	struct statfs sfs;
+	snprintf(link, sizeof(link), "/proc/%d/map_files/%llx-%llx", pid,
+		 (unsigned long long)pv->start, (unsigned long long)pv->end);
+	return !statfs(link, &sfs) && sfs.f_type == SECRETMEM_MAGIC;
+}
+
 static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *files,
 		    struct mem_dump_shared *sd, VmaEntry *v, MmEntry *mm)
 {
@@ -192,6 +204,17 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 		       path ? path : "anonymous");
 		return -EOPNOTSUPP;
 	}
+	/* private anonymous memory named with prctl(PR_SET_VMA_ANON_NAME):
+	 * "[anon:NAME]" (the kernel allows no '[' or ']' in NAME), named again
+	 * at the end of the restore.  Named shared anonymous memory
+	 * ("[anon_shmem:NAME]", 6.2) is refused below as a kind cryo doesn't
+	 * know: it is not tested yet (the test kernel has no
+	 * CONFIG_ANON_VMA_NAME). */
+	if (path && !strncmp(path, "[anon:", 6) && !pv->shared) {
+		v->cryo_anon_name = strndup(path + 6, strlen(path + 6) - 1);
+		if (!v->cryo_anon_name)
+			return -ENOMEM;
+	}
 	bool anon = !path || path[0] == '[';
 	if (anon && path && strcmp(path, "[heap]") && strcmp(path, "[stack]") &&
 	    strncmp(path, "[anon:", 6)) {
@@ -237,7 +260,8 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 			return 0;
 		}
 		bool hanon = !strcmp(path, "/anon_hugepage"), memfd = !strncmp(path, "/memfd:", 7);
-		if ((hanon || memfd) && pv->shared) {
+		bool sysv = !strncmp(path, "/SYSV", 5);	/* SHM_HUGETLB: shmem_sysv.c */
+		if ((hanon || memfd || sysv) && pv->shared) {
 			/* a shared memory object (shmem.c), whose kind of pages the
 			 * image keeps (MAP_HUGETLB here, memfd's hugetlb_flag) */
 			v->flags |= MAP_HUGETLB | ((uint64_t)shift << MAP_HUGE_SHIFT);
@@ -265,6 +289,16 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 		v->shmid = sk_ino;
 		v->pgoff = pv->pgoff;
 		return 0;
+	}
+	if (pv->deleted && !strcmp(path, "/secretmem") && vma_is_secretmem(pid, pv)) {
+		/* memfd_secret() pages are out of the kernel's direct map: no
+		 * other process reads them (not /proc/PID/mem, process_vm_readv
+		 * nor ptrace), and cryo works from outside the task */
+		pr_err("process %d maps secret memory (memfd_secret) at 0x%llx-0x%llx: cryo "
+		       "can't save it yet (no process but its owner can read it); unmap it "
+		       "before the dump", pid, (unsigned long long)pv->start,
+		       (unsigned long long)pv->end);
+		return -EOPNOTSUPP;
 	}
 	/* Shared memory objects: shared anonymous ("/dev/zero (deleted)"),
 	 * memfd, SysV (shmem.c saves their contents). */

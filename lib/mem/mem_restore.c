@@ -410,6 +410,37 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
 	return ret;
 }
 
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+
+/* Names of anonymous memory (PR_SET_VMA_ANON_NAME, 5.17; shared anonymous
+ * memory 6.2): given last, with the seals, so that nothing the restore maps
+ * or merges later drops or spreads them. */
+static int mem_restore_anon_names(struct remote *r, const MmEntry *mm)
+{
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const VmaEntry *v = mm->vmas[i];
+		if (!v->cryo_anon_name)
+			continue;
+		remote_scratch_reset(r);
+		uint64_t a = remote_scratch_put(r, v->cryo_anon_name, strlen(v->cryo_anon_name) + 1);
+		if (!a)
+			return -ENOSPC;
+		long ret = remote_syscall(r, __NR_prctl, PR_SET_VMA, PR_SET_VMA_ANON_NAME, v->start,
+					  v->end - v->start, a, 0);
+		if (ret)
+			return log_errno(ret < 0 ? (int)ret : -EIO, "task %d: can't name anonymous "
+					 "memory 0x%llx-0x%llx \"%s\" again (prctl PR_SET_VMA_ANON_NAME: "
+					 "Linux 5.17+ with CONFIG_ANON_VMA_NAME)", r->tid,
+					 (unsigned long long)v->start, (unsigned long long)v->end,
+					 v->cryo_anon_name);
+	}
+	remote_scratch_reset(r);
+	return 0;
+}
+
 /* mseal() makes a range immutable: no munmap, mremap, mprotect or
  * discarding madvise, for the life of the mm.  So it comes last, once
  * nothing will change the range: after the fill, the protections, the
@@ -419,6 +450,9 @@ int mem_restore_vmas_shared(struct remote *r, const struct mem_image *mi,
  * no-op. */
 int mem_restore_seals(struct remote *r, const MmEntry *mm)
 {
+	int nret = mem_restore_anon_names(r, mm);
+	if (nret)
+		return nret;
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		const VmaEntry *v = mm->vmas[i];
 		if (!v->has_cryo_flags || !(v->cryo_flags & VMA_CRYO_SEALED) ||

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 static int same_ipc_ns(pid_t pid)
@@ -64,6 +66,18 @@ int shmem_sysv_dump(struct mem_dump_shared *sd, int fd, pid_t pid, uint64_t id)
 	se.desc = &de;
 	se.has_size = 1;
 	se.size = ds.shm_segsz;
+	/* A segment of huge pages (SHM_HUGETLB) lives on hugetlbfs: its page
+	 * size is the file system's block size. */
+#ifndef SHM_HUGE_SHIFT
+#define SHM_HUGE_SHIFT 26	/* linux/shm.h */
+#endif
+	struct statfs sfs;
+	if (fstatfs(fd, &sfs) < 0)
+		return_perror("fstatfs of SysV segment %llu failed", (unsigned long long)id);
+	if (sfs.f_type == HUGETLBFS_MAGIC) {
+		se.has_hugetlb_flag = 1;
+		se.hugetlb_flag = SHM_HUGETLB | ((uint32_t)__builtin_ctzl(sfs.f_bsize) << SHM_HUGE_SHIFT);
+	}
 	/* Contents follow the entry (in_pagemaps = false): the form crit reads. */
 	se.has_in_pagemaps = 1;
 	se.in_pagemaps = false;
@@ -152,7 +166,8 @@ static int sysv_prepare(struct shmem_registry *reg, struct shmem_obj *o)
 		return -err;
 	}
 	close(nfd);
-	int got = shmget(key, e->size, IPC_CREAT | IPC_EXCL | (d->mode & 0777));
+	int got = shmget(key, e->size, IPC_CREAT | IPC_EXCL | (d->mode & 0777) |
+			 (e->has_hugetlb_flag ? (int)e->hugetlb_flag : 0));
 	if (got < 0)
 		return_perror("shmget to recreate SysV segment %d (key 0x%x, %llu bytes) failed", id,
 			      key, (unsigned long long)e->size);
@@ -209,6 +224,10 @@ static int sysv_prepare(struct shmem_registry *reg, struct shmem_obj *o)
 	set.shm_perm.mode = d->mode & 0777;
 	if (shmctl(id, IPC_SET, &set) < 0)
 		return_perror("can't set owner and mode of the recreated SysV segment %d", id);
+	/* SHM_LOCK'ed segments show SHM_LOCKED in their mode */
+	if ((d->mode & SHM_LOCKED) && shmctl(id, SHM_LOCK, NULL) < 0)
+		return_perror("can't lock the recreated SysV segment %d in memory (SHM_LOCK) as "
+			      "it was", id);
 	return 0;
 }
 

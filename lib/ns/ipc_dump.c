@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <limits.h>
 #include <sched.h>
 #include <inttypes.h>
@@ -26,6 +27,7 @@
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "ipc-msg.pb-c.h"
@@ -178,6 +180,28 @@ static int write_pad(struct cr_img *img, size_t len, size_t align)
 	return pad ? img_write_raw(img, zero, pad) : 0;
 }
 
+/* The huge page size of a SysV segment cryo attached at @addr (SHM_HUGETLB:
+ * the segment lives on hugetlbfs, its block size the page size), or 0. */
+static long attached_hugetlb_page(void *addr)
+{
+	char line[256], link[96];
+	unsigned long s, e;
+	long ret = 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx", &s, &e) != 2 || s != (unsigned long)addr)
+			continue;
+		struct statfs sfs;
+		snprintf(link, sizeof(link), "/proc/self/map_files/%lx-%lx", s, e);
+		if (!statfs(link, &sfs) && sfs.f_type == HUGETLBFS_MAGIC)
+			ret = sfs.f_bsize;
+		break;
+	}
+	if (f)
+		fclose(f);
+	return ret;
+}
+
 static int dump_shm(struct cr_img *img)
 {
 	struct shm_info info;
@@ -199,16 +223,20 @@ static int dump_shm(struct cr_img *img)
 		se.has_size = 1;
 		se.size = ds.shm_segsz;
 		se.has_in_pagemaps = 1;	/* contents follow the entry */
-		int ret = img_write_msg(img, &se.base);
-		if (ret)
-			return ret;
 		/* cryo's attachment counts in shm_nattch only while it reads */
 		void *addr = shmat(id, NULL, SHM_RDONLY);
 		if (addr == (void *)-1)
 			return log_errno(-errno, "can't attach SysV segment %d (key 0x%x, %zu bytes) "
 					 "to save its contents", id, ds.shm_perm.__key,
 					 (size_t)ds.shm_segsz);
-		ret = img_write_raw(img, addr, ds.shm_segsz);
+		long hpage = attached_hugetlb_page(addr);
+		if (hpage > 0) {
+			se.has_hugetlb_flag = 1;
+			se.hugetlb_flag = SHM_HUGETLB | ((uint32_t)__builtin_ctzl(hpage) << 26);
+		}
+		int ret = img_write_msg(img, &se.base);
+		if (!ret)
+			ret = img_write_raw(img, addr, ds.shm_segsz);
 		shmdt(addr);
 		if (!ret)
 			ret = write_pad(img, ds.shm_segsz, 4);

@@ -98,7 +98,8 @@ static int restore_shm(struct cr_img *img)
 			ret = set_next_id("shm", d->id);
 		if (!ret)
 			ret = check_id("shared memory segment", d,
-				       shmget(d->key, e->size, IPC_CREAT | IPC_EXCL | (d->mode & 0777)),
+				       shmget(d->key, e->size, IPC_CREAT | IPC_EXCL | (d->mode & 0777) |
+					      (e->has_hugetlb_flag ? (int)e->hugetlb_flag : 0)),
 				       shm_rm);
 		void *addr = (void *)-1;
 		if (!ret) {

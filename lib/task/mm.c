@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -154,6 +155,77 @@ static void dump_memory_merge(struct remote *r, MmEntry *mm)
 		mm->has_cryo_memory_merge = mm->cryo_memory_merge = 1;
 }
 
+/* /proc/PID/status VmLck in kB, or -1 */
+static long vmlck_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	FILE *f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %ld", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* mlockall(MCL_FUTURE [| MCL_ONFAULT]) leaves VM_LOCKED [| VM_LOCKONFAULT]
+ * in the mm's default flags, which nothing in /proc shows: a page mapped in
+ * the task tells (a shared one: it merges with nothing).  It is locked
+ * (VmLck grows) only under MCL_FUTURE; "lf" in its VmFlags tells
+ * MCL_ONFAULT; EAGAIN means locked beyond RLIMIT_MEMLOCK, so locked too. */
+static int dump_mcl_future(struct remote *r, pid_t pid, MmEntry *mm)
+{
+	long pg = sysconf(_SC_PAGESIZE), lck0 = vmlck_kb(pid);
+	long addr = remote_syscall(r, __NR_mmap, 0, pg, PROT_READ, MAP_SHARED | MAP_ANONYMOUS,
+				   (uint64_t)-1, 0);
+	if (addr == -EAGAIN) {
+		mm->has_cryo_mcl_future = 1;
+		mm->cryo_mcl_future = MCL_FUTURE;
+		return 0;
+	}
+	if (addr < 0)
+		return log_errno((int)addr, "can't map a page in process %d to see whether it "
+				 "called mlockall(MCL_FUTURE)", pid);
+	int ret = 0;
+	long lck1 = vmlck_kb(pid);
+	if (lck0 >= 0 && lck1 > lck0) {
+		mm->has_cryo_mcl_future = 1;
+		mm->cryo_mcl_future = MCL_FUTURE;
+		struct proc_maps maps = { 0 };
+		ret = proc_read_maps(pid, &maps);
+		for (int i = 0; !ret && i < maps.n; i++)
+			if (maps.v[i].start == (uint64_t)addr && (maps.v[i].vmf & VMF(LF)))
+				mm->cryo_mcl_future |= MCL_ONFAULT;
+		proc_maps_free(&maps);
+	}
+	long ur = remote_syscall(r, __NR_munmap, addr, pg, 0, 0, 0, 0);
+	if (ur)
+		ret = log_errno(ur < 0 ? (int)ur : -EIO, "can't unmap cryo's page at 0x%lx from "
+				"process %d", addr, pid);
+	return ret;
+}
+
+/* After every mapping of the restore is in place (TASK_PH_SHARED), so that
+ * only the task's own later mappings are locked. */
+static int mcl_future_restore(const struct task_rst *tr)
+{
+	const MmEntry *mm = tr->p->mem.mm;
+	if (!mm || !mm->has_cryo_mcl_future || !mm->cryo_mcl_future)
+		return 0;
+	long ret = remote_syscall(tr->r, __NR_mlockall, mm->cryo_mcl_future, 0, 0, 0, 0, 0);
+	if (ret)
+		return log_errno(ret < 0 ? (int)ret : -EIO, "mlockall(%#x) in restored process "
+				 "%d (it had locked its future mappings) failed", mm->cryo_mcl_future,
+				 tr->p->pid);
+	return 0;
+}
+
+const struct task_item task_item_mcl_future = {
+	"mlockall(MCL_FUTURE)", TASK_PROC, TASK_PH_SHARED, NULL, mcl_future_restore,
+};
+
 static int mm_dump(struct task_dump *d)
 {
 	MmEntry *mm = d->mm;
@@ -180,6 +252,8 @@ static int mm_dump(struct task_dump *d)
 		dump_mdwe(r, mm);
 		dump_memory_merge(r, mm);
 	}
+	if (!ret)
+		ret = dump_mcl_future(r, d->p->pid, mm);
 	if (!ret)	/* AIO rings: only the task can tell which are its own */
 		ret = aio_dump_check(r, d->p->pid, mm);
 	return ret;

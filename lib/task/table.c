@@ -19,6 +19,7 @@ const struct task_item *const task_items[] = {
 	&task_item_lsm,			/* last before the threads are made */
 	&task_item_signals_proc,	/* TASK_PH_THREADS */
 	&task_item_seccomp_shared,	/* TASK_PH_SHARED */
+	&task_item_mcl_future,		/* after every mapping of the restore */
 	&task_item_mdwe,		/* no PROT_EXEC gained after it */
 	&task_item_robust_list,		/* TASK_PH_THREAD */
 	&task_item_tid_address,

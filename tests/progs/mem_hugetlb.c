@@ -7,13 +7,16 @@
  *   - shared anonymous (MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB), shared
  *     with a forked child;
  *   - a hugetlb memfd (MFD_HUGETLB), open and mapped shared by the parent
- *     and mapped by the child.
+ *     and mapped by the child;
+ *   - a SysV segment of huge pages (SHM_HUGETLB, one huge page) attached
+ *     and removed (IPC_RMID): the restore recreates it, in huge pages.
  * After restore the parent writes into the shared ones and the child must
  * see it and answer through them.  The test raises vm.nr_hugepages for
  * itself and puts the old value back at the end.
  */
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -152,6 +155,13 @@ int main(int argc, char **argv)
 	if (mfdmap == MAP_FAILED)
 		setup_fail("mmap of the hugetlb memfd: %s", strerror(errno));
 	pattern_fill(mfdmap, 2 * HPAGE, 5);
+	int shmid = shmget(IPC_PRIVATE, HPAGE, IPC_CREAT | SHM_HUGETLB | (21 << MAP_HUGE_SHIFT) | 0600);
+	uint8_t *sysv = shmid < 0 ? (void *)-1 : shmat(shmid, NULL, 0);
+	if (sysv == (void *)-1)
+		setup_fail("shmget/shmat(SHM_HUGETLB): %s", strerror(errno));
+	pattern_fill(sysv, HPAGE, 6);
+	if (shmctl(shmid, IPC_RMID, NULL))
+		setup_fail("IPC_RMID: %s", strerror(errno));
 	int p2c[2], c2p[2];
 	if (pipe(p2c) || pipe(c2p))
 		setup_fail("pipe");
@@ -201,6 +211,9 @@ int main(int argc, char **argv)
 		fail("shared anonymous: contents differ at offset %zd", bad);
 	if ((bad = pattern_check(mfdmap, 2 * HPAGE, 5)) >= 0)
 		fail("memfd: contents differ at offset %zd", bad);
+	check_kind("SysV SHM_HUGETLB", sysv, HPAGE, "rw-s");
+	if ((bad = pattern_check(sysv, HPAGE, 6)) >= 0)
+		fail("SysV SHM_HUGETLB: contents differ at offset %zd", bad);
 	/* the fd and the mapping are one memfd */
 	uint8_t b = 0;
 	mfdmap[HPAGE + 3] ^= 0xff;
