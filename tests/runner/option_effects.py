@@ -23,8 +23,8 @@ with a run without it where that is the point:
                     (restore without -d), no longer has the fd 7 it was
                     started with; without --close it has
   timeout           dump --timeout N gives up seizing a task that cannot
-                    stop (a vfork parent, state D) after N seconds and says
-                    so; a normal dump with --timeout 1 works
+                    stop (in a frozen v1 freezer cgroup, state D) after N
+                    seconds and says so; a normal dump with --timeout 1 works
   restore-detached  without -d cryo waits for the restored root (its parent)
                     and exits 0 once it has exited; with -d it returns at
                     once and the tree runs on
@@ -488,38 +488,6 @@ def check_close(c):
          'no fd 7 with --close 7' % marker)
 
 
-VFORK_HELPER = r'''
-#define _GNU_SOURCE
-#include <unistd.h>
-#include <stdlib.h>
-/* Stays a vfork parent for good: the child never execs or exits, so the
- * parent sleeps uninterruptibly (state D) and cannot be made to stop. */
-int main(void)
-{
-	pid_t c = vfork();
-	if (c == 0)
-		for (;;)
-			pause();
-	return c < 0;
-}
-'''
-
-
-def build_vfork_helper(c):
-    cc = shutil.which('cc') or shutil.which('gcc') or shutil.which('clang')
-    if not cc:
-        return None
-    src = c.path('vfork_parent.c')
-    exe = c.path('vfork_parent')
-    with open(src, 'w') as f:
-        f.write(VFORK_HELPER)
-    r = subprocess.run([cc, '-O1', '-o', exe, src], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, universal_newlines=True)
-    if r.returncode != 0:
-        raise CheckFailed('cannot build the vfork helper: %s' % r.stdout.strip()[-300:])
-    return os.path.realpath(exe)
-
-
 def check_timeout(c):
     # a normal dump with --timeout 1 works
     pid = c.start_counter()
@@ -530,46 +498,70 @@ def check_timeout(c):
     c.check_running(pid, 'after a dump with --timeout 1 and a restore')
     c.verdict(pid, 'after a dump with --timeout 1 and a restore')
 
-    # a task that cannot stop: the dump gives up after --timeout seconds
-    helper = build_vfork_helper(c)
-    if not helper:
-        note('timeout: no C compiler, so only a normal dump with --timeout 1 was checked')
+    # a task that cannot stop: the dump gives up after --timeout seconds.  A
+    # task in a FROZEN v1 freezer cgroup sleeps uninterruptibly (state D)
+    # until it is thawed (a vfork parent did too, but cryo now refuses a
+    # vfork at once, before it waits for anything)
+    fz = '/sys/fs/cgroup/freezer'
+    if not os.path.exists(os.path.join(fz, 'freezer.state')) and \
+            not os.path.exists(os.path.join(fz, 'cgroup.procs')):
+        note('timeout: no v1 freezer hierarchy, so only a normal dump with --timeout 1 was '
+             'checked')
         return
-    p = subprocess.Popen([helper], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    cg = os.path.join(fz, 'cryo-optfx-timeout-%d' % os.getpid())
+    os.makedirs(cg, exist_ok=True)
+    p = subprocess.Popen(['sleep', '600'], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, start_new_session=True)
     c.popens.append(p)
-    c.own(p.pid, helper)
-    kids = wait_until(lambda: children_of(p.pid), 5)
-    for k in kids or []:
-        c.own(k, helper)
-    if not kids or not wait_until(lambda: state(p.pid) == 'D', 5):
-        raise CheckFailed('vfork helper %d: no child or not in state D (state %s)'
-                          % (p.pid, state(p.pid)))
-    seen = []
-    for secs in (1, 2):
-        os.makedirs(c.path('imgv%d' % secs))
-        rc, out, err, dt = c.cryo(['dump', '-t', str(p.pid), '-D', c.path('imgv%d' % secs),
-                                   '--timeout', str(secs), '-o', 'dump.log', '-v4'],
-                                  'dump-vfork-timeout%d' % secs, timeout=30)
-        log = open(c.path('imgv%d' % secs, 'dump.log'), errors='replace').read() \
-            if os.path.exists(c.path('imgv%d' % secs, 'dump.log')) else ''
-        if rc == 0:
-            raise CheckFailed('dump --timeout %d of a task that cannot stop (vfork parent in '
-                              'state D) succeeded' % secs)
-        if rc is None:
-            raise CheckFailed('dump --timeout %d of a task that cannot stop did not give up '
-                              'within 30 s' % secs)
-        msg = 'within %d ms' % (secs * 1000)
-        if msg not in out + err + log:
-            raise CheckFailed('dump --timeout %d failed (exit %d, %.1f s) without saying "%s": %s'
-                              % (secs, rc, dt, msg, (err or out).strip()[-200:]))
-        if not secs - 0.1 <= dt <= secs + 4:
-            raise CheckFailed('dump --timeout %d gave up after %.2f s' % (secs, dt))
-        if state(p.pid) != 'D':
-            raise CheckFailed('after the failed dump the vfork parent %d is in state %s, not D'
+    c.own(p.pid, 'sleep')
+    try:
+        with open(os.path.join(cg, 'cgroup.procs'), 'w') as f:
+            f.write(str(p.pid))
+        with open(os.path.join(cg, 'freezer.state'), 'w') as f:
+            f.write('FROZEN')
+        if not wait_until(lambda: state(p.pid) == 'D', 5):
+            raise CheckFailed('frozen task %d is not in state D (state %s)'
                               % (p.pid, state(p.pid)))
-        seen.append('--timeout %d: gave up after %.2f s ("%s")' % (secs, dt, msg))
-    note('timeout: dump of a vfork parent (state D): ' + '; '.join(seen))
+        seen = []
+        for secs in (1, 2):
+            os.makedirs(c.path('imgv%d' % secs))
+            rc, out, err, dt = c.cryo(['dump', '-t', str(p.pid), '-D', c.path('imgv%d' % secs),
+                                       '--timeout', str(secs), '-o', 'dump.log', '-v4'],
+                                      'dump-frozen-timeout%d' % secs, timeout=30)
+            log = open(c.path('imgv%d' % secs, 'dump.log'), errors='replace').read() \
+                if os.path.exists(c.path('imgv%d' % secs, 'dump.log')) else ''
+            if rc == 0:
+                raise CheckFailed('dump --timeout %d of a task that cannot stop (frozen, '
+                                  'state D) succeeded' % secs)
+            if rc is None:
+                raise CheckFailed('dump --timeout %d of a task that cannot stop did not give '
+                                  'up within 30 s' % secs)
+            msg = 'within %d ms' % (secs * 1000)
+            if msg not in out + err + log:
+                raise CheckFailed('dump --timeout %d failed (exit %d, %.1f s) without saying '
+                                  '"%s": %s' % (secs, rc, dt, msg, (err or out).strip()[-200:]))
+            if not secs - 0.1 <= dt <= secs + 4:
+                raise CheckFailed('dump --timeout %d gave up after %.2f s' % (secs, dt))
+            if state(p.pid) != 'D':
+                raise CheckFailed('after the failed dump the frozen task %d is in state %s, '
+                                  'not D' % (p.pid, state(p.pid)))
+            seen.append('--timeout %d: gave up after %.2f s ("%s")' % (secs, dt, msg))
+        note('timeout: dump of a task in a frozen v1 freezer cgroup (state D): ' +
+             '; '.join(seen))
+    finally:
+        try:
+            with open(os.path.join(cg, 'freezer.state'), 'w') as f:
+                f.write('THAWED')
+        except OSError:
+            pass
+        p.kill()
+        p.wait()
+        for _ in range(50):
+            try:
+                os.rmdir(cg)
+                break
+            except OSError:
+                time.sleep(0.1)
 
 
 def check_restore_detached(c):
