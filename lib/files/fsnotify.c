@@ -314,6 +314,18 @@ struct wd_parsed {
 	uint64_t words[FH_WORDS];
 };
 
+/* Events queued but not read yet are not saved (neither does criu): say so. */
+static int warn_unread_events(struct fd_dump *d, const char *kind)
+{
+	int lfd = fd_dump_lfd(d), queued = 0;
+	if (lfd < 0)
+		return lfd;
+	if (!ioctl(lfd, FIONREAD, &queued) && queued > 0)
+		pr_warn("%s " FD_FMT " has %d bytes of events not read yet: they are not saved",
+			kind, FD_ARGS(d), queued);
+	return 0;
+}
+
 static int inotify_dump(struct fd_dump *d)
 {
 	FileEntry fe = FILE_ENTRY__INIT;
@@ -380,14 +392,9 @@ static int inotify_dump(struct fd_dump *d)
 		w->w.s_dev = sdev;
 		w->w.wd = wd;
 	}
-	int lfd = fd_dump_lfd(d), queued = 0;
-	if (lfd < 0) {
-		ret = lfd;
+	ret = warn_unread_events(d, "inotify");
+	if (ret)
 		goto out;
-	}
-	if (!ioctl(lfd, FIONREAD, &queued) && queued > 0)
-		pr_warn("inotify " FD_FMT " has %d bytes of events not read yet: they are not "
-			"saved", FD_ARGS(d), queued);
 	ptrs = xmalloc((n + 1) * sizeof(*ptrs));
 	if (!ptrs) {
 		ret = -ENOMEM;
@@ -688,14 +695,9 @@ static int fanotify_dump(struct fd_dump *d)
 		if (ret)
 			goto out;
 	}
-	int lfd = fd_dump_lfd(d), queued = 0;
-	if (lfd < 0) {
-		ret = lfd;
+	ret = warn_unread_events(d, "fanotify");
+	if (ret)
 		goto out;
-	}
-	if (!ioctl(lfd, FIONREAD, &queued) && queued > 0)
-		pr_warn("fanotify " FD_FMT " has %d bytes of events not read yet: they are not "
-			"saved", FD_ARGS(d), queued);
 	ptrs = xmalloc((n + 1) * sizeof(*ptrs));
 	if (!ptrs) {
 		ret = -ENOMEM;

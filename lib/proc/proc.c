@@ -245,13 +245,16 @@ int proc_parse_stat_text(const char *text, struct proc_stat *st)
 	return 0;
 }
 
-static int read_stat(pid_t pid, pid_t tid, struct proc_stat *st, bool gone_ok)
+/* Read and parse /proc/PID[/task/TID]/NAME.  With gone_ok, a task that has
+ * exited is -ESRCH, said by nobody (the caller knows whether that matters). */
+static int read_task_file(pid_t pid, pid_t tid, const char *name, bool gone_ok,
+			  int (*parse)(const char *text, void *out), void *out)
 {
 	char path[64], *text;
 	if (tid && tid != pid)
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", pid, tid, name);
 	else
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
 	ssize_t n = read_file(AT_FDCWD, path, &text, gone_ok);
 	if (n == -ENOENT && gone_ok)
 		return -ESRCH;
@@ -260,11 +263,18 @@ static int read_stat(pid_t pid, pid_t tid, struct proc_stat *st, bool gone_ok)
 			pr_err("can't read %s: %s", path, strerror((int)-n));
 		return n;
 	}
-	int ret = proc_parse_stat_text(text, st);
+	int ret = parse(text, out);
 	if (ret)
 		pr_err("can't parse %s", path);
 	free(text);
 	return ret;
+}
+
+static int parse_stat(const char *text, void *st) { return proc_parse_stat_text(text, st); }
+
+static int read_stat(pid_t pid, pid_t tid, struct proc_stat *st, bool gone_ok)
+{
+	return read_task_file(pid, tid, "stat", gone_ok, parse_stat, st);
 }
 
 void proc_status_free(struct proc_status *st)
@@ -404,26 +414,11 @@ int proc_read_stat_live(pid_t pid, pid_t tid, struct proc_stat *st)
 	return read_stat(pid, tid, st, true);
 }
 
+static int parse_status(const char *text, void *st) { return proc_parse_status_text(text, st); }
+
 static int read_status(pid_t pid, pid_t tid, struct proc_status *st, bool gone_ok)
 {
-	char path[64], *text;
-	if (tid && tid != pid)
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
-	else
-		snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	ssize_t n = read_file(AT_FDCWD, path, &text, gone_ok);
-	if (n == -ENOENT && gone_ok)
-		return -ESRCH;
-	if (n < 0) {
-		if (gone_ok)
-			pr_err("can't read %s: %s", path, strerror((int)-n));
-		return n;
-	}
-	int ret = proc_parse_status_text(text, st);
-	if (ret)
-		pr_err("can't parse %s", path);
-	free(text);
-	return ret;
+	return read_task_file(pid, tid, "status", gone_ok, parse_status, st);
 }
 
 int proc_read_status(pid_t pid, pid_t tid, struct proc_status *st)
