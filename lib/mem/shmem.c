@@ -126,6 +126,21 @@ static struct shmem_obj *obj_find(struct shmem_registry *reg, int kind, uint64_t
 	return NULL;
 }
 
+/* A new object of the registry, zeroed but for its kind and key; NULL when
+ * out of memory. */
+static struct shmem_obj *obj_add(struct shmem_registry *reg, int kind, uint64_t key)
+{
+	struct shmem_obj *o = xrealloc(reg->objs, (reg->nr_objs + 1) * sizeof(*o));
+	if (!o)
+		return NULL;
+	reg->objs = o;
+	o = &reg->objs[reg->nr_objs++];
+	memset(o, 0, sizeof(*o));
+	o->kind = kind;
+	o->key = key;
+	return o;
+}
+
 static const MemfdInodeEntry *memfd_inode(struct shmem_registry *reg, const struct files_restore *fr,
 					  const VmaEntry *v)
 {
@@ -169,14 +184,9 @@ static int note_vma(struct shmem_registry *reg, const struct files_restore *fr, 
 	uint64_t need = v->pgoff + (v->end - v->start);
 	struct shmem_obj *o = obj_find(reg, kind, key);
 	if (!o) {
-		o = xrealloc(reg->objs, (reg->nr_objs + 1) * sizeof(*o));
+		o = obj_add(reg, kind, key);
 		if (!o)
 			return -ENOMEM;
-		reg->objs = o;
-		o = &reg->objs[reg->nr_objs++];
-		memset(o, 0, sizeof(*o));
-		o->kind = kind;
-		o->key = key;
 		o->mie = mie;
 		o->ipc = ipc;
 		o->size = mie ? mie->size : ipc ? ipc->size : 0;
@@ -751,14 +761,9 @@ static int memfd_open_hook(void *arg, uint32_t inode_id, unsigned flags)
 	}
 	struct shmem_obj *o = obj_find(reg, SHM_MEMFD, inode_id);
 	if (!o) {
-		o = xrealloc(reg->objs, (reg->nr_objs + 1) * sizeof(*o));
+		o = obj_add(reg, SHM_MEMFD, inode_id);
 		if (!o)
 			return -ENOMEM;
-		reg->objs = o;
-		o = &reg->objs[reg->nr_objs++];
-		memset(o, 0, sizeof(*o));
-		o->kind = SHM_MEMFD;
-		o->key = inode_id;
 		o->mie = m;
 		o->size = m->size;
 	}
