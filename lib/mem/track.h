@@ -125,8 +125,9 @@ int mem_sd_start_time(const char *proc, pid_t pid, unsigned long long *st);
 /* Write @t as the marker in @dirfd (replacing one). */
 int mem_sd_hold(int dirfd, struct mem_track *t, const char *proc);
 /* Take the marker of @prev_dirfd (read, then removed): 1 when there is
- * none; 0 with @t holding the processes still running (warned when the
- * kernel lost soft-dirty, or the marker is unreadable: @t empty). */
+ * none; 0 with @t holding the processes still running (the same PID and
+ * start time; an unreadable marker is warned about: @t empty).  Whether
+ * the kernel has the bits is mem_track_take()'s to check. */
 int mem_sd_take(int prev_dirfd, const char *prev_name, struct mem_track *t, const char *proc);
 
 #endif

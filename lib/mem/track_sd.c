@@ -211,14 +211,8 @@ int mem_sd_take(int prev_dirfd, const char *prev_name, struct mem_track *t, cons
 			"page, as a full dump", prev_name ? prev_name : "the images directory");
 		return 0;
 	}
-	if (!kdat_has(KF_SOFT_DIRTY)) {
-		mem_track_free(t);
-		pr_warn("the previous dump %s tracked with soft-dirty bits, which this kernel lacks "
-			"(%s): this dump writes every page, as a full dump",
-			prev_name ? prev_name : "", kdat_detail(KF_SOFT_DIRTY));
-		return 0;
-	}
-	t->kind = KDAT_DT_SOFT_DIRTY;
+	if (t->n)
+		t->kind = KDAT_DT_SOFT_DIRTY;
 	pr_info("soft-dirty tracking of %d process(es) taken from %s", t->n,
 		prev_name ? prev_name : "this directory");
 	return 0;
