@@ -251,11 +251,12 @@ int mem_track_take(int prev_dirfd, const char *prev_name, struct mem_track *t)
 	struct sockaddr_un sa;
 	socklen_t len;
 	/* a soft-dirty pre-dump left a marker instead of a holder */
+	enum kdat_dirty_track kind = t->kind;
 	int ret = mem_sd_take(prev_dirfd, prev_name, t, "/proc");
 	if (!ret && !kdat_has(KF_SOFT_DIRTY)) {
 		/* every page would read as clean */
 		mem_track_free(t);
-		t->kind = KDAT_DT_NONE;
+		t->kind = kind;
 		pr_warn("the previous dump %s tracked with soft-dirty bits, which this kernel lacks "
 			"(%s): this dump writes every page, as a full dump",
 			prev_name ? prev_name : "", kdat_detail(KF_SOFT_DIRTY));

@@ -307,10 +307,10 @@ static void test_proc(const char *dir)
 	snprintf(want, sizeof(want), "cryo soft-dirty tracking v1: pid start-time\n%d %llu\n",
 		 getpid(), stt);
 	put_file(dir, MEM_SD_MARKER, want);
-	tk = (struct mem_track){ 0 };
+	tk = (struct mem_track){ .kind = KDAT_DT_UFFD_WP_SCAN };	/* the pre-dump's choice */
 	CHECK_INT(mem_track_take(dfd, "prev", &tk), 0);
 	CHECK_INT(tk.n, kdat_has(KF_SOFT_DIRTY) ? 1 : 0);
-	CHECK_INT(tk.kind, kdat_has(KF_SOFT_DIRTY) ? KDAT_DT_SOFT_DIRTY : KDAT_DT_NONE);
+	CHECK_INT(tk.kind, kdat_has(KF_SOFT_DIRTY) ? KDAT_DT_SOFT_DIRTY : KDAT_DT_UFFD_WP_SCAN);
 	CHECK_INT(faccessat(dfd, MEM_SD_MARKER, F_OK, 0), -1);
 	mem_track_free(&tk);
 	close(dfd);
