@@ -391,6 +391,7 @@ int pre_dump_tree(struct cryo_opts *o)
 		       "plain dump", why);
 		return -EOPNOTSUPP;
 	}
-	pr_info("pre-dump: dirty tracking with %s", kdat_dirty_track_name(run.ctx.track.kind));
+	pr_info("pre-dump: new dirty tracking uses %s (a chain goes on with its own)",
+		kdat_dirty_track_name(run.ctx.track.kind));
 	return dump_run_end(&run, "pre-dump", pipeline_run(&pl, &run));
 }
