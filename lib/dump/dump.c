@@ -144,7 +144,8 @@ static int proc_task(void *arg)
 	ret = read_auxv(p->pid, mm);
 	if (ret)
 		return ret;
-	if (mem_track_find(&ctx->track, p->pid))
+	struct mem_track_proc *tp = mem_track_find(&ctx->track, p->pid);
+	if (tp && tp->uffd >= 0)	/* soft-dirty registers nothing */
 		mem_track_unflag(&pr->maps);
 	ret = mem_dump_vmas(p->pid, &pr->maps, &ctx->files, &ctx->shmem, mm);
 	if (ret)

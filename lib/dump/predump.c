@@ -193,6 +193,15 @@ static void pre_state_free(struct pre_state *s)
 	mem_page_runs_free(&s->clean);
 }
 
+/* Soft-dirty: clear the bits of @p (its pages read, or the tree about to
+ * be let go). */
+static int pre_rearm(struct dump_ctx *ctx, struct seized_proc *p)
+{
+	/* the bits since the previous dump are gone with it */
+	ctx->track_spent = true;
+	return mem_track_rearm(mem_track_find(&ctx->track, p->pid));
+}
+
 static int pre_protect(struct dump_ctx *ctx, struct pre_state *s)
 {
 	struct seized_proc *p = s->p;
@@ -200,23 +209,33 @@ static int pre_protect(struct dump_ctx *ctx, struct pre_state *s)
 	int ret = proc_read_maps(p->pid, &maps);
 	if (!ret)
 		ret = pre_vmas(p->pid, &maps, &s->mm);
+	bool sd = ctx->track.kind == KDAT_DT_SOFT_DIRTY;
 	if (!ret && !mem_track_find(&ctx->track, p->pid)) {
 		/* new to the tracking (first pre-dump, or forked since) */
 		struct start_arg a = { ctx, p->pid };
-		ret = pre_check_uffd(p, &maps);
-		if (!ret)
-			ret = dump_leader_call(ctx, p, &maps, start_tracking, &a);
+		if (sd) {
+			ret = mem_track_start_sd(&ctx->track, p->pid);
+		} else {
+			ret = pre_check_uffd(p, &maps);
+			if (!ret)
+				ret = dump_leader_call(ctx, p, &maps, start_tracking, &a);
+		}
 	}
-	/* protect first (the written pages again, new VMAs registered),
-	 * then copy: every page written after the protection, during the
-	 * copy too, is seen by the next dump */
+	/* uffd-wp: protect first (the written pages again, new VMAs
+	 * registered), then copy: every page written after the protection,
+	 * during the copy too, is seen by the next dump.  Soft-dirty: read the
+	 * bits, copy, then clear them (pre_rearm), all frozen; with the tree let
+	 * go before the copy, clear them here */
 	if (!ret) {
 		/* from here on, written pages are protected again: the
 		 * previous dump's tracking no longer tells what changed since
 		 * it, and can't be handed back if this pre-dump fails */
-		ctx->track_spent = true;
+		if (!sd)
+			ctx->track_spent = true;
 		ret = mem_track_scan(mem_track_find(&ctx->track, p->pid), &s->mm, true, &s->clean);
 	}
+	if (!ret && sd && ctx->opts->background_snapshot)
+		ret = pre_rearm(ctx, p);
 	proc_maps_free(&maps);
 	return ret;
 }
@@ -271,6 +290,8 @@ static int pre_proc(struct dump_ctx *ctx, struct seized_proc *p)
 	int ret = pre_protect(ctx, &s);
 	if (!ret)
 		ret = pre_copy(ctx, &s);
+	if (!ret && ctx->track.kind == KDAT_DT_SOFT_DIRTY)
+		ret = pre_rearm(ctx, p);
 	pre_state_free(&s);
 	return ret;
 }
@@ -357,11 +378,20 @@ int pre_dump_tree(struct cryo_opts *o)
 		if (ret)
 			return ret;
 	}
-	if (!kdat_has(KF_MEM_DIRTY_TRACK) || kdat_dirty_track() != KDAT_DT_UFFD_WP_SCAN) {
-		pr_err("pre-dump needs dirty-memory tracking through userfaultfd write-protection "
-		       "in async mode and PAGEMAP_SCAN (kernel >= 6.7), which this kernel lacks "
-		       "(`cryo check --feature mem_dirty_track` says why); use a plain dump");
+	const char *why = "";
+	run.ctx.track.kind = mem_track_backend(&why);
+	if (run.ctx.track.kind == KDAT_DT_NONE && getenv(MEM_TRACK_ENV) && *getenv(MEM_TRACK_ENV)) {
+		pr_err("pre-dump: %s", why);
 		return -EOPNOTSUPP;
 	}
+	if (run.ctx.track.kind == KDAT_DT_NONE) {
+		pr_err("pre-dump needs dirty-memory tracking (userfaultfd write-protection in async "
+		       "mode with PAGEMAP_SCAN, kernel >= 6.7, or soft-dirty bits, "
+		       "CONFIG_MEM_SOFT_DIRTY): %s (`cryo check --feature mem_dirty_track`); use a "
+		       "plain dump", why);
+		return -EOPNOTSUPP;
+	}
+	pr_info("pre-dump: new dirty tracking uses %s (a chain goes on with its own)",
+		kdat_dirty_track_name(run.ctx.track.kind));
 	return dump_run_end(&run, "pre-dump", pipeline_run(&pl, &run));
 }

@@ -100,9 +100,16 @@ static int check_one(const char *name)
 	}
 	if (kdat_has(f)) {
 		pr_msg("%s is supported\n", name);
-		if (f == KF_MEM_DIRTY_TRACK)
+		if (f == KF_MEM_DIRTY_TRACK) {
 			pr_msg("mem_dirty_track mechanism: %s\n", kdat_dirty_track_name(kdat_dirty_track()));
-		else if (kdat_detail(f)[0])
+			if (kdat_dirty_track() != KDAT_DT_SOFT_DIRTY)
+				pr_msg("mem_dirty_track fallback: soft-dirty %s%s\n",
+				       kdat_has(KF_SOFT_DIRTY) ? "works" : "does not work: ",
+				       kdat_has(KF_SOFT_DIRTY) ? "" : kdat_detail(KF_SOFT_DIRTY));
+			else
+				pr_msg("mem_dirty_track: uffd-wp async + PAGEMAP_SCAN does not work: %s\n",
+				       kdat_detail(KF_MEM_DIRTY_TRACK));
+		} else if (kdat_detail(f)[0])
 			pr_info("%s: %s\n", name, kdat_detail(f));
 		return 0;
 	}

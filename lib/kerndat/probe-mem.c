@@ -386,10 +386,15 @@ void kdat_probe_dirty_track(void)
 		snprintf(uffd_why, sizeof(uffd_why), "uffd-wp async + PAGEMAP_SCAN: %s",
 			 !kdat_has(KF_UFFD_WP_ASYNC) ? kdat_detail(KF_UFFD_WP_ASYNC) : kdat_detail(KF_PAGEMAP_SCAN));
 	}
-	/* cryo tracks with uffd-wp only: soft-dirty alone is not enough */
-	kdat_set(KF_MEM_DIRTY_TRACK, false, "%s; soft-dirty: %s%s", uffd_why,
-		 kdat_has(KF_SOFT_DIRTY) ? "present, but cryo does not track with it"
-					 : kdat_detail(KF_SOFT_DIRTY), "");
+	/* the fallback: soft-dirty bits (mem/track_sd.c) */
+	if (kdat_has(KF_SOFT_DIRTY)) {
+		kdat_set_dirty_track(KDAT_DT_SOFT_DIRTY);
+		kdat_set(KF_MEM_DIRTY_TRACK, true, "via %s (%s)",
+			 kdat_dirty_track_name(KDAT_DT_SOFT_DIRTY), uffd_why);
+		return;
+	}
+	kdat_set(KF_MEM_DIRTY_TRACK, false, "%s; soft-dirty: %s", uffd_why,
+		 kdat_detail(KF_SOFT_DIRTY));
 }
 
 /* ---- lazy pages and the background snapshot ---------------------------------- */

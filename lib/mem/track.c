@@ -1,5 +1,5 @@
 /* Dirty-memory tracking: userfaultfd write-protection in async mode, read
- * back with PAGEMAP_SCAN.  See track.h. */
+ * back with PAGEMAP_SCAN, or soft-dirty bits (track_sd.c).  See track.h. */
 #include "mem/track.h"
 #include "kerndat/kerndat.h"
 #include "seize/remote.h"
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -38,14 +39,15 @@ int mem_track_add(struct mem_track *t, pid_t pid, int uffd, int pidfd)
 		return -ENOMEM;
 	}
 	t->v = v;
-	t->v[t->n++] = (struct mem_track_proc){ pid, uffd, pidfd };
+	t->v[t->n++] = (struct mem_track_proc){ .pid = pid, .uffd = uffd, .pidfd = pidfd };
 	return 0;
 }
 
 void mem_track_free(struct mem_track *t)
 {
 	for (int i = 0; i < t->n; i++) {
-		close(t->v[i].uffd);
+		if (t->v[i].uffd >= 0)
+			close(t->v[i].uffd);
 		close(t->v[i].pidfd);
 	}
 	free(t->v);
@@ -78,7 +80,8 @@ void mem_track_prune(struct mem_track *t)
 			continue;
 		}
 		pr_debug("process %d of the previous dump is gone: its tracking too", t->v[i].pid);
-		close(t->v[i].uffd);
+		if (t->v[i].uffd >= 0)
+			close(t->v[i].uffd);
 		close(t->v[i].pidfd);
 	}
 	t->n = n;
@@ -124,6 +127,66 @@ int mem_track_start(struct mem_track *t, struct remote *r, pid_t pid)
 		return ret;
 	}
 	return mem_track_add(t, pid, uffd, pidfd);
+}
+
+enum kdat_dirty_track mem_track_backend(const char **why)
+{
+	const char *want = getenv(MEM_TRACK_ENV);
+	enum kdat_dirty_track dt = kdat_dirty_track();
+	static __thread char msg[512];
+	if (!want || !*want) {
+		if (dt == KDAT_DT_NONE) {
+			snprintf(msg, sizeof(msg), "%s", kdat_detail(KF_MEM_DIRTY_TRACK));
+			*why = msg;
+		}
+		return dt;
+	}
+	if (!strcmp(want, "soft-dirty")) {
+		if (kdat_has(KF_SOFT_DIRTY))
+			return KDAT_DT_SOFT_DIRTY;
+		snprintf(msg, sizeof(msg), "soft-dirty tracking was asked for (%s=soft-dirty, a test "
+			 "setting), but the kernel has no soft-dirty bits: CONFIG_MEM_SOFT_DIRTY is "
+			 "off or broken (%s); unset %s to track with uffd-wp", MEM_TRACK_ENV,
+			 kdat_detail(KF_SOFT_DIRTY), MEM_TRACK_ENV);
+	} else if (!strcmp(want, "uffd")) {
+		if (dt == KDAT_DT_UFFD_WP_SCAN)
+			return dt;
+		snprintf(msg, sizeof(msg), "uffd-wp tracking was asked for (%s=uffd, a test "
+			 "setting), but it does not work here (%s)", MEM_TRACK_ENV,
+			 kdat_detail(KF_MEM_DIRTY_TRACK));
+	} else {
+		snprintf(msg, sizeof(msg), "%s=%s: unknown backend (uffd or soft-dirty)",
+			 MEM_TRACK_ENV, want);
+	}
+	*why = msg;
+	return KDAT_DT_NONE;
+}
+
+int mem_track_start_sd(struct mem_track *t, pid_t pid)
+{
+	/* without the bits every page would read as clean */
+	if (!kdat_has(KF_SOFT_DIRTY)) {
+		pr_err("can't track process %d with soft-dirty bits: the kernel has none (%s)",
+		       pid, kdat_detail(KF_SOFT_DIRTY));
+		return -EOPNOTSUPP;
+	}
+	int pidfd = syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return log_errno(-errno, "pidfd_open of process %d failed", pid);
+	int ret = mem_track_add(t, pid, -1, pidfd);
+	if (!ret)
+		t->v[t->n - 1].fresh = true;
+	return ret;
+}
+
+int mem_track_rearm(struct mem_track_proc *tp)
+{
+	if (!tp || tp->uffd >= 0)
+		return 0;
+	int ret = mem_sd_clear_refs("/proc", tp->pid);
+	if (!ret)
+		tp->fresh = false;
+	return ret;
 }
 
 /* Private anonymous memory: what uffd-wp can track. */
@@ -209,7 +272,7 @@ int mem_track_scan(struct mem_track_proc *tp, const MmEntry *mm, bool protect,
 	struct mem_page_runs written = { 0 };
 	char path[64];
 	int ret = 0;
-	if (!tp)
+	if (!tp || (tp->uffd < 0 && tp->fresh))
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", tp->pid);
 	int pm = open(path, O_RDONLY | O_CLOEXEC);
@@ -219,6 +282,12 @@ int mem_track_scan(struct mem_track_proc *tp, const MmEntry *mm, bool protect,
 		const VmaEntry *v = mm->vmas[i];
 		if (!vma_trackable(v))
 			continue;
+		if (tp->uffd < 0) {
+			/* soft-dirty; hugetlb pages are left out of clear_refs */
+			if (!(v->flags & MAP_HUGETLB))
+				ret = mem_sd_scan(pm, tp->pid, v->start, v->end, NULL, clean);
+			continue;
+		}
 		written.n = 0;
 		ret = scan(pm, tp->pid, v->start, v->end, true, protect, &written);
 		if (ret == -EPERM) {

@@ -164,6 +164,8 @@ int mem_track_hold(int dirfd, struct mem_track *t)
 	int ret = 0;
 	if (!t->n)
 		return 0;
+	if (t->kind == KDAT_DT_SOFT_DIRTY)
+		return mem_sd_hold(dirfd, t, "/proc");	/* no descriptor to hold */
 	ret = hold_addr(dirfd, &sa, &len);
 	if (ret)
 		return ret;
@@ -248,7 +250,20 @@ int mem_track_take(int prev_dirfd, const char *prev_name, struct mem_track *t)
 {
 	struct sockaddr_un sa;
 	socklen_t len;
-	int ret = hold_addr(prev_dirfd, &sa, &len);
+	/* a soft-dirty pre-dump left a marker instead of a holder */
+	enum kdat_dirty_track kind = t->kind;
+	int ret = mem_sd_take(prev_dirfd, prev_name, t, "/proc");
+	if (!ret && !kdat_has(KF_SOFT_DIRTY)) {
+		/* every page would read as clean */
+		mem_track_free(t);
+		t->kind = kind;
+		pr_warn("the previous dump %s tracked with soft-dirty bits, which this kernel lacks "
+			"(%s): this dump writes every page, as a full dump",
+			prev_name ? prev_name : "", kdat_detail(KF_SOFT_DIRTY));
+	}
+	if (ret <= 0)
+		return ret;
+	ret = hold_addr(prev_dirfd, &sa, &len);
 	if (ret)
 		return ret;
 	int sk = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -309,6 +324,8 @@ int mem_track_take(int prev_dirfd, const char *prev_name, struct mem_track *t)
 		return 0;
 	}
 	mem_track_prune(t);
+	if (t->n)
+		t->kind = KDAT_DT_UFFD_WP_SCAN;
 	pr_info("dirty tracking of %d process(es) taken from the holder of %s", t->n,
 		prev_name ? prev_name : "this directory");
 	return 0;

@@ -777,8 +777,8 @@ static const struct cryo_option table[] = {
 	  "is written, the rest is left to the previous images (PE_PARENT entries).", NULL },
 	{ "track-mem", 0, NOARG, NULL, DUMPS, NEG, set_flag,
 	  "Use the memory change tracking (userfaultfd write-protection read back with "
-	  "PAGEMAP_SCAN) that the pre-dump named by --prev-images-dir started. pre-dump always "
-	  "tracks.", NULL },
+	  "PAGEMAP_SCAN, or soft-dirty bits where the kernel lacks those) that the pre-dump "
+	  "named by --prev-images-dir started. pre-dump always tracks.", NULL },
 	{ "auto-dedup", 0, NOARG, NULL, DUMPS | C(RESTORE), NEG, set_flag,
 	  "Punch out of the previous dumps' pages images (down the parent links) the pages a "
 	  "dump with --prev-images-dir wrote again (dump, pre-dump), or the pages a restore "

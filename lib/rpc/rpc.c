@@ -265,7 +265,7 @@ static int do_feature_check(int sk, const CriuReq *req)
 	if (ask && ask->has_mem_track) {
 		f.has_mem_track = true;
 		/* pre-dump and dump --track-mem work where cryo's tracking
-		 * (uffd-wp async + PAGEMAP_SCAN) does */
+		 * (uffd-wp async + PAGEMAP_SCAN, else soft-dirty) does */
 		f.mem_track = kdat_has(KF_MEM_DIRTY_TRACK);
 	}
 	if (ask && ask->has_lazy_pages) {

@@ -175,6 +175,9 @@ int main(void)
 	}
 	if (!kdat_has(KF_SOFT_DIRTY) && !(kdat_has(KF_UFFD_WP_ASYNC) && kdat_has(KF_PAGEMAP_SCAN)))
 		CHECK_INT(dt, KDAT_DT_NONE);
+	/* soft-dirty is the fallback: never none where it works */
+	if (kdat_has(KF_SOFT_DIRTY))
+		CHECK(dt != KDAT_DT_NONE);
 
 	/* kdat_require: 0 when present, -EOPNOTSUPP when not */
 	CHECK_INT(kdat_require(KF_PTRACE_SEIZE, "test"), 0);
