@@ -30,6 +30,7 @@
 
 #include "cryo.h"
 #include "mem/lazy.h"
+#include "mem/ps_tls.h"
 #include "migrate/migrate-int.h"
 #include "migrate/migrate.h"
 #include "sockets/sockets.h"
@@ -167,6 +168,14 @@ static int recv_link(struct dst_run *r, const char *name, uint64_t size)
  * (wait_lazy_daemon), so the start does not wait. */
 static int start_lazy_daemon(struct dst_run *r, int port)
 {
+	/* --tls: the daemon checks that the source's certificate names the
+	 * address it connects to; a certificate that does not is refused
+	 * here, while the source can still let its tree go on, rather than
+	 * once the tree runs here without its pages */
+	if (r->c.tls && !r->o->tls_no_cn_verify && ps_tls_peer_named(r->c.tls, r->srcip))
+		return fail(r, -EACCES, "--lazy-pages --tls: the source's certificate does not "
+			    "name %s, the address its pages would come from (--tls-no-cn-verify "
+			    "skips that check)", r->srcip);
 	char sport[16], verb[8], sfd[16], dir[PATH_MAX];
 	int st[2];
 	snprintf(dir, sizeof(dir), "%s/final", r->o->images_dir);
@@ -184,9 +193,31 @@ static int start_lazy_daemon(struct dst_run *r, int port)
 	}
 	if (!pid) {
 		fcntl(st[1], F_SETFD, 0);	/* its --status-fd */
-		execl("/proc/self/exe", "cryo", "lazy-pages", "--page-server", "--address", r->srcip,
-		      "--port", sport, "-D", dir, "-W", dir, "-o", "lazy-pages.log", verb,
-		      "--status-fd", sfd, (char *)NULL);
+		const struct cryo_opts *o = r->o;
+		const char *argv[32] = { "cryo", "lazy-pages", "--page-server", "--address",
+					 r->srcip, "--port", sport, "-D", dir, "-W", dir, "-o",
+					 "lazy-pages.log", verb, "--status-fd", sfd };
+		int n = 16;
+		/* --tls: the daemon's connection to the source too, with the
+		 * same files (the source's certificate names the address it
+		 * connected from, or --tls-no-cn-verify) */
+		const char *tls[][2] = { { "--tls-cacert", o->tls_cacert },
+					 { "--tls-cacrl", o->tls_cacrl },
+					 { "--tls-cert", o->tls_cert }, { "--tls-key", o->tls_key } };
+		if (o->tls) {
+			argv[n++] = "--tls";
+			for (size_t i = 0; i < sizeof(tls) / sizeof(tls[0]); i++)
+				if (tls[i][1]) {
+					/* its -W may move it elsewhere */
+					char *abs = realpath(tls[i][1], NULL);
+					argv[n++] = tls[i][0];
+					argv[n++] = abs ? abs : tls[i][1];
+				}
+			if (o->tls_no_cn_verify)
+				argv[n++] = "--tls-no-cn-verify";
+		}
+		argv[n] = NULL;
+		execv("/proc/self/exe", (char *const *)argv);
 		_exit(127);
 	}
 	close(st[1]);
@@ -395,8 +426,13 @@ int migrate_dest_session(struct cryo_opts *o, int sk, const char *peer, const ch
 	if (r.basefd < 0)
 		return log_errno(-errno, "migrate: can't open the images directory %s", o->images_dir);
 	r.buf = malloc(COPY_BUF);
-	ret = r.buf ? serve(&r) : -ENOMEM;
-	stop_daemon(&r);	/* a failure before the restore ran: it is not needed */
+	ret = r.buf ? 0 : -ENOMEM;
+	if (!ret && o->tls)
+		ret = mig_tls_start(&r.c, o, true, NULL);
+	if (!ret)
+		ret = serve(&r);
+	stop_daemon(&r);
+	ps_tls_end(r.c.tls);	/* a failure before the restore ran: it is not needed */
 	if (r.dirfd >= 0)
 		close(r.dirfd);
 	free(r.buf);

@@ -33,6 +33,21 @@ mem_cow_chain_full).  These checks cover the rest:
                  accepted with --tls-no-cn-verify), a client certificate of
                  another CA, a client certificate revoked by --tls-cacrl, a
                  dump without --tls (the server ends the session)
+  tls-lazy       dump --lazy-pages --tls and lazy-pages --page-server --tls
+                 (ps_tls_checks.py): anon_mem restored lazily with every page
+                 from the dump over TLS, through a recording proxy whose
+                 capture must be TLS records both ways (so a TLS skipped
+                 fails), and the program checks every byte; refused, the
+                 process running on: a plain client (the dump names it and
+                 ends, no hang), a daemon of another CA (refused before any
+                 restore), a missing --tls-key (before the freeze; the daemon
+                 at once)
+  tls-migrate    migrate --tls on both ends, pre-copy and --lazy-pages: the
+                 stream (through the proxy: TLS records only, no image name
+                 or magic in plaintext) and the lazy pages' connection both
+                 say TLS, mem_migrate passes its check of every byte;
+                 refused, the tree untouched: a plain source, a source of
+                 another CA, a source without its key
   criu-server    `criu page-server` receiving from `cryo dump`, where criu
                  can start at all (criu 3.17's kernel probes fail on this
                  kernel: then SKIP, saying why)
@@ -53,6 +68,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checklib import (CRYO, PROGS, Check, CheckFailed, CheckSkipped, note,  # noqa: E402
                       reap_if_child, run_checks, state, wait_until)
 import psrv     # noqa: E402
+import ps_tls_checks    # noqa: E402
 
 CRIT = ['/usr/bin/python3', '/usr/bin/crit']
 PS_IOV_OPEN2, PS_IOV_ADD_F, PS_IOV_GET, PS_IOV_FLUSH_N_CLOSE = 4, 6, 7, 0x1024
@@ -373,7 +389,8 @@ def openssl(c, *args):
 
 
 def make_pki(c):
-    """ca (CA), other-ca, server (localhost, 127.0.0.1), wrong-name (only
+    """ca (CA), other-ca, server (localhost, 127.0.0.1), node (the same
+    names, a client too: a migrate end), wrong-name (only
     elsewhere.example), client, stranger (signed by other-ca), revoked
     (client cert in crl.pem)."""
     os.makedirs(c.path('pki'), exist_ok=True)
@@ -383,6 +400,7 @@ def make_pki(c):
                 '-subj', '/CN=cryo test %s' % ca, '-keyout', P(ca + '.key'),
                 '-out', P(ca + '.pem'))
     certs = (('server', 'ca', 'localhost', 'DNS:localhost,IP:127.0.0.1'),
+             ('node', 'ca', 'localhost', 'DNS:localhost,IP:127.0.0.1'),
              ('wrong-name', 'ca', 'elsewhere.example', 'DNS:elsewhere.example'),
              ('client', 'ca', 'cryo client', None),
              ('revoked', 'ca', 'cryo revoked client', None),
@@ -394,7 +412,9 @@ def make_pki(c):
         with open(ext, 'w') as f:
             f.write('basicConstraints=CA:FALSE\n')
             f.write('keyUsage=digitalSignature,keyEncipherment\n')
-            f.write('extendedKeyUsage=%s\n' % ('serverAuth' if san else 'clientAuth'))
+            # node: a migrate end, client and server both
+            f.write('extendedKeyUsage=%s\n' % ('serverAuth,clientAuth' if n == 'node' else
+                                               'serverAuth' if san else 'clientAuth'))
             if san:
                 f.write('subjectAltName=%s\n' % san)
         openssl(c, 'x509', '-req', '-in', P(n + '.csr'), '-CA', P(ca + '.pem'),
@@ -508,6 +528,8 @@ CHECKS = [
     ('daemon', check_daemon),
     ('refusals', check_refusals),
     ('tls', check_tls),
+    ('tls-lazy', lambda c: ps_tls_checks.check_tls_lazy(c, make_pki)),
+    ('tls-migrate', lambda c: ps_tls_checks.check_tls_migrate(c, make_pki)),
     ('criu-server', check_criu_server),
 ]
 
