@@ -22,6 +22,7 @@ class Proxy:
         self.conns = 0
         self.closed = False
         self.threads = []
+        self.socks = []
         t = threading.Thread(target=self._accept, daemon=True)
         t.start()
 
@@ -38,6 +39,7 @@ class Proxy:
                 c.close()
                 continue
             self.conns += 1
+            self.socks += [c, s]
             up, down = bytearray(), bytearray()
             self.up.append(up)
             self.down.append(down)
@@ -63,14 +65,21 @@ class Proxy:
             except OSError:
                 pass
 
-    def close(self, wait=5):
+    def close(self):
+        """Once both ends are done: what is left open (a peer's copy of
+        its socket in another process) is cut."""
+        if self.closed:
+            return
         self.closed = True
-        try:
-            self.lsk.close()
-        except OSError:
-            pass
+        for s in [self.lsk] + self.socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         for t in self.threads:
-            t.join(wait)
+            t.join(2)
+        for s in [self.lsk] + self.socks:
+            s.close()
 
 
 def tls_records(data):
@@ -98,8 +107,8 @@ def check_tls_streams(proxy, min_bytes, what, up=False):
     summary; raises ValueError naming the problem."""
     if not proxy.conns:
         raise ValueError('%s: nothing connected through the proxy' % what)
-    for k, (up, down) in enumerate(zip(proxy.up, proxy.down)):
-        for d, name in ((bytes(up), 'client to server'), (bytes(down), 'server to client')):
+    for k, (cs, sc) in enumerate(zip(proxy.up, proxy.down)):
+        for d, name in ((bytes(cs), 'client to server'), (bytes(sc), 'server to client')):
             bad = tls_records(d)
             if bad:
                 raise ValueError('%s, connection %d, %s (%d bytes): %s'
