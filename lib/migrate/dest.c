@@ -168,14 +168,7 @@ static int recv_link(struct dst_run *r, const char *name, uint64_t size)
  * (wait_lazy_daemon), so the start does not wait. */
 static int start_lazy_daemon(struct dst_run *r, int port)
 {
-	/* --tls: the daemon checks that the source's certificate names the
-	 * address it connects to; a certificate that does not is refused
-	 * here, while the source can still let its tree go on, rather than
-	 * once the tree runs here without its pages */
-	if (r->c.tls && !r->o->tls_no_cn_verify && ps_tls_peer_named(r->c.tls, r->srcip))
-		return fail(r, -EACCES, "--lazy-pages --tls: the source's certificate does not "
-			    "name %s, the address its pages would come from (--tls-no-cn-verify "
-			    "skips that check)", r->srcip);
+
 	char sport[16], verb[8], sfd[16], dir[PATH_MAX];
 	int st[2];
 	snprintf(dir, sizeof(dir), "%s/final", r->o->images_dir);
@@ -363,6 +356,15 @@ static int serve(struct dst_run *r)
 	if (h.type != MIG_HELLO || strcmp(name, MIG_HELLO_NAME) || h.size)
 		return fail(r, -EPROTO, "expected %s, got a message of type %u (\"%s\")",
 			    MIG_HELLO_NAME, h.type, name);
+	/* --tls: a lazy-pages daemon checks that the source's certificate
+	 * names the address it connects to; so does the destination, at
+	 * once, for every migration: a certificate that does not is refused
+	 * before the source touches its tree, not once the tree runs here
+	 * without its pages */
+	if (r->c.tls && !r->o->tls_no_cn_verify && ps_tls_peer_named(r->c.tls, r->srcip))
+		return fail(r, -EACCES, "--tls: the source's certificate does not name %s, the "
+			    "address it connects from (its lazy pages would come from there; "
+			    "--tls-no-cn-verify on both ends skips the name checks)", r->srcip);
 	ret = mig_send_result(&r->c, 0, "ready");
 	while (!ret) {
 		ret = mig_recv_hdr(&r->c, &h, name);

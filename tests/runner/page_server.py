@@ -390,7 +390,8 @@ def openssl(c, *args):
 
 def make_pki(c):
     """ca (CA), other-ca, server (localhost, 127.0.0.1), node (the same
-    names, a client too: a migrate end), wrong-name (only
+    names, a client too: a migrate end), node-far (a migrate end named only
+    elsewhere.example), wrong-name (only
     elsewhere.example), client, stranger (signed by other-ca), revoked
     (client cert in crl.pem)."""
     os.makedirs(c.path('pki'), exist_ok=True)
@@ -401,6 +402,7 @@ def make_pki(c):
                 '-out', P(ca + '.pem'))
     certs = (('server', 'ca', 'localhost', 'DNS:localhost,IP:127.0.0.1'),
              ('node', 'ca', 'localhost', 'DNS:localhost,IP:127.0.0.1'),
+             ('node-far', 'ca', 'elsewhere.example', 'DNS:elsewhere.example'),
              ('wrong-name', 'ca', 'elsewhere.example', 'DNS:elsewhere.example'),
              ('client', 'ca', 'cryo client', None),
              ('revoked', 'ca', 'cryo revoked client', None),
@@ -413,7 +415,7 @@ def make_pki(c):
             f.write('basicConstraints=CA:FALSE\n')
             f.write('keyUsage=digitalSignature,keyEncipherment\n')
             # node: a migrate end, client and server both
-            f.write('extendedKeyUsage=%s\n' % ('serverAuth,clientAuth' if n == 'node' else
+            f.write('extendedKeyUsage=%s\n' % ('serverAuth,clientAuth' if 'node' in n else
                                                'serverAuth' if san else 'clientAuth'))
             if san:
                 f.write('subjectAltName=%s\n' % san)

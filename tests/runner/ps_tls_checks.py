@@ -221,7 +221,9 @@ def check_tls_migrate(c, make_pki):
             ('plain', [], 'does the destination use --tls', 'handshake failed'),
             ('ca', tls_args(P, 'stranger', 'other-ca'), 'migrate: the destination 127.0.0.1',
              'migrate: the source 127.0.0.1'),
-            ('nokey', node + ['--tls-key', c.path('pki', 'missing.key')], 'missing.key', None)):
+            ('nokey', node + ['--tls-key', c.path('pki', 'missing.key')], 'missing.key', None),
+            ('name', tls_args(P, 'node-far'), "the source's certificate does not name "
+             '127.0.0.1', "the source's certificate does not name 127.0.0.1")):
         port = psrv.free_port()
         dp, dst = mig_dest(c, 'dst-' + tag, port, node)
         rc, out, src = mig_source(c, pid, 'src-' + tag, port, stls)
