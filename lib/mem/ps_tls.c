@@ -1,4 +1,6 @@
-/* The page server connection over TLS (ps_tls.h), with GnuTLS.
+/* The page server connection over TLS (ps_tls.h), with GnuTLS; the lazy
+ * pages' connection (lazy_dump.c, lazy_tls.c) and cryo migrate's stream
+ * (migrate/wire.c) use it too.
  *
  * As criu's tls.c: both ends load the CA (--tls-cacert, default
  * /etc/pki/CA/cacert.pem), a certificate revocation list if there is one
@@ -9,7 +11,8 @@
  * other's chain against the CA, and the dump checks that the server's
  * certificate names the --address it connected to (unless
  * --tls-no-cn-verify).  The socket stays blocking with its own timeouts:
- * a timeout reads as EAGAIN, as from recv(2). */
+ * a timeout reads as EAGAIN, as from recv(2); only the lazy-pages
+ * daemon's handshake runs on an O_NONBLOCK socket, in steps. */
 #include "mem/ps_tls.h"
 #include "util/log.h"
 #include "util/util.h"

@@ -257,6 +257,12 @@ def check_tls_migrate(c, make_pki):
             drc = dp.wait(120)
         except subprocess.TimeoutExpired:
             raise CheckFailed('migrate --listen --tls still runs 120 s after the source')
+        if os.path.exists(c.path('dst.pid')):
+            host = int(open(c.path('dst.pid')).read())
+            init = run.proc_stat(host)
+            if init:
+                c.own(init[1], os.path.realpath(CRYO))     # the PID namespace's init
+            c.own(host, c.binary)
         if drc != 0:
             raise CheckFailed('migrate --listen --tls exited %s' % drc)
         proxy.close()
@@ -289,10 +295,5 @@ def check_tls_migrate(c, make_pki):
     if not wait_until(lambda: state(pid) in (None, 'Z', 'X'), 20):
         raise CheckFailed('the source process %d still runs after the migration' % pid)
     reap_if_child(pid)
-    host = int(open(c.path('dst.pid')).read())
-    init = run.proc_stat(host)
-    if init:
-        c.own(init[1], os.path.realpath(CRYO))     # the PID namespace's init
-    c.own(host, c.binary)
     time.sleep(0.5)
     c.verdict(host, 'after the migration over TLS')
