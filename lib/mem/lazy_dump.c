@@ -340,7 +340,8 @@ int lazy_dump_serve(int lsk, const char *name, const pid_t *pids, int npids,
 			ans = (struct ps_iov){ ps_cmd(PS_IOV_ADD_F, PE_PRESENT), 0, 0, 0 };
 			len = 0;
 		}
-		/* the header and its pages in one write (one TLS record) */
+		/* the header and its pages in one write (with TLS: in as few
+		 * records as it takes, never a header alone) */
 		memcpy(buf, &ans, sizeof(ans));
 		ret = ps_io_write_all(sk, tls, buf, sizeof(ans) + len);
 		if (ret) {
