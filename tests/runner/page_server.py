@@ -52,6 +52,7 @@ mem_cow_chain_full).  These checks cover the rest:
                  can start at all (criu 3.17's kernel probes fail on this
                  kernel: then SKIP, saying why)
 """
+import atexit
 import os
 import random
 import shutil
@@ -388,7 +389,25 @@ def openssl(c, *args):
         raise CheckFailed('openssl %s: %s' % (' '.join(args), p.stdout[-300:]))
 
 
+_pki = []    # the first check's pki directory, copied by the next ones
+
+
 def make_pki(c):
+    """make_pki_once() for the first check that asks, a copy for the others
+    (one set of keys per run: key generation is slow on a loaded machine)."""
+    dst = c.path('pki')
+    if _pki and os.path.isdir(_pki[0]):
+        shutil.copytree(_pki[0], dst)
+        return lambda n: os.path.join(dst, n)
+    P = make_pki_once(c)
+    keep = tempfile.mkdtemp(prefix='cryo-ps.pki.', dir='/tmp')
+    shutil.copytree(dst, os.path.join(keep, 'pki'))
+    _pki[:] = [os.path.join(keep, 'pki')]
+    atexit.register(shutil.rmtree, keep, True)
+    return P
+
+
+def make_pki_once(c):
     """ca (CA), other-ca, server (localhost, 127.0.0.1), node (the same
     names, a client too: a migrate end), node-far (a migrate end named only
     elsewhere.example), wrong-name (only
@@ -397,7 +416,8 @@ def make_pki(c):
     os.makedirs(c.path('pki'), exist_ok=True)
     P = lambda n: c.path('pki', n)  # noqa: E731
     for ca in ('ca', 'other-ca'):
-        openssl(c, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+        openssl(c, 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+                '-nodes', '-days', '2',
                 '-subj', '/CN=cryo test %s' % ca, '-keyout', P(ca + '.key'),
                 '-out', P(ca + '.pem'))
     certs = (('server', 'ca', 'localhost', 'DNS:localhost,IP:127.0.0.1'),
@@ -408,12 +428,13 @@ def make_pki(c):
              ('revoked', 'ca', 'cryo revoked client', None),
              ('stranger', 'other-ca', 'cryo stranger', None))
     for n, ca, cn, san in certs:
-        openssl(c, 'req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=%s' % cn,
+        openssl(c, 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+                '-nodes', '-subj', '/CN=%s' % cn,
                 '-keyout', P(n + '.key'), '-out', P(n + '.csr'))
         ext = P(n + '.ext')
         with open(ext, 'w') as f:
             f.write('basicConstraints=CA:FALSE\n')
-            f.write('keyUsage=digitalSignature,keyEncipherment\n')
+            f.write('keyUsage=digitalSignature\n')
             # node: a migrate end, client and server both
             f.write('extendedKeyUsage=%s\n' % ('serverAuth,clientAuth' if 'node' in n else
                                                'serverAuth' if san else 'clientAuth'))
