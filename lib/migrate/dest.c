@@ -168,7 +168,6 @@ static int recv_link(struct dst_run *r, const char *name, uint64_t size)
  * (wait_lazy_daemon), so the start does not wait. */
 static int start_lazy_daemon(struct dst_run *r, int port)
 {
-
 	char sport[16], verb[8], sfd[16], dir[PATH_MAX];
 	int st[2];
 	snprintf(dir, sizeof(dir), "%s/final", r->o->images_dir);
@@ -433,8 +432,8 @@ int migrate_dest_session(struct cryo_opts *o, int sk, const char *peer, const ch
 		ret = mig_tls_start(&r.c, o, true, NULL);
 	if (!ret)
 		ret = serve(&r);
-	stop_daemon(&r);
-	ps_tls_end(r.c.tls);	/* a failure before the restore ran: it is not needed */
+	stop_daemon(&r);	/* a failure before the restore ran: it is not needed */
+	ps_tls_end(r.c.tls);
 	if (r.dirfd >= 0)
 		close(r.dirfd);
 	free(r.buf);
@@ -447,6 +446,9 @@ int migrate_dest(struct cryo_opts *o)
 	char peer[INET6_ADDRSTRLEN + 16], srcip[INET6_ADDRSTRLEN];
 	int ret;
 
+	/* --tls: unusable certificate files are found before any source comes */
+	if (o->tls && (ret = mig_tls_check(o, false)))
+		return ret;
 	int lsk = listen_on(o->address, o->migrate_listen);
 	if (lsk < 0)
 		return lsk;

@@ -75,6 +75,8 @@ struct mig_conn {
  * 0, or an error logged naming the peer (the connection is then useless). */
 struct cryo_opts;
 int mig_tls_start(struct mig_conn *c, const struct cryo_opts *o, bool server, const char *host);
+/* --tls: the files of @o load (ps_tls_check_files), before any connection. */
+int mig_tls_check(const struct cryo_opts *o, bool source);
 
 /* TCP_NODELAY and MIG_IO_TIMEOUT both ways on @sk. */
 int mig_set_timeouts(int sk);

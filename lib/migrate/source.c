@@ -247,8 +247,10 @@ int migrate_source(struct cryo_opts *o)
 			goto out;
 		}
 	}
-	/* before anything touches the tree: an unreachable destination
-	 * leaves it alone */
+	/* before anything touches the tree: unusable certificate files or an
+	 * unreachable destination leave it alone */
+	if (o->tls && (ret = mig_tls_check(o, true)))
+		goto out;
 	ret = connect_dest(o->migrate_to, o->migrate_port, peer, sizeof(peer));
 	if (ret < 0)
 		goto out;

@@ -40,6 +40,13 @@ int mig_tls_start(struct mig_conn *c, const struct cryo_opts *o, bool server, co
 	return ps_tls_start(c->sk, server, &t, c->peer, &c->tls);
 }
 
+int mig_tls_check(const struct cryo_opts *o, bool source)
+{
+	struct ps_tls_opts t = { .cacert = o->tls_cacert, .cacrl = o->tls_cacrl,
+				 .cert = o->tls_cert, .key = o->tls_key, .what = "migrate" };
+	return ps_tls_check_files(&t, source ? "--to" : "--listen");
+}
+
 int mig_write(struct mig_conn *c, const void *buf, size_t len)
 {
 	const char *p = buf;

@@ -47,7 +47,9 @@ mem_cow_chain_full).  These checks cover the rest:
                  or magic in plaintext) and the lazy pages' connection both
                  say TLS, mem_migrate passes its check of every byte;
                  refused, the tree untouched: a plain source, a source of
-                 another CA, a source without its key
+                 another CA, a source whose certificate does not name its
+                 address, a source without its key (before it connects), a
+                 destination without its key (at once)
   criu-server    `criu page-server` receiving from `cryo dump`, where criu
                  can start at all (criu 3.17's kernel probes fail on this
                  kernel: then SKIP, saying why)

@@ -227,14 +227,18 @@ def check_tls_migrate(c, make_pki):
         port = psrv.free_port()
         dp, dst = mig_dest(c, 'dst-' + tag, port, node)
         rc, out, src = mig_source(c, pid, 'src-' + tag, port, stls)
+        if not dtext:
+            # refused before it connects: the destination still waits
+            time.sleep(0.2)
+            if dp.poll() is not None:
+                raise CheckFailed('%s: the destination exited %s: the source reached it'
+                                  % (tag, dp.returncode))
+            dp.kill()
         try:
             drc = dp.wait(30)
         except subprocess.TimeoutExpired:
-            if dtext:
-                raise CheckFailed('%s: migrate --listen --tls still runs 30 s after a refused '
-                                  'source' % tag)
-            dp.kill()
-            drc = dp.wait()
+            raise CheckFailed('%s: migrate --listen --tls still runs 30 s after a refused '
+                              'source' % tag)
         dlog = open(os.path.join(dst, 'dest.log'), errors='replace').read()
         if rc == 0 or text not in out or (dtext and (drc == 0 or dtext not in dlog)):
             raise CheckFailed('%s: source exit %s (%s), destination exit %s (%s)'
@@ -243,6 +247,12 @@ def check_tls_migrate(c, make_pki):
             raise CheckFailed('%s: the refused source dumped: %s' % (tag, os.listdir(src)))
         note('%s: %s' % (tag, [l for l in out.splitlines() if 'rror' in l][-1][:200]))
         c.running(pid, 'after the refused migration (%s)' % tag)
+
+    # a destination without its key: refused at once
+    rc, out, err, _ = c.cryo(['migrate', '--listen', str(psrv.free_port()), '-D', c.path()] +
+                             node + ['--tls-key', c.path('pki', 'missing.key')], 'dest-nokey')
+    if rc == 0 or 'missing.key' not in err:
+        raise CheckFailed('migrate --listen with a missing key: exit %s, %s' % (rc, err[-300:]))
 
     # the good run: pre-copy and lazy pages, the stream through the proxy
     port = psrv.free_port()
