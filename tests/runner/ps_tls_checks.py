@@ -277,7 +277,8 @@ def check_tls_migrate(c, make_pki):
             raise CheckFailed('migrate --listen --tls exited %s' % drc)
         proxy.close()
         try:
-            note('migrate stream: ' + tlsproxy.check_tls_streams(proxy, 1 << 20, 'migrate', up=True))
+            note('migrate stream: ' +
+                 tlsproxy.check_tls_streams(proxy, 1 << 20, 'migrate', up=True))
         except ValueError as e:
             raise CheckFailed(str(e))
         wire = b''.join(bytes(b) for b in proxy.up)
