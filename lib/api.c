@@ -218,10 +218,14 @@ int cryo_dedup(struct cryo_opts *o, struct cryo_error *err)
 
 static int lazy_pages(const struct cryo_opts *o)
 {
+	struct ps_tls_opts tls = { .cacert = o->tls_cacert, .cacrl = o->tls_cacrl,
+				   .cert = o->tls_cert, .key = o->tls_key,
+				   .no_cn_verify = o->tls_no_cn_verify };
 	struct lazy_daemon_args a = {
 		.dir = o->work_dir ? o->work_dir : o->images_dir, .daemon = o->daemon,
 		.status_fd = o->status_fd, .pidfile = o->pidfile,
 		.address = o->page_server ? o->address : NULL, .port = o->page_server ? o->port : 0,
+		.tls = o->page_server && o->tls ? &tls : NULL,
 	};
 	return lazy_daemon_run(&a);
 }

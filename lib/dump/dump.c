@@ -530,6 +530,15 @@ static int st_lazy_listen(void *arg)
 {
 	struct dump_run *run = arg;
 	const struct cryo_opts *o = run->ctx.opts;
+	if (o->tls) {
+		/* --tls: unusable certificate files are found before the freeze */
+		struct ps_tls_opts t = { .cacert = o->tls_cacert, .cacrl = o->tls_cacrl,
+					 .cert = o->tls_cert, .key = o->tls_key,
+					 .what = "lazy pages:" };
+		int ret = ps_tls_check_files(&t, "dump --lazy-pages --tls");
+		if (ret)
+			return ret;
+	}
 	int lsk = page_server_listen(o->address, o->port, run->lazy_name, sizeof(run->lazy_name));
 	if (lsk < 0)
 		return lsk;
@@ -554,7 +563,11 @@ static int st_lazy_serve(void *arg)
 	for (int i = 0; i < t->nr_procs; i++)
 		if (t->procs[i]->state != TASK_DEAD)
 			pids[n++] = t->procs[i]->pid;
-	int ret = lazy_dump_serve(run->lazy_lsk - 1, run->lazy_name, pids, n);
+	const struct cryo_opts *o = run->ctx.opts;
+	struct ps_tls_opts tls = { .cacert = o->tls_cacert, .cacrl = o->tls_cacrl,
+				   .cert = o->tls_cert, .key = o->tls_key };
+	int ret = lazy_dump_serve(run->lazy_lsk - 1, run->lazy_name, pids, n,
+				  o->tls ? &tls : NULL);
 	st_lazy_listen_undo(run);
 	return ret;
 }

@@ -113,7 +113,10 @@ struct page_sink;
 int page_sink_lazy(struct page_sink *inner, struct page_sink **out);
 int page_sink_lazy_set_mm(struct page_sink *s, const MmEntry *mm, const pid_t *tids, int ntids);
 uint64_t page_sink_lazy_pages(struct page_sink *s);
-int lazy_dump_serve(int lsk, const char *name, const pid_t *pids, int npids);
+struct ps_tls_opts;
+/* @tls (NULL: none): --tls, the destination's certificate required. */
+int lazy_dump_serve(int lsk, const char *name, const pid_t *pids, int npids,
+		    const struct ps_tls_opts *tls);
 
 struct lazy_daemon_args {
 	const char *dir;	/* the work directory: its lazy-pages.socket */
@@ -122,6 +125,7 @@ struct lazy_daemon_args {
 	const char *pidfile;
 	const char *address;	/* --page-server: the dump serving the pages */
 	int port;		/* 0: the pages images of the work directory */
+	const struct ps_tls_opts *tls;	/* --tls with --page-server, NULL: none */
 };
 /* The daemon's guard (lazy_guard.c): forked holding the caller's
  * descriptors (the userfaultfds among them); kills the processes of
@@ -129,6 +133,27 @@ struct lazy_daemon_args {
  * it.  lazy_guard_pass(): one more userfaultfd for it to hold. */
 int lazy_guard_start(const int *pidfds, int npidfds, int *sk, pid_t *guard);
 int lazy_guard_pass(int sk, int fd);
+
+/* --tls of lazy-pages --page-server (lazy_tls.c).  The handshake with the
+ * dump runs on the O_NONBLOCK socket while the daemon waits for the
+ * restore (lazy_tls_accept() goes on with it), and is finished, blocking,
+ * once the restore has its answer (lazy_tls_finish()).  It cannot always
+ * end before that answer: `cryo migrate`'s source accepts the connection
+ * only once the destination's restore has answered, and that restore
+ * waits for this daemon.  When the dump already serves (a lazy-pages
+ * started by hand), a refused handshake ends the daemon before any
+ * restore can begin. */
+struct lazy_tls {
+	int sk;			/* the connection to the dump */
+	const char *name;	/* "HOST:PORT" */
+	struct ps_tls *t;	/* NULL: no --tls */
+	bool done;		/* the handshake is over */
+};
+int lazy_tls_begin(struct lazy_tls *lt, int sk, const char *name, const struct lazy_daemon_args *a);
+/* The restore's connection on @lsk (of the work directory @dir); errors
+ * logged. */
+int lazy_tls_accept(struct lazy_tls *lt, int lsk, const char *dir);
+int lazy_tls_finish(struct lazy_tls *lt);
 
 /* `cryo lazy-pages`: serve one restore until every process's memory is
  * complete (lazy_daemon.c). */

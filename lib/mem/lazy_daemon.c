@@ -33,6 +33,7 @@
 #include "mem/lazy.h"
 #include "mem/page_sink.h"
 #include "mem/page_xfer.h"
+#include "mem/ps_tls.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -97,6 +98,7 @@ struct lz {
 	char *buf;
 	uint64_t faults, fault_pages, bg_pages, zero_pages;
 	int ps;			/* --page-server: the dump serving PE_LAZY pages, -1 */
+	struct lazy_tls tls;	/* --tls: lz->ps goes through tls.t */
 	const char *ps_name;
 	uint64_t remote_gets;
 };
@@ -213,8 +215,8 @@ static void wake(struct lz_mm *mm, uint64_t addr, uint64_t len)
 static int remote_get(struct lz *lz, pid_t pid, uint64_t vaddr, uint64_t n)
 {
 	struct ps_iov q = { PS_IOV_GET, (uint32_t)n, vaddr, ps_dst_id(PS_TYPE_PID, pid) }, a;
-	int ret = write_all(lz->ps, &q, sizeof(q));
-	if (!ret && read_all(lz->ps, &a, sizeof(a)) != sizeof(a))
+	int ret = ps_io_write_all(lz->ps, lz->tls.t, &q, sizeof(q));
+	if (!ret && ps_io_read_all(lz->ps, lz->tls.t, &a, sizeof(a)) != sizeof(a))
 		ret = -EPIPE;
 	if (ret)
 		return log_errno(ret, "lazy-pages: the dump's page server %s is gone (asking for "
@@ -225,7 +227,7 @@ static int remote_get(struct lz *lz, pid_t pid, uint64_t vaddr, uint64_t n)
 		       (unsigned long long)n, pid, a.nr_pages, (unsigned long long)a.vaddr);
 		return -EIO;
 	}
-	if (read_all(lz->ps, lz->buf, n * PAGE_SIZE) != (ssize_t)(n * PAGE_SIZE))
+	if (ps_io_read_all(lz->ps, lz->tls.t, lz->buf, n * PAGE_SIZE) != (ssize_t)(n * PAGE_SIZE))
 		return log_errno(-EPIPE, "lazy-pages: the dump's page server %s is gone in the "
 				 "middle of the pages 0x%llx+%llu of process %d", lz->ps_name,
 				 (unsigned long long)vaddr, (unsigned long long)n, pid);
@@ -811,6 +813,12 @@ int lazy_daemon_run(const struct lazy_daemon_args *a)
 	if (a->port) {
 		snprintf(ps_name, sizeof(ps_name), "%s:%d", a->address, a->port);
 		lz.ps_name = ps_name;
+		if (a->tls) {
+			struct ps_tls_opts t = *a->tls;
+			t.what = "lazy-pages: the dump's page server";
+			if ((ret = ps_tls_check_files(&t, ps_name)))
+				goto out;
+		}
 		lz.ps = page_server_connect(a->address, a->port);
 		if (lz.ps < 0) {
 			ret = lz.ps;
@@ -819,6 +827,8 @@ int lazy_daemon_run(const struct lazy_daemon_args *a)
 		int one = 1;	/* each request goes out at once */
 		setsockopt(lz.ps, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		pr_info("lazy-pages: connected to the dump's page server %s", ps_name);
+		if (a->tls && (ret = lazy_tls_begin(&lz.tls, lz.ps, ps_name, a)))
+			goto out;
 	}
 	lsk = listen_at(dirfd, dir);
 	if (lsk < 0) {
@@ -838,11 +848,10 @@ int lazy_daemon_run(const struct lazy_daemon_args *a)
 			pr_perror("lazy-pages: can't write to --status-fd %d", a->status_fd);
 		close(a->status_fd);
 	}
-	do
-		sk = accept4(lsk, NULL, NULL, SOCK_CLOEXEC);
-	while (sk < 0 && errno == EINTR);
+	sk = lazy_tls_accept(&lz.tls, lsk, dir);	/* (a plain accept without --tls) */
 	if (sk < 0) {
-		ret = log_errno(-errno, "lazy-pages: accept on %s/%s failed", dir, LAZY_SOCKET);
+		ret = sk;
+		sk = -1;
 		goto out;
 	}
 	close(lsk);
@@ -873,6 +882,8 @@ int lazy_daemon_run(const struct lazy_daemon_args *a)
 		if (write_all(sk, &answer, sizeof(answer)) && !ret)
 			ret = log_errno(-EPIPE, "lazy-pages: the restore is gone before the answer");
 	}
+	if (!ret)
+		ret = lazy_tls_finish(&lz.tls);	/* before the first page asked for */
 	if (!ret) {
 		pr_info("lazy-pages: serving %d process(es), %llu pages", lz.nmm,
 			(unsigned long long)missing(&lz));
@@ -890,7 +901,8 @@ int lazy_daemon_run(const struct lazy_daemon_args *a)
 			/* the dump may let its tree go */
 			struct ps_iov q = { PS_IOV_FLUSH_N_CLOSE, 0, 0, 0 };
 			int32_t st;
-			if (write_all(lz.ps, &q, sizeof(q)) || read_all(lz.ps, &st, sizeof(st)) != sizeof(st))
+			if (ps_io_write_all(lz.ps, lz.tls.t, &q, sizeof(q)) ||
+			    ps_io_read_all(lz.ps, lz.tls.t, &st, sizeof(st)) != sizeof(st))
 				pr_warn("lazy-pages: the dump's page server did not answer the close");
 			pr_info("lazy-pages: %llu requests to the dump's page server",
 				(unsigned long long)lz.remote_gets);
@@ -920,6 +932,7 @@ out:
 	free(lz.buf);
 	if (lz.guard_sk >= 0)
 		close(lz.guard_sk);
+	ps_tls_end(lz.tls.t);
 	if (lz.ps >= 0)
 		close(lz.ps);
 	if (sk >= 0)

@@ -13,10 +13,13 @@
 #include "mem/lazy.h"
 #include "mem/page_sink.h"
 #include "mem/page_xfer.h"
+#include "mem/ps_tls.h"
 #include "util/log.h"
 #include "util/util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
@@ -213,29 +216,6 @@ uint64_t page_sink_lazy_pages(struct page_sink *s)
 
 /* ---- serving the pages ---- */
 
-/* The whole of @iov on @fd (a header and its pages in one segment). */
-static int writev_all(int fd, struct iovec *iov, int n)
-{
-	while (n) {
-		ssize_t w = writev(fd, iov, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		while (n && (size_t)w >= iov->iov_len) {
-			w -= iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n) {
-			iov->iov_base = (char *)iov->iov_base + w;
-			iov->iov_len -= w;
-		}
-	}
-	return 0;
-}
-
 static bool known_pid(const pid_t *pids, int n, uint64_t pid)
 {
 	for (int i = 0; i < n; i++)
@@ -244,35 +224,85 @@ static bool known_pid(const pid_t *pids, int n, uint64_t pid)
 	return false;
 }
 
-int lazy_dump_serve(int lsk, const char *name, const pid_t *pids, int npids)
+#define LAZY_TLS_REFUSALS 5
+
+/* "ADDR:PORT" of @sk's peer, for messages. */
+static void peer_name(int sk, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (!getpeername(sk, (struct sockaddr *)&ss, &sl)) {
+		if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+			port = ntohs(a->sin6_port);
+		} else if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+			port = ntohs(a->sin_port);
+		}
+	}
+	snprintf(out, len, "%s port %d", host, port);
+}
+
+int lazy_dump_serve(int lsk, const char *name, const pid_t *pids, int npids,
+		    const struct ps_tls_opts *tls_opts)
 {
 	int sk, ret = 0;
-	char *buf = NULL;
+	char *buf = NULL;	/* an answer: its header, then its pages */
 	size_t bufsz = 0;
 	uint64_t served = 0, gets = 0;
+	struct ps_tls *tls = NULL;
+	char peer[INET6_ADDRSTRLEN + 16], what[300];
 
 	pr_msg("serving the lazy pages on %s until the destination has them all", name);
-	do
-		sk = accept4(lsk, NULL, NULL, SOCK_CLOEXEC);
-	while (sk < 0 && errno == EINTR);
-	if (sk < 0)
-		return log_errno(-errno, "lazy pages: accept on %s failed", name);
-	int one = 1;	/* a request and its answer each go out at once */
-	setsockopt(sk, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	for (int refused = 0;; refused++) {
+		do
+			sk = accept4(lsk, NULL, NULL, SOCK_CLOEXEC);
+		while (sk < 0 && errno == EINTR);
+		if (sk < 0)
+			return log_errno(-errno, "lazy pages: accept on %s failed", name);
+		int one = 1;	/* a request and its answer each go out at once */
+		setsockopt(sk, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		peer_name(sk, peer, sizeof(peer));
+		if (!tls_opts)
+			break;
+		/* the destination (a client certificate required, as the page
+		 * server does); every byte from here on goes through TLS */
+		struct ps_tls_opts o = *tls_opts;
+		o.what = "lazy pages: the destination";
+		snprintf(what, sizeof(what), "%s (on %s)", peer, name);
+		ret = ps_tls_start(sk, true, &o, what, &tls);
+		if (!ret)
+			break;
+		close(sk);
+		/* nothing was served: a connection refused (a plain client, a
+		 * certificate not of the CA) leaves the listener to the right
+		 * destination, a few times */
+		if (refused == LAZY_TLS_REFUSALS - 1) {
+			pr_err("lazy pages: %d connections on %s refused: giving up", refused + 1,
+			       name);
+			return ret;
+		}
+		pr_warn("lazy pages: refused the connection from %s; waiting for the destination "
+			"on %s again", peer, name);
+	}
 	for (;;) {
 		struct ps_iov pi;
-		ssize_t n = read_all(sk, &pi, sizeof(pi));
+		ssize_t n = ps_io_read_all(sk, tls, &pi, sizeof(pi));
 		if (n == 0)
 			break;	/* the destination is done */
 		if (n != sizeof(pi)) {
-			ret = log_errno(n < 0 ? (int)n : -EPIPE, "lazy pages: the connection on %s "
-					"broke", name);
+			ret = log_errno(n < 0 ? (int)n : -EPIPE, "lazy pages: the connection from %s "
+					"on %s broke", peer, name);
 			break;
 		}
 		uint32_t cmd = ps_cmd_of(pi.cmd);
 		if (cmd == PS_IOV_FLUSH_N_CLOSE || cmd == PS_IOV_FLUSH) {
 			int32_t zero = 0;
-			write_all(sk, &zero, sizeof(zero));
+			ps_io_write_all(sk, tls, &zero, sizeof(zero));
 			if (cmd == PS_IOV_FLUSH_N_CLOSE)
 				break;
 			continue;
@@ -281,24 +311,25 @@ int lazy_dump_serve(int lsk, const char *name, const pid_t *pids, int npids)
 		if (cmd != PS_IOV_GET || ps_dst_decode(pi.dst_id, &pid) != PS_TYPE_PID ||
 		    !known_pid(pids, npids, pid) || !pi.nr_pages || pi.nr_pages > (1u << 18) ||
 		    (pi.vaddr & (PAGE_SIZE - 1))) {
-			pr_err("lazy pages: a request on %s is not a GET of pages of the tree "
-			       "(command %u, %u pages at 0x%llx, destination %#llx)", name, cmd,
-			       pi.nr_pages, (unsigned long long)pi.vaddr,
-			       (unsigned long long)pi.dst_id);
+			pr_err("lazy pages: a request from %s on %s is not a GET of pages of the "
+			       "tree (command %u, %u pages at 0x%llx, destination %#llx)%s", peer,
+			       name, cmd, pi.nr_pages, (unsigned long long)pi.vaddr,
+			       (unsigned long long)pi.dst_id, tls_opts ? "" :
+			       " (a destination with --tls? this dump has no --tls)");
 			ret = -EBADMSG;
 			break;
 		}
 		size_t len = (size_t)pi.nr_pages * PAGE_SIZE;
-		if (len > bufsz) {
-			char *nb = xrealloc(buf, len);
+		if (sizeof(pi) + len > bufsz) {
+			char *nb = xrealloc(buf, sizeof(pi) + len);
 			if (!nb) {
 				ret = -ENOMEM;
 				break;
 			}
 			buf = nb;
-			bufsz = len;
+			bufsz = sizeof(pi) + len;
 		}
-		struct iovec l = { buf, len }, r = { (void *)(uintptr_t)pi.vaddr, len };
+		struct iovec l = { buf + sizeof(pi), len }, r = { (void *)(uintptr_t)pi.vaddr, len };
 		ssize_t got = process_vm_readv((pid_t)pid, &l, 1, &r, 1, 0);
 		struct ps_iov ans = { ps_cmd(PS_IOV_ADD_F, PE_PRESENT), pi.nr_pages, pi.vaddr,
 				      pi.dst_id };
@@ -309,18 +340,21 @@ int lazy_dump_serve(int lsk, const char *name, const pid_t *pids, int npids)
 			ans = (struct ps_iov){ ps_cmd(PS_IOV_ADD_F, PE_PRESENT), 0, 0, 0 };
 			len = 0;
 		}
-		struct iovec out[2] = { { &ans, sizeof(ans) }, { buf, len } };
-		ret = writev_all(sk, out, len ? 2 : 1);
+		/* the header and its pages in one write (with TLS: in as few
+		 * records as it takes, never a header alone) */
+		memcpy(buf, &ans, sizeof(ans));
+		ret = ps_io_write_all(sk, tls, buf, sizeof(ans) + len);
 		if (ret) {
-			log_errno(ret, "lazy pages: can't answer on %s", name);
+			log_errno(ret, "lazy pages: can't answer %s on %s", peer, name);
 			break;
 		}
 		gets++;
 		served += pi.nr_pages;
 	}
-	pr_info("lazy pages: %llu requests, %llu pages served", (unsigned long long)gets,
-		(unsigned long long)served);
+	pr_info("lazy pages: %llu requests, %llu pages served%s", (unsigned long long)gets,
+		(unsigned long long)served, tls ? " over TLS" : "");
 	free(buf);
+	ps_tls_end(tls);
 	close(sk);
 	return ret;
 }

@@ -30,6 +30,7 @@
 
 #include "cryo.h"
 #include "mem/lazy.h"
+#include "mem/ps_tls.h"
 #include "migrate/migrate-int.h"
 #include "migrate/migrate.h"
 #include "sockets/sockets.h"
@@ -184,9 +185,31 @@ static int start_lazy_daemon(struct dst_run *r, int port)
 	}
 	if (!pid) {
 		fcntl(st[1], F_SETFD, 0);	/* its --status-fd */
-		execl("/proc/self/exe", "cryo", "lazy-pages", "--page-server", "--address", r->srcip,
-		      "--port", sport, "-D", dir, "-W", dir, "-o", "lazy-pages.log", verb,
-		      "--status-fd", sfd, (char *)NULL);
+		const struct cryo_opts *o = r->o;
+		const char *argv[32] = { "cryo", "lazy-pages", "--page-server", "--address",
+					 r->srcip, "--port", sport, "-D", dir, "-W", dir, "-o",
+					 "lazy-pages.log", verb, "--status-fd", sfd };
+		int n = 16;
+		/* --tls: the daemon's connection to the source too, with the
+		 * same files (the source's certificate names the address it
+		 * connected from, or --tls-no-cn-verify) */
+		const char *tls[][2] = { { "--tls-cacert", o->tls_cacert },
+					 { "--tls-cacrl", o->tls_cacrl },
+					 { "--tls-cert", o->tls_cert }, { "--tls-key", o->tls_key } };
+		if (o->tls) {
+			argv[n++] = "--tls";
+			for (size_t i = 0; i < sizeof(tls) / sizeof(tls[0]); i++)
+				if (tls[i][1]) {
+					/* its -W may move it elsewhere */
+					char *abs = realpath(tls[i][1], NULL);
+					argv[n++] = tls[i][0];
+					argv[n++] = abs ? abs : tls[i][1];
+				}
+			if (o->tls_no_cn_verify)
+				argv[n++] = "--tls-no-cn-verify";
+		}
+		argv[n] = NULL;
+		execv("/proc/self/exe", (char *const *)argv);
 		_exit(127);
 	}
 	close(st[1]);
@@ -332,6 +355,15 @@ static int serve(struct dst_run *r)
 	if (h.type != MIG_HELLO || strcmp(name, MIG_HELLO_NAME) || h.size)
 		return fail(r, -EPROTO, "expected %s, got a message of type %u (\"%s\")",
 			    MIG_HELLO_NAME, h.type, name);
+	/* --tls: a lazy-pages daemon checks that the source's certificate
+	 * names the address it connects to; so does the destination, at
+	 * once, for every migration: a certificate that does not is refused
+	 * before the source touches its tree, not once the tree runs here
+	 * without its pages */
+	if (r->c.tls && !r->o->tls_no_cn_verify && ps_tls_peer_named(r->c.tls, r->srcip))
+		return fail(r, -EACCES, "--tls: the source's certificate does not name %s, the "
+			    "address it connects from (its lazy pages would come from there; "
+			    "--tls-no-cn-verify on both ends skips the name checks)", r->srcip);
 	ret = mig_send_result(&r->c, 0, "ready");
 	while (!ret) {
 		ret = mig_recv_hdr(&r->c, &h, name);
@@ -395,8 +427,13 @@ int migrate_dest_session(struct cryo_opts *o, int sk, const char *peer, const ch
 	if (r.basefd < 0)
 		return log_errno(-errno, "migrate: can't open the images directory %s", o->images_dir);
 	r.buf = malloc(COPY_BUF);
-	ret = r.buf ? serve(&r) : -ENOMEM;
+	ret = r.buf ? 0 : -ENOMEM;
+	if (!ret && o->tls)
+		ret = mig_tls_start(&r.c, o, true, NULL);
+	if (!ret)
+		ret = serve(&r);
 	stop_daemon(&r);	/* a failure before the restore ran: it is not needed */
+	ps_tls_end(r.c.tls);
 	if (r.dirfd >= 0)
 		close(r.dirfd);
 	free(r.buf);
@@ -409,6 +446,9 @@ int migrate_dest(struct cryo_opts *o)
 	char peer[INET6_ADDRSTRLEN + 16], srcip[INET6_ADDRSTRLEN];
 	int ret;
 
+	/* --tls: unusable certificate files are found before any source comes */
+	if (o->tls && (ret = mig_tls_check(o, false)))
+		return ret;
 	int lsk = listen_on(o->address, o->migrate_listen);
 	if (lsk < 0)
 		return lsk;

@@ -61,11 +61,22 @@ struct mig_restore {
 #define MIG_IO_TIMEOUT 300	/* s: the longest silence either end accepts */
 #define MIG_MSG_MAX 1024
 
+struct ps_tls;
 struct mig_conn {
 	int sk;
 	const char *peer;	/* for messages: "HOST:PORT" */
 	uint64_t sent;		/* bytes written so far */
+	struct ps_tls *tls;	/* --tls: every byte goes through it; NULL: none */
 };
+
+/* --tls (mem/ps_tls.h, as the page server's): the source is the client,
+ * checking that the destination's certificate names the --to host unless
+ * --tls-no-cn-verify; the destination requires the source's certificate.
+ * 0, or an error logged naming the peer (the connection is then useless). */
+struct cryo_opts;
+int mig_tls_start(struct mig_conn *c, const struct cryo_opts *o, bool server, const char *host);
+/* --tls: the files of @o load (ps_tls_check_files), before any connection. */
+int mig_tls_check(const struct cryo_opts *o, bool source);
 
 /* TCP_NODELAY and MIG_IO_TIMEOUT both ways on @sk. */
 int mig_set_timeouts(int sk);

@@ -29,6 +29,7 @@
 
 #include "cryo.h"
 #include "images/image.h"
+#include "mem/ps_tls.h"
 #include "mem/track.h"
 #include "migrate/migrate-int.h"
 #include "migrate/migrate.h"
@@ -246,16 +247,24 @@ int migrate_source(struct cryo_opts *o)
 			goto out;
 		}
 	}
-	/* before anything touches the tree: an unreachable destination
-	 * leaves it alone */
+	/* before anything touches the tree: unusable certificate files or an
+	 * unreachable destination leave it alone */
+	if (o->tls && (ret = mig_tls_check(o, true)))
+		goto out;
 	ret = connect_dest(o->migrate_to, o->migrate_port, peer, sizeof(peer));
 	if (ret < 0)
 		goto out;
 	r.c.sk = ret;
 	r.c.peer = peer;
-	ret = mig_send(&r.c, MIG_HELLO, MIG_HELLO_NAME, NULL, 0);
+	ret = o->tls ? mig_tls_start(&r.c, o, false, o->migrate_to) : 0;
 	if (!ret)
+		ret = mig_send(&r.c, MIG_HELLO, MIG_HELLO_NAME, NULL, 0);
+	if (!ret) {
 		ret = mig_wait_result(&r.c, "to take the migration");
+		if ((ret == -EPIPE || ret == -ECONNRESET) && !o->tls)
+			pr_err("migrate: %s ended the connection at the first message: does the "
+			       "destination use --tls? Then so must this end", peer);
+	}
 	if (!ret)
 		ret = iterate(&r, last, sizeof(last));
 	if (ret)
@@ -287,6 +296,7 @@ int migrate_source(struct cryo_opts *o)
 out:
 	if (ret && last[0] && !r.restored)
 		end_tracking(r.basefd, last);
+	ps_tls_end(r.c.tls);
 	if (r.c.sk >= 0)
 		close(r.c.sk);
 	close(r.basefd);

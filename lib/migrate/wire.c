@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mem/ps_tls.h"
 #include "migrate/migrate-int.h"
+#include "options/options.h"
 #include "util/log.h"
 
 int mig_set_timeouts(int sk)
@@ -29,11 +31,27 @@ int mig_set_timeouts(int sk)
 	return 0;
 }
 
+int mig_tls_start(struct mig_conn *c, const struct cryo_opts *o, bool server, const char *host)
+{
+	struct ps_tls_opts t = { .cacert = o->tls_cacert, .cacrl = o->tls_cacrl,
+				 .cert = o->tls_cert, .key = o->tls_key,
+				 .no_cn_verify = o->tls_no_cn_verify, .hostname = host,
+				 .what = server ? "migrate: the source" : "migrate: the destination" };
+	return ps_tls_start(c->sk, server, &t, c->peer, &c->tls);
+}
+
+int mig_tls_check(const struct cryo_opts *o, bool source)
+{
+	struct ps_tls_opts t = { .cacert = o->tls_cacert, .cacrl = o->tls_cacrl,
+				 .cert = o->tls_cert, .key = o->tls_key, .what = "migrate" };
+	return ps_tls_check_files(&t, source ? "--to" : "--listen");
+}
+
 int mig_write(struct mig_conn *c, const void *buf, size_t len)
 {
 	const char *p = buf;
 	while (len) {
-		ssize_t n = send(c->sk, p, len, MSG_NOSIGNAL);
+		ssize_t n = c->tls ? ps_tls_send(c->tls, p, len) : send(c->sk, p, len, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -54,7 +72,7 @@ int mig_read(struct mig_conn *c, void *buf, size_t len)
 {
 	char *p = buf;
 	while (len) {
-		ssize_t n = recv(c->sk, p, len, 0);
+		ssize_t n = c->tls ? ps_tls_recv(c->tls, p, len) : recv(c->sk, p, len, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -174,7 +192,20 @@ static int send_file(struct mig_conn *c, int dirfd, const char *name, uint64_t *
 	if (!ret)
 		ret = mig_send(c, MIG_FILE, name, NULL, st.st_size);
 	off_t off = 0;
-	while (!ret && off < st.st_size) {
+	/* TLS: through a buffer (sendfile(2) would bypass the session) */
+	while (!ret && c->tls && off < st.st_size) {
+		char buf[1 << 16];
+		ssize_t n = pread(fd, buf, sizeof(buf), off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = log_errno(n ? -errno : -EIO, "migrate: can't read %s to send it", name);
+			break;
+		}
+		ret = mig_write(c, buf, n);
+		off += n;
+	}
+	while (!ret && !c->tls && off < st.st_size) {
 		ssize_t n = sendfile(c->sk, fd, &off, st.st_size - off);
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -933,8 +933,10 @@ static const struct cryo_option table[] = {
 	  "Page server connection on an open socket: dump sends over it, page-server "
 	  "receives from it (instead of --address/--port).", NULL },
 	{ "tls", 0, NOARG, NULL, DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NEG, set_flag,
-	  "Use TLS for the page server connection (dump --page-server and page-server): each "
-	  "end shows a certificate signed by the CA and checks the other's (GnuTLS).", NULL },
+	  "Use TLS for the page server connection (dump --page-server and page-server), the "
+	  "lazy pages' (dump --lazy-pages and lazy-pages --page-server) and migrate's (both "
+	  "ends): each end shows a certificate signed by the CA and checks the other's "
+	  "(GnuTLS).", NULL },
 	{ "tls-cacert", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), 0, set_tls_cacert,
 	  "TLS CA certificate (default /etc/pki/CA/cacert.pem).", NULL },
 	{ "tls-cacrl", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), 0, set_tls_cacrl,
@@ -944,7 +946,9 @@ static const struct cryo_option table[] = {
 	{ "tls-key", 0, REQ, "FILE", DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), 0, set_tls_key,
 	  "TLS private key (default /etc/pki/criu/private/key.pem).", NULL },
 	{ "tls-no-cn-verify", 0, NOARG, NULL, DUMPS | C(PAGE_SERVER) | C(LAZY_PAGES), NEG, set_flag,
-	  "Do not check that the page server's certificate names --address.", NULL },
+	  "Do not check that the server's certificate names the address connected to (the "
+	  "page server's or lazy pages' --address, migrate's --to host and, at migrate's "
+	  "destination, the source's address).", NULL },
 	{ "skip-file-rwx-check", 0, NOARG, NULL, C(RESTORE), NEG, set_flag,
 	  "Restore files whose permission bits (rwx for user, group, others) changed since "
 	  "the dump; without it such a file stops the restore, as with criu.", NULL },

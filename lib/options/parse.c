@@ -712,6 +712,9 @@ int opts_validate(struct cryo_opts *o)
 		if (!o->page_server && (o->address || o->port))
 			pr_warn("--address and --port only matter with --page-server: lazy-pages "
 				"reads the pages images of the work directory");
+		if (!o->page_server && o->tls)
+			pr_warn("--tls only matters with --page-server: lazy-pages reads the pages "
+				"images of the work directory, no connection to protect");
 		break;
 	case CMD_MIGRATE:
 		if (!!o->migrate_to == !!o->migrate_listen) {
@@ -729,11 +732,6 @@ int opts_validate(struct cryo_opts *o)
 				   "--ps-socket, --prev-images-dir, --track-mem, --leave-running and "
 				   "--leave-stopped are not for it (the source tree is killed once "
 				   "the destination runs it, and left running on a failure)");
-			return -EINVAL;
-		}
-		if (o->tls) {
-			opts_error(false, "Error: migrate --tls is not implemented yet (the images "
-				   "stream is not under TLS); run it over a trusted network or a tunnel");
 			return -EINVAL;
 		}
 		break;

@@ -40,8 +40,8 @@ PID with --pidfile.
                  takes the connection out and the table away after its
                  answer): no table is left at the destination
   dest-gone      nothing listens at --to: refused before the tree is touched
-  refusals       migrate without --to or --listen, --to without -t, --tls,
-                 --prev-images-dir
+  refusals       migrate without --to or --listen, --to without -t,
+                 --prev-images-dir (--tls: page_server.py's tls-migrate)
 """
 import json
 import os
@@ -330,8 +330,6 @@ def check_refusals(c):
     for args, text in ((['migrate', '-D', c.wdir], 'migrate needs either --to HOST:PORT'),
                        (['migrate', '--to', '127.0.0.1:1', '-D', c.wdir],
                         'migrate --to needs the root of the process tree'),
-                       (['migrate', '--listen', '1', '--tls', '-D', c.wdir],
-                        'migrate --tls is not implemented yet'),
                        (['migrate', '-t', '1', '--to', 'h:1', '--prev-images-dir', 'x',
                          '-D', c.wdir], 'migrate runs its own pre-dumps and dump'),
                        (['migrate', '-t', '1', '--to', 'nohost', '-D', c.wdir],

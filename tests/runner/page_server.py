@@ -33,10 +33,28 @@ mem_cow_chain_full).  These checks cover the rest:
                  accepted with --tls-no-cn-verify), a client certificate of
                  another CA, a client certificate revoked by --tls-cacrl, a
                  dump without --tls (the server ends the session)
+  tls-lazy       dump --lazy-pages --tls and lazy-pages --page-server --tls
+                 (ps_tls_checks.py): anon_mem restored lazily with every page
+                 from the dump over TLS, through a recording proxy whose
+                 capture must be TLS records both ways (so a TLS skipped
+                 fails), and the program checks every byte; refused, the
+                 process running on: a plain client (the dump names it and
+                 ends, no hang), a daemon of another CA (refused before any
+                 restore), a missing --tls-key (before the freeze; the daemon
+                 at once)
+  tls-migrate    migrate --tls on both ends, pre-copy and --lazy-pages: the
+                 stream (through the proxy: TLS records only, no image name
+                 or magic in plaintext) and the lazy pages' connection both
+                 say TLS, mem_migrate passes its check of every byte;
+                 refused, the tree untouched: a plain source, a source of
+                 another CA, a source whose certificate does not name its
+                 address, a source without its key (before it connects), a
+                 destination without its key (at once)
   criu-server    `criu page-server` receiving from `cryo dump`, where criu
                  can start at all (criu 3.17's kernel probes fail on this
                  kernel: then SKIP, saying why)
 """
+import atexit
 import os
 import random
 import shutil
@@ -53,6 +71,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checklib import (CRYO, PROGS, Check, CheckFailed, CheckSkipped, note,  # noqa: E402
                       reap_if_child, run_checks, state, wait_until)
 import psrv     # noqa: E402
+import ps_tls_checks    # noqa: E402
 
 CRIT = ['/usr/bin/python3', '/usr/bin/crit']
 PS_IOV_OPEN2, PS_IOV_ADD_F, PS_IOV_GET, PS_IOV_FLUSH_N_CLOSE = 4, 6, 7, 0x1024
@@ -372,29 +391,55 @@ def openssl(c, *args):
         raise CheckFailed('openssl %s: %s' % (' '.join(args), p.stdout[-300:]))
 
 
+_pki = []    # the first check's pki directory, copied by the next ones
+
+
 def make_pki(c):
-    """ca (CA), other-ca, server (localhost, 127.0.0.1), wrong-name (only
+    """make_pki_once() for the first check that asks, a copy for the others
+    (one set of keys per run: key generation is slow on a loaded machine)."""
+    dst = c.path('pki')
+    if _pki and os.path.isdir(_pki[0]):
+        shutil.copytree(_pki[0], dst)
+        return lambda n: os.path.join(dst, n)
+    P = make_pki_once(c)
+    keep = tempfile.mkdtemp(prefix='cryo-ps.pki.', dir='/tmp')
+    shutil.copytree(dst, os.path.join(keep, 'pki'))
+    _pki[:] = [os.path.join(keep, 'pki')]
+    atexit.register(shutil.rmtree, keep, True)
+    return P
+
+
+def make_pki_once(c):
+    """ca (CA), other-ca, server (localhost, 127.0.0.1), node (the same
+    names, a client too: a migrate end), node-far (a migrate end named only
+    elsewhere.example), wrong-name (only
     elsewhere.example), client, stranger (signed by other-ca), revoked
     (client cert in crl.pem)."""
     os.makedirs(c.path('pki'), exist_ok=True)
     P = lambda n: c.path('pki', n)  # noqa: E731
     for ca in ('ca', 'other-ca'):
-        openssl(c, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+        openssl(c, 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+                '-nodes', '-days', '2',
                 '-subj', '/CN=cryo test %s' % ca, '-keyout', P(ca + '.key'),
                 '-out', P(ca + '.pem'))
     certs = (('server', 'ca', 'localhost', 'DNS:localhost,IP:127.0.0.1'),
+             ('node', 'ca', 'localhost', 'DNS:localhost,IP:127.0.0.1'),
+             ('node-far', 'ca', 'elsewhere.example', 'DNS:elsewhere.example'),
              ('wrong-name', 'ca', 'elsewhere.example', 'DNS:elsewhere.example'),
              ('client', 'ca', 'cryo client', None),
              ('revoked', 'ca', 'cryo revoked client', None),
              ('stranger', 'other-ca', 'cryo stranger', None))
     for n, ca, cn, san in certs:
-        openssl(c, 'req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=%s' % cn,
+        openssl(c, 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+                '-nodes', '-subj', '/CN=%s' % cn,
                 '-keyout', P(n + '.key'), '-out', P(n + '.csr'))
         ext = P(n + '.ext')
         with open(ext, 'w') as f:
             f.write('basicConstraints=CA:FALSE\n')
-            f.write('keyUsage=digitalSignature,keyEncipherment\n')
-            f.write('extendedKeyUsage=%s\n' % ('serverAuth' if san else 'clientAuth'))
+            f.write('keyUsage=digitalSignature\n')
+            # node: a migrate end, client and server both
+            f.write('extendedKeyUsage=%s\n' % ('serverAuth,clientAuth' if 'node' in n else
+                                               'serverAuth' if san else 'clientAuth'))
             if san:
                 f.write('subjectAltName=%s\n' % san)
         openssl(c, 'x509', '-req', '-in', P(n + '.csr'), '-CA', P(ca + '.pem'),
@@ -508,6 +553,8 @@ CHECKS = [
     ('daemon', check_daemon),
     ('refusals', check_refusals),
     ('tls', check_tls),
+    ('tls-lazy', lambda c: ps_tls_checks.check_tls_lazy(c, make_pki)),
+    ('tls-migrate', lambda c: ps_tls_checks.check_tls_migrate(c, make_pki)),
     ('criu-server', check_criu_server),
 ]
 
