@@ -690,6 +690,9 @@ int opts_validate(struct cryo_opts *o)
 		if (!o->page_server && !o->lazy_pages && (o->ps_socket >= 0 || o->port))
 			pr_warn("--port and --ps-socket only matter with --page-server: %s writes "
 				"the pages to the images directory", cmd);
+		if (!o->page_server && !o->lazy_pages && o->tls)
+			pr_warn("--tls only matters with --page-server or --lazy-pages: %s writes "
+				"the pages to the images directory, no connection to protect", cmd);
 		break;
 	case CMD_PAGE_SERVER:
 		if (o->lazy_pages) {
