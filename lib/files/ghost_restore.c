@@ -252,6 +252,36 @@ static bool is_tmpfile_name(const char *name, uint64_t ino)
 	return b && !strcmp(b + 1, want);
 }
 
+static bool ghost_take_name(int dfd, const char *tmpname, const char *base);
+
+/* Another file has taken the old name of a deleted FIFO or device node:
+ * cryo holds the node made as @tmpname by an O_PATH descriptor and leaves
+ * it deleted under its old name (ghost_take_name), so that it shows as
+ * "NAME (deleted)" again.  cryo opens FIFOs and device nodes itself, in
+ * its own mount namespace where the path is one of its own /proc (and a
+ * mapping of it gets cryo's descriptor: files_reg_cryo_fd); a directory
+ * or a symlink can't be reopened through a /proc link: they keep their
+ * temporary names.  False: not done (the temporary name stays). */
+static bool take_name_kept(struct ghost_rst *g, int dfd, const char *tmpname, const char *base,
+			   mode_t type)
+{
+	int fd = openat(dfd, tmpname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb) || (sb.st_mode & S_IFMT) != type ||
+	    !ghost_take_name(dfd, tmpname, base)) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", getpid(), fd);
+	free(g->rm);
+	g->rm = NULL;
+	g->keep_fd = fd;
+	g->path = xstrdup(path);
+	return true;
+}
+
 /* A ghost directory, FIFO, device node or symlink @e, made as a temporary
  * name in its directory, given its owner, mode and times through a
  * descriptor of what was made, then put under its old name. */
@@ -345,11 +375,14 @@ static int make_ghost_node(struct reg_rst *st, struct ghost_rst *g, const char *
 		g->rm = xstrdup(base);
 		g->path = xstrdup(name);
 		g->named = true;
+	} else if (errno == EEXIST && (type == S_IFIFO || type == S_IFCHR || type == S_IFBLK) &&
+		   take_name_kept(g, dfd, tmpname, base, type)) {
+		/* another file has its name: held by cryo, deleted under it */
 	} else {
 		snprintf(path, sizeof(path), "%.*s%s", (int)(base - name), name, tmpname);
 		g->path = xstrdup(path);
 	}
-	return g->path && g->rm ? 0 : -ENOMEM;
+	return g->path && (g->rm || g->keep_fd >= 0) ? 0 : -ENOMEM;
 }
 
 /* Another file has taken the old name of a deleted file since the dump:

@@ -107,6 +107,58 @@ static int check_vfork_parent(struct seized_proc *p, pid_t tid)
 	return ret;
 }
 
+/* Is @pid in the tree under @root (its ancestors reach @root)? */
+static bool under_root(pid_t pid, pid_t root)
+{
+	for (int depth = 0; pid > 1 && depth < 4096; depth++) {
+		if (pid == root)
+			return true;
+		struct proc_stat st;
+		if (proc_read_stat_live(pid, 0, &st))
+			break;
+		pid = st.ppid;
+	}
+	return false;
+}
+
+/* @tid of @p is traced by @tracer (a task has one tracer, so PTRACE_SEIZE
+ * failed).  Nothing was done to it or its tracer: say who traces whom, why
+ * that blocks and what helps.  A debugger in the tree or outside, strace,
+ * or a child that called PTRACE_TRACEME (traced by its parent). */
+static void report_traced(struct seized_proc *p, pid_t tid, pid_t tracer)
+{
+	const struct seized_proc *root = p;
+	while (root->parent)
+		root = root->parent;
+	struct proc_stat ts;
+	char tcomm[64] = "?";
+	pid_t tgid = tracer;
+	char path[64], *s;
+	/* the tracer may be a thread: name its process */
+	snprintf(path, sizeof(path), "/proc/%d/status", tracer);
+	if (read_file(AT_FDCWD, path, &s, true) >= 0) {
+		char *t = strstr(s, "\nTgid:");
+		if (t)
+			tgid = atoi(t + 6);
+		free(s);
+	}
+	if (!proc_read_stat_live(tgid, 0, &ts))
+		snprintf(tcomm, sizeof(tcomm), "%s", ts.comm);
+	char who[96];
+	if (tid == p->pid)
+		snprintf(who, sizeof(who), "process %d (%s)", p->pid, p->comm);
+	else
+		snprintf(who, sizeof(who), "thread %d of process %d (%s)", tid, p->pid, p->comm);
+	bool inside = under_root(tgid, root->pid);
+	pr_err("%s is traced (ptrace) by process %d (%s), %s%s: a task has one tracer at a "
+	       "time, so cryo can't seize it, and no restore can recreate a ptrace attachment "
+	       "(criu refuses it too); detach the tracer (quit or detach the debugger or "
+	       "strace%s) and dump again. cryo left both as they were",
+	       who, tgid, tcomm, tgid == p->ppid ? "its parent (PTRACE_TRACEME or an attach), " : "",
+	       inside ? "in the tree being dumped" : "outside the tree being dumped",
+	       inside ? ", or let the tracing process end its PTRACE_ATTACH/PTRACE_SEIZE" : "");
+}
+
 /* Seize one thread and bring it to an interrupt (or group) stop; *@stop_sig
  * gets the signal of the group stop it was in (0: running).
  * Returns 1 if seized, 0 if the thread vanished, <0 on error. */
@@ -141,8 +193,7 @@ static int seize_thread(struct seized_proc *p, pid_t tid, unsigned timeout_ms, i
 			proc_status_free(&st);
 		}
 		if (e == EPERM && tracer)
-			pr_err("can't seize task %d (%s): it is already traced by pid %d; "
-			       "detach the debugger/tracer first", tid, p->comm, tracer);
+			report_traced(p, tid, tracer);
 		else if (e == EPERM)
 			pr_err("can't seize task %d (%s): permission denied; cryo needs "
 			       "CAP_SYS_PTRACE (run as root) and a ptrace scope that allows it "

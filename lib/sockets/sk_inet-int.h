@@ -191,6 +191,12 @@ int tcp_restore_closed(struct files_restore *fr, const InetSkEntry *ie);
  * for its addresses where the peer's is local.  0 (best effort) or -ENOMEM. */
 int tcp_seed_rtt(struct files_restore *fr, const InetSkEntry *ie);
 void tcp_restore_finish(struct files_restore *fr, bool ok);
+/* --- sk_tcp_mss.c --- */
+/* In repair mode, after TCP_REPAIR_OPTIONS and before the queues: the
+ * send MSS recomputed with the restored clamp and options, bounded as
+ * when dumped; @rcv_nxt: the receive sequence set before connect().
+ * 0 or -errno (logged). */
+int tcp_restore_mss(int sk, uint32_t id, const TcpStreamEntry *t, uint32_t rcv_nxt);
 
 /* --- sk_tcp_fin.c --- */
 

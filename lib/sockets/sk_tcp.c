@@ -202,6 +202,8 @@ static int dump_state(struct fd_dump *d, int fd, const InetSkEntry *ie)
 		goto out;
 	}
 	tse.mss_clamp = v;
+	tse.has_cryo_snd_mss = 1;
+	tse.cryo_snd_mss = ti.tcpi_snd_mss;
 	tse.opt_mask = ti.tcpi_options;
 	if (ti.tcpi_options & TCPI_OPT_WSCALE) {
 		tse.snd_wscale = ti.tcpi_snd_wscale;
@@ -735,6 +737,9 @@ static int restore_state(int sk, const InetSkEntry *ie, TcpStreamEntry *t, const
 	if (t->has_timestamp &&
 	    setsockopt(sk, SOL_TCP, TCP_TIMESTAMP, &t->timestamp, sizeof(t->timestamp)))
 		return_perror("setsockopt(TCP_TIMESTAMP) on TCP connection %u (%s)", ie->id, cs);
+	/* before any data is queued: the queues' segments are cut to it */
+	if ((ret = tcp_restore_mss(sk, ie->id, t, inq_seq - t->inq_len)))
+		return ret;
 
 	struct bufs b;
 	if ((ret = bufs_raise(sk, t, &b, ie)))

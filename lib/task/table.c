@@ -30,6 +30,7 @@ const struct task_item *const task_items[] = {
 	&task_item_signals,
 	&task_item_timers_arm,
 	&task_item_creds,
+	&task_item_cpuctl,		/* after seccomp: it may force-disable */
 	&task_item_cpu,
 	&task_item_sigmask,
 };

@@ -18,6 +18,8 @@ int task_rseq_abort(pid_t tid, uint64_t *cs_ptr, struct user_regs_struct *live,
 extern const struct task_item task_item_robust_list, task_item_tid_address,
 	task_item_sigaltstack, task_item_comm, task_item_sched, task_item_mdwe,
 	task_item_mcl_future;
+/* spec.c */
+extern const struct task_item task_item_cpuctl;
 /* mm.c */
 extern const struct task_item task_item_mm;
 /* proc.c */

@@ -3,11 +3,13 @@
  * Before the checkpoint (in the outfile's directory): dnull, a copy of
  * /dev/null (1:3, mode 0620, owner 1234:5678), open O_RDWR at fd 40, and
  * dzero, a copy of /dev/zero (1:5, mode 0444), open O_RDONLY at fd 41;
- * both unlinked.
- * After SIGTERM: fds 40 and 41 show "NAME (deleted)", are character
+ * both unlinked; dtaken, another copy of /dev/null open O_WRONLY at fd 42,
+ * unlinked, its name then taken by a regular file holding "other".
+ * After SIGTERM: fds 40, 41 and 42 show "NAME (deleted)", are character
  * devices 1:3 and 1:5 with nlink 0 and their modes and owners, with their
  * access modes; they behave as those devices (a write to 40 is swallowed
- * and it reads EOF; 41 reads zeros); no name is left behind.
+ * and it reads EOF; 41 reads zeros); no name is left behind but dtaken,
+ * still the regular file with its contents.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -47,11 +49,12 @@ int main(int argc, char **argv)
 {
 	test_doc = "deleted device nodes";
 	test_init(argc, argv);
-	char tmp[2048], dir[2048], dn[4096], dz[4096];
+	char tmp[2048], dir[2048], dn[4096], dz[4096], dt[4096];
 	snprintf(tmp, sizeof(tmp), "%s", test_outfile() ? test_outfile() : "./x");
 	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
 	snprintf(dn, sizeof(dn), "%s/dnull", dir);
 	snprintf(dz, sizeof(dz), "%s/dzero", dir);
+	snprintf(dt, sizeof(dt), "%s/dtaken", dir);
 	if (mknod(dn, S_IFCHR | 0600, makedev(1, 3)) || chown(dn, 1234, 5678) || chmod(dn, 0620) ||
 	    mknod(dz, S_IFCHR | 0444, makedev(1, 5)))
 		setup_fail("mknod: %s", strerror(errno));
@@ -59,12 +62,27 @@ int main(int argc, char **argv)
 	if (a < 0 || b < 0 || dup2(a, 40) != 40 || dup2(b, 41) != 41 || close(a) || close(b) ||
 	    unlink(dn) || unlink(dz))
 		setup_fail("open/unlink: %s", strerror(errno));
+	int t, o;
+	if (mknod(dt, S_IFCHR | 0600, makedev(1, 3)) || (t = open(dt, O_WRONLY)) < 0 ||
+	    dup2(t, 42) != 42 || close(t) || unlink(dt) ||
+	    (o = open(dt, O_WRONLY | O_CREAT | O_EXCL, 0644)) < 0 || write(o, "other", 5) != 5 ||
+	    close(o))
+		setup_fail("dtaken: %s", strerror(errno));
 
 	test_daemon();
 	test_waitsig();
 
 	check(40, dn, 1, 3, 0620, 1234, 5678, O_RDWR);
 	check(41, dz, 1, 5, 0444, 0, 0, O_RDONLY);
+	check(42, dt, 1, 3, 0600, 0, 0, O_WRONLY);
+	char other[16] = "";
+	struct stat ost;
+	o = open(dt, O_RDONLY);
+	if (o < 0 || fstat(o, &ost) || !S_ISREG(ost.st_mode) || read(o, other, sizeof(other)) != 5 ||
+	    memcmp(other, "other", 5))
+		fail("%s is no longer the regular file holding \"other\"", dt);
+	if (o >= 0)
+		close(o);
 	char buf[64];
 	memset(buf, 'x', sizeof(buf));
 	if (write(40, buf, 10) != 10 || read(40, buf, 10) != 0)
@@ -74,10 +92,11 @@ int main(int argc, char **argv)
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	while (d && (e = readdir(d)))
-		if (strstr(e->d_name, "dnull") || strstr(e->d_name, "dzero"))
+		if (strstr(e->d_name, "dnull") || strstr(e->d_name, "dzero") ||
+		    (strstr(e->d_name, "dtaken") && strcmp(e->d_name, "dtaken")))
 			fail("%s/%s was left behind", dir, e->d_name);
 	if (d)
 		closedir(d);
-	pass();
-	return 0;
+	unlink(dt);
+	return test_verdict();
 }

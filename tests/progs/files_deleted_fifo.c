@@ -7,6 +7,9 @@
  * After SIGTERM: the four fds show "dfifo (deleted)", one FIFO inode with
  * nlink 0, mode 0640 and that owner; fd 41 reads the 5000 bytes back and
  * then nothing (EAGAIN); a write on 42 is read on 41; no name is left.
+ * --taken: once the FIFO is unlinked a regular file holding "other" takes
+ * its name; after SIGTERM the fds still show "dfifo (deleted)" and dfifo
+ * is that file still.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -18,6 +21,9 @@
 #include <unistd.h>
 
 #include "zdtmtst.h"
+
+static bool taken;
+TEST_OPTION(taken, bool, "a regular file takes the FIFO's name", 0);
 
 int main(int argc, char **argv)
 {
@@ -39,6 +45,10 @@ int main(int argc, char **argv)
 		setup_fail("open %s: %s", name, strerror(errno));
 	if (write(42, buf, sizeof(buf)) != sizeof(buf) || unlink(name))
 		setup_fail("write/unlink: %s", strerror(errno));
+	int o;
+	if (taken && ((o = open(name, O_WRONLY | O_CREAT | O_EXCL, 0644)) < 0 ||
+		      write(o, "other", 5) != 5 || close(o)))
+		setup_fail("taking the name %s: %s", name, strerror(errno));
 
 	test_daemon();
 	test_waitsig();
@@ -75,10 +85,15 @@ int main(int argc, char **argv)
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	while (d && (e = readdir(d)))
-		if (strstr(e->d_name, "dfifo"))
+		if (strstr(e->d_name, "dfifo") && (!taken || strcmp(e->d_name, "dfifo")))
 			fail("%s/%s was left behind", dir, e->d_name);
 	if (d)
 		closedir(d);
-	pass();
-	return 0;
+	char other[16] = "";
+	if (taken && ((o = open(name, O_RDONLY)) < 0 || read(o, other, sizeof(other)) != 5 ||
+		      memcmp(other, "other", 5)))
+		fail("%s is no longer the regular file holding \"other\"", name);
+	if (taken)
+		unlink(name);
+	return test_verdict();
 }

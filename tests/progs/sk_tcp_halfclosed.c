@@ -11,7 +11,8 @@
  *   FIN_WAIT2.
  * --v6 (::1), --mapped (IPv6 sockets talking IPv4, ::ffff:127.0.0.1).
  *
- * After the restore: each socket's TCP_INFO state is the dumped one, every
+ * After the restore: each socket's TCP_MAXSEG (its send MSS) reads as
+ * before the dump, before any new exchange; its TCP_INFO state is the dumped one, every
  * byte arrives once and in order, end of file where the peer shut down,
  * EPIPE writing where we did, and the open direction still carries data.
  */
@@ -37,7 +38,17 @@ struct pair {
 	size_t c2s, s2c;	/* bytes written each way, unread */
 	bool cshut, sshut;	/* shut down writing */
 	uint64_t cseed, sseed;
+	int cmss, smss;		/* TCP_MAXSEG before the dump */
 };
+
+static int maxseg(int fd)
+{
+	int v = -1;
+	socklen_t l = sizeof(v);
+	if (getsockopt(fd, SOL_TCP, TCP_MAXSEG, &v, &l))
+		return -errno;
+	return v;
+}
 
 static int family(void)
 {
@@ -196,6 +207,10 @@ static void drain(int fd, size_t n, uint64_t seed, bool eof, const char *what, c
 static void check(struct pair *p)
 {
 	int cs = sk_state(p->c), ss = sk_state(p->s);
+	/* first, before anything new is exchanged */
+	if (maxseg(p->c) != p->cmss || maxseg(p->s) != p->smss)
+		fail("%s: TCP_MAXSEG client %d, server %d; before the dump %d, %d", p->name,
+		     maxseg(p->c), maxseg(p->s), p->cmss, p->smss);
 	if (cs != p->cstate || ss != p->sstate) {
 		fail("%s: states after the restore %d/%d, expected %d/%d", p->name, cs, ss,
 		     p->cstate, p->sstate);
@@ -248,8 +263,10 @@ int main(int argc, char **argv)
 		pairs[i].cseed = 100 + i;
 		pairs[i].sseed = 200 + i;
 		setup(&pairs[i]);
-		test_msg("%s: %zu bytes client -> server, %zu back", pairs[i].name, pairs[i].c2s,
-			 pairs[i].s2c);
+		pairs[i].cmss = maxseg(pairs[i].c);
+		pairs[i].smss = maxseg(pairs[i].s);
+		test_msg("%s: %zu bytes client -> server, %zu back; mss %d/%d", pairs[i].name,
+			 pairs[i].c2s, pairs[i].s2c, pairs[i].cmss, pairs[i].smss);
 	}
 
 	test_daemon();

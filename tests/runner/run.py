@@ -780,7 +780,7 @@ class Runner(fault.FaultTests, real.RealTests):
             if st is None:
                 raise TestFailed('process %d is gone %s' % (p, what))
             want = expect.get(p)
-            if want in ('Z', 'T'):
+            if want in ('Z', 'T', 't'):   # t: a tracee in a ptrace stop (proc_ptrace_refuse)
                 if st[0] != want and not (want == 'T' and st[0] == 't'):
                     raise TestFailed('process %d is in state %s %s; it was %s before the dump'
                                      % (p, st[0], what, want))
@@ -1101,7 +1101,7 @@ class Runner(fault.FaultTests, real.RealTests):
             tree = self.tree_of(pid, meta)
             # zombies and stopped tasks made on purpose by the test (tree test)
             expect = {p: (proc_stat(p) or '?')[0] for p in tree}
-            expect = {p: st for p, st in expect.items() if st in 'ZT' and p != pid}
+            expect = {p: st for p, st in expect.items() if st in 'ZTt' and p != pid}
             self.check_running(tree, 'before dump%s' % tag, expect)
             if meta['pidns_root'] == 'yes' or mods['ns']:
                 inner = {p: nspid_inner(p) for p in tree}

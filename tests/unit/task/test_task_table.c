@@ -1,6 +1,6 @@
 /* lib/task: the table's order (restore phases never go back, process items
- * before thread items, the credentials just before the registers and the
- * mask, timers armed after the pending signals are queued), and per-run
+ * before thread items, the credentials just before the TSC and speculation
+ * controls, then the registers and the mask, timers armed after the pending signals are queued), and per-run
  * state kept in the run's context: two restores reading seccomp.img do not
  * see each other's (lib/creds used to keep it in a static, which a second
  * run's prepare freed under the first). */
@@ -44,7 +44,9 @@ static void test_table(void)
 	int n = task_nr_items;
 	CHECK_INT(find("registers"), n - 2);
 	CHECK_INT(find("signal mask"), n - 1);
-	CHECK_INT(find("credentials"), n - 3);
+	CHECK_INT(find("credentials"), n - 4);
+	/* after seccomp, which may force-disable speculation itself */
+	CHECK_INT(find("TSC and speculation controls"), n - 3);
 	CHECK(find("pending signals") >= 0);
 	CHECK(find("timers armed") > find("pending signals"));
 	CHECK(find("shared seccomp filters") < find("robust list"));
