@@ -37,6 +37,9 @@ struct shmem_obj {
 	uint64_t ref_start, ref_end;	/* a mapping of it in the creator */
 	bool sysv_created;		/* this restore created the segment */
 	bool sysv_rmid;			/* mark it destroyed once attached */
+	void *sysv_fill;		/* cryo's attachment that filled it, kept
+					 * until a task has it (kernel.shm_rmid_forced
+					 * removes it at its last detach) */
 	int cryo_fd;			/* if > 0, cryo's fd of the object: memfd: the
 					 * description memfd_create made (memfd_open_hook);
 					 * anon: opened through its creator's map_files.

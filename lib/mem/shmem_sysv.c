@@ -214,10 +214,12 @@ static int sysv_prepare(struct shmem_registry *reg, struct shmem_obj *o)
 		if (ret)
 			break;
 	}
-	shmdt(addr);
 	img_close(img);
-	if (ret)
+	if (ret) {
+		shmdt(addr);
 		return ret;
+	}
+	o->sysv_fill = addr;
 	struct shmid_ds set = { 0 };
 	set.shm_perm.uid = d->uid;
 	set.shm_perm.gid = d->gid;
@@ -278,6 +280,10 @@ int shmem_sysv_attach(struct remote *r, const struct shmem_registry *reg, const 
 			return r2 ? r2 : r3;
 	}
 	o->sysv_rmid = false;
+	if (o->sysv_fill) {
+		shmdt(o->sysv_fill);
+		o->sysv_fill = NULL;
+	}
 	if (!o->creator) {
 		o->creator = r->tid;
 		o->ref_start = first->start;

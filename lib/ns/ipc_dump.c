@@ -202,12 +202,25 @@ static long attached_hugetlb_page(void *addr)
 	return ret;
 }
 
+/* kernel.shm_rmid_forced of the namespace cryo's thread is in (0 if
+ * unreadable) */
+static bool rmid_forced(void)
+{
+	char buf[16] = "";
+	int fd = open("/proc/sys/kernel/shm_rmid_forced", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	return n > 0 && atoi(buf) != 0;
+}
+
 static int dump_shm(struct cr_img *img)
 {
 	struct shm_info info;
 	int max = shmctl(0, SHM_INFO, (struct shmid_ds *)&info);
 	if (max < 0)
 		return log_errno(-errno, "shmctl(SHM_INFO) in the IPC namespace being dumped failed");
+	bool forced = rmid_forced();
 	for (int i = 0; i <= max; i++) {
 		struct shmid_ds ds;
 		int id = shmctl(i, SHM_STAT, &ds);
@@ -223,6 +236,18 @@ static int dump_shm(struct cr_img *img)
 		se.has_size = 1;
 		se.size = ds.shm_segsz;
 		se.has_in_pagemaps = 1;	/* contents follow the entry */
+		/* With kernel.shm_rmid_forced, the last detach removes a segment
+		 * (and so would cryo's, from one attached by none), and one
+		 * attached by none lives only while the process that made it
+		 * does: the restore's segments are made by cryo, which exits. */
+		if (forced && ds.shm_nattch == 0) {
+			pr_err("SysV segment %d (key 0x%x) is attached by no process while "
+			       "kernel.shm_rmid_forced is 1 in its IPC namespace: cryo can neither "
+			       "read it without removing it nor make it outlive the restore (attach "
+			       "it in a process of the tree, or set kernel.shm_rmid_forced to 0)",
+			       id, ds.shm_perm.__key);
+			return -EOPNOTSUPP;
+		}
 		/* cryo's attachment counts in shm_nattch only while it reads */
 		void *addr = shmat(id, NULL, SHM_RDONLY);
 		if (addr == (void *)-1)

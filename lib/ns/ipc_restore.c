@@ -44,6 +44,18 @@ static int set_next_id(const char *kind, int id)
 	return 0;
 }
 
+static int write_rmid_forced(void)
+{
+	int fd = open("/proc/sys/kernel/shm_rmid_forced", O_WRONLY | O_CLOEXEC);
+	int ret = fd < 0 || write(fd, "1", 1) != 1 ? -errno : 0;
+	if (fd >= 0)
+		close(fd);
+	if (ret)
+		return log_errno(ret, "can't set kernel.shm_rmid_forced to 1 in the new IPC "
+				 "namespace");
+	return 0;
+}
+
 static int check_desc(const IpcDescEntry *d, const char *img)
 {
 	if (!d || !d->has_id || !d->has_key || !d->has_mode || !d->has_uid || !d->has_gid) {
@@ -278,7 +290,12 @@ int ipcns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, u
 	 * In a namespace a new user namespace owns, only that namespace's
 	 * root may write them (the kernel compares the writer's euid with its
 	 * uid, no capability helps): cryo's thread takes that euid meanwhile. */
+	/* kernel.shm_rmid_forced after the objects: set, the restore's own
+	 * detach from each segment it fills would remove it (no process of
+	 * the tree has attached it yet) */
 	struct userns_euid as;
+	bool rmid = var->has_shm_rmid_forced && var->shm_rmid_forced;
+	var->has_shm_rmid_forced = 0;
 	ret = userns_as_root(set, &as);
 	if (!ret) {
 		ret = ipcns_sysctls(var, true, false);
@@ -292,6 +309,12 @@ int ipcns_create(const struct ns_desc *d, int dirfd, const struct ns_set *set, u
 		ret = restore_one(dirfd, IMG_IPC_MSG, id, restore_msg);
 	if (!ret)
 		ret = restore_one(dirfd, IMG_IPC_SEM, id, restore_sem);
+	if (!ret && rmid && !(ret = userns_as_root(set, &as))) {
+		ret = write_rmid_forced();
+		int r3 = userns_as_self(&as);
+		if (!ret)
+			ret = r3;
+	}
 	if (!ret)
 		ret = ipcns_sysctls(var, true, true);
 	int r2 = ns_leave(d, back);

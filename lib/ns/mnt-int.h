@@ -74,6 +74,12 @@ bool mnt_fs_recreated(const char *fs);
  * /dev/null); 0, or a negative code logged naming @what. */
 int mnt_run_tar(char *const argv[], int in, int out, const char *what);
 
+/* mnt_clean.c: a descriptor of the root of tmpfs @m of @t (process @pid's
+ * mount namespace) alone, a detached clone of it without the mounts on
+ * and over it (the namespace is not touched), or a negative code
+ * (logged). */
+int mnt_clean_root(pid_t pid, const struct mnt_table *t, const struct mnt_info *m);
+
 /* overlayfs (mnt_ovl.c): the layer directories named in the options
  * @opts (lowerdir's each, upperdir, workdir, lowerdir+, datadir+) into
  * *@paths (allocated, *@n of them); 0 or -ENOMEM. */

@@ -208,13 +208,21 @@ static int dump_tmpfs(struct ns_dump *st, const struct mnt_table *t, const struc
 {
 	char path[4200], name[64], what[4300];
 	struct stat sb;
-	if (over_mounted(t, m)) {
-		pr_err("tmpfs %s in the mount namespace of process %d is over-mounted: cryo can't "
-		       "reach its files to save them", m->mp, pid);
-		return -EOPNOTSUPP;
+	/* files under its submounts' mount points, or a tmpfs hidden under
+	 * another: through a clone of the mount alone (mnt_clean.c) */
+	bool clean = over_mounted(t, m);
+	for (int i = 0; i < t->n && !clean; i++)
+		clean = t->m[i].parent == m->id;
+	int fd;
+	if (clean) {
+		fd = mnt_clean_root(pid, t, m);
+		if (fd < 0)
+			return fd;
+		snprintf(path, sizeof(path), "a clone of %s alone", m->mp);
+	} else {
+		snprintf(path, sizeof(path), "/proc/%d/root%s", pid, m->mp);
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
-	snprintf(path, sizeof(path), "/proc/%d/root%s", pid, m->mp);
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return log_errno(-errno, "can't open tmpfs %s of process %d's mount namespace (%s)",
 				 m->mp, pid, path);
@@ -251,7 +259,9 @@ static int dump_tmpfs(struct ns_dump *st, const struct mnt_table *t, const struc
 	size_t k = 0;
 	for (; argv && k < nb; k++)
 		argv[k] = (char *)base[k];
-	for (int i = 0; !ret && i < t->n; i++) {
+	/* (a clean clone has no mounts on it: its mount points are plain
+	 * directories, saved with what they hold) */
+	for (int i = 0; !ret && !clean && i < t->n; i++) {
 		const char *rel;
 		if (t->m[i].parent != m->id || !mnt_path_under(t->m[i].mp, m->mp, &rel) || !rel[0])
 			continue;

@@ -259,10 +259,27 @@ static int add_thread(struct seized_proc *p, pid_t tid)
 	return 0;
 }
 
+/* Is @tid in @gone (@n of them)?  Else add it (if there is room). */
+static bool seen_gone(pid_t *gone, int *n, int max, pid_t tid)
+{
+	for (int i = 0; i < *n; i++)
+		if (gone[i] == tid)
+			return true;
+	if (*n < max)
+		gone[(*n)++] = tid;
+	return false;
+}
+
 static int seize_proc_threads(struct seized_proc *p, unsigned timeout_ms)
 {
 	bool any_stopped = false;
-	for (int round = 0; round < 100; round++) {
+	/* A thread that exits while cryo seizes the others may have started
+	 * another first (a thread handing its work to a successor): after a
+	 * round in which one went, list the threads again. */
+	pid_t gone[1024];
+	int nr_gone = 0;
+	bool settled = false;
+	for (int round = 0; round < 100 && !settled; round++) {
 		char path[64];
 		pid_t *tids;
 		int n, added = 0;
@@ -280,8 +297,11 @@ static int seize_proc_threads(struct seized_proc *p, unsigned timeout_ms)
 				free(tids);
 				return ret;
 			}
-			if (ret == 0)
+			if (ret == 0) {
+				if (!seen_gone(gone, &nr_gone, 1024, tids[i]))
+					added++;
 				continue;
+			}
 			ret = add_thread(p, tids[i]);
 			if (ret) {
 				ptrace(PTRACE_DETACH, tids[i], 0, 0);
@@ -295,8 +315,12 @@ static int seize_proc_threads(struct seized_proc *p, unsigned timeout_ms)
 			added++;
 		}
 		free(tids);
-		if (!added)
-			break;
+		settled = !added;
+	}
+	if (!settled) {
+		pr_err("process %d (%s) keeps starting threads faster than cryo can seize them "
+		       "(100 rounds): dump it when it is quieter", p->pid, p->comm);
+		return -EAGAIN;
 	}
 	/* The leader first, as CRIU orders threads. */
 	for (int i = 1; i < p->nr_threads; i++)

@@ -25,7 +25,17 @@
  *   --skip /unb  the dump is given --skip-mnt for our unbindable mount: it
  *              must be gone after the restore
  *   --linked   also hold open a file of the tmpfs whose name was removed
- *              but that has another (refused) */
+ *              but that has another (refused)
+ *   --more     also: a mount point whose path has a space and a tab; a
+ *              tmpfs with files remounted read-only; a tmpfs over-mounted
+ *              by another (its files come back under it); a
+ *              bind of a subdirectory of our tmpfs; a read-only bind of a
+ *              writable tmpfs; a mount both slave and shared; tmpfs
+ *              options (uid, gid, nr_inodes, noexec, noatime); a tmpfs
+ *              nested in a tmpfs (a file under its mount point); a file
+ *              of our tmpfs bound on another
+ *   --hidfd    with --more, a descriptor on a file of the hidden tmpfs
+ *              (refused: the restore reopens files by path) */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +66,10 @@ static bool overlay;
 TEST_OPTION(overlay, bool, "also mount a private overlayfs", 0);
 static char *skip = "";
 TEST_OPTION(skip, string, "a mount of ours the dump leaves out (--skip-mnt): /unb", 0);
+static bool more;
+TEST_OPTION(more, bool, "also the mounts of --more (see the top comment)", 0);
+static bool hidfd;
+TEST_OPTION(hidfd, bool, "with --more, hold a file of the hidden tmpfs open (refused)", 0);
 static bool linked;
 TEST_OPTION(linked, bool, "also hold open a file renamed by a link and an unlink", 0);
 
@@ -234,8 +248,123 @@ static int rm_one(const char *path, const struct stat *st, int type, struct FTW 
 static const char hello[] = "hello from the tmpfs";
 static const char hosttext[] = "a file of the host directory";
 static char pat[A_SIZE];
-static int fa, fh, fro, fu, lsk, csk, ask, fdel;
+static int fa, fh, fro, fu, lsk, csk, ask, fdel, fhid = -1;
 static struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+static const char lowertext[] = "a file of the hidden tmpfs";
+
+/* --more: the mount states of criu's zdtm mount tests ns_mnt lacks */
+static void build_more(void)
+{
+	xmkdir(P("/sp ace\tx"), 0755);
+	xmount("cryo-space", P("/sp ace\tx"), "tmpfs", 0, "size=16k");
+	write_file(P("/sp ace\tx/f"), hello, sizeof(hello), 0644);
+	/* files first, then read-only: the restore must fill it before */
+	xmkdir(P("/rot"), 0755);
+	xmount("cryo-rot", P("/rot"), "tmpfs", 0, "size=16k");
+	xmkdir(P("/rot/d"), 0700);
+	write_file(P("/rot/d/f"), hello, sizeof(hello), 0600);
+	xmount(NULL, P("/rot"), NULL, MS_REMOUNT | MS_RDONLY, "size=16k");
+	/* a tmpfs hidden by another (--hidfd: a file of it still open) */
+	xmkdir(P("/hid"), 0755);
+	xmount("cryo-hid", P("/hid"), "tmpfs", 0, "size=16k");
+	write_file(P("/hid/lower"), lowertext, sizeof(lowertext), 0640);
+	fhid = hidfd ? open(P("/hid/lower"), O_RDWR) : -1;
+	if (hidfd && (fhid < 0 || lseek(fhid, 3, SEEK_SET) != 3))
+		setup_fail("open %s: %s", P("/hid/lower"), strerror(errno));
+	xmount("cryo-hid2", P("/hid"), "tmpfs", 0, "size=16k");
+	write_file(P("/hid/upper"), "up", 2, 0644);
+	/* a subdirectory of our tmpfs bound; a read-only bind of it all */
+	xmkdir(P("/subb"), 0755);
+	xmount(P("/tmp/sub"), P("/subb"), NULL, MS_BIND, NULL);
+	xmkdir(P("/rob"), 0755);
+	xmount(P("/tmp"), P("/rob"), NULL, MS_BIND, NULL);
+	xmount(NULL, P("/rob"), NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
+	/* slave of the shared tmpfs and shared itself (its own peer group) */
+	xmkdir(P("/ms"), 0755);
+	xmount(P("/shared"), P("/ms"), NULL, MS_BIND, NULL);
+	xmount(NULL, P("/ms"), NULL, MS_SLAVE, NULL);
+	xmount(NULL, P("/ms"), NULL, MS_SHARED, NULL);
+	xmkdir(P("/ms2"), 0755);
+	xmount(P("/ms"), P("/ms2"), NULL, MS_BIND, NULL);
+	/* tmpfs options and mount flags */
+	xmkdir(P("/opt"), 0755);
+	xmount("cryo-opt", P("/opt"), "tmpfs", MS_NOEXEC | MS_NOATIME | MS_NODEV,
+	       "size=64k,nr_inodes=100,uid=1234,gid=5678,mode=1777");
+	/* nested: a tmpfs in a directory of a tmpfs, files in both */
+	xmkdir(P("/nest"), 0755);
+	xmount("cryo-nest", P("/nest"), "tmpfs", 0, "size=16k");
+	xmkdir(P("/nest/in"), 0755);
+	write_file(P("/nest/in/under"), "u", 1, 0644);
+	write_file(P("/nest/top"), "t", 1, 0644);
+	xmount("cryo-nest2", P("/nest/in"), "tmpfs", MS_STRICTATIME, "size=16k,mode=755");
+	write_file(P("/nest/in/f"), "inner", 5, 0644);
+	/* a file of our tmpfs bound on another file of it */
+	write_file(P("/nest/fb"), "", 0, 0600);
+	xmount(P("/tmp/sub/b"), P("/nest/fb"), NULL, MS_BIND, NULL);
+}
+
+static void check_more(void)
+{
+	check_file(P("/sp ace\tx/f"), 0644, 0, 0, hello, sizeof(hello));
+	check_file(P("/rot/d"), 0700, 0, 0, NULL, 0);
+	check_file(P("/rot/d/f"), 0600, 0, 0, hello, sizeof(hello));
+	int t = open(P("/rot/new"), O_WRONLY | O_CREAT, 0644);
+	if (t >= 0 || errno != EROFS)
+		fail("creating a file in the read-only tmpfs %s: %s", P("/rot"),
+		     t >= 0 ? "it worked" : strerror(errno));
+	if (t >= 0)
+		close(t);
+	char buf[64] = "";
+	if (fhid >= 0 && (pread(fhid, buf, sizeof(lowertext), 0) != sizeof(lowertext) ||
+	    memcmp(buf, lowertext, sizeof(lowertext)) || lseek(fhid, 0, SEEK_CUR) != 3))
+		fail("the descriptor on the hidden tmpfs's file is not as left");
+	/* the hidden tmpfs's files: under the one over it */
+	check_file(P("/hid/upper"), 0644, 0, 0, "up", 2);
+	if (access(P("/hid/lower"), F_OK) == 0)
+		fail("the hidden tmpfs shows through %s", P("/hid"));
+	char hp[PATH_MAX];
+	snprintf(hp, sizeof(hp), "%s/.hidx", base);
+	if (mkdir(hp, 0755) || umount2(P("/hid"), MNT_DETACH) ||
+	    mount(P("/hid"), hp, NULL, MS_BIND, NULL))
+		fail_errno("uncovering the hidden tmpfs at %s", P("/hid"));
+	else {
+		check_file(P("/.hidx/lower"), 0640, 0, 0, lowertext, sizeof(lowertext));
+		umount2(hp, MNT_DETACH);
+	}
+	check_file(P("/subb/b"), 0600, 1234, 5678, hello, sizeof(hello));
+	check_file(P("/rob/sub/b"), 0600, 1234, 5678, hello, sizeof(hello));
+	t = open(P("/rob/new"), O_WRONLY | O_CREAT, 0644);
+	if (t >= 0 || errno != EROFS)
+		fail("creating a file in the read-only bind %s: %s", P("/rob"),
+		     t >= 0 ? "it worked" : strerror(errno));
+	if (t >= 0)
+		close(t);
+	check_file(P("/opt"), 01777, 1234, 5678, NULL, 0);
+	check_file(P("/nest/top"), 0644, 0, 0, "t", 1);
+	check_file(P("/nest/in/f"), 0644, 0, 0, "inner", 5);
+	check_file(P("/nest/fb"), 0600, 1234, 5678, hello, sizeof(hello));
+	/* the file under the nested tmpfs, seen through a bind of the outer */
+	if (mkdir(P("/nestx"), 0755) || mount(P("/nest"), P("/nestx"), NULL, MS_BIND, NULL))
+		fail_errno("binding %s", P("/nest"));
+	else {
+		check_file(P("/nestx/in/under"), 0644, 0, 0, "u", 1);
+		umount2(P("/nestx"), MNT_DETACH);
+	}
+	/* /ms is a slave of /shared and a peer of /ms2 */
+	if (mkdir(P("/shared/z"), 0755) || mount("z", P("/shared/z"), "tmpfs", 0, "size=4k") ||
+	    mkdir(P("/ms/w"), 0755) || mount("w", P("/ms/w"), "tmpfs", 0, "size=4k"))
+		fail_errno("mounting under %s and %s", P("/shared"), P("/ms"));
+	else {
+		if (!is_mountpoint(P("/ms/z")) || !is_mountpoint(P("/ms2/z")))
+			fail("a mount under %s did not reach its slave %s and its peer", P("/shared"),
+			     P("/ms"));
+		if (!is_mountpoint(P("/ms2/w")))
+			fail("a mount under %s did not reach its peer %s", P("/ms"), P("/ms2"));
+		if (is_mountpoint(P("/shared/w")))
+			fail("a mount under the slave %s reached its master", P("/ms"));
+	}
+}
 
 static void build_mounts(void)
 {
@@ -290,6 +419,8 @@ static void build_mounts(void)
 	xmount("sysfs", P("/sys"), "sysfs", MS_RDONLY, NULL);
 	xmkdir(P("/cg"), 0755);
 	xmount("cgroup2", P("/cg"), "cgroup2", 0, NULL);
+	if (more)
+		build_more();
 	if (overlay) {
 		xmkdir(P("/../l"), 0755);
 		xmkdir(P("/../u"), 0755);
@@ -535,6 +666,8 @@ int main(int argc, char **argv)
 		     t >= 0 ? "it worked" : strerror(errno));
 	if (t >= 0)
 		close(t);
+	if (more)
+		check_more();
 	/* propagation: shared -> slave, not back */
 	struct statfs sf;
 	if (statfs(P("/proc/self"), &sf) || sf.f_type != 0x9fa0)

@@ -20,7 +20,8 @@
  * its user namespace's owner uid is the same as before (NS_GET_OWNER_UID).  With --all also:
  * it is PID 1, each of its pid, net, ipc, uts and mnt namespaces is owned
  * by its user namespace (NS_GET_USERNS), the host name it set, a tmpfs it
- * mounted with a file owned by 1000 in it, and a child C (uid 1000, no
+ * mounted with a file owned by 1000 in it (and one under the mount point
+ * of a tmpfs mounted in it), and a child C (uid 1000, no
  * capabilities left) reports its ids and capabilities over a pipe.
  *   --maps2    maps of several lines (uid 0 200000 1000 / 1000 300000 10
  *              / 1010 201010 64526; gid 0 200000 5 / 5 400000 5 / 10
@@ -425,6 +426,17 @@ int main(int argc, char **argv)
 		int fd = open(path, O_WRONLY | O_CREAT, 0644);
 		if (fd < 0 || write(fd, "tmpfs", 5) != 5 || fchown(fd, 1000, 1000) || close(fd))
 			setup_fail("a file in the tmpfs: %s", strerror(errno));
+		/* a file under a mount point of the tmpfs: saved through a clone of
+		 * the tmpfs alone, made in the user namespace (lib/ns/mnt_clean.c) */
+		snprintf(path, sizeof(path), "%s/d", mnt);
+		mkdir(path, 0750);
+		snprintf(path, sizeof(path), "%s/d/under", mnt);
+		fd = open(path, O_WRONLY | O_CREAT, 0644);
+		if (fd < 0 || write(fd, "under", 5) != 5 || close(fd))
+			setup_fail("a file in the tmpfs: %s", strerror(errno));
+		snprintf(path, sizeof(path), "%s/d", mnt);
+		if (mount("uns2", path, "tmpfs", 0, "size=64k,mode=0700"))
+			setup_fail("mounting a tmpfs on %s: %s", path, strerror(errno));
 		for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
 			snprintf(path, sizeof(path), "/proc/self/ns/%s", owned[i]);
 			if (ns_rel(path, NS_GET_USERNS) != user0)
@@ -515,6 +527,15 @@ int main(int argc, char **argv)
 			fail_errno("the tmpfs file %s", path);
 		else
 			check_owner(path, &s, 1000, 1000);
+		if (fd >= 0)
+			close(fd);
+		snprintf(path, sizeof(path), "%s/d", mnt);
+		if (umount2(path, MNT_DETACH))
+			fail_errno("umount %s", path);
+		snprintf(path, sizeof(path), "%s/d/under", mnt);
+		fd = open(path, O_RDONLY);
+		if (fd < 0 || read(fd, buf, 5) != 5 || memcmp(buf, "under", 5))
+			fail_errno("the file %s under a mount point of the tmpfs", path);
 		if (fd >= 0)
 			close(fd);
 		struct report r;

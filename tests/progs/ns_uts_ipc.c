@@ -8,10 +8,18 @@
  *   - a message queue: its size, owner, mode, and its messages with their
  *     types, in order;
  *   - a semaphore set: its values, owner and mode;
- *   - ipc sysctls (kernel.msgmax, msgmnb, sem, shmmni).
+ *   - ipc sysctls (kernel.msgmax, msgmnb, msgmni, sem, shmmni, shmmax,
+ *     shmall, a msg_next_id not used yet, and fs.mqueue.msg_max,
+ *     msgsize_default, queues_max).
  * On SIGTERM each is checked exactly, and both processes must be in the
  * same UTS and IPC namespaces, not the ones the test started in.
- *   --mqueue  also open a POSIX message queue (cryo refuses it) */
+ *   --mqueue  also open a POSIX message queue (cryo refuses it)
+ *   --rmid    kernel.shm_rmid_forced 1 (a segment goes at its last detach),
+ *             segment b attached by the child: each segment must survive
+ *             the dump's and the restore's own attachments
+ *   --orphan  kernel.shm_rmid_forced 1 and b attached by none: cryo refuses
+ *             it (reading it would remove it; made by the restore, it would
+ *             go when cryo exits) */
 #include <errno.h>
 #include <fcntl.h>
 #include <mqueue.h>
@@ -33,6 +41,10 @@
 
 static bool mqueue;
 TEST_OPTION(mqueue, bool, "also open a POSIX message queue", 0);
+static bool rmid;
+TEST_OPTION(rmid, bool, "kernel.shm_rmid_forced 1, segment b attached by the child", 0);
+static bool orphan;
+TEST_OPTION(orphan, bool, "kernel.shm_rmid_forced 1, segment b attached by none (refused)", 0);
 
 #define HOST "cryo-uts-test"
 #define DOMAIN "ipc.cryo.example"
@@ -183,6 +195,18 @@ int main(int argc, char **argv)
 	if (sem < 0 || semctl(sem, 0, SETALL, (union semun_arg){ .array = (unsigned short *)semvals }))
 		setup_fail("semget/SETALL: %s", strerror(errno));
 
+	/* the other ipc sysctls, last: a *_next_id set and not used yet;
+	 * shm_rmid_forced removes a segment at its last detach (cryo's too)
+	 * and one nobody attached when its creator exits */
+	if ((rmid || orphan) && write_sysctl("shm_rmid_forced", "1"))
+		setup_fail("shm_rmid_forced: %s", strerror(errno));
+	if (write_sysctl("msgmni", "555") || write_sysctl("shmmax", "123456789") ||
+	    write_sysctl("shmall", "2345678") ||
+	    write_sysctl("../fs/mqueue/msg_max", "77") ||
+	    write_sysctl("../fs/mqueue/msgsize_default", "999") ||
+	    write_sysctl("../fs/mqueue/queues_max", "33") || write_sysctl("msg_next_id", "4242"))
+		setup_fail("ipc sysctls: %s", strerror(errno));
+
 	mqd_t pmq = (mqd_t)-1;
 	if (mqueue) {
 		struct mq_attr attr = { .mq_maxmsg = 4, .mq_msgsize = 64 };
@@ -191,14 +215,24 @@ int main(int argc, char **argv)
 			setup_fail("mq_open/mq_send: %s", strerror(errno));
 	}
 
+	int sync[2];
+	if (pipe(sync))
+		setup_fail("pipe: %s", strerror(errno));
 	pid_t kid = fork();
 	if (kid < 0)
 		setup_fail("fork: %s", strerror(errno));
 	if (kid == 0) {
 		test_forked_child();
+		if (rmid && shmat(shm_b, NULL, SHM_RDONLY) == (void *)-1)
+			setup_fail("shmat b in the child: %s", strerror(errno));
+		if (write(sync[1], "k", 1) != 1)
+			_exit(1);
 		for (;;)
 			pause();
 	}
+	char k;
+	if (read(sync[0], &k, 1) != 1)
+		setup_fail("the child did not start");
 
 	test_daemon();
 	test_waitsig();
@@ -221,6 +255,14 @@ int main(int argc, char **argv)
 	check_sysctl("msgmnb", "30000");
 	check_sysctl("sem", "300 64000 50 256");
 	check_sysctl("shmmni", "777");
+	check_sysctl("msgmni", "555");
+	check_sysctl("shmmax", "123456789");
+	check_sysctl("shmall", "2345678");
+	check_sysctl("shm_rmid_forced", rmid || orphan ? "1" : "0");
+	check_sysctl("../fs/mqueue/msg_max", "77");
+	check_sysctl("../fs/mqueue/msgsize_default", "999");
+	check_sysctl("../fs/mqueue/queues_max", "33");
+	check_sysctl("msg_next_id", "4242");
 
 	/* a: still attached here, same contents through the old mapping */
 	check_shm(shm_a, 0xC0FFEE, SZ_A, 0660, 1234, 5678, 1, "segment a");
