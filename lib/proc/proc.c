@@ -256,7 +256,7 @@ static int read_task_file(pid_t pid, pid_t tid, const char *name, bool gone_ok,
 	else
 		snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
 	ssize_t n = read_file(AT_FDCWD, path, &text, gone_ok);
-	if (n == -ENOENT && gone_ok)
+	if ((n == -ENOENT || n == -ESRCH) && gone_ok)
 		return -ESRCH;
 	if (n < 0) {
 		if (gone_ok)

@@ -279,7 +279,11 @@ static int seize_proc_threads(struct seized_proc *p, unsigned timeout_ms)
 	pid_t gone[1024];
 	int nr_gone = 0;
 	bool settled = false;
-	for (int round = 0; round < 100 && !settled; round++) {
+	/* at least 100 rounds, and on a loaded machine as long as a thread may
+	 * take to stop (timeout_ms) */
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	int round;
+	for (round = 0; (round < 100 || now_ns() < deadline) && !settled; round++) {
 		char path[64];
 		pid_t *tids;
 		int n, added = 0;
@@ -288,7 +292,9 @@ static int seize_proc_threads(struct seized_proc *p, unsigned timeout_ms)
 		int ret = proc_list_dir_pids_live(path, &tids, &n);
 		if (ret)
 			return ret;
-		for (int i = 0; i < n; i++) {
+		/* newest first: in a chain of threads each starting the next and
+		 * exiting, the newest is the one about to start another */
+		for (int i = n - 1; i >= 0; i--) {
 			if (proc_has_thread(p, tids[i]))
 				continue;
 			int stop_sig = 0;
@@ -319,7 +325,8 @@ static int seize_proc_threads(struct seized_proc *p, unsigned timeout_ms)
 	}
 	if (!settled) {
 		pr_err("process %d (%s) keeps starting threads faster than cryo can seize them "
-		       "(100 rounds): dump it when it is quieter", p->pid, p->comm);
+		       "(%d rounds in %u ms): dump it when it is quieter", p->pid, p->comm, round,
+		       timeout_ms);
 		return -EAGAIN;
 	}
 	/* The leader first, as CRIU orders threads. */
