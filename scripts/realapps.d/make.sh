@@ -10,7 +10,7 @@ mk_check() {
 }
 run_make() {
 	local m
-	for m in plain leave predump; do
+	for m in plain predump leave; do
 		rm -rf "$W/mk"; mkdir -p "$W/mk"
 		local objs=
 		for i in $(seq 1 20); do
