@@ -32,6 +32,7 @@ pg_check() {
 	[ "$n" = "1,2,3" ] && [ "$(tail -1 "$d/out.t")" = "tx|$((PG_N - 100))" ]
 }
 pg_setup_data() {
+	PG_N=100
 	pg_q "CREATE TABLE t(k int primary key, v text); INSERT INTO t VALUES (1,'one'),(2,'two'),(3,'three')" >/dev/null
 	echo "BEGIN;" > "$W/pg/in.t"
 }

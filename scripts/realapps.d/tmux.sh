@@ -1,7 +1,7 @@
 # tmux: a server with two sessions (one window running top, one a shell
 # counting into a file), a client attached through script(1) on a pty; the
-# tree dumped is the server (the attached client is outside: refused unless
-# detached... see the result).  Checks: sessions listable, the shell still
+# tree dumped is the server (an attached client is outside and its socket has
+# no name: refused, then detached).  Checks: sessions listable, the shell still
 # counting, a new client can attach.
 have_tmux() { command -v tmux >/dev/null && command -v script >/dev/null; }
 TM="tmux -S $W/tmux.sock"
@@ -25,6 +25,19 @@ run_tmux() {
 	# with a client attached through script (a pty outside the tree)
 	(setsid script -qfc "$TM attach -t s1" /dev/null </dev/null >/dev/null 2>&1 &)
 	sleep 1
-	modes tmux "attached client" "$pid" tm_check --shell-job
+	# the client's socket has no name: refused (naming what helps), then
+	# detached, as the message says
+	local d=$W/img-tmux-attached; rm -rf "$d"; mkdir -p "$d"
+	# (the server holds the client's terminal too: that is named first)
+	local m
+	if "$CRYO" dump -t "$pid" -D "$d" -o dump.log --ext-unix-sk 2>/dev/null; then
+		record tmux attached-client refuse FAIL - - - "dump accepted an unnamed outside peer"
+	elif m=$(grep -m1 -o -e 'held only as a descriptor.*' -e 'that peer has no name.*' "$d/dump.log"); then
+		record tmux attached-client refuse PASS - - - "$m"
+	else
+		record tmux attached-client refuse FAIL - - - "$(grep -m1 Error "$d/dump.log")"
+	fi
+	$TM detach-client -s s1; sleep 0.5
+	MODES=plain modes tmux "client detached" "$pid" tm_check
 	$TM kill-server 2>/dev/null; kill_tree "$pid"
 }
