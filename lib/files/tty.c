@@ -299,6 +299,15 @@ static bool in_tree(const struct seized_tree *tree, pid_t pid)
 	return false;
 }
 
+/* The session of tree task @pid as cryo sees it; 0 if not in the tree. */
+static pid_t task_sid(const struct seized_tree *tree, pid_t pid)
+{
+	for (int i = 0; i < tree->nr_procs; i++)
+		if (tree->procs[i]->pid == pid)
+			return tree->procs[i]->sid;
+	return 0;
+}
+
 static struct tty_desc *master_of(struct tty_dump_state *s, int index)
 {
 	for (int i = 0; i < s->n; i++)
@@ -442,6 +451,16 @@ static int check_one(struct files_dump *fdm, struct tty_dump_state *s,
 			"stand in only for the terminal of the shell the tree was started from, "
 			"with --shell-job)");
 	if (!fdm->opts->shell_job) {
+		/* A terminal multiplexer's server (tmux, screen) holds its clients'
+		 * terminals, passed over a unix socket: not its own session's. */
+		pid_t holder_sid = task_sid(tree, t->pid);
+		if (ext && holder_sid > 0 && holder_sid != t->sid)
+			TREFUSE(t, "%s is the terminal of session %d outside the dumped tree, held "
+				"only as a descriptor (not this process's controlling terminal: "
+				"passed to it, as a terminal multiplexer's clients pass theirs): "
+				"close it before the dump (detach that client), or dump with "
+				"--shell-job to give it the restoring cryo's terminal", real,
+				t->sid);
 		if (ext)
 			TREFUSE(t, "%s is the terminal of the shell that started it (session %d, "
 				"outside the dumped tree). Task attached to shell terminal. Consider "

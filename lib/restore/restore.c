@@ -545,6 +545,9 @@ int create_root(struct rst_ctx *ctx, struct rst_proc *p)
 		if (child > 0)
 			break;
 		if (errno == EEXIST && waited < 5000) {
+			if (waited == 200)
+				pr_info("PID %d is still taken (the dumped task not reaped yet by "
+					"its old parent?): waiting up to 5 s for it", p->pid);
 			usleep(10000);
 			continue;
 		}

@@ -33,6 +33,9 @@ const char *usk_name_str(const void *name, size_t len, char *buf, size_t size)
 		snprintf(buf, size, "(unnamed)");
 		return buf;
 	}
+	/* a path name's length counts its terminating NUL (how bind() sized it) */
+	while (n[0] && len > 1 && !n[len - 1])
+		len--;
 	for (size_t i = 0; i < len && o + 5 < size; i++) {
 		unsigned char c = n[i];
 		if (i == 0 && c == 0)

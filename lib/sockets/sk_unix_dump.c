@@ -476,17 +476,21 @@ static int resolve_peer(struct files_dump *fdm, struct usk_dump_state *s, struct
 	}
 	struct usk_diag *p = usk_list_find(&s->all, dg->peer);
 	const char *pname = p ? usk_name_str(p->name, p->namelen, nm, sizeof(nm)) : "(gone)";
+	/* The kernel connects a socket only to a name: a peer without one (a
+	 * client's socket, one end of a socketpair) can't be reached again, so
+	 * --ext-unix-sk is no help and is not suggested. */
+	if (!p || !p->namelen) {
+		pr_err("%s is connected to unix socket %u %s outside the dumped tree: External "
+		       "socket is used, and that peer has no name to connect to again at restore "
+		       "(--ext-unix-sk can't help): dump the peer's process in the same tree, or "
+		       "close the connection before the dump", u->what, dg->peer, pname);
+		return -EOPNOTSUPP;
+	}
 	if (!fdm->opts->ext_unix_sk && !opts_external_unix(fdm->opts, u->e.ino) &&
 	    !opts_external_unix(fdm->opts, dg->peer)) {
 		pr_err("%s is connected to unix socket %u %s outside the dumped tree: External "
 		       "socket is used. Consider using --ext-unix-sk option (to reconnect it "
 		       "to the peer's name at restore)", u->what, dg->peer, pname);
-		return -EOPNOTSUPP;
-	}
-	if (!p || !p->namelen) {
-		pr_err("%s is connected to unix socket %u outside the dumped tree, which has no "
-		       "name: Can't dump name-less external socket (--ext-unix-sk reconnects by "
-		       "name)", u->what, dg->peer);
 		return -EOPNOTSUPP;
 	}
 	if (dg->type != SOCK_DGRAM) {

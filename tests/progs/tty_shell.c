@@ -65,6 +65,10 @@ static void check_terminal(const char *when, const struct termios *want, int dev
 		fail_errno("%s: write to the terminal", when);
 }
 
+static bool own_session;
+TEST_OPTION(own_session, bool, "leave the shell's session first (as a terminal "
+	    "multiplexer's server), keeping its terminal as plain descriptors", 0);
+
 int main(int argc, char **argv)
 {
 	struct termios t;
@@ -74,6 +78,18 @@ int main(int argc, char **argv)
 	test_init(argc, argv);
 	if (!isatty(0) || tcgetattr(0, &t))
 		setup_fail("stdin is not a terminal: run with tty = yes");
+	if (own_session) {
+		if (setsid() < 0)
+			setup_fail("setsid: %s", strerror(errno));
+		if (tcgetsid(0) == getsid(0))
+			setup_fail("the terminal is still my session's");
+		test_daemon();
+		test_waitsig();
+		if (!isatty(0) || tcgetsid(0) == getsid(0))
+			fail("the terminal changed: it is %s my session's",
+			     isatty(0) ? "now" : "no longer a terminal, not");
+		return test_verdict();
+	}
 	t.c_lflag &= ~(ICANON | ECHO);
 	t.c_iflag &= ~ICRNL;
 	t.c_cc[VMIN] = 2;
