@@ -4,8 +4,10 @@
  * (DIR/1, ..., DIR/final, with their "parent" links), and on RESTORE
  * restores DIR/final detached (with --lazy-pages, after starting `cryo
  * lazy-pages --page-server` against the source's final dump, which serves
- * the pages written since the last pre-dump).  The answer goes back once
- * the restored tree runs here, and only then does the source kill its own.
+ * the pages written since the last pre-dump).  The restored tree is held
+ * before its release: "ready" goes back, and only the source's GO (its own
+ * tree doomed by then) lets it run; without GO it is killed, the images
+ * kept.  The last answer goes back once the restored tree runs here.
  * Names from the wire are checked before use: plain names of one level,
  * the directories made fresh, the files created exclusively. */
 #include <arpa/inet.h>
@@ -34,7 +36,9 @@
 #include "migrate/migrate-int.h"
 #include "migrate/migrate.h"
 #include "sockets/sockets.h"
+#include "util/fault.h"
 #include "util/log.h"
+#include "util/pipeline.h"
 
 #define COPY_BUF (1 << 20)
 
@@ -277,6 +281,70 @@ static int lazy_early(struct dst_run *r, uint64_t size)
 	return start_lazy_daemon(r, port);
 }
 
+/* The hand-over (migrate-int.h): the restored tree is held at the
+ * restore's last point before its release ("pre-resume") until the source,
+ * told "ready", answers GO; without it (the connection lost, a timeout,
+ * anything else) the restore fails there, which kills the tree. */
+struct hand {
+	struct dst_run *r;
+	const struct pipeline_hook *next;	/* the front end's hook */
+	const char *dir;
+};
+
+static int wait_go(struct dst_run *r)
+{
+	struct mig_hdr h;
+	char name[MIG_NAME_MAX + 1];
+	int ret = mig_recv_hdr(&r->c, &h, name);
+	if (ret)
+		return ret;
+	if (h.type != MIG_GO || h.size) {
+		pr_err("migrate: expected the source's go, got a message of type %u", h.type);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int hand_hook(const char *event, int pid, void *arg)
+{
+	struct hand *h = arg;
+	struct dst_run *r = h->r;
+	if (h->next && h->next->notify) {
+		int ret = h->next->notify(event, pid, h->next->arg);
+		if (ret)
+			return ret;
+	}
+	if (strcmp(event, "pre-resume"))
+		return 0;
+	int ret = 0;
+	if (fault_inject_fail_only("migrate:lose-ready")) {
+		pr_err("fault injected at migrate:lose-ready (CRYO_FAULT)");
+		shutdown(r->c.sk, SHUT_RDWR);
+		ret = -ECONNRESET;
+	}
+	if (!ret)
+		ret = mig_send_result(&r->c, 0, "ready");
+	if (!ret)
+		pr_info("migrate: the tree is restored and held: waiting for the source's go");
+	if (!ret)
+		ret = wait_go(r);
+	if (ret) {
+		/* (with --pid-ns this runs in the restore's child: the code
+		 * and the message tell the parent) */
+		pr_err("migrate: no go from the source %s (%s): the restored tree is killed",
+		       r->c.peer, strerror(-ret));
+		return -ECANCELED;
+	}
+	pr_info("migrate: the source said go");
+	return 0;
+}
+
+static int hand_hook_fd(const char *event, int fd, void *arg)
+{
+	const struct pipeline_hook *next = ((struct hand *)arg)->next;
+	return next->notify_fd(event, fd, next->arg);
+}
+
 static int restore(struct dst_run *r, uint64_t size)
 {
 	struct mig_restore rq;
@@ -309,7 +377,12 @@ static int restore(struct dst_run *r, uint64_t size)
 		if (ret)
 			return ret;
 	}
+	struct hand h = { .r = r, .next = r->o->notify, .dir = dir };
+	struct pipeline_hook hook = { .notify = hand_hook, .arg = &h,
+				      .notify_fd = r->o->notify && r->o->notify->notify_fd ?
+						   hand_hook_fd : NULL };
 	struct cryo_opts ro = *r->o;	/* the strings stay o's */
+	ro.notify = &hook;
 	ro.command = CMD_RESTORE;
 	ro.images_dir = dir;
 	ro.work_dir = dir;
@@ -324,12 +397,25 @@ static int restore(struct dst_run *r, uint64_t size)
 	struct cryo_error err;
 	int status;
 	ret = cryo_restore(&ro, &status, &err);
+	if (ret == -ECANCELED) {
+		sk_network_lock_tidy(&ro);
+		pr_err("migrate: the restored tree was killed: the source did not say go. The "
+		       "images stay in %s: if the tree runs nowhere, `cryo restore -D %s` "
+		       "(with this command's restore options) brings it back", dir, dir);
+		return ret;
+	}
 	if (ret) {
 		sk_network_lock_tidy(&ro);	/* (a failure after the unlock) */
 		return fail(r, ret, "restore failed: %s", err.msg[0] ? err.msg : strerror(-ret));
 	}
 	pr_msg("migrate: the tree from %s runs here", r->c.peer);
-	ret = mig_send_result(&r->c, 0, "restored");
+	if (fault_inject_fail_only("migrate:lose-running")) {
+		/* the tree runs here: the source must not let its own run */
+		pr_err("fault injected at migrate:lose-running (CRYO_FAULT)");
+		shutdown(r->c.sk, SHUT_RDWR);
+	} else {
+		ret = mig_send_result(&r->c, 0, "restored");
+	}
 	sk_network_lock_tidy(&ro);
 	if (r->daemon) {
 		pid_t daemon = r->daemon;

@@ -10,8 +10,12 @@
  *   FILE     name: a file name; payload: its contents
  *   LINK     name "parent"; payload: its target, "../N"
  *   DIR_END  the directory is complete                -> RESULT
- *   RESTORE  payload: struct mig_restore             -> RESULT once the
- *            restored tree runs (or the restore failed)
+ *   RESTORE  payload: struct mig_restore             -> RESULT "ready"
+ *            once the tree is restored and held, not running yet (or
+ *            the restore failed)
+ *   GO       the source's tree can never run again (it is frozen, dies
+ *            with the source's cryo, and is killed): the destination lets
+ *            its tree go                               -> RESULT once it runs
  *   RESULT   payload: int32 code (0 or -errno), then a message
  *   LAZY     payload: struct mig_restore (MIG_RESTORE_LAZY and the port),
  *            no answer: sent just before the final dump freezes the tree
@@ -20,8 +24,11 @@
  *            rather than after (DIR "final" then finds the directory the
  *            daemon works in made already)
  *
- * A closed connection at any point before the RESTORE's RESULT is a
- * failure on both ends: the source lets its tree go on. */
+ * The hand-over is two-phase so that the two trees never both run: a
+ * source that does not get "ready" lets its tree go on; a destination
+ * that does not get GO kills its restored tree and keeps the images.  A
+ * closed connection at any point before "ready" is a failure on both
+ * ends: the source lets its tree go on. */
 #ifndef CRYO_MIGRATE_INT_H
 #define CRYO_MIGRATE_INT_H
 
@@ -30,7 +37,7 @@
 #include <stdint.h>
 
 #define MIG_MAGIC 0x47494d43u	/* "CMIG" */
-#define MIG_HELLO_NAME "cryo-migrate/2"	/* 2: LAZY */
+#define MIG_HELLO_NAME "cryo-migrate/3"	/* 2: LAZY, 3: ready/GO */
 
 enum mig_type {
 	MIG_HELLO = 1,
@@ -41,6 +48,7 @@ enum mig_type {
 	MIG_RESTORE,
 	MIG_RESULT,
 	MIG_LAZY,
+	MIG_GO,
 };
 
 struct mig_hdr {

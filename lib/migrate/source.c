@@ -7,12 +7,16 @@
  * final dump (DIR/final, --prev-images-dir ../N --track-mem) then freezes
  * the tree for good; from its post-dump notification (images committed,
  * tree still frozen and seized) the directory is sent and the destination
- * restores; its answer is the hook's: a failure fails the dump, whose undo
- * lets the tree go on as it was (network unlocked, nothing killed).  Only
- * when the destination says the tree runs does the dump go on to its
- * release, which kills it (with --lazy-pages, after serving the pages
- * written since the last pre-dump to the destination's lazy-pages daemon). */
+ * restores, holding the restored tree before its release; its "ready" is
+ * the hook's answer: a failure (or no answer) fails the dump, whose undo
+ * lets the tree go on as it was (network unlocked, nothing killed).  Once
+ * ready, the tree here is doomed (it dies with this cryo, doom_tree) and
+ * the destination gets GO, which lets its tree run; the dump goes on to
+ * its release, which kills the tree here (with --lazy-pages, after serving
+ * the pages written since the last pre-dump to the destination's
+ * lazy-pages daemon).  A lost GO leaves no tree running, never two. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <endian.h>
 #include <limits.h>
 #include <errno.h>
@@ -22,6 +26,8 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -34,9 +40,14 @@
 #include "migrate/migrate-int.h"
 #include "migrate/migrate.h"
 #include "stats.pb-c.h"
+#include "util/fault.h"
 #include "util/log.h"
 #include "util/pipeline.h"
 #include "util/util.h"
+
+#ifndef PTRACE_O_SUSPEND_SECCOMP
+#define PTRACE_O_SUSPEND_SECCOMP (1 << 21)
+#endif
 
 static uint64_t now_ms(void)
 {
@@ -101,6 +112,8 @@ struct src_run {
 	uint64_t bytes;			/* images sent */
 	uint64_t t_freeze;		/* the final dump's start */
 	int lazy_port;
+	bool committed;			/* the destination got ready, the tree
+					 * here is doomed */
 	bool restored;			/* the destination said it runs */
 	const struct pipeline_hook *next;	/* the front end's hook */
 };
@@ -132,6 +145,80 @@ static int read_stats(int basefd, const char *dir, uint64_t *written, uint64_t *
 	return 0;
 }
 
+/* Seccomp mode of thread @tid of @pid from its status; -1: unknown. */
+static int thread_seccomp(pid_t pid, pid_t tid, char *state)
+{
+	char path[64], line[256];
+	int mode = -1;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	*state = '?';
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "State:", 6))
+			sscanf(line + 6, " %c", state);
+		else if (!strncmp(line, "Seccomp:", 8))
+			mode = atoi(line + 8);
+	}
+	fclose(f);
+	return mode;
+}
+
+/* Make every thread of process @pid and of its descendants (all frozen,
+ * seized by this thread for the dump) die with this cryo: PTRACE_O_EXITKILL
+ * on top of the options the seize gave.  From then on nothing lets the
+ * tree run again: the dump's release kills it, and a cryo that dies before
+ * that kills it too. */
+static int doom_proc(pid_t pid, int depth)
+{
+	char path[64];
+	int ret = 0;
+	if (depth > 64) {
+		pr_err("migrate: the tree below %d is too deep", pid);
+		return -ELOOP;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return log_errno(-errno, "migrate: can't list the threads of %d", pid);
+	struct dirent *de;
+	while (!ret && (de = readdir(d))) {
+		pid_t tid = atoi(de->d_name);
+		if (tid <= 0)
+			continue;
+		char state;
+		int sc = thread_seccomp(pid, tid, &state);
+		long popts = PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL |
+			    (sc > 0 ? PTRACE_O_SUSPEND_SECCOMP : 0);
+		if (ptrace(PTRACE_SETOPTIONS, tid, 0, popts) && !(errno == ESRCH &&
+								 (state == 'Z' || state == 'X')))
+			ret = log_errno(-errno, "migrate: can't make task %d of the tree die with "
+					"cryo (PTRACE_SETOPTIONS)", tid);
+		char cpath[80], buf[4096];
+		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%d/children", pid, tid);
+		int fd = open(cpath, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : 0;
+		if (fd >= 0)
+			close(fd);
+		if (n < 0)
+			n = 0;
+		buf[n] = '\0';
+		for (char *t, *sp = buf; !ret && (t = strtok_r(sp, " \n", &sp));)
+			ret = doom_proc(atoi(t), depth + 1);
+	}
+	closedir(d);
+	return ret;
+}
+
+static int doom_tree(pid_t root)
+{
+	int ret = doom_proc(root, 0);
+	if (!ret)
+		pr_info("migrate: the tree here dies with this cryo from now on");
+	return ret;
+}
+
 static int final_hook(const char *event, int pid, void *arg)
 {
 	struct src_run *r = arg;
@@ -156,11 +243,39 @@ static int final_hook(const char *event, int pid, void *arg)
 				  .lazy_port = htole32(r->lazy_port) };
 	pr_info("migrate: images sent, %s restores", r->c.peer);
 	ret = mig_send(&r->c, MIG_RESTORE, NULL, &rq, sizeof(rq));
+	if (!ret && fault_inject_fail_only("migrate:lose-ready")) {
+		pr_err("fault injected at migrate:lose-ready (CRYO_FAULT)");
+		shutdown(r->c.sk, SHUT_RDWR);
+		ret = -ECONNRESET;
+	}
 	if (!ret)
 		ret = mig_wait_result(&r->c, "the restore");
+	/* phase two: from here on the tree here must never run again, even
+	 * if this cryo dies, before the destination may let its copy go */
+	if (!ret)
+		ret = doom_tree(r->o->pid);
 	if (ret) {
-		pr_err("migrate: the tree (%d) goes on running here", r->o->pid);
+		pr_err("migrate: the tree (%d) goes on running here (the destination, without "
+		       "its go, kills the tree it restored)", r->o->pid);
 		return ret;
+	}
+	/* no way back: a failure now leaves no tree running rather than two */
+	r->committed = true;
+	if (fault_inject_fail_only("migrate:lose-go")) {
+		pr_err("fault injected at migrate:lose-go (CRYO_FAULT)");
+		shutdown(r->c.sk, SHUT_RDWR);
+		ret = -ECONNRESET;
+	}
+	if (!ret)
+		ret = mig_send(&r->c, MIG_GO, NULL, NULL, 0);
+	if (!ret)
+		ret = mig_wait_result(&r->c, "to let the tree run");
+	if (ret) {
+		pr_err("migrate: %s did not confirm that the tree runs there: it does if it got "
+		       "the go; if not, it killed the tree it restored and keeps the images (its "
+		       "-D/final, for `cryo restore`). The tree here is killed all the same",
+		       r->c.peer);
+		return 0;	/* the dump goes on to kill it */
 	}
 	r->restored = true;
 	pr_msg("migrate: the tree runs on %s (%llu ms after the freeze); killing it here", r->c.peer,
@@ -287,14 +402,21 @@ int migrate_source(struct cryo_opts *o)
 	struct cryo_error err;
 	r.t_freeze = now_ms();
 	ret = cryo_dump(&fo, &err);
-	if (!ret)
+	if (!ret && r.committed && !r.restored) {
+		pr_err("migrate: the tree was killed here, and %s may not run it (see above)", peer);
+		ret = -EIO;
+	} else if (!ret) {
 		pr_msg("migrate: done in %llu ms: %llu bytes of images sent in %s pre-copy "
 		       "iteration(s) and the final dump", (unsigned long long)(now_ms() - t0),
 		       (unsigned long long)r.c.sent, last[0] ? last : "no");
-	else if (r.restored)
+	} else if (r.restored) {
 		pr_err("migrate: the tree runs on %s, but the end of the dump here failed", peer);
+	} else if (r.committed) {
+		pr_err("migrate: the end of the dump here failed after the hand-over began: the "
+		       "tree here dies with this cryo");
+	}
 out:
-	if (ret && last[0] && !r.restored)
+	if (ret && last[0] && !r.committed)
 		end_tracking(r.basefd, last);
 	ps_tls_end(r.c.tls);
 	if (r.c.sk >= 0)

@@ -121,7 +121,7 @@ int mig_recv_hdr(struct mig_conn *c, struct mig_hdr *h, char *name)
 	h->name_len = le16toh(h->name_len);
 	h->size = le64toh(h->size);
 	if (h->magic != MIG_MAGIC || h->name_len > MIG_NAME_MAX || !h->type ||
-	    h->type > MIG_LAZY) {
+	    h->type > MIG_GO) {
 		pr_err("migrate: %s sent a malformed message (magic %#x, type %u, name of %u "
 		       "bytes): is it a cryo migrate of this version?", c->peer, h->magic, h->type,
 		       h->name_len);

@@ -39,6 +39,20 @@ PID with --pidfile.
                  destination unlocks through the table's pass sets, and
                  takes the connection out and the table away after its
                  answer): no table is left at the destination
+  lost-ready     the destination restores and holds its tree, but its
+                 "ready" is lost (CRYO_FAULT=migrate:lose-ready there: the
+                 connection is cut instead): the source exits 1 and its
+                 process runs on and passes; the destination kills the tree
+                 it restored: exactly one tree runs
+  lost-go        the source's "go" is lost (CRYO_FAULT=migrate:lose-go on
+                 the source): the source kills its tree and exits 1, the
+                 destination kills the tree it restored, keeps the images and
+                 names them: no tree runs; then `cryo restore` of those
+                 images by hand brings the tree back and it passes
+  lost-running   the destination's last answer ("it runs") is lost
+                 (CRYO_FAULT=migrate:lose-running there): the source still
+                 kills its tree (exit 1, it can't tell), the restored one
+                 runs on and passes: exactly one tree runs
   dest-gone      nothing listens at --to: refused before the tree is touched
   refusals       migrate without --to or --listen, --to without -t,
                  --prev-images-dir (--tls: page_server.py's tls-migrate)
@@ -266,6 +280,108 @@ def check_dest_fails(c):
     c.verdict(pid, 'on the source after the failed migration')
 
 
+def alive(pid):
+    return state(pid) not in (None, 'Z', 'X')
+
+
+def restored_pid(c):
+    if not os.path.exists(c.path('restored.pid')):
+        return None
+    host = int(open(c.path('restored.pid')).read())
+    init = run.proc_stat(host)
+    if init and alive(init[1]):
+        c.own(init[1], os.path.realpath(CRYO))
+    c.own(host, c.binary)
+    return host
+
+
+def lost_step(c, dest_env, src_env):
+    """A migration whose hand-over loses one message; the source's result."""
+    pid = c.start_prog()
+    time.sleep(0.3)
+    port = free_port()
+    dp, dst = c.dest(port, env=dest_env)
+    old = os.environ.get('CRYO_FAULT')
+    if src_env:
+        os.environ['CRYO_FAULT'] = src_env
+    try:
+        rc, out, dt, src = c.source(pid, port, ['--max-iterations', '1'])
+    finally:
+        if src_env:
+            if old is None:
+                del os.environ['CRYO_FAULT']
+            else:
+                os.environ['CRYO_FAULT'] = old
+    try:
+        dp.wait(60)
+    except subprocess.TimeoutExpired:
+        raise CheckFailed('migrate --listen still runs after the source ended')
+    dout = open(c.path('dest.out'), errors='replace').read()
+    return pid, rc, out, dp.returncode, dout, dst
+
+
+def check_lost_ready(c):
+    pid, rc, out, drc, dout, dst = lost_step(c, {'CRYO_FAULT': 'migrate:lose-ready'}, None)
+    if rc == 0 or 'goes on running here' not in out:
+        raise CheckFailed('the source without "ready": exit %s, %s' % (rc, out.strip()[-400:]))
+    if drc == 0 or 'no go from the source' not in dout:
+        raise CheckFailed('the destination without go: exit %s, %s' % (drc, dout.strip()[-400:]))
+    time.sleep(0.3)
+    host = restored_pid(c)
+    if host and alive(host):
+        raise CheckFailed('both trees run: the restored %d and the source %d' % (host, pid))
+    st = state(pid)
+    if st is None or st in 'ZXtT':
+        raise CheckFailed('the source process %d is %s' % (pid, st or 'gone'))
+    c.verdict(pid, 'on the source after a lost "ready"')
+
+
+def check_lost_go(c):
+    pid, rc, out, drc, dout, dst = lost_step(c, None, 'migrate:lose-go')
+    if rc == 0 or 'did not confirm' not in out:
+        raise CheckFailed('the source after a lost go: exit %s, %s' % (rc, out.strip()[-400:]))
+    final = os.path.join(dst, 'final')
+    if drc == 0 or ('images stay in %s' % final) not in dout:
+        raise CheckFailed('the destination without go: exit %s, %s' % (drc, dout.strip()[-400:]))
+    if not wait_until(lambda: not alive(pid), 20):
+        raise CheckFailed('the source process %d still runs after a lost go' % pid)
+    reap_if_child(pid)
+    host = restored_pid(c)
+    if host and alive(host):
+        raise CheckFailed('the destination let its tree %d run without the go' % host)
+    if not os.path.exists(os.path.join(final, 'inventory.img')):
+        raise CheckFailed('the destination did not keep the images in %s' % final)
+    note('no tree runs after a lost go; the images stay at the destination')
+    # the user's way back: restore the kept images by hand
+    if os.path.exists(c.path('restored.pid')):
+        os.unlink(c.path('restored.pid'))
+    # (the source's PIDs are free now; a --pid-ns init would keep the
+    # runner's pipes open)
+    rc, rout, rerr, _ = c.cryo(['restore', '-D', final, '-d', '--pidfile',
+                                c.path('restored.pid'), '-o', 'byhand.log', '-v4'], 'restore',
+                               timeout=60)
+    if rc != 0:
+        raise CheckFailed('cryo restore of the kept images failed: %s' % rerr.strip()[-400:])
+    host = restored_pid(c)
+    time.sleep(0.3)
+    c.verdict(host, 'restored by hand from the images the destination kept')
+
+
+def check_lost_running(c):
+    pid, rc, out, drc, dout, dst = lost_step(c, {'CRYO_FAULT': 'migrate:lose-running'}, None)
+    if rc == 0 or 'did not confirm' not in out:
+        raise CheckFailed('the source after a lost answer: exit %s, %s' % (rc, out.strip()[-400:]))
+    if not wait_until(lambda: not alive(pid), 20):
+        raise CheckFailed('both trees run: the source process %d still runs' % pid)
+    reap_if_child(pid)
+    host = restored_pid(c)
+    if not host or not alive(host):
+        raise CheckFailed('no tree runs after a lost last answer (destination exit %s: %s)' %
+                          (drc, dout.strip()[-300:]))
+    time.sleep(0.3)
+    c.verdict(host, 'at the destination after its lost answer')
+
+
 def check_tcp(c, lock=()):
     net = mignet.Net()
     net.setup()
@@ -351,6 +467,9 @@ CHECKS = [
     ('dest-fails', check_dest_fails),
     ('tcp', check_tcp),
     ('tcp-nft', check_tcp_nft),
+    ('lost-ready', check_lost_ready),
+    ('lost-go', check_lost_go),
+    ('lost-running', check_lost_running),
     ('dest-gone', check_dest_gone),
     ('refusals', check_refusals),
 ]
