@@ -4,7 +4,7 @@
  * Every message is a 16-byte header (little-endian) followed by its name
  * (name_len bytes, no NUL) and its payload (size bytes):
  *
- *   HELLO    name "cryo-migrate/2"                  -> RESULT
+ *   HELLO    name "cryo-migrate/3"                  -> RESULT
  *   DIR      name: "1".."64" or "final"; the FILE and LINK messages after
  *            it go into that directory (made fresh under -D)
  *   FILE     name: a file name; payload: its contents
