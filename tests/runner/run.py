@@ -418,6 +418,38 @@ def wait_exited(pid, timeout):
     return False
 
 
+class Phases:
+    """Where a test's seconds go (--times FILE): time.time() spent in each
+    named phase, summed over the test (an iterN test dumps N times)."""
+
+    def __init__(self):
+        self.t = {}
+        self.cur = None
+        self.since = 0.0
+
+    def switch(self, name):
+        """End the current phase and start @name (None: no phase)."""
+        now = time.time()
+        if self.cur:
+            self.t[self.cur] = self.t.get(self.cur, 0.0) + now - self.since
+        self.cur, self.since = name, now
+
+    class _Ctx:
+        def __init__(self, ph, name):
+            self.ph, self.name = ph, name
+
+        def __enter__(self):
+            self.prev = self.ph.cur
+            self.ph.switch(self.name)
+
+        def __exit__(self, *a):
+            self.ph.switch(self.prev)
+
+    def __call__(self, name):
+        """with phases('dump'): ... (nests: the outer phase resumes)"""
+        return Phases._Ctx(self, name)
+
+
 def tail(path, n=TAIL_LINES):
     try:
         with open(path, errors='replace') as f:
@@ -442,6 +474,7 @@ class Runner(fault.FaultTests, real.RealTests):
         self.fault_stages = None    # fault:discover fills it
         self.fault_stale = os.path.join(args.results, '.fault-stale')
         self.pty_sessions = []      # tty = yes: ptyjob.TerminalSession
+        self.phases = Phases()      # --times: this test's phases
 
     # -- cleanup: kill only what we started, by PID, checking it is still ours
 
@@ -556,6 +589,8 @@ class Runner(fault.FaultTests, real.RealTests):
 
     def run_test(self, tid, name, variant, meta):
         t0 = time.time()
+        self.phases = Phases()
+        self.phases.switch('other')
         wdir = os.path.join(self.results, tid.replace(':', '.'))
         shutil.rmtree(wdir, ignore_errors=True)
         os.makedirs(wdir)
@@ -585,8 +620,15 @@ class Runner(fault.FaultTests, real.RealTests):
             ctx['logs'].append(os.path.join(wdir, 'runner-error.txt'))
             verdict, reason = 'FAIL', 'runner error: %s: %s' % (type(e).__name__, e)
         finally:
-            self.kill_owned()
+            with self.phases('cleanup'):
+                self.kill_owned()
         dt = time.time() - t0
+        self.phases.switch(None)
+        if self.args.times:
+            with open(self.args.times, 'a') as f:
+                f.write(json.dumps({'id': tid, 'result': verdict, 'seconds': round(dt, 3),
+                                    'phases': {k: round(v, 3) for k, v in
+                                               self.phases.t.items()}}) + '\n')
         line = '%-4s %s' % (verdict, tid)
         if reason:
             line += ': ' + reason
@@ -667,6 +709,10 @@ class Runner(fault.FaultTests, real.RealTests):
         return rc, out
 
     def start(self, name, mods, meta, ctx):
+        with self.phases('start'):
+            return self.start_test(name, mods, meta, ctx)
+
+    def start_test(self, name, mods, meta, ctx):
         wdir = ctx['wdir']
         binname = name + ('-static' if mods['static'] else '')
         binary = os.path.join(self.bindir, binname)
@@ -774,6 +820,10 @@ class Runner(fault.FaultTests, real.RealTests):
         """Every pid alive and neither stopped nor traced nor zombie -- except
         those that the test made a zombie or stopped on purpose (@expect, the
         states seen before the dump): they must be exactly that again."""
+        with self.phases('check'):
+            self.check_running_now(pids, what, expect)
+
+    def check_running_now(self, pids, what, expect=None):
         expect = expect or {}
         for p in pids:
             st = proc_stat(p)
@@ -810,6 +860,10 @@ class Runner(fault.FaultTests, real.RealTests):
                              % (step, rc, text))
 
     def verdict(self, pid, meta, ctx, what):
+        with self.phases('verdict'):
+            self.verdict_of(pid, meta, ctx, what)
+
+    def verdict_of(self, pid, meta, ctx, what):
         try:
             os.kill(pid, signal.SIGTERM)
         except OSError as e:
@@ -852,7 +906,8 @@ class Runner(fault.FaultTests, real.RealTests):
                 raise TestFailed(str(e))
             ctx['logs'] += [ps_out, srv.log_path]
             cmd += srv.args()
-        rc, out = self.run_cmd(cmd, out_path, float(meta['timeout']), env=env)
+        with self.phases('dump'):
+            rc, out = self.run_cmd(cmd, out_path, float(meta['timeout']), env=env)
         if srv:
             src = srv.finish()
             if rc == 0 and src != 0:
@@ -888,11 +943,12 @@ class Runner(fault.FaultTests, real.RealTests):
         log_path = os.path.join(imgdir, 'restore%s.log' % tag)
         ctx['logs'] += [out_path, log_path]
         lazyd = self.start_lazy_daemon(ctx, tag, cmd) if ctx.get('lazy') else None
-        if meta['tty'] == 'yes':
-            rc, out = self.run_in_terminal(ctx, 'restore%s' % tag, cmd, out_path,
-                                           float(meta['timeout']), env=env)
-        else:
-            rc, out = self.run_cmd(cmd, out_path, float(meta['timeout']), env=env)
+        with self.phases('restore'):
+            if meta['tty'] == 'yes':
+                rc, out = self.run_in_terminal(ctx, 'restore%s' % tag, cmd, out_path,
+                                               float(meta['timeout']), env=env)
+            else:
+                rc, out = self.run_cmd(cmd, out_path, float(meta['timeout']), env=env)
         if lazyd:
             self.finish_lazy_daemon(lazyd, rc, float(meta['timeout']))
         for p in tree:          # whatever came back is ours to clean up
@@ -953,7 +1009,8 @@ class Runner(fault.FaultTests, real.RealTests):
             raise TestFailed('process tree changed %s: %s -> %s' % (what, tree, proc_tree(pid)))
 
     def wait_tree_gone(self, tree, what):
-        left = wait_gone(tree, self.args.gone_timeout)
+        with self.phases('wait-gone'):
+            left = wait_gone(tree, self.args.gone_timeout)
         if left:
             states = ', '.join('%d (%s)' % (p, (proc_stat(p) or '?')[0]) for p in left)
             raise TestFailed('processes still present %gs %s: %s'
@@ -1167,14 +1224,16 @@ class Runner(fault.FaultTests, real.RealTests):
                 raise TestFailed('restore%s hung (timeout %gs)' % (tag, timeout))
             if rc != 0:
                 raise TestFailed('restore%s failed (exit %d)' % (tag, rc))
-            moved = self.check_restored(pid, tree, rpidfile, ctx, tag, expect)
+            with self.phases('check'):
+                moved = self.check_restored(pid, tree, rpidfile, ctx, tag, expect)
             if moved:
                 # the tree lives on under new PIDs here: follow it
                 pid, tree, expect = moved
                 ctx['inner'] = None
             if mods['ns']:
                 self.check_own_ns(pid, 'after restore%s' % tag, mods['uns'])
-            time.sleep(float(meta['settle']))
+            with self.phases('settle'):
+                time.sleep(float(meta['settle']))
             self.check_running(tree, 'after restore%s' % tag, expect)
 
         self.verdict(pid, meta, ctx, 'after %s' % ('dump --leave-running'
@@ -1224,6 +1283,10 @@ def main():
     ap.add_argument('--real', default=os.path.join(SRC_ROOT, 'tests', 'real'),
                     help='real-program tests (default: tests/real)')
     ap.add_argument('--summary', help='write a JSON summary here')
+    ap.add_argument('--times', default=os.environ.get('CRYO_RUNNER_TIMES'),
+                    help='append one JSON line per test to this file: its seconds in each '
+                    'phase (start, dump, wait-gone, restore, check, settle, verdict, '
+                    'cleanup, other); tests/runner/times.py sums them (env CRYO_RUNNER_TIMES)')
     ap.add_argument('--flavor', choices=('h', 'ns', 'uns', 'all'),
                     default=os.environ.get('CRYO_TEST_FLAVOR', 'h'),
                     help='h: each test in its own variants (default); ns: each test in the ns '
