@@ -27,17 +27,20 @@ Results (images, logs, outfiles) of failed tests stay in tests/out/ID/
 """
 
 import argparse
+import ctypes
 import fcntl
 import fnmatch
 import json
 import os
 import re
+import select
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import weakref
 
 # fault.py and real.py import names from this module as "run"
 if __name__ == '__main__':
@@ -397,25 +400,123 @@ def session_members(sid):
     return sorted(p for p, (_, _, s) in all_stats().items() if s == sid)
 
 
+# ---- reaping: the runner as a child subreaper ----------------------------------
+#
+# A killed test tree's processes are orphans (the launcher that started the
+# test has exited), and only their parent can free their PIDs, which the
+# restore needs again.  Left to pid 1 that takes up to 2 s on some machines
+# (an init that reaps on a timer).  So the runner makes itself a child
+# subreaper (PR_SET_CHILD_SUBREAPER): the test's root, whose launcher exits,
+# the restored root, whose `cryo restore -d` exits, and the orphans of a tree
+# being killed are reparented to the runner instead of pid 1, and the runner
+# reaps them itself at once.  It never calls waitpid(-1): that would take
+# the exit status of a subprocess.Popen child from its owner (Popen.wait
+# would then report 0); it reaps only given PIDs, or zombies among its
+# children that no live Popen object owns.  A test's processes see the
+# runner as their parent (or the parent of their orphans) where they saw
+# pid 1: both are outside the test's session, so process groups stay
+# orphaned or not as before; tests that need their own orphans make
+# themselves subreapers.  --no-subreaper restores the old behaviour.
+
+PR_SET_CHILD_SUBREAPER = 36
+_popens = weakref.WeakSet()     # every subprocess.Popen of this process
+_popen_init = subprocess.Popen.__init__
+
+
+def _tracked_popen_init(self, *a, **kw):
+    _popen_init(self, *a, **kw)
+    _popens.add(self)
+
+
+class Reaper:
+    on = False
+
+    @classmethod
+    def enable(cls):
+        """Become a child subreaper; False (and a note) if the kernel says no."""
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0):
+            print('note: prctl(PR_SET_CHILD_SUBREAPER) failed (%s): orphans go to pid 1'
+                  % os.strerror(ctypes.get_errno()), flush=True)
+            return False
+        subprocess.Popen.__init__ = _tracked_popen_init
+        cls.on = True
+        return True
+
+    @staticmethod
+    def busy():
+        """PIDs of our Popen children whose status is not collected yet."""
+        return {p.pid for p in list(_popens) if p.returncode is None}
+
+    @classmethod
+    def reap(cls, pids):
+        """Collect those of @pids that are zombie children of ours."""
+        if not cls.on:
+            return
+        busy = cls.busy()
+        for pid in pids:
+            if pid in busy:
+                continue
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            except OSError:
+                pass
+
+    @classmethod
+    def sweep(cls):
+        """Collect every zombie child that no Popen object owns (what the
+        last test left: its killed processes were reparented here)."""
+        if not cls.on:
+            return
+        me = os.getpid()
+        cls.reap([p for p, (st, ppid, _) in all_stats().items() if ppid == me and st in 'ZX'])
+
+
 def wait_gone(pids, timeout):
-    """Wait until no pid of pids has a /proc entry; return those left."""
+    """Wait until no pid of pids has a /proc entry; return those left.
+    The runner reaps those that are its children (Reaper)."""
     deadline = time.time() + timeout
+    Reaper.reap(pids)
     left = [p for p in pids if proc_exists(p)]
     while left and time.time() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.01 if Reaper.on else 0.05)
+        Reaper.reap(left)
         left = [p for p in left if proc_exists(p)]
     return left
 
 
+def pidfd_open(pid):
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
 def wait_exited(pid, timeout):
-    """Wait until pid exited (gone or zombie); True if it did."""
+    """Wait until pid exited (gone or zombie); True if it did.  Sleeps on a
+    pidfd (readable once the process exits) between looks at its state."""
     deadline = time.time() + timeout
-    while time.time() < deadline:
-        st = proc_stat(pid)
-        if st is None or st[0] in 'ZX':
-            return True
-        time.sleep(0.05)
-    return False
+    fd = pidfd_open(pid)
+    poller = None
+    if fd is not None:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+    try:
+        while time.time() < deadline:
+            st = proc_stat(pid)
+            if st is None or st[0] in 'ZX':
+                return True
+            if poller:
+                if poller.poll(50):
+                    time.sleep(0.005)   # exited: its state follows at once
+            else:
+                time.sleep(0.05)
+        return False
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 class Phases:
@@ -506,6 +607,7 @@ class Runner(fault.FaultTests, real.RealTests):
                 pass
         self.owned.clear()
         ptyjob.close_all(self.pty_sessions)
+        Reaper.sweep()
 
     def run_cmd(self, cmd, logpath, timeout, env=None, cwd=None):
         """Run a command (cryo), output to logpath; kill its group on timeout.
@@ -838,9 +940,11 @@ class Runner(fault.FaultTests, real.RealTests):
             if st[0] in 'ZX':
                 raise TestFailed('process %d is a zombie %s' % (p, what))
             if st[0] in 'Tt':
-                # cryo may take a moment to let go: give it one
-                time.sleep(0.5)
-                st = proc_stat(p)
+                # cryo may take a moment to let go: give it one (0.5 s)
+                deadline = time.time() + 0.5
+                while st and st[0] in 'Tt' and time.time() < deadline:
+                    time.sleep(0.01)
+                    st = proc_stat(p)
                 if st and st[0] in 'Tt':
                     raise TestFailed('process %d is stopped (state %s) %s' % (p, st[0], what))
 
@@ -1274,9 +1378,15 @@ def main():
     ap.add_argument('--results', default=os.path.join(SRC_ROOT, 'tests', 'out'),
                     help='where images and logs go (default: tests/out)')
     ap.add_argument('--keep', action='store_true', help='keep results of passed tests')
+    ap.add_argument('--exclude', action='append', default=[], metavar='PATTERN',
+                    help='leave out the test ids (NAME:VARIANT) that match; repeatable '
+                    '(e.g. --exclude "*:iter2")')
     ap.add_argument('--gone-timeout', type=float, default=GONE_TIMEOUT,
                     help='seconds to wait for dumped processes to disappear (%d)' % GONE_TIMEOUT)
     ap.add_argument('--list', action='store_true', help='list test ids and exit')
+    ap.add_argument('--no-subreaper', action='store_true',
+                    help='leave the tests\' orphans to pid 1 (the runner is a child subreaper '
+                    'and reaps them itself by default: see Reaper)')
     ap.add_argument('--fault-target', default='fault_target',
                     help='test program the fault:* tests use (default fault_target; '
                     '"none" disables them)')
@@ -1314,6 +1424,8 @@ def main():
     pats = args.tests
 
     def selected(t):
+        if any(fnmatch.fnmatchcase(t[0], p) for p in args.exclude):
+            return False
         return not pats or any(fnmatch.fnmatchcase(t[0], p) or fnmatch.fnmatchcase(t[1], p)
                                for p in pats)
     allt = r.tests() + (r.real_entries() if args.flavor not in ('ns', 'uns') else [])
@@ -1343,6 +1455,8 @@ def main():
     signal.signal(signal.SIGHUP, on_signal)
 
     os.makedirs(args.results, exist_ok=True)
+    if not args.no_subreaper:
+        Reaper.enable()
     print('cryo: %s' % args.cryo, flush=True)
     try:
         progs = [t for t in tests if not isinstance(t[2], dict)]
