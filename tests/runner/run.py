@@ -470,8 +470,16 @@ class Reaper:
         last test left: its killed processes were reparented here)."""
         if not cls.on:
             return
-        me = os.getpid()
-        cls.reap([p for p, (st, ppid, _) in all_stats().items() if ppid == me and st in 'ZX'])
+        kids = set()
+        try:
+            # each thread's children (CONFIG_PROC_CHILDREN): no walk of /proc
+            for t in os.listdir('/proc/self/task'):
+                with open('/proc/self/task/%s/children' % t) as f:
+                    kids.update(int(x) for x in f.read().split())
+        except OSError:
+            me = os.getpid()
+            kids = set(p for p, (_, ppid, _) in all_stats().items() if ppid == me)
+        cls.reap([p for p in kids if (proc_stat(p) or 'X')[0] in 'ZX'])
 
 
 def wait_gone(pids, timeout):
