@@ -487,11 +487,16 @@ def wait_gone(pids, timeout):
     The runner reaps those that are its children (Reaper)."""
     deadline = time.time() + timeout
     Reaper.reap(pids)
+    Reaper.sweep()
     left = [p for p in pids if proc_exists(p)]
     while left and time.time() < deadline:
         time.sleep(0.01 if Reaper.on else 0.05)
         Reaper.reap(left)
         left = [p for p in left if proc_exists(p)]
+    # the tree's orphans (reparented here, e.g. children it forked as it
+    # was killed) hold its PIDs as their process group and session IDs
+    # until they are reaped: the restore needs those PIDs free too
+    Reaper.sweep()
     return left
 
 
@@ -633,7 +638,7 @@ class Runner(fault.FaultTests, real.RealTests):
                 out.write('cannot run: %s\n' % e)
                 return 127, str(e)
             try:
-                rc = p.wait(timeout=timeout)
+                rc = self.wait_reaping(p, timeout)
             except subprocess.TimeoutExpired:
                 try:
                     os.killpg(p.pid, signal.SIGKILL)
@@ -643,6 +648,22 @@ class Runner(fault.FaultTests, real.RealTests):
                 rc = None
         with open(logpath, errors='replace') as f:
             return rc, f.read()
+
+    @staticmethod
+    def wait_reaping(p, timeout):
+        """p.wait(timeout), reaping orphans meanwhile as pid 1 would (Reaper):
+        a killed tree's last orphans may turn zombie while cryo runs, and
+        the restore needs the PIDs they hold as group and session IDs."""
+        if not Reaper.on:
+            return p.wait(timeout=timeout)
+        deadline = time.time() + timeout
+        while True:
+            try:
+                return p.wait(timeout=max(0.0, min(0.05, deadline - time.time())))
+            except subprocess.TimeoutExpired:
+                if time.time() >= deadline:
+                    raise
+                Reaper.sweep()
 
     def known_features(self):
         """Feature names from `cryo check --feature list`, None if unavailable."""
