@@ -27,17 +27,20 @@ Results (images, logs, outfiles) of failed tests stay in tests/out/ID/
 """
 
 import argparse
+import ctypes
 import fcntl
 import fnmatch
 import json
 import os
 import re
+import select
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import weakref
 
 # fault.py and real.py import names from this module as "run"
 if __name__ == '__main__':
@@ -397,25 +400,168 @@ def session_members(sid):
     return sorted(p for p, (_, _, s) in all_stats().items() if s == sid)
 
 
+# ---- reaping: the runner as a child subreaper ----------------------------------
+#
+# A killed test tree's processes are orphans (the launcher that started the
+# test has exited), and only their parent can free their PIDs, which the
+# restore needs again.  Left to pid 1 that takes up to 2 s on some machines
+# (an init that reaps on a timer).  So the runner makes itself a child
+# subreaper (PR_SET_CHILD_SUBREAPER): the test's root, whose launcher exits,
+# the restored root, whose `cryo restore -d` exits, and the orphans of a tree
+# being killed are reparented to the runner instead of pid 1, and the runner
+# reaps them itself at once.  It never calls waitpid(-1): that would take
+# the exit status of a subprocess.Popen child from its owner (Popen.wait
+# would then report 0); it reaps only given PIDs, or zombies among its
+# children that no live Popen object owns.  A test's processes see the
+# runner as their parent (or the parent of their orphans) where they saw
+# pid 1: both are outside the test's session, so process groups stay
+# orphaned or not as before; tests that need their own orphans make
+# themselves subreapers.  --no-subreaper restores the old behaviour.
+
+PR_SET_CHILD_SUBREAPER = 36
+_popens = weakref.WeakSet()     # every subprocess.Popen of this process
+_popen_init = subprocess.Popen.__init__
+
+
+def _tracked_popen_init(self, *a, **kw):
+    _popen_init(self, *a, **kw)
+    _popens.add(self)
+
+
+class Reaper:
+    on = False
+
+    @classmethod
+    def enable(cls):
+        """Become a child subreaper; False (and a note) if the kernel says no."""
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0):
+            print('note: prctl(PR_SET_CHILD_SUBREAPER) failed (%s): orphans go to pid 1'
+                  % os.strerror(ctypes.get_errno()), flush=True)
+            return False
+        subprocess.Popen.__init__ = _tracked_popen_init
+        cls.on = True
+        return True
+
+    @staticmethod
+    def busy():
+        """PIDs of our Popen children whose status is not collected yet."""
+        return {p.pid for p in list(_popens) if p.returncode is None}
+
+    @classmethod
+    def reap(cls, pids):
+        """Collect those of @pids that are zombie children of ours."""
+        if not cls.on:
+            return
+        busy = cls.busy()
+        for pid in pids:
+            if pid in busy:
+                continue
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            except OSError:
+                pass
+
+    @classmethod
+    def sweep(cls):
+        """Collect every zombie child that no Popen object owns (what the
+        last test left: its killed processes were reparented here)."""
+        if not cls.on:
+            return
+        kids = set()
+        try:
+            # each thread's children (CONFIG_PROC_CHILDREN): no walk of /proc
+            for t in os.listdir('/proc/self/task'):
+                with open('/proc/self/task/%s/children' % t) as f:
+                    kids.update(int(x) for x in f.read().split())
+        except OSError:
+            me = os.getpid()
+            kids = set(p for p, (_, ppid, _) in all_stats().items() if ppid == me)
+        cls.reap([p for p in kids if (proc_stat(p) or 'X')[0] in 'ZX'])
+
+
 def wait_gone(pids, timeout):
-    """Wait until no pid of pids has a /proc entry; return those left."""
+    """Wait until no pid of pids has a /proc entry; return those left.
+    The runner reaps those that are its children (Reaper)."""
     deadline = time.time() + timeout
+    Reaper.reap(pids)
+    Reaper.sweep()
     left = [p for p in pids if proc_exists(p)]
     while left and time.time() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.01 if Reaper.on else 0.05)
+        Reaper.reap(left)
         left = [p for p in left if proc_exists(p)]
+    # the tree's orphans (reparented here, e.g. children it forked as it
+    # was killed) hold its PIDs as their process group and session IDs
+    # until they are reaped: the restore needs those PIDs free too
+    Reaper.sweep()
     return left
 
 
+def pidfd_open(pid):
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
 def wait_exited(pid, timeout):
-    """Wait until pid exited (gone or zombie); True if it did."""
+    """Wait until pid exited (gone or zombie); True if it did.  Sleeps on a
+    pidfd (readable once the process exits) between looks at its state."""
     deadline = time.time() + timeout
-    while time.time() < deadline:
-        st = proc_stat(pid)
-        if st is None or st[0] in 'ZX':
-            return True
-        time.sleep(0.05)
-    return False
+    fd = pidfd_open(pid)
+    poller = None
+    if fd is not None:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+    try:
+        while time.time() < deadline:
+            st = proc_stat(pid)
+            if st is None or st[0] in 'ZX':
+                return True
+            if poller:
+                if poller.poll(50):
+                    time.sleep(0.005)   # exited: its state follows at once
+            else:
+                time.sleep(0.05)
+        return False
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+class Phases:
+    """Where a test's seconds go (--times FILE): time.time() spent in each
+    named phase, summed over the test (an iterN test dumps N times)."""
+
+    def __init__(self):
+        self.t = {}
+        self.cur = None
+        self.since = 0.0
+
+    def switch(self, name):
+        """End the current phase and start @name (None: no phase)."""
+        now = time.time()
+        if self.cur:
+            self.t[self.cur] = self.t.get(self.cur, 0.0) + now - self.since
+        self.cur, self.since = name, now
+
+    class _Ctx:
+        def __init__(self, ph, name):
+            self.ph, self.name = ph, name
+
+        def __enter__(self):
+            self.prev = self.ph.cur
+            self.ph.switch(self.name)
+
+        def __exit__(self, *a):
+            self.ph.switch(self.prev)
+
+    def __call__(self, name):
+        """with phases('dump'): ... (nests: the outer phase resumes)"""
+        return Phases._Ctx(self, name)
 
 
 def tail(path, n=TAIL_LINES):
@@ -442,6 +588,7 @@ class Runner(fault.FaultTests, real.RealTests):
         self.fault_stages = None    # fault:discover fills it
         self.fault_stale = os.path.join(args.results, '.fault-stale')
         self.pty_sessions = []      # tty = yes: ptyjob.TerminalSession
+        self.phases = Phases()      # --times: this test's phases
 
     # -- cleanup: kill only what we started, by PID, checking it is still ours
 
@@ -473,6 +620,7 @@ class Runner(fault.FaultTests, real.RealTests):
                 pass
         self.owned.clear()
         ptyjob.close_all(self.pty_sessions)
+        Reaper.sweep()
 
     def run_cmd(self, cmd, logpath, timeout, env=None, cwd=None):
         """Run a command (cryo), output to logpath; kill its group on timeout.
@@ -490,7 +638,7 @@ class Runner(fault.FaultTests, real.RealTests):
                 out.write('cannot run: %s\n' % e)
                 return 127, str(e)
             try:
-                rc = p.wait(timeout=timeout)
+                rc = self.wait_reaping(p, timeout)
             except subprocess.TimeoutExpired:
                 try:
                     os.killpg(p.pid, signal.SIGKILL)
@@ -500,6 +648,22 @@ class Runner(fault.FaultTests, real.RealTests):
                 rc = None
         with open(logpath, errors='replace') as f:
             return rc, f.read()
+
+    @staticmethod
+    def wait_reaping(p, timeout):
+        """p.wait(timeout), reaping orphans meanwhile as pid 1 would (Reaper):
+        a killed tree's last orphans may turn zombie while cryo runs, and
+        the restore needs the PIDs they hold as group and session IDs."""
+        if not Reaper.on:
+            return p.wait(timeout=timeout)
+        deadline = time.time() + timeout
+        while True:
+            try:
+                return p.wait(timeout=max(0.0, min(0.05, deadline - time.time())))
+            except subprocess.TimeoutExpired:
+                if time.time() >= deadline:
+                    raise
+                Reaper.sweep()
 
     def known_features(self):
         """Feature names from `cryo check --feature list`, None if unavailable."""
@@ -556,6 +720,8 @@ class Runner(fault.FaultTests, real.RealTests):
 
     def run_test(self, tid, name, variant, meta):
         t0 = time.time()
+        self.phases = Phases()
+        self.phases.switch('other')
         wdir = os.path.join(self.results, tid.replace(':', '.'))
         shutil.rmtree(wdir, ignore_errors=True)
         os.makedirs(wdir)
@@ -585,8 +751,15 @@ class Runner(fault.FaultTests, real.RealTests):
             ctx['logs'].append(os.path.join(wdir, 'runner-error.txt'))
             verdict, reason = 'FAIL', 'runner error: %s: %s' % (type(e).__name__, e)
         finally:
-            self.kill_owned()
+            with self.phases('cleanup'):
+                self.kill_owned()
         dt = time.time() - t0
+        self.phases.switch(None)
+        if self.args.times:
+            with open(self.args.times, 'a') as f:
+                f.write(json.dumps({'id': tid, 'result': verdict, 'seconds': round(dt, 3),
+                                    'phases': {k: round(v, 3) for k, v in
+                                               self.phases.t.items()}}) + '\n')
         line = '%-4s %s' % (verdict, tid)
         if reason:
             line += ': ' + reason
@@ -667,6 +840,10 @@ class Runner(fault.FaultTests, real.RealTests):
         return rc, out
 
     def start(self, name, mods, meta, ctx):
+        with self.phases('start'):
+            return self.start_test(name, mods, meta, ctx)
+
+    def start_test(self, name, mods, meta, ctx):
         wdir = ctx['wdir']
         binname = name + ('-static' if mods['static'] else '')
         binary = os.path.join(self.bindir, binname)
@@ -774,6 +951,10 @@ class Runner(fault.FaultTests, real.RealTests):
         """Every pid alive and neither stopped nor traced nor zombie -- except
         those that the test made a zombie or stopped on purpose (@expect, the
         states seen before the dump): they must be exactly that again."""
+        with self.phases('check'):
+            self.check_running_now(pids, what, expect)
+
+    def check_running_now(self, pids, what, expect=None):
         expect = expect or {}
         for p in pids:
             st = proc_stat(p)
@@ -788,9 +969,11 @@ class Runner(fault.FaultTests, real.RealTests):
             if st[0] in 'ZX':
                 raise TestFailed('process %d is a zombie %s' % (p, what))
             if st[0] in 'Tt':
-                # cryo may take a moment to let go: give it one
-                time.sleep(0.5)
-                st = proc_stat(p)
+                # cryo may take a moment to let go: give it one (0.5 s)
+                deadline = time.time() + 0.5
+                while st and st[0] in 'Tt' and time.time() < deadline:
+                    time.sleep(0.01)
+                    st = proc_stat(p)
                 if st and st[0] in 'Tt':
                     raise TestFailed('process %d is stopped (state %s) %s' % (p, st[0], what))
 
@@ -810,6 +993,10 @@ class Runner(fault.FaultTests, real.RealTests):
                              % (step, rc, text))
 
     def verdict(self, pid, meta, ctx, what):
+        with self.phases('verdict'):
+            self.verdict_of(pid, meta, ctx, what)
+
+    def verdict_of(self, pid, meta, ctx, what):
         try:
             os.kill(pid, signal.SIGTERM)
         except OSError as e:
@@ -852,7 +1039,8 @@ class Runner(fault.FaultTests, real.RealTests):
                 raise TestFailed(str(e))
             ctx['logs'] += [ps_out, srv.log_path]
             cmd += srv.args()
-        rc, out = self.run_cmd(cmd, out_path, float(meta['timeout']), env=env)
+        with self.phases('dump'):
+            rc, out = self.run_cmd(cmd, out_path, float(meta['timeout']), env=env)
         if srv:
             src = srv.finish()
             if rc == 0 and src != 0:
@@ -888,11 +1076,12 @@ class Runner(fault.FaultTests, real.RealTests):
         log_path = os.path.join(imgdir, 'restore%s.log' % tag)
         ctx['logs'] += [out_path, log_path]
         lazyd = self.start_lazy_daemon(ctx, tag, cmd) if ctx.get('lazy') else None
-        if meta['tty'] == 'yes':
-            rc, out = self.run_in_terminal(ctx, 'restore%s' % tag, cmd, out_path,
-                                           float(meta['timeout']), env=env)
-        else:
-            rc, out = self.run_cmd(cmd, out_path, float(meta['timeout']), env=env)
+        with self.phases('restore'):
+            if meta['tty'] == 'yes':
+                rc, out = self.run_in_terminal(ctx, 'restore%s' % tag, cmd, out_path,
+                                               float(meta['timeout']), env=env)
+            else:
+                rc, out = self.run_cmd(cmd, out_path, float(meta['timeout']), env=env)
         if lazyd:
             self.finish_lazy_daemon(lazyd, rc, float(meta['timeout']))
         for p in tree:          # whatever came back is ours to clean up
@@ -953,7 +1142,8 @@ class Runner(fault.FaultTests, real.RealTests):
             raise TestFailed('process tree changed %s: %s -> %s' % (what, tree, proc_tree(pid)))
 
     def wait_tree_gone(self, tree, what):
-        left = wait_gone(tree, self.args.gone_timeout)
+        with self.phases('wait-gone'):
+            left = wait_gone(tree, self.args.gone_timeout)
         if left:
             states = ', '.join('%d (%s)' % (p, (proc_stat(p) or '?')[0]) for p in left)
             raise TestFailed('processes still present %gs %s: %s'
@@ -1167,14 +1357,16 @@ class Runner(fault.FaultTests, real.RealTests):
                 raise TestFailed('restore%s hung (timeout %gs)' % (tag, timeout))
             if rc != 0:
                 raise TestFailed('restore%s failed (exit %d)' % (tag, rc))
-            moved = self.check_restored(pid, tree, rpidfile, ctx, tag, expect)
+            with self.phases('check'):
+                moved = self.check_restored(pid, tree, rpidfile, ctx, tag, expect)
             if moved:
                 # the tree lives on under new PIDs here: follow it
                 pid, tree, expect = moved
                 ctx['inner'] = None
             if mods['ns']:
                 self.check_own_ns(pid, 'after restore%s' % tag, mods['uns'])
-            time.sleep(float(meta['settle']))
+            with self.phases('settle'):
+                time.sleep(float(meta['settle']))
             self.check_running(tree, 'after restore%s' % tag, expect)
 
         self.verdict(pid, meta, ctx, 'after %s' % ('dump --leave-running'
@@ -1215,15 +1407,25 @@ def main():
     ap.add_argument('--results', default=os.path.join(SRC_ROOT, 'tests', 'out'),
                     help='where images and logs go (default: tests/out)')
     ap.add_argument('--keep', action='store_true', help='keep results of passed tests')
+    ap.add_argument('--exclude', action='append', default=[], metavar='PATTERN',
+                    help='leave out the test ids (NAME:VARIANT) that match; repeatable '
+                    '(e.g. --exclude "*:iter2")')
     ap.add_argument('--gone-timeout', type=float, default=GONE_TIMEOUT,
                     help='seconds to wait for dumped processes to disappear (%d)' % GONE_TIMEOUT)
     ap.add_argument('--list', action='store_true', help='list test ids and exit')
+    ap.add_argument('--no-subreaper', action='store_true',
+                    help='leave the tests\' orphans to pid 1 (the runner is a child subreaper '
+                    'and reaps them itself by default: see Reaper)')
     ap.add_argument('--fault-target', default='fault_target',
                     help='test program the fault:* tests use (default fault_target; '
                     '"none" disables them)')
     ap.add_argument('--real', default=os.path.join(SRC_ROOT, 'tests', 'real'),
                     help='real-program tests (default: tests/real)')
     ap.add_argument('--summary', help='write a JSON summary here')
+    ap.add_argument('--times', default=os.environ.get('CRYO_RUNNER_TIMES'),
+                    help='append one JSON line per test to this file: its seconds in each '
+                    'phase (start, dump, wait-gone, restore, check, settle, verdict, '
+                    'cleanup, other); tests/runner/times.py sums them (env CRYO_RUNNER_TIMES)')
     ap.add_argument('--flavor', choices=('h', 'ns', 'uns', 'all'),
                     default=os.environ.get('CRYO_TEST_FLAVOR', 'h'),
                     help='h: each test in its own variants (default); ns: each test in the ns '
@@ -1251,6 +1453,8 @@ def main():
     pats = args.tests
 
     def selected(t):
+        if any(fnmatch.fnmatchcase(t[0], p) for p in args.exclude):
+            return False
         return not pats or any(fnmatch.fnmatchcase(t[0], p) or fnmatch.fnmatchcase(t[1], p)
                                for p in pats)
     allt = r.tests() + (r.real_entries() if args.flavor not in ('ns', 'uns') else [])
@@ -1280,6 +1484,8 @@ def main():
     signal.signal(signal.SIGHUP, on_signal)
 
     os.makedirs(args.results, exist_ok=True)
+    if not args.no_subreaper:
+        Reaper.enable()
     print('cryo: %s' % args.cryo, flush=True)
     try:
         progs = [t for t in tests if not isinstance(t[2], dict)]
