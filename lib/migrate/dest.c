@@ -314,6 +314,22 @@ static int hand_hook(const char *event, int pid, void *arg)
 		if (ret)
 			return ret;
 	}
+	if (!strcmp(event, "post-resume")) {
+		/* The tree runs: the last answer goes from here, where "ready"
+		 * and the go were exchanged.  With --pid-ns this is the
+		 * restore's child, and with --tls the session's state (its
+		 * record sequence numbers) moved on in this process only: a
+		 * record from the parent's stale copy would not decrypt. */
+		if (fault_inject_fail_only("migrate:lose-running")) {
+			/* the tree runs here: the source must not let its own run */
+			pr_err("fault injected at migrate:lose-running (CRYO_FAULT)");
+			shutdown(r->c.sk, SHUT_RDWR);
+		} else if (mig_send_result(&r->c, 0, "restored")) {
+			pr_warn("migrate: the tree runs here, but the source was not told: it "
+				"kills its own all the same");
+		}
+		return 0;
+	}
 	if (strcmp(event, "pre-resume"))
 		return 0;
 	int ret = 0;
@@ -409,13 +425,7 @@ static int restore(struct dst_run *r, uint64_t size)
 		return fail(r, ret, "restore failed: %s", err.msg[0] ? err.msg : strerror(-ret));
 	}
 	pr_msg("migrate: the tree from %s runs here", r->c.peer);
-	if (fault_inject_fail_only("migrate:lose-running")) {
-		/* the tree runs here: the source must not let its own run */
-		pr_err("fault injected at migrate:lose-running (CRYO_FAULT)");
-		shutdown(r->c.sk, SHUT_RDWR);
-	} else {
-		ret = mig_send_result(&r->c, 0, "restored");
-	}
+	/* (the source was told by hand_hook at post-resume) */
 	sk_network_lock_tidy(&ro);
 	if (r->daemon) {
 		pid_t daemon = r->daemon;
