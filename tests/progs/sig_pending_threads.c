@@ -155,6 +155,23 @@ int main(int argc, char **argv)
 	struct itimerspec its = { { 0, 20000000 }, { 0, 20000000 } };
 	if (timer_create(CLOCK_MONOTONIC, &sev, &timer) || timer_settime(timer, 0, &its, NULL))
 		setup_fail("timer: %s", strerror(errno));
+	/* ready only once the timer's signal is pending in thread 2: the
+	 * dump may come (and with --leave-running the check) sooner than
+	 * its first expiry */
+	char st_path[64], line[256];
+	snprintf(st_path, sizeof(st_path), "/proc/self/task/%d/status", tids[2]);
+	for (bool pending = false; !pending;) {
+		FILE *f = fopen(st_path, "r");
+		uint64_t m = 0;
+		while (f && fgets(line, sizeof(line), f))
+			if (!strncmp(line, "SigPnd:", 7))
+				sscanf(line + 7, "%lx", &m);
+		if (f)
+			fclose(f);
+		pending = m & (1ULL << (SIGRTMIN + 7 - 1));
+		if (!pending)
+			usleep(5000);
+	}
 
 	test_daemon();
 	test_waitsig();
