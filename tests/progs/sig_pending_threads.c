@@ -33,11 +33,12 @@ static pid_t tids[3];
 static pthread_barrier_t ready, go, done;
 static timer_t timer;
 
-static uint64_t own_pending(void)
+/* SigPnd of thread @tid of this process (all ones if it can't be read) */
+static uint64_t thread_pending(pid_t tid)
 {
 	char path[64], line[256];
 	uint64_t m = ~0ULL;
-	snprintf(path, sizeof(path), "/proc/self/task/%d/status", gettid());
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return m;
@@ -71,7 +72,7 @@ static void check_thread(int k)
 		want |= 1ULL << (SIGUSR1 - 1);
 	if (k == 2)
 		want |= 1ULL << (SIGRTMIN + 7 - 1);	/* the timer's */
-	uint64_t got = own_pending();
+	uint64_t got = thread_pending(gettid());
 	if (got != want)
 		fail("thread %d: SigPnd %016lx, expected %016lx", k, got, want);
 	if (k) {
@@ -158,20 +159,8 @@ int main(int argc, char **argv)
 	/* ready only once the timer's signal is pending in thread 2: the
 	 * dump may come (and with --leave-running the check) sooner than
 	 * its first expiry */
-	char st_path[64], line[256];
-	snprintf(st_path, sizeof(st_path), "/proc/self/task/%d/status", tids[2]);
-	for (bool pending = false; !pending;) {
-		FILE *f = fopen(st_path, "r");
-		uint64_t m = 0;
-		while (f && fgets(line, sizeof(line), f))
-			if (!strncmp(line, "SigPnd:", 7))
-				sscanf(line + 7, "%lx", &m);
-		if (f)
-			fclose(f);
-		pending = m & (1ULL << (SIGRTMIN + 7 - 1));
-		if (!pending)
-			usleep(5000);
-	}
+	while (!(thread_pending(tids[2]) & (1ULL << (SIGRTMIN + 7 - 1))))
+		usleep(5000);
 
 	test_daemon();
 	test_waitsig();
