@@ -92,6 +92,21 @@ def thread_states(pid):
     return res
 
 
+def sigkill_pending(pid):
+    """Whether a SIGKILL is queued to @pid or one of its threads (a group
+    exit has begun)."""
+    try:
+        tids = os.listdir('/proc/%d/task' % pid)
+    except OSError:
+        return False
+    for t in tids:
+        for line in (read('/proc/%d/task/%s/status' % (pid, t)) or '').splitlines():
+            if line.startswith(('SigPnd:', 'ShdPnd:')) and \
+                    int(line.split()[1], 16) & (1 << (signal.SIGKILL - 1)):
+                return True
+    return False
+
+
 def alive(pid):
     st = read('/proc/%d/stat' % pid)
     return bool(st) and st[st.rindex(')') + 2] not in 'ZX'
@@ -232,6 +247,16 @@ class Run:
                 return 'cryo killed at %s left %s' % (what, bad)
         elif not killed:
             return 'cryo (%s) exited 0 without inventory.img' % what
+        if not leave_running and inv and killed:
+            # cryo may have been killed between its SIGKILL of the dumped
+            # tree and the tree's end: a group exit in progress (threads
+            # gone, leader not yet a zombie) is a tree about to die, not a
+            # harmed one
+            for _ in range(100):
+                if not alive(t.pid) or (sorted(thread_states(t.pid)) == t.tids
+                                        and not sigkill_pending(t.pid)):
+                    break
+                time.sleep(0.05)
         if not alive(t.pid):
             if not leave_running and inv:
                 self.target = None      # a dump that ended in killing it
