@@ -65,6 +65,11 @@ Metadata: tests/progs/NAME.desc, optional, one "key = value" per line,
                    default        dump, restore, check (once)
                    static         run NAME-static (built with -static)
                    iterN          dump/restore N times in a row
+                   preN           before each dump, N chained `cryo
+                                  pre-dump`s while the test runs on (each
+                                  must leave it unharmed); the dump then
+                                  writes only what changed since
+                                  (--track-mem --prev-images-dir)
                    leave-running  dump --leave-running N times (iterN), no
                                   restore; the original must go on and pass
                    stdio-null     stdin/stdout/stderr on /dev/null
@@ -246,7 +251,7 @@ def parse_variant(v):
     """'static+iter2' -> dict of settings."""
     mods = {'static': False, 'iters': 1, 'leave_running': False, 'stdio': None,
             'fault': None, 'pidns': False, 'page_server': False, 'lazy': False,
-            'snapshot': False, 'ns': False, 'uns': False}
+            'snapshot': False, 'ns': False, 'uns': False, 'pre': 0}
     for m in v.split('+'):
         if m == 'default':
             pass
@@ -254,6 +259,8 @@ def parse_variant(v):
             mods['static'] = True
         elif re.fullmatch(r'iter[1-9][0-9]*', m):
             mods['iters'] = int(m[4:])
+        elif re.fullmatch(r'pre[1-9][0-9]*', m):
+            mods['pre'] = int(m[3:])
         elif m == 'leave-running':
             mods['leave_running'] = True
         elif m == 'pidns-copies':
@@ -276,6 +283,8 @@ def parse_variant(v):
             raise MetaError('unknown variant modifier "%s" in "%s"' % (m, v))
     if mods['ns'] and mods['pidns']:
         raise MetaError('ns does not combine with pidns-copies')
+    if mods['pre'] and (mods['pidns'] or mods['snapshot'] or mods['lazy']):
+        raise MetaError('preN does not combine with pidns-copies, snapshot or lazy')
     if 'ns' in v.split('+') and mods['uns']:
         raise MetaError('ns and uns exclude each other')
     return mods
@@ -330,6 +339,25 @@ def flavor_variants(meta, variants, flavor):
                'pidns-copies' not in v.split('+')]
         nsv = ['ns' if not own or own[0] == 'default' else own[0] + '+ns']
     return nsv if flavor == 'ns' else variants + [v for v in nsv if v not in variants]
+
+
+def with_variants(meta, variants, mod):
+    """--with MOD: each test once, in its first own variant with MOD added
+    (a sweep: e.g. every test through iter2, leave-running or pre2).  Tests
+    that must be refused, and variants MOD does not apply to (fault=,
+    pidns-copies, snapshot, lazy), keep their first variant unchanged."""
+    own = [v for v in variants if not v.startswith('fault=')] or ['default']
+    v = own[0]
+    mods = v.split('+')
+    if meta['refuse'] or any(m in ('pidns-copies', 'snapshot', 'lazy') for m in mods):
+        return [v]
+    kind = re.sub(r'[0-9]+$', '', mod)
+    mods = [m for m in mods if m != 'default' and re.sub(r'[0-9]+$', '', m) != kind]
+    if mod == 'leave-running':
+        mods = [m for m in mods if not m.startswith('pre')]
+    elif kind == 'pre' and 'leave-running' in mods:
+        return [v]
+    return ['+'.join(mods + [mod])]
 
 
 # ---- processes --------------------------------------------------------------
@@ -708,6 +736,8 @@ class Runner(fault.FaultTests, real.RealTests):
                 variants = meta['variants'].split()
                 variants += ['fault=' + f for f in meta['faults'].split()]
                 variants = flavor_variants(meta, variants, getattr(self.args, 'flavor', 'h'))
+                if getattr(self.args, 'with_mod', None):
+                    variants = with_variants(meta, variants, self.args.with_mod)
                 for v in variants:
                     parse_variant(v)
             except MetaError as e:
@@ -1012,13 +1042,41 @@ class Runner(fault.FaultTests, real.RealTests):
         if 'PASS' not in lines:
             raise TestFailed('test %d exited %s without a verdict' % (pid, what))
 
-    def dump(self, pid, tree, meta, ctx, tag, leave_running=False, fault=None, snapshot=False):
+    def pre_dumps(self, pid, tree, meta, ctx, tag, n, expect):
+        """@n chained `cryo pre-dump`s of the running test (preN); each must
+        succeed and leave the tree running.  Returns the last one's images
+        directory, the parent of the dump that follows."""
+        prev = None
+        for k in range(1, n + 1):
+            d = os.path.join(ctx['wdir'], 'pre%s-%d' % (tag, k))
+            os.makedirs(d, exist_ok=True)
+            cmd = [self.cryo, 'pre-dump', '-t', str(pid), '-D', d, '-o', 'pre-dump.log', '-v4']
+            if prev:
+                cmd += ['--prev-images-dir', os.path.relpath(prev, d)]
+            cmd += [o for o in shlex.split(meta['dump_opts']) if o not in ('--leave-running', '-R')]
+            out_path = os.path.join(ctx['wdir'], 'pre-dump%s-%d.out' % (tag, k))
+            ctx['logs'] += [out_path, os.path.join(d, 'pre-dump.log')]
+            with self.phases('dump'):
+                rc, _ = self.run_cmd(cmd, out_path, float(meta['timeout']),
+                                     env=self.env_of(meta['dump_env']))
+            if rc is None:
+                raise TestFailed('pre-dump%s-%d hung (timeout %ss)' % (tag, k, meta['timeout']))
+            if rc != 0:
+                raise TestFailed('pre-dump%s-%d failed (exit %d)' % (tag, k, rc))
+            self.check_running(tree, 'after pre-dump%s-%d' % (tag, k), expect)
+            prev = d
+        return prev
+
+    def dump(self, pid, tree, meta, ctx, tag, leave_running=False, fault=None, snapshot=False,
+             prev=None):
         """cryo dump; returns (rc, output, log path)."""
         imgdir = os.path.join(ctx['wdir'], 'images' + tag)
         os.makedirs(imgdir, exist_ok=True)
         ctx['imgdir'] = imgdir
         cmd = shlex.split(meta['dump_wrap'].replace('{runner}', HERE)) + [
             self.cryo, 'dump', '-t', str(pid), '-D', imgdir, '-o', 'dump.log', '-v4']
+        if prev:
+            cmd += ['--track-mem', '--prev-images-dir', os.path.relpath(prev, imgdir)]
         if leave_running:
             cmd.append('--leave-running')
         if snapshot:
@@ -1309,9 +1367,12 @@ class Runner(fault.FaultTests, real.RealTests):
                                 'fault injected at %s' % fault)
                 self.check_unharmed(pid, tree, 'after the failed dump (CRYO_FAULT=%s)' % fault, expect)
 
+            prev = None
+            if mods['pre'] and refuse_at != 'dump':
+                prev = self.pre_dumps(pid, tree, meta, ctx, tag, mods['pre'], expect)
             rc, out, log = self.dump(pid, tree, meta, ctx, tag,
                                      leave_running=mods['leave_running'],
-                                     snapshot=mods['snapshot'])
+                                     snapshot=mods['snapshot'], prev=prev)
             if refuse_at == 'dump':
                 self.refusal_ok('dump', rc, out, log, meta, meta['refuse'])
                 self.check_unharmed(pid, tree, 'after the refused dump', expect)
@@ -1432,8 +1493,17 @@ def main():
                     'variant alone (namespaces of its own, see --help-desc), no fault:* or '
                     'real:* tests; uns: the same in the uns variant (and a user namespace); '
                     'all: h and ns (env CRYO_TEST_FLAVOR)')
+    ap.add_argument('--with', dest='with_mod', metavar='MOD',
+                    help='a sweep: each selected test once, in its first own variant with '
+                    'the variant modifier MOD added (e.g. iter2, leave-running, pre2); '
+                    'tests that must be refused run as they are')
     ap.add_argument('--help-desc', action='store_true', help='describe the metadata format')
     args = ap.parse_args()
+    if args.with_mod:
+        try:
+            parse_variant(args.with_mod)
+        except MetaError as e:
+            ap.error('--with: %s' % e)
     ensure_pid_room()
     if args.help_desc:
         print(METADATA)
