@@ -16,6 +16,9 @@
  * fcntl on its own descriptor once its fds are in place: a POSIX lock is
  * the process's, a flock or OFD lock the description's (the very one the
  * task got), with the task as its taker.
+ * A lease being broken is saved with the type it is broken to (criu's
+ * LEASE_BREAKING bit); the restore takes the lease it comes from and cryo
+ * breaks it again (lease_after); an open still waiting on it is refused.
  */
 #include "files/reg-int.h"
 #include "arch/x86.h"
@@ -595,7 +598,8 @@ static int take_lock(struct remote *r, pid_t pid, struct rst_file *f, int fd,
 	}
 	if (ret) {
 		pr_err("process %d can't take its %s %s lock on %s again (fd %d, start %lld len "
-		       "%lld): %s%s", pid, kind, e->type == F_RDLCK ? "read" : "write", name, e->fd,
+		       "%lld): %s%s", pid, kind, breaking ? "being broken" : type == F_RDLCK ? "read" :
+		       "write", name, e->fd,
 		       (long long)e->start, (long long)e->len, strerror(ret < 0 ? -ret : EIO),
 		       ret == -EAGAIN && (e->flag & FL_LEASE) ? " (the file is open elsewhere now "
 		       "in a way the lease excludes: close it there and restore again)" :
