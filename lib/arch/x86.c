@@ -120,6 +120,35 @@ void arch_fixup_syscall_restart(struct user_regs_struct *regs)
 	regs->orig_rax = -1;
 }
 
+long arch_interrupted_syscall(const struct user_regs_struct *regs, bool fixed, uint64_t args[6])
+{
+	long nr = (long)regs->orig_rax;
+	if (fixed) {
+		if (nr != -1)
+			return -1;
+		nr = (long)regs->rax;
+	} else {
+		if (nr < 0)
+			return -1;
+		switch ((long)regs->rax) {
+		case -ERESTARTSYS:
+		case -ERESTARTNOINTR:
+		case -ERESTARTNOHAND:
+		case -ERESTART_RESTARTBLOCK:
+			break;
+		default:
+			return -1;
+		}
+	}
+	args[0] = regs->rdi;
+	args[1] = regs->rsi;
+	args[2] = regs->rdx;
+	args[3] = regs->r10;
+	args[4] = regs->r8;
+	args[5] = regs->r9;
+	return nr;
+}
+
 #define NR_poll 7
 #define NR_nanosleep 35
 #define NR_futex 202

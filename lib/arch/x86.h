@@ -3,6 +3,7 @@
 #ifndef CRYO_ARCH_X86_H
 #define CRYO_ARCH_X86_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -26,6 +27,13 @@ int arch_set_cpu_state(pid_t tid, const struct cpu_state *cs);
  * continue: the restart the kernel would have done is applied now, so that
  * the registers are valid wherever the task is resumed from. */
 void arch_fixup_syscall_restart(struct user_regs_struct *regs);
+/* The system call a stopped thread will issue again once resumed, with
+ * its six arguments in @args; -1 if none.  @regs as found (@fixed false):
+ * a call a stop interrupted with a restart code; as fixed up for the
+ * resume (arch_fixup_syscall_restart, the image's: @fixed true): the call
+ * the registers are set to issue (they do not say whether the thread was
+ * in it, only which call it would make). */
+long arch_interrupted_syscall(const struct user_regs_struct *regs, bool fixed, uint64_t args[6]);
 /* The same for registers saved in an image.  A restored task has no
  * kernel restart block, so a call interrupted with ERESTART_RESTARTBLOCK is
  * re-issued instead of restart_syscall (which would return EINTR there):

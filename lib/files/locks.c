@@ -16,8 +16,12 @@
  * fcntl on its own descriptor once its fds are in place: a POSIX lock is
  * the process's, a flock or OFD lock the description's (the very one the
  * task got), with the task as its taker.
+ * A lease being broken is saved with the type it is broken to (criu's
+ * LEASE_BREAKING bit); the restore takes the lease it comes from and cryo
+ * breaks it again (lease_after); an open still waiting on it is refused.
  */
 #include "files/reg-int.h"
+#include "arch/x86.h"
 #include "proc/proc.h"
 #include "seize/remote.h"
 #include "seize/seize.h"
@@ -32,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -43,6 +48,9 @@
 #define FL_FLOCK 2
 #define FL_OFD 4
 #define FL_LEASE 8
+/* criu's file_lock_entry.type of a lease being broken: the type it is
+ * being broken to (what F_GETLEASE answers) with this bit */
+#define LEASE_BREAKING 4
 
 struct lock_line {
 	int kind;		/* FL_*, 0 for others */
@@ -69,7 +77,9 @@ static int parse_line(const char *s, struct lock_line *l)
 		   l->kind == FL_OFD ? "OFD" : l->kind == FL_LEASE ? "lease" : "unknown kind of";
 	/* "LEASE  ACTIVE", "LEASE  BREAKING" or "LEASE  BREAKER" */
 	l->breaking = l->kind == FL_LEASE && strcmp(adv, "ACTIVE");
-	l->type = !strcmp(type, "READ") ? F_RDLCK : !strcmp(type, "WRITE") ? F_WRLCK : -1;
+	/* a lease being broken shows the type it is broken to, UNLCK too */
+	l->type = !strcmp(type, "READ") ? F_RDLCK : !strcmp(type, "WRITE") ? F_WRLCK :
+		  l->breaking && !strcmp(type, "UNLCK") ? F_UNLCK : -1;
 	l->end = strcmp(end, "EOF") ? atoll(end) : -1;
 	return 0;
 }
@@ -99,8 +109,11 @@ static int write_lock(struct fd_dump *d, const struct lock_line *l, pid_t pid, i
 	e.fd = fd;
 	e.start = l->start;
 	e.len = l->end < 0 ? 0 : l->end - l->start + 1;
-	pr_info("%s %s lock of process %d on fd %d: start %lld len %lld", l->kname,
-		l->type == F_RDLCK ? "read" : "write", pid, fd, (long long)e.start, (long long)e.len);
+	int t = l->type & ~LEASE_BREAKING;
+	pr_info("%s %s%s lock of process %d on fd %d: start %lld len %lld", l->kname,
+		l->type & LEASE_BREAKING ? "being broken to " : "",
+		t == F_RDLCK ? "read" : t == F_WRLCK ? "write" : "none", pid, fd,
+		(long long)e.start, (long long)e.len);
 	return img_write_msg(img, &e.base);
 }
 
@@ -133,6 +146,142 @@ static int fd_in(struct fd_dump *d, pid_t p)
 	return found;
 }
 
+/* Does thread @t of the tree (stopped) make a call that opens or
+ * truncates d's file once it goes on: one a lease break blocked until the
+ * freeze interrupted it (it issues the call again)?  1 yes, 0 no. */
+static int thread_opens(struct fd_dump *d, pid_t pid, const struct seized_thread *t)
+{
+	struct user_regs_struct regs;
+	uint64_t a[6];
+	long nr;
+	int dirfd = AT_FDCWD;
+	uint64_t at;
+
+	/* as found, or fixed up for its resume once its registers were
+	 * dumped (task_cpu_capture, set back by remote_dump_end) */
+	if (ptrace(PTRACE_GETREGS, t->tid, 0, &regs))
+		return 0;
+	nr = arch_interrupted_syscall(&regs, false, a);
+	if (nr < 0)
+		nr = arch_interrupted_syscall(&regs, true, a);
+	switch (nr) {
+	case __NR_open:
+	case __NR_creat:
+	case __NR_truncate:
+		at = a[0];
+		break;
+	case __NR_openat:
+	case __NR_openat2:
+		dirfd = (int)a[0];
+		at = a[1];
+		break;
+	case __NR_open_by_handle_at:
+		return 1;	/* which file is not known: as if this one */
+	default:
+		return 0;
+	}
+	char name[PATH_MAX], path[PATH_MAX + 64], mem[64];
+	snprintf(mem, sizeof(mem), "/proc/%d/mem", t->tid);
+	int mfd = open(mem, O_RDONLY | O_CLOEXEC);
+	if (mfd < 0)
+		return 0;
+	ssize_t n = pread(mfd, name, sizeof(name) - 1, (off_t)at);
+	close(mfd);
+	if (n <= 0)
+		return 0;
+	name[n] = 0;
+	if (name[0] == '/')
+		snprintf(path, sizeof(path), "/proc/%d/root%s", t->tid, name);
+	else if (dirfd == AT_FDCWD)
+		snprintf(path, sizeof(path), "/proc/%d/cwd/%s", t->tid, name);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d/%s", pid, dirfd, name);
+	/* O_PATH: no lease break, no wait on a FIFO */
+	struct stat st;
+	int fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return 0;	/* no such file: not this one */
+	int same = !fstat(fd, &st) && st.st_dev == d->st.st_dev && st.st_ino == d->st.st_ino;
+	close(fd);
+	return same;
+}
+
+/* A lease of d being broken (line @l, its target type as /proc shows it):
+ * saved as being broken to the type F_GETLEASE answers, which the restore
+ * takes and breaks again.  What can't be done again is refused: an opener
+ * blocked in open() on the lease, in the tree (the freeze interrupted it,
+ * it opens again once released) or outside (it waits on this one). */
+static int lease_breaking(struct fd_dump *d, struct lock_line *l)
+{
+	char *all = NULL;
+	/* outside: /proc/locks lists a blocked breaker ("N: -> LEASE
+	 * BREAKER", no file of its own) right after the lease it waits on */
+	if (read_file(AT_FDCWD, "/proc/locks", &all, true) >= 0) {
+		bool ours = false;
+		pid_t waiter = 0;
+		for (char *s = all; s && *s && !waiter; s = strchr(s, '\n'), s = s ? s + 1 : NULL) {
+			char kind[16];
+			pid_t p;
+			unsigned maj, min;
+			unsigned long ino;
+			if (sscanf(s, "%*d: %15s", kind) != 1)
+				continue;
+			if (!strcmp(kind, "->")) {
+				if (ours && sscanf(s, "%*d: -> %15s %*s %*s %d", kind, &p) == 2 &&
+				    !strcmp(kind, "LEASE"))
+					waiter = p;
+				continue;
+			}
+			ours = sscanf(s, "%*d: %15s %*s %*s %*d %x:%x:%lu", kind, &maj, &min,
+				      &ino) == 4 && !strcmp(kind, "LEASE") && ino == d->st.st_ino &&
+			       makedev(maj, min) == d->st.st_dev;
+		}
+		free(all);
+		if (waiter) {
+			pr_err(FD_FMT " holds a lease being broken by process %d, which is blocked "
+			       "opening the file: cryo can't make a blocked open again; dump once "
+			       "the holder has given the lease up (F_SETLEASE F_UNLCK or F_RDLCK) "
+			       "or the break timed out (/proc/sys/fs/lease-break-time)", FD_ARGS(d),
+			       waiter);
+			return -EOPNOTSUPP;
+		}
+	}
+	for (int i = 0; d->fdm->tree && i < d->fdm->tree->nr_procs; i++) {
+		const struct seized_proc *p = d->fdm->tree->procs[i];
+		for (int k = 0; p->state != TASK_DEAD && k < p->nr_threads; k++) {
+			if (!p->threads[k].seized || !thread_opens(d, p->pid, &p->threads[k]))
+				continue;
+			pr_err(FD_FMT " holds a lease being broken, and thread %d of the tree was "
+			       "blocked opening the file (the freeze interrupted its open, which it "
+			       "makes again once it goes on): cryo can't restore an open blocked "
+			       "on a lease; dump once the holder has given the lease up (F_SETLEASE "
+			       "F_UNLCK or F_RDLCK) or the break timed out "
+			       "(/proc/sys/fs/lease-break-time)", FD_ARGS(d), p->threads[k].tid);
+			return -EOPNOTSUPP;
+		}
+	}
+	/* the target from the holder's own description; /proc may show the
+	 * lease's own type on other kernels */
+	int lfd = fd_dump_lfd(d);
+	if (lfd < 0)
+		return lfd;
+	int target = fcntl(lfd, F_GETLEASE);
+	if (target < 0)
+		return log_errno(-errno, "F_GETLEASE on " FD_FMT, FD_ARGS(d));
+	/* a break that timed out meanwhile left no lease or a read one */
+	char path[64], *now = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", d->pid, d->fd);
+	bool still = read_file(AT_FDCWD, path, &now, true) >= 0 && strstr(now, "LEASE  BREAKING");
+	free(now);
+	if (!still || (target != F_RDLCK && target != F_UNLCK)) {
+		pr_err(FD_FMT " holds a lease whose break ended while it was dumped (F_GETLEASE: "
+		       "%d): dump again", FD_ARGS(d), target);
+		return -EAGAIN;
+	}
+	l->type = target | LEASE_BREAKING;
+	return 0;
+}
+
 /* Each "lock:" line of @text (the fdinfo of @fd of process @pid, which is
  * d's description): POSIX ones only if @posix_only. */
 static int dump_lines(struct fd_dump *d, const char *text, pid_t pid, int fd, bool posix_only)
@@ -158,14 +307,10 @@ static int dump_lines(struct fd_dump *d, const char *text, pid_t pid, int fd, bo
 			       d->path, l.kname, s);
 			return -EOPNOTSUPP;
 		}
-		/* The kernel has no call that puts a lease back half broken
-		 * (an opener waiting, the holder told to give it up). */
 		if (l.breaking) {
-			pr_err("fd %d of process %d (%s) holds a lease that is being broken (another "
-			       "process is opening the file): cryo can't save a lease in that state; "
-			       "dump again once the holder has released it or the break timed out "
-			       "(/proc/sys/fs/lease-break-time)", fd, pid, d->path);
-			return -EOPNOTSUPP;
+			int ret = lease_breaking(d, &l);
+			if (ret)
+				return ret;
 		}
 		/* someone else's POSIX lock on a description we share is theirs */
 		if (l.kind == FL_POSIX && l.pid != pid)
@@ -357,6 +502,48 @@ static long lease_as_owner(struct remote *r, pid_t pid, int fd, uint32_t type)
 	return ret;
 }
 
+/* Lease taken again by task @pid on its @fd (cryo's copy: f->lfd), which
+ * F_SETLEASE made the file's owner (F_SETOWN): a lease being broken
+ * (@target F_RDLCK or F_UNLCK, else -1) is broken again by cryo's
+ * non-blocking open, which fails, while the file has no owner, so that no
+ * signal for it reaches the task (the original break's was delivered
+ * already, or is restored as pending); then the image's owner is set. */
+static int lease_after(struct rst_file *f, pid_t pid, int fd, const char *name, int target)
+{
+	const FownEntry *fown = f->fe->reg ? f->fe->reg->fown : f->fe->memfd ?
+				f->fe->memfd->fown : NULL;
+	if (f->lfd < 0) {
+		pr_err("lease on %s (fd %d of process %d): cryo's copy of the file is gone", name,
+		       fd, pid);
+		return -EINVAL;
+	}
+	if (fcntl(f->lfd, F_SETOWN, 0))
+		return log_errno(-errno, "can't clear the owner of %s (F_SETOWN 0)", name);
+	if (target >= 0) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+		/* a writer breaks any lease to F_UNLCK, a reader a write one
+		 * to F_RDLCK */
+		int o = open(path, (target == F_UNLCK ? O_WRONLY : O_RDONLY) | O_NONBLOCK |
+			     O_NOCTTY | O_CLOEXEC);
+		int err = errno;
+		if (o >= 0) {
+			close(o);
+			pr_err("the lease on %s (fd %d of process %d) was not broken by a "
+			       "conflicting open", name, fd, pid);
+			return -EIO;
+		}
+		if (err != EWOULDBLOCK) {
+			pr_err("can't break the lease on %s (fd %d of process %d) again: opening it "
+			       "for %s: %s", name, fd, pid, target == F_UNLCK ? "writing" :
+			       "reading", strerror(err));
+			return -err;
+		}
+		pr_debug("lease on %s broken again, to type %d", name, target);
+	}
+	return files_apply_fown(f->fr, f->lfd, fown, name);
+}
+
 /* Task @pid takes lock @e again on its own descriptor @fd. */
 static int take_lock(struct remote *r, pid_t pid, struct rst_file *f, int fd,
 		     const FileLockEntry *e)
@@ -366,7 +553,9 @@ static int take_lock(struct remote *r, pid_t pid, struct rst_file *f, int fd,
 			    .l_len = e->len };
 	const char *kind;
 	long ret;
-	if (e->type != F_RDLCK && e->type != F_WRLCK) {
+	bool breaking = (e->flag & FL_LEASE) && (e->type & LEASE_BREAKING);
+	uint32_t type = e->type & ~(breaking ? LEASE_BREAKING : 0);
+	if (breaking ? type != F_RDLCK && type != F_UNLCK : type != F_RDLCK && type != F_WRLCK) {
 		pr_err("filelocks.img: lock of type %u on fd %d of process %d is not supported",
 		       e->type, e->fd, pid);
 		return -EINVAL;
@@ -387,16 +576,30 @@ static int take_lock(struct remote *r, pid_t pid, struct rst_file *f, int fd,
 		/* F_SETLEASE also makes the task the file's owner (F_SETOWN),
 		 * as it did when the task took it */
 		kind = "lease";
-		ret = remote_syscall(r, __NR_fcntl, fd, F_SETLEASE, e->type, 0, 0, 0);
+		uint32_t take = e->type;
+		if (breaking) {
+			/* the lease a break to @type comes from: a write lease
+			 * broken by a reader (F_RDLCK); to F_UNLCK, a read lease
+			 * broken by a writer, or a write one on a description
+			 * open for writing (no read lease there) */
+			long acc = remote_syscall(r, __NR_fcntl, fd, F_GETFL, 0, 0, 0, 0);
+			if (acc < 0)
+				return log_errno((int)acc, "F_GETFL of fd %d of process %d", fd, pid);
+			take = type == F_UNLCK && (acc & O_ACCMODE) == O_RDONLY ? F_RDLCK : F_WRLCK;
+		}
+		ret = remote_syscall(r, __NR_fcntl, fd, F_SETLEASE, take, 0, 0, 0);
 		if (ret == -EACCES)
-			ret = lease_as_owner(r, pid, fd, e->type);
+			ret = lease_as_owner(r, pid, fd, take);
+		if (!ret)
+			return lease_after(f, pid, fd, name, breaking ? (int)type : -1);
 	} else {
 		pr_err("filelocks.img: lock kind %u is not supported", e->flag);
 		return -EINVAL;
 	}
 	if (ret) {
 		pr_err("process %d can't take its %s %s lock on %s again (fd %d, start %lld len "
-		       "%lld): %s%s", pid, kind, e->type == F_RDLCK ? "read" : "write", name, e->fd,
+		       "%lld): %s%s", pid, kind, breaking ? "being broken" : type == F_RDLCK ? "read" :
+		       "write", name, e->fd,
 		       (long long)e->start, (long long)e->len, strerror(ret < 0 ? -ret : EIO),
 		       ret == -EAGAIN && (e->flag & FL_LEASE) ? " (the file is open elsewhere now "
 		       "in a way the lease excludes: close it there and restore again)" :
