@@ -11,6 +11,8 @@
  * the copy anonymous, the other the file's), huge pages everywhere.
  * vm.nr_hugepages is raised for the test and put back at the end, the
  * mount removed.
+ * With --odd_size it also holds a deleted file that fallocate left 2 MiB +
+ * 4 KiB long, which cryo can't recreate: the dump must refuse it.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -29,8 +31,10 @@
 #include "hugepool.h"
 
 static char dir[] = "/tmp/cryo-mem_hugetlbfs_deleted.XXXXXX";
-static char file_a[80], file_b[80];
+static char file_a[80], file_b[80], file_c[80];
 static bool mounted;
+static bool odd_size;
+TEST_OPTION(odd_size, bool, "also hold a deleted file whose size is not whole huge pages", 0);
 
 static void cleanup(void)
 {
@@ -38,6 +42,8 @@ static void cleanup(void)
 		unlink(file_a);
 	if (file_b[0])
 		unlink(file_b);
+	if (file_c[0])
+		unlink(file_c);
 	if (mounted)
 		umount2(dir, MNT_DETACH);
 	rmdir(dir);
@@ -66,10 +72,11 @@ static int make_file(const char *path)
 
 int main(int argc, char **argv)
 {
+	struct stat st0;
 	test_doc = "deleted hugetlbfs files mapped shared (and open) and private";
 	test_init(argc, argv);
-	if (hugepool_grow(8))
-		setup_fail("can't add 8 huge pages to vm.nr_hugepages");
+	if (hugepool_grow(12))
+		setup_fail("can't add 12 huge pages to vm.nr_hugepages");
 	if (!mkdtemp(dir))
 		setup_fail("mkdtemp: %s", strerror(errno));
 	atexit(cleanup);
@@ -101,8 +108,20 @@ int main(int argc, char **argv)
 	if (unlink(file_b))
 		setup_fail("unlink %s: %s", file_b, strerror(errno));
 
+	int fc = -1;
+	if (odd_size) {
+		/* fallocate can leave a size no recreated file can get: refused */
+		snprintf(file_c, sizeof(file_c), "%s/odd", dir);
+		fc = open(file_c, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fc < 0 || fallocate(fc, 0, 0, HPAGE + 4096) || unlink(file_c))
+			setup_fail("making %s: %s", file_c, strerror(errno));
+	}
+
 	test_daemon();
 	test_waitsig();
+
+	if (odd_size && (fstat(fc, &st0) || st0.st_size != (off_t)(HPAGE + 4096)))
+		fail("the odd-sized file is %lld bytes long", (long long)st0.st_size);
 
 	check_vma("A, shared", sh, "rw-s", file_a);
 	check_vma("B, private", pr, "rw-p", file_b);
