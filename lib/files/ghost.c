@@ -33,10 +33,12 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 /* criu writes small ghosts raw and larger ones as chunks (holes kept) */
@@ -175,6 +177,20 @@ static int write_ghost(struct fd_dump *d, uint32_t gid, const char *name, const 
 	int fd = open(link, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return_perror("can't open the deleted file %s through %s", name, link);
+	/* hugetlbfs: recreated with ftruncate and filled through a mapping
+	 * (no write(2) there), which can only make a size of whole huge pages
+	 * (fallocate can leave another; a shared mapping would round it up) */
+	struct statfs sfs;
+	if (!fstatfs(fd, &sfs) && sfs.f_type == HUGETLBFS_MAGIC && sfs.f_bsize > 0 &&
+	    st->st_size % sfs.f_bsize) {
+		pr_err("%s of process %d is the deleted hugetlbfs file %s, %llu bytes long: not a "
+		       "whole number of its %ld-byte pages, a size cryo can't give a recreated "
+		       "hugetlbfs file (ftruncate it to whole pages before the dump)",
+		       d->fd >= 0 ? "an fd" : "a mapping", d->pid, name,
+		       (unsigned long long)st->st_size, (long)sfs.f_bsize);
+		close(fd);
+		return -EOPNOTSUPP;
+	}
 	int ret = img_open(&img, d->fdm->dirfd, IMG_GHOST_FILE, IMG_WRITE, gid);
 	if (ret) {
 		close(fd);

@@ -12,16 +12,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -197,9 +200,80 @@ static int load_remaps(struct files_restore *fr, struct reg_rst *st)
 	return ret;
 }
 
+static bool all_zero(const char *p, size_t n)
+{
+	return !n || (!p[0] && !memcmp(p, p + 1, n - 1));
+}
+
+/* A ghost on hugetlbfs, which has no write(2): sized with ftruncate (its
+ * size is a whole number of huge pages, ghost.c checks it at dump) and
+ * filled through a shared mapping.  Zeros are not copied: the kernel
+ * clears a huge page when it first maps it, and a hole (read as zeros at
+ * dump) stays a hole, taking no page of the pool. */
+static int fill_ghost_huge(struct cr_img *img, const GhostFileEntry *g, int fd, const char *name,
+			   uint64_t hps)
+{
+	char buf[65536];
+	uint64_t size = g->chunks ? g->size : (uint64_t)img_bytes_left(img);
+	if (!g->chunks && img_bytes_left(img) < 0)
+		return -EIO;
+	if (size % hps) {
+		pr_err("%s: the deleted hugetlbfs file %s is %llu bytes long, not a whole number of "
+		       "its %llu-byte pages", img_name(img), name, (unsigned long long)size,
+		       (unsigned long long)hps);
+		return -EINVAL;
+	}
+	if (ftruncate(fd, size))
+		return_perror("can't size the recreated deleted hugetlbfs file %s", name);
+	if (!size)
+		return 0;
+	char *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return_perror("can't map the recreated deleted hugetlbfs file %s (%llu bytes) to "
+			      "fill it (are there enough free huge pages?)", name,
+			      (unsigned long long)size);
+	int ret = 0;
+	uint64_t off = 0, len = size;
+	for (bool more = true; more && !ret;) {
+		if (g->chunks) {
+			GhostChunkEntry *ce;
+			ret = img_read_msg(img, &ghost_chunk_entry__descriptor,
+					   (ProtobufCMessage **)&ce);
+			if (ret <= 0)
+				break;
+			ret = 0;
+			off = ce->off;
+			len = ce->len;
+			protobuf_c_message_free_unpacked(&ce->base, NULL);
+			if (off + len < off || off + len > size) {
+				pr_err("%s: a chunk lies outside the file", img_name(img));
+				ret = -EINVAL;
+				break;
+			}
+		} else {
+			more = false;
+		}
+		while (len && !ret) {
+			size_t n = MIN(len, sizeof(buf));
+			ret = img_read_raw(img, buf, n);
+			/* a page the kernel can't give raises SIGBUS: the pool
+			 * was checked by the mmap above (its reservation) */
+			if (!ret && !all_zero(buf, n))
+				memcpy(map + off, buf, n);
+			off += n;
+			len -= n;
+		}
+	}
+	munmap(map, size);
+	return ret;
+}
+
 static int fill_ghost(struct cr_img *img, const GhostFileEntry *g, int fd, const char *name)
 {
 	char buf[65536];
+	struct statfs sfs;
+	if (!fstatfs(fd, &sfs) && sfs.f_type == HUGETLBFS_MAGIC && sfs.f_bsize > 0)
+		return fill_ghost_huge(img, g, fd, name, (uint64_t)sfs.f_bsize);
 	if (!g->chunks) {
 		long long left = img_bytes_left(img);
 		off_t off = 0;

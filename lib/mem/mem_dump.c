@@ -259,23 +259,18 @@ static int classify(pid_t pid, const struct proc_vma *pv, struct files_dump *fil
 			v->status = VMA_AREA_REGULAR | VMA_ANON_PRIVATE;
 			return 0;
 		}
+		/* Shared anonymous huge pages, memfds (shared or private) and
+		 * SysV SHM_HUGETLB segments are shared memory objects (shmem.c)
+		 * whose kind of pages the image keeps (MAP_HUGETLB here, the
+		 * memfd's hugetlb_flag); a private mapping's written pages are
+		 * its own anonymous copies (no PM_FILE in pagemap), saved with
+		 * its private memory.  Files of a hugetlbfs mount, deleted
+		 * (ghosts, filled through a mapping) or not, are mapped again
+		 * from their path: a file mapping needs no MAP_HUGETLB. */
 		bool hanon = !strcmp(path, "/anon_hugepage"), memfd = !strncmp(path, "/memfd:", 7);
-		bool sysv = !strncmp(path, "/SYSV", 5);	/* SHM_HUGETLB: shmem_sysv.c */
-		if ((hanon || memfd || sysv) && pv->shared) {
-			/* a shared memory object (shmem.c), whose kind of pages the
-			 * image keeps (MAP_HUGETLB here, memfd's hugetlb_flag) */
+		bool sysv = !strncmp(path, "/SYSV", 5);
+		if (hanon || memfd || sysv)
 			v->flags |= MAP_HUGETLB | ((uint64_t)shift << MAP_HUGE_SHIFT);
-		} else if (hanon || memfd || pv->deleted) {
-			pr_err("process %d maps hugetlb memory (%s, %s) at 0x%llx-0x%llx: cryo "
-			       "restores anonymous huge pages, shared mappings of hugetlb memfds and "
-			       "mappings of files of a hugetlbfs mount, not private mappings of "
-			       "hugetlb memfds nor deleted hugetlbfs files", pid, path,
-			       pv->shared ? "shared" : "private", (unsigned long long)pv->start,
-			       (unsigned long long)pv->end);
-			return -EOPNOTSUPP;
-		}
-		/* else a file of a hugetlbfs mount, mapped again from its path
-		 * (the mapping of a file needs no MAP_HUGETLB) */
 	}
 	/* A packet socket's rings (mmap of the socket): not memory of the
 	 * task's own but the socket's, mapped again from it once the task has

@@ -103,9 +103,9 @@ static int check_vma(const VmaEntry *v)
 	}
 	if ((v->flags & MAP_HUGETLB) &&
 	    !(v->status & VMA_ANON_PRIVATE && !(v->flags & MAP_SHARED)) &&
-	    !(v->status & (VMA_ANON_SHARED | VMA_AREA_MEMFD) && (v->flags & MAP_SHARED))) {
-		pr_err("mm image: VMA 0x%llx-0x%llx has MAP_HUGETLB but is not anonymous memory or a "
-		       "shared memfd mapping", (unsigned long long)v->start, (unsigned long long)v->end);
+	    !(v->status & (VMA_ANON_SHARED | VMA_AREA_MEMFD))) {
+		pr_err("mm image: VMA 0x%llx-0x%llx has MAP_HUGETLB but is not anonymous memory, "
+		       "shared memory or a memfd mapping", (unsigned long long)v->start, (unsigned long long)v->end);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < v->n_guards; i++) {

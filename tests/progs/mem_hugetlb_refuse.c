@@ -1,71 +1,61 @@
-/* mem_hugetlb_refuse: a private mapping of a hugetlb memfd (MFD_HUGETLB,
- * MAP_PRIVATE) with a page written (its private copy).  cryo does not
- * restore private mappings of hugetlb memfds: the dump must refuse, naming
- * the mapping, and leave the process running unharmed (after SIGTERM the
- * private copy and the memfd's own contents are as they were).
- * vm.nr_hugepages is raised for the test and put back at the end.
+/* mem_hugetlb_refuse: the one kind of hugetlb memory cryo still refuses, a
+ * SysV segment of huge pages (SHM_HUGETLB) mapped privately, which only
+ * mmap() of its /proc/PID/map_files link can make (shmat always shares):
+ * its untouched pages would have to show the segment, which cryo maps
+ * again only with shmat.  The dump must refuse, naming the mapping, and
+ * leave the process running unharmed (after SIGTERM the private copy and
+ * the segment's contents are as they were).  vm.nr_hugepages is raised for
+ * the test and put back at the end, the segment removed.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <unistd.h>
 
 #include "zdtmtst.h"
+#include "hugepool.h"
 
-#define HPAGE (2UL << 20)
-#define NR_PAGES 4
+static int shmid = -1;
 
-static const char *pool = "/proc/sys/vm/nr_hugepages";
-static long old_pool = -1;
-
-static long read_long(const char *path)
+static void rm_segment(void)
 {
-	long v = -1;
-	FILE *f = fopen(path, "re");
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
-static void put_pool_back(void)
-{
-	FILE *f = old_pool >= 0 ? fopen(pool, "we") : NULL;
-	if (f) {
-		fprintf(f, "%ld\n", old_pool);
-		fclose(f);
-	}
+	if (shmid >= 0)
+		shmctl(shmid, IPC_RMID, NULL);
 }
 
 int main(int argc, char **argv)
 {
-	test_doc = "a private mapping of a hugetlb memfd: the dump refuses clearly";
+	test_doc = "a SysV SHM_HUGETLB segment mapped privately: the dump refuses clearly";
 	test_init(argc, argv);
-	old_pool = read_long(pool);
-	FILE *f = old_pool >= 0 ? fopen(pool, "we") : NULL;
-	if (!f || fprintf(f, "%ld\n", old_pool + NR_PAGES) < 0 || fclose(f) ||
-	    read_long(pool) < old_pool + NR_PAGES) {
-		put_pool_back();
-		setup_fail("can't add %d huge pages to vm.nr_hugepages", NR_PAGES);
-	}
-	atexit(put_pool_back);
-	int fd = memfd_create("mem_hugetlb_refuse", MFD_HUGETLB | (21 << 26));
-	if (fd < 0 || ftruncate(fd, HPAGE))
-		setup_fail("memfd_create(MFD_HUGETLB): %s", strerror(errno));
-	uint8_t *sh = mmap(NULL, HPAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	uint8_t *pr = mmap(NULL, HPAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-	if (sh == MAP_FAILED || pr == MAP_FAILED)
-		setup_fail("mmap: %s", strerror(errno));
+	if (hugepool_grow(4))
+		setup_fail("can't add 4 huge pages to vm.nr_hugepages");
+	shmid = shmget(IPC_PRIVATE, HPAGE, IPC_CREAT | 0600 | SHM_HUGETLB);
+	if (shmid < 0)
+		setup_fail("shmget(SHM_HUGETLB): %s", strerror(errno));
+	atexit(rm_segment);
+	uint8_t *sh = shmat(shmid, NULL, 0);
+	if (sh == (void *)-1)
+		setup_fail("shmat: %s", strerror(errno));
 	pattern_fill(sh, HPAGE, 1);
+	char link[96];
+	snprintf(link, sizeof(link), "/proc/self/map_files/%lx-%lx", (unsigned long)sh,
+		 (unsigned long)sh + HPAGE);
+	int fd = open(link, O_RDWR | O_CLOEXEC);
+	uint8_t *pr = fd < 0 ? MAP_FAILED :
+		      mmap(NULL, HPAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	if (pr == MAP_FAILED)
+		setup_fail("private mapping of %s: %s", link, strerror(errno));
+	close(fd);
 	pattern_fill(pr, HPAGE, 2);
 
 	test_daemon();
 	test_waitsig();
 
 	if (pattern_check(sh, HPAGE, 1) >= 0)
-		fail("the memfd's contents changed");
+		fail("the segment's contents changed");
 	if (pattern_check(pr, HPAGE, 2) >= 0)
 		fail("the private copy changed");
 	return test_verdict();

@@ -6,7 +6,8 @@
  * everywhere, the private copy as it was, the file's contents through the
  * shared mapping, the descriptor and the private mapping's unwritten page,
  * and a write through the shared mapping seen by the descriptor (one file)
- * but not by the private copy.  vm.nr_hugepages is raised for the test and
+ * but not by the private copy; pagemap: the copy anonymous, the other page
+ * the file's.  vm.nr_hugepages is raised for the test and
  * put back at the end, the mount removed.
  */
 #include <fcntl.h>
@@ -21,8 +22,8 @@
 
 #include "zdtmtst.h"
 #include "memkinds.h"
+#include "hugepool.h"
 
-#define HPAGE (2UL << 20)
 #define NR_PAGES 8
 
 static const char *pool = "/proc/sys/vm/nr_hugepages";
@@ -122,6 +123,12 @@ int main(int argc, char **argv)
 			fail("private mapping's unwritten page does not show the file at %zu", off);
 			break;
 		}
+	/* the copy saved and made again as the task's own (anonymous in
+	 * pagemap), the unwritten huge page still the file's */
+	if (!page_is_private_copy(pr) || page_is_private_copy(pr + HPAGE))
+		fail("private mapping: pagemap says %#llx and %#llx, expected the first huge page "
+		     "a private copy and the second the file's", (unsigned long long)pagemap_entry(pr),
+		     (unsigned long long)pagemap_entry(pr + HPAGE));
 	uint8_t b = 0;
 	sh[5] ^= 0xff;
 	if (pread(fd, &b, 1, 5) != 1 || b != sh[5])
