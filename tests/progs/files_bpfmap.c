@@ -10,7 +10,9 @@
  *   W: array (u32 -> u32, 8 entries) created BPF_F_WRONLY: its only
  *      descriptor can't read it (the dump must find another way);
  *   P: per-CPU array (u32 -> u32, 4 entries), one value per CPU;
- *   T: LPM trie (prefix + 4 bytes -> u32), three prefixes.
+ *   T: LPM trie (prefix + 4 bytes -> u32), three prefixes;
+ *   U: LRU hash (u64 -> u32, 32 entries), 20 entries;
+ *   Q: per-CPU hash (u32 -> u64 per CPU, 16 entries), 5 entries.
  * After SIGTERM: every map's info (type, key/value size, max_entries,
  * flags, name) is what it was; every key and value is there and no other;
  * A refuses updates (EPERM: frozen) and says frozen; R refuses updates
@@ -144,6 +146,8 @@ static uint64_t hval(uint32_t k)
 #define ARR_N 16
 #define W_N 8
 #define P_N 4
+#define U_N 20
+#define Q_N 5
 
 struct lpm_key {
 	uint32_t prefixlen;
@@ -157,7 +161,7 @@ static const struct lpm_key lpm_keys[] = {
 int main(int argc, char **argv)
 {
 	test_doc = "BPF maps: hash, array, frozen, read-only and write-only fds, per-CPU, "
-		   "LPM trie, shared";
+		   "LPM trie, LRU, shared";
 	test_init(argc, argv);
 
 	int ncpu = sysconf(_SC_NPROCESSORS_CONF);
@@ -238,6 +242,26 @@ int main(int argc, char **argv)
 	sigemptyset(&u2);
 	sigaddset(&u2, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &u2, NULL);
+	int u = map_create(BPF_MAP_TYPE_LRU_HASH, 8, 4, 32, 0, "cryo_lru");
+	for (uint64_t i = 0; i < U_N; i++) {
+		uint64_t uk = 0x100000000ull * i + 17;
+		uint32_t uv = (uint32_t)i * 3 + 1;
+		if (update(u, &uk, &uv))
+			setup_fail("U update: %s", strerror(errno));
+	}
+	struct bpf_map_info ui;
+	info(u, &ui);
+
+	int q = map_create(BPF_MAP_TYPE_PERCPU_HASH, 4, 8, 16, 0, "cryo_pchash");
+	for (uint32_t qk = 100; qk < 100 + Q_N; qk++) {
+		for (int c = 0; c < ncpu; c++)
+			pv[c] = 0x10000ull * qk + c;
+		if (update(q, &qk, pv))
+			setup_fail("Q update: %s", strerror(errno));
+	}
+	struct bpf_map_info qi;
+	info(q, &qi);
+
 	pid_t child = fork();
 	if (child < 0)
 		setup_fail("fork: %s", strerror(errno));
@@ -271,6 +295,10 @@ int main(int argc, char **argv)
 	same_info("P", &pi, &now);
 	info(t, &now);
 	same_info("T", &ti, &now);
+	info(u, &now);
+	same_info("U", &ui, &now);
+	info(q, &now);
+	same_info("Q", &qi, &now);
 
 	/* H: every key, through H and through R */
 	for (uint32_t i = 0; i < H_N; i++) {
@@ -349,12 +377,35 @@ int main(int argc, char **argv)
 		if (lookup(t, &lpm_keys[i], &tv) || tv != 77 + i)
 			fail("T prefix %u is %u, expected %u", i, tv, 77 + i);
 	}
-	struct lpm_key q = { 32, { 192, 168, 1, 9 } };
+	struct lpm_key lq = { 32, { 192, 168, 1, 9 } };
 	uint32_t tv = 0;
-	if (lookup(t, &q, &tv) || tv != 78)
+	if (lookup(t, &lq, &tv) || tv != 78)
 		fail("T: 192.168.1.9 matched %u, expected 78 (the /16)", tv);
 	if ((n = count_keys(t, sizeof(struct lpm_key))) != 3)
 		fail("T has %d prefixes, expected 3", n);
+
+	/* U: LRU hash */
+	for (uint64_t i = 0; i < U_N; i++) {
+		uint64_t uk = 0x100000000ull * i + 17;
+		uint32_t uv = 0;
+		if (lookup(u, &uk, &uv) || uv != (uint32_t)i * 3 + 1)
+			fail("U[%llu] is %u, expected %u", (unsigned long long)uk, uv,
+			     (uint32_t)i * 3 + 1);
+	}
+	if ((n = count_keys(u, 8)) != U_N)
+		fail("U has %d keys, expected %d", n, U_N);
+
+	/* Q: per-CPU hash */
+	for (uint32_t qk = 100; qk < 100 + Q_N; qk++) {
+		memset(pv, 0, ncpu * 8);
+		if (lookup(q, &qk, pv))
+			fail("Q[%u]: %s", qk, strerror(errno));
+		for (int c = 0; c < ncpu; c++)
+			if (pv[c] != 0x10000ull * qk + c)
+				fail("Q[%u] on CPU %d is %#llx", qk, c, (unsigned long long)pv[c]);
+	}
+	if ((n = count_keys(q, 4)) != Q_N)
+		fail("Q has %d keys, expected %d", n, Q_N);
 
 	/* the child shares H */
 	kill(child, SIGUSR2);
