@@ -466,6 +466,14 @@ static int bpfmap_data_load(struct files_restore *fr, struct bpfmap_rst *s)
 					    .values_bytes = de->values_bytes, .fd = -1 };
 		protobuf_c_message_free_unpacked(&de->base, NULL);
 		uint64_t total = (uint64_t)m.keys_bytes + m.values_bytes;
+		long long left = img_bytes_left(img);
+		if (left >= 0 && total > (unsigned long long)left) {
+			pr_err("bpfmap-data.img: BPF map %u claims %" PRIu64 " bytes of keys and "
+			       "values, the image holds %lld more (damaged images)", m.map_id,
+			       total, left);
+			ret = -EINVAL;
+			break;
+		}
 		m.data = xmalloc(total ? total : 1);
 		if (!m.data) {
 			ret = -ENOMEM;
