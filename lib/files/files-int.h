@@ -53,6 +53,7 @@ enum fd_kind_id {
 	FDK_PIDFD,
 	FDK_NSFILE,		/* /proc/PID/ns/KIND held open */
 	FDK_TUN,		/* /dev/net/tun */
+	FDK_BPFMAP,		/* anon_inode:bpf-map */
 	FDK_MAX,
 };
 _Static_assert(FDK_MAX <= FILES_KIND_SLOTS, "kind_state has no slot for every file kind");
@@ -129,7 +130,7 @@ int fd_kinds_check(void);
 /* lib/files' own kinds, each in its own file */
 extern const struct fd_kind fdk_reg, fdk_memfd, fdk_pipe, fdk_fifo, fdk_eventfd, fdk_epoll,
 	fdk_signalfd, fdk_timerfd, fdk_inotify, fdk_fanotify, fdk_tty, fdk_pidfd, fdk_nsfile;
-extern const struct fd_kind fdk_tun;
+extern const struct fd_kind fdk_tun, fdk_bpfmap;
 
 /* --- dump helpers (files_dump.c) --- */
 

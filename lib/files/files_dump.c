@@ -302,6 +302,23 @@ static const struct {
 	{ "anon_inode:[timerfd]", FDK_TIMERFD },
 	{ "anon_inode:inotify", FDK_INOTIFY },
 	{ "anon_inode:[fanotify]", FDK_FANOTIFY },
+	{ "anon_inode:bpf-map", FDK_BPFMAP },
+};
+
+/* The other BPF objects a descriptor can hold, and why each stays out. */
+static const struct {
+	const char *link, *what, *why;
+} bpf_refused[] = {
+	{ "anon_inode:bpf-prog", "a BPF program",
+	  "cryo can't checkpoint BPF programs (their verified code and the objects they "
+	  "use can't be read back); only BPF maps are dumped" },
+	{ "anon_inode:bpf_link", "a BPF link",
+	  "cryo can't checkpoint BPF links (a program attached to a hook)" },
+	{ "anon_inode:btf", "a BTF object",
+	  "cryo can't checkpoint BTF type information objects" },
+	{ "anon_inode:bpf_iter", "a BPF iterator", "cryo can't checkpoint BPF iterators" },
+	{ "anon_inode:bpf-token", "a BPF token",
+	  "cryo can't checkpoint BPF tokens (delegated BPF permissions)" },
 };
 
 /* Which kind is this descriptor?  Refuses (logged) what cryo can't dump. */
@@ -324,6 +341,9 @@ static int classify(struct fd_dump *d)
 			d->kind = FDK_PIDFD;
 			return 0;
 		}
+		for (size_t i = 0; i < ARRAY_SIZE(bpf_refused); i++)
+			if (!strcmp(d->path, bpf_refused[i].link))
+				return refuse(d, bpf_refused[i].what, bpf_refused[i].why);
 		if (!strcmp(d->path, "anon_inode:[userfaultfd]"))
 			return refuse(d, "a userfaultfd", "cryo can't dump userfaultfds");
 		return refuse(d, "an anonymous-inode descriptor", "cryo can't dump this kind");

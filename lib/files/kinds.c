@@ -20,6 +20,7 @@ static const struct fd_kind *const own_kinds[FDK_MAX] = {
 	[FDK_PIDFD] = &fdk_pidfd,
 	[FDK_NSFILE] = &fdk_nsfile,
 	[FDK_TUN] = &fdk_tun,
+	[FDK_BPFMAP] = &fdk_bpfmap,
 };
 
 /* Written only by fd_kind_register (always the same pointer for a kind):

@@ -43,6 +43,12 @@ int regfile_check_path(struct fd_dump *d, const char *what)
 		}
 		return 0;
 	}
+	if (!strcmp(d->path, "anon_inode:bpf-map")) {
+		pr_err("%s of process %d is a mapping of a BPF map (an mmapable array): cryo "
+		       "restores BPF maps' descriptors, not their mappings (unmap it to "
+		       "checkpoint)", what, d->pid);
+		return -EOPNOTSUPP;
+	}
 	const char *kind = S_ISFIFO(m) ? "a pipe or FIFO" : S_ISSOCK(m) ? "a socket" :
 			   S_ISBLK(m) ? "a block device" : "an unsupported kind of file";
 	pr_err("%s of process %d is %s (%s): cryo can't dump it yet", what, d->pid, kind, d->path);

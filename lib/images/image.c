@@ -19,6 +19,7 @@
 
 #include "core.pb-c.h"
 #include "cgroup.pb-c.h"
+#include "bpfmap-data.pb-c.h"
 #include "cpuinfo.pb-c.h"
 #include "fdinfo.pb-c.h"
 #include "file-lock.pb-c.h"
@@ -82,6 +83,7 @@
 #define CGROUP_MAGIC		0x59383330
 #define NETDEV_MAGIC		0x57373951
 #define NETNS_MAGIC		0x55933752
+#define BPFMAP_DATA_MAGIC	0x64324033
 
 #define C IMG_COMMON_MAGIC
 #define T(_type, _pat, _name, _magic, _common, _entry, ...)                    \
@@ -154,6 +156,8 @@ static const struct img_type_info types[IMG_TYPE_MAX] = {
 	T(IMG_NFTABLES, "nftables-%lu.img", "NFTABLES", 0, 0, NULL),
 	/* cryo's own, in the same form (criu saves no neighbours) */
 	T(IMG_NEIGH, "neigh-%lu.img", "NEIGH", 0, 0, NULL),
+	T(IMG_BPFMAP_DATA, "bpfmap-data.img", "BPFMAP_DATA", BPFMAP_DATA_MAGIC, C,
+	  &bpfmap_data_entry__descriptor, .extra = IMG_EXTRA_BPFMAP),
 };
 #undef T
 #undef C
@@ -177,7 +181,7 @@ static const struct {
 	{ 0x56506035, "FANOTIFY_MARK" }, { 0x59255647, "SIGNAL" },
 	{ 0x58005614, "NETLINK_SK" }, { 0x61394011, "NS_FILES" }, { 0x57143751, "TUNFILE" },
 	{ 0x50493712, "TIMERFD" }, { 0x67343323, "BINFMT_MISC" }, { 0x49353943, "AUTOFS" },
-	{ 0x57506142, "BPFMAP_FILE" }, { 0x64324033, "BPFMAP_DATA" },
+	{ 0x57506142, "BPFMAP_FILE" },
 	{ 0x59423047, "APPARMOR" }, { 0x57004059, "IRMAP_CACHE" },
 };
 

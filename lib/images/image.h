@@ -69,6 +69,7 @@ enum img_type {
 	IMG_IP6TABLES,		/* ip6tables-%u.img, raw: ip6tables-save */
 	IMG_NFTABLES,		/* nftables-%u.img, raw: nft list table output */
 	IMG_NEIGH,		/* neigh-%u.img, raw: static neighbours (cryo's) */
+	IMG_BPFMAP_DATA,	/* bpfmap-data.img, keys then values follow */
 	IMG_TYPE_MAX,
 };
 
@@ -123,6 +124,7 @@ enum img_extra {
 	IMG_EXTRA_IPC_SHM,	/* size bytes, padded to 4 */
 	IMG_EXTRA_IPC_SEM,	/* nsems u16 values, padded to 8 */
 	IMG_EXTRA_IPC_MSG,	/* qnum x (u32 len, ipc_msg, msize bytes padded to 8) */
+	IMG_EXTRA_BPFMAP,	/* keys_bytes then values_bytes raw bytes */
 };
 
 /* Everything known about an image type. */

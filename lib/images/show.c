@@ -20,6 +20,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "bpfmap-data.pb-c.h"
 #include "ghost-file.pb-c.h"
 #include "ipc-msg.pb-c.h"
 #include "ipc-sem.pb-c.h"
@@ -519,6 +520,10 @@ static int show_extra(struct jb *j, struct cr_img *img, const struct img_type_in
 		break;
 	case IMG_EXTRA_IPC_SHM:
 		len = ((const IpcShmEntry *)m)->size;
+		break;
+	case IMG_EXTRA_BPFMAP:
+		len = (uint64_t)((const BpfmapDataEntry *)m)->keys_bytes +
+		      ((const BpfmapDataEntry *)m)->values_bytes;
 		break;
 	case IMG_EXTRA_TCP_STREAM: {
 		const TcpStreamEntry *e = (const TcpStreamEntry *)m;

@@ -86,6 +86,11 @@ def main():
                 ([CRIT, 'decode', '-i', path, '--pretty'], ['--payload']),
                 ([CRIT, 'show', '--nopl', path], []),
             ]
+            if name == 'bpfmap-data.img':
+                # crit's own bug: its payload skipper for BPFMAP_DATA reads
+                # a 'bytes' field that bpfmap_data_entry does not have
+                # (AttributeError), so --nopl can't decode any such image
+                modes.pop()
             for crit_args, cryo_args in modes:
                 what = '%s (%s)' % (name, ' '.join(crit_args[1:-1]))
                 try:

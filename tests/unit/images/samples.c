@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/sysmacros.h>
 
+#include "bpfmap-data.pb-c.h"
 #include "cgroup.pb-c.h"
 #include "core.pb-c.h"
 #include "cpuinfo.pb-c.h"
@@ -338,8 +339,8 @@ static void build_task(void)
 }
 
 /* ---- files ---- */
-static FownEntry fowns[20];
-static FileEntry fe[20];
+static FownEntry fowns[24];
+static FileEntry fe[24];
 static RegFileEntry reg, reg_dir;
 static PipeEntry pipe_e;
 static FifoEntry fifo_e;
@@ -376,13 +377,14 @@ static PacketSockEntry psk;
 static NetlinkSkEntry nlsk;
 static uint32_t nl_groups[] = { 1, 0x10 };
 static FdinfoEntry fdi[4];
+static BpfmapFileEntry bpf_e;
 
 static void build_files(void)
 {
 	struct sample *files = add(IMG_FILES, 0), *fdinfo = add(IMG_FDINFO, 2);
 	int k = 0;
 
-	for (int i = 0; i < 20; i++) {
+	for (int i = 0; i < 24; i++) {
 		fowns[i] = fown();
 		file_entry__init(&fe[i]);
 	}
@@ -547,6 +549,15 @@ static void build_files(void)
 	nlsk.opts = &opts[0];
 	S(fe[k], type, FD_TYPES__NETLINKSK); S(fe[k], id, 20); fe[k].nlsk = &nlsk; k++;
 
+	bpfmap_file_entry__init(&bpf_e);
+	S(bpf_e, id, 21); S(bpf_e, flags, 0); S(bpf_e, pos, 0); S(bpf_e, map_type, 1);
+	S(bpf_e, key_size, 4); S(bpf_e, value_size, 8); S(bpf_e, map_id, 33);
+	S(bpf_e, max_entries, 64); S(bpf_e, map_flags, 1); S(bpf_e, memlock, 4800);
+	S(bpf_e, frozen, 1); S(bpf_e, ifindex, 0); S(bpf_e, map_extra, 0);
+	bpf_e.map_name = "cryo_hash";
+	bpf_e.fown = &fowns[16];
+	S(fe[k], type, FD_TYPES__BPFMAP); S(fe[k], id, 21); fe[k].bpf = &bpf_e; k++;
+
 	for (int i = 0; i < k; i++)
 		ent(files, M(fe[i]), NULL, 0);
 
@@ -575,6 +586,9 @@ static TtyInfoEntry ttyi;
 static uint8_t tty_bytes[] = "echo hi\r";
 static TtyDataEntry ttyd;
 static PipeDataEntry pd[2], fd_e;
+static BpfmapDataEntry bpfd;
+/* two u32 keys, then two u64 values */
+static uint8_t bpf_bytes[24] = { 3, 0, 0, 0, 10, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
 static uint8_t pipe_bytes[300], fifo_bytes[] = "fifo!";
 static SkPacketEntry skq[2];
 static uint32_t rights[] = { 5, 6 };
@@ -694,6 +708,10 @@ static void build_misc(void)
 	pipe_data_entry__init(&fd_e);
 	S(fd_e, pipe_id, 778); S(fd_e, bytes, sizeof(fifo_bytes) - 1);
 	ent(add(IMG_FIFO_DATA, 0), M(fd_e), fifo_bytes, sizeof(fifo_bytes) - 1);
+
+	bpfmap_data_entry__init(&bpfd);
+	S(bpfd, map_id, 33); S(bpfd, keys_bytes, 8); S(bpfd, values_bytes, 16); S(bpfd, count, 2);
+	ent(add(IMG_BPFMAP_DATA, 0), M(bpfd), bpf_bytes, sizeof(bpf_bytes));
 
 	s = add(IMG_SK_QUEUES, 0);
 	scm_entry__init(&scm);
