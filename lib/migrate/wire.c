@@ -49,22 +49,14 @@ int mig_tls_check(const struct cryo_opts *o, bool source)
 
 int mig_write(struct mig_conn *c, const void *buf, size_t len)
 {
-	const char *p = buf;
-	while (len) {
-		ssize_t n = c->tls ? ps_tls_send(c->tls, p, len) : send(c->sk, p, len, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			pr_err("migrate: %s took nothing for %d s: giving up", c->peer,
-			       MIG_IO_TIMEOUT);
-			return -ETIMEDOUT;
-		}
-		if (n < 0)
-			return log_errno(-errno, "migrate: can't send to %s", c->peer);
-		p += n;
-		len -= n;
-		c->sent += n;
+	int ret = ps_io_write_all(c->sk, c->tls, buf, len);
+	if (ret == -EAGAIN || ret == -EWOULDBLOCK) {
+		pr_err("migrate: %s took nothing for %d s: giving up", c->peer, MIG_IO_TIMEOUT);
+		return -ETIMEDOUT;
 	}
+	if (ret)
+		return log_errno(ret, "migrate: can't send to %s", c->peer);
+	c->sent += len;
 	return 0;
 }
 
