@@ -15,6 +15,7 @@
 #include "mem/page_sink.h"
 #include "proc/proc.h"
 #include "sockets/sockets.h"
+#include "task/task.h"
 #include "util/fault.h"
 #include "util/pipeline.h"
 #include "util/log.h"
@@ -636,8 +637,26 @@ void dump_st_freeze_undo(void *arg)
 	struct dump_run *run = arg;
 	pr_err("dump of process %d failed; the process tree was left running as before",
 	       run->ctx.opts->pid);
-	release_tree(&run->ctx.tree, RELEASE_RESUME);
-	dump_refreeze(run);
+	dump_release_undumped(run);
+}
+
+int dump_release_undumped(struct dump_run *run)
+{
+	struct seized_tree *tree = &run->ctx.tree;
+	int ret = 0;
+	for (int i = 0; i < tree->nr_procs; i++) {
+		struct seized_proc *p = tree->procs[i];
+		for (int j = 0; p->state != TASK_DEAD && j < p->nr_threads; j++) {
+			/* a thread whose registers can't be fixed is let go as
+			 * it is (the kernel restarts its call itself) */
+			int r = task_cpu_fix_resume(p, &p->threads[j]);
+			if (r && !ret)
+				ret = r;
+		}
+	}
+	int r = release_tree(tree, RELEASE_RESUME);
+	int r2 = dump_refreeze(run);
+	return r ? r : r2 ? r2 : ret;
 }
 
 int dump_refreeze(struct dump_run *run)

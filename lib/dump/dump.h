@@ -67,6 +67,11 @@ int dump_run_end(struct dump_run *run, const char *what, int ret);
 /* After the tree was let go alive: a v1 freezer cgroup that was frozen
  * before the dump is frozen again (once). */
 int dump_refreeze(struct dump_run *run);
+/* Lets the frozen tree go on (RELEASE_RESUME) without having dumped it
+ * (a pre-dump, a failed dump): the registers of each thread are first set
+ * as a dump sets them (task_cpu_fix_resume), so that the freeze does not
+ * end a system call with EINTR. */
+int dump_release_undumped(struct dump_run *run);
 /* Stages both pipelines run (dump.c; predump.c). */
 int dump_st_images_dir(void *arg);
 int dump_st_freeze(void *arg);

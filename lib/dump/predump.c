@@ -267,10 +267,7 @@ static int pre_memory_bg(struct dump_run *run)
 	}
 	if (!ret) {
 		run->bg_released = true;
-		ret = release_tree(&ctx->tree, RELEASE_RESUME);
-		int r2 = dump_refreeze(run);
-		if (!ret)
-			ret = r2;
+		ret = dump_release_undumped(run);
 		ctx->bg_t_released = now_ns();
 		pr_info("pre-dump: the tree was frozen for %llu us; its memory is copied while it "
 			"runs", (unsigned long long)(ctx->bg_t_released - run->t_frozen) / 1000);
@@ -321,9 +318,7 @@ static int st_pre_release(void *arg)
 {
 	struct dump_run *run = arg;
 	run->released = true;
-	int ret = release_tree(&run->ctx.tree, RELEASE_RESUME);
-	int r2 = dump_refreeze(run);
-	return ret ? ret : r2;
+	return dump_release_undumped(run);
 }
 
 /* The images are committed and the tree runs: the tracking goes to a

@@ -36,7 +36,7 @@ static int signal_pending_for(struct seized_proc *p, struct seized_thread *t, bo
  * a signal that would have interrupted it anyway is pending, it is issued
  * again, in both. */
 static int fixup_restart(struct seized_proc *p, struct seized_thread *t,
-			 struct user_regs_struct *image)
+			 struct user_regs_struct *image, bool warn)
 {
 	struct user_regs_struct e = *image;
 	if (arch_restart_epoll_eintr(&e) != ARCH_RESTART_NONE) {
@@ -47,7 +47,7 @@ static int fixup_restart(struct seized_proc *p, struct seized_thread *t,
 		if (!pending) {
 			int how = arch_restart_epoll_eintr(image);
 			arch_restart_epoll_eintr(&t->regs);
-			if (how == ARCH_RESTART_FULL_TIMEOUT)
+			if (how == ARCH_RESTART_FULL_TIMEOUT && warn)
 				pr_warn("thread %d was in an epoll wait with a timeout, which cryo's "
 					"interrupt ends with EINTR: it is issued again with its whole "
 					"timeout (the time left is not known)", t->tid);
@@ -64,6 +64,8 @@ static int fixup_restart(struct seized_proc *p, struct seized_thread *t,
 		t->regs = *image;
 	else
 		arch_fixup_syscall_restart(&t->regs);
+	if (!warn)
+		return 0;
 	if (how == ARCH_RESTART_FULL_TIMEOUT)
 		pr_warn("thread %d was in %s with a relative timeout, whose time left the kernel "
 			"does not show: after a restore the call starts again with its whole timeout",
@@ -92,9 +94,22 @@ int task_cpu_capture(struct task_dump *d)
 	/* Registers as they must be wherever the task resumes: here after
 	 * release, or in the restored task. */
 	t->regs = d->cs.regs;
-	ret = fixup_restart(d->p, t, &d->cs.regs);
+	ret = fixup_restart(d->p, t, &d->cs.regs, true);
 	if (!ret)
 		ret = task_rseq_abort(t->tid, &d->rseq_cs, &t->regs, &d->cs.regs);
+	if (!ret)
+		t->regs_dirty = true;
+	return ret;
+}
+
+int task_cpu_fix_resume(struct seized_proc *p, struct seized_thread *t)
+{
+	if (!t->seized || t->regs_dirty)
+		return 0;
+	if (ptrace(PTRACE_GETREGS, t->tid, 0, &t->regs))
+		return log_errno(-errno, "can't read the registers of thread %d", t->tid);
+	struct user_regs_struct image = t->regs;
+	int ret = fixup_restart(p, t, &image, false);
 	if (!ret)
 		t->regs_dirty = true;
 	return ret;

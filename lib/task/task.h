@@ -87,6 +87,12 @@ extern const int task_nr_items;
  * interrupted system call or rseq critical section resolved as the kernel
  * would.  task_dump_free() frees d->cs. */
 int task_cpu_capture(struct task_dump *d);
+/* Registers of a seized thread that is let go without being dumped (a
+ * pre-dump, a dump that failed or was refused): as task_cpu_capture sets
+ * them, so that an epoll wait cryo's interrupt ended is issued again rather
+ * than returning EINTR, and a call with an exact restart is re-issued
+ * rather than left to restart_syscall (which a later dump could not name). */
+int task_cpu_fix_resume(struct seized_proc *p, struct seized_thread *t);
 void task_dump_free(struct task_dump *d);
 /* Every item's dump for d->t (the process items too, for the leader). */
 int task_dump_items(struct task_dump *d);
