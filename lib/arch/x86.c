@@ -228,6 +228,14 @@ int arch_fixup_restart_for_image(struct user_regs_struct *regs, const char **cal
 	return ARCH_RESTART_EINTR;
 }
 
+bool arch_continue_as(struct user_regs_struct *regs, uint64_t nr)
+{
+	if ((long)regs->orig_rax != NR_restart_syscall || (long)regs->rax != -ERESTART_RESTARTBLOCK)
+		return false;
+	regs->orig_rax = nr;
+	return true;
+}
+
 int arch_restart_epoll_eintr(struct user_regs_struct *regs)
 {
 	if ((long)regs->orig_rax < 0 || (long)regs->rax != -EINTR)

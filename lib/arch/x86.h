@@ -49,6 +49,11 @@ int arch_fixup_restart_for_image(struct user_regs_struct *regs, const char **cal
  * ARCH_RESTART_NONE (not such a call), _EXACT (no timeout) or
  * _FULL_TIMEOUT. */
 int arch_restart_epoll_eintr(struct user_regs_struct *regs);
+/* A thread stopped in restart_syscall goes on with an earlier call whose
+ * arguments are still in its registers: makes @regs read as stopped in call
+ * @nr itself (as arch_fixup_restart_for_image expects).  Returns whether
+ * @regs were in restart_syscall. */
+bool arch_continue_as(struct user_regs_struct *regs, uint64_t nr);
 /* rt_sigreturn frame (sigframe.c) putting back @regs, @sigmask and the
  * XSAVE area @xsave (PTRACE_GETREGSET form), laid out for task address
  * @addr (64-byte aligned) in @buf of arch_sigframe_size(xsave_len) bytes.

@@ -640,9 +640,9 @@ void dump_st_freeze_undo(void *arg)
 	dump_release_undumped(run);
 }
 
-int dump_release_undumped(struct dump_run *run)
+int dump_fix_undumped_regs(struct dump_ctx *ctx)
 {
-	struct seized_tree *tree = &run->ctx.tree;
+	struct seized_tree *tree = &ctx->tree;
 	int ret = 0;
 	for (int i = 0; i < tree->nr_procs; i++) {
 		struct seized_proc *p = tree->procs[i];
@@ -654,7 +654,13 @@ int dump_release_undumped(struct dump_run *run)
 				ret = r;
 		}
 	}
-	int r = release_tree(tree, RELEASE_RESUME);
+	return ret;
+}
+
+int dump_release_undumped(struct dump_run *run)
+{
+	int ret = dump_fix_undumped_regs(&run->ctx);
+	int r = release_tree(&run->ctx.tree, RELEASE_RESUME);
 	int r2 = dump_refreeze(run);
 	return r ? r : r2 ? r2 : ret;
 }
@@ -672,6 +678,7 @@ int dump_refreeze(struct dump_run *run)
 int dump_st_frozen(void *arg)
 {
 	struct dump_run *run = arg;
+	restart_calls_assign(&run->ctx);
 	int ret = check_namespaces(&run->ctx);
 	if (!ret)
 		ret = dump_tree_vpids(&run->ctx);
@@ -808,7 +815,16 @@ int dump_st_stats(void *arg)
 
 int dump_st_commit(void *arg)
 {
-	return write_inventory(&((struct dump_run *)arg)->ctx);
+	struct dump_ctx *ctx = &((struct dump_run *)arg)->ctx;
+	const struct cryo_opts *o = ctx->opts;
+	int ret = 0;
+	/* a tree that goes on: which calls it continues through
+	 * restart_syscall, for the next dump (restart_calls.c) */
+	if (ctx->pre_dump)
+		ret = dump_fix_undumped_regs(ctx);
+	if (!ret && (ctx->pre_dump || o->leave_running || o->leave_stopped))
+		ret = restart_calls_save(ctx);
+	return ret ? ret : write_inventory(ctx);
 }
 
 static enum release_mode release_mode(const struct cryo_opts *o)
@@ -991,6 +1007,7 @@ int dump_run_end(struct dump_run *run, const char *what, int ret)
 			protobuf_c_message_free_unpacked(&ctx->root_ids->base, NULL);
 	}
 	sigreturn_memo_free(&ctx->sigreturn_memo);
+	free(ctx->restart_in);	/* a run that ended before the freeze */
 	bgsnap_free(ctx->bg);	/* a failed one: the tree goes on unprotected */
 	ctx->bg = NULL;
 	/* the dump ends the tracking (the kernel unregisters the memory as the

@@ -46,6 +46,8 @@ struct dump_ctx {
 	uint64_t pages_lazy;		/* pages it left out */
 	struct bgsnap *bg;		/* --background-snapshot, NULL: none */
 	uint64_t bg_t_released;		/* when it let the tree go (frozen_time's end) */
+	struct restart_call *restart_in;	/* the previous dump's (restart_calls.c) */
+	int nr_restart_in;
 };
 
 /* One run of the dump or pre-dump pipeline. */
@@ -72,6 +74,25 @@ int dump_refreeze(struct dump_run *run);
  * as a dump sets them (task_cpu_fix_resume), so that the freeze does not
  * end a system call with EINTR. */
 int dump_release_undumped(struct dump_run *run);
+/* System calls that threads of a tree left running go on with through
+ * restart_syscall (a relative timeout whose time left is not known): the
+ * call's number is kept in the images directory (cryo-restart-calls), so
+ * that the next dump of the tree with --prev-images-dir can still name the
+ * call and a restore re-issues it rather than returning EINTR. */
+struct restart_call {
+	pid_t tid;
+	uint64_t nr, ip, sp;
+};
+/* Reads the previous dump's record (none: nothing to do). */
+int restart_calls_load(struct dump_ctx *ctx, int prev_dirfd);
+/* Gives each seized thread what the record says of it (cont_in). */
+void restart_calls_assign(struct dump_ctx *ctx);
+/* Writes this dump's record from the threads' cont_out (none: no file). */
+int restart_calls_save(struct dump_ctx *ctx);
+/* The registers of every live thread as a dump sets them, for those not
+ * dumped (task_cpu_fix_resume). */
+int dump_fix_undumped_regs(struct dump_ctx *ctx);
+
 /* Stages both pipelines run (dump.c; predump.c). */
 int dump_st_images_dir(void *arg);
 int dump_st_freeze(void *arg);

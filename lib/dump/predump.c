@@ -53,6 +53,9 @@ int dump_st_prev(void *arg)
 	}
 	if (!ret)
 		ret = img_dir_check_complete(fd, prev);
+	/* (a record that can't be read costs only what it would tell) */
+	if (!ret && restart_calls_load(ctx, fd) == -ENOMEM)
+		ret = -ENOMEM;
 	if (!ret)
 		ret = mem_track_take(fd, prev, &ctx->track);
 	if (!ret && !ctx->pre_dump && !ctx->opts->track_mem) {

@@ -30,6 +30,11 @@ struct seized_thread {
 	struct user_regs_struct regs;	/* as found */
 	uint64_t sigmask;		/* as found (PTRACE_GETSIGMASK) */
 	uint32_t cg_set;		/* its cgroup set (lib/cgroup), 0: not recorded */
+	/* A call the kernel goes on with through restart_syscall, whose
+	 * number the registers no longer show: @cont_in as the previous dump
+	 * of this tree left it (dump/restart_calls.c), @cont_out as this one
+	 * leaves it (nr 0: none).  ip and sp tell that it is the same call. */
+	struct { uint64_t nr, ip, sp; } cont_in, cont_out;
 };
 
 struct seized_proc {

@@ -54,9 +54,23 @@ static int fixup_restart(struct seized_proc *p, struct seized_thread *t,
 			return 0;
 		}
 	}
+	/* restart_syscall going on with the call the previous dump let go
+	 * (dump/restart_calls.c): that call, by its number */
+	uint64_t found_ip = image->rip, found_sp = image->rsp;
+	if (t->cont_in.nr && found_ip == t->cont_in.ip && found_sp == t->cont_in.sp &&
+	    arch_continue_as(image, t->cont_in.nr))
+		pr_debug("thread %d is in restart_syscall going on with system call %llu (recorded "
+			 "by the previous dump)", t->tid, (unsigned long long)t->cont_in.nr);
 	const char *call;
 	unsigned long long nr = image->orig_rax;
 	int how = arch_fixup_restart_for_image(image, &call);
+	/* this process goes on through restart_syscall (t->regs below): the
+	 * next dump learns the call from the record */
+	if (how == ARCH_RESTART_FULL_TIMEOUT) {
+		t->cont_out.nr = nr;
+		t->cont_out.ip = found_ip;
+		t->cont_out.sp = found_sp;
+	}
 	/* Where the re-issued call is exact, this process re-issues it too
 	 * rather than going through restart_syscall: a later dump of it then
 	 * still sees which call it is in. */
