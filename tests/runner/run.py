@@ -345,18 +345,20 @@ def with_variants(meta, variants, mod):
     """--with MOD: each test once, in its first own variant with MOD added
     (a sweep: e.g. every test through iter2, leave-running or pre2).  Tests
     that must be refused, and variants MOD does not apply to (fault=,
-    pidns-copies, snapshot, lazy), keep their first variant unchanged."""
+    pidns-copies, snapshot, lazy), and tests whose dump_wrap drives the dumps
+    itself (predump.py), keep their first variant unchanged."""
     own = [v for v in variants if not v.startswith('fault=')] or ['default']
     v = own[0]
     mods = v.split('+')
-    if meta['refuse'] or any(m in ('pidns-copies', 'snapshot', 'lazy') for m in mods):
+    if meta['refuse'] or any(m in ('pidns-copies', 'snapshot', 'lazy') for m in mods) or \
+            'predump.py' in meta['dump_wrap']:     # (drives its own dumps)
         return [v]
     kind = re.sub(r'[0-9]+$', '', mod)
     mods = [m for m in mods if m != 'default' and re.sub(r'[0-9]+$', '', m) != kind]
     if mod == 'leave-running':
         mods = [m for m in mods if not m.startswith('pre')]
-    elif kind == 'pre' and ('leave-running' in mods or 'predump.py' in meta['dump_wrap']):
-        return [v]     # (a test that drives its own pre-dumps)
+    elif kind == 'pre' and 'leave-running' in mods:
+        return [v]
     return ['+'.join(mods + [mod])]
 
 
