@@ -375,10 +375,11 @@ static int skip_mounts(const struct cryo_opts *o, struct mnt_table *t, pid_t pid
 			t->m[kept++] = *m;
 		}
 		t->n = kept;
-		if (!gone) {
-			pr_err("--skip-mnt %s: process %d's mount namespace has no mount there", s, pid);
-			return -EINVAL;
-		}
+		/* (as criu: a tree restored without that mount is dumped
+		 * again with the same options) */
+		if (!gone)
+			pr_warn("--skip-mnt %s: process %d's mount namespace has no mount there; "
+				"nothing left out for it", s, pid);
 	}
 	return 0;
 }
