@@ -16,6 +16,7 @@
 #include <linux/veth.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* OUT of --external veth[@in]:OUT, or NULL (*@bridge: "@BRIDGE" given) */
 static const char *peer_name(const struct str_list *ext, const char *in, char *out, size_t size,
@@ -186,7 +187,15 @@ int veth_create(int host_sk, const NetDeviceEntry *e, const struct ns_set *set, 
 	link_req_end(&r, peer);
 	link_req_end(&r, data);
 	link_req_end(&r, info);
+	/* The tree just dumped (and killed) had this pair: its namespace's
+	 * teardown, which takes the old host end with it, runs after the last
+	 * task is gone, in the kernel's own time.  A name still taken is
+	 * tried again for a while before it counts as someone else's. */
 	int ret = rtnl_talk(host_sk, &r.h);
+	for (int tries = 0; ret == -EEXIST && tries < 30; tries++) {
+		usleep(100 * 1000);
+		ret = rtnl_talk(host_sk, &r.h);
+	}
 	if (ret == -EEXIST)
 		return log_errno(ret, "can't make veth %s with its peer %s: cryo's namespace has a "
 				 "device named %s already (or the restored one an index %u)", e->name,
