@@ -279,6 +279,7 @@ static int seize_proc_threads(struct seized_proc *p, unsigned timeout_ms)
 	pid_t gone[1024];
 	int nr_gone = 0;
 	bool settled = false;
+	long counted = 0;	/* threads the kernel counted when last unsettled */
 	/* at least 100 rounds, and on a loaded machine as long as a thread may
 	 * take to stop (timeout_ms) */
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ULL;
@@ -321,7 +322,39 @@ static int seize_proc_threads(struct seized_proc *p, unsigned timeout_ms)
 			added++;
 		}
 		free(tids);
-		settled = !added;
+		if (added) {
+			counted = 0;
+			continue;
+		}
+		/* A listing that found nothing new proves nothing alone: the
+		 * kernel cuts a read of /proc/PID/task short when a thread leaves
+		 * the group meanwhile (it stops at the departed one), so a live
+		 * thread after it is not listed.  The threads held are stopped:
+		 * they can neither start a thread nor end.  Once the kernel counts
+		 * no thread besides them, none is missing and none can appear. */
+		struct proc_stat st;
+		ret = proc_read_stat_live(p->pid, 0, &st);
+		if (ret == -ESRCH || (!ret && (st.state == 'Z' || st.state == 'X'))) {
+			settled = true;	/* the leader is gone: the callers decide */
+		} else if (ret) {
+			return ret;
+		} else if (st.num_threads == p->nr_threads) {
+			settled = true;
+		} else {
+			if (st.num_threads != counted)
+				pr_debug("process %d: %ld thread(s) counted, %d stopped: listing again",
+					 p->pid, st.num_threads, p->nr_threads);
+			counted = st.num_threads;
+			sched_yield();	/* an exiting thread leaves in microseconds */
+		}
+	}
+	if (!settled && counted) {
+		pr_err("process %d (%s): the kernel counts %ld thread(s) in it but cryo found and "
+		       "stopped only %d in %u ms (%d listings of /proc/%d/task): a thread that "
+		       "neither stops nor exits (stuck in its exit?) can't be dumped and must not "
+		       "be left out; dump it again later", p->pid, p->comm, counted, p->nr_threads,
+		       timeout_ms, round, p->pid);
+		return -EAGAIN;
 	}
 	if (!settled) {
 		pr_err("process %d (%s) keeps starting threads faster than cryo can seize them "
