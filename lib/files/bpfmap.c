@@ -100,6 +100,15 @@ static const char *map_type_refusal(uint32_t t)
 	}
 }
 
+/* Map flags a restore passes on to BPF_MAP_CREATE: those that describe the
+ * map and that the kernel keeps in map_flags.  The image is input: flags
+ * that make the kernel use another field of the call (BPF_F_TOKEN_FD's
+ * token descriptor, BPF_F_VTYPE_BTF_OBJ_FD's BTF object) or that cryo
+ * does not know are refused, never passed on. */
+#define BPFMAP_RESTORE_FLAGS                                                    \
+	(BPF_F_NO_PREALLOC | BPF_F_NO_COMMON_LRU | BPF_F_NUMA_NODE | BPF_F_ZERO_SEED | \
+	 BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG | BPF_F_MMAPABLE | BPF_F_INNER_MAP)
+
 /* The number of possible CPUs: a per-CPU map's value holds one slot
  * (rounded up to 8 bytes) for each. */
 static int possible_cpus(void)
@@ -136,7 +145,7 @@ static int value_bytes(uint32_t type, uint32_t value_size, uint64_t *out)
 	int n = possible_cpus();
 	if (n < 0)
 		return log_errno(n, "can't read the number of possible CPUs");
-	*out = (uint64_t)((value_size + 7) & ~7u) * n;
+	*out = (((uint64_t)value_size + 7) & ~7ull) * n;
 	return 0;
 }
 
@@ -251,15 +260,17 @@ static int bpfmap_data_dump(struct fd_dump *d, int mfd, uint32_t map_id, uint32_
 			pr_perror(FD_FMT ": BPF_MAP_GET_NEXT_KEY on map %u", FD_ARGS(d), map_id);
 			goto out;
 		}
-		first = false;
-		memcpy(cur, keys + (uint64_t)n * key_size, key_size);
+		char *key = keys + (uint64_t)n * key_size;
 		memset(&a, 0, sizeof(a));
 		a.map_fd = mfd;
-		a.key = (uintptr_t)cur;
+		a.key = (uintptr_t)key;
 		a.value = (uintptr_t)(vals + (uint64_t)n * vsize);
 		if (sys_bpf(BPF_MAP_LOOKUP_ELEM, &a)) {
 			/* deleted between the two calls (by a program, or a
-			 * process outside the tree): it is gone, go on from it */
+			 * process outside the tree): it is gone; the walk goes
+			 * on from the last key read (from a key no longer in
+			 * the map the kernel would start again from the first,
+			 * reading every key twice) */
 			if (errno == ENOENT && type != BPF_MAP_TYPE_ARRAY &&
 			    type != BPF_MAP_TYPE_PERCPU_ARRAY)
 				continue;
@@ -267,6 +278,8 @@ static int bpfmap_data_dump(struct fd_dump *d, int mfd, uint32_t map_id, uint32_
 			pr_perror(FD_FMT ": BPF_MAP_LOOKUP_ELEM on map %u", FD_ARGS(d), map_id);
 			goto out;
 		}
+		first = false;
+		memcpy(cur, key, key_size);
 		n++;
 	}
 	if (ret)
@@ -348,6 +361,13 @@ static int bpfmap_dump(struct fd_dump *d)
 		pr_err(FD_FMT " is BPF map %" PRIu64 " \"%s\", offloaded to network device %u: "
 		       "cryo can't read or make offloaded maps", FD_ARGS(d), map_id, info.name,
 		       info.ifindex);
+		return -EOPNOTSUPP;
+	}
+	uint64_t unknown = map_flags & ~(uint64_t)(BPFMAP_RESTORE_FLAGS | BPF_F_RDONLY | BPF_F_WRONLY);
+	if (unknown) {
+		pr_err(FD_FMT " is BPF map %" PRIu64 " \"%s\" with map flags %#" PRIx64 ", of which "
+		       "cryo does not know %#" PRIx64 ": it can't make such a map the same",
+		       FD_ARGS(d), map_id, info.name, map_flags, unknown);
 		return -EOPNOTSUPP;
 	}
 	if (map_flags & BPF_F_MMAPABLE) {
@@ -532,6 +552,13 @@ static int bpfmap_make(struct files_restore *fr, const BpfmapFileEntry *e,
 		       e->map_id);
 		return -EOPNOTSUPP;
 	}
+	uint32_t flags = e->map_flags & ~(BPF_F_RDONLY | BPF_F_WRONLY);
+	if (flags & ~BPFMAP_RESTORE_FLAGS) {
+		pr_err("BPF map %u has map flags %#x, of which %#x are not ones a dump of a plain "
+		       "data map saves (damaged or forged images)", e->map_id, e->map_flags,
+		       flags & ~BPFMAP_RESTORE_FLAGS);
+		return -EINVAL;
+	}
 	uint64_t vsize;
 	int ret = value_bytes(e->map_type, e->value_size, &vsize);
 	if (ret)
@@ -551,7 +578,7 @@ static int bpfmap_make(struct files_restore *fr, const BpfmapFileEntry *e,
 	a.value_size = e->value_size;
 	a.max_entries = e->max_entries;
 	/* read-write here; each description gets its own mode below */
-	a.map_flags = e->map_flags & ~(BPF_F_RDONLY | BPF_F_WRONLY);
+	a.map_flags = flags;
 	a.map_extra = e->map_extra;
 	if (e->map_name)
 		snprintf(a.map_name, sizeof(a.map_name), "%s", e->map_name);
