@@ -162,7 +162,9 @@ static int thread_opens(struct fd_dump *d, pid_t pid, const struct seized_thread
 	if (ptrace(PTRACE_GETREGS, t->tid, 0, &regs))
 		return 0;
 	nr = arch_interrupted_syscall(&regs, false, a);
-	if (nr < 0)
+	/* fixed up: rax is the call's number only where the ip is at the
+	 * syscall instruction (in user code rax is anything) */
+	if (nr < 0 && arch_at_syscall_insn(t->tid, &regs))
 		nr = arch_interrupted_syscall(&regs, true, a);
 	switch (nr) {
 	case __NR_open:

@@ -15,8 +15,13 @@
  * still being broken (a conflicting non-blocking open still fails) and no
  * signal came since; then the holder gives each up (F_UNLCK) and a child's
  * blocking open of each file completes at once.
+ *
+ * --spin: that child spins in user code with open_by_handle_at's number in
+ * rax (orig_rax -1, as for any thread stopped outside a call): not an opener
+ * blocked on a lease (the dump once took it for one and refused).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
@@ -33,6 +38,9 @@ static const char *names[NF] = { "brk-r", "brk-w", "brk-d" };
 static const int fds[NF] = { 40, 41, 42 };
 static const int dups[NF] = { -1, 51, 52 };
 static volatile sig_atomic_t hits[NF], strays;
+
+static bool spin;
+TEST_OPTION(spin, bool, "the child spins with rax = __NR_open_by_handle_at", 0);
 
 static void on_break(int sig, siginfo_t *si, void *uc)
 {
@@ -125,6 +133,10 @@ int main(int argc, char **argv)
 		setup_fail("fork: %s", strerror(errno));
 	if (kid == 0) {
 		test_forked_child();
+		if (spin) {
+			/* killed by the parent; pause keeps the spin cheap */
+			__asm__ volatile("mov $304, %%eax\n1: pause\n jmp 1b" ::: "rax", "memory");
+		}
 		for (;;)
 			pause();
 	}
