@@ -215,36 +215,59 @@ static int fdinfo_u64(struct fd_dump *d, const char *key, int base, uint64_t *v)
 static int bpfmap_data_dump(struct fd_dump *d, int mfd, uint32_t map_id, uint32_t type,
 			    uint32_t key_size, uint64_t vsize, uint32_t max_entries)
 {
-	uint64_t kcap = (uint64_t)key_size * max_entries, vcap = vsize * max_entries;
-	if (kcap > UINT32_MAX || vcap > UINT32_MAX) {
-		pr_err(FD_FMT " is a BPF map (id %u) of up to %u entries of %u+%" PRIu64 " bytes: "
-		       "more than bpfmap-data.img's 4 GiB of keys or values", FD_ARGS(d), map_id,
-		       max_entries, key_size, vsize);
-		return -EFBIG;
-	}
-	char *keys = xmalloc(kcap ? kcap : 1), *vals = xmalloc(vcap ? vcap : 1);
-	char *cur = xmalloc(key_size);
+	/* the buffers grow with what the map holds, not with max_entries (a
+	 * sparse hash map may allow far more entries than memory); the image
+	 * holds at most 4 GiB of keys and of values */
+	uint64_t lim = max_entries;
+	lim = MIN(lim, UINT32_MAX / (key_size ? key_size : 1));
+	lim = MIN(lim, UINT32_MAX / (vsize ? vsize : 1));
+	uint32_t cap = 0, n = 0;
+	char *keys = NULL, *vals = NULL;
+	char *cur = xmalloc(key_size ? key_size : 1);
 	int ret = 0;
-	uint32_t n = 0;
-	if (!keys || !vals || !cur) {
+	if (!cur) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	bool first = true;
 	for (;;) {
+		if (n == cap && n < lim) {
+			/* from about 1 MiB, doubling */
+			uint64_t first_cap = MAX((1 << 20) / ((uint64_t)key_size + vsize + 1), 1);
+			uint32_t ncap = (uint32_t)MIN(lim, cap ? (uint64_t)cap * 2 : first_cap);
+			char *nk = xrealloc(keys, MAX((uint64_t)ncap * key_size, 1));
+			if (nk)
+				keys = nk;
+			char *nv = nk ? xrealloc(vals, MAX((uint64_t)ncap * vsize, 1)) : NULL;
+			if (!nv) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			vals = nv;
+			cap = ncap;
+		}
 		union bpf_attr a;
 		memset(&a, 0, sizeof(a));
 		a.map_fd = mfd;
 		a.key = first ? 0 : (uintptr_t)cur;
 		a.next_key = (uintptr_t)(keys + (uint64_t)n * key_size);
-		if (n == max_entries) {
-			/* one more key than fits: the map changed under us */
+		if (n == lim) {
+			/* one more key than fits: the map changed under us, or
+			 * it holds more than the image can */
 			a.next_key = (uintptr_t)cur;
 			if (sys_bpf(BPF_MAP_GET_NEXT_KEY, &a) == 0) {
-				pr_err(FD_FMT ": BPF map %u has more than its %u entries while it is "
-				       "read (changed by someone outside the tree?)", FD_ARGS(d),
-				       map_id, max_entries);
-				ret = -EAGAIN;
+				if (lim < max_entries) {
+					pr_err(FD_FMT " is a BPF map (id %u) with more than %u entries "
+					       "of %u+%" PRIu64 " bytes: more than bpfmap-data.img's "
+					       "4 GiB of keys or values", FD_ARGS(d), map_id, n,
+					       key_size, vsize);
+					ret = -EFBIG;
+				} else {
+					pr_err(FD_FMT ": BPF map %u has more than its %u entries while "
+					       "it is read (changed by someone outside the tree?)",
+					       FD_ARGS(d), map_id, max_entries);
+					ret = -EAGAIN;
+				}
 				goto out;
 			}
 			if (errno != ENOENT) {
