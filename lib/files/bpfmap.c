@@ -625,8 +625,8 @@ static int bpfmap_make(struct files_restore *fr, const BpfmapFileEntry *e,
 	if (!ret && map_type_lru(e->map_type)) {
 		/* an LRU map may evict while filled (per-CPU free lists):
 		 * every entry must still be there */
-		char *k = xmalloc(e->key_size), *v = xmalloc(vsize ? vsize : 1);
-		for (uint32_t i = 0; k && v && i < m->count && !ret; i++) {
+		char *v = xmalloc(vsize ? vsize : 1);
+		for (uint32_t i = 0; v && i < m->count && !ret; i++) {
 			memset(&a, 0, sizeof(a));
 			a.map_fd = fd;
 			a.key = (uintptr_t)(m->data + (uint64_t)i * e->key_size);
@@ -637,9 +637,8 @@ static int bpfmap_make(struct files_restore *fr, const BpfmapFileEntry *e,
 					  "(evicted)", e->map_id, i, m->count);
 			}
 		}
-		if (!k || !v)
+		if (!v)
 			ret = -ENOMEM;
-		free(k);
 		free(v);
 	}
 	if (!ret && e->frozen) {
