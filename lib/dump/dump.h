@@ -91,6 +91,8 @@ int restart_calls_load(struct dump_ctx *ctx, int prev_dirfd);
 void restart_calls_assign(struct dump_ctx *ctx);
 /* Writes this dump's record from the threads' cont_out (none: no file). */
 int restart_calls_save(struct dump_ctx *ctx);
+/* Removes a record an earlier dump left in this images directory. */
+int restart_calls_drop(struct dump_ctx *ctx);
 /* The registers of every live thread as a dump sets them, for those not
  * dumped (task_cpu_fix_resume). */
 int dump_fix_undumped_regs(struct dump_ctx *ctx);

@@ -142,6 +142,16 @@ void restart_calls_assign(struct dump_ctx *ctx)
 	ctx->nr_restart_in = 0;
 }
 
+int restart_calls_drop(struct dump_ctx *ctx)
+{
+	/* one left by an earlier dump into this directory would speak for
+	 * threads it no longer knows */
+	if (unlinkat(ctx->dirfd, RESTART_CALLS_FILE, 0) && errno != ENOENT)
+		return log_errno(-errno, "can't remove the old %s of the images directory",
+				 RESTART_CALLS_FILE);
+	return 0;
+}
+
 int restart_calls_save(struct dump_ctx *ctx)
 {
 	char *out = NULL;
@@ -171,12 +181,7 @@ int restart_calls_save(struct dump_ctx *ctx)
 		free(out);
 		return log_errno(-errno, "can't make the record of restarted calls");
 	}
-	int ret = 0;
-	if (!n && unlinkat(ctx->dirfd, RESTART_CALLS_FILE, 0) && errno != ENOENT)
-		/* one left by an earlier dump into this directory would
-		 * speak for threads it no longer knows */
-		ret = log_errno(-errno, "can't remove the old %s of the images directory",
-				RESTART_CALLS_FILE);
+	int ret = n ? 0 : restart_calls_drop(ctx);
 	if (n) {
 		/* a fresh file right there, whatever was planted under the name */
 		int fd = create_file_at(ctx->dirfd, RESTART_CALLS_FILE, 0, 0600);
