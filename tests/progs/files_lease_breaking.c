@@ -16,6 +16,10 @@
  * signal came since; then the holder gives each up (F_UNLCK) and a child's
  * blocking open of each file completes at once.
  *
+ * --deleted: the three files are unlinked once their leases are being
+ * broken (ghosts at restore, where cryo breaks them again through
+ * /proc/PID/fd); the checks open them through /proc/self/fd.
+ *
  * --spin: that child spins in user code with open_by_handle_at's number in
  * rax (orig_rax -1, as for any thread stopped outside a call): not an opener
  * blocked on a lease (the dump once took it for one and refused).
@@ -39,6 +43,8 @@ static const int fds[NF] = { 40, 41, 42 };
 static const int dups[NF] = { -1, 51, 52 };
 static volatile sig_atomic_t hits[NF], strays;
 
+static bool deleted;
+TEST_OPTION(deleted, bool, "unlink the files once their leases are being broken", 0);
 static bool spin;
 TEST_OPTION(spin, bool, "the child spins with rax = __NR_open_by_handle_at", 0);
 
@@ -127,6 +133,13 @@ int main(int argc, char **argv)
 			setup_fail("%s: F_GETLEASE %d before the checkpoint", names[i],
 				   fcntl(fds[i], F_GETLEASE));
 	}
+	if (deleted)
+		for (int i = 0; i < NF; i++) {
+			if (unlink(path[i]))
+				setup_fail("unlink %s: %s", path[i], strerror(errno));
+			/* the checks reach each file through its descriptor */
+			snprintf(path[i], sizeof(path[i]), "/proc/self/fd/%d", fds[i]);
+		}
 	/* a child holding the same descriptions */
 	pid_t kid = fork();
 	if (kid < 0)
@@ -178,7 +191,8 @@ int main(int argc, char **argv)
 	kill(kid, SIGKILL);
 	waitpid(kid, NULL, 0);
 	for (int i = 0; i < NF; i++)
-		unlink(path[i]);
+		if (!deleted)
+			unlink(path[i]);
 	pass();
 	return 0;
 }
