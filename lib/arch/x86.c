@@ -149,6 +149,14 @@ long arch_interrupted_syscall(const struct user_regs_struct *regs, bool fixed, u
 	return nr;
 }
 
+bool arch_at_syscall_insn(pid_t tid, const struct user_regs_struct *regs)
+{
+	errno = 0;
+	long w = ptrace(PTRACE_PEEKTEXT, tid, regs->rip, 0);
+	/* syscall: 0f 05 (little endian: the low two bytes) */
+	return !errno && (w & 0xffff) == 0x050f;
+}
+
 #define NR_poll 7
 #define NR_nanosleep 35
 #define NR_futex 202

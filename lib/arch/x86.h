@@ -34,6 +34,11 @@ void arch_fixup_syscall_restart(struct user_regs_struct *regs);
  * the registers are set to issue (they do not say whether the thread was
  * in it, only which call it would make). */
 long arch_interrupted_syscall(const struct user_regs_struct *regs, bool fixed, uint64_t args[6]);
+/* Is stopped thread @tid's @regs ip at a syscall instruction?  Registers
+ * fixed up for a re-issue point there; a thread stopped in user code has
+ * orig_rax -1 too, with whatever its code left in rax (false, or an
+ * unreadable ip). */
+bool arch_at_syscall_insn(pid_t tid, const struct user_regs_struct *regs);
 /* The same for registers saved in an image.  A restored task has no
  * kernel restart block, so a call interrupted with ERESTART_RESTARTBLOCK is
  * re-issued instead of restart_syscall (which would return EINTR there):

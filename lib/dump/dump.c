@@ -824,6 +824,8 @@ int dump_st_commit(void *arg)
 		ret = dump_fix_undumped_regs(ctx);
 	if (!ret && (ctx->pre_dump || o->leave_running || o->leave_stopped))
 		ret = restart_calls_save(ctx);
+	else if (!ret)
+		ret = restart_calls_drop(ctx);	/* a killed tree: none to speak for */
 	return ret ? ret : write_inventory(ctx);
 }
 

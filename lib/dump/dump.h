@@ -81,14 +81,18 @@ int dump_release_undumped(struct dump_run *run);
  * call and a restore re-issues it rather than returning EINTR. */
 struct restart_call {
 	pid_t tid;
-	uint64_t nr, ip, sp;
+	uint64_t nr, ip, sp, args[6];
 };
-/* Reads the previous dump's record (none: nothing to do). */
+/* Reads the previous dump's record (none: nothing to do).  The directory
+ * is input: a damaged, oversized or planted record (symlink, FIFO) is
+ * ignored with a warning; only -ENOMEM fails. */
 int restart_calls_load(struct dump_ctx *ctx, int prev_dirfd);
 /* Gives each seized thread what the record says of it (cont_in). */
 void restart_calls_assign(struct dump_ctx *ctx);
 /* Writes this dump's record from the threads' cont_out (none: no file). */
 int restart_calls_save(struct dump_ctx *ctx);
+/* Removes a record an earlier dump left in this images directory. */
+int restart_calls_drop(struct dump_ctx *ctx);
 /* The registers of every live thread as a dump sets them, for those not
  * dumped (task_cpu_fix_resume). */
 int dump_fix_undumped_regs(struct dump_ctx *ctx);

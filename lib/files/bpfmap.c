@@ -100,6 +100,15 @@ static const char *map_type_refusal(uint32_t t)
 	}
 }
 
+/* Map flags a restore passes on to BPF_MAP_CREATE: those that describe the
+ * map and that the kernel keeps in map_flags.  The image is input: flags
+ * that make the kernel use another field of the call (BPF_F_TOKEN_FD's
+ * token descriptor, BPF_F_VTYPE_BTF_OBJ_FD's BTF object) or that cryo
+ * does not know are refused, never passed on. */
+#define BPFMAP_RESTORE_FLAGS                                                    \
+	(BPF_F_NO_PREALLOC | BPF_F_NO_COMMON_LRU | BPF_F_NUMA_NODE | BPF_F_ZERO_SEED | \
+	 BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG | BPF_F_MMAPABLE | BPF_F_INNER_MAP)
+
 /* The number of possible CPUs: a per-CPU map's value holds one slot
  * (rounded up to 8 bytes) for each. */
 static int possible_cpus(void)
@@ -136,7 +145,7 @@ static int value_bytes(uint32_t type, uint32_t value_size, uint64_t *out)
 	int n = possible_cpus();
 	if (n < 0)
 		return log_errno(n, "can't read the number of possible CPUs");
-	*out = (uint64_t)((value_size + 7) & ~7u) * n;
+	*out = (((uint64_t)value_size + 7) & ~7ull) * n;
 	return 0;
 }
 
@@ -206,36 +215,59 @@ static int fdinfo_u64(struct fd_dump *d, const char *key, int base, uint64_t *v)
 static int bpfmap_data_dump(struct fd_dump *d, int mfd, uint32_t map_id, uint32_t type,
 			    uint32_t key_size, uint64_t vsize, uint32_t max_entries)
 {
-	uint64_t kcap = (uint64_t)key_size * max_entries, vcap = vsize * max_entries;
-	if (kcap > UINT32_MAX || vcap > UINT32_MAX) {
-		pr_err(FD_FMT " is a BPF map (id %u) of up to %u entries of %u+%" PRIu64 " bytes: "
-		       "more than bpfmap-data.img's 4 GiB of keys or values", FD_ARGS(d), map_id,
-		       max_entries, key_size, vsize);
-		return -EFBIG;
-	}
-	char *keys = xmalloc(kcap ? kcap : 1), *vals = xmalloc(vcap ? vcap : 1);
-	char *cur = xmalloc(key_size);
+	/* the buffers grow with what the map holds, not with max_entries (a
+	 * sparse hash map may allow far more entries than memory); the image
+	 * holds at most 4 GiB of keys and of values */
+	uint64_t lim = max_entries;
+	lim = MIN(lim, UINT32_MAX / (key_size ? key_size : 1));
+	lim = MIN(lim, UINT32_MAX / (vsize ? vsize : 1));
+	uint32_t cap = 0, n = 0;
+	char *keys = NULL, *vals = NULL;
+	char *cur = xmalloc(key_size ? key_size : 1);
 	int ret = 0;
-	uint32_t n = 0;
-	if (!keys || !vals || !cur) {
+	if (!cur) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	bool first = true;
 	for (;;) {
+		if (n == cap && n < lim) {
+			/* from about 1 MiB, doubling */
+			uint64_t first_cap = MAX((1 << 20) / ((uint64_t)key_size + vsize + 1), 1);
+			uint32_t ncap = (uint32_t)MIN(lim, cap ? (uint64_t)cap * 2 : first_cap);
+			char *nk = xrealloc(keys, MAX((uint64_t)ncap * key_size, 1));
+			if (nk)
+				keys = nk;
+			char *nv = nk ? xrealloc(vals, MAX((uint64_t)ncap * vsize, 1)) : NULL;
+			if (!nv) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			vals = nv;
+			cap = ncap;
+		}
 		union bpf_attr a;
 		memset(&a, 0, sizeof(a));
 		a.map_fd = mfd;
 		a.key = first ? 0 : (uintptr_t)cur;
 		a.next_key = (uintptr_t)(keys + (uint64_t)n * key_size);
-		if (n == max_entries) {
-			/* one more key than fits: the map changed under us */
+		if (n == lim) {
+			/* one more key than fits: the map changed under us, or
+			 * it holds more than the image can */
 			a.next_key = (uintptr_t)cur;
 			if (sys_bpf(BPF_MAP_GET_NEXT_KEY, &a) == 0) {
-				pr_err(FD_FMT ": BPF map %u has more than its %u entries while it is "
-				       "read (changed by someone outside the tree?)", FD_ARGS(d),
-				       map_id, max_entries);
-				ret = -EAGAIN;
+				if (lim < max_entries) {
+					pr_err(FD_FMT " is a BPF map (id %u) with more than %u entries "
+					       "of %u+%" PRIu64 " bytes: more than bpfmap-data.img's "
+					       "4 GiB of keys or values", FD_ARGS(d), map_id, n,
+					       key_size, vsize);
+					ret = -EFBIG;
+				} else {
+					pr_err(FD_FMT ": BPF map %u has more than its %u entries while "
+					       "it is read (changed by someone outside the tree?)",
+					       FD_ARGS(d), map_id, max_entries);
+					ret = -EAGAIN;
+				}
 				goto out;
 			}
 			if (errno != ENOENT) {
@@ -251,15 +283,17 @@ static int bpfmap_data_dump(struct fd_dump *d, int mfd, uint32_t map_id, uint32_
 			pr_perror(FD_FMT ": BPF_MAP_GET_NEXT_KEY on map %u", FD_ARGS(d), map_id);
 			goto out;
 		}
-		first = false;
-		memcpy(cur, keys + (uint64_t)n * key_size, key_size);
+		char *key = keys + (uint64_t)n * key_size;
 		memset(&a, 0, sizeof(a));
 		a.map_fd = mfd;
-		a.key = (uintptr_t)cur;
+		a.key = (uintptr_t)key;
 		a.value = (uintptr_t)(vals + (uint64_t)n * vsize);
 		if (sys_bpf(BPF_MAP_LOOKUP_ELEM, &a)) {
 			/* deleted between the two calls (by a program, or a
-			 * process outside the tree): it is gone, go on from it */
+			 * process outside the tree): it is gone; the walk goes
+			 * on from the last key read (from a key no longer in
+			 * the map the kernel would start again from the first,
+			 * reading every key twice) */
 			if (errno == ENOENT && type != BPF_MAP_TYPE_ARRAY &&
 			    type != BPF_MAP_TYPE_PERCPU_ARRAY)
 				continue;
@@ -267,6 +301,8 @@ static int bpfmap_data_dump(struct fd_dump *d, int mfd, uint32_t map_id, uint32_
 			pr_perror(FD_FMT ": BPF_MAP_LOOKUP_ELEM on map %u", FD_ARGS(d), map_id);
 			goto out;
 		}
+		first = false;
+		memcpy(cur, key, key_size);
 		n++;
 	}
 	if (ret)
@@ -348,6 +384,13 @@ static int bpfmap_dump(struct fd_dump *d)
 		pr_err(FD_FMT " is BPF map %" PRIu64 " \"%s\", offloaded to network device %u: "
 		       "cryo can't read or make offloaded maps", FD_ARGS(d), map_id, info.name,
 		       info.ifindex);
+		return -EOPNOTSUPP;
+	}
+	uint64_t unknown = map_flags & ~(uint64_t)(BPFMAP_RESTORE_FLAGS | BPF_F_RDONLY | BPF_F_WRONLY);
+	if (unknown) {
+		pr_err(FD_FMT " is BPF map %" PRIu64 " \"%s\" with map flags %#" PRIx64 ", of which "
+		       "cryo does not know %#" PRIx64 ": it can't make such a map the same",
+		       FD_ARGS(d), map_id, info.name, map_flags, unknown);
 		return -EOPNOTSUPP;
 	}
 	if (map_flags & BPF_F_MMAPABLE) {
@@ -532,6 +575,13 @@ static int bpfmap_make(struct files_restore *fr, const BpfmapFileEntry *e,
 		       e->map_id);
 		return -EOPNOTSUPP;
 	}
+	uint32_t flags = e->map_flags & ~(BPF_F_RDONLY | BPF_F_WRONLY);
+	if (flags & ~BPFMAP_RESTORE_FLAGS) {
+		pr_err("BPF map %u has map flags %#x, of which %#x are not ones a dump of a plain "
+		       "data map saves (damaged or forged images)", e->map_id, e->map_flags,
+		       flags & ~BPFMAP_RESTORE_FLAGS);
+		return -EINVAL;
+	}
 	uint64_t vsize;
 	int ret = value_bytes(e->map_type, e->value_size, &vsize);
 	if (ret)
@@ -551,7 +601,7 @@ static int bpfmap_make(struct files_restore *fr, const BpfmapFileEntry *e,
 	a.value_size = e->value_size;
 	a.max_entries = e->max_entries;
 	/* read-write here; each description gets its own mode below */
-	a.map_flags = e->map_flags & ~(BPF_F_RDONLY | BPF_F_WRONLY);
+	a.map_flags = flags;
 	a.map_extra = e->map_extra;
 	if (e->map_name)
 		snprintf(a.map_name, sizeof(a.map_name), "%s", e->map_name);
@@ -575,8 +625,8 @@ static int bpfmap_make(struct files_restore *fr, const BpfmapFileEntry *e,
 	if (!ret && map_type_lru(e->map_type)) {
 		/* an LRU map may evict while filled (per-CPU free lists):
 		 * every entry must still be there */
-		char *k = xmalloc(e->key_size), *v = xmalloc(vsize ? vsize : 1);
-		for (uint32_t i = 0; k && v && i < m->count && !ret; i++) {
+		char *v = xmalloc(vsize ? vsize : 1);
+		for (uint32_t i = 0; v && i < m->count && !ret; i++) {
 			memset(&a, 0, sizeof(a));
 			a.map_fd = fd;
 			a.key = (uintptr_t)(m->data + (uint64_t)i * e->key_size);
@@ -587,9 +637,8 @@ static int bpfmap_make(struct files_restore *fr, const BpfmapFileEntry *e,
 					  "(evicted)", e->map_id, i, m->count);
 			}
 		}
-		if (!k || !v)
+		if (!v)
 			ret = -ENOMEM;
-		free(k);
 		free(v);
 	}
 	if (!ret && e->frozen) {

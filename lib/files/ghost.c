@@ -118,6 +118,40 @@ static int copy_out(int fd, struct cr_img *img, off_t off, size_t len, const cha
 	return 0;
 }
 
+/* A descriptor to read the deleted file of @d from (@link reaches it):
+ * a new read-only open, unless the file has a lease, which that open would
+ * break (the holder signalled; a write lease given up after the break time
+ * while cryo waits in open).  Then cryo's copy of the task's own
+ * description, if it can read: read with pread only, *@shared set (no
+ * lseek: its offset is the task's).  Returns the fd or -errno (logged). */
+static int ghost_reader(struct fd_dump *d, const char *link, const char *name, bool *shared)
+{
+	*shared = false;
+	if (locks_file_leased(d->st.st_dev, d->st.st_ino)) {
+		if (d->fd < 0 || (d->fi.flags & O_ACCMODE) == O_WRONLY) {
+			pr_err("%s of process %d is the deleted file %s, which has a lease: cryo "
+			       "would have to open it to save it, which breaks the lease (dump "
+			       "once the lease is given up)", d->fd < 0 ? "a mapping" :
+			       "a write-only fd", d->pid, name);
+			return -EOPNOTSUPP;
+		}
+		int lfd = fd_dump_lfd(d);
+		if (lfd < 0)
+			return lfd;
+		int fd = fcntl(lfd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			return log_errno(-errno, "can't duplicate cryo's copy of fd %d of process %d",
+					 d->fd, d->pid);
+		*shared = true;
+		return fd;
+	}
+	/* reopened read-only: the task's own descriptor may be write-only */
+	int fd = open(link, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return_perror("can't open the deleted file %s through %s", name, link);
+	return fd;
+}
+
 /* A ghost without contents: a directory, FIFO, device node or symlink. */
 static int write_ghost_node(struct fd_dump *d, uint32_t gid, const char *name,
 			    GhostFileEntry *gfe)
@@ -146,7 +180,7 @@ static int write_ghost_node(struct fd_dump *d, uint32_t gid, const char *name,
 	return ret ? ret : r2;
 }
 
-static int write_ghost(struct fd_dump *d, uint32_t gid, const char *name, const char *link)
+static int write_ghost(struct fd_dump *d, uint32_t gid, const char *name, int fd, bool shared)
 {
 	GhostFileEntry gfe = GHOST_FILE_ENTRY__INIT;
 	Timeval at = TIMEVAL__INIT, mt = TIMEVAL__INIT;
@@ -173,10 +207,6 @@ static int write_ghost(struct fd_dump *d, uint32_t gid, const char *name, const 
 		gfe.has_size = 1;
 		gfe.size = st->st_size;
 	}
-	/* reopened read-only: the task's own descriptor may be write-only */
-	int fd = open(link, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return_perror("can't open the deleted file %s through %s", name, link);
 	/* hugetlbfs: recreated with ftruncate and filled through a mapping
 	 * (no write(2) there), which can only make a size of whole huge pages
 	 * (fallocate can leave another; a shared mapping would round it up) */
@@ -188,23 +218,21 @@ static int write_ghost(struct fd_dump *d, uint32_t gid, const char *name, const 
 		       "hugetlbfs file (ftruncate it to whole pages before the dump)",
 		       d->fd >= 0 ? "an fd" : "a mapping", d->pid, name,
 		       (unsigned long long)st->st_size, (long)sfs.f_bsize);
-		close(fd);
 		return -EOPNOTSUPP;
 	}
 	int ret = img_open(&img, d->fdm->dirfd, IMG_GHOST_FILE, IMG_WRITE, gid);
-	if (ret) {
-		close(fd);
+	if (ret)
 		return ret;
-	}
 	ret = img_write_msg(img, &gfe.base);
 	if (!ret && !gfe.chunks)
 		ret = copy_out(fd, img, 0, st->st_size, name);
 	for (off_t pos = 0; !ret && gfe.chunks && pos < st->st_size;) {
-		off_t data = lseek(fd, pos, SEEK_DATA), hole;
-		if (data < 0 && errno == ENXIO)
+		off_t data = shared ? -1 : lseek(fd, pos, SEEK_DATA), hole;
+		if (data < 0 && errno == ENXIO && !shared)
 			break;
 		if (data < 0) {
-			/* no SEEK_DATA here: all of it is data */
+			/* no SEEK_DATA here (or not on the task's own
+			 * description): all of it is data */
 			data = pos;
 			hole = st->st_size;
 		} else {
@@ -221,18 +249,17 @@ static int write_ghost(struct fd_dump *d, uint32_t gid, const char *name, const 
 			ret = copy_out(fd, img, data, ce.len, name);
 		pos = hole;
 	}
-	close(fd);
 	int r2 = img_close(img);
 	return ret ? ret : r2;
 }
 
-/* How many bytes of the file @link reaches are data (not holes), as
- * write_ghost will save them; its whole @size where SEEK_DATA is missing. */
-static uint64_t ghost_data_size(const char *link, off_t size)
+/* How many bytes of the file @fd reads are data (not holes), as
+ * write_ghost will save them; its whole @size where SEEK_DATA is missing
+ * or not to be used (@shared: the task's own description). */
+static uint64_t ghost_data_size(int fd, off_t size, bool shared)
 {
-	int fd = open(link, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return size;	/* write_ghost reports it */
+	if (shared)
+		return size;
 	uint64_t data = 0;
 	for (off_t pos = 0; pos < size;) {
 		off_t start = lseek(fd, pos, SEEK_DATA), end;
@@ -248,7 +275,6 @@ static uint64_t ghost_data_size(const char *link, off_t size)
 		data += end - start;
 		pos = end;
 	}
-	close(fd);
 	return data;
 }
 
@@ -340,10 +366,16 @@ int ghost_dump(struct fd_dump *d, const char *name, const char *proc_link)
 		link[0] = '\0';	/* a working directory: nothing to read */
 	else if ((ret = find_proc_link(d, link, sizeof(link))))
 		return ret;
+	int rfd = -1;
+	bool shared = false;
 	if (type == REMAP_TYPE__GHOST && S_ISREG(d->st.st_mode)) {
+		rfd = ghost_reader(d, link, name, &shared);
+		if (rfd < 0)
+			return rfd;
 		/* the limit is on what the image holds: holes cost nothing */
-		uint64_t data = ghost_data_size(link, d->st.st_size);
+		uint64_t data = ghost_data_size(rfd, d->st.st_size, shared);
 		if (data > d->fdm->opts->ghost_limit) {
+			close(rfd);
 			pr_err("%s of process %d is the deleted file %s with %llu bytes of data "
 			       "(%llu bytes long), larger than --ghost-limit (%llu bytes): raise "
 			       "--ghost-limit to save it", d->fd >= 0 ? "an fd" : "a mapping",
@@ -356,7 +388,9 @@ int ghost_dump(struct fd_dump *d, const char *name, const char *proc_link)
 	uint32_t remap_id;
 	if (type == REMAP_TYPE__GHOST) {
 		remap_id = s->next_ghost_id++;
-		ret = write_ghost(d, remap_id, name, link);
+		ret = write_ghost(d, remap_id, name, rfd, shared);
+		if (rfd >= 0)
+			close(rfd);
 		if (!ret)
 			pr_info("deleted file %s (mode 0%o, %llu bytes) saved as ghost-file-%x.img",
 				name, d->st.st_mode, (unsigned long long)d->st.st_size, remap_id);

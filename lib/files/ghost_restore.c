@@ -209,7 +209,11 @@ static bool all_zero(const char *p, size_t n)
  * size is a whole number of huge pages, ghost.c checks it at dump) and
  * filled through a shared mapping.  Zeros are not copied: the kernel
  * clears a huge page when it first maps it, and a hole (read as zeros at
- * dump) stays a hole, taking no page of the pool. */
+ * dump) stays a hole, taking no page of the pool.  The mapping reserves
+ * nothing (MAP_NORESERVE: a sparse file may be far larger than the pool,
+ * and the size is the image's word); each huge page is allocated with
+ * fallocate before it is written, so a page the pool (or a hugetlb cgroup
+ * limit) can't give is an error, not a SIGBUS in cryo. */
 static int fill_ghost_huge(struct cr_img *img, const GhostFileEntry *g, int fd, const char *name,
 			   uint64_t hps)
 {
@@ -227,11 +231,10 @@ static int fill_ghost_huge(struct cr_img *img, const GhostFileEntry *g, int fd, 
 		return_perror("can't size the recreated deleted hugetlbfs file %s", name);
 	if (!size)
 		return 0;
-	char *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	char *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
 	if (map == MAP_FAILED)
 		return_perror("can't map the recreated deleted hugetlbfs file %s (%llu bytes) to "
-			      "fill it (are there enough free huge pages?)", name,
-			      (unsigned long long)size);
+			      "fill it", name, (unsigned long long)size);
 	int ret = 0;
 	uint64_t off = 0, len = size;
 	for (bool more = true; more && !ret;) {
@@ -256,10 +259,18 @@ static int fill_ghost_huge(struct cr_img *img, const GhostFileEntry *g, int fd, 
 		while (len && !ret) {
 			size_t n = MIN(len, sizeof(buf));
 			ret = img_read_raw(img, buf, n);
-			/* a page the kernel can't give raises SIGBUS: the pool
-			 * was checked by the mmap above (its reservation) */
-			if (!ret && !all_zero(buf, n))
+			if (!ret && !all_zero(buf, n)) {
+				uint64_t from = off - off % hps;
+				uint64_t to = (off + n + hps - 1) / hps * hps;
+				if (fallocate(fd, 0, (off_t)from, (off_t)(to - from))) {
+					ret = log_errno(-errno, "can't get huge pages for the "
+							"recreated deleted hugetlbfs file %s at "
+							"offset %llu (are there enough free huge "
+							"pages?)", name, (unsigned long long)from);
+					break;
+				}
 				memcpy(map + off, buf, n);
+			}
 			off += n;
 			len -= n;
 		}

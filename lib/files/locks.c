@@ -146,6 +146,24 @@ static int fd_in(struct fd_dump *d, pid_t p)
 	return found;
 }
 
+bool locks_file_leased(dev_t dev, ino_t ino)
+{
+	char *all = NULL;
+	bool found = false;
+	/* unreadable: as if leased (the caller then opens nothing) */
+	if (read_file(AT_FDCWD, "/proc/locks", &all, true) < 0)
+		return true;
+	for (char *s = all; s && *s && !found; s = strchr(s, '\n'), s = s ? s + 1 : NULL) {
+		char kind[16];
+		unsigned maj, min;
+		unsigned long i;
+		found = sscanf(s, "%*d: %15s %*s %*s %*d %x:%x:%lu", kind, &maj, &min, &i) == 4 &&
+			!strcmp(kind, "LEASE") && i == ino && makedev(maj, min) == dev;
+	}
+	free(all);
+	return found;
+}
+
 /* Does thread @t of the tree (stopped) make a call that opens or
  * truncates d's file once it goes on: one a lease break blocked until the
  * freeze interrupted it (it issues the call again)?  1 yes, 0 no. */
@@ -162,7 +180,9 @@ static int thread_opens(struct fd_dump *d, pid_t pid, const struct seized_thread
 	if (ptrace(PTRACE_GETREGS, t->tid, 0, &regs))
 		return 0;
 	nr = arch_interrupted_syscall(&regs, false, a);
-	if (nr < 0)
+	/* fixed up: rax is the call's number only where the ip is at the
+	 * syscall instruction (in user code rax is anything) */
+	if (nr < 0 && arch_at_syscall_insn(t->tid, &regs))
 		nr = arch_interrupted_syscall(&regs, true, a);
 	switch (nr) {
 	case __NR_open:

@@ -44,6 +44,9 @@ int ghost_rst_path_by_inode(struct files_restore *fr, uint32_t kdev, uint64_t in
 /* Save the locks held through @d's open file description (refused without
  * --file-locks). */
 int locks_dump(struct fd_dump *d);
+/* Does any process hold a lease on the file @dev:@ino (/proc/locks)?  A
+ * new open of it by cryo would break the lease. */
+bool locks_file_leased(dev_t dev, ino_t ino);
 /* Restore: retake the locks of @f held by task @pid (its fd @fd). */
 int locks_post(struct files_restore *fr, struct remote *r, pid_t pid, struct rst_file *f,
 	       int fd);

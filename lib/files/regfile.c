@@ -300,7 +300,16 @@ static int reg_dump(struct fd_dump *d)
 		rfe.size = d->st.st_size;
 	}
 	if (S_ISREG(d->st.st_mode) && !deleted && want_buildid(d->fdm->opts)) {
-		int fd = open(proc_link[0] ? proc_link : name, O_RDONLY | O_CLOEXEC);
+		int fd;
+		if (!locks_file_leased(d->st.st_dev, d->st.st_ino))
+			fd = open(proc_link[0] ? proc_link : name, O_RDONLY | O_CLOEXEC);
+		else if (d->fd >= 0 && (d->fi.flags & O_ACCMODE) != O_WRONLY &&
+			 fd_dump_lfd(d) >= 0)
+			/* a new open would break the lease: the task's own
+			 * description (mapped only: its offset stays) */
+			fd = fcntl(d->lfd, F_DUPFD_CLOEXEC, 0);
+		else
+			fd = -1;	/* no build-id rather than a broken lease */
 		int n = fd >= 0 ? elf_build_id(fd, bid, sizeof(bid)) : 0;
 		if (fd >= 0)
 			close(fd);

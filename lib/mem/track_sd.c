@@ -122,9 +122,10 @@ int mem_sd_start_time(const char *proc, pid_t pid, unsigned long long *st)
 int mem_sd_hold(int dirfd, struct mem_track *t, const char *proc)
 {
 	const char *tmp = MEM_SD_MARKER ".tmp";
-	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* a fresh file right there, whatever was planted under the name */
+	int fd = create_file_at(dirfd, tmp, 0, 0600);
 	if (fd < 0)
-		return log_errno(-errno, "can't create the soft-dirty tracking marker %s",
+		return log_errno(fd, "can't create the soft-dirty tracking marker %s",
 				 MEM_SD_MARKER);
 	FILE *f = fdopen(fd, "w");
 	if (!f) {
@@ -161,13 +162,21 @@ int mem_sd_hold(int dirfd, struct mem_track *t, const char *proc)
 
 int mem_sd_take(int prev_dirfd, const char *prev_name, struct mem_track *t, const char *proc)
 {
-	int fd = openat(prev_dirfd, MEM_SD_MARKER, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 1;
-		return log_errno(-errno, "can't open the soft-dirty tracking marker %s of %s",
-				 MEM_SD_MARKER, prev_name ? prev_name : "the images directory");
+	/* the directory is input: no symlink followed, no FIFO waited on */
+	int fd = open_image_file(prev_dirfd, MEM_SD_MARKER);
+	if (fd == -ENOENT)
+		return 1;
+	if (fd == -ELOOP || fd == -EXDEV || fd == -EBADFD || fd == -EISDIR) {
+		pr_warn("the soft-dirty tracking marker %s of %s is not a regular file: ignored, "
+			"this dump writes every page, as a full dump", MEM_SD_MARKER,
+			prev_name ? prev_name : "the images directory");
+		if (fd != -EISDIR)
+			unlinkat(prev_dirfd, MEM_SD_MARKER, 0);
+		return 0;
 	}
+	if (fd < 0)
+		return log_errno(fd, "can't open the soft-dirty tracking marker %s of %s",
+				 MEM_SD_MARKER, prev_name ? prev_name : "the images directory");
 	FILE *f = fdopen(fd, "r");
 	if (!f) {
 		close(fd);

@@ -33,8 +33,10 @@ struct seized_thread {
 	/* A call the kernel goes on with through restart_syscall, whose
 	 * number the registers no longer show: @cont_in as the previous dump
 	 * of this tree left it (dump/restart_calls.c), @cont_out as this one
-	 * leaves it (nr 0: none).  ip and sp tell that it is the same call. */
-	struct { uint64_t nr, ip, sp; } cont_in, cont_out;
+	 * leaves it (nr 0: none).  ip, sp and the six argument registers
+	 * (which restart_syscall leaves as the call had them) tell that it is
+	 * the same call. */
+	struct { uint64_t nr, ip, sp, args[6]; } cont_in, cont_out;
 };
 
 struct seized_proc {

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 
@@ -56,12 +57,27 @@ static int fixup_restart(struct seized_proc *p, struct seized_thread *t,
 	}
 	/* restart_syscall going on with the call the previous dump let go
 	 * (dump/restart_calls.c): that call, by its number */
-	uint64_t found_ip = image->rip, found_sp = image->rsp;
-	if (t->cont_in.nr && found_ip == t->cont_in.ip && found_sp == t->cont_in.sp &&
-	    arch_continue_as(image, t->cont_in.nr))
-		pr_debug("thread %d is in restart_syscall going on with system call %llu (recorded "
-			 "by the previous dump)", t->tid, (unsigned long long)t->cont_in.nr);
+	uint64_t found_ip = image->rip, found_sp = image->rsp, args[6] = { 0 };
+	arch_interrupted_syscall(image, false, args);
 	const char *call;
+	if (t->cont_in.nr && found_ip == t->cont_in.ip && found_sp == t->cont_in.sp &&
+	    !memcmp(args, t->cont_in.args, sizeof(args))) {
+		/* only as the record was made: a call that goes on with its
+		 * whole timeout (the record is input, its number unchecked) */
+		struct user_regs_struct trial = *image;
+		bool in_restart = arch_continue_as(&trial, t->cont_in.nr);
+		if (in_restart &&
+		    arch_fixup_restart_for_image(&trial, &call) == ARCH_RESTART_FULL_TIMEOUT) {
+			arch_continue_as(image, t->cont_in.nr);
+			pr_debug("thread %d is in restart_syscall going on with system call %llu "
+				 "(recorded by the previous dump)", t->tid,
+				 (unsigned long long)t->cont_in.nr);
+		} else if (in_restart) {
+			pr_warn("thread %d: the previous dump's record names system call %llu, which "
+				"does not go on through restart_syscall: record ignored", t->tid,
+				(unsigned long long)t->cont_in.nr);
+		}
+	}
 	unsigned long long nr = image->orig_rax;
 	int how = arch_fixup_restart_for_image(image, &call);
 	/* this process goes on through restart_syscall (t->regs below): the
@@ -70,6 +86,7 @@ static int fixup_restart(struct seized_proc *p, struct seized_thread *t,
 		t->cont_out.nr = nr;
 		t->cont_out.ip = found_ip;
 		t->cont_out.sp = found_sp;
+		memcpy(t->cont_out.args, args, sizeof(args));
 	}
 	/* Where the re-issued call is exact, this process re-issues it too
 	 * rather than going through restart_syscall: a later dump of it then

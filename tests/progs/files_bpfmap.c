@@ -12,7 +12,10 @@
  *   P: per-CPU array (u32 -> u32, 4 entries), one value per CPU;
  *   T: LPM trie (prefix + 4 bytes -> u32), three prefixes;
  *   U: LRU hash (u64 -> u32, 32 entries), 20 entries;
- *   Q: per-CPU hash (u32 -> u64 per CPU, 16 entries), 5 entries.
+ *   Q: per-CPU hash (u32 -> u64 per CPU, 16 entries), 5 entries;
+ *   S: hash (u32 -> 64 KiB, 65536 entries, BPF_F_NO_PREALLOC), 3 entries:
+ *      a map that may hold 4 GiB of values but holds 192 KiB (the dump
+ *      once sized its buffers by max_entries and refused it).
  * After SIGTERM: every map's info (type, key/value size, max_entries,
  * flags, name) is what it was; every key and value is there and no other;
  * A refuses updates (EPERM: frozen) and says frozen; R refuses updates
@@ -148,6 +151,8 @@ static uint64_t hval(uint32_t k)
 #define P_N 4
 #define U_N 20
 #define Q_N 5
+#define S_N 3
+#define S_VS 65536
 
 struct lpm_key {
 	uint32_t prefixlen;
@@ -262,6 +267,18 @@ int main(int argc, char **argv)
 	struct bpf_map_info qi;
 	info(q, &qi);
 
+	int sm = map_create(BPF_MAP_TYPE_HASH, 4, S_VS, 65536, BPF_F_NO_PREALLOC, "cryo_sparse");
+	static uint8_t sv[S_VS];
+	for (uint32_t sk = 0; sk < S_N; sk++) {
+		for (size_t j = 0; j < S_VS; j++)
+			sv[j] = (uint8_t)(sk * 13 + j / 7);
+		uint32_t key = sk * 1000 + 1;
+		if (update(sm, &key, sv))
+			setup_fail("S update: %s", strerror(errno));
+	}
+	struct bpf_map_info si;
+	info(sm, &si);
+
 	pid_t child = fork();
 	if (child < 0)
 		setup_fail("fork: %s", strerror(errno));
@@ -299,6 +316,23 @@ int main(int argc, char **argv)
 	same_info("U", &ui, &now);
 	info(q, &now);
 	same_info("Q", &qi, &now);
+	info(sm, &now);
+	same_info("S", &si, &now);
+
+	/* S: the sparse map with large values */
+	static uint8_t got[S_VS];
+	for (uint32_t sk = 0; sk < S_N; sk++) {
+		uint32_t key = sk * 1000 + 1;
+		memset(got, 0, sizeof(got));
+		bool same = !lookup(sm, &key, got);
+		for (size_t j = 0; same && j < S_VS; j++)
+			same = got[j] == (uint8_t)(sk * 13 + j / 7);
+		if (!same)
+			fail("S[%u] differs", key);
+	}
+	int sn = count_keys(sm, 4);
+	if (sn != S_N)
+		fail("S has %d keys, expected %d", sn, S_N);
 
 	/* H: every key, through H and through R */
 	for (uint32_t i = 0; i < H_N; i++) {

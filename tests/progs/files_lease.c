@@ -7,7 +7,12 @@
  * are real ones of this process: a child opening lease-w O_RDONLY|O_NONBLOCK
  * gets EWOULDBLOCK and the break sends us SIGIO (F_SETLEASE made us the
  * owner), and one opening lease-r for writing likewise.
+ * --deleted: lease-r and lease-w are unlinked before the checkpoint (ghost
+ * files, which the dump must save without opening them anew: that open
+ * would break the write lease); the checks open them through
+ * /proc/self/fd; no SIGIO may come before them.
  */
+#include <stdbool.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
@@ -19,6 +24,8 @@
 #include "zdtmtst.h"
 
 static volatile sig_atomic_t sigio;
+static bool deleted;
+TEST_OPTION(deleted, bool, "unlink the leased files before the checkpoint", 0);
 
 static void on_sigio(int sig)
 {
@@ -65,8 +72,18 @@ int main(int argc, char **argv)
 	if (fd < 0 || dup2(fd, 42) != 42 || close(fd))
 		setup_fail("create %s: %s", n, strerror(errno));
 
+	if (deleted) {
+		if (unlink(r) || unlink(w))
+			setup_fail("unlink: %s", strerror(errno));
+		snprintf(r, sizeof(r), "/proc/self/fd/40");
+		snprintf(w, sizeof(w), "/proc/self/fd/41");
+	}
+
 	test_daemon();
 	test_waitsig();
+
+	if (sigio)
+		fail("%d SIGIO before any break of ours: a lease was broken meanwhile", sigio);
 
 	int lr = fcntl(40, F_GETLEASE), lw = fcntl(41, F_GETLEASE), ln = fcntl(42, F_GETLEASE);
 	if (lr != F_RDLCK || lw != F_WRLCK || ln != F_UNLCK)
@@ -83,8 +100,10 @@ int main(int argc, char **argv)
 		usleep(10000);
 	if (sigio < 2)
 		fail("%d SIGIO for 2 lease breaks: this process is not the leases' owner", sigio);
-	unlink(r);
-	unlink(w);
+	if (!deleted) {
+		unlink(r);
+		unlink(w);
+	}
 	unlink(n);
 	pass();
 	return 0;

@@ -15,8 +15,17 @@
  * still being broken (a conflicting non-blocking open still fails) and no
  * signal came since; then the holder gives each up (F_UNLCK) and a child's
  * blocking open of each file completes at once.
+ *
+ * --deleted: the three files are unlinked once their leases are being
+ * broken (ghosts at restore, where cryo breaks them again through
+ * /proc/PID/fd); the checks open them through /proc/self/fd.
+ *
+ * --spin: that child spins in user code with open_by_handle_at's number in
+ * rax (orig_rax -1, as for any thread stopped outside a call): not an opener
+ * blocked on a lease (the dump once took it for one and refused).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
@@ -33,6 +42,11 @@ static const char *names[NF] = { "brk-r", "brk-w", "brk-d" };
 static const int fds[NF] = { 40, 41, 42 };
 static const int dups[NF] = { -1, 51, 52 };
 static volatile sig_atomic_t hits[NF], strays;
+
+static bool deleted;
+TEST_OPTION(deleted, bool, "unlink the files once their leases are being broken", 0);
+static bool spin;
+TEST_OPTION(spin, bool, "the child spins with rax = __NR_open_by_handle_at", 0);
 
 static void on_break(int sig, siginfo_t *si, void *uc)
 {
@@ -119,12 +133,23 @@ int main(int argc, char **argv)
 			setup_fail("%s: F_GETLEASE %d before the checkpoint", names[i],
 				   fcntl(fds[i], F_GETLEASE));
 	}
+	if (deleted)
+		for (int i = 0; i < NF; i++) {
+			if (unlink(path[i]))
+				setup_fail("unlink %s: %s", path[i], strerror(errno));
+			/* the checks reach each file through its descriptor */
+			snprintf(path[i], sizeof(path[i]), "/proc/self/fd/%d", fds[i]);
+		}
 	/* a child holding the same descriptions */
 	pid_t kid = fork();
 	if (kid < 0)
 		setup_fail("fork: %s", strerror(errno));
 	if (kid == 0) {
 		test_forked_child();
+		if (spin) {
+			/* killed by the parent; pause keeps the spin cheap */
+			__asm__ volatile("mov $304, %%eax\n1: pause\n jmp 1b" ::: "rax", "memory");
+		}
 		for (;;)
 			pause();
 	}
@@ -166,7 +191,8 @@ int main(int argc, char **argv)
 	kill(kid, SIGKILL);
 	waitpid(kid, NULL, 0);
 	for (int i = 0; i < NF; i++)
-		unlink(path[i]);
+		if (!deleted)
+			unlink(path[i]);
 	pass();
 	return 0;
 }

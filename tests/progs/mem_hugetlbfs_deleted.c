@@ -13,6 +13,10 @@
  * mount removed.
  * With --odd_size it also holds a deleted file that fallocate left 2 MiB +
  * 4 KiB long, which cryo can't recreate: the dump must refuse it.
+ * With --sparse it also holds (as a descriptor only) a deleted file of
+ * 64 MiB, more huge pages than the pool has, with only its 17th huge page
+ * written: it must come back with that size and page, the rest holes (the
+ * restore once reserved the whole size and failed).
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -31,10 +35,14 @@
 #include "hugepool.h"
 
 static char dir[] = "/tmp/cryo-mem_hugetlbfs_deleted.XXXXXX";
-static char file_a[80], file_b[80], file_c[80];
+static char file_a[80], file_b[80], file_c[80], file_d[80];
 static bool mounted;
 static bool odd_size;
 TEST_OPTION(odd_size, bool, "also hold a deleted file whose size is not whole huge pages", 0);
+static bool sparse;
+TEST_OPTION(sparse, bool, "also hold a deleted 64 MiB file with one huge page written", 0);
+#define SPARSE_SIZE (32 * HPAGE)
+#define SPARSE_PAGE (16 * HPAGE)
 
 static void cleanup(void)
 {
@@ -44,6 +52,8 @@ static void cleanup(void)
 		unlink(file_b);
 	if (file_c[0])
 		unlink(file_c);
+	if (file_d[0])
+		unlink(file_d);
 	if (mounted)
 		umount2(dir, MNT_DETACH);
 	rmdir(dir);
@@ -117,8 +127,49 @@ int main(int argc, char **argv)
 			setup_fail("making %s: %s", file_c, strerror(errno));
 	}
 
+	int fdd = -1;
+	if (sparse) {
+		snprintf(file_d, sizeof(file_d), "%s/sparse", dir);
+		fdd = open(file_d, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fdd < 0 || ftruncate(fdd, SPARSE_SIZE))
+			setup_fail("making %s: %s", file_d, strerror(errno));
+		uint8_t *p = mmap(NULL, HPAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fdd,
+				  SPARSE_PAGE);
+		if (p == MAP_FAILED)
+			setup_fail("mmap of %s: %s", file_d, strerror(errno));
+		pattern_fill(p, HPAGE, 14);
+		munmap(p, HPAGE);
+		if (unlink(file_d))
+			setup_fail("unlink %s: %s", file_d, strerror(errno));
+	}
+
 	test_daemon();
 	test_waitsig();
+
+	if (sparse) {
+		uint8_t page[4096], zero[4096] = { 0 };
+		struct stat sd;
+		if (fstat(fdd, &sd) || sd.st_nlink || sd.st_size != (off_t)SPARSE_SIZE)
+			fail("the sparse file: nlink %lu size %lld, expected a deleted file of %lu "
+			     "bytes", (unsigned long)sd.st_nlink, (long long)sd.st_size,
+			     (unsigned long)SPARSE_SIZE);
+		for (size_t off = 0; off < HPAGE; off += 256 * 1024) {
+			bool same = pread(fdd, page, sizeof(page), SPARSE_PAGE + off) ==
+				    sizeof(page);
+			for (size_t i = 0; same && i < sizeof(page); i++)
+				same = page[i] == pattern_byte(14, off + i);
+			if (!same) {
+				fail("the sparse file's written page differs near %zu", off);
+				break;
+			}
+			if (pread(fdd, page, sizeof(page), off) != sizeof(page) ||
+			    memcmp(page, zero, sizeof(page))) {
+				fail("the sparse file's hole at %zu is not zeros", off);
+				break;
+			}
+		}
+		close(fdd);
+	}
 
 	if (odd_size && (fstat(fc, &st0) || st0.st_size != (off_t)(HPAGE + 4096)))
 		fail("the odd-sized file is %lld bytes long", (long long)st0.st_size);

@@ -260,6 +260,38 @@ static void test_proc(const char *dir)
 	CHECK_INT(mem_sd_take(dfd, "prev", &tk, "/proc"), 0);
 	CHECK_INT(tk.n, 0);
 
+	/* the directory is input: a marker that is a FIFO (the reader once
+	 * waited for a writer forever) or a symlink to a good marker
+	 * elsewhere is ignored, every page written */
+	unlinkat(dfd, MEM_SD_MARKER, 0);
+	CHECK_INT(mkfifoat(dfd, MEM_SD_MARKER, 0600), 0);
+	alarm(10);
+	CHECK_INT(mem_sd_take(dfd, "prev", &tk, "/proc"), 0);
+	alarm(0);
+	CHECK_INT(tk.n, 0);
+	CHECK_INT(faccessat(dfd, MEM_SD_MARKER, F_OK, AT_SYMLINK_NOFOLLOW), -1);
+	char outside[300];
+	snprintf(outside, sizeof(outside), "%s/outside-marker", dir);
+	put_file(dir, "outside-marker", want);
+	CHECK_INT(symlinkat(outside, dfd, MEM_SD_MARKER), 0);
+	CHECK_INT(mem_sd_take(dfd, "prev", &tk, "/proc"), 0);
+	CHECK_INT(tk.n, 0);
+	CHECK_INT(faccessat(dfd, MEM_SD_MARKER, F_OK, AT_SYMLINK_NOFOLLOW), -1);
+
+	/* the writer: a symlink planted under its temporary name is replaced,
+	 * its target left alone */
+	put_file(dir, "outside-marker", "victim\n");
+	CHECK_INT(symlinkat(outside, dfd, MEM_SD_MARKER ".tmp"), 0);
+	t = (struct mem_track){ .kind = KDAT_DT_SOFT_DIRTY };
+	CHECK_INT(mem_track_add(&t, getpid(), -1, syscall(SYS_pidfd_open, getpid(), 0)), 0);
+	CHECK_INT(mem_sd_hold(dfd, &t, proc), 0);
+	get_file(dir, "outside-marker", got, sizeof(got));
+	CHECK_STR(got, "victim\n");
+	struct stat mst;
+	CHECK(!fstatat(dfd, MEM_SD_MARKER, &mst, AT_SYMLINK_NOFOLLOW) && S_ISREG(mst.st_mode));
+	unlinkat(dfd, MEM_SD_MARKER, 0);
+	unlinkat(dfd, "outside-marker", 0);
+
 	/* through mem_track_take: a kernel without the bits gets no tracking
 	 * from a marker (every page would read as clean) */
 	snprintf(want, sizeof(want), "cryo soft-dirty tracking v1: pid start-time\n%d %llu\n",
