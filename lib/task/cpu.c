@@ -137,10 +137,17 @@ int task_cpu_fix_resume(struct seized_proc *p, struct seized_thread *t)
 {
 	if (!t->seized || t->regs_dirty)
 		return 0;
-	if (ptrace(PTRACE_GETREGS, t->tid, 0, &t->regs))
+	if (ptrace(PTRACE_GETREGS, t->tid, 0, &t->regs)) {
+		/* killed from outside meanwhile (SIGKILL ends a ptrace stop):
+		 * nothing of it is let go */
+		if (errno == ESRCH)
+			return 0;
 		return log_errno(-errno, "can't read the registers of thread %d", t->tid);
+	}
 	struct user_regs_struct image = t->regs;
 	int ret = fixup_restart(p, t, &image, false);
+	if (ret == -ESRCH)
+		return 0;
 	if (!ret)
 		t->regs_dirty = true;
 	return ret;
