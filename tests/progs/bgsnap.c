@@ -297,7 +297,16 @@ int main(int argc, char **argv)
 	uint64_t before[MAX_THREADS + 3];
 	for (int i = 0; i < nregs; i++)
 		before[i] = regs[i].step;
-	usleep(20000);
+	/* each thread must move on; on a loaded machine one may wait a while
+	 * for a CPU (an mremap of its region is not short): up to 2 s */
+	for (int waited = 0; waited < 2000; waited += 10) {
+		int idle = 0;
+		for (int i = 0; i < nregs; i++)
+			idle += regs[i].step == before[i];
+		if (!idle && waited >= 20)
+			break;
+		usleep(10000);
+	}
 	stop = 1;
 	for (int i = 0; i < nregs; i++)
 		pthread_join(regs[i].th, NULL);
