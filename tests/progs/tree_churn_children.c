@@ -11,6 +11,11 @@
  * list by position: a sibling released during the read shifts the positions
  * and a live child after it is skipped.  A slot child left out of the dump is
  * not in the restored tree.
+ *   --orphans  the root is a child subreaper; each round a child forks a
+ *              short-lived child and the new slot child, lingers up to 20 ms
+ *              and exits: both become the root's, appended to its list,
+ *              while cryo may be seizing the tree (new unseized children in
+ *              a later pass of cryo's walk).
  * Checks: before a slot child is replaced, and after SIGTERM for every slot,
  * the recorded PID is a live child of the root named for its slot (the
  * restored tree has it); tests/runner/children_check.py (dump_wrap) checks
@@ -156,7 +161,7 @@ static int check_slot(int s, pid_t pid, const char *when)
 
 int main(int argc, char **argv)
 {
-	test_doc = "long-lived children among children that exit at once, parent ignores SIGCHLD";
+	test_doc = "long-lived children among short-lived ones, parent ignoring SIGCHLD";
 	test_init(argc, argv);
 
 	signal(SIGCHLD, SIG_IGN);
