@@ -2,13 +2,14 @@
 """A dump_wrap for tree_churn_children: every dump's images must hold each
 long-lived child of the test.
 
-  children_check.py SLOTS CRYO dump ARGS...
+  children_check.py SLOTS [--timed] CRYO dump ARGS...
       runs the dump; when it succeeds, reads pstree.img and each process's
       core-PID.img in the images directory (-D) with pycriu (crit's
       decoder) and checks that for each slot 0..SLOTS-1 a live process
       named "slotNN" is in the tree (the test keeps one alive for every
-      slot at all times).  Exits with the dump's status, or 1 naming the
-      slots missing."""
+      slot at all times).  --timed (the test's --timed): also a live
+      "spawner" or "orph-x" (the test has one of them at all times).  Exits
+      with the dump's status, or 1 naming what is missing."""
 import os
 import subprocess
 import sys
@@ -35,6 +36,9 @@ def main():
         sys.exit('usage: children_check.py SLOTS CRYO dump ARGS...')
     slots = int(sys.argv[1])
     cmd = sys.argv[2:]
+    timed = cmd[0] == '--timed'
+    if timed:
+        cmd = cmd[1:]
     rc = subprocess.call(cmd)
     if rc != 0:
         return rc
@@ -45,12 +49,14 @@ def main():
         tc = core['tc']
         name = tc.get('comm', '')
         # task_state 1: alive; 2: dead (zombie); 3: stopped
-        if name.startswith('slot') and tc.get('task_state') in (1, 3):
+        if tc.get('task_state') in (1, 3):
             found.setdefault(name, []).append(e['pid'])
     missing = ['slot%02d' % s for s in range(slots) if 'slot%02d' % s not in found]
+    if timed and 'spawner' not in found and 'orph-x' not in found:
+        missing.append('spawner or orph-x')
     if missing:
         sys.stderr.write('children_check.py: the dump in %s left out a live child: no %s '
-                         'in its images (found: %s)\n' % (d, ', '.join(missing), found))
+                         'in its images (found: %s)\n' % (d, ', '.join(missing), sorted(found)))
         return 1
     print('children_check.py: all %d long-lived children in the images' % slots, flush=True)
     return 0
