@@ -483,6 +483,63 @@ int proc_list_dir_pids_live(const char *path, pid_t **out, int *n)
 	return list_dir_pids(path, out, n, true);
 }
 
+/* CRYO_TEST_SLOW_CHILDREN=USEC (tests only): read each children file a few
+ * bytes at a time, sleeping USEC between reads.  The kernel then resumes
+ * its walk of the list by position at each read, as it does past a page of
+ * output or when cryo is preempted in the read: a race with children that
+ * exit during the listing becomes likely enough to test. */
+static ssize_t read_children_file(const char *path, char **out)
+{
+	static long slow_us = -1;
+	if (slow_us < 0) {
+		const char *e = getenv("CRYO_TEST_SLOW_CHILDREN");
+		slow_us = e ? atol(e) : 0;
+		if (slow_us > 0)
+			pr_warn("CRYO_TEST_SLOW_CHILDREN: children lists read slowly (tests only)");
+	}
+	if (slow_us <= 0)
+		return read_file(AT_FDCWD, path, out, true);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t len = 0, cap = 4096;
+	char *buf = xmalloc(cap + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (ssize_t r;; len += r) {
+		if (len + 16 > cap) {
+			char *nb = xrealloc(buf, cap * 2 + 1);
+			if (!nb) {
+				free(buf);
+				close(fd);
+				return -ENOMEM;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		r = read(fd, buf + len, 16);
+		if (r < 0 && errno == EINTR) {
+			r = 0;
+			continue;
+		}
+		if (r < 0) {
+			int e = errno;
+			free(buf);
+			close(fd);
+			return -e;
+		}
+		if (r == 0)
+			break;
+		usleep(slow_us);
+	}
+	close(fd);
+	buf[len] = 0;
+	*out = buf;
+	return len;
+}
+
 int proc_list_children(pid_t pid, pid_t **out, int *n)
 {
 	char path[64];
@@ -496,7 +553,7 @@ int proc_list_children(pid_t pid, pid_t **out, int *n)
 	for (int i = 0; i < ntids; i++) {
 		char *text;
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, tids[i]);
-		ssize_t len = read_file(AT_FDCWD, path, &text, true);
+		ssize_t len = read_children_file(path, &text);
 		if (len == -ENOENT)
 			continue;	/* thread exited meanwhile */
 		if (len < 0) {

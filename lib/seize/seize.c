@@ -498,6 +498,8 @@ static int check_not_ancestor(pid_t pid)
 	return 0;
 }
 
+static int release_thread(struct seized_proc *p, struct seized_thread *t, enum release_mode mode);
+
 int seize_tree(pid_t pid, unsigned timeout_s, struct seized_tree *tree)
 {
 	unsigned timeout_ms = (timeout_s ? timeout_s : 10) * 1000;
@@ -535,16 +537,32 @@ int seize_tree(pid_t pid, unsigned timeout_s, struct seized_tree *tree)
 		goto fail;
 	}
 
-	/* Walk children until no new process shows up: a task may fork while
-	 * we are seizing its siblings; once its parent is stopped it can't. */
-	for (bool changed = true; changed;) {
-		changed = false;
+	/* Walk children until a pass finds nothing new: a task may fork while
+	 * we are seizing its siblings; once its parent is stopped it can't.
+	 * A pass in which a listed child was gone (or was not a child any more)
+	 * proves nothing either: the kernel writes /proc/PID/task/TID/children by
+	 * walking the thread's list of children by position (fs/proc/array.c,
+	 * get_children_pid), so a child released during the read (one that
+	 * exits while its parent ignores SIGCHLD is released in its own exit,
+	 * stopped parent or not) shifts the positions and the live sibling
+	 * after it is skipped.  Only a child listed and not yet seized can go
+	 * (the others are stopped, or zombies of a stopped parent), and every
+	 * one listed is seized or seen gone: a pass with nothing new and
+	 * nothing gone was complete. */
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	int passes = 0, nr_listed = 0;
+	for (bool again = true; again; passes++) {
+		int seized = 0, gone = 0;
+		again = false;
 		for (int i = 0; i < tree->nr_procs; i++) {
 			struct seized_proc *p = tree->procs[i];
 			pid_t *kids;
 			int nk;
 			if (p->state == TASK_DEAD)
 				continue;
+			/* procs[0..nr_listed) had their children listed in an
+			 * earlier pass, while they were stopped */
+			bool listed_before = i < nr_listed;
 			ret = proc_list_children(p->pid, &kids, &nk);
 			if (ret)
 				goto fail;
@@ -555,22 +573,53 @@ int seize_tree(pid_t pid, unsigned timeout_s, struct seized_tree *tree)
 				ret = add_proc(tree, kids[k], p, &c);
 				if (!ret)
 					ret = seize_one_proc(c, timeout_ms);
+				if (!ret && c->ppid != p->pid) {
+					/* released, and its PID taken by another
+					 * process, since the listing: not ours */
+					pr_debug("process %d listed as a child of %d has parent %d: "
+						 "let go", c->pid, p->pid, c->ppid);
+					for (int j = c->nr_threads - 1; j >= 0; j--)
+						release_thread(c, &c->threads[j], RELEASE_RESUME);
+					ret = -ESRCH;
+				}
 				if (ret == -ESRCH) {
-					/* exited and reaped meanwhile: drop it */
+					/* exited and released meanwhile: drop it,
+					 * and list again */
 					tree->nr_procs--;
 					p->nr_children--;
 					free(c->threads);
 					free(c);
 					ret = 0;
+					gone++;
 					continue;
 				}
 				if (ret) {
 					free(kids);
 					goto fail;
 				}
-				changed = true;
+				if (listed_before)
+					pr_debug("process %d: child %d was not in an earlier listing "
+						 "of its children (a sibling left during it, or it was reparented since)", p->pid,
+						 c->pid);
+				seized++;
 			}
 			free(kids);
+		}
+		nr_listed = tree->nr_procs;
+		again = seized || gone;
+		if (gone)
+			pr_debug("pass %d: %d listed child(ren) gone before cryo could seize them "
+				 "(%d new seized): listing again", passes + 1, gone, seized);
+		/* each such pass seizes or loses a child that existed before the
+		 * parents stopped: it ends unless children that were missed keep
+		 * forking; a pass that only lost some past the timeout gives up */
+		if (again && !seized && now_ns() > deadline) {
+			pr_err("the children of the tree of %d keep exiting while cryo lists them "
+			       "(%d pass(es) in %u ms, %d gone in the last): a listing that saw one go "
+			       "may have skipped a live sibling, which must not be left out of the "
+			       "dump; dump it when it is quieter", pid, passes + 1, timeout_ms, gone);
+			ret = -EAGAIN;
+			goto fail;
 		}
 	}
 	tree->frozen_at_ns = now_ns();
