@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,6 +225,37 @@ int files_rst_leave_mnt(struct files_restore *fr, int cwd)
 	return ret;
 }
 
+/* A ping socket is allowed to tasks whose group is in the namespace's
+ * net.ipv4.ping_group_range, which names groups of the namespace's user
+ * namespace: the restored task's may not include cryo's own (a container's
+ * root group).  The range is widened for cryo's socket() alone and put back
+ * (the file, opened in the socket's network namespace, is that one's). */
+static int ping_socket_widened(int family, int type, int protocol)
+{
+	const char *path = "/proc/sys/net/ipv4/ping_group_range";
+	char old[64];
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -EACCES;
+	ssize_t n = pread(fd, old, sizeof(old) - 1, 0);
+	static const char all[] = "0 2147483647";
+	if (n <= 0 || pwrite(fd, all, sizeof(all) - 1, 0) != (ssize_t)sizeof(all) - 1) {
+		close(fd);
+		return -EACCES;
+	}
+	int sk = socket(family, type, protocol);
+	int err = sk < 0 ? -errno : 0;
+	if (pwrite(fd, old, n, 0) != n) {
+		err = log_errno(-errno, "can't put net.ipv4.ping_group_range back to %.*s after "
+				"making a ping socket", (int)n - 1, old);
+		if (sk >= 0)
+			close(sk);
+		sk = -1;
+	}
+	close(fd);
+	return sk >= 0 ? sk : err;
+}
+
 int files_rst_socket(struct files_restore *fr, const struct rst_file *f, int family, int type,
 		     int protocol)
 {
@@ -232,6 +264,11 @@ int files_rst_socket(struct files_restore *fr, const struct rst_file *f, int fam
 		return ret;
 	int sk = socket(family, type, protocol);
 	int err = sk < 0 ? -errno : 0;
+	if (err == -EACCES && (type & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)) == SOCK_DGRAM &&
+	    (protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6)) {
+		sk = ping_socket_widened(family, type, protocol);
+		err = sk < 0 ? sk : 0;
+	}
 	ret = files_rst_leave_ns(fr, CLONE_NEWNET);
 	if (ret) {
 		if (sk >= 0)
